@@ -1,0 +1,3 @@
+module secureaudit.dev/deploy
+
+go 1.26.0

@@ -1,0 +1,204 @@
+// Package run holds the lifecycle every SecureAudit binary shares: signal
+// handling, the common flags (each also read from a SECUREAUDIT_* environment
+// variable), logger, tracing, validator, credentials and scope manifest
+// construction, and serving until the context ends.
+package run
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"secureaudit.dev/platform/identity"
+	"secureaudit.dev/platform/pki"
+	"secureaudit.dev/platform/rpc"
+	"secureaudit.dev/platform/scope"
+	"secureaudit.dev/platform/telemetry"
+	"secureaudit.dev/platform/validation"
+)
+
+// Main runs fn with a context that ends on SIGINT or SIGTERM and exits with
+// status 1 if it fails. It is for main functions only.
+func Main(fn func(ctx context.Context, args []string, stdout, stderr io.Writer) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := fn(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", progName(), err)
+		os.Exit(1)
+	}
+}
+
+func progName() string {
+	name := os.Args[0]
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	return name
+}
+
+// Flags are the settings every service shares.
+type Flags struct {
+	Listen    string
+	CertDir   string
+	Cert      string
+	Key       string
+	CA        string
+	Scope     string
+	LogLevel  string
+	TraceFile string
+}
+
+// Register adds the common flags to fs. Each flag's default comes from the
+// environment variable named in its help text, then from the given default.
+func (f *Flags) Register(fs *flag.FlagSet, defaultListen string) {
+	str := func(p *string, name, def, usage string) {
+		env := EnvName(name)
+		fs.StringVar(p, name, EnvOr(env, def), usage+" (env "+env+")")
+	}
+	str(&f.Listen, "listen", defaultListen, "address to serve gRPC on")
+	str(&f.CertDir, "cert-dir", "", "directory holding <workload>.crt, <workload>.key and ca.crt; overridden by -cert, -key and -ca")
+	str(&f.Cert, "cert", "", "PEM X.509-SVID of this workload")
+	str(&f.Key, "key", "", "PEM private key of this workload")
+	str(&f.CA, "ca", "", "PEM trust bundle of the trust domain")
+	str(&f.Scope, "scope", "", "scope manifest file; the manifest built into the binary when empty")
+	str(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
+	str(&f.TraceFile, "trace-file", "", "append finished trace spans to this file as JSON lines")
+}
+
+// EnvName returns the environment variable for a flag: SECUREAUDIT_ and the
+// flag's name in upper case with dashes as underscores.
+func EnvName(flagName string) string {
+	return "SECUREAUDIT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// EnvOr returns the environment variable's value, or def when it is unset.
+func EnvOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+// CertFiles resolves the workload's credential paths from the flags.
+func (f *Flags) CertFiles(workload string) (pki.Files, error) {
+	files := pki.Files{Cert: f.Cert, Key: f.Key, CA: f.CA}
+	if f.CertDir != "" {
+		def := pki.Paths(f.CertDir, workload)
+		if files.Cert == "" {
+			files.Cert = def.Cert
+		}
+		if files.Key == "" {
+			files.Key = def.Key
+		}
+		if files.CA == "" {
+			files.CA = def.CA
+		}
+	}
+	if files.Cert == "" || files.Key == "" || files.CA == "" {
+		return files, errors.New("no credentials: set -cert-dir, or -cert, -key and -ca (mTLS is required; there is no plaintext mode)")
+	}
+	return files, nil
+}
+
+// Service is a started-up workload: everything its server and clients need.
+type Service struct {
+	Name      string
+	Log       *slog.Logger
+	Tracing   *telemetry.Tracing
+	Validator *validation.Validator
+	Creds     *rpc.Credentials
+	Manifest  *scope.Manifest
+	listen    string
+}
+
+// Setup builds a workload from its flags. builtinScope is the manifest compiled
+// into the binary, used unless -scope names a file.
+func Setup(name string, f Flags, builtinScope []byte, logOut io.Writer) (*Service, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.LogLevel)); err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	log := telemetry.NewLogger(logOut, name, level)
+	scopeData := builtinScope
+	if f.Scope != "" {
+		data, err := os.ReadFile(f.Scope)
+		if err != nil {
+			return nil, fmt.Errorf("read scope manifest: %w", err)
+		}
+		scopeData = data
+	}
+	manifest, err := scope.Parse(scopeData)
+	if err != nil {
+		return nil, err
+	}
+	if manifest.Metadata.Name != name {
+		return nil, fmt.Errorf("scope manifest is for %q, not %q", manifest.Metadata.Name, name)
+	}
+	files, err := f.CertFiles(name)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := rpc.LoadCredentials(files)
+	if err != nil {
+		return nil, err
+	}
+	if creds.SVID.ID != identity.ID(name) {
+		return nil, fmt.Errorf("certificate %s is for %s, not %s", files.Cert, creds.SVID.ID, identity.ID(name))
+	}
+	v, err := validation.New(log)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := telemetry.NewTracing(name, f.TraceFile)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{Name: name, Log: log, Tracing: tr, Validator: v, Creds: creds, Manifest: manifest, listen: f.Listen}, nil
+}
+
+// Close flushes telemetry.
+func (s *Service) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Tracing.Shutdown(ctx); err != nil {
+		s.Log.Warn("flush traces", telemetry.KeyError, err.Error())
+	}
+}
+
+// Serve builds the server, listens on the configured address and serves
+// until ctx ends. Once listening it logs the address and the manifest digest.
+func (s *Service) Serve(ctx context.Context, register func(*grpc.Server)) error {
+	srv, err := rpc.NewServer(rpc.ServerConfig{
+		Credentials: s.Creds,
+		Manifest:    s.Manifest,
+		Logger:      s.Log,
+		Tracer:      s.Tracing.Provider,
+		Validator:   s.Validator,
+	}, register)
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", s.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.listen, err)
+	}
+	s.Log.Info("serving", "address", lis.Addr().String(), "identity", s.Creds.SVID.ID.String(), "scope_digest", s.Manifest.Digest())
+	return srv.Serve(ctx, lis)
+}
+
+// Dial connects to another workload's server.
+func (s *Service) Dial(target, workload string) (*grpc.ClientConn, error) {
+	return rpc.Dial(target, identity.ID(workload), rpc.ClientConfig{Credentials: s.Creds, Tracer: s.Tracing.Provider, Validator: s.Validator})
+}

@@ -1,0 +1,156 @@
+// Package validation enforces the protovalidate rules of the contracts on both
+// ends of every RPC: a client refuses to send an invalid request and to accept
+// an invalid response, and a server refuses to accept an invalid request and
+// to send an invalid response.
+package validation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"buf.build/go/protovalidate"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// Validator checks messages against their protovalidate rules.
+type Validator struct {
+	v   protovalidate.Validator
+	log *slog.Logger
+}
+
+// New builds the validator once, at start-up.
+func New(log *slog.Logger) (*Validator, error) {
+	v, err := protovalidate.New()
+	if err != nil {
+		return nil, fmt.Errorf("build protovalidate validator: %w", err)
+	}
+	return &Validator{v: v, log: log}, nil
+}
+
+// Validate checks one message. The error is a *protovalidate.ValidationError
+// when the message breaks a rule.
+func (v *Validator) Validate(msg any) error {
+	m, ok := msg.(proto.Message)
+	if !ok {
+		return fmt.Errorf("%T is not a protobuf message", msg)
+	}
+	return v.v.Validate(m)
+}
+
+// Status turns a validation failure into an InvalidArgument status carrying
+// the violations (field paths and rule IDs) as details.
+func Status(prefix string, err error) error {
+	var verr *protovalidate.ValidationError
+	if !errors.As(err, &verr) {
+		return status.Errorf(codes.InvalidArgument, "%s: %v", prefix, err)
+	}
+	st := status.New(codes.InvalidArgument, prefix+": "+verr.Error())
+	if withDetails, derr := st.WithDetails(verr.ToProto()); derr == nil {
+		st = withDetails
+	}
+	return st.Err()
+}
+
+// UnaryServer validates the request and the response of a unary RPC.
+func (v *Validator) UnaryServer() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if err := v.Validate(req); err != nil {
+			return nil, Status("invalid request", err)
+		}
+		resp, err := handler(ctx, req)
+		if err != nil {
+			return resp, err
+		}
+		if err := v.Validate(resp); err != nil {
+			v.log.ErrorContext(ctx, "server produced an invalid response", "method", info.FullMethod, "error", err.Error())
+			return nil, status.Error(codes.Internal, "internal")
+		}
+		return resp, nil
+	}
+}
+
+// StreamServer validates every message a streaming RPC receives and sends.
+func (v *Validator) StreamServer() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		return handler(srv, &serverStream{ServerStream: ss, v: v, method: info.FullMethod})
+	}
+}
+
+type serverStream struct {
+	grpc.ServerStream
+	v      *Validator
+	method string
+}
+
+func (s *serverStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	if err := s.v.Validate(m); err != nil {
+		return Status("invalid request", err)
+	}
+	return nil
+}
+
+func (s *serverStream) SendMsg(m any) error {
+	if err := s.v.Validate(m); err != nil {
+		s.v.log.ErrorContext(s.Context(), "server produced an invalid response", "method", s.method, "error", err.Error())
+		return status.Error(codes.Internal, "internal")
+	}
+	return s.ServerStream.SendMsg(m)
+}
+
+// UnaryClient refuses to send an invalid request and to accept an invalid response.
+func (v *Validator) UnaryClient() grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if err := v.Validate(req); err != nil {
+			return Status("invalid request (not sent)", err)
+		}
+		if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {
+			return err
+		}
+		if err := v.Validate(reply); err != nil {
+			return status.Errorf(codes.Internal, "invalid response from %s: %v", method, err)
+		}
+		return nil
+	}
+}
+
+// StreamClient validates every message a client stream sends and receives.
+func (v *Validator) StreamClient() grpc.StreamClientInterceptor {
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		cs, err := streamer(ctx, desc, cc, method, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return &clientStream{ClientStream: cs, v: v, method: method}, nil
+	}
+}
+
+type clientStream struct {
+	grpc.ClientStream
+	v      *Validator
+	method string
+}
+
+func (s *clientStream) SendMsg(m any) error {
+	if err := s.v.Validate(m); err != nil {
+		return Status("invalid request (not sent)", err)
+	}
+	return s.ClientStream.SendMsg(m)
+}
+
+func (s *clientStream) RecvMsg(m any) error {
+	if err := s.ClientStream.RecvMsg(m); err != nil {
+		return err
+	}
+	if err := s.v.Validate(m); err != nil {
+		return status.Errorf(codes.Internal, "invalid response from %s: %v", s.method, err)
+	}
+	return nil
+}
