@@ -1,0 +1,60 @@
+// Package render turns an audit Report into the documents its readers
+// receive: Markdown for a GRC reviewer and report.json for machines. Every
+// function is pure: the same report gives the same bytes.
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// ErrUnsupported is returned for a format this package does not render.
+var ErrUnsupported = errors.New("unsupported report format")
+
+// Supported reports whether Document renders format.
+func Supported(format secureauditv1.ReportFormat) bool {
+	switch format {
+	case secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN, secureauditv1.ReportFormat_REPORT_FORMAT_JSON:
+		return true
+	}
+	return false
+}
+
+// Document renders r in format. It wraps ErrUnsupported for a format it
+// does not know.
+func Document(format secureauditv1.ReportFormat, r *secureauditv1.Report) ([]byte, error) {
+	switch format {
+	case secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN:
+		return Markdown(r), nil
+	case secureauditv1.ReportFormat_REPORT_FORMAT_JSON:
+		return JSON(r)
+	}
+	return nil, fmt.Errorf("%w: %s", ErrUnsupported, format)
+}
+
+// JSON renders report.json: the protojson of r with lowerCamelCase field
+// names and unpopulated fields omitted, indented with two spaces and ended
+// by a newline. protojson varies its whitespace on purpose, so the output
+// is compacted and re-indented to be byte-for-byte deterministic.
+func JSON(r *secureauditv1.Report) ([]byte, error) {
+	raw, err := protojson.MarshalOptions{}.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("marshal report: %w", err)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, raw); err != nil {
+		return nil, fmt.Errorf("compact report JSON: %w", err)
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, compact.Bytes(), "", "  "); err != nil {
+		return nil, fmt.Errorf("indent report JSON: %w", err)
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}

@@ -1,0 +1,265 @@
+package render
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// view is the report as a reader sees it: display text computed once from
+// the Report, still unescaped, so that every human-readable format renders
+// the same content and escapes it in its own syntax.
+type view struct {
+	Cluster     string
+	AuditID     string
+	GeneratedAt string
+	Source      string
+	Origin      string
+	Objects     string
+	Skipped     []kindCount
+	Directory   bool
+	Unresolved  uint32
+	Provider    string
+	Catalogue   string
+	Counts      []severityCount
+	Total       int
+	InfraTotal  int
+	Findings    []findingView
+	Infra       []findingView
+}
+
+type kindCount struct {
+	Kind  string
+	Count uint32
+}
+
+type severityCount struct {
+	Severity string
+	Main     int
+	Infra    int
+}
+
+type findingView struct {
+	Number         int
+	ID             string
+	RuleID         string
+	Title          string
+	Severity       string
+	SeverityReason string
+	Subject        string
+	Binding        string
+	Role           string
+	RoleMissing    bool
+	Scope          string
+	Description    string
+	Controls       []string
+	Rules          []*secureauditv1.PolicyRule
+	Remediation    string
+}
+
+// providerNone is the deterministic reasoning provider.
+const providerNone = "none"
+
+// severities lists the defined severities, most severe first.
+var severities = []secureauditv1.Severity{
+	secureauditv1.Severity_SEVERITY_CRITICAL,
+	secureauditv1.Severity_SEVERITY_HIGH,
+	secureauditv1.Severity_SEVERITY_MEDIUM,
+	secureauditv1.Severity_SEVERITY_LOW,
+	secureauditv1.Severity_SEVERITY_INFO,
+}
+
+func newView(r *secureauditv1.Report) view {
+	v := view{
+		Cluster:     r.GetCluster(),
+		AuditID:     r.GetAuditId(),
+		GeneratedAt: "unknown",
+		Source:      sourceText(r.GetSource()),
+		Origin:      r.GetOrigin(),
+		Objects:     objectsText(r.GetCounts()),
+		Directory:   r.GetDirectoryAvailable(),
+		Unresolved:  r.GetUnresolvedPrincipals(),
+		Provider:    r.GetReasoningProvider(),
+		Catalogue:   r.GetCatalogueVersion(),
+	}
+	if r.GetGeneratedAt() != nil {
+		v.GeneratedAt = r.GetGeneratedAt().AsTime().UTC().Format(time.RFC3339)
+	}
+	if v.Provider == "" {
+		v.Provider = providerNone
+	}
+	for kind, n := range r.GetSkipped() {
+		v.Skipped = append(v.Skipped, kindCount{Kind: kind, Count: n})
+	}
+	sort.Slice(v.Skipped, func(i, j int) bool { return v.Skipped[i].Kind < v.Skipped[j].Kind })
+
+	main := countBySeverity(r.GetFindings())
+	infra := countBySeverity(r.GetInfrastructureFindings())
+	for _, s := range severities {
+		v.Counts = append(v.Counts, severityCount{Severity: severityText(s), Main: main[s], Infra: infra[s]})
+	}
+	v.Total = len(r.GetFindings())
+	v.InfraTotal = len(r.GetInfrastructureFindings())
+	for i, f := range r.GetFindings() {
+		v.Findings = append(v.Findings, newFindingView(i+1, f))
+	}
+	for i, f := range r.GetInfrastructureFindings() {
+		v.Infra = append(v.Infra, newFindingView(i+1, f))
+	}
+	return v
+}
+
+func countBySeverity(fs []*secureauditv1.Finding) map[secureauditv1.Severity]int {
+	n := make(map[secureauditv1.Severity]int, len(severities))
+	for _, f := range fs {
+		n[f.GetSeverity()]++
+	}
+	return n
+}
+
+func newFindingView(n int, f *secureauditv1.Finding) findingView {
+	return findingView{
+		Number:         n,
+		ID:             f.GetId(),
+		RuleID:         f.GetRuleId(),
+		Title:          f.GetTitle(),
+		Severity:       severityText(f.GetSeverity()),
+		SeverityReason: f.GetSeverityReason(),
+		Subject:        subjectText(f.GetSubject()),
+		Binding:        bindingText(f.GetBinding()),
+		Role:           roleText(f.GetRole()),
+		RoleMissing:    f.GetRole().GetMissing(),
+		Scope:          scopeText(f.GetScope()),
+		Description:    f.GetDescription(),
+		Controls:       f.GetControls(),
+		Rules:          f.GetMatchedRules(),
+		Remediation:    f.GetRemediation(),
+	}
+}
+
+func severityText(s secureauditv1.Severity) string {
+	switch s {
+	case secureauditv1.Severity_SEVERITY_CRITICAL:
+		return "Critical"
+	case secureauditv1.Severity_SEVERITY_HIGH:
+		return "High"
+	case secureauditv1.Severity_SEVERITY_MEDIUM:
+		return "Medium"
+	case secureauditv1.Severity_SEVERITY_LOW:
+		return "Low"
+	case secureauditv1.Severity_SEVERITY_INFO:
+		return "Info"
+	}
+	return "Unspecified"
+}
+
+func sourceText(s secureauditv1.SnapshotSource) string {
+	switch s {
+	case secureauditv1.SnapshotSource_SNAPSHOT_SOURCE_FILE:
+		return "snapshot file"
+	case secureauditv1.SnapshotSource_SNAPSHOT_SOURCE_LIVE:
+		return "live API server"
+	}
+	return "unspecified"
+}
+
+func objectsText(c *secureauditv1.ObjectCounts) string {
+	parts := []struct {
+		n             uint32
+		one, multiple string
+	}{
+		{c.GetNamespaces(), "namespace", "namespaces"},
+		{c.GetRoles(), "Role", "Roles"},
+		{c.GetClusterRoles(), "ClusterRole", "ClusterRoles"},
+		{c.GetRoleBindings(), "RoleBinding", "RoleBindings"},
+		{c.GetClusterRoleBindings(), "ClusterRoleBinding", "ClusterRoleBindings"},
+		{c.GetServiceAccounts(), "ServiceAccount", "ServiceAccounts"},
+		{c.GetWorkloads(), "workload", "workloads"},
+	}
+	out := make([]string, 0, len(parts))
+	for _, p := range parts {
+		noun := p.multiple
+		if p.n == 1 {
+			noun = p.one
+		}
+		out = append(out, fmt.Sprintf("%d %s", p.n, noun))
+	}
+	return strings.Join(out, ", ")
+}
+
+func subjectText(s *secureauditv1.SubjectRef) string {
+	if s == nil {
+		return "none"
+	}
+	var kind string
+	switch s.GetKind() {
+	case secureauditv1.SubjectKind_SUBJECT_KIND_USER:
+		kind = "User"
+	case secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
+		kind = "Group"
+	case secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT:
+		kind = "ServiceAccount"
+	default:
+		kind = "Subject"
+	}
+	text := kind + " " + s.GetName()
+	if s.GetNamespace() != "" {
+		text += " in " + s.GetNamespace()
+	}
+	if s.GetDisplayName() != "" {
+		text += " (" + s.GetDisplayName() + ")"
+	}
+	return text
+}
+
+func bindingText(b *secureauditv1.BindingRef) string {
+	if b == nil {
+		return "none"
+	}
+	var kind string
+	switch b.GetKind() {
+	case secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING:
+		kind = "RoleBinding"
+	case secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING:
+		kind = "ClusterRoleBinding"
+	default:
+		kind = "Binding"
+	}
+	return inNamespace(kind+" "+b.GetName(), b.GetNamespace())
+}
+
+func roleText(r *secureauditv1.FindingRole) string {
+	if r == nil {
+		return "none"
+	}
+	var kind string
+	switch r.GetKind() {
+	case secureauditv1.RoleKind_ROLE_KIND_ROLE:
+		kind = "Role"
+	case secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE:
+		kind = "ClusterRole"
+	default:
+		kind = "Role"
+	}
+	return inNamespace(kind+" "+r.GetName(), r.GetNamespace())
+}
+
+func scopeText(s *secureauditv1.Scope) string {
+	switch s.GetLevel() {
+	case secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER:
+		return "cluster-wide"
+	case secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE:
+		return "namespace " + s.GetNamespace()
+	}
+	return "unspecified"
+}
+
+func inNamespace(text, namespace string) string {
+	if namespace == "" {
+		return text
+	}
+	return text + " in " + namespace
+}
