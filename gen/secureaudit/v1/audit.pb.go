@@ -160,7 +160,9 @@ type Audit struct {
 	// directory_available says whether identities were resolved in Entra ID.
 	DirectoryAvailable bool `protobuf:"varint,9,opt,name=directory_available,json=directoryAvailable,proto3" json:"directory_available,omitempty"`
 	// requested_by is the SPIFFE ID of the caller that started the audit.
-	RequestedBy   string `protobuf:"bytes,10,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	RequestedBy string `protobuf:"bytes,10,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	// skip_directory is true when the audit was started without identity resolution.
+	SkipDirectory bool `protobuf:"varint,11,opt,name=skip_directory,json=skipDirectory,proto3" json:"skip_directory,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -263,6 +265,13 @@ func (x *Audit) GetRequestedBy() string {
 		return x.RequestedBy
 	}
 	return ""
+}
+
+func (x *Audit) GetSkipDirectory() bool {
+	if x != nil {
+		return x.SkipDirectory
+	}
+	return false
 }
 
 // StartAuditRequest starts an audit.
@@ -931,7 +940,7 @@ var File_secureaudit_v1_audit_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_audit_proto_rawDesc = "" +
 	"\n" +
-	"\x1asecureaudit/v1/audit.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x1bsecureaudit/v1/report.proto\"\xf7\x03\n" +
+	"\x1asecureaudit/v1/audit.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x1bsecureaudit/v1/report.proto\"\x9e\x04\n" +
 	"\x05Audit\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\"\n" +
 	"\acluster\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xfd\x01R\acluster\x12<\n" +
@@ -946,7 +955,8 @@ const file_secureaudit_v1_audit_proto_rawDesc = "" +
 	"\asummary\x18\b \x01(\v2\x1e.secureaudit.v1.SeverityCountsR\asummary\x12/\n" +
 	"\x13directory_available\x18\t \x01(\bR\x12directoryAvailable\x12+\n" +
 	"\frequested_by\x18\n" +
-	" \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\vrequestedBy\"\x8d\x01\n" +
+	" \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\vrequestedBy\x12%\n" +
+	"\x0eskip_directory\x18\v \x01(\bR\rskipDirectory\"\x8d\x01\n" +
 	"\x11StartAuditRequest\x12Q\n" +
 	"\acluster\x18\x01 \x01(\tB7\xbaH4r2\x18\xfd\x012-^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$R\acluster\x12%\n" +
 	"\x0eskip_directory\x18\x02 \x01(\bR\rskipDirectory\"I\n" +

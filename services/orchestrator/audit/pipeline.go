@@ -1,0 +1,313 @@
+// Package audit runs audits through the agents and serves the orchestrator's
+// public AuditService. Only the orchestrator calls agents; each stage checks
+// what it received (counts, order) so that nothing is silently lost.
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// Agents are the clients of the four agents. Entra is nil when no entra-agent
+// is configured; audits then run without identity data and say so.
+type Agents struct {
+	RBAC   secureauditv1.RBACServiceClient
+	Entra  secureauditv1.EntraServiceClient
+	Risk   secureauditv1.RiskServiceClient
+	Report secureauditv1.ReportServiceClient
+}
+
+// batchSize bounds the findings and principals sent per message.
+const (
+	findingBatch   = 500
+	principalBatch = 1000
+)
+
+// Formats are the documents rendered for every audit.
+var Formats = []secureauditv1.ReportFormat{
+	secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN,
+	secureauditv1.ReportFormat_REPORT_FORMAT_JSON,
+}
+
+// snapshot is a collected snapshot: its chunks as received.
+type snapshot struct {
+	header  *secureauditv1.SnapshotHeader
+	trailer *secureauditv1.SnapshotTrailer
+	chunks  []*secureauditv1.SnapshotChunk
+}
+
+// collect streams the snapshot from the rbac-agent and checks it is whole:
+// header first, trailer last, counts matching what arrived.
+func collect(ctx context.Context, client secureauditv1.RBACServiceClient, auditID string) (*snapshot, error) {
+	stream, err := client.Collect(ctx, &secureauditv1.CollectRequest{AuditId: auditID})
+	if err != nil {
+		return nil, fmt.Errorf("rbac-agent: collect: %w", err)
+	}
+	s := &snapshot{}
+	var got secureauditv1.ObjectCounts
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("rbac-agent: collect: %w", err)
+		}
+		c := resp.GetChunk()
+		if s.trailer != nil {
+			return nil, errors.New("rbac-agent: collect: chunk after the trailer")
+		}
+		if c.GetHeader() != nil {
+			if len(s.chunks) > 0 {
+				return nil, errors.New("rbac-agent: collect: header in a later chunk")
+			}
+			s.header = c.GetHeader()
+		} else if len(s.chunks) == 0 {
+			return nil, errors.New("rbac-agent: collect: first chunk has no header")
+		}
+		addCounts(&got, c)
+		s.trailer = c.GetTrailer()
+		s.chunks = append(s.chunks, c)
+	}
+	if s.header == nil || s.trailer == nil {
+		return nil, errors.New("rbac-agent: collect: snapshot ended without header or trailer")
+	}
+	if !proto.Equal(&got, s.trailer.GetCounts()) {
+		return nil, fmt.Errorf("rbac-agent: collect: snapshot incomplete: trailer counts %v, received %v", s.trailer.GetCounts(), &got)
+	}
+	return s, nil
+}
+
+func addCounts(c *secureauditv1.ObjectCounts, chunk *secureauditv1.SnapshotChunk) {
+	c.Namespaces += uint32(len(chunk.GetNamespaces()))
+	c.Roles += uint32(len(chunk.GetRoles()))
+	c.ClusterRoles += uint32(len(chunk.GetClusterRoles()))
+	c.RoleBindings += uint32(len(chunk.GetRoleBindings()))
+	c.ClusterRoleBindings += uint32(len(chunk.GetClusterRoleBindings()))
+	c.ServiceAccounts += uint32(len(chunk.GetServiceAccounts()))
+	c.Workloads += uint32(len(chunk.GetWorkloads()))
+}
+
+// principals lists the users and groups the snapshot's bindings name, except
+// Kubernetes' own system: identities, sorted and without repeats.
+func (s *snapshot) principals() []*secureauditv1.Principal {
+	seen := map[string]*secureauditv1.Principal{}
+	add := func(subjects []*secureauditv1.Subject) {
+		for _, sub := range subjects {
+			var kind secureauditv1.PrincipalKind
+			switch sub.GetKind() {
+			case secureauditv1.SubjectKind_SUBJECT_KIND_USER:
+				kind = secureauditv1.PrincipalKind_PRINCIPAL_KIND_USER
+			case secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
+				kind = secureauditv1.PrincipalKind_PRINCIPAL_KIND_GROUP
+			default:
+				continue
+			}
+			if strings.HasPrefix(sub.GetName(), "system:") {
+				continue
+			}
+			seen[kind.String()+"/"+sub.GetName()] = &secureauditv1.Principal{Kind: kind, Name: sub.GetName()}
+		}
+	}
+	for _, c := range s.chunks {
+		for _, b := range c.GetRoleBindings() {
+			add(b.GetSubjects())
+		}
+		for _, b := range c.GetClusterRoleBindings() {
+			add(b.GetSubjects())
+		}
+	}
+	keys := make([]string, 0, len(seen))
+	for k := range seen {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]*secureauditv1.Principal, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, seen[k])
+	}
+	return out
+}
+
+// directory is what the entra-agent returned.
+type directory struct {
+	chunks     []*secureauditv1.DirectoryChunk
+	unresolved int
+}
+
+// resolve asks the entra-agent about the principals, in batches.
+func resolve(ctx context.Context, client secureauditv1.EntraServiceClient, auditID string, principals []*secureauditv1.Principal) (*directory, error) {
+	d := &directory{}
+	for start := 0; start < len(principals); start += principalBatch {
+		end := min(start+principalBatch, len(principals))
+		stream, err := client.Resolve(ctx, &secureauditv1.ResolveRequest{AuditId: auditID, Principals: principals[start:end]})
+		if err != nil {
+			return nil, fmt.Errorf("entra-agent: resolve: %w", err)
+		}
+		for {
+			resp, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("entra-agent: resolve: %w", err)
+			}
+			d.unresolved += len(resp.GetChunk().GetUnresolved())
+			d.chunks = append(d.chunks, resp.GetChunk())
+		}
+	}
+	return d, nil
+}
+
+// assessment is what the risk-agent returned.
+type assessment struct {
+	findings []*secureauditv1.Finding
+	summary  *secureauditv1.AssessSummary
+}
+
+// assess streams the snapshot and directory to the risk-agent and collects
+// the findings, checking their number against the summary.
+func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID string, snap *snapshot, dir *directory) (*assessment, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := client.Assess(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("risk-agent: assess: %w", err)
+	}
+	send := func(req *secureauditv1.AssessRequest) error {
+		if err := stream.Send(req); err != nil {
+			if errors.Is(err, io.EOF) {
+				// The server ended the stream; its status says why.
+				_, rerr := stream.Recv()
+				return fmt.Errorf("risk-agent: assess: %w", rerr)
+			}
+			return fmt.Errorf("risk-agent: assess: %w", err)
+		}
+		return nil
+	}
+	header := &secureauditv1.AssessHeader{AuditId: auditID, DirectoryAvailable: dir != nil}
+	if err := send(&secureauditv1.AssessRequest{Part: &secureauditv1.AssessRequest_Header{Header: header}}); err != nil {
+		return nil, err
+	}
+	for _, c := range snap.chunks {
+		if err := send(&secureauditv1.AssessRequest{Part: &secureauditv1.AssessRequest_Snapshot{Snapshot: c}}); err != nil {
+			return nil, err
+		}
+	}
+	if dir != nil {
+		for _, c := range dir.chunks {
+			if err := send(&secureauditv1.AssessRequest{Part: &secureauditv1.AssessRequest_Directory{Directory: c}}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := stream.CloseSend(); err != nil {
+		return nil, fmt.Errorf("risk-agent: assess: %w", err)
+	}
+	a := &assessment{}
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("risk-agent: assess: %w", err)
+		}
+		if a.summary != nil {
+			return nil, errors.New("risk-agent: assess: message after the summary")
+		}
+		switch p := resp.GetPart().(type) {
+		case *secureauditv1.AssessResponse_Findings:
+			a.findings = append(a.findings, p.Findings.GetFindings()...)
+		case *secureauditv1.AssessResponse_Summary:
+			a.summary = p.Summary
+		}
+	}
+	if a.summary == nil {
+		return nil, errors.New("risk-agent: assess: stream ended without a summary")
+	}
+	if int(a.summary.GetFindingCount()) != len(a.findings) {
+		return nil, fmt.Errorf("risk-agent: assess: summary counts %d findings, received %d", a.summary.GetFindingCount(), len(a.findings))
+	}
+	return a, nil
+}
+
+// render sends the report and its findings to the report-agent and collects
+// one document per format.
+func render(ctx context.Context, client secureauditv1.ReportServiceClient, report *secureauditv1.Report, findings []*secureauditv1.Finding) (map[secureauditv1.ReportFormat][]byte, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := client.Render(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("report-agent: render: %w", err)
+	}
+	send := func(req *secureauditv1.RenderRequest) error {
+		if err := stream.Send(req); err != nil {
+			if errors.Is(err, io.EOF) {
+				_, rerr := stream.Recv()
+				return fmt.Errorf("report-agent: render: %w", rerr)
+			}
+			return fmt.Errorf("report-agent: render: %w", err)
+		}
+		return nil
+	}
+	header := &secureauditv1.RenderHeader{Report: report, Formats: Formats, FindingCount: uint32(len(findings))}
+	if err := send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Header{Header: header}}); err != nil {
+		return nil, err
+	}
+	for start := 0; start < len(findings); start += findingBatch {
+		end := min(start+findingBatch, len(findings))
+		batch := &secureauditv1.FindingBatch{Findings: findings[start:end]}
+		if err := send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Findings{Findings: batch}}); err != nil {
+			return nil, err
+		}
+	}
+	if err := stream.CloseSend(); err != nil {
+		return nil, fmt.Errorf("report-agent: render: %w", err)
+	}
+	docs := map[secureauditv1.ReportFormat][]byte{}
+	done := map[secureauditv1.ReportFormat]bool{}
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("report-agent: render: %w", err)
+		}
+		f := resp.GetFormat()
+		if done[f] {
+			return nil, fmt.Errorf("report-agent: render: %s chunk after its last", f)
+		}
+		docs[f] = append(docs[f], resp.GetData()...)
+		if resp.GetLast() {
+			done[f] = true
+		}
+	}
+	for _, f := range Formats {
+		if !done[f] {
+			return nil, fmt.Errorf("report-agent: render: %s document incomplete", f)
+		}
+	}
+	return docs, nil
+}
+
+// unavailable reports whether an agent error means the agent could not serve
+// (unreachable, or not configured with a source), as opposed to a fault.
+func unavailable(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.FailedPrecondition, codes.Unimplemented, codes.DeadlineExceeded:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,401 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// Store is what the runner and the service need of storage.
+type Store interface {
+	CreateAudit(ctx context.Context, a *secureauditv1.Audit) error
+	UpdateAudit(ctx context.Context, a *secureauditv1.Audit) error
+	GetAudit(ctx context.Context, id string) (*secureauditv1.Audit, error)
+	ListAudits(ctx context.Context, limit int, pageToken string) ([]*secureauditv1.Audit, string, error)
+	Unfinished(ctx context.Context) ([]*secureauditv1.Audit, error)
+	SaveResult(ctx context.Context, auditID string, findings []*secureauditv1.Finding, reports map[secureauditv1.ReportFormat][]byte) error
+	Report(ctx context.Context, auditID string, format secureauditv1.ReportFormat) ([]byte, error)
+	AppendEvent(ctx context.Context, e *secureauditv1.AuditEvent) error
+	Events(ctx context.Context, auditID string, after uint32) ([]*secureauditv1.AuditEvent, error)
+}
+
+// Log attribute keys.
+const (
+	keyAuditID = "audit_id"
+	keyStage   = "stage"
+	keyError   = "error"
+)
+
+// Runner runs queued audits, one per worker, and publishes their progress.
+type Runner struct {
+	agents Agents
+	store  Store
+	log    *slog.Logger
+	tracer trace.Tracer
+	now    func() time.Time
+
+	queue chan string
+
+	mu       sync.Mutex
+	cancels  map[string]context.CancelFunc
+	seq      map[string]uint32
+	watchers map[string]chan struct{}
+	audits   map[string]*secureauditv1.Audit
+}
+
+// NewRunner returns a runner; Run starts its workers.
+func NewRunner(agents Agents, store Store, log *slog.Logger, tracer trace.Tracer) *Runner {
+	return &Runner{
+		agents:   agents,
+		store:    store,
+		log:      log,
+		tracer:   tracer,
+		now:      time.Now,
+		queue:    make(chan string, 1024),
+		cancels:  map[string]context.CancelFunc{},
+		seq:      map[string]uint32{},
+		watchers: map[string]chan struct{}{},
+		audits:   map[string]*secureauditv1.Audit{},
+	}
+}
+
+// Recover marks audits that a previous process left unfinished as failed,
+// so that none stays pending forever.
+func (r *Runner) Recover(ctx context.Context) error {
+	left, err := r.store.Unfinished(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range left {
+		events, err := r.store.Events(ctx, a.GetId(), 0)
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.seq[a.GetId()] = uint32(len(events))
+		r.audits[a.GetId()] = a
+		r.mu.Unlock()
+		r.finish(ctx, a, secureauditv1.AuditState_AUDIT_STATE_FAILED, "the orchestrator stopped while this audit was unfinished; start a new audit")
+	}
+	return nil
+}
+
+// Run runs workers until ctx ends; running audits are cancelled then.
+func (r *Runner) Run(ctx context.Context, workers int) {
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case id := <-r.queue:
+					r.runOne(ctx, id)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Enqueue stores a new pending audit and queues it.
+func (r *Runner) Enqueue(ctx context.Context, a *secureauditv1.Audit) error {
+	if err := r.store.CreateAudit(ctx, a); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.audits[a.GetId()] = a
+	r.mu.Unlock()
+	r.event(ctx, a, "audit queued")
+	select {
+	case r.queue <- a.GetId():
+		return nil
+	default:
+		r.finish(ctx, a, secureauditv1.AuditState_AUDIT_STATE_FAILED, "the audit queue is full; try again later")
+		return errQueueFull
+	}
+}
+
+var errQueueFull = errors.New("audit queue is full")
+
+// Cancel cancels a pending or running audit. It reports false when the audit
+// had already finished.
+func (r *Runner) Cancel(ctx context.Context, id string) (bool, error) {
+	r.mu.Lock()
+	a := r.audits[id]
+	cancel := r.cancels[id]
+	r.mu.Unlock()
+	if a == nil || terminal(a.GetState()) {
+		return false, nil
+	}
+	if cancel != nil {
+		cancel()
+		return true, nil
+	}
+	r.finish(ctx, a, secureauditv1.AuditState_AUDIT_STATE_CANCELLED, "cancelled before it started")
+	return true, nil
+}
+
+func (r *Runner) runOne(parent context.Context, id string) {
+	r.mu.Lock()
+	a := r.audits[id]
+	if a == nil || terminal(a.GetState()) {
+		r.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(parent)
+	r.cancels[id] = cancel
+	r.mu.Unlock()
+	defer func() {
+		cancel()
+		r.mu.Lock()
+		delete(r.cancels, id)
+		r.mu.Unlock()
+	}()
+
+	ctx, span := r.tracer.Start(ctx, "audit", trace.WithAttributes(attribute.String("secureaudit.audit_id", id)))
+	defer span.End()
+	log := r.log.With(keyAuditID, id)
+	log.InfoContext(ctx, "audit started")
+
+	err := r.pipeline(ctx, a, log)
+	switch {
+	case err == nil:
+		log.InfoContext(ctx, "audit succeeded")
+	case ctx.Err() != nil && parent.Err() == nil:
+		r.finish(context.WithoutCancel(ctx), a, secureauditv1.AuditState_AUDIT_STATE_CANCELLED, "cancelled")
+		log.InfoContext(ctx, "audit cancelled")
+	default:
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		log.ErrorContext(ctx, "audit failed", keyError, err.Error())
+		r.finish(context.WithoutCancel(ctx), a, secureauditv1.AuditState_AUDIT_STATE_FAILED, err.Error())
+	}
+}
+
+// pipeline runs the stages of one audit.
+func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog.Logger) error {
+	id := a.GetId()
+	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_COLLECT, "collecting the RBAC snapshot from the rbac-agent")
+	snap, err := collect(ctx, r.agents.RBAC, id)
+	if err != nil {
+		return err
+	}
+	cluster := snap.header.GetCluster()
+	if want := a.GetCluster(); want != "" && want != cluster {
+		return fmt.Errorf("the rbac-agent serves cluster %q, not the requested %q", cluster, want)
+	}
+	r.update(ctx, a, func(a *secureauditv1.Audit) { a.Cluster = cluster })
+	c := snap.trailer.GetCounts()
+	r.event(ctx, a, fmt.Sprintf("collected %d roles, %d cluster roles, %d role bindings, %d cluster role bindings, %d service accounts, %d workloads from %s",
+		c.GetRoles(), c.GetClusterRoles(), c.GetRoleBindings(), c.GetClusterRoleBindings(), c.GetServiceAccounts(), c.GetWorkloads(), cluster))
+
+	var dir *directory
+	switch {
+	case r.agents.Entra == nil:
+		r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_RESOLVE, "no entra-agent configured: auditing without identity data")
+	case a.GetSkipDirectory():
+		r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_RESOLVE, "identity resolution skipped on request")
+	default:
+		principals := snap.principals()
+		r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_RESOLVE, fmt.Sprintf("resolving %d principals in Entra ID", len(principals)))
+		if len(principals) > 0 {
+			dir, err = resolve(ctx, r.agents.Entra, id, principals)
+			if err != nil {
+				if !unavailable(err) || ctx.Err() != nil {
+					return err
+				}
+				log.WarnContext(ctx, "directory unavailable", keyError, err.Error())
+				r.event(ctx, a, "identity data unavailable, auditing without it: "+err.Error())
+				dir = nil
+			} else {
+				r.event(ctx, a, fmt.Sprintf("resolved principals; %d not found in the directory", dir.unresolved))
+			}
+		} else {
+			dir = &directory{}
+		}
+	}
+	r.update(ctx, a, func(a *secureauditv1.Audit) { a.DirectoryAvailable = dir != nil })
+
+	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_ASSESS, "assessing with the risk-agent")
+	result, err := assess(ctx, r.agents.Risk, id, snap, dir)
+	if err != nil {
+		return err
+	}
+	var main, infra []*secureauditv1.Finding
+	for _, f := range result.findings {
+		if f.GetInfrastructure() {
+			infra = append(infra, f)
+		} else {
+			main = append(main, f)
+		}
+	}
+	summary := countSeverities(main)
+	r.event(ctx, a, fmt.Sprintf("%d findings (%d critical, %d high, %d medium, %d low, %d info) and %d on platform-managed identities",
+		len(main), summary.GetCritical(), summary.GetHigh(), summary.GetMedium(), summary.GetLow(), summary.GetInfo(), len(infra)))
+
+	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_RENDER, "rendering the report with the report-agent")
+	report := &secureauditv1.Report{
+		AuditId:            id,
+		Cluster:            cluster,
+		GeneratedAt:        a.GetCreatedAt(),
+		Source:             snap.header.GetSource(),
+		Origin:             snap.header.GetOrigin(),
+		Counts:             snap.trailer.GetCounts(),
+		Skipped:            snap.trailer.GetSkipped(),
+		DirectoryAvailable: dir != nil,
+		CatalogueVersion:   result.summary.GetCatalogueVersion(),
+		ReasoningProvider:  result.summary.GetReasoningProvider(),
+		Summary:            summary,
+	}
+	if dir != nil {
+		report.UnresolvedPrincipals = uint32(dir.unresolved)
+	}
+	docs, err := render(ctx, r.agents.Report, report, result.findings)
+	if err != nil {
+		return err
+	}
+
+	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_STORE, "storing findings and reports")
+	if err := r.store.SaveResult(ctx, id, result.findings, docs); err != nil {
+		return err
+	}
+	r.update(ctx, a, func(a *secureauditv1.Audit) { a.Summary = summary })
+	r.finish(ctx, a, secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED, "audit complete")
+	return nil
+}
+
+func countSeverities(findings []*secureauditv1.Finding) *secureauditv1.SeverityCounts {
+	c := &secureauditv1.SeverityCounts{}
+	for _, f := range findings {
+		switch f.GetSeverity() {
+		case secureauditv1.Severity_SEVERITY_CRITICAL:
+			c.Critical++
+		case secureauditv1.Severity_SEVERITY_HIGH:
+			c.High++
+		case secureauditv1.Severity_SEVERITY_MEDIUM:
+			c.Medium++
+		case secureauditv1.Severity_SEVERITY_LOW:
+			c.Low++
+		case secureauditv1.Severity_SEVERITY_INFO:
+			c.Info++
+		}
+	}
+	return c
+}
+
+func terminal(s secureauditv1.AuditState) bool {
+	switch s {
+	case secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED, secureauditv1.AuditState_AUDIT_STATE_FAILED, secureauditv1.AuditState_AUDIT_STATE_CANCELLED:
+		return true
+	}
+	return false
+}
+
+// update changes the audit under the lock and stores it.
+func (r *Runner) update(ctx context.Context, a *secureauditv1.Audit, change func(*secureauditv1.Audit)) {
+	r.mu.Lock()
+	change(a)
+	r.mu.Unlock()
+	if err := r.store.UpdateAudit(ctx, r.snapshot(a)); err != nil {
+		r.log.ErrorContext(ctx, "store audit", keyAuditID, a.GetId(), keyError, err.Error())
+	}
+}
+
+func (r *Runner) stage(ctx context.Context, a *secureauditv1.Audit, stage secureauditv1.AuditStage, msg string) {
+	r.update(ctx, a, func(a *secureauditv1.Audit) {
+		a.State = secureauditv1.AuditState_AUDIT_STATE_RUNNING
+		a.Stage = stage
+	})
+	r.event(ctx, a, msg)
+}
+
+func (r *Runner) finish(ctx context.Context, a *secureauditv1.Audit, state secureauditv1.AuditState, msg string) {
+	r.mu.Lock()
+	a.State = state
+	if state == secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED {
+		a.Stage = secureauditv1.AuditStage_AUDIT_STAGE_DONE
+	}
+	if state == secureauditv1.AuditState_AUDIT_STATE_FAILED {
+		a.Error = truncate(msg, 4096)
+	}
+	a.FinishedAt = timestamppb.New(r.now())
+	r.mu.Unlock()
+	// The final event is stored before the terminal state, so that a watcher
+	// that sees the state has every event to read.
+	r.event(ctx, a, msg)
+	if err := r.store.UpdateAudit(ctx, r.snapshot(a)); err != nil {
+		r.log.ErrorContext(ctx, "store audit", keyAuditID, a.GetId(), keyError, err.Error())
+	}
+	r.mu.Lock()
+	delete(r.audits, a.GetId())
+	delete(r.seq, a.GetId())
+	if ch, ok := r.watchers[a.GetId()]; ok {
+		close(ch)
+		delete(r.watchers, a.GetId())
+	}
+	r.mu.Unlock()
+}
+
+// event stores a progress event and wakes the audit's watchers.
+func (r *Runner) event(ctx context.Context, a *secureauditv1.Audit, msg string) {
+	r.mu.Lock()
+	r.seq[a.GetId()]++
+	e := &secureauditv1.AuditEvent{
+		AuditId:  a.GetId(),
+		Sequence: r.seq[a.GetId()],
+		Time:     timestamppb.New(r.now()),
+		State:    a.GetState(),
+		Stage:    a.GetStage(),
+		Message:  truncate(msg, 4096),
+	}
+	r.mu.Unlock()
+	if err := r.store.AppendEvent(ctx, e); err != nil {
+		r.log.ErrorContext(ctx, "store event", keyAuditID, a.GetId(), keyError, err.Error())
+	}
+	r.mu.Lock()
+	if ch, ok := r.watchers[a.GetId()]; ok {
+		close(ch)
+		delete(r.watchers, a.GetId())
+	}
+	r.mu.Unlock()
+}
+
+// changed returns a channel closed at the audit's next event.
+func (r *Runner) changed(id string) <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch, ok := r.watchers[id]
+	if !ok {
+		ch = make(chan struct{})
+		r.watchers[id] = ch
+	}
+	return ch
+}
+
+// snapshot returns a copy of the audit taken under the lock.
+func (r *Runner) snapshot(a *secureauditv1.Audit) *secureauditv1.Audit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return cloneAudit(a)
+}
+
+// truncate shortens s to at most n runes, keeping it valid UTF-8.
+func truncate(s string, n int) string {
+	r := []rune(strings.ToValidUTF8(s, "\uFFFD"))
+	if len(r) <= n {
+		return string(r)
+	}
+	return string(r[:n-3]) + "..."
+}

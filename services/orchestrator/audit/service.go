@@ -1,0 +1,209 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/identity"
+	"secureaudit.dev/services/orchestrator/store"
+)
+
+// reportChunk bounds each GetReport message.
+const reportChunk = 1 << 20
+
+// defaultPageSize is used when ListAudits asks for 0.
+const defaultPageSize = 20
+
+// Service implements the public AuditService.
+type Service struct {
+	secureauditv1.UnimplementedAuditServiceServer
+	runner *Runner
+	store  Store
+	log    *slog.Logger
+}
+
+// NewService returns the AuditService over a runner and its store.
+func NewService(runner *Runner, st Store, log *slog.Logger) *Service {
+	return &Service{runner: runner, store: st, log: log}
+}
+
+// StartAudit queues an audit.
+func (s *Service) StartAudit(ctx context.Context, req *secureauditv1.StartAuditRequest) (*secureauditv1.StartAuditResponse, error) {
+	caller, _ := identity.Caller(ctx)
+	a := &secureauditv1.Audit{
+		Id:            uuid.NewString(),
+		Cluster:       req.GetCluster(),
+		State:         secureauditv1.AuditState_AUDIT_STATE_PENDING,
+		CreatedAt:     timestamppb.New(s.runner.now().UTC().Truncate(time.Second)),
+		RequestedBy:   caller.String(),
+		SkipDirectory: req.GetSkipDirectory(),
+	}
+	if err := s.runner.Enqueue(ctx, a); err != nil {
+		if errors.Is(err, errQueueFull) {
+			return nil, status.Error(codes.ResourceExhausted, "the audit queue is full; try again later")
+		}
+		return nil, s.internal(ctx, "start audit", err)
+	}
+	return &secureauditv1.StartAuditResponse{Audit: s.runner.snapshot(a)}, nil
+}
+
+// GetAudit returns one audit.
+func (s *Service) GetAudit(ctx context.Context, req *secureauditv1.GetAuditRequest) (*secureauditv1.GetAuditResponse, error) {
+	a, err := s.get(ctx, req.GetAuditId())
+	if err != nil {
+		return nil, err
+	}
+	return &secureauditv1.GetAuditResponse{Audit: a}, nil
+}
+
+// ListAudits pages through audits, newest first.
+func (s *Service) ListAudits(ctx context.Context, req *secureauditv1.ListAuditsRequest) (*secureauditv1.ListAuditsResponse, error) {
+	size := int(req.GetPageSize())
+	if size == 0 {
+		size = defaultPageSize
+	}
+	audits, next, err := s.store.ListAudits(ctx, size, req.GetPageToken())
+	if errors.Is(err, store.ErrBadPageToken) {
+		return nil, status.Error(codes.InvalidArgument, "page_token: not a token from a previous ListAudits")
+	}
+	if err != nil {
+		return nil, s.internal(ctx, "list audits", err)
+	}
+	return &secureauditv1.ListAuditsResponse{Audits: audits, NextPageToken: next}, nil
+}
+
+// CancelAudit cancels a pending or running audit.
+func (s *Service) CancelAudit(ctx context.Context, req *secureauditv1.CancelAuditRequest) (*secureauditv1.CancelAuditResponse, error) {
+	if _, err := s.get(ctx, req.GetAuditId()); err != nil {
+		return nil, err
+	}
+	ok, err := s.runner.Cancel(ctx, req.GetAuditId())
+	if err != nil {
+		return nil, s.internal(ctx, "cancel audit", err)
+	}
+	if !ok {
+		return nil, status.Errorf(codes.FailedPrecondition, "audit %s has already finished", req.GetAuditId())
+	}
+	// A running audit finishes asynchronously; wait briefly for its state.
+	for {
+		a, err := s.get(ctx, req.GetAuditId())
+		if err != nil {
+			return nil, err
+		}
+		if terminal(a.GetState()) {
+			return &secureauditv1.CancelAuditResponse{Audit: a}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-s.runner.changed(req.GetAuditId()):
+		}
+	}
+}
+
+// GetReport streams a finished audit's report.
+func (s *Service) GetReport(req *secureauditv1.GetReportRequest, stream grpc.ServerStreamingServer[secureauditv1.GetReportResponse]) error {
+	ctx := stream.Context()
+	a, err := s.get(ctx, req.GetAuditId())
+	if err != nil {
+		return err
+	}
+	if a.GetState() != secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED {
+		return status.Errorf(codes.FailedPrecondition, "audit %s has no report: it is %s", a.GetId(), a.GetState())
+	}
+	data, err := s.store.Report(ctx, a.GetId(), req.GetFormat())
+	if errors.Is(err, store.ErrNotFound) {
+		return status.Errorf(codes.NotFound, "audit %s has no %s report", a.GetId(), req.GetFormat())
+	}
+	if err != nil {
+		return s.internal(ctx, "get report", err)
+	}
+	for start := 0; start < len(data) || start == 0; start += reportChunk {
+		end := min(start+reportChunk, len(data))
+		if err := stream.Send(&secureauditv1.GetReportResponse{Data: data[start:end]}); err != nil {
+			return err
+		}
+		if end == len(data) {
+			break
+		}
+	}
+	return nil
+}
+
+// WatchAudit streams the audit's events from the first until it ends.
+func (s *Service) WatchAudit(req *secureauditv1.WatchAuditRequest, stream grpc.ServerStreamingServer[secureauditv1.WatchAuditResponse]) error {
+	ctx := stream.Context()
+	id := req.GetAuditId()
+	if _, err := s.get(ctx, id); err != nil {
+		return err
+	}
+	var last uint32
+	for {
+		// Subscribe before reading so that no event falls between the two.
+		changed := s.runner.changed(id)
+		events, err := s.store.Events(ctx, id, last)
+		if err != nil {
+			return s.internal(ctx, "watch audit", err)
+		}
+		for _, e := range events {
+			if err := stream.Send(&secureauditv1.WatchAuditResponse{Event: e}); err != nil {
+				return err
+			}
+			last = e.GetSequence()
+		}
+		a, err := s.get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if terminal(a.GetState()) {
+			// The final event is stored before the state is visible; one
+			// more read drains anything that arrived meanwhile.
+			more, err := s.store.Events(ctx, id, last)
+			if err != nil {
+				return s.internal(ctx, "watch audit", err)
+			}
+			for _, e := range more {
+				if err := stream.Send(&secureauditv1.WatchAuditResponse{Event: e}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-changed:
+		}
+	}
+}
+
+func (s *Service) get(ctx context.Context, id string) (*secureauditv1.Audit, error) {
+	a, err := s.store.GetAudit(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, status.Errorf(codes.NotFound, "audit %s not found", id)
+	}
+	if err != nil {
+		return nil, s.internal(ctx, "get audit", err)
+	}
+	return a, nil
+}
+
+// internal logs an unexpected error once and hides it from the caller.
+func (s *Service) internal(ctx context.Context, op string, err error) error {
+	s.log.ErrorContext(ctx, op, keyError, err.Error())
+	return status.Error(codes.Internal, "internal")
+}
+
+func cloneAudit(a *secureauditv1.Audit) *secureauditv1.Audit {
+	return proto.Clone(a).(*secureauditv1.Audit)
+}

@@ -1,0 +1,114 @@
+// Command orchestrator serves the public AuditService: it runs each audit
+// through the rbac-agent, entra-agent, risk-agent and report-agent, stores the
+// results in SQLite and streams progress. It holds no cluster or directory
+// credential.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	"secureaudit.dev/deploy/scopes"
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/identity"
+	"secureaudit.dev/platform/run"
+	"secureaudit.dev/services/orchestrator/audit"
+	"secureaudit.dev/services/orchestrator/store"
+)
+
+func main() { run.Main(realMain) }
+
+func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := flag.NewFlagSet(identity.Orchestrator, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var common run.Flags
+	common.Register(fs, "127.0.0.1:8440")
+	str := func(name, def, usage string) *string {
+		return fs.String(name, run.EnvOr(run.EnvName(name), def), usage+" (env "+run.EnvName(name)+")")
+	}
+	rbacAddr := str("rbac-agent", "127.0.0.1:8441", "address of the rbac-agent")
+	entraAddr := str("entra-agent", "", "address of the entra-agent; audits run without identity data when empty")
+	riskAddr := str("risk-agent", "127.0.0.1:8443", "address of the risk-agent")
+	reportAddr := str("report-agent", "127.0.0.1:8444", "address of the report-agent")
+	dbPath := str("db", "secureaudit.db", "SQLite database file")
+	workersFlag := str("workers", "2", "audits run at the same time")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	workers, err := strconv.Atoi(*workersFlag)
+	if err != nil || workers < 1 {
+		return fmt.Errorf("-workers: want a positive number, got %q", *workersFlag)
+	}
+	if *rbacAddr == "" || *riskAddr == "" || *reportAddr == "" {
+		return errors.New("-rbac-agent, -risk-agent and -report-agent are required")
+	}
+
+	manifest, err := scopes.Manifest(identity.Orchestrator)
+	if err != nil {
+		return err
+	}
+	svc, err := run.Setup(identity.Orchestrator, common, manifest, stderr)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+
+	st, err := store.OpenSQLite(ctx, *dbPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	var agents audit.Agents
+	var conns []*grpc.ClientConn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for _, a := range []struct {
+		addr, workload string
+		set            func(*grpc.ClientConn)
+	}{
+		{*rbacAddr, identity.RBACAgent, func(c *grpc.ClientConn) { agents.RBAC = secureauditv1.NewRBACServiceClient(c) }},
+		{*entraAddr, identity.EntraAgent, func(c *grpc.ClientConn) { agents.Entra = secureauditv1.NewEntraServiceClient(c) }},
+		{*riskAddr, identity.RiskAgent, func(c *grpc.ClientConn) { agents.Risk = secureauditv1.NewRiskServiceClient(c) }},
+		{*reportAddr, identity.ReportAgent, func(c *grpc.ClientConn) { agents.Report = secureauditv1.NewReportServiceClient(c) }},
+	} {
+		if a.addr == "" {
+			continue
+		}
+		conn, err := svc.Dial(a.addr, a.workload)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, conn)
+		a.set(conn)
+	}
+
+	runner := audit.NewRunner(agents, st, svc.Log, svc.Tracing.Provider.Tracer("secureaudit/orchestrator"))
+	if err := runner.Recover(ctx); err != nil {
+		return err
+	}
+	service := audit.NewService(runner, st, svc.Log)
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		runner.Run(ctx, workers)
+		return nil
+	})
+	g.Go(func() error {
+		return svc.Serve(ctx, func(s *grpc.Server) { secureauditv1.RegisterAuditServiceServer(s, service) })
+	})
+	return g.Wait()
+}

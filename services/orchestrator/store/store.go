@@ -1,0 +1,318 @@
+// Package store keeps audits, their findings, rendered reports and progress
+// events. SQLite (pure Go, one file) is the default backend.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// ErrNotFound is returned for an unknown audit or report.
+var ErrNotFound = errors.New("not found")
+
+// ErrBadPageToken is returned for a page token this store did not issue.
+var ErrBadPageToken = errors.New("malformed page token")
+
+const schema = `
+CREATE TABLE IF NOT EXISTS audits (
+	id         TEXT PRIMARY KEY,
+	created_ns INTEGER NOT NULL,
+	state      INTEGER NOT NULL,
+	data       BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audits_created ON audits (created_ns DESC, id DESC);
+CREATE TABLE IF NOT EXISTS findings (
+	audit_id TEXT NOT NULL REFERENCES audits (id),
+	idx      INTEGER NOT NULL,
+	id       TEXT NOT NULL,
+	rule_id  TEXT NOT NULL,
+	severity INTEGER NOT NULL,
+	data     BLOB NOT NULL,
+	PRIMARY KEY (audit_id, idx)
+);
+CREATE TABLE IF NOT EXISTS reports (
+	audit_id TEXT NOT NULL REFERENCES audits (id),
+	format   INTEGER NOT NULL,
+	data     BLOB NOT NULL,
+	PRIMARY KEY (audit_id, format)
+);
+CREATE TABLE IF NOT EXISTS events (
+	audit_id TEXT NOT NULL REFERENCES audits (id),
+	seq      INTEGER NOT NULL,
+	data     BLOB NOT NULL,
+	PRIMARY KEY (audit_id, seq)
+);
+`
+
+// SQLite is a store in one SQLite file.
+type SQLite struct {
+	db *sql.DB
+}
+
+// OpenSQLite opens (creating if needed) the database at path.
+func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create schema in %s: %w", path, err)
+	}
+	return &SQLite{db: db}, nil
+}
+
+// Close closes the database.
+func (s *SQLite) Close() error { return s.db.Close() }
+
+// CreateAudit stores a new audit.
+func (s *SQLite) CreateAudit(ctx context.Context, a *secureauditv1.Audit) error {
+	data, err := proto.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("marshal audit: %w", err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO audits (id, created_ns, state, data) VALUES (?, ?, ?, ?)`,
+		a.GetId(), a.GetCreatedAt().AsTime().UnixNano(), int32(a.GetState()), data)
+	if err != nil {
+		return fmt.Errorf("insert audit %s: %w", a.GetId(), err)
+	}
+	return nil
+}
+
+// UpdateAudit replaces a stored audit.
+func (s *SQLite) UpdateAudit(ctx context.Context, a *secureauditv1.Audit) error {
+	data, err := proto.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("marshal audit: %w", err)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE audits SET state = ?, data = ? WHERE id = ?`, int32(a.GetState()), data, a.GetId())
+	if err != nil {
+		return fmt.Errorf("update audit %s: %w", a.GetId(), err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("update audit %s: %w", a.GetId(), ErrNotFound)
+	}
+	return nil
+}
+
+// GetAudit returns one audit.
+func (s *SQLite) GetAudit(ctx context.Context, id string) (*secureauditv1.Audit, error) {
+	var data []byte
+	err := s.db.QueryRowContext(ctx, `SELECT data FROM audits WHERE id = ?`, id).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("audit %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get audit %s: %w", id, err)
+	}
+	return unmarshalAudit(data)
+}
+
+// ListAudits returns up to limit audits, newest first, after the page token,
+// and the token of the next page ("" at the end).
+func (s *SQLite) ListAudits(ctx context.Context, limit int, pageToken string) ([]*secureauditv1.Audit, string, error) {
+	query := `SELECT id, created_ns, data FROM audits ORDER BY created_ns DESC, id DESC LIMIT ?`
+	args := []any{limit + 1}
+	if pageToken != "" {
+		createdNs, id, err := decodeToken(pageToken)
+		if err != nil {
+			return nil, "", err
+		}
+		query = `SELECT id, created_ns, data FROM audits WHERE (created_ns, id) < (?, ?) ORDER BY created_ns DESC, id DESC LIMIT ?`
+		args = []any{createdNs, id, limit + 1}
+	}
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list audits: %w", err)
+	}
+	defer rows.Close()
+	var (
+		out  []*secureauditv1.Audit
+		next string
+	)
+	for rows.Next() {
+		var (
+			id        string
+			createdNs int64
+			data      []byte
+		)
+		if err := rows.Scan(&id, &createdNs, &data); err != nil {
+			return nil, "", fmt.Errorf("list audits: %w", err)
+		}
+		if len(out) == limit {
+			last := out[len(out)-1]
+			next = encodeToken(last.GetCreatedAt().AsTime().UnixNano(), last.GetId())
+			break
+		}
+		a, err := unmarshalAudit(data)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list audits: %w", err)
+	}
+	return out, next, nil
+}
+
+// Unfinished returns the audits left pending or running, for recovery at start.
+func (s *SQLite) Unfinished(ctx context.Context) ([]*secureauditv1.Audit, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT data FROM audits WHERE state IN (?, ?) ORDER BY created_ns`,
+		int32(secureauditv1.AuditState_AUDIT_STATE_PENDING), int32(secureauditv1.AuditState_AUDIT_STATE_RUNNING))
+	if err != nil {
+		return nil, fmt.Errorf("list unfinished audits: %w", err)
+	}
+	defer rows.Close()
+	var out []*secureauditv1.Audit
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return nil, fmt.Errorf("list unfinished audits: %w", err)
+		}
+		a, err := unmarshalAudit(data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// SaveResult stores an audit's findings and rendered reports in one transaction.
+func (s *SQLite) SaveResult(ctx context.Context, auditID string, findings []*secureauditv1.Finding, reports map[secureauditv1.ReportFormat][]byte) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("save result of %s: %w", auditID, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a committed transaction's rollback is a no-op
+	for i, f := range findings {
+		data, err := proto.Marshal(f)
+		if err != nil {
+			return fmt.Errorf("marshal finding %s: %w", f.GetId(), err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO findings (audit_id, idx, id, rule_id, severity, data) VALUES (?, ?, ?, ?, ?, ?)`,
+			auditID, i, f.GetId(), f.GetRuleId(), int32(f.GetSeverity()), data); err != nil {
+			return fmt.Errorf("insert finding %s of %s: %w", f.GetId(), auditID, err)
+		}
+	}
+	for format, data := range reports {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO reports (audit_id, format, data) VALUES (?, ?, ?)`, auditID, int32(format), data); err != nil {
+			return fmt.Errorf("insert %s report of %s: %w", format, auditID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("save result of %s: %w", auditID, err)
+	}
+	return nil
+}
+
+// Findings returns an audit's stored findings in order.
+func (s *SQLite) Findings(ctx context.Context, auditID string) ([]*secureauditv1.Finding, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT data FROM findings WHERE audit_id = ? ORDER BY idx`, auditID)
+	if err != nil {
+		return nil, fmt.Errorf("findings of %s: %w", auditID, err)
+	}
+	defer rows.Close()
+	var out []*secureauditv1.Finding
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return nil, fmt.Errorf("findings of %s: %w", auditID, err)
+		}
+		f := &secureauditv1.Finding{}
+		if err := proto.Unmarshal(data, f); err != nil {
+			return nil, fmt.Errorf("decode finding of %s: %w", auditID, err)
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// Report returns a rendered report.
+func (s *SQLite) Report(ctx context.Context, auditID string, format secureauditv1.ReportFormat) ([]byte, error) {
+	var data []byte
+	err := s.db.QueryRowContext(ctx, `SELECT data FROM reports WHERE audit_id = ? AND format = ?`, auditID, int32(format)).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%s report of audit %s: %w", format, auditID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s report of %s: %w", format, auditID, err)
+	}
+	return data, nil
+}
+
+// AppendEvent stores a progress event; its sequence must be the next one.
+func (s *SQLite) AppendEvent(ctx context.Context, e *secureauditv1.AuditEvent) error {
+	data, err := proto.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("marshal event: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO events (audit_id, seq, data) VALUES (?, ?, ?)`, e.GetAuditId(), e.GetSequence(), data); err != nil {
+		return fmt.Errorf("insert event %d of %s: %w", e.GetSequence(), e.GetAuditId(), err)
+	}
+	return nil
+}
+
+// Events returns an audit's events with a sequence above after.
+func (s *SQLite) Events(ctx context.Context, auditID string, after uint32) ([]*secureauditv1.AuditEvent, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT data FROM events WHERE audit_id = ? AND seq > ? ORDER BY seq`, auditID, after)
+	if err != nil {
+		return nil, fmt.Errorf("events of %s: %w", auditID, err)
+	}
+	defer rows.Close()
+	var out []*secureauditv1.AuditEvent
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return nil, fmt.Errorf("events of %s: %w", auditID, err)
+		}
+		e := &secureauditv1.AuditEvent{}
+		if err := proto.Unmarshal(data, e); err != nil {
+			return nil, fmt.Errorf("decode event of %s: %w", auditID, err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func unmarshalAudit(data []byte) (*secureauditv1.Audit, error) {
+	a := &secureauditv1.Audit{}
+	if err := proto.Unmarshal(data, a); err != nil {
+		return nil, fmt.Errorf("decode audit: %w", err)
+	}
+	return a, nil
+}
+
+func encodeToken(createdNs int64, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(createdNs, 10) + "|" + id))
+}
+
+func decodeToken(tok string) (int64, string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return 0, "", ErrBadPageToken
+	}
+	ns, id, ok := strings.Cut(string(raw), "|")
+	if !ok {
+		return 0, "", ErrBadPageToken
+	}
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil || n <= 0 || time.Unix(0, n).IsZero() {
+		return 0, "", ErrBadPageToken
+	}
+	return n, id, nil
+}
