@@ -1,0 +1,121 @@
+package rules
+
+import (
+	"slices"
+	"strings"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// target is one permission a rule looks for.
+type target struct {
+	verb     string
+	group    string
+	resource string // combined, e.g. "pods/exec"
+	// clusterOnly targets cannot be granted in a namespace: a Role, or a
+	// RoleBinding to a ClusterRole, never grants them.
+	clusterOnly bool
+}
+
+func (t target) String() string { return t.verb + " " + t.resource }
+
+// allows reports whether a policy rule grants t, following the RBAC
+// authorizer: '*' matches every verb, API group and resource; a resource
+// matches exactly, or as "<resource>/*" for every subresource of it, or as
+// "*/<subresource>". A rule restricted by resourceNames still matches
+// (callers reduce severity), except for create, which resourceNames cannot
+// restrict: the authorizer never lets such a rule allow a create.
+func allows(r *secureauditv1.PolicyRule, t target) bool {
+	if len(r.GetResourceNames()) > 0 && t.verb == "create" && !strings.Contains(t.resource, "/") {
+		return false
+	}
+	return hasOrStar(r.GetVerbs(), t.verb) &&
+		hasOrStar(r.GetApiGroups(), t.group) &&
+		resourceMatches(r.GetResources(), t.resource)
+}
+
+func hasOrStar(list []string, v string) bool {
+	return slices.Contains(list, "*") || slices.Contains(list, v)
+}
+
+func resourceMatches(resources []string, combined string) bool {
+	base, sub, hasSub := strings.Cut(combined, "/")
+	for _, r := range resources {
+		switch {
+		case r == "*", r == combined:
+			return true
+		case hasSub && (r == base+"/*" || r == "*/"+sub):
+			return true
+		}
+	}
+	return false
+}
+
+// match is the outcome of looking for a set of targets in a grant's rules.
+type match struct {
+	rules  []*secureauditv1.PolicyRule
+	found  []target // the targets granted, in the order asked
+	narrow bool     // every matched rule is restricted by resourceNames
+}
+
+func (m match) ok() bool { return len(m.found) > 0 }
+
+// find looks for each target in rules. In a namespace grant, cluster-only
+// targets are never granted.
+func find(rules []*secureauditv1.PolicyRule, namespaced bool, targets ...target) match {
+	var m match
+	m.narrow = true
+	for _, t := range targets {
+		if namespaced && t.clusterOnly {
+			continue
+		}
+		hit := false
+		for _, r := range rules {
+			if !allows(r, t) {
+				continue
+			}
+			hit = true
+			if !slices.Contains(m.rules, r) {
+				m.rules = append(m.rules, r)
+				if len(r.GetResourceNames()) == 0 {
+					m.narrow = false
+				}
+			}
+		}
+		if hit {
+			m.found = append(m.found, t)
+		}
+	}
+	if !m.ok() {
+		m.narrow = false
+	}
+	// Keep matched rules in the role's order.
+	slices.SortStableFunc(m.rules, func(a, b *secureauditv1.PolicyRule) int {
+		return slices.Index(rules, a) - slices.Index(rules, b)
+	})
+	return m
+}
+
+// isFullWildcard reports whether r grants every verb on every resource in
+// every API group.
+func isFullWildcard(r *secureauditv1.PolicyRule) bool {
+	return slices.Contains(r.GetVerbs(), "*") && slices.Contains(r.GetResources(), "*") && slices.Contains(r.GetApiGroups(), "*")
+}
+
+// wildcardFields names the fields of a resource rule that hold '*'.
+func wildcardFields(r *secureauditv1.PolicyRule) []string {
+	if len(r.GetResources()) == 0 {
+		return nil // non-resource URL rules are not wildcard grants on the API
+	}
+	var f []string
+	if slices.Contains(r.GetVerbs(), "*") {
+		f = append(f, "verbs")
+	}
+	if slices.Contains(r.GetResources(), "*") {
+		f = append(f, "resources")
+	}
+	if slices.Contains(r.GetApiGroups(), "*") {
+		f = append(f, "apiGroups")
+	}
+	return f
+}
