@@ -1,0 +1,326 @@
+// Package command defines the secureaudit command line: up, audit, scan and
+// list. It is the one place where errors become messages for a person.
+package command
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/cli/client"
+	"secureaudit.dev/cli/stack"
+)
+
+// defaultStateDir holds the PKI, database and logs of `secureaudit up`.
+const defaultStateDir = ".secureaudit"
+
+// stopTimeout bounds how long each service gets to stop.
+const stopTimeout = 10 * time.Second
+
+// New returns the root command.
+func New(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "secureaudit",
+		Short: "Audit Kubernetes RBAC and the Entra ID identities behind it",
+		Long: `secureaudit audits Kubernetes RBAC, resolves the people and workloads behind it in
+Microsoft Entra ID, and writes compliance findings and a report a GRC reviewer can sign off.
+
+It runs as five services (rbac-agent, entra-agent, risk-agent, report-agent, orchestrator)
+that talk over mutually authenticated gRPC. 'up' starts them locally, 'audit' runs an audit
+against a running orchestrator, and 'scan' does both in one step.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newUp(), newAudit(), newScan(), newList())
+	return root
+}
+
+// Execute runs the command line and returns the process exit code.
+func Execute(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := New(stdout, stderr)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "secureaudit: %s\n", explain(err))
+		return 1
+	}
+	return 0
+}
+
+// explain turns an error into a message for a person.
+func explain(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err.Error()
+	}
+	msg := err.Error()
+	switch st.Code() {
+	case codes.Unavailable:
+		return msg + "\n(is the orchestrator running? start it with `secureaudit up`)"
+	case codes.PermissionDenied, codes.Unauthenticated:
+		return msg + "\n(the certificate in --cert-dir must be the cli certificate of the same development CA as the orchestrator)"
+	}
+	return msg
+}
+
+type stackFlags struct {
+	snapshot, kubeconfig, kubeContext, directory, stateDir, binDir string
+}
+
+func (f *stackFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.snapshot, "snapshot", "", "file or directory of Kubernetes objects (kubectl get -o yaml|json output) to audit")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of a live cluster to audit (read-only)")
+	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context to use with --kubeconfig")
+	fl.StringVar(&f.directory, "directory", "", "Entra ID directory snapshot (JSON); without it audits run without identity data")
+	fl.StringVar(&f.binDir, "bin-dir", "", "directory of the service binaries (default: the directory of this executable)")
+	cmd.MarkFlagsMutuallyExclusive("snapshot", "kubeconfig")
+	cmd.MarkFlagsOneRequired("snapshot", "kubeconfig")
+}
+
+func (f *stackFlags) config() (stack.Config, error) {
+	bin := f.binDir
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return stack.Config{}, fmt.Errorf("find the service binaries: %w", err)
+		}
+		bin = filepath.Dir(exe)
+	}
+	return stack.Config{
+		BinDir:     bin,
+		StateDir:   f.stateDir,
+		Snapshot:   f.snapshot,
+		Kubeconfig: f.kubeconfig,
+		Context:    f.kubeContext,
+		Directory:  f.directory,
+	}, nil
+}
+
+func newUp() *cobra.Command {
+	var f stackFlags
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Start the five services locally with development certificates",
+		Long: `up creates a development CA and one certificate per service (files of mode 0600 under
+--state-dir), starts the rbac-agent, entra-agent (with --directory), risk-agent, report-agent
+and orchestrator as separate processes on loopback with mTLS, prints their addresses, and
+stops them cleanly on Ctrl-C. Run 'secureaudit audit' from another terminal meanwhile.`,
+		Example: "  secureaudit up --snapshot examples/cluster --directory examples/directory.json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.config()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			st, err := stack.Start(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer st.Stop(stopTimeout)
+			for _, svc := range st.Services {
+				fmt.Fprintf(out, "%-13s %s  (log %s)\n", svc.Name, svc.Addr, svc.LogPath)
+			}
+			fmt.Fprintf(out, "\ncertificates in %s\nrun `secureaudit audit --state-dir %s` to audit; Ctrl-C stops the services\n", st.PKIDir, cfg.StateDir)
+			select {
+			case <-cmd.Context().Done():
+				fmt.Fprintln(out, "stopping")
+				return nil
+			case svc := <-st.Exited():
+				return fmt.Errorf("%s exited unexpectedly:\n%s", svc.Name, svc.Tail(20))
+			}
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&f.stateDir, "state-dir", defaultStateDir, "directory for certificates, database and logs")
+	return cmd
+}
+
+type auditFlags struct {
+	orchestrator, certDir, stateDir, out, formats, cluster string
+	skipDirectory                                          bool
+}
+
+// registerConnection adds the flags that find a running orchestrator.
+func (f *auditFlags) registerConnection(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.stateDir, "state-dir", defaultStateDir, "state directory of `secureaudit up` (finds the orchestrator and the cli certificate)")
+	fl.StringVar(&f.orchestrator, "orchestrator", "", "orchestrator address (default: the one recorded by `secureaudit up` in --state-dir)")
+	fl.StringVar(&f.certDir, "cert-dir", "", "directory with cli.crt, cli.key and ca.crt (default: <state-dir>/pki)")
+}
+
+// register adds the flags of one audit run.
+func (f *auditFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.out, "out", "out", "directory to write the reports to")
+	fl.StringVar(&f.formats, "format", "md,json", "comma-separated report formats: md, json")
+	fl.StringVar(&f.cluster, "cluster", "", "expected cluster name; the audit fails if the rbac-agent reports another")
+	fl.BoolVar(&f.skipDirectory, "skip-directory", false, "audit without resolving identities in Entra ID")
+}
+
+func (f *auditFlags) connection() (addr, certDir string, err error) {
+	addr, certDir = f.orchestrator, f.certDir
+	if certDir == "" {
+		certDir = filepath.Join(f.stateDir, "pki")
+	}
+	if addr == "" {
+		data, err := os.ReadFile(filepath.Join(f.stateDir, stack.EndpointFile))
+		if err != nil {
+			return "", "", fmt.Errorf("no --orchestrator given and none recorded in %s (is `secureaudit up` running?): %w", f.stateDir, err)
+		}
+		addr = strings.TrimSpace(string(data))
+	}
+	return addr, certDir, nil
+}
+
+// runAudit runs one audit and prints where the reports went.
+func runAudit(ctx context.Context, out io.Writer, addr, certDir string, f auditFlags) error {
+	formats, err := client.ParseFormats(f.formats)
+	if err != nil {
+		return err
+	}
+	c, err := client.Dial(addr, certDir)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	res, err := c.Run(ctx, client.Options{Cluster: f.cluster, SkipDirectory: f.skipDirectory, OutDir: f.out, Formats: formats, Progress: out})
+	if err != nil {
+		return err
+	}
+	s := res.Audit.GetSummary()
+	fmt.Fprintf(out, "\naudit %s of cluster %s: %d critical, %d high, %d medium, %d low, %d info\n",
+		res.Audit.GetId(), res.Audit.GetCluster(), s.GetCritical(), s.GetHigh(), s.GetMedium(), s.GetLow(), s.GetInfo())
+	if !res.Audit.GetDirectoryAvailable() {
+		fmt.Fprintln(out, "identity data: not available (no Entra ID resolution in this audit)")
+	}
+	for _, p := range res.Files {
+		fmt.Fprintf(out, "wrote %s\n", p)
+	}
+	return nil
+}
+
+func newAudit() *cobra.Command {
+	var f auditFlags
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Run an audit on a running orchestrator and write its reports",
+		Long: `audit starts an audit on the orchestrator, prints its progress, and writes the reports to
+--out. It exits 0 when the audit succeeds, whatever it found, and non-zero when it fails.`,
+		Example: "  secureaudit audit --out out --format md,json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			addr, certDir, err := f.connection()
+			if err != nil {
+				return err
+			}
+			return runAudit(cmd.Context(), cmd.OutOrStdout(), addr, certDir, f)
+		},
+	}
+	f.registerConnection(cmd)
+	f.register(cmd)
+	return cmd
+}
+
+func newScan() *cobra.Command {
+	var (
+		sf stackFlags
+		af auditFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "scan",
+		Short: "Start the services, run one audit, write the reports, and stop",
+		Long: `scan is up, audit and stop in one step: it starts the five services with a fresh
+development CA in a temporary directory, audits the snapshot or cluster, writes the reports to
+--out (report.md and report.json by default), and stops the services. It exits 0 when the
+audit succeeds, even when there are findings.`,
+		Example: "  secureaudit scan --snapshot examples/cluster --directory examples/directory.json --out out",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := client.ParseFormats(af.formats); err != nil {
+				return err
+			}
+			state, err := os.MkdirTemp("", "secureaudit-scan-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(state)
+			sf.stateDir = state
+			cfg, err := sf.config()
+			if err != nil {
+				return err
+			}
+			st, err := stack.Start(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer st.Stop(stopTimeout)
+			err = runAudit(cmd.Context(), cmd.OutOrStdout(), st.Orchestrator(), st.PKIDir, af)
+			if err != nil {
+				var logs []string
+				for _, svc := range st.Services {
+					if t := svc.Tail(5); t != "" {
+						logs = append(logs, svc.Name+":\n"+t)
+					}
+				}
+				return fmt.Errorf("%w\n\nlast service log lines:\n%s", err, strings.Join(logs, "\n"))
+			}
+			return nil
+		},
+	}
+	sf.register(cmd)
+	af.register(cmd)
+	return cmd
+}
+
+func newList() *cobra.Command {
+	var f auditFlags
+	var limit int32
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the audits of a running orchestrator, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			addr, certDir, err := f.connection()
+			if err != nil {
+				return err
+			}
+			c, err := client.Dial(addr, certDir)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			resp, err := c.API().ListAudits(cmd.Context(), &secureauditv1.ListAuditsRequest{PageSize: limit})
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "%-36s  %-20s  %-9s  %-20s  %s\n", "ID", "CREATED", "STATE", "CLUSTER", "CRIT/HIGH/MED/LOW/INFO")
+			for _, a := range resp.GetAudits() {
+				s := a.GetSummary()
+				fmt.Fprintf(out, "%-36s  %-20s  %-9s  %-20s  %d/%d/%d/%d/%d\n", a.GetId(), a.GetCreatedAt().AsTime().Format(time.RFC3339),
+					strings.TrimPrefix(a.GetState().String(), "AUDIT_STATE_"), a.GetCluster(), s.GetCritical(), s.GetHigh(), s.GetMedium(), s.GetLow(), s.GetInfo())
+			}
+			return nil
+		},
+	}
+	f.registerConnection(cmd)
+	cmd.Flags().Int32Var(&limit, "limit", 20, "number of audits to list (at most 100)")
+	return cmd
+}
+

@@ -1,0 +1,302 @@
+// Package stack starts the five SecureAudit services as separate local
+// processes with a fresh development CA, waits until each is serving, and
+// stops them cleanly.
+package stack
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"secureaudit.dev/platform/identity"
+	"secureaudit.dev/platform/pki"
+	"secureaudit.dev/platform/rpc"
+	"secureaudit.dev/platform/telemetry"
+	"secureaudit.dev/platform/validation"
+)
+
+// Config says what to start.
+type Config struct {
+	// BinDir holds the service binaries (rbac-agent, entra-agent, ...).
+	BinDir string
+	// StateDir receives the PKI, the database, logs and the endpoint file.
+	StateDir string
+	// Snapshot is a file or directory of Kubernetes objects; or Kubeconfig.
+	Snapshot   string
+	Kubeconfig string
+	Context    string
+	// Directory is an Entra directory snapshot; no entra-agent runs without it.
+	Directory string
+	// Host is the loopback address to listen on.
+	Host string
+	// ReadyTimeout bounds the wait for every service to serve.
+	ReadyTimeout time.Duration
+}
+
+// Service is one started process.
+type Service struct {
+	Name    string
+	Addr    string
+	LogPath string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	err     error
+}
+
+// Stack is the running set of services.
+type Stack struct {
+	Services []*Service
+	PKIDir   string
+	cfg      Config
+}
+
+// EndpointFile is where Start records the orchestrator's address, under the state directory.
+const EndpointFile = "orchestrator.addr"
+
+// Start creates the PKI and starts the services, agents first. On error every
+// started process is stopped again.
+func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	if (cfg.Snapshot == "") == (cfg.Kubeconfig == "") {
+		return nil, errors.New("give exactly one of --snapshot and --kubeconfig")
+	}
+	if cfg.Host == "" {
+		cfg.Host = "127.0.0.1"
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = 30 * time.Second
+	}
+	for _, p := range []*string{&cfg.Snapshot, &cfg.Kubeconfig, &cfg.Directory, &cfg.StateDir, &cfg.BinDir} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return nil, err
+		}
+		*p = abs
+	}
+	if cfg.Snapshot != "" {
+		if _, err := os.Stat(cfg.Snapshot); err != nil {
+			return nil, fmt.Errorf("--snapshot: %w", err)
+		}
+	}
+	if cfg.Directory != "" {
+		if _, err := os.Stat(cfg.Directory); err != nil {
+			return nil, fmt.Errorf("--directory: %w", err)
+		}
+	}
+	for _, dir := range []string{cfg.StateDir, filepath.Join(cfg.StateDir, "logs")} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	s := &Stack{PKIDir: filepath.Join(cfg.StateDir, "pki"), cfg: cfg}
+	if _, err := pki.WriteAll(s.PKIDir, identity.Workloads, time.Now()); err != nil {
+		return nil, err
+	}
+
+	addrs := map[string]string{}
+	names := []string{identity.RBACAgent, identity.RiskAgent, identity.ReportAgent, identity.Orchestrator}
+	if cfg.Directory != "" {
+		names = append([]string{identity.EntraAgent}, names...)
+	}
+	for _, n := range names {
+		addr, err := freeAddr(cfg.Host)
+		if err != nil {
+			return nil, err
+		}
+		addrs[n] = addr
+	}
+	for _, n := range names {
+		args := []string{"-listen", addrs[n], "-cert-dir", s.PKIDir}
+		switch n {
+		case identity.RBACAgent:
+			if cfg.Snapshot != "" {
+				args = append(args, "-snapshot", cfg.Snapshot)
+			} else {
+				args = append(args, "-kubeconfig", cfg.Kubeconfig)
+				if cfg.Context != "" {
+					args = append(args, "-context", cfg.Context)
+				}
+			}
+		case identity.EntraAgent:
+			args = append(args, "-directory", cfg.Directory)
+		case identity.Orchestrator:
+			args = append(args,
+				"-rbac-agent", addrs[identity.RBACAgent],
+				"-entra-agent", addrs[identity.EntraAgent],
+				"-risk-agent", addrs[identity.RiskAgent],
+				"-report-agent", addrs[identity.ReportAgent],
+				"-db", filepath.Join(cfg.StateDir, "secureaudit.db"))
+		}
+		svc, err := s.start(n, addrs[n], args)
+		if err != nil {
+			s.Stop(5 * time.Second)
+			return nil, err
+		}
+		s.Services = append(s.Services, svc)
+	}
+	for _, svc := range s.Services {
+		if err := s.waitReady(ctx, svc); err != nil {
+			s.Stop(5 * time.Second)
+			return nil, err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(cfg.StateDir, EndpointFile), []byte(addrs[identity.Orchestrator]+"\n"), 0o600); err != nil {
+		s.Stop(5 * time.Second)
+		return nil, fmt.Errorf("record orchestrator address: %w", err)
+	}
+	return s, nil
+}
+
+// Orchestrator returns the orchestrator's address.
+func (s *Stack) Orchestrator() string {
+	for _, svc := range s.Services {
+		if svc.Name == identity.Orchestrator {
+			return svc.Addr
+		}
+	}
+	return ""
+}
+
+func (s *Stack) start(name, addr string, args []string) (*Service, error) {
+	bin := filepath.Join(s.cfg.BinDir, name)
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("%s binary not found in %s (run `make build`): %w", name, s.cfg.BinDir, err)
+	}
+	logPath := filepath.Join(s.cfg.StateDir, "logs", name+".log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open log for %s: %w", name, err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	svc := &Service{Name: name, Addr: addr, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		svc.err = cmd.Wait()
+		logFile.Close()
+		close(svc.done)
+	}()
+	return svc, nil
+}
+
+// waitReady polls the service's health until it serves, it exits, or the
+// ready timeout passes.
+func (s *Stack) waitReady(ctx context.Context, svc *Service) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
+	defer cancel()
+	creds, err := rpc.LoadCredentials(pki.Paths(s.PKIDir, identity.CLI))
+	if err != nil {
+		return err
+	}
+	v, err := validation.New(slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	tr, err := telemetry.NewTracing(identity.CLI, "")
+	if err != nil {
+		return err
+	}
+	conn, err := rpc.Dial(svc.Addr, identity.ID(svc.Name), rpc.ClientConfig{Credentials: creds, Tracer: tr.Provider, Validator: v})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	health := healthpb.NewHealthClient(conn)
+	backoff := 20 * time.Millisecond
+	for {
+		callCtx, callCancel := context.WithTimeout(ctx, time.Second)
+		resp, err := health.Check(callCtx, &healthpb.HealthCheckRequest{})
+		callCancel()
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return nil
+		}
+		timer := time.NewTimer(backoff)
+		select {
+		case <-svc.done:
+			timer.Stop()
+			return fmt.Errorf("%s exited during start-up (%v):\n%s", svc.Name, svc.err, tail(svc.LogPath, 20))
+		case <-ctx.Done():
+			timer.Stop()
+			if status.Code(err) == codes.OK {
+				err = ctx.Err()
+			}
+			return fmt.Errorf("%s at %s not ready after %s: %v; log %s:\n%s", svc.Name, svc.Addr, s.cfg.ReadyTimeout, err, svc.LogPath, tail(svc.LogPath, 20))
+		case <-timer.C:
+		}
+		backoff = min(backoff*2, 500*time.Millisecond)
+	}
+}
+
+// Stop sends SIGTERM to every service, orchestrator first, and kills those
+// still running after the timeout.
+func (s *Stack) Stop(timeout time.Duration) {
+	for i := len(s.Services) - 1; i >= 0; i-- {
+		svc := s.Services[i]
+		_ = svc.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-svc.done:
+		case <-time.After(timeout):
+			_ = svc.cmd.Process.Kill()
+			<-svc.done
+		}
+	}
+}
+
+// Exited returns a channel that yields the first service to exit.
+func (s *Stack) Exited() <-chan *Service {
+	ch := make(chan *Service, len(s.Services))
+	for _, svc := range s.Services {
+		go func() {
+			<-svc.done
+			ch <- svc
+		}()
+	}
+	return ch
+}
+
+// Tail returns the last lines of a service's log.
+func (svc *Service) Tail(n int) string { return tail(svc.LogPath, n) }
+
+func freeAddr(host string) (string, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", fmt.Errorf("find a free port on %s: %w", host, err)
+	}
+	defer l.Close()
+	return net.JoinHostPort(host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port)), nil
+}
+
+func tail(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	data, _ := io.ReadAll(io.LimitReader(f, 1<<20))
+	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
