@@ -17,9 +17,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/cli/client"
 	"secureaudit.dev/cli/stack"
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
 
 // defaultStateDir holds the PKI, database and logs of `secureaudit up`.
@@ -323,4 +323,3 @@ func newList() *cobra.Command {
 	cmd.Flags().Int32Var(&limit, "limit", 20, "number of audits to list (at most 100)")
 	return cmd
 }
-
