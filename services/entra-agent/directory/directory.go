@@ -1,0 +1,71 @@
+// Package directory answers "who are these principals?": it resolves the users
+// and groups RBAC subjects name into the directory objects behind them, from a
+// Source, and serves the answer as EntraService in bounded chunks.
+package directory
+
+import (
+	"context"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// Source resolves principals against a directory. Principals it cannot find
+// go to Result.Unresolved; an error means the lookup itself failed.
+type Source interface {
+	Resolve(ctx context.Context, principals []*secureauditv1.Principal) (*Result, error)
+}
+
+// Result is what a Source knows of a set of principals: each list sorted by
+// object ID (Unresolved by kind, then name) and free of duplicates. The
+// messages may be shared with the Source and must not be modified.
+type Result struct {
+	Users             []*secureauditv1.DirectoryUser
+	Groups            []*secureauditv1.DirectoryGroup
+	ServicePrincipals []*secureauditv1.DirectoryServicePrincipal
+	Unresolved        []*secureauditv1.Principal
+}
+
+// Chunk limits, as DirectoryChunk's protovalidate rules set them.
+const (
+	MaxChunkUsers             = 500
+	MaxChunkGroups            = 500
+	MaxChunkServicePrincipals = 500
+	MaxChunkUnresolved        = 1000
+)
+
+// Chunks splits r into DirectoryChunks within the chunk limits, filling every
+// list of a chunk in parallel, in order. It returns at least one chunk, so a
+// receiver always gets an answer, even an empty one.
+func Chunks(r *Result) []*secureauditv1.DirectoryChunk {
+	n := max(
+		parts(len(r.Users), MaxChunkUsers),
+		parts(len(r.Groups), MaxChunkGroups),
+		parts(len(r.ServicePrincipals), MaxChunkServicePrincipals),
+		parts(len(r.Unresolved), MaxChunkUnresolved),
+		1,
+	)
+	chunks := make([]*secureauditv1.DirectoryChunk, n)
+	for i := range chunks {
+		chunks[i] = &secureauditv1.DirectoryChunk{
+			Users:             part(r.Users, i, MaxChunkUsers),
+			Groups:            part(r.Groups, i, MaxChunkGroups),
+			ServicePrincipals: part(r.ServicePrincipals, i, MaxChunkServicePrincipals),
+			Unresolved:        part(r.Unresolved, i, MaxChunkUnresolved),
+		}
+	}
+	return chunks
+}
+
+// parts is the number of chunks of size n that hold total items.
+func parts(total, n int) int {
+	return (total + n - 1) / n
+}
+
+// part returns the i-th slice of s of size n, nil when s has no such slice.
+func part[T any](s []T, i, n int) []T {
+	lo := i * n
+	if lo >= len(s) {
+		return nil
+	}
+	return s[lo:min(lo+n, len(s))]
+}

@@ -1,0 +1,242 @@
+package directory
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"buf.build/go/protovalidate"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// Snapshot is a Source over a directory snapshot held in memory, indexed by
+// object ID and user principal name. It is immutable once built.
+type Snapshot struct {
+	tenantID string
+	users    map[string]*secureauditv1.DirectoryUser // by lower-case object ID
+	upns     map[string]*secureauditv1.DirectoryUser // by lower-case UPN
+	groups   map[string]*secureauditv1.DirectoryGroup
+	sps      map[string]*secureauditv1.DirectoryServicePrincipal
+}
+
+// Load reads a directory snapshot file: the protojson of
+// secureaudit.v1.DirectorySnapshot, unknown fields rejected, checked against
+// its protovalidate rules and for duplicate object IDs and UPNs. Errors name
+// the file and, for invalid content, the field path.
+func Load(path string) (*Snapshot, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read directory snapshot: %w", err)
+	}
+	var msg secureauditv1.DirectorySnapshot
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(data, &msg); err != nil {
+		return nil, fmt.Errorf("parse directory snapshot %s: %w", path, err)
+	}
+	s, err := New(&msg)
+	if err != nil {
+		return nil, fmt.Errorf("directory snapshot %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// New indexes a directory snapshot after checking it against its protovalidate
+// rules and for duplicate object IDs (across users, groups and service
+// principals) and duplicate UPNs. s must not be modified afterwards.
+func New(s *secureauditv1.DirectorySnapshot) (*Snapshot, error) {
+	v, err := protovalidate.New()
+	if err != nil {
+		return nil, fmt.Errorf("build validator: %w", err)
+	}
+	if err := v.Validate(s); err != nil {
+		return nil, err
+	}
+	snap := &Snapshot{
+		tenantID: s.GetTenantId(),
+		users:    make(map[string]*secureauditv1.DirectoryUser, len(s.GetUsers())),
+		upns:     make(map[string]*secureauditv1.DirectoryUser, len(s.GetUsers())),
+		groups:   make(map[string]*secureauditv1.DirectoryGroup, len(s.GetGroups())),
+		sps:      make(map[string]*secureauditv1.DirectoryServicePrincipal, len(s.GetServicePrincipals())),
+	}
+	ids := make(map[string]string) // lower-case object ID -> field path of its first use
+	claim := func(id, path string) error {
+		key := strings.ToLower(id)
+		if first, ok := ids[key]; ok {
+			return fmt.Errorf("%s: duplicate object id %q (first used by %s)", path, id, first)
+		}
+		ids[key] = path
+		return nil
+	}
+	var errs []error
+	upnPaths := make(map[string]string)
+	for i, u := range s.GetUsers() {
+		path := fmt.Sprintf("users[%d].id", i)
+		if err := claim(u.GetId(), path); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		upn := strings.ToLower(u.GetUserPrincipalName())
+		upnPath := fmt.Sprintf("users[%d].user_principal_name", i)
+		if first, ok := upnPaths[upn]; ok {
+			errs = append(errs, fmt.Errorf("%s: duplicate user principal name %q (first used by %s)", upnPath, u.GetUserPrincipalName(), first))
+			continue
+		}
+		upnPaths[upn] = upnPath
+		snap.users[strings.ToLower(u.GetId())] = u
+		snap.upns[upn] = u
+	}
+	for i, g := range s.GetGroups() {
+		if err := claim(g.GetId(), fmt.Sprintf("groups[%d].id", i)); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		snap.groups[strings.ToLower(g.GetId())] = g
+	}
+	for i, sp := range s.GetServicePrincipals() {
+		if err := claim(sp.GetId(), fmt.Sprintf("service_principals[%d].id", i)); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		snap.sps[strings.ToLower(sp.GetId())] = sp
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return snap, nil
+}
+
+// TenantID returns the Entra tenant the snapshot was taken from.
+func (s *Snapshot) TenantID() string { return s.tenantID }
+
+// Resolve looks principals up in the snapshot. A USER principal matches a user
+// by object ID or by UPN (case-insensitively), or a service principal by
+// object ID; a GROUP principal matches a group by object ID. For every matched
+// group the result also holds, transitively through nested groups (cycles are
+// followed once), every member and owner it can find: users, groups and
+// service principals. Member and owner IDs the snapshot does not hold are left
+// for the receiver to see in the group's memberIds and ownerIds.
+func (s *Snapshot) Resolve(ctx context.Context, principals []*secureauditv1.Principal) (*Result, error) {
+	c := collector{
+		snap:       s,
+		users:      make(map[string]*secureauditv1.DirectoryUser),
+		groups:     make(map[string]*secureauditv1.DirectoryGroup),
+		sps:        make(map[string]*secureauditv1.DirectoryServicePrincipal),
+		expanded:   make(map[string]bool),
+		unresolved: make(map[unresolvedKey]*secureauditv1.Principal),
+	}
+	for _, p := range principals {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		key := strings.ToLower(p.GetName())
+		found := false
+		switch p.GetKind() {
+		case secureauditv1.PrincipalKind_PRINCIPAL_KIND_USER:
+			if u, ok := s.users[key]; ok {
+				c.users[key], found = u, true
+			} else if u, ok := s.upns[key]; ok {
+				c.users[strings.ToLower(u.GetId())], found = u, true
+			} else if sp, ok := s.sps[key]; ok {
+				c.sps[key], found = sp, true
+			}
+		case secureauditv1.PrincipalKind_PRINCIPAL_KIND_GROUP:
+			if g, ok := s.groups[key]; ok {
+				c.expand(g)
+				found = true
+			}
+		}
+		if !found {
+			c.unresolved[unresolvedKey{p.GetKind(), p.GetName()}] = p
+		}
+	}
+	return c.result(), nil
+}
+
+type unresolvedKey struct {
+	kind secureauditv1.PrincipalKind
+	name string
+}
+
+// collector gathers the objects of one Resolve call, keyed by lower-case ID.
+type collector struct {
+	snap       *Snapshot
+	users      map[string]*secureauditv1.DirectoryUser
+	groups     map[string]*secureauditv1.DirectoryGroup
+	sps        map[string]*secureauditv1.DirectoryServicePrincipal
+	expanded   map[string]bool
+	unresolved map[unresolvedKey]*secureauditv1.Principal
+}
+
+// expand adds g and everything reachable from it through membership, with an
+// explicit stack so that deep nesting cannot exhaust the goroutine stack.
+// Owners are added but not expanded: owning a group grants no membership.
+func (c *collector) expand(g *secureauditv1.DirectoryGroup) {
+	stack := []*secureauditv1.DirectoryGroup{g}
+	for len(stack) > 0 {
+		g := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		key := strings.ToLower(g.GetId())
+		if c.expanded[key] {
+			continue
+		}
+		c.expanded[key] = true
+		c.groups[key] = g
+		for _, id := range g.GetMemberIds() {
+			if member := c.add(id); member != nil {
+				stack = append(stack, member)
+			}
+		}
+		for _, id := range g.GetOwnerIds() {
+			c.add(id)
+		}
+	}
+}
+
+// add adds the object with the given ID, if the snapshot holds it, and returns
+// it when it is a group.
+func (c *collector) add(id string) *secureauditv1.DirectoryGroup {
+	key := strings.ToLower(id)
+	if u, ok := c.snap.users[key]; ok {
+		c.users[key] = u
+	} else if g, ok := c.snap.groups[key]; ok {
+		c.groups[key] = g
+		return g
+	} else if sp, ok := c.snap.sps[key]; ok {
+		c.sps[key] = sp
+	}
+	return nil
+}
+
+func (c *collector) result() *Result {
+	r := &Result{
+		Users:             sortedByID(c.users, (*secureauditv1.DirectoryUser).GetId),
+		Groups:            sortedByID(c.groups, (*secureauditv1.DirectoryGroup).GetId),
+		ServicePrincipals: sortedByID(c.sps, (*secureauditv1.DirectoryServicePrincipal).GetId),
+	}
+	for _, p := range c.unresolved {
+		r.Unresolved = append(r.Unresolved, p)
+	}
+	slices.SortFunc(r.Unresolved, func(a, b *secureauditv1.Principal) int {
+		return cmp.Or(cmp.Compare(a.GetKind(), b.GetKind()), cmp.Compare(a.GetName(), b.GetName()))
+	})
+	return r
+}
+
+func sortedByID[T any](m map[string]T, id func(T) string) []T {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]T, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(a, b T) int {
+		return cmp.Or(cmp.Compare(strings.ToLower(id(a)), strings.ToLower(id(b))), cmp.Compare(id(a), id(b)))
+	})
+	return out
+}
