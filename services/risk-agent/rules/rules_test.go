@@ -1,0 +1,193 @@
+package rules_test
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/rules"
+	"secureaudit.dev/services/risk-agent/snapshot"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/rules/*/want.json from the current output")
+
+// want is one expected finding of a fixture.
+type want struct {
+	RuleID         string `json:"ruleId"`
+	Severity       string `json:"severity"`
+	SubjectKind    string `json:"subjectKind"`
+	Subject        string `json:"subject"`
+	SubjectNS      string `json:"subjectNamespace,omitempty"`
+	Binding        string `json:"binding"`
+	BindingNS      string `json:"bindingNamespace,omitempty"`
+	Infrastructure bool   `json:"infrastructure,omitempty"`
+}
+
+func summarize(f *secureauditv1.Finding) want {
+	return want{
+		RuleID:         f.GetRuleId(),
+		Severity:       strings.TrimPrefix(f.GetSeverity().String(), "SEVERITY_"),
+		SubjectKind:    strings.TrimPrefix(f.GetSubject().GetKind().String(), "SUBJECT_KIND_"),
+		Subject:        f.GetSubject().GetName(),
+		SubjectNS:      f.GetSubject().GetNamespace(),
+		Binding:        f.GetBinding().GetName(),
+		BindingNS:      f.GetBinding().GetNamespace(),
+		Infrastructure: f.GetInfrastructure(),
+	}
+}
+
+// loadFixture reads dir/snapshot.json (a SnapshotChunk) and, when present,
+// dir/directory.json (a DirectoryChunk).
+func loadFixture(t *testing.T, dir string) (*secureauditv1.SnapshotChunk, *secureauditv1.DirectoryChunk) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "snapshot.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := &secureauditv1.SnapshotChunk{}
+	if err := protojson.Unmarshal(data, chunk); err != nil {
+		t.Fatalf("parse %s: %v", dir, err)
+	}
+	var d *secureauditv1.DirectoryChunk
+	if data, err := os.ReadFile(filepath.Join(dir, "directory.json")); err == nil {
+		d = &secureauditv1.DirectoryChunk{}
+		if err := protojson.Unmarshal(data, d); err != nil {
+			t.Fatalf("parse %s directory: %v", dir, err)
+		}
+	}
+	return chunk, d
+}
+
+func build(chunk *secureauditv1.SnapshotChunk, d *secureauditv1.DirectoryChunk) *snapshot.Snapshot {
+	var dirs []*secureauditv1.DirectoryChunk
+	if d != nil {
+		dirs = append(dirs, d)
+	}
+	return snapshot.Build([]*secureauditv1.SnapshotChunk{chunk}, dirs)
+}
+
+// TestFixtures asserts, for every rule, the exact set of that rule's
+// findings in its fixture directory: positives and near misses.
+func TestFixtures(t *testing.T) {
+	for _, r := range rules.Catalogue() {
+		t.Run(r.ID, func(t *testing.T) {
+			dir := filepath.Join("testdata", "rules", r.ID)
+			chunk, d := loadFixture(t, dir)
+			var got []want
+			for _, f := range rules.Evaluate(build(chunk, d)) {
+				if f.GetRuleId() == r.ID {
+					got = append(got, summarize(f))
+				}
+			}
+			path := filepath.Join(dir, "want.json")
+			if *update {
+				data, _ := json.MarshalIndent(got, "", "  ")
+				if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wantList []want
+			if err := json.Unmarshal(data, &wantList); err != nil {
+				t.Fatalf("parse %s: %v", path, err)
+			}
+			if len(wantList) == 0 {
+				t.Fatalf("%s lists no findings; every fixture needs positives", path)
+			}
+			if diff := cmp.Diff(wantList, got); diff != "" {
+				t.Errorf("findings of %s (-want +got):\n%s", r.ID, diff)
+			}
+		})
+	}
+}
+
+// TestFindingsValid checks every finding of every fixture against the
+// contract: fields set, IDs well-formed and unique, controls from the rule.
+func TestFindingsValid(t *testing.T) {
+	for _, r := range rules.Catalogue() {
+		chunk, d := loadFixture(t, filepath.Join("testdata", "rules", r.ID))
+		seen := map[string]bool{}
+		for _, f := range rules.Evaluate(build(chunk, d)) {
+			if len(f.GetId()) != 16 || strings.Trim(f.GetId(), "0123456789abcdef") != "" {
+				t.Errorf("%s: bad id %q", r.ID, f.GetId())
+			}
+			if seen[f.GetId()] {
+				t.Errorf("%s: duplicate id %s", r.ID, f.GetId())
+			}
+			seen[f.GetId()] = true
+			if f.GetTitle() == "" || f.GetSeverityReason() == "" || f.GetRemediation() == "" || f.GetScope() == nil || len(f.GetControls()) == 0 {
+				t.Errorf("%s: incomplete finding %v", r.ID, f)
+			}
+			if !strings.Contains(f.GetRemediation(), "kubectl ") {
+				t.Errorf("%s: remediation without a command: %q", r.ID, f.GetRemediation())
+			}
+		}
+	}
+}
+
+func TestDisplayNames(t *testing.T) {
+	chunk, d := loadFixture(t, filepath.Join("testdata", "rules", "RBAC-001"))
+	got := map[string]string{}
+	for _, f := range rules.Evaluate(build(chunk, d)) {
+		if f.GetRuleId() == rules.ClusterAdmin {
+			got[f.GetSubject().GetName()] = f.GetSubject().GetDisplayName()
+		}
+	}
+	want := map[string]string{
+		"alice@example.com":                    "Alice Admin", // UPN, case-insensitive
+		"11111111-1111-4111-8111-111111111111": "Ops Admins",  // group by object id
+		"bob":                                  "",
+		"carol":                                "",
+		"erin":                                 "",
+		"deployer":                             "",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("display names (-want +got):\n%s", diff)
+	}
+}
+
+func TestSeverityReasonsAndRemediation(t *testing.T) {
+	tests := []struct {
+		fixture, rule, subject string
+		reason, remediation    string
+	}{
+		{"RBAC-003", rules.SecretsRead, "s1", "base HIGH (reads secrets: get secrets, list secrets); cluster-wide: +1 -> CRITICAL", "kubectl edit clusterrole secret-reader"},
+		{"RBAC-003", rules.SecretsRead, "s2", "base HIGH (reads secrets: get secrets); restricted by resourceNames: -1 -> MEDIUM", "kubectl -n team-a edit role one-secret"},
+		{"RBAC-003", rules.SecretsRead, "team-a-devs", "base HIGH (reads secrets: watch secrets); group subject: +1 -> CRITICAL", "kubectl -n team-a edit role secrets"},
+		{"RBAC-001", rules.ClusterAdmin, "bob", "base HIGH (bound to cluster-admin, namespace admin)", "kubectl -n team-a delete rolebinding ns-admin"},
+		{"RBAC-001", rules.ClusterAdmin, "alice@example.com", "base CRITICAL (bound to cluster-admin)", "kubectl delete clusterrolebinding root"},
+		{"RBAC-005", rules.PodCreate, "p3", "base MEDIUM (creates pods); chain: pod create plus secrets read (via RoleBinding team-a/pc2): at least HIGH -> HIGH", "kubectl -n team-a edit role pod-and-secret"},
+		{"RBAC-006", rules.PodExec, "x2", "base HIGH (exec/attach: get pods/attach)", "drop get pods/attach"},
+		{"RBAC-009", rules.EscalationVerbs, "b5", "base HIGH (escalation verbs: impersonate users, impersonate groups); cluster-wide: +1 -> CRITICAL", "kubectl edit clusterrole impersonator"},
+		{"RBAC-010", rules.DanglingBinding, "d2", "base LOW (ClusterRole not-there does not exist)", "kubectl delete clusterrolebinding gone-c"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rule+"/"+tt.subject, func(t *testing.T) {
+			chunk, d := loadFixture(t, filepath.Join("testdata", "rules", tt.fixture))
+			fs := rules.Evaluate(build(chunk, d))
+			i := slices.IndexFunc(fs, func(f *secureauditv1.Finding) bool {
+				return f.GetRuleId() == tt.rule && f.GetSubject().GetName() == tt.subject
+			})
+			if i < 0 {
+				t.Fatalf("no %s finding for %s", tt.rule, tt.subject)
+			}
+			if got := fs[i].GetSeverityReason(); got != tt.reason {
+				t.Errorf("severity_reason = %q, want %q", got, tt.reason)
+			}
+			if got := fs[i].GetRemediation(); !strings.Contains(got, tt.remediation) {
+				t.Errorf("remediation = %q, want it to contain %q", got, tt.remediation)
+			}
+		})
+	}
+}
