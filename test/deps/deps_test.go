@@ -1,0 +1,80 @@
+// Package deps checks domain isolation at build time: each service's
+// dependency graph holds only the SDKs of its own domain.
+package deps
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"secureaudit.dev/test/harness"
+)
+
+var (
+	kubernetes = []string{"k8s.io/client-go", "k8s.io/api/", "k8s.io/apimachinery"}
+	microsoft  = []string{"github.com/microsoftgraph/", "github.com/microsoft/kiota", "github.com/Azure/azure-sdk-for-go"}
+	llm        = []string{"github.com/openai/", "github.com/anthropics/"}
+)
+
+func TestDependencyIsolation(t *testing.T) {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		module    string
+		forbidden [][]string
+	}{
+		{"services/rbac-agent", [][]string{microsoft, llm}},
+		{"services/entra-agent", [][]string{kubernetes, llm}},
+		{"services/risk-agent", [][]string{kubernetes, microsoft}},
+		{"services/report-agent", [][]string{kubernetes, microsoft, llm}},
+		{"services/orchestrator", [][]string{kubernetes, microsoft, llm}},
+		{"platform", [][]string{kubernetes, microsoft, llm}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.module, func(t *testing.T) {
+			cmd := exec.Command("go", "list", "-deps", "-test", "./...")
+			cmd.Dir = filepath.Join(root, tc.module)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("go list: %v\n%s", err, out)
+			}
+			pkgs := strings.Fields(string(out))
+			if len(pkgs) < 10 {
+				t.Fatalf("go list returned %d packages; the check would prove nothing", len(pkgs))
+			}
+			for _, p := range pkgs {
+				for _, group := range tc.forbidden {
+					for _, prefix := range group {
+						if strings.HasPrefix(p, prefix) {
+							t.Errorf("%s depends on %s", tc.module, p)
+						}
+					}
+				}
+				if strings.HasPrefix(p, "secureaudit.dev/services/") && !strings.HasPrefix(p, "secureaudit.dev/"+tc.module) {
+					t.Errorf("%s imports another service: %s", tc.module, p)
+				}
+			}
+		})
+	}
+}
+
+// TestRBACAgentIsTheOnlyKubernetesClient is the positive control: the check
+// above would see client-go if it were there.
+func TestRBACAgentIsTheOnlyKubernetesClient(t *testing.T) {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "list", "-deps", ".")
+	cmd.Dir = filepath.Join(root, "services/rbac-agent")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "k8s.io/client-go/kubernetes\n") {
+		t.Error("rbac-agent does not depend on k8s.io/client-go/kubernetes")
+	}
+}
