@@ -103,6 +103,9 @@ type Options struct {
 	Formats       []Format
 	// Progress receives one line per event; nil discards them.
 	Progress io.Writer
+	// WaitForReady makes the first call wait for the orchestrator to come up
+	// instead of failing at once when it is not reachable yet.
+	WaitForReady bool
 }
 
 // Result is a finished audit and the files written.
@@ -114,7 +117,7 @@ type Result struct {
 // Run starts an audit, follows it to the end and writes its reports. A failed
 // or cancelled audit is an error that says why.
 func (c *Client) Run(ctx context.Context, opts Options) (*Result, error) {
-	resp, err := c.audit.StartAudit(ctx, &secureauditv1.StartAuditRequest{Cluster: opts.Cluster, SkipDirectory: opts.SkipDirectory})
+	resp, err := c.audit.StartAudit(ctx, &secureauditv1.StartAuditRequest{Cluster: opts.Cluster, SkipDirectory: opts.SkipDirectory}, grpc.WaitForReady(opts.WaitForReady))
 	if err != nil {
 		return nil, fmt.Errorf("start audit: %w", err)
 	}
