@@ -1,0 +1,232 @@
+package assess_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/testing/protocmp"
+
+	"secureaudit.dev/deploy/scopes"
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/identity"
+	"secureaudit.dev/platform/rpctest"
+	"secureaudit.dev/services/risk-agent/assess"
+	"secureaudit.dev/services/risk-agent/rules"
+	"secureaudit.dev/services/risk-agent/snapshot"
+)
+
+const auditID = "0b5a3c1e-8d2f-4b7a-9c3e-1f2a3b4c5d6e"
+
+func client(t *testing.T) secureauditv1.RiskServiceClient {
+	t.Helper()
+	manifest, err := scopes.Manifest(identity.RiskAgent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rpctest.NewPKI(t)
+	srv := assess.NewServer(rpctest.Logger(t))
+	addr := p.Serve(t, identity.RiskAgent, manifest, func(s *grpc.Server) { secureauditv1.RegisterRiskServiceServer(s, srv) })
+	return secureauditv1.NewRiskServiceClient(p.Dial(t, addr, identity.RiskAgent, identity.Orchestrator))
+}
+
+// fixture returns the RBAC-001 fixture as two snapshot chunks (header first,
+// trailer last) and its directory chunk.
+func fixture(t *testing.T) ([]*secureauditv1.SnapshotChunk, *secureauditv1.DirectoryChunk) {
+	t.Helper()
+	dir := filepath.Join("..", "rules", "testdata", "rules", "RBAC-001")
+	data, err := os.ReadFile(filepath.Join(dir, "snapshot.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := &secureauditv1.SnapshotChunk{}
+	if err := protojson.Unmarshal(data, all); err != nil {
+		t.Fatal(err)
+	}
+	data, err = os.ReadFile(filepath.Join(dir, "directory.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &secureauditv1.DirectoryChunk{}
+	if err := protojson.Unmarshal(data, d); err != nil {
+		t.Fatal(err)
+	}
+	first := &secureauditv1.SnapshotChunk{Header: all.Header, ClusterRoles: all.ClusterRoles, Roles: all.Roles}
+	last := &secureauditv1.SnapshotChunk{
+		ClusterRoleBindings: all.ClusterRoleBindings,
+		RoleBindings:        all.RoleBindings,
+		Trailer: &secureauditv1.SnapshotTrailer{Counts: &secureauditv1.ObjectCounts{
+			ClusterRoles:        uint32(len(all.ClusterRoles)),
+			Roles:               uint32(len(all.Roles)),
+			ClusterRoleBindings: uint32(len(all.ClusterRoleBindings)),
+			RoleBindings:        uint32(len(all.RoleBindings)),
+		}},
+	}
+	return []*secureauditv1.SnapshotChunk{first, last}, d
+}
+
+func header() *secureauditv1.AssessRequest {
+	return &secureauditv1.AssessRequest{Part: &secureauditv1.AssessRequest_Header{Header: &secureauditv1.AssessHeader{AuditId: auditID, DirectoryAvailable: true}}}
+}
+
+func snap(c *secureauditv1.SnapshotChunk) *secureauditv1.AssessRequest {
+	return &secureauditv1.AssessRequest{Part: &secureauditv1.AssessRequest_Snapshot{Snapshot: c}}
+}
+
+// exchange sends reqs, closes the send side and collects the responses
+// until the stream ends.
+func exchange(t *testing.T, c secureauditv1.RiskServiceClient, reqs ...*secureauditv1.AssessRequest) ([]*secureauditv1.AssessResponse, error) {
+	t.Helper()
+	stream, err := c.Assess(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reqs {
+		if err := stream.Send(r); err != nil {
+			if errors.Is(err, io.EOF) {
+				break // the server ended the stream; Recv has its status
+			}
+			t.Fatalf("send: %v", err)
+		}
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	var out []*secureauditv1.AssessResponse
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, resp)
+	}
+}
+
+func TestAssess(t *testing.T) {
+	c := client(t)
+	chunks, d := fixture(t)
+	resps, err := exchange(t, c, header(), snap(chunks[0]), snap(chunks[1]),
+		&secureauditv1.AssessRequest{Part: &secureauditv1.AssessRequest_Directory{Directory: d}})
+	if err != nil {
+		t.Fatalf("assess: %v", err)
+	}
+	if len(resps) < 2 {
+		t.Fatalf("got %d responses, want findings and a summary", len(resps))
+	}
+	var got []*secureauditv1.Finding
+	for _, r := range resps[:len(resps)-1] {
+		if r.GetFindings() == nil {
+			t.Fatalf("expected a finding batch, got %v", r)
+		}
+		got = append(got, r.GetFindings().GetFindings()...)
+	}
+	want := rules.Evaluate(snapshot.Build(chunks, []*secureauditv1.DirectoryChunk{d}))
+	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+		t.Errorf("findings over gRPC differ from the engine's (-want +got):\n%s", diff)
+	}
+	wantSummary := &secureauditv1.AssessSummary{
+		FindingCount:      uint32(len(want)),
+		CatalogueVersion:  rules.CatalogueVersion,
+		ReasoningProvider: "none",
+		Counts:            chunks[1].GetTrailer().GetCounts(),
+	}
+	if diff := cmp.Diff(wantSummary, resps[len(resps)-1].GetSummary(), protocmp.Transform()); diff != "" {
+		t.Errorf("summary (-want +got):\n%s", diff)
+	}
+	var alice *secureauditv1.Finding
+	for _, f := range got {
+		if f.GetRuleId() == rules.ClusterAdmin && f.GetSubject().GetName() == "alice@example.com" {
+			alice = f
+		}
+	}
+	if alice.GetSubject().GetDisplayName() != "Alice Admin" || alice.GetSeverity() != secureauditv1.Severity_SEVERITY_CRITICAL {
+		t.Errorf("alice's RBAC-001 finding = %v", alice)
+	}
+}
+
+func TestAssessBatches(t *testing.T) {
+	c := client(t)
+	// 1000 users bound to a ClusterRole that reads secrets: 1000 findings.
+	var subjects []*secureauditv1.Subject
+	for i := range 1000 {
+		subjects = append(subjects, &secureauditv1.Subject{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "user-" + string(rune('a'+i%26)) + strings.Repeat("x", i/26)})
+	}
+	chunk := &secureauditv1.SnapshotChunk{
+		ClusterRoles:        []*secureauditv1.ClusterRole{{Meta: &secureauditv1.ObjectMeta{Name: "reader"}, Rules: []*secureauditv1.PolicyRule{{Verbs: []string{"get"}, ApiGroups: []string{""}, Resources: []string{"secrets"}}}}},
+		ClusterRoleBindings: []*secureauditv1.ClusterRoleBinding{{Meta: &secureauditv1.ObjectMeta{Name: "b"}, RoleRef: &secureauditv1.RoleRef{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "reader"}, Subjects: subjects}},
+		Trailer:             &secureauditv1.SnapshotTrailer{Counts: &secureauditv1.ObjectCounts{ClusterRoles: 1, ClusterRoleBindings: 1}},
+	}
+	chunks, _ := fixture(t)
+	chunk.Header = chunks[0].GetHeader()
+	resps, err := exchange(t, c, header(), snap(chunk))
+	if err != nil {
+		t.Fatalf("assess: %v", err)
+	}
+	var sizes []int
+	for _, r := range resps {
+		if b := r.GetFindings(); b != nil {
+			sizes = append(sizes, len(b.GetFindings()))
+		}
+	}
+	if diff := cmp.Diff([]int{500, 500}, sizes); diff != "" {
+		t.Errorf("batch sizes (-want +got):\n%s", diff)
+	}
+	if got := resps[len(resps)-1].GetSummary().GetFindingCount(); got != 1000 {
+		t.Errorf("finding_count = %d, want 1000", got)
+	}
+}
+
+func TestAssessInvalid(t *testing.T) {
+	c := client(t)
+	chunks, _ := fixture(t)
+	noTrailer := &secureauditv1.SnapshotChunk{ClusterRoleBindings: chunks[1].ClusterRoleBindings}
+	badCounts := &secureauditv1.SnapshotChunk{
+		ClusterRoleBindings: chunks[1].ClusterRoleBindings,
+		Trailer:             &secureauditv1.SnapshotTrailer{Counts: &secureauditv1.ObjectCounts{ClusterRoleBindings: 99}},
+	}
+	tests := []struct {
+		name string
+		reqs []*secureauditv1.AssessRequest
+		want string
+	}{
+		{"empty stream", nil, "header"},
+		{"header missing", []*secureauditv1.AssessRequest{snap(chunks[0]), snap(chunks[1])}, "first message must be the header"},
+		{"no snapshot", []*secureauditv1.AssessRequest{header()}, "snapshot incomplete"},
+		{"no trailer", []*secureauditv1.AssessRequest{header(), snap(chunks[0]), snap(noTrailer)}, "snapshot incomplete"},
+		{"counts differ", []*secureauditv1.AssessRequest{header(), snap(chunks[0]), snap(badCounts)}, "snapshot incomplete: trailer counts"},
+		{"snapshot header missing", []*secureauditv1.AssessRequest{header(), snap(chunks[1])}, "must carry the header"},
+		{"second header", []*secureauditv1.AssessRequest{header(), header()}, "second header"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resps, err := exchange(t, c, tt.reqs...)
+			if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), tt.want) {
+				t.Fatalf("err = %v, want InvalidArgument containing %q", err, tt.want)
+			}
+			if len(resps) != 0 {
+				t.Errorf("got %d responses before the error", len(resps))
+			}
+		})
+	}
+}
+
+func TestCheckProvider(t *testing.T) {
+	if err := assess.CheckProvider("none"); err != nil {
+		t.Errorf("none: %v", err)
+	}
+	if err := assess.CheckProvider("openai"); err == nil || !strings.Contains(err.Error(), `"openai" is not supported`) {
+		t.Errorf("openai: %v", err)
+	}
+}
