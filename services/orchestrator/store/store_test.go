@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+func open(t *testing.T) *SQLite {
+	t.Helper()
+	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "test.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func audit(i int, state secureauditv1.AuditState) *secureauditv1.Audit {
+	return &secureauditv1.Audit{
+		Id:        fmt.Sprintf("00000000-0000-4000-8000-%012d", i),
+		State:     state,
+		CreatedAt: timestamppb.New(time.Date(2026, 11, 1, 0, 0, i, 0, time.UTC)),
+	}
+}
+
+func TestAuditsRoundTripAndPaging(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	var want []*secureauditv1.Audit
+	for i := 1; i <= 7; i++ {
+		a := audit(i, secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED)
+		if err := s.CreateAudit(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		want = append([]*secureauditv1.Audit{a}, want...) // newest first
+	}
+	var got []*secureauditv1.Audit
+	token := ""
+	pages := 0
+	for {
+		page, next, err := s.ListAudits(ctx, 3, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		got = append(got, page...)
+		if next == "" {
+			break
+		}
+		token = next
+	}
+	if pages != 3 {
+		t.Errorf("pages = %d, want 3", pages)
+	}
+	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+		t.Errorf("listing (-want +got):\n%s", diff)
+	}
+	if _, _, err := s.ListAudits(ctx, 3, "garbage!"); !errors.Is(err, ErrBadPageToken) {
+		t.Errorf("bad token: err = %v", err)
+	}
+}
+
+func TestUpdateGetAndUnfinished(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	running := audit(1, secureauditv1.AuditState_AUDIT_STATE_RUNNING)
+	done := audit(2, secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED)
+	for _, a := range []*secureauditv1.Audit{running, done} {
+		if err := s.CreateAudit(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left, err := s.Unfinished(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0].GetId() != running.GetId() {
+		t.Fatalf("unfinished = %v", left)
+	}
+	running.State = secureauditv1.AuditState_AUDIT_STATE_FAILED
+	running.Error = "boom"
+	if err := s.UpdateAudit(ctx, running); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetAudit(ctx, running.GetId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(running, got, protocmp.Transform()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if _, err := s.GetAudit(ctx, "00000000-0000-4000-8000-999999999999"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown audit: err = %v", err)
+	}
+	if err := s.UpdateAudit(ctx, audit(99, secureauditv1.AuditState_AUDIT_STATE_FAILED)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("update unknown audit: err = %v", err)
+	}
+}
+
+func TestResultsAndEvents(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	a := audit(1, secureauditv1.AuditState_AUDIT_STATE_RUNNING)
+	if err := s.CreateAudit(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	findings := []*secureauditv1.Finding{
+		{Id: "0123456789abcdef", RuleId: "RBAC-001", Severity: secureauditv1.Severity_SEVERITY_CRITICAL},
+		{Id: "fedcba9876543210", RuleId: "RBAC-010", Severity: secureauditv1.Severity_SEVERITY_LOW},
+	}
+	reports := map[secureauditv1.ReportFormat][]byte{secureauditv1.ReportFormat_REPORT_FORMAT_JSON: []byte(`{"findings":[]}`)}
+	if err := s.SaveResult(ctx, a.GetId(), findings, reports); err != nil {
+		t.Fatal(err)
+	}
+	gotFindings, err := s.Findings(ctx, a.GetId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(findings, gotFindings, protocmp.Transform()); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+	data, err := s.Report(ctx, a.GetId(), secureauditv1.ReportFormat_REPORT_FORMAT_JSON)
+	if err != nil || string(data) != `{"findings":[]}` {
+		t.Errorf("report = %q, %v", data, err)
+	}
+	if _, err := s.Report(ctx, a.GetId(), secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing report: err = %v", err)
+	}
+	for i := uint32(1); i <= 3; i++ {
+		if err := s.AppendEvent(ctx, &secureauditv1.AuditEvent{AuditId: a.GetId(), Sequence: i, Message: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AppendEvent(ctx, &secureauditv1.AuditEvent{AuditId: a.GetId(), Sequence: 2}); err == nil {
+		t.Error("a repeated event sequence was accepted")
+	}
+	events, err := s.Events(ctx, a.GetId(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2 || events[0].GetSequence() != 2 || events[1].GetSequence() != 3 {
+		t.Errorf("events after 1 = %v", events)
+	}
+}
