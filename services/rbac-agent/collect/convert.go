@@ -1,0 +1,216 @@
+package collect
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// lastApplied is kubectl's copy of the whole object as last applied; it is
+// dropped because it duplicates the object (and can exceed the contract's limits).
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// defaultServiceAccount is the ServiceAccount a pod runs as when its spec names none.
+const defaultServiceAccount = "default"
+
+// Kinds the snapshot holds, by API group.
+const (
+	groupCore  = ""
+	groupRBAC  = "rbac.authorization.k8s.io"
+	groupApps  = "apps"
+	groupBatch = "batch"
+)
+
+func convertMeta(m *metav1.ObjectMeta) *secureauditv1.ObjectMeta {
+	out := &secureauditv1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, Uid: string(m.UID)}
+	if len(m.Labels) > 0 {
+		out.Labels = make(map[string]string, len(m.Labels))
+		for k, v := range m.Labels {
+			out.Labels[k] = v
+		}
+	}
+	for k, v := range m.Annotations {
+		if k == lastApplied {
+			continue
+		}
+		if out.Annotations == nil {
+			out.Annotations = make(map[string]string, len(m.Annotations))
+		}
+		out.Annotations[k] = v
+	}
+	return out
+}
+
+func convertNamespace(o *corev1.Namespace) *secureauditv1.Namespace {
+	return &secureauditv1.Namespace{Meta: convertMeta(&o.ObjectMeta)}
+}
+
+func convertServiceAccount(o *corev1.ServiceAccount) *secureauditv1.ServiceAccount {
+	return &secureauditv1.ServiceAccount{Meta: convertMeta(&o.ObjectMeta), AutomountToken: copyBool(o.AutomountServiceAccountToken)}
+}
+
+func convertRole(o *rbacv1.Role) *secureauditv1.Role {
+	return &secureauditv1.Role{Meta: convertMeta(&o.ObjectMeta), Rules: convertRules(o.Rules)}
+}
+
+func convertClusterRole(o *rbacv1.ClusterRole) *secureauditv1.ClusterRole {
+	out := &secureauditv1.ClusterRole{Meta: convertMeta(&o.ObjectMeta), Rules: convertRules(o.Rules)}
+	if o.AggregationRule != nil {
+		for i := range o.AggregationRule.ClusterRoleSelectors {
+			out.AggregationSelectors = append(out.AggregationSelectors, convertSelector(&o.AggregationRule.ClusterRoleSelectors[i]))
+		}
+	}
+	return out
+}
+
+func convertRoleBinding(o *rbacv1.RoleBinding) (*secureauditv1.RoleBinding, error) {
+	ref, err := convertRoleRef(o.RoleRef)
+	if err != nil {
+		return nil, err
+	}
+	subjects, err := convertSubjects(o.Subjects, o.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	return &secureauditv1.RoleBinding{Meta: convertMeta(&o.ObjectMeta), RoleRef: ref, Subjects: subjects}, nil
+}
+
+func convertClusterRoleBinding(o *rbacv1.ClusterRoleBinding) (*secureauditv1.ClusterRoleBinding, error) {
+	ref, err := convertRoleRef(o.RoleRef)
+	if err != nil {
+		return nil, err
+	}
+	subjects, err := convertSubjects(o.Subjects, "")
+	if err != nil {
+		return nil, err
+	}
+	return &secureauditv1.ClusterRoleBinding{Meta: convertMeta(&o.ObjectMeta), RoleRef: ref, Subjects: subjects}, nil
+}
+
+func convertRules(in []rbacv1.PolicyRule) []*secureauditv1.PolicyRule {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]*secureauditv1.PolicyRule, 0, len(in))
+	for _, r := range in {
+		out = append(out, &secureauditv1.PolicyRule{
+			Verbs:           r.Verbs,
+			ApiGroups:       r.APIGroups,
+			Resources:       r.Resources,
+			ResourceNames:   r.ResourceNames,
+			NonResourceUrls: r.NonResourceURLs,
+		})
+	}
+	return out
+}
+
+func convertSelector(s *metav1.LabelSelector) *secureauditv1.LabelSelector {
+	out := &secureauditv1.LabelSelector{}
+	if len(s.MatchLabels) > 0 {
+		out.MatchLabels = make(map[string]string, len(s.MatchLabels))
+		for k, v := range s.MatchLabels {
+			out.MatchLabels[k] = v
+		}
+	}
+	for _, e := range s.MatchExpressions {
+		out.MatchExpressions = append(out.MatchExpressions, &secureauditv1.LabelSelectorRequirement{
+			Key:      e.Key,
+			Operator: string(e.Operator),
+			Values:   e.Values,
+		})
+	}
+	return out
+}
+
+func convertRoleRef(r rbacv1.RoleRef) (*secureauditv1.RoleRef, error) {
+	var kind secureauditv1.RoleKind
+	switch r.Kind {
+	case "Role":
+		kind = secureauditv1.RoleKind_ROLE_KIND_ROLE
+	case "ClusterRole":
+		kind = secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE
+	default:
+		return nil, fmt.Errorf("roleRef: unknown kind %q (want Role or ClusterRole)", r.Kind)
+	}
+	return &secureauditv1.RoleRef{Kind: kind, Name: r.Name}, nil
+}
+
+// convertSubjects maps subjects; bindingNamespace is the RoleBinding's
+// namespace, empty for a ClusterRoleBinding.
+func convertSubjects(in []rbacv1.Subject, bindingNamespace string) ([]*secureauditv1.Subject, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make([]*secureauditv1.Subject, 0, len(in))
+	for i, s := range in {
+		sub := &secureauditv1.Subject{Name: s.Name}
+		switch s.Kind {
+		case rbacv1.UserKind:
+			// The authorizer ignores a namespace on users and groups, and the
+			// API server does not reject one; drop it rather than fail.
+			sub.Kind = secureauditv1.SubjectKind_SUBJECT_KIND_USER
+		case rbacv1.GroupKind:
+			sub.Kind = secureauditv1.SubjectKind_SUBJECT_KIND_GROUP
+		case rbacv1.ServiceAccountKind:
+			sub.Kind = secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT
+			sub.Namespace = s.Namespace
+			// Be lenient: a ServiceAccount subject of a RoleBinding without a
+			// namespace is in the binding's namespace. That is how the
+			// authorizer reads it, and hand-written files often omit it. In a
+			// ClusterRoleBinding there is nothing to default to, and the
+			// contract's subject.service_account_namespace rule rejects it.
+			if sub.Namespace == "" {
+				sub.Namespace = bindingNamespace
+			}
+		default:
+			return nil, fmt.Errorf("subjects[%d]: unknown subject kind %q (want User, Group or ServiceAccount)", i, s.Kind)
+		}
+		out = append(out, sub)
+	}
+	return out, nil
+}
+
+// podSpec is all the audit reads of a pod or pod template: which
+// ServiceAccount it runs as and whether its token is mounted.
+type podSpec struct {
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+	// DeprecatedServiceAccount is the old spelling of serviceAccountName.
+	DeprecatedServiceAccount     string `json:"serviceAccount,omitempty"`
+	AutomountServiceAccountToken *bool  `json:"automountServiceAccountToken,omitempty"`
+}
+
+func convertWorkload(kind string, m *metav1.ObjectMeta, spec *podSpec) *secureauditv1.Workload {
+	sa := spec.ServiceAccountName
+	if sa == "" {
+		sa = spec.DeprecatedServiceAccount
+	}
+	if sa == "" {
+		sa = defaultServiceAccount
+	}
+	return &secureauditv1.Workload{
+		Meta:           convertMeta(m),
+		Kind:           kind,
+		ServiceAccount: sa,
+		AutomountToken: copyBool(spec.AutomountServiceAccountToken),
+	}
+}
+
+func convertPod(p *corev1.Pod) *secureauditv1.Workload {
+	return convertWorkload("Pod", &p.ObjectMeta, &podSpec{
+		ServiceAccountName:           p.Spec.ServiceAccountName,
+		DeprecatedServiceAccount:     p.Spec.DeprecatedServiceAccount,
+		AutomountServiceAccountToken: p.Spec.AutomountServiceAccountToken,
+	})
+}
+
+func copyBool(b *bool) *bool {
+	if b == nil {
+		return nil
+	}
+	v := *b
+	return &v
+}

@@ -1,0 +1,488 @@
+package collect
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// Option configures a source.
+type Option func(*options)
+
+type options struct {
+	now      func() time.Time
+	pageSize int64
+}
+
+func newOptions(opts []Option) options {
+	o := options{now: time.Now, pageSize: defaultPageSize}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// WithClock sets the clock that stamps the header's collected_at.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
+}
+
+// Files reads a snapshot from a file, or from every .yaml, .yml and .json file
+// under a directory, of Kubernetes objects as `kubectl get -o yaml|json`
+// writes them: single objects, lists, or multi-document YAML.
+type Files struct {
+	path    string
+	cluster string
+	v       Validator
+	opts    options
+}
+
+// NewFiles returns a source reading path (a file or directory) for the
+// cluster named cluster, validating every object with v.
+func NewFiles(path, cluster string, v Validator, opts ...Option) *Files {
+	return &Files{path: path, cluster: cluster, v: v, opts: newOptions(opts)}
+}
+
+// Load reads the files afresh, so that a changed file is picked up.
+func (f *Files) Load(ctx context.Context) (*Snapshot, error) {
+	files, err := snapshotFiles(f.path)
+	if err != nil {
+		return nil, err
+	}
+	b := newBuilder(f.v, &secureauditv1.SnapshotHeader{
+		Cluster:     f.cluster,
+		Source:      secureauditv1.SnapshotSource_SNAPSHOT_SOURCE_FILE,
+		Origin:      f.path,
+		CollectedAt: timestamppb.New(f.opts.now()),
+	})
+	for _, file := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("read snapshot: %w", err)
+		}
+		if err := b.file(file, data); err != nil {
+			return nil, err
+		}
+	}
+	return b.finish(), nil
+}
+
+// snapshotFiles returns path itself if it is a file, or the .yaml, .yml and
+// .json files under it, sorted, if it is a directory.
+func snapshotFiles(path string) ([]string, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	if !info.IsDir() {
+		return []string{path}, nil
+	}
+	var files []string
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		switch strings.ToLower(filepath.Ext(p)) {
+		case ".yaml", ".yml", ".json":
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s: no .yaml, .yml or .json files", path)
+	}
+	slices.Sort(files)
+	return files, nil
+}
+
+// document is one YAML or JSON document of a file, as JSON.
+type document struct {
+	raw   json.RawMessage
+	where string // "document 2 (line 14)" in a multi-document file, else ""
+}
+
+// file adds the objects of one file.
+func (b *builder) file(name string, data []byte) error {
+	switch {
+	case bytes.HasPrefix(data, []byte{0xFF, 0xFE}), bytes.HasPrefix(data, []byte{0xFE, 0xFF}):
+		return fmt.Errorf("%s: UTF-16 text (a Windows shell redirect?); convert it to UTF-8", name)
+	}
+	data = bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
+	if !utf8.Valid(data) {
+		off := invalidUTF8(data)
+		line, col := position(data, off)
+		return fmt.Errorf("%s: line %d, column %d: invalid UTF-8", name, line, col)
+	}
+	docs, err := documents(name, data)
+	if err != nil {
+		return err
+	}
+	if len(docs) == 0 {
+		return fmt.Errorf("%s: no Kubernetes objects", name)
+	}
+	for _, d := range docs {
+		where := name
+		if d.where != "" {
+			where += ": " + d.where
+		}
+		if err := b.object(where, d.raw, typeMeta{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// documents splits a file into documents: a stream of JSON values if it
+// starts with '{' or '[', else YAML documents separated by "---" lines.
+// Empty documents are dropped.
+//
+// apimachinery's YAMLOrJSONDecoder does the same, but reports a malformed
+// YAML document with the JSON decoder's error; splitting here keeps the
+// YAML parser's message and gives lines relative to the file.
+func documents(name string, data []byte) ([]document, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
+		return jsonDocuments(name, data)
+	}
+	return yamlDocuments(name, data)
+}
+
+func jsonDocuments(name string, data []byte) ([]document, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var docs []document
+	for {
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var syntax *json.SyntaxError
+			if errors.As(err, &syntax) {
+				line, col := position(data, int(syntax.Offset))
+				return nil, fmt.Errorf("%s: line %d, column %d: malformed JSON: %v", name, line, col, err)
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, fmt.Errorf("%s: malformed JSON: unexpected end of file", name)
+			}
+			return nil, fmt.Errorf("%s: malformed JSON: %v", name, err)
+		}
+		docs = append(docs, document{raw: raw})
+	}
+	if len(docs) > 1 {
+		for i := range docs {
+			docs[i].where = fmt.Sprintf("document %d", i+1)
+		}
+	}
+	return docs, nil
+}
+
+// yamlLine finds the line number in YAML parser errors.
+var yamlLine = regexp.MustCompile(`\bline (\d+)\b`)
+
+func yamlDocuments(name string, data []byte) ([]document, error) {
+	type part struct {
+		text  []byte
+		start int // line of the document's first line, from 1
+	}
+	var parts []part
+	cur := part{start: 1}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	for i, line := range lines {
+		if isSeparator(line) {
+			parts = append(parts, cur)
+			cur = part{start: i + 2}
+			continue
+		}
+		cur.text = append(cur.text, line...)
+	}
+	parts = append(parts, cur)
+	var docs []document
+	for i, p := range parts {
+		raw, err := yaml.YAMLToJSON(p.text)
+		if err != nil {
+			// Make the parser's line relative to the file, not the document.
+			msg := yamlLine.ReplaceAllStringFunc(err.Error(), func(m string) string {
+				n, convErr := strconv.Atoi(yamlLine.FindStringSubmatch(m)[1])
+				if convErr != nil {
+					return m
+				}
+				return "line " + strconv.Itoa(n+p.start-1)
+			})
+			where := ""
+			if len(parts) > 1 {
+				where = fmt.Sprintf(" document %d (line %d):", i+1, p.start)
+			}
+			return nil, fmt.Errorf("%s:%s malformed YAML: %s", name, where, msg)
+		}
+		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+			continue // empty or comments only
+		}
+		d := document{raw: raw}
+		if len(parts) > 1 {
+			d.where = fmt.Sprintf("document %d (line %d)", i+1, p.start)
+		}
+		docs = append(docs, d)
+	}
+	return docs, nil
+}
+
+// isSeparator reports whether a line separates YAML documents: "---" followed
+// by nothing but white space or a comment.
+func isSeparator(line []byte) bool {
+	rest, ok := bytes.CutPrefix(line, []byte("---"))
+	if !ok {
+		return false
+	}
+	rest = bytes.TrimSpace(rest)
+	return len(rest) == 0 || rest[0] == '#'
+}
+
+// typeMeta is all that is read of an object before its kind is known to be
+// one the snapshot holds. Objects of other kinds (Secrets above all) are never
+// decoded further.
+type typeMeta struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+}
+
+func (t typeMeta) group() string {
+	if g, _, ok := strings.Cut(t.APIVersion, "/"); ok {
+		return g
+	}
+	return groupCore
+}
+
+// objectMeta is read to name an object in errors before decoding it.
+type objectMeta struct {
+	Metadata struct {
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
+	} `json:"metadata"`
+}
+
+// maxListDepth bounds lists nested in lists.
+const maxListDepth = 4
+
+// object adds one object, or the items of a list. def supplies apiVersion
+// and kind for the items of a typed list (such as RoleBindingList), which the
+// API server writes without them.
+func (b *builder) object(where string, raw json.RawMessage, def typeMeta) error {
+	return b.objectDepth(where, raw, def, 0)
+}
+
+func (b *builder) objectDepth(where string, raw json.RawMessage, def typeMeta, depth int) error {
+	var tm typeMeta
+	if err := json.Unmarshal(raw, &tm); err != nil {
+		return fmt.Errorf("%s: not a Kubernetes object: %v", where, err)
+	}
+	if tm.APIVersion == "" {
+		tm.APIVersion = def.APIVersion
+	}
+	if tm.Kind == "" {
+		tm.Kind = def.Kind
+	}
+	switch {
+	case tm.APIVersion == "" && tm.Kind == "":
+		return fmt.Errorf("%s: not a Kubernetes object: no apiVersion and kind", where)
+	case tm.APIVersion == "":
+		return fmt.Errorf("%s: not a Kubernetes object: %s without apiVersion", where, tm.Kind)
+	case tm.Kind == "":
+		return fmt.Errorf("%s: not a Kubernetes object: %s without kind", where, tm.APIVersion)
+	}
+	if strings.HasSuffix(tm.Kind, "List") {
+		return b.list(where, raw, tm, depth)
+	}
+	g := tm.group()
+	collect, ok := collectors[groupKind{g, tm.Kind}]
+	if !ok {
+		key := tm.Kind
+		if collectedKinds[tm.Kind] {
+			// A kind of the same name from another API group (a CRD).
+			key += "." + g
+		}
+		b.skip(key)
+		return nil
+	}
+	var m objectMeta
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return fmt.Errorf("%s: %s: metadata: %v", where, tm.Kind, err)
+	}
+	key := objectKey{kind: tm.Kind, namespace: m.Metadata.Namespace, name: m.Metadata.Name}
+	obj, err := collect(raw)
+	if err != nil {
+		return fmt.Errorf("%s: %s: %v", where, key, err)
+	}
+	return b.add(where, key, obj)
+}
+
+func (b *builder) list(where string, raw json.RawMessage, tm typeMeta, depth int) error {
+	if depth >= maxListDepth {
+		return fmt.Errorf("%s: %s nested more than %d deep", where, tm.Kind, maxListDepth)
+	}
+	var l struct {
+		Items []json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(raw, &l); err != nil {
+		return fmt.Errorf("%s: %s: %v", where, tm.Kind, err)
+	}
+	var def typeMeta
+	if tm.Kind != "List" {
+		def = typeMeta{APIVersion: tm.APIVersion, Kind: strings.TrimSuffix(tm.Kind, "List")}
+	}
+	for i, item := range l.Items {
+		if err := b.objectDepth(fmt.Sprintf("%s: items[%d]", where, i), item, def, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type groupKind struct {
+	group, kind string
+}
+
+// collector decodes and converts one object of a kind the snapshot holds.
+type collector func(raw json.RawMessage) (any, error)
+
+// collectors are the kinds the snapshot holds. Workload controllers are read
+// only for their pod template's ServiceAccount.
+var collectors = map[groupKind]collector{
+	{groupCore, "Namespace"}: func(raw json.RawMessage) (any, error) {
+		var o corev1.Namespace
+		return decodeThen(raw, &o, func() (any, error) { return convertNamespace(&o), nil })
+	},
+	{groupCore, "ServiceAccount"}: func(raw json.RawMessage) (any, error) {
+		var o corev1.ServiceAccount
+		return decodeThen(raw, &o, func() (any, error) { return convertServiceAccount(&o), nil })
+	},
+	{groupRBAC, "Role"}: func(raw json.RawMessage) (any, error) {
+		var o rbacv1.Role
+		return decodeThen(raw, &o, func() (any, error) { return convertRole(&o), nil })
+	},
+	{groupRBAC, "ClusterRole"}: func(raw json.RawMessage) (any, error) {
+		var o rbacv1.ClusterRole
+		return decodeThen(raw, &o, func() (any, error) { return convertClusterRole(&o), nil })
+	},
+	{groupRBAC, "RoleBinding"}: func(raw json.RawMessage) (any, error) {
+		var o rbacv1.RoleBinding
+		return decodeThen(raw, &o, func() (any, error) { return convertRoleBinding(&o) })
+	},
+	{groupRBAC, "ClusterRoleBinding"}: func(raw json.RawMessage) (any, error) {
+		var o rbacv1.ClusterRoleBinding
+		return decodeThen(raw, &o, func() (any, error) { return convertClusterRoleBinding(&o) })
+	},
+	{groupCore, "Pod"}: func(raw json.RawMessage) (any, error) {
+		var o struct {
+			Metadata metav1.ObjectMeta `json:"metadata"`
+			Spec     podSpec           `json:"spec"`
+		}
+		return decodeThen(raw, &o, func() (any, error) { return convertWorkload("Pod", &o.Metadata, &o.Spec), nil })
+	},
+	{groupCore, "ReplicationController"}: templateCollector("ReplicationController"),
+	{groupApps, "Deployment"}:            templateCollector("Deployment"),
+	{groupApps, "StatefulSet"}:           templateCollector("StatefulSet"),
+	{groupApps, "DaemonSet"}:             templateCollector("DaemonSet"),
+	{groupApps, "ReplicaSet"}:            templateCollector("ReplicaSet"),
+	{groupBatch, "Job"}:                  templateCollector("Job"),
+	{groupBatch, "CronJob"}: func(raw json.RawMessage) (any, error) {
+		var o struct {
+			Metadata metav1.ObjectMeta `json:"metadata"`
+			Spec     struct {
+				JobTemplate struct {
+					Spec struct {
+						Template struct {
+							Spec podSpec `json:"spec"`
+						} `json:"template"`
+					} `json:"spec"`
+				} `json:"jobTemplate"`
+			} `json:"spec"`
+		}
+		return decodeThen(raw, &o, func() (any, error) {
+			return convertWorkload("CronJob", &o.Metadata, &o.Spec.JobTemplate.Spec.Template.Spec), nil
+		})
+	},
+}
+
+// collectedKinds are the kind names of collectors, whatever their group.
+var collectedKinds = func() map[string]bool {
+	m := make(map[string]bool, len(collectors))
+	for gk := range collectors {
+		m[gk.kind] = true
+	}
+	return m
+}()
+
+// templateCollector reads a controller with a pod template at spec.template.
+func templateCollector(kind string) collector {
+	return func(raw json.RawMessage) (any, error) {
+		var o struct {
+			Metadata metav1.ObjectMeta `json:"metadata"`
+			Spec     struct {
+				Template struct {
+					Spec podSpec `json:"spec"`
+				} `json:"template"`
+			} `json:"spec"`
+		}
+		return decodeThen(raw, &o, func() (any, error) {
+			return convertWorkload(kind, &o.Metadata, &o.Spec.Template.Spec), nil
+		})
+	}
+}
+
+func decodeThen(raw json.RawMessage, into any, convert func() (any, error)) (any, error) {
+	if err := json.Unmarshal(raw, into); err != nil {
+		return nil, fmt.Errorf("decode: %v", err)
+	}
+	return convert()
+}
+
+// invalidUTF8 returns the offset of the first invalid UTF-8 sequence.
+func invalidUTF8(data []byte) int {
+	for off := 0; off < len(data); {
+		r, size := utf8.DecodeRune(data[off:])
+		if r == utf8.RuneError && size <= 1 {
+			return off
+		}
+		off += size
+	}
+	return len(data)
+}
+
+// position turns a byte offset into a 1-based line and column.
+func position(data []byte, off int) (line, col int) {
+	off = min(max(off, 0), len(data))
+	before := data[:off]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = off - (bytes.LastIndexByte(before, '\n') + 1) + 1
+	return line, col
+}

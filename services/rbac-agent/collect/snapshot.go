@@ -1,0 +1,266 @@
+// Package collect reads the RBAC state of a cluster, from a file or directory
+// of Kubernetes objects or from a live API server, and normalizes it into the
+// snapshot of the RBACService contract. Objects of other kinds, Secrets above
+// all, are counted by kind and never decoded.
+package collect
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"buf.build/go/protovalidate"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// MaxChunkObjects is the most objects one SnapshotChunk may hold (the
+// contract's snapshot_chunk.max_objects rule).
+const MaxChunkObjects = 500
+
+// Snapshot is a normalized RBAC snapshot: a header and the objects of each
+// kind, sorted by namespace and name once Load returns it.
+type Snapshot struct {
+	Header              *secureauditv1.SnapshotHeader
+	Namespaces          []*secureauditv1.Namespace
+	Roles               []*secureauditv1.Role
+	ClusterRoles        []*secureauditv1.ClusterRole
+	RoleBindings        []*secureauditv1.RoleBinding
+	ClusterRoleBindings []*secureauditv1.ClusterRoleBinding
+	ServiceAccounts     []*secureauditv1.ServiceAccount
+	Workloads           []*secureauditv1.Workload
+	// Skipped counts the objects of other kinds by kind.
+	Skipped map[string]uint32
+}
+
+// Counts returns the number of objects of each kind.
+func (s *Snapshot) Counts() *secureauditv1.ObjectCounts {
+	return &secureauditv1.ObjectCounts{
+		Namespaces:          uint32(len(s.Namespaces)),
+		Roles:               uint32(len(s.Roles)),
+		ClusterRoles:        uint32(len(s.ClusterRoles)),
+		RoleBindings:        uint32(len(s.RoleBindings)),
+		ClusterRoleBindings: uint32(len(s.ClusterRoleBindings)),
+		ServiceAccounts:     uint32(len(s.ServiceAccounts)),
+		Workloads:           uint32(len(s.Workloads)),
+	}
+}
+
+// Trailer returns the trailer that closes the snapshot's stream.
+func (s *Snapshot) Trailer() *secureauditv1.SnapshotTrailer {
+	var skipped map[string]uint32
+	if len(s.Skipped) > 0 {
+		skipped = make(map[string]uint32, len(s.Skipped))
+		for k, v := range s.Skipped {
+			skipped[k] = v
+		}
+	}
+	return &secureauditv1.SnapshotTrailer{Counts: s.Counts(), Skipped: skipped}
+}
+
+// Chunks splits the snapshot into chunks of at most limit objects (limit is
+// capped at MaxChunkObjects). The first chunk carries the header and the last
+// the trailer; an empty snapshot is a single chunk carrying both.
+func (s *Snapshot) Chunks(limit int) []*secureauditv1.SnapshotChunk {
+	if limit <= 0 || limit > MaxChunkObjects {
+		limit = MaxChunkObjects
+	}
+	cur := &secureauditv1.SnapshotChunk{Header: s.Header}
+	chunks := []*secureauditv1.SnapshotChunk{cur}
+	n := 0
+	// next returns the chunk with room for one more object.
+	next := func() *secureauditv1.SnapshotChunk {
+		if n == limit {
+			cur = &secureauditv1.SnapshotChunk{}
+			chunks = append(chunks, cur)
+			n = 0
+		}
+		n++
+		return cur
+	}
+	for _, o := range s.Namespaces {
+		c := next()
+		c.Namespaces = append(c.Namespaces, o)
+	}
+	for _, o := range s.Roles {
+		c := next()
+		c.Roles = append(c.Roles, o)
+	}
+	for _, o := range s.ClusterRoles {
+		c := next()
+		c.ClusterRoles = append(c.ClusterRoles, o)
+	}
+	for _, o := range s.RoleBindings {
+		c := next()
+		c.RoleBindings = append(c.RoleBindings, o)
+	}
+	for _, o := range s.ClusterRoleBindings {
+		c := next()
+		c.ClusterRoleBindings = append(c.ClusterRoleBindings, o)
+	}
+	for _, o := range s.ServiceAccounts {
+		c := next()
+		c.ServiceAccounts = append(c.ServiceAccounts, o)
+	}
+	for _, o := range s.Workloads {
+		c := next()
+		c.Workloads = append(c.Workloads, o)
+	}
+	cur.Trailer = s.Trailer()
+	return chunks
+}
+
+// sort orders every kind by namespace, then name (workloads also by kind), so
+// that the same input always yields the same stream.
+func (s *Snapshot) sort() {
+	byMeta := func(a, b *secureauditv1.ObjectMeta) int {
+		return cmp.Or(cmp.Compare(a.GetNamespace(), b.GetNamespace()), cmp.Compare(a.GetName(), b.GetName()))
+	}
+	slices.SortFunc(s.Namespaces, func(a, b *secureauditv1.Namespace) int { return byMeta(a.Meta, b.Meta) })
+	slices.SortFunc(s.Roles, func(a, b *secureauditv1.Role) int { return byMeta(a.Meta, b.Meta) })
+	slices.SortFunc(s.ClusterRoles, func(a, b *secureauditv1.ClusterRole) int { return byMeta(a.Meta, b.Meta) })
+	slices.SortFunc(s.RoleBindings, func(a, b *secureauditv1.RoleBinding) int { return byMeta(a.Meta, b.Meta) })
+	slices.SortFunc(s.ClusterRoleBindings, func(a, b *secureauditv1.ClusterRoleBinding) int { return byMeta(a.Meta, b.Meta) })
+	slices.SortFunc(s.ServiceAccounts, func(a, b *secureauditv1.ServiceAccount) int { return byMeta(a.Meta, b.Meta) })
+	slices.SortFunc(s.Workloads, func(a, b *secureauditv1.Workload) int {
+		return cmp.Or(byMeta(a.Meta, b.Meta), cmp.Compare(a.Kind, b.Kind))
+	})
+}
+
+// Validator checks a message against its protovalidate rules, such as
+// *validation.Validator from secureaudit.dev/platform/validation.
+type Validator interface {
+	Validate(msg any) error
+}
+
+// objectKey identifies an object for duplicate detection and error messages.
+type objectKey struct {
+	kind, namespace, name string
+}
+
+// String names the object as "Kind namespace/name" or "Kind name".
+func (k objectKey) String() string {
+	if k.namespace == "" {
+		return k.kind + " " + k.name
+	}
+	return k.kind + " " + k.namespace + "/" + k.name
+}
+
+// builder accumulates a snapshot, validating each object once and refusing
+// duplicates.
+type builder struct {
+	v    Validator
+	snap *Snapshot
+	seen map[objectKey]string // object -> where it was read
+}
+
+func newBuilder(v Validator, header *secureauditv1.SnapshotHeader) *builder {
+	return &builder{v: v, snap: &Snapshot{Header: header}, seen: make(map[objectKey]string)}
+}
+
+// skip counts an object of another kind.
+func (b *builder) skip(kind string) {
+	if b.snap.Skipped == nil {
+		b.snap.Skipped = make(map[string]uint32)
+	}
+	b.snap.Skipped[kind]++
+}
+
+// add validates a converted object and appends it to the snapshot. where names
+// its origin (a file) in errors; it may be empty for live objects.
+func (b *builder) add(where string, key objectKey, obj any) error {
+	prefix := key.String()
+	if where != "" {
+		prefix = where + ": " + prefix
+	}
+	if prev, ok := b.seen[key]; ok {
+		if where == "" {
+			return fmt.Errorf("%s: duplicate object", key)
+		}
+		return fmt.Errorf("%s: duplicate object, also in %s", prefix, prev)
+	}
+	if err := b.v.Validate(obj); err != nil {
+		return fmt.Errorf("%s: %s", prefix, violations(err))
+	}
+	b.seen[key] = where
+	s := b.snap
+	switch o := obj.(type) {
+	case *secureauditv1.Namespace:
+		s.Namespaces = append(s.Namespaces, o)
+	case *secureauditv1.Role:
+		s.Roles = append(s.Roles, o)
+	case *secureauditv1.ClusterRole:
+		s.ClusterRoles = append(s.ClusterRoles, o)
+	case *secureauditv1.RoleBinding:
+		s.RoleBindings = append(s.RoleBindings, o)
+	case *secureauditv1.ClusterRoleBinding:
+		s.ClusterRoleBindings = append(s.ClusterRoleBindings, o)
+	case *secureauditv1.ServiceAccount:
+		s.ServiceAccounts = append(s.ServiceAccounts, o)
+	case *secureauditv1.Workload:
+		s.Workloads = append(s.Workloads, o)
+	default:
+		return fmt.Errorf("%s: unexpected type %T", prefix, obj)
+	}
+	return nil
+}
+
+// finish sorts and returns the snapshot.
+func (b *builder) finish() *Snapshot {
+	b.snap.sort()
+	return b.snap
+}
+
+// violations renders a validation failure on one line: "field: message; ...".
+func violations(err error) string {
+	var verr *protovalidate.ValidationError
+	if !errors.As(err, &verr) {
+		return err.Error()
+	}
+	parts := make([]string, 0, len(verr.Violations))
+	for _, v := range verr.Violations {
+		msg := v.Proto.GetMessage()
+		if id := v.Proto.GetRuleId(); id != "" && msg == "" {
+			msg = id
+		}
+		if path := protovalidate.FieldPathString(v.Proto.GetField()); path != "" {
+			msg = path + ": " + msg
+		}
+		parts = append(parts, msg)
+	}
+	return "invalid: " + strings.Join(parts, "; ")
+}
+
+var (
+	clusterPattern = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
+	clusterInvalid = regexp.MustCompile(`[^-A-Za-z0-9_.]+`)
+)
+
+// maxClusterLen is the longest cluster name the header accepts.
+const maxClusterLen = 253
+
+// ValidCluster reports whether name is acceptable as the header's cluster.
+func ValidCluster(name string) bool {
+	return len(name) <= maxClusterLen && clusterPattern.MatchString(name)
+}
+
+// SanitizeCluster turns any string (a file's base name, a kubeconfig context
+// such as an EKS ARN) into a valid cluster name: runs of other characters
+// become '-', and the name is trimmed to start and end with a letter or digit.
+// It returns "cluster" if nothing is left.
+func SanitizeCluster(s string) string {
+	s = clusterInvalid.ReplaceAllString(s, "-")
+	if len(s) > maxClusterLen {
+		s = s[:maxClusterLen]
+	}
+	s = strings.TrimFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	})
+	if s == "" {
+		return "cluster"
+	}
+	return s
+}

@@ -1,0 +1,128 @@
+// Command rbac-agent serves RBACService: it answers "what grants exist?" by
+// reading Roles, ClusterRoles, their bindings, ServiceAccounts, Namespaces and
+// the ServiceAccount each workload runs as, from a snapshot file or directory
+// or from a live cluster (read-only, never Secrets).
+//
+// Exactly one source is required:
+//
+//	rbac-agent -cert-dir pki -snapshot examples/cluster
+//	rbac-agent -cert-dir pki -kubeconfig ~/.kube/config -context prod
+//	rbac-agent -cert-dir pki -in-cluster -cluster prod-westeurope
+//
+// Every flag can also be set through its SECUREAUDIT_* environment variable
+// (for example SECUREAUDIT_SNAPSHOT), named in -help.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"google.golang.org/grpc"
+
+	"secureaudit.dev/deploy/scopes"
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/identity"
+	"secureaudit.dev/platform/run"
+	"secureaudit.dev/platform/telemetry"
+	"secureaudit.dev/services/rbac-agent/collect"
+	"secureaudit.dev/services/rbac-agent/server"
+)
+
+func main() { run.Main(realMain) }
+
+func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(identity.RBACAgent, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var common run.Flags
+	common.Register(fs, "127.0.0.1:8441")
+	str := func(name, usage string) *string {
+		env := run.EnvName(name)
+		return fs.String(name, run.EnvOr(env, ""), usage+" (env "+env+")")
+	}
+	snapshot := str("snapshot", "file or directory of Kubernetes objects (YAML or JSON) to serve")
+	kubeconfig := str("kubeconfig", "kubeconfig file of the cluster to read live")
+	kubeContext := str("context", "kubeconfig context; the file's current context when empty")
+	cluster := str("cluster", "cluster name for the snapshot header; default: the snapshot's base name, or the kubeconfig context, or \"in-cluster\"")
+	inClusterEnv := run.EnvName("in-cluster")
+	inClusterDef, _ := strconv.ParseBool(run.EnvOr(inClusterEnv, "false"))
+	inCluster := fs.Bool("in-cluster", inClusterDef, "read the cluster this pod runs in (env "+inClusterEnv+")")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if err := oneSource(*snapshot, *kubeconfig, *kubeContext, *inCluster); err != nil {
+		return err
+	}
+	if *cluster != "" && !collect.ValidCluster(*cluster) {
+		return fmt.Errorf("-cluster %q: must be 1-253 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", *cluster)
+	}
+
+	manifest, err := scopes.Manifest(identity.RBACAgent)
+	if err != nil {
+		return err
+	}
+	svc, err := run.Setup(identity.RBACAgent, common, manifest, stderr)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+
+	var src server.Source
+	if *snapshot != "" {
+		name := *cluster
+		if name == "" {
+			abs, err := filepath.Abs(*snapshot)
+			if err != nil {
+				return fmt.Errorf("-snapshot: %w", err)
+			}
+			base := filepath.Base(abs)
+			name = collect.SanitizeCluster(strings.TrimSuffix(base, filepath.Ext(base)))
+		}
+		files := collect.NewFiles(*snapshot, name, svc.Validator)
+		// The snapshot is read again on every Collect, so a broken one may
+		// still be fixed; say so now rather than at the first audit.
+		if _, err := files.Load(ctx); err != nil {
+			svc.Log.WarnContext(ctx, "snapshot does not load; Collect will fail until it is fixed", telemetry.KeyError, err.Error())
+		}
+		src = files
+	} else {
+		client, ep, err := collect.Connect(*kubeconfig, *kubeContext, *inCluster)
+		if err != nil {
+			return err
+		}
+		name := *cluster
+		if name == "" {
+			name = collect.SanitizeCluster(ep.Context)
+		}
+		src = collect.NewLive(client, name, ep.Host, svc.Validator)
+	}
+	srv := server.New(svc.Log, src)
+	return svc.Serve(ctx, func(s *grpc.Server) { secureauditv1.RegisterRBACServiceServer(s, srv) })
+}
+
+// oneSource checks that exactly one source is configured.
+func oneSource(snapshot, kubeconfig, kubeContext string, inCluster bool) error {
+	n := 0
+	for _, set := range []bool{snapshot != "", kubeconfig != "", inCluster} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		return errors.New("no source: set one of -snapshot PATH, -kubeconfig PATH or -in-cluster")
+	case n > 1:
+		return errors.New("more than one source: set only one of -snapshot, -kubeconfig and -in-cluster")
+	case kubeContext != "" && kubeconfig == "":
+		return errors.New("-context needs -kubeconfig")
+	}
+	return nil
+}
