@@ -1,0 +1,253 @@
+package directory_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"secureaudit.dev/deploy/scopes"
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/identity"
+	"secureaudit.dev/platform/rpctest"
+	"secureaudit.dev/services/entra-agent/directory"
+)
+
+const auditID = "6f1c2a4e-8b3d-4f5a-9c7e-1d2b3a4c5e6f"
+
+// serve starts the real EntraService server (real manifest, mTLS, interceptors)
+// on loopback and returns a client connected as caller.
+func serve(t *testing.T, src directory.Source, caller string) secureauditv1.EntraServiceClient {
+	t.Helper()
+	manifest, err := scopes.Manifest(identity.EntraAgent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rpctest.NewPKI(t)
+	srv := directory.NewServer(rpctest.Logger(t), src)
+	addr := p.Serve(t, identity.EntraAgent, manifest, func(s *grpc.Server) {
+		secureauditv1.RegisterEntraServiceServer(s, srv)
+	})
+	return secureauditv1.NewEntraServiceClient(p.Dial(t, addr, identity.EntraAgent, caller))
+}
+
+// resolve calls Resolve and returns every chunk received.
+func resolve(t *testing.T, c secureauditv1.EntraServiceClient, principals ...*secureauditv1.Principal) ([]*secureauditv1.DirectoryChunk, error) {
+	t.Helper()
+	stream, err := c.Resolve(context.Background(), &secureauditv1.ResolveRequest{AuditId: auditID, Principals: principals})
+	if err != nil {
+		return nil, err
+	}
+	var chunks []*secureauditv1.DirectoryChunk
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return chunks, nil
+		}
+		if err != nil {
+			return chunks, err
+		}
+		chunks = append(chunks, resp.GetChunk())
+	}
+}
+
+func user(name string) *secureauditv1.Principal {
+	return &secureauditv1.Principal{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_USER, Name: name}
+}
+
+func group(name string) *secureauditv1.Principal {
+	return &secureauditv1.Principal{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_GROUP, Name: name}
+}
+
+// names summarizes chunks as readable names: users by UPN, groups and service
+// principals by display name, unresolved principals by kind and name.
+type names struct {
+	Users, Groups, ServicePrincipals, Unresolved []string
+}
+
+func summarize(chunks []*secureauditv1.DirectoryChunk) names {
+	var n names
+	for _, c := range chunks {
+		for _, u := range c.GetUsers() {
+			n.Users = append(n.Users, u.GetUserPrincipalName())
+		}
+		for _, g := range c.GetGroups() {
+			n.Groups = append(n.Groups, g.GetDisplayName())
+		}
+		for _, sp := range c.GetServicePrincipals() {
+			n.ServicePrincipals = append(n.ServicePrincipals, sp.GetDisplayName())
+		}
+		for _, p := range c.GetUnresolved() {
+			n.Unresolved = append(n.Unresolved, p.GetKind().String()+" "+p.GetName())
+		}
+	}
+	return n
+}
+
+// TestResolveExample resolves the principals the example cluster binds, from
+// examples/directory.json, over loopback mTLS as the orchestrator.
+func TestResolveExample(t *testing.T) {
+	snap, err := directory.Load("../../../examples/directory.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := serve(t, snap, identity.Orchestrator)
+	const domain = "@fabrikamcorp.onmicrosoft.com"
+	tests := []struct {
+		name string
+		in   []*secureauditv1.Principal
+		want names
+	}{
+		{
+			name: "payments admins with a guest and a disabled member",
+			in:   []*secureauditv1.Principal{group("c145efc9-e82b-46fe-b60b-a02a33b3a2c0")},
+			want: names{
+				// Sorted by object ID.
+				Users:  []string{"alice_contoso.com#EXT#" + domain, "priya.raman" + domain, "marco.rossi" + domain},
+				Groups: []string{"sg-aks-payments-admins"},
+			},
+		},
+		{
+			name: "platform ops through the nested SRE group",
+			in:   []*secureauditv1.Principal{group("e97a7122-b22b-4cca-9229-80bd3b8f5453")},
+			want: names{
+				Users:  []string{"carol.ops" + domain, "omar.haddad" + domain, "lena.fischer" + domain},
+				Groups: []string{"sg-aks-sre-oncall", "sg-aks-platform-ops"},
+			},
+		},
+		{
+			name: "every Entra subject the example cluster binds",
+			in: []*secureauditv1.Principal{
+				group("c145efc9-e82b-46fe-b60b-a02a33b3a2c0"),
+				group("7b3fe355-f9da-4bc9-ab71-6dde6138092b"),
+				group("fa72a3a8-71f0-42e8-8558-0106470d7f99"),
+				group("e97a7122-b22b-4cca-9229-80bd3b8f5453"),
+				group("bc5fa9b9-9b3e-495d-8eaa-d8f12ea67237"),
+				user("ALICE_CONTOSO.COM#EXT#@fabrikamcorp.onmicrosoft.com"),
+				user("carol.ops" + domain),
+				user("aks-support"),
+				group("system:masters"),
+			},
+			want: names{
+				Users: []string{
+					"jun.tanaka" + domain, "carol.ops" + domain, "omar.haddad" + domain, "sam.okafor" + domain,
+					"alice_contoso.com#EXT#" + domain, "lena.fischer" + domain, "priya.raman" + domain, "marco.rossi" + domain,
+				},
+				Groups: []string{
+					"sg-aks-sre-oncall", "sg-aks-payments-devs", "sg-aks-payments-admins",
+					"sg-aks-platform-ops", "sg-aks-web-devs",
+				},
+				Unresolved: []string{
+					"PRINCIPAL_KIND_USER aks-support",
+					"PRINCIPAL_KIND_GROUP bc5fa9b9-9b3e-495d-8eaa-d8f12ea67237",
+					"PRINCIPAL_KIND_GROUP system:masters",
+				},
+			},
+		},
+		{
+			name: "workload identity by object id",
+			in:   []*secureauditv1.Principal{user("d3a97b46-ae95-4600-9de4-05c2a7d555f8")},
+			want: names{ServicePrincipals: []string{"id-github-deployer"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			chunks, err := resolve(t, client, tt.in...)
+			if err != nil {
+				t.Fatalf("Resolve: %v", err)
+			}
+			if len(chunks) != 1 {
+				t.Errorf("got %d chunks, want 1", len(chunks))
+			}
+			if diff := cmp.Diff(tt.want, summarize(chunks)); diff != "" {
+				t.Errorf("Resolve() mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestResolveChunked resolves a group of 1,200 users: three chunks arrive
+// through the validation interceptors of both ends.
+func TestResolveChunked(t *testing.T) {
+	const n = 1200
+	snap := &secureauditv1.DirectorySnapshot{TenantId: "38da03cf-8908-4b39-8df4-f889b1020287"}
+	big := &secureauditv1.DirectoryGroup{Id: "00000000-0000-4000-9000-000000000000", DisplayName: "everyone"}
+	for i := range n {
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		snap.Users = append(snap.Users, &secureauditv1.DirectoryUser{Id: id, UserPrincipalName: fmt.Sprintf("user%d@example.com", i)})
+		big.MemberIds = append(big.MemberIds, id)
+	}
+	snap.Groups = append(snap.Groups, big)
+	src, err := directory.New(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks, err := resolve(t, serve(t, src, identity.Orchestrator), group(big.Id))
+	if err != nil {
+		t.Fatalf("Resolve: %v", err)
+	}
+	var got [][2]int
+	prev := ""
+	for _, c := range chunks {
+		got = append(got, [2]int{len(c.GetUsers()), len(c.GetGroups())})
+		for _, u := range c.GetUsers() {
+			if u.GetId() <= prev {
+				t.Fatalf("user %s arrived after %s: not sorted by id", u.GetId(), prev)
+			}
+			prev = u.GetId()
+		}
+	}
+	if diff := cmp.Diff([][2]int{{500, 1}, {500, 0}, {200, 0}}, got); diff != "" {
+		t.Errorf("chunk sizes (users, groups) mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// failing is a Source whose lookups fail.
+type failing struct{ err error }
+
+func (f failing) Resolve(context.Context, []*secureauditv1.Principal) (*directory.Result, error) {
+	return nil, f.err
+}
+
+func TestResolveErrors(t *testing.T) {
+	snap, err := directory.Load("../../../examples/directory.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		src        directory.Source
+		caller     string
+		principals []*secureauditv1.Principal
+		code       codes.Code
+		msg        string // the exact status message, when set
+	}{
+		{name: "no directory configured", caller: identity.Orchestrator, principals: []*secureauditv1.Principal{user("a@example.com")},
+			code: codes.FailedPrecondition, msg: "no directory source configured"},
+		{name: "source failure is internal and not echoed", src: failing{errors.New("graph: secret token expired")}, caller: identity.Orchestrator,
+			principals: []*secureauditv1.Principal{user("a@example.com")}, code: codes.Internal, msg: "internal"},
+		{name: "caller other than the orchestrator", src: snap, caller: identity.RiskAgent,
+			principals: []*secureauditv1.Principal{user("a@example.com")}, code: codes.PermissionDenied},
+		{name: "no principals", src: snap, caller: identity.Orchestrator, code: codes.InvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			chunks, err := resolve(t, serve(t, tt.src, tt.caller), tt.principals...)
+			if got := status.Code(err); got != tt.code {
+				t.Fatalf("Resolve() code = %v (%v), want %v", got, err, tt.code)
+			}
+			if tt.msg != "" && status.Convert(err).Message() != tt.msg {
+				t.Errorf("Resolve() message = %q, want %q", status.Convert(err).Message(), tt.msg)
+			}
+			if len(chunks) != 0 {
+				t.Errorf("got %d chunks with the error, want none", len(chunks))
+			}
+		})
+	}
+}
