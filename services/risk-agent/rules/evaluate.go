@@ -158,6 +158,11 @@ func evaluate(g *grant) []*draft {
 		if g.group() {
 			d.ladder.up("group subject")
 		}
+		// A grant confined to one ordinary namespace cannot by itself take
+		// the cluster: it stays at HIGH at most. kube-system is not ordinary.
+		if g.namespaced() && g.namespace != "kube-system" {
+			d.ladder.atMost(secureauditv1.Severity_SEVERITY_HIGH, "namespace scope")
+		}
 		out = append(out, d)
 	}
 	sub := g.subject

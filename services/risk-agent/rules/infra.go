@@ -18,6 +18,8 @@ import (
 //     (with or without ":<namespace>").
 //   - A user named "system:serviceaccount:<ns>:<name>" is that ServiceAccount
 //     and is judged as one.
+//   - The user aks-support is AKS's own support identity, bound by the
+//     managed aks-service-rolebinding; it is platform-managed.
 //   - ServiceAccounts in kube-system are platform-managed; ServiceAccounts
 //     elsewhere are not.
 //   - A binding whose name starts with "system:" or "aks" is platform-managed
@@ -41,6 +43,9 @@ func Infrastructure(bindingName string, subject *secureauditv1.Subject) bool {
 			name == "system:unauthenticated", name == "system:authenticated",
 			name == "system:serviceaccounts", strings.HasPrefix(name, "system:serviceaccounts:"):
 			return false
+		}
+		if subject.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_USER && name == "aks-support" {
+			return true
 		}
 		return strings.HasPrefix(name, "system:") || strings.HasPrefix(name, "aks:")
 	}

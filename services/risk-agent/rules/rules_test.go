@@ -164,7 +164,7 @@ func TestSeverityReasonsAndRemediation(t *testing.T) {
 	}{
 		{"RBAC-003", rules.SecretsRead, "s1", "base HIGH (reads secrets: get secrets, list secrets); cluster-wide: +1 -> CRITICAL", "kubectl edit clusterrole secret-reader"},
 		{"RBAC-003", rules.SecretsRead, "s2", "base HIGH (reads secrets: get secrets); restricted by resourceNames: -1 -> MEDIUM", "kubectl -n team-a edit role one-secret"},
-		{"RBAC-003", rules.SecretsRead, "team-a-devs", "base HIGH (reads secrets: watch secrets); group subject: +1 -> CRITICAL", "kubectl -n team-a edit role secrets"},
+		{"RBAC-003", rules.SecretsRead, "team-a-devs", "base HIGH (reads secrets: watch secrets); group subject: +1 -> CRITICAL; namespace scope: at most HIGH -> HIGH", "kubectl -n team-a edit role secrets"},
 		{"RBAC-001", rules.ClusterAdmin, "bob", "base HIGH (bound to cluster-admin, namespace admin)", "kubectl -n team-a delete rolebinding ns-admin"},
 		{"RBAC-001", rules.ClusterAdmin, "alice@example.com", "base CRITICAL (bound to cluster-admin)", "kubectl delete clusterrolebinding root"},
 		{"RBAC-005", rules.PodCreate, "p3", "base MEDIUM (creates pods); chain: pod create plus secrets read (via RoleBinding team-a/pc2): at least HIGH -> HIGH", "kubectl -n team-a edit role pod-and-secret"},

@@ -47,6 +47,14 @@ func (l *ladder) atLeast(min secureauditv1.Severity, why string) {
 	l.steps = append(l.steps, why+": at least "+sevName(min)+" (already "+sevName(l.sev)+")")
 }
 
+// atMost lowers to max when above it.
+func (l *ladder) atMost(max secureauditv1.Severity, why string) {
+	if l.sev < max {
+		l.sev = max
+		l.steps = append(l.steps, why+": at most "+sevName(max)+" -> "+sevName(l.sev))
+	}
+}
+
 func (l *ladder) reason() string { return strings.Join(l.steps, "; ") }
 
 func sevName(s secureauditv1.Severity) string {

@@ -22,7 +22,8 @@ const (
 
 // TestSeverityEscalation is the escalation table: base severity, resourceNames
 // (-1), cluster-wide scope (+1 below CRITICAL, never for RBAC-010), group
-// subject (+1), capped at CRITICAL.
+// subject (+1), capped at CRITICAL, and at HIGH for a grant confined to an
+// ordinary namespace.
 func TestSeverityEscalation(t *testing.T) {
 	secrets := &secureauditv1.PolicyRule{Verbs: []string{"get"}, ApiGroups: []string{""}, Resources: []string{"secrets"}}
 	named := &secureauditv1.PolicyRule{Verbs: []string{"get"}, ApiGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"db"}}
@@ -40,7 +41,7 @@ func TestSeverityEscalation(t *testing.T) {
 	}{
 		{"secrets, namespace, user", rules.SecretsRead, "", []*secureauditv1.PolicyRule{secrets}, false, user, high},
 		{"secrets, cluster, user", rules.SecretsRead, "", []*secureauditv1.PolicyRule{secrets}, true, user, critical},
-		{"secrets, namespace, group", rules.SecretsRead, "", []*secureauditv1.PolicyRule{secrets}, false, group, critical},
+		{"secrets, namespace, group (namespace scope caps at HIGH)", rules.SecretsRead, "", []*secureauditv1.PolicyRule{secrets}, false, group, high},
 		{"secrets, cluster, group (capped)", rules.SecretsRead, "", []*secureauditv1.PolicyRule{secrets}, true, group, critical},
 		{"secrets by name, namespace, user", rules.SecretsRead, "", []*secureauditv1.PolicyRule{named}, false, user, medium},
 		{"secrets by name, cluster, group", rules.SecretsRead, "", []*secureauditv1.PolicyRule{named}, true, group, critical},
@@ -50,7 +51,7 @@ func TestSeverityEscalation(t *testing.T) {
 		{"pod create, cluster, group", rules.PodCreate, "", []*secureauditv1.PolicyRule{pods}, true, group, critical},
 		{"pod create plus secrets: chain", rules.PodCreate, "", []*secureauditv1.PolicyRule{pods, named}, false, user, high},
 		{"cluster-admin, namespace, user", rules.ClusterAdmin, "cluster-admin", nil, false, user, high},
-		{"cluster-admin, namespace, group", rules.ClusterAdmin, "cluster-admin", nil, false, group, critical},
+		{"cluster-admin, namespace, group (namespace scope caps at HIGH)", rules.ClusterAdmin, "cluster-admin", nil, false, group, high},
 		{"cluster-admin, cluster, user", rules.ClusterAdmin, "cluster-admin", nil, true, user, critical},
 		{"edit, cluster, user", rules.AdminEditCluster, "edit", nil, true, user, critical},
 		{"dangling, namespace, user", rules.DanglingBinding, "missing", nil, false, user, low},
@@ -102,6 +103,8 @@ func TestInfrastructure(t *testing.T) {
 		{"system:nodes", g("system:nodes"), true},
 		{"aks-service", u("aks:support"), true},
 		{"x", g("aks:masters"), true},
+		{"aks-service-rolebinding", u("aks-support"), true},
+		{"x", g("aks-support"), false},
 		{"system:controller:job-controller", sa("kube-system", "job-controller"), true},
 		{"x", sa("kube-system", "coredns"), true},
 		{"x", u("system:serviceaccount:kube-system:foo"), true},
@@ -217,5 +220,30 @@ func TestSorted(t *testing.T) {
 	}
 	if fs[0].GetSeverity() != critical || fs[len(fs)-1].GetSeverity() == critical {
 		t.Errorf("first %v, last %v", fs[0].GetSeverity(), fs[len(fs)-1].GetSeverity())
+	}
+}
+
+// TestKubeSystemIsNotCapped: a grant in kube-system reaches the control
+// plane's credentials, so the namespace cap does not apply there.
+func TestKubeSystemIsNotCapped(t *testing.T) {
+	secrets := &secureauditv1.PolicyRule{Verbs: []string{"get"}, ApiGroups: []string{""}, Resources: []string{"secrets"}}
+	group := &secureauditv1.Subject{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_GROUP, Name: "g"}
+	ref := &secureauditv1.RoleRef{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "r"}
+	for _, tt := range []struct {
+		ns   string
+		want secureauditv1.Severity
+	}{{"kube-system", critical}, {"team-a", high}} {
+		chunk := &secureauditv1.SnapshotChunk{
+			ClusterRoles: []*secureauditv1.ClusterRole{{Meta: &secureauditv1.ObjectMeta{Name: "r"}, Rules: []*secureauditv1.PolicyRule{secrets}}},
+			RoleBindings: []*secureauditv1.RoleBinding{{Meta: &secureauditv1.ObjectMeta{Name: "b", Namespace: tt.ns}, RoleRef: ref, Subjects: []*secureauditv1.Subject{group}}},
+		}
+		fs := rules.Evaluate(snapshot.Build([]*secureauditv1.SnapshotChunk{chunk}, nil))
+		i := slices.IndexFunc(fs, func(f *secureauditv1.Finding) bool { return f.GetRuleId() == rules.SecretsRead })
+		if i < 0 {
+			t.Fatalf("%s: no %s finding", tt.ns, rules.SecretsRead)
+		}
+		if got := fs[i].GetSeverity(); got != tt.want {
+			t.Errorf("%s: severity = %v, want %v (reason %q)", tt.ns, got, tt.want, fs[i].GetSeverityReason())
+		}
 	}
 }
