@@ -301,6 +301,9 @@ func (b *builder) object(where string, raw json.RawMessage, def typeMeta) error 
 }
 
 func (b *builder) objectDepth(where string, raw json.RawMessage, def typeMeta, depth int) error {
+	if t := jsonType(raw); t != "object" {
+		return fmt.Errorf("%s: not a Kubernetes object: a %s, not a mapping", where, t)
+	}
 	var tm typeMeta
 	if err := json.Unmarshal(raw, &tm); err != nil {
 		return fmt.Errorf("%s: not a Kubernetes object: %v", where, err)
@@ -464,6 +467,28 @@ func decodeThen(raw json.RawMessage, into any, convert func() (any, error)) (any
 		return nil, fmt.Errorf("decode: %v", err)
 	}
 	return convert()
+}
+
+// jsonType names the type of a JSON value by its first byte.
+func jsonType(raw json.RawMessage) string {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "list"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	default:
+		return "number"
+	}
 }
 
 // invalidUTF8 returns the offset of the first invalid UTF-8 sequence.

@@ -9,6 +9,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -107,7 +108,15 @@ func NewLive(client kubernetes.Interface, cluster, origin string, v Validator, o
 
 // Load lists the cluster's RBAC objects now.
 func (l *Live) Load(ctx context.Context) (*Snapshot, error) {
-	ver, err := l.client.Discovery().ServerVersion()
+	var ver *version.Info
+	var err error
+	if d, ok := l.client.Discovery().(interface {
+		ServerVersionWithContext(context.Context) (*version.Info, error)
+	}); ok {
+		ver, err = d.ServerVersionWithContext(ctx)
+	} else {
+		ver, err = l.client.Discovery().ServerVersion()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("get server version of %s: %w", l.origin, err)
 	}
