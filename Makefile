@@ -20,7 +20,7 @@ build:
 
 ## demo: audit the bundled example cluster and directory; writes out/report.md and out/report.json
 demo: build
-	$(BIN)/secureaudit scan --snapshot examples/cluster --directory examples/directory.json --out out --format md,json
+	$(BIN)/secureaudit scan --snapshot examples/cluster --directory examples/directory.json --cluster-name aks-fabrikam-prod --out out --format md,json
 	@echo "report: out/report.md"
 
 ## test: every module's tests, including the end-to-end test over the real binaries

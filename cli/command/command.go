@@ -78,7 +78,7 @@ func explain(err error) string {
 }
 
 type stackFlags struct {
-	snapshot, kubeconfig, kubeContext, directory, stateDir, binDir string
+	snapshot, kubeconfig, kubeContext, clusterName, directory, stateDir, binDir string
 }
 
 func (f *stackFlags) register(cmd *cobra.Command) {
@@ -86,6 +86,7 @@ func (f *stackFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.snapshot, "snapshot", "", "file or directory of Kubernetes objects (kubectl get -o yaml|json output) to audit")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of a live cluster to audit (read-only)")
 	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context to use with --kubeconfig")
+	fl.StringVar(&f.clusterName, "cluster-name", "", "name of the cluster in the report (default: the snapshot's base name, or the kubeconfig context)")
 	fl.StringVar(&f.directory, "directory", "", "Entra ID directory snapshot (JSON); without it audits run without identity data")
 	fl.StringVar(&f.binDir, "bin-dir", "", "directory of the service binaries (default: the directory of this executable)")
 	cmd.MarkFlagsMutuallyExclusive("snapshot", "kubeconfig")
@@ -102,12 +103,13 @@ func (f *stackFlags) config() (stack.Config, error) {
 		bin = filepath.Dir(exe)
 	}
 	return stack.Config{
-		BinDir:     bin,
-		StateDir:   f.stateDir,
-		Snapshot:   f.snapshot,
-		Kubeconfig: f.kubeconfig,
-		Context:    f.kubeContext,
-		Directory:  f.directory,
+		BinDir:      bin,
+		StateDir:    f.stateDir,
+		Snapshot:    f.snapshot,
+		Kubeconfig:  f.kubeconfig,
+		Context:     f.kubeContext,
+		ClusterName: f.clusterName,
+		Directory:   f.directory,
 	}, nil
 }
 

@@ -39,6 +39,9 @@ type Config struct {
 	Snapshot   string
 	Kubeconfig string
 	Context    string
+	// ClusterName names the cluster in the report; the rbac-agent's default
+	// (the snapshot's base name, or the kubeconfig context) when empty.
+	ClusterName string
 	// Directory is an Entra directory snapshot; no entra-agent runs without it.
 	Directory string
 	// Host is the loopback address to listen on.
@@ -125,6 +128,9 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		args := []string{"-listen", addrs[n], "-cert-dir", s.PKIDir}
 		switch n {
 		case identity.RBACAgent:
+			if cfg.ClusterName != "" {
+				args = append(args, "-cluster", cfg.ClusterName)
+			}
 			if cfg.Snapshot != "" {
 				args = append(args, "-snapshot", cfg.Snapshot)
 			} else {

@@ -13,6 +13,7 @@ import (
 	"buf.build/go/protovalidate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
@@ -122,14 +123,82 @@ func (v *Validator) UnaryClient() grpc.UnaryClientInterceptor {
 }
 
 // StreamClient validates every message a client stream sends and receives.
+// For a server-streaming RPC, whose one request is only known at its first
+// SendMsg, the stream is opened then, after the request passed validation,
+// so that an invalid request never reaches the network.
 func (v *Validator) StreamClient() grpc.StreamClientInterceptor {
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		if !desc.ClientStreams {
+			open := func() (grpc.ClientStream, error) { return streamer(ctx, desc, cc, method, opts...) }
+			return &lazyStream{ctx: ctx, open: open, v: v, method: method}, nil
+		}
 		cs, err := streamer(ctx, desc, cc, method, opts...)
 		if err != nil {
 			return nil, err
 		}
 		return &clientStream{ClientStream: cs, v: v, method: method}, nil
 	}
+}
+
+// lazyStream opens the underlying stream at the first, validated SendMsg.
+type lazyStream struct {
+	ctx    context.Context
+	open   func() (grpc.ClientStream, error)
+	v      *Validator
+	method string
+	cs     grpc.ClientStream
+}
+
+var errNotStarted = status.Error(codes.Internal, "stream used before its request was sent")
+
+func (s *lazyStream) SendMsg(m any) error {
+	if s.cs != nil {
+		return s.cs.SendMsg(m)
+	}
+	if err := s.v.Validate(m); err != nil {
+		return Status("invalid request (not sent)", err)
+	}
+	cs, err := s.open()
+	if err != nil {
+		return err
+	}
+	s.cs = &clientStream{ClientStream: cs, v: s.v, method: s.method}
+	return s.cs.SendMsg(m)
+}
+
+func (s *lazyStream) RecvMsg(m any) error {
+	if s.cs == nil {
+		return errNotStarted
+	}
+	return s.cs.RecvMsg(m)
+}
+
+func (s *lazyStream) Header() (metadata.MD, error) {
+	if s.cs == nil {
+		return nil, errNotStarted
+	}
+	return s.cs.Header()
+}
+
+func (s *lazyStream) Trailer() metadata.MD {
+	if s.cs == nil {
+		return nil
+	}
+	return s.cs.Trailer()
+}
+
+func (s *lazyStream) CloseSend() error {
+	if s.cs == nil {
+		return nil
+	}
+	return s.cs.CloseSend()
+}
+
+func (s *lazyStream) Context() context.Context {
+	if s.cs == nil {
+		return s.ctx
+	}
+	return s.cs.Context()
 }
 
 type clientStream struct {

@@ -76,6 +76,9 @@ func TestAuditExample(t *testing.T) {
 	if got := res.Audit.GetState(); got != secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED {
 		t.Fatalf("state = %s", got)
 	}
+	if got := res.Audit.GetCluster(); got != exampleCluster {
+		t.Errorf("cluster = %q, want %q", got, exampleCluster)
+	}
 	if !res.Audit.GetDirectoryAvailable() {
 		t.Error("directory_available = false, want true: the example has a directory snapshot")
 	}

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/cli/client"
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
 
 // startOrchestrator runs a second orchestrator process with the shared PKI,

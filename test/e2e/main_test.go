@@ -16,6 +16,9 @@ import (
 	"secureaudit.dev/test/harness"
 )
 
+// exampleCluster is the name the tests give the example cluster.
+const exampleCluster = "aks-fabrikam-prod"
+
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // env is the stack shared by the tests of this package.
@@ -56,10 +59,11 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	env.stack, err = stack.Start(ctx, stack.Config{
-		BinDir:    env.binDir,
-		StateDir:  env.state,
-		Snapshot:  filepath.Join(env.root, "examples", "cluster"),
-		Directory: filepath.Join(env.root, "examples", "directory.json"),
+		BinDir:      env.binDir,
+		StateDir:    env.state,
+		Snapshot:    filepath.Join(env.root, "examples", "cluster"),
+		ClusterName: exampleCluster,
+		Directory:   filepath.Join(env.root, "examples", "directory.json"),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start stack:", err)
