@@ -222,4 +222,3 @@ func TestLiveErrors(t *testing.T) {
 		})
 	}
 }
-
