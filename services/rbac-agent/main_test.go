@@ -1,10 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"io"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/identity"
+	"secureaudit.dev/platform/rpctest"
 )
 
 func TestRealMainRefusesBadFlags(t *testing.T) {
@@ -30,5 +37,60 @@ func TestRealMainRefusesBadFlags(t *testing.T) {
 				t.Errorf("realMain(%q) = %v, want an error containing %q", tt.args, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestRealMainServesSnapshot starts the service as main does, with a snapshot
+// directory, and collects from it as the orchestrator.
+func TestRealMainServesSnapshot(t *testing.T) {
+	p := rpctest.NewPKI(t)
+	dir := filepath.Join("collect", "testdata", "good", "dir")
+	ctx, cancel := context.WithCancel(context.Background())
+	logs, logw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- realMain(ctx, []string{"-snapshot", dir, "-cert-dir", p.Dir, "-listen", "127.0.0.1:0"}, io.Discard, logw)
+		logw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("realMain: %v", err)
+		}
+	})
+	// Read the log until the service says where it listens; keep draining
+	// afterwards so that logging never blocks.
+	addr := ""
+	scanner := bufio.NewScanner(logs)
+	for addr == "" && scanner.Scan() {
+		var rec struct {
+			Msg     string `json:"msg"`
+			Address string `json:"address"`
+		}
+		if json.Unmarshal(scanner.Bytes(), &rec) == nil && rec.Msg == "serving" {
+			addr = rec.Address
+		}
+	}
+	if addr == "" {
+		t.Fatalf("the service never logged its address (scan error %v)", scanner.Err())
+	}
+	go func() { _, _ = io.Copy(io.Discard, logs) }()
+
+	client := secureauditv1.NewRBACServiceClient(p.Dial(t, addr, identity.RBACAgent, identity.Orchestrator))
+	stream, err := client.Collect(ctx, &secureauditv1.CollectRequest{AuditId: "7c9e6679-7425-40de-944b-e07fc1f90ae7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("Recv: %v", err)
+	}
+	h := resp.GetChunk().GetHeader()
+	// The cluster name defaults to the snapshot's base name.
+	if h.GetCluster() != "dir" || h.GetOrigin() != dir || h.GetSource() != secureauditv1.SnapshotSource_SNAPSHOT_SOURCE_FILE {
+		t.Errorf("header = %v, want cluster dir, origin %s, source file", h, dir)
+	}
+	if got := resp.GetChunk().GetTrailer().GetCounts().GetRoles(); got != 1 {
+		t.Errorf("trailer counts %d roles, want 1", got)
 	}
 }
