@@ -161,10 +161,24 @@ func newBuilder(v Validator, header *secureauditv1.SnapshotHeader) *builder {
 	return &builder{v: v, snap: &Snapshot{Header: header}, seen: make(map[objectKey]string)}
 }
 
+// Bounds of the trailer's skipped map in the contract.
+const (
+	maxSkippedKinds  = 1000
+	maxSkippedKeyLen = 253
+	// otherKinds counts the kinds beyond maxSkippedKinds.
+	otherKinds = "(other kinds)"
+)
+
 // skip counts an object of another kind.
 func (b *builder) skip(kind string) {
 	if b.snap.Skipped == nil {
 		b.snap.Skipped = make(map[string]uint32)
+	}
+	if len(kind) > maxSkippedKeyLen {
+		kind = kind[:maxSkippedKeyLen]
+	}
+	if _, ok := b.snap.Skipped[kind]; !ok && len(b.snap.Skipped) >= maxSkippedKinds-1 {
+		kind = otherKinds
 	}
 	b.snap.Skipped[kind]++
 }
