@@ -50,7 +50,10 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	kubeContext := str("context", "kubeconfig context; the file's current context when empty")
 	cluster := str("cluster", "cluster name for the snapshot header; default: the snapshot's base name, or the kubeconfig context, or \"in-cluster\"")
 	inClusterEnv := run.EnvName("in-cluster")
-	inClusterDef, _ := strconv.ParseBool(run.EnvOr(inClusterEnv, "false"))
+	inClusterDef, err := strconv.ParseBool(run.EnvOr(inClusterEnv, "false"))
+	if err != nil {
+		return fmt.Errorf("%s: %w", inClusterEnv, err)
+	}
 	inCluster := fs.Bool("in-cluster", inClusterDef, "read the cluster this pod runs in (env "+inClusterEnv+")")
 	if err := fs.Parse(args); err != nil {
 		return err

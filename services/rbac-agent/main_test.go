@@ -31,7 +31,7 @@ func TestRealMainRefusesBadFlags(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("SECUREAUDIT_SNAPSHOT", "")
 			t.Setenv("SECUREAUDIT_KUBECONFIG", "")
-			t.Setenv("SECUREAUDIT_IN_CLUSTER", "")
+			t.Setenv("SECUREAUDIT_IN_CLUSTER", "false")
 			err := realMain(context.Background(), tt.args, io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("realMain(%q) = %v, want an error containing %q", tt.args, err, tt.want)
