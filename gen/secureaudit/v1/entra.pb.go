@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -29,6 +30,10 @@ const (
 	PrincipalKind_PRINCIPAL_KIND_UNSPECIFIED PrincipalKind = 0
 	PrincipalKind_PRINCIPAL_KIND_USER        PrincipalKind = 1
 	PrincipalKind_PRINCIPAL_KIND_GROUP       PrincipalKind = 2
+	// PRINCIPAL_KIND_CLIENT_ID is an application (client) ID, as a workload
+	// identity annotation (azure.workload.identity/client-id) names a managed
+	// identity or app registration. It matches a service principal's app_id.
+	PrincipalKind_PRINCIPAL_KIND_CLIENT_ID PrincipalKind = 3
 )
 
 // Enum value maps for PrincipalKind.
@@ -37,11 +42,13 @@ var (
 		0: "PRINCIPAL_KIND_UNSPECIFIED",
 		1: "PRINCIPAL_KIND_USER",
 		2: "PRINCIPAL_KIND_GROUP",
+		3: "PRINCIPAL_KIND_CLIENT_ID",
 	}
 	PrincipalKind_value = map[string]int32{
 		"PRINCIPAL_KIND_UNSPECIFIED": 0,
 		"PRINCIPAL_KIND_USER":        1,
 		"PRINCIPAL_KIND_GROUP":       2,
+		"PRINCIPAL_KIND_CLIENT_ID":   3,
 	}
 )
 
@@ -281,9 +288,20 @@ type DirectoryChunk struct {
 	Groups            []*DirectoryGroup            `protobuf:"bytes,2,rep,name=groups,proto3" json:"groups,omitempty"`
 	ServicePrincipals []*DirectoryServicePrincipal `protobuf:"bytes,3,rep,name=service_principals,json=servicePrincipals,proto3" json:"service_principals,omitempty"`
 	// unresolved lists principals the directory does not hold.
-	Unresolved    []*Principal `protobuf:"bytes,4,rep,name=unresolved,proto3" json:"unresolved,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Unresolved []*Principal `protobuf:"bytes,4,rep,name=unresolved,proto3" json:"unresolved,omitempty"`
+	// role_assignments are the Azure role assignments that give a resolved
+	// object a path to the cluster through Azure RBAC.
+	RoleAssignments []*AzureRoleAssignment `protobuf:"bytes,5,rep,name=role_assignments,json=roleAssignments,proto3" json:"role_assignments,omitempty"`
+	// errors lists lookups that failed after retries. Their principals are
+	// neither resolved nor unresolved: the answer is partial.
+	Errors []*LookupError `protobuf:"bytes,6,rep,name=errors,proto3" json:"errors,omitempty"`
+	// partial is true when any lookup of the answer failed (see errors).
+	Partial bool `protobuf:"varint,7,opt,name=partial,proto3" json:"partial,omitempty"`
+	// excess_permissions are the Graph application permissions in the agent's
+	// own access token beyond the read-only set it declares, sorted.
+	ExcessPermissions []string `protobuf:"bytes,8,rep,name=excess_permissions,json=excessPermissions,proto3" json:"excess_permissions,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *DirectoryChunk) Reset() {
@@ -344,6 +362,235 @@ func (x *DirectoryChunk) GetUnresolved() []*Principal {
 	return nil
 }
 
+func (x *DirectoryChunk) GetRoleAssignments() []*AzureRoleAssignment {
+	if x != nil {
+		return x.RoleAssignments
+	}
+	return nil
+}
+
+func (x *DirectoryChunk) GetErrors() []*LookupError {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
+func (x *DirectoryChunk) GetPartial() bool {
+	if x != nil {
+		return x.Partial
+	}
+	return false
+}
+
+func (x *DirectoryChunk) GetExcessPermissions() []string {
+	if x != nil {
+		return x.ExcessPermissions
+	}
+	return nil
+}
+
+// LookupError is one directory lookup that failed after retries.
+type LookupError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// lookup names what was looked up, such as "group 4f2c.../members".
+	Lookup string `protobuf:"bytes,1,opt,name=lookup,proto3" json:"lookup,omitempty"`
+	// message is the error, for the audit's events and report.
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupError) Reset() {
+	*x = LookupError{}
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupError) ProtoMessage() {}
+
+func (x *LookupError) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupError.ProtoReflect.Descriptor instead.
+func (*LookupError) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *LookupError) GetLookup() string {
+	if x != nil {
+		return x.Lookup
+	}
+	return ""
+}
+
+func (x *LookupError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// AzureRoleAssignment is an Azure RBAC role assignment.
+type AzureRoleAssignment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the assignment's ARM resource ID.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// principal_id is the object ID of the user, group or service principal.
+	PrincipalId string `protobuf:"bytes,2,opt,name=principal_id,json=principalId,proto3" json:"principal_id,omitempty"`
+	// principal_type is User, Group or ServicePrincipal.
+	PrincipalType string `protobuf:"bytes,3,opt,name=principal_type,json=principalType,proto3" json:"principal_type,omitempty"`
+	// role_name is the role definition's name, such as Owner or
+	// "Azure Kubernetes Service Cluster Admin Role".
+	RoleName string `protobuf:"bytes,4,opt,name=role_name,json=roleName,proto3" json:"role_name,omitempty"`
+	// scope is the ARM scope: the cluster, its resource group or subscription.
+	Scope         string `protobuf:"bytes,5,opt,name=scope,proto3" json:"scope,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AzureRoleAssignment) Reset() {
+	*x = AzureRoleAssignment{}
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AzureRoleAssignment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AzureRoleAssignment) ProtoMessage() {}
+
+func (x *AzureRoleAssignment) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AzureRoleAssignment.ProtoReflect.Descriptor instead.
+func (*AzureRoleAssignment) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AzureRoleAssignment) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AzureRoleAssignment) GetPrincipalId() string {
+	if x != nil {
+		return x.PrincipalId
+	}
+	return ""
+}
+
+func (x *AzureRoleAssignment) GetPrincipalType() string {
+	if x != nil {
+		return x.PrincipalType
+	}
+	return ""
+}
+
+func (x *AzureRoleAssignment) GetRoleName() string {
+	if x != nil {
+		return x.RoleName
+	}
+	return ""
+}
+
+func (x *AzureRoleAssignment) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+// FederatedCredential is a federated identity credential of an application
+// or user-assigned managed identity: tokens from issuer for subject are
+// exchanged for Entra tokens without a secret.
+type FederatedCredential struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Issuer        string                 `protobuf:"bytes,2,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	Subject       string                 `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FederatedCredential) Reset() {
+	*x = FederatedCredential{}
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FederatedCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FederatedCredential) ProtoMessage() {}
+
+func (x *FederatedCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FederatedCredential.ProtoReflect.Descriptor instead.
+func (*FederatedCredential) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *FederatedCredential) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FederatedCredential) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *FederatedCredential) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
 // DirectoryUser is an Entra user.
 type DirectoryUser struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -352,13 +599,16 @@ type DirectoryUser struct {
 	DisplayName       string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	UserType          UserType               `protobuf:"varint,4,opt,name=user_type,json=userType,proto3,enum=secureaudit.v1.UserType" json:"user_type,omitempty"`
 	AccountEnabled    bool                   `protobuf:"varint,5,opt,name=account_enabled,json=accountEnabled,proto3" json:"account_enabled,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// last_sign_in is signInActivity.lastSignInDateTime; unset when unknown
+	// (never signed in, or the agent lacks AuditLog.Read.All).
+	LastSignIn    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_sign_in,json=lastSignIn,proto3" json:"last_sign_in,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DirectoryUser) Reset() {
 	*x = DirectoryUser{}
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[4]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -370,7 +620,7 @@ func (x *DirectoryUser) String() string {
 func (*DirectoryUser) ProtoMessage() {}
 
 func (x *DirectoryUser) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[4]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -383,7 +633,7 @@ func (x *DirectoryUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectoryUser.ProtoReflect.Descriptor instead.
 func (*DirectoryUser) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{4}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DirectoryUser) GetId() string {
@@ -421,6 +671,13 @@ func (x *DirectoryUser) GetAccountEnabled() bool {
 	return false
 }
 
+func (x *DirectoryUser) GetLastSignIn() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSignIn
+	}
+	return nil
+}
+
 // DirectoryGroup is an Entra group with its direct members and owners.
 type DirectoryGroup struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -436,7 +693,7 @@ type DirectoryGroup struct {
 
 func (x *DirectoryGroup) Reset() {
 	*x = DirectoryGroup{}
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -448,7 +705,7 @@ func (x *DirectoryGroup) String() string {
 func (*DirectoryGroup) ProtoMessage() {}
 
 func (x *DirectoryGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -461,7 +718,7 @@ func (x *DirectoryGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectoryGroup.ProtoReflect.Descriptor instead.
 func (*DirectoryGroup) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{5}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DirectoryGroup) GetId() string {
@@ -507,13 +764,19 @@ type DirectoryServicePrincipal struct {
 	DisplayName string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// service_principal_type is Application, ManagedIdentity or Legacy.
 	ServicePrincipalType string `protobuf:"bytes,4,opt,name=service_principal_type,json=servicePrincipalType,proto3" json:"service_principal_type,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// federated_credentials are those of the application (or user-assigned
+	// managed identity) behind the service principal.
+	FederatedCredentials []*FederatedCredential `protobuf:"bytes,5,rep,name=federated_credentials,json=federatedCredentials,proto3" json:"federated_credentials,omitempty"`
+	// password_credentials counts the client secrets of the service principal
+	// and its application.
+	PasswordCredentials uint32 `protobuf:"varint,6,opt,name=password_credentials,json=passwordCredentials,proto3" json:"password_credentials,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *DirectoryServicePrincipal) Reset() {
 	*x = DirectoryServicePrincipal{}
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -525,7 +788,7 @@ func (x *DirectoryServicePrincipal) String() string {
 func (*DirectoryServicePrincipal) ProtoMessage() {}
 
 func (x *DirectoryServicePrincipal) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -538,7 +801,7 @@ func (x *DirectoryServicePrincipal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectoryServicePrincipal.ProtoReflect.Descriptor instead.
 func (*DirectoryServicePrincipal) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{6}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DirectoryServicePrincipal) GetId() string {
@@ -569,6 +832,20 @@ func (x *DirectoryServicePrincipal) GetServicePrincipalType() string {
 	return ""
 }
 
+func (x *DirectoryServicePrincipal) GetFederatedCredentials() []*FederatedCredential {
+	if x != nil {
+		return x.FederatedCredentials
+	}
+	return nil
+}
+
+func (x *DirectoryServicePrincipal) GetPasswordCredentials() uint32 {
+	if x != nil {
+		return x.PasswordCredentials
+	}
+	return 0
+}
+
 // DirectorySnapshot is the offline directory file the entra-agent reads: the
 // protojson of this message (lowerCamelCase field names).
 type DirectorySnapshot struct {
@@ -578,13 +855,16 @@ type DirectorySnapshot struct {
 	Users             []*DirectoryUser             `protobuf:"bytes,2,rep,name=users,proto3" json:"users,omitempty"`
 	Groups            []*DirectoryGroup            `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
 	ServicePrincipals []*DirectoryServicePrincipal `protobuf:"bytes,4,rep,name=service_principals,json=servicePrincipals,proto3" json:"service_principals,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// role_assignments are the Azure role assignments with a path to the
+	// cluster (see AzureRoleAssignment).
+	RoleAssignments []*AzureRoleAssignment `protobuf:"bytes,5,rep,name=role_assignments,json=roleAssignments,proto3" json:"role_assignments,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *DirectorySnapshot) Reset() {
 	*x = DirectorySnapshot{}
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +876,7 @@ func (x *DirectorySnapshot) String() string {
 func (*DirectorySnapshot) ProtoMessage() {}
 
 func (x *DirectorySnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +889,7 @@ func (x *DirectorySnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectorySnapshot.ProtoReflect.Descriptor instead.
 func (*DirectorySnapshot) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{7}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DirectorySnapshot) GetTenantId() string {
@@ -640,11 +920,18 @@ func (x *DirectorySnapshot) GetServicePrincipals() []*DirectoryServicePrincipal 
 	return nil
 }
 
+func (x *DirectorySnapshot) GetRoleAssignments() []*AzureRoleAssignment {
+	if x != nil {
+		return x.RoleAssignments
+	}
+	return nil
+}
+
 var File_secureaudit_v1_entra_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\n" +
-	"\x1asecureaudit/v1/entra.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\"j\n" +
+	"\x1asecureaudit/v1/entra.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"j\n" +
 	"\tPrincipal\x12=\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1d.secureaudit.v1.PrincipalKindB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12\x1e\n" +
@@ -656,21 +943,44 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"principals\x18\x02 \x03(\v2\x19.secureaudit.v1.PrincipalB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\n" +
 	"principals\"O\n" +
 	"\x0fResolveResponse\x12<\n" +
-	"\x05chunk\x18\x01 \x01(\v2\x1e.secureaudit.v1.DirectoryChunkB\x06\xbaH\x03\xc8\x01\x01R\x05chunk\"\xbe\x02\n" +
+	"\x05chunk\x18\x01 \x01(\v2\x1e.secureaudit.v1.DirectoryChunkB\x06\xbaH\x03\xc8\x01\x01R\x05chunk\"\xb6\x04\n" +
 	"\x0eDirectoryChunk\x12>\n" +
 	"\x05users\x18\x01 \x03(\v2\x1d.secureaudit.v1.DirectoryUserB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03R\x05users\x12A\n" +
 	"\x06groups\x18\x02 \x03(\v2\x1e.secureaudit.v1.DirectoryGroupB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03R\x06groups\x12c\n" +
 	"\x12service_principals\x18\x03 \x03(\v2).secureaudit.v1.DirectoryServicePrincipalB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03R\x11servicePrincipals\x12D\n" +
 	"\n" +
 	"unresolved\x18\x04 \x03(\v2\x19.secureaudit.v1.PrincipalB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\n" +
-	"unresolved\"\xfc\x01\n" +
+	"unresolved\x12Y\n" +
+	"\x10role_assignments\x18\x05 \x03(\v2#.secureaudit.v1.AzureRoleAssignmentB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03R\x0froleAssignments\x12>\n" +
+	"\x06errors\x18\x06 \x03(\v2\x1b.secureaudit.v1.LookupErrorB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x06errors\x12\x18\n" +
+	"\apartial\x18\a \x01(\bR\apartial\x12A\n" +
+	"\x12excess_permissions\x18\b \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xf4\x03\"\ar\x05\x10\x01\x18\x80\x02R\x11excessPermissions\"U\n" +
+	"\vLookupError\x12\"\n" +
+	"\x06lookup\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x06lookup\x12\"\n" +
+	"\amessage\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\amessage\"\xd9\x01\n" +
+	"\x13AzureRoleAssignment\x12\x1a\n" +
+	"\x02id\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x02id\x12+\n" +
+	"\fprincipal_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\vprincipalId\x12.\n" +
+	"\x0eprincipal_type\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\rprincipalType\x12'\n" +
+	"\trole_name\x18\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\broleName\x12 \n" +
+	"\x05scope\x18\x05 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x05scope\"y\n" +
+	"\x13FederatedCredential\x12\x1c\n" +
+	"\x04name\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x04name\x12 \n" +
+	"\x06issuer\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06issuer\x12\"\n" +
+	"\asubject\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\asubject\"\xba\x02\n" +
 	"\rDirectoryUser\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12:\n" +
 	"\x13user_principal_name\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x11userPrincipalName\x12+\n" +
 	"\fdisplay_name\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12?\n" +
 	"\tuser_type\x18\x04 \x01(\x0e2\x18.secureaudit.v1.UserTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\buserType\x12'\n" +
-	"\x0faccount_enabled\x18\x05 \x01(\bR\x0eaccountEnabled\"\xe4\x01\n" +
+	"\x0faccount_enabled\x18\x05 \x01(\bR\x0eaccountEnabled\x12<\n" +
+	"\flast_sign_in\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastSignIn\"\xe4\x01\n" +
 	"\x0eDirectoryGroup\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12+\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12*\n" +
@@ -678,12 +988,14 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\n" +
 	"member_ids\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\tmemberIds\x12-\n" +
 	"\towner_ids\x18\x05 \x03(\tB\x10\xbaH\r\x92\x01\n" +
-	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\bownerIds\"\xc2\x01\n" +
+	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\bownerIds\"\xd9\x02\n" +
 	"\x19DirectoryServicePrincipal\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\x06app_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x05appId\x12+\n" +
 	"\fdisplay_name\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12=\n" +
-	"\x16service_principal_type\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\x14servicePrincipalType\"\xa5\x02\n" +
+	"\x16service_principal_type\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\x14servicePrincipalType\x12b\n" +
+	"\x15federated_credentials\x18\x05 \x03(\v2#.secureaudit.v1.FederatedCredentialB\b\xbaH\x05\x92\x01\x02\x10dR\x14federatedCredentials\x121\n" +
+	"\x14password_credentials\x18\x06 \x01(\rR\x13passwordCredentials\"\x81\x03\n" +
 	"\x11DirectorySnapshot\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12?\n" +
 	"\x05users\x18\x02 \x03(\v2\x1d.secureaudit.v1.DirectoryUserB\n" +
@@ -691,11 +1003,14 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\x06groups\x18\x03 \x03(\v2\x1e.secureaudit.v1.DirectoryGroupB\n" +
 	"\xbaH\a\x92\x01\x04\x10\xc0\x84=R\x06groups\x12d\n" +
 	"\x12service_principals\x18\x04 \x03(\v2).secureaudit.v1.DirectoryServicePrincipalB\n" +
-	"\xbaH\a\x92\x01\x04\x10\xc0\x84=R\x11servicePrincipals*b\n" +
+	"\xbaH\a\x92\x01\x04\x10\xc0\x84=R\x11servicePrincipals\x12Z\n" +
+	"\x10role_assignments\x18\x05 \x03(\v2#.secureaudit.v1.AzureRoleAssignmentB\n" +
+	"\xbaH\a\x92\x01\x04\x10\xc0\x84=R\x0froleAssignments*\x80\x01\n" +
 	"\rPrincipalKind\x12\x1e\n" +
 	"\x1aPRINCIPAL_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13PRINCIPAL_KIND_USER\x10\x01\x12\x18\n" +
-	"\x14PRINCIPAL_KIND_GROUP\x10\x02*P\n" +
+	"\x14PRINCIPAL_KIND_GROUP\x10\x02\x12\x1c\n" +
+	"\x18PRINCIPAL_KIND_CLIENT_ID\x10\x03*P\n" +
 	"\bUserType\x12\x19\n" +
 	"\x15USER_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10USER_TYPE_MEMBER\x10\x01\x12\x13\n" +
@@ -716,7 +1031,7 @@ func file_secureaudit_v1_entra_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_entra_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_secureaudit_v1_entra_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_secureaudit_v1_entra_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_secureaudit_v1_entra_proto_goTypes = []any{
 	(PrincipalKind)(0),                // 0: secureaudit.v1.PrincipalKind
 	(UserType)(0),                     // 1: secureaudit.v1.UserType
@@ -724,30 +1039,39 @@ var file_secureaudit_v1_entra_proto_goTypes = []any{
 	(*ResolveRequest)(nil),            // 3: secureaudit.v1.ResolveRequest
 	(*ResolveResponse)(nil),           // 4: secureaudit.v1.ResolveResponse
 	(*DirectoryChunk)(nil),            // 5: secureaudit.v1.DirectoryChunk
-	(*DirectoryUser)(nil),             // 6: secureaudit.v1.DirectoryUser
-	(*DirectoryGroup)(nil),            // 7: secureaudit.v1.DirectoryGroup
-	(*DirectoryServicePrincipal)(nil), // 8: secureaudit.v1.DirectoryServicePrincipal
-	(*DirectorySnapshot)(nil),         // 9: secureaudit.v1.DirectorySnapshot
+	(*LookupError)(nil),               // 6: secureaudit.v1.LookupError
+	(*AzureRoleAssignment)(nil),       // 7: secureaudit.v1.AzureRoleAssignment
+	(*FederatedCredential)(nil),       // 8: secureaudit.v1.FederatedCredential
+	(*DirectoryUser)(nil),             // 9: secureaudit.v1.DirectoryUser
+	(*DirectoryGroup)(nil),            // 10: secureaudit.v1.DirectoryGroup
+	(*DirectoryServicePrincipal)(nil), // 11: secureaudit.v1.DirectoryServicePrincipal
+	(*DirectorySnapshot)(nil),         // 12: secureaudit.v1.DirectorySnapshot
+	(*timestamppb.Timestamp)(nil),     // 13: google.protobuf.Timestamp
 }
 var file_secureaudit_v1_entra_proto_depIdxs = []int32{
 	0,  // 0: secureaudit.v1.Principal.kind:type_name -> secureaudit.v1.PrincipalKind
 	2,  // 1: secureaudit.v1.ResolveRequest.principals:type_name -> secureaudit.v1.Principal
 	5,  // 2: secureaudit.v1.ResolveResponse.chunk:type_name -> secureaudit.v1.DirectoryChunk
-	6,  // 3: secureaudit.v1.DirectoryChunk.users:type_name -> secureaudit.v1.DirectoryUser
-	7,  // 4: secureaudit.v1.DirectoryChunk.groups:type_name -> secureaudit.v1.DirectoryGroup
-	8,  // 5: secureaudit.v1.DirectoryChunk.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
+	9,  // 3: secureaudit.v1.DirectoryChunk.users:type_name -> secureaudit.v1.DirectoryUser
+	10, // 4: secureaudit.v1.DirectoryChunk.groups:type_name -> secureaudit.v1.DirectoryGroup
+	11, // 5: secureaudit.v1.DirectoryChunk.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
 	2,  // 6: secureaudit.v1.DirectoryChunk.unresolved:type_name -> secureaudit.v1.Principal
-	1,  // 7: secureaudit.v1.DirectoryUser.user_type:type_name -> secureaudit.v1.UserType
-	6,  // 8: secureaudit.v1.DirectorySnapshot.users:type_name -> secureaudit.v1.DirectoryUser
-	7,  // 9: secureaudit.v1.DirectorySnapshot.groups:type_name -> secureaudit.v1.DirectoryGroup
-	8,  // 10: secureaudit.v1.DirectorySnapshot.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
-	3,  // 11: secureaudit.v1.EntraService.Resolve:input_type -> secureaudit.v1.ResolveRequest
-	4,  // 12: secureaudit.v1.EntraService.Resolve:output_type -> secureaudit.v1.ResolveResponse
-	12, // [12:13] is the sub-list for method output_type
-	11, // [11:12] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	7,  // 7: secureaudit.v1.DirectoryChunk.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
+	6,  // 8: secureaudit.v1.DirectoryChunk.errors:type_name -> secureaudit.v1.LookupError
+	1,  // 9: secureaudit.v1.DirectoryUser.user_type:type_name -> secureaudit.v1.UserType
+	13, // 10: secureaudit.v1.DirectoryUser.last_sign_in:type_name -> google.protobuf.Timestamp
+	8,  // 11: secureaudit.v1.DirectoryServicePrincipal.federated_credentials:type_name -> secureaudit.v1.FederatedCredential
+	9,  // 12: secureaudit.v1.DirectorySnapshot.users:type_name -> secureaudit.v1.DirectoryUser
+	10, // 13: secureaudit.v1.DirectorySnapshot.groups:type_name -> secureaudit.v1.DirectoryGroup
+	11, // 14: secureaudit.v1.DirectorySnapshot.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
+	7,  // 15: secureaudit.v1.DirectorySnapshot.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
+	3,  // 16: secureaudit.v1.EntraService.Resolve:input_type -> secureaudit.v1.ResolveRequest
+	4,  // 17: secureaudit.v1.EntraService.Resolve:output_type -> secureaudit.v1.ResolveResponse
+	17, // [17:18] is the sub-list for method output_type
+	16, // [16:17] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_entra_proto_init() }
@@ -761,7 +1085,7 @@ func file_secureaudit_v1_entra_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_entra_proto_rawDesc), len(file_secureaudit_v1_entra_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
