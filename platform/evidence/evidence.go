@@ -199,7 +199,9 @@ type EntryError struct {
 	Reason string
 }
 
-func (e *EntryError) Error() string { return fmt.Sprintf("entry %d does not verify: %s", e.Index, e.Reason) }
+func (e *EntryError) Error() string {
+	return fmt.Sprintf("entry %d does not verify: %s", e.Index, e.Reason)
+}
 
 // Result summarizes a verified bundle.
 type Result struct {
