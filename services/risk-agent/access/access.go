@@ -1,0 +1,345 @@
+// Package access computes effective RBAC permissions over a snapshot: what a
+// subject may do, who may do something, and whether one request is allowed.
+// It follows the Kubernetes RBAC authorizer exactly (rule matching, binding
+// and subject semantics, the system:masters group) without importing any
+// Kubernetes package, and resolves aggregated ClusterRoles from their label
+// selectors, so that manifests whose aggregated rules were never filled in by
+// the controller are read as a running cluster would read them.
+//
+// The engine is pure: it is built once from an immutable snapshot and
+// answers queries without I/O. Its allow/deny decisions are checked against
+// a real kube-apiserver's SubjectAccessReview by the differential test in
+// test/kube.
+package access
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/snapshot"
+)
+
+// Well-known users and groups of the Kubernetes authenticators.
+const (
+	// GroupAuthenticated holds every authenticated user.
+	GroupAuthenticated = "system:authenticated"
+	// GroupUnauthenticated holds the anonymous user.
+	GroupUnauthenticated = "system:unauthenticated"
+	// GroupServiceAccounts holds every ServiceAccount.
+	GroupServiceAccounts = "system:serviceaccounts"
+	// GroupMasters is the privileged group: the API server allows its
+	// members everything before RBAC is consulted.
+	GroupMasters = "system:masters"
+	// UserAnonymous is the user of unauthenticated requests.
+	UserAnonymous = "system:anonymous"
+	// serviceAccountPrefix starts a ServiceAccount's user name.
+	serviceAccountPrefix = "system:serviceaccount:"
+)
+
+// Identity is an authenticated user as the authorizer sees it: a name and
+// groups (k8s.io/apiserver's user.Info).
+type Identity struct {
+	Name   string
+	Groups []string
+}
+
+// ServiceAccountUser returns the user name of a ServiceAccount,
+// system:serviceaccount:<namespace>:<name>.
+func ServiceAccountUser(namespace, name string) string {
+	return serviceAccountPrefix + namespace + ":" + name
+}
+
+// ServiceAccountGroup returns the group of a namespace's ServiceAccounts,
+// system:serviceaccounts:<namespace>.
+func ServiceAccountGroup(namespace string) string {
+	return GroupServiceAccounts + ":" + namespace
+}
+
+// ForServiceAccount returns the identity a ServiceAccount's token
+// authenticates as: its user name in the groups system:serviceaccounts,
+// system:serviceaccounts:<namespace> and system:authenticated.
+func ForServiceAccount(namespace, name string) Identity {
+	return Identity{
+		Name:   ServiceAccountUser(namespace, name),
+		Groups: []string{GroupServiceAccounts, ServiceAccountGroup(namespace), GroupAuthenticated},
+	}
+}
+
+// ForUser returns the identity of an authenticated user in the given groups.
+// Every authenticated user is also in system:authenticated; the anonymous
+// user is in system:unauthenticated instead; a ServiceAccount's user name
+// gets the ServiceAccount groups.
+func ForUser(name string, groups ...string) Identity {
+	if ns, sa, ok := ParseServiceAccountUser(name); ok {
+		id := ForServiceAccount(ns, sa)
+		for _, g := range groups {
+			if !slices.Contains(id.Groups, g) {
+				id.Groups = append(id.Groups, g)
+			}
+		}
+		return id
+	}
+	id := Identity{Name: name, Groups: slices.Clone(groups)}
+	implicit := GroupAuthenticated
+	if name == UserAnonymous {
+		implicit = GroupUnauthenticated
+	}
+	if !slices.Contains(id.Groups, implicit) {
+		id.Groups = append(id.Groups, implicit)
+	}
+	return id
+}
+
+// ForGroup returns an identity that is only a member of group: what it is
+// allowed is what the group itself is granted.
+func ForGroup(group string) Identity {
+	return Identity{Groups: []string{group}}
+}
+
+// ParseServiceAccountUser splits system:serviceaccount:<namespace>:<name>.
+func ParseServiceAccountUser(user string) (namespace, name string, ok bool) {
+	rest, ok := strings.CutPrefix(user, serviceAccountPrefix)
+	if !ok {
+		return "", "", false
+	}
+	namespace, name, ok = strings.Cut(rest, ":")
+	if !ok || namespace == "" || name == "" {
+		return "", "", false
+	}
+	return namespace, name, true
+}
+
+// Attributes describe one request (k8s.io/apiserver's authorizer.Attributes).
+// A resource request names a verb, API group, resource, optional
+// subresource, namespace (empty for cluster-scoped and all-namespace
+// requests) and object name; a non-resource request names a verb and a path.
+type Attributes struct {
+	ResourceRequest bool
+	Verb            string
+	APIGroup        string
+	Resource        string
+	Subresource     string
+	Namespace       string
+	Name            string
+	Path            string
+}
+
+// Binding identifies a RoleBinding or ClusterRoleBinding and the role it
+// grants.
+type Binding struct {
+	Kind      secureauditv1.BindingKind
+	Namespace string // empty for a ClusterRoleBinding
+	Name      string
+	RoleKind  secureauditv1.RoleKind
+	Role      string
+}
+
+// String renders the binding as "ClusterRoleBinding name -> ClusterRole role"
+// or "RoleBinding ns/name -> Role role".
+func (b Binding) String() string {
+	s := "ClusterRoleBinding " + b.Name
+	if b.Kind == secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING {
+		s = "RoleBinding " + b.Namespace + "/" + b.Name
+	}
+	role := "ClusterRole "
+	if b.RoleKind == secureauditv1.RoleKind_ROLE_KIND_ROLE {
+		role = "Role "
+	}
+	return s + " -> " + role + b.Role
+}
+
+func compareBindings(a, b Binding) int {
+	return cmp.Or(
+		cmp.Compare(b.Kind, a.Kind), // cluster role bindings first
+		cmp.Compare(a.Namespace, b.Namespace),
+		cmp.Compare(a.Name, b.Name),
+	)
+}
+
+// ruleSet is the resolved rules of one role, shared by every binding to it.
+type ruleSet struct {
+	id    int
+	rules []*secureauditv1.PolicyRule
+}
+
+// binding is a binding with its resolved rules and subjects.
+type binding struct {
+	ref      Binding
+	subjects []*secureauditv1.Subject
+	rules    *ruleSet // nil when the role is missing: it grants nothing
+}
+
+// Engine answers access questions over one snapshot. It is safe for
+// concurrent use.
+type Engine struct {
+	cluster []*binding            // ClusterRoleBindings, sorted by name
+	byNS    map[string][]*binding // RoleBindings by namespace, sorted by name
+	byUser  map[string][]*binding // user name (User subjects and ServiceAccount user names) -> bindings
+	byGroup map[string][]*binding
+	nsets   int // number of distinct rule sets
+}
+
+// New indexes the snapshot's bindings and resolves the rules of the roles
+// they reference, with aggregated ClusterRoles expanded.
+func New(s *snapshot.Snapshot) *Engine {
+	e := &Engine{
+		byNS:    map[string][]*binding{},
+		byUser:  map[string][]*binding{},
+		byGroup: map[string][]*binding{},
+	}
+	clusterSets := map[string]*ruleSet{}
+	roleSets := map[string]*ruleSet{}
+	clusterRules := func(name string) *ruleSet {
+		if rs, ok := clusterSets[name]; ok {
+			return rs
+		}
+		var rs *ruleSet
+		if rules, ok := s.EffectiveClusterRoleRules(name); ok {
+			rs = &ruleSet{id: e.nsets, rules: rules}
+			e.nsets++
+		}
+		clusterSets[name] = rs
+		return rs
+	}
+	roleRules := func(namespace, name string) *ruleSet {
+		k := snapshot.Key(namespace, name)
+		if rs, ok := roleSets[k]; ok {
+			return rs
+		}
+		var rs *ruleSet
+		if r, ok := s.Role(namespace, name); ok {
+			rs = &ruleSet{id: e.nsets, rules: r.GetRules()}
+			e.nsets++
+		}
+		roleSets[k] = rs
+		return rs
+	}
+	for _, crb := range s.ClusterRoleBindings() {
+		b := &binding{
+			ref: Binding{
+				Kind:     secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING,
+				Name:     crb.GetMeta().GetName(),
+				RoleKind: crb.GetRoleRef().GetKind(),
+				Role:     crb.GetRoleRef().GetName(),
+			},
+			subjects: crb.GetSubjects(),
+		}
+		// The authorizer resolves a ClusterRoleBinding's roleRef as a
+		// ClusterRole only; anything else grants nothing.
+		if b.ref.RoleKind == secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE {
+			b.rules = clusterRules(b.ref.Role)
+		}
+		e.cluster = append(e.cluster, b)
+		e.index(b, "")
+	}
+	for _, rb := range s.RoleBindings() {
+		ns := rb.GetMeta().GetNamespace()
+		b := &binding{
+			ref: Binding{
+				Kind:      secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING,
+				Namespace: ns,
+				Name:      rb.GetMeta().GetName(),
+				RoleKind:  rb.GetRoleRef().GetKind(),
+				Role:      rb.GetRoleRef().GetName(),
+			},
+			subjects: rb.GetSubjects(),
+		}
+		switch b.ref.RoleKind {
+		case secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE:
+			b.rules = clusterRules(b.ref.Role)
+		case secureauditv1.RoleKind_ROLE_KIND_ROLE:
+			b.rules = roleRules(ns, b.ref.Role)
+		}
+		e.byNS[ns] = append(e.byNS[ns], b)
+		e.index(b, ns)
+	}
+	return e
+}
+
+// index records b under each of its subjects. A ServiceAccount subject is
+// the user system:serviceaccount:<ns>:<name>, its namespace defaulting to
+// the RoleBinding's (appliesToUser in k8s.io/kubernetes/pkg/registry/rbac/validation).
+func (e *Engine) index(b *binding, bindingNS string) {
+	add := func(m map[string][]*binding, k string) {
+		if l := m[k]; len(l) == 0 || l[len(l)-1] != b {
+			m[k] = append(l, b)
+		}
+	}
+	for _, s := range b.subjects {
+		switch s.GetKind() {
+		case secureauditv1.SubjectKind_SUBJECT_KIND_USER:
+			add(e.byUser, s.GetName())
+		case secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
+			add(e.byGroup, s.GetName())
+		case secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT:
+			ns := cmp.Or(s.GetNamespace(), bindingNS)
+			if ns != "" {
+				add(e.byUser, ServiceAccountUser(ns, s.GetName()))
+			}
+		}
+	}
+}
+
+// bindingsOf returns the bindings that bind id, deduplicated, in index order.
+func (e *Engine) bindingsOf(id Identity) []*binding {
+	seen := map[*binding]bool{}
+	var out []*binding
+	add := func(l []*binding) {
+		for _, b := range l {
+			if !seen[b] {
+				seen[b] = true
+				out = append(out, b)
+			}
+		}
+	}
+	if id.Name != "" {
+		add(e.byUser[id.Name])
+	}
+	for _, g := range id.Groups {
+		add(e.byGroup[g])
+	}
+	return out
+}
+
+// applies reports whether b is consulted for a request in namespace: every
+// ClusterRoleBinding is; a RoleBinding only for requests in its namespace.
+func (b *binding) applies(namespace string) bool {
+	return b.ref.Kind == secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING ||
+		namespace != "" && b.ref.Namespace == namespace
+}
+
+// Decision is the answer to one access check.
+type Decision struct {
+	Allowed bool
+	// Privileged is set when the identity is in system:masters, which the
+	// API server allows before RBAC is consulted.
+	Privileged bool
+	// Bindings lists every binding that allows the request, cluster role
+	// bindings first, then by namespace and name.
+	Bindings []Binding
+}
+
+// Allowed decides a request by id as the kube-apiserver does with RBAC
+// authorization: members of system:masters are allowed everything;
+// otherwise the request is allowed when a rule of a role bound to id allows
+// it, through any ClusterRoleBinding or, for a request in a namespace, a
+// RoleBinding of that namespace. RBAC has no deny rules.
+func (e *Engine) Allowed(id Identity, a Attributes) Decision {
+	var d Decision
+	if slices.Contains(id.Groups, GroupMasters) {
+		d.Allowed, d.Privileged = true, true
+	}
+	for _, b := range e.bindingsOf(id) {
+		if b.rules == nil || !b.applies(a.Namespace) {
+			continue
+		}
+		if slices.ContainsFunc(b.rules.rules, func(r *secureauditv1.PolicyRule) bool { return RuleAllows(r, a) }) {
+			d.Allowed = true
+			d.Bindings = append(d.Bindings, b.ref)
+		}
+	}
+	slices.SortFunc(d.Bindings, compareBindings)
+	return d
+}
