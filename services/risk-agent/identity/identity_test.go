@@ -1,0 +1,198 @@
+package identity_test
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"buf.build/go/protovalidate"
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/identity"
+	"secureaudit.dev/services/risk-agent/snapshot"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/rules/*/want.json from the current output")
+
+// want is one expected finding of a fixture.
+type want struct {
+	RuleID      string `json:"ruleId"`
+	Severity    string `json:"severity"`
+	SubjectKind string `json:"subjectKind"`
+	Subject     string `json:"subject"`
+	SubjectNS   string `json:"subjectNamespace,omitempty"`
+	Binding     string `json:"binding,omitempty"`
+	BindingNS   string `json:"bindingNamespace,omitempty"`
+	Description string `json:"description"`
+}
+
+func summarize(f *secureauditv1.Finding) want {
+	return want{
+		RuleID:      f.GetRuleId(),
+		Severity:    strings.TrimPrefix(f.GetSeverity().String(), "SEVERITY_"),
+		SubjectKind: strings.TrimPrefix(f.GetSubject().GetKind().String(), "SUBJECT_KIND_"),
+		Subject:     f.GetSubject().GetName(),
+		SubjectNS:   f.GetSubject().GetNamespace(),
+		Binding:     f.GetBinding().GetName(),
+		BindingNS:   f.GetBinding().GetNamespace(),
+		Description: f.GetDescription(),
+	}
+}
+
+// fixture reads dir/snapshot.json (a SnapshotChunk), and when present
+// dir/directory.json (a DirectoryChunk) and dir/rbac.json (the RBAC findings
+// as a FindingBatch), and evaluates the identity rules over them.
+func fixture(t *testing.T, dir string, cfg identity.Config) []*secureauditv1.Finding {
+	t.Helper()
+	chunk := &secureauditv1.SnapshotChunk{}
+	if !unmarshal(t, filepath.Join(dir, "snapshot.json"), chunk) {
+		t.Fatalf("%s: no snapshot.json", dir)
+	}
+	var dirs []*secureauditv1.DirectoryChunk
+	d := &secureauditv1.DirectoryChunk{}
+	if unmarshal(t, filepath.Join(dir, "directory.json"), d) {
+		dirs = append(dirs, d)
+	}
+	rbac := &secureauditv1.FindingBatch{}
+	unmarshal(t, filepath.Join(dir, "rbac.json"), rbac)
+	snap := snapshot.Build([]*secureauditv1.SnapshotChunk{chunk}, dirs)
+	return identity.Evaluate(snap, dirs, rbac.GetFindings(), cfg)
+}
+
+// unmarshal reads the protojson file at path into m; false when it is absent.
+func unmarshal(t *testing.T, path string, m proto.Message) bool {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := protojson.Unmarshal(data, m); err != nil {
+		t.Fatalf("parse %s: %v", path, err)
+	}
+	return true
+}
+
+// TestFixtures asserts, for every rule, the exact set of that rule's
+// findings (with their descriptions) in its fixture: positives and near misses.
+func TestFixtures(t *testing.T) {
+	for _, r := range identity.Catalogue() {
+		t.Run(r.ID, func(t *testing.T) {
+			dir := filepath.Join("testdata", "rules", r.ID)
+			var got []want
+			for _, f := range fixture(t, dir, identity.Config{}) {
+				if f.GetRuleId() == r.ID {
+					got = append(got, summarize(f))
+				}
+			}
+			path := filepath.Join(dir, "want.json")
+			if *update {
+				data, _ := json.MarshalIndent(got, "", "  ")
+				if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wantList []want
+			if err := json.Unmarshal(data, &wantList); err != nil {
+				t.Fatalf("parse %s: %v", path, err)
+			}
+			if len(wantList) == 0 {
+				t.Fatalf("%s lists no findings; every fixture needs positives", path)
+			}
+			if diff := cmp.Diff(wantList, got); diff != "" {
+				t.Errorf("findings of %s (-want +got):\n%s", r.ID, diff)
+			}
+		})
+	}
+}
+
+// TestFindingsValid checks every finding of every fixture against the
+// Finding's protovalidate rules, and that IDs are unique and controls come
+// from the rule.
+func TestFindingsValid(t *testing.T) {
+	v, err := protovalidate.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range identity.Catalogue() {
+		seen := map[string]bool{}
+		for _, f := range fixture(t, filepath.Join("testdata", "rules", r.ID), identity.Config{}) {
+			if err := v.Validate(f); err != nil {
+				t.Errorf("%s: %s: %v", r.ID, f.GetRuleId(), err)
+			}
+			if seen[f.GetId()] {
+				t.Errorf("%s: duplicate id %s", r.ID, f.GetId())
+			}
+			seen[f.GetId()] = true
+			if f.GetScope() == nil || len(f.GetControls()) == 0 || !strings.Contains(f.GetRemediation(), "Command: ") {
+				t.Errorf("%s: incomplete finding %v", r.ID, f)
+			}
+		}
+	}
+}
+
+func TestStaleDaysConfigurable(t *testing.T) {
+	tests := []struct {
+		days int
+		want []string
+	}{
+		{0, []string{"old@t.onmicrosoft.com", "older@t.onmicrosoft.com"}}, // default 90
+		{365, []string{"older@t.onmicrosoft.com"}},
+		{10, []string{"old@t.onmicrosoft.com", "older@t.onmicrosoft.com", "recent@t.onmicrosoft.com"}},
+	}
+	for _, tt := range tests {
+		t.Run("", func(t *testing.T) {
+			var got []string
+			for _, f := range fixture(t, filepath.Join("testdata", "rules", identity.Stale), identity.Config{StaleDays: tt.days}) {
+				if f.GetRuleId() == identity.Stale {
+					got = append(got, f.GetSubject().GetName())
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("stale accounts at %d days (-want +got):\n%s", tt.days, diff)
+			}
+		})
+	}
+}
+
+// TestNoDirectory: without directory chunks only ENTRA-006 runs, even if
+// the RBAC findings name CI/CD identities.
+func TestNoDirectory(t *testing.T) {
+	chunk := &secureauditv1.SnapshotChunk{}
+	unmarshal(t, filepath.Join("testdata", "rules", identity.PipelineAdmin, "snapshot.json"), chunk)
+	rbac := &secureauditv1.FindingBatch{}
+	unmarshal(t, filepath.Join("testdata", "rules", identity.PipelineAdmin, "rbac.json"), rbac)
+	snap := snapshot.Build([]*secureauditv1.SnapshotChunk{chunk}, nil)
+	if got := identity.Evaluate(snap, nil, rbac.GetFindings(), identity.Config{}); len(got) != 0 {
+		t.Errorf("findings without a directory: %v", got)
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	for _, r := range identity.Catalogue() {
+		dir := filepath.Join("testdata", "rules", r.ID)
+		a, b := fixture(t, dir, identity.Config{}), fixture(t, dir, identity.Config{})
+		if len(a) != len(b) {
+			t.Fatalf("%s: %d then %d findings", r.ID, len(a), len(b))
+		}
+		for i := range a {
+			if !proto.Equal(a[i], b[i]) {
+				t.Errorf("%s: finding %d differs between runs", r.ID, i)
+			}
+		}
+	}
+}
