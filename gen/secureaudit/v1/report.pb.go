@@ -30,6 +30,14 @@ const (
 	ReportFormat_REPORT_FORMAT_UNSPECIFIED ReportFormat = 0
 	ReportFormat_REPORT_FORMAT_MARKDOWN    ReportFormat = 1
 	ReportFormat_REPORT_FORMAT_JSON        ReportFormat = 2
+	// REPORT_FORMAT_HTML is one self-contained HTML file (report.html).
+	ReportFormat_REPORT_FORMAT_HTML ReportFormat = 3
+	// REPORT_FORMAT_SARIF is SARIF 2.1.0 (report.sarif).
+	ReportFormat_REPORT_FORMAT_SARIF ReportFormat = 4
+	// REPORT_FORMAT_OSCAL is OSCAL assessment results in JSON (report.oscal.json).
+	ReportFormat_REPORT_FORMAT_OSCAL ReportFormat = 5
+	// REPORT_FORMAT_CSV is the access review as CSV (report.csv).
+	ReportFormat_REPORT_FORMAT_CSV ReportFormat = 6
 )
 
 // Enum value maps for ReportFormat.
@@ -38,11 +46,19 @@ var (
 		0: "REPORT_FORMAT_UNSPECIFIED",
 		1: "REPORT_FORMAT_MARKDOWN",
 		2: "REPORT_FORMAT_JSON",
+		3: "REPORT_FORMAT_HTML",
+		4: "REPORT_FORMAT_SARIF",
+		5: "REPORT_FORMAT_OSCAL",
+		6: "REPORT_FORMAT_CSV",
 	}
 	ReportFormat_value = map[string]int32{
 		"REPORT_FORMAT_UNSPECIFIED": 0,
 		"REPORT_FORMAT_MARKDOWN":    1,
 		"REPORT_FORMAT_JSON":        2,
+		"REPORT_FORMAT_HTML":        3,
+		"REPORT_FORMAT_SARIF":       4,
+		"REPORT_FORMAT_OSCAL":       5,
+		"REPORT_FORMAT_CSV":         6,
 	}
 )
 
@@ -95,8 +111,18 @@ type Report struct {
 	Findings []*Finding `protobuf:"bytes,13,rep,name=findings,proto3" json:"findings,omitempty"`
 	// infrastructure_findings concern platform-managed subjects.
 	InfrastructureFindings []*Finding `protobuf:"bytes,14,rep,name=infrastructure_findings,json=infrastructureFindings,proto3" json:"infrastructure_findings,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// access_review lists every user and group that a binding grants access
+	// to, outside the platform-managed subjects, with the people the directory
+	// puts behind it. The report-agent builds one review item from each.
+	AccessReview []*ReviewSubject `protobuf:"bytes,20,rep,name=access_review,json=accessReview,proto3" json:"access_review,omitempty"`
+	// history compares this audit with the previous audit of the same
+	// cluster; it is absent for a cluster's first audit.
+	History *AuditHistory `protobuf:"bytes,21,opt,name=history,proto3" json:"history,omitempty"`
+	// reasoning is the text shown beside the findings (model output, labelled
+	// as such, or templates), kept apart from their deterministic fields.
+	Reasoning     *Reasoning `protobuf:"bytes,30,opt,name=reasoning,proto3" json:"reasoning,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Report) Reset() {
@@ -227,6 +253,406 @@ func (x *Report) GetInfrastructureFindings() []*Finding {
 	return nil
 }
 
+func (x *Report) GetAccessReview() []*ReviewSubject {
+	if x != nil {
+		return x.AccessReview
+	}
+	return nil
+}
+
+func (x *Report) GetHistory() *AuditHistory {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+func (x *Report) GetReasoning() *Reasoning {
+	if x != nil {
+		return x.Reasoning
+	}
+	return nil
+}
+
+// ReviewSubject is a user or group that holds access through bindings.
+type ReviewSubject struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Subject *SubjectRef            `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	// grants are the bindings that give the subject access.
+	Grants []*AccessGrant `protobuf:"bytes,2,rep,name=grants,proto3" json:"grants,omitempty"`
+	// resolved is true when the directory knows the subject.
+	Resolved bool `protobuf:"varint,3,opt,name=resolved,proto3" json:"resolved,omitempty"`
+	// members are a group's transitive members, from the directory.
+	Members []*Person `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
+	// owners are a group's owners, from the directory.
+	Owners []*Person `protobuf:"bytes,5,rep,name=owners,proto3" json:"owners,omitempty"`
+	// person is the directory's record of a user subject.
+	Person *Person `protobuf:"bytes,6,opt,name=person,proto3" json:"person,omitempty"`
+	// description is the directory's description of a group.
+	Description   string `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReviewSubject) Reset() {
+	*x = ReviewSubject{}
+	mi := &file_secureaudit_v1_report_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReviewSubject) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReviewSubject) ProtoMessage() {}
+
+func (x *ReviewSubject) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_report_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReviewSubject.ProtoReflect.Descriptor instead.
+func (*ReviewSubject) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ReviewSubject) GetSubject() *SubjectRef {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *ReviewSubject) GetGrants() []*AccessGrant {
+	if x != nil {
+		return x.Grants
+	}
+	return nil
+}
+
+func (x *ReviewSubject) GetResolved() bool {
+	if x != nil {
+		return x.Resolved
+	}
+	return false
+}
+
+func (x *ReviewSubject) GetMembers() []*Person {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *ReviewSubject) GetOwners() []*Person {
+	if x != nil {
+		return x.Owners
+	}
+	return nil
+}
+
+func (x *ReviewSubject) GetPerson() *Person {
+	if x != nil {
+		return x.Person
+	}
+	return nil
+}
+
+func (x *ReviewSubject) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+// AccessGrant is one binding of a role to a review subject.
+type AccessGrant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Binding       *BindingRef            `protobuf:"bytes,1,opt,name=binding,proto3" json:"binding,omitempty"`
+	Role          *FindingRole           `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Scope         *Scope                 `protobuf:"bytes,3,opt,name=scope,proto3" json:"scope,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessGrant) Reset() {
+	*x = AccessGrant{}
+	mi := &file_secureaudit_v1_report_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessGrant) ProtoMessage() {}
+
+func (x *AccessGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_report_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessGrant.ProtoReflect.Descriptor instead.
+func (*AccessGrant) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AccessGrant) GetBinding() *BindingRef {
+	if x != nil {
+		return x.Binding
+	}
+	return nil
+}
+
+func (x *AccessGrant) GetRole() *FindingRole {
+	if x != nil {
+		return x.Role
+	}
+	return nil
+}
+
+func (x *AccessGrant) GetScope() *Scope {
+	if x != nil {
+		return x.Scope
+	}
+	return nil
+}
+
+// Person is a directory user behind a review subject.
+type Person struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	UserPrincipalName string                 `protobuf:"bytes,1,opt,name=user_principal_name,json=userPrincipalName,proto3" json:"user_principal_name,omitempty"`
+	DisplayName       string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Guest             bool                   `protobuf:"varint,3,opt,name=guest,proto3" json:"guest,omitempty"`
+	Disabled          bool                   `protobuf:"varint,4,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Person) Reset() {
+	*x = Person{}
+	mi := &file_secureaudit_v1_report_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Person) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Person) ProtoMessage() {}
+
+func (x *Person) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_report_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Person.ProtoReflect.Descriptor instead.
+func (*Person) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Person) GetUserPrincipalName() string {
+	if x != nil {
+		return x.UserPrincipalName
+	}
+	return ""
+}
+
+func (x *Person) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *Person) GetGuest() bool {
+	if x != nil {
+		return x.Guest
+	}
+	return false
+}
+
+func (x *Person) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+// AuditHistory is what changed since the previous audit of the same cluster.
+type AuditHistory struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	PreviousAuditId     string                 `protobuf:"bytes,1,opt,name=previous_audit_id,json=previousAuditId,proto3" json:"previous_audit_id,omitempty"`
+	PreviousGeneratedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=previous_generated_at,json=previousGeneratedAt,proto3" json:"previous_generated_at,omitempty"`
+	// new_finding_ids are findings of this audit that the previous one lacked.
+	NewFindingIds []string `protobuf:"bytes,3,rep,name=new_finding_ids,json=newFindingIds,proto3" json:"new_finding_ids,omitempty"`
+	// changed are findings of both audits whose severity or text changed.
+	Changed []*FindingChange `protobuf:"bytes,4,rep,name=changed,proto3" json:"changed,omitempty"`
+	// resolved are the previous audit's findings that this audit no longer has.
+	Resolved      []*Finding `protobuf:"bytes,5,rep,name=resolved,proto3" json:"resolved,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditHistory) Reset() {
+	*x = AuditHistory{}
+	mi := &file_secureaudit_v1_report_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditHistory) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditHistory) ProtoMessage() {}
+
+func (x *AuditHistory) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_report_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditHistory.ProtoReflect.Descriptor instead.
+func (*AuditHistory) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AuditHistory) GetPreviousAuditId() string {
+	if x != nil {
+		return x.PreviousAuditId
+	}
+	return ""
+}
+
+func (x *AuditHistory) GetPreviousGeneratedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PreviousGeneratedAt
+	}
+	return nil
+}
+
+func (x *AuditHistory) GetNewFindingIds() []string {
+	if x != nil {
+		return x.NewFindingIds
+	}
+	return nil
+}
+
+func (x *AuditHistory) GetChanged() []*FindingChange {
+	if x != nil {
+		return x.Changed
+	}
+	return nil
+}
+
+func (x *AuditHistory) GetResolved() []*Finding {
+	if x != nil {
+		return x.Resolved
+	}
+	return nil
+}
+
+// FindingChange is a finding present in both audits that changed.
+type FindingChange struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	FindingId        string                 `protobuf:"bytes,1,opt,name=finding_id,json=findingId,proto3" json:"finding_id,omitempty"`
+	PreviousSeverity Severity               `protobuf:"varint,2,opt,name=previous_severity,json=previousSeverity,proto3,enum=secureaudit.v1.Severity" json:"previous_severity,omitempty"`
+	Severity         Severity               `protobuf:"varint,3,opt,name=severity,proto3,enum=secureaudit.v1.Severity" json:"severity,omitempty"`
+	// fields names what changed, such as "severity" or "remediation".
+	Fields        []string `protobuf:"bytes,4,rep,name=fields,proto3" json:"fields,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindingChange) Reset() {
+	*x = FindingChange{}
+	mi := &file_secureaudit_v1_report_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindingChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindingChange) ProtoMessage() {}
+
+func (x *FindingChange) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_report_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindingChange.ProtoReflect.Descriptor instead.
+func (*FindingChange) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *FindingChange) GetFindingId() string {
+	if x != nil {
+		return x.FindingId
+	}
+	return ""
+}
+
+func (x *FindingChange) GetPreviousSeverity() Severity {
+	if x != nil {
+		return x.PreviousSeverity
+	}
+	return Severity_SEVERITY_UNSPECIFIED
+}
+
+func (x *FindingChange) GetSeverity() Severity {
+	if x != nil {
+		return x.Severity
+	}
+	return Severity_SEVERITY_UNSPECIFIED
+}
+
+func (x *FindingChange) GetFields() []string {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
 // RenderRequest is one message of the input stream.
 type RenderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -241,7 +667,7 @@ type RenderRequest struct {
 
 func (x *RenderRequest) Reset() {
 	*x = RenderRequest{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[1]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -253,7 +679,7 @@ func (x *RenderRequest) String() string {
 func (*RenderRequest) ProtoMessage() {}
 
 func (x *RenderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[1]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -266,7 +692,7 @@ func (x *RenderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderRequest.ProtoReflect.Descriptor instead.
 func (*RenderRequest) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{1}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RenderRequest) GetPart() isRenderRequest_Part {
@@ -324,7 +750,7 @@ type RenderHeader struct {
 
 func (x *RenderHeader) Reset() {
 	*x = RenderHeader{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[2]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -336,7 +762,7 @@ func (x *RenderHeader) String() string {
 func (*RenderHeader) ProtoMessage() {}
 
 func (x *RenderHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[2]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -349,7 +775,7 @@ func (x *RenderHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderHeader.ProtoReflect.Descriptor instead.
 func (*RenderHeader) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{2}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RenderHeader) GetReport() *Report {
@@ -386,7 +812,7 @@ type RenderResponse struct {
 
 func (x *RenderResponse) Reset() {
 	*x = RenderResponse{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[3]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -398,7 +824,7 @@ func (x *RenderResponse) String() string {
 func (*RenderResponse) ProtoMessage() {}
 
 func (x *RenderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[3]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -411,7 +837,7 @@ func (x *RenderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderResponse.ProtoReflect.Descriptor instead.
 func (*RenderResponse) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{3}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RenderResponse) GetFormat() ReportFormat {
@@ -439,7 +865,7 @@ var File_secureaudit_v1_report_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\"\xdf\x06\n" +
+	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\x9f\b\n" +
 	"\x06Report\x12#\n" +
 	"\baudit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aauditId\x12$\n" +
 	"\acluster\x18\x02 \x01(\tB\n" +
@@ -456,10 +882,45 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\x12reasoning_provider\x18\v \x01(\tB\a\xbaH\x04r\x02\x18@R\x11reasoningProvider\x12@\n" +
 	"\asummary\x18\f \x01(\v2\x1e.secureaudit.v1.SeverityCountsB\x06\xbaH\x03\xc8\x01\x01R\asummary\x123\n" +
 	"\bfindings\x18\r \x03(\v2\x17.secureaudit.v1.FindingR\bfindings\x12P\n" +
-	"\x17infrastructure_findings\x18\x0e \x03(\v2\x17.secureaudit.v1.FindingR\x16infrastructureFindings\x1a:\n" +
+	"\x17infrastructure_findings\x18\x0e \x03(\v2\x17.secureaudit.v1.FindingR\x16infrastructureFindings\x12M\n" +
+	"\raccess_review\x18\x14 \x03(\v2\x1d.secureaudit.v1.ReviewSubjectB\t\xbaH\x06\x92\x01\x03\x10\x90NR\faccessReview\x126\n" +
+	"\ahistory\x18\x15 \x01(\v2\x1c.secureaudit.v1.AuditHistoryR\ahistory\x127\n" +
+	"\treasoning\x18\x1e \x01(\v2\x19.secureaudit.v1.ReasoningR\treasoning\x1a:\n" +
 	"\fSkippedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\x92\x01\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xe9\x03\n" +
+	"\rReviewSubject\x12\xa5\x01\n" +
+	"\asubject\x18\x01 \x01(\v2\x1a.secureaudit.v1.SubjectRefBo\xbaHl\xba\x01f\n" +
+	"\x13review_subject.kind\x12-an access review subject is a user or a group\x1a this.kind == 1 || this.kind == 2\xc8\x01\x01R\asubject\x12@\n" +
+	"\x06grants\x18\x02 \x03(\v2\x1b.secureaudit.v1.AccessGrantB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\x06grants\x12\x1a\n" +
+	"\bresolved\x18\x03 \x01(\bR\bresolved\x12;\n" +
+	"\amembers\x18\x04 \x03(\v2\x16.secureaudit.v1.PersonB\t\xbaH\x06\x92\x01\x03\x10\x88'R\amembers\x129\n" +
+	"\x06owners\x18\x05 \x03(\v2\x16.secureaudit.v1.PersonB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x06owners\x12.\n" +
+	"\x06person\x18\x06 \x01(\v2\x16.secureaudit.v1.PersonR\x06person\x12*\n" +
+	"\vdescription\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\vdescription\"\xb9\x01\n" +
+	"\vAccessGrant\x12<\n" +
+	"\abinding\x18\x01 \x01(\v2\x1a.secureaudit.v1.BindingRefB\x06\xbaH\x03\xc8\x01\x01R\abinding\x127\n" +
+	"\x04role\x18\x02 \x01(\v2\x1b.secureaudit.v1.FindingRoleB\x06\xbaH\x03\xc8\x01\x01R\x04role\x123\n" +
+	"\x05scope\x18\x03 \x01(\v2\x15.secureaudit.v1.ScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\"\xa1\x01\n" +
+	"\x06Person\x128\n" +
+	"\x13user_principal_name\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x11userPrincipalName\x12+\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12\x14\n" +
+	"\x05guest\x18\x03 \x01(\bR\x05guest\x12\x1a\n" +
+	"\bdisabled\x18\x04 \x01(\bR\bdisabled\"\xea\x02\n" +
+	"\fAuditHistory\x124\n" +
+	"\x11previous_audit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0fpreviousAuditId\x12V\n" +
+	"\x15previous_generated_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x13previousGeneratedAt\x12F\n" +
+	"\x0fnew_finding_ids\x18\x03 \x03(\tB\x1e\xbaH\x1b\x92\x01\x18\x10\xa0\x8d\x06\"\x12r\x102\x0e^[0-9a-f]{16}$R\rnewFindingIds\x12C\n" +
+	"\achanged\x18\x04 \x03(\v2\x1d.secureaudit.v1.FindingChangeB\n" +
+	"\xbaH\a\x92\x01\x04\x10\xa0\x8d\x06R\achanged\x12?\n" +
+	"\bresolved\x18\x05 \x03(\v2\x17.secureaudit.v1.FindingB\n" +
+	"\xbaH\a\x92\x01\x04\x10\xa0\x8d\x06R\bresolved\"\xf8\x01\n" +
+	"\rFindingChange\x124\n" +
+	"\n" +
+	"finding_id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{16}$R\tfindingId\x12O\n" +
+	"\x11previous_severity\x18\x02 \x01(\x0e2\x18.secureaudit.v1.SeverityB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10previousSeverity\x12>\n" +
+	"\bseverity\x18\x03 \x01(\x0e2\x18.secureaudit.v1.SeverityB\b\xbaH\x05\x82\x01\x02\x10\x01R\bseverity\x12 \n" +
+	"\x06fields\x18\x04 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10 R\x06fields\"\x92\x01\n" +
 	"\rRenderRequest\x126\n" +
 	"\x06header\x18\x01 \x01(\v2\x1c.secureaudit.v1.RenderHeaderH\x00R\x06header\x12:\n" +
 	"\bfindings\x18\x02 \x01(\v2\x1c.secureaudit.v1.FindingBatchH\x00R\bfindingsB\r\n" +
@@ -473,11 +934,15 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\x06format\x18\x01 \x01(\x0e2\x1c.secureaudit.v1.ReportFormatB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06format\x12\x1d\n" +
 	"\x04data\x18\x02 \x01(\fB\t\xbaH\x06z\x04\x18\x80\x80@R\x04data\x12\x12\n" +
-	"\x04last\x18\x03 \x01(\bR\x04last*a\n" +
+	"\x04last\x18\x03 \x01(\bR\x04last*\xc2\x01\n" +
 	"\fReportFormat\x12\x1d\n" +
 	"\x19REPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16REPORT_FORMAT_MARKDOWN\x10\x01\x12\x16\n" +
-	"\x12REPORT_FORMAT_JSON\x10\x022\\\n" +
+	"\x12REPORT_FORMAT_JSON\x10\x02\x12\x16\n" +
+	"\x12REPORT_FORMAT_HTML\x10\x03\x12\x17\n" +
+	"\x13REPORT_FORMAT_SARIF\x10\x04\x12\x17\n" +
+	"\x13REPORT_FORMAT_OSCAL\x10\x05\x12\x15\n" +
+	"\x11REPORT_FORMAT_CSV\x10\x062\\\n" +
 	"\rReportService\x12K\n" +
 	"\x06Render\x12\x1d.secureaudit.v1.RenderRequest\x1a\x1e.secureaudit.v1.RenderResponse(\x010\x01B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
 
@@ -494,41 +959,68 @@ func file_secureaudit_v1_report_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_report_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_secureaudit_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_secureaudit_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_secureaudit_v1_report_proto_goTypes = []any{
 	(ReportFormat)(0),             // 0: secureaudit.v1.ReportFormat
 	(*Report)(nil),                // 1: secureaudit.v1.Report
-	(*RenderRequest)(nil),         // 2: secureaudit.v1.RenderRequest
-	(*RenderHeader)(nil),          // 3: secureaudit.v1.RenderHeader
-	(*RenderResponse)(nil),        // 4: secureaudit.v1.RenderResponse
-	nil,                           // 5: secureaudit.v1.Report.SkippedEntry
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(SnapshotSource)(0),           // 7: secureaudit.v1.SnapshotSource
-	(*ObjectCounts)(nil),          // 8: secureaudit.v1.ObjectCounts
-	(*SeverityCounts)(nil),        // 9: secureaudit.v1.SeverityCounts
-	(*Finding)(nil),               // 10: secureaudit.v1.Finding
-	(*FindingBatch)(nil),          // 11: secureaudit.v1.FindingBatch
+	(*ReviewSubject)(nil),         // 2: secureaudit.v1.ReviewSubject
+	(*AccessGrant)(nil),           // 3: secureaudit.v1.AccessGrant
+	(*Person)(nil),                // 4: secureaudit.v1.Person
+	(*AuditHistory)(nil),          // 5: secureaudit.v1.AuditHistory
+	(*FindingChange)(nil),         // 6: secureaudit.v1.FindingChange
+	(*RenderRequest)(nil),         // 7: secureaudit.v1.RenderRequest
+	(*RenderHeader)(nil),          // 8: secureaudit.v1.RenderHeader
+	(*RenderResponse)(nil),        // 9: secureaudit.v1.RenderResponse
+	nil,                           // 10: secureaudit.v1.Report.SkippedEntry
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(SnapshotSource)(0),           // 12: secureaudit.v1.SnapshotSource
+	(*ObjectCounts)(nil),          // 13: secureaudit.v1.ObjectCounts
+	(*SeverityCounts)(nil),        // 14: secureaudit.v1.SeverityCounts
+	(*Finding)(nil),               // 15: secureaudit.v1.Finding
+	(*Reasoning)(nil),             // 16: secureaudit.v1.Reasoning
+	(*SubjectRef)(nil),            // 17: secureaudit.v1.SubjectRef
+	(*BindingRef)(nil),            // 18: secureaudit.v1.BindingRef
+	(*FindingRole)(nil),           // 19: secureaudit.v1.FindingRole
+	(*Scope)(nil),                 // 20: secureaudit.v1.Scope
+	(Severity)(0),                 // 21: secureaudit.v1.Severity
+	(*FindingBatch)(nil),          // 22: secureaudit.v1.FindingBatch
 }
 var file_secureaudit_v1_report_proto_depIdxs = []int32{
-	6,  // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
-	7,  // 1: secureaudit.v1.Report.source:type_name -> secureaudit.v1.SnapshotSource
-	8,  // 2: secureaudit.v1.Report.counts:type_name -> secureaudit.v1.ObjectCounts
-	5,  // 3: secureaudit.v1.Report.skipped:type_name -> secureaudit.v1.Report.SkippedEntry
-	9,  // 4: secureaudit.v1.Report.summary:type_name -> secureaudit.v1.SeverityCounts
-	10, // 5: secureaudit.v1.Report.findings:type_name -> secureaudit.v1.Finding
-	10, // 6: secureaudit.v1.Report.infrastructure_findings:type_name -> secureaudit.v1.Finding
-	3,  // 7: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
-	11, // 8: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
-	1,  // 9: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
-	0,  // 10: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
-	0,  // 11: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
-	2,  // 12: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
-	4,  // 13: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
-	13, // [13:14] is the sub-list for method output_type
-	12, // [12:13] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	11, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
+	12, // 1: secureaudit.v1.Report.source:type_name -> secureaudit.v1.SnapshotSource
+	13, // 2: secureaudit.v1.Report.counts:type_name -> secureaudit.v1.ObjectCounts
+	10, // 3: secureaudit.v1.Report.skipped:type_name -> secureaudit.v1.Report.SkippedEntry
+	14, // 4: secureaudit.v1.Report.summary:type_name -> secureaudit.v1.SeverityCounts
+	15, // 5: secureaudit.v1.Report.findings:type_name -> secureaudit.v1.Finding
+	15, // 6: secureaudit.v1.Report.infrastructure_findings:type_name -> secureaudit.v1.Finding
+	2,  // 7: secureaudit.v1.Report.access_review:type_name -> secureaudit.v1.ReviewSubject
+	5,  // 8: secureaudit.v1.Report.history:type_name -> secureaudit.v1.AuditHistory
+	16, // 9: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
+	17, // 10: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
+	3,  // 11: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
+	4,  // 12: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
+	4,  // 13: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
+	4,  // 14: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
+	18, // 15: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
+	19, // 16: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
+	20, // 17: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
+	11, // 18: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
+	6,  // 19: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
+	15, // 20: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
+	21, // 21: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
+	21, // 22: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
+	8,  // 23: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
+	22, // 24: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
+	1,  // 25: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
+	0,  // 26: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
+	0,  // 27: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
+	7,  // 28: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
+	9,  // 29: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
+	29, // [29:30] is the sub-list for method output_type
+	28, // [28:29] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_report_proto_init() }
@@ -538,7 +1030,8 @@ func file_secureaudit_v1_report_proto_init() {
 	}
 	file_secureaudit_v1_finding_proto_init()
 	file_secureaudit_v1_rbac_proto_init()
-	file_secureaudit_v1_report_proto_msgTypes[1].OneofWrappers = []any{
+	file_secureaudit_v1_reasoning_proto_init()
+	file_secureaudit_v1_report_proto_msgTypes[6].OneofWrappers = []any{
 		(*RenderRequest_Header)(nil),
 		(*RenderRequest_Findings)(nil),
 	}
@@ -548,7 +1041,7 @@ func file_secureaudit_v1_report_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_report_proto_rawDesc), len(file_secureaudit_v1_report_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
