@@ -7,31 +7,76 @@ import (
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
 
-// Markdown renders the report for a GRC reviewer: an overview, counts by
-// severity, a summary table, one section per main finding in the order
-// given (most severe first) and an appendix of platform-managed bindings.
-// Every string that came from the cluster or the directory is escaped, so a
-// hostile object name cannot break a table or inject a link or HTML.
+// Markdown renders the report for a GRC reviewer: an executive summary,
+// counts by severity, a summary table of every finding with its action,
+// changes since the previous audit, identity issues, permission issues
+// (most severe and widest first), escalation paths, the access review with
+// a sign-off line per item, what looks good, and an appendix of
+// platform-managed bindings. Every string that came from the cluster or the
+// directory is escaped, so a hostile object name cannot break a table or
+// inject a link or HTML.
 func Markdown(r *secureauditv1.Report) []byte {
 	v := newView(r)
 	var b strings.Builder
 	fmt.Fprintf(&b, "# RBAC audit report: %s\n\n", md(v.Cluster))
+	writeExecutive(&b, v)
 	writeOverview(&b, v)
 	writeCounts(&b, v)
 	writeSummary(&b, v)
-	if len(v.Findings) > 0 {
-		b.WriteString("## Findings\n")
-		for _, f := range v.Findings {
-			writeFinding(&b, f)
-		}
-		b.WriteString("\n")
-	}
+	writeHistory(&b, v)
+	writeIdentity(&b, v)
+	writePermission(&b, v)
+	writePaths(&b, v)
+	writeReview(&b, v)
+	writeGood(&b, v)
 	writeAppendix(&b, v)
 	return []byte(b.String())
 }
 
+// actionMeaning says what each action asks of the owner.
+var actionMeaning = map[Action]string{
+	ActionRevoke:      "remove this access now, unless its owner justifies it in writing",
+	ActionInvestigate: "find out who uses this access and for what, then narrow or remove it",
+	ActionReview:      "confirm at the next access review that this access is still needed",
+}
+
+func writeExecutive(b *strings.Builder, v view) {
+	b.WriteString("## Executive summary\n\n")
+	fmt.Fprintf(b, "This report reviews who can do what in the Kubernetes cluster **%s**, as read from the %s on %s (%s). ",
+		md(v.Cluster), v.Source, v.GeneratedAt, v.Objects)
+	if v.Total == 0 {
+		b.WriteString("No rule matched a subject outside the platform-managed bindings.\n\n")
+	} else {
+		parts := make([]string, 0, len(v.Counts))
+		for _, c := range v.Counts {
+			if c.Main > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", c.Main, strings.ToLower(c.Severity)))
+			}
+		}
+		fmt.Fprintf(b, "It found %d %s: %s.\n\n", v.Total, plural(v.Total, "issue", "issues"), strings.Join(parts, ", "))
+		t := v.Top
+		fmt.Fprintf(b, "**Most important issue ([#%d](#%s)).** %s: %s holds %s through %s, %s. ",
+			t.Number, t.Anchor, md(t.Title), md(t.Subject), md(t.Role), md(t.Binding), md(t.Scope))
+		if t.Description != "" {
+			fmt.Fprintf(b, "%s ", md(t.Description))
+		}
+		fmt.Fprintf(b, "Rated %s (%s). Action: **%s**, %s.\n\n", strings.ToLower(t.Severity), md(t.SeverityReason), t.Action, actionMeaning[t.Action])
+	}
+	if v.Directory {
+		fmt.Fprintf(b, "- **Identity data:** available; users and groups were resolved in Entra ID (%d not found).\n", v.Unresolved)
+	} else {
+		b.WriteString("- **Identity data:** not available; people behind groups are not listed and identity rules were not evaluated.\n")
+	}
+	if v.Provider == providerNone {
+		b.WriteString("- **Model reasoning:** not used; every sentence in this report is deterministic.\n")
+	} else {
+		fmt.Fprintf(b, "- **Model reasoning:** %s; model notes are labelled and never change a finding.\n", md(v.Provider))
+	}
+	fmt.Fprintf(b, "- **Access review:** %d %s to sign off.\n\n", len(v.Review), plural(len(v.Review), "item", "items"))
+}
+
 func writeOverview(b *strings.Builder, v view) {
-	b.WriteString("## Overview\n\n")
+	b.WriteString("## About this audit\n\n")
 	fmt.Fprintf(b, "- **Audit ID:** %s\n", md(v.AuditID))
 	fmt.Fprintf(b, "- **Generated at:** %s\n", v.GeneratedAt)
 	if v.Origin != "" {
@@ -81,41 +126,217 @@ func writeSummary(b *strings.Builder, v view) {
 		b.WriteString("No findings: no rule matched a subject outside the platform-managed bindings.\n\n")
 		return
 	}
-	b.WriteString("| # | Severity | Rule | Title | Subject | Scope | Binding |\n")
-	b.WriteString("|---:|---|---|---|---|---|---|\n")
+	b.WriteString("| # | Severity | Issue | Principal | Scope | Action |\n")
+	b.WriteString("|---:|---|---|---|---|---|\n")
 	for _, f := range v.Findings {
-		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s | %s |\n",
-			f.Number, f.Severity, md(f.RuleID), md(f.Title), md(f.Subject), md(f.Scope), md(f.Binding))
+		fmt.Fprintf(b, "| [%d](#%s) | %s | %s | %s | %s | %s |\n",
+			f.Number, f.Anchor, f.Severity, md(f.Title), md(f.Subject), md(f.Scope), f.Action)
+	}
+	b.WriteString("\nActions: **Revoke**: " + actionMeaning[ActionRevoke] + "; **Investigate**: " + actionMeaning[ActionInvestigate] +
+		"; **Review**: " + actionMeaning[ActionReview] + ".\n\n")
+}
+
+func writeHistory(b *strings.Builder, v view) {
+	h := v.History
+	if h == nil {
+		return
+	}
+	b.WriteString("## Changes since the previous audit\n\n")
+	fmt.Fprintf(b, "Compared with audit %s of %s: %d new, %d changed, %d resolved.\n\n",
+		md(h.PreviousID), h.PreviousAt, len(h.New), len(h.Changed), len(h.Resolved))
+	if len(h.New)+len(h.Changed)+len(h.Resolved) == 0 {
+		b.WriteString("Nothing changed.\n\n")
+		return
+	}
+	b.WriteString("| Change | Severity | Issue | Principal | Scope |\n")
+	b.WriteString("|---|---|---|---|---|\n")
+	for _, f := range h.New {
+		fmt.Fprintf(b, "| New ([#%d](#%s)) | %s | %s | %s | %s |\n", f.Number, f.Anchor, f.Severity, md(f.Title), md(f.Subject), md(f.Scope))
+	}
+	for _, c := range h.Changed {
+		f := c.Finding
+		fmt.Fprintf(b, "| Changed ([#%d](#%s)): %s | %s (was %s) | %s | %s | %s |\n", f.Number, f.Anchor, md(c.Fields), f.Severity, c.Previous, md(f.Title), md(f.Subject), md(f.Scope))
+	}
+	for _, f := range h.Resolved {
+		fmt.Fprintf(b, "| Resolved | %s | %s | %s | %s |\n", f.Severity, md(f.Title), md(f.Subject), md(f.Scope))
 	}
 	b.WriteString("\n")
 }
 
-func writeFinding(b *strings.Builder, f findingView) {
-	fmt.Fprintf(b, "\n### %d. %s: %s\n\n", f.Number, f.Severity, md(f.Title))
-	fmt.Fprintf(b, "- **Rule:** %s\n", md(f.RuleID))
-	fmt.Fprintf(b, "- **Finding ID:** %s\n", md(f.ID))
+func writeIdentity(b *strings.Builder, v view) {
+	b.WriteString("## Identity issues\n\n")
+	if !v.Directory {
+		b.WriteString("Not evaluated: no identity data was available for this audit, so guests, disabled and orphaned accounts could not be checked.\n\n")
+		return
+	}
+	if len(v.Identity) == 0 {
+		b.WriteString("None: no identity rule matched a user or group bound in the cluster.\n\n")
+		return
+	}
+	for _, f := range v.Identity {
+		writeFinding(b, f, v)
+	}
+	b.WriteString("\n")
+}
+
+func writePermission(b *strings.Builder, v view) {
+	b.WriteString("## Permission issues\n\n")
+	if len(v.Permission) == 0 {
+		b.WriteString("None.\n\n")
+		return
+	}
+	b.WriteString("Most severe first; at equal severity, cluster-wide grants before namespaced ones.\n")
+	for _, f := range v.Permission {
+		writeFinding(b, f, v)
+	}
+	b.WriteString("\n")
+}
+
+// reviewFor returns the access review item about a finding's subject.
+func reviewFor(v view, f findingView) *reviewItem {
+	for i := range v.Review {
+		for _, n := range v.Review[i].Findings {
+			if n == f.Number {
+				return &v.Review[i]
+			}
+		}
+	}
+	return nil
+}
+
+func writeFinding(b *strings.Builder, f findingView, v view) {
+	fmt.Fprintf(b, "\n<a id=\"%s\"></a>\n\n### %d. %s: %s\n\n", f.Anchor, f.Number, f.Severity, md(f.Title))
+	fmt.Fprintf(b, "- **Issue:** %s (rule %s, finding %s)\n", md(f.Title), md(f.RuleID), md(f.ID))
 	fmt.Fprintf(b, "- **Severity:** %s; %s\n", f.Severity, md(f.SeverityReason))
-	fmt.Fprintf(b, "- **Subject:** %s\n", md(f.Subject))
-	fmt.Fprintf(b, "- **Binding:** %s\n", md(f.Binding))
+	who := md(f.Subject)
+	if item := reviewFor(v, f); item != nil && len(item.Members) > 0 {
+		who += fmt.Sprintf("; %d %s through the group (access review [R%d](#%s))", len(item.Members), plural(len(item.Members), "person", "people"), item.Number, item.Anchor)
+	}
+	fmt.Fprintf(b, "- **Who is affected:** %s\n", who)
 	if f.RoleMissing {
-		fmt.Fprintf(b, "- **Role:** %s, missing: the binding references a role that does not exist\n", md(f.Role))
+		fmt.Fprintf(b, "- **Current access:** %s through %s, %s; the role is missing: the binding references a role that does not exist\n", md(f.Role), md(f.Binding), md(f.Scope))
 	} else {
-		fmt.Fprintf(b, "- **Role:** %s\n", md(f.Role))
+		fmt.Fprintf(b, "- **Current access:** %s through %s, %s\n", md(f.Role), md(f.Binding), md(f.Scope))
 	}
-	fmt.Fprintf(b, "- **Scope:** %s\n", md(f.Scope))
-	fmt.Fprintf(b, "- **Controls:** %s\n", mdList(f.Controls, "none"))
+	fmt.Fprintf(b, "- **Action:** %s: %s\n", f.Action, actionMeaning[f.Action])
+	b.WriteString("\n**Why it matters.** ")
 	if f.Description != "" {
-		fmt.Fprintf(b, "\n**Why it matters.** %s\n", md(f.Description))
+		fmt.Fprintf(b, "%s ", md(f.Description))
 	}
-	b.WriteString("\n**Matched rules**\n\n")
+	fmt.Fprintf(b, "Controls: %s.\n", mdList(f.ControlTexts, "none"))
+	b.WriteString("\n**What it allows**\n\n")
 	writeRules(b, f.Rules)
-	b.WriteString("\n**Remediation**\n\n")
+	b.WriteString("\n**How to fix it**\n\n")
 	if isCommand(f.Remediation) {
 		fence := codeFence(f.Remediation)
 		fmt.Fprintf(b, "%ssh\n%s\n%s\n", fence, strings.TrimRight(f.Remediation, "\n"), fence)
 	} else {
 		fmt.Fprintf(b, "%s\n", md(f.Remediation))
 	}
+}
+
+func writePaths(b *strings.Builder, v view) {
+	b.WriteString("## Escalation paths\n\n")
+	if len(v.Paths) == 0 {
+		b.WriteString("No finding carries a multi-step escalation path.\n\n")
+		return
+	}
+	for _, f := range v.Paths {
+		fmt.Fprintf(b, "**[#%d](#%s) %s** (%s)\n\n", f.Number, f.Anchor, md(f.Title), f.Severity)
+		for i, step := range f.Path {
+			fmt.Fprintf(b, "%d. %s\n", i+1, md(step))
+		}
+		b.WriteString("\n")
+	}
+}
+
+func writeReview(b *strings.Builder, v view) {
+	b.WriteString("## Access review\n\n")
+	if len(v.Review) == 0 {
+		b.WriteString("No user or group outside the platform holds access through a binding.\n\n")
+		return
+	}
+	b.WriteString("One item per group and per directly bound user that holds access, cluster-wide access first. ")
+	b.WriteString("For each, the reviewer ticks one decision and signs: **Confirmed** (the access is needed as it is), ")
+	b.WriteString("**Requires justification** (the owner must explain it by the next review), or **Revoke** (remove it).\n")
+	for _, item := range v.Review {
+		fmt.Fprintf(b, "\n<a id=\"%s\"></a>\n\n### R%d. %s\n\n", item.Anchor, item.Number, md(item.Subject))
+		b.WriteString("**Access held**\n\n")
+		for _, g := range item.Grants {
+			role := md(g.Role)
+			if g.Missing {
+				role += " (missing)"
+			}
+			fmt.Fprintf(b, "- %s through %s, %s\n", role, md(g.Binding), md(g.Scope))
+		}
+		b.WriteString("\n")
+		writePeople(b, item)
+		if len(item.Findings) > 0 {
+			refs := make([]string, len(item.Findings))
+			for i, n := range item.Findings {
+				refs[i] = fmt.Sprintf("[#%d](#finding-%d)", n, n)
+			}
+			fmt.Fprintf(b, "- **Findings:** %s\n", strings.Join(refs, ", "))
+		} else {
+			b.WriteString("- **Findings:** none\n")
+		}
+		if item.Note != "" {
+			fmt.Fprintf(b, "- **Model's plausibility note:** %s\n", md(item.Note))
+		} else {
+			b.WriteString("- **Model's plausibility note:** not available\n")
+		}
+		b.WriteString("\n**Decision:** [ ] Confirmed  [ ] Requires justification  [ ] Revoke\n\n")
+		b.WriteString("Reviewer: ____________________  Date: ____________  Comment: ____________________\n")
+	}
+	b.WriteString("\n")
+}
+
+func writePeople(b *strings.Builder, item reviewItem) {
+	switch {
+	case !item.Directory:
+		b.WriteString("- **People:** unknown; no identity data was available\n")
+		return
+	case !item.Resolved:
+		b.WriteString("- **People:** not found in Entra ID; the binding may name a deleted or mistyped principal\n")
+		return
+	}
+	if item.Description != "" {
+		fmt.Fprintf(b, "- **Directory description:** %s\n", md(item.Description))
+	}
+	if item.Person != nil {
+		p := *item.Person
+		if fl := p.Flags(); fl != "" {
+			fmt.Fprintf(b, "- **Person:** %s (%s)\n", md(p.Text()), fl)
+		} else {
+			fmt.Fprintf(b, "- **Person:** %s\n", md(p.Text()))
+		}
+		return
+	}
+	fmt.Fprintf(b, "- **Members:** %d (%d %s, %d disabled)\n", len(item.Members), item.Guests, plural(item.Guests, "guest", "guests"), item.Disabled)
+	for _, m := range item.Members {
+		if fl := m.Flags(); fl != "" {
+			fmt.Fprintf(b, "  - %s (%s)\n", md(m.Text()), fl)
+		} else {
+			fmt.Fprintf(b, "  - %s\n", md(m.Text()))
+		}
+	}
+	owners := make([]string, len(item.Owners))
+	for i, o := range item.Owners {
+		owners[i] = o.Text()
+	}
+	fmt.Fprintf(b, "- **Owners:** %s\n", mdList(owners, "none recorded"))
+}
+
+func writeGood(b *strings.Builder, v view) {
+	b.WriteString("## What looks good\n\n")
+	if len(v.Good) == 0 {
+		b.WriteString("Nothing to single out.\n\n")
+		return
+	}
+	for _, g := range v.Good {
+		fmt.Fprintf(b, "- %s\n", md(string(g)))
+	}
+	b.WriteString("\n")
 }
 
 func writeRules(b *strings.Builder, rules []*secureauditv1.PolicyRule) {

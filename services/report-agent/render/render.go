@@ -20,7 +20,8 @@ var ErrUnsupported = errors.New("unsupported report format")
 // Supported reports whether Document renders format.
 func Supported(format secureauditv1.ReportFormat) bool {
 	switch format {
-	case secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN, secureauditv1.ReportFormat_REPORT_FORMAT_JSON:
+	case secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN, secureauditv1.ReportFormat_REPORT_FORMAT_JSON,
+		secureauditv1.ReportFormat_REPORT_FORMAT_HTML:
 		return true
 	}
 	return false
@@ -34,6 +35,8 @@ func Document(format secureauditv1.ReportFormat, r *secureauditv1.Report) ([]byt
 		return Markdown(r), nil
 	case secureauditv1.ReportFormat_REPORT_FORMAT_JSON:
 		return JSON(r)
+	case secureauditv1.ReportFormat_REPORT_FORMAT_HTML:
+		return HTML(r)
 	}
 	return nil, fmt.Errorf("%w: %s", ErrUnsupported, format)
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,65 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 const hostile = "evil|name](http://x)<img>"
 
 func sampleReport() *secureauditv1.Report {
+	r := sampleFindings()
+	group := r.GetFindings()[0].GetSubject()
+	r.AccessReview = []*secureauditv1.ReviewSubject{
+		{
+			Subject: &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "guest_partner#EXT#@contoso.onmicrosoft.com"},
+			Grants: []*secureauditv1.AccessGrant{{
+				Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING, Name: "legacy-ops", Namespace: "payments"},
+				Role:    &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_ROLE, Name: "ops", Namespace: "payments", Missing: true},
+				Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: "payments"},
+			}},
+			Resolved: true,
+			Person:   &secureauditv1.Person{UserPrincipalName: "guest_partner#EXT#@contoso.onmicrosoft.com", DisplayName: "Partner <b>Guest</b>", Guest: true},
+		},
+		{
+			Subject: group,
+			Grants: []*secureauditv1.AccessGrant{{
+				Binding: r.GetFindings()[0].GetBinding(),
+				Role:    r.GetFindings()[0].GetRole(),
+				Scope:   r.GetFindings()[0].GetScope(),
+			}},
+			Resolved:    true,
+			Description: "Platform team " + hostile,
+			Members: []*secureauditv1.Person{
+				{UserPrincipalName: "alice@contoso.com", DisplayName: "Alice Admin"},
+				{UserPrincipalName: "bob@contoso.com", DisplayName: "Bob Builder", Disabled: true},
+			},
+			Owners: []*secureauditv1.Person{{UserPrincipalName: "carol@contoso.com", DisplayName: "Carol Owner"}},
+		},
+		{
+			Subject: &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_GROUP, Name: "9d8c7b6a-0000-4000-8000-000000000001"},
+			Grants: []*secureauditv1.AccessGrant{{
+				Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING, Name: "viewers", Namespace: "team-a"},
+				Role:    &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "view"},
+				Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: "team-a"},
+			}},
+		},
+	}
+	r.History = &secureauditv1.AuditHistory{
+		PreviousAuditId:     "11111111-2222-4333-8444-555555555555",
+		PreviousGeneratedAt: timestamppb.New(time.Date(2025, 3, 7, 8, 0, 0, 0, time.UTC)),
+		NewFindingIds:       []string{"1b2c3d4e5f607182"},
+		Changed: []*secureauditv1.FindingChange{{
+			FindingId: "0a1b2c3d4e5f6071", PreviousSeverity: secureauditv1.Severity_SEVERITY_HIGH,
+			Severity: secureauditv1.Severity_SEVERITY_CRITICAL, Fields: []string{"severity"},
+		}},
+		Resolved: []*secureauditv1.Finding{{
+			Id: "6a7b8c9d0e1f2a3b", RuleId: "RBAC-004", Title: "wildcard in a bound role",
+			Severity: secureauditv1.Severity_SEVERITY_MEDIUM, SeverityReason: "base MEDIUM",
+			Subject:     &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "old-admin@contoso.com"},
+			Binding:     &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING, Name: "old", Namespace: "team-a"},
+			Role:        &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_ROLE, Name: "old", Namespace: "team-a"},
+			Scope:       &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: "team-a"},
+			Remediation: "kubectl delete rolebinding old -n team-a",
+		}},
+	}
+	return r
+}
+
+func sampleFindings() *secureauditv1.Report {
 	cluster := &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER}
 	ns := func(n string) *secureauditv1.Scope {
 		return &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: n}
@@ -176,7 +236,9 @@ func TestGolden(t *testing.T) {
 	}{
 		{"report.md", sampleReport(), secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN},
 		{"report.json", sampleReport(), secureauditv1.ReportFormat_REPORT_FORMAT_JSON},
+		{"report.html", sampleReport(), secureauditv1.ReportFormat_REPORT_FORMAT_HTML},
 		{"empty.md", emptyReport(), secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN},
+		{"empty.html", emptyReport(), secureauditv1.ReportFormat_REPORT_FORMAT_HTML},
 		{"empty.json", emptyReport(), secureauditv1.ReportFormat_REPORT_FORMAT_JSON},
 	}
 	for _, tt := range tests {
@@ -203,7 +265,10 @@ func TestGolden(t *testing.T) {
 }
 
 func TestDeterministic(t *testing.T) {
-	for _, format := range []secureauditv1.ReportFormat{secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN, secureauditv1.ReportFormat_REPORT_FORMAT_JSON} {
+	for _, format := range []secureauditv1.ReportFormat{
+		secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN, secureauditv1.ReportFormat_REPORT_FORMAT_JSON,
+		secureauditv1.ReportFormat_REPORT_FORMAT_HTML,
+	} {
 		t.Run(format.String(), func(t *testing.T) {
 			first, err := Document(format, sampleReport())
 			if err != nil {
@@ -317,7 +382,9 @@ func TestMarkdownEscapesHostileNames(t *testing.T) {
 			t.Errorf("Markdown lacks escaped %q", good)
 		}
 	}
-	if i := strings.Index(strings.ReplaceAll(doc, `\]`, ""), "]("); i >= 0 {
+	// The report's own links point at its anchors; any other link was injected.
+	own := regexp.MustCompile(`\]\(#(finding|review)-[0-9]+\)`)
+	if i := strings.Index(own.ReplaceAllString(strings.ReplaceAll(doc, `\]`, ""), ""), "]("); i >= 0 {
 		t.Errorf("Markdown contains an unescaped link near %q", doc[max(0, i-20):i+10])
 	}
 	// Every row of a table has as many cells as its header row.
@@ -351,6 +418,50 @@ func unescapedPipes(line string) int {
 		}
 	}
 	return n
+}
+
+func TestHTMLEscapesHostileNames(t *testing.T) {
+	doc, err := HTML(sampleReport())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"<img>", "<b>Guest</b>", "http://x)<"} {
+		if strings.Contains(string(doc), bad) {
+			t.Errorf("HTML contains unescaped %q", bad)
+		}
+	}
+	for _, good := range []string{"evil|name](http://x)&lt;img&gt;", "Partner &lt;b&gt;Guest&lt;/b&gt;", "Content-Security-Policy"} {
+		if !strings.Contains(string(doc), good) {
+			t.Errorf("HTML lacks %q", good)
+		}
+	}
+	for _, external := range []string{"src=\"http", "href=\"http", "@import", "url(http"} {
+		if strings.Contains(string(doc), external) {
+			t.Errorf("HTML references an external resource: %q", external)
+		}
+	}
+}
+
+func TestAction(t *testing.T) {
+	tests := []struct {
+		severity secureauditv1.Severity
+		rule     string
+		want     Action
+	}{
+		{secureauditv1.Severity_SEVERITY_CRITICAL, "RBAC-001", ActionRevoke},
+		{secureauditv1.Severity_SEVERITY_HIGH, "RBAC-003", ActionInvestigate},
+		{secureauditv1.Severity_SEVERITY_HIGH, "ENTRA-002", ActionRevoke},
+		{secureauditv1.Severity_SEVERITY_MEDIUM, "ENTRA-002", ActionReview},
+		{secureauditv1.Severity_SEVERITY_LOW, "RBAC-010", ActionReview},
+		{secureauditv1.Severity_SEVERITY_INFO, "RBAC-010", ActionReview},
+	}
+	for _, tt := range tests {
+		t.Run(tt.severity.String()+"/"+tt.rule, func(t *testing.T) {
+			if got := actionFor(&secureauditv1.Finding{Severity: tt.severity, RuleId: tt.rule}); got != tt.want {
+				t.Errorf("actionFor = %s, want %s", got, tt.want)
+			}
+		})
+	}
 }
 
 func TestMd(t *testing.T) {

@@ -29,6 +29,17 @@ type view struct {
 	InfraTotal  int
 	Findings    []findingView
 	Infra       []findingView
+
+	// Top is the single most important finding, nil without findings.
+	Top *findingView
+	// Identity and Permission split Findings into the report's sections.
+	Identity   []findingView
+	Permission []findingView
+	// Paths are the findings that carry an escalation path.
+	Paths   []findingView
+	Review  []reviewItem
+	Good    []goodPoint
+	History *historyView
 }
 
 type kindCount struct {
@@ -58,6 +69,18 @@ type findingView struct {
 	Controls       []string
 	Rules          []*secureauditv1.PolicyRule
 	Remediation    string
+
+	Anchor        string
+	Action        Action
+	Identity      bool
+	ControlTexts  []string
+	SeverityClass string
+	Cluster       bool
+	// Path is the finding's escalation path as steps, when it has one.
+	Path       []string
+	subjectKey string
+	severity   secureauditv1.Severity
+	namespace  string
 }
 
 // providerNone is the deterministic reasoning provider.
@@ -86,7 +109,7 @@ func newView(r *secureauditv1.Report) view {
 		Catalogue:   r.GetCatalogueVersion(),
 	}
 	if r.GetGeneratedAt() != nil {
-		v.GeneratedAt = r.GetGeneratedAt().AsTime().UTC().Format(time.RFC3339)
+		v.GeneratedAt = timeText(r.GetGeneratedAt())
 	}
 	if v.Provider == "" {
 		v.Provider = providerNone
@@ -97,19 +120,64 @@ func newView(r *secureauditv1.Report) view {
 	sort.Slice(v.Skipped, func(i, j int) bool { return v.Skipped[i].Kind < v.Skipped[j].Kind })
 
 	main := countBySeverity(r.GetFindings())
+	findings := ordered(r.GetFindings())
 	infra := countBySeverity(r.GetInfrastructureFindings())
 	for _, s := range severities {
 		v.Counts = append(v.Counts, severityCount{Severity: severityText(s), Main: main[s], Infra: infra[s]})
 	}
 	v.Total = len(r.GetFindings())
 	v.InfraTotal = len(r.GetInfrastructureFindings())
-	for i, f := range r.GetFindings() {
-		v.Findings = append(v.Findings, newFindingView(i+1, f))
+	byID := map[string]findingView{}
+	for i, f := range findings {
+		fv := newFindingView(i+1, f)
+		v.Findings = append(v.Findings, fv)
+		byID[fv.ID] = fv
+		if fv.Identity {
+			v.Identity = append(v.Identity, fv)
+		} else {
+			v.Permission = append(v.Permission, fv)
+		}
+		if len(fv.Path) > 0 {
+			v.Paths = append(v.Paths, fv)
+		}
+	}
+	if len(v.Findings) > 0 {
+		top := v.Findings[0]
+		v.Top = &top
 	}
 	for i, f := range r.GetInfrastructureFindings() {
-		v.Infra = append(v.Infra, newFindingView(i+1, f))
+		fv := newFindingView(i+1, f)
+		fv.Anchor = fmt.Sprintf("infra-%d", i+1)
+		v.Infra = append(v.Infra, fv)
 	}
+	v.Review = newReview(r, v.Findings)
+	v.Good = newGood(r, &v)
+	v.History = newHistory(r.GetHistory(), byID)
 	return v
+}
+
+// ordered sorts findings by severity, then cluster-wide before namespaced,
+// then by namespace, keeping the risk-agent's order among equals.
+func ordered(in []*secureauditv1.Finding) []*secureauditv1.Finding {
+	out := append([]*secureauditv1.Finding(nil), in...)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.GetSeverity() != b.GetSeverity() {
+			return a.GetSeverity() < b.GetSeverity()
+		}
+		if a.GetScope().GetLevel() != b.GetScope().GetLevel() {
+			return a.GetScope().GetLevel() < b.GetScope().GetLevel()
+		}
+		return a.GetScope().GetNamespace() < b.GetScope().GetNamespace()
+	})
+	return out
+}
+
+func timeText(t interface{ AsTime() time.Time }) string {
+	if t == nil {
+		return "unknown"
+	}
+	return t.AsTime().UTC().Format(time.RFC3339)
 }
 
 func countBySeverity(fs []*secureauditv1.Finding) map[secureauditv1.Severity]int {
@@ -137,7 +205,32 @@ func newFindingView(n int, f *secureauditv1.Finding) findingView {
 		Controls:       f.GetControls(),
 		Rules:          f.GetMatchedRules(),
 		Remediation:    f.GetRemediation(),
+		Anchor:         fmt.Sprintf("finding-%d", n),
+		Action:         actionFor(f),
+		Identity:       identityRule(f.GetRuleId()),
+		ControlTexts:   controlTexts(f.GetControls()),
+		SeverityClass:  strings.ToLower(severityText(f.GetSeverity())),
+		Cluster:        f.GetScope().GetLevel() == secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER,
+		Path:           findingPath(f),
+		subjectKey:     subjectKey(f.GetSubject()),
+		severity:       f.GetSeverity(),
+		namespace:      f.GetScope().GetNamespace(),
 	}
+}
+
+func controlTexts(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = controlText(id)
+	}
+	return out
+}
+
+// findingPath returns a finding's escalation path as readable steps. The
+// risk-agent's path field is not in the contract yet, so no finding has
+// one; this is the one place to read it when it is.
+func findingPath(*secureauditv1.Finding) []string {
+	return nil
 }
 
 func severityText(s secureauditv1.Severity) string {
@@ -190,22 +283,23 @@ func objectsText(c *secureauditv1.ObjectCounts) string {
 	return strings.Join(out, ", ")
 }
 
+func kindText(k secureauditv1.SubjectKind) string {
+	switch k {
+	case secureauditv1.SubjectKind_SUBJECT_KIND_USER:
+		return "User"
+	case secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
+		return "Group"
+	case secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT:
+		return "ServiceAccount"
+	}
+	return "Subject"
+}
+
 func subjectText(s *secureauditv1.SubjectRef) string {
 	if s == nil {
 		return "none"
 	}
-	var kind string
-	switch s.GetKind() {
-	case secureauditv1.SubjectKind_SUBJECT_KIND_USER:
-		kind = "User"
-	case secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
-		kind = "Group"
-	case secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT:
-		kind = "ServiceAccount"
-	default:
-		kind = "Subject"
-	}
-	text := kind + " " + s.GetName()
+	text := kindText(s.GetKind()) + " " + s.GetName()
 	if s.GetNamespace() != "" {
 		text += " in " + s.GetNamespace()
 	}

@@ -1,0 +1,344 @@
+package render
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// Action is what the report asks the owner of a finding to do.
+type Action string
+
+// The actions, strongest first.
+const (
+	// ActionRevoke: remove the access unless someone justifies it now.
+	ActionRevoke Action = "Revoke"
+	// ActionInvestigate: find out who uses the access and why, then narrow it.
+	ActionInvestigate Action = "Investigate"
+	// ActionReview: confirm the access at the next periodic review.
+	ActionReview Action = "Review"
+)
+
+// actionFor decides a finding's action from its severity and kind: critical
+// findings and high identity findings (a guest, a disabled or orphaned
+// account holding access) are revoked, other high findings investigated,
+// the rest reviewed.
+func actionFor(f *secureauditv1.Finding) Action {
+	switch f.GetSeverity() {
+	case secureauditv1.Severity_SEVERITY_CRITICAL:
+		return ActionRevoke
+	case secureauditv1.Severity_SEVERITY_HIGH:
+		if identityRule(f.GetRuleId()) {
+			return ActionRevoke
+		}
+		return ActionInvestigate
+	}
+	return ActionReview
+}
+
+// identityPrefixes are the rule ID prefixes of the identity (Entra ID)
+// rules; every other rule is about permissions.
+var identityPrefixes = []string{"ENTRA-", "IDENTITY-", "IDN-", "AZ-"}
+
+// identityRule reports whether a rule judges an identity (who the subject
+// is) rather than a permission (what it may do).
+func identityRule(ruleID string) bool {
+	for _, p := range identityPrefixes {
+		if strings.HasPrefix(ruleID, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// controlNames are the titles of the controls findings cite, so that a
+// reader needs neither the benchmark nor the trust services criteria open.
+var controlNames = map[string]string{
+	"CIS-5.1.1":  "Ensure that the cluster-admin role is only used where required",
+	"CIS-5.1.2":  "Minimize access to secrets",
+	"CIS-5.1.3":  "Minimize wildcard use in Roles and ClusterRoles",
+	"CIS-5.1.4":  "Minimize access to create pods",
+	"CIS-5.1.5":  "Ensure that default service accounts are not actively used",
+	"CIS-5.1.6":  "Ensure that Service Account Tokens are only mounted where necessary",
+	"CIS-5.1.7":  "Avoid use of system:masters group",
+	"CIS-5.1.8":  "Limit use of the Bind, Impersonate and Escalate permissions",
+	"CIS-5.1.9":  "Minimize access to create persistent volumes",
+	"CIS-5.1.10": "Minimize access to the proxy sub-resource of nodes",
+	"CIS-5.1.11": "Minimize access to the approval sub-resource of certificatesigningrequests",
+	"CIS-5.1.12": "Minimize access to webhook configuration objects",
+	"CIS-5.1.13": "Minimize access to the service account token creation",
+	"SOC2-CC6.1": "Logical access security over protected information assets",
+	"SOC2-CC6.2": "Access is granted on authorization and removed when no longer needed",
+	"SOC2-CC6.3": "Access is role-based, least privilege, with segregation of duties",
+	"SOC2-CC7.2": "Anomalies are monitored and evaluated",
+}
+
+// controlText is a control ID with its title, when known.
+func controlText(id string) string {
+	if name, ok := controlNames[id]; ok {
+		return id + " (" + name + ")"
+	}
+	return id
+}
+
+// reviewItem is one line of the access review: a user or group and the
+// access it holds, for a reviewer to confirm, question or revoke.
+type reviewItem struct {
+	Number      int
+	Anchor      string
+	Subject     string
+	Kind        string
+	Grants      []grantView
+	Resolved    bool
+	Directory   bool
+	Description string
+	Person      *personView
+	Members     []personView
+	Owners      []personView
+	Guests      int
+	Disabled    int
+	Note        string
+	Findings    []int
+}
+
+type grantView struct {
+	Binding string
+	Role    string
+	Scope   string
+	Cluster bool
+	Missing bool
+}
+
+type personView struct {
+	Name     string
+	Display  string
+	Guest    bool
+	Disabled bool
+}
+
+// Flags describes a person's notable attributes, or "".
+func (p personView) Flags() string {
+	var f []string
+	if p.Guest {
+		f = append(f, "guest")
+	}
+	if p.Disabled {
+		f = append(f, "disabled")
+	}
+	return strings.Join(f, ", ")
+}
+
+// Text is the person as one line: display name and UPN.
+func (p personView) Text() string {
+	switch {
+	case p.Display != "" && p.Name != "":
+		return p.Display + " <" + p.Name + ">"
+	case p.Display != "":
+		return p.Display
+	}
+	return p.Name
+}
+
+func newPerson(p *secureauditv1.Person) personView {
+	return personView{Name: p.GetUserPrincipalName(), Display: p.GetDisplayName(), Guest: p.GetGuest(), Disabled: p.GetDisabled()}
+}
+
+// SignOff are the three outcomes a reviewer records for a review item.
+var SignOff = []string{"Confirmed", "Requires justification", "Revoke"}
+
+// subjectKey identifies a subject across findings and the access review.
+func subjectKey(s *secureauditv1.SubjectRef) string {
+	return fmt.Sprintf("%d/%s/%s", s.GetKind(), s.GetNamespace(), s.GetName())
+}
+
+// newReview builds the access review: one item per review subject, sorted
+// with cluster-wide access first, then by subject, each linked to the
+// findings about it.
+func newReview(r *secureauditv1.Report, findings []findingView) []reviewItem {
+	bySubject := map[string][]int{}
+	for _, f := range findings {
+		bySubject[f.subjectKey] = append(bySubject[f.subjectKey], f.Number)
+	}
+	subjects := append([]*secureauditv1.ReviewSubject(nil), r.GetAccessReview()...)
+	sort.SliceStable(subjects, func(i, j int) bool {
+		ci, cj := clusterWide(subjects[i]), clusterWide(subjects[j])
+		if ci != cj {
+			return ci
+		}
+		return subjectText(subjects[i].GetSubject()) < subjectText(subjects[j].GetSubject())
+	})
+	items := make([]reviewItem, 0, len(subjects))
+	for i, s := range subjects {
+		item := reviewItem{
+			Number:      i + 1,
+			Anchor:      fmt.Sprintf("review-%d", i+1),
+			Subject:     subjectText(s.GetSubject()),
+			Kind:        kindText(s.GetSubject().GetKind()),
+			Resolved:    s.GetResolved(),
+			Directory:   r.GetDirectoryAvailable(),
+			Description: s.GetDescription(),
+			Findings:    bySubject[subjectKey(s.GetSubject())],
+		}
+		for _, g := range s.GetGrants() {
+			item.Grants = append(item.Grants, grantView{
+				Binding: bindingText(g.GetBinding()),
+				Role:    roleText(g.GetRole()),
+				Scope:   scopeText(g.GetScope()),
+				Cluster: g.GetScope().GetLevel() == secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER,
+				Missing: g.GetRole().GetMissing(),
+			})
+		}
+		if s.GetPerson() != nil {
+			p := newPerson(s.GetPerson())
+			item.Person = &p
+		}
+		for _, m := range s.GetMembers() {
+			p := newPerson(m)
+			item.Members = append(item.Members, p)
+			if p.Guest {
+				item.Guests++
+			}
+			if p.Disabled {
+				item.Disabled++
+			}
+		}
+		for _, o := range s.GetOwners() {
+			item.Owners = append(item.Owners, newPerson(o))
+		}
+		item.Note = plausibilityNote(r, s)
+		items = append(items, item)
+	}
+	return items
+}
+
+// plausibilityNote is the model's note on whether the subject's access is
+// plausible, or "" when no model reasoning annotates the report. The
+// reasoning annotations are not part of the Report yet; this is the one
+// place to read them when they are.
+func plausibilityNote(_ *secureauditv1.Report, _ *secureauditv1.ReviewSubject) string {
+	return ""
+}
+
+func clusterWide(s *secureauditv1.ReviewSubject) bool {
+	for _, g := range s.GetGrants() {
+		if g.GetScope().GetLevel() == secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER {
+			return true
+		}
+	}
+	return false
+}
+
+// goodPoint is one thing the audit found in order.
+type goodPoint string
+
+// newGood lists what looks good, each point derived from the report's data
+// so that it can never contradict a finding.
+func newGood(r *secureauditv1.Report, v *view) []goodPoint {
+	var out []goodPoint
+	crit := 0
+	adminBound := false
+	missing := false
+	for _, f := range r.GetFindings() {
+		if f.GetSeverity() == secureauditv1.Severity_SEVERITY_CRITICAL {
+			crit++
+		}
+		if f.GetRole().GetName() == "cluster-admin" {
+			adminBound = true
+		}
+		if f.GetRole().GetMissing() {
+			missing = true
+		}
+	}
+	if len(r.GetFindings()) == 0 {
+		out = append(out, "No rule matched any subject outside the platform-managed bindings.")
+	}
+	if crit == 0 {
+		out = append(out, "No critical findings: no subject outside the platform holds unrestricted control of the cluster.")
+	}
+	if !adminBound {
+		out = append(out, "cluster-admin is bound only to platform-managed subjects (CIS 5.1.1).")
+	}
+	if !missing {
+		out = append(out, "Every binding outside the platform references a role that exists.")
+	}
+	if r.GetDirectoryAvailable() {
+		if r.GetUnresolvedPrincipals() == 0 {
+			out = append(out, "Every user and group bound in the cluster was found in Entra ID.")
+		}
+		guests, disabled := 0, 0
+		for _, item := range v.Review {
+			guests += item.Guests
+			disabled += item.Disabled
+			if item.Person != nil {
+				if item.Person.Guest {
+					guests++
+				}
+				if item.Person.Disabled {
+					disabled++
+				}
+			}
+		}
+		if len(v.Review) > 0 && guests == 0 {
+			out = append(out, "No guest account holds access, directly or through a group.")
+		}
+		if len(v.Review) > 0 && disabled == 0 {
+			out = append(out, "No disabled account holds access, directly or through a group.")
+		}
+	}
+	if n := len(v.Review); n > 0 {
+		scoped := 0
+		for _, item := range v.Review {
+			cluster := false
+			for _, g := range item.Grants {
+				cluster = cluster || g.Cluster
+			}
+			if !cluster {
+				scoped++
+			}
+		}
+		if scoped > 0 {
+			out = append(out, goodPoint(fmt.Sprintf("%d of %d users and groups hold access confined to namespaces.", scoped, n)))
+		}
+	}
+	return out
+}
+
+// historyView is what changed since the previous audit.
+type historyView struct {
+	PreviousID string
+	PreviousAt string
+	New        []findingView
+	Changed    []changeView
+	Resolved   []findingView
+}
+
+type changeView struct {
+	Finding  findingView
+	Previous string
+	Fields   string
+}
+
+func newHistory(h *secureauditv1.AuditHistory, byID map[string]findingView) *historyView {
+	if h == nil {
+		return nil
+	}
+	hv := &historyView{PreviousID: h.GetPreviousAuditId(), PreviousAt: timeText(h.GetPreviousGeneratedAt())}
+	for _, id := range h.GetNewFindingIds() {
+		if f, ok := byID[id]; ok {
+			hv.New = append(hv.New, f)
+		}
+	}
+	for _, c := range h.GetChanged() {
+		if f, ok := byID[c.GetFindingId()]; ok {
+			hv.Changed = append(hv.Changed, changeView{Finding: f, Previous: severityText(c.GetPreviousSeverity()), Fields: strings.Join(c.GetFields(), ", ")})
+		}
+	}
+	for i, f := range h.GetResolved() {
+		hv.Resolved = append(hv.Resolved, newFindingView(i+1, f))
+	}
+	sort.SliceStable(hv.New, func(i, j int) bool { return hv.New[i].Number < hv.New[j].Number })
+	sort.SliceStable(hv.Changed, func(i, j int) bool { return hv.Changed[i].Finding.Number < hv.Changed[j].Finding.Number })
+	return hv
+}
