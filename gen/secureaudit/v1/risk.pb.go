@@ -183,6 +183,7 @@ type AssessResponse struct {
 	//
 	//	*AssessResponse_Findings
 	//	*AssessResponse_Summary
+	//	*AssessResponse_Reasoning
 	Part          isAssessResponse_Part `protobuf_oneof:"part"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -243,6 +244,15 @@ func (x *AssessResponse) GetSummary() *AssessSummary {
 	return nil
 }
 
+func (x *AssessResponse) GetReasoning() *Reasoning {
+	if x != nil {
+		if x, ok := x.Part.(*AssessResponse_Reasoning); ok {
+			return x.Reasoning
+		}
+	}
+	return nil
+}
+
 type isAssessResponse_Part interface {
 	isAssessResponse_Part()
 }
@@ -256,9 +266,17 @@ type AssessResponse_Summary struct {
 	Summary *AssessSummary `protobuf:"bytes,2,opt,name=summary,proto3,oneof"`
 }
 
+type AssessResponse_Reasoning struct {
+	// reasoning comes after the findings and before the summary: text that
+	// annotates the findings without changing them.
+	Reasoning *Reasoning `protobuf:"bytes,3,opt,name=reasoning,proto3,oneof"`
+}
+
 func (*AssessResponse_Findings) isAssessResponse_Part() {}
 
 func (*AssessResponse_Summary) isAssessResponse_Part() {}
+
+func (*AssessResponse_Reasoning) isAssessResponse_Part() {}
 
 // AssessSummary closes an assessment.
 type AssessSummary struct {
@@ -270,8 +288,15 @@ type AssessSummary struct {
 	// reasoning_provider is the LLM provider used, "none" for deterministic text.
 	ReasoningProvider string        `protobuf:"bytes,3,opt,name=reasoning_provider,json=reasoningProvider,proto3" json:"reasoning_provider,omitempty"`
 	Counts            *ObjectCounts `protobuf:"bytes,4,opt,name=counts,proto3" json:"counts,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// model_calls meters every call made to a language model.
+	ModelCalls []*ModelCall `protobuf:"bytes,5,rep,name=model_calls,json=modelCalls,proto3" json:"model_calls,omitempty"`
+	// anomalies are CC7.2 events observed while assessing (injection hits,
+	// discarded answers, canary leaks).
+	Anomalies []*Anomaly `protobuf:"bytes,6,rep,name=anomalies,proto3" json:"anomalies,omitempty"`
+	// template_version identifies the prompt templates.
+	TemplateVersion string `protobuf:"bytes,7,opt,name=template_version,json=templateVersion,proto3" json:"template_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *AssessSummary) Reset() {
@@ -332,11 +357,32 @@ func (x *AssessSummary) GetCounts() *ObjectCounts {
 	return nil
 }
 
+func (x *AssessSummary) GetModelCalls() []*ModelCall {
+	if x != nil {
+		return x.ModelCalls
+	}
+	return nil
+}
+
+func (x *AssessSummary) GetAnomalies() []*Anomaly {
+	if x != nil {
+		return x.Anomalies
+	}
+	return nil
+}
+
+func (x *AssessSummary) GetTemplateVersion() string {
+	if x != nil {
+		return x.TemplateVersion
+	}
+	return ""
+}
+
 var File_secureaudit_v1_risk_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_risk_proto_rawDesc = "" +
 	"\n" +
-	"\x19secureaudit/v1/risk.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\"\xd3\x01\n" +
+	"\x19secureaudit/v1/risk.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\xd3\x01\n" +
 	"\rAssessRequest\x126\n" +
 	"\x06header\x18\x01 \x01(\v2\x1c.secureaudit.v1.AssessHeaderH\x00R\x06header\x12;\n" +
 	"\bsnapshot\x18\x02 \x01(\v2\x1d.secureaudit.v1.SnapshotChunkH\x00R\bsnapshot\x12>\n" +
@@ -344,16 +390,21 @@ const file_secureaudit_v1_risk_proto_rawDesc = "" +
 	"\x04part\x12\x05\xbaH\x02\b\x01\"d\n" +
 	"\fAssessHeader\x12#\n" +
 	"\baudit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aauditId\x12/\n" +
-	"\x13directory_available\x18\x02 \x01(\bR\x12directoryAvailable\"\x96\x01\n" +
+	"\x13directory_available\x18\x02 \x01(\bR\x12directoryAvailable\"\xd1\x01\n" +
 	"\x0eAssessResponse\x12:\n" +
 	"\bfindings\x18\x01 \x01(\v2\x1c.secureaudit.v1.FindingBatchH\x00R\bfindings\x129\n" +
-	"\asummary\x18\x02 \x01(\v2\x1d.secureaudit.v1.AssessSummaryH\x00R\asummaryB\r\n" +
-	"\x04part\x12\x05\xbaH\x02\b\x01\"\xe4\x01\n" +
+	"\asummary\x18\x02 \x01(\v2\x1d.secureaudit.v1.AssessSummaryH\x00R\asummary\x129\n" +
+	"\treasoning\x18\x03 \x01(\v2\x19.secureaudit.v1.ReasoningH\x00R\treasoningB\r\n" +
+	"\x04part\x12\x05\xbaH\x02\b\x01\"\xa1\x03\n" +
 	"\rAssessSummary\x12#\n" +
 	"\rfinding_count\x18\x01 \x01(\rR\ffindingCount\x126\n" +
 	"\x11catalogue_version\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x10catalogueVersion\x128\n" +
 	"\x12reasoning_provider\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x11reasoningProvider\x12<\n" +
-	"\x06counts\x18\x04 \x01(\v2\x1c.secureaudit.v1.ObjectCountsB\x06\xbaH\x03\xc8\x01\x01R\x06counts2Z\n" +
+	"\x06counts\x18\x04 \x01(\v2\x1c.secureaudit.v1.ObjectCountsB\x06\xbaH\x03\xc8\x01\x01R\x06counts\x12E\n" +
+	"\vmodel_calls\x18\x05 \x03(\v2\x19.secureaudit.v1.ModelCallB\t\xbaH\x06\x92\x01\x03\x10\x90NR\n" +
+	"modelCalls\x12@\n" +
+	"\tanomalies\x18\x06 \x03(\v2\x17.secureaudit.v1.AnomalyB\t\xbaH\x06\x92\x01\x03\x10\x90NR\tanomalies\x122\n" +
+	"\x10template_version\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\x0ftemplateVersion2Z\n" +
 	"\vRiskService\x12K\n" +
 	"\x06Assess\x12\x1d.secureaudit.v1.AssessRequest\x1a\x1e.secureaudit.v1.AssessResponse(\x010\x01B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
 
@@ -378,22 +429,28 @@ var file_secureaudit_v1_risk_proto_goTypes = []any{
 	(*SnapshotChunk)(nil),  // 4: secureaudit.v1.SnapshotChunk
 	(*DirectoryChunk)(nil), // 5: secureaudit.v1.DirectoryChunk
 	(*FindingBatch)(nil),   // 6: secureaudit.v1.FindingBatch
-	(*ObjectCounts)(nil),   // 7: secureaudit.v1.ObjectCounts
+	(*Reasoning)(nil),      // 7: secureaudit.v1.Reasoning
+	(*ObjectCounts)(nil),   // 8: secureaudit.v1.ObjectCounts
+	(*ModelCall)(nil),      // 9: secureaudit.v1.ModelCall
+	(*Anomaly)(nil),        // 10: secureaudit.v1.Anomaly
 }
 var file_secureaudit_v1_risk_proto_depIdxs = []int32{
-	1, // 0: secureaudit.v1.AssessRequest.header:type_name -> secureaudit.v1.AssessHeader
-	4, // 1: secureaudit.v1.AssessRequest.snapshot:type_name -> secureaudit.v1.SnapshotChunk
-	5, // 2: secureaudit.v1.AssessRequest.directory:type_name -> secureaudit.v1.DirectoryChunk
-	6, // 3: secureaudit.v1.AssessResponse.findings:type_name -> secureaudit.v1.FindingBatch
-	3, // 4: secureaudit.v1.AssessResponse.summary:type_name -> secureaudit.v1.AssessSummary
-	7, // 5: secureaudit.v1.AssessSummary.counts:type_name -> secureaudit.v1.ObjectCounts
-	0, // 6: secureaudit.v1.RiskService.Assess:input_type -> secureaudit.v1.AssessRequest
-	2, // 7: secureaudit.v1.RiskService.Assess:output_type -> secureaudit.v1.AssessResponse
-	7, // [7:8] is the sub-list for method output_type
-	6, // [6:7] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	1,  // 0: secureaudit.v1.AssessRequest.header:type_name -> secureaudit.v1.AssessHeader
+	4,  // 1: secureaudit.v1.AssessRequest.snapshot:type_name -> secureaudit.v1.SnapshotChunk
+	5,  // 2: secureaudit.v1.AssessRequest.directory:type_name -> secureaudit.v1.DirectoryChunk
+	6,  // 3: secureaudit.v1.AssessResponse.findings:type_name -> secureaudit.v1.FindingBatch
+	3,  // 4: secureaudit.v1.AssessResponse.summary:type_name -> secureaudit.v1.AssessSummary
+	7,  // 5: secureaudit.v1.AssessResponse.reasoning:type_name -> secureaudit.v1.Reasoning
+	8,  // 6: secureaudit.v1.AssessSummary.counts:type_name -> secureaudit.v1.ObjectCounts
+	9,  // 7: secureaudit.v1.AssessSummary.model_calls:type_name -> secureaudit.v1.ModelCall
+	10, // 8: secureaudit.v1.AssessSummary.anomalies:type_name -> secureaudit.v1.Anomaly
+	0,  // 9: secureaudit.v1.RiskService.Assess:input_type -> secureaudit.v1.AssessRequest
+	2,  // 10: secureaudit.v1.RiskService.Assess:output_type -> secureaudit.v1.AssessResponse
+	10, // [10:11] is the sub-list for method output_type
+	9,  // [9:10] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_risk_proto_init() }
@@ -404,6 +461,7 @@ func file_secureaudit_v1_risk_proto_init() {
 	file_secureaudit_v1_entra_proto_init()
 	file_secureaudit_v1_finding_proto_init()
 	file_secureaudit_v1_rbac_proto_init()
+	file_secureaudit_v1_reasoning_proto_init()
 	file_secureaudit_v1_risk_proto_msgTypes[0].OneofWrappers = []any{
 		(*AssessRequest_Header)(nil),
 		(*AssessRequest_Snapshot)(nil),
@@ -412,6 +470,7 @@ func file_secureaudit_v1_risk_proto_init() {
 	file_secureaudit_v1_risk_proto_msgTypes[2].OneofWrappers = []any{
 		(*AssessResponse_Findings)(nil),
 		(*AssessResponse_Summary)(nil),
+		(*AssessResponse_Reasoning)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
