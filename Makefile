@@ -18,10 +18,11 @@ build:
 	$(GO) build -o $(BIN)/ $(addprefix ./services/,$(SERVICES))
 	$(GO) build -o $(BIN)/secureaudit ./cli
 
-## demo: audit the bundled example cluster and directory; writes out/report.md and out/report.json
+## demo: audit the bundled example cluster and directory; writes out/report.md, out/report.json and out/evidence.bundle (verified)
 demo: build
-	$(BIN)/secureaudit scan --snapshot examples/cluster --directory examples/directory.json --cluster-name aks-fabrikam-prod --out out --format md,json
-	@echo "report: out/report.md"
+	$(BIN)/secureaudit scan --snapshot examples/cluster --directory examples/directory.json --cluster-name aks-fabrikam-prod --out out --format md,json --evidence-out out/evidence.bundle
+	$(BIN)/secureaudit evidence verify out/evidence.bundle
+	@echo "report: out/report.md; evidence: out/evidence.bundle"
 
 ## test: every module's tests, including the end-to-end test over the real binaries
 test: build

@@ -92,6 +92,9 @@ func Dial(addr, certDir string) (*Client, error) {
 // Close closes the connection.
 func (c *Client) Close() error { return c.conn.Close() }
 
+// Conn returns the connection, for the orchestrator's other services.
+func (c *Client) Conn() *grpc.ClientConn { return c.conn }
+
 // API returns the AuditService client.
 func (c *Client) API() secureauditv1.AuditServiceClient { return c.audit }
 

@@ -45,6 +45,7 @@ against a running orchestrator, and 'scan' does both in one step.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newUp(), newAudit(), newScan(), newList())
+	root.AddCommand(newEvidence())
 	return root
 }
 
@@ -241,8 +242,9 @@ func newAudit() *cobra.Command {
 
 func newScan() *cobra.Command {
 	var (
-		sf stackFlags
-		af auditFlags
+		sf          stackFlags
+		af          auditFlags
+		evidenceOut string
 	)
 	cmd := &cobra.Command{
 		Use:   "scan",
@@ -282,11 +284,15 @@ audit succeeds, even when there are findings.`,
 				}
 				return fmt.Errorf("%w\n\nlast service log lines:\n%s", err, strings.Join(logs, "\n"))
 			}
+			if evidenceOut != "" {
+				return exportEvidence(cmd.Context(), cmd.OutOrStdout(), st.Orchestrator(), st.PKIDir, time.Time{}, time.Time{}, evidenceOut)
+			}
 			return nil
 		},
 	}
 	sf.register(cmd)
 	af.register(cmd)
+	cmd.Flags().StringVar(&evidenceOut, "evidence-out", "", "also export the run's evidence log as a bundle to this file")
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 
 	"golang.org/x/sync/errgroup"
@@ -20,6 +21,7 @@ import (
 	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/platform/run"
 	"secureaudit.dev/services/orchestrator/audit"
+	"secureaudit.dev/services/orchestrator/evidence"
 	"secureaudit.dev/services/orchestrator/store"
 )
 
@@ -38,6 +40,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	riskAddr := str("risk-agent", "127.0.0.1:8443", "address of the risk-agent")
 	reportAddr := str("report-agent", "127.0.0.1:8444", "address of the report-agent")
 	dbPath := str("db", "secureaudit.db", "SQLite database file")
+	keyPath := str("evidence-key", "", "signing key of the evidence log, generated with mode 0600 at first start (default: evidence.key next to -db)")
 	workersFlag := str("workers", "2", "audits run at the same time")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -69,6 +72,16 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	defer st.Close()
 
+	if *keyPath == "" {
+		*keyPath = filepath.Join(filepath.Dir(*dbPath), "evidence.key")
+	}
+	evlog, err := evidence.Open(ctx, *dbPath, *keyPath)
+	if err != nil {
+		return err
+	}
+	defer evlog.Close()
+	svc.Log.Info("evidence log", "public_key", evlog.PublicKey())
+
 	var agents audit.Agents
 	var conns []*grpc.ClientConn
 	defer func() {
@@ -97,6 +110,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 
 	runner := audit.NewRunner(agents, st, svc.Log, svc.Tracing.Provider.Tracer("secureaudit/orchestrator"))
+	runner.RecordTo(evlog)
 	if err := runner.Recover(ctx); err != nil {
 		return err
 	}
@@ -108,7 +122,12 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return nil
 	})
 	g.Go(func() error {
-		return svc.Serve(ctx, func(s *grpc.Server) { secureauditv1.RegisterAuditServiceServer(s, service) })
+		return svc.Serve(ctx, func(s *grpc.Server) {
+			secureauditv1.RegisterAuditServiceServer(s, service)
+			secureauditv1.RegisterEvidenceServiceServer(s, evidence.NewServer(evlog, svc.Log))
+			secureauditv1.RegisterScopeServiceServer(s, secureauditv1.UnimplementedScopeServiceServer{})
+			secureauditv1.RegisterRegressionServiceServer(s, secureauditv1.UnimplementedRegressionServiceServer{})
+		})
 	})
 	return g.Wait()
 }

@@ -1,0 +1,357 @@
+// Package evidence is the orchestrator's tamper-evident evidence log: an
+// append-only RFC 6962 Merkle tree in the orchestrator's SQLite database,
+// whose head is signed with an Ed25519 key the orchestrator generates at first
+// start (a signed-note key file of mode 0600).
+//
+// Every control result, approval, alert and audit summary is appended with
+// Log.Append. Code that produces evidence should declare the one-method
+// interface it needs where it consumes it:
+//
+//	type Recorder interface {
+//		Append(ctx context.Context, e evidence.Entry) (int64, error)
+//	}
+//
+// (evidence.Entry from secureaudit.dev/platform/evidence), fill Kind,
+// Control, Criteria (SOC 2 criteria such as "CC4.1"), Subject, Outcome,
+// Summary and Data, and leave Time zero: the log stamps it. Export builds a
+// bundle that `secureaudit evidence verify` checks offline.
+package evidence
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"secureaudit.dev/platform/evidence"
+)
+
+// KeyName is the signed-note key name of the log.
+const KeyName = "secureaudit-evidence"
+
+// Origin is the checkpoint origin line.
+const Origin = "secureaudit.dev/evidence"
+
+const schema = `
+CREATE TABLE IF NOT EXISTS evidence_entries (
+	idx     INTEGER PRIMARY KEY,
+	time_ns INTEGER NOT NULL,
+	record  BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS evidence_entries_time ON evidence_entries (time_ns);
+CREATE TABLE IF NOT EXISTS evidence_hashes (
+	idx  INTEGER PRIMARY KEY,
+	hash BLOB NOT NULL
+);
+`
+
+// Log is the evidence log. It is safe for concurrent use.
+type Log struct {
+	db     *sql.DB
+	signer note.Signer
+	vkey   string
+	now    func() time.Time
+
+	mu   sync.Mutex
+	last time.Time
+}
+
+// Option configures a Log.
+type Option func(*Log)
+
+// WithClock sets the clock, for tests.
+func WithClock(now func() time.Time) Option { return func(l *Log) { l.now = now } }
+
+// Open opens the log in the SQLite database at dbPath, creating its tables,
+// and loads the signing key from keyPath, generating it on first start.
+func Open(ctx context.Context, dbPath, keyPath string, opts ...Option) (*Log, error) {
+	signer, vkey, err := loadKey(keyPath)
+	if err != nil {
+		return nil, err
+	}
+	dsn := "file:" + dbPath + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dbPath, err)
+	}
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create evidence tables in %s: %w", dbPath, err)
+	}
+	l := &Log{db: db, signer: signer, vkey: vkey, now: time.Now}
+	for _, o := range opts {
+		o(l)
+	}
+	var lastNS sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT MAX(time_ns) FROM evidence_entries`).Scan(&lastNS); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("read evidence log: %w", err)
+	}
+	if lastNS.Valid {
+		l.last = time.Unix(0, lastNS.Int64).UTC()
+	}
+	return l, nil
+}
+
+// loadKey reads the signed-note private key at path, or generates one and
+// writes it with mode 0600. It refuses a key file others can read.
+func loadKey(path string) (note.Signer, string, error) {
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		skey, _, err := note.GenerateKey(rand.Reader, KeyName)
+		if err != nil {
+			return nil, "", fmt.Errorf("generate evidence key: %w", err)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, "", fmt.Errorf("create evidence key directory: %w", err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, "", fmt.Errorf("write evidence key: %w", err)
+		}
+		if _, err := f.WriteString(skey + "\n"); err != nil {
+			f.Close()
+			return nil, "", fmt.Errorf("write evidence key %s: %w", path, err)
+		}
+		if err := f.Close(); err != nil {
+			return nil, "", fmt.Errorf("write evidence key %s: %w", path, err)
+		}
+		data = []byte(skey)
+	case err != nil:
+		return nil, "", fmt.Errorf("read evidence key: %w", err)
+	default:
+		info, err := os.Stat(path)
+		if err != nil {
+			return nil, "", fmt.Errorf("stat evidence key: %w", err)
+		}
+		if info.Mode().Perm()&0o077 != 0 {
+			return nil, "", fmt.Errorf("evidence key %s has mode %v; it must be readable by its owner only (chmod 600)", path, info.Mode().Perm())
+		}
+	}
+	skey := string(trimNewline(data))
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, "", fmt.Errorf("evidence key %s: %w", path, err)
+	}
+	vkey, err := verifierKey(skey)
+	if err != nil {
+		return nil, "", err
+	}
+	return signer, vkey, nil
+}
+
+func trimNewline(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// Close closes the database.
+func (l *Log) Close() error { return l.db.Close() }
+
+// PublicKey returns the signed-note verifier key an auditor pins.
+func (l *Log) PublicKey() string { return l.vkey }
+
+// Append stamps the entry with the time, appends it and returns its index.
+// Times never go backwards within the log.
+func (l *Log) Append(ctx context.Context, e evidence.Entry) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.now().UTC()
+	if !t.After(l.last) {
+		t = l.last.Add(time.Nanosecond)
+	}
+	e.Time = t
+	rec, err := e.Record()
+	if err != nil {
+		return 0, err
+	}
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("append evidence: %w", err)
+	}
+	defer tx.Rollback()
+	var n int64
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM evidence_entries`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("append evidence: %w", err)
+	}
+	hashes, err := tlog.StoredHashes(n, rec, hashReader{ctx: ctx, q: tx})
+	if err != nil {
+		return 0, fmt.Errorf("append evidence: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO evidence_entries (idx, time_ns, record) VALUES (?, ?, ?)`, n, t.UnixNano(), rec); err != nil {
+		return 0, fmt.Errorf("append evidence: %w", err)
+	}
+	base := tlog.StoredHashCount(n)
+	for i, h := range hashes {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO evidence_hashes (idx, hash) VALUES (?, ?)`, base+int64(i), h[:]); err != nil {
+			return 0, fmt.Errorf("append evidence: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("append evidence: %w", err)
+	}
+	l.last = t
+	return n, nil
+}
+
+// Size returns the number of entries.
+func (l *Log) Size(ctx context.Context) (int64, error) {
+	var n int64
+	if err := l.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM evidence_entries`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count evidence: %w", err)
+	}
+	return n, nil
+}
+
+// Entries returns the entries with indexes lo to hi-1, decoded.
+func (l *Log) Entries(ctx context.Context, lo, hi int64) ([]*evidence.Entry, error) {
+	recs, err := (source{ctx: ctx, q: l.db}).Records(lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*evidence.Entry, 0, len(recs))
+	for i, r := range recs {
+		e, err := evidence.ParseRecord(r)
+		if err != nil {
+			return nil, fmt.Errorf("evidence entry %d: %w", lo+int64(i), err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Export signs the current head and returns the bundle of entries whose time
+// is in [from, to); a zero bound is open.
+func (l *Log) Export(ctx context.Context, from, to time.Time) (*evidence.Bundle, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tx, err := l.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("export evidence: %w", err)
+	}
+	defer tx.Rollback()
+	var size int64
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM evidence_entries`).Scan(&size); err != nil {
+		return nil, fmt.Errorf("export evidence: %w", err)
+	}
+	src := source{ctx: ctx, q: tx}
+	root, err := tlog.TreeHash(size, src)
+	if err != nil {
+		return nil, fmt.Errorf("export evidence: tree hash: %w", err)
+	}
+	signed, err := evidence.Sign(evidence.Checkpoint{Origin: Origin, Size: size, Hash: root}, l.signer)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi := int64(0), size
+	if !from.IsZero() {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM evidence_entries WHERE time_ns < ?`, from.UnixNano()).Scan(&lo); err != nil {
+			return nil, fmt.Errorf("export evidence: %w", err)
+		}
+	}
+	if !to.IsZero() {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM evidence_entries WHERE time_ns < ?`, to.UnixNano()).Scan(&hi); err != nil {
+			return nil, fmt.Errorf("export evidence: %w", err)
+		}
+	}
+	if hi < lo {
+		hi = lo
+	}
+	return evidence.NewBundle(src, l.vkey, signed, size, lo, hi, from.UTC(), to.UTC())
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// hashReader reads stored hashes.
+type hashReader struct {
+	ctx context.Context
+	q   querier
+}
+
+func (r hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		var b []byte
+		if err := r.q.QueryRowContext(r.ctx, `SELECT hash FROM evidence_hashes WHERE idx = ?`, x).Scan(&b); err != nil {
+			return nil, fmt.Errorf("read evidence hash %d: %w", x, err)
+		}
+		if len(b) != tlog.HashSize {
+			return nil, fmt.Errorf("evidence hash %d is %d bytes", x, len(b))
+		}
+		copy(out[i][:], b)
+	}
+	return out, nil
+}
+
+// source is the log as evidence.NewBundle reads it.
+type source struct {
+	ctx context.Context
+	q   querier
+}
+
+func (s source) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	return hashReader(s).ReadHashes(indexes)
+}
+
+func (s source) Records(lo, hi int64) ([][]byte, error) {
+	rows, err := s.q.QueryContext(s.ctx, `SELECT idx, record FROM evidence_entries WHERE idx >= ? AND idx < ? ORDER BY idx`, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("read evidence: %w", err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var idx int64
+		var rec []byte
+		if err := rows.Scan(&idx, &rec); err != nil {
+			return nil, fmt.Errorf("read evidence: %w", err)
+		}
+		if idx != lo+int64(len(out)) {
+			return nil, fmt.Errorf("evidence entry %d is missing from the store", lo+int64(len(out)))
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read evidence: %w", err)
+	}
+	return out, nil
+}
+
+// verifierKey derives the signed-note verifier key from a private key
+// "PRIVATE+KEY+<name>+<hash>+<base64(alg, seed)>".
+func verifierKey(skey string) (string, error) {
+	parts := strings.SplitN(skey, "+", 5)
+	if len(parts) != 5 || parts[0] != "PRIVATE" || parts[1] != "KEY" {
+		return "", errors.New("evidence key is not a signed-note private key")
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[4])
+	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
+		return "", errors.New("evidence key is not an Ed25519 signed-note key")
+	}
+	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
+	vkey := parts[2] + "+" + parts[3] + "+" + base64.StdEncoding.EncodeToString(append([]byte{1}, pub...))
+	if _, err := note.NewVerifier(vkey); err != nil {
+		return "", fmt.Errorf("derive evidence verifier key: %w", err)
+	}
+	return vkey, nil
+}

@@ -1,0 +1,180 @@
+package evidence
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"secureaudit.dev/platform/evidence"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Minute)
+	return c.t
+}
+
+var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+func open(t *testing.T, dir string) *Log {
+	t.Helper()
+	c := &clock{t: t0}
+	l, err := Open(context.Background(), filepath.Join(dir, "db"), filepath.Join(dir, "keys", "evidence.key"), WithClock(c.now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func appendN(t *testing.T, l *Log, n int) {
+	t.Helper()
+	for i := range n {
+		idx, err := l.Append(context.Background(), evidence.Entry{
+			Kind: evidence.KindControlResult, Control: "test", Criteria: []string{"CC4.1"},
+			Subject: fmt.Sprint(i), Outcome: evidence.OutcomePass, Summary: fmt.Sprintf("entry %d", i),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if idx != int64(i) {
+			t.Fatalf("Append returned index %d, want %d", idx, i)
+		}
+	}
+}
+
+func TestAppendExportVerify(t *testing.T) {
+	dir := t.TempDir()
+	l := open(t, dir)
+	appendN(t, l, 7)
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		from, to time.Time
+		want     []int64
+	}{
+		{"all", time.Time{}, time.Time{}, []int64{0, 1, 2, 3, 4, 5, 6}},
+		// Entry i is stamped t0 + (i+1) minutes.
+		{"window", t0.Add(3 * time.Minute), t0.Add(6 * time.Minute), []int64{2, 3, 4}},
+		{"from", t0.Add(6 * time.Minute), time.Time{}, []int64{5, 6}},
+		{"to", time.Time{}, t0.Add(2 * time.Minute), []int64{0}},
+		{"empty", t0.Add(time.Hour), time.Time{}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := l.Export(ctx, tc.from, tc.to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, e := range b.Entries {
+				got = append(got, e.Index)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("exported entries %v, want %v", got, tc.want)
+			}
+			res, err := evidence.Verify(b, l.PublicKey())
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if res.TreeSize != 7 || res.Origin != Origin {
+				t.Errorf("verified tree %s of %d, want %s of 7", res.Origin, res.TreeSize, Origin)
+			}
+		})
+	}
+}
+
+// TestStoreTampering edits and deletes rows behind the log's back; the
+// exported bundle no longer verifies and the error names the entry.
+func TestStoreTampering(t *testing.T) {
+	tests := []struct {
+		name string
+		sql  string
+		want int64
+	}{
+		{"edited record", `UPDATE evidence_entries SET record = replace(record, '"outcome":"pass"', '"outcome":"fail"') WHERE idx = 3`, 3},
+		{"record swapped", `UPDATE evidence_entries SET record = (SELECT record FROM evidence_entries WHERE idx = 5) WHERE idx = 4`, 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := open(t, dir)
+			appendN(t, l, 8)
+			db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec(tc.sql); err != nil {
+				t.Fatal(err)
+			}
+			b, err := l.Export(context.Background(), time.Time{}, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = evidence.Verify(b, l.PublicKey())
+			var ee *evidence.EntryError
+			if !errors.As(err, &ee) || ee.Index != tc.want {
+				t.Fatalf("Verify = %v, want an error naming entry %d", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	l := open(t, dir)
+	key := filepath.Join(dir, "keys", "evidence.key")
+	info, err := os.Stat(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v, want 0600", info.Mode().Perm())
+	}
+	if !strings.HasPrefix(l.PublicKey(), KeyName+"+") {
+		t.Errorf("public key %q does not name %s", l.PublicKey(), KeyName)
+	}
+	appendN(t, l, 2)
+	l.Close()
+
+	// Reopening keeps the key and the entries; appends continue the tree.
+	l2 := open(t, dir)
+	if l2.PublicKey() != l.PublicKey() {
+		t.Errorf("reopened log has key %q, want %q", l2.PublicKey(), l.PublicKey())
+	}
+	if _, err := l2.Append(context.Background(), evidence.Entry{Kind: evidence.KindAlert, Control: "test", Criteria: []string{"CC7.2"}, Summary: "after reopen"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := l2.Export(context.Background(), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := evidence.Verify(b, l.PublicKey()); err != nil || len(b.Entries) != 3 {
+		t.Errorf("after reopen: %d entries, Verify = %v; want 3 and nil", len(b.Entries), err)
+	}
+	// Times stay increasing even if the clock goes back.
+	if b.Entries[2].Index != 2 {
+		t.Errorf("third entry has index %d", b.Entries[2].Index)
+	}
+
+	if err := os.Chmod(key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), filepath.Join(dir, "db"), key); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("Open with a world-readable key = %v, want a refusal", err)
+	}
+}

@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// cli runs the secureaudit binary.
+func cli(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(env.binDir, "secureaudit"), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return out.String(), errb.String(), ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), 0
+}
+
+// TestEvidenceBundle exports the evidence of a scan, verifies it offline with
+// the pinned key, and checks that tampered copies do not verify and that the
+// error names the entry.
+func TestEvidenceBundle(t *testing.T) {
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "evidence.bundle")
+	stdout, stderr, code := scan(t, "--snapshot", filepath.Join(env.root, "examples", "cluster"),
+		"--directory", filepath.Join(env.root, "examples", "directory.json"), "--out", filepath.Join(dir, "out"), "--evidence-out", bundle)
+	if code != 0 {
+		t.Fatalf("scan exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	_, key, ok := strings.Cut(stdout, "public key: ")
+	if !ok {
+		t.Fatalf("scan did not print the public key:\n%s", stdout)
+	}
+	key = strings.TrimSpace(strings.SplitN(key, "\n", 2)[0])
+	stdout, stderr, code = cli(t, "evidence", "verify", bundle, "--public-key", key)
+	if code != 0 {
+		t.Fatalf("verify exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "CC4.1") {
+		t.Errorf("verify output has no CC4.1 index:\n%s", stdout)
+	}
+
+	data, err := os.ReadFile(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(data, &raw); err != nil {
+		t.Fatal(err)
+	}
+	entries := raw["entries"].([]any)
+	if len(entries) == 0 {
+		t.Fatal("bundle has no entries")
+	}
+	tests := []struct {
+		name   string
+		tamper func(b map[string]any)
+		want   string
+	}{
+		{"edited entry", func(b map[string]any) {
+			e := b["entries"].([]any)[0].(map[string]any)
+			e["record"] = strings.Replace(e["record"].(string), "SUCCEEDED", "FAILED", 1)
+		}, "entry 0 does not verify"},
+		{"dropped entry", func(b map[string]any) { b["entries"] = []any{} }, "entry 0 does not verify"},
+		{"forged checkpoint", func(b map[string]any) {
+			b["checkpoint"] = strings.Replace(b["checkpoint"].(string), "\n1\n", "\n2\n", 1)
+		}, "checkpoint signature does not verify"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var b map[string]any
+			if err := json.Unmarshal(data, &b); err != nil {
+				t.Fatal(err)
+			}
+			tc.tamper(b)
+			out, err := json.Marshal(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "tampered.bundle")
+			if err := os.WriteFile(path, out, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			stdout, stderr, code := cli(t, "evidence", "verify", path, "--public-key", key)
+			if code == 0 {
+				t.Fatalf("a tampered bundle verified:\n%s", stdout)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr does not say %q:\n%s", tc.want, stderr)
+			}
+		})
+	}
+}
