@@ -23,6 +23,13 @@ type Result struct {
 	Groups            []*secureauditv1.DirectoryGroup
 	ServicePrincipals []*secureauditv1.DirectoryServicePrincipal
 	Unresolved        []*secureauditv1.Principal
+	RoleAssignments   []*secureauditv1.AzureRoleAssignment
+	// Errors are the lookups that failed after retries; with any, the
+	// result is partial.
+	Errors []*secureauditv1.LookupError
+	// ExcessPermissions are the Graph application permissions of the
+	// source's own credential beyond the read-only set, sorted.
+	ExcessPermissions []string
 }
 
 // Chunk limits, as DirectoryChunk's protovalidate rules set them.
@@ -31,10 +38,13 @@ const (
 	MaxChunkGroups            = 500
 	MaxChunkServicePrincipals = 500
 	MaxChunkUnresolved        = 1000
+	MaxChunkRoleAssignments   = 500
+	MaxChunkErrors            = 1000
 )
 
 // Chunks splits r into DirectoryChunks within the chunk limits, filling every
-// list of a chunk in parallel, in order. It returns at least one chunk, so a
+// list of a chunk in parallel, in order; every chunk says whether the result
+// is partial. It returns at least one chunk, so a
 // receiver always gets an answer, even an empty one.
 func Chunks(r *Result) []*secureauditv1.DirectoryChunk {
 	n := max(
@@ -42,6 +52,8 @@ func Chunks(r *Result) []*secureauditv1.DirectoryChunk {
 		parts(len(r.Groups), MaxChunkGroups),
 		parts(len(r.ServicePrincipals), MaxChunkServicePrincipals),
 		parts(len(r.Unresolved), MaxChunkUnresolved),
+		parts(len(r.RoleAssignments), MaxChunkRoleAssignments),
+		parts(len(r.Errors), MaxChunkErrors),
 		1,
 	)
 	chunks := make([]*secureauditv1.DirectoryChunk, n)
@@ -51,8 +63,14 @@ func Chunks(r *Result) []*secureauditv1.DirectoryChunk {
 			Groups:            part(r.Groups, i, MaxChunkGroups),
 			ServicePrincipals: part(r.ServicePrincipals, i, MaxChunkServicePrincipals),
 			Unresolved:        part(r.Unresolved, i, MaxChunkUnresolved),
+			RoleAssignments:   part(r.RoleAssignments, i, MaxChunkRoleAssignments),
+			Errors:            part(r.Errors, i, MaxChunkErrors),
+			Partial:           len(r.Errors) > 0,
 		}
 	}
+	// The permissions list is small (bounded by Graph's roles); the first
+	// chunk carries it.
+	chunks[0].ExcessPermissions = r.ExcessPermissions
 	return chunks
 }
 

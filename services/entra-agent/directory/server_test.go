@@ -61,6 +61,10 @@ func user(name string) *secureauditv1.Principal {
 	return &secureauditv1.Principal{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_USER, Name: name}
 }
 
+func clientID(name string) *secureauditv1.Principal {
+	return &secureauditv1.Principal{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_CLIENT_ID, Name: name}
+}
+
 func group(name string) *secureauditv1.Principal {
 	return &secureauditv1.Principal{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_GROUP, Name: name}
 }
@@ -68,7 +72,7 @@ func group(name string) *secureauditv1.Principal {
 // names summarizes chunks as readable names: users by UPN, groups and service
 // principals by display name, unresolved principals by kind and name.
 type names struct {
-	Users, Groups, ServicePrincipals, Unresolved []string
+	Users, Groups, ServicePrincipals, Unresolved, RoleAssignments []string
 }
 
 func summarize(chunks []*secureauditv1.DirectoryChunk) names {
@@ -85,6 +89,9 @@ func summarize(chunks []*secureauditv1.DirectoryChunk) names {
 		}
 		for _, p := range c.GetUnresolved() {
 			n.Unresolved = append(n.Unresolved, p.GetKind().String()+" "+p.GetName())
+		}
+		for _, a := range c.GetRoleAssignments() {
+			n.RoleAssignments = append(n.RoleAssignments, a.GetPrincipalType()+" "+a.GetPrincipalId()+" "+a.GetRoleName())
 		}
 	}
 	return n
@@ -117,8 +124,13 @@ func TestResolveExample(t *testing.T) {
 			name: "platform ops through the nested SRE group",
 			in:   []*secureauditv1.Principal{group("e97a7122-b22b-4cca-9229-80bd3b8f5453")},
 			want: names{
-				Users:  []string{"carol.ops" + domain, "omar.haddad" + domain, "lena.fischer" + domain},
-				Groups: []string{"sg-aks-sre-oncall", "sg-aks-platform-ops"},
+				Users:             []string{"carol.ops" + domain, "omar.haddad" + domain, "lena.fischer" + domain},
+				Groups:            []string{"sg-aks-sre-oncall", "sg-aks-platform-ops"},
+				ServicePrincipals: []string{"sp-azdo-platform-deploy"},
+				RoleAssignments: []string{
+					"User 377e52a5-e3ca-4fd5-acf7-05eea622250f Azure Kubernetes Service Cluster Admin Role",
+					"Group e97a7122-b22b-4cca-9229-80bd3b8f5453 Contributor",
+				},
 			},
 		},
 		{
@@ -143,6 +155,11 @@ func TestResolveExample(t *testing.T) {
 					"sg-aks-sre-oncall", "sg-aks-payments-devs", "sg-aks-payments-admins",
 					"sg-aks-platform-ops", "sg-aks-web-devs",
 				},
+				ServicePrincipals: []string{"sp-azdo-platform-deploy"},
+				RoleAssignments: []string{
+					"User 377e52a5-e3ca-4fd5-acf7-05eea622250f Azure Kubernetes Service Cluster Admin Role",
+					"Group e97a7122-b22b-4cca-9229-80bd3b8f5453 Contributor",
+				},
 				Unresolved: []string{
 					"PRINCIPAL_KIND_USER aks-support",
 					"PRINCIPAL_KIND_GROUP bc5fa9b9-9b3e-495d-8eaa-d8f12ea67237",
@@ -154,6 +171,14 @@ func TestResolveExample(t *testing.T) {
 			name: "workload identity by object id",
 			in:   []*secureauditv1.Principal{user("d3a97b46-ae95-4600-9de4-05c2a7d555f8")},
 			want: names{ServicePrincipals: []string{"id-github-deployer"}},
+		},
+		{
+			name: "workload identities by client id, one deleted",
+			in:   []*secureauditv1.Principal{clientID("478C0813-E243-4BCA-9AF3-63D4930FA261"), clientID("0d4b7e92-1f6a-4c8e-b3d5-9a2e7f1c4b60")},
+			want: names{
+				ServicePrincipals: []string{"id-github-deployer"},
+				Unresolved:        []string{"PRINCIPAL_KIND_CLIENT_ID 0d4b7e92-1f6a-4c8e-b3d5-9a2e7f1c4b60"},
+			},
 		},
 	}
 	for _, tt := range tests {

@@ -23,6 +23,8 @@ type Snapshot struct {
 	upns     map[string]*secureauditv1.DirectoryUser // by lower-case UPN
 	groups   map[string]*secureauditv1.DirectoryGroup
 	sps      map[string]*secureauditv1.DirectoryServicePrincipal
+	apps     map[string]*secureauditv1.DirectoryServicePrincipal // by lower-case app ID
+	assigned map[string][]*secureauditv1.AzureRoleAssignment     // by lower-case principal ID
 }
 
 // Load reads a directory snapshot file: the protojson of
@@ -62,6 +64,8 @@ func New(s *secureauditv1.DirectorySnapshot) (*Snapshot, error) {
 		upns:     make(map[string]*secureauditv1.DirectoryUser, len(s.GetUsers())),
 		groups:   make(map[string]*secureauditv1.DirectoryGroup, len(s.GetGroups())),
 		sps:      make(map[string]*secureauditv1.DirectoryServicePrincipal, len(s.GetServicePrincipals())),
+		apps:     make(map[string]*secureauditv1.DirectoryServicePrincipal, len(s.GetServicePrincipals())),
+		assigned: make(map[string][]*secureauditv1.AzureRoleAssignment),
 	}
 	ids := make(map[string]string) // lower-case object ID -> field path of its first use
 	claim := func(id, path string) error {
@@ -103,6 +107,26 @@ func New(s *secureauditv1.DirectorySnapshot) (*Snapshot, error) {
 			continue
 		}
 		snap.sps[strings.ToLower(sp.GetId())] = sp
+		app := strings.ToLower(sp.GetAppId())
+		if app == "" {
+			continue
+		}
+		if _, ok := snap.apps[app]; ok {
+			errs = append(errs, fmt.Errorf("service_principals[%d].app_id: duplicate app id %q", i, sp.GetAppId()))
+			continue
+		}
+		snap.apps[app] = sp
+	}
+	assignments := make(map[string]string)
+	for i, a := range s.GetRoleAssignments() {
+		id := strings.ToLower(a.GetId())
+		if first, ok := assignments[id]; ok {
+			errs = append(errs, fmt.Errorf("role_assignments[%d].id: duplicate role assignment %q (first used by %s)", i, a.GetId(), first))
+			continue
+		}
+		assignments[id] = fmt.Sprintf("role_assignments[%d]", i)
+		key := strings.ToLower(a.GetPrincipalId())
+		snap.assigned[key] = append(snap.assigned[key], a)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -115,7 +139,9 @@ func (s *Snapshot) TenantID() string { return s.tenantID }
 
 // Resolve looks principals up in the snapshot. A USER principal matches a user
 // by object ID or by UPN (case-insensitively), or a service principal by
-// object ID; a GROUP principal matches a group by object ID. For every matched
+// object ID; a GROUP principal matches a group by object ID; a CLIENT_ID
+// principal matches a service principal by app ID. The result also holds the
+// Azure role assignments of every object it holds. For every matched
 // group the result also holds, transitively through nested groups (cycles are
 // followed once), every member and owner it can find: users, groups and
 // service principals. Member and owner IDs the snapshot does not hold are left
@@ -148,6 +174,10 @@ func (s *Snapshot) Resolve(ctx context.Context, principals []*secureauditv1.Prin
 			if g, ok := s.groups[key]; ok {
 				c.expand(g)
 				found = true
+			}
+		case secureauditv1.PrincipalKind_PRINCIPAL_KIND_CLIENT_ID:
+			if sp, ok := s.apps[key]; ok {
+				c.sps[strings.ToLower(sp.GetId())], found = sp, true
 			}
 		}
 		if !found {
@@ -218,6 +248,16 @@ func (c *collector) result() *Result {
 		Groups:            sortedByID(c.groups, (*secureauditv1.DirectoryGroup).GetId),
 		ServicePrincipals: sortedByID(c.sps, (*secureauditv1.DirectoryServicePrincipal).GetId),
 	}
+	// The role assignments of every object in the answer.
+	assigned := make(map[string]*secureauditv1.AzureRoleAssignment)
+	for _, ids := range [][]string{keys(c.users), keys(c.groups), keys(c.sps)} {
+		for _, id := range ids {
+			for _, a := range c.snap.assigned[id] {
+				assigned[strings.ToLower(a.GetId())] = a
+			}
+		}
+	}
+	r.RoleAssignments = sortedByID(assigned, (*secureauditv1.AzureRoleAssignment).GetId)
 	for _, p := range c.unresolved {
 		r.Unresolved = append(r.Unresolved, p)
 	}
@@ -225,6 +265,14 @@ func (c *collector) result() *Result {
 		return cmp.Or(cmp.Compare(a.GetKind(), b.GetKind()), cmp.Compare(a.GetName(), b.GetName()))
 	})
 	return r
+}
+
+func keys[T any](m map[string]T) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
 
 func sortedByID[T any](m map[string]T, id func(T) string) []T {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -99,7 +100,8 @@ func addCounts(c *secureauditv1.ObjectCounts, chunk *secureauditv1.SnapshotChunk
 }
 
 // principals lists the users and groups the snapshot's bindings name, except
-// Kubernetes' own system: identities, sorted and without repeats.
+// Kubernetes' own system: identities, and the client IDs of workload
+// identity ServiceAccounts, sorted and without repeats.
 func (s *snapshot) principals() []*secureauditv1.Principal {
 	seen := map[string]*secureauditv1.Principal{}
 	add := func(subjects []*secureauditv1.Subject) {
@@ -126,6 +128,14 @@ func (s *snapshot) principals() []*secureauditv1.Principal {
 		for _, b := range c.GetClusterRoleBindings() {
 			add(b.GetSubjects())
 		}
+		// Workload identities: the managed identity or app a ServiceAccount
+		// names by client ID.
+		for _, sa := range c.GetServiceAccounts() {
+			if id := sa.GetMeta().GetAnnotations()["azure.workload.identity/client-id"]; id != "" {
+				kind := secureauditv1.PrincipalKind_PRINCIPAL_KIND_CLIENT_ID
+				seen[kind.String()+"/"+id] = &secureauditv1.Principal{Kind: kind, Name: id}
+			}
+		}
 	}
 	keys := make([]string, 0, len(seen))
 	for k := range seen {
@@ -143,6 +153,28 @@ func (s *snapshot) principals() []*secureauditv1.Principal {
 type directory struct {
 	chunks     []*secureauditv1.DirectoryChunk
 	unresolved int
+	partial    bool
+	errors     []string // failed lookups: "lookup: message"
+	excess     []string // Graph permissions beyond the agent's read-only set
+}
+
+// warnings are the audit events a directory answer calls for: a partial
+// answer, with its failed lookups (at most ten named), and the entra-agent's
+// excess Graph permissions.
+func (d *directory) warnings() []string {
+	var out []string
+	if d.partial {
+		named := d.errors[:min(len(d.errors), 10)]
+		msg := fmt.Sprintf("identity data is partial: %d directory lookups failed: %s", len(d.errors), strings.Join(named, "; "))
+		if len(d.errors) > len(named) {
+			msg += fmt.Sprintf("; and %d more", len(d.errors)-len(named))
+		}
+		out = append(out, msg)
+	}
+	if len(d.excess) > 0 {
+		out = append(out, "violation: the entra-agent's credential holds Graph application permissions beyond its read-only set: "+strings.Join(d.excess, ", "))
+	}
+	return out
 }
 
 // resolve asks the entra-agent about the principals, in batches.
@@ -162,8 +194,18 @@ func resolve(ctx context.Context, client secureauditv1.EntraServiceClient, audit
 			if err != nil {
 				return nil, fmt.Errorf("entra-agent: resolve: %w", err)
 			}
-			d.unresolved += len(resp.GetChunk().GetUnresolved())
-			d.chunks = append(d.chunks, resp.GetChunk())
+			c := resp.GetChunk()
+			d.unresolved += len(c.GetUnresolved())
+			d.partial = d.partial || c.GetPartial() || len(c.GetErrors()) > 0
+			for _, e := range c.GetErrors() {
+				d.errors = append(d.errors, e.GetLookup()+": "+e.GetMessage())
+			}
+			for _, p := range c.GetExcessPermissions() {
+				if !slices.Contains(d.excess, p) {
+					d.excess = append(d.excess, p)
+				}
+			}
+			d.chunks = append(d.chunks, c)
 		}
 	}
 	return d, nil

@@ -15,6 +15,7 @@ import (
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/platform/telemetry"
+	"secureaudit.dev/services/risk-agent/identity"
 	"secureaudit.dev/services/risk-agent/rules"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
@@ -86,6 +87,7 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 	ctx := stream.Context()
 	log := s.log.With(telemetry.KeyAuditID, header.GetAuditId())
 	asm := snapshot.NewAssembler()
+	var dir []*secureauditv1.DirectoryChunk
 	chunks := 0
 	for {
 		req, err := stream.Recv()
@@ -105,6 +107,7 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 			}
 		case *secureauditv1.AssessRequest_Directory:
 			asm.AddDirectory(p.Directory)
+			dir = append(dir, p.Directory)
 		default:
 			return fmt.Errorf("%w: message without a part", errInput)
 		}
@@ -114,6 +117,8 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 		return err
 	}
 	findings := rules.Evaluate(snap)
+	findings = append(findings, identity.Evaluate(snap, dir, findings, identity.Config{})...)
+	rules.Sort(findings)
 	for start := 0; start < len(findings); start += BatchSize {
 		end := min(start+BatchSize, len(findings))
 		resp := &secureauditv1.AssessResponse{Part: &secureauditv1.AssessResponse_Findings{

@@ -21,6 +21,7 @@ import (
 	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/platform/rpctest"
 	"secureaudit.dev/services/risk-agent/assess"
+	entra "secureaudit.dev/services/risk-agent/identity"
 	"secureaudit.dev/services/risk-agent/rules"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
@@ -132,7 +133,11 @@ func TestAssess(t *testing.T) {
 		}
 		got = append(got, r.GetFindings().GetFindings()...)
 	}
-	want := rules.Evaluate(snapshot.Build(chunks, []*secureauditv1.DirectoryChunk{d}))
+	dirs := []*secureauditv1.DirectoryChunk{d}
+	built := snapshot.Build(chunks, dirs)
+	want := rules.Evaluate(built)
+	want = append(want, entra.Evaluate(built, dirs, want, entra.Config{})...)
+	rules.Sort(want)
 	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
 		t.Errorf("findings over gRPC differ from the engine's (-want +got):\n%s", diff)
 	}
