@@ -52,6 +52,8 @@ type Runner struct {
 	seq      map[string]uint32
 	watchers map[string]chan struct{}
 	audits   map[string]*secureauditv1.Audit
+	evidence Recorder
+	gates    []Gate
 }
 
 // NewRunner returns a runner; Run starts its workers.
@@ -187,6 +189,9 @@ func (r *Runner) runOne(parent context.Context, id string) {
 // pipeline runs the stages of one audit.
 func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog.Logger) error {
 	id := a.GetId()
+	if err := r.admit(ctx); err != nil {
+		return err
+	}
 	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_COLLECT, "collecting the RBAC snapshot from the rbac-agent")
 	snap, err := collect(ctx, r.agents.RBAC, id)
 	if err != nil {
@@ -338,6 +343,8 @@ func (r *Runner) finish(ctx context.Context, a *secureauditv1.Audit, state secur
 	// The final event is stored before the terminal state, so that a watcher
 	// that sees the state has every event to read.
 	r.event(ctx, a, msg)
+	// The evidence too, so that an export after the terminal state has it.
+	r.record(ctx, r.snapshot(a))
 	if err := r.store.UpdateAudit(ctx, r.snapshot(a)); err != nil {
 		r.log.ErrorContext(ctx, "store audit", keyAuditID, a.GetId(), keyError, err.Error())
 	}
