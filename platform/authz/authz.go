@@ -87,9 +87,17 @@ func (p *Policy) Covers(services map[string]grpc.ServiceInfo) error {
 
 // Guard is the authentication and authorization interceptor.
 type Guard struct {
-	policy *Policy
-	bundle x509bundle.Source
-	log    *slog.Logger
+	policy  *Policy
+	bundle  x509bundle.Source
+	log     *slog.Logger
+	observe func(ctx context.Context, method, caller string, code codes.Code)
+}
+
+// Observe makes the guard report every decision: the method, the caller's
+// SPIFFE ID (empty when unauthenticated) and OK, PermissionDenied or
+// Unauthenticated. It is called before the handler runs and must not block.
+func (g *Guard) Observe(fn func(ctx context.Context, method, caller string, code codes.Code)) {
+	g.observe = fn
 }
 
 // NewGuard returns a Guard that verifies callers against bundle.
@@ -126,11 +134,20 @@ func (g *Guard) check(ctx context.Context, method string) (context.Context, erro
 	caller, err := g.authenticate(ctx)
 	if err != nil {
 		g.log.WarnContext(ctx, "unauthenticated call", attrMethod, method, attrReason, err.Error())
+		if g.observe != nil {
+			g.observe(ctx, method, "", codes.Unauthenticated)
+		}
 		return nil, status.Error(codes.Unauthenticated, "a valid client certificate from the SecureAudit trust domain is required")
 	}
 	if !g.policy.Allowed(method, caller) {
 		g.log.WarnContext(ctx, "denied call", attrMethod, method, attrCaller, caller.String())
+		if g.observe != nil {
+			g.observe(ctx, method, caller.String(), codes.PermissionDenied)
+		}
 		return nil, status.Errorf(codes.PermissionDenied, "%s may not call %s", caller, method)
+	}
+	if g.observe != nil {
+		g.observe(ctx, method, caller.String(), codes.OK)
 	}
 	return identity.WithCaller(ctx, caller), nil
 }

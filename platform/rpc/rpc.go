@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
@@ -71,6 +72,8 @@ type ServerConfig struct {
 	Logger      *slog.Logger
 	Tracer      trace.TracerProvider
 	Validator   *validation.Validator
+	// Observer, when set, is told of every authorization decision.
+	Observer Observer
 	// StopTimeout bounds graceful stop; DefaultStopTimeout when zero.
 	StopTimeout time.Duration
 }
@@ -95,6 +98,14 @@ func NewServer(cfg ServerConfig, register func(*grpc.Server)) (*Server, error) {
 		return nil, fmt.Errorf("build authorization policy: %w", err)
 	}
 	guard := authz.NewGuard(policy, cfg.Credentials.Bundle, cfg.Logger)
+	if cfg.Observer != nil {
+		server, o := cfg.Manifest.Metadata.Name, cfg.Observer
+		guard.Observe(func(ctx context.Context, method, caller string, code codes.Code) {
+			o.Observe(ctx, Call{Server: server, Method: method, Caller: caller, Code: code})
+		})
+	}
+
+	present := scopeHeader(cfg.Manifest)
 
 	tlsCfg := tlsconfig.TLSServerConfig(cfg.Credentials.SVID)
 	// The client certificate is verified by the guard against the trust
@@ -114,12 +125,14 @@ func NewServer(cfg ServerConfig, register func(*grpc.Server)) (*Server, error) {
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.ChainUnaryInterceptor(
+			presentUnary(present),
 			guard.Unary(),
 			telemetry.UnaryLogging(cfg.Logger),
 			cfg.Validator.UnaryServer(),
 			recovery.UnaryServerInterceptor(recover),
 		),
 		grpc.ChainStreamInterceptor(
+			presentStream(present),
 			guard.Stream(),
 			telemetry.StreamLogging(cfg.Logger),
 			cfg.Validator.StreamServer(),
@@ -173,18 +186,27 @@ type ClientConfig struct {
 	Credentials *Credentials
 	Tracer      trace.TracerProvider
 	Validator   *validation.Validator
+	// Observer, when set, is told of every call the client makes.
+	Observer Observer
 }
 
 // Dial connects to target, which must present the SVID of server.
 func Dial(target string, server spiffeid.ID, cfg ClientConfig) (*grpc.ClientConn, error) {
 	tlsCfg := tlsconfig.MTLSClientConfig(cfg.Credentials.SVID, cfg.Credentials.Bundle, tlsconfig.AuthorizeID(server))
 	tlsCfg.MinVersion = tls.VersionTLS13
+	unary := []grpc.UnaryClientInterceptor{cfg.Validator.UnaryClient()}
+	streams := []grpc.StreamClientInterceptor{cfg.Validator.StreamClient()}
+	if cfg.Observer != nil {
+		name := server.Path()[strings.LastIndexByte(server.Path(), '/')+1:]
+		unary = append([]grpc.UnaryClientInterceptor{observeUnaryClient(cfg.Observer, name, cfg.Credentials.SVID.ID.String())}, unary...)
+		streams = append([]grpc.StreamClientInterceptor{observeStreamClient(cfg.Observer, name, cfg.Credentials.SVID.ID.String())}, streams...)
+	}
 	conn, err := grpc.NewClient(target,
 		grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(cfg.Tracer), otelgrpc.WithPropagators(telemetry.Propagator()))),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
-		grpc.WithChainUnaryInterceptor(cfg.Validator.UnaryClient()),
-		grpc.WithChainStreamInterceptor(cfg.Validator.StreamClient()),
+		grpc.WithChainUnaryInterceptor(unary...),
+		grpc.WithChainStreamInterceptor(streams...),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s at %s: %w", server, target, err)

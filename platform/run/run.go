@@ -120,7 +120,10 @@ type Service struct {
 	Validator *validation.Validator
 	Creds     *rpc.Credentials
 	Manifest  *scope.Manifest
-	listen    string
+	// Observer, when set before Serve and Dial, is told of every call the
+	// service serves or makes (the scope review's observations).
+	Observer rpc.Observer
+	listen   string
 }
 
 // Setup builds a workload from its flags. builtinScope is the manifest compiled
@@ -186,6 +189,7 @@ func (s *Service) Serve(ctx context.Context, register func(*grpc.Server)) error 
 		Logger:      s.Log,
 		Tracer:      s.Tracing.Provider,
 		Validator:   s.Validator,
+		Observer:    s.Observer,
 	}, register)
 	if err != nil {
 		return err
@@ -200,5 +204,5 @@ func (s *Service) Serve(ctx context.Context, register func(*grpc.Server)) error 
 
 // Dial connects to another workload's server.
 func (s *Service) Dial(target, workload string) (*grpc.ClientConn, error) {
-	return rpc.Dial(target, identity.ID(workload), rpc.ClientConfig{Credentials: s.Creds, Tracer: s.Tracing.Provider, Validator: s.Validator})
+	return rpc.Dial(target, identity.ID(workload), rpc.ClientConfig{Credentials: s.Creds, Tracer: s.Tracing.Provider, Validator: s.Validator, Observer: s.Observer})
 }
