@@ -1,6 +1,9 @@
 // Package render turns an audit Report into the documents its readers
-// receive: Markdown for a GRC reviewer and report.json for machines. Every
-// function is pure: the same report gives the same bytes.
+// receive: Markdown and HTML for a GRC reviewer (both from one view of the
+// report, so they say the same), and for machines report.json, SARIF 2.1.0
+// for code scanning, OSCAL assessment results for GRC tools and the access
+// review as CSV. Every function is pure: the same report gives the same
+// bytes.
 package render
 
 import (
@@ -21,7 +24,8 @@ var ErrUnsupported = errors.New("unsupported report format")
 func Supported(format secureauditv1.ReportFormat) bool {
 	switch format {
 	case secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN, secureauditv1.ReportFormat_REPORT_FORMAT_JSON,
-		secureauditv1.ReportFormat_REPORT_FORMAT_HTML:
+		secureauditv1.ReportFormat_REPORT_FORMAT_HTML, secureauditv1.ReportFormat_REPORT_FORMAT_SARIF,
+		secureauditv1.ReportFormat_REPORT_FORMAT_OSCAL, secureauditv1.ReportFormat_REPORT_FORMAT_CSV:
 		return true
 	}
 	return false
@@ -37,6 +41,12 @@ func Document(format secureauditv1.ReportFormat, r *secureauditv1.Report) ([]byt
 		return JSON(r)
 	case secureauditv1.ReportFormat_REPORT_FORMAT_HTML:
 		return HTML(r)
+	case secureauditv1.ReportFormat_REPORT_FORMAT_SARIF:
+		return SARIF(r)
+	case secureauditv1.ReportFormat_REPORT_FORMAT_OSCAL:
+		return OSCAL(r)
+	case secureauditv1.ReportFormat_REPORT_FORMAT_CSV:
+		return CSV(r)
 	}
 	return nil, fmt.Errorf("%w: %s", ErrUnsupported, format)
 }

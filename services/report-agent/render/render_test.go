@@ -239,6 +239,9 @@ func TestGolden(t *testing.T) {
 		{"report.html", sampleReport(), secureauditv1.ReportFormat_REPORT_FORMAT_HTML},
 		{"empty.md", emptyReport(), secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN},
 		{"empty.html", emptyReport(), secureauditv1.ReportFormat_REPORT_FORMAT_HTML},
+		{"report.sarif", sampleReport(), secureauditv1.ReportFormat_REPORT_FORMAT_SARIF},
+		{"report.oscal.json", sampleReport(), secureauditv1.ReportFormat_REPORT_FORMAT_OSCAL},
+		{"report.csv", sampleReport(), secureauditv1.ReportFormat_REPORT_FORMAT_CSV},
 		{"empty.json", emptyReport(), secureauditv1.ReportFormat_REPORT_FORMAT_JSON},
 	}
 	for _, tt := range tests {
@@ -267,7 +270,8 @@ func TestGolden(t *testing.T) {
 func TestDeterministic(t *testing.T) {
 	for _, format := range []secureauditv1.ReportFormat{
 		secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN, secureauditv1.ReportFormat_REPORT_FORMAT_JSON,
-		secureauditv1.ReportFormat_REPORT_FORMAT_HTML,
+		secureauditv1.ReportFormat_REPORT_FORMAT_HTML, secureauditv1.ReportFormat_REPORT_FORMAT_SARIF,
+		secureauditv1.ReportFormat_REPORT_FORMAT_OSCAL, secureauditv1.ReportFormat_REPORT_FORMAT_CSV,
 	} {
 		t.Run(format.String(), func(t *testing.T) {
 			first, err := Document(format, sampleReport())

@@ -1,0 +1,110 @@
+package render
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"strconv"
+	"strings"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// CSVHeader is the header row of the access review CSV.
+var CSVHeader = []string{
+	"item", "subject_kind", "subject", "display_name", "in_directory", "access", "cluster_wide",
+	"members", "guests", "disabled", "owners", "finding_ids", "highest_severity", "model_note",
+	"decision", "reviewer", "date", "comment",
+}
+
+// CSV renders the access review for a spreadsheet: one row per review item,
+// in the report's order, with empty decision, reviewer, date and comment
+// columns to fill in (decision: Confirmed, Requires justification or
+// Revoke). Cells that a spreadsheet would run as a formula are prefixed with
+// a quote (OWASP's CSV injection advice), since names come from the cluster.
+func CSV(r *secureauditv1.Report) ([]byte, error) {
+	v := newView(r)
+	byNumber := map[int]findingView{}
+	for _, f := range v.Findings {
+		byNumber[f.Number] = f
+	}
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	if err := w.Write(CSVHeader); err != nil {
+		return nil, fmt.Errorf("write CSV: %w", err)
+	}
+	for _, item := range v.Review {
+		var access []string
+		cluster := false
+		for _, g := range item.Grants {
+			role := g.Role
+			if g.Missing {
+				role += " (missing)"
+			}
+			access = append(access, role+" through "+g.Binding+", "+g.Scope)
+			cluster = cluster || g.Cluster
+		}
+		var members, owners, ids []string
+		for _, m := range item.Members {
+			members = append(members, personCell(m))
+		}
+		for _, o := range item.Owners {
+			owners = append(owners, personCell(o))
+		}
+		highest := ""
+		for _, n := range item.Findings {
+			f := byNumber[n]
+			ids = append(ids, f.ID)
+			if highest == "" {
+				highest = f.Severity // findings are ordered most severe first
+			}
+		}
+		display := ""
+		guests, disabled := item.Guests, item.Disabled
+		if item.Person != nil {
+			display = item.Person.Display
+			if item.Person.Guest {
+				guests++
+			}
+			if item.Person.Disabled {
+				disabled++
+			}
+		}
+		inDirectory := "unknown"
+		if item.Directory {
+			inDirectory = strconv.FormatBool(item.Resolved)
+		}
+		row := []string{
+			strconv.Itoa(item.Number), item.Kind, item.Subject, display, inDirectory,
+			strings.Join(access, "; "), strconv.FormatBool(cluster),
+			strings.Join(members, "; "), strconv.Itoa(guests), strconv.Itoa(disabled), strings.Join(owners, "; "),
+			strings.Join(ids, " "), highest, item.Note, "", "", "", "",
+		}
+		for i := range row {
+			row[i] = cell(row[i])
+		}
+		if err := w.Write(row); err != nil {
+			return nil, fmt.Errorf("write CSV: %w", err)
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		return nil, fmt.Errorf("write CSV: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+func personCell(p personView) string {
+	if fl := p.Flags(); fl != "" {
+		return p.Text() + " (" + fl + ")"
+	}
+	return p.Text()
+}
+
+// cell neutralizes a value a spreadsheet would evaluate as a formula.
+func cell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}

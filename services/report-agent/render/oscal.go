@@ -1,0 +1,258 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// OSCALVersion is the OSCAL version of the assessment results.
+const OSCALVersion = "1.1.2"
+
+// oscalNamespace seeds the name-based (v5) UUIDs of the OSCAL document, so
+// that the same report gives the same UUIDs.
+var oscalNamespace = uuid.MustParse("5b1d3c9e-7a43-4f0e-9d55-1f7e2a0c6b11")
+
+type oscalDoc struct {
+	AssessmentResults oscalAR `json:"assessment-results"`
+}
+
+type oscalAR struct {
+	UUID     string        `json:"uuid"`
+	Metadata oscalMetadata `json:"metadata"`
+	ImportAP oscalImportAP `json:"import-ap"`
+	Results  []oscalResult `json:"results"`
+}
+
+type oscalMetadata struct {
+	Title        string      `json:"title"`
+	LastModified string      `json:"last-modified"`
+	Version      string      `json:"version"`
+	OSCALVersion string      `json:"oscal-version"`
+	Props        []oscalProp `json:"props,omitempty"`
+}
+
+type oscalImportAP struct {
+	Href    string `json:"href"`
+	Remarks string `json:"remarks,omitempty"`
+}
+
+type oscalProp struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+	NS    string `json:"ns,omitempty"`
+}
+
+type oscalResult struct {
+	UUID             string             `json:"uuid"`
+	Title            string             `json:"title"`
+	Description      string             `json:"description"`
+	Start            string             `json:"start"`
+	Props            []oscalProp        `json:"props,omitempty"`
+	ReviewedControls oscalReviewed      `json:"reviewed-controls"`
+	Observations     []oscalObservation `json:"observations,omitempty"`
+	Findings         []oscalFinding     `json:"findings,omitempty"`
+}
+
+type oscalReviewed struct {
+	ControlSelections []oscalSelection `json:"control-selections"`
+}
+
+type oscalSelection struct {
+	IncludeControls []oscalControlRef `json:"include-controls"`
+}
+
+type oscalControlRef struct {
+	ControlID string `json:"control-id"`
+}
+
+type oscalObservation struct {
+	UUID        string         `json:"uuid"`
+	Title       string         `json:"title"`
+	Description string         `json:"description"`
+	Props       []oscalProp    `json:"props"`
+	Methods     []string       `json:"methods"`
+	Types       []string       `json:"types"`
+	Subjects    []oscalSubject `json:"subjects"`
+	Collected   string         `json:"collected"`
+	Remarks     string         `json:"remarks,omitempty"`
+}
+
+type oscalSubject struct {
+	SubjectUUID string      `json:"subject-uuid"`
+	Type        string      `json:"type"`
+	Title       string      `json:"title"`
+	Props       []oscalProp `json:"props,omitempty"`
+}
+
+type oscalFinding struct {
+	UUID                string            `json:"uuid"`
+	Title               string            `json:"title"`
+	Description         string            `json:"description"`
+	Target              oscalTarget       `json:"target"`
+	RelatedObservations []oscalRelatedObs `json:"related-observations,omitempty"`
+	Props               []oscalProp       `json:"props,omitempty"`
+}
+
+type oscalTarget struct {
+	Type     string      `json:"type"`
+	TargetID string      `json:"target-id"`
+	Status   oscalStatus `json:"status"`
+}
+
+type oscalStatus struct {
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+}
+
+type oscalRelatedObs struct {
+	ObservationUUID string `json:"observation-uuid"`
+}
+
+// propNS is the namespace of SecureAudit's own OSCAL properties.
+const propNS = "https://secureaudit.dev/ns/oscal"
+
+// OSCAL renders the report as OSCAL assessment results (JSON): one
+// observation per main finding, and one finding per control that the rule
+// catalogue maps to, not-satisfied with its observations when a finding
+// cites it, satisfied otherwise. Control IDs are lowercased (cis-5.1.1,
+// soc2-cc6.3) as OSCAL catalogues spell them. There is no assessment plan
+// document; import-ap points at the report itself and says so.
+func OSCAL(r *secureauditv1.Report) ([]byte, error) {
+	at := timeText(r.GetGeneratedAt())
+	id := func(parts ...string) string {
+		return uuid.NewSHA1(oscalNamespace, []byte(r.GetAuditId()+"/"+strings.Join(parts, "/"))).String()
+	}
+	findings := ordered(r.GetFindings())
+	byControl := map[string][]string{}
+	controls := map[string]bool{}
+	for c := range controlNames {
+		controls[c] = true
+	}
+	var observations []oscalObservation
+	for _, f := range findings {
+		obsID := id("observation", f.GetId())
+		for _, c := range f.GetControls() {
+			controls[c] = true
+			byControl[c] = append(byControl[c], obsID)
+		}
+		props := []oscalProp{
+			{Name: "finding-id", Value: f.GetId(), NS: propNS},
+			{Name: "rule-id", Value: f.GetRuleId(), NS: propNS},
+			{Name: "severity", Value: strings.ToLower(severityText(f.GetSeverity())), NS: propNS},
+			{Name: "action", Value: strings.ToLower(string(actionFor(f))), NS: propNS},
+		}
+		observations = append(observations, oscalObservation{
+			UUID:  obsID,
+			Title: f.GetTitle(),
+			Description: fmt.Sprintf("%s holds %s through %s, %s. %s", subjectText(f.GetSubject()), roleText(f.GetRole()),
+				bindingText(f.GetBinding()), scopeText(f.GetScope()), firstNonEmpty(f.GetDescription(), f.GetSeverityReason())),
+			Props:   props,
+			Methods: []string{"TEST"},
+			Types:   []string{"finding"},
+			Subjects: []oscalSubject{{
+				SubjectUUID: id("subject", subjectKey(f.GetSubject())),
+				Type:        "party",
+				Title:       subjectText(f.GetSubject()),
+			}},
+			Collected: at,
+			Remarks:   "Remediation: " + f.GetRemediation(),
+		})
+	}
+	ids := make([]string, 0, len(controls))
+	for c := range controls {
+		ids = append(ids, c)
+	}
+	sort.Slice(ids, func(i, j int) bool { return controlLess(ids[i], ids[j]) })
+	var refs []oscalControlRef
+	var out []oscalFinding
+	for _, c := range ids {
+		cid := strings.ToLower(c)
+		refs = append(refs, oscalControlRef{ControlID: cid})
+		f := oscalFinding{
+			UUID:   id("finding", c),
+			Title:  controlText(c),
+			Target: oscalTarget{Type: "objective-id", TargetID: cid},
+		}
+		if obs := byControl[c]; len(obs) > 0 {
+			f.Description = fmt.Sprintf("%d %s of this audit %s this control.", len(obs), plural(len(obs), "finding", "findings"), plural(len(obs), "cites", "cite"))
+			f.Target.Status = oscalStatus{State: "not-satisfied", Reason: "fail"}
+			for _, o := range obs {
+				f.RelatedObservations = append(f.RelatedObservations, oscalRelatedObs{ObservationUUID: o})
+			}
+		} else {
+			f.Description = "No rule mapped to this control matched a subject outside the platform-managed bindings."
+			f.Target.Status = oscalStatus{State: "satisfied", Reason: "pass"}
+		}
+		out = append(out, f)
+	}
+	identity := "not available"
+	if r.GetDirectoryAvailable() {
+		identity = "available"
+	}
+	doc := oscalDoc{AssessmentResults: oscalAR{
+		UUID: id("assessment-results"),
+		Metadata: oscalMetadata{
+			Title:        "RBAC audit of " + r.GetCluster(),
+			LastModified: at,
+			Version:      r.GetAuditId(),
+			OSCALVersion: OSCALVersion,
+			Props: []oscalProp{
+				{Name: "cluster", Value: r.GetCluster(), NS: propNS},
+				{Name: "rule-catalogue", Value: firstNonEmpty(r.GetCatalogueVersion(), "unknown"), NS: propNS},
+			},
+		},
+		ImportAP: oscalImportAP{Href: "#" + id("assessment-plan"), Remarks: "SecureAudit runs a fixed plan: every rule of its catalogue against the cluster's RBAC snapshot."},
+		Results: []oscalResult{{
+			UUID:        id("result"),
+			Title:       "RBAC audit " + r.GetAuditId(),
+			Description: fmt.Sprintf("Automated review of Kubernetes RBAC of cluster %s (%s), identity data %s.", r.GetCluster(), objectsText(r.GetCounts()), identity),
+			Start:       at,
+			Props: []oscalProp{
+				{Name: "audit-id", Value: r.GetAuditId(), NS: propNS},
+				{Name: "reasoning-provider", Value: firstNonEmpty(r.GetReasoningProvider(), providerNone), NS: propNS},
+			},
+			ReviewedControls: oscalReviewed{ControlSelections: []oscalSelection{{IncludeControls: refs}}},
+			Observations:     observations,
+			Findings:         out,
+		}},
+	}}
+	return marshalJSON(doc)
+}
+
+// controlLess orders CIS before SOC 2, and numbered parts numerically.
+func controlLess(a, b string) bool {
+	pa, pb := strings.FieldsFunc(a, splitControl), strings.FieldsFunc(b, splitControl)
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		if pa[i] == pb[i] {
+			continue
+		}
+		var na, nb int
+		_, ea := fmt.Sscanf(pa[i], "%d", &na)
+		_, eb := fmt.Sscanf(pb[i], "%d", &nb)
+		if ea == nil && eb == nil && na != nb {
+			return na < nb
+		}
+		return pa[i] < pb[i]
+	}
+	return len(pa) < len(pb)
+}
+
+func splitControl(r rune) bool { return r == '-' || r == '.' }
+
+// marshalJSON encodes v indented by two spaces, ending in a newline.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode JSON: %w", err)
+	}
+	return b.Bytes(), nil
+}

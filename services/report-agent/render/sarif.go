@@ -1,0 +1,325 @@
+package render
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// SARIF 2.1.0 as GitHub code scanning reads it. Only the properties this
+// report fills are declared; the schema forbids unknown ones in most
+// objects, and the tests validate the output against it.
+type sarifLog struct {
+	Schema  string     `json:"$schema"`
+	Version string     `json:"version"`
+	Runs    []sarifRun `json:"runs"`
+}
+
+type sarifRun struct {
+	Tool              sarifTool              `json:"tool"`
+	AutomationDetails sarifAutomationDetails `json:"automationDetails"`
+	Results           []sarifResult          `json:"results"`
+	Properties        map[string]any         `json:"properties,omitempty"`
+}
+
+type sarifAutomationDetails struct {
+	ID string `json:"id"`
+}
+
+type sarifTool struct {
+	Driver sarifDriver `json:"driver"`
+}
+
+type sarifDriver struct {
+	Name           string      `json:"name"`
+	InformationURI string      `json:"informationUri"`
+	Version        string      `json:"version,omitempty"`
+	Rules          []sarifRule `json:"rules"`
+}
+
+type sarifRule struct {
+	ID                   string            `json:"id"`
+	Name                 string            `json:"name"`
+	ShortDescription     sarifText         `json:"shortDescription"`
+	FullDescription      sarifText         `json:"fullDescription"`
+	Help                 sarifHelp         `json:"help"`
+	DefaultConfiguration sarifRuleConfig   `json:"defaultConfiguration"`
+	Properties           sarifRuleProperty `json:"properties"`
+}
+
+type sarifText struct {
+	Text string `json:"text"`
+}
+
+type sarifHelp struct {
+	Text     string `json:"text"`
+	Markdown string `json:"markdown"`
+}
+
+type sarifRuleConfig struct {
+	Level string `json:"level"`
+}
+
+type sarifRuleProperty struct {
+	Tags             []string `json:"tags"`
+	SecuritySeverity string   `json:"security-severity"`
+	Precision        string   `json:"precision"`
+}
+
+type sarifResult struct {
+	RuleID              string            `json:"ruleId"`
+	RuleIndex           int               `json:"ruleIndex"`
+	Level               string            `json:"level"`
+	Message             sarifText         `json:"message"`
+	Locations           []sarifLocation   `json:"locations"`
+	PartialFingerprints map[string]string `json:"partialFingerprints"`
+	BaselineState       string            `json:"baselineState,omitempty"`
+	Properties          sarifResultProps  `json:"properties"`
+}
+
+type sarifResultProps struct {
+	Severity    string   `json:"severity"`
+	Action      Action   `json:"action"`
+	Subject     string   `json:"subject"`
+	Controls    []string `json:"controls,omitempty"`
+	Remediation string   `json:"remediation"`
+}
+
+type sarifLocation struct {
+	PhysicalLocation sarifPhysical  `json:"physicalLocation"`
+	LogicalLocations []sarifLogical `json:"logicalLocations"`
+}
+
+type sarifPhysical struct {
+	ArtifactLocation sarifArtifact `json:"artifactLocation"`
+	Region           sarifRegion   `json:"region"`
+}
+
+type sarifArtifact struct {
+	URI string `json:"uri"`
+}
+
+type sarifRegion struct {
+	StartLine int `json:"startLine"`
+}
+
+type sarifLogical struct {
+	Name               string `json:"name"`
+	FullyQualifiedName string `json:"fullyQualifiedName"`
+	Kind               string `json:"kind"`
+}
+
+// FingerprintKey names the partial fingerprint that carries a finding's
+// stable ID, so that code scanning tracks a finding across audits.
+const FingerprintKey = "secureauditFindingId/v1"
+
+// SARIF renders the main findings as a SARIF 2.1.0 log: one rule per rule
+// ID with help text, one result per finding with the finding ID as its
+// partial fingerprint and, when the report carries the previous audit of
+// the cluster, a baselineState (new, unchanged, updated, and absent for
+// resolved findings). Each result's location is a stable pseudo-path
+// naming the binding (k8s/<cluster>/<namespace or _cluster>/<kind>/<name>),
+// since RBAC objects have no file in a repository.
+func SARIF(r *secureauditv1.Report) ([]byte, error) {
+	findings := ordered(r.GetFindings())
+	h := r.GetHistory()
+	state := map[string]string{}
+	if h != nil {
+		for _, f := range findings {
+			state[f.GetId()] = "unchanged"
+		}
+		for _, id := range h.GetNewFindingIds() {
+			state[id] = "new"
+		}
+		for _, c := range h.GetChanged() {
+			state[c.GetFindingId()] = "updated"
+		}
+	}
+	all := append([]*secureauditv1.Finding(nil), findings...)
+	if h != nil {
+		for _, f := range h.GetResolved() {
+			all = append(all, f)
+			state[f.GetId()] = "absent"
+		}
+	}
+
+	ruleIndex := map[string]int{}
+	var rules []sarifRule
+	byRule := map[string]*secureauditv1.Finding{}
+	var ids []string
+	for _, f := range all {
+		if _, ok := byRule[f.GetRuleId()]; !ok {
+			byRule[f.GetRuleId()] = f
+			ids = append(ids, f.GetRuleId())
+		}
+	}
+	sort.Strings(ids)
+	for i, id := range ids {
+		ruleIndex[id] = i
+		rules = append(rules, sarifRuleFor(byRule[id]))
+	}
+
+	results := make([]sarifResult, 0, len(all))
+	for _, f := range all {
+		results = append(results, sarifResult{
+			RuleID:              f.GetRuleId(),
+			RuleIndex:           ruleIndex[f.GetRuleId()],
+			Level:               sarifLevel(f.GetSeverity()),
+			Message:             sarifText{Text: fmt.Sprintf("%s: %s holds %s through %s, %s. %s", f.GetTitle(), subjectText(f.GetSubject()), roleText(f.GetRole()), bindingText(f.GetBinding()), scopeText(f.GetScope()), f.GetSeverityReason())},
+			Locations:           []sarifLocation{sarifLocationFor(r.GetCluster(), f)},
+			PartialFingerprints: map[string]string{FingerprintKey: f.GetId()},
+			BaselineState:       state[f.GetId()],
+			Properties: sarifResultProps{
+				Severity:    severityText(f.GetSeverity()),
+				Action:      actionFor(f),
+				Subject:     subjectText(f.GetSubject()),
+				Controls:    f.GetControls(),
+				Remediation: f.GetRemediation(),
+			},
+		})
+	}
+	log := sarifLog{
+		Schema:  "https://json.schemastore.org/sarif-2.1.0.json",
+		Version: "2.1.0",
+		Runs: []sarifRun{{
+			Tool: sarifTool{Driver: sarifDriver{
+				Name:           "SecureAudit",
+				InformationURI: "https://secureaudit.dev",
+				Version:        r.GetCatalogueVersion(),
+				Rules:          rules,
+			}},
+			AutomationDetails: sarifAutomationDetails{ID: "secureaudit/" + r.GetCluster() + "/" + r.GetAuditId()},
+			Results:           results,
+		}},
+	}
+	if rules == nil {
+		log.Runs[0].Tool.Driver.Rules = []sarifRule{}
+	}
+	return marshalJSON(log)
+}
+
+func sarifRuleFor(f *secureauditv1.Finding) sarifRule {
+	controls := controlTexts(f.GetControls())
+	text := fmt.Sprintf("%s\n\nControls: %s.\n\nEach result names the binding to change and the exact command in its remediation property.",
+		firstNonEmpty(f.GetDescription(), f.GetTitle()), listOr(controls, "none"))
+	var md strings.Builder
+	fmt.Fprintf(&md, "**%s**\n\n%s\n\n", mdText(f.GetTitle()), mdText(firstNonEmpty(f.GetDescription(), f.GetTitle())))
+	md.WriteString("Controls:\n\n")
+	for _, c := range controls {
+		fmt.Fprintf(&md, "- %s\n", mdText(c))
+	}
+	md.WriteString("\nEach result names the binding to change and the exact command in its `remediation` property.\n")
+	return sarifRule{
+		ID:                   f.GetRuleId(),
+		Name:                 ruleName(f.GetTitle()),
+		ShortDescription:     sarifText{Text: f.GetTitle()},
+		FullDescription:      sarifText{Text: firstNonEmpty(f.GetDescription(), f.GetTitle())},
+		Help:                 sarifHelp{Text: text, Markdown: md.String()},
+		DefaultConfiguration: sarifRuleConfig{Level: sarifLevel(f.GetSeverity())},
+		Properties: sarifRuleProperty{
+			Tags:             append([]string{"security", "rbac"}, f.GetControls()...),
+			SecuritySeverity: securitySeverity(f.GetSeverity()),
+			Precision:        "very-high",
+		},
+	}
+}
+
+func sarifLocationFor(cluster string, f *secureauditv1.Finding) sarifLocation {
+	ns := f.GetBinding().GetNamespace()
+	if ns == "" {
+		ns = "_cluster"
+	}
+	kind := "bindings"
+	switch f.GetBinding().GetKind() {
+	case secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING:
+		kind = "rolebindings"
+	case secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING:
+		kind = "clusterrolebindings"
+	}
+	name := f.GetBinding().GetName()
+	if name == "" {
+		name = "_none"
+	}
+	return sarifLocation{
+		PhysicalLocation: sarifPhysical{
+			ArtifactLocation: sarifArtifact{URI: "k8s/" + pathEscape(cluster) + "/" + pathEscape(ns) + "/" + kind + "/" + pathEscape(name)},
+			Region:           sarifRegion{StartLine: 1},
+		},
+		LogicalLocations: []sarifLogical{{
+			Name:               name,
+			FullyQualifiedName: bindingText(f.GetBinding()),
+			Kind:               "object",
+		}},
+	}
+}
+
+// pathEscape keeps a name inside one URI path segment.
+func pathEscape(s string) string {
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~:@", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+func sarifLevel(s secureauditv1.Severity) string {
+	switch s {
+	case secureauditv1.Severity_SEVERITY_CRITICAL, secureauditv1.Severity_SEVERITY_HIGH:
+		return "error"
+	case secureauditv1.Severity_SEVERITY_MEDIUM:
+		return "warning"
+	}
+	return "note"
+}
+
+// securitySeverity is GitHub's numeric severity: above 9.0 critical, 7.0
+// high, 4.0 medium, above 0.1 low.
+func securitySeverity(s secureauditv1.Severity) string {
+	switch s {
+	case secureauditv1.Severity_SEVERITY_CRITICAL:
+		return "9.5"
+	case secureauditv1.Severity_SEVERITY_HIGH:
+		return "8.0"
+	case secureauditv1.Severity_SEVERITY_MEDIUM:
+		return "5.5"
+	case secureauditv1.Severity_SEVERITY_LOW:
+		return "3.0"
+	}
+	return "0.5"
+}
+
+// ruleName turns a title into a PascalCase SARIF rule name.
+func ruleName(title string) string {
+	var b strings.Builder
+	for w := range strings.FieldsFuncSeq(title, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) {
+		b.WriteString(strings.ToUpper(w[:1]) + w[1:])
+	}
+	return b.String()
+}
+
+func firstNonEmpty(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func listOr(values []string, empty string) string {
+	if len(values) == 0 {
+		return empty
+	}
+	return strings.Join(values, ", ")
+}
+
+// mdText escapes text for SARIF's Markdown help, as the report does.
+func mdText(s string) string { return md(s) }
