@@ -31,6 +31,7 @@ import (
 	"secureaudit.dev/platform/run"
 	"secureaudit.dev/platform/telemetry"
 	"secureaudit.dev/services/rbac-agent/collect"
+	"secureaudit.dev/services/rbac-agent/kubeclient"
 	"secureaudit.dev/services/rbac-agent/server"
 )
 
@@ -97,7 +98,7 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		src = files
 	} else {
-		client, ep, err := collect.Connect(*kubeconfig, *kubeContext, *inCluster)
+		client, ep, err := kubeclient.Connect(*kubeconfig, *kubeContext, *inCluster)
 		if err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ import (
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/rbac-agent/collect"
+	"secureaudit.dev/services/rbac-agent/kubeclient"
 )
 
 // The fake clientset stands in for the API server until the live source is
@@ -81,7 +82,7 @@ func TestLiveConversion(t *testing.T) {
 			Subjects:   []rbacv1.Subject{{Kind: "Group", APIGroup: rbacv1.GroupName, Name: "admins"}},
 		},
 	)
-	snap, err := collect.NewLive(client, "prod", "https://api.example:6443", newValidator(t), collect.WithClock(clock)).Load(context.Background())
+	snap, err := collect.NewLive(kubeclient.New(client), "prod", "https://api.example:6443", newValidator(t), collect.WithClock(clock)).Load(context.Background())
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -156,7 +157,7 @@ func TestLivePaginates(t *testing.T) {
 		}
 		return true, list, nil
 	})
-	snap, err := collect.NewLive(client, "prod", "https://api.example:6443", newValidator(t)).Load(context.Background())
+	snap, err := collect.NewLive(kubeclient.New(client), "prod", "https://api.example:6443", newValidator(t)).Load(context.Background())
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -215,7 +216,7 @@ func TestLiveErrors(t *testing.T) {
 				}
 				return true, tt.obj, nil
 			})
-			_, err := collect.NewLive(client, "prod", "https://api.example:6443", newValidator(t)).Load(context.Background())
+			_, err := collect.NewLive(kubeclient.New(client), "prod", "https://api.example:6443", newValidator(t)).Load(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Load error = %v, want it to contain %q", err, tt.want)
 			}
