@@ -45,7 +45,8 @@ against a running orchestrator, and 'scan' does both in one step.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newUp(), newAudit(), newScan(), newList())
-	root.AddCommand(newEvidence())
+	root.AddCommand(newEvidence(), newScope())
+	root.AddCommand(newWhoCan(), newCanI())
 	return root
 }
 
@@ -171,7 +172,7 @@ func (f *auditFlags) registerConnection(cmd *cobra.Command) {
 func (f *auditFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.out, "out", "out", "directory to write the reports to")
-	fl.StringVar(&f.formats, "format", "md,json", "comma-separated report formats: md, json")
+	fl.StringVar(&f.formats, "format", client.AllFormats(), "comma-separated report formats: "+client.FormatNames())
 	fl.StringVar(&f.cluster, "cluster", "", "expected cluster name; the audit fails if the rbac-agent reports another")
 	fl.BoolVar(&f.skipDirectory, "skip-directory", false, "audit without resolving identities in Entra ID")
 }

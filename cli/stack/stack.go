@@ -147,7 +147,10 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 				"-entra-agent", addrs[identity.EntraAgent],
 				"-risk-agent", addrs[identity.RiskAgent],
 				"-report-agent", addrs[identity.ReportAgent],
-				"-db", filepath.Join(cfg.StateDir, "secureaudit.db"))
+				"-db", filepath.Join(cfg.StateDir, "secureaudit.db"),
+				// A local stack runs the manifests built into the binaries;
+				// their approval is recorded as a DEVELOPMENT approval.
+				"-approve-bundled-scopes=true")
 		}
 		svc, err := s.start(n, addrs[n], args)
 		if err != nil {

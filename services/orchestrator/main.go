@@ -20,6 +20,8 @@ import (
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/platform/run"
+	"secureaudit.dev/platform/scope"
+	"secureaudit.dev/services/orchestrator/approval"
 	"secureaudit.dev/services/orchestrator/audit"
 	"secureaudit.dev/services/orchestrator/evidence"
 	"secureaudit.dev/services/orchestrator/store"
@@ -42,11 +44,16 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	dbPath := str("db", "secureaudit.db", "SQLite database file")
 	keyPath := str("evidence-key", "", "signing key of the evidence log, generated with mode 0600 at first start (default: evidence.key next to -db)")
 	workersFlag := str("workers", "2", "audits run at the same time")
+	devApprove := str("approve-bundled-scopes", "false", "DEVELOPMENT ONLY: record an approval of the bundled agent scope manifests at start (secureaudit up and scan use it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	approveBundled, err := strconv.ParseBool(*devApprove)
+	if err != nil {
+		return fmt.Errorf("-approve-bundled-scopes: %w", err)
 	}
 	workers, err := strconv.Atoi(*workersFlag)
 	if err != nil || workers < 1 {
@@ -82,8 +89,34 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	defer evlog.Close()
 	svc.Log.Info("evidence log", "public_key", evlog.PublicKey())
 
+	manifests := map[string]*scope.Manifest{}
+	for _, w := range identity.Workloads {
+		if w == identity.CLI {
+			continue
+		}
+		data, err := scopes.Manifest(w)
+		if err != nil {
+			return err
+		}
+		if manifests[w], err = scope.Parse(data); err != nil {
+			return err
+		}
+	}
+	reg, err := approval.Open(ctx, *dbPath, evlog, manifests, svc.Log)
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	if approveBundled {
+		if err := reg.ApproveDevelopment(ctx, svc.Creds.SVID.ID.String()); err != nil {
+			return err
+		}
+	}
+	svc.Observer = reg
+
 	var agents audit.Agents
 	var conns []*grpc.ClientConn
+	var scoped []approval.Agent
 	defer func() {
 		for _, c := range conns {
 			c.Close()
@@ -106,11 +139,14 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 			return err
 		}
 		conns = append(conns, conn)
+		scoped = append(scoped, approval.Agent{Workload: a.workload, Conn: conn})
 		a.set(conn)
 	}
 
 	runner := audit.NewRunner(agents, st, svc.Log, svc.Tracing.Provider.Tracer("secureaudit/orchestrator"))
 	runner.RecordTo(evlog)
+	reg.SetAgents(scoped)
+	runner.GateWith(reg)
 	if err := runner.Recover(ctx); err != nil {
 		return err
 	}
@@ -122,10 +158,14 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return nil
 	})
 	g.Go(func() error {
+		reg.Run(ctx)
+		return nil
+	})
+	g.Go(func() error {
 		return svc.Serve(ctx, func(s *grpc.Server) {
 			secureauditv1.RegisterAuditServiceServer(s, service)
 			secureauditv1.RegisterEvidenceServiceServer(s, evidence.NewServer(evlog, svc.Log))
-			secureauditv1.RegisterScopeServiceServer(s, secureauditv1.UnimplementedScopeServiceServer{})
+			secureauditv1.RegisterScopeServiceServer(s, approval.NewServer(reg, svc.Log))
 			secureauditv1.RegisterRegressionServiceServer(s, secureauditv1.UnimplementedRegressionServiceServer{})
 		})
 	})

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,21 +60,34 @@ func TestEvidenceBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	entries := raw["entries"].([]any)
-	if len(entries) == 0 {
-		t.Fatal("bundle has no entries")
+	summary := -1
+	for i, e := range entries {
+		if strings.Contains(e.(map[string]any)["record"].(string), `"kind":"audit.summary"`) {
+			summary = i
+		}
+	}
+	if len(entries) < 2 || summary < 0 {
+		t.Fatalf("bundle has %d entries and no audit summary", len(entries))
 	}
 	tests := []struct {
 		name   string
 		tamper func(b map[string]any)
 		want   string
 	}{
-		{"edited entry", func(b map[string]any) {
-			e := b["entries"].([]any)[0].(map[string]any)
+		{"edited audit summary", func(b map[string]any) {
+			e := b["entries"].([]any)[summary].(map[string]any)
 			e["record"] = strings.Replace(e["record"].(string), "SUCCEEDED", "FAILED", 1)
-		}, "entry 0 does not verify"},
-		{"dropped entry", func(b map[string]any) { b["entries"] = []any{} }, "entry 0 does not verify"},
+		}, fmt.Sprintf("entry %d does not verify", summary)},
+		{"dropped entry", func(b map[string]any) {
+			es := b["entries"].([]any)
+			b["entries"] = append(es[:1:1], es[2:]...)
+		}, "entry 1 does not verify"},
+		{"dropped last entry", func(b map[string]any) {
+			es := b["entries"].([]any)
+			b["entries"] = es[:len(es)-1]
+		}, fmt.Sprintf("entry %d does not verify", len(entries)-1)},
 		{"forged checkpoint", func(b map[string]any) {
-			b["checkpoint"] = strings.Replace(b["checkpoint"].(string), "\n1\n", "\n2\n", 1)
+			b["checkpoint"] = strings.Replace(b["checkpoint"].(string), fmt.Sprintf("\n%d\n", len(entries)), fmt.Sprintf("\n%d\n", len(entries)+1), 1)
 		}, "checkpoint signature does not verify"},
 	}
 	for _, tc := range tests {

@@ -82,7 +82,7 @@ func Open(ctx context.Context, dbPath, keyPath string, opts ...Option) (*Log, er
 	if err != nil {
 		return nil, err
 	}
-	dsn := "file:" + dbPath + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
+	dsn := "file:" + dbPath + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dbPath, err)
