@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/cli/client"
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
 
 // newScope is `secureaudit scope`: approve, list and review the agents'

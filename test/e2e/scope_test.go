@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/cli/client"
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/platform/identity"
 )
 
