@@ -6,25 +6,58 @@
 package rules
 
 import (
+	"slices"
+	"strings"
+
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
 
 // CatalogueVersion identifies this rule catalogue; it changes whenever a
 // rule's semantics, severity or text changes.
-const CatalogueVersion = "2026.11.1"
+const CatalogueVersion = "2026.11.2"
 
 // Rule IDs. They are stable: other agents, reports and tests depend on them.
 const (
-	ClusterAdmin     = "RBAC-001"
-	AdminEditCluster = "RBAC-002"
-	SecretsRead      = "RBAC-003"
-	Wildcard         = "RBAC-004"
-	PodCreate        = "RBAC-005"
-	PodExec          = "RBAC-006"
-	DefaultSA        = "RBAC-007"
-	SystemMasters    = "RBAC-008"
-	EscalationVerbs  = "RBAC-009"
-	DanglingBinding  = "RBAC-010"
+	ClusterAdmin           = "RBAC-001"
+	AdminEditCluster       = "RBAC-002"
+	SecretsRead            = "RBAC-003"
+	Wildcard               = "RBAC-004"
+	PodCreate              = "RBAC-005"
+	PodExec                = "RBAC-006"
+	DefaultSA              = "RBAC-007"
+	SystemMasters          = "RBAC-008"
+	EscalationVerbs        = "RBAC-009"
+	DanglingBinding        = "RBAC-010"
+	DefaultSAInUse         = "RBAC-011"
+	TokenAutomount         = "RBAC-012"
+	PVCreate               = "RBAC-013"
+	NodesProxy             = "RBAC-014"
+	CSRApproval            = "RBAC-015"
+	WebhookWrite           = "RBAC-016"
+	TokenCreate            = "RBAC-017"
+	BindCreate             = "RBAC-018"
+	SecretsWritePrivileged = "RBAC-019"
+	WorkloadWrite          = "RBAC-020"
+	PodPatch               = "RBAC-021"
+	EphemeralContainers    = "RBAC-022"
+	PortForward            = "RBAC-023"
+	AdmissionPolicyWrite   = "RBAC-024"
+	CRDWrite               = "RBAC-025"
+	NodeWrite              = "RBAC-026"
+	PodEvictPrivileged     = "RBAC-027"
+	StatusWrite            = "RBAC-028"
+	NetworkWrite           = "RBAC-029"
+	ConfigMapWrite         = "RBAC-030"
+	DestructiveDelete      = "RBAC-031"
+	EventsDelete           = "RBAC-032"
+	Anonymous              = "RBAC-033"
+	AllAuthenticated       = "RBAC-034"
+	BuiltinWidened         = "RBAC-035"
+	AggregatesIntoBuiltin  = "RBAC-036"
+	UnboundDangerous       = "RBAC-037"
+	MissingServiceAccount  = "RBAC-038"
+	BlastRadius            = "RBAC-039"
+	RBACWrite              = "RBAC-040"
 )
 
 // Rule describes one rule of the catalogue.
@@ -94,7 +127,7 @@ var catalogue = []Rule{
 	},
 	{
 		ID: EscalationVerbs, Title: "privilege escalation verbs", Severity: secureauditv1.Severity_SEVERITY_HIGH,
-		Description: "The subject holds bind or escalate on roles or clusterroles, or impersonate on users, groups or serviceaccounts, each of which lets it obtain permissions it does not hold.",
+		Description: "The subject holds bind or escalate on roles or clusterroles, or impersonate on users, groups, serviceaccounts, uids or userextras, each of which lets it obtain permissions it does not hold.",
 		Controls:    []string{"CIS-5.1.8", "SOC2-CC6.3"},
 		Remediation: "Drop bind, escalate and impersonate from the role.",
 	},
@@ -104,7 +137,194 @@ var catalogue = []Rule{
 		Controls:    []string{"SOC2-CC6.2"},
 		Remediation: "Delete the binding, or create the intended role deliberately.",
 	},
+	{
+		ID: DefaultSAInUse, Title: "default ServiceAccount used by pods", Severity: medium,
+		Description: "Pods run as their namespace's default ServiceAccount. Every pod without an explicit ServiceAccount shares that identity, so any grant to it, now or later, reaches all of them.",
+		Controls:    []string{"CIS-5.1.5", "SOC2-CC6.1", "SOC2-CC6.3"},
+		Remediation: "Give each workload its own ServiceAccount and stop the default ServiceAccount's token from being mounted.",
+	},
+	{
+		ID: TokenAutomount, Title: "ServiceAccount token automounted", Severity: low,
+		Description: "Running pods mount the API token of a ServiceAccount that holds RBAC grants, although automountServiceAccountToken is not turned off on the pod or the ServiceAccount: whoever gets code execution in the pod inherits the grants.",
+		Controls:    []string{"CIS-5.1.6", "SOC2-CC6.1"},
+		Remediation: "Turn token automounting off on the ServiceAccount and turn it on only in the pods that call the API.",
+	},
+	{
+		ID: PVCreate, Title: "persistent volumes creatable", Severity: high,
+		Description: "The subject can create PersistentVolumes, including hostPath volumes that expose a node's filesystem to whichever pod claims them.",
+		Controls:    []string{"CIS-5.1.9", "SOC2-CC6.3"},
+		Remediation: "Drop create on persistentvolumes; let a StorageClass provisioner create them.",
+	},
+	{
+		ID: NodesProxy, Title: "kubelet API through nodes/proxy", Severity: high,
+		Description: "The subject can reach the kubelet API through nodes/proxy (get or create), which lets it run commands in every pod of every node and bypasses API server audit logging and admission.",
+		Controls:    []string{"CIS-5.1.10", "SOC2-CC6.3"},
+		Remediation: "Drop get and create on nodes/proxy; grant metrics access through nodes/metrics or nodes/stats instead.",
+	},
+	{
+		ID: CSRApproval, Title: "certificate signing requests approvable", Severity: high,
+		Description: "The subject can approve CertificateSigningRequests (update on certificatesigningrequests/approval together with approve on signers), and so mint client certificates for any user or group, system:masters included.",
+		Controls:    []string{"CIS-5.1.11", "SOC2-CC6.3"},
+		Remediation: "Drop update on certificatesigningrequests/approval and approve on signers; leave approval to the controller-manager.",
+	},
+	{
+		ID: WebhookWrite, Title: "admission webhooks writable", Severity: high,
+		Description: "The subject can create, change or delete validating or mutating webhook configurations: it can read or rewrite every object admitted to the cluster, or switch guardrails off.",
+		Controls:    []string{"CIS-5.1.12", "SOC2-CC6.3"},
+		Remediation: "Drop write verbs on validatingwebhookconfigurations and mutatingwebhookconfigurations.",
+	},
+	{
+		ID: TokenCreate, Title: "ServiceAccount tokens mintable", Severity: high,
+		Description: "The subject can create serviceaccounts/token, which mints a token for any ServiceAccount in reach and lets it act as that ServiceAccount.",
+		Controls:    []string{"CIS-5.1.13", "SOC2-CC6.1", "SOC2-CC6.3"},
+		Remediation: "Drop create on serviceaccounts/token, or restrict it with resourceNames to the ServiceAccounts intended.",
+	},
+	{
+		ID: BindCreate, Title: "can bind roles it does not hold", Severity: high,
+		Description: "The subject holds bind on roles or clusterroles together with create on the matching bindings: it can bind any role it may bind (cluster-admin, unless restricted by resourceNames) to itself.",
+		Controls:    []string{"CIS-5.1.8", "SOC2-CC6.3"},
+		Remediation: "Drop bind from the role, or restrict it with resourceNames to harmless roles.",
+	},
+	{
+		ID: SecretsWritePrivileged, Title: "secrets writable in a privileged namespace", Severity: high,
+		Description: "The subject can create, update or patch Secrets in kube-system (or cluster-wide): it can mint a token Secret for a powerful ServiceAccount or replace credentials the control plane trusts.",
+		Controls:    []string{"CIS-5.1.2", "SOC2-CC6.1", "SOC2-CC6.3"},
+		Remediation: "Drop create, update and patch on secrets in kube-system.",
+	},
+	{
+		ID: WorkloadWrite, Title: "workloads writable", Severity: medium,
+		Description: "The subject can create or change workload controllers (deployments, daemonsets, statefulsets, replicasets, jobs, cronjobs, replicationcontrollers), which create pods on its behalf: indirect pod creation with any ServiceAccount of the namespace.",
+		Controls:    []string{"CIS-5.1.4", "SOC2-CC6.3"},
+		Remediation: "Drop create, update and patch on workload resources; deploy through a pipeline identity instead.",
+	},
+	{
+		ID: PodPatch, Title: "pods patchable", Severity: medium,
+		Description: "The subject can update or patch running pods, for instance to swap a container image and run its own code with the pod's ServiceAccount.",
+		Controls:    []string{"CIS-5.1.4", "SOC2-CC6.3"},
+		Remediation: "Drop update and patch on pods.",
+	},
+	{
+		ID: EphemeralContainers, Title: "ephemeral containers injectable", Severity: high,
+		Description: "The subject can update pods/ephemeralcontainers and inject a debug container, possibly privileged, into any running pod it reaches, with that pod's ServiceAccount token.",
+		Controls:    []string{"CIS-5.1.4", "SOC2-CC6.3"},
+		Remediation: "Drop update and patch on pods/ephemeralcontainers.",
+	},
+	{
+		ID: PortForward, Title: "port-forward into pods", Severity: medium,
+		Description: "The subject can open port-forwards into pods (create, or get through a websocket upgrade on older API servers) and reach services that listen only inside the pod.",
+		Controls:    []string{"SOC2-CC6.1", "SOC2-CC6.3"},
+		Remediation: "Drop create and get on pods/portforward.",
+	},
+	{
+		ID: AdmissionPolicyWrite, Title: "admission policies writable", Severity: high,
+		Description: "The subject can change admission policies (ValidatingAdmissionPolicies and their bindings, MutatingAdmissionPolicies, Kyverno or Gatekeeper policies) and so switch off the guardrails that stop privileged pods.",
+		Controls:    []string{"CIS-5.1.12", "SOC2-CC6.3"},
+		Remediation: "Drop write verbs on admission policy resources; manage them through a reviewed pipeline.",
+	},
+	{
+		ID: CRDWrite, Title: "custom resource definitions writable", Severity: high,
+		Description: "The subject can create, change or delete CustomResourceDefinitions: it can shadow or remove APIs that controllers and policy engines rely on.",
+		Controls:    []string{"SOC2-CC6.3"},
+		Remediation: "Drop write verbs on customresourcedefinitions.",
+	},
+	{
+		ID: NodeWrite, Title: "nodes writable", Severity: high,
+		Description: "The subject can update, patch or delete Nodes or their status: taints and labels decide where pods land, so it can attract sensitive pods to a node it controls.",
+		Controls:    []string{"SOC2-CC6.3"},
+		Remediation: "Drop write verbs on nodes and nodes/status; only kubelets and the cloud controller should hold them.",
+	},
+	{
+		ID: PodEvictPrivileged, Title: "pods evictable in a privileged namespace", Severity: medium,
+		Description: "The subject can delete or evict pods in kube-system (or cluster-wide), which makes powerful pods reschedule, possibly onto a node it controls, and can disrupt the control plane's add-ons.",
+		Controls:    []string{"SOC2-CC6.3"},
+		Remediation: "Drop delete on pods and create on pods/eviction in kube-system.",
+	},
+	{
+		ID: StatusWrite, Title: "pod or service status writable", Severity: medium,
+		Description: "The subject can write pods/status or services/status: it can make a pod look ready to hijack Service traffic, or set a load-balancer IP to intercept traffic (CVE-2020-8554).",
+		Controls:    []string{"SOC2-CC6.3"},
+		Remediation: "Drop update and patch on pods/status and services/status.",
+	},
+	{
+		ID: NetworkWrite, Title: "network objects writable", Severity: low,
+		Description: "The subject can write Services, Endpoints, EndpointSlices, NetworkPolicies, Ingresses or Gateway API routes, and so redirect or open traffic.",
+		Controls:    []string{"SOC2-CC6.1", "SOC2-CC6.3"},
+		Remediation: "Drop write verbs on network resources for subjects that do not manage traffic.",
+	},
+	{
+		ID: ConfigMapWrite, Title: "configmaps writable", Severity: low,
+		Description: "The subject can write ConfigMaps; in kube-system that includes coredns, whose Corefile decides how every pod resolves names (DNS poisoning).",
+		Controls:    []string{"SOC2-CC6.3"},
+		Remediation: "Drop create, update and patch on configmaps, at least in kube-system.",
+	},
+	{
+		ID: DestructiveDelete, Title: "destructive delete", Severity: low,
+		Description: "The subject can delete (or deletecollection) workloads, Secrets, PersistentVolumeClaims or Namespaces: an outage or data loss away.",
+		Controls:    []string{"SOC2-CC6.3"},
+		Remediation: "Drop delete and deletecollection on the resources the subject does not manage.",
+	},
+	{
+		ID: EventsDelete, Title: "events deletable", Severity: low,
+		Description: "The subject can delete Events, and so erase the trace of what it did (anti-forensics).",
+		Controls:    []string{"SOC2-CC6.3"},
+		Remediation: "Drop delete and deletecollection on events.",
+	},
+	{
+		ID: Anonymous, Title: "anonymous access beyond discovery", Severity: critical,
+		Description: "A binding grants system:anonymous or system:unauthenticated more than the default discovery roles: anyone who can reach the API server gets it without credentials.",
+		Controls:    []string{"CIS-5.1.1", "SOC2-CC6.1"},
+		Remediation: "Remove the anonymous subjects from the binding.",
+	},
+	{
+		ID: AllAuthenticated, Title: "every authenticated identity granted", Severity: high,
+		Description: "A binding grants system:authenticated more than discovery: every identity that can log in, in managed clusters every user of the tenant, gets it.",
+		Controls:    []string{"CIS-5.1.1", "SOC2-CC6.1", "SOC2-CC6.3"},
+		Remediation: "Replace system:authenticated with the groups that need the role.",
+	},
+	{
+		ID: BuiltinWidened, Title: "built-in role carries more than upstream", Severity: high,
+		Description: "A built-in ClusterRole (admin, edit, view or a discovery role) grants dangerous permissions its upstream definition does not, directly or through roles aggregated into it: everyone bound to it gets them silently.",
+		Controls:    []string{"CIS-5.1.1", "SOC2-CC6.3"},
+		Remediation: "Remove the extra rules, or the aggregation labels of the roles that contribute them.",
+	},
+	{
+		ID: AggregatesIntoBuiltin, Title: "ClusterRole aggregates into admin, edit or view", Severity: medium,
+		Description: "A ClusterRole carries an rbac.authorization.k8s.io/aggregate-to-admin, -edit or -view label, so its rules are added to the built-in role for every subject bound to it, in every namespace.",
+		Controls:    []string{"CIS-5.1.1", "SOC2-CC6.3"},
+		Remediation: "Remove the aggregation label unless every admin, editor or viewer needs the rules.",
+	},
+	{
+		ID: UnboundDangerous, Title: "dangerous role bound to nobody", Severity: low,
+		Description: "A role grants dangerous permissions but no binding uses it: it is one bind away from being live, and nobody reviews it because it grants nothing today.",
+		Controls:    []string{"SOC2-CC6.3"},
+		Remediation: "Delete the role if nobody needs it.",
+	},
+	{
+		ID: MissingServiceAccount, Title: "workload uses a missing ServiceAccount", Severity: low,
+		Description: "Pods reference a ServiceAccount that does not exist in a namespace whose ServiceAccounts were collected: whoever creates a ServiceAccount of that name decides what the pods may do.",
+		Controls:    []string{"SOC2-CC6.1"},
+		Remediation: "Create the ServiceAccount deliberately or fix the workload's serviceAccountName.",
+	},
+	{
+		ID: BlastRadius, Title: "running pods hold a risky ServiceAccount token", Severity: high,
+		Description: "Running pods mount the token of a ServiceAccount with a HIGH or CRITICAL finding: a container escape or remote code execution in any of them becomes that ServiceAccount's access.",
+		Controls:    []string{"CIS-5.1.6", "SOC2-CC6.1", "SOC2-CC6.3"},
+		Remediation: "Reduce the ServiceAccount's grants, or stop mounting its token in pods that do not need it.",
+	},
+	{
+		ID: RBACWrite, Title: "RBAC objects writable", Severity: medium,
+		Description: "The subject can create, update or patch roles or bindings: it can reshape grants within what the API server's escalation checks allow, and delete the ones that constrain others.",
+		Controls:    []string{"CIS-5.1.8", "SOC2-CC6.3"},
+		Remediation: "Drop write verbs on roles, clusterroles, rolebindings and clusterrolebindings.",
+	},
 }
+
+const (
+	critical = secureauditv1.Severity_SEVERITY_CRITICAL
+	high     = secureauditv1.Severity_SEVERITY_HIGH
+	medium   = secureauditv1.Severity_SEVERITY_MEDIUM
+	low      = secureauditv1.Severity_SEVERITY_LOW
+)
 
 // Catalogue returns the rules, ordered by ID. The result is a copy.
 func Catalogue() []Rule {
@@ -117,10 +337,9 @@ func Catalogue() []Rule {
 }
 
 func ruleByID(id string) Rule {
-	for _, r := range catalogue {
-		if r.ID == id {
-			return r
-		}
+	i, ok := slices.BinarySearchFunc(catalogue, id, func(r Rule, id string) int { return strings.Compare(r.ID, id) })
+	if !ok {
+		panic("rules: unknown rule " + id) // programming error: IDs are constants
 	}
-	panic("rules: unknown rule " + id) // programming error: IDs are constants
+	return catalogue[i]
 }

@@ -22,31 +22,107 @@ var bootstrapClusterAdmin = []*secureauditv1.PolicyRule{
 	{Verbs: []string{"*"}, NonResourceUrls: []string{"*"}},
 }
 
-// grant is one (binding, subject) pair with the rules it grants.
-type grant struct {
-	binding    *secureauditv1.BindingRef
-	role       *secureauditv1.FindingRole
-	subject    *secureauditv1.Subject
-	namespace  string // "" for a cluster-wide grant
-	rules      []*secureauditv1.PolicyRule
+// Grant is one (binding, subject) pair with the effective rules of the
+// binding's role. Grants are read-only.
+type Grant struct {
+	Binding *secureauditv1.BindingRef
+	Role    *secureauditv1.FindingRole
+	Subject *secureauditv1.Subject
+	// Namespace is the binding's namespace, "" for a cluster-wide grant.
+	Namespace  string
+	Rules      []*secureauditv1.PolicyRule
 	aggregated bool // the role is an aggregated ClusterRole
+	prof       *profile
 }
 
-func (g *grant) namespaced() bool { return g.namespace != "" }
+func (g *Grant) namespaced() bool { return g.Namespace != "" }
 
-func (g *grant) group() bool {
-	return g.subject.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP
+func (g *Grant) group() bool {
+	return g.Subject.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP
 }
+
+// Evidence is the part of a grant's rules that gives it a capability.
+type Evidence struct {
+	// Rules are the matching policy rules, in the role's order.
+	Rules []*secureauditv1.PolicyRule
+	// Granted names the permissions found, such as "create pods".
+	Granted string
+	// Names is set when every matching rule is restricted by resourceNames:
+	// the union of those names.
+	Names []string
+}
+
+// Has reports whether the grant holds capability c, with the evidence.
+func (g *Grant) Has(c Capability) (Evidence, bool) {
+	if g.prof == nil {
+		return Evidence{}, false
+	}
+	m := g.prof.caps[c]
+	if !m.ok() {
+		return Evidence{}, false
+	}
+	e := Evidence{Rules: m.rules, Granted: targetList(m.found)}
+	if m.narrow {
+		for _, r := range m.rules {
+			e.Names = append(e.Names, r.GetResourceNames()...)
+		}
+		slices.Sort(e.Names)
+		e.Names = slices.Compact(e.Names)
+	}
+	return e, true
+}
+
+// FullAdmin reports whether the grant gives every verb on every resource
+// (cluster-admin, or a '*' rule not restricted by resourceNames), with the
+// matching rules.
+func (g *Grant) FullAdmin() ([]*secureauditv1.PolicyRule, bool) {
+	if g.Role.GetMissing() {
+		return nil, false
+	}
+	if g.Role.GetKind() == secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE && g.Role.GetName() == "cluster-admin" {
+		return g.prof.full, true
+	}
+	return g.prof.full, len(g.prof.full) > 0 && !g.prof.fullNarrow
+}
+
+// Analysis is the snapshot's grants with their capabilities, computed once
+// and shared by the rules and the escalation-path search.
+type Analysis struct {
+	snap   *snapshot.Snapshot
+	grants []*Grant
+}
+
+// Analyze expands every binding of s into grants and computes what each
+// role grants at each scope, once per (role, scope).
+func Analyze(s *snapshot.Snapshot) *Analysis {
+	return &Analysis{snap: s, grants: grants(s)}
+}
+
+// Snapshot returns the analysed snapshot.
+func (a *Analysis) Snapshot() *snapshot.Snapshot { return a.snap }
+
+// Grants returns every grant: ClusterRoleBindings by name, then
+// RoleBindings by namespace and name, each binding's subjects in order.
+func (a *Analysis) Grants() []*Grant { return a.grants }
 
 // Evaluate runs the whole catalogue over s and returns the findings sorted
 // by severity, cluster before namespace scope, namespace, rule ID, subject
 // and binding.
 func Evaluate(s *snapshot.Snapshot) []*secureauditv1.Finding {
+	return Analyze(s).Findings()
+}
+
+// Findings runs the whole catalogue and returns the findings sorted as
+// Evaluate does.
+func (a *Analysis) Findings() []*secureauditv1.Finding {
+	s := a.snap
 	var out []*draft
-	for _, g := range grants(s) {
+	for _, g := range a.grants {
 		out = append(out, evaluate(g)...)
 	}
 	chain(out)
+	out = append(out, integrity(a)...)
+	out = append(out, workloads(a, out)...)
 	findings := make([]*secureauditv1.Finding, 0, len(out))
 	for _, d := range out {
 		findings = append(findings, d.finding(s))
@@ -56,22 +132,37 @@ func Evaluate(s *snapshot.Snapshot) []*secureauditv1.Finding {
 }
 
 // grants expands every binding into one grant per subject, with the
-// effective rules of its role.
-func grants(s *snapshot.Snapshot) []*grant {
-	var out []*grant
+// effective rules of its role and the role's profile at the binding's scope.
+func grants(s *snapshot.Snapshot) []*Grant {
+	profiles := map[string]*profile{}
+	prof := func(role *secureauditv1.FindingRole, rules []*secureauditv1.PolicyRule, namespaced bool) *profile {
+		key := role.GetKind().String() + "/" + role.GetNamespace() + "/" + role.GetName()
+		if namespaced {
+			key += "/ns"
+		}
+		p, ok := profiles[key]
+		if !ok {
+			p = newProfile(rules, namespaced)
+			profiles[key] = p
+		}
+		return p
+	}
+	out := make([]*Grant, 0, len(s.ClusterRoleBindings())+len(s.RoleBindings()))
 	for _, b := range s.ClusterRoleBindings() {
 		ref := &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: b.GetMeta().GetName()}
 		role, rules, agg := resolve(s, b.GetRoleRef(), "")
+		p := prof(role, rules, false)
 		for _, sub := range b.GetSubjects() {
-			out = append(out, &grant{binding: ref, role: role, subject: sub, rules: rules, aggregated: agg})
+			out = append(out, &Grant{Binding: ref, Role: role, Subject: sub, Rules: rules, aggregated: agg, prof: p})
 		}
 	}
 	for _, b := range s.RoleBindings() {
 		ns := b.GetMeta().GetNamespace()
 		ref := &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING, Name: b.GetMeta().GetName(), Namespace: ns}
 		role, rules, agg := resolve(s, b.GetRoleRef(), ns)
+		p := prof(role, rules, true)
 		for _, sub := range b.GetSubjects() {
-			out = append(out, &grant{binding: ref, role: role, subject: sub, namespace: ns, rules: rules, aggregated: agg})
+			out = append(out, &Grant{Binding: ref, Role: role, Subject: sub, Namespace: ns, Rules: rules, aggregated: agg, prof: p})
 		}
 	}
 	return out
@@ -105,42 +196,63 @@ func resolve(s *snapshot.Snapshot, ref *secureauditv1.RoleRef, ns string) (*secu
 	return role, nil, false
 }
 
-// draft is a finding before chains and sorting.
+// draft is a finding before chains and sorting. g is nil for findings about
+// an object rather than a grant (integrity and workload rules); those set
+// subject, role and scope themselves.
 type draft struct {
 	rule    Rule
-	g       *grant
+	g       *Grant
 	matched []*secureauditv1.PolicyRule
 	ladder  *ladder
 	detail  string // appended to the description
 	fix     string // the exact command
+
+	subject *secureauditv1.Subject
+	role    *secureauditv1.FindingRole
+	binding *secureauditv1.BindingRef
+	ns      string // scope namespace of an object finding
 }
 
-const rbacGroup = "rbac.authorization.k8s.io"
+// permRule is a rule that fires when a grant holds a capability. privileged
+// rules fire only when the grant reaches kube-system (cluster-wide, or a
+// RoleBinding there).
+type permRule struct {
+	id         string
+	c          Capability
+	why        string
+	privileged bool
+}
 
-var (
-	secretsTargets = []target{{verb: "get", resource: "secrets"}, {verb: "list", resource: "secrets"}, {verb: "watch", resource: "secrets"}}
-	podCreate      = []target{{verb: "create", resource: "pods"}}
-	execTargets    = []target{
-		{verb: "create", resource: "pods/exec"}, {verb: "get", resource: "pods/exec"},
-		{verb: "create", resource: "pods/attach"}, {verb: "get", resource: "pods/attach"},
-	}
-	escalationTargets = []target{
-		{verb: "bind", group: rbacGroup, resource: "roles"},
-		// A RoleBinding can reference a ClusterRole, so bind on clusterroles
-		// is meaningful within a namespace too.
-		{verb: "bind", group: rbacGroup, resource: "clusterroles"},
-		{verb: "escalate", group: rbacGroup, resource: "roles"},
-		{verb: "escalate", group: rbacGroup, resource: "clusterroles", clusterOnly: true},
-		{verb: "impersonate", resource: "users", clusterOnly: true},
-		{verb: "impersonate", resource: "groups", clusterOnly: true},
-		{verb: "impersonate", resource: "serviceaccounts"},
-	}
-)
+// permRules are the capability rules beyond the original four, in ID order.
+var permRules = []permRule{
+	{PVCreate, CapPVCreate, "creates persistentvolumes", false},
+	{NodesProxy, CapNodesProxy, "kubelet API", false},
+	{TokenCreate, CapTokenCreate, "mints ServiceAccount tokens", false},
+	{SecretsWritePrivileged, CapSecretsWrite, "writes secrets in kube-system", true},
+	{WorkloadWrite, CapWorkloadWrite, "writes workloads", false},
+	{PodPatch, CapPodPatch, "patches pods", false},
+	{EphemeralContainers, CapEphemeral, "injects ephemeral containers", false},
+	{PortForward, CapPortForward, "port-forward", false},
+	{AdmissionPolicyWrite, CapAdmissionPolicyWrite, "writes admission policies", false},
+	{CRDWrite, CapCRDWrite, "writes CRDs", false},
+	{NodeWrite, CapNodeWrite, "writes nodes", false},
+	{PodEvictPrivileged, CapPodEvict, "evicts pods in kube-system", true},
+	{StatusWrite, CapStatusWrite, "writes status", false},
+	{NetworkWrite, CapNetworkWrite, "writes network objects", false},
+	{ConfigMapWrite, CapConfigMapWrite, "writes configmaps", false},
+	{DestructiveDelete, CapDestructiveDelete, "deletes", false},
+	{EventsDelete, CapEventsDelete, "deletes events", false},
+	{RBACWrite, CapRBACWrite, "writes RBAC objects", false},
+	{WebhookWrite, CapWebhookWrite, "writes admission webhooks", false},
+}
 
-// evaluate runs every rule over one grant.
-func evaluate(g *grant) []*draft {
+// reachesKubeSystem reports whether a grant applies in kube-system.
+func (g *Grant) reachesKubeSystem() bool { return !g.namespaced() || g.Namespace == "kube-system" }
+
+// evaluate runs every grant rule over one grant.
+func evaluate(g *Grant) []*draft {
 	var out []*draft
-	add := func(id string, matched []*secureauditv1.PolicyRule, why string, narrow bool, detail, fix string) {
+	add := func(id string, matched []*secureauditv1.PolicyRule, why string, narrow bool, detail, fix string) *draft {
 		r := ruleByID(id)
 		d := &draft{rule: r, g: g, matched: matched, detail: detail, fix: fix}
 		base := r.Severity
@@ -160,117 +272,203 @@ func evaluate(g *grant) []*draft {
 		}
 		// A grant confined to one ordinary namespace cannot by itself take
 		// the cluster: it stays at HIGH at most. kube-system is not ordinary.
-		if g.namespaced() && g.namespace != "kube-system" {
+		if g.namespaced() && g.Namespace != "kube-system" {
 			d.ladder.atMost(secureauditv1.Severity_SEVERITY_HIGH, "namespace scope")
 		}
 		out = append(out, d)
+		return d
 	}
-	sub := g.subject
+	sub := g.Subject
+	p := g.prof
 
 	if sub.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP && sub.GetName() == "system:masters" {
 		add(SystemMasters, nil, "binds system:masters", false, "", editBinding(g)+" and remove the subject Group system:masters")
 	}
 	if sub.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT && sub.GetName() == "default" {
-		add(DefaultSA, nil, "default ServiceAccount bound to "+roleText(g.role), false, "",
+		add(DefaultSA, nil, "default ServiceAccount bound to "+roleText(g.Role), false, "",
 			fmt.Sprintf("kubectl -n %s create serviceaccount NAME, bind the role to it, then %s and remove ServiceAccount %s/default",
 				quote(sub.GetNamespace()), editBinding(g), sub.GetNamespace()))
 	}
-	if g.role.GetMissing() {
-		add(DanglingBinding, nil, roleText(g.role)+" does not exist", false, "", deleteBinding(g))
+	if g.Role.GetMissing() {
+		add(DanglingBinding, nil, roleText(g.Role)+" does not exist", false, "", deleteBinding(g))
 		return out
+	}
+	if anon, everyone := anonymousSubject(sub), sub.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP && sub.GetName() == "system:authenticated"; (anon || everyone) && !discoveryOnly(g) {
+		id, who := Anonymous, "unauthenticated"
+		if everyone {
+			id, who = AllAuthenticated, "every authenticated identity"
+		}
+		add(id, nil, who+" granted "+roleText(g.Role), false, "",
+			editBinding(g)+" and remove the subject "+subjectText(sub))
 	}
 
 	// RBAC-001 and RBAC-002.
-	var full []*secureauditv1.PolicyRule
-	for _, r := range g.rules {
-		if isFullWildcard(r) {
-			full = append(full, r)
-		}
-	}
 	admin := false
-	isCR := g.role.GetKind() == secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE
-	if (isCR && g.role.GetName() == "cluster-admin") || len(full) > 0 {
+	isCR := g.Role.GetKind() == secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE
+	if (isCR && g.Role.GetName() == "cluster-admin") || len(p.full) > 0 {
 		admin = true
-		narrow := len(full) > 0 && !slices.ContainsFunc(full, func(r *secureauditv1.PolicyRule) bool { return len(r.GetResourceNames()) == 0 })
+		narrow := len(p.full) > 0 && p.fullNarrow
 		why := "every verb on every resource"
-		if isCR && g.role.GetName() == "cluster-admin" {
+		if isCR && g.Role.GetName() == "cluster-admin" {
 			why = "bound to cluster-admin"
 		}
-		add(ClusterAdmin, full, why, narrow, "", deleteBinding(g)+" (or "+editBinding(g)+" to remove only this subject), then bind a role limited to what the subject needs")
+		add(ClusterAdmin, p.full, why, narrow, "", deleteBinding(g)+" (or "+editBinding(g)+" to remove only this subject), then bind a role limited to what the subject needs")
 	}
-	if isCR && !g.namespaced() && (g.role.GetName() == "admin" || g.role.GetName() == "edit") {
-		add(AdminEditCluster, nil, g.role.GetName()+" bound cluster-wide", false, "",
-			deleteBinding(g)+", then grant "+g.role.GetName()+" per namespace: kubectl -n NAMESPACE create rolebinding NAME --clusterrole="+g.role.GetName()+" "+subjectFlag(sub))
+	if isCR && !g.namespaced() && (g.Role.GetName() == "admin" || g.Role.GetName() == "edit") {
+		add(AdminEditCluster, nil, g.Role.GetName()+" bound cluster-wide", false, "",
+			deleteBinding(g)+", then grant "+g.Role.GetName()+" per namespace: kubectl -n NAMESPACE create rolebinding NAME --clusterrole="+g.Role.GetName()+" "+subjectFlag(sub))
 	}
 
-	if m := find(g.rules, g.namespaced(), secretsTargets...); m.ok() {
+	if m := p.caps[CapSecretsRead]; m.ok() {
 		add(SecretsRead, m.rules, "reads secrets: "+targetList(m.found), m.narrow, narrowNote(m),
 			editRole(g)+" and drop get, list and watch on secrets"+aggNote(g))
 	}
-	if !admin {
-		var wild []*secureauditv1.PolicyRule
-		fields := map[string]bool{}
-		for _, r := range g.rules {
-			if f := wildcardFields(r); len(f) > 0 {
-				wild = append(wild, r)
-				for _, x := range f {
-					fields[x] = true
-				}
-			}
-		}
-		if len(wild) > 0 {
-			var names []string
-			for _, f := range []string{"verbs", "resources", "apiGroups"} {
-				if fields[f] {
-					names = append(names, f)
-				}
-			}
-			add(Wildcard, wild, "'*' in "+strings.Join(names, ", "), false, "",
-				editRole(g)+" and replace '*' with the explicit "+strings.Join(names, ", ")+" needed"+aggNote(g))
-		}
+	if !admin && len(p.wild) > 0 {
+		names := strings.Join(p.wildFields, ", ")
+		add(Wildcard, p.wild, "'*' in "+names, false, "",
+			editRole(g)+" and replace '*' with the explicit "+names+" needed"+aggNote(g))
 	}
-	if m := find(g.rules, g.namespaced(), podCreate...); m.ok() {
+	if m := p.caps[CapPodCreate]; m.ok() {
 		add(PodCreate, m.rules, "creates pods", m.narrow, narrowNote(m), editRole(g)+" and drop create on pods"+aggNote(g))
 	}
-	if m := find(g.rules, g.namespaced(), execTargets...); m.ok() {
+	if m := p.caps[CapExec]; m.ok() {
 		add(PodExec, m.rules, "exec/attach: "+targetList(m.found), m.narrow,
 			"Granted: "+targetList(m.found)+"."+narrowNote(m),
 			editRole(g)+" and drop "+targetList(m.found)+aggNote(g))
 	}
-	if m := find(g.rules, g.namespaced(), escalationTargets...); m.ok() {
+	if m := p.caps[CapEscalation]; m.ok() {
 		add(EscalationVerbs, m.rules, "escalation verbs: "+targetList(m.found), m.narrow,
 			"Granted: "+targetList(m.found)+"."+narrowNote(m),
 			editRole(g)+" and drop "+targetList(m.found)+aggNote(g))
 	}
+	// A full-wildcard grant implies every rule below; RBAC-001 says so and
+	// repeating each one per admin binding would only bury the rest.
+	if admin {
+		return out
+	}
+	if approval, signers := p.caps[CapCSRApproval], p.caps[CapSignersApprove]; approval.ok() && signers.ok() {
+		rules := mergeRules(g.Rules, approval.rules, signers.rules)
+		found := append(append([]target(nil), approval.found...), signers.found...)
+		add(CSRApproval, rules, "approves CSRs: "+targetList(found), approval.narrow && signers.narrow,
+			"Granted: "+targetList(found)+".", editRole(g)+" and drop "+targetList(found)+aggNote(g))
+	}
+	if bind, create := p.caps[CapBind], p.caps[CapCreateBindings]; bind.ok() && create.ok() {
+		rules := mergeRules(g.Rules, bind.rules, create.rules)
+		found := append(append([]target(nil), bind.found...), create.found...)
+		detail := "Granted: " + targetList(found) + "."
+		narrow := bind.narrow
+		if narrow {
+			var names []string
+			for _, r := range bind.rules {
+				names = append(names, r.GetResourceNames()...)
+			}
+			detail += " bind is restricted to the roles: " + strings.Join(names, ", ") + "."
+			// Restricting bind to a powerful role restricts nothing.
+			if slices.ContainsFunc(names, builtinName) {
+				narrow = false
+			}
+		}
+		add(BindCreate, rules, "bind with create on bindings: "+targetList(found), narrow, detail,
+			editRole(g)+" and drop "+targetList(bind.found)+aggNote(g))
+	}
+	for _, pr := range permRules {
+		m := p.caps[pr.c]
+		if !m.ok() || pr.privileged && !g.reachesKubeSystem() {
+			continue
+		}
+		narrow := m.narrow
+		if pr.id == ConfigMapWrite && narrow && slices.ContainsFunc(m.rules, func(r *secureauditv1.PolicyRule) bool {
+			return slices.Contains(r.GetResourceNames(), "coredns")
+		}) {
+			narrow = false // restricted to the one ConfigMap that matters
+		}
+		d := add(pr.id, m.rules, pr.why+": "+targetList(m.found), narrow,
+			"Granted: "+targetList(m.found)+"."+narrowNote(m),
+			editRole(g)+" and drop "+targetList(m.found)+aggNote(g))
+		if pr.id == ConfigMapWrite && g.reachesKubeSystem() {
+			d.ladder.up("reaches kube-system/coredns")
+		}
+	}
 	return out
+}
+
+// mergeRules returns the union of the given rule lists in all's order.
+func mergeRules(all []*secureauditv1.PolicyRule, lists ...[]*secureauditv1.PolicyRule) []*secureauditv1.PolicyRule {
+	var out []*secureauditv1.PolicyRule
+	for _, r := range all {
+		for _, l := range lists {
+			if slices.Contains(l, r) {
+				out = append(out, r)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// anonymousSubject reports whether s stands for unauthenticated requests.
+func anonymousSubject(s *secureauditv1.Subject) bool {
+	switch s.GetKind() {
+	case secureauditv1.SubjectKind_SUBJECT_KIND_USER:
+		return s.GetName() == "system:anonymous"
+	case secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
+		return s.GetName() == "system:unauthenticated" || s.GetName() == "system:anonymous"
+	}
+	return false
+}
+
+// discoveryOnly reports whether a grant gives no more than the default
+// discovery roles: one of those roles by name (whose contents RBAC-035
+// checks), or rules that grant only discovery.
+func discoveryOnly(g *Grant) bool {
+	if g.Role.GetKind() == secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE {
+		switch g.Role.GetName() {
+		case "system:discovery", "system:basic-user", "system:public-info-viewer":
+			return true
+		}
+	}
+	// A built-in referenced but not defined (manifests): only the discovery
+	// roles above are known to be harmless.
+	if len(g.Rules) == 0 && g.Role.GetKind() == secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE && builtinName(g.Role.GetName()) {
+		return false
+	}
+	return g.prof.discovery
 }
 
 // chain raises a subject's pod-create findings to at least HIGH when the
 // same subject can also read secrets in an overlapping scope (the same
 // namespace, or either grant cluster-wide).
 func chain(ds []*draft) {
+	// Secrets-read grants per subject, in draft order.
+	reads := map[string][]*draft{}
+	for _, sr := range ds {
+		if sr.rule.ID == SecretsRead {
+			k := subjectKey(sr.g.Subject)
+			reads[k] = append(reads[k], sr)
+		}
+	}
 	for _, pc := range ds {
 		if pc.rule.ID != PodCreate {
 			continue
 		}
-		for _, sr := range ds {
-			if sr.rule.ID != SecretsRead || subjectKey(sr.g.subject) != subjectKey(pc.g.subject) {
+		for _, sr := range reads[subjectKey(pc.g.Subject)] {
+			if pc.g.namespaced() && sr.g.namespaced() && pc.g.Namespace != sr.g.Namespace {
 				continue
 			}
-			if pc.g.namespaced() && sr.g.namespaced() && pc.g.namespace != sr.g.namespace {
-				continue
-			}
-			pc.ladder.atLeast(secureauditv1.Severity_SEVERITY_HIGH, "chain: pod create plus secrets read (via "+bindingText(sr.g.binding)+")")
+			pc.ladder.atLeast(secureauditv1.Severity_SEVERITY_HIGH, "chain: pod create plus secrets read (via "+bindingText(sr.g.Binding)+")")
 			break
 		}
 	}
 }
 
 func (d *draft) finding(s *snapshot.Snapshot) *secureauditv1.Finding {
-	g := d.g
+	subject, binding, role, ns := d.subject, d.binding, d.role, d.ns
+	if g := d.g; g != nil {
+		subject, binding, role, ns = g.Subject, g.Binding, g.Role, g.Namespace
+	}
 	scope := &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER}
-	if g.namespaced() {
-		scope = &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: g.namespace}
+	if ns != "" {
+		scope = &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: ns}
 	}
 	matched := make([]*secureauditv1.PolicyRule, len(d.matched))
 	for i, r := range d.matched {
@@ -280,36 +478,43 @@ func (d *draft) finding(s *snapshot.Snapshot) *secureauditv1.Finding {
 	if d.detail != "" {
 		desc += " " + d.detail
 	}
-	return &secureauditv1.Finding{
-		Id:             findingID(d.rule.ID, g),
+	f := &secureauditv1.Finding{
+		Id:             findingID(d.rule.ID, binding, subject, role),
 		RuleId:         d.rule.ID,
 		Title:          d.rule.Title,
 		Severity:       d.ladder.sev,
 		SeverityReason: d.ladder.reason(),
-		Subject: &secureauditv1.SubjectRef{
-			Kind: g.subject.GetKind(), Name: g.subject.GetName(), Namespace: g.subject.GetNamespace(),
-			DisplayName: displayName(s, g.subject),
-		},
-		Binding:        proto.CloneOf(g.binding),
-		Role:           proto.CloneOf(g.role),
 		Scope:          scope,
 		MatchedRules:   matched,
 		Controls:       append([]string(nil), d.rule.Controls...),
 		Remediation:    d.rule.Remediation + " Command: " + d.fix,
 		Description:    desc,
-		Infrastructure: Infrastructure(g.binding.GetName(), g.subject),
+		Infrastructure: Infrastructure(binding.GetName(), subject),
 	}
+	if subject != nil {
+		f.Subject = &secureauditv1.SubjectRef{
+			Kind: subject.GetKind(), Name: subject.GetName(), Namespace: subject.GetNamespace(),
+			DisplayName: displayName(s, subject),
+		}
+	}
+	if binding != nil {
+		f.Binding = proto.CloneOf(binding)
+	}
+	if role != nil {
+		f.Role = proto.CloneOf(role)
+	}
+	return f
 }
 
 // findingID is the first 16 hex digits of the SHA-256 of the rule ID, the
 // binding, the subject and the role, each as kind/namespace/name.
-func findingID(ruleID string, g *grant) string {
+func findingID(ruleID string, b *secureauditv1.BindingRef, sub *secureauditv1.Subject, r *secureauditv1.FindingRole) string {
 	h := sha256.New()
 	for _, part := range []string{
 		ruleID,
-		g.binding.GetKind().String() + "/" + g.binding.GetNamespace() + "/" + g.binding.GetName(),
-		subjectKey(g.subject),
-		g.role.GetKind().String() + "/" + g.role.GetNamespace() + "/" + g.role.GetName(),
+		b.GetKind().String() + "/" + b.GetNamespace() + "/" + b.GetName(),
+		subjectKey(sub),
+		r.GetKind().String() + "/" + r.GetNamespace() + "/" + r.GetName(),
 	} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
@@ -377,7 +582,7 @@ func narrowNote(m match) string {
 	return ""
 }
 
-func aggNote(g *grant) string {
+func aggNote(g *Grant) string {
 	if g.aggregated {
 		return " (the role is aggregated: edit the ClusterRole that contributes the rule, since the aggregation controller overwrites edits)"
 	}
@@ -398,25 +603,35 @@ func bindingText(b *secureauditv1.BindingRef) string {
 	return "ClusterRoleBinding " + b.GetName()
 }
 
-func deleteBinding(g *grant) string {
+func deleteBinding(g *Grant) string {
 	if g.namespaced() {
-		return "kubectl -n " + quote(g.namespace) + " delete rolebinding " + quote(g.binding.GetName())
+		return "kubectl -n " + quote(g.Namespace) + " delete rolebinding " + quote(g.Binding.GetName())
 	}
-	return "kubectl delete clusterrolebinding " + quote(g.binding.GetName())
+	return "kubectl delete clusterrolebinding " + quote(g.Binding.GetName())
 }
 
-func editBinding(g *grant) string {
+func editBinding(g *Grant) string {
 	if g.namespaced() {
-		return "kubectl -n " + quote(g.namespace) + " edit rolebinding " + quote(g.binding.GetName())
+		return "kubectl -n " + quote(g.Namespace) + " edit rolebinding " + quote(g.Binding.GetName())
 	}
-	return "kubectl edit clusterrolebinding " + quote(g.binding.GetName())
+	return "kubectl edit clusterrolebinding " + quote(g.Binding.GetName())
 }
 
-func editRole(g *grant) string {
-	if g.role.GetKind() == secureauditv1.RoleKind_ROLE_KIND_ROLE {
-		return "kubectl -n " + quote(g.role.GetNamespace()) + " edit role " + quote(g.role.GetName())
+func editRole(g *Grant) string {
+	if g.Role.GetKind() == secureauditv1.RoleKind_ROLE_KIND_ROLE {
+		return "kubectl -n " + quote(g.Role.GetNamespace()) + " edit role " + quote(g.Role.GetName())
 	}
-	return "kubectl edit clusterrole " + quote(g.role.GetName())
+	return "kubectl edit clusterrole " + quote(g.Role.GetName())
+}
+
+func subjectText(s *secureauditv1.Subject) string {
+	switch s.GetKind() {
+	case secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
+		return "Group " + s.GetName()
+	case secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT:
+		return "ServiceAccount " + s.GetNamespace() + "/" + s.GetName()
+	}
+	return "User " + s.GetName()
 }
 
 func subjectFlag(s *secureauditv1.Subject) string {

@@ -15,19 +15,32 @@ type target struct {
 	// clusterOnly targets cannot be granted in a namespace: a Role, or a
 	// RoleBinding to a ClusterRole, never grants them.
 	clusterOnly bool
+	// prefix targets match any resource starting with resource+"/" (such
+	// as userextras/<key>, one subresource per extra key), or '*'.
+	prefix bool
 }
 
 func (t target) String() string { return t.verb + " " + t.resource }
 
 // allows reports whether a policy rule grants t, following the RBAC
-// authorizer: '*' matches every verb, API group and resource; a resource
-// matches exactly, or as "<resource>/*" for every subresource of it, or as
-// "*/<subresource>". A rule restricted by resourceNames still matches
-// (callers reduce severity), except for create, which resourceNames cannot
-// restrict: the authorizer never lets such a rule allow a create.
+// authorizer (k8s.io/component-helpers/auth/rbac.ResourceMatches): '*'
+// matches every verb, API group and resource; a resource matches exactly, or
+// as "*/<subresource>". "<resource>/*" is NOT a wildcard: the authorizer
+// compares it literally, so it grants no real subresource. A rule restricted
+// by resourceNames still matches (callers reduce severity), except for
+// create and deletecollection, which resourceNames cannot restrict: such a
+// rule never allows a create of an object (nameless request) or a
+// deletecollection.
 func allows(r *secureauditv1.PolicyRule, t target) bool {
-	if len(r.GetResourceNames()) > 0 && t.verb == "create" && !strings.Contains(t.resource, "/") {
+	if len(r.GetResourceNames()) > 0 && (t.verb == "deletecollection" || t.verb == "create" && !strings.Contains(t.resource, "/")) {
 		return false
+	}
+	if t.prefix {
+		return hasOrStar(r.GetVerbs(), t.verb) && hasOrStar(r.GetApiGroups(), t.group) &&
+			slices.ContainsFunc(r.GetResources(), func(x string) bool {
+				// "userextras/*" is literal to the authorizer, not a wildcard.
+				return x == "*" || strings.HasPrefix(x, t.resource+"/") && !strings.HasSuffix(x, "/*")
+			})
 	}
 	return hasOrStar(r.GetVerbs(), t.verb) &&
 		hasOrStar(r.GetApiGroups(), t.group) &&
@@ -39,12 +52,12 @@ func hasOrStar(list []string, v string) bool {
 }
 
 func resourceMatches(resources []string, combined string) bool {
-	base, sub, hasSub := strings.Cut(combined, "/")
+	_, sub, hasSub := strings.Cut(combined, "/")
 	for _, r := range resources {
 		switch {
 		case r == "*", r == combined:
 			return true
-		case hasSub && (r == base+"/*" || r == "*/"+sub):
+		case hasSub && len(r) == len(sub)+2 && r[:2] == "*/" && r[2:] == sub:
 			return true
 		}
 	}

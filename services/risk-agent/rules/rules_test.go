@@ -29,6 +29,8 @@ type want struct {
 	Binding        string `json:"binding"`
 	BindingNS      string `json:"bindingNamespace,omitempty"`
 	Infrastructure bool   `json:"infrastructure,omitempty"`
+	// Role is set for findings about a role rather than a subject.
+	Role string `json:"role,omitempty"`
 }
 
 func summarize(f *secureauditv1.Finding) want {
@@ -41,7 +43,18 @@ func summarize(f *secureauditv1.Finding) want {
 		Binding:        f.GetBinding().GetName(),
 		BindingNS:      f.GetBinding().GetNamespace(),
 		Infrastructure: f.GetInfrastructure(),
+		Role:           roleName(f),
 	}
+}
+
+func roleName(f *secureauditv1.Finding) string {
+	if f.GetSubject() != nil {
+		return ""
+	}
+	if ns := f.GetRole().GetNamespace(); ns != "" {
+		return ns + "/" + f.GetRole().GetName()
+	}
+	return f.GetRole().GetName()
 }
 
 // loadFixture reads dir/snapshot.json (a SnapshotChunk) and, when present,

@@ -181,6 +181,18 @@ func split(all *secureauditv1.SnapshotChunk, n int, rng *rand.Rand) []*secureaud
 		c := pick()
 		c.RoleBindings = append(c.RoleBindings, all.RoleBindings[i])
 	}
+	for _, i := range rng.Perm(len(all.ServiceAccounts)) {
+		c := pick()
+		c.ServiceAccounts = append(c.ServiceAccounts, all.ServiceAccounts[i])
+	}
+	for _, i := range rng.Perm(len(all.Workloads)) {
+		c := pick()
+		c.Workloads = append(c.Workloads, all.Workloads[i])
+	}
+	for _, i := range rng.Perm(len(all.Namespaces)) {
+		c := pick()
+		c.Namespaces = append(c.Namespaces, all.Namespaces[i])
+	}
 	rng.Shuffle(n, func(i, j int) { chunks[i], chunks[j] = chunks[j], chunks[i] })
 	return chunks
 }

@@ -1,0 +1,225 @@
+package rules
+
+import (
+	"slices"
+	"strings"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/snapshot"
+)
+
+// aggregateLabel is the label prefix that aggregates a ClusterRole into a
+// built-in role (rbac.authorization.k8s.io/aggregate-to-admin and so on).
+const aggregateLabel = "rbac.authorization.k8s.io/aggregate-to-"
+
+// integrity runs the rules about roles rather than grants: built-in roles
+// widened beyond upstream (RBAC-035), roles aggregated into admin, edit or
+// view (RBAC-036), and dangerous roles bound to nobody (RBAC-037).
+func integrity(a *Analysis) []*draft {
+	s := a.snap
+	var out []*draft
+	clusterRoles := s.ClusterRoles()
+	// source maps each own rule to the ClusterRole that defines it, to name
+	// the contributor of an aggregated rule.
+	source := map[*secureauditv1.PolicyRule]string{}
+	for _, cr := range clusterRoles {
+		for _, r := range cr.GetRules() {
+			source[r] = cr.GetMeta().GetName()
+		}
+	}
+	clusterRef := func(name string) *secureauditv1.FindingRole {
+		return &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: name}
+	}
+
+	// RBAC-035.
+	for _, cr := range clusterRoles {
+		name := cr.GetMeta().GetName()
+		base, ok := upstream(name)
+		if !ok || strings.HasPrefix(name, "system:aggregate-to-") {
+			continue
+		}
+		rules, _ := s.EffectiveClusterRoleRules(name)
+		extra, matched := beyond(newProfile(rules, false), newProfile(base, false), rules)
+		if len(extra) == 0 {
+			continue
+		}
+		var contributors []string
+		for _, r := range matched {
+			if c := source[r]; c != name && !slices.Contains(contributors, c) {
+				contributors = append(contributors, c)
+			}
+		}
+		fix := "kubectl edit clusterrole " + quote(name) + " and remove the rules granting " + targetList(extra)
+		detail := "Beyond upstream: " + targetList(extra) + "."
+		if len(contributors) > 0 {
+			slices.Sort(contributors)
+			detail += " Contributed through aggregation by ClusterRole " + strings.Join(contributors, ", ") + "."
+			var cmds []string
+			for _, c := range contributors {
+				contributor, _ := s.ClusterRole(c)
+				cmds = append(cmds, unlabelCommand(contributor))
+			}
+			fix = strings.Join(cmds, "; ")
+		}
+		d := &draft{rule: ruleByID(BuiltinWidened), role: clusterRef(name), matched: matched, detail: detail, fix: fix}
+		d.ladder = newLadder(d.rule.Severity, "built-in "+name+" grants "+targetList(extra))
+		out = append(out, d)
+	}
+
+	// RBAC-036.
+	for _, cr := range clusterRoles {
+		name := cr.GetMeta().GetName()
+		if _, builtin := upstream(name); builtin || strings.HasPrefix(name, "system:") {
+			continue
+		}
+		var into []string
+		for _, b := range aggregates {
+			if cr.GetMeta().GetLabels()[aggregateLabel+b] == "true" {
+				into = append(into, b)
+			}
+		}
+		if len(into) == 0 {
+			continue
+		}
+		// The widest target decides what counts as extra: admin includes
+		// edit includes view.
+		base, _ := upstream(into[len(into)-1])
+		if slices.Contains(into, "admin") {
+			base = upstreamAdmin
+		} else if slices.Contains(into, "edit") {
+			base = upstreamEdit
+		}
+		extra, matched := beyond(newProfile(cr.GetRules(), false), newProfile(base, false), cr.GetRules())
+		if len(extra) == 0 {
+			continue
+		}
+		d := &draft{
+			rule: ruleByID(AggregatesIntoBuiltin), role: clusterRef(name), matched: matched,
+			detail: "Aggregates into " + strings.Join(into, ", ") + " and adds " + targetList(extra) + ".",
+			fix:    unlabelCommand(cr),
+		}
+		d.ladder = newLadder(d.rule.Severity, "adds "+targetList(extra)+" to "+strings.Join(into, ", "))
+		out = append(out, d)
+	}
+
+	// RBAC-037.
+	bound := map[string]bool{} // "C/name" or "R/ns/name"
+	for _, g := range a.grants {
+		if g.Role.GetKind() == secureauditv1.RoleKind_ROLE_KIND_ROLE {
+			bound["R/"+g.Role.GetNamespace()+"/"+g.Role.GetName()] = true
+		} else {
+			bound["C/"+g.Role.GetName()] = true
+		}
+	}
+	// A role selected by an aggregating role is part of that role: judged
+	// with it, not alone.
+	selected := map[string]bool{}
+	for _, agg := range clusterRoles {
+		sel := agg.GetAggregationSelectors()
+		if len(sel) == 0 {
+			continue
+		}
+		for _, cr := range clusterRoles {
+			if cr != agg && slices.ContainsFunc(sel, func(ls *secureauditv1.LabelSelector) bool {
+				return snapshot.Matches(ls, cr.GetMeta().GetLabels())
+			}) {
+				selected[cr.GetMeta().GetName()] = true
+			}
+		}
+	}
+	for _, cr := range clusterRoles {
+		name := cr.GetMeta().GetName()
+		if bound["C/"+name] || selected[name] || builtinName(name) || aggregated(cr.GetMeta().GetLabels()) {
+			continue
+		}
+		rules, _ := s.EffectiveClusterRoleRules(name)
+		if why, matched := dangerous(newProfile(rules, false)); why != "" {
+			d := &draft{rule: ruleByID(UnboundDangerous), role: clusterRef(name), matched: matched,
+				detail: "It grants " + why + ".", fix: "kubectl delete clusterrole " + quote(name)}
+			d.ladder = newLadder(d.rule.Severity, "unbound role grants "+why)
+			out = append(out, d)
+		}
+	}
+	for _, r := range s.Roles() {
+		ns, name := r.GetMeta().GetNamespace(), r.GetMeta().GetName()
+		if bound["R/"+ns+"/"+name] || strings.HasPrefix(name, "system:") {
+			continue
+		}
+		if why, matched := dangerous(newProfile(r.GetRules(), true)); why != "" {
+			d := &draft{rule: ruleByID(UnboundDangerous), ns: ns, matched: matched,
+				role:   &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_ROLE, Name: name, Namespace: ns},
+				detail: "It grants " + why + ".", fix: "kubectl -n " + quote(ns) + " delete role " + quote(name)}
+			d.ladder = newLadder(d.rule.Severity, "unbound role grants "+why)
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// builtinName reports whether a ClusterRole name is a bootstrap role's.
+func builtinName(name string) bool {
+	switch name {
+	case "cluster-admin", "admin", "edit", "view":
+		return true
+	}
+	return strings.HasPrefix(name, "system:")
+}
+
+// aggregated reports whether labels aggregate a role into another.
+func aggregated(labels map[string]string) bool {
+	for k := range labels {
+		if strings.HasPrefix(k, aggregateLabel) {
+			return true
+		}
+	}
+	return false
+}
+
+// dangerousCaps are the capabilities that make an unbound role worth
+// reporting: each is one binding away from a HIGH finding or worse.
+var dangerousCaps = []Capability{
+	CapSecretsRead, CapPodCreate, CapExec, CapEscalation, CapPVCreate, CapNodesProxy,
+	CapTokenCreate, CapWebhookWrite, CapCSRApproval, CapEphemeral, CapCRDWrite, CapNodeWrite,
+}
+
+// dangerous returns what makes p dangerous ("" when nothing) and the rules
+// behind it.
+func dangerous(p *profile) (string, []*secureauditv1.PolicyRule) {
+	if len(p.full) > 0 && !p.fullNarrow {
+		return "every verb on every resource", p.full
+	}
+	var found []target
+	var rules []*secureauditv1.PolicyRule
+	for _, c := range dangerousCaps {
+		m := p.caps[c]
+		if !m.ok() || m.narrow {
+			continue
+		}
+		found = append(found, m.found...)
+		for _, r := range m.rules {
+			if !slices.Contains(rules, r) {
+				rules = append(rules, r)
+			}
+		}
+	}
+	if len(found) == 0 {
+		return "", nil
+	}
+	return targetList(found), rules
+}
+
+// unlabelCommand removes every aggregation label of a ClusterRole.
+func unlabelCommand(cr *secureauditv1.ClusterRole) string {
+	name := cr.GetMeta().GetName()
+	var labels []string
+	for k := range cr.GetMeta().GetLabels() {
+		if strings.HasPrefix(k, aggregateLabel) {
+			labels = append(labels, quote(k+"-"))
+		}
+	}
+	slices.Sort(labels)
+	if len(labels) == 0 {
+		return "kubectl edit clusterrole " + quote(name)
+	}
+	return "kubectl label clusterrole " + quote(name) + " " + strings.Join(labels, " ")
+}

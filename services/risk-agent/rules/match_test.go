@@ -1,0 +1,72 @@
+package rules
+
+import (
+	"testing"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// TestAllows pins the matcher to the RBAC authorizer's semantics
+// (k8s.io/component-helpers/auth/rbac): '*' and "*/<subresource>" are
+// wildcards, "<resource>/*" is not; resourceNames cannot restrict create or
+// deletecollection.
+func TestAllows(t *testing.T) {
+	rule := func(verbs, groups, resources, names []string) *secureauditv1.PolicyRule {
+		return &secureauditv1.PolicyRule{Verbs: verbs, ApiGroups: groups, Resources: resources, ResourceNames: names}
+	}
+	s := func(v ...string) []string { return v }
+	exec := target{verb: "create", resource: "pods/exec"}
+	tests := []struct {
+		name string
+		rule *secureauditv1.PolicyRule
+		t    target
+		want bool
+	}{
+		{"exact subresource", rule(s("create"), s(""), s("pods/exec"), nil), exec, true},
+		{"star resource", rule(s("create"), s(""), s("*"), nil), exec, true},
+		{"star subresource", rule(s("create"), s(""), s("*/exec"), nil), exec, true},
+		{"resource slash star is literal", rule(s("create"), s(""), s("pods/*"), nil), exec, false},
+		{"parent resource does not grant subresource", rule(s("create"), s(""), s("pods"), nil), exec, false},
+		{"star subresource needs a subresource", rule(s("create"), s(""), s("*/exec"), nil), target{verb: "create", resource: "pods"}, false},
+		{"other subresource", rule(s("create"), s(""), s("*/attach"), nil), exec, false},
+		{"star verb", rule(s("*"), s(""), s("pods/exec"), nil), exec, true},
+		{"wrong group", rule(s("create"), s("apps"), s("pods/exec"), nil), exec, false},
+		{"star group", rule(s("create"), s("*"), s("pods/exec"), nil), exec, true},
+		{"named create of subresource", rule(s("create"), s(""), s("pods/exec"), s("web-0")), exec, true},
+		{"named create of object", rule(s("create"), s(""), s("pods"), s("web-0")), target{verb: "create", resource: "pods"}, false},
+		{"named deletecollection", rule(s("deletecollection"), s(""), s("events"), s("e")), target{verb: "deletecollection", resource: "events"}, false},
+		{"named get", rule(s("get"), s(""), s("secrets"), s("one")), target{verb: "get", resource: "secrets"}, true},
+		{"userextras key", rule(s("impersonate"), s(authnGroup), s("userextras/scopes"), nil), target{verb: "impersonate", group: authnGroup, resource: "userextras", prefix: true}, true},
+		{"userextras slash star is literal", rule(s("impersonate"), s(authnGroup), s("userextras/*"), nil), target{verb: "impersonate", group: authnGroup, resource: "userextras", prefix: true}, false},
+		{"userextras star", rule(s("impersonate"), s(authnGroup), s("*"), nil), target{verb: "impersonate", group: authnGroup, resource: "userextras", prefix: true}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := allows(tt.rule, tt.t); got != tt.want {
+				t.Errorf("allows(%v, %v) = %v, want %v", tt.rule, tt.t, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestNamespacedNeverGrantsClusterScoped: a Role or a RoleBinding never
+// grants cluster-scoped resources, whatever its rules say.
+func TestNamespacedNeverGrantsClusterScoped(t *testing.T) {
+	all := []*secureauditv1.PolicyRule{{Verbs: []string{"*"}, ApiGroups: []string{"*"}, Resources: []string{"*"}}}
+	p := newProfile(all, true)
+	for c := range numCaps {
+		for _, tg := range p.caps[c].found {
+			if tg.clusterOnly {
+				t.Errorf("capability %d: namespaced profile grants cluster-scoped %v", c, tg)
+			}
+		}
+	}
+	for _, c := range []Capability{CapPVCreate, CapNodesProxy, CapCSRApproval, CapSignersApprove, CapWebhookWrite, CapCRDWrite, CapNodeWrite, CapEscalateClusterRoles, CapImpersonateUsers, CapImpersonateGroups, CapCreateClusterRoleBindings} {
+		if p.caps[c].ok() {
+			t.Errorf("capability %d granted in a namespace", c)
+		}
+		if !newProfile(all, false).caps[c].ok() {
+			t.Errorf("capability %d not granted cluster-wide by '*'", c)
+		}
+	}
+}
