@@ -1,21 +1,42 @@
 // Command risk-agent serves RiskService: it answers "what does it mean?" by
 // running the deterministic rule catalogue over an RBAC snapshot (and the
-// directory objects that resolve its subjects) and streaming the findings.
-// It holds no Kubernetes or directory credential.
+// directory objects that resolve its subjects), scanning every cluster and
+// directory string for planted instructions, streaming the findings, and
+// then annotating them through the reasoning step (templates by default, or
+// a language model). It holds no Kubernetes or directory credential.
 //
 // Configuration (each flag also read from its SECUREAUDIT_* environment
 // variable; see run.Flags for the common ones):
 //
-//	-listen              127.0.0.1:8443   (SECUREAUDIT_LISTEN)
-//	-cert-dir            (none)           (SECUREAUDIT_CERT_DIR); directory with risk-agent.crt, risk-agent.key, ca.crt
-//	-reasoning-provider  none             (SECUREAUDIT_REASONING_PROVIDER); only "none" exists
+//	-listen                        127.0.0.1:8443   (SECUREAUDIT_LISTEN)
+//	-cert-dir                      (none)           (SECUREAUDIT_CERT_DIR); directory with risk-agent.crt, risk-agent.key, ca.crt
+//	-reasoning-provider            none             (SECUREAUDIT_REASONING_PROVIDER); none, openai, azure-openai, anthropic
+//	-reasoning-model               (none)           (SECUREAUDIT_REASONING_MODEL); requested model, e.g. gpt-4.1-mini, claude-sonnet-4-5, llama3.1
+//	-reasoning-base-url            (provider's)     (SECUREAUDIT_REASONING_BASE_URL); e.g. http://127.0.0.1:11434/v1 for Ollama
+//	-reasoning-api-key-file        (none)           (SECUREAUDIT_REASONING_API_KEY_FILE); file holding the API key
+//	-reasoning-api-key-env         SECUREAUDIT_REASONING_API_KEY (SECUREAUDIT_REASONING_API_KEY_ENV); variable holding the key when no file is set
+//	-reasoning-timeout             60s              (SECUREAUDIT_REASONING_TIMEOUT); per call
+//	-reasoning-token-budget        200000           (SECUREAUDIT_REASONING_TOKEN_BUDGET); input+output tokens per audit
+//	-reasoning-max-output-tokens   4096             (SECUREAUDIT_REASONING_MAX_OUTPUT_TOKENS); per call
+//	-reasoning-max-retries         1                (SECUREAUDIT_REASONING_MAX_RETRIES); SDK retries on 429 and 5xx
+//	-metrics-file                  (none)           (SECUREAUDIT_METRICS_FILE); append OpenTelemetry metrics (GenAI token usage, duration) as JSON
+//
+// The API key is never logged nor echoed in errors.
 package main
 
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"time"
 
+	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"google.golang.org/grpc"
 
 	"secureaudit.dev/deploy/scopes"
@@ -23,6 +44,7 @@ import (
 	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/platform/run"
 	"secureaudit.dev/services/risk-agent/assess"
+	"secureaudit.dev/services/risk-agent/reasoning"
 )
 
 func main() { run.Main(realMain) }
@@ -32,13 +54,40 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	var common run.Flags
 	common.Register(fs, "127.0.0.1:8443")
-	provider := fs.String("reasoning-provider", run.EnvOr(run.EnvName("reasoning-provider"), assess.ProviderNone),
-		"reasoning provider; only \"none\" (deterministic text) is available (env "+run.EnvName("reasoning-provider")+")")
+	str := func(name, def, usage string) *string {
+		return fs.String(name, run.EnvOr(run.EnvName(name), def), usage+" (env "+run.EnvName(name)+")")
+	}
+	provider := str("reasoning-provider", reasoning.ProviderNone, "reasoning provider: none (deterministic text), openai, azure-openai or anthropic")
+	model := str("reasoning-model", "", "requested model")
+	baseURL := str("reasoning-base-url", "", "API base URL (OpenAI-compatible servers such as Ollama or vLLM, Azure OpenAI, a proxy)")
+	keyFile := str("reasoning-api-key-file", "", "file holding the API key")
+	keyEnv := str("reasoning-api-key-env", "SECUREAUDIT_REASONING_API_KEY", "environment variable holding the API key when no key file is set")
+	timeout := str("reasoning-timeout", "60s", "timeout of each model call")
+	budget := str("reasoning-token-budget", "200000", "input and output tokens one audit may spend")
+	maxOut := str("reasoning-max-output-tokens", "4096", "output tokens per call")
+	retries := str("reasoning-max-retries", "1", "SDK retries of a call refused with 429 or 5xx")
+	metricsFile := str("metrics-file", "", "append OpenTelemetry metrics to this file as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := assess.CheckProvider(*provider); err != nil {
-		return err
+	cfg := reasoning.Config{Provider: *provider, Model: *model, BaseURL: *baseURL}
+	var err error
+	if cfg.Timeout, err = time.ParseDuration(*timeout); err != nil {
+		return fmt.Errorf("-reasoning-timeout: %w", err)
+	}
+	if cfg.TokenBudget, err = strconv.ParseInt(*budget, 10, 64); err != nil {
+		return fmt.Errorf("-reasoning-token-budget: %w", err)
+	}
+	if cfg.MaxOutputTokens, err = strconv.ParseInt(*maxOut, 10, 64); err != nil {
+		return fmt.Errorf("-reasoning-max-output-tokens: %w", err)
+	}
+	if cfg.MaxRetries, err = strconv.Atoi(*retries); err != nil {
+		return fmt.Errorf("-reasoning-max-retries: %w", err)
+	}
+	if cfg.Provider != reasoning.ProviderNone {
+		if cfg.APIKey, err = reasoning.LoadKey(*keyFile, *keyEnv); err != nil {
+			return err
+		}
 	}
 	manifest, err := scopes.Manifest(identity.RiskAgent)
 	if err != nil {
@@ -49,6 +98,43 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer svc.Close()
-	srv := assess.NewServer(svc.Log)
+	mp, stop, err := meterProvider(*metricsFile)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	meter, err := reasoning.NewMeter(mp)
+	if err != nil {
+		return err
+	}
+	reasoner, err := reasoning.New(cfg, meter, svc.Log)
+	if err != nil {
+		return err
+	}
+	srv := assess.NewServer(svc.Log, assess.WithReasoner(reasoner))
 	return svc.Serve(ctx, func(s *grpc.Server) { secureauditv1.RegisterRiskServiceServer(s, srv) })
+}
+
+// meterProvider exports metrics to path as JSON every 30 seconds and at
+// shutdown, or records nothing when path is empty.
+func meterProvider(path string) (metric.MeterProvider, func(), error) {
+	if path == "" {
+		return noop.NewMeterProvider(), func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open metrics file: %w", err)
+	}
+	exp, err := stdoutmetric.New(stdoutmetric.WithWriter(f))
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("metrics exporter: %w", err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(30*time.Second))))
+	return mp, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = mp.Shutdown(ctx)
+		f.Close()
+	}, nil
 }

@@ -5,6 +5,7 @@
 package assess
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,41 +17,56 @@ import (
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/platform/telemetry"
 	"secureaudit.dev/services/risk-agent/identity"
+	"secureaudit.dev/services/risk-agent/inject"
+	"secureaudit.dev/services/risk-agent/reasoning"
 	"secureaudit.dev/services/risk-agent/rules"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
 
 // ProviderNone is the deterministic reasoning provider: no model is called
-// and findings carry only the catalogue's text. It is the only provider.
-const ProviderNone = "none"
+// and the reasoning is template text.
+const ProviderNone = reasoning.ProviderNone
 
 // BatchSize is the most findings one FindingBatch carries.
 const BatchSize = 500
 
+// maxAnomalies is the most anomaly events a summary carries (its contract's
+// bound); planted strings beyond it still become findings.
+const maxAnomalies = 10000
+
 // Log attribute keys.
 const (
-	keyFindings = "findings"
-	keyChunks   = "snapshot_chunks"
+	keyFindings  = "findings"
+	keyChunks    = "snapshot_chunks"
+	keyAnomalies = "anomalies"
 )
 
-// CheckProvider returns an error unless name is a reasoning provider this
-// build supports.
-func CheckProvider(name string) error {
-	if name != ProviderNone {
-		return fmt.Errorf("reasoning provider %q is not supported: only %q is available in this build", name, ProviderNone)
-	}
-	return nil
+// Reasoner annotates findings; it never changes them.
+type Reasoner interface {
+	Provider() string
+	Reason(ctx context.Context, in reasoning.Input) reasoning.Result
 }
 
 // Server implements secureauditv1.RiskServiceServer.
 type Server struct {
 	secureauditv1.UnimplementedRiskServiceServer
-	log *slog.Logger
+	log      *slog.Logger
+	reasoner Reasoner
 }
 
+// Option configures a Server.
+type Option func(*Server)
+
+// WithReasoner sets the reasoning step; the default is provider "none".
+func WithReasoner(r Reasoner) Option { return func(s *Server) { s.reasoner = r } }
+
 // NewServer returns a RiskService server that logs to log.
-func NewServer(log *slog.Logger) *Server {
-	return &Server{log: log}
+func NewServer(log *slog.Logger, opts ...Option) *Server {
+	s := &Server{log: log, reasoner: reasoning.None()}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // errInput marks a caller error; its message is returned as InvalidArgument.
@@ -118,6 +134,12 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 	}
 	findings := rules.Evaluate(snap)
 	findings = append(findings, identity.Evaluate(snap, dir, findings, identity.Config{})...)
+	// Injection hits in cluster or directory strings are security findings
+	// in their own right, whatever the reasoning provider.
+	detections := inject.Inspect(snap, dir)
+	for _, d := range detections {
+		findings = append(findings, d.Finding)
+	}
 	rules.Sort(findings)
 	for start := 0; start < len(findings); start += BatchSize {
 		end := min(start+BatchSize, len(findings))
@@ -128,11 +150,34 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 			return fmt.Errorf("send findings: %w", err)
 		}
 	}
+	// Reasoning runs after the findings are sent: its text annotates them
+	// and cannot reach back into them.
+	result := s.reasoner.Reason(ctx, reasoning.Input{
+		AuditID:  header.GetAuditId(),
+		Cluster:  snap.Header().GetCluster(),
+		Findings: findings,
+		Subjects: reasoning.Subjects(snap),
+	})
+	if err := stream.Send(&secureauditv1.AssessResponse{Part: &secureauditv1.AssessResponse_Reasoning{Reasoning: result.Reasoning}}); err != nil {
+		return fmt.Errorf("send reasoning: %w", err)
+	}
+	anomalies := make([]*secureauditv1.Anomaly, 0, len(detections)+len(result.Anomalies))
+	for _, d := range detections {
+		anomalies = append(anomalies, d.Anomaly(header.GetAuditId()))
+	}
+	anomalies = append(anomalies, result.Anomalies...)
+	if len(anomalies) > maxAnomalies {
+		log.WarnContext(ctx, "anomalies truncated", keyAnomalies, len(anomalies))
+		anomalies = anomalies[:maxAnomalies]
+	}
 	summary := &secureauditv1.AssessSummary{
 		FindingCount:      uint32(len(findings)),
 		CatalogueVersion:  rules.CatalogueVersion,
-		ReasoningProvider: ProviderNone,
+		ReasoningProvider: s.reasoner.Provider(),
 		Counts:            asm.Counts(),
+		ModelCalls:        result.Calls,
+		Anomalies:         anomalies,
+		TemplateVersion:   reasoning.TemplateVersion,
 	}
 	if err := stream.Send(&secureauditv1.AssessResponse{Part: &secureauditv1.AssessResponse_Summary{Summary: summary}}); err != nil {
 		return fmt.Errorf("send summary: %w", err)

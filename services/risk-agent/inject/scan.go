@@ -1,0 +1,515 @@
+// Package inject defends the reasoning step against instructions planted in
+// cluster and directory data. Scan is deterministic (no model, no clock, no
+// randomness): it normalizes a string (case, punctuation, spaced-out letters,
+// homoglyphs) and looks for instruction overrides, role and chat-template
+// markers, fake tool or Thought/Action blocks, invisible and bidirectional
+// Unicode, encoded payloads and markdown exfiltration. Strings with a hit are
+// withheld from prompts and reported as findings; the rest are spotlighted
+// (see Spotlight) before they reach a prompt.
+package inject
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Category is a kind of injection a detector looks for. Each has a stable
+// rule ID.
+type Category int
+
+// Categories, in the order a string is checked.
+const (
+	Override Category = iota + 1
+	RoleMarker
+	ToolBlock
+	HiddenText
+	Encoded
+	Exfiltration
+)
+
+// RuleID returns the category's stable rule ID, such as INJ-001.
+func (c Category) RuleID() string {
+	switch c {
+	case Override:
+		return "INJ-001"
+	case RoleMarker:
+		return "INJ-002"
+	case ToolBlock:
+		return "INJ-003"
+	case HiddenText:
+		return "INJ-004"
+	case Encoded:
+		return "INJ-005"
+	case Exfiltration:
+		return "INJ-006"
+	}
+	return "INJ-000"
+}
+
+// String names the category.
+func (c Category) String() string {
+	switch c {
+	case Override:
+		return "instruction override"
+	case RoleMarker:
+		return "role or chat-template marker"
+	case ToolBlock:
+		return "fake tool call or Thought/Action block"
+	case HiddenText:
+		return "invisible or bidirectional Unicode"
+	case Encoded:
+		return "encoded payload"
+	case Exfiltration:
+		return "markdown image or link exfiltration"
+	}
+	return "unknown"
+}
+
+// Hit is one detection in a string.
+type Hit struct {
+	Category Category
+	// Reason says what matched, without repeating the string.
+	Reason string
+}
+
+// Scan returns the detections in s, at most one per category, in category
+// order. An empty result means s may be spotlighted into a prompt.
+func Scan(s string) []Hit {
+	return scan(s, 0)
+}
+
+// maxDepth bounds how deep encoded payloads are decoded and rescanned.
+const maxDepth = 2
+
+func scan(s string, depth int) []Hit {
+	var hits []Hit
+	add := func(c Category, reason string) {
+		for _, h := range hits {
+			if h.Category == c {
+				return
+			}
+		}
+		hits = append(hits, Hit{Category: c, Reason: reason})
+	}
+	words := normalize(s)
+	if r, ok := override(words); ok {
+		add(Override, r)
+	}
+	lower := strings.ToLower(foldRunes(s))
+	if r, ok := roleMarker(lower); ok {
+		add(RoleMarker, r)
+	}
+	if r, ok := toolBlock(lower); ok {
+		add(ToolBlock, r)
+	}
+	if r, ok := hidden(s); ok {
+		add(HiddenText, r)
+	}
+	if depth < maxDepth {
+		if r, ok := encoded(s, depth); ok {
+			add(Encoded, r)
+		}
+	}
+	if r, ok := exfiltration(lower); ok {
+		add(Exfiltration, r)
+	}
+	return hits
+}
+
+// Instruction-override vocabulary: verb x optional qualifier x object.
+var (
+	verbs = map[string]bool{
+		"ignore": true, "disregard": true, "skip": true, "forget": true, "neglect": true,
+		"overlook": true, "omit": true, "bypass": true, "override": true, "overwrite": true,
+		"discard": true, "drop": true, "abandon": true, "unlearn": true,
+	}
+	qualifiers = map[string]bool{
+		"prior": true, "previous": true, "preceding": true, "above": true, "foregoing": true,
+		"earlier": true, "initial": true, "original": true, "all": true, "any": true,
+		"your": true, "system": true, "existing": true, "old": true, "former": true,
+	}
+	objects = map[string]bool{
+		"content": true, "text": true, "instruction": true, "instructions": true,
+		"directive": true, "directives": true, "command": true, "commands": true,
+		"context": true, "conversation": true, "input": true, "data": true,
+		"message": true, "messages": true, "prompt": true, "prompts": true,
+		"rule": true, "rules": true, "guideline": true, "guidelines": true,
+		"guidance": true, "orders": true, "constraints": true, "policy": true, "policies": true,
+	}
+	// strongObjects need no qualifier: "ignore instructions" is an attack on
+	// its own, "skip data" is not.
+	strongObjects = map[string]bool{
+		"instruction": true, "instructions": true, "directive": true, "directives": true,
+		"prompt": true, "prompts": true, "guideline": true, "guidelines": true,
+		"constraints": true,
+	}
+	// phrases are multi-word verbs and role-override openers.
+	phrases = [][]string{
+		{"pay", "no", "attention", "to"},
+		{"do", "not", "follow"},
+		{"do", "not", "obey"},
+		{"dont", "follow"},
+		{"dont", "obey"},
+		{"stop", "following"},
+		{"no", "longer", "follow"},
+	}
+	openers = [][]string{
+		{"you", "are", "now"},
+		{"from", "now", "on", "you"},
+		{"new", "instructions"},
+		{"system", "prompt"},
+		{"developer", "mode"},
+		{"pretend", "to", "be"},
+		{"jailbreak"},
+		{"reveal", "your"},
+		{"print", "your", "instructions"},
+		{"repeat", "the", "words", "above"},
+		{"mark", "all", "findings"},
+		{"report", "no", "findings"},
+		{"rate", "this", "as", "low"},
+		{"severity", "to", "low"},
+	}
+)
+
+// window is how many words may separate a verb from its object.
+const window = 5
+
+func override(words []string) (string, bool) {
+	for i, w := range words {
+		if len(w) >= 12 && squashed.MatchString(w) {
+			return "override phrase without word breaks", true
+		}
+		start := -1
+		if verbs[w] {
+			start = i + 1
+		}
+		for _, p := range phrases {
+			if hasAt(words, i, p) {
+				start = i + len(p)
+			}
+		}
+		if start >= 0 {
+			qualified := false
+			for j := start; j < len(words) && j < start+window; j++ {
+				if qualifiers[words[j]] {
+					qualified = true
+				}
+				if strongObjects[words[j]] || (qualified && objects[words[j]]) {
+					return "override phrase \"" + strings.Join(words[i:j+1], " ") + "\"", true
+				}
+			}
+		}
+		for _, p := range openers {
+			if hasAt(words, i, p) {
+				return "role override \"" + strings.Join(p, " ") + "\"", true
+			}
+		}
+	}
+	return "", false
+}
+
+func hasAt(words []string, i int, p []string) bool {
+	if i+len(p) > len(words) {
+		return false
+	}
+	for k, w := range p {
+		if words[i+k] != w {
+			return false
+		}
+	}
+	return true
+}
+
+// normalize folds s into lower-case words: compatibility forms and
+// homoglyphs folded to ASCII, invisible characters removed, punctuation
+// turned into spaces, and runs of single letters ("i g n o r e") joined.
+func normalize(s string) []string {
+	s = foldRunes(s)
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case invisible(r):
+			// dropped: zero-width characters split words to evade matching
+		case r == '\'' || r == '\u2019':
+			// dropped: "don't" -> "dont"
+		case r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r)):
+			b.WriteRune(r)
+		case unicode.IsLetter(r):
+			b.WriteRune(r)
+		default:
+			b.WriteByte(' ')
+		}
+	}
+	// Runs of two or more spaces separate words that are spelled out with
+	// single spaces ("i g n o r e   p r e v i o u s").
+	var out []string
+	for _, segment := range wideGap.Split(b.String(), -1) {
+		out = append(out, joinLetters(strings.Fields(segment))...)
+	}
+	for i, w := range out {
+		out[i] = unleet(w)
+	}
+	return out
+}
+
+var wideGap = regexp.MustCompile(`\s{2,}`)
+
+// joinLetters joins runs of three or more one-letter words:
+// "i g n o r e" -> "ignore".
+func joinLetters(fields []string) []string {
+	var out []string
+	for i := 0; i < len(fields); {
+		j := i
+		for j < len(fields) && utf8.RuneCountInString(fields[j]) == 1 {
+			j++
+		}
+		if j-i >= 3 {
+			out = append(out, strings.Join(fields[i:j], ""))
+			i = j
+			continue
+		}
+		out = append(out, fields[i])
+		i++
+	}
+	return out
+}
+
+// squashed matches an override written without word breaks, as spelled-out
+// letters joined into one word become ("ignorepreviousinstructions").
+var squashed = regexp.MustCompile(`(ignore|disregard|forget|skip|bypass|overlook|neglect|omit|override)(all|the|any|your|prior|previous|preceding|above|earlier|initial|system)*(instructions?|directives?|prompts?|guidelines?|rules|commands|context)`)
+
+// foldRunes applies NFKC (fullwidth and styled letters become ASCII) and
+// folds common Cyrillic and Greek look-alikes to Latin letters.
+func foldRunes(s string) string {
+	s = norm.NFKC.String(s)
+	return strings.Map(func(r rune) rune {
+		if f, ok := homoglyphs[r]; ok {
+			return f
+		}
+		return r
+	}, s)
+}
+
+var homoglyphs = map[rune]rune{
+	// Cyrillic
+	'а': 'a', 'е': 'e', 'о': 'o', 'р': 'p', 'с': 'c', 'у': 'y', 'х': 'x', 'і': 'i', 'ј': 'j',
+	'ѕ': 's', 'ԁ': 'd', 'ɡ': 'g', 'һ': 'h', 'ӏ': 'l', 'ո': 'n', 'ѵ': 'v', 'ԝ': 'w',
+	'А': 'A', 'В': 'B', 'Е': 'E', 'К': 'K', 'М': 'M', 'Н': 'H', 'О': 'O', 'Р': 'P',
+	'С': 'C', 'Т': 'T', 'Х': 'X', 'І': 'I', 'Ј': 'J', 'Ѕ': 'S',
+	// Greek
+	'α': 'a', 'ε': 'e', 'ι': 'i', 'κ': 'k', 'ν': 'v', 'ο': 'o', 'ρ': 'p', 'τ': 't', 'υ': 'u',
+	'χ': 'x', 'Α': 'A', 'Β': 'B', 'Ε': 'E', 'Η': 'H', 'Ι': 'I', 'Κ': 'K', 'Μ': 'M',
+	'Ν': 'N', 'Ο': 'O', 'Ρ': 'P', 'Τ': 'T', 'Χ': 'X', 'Υ': 'Y', 'Ζ': 'Z',
+	// Latin look-alikes
+	'ı': 'i', 'ℓ': 'l',
+}
+
+// unleet folds digits standing in for letters inside a word that has
+// letters: "1gn0re" -> "ignore". Pure numbers stay as they are.
+func unleet(w string) string {
+	letters := false
+	for _, r := range w {
+		if unicode.IsLetter(r) {
+			letters = true
+			break
+		}
+	}
+	if !letters {
+		return w
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '0':
+			return 'o'
+		case '1':
+			return 'i'
+		case '3':
+			return 'e'
+		case '4':
+			return 'a'
+		case '5':
+			return 's'
+		case '7':
+			return 't'
+		}
+		return r
+	}, w)
+}
+
+var (
+	templateTokens = []string{
+		"<|im_start|>", "<|im_end|>", "<|system|>", "<|user|>", "<|assistant|>",
+		"<|endoftext|>", "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+		"<|eot_id|>", "<<sys>>", "<</sys>>", "[inst]", "[/inst]", "<start_of_turn>",
+		"<end_of_turn>", "</s><s>", "<system>", "</system>", "<instructions>",
+		"[system]", "{{system}}",
+	}
+	// roleStart is a role prefix opening the string; roleLine one opening a
+	// later line, where even "user:" is a turn marker.
+	roleStart = regexp.MustCompile(`^\s*(system|assistant|developer|human)\s*:\s+\S`)
+	roleLine  = regexp.MustCompile(`[\n\r]\s*(system|assistant|user|developer|human|ai)\s*:\s+\S`)
+	headerMD  = regexp.MustCompile(`#{2,}\s*(system|instruction|instructions|assistant|response)\b`)
+)
+
+func roleMarker(lower string) (string, bool) {
+	for _, t := range templateTokens {
+		if strings.Contains(lower, t) {
+			return "chat-template token " + t, true
+		}
+	}
+	if m := headerMD.FindString(lower); m != "" {
+		return "role header", true
+	}
+	if roleStart.MatchString(lower) || roleLine.MatchString(lower) {
+		return "role prefix at the start of a line", true
+	}
+	return "", false
+}
+
+var (
+	agentKeyword = regexp.MustCompile(`(?:^|[^a-z])(thought|action input|action|observation|final answer)\s*:`)
+	toolMarkers  = []string{
+		"<tool_call>", "</tool_call>", "<function_call>", "<tool_use>", "\"tool_calls\"",
+		"\"function_call\"", "<invoke ", "<invoke>", "</invoke>", "<|tool|>", "<|python_tag|>",
+		"\"tool_use\"", "[tool_call]", "<function=",
+	}
+)
+
+func toolBlock(lower string) (string, bool) {
+	for _, t := range toolMarkers {
+		if strings.Contains(lower, t) {
+			return "tool-call marker " + t, true
+		}
+	}
+	seen := map[string]bool{}
+	for _, m := range agentKeyword.FindAllStringSubmatch(lower, -1) {
+		seen[m[1]] = true
+	}
+	if len(seen) >= 2 {
+		return "Thought/Action block", true
+	}
+	return "", false
+}
+
+// invisible reports whether r renders as nothing or reorders text:
+// format characters (zero-width, bidi controls, tag characters), private
+// use, unassigned code points, and control characters other than tab and
+// line breaks.
+func invisible(r rune) bool {
+	switch {
+	case r == '\t' || r == '\n' || r == '\r':
+		return false
+	case unicode.Is(unicode.Cf, r), unicode.Is(unicode.Co, r), unicode.Is(unicode.Cc, r):
+		return true
+	case r == utf8.RuneError:
+		return true
+	case !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z, unicode.C):
+		return true // unassigned
+	}
+	// Filler characters that render blank but are not classed as format.
+	switch r {
+	case '\u115F', '\u1160', '\u3164', '\uFFA0', '\u2800':
+		return true
+	}
+	return false
+}
+
+func hidden(s string) (string, bool) {
+	if !utf8.ValidString(s) {
+		return "invalid UTF-8", true
+	}
+	for _, r := range s {
+		if invisible(r) {
+			return fmt.Sprintf("invisible character U+%04X", r), true
+		}
+	}
+	return "", false
+}
+
+var (
+	base64Run = regexp.MustCompile(`[A-Za-z0-9+/_-]{24,}={0,2}`)
+	hexRun    = regexp.MustCompile(`(?i)(?:0x)?[0-9a-f]{32,}`)
+)
+
+// encoded finds base64 or hex runs that decode to text which is either an
+// injection itself or reads as natural language.
+func encoded(s string, depth int) (string, bool) {
+	for _, run := range hexRun.FindAllString(s, 16) {
+		run = strings.TrimPrefix(strings.ToLower(run), "0x")
+		if len(run)%2 == 1 {
+			run = run[:len(run)-1]
+		}
+		b, err := hex.DecodeString(run)
+		if err == nil && textual(b, depth) {
+			return "hex that decodes to text", true
+		}
+	}
+	for _, run := range base64Run.FindAllString(s, 16) {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			b, err := enc.DecodeString(run)
+			if err == nil && textual(b, depth) {
+				return "base64 that decodes to text", true
+			}
+		}
+	}
+	return "", false
+}
+
+// textual reports whether decoded bytes are readable text that carries an
+// injection or at least four words of prose.
+func textual(b []byte, depth int) bool {
+	if len(b) < 12 || !utf8.Valid(b) {
+		return false
+	}
+	printable, letters := 0, 0
+	for _, r := range string(b) {
+		if unicode.IsPrint(r) || r == '\n' || r == '\t' {
+			printable++
+		}
+		if unicode.IsLetter(r) || r == ' ' {
+			letters++
+		}
+	}
+	n := utf8.RuneCount(b)
+	if printable*100 < n*95 {
+		return false
+	}
+	if len(scan(string(b), depth+1)) > 0 {
+		return true
+	}
+	words := 0
+	for _, w := range strings.Fields(string(b)) {
+		if len(w) >= 2 && strings.IndexFunc(w, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsPunct(r) }) < 0 {
+			words++
+		}
+	}
+	return words >= 4 && letters*100 >= n*75
+}
+
+var (
+	mdImage = regexp.MustCompile(`!\[[^\]]*\]\(\s*<?(https?:)?//`)
+	mdLink  = regexp.MustCompile(`\[[^\]]*\]\(\s*<?(https?:)?//[^)\s]*\?[^)\s]*=`)
+	htmlImg = regexp.MustCompile(`<img\b[^>]*\bsrc\s*=`)
+	refLink = regexp.MustCompile(`(?m)^\s*\[[^\]]+\]:\s*(https?:)?//\S*\?\S*=`)
+)
+
+func exfiltration(lower string) (string, bool) {
+	switch {
+	case mdImage.MatchString(lower):
+		return "markdown image with a remote URL", true
+	case htmlImg.MatchString(lower):
+		return "HTML image", true
+	case mdLink.MatchString(lower):
+		return "markdown link with a query string", true
+	case refLink.MatchString(lower):
+		return "reference link with a query string", true
+	}
+	return "", false
+}

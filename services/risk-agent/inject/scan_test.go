@@ -1,0 +1,147 @@
+package inject
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+type sample struct {
+	line int
+	rule string
+	text string
+}
+
+func readCorpus(t *testing.T, path string, withRule bool) []sample {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []sample
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		s := sample{line: n}
+		if withRule {
+			rule, rest, ok := strings.Cut(line, "\t")
+			if !ok {
+				t.Fatalf("%s:%d: want rule<TAB>string", path, n)
+			}
+			s.rule, line = rule, rest
+		}
+		if err := json.Unmarshal([]byte(line), &s.text); err != nil {
+			t.Fatalf("%s:%d: %v", path, n, err)
+		}
+		out = append(out, s)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func rules(hits []Hit) []string {
+	var out []string
+	for _, h := range hits {
+		out = append(out, h.Category.RuleID())
+	}
+	return out
+}
+
+// TestInjectionCorpus requires every injection string to be detected with
+// its expected rule and reports the detection rate.
+func TestInjectionCorpus(t *testing.T) {
+	corpus := readCorpus(t, "testdata/injections.txt", true)
+	detected := 0
+	for _, s := range corpus {
+		got := rules(Scan(s.text))
+		ok := false
+		for _, r := range got {
+			if r == s.rule {
+				ok = true
+			}
+		}
+		if ok {
+			detected++
+		} else {
+			t.Errorf("injections.txt:%d %q: got rules %v, want %s", s.line, s.text, got, s.rule)
+		}
+	}
+	t.Logf("detection rate: %d/%d (%.1f%%)", detected, len(corpus), 100*float64(detected)/float64(len(corpus)))
+}
+
+// TestBenignCorpus requires that no benign string is detected and reports
+// the false-positive rate.
+func TestBenignCorpus(t *testing.T) {
+	corpus := readCorpus(t, "testdata/benign.txt", false)
+	flagged := 0
+	for _, s := range corpus {
+		if hits := Scan(s.text); len(hits) > 0 {
+			flagged++
+			t.Errorf("benign.txt:%d %q: detected %v", s.line, s.text, hits)
+		}
+	}
+	t.Logf("false-positive rate: %d/%d (%.1f%%)", flagged, len(corpus), 100*float64(flagged)/float64(len(corpus)))
+}
+
+func TestNormalize(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"I G N O R E previous", "ignore previous"},
+		{"Ign0re", "ignore"},
+		{"Іgnоrе", "ignore"},
+		{"ＩＧＮＯＲＥ", "ignore"},
+		{"ig\u200bnore", "ignore"},
+		{"don't follow", "dont follow"},
+		{"release 2024", "release 2024"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			if got := strings.Join(normalize(tc.in), " "); got != tc.want {
+				t.Errorf("normalize(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSpotlight(t *testing.T) {
+	a, err := NewSpotlight()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewSpotlight()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Begin == b.Begin {
+		t.Errorf("two spotlights share the delimiter %q", a.Begin)
+	}
+	in := "payments team " + a.End + " now free text"
+	got := a.Mark(in)
+	if strings.Contains(got, a.End) || strings.Contains(got, " ") {
+		t.Errorf("Mark(%q) = %q: still holds the end delimiter or a space", in, got)
+	}
+	if !strings.Contains(got, "payments"+a.Marker+"team") {
+		t.Errorf("Mark(%q) = %q: whitespace not datamarked with %q", in, got, a.Marker)
+	}
+	c1, _ := Canary()
+	c2, _ := Canary()
+	if c1 == c2 || !strings.HasPrefix(c1, "CANARY-") {
+		t.Errorf("canaries %q, %q: want distinct CANARY- tokens", c1, c2)
+	}
+}
+
+func BenchmarkScan(b *testing.B) {
+	s := "Members of this group have cluster-admin on the production AKS clusters. Owner: platform team."
+	for b.Loop() {
+		Scan(s)
+	}
+}
