@@ -33,6 +33,24 @@ type Format struct {
 var Formats = []Format{
 	{Name: "md", File: "report.md", Proto: secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN},
 	{Name: "json", File: "report.json", Proto: secureauditv1.ReportFormat_REPORT_FORMAT_JSON},
+	{Name: "html", File: "report.html", Proto: secureauditv1.ReportFormat_REPORT_FORMAT_HTML},
+	{Name: "sarif", File: "report.sarif", Proto: secureauditv1.ReportFormat_REPORT_FORMAT_SARIF},
+	{Name: "oscal", File: "report.oscal.json", Proto: secureauditv1.ReportFormat_REPORT_FORMAT_OSCAL},
+	{Name: "csv", File: "report.csv", Proto: secureauditv1.ReportFormat_REPORT_FORMAT_CSV},
+}
+
+// FormatNames lists the format names, comma-separated, for help texts.
+func FormatNames() string {
+	names := make([]string, len(Formats))
+	for i, f := range Formats {
+		names[i] = f.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// AllFormats is the comma-separated list of every format, the default.
+func AllFormats() string {
+	return strings.ReplaceAll(FormatNames(), ", ", ",")
 }
 
 // ParseFormats parses a comma-separated list such as "md,json".
@@ -52,7 +70,7 @@ func ParseFormats(list string) ([]Format, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("unknown format %q: want a comma-separated list of md, json", name)
+			return nil, fmt.Errorf("unknown format %q: want a comma-separated list of %s", name, FormatNames())
 		}
 		seen[name] = true
 	}

@@ -38,6 +38,10 @@ const (
 var Formats = []secureauditv1.ReportFormat{
 	secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN,
 	secureauditv1.ReportFormat_REPORT_FORMAT_JSON,
+	secureauditv1.ReportFormat_REPORT_FORMAT_HTML,
+	secureauditv1.ReportFormat_REPORT_FORMAT_SARIF,
+	secureauditv1.ReportFormat_REPORT_FORMAT_OSCAL,
+	secureauditv1.ReportFormat_REPORT_FORMAT_CSV,
 }
 
 // snapshot is a collected snapshot: its chunks as received.

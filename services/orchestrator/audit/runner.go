@@ -270,6 +270,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	if dir != nil {
 		report.UnresolvedPrincipals = uint32(dir.unresolved)
 	}
+	r.enrich(ctx, a, report, snap, dir, main, log)
 	docs, err := render(ctx, r.agents.Report, report, result.findings)
 	if err != nil {
 		return err

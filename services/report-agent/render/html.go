@@ -44,6 +44,7 @@ func htmlTemplate() (*template.Template, error) {
 		"plural":  func(n int, one, many string) string { return plural(n, one, many) },
 		"signoff": func() []string { return SignOff },
 		"slug":    func(s string) string { return strings.ToLower(strings.ReplaceAll(s, " ", "-")) },
+		"builtin": func() string { return builtinMeaning },
 		"inc":     func(i int) int { return i + 1 },
 		"pair":    func(v view, f findingView) findingPair { return findingPair{V: v, F: f} },
 	}).Parse(htmlSource)

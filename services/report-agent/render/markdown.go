@@ -55,8 +55,8 @@ func writeExecutive(b *strings.Builder, v view) {
 		}
 		fmt.Fprintf(b, "It found %d %s: %s.\n\n", v.Total, plural(v.Total, "issue", "issues"), strings.Join(parts, ", "))
 		t := v.Top
-		fmt.Fprintf(b, "**Most important issue ([#%d](#%s)).** %s: %s holds %s through %s, %s. ",
-			t.Number, t.Anchor, md(t.Title), md(t.Subject), md(t.Role), md(t.Binding), md(t.Scope))
+		fmt.Fprintf(b, "**Most important issue ([#%d](#%s)).** %s: %s holds %s. ",
+			t.Number, t.Anchor, md(t.Title), md(t.Subject), md(t.Access))
 		if t.Description != "" {
 			fmt.Fprintf(b, "%s ", md(t.Description))
 		}
@@ -214,9 +214,9 @@ func writeFinding(b *strings.Builder, f findingView, v view) {
 	}
 	fmt.Fprintf(b, "- **Who is affected:** %s\n", who)
 	if f.RoleMissing {
-		fmt.Fprintf(b, "- **Current access:** %s through %s, %s; the role is missing: the binding references a role that does not exist\n", md(f.Role), md(f.Binding), md(f.Scope))
+		fmt.Fprintf(b, "- **Current access:** %s; the role is missing: the binding references a role that does not exist\n", md(f.Access))
 	} else {
-		fmt.Fprintf(b, "- **Current access:** %s through %s, %s\n", md(f.Role), md(f.Binding), md(f.Scope))
+		fmt.Fprintf(b, "- **Current access:** %s\n", md(f.Access))
 	}
 	fmt.Fprintf(b, "- **Action:** %s: %s\n", f.Action, actionMeaning[f.Action])
 	b.WriteString("\n**Why it matters.** ")
@@ -293,6 +293,9 @@ func writeReview(b *strings.Builder, v view) {
 
 func writePeople(b *strings.Builder, item reviewItem) {
 	switch {
+	case item.Builtin:
+		b.WriteString("- **People:** a Kubernetes built-in identity, not in any directory; " + builtinMeaning + "\n")
+		return
 	case !item.Directory:
 		b.WriteString("- **People:** unknown; no identity data was available\n")
 		return
@@ -326,6 +329,9 @@ func writePeople(b *strings.Builder, item reviewItem) {
 	}
 	fmt.Fprintf(b, "- **Owners:** %s\n", mdList(owners, "none recorded"))
 }
+
+// builtinMeaning explains Kubernetes' built-in groups to a reviewer.
+const builtinMeaning = "system:authenticated is every identity that can sign in to the cluster, system:masters bypasses all authorization"
 
 func writeGood(b *strings.Builder, v view) {
 	b.WriteString("## What looks good\n\n")

@@ -101,6 +101,9 @@ type reviewItem struct {
 	Disabled    int
 	Note        string
 	Findings    []int
+	// Builtin marks Kubernetes' own groups (system:masters,
+	// system:authenticated...), which no directory holds.
+	Builtin bool
 }
 
 type grantView struct {
@@ -180,6 +183,7 @@ func newReview(r *secureauditv1.Report, findings []findingView) []reviewItem {
 			Directory:   r.GetDirectoryAvailable(),
 			Description: s.GetDescription(),
 			Findings:    bySubject[subjectKey(s.GetSubject())],
+			Builtin:     strings.HasPrefix(s.GetSubject().GetName(), "system:"),
 		}
 		for _, g := range s.GetGrants() {
 			item.Grants = append(item.Grants, grantView{

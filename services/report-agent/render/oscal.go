@@ -151,8 +151,8 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 		observations = append(observations, oscalObservation{
 			UUID:  obsID,
 			Title: f.GetTitle(),
-			Description: fmt.Sprintf("%s holds %s through %s, %s. %s", subjectText(f.GetSubject()), roleText(f.GetRole()),
-				bindingText(f.GetBinding()), scopeText(f.GetScope()), firstNonEmpty(f.GetDescription(), f.GetSeverityReason())),
+			Description: fmt.Sprintf("%s holds %s. %s", subjectText(f.GetSubject()), accessText(f),
+				firstNonEmpty(f.GetDescription(), f.GetSeverityReason())),
 			Props:   props,
 			Methods: []string{"TEST"},
 			Types:   []string{"finding"},

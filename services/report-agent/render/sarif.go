@@ -167,7 +167,7 @@ func SARIF(r *secureauditv1.Report) ([]byte, error) {
 			RuleID:              f.GetRuleId(),
 			RuleIndex:           ruleIndex[f.GetRuleId()],
 			Level:               sarifLevel(f.GetSeverity()),
-			Message:             sarifText{Text: fmt.Sprintf("%s: %s holds %s through %s, %s. %s", f.GetTitle(), subjectText(f.GetSubject()), roleText(f.GetRole()), bindingText(f.GetBinding()), scopeText(f.GetScope()), f.GetSeverityReason())},
+			Message:             sarifText{Text: fmt.Sprintf("%s: %s holds %s. %s", f.GetTitle(), subjectText(f.GetSubject()), accessText(f), f.GetSeverityReason())},
 			Locations:           []sarifLocation{sarifLocationFor(r.GetCluster(), f)},
 			PartialFingerprints: map[string]string{FingerprintKey: f.GetId()},
 			BaselineState:       state[f.GetId()],

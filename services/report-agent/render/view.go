@@ -70,7 +70,10 @@ type findingView struct {
 	Rules          []*secureauditv1.PolicyRule
 	Remediation    string
 
-	Anchor        string
+	Anchor string
+	// Access says what the subject holds, where: the role through the
+	// binding and scope, or the binding alone when no role applies.
+	Access        string
 	Action        Action
 	Identity      bool
 	ControlTexts  []string
@@ -206,6 +209,7 @@ func newFindingView(n int, f *secureauditv1.Finding) findingView {
 		Rules:          f.GetMatchedRules(),
 		Remediation:    f.GetRemediation(),
 		Anchor:         fmt.Sprintf("finding-%d", n),
+		Access:         accessText(f),
 		Action:         actionFor(f),
 		Identity:       identityRule(f.GetRuleId()),
 		ControlTexts:   controlTexts(f.GetControls()),
@@ -216,6 +220,20 @@ func newFindingView(n int, f *secureauditv1.Finding) findingView {
 		severity:       f.GetSeverity(),
 		namespace:      f.GetScope().GetNamespace(),
 	}
+}
+
+func accessText(f *secureauditv1.Finding) string {
+	var parts []string
+	if f.GetRole() != nil {
+		parts = append(parts, roleText(f.GetRole()))
+	}
+	if f.GetBinding() != nil {
+		parts = append(parts, "through "+bindingText(f.GetBinding()))
+	}
+	if len(parts) == 0 {
+		return scopeText(f.GetScope())
+	}
+	return strings.Join(parts, " ") + ", " + scopeText(f.GetScope())
 }
 
 func controlTexts(ids []string) []string {

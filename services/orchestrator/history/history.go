@@ -1,0 +1,146 @@
+// Package history compares an audit with the previous audit of the same
+// cluster: which findings are new, which were resolved, and which changed.
+// Findings are matched by their stable ID, a fingerprint of the rule and
+// the objects involved.
+package history
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"google.golang.org/protobuf/proto"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// Store is what history needs of storage.
+type Store interface {
+	ListAudits(ctx context.Context, limit int, pageToken string) ([]*secureauditv1.Audit, string, error)
+	Findings(ctx context.Context, auditID string) ([]*secureauditv1.Finding, error)
+}
+
+// pageSize is the page read while looking for the previous audit.
+const pageSize = 100
+
+// Previous returns the newest succeeded audit of the same cluster created
+// before a, or nil when a is the cluster's first.
+func Previous(ctx context.Context, st Store, a *secureauditv1.Audit) (*secureauditv1.Audit, error) {
+	token := ""
+	for {
+		audits, next, err := st.ListAudits(ctx, pageSize, token)
+		if err != nil {
+			return nil, fmt.Errorf("list audits: %w", err)
+		}
+		for _, b := range audits {
+			if b.GetId() == a.GetId() || b.GetCluster() != a.GetCluster() ||
+				b.GetState() != secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED {
+				continue
+			}
+			if !b.GetCreatedAt().AsTime().After(a.GetCreatedAt().AsTime()) {
+				return b, nil
+			}
+		}
+		if next == "" {
+			return nil, nil
+		}
+		token = next
+	}
+}
+
+// Since compares the main findings of a with those of the previous audit
+// of its cluster. It returns nil when there is no previous audit.
+func Since(ctx context.Context, st Store, a *secureauditv1.Audit, current []*secureauditv1.Finding) (*secureauditv1.AuditHistory, error) {
+	prev, err := Previous(ctx, st, a)
+	if err != nil || prev == nil {
+		return nil, err
+	}
+	before, err := st.Findings(ctx, prev.GetId())
+	if err != nil {
+		return nil, fmt.Errorf("findings of audit %s: %w", prev.GetId(), err)
+	}
+	h := Compare(before, current)
+	h.PreviousAuditId = prev.GetId()
+	h.PreviousGeneratedAt = prev.GetCreatedAt()
+	return h, nil
+}
+
+// Compare matches findings by ID, ignoring platform-managed ones: new are
+// in current only, resolved in before only, changed in both with a
+// different severity, title, role, scope, matched rules, controls or
+// remediation. Its lists are sorted by finding ID.
+func Compare(before, current []*secureauditv1.Finding) *secureauditv1.AuditHistory {
+	old := map[string]*secureauditv1.Finding{}
+	for _, f := range before {
+		if !f.GetInfrastructure() {
+			old[f.GetId()] = f
+		}
+	}
+	h := &secureauditv1.AuditHistory{}
+	seen := map[string]bool{}
+	for _, f := range current {
+		if f.GetInfrastructure() {
+			continue
+		}
+		seen[f.GetId()] = true
+		p, ok := old[f.GetId()]
+		if !ok {
+			h.NewFindingIds = append(h.NewFindingIds, f.GetId())
+			continue
+		}
+		if fields := Changed(p, f); len(fields) > 0 {
+			h.Changed = append(h.Changed, &secureauditv1.FindingChange{
+				FindingId: f.GetId(), PreviousSeverity: p.GetSeverity(), Severity: f.GetSeverity(), Fields: fields,
+			})
+		}
+	}
+	for id, f := range old {
+		if !seen[id] {
+			h.Resolved = append(h.Resolved, f)
+		}
+	}
+	sort.Strings(h.NewFindingIds)
+	sort.Slice(h.Changed, func(i, j int) bool { return h.Changed[i].GetFindingId() < h.Changed[j].GetFindingId() })
+	sort.Slice(h.Resolved, func(i, j int) bool { return h.Resolved[i].GetId() < h.Resolved[j].GetId() })
+	return h
+}
+
+// Changed names the fields that differ between two versions of a finding.
+func Changed(a, b *secureauditv1.Finding) []string {
+	var out []string
+	check := func(name string, x, y proto.Message) {
+		if !proto.Equal(x, y) {
+			out = append(out, name)
+		}
+	}
+	if a.GetSeverity() != b.GetSeverity() {
+		out = append(out, "severity")
+	}
+	if a.GetTitle() != b.GetTitle() {
+		out = append(out, "title")
+	}
+	check("role", a.GetRole(), b.GetRole())
+	check("scope", a.GetScope(), b.GetScope())
+	if !equalRules(a.GetMatchedRules(), b.GetMatchedRules()) {
+		out = append(out, "matched_rules")
+	}
+	if fmt.Sprint(a.GetControls()) != fmt.Sprint(b.GetControls()) {
+		out = append(out, "controls")
+	}
+	if a.GetRemediation() != b.GetRemediation() {
+		out = append(out, "remediation")
+	}
+	return out
+}
+
+func equalRules(a, b []*secureauditv1.PolicyRule) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !proto.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,99 @@
+package history
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+func finding(id string, sev secureauditv1.Severity) *secureauditv1.Finding {
+	return &secureauditv1.Finding{
+		Id: id, RuleId: "RBAC-001", Title: "t", Severity: sev, SeverityReason: "r", Remediation: "fix",
+		Scope: &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER},
+	}
+}
+
+func TestCompare(t *testing.T) {
+	high, crit := secureauditv1.Severity_SEVERITY_HIGH, secureauditv1.Severity_SEVERITY_CRITICAL
+	remediated := finding("000000000000000c", high)
+	remediated.Remediation = "other"
+	infra := finding("00000000000000ff", high)
+	infra.Infrastructure = true
+	before := []*secureauditv1.Finding{finding("000000000000000a", high), finding("000000000000000b", high), finding("000000000000000d", high), finding("000000000000000c", high), infra}
+	current := []*secureauditv1.Finding{finding("000000000000000e", high), finding("000000000000000a", crit), finding("000000000000000b", high), remediated}
+	want := &secureauditv1.AuditHistory{
+		NewFindingIds: []string{"000000000000000e"},
+		Changed: []*secureauditv1.FindingChange{
+			{FindingId: "000000000000000a", PreviousSeverity: high, Severity: crit, Fields: []string{"severity"}},
+			{FindingId: "000000000000000c", PreviousSeverity: high, Severity: high, Fields: []string{"remediation"}},
+		},
+		Resolved: []*secureauditv1.Finding{finding("000000000000000d", high)},
+	}
+	if diff := cmp.Diff(want, Compare(before, current), protocmp.Transform()); diff != "" {
+		t.Errorf("Compare (-want +got):\n%s", diff)
+	}
+}
+
+// fakeStore pages through audits newest first, as the SQLite store does.
+type fakeStore struct {
+	audits   []*secureauditv1.Audit
+	findings map[string][]*secureauditv1.Finding
+}
+
+func (f *fakeStore) ListAudits(_ context.Context, limit int, token string) ([]*secureauditv1.Audit, string, error) {
+	start := 0
+	if token != "" {
+		for i, a := range f.audits {
+			if a.GetId() == token {
+				start = i
+			}
+		}
+	}
+	end := min(start+limit, len(f.audits))
+	next := ""
+	if end < len(f.audits) {
+		next = f.audits[end].GetId()
+	}
+	return f.audits[start:end], next, nil
+}
+
+func (f *fakeStore) Findings(_ context.Context, id string) ([]*secureauditv1.Finding, error) {
+	return f.findings[id], nil
+}
+
+func TestSince(t *testing.T) {
+	at := func(h int) *timestamppb.Timestamp { return timestamppb.New(time.Date(2026, 1, 1, h, 0, 0, 0, time.UTC)) }
+	audit := func(id, cluster string, h int, state secureauditv1.AuditState) *secureauditv1.Audit {
+		return &secureauditv1.Audit{Id: id, Cluster: cluster, CreatedAt: at(h), State: state}
+	}
+	ok, failed := secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED, secureauditv1.AuditState_AUDIT_STATE_FAILED
+	current := audit("cur", "prod", 10, secureauditv1.AuditState_AUDIT_STATE_RUNNING)
+	var audits []*secureauditv1.Audit
+	audits = append(audits, audit("later", "prod", 11, ok), current, audit("other", "dev", 9, ok), audit("broken", "prod", 8, failed))
+	for i := range 150 { // more than a page of another cluster
+		audits = append(audits, audit("dev-old", "dev", 7, ok))
+		_ = i
+	}
+	audits = append(audits, audit("prev", "prod", 6, ok), audit("older", "prod", 5, ok))
+	st := &fakeStore{audits: audits, findings: map[string][]*secureauditv1.Finding{
+		"prev": {finding("000000000000000a", secureauditv1.Severity_SEVERITY_HIGH)},
+	}}
+	h, err := Since(context.Background(), st, current, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &secureauditv1.AuditHistory{PreviousAuditId: "prev", PreviousGeneratedAt: at(6), Resolved: []*secureauditv1.Finding{finding("000000000000000a", secureauditv1.Severity_SEVERITY_HIGH)}}
+	if diff := cmp.Diff(want, h, protocmp.Transform()); diff != "" {
+		t.Errorf("Since (-want +got):\n%s", diff)
+	}
+	first, err := Since(context.Background(), st, audit("new", "staging", 12, ok), nil)
+	if err != nil || first != nil {
+		t.Errorf("Since for a cluster's first audit = %v, %v; want nil, nil", first, err)
+	}
+}

@@ -1,0 +1,234 @@
+// Package review lists who holds access for the access review: every user
+// and group that a RoleBinding or ClusterRoleBinding names, outside the
+// platform-managed identities (see Platform), with the bindings that give
+// it access and, where the directory answered, the people behind it. The
+// orchestrator builds this list because it alone holds both the snapshot
+// and the directory; the report-agent turns it into review items without
+// seeing any RBAC rule.
+package review
+
+import (
+	"sort"
+	"strings"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// MaxSubjects bounds the list, as the Report contract does.
+const MaxSubjects = 10000
+
+// maxGrants, maxMembers and maxOwners bound each subject, as the contract does.
+const (
+	maxGrants  = 1000
+	maxMembers = 5000
+	maxOwners  = 1000
+)
+
+// Platform reports whether a user or group is platform-managed, with the
+// same rule the risk-agent uses for its appendix: the system: and aks:
+// identities and AKS's aks-support user are, but the groups that reach
+// everyone (system:authenticated, system:unauthenticated, system:anonymous,
+// system:serviceaccounts[:ns]) and system:masters are not, so that a
+// binding to them comes up for review.
+func Platform(kind secureauditv1.SubjectKind, name string) bool {
+	if rest, ok := strings.CutPrefix(name, "system:serviceaccount:"); ok {
+		ns, _, _ := strings.Cut(rest, ":")
+		return ns == "kube-system"
+	}
+	switch {
+	case name == "system:masters", name == "system:anonymous", name == "system:unauthenticated",
+		name == "system:authenticated", name == "system:serviceaccounts", strings.HasPrefix(name, "system:serviceaccounts:"):
+		return false
+	case kind == secureauditv1.SubjectKind_SUBJECT_KIND_USER && name == "aks-support":
+		return true
+	}
+	return strings.HasPrefix(name, "system:") || strings.HasPrefix(name, "aks:")
+}
+
+// Subjects builds the review list from the snapshot's bindings and, when
+// dir is not nil, the directory's answer. It is pure and deterministic:
+// subjects sorted by kind and name, grants by binding. It reports whether
+// the list was truncated at MaxSubjects.
+func Subjects(snapshot []*secureauditv1.SnapshotChunk, dir []*secureauditv1.DirectoryChunk) ([]*secureauditv1.ReviewSubject, bool) {
+	users := map[string]*secureauditv1.DirectoryUser{}
+	byUPN := map[string]*secureauditv1.DirectoryUser{}
+	groups := map[string]*secureauditv1.DirectoryGroup{}
+	for _, c := range dir {
+		for _, u := range c.GetUsers() {
+			users[strings.ToLower(u.GetId())] = u
+			byUPN[strings.ToLower(u.GetUserPrincipalName())] = u
+		}
+		for _, g := range c.GetGroups() {
+			groups[strings.ToLower(g.GetId())] = g
+		}
+	}
+
+	subjects := map[string]*secureauditv1.ReviewSubject{}
+	add := func(sub *secureauditv1.Subject, grant *secureauditv1.AccessGrant) {
+		kind := sub.GetKind()
+		if kind != secureauditv1.SubjectKind_SUBJECT_KIND_USER && kind != secureauditv1.SubjectKind_SUBJECT_KIND_GROUP {
+			return
+		}
+		if Platform(kind, sub.GetName()) || bootstrap(grant) {
+			return
+		}
+		key := kind.String() + "/" + sub.GetName()
+		s, ok := subjects[key]
+		if !ok {
+			s = &secureauditv1.ReviewSubject{Subject: &secureauditv1.SubjectRef{Kind: kind, Name: sub.GetName()}}
+			subjects[key] = s
+		}
+		if len(s.Grants) < maxGrants {
+			s.Grants = append(s.Grants, grant)
+		}
+	}
+	for _, c := range snapshot {
+		for _, b := range c.GetRoleBindings() {
+			ns := b.GetMeta().GetNamespace()
+			grant := &secureauditv1.AccessGrant{
+				Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING, Name: b.GetMeta().GetName(), Namespace: ns},
+				Role:    roleRef(b.GetRoleRef(), ns),
+				Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: ns},
+			}
+			for _, sub := range b.GetSubjects() {
+				add(sub, grant)
+			}
+		}
+		for _, b := range c.GetClusterRoleBindings() {
+			grant := &secureauditv1.AccessGrant{
+				Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: b.GetMeta().GetName()},
+				Role:    roleRef(b.GetRoleRef(), ""),
+				Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER},
+			}
+			for _, sub := range b.GetSubjects() {
+				add(sub, grant)
+			}
+		}
+	}
+	markMissing(snapshot, subjects)
+
+	keys := make([]string, 0, len(subjects))
+	for k := range subjects {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	truncated := len(keys) > MaxSubjects
+	if truncated {
+		keys = keys[:MaxSubjects]
+	}
+	out := make([]*secureauditv1.ReviewSubject, 0, len(keys))
+	for _, k := range keys {
+		s := subjects[k]
+		sort.SliceStable(s.Grants, func(i, j int) bool { return grantKey(s.Grants[i]) < grantKey(s.Grants[j]) })
+		if dir != nil {
+			resolve(s, users, byUPN, groups)
+		}
+		out = append(out, s)
+	}
+	return out, truncated
+}
+
+// bootstrap reports whether a grant is one of Kubernetes' default
+// bindings (a system: binding of a system: role, such as system:discovery
+// to system:authenticated), which every cluster has and the appendix covers.
+func bootstrap(g *secureauditv1.AccessGrant) bool {
+	return strings.HasPrefix(g.GetBinding().GetName(), "system:") && strings.HasPrefix(g.GetRole().GetName(), "system:")
+}
+
+func roleRef(r *secureauditv1.RoleRef, namespace string) *secureauditv1.FindingRole {
+	role := &secureauditv1.FindingRole{Kind: r.GetKind(), Name: r.GetName()}
+	if r.GetKind() == secureauditv1.RoleKind_ROLE_KIND_ROLE {
+		role.Namespace = namespace
+	}
+	return role
+}
+
+// markMissing flags grants whose role is not in the snapshot.
+func markMissing(snapshot []*secureauditv1.SnapshotChunk, subjects map[string]*secureauditv1.ReviewSubject) {
+	roles := map[string]bool{}
+	for _, c := range snapshot {
+		for _, r := range c.GetRoles() {
+			roles["Role/"+r.GetMeta().GetNamespace()+"/"+r.GetMeta().GetName()] = true
+		}
+		for _, r := range c.GetClusterRoles() {
+			roles["ClusterRole//"+r.GetMeta().GetName()] = true
+		}
+	}
+	for _, s := range subjects {
+		for _, g := range s.GetGrants() {
+			kind := "ClusterRole"
+			if g.GetRole().GetKind() == secureauditv1.RoleKind_ROLE_KIND_ROLE {
+				kind = "Role"
+			}
+			if !roles[kind+"/"+g.GetRole().GetNamespace()+"/"+g.GetRole().GetName()] {
+				g.Role.Missing = true
+			}
+		}
+	}
+}
+
+func grantKey(g *secureauditv1.AccessGrant) string {
+	return g.GetBinding().GetNamespace() + "/" + g.GetBinding().GetKind().String() + "/" + g.GetBinding().GetName()
+}
+
+// resolve fills in what the directory says about the subject: a user's own
+// record, a group's members and owners.
+func resolve(s *secureauditv1.ReviewSubject, users, byUPN map[string]*secureauditv1.DirectoryUser, groups map[string]*secureauditv1.DirectoryGroup) {
+	name := strings.ToLower(s.GetSubject().GetName())
+	switch s.GetSubject().GetKind() {
+	case secureauditv1.SubjectKind_SUBJECT_KIND_USER:
+		u := byUPN[name]
+		if u == nil {
+			u = users[name]
+		}
+		if u == nil {
+			return
+		}
+		s.Resolved = true
+		s.Person = person(u)
+		s.Subject.DisplayName = truncate(u.GetDisplayName(), 256)
+	case secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
+		g := groups[name]
+		if g == nil {
+			return
+		}
+		s.Resolved = true
+		s.Subject.DisplayName = truncate(g.GetDisplayName(), 256)
+		s.Description = truncate(g.GetDescription(), 1024)
+		s.Members = people(g.GetMemberIds(), users, maxMembers)
+		s.Owners = people(g.GetOwnerIds(), users, maxOwners)
+	}
+}
+
+func person(u *secureauditv1.DirectoryUser) *secureauditv1.Person {
+	return &secureauditv1.Person{
+		UserPrincipalName: truncate(u.GetUserPrincipalName(), 1024),
+		DisplayName:       truncate(u.GetDisplayName(), 256),
+		Guest:             u.GetUserType() == secureauditv1.UserType_USER_TYPE_GUEST,
+		Disabled:          !u.GetAccountEnabled(),
+	}
+}
+
+// people lists the users among ids, sorted by UPN; ids that are not users
+// (nested groups, service principals) are left out.
+func people(ids []string, users map[string]*secureauditv1.DirectoryUser, limit int) []*secureauditv1.Person {
+	var out []*secureauditv1.Person
+	for _, id := range ids {
+		if u := users[strings.ToLower(id)]; u != nil {
+			out = append(out, person(u))
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].GetUserPrincipalName() < out[j].GetUserPrincipalName() })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n])
+}

@@ -1,0 +1,145 @@
+package review
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/testing/protocmp"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+const groupID = "3f2a9c1e-55d4-4a8b-9e21-0c6f7d8b9a10"
+
+func meta(name, ns string) *secureauditv1.ObjectMeta {
+	return &secureauditv1.ObjectMeta{Name: name, Namespace: ns}
+}
+
+func user(name string) *secureauditv1.Subject {
+	return &secureauditv1.Subject{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: name}
+}
+
+func group(name string) *secureauditv1.Subject {
+	return &secureauditv1.Subject{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_GROUP, Name: name}
+}
+
+func snapshot() []*secureauditv1.SnapshotChunk {
+	return []*secureauditv1.SnapshotChunk{{
+		ClusterRoles: []*secureauditv1.ClusterRole{{Meta: meta("cluster-admin", "")}, {Meta: meta("view", "")}},
+		RoleBindings: []*secureauditv1.RoleBinding{{
+			Meta:     meta("viewers", "team-a"),
+			RoleRef:  &secureauditv1.RoleRef{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "view"},
+			Subjects: []*secureauditv1.Subject{group(groupID), user("alice@contoso.com"), {Kind: secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT, Name: "ci", Namespace: "team-a"}},
+		}, {
+			Meta:     meta("legacy", "payments"),
+			RoleRef:  &secureauditv1.RoleRef{Kind: secureauditv1.RoleKind_ROLE_KIND_ROLE, Name: "ops"},
+			Subjects: []*secureauditv1.Subject{user("ghost@contoso.com")},
+		}},
+		ClusterRoleBindings: []*secureauditv1.ClusterRoleBinding{{
+			Meta:     meta("system:discovery", ""),
+			RoleRef:  &secureauditv1.RoleRef{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "system:discovery"},
+			Subjects: []*secureauditv1.Subject{group("system:authenticated"), group("system:unauthenticated")},
+		}, {
+			Meta:     meta("platform-admins", ""),
+			RoleRef:  &secureauditv1.RoleRef{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "cluster-admin"},
+			Subjects: []*secureauditv1.Subject{group(groupID), group("system:masters"), user("aks-support"), group("system:nodes"), group("system:authenticated")},
+		}},
+	}}
+}
+
+func directory() []*secureauditv1.DirectoryChunk {
+	return []*secureauditv1.DirectoryChunk{{
+		Users: []*secureauditv1.DirectoryUser{
+			{Id: "00000000-0000-4000-8000-000000000001", UserPrincipalName: "Alice@contoso.com", DisplayName: "Alice", UserType: secureauditv1.UserType_USER_TYPE_MEMBER, AccountEnabled: true},
+			{Id: "00000000-0000-4000-8000-000000000002", UserPrincipalName: "bob_x#EXT#@contoso.com", DisplayName: "Bob", UserType: secureauditv1.UserType_USER_TYPE_GUEST, AccountEnabled: false},
+		},
+		Groups: []*secureauditv1.DirectoryGroup{{
+			Id: groupID, DisplayName: "Platform Admins", Description: "runs the platform",
+			MemberIds: []string{"00000000-0000-4000-8000-000000000002", "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-0000000000ff"},
+			OwnerIds:  []string{"00000000-0000-4000-8000-000000000001"},
+		}},
+	}}
+}
+
+func TestSubjects(t *testing.T) {
+	viewers := &secureauditv1.AccessGrant{
+		Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING, Name: "viewers", Namespace: "team-a"},
+		Role:    &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "view"},
+		Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: "team-a"},
+	}
+	admins := &secureauditv1.AccessGrant{
+		Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: "platform-admins"},
+		Role:    &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "cluster-admin"},
+		Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER},
+	}
+	legacy := &secureauditv1.AccessGrant{
+		Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING, Name: "legacy", Namespace: "payments"},
+		Role:    &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_ROLE, Name: "ops", Namespace: "payments", Missing: true},
+		Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: "payments"},
+	}
+	alice := &secureauditv1.Person{UserPrincipalName: "Alice@contoso.com", DisplayName: "Alice"}
+	bob := &secureauditv1.Person{UserPrincipalName: "bob_x#EXT#@contoso.com", DisplayName: "Bob", Guest: true, Disabled: true}
+	ref := func(s *secureauditv1.Subject, display string) *secureauditv1.SubjectRef {
+		return &secureauditv1.SubjectRef{Kind: s.GetKind(), Name: s.GetName(), DisplayName: display}
+	}
+	tests := []struct {
+		name string
+		dir  []*secureauditv1.DirectoryChunk
+		want []*secureauditv1.ReviewSubject
+	}{
+		{"without directory", nil, []*secureauditv1.ReviewSubject{
+			{Subject: ref(group(groupID), ""), Grants: []*secureauditv1.AccessGrant{admins, viewers}},
+			{Subject: ref(group("system:authenticated"), ""), Grants: []*secureauditv1.AccessGrant{admins}},
+			{Subject: ref(group("system:masters"), ""), Grants: []*secureauditv1.AccessGrant{admins}},
+			{Subject: ref(user("alice@contoso.com"), ""), Grants: []*secureauditv1.AccessGrant{viewers}},
+			{Subject: ref(user("ghost@contoso.com"), ""), Grants: []*secureauditv1.AccessGrant{legacy}},
+		}},
+		{"with directory", directory(), []*secureauditv1.ReviewSubject{
+			{Subject: ref(group(groupID), "Platform Admins"), Grants: []*secureauditv1.AccessGrant{admins, viewers}, Resolved: true,
+				Description: "runs the platform", Members: []*secureauditv1.Person{alice, bob}, Owners: []*secureauditv1.Person{alice}},
+			{Subject: ref(group("system:authenticated"), ""), Grants: []*secureauditv1.AccessGrant{admins}},
+			{Subject: ref(group("system:masters"), ""), Grants: []*secureauditv1.AccessGrant{admins}},
+			{Subject: ref(user("alice@contoso.com"), "Alice"), Grants: []*secureauditv1.AccessGrant{viewers}, Resolved: true, Person: alice},
+			{Subject: ref(user("ghost@contoso.com"), ""), Grants: []*secureauditv1.AccessGrant{legacy}},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, truncated := Subjects(snapshot(), tt.dir)
+			if truncated {
+				t.Error("truncated")
+			}
+			if diff := cmp.Diff(tt.want, got, protocmp.Transform()); diff != "" {
+				t.Errorf("Subjects (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPlatform(t *testing.T) {
+	u, g := secureauditv1.SubjectKind_SUBJECT_KIND_USER, secureauditv1.SubjectKind_SUBJECT_KIND_GROUP
+	tests := []struct {
+		kind secureauditv1.SubjectKind
+		name string
+		want bool
+	}{
+		{g, "system:nodes", true},
+		{u, "system:kube-scheduler", true},
+		{u, "aks:support", true},
+		{u, "aks-support", true},
+		{g, "aks-support", false},
+		{u, "system:serviceaccount:kube-system:foo", true},
+		{u, "system:serviceaccount:team-a:foo", false},
+		{g, "system:masters", false},
+		{g, "system:authenticated", false},
+		{g, "system:serviceaccounts:team-a", false},
+		{u, "alice@contoso.com", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Platform(tt.kind, tt.name); got != tt.want {
+				t.Errorf("Platform(%s, %q) = %v, want %v", tt.kind, tt.name, got, tt.want)
+			}
+		})
+	}
+}
