@@ -68,7 +68,9 @@ func (f *fakeStore) Findings(_ context.Context, id string) ([]*secureauditv1.Fin
 }
 
 func TestSince(t *testing.T) {
-	at := func(h int) *timestamppb.Timestamp { return timestamppb.New(time.Date(2026, 1, 1, h, 0, 0, 0, time.UTC)) }
+	at := func(h int) *timestamppb.Timestamp {
+		return timestamppb.New(time.Date(2026, 1, 1, h, 0, 0, 0, time.UTC))
+	}
 	audit := func(id, cluster string, h int, state secureauditv1.AuditState) *secureauditv1.Audit {
 		return &secureauditv1.Audit{Id: id, Cluster: cluster, CreatedAt: at(h), State: state}
 	}
