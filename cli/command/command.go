@@ -45,7 +45,7 @@ against a running orchestrator, and 'scan' does both in one step.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newUp(), newAudit(), newScan(), newList())
-	root.AddCommand(newEvidence(), newScope())
+	root.AddCommand(newEvidence(), newScope(), newControls())
 	root.AddCommand(newWhoCan(), newCanI())
 	return root
 }

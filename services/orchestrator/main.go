@@ -12,6 +12,7 @@ import (
 	"io"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
@@ -24,6 +25,7 @@ import (
 	"secureaudit.dev/services/orchestrator/approval"
 	"secureaudit.dev/services/orchestrator/audit"
 	"secureaudit.dev/services/orchestrator/evidence"
+	"secureaudit.dev/services/orchestrator/regression"
 	"secureaudit.dev/services/orchestrator/store"
 )
 
@@ -44,6 +46,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	dbPath := str("db", "secureaudit.db", "SQLite database file")
 	keyPath := str("evidence-key", "", "signing key of the evidence log, generated with mode 0600 at first start (default: evidence.key next to -db)")
 	workersFlag := str("workers", "2", "audits run at the same time")
+	regressionEvery := str("regression-interval", "24h", "how often to re-run the reference cases (baseline regression); 0 disables the schedule")
 	devApprove := str("approve-bundled-scopes", "false", "DEVELOPMENT ONLY: record an approval of the bundled agent scope manifests at start (secureaudit up and scan use it)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -54,6 +57,10 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	approveBundled, err := strconv.ParseBool(*devApprove)
 	if err != nil {
 		return fmt.Errorf("-approve-bundled-scopes: %w", err)
+	}
+	every, err := time.ParseDuration(*regressionEvery)
+	if err != nil || every < 0 {
+		return fmt.Errorf("-regression-interval: want a duration such as 24h, got %q", *regressionEvery)
 	}
 	workers, err := strconv.Atoi(*workersFlag)
 	if err != nil || workers < 1 {
@@ -146,6 +153,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	runner := audit.NewRunner(agents, st, svc.Log, svc.Tracing.Provider.Tracer("secureaudit/orchestrator"))
 	runner.RecordTo(evlog)
 	reg.SetAgents(scoped)
+	baseline := regression.NewRunner(regression.Agents{Risk: agents.Risk, Report: agents.Report}, evlog, svc.Log)
 	runner.GateWith(reg)
 	if err := runner.Recover(ctx); err != nil {
 		return err
@@ -161,12 +169,18 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		reg.Run(ctx)
 		return nil
 	})
+	if every > 0 {
+		g.Go(func() error {
+			baseline.Schedule(ctx, every)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		return svc.Serve(ctx, func(s *grpc.Server) {
 			secureauditv1.RegisterAuditServiceServer(s, service)
 			secureauditv1.RegisterEvidenceServiceServer(s, evidence.NewServer(evlog, svc.Log))
 			secureauditv1.RegisterScopeServiceServer(s, approval.NewServer(reg, svc.Log))
-			secureauditv1.RegisterRegressionServiceServer(s, secureauditv1.UnimplementedRegressionServiceServer{})
+			secureauditv1.RegisterRegressionServiceServer(s, regression.NewServer(baseline, svc.Log))
 		})
 	})
 	return g.Wait()
