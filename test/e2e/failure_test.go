@@ -30,7 +30,7 @@ func startOrchestrator(t *testing.T, args ...string) string {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(filepath.Join(env.binDir, "orchestrator"), append([]string{
-		"-listen", listen, "-cert-dir", env.stack.PKIDir, "-db", filepath.Join(t.TempDir(), "db.sqlite"),
+		"-listen", listen, "-cert-dir", env.stack.PKIDir, "-db", filepath.Join(t.TempDir(), "db.sqlite"), "-approve-bundled-scopes=true",
 	}, args...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

@@ -18,9 +18,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
-	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/cli/client"
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/platform/pki"
 	"secureaudit.dev/platform/rpc"
@@ -92,6 +93,14 @@ func referenceInput(t *testing.T, rbacAddr string, withDirectory bool) []*secure
 		c := resp.GetChunk()
 		if c == nil {
 			continue
+		}
+		if h := c.GetHeader(); h != nil {
+			// Where and when it was collected changes with every checkout and run.
+			rel, err := filepath.Rel(env.root, h.GetOrigin())
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Origin, h.CollectedAt = filepath.ToSlash(rel), timestamppb.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 		}
 		out = append(out, &secureauditv1.AssessRequest{Part: &secureauditv1.AssessRequest_Snapshot{Snapshot: c}})
 		// The orchestrator's principal extraction (audit.snapshot.principals).

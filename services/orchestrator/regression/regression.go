@@ -339,7 +339,7 @@ func render(ctx context.Context, client secureauditv1.ReportServiceClient, id st
 		ReasoningProvider: o.Summary.GetReasoningProvider(), Summary: &secureauditv1.SeverityCounts{}}
 	report.GeneratedAt = timestamppb.New(time.Now())
 	formats := []secureauditv1.ReportFormat{secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN, secureauditv1.ReportFormat_REPORT_FORMAT_JSON}
-	if err := stream.Send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Header{Header: &secureauditv1.RenderHeader{Report: report, Formats: formats}}}); err != nil {
+	if err := stream.Send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Header{Header: &secureauditv1.RenderHeader{Report: report, Formats: formats, FindingCount: uint32(len(o.Findings))}}}); err != nil {
 		return nil, fmt.Errorf("report-agent: render: %w", err)
 	}
 	for start := 0; start < len(o.Findings); start += 500 {
