@@ -124,6 +124,8 @@ type Options struct {
 	Formats       []Format
 	// Progress receives one line per event; nil discards them.
 	Progress io.Writer
+	// OnEvent, when set, receives each progress event instead of Progress.
+	OnEvent func(*secureauditv1.AuditEvent)
 	// WaitForReady makes the first call wait for the orchestrator to come up
 	// instead of failing at once when it is not reachable yet.
 	WaitForReady bool
@@ -148,7 +150,11 @@ func (c *Client) Run(ctx context.Context, opts Options) (*Result, error) {
 		progress = io.Discard
 	}
 	fmt.Fprintf(progress, "audit %s started\n", id)
-	if err := c.Watch(ctx, id, progress); err != nil {
+	onEvent := opts.OnEvent
+	if onEvent == nil {
+		onEvent = func(e *secureauditv1.AuditEvent) { printEvent(progress, e) }
+	}
+	if err := c.WatchEvents(ctx, id, onEvent); err != nil {
 		return nil, err
 	}
 	got, err := c.audit.GetAudit(ctx, &secureauditv1.GetAuditRequest{AuditId: id})
@@ -179,6 +185,20 @@ func (c *Client) Run(ctx context.Context, opts Options) (*Result, error) {
 
 // Watch prints the audit's events until it ends.
 func (c *Client) Watch(ctx context.Context, id string, w io.Writer) error {
+	return c.WatchEvents(ctx, id, func(e *secureauditv1.AuditEvent) { printEvent(w, e) })
+}
+
+// printEvent writes one event as a plain line.
+func printEvent(w io.Writer, e *secureauditv1.AuditEvent) {
+	stage := strings.ToLower(strings.TrimPrefix(e.GetStage().String(), "AUDIT_STAGE_"))
+	if e.GetStage() == secureauditv1.AuditStage_AUDIT_STAGE_UNSPECIFIED {
+		stage = "queued"
+	}
+	fmt.Fprintf(w, "  [%-8s] %s\n", stage, e.GetMessage())
+}
+
+// WatchEvents calls fn with each of the audit's events until it ends.
+func (c *Client) WatchEvents(ctx context.Context, id string, fn func(*secureauditv1.AuditEvent)) error {
 	stream, err := c.audit.WatchAudit(ctx, &secureauditv1.WatchAuditRequest{AuditId: id})
 	if err != nil {
 		return fmt.Errorf("watch audit %s: %w", id, err)
@@ -191,12 +211,7 @@ func (c *Client) Watch(ctx context.Context, id string, w io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("watch audit %s: %w", id, err)
 		}
-		e := resp.GetEvent()
-		stage := strings.ToLower(strings.TrimPrefix(e.GetStage().String(), "AUDIT_STAGE_"))
-		if e.GetStage() == secureauditv1.AuditStage_AUDIT_STAGE_UNSPECIFIED {
-			stage = "queued"
-		}
-		fmt.Fprintf(w, "  [%-8s] %s\n", stage, e.GetMessage())
+		fn(resp.GetEvent())
 	}
 }
 
