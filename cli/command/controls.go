@@ -9,6 +9,6 @@ func newControls() *cobra.Command {
 		Use:   "controls",
 		Short: "Inspect and run the orchestrator's controls",
 	}
-	cmd.AddCommand(newRegression())
+	cmd.AddCommand(newRegression(), newTokens(), newAnomalies())
 	return cmd
 }

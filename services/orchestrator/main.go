@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"secureaudit.dev/platform/scope"
 	"secureaudit.dev/services/orchestrator/approval"
 	"secureaudit.dev/services/orchestrator/audit"
+	"secureaudit.dev/services/orchestrator/controls"
 	"secureaudit.dev/services/orchestrator/evidence"
 	"secureaudit.dev/services/orchestrator/regression"
 	"secureaudit.dev/services/orchestrator/store"
@@ -46,6 +48,8 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	dbPath := str("db", "secureaudit.db", "SQLite database file")
 	keyPath := str("evidence-key", "", "signing key of the evidence log, generated with mode 0600 at first start (default: evidence.key next to -db)")
 	workersFlag := str("workers", "2", "audits run at the same time")
+	webhook := str("controls-webhook", "", "URL that token baseline alerts are POSTed to as JSON (optional)")
+	metricsFile := str("metrics-file", "", "append OpenTelemetry metrics (controls alerts, anomalies, tokens per item) to this file as JSON")
 	regressionEvery := str("regression-interval", "24h", "how often to re-run the reference cases (baseline regression); 0 disables the schedule")
 	devApprove := str("approve-bundled-scopes", "false", "DEVELOPMENT ONLY: record an approval of the bundled agent scope manifests at start (secureaudit up and scan use it)")
 	if err := fs.Parse(args); err != nil {
@@ -85,6 +89,19 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
+
+	mp, stopMetrics, err := meterProvider(*metricsFile)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	monitor, err := controls.New(st, mp, svc.Log, controls.WithWebhook(*webhook, nil))
+	if err != nil {
+		return err
+	}
+	// Refused calls to this server (platform/authz logs them) become CC7.2
+	// anomaly events.
+	svc.Log = slog.New(controls.Tap(svc.Log.Handler(), monitor))
 
 	if *keyPath == "" {
 		*keyPath = filepath.Join(filepath.Dir(*dbPath), "evidence.key")
@@ -151,6 +168,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 
 	runner := audit.NewRunner(agents, st, svc.Log, svc.Tracing.Provider.Tracer("secureaudit/orchestrator"))
+	runner.ObserveWith(monitor)
 	runner.RecordTo(evlog)
 	reg.SetAgents(scoped)
 	baseline := regression.NewRunner(regression.Agents{Risk: agents.Risk, Report: agents.Report}, evlog, svc.Log)
@@ -178,6 +196,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	g.Go(func() error {
 		return svc.Serve(ctx, func(s *grpc.Server) {
 			secureauditv1.RegisterAuditServiceServer(s, service)
+			secureauditv1.RegisterControlsServiceServer(s, controls.NewServer(monitor, svc.Log))
 			secureauditv1.RegisterEvidenceServiceServer(s, evidence.NewServer(evlog, svc.Log))
 			secureauditv1.RegisterScopeServiceServer(s, approval.NewServer(reg, svc.Log))
 			secureauditv1.RegisterRegressionServiceServer(s, regression.NewServer(baseline, svc.Log))

@@ -40,27 +40,30 @@ var host = map[protoreflect.FullName]string{
 	"secureaudit.v1.EvidenceService":   identity.Orchestrator,
 	"secureaudit.v1.ScopeService":      identity.Orchestrator,
 	"secureaudit.v1.RegressionService": identity.Orchestrator,
+	"secureaudit.v1.ControlsService":   identity.Orchestrator,
 }
 
 // allowedCaller is the intended policy, written independently of the
 // manifests: only the orchestrator calls agents; only the cli calls the
 // orchestrator. Every method must have an entry.
 var allowedCaller = map[string]string{
-	"/secureaudit.v1.RBACService/Collect":             identity.Orchestrator,
-	"/secureaudit.v1.EntraService/Resolve":            identity.Orchestrator,
-	"/secureaudit.v1.RiskService/Assess":              identity.Orchestrator,
-	"/secureaudit.v1.ReportService/Render":            identity.Orchestrator,
-	"/secureaudit.v1.AuditService/StartAudit":         identity.CLI,
-	"/secureaudit.v1.AuditService/GetAudit":           identity.CLI,
-	"/secureaudit.v1.AuditService/ListAudits":         identity.CLI,
-	"/secureaudit.v1.AuditService/CancelAudit":        identity.CLI,
-	"/secureaudit.v1.AuditService/GetReport":          identity.CLI,
-	"/secureaudit.v1.AuditService/WatchAudit":         identity.CLI,
-	"/secureaudit.v1.EvidenceService/ExportEvidence":  identity.CLI,
-	"/secureaudit.v1.ScopeService/ApproveScope":       identity.CLI,
-	"/secureaudit.v1.ScopeService/ListScopes":         identity.CLI,
-	"/secureaudit.v1.ScopeService/ReviewScopes":       identity.CLI,
-	"/secureaudit.v1.RegressionService/RunRegression": identity.CLI,
+	"/secureaudit.v1.RBACService/Collect":              identity.Orchestrator,
+	"/secureaudit.v1.EntraService/Resolve":             identity.Orchestrator,
+	"/secureaudit.v1.RiskService/Assess":               identity.Orchestrator,
+	"/secureaudit.v1.ReportService/Render":             identity.Orchestrator,
+	"/secureaudit.v1.AuditService/StartAudit":          identity.CLI,
+	"/secureaudit.v1.AuditService/GetAudit":            identity.CLI,
+	"/secureaudit.v1.AuditService/ListAudits":          identity.CLI,
+	"/secureaudit.v1.AuditService/CancelAudit":         identity.CLI,
+	"/secureaudit.v1.AuditService/GetReport":           identity.CLI,
+	"/secureaudit.v1.AuditService/WatchAudit":          identity.CLI,
+	"/secureaudit.v1.EvidenceService/ExportEvidence":   identity.CLI,
+	"/secureaudit.v1.ScopeService/ApproveScope":        identity.CLI,
+	"/secureaudit.v1.ScopeService/ListScopes":          identity.CLI,
+	"/secureaudit.v1.ScopeService/ReviewScopes":        identity.CLI,
+	"/secureaudit.v1.RegressionService/RunRegression":  identity.CLI,
+	"/secureaudit.v1.ControlsService/GetTokenControls": identity.CLI,
+	"/secureaudit.v1.ControlsService/ListAnomalies":    identity.CLI,
 }
 
 // methods lists every RPC of the contracts.

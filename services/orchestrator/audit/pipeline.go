@@ -217,8 +217,9 @@ func resolve(ctx context.Context, client secureauditv1.EntraServiceClient, audit
 
 // assessment is what the risk-agent returned.
 type assessment struct {
-	findings []*secureauditv1.Finding
-	summary  *secureauditv1.AssessSummary
+	findings  []*secureauditv1.Finding
+	reasoning *secureauditv1.Reasoning
+	summary   *secureauditv1.AssessSummary
 }
 
 // assess streams the snapshot and directory to the risk-agent and collects
@@ -277,6 +278,8 @@ func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID
 			a.findings = append(a.findings, p.Findings.GetFindings()...)
 		case *secureauditv1.AssessResponse_Summary:
 			a.summary = p.Summary
+		case *secureauditv1.AssessResponse_Reasoning:
+			a.reasoning = p.Reasoning
 		}
 	}
 	if a.summary == nil {

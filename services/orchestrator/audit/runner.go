@@ -52,6 +52,7 @@ type Runner struct {
 	seq      map[string]uint32
 	watchers map[string]chan struct{}
 	audits   map[string]*secureauditv1.Audit
+	observer Observer
 	evidence Recorder
 	gates    []Gate
 }
@@ -241,6 +242,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	if err != nil {
 		return err
 	}
+	r.observe(ctx, a, result.summary, log)
 	var main, infra []*secureauditv1.Finding
 	for _, f := range result.findings {
 		if f.GetInfrastructure() {
@@ -265,6 +267,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		DirectoryAvailable: dir != nil,
 		CatalogueVersion:   result.summary.GetCatalogueVersion(),
 		ReasoningProvider:  result.summary.GetReasoningProvider(),
+		Reasoning:          result.reasoning,
 		Summary:            summary,
 	}
 	if dir != nil {

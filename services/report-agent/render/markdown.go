@@ -28,6 +28,7 @@ func Markdown(r *secureauditv1.Report) []byte {
 	writePermission(&b, v)
 	writePaths(&b, v)
 	writeReview(&b, v)
+	writeReasoning(&b, v)
 	writeGood(&b, v)
 	writeAppendix(&b, v)
 	return []byte(b.String())
@@ -233,6 +234,7 @@ func writeFinding(b *strings.Builder, f findingView, v view) {
 	} else {
 		fmt.Fprintf(b, "%s\n", md(f.Remediation))
 	}
+	writeNote(b, f, v)
 }
 
 func writePaths(b *strings.Builder, v view) {

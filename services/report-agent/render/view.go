@@ -13,6 +13,9 @@ import (
 // the Report, still unescaped, so that every human-readable format renders
 // the same content and escapes it in its own syntax.
 type view struct {
+	// Reasoning is the reasoning step's text, shown beside the findings and
+	// labelled with its source; nil when the report carries none.
+	Reasoning   *secureauditv1.Reasoning
 	Cluster     string
 	AuditID     string
 	GeneratedAt string
@@ -110,6 +113,7 @@ func newView(r *secureauditv1.Report) view {
 		Unresolved:  r.GetUnresolvedPrincipals(),
 		Provider:    r.GetReasoningProvider(),
 		Catalogue:   r.GetCatalogueVersion(),
+		Reasoning:   r.GetReasoning(),
 	}
 	if r.GetGeneratedAt() != nil {
 		v.GeneratedAt = timeText(r.GetGeneratedAt())

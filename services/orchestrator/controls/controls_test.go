@@ -1,0 +1,256 @@
+package controls_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/metric/noop"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/orchestrator/controls"
+	"secureaudit.dev/services/orchestrator/store"
+)
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+type harness struct {
+	t       *testing.T
+	st      *store.SQLite
+	mon     *controls.Monitor
+	n       int
+	rng     *rand.Rand
+	clock   time.Time
+	mu      sync.Mutex
+	webhook []map[string]any
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h := &harness{t: t, st: st, rng: rand.New(rand.NewPCG(1, 2)), clock: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		h.mu.Lock()
+		h.webhook = append(h.webhook, m)
+		h.mu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
+	h.mon, err = controls.New(st, noop.NewMeterProvider(), discard(),
+		controls.WithWebhook(hook.URL, hook.Client()),
+		controls.WithClock(func() time.Time { h.clock = h.clock.Add(time.Hour); return h.clock }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// audit is one audit's calls.
+type audit struct {
+	// scale multiplies the tokens per item (1 is normal).
+	scale float64
+	// truncated is the share of truncated calls.
+	truncated float64
+	model     string
+}
+
+// run records one audit with realistic noise: 20 to 200 items in batches
+// of 40, about 150 tokens per item with 10% log-normal noise per call, and
+// the given truncation.
+func (h *harness) run(a audit) string {
+	h.t.Helper()
+	h.n++
+	id := fmt.Sprintf("00000000-0000-4000-8000-%012d", h.n)
+	if a.model == "" {
+		a.model = "gpt-test-2026-01-01"
+	}
+	if a.scale == 0 {
+		a.scale = 1
+	}
+	items := 20 + h.rng.IntN(181)
+	var calls []*secureauditv1.ModelCall
+	for left := items; left > 0; left -= 40 {
+		n := min(left, 40)
+		perItem := 150 * a.scale * math.Exp(0.1*h.rng.NormFloat64())
+		in := uint64(float64(n) * perItem * 0.7)
+		out := uint64(float64(n) * perItem * 0.3)
+		trunc := h.rng.Float64() < a.truncated
+		finish := "stop"
+		if trunc {
+			finish = "length"
+		}
+		calls = append(calls, &secureauditv1.ModelCall{
+			Provider: "openai", Operation: "chat", RequestModel: "gpt-test", ResponseModel: a.model, TemplateVersion: "t1",
+			InputTokens: in, OutputTokens: out, Items: uint32(n), FinishReason: finish, Truncated: trunc,
+		})
+	}
+	if err := h.mon.Observe(context.Background(), id, calls, nil); err != nil {
+		h.t.Fatal(err)
+	}
+	return id
+}
+
+func (h *harness) alerts() map[secureauditv1.TokenAlertKind]int {
+	h.t.Helper()
+	list, err := h.st.TokenAlerts(context.Background(), 1000)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out := map[secureauditv1.TokenAlertKind]int{}
+	for _, a := range list {
+		out[a.GetKind()]++
+	}
+	return out
+}
+
+// TestQuietOnNormalAudits: 50 normal audits with realistic noise raise no
+// alert, for several random seeds.
+func TestQuietOnNormalAudits(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			h := newHarness(t)
+			h.rng = rand.New(rand.NewPCG(seed, seed*7))
+			for range 50 {
+				h.run(audit{truncated: 0.02})
+			}
+			if got := h.alerts(); len(got) != 0 {
+				t.Errorf("alerts over 50 normal audits: %v", got)
+			}
+			b, err := h.mon.Baselines(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b) != 1 || !b[0].GetWarm() || b[0].GetSamples() != 50 || math.Abs(b[0].GetMedian()-150) > 15 {
+				t.Errorf("baselines = %v, want one warm baseline near 150 tokens per item", b)
+			}
+		})
+	}
+}
+
+func TestAlerts(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after []audit
+		want  map[secureauditv1.TokenAlertKind]int
+	}{
+		{"spike", []audit{{scale: 10}}, map[secureauditv1.TokenAlertKind]int{secureauditv1.TokenAlertKind_TOKEN_ALERT_KIND_SPIKE: 1}},
+		{"level shift", []audit{{scale: 1.6}, {scale: 1.6}, {scale: 1.6}, {scale: 1.6}, {scale: 1.6}, {scale: 1.6}, {scale: 1.6}},
+			map[secureauditv1.TokenAlertKind]int{secureauditv1.TokenAlertKind_TOKEN_ALERT_KIND_LEVEL_SHIFT: 1}},
+		{"truncation", []audit{{truncated: 1}, {truncated: 1}, {truncated: 1}, {truncated: 1}, {truncated: 1}},
+			map[secureauditv1.TokenAlertKind]int{secureauditv1.TokenAlertKind_TOKEN_ALERT_KIND_TRUNCATION: 1}},
+		{"model change", []audit{{model: "gpt-test-2026-06-01"}},
+			map[secureauditv1.TokenAlertKind]int{secureauditv1.TokenAlertKind_TOKEN_ALERT_KIND_MODEL_CHANGE: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			for range 30 {
+				h.run(audit{})
+			}
+			for _, a := range tc.after {
+				h.run(a)
+			}
+			got := h.alerts()
+			for k, n := range tc.want {
+				if got[k] != n {
+					t.Errorf("%s alerts = %d, want %d (all: %v)", k, got[k], n, got)
+				}
+			}
+			// Each alert is also an anomaly event and a webhook post.
+			anomalies, err := h.st.Anomalies(context.Background(), "", 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			total := 0
+			for _, n := range got {
+				total += n
+			}
+			if len(anomalies) != total || len(h.webhook) != total {
+				t.Errorf("%d alerts, %d anomalies, %d webhook posts", total, len(anomalies), len(h.webhook))
+			}
+		})
+	}
+}
+
+// TestAnomaliesFromAssessment: the risk-agent's anomalies are stored with
+// their evidence and listed newest first.
+func TestAnomaliesFromAssessment(t *testing.T) {
+	h := newHarness(t)
+	id := "00000000-0000-4000-8000-000000000001"
+	in := []*secureauditv1.Anomaly{
+		{Kind: secureauditv1.AnomalyKind_ANOMALY_KIND_INJECTION, AuditId: id, Source: "risk-agent", Summary: "INJ-001", Evidence: map[string]string{"rule_id": "INJ-001"}},
+		{Kind: secureauditv1.AnomalyKind_ANOMALY_KIND_CANARY_LEAK, AuditId: id, Source: "risk-agent", Summary: "canary"},
+	}
+	if err := h.mon.Observe(context.Background(), id, nil, in); err != nil {
+		t.Fatal(err)
+	}
+	srv := controls.NewServer(h.mon, discard())
+	resp, err := srv.ListAnomalies(context.Background(), &secureauditv1.ListAnomaliesRequest{AuditId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.GetAnomalies()) != 2 || resp.GetAnomalies()[0].GetKind() != secureauditv1.AnomalyKind_ANOMALY_KIND_CANARY_LEAK ||
+		resp.GetAnomalies()[1].GetEvidence()["rule_id"] != "INJ-001" || resp.GetAnomalies()[1].GetTime() == nil {
+		t.Errorf("anomalies = %v", resp.GetAnomalies())
+	}
+}
+
+// TestTap: refusals logged by platform/authz become anomaly events; other
+// records do not.
+func TestTap(t *testing.T) {
+	h := newHarness(t)
+	log := slog.New(controls.Tap(slog.NewTextHandler(io.Discard, nil), h.mon)).With("service", "orchestrator")
+	log.Warn("denied call", "method", "/secureaudit.v1.AuditService/StartAudit", "caller", "spiffe://secureaudit.local/ns/secureaudit/sa/risk-agent")
+	log.Warn("denied call", "method", "/secureaudit.v1.AuditService/GetAudit", "caller", "spiffe://other.example/x")
+	log.Warn("unauthenticated call", "method", "/secureaudit.v1.AuditService/ListAudits", "reason", "no client certificate")
+	log.Info("audit started")
+	list, err := h.st.Anomalies(context.Background(), "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []secureauditv1.AnomalyKind
+	for _, a := range list {
+		kinds = append(kinds, a.GetKind())
+	}
+	want := []secureauditv1.AnomalyKind{
+		secureauditv1.AnomalyKind_ANOMALY_KIND_UNEXPECTED_IDENTITY,
+		secureauditv1.AnomalyKind_ANOMALY_KIND_UNEXPECTED_IDENTITY,
+		secureauditv1.AnomalyKind_ANOMALY_KIND_DENIED_RPC,
+	}
+	if fmt.Sprint(kinds) != fmt.Sprint(want) {
+		t.Errorf("anomaly kinds = %v, want %v", kinds, want)
+	}
+	if list[2].GetEvidence()["method"] != "/secureaudit.v1.AuditService/StartAudit" {
+		t.Errorf("evidence = %v", list[2].GetEvidence())
+	}
+}
+
+// TestModelCallsPerAudit: the calls are stored per audit and returned.
+func TestModelCallsPerAudit(t *testing.T) {
+	h := newHarness(t)
+	id := h.run(audit{})
+	srv := controls.NewServer(h.mon, discard())
+	resp, err := srv.GetTokenControls(context.Background(), &secureauditv1.GetTokenControlsRequest{AuditId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.GetCalls()) == 0 || len(resp.GetBaselines()) != 1 || resp.GetBaselines()[0].GetWarm() {
+		t.Errorf("response = %v, want the audit's calls and one cold baseline", resp)
+	}
+}

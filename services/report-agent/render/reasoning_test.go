@@ -1,0 +1,44 @@
+package render
+
+import (
+	"strings"
+	"testing"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// TestMarkdownLabelsModelOutput: model text appears beside its finding,
+// labelled as model output, and the finding's own text is unchanged.
+func TestMarkdownLabelsModelOutput(t *testing.T) {
+	plain := sampleFindings()
+	withModel := sampleFindings()
+	f := withModel.GetFindings()[0]
+	withModel.ReasoningProvider = "openai"
+	withModel.Reasoning = &secureauditv1.Reasoning{
+		Provider: "openai", Model: "gpt-test-1", TemplateVersion: "t1",
+		ExecutiveSummary: "Model summary | with a pipe.", SummarySource: secureauditv1.TextSource_TEXT_SOURCE_MODEL,
+		Annotations: []*secureauditv1.FindingAnnotation{{FindingId: f.GetId(), Explanation: "Model explanation ![x](https://evil.example/a?b=c).", FirstStep: "Ask the owner.", Source: secureauditv1.TextSource_TEXT_SOURCE_MODEL}},
+		AccessReviews: []*secureauditv1.AccessReview{{
+			Subject: &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_GROUP, Name: "g1", DisplayName: "Payments"},
+			Roles:   []string{"ClusterRole/view cluster-wide"}, Plausibility: secureauditv1.Plausibility_PLAUSIBILITY_QUESTIONABLE,
+			Reason: "Model reason.", Source: secureauditv1.TextSource_TEXT_SOURCE_MODEL,
+		}},
+		Withheld: 1,
+	}
+	got := string(Markdown(withModel))
+	for _, want := range []string{
+		"**Model output** (model output (openai, gpt-test-1)",
+		"**First step (model output):** Ask the owner.",
+		"## Reasoning",
+		"| group Payments (g1) |",
+		"| questionable | Model reason. | model output |",
+		"1 string from the cluster or directory looked like planted instructions",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Markdown lacks %q", want)
+		}
+	}
+	if strings.Contains(got, "![x](https://evil") {
+		t.Errorf("model text rendered an unescaped image link")
+	}
+}
