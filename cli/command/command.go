@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -38,12 +39,27 @@ Microsoft Entra ID, and writes compliance findings and a report a GRC reviewer c
 
 It runs as five services (rbac-agent, entra-agent, risk-agent, report-agent, orchestrator)
 that talk over mutually authenticated gRPC. 'up' starts them locally, 'audit' runs an audit
-against a running orchestrator, and 'scan' does both in one step.`,
+against a running orchestrator, and 'scan' does both in one step.
+
+` + configHelp + `
+
+` + exitHelp,
+		Example: `  # audit the bundled example in one step, writing every report format to out/
+  secureaudit scan --snapshot examples/cluster --directory examples/directory.json --out out
+
+  # keep the services running, then audit and fail a pipeline on high findings
+  secureaudit up --snapshot examples/cluster --directory examples/directory.json &
+  secureaudit audit --fail-on high
+
+  # shell completion
+  source <(secureaudit completion bash)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	root.AddCommand(newDiff(), newGet())
 	root.AddCommand(newUp(), newAudit(), newScan(), newList())
 	root.AddCommand(newEvidence(), newScope(), newControls())
 	root.AddCommand(newWhoCan(), newCanI())
@@ -59,9 +75,9 @@ func Execute(args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "secureaudit: %s\n", explain(err))
-		return 1
+		return exitCode(err)
 	}
-	return 0
+	return ExitOK
 }
 
 // explain turns an error into a message for a person.
@@ -73,7 +89,7 @@ func explain(err error) string {
 	msg := err.Error()
 	switch st.Code() {
 	case codes.Unavailable:
-		return msg + "\n(is the orchestrator running? start it with `secureaudit up`)"
+		return msg + "\n(is the orchestrator running? start it with `secureaudit up`, or check --orchestrator, " + envOrchestrator + " and the config file)"
 	case codes.PermissionDenied, codes.Unauthenticated:
 		return msg + "\n(the certificate in --cert-dir must be the cli certificate of the same development CA as the orchestrator)"
 	}
@@ -159,14 +175,22 @@ stops them cleanly on Ctrl-C. Run 'secureaudit audit' from another terminal mean
 type auditFlags struct {
 	orchestrator, certDir, stateDir, out, formats, cluster string
 	skipDirectory                                          bool
+	failOn                                                 string
+	// fs is the command's flag set, to tell flags given from defaults.
+	fs *pflag.FlagSet
 }
 
 // registerConnection adds the flags that find a running orchestrator.
 func (f *auditFlags) registerConnection(cmd *cobra.Command) {
-	fl := cmd.Flags()
+	f.registerConnectionTo(cmd.Flags())
+}
+
+// registerConnectionTo adds the connection flags to a flag set.
+func (f *auditFlags) registerConnectionTo(fl *pflag.FlagSet) {
 	fl.StringVar(&f.stateDir, "state-dir", defaultStateDir, "state directory of `secureaudit up` (finds the orchestrator and the cli certificate)")
 	fl.StringVar(&f.orchestrator, "orchestrator", "", "orchestrator address (default: the one recorded by `secureaudit up` in --state-dir)")
 	fl.StringVar(&f.certDir, "cert-dir", "", "directory with cli.crt, cli.key and ca.crt (default: <state-dir>/pki)")
+	f.rememberFlags(fl)
 }
 
 // register adds the flags of one audit run.
@@ -176,9 +200,19 @@ func (f *auditFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.formats, "format", client.AllFormats(), "comma-separated report formats: "+client.FormatNames())
 	fl.StringVar(&f.cluster, "cluster", "", "expected cluster name; the audit fails if the rbac-agent reports another")
 	fl.BoolVar(&f.skipDirectory, "skip-directory", false, "audit without resolving identities in Entra ID")
+	fl.StringVar(&f.failOn, "fail-on", "", "exit with code 3 when the audit finds issues at or above this severity: critical, high, medium, low, info")
+	_ = cmd.RegisterFlagCompletionFunc("fail-on", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"critical", "high", "medium", "low", "info"}, cobra.ShellCompDirectiveNoFileComp
+	})
+	_ = cmd.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return strings.Split(client.AllFormats(), ","), cobra.ShellCompDirectiveNoFileComp
+	})
 }
 
 func (f *auditFlags) connection() (addr, certDir string, err error) {
+	if err := f.applyDefaults(); err != nil {
+		return "", "", err
+	}
 	addr, certDir = f.orchestrator, f.certDir
 	if certDir == "" {
 		certDir = filepath.Join(f.stateDir, "pki")
@@ -186,7 +220,7 @@ func (f *auditFlags) connection() (addr, certDir string, err error) {
 	if addr == "" {
 		data, err := os.ReadFile(filepath.Join(f.stateDir, stack.EndpointFile))
 		if err != nil {
-			return "", "", fmt.Errorf("no --orchestrator given and none recorded in %s (is `secureaudit up` running?): %w", f.stateDir, err)
+			return "", "", fmt.Errorf("no orchestrator address: none given (--orchestrator, %s or the config file) and none recorded in %s; start one with `secureaudit up`, or point at a deployed one with --orchestrator HOST:8440 --cert-dir DIR", envOrchestrator, f.stateDir)
 		}
 		addr = strings.TrimSpace(string(data))
 	}
@@ -197,6 +231,10 @@ func (f *auditFlags) connection() (addr, certDir string, err error) {
 func runAudit(ctx context.Context, out io.Writer, addr, certDir string, f auditFlags) error {
 	formats, err := client.ParseFormats(f.formats)
 	if err != nil {
+		return usageError(err)
+	}
+	failOn, err := parseFailOn(f.failOn)
+	if err != nil {
 		return err
 	}
 	c, err := client.Dial(addr, certDir)
@@ -204,7 +242,9 @@ func runAudit(ctx context.Context, out io.Writer, addr, certDir string, f auditF
 		return err
 	}
 	defer c.Close()
-	res, err := c.Run(ctx, client.Options{Cluster: f.cluster, SkipDirectory: f.skipDirectory, OutDir: f.out, Formats: formats, Progress: out})
+	show := newProgress(out, isTerminal(out))
+	res, err := c.Run(ctx, client.Options{Cluster: f.cluster, SkipDirectory: f.skipDirectory, OutDir: f.out, Formats: formats, Progress: out, OnEvent: show.Event})
+	show.Close()
 	if err != nil {
 		return err
 	}
@@ -217,7 +257,7 @@ func runAudit(ctx context.Context, out io.Writer, addr, certDir string, f auditF
 	for _, p := range res.Files {
 		fmt.Fprintf(out, "wrote %s\n", p)
 	}
-	return nil
+	return checkFailOn(res.Audit, failOn)
 }
 
 func newAudit() *cobra.Command {
@@ -225,10 +265,22 @@ func newAudit() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Run an audit on a running orchestrator and write its reports",
-		Long: `audit starts an audit on the orchestrator, prints its progress, and writes the reports to
---out. It exits 0 when the audit succeeds, whatever it found, and non-zero when it fails.`,
-		Example: "  secureaudit audit --out out --format md,json",
-		Args:    cobra.NoArgs,
+		Long: `audit starts an audit on the orchestrator, follows its progress (a bar per stage on a
+terminal, one line per event otherwise), and writes the reports to --out: report.md and
+report.html for reviewers, report.json, report.sarif (code scanning), report.oscal.json
+(OSCAL assessment results) and report.csv (the access review). It exits 0 when the audit
+succeeds, whatever it found, unless --fail-on says otherwise.
+
+` + configHelp + `
+
+` + exitHelp,
+		Example: `  # against 'secureaudit up' in this directory
+  secureaudit audit
+
+  # in a pipeline: only the machine formats, fail on high or critical findings
+  secureaudit audit --orchestrator orchestrator.example:8440 --cert-dir /etc/secureaudit/cli \
+    --format json,sarif --out results --fail-on high`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			addr, certDir, err := f.connection()
 			if err != nil {
@@ -301,11 +353,19 @@ audit succeeds, even when there are findings.`,
 func newList() *cobra.Command {
 	var f auditFlags
 	var limit int32
+	var output string
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the audits of a running orchestrator, newest first",
-		Args:  cobra.NoArgs,
+		Long:  "list shows the orchestrator's audits, newest first, with their state and counts by severity.\n\n" + configHelp,
+		Example: `  secureaudit list
+  secureaudit list -o json --limit 100
+  SECUREAUDIT_ORCHESTRATOR=orchestrator.example:8440 SECUREAUDIT_CERT_DIR=~/certs secureaudit list -o yaml`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
 			addr, certDir, err := f.connection()
 			if err != nil {
 				return err
@@ -319,17 +379,24 @@ func newList() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%-36s  %-20s  %-9s  %-20s  %s\n", "ID", "CREATED", "STATE", "CLUSTER", "CRIT/HIGH/MED/LOW/INFO")
-			for _, a := range resp.GetAudits() {
-				s := a.GetSummary()
-				fmt.Fprintf(out, "%-36s  %-20s  %-9s  %-20s  %d/%d/%d/%d/%d\n", a.GetId(), a.GetCreatedAt().AsTime().Format(time.RFC3339),
-					strings.TrimPrefix(a.GetState().String(), "AUDIT_STATE_"), a.GetCluster(), s.GetCritical(), s.GetHigh(), s.GetMedium(), s.GetLow(), s.GetInfo())
-			}
-			return nil
+			return printMessage(cmd.OutOrStdout(), output, resp, func(out io.Writer) error {
+				return auditTable(out, resp.GetAudits())
+			})
 		},
 	}
 	f.registerConnection(cmd)
 	cmd.Flags().Int32Var(&limit, "limit", 20, "number of audits to list (at most 100)")
+	outputFlag(cmd, &output)
 	return cmd
+}
+
+// auditTable writes audits as a table.
+func auditTable(out io.Writer, audits []*secureauditv1.Audit) error {
+	fmt.Fprintf(out, "%-36s  %-20s  %-9s  %-20s  %s\n", "ID", "CREATED", "STATE", "CLUSTER", "CRIT/HIGH/MED/LOW/INFO")
+	for _, a := range audits {
+		s := a.GetSummary()
+		fmt.Fprintf(out, "%-36s  %-20s  %-9s  %-20s  %d/%d/%d/%d/%d\n", a.GetId(), a.GetCreatedAt().AsTime().Format(time.RFC3339),
+			strings.TrimPrefix(a.GetState().String(), "AUDIT_STATE_"), a.GetCluster(), s.GetCritical(), s.GetHigh(), s.GetMedium(), s.GetLow(), s.GetInfo())
+	}
+	return nil
 }
