@@ -226,3 +226,55 @@ func TestWhoCan(t *testing.T) {
 		})
 	}
 }
+
+// TestAggregationChain checks the bootstrap pattern from manifests, where no
+// controller filled the rules in: admin aggregates edit (itself aggregated)
+// and edit aggregates view, through the aggregate-to-* labels.
+func TestAggregationChain(t *testing.T) {
+	sel := func(to string) []*secureauditv1.LabelSelector {
+		return []*secureauditv1.LabelSelector{{MatchLabels: map[string]string{"rbac.authorization.k8s.io/aggregate-to-" + to: "true"}}}
+	}
+	label := func(to ...string) map[string]string {
+		m := map[string]string{}
+		for _, x := range to {
+			m["rbac.authorization.k8s.io/aggregate-to-"+x] = "true"
+		}
+		return m
+	}
+	chunk := &secureauditv1.SnapshotChunk{
+		ClusterRoles: []*secureauditv1.ClusterRole{
+			{Meta: meta("", "admin", nil), AggregationSelectors: sel("admin")},
+			{Meta: meta("", "edit", label("admin")), AggregationSelectors: sel("edit")},
+			{Meta: meta("", "view", label("edit")), AggregationSelectors: sel("view")},
+			{Meta: meta("", "system:aggregate-to-admin", label("admin")), Rules: []*secureauditv1.PolicyRule{pr(l("create"), l("rbac.authorization.k8s.io"), l("rolebindings"))}},
+			{Meta: meta("", "system:aggregate-to-edit", label("edit")), Rules: []*secureauditv1.PolicyRule{pr(l("create"), l(""), l("secrets"))}},
+			{Meta: meta("", "system:aggregate-to-view", label("view")), Rules: []*secureauditv1.PolicyRule{pr(l("get"), l(""), l("pods"))}},
+			{Meta: meta("", "crd-viewer", label("view")), Rules: []*secureauditv1.PolicyRule{pr(l("get"), l("example.com"), l("widgets"))}},
+		},
+		RoleBindings: []*secureauditv1.RoleBinding{
+			{Meta: meta("team-a", "admins", nil), RoleRef: &secureauditv1.RoleRef{Kind: crRef, Name: "admin"}, Subjects: []*secureauditv1.Subject{sub(userKind, "", "ann")}},
+			{Meta: meta("team-a", "editors", nil), RoleRef: &secureauditv1.RoleRef{Kind: crRef, Name: "edit"}, Subjects: []*secureauditv1.Subject{sub(userKind, "", "ed")}},
+			{Meta: meta("team-a", "viewers", nil), RoleRef: &secureauditv1.RoleRef{Kind: crRef, Name: "view"}, Subjects: []*secureauditv1.Subject{sub(userKind, "", "vi")}},
+		},
+	}
+	e := access.New(snapshot.Build([]*secureauditv1.SnapshotChunk{chunk}, nil))
+	in := func(a access.Attributes) access.Attributes { a.Namespace = "team-a"; return a }
+	requests := []access.Attributes{
+		in(res("create", "rbac.authorization.k8s.io", "rolebindings", "", "")),
+		in(res("create", "", "secrets", "", "")),
+		in(res("get", "", "pods", "", "p")),
+		in(res("get", "example.com", "widgets", "", "w")),
+	}
+	want := map[string][]bool{
+		"ann": {true, true, true, true},
+		"ed":  {false, true, true, true},
+		"vi":  {false, false, true, true},
+	}
+	for user, w := range want {
+		for i, a := range requests {
+			if got := e.Allowed(access.ForUser(user), a).Allowed; got != w[i] {
+				t.Errorf("%s %s %s.%s: allowed=%v, want %v", user, a.Verb, a.Resource, a.APIGroup, got, w[i])
+			}
+		}
+	}
+}
