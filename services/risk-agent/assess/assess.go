@@ -18,6 +18,7 @@ import (
 	"secureaudit.dev/platform/telemetry"
 	"secureaudit.dev/services/risk-agent/identity"
 	"secureaudit.dev/services/risk-agent/inject"
+	"secureaudit.dev/services/risk-agent/paths"
 	"secureaudit.dev/services/risk-agent/reasoning"
 	"secureaudit.dev/services/risk-agent/rules"
 	"secureaudit.dev/services/risk-agent/snapshot"
@@ -132,8 +133,10 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 	if err != nil {
 		return err
 	}
-	findings := rules.Evaluate(snap)
+	analysis := rules.Analyze(snap)
+	findings := analysis.Findings()
 	findings = append(findings, identity.Evaluate(snap, dir, findings, identity.Config{})...)
+	findings = append(findings, paths.Find(analysis)...)
 	// Injection hits in cluster or directory strings are security findings
 	// in their own right, whatever the reasoning provider.
 	detections := inject.Inspect(snap, dir)

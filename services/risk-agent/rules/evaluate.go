@@ -506,6 +506,12 @@ func (d *draft) finding(s *snapshot.Snapshot) *secureauditv1.Finding {
 	return f
 }
 
+// FindingID is the stable ID of a finding of rule ruleID about a subject
+// granted through binding and role (any of which may be nil); see findingID.
+func FindingID(ruleID string, binding *secureauditv1.BindingRef, subject *secureauditv1.Subject, role *secureauditv1.FindingRole) string {
+	return findingID(ruleID, binding, subject, role)
+}
+
 // findingID is the first 16 hex digits of the SHA-256 of the rule ID, the
 // binding, the subject and the role, each as kind/namespace/name.
 func findingID(ruleID string, b *secureauditv1.BindingRef, sub *secureauditv1.Subject, r *secureauditv1.FindingRole) string {
@@ -623,6 +629,13 @@ func editRole(g *Grant) string {
 	}
 	return "kubectl edit clusterrole " + quote(g.Role.GetName())
 }
+
+// SubjectText names a subject for people: "User alice",
+// "ServiceAccount ns/name".
+func SubjectText(s *secureauditv1.Subject) string { return subjectText(s) }
+
+// BindingText names a binding for people: "RoleBinding ns/name".
+func BindingText(b *secureauditv1.BindingRef) string { return bindingText(b) }
 
 func subjectText(s *secureauditv1.Subject) string {
 	switch s.GetKind() {

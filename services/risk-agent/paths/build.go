@@ -1,0 +1,280 @@
+package paths
+
+import (
+	"slices"
+	"strings"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/rules"
+	"secureaudit.dev/services/risk-agent/snapshot"
+)
+
+// Group names the graph expands.
+const (
+	groupMasters       = "system:masters"
+	groupAuthenticated = "system:authenticated"
+	groupAllSAs        = "system:serviceaccounts"
+	groupSAPrefix      = "system:serviceaccounts:"
+	signerClient       = "kubernetes.io/kube-apiserver-client"
+)
+
+// build turns the grants into the escalation graph. Only subjects of
+// bindings get nodes: a subject without grants leads nowhere.
+func build(a *rules.Analysis) *graph {
+	g := newGraph()
+	s := a.Snapshot()
+	admin := g.node(adminKey, "cluster-admin", nil)
+	var saNodes []int // ServiceAccount subject nodes, in grant order
+	var userNodes []int
+	for _, gr := range a.Grants() {
+		key, sub := subjectKey(gr.Subject)
+		if _, ok := g.lookup(key); ok {
+			continue
+		}
+		id := g.node(key, rules.SubjectText(sub), sub)
+		switch sub.GetKind() {
+		case secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT:
+			saNodes = append(saNodes, id)
+		case secureauditv1.SubjectKind_SUBJECT_KIND_USER:
+			userNodes = append(userNodes, id)
+		}
+	}
+	anySA := func() int { return g.node(anySAKey, "any ServiceAccount", nil) }
+	anyPods := func() int { return g.node(anyPodKey, "any running pod's ServiceAccount", nil) }
+	anyUser := func() int { return g.node(anyUserKey, "any user", nil) }
+
+	for _, gr := range a.Grants() {
+		if gr.Role.GetMissing() {
+			continue
+		}
+		key, sub := subjectKey(gr.Subject)
+		u, _ := g.lookup(key)
+		ns := gr.Namespace
+		cluster := ns == ""
+		where := "every namespace"
+		if !cluster {
+			where = "namespace " + ns
+		}
+		saTarget := func() int {
+			if cluster {
+				return anySA()
+			}
+			return g.node(saOf(ns), "any ServiceAccount of namespace "+ns, nil)
+		}
+		podsTarget := func() int {
+			if cluster {
+				return anyPods()
+			}
+			return g.node(podsOf(ns), "any running pod's ServiceAccount in namespace "+ns, nil)
+		}
+		if sub.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP && sub.GetName() == groupMasters {
+			g.edge(u, admin, "is system:masters, which bypasses RBAC", gr, nil)
+		}
+		if rs, ok := gr.FullAdmin(); ok && cluster {
+			g.edge(u, admin, "holds every verb on every resource cluster-wide", gr, rs)
+			continue
+		}
+		if e, ok := gr.Has(rules.CapPodCreate); ok {
+			g.edge(u, saTarget(), "can create pods in "+where+" that run as any ServiceAccount there", gr, e.Rules)
+		}
+		if e, ok := gr.Has(rules.CapWorkloadWrite); ok && e.Names == nil {
+			g.edge(u, saTarget(), "can write workloads in "+where+" whose pods run as any ServiceAccount there ("+e.Granted+")", gr, e.Rules)
+		}
+		if e, ok := gr.Has(rules.CapTokenCreate); ok {
+			named(g, u, e, cluster, ns, saTarget, "can mint a token (create serviceaccounts/token) for any ServiceAccount in "+where, "can mint a token for", gr)
+		}
+		if e, ok := gr.Has(rules.CapImpersonateServiceAccounts); ok {
+			named(g, u, e, cluster, ns, saTarget, "can impersonate any ServiceAccount in "+where, "can impersonate", gr)
+		}
+		if e, ok := gr.Has(rules.CapSecretsRead); ok && e.Names == nil {
+			g.edge(u, saTarget(), "can read Secrets in "+where+", including legacy token Secrets of its ServiceAccounts", gr, e.Rules)
+		}
+		if e, ok := gr.Has(rules.CapExec); ok && e.Names == nil {
+			g.edge(u, podsTarget(), "can exec or attach into pods in "+where+" and use their tokens ("+e.Granted+")", gr, e.Rules)
+		}
+		if e, ok := gr.Has(rules.CapEphemeral); ok && e.Names == nil {
+			g.edge(u, podsTarget(), "can inject ephemeral containers into pods in "+where+" and use their tokens", gr, e.Rules)
+		}
+		if e, ok := gr.Has(rules.CapNodesProxy); ok {
+			g.edge(u, anyPods(), "can run commands in any pod through the kubelet API (nodes/proxy)", gr, e.Rules)
+		}
+		if b, ok := gr.Has(rules.CapBind); ok && powerful(b.Names) {
+			if c, ok := gr.Has(rules.CapCreateClusterRoleBindings); ok {
+				g.edge(u, admin, "can bind cluster-admin to itself ("+b.Granted+", "+c.Granted+")", gr, join(b.Rules, c.Rules))
+			} else if c, ok := gr.Has(rules.CapCreateBindings); ok {
+				g.edge(u, saTarget(), "can bind an admin role in "+where+" to itself and create pods ("+b.Granted+", "+c.Granted+")", gr, join(b.Rules, c.Rules))
+			}
+		}
+		if e, ok := gr.Has(rules.CapEscalateClusterRoles); ok && e.Names == nil {
+			if w, ok := gr.Has(rules.CapRBACWrite); ok && strings.Contains(w.Granted, "clusterroles") {
+				g.edge(u, admin, "can escalate: rewrite a ClusterRole bound to it to grant everything ("+e.Granted+", "+w.Granted+")", gr, join(e.Rules, w.Rules))
+			}
+		}
+		if e, ok := gr.Has(rules.CapImpersonateGroups); ok && (e.Names == nil || slices.Contains(e.Names, groupMasters)) {
+			g.edge(u, admin, "can impersonate the group system:masters", gr, e.Rules)
+		}
+		if e, ok := gr.Has(rules.CapImpersonateUsers); ok {
+			if e.Names == nil {
+				g.edge(u, anyUser(), "can impersonate any user", gr, e.Rules)
+				g.edge(u, anySA(), "can impersonate any ServiceAccount's user (system:serviceaccount:...)", gr, e.Rules)
+			} else {
+				for _, n := range e.Names {
+					key, _ := subjectKey(&secureauditv1.Subject{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: n})
+					if v, ok := g.lookup(key); ok {
+						g.edge(u, v, "can impersonate it", gr, e.Rules)
+					}
+				}
+			}
+		}
+		if ap, ok := gr.Has(rules.CapCSRApproval); ok {
+			if sg, ok := gr.Has(rules.CapSignersApprove); ok && (sg.Names == nil || slices.Contains(sg.Names, signerClient) || slices.Contains(sg.Names, "kubernetes.io/*")) {
+				g.edge(u, admin, "can approve a CertificateSigningRequest for a client certificate in system:masters ("+ap.Granted+", "+sg.Granted+")", gr, join(ap.Rules, sg.Rules))
+			}
+		}
+	}
+	expand(g, s, saNodes, userNodes)
+	return g
+}
+
+// named adds an edge to saTarget, or, when the capability is restricted by
+// resourceNames within a namespace, to each named ServiceAccount that is a
+// node. A name-restricted cluster-wide grant is left out.
+func named(g *graph, u int, e rules.Evidence, cluster bool, ns string, saTarget func() int, text, textNamed string, gr *rules.Grant) {
+	if e.Names == nil {
+		g.edge(u, saTarget(), text, gr, e.Rules)
+		return
+	}
+	if cluster {
+		return
+	}
+	for _, n := range e.Names {
+		if v, ok := g.lookup("S/" + ns + "/" + n); ok {
+			g.edge(u, v, textNamed+" it", gr, e.Rules)
+		}
+	}
+}
+
+// powerful reports whether bind restricted to names (nil: unrestricted)
+// still reaches an admin role.
+func powerful(names []string) bool {
+	if names == nil {
+		return true
+	}
+	return slices.ContainsFunc(names, func(n string) bool {
+		return n == "cluster-admin" || n == "admin" || n == "edit" || strings.HasPrefix(n, "system:")
+	})
+}
+
+func join(a, b []*secureauditv1.PolicyRule) []*secureauditv1.PolicyRule {
+	out := slices.Clone(a)
+	for _, r := range b {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// expand adds the edges from abstract nodes to the subjects they stand
+// for, and group membership.
+func expand(g *graph, s *snapshot.Snapshot, saNodes, userNodes []int) {
+	group := func(name string) (int, bool) { return g.lookup("G/" + name) }
+	allSAs, hasAllSAs := group(groupAllSAs)
+	authn, hasAuthn := group(groupAuthenticated)
+	// members adds a ServiceAccount-like node's group edges.
+	members := func(from int, ns, text string) {
+		if v, ok := group(groupSAPrefix + ns); ok {
+			g.edge(from, v, text, nil, nil)
+		}
+		if hasAllSAs {
+			g.edge(from, allSAs, text, nil, nil)
+		}
+		if hasAuthn {
+			g.edge(from, authn, text, nil, nil)
+		}
+	}
+	byNS := map[string][]int{}
+	var namespaces []string
+	for _, id := range saNodes {
+		ns := g.subj[id].GetNamespace()
+		if _, ok := byNS[ns]; !ok {
+			namespaces = append(namespaces, ns)
+		}
+		byNS[ns] = append(byNS[ns], id)
+		members(id, ns, "is a member of")
+	}
+	for _, id := range userNodes {
+		if hasAuthn {
+			g.edge(id, authn, "is a member of", nil, nil)
+		}
+	}
+	for _, ns := range namespaces {
+		if v, ok := g.lookup(saOf(ns)); ok {
+			for _, id := range byNS[ns] {
+				g.edge(v, id, "includes", nil, nil)
+			}
+		}
+	}
+	for id, k := range g.keys {
+		if ns, ok := strings.CutPrefix(k, "!sa:"); ok {
+			members(id, ns, "includes members of")
+		}
+	}
+	if v, ok := g.lookup(anySAKey); ok {
+		for _, id := range saNodes {
+			g.edge(v, id, "includes", nil, nil)
+		}
+		if hasAllSAs {
+			g.edge(v, allSAs, "includes members of", nil, nil)
+		}
+		if hasAuthn {
+			g.edge(v, authn, "includes members of", nil, nil)
+		}
+	}
+	if v, ok := g.lookup(anyUserKey); ok {
+		for _, id := range userNodes {
+			g.edge(v, id, "includes", nil, nil)
+		}
+		if hasAuthn {
+			g.edge(v, authn, "includes members of", nil, nil)
+		}
+	}
+	// Running pods that mount their ServiceAccount's token: one edge per
+	// (namespace, ServiceAccount), naming the first pod.
+	seen := map[string]bool{}
+	for _, w := range s.Workloads() {
+		if w.GetKind() != "Pod" || !automounts(s, w) {
+			continue
+		}
+		ns, name := w.GetMeta().GetNamespace(), w.GetServiceAccount()
+		if seen[ns+"/"+name] {
+			continue
+		}
+		seen[ns+"/"+name] = true
+		text := "runs Pod " + w.GetMeta().GetName() + " as"
+		sa, isSubject := g.lookup("S/" + ns + "/" + name)
+		for _, key := range []string{podsOf(ns), anyPodKey} {
+			v, ok := g.lookup(key)
+			if !ok {
+				continue
+			}
+			if isSubject {
+				g.edge(v, sa, text, nil, nil)
+			} else {
+				members(v, ns, text+" ServiceAccount "+name+", a member of")
+			}
+		}
+	}
+}
+
+// automounts reports whether a pod mounts its ServiceAccount's token: the
+// pod's setting wins, then the ServiceAccount's, and the default is yes.
+func automounts(s *snapshot.Snapshot, w *secureauditv1.Workload) bool {
+	if w.AutomountToken != nil {
+		return w.GetAutomountToken()
+	}
+	if sa, ok := s.ServiceAccount(w.GetMeta().GetNamespace(), w.GetServiceAccount()); ok && sa.AutomountToken != nil {
+		return sa.GetAutomountToken()
+	}
+	return true
+}

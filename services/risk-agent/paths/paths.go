@@ -1,0 +1,262 @@
+// Package paths finds privilege-escalation paths: a graph from subjects
+// through the capabilities their grants give them (create pods in a
+// namespace, mint a token, read legacy token Secrets, exec into a pod, bind
+// or escalate a role, impersonate, approve a CSR, proxy to the kubelet) to
+// the subjects those capabilities let them become, and on to
+// cluster-admin. Each subject that can reach cluster-admin is reported once,
+// with its shortest path and the evidence of every step. The search is a
+// single breadth-first pass backwards from cluster-admin over a graph
+// linear in the size of the snapshot: pure, bounded and deterministic.
+package paths
+
+import (
+	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/rules"
+	"secureaudit.dev/services/risk-agent/snapshot"
+)
+
+// RuleID is the rule ID of escalation-path findings.
+const RuleID = "PATH-001"
+
+// MaxSteps bounds the length of a reported path.
+const MaxSteps = 8
+
+// Rule describes PATH-001 for the catalogue and the rules reference.
+var Rule = rules.Rule{
+	ID:          RuleID,
+	Title:       "escalation path to cluster-admin",
+	Severity:    secureauditv1.Severity_SEVERITY_CRITICAL,
+	Description: "The subject is not cluster-admin, but a chain of its permissions lets it become a subject that is (or act as system:masters): each step below names the capability, the grant behind it and what it leads to. The shortest such path is shown.",
+	Controls:    []string{"CIS-5.1.1", "CIS-5.1.8", "SOC2-CC6.1", "SOC2-CC6.3"},
+	Remediation: "Break the path at its first step: remove the capability from the subject's role or remove the subject from the binding.",
+}
+
+// edge is one step: from a node to another, because of a grant.
+type edge struct {
+	from, to int
+	text     string // what the step does
+	grant    *rules.Grant
+	rules    []*secureauditv1.PolicyRule
+}
+
+// graph is the escalation graph. Nodes are subjects and a few abstract
+// targets ("any ServiceAccount of namespace N", "cluster-admin").
+type graph struct {
+	ids   map[string]int
+	keys  []string
+	names []string
+	subj  []*secureauditv1.Subject // nil for abstract nodes
+	out   [][]int32                // edge indexes by source
+	in    [][]int32                // edge indexes by target
+	edges []edge
+}
+
+func newGraph() *graph { return &graph{ids: map[string]int{}} }
+
+func (g *graph) node(key, name string, sub *secureauditv1.Subject) int {
+	if id, ok := g.ids[key]; ok {
+		return id
+	}
+	id := len(g.names)
+	g.ids[key] = id
+	g.keys = append(g.keys, key)
+	g.names = append(g.names, name)
+	g.subj = append(g.subj, sub)
+	g.out = append(g.out, nil)
+	g.in = append(g.in, nil)
+	return id
+}
+
+func (g *graph) lookup(key string) (int, bool) {
+	id, ok := g.ids[key]
+	return id, ok
+}
+
+func (g *graph) edge(from, to int, text string, gr *rules.Grant, rs []*secureauditv1.PolicyRule) {
+	if from == to {
+		return
+	}
+	i := int32(len(g.edges))
+	g.edges = append(g.edges, edge{from: from, to: to, text: text, grant: gr, rules: rs})
+	g.out[from] = append(g.out[from], i)
+	g.in[to] = append(g.in[to], i)
+}
+
+// Abstract node keys.
+const (
+	adminKey   = "!admin"
+	anySAKey   = "!sa"
+	anyPodKey  = "!pods"
+	anyUserKey = "!users"
+)
+
+func saOf(ns string) string   { return "!sa:" + ns }
+func podsOf(ns string) string { return "!pods:" + ns }
+
+// subjectKey identifies a subject node. A user named
+// system:serviceaccount:<ns>:<name> is that ServiceAccount.
+func subjectKey(s *secureauditv1.Subject) (string, *secureauditv1.Subject) {
+	switch s.GetKind() {
+	case secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT:
+		return "S/" + s.GetNamespace() + "/" + s.GetName(), s
+	case secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
+		return "G/" + s.GetName(), s
+	}
+	if rest, ok := strings.CutPrefix(s.GetName(), "system:serviceaccount:"); ok {
+		if ns, name, ok := strings.Cut(rest, ":"); ok {
+			return subjectKey(&secureauditv1.Subject{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT, Namespace: ns, Name: name})
+		}
+	}
+	return "U/" + s.GetName(), s
+}
+
+// Find returns one PATH-001 finding for every subject of a binding that can
+// reach cluster-admin in at most MaxSteps steps and is not already
+// cluster-admin through a direct grant, in the order rules.Sort gives.
+func Find(a *rules.Analysis) []*secureauditv1.Finding {
+	g := build(a)
+	admin, ok := g.lookup(adminKey)
+	if !ok {
+		return nil
+	}
+	// Backward breadth-first search from cluster-admin: dist and the first
+	// edge of a shortest path from every node.
+	dist := make([]int32, len(g.names))
+	for i := range dist {
+		dist[i] = -1
+	}
+	next := make([]int32, len(g.names))
+	dist[admin] = 0
+	queue := []int{admin}
+	for len(queue) > 0 {
+		v := queue[0]
+		queue = queue[1:]
+		if dist[v] >= MaxSteps {
+			continue
+		}
+		for _, ei := range g.in[v] {
+			u := g.edges[ei].from
+			if dist[u] < 0 {
+				dist[u] = dist[v] + 1
+				next[u] = ei
+				queue = append(queue, u)
+			}
+		}
+	}
+	var out []*secureauditv1.Finding
+	seen := map[int]bool{}
+	for _, gr := range a.Grants() {
+		key, _ := subjectKey(gr.Subject)
+		u, ok := g.lookup(key)
+		if !ok || seen[u] || dist[u] <= 0 {
+			continue
+		}
+		seen[u] = true
+		first := g.edges[next[u]]
+		if first.to == admin && direct(first) {
+			continue // already cluster-admin: RBAC-001 and RBAC-008 say so
+		}
+		if first.grant == nil {
+			continue // only through a group, whose own finding shows the path
+		}
+		out = append(out, g.finding(a.Snapshot(), u, next, admin))
+	}
+	rules.Sort(out)
+	return out
+}
+
+// direct reports whether an edge is a plain cluster-admin grant.
+func direct(e edge) bool {
+	return strings.HasPrefix(e.text, "holds every verb") || strings.HasPrefix(e.text, "is system:masters")
+}
+
+func (g *graph) finding(s *snapshot.Snapshot, u int, next []int32, admin int) *secureauditv1.Finding {
+	var steps []string
+	var matched []*secureauditv1.PolicyRule
+	seenRule := map[*secureauditv1.PolicyRule]bool{}
+	var first edge
+	for v, i := u, 0; v != admin; i++ {
+		e := g.edges[next[v]]
+		if i == 0 {
+			first = e
+		}
+		step := fmt.Sprintf("%d. %s --[%s", i+1, g.names[e.from], e.text)
+		if e.grant != nil {
+			step += " (via " + rules.BindingText(e.grant.Binding) + ", " + roleText(e.grant.Role) + ")"
+		}
+		step += "]--> " + g.names[e.to]
+		steps = append(steps, step)
+		for _, r := range e.rules {
+			if !seenRule[r] {
+				seenRule[r] = true
+				matched = append(matched, proto.CloneOf(r))
+			}
+		}
+		v = e.to
+	}
+	sub := g.subj[u]
+	gr := first.grant
+	scope := &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER}
+	if gr.Namespace != "" {
+		scope = &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: gr.Namespace}
+	}
+	if len(matched) > 1000 {
+		matched = matched[:1000]
+	}
+	fix := "Command: "
+	if gr.Role.GetKind() == secureauditv1.RoleKind_ROLE_KIND_ROLE {
+		fix += "kubectl -n " + gr.Role.GetNamespace() + " edit role " + gr.Role.GetName()
+	} else {
+		fix += "kubectl edit clusterrole " + gr.Role.GetName()
+	}
+	fix += " and remove what step 1 uses, or edit " + rules.BindingText(gr.Binding) + " and remove " + rules.SubjectText(sub)
+	desc := Rule.Description + " Path (" + fmt.Sprint(len(steps)) + " steps): " + strings.Join(steps, "; ") + "."
+	if len(desc) > 4096 {
+		desc = desc[:4093] + "..."
+	}
+	return &secureauditv1.Finding{
+		Id:             rules.FindingID(RuleID, gr.Binding, sub, gr.Role),
+		RuleId:         RuleID,
+		Title:          Rule.Title,
+		Severity:       Rule.Severity,
+		SeverityReason: fmt.Sprintf("base CRITICAL (reaches cluster-admin in %d steps)", len(steps)),
+		Subject:        &secureauditv1.SubjectRef{Kind: sub.GetKind(), Name: sub.GetName(), Namespace: sub.GetNamespace(), DisplayName: displayName(s, sub)},
+		Binding:        proto.CloneOf(gr.Binding),
+		Role:           proto.CloneOf(gr.Role),
+		Scope:          scope,
+		MatchedRules:   matched,
+		Controls:       append([]string(nil), Rule.Controls...),
+		Remediation:    Rule.Remediation + " " + fix,
+		Description:    desc,
+		Infrastructure: rules.Infrastructure(gr.Binding.GetName(), sub),
+	}
+}
+
+func roleText(r *secureauditv1.FindingRole) string {
+	if r.GetKind() == secureauditv1.RoleKind_ROLE_KIND_ROLE {
+		return "Role " + r.GetNamespace() + "/" + r.GetName()
+	}
+	return "ClusterRole " + r.GetName()
+}
+
+func displayName(s *snapshot.Snapshot, sub *secureauditv1.Subject) string {
+	switch sub.GetKind() {
+	case secureauditv1.SubjectKind_SUBJECT_KIND_USER:
+		if u, ok := s.UserByUPN(sub.GetName()); ok {
+			return u.GetDisplayName()
+		}
+		if u, ok := s.UserByID(sub.GetName()); ok {
+			return u.GetDisplayName()
+		}
+	case secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
+		if g, ok := s.GroupByID(sub.GetName()); ok {
+			return g.GetDisplayName()
+		}
+	}
+	return ""
+}
