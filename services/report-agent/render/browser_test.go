@@ -55,26 +55,7 @@ func TestHTMLInBrowser(t *testing.T) {
 	}
 	pageURL := "file://" + page
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(filepath.Join(dir, "profile")),
-		chromedp.WindowSize(1200, 900),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
+	bctx := startBrowser(t, bin, dir)
 
 	var (
 		mu       sync.Mutex
@@ -201,4 +182,58 @@ func equalAny(a, b any) bool {
 // jsString quotes s as a JavaScript string literal.
 func jsString(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// startBrowser starts a headless Chromium with a fresh profile under dir,
+// stopped when the test ends.
+func startBrowser(t *testing.T, bin, dir string) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(bin),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(filepath.Join(dir, "profile")),
+		chromedp.WindowSize(1200, 1100),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(cancelBrowser)
+
+	return bctx
+}
+
+var screenshotOf = flag.String("screenshot-of", "", "with -screenshot: the HTML file to screenshot (first 1200x1100 pixels) instead of the test report")
+
+// TestScreenshotOf takes the README's screenshot of a real report:
+// go test -run TestScreenshotOf -screenshot-of ../../../out/report.html -screenshot ../../../docs/report.png
+func TestScreenshotOf(t *testing.T) {
+	if *screenshotOf == "" || *screenshot == "" {
+		t.Skip("needs -screenshot-of and -screenshot")
+	}
+	bin := chromiumPath(t)
+	page, err := filepath.Abs(*screenshotOf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bctx := startBrowser(t, bin, t.TempDir())
+	if err := chromedp.Do(bctx, chromedp.Navigate("file://"+page), chromedp.WaitReady(chromedp.CSS("#review-progress"))); err != nil {
+		t.Fatal(err)
+	}
+	png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(*screenshot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -217,11 +217,25 @@ func newReview(r *secureauditv1.Report, findings []findingView) []reviewItem {
 	return items
 }
 
-// plausibilityNote is the model's note on whether the subject's access is
-// plausible, or "" when no model reasoning annotates the report. The
-// reasoning annotations are not part of the Report yet; this is the one
-// place to read them when they are.
-func plausibilityNote(_ *secureauditv1.Report, _ *secureauditv1.ReviewSubject) string {
+// plausibilityNote is the reasoning step's judgement of whether the
+// subject's access is plausible, labelled with who wrote it, or "" when the
+// report carries no judgement of this subject.
+func plausibilityNote(r *secureauditv1.Report, s *secureauditv1.ReviewSubject) string {
+	for _, a := range r.GetReasoning().GetAccessReviews() {
+		if a.GetSubject().GetKind() != s.GetSubject().GetKind() || a.GetSubject().GetName() != s.GetSubject().GetName() {
+			continue
+		}
+		p := a.GetPlausibility()
+		if p == secureauditv1.Plausibility_PLAUSIBILITY_UNSPECIFIED || p == secureauditv1.Plausibility_PLAUSIBILITY_NOT_ASSESSED {
+			return ""
+		}
+		judgement := strings.ToLower(strings.TrimPrefix(p.String(), "PLAUSIBILITY_"))
+		note := judgement
+		if a.GetReason() != "" {
+			note += ": " + a.GetReason()
+		}
+		return note + " (" + sourceLabel(r.GetReasoning(), a.GetSource()) + ")"
+	}
 	return ""
 }
 

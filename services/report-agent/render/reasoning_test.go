@@ -41,4 +41,7 @@ func TestMarkdownLabelsModelOutput(t *testing.T) {
 	if strings.Contains(got, "![x](https://evil") {
 		t.Errorf("model text rendered an unescaped image link")
 	}
+	if base := string(Markdown(plain)); strings.Contains(base, "Model output") || strings.Contains(base, "## Reasoning") {
+		t.Errorf("a report without reasoning shows model output")
+	}
 }
