@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/cli/client"
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
 
 // newRegression is `secureaudit controls regression`: the baseline

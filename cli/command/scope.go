@@ -106,6 +106,9 @@ func newScopeList() *cobra.Command {
 					}
 					fmt.Fprintf(out, "              approved  %s by %s, ticket %s, %s ago%s\n", a.GetDigest(), a.GetApprover(), a.GetTicket(), age, dev)
 				}
+				if s.GetCredentialOutcome() != "" {
+					fmt.Fprintf(out, "              credential %s: %s\n", s.GetCredentialOutcome(), s.GetCredentialSummary())
+				}
 				if s.GetReason() != "" {
 					fmt.Fprintf(out, "              why       %s\n", s.GetReason())
 				}

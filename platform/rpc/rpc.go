@@ -74,6 +74,9 @@ type ServerConfig struct {
 	Validator   *validation.Validator
 	// Observer, when set, is told of every authorization decision.
 	Observer Observer
+	// CredentialCheck, when set, returns the latest credential self-check,
+	// presented on every response (HeaderCredentialCheck).
+	CredentialCheck func() string
 	// StopTimeout bounds graceful stop; DefaultStopTimeout when zero.
 	StopTimeout time.Duration
 }
@@ -125,14 +128,14 @@ func NewServer(cfg ServerConfig, register func(*grpc.Server)) (*Server, error) {
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.ChainUnaryInterceptor(
-			presentUnary(present),
+			presentUnary(present, cfg.CredentialCheck),
 			guard.Unary(),
 			telemetry.UnaryLogging(cfg.Logger),
 			cfg.Validator.UnaryServer(),
 			recovery.UnaryServerInterceptor(recover),
 		),
 		grpc.ChainStreamInterceptor(
-			presentStream(present),
+			presentStream(present, cfg.CredentialCheck),
 			guard.Stream(),
 			telemetry.StreamLogging(cfg.Logger),
 			cfg.Validator.StreamServer(),

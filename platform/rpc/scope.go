@@ -18,6 +18,10 @@ const (
 	HeaderScopeDigest  = "secureaudit-scope-digest"
 	HeaderScopeVersion = "secureaudit-scope-version"
 	HeaderScopeName    = "secureaudit-scope-name"
+	// HeaderCredentialCheck carries the workload's latest credential
+	// self-check (SOC 2 CC6.2) as compact JSON: {"outcome": "pass",
+	// "violation" or "not-applicable", "summary": "..."}.
+	HeaderCredentialCheck = "secureaudit-credential-check"
 )
 
 // scopeHeader returns the header metadata presenting m.
@@ -29,27 +33,43 @@ func scopeHeader(m *scope.Manifest) metadata.MD {
 	)
 }
 
+// withCredential adds the current credential check to md.
+func withCredential(md metadata.MD, check func() string) metadata.MD {
+	if check == nil {
+		return md
+	}
+	v := check()
+	if v == "" {
+		return md
+	}
+	md = md.Copy()
+	md.Set(HeaderCredentialCheck, v)
+	return md
+}
+
 // presentUnary sets the scope header on every unary response.
-func presentUnary(md metadata.MD) grpc.UnaryServerInterceptor {
+func presentUnary(md metadata.MD, check func() string) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		_ = grpc.SetHeader(ctx, md)
+		_ = grpc.SetHeader(ctx, withCredential(md, check))
 		return handler(ctx, req)
 	}
 }
 
 // presentStream sets the scope header on every stream.
-func presentStream(md metadata.MD) grpc.StreamServerInterceptor {
+func presentStream(md metadata.MD, check func() string) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		_ = ss.SetHeader(md)
+		_ = ss.SetHeader(withCredential(md, check))
 		return handler(srv, ss)
 	}
 }
 
-// PresentedScope is a server's scope manifest as it presented it.
+// PresentedScope is a server's scope manifest as it presented it, with its
+// latest credential check.
 type PresentedScope struct {
-	Name    string
-	Version string
-	Digest  string
+	Name       string
+	Version    string
+	Digest     string
+	Credential string
 }
 
 // ScopeFromHeader reads the presented scope from response header metadata.
@@ -60,6 +80,6 @@ func ScopeFromHeader(md metadata.MD) (PresentedScope, bool) {
 		}
 		return ""
 	}
-	p := PresentedScope{Name: get(HeaderScopeName), Version: get(HeaderScopeVersion), Digest: get(HeaderScopeDigest)}
+	p := PresentedScope{Name: get(HeaderScopeName), Version: get(HeaderScopeVersion), Digest: get(HeaderScopeDigest), Credential: get(HeaderCredentialCheck)}
 	return p, p.Digest != ""
 }

@@ -123,7 +123,12 @@ type Service struct {
 	// Observer, when set before Serve and Dial, is told of every call the
 	// service serves or makes (the scope review's observations).
 	Observer rpc.Observer
-	listen   string
+	// CredentialCheck returns the latest credential self-check the server
+	// presents. Setup sets it for workloads whose manifest declares no
+	// Kubernetes or Azure credential (they prove they hold no Kubernetes
+	// token); the rbac-agent replaces it with its API server check.
+	CredentialCheck func() string
+	listen          string
 }
 
 // Setup builds a workload from its flags. builtinScope is the manifest compiled
@@ -168,7 +173,13 @@ func Setup(name string, f Flags, builtinScope []byte, logOut io.Writer) (*Servic
 	if err != nil {
 		return nil, err
 	}
-	return &Service{Name: name, Log: log, Tracing: tr, Validator: v, Creds: creds, Manifest: manifest, listen: f.Listen}, nil
+	svc := &Service{Name: name, Log: log, Tracing: tr, Validator: v, Creds: creds, Manifest: manifest, listen: f.Listen}
+	switch manifest.Spec.Credential.Kind {
+	case "none", "api-key":
+		proof := NoKubernetesToken(os.LookupEnv, fileExists).JSON()
+		svc.CredentialCheck = func() string { return proof }
+	}
+	return svc, nil
 }
 
 // Close flushes telemetry.
@@ -184,12 +195,13 @@ func (s *Service) Close() {
 // until ctx ends. Once listening it logs the address and the manifest digest.
 func (s *Service) Serve(ctx context.Context, register func(*grpc.Server)) error {
 	srv, err := rpc.NewServer(rpc.ServerConfig{
-		Credentials: s.Creds,
-		Manifest:    s.Manifest,
-		Logger:      s.Log,
-		Tracer:      s.Tracing.Provider,
-		Validator:   s.Validator,
-		Observer:    s.Observer,
+		Credentials:     s.Creds,
+		Manifest:        s.Manifest,
+		Logger:          s.Log,
+		Tracer:          s.Tracing.Provider,
+		Validator:       s.Validator,
+		Observer:        s.Observer,
+		CredentialCheck: s.CredentialCheck,
 	}, register)
 	if err != nil {
 		return err

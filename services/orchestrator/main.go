@@ -51,12 +51,17 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	webhook := str("controls-webhook", "", "URL that token baseline alerts are POSTed to as JSON (optional)")
 	metricsFile := str("metrics-file", "", "append OpenTelemetry metrics (controls alerts, anomalies, tokens per item) to this file as JSON")
 	regressionEvery := str("regression-interval", "24h", "how often to re-run the reference cases (baseline regression); 0 disables the schedule")
+	refuseCred := str("refuse-on-credential-violation", "false", "refuse audits while an agent presents a credential broader than its scope manifest (CC6.2)")
 	devApprove := str("approve-bundled-scopes", "false", "DEVELOPMENT ONLY: record an approval of the bundled agent scope manifests at start (secureaudit up and scan use it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	refuseOnViolation, err := strconv.ParseBool(*refuseCred)
+	if err != nil {
+		return fmt.Errorf("-refuse-on-credential-violation: %w", err)
 	}
 	approveBundled, err := strconv.ParseBool(*devApprove)
 	if err != nil {
@@ -126,7 +131,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 			return err
 		}
 	}
-	reg, err := approval.Open(ctx, *dbPath, evlog, manifests, svc.Log)
+	reg, err := approval.Open(ctx, *dbPath, evlog, manifests, svc.Log, approval.WithRefuseOnCredentialViolation(refuseOnViolation))
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ import (
 	"secureaudit.dev/platform/telemetry"
 	"secureaudit.dev/services/rbac-agent/collect"
 	"secureaudit.dev/services/rbac-agent/kubeclient"
+	"secureaudit.dev/services/rbac-agent/selfcheck"
 	"secureaudit.dev/services/rbac-agent/server"
 )
 
@@ -97,6 +98,7 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			svc.Log.WarnContext(ctx, "snapshot does not load; Collect will fail until it is fixed", telemetry.KeyError, err.Error())
 		}
 		src = files
+		svc.CredentialCheck = func() string { return selfcheck.NotApplicable }
 	} else {
 		client, ep, err := kubeclient.Connect(*kubeconfig, *kubeContext, *inCluster)
 		if err != nil {
@@ -107,6 +109,11 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			name = collect.SanitizeCluster(ep.Context)
 		}
 		src = collect.NewLive(client, name, ep.Host, svc.Validator)
+		// CC6.2: prove at the API server that the credential is no broader than declared.
+		rep, err := selfcheck.Check(ctx, client.Interface(), selfcheck.RulesFromManifest(svc.Manifest.Spec.Permissions))
+		proof := selfcheck.Presented(rep, err)
+		svc.Log.InfoContext(ctx, "credential self-check", "result", proof)
+		svc.CredentialCheck = func() string { return proof }
 	}
 	srv := server.New(svc.Log, src)
 	return svc.Serve(ctx, func(s *grpc.Server) { secureauditv1.RegisterRBACServiceServer(s, srv) })

@@ -366,10 +366,16 @@ type ScopeStatus struct {
 	// approval is the latest approval of the workload, whatever its digest.
 	Approval *ScopeApproval `protobuf:"bytes,5,opt,name=approval,proto3" json:"approval,omitempty"`
 	// reason explains a state other than approved.
-	Reason        string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
-	CheckedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=checked_at,json=checkedAt,proto3" json:"checked_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Reason    string                 `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	CheckedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=checked_at,json=checkedAt,proto3" json:"checked_at,omitempty"`
+	// credential_outcome is the agent's latest credential self-check (SOC 2
+	// CC6.2): pass, violation, error, not-applicable, or empty when it
+	// presented none.
+	CredentialOutcome string `protobuf:"bytes,8,opt,name=credential_outcome,json=credentialOutcome,proto3" json:"credential_outcome,omitempty"`
+	// credential_summary says what the self-check found.
+	CredentialSummary string `protobuf:"bytes,9,opt,name=credential_summary,json=credentialSummary,proto3" json:"credential_summary,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ScopeStatus) Reset() {
@@ -449,6 +455,20 @@ func (x *ScopeStatus) GetCheckedAt() *timestamppb.Timestamp {
 		return x.CheckedAt
 	}
 	return nil
+}
+
+func (x *ScopeStatus) GetCredentialOutcome() string {
+	if x != nil {
+		return x.CredentialOutcome
+	}
+	return ""
+}
+
+func (x *ScopeStatus) GetCredentialSummary() string {
+	if x != nil {
+		return x.CredentialSummary
+	}
+	return ""
 }
 
 // ListScopesResponse lists every agent.
@@ -645,7 +665,7 @@ const file_secureaudit_v1_scope_proto_rawDesc = "" +
 	"\x06reason\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06reason\"Y\n" +
 	"\x14ApproveScopeResponse\x12A\n" +
 	"\bapproval\x18\x01 \x01(\v2\x1d.secureaudit.v1.ScopeApprovalB\x06\xbaH\x03\xc8\x01\x01R\bapproval\"\x13\n" +
-	"\x11ListScopesRequest\"\xf2\x02\n" +
+	"\x11ListScopesRequest\"\xe3\x03\n" +
 	"\vScopeStatus\x12%\n" +
 	"\bworkload\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\bworkload\x12:\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1a.secureaudit.v1.ScopeStateB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05state\x122\n" +
@@ -654,7 +674,9 @@ const file_secureaudit_v1_scope_proto_rawDesc = "" +
 	"\bapproval\x18\x05 \x01(\v2\x1d.secureaudit.v1.ScopeApprovalR\bapproval\x12 \n" +
 	"\x06reason\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06reason\x129\n" +
 	"\n" +
-	"checked_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcheckedAt\"I\n" +
+	"checked_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcheckedAt\x126\n" +
+	"\x12credential_outcome\x18\b \x01(\tB\a\xbaH\x04r\x02\x18 R\x11credentialOutcome\x127\n" +
+	"\x12credential_summary\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x11credentialSummary\"I\n" +
 	"\x12ListScopesResponse\x123\n" +
 	"\x06scopes\x18\x01 \x03(\v2\x1b.secureaudit.v1.ScopeStatusR\x06scopes\";\n" +
 	"\x13ReviewScopesRequest\x12$\n" +

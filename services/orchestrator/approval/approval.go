@@ -94,6 +94,8 @@ type Registry struct {
 	now       func() time.Time
 	calls     chan rpc.Call
 
+	refuseCredential bool
+
 	mu    sync.Mutex
 	state map[string]string // workload -> last state and digest, for alerts on change
 }
@@ -316,8 +318,10 @@ func (r *Registry) Check(ctx context.Context) ([]*secureauditv1.ScopeStatus, err
 		}
 		if ok {
 			st.PresentedDigest, st.PresentedVersion = presented.Digest, presented.Version
+			st.CredentialOutcome, st.CredentialSummary = credential(presented.Credential)
 		}
 		r.noteChange(ctx, st)
+		r.noteCredential(ctx, st, presented.Credential)
 		out = append(out, st)
 	}
 	return out, nil
@@ -353,6 +357,62 @@ func (r *Registry) noteChange(ctx context.Context, st *secureauditv1.ScopeStatus
 	}
 }
 
+// credential reads the presented credential check.
+func credential(raw string) (outcome, summary string) {
+	if raw == "" {
+		return "", ""
+	}
+	var c struct {
+		Outcome string `json:"outcome"`
+		Summary string `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(raw), &c); err != nil {
+		return "error", "the agent presented an unreadable credential check"
+	}
+	return truncate(c.Outcome, 32), truncate(c.Summary, 4096)
+}
+
+func truncate(s string, n int) string {
+	r := []rune(strings.ToValidUTF8(s, "?"))
+	if len(r) > n {
+		return string(r[:n-3]) + "..."
+	}
+	return string(r)
+}
+
+// noteCredential appends the agent's credential check to the evidence log
+// when it changes: a violation as an alert.
+func (r *Registry) noteCredential(ctx context.Context, st *secureauditv1.ScopeStatus, raw string) {
+	if st.GetCredentialOutcome() == "" {
+		return
+	}
+	key := "credential " + st.GetWorkload()
+	r.mu.Lock()
+	prev, seen := r.state[key]
+	r.state[key] = raw
+	r.mu.Unlock()
+	if seen && prev == raw {
+		return
+	}
+	e := evidence.Entry{Kind: evidence.KindControlResult, Control: "credential", Criteria: []string{"CC6.2", "CC6.1"}, Subject: st.GetWorkload(),
+		Summary: st.GetWorkload() + ": " + st.GetCredentialSummary()}
+	if json.Valid([]byte(raw)) {
+		e.Data = json.RawMessage(raw)
+	}
+	switch st.GetCredentialOutcome() {
+	case "pass", "not-applicable":
+		e.Outcome = evidence.OutcomePass
+	case "violation":
+		e.Kind, e.Outcome = evidence.KindAlert, evidence.OutcomeFail
+		r.log.Error("credential violation", "workload", st.GetWorkload(), "summary", st.GetCredentialSummary())
+	default:
+		e.Outcome = evidence.OutcomeFail
+	}
+	if _, err := r.rec.Append(ctx, e); err != nil {
+		r.log.Error("append credential evidence", "error", err.Error())
+	}
+}
+
 // QuarantineError says which agents are quarantined and why.
 type QuarantineError struct {
 	Statuses []*secureauditv1.ScopeStatus
@@ -364,6 +424,25 @@ func (e *QuarantineError) Error() string {
 		parts = append(parts, s.GetWorkload()+" is quarantined: "+s.GetReason())
 	}
 	return "the orchestrator refuses to use a quarantined agent (SOC 2 CC5.2): " + strings.Join(parts, "; ")
+}
+
+// CredentialError says which agents hold a credential broader than declared.
+type CredentialError struct {
+	Statuses []*secureauditv1.ScopeStatus
+}
+
+func (e *CredentialError) Error() string {
+	var parts []string
+	for _, s := range e.Statuses {
+		parts = append(parts, s.GetWorkload()+": "+s.GetCredentialSummary())
+	}
+	return "the orchestrator refuses audits while a credential violation stands (SOC 2 CC6.2; -refuse-on-credential-violation): " + strings.Join(parts, "; ")
+}
+
+// WithRefuseOnCredentialViolation makes Admit refuse audits while an agent
+// presents a credential violation.
+func WithRefuseOnCredentialViolation(refuse bool) Option {
+	return func(r *Registry) { r.refuseCredential = refuse }
 }
 
 // Admit refuses an audit while any configured agent is quarantined.
@@ -380,6 +459,17 @@ func (r *Registry) Admit(ctx context.Context) error {
 	}
 	if len(q) > 0 {
 		return &QuarantineError{Statuses: q}
+	}
+	if r.refuseCredential {
+		var bad []*secureauditv1.ScopeStatus
+		for _, s := range statuses {
+			if s.GetCredentialOutcome() == "violation" {
+				bad = append(bad, s)
+			}
+		}
+		if len(bad) > 0 {
+			return &CredentialError{Statuses: bad}
+		}
 	}
 	return nil
 }

@@ -83,6 +83,9 @@ type Client struct {
 // New returns a Client reading through c.
 func New(c kubernetes.Interface) *Client { return &Client{c: c} }
 
+// Interface returns the underlying clientset (the credential self-check uses it).
+func (c *Client) Interface() kubernetes.Interface { return c.c }
+
 // ServerVersion returns the API server's git version, such as v1.37.2.
 func (c *Client) ServerVersion(ctx context.Context) (string, error) {
 	var (
