@@ -176,6 +176,7 @@ var capTargets = [numCaps][]target{
 // namespace): computed once per (role, scope) and shared by every binding
 // of that role, which keeps the engine linear in the number of bindings.
 type profile struct {
+	all        []*secureauditv1.PolicyRule // the rules the matches point into
 	caps       [numCaps]match
 	full       []*secureauditv1.PolicyRule // rules granting everything
 	fullNarrow bool                        // every full rule is restricted by resourceNames
@@ -187,7 +188,7 @@ type profile struct {
 }
 
 func newProfile(rules []*secureauditv1.PolicyRule, namespaced bool) *profile {
-	p := &profile{discovery: true}
+	p := &profile{all: rules, discovery: true}
 	for c := range numCaps {
 		p.caps[c] = find(rules, namespaced, capTargets[c]...)
 	}
@@ -237,4 +238,47 @@ func discoveryRule(r *secureauditv1.PolicyRule) bool {
 		}
 	}
 	return true
+}
+
+// ruleCaps lists the capabilities behind each capability rule: the rule
+// fires when a grant holds any of them (all of them for RBAC-015 and
+// RBAC-018).
+var ruleCaps = map[string][]Capability{
+	SecretsRead:     {CapSecretsRead},
+	PodCreate:       {CapPodCreate},
+	PodExec:         {CapExec},
+	EscalationVerbs: {CapEscalation},
+	CSRApproval:     {CapCSRApproval, CapSignersApprove},
+	BindCreate:      {CapBind, CapCreateBindings},
+}
+
+// Permissions returns, for a rule that fires on permissions, the
+// permissions it looks for, as "verb group/resource" ("core" for the core
+// group), with "(cluster-wide only)" on those no Role or RoleBinding can
+// grant; nil for other rules.
+func Permissions(id string) []string {
+	caps := ruleCaps[id]
+	for _, pr := range permRules {
+		if pr.id == id {
+			caps = []Capability{pr.c}
+		}
+	}
+	var out []string
+	for _, c := range caps {
+		for _, t := range capTargets[c] {
+			g := t.group
+			if g == "" {
+				g = "core"
+			}
+			s := t.verb + " " + g + "/" + t.resource
+			if t.prefix {
+				s += "/<key>"
+			}
+			if t.clusterOnly {
+				s += " (cluster-wide only)"
+			}
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"cmp"
+	"encoding/binary"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -61,7 +62,7 @@ func (g *Grant) Has(c Capability) (Evidence, bool) {
 	if !m.ok() {
 		return Evidence{}, false
 	}
-	e := Evidence{Rules: m.rules, Granted: targetList(m.found)}
+	e := Evidence{Rules: m.rules, Granted: m.list}
 	if m.narrow {
 		for _, r := range m.rules {
 			e.Names = append(e.Names, r.GetResourceNames()...)
@@ -134,17 +135,35 @@ func (a *Analysis) Findings() []*secureauditv1.Finding {
 // grants expands every binding into one grant per subject, with the
 // effective rules of its role and the role's profile at the binding's scope.
 func grants(s *snapshot.Snapshot) []*Grant {
-	profiles := map[string]*profile{}
+	// Profiles are shared by role (kind/namespace/name and scope) and, across
+	// roles, by content: copies of the same rules (one Role per namespace
+	// from the same chart) are matched once.
+	byRole := map[string]*profile{}
+	byContent := map[string]*profile{}
+	var buf []byte
 	prof := func(role *secureauditv1.FindingRole, rules []*secureauditv1.PolicyRule, namespaced bool) *profile {
 		key := role.GetKind().String() + "/" + role.GetNamespace() + "/" + role.GetName()
 		if namespaced {
 			key += "/ns"
 		}
-		p, ok := profiles[key]
+		if p, ok := byRole[key]; ok {
+			return p
+		}
+		buf = buf[:0]
+		if namespaced {
+			buf = append(buf, 'n')
+		}
+		for _, r := range rules {
+			b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+			buf = binary.AppendUvarint(buf, uint64(len(b)))
+			buf = append(buf, b...)
+		}
+		p, ok := byContent[string(buf)]
 		if !ok {
 			p = newProfile(rules, namespaced)
-			profiles[key] = p
+			byContent[string(buf)] = p
 		}
+		byRole[key] = p
 		return p
 	}
 	out := make([]*Grant, 0, len(s.ClusterRoleBindings())+len(s.RoleBindings()))
@@ -320,7 +339,7 @@ func evaluate(g *Grant) []*draft {
 	}
 
 	if m := p.caps[CapSecretsRead]; m.ok() {
-		add(SecretsRead, m.rules, "reads secrets: "+targetList(m.found), m.narrow, narrowNote(m),
+		add(SecretsRead, m.rules, "reads secrets: "+m.list, m.narrow, narrowNote(m),
 			editRole(g)+" and drop get, list and watch on secrets"+aggNote(g))
 	}
 	if !admin && len(p.wild) > 0 {
@@ -332,14 +351,14 @@ func evaluate(g *Grant) []*draft {
 		add(PodCreate, m.rules, "creates pods", m.narrow, narrowNote(m), editRole(g)+" and drop create on pods"+aggNote(g))
 	}
 	if m := p.caps[CapExec]; m.ok() {
-		add(PodExec, m.rules, "exec/attach: "+targetList(m.found), m.narrow,
-			"Granted: "+targetList(m.found)+"."+narrowNote(m),
-			editRole(g)+" and drop "+targetList(m.found)+aggNote(g))
+		add(PodExec, m.rules, "exec/attach: "+m.list, m.narrow,
+			"Granted: "+m.list+"."+narrowNote(m),
+			editRole(g)+" and drop "+m.list+aggNote(g))
 	}
 	if m := p.caps[CapEscalation]; m.ok() {
-		add(EscalationVerbs, m.rules, "escalation verbs: "+targetList(m.found), m.narrow,
-			"Granted: "+targetList(m.found)+"."+narrowNote(m),
-			editRole(g)+" and drop "+targetList(m.found)+aggNote(g))
+		add(EscalationVerbs, m.rules, "escalation verbs: "+m.list, m.narrow,
+			"Granted: "+m.list+"."+narrowNote(m),
+			editRole(g)+" and drop "+m.list+aggNote(g))
 	}
 	// A full-wildcard grant implies every rule below; RBAC-001 says so and
 	// repeating each one per admin binding would only bury the rest.
@@ -347,13 +366,13 @@ func evaluate(g *Grant) []*draft {
 		return out
 	}
 	if approval, signers := p.caps[CapCSRApproval], p.caps[CapSignersApprove]; approval.ok() && signers.ok() {
-		rules := mergeRules(g.Rules, approval.rules, signers.rules)
+		rules := mergeRules(p.all, approval.rules, signers.rules)
 		found := append(append([]target(nil), approval.found...), signers.found...)
 		add(CSRApproval, rules, "approves CSRs: "+targetList(found), approval.narrow && signers.narrow,
 			"Granted: "+targetList(found)+".", editRole(g)+" and drop "+targetList(found)+aggNote(g))
 	}
 	if bind, create := p.caps[CapBind], p.caps[CapCreateBindings]; bind.ok() && create.ok() {
-		rules := mergeRules(g.Rules, bind.rules, create.rules)
+		rules := mergeRules(p.all, bind.rules, create.rules)
 		found := append(append([]target(nil), bind.found...), create.found...)
 		detail := "Granted: " + targetList(found) + "."
 		narrow := bind.narrow
@@ -382,9 +401,9 @@ func evaluate(g *Grant) []*draft {
 		}) {
 			narrow = false // restricted to the one ConfigMap that matters
 		}
-		d := add(pr.id, m.rules, pr.why+": "+targetList(m.found), narrow,
-			"Granted: "+targetList(m.found)+"."+narrowNote(m),
-			editRole(g)+" and drop "+targetList(m.found)+aggNote(g))
+		d := add(pr.id, m.rules, pr.why+": "+m.list, narrow,
+			"Granted: "+m.list+"."+narrowNote(m),
+			editRole(g)+" and drop "+m.list+aggNote(g))
 		if pr.id == ConfigMapWrite && g.reachesKubeSystem() {
 			d.ladder.up("reaches kube-system/coredns")
 		}
@@ -516,16 +535,23 @@ func FindingID(ruleID string, binding *secureauditv1.BindingRef, subject *secure
 // binding, the subject and the role, each as kind/namespace/name.
 func findingID(ruleID string, b *secureauditv1.BindingRef, sub *secureauditv1.Subject, r *secureauditv1.FindingRole) string {
 	h := sha256.New()
-	for _, part := range []string{
-		ruleID,
-		b.GetKind().String() + "/" + b.GetNamespace() + "/" + b.GetName(),
-		subjectKey(sub),
-		r.GetKind().String() + "/" + r.GetNamespace() + "/" + r.GetName(),
-	} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
+	var buf []byte
+	part := func(ss ...string) {
+		for i, x := range ss {
+			if i > 0 {
+				buf = append(buf, '/')
+			}
+			buf = append(buf, x...)
+		}
+		buf = append(buf, 0)
 	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
+	part(ruleID)
+	part(b.GetKind().String(), b.GetNamespace(), b.GetName())
+	part(sub.GetKind().String(), sub.GetNamespace(), sub.GetName())
+	part(r.GetKind().String(), r.GetNamespace(), r.GetName())
+	h.Write(buf)
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:8])
 }
 
 // displayName is the directory's name for a user (by UPN or object id) or a
@@ -550,23 +576,49 @@ func displayName(s *snapshot.Snapshot, sub *secureauditv1.Subject) string {
 // Sort orders findings by severity (CRITICAL first), cluster scope before
 // namespace scope, namespace, rule ID, subject, binding, role and ID.
 func Sort(fs []*secureauditv1.Finding) {
-	slices.SortStableFunc(fs, func(a, b *secureauditv1.Finding) int {
-		return cmp.Or(
-			cmp.Compare(a.GetSeverity(), b.GetSeverity()),
-			cmp.Compare(a.GetScope().GetLevel(), b.GetScope().GetLevel()),
-			cmp.Compare(a.GetScope().GetNamespace(), b.GetScope().GetNamespace()),
-			cmp.Compare(a.GetRuleId(), b.GetRuleId()),
-			cmp.Compare(a.GetSubject().GetKind(), b.GetSubject().GetKind()),
-			cmp.Compare(a.GetSubject().GetNamespace(), b.GetSubject().GetNamespace()),
-			cmp.Compare(a.GetSubject().GetName(), b.GetSubject().GetName()),
-			cmp.Compare(a.GetBinding().GetKind(), b.GetBinding().GetKind()),
-			cmp.Compare(a.GetBinding().GetNamespace(), b.GetBinding().GetNamespace()),
-			cmp.Compare(a.GetBinding().GetName(), b.GetBinding().GetName()),
-			cmp.Compare(a.GetRole().GetKind(), b.GetRole().GetKind()),
-			cmp.Compare(a.GetRole().GetName(), b.GetRole().GetName()),
-			cmp.Compare(a.GetId(), b.GetId()),
-		)
-	})
+	slices.SortStableFunc(fs, compareFindings)
+}
+
+func compareFindings(a, b *secureauditv1.Finding) int {
+	if c := cmp.Compare(a.GetSeverity(), b.GetSeverity()); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.GetScope().GetLevel(), b.GetScope().GetLevel()); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.GetScope().GetNamespace(), b.GetScope().GetNamespace()); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.GetRuleId(), b.GetRuleId()); c != 0 {
+		return c
+	}
+	sa, sb := a.GetSubject(), b.GetSubject()
+	if c := cmp.Compare(sa.GetKind(), sb.GetKind()); c != 0 {
+		return c
+	}
+	if c := strings.Compare(sa.GetNamespace(), sb.GetNamespace()); c != 0 {
+		return c
+	}
+	if c := strings.Compare(sa.GetName(), sb.GetName()); c != 0 {
+		return c
+	}
+	ba, bb := a.GetBinding(), b.GetBinding()
+	if c := cmp.Compare(ba.GetKind(), bb.GetKind()); c != 0 {
+		return c
+	}
+	if c := strings.Compare(ba.GetNamespace(), bb.GetNamespace()); c != 0 {
+		return c
+	}
+	if c := strings.Compare(ba.GetName(), bb.GetName()); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.GetRole().GetKind(), b.GetRole().GetKind()); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.GetRole().GetName(), b.GetRole().GetName()); c != 0 {
+		return c
+	}
+	return strings.Compare(a.GetId(), b.GetId())
 }
 
 func subjectKey(s *secureauditv1.Subject) string {

@@ -68,6 +68,7 @@ func resourceMatches(resources []string, combined string) bool {
 type match struct {
 	rules  []*secureauditv1.PolicyRule
 	found  []target // the targets granted, in the order asked
+	list   string   // targetList(found)
 	narrow bool     // every matched rule is restricted by resourceNames
 }
 
@@ -102,6 +103,7 @@ func find(rules []*secureauditv1.PolicyRule, namespaced bool, targets ...target)
 	if !m.ok() {
 		m.narrow = false
 	}
+	m.list = targetList(m.found)
 	// Keep matched rules in the role's order.
 	slices.SortStableFunc(m.rules, func(a, b *secureauditv1.PolicyRule) int {
 		return slices.Index(rules, a) - slices.Index(rules, b)

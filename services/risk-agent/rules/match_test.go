@@ -70,3 +70,15 @@ func TestNamespacedNeverGrantsClusterScoped(t *testing.T) {
 		}
 	}
 }
+
+// TestFindingIDStable pins the fingerprint: reports, baselines and diffs
+// across versions depend on it (value from the example's approved output).
+func TestFindingIDStable(t *testing.T) {
+	got := FindingID("RBAC-001",
+		&secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: "github-deployer-cluster-admin"},
+		&secureauditv1.Subject{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT, Namespace: "ci", Name: "github-deployer"},
+		&secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "cluster-admin"})
+	if want := "42b0ac4ee8d4d6d7"; got != want {
+		t.Errorf("FindingID = %s, want %s", got, want)
+	}
+}
