@@ -2,8 +2,8 @@ package rules
 
 import (
 	"cmp"
-	"encoding/binary"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"slices"
