@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -171,7 +172,7 @@ func grants(s *snapshot.Snapshot) []*Grant {
 		ref := &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: b.GetMeta().GetName()}
 		role, rules, agg := resolve(s, b.GetRoleRef(), "")
 		p := prof(role, rules, false)
-		for _, sub := range b.GetSubjects() {
+		for _, sub := range unique(b.GetSubjects()) {
 			out = append(out, &Grant{Binding: ref, Role: role, Subject: sub, Rules: rules, aggregated: agg, prof: p})
 		}
 	}
@@ -180,11 +181,30 @@ func grants(s *snapshot.Snapshot) []*Grant {
 		ref := &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING, Name: b.GetMeta().GetName(), Namespace: ns}
 		role, rules, agg := resolve(s, b.GetRoleRef(), ns)
 		p := prof(role, rules, true)
-		for _, sub := range b.GetSubjects() {
+		for _, sub := range unique(b.GetSubjects()) {
 			out = append(out, &Grant{Binding: ref, Role: role, Subject: sub, Namespace: ns, Rules: rules, aggregated: agg, prof: p})
 		}
 	}
 	return out
+}
+
+// unique drops repeated subjects of one binding (the API server accepts
+// them): one grant, and so one finding per rule, per (binding, subject).
+func unique(subs []*secureauditv1.Subject) []*secureauditv1.Subject {
+	for i := 1; i < len(subs); i++ {
+		for j := range i {
+			if subjectKey(subs[i]) == subjectKey(subs[j]) {
+				out := slices.Clone(subs[:i])
+				for _, s := range subs[i:] {
+					if !slices.ContainsFunc(out, func(o *secureauditv1.Subject) bool { return subjectKey(o) == subjectKey(s) }) {
+						out = append(out, s)
+					}
+				}
+				return out
+			}
+		}
+	}
+	return subs
 }
 
 // resolve finds a binding's role. A missing role is marked missing, except
@@ -339,7 +359,7 @@ func evaluate(g *Grant) []*draft {
 	}
 
 	if m := p.caps[CapSecretsRead]; m.ok() {
-		add(SecretsRead, m.rules, "reads secrets: "+m.list, m.narrow, narrowNote(m),
+		add(SecretsRead, m.rules, "reads secrets: "+m.short, m.narrow, narrowNote(m),
 			editRole(g)+" and drop get, list and watch on secrets"+aggNote(g))
 	}
 	if !admin && len(p.wild) > 0 {
@@ -351,12 +371,12 @@ func evaluate(g *Grant) []*draft {
 		add(PodCreate, m.rules, "creates pods", m.narrow, narrowNote(m), editRole(g)+" and drop create on pods"+aggNote(g))
 	}
 	if m := p.caps[CapExec]; m.ok() {
-		add(PodExec, m.rules, "exec/attach: "+m.list, m.narrow,
+		add(PodExec, m.rules, "exec/attach: "+m.short, m.narrow,
 			"Granted: "+m.list+"."+narrowNote(m),
 			editRole(g)+" and drop "+m.list+aggNote(g))
 	}
 	if m := p.caps[CapEscalation]; m.ok() {
-		add(EscalationVerbs, m.rules, "escalation verbs: "+m.list, m.narrow,
+		add(EscalationVerbs, m.rules, "escalation verbs: "+m.short, m.narrow,
 			"Granted: "+m.list+"."+narrowNote(m),
 			editRole(g)+" and drop "+m.list+aggNote(g))
 	}
@@ -368,7 +388,7 @@ func evaluate(g *Grant) []*draft {
 	if approval, signers := p.caps[CapCSRApproval], p.caps[CapSignersApprove]; approval.ok() && signers.ok() {
 		rules := mergeRules(p.all, approval.rules, signers.rules)
 		found := append(append([]target(nil), approval.found...), signers.found...)
-		add(CSRApproval, rules, "approves CSRs: "+targetList(found), approval.narrow && signers.narrow,
+		add(CSRApproval, rules, "approves CSRs: "+summary(found), approval.narrow && signers.narrow,
 			"Granted: "+targetList(found)+".", editRole(g)+" and drop "+targetList(found)+aggNote(g))
 	}
 	if bind, create := p.caps[CapBind], p.caps[CapCreateBindings]; bind.ok() && create.ok() {
@@ -387,7 +407,7 @@ func evaluate(g *Grant) []*draft {
 				narrow = false
 			}
 		}
-		add(BindCreate, rules, "bind with create on bindings: "+targetList(found), narrow, detail,
+		add(BindCreate, rules, "bind with create on bindings: "+summary(found), narrow, detail,
 			editRole(g)+" and drop "+targetList(bind.found)+aggNote(g))
 	}
 	for _, pr := range permRules {
@@ -401,7 +421,7 @@ func evaluate(g *Grant) []*draft {
 		}) {
 			narrow = false // restricted to the one ConfigMap that matters
 		}
-		d := add(pr.id, m.rules, pr.why+": "+m.list, narrow,
+		d := add(pr.id, m.rules, pr.why+": "+m.short, narrow,
 			"Granted: "+m.list+"."+narrowNote(m),
 			editRole(g)+" and drop "+m.list+aggNote(g))
 		if pr.id == ConfigMapWrite && g.reachesKubeSystem() {
@@ -502,12 +522,12 @@ func (d *draft) finding(s *snapshot.Snapshot) *secureauditv1.Finding {
 		RuleId:         d.rule.ID,
 		Title:          d.rule.Title,
 		Severity:       d.ladder.sev,
-		SeverityReason: d.ladder.reason(),
+		SeverityReason: clip(d.ladder.reason(), 1024),
 		Scope:          scope,
 		MatchedRules:   matched,
 		Controls:       append([]string(nil), d.rule.Controls...),
-		Remediation:    d.rule.Remediation + " Command: " + d.fix,
-		Description:    desc,
+		Remediation:    clip(d.rule.Remediation+" Command: "+d.fix, 4096),
+		Description:    clip(desc, 4096),
 		Infrastructure: Infrastructure(binding.GetName(), subject),
 	}
 	if subject != nil {
@@ -523,6 +543,18 @@ func (d *draft) finding(s *snapshot.Snapshot) *secureauditv1.Finding {
 		f.Role = proto.CloneOf(role)
 	}
 	return f
+}
+
+// clip cuts s to at most n bytes, on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // FindingID is the stable ID of a finding of rule ruleID about a subject

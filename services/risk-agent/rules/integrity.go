@@ -49,7 +49,7 @@ func integrity(a *Analysis) []*draft {
 				contributors = append(contributors, c)
 			}
 		}
-		fix := "kubectl edit clusterrole " + quote(name) + " and remove the rules granting " + targetList(extra)
+		fix := "kubectl edit clusterrole " + quote(name) + " and remove the rules granting " + summary(extra)
 		detail := "Beyond upstream: " + targetList(extra) + "."
 		if len(contributors) > 0 {
 			slices.Sort(contributors)
@@ -62,7 +62,7 @@ func integrity(a *Analysis) []*draft {
 			fix = strings.Join(cmds, "; ")
 		}
 		d := &draft{rule: ruleByID(BuiltinWidened), role: clusterRef(name), matched: matched, detail: detail, fix: fix}
-		d.ladder = newLadder(d.rule.Severity, "built-in "+name+" grants "+targetList(extra))
+		d.ladder = newLadder(d.rule.Severity, "built-in "+name+" grants "+summary(extra))
 		out = append(out, d)
 	}
 
@@ -98,7 +98,7 @@ func integrity(a *Analysis) []*draft {
 			detail: "Aggregates into " + strings.Join(into, ", ") + " and adds " + targetList(extra) + ".",
 			fix:    unlabelCommand(cr),
 		}
-		d.ladder = newLadder(d.rule.Severity, "adds "+targetList(extra)+" to "+strings.Join(into, ", "))
+		d.ladder = newLadder(d.rule.Severity, "adds "+summary(extra)+" to "+strings.Join(into, ", "))
 		out = append(out, d)
 	}
 
@@ -133,9 +133,9 @@ func integrity(a *Analysis) []*draft {
 			continue
 		}
 		rules, _ := s.EffectiveClusterRoleRules(name)
-		if why, matched := dangerous(newProfile(rules, false)); why != "" {
+		if what, why, matched := dangerous(newProfile(rules, false)); what != "" {
 			d := &draft{rule: ruleByID(UnboundDangerous), role: clusterRef(name), matched: matched,
-				detail: "It grants " + why + ".", fix: "kubectl delete clusterrole " + quote(name)}
+				detail: "It grants " + what + ".", fix: "kubectl delete clusterrole " + quote(name)}
 			d.ladder = newLadder(d.rule.Severity, "unbound role grants "+why)
 			out = append(out, d)
 		}
@@ -145,10 +145,10 @@ func integrity(a *Analysis) []*draft {
 		if bound["R/"+ns+"/"+name] || strings.HasPrefix(name, "system:") {
 			continue
 		}
-		if why, matched := dangerous(newProfile(r.GetRules(), true)); why != "" {
+		if what, why, matched := dangerous(newProfile(r.GetRules(), true)); what != "" {
 			d := &draft{rule: ruleByID(UnboundDangerous), ns: ns, matched: matched,
 				role:   &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_ROLE, Name: name, Namespace: ns},
-				detail: "It grants " + why + ".", fix: "kubectl -n " + quote(ns) + " delete role " + quote(name)}
+				detail: "It grants " + what + ".", fix: "kubectl -n " + quote(ns) + " delete role " + quote(name)}
 			d.ladder = newLadder(d.rule.Severity, "unbound role grants "+why)
 			out = append(out, d)
 		}
@@ -182,11 +182,11 @@ var dangerousCaps = []Capability{
 	CapTokenCreate, CapWebhookWrite, CapCSRApproval, CapEphemeral, CapCRDWrite, CapNodeWrite,
 }
 
-// dangerous returns what makes p dangerous ("" when nothing) and the rules
-// behind it.
-func dangerous(p *profile) (string, []*secureauditv1.PolicyRule) {
+// dangerous returns what makes p dangerous ("" when nothing), a summary of
+// it, and the rules behind it.
+func dangerous(p *profile) (string, string, []*secureauditv1.PolicyRule) {
 	if len(p.full) > 0 && !p.fullNarrow {
-		return "every verb on every resource", p.full
+		return "every verb on every resource", "every verb on every resource", p.full
 	}
 	var found []target
 	var rules []*secureauditv1.PolicyRule
@@ -203,9 +203,9 @@ func dangerous(p *profile) (string, []*secureauditv1.PolicyRule) {
 		}
 	}
 	if len(found) == 0 {
-		return "", nil
+		return "", "", nil
 	}
-	return targetList(found), rules
+	return targetList(found), summary(found), rules
 }
 
 // unlabelCommand removes every aggregation label of a ClusterRole.

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -69,6 +70,7 @@ type match struct {
 	rules  []*secureauditv1.PolicyRule
 	found  []target // the targets granted, in the order asked
 	list   string   // targetList(found)
+	short  string   // summary(found), for severity reasons
 	narrow bool     // every matched rule is restricted by resourceNames
 }
 
@@ -104,6 +106,7 @@ func find(rules []*secureauditv1.PolicyRule, namespaced bool, targets ...target)
 		m.narrow = false
 	}
 	m.list = targetList(m.found)
+	m.short = summary(m.found)
 	// Keep matched rules in the role's order.
 	slices.SortStableFunc(m.rules, func(a, b *secureauditv1.PolicyRule) int {
 		return slices.Index(rules, a) - slices.Index(rules, b)
@@ -133,4 +136,14 @@ func wildcardFields(r *secureauditv1.PolicyRule) []string {
 		f = append(f, "apiGroups")
 	}
 	return f
+}
+
+// summary names at most four targets and counts the rest, for text with a
+// tight length limit such as severity_reason.
+func summary(ts []target) string {
+	const n = 4
+	if len(ts) <= n {
+		return targetList(ts)
+	}
+	return targetList(ts[:n]) + fmt.Sprintf(" and %d more", len(ts)-n)
 }
