@@ -227,15 +227,12 @@ func newFindingView(n int, f *secureauditv1.Finding) findingView {
 }
 
 func accessText(f *secureauditv1.Finding) string {
-	var parts []string
+	parts := []string{"access"}
 	if f.GetRole() != nil {
-		parts = append(parts, roleText(f.GetRole()))
+		parts = []string{roleText(f.GetRole())}
 	}
 	if f.GetBinding() != nil {
 		parts = append(parts, "through "+bindingText(f.GetBinding()))
-	}
-	if len(parts) == 0 {
-		return scopeText(f.GetScope())
 	}
 	return strings.Join(parts, " ") + ", " + scopeText(f.GetScope())
 }
