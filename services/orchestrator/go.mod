@@ -18,6 +18,8 @@ require (
 	secureaudit.dev/platform v0.0.0
 )
 
+require github.com/robfig/cron/v3 v3.0.1
+
 require (
 	buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go v1.36.12-20260825204119-511051f7f437.1 // indirect
 	buf.build/go/protovalidate v1.4.0 // indirect

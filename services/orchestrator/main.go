@@ -28,6 +28,7 @@ import (
 	"secureaudit.dev/services/orchestrator/controls"
 	"secureaudit.dev/services/orchestrator/evidence"
 	"secureaudit.dev/services/orchestrator/regression"
+	"secureaudit.dev/services/orchestrator/schedule"
 	"secureaudit.dev/services/orchestrator/store"
 )
 
@@ -52,6 +53,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	metricsFile := str("metrics-file", "", "append OpenTelemetry metrics (controls alerts, anomalies, tokens per item) to this file as JSON")
 	regressionEvery := str("regression-interval", "24h", "how often to re-run the reference cases (baseline regression); 0 disables the schedule")
 	refuseCred := str("refuse-on-credential-violation", "false", "refuse audits while an agent presents a credential broader than its scope manifest (CC6.2)")
+	scheduleTick := str("schedule-tick", "30s", "how often due audit schedules are checked (secureaudit schedule add); 0 disables scheduling")
 	devApprove := str("approve-bundled-scopes", "false", "DEVELOPMENT ONLY: record an approval of the bundled agent scope manifests at start (secureaudit up and scan use it)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -70,6 +72,10 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	every, err := time.ParseDuration(*regressionEvery)
 	if err != nil || every < 0 {
 		return fmt.Errorf("-regression-interval: want a duration such as 24h, got %q", *regressionEvery)
+	}
+	tick, err := time.ParseDuration(*scheduleTick)
+	if err != nil || tick < 0 {
+		return fmt.Errorf("-schedule-tick: want a duration such as 30s, got %q", *scheduleTick)
 	}
 	workers, err := strconv.Atoi(*workersFlag)
 	if err != nil || workers < 1 {
@@ -182,6 +188,10 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	service := audit.NewService(runner, st, svc.Log)
+	scheduler := schedule.New(st, service.Start, svc.Log)
+	if tick > 0 {
+		service.ScheduleWith(scheduler)
+	}
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -192,6 +202,12 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		reg.Run(ctx)
 		return nil
 	})
+	if tick > 0 {
+		g.Go(func() error {
+			scheduler.Run(ctx, tick)
+			return nil
+		})
+	}
 	if every > 0 {
 		g.Go(func() error {
 			baseline.Schedule(ctx, every)

@@ -936,6 +936,476 @@ func (x *AuditEvent) GetMessage() string {
 	return ""
 }
 
+// GetAuditHistoryRequest names a finished audit.
+type GetAuditHistoryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AuditId       string                 `protobuf:"bytes,1,opt,name=audit_id,json=auditId,proto3" json:"audit_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAuditHistoryRequest) Reset() {
+	*x = GetAuditHistoryRequest{}
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAuditHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAuditHistoryRequest) ProtoMessage() {}
+
+func (x *GetAuditHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAuditHistoryRequest.ProtoReflect.Descriptor instead.
+func (*GetAuditHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_audit_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetAuditHistoryRequest) GetAuditId() string {
+	if x != nil {
+		return x.AuditId
+	}
+	return ""
+}
+
+// GetAuditHistoryResponse compares it with the previous audit of its cluster.
+type GetAuditHistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// history is absent when the audit is its cluster's first.
+	History       *AuditHistory `protobuf:"bytes,1,opt,name=history,proto3" json:"history,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAuditHistoryResponse) Reset() {
+	*x = GetAuditHistoryResponse{}
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAuditHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAuditHistoryResponse) ProtoMessage() {}
+
+func (x *GetAuditHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAuditHistoryResponse.ProtoReflect.Descriptor instead.
+func (*GetAuditHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_audit_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetAuditHistoryResponse) GetHistory() *AuditHistory {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+// Schedule is a recurring audit of one cluster.
+type Schedule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name identifies the schedule.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// cluster is the cluster to audit; the audit fails if the rbac-agent serves another.
+	Cluster string `protobuf:"bytes,2,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// cron is a standard five-field cron expression in UTC, or a descriptor
+	// such as @daily or @every 6h.
+	Cron string `protobuf:"bytes,3,opt,name=cron,proto3" json:"cron,omitempty"`
+	// retention_days keeps the cluster's audits for this many days (0: forever).
+	RetentionDays uint32                 `protobuf:"varint,4,opt,name=retention_days,json=retentionDays,proto3" json:"retention_days,omitempty"`
+	SkipDirectory bool                   `protobuf:"varint,5,opt,name=skip_directory,json=skipDirectory,proto3" json:"skip_directory,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	NextRun       *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=next_run,json=nextRun,proto3" json:"next_run,omitempty"`
+	LastRun       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_run,json=lastRun,proto3" json:"last_run,omitempty"`
+	// last_audit_id is the audit the schedule last started.
+	LastAuditId string `protobuf:"bytes,9,opt,name=last_audit_id,json=lastAuditId,proto3" json:"last_audit_id,omitempty"`
+	// last_message says what happened at the last run (started, skipped because
+	// an audit of the cluster was running, failed to start).
+	LastMessage   string `protobuf:"bytes,10,opt,name=last_message,json=lastMessage,proto3" json:"last_message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Schedule) Reset() {
+	*x = Schedule{}
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Schedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Schedule) ProtoMessage() {}
+
+func (x *Schedule) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Schedule.ProtoReflect.Descriptor instead.
+func (*Schedule) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_audit_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Schedule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Schedule) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *Schedule) GetCron() string {
+	if x != nil {
+		return x.Cron
+	}
+	return ""
+}
+
+func (x *Schedule) GetRetentionDays() uint32 {
+	if x != nil {
+		return x.RetentionDays
+	}
+	return 0
+}
+
+func (x *Schedule) GetSkipDirectory() bool {
+	if x != nil {
+		return x.SkipDirectory
+	}
+	return false
+}
+
+func (x *Schedule) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Schedule) GetNextRun() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextRun
+	}
+	return nil
+}
+
+func (x *Schedule) GetLastRun() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastRun
+	}
+	return nil
+}
+
+func (x *Schedule) GetLastAuditId() string {
+	if x != nil {
+		return x.LastAuditId
+	}
+	return ""
+}
+
+func (x *Schedule) GetLastMessage() string {
+	if x != nil {
+		return x.LastMessage
+	}
+	return ""
+}
+
+// CreateScheduleRequest registers a schedule.
+type CreateScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *Schedule              `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateScheduleRequest) Reset() {
+	*x = CreateScheduleRequest{}
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateScheduleRequest) ProtoMessage() {}
+
+func (x *CreateScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateScheduleRequest.ProtoReflect.Descriptor instead.
+func (*CreateScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_audit_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CreateScheduleRequest) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+// CreateScheduleResponse returns it with its next run.
+type CreateScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *Schedule              `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateScheduleResponse) Reset() {
+	*x = CreateScheduleResponse{}
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateScheduleResponse) ProtoMessage() {}
+
+func (x *CreateScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateScheduleResponse.ProtoReflect.Descriptor instead.
+func (*CreateScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_audit_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CreateScheduleResponse) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+// ListSchedulesRequest lists every schedule.
+type ListSchedulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSchedulesRequest) Reset() {
+	*x = ListSchedulesRequest{}
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSchedulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSchedulesRequest) ProtoMessage() {}
+
+func (x *ListSchedulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSchedulesRequest.ProtoReflect.Descriptor instead.
+func (*ListSchedulesRequest) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_audit_proto_rawDescGZIP(), []int{19}
+}
+
+// ListSchedulesResponse lists them by name.
+type ListSchedulesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedules     []*Schedule            `protobuf:"bytes,1,rep,name=schedules,proto3" json:"schedules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSchedulesResponse) Reset() {
+	*x = ListSchedulesResponse{}
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSchedulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSchedulesResponse) ProtoMessage() {}
+
+func (x *ListSchedulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSchedulesResponse.ProtoReflect.Descriptor instead.
+func (*ListSchedulesResponse) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_audit_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListSchedulesResponse) GetSchedules() []*Schedule {
+	if x != nil {
+		return x.Schedules
+	}
+	return nil
+}
+
+// DeleteScheduleRequest names the schedule to remove.
+type DeleteScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteScheduleRequest) Reset() {
+	*x = DeleteScheduleRequest{}
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteScheduleRequest) ProtoMessage() {}
+
+func (x *DeleteScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteScheduleRequest.ProtoReflect.Descriptor instead.
+func (*DeleteScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_audit_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DeleteScheduleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// DeleteScheduleResponse is empty.
+type DeleteScheduleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteScheduleResponse) Reset() {
+	*x = DeleteScheduleResponse{}
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteScheduleResponse) ProtoMessage() {}
+
+func (x *DeleteScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_audit_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteScheduleResponse.ProtoReflect.Descriptor instead.
+func (*DeleteScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_audit_proto_rawDescGZIP(), []int{22}
+}
+
 var File_secureaudit_v1_audit_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_audit_proto_rawDesc = "" +
@@ -995,7 +1465,35 @@ const file_secureaudit_v1_audit_proto_rawDesc = "" +
 	"\x05state\x18\x04 \x01(\x0e2\x1a.secureaudit.v1.AuditStateB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05state\x12:\n" +
 	"\x05stage\x18\x05 \x01(\x0e2\x1a.secureaudit.v1.AuditStageB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05stage\x12\"\n" +
-	"\amessage\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\amessage*\xa9\x01\n" +
+	"\amessage\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\amessage\"=\n" +
+	"\x16GetAuditHistoryRequest\x12#\n" +
+	"\baudit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aauditId\"Q\n" +
+	"\x17GetAuditHistoryResponse\x126\n" +
+	"\ahistory\x18\x01 \x01(\v2\x1c.secureaudit.v1.AuditHistoryR\ahistory\"\x97\x04\n" +
+	"\bSchedule\x12>\n" +
+	"\x04name\x18\x01 \x01(\tB*\xbaH'r%\x10\x01\x18?2\x1f^[a-z0-9]([-a-z0-9]*[a-z0-9])?$R\x04name\x12P\n" +
+	"\acluster\x18\x02 \x01(\tB6\xbaH3r1\x10\x01\x18\xfd\x012*^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$R\acluster\x12\x1e\n" +
+	"\x04cron\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x04cron\x12/\n" +
+	"\x0eretention_days\x18\x04 \x01(\rB\b\xbaH\x05*\x03\x18\xc2\x1cR\rretentionDays\x12%\n" +
+	"\x0eskip_directory\x18\x05 \x01(\bR\rskipDirectory\x129\n" +
+	"\n" +
+	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x125\n" +
+	"\bnext_run\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\anextRun\x125\n" +
+	"\blast_run\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\alastRun\x12+\n" +
+	"\rlast_audit_id\x18\t \x01(\tB\a\xbaH\x04r\x02\x18$R\vlastAuditId\x12+\n" +
+	"\flast_message\x18\n" +
+	" \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\vlastMessage\"U\n" +
+	"\x15CreateScheduleRequest\x12<\n" +
+	"\bschedule\x18\x01 \x01(\v2\x18.secureaudit.v1.ScheduleB\x06\xbaH\x03\xc8\x01\x01R\bschedule\"V\n" +
+	"\x16CreateScheduleResponse\x12<\n" +
+	"\bschedule\x18\x01 \x01(\v2\x18.secureaudit.v1.ScheduleB\x06\xbaH\x03\xc8\x01\x01R\bschedule\"\x16\n" +
+	"\x14ListSchedulesRequest\"Z\n" +
+	"\x15ListSchedulesResponse\x12A\n" +
+	"\tschedules\x18\x01 \x03(\v2\x18.secureaudit.v1.ScheduleB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\tschedules\"6\n" +
+	"\x15DeleteScheduleRequest\x12\x1d\n" +
+	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\x04name\"\x18\n" +
+	"\x16DeleteScheduleResponse*\xa9\x01\n" +
 	"\n" +
 	"AuditState\x12\x1b\n" +
 	"\x17AUDIT_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -1012,7 +1510,7 @@ const file_secureaudit_v1_audit_proto_rawDesc = "" +
 	"\x12AUDIT_STAGE_ASSESS\x10\x03\x12\x16\n" +
 	"\x12AUDIT_STAGE_RENDER\x10\x04\x12\x15\n" +
 	"\x11AUDIT_STAGE_STORE\x10\x05\x12\x14\n" +
-	"\x10AUDIT_STAGE_DONE\x10\x062\x8a\x04\n" +
+	"\x10AUDIT_STAGE_DONE\x10\x062\x8e\a\n" +
 	"\fAuditService\x12S\n" +
 	"\n" +
 	"StartAudit\x12!.secureaudit.v1.StartAuditRequest\x1a\".secureaudit.v1.StartAuditResponse\x12M\n" +
@@ -1022,7 +1520,11 @@ const file_secureaudit_v1_audit_proto_rawDesc = "" +
 	"\vCancelAudit\x12\".secureaudit.v1.CancelAuditRequest\x1a#.secureaudit.v1.CancelAuditResponse\x12R\n" +
 	"\tGetReport\x12 .secureaudit.v1.GetReportRequest\x1a!.secureaudit.v1.GetReportResponse0\x01\x12U\n" +
 	"\n" +
-	"WatchAudit\x12!.secureaudit.v1.WatchAuditRequest\x1a\".secureaudit.v1.WatchAuditResponse0\x01B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
+	"WatchAudit\x12!.secureaudit.v1.WatchAuditRequest\x1a\".secureaudit.v1.WatchAuditResponse0\x01\x12b\n" +
+	"\x0fGetAuditHistory\x12&.secureaudit.v1.GetAuditHistoryRequest\x1a'.secureaudit.v1.GetAuditHistoryResponse\x12_\n" +
+	"\x0eCreateSchedule\x12%.secureaudit.v1.CreateScheduleRequest\x1a&.secureaudit.v1.CreateScheduleResponse\x12\\\n" +
+	"\rListSchedules\x12$.secureaudit.v1.ListSchedulesRequest\x1a%.secureaudit.v1.ListSchedulesResponse\x12_\n" +
+	"\x0eDeleteSchedule\x12%.secureaudit.v1.DeleteScheduleRequest\x1a&.secureaudit.v1.DeleteScheduleResponseB2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
 
 var (
 	file_secureaudit_v1_audit_proto_rawDescOnce sync.Once
@@ -1037,60 +1539,85 @@ func file_secureaudit_v1_audit_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_audit_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_secureaudit_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_secureaudit_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_secureaudit_v1_audit_proto_goTypes = []any{
-	(AuditState)(0),               // 0: secureaudit.v1.AuditState
-	(AuditStage)(0),               // 1: secureaudit.v1.AuditStage
-	(*Audit)(nil),                 // 2: secureaudit.v1.Audit
-	(*StartAuditRequest)(nil),     // 3: secureaudit.v1.StartAuditRequest
-	(*StartAuditResponse)(nil),    // 4: secureaudit.v1.StartAuditResponse
-	(*GetAuditRequest)(nil),       // 5: secureaudit.v1.GetAuditRequest
-	(*GetAuditResponse)(nil),      // 6: secureaudit.v1.GetAuditResponse
-	(*ListAuditsRequest)(nil),     // 7: secureaudit.v1.ListAuditsRequest
-	(*ListAuditsResponse)(nil),    // 8: secureaudit.v1.ListAuditsResponse
-	(*CancelAuditRequest)(nil),    // 9: secureaudit.v1.CancelAuditRequest
-	(*CancelAuditResponse)(nil),   // 10: secureaudit.v1.CancelAuditResponse
-	(*GetReportRequest)(nil),      // 11: secureaudit.v1.GetReportRequest
-	(*GetReportResponse)(nil),     // 12: secureaudit.v1.GetReportResponse
-	(*WatchAuditRequest)(nil),     // 13: secureaudit.v1.WatchAuditRequest
-	(*WatchAuditResponse)(nil),    // 14: secureaudit.v1.WatchAuditResponse
-	(*AuditEvent)(nil),            // 15: secureaudit.v1.AuditEvent
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*SeverityCounts)(nil),        // 17: secureaudit.v1.SeverityCounts
-	(ReportFormat)(0),             // 18: secureaudit.v1.ReportFormat
+	(AuditState)(0),                 // 0: secureaudit.v1.AuditState
+	(AuditStage)(0),                 // 1: secureaudit.v1.AuditStage
+	(*Audit)(nil),                   // 2: secureaudit.v1.Audit
+	(*StartAuditRequest)(nil),       // 3: secureaudit.v1.StartAuditRequest
+	(*StartAuditResponse)(nil),      // 4: secureaudit.v1.StartAuditResponse
+	(*GetAuditRequest)(nil),         // 5: secureaudit.v1.GetAuditRequest
+	(*GetAuditResponse)(nil),        // 6: secureaudit.v1.GetAuditResponse
+	(*ListAuditsRequest)(nil),       // 7: secureaudit.v1.ListAuditsRequest
+	(*ListAuditsResponse)(nil),      // 8: secureaudit.v1.ListAuditsResponse
+	(*CancelAuditRequest)(nil),      // 9: secureaudit.v1.CancelAuditRequest
+	(*CancelAuditResponse)(nil),     // 10: secureaudit.v1.CancelAuditResponse
+	(*GetReportRequest)(nil),        // 11: secureaudit.v1.GetReportRequest
+	(*GetReportResponse)(nil),       // 12: secureaudit.v1.GetReportResponse
+	(*WatchAuditRequest)(nil),       // 13: secureaudit.v1.WatchAuditRequest
+	(*WatchAuditResponse)(nil),      // 14: secureaudit.v1.WatchAuditResponse
+	(*AuditEvent)(nil),              // 15: secureaudit.v1.AuditEvent
+	(*GetAuditHistoryRequest)(nil),  // 16: secureaudit.v1.GetAuditHistoryRequest
+	(*GetAuditHistoryResponse)(nil), // 17: secureaudit.v1.GetAuditHistoryResponse
+	(*Schedule)(nil),                // 18: secureaudit.v1.Schedule
+	(*CreateScheduleRequest)(nil),   // 19: secureaudit.v1.CreateScheduleRequest
+	(*CreateScheduleResponse)(nil),  // 20: secureaudit.v1.CreateScheduleResponse
+	(*ListSchedulesRequest)(nil),    // 21: secureaudit.v1.ListSchedulesRequest
+	(*ListSchedulesResponse)(nil),   // 22: secureaudit.v1.ListSchedulesResponse
+	(*DeleteScheduleRequest)(nil),   // 23: secureaudit.v1.DeleteScheduleRequest
+	(*DeleteScheduleResponse)(nil),  // 24: secureaudit.v1.DeleteScheduleResponse
+	(*timestamppb.Timestamp)(nil),   // 25: google.protobuf.Timestamp
+	(*SeverityCounts)(nil),          // 26: secureaudit.v1.SeverityCounts
+	(ReportFormat)(0),               // 27: secureaudit.v1.ReportFormat
+	(*AuditHistory)(nil),            // 28: secureaudit.v1.AuditHistory
 }
 var file_secureaudit_v1_audit_proto_depIdxs = []int32{
 	0,  // 0: secureaudit.v1.Audit.state:type_name -> secureaudit.v1.AuditState
 	1,  // 1: secureaudit.v1.Audit.stage:type_name -> secureaudit.v1.AuditStage
-	16, // 2: secureaudit.v1.Audit.created_at:type_name -> google.protobuf.Timestamp
-	16, // 3: secureaudit.v1.Audit.finished_at:type_name -> google.protobuf.Timestamp
-	17, // 4: secureaudit.v1.Audit.summary:type_name -> secureaudit.v1.SeverityCounts
+	25, // 2: secureaudit.v1.Audit.created_at:type_name -> google.protobuf.Timestamp
+	25, // 3: secureaudit.v1.Audit.finished_at:type_name -> google.protobuf.Timestamp
+	26, // 4: secureaudit.v1.Audit.summary:type_name -> secureaudit.v1.SeverityCounts
 	2,  // 5: secureaudit.v1.StartAuditResponse.audit:type_name -> secureaudit.v1.Audit
 	2,  // 6: secureaudit.v1.GetAuditResponse.audit:type_name -> secureaudit.v1.Audit
 	2,  // 7: secureaudit.v1.ListAuditsResponse.audits:type_name -> secureaudit.v1.Audit
 	2,  // 8: secureaudit.v1.CancelAuditResponse.audit:type_name -> secureaudit.v1.Audit
-	18, // 9: secureaudit.v1.GetReportRequest.format:type_name -> secureaudit.v1.ReportFormat
+	27, // 9: secureaudit.v1.GetReportRequest.format:type_name -> secureaudit.v1.ReportFormat
 	15, // 10: secureaudit.v1.WatchAuditResponse.event:type_name -> secureaudit.v1.AuditEvent
-	16, // 11: secureaudit.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	25, // 11: secureaudit.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
 	0,  // 12: secureaudit.v1.AuditEvent.state:type_name -> secureaudit.v1.AuditState
 	1,  // 13: secureaudit.v1.AuditEvent.stage:type_name -> secureaudit.v1.AuditStage
-	3,  // 14: secureaudit.v1.AuditService.StartAudit:input_type -> secureaudit.v1.StartAuditRequest
-	5,  // 15: secureaudit.v1.AuditService.GetAudit:input_type -> secureaudit.v1.GetAuditRequest
-	7,  // 16: secureaudit.v1.AuditService.ListAudits:input_type -> secureaudit.v1.ListAuditsRequest
-	9,  // 17: secureaudit.v1.AuditService.CancelAudit:input_type -> secureaudit.v1.CancelAuditRequest
-	11, // 18: secureaudit.v1.AuditService.GetReport:input_type -> secureaudit.v1.GetReportRequest
-	13, // 19: secureaudit.v1.AuditService.WatchAudit:input_type -> secureaudit.v1.WatchAuditRequest
-	4,  // 20: secureaudit.v1.AuditService.StartAudit:output_type -> secureaudit.v1.StartAuditResponse
-	6,  // 21: secureaudit.v1.AuditService.GetAudit:output_type -> secureaudit.v1.GetAuditResponse
-	8,  // 22: secureaudit.v1.AuditService.ListAudits:output_type -> secureaudit.v1.ListAuditsResponse
-	10, // 23: secureaudit.v1.AuditService.CancelAudit:output_type -> secureaudit.v1.CancelAuditResponse
-	12, // 24: secureaudit.v1.AuditService.GetReport:output_type -> secureaudit.v1.GetReportResponse
-	14, // 25: secureaudit.v1.AuditService.WatchAudit:output_type -> secureaudit.v1.WatchAuditResponse
-	20, // [20:26] is the sub-list for method output_type
-	14, // [14:20] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	28, // 14: secureaudit.v1.GetAuditHistoryResponse.history:type_name -> secureaudit.v1.AuditHistory
+	25, // 15: secureaudit.v1.Schedule.created_at:type_name -> google.protobuf.Timestamp
+	25, // 16: secureaudit.v1.Schedule.next_run:type_name -> google.protobuf.Timestamp
+	25, // 17: secureaudit.v1.Schedule.last_run:type_name -> google.protobuf.Timestamp
+	18, // 18: secureaudit.v1.CreateScheduleRequest.schedule:type_name -> secureaudit.v1.Schedule
+	18, // 19: secureaudit.v1.CreateScheduleResponse.schedule:type_name -> secureaudit.v1.Schedule
+	18, // 20: secureaudit.v1.ListSchedulesResponse.schedules:type_name -> secureaudit.v1.Schedule
+	3,  // 21: secureaudit.v1.AuditService.StartAudit:input_type -> secureaudit.v1.StartAuditRequest
+	5,  // 22: secureaudit.v1.AuditService.GetAudit:input_type -> secureaudit.v1.GetAuditRequest
+	7,  // 23: secureaudit.v1.AuditService.ListAudits:input_type -> secureaudit.v1.ListAuditsRequest
+	9,  // 24: secureaudit.v1.AuditService.CancelAudit:input_type -> secureaudit.v1.CancelAuditRequest
+	11, // 25: secureaudit.v1.AuditService.GetReport:input_type -> secureaudit.v1.GetReportRequest
+	13, // 26: secureaudit.v1.AuditService.WatchAudit:input_type -> secureaudit.v1.WatchAuditRequest
+	16, // 27: secureaudit.v1.AuditService.GetAuditHistory:input_type -> secureaudit.v1.GetAuditHistoryRequest
+	19, // 28: secureaudit.v1.AuditService.CreateSchedule:input_type -> secureaudit.v1.CreateScheduleRequest
+	21, // 29: secureaudit.v1.AuditService.ListSchedules:input_type -> secureaudit.v1.ListSchedulesRequest
+	23, // 30: secureaudit.v1.AuditService.DeleteSchedule:input_type -> secureaudit.v1.DeleteScheduleRequest
+	4,  // 31: secureaudit.v1.AuditService.StartAudit:output_type -> secureaudit.v1.StartAuditResponse
+	6,  // 32: secureaudit.v1.AuditService.GetAudit:output_type -> secureaudit.v1.GetAuditResponse
+	8,  // 33: secureaudit.v1.AuditService.ListAudits:output_type -> secureaudit.v1.ListAuditsResponse
+	10, // 34: secureaudit.v1.AuditService.CancelAudit:output_type -> secureaudit.v1.CancelAuditResponse
+	12, // 35: secureaudit.v1.AuditService.GetReport:output_type -> secureaudit.v1.GetReportResponse
+	14, // 36: secureaudit.v1.AuditService.WatchAudit:output_type -> secureaudit.v1.WatchAuditResponse
+	17, // 37: secureaudit.v1.AuditService.GetAuditHistory:output_type -> secureaudit.v1.GetAuditHistoryResponse
+	20, // 38: secureaudit.v1.AuditService.CreateSchedule:output_type -> secureaudit.v1.CreateScheduleResponse
+	22, // 39: secureaudit.v1.AuditService.ListSchedules:output_type -> secureaudit.v1.ListSchedulesResponse
+	24, // 40: secureaudit.v1.AuditService.DeleteSchedule:output_type -> secureaudit.v1.DeleteScheduleResponse
+	31, // [31:41] is the sub-list for method output_type
+	21, // [21:31] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_audit_proto_init() }
@@ -1106,7 +1633,7 @@ func file_secureaudit_v1_audit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_audit_proto_rawDesc), len(file_secureaudit_v1_audit_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   14,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

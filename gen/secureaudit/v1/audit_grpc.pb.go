@@ -19,12 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AuditService_StartAudit_FullMethodName  = "/secureaudit.v1.AuditService/StartAudit"
-	AuditService_GetAudit_FullMethodName    = "/secureaudit.v1.AuditService/GetAudit"
-	AuditService_ListAudits_FullMethodName  = "/secureaudit.v1.AuditService/ListAudits"
-	AuditService_CancelAudit_FullMethodName = "/secureaudit.v1.AuditService/CancelAudit"
-	AuditService_GetReport_FullMethodName   = "/secureaudit.v1.AuditService/GetReport"
-	AuditService_WatchAudit_FullMethodName  = "/secureaudit.v1.AuditService/WatchAudit"
+	AuditService_StartAudit_FullMethodName      = "/secureaudit.v1.AuditService/StartAudit"
+	AuditService_GetAudit_FullMethodName        = "/secureaudit.v1.AuditService/GetAudit"
+	AuditService_ListAudits_FullMethodName      = "/secureaudit.v1.AuditService/ListAudits"
+	AuditService_CancelAudit_FullMethodName     = "/secureaudit.v1.AuditService/CancelAudit"
+	AuditService_GetReport_FullMethodName       = "/secureaudit.v1.AuditService/GetReport"
+	AuditService_WatchAudit_FullMethodName      = "/secureaudit.v1.AuditService/WatchAudit"
+	AuditService_GetAuditHistory_FullMethodName = "/secureaudit.v1.AuditService/GetAuditHistory"
+	AuditService_CreateSchedule_FullMethodName  = "/secureaudit.v1.AuditService/CreateSchedule"
+	AuditService_ListSchedules_FullMethodName   = "/secureaudit.v1.AuditService/ListSchedules"
+	AuditService_DeleteSchedule_FullMethodName  = "/secureaudit.v1.AuditService/DeleteSchedule"
 )
 
 // AuditServiceClient is the client API for AuditService service.
@@ -46,6 +50,15 @@ type AuditServiceClient interface {
 	GetReport(ctx context.Context, in *GetReportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetReportResponse], error)
 	// WatchAudit streams an audit's progress events from the first, until it ends.
 	WatchAudit(ctx context.Context, in *WatchAuditRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchAuditResponse], error)
+	// GetAuditHistory returns what changed between an audit and the previous
+	// audit of the same cluster: new, changed and resolved findings.
+	GetAuditHistory(ctx context.Context, in *GetAuditHistoryRequest, opts ...grpc.CallOption) (*GetAuditHistoryResponse, error)
+	// CreateSchedule registers a recurring audit of a cluster.
+	CreateSchedule(ctx context.Context, in *CreateScheduleRequest, opts ...grpc.CallOption) (*CreateScheduleResponse, error)
+	// ListSchedules lists the schedules.
+	ListSchedules(ctx context.Context, in *ListSchedulesRequest, opts ...grpc.CallOption) (*ListSchedulesResponse, error)
+	// DeleteSchedule removes a schedule; its past audits stay.
+	DeleteSchedule(ctx context.Context, in *DeleteScheduleRequest, opts ...grpc.CallOption) (*DeleteScheduleResponse, error)
 }
 
 type auditServiceClient struct {
@@ -134,6 +147,46 @@ func (c *auditServiceClient) WatchAudit(ctx context.Context, in *WatchAuditReque
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AuditService_WatchAuditClient = grpc.ServerStreamingClient[WatchAuditResponse]
 
+func (c *auditServiceClient) GetAuditHistory(ctx context.Context, in *GetAuditHistoryRequest, opts ...grpc.CallOption) (*GetAuditHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetAuditHistoryResponse)
+	err := c.cc.Invoke(ctx, AuditService_GetAuditHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *auditServiceClient) CreateSchedule(ctx context.Context, in *CreateScheduleRequest, opts ...grpc.CallOption) (*CreateScheduleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateScheduleResponse)
+	err := c.cc.Invoke(ctx, AuditService_CreateSchedule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *auditServiceClient) ListSchedules(ctx context.Context, in *ListSchedulesRequest, opts ...grpc.CallOption) (*ListSchedulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSchedulesResponse)
+	err := c.cc.Invoke(ctx, AuditService_ListSchedules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *auditServiceClient) DeleteSchedule(ctx context.Context, in *DeleteScheduleRequest, opts ...grpc.CallOption) (*DeleteScheduleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteScheduleResponse)
+	err := c.cc.Invoke(ctx, AuditService_DeleteSchedule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuditServiceServer is the server API for AuditService service.
 // All implementations must embed UnimplementedAuditServiceServer
 // for forward compatibility.
@@ -153,6 +206,15 @@ type AuditServiceServer interface {
 	GetReport(*GetReportRequest, grpc.ServerStreamingServer[GetReportResponse]) error
 	// WatchAudit streams an audit's progress events from the first, until it ends.
 	WatchAudit(*WatchAuditRequest, grpc.ServerStreamingServer[WatchAuditResponse]) error
+	// GetAuditHistory returns what changed between an audit and the previous
+	// audit of the same cluster: new, changed and resolved findings.
+	GetAuditHistory(context.Context, *GetAuditHistoryRequest) (*GetAuditHistoryResponse, error)
+	// CreateSchedule registers a recurring audit of a cluster.
+	CreateSchedule(context.Context, *CreateScheduleRequest) (*CreateScheduleResponse, error)
+	// ListSchedules lists the schedules.
+	ListSchedules(context.Context, *ListSchedulesRequest) (*ListSchedulesResponse, error)
+	// DeleteSchedule removes a schedule; its past audits stay.
+	DeleteSchedule(context.Context, *DeleteScheduleRequest) (*DeleteScheduleResponse, error)
 	mustEmbedUnimplementedAuditServiceServer()
 }
 
@@ -180,6 +242,18 @@ func (UnimplementedAuditServiceServer) GetReport(*GetReportRequest, grpc.ServerS
 }
 func (UnimplementedAuditServiceServer) WatchAudit(*WatchAuditRequest, grpc.ServerStreamingServer[WatchAuditResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchAudit not implemented")
+}
+func (UnimplementedAuditServiceServer) GetAuditHistory(context.Context, *GetAuditHistoryRequest) (*GetAuditHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAuditHistory not implemented")
+}
+func (UnimplementedAuditServiceServer) CreateSchedule(context.Context, *CreateScheduleRequest) (*CreateScheduleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateSchedule not implemented")
+}
+func (UnimplementedAuditServiceServer) ListSchedules(context.Context, *ListSchedulesRequest) (*ListSchedulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSchedules not implemented")
+}
+func (UnimplementedAuditServiceServer) DeleteSchedule(context.Context, *DeleteScheduleRequest) (*DeleteScheduleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteSchedule not implemented")
 }
 func (UnimplementedAuditServiceServer) mustEmbedUnimplementedAuditServiceServer() {}
 func (UnimplementedAuditServiceServer) testEmbeddedByValue()                      {}
@@ -296,6 +370,78 @@ func _AuditService_WatchAudit_Handler(srv interface{}, stream grpc.ServerStream)
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AuditService_WatchAuditServer = grpc.ServerStreamingServer[WatchAuditResponse]
 
+func _AuditService_GetAuditHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAuditHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).GetAuditHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_GetAuditHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).GetAuditHistory(ctx, req.(*GetAuditHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuditService_CreateSchedule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateScheduleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).CreateSchedule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_CreateSchedule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).CreateSchedule(ctx, req.(*CreateScheduleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuditService_ListSchedules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSchedulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).ListSchedules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_ListSchedules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).ListSchedules(ctx, req.(*ListSchedulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuditService_DeleteSchedule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteScheduleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuditServiceServer).DeleteSchedule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuditService_DeleteSchedule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuditServiceServer).DeleteSchedule(ctx, req.(*DeleteScheduleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuditService_ServiceDesc is the grpc.ServiceDesc for AuditService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -318,6 +464,22 @@ var AuditService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelAudit",
 			Handler:    _AuditService_CancelAudit_Handler,
+		},
+		{
+			MethodName: "GetAuditHistory",
+			Handler:    _AuditService_GetAuditHistory_Handler,
+		},
+		{
+			MethodName: "CreateSchedule",
+			Handler:    _AuditService_CreateSchedule_Handler,
+		},
+		{
+			MethodName: "ListSchedules",
+			Handler:    _AuditService_ListSchedules_Handler,
+		},
+		{
+			MethodName: "DeleteSchedule",
+			Handler:    _AuditService_DeleteSchedule_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -30,6 +30,8 @@ type Service struct {
 	runner *Runner
 	store  Store
 	log    *slog.Logger
+	// schedules serves the schedule RPCs; nil until ScheduleWith.
+	schedules Schedules
 }
 
 // NewService returns the AuditService over a runner and its store.
