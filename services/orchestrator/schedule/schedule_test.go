@@ -43,7 +43,9 @@ func (f *fakeStore) DeleteSchedule(_ context.Context, name string) error {
 	return nil
 }
 
-func (f *fakeStore) Unfinished(context.Context) ([]*secureauditv1.Audit, error) { return f.unfinished, nil }
+func (f *fakeStore) Unfinished(context.Context) ([]*secureauditv1.Audit, error) {
+	return f.unfinished, nil
+}
 
 func (f *fakeStore) PruneAudits(_ context.Context, cluster string, before time.Time) (int, error) {
 	f.pruned[cluster] = before

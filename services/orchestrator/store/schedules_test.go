@@ -45,7 +45,9 @@ func TestSchedules(t *testing.T) {
 func TestPruneAudits(t *testing.T) {
 	s := open(t)
 	ctx := context.Background()
-	day := func(d int) *timestamppb.Timestamp { return timestamppb.New(time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC)) }
+	day := func(d int) *timestamppb.Timestamp {
+		return timestamppb.New(time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC))
+	}
 	mk := func(id, cluster string, d int, state secureauditv1.AuditState) {
 		a := &secureauditv1.Audit{Id: id, Cluster: cluster, CreatedAt: day(d), State: state}
 		if err := s.CreateAudit(ctx, a); err != nil {
