@@ -183,6 +183,12 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	runner.RecordTo(evlog)
 	reg.SetAgents(scoped)
 	baseline := regression.NewRunner(regression.Agents{Risk: agents.Risk, Report: agents.Report}, evlog, svc.Log)
+	// A changed answering model re-runs the baseline regression (CC3.4, CC9.2).
+	monitor.OnModelChange(func(ctx context.Context, answering string) {
+		if _, err := baseline.ModelChanged(ctx, answering); err != nil {
+			svc.Log.ErrorContext(ctx, "regression after a model change", "error", err.Error())
+		}
+	})
 	runner.GateWith(reg)
 	if err := runner.Recover(ctx); err != nil {
 		return err

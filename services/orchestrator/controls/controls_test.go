@@ -160,6 +160,8 @@ func TestAlerts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
+			var changed []string
+			h.mon.OnModelChange(func(_ context.Context, answering string) { changed = append(changed, answering) })
 			for range 30 {
 				h.run(audit{})
 			}
@@ -171,6 +173,16 @@ func TestAlerts(t *testing.T) {
 				if got[k] != n {
 					t.Errorf("%s alerts = %d, want %d (all: %v)", k, got[k], n, got)
 				}
+			}
+			wantChanged := 0
+			if tc.want[secureauditv1.TokenAlertKind_TOKEN_ALERT_KIND_MODEL_CHANGE] > 0 {
+				wantChanged = 1
+				if changed[0] != "openai/gpt-test-2026-06-01@t1" {
+					t.Errorf("model change hook got %q", changed[0])
+				}
+			}
+			if len(changed) != wantChanged {
+				t.Errorf("model change hook called %d times, want %d", len(changed), wantChanged)
 			}
 			// Each alert is also an anomaly event and a webhook post.
 			anomalies, err := h.st.Anomalies(context.Background(), "", 100)

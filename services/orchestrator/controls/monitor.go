@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -54,6 +55,9 @@ type Monitor struct {
 	client     *http.Client
 	now        func() time.Time
 
+	mu            sync.Mutex
+	onModelChange func(ctx context.Context, answering string)
+
 	alerts    metric.Int64Counter
 	anomalies metric.Int64Counter
 	perItem   metric.Float64Histogram
@@ -97,6 +101,14 @@ func New(store Store, mp metric.MeterProvider, log *slog.Logger, opts ...Option)
 		return nil, err
 	}
 	return m, nil
+}
+
+// OnModelChange sets a hook called with "provider/model@template" whenever
+// the answering model changes (the baseline regression runs on it).
+func (m *Monitor) OnModelChange(fn func(ctx context.Context, answering string)) {
+	m.mu.Lock()
+	m.onModelChange = fn
+	m.mu.Unlock()
 }
 
 // Agent is the only agent that calls models today.
@@ -245,6 +257,14 @@ func (m *Monitor) raise(ctx context.Context, s Sample, a Alert) error {
 		return err
 	}
 	m.post(ctx, alert)
+	if a.Kind == ModelChange {
+		m.mu.Lock()
+		hook := m.onModelChange
+		m.mu.Unlock()
+		if hook != nil {
+			hook(ctx, s.Key.Provider+"/"+s.Key.ResponseModel+"@"+s.Key.TemplateVersion)
+		}
+	}
 	return nil
 }
 
