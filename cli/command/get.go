@@ -3,6 +3,8 @@ package command
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,12 +16,16 @@ import (
 func newGet() *cobra.Command {
 	var f auditFlags
 	var output string
+	var changes bool
 	cmd := &cobra.Command{
 		Use:   "get AUDIT_ID",
 		Short: "Show one audit of a running orchestrator",
 		Long:  "get shows one audit: its state, stage, cluster, counts by severity and, when it failed, why.\n\n" + configHelp,
 		Example: `  secureaudit get 542b0d10-ffbd-4940-a982-448d869faa3e
-  secureaudit get 542b0d10-ffbd-4940-a982-448d869faa3e -o yaml`,
+  secureaudit get 542b0d10-ffbd-4940-a982-448d869faa3e -o yaml
+
+  # what is new, changed and resolved since the previous audit of the same cluster
+  secureaudit get 542b0d10-ffbd-4940-a982-448d869faa3e --changes`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
@@ -34,6 +40,9 @@ func newGet() *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			if changes {
+				return printChanges(cmd, c, args[0], output)
+			}
 			resp, err := c.API().GetAudit(cmd.Context(), &secureauditv1.GetAuditRequest{AuditId: args[0]})
 			if err != nil {
 				return fmt.Errorf("get audit %s: %w (list the audits with `secureaudit list`)", args[0], err)
@@ -45,7 +54,39 @@ func newGet() *cobra.Command {
 	}
 	f.registerConnection(cmd)
 	outputFlag(cmd, &output)
+	cmd.Flags().BoolVar(&changes, "changes", false, "show what changed since the previous audit of the same cluster")
 	return cmd
+}
+
+// printChanges shows the orchestrator's comparison of an audit with the
+// previous audit of its cluster.
+func printChanges(cmd *cobra.Command, c *client.Client, id, output string) error {
+	resp, err := c.API().GetAuditHistory(cmd.Context(), &secureauditv1.GetAuditHistoryRequest{AuditId: id})
+	if err != nil {
+		return fmt.Errorf("changes of audit %s: %w", id, err)
+	}
+	h := resp.GetHistory()
+	if h == nil {
+		fmt.Fprintf(cmd.OutOrStdout(), "audit %s is the first audit of its cluster: nothing to compare\n", id)
+		return nil
+	}
+	return printMessage(cmd.OutOrStdout(), output, h, func(w io.Writer) error {
+		dir, err := os.MkdirTemp("", "secureaudit-get-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		path := filepath.Join(dir, "report.json")
+		if err := c.Fetch(cmd.Context(), id, secureauditv1.ReportFormat_REPORT_FORMAT_JSON, path); err != nil {
+			return err
+		}
+		after, err := readReport(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "since audit %s of %s: ", h.GetPreviousAuditId(), h.GetPreviousGeneratedAt().AsTime().Format(time.RFC3339))
+		return diffTable(w, h, after)
+	})
 }
 
 func auditDetail(w io.Writer, a *secureauditv1.Audit) error {
