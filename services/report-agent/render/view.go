@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -246,11 +247,39 @@ func controlTexts(ids []string) []string {
 }
 
 // findingPath returns a finding's escalation path as readable steps. The
-// risk-agent's path field is not in the contract yet, so no finding has
-// one; this is the one place to read it when it is.
-func findingPath(*secureauditv1.Finding) []string {
-	return nil
+// contract has no structured path yet: the risk-agent's path rule
+// (PATH-001) writes it into the description as "Path (N steps): 1. A
+// --[capability]--> B; 2. ...", which this parses; any other finding has
+// none.
+func findingPath(f *secureauditv1.Finding) []string {
+	desc := f.GetDescription()
+	i := strings.Index(desc, "Path (")
+	if i < 0 {
+		return nil
+	}
+	j := strings.Index(desc[i:], "): ")
+	if j < 0 {
+		return nil
+	}
+	rest := strings.TrimSuffix(strings.TrimSpace(desc[i+j+3:]), ".")
+	parts := pathStep.Split(rest, -1)
+	var steps []string
+	for _, p := range parts {
+		p = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(p), ";"))
+		if p == "" {
+			continue
+		}
+		p = strings.NewReplacer(" --[", " \u2014[", "]--> ", "]\u2192 ").Replace(p)
+		steps = append(steps, p)
+	}
+	if len(steps) == 0 {
+		return nil
+	}
+	return steps
 }
+
+// pathStep splits "1. a; 2. b" into its steps.
+var pathStep = regexp.MustCompile(`(?:^|;\s+)[0-9]+\.\s+`)
 
 func severityText(s secureauditv1.Severity) string {
 	switch s {
