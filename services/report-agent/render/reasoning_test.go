@@ -45,3 +45,28 @@ func TestMarkdownLabelsModelOutput(t *testing.T) {
 		t.Errorf("a report without reasoning shows model output")
 	}
 }
+
+// TestTemplateReasoningDeterministic: with template reasoning (provider
+// none) the same report renders to the same bytes.
+func TestTemplateReasoningDeterministic(t *testing.T) {
+	build := func() *secureauditv1.Report {
+		r := sampleFindings()
+		r.Reasoning = &secureauditv1.Reasoning{
+			Provider: "none", TemplateVersion: "t1", ExecutiveSummary: "Template summary.",
+			SummarySource: secureauditv1.TextSource_TEXT_SOURCE_TEMPLATE,
+			AccessReviews: []*secureauditv1.AccessReview{{
+				Subject: &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "alice@example.com"},
+				Roles:   []string{"ClusterRole/edit in namespace web"}, Plausibility: secureauditv1.Plausibility_PLAUSIBILITY_NOT_ASSESSED,
+				Reason: "Not assessed.", Source: secureauditv1.TextSource_TEXT_SOURCE_TEMPLATE,
+			}},
+		}
+		return r
+	}
+	a, b := Markdown(build()), Markdown(build())
+	if string(a) != string(b) {
+		t.Error("the same report rendered to different Markdown")
+	}
+	if !strings.Contains(string(a), "**Summary** (template text (deterministic))") || strings.Contains(string(a), "Model output") {
+		t.Error("template reasoning is not labelled as template text")
+	}
+}

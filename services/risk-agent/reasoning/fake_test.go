@@ -121,7 +121,7 @@ func (f *fakeModel) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	} else {
-		if r.URL.Path != "/v1/chat/completions" || r.Header.Get("Authorization") != "Bearer sk-test-secret" {
+		if r.URL.Path != "/v1/chat/completions" || (r.Header.Get("Authorization") != "Bearer sk-test-secret" && r.Header.Get("Api-Key") != "sk-test-secret") {
 			http.Error(w, "unexpected request "+r.URL.Path, http.StatusNotFound)
 			return
 		}

@@ -279,3 +279,20 @@ func TestCheckText(t *testing.T) {
 		}
 	}
 }
+
+// TestAzureOpenAI: the azure-openai provider reaches an OpenAI-compatible
+// v1 endpoint with the key in the api-key header.
+func TestAzureOpenAI(t *testing.T) {
+	fake := newFake(t, false, correct)
+	cfg := fake.config()
+	cfg.Provider = ProviderAzureOpenAI
+	res := newReasoner(t, cfg, nil).Reason(context.Background(), input())
+	if len(res.Reasoning.GetAnnotations()) != 2 || len(res.Anomalies) != 0 {
+		t.Errorf("azure-openai: annotations %v, anomalies %v", res.Reasoning.GetAnnotations(), res.Anomalies)
+	}
+	for _, p := range fake.prompts {
+		if strings.Contains(p, "sk-test-secret") {
+			t.Error("key in the prompt")
+		}
+	}
+}
