@@ -1,14 +1,25 @@
 // Command entra-agent serves EntraService: it answers "who are these
-// principals?" for the users and groups an RBAC snapshot names, from a
-// directory snapshot file (Microsoft Graph comes later). Only the orchestrator
-// may call it.
+// principals?" for the users, groups and workload identities an RBAC
+// snapshot names, from a directory snapshot file or from a live Entra
+// tenant (Microsoft Graph and Azure Resource Manager). Only the
+// orchestrator may call it.
+//
+// `entra-agent export -out FILE ...` resolves principals in the live tenant
+// and writes what it found as a directory snapshot file, so that an audit
+// can be reproduced offline; `secureaudit entra export` runs it.
 package main
 
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"google.golang.org/grpc"
 
 	"secureaudit.dev/deploy/scopes"
@@ -16,20 +27,29 @@ import (
 	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/platform/run"
 	"secureaudit.dev/services/entra-agent/directory"
+	"secureaudit.dev/services/entra-agent/tenant"
 )
 
 func main() { run.Main(realMain) }
 
 func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "export" {
+		return export(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet(identity.EntraAgent, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var common run.Flags
 	common.Register(fs, "127.0.0.1:8442")
 	dirEnv := run.EnvName("directory")
 	directoryPath := fs.String("directory", run.EnvOr(dirEnv, ""),
-		"directory snapshot file (protojson of secureaudit.v1.DirectorySnapshot); without it Resolve fails with FailedPrecondition (env "+dirEnv+")")
+		"directory snapshot file (protojson of secureaudit.v1.DirectorySnapshot); without it or -live, Resolve fails with FailedPrecondition (env "+dirEnv+")")
+	var live liveFlags
+	live.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *directoryPath != "" && live.enabled {
+		return fmt.Errorf("-directory and -live are exclusive: choose the snapshot file or the live tenant")
 	}
 	// Load the directory first: an invalid file stops the agent before it serves.
 	var src directory.Source
@@ -49,11 +69,114 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer svc.Close()
-	if src == nil {
+	switch {
+	case live.enabled:
+		ts, err := live.source(svc.Log)
+		if err != nil {
+			return err
+		}
+		src = ts
+		svc.Log.Info("live tenant source configured", "graph", live.cfg.GraphURL, "cluster", live.cfg.ClusterID)
+	case src == nil:
 		svc.Log.Warn("no directory source configured; Resolve fails with FailedPrecondition until one is")
-	} else {
+	default:
 		svc.Log.Info("directory snapshot loaded", "directory", *directoryPath)
 	}
 	srv := directory.NewServer(svc.Log, src)
 	return svc.Serve(ctx, func(s *grpc.Server) { secureauditv1.RegisterEntraServiceServer(s, srv) })
+}
+
+// liveFlags configure the live tenant source.
+type liveFlags struct {
+	enabled bool
+	cfg     tenant.Config
+}
+
+func (l *liveFlags) register(fs *flag.FlagSet) {
+	env := func(name string) string { return run.EnvName(name) }
+	fs.BoolVar(&l.enabled, "live", run.EnvOr(env("live"), "") == "true",
+		"resolve through Microsoft Graph and Azure Resource Manager with the Azure credential of the environment (env "+env("live")+")")
+	fs.StringVar(&l.cfg.ClusterID, "cluster-resource-id", run.EnvOr(env("cluster-resource-id"), ""),
+		"the AKS cluster's ARM resource ID; role assignments on it, its resource group and subscription are reported (env "+env("cluster-resource-id")+")")
+	fs.StringVar(&l.cfg.GraphURL, "graph-url", run.EnvOr(env("graph-url"), tenant.DefaultGraphURL), "Microsoft Graph base URL (env "+env("graph-url")+")")
+	fs.StringVar(&l.cfg.ARMURL, "arm-url", run.EnvOr(env("arm-url"), tenant.DefaultARMURL), "Azure Resource Manager endpoint (env "+env("arm-url")+")")
+	fs.IntVar(&l.cfg.Concurrency, "concurrency", tenant.DefaultConcurrency, "Graph and ARM requests in flight at most")
+	fs.IntVar(&l.cfg.MaxRetries, "max-retries", tenant.DefaultMaxRetries, "retries of a throttled or unavailable request (at most 10)")
+}
+
+// source builds the live source with the environment's credential: Azure
+// workload identity in a pod that has it (AZURE_FEDERATED_TOKEN_FILE), the
+// default credential chain elsewhere (environment, managed identity, Azure
+// CLI).
+func (l *liveFlags) source(log *slog.Logger) (*tenant.Source, error) {
+	var cred azcore.TokenCredential
+	var err error
+	if os.Getenv("AZURE_FEDERATED_TOKEN_FILE") != "" {
+		cred, err = azidentity.NewWorkloadIdentityCredential(nil)
+	} else {
+		cred, err = azidentity.NewDefaultAzureCredential(nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("azure credential: %w", err)
+	}
+	return tenant.New(log, cred, l.cfg)
+}
+
+// export resolves the principals named on the command line in the live
+// tenant and writes a directory snapshot file.
+func export(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("entra-agent export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "directory snapshot file to write (required)")
+	tenantID := fs.String("tenant-id", os.Getenv("AZURE_TENANT_ID"), "the tenant's ID, recorded in the snapshot (default: AZURE_TENANT_ID, else the token's tid)")
+	allowPartial := fs.Bool("allow-partial", false, "write the snapshot even when lookups failed (they are listed on stderr)")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	var groups, users, clients listFlag
+	fs.Var(&groups, "group", "Entra group object ID (repeatable)")
+	fs.Var(&users, "user", "user principal name or object ID (repeatable)")
+	fs.Var(&clients, "client-id", "workload identity client ID (repeatable)")
+	var live liveFlags
+	live.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return fmt.Errorf("export: -out is required")
+	}
+	var ps []*secureauditv1.Principal
+	for _, g := range groups {
+		ps = append(ps, &secureauditv1.Principal{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_GROUP, Name: g})
+	}
+	for _, u := range users {
+		ps = append(ps, &secureauditv1.Principal{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_USER, Name: u})
+	}
+	for _, c := range clients {
+		ps = append(ps, &secureauditv1.Principal{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_CLIENT_ID, Name: c})
+	}
+	if len(ps) == 0 {
+		return fmt.Errorf("export: name at least one -group, -user or -client-id")
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	src, err := live.source(log)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	n, err := tenant.Export(ctx, src, ps, *tenantID, *out, *allowPartial, stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s: %d users, %d groups, %d service principals, %d role assignments\n", *out, n.Users, n.Groups, n.ServicePrincipals, n.RoleAssignments)
+	return nil
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return fmt.Sprint(*l) }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }

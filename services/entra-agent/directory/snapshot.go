@@ -253,7 +253,9 @@ func (c *collector) result() *Result {
 	for _, ids := range [][]string{keys(c.users), keys(c.groups), keys(c.sps)} {
 		for _, id := range ids {
 			for _, a := range c.snap.assigned[id] {
-				assigned[strings.ToLower(a.GetId())] = a
+				if IsClusterRole(a.GetRoleName()) {
+					assigned[strings.ToLower(a.GetId())] = a
+				}
 			}
 		}
 	}

@@ -1,0 +1,528 @@
+package tenant
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/microsoftgraph/msgraph-sdk-go/applicationswithappid"
+	"github.com/microsoftgraph/msgraph-sdk-go/groups"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
+	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipalswithappid"
+	"github.com/microsoftgraph/msgraph-sdk-go/users"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/entra-agent/directory"
+)
+
+// Graph $select lists: only the fields the audit reads.
+var (
+	userFields      = []string{"id", "userPrincipalName", "displayName", "userType", "accountEnabled"}
+	userSignIn      = append(slices.Clone(userFields), "signInActivity")
+	groupFields     = []string{"id", "displayName", "description"}
+	spFields        = []string{"id", "appId", "displayName", "servicePrincipalType", "passwordCredentials"}
+	memberFields    = []string{"id", "userPrincipalName", "displayName", "userType", "accountEnabled", "description", "appId", "servicePrincipalType"}
+	applicationKeys = []string{"id", "passwordCredentials"}
+)
+
+// run is the state of one Resolve call. Its maps are guarded by mu; the
+// semaphore bounds the Graph and ARM requests in flight.
+type run struct {
+	s   *Source
+	sem chan struct{}
+	wg  sync.WaitGroup
+
+	mu         sync.Mutex
+	users      map[string]*secureauditv1.DirectoryUser
+	groups     map[string]*secureauditv1.DirectoryGroup
+	sps        map[string]*secureauditv1.DirectoryServicePrincipal
+	expanded   map[string]bool
+	unresolved map[string]*secureauditv1.Principal
+	errs       []*secureauditv1.LookupError
+	assigned   []*secureauditv1.AzureRoleAssignment
+	noSignIn   bool            // the credential may not read signInActivity
+	signedIn   map[string]bool // users read with signInActivity
+}
+
+func newRun(s *Source) *run {
+	return &run{
+		s:          s,
+		sem:        make(chan struct{}, s.cfg.Concurrency),
+		users:      map[string]*secureauditv1.DirectoryUser{},
+		groups:     map[string]*secureauditv1.DirectoryGroup{},
+		sps:        map[string]*secureauditv1.DirectoryServicePrincipal{},
+		expanded:   map[string]bool{},
+		unresolved: map[string]*secureauditv1.Principal{},
+		signedIn:   map[string]bool{},
+	}
+}
+
+func (r *run) spawn(f func()) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		f()
+	}()
+}
+
+// call runs one request within the concurrency bound.
+func (r *run) call(ctx context.Context, f func() error) error {
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-r.sem }()
+	return f()
+}
+
+func (r *run) fail(lookup string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs = append(r.errs, &secureauditv1.LookupError{Lookup: lookup, Message: clip(err.Error(), 4096)})
+}
+
+func (r *run) notFound(p *secureauditv1.Principal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unresolved[p.GetKind().String()+"/"+p.GetName()] = p
+}
+
+// principal resolves one requested principal.
+func (r *run) principal(ctx context.Context, p *secureauditv1.Principal) {
+	name := p.GetName()
+	switch p.GetKind() {
+	case secureauditv1.PrincipalKind_PRINCIPAL_KIND_USER:
+		found, err := r.user(ctx, name)
+		if err == nil && !found && isGUID(name) {
+			found, err = r.servicePrincipal(ctx, name)
+		}
+		r.settle(p, "user "+name, found, err)
+	case secureauditv1.PrincipalKind_PRINCIPAL_KIND_GROUP:
+		if !isGUID(name) { // Graph names groups by object ID only
+			r.notFound(p)
+			return
+		}
+		found, err := r.group(ctx, name)
+		r.settle(p, "group "+name, found, err)
+	case secureauditv1.PrincipalKind_PRINCIPAL_KIND_CLIENT_ID:
+		if !isGUID(name) {
+			r.notFound(p)
+			return
+		}
+		found, err := r.servicePrincipalByApp(ctx, name)
+		r.settle(p, "service principal with app id "+name, found, err)
+	}
+}
+
+func (r *run) settle(p *secureauditv1.Principal, lookup string, found bool, err error) {
+	switch {
+	case err != nil:
+		r.fail(lookup, err)
+	case !found:
+		r.notFound(p)
+	}
+}
+
+// user looks a user up by object ID or UPN, with its last sign-in when the
+// credential may read it.
+func (r *run) user(ctx context.Context, name string) (bool, error) {
+	r.mu.Lock()
+	fields := userSignIn
+	if r.noSignIn {
+		fields = userFields
+	}
+	r.mu.Unlock()
+	var u models.Userable
+	err := r.call(ctx, func() (err error) {
+		u, err = r.s.graph.Users().ByUserId(name).Get(ctx, &users.UserItemRequestBuilderGetRequestConfiguration{
+			QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: fields},
+		})
+		return err
+	})
+	if statusOf(err) == http.StatusForbidden && len(fields) == len(userSignIn) {
+		// Without AuditLog.Read.All signInActivity is refused: read the rest.
+		r.mu.Lock()
+		r.noSignIn = true
+		r.mu.Unlock()
+		return r.user(ctx, name)
+	}
+	if statusOf(err) == http.StatusNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	r.addUser(u)
+	if len(fields) == len(userSignIn) {
+		r.mu.Lock()
+		r.signedIn[lower(deref(u.GetId()))] = true
+		r.mu.Unlock()
+	}
+	return true, nil
+}
+
+func (r *run) servicePrincipal(ctx context.Context, id string) (bool, error) {
+	var sp models.ServicePrincipalable
+	err := r.call(ctx, func() (err error) {
+		sp, err = r.s.graph.ServicePrincipals().ByServicePrincipalId(id).Get(ctx, &serviceprincipals.ServicePrincipalItemRequestBuilderGetRequestConfiguration{
+			QueryParameters: &serviceprincipals.ServicePrincipalItemRequestBuilderGetQueryParameters{Select: spFields},
+		})
+		return err
+	})
+	if statusOf(err) == http.StatusNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	r.addSP(sp)
+	return true, nil
+}
+
+func (r *run) servicePrincipalByApp(ctx context.Context, appID string) (bool, error) {
+	var sp models.ServicePrincipalable
+	err := r.call(ctx, func() (err error) {
+		sp, err = r.s.graph.ServicePrincipalsWithAppId(&appID).Get(ctx, &serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetRequestConfiguration{
+			QueryParameters: &serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetQueryParameters{Select: spFields},
+		})
+		return err
+	})
+	if statusOf(err) == http.StatusNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	r.addSP(sp)
+	return true, nil
+}
+
+// group looks a group up by object ID and expands it.
+func (r *run) group(ctx context.Context, id string) (bool, error) {
+	var g models.Groupable
+	err := r.call(ctx, func() (err error) {
+		g, err = r.s.graph.Groups().ByGroupId(id).Get(ctx, &groups.GroupItemRequestBuilderGetRequestConfiguration{
+			QueryParameters: &groups.GroupItemRequestBuilderGetQueryParameters{Select: groupFields},
+		})
+		return err
+	})
+	if statusOf(err) == http.StatusNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	r.addGroup(g)
+	r.expand(ctx, lower(deref(g.GetId())))
+	return true, nil
+}
+
+// expand reads a group's direct members and owners, every page, once per
+// group, and expands the groups among its members concurrently.
+func (r *run) expand(ctx context.Context, id string) {
+	r.mu.Lock()
+	if r.expanded[id] {
+		r.mu.Unlock()
+		return
+	}
+	r.expanded[id] = true
+	r.mu.Unlock()
+
+	members, err := r.page(ctx, id, false)
+	if err != nil {
+		r.fail("group "+id+"/members", err)
+	}
+	owners, err := r.page(ctx, id, true)
+	if err != nil {
+		r.fail("group "+id+"/owners", err)
+	}
+	var nested []string
+	var memberIDs, ownerIDs []string
+	for _, o := range members {
+		oid := lower(deref(o.GetId()))
+		memberIDs = append(memberIDs, oid)
+		if g, ok := o.(models.Groupable); ok {
+			r.addGroup(g)
+			nested = append(nested, oid)
+		} else {
+			r.addObject(o)
+		}
+	}
+	for _, o := range owners {
+		ownerIDs = append(ownerIDs, lower(deref(o.GetId())))
+		if _, ok := o.(models.Groupable); !ok {
+			r.addObject(o)
+		}
+	}
+	r.mu.Lock()
+	g := r.groups[id]
+	g.MemberIds = append(g.MemberIds, memberIDs...)
+	g.OwnerIds = append(g.OwnerIds, ownerIDs...)
+	r.mu.Unlock()
+	for _, child := range nested {
+		r.spawn(func() { r.expand(ctx, child) })
+	}
+}
+
+// page reads every page of a group's members or owners.
+func (r *run) page(ctx context.Context, id string, owners bool) ([]models.DirectoryObjectable, error) {
+	var out []models.DirectoryObjectable
+	next := ""
+	for {
+		var resp models.DirectoryObjectCollectionResponseable
+		err := r.call(ctx, func() (err error) {
+			switch {
+			case owners && next == "":
+				resp, err = r.s.graph.Groups().ByGroupId(id).Owners().Get(ctx, &groups.ItemOwnersRequestBuilderGetRequestConfiguration{
+					QueryParameters: &groups.ItemOwnersRequestBuilderGetQueryParameters{Select: memberFields},
+				})
+			case owners:
+				resp, err = r.s.graph.Groups().ByGroupId(id).Owners().WithUrl(next).Get(ctx, nil)
+			case next == "":
+				resp, err = r.s.graph.Groups().ByGroupId(id).Members().Get(ctx, &groups.ItemMembersRequestBuilderGetRequestConfiguration{
+					QueryParameters: &groups.ItemMembersRequestBuilderGetQueryParameters{Select: memberFields, Top: ptr(int32(999))},
+				})
+			default:
+				resp, err = r.s.graph.Groups().ByGroupId(id).Members().WithUrl(next).Get(ctx, nil)
+			}
+			return err
+		})
+		if err != nil {
+			return out, err
+		}
+		out = append(out, resp.GetValue()...)
+		next = deref(resp.GetOdataNextLink())
+		if next == "" {
+			return out, nil
+		}
+	}
+}
+
+// signIns reads the last sign-in of the users reached through groups (the
+// members listing does not carry signInActivity), unless the credential may
+// not read it.
+func (r *run) signIns(ctx context.Context) {
+	r.mu.Lock()
+	var ids []string
+	if !r.noSignIn {
+		for id, u := range r.users {
+			if !r.signedIn[id] && u.GetLastSignIn() == nil {
+				ids = append(ids, id)
+			}
+		}
+	}
+	r.mu.Unlock()
+	for _, id := range ids {
+		r.spawn(func() {
+			if _, err := r.user(ctx, id); err != nil {
+				r.fail("user "+id+" signInActivity", err)
+			}
+		})
+	}
+}
+
+// enrichApplications reads, for every service principal of an application,
+// the application's secrets and federated identity credentials.
+func (r *run) enrichApplications(ctx context.Context) {
+	r.mu.Lock()
+	var apps []*secureauditv1.DirectoryServicePrincipal
+	for _, sp := range r.sps {
+		if strings.EqualFold(sp.GetServicePrincipalType(), "Application") && sp.GetAppId() != "" {
+			apps = append(apps, sp)
+		}
+	}
+	r.mu.Unlock()
+	for _, sp := range apps {
+		r.spawn(func() {
+			if err := r.application(ctx, sp); err != nil {
+				r.fail("application "+sp.GetAppId(), err)
+			}
+		})
+	}
+}
+
+func (r *run) application(ctx context.Context, sp *secureauditv1.DirectoryServicePrincipal) error {
+	appID := sp.GetAppId()
+	var app models.Applicationable
+	err := r.call(ctx, func() (err error) {
+		app, err = r.s.graph.ApplicationsWithAppId(&appID).Get(ctx, &applicationswithappid.ApplicationsWithAppIdRequestBuilderGetRequestConfiguration{
+			QueryParameters: &applicationswithappid.ApplicationsWithAppIdRequestBuilderGetQueryParameters{Select: applicationKeys},
+		})
+		return err
+	})
+	if statusOf(err) == http.StatusNotFound {
+		return nil // an application of another tenant
+	}
+	if err != nil {
+		return err
+	}
+	var creds []*secureauditv1.FederatedCredential
+	next := ""
+	for {
+		var resp models.FederatedIdentityCredentialCollectionResponseable
+		err := r.call(ctx, func() (err error) {
+			b := r.s.graph.Applications().ByApplicationId(deref(app.GetId())).FederatedIdentityCredentials()
+			if next != "" {
+				resp, err = b.WithUrl(next).Get(ctx, nil)
+			} else {
+				resp, err = b.Get(ctx, nil)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for _, fc := range resp.GetValue() {
+			creds = append(creds, &secureauditv1.FederatedCredential{
+				Name: clip(deref(fc.GetName()), 256), Issuer: clip(deref(fc.GetIssuer()), 1024), Subject: clip(deref(fc.GetSubject()), 1024),
+			})
+		}
+		if next = deref(resp.GetOdataNextLink()); next == "" {
+			break
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sp.PasswordCredentials += uint32(len(app.GetPasswordCredentials()))
+	sp.FederatedCredentials = creds[:min(len(creds), 100)]
+	return nil
+}
+
+func (r *run) addObject(o models.DirectoryObjectable) {
+	switch v := o.(type) {
+	case models.Userable:
+		r.addUser(v)
+	case models.ServicePrincipalable:
+		r.addSP(v)
+	}
+}
+
+func (r *run) addUser(u models.Userable) {
+	du := &secureauditv1.DirectoryUser{
+		Id:                lower(deref(u.GetId())),
+		UserPrincipalName: deref(u.GetUserPrincipalName()),
+		DisplayName:       clip(deref(u.GetDisplayName()), 256),
+		AccountEnabled:    deref(u.GetAccountEnabled()),
+	}
+	switch strings.ToLower(deref(u.GetUserType())) {
+	case "member":
+		du.UserType = secureauditv1.UserType_USER_TYPE_MEMBER
+	case "guest":
+		du.UserType = secureauditv1.UserType_USER_TYPE_GUEST
+	}
+	if si := u.GetSignInActivity(); si != nil && si.GetLastSignInDateTime() != nil {
+		du.LastSignIn = timestamppb.New(*si.GetLastSignInDateTime())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.users[du.GetId()]; ok && old.GetLastSignIn() != nil {
+		du.LastSignIn = old.GetLastSignIn()
+	}
+	r.users[du.GetId()] = du
+}
+
+func (r *run) addGroup(g models.Groupable) {
+	id := lower(deref(g.GetId()))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.groups[id]; ok {
+		return
+	}
+	r.groups[id] = &secureauditv1.DirectoryGroup{
+		Id: id, DisplayName: clip(deref(g.GetDisplayName()), 256), Description: clip(deref(g.GetDescription()), 1024),
+	}
+}
+
+func (r *run) addSP(sp models.ServicePrincipalable) {
+	id := lower(deref(sp.GetId()))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.sps[id]; ok && old.GetPasswordCredentials() >= uint32(len(sp.GetPasswordCredentials())) {
+		return
+	}
+	r.sps[id] = &secureauditv1.DirectoryServicePrincipal{
+		Id:                   id,
+		AppId:                lower(deref(sp.GetAppId())),
+		DisplayName:          clip(deref(sp.GetDisplayName()), 256),
+		ServicePrincipalType: clip(deref(sp.GetServicePrincipalType()), 64),
+		PasswordCredentials:  uint32(len(sp.GetPasswordCredentials())),
+	}
+}
+
+// result sorts what the run found into a directory.Result.
+func (r *run) result() *directory.Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := &directory.Result{
+		Users:             sortedValues(r.users),
+		Groups:            sortedValues(r.groups),
+		ServicePrincipals: sortedValues(r.sps),
+		Errors:            r.errs,
+		RoleAssignments:   r.assigned,
+	}
+	for _, g := range res.Groups {
+		slices.Sort(g.MemberIds)
+		g.MemberIds = slices.Compact(g.MemberIds)
+		slices.Sort(g.OwnerIds)
+		g.OwnerIds = slices.Compact(g.OwnerIds)
+	}
+	for _, p := range r.unresolved {
+		res.Unresolved = append(res.Unresolved, p)
+	}
+	slices.SortFunc(res.Unresolved, func(a, b *secureauditv1.Principal) int {
+		return cmp.Or(cmp.Compare(a.GetKind(), b.GetKind()), cmp.Compare(a.GetName(), b.GetName()))
+	})
+	slices.SortFunc(res.Errors, func(a, b *secureauditv1.LookupError) int { return cmp.Compare(a.GetLookup(), b.GetLookup()) })
+	slices.SortFunc(res.RoleAssignments, func(a, b *secureauditv1.AzureRoleAssignment) int {
+		return cmp.Compare(lower(a.GetId()), lower(b.GetId()))
+	})
+	return res
+}
+
+func sortedValues[T any](m map[string]T) []T {
+	if len(m) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]T, len(keys))
+	for i, k := range keys {
+		out[i] = m[k]
+	}
+	return out
+}
+
+func lower(s string) string { return strings.ToLower(s) }
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// clip cuts s to at most n bytes on a rune boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+var _ = fmt.Sprintf

@@ -1,0 +1,247 @@
+// Package tenant is the entra-agent's live source: it resolves principals in
+// an Entra tenant through Microsoft Graph and finds their Azure role
+// assignments on the cluster through Azure Resource Manager. It loads only
+// what the principals it is asked about lead to: the users, groups and
+// service principals they name, the members and owners of those groups
+// through every level of nesting, and the role assignments on the cluster's
+// scope. Throttled and failing requests are retried by the SDKs' retry
+// policies (honouring Retry-After); lookups that still fail are returned as
+// errors and mark the answer partial.
+package tenant
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+	azauth "github.com/microsoft/kiota-authentication-azure-go"
+	khttp "github.com/microsoft/kiota-http-go"
+	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/entra-agent/directory"
+)
+
+// Defaults of Config.
+const (
+	DefaultGraphURL    = "https://graph.microsoft.com/v1.0"
+	DefaultARMURL      = "https://management.azure.com"
+	DefaultConcurrency = 8
+	DefaultMaxRetries  = 5
+)
+
+// ReadOnlyPermissions are the Graph application permissions the agent
+// declares and needs. Any other application permission in its token is
+// reported as excess.
+var ReadOnlyPermissions = []string{"Application.Read.All", "AuditLog.Read.All", "GroupMember.Read.All", "User.Read.All"}
+
+// Config configures a Source.
+type Config struct {
+	// GraphURL is the Graph API base, DefaultGraphURL when empty.
+	GraphURL string
+	// ARMURL is the Resource Manager endpoint, DefaultARMURL when empty.
+	ARMURL string
+	// ClusterID is the AKS cluster's ARM resource ID. Empty: role
+	// assignments are not looked up.
+	ClusterID string
+	// Concurrency bounds the requests in flight, DefaultConcurrency when 0.
+	Concurrency int
+	// MaxRetries bounds the retries of a throttled (429) or unavailable
+	// (5xx) request, DefaultMaxRetries when 0 (at most 10).
+	MaxRetries int
+	// HTTPClient is the client both SDKs send through (nil: the default).
+	// Tests use it to trust a loopback server's certificate.
+	HTTPClient *http.Client
+	// Allowed are the Graph application permissions the agent may hold,
+	// ReadOnlyPermissions when nil.
+	Allowed []string
+}
+
+// Source resolves principals against a live tenant. It is safe for
+// concurrent use.
+type Source struct {
+	log         *slog.Logger
+	cred        azcore.TokenCredential
+	cfg         Config
+	graph       *msgraphsdk.GraphServiceClient
+	graphScope  string
+	assignments *armauthorization.RoleAssignmentsClient
+	definitions *armauthorization.RoleDefinitionsClient
+	roleNames   sync.Map // role definition ID -> name
+}
+
+// New returns a Source authenticating with cred.
+func New(log *slog.Logger, cred azcore.TokenCredential, cfg Config) (*Source, error) {
+	cfg.GraphURL = strings.TrimSuffix(cmp.Or(cfg.GraphURL, DefaultGraphURL), "/")
+	cfg.ARMURL = strings.TrimSuffix(cmp.Or(cfg.ARMURL, DefaultARMURL), "/")
+	cfg.Concurrency = cmp.Or(cfg.Concurrency, DefaultConcurrency)
+	cfg.MaxRetries = min(cmp.Or(cfg.MaxRetries, DefaultMaxRetries), 10)
+	if cfg.Allowed == nil {
+		cfg.Allowed = ReadOnlyPermissions
+	}
+	gu, err := url.Parse(cfg.GraphURL)
+	if err != nil || gu.Scheme != "https" || gu.Host == "" {
+		return nil, fmt.Errorf("graph url %q: must be an https URL", cfg.GraphURL)
+	}
+	// The token is requested for Graph's resource; a loopback fake accepts it.
+	scope := "https://graph.microsoft.com/.default"
+	auth, err := azauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred, []string{scope}, []string{gu.Hostname()})
+	if err != nil {
+		return nil, fmt.Errorf("graph authentication: %w", err)
+	}
+	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, graphClient(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("graph adapter: %w", err)
+	}
+	adapter.SetBaseUrl(cfg.GraphURL)
+	s := &Source{log: log, cred: cred, cfg: cfg, graph: msgraphsdk.NewGraphServiceClient(adapter), graphScope: scope}
+	if cfg.ClusterID != "" {
+		sub, err := subscriptionOf(cfg.ClusterID)
+		if err != nil {
+			return nil, err
+		}
+		opts := armOptions(cfg)
+		if s.assignments, err = armauthorization.NewRoleAssignmentsClient(sub, cred, opts); err != nil {
+			return nil, fmt.Errorf("role assignments client: %w", err)
+		}
+		if s.definitions, err = armauthorization.NewRoleDefinitionsClient(cred, opts); err != nil {
+			return nil, fmt.Errorf("role definitions client: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// graphClient is Graph's default middleware pipeline with the retry
+// handler configured: 429, 503 and 504 retried MaxRetries times, waiting
+// for Retry-After when the response has one.
+func graphClient(cfg Config) *http.Client {
+	mws := msgraphcore.GetDefaultMiddlewaresWithOptions(&msgraphcore.GraphClientOptions{})
+	for i, m := range mws {
+		switch m.(type) {
+		case *khttp.RetryHandler, khttp.RetryHandler:
+			mws[i] = khttp.NewRetryHandlerWithOptions(khttp.RetryHandlerOptions{
+				MaxRetries:   cfg.MaxRetries,
+				DelaySeconds: 1,
+				ShouldRetry:  func(_ time.Duration, _ int, _ *http.Request, _ *http.Response) bool { return true },
+			})
+		}
+	}
+	var parent http.RoundTripper
+	if cfg.HTTPClient != nil {
+		parent = cfg.HTTPClient.Transport
+	}
+	return &http.Client{Transport: khttp.NewCustomTransportWithParentTransport(parent, mws...)}
+}
+
+// armOptions points the ARM clients at cfg.ARMURL with azcore's retry
+// policy (408, 429, 500, 502, 503, 504, honouring Retry-After).
+func armOptions(cfg Config) *arm.ClientOptions {
+	opts := &arm.ClientOptions{ClientOptions: policy.ClientOptions{
+		Retry: policy.RetryOptions{MaxRetries: int32(cfg.MaxRetries)},
+	}}
+	if cfg.ARMURL != DefaultARMURL {
+		opts.Cloud = cloud.Configuration{
+			ActiveDirectoryAuthorityHost: cloud.AzurePublic.ActiveDirectoryAuthorityHost,
+			Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
+				cloud.ResourceManager: {Endpoint: cfg.ARMURL, Audience: "https://management.core.windows.net/"},
+			},
+		}
+	}
+	if cfg.HTTPClient != nil {
+		opts.Transport = cfg.HTTPClient
+	}
+	return opts
+}
+
+// subscriptionOf returns the subscription ID of an ARM resource ID.
+func subscriptionOf(id string) (string, error) {
+	parts := strings.Split(strings.Trim(id, "/"), "/")
+	if len(parts) < 2 || !strings.EqualFold(parts[0], "subscriptions") || parts[1] == "" {
+		return "", fmt.Errorf("cluster resource id %q: want /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerService/managedClusters/<name>", id)
+	}
+	return parts[1], nil
+}
+
+// Resolve implements directory.Source.
+func (s *Source) Resolve(ctx context.Context, principals []*secureauditv1.Principal) (*directory.Result, error) {
+	r := newRun(s)
+	for _, p := range principals {
+		r.spawn(func() { r.principal(ctx, p) })
+	}
+	r.wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r.enrichApplications(ctx)
+	r.signIns(ctx)
+	r.wg.Wait()
+	if s.assignments != nil {
+		r.roleAssignments(ctx)
+	}
+	excess, err := s.ExcessPermissions(ctx)
+	if err != nil {
+		r.fail("own access token", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	res := r.result()
+	res.ExcessPermissions = excess
+	return res, nil
+}
+
+// statusOf returns the HTTP status of a Graph or ARM error, 0 if none.
+func statusOf(err error) int {
+	var graphErr interface{ GetStatusCode() int }
+	if errors.As(err, &graphErr) {
+		return graphErr.GetStatusCode()
+	}
+	var armErr *azcore.ResponseError
+	if errors.As(err, &armErr) {
+		return armErr.StatusCode
+	}
+	return 0
+}
+
+// isGUID reports whether s looks like an object ID.
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func sortedIDs(ids map[string]bool) []string {
+	out := make([]string, 0, len(ids))
+	for id := range ids {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
