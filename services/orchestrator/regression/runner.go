@@ -141,19 +141,20 @@ func (r *Runner) record(ctx context.Context, run *secureauditv1.RegressionRun) {
 	}
 }
 
-// Schedule runs the cases every interval until ctx ends, the first time
-// right away.
+// Schedule runs the cases every interval until ctx ends. The first run is
+// one interval after start, so that a short-lived orchestrator (scan) does
+// not compete with its own audit.
 func (r *Runner) Schedule(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if _, err := r.Run(ctx, TriggerSchedule, nil); err != nil && ctx.Err() == nil {
-			r.log.ErrorContext(ctx, "scheduled regression", "error", err.Error())
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if _, err := r.Run(ctx, TriggerSchedule, nil); err != nil && ctx.Err() == nil {
+			r.log.ErrorContext(ctx, "scheduled regression", "error", err.Error())
 		}
 	}
 }
