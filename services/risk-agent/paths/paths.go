@@ -210,11 +210,15 @@ func (g *graph) finding(s *snapshot.Snapshot, u int, next []int32, admin int) *s
 	}
 	fix := "Command: "
 	if gr.Role.GetKind() == secureauditv1.RoleKind_ROLE_KIND_ROLE {
-		fix += "kubectl -n " + gr.Role.GetNamespace() + " edit role " + gr.Role.GetName()
+		fix += "kubectl -n " + rules.Quote(gr.Role.GetNamespace()) + " edit role " + rules.Quote(gr.Role.GetName())
 	} else {
-		fix += "kubectl edit clusterrole " + gr.Role.GetName()
+		fix += "kubectl edit clusterrole " + rules.Quote(gr.Role.GetName())
 	}
-	fix += " and remove what step 1 uses, or edit " + rules.BindingText(gr.Binding) + " and remove " + rules.SubjectText(sub)
+	edit := "kubectl edit clusterrolebinding " + rules.Quote(gr.Binding.GetName())
+	if gr.Binding.GetKind() == secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING {
+		edit = "kubectl -n " + rules.Quote(gr.Binding.GetNamespace()) + " edit rolebinding " + rules.Quote(gr.Binding.GetName())
+	}
+	fix += " and remove what step 1 uses, or " + edit + " and remove " + rules.SubjectText(sub)
 	desc := Rule.Description + " Path (" + fmt.Sprint(len(steps)) + " steps): " + strings.Join(steps, "; ") + "."
 	if len(desc) > 4096 {
 		desc = desc[:4093] + "..."

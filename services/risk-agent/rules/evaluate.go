@@ -741,6 +741,10 @@ func subjectFlag(s *secureauditv1.Subject) string {
 	return "--user=" + quote(s.GetName())
 }
 
+// Quote returns s as one shell word (see quote), for commands built from
+// untrusted names.
+func Quote(s string) string { return quote(s) }
+
 // quote returns s as one shell word: unchanged when it holds only safe
 // characters, single-quoted otherwise. Names come from the cluster and are
 // untrusted.
