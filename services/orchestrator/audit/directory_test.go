@@ -1,0 +1,59 @@
+package audit
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/testing/protocmp"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// TestPrincipalsWorkloadIdentity: ServiceAccounts' workload identity client
+// IDs are resolved too, once each.
+func TestPrincipalsWorkloadIdentity(t *testing.T) {
+	sa := func(name, clientID string) *secureauditv1.ServiceAccount {
+		meta := &secureauditv1.ObjectMeta{Name: name, Namespace: "ci"}
+		if clientID != "" {
+			meta.Annotations = map[string]string{"azure.workload.identity/client-id": clientID}
+		}
+		return &secureauditv1.ServiceAccount{Meta: meta}
+	}
+	s := &snapshot{chunks: []*secureauditv1.SnapshotChunk{{
+		ServiceAccounts: []*secureauditv1.ServiceAccount{sa("a", "478c0813-e243-4bca-9af3-63d4930fa261"), sa("b", ""), sa("c", "478c0813-e243-4bca-9af3-63d4930fa261")},
+		RoleBindings: []*secureauditv1.RoleBinding{{Subjects: []*secureauditv1.Subject{
+			{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "bob@example.com"},
+		}}},
+	}}}
+	want := []*secureauditv1.Principal{
+		{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_CLIENT_ID, Name: "478c0813-e243-4bca-9af3-63d4930fa261"},
+		{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_USER, Name: "bob@example.com"},
+	}
+	if diff := cmp.Diff(want, s.principals(), protocmp.Transform()); diff != "" {
+		t.Errorf("principals (-want +got):\n%s", diff)
+	}
+}
+
+func TestDirectoryWarnings(t *testing.T) {
+	many := &directory{partial: true}
+	for i := range 12 {
+		many.errors = append(many.errors, "group g"+string(rune('a'+i))+": throttled")
+	}
+	tests := []struct {
+		name string
+		d    *directory
+		want []string
+	}{
+		{"complete", &directory{}, nil},
+		{"partial", &directory{partial: true, errors: []string{"group g1: 503"}}, []string{"identity data is partial: 1 directory lookups failed: group g1: 503"}},
+		{"many errors", many, []string{"identity data is partial: 12 directory lookups failed: group ga: throttled; group gb: throttled; group gc: throttled; group gd: throttled; group ge: throttled; group gf: throttled; group gg: throttled; group gh: throttled; group gi: throttled; group gj: throttled; and 2 more"}},
+		{"excess", &directory{excess: []string{"Directory.ReadWrite.All"}}, []string{"violation: the entra-agent's credential holds Graph application permissions beyond its read-only set: Directory.ReadWrite.All"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, tt.d.warnings()); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
