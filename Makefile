@@ -6,9 +6,12 @@ GO ?= go
 BIN := $(CURDIR)/bin
 BUF := $(CURDIR)/tools/node_modules/.bin/buf
 SERVICES := rbac-agent entra-agent risk-agent report-agent orchestrator
+# The integration tests in test/kube run etcd and kube-apiserver; where etcd
+# is installed, `make test` builds the API server first (once, then cached).
+KUBE_APISERVER := $(if $(shell command -v etcd),kube-apiserver)
 MODULES = $(shell $(GO) list -m -f '{{.Path}}/...')
 
-.PHONY: all build demo test test-short proto lint check-generated breaking ci clean tools
+.PHONY: all build demo test test-short kube-apiserver proto lint check-generated breaking ci clean tools
 
 all: build
 
@@ -25,8 +28,12 @@ demo: build
 	@echo "report: out/report.md; evidence: out/evidence.bundle"
 
 ## test: every module's tests, including the end-to-end test over the real binaries
-test: build
+test: build $(KUBE_APISERVER)
 	SECUREAUDIT_BIN_DIR=$(BIN) $(GO) test -count=1 $(MODULES)
+
+## kube-apiserver: build the real API server of the integration tests (test/kube), cached in .cache/kube
+kube-apiserver:
+	$(GO) run ./test/kube/cmd/build
 
 ## test-short: unit tests only (no processes, no end-to-end)
 test-short:
