@@ -115,6 +115,10 @@ func everyone(group, resource, verb string) bool {
 		return true
 	case group == "authentication.k8s.io" && resource == "selfsubjectreviews" && verb == "create":
 		return true
+	case group == "certificates.k8s.io" && resource == "clustertrustbundles" && (verb == "get" || verb == "list" || verb == "watch"):
+		// Public trust anchors, readable by every authenticated user
+		// (system:basic-user) since Kubernetes 1.33.
+		return true
 	}
 	return false
 }
