@@ -14,7 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -112,59 +112,74 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		return nil, err
 	}
 
+	// Each service binds a free port itself and records it in an address
+	// file, so that no port is chosen here and lost to another process
+	// before the service binds it. The agents start first; the orchestrator
+	// is given their addresses once they serve.
+	runDir := filepath.Join(cfg.StateDir, "run")
+	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", runDir, err)
+	}
 	addrs := map[string]string{}
-	names := []string{identity.RBACAgent, identity.RiskAgent, identity.ReportAgent, identity.Orchestrator}
+	agents := []string{identity.RBACAgent, identity.RiskAgent, identity.ReportAgent}
 	if cfg.Directory != "" {
-		names = append([]string{identity.EntraAgent}, names...)
+		agents = append([]string{identity.EntraAgent}, agents...)
 	}
-	for _, n := range names {
-		addr, err := freeAddr(cfg.Host)
-		if err != nil {
-			return nil, err
+	launch := func(n string, extra ...string) (*Service, error) {
+		addrFile := filepath.Join(runDir, n+".addr")
+		if err := os.Remove(addrFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("clear %s: %w", addrFile, err)
 		}
-		addrs[n] = addr
-	}
-	for _, n := range names {
-		args := []string{"-listen", addrs[n], "-cert-dir", s.PKIDir}
-		switch n {
-		case identity.RBACAgent:
-			if cfg.ClusterName != "" {
-				args = append(args, "-cluster", cfg.ClusterName)
-			}
-			if cfg.Snapshot != "" {
-				args = append(args, "-snapshot", cfg.Snapshot)
-			} else {
-				args = append(args, "-kubeconfig", cfg.Kubeconfig)
-				if cfg.Context != "" {
-					args = append(args, "-context", cfg.Context)
-				}
-			}
-		case identity.EntraAgent:
-			args = append(args, "-directory", cfg.Directory)
-		case identity.Orchestrator:
-			args = append(args,
-				"-rbac-agent", addrs[identity.RBACAgent],
-				"-entra-agent", addrs[identity.EntraAgent],
-				"-risk-agent", addrs[identity.RiskAgent],
-				"-report-agent", addrs[identity.ReportAgent],
-				"-db", filepath.Join(cfg.StateDir, "secureaudit.db"),
-				// A local stack runs the manifests built into the binaries;
-				// their approval is recorded as a DEVELOPMENT approval.
-				"-approve-bundled-scopes=true")
-		}
-		svc, err := s.start(n, addrs[n], args)
+		args := append([]string{"-listen", net.JoinHostPort(cfg.Host, "0"), "-addr-file", addrFile, "-cert-dir", s.PKIDir}, extra...)
+		svc, err := s.start(n, args)
 		if err != nil {
-			s.Stop(5 * time.Second)
 			return nil, err
 		}
 		s.Services = append(s.Services, svc)
+		if svc.Addr, err = s.waitAddr(ctx, svc, addrFile); err != nil {
+			return nil, err
+		}
+		return svc, s.waitReady(ctx, svc)
 	}
-	for _, svc := range s.Services {
-		if err := s.waitReady(ctx, svc); err != nil {
+	for _, n := range agents {
+		var extra []string
+		switch n {
+		case identity.RBACAgent:
+			if cfg.ClusterName != "" {
+				extra = append(extra, "-cluster", cfg.ClusterName)
+			}
+			if cfg.Snapshot != "" {
+				extra = append(extra, "-snapshot", cfg.Snapshot)
+			} else {
+				extra = append(extra, "-kubeconfig", cfg.Kubeconfig)
+				if cfg.Context != "" {
+					extra = append(extra, "-context", cfg.Context)
+				}
+			}
+		case identity.EntraAgent:
+			extra = append(extra, "-directory", cfg.Directory)
+		}
+		svc, err := launch(n, extra...)
+		if err != nil {
 			s.Stop(5 * time.Second)
 			return nil, err
 		}
+		addrs[n] = svc.Addr
 	}
+	orch, err := launch(identity.Orchestrator,
+		"-rbac-agent", addrs[identity.RBACAgent],
+		"-entra-agent", addrs[identity.EntraAgent],
+		"-risk-agent", addrs[identity.RiskAgent],
+		"-report-agent", addrs[identity.ReportAgent],
+		"-db", filepath.Join(cfg.StateDir, "secureaudit.db"),
+		// A local stack runs the manifests built into the binaries;
+		// their approval is recorded as a DEVELOPMENT approval.
+		"-approve-bundled-scopes=true")
+	if err != nil {
+		s.Stop(5 * time.Second)
+		return nil, err
+	}
+	addrs[identity.Orchestrator] = orch.Addr
 	if err := os.WriteFile(filepath.Join(cfg.StateDir, EndpointFile), []byte(addrs[identity.Orchestrator]+"\n"), 0o600); err != nil {
 		s.Stop(5 * time.Second)
 		return nil, fmt.Errorf("record orchestrator address: %w", err)
@@ -182,7 +197,7 @@ func (s *Stack) Orchestrator() string {
 	return ""
 }
 
-func (s *Stack) start(name, addr string, args []string) (*Service, error) {
+func (s *Stack) start(name string, args []string) (*Service, error) {
 	bin := filepath.Join(s.cfg.BinDir, name)
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("%s binary not found in %s (run `make build`): %w", name, s.cfg.BinDir, err)
@@ -200,13 +215,38 @@ func (s *Stack) start(name, addr string, args []string) (*Service, error) {
 		logFile.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	svc := &Service{Name: name, Addr: addr, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
+	svc := &Service{Name: name, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		svc.err = cmd.Wait()
 		logFile.Close()
 		close(svc.done)
 	}()
 	return svc, nil
+}
+
+// waitAddr waits for the service to record the address it serves on.
+func (s *Stack) waitAddr(ctx context.Context, svc *Service, path string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
+	defer cancel()
+	backoff := 10 * time.Millisecond
+	for {
+		if data, err := os.ReadFile(path); err == nil {
+			if addr := strings.TrimSpace(string(data)); addr != "" {
+				return addr, nil
+			}
+		}
+		timer := time.NewTimer(backoff)
+		select {
+		case <-svc.done:
+			timer.Stop()
+			return "", fmt.Errorf("%s exited during start-up (%v):\n%s", svc.Name, svc.err, tail(svc.LogPath, 20))
+		case <-ctx.Done():
+			timer.Stop()
+			return "", fmt.Errorf("%s did not start serving within %s; log %s:\n%s", svc.Name, s.cfg.ReadyTimeout, svc.LogPath, tail(svc.LogPath, 20))
+		case <-timer.C:
+		}
+		backoff = min(backoff*2, 200*time.Millisecond)
+	}
 }
 
 // waitReady polls the service's health until it serves, it exits, or the
@@ -286,15 +326,6 @@ func (s *Stack) Exited() <-chan *Service {
 
 // Tail returns the last lines of a service's log.
 func (svc *Service) Tail(n int) string { return tail(svc.LogPath, n) }
-
-func freeAddr(host string) (string, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return "", fmt.Errorf("find a free port on %s: %w", host, err)
-	}
-	defer l.Close()
-	return net.JoinHostPort(host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port)), nil
-}
 
 func tail(path string, n int) string {
 	f, err := os.Open(path)

@@ -58,6 +58,7 @@ type Flags struct {
 	Scope     string
 	LogLevel  string
 	TraceFile string
+	AddrFile  string
 }
 
 // Register adds the common flags to fs. Each flag's default comes from the
@@ -75,6 +76,7 @@ func (f *Flags) Register(fs *flag.FlagSet, defaultListen string) {
 	str(&f.Scope, "scope", "", "scope manifest file; the manifest built into the binary when empty")
 	str(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
 	str(&f.TraceFile, "trace-file", "", "append finished trace spans to this file as JSON lines")
+	str(&f.AddrFile, "addr-file", "", "once listening, write the address served on to this file (useful with -listen 127.0.0.1:0)")
 }
 
 // EnvName returns the environment variable for a flag: SECUREAUDIT_ and the
@@ -129,6 +131,7 @@ type Service struct {
 	// token); the rbac-agent replaces it with its API server check.
 	CredentialCheck func() string
 	listen          string
+	addrFile        string
 }
 
 // Setup builds a workload from its flags. builtinScope is the manifest compiled
@@ -173,7 +176,7 @@ func Setup(name string, f Flags, builtinScope []byte, logOut io.Writer) (*Servic
 	if err != nil {
 		return nil, err
 	}
-	svc := &Service{Name: name, Log: log, Tracing: tr, Validator: v, Creds: creds, Manifest: manifest, listen: f.Listen}
+	svc := &Service{Name: name, Log: log, Tracing: tr, Validator: v, Creds: creds, Manifest: manifest, listen: f.Listen, addrFile: f.AddrFile}
 	switch manifest.Spec.Credential.Kind {
 	case "none", "api-key":
 		proof := NoKubernetesToken(os.LookupEnv, fileExists).JSON()
@@ -211,10 +214,29 @@ func (s *Service) Serve(ctx context.Context, register func(*grpc.Server)) error 
 		return fmt.Errorf("listen on %s: %w", s.listen, err)
 	}
 	s.Log.Info("serving", "address", lis.Addr().String(), "identity", s.Creds.SVID.ID.String(), "scope_digest", s.Manifest.Digest())
+	if s.addrFile != "" {
+		if err := writeAddr(s.addrFile, lis.Addr().String()); err != nil {
+			lis.Close()
+			return err
+		}
+	}
 	return srv.Serve(ctx, lis)
 }
 
 // Dial connects to another workload's server.
 func (s *Service) Dial(target, workload string) (*grpc.ClientConn, error) {
 	return rpc.Dial(target, identity.ID(workload), rpc.ClientConfig{Credentials: s.Creds, Tracer: s.Tracing.Provider, Validator: s.Validator, Observer: s.Observer})
+}
+
+// writeAddr records the served address atomically, so that a reader never
+// sees a partial address.
+func writeAddr(path, addr string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(addr+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write -addr-file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write -addr-file: %w", err)
+	}
+	return nil
 }
