@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,34 +16,10 @@ import (
 // wired to the given agent addresses, and returns its address.
 func startOrchestrator(t *testing.T, args ...string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := l.Addr().String()
-	l.Close()
-	logPath := filepath.Join(t.TempDir(), "orchestrator.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(env.binDir, "orchestrator"), append([]string{
-		"-listen", listen, "-cert-dir", env.stack.PKIDir, "-db", filepath.Join(t.TempDir(), "db.sqlite"), "-approve-bundled-scopes=true",
+	addr, _ := startBinary(t, "orchestrator", append([]string{
+		"-db", filepath.Join(t.TempDir(), "db.sqlite"), "-approve-bundled-scopes=true",
 	}, args...)...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		logFile.Close()
-		if t.Failed() {
-			data, _ := os.ReadFile(logPath)
-			t.Logf("orchestrator log:\n%s", data)
-		}
-	})
-	return listen
+	return addr
 }
 
 // deadAddr is a loopback address nothing listens on.

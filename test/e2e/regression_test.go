@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -16,7 +14,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -46,25 +43,7 @@ func dialAs(t *testing.T, target, workload, as string) *grpc.ClientConn {
 // rbacAgentFor starts an extra rbac-agent serving a snapshot and returns its address.
 func rbacAgentFor(t *testing.T, snapshot string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(filepath.Join(env.binDir, "rbac-agent"), "-listen", addr, "-cert-dir", env.stack.PKIDir, "-snapshot", snapshot, "-cluster", "reference")
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	conn := dialAs(t, addr, identity.RBACAgent, identity.Orchestrator)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := grpc_health_v1.NewHealthClient(conn).Check(ctx, &grpc_health_v1.HealthCheckRequest{}, grpc.WaitForReady(true)); err != nil {
-		t.Fatalf("extra rbac-agent did not start: %v\n%s", err, logs.String())
-	}
+	addr, _ := startBinary(t, "rbac-agent", "-snapshot", snapshot, "-cluster", "reference")
 	return addr
 }
 

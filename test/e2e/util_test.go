@@ -2,7 +2,12 @@ package e2e
 
 import (
 	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -21,4 +26,60 @@ func validatorAndTracer(t *testing.T) (*validation.Validator, trace.TracerProvid
 		t.Fatal(err)
 	}
 	return v, tr.Provider
+}
+
+// startBinary runs one more service process of the shared build with the
+// shared PKI, listening on a port it picks itself, and returns its address
+// and log path once it serves. The process is stopped when the test ends.
+func startBinary(t *testing.T, name string, args ...string) (addr, logPath string) {
+	t.Helper()
+	dir := t.TempDir()
+	addrFile := filepath.Join(dir, name+".addr")
+	logPath = filepath.Join(dir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(env.binDir, name), append([]string{
+		"-listen", "127.0.0.1:0", "-addr-file", addrFile, "-cert-dir", env.stack.PKIDir,
+	}, args...)...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		logFile.Close()
+		if t.Failed() {
+			data, _ := os.ReadFile(logPath)
+			t.Logf("%s log:\n%s", name, data)
+		}
+	})
+	deadline := time.After(30 * time.Second)
+	backoff := 10 * time.Millisecond
+	for {
+		if data, err := os.ReadFile(addrFile); err == nil && len(strings.TrimSpace(string(data))) > 0 {
+			return strings.TrimSpace(string(data)), logPath
+		}
+		select {
+		case <-exited:
+			data, _ := os.ReadFile(logPath)
+			t.Fatalf("%s exited during start-up:\n%s", name, data)
+		case <-deadline:
+			t.Fatalf("%s did not start serving within 30s", name)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 200*time.Millisecond)
+	}
 }
