@@ -3,6 +3,7 @@ module secureaudit.dev/test
 go 1.26.0
 
 require (
+	secureaudit.dev/services/risk-agent v0.0.0
 	buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go v1.36.12-20260825204119-511051f7f437.1
 	github.com/google/go-cmp v0.7.0
 	github.com/spiffe/go-spiffe/v2 v2.9.0
@@ -44,6 +45,7 @@ require (
 )
 
 replace (
+	secureaudit.dev/services/risk-agent => ../services/risk-agent
 	secureaudit.dev/cli => ../cli
 	secureaudit.dev/deploy => ../deploy
 	secureaudit.dev/gen => ../gen

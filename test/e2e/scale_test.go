@@ -1,0 +1,144 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/synth"
+)
+
+// BenchmarkScan measures `secureaudit scan` end to end through the five
+// processes (start-up, collection, assessment, rendering, shutdown) on a
+// synthetic cluster written as a `kubectl get -o json` List.
+func BenchmarkScan10k(b *testing.B) { benchmarkScan(b, 10_000) }
+
+func benchmarkScan(b *testing.B, objects int) {
+	chunk := synth.Cluster(1, objects)
+	dir := b.TempDir()
+	path := filepath.Join(dir, "cluster.json")
+	data, err := json.Marshal(kubeList(chunk))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(synth.Objects(chunk)), "objects")
+	b.ResetTimer()
+	for range b.N {
+		cmd := exec.Command(filepath.Join(env.binDir, "secureaudit"), "scan", "--snapshot", path, "--format", "json", "--out", filepath.Join(dir, "out"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("scan: %v\n%s", err, out)
+		}
+	}
+}
+
+// kubeList writes a snapshot as the Kubernetes objects kubectl would print.
+func kubeList(c *secureauditv1.SnapshotChunk) map[string]any {
+	var items []any
+	meta := func(m *secureauditv1.ObjectMeta) map[string]any {
+		out := map[string]any{"name": m.GetName()}
+		if m.GetNamespace() != "" {
+			out["namespace"] = m.GetNamespace()
+		}
+		if len(m.GetLabels()) > 0 {
+			out["labels"] = m.GetLabels()
+		}
+		if len(m.GetAnnotations()) > 0 {
+			out["annotations"] = m.GetAnnotations()
+		}
+		return out
+	}
+	rules := func(rs []*secureauditv1.PolicyRule) []any {
+		out := []any{}
+		for _, r := range rs {
+			rule := map[string]any{"verbs": r.GetVerbs()}
+			if len(r.GetNonResourceUrls()) > 0 {
+				rule["nonResourceURLs"] = r.GetNonResourceUrls()
+			} else {
+				rule["apiGroups"] = append([]string{}, r.GetApiGroups()...)
+				rule["resources"] = r.GetResources()
+			}
+			if len(r.GetResourceNames()) > 0 {
+				rule["resourceNames"] = r.GetResourceNames()
+			}
+			out = append(out, rule)
+		}
+		return out
+	}
+	roleRef := func(r *secureauditv1.RoleRef) map[string]any {
+		kind := "Role"
+		if r.GetKind() == secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE {
+			kind = "ClusterRole"
+		}
+		return map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": r.GetName()}
+	}
+	subjects := func(ss []*secureauditv1.Subject) []any {
+		out := []any{}
+		for _, s := range ss {
+			switch s.GetKind() {
+			case secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT:
+				out = append(out, map[string]any{"kind": "ServiceAccount", "name": s.GetName(), "namespace": s.GetNamespace()})
+			case secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
+				out = append(out, map[string]any{"kind": "Group", "name": s.GetName(), "apiGroup": "rbac.authorization.k8s.io"})
+			default:
+				out = append(out, map[string]any{"kind": "User", "name": s.GetName(), "apiGroup": "rbac.authorization.k8s.io"})
+			}
+		}
+		return out
+	}
+	rbac := "rbac.authorization.k8s.io/v1"
+	for _, n := range c.GetNamespaces() {
+		items = append(items, map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": meta(n.GetMeta())})
+	}
+	for _, r := range c.GetClusterRoles() {
+		obj := map[string]any{"apiVersion": rbac, "kind": "ClusterRole", "metadata": meta(r.GetMeta()), "rules": rules(r.GetRules())}
+		if sels := r.GetAggregationSelectors(); len(sels) > 0 {
+			var out []any
+			for _, s := range sels {
+				sel := map[string]any{}
+				if len(s.GetMatchLabels()) > 0 {
+					sel["matchLabels"] = s.GetMatchLabels()
+				}
+				var exprs []any
+				for _, e := range s.GetMatchExpressions() {
+					exprs = append(exprs, map[string]any{"key": e.GetKey(), "operator": e.GetOperator(), "values": e.GetValues()})
+				}
+				if len(exprs) > 0 {
+					sel["matchExpressions"] = exprs
+				}
+				out = append(out, sel)
+			}
+			obj["aggregationRule"] = map[string]any{"clusterRoleSelectors": out}
+		}
+		items = append(items, obj)
+	}
+	for _, r := range c.GetRoles() {
+		items = append(items, map[string]any{"apiVersion": rbac, "kind": "Role", "metadata": meta(r.GetMeta()), "rules": rules(r.GetRules())})
+	}
+	for _, b := range c.GetClusterRoleBindings() {
+		items = append(items, map[string]any{"apiVersion": rbac, "kind": "ClusterRoleBinding", "metadata": meta(b.GetMeta()), "roleRef": roleRef(b.GetRoleRef()), "subjects": subjects(b.GetSubjects())})
+	}
+	for _, b := range c.GetRoleBindings() {
+		items = append(items, map[string]any{"apiVersion": rbac, "kind": "RoleBinding", "metadata": meta(b.GetMeta()), "roleRef": roleRef(b.GetRoleRef()), "subjects": subjects(b.GetSubjects())})
+	}
+	for _, sa := range c.GetServiceAccounts() {
+		obj := map[string]any{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(sa.GetMeta())}
+		if sa.AutomountToken != nil {
+			obj["automountServiceAccountToken"] = sa.GetAutomountToken()
+		}
+		items = append(items, obj)
+	}
+	for _, w := range c.GetWorkloads() {
+		spec := map[string]any{"serviceAccountName": w.GetServiceAccount(), "containers": []any{map[string]any{"name": "app", "image": "app"}}}
+		if w.AutomountToken != nil {
+			spec["automountServiceAccountToken"] = w.GetAutomountToken()
+		}
+		items = append(items, map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": meta(w.GetMeta()), "spec": spec})
+	}
+	return map[string]any{"apiVersion": "v1", "kind": "List", "items": items}
+}
