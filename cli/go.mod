@@ -3,6 +3,7 @@ module secureaudit.dev/cli
 go 1.26.0
 
 require (
+	secureaudit.dev/services/orchestrator v0.0.0
 	github.com/google/go-cmp v0.7.0
 	github.com/spf13/cobra v1.10.2
 	google.golang.org/grpc v1.85.0
@@ -62,6 +63,7 @@ require (
 )
 
 replace (
+	secureaudit.dev/services/orchestrator => ../services/orchestrator
 	secureaudit.dev/deploy => ../deploy
 	secureaudit.dev/gen => ../gen
 	secureaudit.dev/platform => ../platform

@@ -4,16 +4,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/orchestrator/history"
 )
 
 func newDiff() *cobra.Command {
@@ -54,7 +52,7 @@ report.sarif.`,
 			if before.GetCluster() != after.GetCluster() {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: comparing reports of different clusters (%s and %s)\n", before.GetCluster(), after.GetCluster())
 			}
-			h := compareFindings(all(before), all(after))
+			h := history.Compare(all(before), all(after))
 			h.PreviousAuditId = before.GetAuditId()
 			h.PreviousGeneratedAt = before.GetGeneratedAt()
 			return printMessage(cmd.OutOrStdout(), output, h, func(w io.Writer) error {
@@ -125,71 +123,4 @@ func subjectName(s *secureauditv1.SubjectRef) string {
 		name = s.GetNamespace() + "/" + name
 	}
 	return strings.ToLower(kind) + ":" + name
-}
-
-// compareFindings matches findings by ID, ignoring platform-managed ones,
-// as the orchestrator's history package does for its API and the report
-// (the command line may not import a service, so the rule is repeated
-// here; both are tested against the same cases).
-func compareFindings(before, current []*secureauditv1.Finding) *secureauditv1.AuditHistory {
-	old := map[string]*secureauditv1.Finding{}
-	for _, f := range before {
-		if !f.GetInfrastructure() {
-			old[f.GetId()] = f
-		}
-	}
-	h := &secureauditv1.AuditHistory{}
-	seen := map[string]bool{}
-	for _, f := range current {
-		if f.GetInfrastructure() {
-			continue
-		}
-		seen[f.GetId()] = true
-		p, ok := old[f.GetId()]
-		if !ok {
-			h.NewFindingIds = append(h.NewFindingIds, f.GetId())
-			continue
-		}
-		if fields := changedFields(p, f); len(fields) > 0 {
-			h.Changed = append(h.Changed, &secureauditv1.FindingChange{
-				FindingId: f.GetId(), PreviousSeverity: p.GetSeverity(), Severity: f.GetSeverity(), Fields: fields,
-			})
-		}
-	}
-	for id, f := range old {
-		if !seen[id] {
-			h.Resolved = append(h.Resolved, f)
-		}
-	}
-	sort.Strings(h.NewFindingIds)
-	sort.Slice(h.Changed, func(i, j int) bool { return h.Changed[i].GetFindingId() < h.Changed[j].GetFindingId() })
-	sort.Slice(h.Resolved, func(i, j int) bool { return h.Resolved[i].GetId() < h.Resolved[j].GetId() })
-	return h
-}
-
-// changedFields names the fields that differ between two versions of a finding.
-func changedFields(a, b *secureauditv1.Finding) []string {
-	var out []string
-	if a.GetSeverity() != b.GetSeverity() {
-		out = append(out, "severity")
-	}
-	if a.GetTitle() != b.GetTitle() {
-		out = append(out, "title")
-	}
-	if !proto.Equal(a.GetRole(), b.GetRole()) {
-		out = append(out, "role")
-	}
-	if !proto.Equal(a.GetScope(), b.GetScope()) {
-		out = append(out, "scope")
-	}
-	if !slices.EqualFunc(a.GetMatchedRules(), b.GetMatchedRules(), func(x, y *secureauditv1.PolicyRule) bool { return proto.Equal(x, y) }) {
-		out = append(out, "matched_rules")
-	}
-	if !slices.Equal(a.GetControls(), b.GetControls()) {
-		out = append(out, "controls")
-	}
-	if a.GetRemediation() != b.GetRemediation() {
-		out = append(out, "remediation")
-	}
-	return out
 }

@@ -44,6 +44,7 @@ func TestDependencyIsolation(t *testing.T) {
 			"secureaudit.dev/services/rbac-agent/collect",
 			"secureaudit.dev/services/risk-agent/access",
 			"secureaudit.dev/services/risk-agent/snapshot",
+			"secureaudit.dev/services/orchestrator/history",
 		}},
 	}
 	for _, tc := range cases {
