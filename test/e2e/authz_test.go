@@ -239,8 +239,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 						t.Errorf("code = %s, want Unauthenticated", code)
 					}
 				case allowedCaller[fullName(m)] == c.name:
-					if code == codes.PermissionDenied || code == codes.Unauthenticated || code == codes.Unavailable {
-						t.Errorf("code = %s, want the call to pass authorization", code)
+					if code == codes.PermissionDenied || code == codes.Unauthenticated || code == codes.Unavailable || code == codes.Unimplemented {
+						t.Errorf("code = %s, want the call to pass authorization and be implemented", code)
 					}
 				default:
 					if code != codes.PermissionDenied {
