@@ -14,10 +14,12 @@ import (
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
 
-// The schemas in testdata/schemas are subsets of the published SARIF 2.1.0
-// and OSCAL 1.1.2 assessment-results JSON schemas, written by hand from
-// those standards because the published files cannot be downloaded here.
-// They keep the official required properties, enums, patterns and
+// SARIF is validated against the published SARIF 2.1.0 schema
+// (testdata/schemas/sarif-2.1.0-rtm.5.json, from the npm package
+// @microsoft/jest-sarif). OSCAL is validated against a subset of the
+// published OSCAL 1.1.2 assessment-results schema, written by hand from the
+// standard because no package reachable here ships it. The subset keeps
+// the official required properties, enums, patterns and
 // additionalProperties: false, so that a misspelt or invented property, a
 // missing required one or a value outside an enum fails.
 func compileSchema(t *testing.T, file string) *jsonschema.Schema {
@@ -42,7 +44,7 @@ func validate(t *testing.T, s *jsonschema.Schema, doc []byte) error {
 
 func TestSchemas(t *testing.T) {
 	schemas := map[secureauditv1.ReportFormat]*jsonschema.Schema{
-		secureauditv1.ReportFormat_REPORT_FORMAT_SARIF: compileSchema(t, "sarif-2.1.0-subset.json"),
+		secureauditv1.ReportFormat_REPORT_FORMAT_SARIF: compileSchema(t, "sarif-2.1.0-rtm.5.json"),
 		secureauditv1.ReportFormat_REPORT_FORMAT_OSCAL: compileSchema(t, "oscal-assessment-results-1.1.2-subset.json"),
 	}
 	reports := map[string]*secureauditv1.Report{"sample": sampleReport(), "empty": emptyReport(), "no history": sampleFindings()}
