@@ -234,7 +234,7 @@ func writeFinding(b *strings.Builder, f findingView, v view) {
 	} else {
 		fmt.Fprintf(b, "%s\n", md(f.Remediation))
 	}
-	writeNote(b, f, v)
+	writeNote(b, f)
 }
 
 func writePaths(b *strings.Builder, v view) {

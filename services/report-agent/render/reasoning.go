@@ -20,16 +20,19 @@ func sourceLabel(r *secureauditv1.Reasoning, s secureauditv1.TextSource) string 
 	return "template text (deterministic)"
 }
 
+// modelNote is the reasoning step's explanation of one finding.
+type modelNote struct {
+	Label       string
+	Explanation string
+	FirstStep   string
+}
+
 // writeNote writes the model's explanation of a finding beside it, when
 // the reasoning step produced one.
-func writeNote(b *strings.Builder, f findingView, v view) {
-	for _, a := range v.Reasoning.GetAnnotations() {
-		if a.GetFindingId() != f.ID {
-			continue
-		}
+func writeNote(b *strings.Builder, f findingView) {
+	if n := f.Note; n != nil {
 		fmt.Fprintf(b, "\n> **Model output** (%s)\n>\n> %s\n>\n> **First step (model output):** %s\n",
-			md(sourceLabel(v.Reasoning, a.GetSource())), md(a.GetExplanation()), md(a.GetFirstStep()))
-		return
+			md(n.Label), md(n.Explanation), md(n.FirstStep))
 	}
 }
 

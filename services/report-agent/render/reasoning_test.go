@@ -44,6 +44,31 @@ func TestMarkdownLabelsModelOutput(t *testing.T) {
 	if base := string(Markdown(plain)); strings.Contains(base, "Model output") || strings.Contains(base, "## Reasoning") {
 		t.Errorf("a report without reasoning shows model output")
 	}
+
+	// The HTML shows the same note beside the finding, labelled and escaped.
+	page, err := HTML(withModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(page)
+	for _, want := range []string{
+		`<div class="model-note"><p><strong>Model output</strong> (model output (openai, gpt-test-1); it annotates and never changes the finding)</p>`,
+		"<strong>First step (model output):</strong> Ask the owner.",
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+	if strings.Contains(html, `src="https://evil`) || strings.Contains(html, `href="https://evil`) {
+		t.Errorf("model text became a live image or link in the HTML")
+	}
+	plainPage, err := HTML(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(plainPage), `class="model-note"`) {
+		t.Errorf("a report without reasoning shows a model note in the HTML")
+	}
 }
 
 // TestTemplateReasoningDeterministic: with template reasoning (provider

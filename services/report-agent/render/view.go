@@ -84,7 +84,10 @@ type findingView struct {
 	SeverityClass string
 	Cluster       bool
 	// Path is the finding's escalation path as steps, when it has one.
-	Path       []string
+	Path []string
+	// Note is the reasoning step's explanation of the finding, when it
+	// wrote one; always shown labelled with who wrote it.
+	Note       *modelNote
 	subjectKey string
 	severity   secureauditv1.Severity
 	namespace  string
@@ -135,9 +138,18 @@ func newView(r *secureauditv1.Report) view {
 	}
 	v.Total = len(r.GetFindings())
 	v.InfraTotal = len(r.GetInfrastructureFindings())
+	notes := map[string]*modelNote{}
+	for _, a := range r.GetReasoning().GetAnnotations() {
+		notes[a.GetFindingId()] = &modelNote{
+			Label:       sourceLabel(r.GetReasoning(), a.GetSource()),
+			Explanation: a.GetExplanation(),
+			FirstStep:   a.GetFirstStep(),
+		}
+	}
 	byID := map[string]findingView{}
 	for i, f := range findings {
 		fv := newFindingView(i+1, f)
+		fv.Note = notes[fv.ID]
 		v.Findings = append(v.Findings, fv)
 		byID[fv.ID] = fv
 		if fv.Identity {
