@@ -48,7 +48,6 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	reportAddr := str("report-agent", "127.0.0.1:8444", "address of the report-agent")
 	dbPath := str("db", "secureaudit.db", "SQLite database file")
 	keyPath := str("evidence-key", "", "signing key of the evidence log, generated with mode 0600 at first start (default: evidence.key next to -db)")
-	workersFlag := str("workers", "2", "audits run at the same time")
 	webhook := str("controls-webhook", "", "URL that token baseline alerts are POSTed to as JSON (optional)")
 	metricsFile := str("metrics-file", "", "append OpenTelemetry metrics (controls alerts, anomalies, tokens per item) to this file as JSON")
 	regressionEvery := str("regression-interval", "24h", "how often to re-run the reference cases (baseline regression); 0 disables the schedule")
@@ -76,10 +75,6 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	tick, err := time.ParseDuration(*scheduleTick)
 	if err != nil || tick < 0 {
 		return fmt.Errorf("-schedule-tick: want a duration such as 30s, got %q", *scheduleTick)
-	}
-	workers, err := strconv.Atoi(*workersFlag)
-	if err != nil || workers < 1 {
-		return fmt.Errorf("-workers: want a positive number, got %q", *workersFlag)
 	}
 	if *rbacAddr == "" || *riskAddr == "" || *reportAddr == "" {
 		return errors.New("-rbac-agent, -risk-agent and -report-agent are required")
@@ -201,7 +196,10 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		runner.Run(ctx, workers)
+		// One worker: an orchestrator audits the one cluster its rbac-agent
+		// serves, and two audits of one cluster never run at once; further
+		// audits wait in the queue.
+		runner.Run(ctx, 1)
 		return nil
 	})
 	g.Go(func() error {
