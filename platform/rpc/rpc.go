@@ -128,14 +128,14 @@ func NewServer(cfg ServerConfig, register func(*grpc.Server)) (*Server, error) {
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.ChainUnaryInterceptor(
-			presentUnary(present, cfg.CredentialCheck),
+			presentUnary(present, cfg.CredentialCheck, guard),
 			guard.Unary(),
 			telemetry.UnaryLogging(cfg.Logger),
 			cfg.Validator.UnaryServer(),
 			recovery.UnaryServerInterceptor(recover),
 		),
 		grpc.ChainStreamInterceptor(
-			presentStream(present, cfg.CredentialCheck),
+			presentStream(present, cfg.CredentialCheck, guard),
 			guard.Stream(),
 			telemetry.StreamLogging(cfg.Logger),
 			cfg.Validator.StreamServer(),

@@ -2,11 +2,13 @@ package rpc
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	"secureaudit.dev/platform/authz"
 	"secureaudit.dev/platform/scope"
 )
 
@@ -22,7 +24,32 @@ const (
 	// self-check (SOC 2 CC6.2) as compact JSON: {"outcome": "pass",
 	// "violation" or "not-applicable", "summary": "..."}.
 	HeaderCredentialCheck = "secureaudit-credential-check"
+	// HeaderRefusals carries the calls the server refused since it started
+	// (SOC 2 CC7.2) as compact JSON: {"count": N, "recent": [authz.Refusal]}.
+	// It is absent while the server has refused nothing.
+	HeaderRefusals = "secureaudit-refusals"
 )
+
+// Refusals is the value of HeaderRefusals.
+type Refusals struct {
+	Count  uint64          `json:"count"`
+	Recent []authz.Refusal `json:"recent"`
+}
+
+// withRefusals adds the guard's refusals to md.
+func withRefusals(md metadata.MD, guard *authz.Guard) metadata.MD {
+	n, recent := guard.Refusals()
+	if n == 0 {
+		return md
+	}
+	data, err := json.Marshal(Refusals{Count: n, Recent: recent})
+	if err != nil {
+		return md
+	}
+	md = md.Copy()
+	md.Set(HeaderRefusals, string(data))
+	return md
+}
 
 // scopeHeader returns the header metadata presenting m.
 func scopeHeader(m *scope.Manifest) metadata.MD {
@@ -48,17 +75,17 @@ func withCredential(md metadata.MD, check func() string) metadata.MD {
 }
 
 // presentUnary sets the scope header on every unary response.
-func presentUnary(md metadata.MD, check func() string) grpc.UnaryServerInterceptor {
+func presentUnary(md metadata.MD, check func() string, guard *authz.Guard) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		_ = grpc.SetHeader(ctx, withCredential(md, check))
+		_ = grpc.SetHeader(ctx, withRefusals(withCredential(md, check), guard))
 		return handler(ctx, req)
 	}
 }
 
 // presentStream sets the scope header on every stream.
-func presentStream(md metadata.MD, check func() string) grpc.StreamServerInterceptor {
+func presentStream(md metadata.MD, check func() string, guard *authz.Guard) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		_ = ss.SetHeader(withCredential(md, check))
+		_ = ss.SetHeader(withRefusals(withCredential(md, check), guard))
 		return handler(srv, ss)
 	}
 }
@@ -70,6 +97,8 @@ type PresentedScope struct {
 	Version    string
 	Digest     string
 	Credential string
+	// Refusals is the server's refusals header, empty when it refused nothing.
+	Refusals string
 }
 
 // ScopeFromHeader reads the presented scope from response header metadata.
@@ -80,6 +109,6 @@ func ScopeFromHeader(md metadata.MD) (PresentedScope, bool) {
 		}
 		return ""
 	}
-	p := PresentedScope{Name: get(HeaderScopeName), Version: get(HeaderScopeVersion), Digest: get(HeaderScopeDigest), Credential: get(HeaderCredentialCheck)}
+	p := PresentedScope{Name: get(HeaderScopeName), Version: get(HeaderScopeVersion), Digest: get(HeaderScopeDigest), Credential: get(HeaderCredentialCheck), Refusals: get(HeaderRefusals)}
 	return p, p.Digest != ""
 }

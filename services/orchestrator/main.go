@@ -17,10 +17,12 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"secureaudit.dev/deploy/scopes"
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/platform/identity"
+	"secureaudit.dev/platform/rpc"
 	"secureaudit.dev/platform/run"
 	"secureaudit.dev/platform/scope"
 	"secureaudit.dev/services/orchestrator/approval"
@@ -177,6 +179,15 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	runner.ObserveWith(monitor)
 	runner.RecordTo(evlog)
 	reg.SetAgents(scoped)
+	// Calls an agent refused are CC7.2 anomalies: the agent presents them
+	// in a response header, read at every scope check.
+	reg.OnRefusals(func(ctx context.Context, workload string, newly uint64, refused rpc.Refusals) {
+		for _, a := range refusalAnomalies(workload, newly, refused) {
+			if err := monitor.Record(ctx, a); err != nil {
+				svc.Log.ErrorContext(ctx, "record refusal anomaly", "error", err.Error())
+			}
+		}
+	})
 	baseline := regression.NewRunner(regression.Agents{Risk: agents.Risk, Report: agents.Report}, evlog, svc.Log)
 	// A changed answering model re-runs the baseline regression (CC3.4, CC9.2).
 	monitor.OnModelChange(func(ctx context.Context, answering string) {
@@ -228,4 +239,47 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		})
 	})
 	return g.Wait()
+}
+
+// refusalAnomalies turns the refusals an agent presented into anomaly
+// events: one per recent refusal among the new ones, the rest counted.
+func refusalAnomalies(workload string, newly uint64, refused rpc.Refusals) []*secureauditv1.Anomaly {
+	recent := refused.Recent
+	if uint64(len(recent)) > newly {
+		recent = recent[uint64(len(recent))-newly:]
+	}
+	var out []*secureauditv1.Anomaly
+	for _, r := range recent {
+		kind := secureauditv1.AnomalyKind_ANOMALY_KIND_DENIED_RPC
+		who := r.Caller
+		if r.Caller == "" {
+			kind = secureauditv1.AnomalyKind_ANOMALY_KIND_UNEXPECTED_IDENTITY
+			who = "an unauthenticated caller"
+		}
+		ev := map[string]string{"method": r.Method, "code": r.Code, "refused_at": r.Time.Format(time.RFC3339Nano)}
+		if r.Caller != "" {
+			ev["caller"] = r.Caller
+		}
+		if r.Reason != "" {
+			ev["reason"] = truncate(r.Reason, 2048)
+		}
+		if missed := newly - uint64(len(recent)); missed > 0 {
+			ev["not_detailed"] = strconv.FormatUint(missed, 10)
+		}
+		out = append(out, &secureauditv1.Anomaly{
+			Kind:     kind,
+			Time:     timestamppb.New(r.Time),
+			Source:   workload,
+			Summary:  truncate(fmt.Sprintf("%s refused %s calling %s", workload, who, r.Method), 1024),
+			Evidence: ev,
+		})
+	}
+	return out
+}
+
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
 }

@@ -96,8 +96,40 @@ type Registry struct {
 
 	refuseCredential bool
 
-	mu    sync.Mutex
-	state map[string]string // workload -> last state and digest, for alerts on change
+	onRefusals func(ctx context.Context, workload string, newly uint64, r rpc.Refusals)
+
+	mu       sync.Mutex
+	state    map[string]string // workload -> last state and digest, for alerts on change
+	refusals map[string]uint64 // workload -> refusal count last seen
+}
+
+// OnRefusals sets what to do when an agent presents calls it refused since
+// the last check: newly is how many, r the agent's count and most recent
+// refusals. The orchestrator records them as CC7.2 anomalies.
+func (r *Registry) OnRefusals(f func(ctx context.Context, workload string, newly uint64, refusals rpc.Refusals)) {
+	r.onRefusals = f
+}
+
+// noteRefusals reports refusals an agent presents that were not seen before.
+func (r *Registry) noteRefusals(ctx context.Context, workload, header string) {
+	if header == "" || r.onRefusals == nil {
+		return
+	}
+	var got rpc.Refusals
+	if err := json.Unmarshal([]byte(header), &got); err != nil {
+		r.log.WarnContext(ctx, "unreadable refusals header", "workload", workload, "error", err.Error())
+		return
+	}
+	r.mu.Lock()
+	seen := r.refusals[workload]
+	if got.Count < seen {
+		seen = 0 // the agent restarted
+	}
+	r.refusals[workload] = got.Count
+	r.mu.Unlock()
+	if got.Count > seen {
+		r.onRefusals(ctx, workload, got.Count-seen, got)
+	}
 }
 
 // Option configures a Registry.
@@ -120,7 +152,7 @@ func Open(ctx context.Context, dbPath string, rec Recorder, manifests map[string
 		return nil, fmt.Errorf("create scope tables in %s: %w", dbPath, err)
 	}
 	r := &Registry{db: db, rec: rec, manifests: manifests, log: log, now: time.Now,
-		calls: make(chan rpc.Call, 4096), state: map[string]string{}}
+		calls: make(chan rpc.Call, 4096), state: map[string]string{}, refusals: map[string]uint64{}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -322,6 +354,7 @@ func (r *Registry) Check(ctx context.Context) ([]*secureauditv1.ScopeStatus, err
 		}
 		r.noteChange(ctx, st)
 		r.noteCredential(ctx, st, presented.Credential)
+		r.noteRefusals(ctx, ag.Workload, presented.Refusals)
 		out = append(out, st)
 	}
 	return out, nil
