@@ -28,11 +28,7 @@ func (r *Runner) enrich(ctx context.Context, a *secureauditv1.Audit, report *sec
 	if truncated {
 		r.event(ctx, a, fmt.Sprintf("the access review lists the first %d users and groups only", review.MaxSubjects))
 	}
-	st, ok := r.store.(history.Store)
-	if !ok {
-		return
-	}
-	h, err := history.Since(ctx, st, r.snapshot(a), main)
+	h, err := history.Since(ctx, r.store, r.snapshot(a), main)
 	if err != nil {
 		log.WarnContext(ctx, "audit history unavailable", keyError, err.Error())
 		return

@@ -25,6 +25,7 @@ type Store interface {
 	ListAudits(ctx context.Context, limit int, pageToken string) ([]*secureauditv1.Audit, string, error)
 	Unfinished(ctx context.Context) ([]*secureauditv1.Audit, error)
 	SaveResult(ctx context.Context, auditID string, findings []*secureauditv1.Finding, reports map[secureauditv1.ReportFormat][]byte) error
+	Findings(ctx context.Context, auditID string) ([]*secureauditv1.Finding, error)
 	Report(ctx context.Context, auditID string, format secureauditv1.ReportFormat) ([]byte, error)
 	AppendEvent(ctx context.Context, e *secureauditv1.AuditEvent) error
 	Events(ctx context.Context, auditID string, after uint32) ([]*secureauditv1.AuditEvent, error)

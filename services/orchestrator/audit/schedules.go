@@ -43,15 +43,11 @@ func (s *Service) GetAuditHistory(ctx context.Context, req *secureauditv1.GetAud
 	if a.GetState() != secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED {
 		return nil, status.Errorf(codes.FailedPrecondition, "audit %s has no findings to compare: it is %s", a.GetId(), a.GetState())
 	}
-	st, ok := s.store.(history.Store)
-	if !ok {
-		return nil, status.Error(codes.Unimplemented, "this store keeps no findings")
-	}
-	current, err := st.Findings(ctx, a.GetId())
+	current, err := s.store.Findings(ctx, a.GetId())
 	if err != nil {
 		return nil, s.internal(ctx, "get audit history", err)
 	}
-	h, err := history.Since(ctx, st, a, current)
+	h, err := history.Since(ctx, s.store, a, current)
 	if err != nil {
 		return nil, s.internal(ctx, "get audit history", err)
 	}
