@@ -770,8 +770,11 @@ type DirectoryServicePrincipal struct {
 	// password_credentials counts the client secrets of the service principal
 	// and its application.
 	PasswordCredentials uint32 `protobuf:"varint,6,opt,name=password_credentials,json=passwordCredentials,proto3" json:"password_credentials,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// resource_id is the Azure Resource Manager ID of the user-assigned managed
+	// identity behind a ManagedIdentity service principal, when known.
+	ResourceId    string `protobuf:"bytes,7,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DirectoryServicePrincipal) Reset() {
@@ -844,6 +847,13 @@ func (x *DirectoryServicePrincipal) GetPasswordCredentials() uint32 {
 		return x.PasswordCredentials
 	}
 	return 0
+}
+
+func (x *DirectoryServicePrincipal) GetResourceId() string {
+	if x != nil {
+		return x.ResourceId
+	}
+	return ""
 }
 
 // DirectorySnapshot is the offline directory file the entra-agent reads: the
@@ -988,14 +998,16 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\n" +
 	"member_ids\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\tmemberIds\x12-\n" +
 	"\towner_ids\x18\x05 \x03(\tB\x10\xbaH\r\x92\x01\n" +
-	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\bownerIds\"\xd9\x02\n" +
+	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\bownerIds\"\x84\x03\n" +
 	"\x19DirectoryServicePrincipal\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\x06app_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x05appId\x12+\n" +
 	"\fdisplay_name\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12=\n" +
 	"\x16service_principal_type\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\x14servicePrincipalType\x12b\n" +
 	"\x15federated_credentials\x18\x05 \x03(\v2#.secureaudit.v1.FederatedCredentialB\b\xbaH\x05\x92\x01\x02\x10dR\x14federatedCredentials\x121\n" +
-	"\x14password_credentials\x18\x06 \x01(\rR\x13passwordCredentials\"\x81\x03\n" +
+	"\x14password_credentials\x18\x06 \x01(\rR\x13passwordCredentials\x12)\n" +
+	"\vresource_id\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\n" +
+	"resourceId\"\x81\x03\n" +
 	"\x11DirectorySnapshot\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12?\n" +
 	"\x05users\x18\x02 \x03(\v2\x1d.secureaudit.v1.DirectoryUserB\n" +

@@ -111,6 +111,12 @@ type Report struct {
 	Findings []*Finding `protobuf:"bytes,13,rep,name=findings,proto3" json:"findings,omitempty"`
 	// infrastructure_findings concern platform-managed subjects.
 	InfrastructureFindings []*Finding `protobuf:"bytes,14,rep,name=infrastructure_findings,json=infrastructureFindings,proto3" json:"infrastructure_findings,omitempty"`
+	// directory_partial is true when some directory lookups failed after
+	// retries (throttled, unavailable): identity findings about the principals
+	// named in directory_errors may be missing.
+	DirectoryPartial bool `protobuf:"varint,15,opt,name=directory_partial,json=directoryPartial,proto3" json:"directory_partial,omitempty"`
+	// directory_errors are the lookups that failed.
+	DirectoryErrors []*LookupError `protobuf:"bytes,16,rep,name=directory_errors,json=directoryErrors,proto3" json:"directory_errors,omitempty"`
 	// access_review lists every user and group that a binding grants access
 	// to, outside the platform-managed subjects, with the people the directory
 	// puts behind it. The report-agent builds one review item from each.
@@ -249,6 +255,20 @@ func (x *Report) GetFindings() []*Finding {
 func (x *Report) GetInfrastructureFindings() []*Finding {
 	if x != nil {
 		return x.InfrastructureFindings
+	}
+	return nil
+}
+
+func (x *Report) GetDirectoryPartial() bool {
+	if x != nil {
+		return x.DirectoryPartial
+	}
+	return false
+}
+
+func (x *Report) GetDirectoryErrors() []*LookupError {
+	if x != nil {
+		return x.DirectoryErrors
 	}
 	return nil
 }
@@ -865,7 +885,7 @@ var File_secureaudit_v1_report_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\x9f\b\n" +
+	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\x9f\t\n" +
 	"\x06Report\x12#\n" +
 	"\baudit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aauditId\x12$\n" +
 	"\acluster\x18\x02 \x01(\tB\n" +
@@ -882,7 +902,9 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\x12reasoning_provider\x18\v \x01(\tB\a\xbaH\x04r\x02\x18@R\x11reasoningProvider\x12@\n" +
 	"\asummary\x18\f \x01(\v2\x1e.secureaudit.v1.SeverityCountsB\x06\xbaH\x03\xc8\x01\x01R\asummary\x123\n" +
 	"\bfindings\x18\r \x03(\v2\x17.secureaudit.v1.FindingR\bfindings\x12P\n" +
-	"\x17infrastructure_findings\x18\x0e \x03(\v2\x17.secureaudit.v1.FindingR\x16infrastructureFindings\x12M\n" +
+	"\x17infrastructure_findings\x18\x0e \x03(\v2\x17.secureaudit.v1.FindingR\x16infrastructureFindings\x12+\n" +
+	"\x11directory_partial\x18\x0f \x01(\bR\x10directoryPartial\x12Q\n" +
+	"\x10directory_errors\x18\x10 \x03(\v2\x1b.secureaudit.v1.LookupErrorB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x0fdirectoryErrors\x12M\n" +
 	"\raccess_review\x18\x14 \x03(\v2\x1d.secureaudit.v1.ReviewSubjectB\t\xbaH\x06\x92\x01\x03\x10\x90NR\faccessReview\x126\n" +
 	"\ahistory\x18\x15 \x01(\v2\x1c.secureaudit.v1.AuditHistoryR\ahistory\x127\n" +
 	"\treasoning\x18\x1e \x01(\v2\x19.secureaudit.v1.ReasoningR\treasoning\x1a:\n" +
@@ -977,13 +999,14 @@ var file_secureaudit_v1_report_proto_goTypes = []any{
 	(*ObjectCounts)(nil),          // 13: secureaudit.v1.ObjectCounts
 	(*SeverityCounts)(nil),        // 14: secureaudit.v1.SeverityCounts
 	(*Finding)(nil),               // 15: secureaudit.v1.Finding
-	(*Reasoning)(nil),             // 16: secureaudit.v1.Reasoning
-	(*SubjectRef)(nil),            // 17: secureaudit.v1.SubjectRef
-	(*BindingRef)(nil),            // 18: secureaudit.v1.BindingRef
-	(*FindingRole)(nil),           // 19: secureaudit.v1.FindingRole
-	(*Scope)(nil),                 // 20: secureaudit.v1.Scope
-	(Severity)(0),                 // 21: secureaudit.v1.Severity
-	(*FindingBatch)(nil),          // 22: secureaudit.v1.FindingBatch
+	(*LookupError)(nil),           // 16: secureaudit.v1.LookupError
+	(*Reasoning)(nil),             // 17: secureaudit.v1.Reasoning
+	(*SubjectRef)(nil),            // 18: secureaudit.v1.SubjectRef
+	(*BindingRef)(nil),            // 19: secureaudit.v1.BindingRef
+	(*FindingRole)(nil),           // 20: secureaudit.v1.FindingRole
+	(*Scope)(nil),                 // 21: secureaudit.v1.Scope
+	(Severity)(0),                 // 22: secureaudit.v1.Severity
+	(*FindingBatch)(nil),          // 23: secureaudit.v1.FindingBatch
 }
 var file_secureaudit_v1_report_proto_depIdxs = []int32{
 	11, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
@@ -993,34 +1016,35 @@ var file_secureaudit_v1_report_proto_depIdxs = []int32{
 	14, // 4: secureaudit.v1.Report.summary:type_name -> secureaudit.v1.SeverityCounts
 	15, // 5: secureaudit.v1.Report.findings:type_name -> secureaudit.v1.Finding
 	15, // 6: secureaudit.v1.Report.infrastructure_findings:type_name -> secureaudit.v1.Finding
-	2,  // 7: secureaudit.v1.Report.access_review:type_name -> secureaudit.v1.ReviewSubject
-	5,  // 8: secureaudit.v1.Report.history:type_name -> secureaudit.v1.AuditHistory
-	16, // 9: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
-	17, // 10: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
-	3,  // 11: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
-	4,  // 12: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
-	4,  // 13: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
-	4,  // 14: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
-	18, // 15: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
-	19, // 16: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
-	20, // 17: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
-	11, // 18: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
-	6,  // 19: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
-	15, // 20: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
-	21, // 21: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
-	21, // 22: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
-	8,  // 23: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
-	22, // 24: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
-	1,  // 25: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
-	0,  // 26: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
-	0,  // 27: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
-	7,  // 28: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
-	9,  // 29: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
-	29, // [29:30] is the sub-list for method output_type
-	28, // [28:29] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	16, // 7: secureaudit.v1.Report.directory_errors:type_name -> secureaudit.v1.LookupError
+	2,  // 8: secureaudit.v1.Report.access_review:type_name -> secureaudit.v1.ReviewSubject
+	5,  // 9: secureaudit.v1.Report.history:type_name -> secureaudit.v1.AuditHistory
+	17, // 10: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
+	18, // 11: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
+	3,  // 12: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
+	4,  // 13: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
+	4,  // 14: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
+	4,  // 15: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
+	19, // 16: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
+	20, // 17: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
+	21, // 18: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
+	11, // 19: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
+	6,  // 20: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
+	15, // 21: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
+	22, // 22: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
+	22, // 23: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
+	8,  // 24: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
+	23, // 25: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
+	1,  // 26: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
+	0,  // 27: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
+	0,  // 28: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
+	7,  // 29: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
+	9,  // 30: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
+	30, // [30:31] is the sub-list for method output_type
+	29, // [29:30] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_report_proto_init() }
@@ -1028,6 +1052,7 @@ func file_secureaudit_v1_report_proto_init() {
 	if File_secureaudit_v1_report_proto != nil {
 		return
 	}
+	file_secureaudit_v1_entra_proto_init()
 	file_secureaudit_v1_finding_proto_init()
 	file_secureaudit_v1_rbac_proto_init()
 	file_secureaudit_v1_reasoning_proto_init()
