@@ -135,7 +135,11 @@ func TestResolve(t *testing.T) {
 		gina  = user(3, "gina_contoso.com#EXT#@example.onmicrosoft.com", guest, true)
 		owen  = user(4, "owen@example.com", member, true)
 		dave  = user(5, "dave@example.com", member, true)
-		sp    = &secureauditv1.DirectoryServicePrincipal{Id: oid(30), AppId: oid(31), DisplayName: "ci-deployer", ServicePrincipalType: "ManagedIdentity"}
+		sp    = &secureauditv1.DirectoryServicePrincipal{
+			Id: oid(30), AppId: oid(31), DisplayName: "ci-deployer", ServicePrincipalType: "ManagedIdentity",
+			ResourceId:           "/subscriptions/" + oid(40) + "/resourceGroups/rg-identities/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ci-deployer",
+			FederatedCredentials: []*secureauditv1.FederatedCredential{{Name: "ci", Issuer: "https://token.actions.githubusercontent.com", Subject: "repo:example/app:ref:refs/heads/main"}},
+		}
 		// top nests mid, mid nests leaf, leaf nests mid again: a cycle.
 		// leaf also names an object the directory does not hold (oid(99)).
 		top     = group(10, "top", []string{alice.Id, oid(11)}, []string{owen.Id})
@@ -159,6 +163,9 @@ func TestResolve(t *testing.T) {
 	g := func(name string) *secureauditv1.Principal {
 		return &secureauditv1.Principal{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_GROUP, Name: name}
 	}
+	c := func(name string) *secureauditv1.Principal {
+		return &secureauditv1.Principal{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_CLIENT_ID, Name: name}
+	}
 	type users = []*secureauditv1.DirectoryUser
 	type groups = []*secureauditv1.DirectoryGroup
 	type sps = []*secureauditv1.DirectoryServicePrincipal
@@ -174,6 +181,7 @@ func TestResolve(t *testing.T) {
 		{name: "user by UPN in another case", in: principals{u("alice.smith@EXAMPLE.COM")}, want: &Result{Users: users{alice}}},
 		{name: "guest by UPN", in: principals{u("GINA_contoso.com#EXT#@example.onmicrosoft.com")}, want: &Result{Users: users{gina}}},
 		{name: "service principal by object id", in: principals{u(sp.Id)}, want: &Result{ServicePrincipals: sps{sp}}},
+		{name: "managed identity by client id, with its resource id", in: principals{c(strings.ToUpper(sp.AppId))}, want: &Result{ServicePrincipals: sps{sp}}},
 		{name: "group with its members and owners", in: principals{g(guests.Id)}, want: &Result{Users: users{gina}, Groups: groups{guests}}},
 		{
 			name: "nested groups with a cycle",
@@ -220,6 +228,35 @@ func TestResolve(t *testing.T) {
 				t.Errorf("Resolve() mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestLoadResourceID reads a managed identity's resource ID and federated
+// credentials from a snapshot file and answers them unchanged.
+func TestLoadResourceID(t *testing.T) {
+	const resourceID = "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-identities/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-ci"
+	path := filepath.Join(t.TempDir(), "directory.json")
+	content := `{"tenantId": "` + oid(100) + `", "servicePrincipals": [{
+		"id": "` + oid(30) + `", "appId": "` + oid(31) + `", "displayName": "id-ci", "servicePrincipalType": "ManagedIdentity",
+		"resourceId": "` + resourceID + `",
+		"federatedCredentials": [{"name": "ci", "issuer": "https://token.actions.githubusercontent.com", "subject": "repo:example/app:environment:prod"}]}]}`
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Resolve(context.Background(), []*secureauditv1.Principal{{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_CLIENT_ID, Name: oid(31)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Result{ServicePrincipals: []*secureauditv1.DirectoryServicePrincipal{{
+		Id: oid(30), AppId: oid(31), DisplayName: "id-ci", ServicePrincipalType: "ManagedIdentity", ResourceId: resourceID,
+		FederatedCredentials: []*secureauditv1.FederatedCredential{{Name: "ci", Issuer: "https://token.actions.githubusercontent.com", Subject: "repo:example/app:environment:prod"}},
+	}}}
+	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+		t.Errorf("Resolve() mismatch (-want +got):\n%s", diff)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/microsoftgraph/msgraph-sdk-go/applicationswithappid"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
@@ -26,8 +27,8 @@ var (
 	userFields      = []string{"id", "userPrincipalName", "displayName", "userType", "accountEnabled"}
 	userSignIn      = append(slices.Clone(userFields), "signInActivity")
 	groupFields     = []string{"id", "displayName", "description"}
-	spFields        = []string{"id", "appId", "displayName", "servicePrincipalType", "passwordCredentials"}
-	memberFields    = []string{"id", "userPrincipalName", "displayName", "userType", "accountEnabled", "description", "appId", "servicePrincipalType"}
+	spFields        = []string{"id", "appId", "displayName", "servicePrincipalType", "passwordCredentials", "alternativeNames"}
+	memberFields    = []string{"id", "userPrincipalName", "displayName", "userType", "accountEnabled", "description", "appId", "servicePrincipalType", "alternativeNames"}
 	applicationKeys = []string{"id", "passwordCredentials"}
 )
 
@@ -46,8 +47,9 @@ type run struct {
 	unresolved map[string]*secureauditv1.Principal
 	errs       []*secureauditv1.LookupError
 	assigned   []*secureauditv1.AzureRoleAssignment
-	noSignIn   bool            // the credential may not read signInActivity
-	signedIn   map[string]bool // users read with signInActivity
+	noSignIn   bool                       // the credential may not read signInActivity
+	signedIn   map[string]bool            // users read with signInActivity
+	identities map[string]*arm.ResourceID // service principal ID -> its user-assigned managed identity
 }
 
 func newRun(s *Source) *run {
@@ -60,6 +62,7 @@ func newRun(s *Source) *run {
 		expanded:   map[string]bool{},
 		unresolved: map[string]*secureauditv1.Principal{},
 		signedIn:   map[string]bool{},
+		identities: map[string]*arm.ResourceID{},
 	}
 }
 
@@ -442,8 +445,12 @@ func (r *run) addGroup(g models.Groupable) {
 
 func (r *run) addSP(sp models.ServicePrincipalable) {
 	id := lower(deref(sp.GetId()))
+	mi := identityOf(sp)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if mi != nil {
+		r.identities[id] = mi
+	}
 	if old, ok := r.sps[id]; ok && old.GetPasswordCredentials() >= uint32(len(sp.GetPasswordCredentials())) {
 		return
 	}

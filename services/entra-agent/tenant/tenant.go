@@ -1,9 +1,11 @@
 // Package tenant is the entra-agent's live source: it resolves principals in
-// an Entra tenant through Microsoft Graph and finds their Azure role
-// assignments on the cluster through Azure Resource Manager. It loads only
-// what the principals it is asked about lead to: the users, groups and
+// an Entra tenant through Microsoft Graph and finds, through Azure Resource
+// Manager, their Azure role assignments on the cluster and the user-assigned
+// managed identities behind managed-identity service principals. It loads
+// only what the principals it is asked about lead to: the users, groups and
 // service principals they name, the members and owners of those groups
-// through every level of nesting, and the role assignments on the cluster's
+// through every level of nesting, the managed identities among them with
+// their federated credentials, and the role assignments on the cluster's
 // scope. Throttled and failing requests are retried by the SDKs' retry
 // policies (honouring Retry-After); lookups that still fail are returned as
 // errors and mark the answer partial.
@@ -55,8 +57,8 @@ type Config struct {
 	GraphURL string
 	// ARMURL is the Resource Manager endpoint, DefaultARMURL when empty.
 	ARMURL string
-	// ClusterID is the AKS cluster's ARM resource ID. Empty: role
-	// assignments are not looked up.
+	// ClusterID is the AKS cluster's ARM resource ID. Empty: nothing is read
+	// from ARM (no role assignments, no managed identities).
 	ClusterID string
 	// Concurrency bounds the requests in flight, DefaultConcurrency when 0.
 	Concurrency int
@@ -81,7 +83,8 @@ type Source struct {
 	graphScope  string
 	assignments *armauthorization.RoleAssignmentsClient
 	definitions *armauthorization.RoleDefinitionsClient
-	roleNames   sync.Map // role definition ID -> name
+	roleNames   sync.Map    // role definition ID -> name
+	identities  *identities // nil without ARM
 }
 
 // New returns a Source authenticating with cred.
@@ -121,6 +124,7 @@ func New(log *slog.Logger, cred azcore.TokenCredential, cfg Config) (*Source, er
 		if s.definitions, err = armauthorization.NewRoleDefinitionsClient(cred, opts); err != nil {
 			return nil, fmt.Errorf("role definitions client: %w", err)
 		}
+		s.identities = newIdentities(cred, opts)
 	}
 	return s, nil
 }
@@ -187,6 +191,9 @@ func (s *Source) Resolve(ctx context.Context, principals []*secureauditv1.Princi
 		return nil, err
 	}
 	r.enrichApplications(ctx)
+	if s.identities != nil {
+		r.enrichIdentities(ctx)
+	}
 	r.signIns(ctx)
 	r.wg.Wait()
 	if s.assignments != nil {

@@ -29,6 +29,11 @@ import (
 const (
 	exampleRG      = "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-aks-fabrikam-prod"
 	exampleCluster = exampleRG + "/providers/Microsoft.ContainerService/managedClusters/aks-fabrikam-prod"
+	// exampleIdentity is the ARM resource the tests give the example's
+	// user-assigned managed identity id-github-deployer (service principal
+	// d3a97b46-…): examples/directory.json names none, and the live source
+	// reads a managed identity's federated credentials from ARM through it.
+	exampleIdentity = exampleRG + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-github-deployer"
 )
 
 func loadExample(t testing.TB) *secureauditv1.DirectorySnapshot {
@@ -40,6 +45,11 @@ func loadExample(t testing.TB) *secureauditv1.DirectorySnapshot {
 	snap := &secureauditv1.DirectorySnapshot{}
 	if err := protojson.Unmarshal(data, snap); err != nil {
 		t.Fatal(err)
+	}
+	for _, sp := range snap.GetServicePrincipals() {
+		if sp.GetId() == "d3a97b46-ae95-4600-9de4-05c2a7d555f8" {
+			sp.ResourceId = exampleIdentity
+		}
 	}
 	return snap
 }
@@ -97,18 +107,10 @@ var examplePrincipals = []*secureauditv1.Principal{
 }
 
 // offline is what the snapshot source answers for the same principals: the
-// live source must agree with it exactly, except for the federated
-// credentials of managed identities, which live in ARM (Microsoft.ManagedIdentity)
-// and which the live source does not read yet: they are dropped here.
+// live source must agree with it exactly.
 func offline(t testing.TB, snap *secureauditv1.DirectorySnapshot, ps []*secureauditv1.Principal) *directory.Result {
 	t.Helper()
-	snap = proto.CloneOf(snap)
-	for _, sp := range snap.GetServicePrincipals() {
-		if sp.GetServicePrincipalType() == "ManagedIdentity" {
-			sp.FederatedCredentials = nil
-		}
-	}
-	s, err := directory.New(snap)
+	s, err := directory.New(proto.CloneOf(snap))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,6 +215,12 @@ func TestResolveExactIdentities(t *testing.T) {
 	github := &secureauditv1.DirectoryServicePrincipal{
 		Id: "d3a97b46-ae95-4600-9de4-05c2a7d555f8", AppId: "478c0813-e243-4bca-9af3-63d4930fa261", DisplayName: "id-github-deployer",
 		ServicePrincipalType: "ManagedIdentity",
+		ResourceId:           exampleIdentity,
+		FederatedCredentials: []*secureauditv1.FederatedCredential{{
+			Name:    "aks-fabrikam-prod-ci-github-deployer",
+			Issuer:  "https://westeurope.oic.prod-aks.azure.com/38da03cf-8908-4b39-8df4-f889b1020287/6b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e/",
+			Subject: "system:serviceaccount:ci:github-deployer",
+		}},
 	}
 	for _, want := range []any{jun, azdo, github} {
 		var id string
@@ -236,6 +244,159 @@ func TestResolveExactIdentities(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantRA, gotRA); diff != "" {
 		t.Errorf("role assignments (-want +got):\n%s", diff)
+	}
+}
+
+// TestResolveManagedIdentity resolves user-assigned managed identities by
+// client ID and through a group: Graph names the identity's ARM resource
+// among the service principal's alternativeNames, and the real armmsi
+// clients read the identity and its federated credentials from the fake's
+// ARM.
+func TestResolveManagedIdentity(t *testing.T) {
+	const (
+		otherSub = "/subscriptions/0c7d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f/resourceGroups/rg-identities/providers/Microsoft.ManagedIdentity/userAssignedIdentities/"
+		ciPath   = otherSub + "id-ci"
+	)
+	oid := func(i int) string { return fmt.Sprintf("00000000-0000-4000-a000-%012d", i) }
+	fc := func(i int) *secureauditv1.FederatedCredential {
+		return &secureauditv1.FederatedCredential{
+			Name:    fmt.Sprintf("ci-%d", i),
+			Issuer:  "https://token.actions.githubusercontent.com",
+			Subject: fmt.Sprintf("repo:fabrikam/app-%d:ref:refs/heads/main", i),
+		}
+	}
+	mi := func(i int, name, resourceID string, creds ...*secureauditv1.FederatedCredential) *secureauditv1.DirectoryServicePrincipal {
+		return &secureauditv1.DirectoryServicePrincipal{
+			Id: oid(i), AppId: oid(100 + i), DisplayName: name, ServicePrincipalType: "ManagedIdentity",
+			ResourceId: resourceID, FederatedCredentials: creds,
+		}
+	}
+	var (
+		// ci lives in another subscription than the cluster, with five
+		// federated credentials.
+		ci = mi(1, "id-ci", ciPath, fc(1), fc(2), fc(3), fc(4), fc(5))
+		// member is reached through a group only.
+		member = mi(2, "id-member", exampleRG+"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-member", fc(6))
+		// kubelet names no user-assigned identity in Graph.
+		kubelet = mi(3, "aks-agentpool", "")
+		// old and renewed hold the same resource ID: the identity was
+		// deleted and created again, and Graph still lists the old one.
+		old     = mi(4, "id-renewed", exampleRG+"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-renewed", fc(7))
+		renewed = mi(5, "id-renewed", old.ResourceId, fc(8))
+		grp     = &secureauditv1.DirectoryGroup{Id: oid(10), DisplayName: "identities", MemberIds: []string{member.Id}}
+	)
+	snap := &secureauditv1.DirectorySnapshot{
+		TenantId:          "38da03cf-8908-4b39-8df4-f889b1020287",
+		Groups:            []*secureauditv1.DirectoryGroup{grp},
+		ServicePrincipals: []*secureauditv1.DirectoryServicePrincipal{ci, member, kubelet, old, renewed},
+	}
+	// bare is a service principal as Graph alone describes it.
+	bare := func(sp *secureauditv1.DirectoryServicePrincipal) *secureauditv1.DirectoryServicePrincipal {
+		sp = proto.CloneOf(sp)
+		sp.ResourceId, sp.FederatedCredentials = "", nil
+		return sp
+	}
+	type sps = []*secureauditv1.DirectoryServicePrincipal
+	tests := []struct {
+		name     string
+		cfg      tenant.Config
+		setup    func(*tenanttest.Server)
+		in       []*secureauditv1.Principal
+		want     sps
+		errors   []string // lookups that failed
+		requests map[string]int
+	}{
+		{
+			name:  "by client ID, credentials in pages of two",
+			cfg:   tenant.Config{ClusterID: exampleCluster},
+			setup: func(f *tenanttest.Server) { f.SetPageSize(2) },
+			in:    []*secureauditv1.Principal{clientID(ci.AppId), clientID(strings.ToUpper(kubelet.AppId))},
+			want:  sps{ci, kubelet},
+			// One GET of the identity, three pages of credentials.
+			requests: map[string]int{ciPath: 4, ciPath + "/federatedIdentityCredentials": 3},
+		},
+		{
+			name: "through a group",
+			cfg:  tenant.Config{ClusterID: exampleCluster},
+			in:   []*secureauditv1.Principal{group(grp.Id)},
+			want: sps{member},
+		},
+		{
+			name:     "throttled twice",
+			cfg:      tenant.Config{ClusterID: exampleCluster},
+			setup:    func(f *tenanttest.Server) { f.Throttle(ciPath, 2) },
+			in:       []*secureauditv1.Principal{clientID(ci.AppId)},
+			want:     sps{ci},
+			requests: map[string]int{ciPath: 4},
+		},
+		{
+			name:  "gone from ARM, still in Graph",
+			cfg:   tenant.Config{ClusterID: exampleCluster},
+			setup: func(f *tenanttest.Server) { f.DeleteIdentity(ciPath) },
+			in:    []*secureauditv1.Principal{clientID(ci.AppId)},
+			want:  sps{bare(ci)},
+		},
+		{
+			name: "deleted and created again under the same name",
+			cfg:  tenant.Config{ClusterID: exampleCluster},
+			in:   []*secureauditv1.Principal{clientID(old.AppId), clientID(renewed.AppId)},
+			want: sps{bare(old), renewed},
+		},
+		{
+			name:     "ARM failing",
+			cfg:      tenant.Config{ClusterID: exampleCluster, MaxRetries: 1},
+			setup:    func(f *tenanttest.Server) { f.Fail(ciPath, http.StatusInternalServerError) },
+			in:       []*secureauditv1.Principal{clientID(ci.AppId)},
+			want:     sps{bare(ci)},
+			errors:   []string{"managed identity " + ciPath},
+			requests: map[string]int{ciPath: 2},
+		},
+		{
+			name: "federated credentials failing",
+			cfg:  tenant.Config{ClusterID: exampleCluster, MaxRetries: 1},
+			setup: func(f *tenanttest.Server) {
+				f.Fail(ciPath+"/federatedIdentityCredentials", http.StatusServiceUnavailable)
+			},
+			in:     []*secureauditv1.Principal{clientID(ci.AppId)},
+			want:   sps{bare(ci)},
+			errors: []string{"managed identity " + ciPath},
+		},
+		{
+			name:     "without ARM",
+			in:       []*secureauditv1.Principal{clientID(ci.AppId), group(grp.Id)},
+			want:     sps{bare(ci), bare(member)},
+			requests: map[string]int{"/subscriptions/": 0},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := tenanttest.New(t, snap, tenant.ReadOnlyPermissions...)
+			if tt.setup != nil {
+				tt.setup(fake)
+			}
+			got, err := source(t, fake, tt.cfg).Resolve(context.Background(), tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got.ServicePrincipals, protocmp.Transform()); diff != "" {
+				t.Errorf("service principals (-want +got):\n%s", diff)
+			}
+			var lookups []string
+			for _, e := range got.Errors {
+				lookups = append(lookups, e.GetLookup())
+			}
+			if diff := cmp.Diff(tt.errors, lookups); diff != "" {
+				t.Errorf("failed lookups (-want +got):\n%s", diff)
+			}
+			if got.Unresolved != nil {
+				t.Errorf("unresolved = %v, want none", got.Unresolved)
+			}
+			for prefix, want := range tt.requests {
+				if n := fake.Requests(prefix); n != want {
+					t.Errorf("requests to %s = %d, want %d", prefix, n, want)
+				}
+			}
+		})
 	}
 }
 

@@ -3,8 +3,10 @@
 // roles), the part of Microsoft Graph the tenant source reads (users,
 // groups with paged members and owners, service principals, applications
 // and their federated credentials) and the part of Azure Resource Manager it
-// reads (role assignments at a scope, role definitions), all served over
-// HTTPS on loopback from a DirectorySnapshot. It can throttle (429 with
+// reads (role assignments at a scope, role definitions, user-assigned
+// managed identities and their federated credentials), all served over
+// HTTPS on loopback from a DirectorySnapshot. Graph answers only the
+// properties a request's $select names. It can throttle (429 with
 // Retry-After) or fail requests by path, and counts the requests it served.
 package tenanttest
 
@@ -63,11 +65,20 @@ type Server struct {
 	groups map[string]*secureauditv1.DirectoryGroup
 	sps    map[string]*secureauditv1.DirectoryServicePrincipal
 	apps   map[string]*secureauditv1.DirectoryServicePrincipal // by lower app ID and "app-"+ID
+	msis   map[string]*secureauditv1.DirectoryServicePrincipal // by lower ARM resource ID
 	snap   *secureauditv1.DirectorySnapshot
 }
 
 // New starts a fake tenant serving snap, closed when the test ends. Its
 // tokens carry the Graph application roles given (none by default).
+//
+// A service principal with a resource_id is a user-assigned managed
+// identity: Graph lists the resource ID among its alternativeNames, and ARM
+// serves the identity (its principalId the service principal's ID) with the
+// service principal's federated_credentials. When two service principals
+// name the same resource ID, ARM serves the later one's: the identity was
+// deleted and created again under the same name while Graph still lists
+// the old service principal.
 func New(t testing.TB, snap *secureauditv1.DirectorySnapshot, roles ...string) *Server {
 	t.Helper()
 	s := &Server{
@@ -81,6 +92,7 @@ func New(t testing.TB, snap *secureauditv1.DirectorySnapshot, roles ...string) *
 		groups:   map[string]*secureauditv1.DirectoryGroup{},
 		sps:      map[string]*secureauditv1.DirectoryServicePrincipal{},
 		apps:     map[string]*secureauditv1.DirectoryServicePrincipal{},
+		msis:     map[string]*secureauditv1.DirectoryServicePrincipal{},
 		snap:     snap,
 	}
 	for _, u := range snap.GetUsers() {
@@ -94,6 +106,9 @@ func New(t testing.TB, snap *secureauditv1.DirectorySnapshot, roles ...string) *
 		s.sps[strings.ToLower(sp.GetId())] = sp
 		s.apps[strings.ToLower(sp.GetAppId())] = sp
 		s.apps["app-"+strings.ToLower(sp.GetId())] = sp
+		if sp.GetResourceId() != "" {
+			s.msis[strings.ToLower(sp.GetResourceId())] = sp
+		}
 	}
 	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)
@@ -102,7 +117,8 @@ func New(t testing.TB, snap *secureauditv1.DirectorySnapshot, roles ...string) *
 	return s
 }
 
-// SetPageSize sets how many members or owners one Graph page holds.
+// SetPageSize sets how many objects one page holds: members, owners and
+// users in Graph, federated credentials of a managed identity in ARM.
 func (s *Server) SetPageSize(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -115,6 +131,15 @@ func (s *Server) Throttle(prefix string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.throttle[prefix] = n
+}
+
+// DeleteIdentity removes the user-assigned managed identity with the given
+// ARM resource ID from ARM only: Graph still lists its service principal,
+// as it does for a while after the identity is deleted.
+func (s *Server) DeleteIdentity(resourceID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.msis, strings.ToLower(resourceID))
 }
 
 // Fail answers every request whose path starts with prefix with status.
@@ -230,6 +255,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 // graph serves the Graph paths the tenant source reads.
 func (s *Server) graph(w http.ResponseWriter, r *http.Request, path string) {
 	parts := strings.Split(path, "/")
+	sel := selected(r)
 	switch {
 	case len(parts) == 2 && parts[0] == "users":
 		u, ok := s.users[strings.ToLower(parts[1])]
@@ -237,7 +263,7 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request, path string) {
 			writeError(w, http.StatusNotFound, "Request_ResourceNotFound", "user "+parts[1])
 			return
 		}
-		writeJSON(w, s.user(u, strings.Contains(r.URL.Query().Get("$select"), "signInActivity")))
+		writeJSON(w, sel.pick(s.user(u, sel.has("signInActivity"))))
 	case len(parts) >= 2 && parts[0] == "groups":
 		g, ok := s.groups[strings.ToLower(parts[1])]
 		if !ok {
@@ -246,13 +272,13 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request, path string) {
 		}
 		switch {
 		case len(parts) == 2:
-			writeJSON(w, s.group(g))
+			writeJSON(w, sel.pick(s.group(g)))
 		case len(parts) == 3 && (parts[2] == "members" || parts[2] == "owners"):
 			ids := g.GetMemberIds()
 			if parts[2] == "owners" {
 				ids = g.GetOwnerIds()
 			}
-			s.page(w, r, ids)
+			s.page(w, r, ids, sel)
 		default:
 			writeError(w, http.StatusNotFound, "NotFound", path)
 		}
@@ -262,14 +288,14 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request, path string) {
 			writeError(w, http.StatusNotFound, "Request_ResourceNotFound", "service principal "+parts[1])
 			return
 		}
-		writeJSON(w, s.servicePrincipal(sp))
+		writeJSON(w, sel.pick(s.servicePrincipal(sp)))
 	case len(parts) == 1 && strings.HasPrefix(parts[0], "servicePrincipals(appId="):
 		sp, ok := s.apps[appKey(parts[0])]
 		if !ok {
 			writeError(w, http.StatusNotFound, "Request_ResourceNotFound", parts[0])
 			return
 		}
-		writeJSON(w, s.servicePrincipal(sp))
+		writeJSON(w, sel.pick(s.servicePrincipal(sp)))
 	case len(parts) == 1 && strings.HasPrefix(parts[0], "applications(appId="):
 		sp, ok := s.apps[appKey(parts[0])]
 		if !ok || sp.GetServicePrincipalType() != "Application" {
@@ -280,7 +306,7 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request, path string) {
 		for i := range secrets {
 			secrets[i] = map[string]any{"keyId": fmt.Sprintf("00000000-0000-4000-8000-%012d", i), "displayName": "secret"}
 		}
-		writeJSON(w, map[string]any{"id": "app-" + strings.ToLower(sp.GetId()), "passwordCredentials": secrets})
+		writeJSON(w, sel.pick(map[string]any{"id": "app-" + strings.ToLower(sp.GetId()), "passwordCredentials": secrets}))
 	case len(parts) == 3 && parts[0] == "applications" && parts[2] == "federatedIdentityCredentials":
 		sp, ok := s.apps[strings.ToLower(parts[1])]
 		if !ok {
@@ -303,8 +329,8 @@ func appKey(seg string) string {
 }
 
 // page serves one page of directory objects, @odata.nextLink pointing at
-// the next one.
-func (s *Server) page(w http.ResponseWriter, r *http.Request, ids []string) {
+// the next one (the same query, $select included, with a $skiptoken).
+func (s *Server) page(w http.ResponseWriter, r *http.Request, ids []string, sel selection) {
 	s.mu.Lock()
 	size := s.pageSize
 	s.mu.Unlock()
@@ -313,14 +339,53 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, ids []string) {
 	values := []map[string]any{}
 	for _, id := range ids[min(start, len(ids)):end] {
 		if o := s.object(id); o != nil {
-			values = append(values, o)
+			values = append(values, sel.pick(o))
 		}
 	}
 	body := map[string]any{"value": values}
 	if end < len(ids) {
-		body["@odata.nextLink"] = fmt.Sprintf("%s%s?$skiptoken=%d", s.URL, r.URL.Path, end)
+		body["@odata.nextLink"] = s.next(r, end)
 	}
 	writeJSON(w, body)
+}
+
+// next is the link to the page of r's listing that starts at start.
+func (s *Server) next(r *http.Request, start int) string {
+	q := r.URL.Query()
+	q.Set("$skiptoken", strconv.Itoa(start))
+	return s.URL + r.URL.Path + "?" + q.Encode()
+}
+
+// selection is the set of properties a Graph request's $select names; nil
+// selects every property.
+type selection map[string]bool
+
+func selected(r *http.Request) selection {
+	v := r.URL.Query().Get("$select")
+	if v == "" {
+		return nil
+	}
+	sel := selection{}
+	for _, f := range strings.Split(v, ",") {
+		sel[strings.TrimSpace(f)] = true
+	}
+	return sel
+}
+
+func (sel selection) has(f string) bool { return sel == nil || sel[f] }
+
+// pick keeps the selected properties of an object, and its @odata.type.
+func (sel selection) pick(o map[string]any) map[string]any {
+	if sel == nil {
+		return o
+	}
+	out := map[string]any{}
+	for k, v := range o {
+		if sel[k] || k == "@odata.type" {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func (s *Server) object(id string) map[string]any {
@@ -362,17 +427,42 @@ func (s *Server) group(g *secureauditv1.DirectoryGroup) map[string]any {
 }
 
 func (s *Server) servicePrincipal(sp *secureauditv1.DirectoryServicePrincipal) map[string]any {
+	names := []string{}
+	if id := sp.GetResourceId(); id != "" {
+		names = append(names, "isExplicit=True", graphResourceID(id))
+	}
 	return map[string]any{
 		"@odata.type": "#microsoft.graph.servicePrincipal", "id": sp.GetId(), "appId": sp.GetAppId(),
 		"displayName": sp.GetDisplayName(), "servicePrincipalType": sp.GetServicePrincipalType(), "passwordCredentials": []any{},
+		"alternativeNames": names,
 	}
 }
 
+// graphResourceID writes an ARM resource ID as Graph lists it among a
+// managed identity's alternativeNames: "resourcegroups" in lower case.
+func graphResourceID(id string) string {
+	parts := strings.Split(id, "/")
+	for i, p := range parts {
+		if strings.EqualFold(p, "resourceGroups") {
+			parts[i] = "resourcegroups"
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
 // arm serves role assignments at a scope (atScope(): the scope and its
-// ancestors) and role definitions by ID.
+// ancestors), role definitions by ID, and user-assigned managed identities
+// with their federated credentials. Like ARM it refuses a request without
+// an api-version.
 func (s *Server) arm(w http.ResponseWriter, r *http.Request, path string) {
+	if r.URL.Query().Get("api-version") == "" {
+		writeError(w, http.StatusBadRequest, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
+		return
+	}
 	lp := strings.ToLower(path)
 	switch {
+	case strings.Contains(lp, "/providers/microsoft.managedidentity/userassignedidentities/"):
+		s.identity(w, r, lp)
 	case strings.HasSuffix(lp, "/providers/microsoft.authorization/roleassignments"):
 		scope := strings.ToLower(strings.TrimSuffix(path[:len(path)-len("/providers/microsoft.authorization/roleassignments")], "/"))
 		values := []map[string]any{}
@@ -408,6 +498,48 @@ func (s *Server) arm(w http.ResponseWriter, r *http.Request, path string) {
 	default:
 		writeError(w, http.StatusNotFound, "NotFound", path)
 	}
+}
+
+// identity serves a user-assigned managed identity (GET on its resource
+// ID) or one page of its federated identity credentials (nextLink pointing
+// at the next one).
+func (s *Server) identity(w http.ResponseWriter, r *http.Request, lp string) {
+	const credentials = "/federatedidentitycredentials"
+	id, list := strings.CutSuffix(lp, credentials)
+	s.mu.Lock()
+	sp, ok := s.msis[id]
+	size := s.pageSize
+	s.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusNotFound, "ResourceNotFound", "The Resource '"+id+"' was not found.")
+		return
+	}
+	rid := sp.GetResourceId()
+	if !list {
+		writeJSON(w, map[string]any{
+			"id": rid, "name": rid[strings.LastIndex(rid, "/")+1:], "type": "Microsoft.ManagedIdentity/userAssignedIdentities", "location": "westeurope",
+			"properties": map[string]any{"tenantId": s.TenantID, "principalId": sp.GetId(), "clientId": sp.GetAppId()},
+		})
+		return
+	}
+	creds := sp.GetFederatedCredentials()
+	start, _ := strconv.Atoi(r.URL.Query().Get("$skiptoken"))
+	start = min(max(start, 0), len(creds))
+	end := min(start+size, len(creds))
+	values := []map[string]any{}
+	for _, fc := range creds[start:end] {
+		values = append(values, map[string]any{
+			"id":         rid + "/federatedIdentityCredentials/" + fc.GetName(),
+			"name":       fc.GetName(),
+			"type":       "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+			"properties": map[string]any{"issuer": fc.GetIssuer(), "subject": fc.GetSubject(), "audiences": []string{"api://AzureADTokenExchange"}},
+		})
+	}
+	body := map[string]any{"value": values}
+	if end < len(creds) {
+		body["nextLink"] = s.next(r, end)
+	}
+	writeJSON(w, body)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
