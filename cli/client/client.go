@@ -140,7 +140,13 @@ type Result struct {
 // Run starts an audit, follows it to the end and writes its reports. A failed
 // or cancelled audit is an error that says why.
 func (c *Client) Run(ctx context.Context, opts Options) (*Result, error) {
-	resp, err := c.audit.StartAudit(ctx, &secureauditv1.StartAuditRequest{Cluster: opts.Cluster, SkipDirectory: opts.SkipDirectory}, grpc.WaitForReady(opts.WaitForReady))
+	req := &secureauditv1.StartAuditRequest{Cluster: opts.Cluster, SkipDirectory: opts.SkipDirectory}
+	// Only the formats to write are rendered as the audit finishes; the
+	// orchestrator renders any other on request later.
+	for _, f := range opts.Formats {
+		req.Formats = append(req.Formats, f.Proto)
+	}
+	resp, err := c.audit.StartAudit(ctx, req, grpc.WaitForReady(opts.WaitForReady))
 	if err != nil {
 		return nil, fmt.Errorf("start audit: %w", err)
 	}

@@ -305,7 +305,7 @@ func newScan() *cobra.Command {
 		Short: "Start the services, run one audit, write the reports, and stop",
 		Long: `scan is up, audit and stop in one step: it starts the five services with a fresh
 development CA in a temporary directory, audits the snapshot or cluster, writes the reports to
---out (report.md and report.json by default), and stops the services. It exits 0 when the
+--out (every format by default; --format picks some), and stops the services. It exits 0 when the
 audit succeeds, even when there are findings.`,
 		Example: "  secureaudit scan --snapshot examples/cluster --directory examples/directory.json --out out",
 		Args:    cobra.NoArgs,

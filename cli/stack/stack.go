@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -125,23 +126,30 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if cfg.Directory != "" {
 		agents = append([]string{identity.EntraAgent}, agents...)
 	}
-	launch := func(n string, extra ...string) (*Service, error) {
+	// start launches a service; ready waits until it serves.
+	start := func(n string, extra ...string) (*Service, string, error) {
 		addrFile := filepath.Join(runDir, n+".addr")
 		if err := os.Remove(addrFile); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("clear %s: %w", addrFile, err)
+			return nil, "", fmt.Errorf("clear %s: %w", addrFile, err)
 		}
 		args := append([]string{"-listen", net.JoinHostPort(cfg.Host, "0"), "-addr-file", addrFile, "-cert-dir", s.PKIDir}, extra...)
 		svc, err := s.start(n, args)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		s.Services = append(s.Services, svc)
-		if svc.Addr, err = s.waitAddr(ctx, svc, addrFile); err != nil {
-			return nil, err
-		}
-		return svc, s.waitReady(ctx, svc)
+		return svc, addrFile, nil
 	}
-	for _, n := range agents {
+	ready := func(svc *Service, addrFile string) error {
+		var err error
+		if svc.Addr, err = s.waitAddr(ctx, svc, addrFile); err != nil {
+			return err
+		}
+		return s.waitReady(ctx, svc)
+	}
+	// The agents depend on nothing but their files: they start together.
+	addrFiles := make([]string, len(agents))
+	for i, n := range agents {
 		var extra []string
 		switch n {
 		case identity.RBACAgent:
@@ -159,12 +167,32 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		case identity.EntraAgent:
 			extra = append(extra, "-directory", cfg.Directory)
 		}
-		svc, err := launch(n, extra...)
+		_, addrFile, err := start(n, extra...)
 		if err != nil {
 			s.Stop(5 * time.Second)
 			return nil, err
 		}
-		addrs[n] = svc.Addr
+		addrFiles[i] = addrFile
+	}
+	errs := make([]error, len(agents))
+	var wg sync.WaitGroup
+	for i, svc := range s.Services {
+		wg.Go(func() { errs[i] = ready(svc, addrFiles[i]) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		s.Stop(5 * time.Second)
+		return nil, err
+	}
+	for _, svc := range s.Services {
+		addrs[svc.Name] = svc.Addr
+	}
+	launch := func(n string, extra ...string) (*Service, error) {
+		svc, addrFile, err := start(n, extra...)
+		if err != nil {
+			return nil, err
+		}
+		return svc, ready(svc, addrFile)
 	}
 	orch, err := launch(identity.Orchestrator,
 		"-rbac-agent", addrs[identity.RBACAgent],
@@ -245,7 +273,7 @@ func (s *Stack) waitAddr(ctx context.Context, svc *Service, path string) (string
 			return "", fmt.Errorf("%s did not start serving within %s; log %s:\n%s", svc.Name, s.cfg.ReadyTimeout, svc.LogPath, tail(svc.LogPath, 20))
 		case <-timer.C:
 		}
-		backoff = min(backoff*2, 200*time.Millisecond)
+		backoff = min(backoff*2, 50*time.Millisecond)
 	}
 }
 
@@ -297,11 +325,11 @@ func (s *Stack) waitReady(ctx context.Context, svc *Service) error {
 	}
 }
 
-// Stop sends SIGTERM to every service, orchestrator first, and kills those
-// still running after the timeout.
+// Stop sends SIGTERM to the orchestrator (started last), waits for it,
+// then stops the agents together; any service still running after the
+// timeout is killed.
 func (s *Stack) Stop(timeout time.Duration) {
-	for i := len(s.Services) - 1; i >= 0; i-- {
-		svc := s.Services[i]
+	stop := func(svc *Service) {
 		_ = svc.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-svc.done:
@@ -310,6 +338,16 @@ func (s *Stack) Stop(timeout time.Duration) {
 			<-svc.done
 		}
 	}
+	services := s.Services
+	if n := len(services); n > 0 && services[n-1].Name == identity.Orchestrator {
+		stop(services[n-1])
+		services = services[:n-1]
+	}
+	var wg sync.WaitGroup
+	for _, svc := range services {
+		wg.Go(func() { stop(svc) })
+	}
+	wg.Wait()
 }
 
 // Exited returns a channel that yields the first service to exit.

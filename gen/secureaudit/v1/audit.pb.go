@@ -163,6 +163,10 @@ type Audit struct {
 	RequestedBy string `protobuf:"bytes,10,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
 	// skip_directory is true when the audit was started without identity resolution.
 	SkipDirectory bool `protobuf:"varint,11,opt,name=skip_directory,json=skipDirectory,proto3" json:"skip_directory,omitempty"`
+	// formats are the report formats rendered when the audit finishes; empty
+	// means every format. Any other format is rendered from the stored
+	// findings on its first GetReport.
+	Formats       []ReportFormat `protobuf:"varint,12,rep,packed,name=formats,proto3,enum=secureaudit.v1.ReportFormat" json:"formats,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -274,6 +278,13 @@ func (x *Audit) GetSkipDirectory() bool {
 	return false
 }
 
+func (x *Audit) GetFormats() []ReportFormat {
+	if x != nil {
+		return x.Formats
+	}
+	return nil
+}
+
 // StartAuditRequest starts an audit.
 type StartAuditRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -281,6 +292,10 @@ type StartAuditRequest struct {
 	Cluster string `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	// skip_directory runs the audit without Entra ID resolution.
 	SkipDirectory bool `protobuf:"varint,2,opt,name=skip_directory,json=skipDirectory,proto3" json:"skip_directory,omitempty"`
+	// formats are the report formats to render when the audit finishes
+	// (empty: every format). Others can still be fetched with GetReport: they
+	// are rendered from the stored findings on first request.
+	Formats       []ReportFormat `protobuf:"varint,3,rep,packed,name=formats,proto3,enum=secureaudit.v1.ReportFormat" json:"formats,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -327,6 +342,13 @@ func (x *StartAuditRequest) GetSkipDirectory() bool {
 		return x.SkipDirectory
 	}
 	return false
+}
+
+func (x *StartAuditRequest) GetFormats() []ReportFormat {
+	if x != nil {
+		return x.Formats
+	}
+	return nil
 }
 
 // StartAuditResponse returns the queued audit.
@@ -1410,7 +1432,7 @@ var File_secureaudit_v1_audit_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_audit_proto_rawDesc = "" +
 	"\n" +
-	"\x1asecureaudit/v1/audit.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x1bsecureaudit/v1/report.proto\"\x9e\x04\n" +
+	"\x1asecureaudit/v1/audit.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x1bsecureaudit/v1/report.proto\"\xeb\x04\n" +
 	"\x05Audit\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\"\n" +
 	"\acluster\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xfd\x01R\acluster\x12<\n" +
@@ -1426,10 +1448,12 @@ const file_secureaudit_v1_audit_proto_rawDesc = "" +
 	"\x13directory_available\x18\t \x01(\bR\x12directoryAvailable\x12+\n" +
 	"\frequested_by\x18\n" +
 	" \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\vrequestedBy\x12%\n" +
-	"\x0eskip_directory\x18\v \x01(\bR\rskipDirectory\"\x8d\x01\n" +
+	"\x0eskip_directory\x18\v \x01(\bR\rskipDirectory\x12K\n" +
+	"\aformats\x18\f \x03(\x0e2\x1c.secureaudit.v1.ReportFormatB\x13\xbaH\x10\x92\x01\r\x10\x10\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\aformats\"\xda\x01\n" +
 	"\x11StartAuditRequest\x12Q\n" +
 	"\acluster\x18\x01 \x01(\tB7\xbaH4r2\x18\xfd\x012-^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$R\acluster\x12%\n" +
-	"\x0eskip_directory\x18\x02 \x01(\bR\rskipDirectory\"I\n" +
+	"\x0eskip_directory\x18\x02 \x01(\bR\rskipDirectory\x12K\n" +
+	"\aformats\x18\x03 \x03(\x0e2\x1c.secureaudit.v1.ReportFormatB\x13\xbaH\x10\x92\x01\r\x10\x10\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\aformats\"I\n" +
 	"\x12StartAuditResponse\x123\n" +
 	"\x05audit\x18\x01 \x01(\v2\x15.secureaudit.v1.AuditB\x06\xbaH\x03\xc8\x01\x01R\x05audit\"6\n" +
 	"\x0fGetAuditRequest\x12#\n" +
@@ -1577,47 +1601,49 @@ var file_secureaudit_v1_audit_proto_depIdxs = []int32{
 	25, // 2: secureaudit.v1.Audit.created_at:type_name -> google.protobuf.Timestamp
 	25, // 3: secureaudit.v1.Audit.finished_at:type_name -> google.protobuf.Timestamp
 	26, // 4: secureaudit.v1.Audit.summary:type_name -> secureaudit.v1.SeverityCounts
-	2,  // 5: secureaudit.v1.StartAuditResponse.audit:type_name -> secureaudit.v1.Audit
-	2,  // 6: secureaudit.v1.GetAuditResponse.audit:type_name -> secureaudit.v1.Audit
-	2,  // 7: secureaudit.v1.ListAuditsResponse.audits:type_name -> secureaudit.v1.Audit
-	2,  // 8: secureaudit.v1.CancelAuditResponse.audit:type_name -> secureaudit.v1.Audit
-	27, // 9: secureaudit.v1.GetReportRequest.format:type_name -> secureaudit.v1.ReportFormat
-	15, // 10: secureaudit.v1.WatchAuditResponse.event:type_name -> secureaudit.v1.AuditEvent
-	25, // 11: secureaudit.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	0,  // 12: secureaudit.v1.AuditEvent.state:type_name -> secureaudit.v1.AuditState
-	1,  // 13: secureaudit.v1.AuditEvent.stage:type_name -> secureaudit.v1.AuditStage
-	28, // 14: secureaudit.v1.GetAuditHistoryResponse.history:type_name -> secureaudit.v1.AuditHistory
-	25, // 15: secureaudit.v1.Schedule.created_at:type_name -> google.protobuf.Timestamp
-	25, // 16: secureaudit.v1.Schedule.next_run:type_name -> google.protobuf.Timestamp
-	25, // 17: secureaudit.v1.Schedule.last_run:type_name -> google.protobuf.Timestamp
-	18, // 18: secureaudit.v1.CreateScheduleRequest.schedule:type_name -> secureaudit.v1.Schedule
-	18, // 19: secureaudit.v1.CreateScheduleResponse.schedule:type_name -> secureaudit.v1.Schedule
-	18, // 20: secureaudit.v1.ListSchedulesResponse.schedules:type_name -> secureaudit.v1.Schedule
-	3,  // 21: secureaudit.v1.AuditService.StartAudit:input_type -> secureaudit.v1.StartAuditRequest
-	5,  // 22: secureaudit.v1.AuditService.GetAudit:input_type -> secureaudit.v1.GetAuditRequest
-	7,  // 23: secureaudit.v1.AuditService.ListAudits:input_type -> secureaudit.v1.ListAuditsRequest
-	9,  // 24: secureaudit.v1.AuditService.CancelAudit:input_type -> secureaudit.v1.CancelAuditRequest
-	11, // 25: secureaudit.v1.AuditService.GetReport:input_type -> secureaudit.v1.GetReportRequest
-	13, // 26: secureaudit.v1.AuditService.WatchAudit:input_type -> secureaudit.v1.WatchAuditRequest
-	16, // 27: secureaudit.v1.AuditService.GetAuditHistory:input_type -> secureaudit.v1.GetAuditHistoryRequest
-	19, // 28: secureaudit.v1.AuditService.CreateSchedule:input_type -> secureaudit.v1.CreateScheduleRequest
-	21, // 29: secureaudit.v1.AuditService.ListSchedules:input_type -> secureaudit.v1.ListSchedulesRequest
-	23, // 30: secureaudit.v1.AuditService.DeleteSchedule:input_type -> secureaudit.v1.DeleteScheduleRequest
-	4,  // 31: secureaudit.v1.AuditService.StartAudit:output_type -> secureaudit.v1.StartAuditResponse
-	6,  // 32: secureaudit.v1.AuditService.GetAudit:output_type -> secureaudit.v1.GetAuditResponse
-	8,  // 33: secureaudit.v1.AuditService.ListAudits:output_type -> secureaudit.v1.ListAuditsResponse
-	10, // 34: secureaudit.v1.AuditService.CancelAudit:output_type -> secureaudit.v1.CancelAuditResponse
-	12, // 35: secureaudit.v1.AuditService.GetReport:output_type -> secureaudit.v1.GetReportResponse
-	14, // 36: secureaudit.v1.AuditService.WatchAudit:output_type -> secureaudit.v1.WatchAuditResponse
-	17, // 37: secureaudit.v1.AuditService.GetAuditHistory:output_type -> secureaudit.v1.GetAuditHistoryResponse
-	20, // 38: secureaudit.v1.AuditService.CreateSchedule:output_type -> secureaudit.v1.CreateScheduleResponse
-	22, // 39: secureaudit.v1.AuditService.ListSchedules:output_type -> secureaudit.v1.ListSchedulesResponse
-	24, // 40: secureaudit.v1.AuditService.DeleteSchedule:output_type -> secureaudit.v1.DeleteScheduleResponse
-	31, // [31:41] is the sub-list for method output_type
-	21, // [21:31] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	27, // 5: secureaudit.v1.Audit.formats:type_name -> secureaudit.v1.ReportFormat
+	27, // 6: secureaudit.v1.StartAuditRequest.formats:type_name -> secureaudit.v1.ReportFormat
+	2,  // 7: secureaudit.v1.StartAuditResponse.audit:type_name -> secureaudit.v1.Audit
+	2,  // 8: secureaudit.v1.GetAuditResponse.audit:type_name -> secureaudit.v1.Audit
+	2,  // 9: secureaudit.v1.ListAuditsResponse.audits:type_name -> secureaudit.v1.Audit
+	2,  // 10: secureaudit.v1.CancelAuditResponse.audit:type_name -> secureaudit.v1.Audit
+	27, // 11: secureaudit.v1.GetReportRequest.format:type_name -> secureaudit.v1.ReportFormat
+	15, // 12: secureaudit.v1.WatchAuditResponse.event:type_name -> secureaudit.v1.AuditEvent
+	25, // 13: secureaudit.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	0,  // 14: secureaudit.v1.AuditEvent.state:type_name -> secureaudit.v1.AuditState
+	1,  // 15: secureaudit.v1.AuditEvent.stage:type_name -> secureaudit.v1.AuditStage
+	28, // 16: secureaudit.v1.GetAuditHistoryResponse.history:type_name -> secureaudit.v1.AuditHistory
+	25, // 17: secureaudit.v1.Schedule.created_at:type_name -> google.protobuf.Timestamp
+	25, // 18: secureaudit.v1.Schedule.next_run:type_name -> google.protobuf.Timestamp
+	25, // 19: secureaudit.v1.Schedule.last_run:type_name -> google.protobuf.Timestamp
+	18, // 20: secureaudit.v1.CreateScheduleRequest.schedule:type_name -> secureaudit.v1.Schedule
+	18, // 21: secureaudit.v1.CreateScheduleResponse.schedule:type_name -> secureaudit.v1.Schedule
+	18, // 22: secureaudit.v1.ListSchedulesResponse.schedules:type_name -> secureaudit.v1.Schedule
+	3,  // 23: secureaudit.v1.AuditService.StartAudit:input_type -> secureaudit.v1.StartAuditRequest
+	5,  // 24: secureaudit.v1.AuditService.GetAudit:input_type -> secureaudit.v1.GetAuditRequest
+	7,  // 25: secureaudit.v1.AuditService.ListAudits:input_type -> secureaudit.v1.ListAuditsRequest
+	9,  // 26: secureaudit.v1.AuditService.CancelAudit:input_type -> secureaudit.v1.CancelAuditRequest
+	11, // 27: secureaudit.v1.AuditService.GetReport:input_type -> secureaudit.v1.GetReportRequest
+	13, // 28: secureaudit.v1.AuditService.WatchAudit:input_type -> secureaudit.v1.WatchAuditRequest
+	16, // 29: secureaudit.v1.AuditService.GetAuditHistory:input_type -> secureaudit.v1.GetAuditHistoryRequest
+	19, // 30: secureaudit.v1.AuditService.CreateSchedule:input_type -> secureaudit.v1.CreateScheduleRequest
+	21, // 31: secureaudit.v1.AuditService.ListSchedules:input_type -> secureaudit.v1.ListSchedulesRequest
+	23, // 32: secureaudit.v1.AuditService.DeleteSchedule:input_type -> secureaudit.v1.DeleteScheduleRequest
+	4,  // 33: secureaudit.v1.AuditService.StartAudit:output_type -> secureaudit.v1.StartAuditResponse
+	6,  // 34: secureaudit.v1.AuditService.GetAudit:output_type -> secureaudit.v1.GetAuditResponse
+	8,  // 35: secureaudit.v1.AuditService.ListAudits:output_type -> secureaudit.v1.ListAuditsResponse
+	10, // 36: secureaudit.v1.AuditService.CancelAudit:output_type -> secureaudit.v1.CancelAuditResponse
+	12, // 37: secureaudit.v1.AuditService.GetReport:output_type -> secureaudit.v1.GetReportResponse
+	14, // 38: secureaudit.v1.AuditService.WatchAudit:output_type -> secureaudit.v1.WatchAuditResponse
+	17, // 39: secureaudit.v1.AuditService.GetAuditHistory:output_type -> secureaudit.v1.GetAuditHistoryResponse
+	20, // 40: secureaudit.v1.AuditService.CreateSchedule:output_type -> secureaudit.v1.CreateScheduleResponse
+	22, // 41: secureaudit.v1.AuditService.ListSchedules:output_type -> secureaudit.v1.ListSchedulesResponse
+	24, // 42: secureaudit.v1.AuditService.DeleteSchedule:output_type -> secureaudit.v1.DeleteScheduleResponse
+	33, // [33:43] is the sub-list for method output_type
+	23, // [23:33] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_audit_proto_init() }

@@ -37,7 +37,7 @@ func TestPrincipalsWorkloadIdentity(t *testing.T) {
 func TestDirectoryWarnings(t *testing.T) {
 	many := &directory{partial: true}
 	for i := range 12 {
-		many.errors = append(many.errors, "group g"+string(rune('a'+i))+": throttled")
+		many.errors = append(many.errors, &secureauditv1.LookupError{Lookup: "group g" + string(rune('a'+i)), Message: "throttled"})
 	}
 	tests := []struct {
 		name string
@@ -45,7 +45,7 @@ func TestDirectoryWarnings(t *testing.T) {
 		want []string
 	}{
 		{"complete", &directory{}, nil},
-		{"partial", &directory{partial: true, errors: []string{"group g1: 503"}}, []string{"identity data is partial: 1 directory lookups failed: group g1: 503"}},
+		{"partial", &directory{partial: true, errors: []*secureauditv1.LookupError{{Lookup: "group g1", Message: "503"}}}, []string{"identity data is partial: 1 directory lookups failed: group g1: 503"}},
 		{"many errors", many, []string{"identity data is partial: 12 directory lookups failed: group ga: throttled; group gb: throttled; group gc: throttled; group gd: throttled; group ge: throttled; group gf: throttled; group gg: throttled; group gh: throttled; group gi: throttled; group gj: throttled; and 2 more"}},
 		{"excess", &directory{excess: []string{"Directory.ReadWrite.All"}}, []string{"violation: the entra-agent's credential holds Graph application permissions beyond its read-only set: Directory.ReadWrite.All"}},
 	}

@@ -34,7 +34,8 @@ const (
 	principalBatch = 1000
 )
 
-// Formats are the documents rendered for every audit.
+// Formats are every document the report-agent renders, in the order an
+// audit that names none renders them.
 var Formats = []secureauditv1.ReportFormat{
 	secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN,
 	secureauditv1.ReportFormat_REPORT_FORMAT_JSON,
@@ -158,8 +159,8 @@ type directory struct {
 	chunks     []*secureauditv1.DirectoryChunk
 	unresolved int
 	partial    bool
-	errors     []string // failed lookups: "lookup: message"
-	excess     []string // Graph permissions beyond the agent's read-only set
+	errors     []*secureauditv1.LookupError // lookups that failed after retries
+	excess     []string                     // Graph permissions beyond the agent's read-only set
 }
 
 // warnings are the audit events a directory answer calls for: a partial
@@ -168,7 +169,10 @@ type directory struct {
 func (d *directory) warnings() []string {
 	var out []string
 	if d.partial {
-		named := d.errors[:min(len(d.errors), 10)]
+		var named []string
+		for _, e := range d.errors[:min(len(d.errors), 10)] {
+			named = append(named, e.GetLookup()+": "+e.GetMessage())
+		}
 		msg := fmt.Sprintf("identity data is partial: %d directory lookups failed: %s", len(d.errors), strings.Join(named, "; "))
 		if len(d.errors) > len(named) {
 			msg += fmt.Sprintf("; and %d more", len(d.errors)-len(named))
@@ -201,9 +205,7 @@ func resolve(ctx context.Context, client secureauditv1.EntraServiceClient, audit
 			c := resp.GetChunk()
 			d.unresolved += len(c.GetUnresolved())
 			d.partial = d.partial || c.GetPartial() || len(c.GetErrors()) > 0
-			for _, e := range c.GetErrors() {
-				d.errors = append(d.errors, e.GetLookup()+": "+e.GetMessage())
-			}
+			d.errors = append(d.errors, c.GetErrors()...)
 			for _, p := range c.GetExcessPermissions() {
 				if !slices.Contains(d.excess, p) {
 					d.excess = append(d.excess, p)
@@ -293,7 +295,7 @@ func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID
 
 // render sends the report and its findings to the report-agent and collects
 // one document per format.
-func render(ctx context.Context, client secureauditv1.ReportServiceClient, report *secureauditv1.Report, findings []*secureauditv1.Finding) (map[secureauditv1.ReportFormat][]byte, error) {
+func render(ctx context.Context, client secureauditv1.ReportServiceClient, report *secureauditv1.Report, findings []*secureauditv1.Finding, formats []secureauditv1.ReportFormat) (map[secureauditv1.ReportFormat][]byte, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := client.Render(ctx)
@@ -310,7 +312,7 @@ func render(ctx context.Context, client secureauditv1.ReportServiceClient, repor
 		}
 		return nil
 	}
-	header := &secureauditv1.RenderHeader{Report: report, Formats: Formats, FindingCount: uint32(len(findings))}
+	header := &secureauditv1.RenderHeader{Report: report, Formats: formats, FindingCount: uint32(len(findings))}
 	if err := send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Header{Header: header}}); err != nil {
 		return nil, err
 	}
@@ -343,7 +345,7 @@ func render(ctx context.Context, client secureauditv1.ReportServiceClient, repor
 			done[f] = true
 		}
 	}
-	for _, f := range Formats {
+	for _, f := range formats {
 		if !done[f] {
 			return nil, fmt.Errorf("report-agent: render: %s document incomplete", f)
 		}

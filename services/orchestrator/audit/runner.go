@@ -24,12 +24,18 @@ type Store interface {
 	GetAudit(ctx context.Context, id string) (*secureauditv1.Audit, error)
 	ListAudits(ctx context.Context, limit int, pageToken string) ([]*secureauditv1.Audit, string, error)
 	Unfinished(ctx context.Context) ([]*secureauditv1.Audit, error)
-	SaveResult(ctx context.Context, auditID string, findings []*secureauditv1.Finding, reports map[secureauditv1.ReportFormat][]byte) error
+	SaveResult(ctx context.Context, auditID string, findings []*secureauditv1.Finding, input *secureauditv1.Report, reports map[secureauditv1.ReportFormat][]byte) error
 	Findings(ctx context.Context, auditID string) ([]*secureauditv1.Finding, error)
 	Report(ctx context.Context, auditID string, format secureauditv1.ReportFormat) ([]byte, error)
+	ReportInput(ctx context.Context, auditID string) (*secureauditv1.Report, error)
+	SaveReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, data []byte) error
 	AppendEvent(ctx context.Context, e *secureauditv1.AuditEvent) error
 	Events(ctx context.Context, auditID string, after uint32) ([]*secureauditv1.AuditEvent, error)
 }
+
+// maxReportedLookupErrors bounds the failed directory lookups a report
+// lists (the contract's bound); the audit's events count them all.
+const maxReportedLookupErrors = 1000
 
 // Log attribute keys.
 const (
@@ -273,15 +279,21 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	}
 	if dir != nil {
 		report.UnresolvedPrincipals = uint32(dir.unresolved)
+		report.DirectoryPartial = dir.partial
+		report.DirectoryErrors = dir.errors[:min(len(dir.errors), maxReportedLookupErrors)]
 	}
 	r.enrich(ctx, a, report, snap, dir, main, log)
-	docs, err := render(ctx, r.agents.Report, report, result.findings)
+	formats := a.GetFormats()
+	if len(formats) == 0 {
+		formats = Formats
+	}
+	docs, err := render(ctx, r.agents.Report, report, result.findings, formats)
 	if err != nil {
 		return err
 	}
 
 	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_STORE, "storing findings and reports")
-	if err := r.store.SaveResult(ctx, id, result.findings, docs); err != nil {
+	if err := r.store.SaveResult(ctx, id, result.findings, report, docs); err != nil {
 		return err
 	}
 	r.update(ctx, a, func(a *secureauditv1.Audit) { a.Summary = summary })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -32,6 +33,8 @@ type Service struct {
 	log    *slog.Logger
 	// schedules serves the schedule RPCs; nil until ScheduleWith.
 	schedules Schedules
+	// renderMu serialises late renders (see renderLate).
+	renderMu sync.Mutex
 }
 
 // NewService returns the AuditService over a runner and its store.
@@ -49,6 +52,7 @@ func (s *Service) StartAudit(ctx context.Context, req *secureauditv1.StartAuditR
 		CreatedAt:     timestamppb.New(s.runner.now().UTC().Truncate(time.Second)),
 		RequestedBy:   caller.String(),
 		SkipDirectory: req.GetSkipDirectory(),
+		Formats:       req.GetFormats(),
 	}
 	if err := s.runner.Enqueue(ctx, a); err != nil {
 		if errors.Is(err, errQueueFull) {
@@ -125,9 +129,12 @@ func (s *Service) GetReport(req *secureauditv1.GetReportRequest, stream grpc.Ser
 	}
 	data, err := s.store.Report(ctx, a.GetId(), req.GetFormat())
 	if errors.Is(err, store.ErrNotFound) {
-		return status.Errorf(codes.NotFound, "audit %s has no %s report", a.GetId(), req.GetFormat())
+		data, err = s.renderLate(ctx, a.GetId(), req.GetFormat())
 	}
 	if err != nil {
+		if _, ok := status.FromError(err); ok {
+			return err
+		}
 		return s.internal(ctx, "get report", err)
 	}
 	for start := 0; start < len(data) || start == 0; start += reportChunk {
@@ -140,6 +147,41 @@ func (s *Service) GetReport(req *secureauditv1.GetReportRequest, stream grpc.Ser
 		}
 	}
 	return nil
+}
+
+// renderLate renders a format the audit did not render when it finished,
+// from the findings and report header stored with it, and stores the
+// document so that it is rendered once. Late renders run one at a time.
+func (s *Service) renderLate(ctx context.Context, id string, format secureauditv1.ReportFormat) ([]byte, error) {
+	s.renderMu.Lock()
+	defer s.renderMu.Unlock()
+	// A request waiting on the lock may find the document rendered.
+	if data, err := s.store.Report(ctx, id, format); !errors.Is(err, store.ErrNotFound) {
+		return data, err
+	}
+	input, err := s.store.ReportInput(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, status.Errorf(codes.NotFound, "audit %s has no %s report (it finished before reports could be rendered on request)", id, format)
+	}
+	if err != nil {
+		return nil, err
+	}
+	findings, err := s.store.Findings(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := render(ctx, s.runner.agents.Report, input, findings, []secureauditv1.ReportFormat{format})
+	if err != nil {
+		if unavailable(err) {
+			return nil, status.Errorf(codes.Unavailable, "the %s report of audit %s was not rendered when the audit finished, and the report-agent cannot render it now: %v", format, id, err)
+		}
+		return nil, err
+	}
+	if err := s.store.SaveReport(ctx, id, format, docs[format]); err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "report rendered on request", keyAuditID, id, "format", format.String(), "bytes", len(docs[format]))
+	return docs[format], nil
 }
 
 // WatchAudit streams the audit's events from the first until it ends.

@@ -66,7 +66,7 @@ func (s *SQLite) DeleteSchedule(ctx context.Context, name string) error {
 }
 
 // PruneAudits deletes the finished audits of a cluster created before a
-// time, with their findings, reports, events and model calls, and returns
+// time, with their findings, reports (and report inputs), events and model calls, and returns
 // how many it deleted. The evidence log keeps its own record of each.
 func (s *SQLite) PruneAudits(ctx context.Context, cluster string, before time.Time) (int, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, data FROM audits WHERE created_ns < ?`, before.UnixNano())
@@ -103,7 +103,7 @@ func (s *SQLite) PruneAudits(ctx context.Context, cluster string, before time.Ti
 	}
 	defer tx.Rollback()
 	for _, id := range ids {
-		for _, table := range []string{"events", "reports", "findings", "model_calls", "audits"} {
+		for _, table := range []string{"events", "reports", "report_inputs", "findings", "model_calls", "audits"} {
 			col := "audit_id"
 			if table == "audits" {
 				col = "id"

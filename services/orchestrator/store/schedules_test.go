@@ -62,7 +62,7 @@ func TestPruneAudits(t *testing.T) {
 	mk("00000000-0000-4000-8000-000000000002", "prod", 2, secureauditv1.AuditState_AUDIT_STATE_RUNNING)
 	mk("00000000-0000-4000-8000-000000000003", "dev", 1, ok)
 	mk("00000000-0000-4000-8000-000000000004", "prod", 9, ok)
-	if err := s.SaveResult(ctx, "00000000-0000-4000-8000-000000000001", nil, map[secureauditv1.ReportFormat][]byte{secureauditv1.ReportFormat_REPORT_FORMAT_JSON: []byte("{}")}); err != nil {
+	if err := s.SaveResult(ctx, "00000000-0000-4000-8000-000000000001", nil, &secureauditv1.Report{Cluster: "prod"}, map[secureauditv1.ReportFormat][]byte{secureauditv1.ReportFormat_REPORT_FORMAT_JSON: []byte("{}")}); err != nil {
 		t.Fatal(err)
 	}
 	n, err := s.PruneAudits(ctx, "prod", time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC))
@@ -77,6 +77,9 @@ func TestPruneAudits(t *testing.T) {
 	}
 	if _, err := s.Report(ctx, "00000000-0000-4000-8000-000000000001", secureauditv1.ReportFormat_REPORT_FORMAT_JSON); !errors.Is(err, ErrNotFound) {
 		t.Errorf("pruned audit's report still there: %v", err)
+	}
+	if _, err := s.ReportInput(ctx, "00000000-0000-4000-8000-000000000001"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("pruned audit's report input still there: %v", err)
 	}
 	for _, id := range []string{"00000000-0000-4000-8000-000000000002", "00000000-0000-4000-8000-000000000003", "00000000-0000-4000-8000-000000000004"} {
 		if _, err := s.GetAudit(ctx, id); err != nil {

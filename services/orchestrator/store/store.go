@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS reports (
 	data     BLOB NOT NULL,
 	PRIMARY KEY (audit_id, format)
 );
+CREATE TABLE IF NOT EXISTS report_inputs (
+	audit_id TEXT PRIMARY KEY REFERENCES audits (id),
+	data     BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
 	audit_id TEXT NOT NULL REFERENCES audits (id),
 	seq      INTEGER NOT NULL,
@@ -192,20 +196,36 @@ func (s *SQLite) Unfinished(ctx context.Context) ([]*secureauditv1.Audit, error)
 	return out, rows.Err()
 }
 
-// SaveResult stores an audit's findings and rendered reports in one transaction.
-func (s *SQLite) SaveResult(ctx context.Context, auditID string, findings []*secureauditv1.Finding, reports map[secureauditv1.ReportFormat][]byte) error {
+// SaveResult stores, in one transaction, an audit's findings, the report
+// header they were rendered with (input: the Report without its findings,
+// kept so that any format can be rendered later) and the rendered reports.
+func (s *SQLite) SaveResult(ctx context.Context, auditID string, findings []*secureauditv1.Finding, input *secureauditv1.Report, reports map[secureauditv1.ReportFormat][]byte) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("save result of %s: %w", auditID, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a committed transaction's rollback is a no-op
+	if input != nil {
+		data, err := proto.Marshal(input)
+		if err != nil {
+			return fmt.Errorf("marshal report input of %s: %w", auditID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO report_inputs (audit_id, data) VALUES (?, ?)`, auditID, data); err != nil {
+			return fmt.Errorf("insert report input of %s: %w", auditID, err)
+		}
+	}
+	insert, err := tx.PrepareContext(ctx, `INSERT INTO findings (audit_id, idx, id, rule_id, severity, data) VALUES (?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("save findings of %s: %w", auditID, err)
+	}
+	defer insert.Close()
+	var data []byte
 	for i, f := range findings {
-		data, err := proto.Marshal(f)
+		data, err = proto.MarshalOptions{}.MarshalAppend(data[:0], f)
 		if err != nil {
 			return fmt.Errorf("marshal finding %s: %w", f.GetId(), err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO findings (audit_id, idx, id, rule_id, severity, data) VALUES (?, ?, ?, ?, ?, ?)`,
-			auditID, i, f.GetId(), f.GetRuleId(), int32(f.GetSeverity()), data); err != nil {
+		if _, err := insert.ExecContext(ctx, auditID, i, f.GetId(), f.GetRuleId(), int32(f.GetSeverity()), data); err != nil {
 			return fmt.Errorf("insert finding %s of %s: %w", f.GetId(), auditID, err)
 		}
 	}
@@ -253,6 +273,35 @@ func (s *SQLite) Report(ctx context.Context, auditID string, format secureauditv
 		return nil, fmt.Errorf("get %s report of %s: %w", format, auditID, err)
 	}
 	return data, nil
+}
+
+// ReportInput returns the report header an audit's reports were rendered
+// with (without findings; see SaveResult).
+func (s *SQLite) ReportInput(ctx context.Context, auditID string) (*secureauditv1.Report, error) {
+	var data []byte
+	err := s.db.QueryRowContext(ctx, `SELECT data FROM report_inputs WHERE audit_id = ?`, auditID).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("report input of audit %s: %w", auditID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get report input of %s: %w", auditID, err)
+	}
+	r := &secureauditv1.Report{}
+	if err := proto.Unmarshal(data, r); err != nil {
+		return nil, fmt.Errorf("decode report input of %s: %w", auditID, err)
+	}
+	return r, nil
+}
+
+// SaveReport stores a report rendered after its audit finished. A report
+// of that format already stored (rendered by a concurrent request from the
+// same input) is kept.
+func (s *SQLite) SaveReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, data []byte) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO reports (audit_id, format, data) VALUES (?, ?, ?) ON CONFLICT (audit_id, format) DO NOTHING`,
+		auditID, int32(format), data); err != nil {
+		return fmt.Errorf("insert %s report of %s: %w", format, auditID, err)
+	}
+	return nil
 }
 
 // AppendEvent stores a progress event; its sequence must be the next one.

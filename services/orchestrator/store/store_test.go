@@ -119,8 +119,20 @@ func TestResultsAndEvents(t *testing.T) {
 		{Id: "fedcba9876543210", RuleId: "RBAC-010", Severity: secureauditv1.Severity_SEVERITY_LOW},
 	}
 	reports := map[secureauditv1.ReportFormat][]byte{secureauditv1.ReportFormat_REPORT_FORMAT_JSON: []byte(`{"findings":[]}`)}
-	if err := s.SaveResult(ctx, a.GetId(), findings, reports); err != nil {
+	input := &secureauditv1.Report{AuditId: a.GetId(), Cluster: "prod", DirectoryPartial: true,
+		DirectoryErrors: []*secureauditv1.LookupError{{Lookup: "group x/members", Message: "429"}}}
+	if err := s.SaveResult(ctx, a.GetId(), findings, input, reports); err != nil {
 		t.Fatal(err)
+	}
+	gotInput, err := s.ReportInput(ctx, a.GetId())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(input, gotInput, protocmp.Transform()); diff != "" {
+		t.Errorf("report input (-want +got):\n%s", diff)
+	}
+	if _, err := s.ReportInput(ctx, "00000000-0000-4000-8000-999999999999"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("report input of an unknown audit: err = %v", err)
 	}
 	gotFindings, err := s.Findings(ctx, a.GetId())
 	if err != nil {
@@ -135,6 +147,17 @@ func TestResultsAndEvents(t *testing.T) {
 	}
 	if _, err := s.Report(ctx, a.GetId(), secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN); !errors.Is(err, ErrNotFound) {
 		t.Errorf("missing report: err = %v", err)
+	}
+	// A report rendered later is stored once; a second save keeps the first.
+	md := secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN
+	if err := s.SaveReport(ctx, a.GetId(), md, []byte("# first")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveReport(ctx, a.GetId(), md, []byte("# second")); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := s.Report(ctx, a.GetId(), md); err != nil || string(data) != "# first" {
+		t.Errorf("late report = %q, %v; want the first one saved", data, err)
 	}
 	for i := uint32(1); i <= 3; i++ {
 		if err := s.AppendEvent(ctx, &secureauditv1.AuditEvent{AuditId: a.GetId(), Sequence: i, Message: fmt.Sprint(i)}); err != nil {

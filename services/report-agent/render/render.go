@@ -54,18 +54,16 @@ func Document(format secureauditv1.ReportFormat, r *secureauditv1.Report) ([]byt
 // JSON renders report.json: the protojson of r with lowerCamelCase field
 // names and unpopulated fields omitted, indented with two spaces and ended
 // by a newline. protojson varies its whitespace on purpose, so the output
-// is compacted and re-indented to be byte-for-byte deterministic.
+// is re-indented (json.Indent drops the insignificant whitespace it finds)
+// to be byte-for-byte deterministic.
 func JSON(r *secureauditv1.Report) ([]byte, error) {
 	raw, err := protojson.MarshalOptions{}.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("marshal report: %w", err)
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, raw); err != nil {
-		return nil, fmt.Errorf("compact report JSON: %w", err)
-	}
 	var out bytes.Buffer
-	if err := json.Indent(&out, compact.Bytes(), "", "  "); err != nil {
+	out.Grow(len(raw) + len(raw)/2)
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
 		return nil, fmt.Errorf("indent report JSON: %w", err)
 	}
 	out.WriteByte('\n')
