@@ -63,9 +63,13 @@ func writeExecutive(b *strings.Builder, v view) {
 		}
 		fmt.Fprintf(b, "Rated %s (%s). Action: **%s**, %s.\n\n", strings.ToLower(t.Severity), md(t.SeverityReason), t.Action, actionMeaning[t.Action])
 	}
-	if v.Directory {
+	switch {
+	case v.Directory && v.Partial():
+		fmt.Fprintf(b, "- **Identity data:** INCOMPLETE; %d directory %s failed after retries, so identity findings about %s may be missing ([identity issues](#identity-issues)); the rest were resolved in Entra ID (%d not found).\n",
+			len(v.Failed), plural(len(v.Failed), "lookup", "lookups"), plural(len(v.Failed), "that principal", "those principals"), v.Unresolved)
+	case v.Directory:
 		fmt.Fprintf(b, "- **Identity data:** available; users and groups were resolved in Entra ID (%d not found).\n", v.Unresolved)
-	} else {
+	default:
 		b.WriteString("- **Identity data:** not available; people behind groups are not listed and identity rules were not evaluated.\n")
 	}
 	if v.Provider == providerNone {
@@ -96,7 +100,11 @@ func writeOverview(b *strings.Builder, v view) {
 		fmt.Fprintf(b, "- **Skipped kinds:** %s; objects of these kinds were counted and never read beyond their kind\n", strings.Join(parts, ", "))
 	}
 	if v.Directory {
-		fmt.Fprintf(b, "- **Identity data:** available from Entra ID; %d %s not found in the directory\n", v.Unresolved, plural(int(v.Unresolved), "principal was", "principals were"))
+		fmt.Fprintf(b, "- **Identity data:** available from Entra ID; %d %s not found in the directory", v.Unresolved, plural(int(v.Unresolved), "principal was", "principals were"))
+		if v.Partial() {
+			fmt.Fprintf(b, "; **incomplete**: %d %s failed after retries (listed under identity issues)", len(v.Failed), plural(len(v.Failed), "lookup", "lookups"))
+		}
+		b.WriteString("\n")
 	} else {
 		b.WriteString("- **Identity data:** not available; principals are shown by their Kubernetes names only, and findings that need the directory were not evaluated\n")
 	}
@@ -169,6 +177,14 @@ func writeIdentity(b *strings.Builder, v view) {
 	if !v.Directory {
 		b.WriteString("Not evaluated: no identity data was available for this audit, so guests, disabled and orphaned accounts could not be checked.\n\n")
 		return
+	}
+	if v.Partial() {
+		fmt.Fprintf(b, "**Incomplete.** These %d directory %s failed after retries. The principals they concern were neither resolved nor reported missing, so findings about them (guests, disabled or deleted accounts, the people behind a group) may be absent; audit again when the directory answers.\n\n",
+			len(v.Failed), plural(len(v.Failed), "lookup", "lookups"))
+		for _, f := range v.Failed {
+			fmt.Fprintf(b, "- `%s`: %s\n", strings.ReplaceAll(f.Lookup, "`", "'"), md(f.Message))
+		}
+		b.WriteString("\n")
 	}
 	if len(v.Identity) == 0 {
 		b.WriteString("None: no identity rule matched a user or group bound in the cluster.\n\n")

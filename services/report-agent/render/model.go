@@ -281,7 +281,8 @@ func newGood(r *secureauditv1.Report, v *view) []goodPoint {
 	if !missing {
 		out = append(out, "Every binding outside the platform references a role that exists.")
 	}
-	if r.GetDirectoryAvailable() {
+	// An incomplete directory answer proves nothing about identities.
+	if r.GetDirectoryAvailable() && !v.Partial() {
 		if r.GetUnresolvedPrincipals() == 0 {
 			out = append(out, "Every user and group bound in the cluster was found in Entra ID.")
 		}

@@ -195,6 +195,9 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 	identity := "not available"
 	if r.GetDirectoryAvailable() {
 		identity = "available"
+		if n := len(r.GetDirectoryErrors()); n > 0 || r.GetDirectoryPartial() {
+			identity = fmt.Sprintf("incomplete (%d directory lookups failed after retries; identity findings about those principals may be missing)", n)
+		}
 	}
 	doc := oscalDoc{AssessmentResults: oscalAR{
 		UUID: id("assessment-results"),

@@ -26,6 +26,9 @@ type view struct {
 	Skipped     []kindCount
 	Directory   bool
 	Unresolved  uint32
+	// Failed are the directory lookups that failed after retries; when
+	// there are any, identity findings about those principals may be missing.
+	Failed []lookupFailure
 	Provider    string
 	Catalogue   string
 	Counts      []severityCount
@@ -121,6 +124,12 @@ func newView(r *secureauditv1.Report) view {
 	}
 	if r.GetGeneratedAt() != nil {
 		v.GeneratedAt = timeText(r.GetGeneratedAt())
+	}
+	for _, e := range r.GetDirectoryErrors() {
+		v.Failed = append(v.Failed, lookupFailure{Lookup: e.GetLookup(), Message: e.GetMessage()})
+	}
+	if r.GetDirectoryPartial() && len(v.Failed) == 0 {
+		v.Failed = append(v.Failed, lookupFailure{Lookup: "directory", Message: "the entra-agent marked its answer partial without naming the lookups"})
 	}
 	if v.Provider == "" {
 		v.Provider = providerNone
@@ -417,3 +426,12 @@ func inNamespace(text, namespace string) string {
 	}
 	return text + " in " + namespace
 }
+
+// lookupFailure is a directory lookup that failed after retries.
+type lookupFailure struct {
+	Lookup  string
+	Message string
+}
+
+// Partial reports whether the identity data is incomplete.
+func (v view) Partial() bool { return len(v.Failed) > 0 }

@@ -1,0 +1,84 @@
+package render
+
+import (
+	"strings"
+	"testing"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// A partial directory answer is said in the summary, the overview and the
+// identity section, with every failed lookup, and "what looks good" makes
+// no claim about identities.
+func TestPartialDirectory(t *testing.T) {
+	complete := sampleReport()
+	complete.DirectoryAvailable = true
+	complete.UnresolvedPrincipals = 0
+	partial := sampleReport()
+	partial.DirectoryAvailable = true
+	partial.UnresolvedPrincipals = 0
+	partial.DirectoryPartial = true
+	partial.DirectoryErrors = []*secureauditv1.LookupError{
+		{Lookup: "group 4f2c1d3e-0000-4000-8000-000000000001/members", Message: "429 Too Many Requests after 5 retries"},
+		{Lookup: "user dave@contoso.com", Message: "<script>alert(1)</script> 503"},
+	}
+
+	md := string(Markdown(partial))
+	for _, want := range []string{
+		"- **Identity data:** INCOMPLETE; 2 directory lookups failed after retries",
+		"**Incomplete.** These 2 directory lookups failed after retries.",
+		"- `group 4f2c1d3e-0000-4000-8000-000000000001/members`: 429 Too Many Requests after 5 retries",
+		"- `user dave@contoso.com`:",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	if strings.Contains(string(Markdown(complete)), "INCOMPLETE") {
+		t.Error("a complete directory answer is reported incomplete")
+	}
+	claim := "Every user and group bound in the cluster was found in Entra ID."
+	if !strings.Contains(string(Markdown(complete)), claim) {
+		t.Fatalf("the complete report lacks the claim %q; the check below would prove nothing", claim)
+	}
+	if strings.Contains(md, claim) {
+		t.Error("a partial directory answer still claims every principal was found")
+	}
+
+	page, err := HTML(partial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(page)
+	for _, want := range []string{
+		`<span class="flag">incomplete</span>; 2 directory lookups failed after retries`,
+		`<li><code>group 4f2c1d3e-0000-4000-8000-000000000001/members</code>: 429 Too Many Requests after 5 retries</li>`,
+		`&lt;script&gt;alert(1)&lt;/script&gt; 503`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("html lacks %q", want)
+		}
+	}
+	if strings.Contains(html, "<script>alert(1)") {
+		t.Error("a lookup message reached the page unescaped")
+	}
+	if strings.Contains(html, claim) {
+		t.Error("the html of a partial answer claims every principal was found")
+	}
+
+	oscal, err := OSCAL(partial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(oscal), "identity data incomplete (2 directory lookups failed after retries") {
+		t.Error("the OSCAL assessment does not say the identity data was incomplete")
+	}
+
+	// The flag alone, without named lookups, still marks the data incomplete.
+	flagOnly := sampleReport()
+	flagOnly.DirectoryAvailable = true
+	flagOnly.DirectoryPartial = true
+	if !strings.Contains(string(Markdown(flagOnly)), "INCOMPLETE; 1 directory lookup failed") {
+		t.Error("a partial flag without errors is not reported")
+	}
+}
