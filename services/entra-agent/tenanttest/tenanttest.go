@@ -6,7 +6,8 @@
 // reads (role assignments at a scope, role definitions, user-assigned
 // managed identities and their federated credentials), all served over
 // HTTPS on loopback from a DirectorySnapshot. Graph answers only the
-// properties a request's $select names. It can throttle (429 with
+// properties a request's $select names, and refuses signInActivity (403)
+// unless the token carries AuditLog.Read.All. It can throttle (429 with
 // Retry-After) or fail requests by path, and counts the requests it served.
 package tenanttest
 
@@ -256,14 +257,20 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 func (s *Server) graph(w http.ResponseWriter, r *http.Request, path string) {
 	parts := strings.Split(path, "/")
 	sel := selected(r)
+	if sel["signInActivity"] && !s.hasRole("AuditLog.Read.All") {
+		writeError(w, http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+		return
+	}
 	switch {
+	case len(parts) == 1 && parts[0] == "users":
+		s.usersIn(w, r, sel)
 	case len(parts) == 2 && parts[0] == "users":
 		u, ok := s.users[strings.ToLower(parts[1])]
 		if !ok {
 			writeError(w, http.StatusNotFound, "Request_ResourceNotFound", "user "+parts[1])
 			return
 		}
-		writeJSON(w, sel.pick(s.user(u, sel.has("signInActivity"))))
+		writeJSON(w, sel.pick(s.user(u, sel["signInActivity"])))
 	case len(parts) >= 2 && parts[0] == "groups":
 		g, ok := s.groups[strings.ToLower(parts[1])]
 		if !ok {
@@ -328,6 +335,73 @@ func appKey(seg string) string {
 	return strings.ToLower(strings.Trim(strings.TrimSuffix(v, ")"), "'"))
 }
 
+// maxIn is the most values Graph takes in the `in` of a filter on users.
+const maxIn = 15
+
+// usersIn serves GET /users?$filter=id in ('…',…): the users among the IDs
+// named, in pages, @odata.nextLink pointing at the next one. Like Graph it
+// refuses more than maxIn values (400); unlike Graph it refuses any other
+// listing of users, which the tenant source must never ask for.
+func (s *Server) usersIn(w http.ResponseWriter, r *http.Request, sel selection) {
+	ids, ok := idsIn(r.URL.Query().Get("$filter"))
+	switch {
+	case !ok:
+		writeError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "the fake lists users only with $filter=id in ('…')")
+		return
+	case len(ids) > maxIn:
+		writeError(w, http.StatusBadRequest, "Request_UnsupportedQuery",
+			fmt.Sprintf("Too many child clauses specified in search filter expression containing 'OR' operators: %d. Max allowed: %d.", len(ids), maxIn))
+		return
+	}
+	var found []*secureauditv1.DirectoryUser
+	for _, id := range ids {
+		if u, ok := s.users[strings.ToLower(id)]; ok && strings.EqualFold(u.GetId(), id) {
+			found = append(found, u)
+		}
+	}
+	s.mu.Lock()
+	size := s.pageSize
+	s.mu.Unlock()
+	start, _ := strconv.Atoi(r.URL.Query().Get("$skiptoken"))
+	start = min(max(start, 0), len(found))
+	end := min(start+size, len(found))
+	values := []map[string]any{}
+	for _, u := range found[start:end] {
+		values = append(values, sel.pick(s.user(u, sel["signInActivity"])))
+	}
+	body := map[string]any{"value": values}
+	if end < len(found) {
+		body["@odata.nextLink"] = s.next(r, end)
+	}
+	writeJSON(w, body)
+}
+
+// idsIn parses "id in ('a', 'b')".
+func idsIn(filter string) ([]string, bool) {
+	list, ok := strings.CutPrefix(strings.TrimSpace(filter), "id in (")
+	if !ok {
+		return nil, false
+	}
+	if list, ok = strings.CutSuffix(list, ")"); !ok {
+		return nil, false
+	}
+	var ids []string
+	for _, v := range strings.Split(list, ",") {
+		v = strings.TrimSpace(v)
+		if len(v) < 2 || v[0] != '\'' || v[len(v)-1] != '\'' {
+			return nil, false
+		}
+		ids = append(ids, strings.ReplaceAll(v[1:len(v)-1], "''", "'"))
+	}
+	return ids, true
+}
+
+func (s *Server) hasRole(role string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Contains(s.roles, role)
+}
+
 // page serves one page of directory objects, @odata.nextLink pointing at
 // the next one (the same query, $select included, with a $skiptoken).
 func (s *Server) page(w http.ResponseWriter, r *http.Request, ids []string, sel selection) {
@@ -371,8 +445,6 @@ func selected(r *http.Request) selection {
 	}
 	return sel
 }
-
-func (sel selection) has(f string) bool { return sel == nil || sel[f] }
 
 // pick keeps the selected properties of an object, and its @odata.type.
 func (sel selection) pick(o map[string]any) map[string]any {
