@@ -44,6 +44,7 @@ import (
 	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/platform/run"
 	"secureaudit.dev/services/risk-agent/assess"
+	entra "secureaudit.dev/services/risk-agent/identity"
 	"secureaudit.dev/services/risk-agent/reasoning"
 )
 
@@ -67,11 +68,15 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxOut := str("reasoning-max-output-tokens", "4096", "output tokens per call")
 	retries := str("reasoning-max-retries", "1", "SDK retries of a call refused with 429 or 5xx")
 	metricsFile := str("metrics-file", "", "append OpenTelemetry metrics to this file as JSON")
+	stale := str("stale-days", strconv.Itoa(entra.DefaultStaleDays), "days without a sign-in after which an account with cluster access is stale (ENTRA-010), 1 to 3650")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	staleDays, err := parseStaleDays(*stale)
+	if err != nil {
+		return err
+	}
 	cfg := reasoning.Config{Provider: *provider, Model: *model, BaseURL: *baseURL}
-	var err error
 	if cfg.Timeout, err = time.ParseDuration(*timeout); err != nil {
 		return fmt.Errorf("-reasoning-timeout: %w", err)
 	}
@@ -111,7 +116,7 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	srv := assess.NewServer(svc.Log, assess.WithReasoner(reasoner))
+	srv := assess.NewServer(svc.Log, assess.WithReasoner(reasoner), assess.WithIdentityConfig(entra.Config{StaleDays: staleDays}))
 	return svc.Serve(ctx, func(s *grpc.Server) { secureauditv1.RegisterRiskServiceServer(s, srv) })
 }
 
@@ -137,4 +142,13 @@ func meterProvider(path string) (metric.MeterProvider, func(), error) {
 		_ = mp.Shutdown(ctx)
 		f.Close()
 	}, nil
+}
+
+// parseStaleDays reads -stale-days: whole days from 1 to 3650.
+func parseStaleDays(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 3650 {
+		return 0, fmt.Errorf("-stale-days %q: want a whole number of days from 1 to 3650", s)
+	}
+	return n, nil
 }

@@ -53,6 +53,7 @@ type Server struct {
 	secureauditv1.UnimplementedRiskServiceServer
 	log      *slog.Logger
 	reasoner Reasoner
+	identity identity.Config
 }
 
 // Option configures a Server.
@@ -60,6 +61,9 @@ type Option func(*Server)
 
 // WithReasoner sets the reasoning step; the default is provider "none".
 func WithReasoner(r Reasoner) Option { return func(s *Server) { s.reasoner = r } }
+
+// WithIdentityConfig tunes the identity rules (the stale-account age).
+func WithIdentityConfig(cfg identity.Config) Option { return func(s *Server) { s.identity = cfg } }
 
 // NewServer returns a RiskService server that logs to log.
 func NewServer(log *slog.Logger, opts ...Option) *Server {
@@ -135,7 +139,7 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 	}
 	analysis := rules.Analyze(snap)
 	findings := analysis.Findings()
-	findings = append(findings, identity.Evaluate(snap, dir, findings, identity.Config{})...)
+	findings = append(findings, identity.Evaluate(snap, dir, findings, s.identity)...)
 	findings = append(findings, paths.Find(analysis)...)
 	// Injection hits in cluster or directory strings are security findings
 	// in their own right, whatever the reasoning provider.

@@ -29,14 +29,14 @@ import (
 
 const auditID = "0b5a3c1e-8d2f-4b7a-9c3e-1f2a3b4c5d6e"
 
-func client(t *testing.T) secureauditv1.RiskServiceClient {
+func client(t *testing.T, opts ...assess.Option) secureauditv1.RiskServiceClient {
 	t.Helper()
 	manifest, err := scopes.Manifest(identity.RiskAgent)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := rpctest.NewPKI(t)
-	srv := assess.NewServer(rpctest.Logger(t))
+	srv := assess.NewServer(rpctest.Logger(t), opts...)
 	addr := p.Serve(t, identity.RiskAgent, manifest, func(s *grpc.Server) { secureauditv1.RegisterRiskServiceServer(s, srv) })
 	return secureauditv1.NewRiskServiceClient(p.Dial(t, addr, identity.RiskAgent, identity.Orchestrator))
 }
@@ -45,7 +45,12 @@ func client(t *testing.T) secureauditv1.RiskServiceClient {
 // trailer last) and its directory chunk.
 func fixture(t *testing.T) ([]*secureauditv1.SnapshotChunk, *secureauditv1.DirectoryChunk) {
 	t.Helper()
-	dir := filepath.Join("..", "rules", "testdata", "rules", "RBAC-001")
+	return fixtureIn(t, filepath.Join("..", "rules", "testdata", "rules", "RBAC-001"))
+}
+
+// fixtureIn returns a rule fixture directory as fixture does.
+func fixtureIn(t *testing.T, dir string) ([]*secureauditv1.SnapshotChunk, *secureauditv1.DirectoryChunk) {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, "snapshot.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -229,5 +234,34 @@ func TestAssessInvalid(t *testing.T) {
 				t.Errorf("got %d responses before the error", len(resps))
 			}
 		})
+	}
+}
+
+// The stale-account age is the server's setting: the ENTRA-010 fixture's
+// accounts are stale after the default 90 days, not after ten years.
+func TestAssessStaleDays(t *testing.T) {
+	chunks, d := fixtureIn(t, filepath.Join("..", "identity", "testdata", "rules", "ENTRA-010"))
+	stale := func(c secureauditv1.RiskServiceClient) int {
+		t.Helper()
+		resps, err := exchange(t, c, header(), snap(chunks[0]), snap(chunks[1]),
+			&secureauditv1.AssessRequest{Part: &secureauditv1.AssessRequest_Directory{Directory: d}})
+		if err != nil {
+			t.Fatalf("assess: %v", err)
+		}
+		n := 0
+		for _, r := range resps {
+			for _, f := range r.GetFindings().GetFindings() {
+				if f.GetRuleId() == entra.Stale {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if n := stale(client(t)); n == 0 {
+		t.Fatal("no ENTRA-010 finding with the default age; the fixture proves nothing")
+	}
+	if n := stale(client(t, assess.WithIdentityConfig(entra.Config{StaleDays: 3650}))); n != 0 {
+		t.Errorf("%d ENTRA-010 findings with -stale-days 3650, want none", n)
 	}
 }
