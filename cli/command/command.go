@@ -4,6 +4,7 @@ package command
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -98,6 +99,8 @@ func explain(err error) string {
 
 type stackFlags struct {
 	snapshot, kubeconfig, kubeContext, clusterName, directory, stateDir, binDir string
+	entraLive                                                                   bool
+	clusterResourceID                                                           string
 }
 
 func (f *stackFlags) register(cmd *cobra.Command) {
@@ -107,12 +110,18 @@ func (f *stackFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context to use with --kubeconfig")
 	fl.StringVar(&f.clusterName, "cluster-name", "", "name of the cluster in the report (default: the snapshot's base name, or the kubeconfig context)")
 	fl.StringVar(&f.directory, "directory", "", "Entra ID directory snapshot (JSON); without it audits run without identity data")
+	fl.BoolVar(&f.entraLive, "entra-live", false, "resolve identities in the live Entra ID tenant through Microsoft Graph (read-only; the entra-agent takes its Azure credential from the environment: AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET, a workload identity, or `az login`)")
+	fl.StringVar(&f.clusterResourceID, "cluster-resource-id", "", "with --entra-live: the AKS cluster's Azure resource ID, to read the Azure role assignments that reach it")
 	fl.StringVar(&f.binDir, "bin-dir", "", "directory of the service binaries (default: the directory of this executable)")
 	cmd.MarkFlagsMutuallyExclusive("snapshot", "kubeconfig")
+	cmd.MarkFlagsMutuallyExclusive("directory", "entra-live")
 	cmd.MarkFlagsOneRequired("snapshot", "kubeconfig")
 }
 
 func (f *stackFlags) config() (stack.Config, error) {
+	if f.clusterResourceID != "" && !f.entraLive {
+		return stack.Config{}, errors.New("--cluster-resource-id needs --entra-live: role assignments are read from the live tenant")
+	}
 	bin := f.binDir
 	if bin == "" {
 		exe, err := os.Executable()
@@ -122,13 +131,15 @@ func (f *stackFlags) config() (stack.Config, error) {
 		bin = filepath.Dir(exe)
 	}
 	return stack.Config{
-		BinDir:      bin,
-		StateDir:    f.stateDir,
-		Snapshot:    f.snapshot,
-		Kubeconfig:  f.kubeconfig,
-		Context:     f.kubeContext,
-		ClusterName: f.clusterName,
-		Directory:   f.directory,
+		BinDir:            bin,
+		StateDir:          f.stateDir,
+		Snapshot:          f.snapshot,
+		Kubeconfig:        f.kubeconfig,
+		Context:           f.kubeContext,
+		ClusterName:       f.clusterName,
+		Directory:         f.directory,
+		EntraLive:         f.entraLive,
+		ClusterResourceID: f.clusterResourceID,
 	}, nil
 }
 

@@ -43,8 +43,13 @@ type Config struct {
 	// ClusterName names the cluster in the report; the rbac-agent's default
 	// (the snapshot's base name, or the kubeconfig context) when empty.
 	ClusterName string
-	// Directory is an Entra directory snapshot; no entra-agent runs without it.
-	Directory string
+	// Directory is an Entra directory snapshot. EntraLive resolves in the
+	// live tenant instead (the entra-agent's -live, with the Azure
+	// credential and endpoints from the environment), with the role
+	// assignments of ClusterResourceID. No entra-agent runs without either.
+	Directory         string
+	EntraLive         bool
+	ClusterResourceID string
 	// Host is the loopback address to listen on.
 	Host string
 	// ReadyTimeout bounds the wait for every service to serve.
@@ -76,6 +81,9 @@ const EndpointFile = "orchestrator.addr"
 func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if (cfg.Snapshot == "") == (cfg.Kubeconfig == "") {
 		return nil, errors.New("give exactly one of --snapshot and --kubeconfig")
+	}
+	if cfg.Directory != "" && cfg.EntraLive {
+		return nil, errors.New("give at most one of --directory and --entra-live")
 	}
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
@@ -123,7 +131,7 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	addrs := map[string]string{}
 	agents := []string{identity.RBACAgent, identity.RiskAgent, identity.ReportAgent}
-	if cfg.Directory != "" {
+	if cfg.Directory != "" || cfg.EntraLive {
 		agents = append([]string{identity.EntraAgent}, agents...)
 	}
 	// start launches a service; ready waits until it serves.
@@ -165,7 +173,14 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 				}
 			}
 		case identity.EntraAgent:
-			extra = append(extra, "-directory", cfg.Directory)
+			if cfg.EntraLive {
+				extra = append(extra, "-live")
+				if cfg.ClusterResourceID != "" {
+					extra = append(extra, "-cluster-resource-id", cfg.ClusterResourceID)
+				}
+			} else {
+				extra = append(extra, "-directory", cfg.Directory)
+			}
 		}
 		_, addrFile, err := start(n, extra...)
 		if err != nil {
