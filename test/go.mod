@@ -3,7 +3,6 @@ module secureaudit.dev/test
 go 1.26.0
 
 require (
-	secureaudit.dev/services/risk-agent v0.0.0
 	buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go v1.36.12-20260825204119-511051f7f437.1
 	github.com/google/go-cmp v0.7.0
 	github.com/spiffe/go-spiffe/v2 v2.9.0
@@ -14,6 +13,9 @@ require (
 	secureaudit.dev/deploy v0.0.0
 	secureaudit.dev/gen v0.0.0
 	secureaudit.dev/platform v0.0.0
+	secureaudit.dev/services/entra-agent v0.0.0
+	secureaudit.dev/services/report-agent v0.0.0
+	secureaudit.dev/services/risk-agent v0.0.0
 )
 
 require (
@@ -33,21 +35,23 @@ require (
 	go.opentelemetry.io/otel/log v1.47.0 // indirect
 	go.opentelemetry.io/otel/metric v1.47.0 // indirect
 	go.opentelemetry.io/otel/sdk v1.47.0 // indirect
-	go.yaml.in/yaml/v2 v2.4.2 // indirect
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	go.yaml.in/yaml/v2 v2.4.4 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/exp v0.0.0-20260820142414-ca536658362e // indirect
-	golang.org/x/net v0.60.0 // indirect
-	golang.org/x/sys v0.48.0 // indirect
-	golang.org/x/text v0.42.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260819154853-08b0e4226688 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 
 replace (
-	secureaudit.dev/services/risk-agent => ../services/risk-agent
 	secureaudit.dev/cli => ../cli
 	secureaudit.dev/deploy => ../deploy
 	secureaudit.dev/gen => ../gen
 	secureaudit.dev/platform => ../platform
+	secureaudit.dev/services/entra-agent => ../services/entra-agent
+	secureaudit.dev/services/report-agent => ../services/report-agent
+	secureaudit.dev/services/risk-agent => ../services/risk-agent
 )

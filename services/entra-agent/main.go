@@ -90,6 +90,10 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 type liveFlags struct {
 	enabled bool
 	cfg     tenant.Config
+	// noInstanceDiscovery skips Entra instance discovery, for private or
+	// disconnected clouds whose authority host (AZURE_AUTHORITY_HOST)
+	// login.microsoftonline.com does not know.
+	noInstanceDiscovery bool
 }
 
 func (l *liveFlags) register(fs *flag.FlagSet) {
@@ -102,6 +106,8 @@ func (l *liveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.cfg.ARMURL, "arm-url", run.EnvOr(env("arm-url"), tenant.DefaultARMURL), "Azure Resource Manager endpoint (env "+env("arm-url")+")")
 	fs.IntVar(&l.cfg.Concurrency, "concurrency", tenant.DefaultConcurrency, "Graph and ARM requests in flight at most")
 	fs.IntVar(&l.cfg.MaxRetries, "max-retries", tenant.DefaultMaxRetries, "retries of a throttled or unavailable request (at most 10)")
+	fs.BoolVar(&l.noInstanceDiscovery, "disable-instance-discovery", run.EnvOr(env("disable-instance-discovery"), "") == "true",
+		"do not ask login.microsoftonline.com to validate the authority host (AZURE_AUTHORITY_HOST); only for private or disconnected clouds such as Azure Stack (env "+env("disable-instance-discovery")+")")
 }
 
 // source builds the live source with the environment's credential: Azure
@@ -112,9 +118,9 @@ func (l *liveFlags) source(log *slog.Logger) (*tenant.Source, error) {
 	var cred azcore.TokenCredential
 	var err error
 	if os.Getenv("AZURE_FEDERATED_TOKEN_FILE") != "" {
-		cred, err = azidentity.NewWorkloadIdentityCredential(nil)
+		cred, err = azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{DisableInstanceDiscovery: l.noInstanceDiscovery})
 	} else {
-		cred, err = azidentity.NewDefaultAzureCredential(nil)
+		cred, err = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{DisableInstanceDiscovery: l.noInstanceDiscovery})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("azure credential: %w", err)

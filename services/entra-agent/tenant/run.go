@@ -3,7 +3,6 @@ package tenant
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -589,5 +588,3 @@ func clip(s string, n int) string {
 	}
 	return s[:n]
 }
-
-var _ = fmt.Sprintf

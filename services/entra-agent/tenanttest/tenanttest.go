@@ -15,6 +15,7 @@ import (
 	"cmp"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -116,6 +117,12 @@ func New(t testing.TB, snap *secureauditv1.DirectorySnapshot, roles ...string) *
 	s.URL = s.srv.URL
 	s.Client = s.srv.Client()
 	return s
+}
+
+// CertPEM returns the server's TLS certificate in PEM, for a process that
+// must trust it (SSL_CERT_FILE).
+func (s *Server) CertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
 }
 
 // SetPageSize sets how many objects one page holds: members, owners and

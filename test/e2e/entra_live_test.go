@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"secureaudit.dev/cli/client"
+	"secureaudit.dev/cli/stack"
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/entra-agent/tenanttest"
+)
+
+// exampleClusterID is the example cluster's Azure resource ID.
+const exampleClusterID = "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-aks-fabrikam-prod/providers/Microsoft.ContainerService/managedClusters/aks-fabrikam-prod"
+
+// The five processes with the entra-agent in live mode: it authenticates
+// to a fake Entra token endpoint with the environment's client secret
+// (the real azidentity default chain), reads the fake Graph and ARM over
+// HTTPS, and one lookup keeps failing. The audit still succeeds; the report
+// says the identity data is incomplete, names the failed lookup, and does
+// not mistake the group it could not read for a deleted one.
+func TestEntraLivePartial(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(env.root, "examples", "directory.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := &secureauditv1.DirectorySnapshot{}
+	if err := protojson.Unmarshal(data, snap); err != nil {
+		t.Fatal(err)
+	}
+	fake := tenanttest.New(t, snap, "User.Read.All", "GroupMember.Read.All", "Application.Read.All", "AuditLog.Read.All")
+	const broken = "e97a7122-b22b-4cca-9229-80bd3b8f5453" // sg-aks-platform-ops
+	fake.Fail("/v1.0/groups/"+broken+"/members", 500)
+
+	dir := t.TempDir()
+	certFile := filepath.Join(dir, "fake-ca.pem")
+	if err := os.WriteFile(certFile, fake.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The services inherit this environment.
+	for k, v := range map[string]string{
+		"SSL_CERT_FILE":         certFile,
+		"AZURE_TENANT_ID":       fake.TenantID,
+		"AZURE_CLIENT_ID":       "11111111-2222-4333-8444-555555555555",
+		"AZURE_CLIENT_SECRET":   "fake-secret-for-the-fake-tenant",
+		"AZURE_AUTHORITY_HOST":  fake.AuthorityHost(),
+		"SECUREAUDIT_GRAPH_URL": fake.GraphURL(),
+		"SECUREAUDIT_ARM_URL":   fake.URL,
+		"SECUREAUDIT_DISABLE_INSTANCE_DISCOVERY": "true",
+	} {
+		t.Setenv(k, v)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := stack.Start(ctx, stack.Config{
+		BinDir:            env.binDir,
+		StateDir:          filepath.Join(dir, "state"),
+		Snapshot:          filepath.Join(env.root, "examples", "cluster"),
+		ClusterName:       exampleCluster,
+		EntraLive:         true,
+		ClusterResourceID: exampleClusterID,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Stop(10 * time.Second)
+	c, err := client.Dial(st.Orchestrator(), st.PKIDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	formats, err := client.ParseFormats("json,md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	res, err := c.Run(ctx, client.Options{OutDir: out, Formats: formats})
+	if err != nil {
+		for _, svc := range st.Services {
+			t.Logf("%s:\n%s", svc.Name, svc.Tail(40))
+		}
+		t.Fatalf("audit: %v", err)
+	}
+	if !res.Audit.GetDirectoryAvailable() {
+		t.Fatal("the audit ran without identity data")
+	}
+	if fake.Requests("/"+fake.TenantID+"/oauth2/v2.0/token") == 0 {
+		t.Error("the entra-agent never asked the fake token endpoint for a token")
+	}
+	report := readReport(t, filepath.Join(out, "report.json"))
+	if !report.GetDirectoryPartial() {
+		t.Error("report.json does not say the directory answer was partial")
+	}
+	var named bool
+	for _, e := range report.GetDirectoryErrors() {
+		named = named || strings.Contains(e.GetLookup(), broken)
+	}
+	if !named {
+		t.Errorf("the failed lookup of group %s is not among the report's directory errors: %v", broken, report.GetDirectoryErrors())
+	}
+	resolvedPeople := 0
+	for _, f := range append(report.GetFindings(), report.GetInfrastructureFindings()...) {
+		if f.GetRuleId() == "ENTRA-001" && f.GetSubject().GetName() == broken {
+			t.Errorf("the group whose lookup failed is reported deleted: %s", f.GetDescription())
+		}
+	}
+	for _, r := range report.GetAccessReview() {
+		if r.GetResolved() {
+			resolvedPeople++
+		}
+	}
+	if resolvedPeople == 0 {
+		t.Error("no access-review subject was resolved through the live tenant")
+	}
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "INCOMPLETE") || !strings.Contains(string(md), broken) {
+		t.Error("report.md does not say the identity data is incomplete and which lookup failed")
+	}
+}
