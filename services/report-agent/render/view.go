@@ -28,14 +28,14 @@ type view struct {
 	Unresolved  uint32
 	// Failed are the directory lookups that failed after retries; when
 	// there are any, identity findings about those principals may be missing.
-	Failed []lookupFailure
-	Provider    string
-	Catalogue   string
-	Counts      []severityCount
-	Total       int
-	InfraTotal  int
-	Findings    []findingView
-	Infra       []findingView
+	Failed     []lookupFailure
+	Provider   string
+	Catalogue  string
+	Counts     []severityCount
+	Total      int
+	InfraTotal int
+	Findings   []findingView
+	Infra      []findingView
 
 	// Top is the single most important finding, nil without findings.
 	Top *findingView
