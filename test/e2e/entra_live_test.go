@@ -45,13 +45,13 @@ func TestEntraLivePartial(t *testing.T) {
 	}
 	// The services inherit this environment.
 	for k, v := range map[string]string{
-		"SSL_CERT_FILE":         certFile,
-		"AZURE_TENANT_ID":       fake.TenantID,
-		"AZURE_CLIENT_ID":       "11111111-2222-4333-8444-555555555555",
-		"AZURE_CLIENT_SECRET":   "fake-secret-for-the-fake-tenant",
-		"AZURE_AUTHORITY_HOST":  fake.AuthorityHost(),
-		"SECUREAUDIT_GRAPH_URL": fake.GraphURL(),
-		"SECUREAUDIT_ARM_URL":   fake.URL,
+		"SSL_CERT_FILE":                          certFile,
+		"AZURE_TENANT_ID":                        fake.TenantID,
+		"AZURE_CLIENT_ID":                        "11111111-2222-4333-8444-555555555555",
+		"AZURE_CLIENT_SECRET":                    "fake-secret-for-the-fake-tenant",
+		"AZURE_AUTHORITY_HOST":                   fake.AuthorityHost(),
+		"SECUREAUDIT_GRAPH_URL":                  fake.GraphURL(),
+		"SECUREAUDIT_ARM_URL":                    fake.URL,
 		"SECUREAUDIT_DISABLE_INSTANCE_DISCOVERY": "true",
 	} {
 		t.Setenv(k, v)
