@@ -93,10 +93,14 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		files := collect.NewFiles(*snapshot, name, svc.Validator)
 		// The snapshot is read again on every Collect, so a broken one may
-		// still be fixed; say so now rather than at the first audit.
-		if _, err := files.Load(ctx); err != nil {
-			svc.Log.WarnContext(ctx, "snapshot does not load; Collect will fail until it is fixed", telemetry.KeyError, err.Error())
-		}
+		// still be fixed; say so now rather than at the first audit. The
+		// first load runs beside serving: a Collect meanwhile waits for it
+		// and gets its parse, unless the files changed.
+		go func() {
+			if _, err := files.Load(ctx); err != nil && ctx.Err() == nil {
+				svc.Log.WarnContext(ctx, "snapshot does not load; Collect will fail until it is fixed", telemetry.KeyError, err.Error())
+			}
+		}()
 		src = files
 		svc.CredentialCheck = func() string { return selfcheck.NotApplicable }
 	} else {

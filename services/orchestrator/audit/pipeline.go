@@ -4,6 +4,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -326,7 +327,9 @@ func render(ctx context.Context, client secureauditv1.ReportServiceClient, repor
 	if err := stream.CloseSend(); err != nil {
 		return nil, fmt.Errorf("report-agent: render: %w", err)
 	}
-	docs := map[secureauditv1.ReportFormat][]byte{}
+	// Chunks are kept as they arrive and joined once at the end, so that a
+	// large document is copied once, not at every growth of one buffer.
+	parts := map[secureauditv1.ReportFormat][][]byte{}
 	done := map[secureauditv1.ReportFormat]bool{}
 	for {
 		resp, err := stream.Recv()
@@ -340,15 +343,17 @@ func render(ctx context.Context, client secureauditv1.ReportServiceClient, repor
 		if done[f] {
 			return nil, fmt.Errorf("report-agent: render: %s chunk after its last", f)
 		}
-		docs[f] = append(docs[f], resp.GetData()...)
+		parts[f] = append(parts[f], resp.GetData())
 		if resp.GetLast() {
 			done[f] = true
 		}
 	}
+	docs := make(map[secureauditv1.ReportFormat][]byte, len(formats))
 	for _, f := range formats {
 		if !done[f] {
 			return nil, fmt.Errorf("report-agent: render: %s document incomplete", f)
 		}
+		docs[f] = bytes.Join(parts[f], nil)
 	}
 	return docs, nil
 }

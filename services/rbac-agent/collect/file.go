@@ -3,6 +3,7 @@ package collect
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -55,6 +57,12 @@ type Files struct {
 	cluster string
 	v       Validator
 	opts    options
+
+	// mu serialises loads; digest is the SHA-256 of the files the cached
+	// snapshot was parsed from, so unchanged files are not parsed again.
+	mu     sync.Mutex
+	digest [sha256.Size]byte
+	cached *Snapshot
 }
 
 // NewFiles returns a source reading path (a file or directory) for the
@@ -63,19 +71,25 @@ func NewFiles(path, cluster string, v Validator, opts ...Option) *Files {
 	return &Files{path: path, cluster: cluster, v: v, opts: newOptions(opts)}
 }
 
-// Load reads the files afresh, so that a changed file is picked up.
+// Load reads the files afresh, so that a changed file is picked up. Files
+// whose names and contents are those of the previous load are not parsed
+// again: the previous snapshot is returned with a new header.
 func (f *Files) Load(ctx context.Context) (*Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	files, err := snapshotFiles(f.path)
 	if err != nil {
 		return nil, err
 	}
-	b := newBuilder(f.v, &secureauditv1.SnapshotHeader{
+	header := &secureauditv1.SnapshotHeader{
 		Cluster:     f.cluster,
 		Source:      secureauditv1.SnapshotSource_SNAPSHOT_SOURCE_FILE,
 		Origin:      f.path,
 		CollectedAt: timestamppb.New(f.opts.now()),
-	})
-	for _, file := range files {
+	}
+	contents := make([][]byte, len(files))
+	sum := sha256.New()
+	for i, file := range files {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -83,11 +97,30 @@ func (f *Files) Load(ctx context.Context) (*Snapshot, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read snapshot: %w", err)
 		}
-		if err := b.file(file, data); err != nil {
+		contents[i] = data
+		fmt.Fprintf(sum, "%d:%s\x00%d:", len(file), file, len(data))
+		sum.Write(data)
+	}
+	var digest [sha256.Size]byte
+	sum.Sum(digest[:0])
+	if f.cached != nil && digest == f.digest {
+		again := *f.cached
+		again.Header = header
+		return &again, nil
+	}
+	b := newBuilder(f.v, header)
+	for i, file := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := b.file(file, contents[i]); err != nil {
+			f.cached = nil
 			return nil, err
 		}
 	}
-	return b.finish(), nil
+	snap := b.finish()
+	f.cached, f.digest = snap, digest
+	return snap, nil
 }
 
 // snapshotFiles returns path itself if it is a file, or the .yaml, .yml and

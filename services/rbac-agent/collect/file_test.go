@@ -193,6 +193,49 @@ func TestFilesPicksUpChanges(t *testing.T) {
 	}
 }
 
+// Unchanged files are parsed once: a second load returns the same objects
+// under a new header; a change, even to a file that breaks, is seen.
+func TestFilesReusesUnchangedParse(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cluster.yaml")
+	write := func(data string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns := "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: payments\n"
+	write(ns)
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	src := collect.NewFiles(path, "test", newValidator(t), collect.WithClock(func() time.Time { now = now.Add(time.Hour); return now }))
+	first, err := src.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := src.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(second.Namespaces) != 1 || second.Namespaces[0] != first.Namespaces[0] {
+		t.Error("unchanged files were parsed again")
+	}
+	if !second.Header.GetCollectedAt().AsTime().After(first.Header.GetCollectedAt().AsTime()) || first.Header == second.Header {
+		t.Error("a reused parse kept the previous header's collection time")
+	}
+	write(ns + "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: 'unterminated\n")
+	if _, err := src.Load(context.Background()); err == nil {
+		t.Fatal("a broken file loaded from the previous parse")
+	}
+	write(ns)
+	third, err := src.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Namespaces[0] == first.Namespaces[0] {
+		t.Error("after a failed load the old parse was reused without parsing")
+	}
+}
+
 func TestSanitizeCluster(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"prod-westeurope", "prod-westeurope"},

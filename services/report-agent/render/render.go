@@ -62,7 +62,7 @@ func JSON(r *secureauditv1.Report) ([]byte, error) {
 		return nil, fmt.Errorf("marshal report: %w", err)
 	}
 	var out bytes.Buffer
-	out.Grow(len(raw) + len(raw)/2)
+	out.Grow(2 * len(raw)) // indentation about doubles a report's size
 	if err := json.Indent(&out, raw, "", "  "); err != nil {
 		return nil, fmt.Errorf("indent report JSON: %w", err)
 	}
