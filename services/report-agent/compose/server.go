@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -47,14 +48,24 @@ var errInput = errors.New("invalid input")
 
 // Render receives the header, then the finding batches until the client
 // closes its side, checks that the announced number of findings arrived,
-// and streams every requested document in request order.
+// renders every requested document and streams them in request order.
 func (s *Server) Render(stream grpc.BidiStreamingServer[secureauditv1.RenderRequest, secureauditv1.RenderResponse]) error {
 	header, report, err := receive(stream)
 	if err != nil {
 		return s.status(err)
 	}
-	for _, format := range header.GetFormats() {
-		doc, err := render.Document(format, report)
+	// The documents are rendered side by side (each reads the report and
+	// nothing else) and streamed in request order.
+	formats := header.GetFormats()
+	docs := make([][]byte, len(formats))
+	errs := make([]error, len(formats))
+	var wg sync.WaitGroup
+	for i, format := range formats {
+		wg.Go(func() { docs[i], errs[i] = render.Document(format, report) })
+	}
+	wg.Wait()
+	for i, format := range formats {
+		doc, err := docs[i], errs[i]
 		if err != nil {
 			return s.status(fmt.Errorf("render %s: %w", format, err))
 		}
