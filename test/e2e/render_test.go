@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"secureaudit.dev/cli/client"
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/report-agent/render"
@@ -94,5 +97,47 @@ func TestReportRenderedOnRequest(t *testing.T) {
 	}
 	if n := renders(); n != 1 {
 		t.Errorf("the stored markdown was rendered again (%d renders logged)", n)
+	}
+}
+
+// A format asked for after the audit, while the report-agent is down, is
+// refused as Unavailable with a message that says why; the formats rendered
+// with the audit are still served.
+func TestLateReportWithoutReportAgent(t *testing.T) {
+	reportAgent, _, stopReportAgent := startStoppable(t, "report-agent")
+	orch := startOrchestrator(t,
+		"-rbac-agent", addr(t, "rbac-agent"),
+		"-risk-agent", addr(t, "risk-agent"),
+		"-report-agent", reportAgent,
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := client.Dial(orch, env.stack.PKIDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fs, err := client.ParseFormats("json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Run(ctx, client.Options{OutDir: t.TempDir(), Formats: fs, WaitForReady: true})
+	if err != nil {
+		t.Fatalf("audit: %v", err)
+	}
+	stopReportAgent()
+	dir := t.TempDir()
+	err = c.Fetch(ctx, res.Audit.GetId(), secureauditv1.ReportFormat_REPORT_FORMAT_HTML, filepath.Join(dir, "report.html"))
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("late html with the report-agent down: err = %v, want Unavailable", err)
+	}
+	if !strings.Contains(err.Error(), "was not rendered when the audit finished") {
+		t.Errorf("the refusal does not say why: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "report.html")); err == nil {
+		t.Error("a report.html was written though it could not be rendered")
+	}
+	if err := c.Fetch(ctx, res.Audit.GetId(), secureauditv1.ReportFormat_REPORT_FORMAT_JSON, filepath.Join(dir, "report.json")); err != nil {
+		t.Errorf("the json rendered with the audit is not served: %v", err)
 	}
 }

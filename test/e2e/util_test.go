@@ -33,6 +33,14 @@ func validatorAndTracer(t *testing.T) (*validation.Validator, trace.TracerProvid
 // and log path once it serves. The process is stopped when the test ends.
 func startBinary(t *testing.T, name string, args ...string) (addr, logPath string) {
 	t.Helper()
+	addr, logPath, _ = startStoppable(t, name, args...)
+	return addr, logPath
+}
+
+// startStoppable is startBinary that also returns a function stopping the
+// process before the test ends (and waiting for it to exit).
+func startStoppable(t *testing.T, name string, args ...string) (addr, logPath string, stop func()) {
+	t.Helper()
 	dir := t.TempDir()
 	addrFile := filepath.Join(dir, name+".addr")
 	logPath = filepath.Join(dir, name+".log")
@@ -52,7 +60,7 @@ func startBinary(t *testing.T, name string, args ...string) (addr, logPath strin
 		_ = cmd.Wait()
 		close(exited)
 	}()
-	t.Cleanup(func() {
+	stop = func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-exited:
@@ -60,6 +68,9 @@ func startBinary(t *testing.T, name string, args ...string) (addr, logPath strin
 			_ = cmd.Process.Kill()
 			<-exited
 		}
+	}
+	t.Cleanup(func() {
+		stop()
 		logFile.Close()
 		if t.Failed() {
 			data, _ := os.ReadFile(logPath)
@@ -70,7 +81,7 @@ func startBinary(t *testing.T, name string, args ...string) (addr, logPath strin
 	backoff := 10 * time.Millisecond
 	for {
 		if data, err := os.ReadFile(addrFile); err == nil && len(strings.TrimSpace(string(data))) > 0 {
-			return strings.TrimSpace(string(data)), logPath
+			return strings.TrimSpace(string(data)), logPath, stop
 		}
 		select {
 		case <-exited:
