@@ -283,9 +283,9 @@ var catalogue = []Rule{
 	},
 	{
 		ID: BuiltinWidened, Title: "built-in role carries more than upstream", Severity: high,
-		Description: "A built-in ClusterRole (admin, edit, view or a discovery role) grants dangerous permissions its upstream definition does not, directly or through roles aggregated into it: everyone bound to it gets them silently.",
+		Description: "A ClusterRole of the API server's bootstrap policy (admin, edit, view, system:node, the system:controller:* roles and the rest, labelled kubernetes.io/bootstrapping=rbac-defaults) grants dangerous permissions its upstream definition does not, directly, through roles aggregated into it, or beyond the upstream resourceNames: everyone bound to it gets them silently. Upstream is the Kubernetes v1.37 bootstrap policy; other minor versions differ (an older cluster lacks some rules, which is not reported; a newer one may have gained rules, reported as widened; roles v1.37 does not create are not judged).",
 		Controls:    []string{"CIS-5.1.1", "SOC2-CC6.3"},
-		Remediation: "Remove the extra rules, or the aggregation labels of the roles that contribute them.",
+		Remediation: "Remove the extra rules, or the aggregation labels of the roles that contribute them; the API server restores missing upstream rules at start-up but keeps extra ones.",
 	},
 	{
 		ID: AggregatesIntoBuiltin, Title: "ClusterRole aggregates into admin, edit or view", Severity: medium,

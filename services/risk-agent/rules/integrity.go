@@ -12,9 +12,10 @@ import (
 // built-in role (rbac.authorization.k8s.io/aggregate-to-admin and so on).
 const aggregateLabel = "rbac.authorization.k8s.io/aggregate-to-"
 
-// integrity runs the rules about roles rather than grants: built-in roles
-// widened beyond upstream (RBAC-035), roles aggregated into admin, edit or
-// view (RBAC-036), and dangerous roles bound to nobody (RBAC-037).
+// integrity runs the rules about roles rather than grants: bootstrap roles
+// widened beyond the upstream bootstrap policy (RBAC-035), roles aggregated
+// into admin, edit or view (RBAC-036), and dangerous roles bound to nobody
+// (RBAC-037).
 func integrity(a *Analysis) []*draft {
 	s := a.snap
 	var out []*draft
@@ -31,38 +32,57 @@ func integrity(a *Analysis) []*draft {
 		return &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: name}
 	}
 
-	// RBAC-035.
+	// RBAC-035: every bootstrap ClusterRole of the snapshot, its effective
+	// rules against its effective upstream rules.
 	for _, cr := range clusterRoles {
 		name := cr.GetMeta().GetName()
-		base, ok := upstream(name)
-		if !ok || strings.HasPrefix(name, "system:aggregate-to-") {
+		base, ok := upstreamProfile(name)
+		if !ok || reportedThrough(s, cr) != "" {
 			continue
 		}
 		rules, _ := s.EffectiveClusterRoleRules(name)
-		extra, matched := beyond(newProfile(rules, false), newProfile(base, false), rules)
+		extra, matched := beyond(newProfile(rules, false), base, rules)
 		if len(extra) == 0 {
 			continue
 		}
-		var contributors []string
+		// Name each ClusterRole whose rules grant the extras: the role
+		// itself, or those aggregated into it.
+		var sources, contributors []string
 		for _, r := range matched {
-			if c := source[r]; c != name && !slices.Contains(contributors, c) {
-				contributors = append(contributors, c)
+			if c := source[r]; !slices.Contains(sources, c) {
+				sources = append(sources, c)
+				if c != name {
+					contributors = append(contributors, c)
+				}
 			}
 		}
-		fix := "kubectl edit clusterrole " + quote(name) + " and remove the rules granting " + summary(extra)
-		detail := "Beyond upstream: " + targetList(extra) + "."
+		slices.Sort(sources)
+		slices.Sort(contributors)
+		detail := "Beyond upstream: " + widenedList(extra) + "."
 		if len(contributors) > 0 {
-			slices.Sort(contributors)
 			detail += " Contributed through aggregation by ClusterRole " + strings.Join(contributors, ", ") + "."
-			var cmds []string
-			for _, c := range contributors {
+		}
+		var cmds []string
+		for _, c := range sources {
+			if _, builtin := upstream(c); !builtin {
 				contributor, _ := s.ClusterRole(c)
 				cmds = append(cmds, unlabelCommand(contributor))
+				continue
 			}
-			fix = strings.Join(cmds, "; ")
+			// A bootstrap role keeps its upstream aggregation labels
+			// (removing them would take upstream permissions away too):
+			// its extra rules go.
+			var granted []widened
+			for _, w := range extra {
+				if slices.ContainsFunc(matched, func(r *secureauditv1.PolicyRule) bool { return source[r] == c && allows(r, w.target) }) {
+					granted = append(granted, w)
+				}
+			}
+			cmds = append(cmds, "kubectl edit clusterrole "+quote(c)+" and remove the rules granting "+widenedSummary(granted))
 		}
+		fix := strings.Join(cmds, "; ")
 		d := &draft{rule: ruleByID(BuiltinWidened), role: clusterRef(name), matched: matched, detail: detail, fix: fix}
-		d.ladder = newLadder(d.rule.Severity, "built-in "+name+" grants "+summary(extra))
+		d.ladder = newLadder(d.rule.Severity, "built-in "+name+" grants "+widenedSummary(extra))
 		out = append(out, d)
 	}
 
@@ -82,23 +102,18 @@ func integrity(a *Analysis) []*draft {
 			continue
 		}
 		// The widest target decides what counts as extra: admin includes
-		// edit includes view.
-		base, _ := upstream(into[len(into)-1])
-		if slices.Contains(into, "admin") {
-			base = upstreamAdmin
-		} else if slices.Contains(into, "edit") {
-			base = upstreamEdit
-		}
-		extra, matched := beyond(newProfile(cr.GetRules(), false), newProfile(base, false), cr.GetRules())
+		// edit includes view (aggregates is widest first).
+		base, _ := upstreamProfile(into[0])
+		extra, matched := beyond(newProfile(cr.GetRules(), false), base, cr.GetRules())
 		if len(extra) == 0 {
 			continue
 		}
 		d := &draft{
 			rule: ruleByID(AggregatesIntoBuiltin), role: clusterRef(name), matched: matched,
-			detail: "Aggregates into " + strings.Join(into, ", ") + " and adds " + targetList(extra) + ".",
+			detail: "Aggregates into " + strings.Join(into, ", ") + " and adds " + widenedList(extra) + ".",
 			fix:    unlabelCommand(cr),
 		}
-		d.ladder = newLadder(d.rule.Severity, "adds "+summary(extra)+" to "+strings.Join(into, ", "))
+		d.ladder = newLadder(d.rule.Severity, "adds "+widenedSummary(extra)+" to "+strings.Join(into, ", "))
 		out = append(out, d)
 	}
 

@@ -3,6 +3,7 @@ package rules_test
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/risk-agent/rules"
@@ -197,6 +199,131 @@ func TestSeverityReasonsAndRemediation(t *testing.T) {
 			}
 			if got := fs[i].GetSeverityReason(); got != tt.reason {
 				t.Errorf("severity_reason = %q, want %q", got, tt.reason)
+			}
+			if got := fs[i].GetRemediation(); !strings.Contains(got, tt.remediation) {
+				t.Errorf("remediation = %q, want it to contain %q", got, tt.remediation)
+			}
+		})
+	}
+}
+
+// upstreamPolicy reads the bootstrap policy the package embeds: the
+// ClusterRoles a fresh Kubernetes API server creates, captured by test/kube.
+func upstreamPolicy(t *testing.T) *secureauditv1.SnapshotChunk {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("upstream", "bootstrap-clusterroles.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := &secureauditv1.SnapshotChunk{}
+	if err := protojson.Unmarshal(data, chunk); err != nil {
+		t.Fatalf("parse the bootstrap policy: %v", err)
+	}
+	if len(chunk.GetClusterRoles()) < 50 {
+		t.Fatalf("the bootstrap policy holds %d ClusterRoles, want the whole policy", len(chunk.GetClusterRoles()))
+	}
+	return chunk
+}
+
+// TestUpstreamPolicyNoFindings is the false-positive guard of RBAC-035 and
+// RBAC-036: an unchanged copy of the whole upstream bootstrap policy, as the
+// API server creates it (aggregated roles empty, as in manifests and in
+// clusters without kube-controller-manager) and with the aggregated roles
+// filled in as the clusterrole-aggregation controller does, yields neither.
+func TestUpstreamPolicyNoFindings(t *testing.T) {
+	for _, filled := range []bool{false, true} {
+		t.Run(fmt.Sprintf("filled=%v", filled), func(t *testing.T) {
+			chunk := upstreamPolicy(t)
+			if filled {
+				s := build(chunk, nil)
+				for _, cr := range chunk.GetClusterRoles() {
+					if len(cr.GetAggregationSelectors()) == 0 {
+						continue
+					}
+					eff, _ := s.EffectiveClusterRoleRules(cr.GetMeta().GetName())
+					cr.Rules = nil
+					for _, r := range eff {
+						cr.Rules = append(cr.Rules, proto.CloneOf(r)) // the controller writes copies
+					}
+				}
+			}
+			for _, f := range rules.Evaluate(build(chunk, nil)) {
+				if id := f.GetRuleId(); id == rules.BuiltinWidened || id == rules.AggregatesIntoBuiltin {
+					t.Errorf("%s on an unchanged upstream policy: %s: %s", id, roleName(f), f.GetDescription())
+				}
+			}
+		})
+	}
+}
+
+// TestEveryBootstrapRoleJudged widens each bootstrap ClusterRole in turn
+// with a '*' rule and expects RBAC-035 on it, or, for the
+// system:aggregate-to-* roles, on the roles that aggregate it; never on
+// cluster-admin, which upstream already grants everything.
+func TestEveryBootstrapRoleJudged(t *testing.T) {
+	for _, cr := range upstreamPolicy(t).GetClusterRoles() {
+		name := cr.GetMeta().GetName()
+		t.Run(name, func(t *testing.T) {
+			chunk := upstreamPolicy(t)
+			star := &secureauditv1.PolicyRule{Verbs: []string{"*"}, ApiGroups: []string{"*"}, Resources: []string{"*"}}
+			for _, x := range chunk.GetClusterRoles() {
+				if x.GetMeta().GetName() == name {
+					x.Rules = append(x.Rules, star)
+				}
+			}
+			s := build(chunk, nil)
+			var want []string
+			for _, x := range s.ClusterRoles() {
+				n := x.GetMeta().GetName()
+				eff, _ := s.EffectiveClusterRoleRules(n)
+				if n != "cluster-admin" && !strings.HasPrefix(n, "system:aggregate-to-") && slices.Contains(eff, star) {
+					want = append(want, n)
+				}
+			}
+			if name != "cluster-admin" && len(want) == 0 {
+				t.Fatalf("no role carries the widened %s", name)
+			}
+			var got []string
+			for _, f := range rules.Evaluate(s) {
+				if f.GetRuleId() == rules.BuiltinWidened {
+					got = append(got, f.GetRole().GetName())
+				}
+			}
+			slices.Sort(got)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("RBAC-035 roles with %s widened (-want +got):\n%s", name, diff)
+			}
+		})
+	}
+}
+
+// TestBuiltinWidenedText checks what RBAC-035 says and asks for: the extra
+// permissions, who contributes them, and a command per contributor (an
+// unlabel for a role aggregated in, an edit for a bootstrap role, whose
+// upstream labels stay).
+func TestBuiltinWidenedText(t *testing.T) {
+	tests := []struct {
+		role, detail, remediation string
+	}{
+		{"view", "Beyond upstream: get secrets, list secrets, create pods/exec. Contributed through aggregation by ClusterRole sneaky, system:aggregate-to-view.",
+			"kubectl label clusterrole sneaky 'rbac.authorization.k8s.io/aggregate-to-view-'; kubectl edit clusterrole system:aggregate-to-view and remove the rules granting create pods/exec"},
+		{"system:controller:replicaset-controller", "Beyond upstream: get secrets, list secrets.",
+			"kubectl edit clusterrole system:controller:replicaset-controller and remove the rules granting get secrets, list secrets"},
+		{"system:certificates.k8s.io:kubelet-serving-approver", "Beyond upstream: approve signers (any name).", "approve signers (any name)"},
+		{"system:certificates.k8s.io:legacy-unknown-approver", "Beyond upstream: approve signers (named kubernetes.io/kube-apiserver-client).", "kubectl edit clusterrole"},
+	}
+	chunk, d := loadFixture(t, filepath.Join("testdata", "rules", rules.BuiltinWidened))
+	fs := rules.Evaluate(build(chunk, d))
+	for _, tt := range tests {
+		t.Run(tt.role, func(t *testing.T) {
+			i := slices.IndexFunc(fs, func(f *secureauditv1.Finding) bool {
+				return f.GetRuleId() == rules.BuiltinWidened && f.GetRole().GetName() == tt.role
+			})
+			if i < 0 {
+				t.Fatalf("no RBAC-035 finding for %s", tt.role)
+			}
+			if got := fs[i].GetDescription(); !strings.HasSuffix(got, " "+tt.detail) {
+				t.Errorf("description = %q, want it to end with %q", got, tt.detail)
 			}
 			if got := fs[i].GetRemediation(); !strings.Contains(got, tt.remediation) {
 				t.Errorf("remediation = %q, want it to contain %q", got, tt.remediation)
