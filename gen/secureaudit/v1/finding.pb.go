@@ -462,8 +462,11 @@ type Finding struct {
 	// infrastructure marks findings about platform-managed subjects
 	// (system:*, aks:*, controllers), reported in an appendix.
 	Infrastructure bool `protobuf:"varint,14,opt,name=infrastructure,proto3" json:"infrastructure,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// path is an escalation path's steps (PATH-001), in order, each with the
+	// grant behind it; the description says the same in words.
+	Path          []*PathStep `protobuf:"bytes,15,rep,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Finding) Reset() {
@@ -594,6 +597,96 @@ func (x *Finding) GetInfrastructure() bool {
 	return false
 }
 
+func (x *Finding) GetPath() []*PathStep {
+	if x != nil {
+		return x.Path
+	}
+	return nil
+}
+
+// PathStep is one step of an escalation path: from a subject (or a target
+// such as "any ServiceAccount of namespace payments"), through a
+// capability, to the subject or target it lets the holder become.
+type PathStep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	From  string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	// capability is what the step does, such as "creates pods in payments
+	// with any ServiceAccount".
+	Capability string `protobuf:"bytes,2,opt,name=capability,proto3" json:"capability,omitempty"`
+	// binding and role grant the capability; absent for a step that needs
+	// no grant of its own.
+	Binding       *BindingRef  `protobuf:"bytes,3,opt,name=binding,proto3" json:"binding,omitempty"`
+	Role          *FindingRole `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
+	To            string       `protobuf:"bytes,5,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PathStep) Reset() {
+	*x = PathStep{}
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PathStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PathStep) ProtoMessage() {}
+
+func (x *PathStep) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PathStep.ProtoReflect.Descriptor instead.
+func (*PathStep) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PathStep) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *PathStep) GetCapability() string {
+	if x != nil {
+		return x.Capability
+	}
+	return ""
+}
+
+func (x *PathStep) GetBinding() *BindingRef {
+	if x != nil {
+		return x.Binding
+	}
+	return nil
+}
+
+func (x *PathStep) GetRole() *FindingRole {
+	if x != nil {
+		return x.Role
+	}
+	return nil
+}
+
+func (x *PathStep) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
 // SeverityCounts counts findings by severity.
 type SeverityCounts struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -608,7 +701,7 @@ type SeverityCounts struct {
 
 func (x *SeverityCounts) Reset() {
 	*x = SeverityCounts{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +713,7 @@ func (x *SeverityCounts) String() string {
 func (*SeverityCounts) ProtoMessage() {}
 
 func (x *SeverityCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +726,7 @@ func (x *SeverityCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeverityCounts.ProtoReflect.Descriptor instead.
 func (*SeverityCounts) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{5}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SeverityCounts) GetCritical() uint32 {
@@ -681,7 +774,7 @@ type FindingBatch struct {
 
 func (x *FindingBatch) Reset() {
 	*x = FindingBatch{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -693,7 +786,7 @@ func (x *FindingBatch) String() string {
 func (*FindingBatch) ProtoMessage() {}
 
 func (x *FindingBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -706,7 +799,7 @@ func (x *FindingBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindingBatch.ProtoReflect.Descriptor instead.
 func (*FindingBatch) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{6}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FindingBatch) GetFindings() []*Finding {
@@ -747,7 +840,7 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\x05level\x18\x01 \x01(\x0e2\x1a.secureaudit.v1.ScopeLevelB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05level\x12%\n" +
 	"\tnamespace\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18?R\tnamespace:\x98\x01\xbaH\x94\x01\x1a\x91\x01\n" +
-	"\x0fscope.namespace\x12?a namespace scope names its namespace; a cluster scope has none\x1a=this.level == 2 ? this.namespace != '' : this.namespace == ''\"\x83\x06\n" +
+	"\x0fscope.namespace\x12?a namespace scope names its namespace; a cluster scope has none\x1a=this.level == 2 ? this.namespace != '' : this.namespace == ''\"\xbb\x06\n" +
 	"\aFinding\x12%\n" +
 	"\x02id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{16}$R\x02id\x129\n" +
 	"\arule_id\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z][A-Z0-9]*-[0-9]{3}$R\x06ruleId\x12 \n" +
@@ -767,7 +860,19 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\vremediation\x18\f \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80 R\vremediation\x12*\n" +
 	"\vdescription\x18\r \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\vdescription\x12&\n" +
-	"\x0einfrastructure\x18\x0e \x01(\bR\x0einfrastructure\"~\n" +
+	"\x0einfrastructure\x18\x0e \x01(\bR\x0einfrastructure\x126\n" +
+	"\x04path\x18\x0f \x03(\v2\x18.secureaudit.v1.PathStepB\b\xbaH\x05\x92\x01\x02\x10\x10R\x04path\"\xd9\x01\n" +
+	"\bPathStep\x12\x1e\n" +
+	"\x04from\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x04from\x12*\n" +
+	"\n" +
+	"capability\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\n" +
+	"capability\x124\n" +
+	"\abinding\x18\x03 \x01(\v2\x1a.secureaudit.v1.BindingRefR\abinding\x12/\n" +
+	"\x04role\x18\x04 \x01(\v2\x1b.secureaudit.v1.FindingRoleR\x04role\x12\x1a\n" +
+	"\x02to\x18\x05 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x02to\"~\n" +
 	"\x0eSeverityCounts\x12\x1a\n" +
 	"\bcritical\x18\x01 \x01(\rR\bcritical\x12\x12\n" +
 	"\x04high\x18\x02 \x01(\rR\x04high\x12\x16\n" +
@@ -806,7 +911,7 @@ func file_secureaudit_v1_finding_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_finding_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_secureaudit_v1_finding_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_secureaudit_v1_finding_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_secureaudit_v1_finding_proto_goTypes = []any{
 	(Severity)(0),          // 0: secureaudit.v1.Severity
 	(BindingKind)(0),       // 1: secureaudit.v1.BindingKind
@@ -816,29 +921,33 @@ var file_secureaudit_v1_finding_proto_goTypes = []any{
 	(*FindingRole)(nil),    // 5: secureaudit.v1.FindingRole
 	(*Scope)(nil),          // 6: secureaudit.v1.Scope
 	(*Finding)(nil),        // 7: secureaudit.v1.Finding
-	(*SeverityCounts)(nil), // 8: secureaudit.v1.SeverityCounts
-	(*FindingBatch)(nil),   // 9: secureaudit.v1.FindingBatch
-	(SubjectKind)(0),       // 10: secureaudit.v1.SubjectKind
-	(RoleKind)(0),          // 11: secureaudit.v1.RoleKind
-	(*PolicyRule)(nil),     // 12: secureaudit.v1.PolicyRule
+	(*PathStep)(nil),       // 8: secureaudit.v1.PathStep
+	(*SeverityCounts)(nil), // 9: secureaudit.v1.SeverityCounts
+	(*FindingBatch)(nil),   // 10: secureaudit.v1.FindingBatch
+	(SubjectKind)(0),       // 11: secureaudit.v1.SubjectKind
+	(RoleKind)(0),          // 12: secureaudit.v1.RoleKind
+	(*PolicyRule)(nil),     // 13: secureaudit.v1.PolicyRule
 }
 var file_secureaudit_v1_finding_proto_depIdxs = []int32{
-	10, // 0: secureaudit.v1.SubjectRef.kind:type_name -> secureaudit.v1.SubjectKind
+	11, // 0: secureaudit.v1.SubjectRef.kind:type_name -> secureaudit.v1.SubjectKind
 	1,  // 1: secureaudit.v1.BindingRef.kind:type_name -> secureaudit.v1.BindingKind
-	11, // 2: secureaudit.v1.FindingRole.kind:type_name -> secureaudit.v1.RoleKind
+	12, // 2: secureaudit.v1.FindingRole.kind:type_name -> secureaudit.v1.RoleKind
 	2,  // 3: secureaudit.v1.Scope.level:type_name -> secureaudit.v1.ScopeLevel
 	0,  // 4: secureaudit.v1.Finding.severity:type_name -> secureaudit.v1.Severity
 	3,  // 5: secureaudit.v1.Finding.subject:type_name -> secureaudit.v1.SubjectRef
 	4,  // 6: secureaudit.v1.Finding.binding:type_name -> secureaudit.v1.BindingRef
 	5,  // 7: secureaudit.v1.Finding.role:type_name -> secureaudit.v1.FindingRole
 	6,  // 8: secureaudit.v1.Finding.scope:type_name -> secureaudit.v1.Scope
-	12, // 9: secureaudit.v1.Finding.matched_rules:type_name -> secureaudit.v1.PolicyRule
-	7,  // 10: secureaudit.v1.FindingBatch.findings:type_name -> secureaudit.v1.Finding
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	13, // 9: secureaudit.v1.Finding.matched_rules:type_name -> secureaudit.v1.PolicyRule
+	8,  // 10: secureaudit.v1.Finding.path:type_name -> secureaudit.v1.PathStep
+	4,  // 11: secureaudit.v1.PathStep.binding:type_name -> secureaudit.v1.BindingRef
+	5,  // 12: secureaudit.v1.PathStep.role:type_name -> secureaudit.v1.FindingRole
+	7,  // 13: secureaudit.v1.FindingBatch.findings:type_name -> secureaudit.v1.Finding
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_finding_proto_init() }
@@ -853,7 +962,7 @@ func file_secureaudit_v1_finding_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_finding_proto_rawDesc), len(file_secureaudit_v1_finding_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

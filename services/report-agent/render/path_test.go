@@ -29,3 +29,24 @@ func TestFindingPath(t *testing.T) {
 		})
 	}
 }
+
+// A structured path is rendered from its steps, whatever the description says.
+func TestFindingPathStructured(t *testing.T) {
+	f := &secureauditv1.Finding{
+		Description: "Path (1 steps): 1. User x --[stale text]--> cluster-admin.",
+		Path: []*secureauditv1.PathStep{
+			{From: "ServiceAccount ci/deployer", Capability: "creates pods in ci with any ServiceAccount",
+				Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING, Name: "deployer", Namespace: "ci"},
+				Role:    &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_ROLE, Name: "pods", Namespace: "ci"},
+				To:      "any ServiceAccount of namespace ci"},
+			{From: "any ServiceAccount of namespace ci", Capability: "includes", To: "ServiceAccount ci/admin"},
+		},
+	}
+	want := []string{
+		"ServiceAccount ci/deployer \u2014[creates pods in ci with any ServiceAccount (via " + bindingText(f.Path[0].Binding) + ", " + roleText(f.Path[0].Role) + ")]\u2192 any ServiceAccount of namespace ci",
+		"any ServiceAccount of namespace ci \u2014[includes]\u2192 ServiceAccount ci/admin",
+	}
+	if diff := cmp.Diff(want, findingPath(f)); diff != "" {
+		t.Errorf("findingPath (-want +got):\n%s", diff)
+	}
+}

@@ -267,12 +267,23 @@ func controlTexts(ids []string) []string {
 	return out
 }
 
-// findingPath returns a finding's escalation path as readable steps. The
-// contract has no structured path yet: the risk-agent's path rule
-// (PATH-001) writes it into the description as "Path (N steps): 1. A
-// --[capability]--> B; 2. ...", which this parses; any other finding has
+// findingPath returns a finding's escalation path as readable steps, from
+// its structured path. A PATH-001 finding stored before the contract had
+// one carries the path only in its description ("Path (N steps): 1. A
+// --[capability]--> B; 2. ..."), which this parses; any other finding has
 // none.
 func findingPath(f *secureauditv1.Finding) []string {
+	if path := f.GetPath(); len(path) > 0 {
+		steps := make([]string, len(path))
+		for i, p := range path {
+			capability := p.GetCapability()
+			if p.GetBinding() != nil {
+				capability += " (via " + bindingText(p.GetBinding()) + ", " + roleText(p.GetRole()) + ")"
+			}
+			steps[i] = p.GetFrom() + " \u2014[" + capability + "]\u2192 " + p.GetTo()
+		}
+		return steps
+	}
 	desc := f.GetDescription()
 	i := strings.Index(desc, "Path (")
 	if i < 0 {

@@ -12,6 +12,7 @@ package paths
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -177,6 +178,7 @@ func direct(e edge) bool {
 
 func (g *graph) finding(s *snapshot.Snapshot, u int, next []int32, admin int) *secureauditv1.Finding {
 	var steps []string
+	var path []*secureauditv1.PathStep
 	var matched []*secureauditv1.PolicyRule
 	seenRule := map[*secureauditv1.PolicyRule]bool{}
 	var first edge
@@ -191,6 +193,11 @@ func (g *graph) finding(s *snapshot.Snapshot, u int, next []int32, admin int) *s
 		}
 		step += "]--> " + g.names[e.to]
 		steps = append(steps, step)
+		ps := &secureauditv1.PathStep{From: clip(g.names[e.from]), Capability: clip(e.text), To: clip(g.names[e.to])}
+		if e.grant != nil {
+			ps.Binding, ps.Role = proto.CloneOf(e.grant.Binding), proto.CloneOf(e.grant.Role)
+		}
+		path = append(path, ps)
 		for _, r := range e.rules {
 			if !seenRule[r] {
 				seenRule[r] = true
@@ -238,7 +245,21 @@ func (g *graph) finding(s *snapshot.Snapshot, u int, next []int32, admin int) *s
 		Remediation:    Rule.Remediation + " " + fix,
 		Description:    desc,
 		Infrastructure: rules.Infrastructure(gr.Binding.GetName(), sub),
+		Path:           path,
 	}
+}
+
+// clip bounds a path step's text to the contract's 1024 bytes, on a rune
+// boundary.
+func clip(s string) string {
+	if len(s) <= 1024 {
+		return s
+	}
+	s = s[:1021]
+	for len(s) > 0 && !utf8.RuneStart(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return strings.ToValidUTF8(s, "") + "..."
 }
 
 func roleText(r *secureauditv1.FindingRole) string {

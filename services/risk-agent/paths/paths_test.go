@@ -3,6 +3,7 @@ package paths_test
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +62,26 @@ func TestFixture(t *testing.T) {
 	for _, f := range paths.Find(rules.Analyze(s)) {
 		if f.GetRuleId() != paths.RuleID {
 			t.Errorf("rule %s", f.GetRuleId())
+		}
+		// The structured path says what the description says, step by step.
+		words := steps(t, f)
+		if len(f.GetPath()) != len(words) {
+			t.Errorf("%s: %d structured steps, %d in the description", f.GetSubject().GetName(), len(f.GetPath()), len(words))
+		}
+		for i, ps := range f.GetPath() {
+			if i >= len(words) {
+				break
+			}
+			head := fmt.Sprintf("%d. %s --[%s", i+1, ps.GetFrom(), ps.GetCapability())
+			if !strings.HasPrefix(words[i], head) || !strings.HasSuffix(words[i], "]--> "+ps.GetTo()) {
+				t.Errorf("step %d: structured %q ... %q, description %q", i+1, head, ps.GetTo(), words[i])
+			}
+			if ps.GetBinding() != nil && !strings.Contains(words[i], "(via "+rules.BindingText(ps.GetBinding())+", ") {
+				t.Errorf("step %d: binding %s not in the description %q", i+1, rules.BindingText(ps.GetBinding()), words[i])
+			}
+			if i > 0 && ps.GetFrom() != f.GetPath()[i-1].GetTo() {
+				t.Errorf("step %d starts at %q, the previous step ended at %q", i+1, ps.GetFrom(), f.GetPath()[i-1].GetTo())
+			}
 		}
 		got = append(got, want{
 			Severity: strings.TrimPrefix(f.GetSeverity().String(), "SEVERITY_"),
