@@ -14,7 +14,7 @@ import (
 
 // CatalogueVersion identifies this rule catalogue; it changes whenever a
 // rule's semantics, severity or text changes.
-const CatalogueVersion = "2026.11.4"
+const CatalogueVersion = "2026.11.5"
 
 // Rule IDs. They are stable: other agents, reports and tests depend on them.
 const (
@@ -187,9 +187,9 @@ var catalogue = []Rule{
 	},
 	{
 		ID: SecretsWritePrivileged, Title: "secrets writable in a privileged namespace", Severity: high,
-		Description: "The subject can create, update or patch Secrets in kube-system (or cluster-wide): it can mint a token Secret for a powerful ServiceAccount or replace credentials the control plane trusts.",
+		Description: "The subject can create, update or patch Secrets in a privileged namespace (kube-system, or a namespace labelled pod-security.kubernetes.io/enforce=privileged), or cluster-wide: it can mint a token Secret for a powerful ServiceAccount or replace credentials the control plane and node agents trust.",
 		Controls:    []string{"CIS-5.1.2", "SOC2-CC6.1", "SOC2-CC6.3"},
-		Remediation: "Drop create, update and patch on secrets in kube-system.",
+		Remediation: "Drop create, update and patch on secrets in privileged namespaces.",
 	},
 	{
 		ID: WorkloadWrite, Title: "workloads writable", Severity: medium,
@@ -235,9 +235,9 @@ var catalogue = []Rule{
 	},
 	{
 		ID: PodEvictPrivileged, Title: "pods evictable in a privileged namespace", Severity: medium,
-		Description: "The subject can delete or evict pods in kube-system (or cluster-wide), which makes powerful pods reschedule, possibly onto a node it controls, and can disrupt the control plane's add-ons.",
+		Description: "The subject can delete or evict pods in a privileged namespace (kube-system, or a namespace labelled pod-security.kubernetes.io/enforce=privileged), or cluster-wide, which makes powerful pods reschedule, possibly onto a node it controls, and can disrupt the control plane's and the nodes' add-ons.",
 		Controls:    []string{"SOC2-CC6.3"},
-		Remediation: "Drop delete on pods and create on pods/eviction in kube-system.",
+		Remediation: "Drop delete on pods and create on pods/eviction in privileged namespaces.",
 	},
 	{
 		ID: StatusWrite, Title: "pod or service status writable", Severity: medium,

@@ -35,6 +35,9 @@ type Grant struct {
 	Rules      []*secureauditv1.PolicyRule
 	aggregated bool // the role is an aggregated ClusterRole
 	prof       *profile
+	// privileged is set when Namespace is a privileged namespace (see
+	// privilegedNamespaces).
+	privileged bool
 }
 
 func (g *Grant) namespaced() bool { return g.Namespace != "" }
@@ -167,6 +170,7 @@ func grants(s *snapshot.Snapshot) []*Grant {
 		byRole[key] = p
 		return p
 	}
+	privileged := privilegedNamespaces(s)
 	out := make([]*Grant, 0, len(s.ClusterRoleBindings())+len(s.RoleBindings()))
 	for _, b := range s.ClusterRoleBindings() {
 		ref := &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: b.GetMeta().GetName()}
@@ -182,7 +186,7 @@ func grants(s *snapshot.Snapshot) []*Grant {
 		role, rules, agg := resolve(s, b.GetRoleRef(), ns)
 		p := prof(role, rules, true)
 		for _, sub := range unique(b.GetSubjects()) {
-			out = append(out, &Grant{Binding: ref, Role: role, Subject: sub, Namespace: ns, Rules: rules, aggregated: agg, prof: p})
+			out = append(out, &Grant{Binding: ref, Role: role, Subject: sub, Namespace: ns, Rules: rules, aggregated: agg, prof: p, privileged: privileged[ns]})
 		}
 	}
 	return out
@@ -253,8 +257,8 @@ type draft struct {
 }
 
 // permRule is a rule that fires when a grant holds a capability. privileged
-// rules fire only when the grant reaches kube-system (cluster-wide, or a
-// RoleBinding there).
+// rules fire only when the grant reaches a privileged namespace
+// (cluster-wide, or a RoleBinding in one).
 type permRule struct {
 	id         string
 	c          Capability
@@ -267,7 +271,7 @@ var permRules = []permRule{
 	{PVCreate, CapPVCreate, "creates persistentvolumes", false},
 	{NodesProxy, CapNodesProxy, "kubelet API", false},
 	{TokenCreate, CapTokenCreate, "mints ServiceAccount tokens", false},
-	{SecretsWritePrivileged, CapSecretsWrite, "writes secrets in kube-system", true},
+	{SecretsWritePrivileged, CapSecretsWrite, "writes secrets in a privileged namespace", true},
 	{WorkloadWrite, CapWorkloadWrite, "writes workloads", false},
 	{PodPatch, CapPodPatch, "patches pods", false},
 	{EphemeralContainers, CapEphemeral, "injects ephemeral containers", false},
@@ -275,7 +279,7 @@ var permRules = []permRule{
 	{AdmissionPolicyWrite, CapAdmissionPolicyWrite, "writes admission policies", false},
 	{CRDWrite, CapCRDWrite, "writes CRDs", false},
 	{NodeWrite, CapNodeWrite, "writes nodes", false},
-	{PodEvictPrivileged, CapPodEvict, "evicts pods in kube-system", true},
+	{PodEvictPrivileged, CapPodEvict, "evicts pods in a privileged namespace", true},
 	{StatusWrite, CapStatusWrite, "writes status", false},
 	{NetworkWrite, CapNetworkWrite, "writes network objects", false},
 	{ConfigMapWrite, CapConfigMapWrite, "writes configmaps", false},
@@ -287,6 +291,29 @@ var permRules = []permRule{
 
 // reachesKubeSystem reports whether a grant applies in kube-system.
 func (g *Grant) reachesKubeSystem() bool { return !g.namespaced() || g.Namespace == "kube-system" }
+
+// reachesPrivileged reports whether a grant applies in a privileged
+// namespace.
+func (g *Grant) reachesPrivileged() bool { return !g.namespaced() || g.privileged }
+
+// podSecurityEnforce is the Pod Security admission label whose value
+// "privileged" lets a namespace run privileged pods.
+const podSecurityEnforce = "pod-security.kubernetes.io/enforce"
+
+// privilegedNamespaces are where the control plane's and the nodes' most
+// powerful pods run: kube-system, and every namespace whose Pod Security
+// admission level is explicitly "privileged" (CNI, CSI node plugins,
+// monitoring agents). A namespace without the label takes the cluster's
+// default level, which the snapshot does not show, so it is not counted.
+func privilegedNamespaces(s *snapshot.Snapshot) map[string]bool {
+	out := map[string]bool{"kube-system": true}
+	for _, ns := range s.Namespaces() {
+		if ns.GetMeta().GetLabels()[podSecurityEnforce] == "privileged" {
+			out[ns.GetMeta().GetName()] = true
+		}
+	}
+	return out
+}
 
 // evaluate runs every grant rule over one grant.
 func evaluate(g *Grant) []*draft {
@@ -412,7 +439,7 @@ func evaluate(g *Grant) []*draft {
 	}
 	for _, pr := range permRules {
 		m := p.caps[pr.c]
-		if !m.ok() || pr.privileged && !g.reachesKubeSystem() {
+		if !m.ok() || pr.privileged && !g.reachesPrivileged() {
 			continue
 		}
 		narrow := m.narrow
