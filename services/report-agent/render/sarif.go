@@ -76,7 +76,31 @@ type sarifResult struct {
 	Locations           []sarifLocation   `json:"locations"`
 	PartialFingerprints map[string]string `json:"partialFingerprints"`
 	BaselineState       string            `json:"baselineState,omitempty"`
+	CodeFlows           []sarifCodeFlow   `json:"codeFlows,omitempty"`
 	Properties          sarifResultProps  `json:"properties"`
+}
+
+// sarifCodeFlow carries an escalation path: one thread flow whose
+// locations are the steps, each at the binding that grants it.
+type sarifCodeFlow struct {
+	Message     sarifText         `json:"message"`
+	ThreadFlows []sarifThreadFlow `json:"threadFlows"`
+}
+
+type sarifThreadFlow struct {
+	Locations []sarifThreadFlowLocation `json:"locations"`
+}
+
+type sarifThreadFlowLocation struct {
+	Location sarifStepLocation `json:"location"`
+}
+
+// sarifStepLocation is a location with a message; a step without a grant
+// of its own has no physical location.
+type sarifStepLocation struct {
+	PhysicalLocation *sarifPhysical `json:"physicalLocation,omitempty"`
+	LogicalLocations []sarifLogical `json:"logicalLocations,omitempty"`
+	Message          sarifText      `json:"message"`
 }
 
 type sarifResultProps struct {
@@ -171,6 +195,7 @@ func SARIF(r *secureauditv1.Report) ([]byte, error) {
 			Locations:           []sarifLocation{sarifLocationFor(r.GetCluster(), f)},
 			PartialFingerprints: map[string]string{FingerprintKey: f.GetId()},
 			BaselineState:       state[f.GetId()],
+			CodeFlows:           sarifCodeFlows(r.GetCluster(), f),
 			Properties: sarifResultProps{
 				Severity:    severityText(f.GetSeverity()),
 				Action:      actionFor(f),
@@ -253,6 +278,28 @@ func sarifLocationFor(cluster string, f *secureauditv1.Finding) sarifLocation {
 			Kind:               "object",
 		}},
 	}
+}
+
+// sarifCodeFlows returns a finding's escalation path as a SARIF code flow,
+// or nothing for a finding without a structured path.
+func sarifCodeFlows(cluster string, f *secureauditv1.Finding) []sarifCodeFlow {
+	steps := findingPath(f)
+	if len(f.GetPath()) == 0 || len(steps) != len(f.GetPath()) {
+		return nil
+	}
+	flow := sarifThreadFlow{}
+	for i, p := range f.GetPath() {
+		loc := sarifStepLocation{Message: sarifText{Text: fmt.Sprintf("%d. %s", i+1, steps[i])}}
+		if p.GetBinding() != nil {
+			at := sarifLocationFor(cluster, &secureauditv1.Finding{Binding: p.GetBinding()})
+			loc.PhysicalLocation, loc.LogicalLocations = &at.PhysicalLocation, at.LogicalLocations
+		}
+		flow.Locations = append(flow.Locations, sarifThreadFlowLocation{Location: loc})
+	}
+	return []sarifCodeFlow{{
+		Message:     sarifText{Text: fmt.Sprintf("%s reaches cluster-admin in %d %s", subjectText(f.GetSubject()), len(steps), plural(len(steps), "step", "steps"))},
+		ThreadFlows: []sarifThreadFlow{flow},
+	}}
 }
 
 // pathEscape keeps a name inside one URI path segment.
