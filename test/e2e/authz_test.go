@@ -313,6 +313,11 @@ func TestValidationServerSide(t *testing.T) {
 	checkInvalid(t, err, "audit_id")
 	_, err = orch.ListAudits(ctx, &secureauditv1.ListAuditsRequest{PageSize: 1000})
 	checkInvalid(t, err, "page_size")
+	json := secureauditv1.ReportFormat_REPORT_FORMAT_JSON
+	_, err = orch.StartAudit(ctx, &secureauditv1.StartAuditRequest{Formats: []secureauditv1.ReportFormat{json, json}})
+	checkInvalid(t, err, "formats")
+	_, err = orch.StartAudit(ctx, &secureauditv1.StartAuditRequest{Formats: []secureauditv1.ReportFormat{secureauditv1.ReportFormat_REPORT_FORMAT_UNSPECIFIED}})
+	checkInvalid(t, err, "formats") // the message says formats[0]
 
 	rbac := secureauditv1.NewRBACServiceClient(raw(identity.RBACAgent, identity.Orchestrator))
 	cs, err := rbac.Collect(ctx, &secureauditv1.CollectRequest{AuditId: "nope"})
