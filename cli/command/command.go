@@ -110,7 +110,7 @@ func (f *stackFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context to use with --kubeconfig")
 	fl.StringVar(&f.clusterName, "cluster-name", "", "name of the cluster in the report (default: the snapshot's base name, or the kubeconfig context)")
 	fl.StringVar(&f.directory, "directory", "", "Entra ID directory snapshot (JSON); without it audits run without identity data")
-	fl.BoolVar(&f.entraLive, "entra-live", false, "resolve identities in the live Entra ID tenant through Microsoft Graph (read-only; the entra-agent takes its Azure credential from the environment: AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET, a workload identity, or `az login`)")
+	fl.BoolVar(&f.entraLive, "entra-live", false, "resolve identities in the live Entra ID tenant through Microsoft Graph (read-only; the entra-agent takes its Azure credential from the environment: AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET, a workload identity, or az login)")
 	fl.StringVar(&f.clusterResourceID, "cluster-resource-id", "", "with --entra-live: the AKS cluster's Azure resource ID, to read the Azure role assignments that reach it")
 	fl.StringVar(&f.binDir, "bin-dir", "", "directory of the service binaries (default: the directory of this executable)")
 	cmd.MarkFlagsMutuallyExclusive("snapshot", "kubeconfig")
