@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
@@ -46,10 +48,21 @@ func integrity(a *Analysis) []*draft {
 			continue
 		}
 		// Name each ClusterRole whose rules grant the extras: the role
-		// itself, or those aggregated into it.
+		// itself, or those aggregated into it. In a live cluster the
+		// clusterrole-aggregation controller has copied the aggregated
+		// roles' rules into the role, so a rule of its own that a role it
+		// aggregates also holds is that role's.
+		var aggregated []*secureauditv1.ClusterRole
+		if len(cr.GetAggregationSelectors()) > 0 {
+			aggregated = aggregatedInto(clusterRoles, cr)
+		}
 		var sources, contributors []string
 		for _, r := range matched {
-			if c := source[r]; !slices.Contains(sources, c) {
+			c := source[r]
+			if c == name {
+				c = copiedFrom(r, aggregated, name)
+			}
+			if !slices.Contains(sources, c) {
 				sources = append(sources, c)
 				if c != name {
 					contributors = append(contributors, c)
@@ -74,7 +87,13 @@ func integrity(a *Analysis) []*draft {
 			// its extra rules go.
 			var granted []widened
 			for _, w := range extra {
-				if slices.ContainsFunc(matched, func(r *secureauditv1.PolicyRule) bool { return source[r] == c && allows(r, w.target) }) {
+				if slices.ContainsFunc(matched, func(r *secureauditv1.PolicyRule) bool {
+					from := source[r]
+					if from == name {
+						from = copiedFrom(r, aggregated, name)
+					}
+					return from == c && allows(r, w.target)
+				}) {
 					granted = append(granted, w)
 				}
 			}
@@ -224,6 +243,48 @@ func dangerous(p *profile) (string, string, []*secureauditv1.PolicyRule) {
 }
 
 // unlabelCommand removes every aggregation label of a ClusterRole.
+// aggregatedInto returns the ClusterRoles role's aggregation selectors
+// reach, directly or through roles they select, by name.
+func aggregatedInto(all []*secureauditv1.ClusterRole, role *secureauditv1.ClusterRole) []*secureauditv1.ClusterRole {
+	seen := map[string]bool{role.GetMeta().GetName(): true}
+	var out []*secureauditv1.ClusterRole
+	for queue := []*secureauditv1.ClusterRole{role}; len(queue) > 0; queue = queue[1:] {
+		for _, cr := range all {
+			if seen[cr.GetMeta().GetName()] || !slices.ContainsFunc(queue[0].GetAggregationSelectors(), func(ls *secureauditv1.LabelSelector) bool {
+				return snapshot.Matches(ls, cr.GetMeta().GetLabels())
+			}) {
+				continue
+			}
+			seen[cr.GetMeta().GetName()] = true
+			out = append(out, cr)
+			queue = append(queue, cr)
+		}
+	}
+	slices.SortFunc(out, func(a, b *secureauditv1.ClusterRole) int {
+		return strings.Compare(a.GetMeta().GetName(), b.GetMeta().GetName())
+	})
+	return out
+}
+
+// copiedFrom returns the ClusterRole among aggregated that holds a rule
+// equal to r, preferring one that aggregates nothing itself (the origin of
+// a copy), or owner when none does.
+func copiedFrom(r *secureauditv1.PolicyRule, aggregated []*secureauditv1.ClusterRole, owner string) string {
+	from := owner
+	for _, cr := range aggregated {
+		if !slices.ContainsFunc(cr.GetRules(), func(x *secureauditv1.PolicyRule) bool { return proto.Equal(x, r) }) {
+			continue
+		}
+		if len(cr.GetAggregationSelectors()) == 0 {
+			return cr.GetMeta().GetName()
+		}
+		if from == owner {
+			from = cr.GetMeta().GetName()
+		}
+	}
+	return from
+}
+
 func unlabelCommand(cr *secureauditv1.ClusterRole) string {
 	name := cr.GetMeta().GetName()
 	var labels []string

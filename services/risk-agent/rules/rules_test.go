@@ -331,3 +331,46 @@ func TestBuiltinWidenedText(t *testing.T) {
 		})
 	}
 }
+
+// In a live cluster the clusterrole-aggregation controller copies the
+// aggregated roles' rules into admin, edit and view: RBAC-035 still names
+// the ClusterRole a widening rule came from, and the fix removes its
+// aggregation label rather than editing a role the controller rewrites.
+func TestBuiltinWidenedLiveAggregation(t *testing.T) {
+	chunk := upstreamPolicy(t)
+	extraRule := &secureauditv1.PolicyRule{Verbs: []string{"get"}, ApiGroups: []string{""}, Resources: []string{"nodes/proxy"}}
+	chunk.ClusterRoles = append(chunk.ClusterRoles, &secureauditv1.ClusterRole{
+		Meta:  &secureauditv1.ObjectMeta{Name: "acme-edit-extras", Labels: map[string]string{"rbac.authorization.k8s.io/aggregate-to-edit": "true"}},
+		Rules: []*secureauditv1.PolicyRule{extraRule},
+	})
+	s := build(chunk, nil)
+	for _, cr := range chunk.GetClusterRoles() {
+		if len(cr.GetAggregationSelectors()) == 0 {
+			continue
+		}
+		eff, _ := s.EffectiveClusterRoleRules(cr.GetMeta().GetName())
+		cr.Rules = nil
+		for _, r := range eff {
+			cr.Rules = append(cr.Rules, proto.CloneOf(r)) // the controller writes copies
+		}
+	}
+	got := map[string]*secureauditv1.Finding{}
+	for _, f := range rules.Evaluate(build(chunk, nil)) {
+		if f.GetRuleId() == rules.BuiltinWidened {
+			got[roleName(f)] = f
+		}
+	}
+	for _, role := range []string{"edit", "admin"} {
+		f := got[role]
+		if f == nil {
+			t.Errorf("no RBAC-035 on %s, which aggregates acme-edit-extras", role)
+			continue
+		}
+		if !strings.Contains(f.GetDescription(), "Contributed through aggregation by ClusterRole acme-edit-extras") {
+			t.Errorf("%s: the contributor is not named: %s", role, f.GetDescription())
+		}
+		if !strings.Contains(f.GetRemediation(), "kubectl label clusterrole acme-edit-extras") || strings.Contains(f.GetRemediation(), "kubectl edit clusterrole "+role) {
+			t.Errorf("%s: remediation %q, want the contributor's label removed and %s left to the controller", role, f.GetRemediation(), role)
+		}
+	}
+}
