@@ -295,7 +295,7 @@ var catalogue = []Rule{
 	},
 	{
 		ID: UnboundDangerous, Title: "dangerous role bound to nobody", Severity: low,
-		Description: "A role grants dangerous permissions but no binding uses it: it is one bind away from being live, and nobody reviews it because it grants nothing today.",
+		Description: "A role grants dangerous permissions but no binding uses it: it is one bind away from being live, and nobody reviews it because it grants nothing today. The bootstrap policy's own roles (and system: Roles in kube-system and kube-public) are exempt; a role merely named system:... is not, since anyone can name a role so.",
 		Controls:    []string{"SOC2-CC6.3"},
 		Remediation: "Delete the role if nobody needs it.",
 	},

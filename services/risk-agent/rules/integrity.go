@@ -108,7 +108,9 @@ func integrity(a *Analysis) []*draft {
 	// RBAC-036.
 	for _, cr := range clusterRoles {
 		name := cr.GetMeta().GetName()
-		if _, builtin := upstream(name); builtin || strings.HasPrefix(name, "system:") {
+		// Only the bootstrap policy's roles are built in: a role merely
+		// named system:... is judged, since anyone can name a role so.
+		if _, builtin := upstream(name); builtin {
 			continue
 		}
 		var into []string
@@ -163,7 +165,7 @@ func integrity(a *Analysis) []*draft {
 	}
 	for _, cr := range clusterRoles {
 		name := cr.GetMeta().GetName()
-		if bound["C/"+name] || selected[name] || builtinName(name) || aggregated(cr.GetMeta().GetLabels()) {
+		if _, builtin := upstream(name); bound["C/"+name] || selected[name] || builtin || aggregated(cr.GetMeta().GetLabels()) {
 			continue
 		}
 		rules, _ := s.EffectiveClusterRoleRules(name)
@@ -176,7 +178,8 @@ func integrity(a *Analysis) []*draft {
 	}
 	for _, r := range s.Roles() {
 		ns, name := r.GetMeta().GetNamespace(), r.GetMeta().GetName()
-		if bound["R/"+ns+"/"+name] || strings.HasPrefix(name, "system:") {
+		// The bootstrap policy's Roles live in kube-system and kube-public.
+		if bound["R/"+ns+"/"+name] || strings.HasPrefix(name, "system:") && (ns == "kube-system" || ns == "kube-public") {
 			continue
 		}
 		if what, why, matched := dangerous(newProfile(r.GetRules(), true)); what != "" {
@@ -190,7 +193,9 @@ func integrity(a *Analysis) []*draft {
 	return out
 }
 
-// builtinName reports whether a ClusterRole name is a bootstrap role's.
+// builtinName reports whether a ClusterRole name is, or could be, a
+// bootstrap role's: where a powerful role must be assumed (bind restricted
+// by name to it, a binding to a role the snapshot lacks).
 func builtinName(name string) bool {
 	switch name {
 	case "cluster-admin", "admin", "edit", "view":
