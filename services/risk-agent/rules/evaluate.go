@@ -16,14 +16,6 @@ import (
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
 
-// bootstrapClusterAdmin are cluster-admin's bootstrap rules, used when a
-// snapshot (typically a set of manifests) binds cluster-admin without
-// carrying its definition.
-var bootstrapClusterAdmin = []*secureauditv1.PolicyRule{
-	{Verbs: []string{"*"}, ApiGroups: []string{"*"}, Resources: []string{"*"}},
-	{Verbs: []string{"*"}, NonResourceUrls: []string{"*"}},
-}
-
 // Grant is one (binding, subject) pair with the effective rules of the
 // binding's role. Grants are read-only.
 type Grant struct {
@@ -212,9 +204,8 @@ func unique(subs []*secureauditv1.Subject) []*secureauditv1.Subject {
 }
 
 // resolve finds a binding's role. A missing role is marked missing, except
-// the bootstrap ClusterRoles (cluster-admin, admin, edit, view and system:*),
-// which a snapshot of manifests often references without defining; of those
-// only cluster-admin's rules are known here.
+// the bootstrap ClusterRoles, which a snapshot of manifests often references
+// without defining: their rules are the captured upstream policy's.
 func resolve(s *snapshot.Snapshot, ref *secureauditv1.RoleRef, ns string) (*secureauditv1.FindingRole, []*secureauditv1.PolicyRule, bool) {
 	name := ref.GetName()
 	if ref.GetKind() == secureauditv1.RoleKind_ROLE_KIND_ROLE {
@@ -229,11 +220,8 @@ func resolve(s *snapshot.Snapshot, ref *secureauditv1.RoleRef, ns string) (*secu
 		cr, _ := s.ClusterRole(name)
 		return role, rules, len(cr.GetAggregationSelectors()) > 0
 	}
-	switch {
-	case name == "cluster-admin":
-		return role, bootstrapClusterAdmin, false
-	case name == "admin", name == "edit", name == "view", strings.HasPrefix(name, "system:"):
-		return role, nil, false
+	if rules, builtin := upstream(name); builtin {
+		return role, rules, false
 	}
 	role.Missing = true
 	return role, nil, false

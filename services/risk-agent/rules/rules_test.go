@@ -374,3 +374,35 @@ func TestBuiltinWidenedLiveAggregation(t *testing.T) {
 		}
 	}
 }
+
+// A snapshot of manifests binds bootstrap roles it does not define: their
+// rules are the captured upstream policy's, so a RoleBinding to edit is
+// judged as edit; a missing role merely named system:... is missing.
+func TestBindingsToUndefinedBootstrapRoles(t *testing.T) {
+	chunk := &secureauditv1.SnapshotChunk{
+		Header: &secureauditv1.SnapshotHeader{Cluster: "manifests"},
+		RoleBindings: []*secureauditv1.RoleBinding{{
+			Meta:     &secureauditv1.ObjectMeta{Name: "devs-edit", Namespace: "payments"},
+			RoleRef:  &secureauditv1.RoleRef{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "edit"},
+			Subjects: []*secureauditv1.Subject{{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "dev@example.com"}},
+		}},
+		ClusterRoleBindings: []*secureauditv1.ClusterRoleBinding{{
+			Meta:     &secureauditv1.ObjectMeta{Name: "looks-builtin"},
+			RoleRef:  &secureauditv1.RoleRef{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "system:not-in-the-bootstrap-policy"},
+			Subjects: []*secureauditv1.Subject{{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "ops@example.com"}},
+		}},
+	}
+	byRule := map[string][]string{}
+	for _, f := range rules.Evaluate(build(chunk, nil)) {
+		byRule[f.GetRuleId()] = append(byRule[f.GetRuleId()], f.GetSubject().GetName())
+	}
+	// edit reads secrets and execs into pods in its namespace.
+	for _, id := range []string{rules.SecretsRead, rules.PodExec} {
+		if !slices.Contains(byRule[id], "dev@example.com") {
+			t.Errorf("no %s for the user bound to edit (findings by rule: %v)", id, byRule)
+		}
+	}
+	if !slices.Contains(byRule[rules.DanglingBinding], "ops@example.com") {
+		t.Errorf("the binding to a missing system:... role is not reported dangling (findings by rule: %v)", byRule)
+	}
+}
