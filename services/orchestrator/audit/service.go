@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -175,7 +176,9 @@ func (s *Service) renderLate(ctx context.Context, id string, format secureauditv
 		if unavailable(err) {
 			return nil, status.Errorf(codes.Unavailable, "the %s report of audit %s was not rendered when the audit finished, and the report-agent cannot render it now: %v", format, id, err)
 		}
-		return nil, err
+		// Any other failure is ours, not the caller's: %v keeps the
+		// report-agent's status from reaching the caller as its own.
+		return nil, fmt.Errorf("render %s of audit %s: %v", format, id, err)
 	}
 	if err := s.store.SaveReport(ctx, id, format, docs[format]); err != nil {
 		return nil, err
