@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -55,5 +57,31 @@ func TestDirectoryWarnings(t *testing.T) {
 				t.Errorf("warnings (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// A report lists every failed lookup up to the contract's bound; past it the
+// last entry counts the rest, so the number stays right.
+func TestReportedLookupErrors(t *testing.T) {
+	mk := func(n int) []*secureauditv1.LookupError {
+		var out []*secureauditv1.LookupError
+		for i := range n {
+			out = append(out, &secureauditv1.LookupError{Lookup: fmt.Sprintf("group g%d/members", i), Message: "503"})
+		}
+		return out
+	}
+	if got := reportedLookupErrors(mk(1000)); len(got) != 1000 || got[999].GetLookup() != "group g999/members" {
+		t.Errorf("1000 errors: got %d, last %v", len(got), got[len(got)-1])
+	}
+	all := mk(1500)
+	got := reportedLookupErrors(all)
+	if len(got) != 1000 {
+		t.Fatalf("1500 errors: %d listed, want 1000", len(got))
+	}
+	if last := got[999]; last.GetLookup() != "more lookups" || !strings.HasPrefix(last.GetMessage(), "501 more directory lookups failed") {
+		t.Errorf("last entry = %v, want one counting the 501 others", last)
+	}
+	if all[999].GetLookup() != "group g999/members" {
+		t.Error("the caller's list was changed")
 	}
 }

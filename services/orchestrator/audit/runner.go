@@ -34,8 +34,21 @@ type Store interface {
 }
 
 // maxReportedLookupErrors bounds the failed directory lookups a report
-// lists (the contract's bound); the audit's events count them all.
+// lists (the contract's bound).
 const maxReportedLookupErrors = 1000
+
+// reportedLookupErrors returns the failed lookups a report lists: all of
+// them, or as many as fit with a last entry counting the rest.
+func reportedLookupErrors(errs []*secureauditv1.LookupError) []*secureauditv1.LookupError {
+	if len(errs) <= maxReportedLookupErrors {
+		return errs
+	}
+	kept := errs[: maxReportedLookupErrors-1 : maxReportedLookupErrors-1]
+	return append(kept, &secureauditv1.LookupError{
+		Lookup:  "more lookups",
+		Message: fmt.Sprintf("%d more directory lookups failed; the audit's events name the first ten", len(errs)-len(kept)),
+	})
+}
 
 // Log attribute keys.
 const (
@@ -280,7 +293,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	if dir != nil {
 		report.UnresolvedPrincipals = uint32(dir.unresolved)
 		report.DirectoryPartial = dir.partial
-		report.DirectoryErrors = dir.errors[:min(len(dir.errors), maxReportedLookupErrors)]
+		report.DirectoryErrors = reportedLookupErrors(dir.errors)
 	}
 	r.enrich(ctx, a, report, snap, dir, main, log)
 	formats := a.GetFormats()
