@@ -101,6 +101,9 @@ func TestEntraLivePartial(t *testing.T) {
 	for _, e := range report.GetDirectoryErrors() {
 		named = named || strings.Contains(e.GetLookup(), broken)
 	}
+	if n := report.GetDirectoryErrorCount(); int(n) != len(report.GetDirectoryErrors()) || n == 0 {
+		t.Errorf("directory error count %d, %d errors listed", n, len(report.GetDirectoryErrors()))
+	}
 	if !named {
 		t.Errorf("the failed lookup of group %s is not among the report's directory errors: %v", broken, report.GetDirectoryErrors())
 	}

@@ -115,8 +115,11 @@ type Report struct {
 	// retries (throttled, unavailable): identity findings about the principals
 	// named in directory_errors may be missing.
 	DirectoryPartial bool `protobuf:"varint,15,opt,name=directory_partial,json=directoryPartial,proto3" json:"directory_partial,omitempty"`
-	// directory_errors are the lookups that failed.
+	// directory_errors are the lookups that failed (past 1,000 the last
+	// entry counts the rest).
 	DirectoryErrors []*LookupError `protobuf:"bytes,16,rep,name=directory_errors,json=directoryErrors,proto3" json:"directory_errors,omitempty"`
+	// directory_error_count is how many lookups failed in all.
+	DirectoryErrorCount uint32 `protobuf:"varint,17,opt,name=directory_error_count,json=directoryErrorCount,proto3" json:"directory_error_count,omitempty"`
 	// access_review lists every user and group that a binding grants access
 	// to, outside the platform-managed subjects, with the people the directory
 	// puts behind it. The report-agent builds one review item from each.
@@ -271,6 +274,13 @@ func (x *Report) GetDirectoryErrors() []*LookupError {
 		return x.DirectoryErrors
 	}
 	return nil
+}
+
+func (x *Report) GetDirectoryErrorCount() uint32 {
+	if x != nil {
+		return x.DirectoryErrorCount
+	}
+	return 0
 }
 
 func (x *Report) GetAccessReview() []*ReviewSubject {
@@ -885,7 +895,7 @@ var File_secureaudit_v1_report_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\x9f\t\n" +
+	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\xd3\t\n" +
 	"\x06Report\x12#\n" +
 	"\baudit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aauditId\x12$\n" +
 	"\acluster\x18\x02 \x01(\tB\n" +
@@ -904,7 +914,8 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\bfindings\x18\r \x03(\v2\x17.secureaudit.v1.FindingR\bfindings\x12P\n" +
 	"\x17infrastructure_findings\x18\x0e \x03(\v2\x17.secureaudit.v1.FindingR\x16infrastructureFindings\x12+\n" +
 	"\x11directory_partial\x18\x0f \x01(\bR\x10directoryPartial\x12Q\n" +
-	"\x10directory_errors\x18\x10 \x03(\v2\x1b.secureaudit.v1.LookupErrorB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x0fdirectoryErrors\x12M\n" +
+	"\x10directory_errors\x18\x10 \x03(\v2\x1b.secureaudit.v1.LookupErrorB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x0fdirectoryErrors\x122\n" +
+	"\x15directory_error_count\x18\x11 \x01(\rR\x13directoryErrorCount\x12M\n" +
 	"\raccess_review\x18\x14 \x03(\v2\x1d.secureaudit.v1.ReviewSubjectB\t\xbaH\x06\x92\x01\x03\x10\x90NR\faccessReview\x126\n" +
 	"\ahistory\x18\x15 \x01(\v2\x1c.secureaudit.v1.AuditHistoryR\ahistory\x127\n" +
 	"\treasoning\x18\x1e \x01(\v2\x19.secureaudit.v1.ReasoningR\treasoning\x1a:\n" +

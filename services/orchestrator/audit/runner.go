@@ -294,6 +294,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		report.UnresolvedPrincipals = uint32(dir.unresolved)
 		report.DirectoryPartial = dir.partial
 		report.DirectoryErrors = reportedLookupErrors(dir.errors)
+		report.DirectoryErrorCount = uint32(len(dir.errors))
 	}
 	r.enrich(ctx, a, report, snap, dir, main, log)
 	formats := a.GetFormats()

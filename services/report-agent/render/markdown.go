@@ -66,7 +66,7 @@ func writeExecutive(b *strings.Builder, v view) {
 	switch {
 	case v.Directory && v.Partial():
 		fmt.Fprintf(b, "- **Identity data:** INCOMPLETE; %d directory %s failed after retries, so identity findings about %s may be missing ([identity issues](#identity-issues)); the rest were resolved in Entra ID (%d not found).\n",
-			len(v.Failed), plural(len(v.Failed), "lookup", "lookups"), plural(len(v.Failed), "that principal", "those principals"), v.Unresolved)
+			v.FailedCount, plural(v.FailedCount, "lookup", "lookups"), plural(v.FailedCount, "that principal", "those principals"), v.Unresolved)
 	case v.Directory:
 		fmt.Fprintf(b, "- **Identity data:** available; users and groups were resolved in Entra ID (%d not found).\n", v.Unresolved)
 	default:
@@ -102,7 +102,7 @@ func writeOverview(b *strings.Builder, v view) {
 	if v.Directory {
 		fmt.Fprintf(b, "- **Identity data:** available from Entra ID; %d %s not found in the directory", v.Unresolved, plural(int(v.Unresolved), "principal was", "principals were"))
 		if v.Partial() {
-			fmt.Fprintf(b, "; **incomplete**: %d %s failed after retries (listed under identity issues)", len(v.Failed), plural(len(v.Failed), "lookup", "lookups"))
+			fmt.Fprintf(b, "; **incomplete**: %d %s failed after retries (listed under identity issues)", v.FailedCount, plural(v.FailedCount, "lookup", "lookups"))
 		}
 		b.WriteString("\n")
 	} else {
@@ -180,7 +180,7 @@ func writeIdentity(b *strings.Builder, v view) {
 	}
 	if v.Partial() {
 		fmt.Fprintf(b, "**Incomplete.** These %d directory %s failed after retries. The principals they concern were neither resolved nor reported missing, so findings about them (guests, disabled or deleted accounts, the people behind a group) may be absent; audit again when the directory answers.\n\n",
-			len(v.Failed), plural(len(v.Failed), "lookup", "lookups"))
+			v.FailedCount, plural(v.FailedCount, "lookup", "lookups"))
 		for _, f := range v.Failed {
 			fmt.Fprintf(b, "- `%s`: %s\n", strings.ReplaceAll(f.Lookup, "`", "'"), md(f.Message))
 		}

@@ -74,6 +74,20 @@ func TestPartialDirectory(t *testing.T) {
 		t.Error("the OSCAL assessment does not say the identity data was incomplete")
 	}
 
+	// Past the report's bound the count of all failures is said, not the
+	// number of entries.
+	many := sampleReport()
+	many.DirectoryAvailable = true
+	many.DirectoryPartial = true
+	many.DirectoryErrorCount = 1500
+	for range 999 {
+		many.DirectoryErrors = append(many.DirectoryErrors, &secureauditv1.LookupError{Lookup: "group x/members", Message: "503"})
+	}
+	many.DirectoryErrors = append(many.DirectoryErrors, &secureauditv1.LookupError{Lookup: "more lookups", Message: "501 more directory lookups failed"})
+	if md := string(Markdown(many)); !strings.Contains(md, "INCOMPLETE; 1500 directory lookups failed") || !strings.Contains(md, "These 1500 directory lookups failed") {
+		t.Error("the markdown does not count all 1500 failed lookups")
+	}
+
 	// The flag alone, without named lookups, still marks the data incomplete.
 	flagOnly := sampleReport()
 	flagOnly.DirectoryAvailable = true

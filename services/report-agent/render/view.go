@@ -26,16 +26,19 @@ type view struct {
 	Skipped     []kindCount
 	Directory   bool
 	Unresolved  uint32
-	// Failed are the directory lookups that failed after retries; when
-	// there are any, identity findings about those principals may be missing.
-	Failed     []lookupFailure
-	Provider   string
-	Catalogue  string
-	Counts     []severityCount
-	Total      int
-	InfraTotal int
-	Findings   []findingView
-	Infra      []findingView
+	// Failed are the directory lookups that failed after retries (past the
+	// report's bound, a last entry counts the rest) and FailedCount how
+	// many failed in all; when any did, identity findings about those
+	// principals may be missing.
+	Failed      []lookupFailure
+	FailedCount int
+	Provider    string
+	Catalogue   string
+	Counts      []severityCount
+	Total       int
+	InfraTotal  int
+	Findings    []findingView
+	Infra       []findingView
 
 	// Top is the single most important finding, nil without findings.
 	Top *findingView
@@ -131,6 +134,7 @@ func newView(r *secureauditv1.Report) view {
 	if r.GetDirectoryPartial() && len(v.Failed) == 0 {
 		v.Failed = append(v.Failed, lookupFailure{Lookup: "directory", Message: "the entra-agent marked its answer partial without naming the lookups"})
 	}
+	v.FailedCount = max(len(v.Failed), int(r.GetDirectoryErrorCount()))
 	if v.Provider == "" {
 		v.Provider = providerNone
 	}
