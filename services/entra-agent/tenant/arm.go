@@ -116,19 +116,32 @@ func (s *Source) ExcessPermissions(ctx context.Context) ([]string, error) {
 
 // tokenRoles returns the roles claim of a JWT.
 func tokenRoles(jwt string) ([]string, error) {
+	c, err := tokenClaims(jwt)
+	return c.Roles, err
+}
+
+// claims are the access token claims the agent reads: the application
+// roles it was granted and the tenant that issued it.
+type claims struct {
+	Roles []string `json:"roles"`
+	TID   string   `json:"tid"`
+}
+
+// tokenClaims decodes the claims of a JWT access token. The signature is
+// not checked: the token comes from the credential, over TLS, and is only
+// read to report what it grants.
+func tokenClaims(jwt string) (claims, error) {
 	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 {
-		return nil, fmt.Errorf("access token is not a JWT")
+		return claims{}, fmt.Errorf("access token is not a JWT")
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
 	if err != nil {
-		return nil, fmt.Errorf("decode access token claims: %w", err)
+		return claims{}, fmt.Errorf("decode access token claims: %w", err)
 	}
-	var claims struct {
-		Roles []string `json:"roles"`
+	var c claims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return claims{}, fmt.Errorf("parse access token claims: %w", err)
 	}
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		return nil, fmt.Errorf("parse access token claims: %w", err)
-	}
-	return claims.Roles, nil
+	return c, nil
 }

@@ -2,8 +2,6 @@ package tenant
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -89,19 +87,12 @@ func (s *Source) TenantID(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("get graph token: %w", err)
 	}
-	parts := strings.Split(tok.Token, ".")
-	if len(parts) != 3 {
-		return "", fmt.Errorf("access token is not a JWT")
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	c, err := tokenClaims(tok.Token)
 	if err != nil {
-		return "", fmt.Errorf("decode access token claims: %w", err)
+		return "", err
 	}
-	var claims struct {
-		TID string `json:"tid"`
-	}
-	if err := json.Unmarshal(payload, &claims); err != nil || claims.TID == "" {
+	if c.TID == "" {
 		return "", fmt.Errorf("access token has no tid claim")
 	}
-	return claims.TID, nil
+	return c.TID, nil
 }
