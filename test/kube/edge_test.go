@@ -179,6 +179,27 @@ func TestEdgeObjects(t *testing.T) {
 			t.Errorf("%.60s %+v: SubjectAccessReview %v, engine %v, expected %v", q.id.Name, q.a, sar, got, q.want)
 		}
 	}
+	// Requests no client can make (an empty verb, resource or path) are
+	// still asked: SubjectAccessReview and the engine compare strings the
+	// same way, so they agree on them too.
+	for _, q := range []struct {
+		id access.Identity
+		a  access.Attributes
+	}{
+		{access.ForUser("ev"), res("", "pods", "default", "")},
+		{access.ForUser("er"), res("get", "", "default", "")},
+		{access.ForUser("eu"), path("get", "")},
+		{access.ForUser("en"), res("get", "pods", "default", "")},
+	} {
+		sar, err := edgeReview(ctx, admin, q.id, q.a)
+		if err != nil {
+			t.Logf("%s %+v: the API server refuses the review itself: %v", q.id.Name, q.a, err)
+			continue
+		}
+		if got := e.Allowed(q.id, q.a).Allowed; got != sar {
+			t.Errorf("%s %+v: SubjectAccessReview %v, engine %v", q.id.Name, q.a, sar, got)
+		}
+	}
 	// The oversized role is left out, so the engine cannot grant what it
 	// grants; the report says so (RBAC-050) rather than guess.
 	if sar, err := edgeReview(ctx, admin, access.ForUser("tm"), res("get", "nodes", "", "n")); err != nil || !sar {
