@@ -183,10 +183,11 @@ func (ScopeLevel) EnumDescriptor() ([]byte, []int) {
 
 // SubjectRef names the subject a finding is about.
 type SubjectRef struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Kind      SubjectKind            `protobuf:"varint,1,opt,name=kind,proto3,enum=secureaudit.v1.SubjectKind" json:"kind,omitempty"`
-	Name      string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Namespace string                 `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  SubjectKind            `protobuf:"varint,1,opt,name=kind,proto3,enum=secureaudit.v1.SubjectKind" json:"kind,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// namespace is a ServiceAccount's, which the API server does not validate.
+	Namespace string `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// display_name is the directory's name for the subject, when it was resolved.
 	DisplayName   string `protobuf:"bytes,4,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -813,27 +814,27 @@ var File_secureaudit_v1_finding_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\n" +
-	"\x1csecureaudit/v1/finding.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19secureaudit/v1/rbac.proto\"\xbd\x01\n" +
+	"\x1csecureaudit/v1/finding.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19secureaudit/v1/rbac.proto\"\xbe\x01\n" +
 	"\n" +
 	"SubjectRef\x12;\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.secureaudit.v1.SubjectKindB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12\x1e\n" +
 	"\x04name\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x04name\x12%\n" +
-	"\tnamespace\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18?R\tnamespace\x12+\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x04name\x12&\n" +
+	"\tnamespace\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tnamespace\x12+\n" +
 	"\fdisplay_name\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\"\x90\x01\n" +
 	"\n" +
 	"BindingRef\x12;\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.secureaudit.v1.BindingKindB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12\x1e\n" +
 	"\x04name\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xfd\x01R\x04name\x12%\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x04name\x12%\n" +
 	"\tnamespace\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18?R\tnamespace\"\xa8\x01\n" +
 	"\vFindingRole\x128\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.secureaudit.v1.RoleKindB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12\x1e\n" +
 	"\x04name\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xfd\x01R\x04name\x12%\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x04name\x12%\n" +
 	"\tnamespace\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18?R\tnamespace\x12\x18\n" +
 	"\amissing\x18\x04 \x01(\bR\amissing\"\x87\x02\n" +
 	"\x05Scope\x12<\n" +

@@ -466,9 +466,15 @@ type SnapshotTrailer struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Counts *ObjectCounts          `protobuf:"bytes,1,opt,name=counts,proto3" json:"counts,omitempty"`
 	// skipped counts objects of other kinds by kind; they are never read beyond their kind.
-	Skipped       map[string]uint32 `protobuf:"bytes,2,rep,name=skipped,proto3" json:"skipped,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Skipped map[string]uint32 `protobuf:"bytes,2,rep,name=skipped,proto3" json:"skipped,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// unaudited are objects of the kinds the snapshot holds that it leaves
+	// out because they exceed a limit that protects memory (past 1,000 only
+	// unaudited_count counts them). The snapshot is incomplete when any is.
+	Unaudited []*UnauditedObject `protobuf:"bytes,100,rep,name=unaudited,proto3" json:"unaudited,omitempty"`
+	// unaudited_count is how many objects were left out in all.
+	UnauditedCount uint32 `protobuf:"varint,101,opt,name=unaudited_count,json=unauditedCount,proto3" json:"unaudited_count,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SnapshotTrailer) Reset() {
@@ -515,6 +521,94 @@ func (x *SnapshotTrailer) GetSkipped() map[string]uint32 {
 	return nil
 }
 
+func (x *SnapshotTrailer) GetUnaudited() []*UnauditedObject {
+	if x != nil {
+		return x.Unaudited
+	}
+	return nil
+}
+
+func (x *SnapshotTrailer) GetUnauditedCount() uint32 {
+	if x != nil {
+		return x.UnauditedCount
+	}
+	return 0
+}
+
+// UnauditedObject names an object the API server accepts that is too large
+// to audit: it is reported, and the audit goes on without it.
+type UnauditedObject struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind is the object's kind (ClusterRole, RoleBinding, Pod, ...).
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// namespace is empty for a cluster-scoped object.
+	Namespace string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// name is the object's name, its first 1024 characters when longer.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// reason says which limit the object exceeds.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnauditedObject) Reset() {
+	*x = UnauditedObject{}
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnauditedObject) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnauditedObject) ProtoMessage() {}
+
+func (x *UnauditedObject) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnauditedObject.ProtoReflect.Descriptor instead.
+func (*UnauditedObject) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UnauditedObject) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *UnauditedObject) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *UnauditedObject) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UnauditedObject) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // ObjectCounts counts the objects of a snapshot by kind.
 type ObjectCounts struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
@@ -531,7 +625,7 @@ type ObjectCounts struct {
 
 func (x *ObjectCounts) Reset() {
 	*x = ObjectCounts{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -543,7 +637,7 @@ func (x *ObjectCounts) String() string {
 func (*ObjectCounts) ProtoMessage() {}
 
 func (x *ObjectCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -556,7 +650,7 @@ func (x *ObjectCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectCounts.ProtoReflect.Descriptor instead.
 func (*ObjectCounts) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{5}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ObjectCounts) GetNamespaces() uint32 {
@@ -609,6 +703,11 @@ func (x *ObjectCounts) GetWorkloads() uint32 {
 }
 
 // PolicyRule is one rule of a Role or ClusterRole, as the authorizer reads it.
+// The API server accepts any strings here, the empty string included (an
+// empty verb grants nothing; resourceNames [""] allows the requests without
+// a name), and requires one verb at least. The upper bounds only protect
+// memory: an object beyond them is left out of the snapshot and reported
+// (SnapshotTrailer.unaudited), never refused.
 type PolicyRule struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Verbs           []string               `protobuf:"bytes,1,rep,name=verbs,proto3" json:"verbs,omitempty"`
@@ -622,7 +721,7 @@ type PolicyRule struct {
 
 func (x *PolicyRule) Reset() {
 	*x = PolicyRule{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -634,7 +733,7 @@ func (x *PolicyRule) String() string {
 func (*PolicyRule) ProtoMessage() {}
 
 func (x *PolicyRule) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -647,7 +746,7 @@ func (x *PolicyRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyRule.ProtoReflect.Descriptor instead.
 func (*PolicyRule) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{6}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PolicyRule) GetVerbs() []string {
@@ -688,13 +787,16 @@ func (x *PolicyRule) GetNonResourceUrls() []string {
 // ObjectMeta is the part of Kubernetes object metadata the audit uses.
 type ObjectMeta struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// name follows Kubernetes path-segment rules (role names may contain ':').
+	// name follows Kubernetes path-segment rules (role names may contain ':'
+	// and are not limited in length by the API server; past 1024 characters
+	// the object is reported as unaudited).
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// namespace is empty for cluster-scoped objects.
 	Namespace string            `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	Uid       string            `protobuf:"bytes,3,opt,name=uid,proto3" json:"uid,omitempty"`
 	Labels    map[string]string `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// annotations excludes kubectl's last-applied-configuration.
+	// annotations excludes kubectl's last-applied-configuration. The API
+	// server limits their total size to 256 KiB, not their number.
 	Annotations   map[string]string `protobuf:"bytes,5,rep,name=annotations,proto3" json:"annotations,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -702,7 +804,7 @@ type ObjectMeta struct {
 
 func (x *ObjectMeta) Reset() {
 	*x = ObjectMeta{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +816,7 @@ func (x *ObjectMeta) String() string {
 func (*ObjectMeta) ProtoMessage() {}
 
 func (x *ObjectMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -727,7 +829,7 @@ func (x *ObjectMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectMeta.ProtoReflect.Descriptor instead.
 func (*ObjectMeta) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{7}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ObjectMeta) GetName() string {
@@ -775,7 +877,7 @@ type Namespace struct {
 
 func (x *Namespace) Reset() {
 	*x = Namespace{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +889,7 @@ func (x *Namespace) String() string {
 func (*Namespace) ProtoMessage() {}
 
 func (x *Namespace) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +902,7 @@ func (x *Namespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Namespace.ProtoReflect.Descriptor instead.
 func (*Namespace) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{8}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Namespace) GetMeta() *ObjectMeta {
@@ -821,7 +923,7 @@ type Role struct {
 
 func (x *Role) Reset() {
 	*x = Role{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +935,7 @@ func (x *Role) String() string {
 func (*Role) ProtoMessage() {}
 
 func (x *Role) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +948,7 @@ func (x *Role) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Role.ProtoReflect.Descriptor instead.
 func (*Role) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{9}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Role) GetMeta() *ObjectMeta {
@@ -876,7 +978,7 @@ type ClusterRole struct {
 
 func (x *ClusterRole) Reset() {
 	*x = ClusterRole{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +990,7 @@ func (x *ClusterRole) String() string {
 func (*ClusterRole) ProtoMessage() {}
 
 func (x *ClusterRole) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +1003,7 @@ func (x *ClusterRole) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterRole.ProtoReflect.Descriptor instead.
 func (*ClusterRole) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{10}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ClusterRole) GetMeta() *ObjectMeta {
@@ -936,7 +1038,7 @@ type LabelSelector struct {
 
 func (x *LabelSelector) Reset() {
 	*x = LabelSelector{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[11]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -948,7 +1050,7 @@ func (x *LabelSelector) String() string {
 func (*LabelSelector) ProtoMessage() {}
 
 func (x *LabelSelector) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[11]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -961,7 +1063,7 @@ func (x *LabelSelector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelSelector.ProtoReflect.Descriptor instead.
 func (*LabelSelector) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{11}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LabelSelector) GetMatchLabels() map[string]string {
@@ -991,7 +1093,7 @@ type LabelSelectorRequirement struct {
 
 func (x *LabelSelectorRequirement) Reset() {
 	*x = LabelSelectorRequirement{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[12]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1003,7 +1105,7 @@ func (x *LabelSelectorRequirement) String() string {
 func (*LabelSelectorRequirement) ProtoMessage() {}
 
 func (x *LabelSelectorRequirement) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[12]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1016,7 +1118,7 @@ func (x *LabelSelectorRequirement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelSelectorRequirement.ProtoReflect.Descriptor instead.
 func (*LabelSelectorRequirement) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{12}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LabelSelectorRequirement) GetKey() string {
@@ -1042,17 +1144,20 @@ func (x *LabelSelectorRequirement) GetValues() []string {
 
 // Subject is who a binding grants to.
 type Subject struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          SubjectKind            `protobuf:"varint,1,opt,name=kind,proto3,enum=secureaudit.v1.SubjectKind" json:"kind,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Namespace     string                 `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  SubjectKind            `protobuf:"varint,1,opt,name=kind,proto3,enum=secureaudit.v1.SubjectKind" json:"kind,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// namespace is a ServiceAccount's namespace. The API server does not
+	// validate it (uppercase, dots, any length): it is only compared with the
+	// namespace in a ServiceAccount's user name.
+	Namespace     string `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Subject) Reset() {
 	*x = Subject{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[13]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1064,7 +1169,7 @@ func (x *Subject) String() string {
 func (*Subject) ProtoMessage() {}
 
 func (x *Subject) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[13]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1077,7 +1182,7 @@ func (x *Subject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subject.ProtoReflect.Descriptor instead.
 func (*Subject) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{13}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Subject) GetKind() SubjectKind {
@@ -1112,7 +1217,7 @@ type RoleRef struct {
 
 func (x *RoleRef) Reset() {
 	*x = RoleRef{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[14]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1124,7 +1229,7 @@ func (x *RoleRef) String() string {
 func (*RoleRef) ProtoMessage() {}
 
 func (x *RoleRef) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[14]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1137,7 +1242,7 @@ func (x *RoleRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleRef.ProtoReflect.Descriptor instead.
 func (*RoleRef) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{14}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RoleRef) GetKind() RoleKind {
@@ -1166,7 +1271,7 @@ type RoleBinding struct {
 
 func (x *RoleBinding) Reset() {
 	*x = RoleBinding{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[15]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1283,7 @@ func (x *RoleBinding) String() string {
 func (*RoleBinding) ProtoMessage() {}
 
 func (x *RoleBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[15]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1296,7 @@ func (x *RoleBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleBinding.ProtoReflect.Descriptor instead.
 func (*RoleBinding) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{15}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RoleBinding) GetMeta() *ObjectMeta {
@@ -1227,7 +1332,7 @@ type ClusterRoleBinding struct {
 
 func (x *ClusterRoleBinding) Reset() {
 	*x = ClusterRoleBinding{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[16]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1344,7 @@ func (x *ClusterRoleBinding) String() string {
 func (*ClusterRoleBinding) ProtoMessage() {}
 
 func (x *ClusterRoleBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[16]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1357,7 @@ func (x *ClusterRoleBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterRoleBinding.ProtoReflect.Descriptor instead.
 func (*ClusterRoleBinding) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{16}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ClusterRoleBinding) GetMeta() *ObjectMeta {
@@ -1288,7 +1393,7 @@ type ServiceAccount struct {
 
 func (x *ServiceAccount) Reset() {
 	*x = ServiceAccount{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[17]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1300,7 +1405,7 @@ func (x *ServiceAccount) String() string {
 func (*ServiceAccount) ProtoMessage() {}
 
 func (x *ServiceAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[17]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1313,7 +1418,7 @@ func (x *ServiceAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceAccount.ProtoReflect.Descriptor instead.
 func (*ServiceAccount) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{17}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ServiceAccount) GetMeta() *ObjectMeta {
@@ -1344,7 +1449,7 @@ type Workload struct {
 
 func (x *Workload) Reset() {
 	*x = Workload{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[18]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1461,7 @@ func (x *Workload) String() string {
 func (*Workload) ProtoMessage() {}
 
 func (x *Workload) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[18]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1474,7 @@ func (x *Workload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Workload.ProtoReflect.Descriptor instead.
 func (*Workload) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{18}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Workload) GetMeta() *ObjectMeta {
@@ -1428,13 +1533,22 @@ const file_secureaudit_v1_rbac_proto_rawDesc = "" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06source\x12 \n" +
 	"\x06origin\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x06origin\x12E\n" +
 	"\fcollected_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vcollectedAt\x12/\n" +
-	"\x0eserver_version\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\rserverVersion\"\xe7\x01\n" +
+	"\x0eserver_version\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\rserverVersion\"\xda\x02\n" +
 	"\x0fSnapshotTrailer\x12<\n" +
 	"\x06counts\x18\x01 \x01(\v2\x1c.secureaudit.v1.ObjectCountsB\x06\xbaH\x03\xc8\x01\x01R\x06counts\x12Z\n" +
-	"\askipped\x18\x02 \x03(\v2,.secureaudit.v1.SnapshotTrailer.SkippedEntryB\x12\xbaH\x0f\x9a\x01\f\x10\xe8\a\"\ar\x05\x10\x01\x18\xfd\x01R\askipped\x1a:\n" +
+	"\askipped\x18\x02 \x03(\v2,.secureaudit.v1.SnapshotTrailer.SkippedEntryB\x12\xbaH\x0f\x9a\x01\f\x10\xe8\a\"\ar\x05\x10\x01\x18\xfd\x01R\askipped\x12H\n" +
+	"\tunaudited\x18d \x03(\v2\x1f.secureaudit.v1.UnauditedObjectB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\tunaudited\x12'\n" +
+	"\x0funaudited_count\x18e \x01(\rR\x0eunauditedCount\x1a:\n" +
 	"\fSkippedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\x8b\x02\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\x9b\x01\n" +
+	"\x0fUnauditedObject\x12\x1e\n" +
+	"\x04kind\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xfd\x01R\x04kind\x12&\n" +
+	"\tnamespace\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xfd\x01R\tnamespace\x12\x1c\n" +
+	"\x04name\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x04name\x12\"\n" +
+	"\x06reason\x18\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x06reason\"\x8b\x02\n" +
 	"\fObjectCounts\x12\x1e\n" +
 	"\n" +
 	"namespaces\x18\x01 \x01(\rR\n" +
@@ -1444,24 +1558,26 @@ const file_secureaudit_v1_rbac_proto_rawDesc = "" +
 	"\rrole_bindings\x18\x04 \x01(\rR\froleBindings\x122\n" +
 	"\x15cluster_role_bindings\x18\x05 \x01(\rR\x13clusterRoleBindings\x12)\n" +
 	"\x10service_accounts\x18\x06 \x01(\rR\x0fserviceAccounts\x12\x1c\n" +
-	"\tworkloads\x18\a \x01(\rR\tworkloads\"\x95\x02\n" +
+	"\tworkloads\x18\a \x01(\rR\tworkloads\"\x8f\x02\n" +
 	"\n" +
-	"PolicyRule\x12)\n" +
-	"\x05verbs\x18\x01 \x03(\tB\x13\xbaH\x10\x92\x01\r\b\x01\x10@\"\ar\x05\x10\x01\x18\xfd\x01R\x05verbs\x12/\n" +
+	"PolicyRule\x12(\n" +
+	"\x05verbs\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\b\x01\x10\x80 \"\x05r\x03\x18\x80\bR\x05verbs\x12/\n" +
 	"\n" +
 	"api_groups\x18\x02 \x03(\tB\x10\xbaH\r\x92\x01\n" +
-	"\x10\x80\x02\"\x05r\x03\x18\xfd\x01R\tapiGroups\x120\n" +
-	"\tresources\x18\x03 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\xfd\x01R\tresources\x129\n" +
-	"\x0eresource_names\x18\x04 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\b\"\ar\x05\x10\x01\x18\xfd\x01R\rresourceNames\x12>\n" +
-	"\x11non_resource_urls\x18\x05 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\x80\bR\x0fnonResourceUrls\"\xfd\x04\n" +
+	"\x10\x80 \"\x05r\x03\x18\x80\bR\tapiGroups\x12.\n" +
+	"\tresources\x18\x03 \x03(\tB\x10\xbaH\r\x92\x01\n" +
+	"\x10\x80 \"\x05r\x03\x18\x80\bR\tresources\x128\n" +
+	"\x0eresource_names\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\x80\x80\x01\"\x05r\x03\x18\x80\bR\rresourceNames\x12<\n" +
+	"\x11non_resource_urls\x18\x05 \x03(\tB\x10\xbaH\r\x92\x01\n" +
+	"\x10\x80 \"\x05r\x03\x18\x80 R\x0fnonResourceUrls\"\xfd\x04\n" +
 	"\n" +
 	"ObjectMeta\x12\xc7\x01\n" +
 	"\x04name\x18\x01 \x01(\tB\xb2\x01\xbaH\xae\x01\xba\x01\xa3\x01\n" +
-	"\x18object_meta.name_segment\x12<name must not contain '/' or '%' and must not be '.' or '..'\x1aI!this.contains('/') && !this.contains('%') && this != '.' && this != '..'r\x05\x10\x01\x18\xfd\x01R\x04name\x12I\n" +
+	"\x18object_meta.name_segment\x12<name must not contain '/' or '%' and must not be '.' or '..'\x1aI!this.contains('/') && !this.contains('%') && this != '.' && this != '..'r\x05\x10\x01\x18\x80\bR\x04name\x12I\n" +
 	"\tnamespace\x18\x02 \x01(\tB+\xbaH(r&\x18?2\"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$R\tnamespace\x12\x1a\n" +
 	"\x03uid\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\x03uid\x12X\n" +
-	"\x06labels\x18\x04 \x03(\v2&.secureaudit.v1.ObjectMeta.LabelsEntryB\x18\xbaH\x15\x9a\x01\x12\x10\x80\x02\"\ar\x05\x10\x01\x18\xbd\x02*\x04r\x02\x18?R\x06labels\x12i\n" +
-	"\vannotations\x18\x05 \x03(\v2+.secureaudit.v1.ObjectMeta.AnnotationsEntryB\x1a\xbaH\x17\x9a\x01\x14\x10\x80\x02\"\ar\x05\x10\x01\x18\xbd\x02*\x06r\x04\x18\x80\x80\x04R\vannotations\x1a9\n" +
+	"\x06labels\x18\x04 \x03(\v2&.secureaudit.v1.ObjectMeta.LabelsEntryB\x18\xbaH\x15\x9a\x01\x12\x10\x80 \"\ar\x05\x10\x01\x18\xbd\x02*\x04r\x02\x18?R\x06labels\x12i\n" +
+	"\vannotations\x18\x05 \x03(\v2+.secureaudit.v1.ObjectMeta.AnnotationsEntryB\x1a\xbaH\x17\x9a\x01\x14\x10\x80 \"\ar\x05\x10\x01\x18\xbd\x02*\x06r\x04\x18\x80\x80\x10R\vannotations\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
@@ -1490,19 +1606,19 @@ const file_secureaudit_v1_rbac_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xbd\x02R\x03key\x12B\n" +
 	"\boperator\x18\x02 \x01(\tB&\xbaH#r!R\x02InR\x05NotInR\x06ExistsR\fDoesNotExistR\boperator\x12!\n" +
-	"\x06values\x18\x03 \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\x80\x02R\x06values\"\xe4\x02\n" +
+	"\x06values\x18\x03 \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\x80\x02R\x06values\"\xc1\x02\n" +
 	"\aSubject\x12;\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.secureaudit.v1.SubjectKindB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12\x1e\n" +
 	"\x04name\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x04name\x12I\n" +
-	"\tnamespace\x18\x03 \x01(\tB+\xbaH(r&\x18?2\"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$R\tnamespace:\xb0\x01\xbaH\xac\x01\x1a\xa9\x01\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x04name\x12&\n" +
+	"\tnamespace\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tnamespace:\xb0\x01\xbaH\xac\x01\x1a\xa9\x01\n" +
 	"!subject.service_account_namespace\x12Fa ServiceAccount subject needs a namespace; users and groups have none\x1a<this.kind == 3 ? this.namespace != '' : this.namespace == ''\"c\n" +
 	"\aRoleRef\x128\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x18.secureaudit.v1.RoleKindB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12\x1e\n" +
 	"\x04name\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xfd\x01R\x04name\"\x99\x02\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x04name\"\x99\x02\n" +
 	"\vRoleBinding\x12\x8d\x01\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.secureaudit.v1.ObjectMetaB]\xbaHZ\xba\x01T\n" +
 	"\x17role_binding.namespaced\x12#a RoleBinding must have a namespace\x1a\x14this.namespace != ''\xc8\x01\x01R\x04meta\x12:\n" +
@@ -1555,7 +1671,7 @@ func file_secureaudit_v1_rbac_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_rbac_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_secureaudit_v1_rbac_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_secureaudit_v1_rbac_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_secureaudit_v1_rbac_proto_goTypes = []any{
 	(SnapshotSource)(0),              // 0: secureaudit.v1.SnapshotSource
 	(SubjectKind)(0),                 // 1: secureaudit.v1.SubjectKind
@@ -1565,68 +1681,70 @@ var file_secureaudit_v1_rbac_proto_goTypes = []any{
 	(*SnapshotChunk)(nil),            // 5: secureaudit.v1.SnapshotChunk
 	(*SnapshotHeader)(nil),           // 6: secureaudit.v1.SnapshotHeader
 	(*SnapshotTrailer)(nil),          // 7: secureaudit.v1.SnapshotTrailer
-	(*ObjectCounts)(nil),             // 8: secureaudit.v1.ObjectCounts
-	(*PolicyRule)(nil),               // 9: secureaudit.v1.PolicyRule
-	(*ObjectMeta)(nil),               // 10: secureaudit.v1.ObjectMeta
-	(*Namespace)(nil),                // 11: secureaudit.v1.Namespace
-	(*Role)(nil),                     // 12: secureaudit.v1.Role
-	(*ClusterRole)(nil),              // 13: secureaudit.v1.ClusterRole
-	(*LabelSelector)(nil),            // 14: secureaudit.v1.LabelSelector
-	(*LabelSelectorRequirement)(nil), // 15: secureaudit.v1.LabelSelectorRequirement
-	(*Subject)(nil),                  // 16: secureaudit.v1.Subject
-	(*RoleRef)(nil),                  // 17: secureaudit.v1.RoleRef
-	(*RoleBinding)(nil),              // 18: secureaudit.v1.RoleBinding
-	(*ClusterRoleBinding)(nil),       // 19: secureaudit.v1.ClusterRoleBinding
-	(*ServiceAccount)(nil),           // 20: secureaudit.v1.ServiceAccount
-	(*Workload)(nil),                 // 21: secureaudit.v1.Workload
-	nil,                              // 22: secureaudit.v1.SnapshotTrailer.SkippedEntry
-	nil,                              // 23: secureaudit.v1.ObjectMeta.LabelsEntry
-	nil,                              // 24: secureaudit.v1.ObjectMeta.AnnotationsEntry
-	nil,                              // 25: secureaudit.v1.LabelSelector.MatchLabelsEntry
-	(*timestamppb.Timestamp)(nil),    // 26: google.protobuf.Timestamp
+	(*UnauditedObject)(nil),          // 8: secureaudit.v1.UnauditedObject
+	(*ObjectCounts)(nil),             // 9: secureaudit.v1.ObjectCounts
+	(*PolicyRule)(nil),               // 10: secureaudit.v1.PolicyRule
+	(*ObjectMeta)(nil),               // 11: secureaudit.v1.ObjectMeta
+	(*Namespace)(nil),                // 12: secureaudit.v1.Namespace
+	(*Role)(nil),                     // 13: secureaudit.v1.Role
+	(*ClusterRole)(nil),              // 14: secureaudit.v1.ClusterRole
+	(*LabelSelector)(nil),            // 15: secureaudit.v1.LabelSelector
+	(*LabelSelectorRequirement)(nil), // 16: secureaudit.v1.LabelSelectorRequirement
+	(*Subject)(nil),                  // 17: secureaudit.v1.Subject
+	(*RoleRef)(nil),                  // 18: secureaudit.v1.RoleRef
+	(*RoleBinding)(nil),              // 19: secureaudit.v1.RoleBinding
+	(*ClusterRoleBinding)(nil),       // 20: secureaudit.v1.ClusterRoleBinding
+	(*ServiceAccount)(nil),           // 21: secureaudit.v1.ServiceAccount
+	(*Workload)(nil),                 // 22: secureaudit.v1.Workload
+	nil,                              // 23: secureaudit.v1.SnapshotTrailer.SkippedEntry
+	nil,                              // 24: secureaudit.v1.ObjectMeta.LabelsEntry
+	nil,                              // 25: secureaudit.v1.ObjectMeta.AnnotationsEntry
+	nil,                              // 26: secureaudit.v1.LabelSelector.MatchLabelsEntry
+	(*timestamppb.Timestamp)(nil),    // 27: google.protobuf.Timestamp
 }
 var file_secureaudit_v1_rbac_proto_depIdxs = []int32{
 	5,  // 0: secureaudit.v1.CollectResponse.chunk:type_name -> secureaudit.v1.SnapshotChunk
 	6,  // 1: secureaudit.v1.SnapshotChunk.header:type_name -> secureaudit.v1.SnapshotHeader
-	11, // 2: secureaudit.v1.SnapshotChunk.namespaces:type_name -> secureaudit.v1.Namespace
-	12, // 3: secureaudit.v1.SnapshotChunk.roles:type_name -> secureaudit.v1.Role
-	13, // 4: secureaudit.v1.SnapshotChunk.cluster_roles:type_name -> secureaudit.v1.ClusterRole
-	18, // 5: secureaudit.v1.SnapshotChunk.role_bindings:type_name -> secureaudit.v1.RoleBinding
-	19, // 6: secureaudit.v1.SnapshotChunk.cluster_role_bindings:type_name -> secureaudit.v1.ClusterRoleBinding
-	20, // 7: secureaudit.v1.SnapshotChunk.service_accounts:type_name -> secureaudit.v1.ServiceAccount
-	21, // 8: secureaudit.v1.SnapshotChunk.workloads:type_name -> secureaudit.v1.Workload
+	12, // 2: secureaudit.v1.SnapshotChunk.namespaces:type_name -> secureaudit.v1.Namespace
+	13, // 3: secureaudit.v1.SnapshotChunk.roles:type_name -> secureaudit.v1.Role
+	14, // 4: secureaudit.v1.SnapshotChunk.cluster_roles:type_name -> secureaudit.v1.ClusterRole
+	19, // 5: secureaudit.v1.SnapshotChunk.role_bindings:type_name -> secureaudit.v1.RoleBinding
+	20, // 6: secureaudit.v1.SnapshotChunk.cluster_role_bindings:type_name -> secureaudit.v1.ClusterRoleBinding
+	21, // 7: secureaudit.v1.SnapshotChunk.service_accounts:type_name -> secureaudit.v1.ServiceAccount
+	22, // 8: secureaudit.v1.SnapshotChunk.workloads:type_name -> secureaudit.v1.Workload
 	7,  // 9: secureaudit.v1.SnapshotChunk.trailer:type_name -> secureaudit.v1.SnapshotTrailer
 	0,  // 10: secureaudit.v1.SnapshotHeader.source:type_name -> secureaudit.v1.SnapshotSource
-	26, // 11: secureaudit.v1.SnapshotHeader.collected_at:type_name -> google.protobuf.Timestamp
-	8,  // 12: secureaudit.v1.SnapshotTrailer.counts:type_name -> secureaudit.v1.ObjectCounts
-	22, // 13: secureaudit.v1.SnapshotTrailer.skipped:type_name -> secureaudit.v1.SnapshotTrailer.SkippedEntry
-	23, // 14: secureaudit.v1.ObjectMeta.labels:type_name -> secureaudit.v1.ObjectMeta.LabelsEntry
-	24, // 15: secureaudit.v1.ObjectMeta.annotations:type_name -> secureaudit.v1.ObjectMeta.AnnotationsEntry
-	10, // 16: secureaudit.v1.Namespace.meta:type_name -> secureaudit.v1.ObjectMeta
-	10, // 17: secureaudit.v1.Role.meta:type_name -> secureaudit.v1.ObjectMeta
-	9,  // 18: secureaudit.v1.Role.rules:type_name -> secureaudit.v1.PolicyRule
-	10, // 19: secureaudit.v1.ClusterRole.meta:type_name -> secureaudit.v1.ObjectMeta
-	9,  // 20: secureaudit.v1.ClusterRole.rules:type_name -> secureaudit.v1.PolicyRule
-	14, // 21: secureaudit.v1.ClusterRole.aggregation_selectors:type_name -> secureaudit.v1.LabelSelector
-	25, // 22: secureaudit.v1.LabelSelector.match_labels:type_name -> secureaudit.v1.LabelSelector.MatchLabelsEntry
-	15, // 23: secureaudit.v1.LabelSelector.match_expressions:type_name -> secureaudit.v1.LabelSelectorRequirement
-	1,  // 24: secureaudit.v1.Subject.kind:type_name -> secureaudit.v1.SubjectKind
-	2,  // 25: secureaudit.v1.RoleRef.kind:type_name -> secureaudit.v1.RoleKind
-	10, // 26: secureaudit.v1.RoleBinding.meta:type_name -> secureaudit.v1.ObjectMeta
-	17, // 27: secureaudit.v1.RoleBinding.role_ref:type_name -> secureaudit.v1.RoleRef
-	16, // 28: secureaudit.v1.RoleBinding.subjects:type_name -> secureaudit.v1.Subject
-	10, // 29: secureaudit.v1.ClusterRoleBinding.meta:type_name -> secureaudit.v1.ObjectMeta
-	17, // 30: secureaudit.v1.ClusterRoleBinding.role_ref:type_name -> secureaudit.v1.RoleRef
-	16, // 31: secureaudit.v1.ClusterRoleBinding.subjects:type_name -> secureaudit.v1.Subject
-	10, // 32: secureaudit.v1.ServiceAccount.meta:type_name -> secureaudit.v1.ObjectMeta
-	10, // 33: secureaudit.v1.Workload.meta:type_name -> secureaudit.v1.ObjectMeta
-	3,  // 34: secureaudit.v1.RBACService.Collect:input_type -> secureaudit.v1.CollectRequest
-	4,  // 35: secureaudit.v1.RBACService.Collect:output_type -> secureaudit.v1.CollectResponse
-	35, // [35:36] is the sub-list for method output_type
-	34, // [34:35] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	27, // 11: secureaudit.v1.SnapshotHeader.collected_at:type_name -> google.protobuf.Timestamp
+	9,  // 12: secureaudit.v1.SnapshotTrailer.counts:type_name -> secureaudit.v1.ObjectCounts
+	23, // 13: secureaudit.v1.SnapshotTrailer.skipped:type_name -> secureaudit.v1.SnapshotTrailer.SkippedEntry
+	8,  // 14: secureaudit.v1.SnapshotTrailer.unaudited:type_name -> secureaudit.v1.UnauditedObject
+	24, // 15: secureaudit.v1.ObjectMeta.labels:type_name -> secureaudit.v1.ObjectMeta.LabelsEntry
+	25, // 16: secureaudit.v1.ObjectMeta.annotations:type_name -> secureaudit.v1.ObjectMeta.AnnotationsEntry
+	11, // 17: secureaudit.v1.Namespace.meta:type_name -> secureaudit.v1.ObjectMeta
+	11, // 18: secureaudit.v1.Role.meta:type_name -> secureaudit.v1.ObjectMeta
+	10, // 19: secureaudit.v1.Role.rules:type_name -> secureaudit.v1.PolicyRule
+	11, // 20: secureaudit.v1.ClusterRole.meta:type_name -> secureaudit.v1.ObjectMeta
+	10, // 21: secureaudit.v1.ClusterRole.rules:type_name -> secureaudit.v1.PolicyRule
+	15, // 22: secureaudit.v1.ClusterRole.aggregation_selectors:type_name -> secureaudit.v1.LabelSelector
+	26, // 23: secureaudit.v1.LabelSelector.match_labels:type_name -> secureaudit.v1.LabelSelector.MatchLabelsEntry
+	16, // 24: secureaudit.v1.LabelSelector.match_expressions:type_name -> secureaudit.v1.LabelSelectorRequirement
+	1,  // 25: secureaudit.v1.Subject.kind:type_name -> secureaudit.v1.SubjectKind
+	2,  // 26: secureaudit.v1.RoleRef.kind:type_name -> secureaudit.v1.RoleKind
+	11, // 27: secureaudit.v1.RoleBinding.meta:type_name -> secureaudit.v1.ObjectMeta
+	18, // 28: secureaudit.v1.RoleBinding.role_ref:type_name -> secureaudit.v1.RoleRef
+	17, // 29: secureaudit.v1.RoleBinding.subjects:type_name -> secureaudit.v1.Subject
+	11, // 30: secureaudit.v1.ClusterRoleBinding.meta:type_name -> secureaudit.v1.ObjectMeta
+	18, // 31: secureaudit.v1.ClusterRoleBinding.role_ref:type_name -> secureaudit.v1.RoleRef
+	17, // 32: secureaudit.v1.ClusterRoleBinding.subjects:type_name -> secureaudit.v1.Subject
+	11, // 33: secureaudit.v1.ServiceAccount.meta:type_name -> secureaudit.v1.ObjectMeta
+	11, // 34: secureaudit.v1.Workload.meta:type_name -> secureaudit.v1.ObjectMeta
+	3,  // 35: secureaudit.v1.RBACService.Collect:input_type -> secureaudit.v1.CollectRequest
+	4,  // 36: secureaudit.v1.RBACService.Collect:output_type -> secureaudit.v1.CollectResponse
+	36, // [36:37] is the sub-list for method output_type
+	35, // [35:36] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_rbac_proto_init() }
@@ -1634,15 +1752,15 @@ func file_secureaudit_v1_rbac_proto_init() {
 	if File_secureaudit_v1_rbac_proto != nil {
 		return
 	}
-	file_secureaudit_v1_rbac_proto_msgTypes[17].OneofWrappers = []any{}
 	file_secureaudit_v1_rbac_proto_msgTypes[18].OneofWrappers = []any{}
+	file_secureaudit_v1_rbac_proto_msgTypes[19].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_rbac_proto_rawDesc), len(file_secureaudit_v1_rbac_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

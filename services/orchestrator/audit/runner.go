@@ -289,6 +289,11 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		ReasoningProvider:  result.summary.GetReasoningProvider(),
 		Reasoning:          result.reasoning,
 		Summary:            summary,
+		// Objects too large to audit were left out of the snapshot (each
+		// is also an RBAC-050 finding): the report says it is incomplete.
+		SnapshotPartial:  snap.trailer.GetUnauditedCount() > 0 || len(snap.trailer.GetUnaudited()) > 0,
+		UnauditedObjects: snap.trailer.GetUnaudited(),
+		UnauditedCount:   max(snap.trailer.GetUnauditedCount(), uint32(len(snap.trailer.GetUnaudited()))),
 	}
 	if dir != nil {
 		report.UnresolvedPrincipals = uint32(dir.unresolved)

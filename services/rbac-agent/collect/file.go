@@ -374,6 +374,12 @@ func (b *builder) objectDepth(where string, raw json.RawMessage, def typeMeta, d
 		return fmt.Errorf("%s: %s: metadata: %v", where, tm.Kind, err)
 	}
 	key := objectKey{kind: tm.Kind, namespace: m.Metadata.Namespace, name: m.Metadata.Name}
+	if len(raw) > maxRawObjectBytes {
+		if _, dup := b.seen[key]; !dup {
+			b.unaudited(key, fmt.Sprintf("object too large to audit: %d bytes, more than the %d the snapshot reads per object", len(raw), maxRawObjectBytes))
+			return nil
+		}
+	}
 	obj, err := collect(raw)
 	if err != nil {
 		return fmt.Errorf("%s: %s: %v", where, key, err)

@@ -11,8 +11,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"buf.build/go/protovalidate"
+	"google.golang.org/protobuf/proto"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
@@ -20,6 +22,28 @@ import (
 // MaxChunkObjects is the most objects one SnapshotChunk may hold (the
 // contract's snapshot_chunk.max_objects rule).
 const MaxChunkObjects = 500
+
+// Limits that protect memory. The API server stores objects of up to about
+// 1.5 MiB (etcd's request limit) and accepts requests of up to 3 MiB; an
+// object the snapshot cannot hold within these limits is left out and
+// reported (Snapshot.Unaudited), never a failed collection.
+const (
+	// MaxObjectBytes bounds one converted object (its protobuf encoding).
+	MaxObjectBytes = 2 << 20
+	// maxRawObjectBytes bounds one object as read from a file, before it
+	// is decoded.
+	maxRawObjectBytes = 4 << 20
+	// MaxChunkBytes bounds the objects of one chunk (their protobuf
+	// encoding), well under the RPC message limit.
+	MaxChunkBytes = 8 << 20
+	// maxUnauditedListed is the contract's bound on the unaudited objects
+	// a trailer names.
+	maxUnauditedListed = 1000
+	// maxUnauditedName is the contract's bound on an unaudited object's name.
+	maxUnauditedName = 1024
+	// maxUnauditedNamespace is the contract's bound on its namespace.
+	maxUnauditedNamespace = 253
+)
 
 // Snapshot is a normalized RBAC snapshot: a header and the objects of each
 // kind, sorted by namespace and name once Load returns it.
@@ -34,6 +58,11 @@ type Snapshot struct {
 	Workloads           []*secureauditv1.Workload
 	// Skipped counts the objects of other kinds by kind.
 	Skipped map[string]uint32
+	// Unaudited names the objects left out because they exceed a limit
+	// that protects memory (the first maxUnauditedListed of them), in the
+	// order met; UnauditedCount counts them all.
+	Unaudited      []*secureauditv1.UnauditedObject
+	UnauditedCount uint32
 }
 
 // Counts returns the number of objects of each kind.
@@ -58,55 +87,61 @@ func (s *Snapshot) Trailer() *secureauditv1.SnapshotTrailer {
 			skipped[k] = v
 		}
 	}
-	return &secureauditv1.SnapshotTrailer{Counts: s.Counts(), Skipped: skipped}
+	return &secureauditv1.SnapshotTrailer{
+		Counts: s.Counts(), Skipped: skipped,
+		Unaudited: s.Unaudited, UnauditedCount: s.UnauditedCount,
+	}
 }
 
 // Chunks splits the snapshot into chunks of at most limit objects (limit is
-// capped at MaxChunkObjects). The first chunk carries the header and the last
-// the trailer; an empty snapshot is a single chunk carrying both.
+// capped at MaxChunkObjects) and at most MaxChunkBytes of them. The first
+// chunk carries the header and the last the trailer; an empty snapshot is a
+// single chunk carrying both.
 func (s *Snapshot) Chunks(limit int) []*secureauditv1.SnapshotChunk {
 	if limit <= 0 || limit > MaxChunkObjects {
 		limit = MaxChunkObjects
 	}
 	cur := &secureauditv1.SnapshotChunk{Header: s.Header}
 	chunks := []*secureauditv1.SnapshotChunk{cur}
-	n := 0
-	// next returns the chunk with room for one more object.
-	next := func() *secureauditv1.SnapshotChunk {
-		if n == limit {
+	n, size := 0, 0
+	// next returns the chunk with room for one more object of o's size.
+	next := func(o proto.Message) *secureauditv1.SnapshotChunk {
+		sz := proto.Size(o)
+		if n == limit || n > 0 && size+sz > MaxChunkBytes {
 			cur = &secureauditv1.SnapshotChunk{}
 			chunks = append(chunks, cur)
-			n = 0
+			n, size = 0, 0
 		}
 		n++
+		size += sz
 		return cur
 	}
 	for _, o := range s.Namespaces {
-		c := next()
+		c := next(o)
 		c.Namespaces = append(c.Namespaces, o)
 	}
 	for _, o := range s.Roles {
-		c := next()
+		c := next(o)
 		c.Roles = append(c.Roles, o)
 	}
 	for _, o := range s.ClusterRoles {
-		c := next()
+		c := next(o)
 		c.ClusterRoles = append(c.ClusterRoles, o)
 	}
 	for _, o := range s.RoleBindings {
-		c := next()
+		c := next(o)
 		c.RoleBindings = append(c.RoleBindings, o)
 	}
 	for _, o := range s.ClusterRoleBindings {
-		c := next()
+		c := next(o)
 		c.ClusterRoleBindings = append(c.ClusterRoleBindings, o)
 	}
 	for _, o := range s.ServiceAccounts {
-		c := next()
+		c := next(o)
 		c.ServiceAccounts = append(c.ServiceAccounts, o)
 	}
 	for _, o := range s.Workloads {
-		c := next()
+		c := next(o)
 		c.Workloads = append(c.Workloads, o)
 	}
 	cur.Trailer = s.Trailer()
@@ -196,7 +231,20 @@ func (b *builder) add(where string, key objectKey, obj any) error {
 		}
 		return fmt.Errorf("%s: duplicate object, also in %s", prefix, prev)
 	}
+	if m, ok := obj.(proto.Message); ok {
+		if n := proto.Size(m); n > MaxObjectBytes {
+			b.unaudited(key, fmt.Sprintf("object too large to audit: %d bytes encoded, more than the %d the snapshot holds per object", n, MaxObjectBytes))
+			return nil
+		}
+	}
 	if err := b.v.Validate(obj); err != nil {
+		// A limit of the contract that protects memory (a length, a
+		// number of items) leaves the object out and reports it; any
+		// other violation is an object the API server refuses too.
+		if limits, ok := onlyLimits(err); ok {
+			b.unaudited(key, "object too large to audit: "+limits)
+			return nil
+		}
 		return fmt.Errorf("%s: %s", prefix, violations(err))
 	}
 	b.seen[key] = where
@@ -220,6 +268,58 @@ func (b *builder) add(where string, key objectKey, obj any) error {
 		return fmt.Errorf("%s: unexpected type %T", prefix, obj)
 	}
 	return nil
+}
+
+// unaudited records an object left out of the snapshot. It still counts as
+// seen, so that a second copy is a duplicate as it would be otherwise.
+func (b *builder) unaudited(key objectKey, reason string) {
+	b.seen[key] = ""
+	s := b.snap
+	s.UnauditedCount++
+	if len(s.Unaudited) >= maxUnauditedListed {
+		return
+	}
+	s.Unaudited = append(s.Unaudited, &secureauditv1.UnauditedObject{
+		Kind:      clip(key.kind, 253),
+		Namespace: clip(key.namespace, maxUnauditedNamespace),
+		Name:      clip(key.name, maxUnauditedName),
+		Reason:    clip(reason, 1024),
+	})
+}
+
+// clip cuts s to at most n characters.
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
+}
+
+// limitRules are the protovalidate rules that bound sizes and counts.
+var limitRules = []string{"string.max_len", "string.max_bytes", "repeated.max_items", "map.max_pairs", "bytes.max_len"}
+
+// onlyLimits reports whether every violation of err is a size or count
+// limit, and names them.
+func onlyLimits(err error) (string, bool) {
+	var verr *protovalidate.ValidationError
+	if !errors.As(err, &verr) || len(verr.Violations) == 0 {
+		return "", false
+	}
+	var parts []string
+	for _, v := range verr.Violations {
+		id := v.Proto.GetRuleId()
+		if !slices.Contains(limitRules, id) {
+			return "", false
+		}
+		msg := id
+		if path := protovalidate.FieldPathString(v.Proto.GetField()); path != "" {
+			msg = path + " exceeds " + id
+		}
+		if !slices.Contains(parts, msg) {
+			parts = append(parts, msg)
+		}
+	}
+	return strings.Join(parts, "; "), true
 }
 
 // finish sorts and returns the snapshot.

@@ -72,6 +72,18 @@ func writeExecutive(b *strings.Builder, v view) {
 	default:
 		b.WriteString("- **Identity data:** not available; people behind groups are not listed and identity rules were not evaluated.\n")
 	}
+	if v.UnauditedCount > 0 {
+		names := make([]string, len(v.Unaudited))
+		for i, n := range v.Unaudited {
+			names[i] = md(n)
+		}
+		list := strings.Join(names, ", ")
+		if more := v.UnauditedMore(); more > 0 {
+			list += fmt.Sprintf(" and %d more", more)
+		}
+		fmt.Fprintf(b, "- **RBAC data:** INCOMPLETE; %d %s the API server accepted %s too large to audit and left out (%s; RBAC-050), so what %s grant was not judged.\n",
+			v.UnauditedCount, plural(v.UnauditedCount, "object", "objects"), plural(v.UnauditedCount, "was", "were"), list, plural(v.UnauditedCount, "it", "they"))
+	}
 	if v.Provider == providerNone {
 		b.WriteString("- **Model reasoning:** not used; every sentence in this report is deterministic.\n")
 	} else {

@@ -96,3 +96,37 @@ func TestPartialDirectory(t *testing.T) {
 		t.Error("a partial flag without errors is not reported")
 	}
 }
+
+// Objects left out of the snapshot as too large to audit make the RBAC
+// data incomplete: the summary says so and names them, in both formats.
+func TestPartialSnapshot(t *testing.T) {
+	complete := sampleReport()
+	partial := sampleReport()
+	partial.SnapshotPartial = true
+	partial.UnauditedObjects = []*secureauditv1.UnauditedObject{
+		{Kind: "ClusterRole", Name: "huge", Reason: "object too large to audit: 3145800 bytes"},
+		{Kind: "RoleBinding", Namespace: "team-a", Name: "<b>many</b>", Reason: "object too large to audit: subjects exceeds repeated.max_items"},
+	}
+	partial.UnauditedCount = 12
+
+	md := string(Markdown(partial))
+	want := "- **RBAC data:** INCOMPLETE; 12 objects the API server accepted were too large to audit and left out (ClusterRole huge, RoleBinding team-a/"
+	if !strings.Contains(md, want) || !strings.Contains(md, " and 10 more; RBAC-050), so what they grant was not judged.") {
+		t.Errorf("markdown lacks %q ... and 10 more:\n%s", want, md)
+	}
+	if strings.Contains(string(Markdown(complete)), "RBAC data:") {
+		t.Error("a complete snapshot is reported incomplete")
+	}
+	page, err := HTML(partial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(page)
+	for _, want := range []string{
+		`<li><strong>RBAC data:</strong> <span class="flag">incomplete</span>; 12 objects the API server accepted were too large to audit and left out (ClusterRole huge, RoleBinding team-a/&lt;b&gt;many&lt;/b&gt; and 10 more; RBAC-050)`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("html lacks %q", want)
+		}
+	}
+}

@@ -32,13 +32,18 @@ type view struct {
 	// principals may be missing.
 	Failed      []lookupFailure
 	FailedCount int
-	Provider    string
-	Catalogue   string
-	Counts      []severityCount
-	Total       int
-	InfraTotal  int
-	Findings    []findingView
-	Infra       []findingView
+	// Unaudited names (up to maxUnauditedShown) the objects the snapshot
+	// left out as too large to audit, and UnauditedCount counts them all:
+	// when any was, the RBAC data is incomplete.
+	Unaudited      []string
+	UnauditedCount int
+	Provider       string
+	Catalogue      string
+	Counts         []severityCount
+	Total          int
+	InfraTotal     int
+	Findings       []findingView
+	Infra          []findingView
 
 	// Top is the single most important finding, nil without findings.
 	Top *findingView
@@ -135,6 +140,20 @@ func newView(r *secureauditv1.Report) view {
 		v.Failed = append(v.Failed, lookupFailure{Lookup: "directory", Message: "the entra-agent marked its answer partial without naming the lookups"})
 	}
 	v.FailedCount = max(len(v.Failed), int(r.GetDirectoryErrorCount()))
+	for _, o := range r.GetUnauditedObjects() {
+		if len(v.Unaudited) == maxUnauditedShown {
+			break
+		}
+		name := o.GetKind() + " " + o.GetName()
+		if o.GetNamespace() != "" {
+			name = o.GetKind() + " " + o.GetNamespace() + "/" + o.GetName()
+		}
+		v.Unaudited = append(v.Unaudited, name)
+	}
+	v.UnauditedCount = max(len(r.GetUnauditedObjects()), int(r.GetUnauditedCount()))
+	if r.GetSnapshotPartial() && v.UnauditedCount == 0 {
+		v.UnauditedCount = 1 // marked partial without naming the objects
+	}
 	if v.Provider == "" {
 		v.Provider = providerNone
 	}
@@ -447,6 +466,12 @@ type lookupFailure struct {
 	Lookup  string
 	Message string
 }
+
+// maxUnauditedShown is how many unaudited objects the summary names.
+const maxUnauditedShown = 10
+
+// UnauditedMore is how many unaudited objects the summary does not name.
+func (v view) UnauditedMore() int { return v.UnauditedCount - len(v.Unaudited) }
 
 // Partial reports whether the identity data is incomplete.
 func (v view) Partial() bool { return len(v.Failed) > 0 }

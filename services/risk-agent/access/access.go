@@ -6,6 +6,29 @@
 // selectors, so that manifests whose aggregated rules were never filled in by
 // the controller are read as a running cluster would read them.
 //
+// Aggregation follows the clusterrole-aggregation controller of
+// kube-controller-manager (the risk-agent's snapshot package resolves it,
+// once, for this engine and the rules alike). A ClusterRole with an
+// aggregationRule gets the union of the CURRENT rules of the other
+// ClusterRoles any of its selectors matches (selectors in order, roles by
+// name, duplicates dropped), and that union REPLACES its rules: the rules
+// written in the role itself are gone. When the union is empty (no role
+// matches, or those that match hold no rules) the role keeps the rules it
+// has. A role never selects itself. An aggregated role selecting another
+// aggregated role reads that role's rules as they are when it is synced, so
+// the controller repeats syncs until nothing changes; the engine does the
+// same, in name order, from the rules in the snapshot (a live dump, already
+// filled in, stays as it is). One case is order-dependent upstream:
+// aggregated roles selecting each other in a cycle, where the rules of a
+// member read before its own first sync circulate for good; the engine takes
+// name order, and a cycle that never settles gives each of its roles the
+// union of the rules it takes in turn.
+//
+// Rules match as in the authorizer, strings compared exactly: an empty verb
+// matches only a request with an empty verb, which no API request has, so it
+// grants nothing; resourceNames [""] allows the requests without a name
+// (list, watch, create, deletecollection), and no named one.
+//
 // The engine is pure: it is built once from an immutable snapshot and
 // answers queries without I/O. Its allow/deny decisions are checked against
 // a real kube-apiserver's SubjectAccessReview by the differential test in

@@ -20,9 +20,10 @@ const (
 //   - a resource matches the request's "resource/subresource" exactly, or as
 //     "*/subresource" when the request has a subresource; "pods/*" is not a
 //     wildcard and only matches the literal subresource "*";
-//   - resourceNames, when present, must contain the request's name (so a
-//     request without a name, such as list or create, is never allowed by a
-//     rule restricted by resourceNames);
+//   - resourceNames, when present, must contain the request's name
+//     (ResourceNameMatches in k8s.io/kubernetes/pkg/apis/rbac/v1): a request
+//     without a name, such as list or create, has the name "", so a rule
+//     restricted by resourceNames allows it only when the list holds "";
 //   - a non-resource URL matches exactly, or by prefix when it ends in "*".
 func RuleAllows(r *secureauditv1.PolicyRule, a Attributes) bool {
 	if !a.ResourceRequest {

@@ -197,7 +197,7 @@ func newProfile(rules []*secureauditv1.PolicyRule, namespaced bool) *profile {
 	for _, r := range rules {
 		if isFullWildcard(r) {
 			p.full = append(p.full, r)
-			if len(r.GetResourceNames()) == 0 {
+			if !restricted(r) {
 				p.fullNarrow = false
 			}
 		}

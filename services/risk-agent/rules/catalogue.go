@@ -14,7 +14,7 @@ import (
 
 // CatalogueVersion identifies this rule catalogue; it changes whenever a
 // rule's semantics, severity or text changes.
-const CatalogueVersion = "2026.11.6"
+const CatalogueVersion = "2026.12.1"
 
 // Rule IDs. They are stable: other agents, reports and tests depend on them.
 const (
@@ -58,6 +58,7 @@ const (
 	MissingServiceAccount  = "RBAC-038"
 	BlastRadius            = "RBAC-039"
 	RBACWrite              = "RBAC-040"
+	TooLarge               = "RBAC-050"
 )
 
 // Rule describes one rule of the catalogue.
@@ -316,6 +317,12 @@ var catalogue = []Rule{
 		Description: "The subject can create, update or patch roles or bindings: it can reshape grants within what the API server's escalation checks allow, and delete the ones that constrain others.",
 		Controls:    []string{"CIS-5.1.8", "SOC2-CC6.3"},
 		Remediation: "Drop write verbs on roles, clusterroles, rolebindings and clusterrolebindings.",
+	},
+	{
+		ID: TooLarge, Title: "object too large to audit", Severity: high,
+		Description: "The API server accepted this object, but it exceeds a limit that protects the audit's memory (its encoded size, the length of a string, the number of rules, verbs or annotations), so it was left out: whatever it grants, or whoever it binds, is not judged, and the audit is incomplete. Anyone who may create a role or binding can use an oversized object to hide a grant.",
+		Controls:    []string{"SOC2-CC6.1", "SOC2-CC6.3"},
+		Remediation: "Review the object by hand (kubectl get -o yaml), and split or shrink it so that the next audit can read it.",
 	},
 }
 

@@ -119,6 +119,7 @@ func (a *Analysis) Findings() []*secureauditv1.Finding {
 	}
 	chain(out)
 	out = append(out, integrity(a)...)
+	out = append(out, unaudited(s)...)
 	out = append(out, workloads(a, out)...)
 	findings := make([]*secureauditv1.Finding, 0, len(out))
 	for _, d := range out {
@@ -242,6 +243,9 @@ type draft struct {
 	role    *secureauditv1.FindingRole
 	binding *secureauditv1.BindingRef
 	ns      string // scope namespace of an object finding
+	// object is "kind/namespace/name" of an object finding that no
+	// subject, binding or role names (RBAC-050): its ID hashes it.
+	object string
 }
 
 // permRule is a rule that fires when a grant holds a capability. privileged
@@ -544,6 +548,9 @@ func (d *draft) finding(s *snapshot.Snapshot) *secureauditv1.Finding {
 		Remediation:    clip(d.rule.Remediation+" Command: "+d.fix, 4096),
 		Description:    clip(desc, 4096),
 		Infrastructure: Infrastructure(binding.GetName(), subject),
+	}
+	if d.object != "" {
+		f.Id = findingID(d.rule.ID, binding, &secureauditv1.Subject{Name: d.object}, role)
 	}
 	if subject != nil {
 		f.Subject = &secureauditv1.SubjectRef{

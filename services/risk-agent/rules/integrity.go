@@ -124,8 +124,11 @@ func integrity(a *Analysis) []*draft {
 		}
 		// The widest target decides what counts as extra: admin includes
 		// edit includes view (aggregates is widest first).
+		// What it contributes is the rules it holds once aggregated (an
+		// aggregated role's own rules are replaced by the controller).
 		base, _ := upstreamProfile(into[0])
-		extra, matched := beyond(newProfile(cr.GetRules(), false), base, cr.GetRules())
+		held, _ := s.EffectiveClusterRoleRules(name)
+		extra, matched := beyond(newProfile(held, false), base, held)
 		if len(extra) == 0 {
 			continue
 		}

@@ -29,11 +29,10 @@ func (t target) String() string { return t.verb + " " + t.resource }
 // as "*/<subresource>". "<resource>/*" is NOT a wildcard: the authorizer
 // compares it literally, so it grants no real subresource. A rule restricted
 // by resourceNames still matches (callers reduce severity), except for
-// create and deletecollection, which resourceNames cannot restrict: such a
-// rule never allows a create of an object (nameless request) or a
-// deletecollection.
+// create and deletecollection, requests without a name: the authorizer
+// allows them only when resourceNames holds "" (see restricted).
 func allows(r *secureauditv1.PolicyRule, t target) bool {
-	if len(r.GetResourceNames()) > 0 && (t.verb == "deletecollection" || t.verb == "create" && !strings.Contains(t.resource, "/")) {
+	if restricted(r) && (t.verb == "deletecollection" || t.verb == "create" && !strings.Contains(t.resource, "/")) {
 		return false
 	}
 	if t.prefix {
@@ -46,6 +45,16 @@ func allows(r *secureauditv1.PolicyRule, t target) bool {
 	return hasOrStar(r.GetVerbs(), t.verb) &&
 		hasOrStar(r.GetApiGroups(), t.group) &&
 		resourceMatches(r.GetResources(), t.resource)
+}
+
+// restricted reports whether resourceNames narrow r to some objects. The
+// authorizer compares a request's name with each entry, and requests without
+// a name (list, watch, create, deletecollection) have the name "": a list
+// holding "" lets all of those through, so list and watch read every object
+// and the rule is no narrower than one without resourceNames.
+func restricted(r *secureauditv1.PolicyRule) bool {
+	names := r.GetResourceNames()
+	return len(names) > 0 && !slices.Contains(names, "")
 }
 
 func hasOrStar(list []string, v string) bool {
@@ -93,7 +102,7 @@ func find(rules []*secureauditv1.PolicyRule, namespaced bool, targets ...target)
 			hit = true
 			if !slices.Contains(m.rules, r) {
 				m.rules = append(m.rules, r)
-				if len(r.GetResourceNames()) == 0 {
+				if !restricted(r) {
 					m.narrow = false
 				}
 			}

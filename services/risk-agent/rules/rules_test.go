@@ -259,7 +259,8 @@ func TestUpstreamPolicyNoFindings(t *testing.T) {
 // TestEveryBootstrapRoleJudged widens each bootstrap ClusterRole in turn
 // with a '*' rule and expects RBAC-035 on it, or, for the
 // system:aggregate-to-* roles, on the roles that aggregate it; never on
-// cluster-admin, which upstream already grants everything.
+// cluster-admin, which upstream already grants everything, nor on the
+// aggregated admin, edit and view, whose own rules the controller replaces.
 func TestEveryBootstrapRoleJudged(t *testing.T) {
 	for _, cr := range upstreamPolicy(t).GetClusterRoles() {
 		name := cr.GetMeta().GetName()
@@ -280,7 +281,9 @@ func TestEveryBootstrapRoleJudged(t *testing.T) {
 					want = append(want, n)
 				}
 			}
-			if name != "cluster-admin" && len(want) == 0 {
+			// A rule written into an aggregated role (admin, edit, view)
+			// is replaced by the controller: it widens nothing.
+			if name != "cluster-admin" && len(cr.GetAggregationSelectors()) == 0 && len(want) == 0 {
 				t.Fatalf("no role carries the widened %s", name)
 			}
 			var got []string

@@ -194,6 +194,7 @@ func split(all *secureauditv1.SnapshotChunk, n int, rng *rand.Rand) []*secureaud
 		c.Namespaces = append(c.Namespaces, all.Namespaces[i])
 	}
 	rng.Shuffle(n, func(i, j int) { chunks[i], chunks[j] = chunks[j], chunks[i] })
+	chunks[n-1].Trailer = all.Trailer // the trailer closes the stream
 	return chunks
 }
 

@@ -191,7 +191,7 @@ func widerNames(rules, base []*secureauditv1.PolicyRule, t target) (string, bool
 		if !allows(r, t) {
 			continue
 		}
-		if len(r.GetResourceNames()) == 0 {
+		if !restricted(r) {
 			return "any name", true
 		}
 		for _, n := range r.GetResourceNames() {

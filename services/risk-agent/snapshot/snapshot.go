@@ -31,6 +31,8 @@ type Snapshot struct {
 	usersByUPN      map[string]*secureauditv1.DirectoryUser // key: lower-case UPN
 	groupsByID      map[string]*secureauditv1.DirectoryGroup
 	directory       bool
+	unaudited       []*secureauditv1.UnauditedObject
+	unauditedCount  uint32
 }
 
 // Build indexes the objects of the given chunks. Headers and trailers are
@@ -54,6 +56,10 @@ func Build(chunks []*secureauditv1.SnapshotChunk, dir []*secureauditv1.Directory
 	for _, c := range chunks {
 		if c.GetHeader() != nil && s.header == nil {
 			s.header = c.GetHeader()
+		}
+		if t := c.GetTrailer(); t != nil {
+			s.unaudited = t.GetUnaudited()
+			s.unauditedCount = max(t.GetUnauditedCount(), uint32(len(t.GetUnaudited())))
 		}
 		for _, o := range c.GetNamespaces() {
 			put(namespaces, o.GetMeta().GetName(), o)
@@ -188,6 +194,13 @@ func (s *Snapshot) ServiceAccounts() []*secureauditv1.ServiceAccount {
 
 // Workloads returns every workload sorted by kind, namespace and name.
 func (s *Snapshot) Workloads() []*secureauditv1.Workload { return s.workloads }
+
+// Unaudited returns the objects the rbac-agent left out of the snapshot
+// because they are too large to audit, as its trailer names them, and how
+// many it left out in all (it names the first 1,000).
+func (s *Snapshot) Unaudited() ([]*secureauditv1.UnauditedObject, uint32) {
+	return s.unaudited, s.unauditedCount
+}
 
 // HasDirectory reports whether any directory chunk was part of the input.
 func (s *Snapshot) HasDirectory() bool { return s.directory }

@@ -61,75 +61,239 @@ func TestMatches(t *testing.T) {
 }
 
 func TestAggregation(t *testing.T) {
-	sel := func(k string) []*secureauditv1.LabelSelector {
-		return []*secureauditv1.LabelSelector{{MatchLabels: map[string]string{k: "true"}}}
+	sel := func(keys ...string) []*secureauditv1.LabelSelector {
+		var out []*secureauditv1.LabelSelector
+		for _, k := range keys {
+			out = append(out, &secureauditv1.LabelSelector{MatchLabels: map[string]string{k: "true"}})
+		}
+		return out
 	}
+	label := func(keys ...string) map[string]string {
+		m := map[string]string{}
+		for _, k := range keys {
+			m[k] = "true"
+		}
+		return m
+	}
+	r := rule
 	tests := []struct {
 		name  string
 		roles []*secureauditv1.ClusterRole
-		role  string
-		want  []*secureauditv1.PolicyRule
+		// want maps role names to their rules after aggregation.
+		want map[string][]*secureauditv1.PolicyRule
 	}{
 		{
-			name: "own rules then selected roles by name",
+			name: "selected roles replace the role's own rules, by name, duplicates dropped",
 			roles: []*secureauditv1.ClusterRole{
-				clusterRole("agg", nil, sel("to-agg"), rule("get", "own")),
-				clusterRole("b", map[string]string{"to-agg": "true"}, nil, rule("get", "b")),
-				clusterRole("a", map[string]string{"to-agg": "true"}, nil, rule("get", "a")),
-				clusterRole("other", map[string]string{"to-agg": "false"}, nil, rule("get", "other")),
+				clusterRole("agg", nil, sel("to-agg"), r("get", "secrets")),
+				clusterRole("b", label("to-agg"), nil, r("get", "b"), r("get", "shared")),
+				clusterRole("a", label("to-agg"), nil, r("get", "shared"), r("get", "a")),
+				clusterRole("other", map[string]string{"to-agg": "false"}, nil, r("get", "other")),
 			},
-			role: "agg",
-			want: []*secureauditv1.PolicyRule{rule("get", "own"), rule("get", "a"), rule("get", "b")},
+			want: map[string][]*secureauditv1.PolicyRule{
+				"agg": {r("get", "shared"), r("get", "a"), r("get", "b")},
+				"a":   {r("get", "shared"), r("get", "a")},
+			},
 		},
 		{
-			name: "transitive to a fixed point (admin aggregates edit aggregates view)",
+			name: "issue 18: base (team a, get configmaps) and agg with its own get secrets",
 			roles: []*secureauditv1.ClusterRole{
-				clusterRole("admin", nil, sel("to-admin")),
-				clusterRole("edit", map[string]string{"to-admin": "true"}, sel("to-edit"), rule("update", "pods")),
-				clusterRole("view", map[string]string{"to-edit": "true"}, nil, rule("get", "pods")),
+				clusterRole("base", map[string]string{"team": "a"}, nil, r("get", "configmaps")),
+				clusterRole("agg", nil, []*secureauditv1.LabelSelector{{MatchLabels: map[string]string{"team": "a"}}}, r("get", "secrets")),
 			},
-			role: "admin",
-			want: []*secureauditv1.PolicyRule{rule("update", "pods"), rule("get", "pods")},
+			want: map[string][]*secureauditv1.PolicyRule{"agg": {r("get", "configmaps")}},
 		},
 		{
-			name: "cycle terminates and duplicates are dropped",
+			name: "a selector matching nothing keeps the role's own rules",
 			roles: []*secureauditv1.ClusterRole{
-				clusterRole("x", map[string]string{"to-y": "true"}, sel("to-x"), rule("get", "x"), rule("get", "shared")),
-				clusterRole("y", map[string]string{"to-x": "true"}, sel("to-y"), rule("get", "shared"), rule("get", "y")),
+				clusterRole("agg", nil, sel("to-agg"), r("get", "own")),
+				clusterRole("x", label("elsewhere"), nil, r("get", "x")),
 			},
-			role: "x",
-			want: []*secureauditv1.PolicyRule{rule("get", "x"), rule("get", "shared"), rule("get", "y")},
+			want: map[string][]*secureauditv1.PolicyRule{"agg": {r("get", "own")}},
 		},
 		{
-			name: "matchExpressions select; a role does not select itself",
+			name: "selected roles without rules keep the role's own rules",
 			roles: []*secureauditv1.ClusterRole{
-				clusterRole("agg", map[string]string{"tier": "a"}, []*secureauditv1.LabelSelector{expr("tier", "In", "a")}, rule("get", "own")),
-				clusterRole("piece", map[string]string{"tier": "a"}, nil, rule("get", "piece")),
-				clusterRole("no", map[string]string{"tier": "b"}, nil, rule("get", "no")),
+				clusterRole("agg", nil, sel("to-agg"), r("get", "own")),
+				clusterRole("empty", label("to-agg"), nil),
 			},
-			role: "agg",
-			want: []*secureauditv1.PolicyRule{rule("get", "own"), rule("get", "piece")},
+			want: map[string][]*secureauditv1.PolicyRule{"agg": {r("get", "own")}},
 		},
 		{
-			name: "a role without selectors keeps its own rules",
+			name: "an aggregated role without rules selecting nothing has none",
 			roles: []*secureauditv1.ClusterRole{
-				clusterRole("plain", map[string]string{"to-agg": "true"}, nil, rule("get", "plain")),
 				clusterRole("agg", nil, sel("to-agg")),
 			},
-			role: "plain",
-			want: []*secureauditv1.PolicyRule{rule("get", "plain")},
+			want: map[string][]*secureauditv1.PolicyRule{"agg": nil},
+		},
+		{
+			name: "a role selecting only itself keeps its own rules",
+			roles: []*secureauditv1.ClusterRole{
+				clusterRole("self", label("to-self"), sel("to-self"), r("get", "own")),
+			},
+			want: map[string][]*secureauditv1.PolicyRule{"self": {r("get", "own")}},
+		},
+		{
+			name: "a role selecting itself and another gets the other's rules only",
+			roles: []*secureauditv1.ClusterRole{
+				clusterRole("self", label("to-self"), sel("to-self"), r("get", "own")),
+				clusterRole("piece", label("to-self"), nil, r("get", "piece")),
+			},
+			want: map[string][]*secureauditv1.PolicyRule{"self": {r("get", "piece")}},
+		},
+		{
+			name: "nested: admin aggregates edit (own rule dropped) aggregates view",
+			roles: []*secureauditv1.ClusterRole{
+				clusterRole("admin", nil, sel("to-admin")),
+				clusterRole("edit", label("to-admin"), sel("to-edit"), r("update", "pods")),
+				clusterRole("view", label("to-edit"), nil, r("get", "pods")),
+				clusterRole("admin-only", label("to-admin"), nil, r("delete", "pods")),
+			},
+			want: map[string][]*secureauditv1.PolicyRule{
+				"admin": {r("delete", "pods"), r("get", "pods")},
+				"edit":  {r("get", "pods")},
+			},
+		},
+		{
+			name: "nested, outer synced first: a later pass reads the inner role's new rules",
+			roles: []*secureauditv1.ClusterRole{
+				clusterRole("a-outer", nil, sel("to-outer"), r("get", "outer")),
+				clusterRole("z-inner", label("to-outer"), sel("to-inner"), r("get", "inner-own")),
+				clusterRole("leaf", label("to-inner"), nil, r("get", "leaf")),
+			},
+			want: map[string][]*secureauditv1.PolicyRule{
+				"a-outer": {r("get", "leaf")},
+				"z-inner": {r("get", "leaf")},
+			},
+		},
+		{
+			name: "nested three deep",
+			roles: []*secureauditv1.ClusterRole{
+				clusterRole("a", nil, sel("to-a"), r("get", "a")),
+				clusterRole("b", label("to-a"), sel("to-b"), r("get", "b")),
+				clusterRole("c", label("to-b"), sel("to-c"), r("get", "c")),
+				clusterRole("d", label("to-c"), nil, r("get", "d")),
+			},
+			want: map[string][]*secureauditv1.PolicyRule{
+				"a": {r("get", "d")}, "b": {r("get", "d")}, "c": {r("get", "d")}, "d": {r("get", "d")},
+			},
+		},
+		{
+			name: "selectors in order, then names; a role matched twice adds nothing more",
+			roles: []*secureauditv1.ClusterRole{
+				clusterRole("agg", nil, sel("second", "first"), r("get", "own")),
+				clusterRole("a", label("first"), nil, r("get", "a")),
+				clusterRole("z", label("second", "first"), nil, r("get", "z")),
+			},
+			want: map[string][]*secureauditv1.PolicyRule{"agg": {r("get", "z"), r("get", "a")}},
+		},
+		{
+			name: "matchExpressions: In, NotIn, Exists, DoesNotExist",
+			roles: []*secureauditv1.ClusterRole{
+				clusterRole("in", nil, []*secureauditv1.LabelSelector{expr("tier", "In", "a", "b")}),
+				clusterRole("notin", nil, []*secureauditv1.LabelSelector{{MatchExpressions: []*secureauditv1.LabelSelectorRequirement{
+					{Key: "tier", Operator: "Exists"}, {Key: "tier", Operator: "NotIn", Values: []string{"a"}},
+				}}}),
+				clusterRole("exists", nil, []*secureauditv1.LabelSelector{expr("team", "Exists")}),
+				clusterRole("dne", nil, []*secureauditv1.LabelSelector{{
+					MatchLabels:      map[string]string{"tier": "b"},
+					MatchExpressions: []*secureauditv1.LabelSelectorRequirement{{Key: "team", Operator: "DoesNotExist"}},
+				}}),
+				clusterRole("p-a", map[string]string{"tier": "a", "team": "x"}, nil, r("get", "a")),
+				clusterRole("p-b", map[string]string{"tier": "b"}, nil, r("get", "b")),
+				clusterRole("p-c", map[string]string{"tier": "c"}, nil, r("get", "c")),
+			},
+			want: map[string][]*secureauditv1.PolicyRule{
+				"in":     {r("get", "a"), r("get", "b")},
+				"notin":  {r("get", "b"), r("get", "c")},
+				"exists": {r("get", "a")},
+				"dne":    {r("get", "b")},
+			},
+		},
+		{
+			name: "an empty selector selects every other ClusterRole",
+			roles: []*secureauditv1.ClusterRole{
+				clusterRole("all", nil, []*secureauditv1.LabelSelector{{}}, r("get", "own")),
+				clusterRole("x", nil, nil, r("get", "x")),
+				clusterRole("y", label("any"), nil, r("get", "y")),
+			},
+			want: map[string][]*secureauditv1.PolicyRule{"all": {r("get", "x"), r("get", "y")}},
+		},
+		{
+			name: "an invalid selector (In without values) fails the sync: own rules kept",
+			roles: []*secureauditv1.ClusterRole{
+				clusterRole("agg", nil, append(sel("to-agg"), expr("tier", "In")), r("get", "own")),
+				clusterRole("piece", label("to-agg"), nil, r("get", "piece")),
+			},
+			want: map[string][]*secureauditv1.PolicyRule{"agg": {r("get", "own")}},
+		},
+		{
+			name: "a live dump, already filled by the controller, is left as it is",
+			roles: []*secureauditv1.ClusterRole{
+				clusterRole("admin", nil, sel("to-admin"), r("delete", "pods"), r("get", "pods")),
+				clusterRole("edit", label("to-admin"), sel("to-edit"), r("get", "pods")),
+				clusterRole("view", label("to-edit"), nil, r("get", "pods")),
+				clusterRole("admin-only", label("to-admin"), nil, r("delete", "pods")),
+			},
+			want: map[string][]*secureauditv1.PolicyRule{
+				"admin": {r("delete", "pods"), r("get", "pods")},
+				"edit":  {r("get", "pods")},
+			},
+		},
+		{
+			// Order-dependent upstream: the member synced first takes the
+			// other's own rules, which then circulate. Name order: x first.
+			name: "a cycle of two aggregated roles with rules of their own: name order decides",
+			roles: []*secureauditv1.ClusterRole{
+				clusterRole("x", label("to-y"), sel("to-x"), r("get", "x"), r("get", "shared")),
+				clusterRole("y", label("to-x"), sel("to-y"), r("get", "shared"), r("get", "y")),
+			},
+			want: map[string][]*secureauditv1.PolicyRule{
+				"x": {r("get", "shared"), r("get", "y")},
+				"y": {r("get", "shared"), r("get", "y")},
+			},
+		},
+		{
+			name: "a cycle with a leaf: the leaf and the own rules read before the first sync circulate",
+			roles: []*secureauditv1.ClusterRole{
+				clusterRole("x", label("to-y"), sel("to-x"), r("get", "x")),
+				clusterRole("y", label("to-x"), sel("to-y"), r("get", "y")),
+				clusterRole("leaf", label("to-y"), nil, r("get", "leaf")),
+			},
+			want: map[string][]*secureauditv1.PolicyRule{
+				"x": {r("get", "leaf"), r("get", "y")},
+				"y": {r("get", "leaf"), r("get", "y")},
+			},
+		},
+		{
+			// x takes y, y takes z, z takes x's new rules: the passes
+			// alternate between two states forever, as the controller
+			// would; each role gets the union over the loop.
+			name: "a cycle of three that never settles gets the union over the loop",
+			roles: []*secureauditv1.ClusterRole{
+				clusterRole("x", label("to-z"), sel("to-x"), r("get", "x")),
+				clusterRole("y", label("to-x"), sel("to-y"), r("get", "y")),
+				clusterRole("z", label("to-y"), sel("to-z"), r("get", "z")),
+			},
+			want: map[string][]*secureauditv1.PolicyRule{
+				"x": {r("get", "y"), r("get", "z")},
+				"y": {r("get", "z"), r("get", "y")},
+				"z": {r("get", "y"), r("get", "z")},
+			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, order := range [][]*secureauditv1.ClusterRole{tt.roles, reversed(tt.roles)} {
 				s := snapshot.Build([]*secureauditv1.SnapshotChunk{{ClusterRoles: order}}, nil)
-				got, ok := s.EffectiveClusterRoleRules(tt.role)
-				if !ok {
-					t.Fatalf("role %s not found", tt.role)
-				}
-				if diff := cmp.Diff(tt.want, got, protocmp.Transform()); diff != "" {
-					t.Errorf("effective rules (-want +got):\n%s", diff)
+				for role, want := range tt.want {
+					got, ok := s.EffectiveClusterRoleRules(role)
+					if !ok {
+						t.Fatalf("role %s not found", role)
+					}
+					if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+						t.Errorf("%s: effective rules (-want +got):\n%s", role, diff)
+					}
 				}
 			}
 		})
