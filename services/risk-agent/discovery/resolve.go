@@ -213,6 +213,12 @@ func (t *Table) resourcesFor(q gvr) []int {
 					add(i)
 				}
 			}
+		case q.version != "":
+			for _, i := range members {
+				if r := t.resources[i]; r.Version == q.version && named(r) {
+					add(i)
+				}
+			}
 		case q.group != "":
 			exact := false
 			for _, i := range members {
