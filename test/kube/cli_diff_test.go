@@ -297,6 +297,12 @@ func create(ctx context.Context, c kubernetes.Interface, objs []any) error {
 	return parallel(4, jobs)
 }
 
+// objectKey names an object by kind, namespace and name.
+func objectKey(o any) string {
+	m := o.(metav1.Object)
+	return fmt.Sprintf("%T/%s/%s", o, m.GetNamespace(), m.GetName())
+}
+
 // kubectlList writes items as `kubectl get ... -o json` prints several
 // kinds: a v1 List whose items carry apiVersion and kind, without
 // managedFields.
@@ -499,7 +505,11 @@ func (g cliGen) question(t *testing.T, k kubectlMapper, i int) question {
 		arg := g.pick(forms(r))
 		gvr, namespaced, err := k.resolve(arg)
 		if err != nil {
-			t.Fatalf("kubectl's RESTMapper cannot read %q: %v", arg, err)
+			t.Logf("kubectl's RESTMapper cannot read %q (%v): asking with the plural", arg, err)
+			arg = forms(r)[0]
+			if gvr, namespaced, err = k.resolve(arg); err != nil {
+				t.Fatalf("kubectl's RESTMapper cannot read %q: %v", arg, err)
+			}
 		}
 		q.attr = authorizationv1.ResourceAttributes{Verb: verb, Group: gvr.Group, Resource: gvr.Resource, Name: name}
 		if namespaced {
@@ -611,16 +621,21 @@ func TestDifferentialCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Manifests: the generated objects as written (aggregated roles not
-	// filled in) and the cluster's own ClusterRoles (bootstrap), as a
-	// repository of manifests applied to a cluster would be read with it.
+	// filled in) beside the cluster's own objects (the bootstrap roles and
+	// bindings, kube-system), as a repository of manifests applied to this
+	// cluster would be read with them.
 	manifest := filepath.Join(dir, "manifest")
 	if err := os.Mkdir(manifest, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	generated := map[string]bool{}
+	for _, o := range objs {
+		generated[objectKey(o)] = true
+	}
 	var bootstrap []any
 	for _, o := range dumped {
-		if cr, ok := o.(*rbacv1.ClusterRole); ok && !strings.HasPrefix(cr.Name, "cli-") && cr.Name != "sentinel" {
-			bootstrap = append(bootstrap, cr)
+		if !generated[objectKey(o)] {
+			bootstrap = append(bootstrap, o)
 		}
 	}
 	if err := kubectlList(filepath.Join(manifest, "bootstrap.json"), bootstrap); err != nil {
