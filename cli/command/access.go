@@ -14,53 +14,81 @@ import (
 	"secureaudit.dev/platform/validation"
 	"secureaudit.dev/services/rbac-agent/collect"
 	"secureaudit.dev/services/risk-agent/access"
+	"secureaudit.dev/services/risk-agent/discovery"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
 
 // accessFlags are the flags of who-can and can-i.
 type accessFlags struct {
-	snapshot  string
-	namespace string
+	snapshot    string
+	namespace   string
+	subresource string
 }
 
 func (f *accessFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.snapshot, "snapshot", "", "file or directory of Kubernetes objects (kubectl get -o yaml|json output)")
 	fl.StringVarP(&f.namespace, "namespace", "n", "", "namespace of the request (default: cluster-wide, all namespaces)")
+	fl.StringVar(&f.subresource, "subresource", "", "subresource of the request, as kubectl auth can-i --subresource (same as RESOURCE/SUBRESOURCE)")
 	_ = cmd.MarkFlagRequired("snapshot")
 }
 
 // engine reads the snapshot with the rbac-agent's file source and builds
-// the access engine over it, as the risk-agent would see it.
-func (f *accessFlags) engine(cmd *cobra.Command) (*access.Engine, error) {
+// the access engine over it, as the risk-agent would see it, with the
+// resources requests are read against: the snapshot's discovery when it has
+// one, else the built-in resources of the captured API server version.
+func (f *accessFlags) engine(cmd *cobra.Command) (*access.Engine, *discovery.Table, error) {
 	v, err := validation.New(slog.New(slog.DiscardHandler))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	abs, err := filepath.Abs(f.snapshot)
 	if err != nil {
-		return nil, fmt.Errorf("--snapshot: %w", err)
+		return nil, nil, fmt.Errorf("--snapshot: %w", err)
 	}
 	name := collect.SanitizeCluster(strings.TrimSuffix(filepath.Base(abs), filepath.Ext(abs)))
 	snap, err := collect.NewFiles(f.snapshot, name, v).Load(cmd.Context())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return access.New(snapshot.Build(snap.Chunks(collect.MaxChunkObjects), nil)), nil
+	s := snapshot.Build(snap.Chunks(collect.MaxChunkObjects), nil)
+	return access.New(s), discovery.For(s.Header()), nil
 }
 
-// request parses VERB RESOURCE [NAME].
-func (f *accessFlags) request(args []string) access.Attributes {
+// request parses VERB RESOURCE [NAME] with the table.
+func (f *accessFlags) request(t *discovery.Table, args []string) (access.Attributes, error) {
 	name := ""
 	if len(args) == 3 {
 		name = args[2]
 	}
-	return access.Request(args[0], args[1], f.namespace, name)
+	resource := args[1]
+	if f.subresource != "" {
+		if strings.HasPrefix(resource, "/") || strings.Contains(resource, "/") {
+			return access.Attributes{}, usageError(fmt.Errorf("--subresource %s with %s: give the subresource once", f.subresource, resource))
+		}
+		resource += "/" + f.subresource
+	}
+	a, err := access.ParseRequest(t, args[0], resource, f.namespace, name)
+	if err != nil {
+		return access.Attributes{}, usageError(err)
+	}
+	return a, nil
 }
 
-const resourceHelp = `RESOURCE is written as kubectl writes it: pods, pods/log, deployments (built-in
-resources get their API group), deployments.apps/scale, widgets.example.com; a
-RESOURCE starting with '/' is a non-resource URL such as /metrics.`
+const resourceHelp = `RESOURCE is read as kubectl auth can-i reads it, against the snapshot's
+discovery (a live collection) or the built-in resources of kube-apiserver
+` + "%s" + ` otherwise: a plural (pods), singular (pod) or short name (po),
+with a group (deployments.apps, storageclasses.storage for storage.k8s.io)
+or a version and group (ingresses.v1.networking.k8s.io); a name several
+groups serve resolves as kubectl resolves it (the core group first). '*' is
+every resource. RESOURCE/SUBRESOURCE (pods/exec, deployments.apps/scale) or
+--subresource names a subresource; unlike kubectl, which reads TYPE/NAME,
+the object name is the third argument. An unknown resource or subresource
+is an error listing the nearest names, never a guess. A cluster-scoped
+resource is asked without a namespace, whatever -n says. A RESOURCE
+starting with '/' is a non-resource URL such as /metrics.`
+
+func resourceHelpText() string { return fmt.Sprintf(resourceHelp, discovery.BuiltinVersion()) }
 
 func newWhoCan() *cobra.Command {
 	var f accessFlags
@@ -72,7 +100,7 @@ request, with the binding, as the Kubernetes RBAC authorizer would decide it:
 aggregated ClusterRoles are resolved from their label selectors, a RoleBinding
 counts only in its namespace, resourceNames restrict by object name.
 
-` + resourceHelp + `
+` + resourceHelpText() + `
 
 Members of the listed groups are allowed too (system:authenticated is every
 authenticated user), and members of system:masters are allowed everything.`,
@@ -80,11 +108,15 @@ authenticated user), and members of system:masters are allowed everything.`,
 			"  secureaudit who-can create pods/exec --snapshot examples/cluster",
 		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := f.engine(cmd)
+			e, t, err := f.engine(cmd)
 			if err != nil {
 				return err
 			}
-			return printMatches(cmd.OutOrStdout(), e.WhoCan(f.request(args)))
+			a, err := f.request(t, args)
+			if err != nil {
+				return err
+			}
+			return printMatches(cmd.OutOrStdout(), e.WhoCan(a))
 		},
 	}
 	f.register(cmd)
@@ -134,11 +166,17 @@ func newCanI() *cobra.Command {
 would, and names the bindings that allow it. With --list it prints the subject's
 effective permissions instead.
 
---as is a user name; system:serviceaccount:NAMESPACE:NAME is a ServiceAccount,
-which is in the groups system:serviceaccounts and system:serviceaccounts:NAMESPACE.
-Users are in system:authenticated (system:anonymous in system:unauthenticated)
-and in the groups given with --as-group. --as-group without --as asks for what
-the groups alone are granted.
+--as and --as-group mean what they mean to kubectl: the identity is the one
+the API server's impersonation gives. --as system:serviceaccount:NAMESPACE:NAME
+(a DNS label namespace and a DNS subdomain name; anything else, such as
+system:serviceaccount:a:b:c, is a plain user name) is a ServiceAccount in the
+groups system:serviceaccounts and system:serviceaccounts:NAMESPACE, but only
+when no --as-group is given: with --as-group it is in exactly the groups
+given. Every user is also in system:authenticated unless the groups hold
+system:authenticated or system:unauthenticated (system:anonymous is in
+system:unauthenticated). A real ServiceAccount token always carries both
+ServiceAccount groups. --as-group without --as (which kubectl refuses) asks
+for what the groups alone are granted.
 
 ` + resourceHelp,
 		Example: "  secureaudit can-i --as system:serviceaccount:kube-system:default get secrets -n kube-system --snapshot examples/cluster\n" +
@@ -157,7 +195,7 @@ the groups alone are granted.
 			if as != "" {
 				id = access.ForUser(as, groups...)
 			}
-			e, err := f.engine(cmd)
+			e, t, err := f.engine(cmd)
 			if err != nil {
 				return err
 			}
@@ -165,7 +203,11 @@ the groups alone are granted.
 			if list {
 				return printPermissions(w, e.Permissions(id), f.namespace)
 			}
-			d := e.Allowed(id, f.request(args))
+			a, err := f.request(t, args)
+			if err != nil {
+				return err
+			}
+			d := e.Allowed(id, a)
 			if !d.Allowed {
 				fmt.Fprintln(w, "no")
 				return nil

@@ -24,6 +24,10 @@ func TestAccessCommands(t *testing.T) {
 			[]string{"no"}, []string{"yes"}},
 		{"can-i yes", []string{"can-i", "--as", "system:serviceaccount:ci:github-deployer", "delete", "nodes", "--snapshot", cluster},
 			[]string{"yes", "via ClusterRoleBinding github-deployer-cluster-admin -> ClusterRole cluster-admin"}, nil},
+		{"can-i short name and version.group", []string{"can-i", "--as", "system:serviceaccount:ci:github-deployer", "delete", "ing.v1.networking.k8s.io", "-n", "x", "--snapshot", cluster},
+			[]string{"yes"}, nil},
+		{"can-i --subresource", []string{"can-i", "--as", "system:serviceaccount:ci:github-deployer", "create", "po", "--subresource", "exec", "-n", "x", "--snapshot", cluster},
+			[]string{"yes"}, nil},
 		{"can-i list", []string{"can-i", "--as-group", "system:authenticated", "--list", "--snapshot", cluster},
 			[]string{"create  selfsubjectaccessreviews.authorization.k8s.io", "get     /version"}, []string{"secrets"}},
 	}
@@ -59,5 +63,37 @@ func TestCanIRequiresSubject(t *testing.T) {
 	root.SetArgs([]string{"can-i", "get", "pods", "--snapshot", filepath.Join("..", "..", "examples", "cluster")})
 	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "--as") {
 		t.Errorf("err = %v, want one asking for --as", err)
+	}
+}
+
+func TestAccessResourceErrors(t *testing.T) {
+	cluster := filepath.Join("..", "..", "examples", "cluster")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"near match", []string{"who-can", "get", "secret", "--snapshot", cluster}, ""},
+		{"unknown", []string{"who-can", "get", "ingres", "--snapshot", cluster}, "did you mean ingresses.networking.k8s.io"},
+		{"unknown group", []string{"who-can", "get", "widgets.example.com", "--snapshot", cluster}, "unknown resource"},
+		{"kubectl's TYPE/NAME", []string{"who-can", "get", "pods/web", "--snapshot", cluster}, `no subresource "web"`},
+		{"subresource twice", []string{"who-can", "get", "pods/log", "--subresource", "log", "--snapshot", cluster}, "give the subresource once"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			root := New(&out, &errOut)
+			root.SetArgs(tt.args)
+			err := root.Execute()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("%v: %v", tt.args, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%v: err = %v, want one containing %q", tt.args, err, tt.want)
+			}
+		})
 	}
 }

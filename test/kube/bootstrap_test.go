@@ -25,7 +25,7 @@ import (
 	"secureaudit.dev/test/kube"
 )
 
-var update = flag.Bool("update", false, "rewrite services/risk-agent/rules/upstream/bootstrap-clusterroles.json from the API server")
+var update = flag.Bool("update", false, "rewrite the captured files (services/risk-agent/rules/upstream/bootstrap-clusterroles.json, services/risk-agent/discovery/builtin.json) from the API server")
 
 // bootstrapLabel marks the ClusterRoles of the API server's bootstrap
 // policy (k8s.io/kubernetes plugin/pkg/auth/authorizer/rbac/bootstrappolicy).

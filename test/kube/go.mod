@@ -3,6 +3,8 @@ module secureaudit.dev/test/kube
 go 1.26.0
 
 replace (
+	secureaudit.dev/cli => ../../cli
+	secureaudit.dev/services/orchestrator => ../../services/orchestrator
 	secureaudit.dev/deploy => ../../deploy
 	secureaudit.dev/gen => ../../gen
 	secureaudit.dev/platform => ../../platform
@@ -16,6 +18,7 @@ require (
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
 	k8s.io/client-go v0.37.2
+	secureaudit.dev/cli v0.0.0
 	secureaudit.dev/deploy v0.0.0
 	secureaudit.dev/gen v0.0.0
 	secureaudit.dev/platform v0.0.0

@@ -134,6 +134,91 @@ func Binary(ctx context.Context) (string, error) {
 	return bin, nil
 }
 
+// AggregatorBinary returns the path of the cached clusterrole-aggregation
+// controller binary (apiserver/aggregator: the upstream controller code of
+// the same k8s.io/kubernetes module), building it first if needed, like
+// Binary.
+func AggregatorBinary(ctx context.Context) (string, error) {
+	src := filepath.Join(sourceDir(), "apiserver")
+	h := sha256.New()
+	for _, f := range []string{"go.mod", "go.sum", filepath.Join("aggregator", "main.go")} {
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			return "", fmt.Errorf("aggregator source: %w", err)
+		}
+		h.Write(data)
+	}
+	cache := filepath.Join(sourceDir(), "..", "..", ".cache", "kube")
+	bin := filepath.Join(cache, "clusterrole-aggregation-"+Version+"-"+hex.EncodeToString(h.Sum(nil))[:12])
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return "", fmt.Errorf("aggregator cache: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(cache, "aggregator.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("aggregator cache: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", fmt.Errorf("lock aggregator cache: %w", err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // released on close anyway
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("%w: building the aggregation controller needs the go command: %v", ErrUnavailable, err)
+	}
+	tmp := bin + ".tmp"
+	cmd := exec.CommandContext(ctx, gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, "./aggregator")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build aggregation controller: %w\n%s", err, out.String())
+	}
+	if err := os.Rename(tmp, bin); err != nil {
+		return "", fmt.Errorf("build aggregation controller: %w", err)
+	}
+	return bin, nil
+}
+
+// StartAggregation runs the upstream clusterrole-aggregation controller
+// against the server as the admin, as kube-controller-manager would, and
+// returns a function that stops it. Its log is Dir/aggregator.log.
+func (s *Server) StartAggregation(ctx context.Context) (stop func(), err error) {
+	bin, err := AggregatorBinary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	kc, err := s.Kubeconfig("aggregator", s.AdminToken)
+	if err != nil {
+		return nil, err
+	}
+	cmd, err := launch(s.Dir, "aggregator.log", bin, "--kubeconfig="+kc)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait() //nolint:errcheck // stopping
+		close(done)
+	}()
+	return func() {
+		cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // best effort
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill() //nolint:errcheck // stuck
+			<-done
+		}
+	}, nil
+}
+
 // Server is a running etcd and kube-apiserver. Stop it when done.
 type Server struct {
 	// Host is the API server's URL, https://127.0.0.1:<port>.

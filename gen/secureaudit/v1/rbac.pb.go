@@ -392,8 +392,17 @@ type SnapshotHeader struct {
 	CollectedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=collected_at,json=collectedAt,proto3" json:"collected_at,omitempty"`
 	// server_version is the API server's git version for live collection.
 	ServerVersion string `protobuf:"bytes,5,opt,name=server_version,json=serverVersion,proto3" json:"server_version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// api_resources is the API server's discovery at collection time, in
+	// discovery order: its built-in resources, CustomResourceDefinitions and
+	// aggregated APIs. It is set by live collection only; a consumer that finds
+	// it empty uses the built-in resources captured for the server version.
+	// Resource names, groups, scopes and kubectl's short names are read from it.
+	ApiResources []*APIResource `protobuf:"bytes,120,rep,name=api_resources,json=apiResources,proto3" json:"api_resources,omitempty"`
+	// api_resources_partial is true when the discovery of some API groups
+	// failed (an aggregated API that is down): api_resources lacks them.
+	ApiResourcesPartial bool `protobuf:"varint,121,opt,name=api_resources_partial,json=apiResourcesPartial,proto3" json:"api_resources_partial,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *SnapshotHeader) Reset() {
@@ -461,6 +470,135 @@ func (x *SnapshotHeader) GetServerVersion() string {
 	return ""
 }
 
+func (x *SnapshotHeader) GetApiResources() []*APIResource {
+	if x != nil {
+		return x.ApiResources
+	}
+	return nil
+}
+
+func (x *SnapshotHeader) GetApiResourcesPartial() bool {
+	if x != nil {
+		return x.ApiResourcesPartial
+	}
+	return false
+}
+
+// APIResource is one resource of an API group version as discovery serves it
+// (k8s.io/apimachinery's metav1.APIResource), with its subresources folded in.
+type APIResource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// group is the API group, empty for the core group.
+	Group   string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Version string `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// name is the plural resource name, such as deployments.
+	Name         string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	SingularName string `protobuf:"bytes,4,opt,name=singular_name,json=singularName,proto3" json:"singular_name,omitempty"`
+	Kind         string `protobuf:"bytes,5,opt,name=kind,proto3" json:"kind,omitempty"`
+	// namespaced is false for cluster-scoped resources.
+	Namespaced bool     `protobuf:"varint,6,opt,name=namespaced,proto3" json:"namespaced,omitempty"`
+	ShortNames []string `protobuf:"bytes,7,rep,name=short_names,json=shortNames,proto3" json:"short_names,omitempty"`
+	// subresources are the names after the '/', such as status or log.
+	Subresources []string `protobuf:"bytes,8,rep,name=subresources,proto3" json:"subresources,omitempty"`
+	// preferred_version is true when version is the group's preferred version.
+	PreferredVersion bool `protobuf:"varint,9,opt,name=preferred_version,json=preferredVersion,proto3" json:"preferred_version,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *APIResource) Reset() {
+	*x = APIResource{}
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *APIResource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*APIResource) ProtoMessage() {}
+
+func (x *APIResource) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use APIResource.ProtoReflect.Descriptor instead.
+func (*APIResource) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *APIResource) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *APIResource) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *APIResource) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *APIResource) GetSingularName() string {
+	if x != nil {
+		return x.SingularName
+	}
+	return ""
+}
+
+func (x *APIResource) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *APIResource) GetNamespaced() bool {
+	if x != nil {
+		return x.Namespaced
+	}
+	return false
+}
+
+func (x *APIResource) GetShortNames() []string {
+	if x != nil {
+		return x.ShortNames
+	}
+	return nil
+}
+
+func (x *APIResource) GetSubresources() []string {
+	if x != nil {
+		return x.Subresources
+	}
+	return nil
+}
+
+func (x *APIResource) GetPreferredVersion() bool {
+	if x != nil {
+		return x.PreferredVersion
+	}
+	return false
+}
+
 // SnapshotTrailer closes a snapshot with what it holds and what was skipped.
 type SnapshotTrailer struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -479,7 +617,7 @@ type SnapshotTrailer struct {
 
 func (x *SnapshotTrailer) Reset() {
 	*x = SnapshotTrailer{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[4]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -491,7 +629,7 @@ func (x *SnapshotTrailer) String() string {
 func (*SnapshotTrailer) ProtoMessage() {}
 
 func (x *SnapshotTrailer) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[4]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -504,7 +642,7 @@ func (x *SnapshotTrailer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotTrailer.ProtoReflect.Descriptor instead.
 func (*SnapshotTrailer) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{4}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SnapshotTrailer) GetCounts() *ObjectCounts {
@@ -553,7 +691,7 @@ type UnauditedObject struct {
 
 func (x *UnauditedObject) Reset() {
 	*x = UnauditedObject{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -565,7 +703,7 @@ func (x *UnauditedObject) String() string {
 func (*UnauditedObject) ProtoMessage() {}
 
 func (x *UnauditedObject) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -578,7 +716,7 @@ func (x *UnauditedObject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnauditedObject.ProtoReflect.Descriptor instead.
 func (*UnauditedObject) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{5}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UnauditedObject) GetKind() string {
@@ -625,7 +763,7 @@ type ObjectCounts struct {
 
 func (x *ObjectCounts) Reset() {
 	*x = ObjectCounts{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -637,7 +775,7 @@ func (x *ObjectCounts) String() string {
 func (*ObjectCounts) ProtoMessage() {}
 
 func (x *ObjectCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -650,7 +788,7 @@ func (x *ObjectCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectCounts.ProtoReflect.Descriptor instead.
 func (*ObjectCounts) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{6}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ObjectCounts) GetNamespaces() uint32 {
@@ -721,7 +859,7 @@ type PolicyRule struct {
 
 func (x *PolicyRule) Reset() {
 	*x = PolicyRule{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -733,7 +871,7 @@ func (x *PolicyRule) String() string {
 func (*PolicyRule) ProtoMessage() {}
 
 func (x *PolicyRule) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -746,7 +884,7 @@ func (x *PolicyRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyRule.ProtoReflect.Descriptor instead.
 func (*PolicyRule) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{7}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PolicyRule) GetVerbs() []string {
@@ -804,7 +942,7 @@ type ObjectMeta struct {
 
 func (x *ObjectMeta) Reset() {
 	*x = ObjectMeta{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +954,7 @@ func (x *ObjectMeta) String() string {
 func (*ObjectMeta) ProtoMessage() {}
 
 func (x *ObjectMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +967,7 @@ func (x *ObjectMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectMeta.ProtoReflect.Descriptor instead.
 func (*ObjectMeta) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{8}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ObjectMeta) GetName() string {
@@ -877,7 +1015,7 @@ type Namespace struct {
 
 func (x *Namespace) Reset() {
 	*x = Namespace{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +1027,7 @@ func (x *Namespace) String() string {
 func (*Namespace) ProtoMessage() {}
 
 func (x *Namespace) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +1040,7 @@ func (x *Namespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Namespace.ProtoReflect.Descriptor instead.
 func (*Namespace) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{9}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Namespace) GetMeta() *ObjectMeta {
@@ -923,7 +1061,7 @@ type Role struct {
 
 func (x *Role) Reset() {
 	*x = Role{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1073,7 @@ func (x *Role) String() string {
 func (*Role) ProtoMessage() {}
 
 func (x *Role) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1086,7 @@ func (x *Role) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Role.ProtoReflect.Descriptor instead.
 func (*Role) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{10}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Role) GetMeta() *ObjectMeta {
@@ -978,7 +1116,7 @@ type ClusterRole struct {
 
 func (x *ClusterRole) Reset() {
 	*x = ClusterRole{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[11]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1128,7 @@ func (x *ClusterRole) String() string {
 func (*ClusterRole) ProtoMessage() {}
 
 func (x *ClusterRole) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[11]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1141,7 @@ func (x *ClusterRole) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterRole.ProtoReflect.Descriptor instead.
 func (*ClusterRole) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{11}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ClusterRole) GetMeta() *ObjectMeta {
@@ -1038,7 +1176,7 @@ type LabelSelector struct {
 
 func (x *LabelSelector) Reset() {
 	*x = LabelSelector{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[12]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1050,7 +1188,7 @@ func (x *LabelSelector) String() string {
 func (*LabelSelector) ProtoMessage() {}
 
 func (x *LabelSelector) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[12]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1063,7 +1201,7 @@ func (x *LabelSelector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelSelector.ProtoReflect.Descriptor instead.
 func (*LabelSelector) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{12}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LabelSelector) GetMatchLabels() map[string]string {
@@ -1093,7 +1231,7 @@ type LabelSelectorRequirement struct {
 
 func (x *LabelSelectorRequirement) Reset() {
 	*x = LabelSelectorRequirement{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[13]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1105,7 +1243,7 @@ func (x *LabelSelectorRequirement) String() string {
 func (*LabelSelectorRequirement) ProtoMessage() {}
 
 func (x *LabelSelectorRequirement) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[13]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1118,7 +1256,7 @@ func (x *LabelSelectorRequirement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelSelectorRequirement.ProtoReflect.Descriptor instead.
 func (*LabelSelectorRequirement) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{13}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LabelSelectorRequirement) GetKey() string {
@@ -1157,7 +1295,7 @@ type Subject struct {
 
 func (x *Subject) Reset() {
 	*x = Subject{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[14]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1169,7 +1307,7 @@ func (x *Subject) String() string {
 func (*Subject) ProtoMessage() {}
 
 func (x *Subject) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[14]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1182,7 +1320,7 @@ func (x *Subject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subject.ProtoReflect.Descriptor instead.
 func (*Subject) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{14}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Subject) GetKind() SubjectKind {
@@ -1217,7 +1355,7 @@ type RoleRef struct {
 
 func (x *RoleRef) Reset() {
 	*x = RoleRef{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[15]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1229,7 +1367,7 @@ func (x *RoleRef) String() string {
 func (*RoleRef) ProtoMessage() {}
 
 func (x *RoleRef) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[15]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1242,7 +1380,7 @@ func (x *RoleRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleRef.ProtoReflect.Descriptor instead.
 func (*RoleRef) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{15}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RoleRef) GetKind() RoleKind {
@@ -1271,7 +1409,7 @@ type RoleBinding struct {
 
 func (x *RoleBinding) Reset() {
 	*x = RoleBinding{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[16]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1421,7 @@ func (x *RoleBinding) String() string {
 func (*RoleBinding) ProtoMessage() {}
 
 func (x *RoleBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[16]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1434,7 @@ func (x *RoleBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleBinding.ProtoReflect.Descriptor instead.
 func (*RoleBinding) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{16}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RoleBinding) GetMeta() *ObjectMeta {
@@ -1332,7 +1470,7 @@ type ClusterRoleBinding struct {
 
 func (x *ClusterRoleBinding) Reset() {
 	*x = ClusterRoleBinding{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[17]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1482,7 @@ func (x *ClusterRoleBinding) String() string {
 func (*ClusterRoleBinding) ProtoMessage() {}
 
 func (x *ClusterRoleBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[17]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1495,7 @@ func (x *ClusterRoleBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterRoleBinding.ProtoReflect.Descriptor instead.
 func (*ClusterRoleBinding) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{17}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ClusterRoleBinding) GetMeta() *ObjectMeta {
@@ -1393,7 +1531,7 @@ type ServiceAccount struct {
 
 func (x *ServiceAccount) Reset() {
 	*x = ServiceAccount{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[18]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1543,7 @@ func (x *ServiceAccount) String() string {
 func (*ServiceAccount) ProtoMessage() {}
 
 func (x *ServiceAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[18]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1556,7 @@ func (x *ServiceAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceAccount.ProtoReflect.Descriptor instead.
 func (*ServiceAccount) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{18}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ServiceAccount) GetMeta() *ObjectMeta {
@@ -1449,7 +1587,7 @@ type Workload struct {
 
 func (x *Workload) Reset() {
 	*x = Workload{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[19]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1461,7 +1599,7 @@ func (x *Workload) String() string {
 func (*Workload) ProtoMessage() {}
 
 func (x *Workload) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[19]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1474,7 +1612,7 @@ func (x *Workload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Workload.ProtoReflect.Descriptor instead.
 func (*Workload) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{19}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Workload) GetMeta() *ObjectMeta {
@@ -1526,14 +1664,30 @@ const file_secureaudit_v1_rbac_proto_rawDesc = "" +
 	"\x10service_accounts\x18\a \x03(\v2\x1e.secureaudit.v1.ServiceAccountB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03R\x0fserviceAccounts\x12A\n" +
 	"\tworkloads\x18\b \x03(\v2\x18.secureaudit.v1.WorkloadB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03R\tworkloads\x129\n" +
 	"\atrailer\x18\t \x01(\v2\x1f.secureaudit.v1.SnapshotTrailerR\atrailer:\x86\x02\xbaH\x82\x02\x1a\xff\x01\n" +
-	"\x1asnapshot_chunk.max_objects\x12!a chunk holds at most 500 objects\x1a\xbd\x01size(this.namespaces) + size(this.roles) + size(this.cluster_roles) + size(this.role_bindings) + size(this.cluster_role_bindings) + size(this.service_accounts) + size(this.workloads) <= 500\"\xc0\x02\n" +
+	"\x1asnapshot_chunk.max_objects\x12!a chunk holds at most 500 objects\x1a\xbd\x01size(this.namespaces) + size(this.roles) + size(this.cluster_roles) + size(this.role_bindings) + size(this.cluster_role_bindings) + size(this.service_accounts) + size(this.workloads) <= 500\"\xc1\x03\n" +
 	"\x0eSnapshotHeader\x12P\n" +
 	"\acluster\x18\x01 \x01(\tB6\xbaH3r1\x10\x01\x18\xfd\x012*^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$R\acluster\x12B\n" +
 	"\x06source\x18\x02 \x01(\x0e2\x1e.secureaudit.v1.SnapshotSourceB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06source\x12 \n" +
 	"\x06origin\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x06origin\x12E\n" +
 	"\fcollected_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vcollectedAt\x12/\n" +
-	"\x0eserver_version\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\rserverVersion\"\xda\x02\n" +
+	"\x0eserver_version\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\rserverVersion\x12K\n" +
+	"\rapi_resources\x18x \x03(\v2\x1b.secureaudit.v1.APIResourceB\t\xbaH\x06\x92\x01\x03\x10\x90NR\fapiResources\x122\n" +
+	"\x15api_resources_partial\x18y \x01(\bR\x13apiResourcesPartial\"\xed\x03\n" +
+	"\vAPIResource\x12\x1e\n" +
+	"\x05group\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\xfd\x01R\x05group\x12#\n" +
+	"\aversion\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\aversion\x12\x93\x01\n" +
+	"\x04name\x18\x03 \x01(\tB\x7f\xbaH|\xba\x01r\n" +
+	"\x17api_resource.name_plain\x12Bname must not contain '/': subresources are listed in subresources\x1a\x13!this.contains('/')r\x05\x10\x01\x18\xfd\x01R\x04name\x12-\n" +
+	"\rsingular_name\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xfd\x01R\fsingularName\x12\x1c\n" +
+	"\x04kind\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\xfd\x01R\x04kind\x12\x1e\n" +
+	"\n" +
+	"namespaced\x18\x06 \x01(\bR\n" +
+	"namespaced\x122\n" +
+	"\vshort_names\x18\a \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10@\"\ar\x05\x10\x01\x18\xfd\x01R\n" +
+	"shortNames\x125\n" +
+	"\fsubresources\x18\b \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10@\"\ar\x05\x10\x01\x18\xfd\x01R\fsubresources\x12+\n" +
+	"\x11preferred_version\x18\t \x01(\bR\x10preferredVersion\"\xda\x02\n" +
 	"\x0fSnapshotTrailer\x12<\n" +
 	"\x06counts\x18\x01 \x01(\v2\x1c.secureaudit.v1.ObjectCountsB\x06\xbaH\x03\xc8\x01\x01R\x06counts\x12Z\n" +
 	"\askipped\x18\x02 \x03(\v2,.secureaudit.v1.SnapshotTrailer.SkippedEntryB\x12\xbaH\x0f\x9a\x01\f\x10\xe8\a\"\ar\x05\x10\x01\x18\xfd\x01R\askipped\x12H\n" +
@@ -1671,7 +1825,7 @@ func file_secureaudit_v1_rbac_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_rbac_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_secureaudit_v1_rbac_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_secureaudit_v1_rbac_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_secureaudit_v1_rbac_proto_goTypes = []any{
 	(SnapshotSource)(0),              // 0: secureaudit.v1.SnapshotSource
 	(SubjectKind)(0),                 // 1: secureaudit.v1.SubjectKind
@@ -1680,71 +1834,73 @@ var file_secureaudit_v1_rbac_proto_goTypes = []any{
 	(*CollectResponse)(nil),          // 4: secureaudit.v1.CollectResponse
 	(*SnapshotChunk)(nil),            // 5: secureaudit.v1.SnapshotChunk
 	(*SnapshotHeader)(nil),           // 6: secureaudit.v1.SnapshotHeader
-	(*SnapshotTrailer)(nil),          // 7: secureaudit.v1.SnapshotTrailer
-	(*UnauditedObject)(nil),          // 8: secureaudit.v1.UnauditedObject
-	(*ObjectCounts)(nil),             // 9: secureaudit.v1.ObjectCounts
-	(*PolicyRule)(nil),               // 10: secureaudit.v1.PolicyRule
-	(*ObjectMeta)(nil),               // 11: secureaudit.v1.ObjectMeta
-	(*Namespace)(nil),                // 12: secureaudit.v1.Namespace
-	(*Role)(nil),                     // 13: secureaudit.v1.Role
-	(*ClusterRole)(nil),              // 14: secureaudit.v1.ClusterRole
-	(*LabelSelector)(nil),            // 15: secureaudit.v1.LabelSelector
-	(*LabelSelectorRequirement)(nil), // 16: secureaudit.v1.LabelSelectorRequirement
-	(*Subject)(nil),                  // 17: secureaudit.v1.Subject
-	(*RoleRef)(nil),                  // 18: secureaudit.v1.RoleRef
-	(*RoleBinding)(nil),              // 19: secureaudit.v1.RoleBinding
-	(*ClusterRoleBinding)(nil),       // 20: secureaudit.v1.ClusterRoleBinding
-	(*ServiceAccount)(nil),           // 21: secureaudit.v1.ServiceAccount
-	(*Workload)(nil),                 // 22: secureaudit.v1.Workload
-	nil,                              // 23: secureaudit.v1.SnapshotTrailer.SkippedEntry
-	nil,                              // 24: secureaudit.v1.ObjectMeta.LabelsEntry
-	nil,                              // 25: secureaudit.v1.ObjectMeta.AnnotationsEntry
-	nil,                              // 26: secureaudit.v1.LabelSelector.MatchLabelsEntry
-	(*timestamppb.Timestamp)(nil),    // 27: google.protobuf.Timestamp
+	(*APIResource)(nil),              // 7: secureaudit.v1.APIResource
+	(*SnapshotTrailer)(nil),          // 8: secureaudit.v1.SnapshotTrailer
+	(*UnauditedObject)(nil),          // 9: secureaudit.v1.UnauditedObject
+	(*ObjectCounts)(nil),             // 10: secureaudit.v1.ObjectCounts
+	(*PolicyRule)(nil),               // 11: secureaudit.v1.PolicyRule
+	(*ObjectMeta)(nil),               // 12: secureaudit.v1.ObjectMeta
+	(*Namespace)(nil),                // 13: secureaudit.v1.Namespace
+	(*Role)(nil),                     // 14: secureaudit.v1.Role
+	(*ClusterRole)(nil),              // 15: secureaudit.v1.ClusterRole
+	(*LabelSelector)(nil),            // 16: secureaudit.v1.LabelSelector
+	(*LabelSelectorRequirement)(nil), // 17: secureaudit.v1.LabelSelectorRequirement
+	(*Subject)(nil),                  // 18: secureaudit.v1.Subject
+	(*RoleRef)(nil),                  // 19: secureaudit.v1.RoleRef
+	(*RoleBinding)(nil),              // 20: secureaudit.v1.RoleBinding
+	(*ClusterRoleBinding)(nil),       // 21: secureaudit.v1.ClusterRoleBinding
+	(*ServiceAccount)(nil),           // 22: secureaudit.v1.ServiceAccount
+	(*Workload)(nil),                 // 23: secureaudit.v1.Workload
+	nil,                              // 24: secureaudit.v1.SnapshotTrailer.SkippedEntry
+	nil,                              // 25: secureaudit.v1.ObjectMeta.LabelsEntry
+	nil,                              // 26: secureaudit.v1.ObjectMeta.AnnotationsEntry
+	nil,                              // 27: secureaudit.v1.LabelSelector.MatchLabelsEntry
+	(*timestamppb.Timestamp)(nil),    // 28: google.protobuf.Timestamp
 }
 var file_secureaudit_v1_rbac_proto_depIdxs = []int32{
 	5,  // 0: secureaudit.v1.CollectResponse.chunk:type_name -> secureaudit.v1.SnapshotChunk
 	6,  // 1: secureaudit.v1.SnapshotChunk.header:type_name -> secureaudit.v1.SnapshotHeader
-	12, // 2: secureaudit.v1.SnapshotChunk.namespaces:type_name -> secureaudit.v1.Namespace
-	13, // 3: secureaudit.v1.SnapshotChunk.roles:type_name -> secureaudit.v1.Role
-	14, // 4: secureaudit.v1.SnapshotChunk.cluster_roles:type_name -> secureaudit.v1.ClusterRole
-	19, // 5: secureaudit.v1.SnapshotChunk.role_bindings:type_name -> secureaudit.v1.RoleBinding
-	20, // 6: secureaudit.v1.SnapshotChunk.cluster_role_bindings:type_name -> secureaudit.v1.ClusterRoleBinding
-	21, // 7: secureaudit.v1.SnapshotChunk.service_accounts:type_name -> secureaudit.v1.ServiceAccount
-	22, // 8: secureaudit.v1.SnapshotChunk.workloads:type_name -> secureaudit.v1.Workload
-	7,  // 9: secureaudit.v1.SnapshotChunk.trailer:type_name -> secureaudit.v1.SnapshotTrailer
+	13, // 2: secureaudit.v1.SnapshotChunk.namespaces:type_name -> secureaudit.v1.Namespace
+	14, // 3: secureaudit.v1.SnapshotChunk.roles:type_name -> secureaudit.v1.Role
+	15, // 4: secureaudit.v1.SnapshotChunk.cluster_roles:type_name -> secureaudit.v1.ClusterRole
+	20, // 5: secureaudit.v1.SnapshotChunk.role_bindings:type_name -> secureaudit.v1.RoleBinding
+	21, // 6: secureaudit.v1.SnapshotChunk.cluster_role_bindings:type_name -> secureaudit.v1.ClusterRoleBinding
+	22, // 7: secureaudit.v1.SnapshotChunk.service_accounts:type_name -> secureaudit.v1.ServiceAccount
+	23, // 8: secureaudit.v1.SnapshotChunk.workloads:type_name -> secureaudit.v1.Workload
+	8,  // 9: secureaudit.v1.SnapshotChunk.trailer:type_name -> secureaudit.v1.SnapshotTrailer
 	0,  // 10: secureaudit.v1.SnapshotHeader.source:type_name -> secureaudit.v1.SnapshotSource
-	27, // 11: secureaudit.v1.SnapshotHeader.collected_at:type_name -> google.protobuf.Timestamp
-	9,  // 12: secureaudit.v1.SnapshotTrailer.counts:type_name -> secureaudit.v1.ObjectCounts
-	23, // 13: secureaudit.v1.SnapshotTrailer.skipped:type_name -> secureaudit.v1.SnapshotTrailer.SkippedEntry
-	8,  // 14: secureaudit.v1.SnapshotTrailer.unaudited:type_name -> secureaudit.v1.UnauditedObject
-	24, // 15: secureaudit.v1.ObjectMeta.labels:type_name -> secureaudit.v1.ObjectMeta.LabelsEntry
-	25, // 16: secureaudit.v1.ObjectMeta.annotations:type_name -> secureaudit.v1.ObjectMeta.AnnotationsEntry
-	11, // 17: secureaudit.v1.Namespace.meta:type_name -> secureaudit.v1.ObjectMeta
-	11, // 18: secureaudit.v1.Role.meta:type_name -> secureaudit.v1.ObjectMeta
-	10, // 19: secureaudit.v1.Role.rules:type_name -> secureaudit.v1.PolicyRule
-	11, // 20: secureaudit.v1.ClusterRole.meta:type_name -> secureaudit.v1.ObjectMeta
-	10, // 21: secureaudit.v1.ClusterRole.rules:type_name -> secureaudit.v1.PolicyRule
-	15, // 22: secureaudit.v1.ClusterRole.aggregation_selectors:type_name -> secureaudit.v1.LabelSelector
-	26, // 23: secureaudit.v1.LabelSelector.match_labels:type_name -> secureaudit.v1.LabelSelector.MatchLabelsEntry
-	16, // 24: secureaudit.v1.LabelSelector.match_expressions:type_name -> secureaudit.v1.LabelSelectorRequirement
-	1,  // 25: secureaudit.v1.Subject.kind:type_name -> secureaudit.v1.SubjectKind
-	2,  // 26: secureaudit.v1.RoleRef.kind:type_name -> secureaudit.v1.RoleKind
-	11, // 27: secureaudit.v1.RoleBinding.meta:type_name -> secureaudit.v1.ObjectMeta
-	18, // 28: secureaudit.v1.RoleBinding.role_ref:type_name -> secureaudit.v1.RoleRef
-	17, // 29: secureaudit.v1.RoleBinding.subjects:type_name -> secureaudit.v1.Subject
-	11, // 30: secureaudit.v1.ClusterRoleBinding.meta:type_name -> secureaudit.v1.ObjectMeta
-	18, // 31: secureaudit.v1.ClusterRoleBinding.role_ref:type_name -> secureaudit.v1.RoleRef
-	17, // 32: secureaudit.v1.ClusterRoleBinding.subjects:type_name -> secureaudit.v1.Subject
-	11, // 33: secureaudit.v1.ServiceAccount.meta:type_name -> secureaudit.v1.ObjectMeta
-	11, // 34: secureaudit.v1.Workload.meta:type_name -> secureaudit.v1.ObjectMeta
-	3,  // 35: secureaudit.v1.RBACService.Collect:input_type -> secureaudit.v1.CollectRequest
-	4,  // 36: secureaudit.v1.RBACService.Collect:output_type -> secureaudit.v1.CollectResponse
-	36, // [36:37] is the sub-list for method output_type
-	35, // [35:36] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	28, // 11: secureaudit.v1.SnapshotHeader.collected_at:type_name -> google.protobuf.Timestamp
+	7,  // 12: secureaudit.v1.SnapshotHeader.api_resources:type_name -> secureaudit.v1.APIResource
+	10, // 13: secureaudit.v1.SnapshotTrailer.counts:type_name -> secureaudit.v1.ObjectCounts
+	24, // 14: secureaudit.v1.SnapshotTrailer.skipped:type_name -> secureaudit.v1.SnapshotTrailer.SkippedEntry
+	9,  // 15: secureaudit.v1.SnapshotTrailer.unaudited:type_name -> secureaudit.v1.UnauditedObject
+	25, // 16: secureaudit.v1.ObjectMeta.labels:type_name -> secureaudit.v1.ObjectMeta.LabelsEntry
+	26, // 17: secureaudit.v1.ObjectMeta.annotations:type_name -> secureaudit.v1.ObjectMeta.AnnotationsEntry
+	12, // 18: secureaudit.v1.Namespace.meta:type_name -> secureaudit.v1.ObjectMeta
+	12, // 19: secureaudit.v1.Role.meta:type_name -> secureaudit.v1.ObjectMeta
+	11, // 20: secureaudit.v1.Role.rules:type_name -> secureaudit.v1.PolicyRule
+	12, // 21: secureaudit.v1.ClusterRole.meta:type_name -> secureaudit.v1.ObjectMeta
+	11, // 22: secureaudit.v1.ClusterRole.rules:type_name -> secureaudit.v1.PolicyRule
+	16, // 23: secureaudit.v1.ClusterRole.aggregation_selectors:type_name -> secureaudit.v1.LabelSelector
+	27, // 24: secureaudit.v1.LabelSelector.match_labels:type_name -> secureaudit.v1.LabelSelector.MatchLabelsEntry
+	17, // 25: secureaudit.v1.LabelSelector.match_expressions:type_name -> secureaudit.v1.LabelSelectorRequirement
+	1,  // 26: secureaudit.v1.Subject.kind:type_name -> secureaudit.v1.SubjectKind
+	2,  // 27: secureaudit.v1.RoleRef.kind:type_name -> secureaudit.v1.RoleKind
+	12, // 28: secureaudit.v1.RoleBinding.meta:type_name -> secureaudit.v1.ObjectMeta
+	19, // 29: secureaudit.v1.RoleBinding.role_ref:type_name -> secureaudit.v1.RoleRef
+	18, // 30: secureaudit.v1.RoleBinding.subjects:type_name -> secureaudit.v1.Subject
+	12, // 31: secureaudit.v1.ClusterRoleBinding.meta:type_name -> secureaudit.v1.ObjectMeta
+	19, // 32: secureaudit.v1.ClusterRoleBinding.role_ref:type_name -> secureaudit.v1.RoleRef
+	18, // 33: secureaudit.v1.ClusterRoleBinding.subjects:type_name -> secureaudit.v1.Subject
+	12, // 34: secureaudit.v1.ServiceAccount.meta:type_name -> secureaudit.v1.ObjectMeta
+	12, // 35: secureaudit.v1.Workload.meta:type_name -> secureaudit.v1.ObjectMeta
+	3,  // 36: secureaudit.v1.RBACService.Collect:input_type -> secureaudit.v1.CollectRequest
+	4,  // 37: secureaudit.v1.RBACService.Collect:output_type -> secureaudit.v1.CollectResponse
+	37, // [37:38] is the sub-list for method output_type
+	36, // [36:37] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_rbac_proto_init() }
@@ -1752,15 +1908,15 @@ func file_secureaudit_v1_rbac_proto_init() {
 	if File_secureaudit_v1_rbac_proto != nil {
 		return
 	}
-	file_secureaudit_v1_rbac_proto_msgTypes[18].OneofWrappers = []any{}
 	file_secureaudit_v1_rbac_proto_msgTypes[19].OneofWrappers = []any{}
+	file_secureaudit_v1_rbac_proto_msgTypes[20].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_rbac_proto_rawDesc), len(file_secureaudit_v1_rbac_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

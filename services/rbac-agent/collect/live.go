@@ -67,6 +67,11 @@ func (l *Live) Load(ctx context.Context) (*Snapshot, error) {
 		CollectedAt:   timestamppb.New(l.opts.now()),
 		ServerVersion: ver,
 	})
+	if d, ok := l.api.(Discoverer); ok {
+		if err := l.discover(ctx, d, b.snap.Header); err != nil {
+			return nil, err
+		}
+	}
 	lists := []struct {
 		resource string
 		add      func(runtime.Object) error
@@ -109,6 +114,20 @@ func (l *Live) Load(ctx context.Context) (*Snapshot, error) {
 		}
 	}
 	return b.finish(), nil
+}
+
+// discover reads the API server's discovery into the header. A partial
+// discovery (an aggregated API that is down) is kept and marked; a failed
+// one fails the collection, as a failed list does.
+func (l *Live) discover(ctx context.Context, d Discoverer, h *secureauditv1.SnapshotHeader) error {
+	groups, lists, partial, err := d.Discovery(ctx)
+	if err != nil {
+		return fmt.Errorf("discover API resources of %s: %w", l.origin, err)
+	}
+	res, truncated := ConvertDiscovery(groups, lists)
+	h.ApiResources = res
+	h.ApiResourcesPartial = partial || truncated
+	return nil
 }
 
 // list calls add on every item of resource, a page of pageSize at a time.

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -103,6 +104,22 @@ func (c *Client) ServerVersion(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return ver.GitVersion, nil
+}
+
+// Discovery returns the API server's groups and the resources of each group
+// version, in discovery order (built-in resources, CustomResourceDefinitions
+// and aggregated APIs). partial is true when some groups failed (an
+// aggregated API that is down): the lists then hold the others.
+func (c *Client) Discovery(ctx context.Context) ([]*metav1.APIGroup, []*metav1.APIResourceList, bool, error) {
+	_ = ctx // client-go's discovery takes no context
+	groups, lists, err := c.c.Discovery().ServerGroupsAndResources()
+	if err != nil {
+		if discovery.IsGroupDiscoveryFailedError(err) && len(lists) > 0 {
+			return groups, lists, true, nil
+		}
+		return nil, nil, false, err
+	}
+	return groups, lists, false, nil
 }
 
 // List lists one page of resource (namespaces, serviceaccounts, pods or one

@@ -90,27 +90,37 @@ func ForServiceAccount(namespace, name string) Identity {
 	}
 }
 
-// ForUser returns the identity of an authenticated user in the given groups.
-// Every authenticated user is also in system:authenticated; the anonymous
-// user is in system:unauthenticated instead; a ServiceAccount's user name
-// gets the ServiceAccount groups.
-func ForUser(name string, groups ...string) Identity {
-	if ns, sa, ok := ParseServiceAccountUser(name); ok {
-		id := ForServiceAccount(ns, sa)
-		for _, g := range groups {
-			if !slices.Contains(id.Groups, g) {
-				id.Groups = append(id.Groups, g)
-			}
+// ForUser returns the identity the API server's impersonation gives a
+// request made with kubectl's --as user and --as-group groups (k8s.io/apiserver
+// pkg/endpoints/filters/impersonation.go), which is what kubectl auth can-i
+// --as asks about:
+//
+//   - user is a ServiceAccount when it is a valid ServiceAccount user name,
+//     system:serviceaccount:<namespace>:<name> with a DNS-1123 label namespace
+//     and a DNS-1123 subdomain name (serviceaccount.SplitUsername); anything
+//     else, system:serviceaccount:a:b:c for one, is a plain user name;
+//   - a ServiceAccount gets the groups system:serviceaccounts and
+//     system:serviceaccounts:<namespace> only when no group is given: with
+//     --as-group it has exactly the groups given;
+//   - system:authenticated is added unless the groups already hold it or
+//     system:unauthenticated; for system:anonymous, system:unauthenticated
+//     is added instead.
+//
+// A real ServiceAccount token always authenticates with both
+// ServiceAccount groups (ForServiceAccount).
+func ForUser(user string, groups ...string) Identity {
+	id := Identity{Name: user, Groups: slices.Clone(groups)}
+	if ns, _, ok := ParseServiceAccountUser(user); ok && len(groups) == 0 {
+		id.Groups = []string{GroupServiceAccounts, ServiceAccountGroup(ns)}
+	}
+	if user == UserAnonymous {
+		if !slices.Contains(id.Groups, GroupUnauthenticated) {
+			id.Groups = append(id.Groups, GroupUnauthenticated)
 		}
 		return id
 	}
-	id := Identity{Name: name, Groups: slices.Clone(groups)}
-	implicit := GroupAuthenticated
-	if name == UserAnonymous {
-		implicit = GroupUnauthenticated
-	}
-	if !slices.Contains(id.Groups, implicit) {
-		id.Groups = append(id.Groups, implicit)
+	if !slices.Contains(id.Groups, GroupAuthenticated) && !slices.Contains(id.Groups, GroupUnauthenticated) {
+		id.Groups = append(id.Groups, GroupAuthenticated)
 	}
 	return id
 }
@@ -121,17 +131,54 @@ func ForGroup(group string) Identity {
 	return Identity{Groups: []string{group}}
 }
 
-// ParseServiceAccountUser splits system:serviceaccount:<namespace>:<name>.
+// ParseServiceAccountUser splits system:serviceaccount:<namespace>:<name> as
+// the API server does (k8s.io/apiserver serviceaccount.SplitUsername): exactly
+// two parts after the prefix, the namespace a DNS-1123 label and the name a
+// DNS-1123 subdomain.
 func ParseServiceAccountUser(user string) (namespace, name string, ok bool) {
 	rest, ok := strings.CutPrefix(user, serviceAccountPrefix)
 	if !ok {
 		return "", "", false
 	}
-	namespace, name, ok = strings.Cut(rest, ":")
-	if !ok || namespace == "" || name == "" {
+	parts := strings.Split(rest, ":")
+	if len(parts) != 2 || !isDNS1123Label(parts[0]) || !isDNS1123Subdomain(parts[1]) {
 		return "", "", false
 	}
-	return namespace, name, true
+	return parts[0], parts[1], true
+}
+
+// isDNS1123Label reports whether s is a lowercase RFC 1123 label of at most
+// 63 characters (k8s.io/apimachinery validation.IsDNS1123Label).
+func isDNS1123Label(s string) bool { return len(s) <= 63 && isLabelChars(s) }
+
+// isDNS1123Subdomain reports whether s is dot-separated RFC 1123 labels of at
+// most 253 characters in all (validation.IsDNS1123Subdomain, which bounds
+// only the whole).
+func isDNS1123Subdomain(s string) bool {
+	if len(s) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(s, ".") {
+		if !isLabelChars(l) {
+			return false
+		}
+	}
+	return true
+}
+
+// isLabelChars reports whether s is [a-z0-9]([-a-z0-9]*[a-z0-9])?.
+func isLabelChars(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := 'a' <= c && c <= 'z' || '0' <= c && c <= '9'
+		if !alnum && (c != '-' || i == 0 || i == len(s)-1) {
+			return false
+		}
+	}
+	return true
 }
 
 // Attributes describe one request (k8s.io/apiserver's authorizer.Attributes).

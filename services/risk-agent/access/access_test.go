@@ -149,8 +149,22 @@ func TestForUser(t *testing.T) {
 	}{
 		{"user", "alice", l("dev"), access.Identity{Name: "alice", Groups: l("dev", "system:authenticated")}},
 		{"anonymous", "system:anonymous", nil, access.Identity{Name: "system:anonymous", Groups: l("system:unauthenticated")}},
-		{"service account", "system:serviceaccount:ns:sa", l("x"), access.Identity{
-			Name: "system:serviceaccount:ns:sa", Groups: l("system:serviceaccounts", "system:serviceaccounts:ns", "system:authenticated", "x")}},
+		{"service account", "system:serviceaccount:ns:sa", nil, access.Identity{
+			Name: "system:serviceaccount:ns:sa", Groups: l("system:serviceaccounts", "system:serviceaccounts:ns", "system:authenticated")}},
+		// --as-group replaces a ServiceAccount's groups, as the API server's impersonation does.
+		{"service account with groups", "system:serviceaccount:ns:sa", l("x"), access.Identity{
+			Name: "system:serviceaccount:ns:sa", Groups: l("x", "system:authenticated")}},
+		{"three parts is a user", "system:serviceaccount:a:b:c", nil, access.Identity{
+			Name: "system:serviceaccount:a:b:c", Groups: l("system:authenticated")}},
+		{"uppercase namespace is a user", "system:serviceaccount:NS:sa", nil, access.Identity{
+			Name: "system:serviceaccount:NS:sa", Groups: l("system:authenticated")}},
+		{"dotted name is a service account", "system:serviceaccount:ns:a.b", nil, access.Identity{
+			Name: "system:serviceaccount:ns:a.b", Groups: l("system:serviceaccounts", "system:serviceaccounts:ns", "system:authenticated")}},
+		{"dotted namespace is a user", "system:serviceaccount:n.s:a", nil, access.Identity{
+			Name: "system:serviceaccount:n.s:a", Groups: l("system:authenticated")}},
+		{"unauthenticated group given", "bob", l("system:unauthenticated"), access.Identity{Name: "bob", Groups: l("system:unauthenticated")}},
+		{"authenticated group given", "bob", l("system:authenticated", "g"), access.Identity{Name: "bob", Groups: l("system:authenticated", "g")}},
+		{"anonymous with groups", "system:anonymous", l("g"), access.Identity{Name: "system:anonymous", Groups: l("g", "system:unauthenticated")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,17 +218,17 @@ func TestWhoCan(t *testing.T) {
 		req  access.Attributes
 		want []access.Match
 	}{
-		{"pods in team-a", access.Request("get", "pods", "team-a", ""), []access.Match{
+		{"pods in team-a", mustRequest("get", "pods", "team-a", ""), []access.Match{
 			{Subject: sub(userKind, "", "alice"), Binding: access.Binding{Kind: rbKind, Namespace: "team-a", Name: "readers", RoleKind: roleRef, Role: "pod-reader"}},
 			{Subject: sub(groupKind, "", "system:serviceaccounts:team-b"), Binding: access.Binding{Kind: rbKind, Namespace: "team-a", Name: "readers", RoleKind: roleRef, Role: "pod-reader"}},
 			{Subject: sub(saKind, "team-a", "builder"), Binding: access.Binding{Kind: rbKind, Namespace: "team-a", Name: "readers", RoleKind: roleRef, Role: "pod-reader"}},
 		}},
-		{"pods elsewhere", access.Request("get", "pods", "team-b", ""), nil},
-		{"aggregated", access.Request("get", "nodes", "", ""), []access.Match{
+		{"pods elsewhere", mustRequest("get", "pods", "team-b", ""), nil},
+		{"aggregated", mustRequest("get", "nodes", "", ""), []access.Match{
 			{Subject: sub(groupKind, "", "sre"), Binding: access.Binding{Kind: crbKind, Name: "monitoring", RoleKind: crRef, Role: "monitoring"}},
 			{Subject: sub(saKind, "observability", "prometheus"), Binding: access.Binding{Kind: crbKind, Name: "monitoring", RoleKind: crRef, Role: "monitoring"}},
 		}},
-		{"non-resource", access.Request("get", "/debug/vars", "", ""), []access.Match{
+		{"non-resource", mustRequest("get", "/debug/vars", "", ""), []access.Match{
 			{Subject: sub(saKind, "observability", "prometheus"), Binding: access.Binding{Kind: crbKind, Name: "metrics", RoleKind: crRef, Role: "metrics"}},
 		}},
 	}

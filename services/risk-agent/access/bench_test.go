@@ -94,9 +94,9 @@ func BenchmarkWhoCan(b *testing.B) {
 		e := access.New(s)
 		b.Run(fmt.Sprintf("objects=%d", objects(s)), func(b *testing.B) {
 			queries := []access.Attributes{
-				access.Request("get", "secrets", "ns-7", ""),
-				access.Request("create", "pods/exec", "ns-3", "pod-1"),
-				access.Request("list", "secrets", "", ""),
+				mustRequest("get", "secrets", "ns-7", ""),
+				mustRequest("create", "pods/exec", "ns-3", "pod-1"),
+				mustRequest("list", "secrets", "", ""),
 			}
 			var matches int
 			cpu := cpuTime()
@@ -115,7 +115,7 @@ func BenchmarkWhoCan(b *testing.B) {
 func BenchmarkAllowed(b *testing.B) {
 	e := access.New(synthetic(100_000))
 	id := access.ForUser("user-17@example.com", "group-3", "group-9")
-	a := access.Request("get", "secrets", "ns-7", "db")
+	a := mustRequest("get", "secrets", "ns-7", "db")
 	cpu := cpuTime()
 	for b.Loop() {
 		e.Allowed(id, a)
@@ -159,7 +159,7 @@ func TestSynthetic(t *testing.T) {
 		t.Errorf("synthetic(100000) has %d objects", got)
 	}
 	e := access.New(s)
-	if len(e.WhoCan(access.Request("get", "secrets", "ns-1", ""))) == 0 {
+	if len(e.WhoCan(mustRequest("get", "secrets", "ns-1", ""))) == 0 {
 		t.Error("nobody can read secrets in ns-1")
 	}
 }

@@ -78,19 +78,19 @@ func TestEdgeObjects(t *testing.T) {
 		a    access.Attributes
 		want bool
 	}{
-		{"an empty verb grants no real verb", access.ForUser("ev"), access.Request("get", "pods", "", ""), false},
-		{"an empty verb grants no list", access.ForUser("ev"), access.Request("list", "pods", "default", ""), false},
-		{"resourceNames [\"\"] allows list (no name)", access.ForUser("en"), access.Request("list", "pods", "default", ""), true},
-		{"resourceNames [\"\"] allows create (no name)", access.ForUser("en"), access.Request("create", "pods", "default", ""), true},
-		{"resourceNames [\"\"] allows no named get", access.ForUser("en"), access.Request("get", "pods", "default", "web"), false},
-		{"an empty resource matches no resource", access.ForUser("er"), access.Request("get", "pods", "", ""), false},
-		{"an empty non-resource URL matches no path", access.ForUser("eu"), access.Request("get", "/healthz", "", ""), false},
-		{"an empty non-resource URL matches no path, not even /", access.ForUser("eu"), access.Request("get", "/", "", ""), false},
-		{"a ServiceAccount in an uppercase, dotted namespace", access.ForServiceAccount("Team.Alpha", "bot"), access.Request("get", "configmaps", "x", ""), true},
-		{"the same name in the lowercase namespace is someone else", access.ForServiceAccount("team.alpha", "bot"), access.Request("get", "configmaps", "x", ""), false},
-		{"a ServiceAccount in a 300-character namespace, through a 300-character role", access.ForServiceAccount(nsLong, "bot"), access.Request("get", "secrets", "x", ""), true},
-		{"the 71st verb of a rule", access.ForGroup("many"), access.Request("deletecollection", "events", "x", ""), true},
-		{"a verb the 71 do not hold", access.ForGroup("many"), access.Request("delete", "events", "x", "e"), false},
+		{"an empty verb grants no real verb", access.ForUser("ev"), mustRequest("get", "pods", "", ""), false},
+		{"an empty verb grants no list", access.ForUser("ev"), mustRequest("list", "pods", "default", ""), false},
+		{"resourceNames [\"\"] allows list (no name)", access.ForUser("en"), mustRequest("list", "pods", "default", ""), true},
+		{"resourceNames [\"\"] allows create (no name)", access.ForUser("en"), mustRequest("create", "pods", "default", ""), true},
+		{"resourceNames [\"\"] allows no named get", access.ForUser("en"), mustRequest("get", "pods", "default", "web"), false},
+		{"an empty resource matches no resource", access.ForUser("er"), mustRequest("get", "pods", "", ""), false},
+		{"an empty non-resource URL matches no path", access.ForUser("eu"), mustRequest("get", "/healthz", "", ""), false},
+		{"an empty non-resource URL matches no path, not even /", access.ForUser("eu"), mustRequest("get", "/", "", ""), false},
+		{"a ServiceAccount in an uppercase, dotted namespace", access.ForServiceAccount("Team.Alpha", "bot"), mustRequest("get", "configmaps", "x", ""), true},
+		{"the same name in the lowercase namespace is someone else", access.ForServiceAccount("team.alpha", "bot"), mustRequest("get", "configmaps", "x", ""), false},
+		{"a ServiceAccount in a 300-character namespace, through a 300-character role", access.ForServiceAccount(nsLong, "bot"), mustRequest("get", "secrets", "x", ""), true},
+		{"the 71st verb of a rule", access.ForGroup("many"), mustRequest("deletecollection", "events", "x", ""), true},
+		{"a verb the 71 do not hold", access.ForGroup("many"), mustRequest("delete", "events", "x", "e"), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

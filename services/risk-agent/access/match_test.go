@@ -1,10 +1,12 @@
 package access_test
 
 import (
+	"strings"
 	"testing"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/risk-agent/access"
+	"secureaudit.dev/services/risk-agent/discovery"
 )
 
 func res(verb, group, resource, sub, name string) access.Attributes {
@@ -74,23 +76,65 @@ func TestRuleAllows(t *testing.T) {
 	}
 }
 
-func TestRequest(t *testing.T) {
+// mustRequest parses a request against the built-in resources.
+func mustRequest(verb, resource, ns, name string) access.Attributes {
+	a, err := access.ParseRequest(discovery.Builtin(), verb, resource, ns, name)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+func TestParseRequest(t *testing.T) {
+	attrs := func(verb, group, resource, sub, ns, name string) access.Attributes {
+		return access.Attributes{ResourceRequest: true, Verb: verb, APIGroup: group, Resource: resource, Subresource: sub, Namespace: ns, Name: name}
+	}
 	tests := []struct {
 		verb, resource, ns, name string
 		want                     access.Attributes
+		wantErr                  string
 	}{
-		{"get", "pods", "a", "", access.Attributes{ResourceRequest: true, Verb: "get", Resource: "pods", Namespace: "a"}},
-		{"get", "pods/log", "a", "p", access.Attributes{ResourceRequest: true, Verb: "get", Resource: "pods", Subresource: "log", Namespace: "a", Name: "p"}},
-		{"create", "deployments", "", "", access.Attributes{ResourceRequest: true, Verb: "create", APIGroup: "apps", Resource: "deployments"}},
-		{"update", "deployments.apps/scale", "", "", access.Attributes{ResourceRequest: true, Verb: "update", APIGroup: "apps", Resource: "deployments", Subresource: "scale"}},
-		{"get", "widgets.example.com", "", "", access.Attributes{ResourceRequest: true, Verb: "get", APIGroup: "example.com", Resource: "widgets"}},
-		{"get", "widgets", "", "", access.Attributes{ResourceRequest: true, Verb: "get", Resource: "widgets"}},
-		{"get", "/metrics", "a", "x", access.Attributes{Verb: "get", Path: "/metrics"}},
+		{"get", "pods", "a", "", attrs("get", "", "pods", "", "a", ""), ""},
+		{"get", "pods/log", "a", "p", attrs("get", "", "pods", "log", "a", "p"), ""},
+		{"get", "po", "a", "", attrs("get", "", "pods", "", "a", ""), ""},
+		{"get", "Pod", "a", "", attrs("get", "", "pods", "", "a", ""), ""},
+		{"create", "deployments", "", "", attrs("create", "apps", "deployments", "", "", ""), ""},
+		{"create", "deploy", "x", "", attrs("create", "apps", "deployments", "", "x", ""), ""},
+		{"update", "deployments.apps/scale", "", "", attrs("update", "apps", "deployments", "scale", "", ""), ""},
+		{"get", "ingresses.v1.networking.k8s.io", "n", "", attrs("get", "networking.k8s.io", "ingresses", "", "n", ""), ""},
+		{"get", "ing.v1.networking.k8s.io", "n", "", attrs("get", "networking.k8s.io", "ingresses", "", "n", ""), ""},
+		{"get", "ingresses.networking.k8s.io", "n", "", attrs("get", "networking.k8s.io", "ingresses", "", "n", ""), ""},
+		{"get", "storageclasses.storage", "", "", attrs("get", "storage.k8s.io", "storageclasses", "", "", ""), ""},
+		{"get", "events", "n", "", attrs("get", "", "events", "", "n", ""), ""},
+		{"get", "events.events.k8s.io", "n", "", attrs("get", "events.k8s.io", "events", "", "n", ""), ""},
+		{"list", "resourceclaims", "n", "", attrs("list", "resource.k8s.io", "resourceclaims", "", "n", ""), ""},
+		{"list", "ipaddresses", "", "", attrs("list", "networking.k8s.io", "ipaddresses", "", "", ""), ""},
+		// A cluster-scoped resource is requested without a namespace.
+		{"get", "nodes", "a", "n1", attrs("get", "", "nodes", "", "", "n1"), ""},
+		{"get", "*", "a", "", attrs("get", "", "*", "", "a", ""), ""},
+		{"impersonate", "users", "", "alice", attrs("impersonate", "", "users", "", "", "alice"), ""},
+		{"impersonate", "userextras.authentication.k8s.io/scopes", "", "x", attrs("impersonate", "authentication.k8s.io", "userextras", "scopes", "", "x"), ""},
+		{"approve", "signers.certificates.k8s.io", "", "example.com/s", attrs("approve", "certificates.k8s.io", "signers", "", "", "example.com/s"), ""},
+		{"get", "/metrics", "a", "x", access.Attributes{Verb: "get", Path: "/metrics"}, ""},
+		{"get", "ingres", "", "", access.Attributes{}, "did you mean ingresses.networking.k8s.io"},
+		{"get", "widgets.example.com", "", "", access.Attributes{}, "unknown resource"},
+		{"get", "pods/exce", "", "", access.Attributes{}, `no subresource "exce"`},
+		{"get", "ingresses.v1.apps", "", "", access.Attributes{}, "unknown resource"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.verb+" "+tt.resource, func(t *testing.T) {
-			if got := access.Request(tt.verb, tt.resource, tt.ns, tt.name); got != tt.want {
-				t.Errorf("Request = %+v, want %+v", got, tt.want)
+			got, err := access.ParseRequest(discovery.Builtin(), tt.verb, tt.resource, tt.ns, tt.name)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseRequest error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("ParseRequest = %+v, want %+v", got, tt.want)
 			}
 		})
 	}

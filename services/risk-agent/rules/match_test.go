@@ -1,9 +1,11 @@
 package rules
 
 import (
+	"strings"
 	"testing"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/discovery"
 )
 
 // TestAllows pins the matcher to the RBAC authorizer's semantics
@@ -80,5 +82,46 @@ func TestFindingIDStable(t *testing.T) {
 		&secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "cluster-admin"})
 	if want := "42b0ac4ee8d4d6d7"; got != want {
 		t.Errorf("FindingID = %s, want %s", got, want)
+	}
+}
+
+// TestTargetsMatchDiscovery checks every capability target against the
+// built-in resources captured from the API server (services/risk-agent/
+// discovery): a built-in group's resource exists in that group, its
+// subresource exists, and the target is cluster-only exactly when the
+// resource is cluster-scoped (bind on clusterroles excepted: a RoleBinding
+// to a ClusterRole needs it in the namespace). Resources the API server
+// authorizes without serving them, and the groups of add-ons, are named.
+func TestTargetsMatchDiscovery(t *testing.T) {
+	tbl := discovery.Builtin()
+	builtinGroups := map[string]bool{}
+	for _, r := range tbl.Resources() {
+		builtinGroups[r.Group] = true
+	}
+	authzOnly := map[string]bool{"/users": true, "/groups": true, authnGroup + "/uids": true, authnGroup + "/userextras": true, certGroup + "/signers": true}
+	for c := range numCaps {
+		for _, tg := range capTargets[c] {
+			res, sub, _ := strings.Cut(tg.resource, "/")
+			r, ok := tbl.Lookup(tg.group, res)
+			switch {
+			case authzOnly[tg.group+"/"+res]:
+				if !tg.clusterOnly {
+					t.Errorf("capability %d: %v: impersonation and signer targets are cluster-wide", c, tg)
+				}
+				continue
+			case !ok && builtinGroups[tg.group]:
+				t.Errorf("capability %d: %v: no resource %q in built-in group %q", c, tg, res, tg.group)
+				continue
+			case !ok:
+				continue // an add-on's group (kyverno.io, gateway.networking.k8s.io, ...)
+			}
+			if sub != "" && !r.HasSubresource(sub) {
+				t.Errorf("capability %d: %v: %s has no subresource %q", c, tg, r.GroupResource(), sub)
+			}
+			wantClusterOnly := !r.Namespaced && tg.verb != "bind"
+			if tg.clusterOnly != wantClusterOnly {
+				t.Errorf("capability %d: %v: clusterOnly = %v, but %s is namespaced=%v", c, tg, tg.clusterOnly, r.GroupResource(), r.Namespaced)
+			}
+		}
 	}
 }
