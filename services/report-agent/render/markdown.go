@@ -241,6 +241,9 @@ func writeFinding(b *strings.Builder, f findingView, v view) {
 		fmt.Fprintf(b, "%s ", md(f.Description))
 	}
 	fmt.Fprintf(b, "Controls: %s.\n", mdList(f.ControlTexts, "none"))
+	if len(f.Folded) > 0 {
+		fmt.Fprintf(b, "This finding also stands for %s on the same grant (their controls are listed above).\n", strings.Join(f.Folded, ", "))
+	}
 	b.WriteString("\n**What it allows**\n\n")
 	writeRules(b, f.Rules)
 	b.WriteString("\n**How to fix it**\n\n")
