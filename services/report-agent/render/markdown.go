@@ -400,7 +400,7 @@ func writeAppendix(b *strings.Builder, v view) {
 		b.WriteString("No findings concern platform-managed subjects.\n")
 		return
 	}
-	b.WriteString("These findings concern platform-managed subjects (`system:*`, `aks:*`, controller accounts). ")
+	b.WriteString("These findings concern grants the risk-agent recognised as created by the platform: the Kubernetes bootstrap policy and the catalogued AKS add-ons, each with its exact role, rules and subjects. ")
 	b.WriteString("They are expected on a managed cluster and listed for completeness; review them when the platform's defaults were changed.\n\n")
 	b.WriteString("| # | Severity | Rule | Title | Subject | Binding | Role | Scope |\n")
 	b.WriteString("|---:|---|---|---|---|---|---|---|\n")
