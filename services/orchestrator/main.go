@@ -103,14 +103,6 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer stopMetrics()
-	monitor, err := controls.New(st, mp, svc.Log, controls.WithWebhook(*webhook, nil))
-	if err != nil {
-		return err
-	}
-	// Refused calls to this server (platform/authz logs them) become CC7.2
-	// anomaly events.
-	svc.Log = slog.New(controls.Tap(svc.Log.Handler(), monitor))
-
 	if *keyPath == "" {
 		*keyPath = filepath.Join(filepath.Dir(*dbPath), "evidence.key")
 	}
@@ -120,6 +112,16 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	defer evlog.Close()
 	svc.Log.Info("evidence log", "public_key", evlog.PublicKey())
+
+	// Token alerts (CC3.4) and anomaly events (CC7.2) are appended to the
+	// evidence log as they are raised.
+	monitor, err := controls.New(st, mp, svc.Log, controls.WithWebhook(*webhook, nil), controls.WithEvidence(evlog))
+	if err != nil {
+		return err
+	}
+	// Refused calls to this server (platform/authz logs them) become CC7.2
+	// anomaly events.
+	svc.Log = slog.New(controls.Tap(svc.Log.Handler(), monitor))
 
 	manifests := map[string]*scope.Manifest{}
 	for _, w := range identity.Workloads {

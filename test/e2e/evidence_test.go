@@ -47,8 +47,12 @@ func TestEvidenceBundle(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("verify exit %d\n%s%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout, "CC4.1") {
-		t.Errorf("verify output has no CC4.1 index:\n%s", stdout)
+	// The example cluster plants an injection string in an annotation: the
+	// risk-agent reports it, and the anomaly is CC7.2 evidence in the bundle.
+	for _, c := range []string{"CC4.1", "CC7.2"} {
+		if !strings.Contains(stdout, c) {
+			t.Errorf("verify output has no %s index:\n%s", c, stdout)
+		}
 	}
 
 	data, err := os.ReadFile(bundle)
@@ -68,6 +72,16 @@ func TestEvidenceBundle(t *testing.T) {
 	}
 	if len(entries) < 2 || summary < 0 {
 		t.Fatalf("bundle has %d entries and no audit summary", len(entries))
+	}
+	injection := false
+	for _, e := range entries {
+		rec := e.(map[string]any)["record"].(string)
+		if strings.Contains(rec, `"control":"anomaly","criteria":["CC7.2"]`) && strings.Contains(rec, "ANOMALY_KIND_INJECTION") {
+			injection = true
+		}
+	}
+	if !injection {
+		t.Errorf("bundle has no CC7.2 entry for the planted injection")
 	}
 	tests := []struct {
 		name   string

@@ -460,12 +460,20 @@ type Finding struct {
 	Remediation string `protobuf:"bytes,12,opt,name=remediation,proto3" json:"remediation,omitempty"`
 	// description says why the finding matters.
 	Description string `protobuf:"bytes,13,opt,name=description,proto3" json:"description,omitempty"`
-	// infrastructure marks findings about platform-managed subjects
-	// (system:*, aks:*, controllers), reported in an appendix.
+	// infrastructure marks findings about platform-managed grants, reported in
+	// an appendix: grants the risk-agent recognises as created by the platform
+	// (the upstream bootstrap policy, or a catalogued managed add-on of AKS,
+	// with the exact role, rules and subjects). A name or namespace alone
+	// never makes a grant platform-managed.
 	Infrastructure bool `protobuf:"varint,14,opt,name=infrastructure,proto3" json:"infrastructure,omitempty"`
 	// path is an escalation path's steps (PATH-001), in order, each with the
 	// grant behind it; the description says the same in words.
-	Path          []*PathStep `protobuf:"bytes,15,rep,name=path,proto3" json:"path,omitempty"`
+	Path []*PathStep `protobuf:"bytes,15,rep,name=path,proto3" json:"path,omitempty"`
+	// folded are the other rules the same grant triggers that this finding
+	// stands for instead of being reported one by one (a full wildcard implies
+	// every capability rule). Compliance status counts their controls as it
+	// counts the finding's own.
+	Folded        []*FoldedHit `protobuf:"bytes,140,rep,name=folded,proto3" json:"folded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -605,6 +613,67 @@ func (x *Finding) GetPath() []*PathStep {
 	return nil
 }
 
+func (x *Finding) GetFolded() []*FoldedHit {
+	if x != nil {
+		return x.Folded
+	}
+	return nil
+}
+
+// FoldedHit is a rule hit folded into a broader finding of the same grant.
+type FoldedHit struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	RuleId string                 `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	// controls are the rule's control IDs, as in Finding.controls.
+	Controls      []string `protobuf:"bytes,2,rep,name=controls,proto3" json:"controls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FoldedHit) Reset() {
+	*x = FoldedHit{}
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FoldedHit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FoldedHit) ProtoMessage() {}
+
+func (x *FoldedHit) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FoldedHit.ProtoReflect.Descriptor instead.
+func (*FoldedHit) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *FoldedHit) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+func (x *FoldedHit) GetControls() []string {
+	if x != nil {
+		return x.Controls
+	}
+	return nil
+}
+
 // PathStep is one step of an escalation path: from a subject (or a target
 // such as "any ServiceAccount of namespace payments"), through a
 // capability, to the subject or target it lets the holder become.
@@ -625,7 +694,7 @@ type PathStep struct {
 
 func (x *PathStep) Reset() {
 	*x = PathStep{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -637,7 +706,7 @@ func (x *PathStep) String() string {
 func (*PathStep) ProtoMessage() {}
 
 func (x *PathStep) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -650,7 +719,7 @@ func (x *PathStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathStep.ProtoReflect.Descriptor instead.
 func (*PathStep) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{5}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PathStep) GetFrom() string {
@@ -702,7 +771,7 @@ type SeverityCounts struct {
 
 func (x *SeverityCounts) Reset() {
 	*x = SeverityCounts{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -714,7 +783,7 @@ func (x *SeverityCounts) String() string {
 func (*SeverityCounts) ProtoMessage() {}
 
 func (x *SeverityCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -727,7 +796,7 @@ func (x *SeverityCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeverityCounts.ProtoReflect.Descriptor instead.
 func (*SeverityCounts) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{6}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SeverityCounts) GetCritical() uint32 {
@@ -775,7 +844,7 @@ type FindingBatch struct {
 
 func (x *FindingBatch) Reset() {
 	*x = FindingBatch{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +856,7 @@ func (x *FindingBatch) String() string {
 func (*FindingBatch) ProtoMessage() {}
 
 func (x *FindingBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +869,7 @@ func (x *FindingBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindingBatch.ProtoReflect.Descriptor instead.
 func (*FindingBatch) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{7}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FindingBatch) GetFindings() []*Finding {
@@ -841,7 +910,7 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\x05level\x18\x01 \x01(\x0e2\x1a.secureaudit.v1.ScopeLevelB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05level\x12%\n" +
 	"\tnamespace\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18?R\tnamespace:\x98\x01\xbaH\x94\x01\x1a\x91\x01\n" +
-	"\x0fscope.namespace\x12?a namespace scope names its namespace; a cluster scope has none\x1a=this.level == 2 ? this.namespace != '' : this.namespace == ''\"\xbb\x06\n" +
+	"\x0fscope.namespace\x12?a namespace scope names its namespace; a cluster scope has none\x1a=this.level == 2 ? this.namespace != '' : this.namespace == ''\"\xf9\x06\n" +
 	"\aFinding\x12%\n" +
 	"\x02id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{16}$R\x02id\x129\n" +
 	"\arule_id\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z][A-Z0-9]*-[0-9]{3}$R\x06ruleId\x12 \n" +
@@ -862,7 +931,11 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\x80 R\vremediation\x12*\n" +
 	"\vdescription\x18\r \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\vdescription\x12&\n" +
 	"\x0einfrastructure\x18\x0e \x01(\bR\x0einfrastructure\x126\n" +
-	"\x04path\x18\x0f \x03(\v2\x18.secureaudit.v1.PathStepB\b\xbaH\x05\x92\x01\x02\x10\x10R\x04path\"\xd9\x01\n" +
+	"\x04path\x18\x0f \x03(\v2\x18.secureaudit.v1.PathStepB\b\xbaH\x05\x92\x01\x02\x10\x10R\x04path\x12<\n" +
+	"\x06folded\x18\x8c\x01 \x03(\v2\x19.secureaudit.v1.FoldedHitB\b\xbaH\x05\x92\x01\x02\x10@R\x06folded\"\xa5\x01\n" +
+	"\tFoldedHit\x129\n" +
+	"\arule_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z][A-Z0-9]*-[0-9]{3}$R\x06ruleId\x12]\n" +
+	"\bcontrols\x18\x02 \x03(\tBA\xbaH>\x92\x01;\x10 \"7r523^(CIS-[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\bcontrols\"\xd9\x01\n" +
 	"\bPathStep\x12\x1e\n" +
 	"\x04from\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x04from\x12*\n" +
@@ -912,7 +985,7 @@ func file_secureaudit_v1_finding_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_finding_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_secureaudit_v1_finding_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_secureaudit_v1_finding_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_secureaudit_v1_finding_proto_goTypes = []any{
 	(Severity)(0),          // 0: secureaudit.v1.Severity
 	(BindingKind)(0),       // 1: secureaudit.v1.BindingKind
@@ -922,33 +995,35 @@ var file_secureaudit_v1_finding_proto_goTypes = []any{
 	(*FindingRole)(nil),    // 5: secureaudit.v1.FindingRole
 	(*Scope)(nil),          // 6: secureaudit.v1.Scope
 	(*Finding)(nil),        // 7: secureaudit.v1.Finding
-	(*PathStep)(nil),       // 8: secureaudit.v1.PathStep
-	(*SeverityCounts)(nil), // 9: secureaudit.v1.SeverityCounts
-	(*FindingBatch)(nil),   // 10: secureaudit.v1.FindingBatch
-	(SubjectKind)(0),       // 11: secureaudit.v1.SubjectKind
-	(RoleKind)(0),          // 12: secureaudit.v1.RoleKind
-	(*PolicyRule)(nil),     // 13: secureaudit.v1.PolicyRule
+	(*FoldedHit)(nil),      // 8: secureaudit.v1.FoldedHit
+	(*PathStep)(nil),       // 9: secureaudit.v1.PathStep
+	(*SeverityCounts)(nil), // 10: secureaudit.v1.SeverityCounts
+	(*FindingBatch)(nil),   // 11: secureaudit.v1.FindingBatch
+	(SubjectKind)(0),       // 12: secureaudit.v1.SubjectKind
+	(RoleKind)(0),          // 13: secureaudit.v1.RoleKind
+	(*PolicyRule)(nil),     // 14: secureaudit.v1.PolicyRule
 }
 var file_secureaudit_v1_finding_proto_depIdxs = []int32{
-	11, // 0: secureaudit.v1.SubjectRef.kind:type_name -> secureaudit.v1.SubjectKind
+	12, // 0: secureaudit.v1.SubjectRef.kind:type_name -> secureaudit.v1.SubjectKind
 	1,  // 1: secureaudit.v1.BindingRef.kind:type_name -> secureaudit.v1.BindingKind
-	12, // 2: secureaudit.v1.FindingRole.kind:type_name -> secureaudit.v1.RoleKind
+	13, // 2: secureaudit.v1.FindingRole.kind:type_name -> secureaudit.v1.RoleKind
 	2,  // 3: secureaudit.v1.Scope.level:type_name -> secureaudit.v1.ScopeLevel
 	0,  // 4: secureaudit.v1.Finding.severity:type_name -> secureaudit.v1.Severity
 	3,  // 5: secureaudit.v1.Finding.subject:type_name -> secureaudit.v1.SubjectRef
 	4,  // 6: secureaudit.v1.Finding.binding:type_name -> secureaudit.v1.BindingRef
 	5,  // 7: secureaudit.v1.Finding.role:type_name -> secureaudit.v1.FindingRole
 	6,  // 8: secureaudit.v1.Finding.scope:type_name -> secureaudit.v1.Scope
-	13, // 9: secureaudit.v1.Finding.matched_rules:type_name -> secureaudit.v1.PolicyRule
-	8,  // 10: secureaudit.v1.Finding.path:type_name -> secureaudit.v1.PathStep
-	4,  // 11: secureaudit.v1.PathStep.binding:type_name -> secureaudit.v1.BindingRef
-	5,  // 12: secureaudit.v1.PathStep.role:type_name -> secureaudit.v1.FindingRole
-	7,  // 13: secureaudit.v1.FindingBatch.findings:type_name -> secureaudit.v1.Finding
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	14, // 9: secureaudit.v1.Finding.matched_rules:type_name -> secureaudit.v1.PolicyRule
+	9,  // 10: secureaudit.v1.Finding.path:type_name -> secureaudit.v1.PathStep
+	8,  // 11: secureaudit.v1.Finding.folded:type_name -> secureaudit.v1.FoldedHit
+	4,  // 12: secureaudit.v1.PathStep.binding:type_name -> secureaudit.v1.BindingRef
+	5,  // 13: secureaudit.v1.PathStep.role:type_name -> secureaudit.v1.FindingRole
+	7,  // 14: secureaudit.v1.FindingBatch.findings:type_name -> secureaudit.v1.Finding
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_finding_proto_init() }
@@ -963,7 +1038,7 @@ func file_secureaudit_v1_finding_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_finding_proto_rawDesc), len(file_secureaudit_v1_finding_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -295,8 +295,13 @@ type AssessSummary struct {
 	Anomalies []*Anomaly `protobuf:"bytes,6,rep,name=anomalies,proto3" json:"anomalies,omitempty"`
 	// template_version identifies the prompt templates.
 	TemplateVersion string `protobuf:"bytes,7,opt,name=template_version,json=templateVersion,proto3" json:"template_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// platform_grants are the (binding, subject) pairs of the snapshot the
+	// risk-agent recognises as platform-managed (see Finding.infrastructure).
+	// It is the one decision: the orchestrator's access review leaves exactly
+	// these out instead of deciding again.
+	PlatformGrants []*ManagedGrant `protobuf:"bytes,140,rep,name=platform_grants,json=platformGrants,proto3" json:"platform_grants,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AssessSummary) Reset() {
@@ -378,6 +383,77 @@ func (x *AssessSummary) GetTemplateVersion() string {
 	return ""
 }
 
+func (x *AssessSummary) GetPlatformGrants() []*ManagedGrant {
+	if x != nil {
+		return x.PlatformGrants
+	}
+	return nil
+}
+
+// ManagedGrant is one platform-managed grant: a binding and one of its
+// subjects, with what recognised it.
+type ManagedGrant struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Binding *BindingRef            `protobuf:"bytes,1,opt,name=binding,proto3" json:"binding,omitempty"`
+	Subject *SubjectRef            `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	// source is what recognised it: "bootstrap" (the upstream bootstrap
+	// policy) or "aks:<add-on>" (an entry of the AKS add-on catalogue).
+	Source        string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ManagedGrant) Reset() {
+	*x = ManagedGrant{}
+	mi := &file_secureaudit_v1_risk_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ManagedGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ManagedGrant) ProtoMessage() {}
+
+func (x *ManagedGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_risk_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ManagedGrant.ProtoReflect.Descriptor instead.
+func (*ManagedGrant) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_risk_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ManagedGrant) GetBinding() *BindingRef {
+	if x != nil {
+		return x.Binding
+	}
+	return nil
+}
+
+func (x *ManagedGrant) GetSubject() *SubjectRef {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *ManagedGrant) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
 var File_secureaudit_v1_risk_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_risk_proto_rawDesc = "" +
@@ -395,7 +471,7 @@ const file_secureaudit_v1_risk_proto_rawDesc = "" +
 	"\bfindings\x18\x01 \x01(\v2\x1c.secureaudit.v1.FindingBatchH\x00R\bfindings\x129\n" +
 	"\asummary\x18\x02 \x01(\v2\x1d.secureaudit.v1.AssessSummaryH\x00R\asummary\x129\n" +
 	"\treasoning\x18\x03 \x01(\v2\x19.secureaudit.v1.ReasoningH\x00R\treasoningB\r\n" +
-	"\x04part\x12\x05\xbaH\x02\b\x01\"\xa1\x03\n" +
+	"\x04part\x12\x05\xbaH\x02\b\x01\"\xf4\x03\n" +
 	"\rAssessSummary\x12#\n" +
 	"\rfinding_count\x18\x01 \x01(\rR\ffindingCount\x126\n" +
 	"\x11catalogue_version\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x10catalogueVersion\x128\n" +
@@ -404,7 +480,13 @@ const file_secureaudit_v1_risk_proto_rawDesc = "" +
 	"\vmodel_calls\x18\x05 \x03(\v2\x19.secureaudit.v1.ModelCallB\t\xbaH\x06\x92\x01\x03\x10\x90NR\n" +
 	"modelCalls\x12@\n" +
 	"\tanomalies\x18\x06 \x03(\v2\x17.secureaudit.v1.AnomalyB\t\xbaH\x06\x92\x01\x03\x10\x90NR\tanomalies\x122\n" +
-	"\x10template_version\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\x0ftemplateVersion2Z\n" +
+	"\x10template_version\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\x0ftemplateVersion\x12Q\n" +
+	"\x0fplatform_grants\x18\x8c\x01 \x03(\v2\x1c.secureaudit.v1.ManagedGrantB\t\xbaH\x06\x92\x01\x03\x10\x90NR\x0eplatformGrants\"\xae\x01\n" +
+	"\fManagedGrant\x12<\n" +
+	"\abinding\x18\x01 \x01(\v2\x1a.secureaudit.v1.BindingRefB\x06\xbaH\x03\xc8\x01\x01R\abinding\x12<\n" +
+	"\asubject\x18\x02 \x01(\v2\x1a.secureaudit.v1.SubjectRefB\x06\xbaH\x03\xc8\x01\x01R\asubject\x12\"\n" +
+	"\x06source\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\x06source2Z\n" +
 	"\vRiskService\x12K\n" +
 	"\x06Assess\x12\x1d.secureaudit.v1.AssessRequest\x1a\x1e.secureaudit.v1.AssessResponse(\x010\x01B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
 
@@ -420,37 +502,43 @@ func file_secureaudit_v1_risk_proto_rawDescGZIP() []byte {
 	return file_secureaudit_v1_risk_proto_rawDescData
 }
 
-var file_secureaudit_v1_risk_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_secureaudit_v1_risk_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_secureaudit_v1_risk_proto_goTypes = []any{
 	(*AssessRequest)(nil),  // 0: secureaudit.v1.AssessRequest
 	(*AssessHeader)(nil),   // 1: secureaudit.v1.AssessHeader
 	(*AssessResponse)(nil), // 2: secureaudit.v1.AssessResponse
 	(*AssessSummary)(nil),  // 3: secureaudit.v1.AssessSummary
-	(*SnapshotChunk)(nil),  // 4: secureaudit.v1.SnapshotChunk
-	(*DirectoryChunk)(nil), // 5: secureaudit.v1.DirectoryChunk
-	(*FindingBatch)(nil),   // 6: secureaudit.v1.FindingBatch
-	(*Reasoning)(nil),      // 7: secureaudit.v1.Reasoning
-	(*ObjectCounts)(nil),   // 8: secureaudit.v1.ObjectCounts
-	(*ModelCall)(nil),      // 9: secureaudit.v1.ModelCall
-	(*Anomaly)(nil),        // 10: secureaudit.v1.Anomaly
+	(*ManagedGrant)(nil),   // 4: secureaudit.v1.ManagedGrant
+	(*SnapshotChunk)(nil),  // 5: secureaudit.v1.SnapshotChunk
+	(*DirectoryChunk)(nil), // 6: secureaudit.v1.DirectoryChunk
+	(*FindingBatch)(nil),   // 7: secureaudit.v1.FindingBatch
+	(*Reasoning)(nil),      // 8: secureaudit.v1.Reasoning
+	(*ObjectCounts)(nil),   // 9: secureaudit.v1.ObjectCounts
+	(*ModelCall)(nil),      // 10: secureaudit.v1.ModelCall
+	(*Anomaly)(nil),        // 11: secureaudit.v1.Anomaly
+	(*BindingRef)(nil),     // 12: secureaudit.v1.BindingRef
+	(*SubjectRef)(nil),     // 13: secureaudit.v1.SubjectRef
 }
 var file_secureaudit_v1_risk_proto_depIdxs = []int32{
 	1,  // 0: secureaudit.v1.AssessRequest.header:type_name -> secureaudit.v1.AssessHeader
-	4,  // 1: secureaudit.v1.AssessRequest.snapshot:type_name -> secureaudit.v1.SnapshotChunk
-	5,  // 2: secureaudit.v1.AssessRequest.directory:type_name -> secureaudit.v1.DirectoryChunk
-	6,  // 3: secureaudit.v1.AssessResponse.findings:type_name -> secureaudit.v1.FindingBatch
+	5,  // 1: secureaudit.v1.AssessRequest.snapshot:type_name -> secureaudit.v1.SnapshotChunk
+	6,  // 2: secureaudit.v1.AssessRequest.directory:type_name -> secureaudit.v1.DirectoryChunk
+	7,  // 3: secureaudit.v1.AssessResponse.findings:type_name -> secureaudit.v1.FindingBatch
 	3,  // 4: secureaudit.v1.AssessResponse.summary:type_name -> secureaudit.v1.AssessSummary
-	7,  // 5: secureaudit.v1.AssessResponse.reasoning:type_name -> secureaudit.v1.Reasoning
-	8,  // 6: secureaudit.v1.AssessSummary.counts:type_name -> secureaudit.v1.ObjectCounts
-	9,  // 7: secureaudit.v1.AssessSummary.model_calls:type_name -> secureaudit.v1.ModelCall
-	10, // 8: secureaudit.v1.AssessSummary.anomalies:type_name -> secureaudit.v1.Anomaly
-	0,  // 9: secureaudit.v1.RiskService.Assess:input_type -> secureaudit.v1.AssessRequest
-	2,  // 10: secureaudit.v1.RiskService.Assess:output_type -> secureaudit.v1.AssessResponse
-	10, // [10:11] is the sub-list for method output_type
-	9,  // [9:10] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	8,  // 5: secureaudit.v1.AssessResponse.reasoning:type_name -> secureaudit.v1.Reasoning
+	9,  // 6: secureaudit.v1.AssessSummary.counts:type_name -> secureaudit.v1.ObjectCounts
+	10, // 7: secureaudit.v1.AssessSummary.model_calls:type_name -> secureaudit.v1.ModelCall
+	11, // 8: secureaudit.v1.AssessSummary.anomalies:type_name -> secureaudit.v1.Anomaly
+	4,  // 9: secureaudit.v1.AssessSummary.platform_grants:type_name -> secureaudit.v1.ManagedGrant
+	12, // 10: secureaudit.v1.ManagedGrant.binding:type_name -> secureaudit.v1.BindingRef
+	13, // 11: secureaudit.v1.ManagedGrant.subject:type_name -> secureaudit.v1.SubjectRef
+	0,  // 12: secureaudit.v1.RiskService.Assess:input_type -> secureaudit.v1.AssessRequest
+	2,  // 13: secureaudit.v1.RiskService.Assess:output_type -> secureaudit.v1.AssessResponse
+	13, // [13:14] is the sub-list for method output_type
+	12, // [12:13] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_risk_proto_init() }
@@ -478,7 +566,7 @@ func file_secureaudit_v1_risk_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_risk_proto_rawDesc), len(file_secureaudit_v1_risk_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -15,7 +15,7 @@ import (
 // what changed since the previous audit of the cluster. History is best
 // effort: a store error leaves it out and is logged, never failing the
 // audit.
-func (r *Runner) enrich(ctx context.Context, a *secureauditv1.Audit, report *secureauditv1.Report, snap *snapshot, dir *directory, main []*secureauditv1.Finding, log *slog.Logger) {
+func (r *Runner) enrich(ctx context.Context, a *secureauditv1.Audit, report *secureauditv1.Report, snap *snapshot, dir *directory, main []*secureauditv1.Finding, managed []*secureauditv1.ManagedGrant, log *slog.Logger) {
 	var dirChunks []*secureauditv1.DirectoryChunk
 	if dir != nil {
 		dirChunks = dir.chunks
@@ -23,7 +23,7 @@ func (r *Runner) enrich(ctx context.Context, a *secureauditv1.Audit, report *sec
 			dirChunks = []*secureauditv1.DirectoryChunk{}
 		}
 	}
-	subjects, truncated := review.Subjects(snap.chunks, dirChunks)
+	subjects, truncated := review.Subjects(snap.chunks, dirChunks, managed)
 	report.AccessReview = subjects
 	if truncated {
 		r.event(ctx, a, fmt.Sprintf("the access review lists the first %d users and groups only", review.MaxSubjects))

@@ -301,7 +301,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		report.DirectoryErrors = reportedLookupErrors(dir.errors)
 		report.DirectoryErrorCount = uint32(len(dir.errors))
 	}
-	r.enrich(ctx, a, report, snap, dir, main, log)
+	r.enrich(ctx, a, report, snap, dir, main, result.summary.GetPlatformGrants(), log)
 	formats := a.GetFormats()
 	if len(formats) == 0 {
 		formats = Formats

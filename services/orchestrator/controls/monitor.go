@@ -7,15 +7,18 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/evidence"
 )
 
 // Store is what the controls need of storage.
@@ -34,6 +37,22 @@ type Store interface {
 	SaveAnomaly(ctx context.Context, a *secureauditv1.Anomaly) error
 	Anomalies(ctx context.Context, auditID string, limit int) ([]*secureauditv1.Anomaly, error)
 }
+
+// Appender appends entries to the evidence log (the orchestrator's
+// evidence.Log).
+type Appender interface {
+	Append(ctx context.Context, e evidence.Entry) (int64, error)
+}
+
+// Evidence controls and criteria of the entries the monitor appends: every
+// token alert is CC3.4 (model degradation) evidence, every anomaly event
+// CC7.2 (anomalies monitored and evaluated) evidence.
+const (
+	ControlTokenBaseline = "token-baseline"
+	ControlAnomaly       = "anomaly"
+	CriterionTokens      = "CC3.4"
+	CriterionAnomalies   = "CC7.2"
+)
 
 // Log attribute keys.
 const (
@@ -54,6 +73,7 @@ type Monitor struct {
 	webhook    string
 	client     *http.Client
 	now        func() time.Time
+	evidence   Appender
 
 	mu            sync.Mutex
 	onModelChange func(ctx context.Context, answering string)
@@ -78,6 +98,10 @@ func WithWebhook(url string, client *http.Client) Option {
 		}
 	}
 }
+
+// WithEvidence appends every token alert (CC3.4) and every anomaly event
+// (CC7.2) to the evidence log, so that an exported bundle shows them.
+func WithEvidence(a Appender) Option { return func(m *Monitor) { m.evidence = a } }
 
 // WithClock sets the clock (tests).
 func WithClock(now func() time.Time) Option { return func(m *Monitor) { m.now = now } }
@@ -237,6 +261,9 @@ func (m *Monitor) raise(ctx context.Context, s Sample, a Alert) error {
 	}
 	m.alerts.Add(ctx, 1, metric.WithAttributes(append(keyAttrs(s.Key), attribute.String("secureaudit.alert", kind.String()))...))
 	m.log.WarnContext(ctx, "token baseline alert", keyAuditID, s.AuditID, keyKind, kind.String(), keyKey, s.Key.String(), keyScore, a.Score, keySummary, a.Message)
+	if err := m.appendEvidence(ctx, ControlTokenBaseline, CriterionTokens, s.AuditID, kind.String()+" on "+s.Key.String()+": "+a.Message, alert); err != nil {
+		return err
+	}
 	if err := m.Record(ctx, &secureauditv1.Anomaly{
 		Kind:    secureauditv1.AnomalyKind_ANOMALY_KIND_TOKEN_ALERT,
 		AuditId: s.AuditID,
@@ -310,6 +337,30 @@ func (m *Monitor) Record(ctx context.Context, a *secureauditv1.Anomaly) error {
 	}
 	m.anomalies.Add(ctx, 1, metric.WithAttributes(attribute.String("secureaudit.anomaly", a.GetKind().String())))
 	m.log.WarnContext(ctx, "anomaly", keyAuditID, a.GetAuditId(), keyKind, a.GetKind().String(), keySummary, a.GetSummary())
+	summary := a.GetKind().String() + " from " + a.GetSource()
+	if a.GetSummary() != "" {
+		summary += ": " + a.GetSummary()
+	}
+	return m.appendEvidence(ctx, ControlAnomaly, CriterionAnomalies, a.GetAuditId(), summary, a)
+}
+
+// appendEvidence appends one alert entry about msg (stored as its protojson)
+// to the evidence log, when one is set. The alert is already stored; a
+// failure to append is returned so that the caller sees the evidence gap.
+func (m *Monitor) appendEvidence(ctx context.Context, control, criterion, subject, summary string, msg proto.Message) error {
+	if m.evidence == nil {
+		return nil
+	}
+	data, err := protojson.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("encode %s evidence: %w", control, err)
+	}
+	if _, err := m.evidence.Append(ctx, evidence.Entry{
+		Kind: evidence.KindAlert, Control: control, Criteria: []string{criterion},
+		Subject: subject, Outcome: evidence.OutcomeFail, Summary: strings.ToValidUTF8(bounded(summary, 1024), ""), Data: data,
+	}); err != nil {
+		return fmt.Errorf("append %s evidence: %w", control, err)
+	}
 	return nil
 }
 

@@ -1,10 +1,13 @@
 // Package review lists who holds access for the access review: every user
 // and group that a RoleBinding or ClusterRoleBinding names, outside the
-// platform-managed identities (see Platform), with the bindings that give
-// it access and, where the directory answered, the people behind it. The
-// orchestrator builds this list because it alone holds both the snapshot
-// and the directory; the report-agent turns it into review items without
-// seeing any RBAC rule.
+// platform-managed grants, with the bindings that give it access and, where
+// the directory answered, the people behind it. The orchestrator builds this
+// list because it alone holds both the snapshot and the directory; the
+// report-agent turns it into review items without seeing any RBAC rule.
+//
+// Which grants are platform-managed is not decided here: the risk-agent
+// decides it once (by recognising the bootstrap policy and the catalogued
+// AKS add-ons) and sends the list in AssessSummary.platform_grants.
 package review
 
 import (
@@ -24,32 +27,16 @@ const (
 	maxOwners  = 1000
 )
 
-// Platform reports whether a user or group is platform-managed, with the
-// same rule the risk-agent uses for its appendix: the system: and aks:
-// identities and AKS's aks-support user are, but the groups that reach
-// everyone (system:authenticated, system:unauthenticated, system:anonymous,
-// system:serviceaccounts[:ns]) and system:masters are not, so that a
-// binding to them comes up for review.
-func Platform(kind secureauditv1.SubjectKind, name string) bool {
-	if rest, ok := strings.CutPrefix(name, "system:serviceaccount:"); ok {
-		ns, _, _ := strings.Cut(rest, ":")
-		return ns == "kube-system"
+// Subjects builds the review list from the snapshot's bindings, leaving out
+// the platform-managed grants (managed, the risk-agent's decision), and,
+// when dir is not nil, the directory's answer. It is pure and
+// deterministic: subjects sorted by kind and name, grants by binding. It
+// reports whether the list was truncated at MaxSubjects.
+func Subjects(snapshot []*secureauditv1.SnapshotChunk, dir []*secureauditv1.DirectoryChunk, managed []*secureauditv1.ManagedGrant) ([]*secureauditv1.ReviewSubject, bool) {
+	platform := map[string]bool{}
+	for _, m := range managed {
+		platform[managedKey(m.GetBinding(), m.GetSubject().GetKind(), m.GetSubject().GetNamespace(), m.GetSubject().GetName())] = true
 	}
-	switch {
-	case name == "system:masters", name == "system:anonymous", name == "system:unauthenticated",
-		name == "system:authenticated", name == "system:serviceaccounts", strings.HasPrefix(name, "system:serviceaccounts:"):
-		return false
-	case kind == secureauditv1.SubjectKind_SUBJECT_KIND_USER && name == "aks-support":
-		return true
-	}
-	return strings.HasPrefix(name, "system:") || strings.HasPrefix(name, "aks:")
-}
-
-// Subjects builds the review list from the snapshot's bindings and, when
-// dir is not nil, the directory's answer. It is pure and deterministic:
-// subjects sorted by kind and name, grants by binding. It reports whether
-// the list was truncated at MaxSubjects.
-func Subjects(snapshot []*secureauditv1.SnapshotChunk, dir []*secureauditv1.DirectoryChunk) ([]*secureauditv1.ReviewSubject, bool) {
 	users := map[string]*secureauditv1.DirectoryUser{}
 	byUPN := map[string]*secureauditv1.DirectoryUser{}
 	groups := map[string]*secureauditv1.DirectoryGroup{}
@@ -69,7 +56,7 @@ func Subjects(snapshot []*secureauditv1.SnapshotChunk, dir []*secureauditv1.Dire
 		if kind != secureauditv1.SubjectKind_SUBJECT_KIND_USER && kind != secureauditv1.SubjectKind_SUBJECT_KIND_GROUP {
 			return
 		}
-		if Platform(kind, sub.GetName()) || bootstrap(grant) {
+		if platform[managedKey(grant.GetBinding(), kind, sub.GetNamespace(), sub.GetName())] {
 			return
 		}
 		key := kind.String() + "/" + sub.GetName()
@@ -128,11 +115,9 @@ func Subjects(snapshot []*secureauditv1.SnapshotChunk, dir []*secureauditv1.Dire
 	return out, truncated
 }
 
-// bootstrap reports whether a grant is one of Kubernetes' default
-// bindings (a system: binding of a system: role, such as system:discovery
-// to system:authenticated), which every cluster has and the appendix covers.
-func bootstrap(g *secureauditv1.AccessGrant) bool {
-	return strings.HasPrefix(g.GetBinding().GetName(), "system:") && strings.HasPrefix(g.GetRole().GetName(), "system:")
+// managedKey identifies a (binding, subject) pair.
+func managedKey(b *secureauditv1.BindingRef, kind secureauditv1.SubjectKind, ns, name string) string {
+	return b.GetKind().String() + "/" + b.GetNamespace() + "/" + b.GetName() + "\x00" + kind.String() + "/" + ns + "/" + name
 }
 
 func roleRef(r *secureauditv1.RoleRef, namespace string) *secureauditv1.FindingRole {

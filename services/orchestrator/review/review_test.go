@@ -77,6 +77,11 @@ func TestSubjects(t *testing.T) {
 		Role:    &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_ROLE, Name: "ops", Namespace: "payments", Missing: true},
 		Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: "payments"},
 	}
+	discovery := &secureauditv1.AccessGrant{
+		Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: "system:discovery"},
+		Role:    &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "system:discovery", Missing: true},
+		Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER},
+	}
 	alice := &secureauditv1.Person{UserPrincipalName: "Alice@contoso.com", DisplayName: "Alice"}
 	bob := &secureauditv1.Person{UserPrincipalName: "bob_x#EXT#@contoso.com", DisplayName: "Bob", Guest: true, Disabled: true}
 	ref := func(s *secureauditv1.Subject, display string) *secureauditv1.SubjectRef {
@@ -91,6 +96,9 @@ func TestSubjects(t *testing.T) {
 			{Subject: ref(group(groupID), ""), Grants: []*secureauditv1.AccessGrant{admins, viewers}},
 			{Subject: ref(group("system:authenticated"), ""), Grants: []*secureauditv1.AccessGrant{admins}},
 			{Subject: ref(group("system:masters"), ""), Grants: []*secureauditv1.AccessGrant{admins}},
+			{Subject: ref(group("system:nodes"), ""), Grants: []*secureauditv1.AccessGrant{admins}},
+			{Subject: ref(group("system:unauthenticated"), ""), Grants: []*secureauditv1.AccessGrant{discovery}},
+			{Subject: ref(user("aks-support"), ""), Grants: []*secureauditv1.AccessGrant{admins}},
 			{Subject: ref(user("alice@contoso.com"), ""), Grants: []*secureauditv1.AccessGrant{viewers}},
 			{Subject: ref(user("ghost@contoso.com"), ""), Grants: []*secureauditv1.AccessGrant{legacy}},
 		}},
@@ -99,46 +107,31 @@ func TestSubjects(t *testing.T) {
 				Description: "runs the platform", Members: []*secureauditv1.Person{alice, bob}, Owners: []*secureauditv1.Person{alice}},
 			{Subject: ref(group("system:authenticated"), ""), Grants: []*secureauditv1.AccessGrant{admins}},
 			{Subject: ref(group("system:masters"), ""), Grants: []*secureauditv1.AccessGrant{admins}},
+			{Subject: ref(group("system:nodes"), ""), Grants: []*secureauditv1.AccessGrant{admins}},
+			{Subject: ref(group("system:unauthenticated"), ""), Grants: []*secureauditv1.AccessGrant{discovery}},
+			{Subject: ref(user("aks-support"), ""), Grants: []*secureauditv1.AccessGrant{admins}},
 			{Subject: ref(user("alice@contoso.com"), "Alice"), Grants: []*secureauditv1.AccessGrant{viewers}, Resolved: true, Person: alice},
 			{Subject: ref(user("ghost@contoso.com"), ""), Grants: []*secureauditv1.AccessGrant{legacy}},
 		}},
 	}
+	// The risk-agent's decision: only the upstream system:discovery binding
+	// of system:authenticated is platform-managed. Names prove nothing: the
+	// same group through platform-admins, system:nodes and aks-support
+	// there, and system:unauthenticated added to system:discovery, all come
+	// up for review.
+	managed := []*secureauditv1.ManagedGrant{{
+		Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: "system:discovery"},
+		Subject: &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_GROUP, Name: "system:authenticated"},
+		Source:  "bootstrap",
+	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, truncated := Subjects(snapshot(), tt.dir)
+			got, truncated := Subjects(snapshot(), tt.dir, managed)
 			if truncated {
 				t.Error("truncated")
 			}
 			if diff := cmp.Diff(tt.want, got, protocmp.Transform()); diff != "" {
 				t.Errorf("Subjects (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestPlatform(t *testing.T) {
-	u, g := secureauditv1.SubjectKind_SUBJECT_KIND_USER, secureauditv1.SubjectKind_SUBJECT_KIND_GROUP
-	tests := []struct {
-		kind secureauditv1.SubjectKind
-		name string
-		want bool
-	}{
-		{g, "system:nodes", true},
-		{u, "system:kube-scheduler", true},
-		{u, "aks:support", true},
-		{u, "aks-support", true},
-		{g, "aks-support", false},
-		{u, "system:serviceaccount:kube-system:foo", true},
-		{u, "system:serviceaccount:team-a:foo", false},
-		{g, "system:masters", false},
-		{g, "system:authenticated", false},
-		{g, "system:serviceaccounts:team-a", false},
-		{u, "alice@contoso.com", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := Platform(tt.kind, tt.name); got != tt.want {
-				t.Errorf("Platform(%s, %q) = %v, want %v", tt.kind, tt.name, got, tt.want)
 			}
 		})
 	}

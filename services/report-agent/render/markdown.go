@@ -253,6 +253,9 @@ func writeFinding(b *strings.Builder, f findingView, v view) {
 		fmt.Fprintf(b, "%s ", md(f.Description))
 	}
 	fmt.Fprintf(b, "Controls: %s.\n", mdList(f.ControlTexts, "none"))
+	if len(f.Folded) > 0 {
+		fmt.Fprintf(b, "This finding also stands for %s on the same grant (their controls are listed above).\n", strings.Join(f.Folded, ", "))
+	}
 	b.WriteString("\n**What it allows**\n\n")
 	writeRules(b, f.Rules)
 	b.WriteString("\n**How to fix it**\n\n")
@@ -409,7 +412,7 @@ func writeAppendix(b *strings.Builder, v view) {
 		b.WriteString("No findings concern platform-managed subjects.\n")
 		return
 	}
-	b.WriteString("These findings concern platform-managed subjects (`system:*`, `aks:*`, controller accounts). ")
+	b.WriteString("These findings concern grants the risk-agent recognised as created by the platform: the Kubernetes bootstrap policy and the catalogued AKS add-ons, each with its exact role, rules and subjects. ")
 	b.WriteString("They are expected on a managed cluster and listed for completeness; review them when the platform's defaults were changed.\n\n")
 	b.WriteString("| # | Severity | Rule | Title | Subject | Binding | Role | Scope |\n")
 	b.WriteString("|---:|---|---|---|---|---|---|---|\n")

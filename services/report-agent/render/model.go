@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -73,6 +74,31 @@ var controlNames = map[string]string{
 	"SOC2-CC6.2": "Access is granted on authorization and removed when no longer needed",
 	"SOC2-CC6.3": "Access is role-based, least privilege, with segregation of duties",
 	"SOC2-CC7.2": "Anomalies are monitored and evaluated",
+}
+
+// controlsOf returns every control a finding bears on: its rule's own, then
+// those of the rule hits folded into it (a full wildcard also breaks the
+// wildcard, CSR and webhook controls), each once. Compliance status and
+// every per-control count are derived from it, never from Controls alone.
+func controlsOf(f *secureauditv1.Finding) []string {
+	out := append([]string(nil), f.GetControls()...)
+	for _, h := range f.GetFolded() {
+		for _, c := range h.GetControls() {
+			if !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// foldedRules lists the rule IDs folded into a finding.
+func foldedRules(f *secureauditv1.Finding) []string {
+	var out []string
+	for _, h := range f.GetFolded() {
+		out = append(out, h.GetRuleId())
+	}
+	return out
 }
 
 // controlText is a control ID with its title, when known.

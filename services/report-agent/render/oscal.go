@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -131,6 +132,7 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 	}
 	findings := ordered(r.GetFindings())
 	byControl := map[string][]string{}
+	folded := map[string]int{} // per control, citations through folded rule hits only
 	controls := map[string]bool{}
 	for c := range controlNames {
 		controls[c] = true
@@ -138,9 +140,14 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 	var observations []oscalObservation
 	for _, f := range findings {
 		obsID := id("observation", f.GetId())
-		for _, c := range f.GetControls() {
+		// Every control the finding bears on, its folded rule hits' too:
+		// a bound '*/*/*' is RBAC-001 and also breaks CIS 5.1.3.
+		for _, c := range controlsOf(f) {
 			controls[c] = true
 			byControl[c] = append(byControl[c], obsID)
+			if !slices.Contains(f.GetControls(), c) {
+				folded[c]++
+			}
 		}
 		props := []oscalProp{
 			{Name: "finding-id", Value: f.GetId(), NS: propNS},
@@ -182,6 +189,9 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 		}
 		if obs := byControl[c]; len(obs) > 0 {
 			f.Description = fmt.Sprintf("%d %s of this audit %s this control.", len(obs), plural(len(obs), "finding", "findings"), plural(len(obs), "cites", "cite"))
+			if n := folded[c]; n > 0 {
+				f.Description += fmt.Sprintf(" %d of them %s it through a rule hit folded into a broader finding of the same grant.", n, plural(n, "cites", "cite"))
+			}
 			f.Target.Status = oscalStatus{State: "not-satisfied", Reason: "fail"}
 			for _, o := range obs {
 				f.RelatedObservations = append(f.RelatedObservations, oscalRelatedObs{ObservationUUID: o})

@@ -82,8 +82,10 @@ type findingView struct {
 	Scope          string
 	Description    string
 	Controls       []string
-	Rules          []*secureauditv1.PolicyRule
-	Remediation    string
+	// Folded are the rules whose hits this finding stands for.
+	Folded      []string
+	Rules       []*secureauditv1.PolicyRule
+	Remediation string
 
 	Anchor string
 	// Access says what the subject holds, where: the role through the
@@ -254,14 +256,15 @@ func newFindingView(n int, f *secureauditv1.Finding) findingView {
 		RoleMissing:    f.GetRole().GetMissing(),
 		Scope:          scopeText(f.GetScope()),
 		Description:    f.GetDescription(),
-		Controls:       f.GetControls(),
+		Controls:       controlsOf(f),
+		Folded:         foldedRules(f),
 		Rules:          f.GetMatchedRules(),
 		Remediation:    f.GetRemediation(),
 		Anchor:         fmt.Sprintf("finding-%d", n),
 		Access:         accessText(f),
 		Action:         actionFor(f),
 		Identity:       identityRule(f.GetRuleId()),
-		ControlTexts:   controlTexts(f.GetControls()),
+		ControlTexts:   controlTexts(controlsOf(f)),
 		SeverityClass:  strings.ToLower(severityText(f.GetSeverity())),
 		Cluster:        f.GetScope().GetLevel() == secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER,
 		Path:           findingPath(f),

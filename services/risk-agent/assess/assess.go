@@ -137,17 +137,8 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 	if err != nil {
 		return err
 	}
-	analysis := rules.Analyze(snap)
-	findings := analysis.Findings()
-	findings = append(findings, identity.Evaluate(snap, dir, findings, s.identity)...)
-	findings = append(findings, paths.Find(analysis)...)
-	// Injection hits in cluster or directory strings are security findings
-	// in their own right, whatever the reasoning provider.
-	detections := inject.Inspect(snap, dir)
-	for _, d := range detections {
-		findings = append(findings, d.Finding)
-	}
-	rules.Sort(findings)
+	det := Detect(snap, dir, s.identity)
+	findings, detections := det.Findings, det.Injections
 	for start := 0; start < len(findings); start += BatchSize {
 		end := min(start+BatchSize, len(findings))
 		resp := &secureauditv1.AssessResponse{Part: &secureauditv1.AssessResponse_Findings{
@@ -185,12 +176,49 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 		ModelCalls:        result.Calls,
 		Anomalies:         anomalies,
 		TemplateVersion:   reasoning.TemplateVersion,
+		PlatformGrants:    det.PlatformGrants,
 	}
 	if err := stream.Send(&secureauditv1.AssessResponse{Part: &secureauditv1.AssessResponse_Summary{Summary: summary}}); err != nil {
 		return fmt.Errorf("send summary: %w", err)
 	}
 	log.InfoContext(ctx, "assessed", keyChunks, chunks, keyFindings, len(findings))
 	return nil
+}
+
+// Detection is the deterministic part of an assessment.
+type Detection struct {
+	// Findings are every rule's findings (RBAC, ENTRA, PATH, INJ), sorted.
+	Findings []*secureauditv1.Finding
+	// Injections are the injection hits behind the INJ findings.
+	Injections []inject.Detection
+	// PlatformGrants are the grants recognised as platform-managed, at most
+	// maxPlatformGrants.
+	PlatformGrants []*secureauditv1.ManagedGrant
+}
+
+// maxPlatformGrants bounds AssessSummary.platform_grants, as the contract
+// does.
+const maxPlatformGrants = 10000
+
+// Detect runs the deterministic detection over a snapshot and the
+// directory's chunks: pure, the same input gives the same output.
+func Detect(snap *snapshot.Snapshot, dir []*secureauditv1.DirectoryChunk, cfg identity.Config) Detection {
+	analysis := rules.Analyze(snap)
+	findings := analysis.Findings()
+	findings = append(findings, identity.Evaluate(snap, dir, findings, cfg)...)
+	findings = append(findings, paths.Find(analysis)...)
+	// Injection hits in cluster or directory strings are security findings
+	// in their own right, whatever the reasoning provider.
+	detections := inject.Inspect(snap, dir)
+	for _, d := range detections {
+		findings = append(findings, d.Finding)
+	}
+	rules.Sort(findings)
+	managed := analysis.ManagedGrants()
+	if len(managed) > maxPlatformGrants {
+		managed = managed[:maxPlatformGrants]
+	}
+	return Detection{Findings: findings, Injections: detections, PlatformGrants: managed}
 }
 
 func partName(r *secureauditv1.AssessRequest) string {

@@ -208,6 +208,9 @@ func (g *graph) finding(s *snapshot.Snapshot, u int, next []int32, admin int) *s
 	}
 	sub := g.subj[u]
 	gr := first.grant
+	// The path starts with a grant: it is platform-managed when that grant
+	// is (the risk-agent's one decision, rules.Grant.PlatformManaged).
+	_, infra := gr.PlatformManaged()
 	scope := &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER}
 	if gr.Namespace != "" {
 		scope = &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: gr.Namespace}
@@ -244,7 +247,7 @@ func (g *graph) finding(s *snapshot.Snapshot, u int, next []int32, admin int) *s
 		Controls:       append([]string(nil), Rule.Controls...),
 		Remediation:    Rule.Remediation + " " + fix,
 		Description:    desc,
-		Infrastructure: rules.Infrastructure(gr.Binding.GetName(), sub),
+		Infrastructure: infra,
 		Path:           path,
 	}
 }

@@ -30,6 +30,9 @@ type Grant struct {
 	// privileged is set when Namespace is a privileged namespace (see
 	// privilegedNamespaces).
 	privileged bool
+	// managed is what recognises the grant as platform-managed (see
+	// recognise), "" when nothing does.
+	managed string
 }
 
 func (g *Grant) namespaced() bool { return g.Namespace != "" }
@@ -92,7 +95,11 @@ type Analysis struct {
 // Analyze expands every binding of s into grants and computes what each
 // role grants at each scope, once per (role, scope).
 func Analyze(s *snapshot.Snapshot) *Analysis {
-	return &Analysis{snap: s, grants: grants(s)}
+	a := &Analysis{snap: s, grants: grants(s)}
+	for _, g := range a.grants {
+		g.managed = recognise(g)
+	}
+	return a
 }
 
 // Snapshot returns the analysed snapshot.
@@ -120,10 +127,20 @@ func (a *Analysis) Findings() []*secureauditv1.Finding {
 	chain(out)
 	out = append(out, integrity(a)...)
 	out = append(out, unaudited(s)...)
+	out = append(out, addonWidened(a)...)
 	out = append(out, workloads(a, out)...)
+	managedSAs := managedServiceAccounts(a)
 	findings := make([]*secureauditv1.Finding, 0, len(out))
 	for _, d := range out {
-		findings = append(findings, d.finding(s))
+		f := d.finding(s)
+		switch {
+		case d.g != nil:
+			f.Infrastructure = d.g.managed != ""
+		case d.subject.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT:
+			// A workload finding follows its ServiceAccount's grants.
+			f.Infrastructure = managedSAs[d.subject.GetNamespace()+"/"+d.subject.GetName()]
+		}
+		findings = append(findings, f)
 	}
 	Sort(findings)
 	return findings
@@ -246,6 +263,11 @@ type draft struct {
 	// object is "kind/namespace/name" of an object finding that no
 	// subject, binding or role names (RBAC-050): its ID hashes it.
 	object string
+
+	// folded are the IDs of the rules the same grant triggers that this
+	// finding stands for (RBAC-001 implies every capability rule), without
+	// repeats; the finding lists them sorted by ID.
+	folded []string
 }
 
 // permRule is a rule that fires when a grant holds a capability. privileged
@@ -310,9 +332,19 @@ func privilegedNamespaces(s *snapshot.Snapshot) map[string]bool {
 // evaluate runs every grant rule over one grant.
 func evaluate(g *Grant) []*draft {
 	var out []*draft
+	// into, once set, is the broader finding (RBAC-001) that later rule hits
+	// of this grant are folded into rather than reported one by one.
+	var into *draft
 	add := func(id string, matched []*secureauditv1.PolicyRule, why string, narrow bool, detail, fix string) *draft {
 		r := ruleByID(id)
 		d := &draft{rule: r, g: g, matched: matched, detail: detail, fix: fix}
+		if into != nil {
+			if !slices.Contains(into.folded, id) {
+				into.folded = append(into.folded, id)
+			}
+			d.ladder = newLadder(r.Severity, why)
+			return d
+		}
 		base := r.Severity
 		if id == ClusterAdmin && g.namespaced() {
 			base = secureauditv1.Severity_SEVERITY_HIGH
@@ -361,16 +393,15 @@ func evaluate(g *Grant) []*draft {
 	}
 
 	// RBAC-001 and RBAC-002.
-	admin := false
+	var admin *draft
 	isCR := g.Role.GetKind() == secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE
 	if (isCR && g.Role.GetName() == "cluster-admin") || len(p.full) > 0 {
-		admin = true
 		narrow := len(p.full) > 0 && p.fullNarrow
 		why := "every verb on every resource"
 		if isCR && g.Role.GetName() == "cluster-admin" {
 			why = "bound to cluster-admin"
 		}
-		add(ClusterAdmin, p.full, why, narrow, "", deleteBinding(g)+" (or "+editBinding(g)+" to remove only this subject), then bind a role limited to what the subject needs")
+		admin = add(ClusterAdmin, p.full, why, narrow, "", deleteBinding(g)+" (or "+editBinding(g)+" to remove only this subject), then bind a role limited to what the subject needs")
 	}
 	if isCR && !g.namespaced() && (g.Role.GetName() == "admin" || g.Role.GetName() == "edit") {
 		add(AdminEditCluster, nil, g.Role.GetName()+" bound cluster-wide", false, "",
@@ -381,10 +412,12 @@ func evaluate(g *Grant) []*draft {
 		add(SecretsRead, m.rules, "reads secrets: "+m.short, m.narrow, narrowNote(m),
 			editRole(g)+" and drop get, list and watch on secrets"+aggNote(g))
 	}
-	if !admin && len(p.wild) > 0 {
+	if len(p.wild) > 0 {
 		names := strings.Join(p.wildFields, ", ")
+		into = admin // folded into RBAC-001, which says '*' already
 		add(Wildcard, p.wild, "'*' in "+names, false, "",
 			editRole(g)+" and replace '*' with the explicit "+names+" needed"+aggNote(g))
+		into = nil
 	}
 	if m := p.caps[CapPodCreate]; m.ok() {
 		add(PodCreate, m.rules, "creates pods", m.narrow, narrowNote(m), editRole(g)+" and drop create on pods"+aggNote(g))
@@ -400,10 +433,9 @@ func evaluate(g *Grant) []*draft {
 			editRole(g)+" and drop "+m.list+aggNote(g))
 	}
 	// A full-wildcard grant implies every rule below; RBAC-001 says so and
-	// repeating each one per admin binding would only bury the rest.
-	if admin {
-		return out
-	}
+	// repeating each one per admin binding would only bury the rest: their
+	// hits are folded into it, so that their controls still count.
+	into = admin
 	if approval, signers := p.caps[CapCSRApproval], p.caps[CapSignersApprove]; approval.ok() && signers.ok() {
 		rules := mergeRules(p.all, approval.rules, signers.rules)
 		found := append(append([]target(nil), approval.found...), signers.found...)
@@ -547,7 +579,9 @@ func (d *draft) finding(s *snapshot.Snapshot) *secureauditv1.Finding {
 		Controls:       append([]string(nil), d.rule.Controls...),
 		Remediation:    clip(d.rule.Remediation+" Command: "+d.fix, 4096),
 		Description:    clip(desc, 4096),
-		Infrastructure: Infrastructure(binding.GetName(), subject),
+	}
+	for _, id := range slices.Sorted(slices.Values(d.folded)) {
+		f.Folded = append(f.Folded, &secureauditv1.FoldedHit{RuleId: id, Controls: append([]string(nil), ruleByID(id).Controls...)})
 	}
 	if d.object != "" {
 		f.Id = findingID(d.rule.ID, binding, &secureauditv1.Subject{Name: d.object}, role)

@@ -181,8 +181,9 @@ func integrity(a *Analysis) []*draft {
 	}
 	for _, r := range s.Roles() {
 		ns, name := r.GetMeta().GetNamespace(), r.GetMeta().GetName()
-		// The bootstrap policy's Roles live in kube-system and kube-public.
-		if bound["R/"+ns+"/"+name] || strings.HasPrefix(name, "system:") && (ns == "kube-system" || ns == "kube-public") {
+		// The bootstrap policy's own Roles (kube-system, kube-public) are
+		// recognised by their captured rules, not by their names.
+		if bound["R/"+ns+"/"+name] || bootstrapRole(ns, name, r.GetRules()) {
 			continue
 		}
 		if what, why, matched := dangerous(newProfile(r.GetRules(), true)); what != "" {

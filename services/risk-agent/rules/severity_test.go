@@ -84,51 +84,6 @@ func TestSeverityEscalation(t *testing.T) {
 	}
 }
 
-func TestInfrastructure(t *testing.T) {
-	u := func(n string) *secureauditv1.Subject {
-		return &secureauditv1.Subject{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: n}
-	}
-	g := func(n string) *secureauditv1.Subject {
-		return &secureauditv1.Subject{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_GROUP, Name: n}
-	}
-	sa := func(ns, n string) *secureauditv1.Subject {
-		return &secureauditv1.Subject{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT, Namespace: ns, Name: n}
-	}
-	tests := []struct {
-		binding string
-		subject *secureauditv1.Subject
-		want    bool
-	}{
-		{"system:kube-controller-manager", u("system:kube-controller-manager"), true},
-		{"system:nodes", g("system:nodes"), true},
-		{"aks-service", u("aks:support"), true},
-		{"x", g("aks:masters"), true},
-		{"aks-service-rolebinding", u("aks-support"), true},
-		{"x", g("aks-support"), false},
-		{"system:controller:job-controller", sa("kube-system", "job-controller"), true},
-		{"x", sa("kube-system", "coredns"), true},
-		{"x", u("system:serviceaccount:kube-system:foo"), true},
-		{"x", u("system:serviceaccount:team-a:ci"), false},
-		{"cluster-admin", g("system:masters"), false},
-		{"x", u("system:anonymous"), false},
-		{"x", g("system:unauthenticated"), false},
-		{"system:basic-user", g("system:authenticated"), false},
-		{"x", g("system:serviceaccounts"), false},
-		{"x", g("system:serviceaccounts:team-a"), false},
-		{"system:sneaky", u("alice@example.com"), false},
-		{"aks-thing", sa("team-a", "app"), false},
-		{"x", sa("team-a", "default"), false},
-		{"x", u("alice@example.com"), false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.binding+"/"+tt.subject.GetName(), func(t *testing.T) {
-			if got := rules.Infrastructure(tt.binding, tt.subject); got != tt.want {
-				t.Errorf("Infrastructure = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
 // allFixtures merges every fixture's objects into one chunk; objects with
 // the same key across fixtures are deduplicated deterministically by Build.
 func allFixtures(t *testing.T) (*secureauditv1.SnapshotChunk, []*secureauditv1.DirectoryChunk) {

@@ -1,0 +1,221 @@
+package rules_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/rules"
+	"secureaudit.dev/services/risk-agent/snapshot"
+)
+
+// pristine is the captured bootstrap policy alone: every ClusterRole,
+// ClusterRoleBinding, Role and RoleBinding a fresh API server creates.
+func pristine(t *testing.T) *secureauditv1.SnapshotChunk {
+	t.Helper()
+	out := &secureauditv1.SnapshotChunk{}
+	for _, name := range []string{"bootstrap-clusterroles.json", "bootstrap-bindings.json"} {
+		data, err := os.ReadFile(filepath.Join("upstream", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &secureauditv1.SnapshotChunk{}
+		if err := protojson.Unmarshal(data, c); err != nil {
+			t.Fatalf("parse %s: %v", name, err)
+		}
+		c.Header = nil
+		proto.Merge(out, c)
+	}
+	out.Header = &secureauditv1.SnapshotHeader{Cluster: "pristine", Source: secureauditv1.SnapshotSource_SNAPSHOT_SOURCE_FILE}
+	return out
+}
+
+func evaluate(c *secureauditv1.SnapshotChunk) []*secureauditv1.Finding {
+	return rules.Evaluate(snapshot.Build([]*secureauditv1.SnapshotChunk{c}, nil))
+}
+
+// mainFindings summarizes the findings outside the appendix.
+func mainFindings(fs []*secureauditv1.Finding) []string {
+	var out []string
+	for _, f := range fs {
+		if !f.GetInfrastructure() {
+			out = append(out, f.GetRuleId()+" "+strings.TrimPrefix(f.GetSubject().GetKind().String(), "SUBJECT_KIND_")+" "+
+				f.GetSubject().GetNamespace()+"/"+f.GetSubject().GetName()+" via "+f.GetBinding().GetName()+" "+f.GetRole().GetName())
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// TestPristineCluster: the bootstrap policy alone yields no main finding,
+// and every one of its grants is recognised as platform-managed.
+func TestPristineCluster(t *testing.T) {
+	c := pristine(t)
+	if len(c.GetClusterRoleBindings()) < 20 || len(c.GetRoleBindings()) == 0 {
+		t.Fatalf("the captured policy has %d ClusterRoleBindings and %d RoleBindings", len(c.GetClusterRoleBindings()), len(c.GetRoleBindings()))
+	}
+	fs := evaluate(c)
+	if got := mainFindings(fs); len(got) > 0 {
+		t.Errorf("main findings on a pristine cluster:\n%s", strings.Join(got, "\n"))
+	}
+	if len(fs) == 0 {
+		t.Errorf("no findings at all: the appendix should list the platform's own powerful grants (cluster-admin to system:masters)")
+	}
+	a := rules.Analyze(snapshot.Build([]*secureauditv1.SnapshotChunk{c}, nil))
+	if got, want := len(a.ManagedGrants()), len(a.Grants()); got != want {
+		t.Errorf("%d of %d grants recognised as platform-managed", got, want)
+	}
+}
+
+func sub(kind, ns, name string) *secureauditv1.Subject {
+	s := &secureauditv1.Subject{Name: name, Namespace: ns, Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER}
+	switch kind {
+	case "Group":
+		s.Kind = secureauditv1.SubjectKind_SUBJECT_KIND_GROUP
+	case "ServiceAccount":
+		s.Kind = secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT
+	}
+	return s
+}
+
+func crb(name, role string, subs ...*secureauditv1.Subject) *secureauditv1.ClusterRoleBinding {
+	return &secureauditv1.ClusterRoleBinding{
+		Meta:     &secureauditv1.ObjectMeta{Name: name},
+		RoleRef:  &secureauditv1.RoleRef{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: role},
+		Subjects: subs,
+	}
+}
+
+func cr(name string, rs ...*secureauditv1.PolicyRule) *secureauditv1.ClusterRole {
+	return &secureauditv1.ClusterRole{Meta: &secureauditv1.ObjectMeta{Name: name}, Rules: rs}
+}
+
+func rule(groups, resources, verbs []string) *secureauditv1.PolicyRule {
+	return &secureauditv1.PolicyRule{ApiGroups: groups, Resources: resources, Verbs: verbs}
+}
+
+// TestRecognition: what the platform creates is recognised by content;
+// everything else is judged, wherever it lives and whatever it is named.
+func TestRecognition(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(c *secureauditv1.SnapshotChunk)
+		want   []string // main findings
+	}{
+		{
+			// The hand-made cluster: a ServiceAccount planted in
+			// kube-system, bound through a binding named like the platform's.
+			name: "planted kube-system ServiceAccount",
+			change: func(c *secureauditv1.SnapshotChunk) {
+				c.ClusterRoles = append(c.ClusterRoles, cr("system:node-helper",
+					rule([]string{"certificates.k8s.io"}, []string{"certificatesigningrequests/approval"}, []string{"update"}),
+					rule([]string{"certificates.k8s.io"}, []string{"signers"}, []string{"approve"}),
+					rule([]string{""}, []string{"nodes/proxy"}, []string{"get", "create"}),
+					rule([]string{"admissionregistration.k8s.io"}, []string{"mutatingwebhookconfigurations"}, []string{"create", "update"}),
+					rule([]string{""}, []string{"serviceaccounts/token"}, []string{"create"})))
+				c.ClusterRoleBindings = append(c.ClusterRoleBindings, crb("system:node-helper", "system:node-helper", sub("ServiceAccount", "kube-system", "node-helper")))
+			},
+			want: []string{
+				"RBAC-014 SERVICE_ACCOUNT kube-system/node-helper via system:node-helper system:node-helper",
+				"RBAC-015 SERVICE_ACCOUNT kube-system/node-helper via system:node-helper system:node-helper",
+				"RBAC-016 SERVICE_ACCOUNT kube-system/node-helper via system:node-helper system:node-helper",
+				"RBAC-017 SERVICE_ACCOUNT kube-system/node-helper via system:node-helper system:node-helper",
+			},
+		},
+		{
+			name: "extra subject on a bootstrap binding",
+			change: func(c *secureauditv1.SnapshotChunk) {
+				for _, b := range c.ClusterRoleBindings {
+					if b.GetMeta().GetName() == "cluster-admin" {
+						b.Subjects = append(b.Subjects, sub("User", "", "mallory@example.com"))
+					}
+				}
+			},
+			want: []string{
+				"RBAC-001 USER /mallory@example.com via cluster-admin cluster-admin",
+				"RBAC-003 USER /mallory@example.com via cluster-admin cluster-admin",
+				"RBAC-005 USER /mallory@example.com via cluster-admin cluster-admin",
+				"RBAC-006 USER /mallory@example.com via cluster-admin cluster-admin",
+				"RBAC-009 USER /mallory@example.com via cluster-admin cluster-admin",
+			},
+		},
+		{
+			name: "system:masters through another binding",
+			change: func(c *secureauditv1.SnapshotChunk) {
+				c.ClusterRoleBindings = append(c.ClusterRoleBindings, crb("masters-view", "view", sub("Group", "", "system:masters")))
+			},
+			want: []string{"RBAC-008 GROUP /system:masters via masters-view view"},
+		},
+		{
+			name: "bootstrap binding pointed at another role",
+			change: func(c *secureauditv1.SnapshotChunk) {
+				for _, b := range c.ClusterRoleBindings {
+					if b.GetMeta().GetName() == "system:basic-user" {
+						b.RoleRef.Name = "cluster-admin"
+					}
+				}
+			},
+			want: []string{
+				"RBAC-001 GROUP /system:authenticated via system:basic-user cluster-admin",
+				"RBAC-003 GROUP /system:authenticated via system:basic-user cluster-admin",
+				"RBAC-005 GROUP /system:authenticated via system:basic-user cluster-admin",
+				"RBAC-006 GROUP /system:authenticated via system:basic-user cluster-admin",
+				"RBAC-009 GROUP /system:authenticated via system:basic-user cluster-admin",
+				"RBAC-034 GROUP /system:authenticated via system:basic-user cluster-admin",
+			},
+		},
+		{
+			name: "catalogued add-on as published",
+			change: func(c *secureauditv1.SnapshotChunk) {
+				c.ClusterRoles = append(c.ClusterRoles, cr("cloud-node-manager",
+					rule([]string{""}, []string{"nodes"}, []string{"watch", "list", "get", "update", "patch"}),
+					rule([]string{""}, []string{"nodes/status"}, []string{"patch"})))
+				c.ClusterRoleBindings = append(c.ClusterRoleBindings, crb("cloud-node-manager", "cloud-node-manager", sub("ServiceAccount", "kube-system", "cloud-node-manager")))
+			},
+		},
+		{
+			name: "catalogued add-on holding more than its entry",
+			change: func(c *secureauditv1.SnapshotChunk) {
+				c.ClusterRoles = append(c.ClusterRoles, cr("cloud-node-manager",
+					rule([]string{""}, []string{"nodes"}, []string{"watch", "list", "get", "update", "patch"}),
+					rule([]string{""}, []string{"nodes/status"}, []string{"patch"}),
+					rule([]string{""}, []string{"secrets"}, []string{"get", "list"})))
+				c.ClusterRoleBindings = append(c.ClusterRoleBindings, crb("cloud-node-manager", "cloud-node-manager", sub("ServiceAccount", "kube-system", "cloud-node-manager")))
+			},
+			want: []string{
+				"RBAC-003 SERVICE_ACCOUNT kube-system/cloud-node-manager via cloud-node-manager cloud-node-manager",
+				"RBAC-026 SERVICE_ACCOUNT kube-system/cloud-node-manager via cloud-node-manager cloud-node-manager",
+				"RBAC-035 UNSPECIFIED / via  cloud-node-manager",
+			},
+		},
+		{
+			name: "add-on ServiceAccount through an unknown binding",
+			change: func(c *secureauditv1.SnapshotChunk) {
+				c.ClusterRoles = append(c.ClusterRoles,
+					cr("system:coredns", rule([]string{""}, []string{"endpoints", "services", "pods", "namespaces"}, []string{"list", "watch"})),
+					cr("secret-reader", rule([]string{""}, []string{"secrets"}, []string{"get", "list"})))
+				c.ClusterRoleBindings = append(c.ClusterRoleBindings,
+					crb("system:coredns", "system:coredns", sub("ServiceAccount", "kube-system", "coredns")),
+					crb("coredns-extra", "secret-reader", sub("ServiceAccount", "kube-system", "coredns")))
+			},
+			want: []string{"RBAC-003 SERVICE_ACCOUNT kube-system/coredns via coredns-extra secret-reader"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := pristine(t)
+			tt.change(c)
+			got := mainFindings(evaluate(c))
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("main findings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
