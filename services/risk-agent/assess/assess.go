@@ -185,6 +185,7 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 		ModelCalls:        result.Calls,
 		Anomalies:         anomalies,
 		TemplateVersion:   reasoning.TemplateVersion,
+		Semantics:         analysis.Semantics(),
 	}
 	if err := stream.Send(&secureauditv1.AssessResponse{Part: &secureauditv1.AssessResponse_Summary{Summary: summary}}); err != nil {
 		return fmt.Errorf("send summary: %w", err)

@@ -87,13 +87,24 @@ func (g *Grant) FullAdmin() ([]*secureauditv1.PolicyRule, bool) {
 type Analysis struct {
 	snap   *snapshot.Snapshot
 	grants []*Grant
+	sem    *secureauditv1.AuthorizerSemantics
+	// streamGet is set for API servers before 1.35, where get on pods/exec,
+	// pods/attach and pods/portforward suffices.
+	streamGet bool
 }
 
 // Analyze expands every binding of s into grants and computes what each
-// role grants at each scope, once per (role, scope).
+// role grants at each scope, once per (role, scope), with the authorizer
+// semantics of the snapshot's server version (see Semantics).
 func Analyze(s *snapshot.Snapshot) *Analysis {
-	return &Analysis{snap: s, grants: grants(s)}
+	sem := Semantics(s.Header())
+	streamGet := !sem.GetStreamingNeedsCreate()
+	return &Analysis{snap: s, grants: grants(s, streamGet), sem: sem, streamGet: streamGet}
 }
+
+// Semantics returns the server version whose semantics the analysis
+// applied, and where it came from.
+func (a *Analysis) Semantics() *secureauditv1.AuthorizerSemantics { return proto.CloneOf(a.sem) }
 
 // Snapshot returns the analysed snapshot.
 func (a *Analysis) Snapshot() *snapshot.Snapshot { return a.snap }
@@ -130,7 +141,7 @@ func (a *Analysis) Findings() []*secureauditv1.Finding {
 
 // grants expands every binding into one grant per subject, with the
 // effective rules of its role and the role's profile at the binding's scope.
-func grants(s *snapshot.Snapshot) []*Grant {
+func grants(s *snapshot.Snapshot, streamGet bool) []*Grant {
 	// Profiles are shared by role (kind/namespace/name and scope) and, across
 	// roles, by content: copies of the same rules (one Role per namespace
 	// from the same chart) are matched once.
@@ -156,7 +167,7 @@ func grants(s *snapshot.Snapshot) []*Grant {
 		}
 		p, ok := byContent[string(buf)]
 		if !ok {
-			p = newProfile(rules, namespaced)
+			p = newProfile(rules, namespaced, streamGet)
 			byContent[string(buf)] = p
 		}
 		byRole[key] = p
@@ -235,6 +246,7 @@ type draft struct {
 	g       *Grant
 	matched []*secureauditv1.PolicyRule
 	ladder  *ladder
+	narrow  bool   // every matched rule is restricted by resourceNames
 	detail  string // appended to the description
 	fix     string // the exact command
 
@@ -306,10 +318,10 @@ func privilegedNamespaces(s *snapshot.Snapshot) map[string]bool {
 // evaluate runs every grant rule over one grant.
 func evaluate(g *Grant) []*draft {
 	var out []*draft
-	add := func(id string, matched []*secureauditv1.PolicyRule, why string, narrow bool, detail, fix string) *draft {
+	// addAt adds a finding of rule id at base severity; add at the rule's.
+	addAt := func(id string, base secureauditv1.Severity, matched []*secureauditv1.PolicyRule, why string, narrow bool, detail, fix string) *draft {
 		r := ruleByID(id)
-		d := &draft{rule: r, g: g, matched: matched, detail: detail, fix: fix}
-		base := r.Severity
+		d := &draft{rule: r, g: g, matched: matched, detail: detail, fix: fix, narrow: narrow}
 		if id == ClusterAdmin && g.namespaced() {
 			base = secureauditv1.Severity_SEVERITY_HIGH
 			why += ", namespace admin"
@@ -318,7 +330,10 @@ func evaluate(g *Grant) []*draft {
 		if narrow {
 			d.ladder.down("restricted by resourceNames")
 		}
-		if !g.namespaced() && base != secureauditv1.Severity_SEVERITY_CRITICAL && id != DanglingBinding {
+		// Scope widens what a grant reaches, except a grant restricted by
+		// resourceNames: the named objects are what it reaches, at any
+		// scope.
+		if !g.namespaced() && !narrow && base != secureauditv1.Severity_SEVERITY_CRITICAL && id != DanglingBinding {
 			d.ladder.up("cluster-wide")
 		}
 		if g.group() {
@@ -329,8 +344,15 @@ func evaluate(g *Grant) []*draft {
 		if g.namespaced() && g.Namespace != "kube-system" {
 			d.ladder.atMost(secureauditv1.Severity_SEVERITY_HIGH, "namespace scope")
 		}
+		// Named Secrets are at most LOW, at any scope and for any subject.
+		if narrow && id == SecretsRead {
+			d.ladder.atMost(low, "only named Secrets")
+		}
 		out = append(out, d)
 		return d
+	}
+	add := func(id string, matched []*secureauditv1.PolicyRule, why string, narrow bool, detail, fix string) *draft {
+		return addAt(id, ruleByID(id).Severity, matched, why, narrow, detail, fix)
 	}
 	sub := g.Subject
 	p := g.prof
@@ -377,10 +399,19 @@ func evaluate(g *Grant) []*draft {
 		add(SecretsRead, m.rules, "reads secrets: "+m.short, m.narrow, narrowNote(m),
 			editRole(g)+" and drop get, list and watch on secrets"+aggNote(g))
 	}
-	if !admin && len(p.wild) > 0 {
-		names := strings.Join(p.wildFields, ", ")
-		add(Wildcard, p.wild, "'*' in "+names, false, "",
+	if w := p.wildcard; !admin && w.kind != wildNone {
+		// A wildcard that only reads Secrets, or only reaches custom
+		// resource groups, is not a full wildcard: LOW, saying what it is.
+		base := ruleByID(Wildcard).Severity
+		if w.kind != wildFull {
+			base = low
+		}
+		names := strings.Join(w.fields, ", ")
+		d := addAt(Wildcard, base, w.rules, w.why(names), false, w.detail(),
 			editRole(g)+" and replace '*' with the explicit "+names+" needed"+aggNote(g))
+		if w.kind != wildFull {
+			d.ladder.atMost(low, "not a full wildcard")
+		}
 	}
 	if m := p.caps[CapPodCreate]; m.ok() {
 		add(PodCreate, m.rules, "creates pods", m.narrow, narrowNote(m), editRole(g)+" and drop create on pods"+aggNote(g))
@@ -506,7 +537,7 @@ func chain(ds []*draft) {
 			continue
 		}
 		for _, sr := range reads[subjectKey(pc.g.Subject)] {
-			if pc.g.namespaced() && sr.g.namespaced() && pc.g.Namespace != sr.g.Namespace {
+			if pc.g.namespaced() && sr.g.namespaced() && pc.g.Namespace != sr.g.Namespace || sr.narrow {
 				continue
 			}
 			pc.ladder.atLeast(secureauditv1.Severity_SEVERITY_HIGH, "chain: pod create plus secrets read (via "+bindingText(sr.g.Binding)+")")

@@ -43,7 +43,7 @@ func integrity(a *Analysis) []*draft {
 			continue
 		}
 		rules, _ := s.EffectiveClusterRoleRules(name)
-		extra, matched := beyond(newProfile(rules, false), base, rules)
+		extra, matched := beyond(newProfile(rules, false, a.streamGet), base, rules)
 		if len(extra) == 0 {
 			continue
 		}
@@ -125,7 +125,7 @@ func integrity(a *Analysis) []*draft {
 		// The widest target decides what counts as extra: admin includes
 		// edit includes view (aggregates is widest first).
 		base, _ := upstreamProfile(into[0])
-		extra, matched := beyond(newProfile(cr.GetRules(), false), base, cr.GetRules())
+		extra, matched := beyond(newProfile(cr.GetRules(), false, a.streamGet), base, cr.GetRules())
 		if len(extra) == 0 {
 			continue
 		}
@@ -169,7 +169,7 @@ func integrity(a *Analysis) []*draft {
 			continue
 		}
 		rules, _ := s.EffectiveClusterRoleRules(name)
-		if what, why, matched := dangerous(newProfile(rules, false)); what != "" {
+		if what, why, matched := dangerous(newProfile(rules, false, a.streamGet)); what != "" {
 			d := &draft{rule: ruleByID(UnboundDangerous), role: clusterRef(name), matched: matched,
 				detail: "It grants " + what + ".", fix: "kubectl delete clusterrole " + quote(name)}
 			d.ladder = newLadder(d.rule.Severity, "unbound role grants "+why)
@@ -182,7 +182,7 @@ func integrity(a *Analysis) []*draft {
 		if bound["R/"+ns+"/"+name] || strings.HasPrefix(name, "system:") && (ns == "kube-system" || ns == "kube-public") {
 			continue
 		}
-		if what, why, matched := dangerous(newProfile(r.GetRules(), true)); what != "" {
+		if what, why, matched := dangerous(newProfile(r.GetRules(), true, a.streamGet)); what != "" {
 			d := &draft{rule: ruleByID(UnboundDangerous), ns: ns, matched: matched,
 				role:   &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_ROLE, Name: name, Namespace: ns},
 				detail: "It grants " + what + ".", fix: "kubectl -n " + quote(ns) + " delete role " + quote(name)}

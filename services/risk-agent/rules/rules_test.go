@@ -183,7 +183,6 @@ func TestSeverityReasonsAndRemediation(t *testing.T) {
 		{"RBAC-001", rules.ClusterAdmin, "bob", "base HIGH (bound to cluster-admin, namespace admin)", "kubectl -n team-a delete rolebinding ns-admin"},
 		{"RBAC-001", rules.ClusterAdmin, "alice@example.com", "base CRITICAL (bound to cluster-admin)", "kubectl delete clusterrolebinding root"},
 		{"RBAC-005", rules.PodCreate, "p3", "base MEDIUM (creates pods); chain: pod create plus secrets read (via RoleBinding team-a/pc2): at least HIGH -> HIGH", "kubectl -n team-a edit role pod-and-secret"},
-		{"RBAC-006", rules.PodExec, "x2", "base HIGH (exec/attach: get pods/attach)", "drop get pods/attach"},
 		{"RBAC-009", rules.EscalationVerbs, "b5", "base HIGH (escalation verbs: impersonate users, impersonate groups); cluster-wide: +1 -> CRITICAL", "kubectl edit clusterrole impersonator"},
 		{"RBAC-010", rules.DanglingBinding, "d2", "base LOW (ClusterRole not-there does not exist)", "kubectl delete clusterrolebinding gone-c"},
 	}

@@ -57,7 +57,7 @@ var bootstrap = sync.OnceValue(func() *policy {
 		name := cr.GetMeta().GetName()
 		rules, _ := s.EffectiveClusterRoleRules(name)
 		p.effective[name] = rules
-		p.profiles[name] = newProfile(rules, false)
+		p.profiles[name] = newProfile(rules, false, false)
 		if len(cr.GetAggregationSelectors()) > 0 {
 			continue
 		}
