@@ -47,6 +47,8 @@ const (
 	CapImpersonateGroups
 	CapImpersonateServiceAccounts
 	CapCreateClusterRoleBindings
+	CapAPIServiceWrite
+	CapNamespaceWrite
 	numCaps
 )
 
@@ -175,6 +177,11 @@ var capTargets = [numCaps][]target{
 	CapImpersonateGroups:          {{verb: "impersonate", resource: "groups", clusterOnly: true}},
 	CapImpersonateServiceAccounts: {{verb: "impersonate", resource: "serviceaccounts"}},
 	CapCreateClusterRoleBindings:  {{verb: "create", group: rbacGroup, resource: "clusterrolebindings", clusterOnly: true}},
+	CapAPIServiceWrite:            cross("apiregistration.k8s.io", writeVerbs, []string{"apiservices"}, true),
+	// A request on a Namespace carries the namespace's own name as its
+	// namespace: a RoleBinding in a namespace grants update on that
+	// Namespace object.
+	CapNamespaceWrite: cross(coreGroup, []string{"update", "patch"}, []string{"namespaces"}, false),
 }
 
 // profile is what one role grants at one scope (cluster-wide, or within a

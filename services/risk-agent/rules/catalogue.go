@@ -14,7 +14,7 @@ import (
 
 // CatalogueVersion identifies this rule catalogue; it changes whenever a
 // rule's semantics, severity or text changes.
-const CatalogueVersion = "2026.11.6"
+const CatalogueVersion = "2026.12.1"
 
 // Rule IDs. They are stable: other agents, reports and tests depend on them.
 const (
@@ -58,6 +58,9 @@ const (
 	MissingServiceAccount  = "RBAC-038"
 	BlastRadius            = "RBAC-039"
 	RBACWrite              = "RBAC-040"
+	ControllerEscalation   = "RBAC-041"
+	APIServiceWrite        = "RBAC-042"
+	NamespaceWrite         = "RBAC-043"
 )
 
 // Rule describes one rule of the catalogue.
@@ -316,6 +319,24 @@ var catalogue = []Rule{
 		Description: "The subject can create, update or patch roles or bindings: it can reshape grants within what the API server's escalation checks allow, and delete the ones that constrain others.",
 		Controls:    []string{"CIS-5.1.8", "SOC2-CC6.3"},
 		Remediation: "Drop write verbs on roles, clusterroles, rolebindings and clusterrolebindings.",
+	},
+	{
+		ID: ControllerEscalation, Title: "reaches a privileged controller's rights", Severity: high,
+		Description: "The subject can create or change custom resources that a more privileged controller acts on with its own rights (an Argo CD Application deploys manifests as argocd-application-controller, a Flux Kustomization or HelmRelease applies them as kustomize-controller or helm-controller): whatever the controller may do, the subject may have done. The resources and controllers come from a declared table (controllers.json, each entry with its public source); a finding names the controller ServiceAccount of the snapshot that holds the rights, and is raised only when that ServiceAccount is present and privileged. The path is conditional on the controller's configuration, which the snapshot does not show (Argo CD's AppProject restrictions and application namespaces, Flux's --default-service-account lockdown or spec.serviceAccountName impersonation): the finding states the assumption. ServiceAccounts in the controller's own namespace, parts of the same installation, are not reported.",
+		Controls:    []string{"SOC2-CC6.1", "SOC2-CC6.3"},
+		Remediation: "Drop write verbs on the controller's custom resources, or confine the controller (Flux: --default-service-account and spec.serviceAccountName; Argo CD: AppProjects limiting destinations and kinds) so that it acts with the requester's rights.",
+	},
+	{
+		ID: APIServiceWrite, Title: "APIServices writable", Severity: high,
+		Description: "The subject can create, update or patch APIServices (apiregistration.k8s.io): it can point an API group, existing or new, at a Service it controls, and so receive every request for that group, with the callers' credentials and data, or answer them as it likes.",
+		Controls:    []string{"SOC2-CC6.1", "SOC2-CC6.3"},
+		Remediation: "Drop create, update and patch on apiservices; only the installers of aggregated APIs (metrics-server) need them.",
+	},
+	{
+		ID: NamespaceWrite, Title: "namespaces writable", Severity: medium,
+		Description: "The subject can update or patch Namespaces, and so relabel one pod-security.kubernetes.io/enforce=privileged: every Pod Security limit of that namespace (privileged containers, host namespaces, hostPath) is lifted for whoever creates pods there. A RoleBinding grants it on its own namespace, since a request on a Namespace carries the namespace's name.",
+		Controls:    []string{"SOC2-CC6.3"},
+		Remediation: "Drop update and patch on namespaces; manage namespace labels through a reviewed pipeline.",
 	},
 }
 

@@ -129,6 +129,7 @@ func (a *Analysis) Findings() []*secureauditv1.Finding {
 		out = append(out, evaluate(g)...)
 	}
 	chain(out)
+	out = append(out, controllerEscalation(a)...)
 	out = append(out, integrity(a)...)
 	out = append(out, workloads(a, out)...)
 	findings := make([]*secureauditv1.Finding, 0, len(out))
@@ -287,6 +288,8 @@ var permRules = []permRule{
 	{EventsDelete, CapEventsDelete, "deletes events", false},
 	{RBACWrite, CapRBACWrite, "writes RBAC objects", false},
 	{WebhookWrite, CapWebhookWrite, "writes admission webhooks", false},
+	{APIServiceWrite, CapAPIServiceWrite, "writes APIServices", false},
+	{NamespaceWrite, CapNamespaceWrite, "writes namespaces", false},
 }
 
 // reachesKubeSystem reports whether a grant applies in kube-system.

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -125,16 +126,34 @@ func integrity(a *Analysis) []*draft {
 		// The widest target decides what counts as extra: admin includes
 		// edit includes view (aggregates is widest first).
 		base, _ := upstreamProfile(into[0])
+		baseRules, _ := upstream(into[0])
 		extra, matched := beyond(newProfile(cr.GetRules(), false, a.streamGet), base, cr.GetRules())
-		if len(extra) == 0 {
+		// Any write the built-in role lacks counts too, on any API group:
+		// every admin, editor or viewer gets it.
+		writes, wmatched := extraWrites(cr.GetRules(), baseRules)
+		if len(extra) == 0 && len(writes) == 0 {
 			continue
 		}
+		adds := widenedList(extra)
+		short := widenedSummary(extra)
+		sev := d0(AggregatesIntoBuiltin)
+		if len(extra) == 0 {
+			// Only writes outside the dangerous list (custom resources,
+			// ordinary objects): LOW, MEDIUM into view, which is meant to
+			// be read-only.
+			adds, short, sev = strings.Join(writes, ", "), summaryStrings(writes), low
+			if into[0] == "view" {
+				sev = medium
+			}
+		} else if len(writes) > 0 {
+			adds += "; writes " + strings.Join(writes, ", ")
+		}
 		d := &draft{
-			rule: ruleByID(AggregatesIntoBuiltin), role: clusterRef(name), matched: matched,
-			detail: "Aggregates into " + strings.Join(into, ", ") + " and adds " + widenedList(extra) + ".",
+			rule: ruleByID(AggregatesIntoBuiltin), role: clusterRef(name), matched: mergeRules(cr.GetRules(), matched, wmatched),
+			detail: "Aggregates into " + strings.Join(into, ", ") + " and adds " + adds + ".",
 			fix:    unlabelCommand(cr),
 		}
-		d.ladder = newLadder(d.rule.Severity, "adds "+widenedSummary(extra)+" to "+strings.Join(into, ", "))
+		d.ladder = newLadder(sev, "adds "+short+" to "+strings.Join(into, ", "))
 		out = append(out, d)
 	}
 
@@ -304,3 +323,61 @@ func unlabelCommand(cr *secureauditv1.ClusterRole) string {
 	}
 	return "kubectl label clusterrole " + quote(name) + " " + strings.Join(labels, " ")
 }
+
+// writeVerbsAny are the verbs that change objects.
+var writeVerbsAny = []string{"create", "update", "patch", "delete", "deletecollection"}
+
+// extraWrites lists the writes ("create widgets.example.com") that rules
+// grant and base does not, on any API group, with the rules granting them.
+// A '*' verb, group or resource is one write of its own ("* * in
+// example.com"), since base never grants a wildcard.
+func extraWrites(rules, base []*secureauditv1.PolicyRule) ([]string, []*secureauditv1.PolicyRule) {
+	var out []string
+	var matched []*secureauditv1.PolicyRule
+	for _, r := range rules {
+		if len(r.GetResources()) == 0 {
+			continue
+		}
+		hit := false
+		for _, v := range r.GetVerbs() {
+			if v != "*" && !slices.Contains(writeVerbsAny, v) {
+				continue
+			}
+			for _, g := range r.GetApiGroups() {
+				for _, res := range r.GetResources() {
+					t := target{verb: v, group: g, resource: res}
+					if v != "*" && g != "*" && res != "*" && !strings.HasPrefix(res, "*/") &&
+						slices.ContainsFunc(base, func(b *secureauditv1.PolicyRule) bool {
+							return len(b.GetResourceNames()) == 0 && allows(b, t)
+						}) {
+						continue
+					}
+					w := v + " " + res
+					if g != "" {
+						w += "." + g
+					}
+					if !slices.Contains(out, w) {
+						out = append(out, w)
+					}
+					hit = true
+				}
+			}
+		}
+		if hit {
+			matched = append(matched, r)
+		}
+	}
+	return out, matched
+}
+
+// summaryStrings names at most four items and counts the rest.
+func summaryStrings(ss []string) string {
+	const n = 4
+	if len(ss) <= n {
+		return strings.Join(ss, ", ")
+	}
+	return strings.Join(ss[:n], ", ") + " and " + strconv.Itoa(len(ss)-n) + " more"
+}
+
+// d0 is a rule's base severity.
+func d0(id string) secureauditv1.Severity { return ruleByID(id).Severity }
