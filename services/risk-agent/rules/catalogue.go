@@ -100,7 +100,7 @@ var catalogue = []Rule{
 	},
 	{
 		ID: Wildcard, Title: "wildcard in a bound role", Severity: secureauditv1.Severity_SEVERITY_MEDIUM,
-		Description: "A bound role uses '*' in verbs, resources or apiGroups, which also grants every verb, resource or API added later.",
+		Description: "A bound role uses '*' in verbs, resources or apiGroups, which also grants every verb, resource or API added later. Only a '*' that writes in a built-in API group (or in every group) is a full wildcard, at the base severity; a '*' that writes only in custom resource API groups (the operator's own CRDs), or a read-only '*' (get, list, watch) that reaches Secrets (reads of '*' in the core group include them, reported as RBAC-003 too), is LOW and says what it is; a read-only '*' that reaches no Secrets is not reported.",
 		Controls:    []string{"CIS-5.1.3", "SOC2-CC6.3"},
 		Remediation: "Replace the wildcards with the explicit verbs, resources and API groups needed.",
 	},
@@ -112,9 +112,9 @@ var catalogue = []Rule{
 	},
 	{
 		ID: PodExec, Title: "exec or attach into pods", Severity: secureauditv1.Severity_SEVERITY_HIGH,
-		Description: "The subject can exec or attach into running pods (create, or get through a websocket upgrade on older API servers): a shell inside, and the pod's ServiceAccount token.",
+		Description: "The subject can exec or attach into running pods: a shell inside, and the pod's ServiceAccount token. From Kubernetes 1.35 (AuthorizePodWebsocketUpgradeCreatePermission, on by default) this needs create on pods/exec or pods/attach; before 1.35 get sufficed too (a websocket upgrade is a GET). The server version comes from the snapshot (discovery, --server-version, the Nodes' kubelet version) or the stated default, and the report says which applied.",
 		Controls:    []string{"CIS-5.1.4", "SOC2-CC6.3"},
-		Remediation: "Drop create and get on pods/exec and pods/attach from the role.",
+		Remediation: "Drop create (and, on clusters before 1.35, get) on pods/exec and pods/attach from the role.",
 	},
 	{
 		ID: DefaultSA, Title: "default ServiceAccount bound", Severity: secureauditv1.Severity_SEVERITY_MEDIUM,
@@ -214,7 +214,7 @@ var catalogue = []Rule{
 	},
 	{
 		ID: PortForward, Title: "port-forward into pods", Severity: medium,
-		Description: "The subject can open port-forwards into pods (create, or get through a websocket upgrade on older API servers) and reach services that listen only inside the pod.",
+		Description: "The subject can open port-forwards into pods and reach services that listen only inside the pod: create on pods/portforward, or before Kubernetes 1.35 get as well (a websocket upgrade is a GET).",
 		Controls:    []string{"SOC2-CC6.1", "SOC2-CC6.3"},
 		Remediation: "Drop create and get on pods/portforward.",
 	},
@@ -292,7 +292,7 @@ var catalogue = []Rule{
 	},
 	{
 		ID: AggregatesIntoBuiltin, Title: "ClusterRole aggregates into admin, edit or view", Severity: medium,
-		Description: "A ClusterRole carries an rbac.authorization.k8s.io/aggregate-to-admin, -edit or -view label, so its rules are added to the built-in role for every subject bound to it, in every namespace.",
+		Description: "A ClusterRole carries an rbac.authorization.k8s.io/aggregate-to-admin, -edit or -view label, so its rules are added to the built-in role for every subject bound to it, in every namespace. Severity by what it adds: dangerous permissions the built-in role lacks at the base severity; any other write (create, update, patch, delete, deletecollection or '*') the built-in role lacks, on any API group, LOW, or MEDIUM into view, which is meant to be read-only. Reads are not reported.",
 		Controls:    []string{"CIS-5.1.1", "SOC2-CC6.3"},
 		Remediation: "Remove the aggregation label unless every admin, editor or viewer needs the rules.",
 	},
