@@ -36,12 +36,12 @@ type view struct {
 	Catalogue   string
 	// Semantics says which server version's authorizer semantics the rules
 	// applied and where the version came from; empty for older reports.
-	Semantics string
-	Counts      []severityCount
-	Total       int
-	InfraTotal  int
-	Findings    []findingView
-	Infra       []findingView
+	Semantics  string
+	Counts     []severityCount
+	Total      int
+	InfraTotal int
+	Findings   []findingView
+	Infra      []findingView
 
 	// Top is the single most important finding, nil without findings.
 	Top *findingView
@@ -465,13 +465,13 @@ func semanticsText(s *secureauditv1.AuthorizerSemantics) string {
 	var from string
 	switch s.GetSource() {
 	case secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_DISCOVERY:
-		from = "from the API server (/version)"
+		from = "from the API server's /version"
 	case secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_FLAG:
 		from = "given with --server-version"
 	case secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_NODES:
 		from = "the highest kubelet version of the snapshot's Nodes; the API server is at least that version"
 	default:
-		from = "assumed: the snapshot names no version (pass --server-version, or include the Nodes)"
+		from = "assumed, since the snapshot names no version; pass --server-version or include the Nodes"
 	}
 	what := "exec, attach and port-forward need create on pods/exec, pods/attach and pods/portforward, so get alone is not reported as exec"
 	if !s.GetStreamingNeedsCreate() {
