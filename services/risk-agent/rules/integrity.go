@@ -39,7 +39,7 @@ func integrity(a *Analysis) []*draft {
 	// rules against its effective upstream rules.
 	for _, cr := range clusterRoles {
 		name := cr.GetMeta().GetName()
-		base, ok := upstreamProfile(name)
+		base, ok := upstreamProfile(name, a.streamGet)
 		if !ok || reportedThrough(s, cr) != "" {
 			continue
 		}
@@ -125,7 +125,7 @@ func integrity(a *Analysis) []*draft {
 		}
 		// The widest target decides what counts as extra: admin includes
 		// edit includes view (aggregates is widest first).
-		base, _ := upstreamProfile(into[0])
+		base, _ := upstreamProfile(into[0], a.streamGet)
 		baseRules, _ := upstream(into[0])
 		extra, matched := beyond(newProfile(cr.GetRules(), false, a.streamGet), base, cr.GetRules())
 		// Any write the built-in role lacks counts too, on any API group:

@@ -230,9 +230,14 @@ func upstreamPolicy(t *testing.T) *secureauditv1.SnapshotChunk {
 // clusters without kube-controller-manager) and with the aggregated roles
 // filled in as the clusterrole-aggregation controller does, yields neither.
 func TestUpstreamPolicyNoFindings(t *testing.T) {
-	for _, filled := range []bool{false, true} {
-		t.Run(fmt.Sprintf("filled=%v", filled), func(t *testing.T) {
+	for _, tt := range []struct {
+		filled  bool
+		version string // before 1.35 get on pods/exec counts, in upstream as in the snapshot
+	}{{false, ""}, {true, ""}, {false, "v1.34.0"}, {true, "v1.34.0"}} {
+		filled := tt.filled
+		t.Run(fmt.Sprintf("filled=%v,version=%s", filled, tt.version), func(t *testing.T) {
 			chunk := upstreamPolicy(t)
+			chunk.Header.ServerVersion = tt.version
 			if filled {
 				s := build(chunk, nil)
 				for _, cr := range chunk.GetClusterRoles() {
