@@ -94,10 +94,17 @@ func privilegedServiceAccounts(a *Analysis, names map[string]bool) map[string]*p
 	return out
 }
 
-// controllerEscalation runs RBAC-041: one finding per grant that can write
-// a resource of the table whose controller ServiceAccount is present and
-// privileged, naming every controller it reaches.
-func controllerEscalation(a *Analysis) []*draft {
+// controllerEntry is an entry of the table whose controller ServiceAccount
+// is present and privileged in the snapshot.
+type controllerEntry struct {
+	c       Controller
+	targets []target
+	sas     []*privilegedSA
+}
+
+// presentControllers returns the entries of the table whose controller
+// ServiceAccount the snapshot holds with privileged cluster-wide grants.
+func presentControllers(a *Analysis) []controllerEntry {
 	_, table := Controllers()
 	names := map[string]bool{}
 	for _, c := range table {
@@ -112,12 +119,7 @@ func controllerEscalation(a *Analysis) []*draft {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	type entry struct {
-		c       Controller
-		targets []target
-		sas     []*privilegedSA
-	}
-	var entries []entry
+	var entries []controllerEntry
 	for _, c := range table {
 		var sas []*privilegedSA
 		for _, k := range keys {
@@ -126,8 +128,18 @@ func controllerEscalation(a *Analysis) []*draft {
 			}
 		}
 		if len(sas) > 0 {
-			entries = append(entries, entry{c: c, targets: cross(c.Group, writeVerbs, c.Resources, c.ClusterScoped), sas: sas})
+			entries = append(entries, controllerEntry{c: c, targets: cross(c.Group, writeVerbs, c.Resources, c.ClusterScoped), sas: sas})
 		}
+	}
+	return entries
+}
+
+// controllerEscalation runs RBAC-041: one finding per grant that can write
+// a resource of the table whose controller ServiceAccount is present and
+// privileged, naming every controller it reaches.
+func controllerEscalation(a *Analysis, entries []controllerEntry) []*draft {
+	if len(entries) == 0 {
+		return nil
 	}
 	var out []*draft
 	for _, g := range a.grants {

@@ -129,8 +129,9 @@ func (a *Analysis) Findings() []*secureauditv1.Finding {
 		out = append(out, evaluate(g)...)
 	}
 	chain(out)
-	out = append(out, controllerEscalation(a)...)
-	out = append(out, integrity(a)...)
+	ctrl := presentControllers(a)
+	out = append(out, controllerEscalation(a, ctrl)...)
+	out = append(out, integrity(a, ctrl)...)
 	out = append(out, workloads(a, out)...)
 	findings := make([]*secureauditv1.Finding, 0, len(out))
 	for _, d := range out {

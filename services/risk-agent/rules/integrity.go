@@ -19,7 +19,7 @@ const aggregateLabel = "rbac.authorization.k8s.io/aggregate-to-"
 // widened beyond the upstream bootstrap policy (RBAC-035), roles aggregated
 // into admin, edit or view (RBAC-036), and dangerous roles bound to nobody
 // (RBAC-037).
-func integrity(a *Analysis) []*draft {
+func integrity(a *Analysis, ctrl []controllerEntry) []*draft {
 	s := a.snap
 	var out []*draft
 	clusterRoles := s.ClusterRoles()
@@ -147,6 +147,24 @@ func integrity(a *Analysis) []*draft {
 			}
 		} else if len(writes) > 0 {
 			adds += "; writes " + strings.Join(writes, ", ")
+		}
+		// Writes on the resources of a privileged controller of the
+		// snapshot give every admin, editor or viewer its rights (RBAC-041).
+		var via []string
+		for _, e := range ctrl {
+			if m := find(cr.GetRules(), false, false, e.targets...); m.ok() && !m.narrow {
+				for _, sa := range e.sas {
+					v := "ServiceAccount " + sa.ns + "/" + sa.name + " (" + e.c.Group + ")"
+					if !slices.Contains(via, v) {
+						via = append(via, v)
+					}
+				}
+			}
+		}
+		if len(via) > 0 {
+			adds += "; the writes reach the rights of the privileged controller " + strings.Join(via, ", ") + " (see RBAC-041)"
+			short += ", reaching a privileged controller"
+			sev = high
 		}
 		d := &draft{
 			rule: ruleByID(AggregatesIntoBuiltin), role: clusterRef(name), matched: mergeRules(cr.GetRules(), matched, wmatched),
