@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -97,10 +98,15 @@ func explain(err error) string {
 	return msg
 }
 
+// kubeVersion is a Kubernetes version as --server-version takes it:
+// v1.34, v1.34.2, 1.34.2, v1.30.1-gke.1329003, v1.29.3+k3s1.
+var kubeVersion = regexp.MustCompile(`^v?[1-9][0-9]*\.[0-9]+(\.[0-9]+)?([-+][0-9A-Za-z.+-]*)?$`)
+
 type stackFlags struct {
 	snapshot, kubeconfig, kubeContext, clusterName, directory, stateDir, binDir string
 	entraLive                                                                   bool
 	clusterResourceID                                                           string
+	serverVersion                                                               string
 }
 
 func (f *stackFlags) register(cmd *cobra.Command) {
@@ -113,12 +119,17 @@ func (f *stackFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.entraLive, "entra-live", false, "resolve identities in the live Entra ID tenant through Microsoft Graph (read-only; the entra-agent takes its Azure credential from the environment: AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET, a workload identity, or az login)")
 	fl.StringVar(&f.clusterResourceID, "cluster-resource-id", "", "with --entra-live: the AKS cluster's Azure resource ID, to read the Azure role assignments that reach it")
 	fl.StringVar(&f.binDir, "bin-dir", "", "directory of the service binaries (default: the directory of this executable)")
+	fl.StringVar(&f.serverVersion, "server-version", "", "with --snapshot: Kubernetes version of the cluster the snapshot comes from, such as v1.34.2, whose authorizer semantics apply (since 1.35 exec, attach and port-forward need create); default: the highest kubelet version of the snapshot's Nodes, else v1.37, as the report says")
 	cmd.MarkFlagsMutuallyExclusive("snapshot", "kubeconfig")
+	cmd.MarkFlagsMutuallyExclusive("server-version", "kubeconfig")
 	cmd.MarkFlagsMutuallyExclusive("directory", "entra-live")
 	cmd.MarkFlagsOneRequired("snapshot", "kubeconfig")
 }
 
 func (f *stackFlags) config() (stack.Config, error) {
+	if f.serverVersion != "" && !kubeVersion.MatchString(f.serverVersion) {
+		return stack.Config{}, fmt.Errorf("--server-version %q: not a Kubernetes version such as v1.34.2", f.serverVersion)
+	}
 	if f.clusterResourceID != "" && !f.entraLive {
 		return stack.Config{}, errors.New("--cluster-resource-id needs --entra-live: role assignments are read from the live tenant")
 	}
@@ -140,6 +151,7 @@ func (f *stackFlags) config() (stack.Config, error) {
 		Directory:         f.directory,
 		EntraLive:         f.entraLive,
 		ClusterResourceID: f.clusterResourceID,
+		ServerVersion:     f.serverVersion,
 	}, nil
 }
 

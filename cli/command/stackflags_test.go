@@ -18,6 +18,8 @@ func TestIdentitySourceFlags(t *testing.T) {
 		{[]string{"scan", "--snapshot", snapshot, "--directory", "d.json", "--entra-live"}, "[directory entra-live] were all set"},
 		{[]string{"up", "--snapshot", snapshot, "--directory", "d.json", "--entra-live"}, "[directory entra-live] were all set"},
 		{[]string{"scan", "--snapshot", snapshot, "--cluster-resource-id", "/subscriptions/x"}, "--cluster-resource-id needs --entra-live"},
+		{[]string{"scan", "--snapshot", snapshot, "--server-version", "latest"}, `--server-version "latest": not a Kubernetes version`},
+		{[]string{"up", "--kubeconfig", "k", "--server-version", "v1.34.2"}, "[kubeconfig server-version] were all set"},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer

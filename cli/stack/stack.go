@@ -50,6 +50,10 @@ type Config struct {
 	Directory         string
 	EntraLive         bool
 	ClusterResourceID string
+	// ServerVersion is the Kubernetes version of the cluster a Snapshot
+	// comes from (the rbac-agent's -server-version); empty: the Nodes'
+	// kubelet version, else the risk-agent's stated default.
+	ServerVersion string
 	// Host is the loopback address to listen on.
 	Host string
 	// ReadyTimeout bounds the wait for every service to serve.
@@ -166,6 +170,9 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			}
 			if cfg.Snapshot != "" {
 				extra = append(extra, "-snapshot", cfg.Snapshot)
+				if cfg.ServerVersion != "" {
+					extra = append(extra, "-server-version", cfg.ServerVersion)
+				}
 			} else {
 				extra = append(extra, "-kubeconfig", cfg.Kubeconfig)
 				if cfg.Context != "" {

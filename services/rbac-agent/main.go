@@ -51,6 +51,7 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	kubeconfig := str("kubeconfig", "kubeconfig file of the cluster to read live")
 	kubeContext := str("context", "kubeconfig context; the file's current context when empty")
 	cluster := str("cluster", "cluster name for the snapshot header; default: the snapshot's base name, or the kubeconfig context, or \"in-cluster\"")
+	serverVersion := str("server-version", "Kubernetes version of the cluster a -snapshot comes from, such as v1.34.2, for the authorizer semantics (since 1.35 exec, attach and port-forward need create); default: the highest kubelet version of the snapshot's Nodes, else the risk-agent's stated default. A live cluster's version comes from the API server")
 	inClusterEnv := run.EnvName("in-cluster")
 	inClusterDef, err := strconv.ParseBool(run.EnvOr(inClusterEnv, "false"))
 	if err != nil {
@@ -65,6 +66,12 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := oneSource(*snapshot, *kubeconfig, *kubeContext, *inCluster); err != nil {
 		return err
+	}
+	if *serverVersion != "" && !collect.ValidVersion(*serverVersion) {
+		return fmt.Errorf("-server-version %q: not a Kubernetes version such as v1.34.2", *serverVersion)
+	}
+	if *serverVersion != "" && *snapshot == "" {
+		return errors.New("-server-version applies to -snapshot only: a live cluster's version comes from the API server")
 	}
 	if *cluster != "" && !collect.ValidCluster(*cluster) {
 		return fmt.Errorf("-cluster %q: must be 1-253 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", *cluster)
@@ -91,7 +98,7 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			base := filepath.Base(abs)
 			name = collect.SanitizeCluster(strings.TrimSuffix(base, filepath.Ext(base)))
 		}
-		files := collect.NewFiles(*snapshot, name, svc.Validator)
+		files := collect.NewFiles(*snapshot, name, svc.Validator, collect.WithServerVersion(*serverVersion))
 		// The snapshot is read again on every Collect, so a broken one may
 		// still be fixed; say so now rather than at the first audit. The
 		// first load runs beside serving: a Collect meanwhile waits for it

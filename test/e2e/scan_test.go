@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
 
 // scan runs the secureaudit binary's scan command.
@@ -44,6 +46,32 @@ func TestScanCommand(t *testing.T) {
 	report := readReport(t, filepath.Join(out, "report.json"))
 	if len(report.GetFindings()) == 0 {
 		t.Error("scan report has no findings")
+	}
+	// The example holds a Node with kubelet v1.33.2: its semantics apply.
+	if s := report.GetSemantics(); s.GetServerVersion() != "v1.33.2" || s.GetSource() != secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_NODES || s.GetStreamingNeedsCreate() {
+		t.Errorf("semantics = %v, want v1.33.2 from the Nodes, get still exec", s)
+	}
+}
+
+// TestScanServerVersion: --server-version decides the authorizer semantics
+// and the report's header says so.
+func TestScanServerVersion(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	stdout, stderr, code := scan(t, "--snapshot", filepath.Join(env.root, "examples", "cluster"), "--out", out,
+		"--format", "json,md", "--server-version", "v1.36.0")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	report := readReport(t, filepath.Join(out, "report.json"))
+	if s := report.GetSemantics(); s.GetServerVersion() != "v1.36.0" || s.GetSource() != secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_FLAG || !s.GetStreamingNeedsCreate() {
+		t.Errorf("semantics = %v, want v1.36.0 from the flag, create needed", s)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "**Authorizer semantics:** Kubernetes v1.36.0 (given with --server-version); exec, attach and port-forward need create"; !strings.Contains(string(md), want) {
+		t.Errorf("report.md does not say %q", want)
 	}
 }
 

@@ -23,6 +23,69 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ServerVersionSource says where a snapshot's server version came from.
+type ServerVersionSource int32
+
+const (
+	ServerVersionSource_SERVER_VERSION_SOURCE_UNSPECIFIED ServerVersionSource = 0
+	// SERVER_VERSION_SOURCE_DISCOVERY is the live API server's /version.
+	ServerVersionSource_SERVER_VERSION_SOURCE_DISCOVERY ServerVersionSource = 1
+	// SERVER_VERSION_SOURCE_FLAG is the version given with --server-version.
+	ServerVersionSource_SERVER_VERSION_SOURCE_FLAG ServerVersionSource = 2
+	// SERVER_VERSION_SOURCE_NODES is the highest kubelet version of the
+	// snapshot's Node objects: kubelets are never newer than the API server,
+	// so the server is at least that version.
+	ServerVersionSource_SERVER_VERSION_SOURCE_NODES ServerVersionSource = 3
+	// SERVER_VERSION_SOURCE_DEFAULT is the risk-agent's stated default,
+	// applied when the snapshot names no version.
+	ServerVersionSource_SERVER_VERSION_SOURCE_DEFAULT ServerVersionSource = 4
+)
+
+// Enum value maps for ServerVersionSource.
+var (
+	ServerVersionSource_name = map[int32]string{
+		0: "SERVER_VERSION_SOURCE_UNSPECIFIED",
+		1: "SERVER_VERSION_SOURCE_DISCOVERY",
+		2: "SERVER_VERSION_SOURCE_FLAG",
+		3: "SERVER_VERSION_SOURCE_NODES",
+		4: "SERVER_VERSION_SOURCE_DEFAULT",
+	}
+	ServerVersionSource_value = map[string]int32{
+		"SERVER_VERSION_SOURCE_UNSPECIFIED": 0,
+		"SERVER_VERSION_SOURCE_DISCOVERY":   1,
+		"SERVER_VERSION_SOURCE_FLAG":        2,
+		"SERVER_VERSION_SOURCE_NODES":       3,
+		"SERVER_VERSION_SOURCE_DEFAULT":     4,
+	}
+)
+
+func (x ServerVersionSource) Enum() *ServerVersionSource {
+	p := new(ServerVersionSource)
+	*p = x
+	return p
+}
+
+func (x ServerVersionSource) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ServerVersionSource) Descriptor() protoreflect.EnumDescriptor {
+	return file_secureaudit_v1_rbac_proto_enumTypes[0].Descriptor()
+}
+
+func (ServerVersionSource) Type() protoreflect.EnumType {
+	return &file_secureaudit_v1_rbac_proto_enumTypes[0]
+}
+
+func (x ServerVersionSource) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ServerVersionSource.Descriptor instead.
+func (ServerVersionSource) EnumDescriptor() ([]byte, []int) {
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{0}
+}
+
 // SnapshotSource says how a snapshot was obtained.
 type SnapshotSource int32
 
@@ -59,11 +122,11 @@ func (x SnapshotSource) String() string {
 }
 
 func (SnapshotSource) Descriptor() protoreflect.EnumDescriptor {
-	return file_secureaudit_v1_rbac_proto_enumTypes[0].Descriptor()
+	return file_secureaudit_v1_rbac_proto_enumTypes[1].Descriptor()
 }
 
 func (SnapshotSource) Type() protoreflect.EnumType {
-	return &file_secureaudit_v1_rbac_proto_enumTypes[0]
+	return &file_secureaudit_v1_rbac_proto_enumTypes[1]
 }
 
 func (x SnapshotSource) Number() protoreflect.EnumNumber {
@@ -72,7 +135,7 @@ func (x SnapshotSource) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SnapshotSource.Descriptor instead.
 func (SnapshotSource) EnumDescriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{0}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{1}
 }
 
 // SubjectKind is the kind of an RBAC subject.
@@ -112,11 +175,11 @@ func (x SubjectKind) String() string {
 }
 
 func (SubjectKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_secureaudit_v1_rbac_proto_enumTypes[1].Descriptor()
+	return file_secureaudit_v1_rbac_proto_enumTypes[2].Descriptor()
 }
 
 func (SubjectKind) Type() protoreflect.EnumType {
-	return &file_secureaudit_v1_rbac_proto_enumTypes[1]
+	return &file_secureaudit_v1_rbac_proto_enumTypes[2]
 }
 
 func (x SubjectKind) Number() protoreflect.EnumNumber {
@@ -125,7 +188,7 @@ func (x SubjectKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SubjectKind.Descriptor instead.
 func (SubjectKind) EnumDescriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{1}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{2}
 }
 
 // RoleKind is the kind of a role reference.
@@ -162,11 +225,11 @@ func (x RoleKind) String() string {
 }
 
 func (RoleKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_secureaudit_v1_rbac_proto_enumTypes[2].Descriptor()
+	return file_secureaudit_v1_rbac_proto_enumTypes[3].Descriptor()
 }
 
 func (RoleKind) Type() protoreflect.EnumType {
-	return &file_secureaudit_v1_rbac_proto_enumTypes[2]
+	return &file_secureaudit_v1_rbac_proto_enumTypes[3]
 }
 
 func (x RoleKind) Number() protoreflect.EnumNumber {
@@ -175,7 +238,7 @@ func (x RoleKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RoleKind.Descriptor instead.
 func (RoleKind) EnumDescriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{2}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{3}
 }
 
 // CollectRequest asks for one snapshot.
@@ -390,8 +453,14 @@ type SnapshotHeader struct {
 	// origin names the file, directory or API server the snapshot was read from.
 	Origin      string                 `protobuf:"bytes,3,opt,name=origin,proto3" json:"origin,omitempty"`
 	CollectedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=collected_at,json=collectedAt,proto3" json:"collected_at,omitempty"`
-	// server_version is the API server's git version for live collection.
+	// server_version is the API server's version: its git version for live
+	// collection (discovery, /version), or for a file the version given with
+	// --server-version or the highest kubelet version of the snapshot's Nodes.
+	// Empty when none of these is known.
 	ServerVersion string `protobuf:"bytes,5,opt,name=server_version,json=serverVersion,proto3" json:"server_version,omitempty"`
+	// server_version_source says where server_version came from; UNSPECIFIED
+	// when server_version is empty.
+	ServerVersionSource ServerVersionSource `protobuf:"varint,160,opt,name=server_version_source,json=serverVersionSource,proto3,enum=secureaudit.v1.ServerVersionSource" json:"server_version_source,omitempty"`
 	// api_resources is the API server's discovery at collection time, in
 	// discovery order: its built-in resources, CustomResourceDefinitions and
 	// aggregated APIs. It is set by live collection only; a consumer that finds
@@ -468,6 +537,13 @@ func (x *SnapshotHeader) GetServerVersion() string {
 		return x.ServerVersion
 	}
 	return ""
+}
+
+func (x *SnapshotHeader) GetServerVersionSource() ServerVersionSource {
+	if x != nil {
+		return x.ServerVersionSource
+	}
+	return ServerVersionSource_SERVER_VERSION_SOURCE_UNSPECIFIED
 }
 
 func (x *SnapshotHeader) GetApiResources() []*APIResource {
@@ -599,6 +675,73 @@ func (x *APIResource) GetPreferredVersion() bool {
 	return false
 }
 
+// AuthorizerSemantics says which Kubernetes version's authorization
+// semantics the rules applied, and where that version came from.
+type AuthorizerSemantics struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// server_version is the version applied, such as v1.37.0.
+	ServerVersion string              `protobuf:"bytes,1,opt,name=server_version,json=serverVersion,proto3" json:"server_version,omitempty"`
+	Source        ServerVersionSource `protobuf:"varint,2,opt,name=source,proto3,enum=secureaudit.v1.ServerVersionSource" json:"source,omitempty"`
+	// streaming_needs_create is true from Kubernetes 1.35
+	// (AuthorizePodWebsocketUpgradeCreatePermission, on by default): exec,
+	// attach and port-forward need create on pods/exec, pods/attach and
+	// pods/portforward; before it, get (a websocket upgrade) sufficed.
+	StreamingNeedsCreate bool `protobuf:"varint,3,opt,name=streaming_needs_create,json=streamingNeedsCreate,proto3" json:"streaming_needs_create,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *AuthorizerSemantics) Reset() {
+	*x = AuthorizerSemantics{}
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizerSemantics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizerSemantics) ProtoMessage() {}
+
+func (x *AuthorizerSemantics) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizerSemantics.ProtoReflect.Descriptor instead.
+func (*AuthorizerSemantics) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AuthorizerSemantics) GetServerVersion() string {
+	if x != nil {
+		return x.ServerVersion
+	}
+	return ""
+}
+
+func (x *AuthorizerSemantics) GetSource() ServerVersionSource {
+	if x != nil {
+		return x.Source
+	}
+	return ServerVersionSource_SERVER_VERSION_SOURCE_UNSPECIFIED
+}
+
+func (x *AuthorizerSemantics) GetStreamingNeedsCreate() bool {
+	if x != nil {
+		return x.StreamingNeedsCreate
+	}
+	return false
+}
+
 // SnapshotTrailer closes a snapshot with what it holds and what was skipped.
 type SnapshotTrailer struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -617,7 +760,7 @@ type SnapshotTrailer struct {
 
 func (x *SnapshotTrailer) Reset() {
 	*x = SnapshotTrailer{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -629,7 +772,7 @@ func (x *SnapshotTrailer) String() string {
 func (*SnapshotTrailer) ProtoMessage() {}
 
 func (x *SnapshotTrailer) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -642,7 +785,7 @@ func (x *SnapshotTrailer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotTrailer.ProtoReflect.Descriptor instead.
 func (*SnapshotTrailer) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{5}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *SnapshotTrailer) GetCounts() *ObjectCounts {
@@ -691,7 +834,7 @@ type UnauditedObject struct {
 
 func (x *UnauditedObject) Reset() {
 	*x = UnauditedObject{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +846,7 @@ func (x *UnauditedObject) String() string {
 func (*UnauditedObject) ProtoMessage() {}
 
 func (x *UnauditedObject) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +859,7 @@ func (x *UnauditedObject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnauditedObject.ProtoReflect.Descriptor instead.
 func (*UnauditedObject) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{6}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UnauditedObject) GetKind() string {
@@ -763,7 +906,7 @@ type ObjectCounts struct {
 
 func (x *ObjectCounts) Reset() {
 	*x = ObjectCounts{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +918,7 @@ func (x *ObjectCounts) String() string {
 func (*ObjectCounts) ProtoMessage() {}
 
 func (x *ObjectCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +931,7 @@ func (x *ObjectCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectCounts.ProtoReflect.Descriptor instead.
 func (*ObjectCounts) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{7}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ObjectCounts) GetNamespaces() uint32 {
@@ -859,7 +1002,7 @@ type PolicyRule struct {
 
 func (x *PolicyRule) Reset() {
 	*x = PolicyRule{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -871,7 +1014,7 @@ func (x *PolicyRule) String() string {
 func (*PolicyRule) ProtoMessage() {}
 
 func (x *PolicyRule) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -884,7 +1027,7 @@ func (x *PolicyRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyRule.ProtoReflect.Descriptor instead.
 func (*PolicyRule) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{8}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PolicyRule) GetVerbs() []string {
@@ -942,7 +1085,7 @@ type ObjectMeta struct {
 
 func (x *ObjectMeta) Reset() {
 	*x = ObjectMeta{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -954,7 +1097,7 @@ func (x *ObjectMeta) String() string {
 func (*ObjectMeta) ProtoMessage() {}
 
 func (x *ObjectMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -967,7 +1110,7 @@ func (x *ObjectMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectMeta.ProtoReflect.Descriptor instead.
 func (*ObjectMeta) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{9}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ObjectMeta) GetName() string {
@@ -1015,7 +1158,7 @@ type Namespace struct {
 
 func (x *Namespace) Reset() {
 	*x = Namespace{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1170,7 @@ func (x *Namespace) String() string {
 func (*Namespace) ProtoMessage() {}
 
 func (x *Namespace) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1183,7 @@ func (x *Namespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Namespace.ProtoReflect.Descriptor instead.
 func (*Namespace) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{10}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Namespace) GetMeta() *ObjectMeta {
@@ -1061,7 +1204,7 @@ type Role struct {
 
 func (x *Role) Reset() {
 	*x = Role{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[11]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1216,7 @@ func (x *Role) String() string {
 func (*Role) ProtoMessage() {}
 
 func (x *Role) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[11]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1229,7 @@ func (x *Role) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Role.ProtoReflect.Descriptor instead.
 func (*Role) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{11}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Role) GetMeta() *ObjectMeta {
@@ -1116,7 +1259,7 @@ type ClusterRole struct {
 
 func (x *ClusterRole) Reset() {
 	*x = ClusterRole{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[12]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1271,7 @@ func (x *ClusterRole) String() string {
 func (*ClusterRole) ProtoMessage() {}
 
 func (x *ClusterRole) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[12]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1284,7 @@ func (x *ClusterRole) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterRole.ProtoReflect.Descriptor instead.
 func (*ClusterRole) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{12}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ClusterRole) GetMeta() *ObjectMeta {
@@ -1176,7 +1319,7 @@ type LabelSelector struct {
 
 func (x *LabelSelector) Reset() {
 	*x = LabelSelector{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[13]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1331,7 @@ func (x *LabelSelector) String() string {
 func (*LabelSelector) ProtoMessage() {}
 
 func (x *LabelSelector) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[13]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1344,7 @@ func (x *LabelSelector) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelSelector.ProtoReflect.Descriptor instead.
 func (*LabelSelector) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{13}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LabelSelector) GetMatchLabels() map[string]string {
@@ -1231,7 +1374,7 @@ type LabelSelectorRequirement struct {
 
 func (x *LabelSelectorRequirement) Reset() {
 	*x = LabelSelectorRequirement{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[14]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1386,7 @@ func (x *LabelSelectorRequirement) String() string {
 func (*LabelSelectorRequirement) ProtoMessage() {}
 
 func (x *LabelSelectorRequirement) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[14]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1399,7 @@ func (x *LabelSelectorRequirement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelSelectorRequirement.ProtoReflect.Descriptor instead.
 func (*LabelSelectorRequirement) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{14}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LabelSelectorRequirement) GetKey() string {
@@ -1295,7 +1438,7 @@ type Subject struct {
 
 func (x *Subject) Reset() {
 	*x = Subject{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[15]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1450,7 @@ func (x *Subject) String() string {
 func (*Subject) ProtoMessage() {}
 
 func (x *Subject) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[15]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1463,7 @@ func (x *Subject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subject.ProtoReflect.Descriptor instead.
 func (*Subject) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{15}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Subject) GetKind() SubjectKind {
@@ -1355,7 +1498,7 @@ type RoleRef struct {
 
 func (x *RoleRef) Reset() {
 	*x = RoleRef{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[16]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1510,7 @@ func (x *RoleRef) String() string {
 func (*RoleRef) ProtoMessage() {}
 
 func (x *RoleRef) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[16]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1523,7 @@ func (x *RoleRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleRef.ProtoReflect.Descriptor instead.
 func (*RoleRef) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{16}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RoleRef) GetKind() RoleKind {
@@ -1409,7 +1552,7 @@ type RoleBinding struct {
 
 func (x *RoleBinding) Reset() {
 	*x = RoleBinding{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[17]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +1564,7 @@ func (x *RoleBinding) String() string {
 func (*RoleBinding) ProtoMessage() {}
 
 func (x *RoleBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[17]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1434,7 +1577,7 @@ func (x *RoleBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoleBinding.ProtoReflect.Descriptor instead.
 func (*RoleBinding) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{17}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RoleBinding) GetMeta() *ObjectMeta {
@@ -1470,7 +1613,7 @@ type ClusterRoleBinding struct {
 
 func (x *ClusterRoleBinding) Reset() {
 	*x = ClusterRoleBinding{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[18]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1625,7 @@ func (x *ClusterRoleBinding) String() string {
 func (*ClusterRoleBinding) ProtoMessage() {}
 
 func (x *ClusterRoleBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[18]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1638,7 @@ func (x *ClusterRoleBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterRoleBinding.ProtoReflect.Descriptor instead.
 func (*ClusterRoleBinding) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{18}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ClusterRoleBinding) GetMeta() *ObjectMeta {
@@ -1531,7 +1674,7 @@ type ServiceAccount struct {
 
 func (x *ServiceAccount) Reset() {
 	*x = ServiceAccount{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[19]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1543,7 +1686,7 @@ func (x *ServiceAccount) String() string {
 func (*ServiceAccount) ProtoMessage() {}
 
 func (x *ServiceAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[19]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1556,7 +1699,7 @@ func (x *ServiceAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceAccount.ProtoReflect.Descriptor instead.
 func (*ServiceAccount) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{19}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ServiceAccount) GetMeta() *ObjectMeta {
@@ -1587,7 +1730,7 @@ type Workload struct {
 
 func (x *Workload) Reset() {
 	*x = Workload{}
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[20]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1742,7 @@ func (x *Workload) String() string {
 func (*Workload) ProtoMessage() {}
 
 func (x *Workload) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_rbac_proto_msgTypes[20]
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1755,7 @@ func (x *Workload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Workload.ProtoReflect.Descriptor instead.
 func (*Workload) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{20}
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Workload) GetMeta() *ObjectMeta {
@@ -1664,14 +1807,15 @@ const file_secureaudit_v1_rbac_proto_rawDesc = "" +
 	"\x10service_accounts\x18\a \x03(\v2\x1e.secureaudit.v1.ServiceAccountB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03R\x0fserviceAccounts\x12A\n" +
 	"\tworkloads\x18\b \x03(\v2\x18.secureaudit.v1.WorkloadB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03R\tworkloads\x129\n" +
 	"\atrailer\x18\t \x01(\v2\x1f.secureaudit.v1.SnapshotTrailerR\atrailer:\x86\x02\xbaH\x82\x02\x1a\xff\x01\n" +
-	"\x1asnapshot_chunk.max_objects\x12!a chunk holds at most 500 objects\x1a\xbd\x01size(this.namespaces) + size(this.roles) + size(this.cluster_roles) + size(this.role_bindings) + size(this.cluster_role_bindings) + size(this.service_accounts) + size(this.workloads) <= 500\"\xc1\x03\n" +
+	"\x1asnapshot_chunk.max_objects\x12!a chunk holds at most 500 objects\x1a\xbd\x01size(this.namespaces) + size(this.roles) + size(this.cluster_roles) + size(this.role_bindings) + size(this.cluster_role_bindings) + size(this.service_accounts) + size(this.workloads) <= 500\"\xa5\x04\n" +
 	"\x0eSnapshotHeader\x12P\n" +
 	"\acluster\x18\x01 \x01(\tB6\xbaH3r1\x10\x01\x18\xfd\x012*^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$R\acluster\x12B\n" +
 	"\x06source\x18\x02 \x01(\x0e2\x1e.secureaudit.v1.SnapshotSourceB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06source\x12 \n" +
 	"\x06origin\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x06origin\x12E\n" +
 	"\fcollected_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vcollectedAt\x12/\n" +
-	"\x0eserver_version\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\rserverVersion\x12K\n" +
+	"\x0eserver_version\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\rserverVersion\x12b\n" +
+	"\x15server_version_source\x18\xa0\x01 \x01(\x0e2#.secureaudit.v1.ServerVersionSourceB\b\xbaH\x05\x82\x01\x02\x10\x01R\x13serverVersionSource\x12K\n" +
 	"\rapi_resources\x18x \x03(\v2\x1b.secureaudit.v1.APIResourceB\t\xbaH\x06\x92\x01\x03\x10\x90NR\fapiResources\x122\n" +
 	"\x15api_resources_partial\x18y \x01(\bR\x13apiResourcesPartial\"\xed\x03\n" +
 	"\vAPIResource\x12\x1e\n" +
@@ -1687,7 +1831,13 @@ const file_secureaudit_v1_rbac_proto_rawDesc = "" +
 	"\vshort_names\x18\a \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10@\"\ar\x05\x10\x01\x18\xfd\x01R\n" +
 	"shortNames\x125\n" +
 	"\fsubresources\x18\b \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10@\"\ar\x05\x10\x01\x18\xfd\x01R\fsubresources\x12+\n" +
-	"\x11preferred_version\x18\t \x01(\bR\x10preferredVersion\"\xda\x02\n" +
+	"\x11preferred_version\x18\t \x01(\bR\x10preferredVersion\"\xc7\x01\n" +
+	"\x13AuthorizerSemantics\x121\n" +
+	"\x0eserver_version\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\rserverVersion\x12G\n" +
+	"\x06source\x18\x02 \x01(\x0e2#.secureaudit.v1.ServerVersionSourceB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06source\x124\n" +
+	"\x16streaming_needs_create\x18\x03 \x01(\bR\x14streamingNeedsCreate\"\xda\x02\n" +
 	"\x0fSnapshotTrailer\x12<\n" +
 	"\x06counts\x18\x01 \x01(\v2\x1c.secureaudit.v1.ObjectCountsB\x06\xbaH\x03\xc8\x01\x01R\x06counts\x12Z\n" +
 	"\askipped\x18\x02 \x03(\v2,.secureaudit.v1.SnapshotTrailer.SkippedEntryB\x12\xbaH\x0f\x9a\x01\f\x10\xe8\a\"\ar\x05\x10\x01\x18\xfd\x01R\askipped\x12H\n" +
@@ -1795,7 +1945,13 @@ const file_secureaudit_v1_rbac_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\x04kind\x12v\n" +
 	"\x0fservice_account\x18\x03 \x01(\tBM\xbaHJrH\x10\x01\x18\xfd\x012A^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$R\x0eserviceAccount\x12,\n" +
 	"\x0fautomount_token\x18\x04 \x01(\bH\x00R\x0eautomountToken\x88\x01\x01B\x12\n" +
-	"\x10_automount_token*e\n" +
+	"\x10_automount_token*\xc5\x01\n" +
+	"\x13ServerVersionSource\x12%\n" +
+	"!SERVER_VERSION_SOURCE_UNSPECIFIED\x10\x00\x12#\n" +
+	"\x1fSERVER_VERSION_SOURCE_DISCOVERY\x10\x01\x12\x1e\n" +
+	"\x1aSERVER_VERSION_SOURCE_FLAG\x10\x02\x12\x1f\n" +
+	"\x1bSERVER_VERSION_SOURCE_NODES\x10\x03\x12!\n" +
+	"\x1dSERVER_VERSION_SOURCE_DEFAULT\x10\x04*e\n" +
 	"\x0eSnapshotSource\x12\x1f\n" +
 	"\x1bSNAPSHOT_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14SNAPSHOT_SOURCE_FILE\x10\x01\x12\x18\n" +
@@ -1824,83 +1980,87 @@ func file_secureaudit_v1_rbac_proto_rawDescGZIP() []byte {
 	return file_secureaudit_v1_rbac_proto_rawDescData
 }
 
-var file_secureaudit_v1_rbac_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_secureaudit_v1_rbac_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_secureaudit_v1_rbac_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_secureaudit_v1_rbac_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_secureaudit_v1_rbac_proto_goTypes = []any{
-	(SnapshotSource)(0),              // 0: secureaudit.v1.SnapshotSource
-	(SubjectKind)(0),                 // 1: secureaudit.v1.SubjectKind
-	(RoleKind)(0),                    // 2: secureaudit.v1.RoleKind
-	(*CollectRequest)(nil),           // 3: secureaudit.v1.CollectRequest
-	(*CollectResponse)(nil),          // 4: secureaudit.v1.CollectResponse
-	(*SnapshotChunk)(nil),            // 5: secureaudit.v1.SnapshotChunk
-	(*SnapshotHeader)(nil),           // 6: secureaudit.v1.SnapshotHeader
-	(*APIResource)(nil),              // 7: secureaudit.v1.APIResource
-	(*SnapshotTrailer)(nil),          // 8: secureaudit.v1.SnapshotTrailer
-	(*UnauditedObject)(nil),          // 9: secureaudit.v1.UnauditedObject
-	(*ObjectCounts)(nil),             // 10: secureaudit.v1.ObjectCounts
-	(*PolicyRule)(nil),               // 11: secureaudit.v1.PolicyRule
-	(*ObjectMeta)(nil),               // 12: secureaudit.v1.ObjectMeta
-	(*Namespace)(nil),                // 13: secureaudit.v1.Namespace
-	(*Role)(nil),                     // 14: secureaudit.v1.Role
-	(*ClusterRole)(nil),              // 15: secureaudit.v1.ClusterRole
-	(*LabelSelector)(nil),            // 16: secureaudit.v1.LabelSelector
-	(*LabelSelectorRequirement)(nil), // 17: secureaudit.v1.LabelSelectorRequirement
-	(*Subject)(nil),                  // 18: secureaudit.v1.Subject
-	(*RoleRef)(nil),                  // 19: secureaudit.v1.RoleRef
-	(*RoleBinding)(nil),              // 20: secureaudit.v1.RoleBinding
-	(*ClusterRoleBinding)(nil),       // 21: secureaudit.v1.ClusterRoleBinding
-	(*ServiceAccount)(nil),           // 22: secureaudit.v1.ServiceAccount
-	(*Workload)(nil),                 // 23: secureaudit.v1.Workload
-	nil,                              // 24: secureaudit.v1.SnapshotTrailer.SkippedEntry
-	nil,                              // 25: secureaudit.v1.ObjectMeta.LabelsEntry
-	nil,                              // 26: secureaudit.v1.ObjectMeta.AnnotationsEntry
-	nil,                              // 27: secureaudit.v1.LabelSelector.MatchLabelsEntry
-	(*timestamppb.Timestamp)(nil),    // 28: google.protobuf.Timestamp
+	(ServerVersionSource)(0),         // 0: secureaudit.v1.ServerVersionSource
+	(SnapshotSource)(0),              // 1: secureaudit.v1.SnapshotSource
+	(SubjectKind)(0),                 // 2: secureaudit.v1.SubjectKind
+	(RoleKind)(0),                    // 3: secureaudit.v1.RoleKind
+	(*CollectRequest)(nil),           // 4: secureaudit.v1.CollectRequest
+	(*CollectResponse)(nil),          // 5: secureaudit.v1.CollectResponse
+	(*SnapshotChunk)(nil),            // 6: secureaudit.v1.SnapshotChunk
+	(*SnapshotHeader)(nil),           // 7: secureaudit.v1.SnapshotHeader
+	(*APIResource)(nil),              // 8: secureaudit.v1.APIResource
+	(*AuthorizerSemantics)(nil),      // 9: secureaudit.v1.AuthorizerSemantics
+	(*SnapshotTrailer)(nil),          // 10: secureaudit.v1.SnapshotTrailer
+	(*UnauditedObject)(nil),          // 11: secureaudit.v1.UnauditedObject
+	(*ObjectCounts)(nil),             // 12: secureaudit.v1.ObjectCounts
+	(*PolicyRule)(nil),               // 13: secureaudit.v1.PolicyRule
+	(*ObjectMeta)(nil),               // 14: secureaudit.v1.ObjectMeta
+	(*Namespace)(nil),                // 15: secureaudit.v1.Namespace
+	(*Role)(nil),                     // 16: secureaudit.v1.Role
+	(*ClusterRole)(nil),              // 17: secureaudit.v1.ClusterRole
+	(*LabelSelector)(nil),            // 18: secureaudit.v1.LabelSelector
+	(*LabelSelectorRequirement)(nil), // 19: secureaudit.v1.LabelSelectorRequirement
+	(*Subject)(nil),                  // 20: secureaudit.v1.Subject
+	(*RoleRef)(nil),                  // 21: secureaudit.v1.RoleRef
+	(*RoleBinding)(nil),              // 22: secureaudit.v1.RoleBinding
+	(*ClusterRoleBinding)(nil),       // 23: secureaudit.v1.ClusterRoleBinding
+	(*ServiceAccount)(nil),           // 24: secureaudit.v1.ServiceAccount
+	(*Workload)(nil),                 // 25: secureaudit.v1.Workload
+	nil,                              // 26: secureaudit.v1.SnapshotTrailer.SkippedEntry
+	nil,                              // 27: secureaudit.v1.ObjectMeta.LabelsEntry
+	nil,                              // 28: secureaudit.v1.ObjectMeta.AnnotationsEntry
+	nil,                              // 29: secureaudit.v1.LabelSelector.MatchLabelsEntry
+	(*timestamppb.Timestamp)(nil),    // 30: google.protobuf.Timestamp
 }
 var file_secureaudit_v1_rbac_proto_depIdxs = []int32{
-	5,  // 0: secureaudit.v1.CollectResponse.chunk:type_name -> secureaudit.v1.SnapshotChunk
-	6,  // 1: secureaudit.v1.SnapshotChunk.header:type_name -> secureaudit.v1.SnapshotHeader
-	13, // 2: secureaudit.v1.SnapshotChunk.namespaces:type_name -> secureaudit.v1.Namespace
-	14, // 3: secureaudit.v1.SnapshotChunk.roles:type_name -> secureaudit.v1.Role
-	15, // 4: secureaudit.v1.SnapshotChunk.cluster_roles:type_name -> secureaudit.v1.ClusterRole
-	20, // 5: secureaudit.v1.SnapshotChunk.role_bindings:type_name -> secureaudit.v1.RoleBinding
-	21, // 6: secureaudit.v1.SnapshotChunk.cluster_role_bindings:type_name -> secureaudit.v1.ClusterRoleBinding
-	22, // 7: secureaudit.v1.SnapshotChunk.service_accounts:type_name -> secureaudit.v1.ServiceAccount
-	23, // 8: secureaudit.v1.SnapshotChunk.workloads:type_name -> secureaudit.v1.Workload
-	8,  // 9: secureaudit.v1.SnapshotChunk.trailer:type_name -> secureaudit.v1.SnapshotTrailer
-	0,  // 10: secureaudit.v1.SnapshotHeader.source:type_name -> secureaudit.v1.SnapshotSource
-	28, // 11: secureaudit.v1.SnapshotHeader.collected_at:type_name -> google.protobuf.Timestamp
-	7,  // 12: secureaudit.v1.SnapshotHeader.api_resources:type_name -> secureaudit.v1.APIResource
-	10, // 13: secureaudit.v1.SnapshotTrailer.counts:type_name -> secureaudit.v1.ObjectCounts
-	24, // 14: secureaudit.v1.SnapshotTrailer.skipped:type_name -> secureaudit.v1.SnapshotTrailer.SkippedEntry
-	9,  // 15: secureaudit.v1.SnapshotTrailer.unaudited:type_name -> secureaudit.v1.UnauditedObject
-	25, // 16: secureaudit.v1.ObjectMeta.labels:type_name -> secureaudit.v1.ObjectMeta.LabelsEntry
-	26, // 17: secureaudit.v1.ObjectMeta.annotations:type_name -> secureaudit.v1.ObjectMeta.AnnotationsEntry
-	12, // 18: secureaudit.v1.Namespace.meta:type_name -> secureaudit.v1.ObjectMeta
-	12, // 19: secureaudit.v1.Role.meta:type_name -> secureaudit.v1.ObjectMeta
-	11, // 20: secureaudit.v1.Role.rules:type_name -> secureaudit.v1.PolicyRule
-	12, // 21: secureaudit.v1.ClusterRole.meta:type_name -> secureaudit.v1.ObjectMeta
-	11, // 22: secureaudit.v1.ClusterRole.rules:type_name -> secureaudit.v1.PolicyRule
-	16, // 23: secureaudit.v1.ClusterRole.aggregation_selectors:type_name -> secureaudit.v1.LabelSelector
-	27, // 24: secureaudit.v1.LabelSelector.match_labels:type_name -> secureaudit.v1.LabelSelector.MatchLabelsEntry
-	17, // 25: secureaudit.v1.LabelSelector.match_expressions:type_name -> secureaudit.v1.LabelSelectorRequirement
-	1,  // 26: secureaudit.v1.Subject.kind:type_name -> secureaudit.v1.SubjectKind
-	2,  // 27: secureaudit.v1.RoleRef.kind:type_name -> secureaudit.v1.RoleKind
-	12, // 28: secureaudit.v1.RoleBinding.meta:type_name -> secureaudit.v1.ObjectMeta
-	19, // 29: secureaudit.v1.RoleBinding.role_ref:type_name -> secureaudit.v1.RoleRef
-	18, // 30: secureaudit.v1.RoleBinding.subjects:type_name -> secureaudit.v1.Subject
-	12, // 31: secureaudit.v1.ClusterRoleBinding.meta:type_name -> secureaudit.v1.ObjectMeta
-	19, // 32: secureaudit.v1.ClusterRoleBinding.role_ref:type_name -> secureaudit.v1.RoleRef
-	18, // 33: secureaudit.v1.ClusterRoleBinding.subjects:type_name -> secureaudit.v1.Subject
-	12, // 34: secureaudit.v1.ServiceAccount.meta:type_name -> secureaudit.v1.ObjectMeta
-	12, // 35: secureaudit.v1.Workload.meta:type_name -> secureaudit.v1.ObjectMeta
-	3,  // 36: secureaudit.v1.RBACService.Collect:input_type -> secureaudit.v1.CollectRequest
-	4,  // 37: secureaudit.v1.RBACService.Collect:output_type -> secureaudit.v1.CollectResponse
-	37, // [37:38] is the sub-list for method output_type
-	36, // [36:37] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	6,  // 0: secureaudit.v1.CollectResponse.chunk:type_name -> secureaudit.v1.SnapshotChunk
+	7,  // 1: secureaudit.v1.SnapshotChunk.header:type_name -> secureaudit.v1.SnapshotHeader
+	15, // 2: secureaudit.v1.SnapshotChunk.namespaces:type_name -> secureaudit.v1.Namespace
+	16, // 3: secureaudit.v1.SnapshotChunk.roles:type_name -> secureaudit.v1.Role
+	17, // 4: secureaudit.v1.SnapshotChunk.cluster_roles:type_name -> secureaudit.v1.ClusterRole
+	22, // 5: secureaudit.v1.SnapshotChunk.role_bindings:type_name -> secureaudit.v1.RoleBinding
+	23, // 6: secureaudit.v1.SnapshotChunk.cluster_role_bindings:type_name -> secureaudit.v1.ClusterRoleBinding
+	24, // 7: secureaudit.v1.SnapshotChunk.service_accounts:type_name -> secureaudit.v1.ServiceAccount
+	25, // 8: secureaudit.v1.SnapshotChunk.workloads:type_name -> secureaudit.v1.Workload
+	10, // 9: secureaudit.v1.SnapshotChunk.trailer:type_name -> secureaudit.v1.SnapshotTrailer
+	1,  // 10: secureaudit.v1.SnapshotHeader.source:type_name -> secureaudit.v1.SnapshotSource
+	30, // 11: secureaudit.v1.SnapshotHeader.collected_at:type_name -> google.protobuf.Timestamp
+	0,  // 12: secureaudit.v1.SnapshotHeader.server_version_source:type_name -> secureaudit.v1.ServerVersionSource
+	8,  // 13: secureaudit.v1.SnapshotHeader.api_resources:type_name -> secureaudit.v1.APIResource
+	0,  // 14: secureaudit.v1.AuthorizerSemantics.source:type_name -> secureaudit.v1.ServerVersionSource
+	12, // 15: secureaudit.v1.SnapshotTrailer.counts:type_name -> secureaudit.v1.ObjectCounts
+	26, // 16: secureaudit.v1.SnapshotTrailer.skipped:type_name -> secureaudit.v1.SnapshotTrailer.SkippedEntry
+	11, // 17: secureaudit.v1.SnapshotTrailer.unaudited:type_name -> secureaudit.v1.UnauditedObject
+	27, // 18: secureaudit.v1.ObjectMeta.labels:type_name -> secureaudit.v1.ObjectMeta.LabelsEntry
+	28, // 19: secureaudit.v1.ObjectMeta.annotations:type_name -> secureaudit.v1.ObjectMeta.AnnotationsEntry
+	14, // 20: secureaudit.v1.Namespace.meta:type_name -> secureaudit.v1.ObjectMeta
+	14, // 21: secureaudit.v1.Role.meta:type_name -> secureaudit.v1.ObjectMeta
+	13, // 22: secureaudit.v1.Role.rules:type_name -> secureaudit.v1.PolicyRule
+	14, // 23: secureaudit.v1.ClusterRole.meta:type_name -> secureaudit.v1.ObjectMeta
+	13, // 24: secureaudit.v1.ClusterRole.rules:type_name -> secureaudit.v1.PolicyRule
+	18, // 25: secureaudit.v1.ClusterRole.aggregation_selectors:type_name -> secureaudit.v1.LabelSelector
+	29, // 26: secureaudit.v1.LabelSelector.match_labels:type_name -> secureaudit.v1.LabelSelector.MatchLabelsEntry
+	19, // 27: secureaudit.v1.LabelSelector.match_expressions:type_name -> secureaudit.v1.LabelSelectorRequirement
+	2,  // 28: secureaudit.v1.Subject.kind:type_name -> secureaudit.v1.SubjectKind
+	3,  // 29: secureaudit.v1.RoleRef.kind:type_name -> secureaudit.v1.RoleKind
+	14, // 30: secureaudit.v1.RoleBinding.meta:type_name -> secureaudit.v1.ObjectMeta
+	21, // 31: secureaudit.v1.RoleBinding.role_ref:type_name -> secureaudit.v1.RoleRef
+	20, // 32: secureaudit.v1.RoleBinding.subjects:type_name -> secureaudit.v1.Subject
+	14, // 33: secureaudit.v1.ClusterRoleBinding.meta:type_name -> secureaudit.v1.ObjectMeta
+	21, // 34: secureaudit.v1.ClusterRoleBinding.role_ref:type_name -> secureaudit.v1.RoleRef
+	20, // 35: secureaudit.v1.ClusterRoleBinding.subjects:type_name -> secureaudit.v1.Subject
+	14, // 36: secureaudit.v1.ServiceAccount.meta:type_name -> secureaudit.v1.ObjectMeta
+	14, // 37: secureaudit.v1.Workload.meta:type_name -> secureaudit.v1.ObjectMeta
+	4,  // 38: secureaudit.v1.RBACService.Collect:input_type -> secureaudit.v1.CollectRequest
+	5,  // 39: secureaudit.v1.RBACService.Collect:output_type -> secureaudit.v1.CollectResponse
+	39, // [39:40] is the sub-list for method output_type
+	38, // [38:39] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_rbac_proto_init() }
@@ -1908,15 +2068,15 @@ func file_secureaudit_v1_rbac_proto_init() {
 	if File_secureaudit_v1_rbac_proto != nil {
 		return
 	}
-	file_secureaudit_v1_rbac_proto_msgTypes[19].OneofWrappers = []any{}
 	file_secureaudit_v1_rbac_proto_msgTypes[20].OneofWrappers = []any{}
+	file_secureaudit_v1_rbac_proto_msgTypes[21].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_rbac_proto_rawDesc), len(file_secureaudit_v1_rbac_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   25,
+			NumEnums:      4,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -127,6 +127,10 @@ type Report struct {
 	// history compares this audit with the previous audit of the same
 	// cluster; it is absent for a cluster's first audit.
 	History *AuditHistory `protobuf:"bytes,21,opt,name=history,proto3" json:"history,omitempty"`
+	// semantics is the server version whose authorizer semantics the rules
+	// applied (exec, attach and port-forward need create from 1.35), and
+	// where the version came from; absent in reports of older audits.
+	Semantics *AuthorizerSemantics `protobuf:"bytes,160,opt,name=semantics,proto3" json:"semantics,omitempty"`
 	// reasoning is the text shown beside the findings (model output, labelled
 	// as such, or templates), kept apart from their deterministic fields.
 	Reasoning *Reasoning `protobuf:"bytes,30,opt,name=reasoning,proto3" json:"reasoning,omitempty"`
@@ -302,6 +306,13 @@ func (x *Report) GetAccessReview() []*ReviewSubject {
 func (x *Report) GetHistory() *AuditHistory {
 	if x != nil {
 		return x.History
+	}
+	return nil
+}
+
+func (x *Report) GetSemantics() *AuthorizerSemantics {
+	if x != nil {
+		return x.Semantics
 	}
 	return nil
 }
@@ -925,7 +936,7 @@ var File_secureaudit_v1_report_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\x80\v\n" +
+	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\xc4\v\n" +
 	"\x06Report\x12#\n" +
 	"\baudit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aauditId\x12$\n" +
 	"\acluster\x18\x02 \x01(\tB\n" +
@@ -947,7 +958,8 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\x10directory_errors\x18\x10 \x03(\v2\x1b.secureaudit.v1.LookupErrorB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x0fdirectoryErrors\x122\n" +
 	"\x15directory_error_count\x18\x11 \x01(\rR\x13directoryErrorCount\x12M\n" +
 	"\raccess_review\x18\x14 \x03(\v2\x1d.secureaudit.v1.ReviewSubjectB\t\xbaH\x06\x92\x01\x03\x10\x90NR\faccessReview\x126\n" +
-	"\ahistory\x18\x15 \x01(\v2\x1c.secureaudit.v1.AuditHistoryR\ahistory\x127\n" +
+	"\ahistory\x18\x15 \x01(\v2\x1c.secureaudit.v1.AuditHistoryR\ahistory\x12B\n" +
+	"\tsemantics\x18\xa0\x01 \x01(\v2#.secureaudit.v1.AuthorizerSemanticsR\tsemantics\x127\n" +
 	"\treasoning\x18\x1e \x01(\v2\x19.secureaudit.v1.ReasoningR\treasoning\x12)\n" +
 	"\x10snapshot_partial\x18d \x01(\bR\x0fsnapshotPartial\x12W\n" +
 	"\x11unaudited_objects\x18e \x03(\v2\x1f.secureaudit.v1.UnauditedObjectB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x10unauditedObjects\x12'\n" +
@@ -1044,14 +1056,15 @@ var file_secureaudit_v1_report_proto_goTypes = []any{
 	(*SeverityCounts)(nil),        // 14: secureaudit.v1.SeverityCounts
 	(*Finding)(nil),               // 15: secureaudit.v1.Finding
 	(*LookupError)(nil),           // 16: secureaudit.v1.LookupError
-	(*Reasoning)(nil),             // 17: secureaudit.v1.Reasoning
-	(*UnauditedObject)(nil),       // 18: secureaudit.v1.UnauditedObject
-	(*SubjectRef)(nil),            // 19: secureaudit.v1.SubjectRef
-	(*BindingRef)(nil),            // 20: secureaudit.v1.BindingRef
-	(*FindingRole)(nil),           // 21: secureaudit.v1.FindingRole
-	(*Scope)(nil),                 // 22: secureaudit.v1.Scope
-	(Severity)(0),                 // 23: secureaudit.v1.Severity
-	(*FindingBatch)(nil),          // 24: secureaudit.v1.FindingBatch
+	(*AuthorizerSemantics)(nil),   // 17: secureaudit.v1.AuthorizerSemantics
+	(*Reasoning)(nil),             // 18: secureaudit.v1.Reasoning
+	(*UnauditedObject)(nil),       // 19: secureaudit.v1.UnauditedObject
+	(*SubjectRef)(nil),            // 20: secureaudit.v1.SubjectRef
+	(*BindingRef)(nil),            // 21: secureaudit.v1.BindingRef
+	(*FindingRole)(nil),           // 22: secureaudit.v1.FindingRole
+	(*Scope)(nil),                 // 23: secureaudit.v1.Scope
+	(Severity)(0),                 // 24: secureaudit.v1.Severity
+	(*FindingBatch)(nil),          // 25: secureaudit.v1.FindingBatch
 }
 var file_secureaudit_v1_report_proto_depIdxs = []int32{
 	11, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
@@ -1064,33 +1077,34 @@ var file_secureaudit_v1_report_proto_depIdxs = []int32{
 	16, // 7: secureaudit.v1.Report.directory_errors:type_name -> secureaudit.v1.LookupError
 	2,  // 8: secureaudit.v1.Report.access_review:type_name -> secureaudit.v1.ReviewSubject
 	5,  // 9: secureaudit.v1.Report.history:type_name -> secureaudit.v1.AuditHistory
-	17, // 10: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
-	18, // 11: secureaudit.v1.Report.unaudited_objects:type_name -> secureaudit.v1.UnauditedObject
-	19, // 12: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
-	3,  // 13: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
-	4,  // 14: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
-	4,  // 15: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
-	4,  // 16: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
-	20, // 17: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
-	21, // 18: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
-	22, // 19: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
-	11, // 20: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
-	6,  // 21: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
-	15, // 22: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
-	23, // 23: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
-	23, // 24: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
-	8,  // 25: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
-	24, // 26: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
-	1,  // 27: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
-	0,  // 28: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
-	0,  // 29: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
-	7,  // 30: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
-	9,  // 31: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
-	31, // [31:32] is the sub-list for method output_type
-	30, // [30:31] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	17, // 10: secureaudit.v1.Report.semantics:type_name -> secureaudit.v1.AuthorizerSemantics
+	18, // 11: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
+	19, // 12: secureaudit.v1.Report.unaudited_objects:type_name -> secureaudit.v1.UnauditedObject
+	20, // 13: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
+	3,  // 14: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
+	4,  // 15: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
+	4,  // 16: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
+	4,  // 17: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
+	21, // 18: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
+	22, // 19: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
+	23, // 20: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
+	11, // 21: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
+	6,  // 22: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
+	15, // 23: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
+	24, // 24: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
+	24, // 25: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
+	8,  // 26: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
+	25, // 27: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
+	1,  // 28: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
+	0,  // 29: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
+	0,  // 30: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
+	7,  // 31: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
+	9,  // 32: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
+	32, // [32:33] is the sub-list for method output_type
+	31, // [31:32] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_report_proto_init() }

@@ -287,6 +287,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		DirectoryAvailable: dir != nil,
 		CatalogueVersion:   result.summary.GetCatalogueVersion(),
 		ReasoningProvider:  result.summary.GetReasoningProvider(),
+		Semantics:          result.summary.GetSemantics(),
 		Reasoning:          result.reasoning,
 		Summary:            summary,
 		// Objects too large to audit were left out of the snapshot (each

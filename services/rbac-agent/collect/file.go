@@ -32,8 +32,9 @@ import (
 type Option func(*options)
 
 type options struct {
-	now      func() time.Time
-	pageSize int64
+	now           func() time.Time
+	pageSize      int64
+	serverVersion string
 }
 
 func newOptions(opts []Option) options {
@@ -42,6 +43,13 @@ func newOptions(opts []Option) options {
 		opt(&o)
 	}
 	return o
+}
+
+// WithServerVersion sets the server version a snapshot file records
+// (--server-version), ahead of the kubelet version of its Nodes. A live
+// source asks the API server instead and ignores it.
+func WithServerVersion(v string) Option {
+	return func(o *options) { o.serverVersion = v }
 }
 
 // WithClock sets the clock that stamps the header's collected_at.
@@ -105,6 +113,7 @@ func (f *Files) Load(ctx context.Context) (*Snapshot, error) {
 	sum.Sum(digest[:0])
 	if f.cached != nil && digest == f.digest {
 		again := *f.cached
+		header.ServerVersion, header.ServerVersionSource = f.cached.Header.GetServerVersion(), f.cached.Header.GetServerVersionSource()
 		again.Header = header
 		return &again, nil
 	}
@@ -118,9 +127,66 @@ func (f *Files) Load(ctx context.Context) (*Snapshot, error) {
 			return nil, err
 		}
 	}
+	switch {
+	case f.opts.serverVersion != "":
+		header.ServerVersion, header.ServerVersionSource = f.opts.serverVersion, secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_FLAG
+	case b.kubelet != "":
+		header.ServerVersion, header.ServerVersionSource = b.kubelet, secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_NODES
+	}
 	snap := b.finish()
 	f.cached, f.digest = snap, digest
 	return snap, nil
+}
+
+// ValidVersion reports whether v reads as a Kubernetes version: v1.34,
+// v1.34.2, 1.34.2, v1.30.1-gke.1329003, v1.29.3+k3s1.
+func ValidVersion(v string) bool {
+	_, ok := parseVersion(v)
+	return ok && len(v) <= 128
+}
+
+// parseVersion reads major, minor and patch of a Kubernetes version.
+func parseVersion(v string) ([3]int, bool) {
+	var out [3]int
+	v = strings.TrimPrefix(v, "v")
+	if i := strings.IndexAny(v, "-+"); i >= 0 {
+		v = v[:i]
+	}
+	parts := strings.Split(v, ".")
+	if len(parts) < 2 || len(parts) > 3 {
+		return out, false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || p == "" || p[0] == '+' {
+			return out, false
+		}
+		out[i] = n
+	}
+	return out, out[0] >= 1
+}
+
+// noteKubelet keeps the highest kubelet version of the Nodes read: the API
+// server is at least that version (kubelets are never newer than it).
+func (b *builder) noteKubelet(raw json.RawMessage) {
+	var n struct {
+		Status struct {
+			NodeInfo struct {
+				KubeletVersion string `json:"kubeletVersion"`
+			} `json:"nodeInfo"`
+		} `json:"status"`
+	}
+	if json.Unmarshal(raw, &n) != nil {
+		return
+	}
+	v := n.Status.NodeInfo.KubeletVersion
+	got, ok := parseVersion(v)
+	if !ok || len(v) > 128 {
+		return
+	}
+	if cur, _ := parseVersion(b.kubelet); b.kubelet == "" || slices.Compare(got[:], cur[:]) > 0 {
+		b.kubelet = v
+	}
 }
 
 // snapshotFiles returns path itself if it is a file, or the .yaml, .yml and
@@ -359,6 +425,11 @@ func (b *builder) objectDepth(where string, raw json.RawMessage, def typeMeta, d
 		return b.list(where, raw, tm, depth)
 	}
 	g := tm.group()
+	if g == groupCore && tm.Kind == "Node" {
+		// Nodes are not part of the snapshot; only their kubelet version is
+		// read, for the server version.
+		b.noteKubelet(raw)
+	}
 	collect, ok := collectors[groupKind{g, tm.Kind}]
 	if !ok {
 		key := tm.Kind

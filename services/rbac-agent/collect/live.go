@@ -61,11 +61,12 @@ func (l *Live) Load(ctx context.Context) (*Snapshot, error) {
 		return nil, fmt.Errorf("get server version of %s: %w", l.origin, err)
 	}
 	b := newBuilder(l.v, &secureauditv1.SnapshotHeader{
-		Cluster:       l.cluster,
-		Source:        secureauditv1.SnapshotSource_SNAPSHOT_SOURCE_LIVE,
-		Origin:        l.origin,
-		CollectedAt:   timestamppb.New(l.opts.now()),
-		ServerVersion: ver,
+		Cluster:             l.cluster,
+		Source:              secureauditv1.SnapshotSource_SNAPSHOT_SOURCE_LIVE,
+		Origin:              l.origin,
+		CollectedAt:         timestamppb.New(l.opts.now()),
+		ServerVersion:       ver,
+		ServerVersionSource: secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_DISCOVERY,
 	})
 	if d, ok := l.api.(Discoverer); ok {
 		if err := l.discover(ctx, d, b.snap.Header); err != nil {

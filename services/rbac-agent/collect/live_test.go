@@ -98,7 +98,7 @@ func TestLiveConversion(t *testing.T) {
 			Source:        secureauditv1.SnapshotSource_SNAPSHOT_SOURCE_LIVE,
 			Origin:        "https://api.example:6443",
 			CollectedAt:   timestamppb.New(collectedAt),
-			ServerVersion: "v1.34.1",
+			ServerVersion: "v1.34.1", ServerVersionSource: secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_DISCOVERY,
 		},
 		Namespaces: []*secureauditv1.Namespace{{Meta: &secureauditv1.ObjectMeta{Name: "team-a", Uid: "u1"}}},
 		Roles: []*secureauditv1.Role{{

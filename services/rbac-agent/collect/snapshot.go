@@ -190,6 +190,8 @@ type builder struct {
 	v    Validator
 	snap *Snapshot
 	seen map[objectKey]string // object -> where it was read
+	// kubelet is the highest kubelet version of the Nodes read.
+	kubelet string
 }
 
 func newBuilder(v Validator, header *secureauditv1.SnapshotHeader) *builder {

@@ -128,6 +128,9 @@ func writeOverview(b *strings.Builder, v view) {
 	if v.Catalogue != "" {
 		fmt.Fprintf(b, "- **Rule catalogue:** %s\n", md(v.Catalogue))
 	}
+	if v.Semantics != "" {
+		fmt.Fprintf(b, "- **Authorizer semantics:** %s\n", md(v.Semantics))
+	}
 	b.WriteString("\n")
 }
 

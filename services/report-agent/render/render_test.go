@@ -104,8 +104,10 @@ func sampleFindings() *secureauditv1.Report {
 		DirectoryAvailable:   true,
 		UnresolvedPrincipals: 2,
 		CatalogueVersion:     "2025.1",
-		ReasoningProvider:    "none",
-		Summary:              &secureauditv1.SeverityCounts{Critical: 1, High: 1, Medium: 1, Low: 1},
+		Semantics: &secureauditv1.AuthorizerSemantics{ServerVersion: "v1.34.1",
+			Source: secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_DISCOVERY},
+		ReasoningProvider: "none",
+		Summary:           &secureauditv1.SeverityCounts{Critical: 1, High: 1, Medium: 1, Low: 1},
 		Findings: []*secureauditv1.Finding{
 			{
 				Id:             "0a1b2c3d4e5f6071",
@@ -225,6 +227,8 @@ func emptyReport() *secureauditv1.Report {
 		Origin:      "https://127.0.0.1:6443",
 		Counts:      &secureauditv1.ObjectCounts{Namespaces: 1},
 		Summary:     &secureauditv1.SeverityCounts{},
+		Semantics: &secureauditv1.AuthorizerSemantics{ServerVersion: "v1.37.0", StreamingNeedsCreate: true,
+			Source: secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_DEFAULT},
 	}
 }
 

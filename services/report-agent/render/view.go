@@ -39,11 +39,14 @@ type view struct {
 	UnauditedCount int
 	Provider       string
 	Catalogue      string
-	Counts         []severityCount
-	Total          int
-	InfraTotal     int
-	Findings       []findingView
-	Infra          []findingView
+	// Semantics says which server version's authorizer semantics the rules
+	// applied and where the version came from; empty for older reports.
+	Semantics  string
+	Counts     []severityCount
+	Total      int
+	InfraTotal int
+	Findings   []findingView
+	Infra      []findingView
 
 	// Top is the single most important finding, nil without findings.
 	Top *findingView
@@ -131,6 +134,7 @@ func newView(r *secureauditv1.Report) view {
 		Provider:    r.GetReasoningProvider(),
 		Catalogue:   r.GetCatalogueVersion(),
 		Reasoning:   r.GetReasoning(),
+		Semantics:   semanticsText(r.GetSemantics()),
 	}
 	if r.GetGeneratedAt() != nil {
 		v.GeneratedAt = timeText(r.GetGeneratedAt())
@@ -478,3 +482,28 @@ func (v view) UnauditedMore() int { return v.UnauditedCount - len(v.Unaudited) }
 
 // Partial reports whether the identity data is incomplete.
 func (v view) Partial() bool { return len(v.Failed) > 0 }
+
+// semanticsText says in one sentence which server version's authorizer
+// semantics the rules applied, where the version came from, and what it
+// changes; "" when the report does not say (older audits).
+func semanticsText(s *secureauditv1.AuthorizerSemantics) string {
+	if s.GetServerVersion() == "" {
+		return ""
+	}
+	var from string
+	switch s.GetSource() {
+	case secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_DISCOVERY:
+		from = "from the API server's /version"
+	case secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_FLAG:
+		from = "given with --server-version"
+	case secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_NODES:
+		from = "the highest kubelet version of the snapshot's Nodes; the API server is at least that version"
+	default:
+		from = "assumed, since the snapshot names no version; pass --server-version or include the Nodes"
+	}
+	what := "exec, attach and port-forward need create on pods/exec, pods/attach and pods/portforward, so get alone is not reported as exec"
+	if !s.GetStreamingNeedsCreate() {
+		what = "before 1.35, get on pods/exec, pods/attach and pods/portforward (a websocket upgrade) gives exec, attach and port-forward, and is reported as such"
+	}
+	return "Kubernetes " + s.GetServerVersion() + " (" + from + "); " + what + "."
+}

@@ -177,6 +177,7 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 		Anomalies:         anomalies,
 		TemplateVersion:   reasoning.TemplateVersion,
 		PlatformGrants:    det.PlatformGrants,
+		Semantics:         det.Semantics,
 	}
 	if err := stream.Send(&secureauditv1.AssessResponse{Part: &secureauditv1.AssessResponse_Summary{Summary: summary}}); err != nil {
 		return fmt.Errorf("send summary: %w", err)
@@ -194,6 +195,9 @@ type Detection struct {
 	// PlatformGrants are the grants recognised as platform-managed, at most
 	// maxPlatformGrants.
 	PlatformGrants []*secureauditv1.ManagedGrant
+	// Semantics is the server version whose authorizer semantics the rules
+	// applied, and where it came from.
+	Semantics *secureauditv1.AuthorizerSemantics
 }
 
 // maxPlatformGrants bounds AssessSummary.platform_grants, as the contract
@@ -218,7 +222,7 @@ func Detect(snap *snapshot.Snapshot, dir []*secureauditv1.DirectoryChunk, cfg id
 	if len(managed) > maxPlatformGrants {
 		managed = managed[:maxPlatformGrants]
 	}
-	return Detection{Findings: findings, Injections: detections, PlatformGrants: managed}
+	return Detection{Findings: findings, Injections: detections, PlatformGrants: managed, Semantics: analysis.Semantics()}
 }
 
 func partName(r *secureauditv1.AssessRequest) string {

@@ -156,6 +156,11 @@ func TestAssess(t *testing.T) {
 		ReasoningProvider: "none",
 		Counts:            chunks[1].GetTrailer().GetCounts(),
 		TemplateVersion:   reasoning.TemplateVersion,
+		// The snapshot names no server version: the stated default applies.
+		Semantics: &secureauditv1.AuthorizerSemantics{
+			ServerVersion: rules.DefaultServerVersion, StreamingNeedsCreate: true,
+			Source: secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_DEFAULT,
+		},
 	}
 	if diff := cmp.Diff(wantSummary, resps[len(resps)-1].GetSummary(), protocmp.Transform()); diff != "" {
 		t.Errorf("summary (-want +got):\n%s", diff)

@@ -1,6 +1,11 @@
 package rules
 
-import secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+import (
+	"slices"
+	"strings"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
 
 // Capability is a permission the rules and the escalation-path search
 // reason about, such as creating pods or reading secrets. Each is a set of
@@ -42,6 +47,8 @@ const (
 	CapImpersonateGroups
 	CapImpersonateServiceAccounts
 	CapCreateClusterRoleBindings
+	CapAPIServiceWrite
+	CapNamespaceWrite
 	numCaps
 )
 
@@ -83,8 +90,8 @@ var capTargets = [numCaps][]target{
 	CapSecretsRead: {{verb: "get", resource: "secrets"}, {verb: "list", resource: "secrets"}, {verb: "watch", resource: "secrets"}},
 	CapPodCreate:   {{verb: "create", resource: "pods"}},
 	CapExec: {
-		{verb: "create", resource: "pods/exec"}, {verb: "get", resource: "pods/exec"},
-		{verb: "create", resource: "pods/attach"}, {verb: "get", resource: "pods/attach"},
+		{verb: "create", resource: "pods/exec"}, {verb: "get", resource: "pods/exec", streamGet: true},
+		{verb: "create", resource: "pods/attach"}, {verb: "get", resource: "pods/attach", streamGet: true},
 	},
 	CapEscalation: {
 		{verb: "bind", group: rbacGroup, resource: "roles"},
@@ -125,7 +132,7 @@ var capTargets = [numCaps][]target{
 	),
 	CapPodPatch:    cross(coreGroup, []string{"update", "patch"}, []string{"pods"}, false),
 	CapEphemeral:   cross(coreGroup, []string{"update", "patch"}, []string{"pods/ephemeralcontainers"}, false),
-	CapPortForward: cross(coreGroup, []string{"create", "get"}, []string{"pods/portforward"}, false),
+	CapPortForward: {{verb: "create", resource: "pods/portforward"}, {verb: "get", resource: "pods/portforward", streamGet: true}},
 	CapAdmissionPolicyWrite: join(
 		cross(admissionGroup, []string{"create", "update", "patch", "delete"}, []string{
 			"validatingadmissionpolicies", "validatingadmissionpolicybindings",
@@ -170,6 +177,11 @@ var capTargets = [numCaps][]target{
 	CapImpersonateGroups:          {{verb: "impersonate", resource: "groups", clusterOnly: true}},
 	CapImpersonateServiceAccounts: {{verb: "impersonate", resource: "serviceaccounts"}},
 	CapCreateClusterRoleBindings:  {{verb: "create", group: rbacGroup, resource: "clusterrolebindings", clusterOnly: true}},
+	CapAPIServiceWrite:            cross("apiregistration.k8s.io", writeVerbs, []string{"apiservices"}, true),
+	// A request on a Namespace carries the namespace's own name as its
+	// namespace: a RoleBinding in a namespace grants update on that
+	// Namespace object.
+	CapNamespaceWrite: cross(coreGroup, []string{"update", "patch"}, []string{"namespaces"}, false),
 }
 
 // profile is what one role grants at one scope (cluster-wide, or within a
@@ -180,20 +192,21 @@ type profile struct {
 	caps       [numCaps]match
 	full       []*secureauditv1.PolicyRule // rules granting everything
 	fullNarrow bool                        // every full rule is restricted by resourceNames
-	wild       []*secureauditv1.PolicyRule // rules with '*' somewhere
-	wildFields []string
+	wildcard   wildcard
 	// discovery is true when the rules grant nothing beyond discovery:
 	// non-resource URLs and self-reviews.
 	discovery bool
 }
 
-func newProfile(rules []*secureauditv1.PolicyRule, namespaced bool) *profile {
+// newProfile computes what rules grant at one scope. streamGet says the
+// API server is older than 1.35, where get on pods/exec, pods/attach and
+// pods/portforward suffices (see Semantics).
+func newProfile(rules []*secureauditv1.PolicyRule, namespaced, streamGet bool) *profile {
 	p := &profile{all: rules, discovery: true}
 	for c := range numCaps {
-		p.caps[c] = find(rules, namespaced, capTargets[c]...)
+		p.caps[c] = find(rules, namespaced, streamGet, capTargets[c]...)
 	}
 	p.fullNarrow = true
-	fields := map[string]bool{}
 	for _, r := range rules {
 		if isFullWildcard(r) {
 			p.full = append(p.full, r)
@@ -201,22 +214,116 @@ func newProfile(rules []*secureauditv1.PolicyRule, namespaced bool) *profile {
 				p.fullNarrow = false
 			}
 		}
-		if f := wildcardFields(r); len(f) > 0 {
-			p.wild = append(p.wild, r)
-			for _, x := range f {
-				fields[x] = true
-			}
-		}
 		if !discoveryRule(r) {
 			p.discovery = false
 		}
 	}
-	for _, f := range []string{"verbs", "resources", "apiGroups"} {
-		if fields[f] {
-			p.wildFields = append(p.wildFields, f)
+	p.wildcard = classifyWildcards(rules, namespaced)
+	return p
+}
+
+// wildKind is what a role's wildcards really grant, least to most.
+type wildKind int
+
+const (
+	// wildNone: no '*', or only '*' that reads non-sensitive resources
+	// (get, list, watch on anything but Secrets): not reported.
+	wildNone wildKind = iota
+	// wildRead: '*' with read verbs only, reaching Secrets (reads of '*'
+	// in the core group include them).
+	wildRead
+	// wildCustom: '*' that writes, but only in custom resource API groups
+	// (the operator's own CRDs), never a built-in group.
+	wildCustom
+	// wildFull: '*' that writes in a built-in API group, or in every group.
+	wildFull
+)
+
+// wildcard is the classification of a role's '*' rules.
+type wildcard struct {
+	kind   wildKind
+	rules  []*secureauditv1.PolicyRule // the reported '*' rules
+	fields []string                    // "verbs", "resources", "apiGroups" among them
+	groups []string                    // the custom groups of wildCustom rules
+	read   bool                        // some reported rule reads Secrets only
+}
+
+func (w wildcard) why(fields string) string {
+	switch w.kind {
+	case wildRead:
+		return "read-only '*' in " + fields + ", reaching Secrets"
+	case wildCustom:
+		if w.read {
+			return "'*' in " + fields + " writing only custom resources, and read-only '*' reaching Secrets"
+		}
+		return "'*' in " + fields + " only in custom resource groups " + strings.Join(w.groups, ", ")
+	}
+	return "'*' in " + fields
+}
+
+func (w wildcard) detail() string {
+	var parts []string
+	if w.kind == wildCustom {
+		parts = append(parts, "It is not a full wildcard: the '*' that writes reaches only the custom resource API groups "+strings.Join(w.groups, ", ")+", no built-in group.")
+	}
+	if w.read {
+		parts = append(parts, "A read-only '*' (get, list, watch) reaches Secrets, which RBAC-003 reports.")
+	}
+	return strings.Join(parts, " ")
+}
+
+// readVerbs are the verbs that only read.
+var readVerbs = []string{"get", "list", "watch"}
+
+// builtinGroup reports whether an API group is served by Kubernetes itself
+// (or could be: '*'): the core group, a group without a dot (apps, batch,
+// policy, autoscaling), or one under k8s.io. Other groups are custom
+// resources' (argoproj.io, cert-manager.io, monitoring.coreos.com).
+func builtinGroup(g string) bool {
+	return g == "*" || g == "" || !strings.Contains(g, ".") || g == "k8s.io" || strings.HasSuffix(g, ".k8s.io")
+}
+
+// classifyWildcards finds what the '*' rules of a role really grant.
+func classifyWildcards(rules []*secureauditv1.PolicyRule, namespaced bool) wildcard {
+	var w wildcard
+	fields := map[string]bool{}
+	for _, r := range rules {
+		f := wildcardFields(r)
+		if len(f) == 0 {
+			continue
+		}
+		kind := wildFull
+		switch {
+		case !slices.ContainsFunc(r.GetVerbs(), func(v string) bool { return !slices.Contains(readVerbs, v) }):
+			kind = wildNone
+			if find([]*secureauditv1.PolicyRule{r}, namespaced, false, capTargets[CapSecretsRead]...).ok() {
+				kind = wildRead
+				w.read = true
+			}
+		case !slices.ContainsFunc(r.GetApiGroups(), builtinGroup):
+			kind = wildCustom
+			for _, g := range r.GetApiGroups() {
+				if !slices.Contains(w.groups, g) {
+					w.groups = append(w.groups, g)
+				}
+			}
+		}
+		if kind == wildNone {
+			continue
+		}
+		w.kind = max(w.kind, kind)
+		w.rules = append(w.rules, r)
+		for _, x := range f {
+			fields[x] = true
 		}
 	}
-	return p
+	slices.Sort(w.groups)
+	for _, f := range []string{"verbs", "resources", "apiGroups"} {
+		if fields[f] {
+			w.fields = append(w.fields, f)
+		}
+	}
+	return w
 }
 
 // discoveryRule reports whether r grants only non-resource URLs or the
@@ -276,6 +383,9 @@ func Permissions(id string) []string {
 			}
 			if t.clusterOnly {
 				s += " (cluster-wide only)"
+			}
+			if t.streamGet {
+				s += " (before Kubernetes 1.35 only)"
 			}
 			out = append(out, s)
 		}

@@ -59,6 +59,9 @@ const (
 	BlastRadius            = "RBAC-039"
 	RBACWrite              = "RBAC-040"
 	TooLarge               = "RBAC-050"
+	ControllerEscalation   = "RBAC-041"
+	APIServiceWrite        = "RBAC-042"
+	NamespaceWrite         = "RBAC-043"
 )
 
 // Rule describes one rule of the catalogue.
@@ -98,7 +101,7 @@ var catalogue = []Rule{
 	},
 	{
 		ID: Wildcard, Title: "wildcard in a bound role", Severity: secureauditv1.Severity_SEVERITY_MEDIUM,
-		Description: "A bound role uses '*' in verbs, resources or apiGroups, which also grants every verb, resource or API added later.",
+		Description: "A bound role uses '*' in verbs, resources or apiGroups, which also grants every verb, resource or API added later. Only a '*' that writes in a built-in API group (or in every group) is a full wildcard, at the base severity; a '*' that writes only in custom resource API groups (the operator's own CRDs), or a read-only '*' (get, list, watch) that reaches Secrets (reads of '*' in the core group include them, reported as RBAC-003 too), is LOW and says what it is; a read-only '*' that reaches no Secrets is not reported.",
 		Controls:    []string{"CIS-5.1.3", "SOC2-CC6.3"},
 		Remediation: "Replace the wildcards with the explicit verbs, resources and API groups needed.",
 	},
@@ -110,9 +113,9 @@ var catalogue = []Rule{
 	},
 	{
 		ID: PodExec, Title: "exec or attach into pods", Severity: secureauditv1.Severity_SEVERITY_HIGH,
-		Description: "The subject can exec or attach into running pods (create, or get through a websocket upgrade on older API servers): a shell inside, and the pod's ServiceAccount token.",
+		Description: "The subject can exec or attach into running pods: a shell inside, and the pod's ServiceAccount token. From Kubernetes 1.35 (AuthorizePodWebsocketUpgradeCreatePermission, on by default) this needs create on pods/exec or pods/attach; before 1.35 get sufficed too (a websocket upgrade is a GET). The server version comes from the snapshot (discovery, --server-version, the Nodes' kubelet version) or the stated default, and the report says which applied.",
 		Controls:    []string{"CIS-5.1.4", "SOC2-CC6.3"},
-		Remediation: "Drop create and get on pods/exec and pods/attach from the role.",
+		Remediation: "Drop create (and, on clusters before 1.35, get) on pods/exec and pods/attach from the role.",
 	},
 	{
 		ID: DefaultSA, Title: "default ServiceAccount bound", Severity: secureauditv1.Severity_SEVERITY_MEDIUM,
@@ -212,7 +215,7 @@ var catalogue = []Rule{
 	},
 	{
 		ID: PortForward, Title: "port-forward into pods", Severity: medium,
-		Description: "The subject can open port-forwards into pods (create, or get through a websocket upgrade on older API servers) and reach services that listen only inside the pod.",
+		Description: "The subject can open port-forwards into pods and reach services that listen only inside the pod: create on pods/portforward, or before Kubernetes 1.35 get as well (a websocket upgrade is a GET).",
 		Controls:    []string{"SOC2-CC6.1", "SOC2-CC6.3"},
 		Remediation: "Drop create and get on pods/portforward.",
 	},
@@ -290,7 +293,7 @@ var catalogue = []Rule{
 	},
 	{
 		ID: AggregatesIntoBuiltin, Title: "ClusterRole aggregates into admin, edit or view", Severity: medium,
-		Description: "A ClusterRole carries an rbac.authorization.k8s.io/aggregate-to-admin, -edit or -view label, so its rules are added to the built-in role for every subject bound to it, in every namespace.",
+		Description: "A ClusterRole carries an rbac.authorization.k8s.io/aggregate-to-admin, -edit or -view label, so its rules are added to the built-in role for every subject bound to it, in every namespace. Severity by what it adds: writes on the custom resources of a privileged controller present in the snapshot (RBAC-041's table) HIGH; dangerous permissions the built-in role lacks at the base severity; any other write (create, update, patch, delete, deletecollection or '*') the built-in role lacks, on any API group, LOW, or MEDIUM into view, which is meant to be read-only. Reads are not reported.",
 		Controls:    []string{"CIS-5.1.1", "SOC2-CC6.3"},
 		Remediation: "Remove the aggregation label unless every admin, editor or viewer needs the rules.",
 	},
@@ -317,6 +320,24 @@ var catalogue = []Rule{
 		Description: "The subject can create, update or patch roles or bindings: it can reshape grants within what the API server's escalation checks allow, and delete the ones that constrain others.",
 		Controls:    []string{"CIS-5.1.8", "SOC2-CC6.3"},
 		Remediation: "Drop write verbs on roles, clusterroles, rolebindings and clusterrolebindings.",
+	},
+	{
+		ID: ControllerEscalation, Title: "reaches a privileged controller's rights", Severity: high,
+		Description: "The subject can create or change custom resources that a more privileged controller acts on with its own rights (an Argo CD Application deploys manifests as argocd-application-controller, a Flux Kustomization or HelmRelease applies them as kustomize-controller or helm-controller): whatever the controller may do, the subject may have done. The resources and controllers come from a declared table (controllers.json, each entry with its public source); a finding names the controller ServiceAccount of the snapshot that holds the rights, and is raised only when that ServiceAccount is present and privileged. The path is conditional on the controller's configuration, which the snapshot does not show (Argo CD's AppProject restrictions and application namespaces, Flux's --default-service-account lockdown or spec.serviceAccountName impersonation): the finding states the assumption. ServiceAccounts in the controller's own namespace, parts of the same installation, are not reported.",
+		Controls:    []string{"SOC2-CC6.1", "SOC2-CC6.3"},
+		Remediation: "Drop write verbs on the controller's custom resources, or confine the controller (Flux: --default-service-account and spec.serviceAccountName; Argo CD: AppProjects limiting destinations and kinds) so that it acts with the requester's rights.",
+	},
+	{
+		ID: APIServiceWrite, Title: "APIServices writable", Severity: high,
+		Description: "The subject can create, update or patch APIServices (apiregistration.k8s.io): it can point an API group, existing or new, at a Service it controls, and so receive every request for that group, with the callers' credentials and data, or answer them as it likes.",
+		Controls:    []string{"SOC2-CC6.1", "SOC2-CC6.3"},
+		Remediation: "Drop create, update and patch on apiservices; only the installers of aggregated APIs (metrics-server) need them.",
+	},
+	{
+		ID: NamespaceWrite, Title: "namespaces writable", Severity: medium,
+		Description: "The subject can update or patch Namespaces, and so relabel one pod-security.kubernetes.io/enforce=privileged: every Pod Security limit of that namespace (privileged containers, host namespaces, hostPath) is lifted for whoever creates pods there. A RoleBinding grants it on its own namespace, since a request on a Namespace carries the namespace's name.",
+		Controls:    []string{"SOC2-CC6.3"},
+		Remediation: "Drop update and patch on namespaces; manage namespace labels through a reviewed pipeline.",
 	},
 	{
 		ID: TooLarge, Title: "object too large to audit", Severity: high,

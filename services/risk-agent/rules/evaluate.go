@@ -90,17 +90,28 @@ func (g *Grant) FullAdmin() ([]*secureauditv1.PolicyRule, bool) {
 type Analysis struct {
 	snap   *snapshot.Snapshot
 	grants []*Grant
+	sem    *secureauditv1.AuthorizerSemantics
+	// streamGet is set for API servers before 1.35, where get on pods/exec,
+	// pods/attach and pods/portforward suffices.
+	streamGet bool
 }
 
 // Analyze expands every binding of s into grants and computes what each
-// role grants at each scope, once per (role, scope).
+// role grants at each scope, once per (role, scope), with the authorizer
+// semantics of the snapshot's server version (see Semantics).
 func Analyze(s *snapshot.Snapshot) *Analysis {
-	a := &Analysis{snap: s, grants: grants(s)}
+	sem := Semantics(s.Header())
+	streamGet := !sem.GetStreamingNeedsCreate()
+	a := &Analysis{snap: s, grants: grants(s, streamGet), sem: sem, streamGet: streamGet}
 	for _, g := range a.grants {
 		g.managed = recognise(g)
 	}
 	return a
 }
+
+// Semantics returns the server version whose semantics the analysis
+// applied, and where it came from.
+func (a *Analysis) Semantics() *secureauditv1.AuthorizerSemantics { return proto.CloneOf(a.sem) }
 
 // Snapshot returns the analysed snapshot.
 func (a *Analysis) Snapshot() *snapshot.Snapshot { return a.snap }
@@ -125,7 +136,9 @@ func (a *Analysis) Findings() []*secureauditv1.Finding {
 		out = append(out, evaluate(g)...)
 	}
 	chain(out)
-	out = append(out, integrity(a)...)
+	ctrl := presentControllers(a)
+	out = append(out, controllerEscalation(a, ctrl)...)
+	out = append(out, integrity(a, ctrl)...)
 	out = append(out, unaudited(s)...)
 	out = append(out, addonWidened(a)...)
 	out = append(out, workloads(a, out)...)
@@ -148,7 +161,7 @@ func (a *Analysis) Findings() []*secureauditv1.Finding {
 
 // grants expands every binding into one grant per subject, with the
 // effective rules of its role and the role's profile at the binding's scope.
-func grants(s *snapshot.Snapshot) []*Grant {
+func grants(s *snapshot.Snapshot, streamGet bool) []*Grant {
 	// Profiles are shared by role (kind/namespace/name and scope) and, across
 	// roles, by content: copies of the same rules (one Role per namespace
 	// from the same chart) are matched once.
@@ -174,7 +187,7 @@ func grants(s *snapshot.Snapshot) []*Grant {
 		}
 		p, ok := byContent[string(buf)]
 		if !ok {
-			p = newProfile(rules, namespaced)
+			p = newProfile(rules, namespaced, streamGet)
 			byContent[string(buf)] = p
 		}
 		byRole[key] = p
@@ -253,6 +266,7 @@ type draft struct {
 	g       *Grant
 	matched []*secureauditv1.PolicyRule
 	ladder  *ladder
+	narrow  bool   // every matched rule is restricted by resourceNames
 	detail  string // appended to the description
 	fix     string // the exact command
 
@@ -301,6 +315,8 @@ var permRules = []permRule{
 	{EventsDelete, CapEventsDelete, "deletes events", false},
 	{RBACWrite, CapRBACWrite, "writes RBAC objects", false},
 	{WebhookWrite, CapWebhookWrite, "writes admission webhooks", false},
+	{APIServiceWrite, CapAPIServiceWrite, "writes APIServices", false},
+	{NamespaceWrite, CapNamespaceWrite, "writes namespaces", false},
 }
 
 // reachesKubeSystem reports whether a grant applies in kube-system.
@@ -335,17 +351,17 @@ func evaluate(g *Grant) []*draft {
 	// into, once set, is the broader finding (RBAC-001) that later rule hits
 	// of this grant are folded into rather than reported one by one.
 	var into *draft
-	add := func(id string, matched []*secureauditv1.PolicyRule, why string, narrow bool, detail, fix string) *draft {
+	// addAt adds a finding of rule id at base severity; add at the rule's.
+	addAt := func(id string, base secureauditv1.Severity, matched []*secureauditv1.PolicyRule, why string, narrow bool, detail, fix string) *draft {
 		r := ruleByID(id)
-		d := &draft{rule: r, g: g, matched: matched, detail: detail, fix: fix}
+		d := &draft{rule: r, g: g, matched: matched, detail: detail, fix: fix, narrow: narrow}
 		if into != nil {
 			if !slices.Contains(into.folded, id) {
 				into.folded = append(into.folded, id)
 			}
-			d.ladder = newLadder(r.Severity, why)
+			d.ladder = newLadder(base, why)
 			return d
 		}
-		base := r.Severity
 		if id == ClusterAdmin && g.namespaced() {
 			base = secureauditv1.Severity_SEVERITY_HIGH
 			why += ", namespace admin"
@@ -354,7 +370,10 @@ func evaluate(g *Grant) []*draft {
 		if narrow {
 			d.ladder.down("restricted by resourceNames")
 		}
-		if !g.namespaced() && base != secureauditv1.Severity_SEVERITY_CRITICAL && id != DanglingBinding {
+		// Scope widens what a grant reaches, except a grant restricted by
+		// resourceNames: the named objects are what it reaches, at any
+		// scope.
+		if !g.namespaced() && !narrow && base != secureauditv1.Severity_SEVERITY_CRITICAL && id != DanglingBinding {
 			d.ladder.up("cluster-wide")
 		}
 		if g.group() {
@@ -365,8 +384,15 @@ func evaluate(g *Grant) []*draft {
 		if g.namespaced() && g.Namespace != "kube-system" {
 			d.ladder.atMost(secureauditv1.Severity_SEVERITY_HIGH, "namespace scope")
 		}
+		// Named Secrets are at most LOW, at any scope and for any subject.
+		if narrow && id == SecretsRead {
+			d.ladder.atMost(low, "only named Secrets")
+		}
 		out = append(out, d)
 		return d
+	}
+	add := func(id string, matched []*secureauditv1.PolicyRule, why string, narrow bool, detail, fix string) *draft {
+		return addAt(id, ruleByID(id).Severity, matched, why, narrow, detail, fix)
 	}
 	sub := g.Subject
 	p := g.prof
@@ -412,12 +438,21 @@ func evaluate(g *Grant) []*draft {
 		add(SecretsRead, m.rules, "reads secrets: "+m.short, m.narrow, narrowNote(m),
 			editRole(g)+" and drop get, list and watch on secrets"+aggNote(g))
 	}
-	if len(p.wild) > 0 {
-		names := strings.Join(p.wildFields, ", ")
+	if w := p.wildcard; w.kind != wildNone {
+		// A wildcard that only reads Secrets, or only reaches custom
+		// resource groups, is not a full wildcard: LOW, saying what it is.
+		base := ruleByID(Wildcard).Severity
+		if w.kind != wildFull {
+			base = low
+		}
+		names := strings.Join(w.fields, ", ")
 		into = admin // folded into RBAC-001, which says '*' already
-		add(Wildcard, p.wild, "'*' in "+names, false, "",
+		d := addAt(Wildcard, base, w.rules, w.why(names), false, w.detail(),
 			editRole(g)+" and replace '*' with the explicit "+names+" needed"+aggNote(g))
 		into = nil
+		if w.kind != wildFull {
+			d.ladder.atMost(low, "not a full wildcard")
+		}
 	}
 	if m := p.caps[CapPodCreate]; m.ok() {
 		add(PodCreate, m.rules, "creates pods", m.narrow, narrowNote(m), editRole(g)+" and drop create on pods"+aggNote(g))
@@ -542,7 +577,7 @@ func chain(ds []*draft) {
 			continue
 		}
 		for _, sr := range reads[subjectKey(pc.g.Subject)] {
-			if pc.g.namespaced() && sr.g.namespaced() && pc.g.Namespace != sr.g.Namespace {
+			if pc.g.namespaced() && sr.g.namespaced() && pc.g.Namespace != sr.g.Namespace || sr.narrow {
 				continue
 			}
 			pc.ladder.atLeast(secureauditv1.Severity_SEVERITY_HIGH, "chain: pod create plus secrets read (via "+bindingText(sr.g.Binding)+")")

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -18,7 +19,7 @@ const aggregateLabel = "rbac.authorization.k8s.io/aggregate-to-"
 // widened beyond the upstream bootstrap policy (RBAC-035), roles aggregated
 // into admin, edit or view (RBAC-036), and dangerous roles bound to nobody
 // (RBAC-037).
-func integrity(a *Analysis) []*draft {
+func integrity(a *Analysis, ctrl []controllerEntry) []*draft {
 	s := a.snap
 	var out []*draft
 	clusterRoles := s.ClusterRoles()
@@ -38,12 +39,12 @@ func integrity(a *Analysis) []*draft {
 	// rules against its effective upstream rules.
 	for _, cr := range clusterRoles {
 		name := cr.GetMeta().GetName()
-		base, ok := upstreamProfile(name)
+		base, ok := upstreamProfile(name, a.streamGet)
 		if !ok || reportedThrough(s, cr) != "" {
 			continue
 		}
 		rules, _ := s.EffectiveClusterRoleRules(name)
-		extra, matched := beyond(newProfile(rules, false), base, rules)
+		extra, matched := beyond(newProfile(rules, false, a.streamGet), base, rules)
 		if len(extra) == 0 {
 			continue
 		}
@@ -126,18 +127,54 @@ func integrity(a *Analysis) []*draft {
 		// edit includes view (aggregates is widest first).
 		// What it contributes is the rules it holds once aggregated (an
 		// aggregated role's own rules are replaced by the controller).
-		base, _ := upstreamProfile(into[0])
+		base, _ := upstreamProfile(into[0], a.streamGet)
+		baseRules, _ := upstream(into[0])
 		held, _ := s.EffectiveClusterRoleRules(name)
-		extra, matched := beyond(newProfile(held, false), base, held)
-		if len(extra) == 0 {
+		extra, matched := beyond(newProfile(held, false, a.streamGet), base, held)
+		// Any write the built-in role lacks counts too, on any API group:
+		// every admin, editor or viewer gets it.
+		writes, wmatched := extraWrites(held, baseRules)
+		if len(extra) == 0 && len(writes) == 0 {
 			continue
 		}
+		adds := widenedList(extra)
+		short := widenedSummary(extra)
+		sev := d0(AggregatesIntoBuiltin)
+		if len(extra) == 0 {
+			// Only writes outside the dangerous list (custom resources,
+			// ordinary objects): LOW, MEDIUM into view, which is meant to
+			// be read-only.
+			adds, short, sev = strings.Join(writes, ", "), summaryStrings(writes), low
+			if into[0] == "view" {
+				sev = medium
+			}
+		} else if len(writes) > 0 {
+			adds += "; writes " + strings.Join(writes, ", ")
+		}
+		// Writes on the resources of a privileged controller of the
+		// snapshot give every admin, editor or viewer its rights (RBAC-041).
+		var via []string
+		for _, e := range ctrl {
+			if m := find(held, false, false, e.targets...); m.ok() && !m.narrow {
+				for _, sa := range e.sas {
+					v := "ServiceAccount " + sa.ns + "/" + sa.name + " (" + e.c.Group + ")"
+					if !slices.Contains(via, v) {
+						via = append(via, v)
+					}
+				}
+			}
+		}
+		if len(via) > 0 {
+			adds += "; the writes reach the rights of the privileged controller " + strings.Join(via, ", ") + " (see RBAC-041)"
+			short += ", reaching a privileged controller"
+			sev = high
+		}
 		d := &draft{
-			rule: ruleByID(AggregatesIntoBuiltin), role: clusterRef(name), matched: matched,
-			detail: "Aggregates into " + strings.Join(into, ", ") + " and adds " + widenedList(extra) + ".",
+			rule: ruleByID(AggregatesIntoBuiltin), role: clusterRef(name), matched: mergeRules(held, matched, wmatched),
+			detail: "Aggregates into " + strings.Join(into, ", ") + " and adds " + adds + ".",
 			fix:    unlabelCommand(cr),
 		}
-		d.ladder = newLadder(d.rule.Severity, "adds "+widenedSummary(extra)+" to "+strings.Join(into, ", "))
+		d.ladder = newLadder(sev, "adds "+short+" to "+strings.Join(into, ", "))
 		out = append(out, d)
 	}
 
@@ -172,7 +209,7 @@ func integrity(a *Analysis) []*draft {
 			continue
 		}
 		rules, _ := s.EffectiveClusterRoleRules(name)
-		if what, why, matched := dangerous(newProfile(rules, false)); what != "" {
+		if what, why, matched := dangerous(newProfile(rules, false, a.streamGet)); what != "" {
 			d := &draft{rule: ruleByID(UnboundDangerous), role: clusterRef(name), matched: matched,
 				detail: "It grants " + what + ".", fix: "kubectl delete clusterrole " + quote(name)}
 			d.ladder = newLadder(d.rule.Severity, "unbound role grants "+why)
@@ -186,7 +223,7 @@ func integrity(a *Analysis) []*draft {
 		if bound["R/"+ns+"/"+name] || bootstrapRole(ns, name, r.GetRules()) {
 			continue
 		}
-		if what, why, matched := dangerous(newProfile(r.GetRules(), true)); what != "" {
+		if what, why, matched := dangerous(newProfile(r.GetRules(), true, a.streamGet)); what != "" {
 			d := &draft{rule: ruleByID(UnboundDangerous), ns: ns, matched: matched,
 				role:   &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_ROLE, Name: name, Namespace: ns},
 				detail: "It grants " + what + ".", fix: "kubectl -n " + quote(ns) + " delete role " + quote(name)}
@@ -308,3 +345,61 @@ func unlabelCommand(cr *secureauditv1.ClusterRole) string {
 	}
 	return "kubectl label clusterrole " + quote(name) + " " + strings.Join(labels, " ")
 }
+
+// writeVerbsAny are the verbs that change objects.
+var writeVerbsAny = []string{"create", "update", "patch", "delete", "deletecollection"}
+
+// extraWrites lists the writes ("create widgets.example.com") that rules
+// grant and base does not, on any API group, with the rules granting them.
+// A '*' verb, group or resource is one write of its own ("* * in
+// example.com"), since base never grants a wildcard.
+func extraWrites(rules, base []*secureauditv1.PolicyRule) ([]string, []*secureauditv1.PolicyRule) {
+	var out []string
+	var matched []*secureauditv1.PolicyRule
+	for _, r := range rules {
+		if len(r.GetResources()) == 0 {
+			continue
+		}
+		hit := false
+		for _, v := range r.GetVerbs() {
+			if v != "*" && !slices.Contains(writeVerbsAny, v) {
+				continue
+			}
+			for _, g := range r.GetApiGroups() {
+				for _, res := range r.GetResources() {
+					t := target{verb: v, group: g, resource: res}
+					if v != "*" && g != "*" && res != "*" && !strings.HasPrefix(res, "*/") &&
+						slices.ContainsFunc(base, func(b *secureauditv1.PolicyRule) bool {
+							return len(b.GetResourceNames()) == 0 && allows(b, t)
+						}) {
+						continue
+					}
+					w := v + " " + res
+					if g != "" {
+						w += "." + g
+					}
+					if !slices.Contains(out, w) {
+						out = append(out, w)
+					}
+					hit = true
+				}
+			}
+		}
+		if hit {
+			matched = append(matched, r)
+		}
+	}
+	return out, matched
+}
+
+// summaryStrings names at most four items and counts the rest.
+func summaryStrings(ss []string) string {
+	const n = 4
+	if len(ss) <= n {
+		return strings.Join(ss, ", ")
+	}
+	return strings.Join(ss[:n], ", ") + " and " + strconv.Itoa(len(ss)-n) + " more"
+}
+
+// d0 is a rule's base severity.
+func d0(id string) secureauditv1.Severity { return ruleByID(id).Severity }

@@ -118,7 +118,10 @@ type recognised struct {
 }
 
 // known parses the embedded policy and catalogue once. Both files are
-// checked by this package's tests; a parse error is a build defect.
+// checked by this package's tests; a parse error is a build defect. Its
+// profiles count a get on pods/exec, pods/attach and pods/portforward as
+// those capabilities (the pre-1.35 semantics) on both sides of every
+// comparison, so that recognition is the stricter of the two.
 var known = sync.OnceValue(func() *recognised {
 	k := &recognised{bindings: map[string]*knownBinding{}, roles: map[string]*knownRole{}}
 	chunk := &secureauditv1.SnapshotChunk{}
@@ -126,12 +129,12 @@ var known = sync.OnceValue(func() *recognised {
 		panic("rules: embedded upstream/bootstrap-bindings.json: " + err.Error())
 	}
 	for name, rules := range bootstrap().effective {
-		p, _ := upstreamProfile(name)
+		p, _ := upstreamProfile(name, true)
 		k.roles[roleKey(secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, "", name)] = &knownRole{rules: rules, prof: p, source: SourceBootstrap}
 	}
 	for _, r := range chunk.GetRoles() {
 		k.roles[roleKey(secureauditv1.RoleKind_ROLE_KIND_ROLE, r.GetMeta().GetNamespace(), r.GetMeta().GetName())] =
-			&knownRole{rules: r.GetRules(), prof: newProfile(r.GetRules(), false), source: SourceBootstrap}
+			&knownRole{rules: r.GetRules(), prof: newProfile(r.GetRules(), false, true), source: SourceBootstrap}
 	}
 	add := func(kind secureauditv1.BindingKind, ns, name string, ref *secureauditv1.RoleRef, subs []*secureauditv1.Subject, source string) {
 		kb := &knownBinding{role: roleKey(ref.GetKind(), ns, ref.GetName()), subjects: map[string]bool{}, source: source}
@@ -158,11 +161,11 @@ var known = sync.OnceValue(func() *recognised {
 		source := "aks:" + a.Name
 		for _, r := range a.ClusterRoles {
 			rules := policyRules(r.Rules)
-			k.roles[roleKey(secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, "", r.Name)] = &knownRole{rules: rules, prof: newProfile(rules, false), source: source, addon: a}
+			k.roles[roleKey(secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, "", r.Name)] = &knownRole{rules: rules, prof: newProfile(rules, false, true), source: source, addon: a}
 		}
 		for _, r := range a.Roles {
 			rules := policyRules(r.Rules)
-			k.roles[roleKey(secureauditv1.RoleKind_ROLE_KIND_ROLE, r.Namespace, r.Name)] = &knownRole{rules: rules, prof: newProfile(rules, false), source: source, addon: a}
+			k.roles[roleKey(secureauditv1.RoleKind_ROLE_KIND_ROLE, r.Namespace, r.Name)] = &knownRole{rules: rules, prof: newProfile(rules, false, true), source: source, addon: a}
 		}
 		for _, b := range a.Bindings {
 			kind, ns := secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, ""
@@ -240,7 +243,7 @@ func recognise(g *Grant) string {
 	if g.Role.GetMissing() {
 		return kb.source // grants nothing; the binding is the platform's
 	}
-	if extra, _ := beyond(newProfile(g.Rules, false), kr.prof, g.Rules); len(extra) > 0 {
+	if extra, _ := beyond(newProfile(g.Rules, false, true), kr.prof, g.Rules); len(extra) > 0 {
 		return ""
 	}
 	return kb.source
@@ -319,7 +322,7 @@ func addonWidened(a *Analysis) []*draft {
 }
 
 func widenedAddon(ad *addon, kr *knownRole, ref *secureauditv1.FindingRole, rules []*secureauditv1.PolicyRule, edit, ns string) *draft {
-	extra, matched := beyond(newProfile(rules, false), kr.prof, rules)
+	extra, matched := beyond(newProfile(rules, false, true), kr.prof, rules)
 	if len(extra) == 0 {
 		return nil
 	}
@@ -341,6 +344,6 @@ func bootstrapRole(ns, name string, rules []*secureauditv1.PolicyRule) bool {
 	if kr == nil || kr.source != SourceBootstrap {
 		return false
 	}
-	extra, _ := beyond(newProfile(rules, false), kr.prof, rules)
+	extra, _ := beyond(newProfile(rules, false, true), kr.prof, rules)
 	return len(extra) == 0
 }

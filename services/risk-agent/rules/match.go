@@ -19,6 +19,10 @@ type target struct {
 	// prefix targets match any resource starting with resource+"/" (such
 	// as userextras/<key>, one subresource per extra key), or '*'.
 	prefix bool
+	// streamGet targets (get on pods/exec, pods/attach, pods/portforward)
+	// count only on API servers before 1.35, which authorize a websocket
+	// upgrade as get; see Semantics.
+	streamGet bool
 }
 
 func (t target) String() string { return t.verb + " " + t.resource }
@@ -86,12 +90,13 @@ type match struct {
 func (m match) ok() bool { return len(m.found) > 0 }
 
 // find looks for each target in rules. In a namespace grant, cluster-only
-// targets are never granted.
-func find(rules []*secureauditv1.PolicyRule, namespaced bool, targets ...target) match {
+// targets are never granted; streamGet targets count only when streamGet
+// is set (an API server before 1.35).
+func find(rules []*secureauditv1.PolicyRule, namespaced, streamGet bool, targets ...target) match {
 	var m match
 	m.narrow = true
 	for _, t := range targets {
-		if namespaced && t.clusterOnly {
+		if namespaced && t.clusterOnly || t.streamGet && !streamGet {
 			continue
 		}
 		hit := false

@@ -55,7 +55,7 @@ func TestAllows(t *testing.T) {
 // grants cluster-scoped resources, whatever its rules say.
 func TestNamespacedNeverGrantsClusterScoped(t *testing.T) {
 	all := []*secureauditv1.PolicyRule{{Verbs: []string{"*"}, ApiGroups: []string{"*"}, Resources: []string{"*"}}}
-	p := newProfile(all, true)
+	p := newProfile(all, true, true)
 	for c := range numCaps {
 		for _, tg := range p.caps[c].found {
 			if tg.clusterOnly {
@@ -67,7 +67,7 @@ func TestNamespacedNeverGrantsClusterScoped(t *testing.T) {
 		if p.caps[c].ok() {
 			t.Errorf("capability %d granted in a namespace", c)
 		}
-		if !newProfile(all, false).caps[c].ok() {
+		if !newProfile(all, false, true).caps[c].ok() {
 			t.Errorf("capability %d not granted cluster-wide by '*'", c)
 		}
 	}

@@ -21,9 +21,10 @@ const (
 )
 
 // TestSeverityEscalation is the escalation table: base severity, resourceNames
-// (-1), cluster-wide scope (+1 below CRITICAL, never for RBAC-010), group
-// subject (+1), capped at CRITICAL, and at HIGH for a grant confined to an
-// ordinary namespace.
+// (-1, and no cluster-wide step: named objects are what the grant reaches at
+// any scope; named Secrets at most LOW), cluster-wide scope (+1 below
+// CRITICAL, never for RBAC-010), group subject (+1), capped at CRITICAL, and
+// at HIGH for a grant confined to an ordinary namespace.
 func TestSeverityEscalation(t *testing.T) {
 	secrets := &secureauditv1.PolicyRule{Verbs: []string{"get"}, ApiGroups: []string{""}, Resources: []string{"secrets"}}
 	named := &secureauditv1.PolicyRule{Verbs: []string{"get"}, ApiGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"db"}}
@@ -43,13 +44,15 @@ func TestSeverityEscalation(t *testing.T) {
 		{"secrets, cluster, user", rules.SecretsRead, "", []*secureauditv1.PolicyRule{secrets}, true, user, critical},
 		{"secrets, namespace, group (namespace scope caps at HIGH)", rules.SecretsRead, "", []*secureauditv1.PolicyRule{secrets}, false, group, high},
 		{"secrets, cluster, group (capped)", rules.SecretsRead, "", []*secureauditv1.PolicyRule{secrets}, true, group, critical},
-		{"secrets by name, namespace, user", rules.SecretsRead, "", []*secureauditv1.PolicyRule{named}, false, user, medium},
-		{"secrets by name, cluster, group", rules.SecretsRead, "", []*secureauditv1.PolicyRule{named}, true, group, critical},
+		{"secrets by name, namespace, user: at most LOW", rules.SecretsRead, "", []*secureauditv1.PolicyRule{named}, false, user, low},
+		{"secrets by name, cluster, user: at most LOW at any scope", rules.SecretsRead, "", []*secureauditv1.PolicyRule{named}, true, user, low},
+		{"secrets by name, cluster, group: at most LOW", rules.SecretsRead, "", []*secureauditv1.PolicyRule{named}, true, group, low},
 		{"secrets by name and unrestricted: no reduction", rules.SecretsRead, "", []*secureauditv1.PolicyRule{named, secrets}, false, user, high},
 		{"pod create, namespace, user", rules.PodCreate, "", []*secureauditv1.PolicyRule{pods}, false, user, medium},
 		{"pod create, cluster, user", rules.PodCreate, "", []*secureauditv1.PolicyRule{pods}, true, user, high},
 		{"pod create, cluster, group", rules.PodCreate, "", []*secureauditv1.PolicyRule{pods}, true, group, critical},
-		{"pod create plus secrets: chain", rules.PodCreate, "", []*secureauditv1.PolicyRule{pods, named}, false, user, high},
+		{"pod create plus secrets: chain", rules.PodCreate, "", []*secureauditv1.PolicyRule{pods, secrets}, false, user, high},
+		{"pod create plus named secrets: no chain", rules.PodCreate, "", []*secureauditv1.PolicyRule{pods, named}, false, user, medium},
 		{"cluster-admin, namespace, user", rules.ClusterAdmin, "cluster-admin", nil, false, user, high},
 		{"cluster-admin, namespace, group (namespace scope caps at HIGH)", rules.ClusterAdmin, "cluster-admin", nil, false, group, high},
 		{"cluster-admin, cluster, user", rules.ClusterAdmin, "cluster-admin", nil, true, user, critical},

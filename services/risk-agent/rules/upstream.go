@@ -33,6 +33,9 @@ type policy struct {
 	version   string
 	effective map[string][]*secureauditv1.PolicyRule
 	profiles  map[string]*profile
+	// legacy are the profiles with the semantics of API servers before
+	// 1.35 (get on pods/exec and the like counts), to compare like with like.
+	legacy map[string]*profile
 	// parts maps each role without an aggregationRule that other bootstrap
 	// roles aggregate (system:aggregate-to-admin, -edit, -view) to them.
 	parts map[string][]string
@@ -50,6 +53,7 @@ var bootstrap = sync.OnceValue(func() *policy {
 		version:   chunk.GetHeader().GetServerVersion(),
 		effective: map[string][]*secureauditv1.PolicyRule{},
 		profiles:  map[string]*profile{},
+		legacy:    map[string]*profile{},
 		parts:     map[string][]string{},
 	}
 	roles := s.ClusterRoles()
@@ -57,7 +61,8 @@ var bootstrap = sync.OnceValue(func() *policy {
 		name := cr.GetMeta().GetName()
 		rules, _ := s.EffectiveClusterRoleRules(name)
 		p.effective[name] = rules
-		p.profiles[name] = newProfile(rules, false)
+		p.profiles[name] = newProfile(rules, false, false)
+		p.legacy[name] = newProfile(rules, false, true)
 		if len(cr.GetAggregationSelectors()) > 0 {
 			continue
 		}
@@ -80,8 +85,13 @@ func upstream(name string) ([]*secureauditv1.PolicyRule, bool) {
 	return rules, ok
 }
 
-// upstreamProfile is the profile of upstream(name), computed once.
-func upstreamProfile(name string) (*profile, bool) {
+// upstreamProfile is the profile of upstream(name), computed once, with the
+// semantics of an API server from 1.35, or before it when streamGet is set.
+func upstreamProfile(name string, streamGet bool) (*profile, bool) {
+	if streamGet {
+		p, ok := bootstrap().legacy[name]
+		return p, ok
+	}
 	p, ok := bootstrap().profiles[name]
 	return p, ok
 }
