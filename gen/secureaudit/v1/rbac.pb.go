@@ -1330,7 +1330,8 @@ func (x *ServiceAccount) GetAutomountToken() bool {
 	return false
 }
 
-// Workload is a pod and the ServiceAccount it runs as. Nothing else of the pod is read.
+// Workload is a pod and the ServiceAccount it runs as, with the pod spec
+// fields that say which tokens it holds. Nothing else of the pod is read.
 type Workload struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Meta  *ObjectMeta            `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
@@ -1338,8 +1339,17 @@ type Workload struct {
 	Kind           string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	ServiceAccount string `protobuf:"bytes,3,opt,name=service_account,json=serviceAccount,proto3" json:"service_account,omitempty"`
 	AutomountToken *bool  `protobuf:"varint,4,opt,name=automount_token,json=automountToken,proto3,oneof" json:"automount_token,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// projected_tokens are the serviceAccountToken sources of projected
+	// volumes: each mounts a token of the pod's ServiceAccount whatever
+	// automount_token says.
+	ProjectedTokens []*ProjectedToken `protobuf:"bytes,180,rep,name=projected_tokens,json=projectedTokens,proto3" json:"projected_tokens,omitempty"`
+	// secret_volumes name the Secrets the pod mounts as volumes (secret
+	// volumes and projected secret sources), by name only: a legacy
+	// ServiceAccount token Secret mounted this way hands its token to the pod.
+	// The Secrets themselves are never read.
+	SecretVolumes []string `protobuf:"bytes,181,rep,name=secret_volumes,json=secretVolumes,proto3" json:"secret_volumes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Workload) Reset() {
@@ -1398,6 +1408,93 @@ func (x *Workload) GetAutomountToken() bool {
 		return *x.AutomountToken
 	}
 	return false
+}
+
+func (x *Workload) GetProjectedTokens() []*ProjectedToken {
+	if x != nil {
+		return x.ProjectedTokens
+	}
+	return nil
+}
+
+func (x *Workload) GetSecretVolumes() []string {
+	if x != nil {
+		return x.SecretVolumes
+	}
+	return nil
+}
+
+// ProjectedToken is one serviceAccountToken source of a projected volume.
+type ProjectedToken struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// volume is the name of the projected volume.
+	Volume string `protobuf:"bytes,1,opt,name=volume,proto3" json:"volume,omitempty"`
+	// audience is the token's audience; empty means the API server's.
+	Audience string `protobuf:"bytes,2,opt,name=audience,proto3" json:"audience,omitempty"`
+	// path is the file the token is written to, relative to the mount point.
+	Path string `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	// expiration_seconds is the requested lifetime, 0 when unset.
+	ExpirationSeconds int64 `protobuf:"varint,4,opt,name=expiration_seconds,json=expirationSeconds,proto3" json:"expiration_seconds,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ProjectedToken) Reset() {
+	*x = ProjectedToken{}
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProjectedToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProjectedToken) ProtoMessage() {}
+
+func (x *ProjectedToken) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProjectedToken.ProtoReflect.Descriptor instead.
+func (*ProjectedToken) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ProjectedToken) GetVolume() string {
+	if x != nil {
+		return x.Volume
+	}
+	return ""
+}
+
+func (x *ProjectedToken) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
+func (x *ProjectedToken) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ProjectedToken) GetExpirationSeconds() int64 {
+	if x != nil {
+		return x.ExpirationSeconds
+	}
+	return 0
 }
 
 var File_secureaudit_v1_rbac_proto protoreflect.FileDescriptor
@@ -1518,14 +1615,23 @@ const file_secureaudit_v1_rbac_proto_rawDesc = "" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.secureaudit.v1.ObjectMetaBc\xbaH`\xba\x01Z\n" +
 	"\x1aservice_account.namespaced\x12&a ServiceAccount must have a namespace\x1a\x14this.namespace != ''\xc8\x01\x01R\x04meta\x12,\n" +
 	"\x0fautomount_token\x18\x02 \x01(\bH\x00R\x0eautomountToken\x88\x01\x01B\x12\n" +
-	"\x10_automount_token\"\xec\x02\n" +
+	"\x10_automount_token\"\xff\x03\n" +
 	"\bWorkload\x12\x86\x01\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.secureaudit.v1.ObjectMetaBV\xbaHS\xba\x01M\n" +
 	"\x13workload.namespaced\x12 a workload must have a namespace\x1a\x14this.namespace != ''\xc8\x01\x01R\x04meta\x12\x1d\n" +
 	"\x04kind\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\x04kind\x12v\n" +
 	"\x0fservice_account\x18\x03 \x01(\tBM\xbaHJrH\x10\x01\x18\xfd\x012A^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$R\x0eserviceAccount\x12,\n" +
-	"\x0fautomount_token\x18\x04 \x01(\bH\x00R\x0eautomountToken\x88\x01\x01B\x12\n" +
-	"\x10_automount_token*e\n" +
+	"\x0fautomount_token\x18\x04 \x01(\bH\x00R\x0eautomountToken\x88\x01\x01\x12U\n" +
+	"\x10projected_tokens\x18\xb4\x01 \x03(\v2\x1e.secureaudit.v1.ProjectedTokenB\t\xbaH\x06\x92\x01\x03\x10\x80\x02R\x0fprojectedTokens\x12:\n" +
+	"\x0esecret_volumes\x18\xb5\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\xfd\x01R\rsecretVolumesB\x12\n" +
+	"\x10_automount_token\"\xb2\x01\n" +
+	"\x0eProjectedToken\x12\"\n" +
+	"\x06volume\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xfd\x01R\x06volume\x12$\n" +
+	"\baudience\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\baudience\x12\x1e\n" +
+	"\x04path\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80 R\x04path\x126\n" +
+	"\x12expiration_seconds\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x11expirationSeconds*e\n" +
 	"\x0eSnapshotSource\x12\x1f\n" +
 	"\x1bSNAPSHOT_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14SNAPSHOT_SOURCE_FILE\x10\x01\x12\x18\n" +
@@ -1555,7 +1661,7 @@ func file_secureaudit_v1_rbac_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_rbac_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_secureaudit_v1_rbac_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_secureaudit_v1_rbac_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_secureaudit_v1_rbac_proto_goTypes = []any{
 	(SnapshotSource)(0),              // 0: secureaudit.v1.SnapshotSource
 	(SubjectKind)(0),                 // 1: secureaudit.v1.SubjectKind
@@ -1579,11 +1685,12 @@ var file_secureaudit_v1_rbac_proto_goTypes = []any{
 	(*ClusterRoleBinding)(nil),       // 19: secureaudit.v1.ClusterRoleBinding
 	(*ServiceAccount)(nil),           // 20: secureaudit.v1.ServiceAccount
 	(*Workload)(nil),                 // 21: secureaudit.v1.Workload
-	nil,                              // 22: secureaudit.v1.SnapshotTrailer.SkippedEntry
-	nil,                              // 23: secureaudit.v1.ObjectMeta.LabelsEntry
-	nil,                              // 24: secureaudit.v1.ObjectMeta.AnnotationsEntry
-	nil,                              // 25: secureaudit.v1.LabelSelector.MatchLabelsEntry
-	(*timestamppb.Timestamp)(nil),    // 26: google.protobuf.Timestamp
+	(*ProjectedToken)(nil),           // 22: secureaudit.v1.ProjectedToken
+	nil,                              // 23: secureaudit.v1.SnapshotTrailer.SkippedEntry
+	nil,                              // 24: secureaudit.v1.ObjectMeta.LabelsEntry
+	nil,                              // 25: secureaudit.v1.ObjectMeta.AnnotationsEntry
+	nil,                              // 26: secureaudit.v1.LabelSelector.MatchLabelsEntry
+	(*timestamppb.Timestamp)(nil),    // 27: google.protobuf.Timestamp
 }
 var file_secureaudit_v1_rbac_proto_depIdxs = []int32{
 	5,  // 0: secureaudit.v1.CollectResponse.chunk:type_name -> secureaudit.v1.SnapshotChunk
@@ -1597,18 +1704,18 @@ var file_secureaudit_v1_rbac_proto_depIdxs = []int32{
 	21, // 8: secureaudit.v1.SnapshotChunk.workloads:type_name -> secureaudit.v1.Workload
 	7,  // 9: secureaudit.v1.SnapshotChunk.trailer:type_name -> secureaudit.v1.SnapshotTrailer
 	0,  // 10: secureaudit.v1.SnapshotHeader.source:type_name -> secureaudit.v1.SnapshotSource
-	26, // 11: secureaudit.v1.SnapshotHeader.collected_at:type_name -> google.protobuf.Timestamp
+	27, // 11: secureaudit.v1.SnapshotHeader.collected_at:type_name -> google.protobuf.Timestamp
 	8,  // 12: secureaudit.v1.SnapshotTrailer.counts:type_name -> secureaudit.v1.ObjectCounts
-	22, // 13: secureaudit.v1.SnapshotTrailer.skipped:type_name -> secureaudit.v1.SnapshotTrailer.SkippedEntry
-	23, // 14: secureaudit.v1.ObjectMeta.labels:type_name -> secureaudit.v1.ObjectMeta.LabelsEntry
-	24, // 15: secureaudit.v1.ObjectMeta.annotations:type_name -> secureaudit.v1.ObjectMeta.AnnotationsEntry
+	23, // 13: secureaudit.v1.SnapshotTrailer.skipped:type_name -> secureaudit.v1.SnapshotTrailer.SkippedEntry
+	24, // 14: secureaudit.v1.ObjectMeta.labels:type_name -> secureaudit.v1.ObjectMeta.LabelsEntry
+	25, // 15: secureaudit.v1.ObjectMeta.annotations:type_name -> secureaudit.v1.ObjectMeta.AnnotationsEntry
 	10, // 16: secureaudit.v1.Namespace.meta:type_name -> secureaudit.v1.ObjectMeta
 	10, // 17: secureaudit.v1.Role.meta:type_name -> secureaudit.v1.ObjectMeta
 	9,  // 18: secureaudit.v1.Role.rules:type_name -> secureaudit.v1.PolicyRule
 	10, // 19: secureaudit.v1.ClusterRole.meta:type_name -> secureaudit.v1.ObjectMeta
 	9,  // 20: secureaudit.v1.ClusterRole.rules:type_name -> secureaudit.v1.PolicyRule
 	14, // 21: secureaudit.v1.ClusterRole.aggregation_selectors:type_name -> secureaudit.v1.LabelSelector
-	25, // 22: secureaudit.v1.LabelSelector.match_labels:type_name -> secureaudit.v1.LabelSelector.MatchLabelsEntry
+	26, // 22: secureaudit.v1.LabelSelector.match_labels:type_name -> secureaudit.v1.LabelSelector.MatchLabelsEntry
 	15, // 23: secureaudit.v1.LabelSelector.match_expressions:type_name -> secureaudit.v1.LabelSelectorRequirement
 	1,  // 24: secureaudit.v1.Subject.kind:type_name -> secureaudit.v1.SubjectKind
 	2,  // 25: secureaudit.v1.RoleRef.kind:type_name -> secureaudit.v1.RoleKind
@@ -1620,13 +1727,14 @@ var file_secureaudit_v1_rbac_proto_depIdxs = []int32{
 	16, // 31: secureaudit.v1.ClusterRoleBinding.subjects:type_name -> secureaudit.v1.Subject
 	10, // 32: secureaudit.v1.ServiceAccount.meta:type_name -> secureaudit.v1.ObjectMeta
 	10, // 33: secureaudit.v1.Workload.meta:type_name -> secureaudit.v1.ObjectMeta
-	3,  // 34: secureaudit.v1.RBACService.Collect:input_type -> secureaudit.v1.CollectRequest
-	4,  // 35: secureaudit.v1.RBACService.Collect:output_type -> secureaudit.v1.CollectResponse
-	35, // [35:36] is the sub-list for method output_type
-	34, // [34:35] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	22, // 34: secureaudit.v1.Workload.projected_tokens:type_name -> secureaudit.v1.ProjectedToken
+	3,  // 35: secureaudit.v1.RBACService.Collect:input_type -> secureaudit.v1.CollectRequest
+	4,  // 36: secureaudit.v1.RBACService.Collect:output_type -> secureaudit.v1.CollectResponse
+	36, // [36:37] is the sub-list for method output_type
+	35, // [35:36] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_rbac_proto_init() }
@@ -1642,7 +1750,7 @@ func file_secureaudit_v1_rbac_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_rbac_proto_rawDesc), len(file_secureaudit_v1_rbac_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -129,7 +129,11 @@ type Report struct {
 	History *AuditHistory `protobuf:"bytes,21,opt,name=history,proto3" json:"history,omitempty"`
 	// reasoning is the text shown beside the findings (model output, labelled
 	// as such, or templates), kept apart from their deterministic fields.
-	Reasoning     *Reasoning `protobuf:"bytes,30,opt,name=reasoning,proto3" json:"reasoning,omitempty"`
+	Reasoning *Reasoning `protobuf:"bytes,30,opt,name=reasoning,proto3" json:"reasoning,omitempty"`
+	// choke_points are the bindings whose removal closes the most proven
+	// escalation paths to cluster-admin, most paths first, each with the
+	// paths it closes and what its removal costs.
+	ChokePoints   []*ChokePoint `protobuf:"bytes,180,rep,name=choke_points,json=chokePoints,proto3" json:"choke_points,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -300,6 +304,13 @@ func (x *Report) GetHistory() *AuditHistory {
 func (x *Report) GetReasoning() *Reasoning {
 	if x != nil {
 		return x.Reasoning
+	}
+	return nil
+}
+
+func (x *Report) GetChokePoints() []*ChokePoint {
+	if x != nil {
+		return x.ChokePoints
 	}
 	return nil
 }
@@ -895,7 +906,8 @@ var File_secureaudit_v1_report_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\xd3\t\n" +
+	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\x9e\n" +
+	"\n" +
 	"\x06Report\x12#\n" +
 	"\baudit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aauditId\x12$\n" +
 	"\acluster\x18\x02 \x01(\tB\n" +
@@ -918,7 +930,8 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\x15directory_error_count\x18\x11 \x01(\rR\x13directoryErrorCount\x12M\n" +
 	"\raccess_review\x18\x14 \x03(\v2\x1d.secureaudit.v1.ReviewSubjectB\t\xbaH\x06\x92\x01\x03\x10\x90NR\faccessReview\x126\n" +
 	"\ahistory\x18\x15 \x01(\v2\x1c.secureaudit.v1.AuditHistoryR\ahistory\x127\n" +
-	"\treasoning\x18\x1e \x01(\v2\x19.secureaudit.v1.ReasoningR\treasoning\x1a:\n" +
+	"\treasoning\x18\x1e \x01(\v2\x19.secureaudit.v1.ReasoningR\treasoning\x12I\n" +
+	"\fchoke_points\x18\xb4\x01 \x03(\v2\x1a.secureaudit.v1.ChokePointB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vchokePoints\x1a:\n" +
 	"\fSkippedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xe9\x03\n" +
@@ -1012,12 +1025,13 @@ var file_secureaudit_v1_report_proto_goTypes = []any{
 	(*Finding)(nil),               // 15: secureaudit.v1.Finding
 	(*LookupError)(nil),           // 16: secureaudit.v1.LookupError
 	(*Reasoning)(nil),             // 17: secureaudit.v1.Reasoning
-	(*SubjectRef)(nil),            // 18: secureaudit.v1.SubjectRef
-	(*BindingRef)(nil),            // 19: secureaudit.v1.BindingRef
-	(*FindingRole)(nil),           // 20: secureaudit.v1.FindingRole
-	(*Scope)(nil),                 // 21: secureaudit.v1.Scope
-	(Severity)(0),                 // 22: secureaudit.v1.Severity
-	(*FindingBatch)(nil),          // 23: secureaudit.v1.FindingBatch
+	(*ChokePoint)(nil),            // 18: secureaudit.v1.ChokePoint
+	(*SubjectRef)(nil),            // 19: secureaudit.v1.SubjectRef
+	(*BindingRef)(nil),            // 20: secureaudit.v1.BindingRef
+	(*FindingRole)(nil),           // 21: secureaudit.v1.FindingRole
+	(*Scope)(nil),                 // 22: secureaudit.v1.Scope
+	(Severity)(0),                 // 23: secureaudit.v1.Severity
+	(*FindingBatch)(nil),          // 24: secureaudit.v1.FindingBatch
 }
 var file_secureaudit_v1_report_proto_depIdxs = []int32{
 	11, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
@@ -1031,31 +1045,32 @@ var file_secureaudit_v1_report_proto_depIdxs = []int32{
 	2,  // 8: secureaudit.v1.Report.access_review:type_name -> secureaudit.v1.ReviewSubject
 	5,  // 9: secureaudit.v1.Report.history:type_name -> secureaudit.v1.AuditHistory
 	17, // 10: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
-	18, // 11: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
-	3,  // 12: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
-	4,  // 13: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
-	4,  // 14: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
-	4,  // 15: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
-	19, // 16: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
-	20, // 17: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
-	21, // 18: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
-	11, // 19: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
-	6,  // 20: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
-	15, // 21: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
-	22, // 22: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
-	22, // 23: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
-	8,  // 24: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
-	23, // 25: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
-	1,  // 26: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
-	0,  // 27: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
-	0,  // 28: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
-	7,  // 29: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
-	9,  // 30: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
-	30, // [30:31] is the sub-list for method output_type
-	29, // [29:30] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	18, // 11: secureaudit.v1.Report.choke_points:type_name -> secureaudit.v1.ChokePoint
+	19, // 12: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
+	3,  // 13: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
+	4,  // 14: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
+	4,  // 15: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
+	4,  // 16: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
+	20, // 17: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
+	21, // 18: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
+	22, // 19: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
+	11, // 20: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
+	6,  // 21: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
+	15, // 22: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
+	23, // 23: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
+	23, // 24: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
+	8,  // 25: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
+	24, // 26: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
+	1,  // 27: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
+	0,  // 28: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
+	0,  // 29: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
+	7,  // 30: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
+	9,  // 31: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
+	31, // [31:32] is the sub-list for method output_type
+	30, // [30:31] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_report_proto_init() }

@@ -295,8 +295,11 @@ type AssessSummary struct {
 	Anomalies []*Anomaly `protobuf:"bytes,6,rep,name=anomalies,proto3" json:"anomalies,omitempty"`
 	// template_version identifies the prompt templates.
 	TemplateVersion string `protobuf:"bytes,7,opt,name=template_version,json=templateVersion,proto3" json:"template_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// choke_points are the bindings whose removal closes the most proven
+	// escalation paths, chosen greedily, most paths first.
+	ChokePoints   []*ChokePoint `protobuf:"bytes,180,rep,name=choke_points,json=chokePoints,proto3" json:"choke_points,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AssessSummary) Reset() {
@@ -378,6 +381,13 @@ func (x *AssessSummary) GetTemplateVersion() string {
 	return ""
 }
 
+func (x *AssessSummary) GetChokePoints() []*ChokePoint {
+	if x != nil {
+		return x.ChokePoints
+	}
+	return nil
+}
+
 var File_secureaudit_v1_risk_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_risk_proto_rawDesc = "" +
@@ -395,7 +405,7 @@ const file_secureaudit_v1_risk_proto_rawDesc = "" +
 	"\bfindings\x18\x01 \x01(\v2\x1c.secureaudit.v1.FindingBatchH\x00R\bfindings\x129\n" +
 	"\asummary\x18\x02 \x01(\v2\x1d.secureaudit.v1.AssessSummaryH\x00R\asummary\x129\n" +
 	"\treasoning\x18\x03 \x01(\v2\x19.secureaudit.v1.ReasoningH\x00R\treasoningB\r\n" +
-	"\x04part\x12\x05\xbaH\x02\b\x01\"\xa1\x03\n" +
+	"\x04part\x12\x05\xbaH\x02\b\x01\"\xec\x03\n" +
 	"\rAssessSummary\x12#\n" +
 	"\rfinding_count\x18\x01 \x01(\rR\ffindingCount\x126\n" +
 	"\x11catalogue_version\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x10catalogueVersion\x128\n" +
@@ -404,7 +414,8 @@ const file_secureaudit_v1_risk_proto_rawDesc = "" +
 	"\vmodel_calls\x18\x05 \x03(\v2\x19.secureaudit.v1.ModelCallB\t\xbaH\x06\x92\x01\x03\x10\x90NR\n" +
 	"modelCalls\x12@\n" +
 	"\tanomalies\x18\x06 \x03(\v2\x17.secureaudit.v1.AnomalyB\t\xbaH\x06\x92\x01\x03\x10\x90NR\tanomalies\x122\n" +
-	"\x10template_version\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\x0ftemplateVersion2Z\n" +
+	"\x10template_version\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\x0ftemplateVersion\x12I\n" +
+	"\fchoke_points\x18\xb4\x01 \x03(\v2\x1a.secureaudit.v1.ChokePointB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vchokePoints2Z\n" +
 	"\vRiskService\x12K\n" +
 	"\x06Assess\x12\x1d.secureaudit.v1.AssessRequest\x1a\x1e.secureaudit.v1.AssessResponse(\x010\x01B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
 
@@ -433,6 +444,7 @@ var file_secureaudit_v1_risk_proto_goTypes = []any{
 	(*ObjectCounts)(nil),   // 8: secureaudit.v1.ObjectCounts
 	(*ModelCall)(nil),      // 9: secureaudit.v1.ModelCall
 	(*Anomaly)(nil),        // 10: secureaudit.v1.Anomaly
+	(*ChokePoint)(nil),     // 11: secureaudit.v1.ChokePoint
 }
 var file_secureaudit_v1_risk_proto_depIdxs = []int32{
 	1,  // 0: secureaudit.v1.AssessRequest.header:type_name -> secureaudit.v1.AssessHeader
@@ -444,13 +456,14 @@ var file_secureaudit_v1_risk_proto_depIdxs = []int32{
 	8,  // 6: secureaudit.v1.AssessSummary.counts:type_name -> secureaudit.v1.ObjectCounts
 	9,  // 7: secureaudit.v1.AssessSummary.model_calls:type_name -> secureaudit.v1.ModelCall
 	10, // 8: secureaudit.v1.AssessSummary.anomalies:type_name -> secureaudit.v1.Anomaly
-	0,  // 9: secureaudit.v1.RiskService.Assess:input_type -> secureaudit.v1.AssessRequest
-	2,  // 10: secureaudit.v1.RiskService.Assess:output_type -> secureaudit.v1.AssessResponse
-	10, // [10:11] is the sub-list for method output_type
-	9,  // [9:10] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	11, // 9: secureaudit.v1.AssessSummary.choke_points:type_name -> secureaudit.v1.ChokePoint
+	0,  // 10: secureaudit.v1.RiskService.Assess:input_type -> secureaudit.v1.AssessRequest
+	2,  // 11: secureaudit.v1.RiskService.Assess:output_type -> secureaudit.v1.AssessResponse
+	11, // [11:12] is the sub-list for method output_type
+	10, // [10:11] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_risk_proto_init() }

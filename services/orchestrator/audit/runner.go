@@ -289,6 +289,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		ReasoningProvider:  result.summary.GetReasoningProvider(),
 		Reasoning:          result.reasoning,
 		Summary:            summary,
+		ChokePoints:        result.summary.GetChokePoints(),
 	}
 	if dir != nil {
 		report.UnresolvedPrincipals = uint32(dir.unresolved)

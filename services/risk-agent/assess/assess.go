@@ -140,7 +140,8 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 	analysis := rules.Analyze(snap)
 	findings := analysis.Findings()
 	findings = append(findings, identity.Evaluate(snap, dir, findings, s.identity)...)
-	findings = append(findings, paths.Find(analysis)...)
+	escalation := paths.Analyze(analysis)
+	findings = append(findings, escalation.Findings...)
 	// Injection hits in cluster or directory strings are security findings
 	// in their own right, whatever the reasoning provider.
 	detections := inject.Inspect(snap, dir)
@@ -185,6 +186,7 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 		ModelCalls:        result.Calls,
 		Anomalies:         anomalies,
 		TemplateVersion:   reasoning.TemplateVersion,
+		ChokePoints:       escalation.ChokePoints,
 	}
 	if err := stream.Send(&secureauditv1.AssessResponse{Part: &secureauditv1.AssessResponse_Summary{Summary: summary}}); err != nil {
 		return fmt.Errorf("send summary: %w", err)
