@@ -473,7 +473,11 @@ type Finding struct {
 	// stands for instead of being reported one by one (a full wildcard implies
 	// every capability rule). Compliance status counts their controls as it
 	// counts the finding's own.
-	Folded        []*FoldedHit `protobuf:"bytes,140,rep,name=folded,proto3" json:"folded,omitempty"`
+	Folded []*FoldedHit `protobuf:"bytes,140,rep,name=folded,proto3" json:"folded,omitempty"`
+	// conditional marks an escalation path with a step that needs an object
+	// the snapshot cannot show (each such step states its assumption); it is
+	// rated below a path whose every step is proven.
+	Conditional   bool `protobuf:"varint,180,opt,name=conditional,proto3" json:"conditional,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -620,6 +624,13 @@ func (x *Finding) GetFolded() []*FoldedHit {
 	return nil
 }
 
+func (x *Finding) GetConditional() bool {
+	if x != nil {
+		return x.Conditional
+	}
+	return false
+}
+
 // FoldedHit is a rule hit folded into a broader finding of the same grant.
 type FoldedHit struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -685,9 +696,15 @@ type PathStep struct {
 	Capability string `protobuf:"bytes,2,opt,name=capability,proto3" json:"capability,omitempty"`
 	// binding and role grant the capability; absent for a step that needs
 	// no grant of its own.
-	Binding       *BindingRef  `protobuf:"bytes,3,opt,name=binding,proto3" json:"binding,omitempty"`
-	Role          *FindingRole `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
-	To            string       `protobuf:"bytes,5,opt,name=to,proto3" json:"to,omitempty"`
+	Binding *BindingRef  `protobuf:"bytes,3,opt,name=binding,proto3" json:"binding,omitempty"`
+	Role    *FindingRole `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
+	To      string       `protobuf:"bytes,5,opt,name=to,proto3" json:"to,omitempty"`
+	// assumption is what the step needs that the snapshot cannot show (such
+	// as "a legacy token Secret exists"); empty when the step is proven.
+	Assumption string `protobuf:"bytes,180,opt,name=assumption,proto3" json:"assumption,omitempty"`
+	// rules are the rules of this step's role that allow the step, and only
+	// those; empty for a step that needs no grant.
+	Rules         []*PolicyRule `protobuf:"bytes,181,rep,name=rules,proto3" json:"rules,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -757,6 +774,178 @@ func (x *PathStep) GetTo() string {
 	return ""
 }
 
+func (x *PathStep) GetAssumption() string {
+	if x != nil {
+		return x.Assumption
+	}
+	return ""
+}
+
+func (x *PathStep) GetRules() []*PolicyRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+// ChokePoint is a binding whose removal alone closes escalation paths to
+// cluster-admin: every path it closes runs through it, and the subject of
+// the path has no other proven path once it is gone.
+type ChokePoint struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Binding *BindingRef            `protobuf:"bytes,1,opt,name=binding,proto3" json:"binding,omitempty"`
+	Role    *FindingRole           `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// finding_ids are the PATH-001 findings (proven paths) this removal
+	// closes, the paths grouped under it.
+	FindingIds []string `protobuf:"bytes,3,rep,name=finding_ids,json=findingIds,proto3" json:"finding_ids,omitempty"`
+	// grouped are the finding_ids no earlier choke point closes: the report
+	// shows each path once, under the first choke point that closes it.
+	Grouped []string `protobuf:"bytes,4,rep,name=grouped,proto3" json:"grouped,omitempty"`
+	// total_paths is the number of proven paths to cluster-admin in all.
+	TotalPaths uint32 `protobuf:"varint,5,opt,name=total_paths,json=totalPaths,proto3" json:"total_paths,omitempty"`
+	// costs are what the removal takes away: each subject of the binding
+	// with the capabilities it loses.
+	Costs []*RemovalCost `protobuf:"bytes,6,rep,name=costs,proto3" json:"costs,omitempty"`
+	// command removes the binding, exactly as it runs.
+	Command       string `protobuf:"bytes,7,opt,name=command,proto3" json:"command,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChokePoint) Reset() {
+	*x = ChokePoint{}
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChokePoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChokePoint) ProtoMessage() {}
+
+func (x *ChokePoint) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChokePoint.ProtoReflect.Descriptor instead.
+func (*ChokePoint) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ChokePoint) GetBinding() *BindingRef {
+	if x != nil {
+		return x.Binding
+	}
+	return nil
+}
+
+func (x *ChokePoint) GetRole() *FindingRole {
+	if x != nil {
+		return x.Role
+	}
+	return nil
+}
+
+func (x *ChokePoint) GetFindingIds() []string {
+	if x != nil {
+		return x.FindingIds
+	}
+	return nil
+}
+
+func (x *ChokePoint) GetGrouped() []string {
+	if x != nil {
+		return x.Grouped
+	}
+	return nil
+}
+
+func (x *ChokePoint) GetTotalPaths() uint32 {
+	if x != nil {
+		return x.TotalPaths
+	}
+	return 0
+}
+
+func (x *ChokePoint) GetCosts() []*RemovalCost {
+	if x != nil {
+		return x.Costs
+	}
+	return nil
+}
+
+func (x *ChokePoint) GetCommand() string {
+	if x != nil {
+		return x.Command
+	}
+	return ""
+}
+
+// RemovalCost is what one subject loses when a binding is removed.
+type RemovalCost struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Subject *SubjectRef            `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	// capabilities are the dangerous capabilities the binding gave it, such
+	// as "create pods" or "read Secrets"; empty when it gave none of note.
+	Capabilities  []string `protobuf:"bytes,2,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovalCost) Reset() {
+	*x = RemovalCost{}
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovalCost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovalCost) ProtoMessage() {}
+
+func (x *RemovalCost) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovalCost.ProtoReflect.Descriptor instead.
+func (*RemovalCost) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RemovalCost) GetSubject() *SubjectRef {
+	if x != nil {
+		return x.Subject
+	}
+	return nil
+}
+
+func (x *RemovalCost) GetCapabilities() []string {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
 // SeverityCounts counts findings by severity.
 type SeverityCounts struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -771,7 +960,7 @@ type SeverityCounts struct {
 
 func (x *SeverityCounts) Reset() {
 	*x = SeverityCounts{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -783,7 +972,7 @@ func (x *SeverityCounts) String() string {
 func (*SeverityCounts) ProtoMessage() {}
 
 func (x *SeverityCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -796,7 +985,7 @@ func (x *SeverityCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeverityCounts.ProtoReflect.Descriptor instead.
 func (*SeverityCounts) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{7}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SeverityCounts) GetCritical() uint32 {
@@ -844,7 +1033,7 @@ type FindingBatch struct {
 
 func (x *FindingBatch) Reset() {
 	*x = FindingBatch{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +1045,7 @@ func (x *FindingBatch) String() string {
 func (*FindingBatch) ProtoMessage() {}
 
 func (x *FindingBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +1058,7 @@ func (x *FindingBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindingBatch.ProtoReflect.Descriptor instead.
 func (*FindingBatch) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{8}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FindingBatch) GetFindings() []*Finding {
@@ -910,7 +1099,7 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\x05level\x18\x01 \x01(\x0e2\x1a.secureaudit.v1.ScopeLevelB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05level\x12%\n" +
 	"\tnamespace\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18?R\tnamespace:\x98\x01\xbaH\x94\x01\x1a\x91\x01\n" +
-	"\x0fscope.namespace\x12?a namespace scope names its namespace; a cluster scope has none\x1a=this.level == 2 ? this.namespace != '' : this.namespace == ''\"\xf9\x06\n" +
+	"\x0fscope.namespace\x12?a namespace scope names its namespace; a cluster scope has none\x1a=this.level == 2 ? this.namespace != '' : this.namespace == ''\"\x9c\a\n" +
 	"\aFinding\x12%\n" +
 	"\x02id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{16}$R\x02id\x129\n" +
 	"\arule_id\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z][A-Z0-9]*-[0-9]{3}$R\x06ruleId\x12 \n" +
@@ -932,10 +1121,11 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\vdescription\x18\r \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\vdescription\x12&\n" +
 	"\x0einfrastructure\x18\x0e \x01(\bR\x0einfrastructure\x126\n" +
 	"\x04path\x18\x0f \x03(\v2\x18.secureaudit.v1.PathStepB\b\xbaH\x05\x92\x01\x02\x10\x10R\x04path\x12<\n" +
-	"\x06folded\x18\x8c\x01 \x03(\v2\x19.secureaudit.v1.FoldedHitB\b\xbaH\x05\x92\x01\x02\x10@R\x06folded\"\xa5\x01\n" +
+	"\x06folded\x18\x8c\x01 \x03(\v2\x19.secureaudit.v1.FoldedHitB\b\xbaH\x05\x92\x01\x02\x10@R\x06folded\x12!\n" +
+	"\vconditional\x18\xb4\x01 \x01(\bR\vconditional\"\xa5\x01\n" +
 	"\tFoldedHit\x129\n" +
 	"\arule_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z][A-Z0-9]*-[0-9]{3}$R\x06ruleId\x12]\n" +
-	"\bcontrols\x18\x02 \x03(\tBA\xbaH>\x92\x01;\x10 \"7r523^(CIS-[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\bcontrols\"\xd9\x01\n" +
+	"\bcontrols\x18\x02 \x03(\tBA\xbaH>\x92\x01;\x10 \"7r523^(CIS-[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\bcontrols\"\xc2\x02\n" +
 	"\bPathStep\x12\x1e\n" +
 	"\x04from\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x04from\x12*\n" +
@@ -946,7 +1136,27 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\abinding\x18\x03 \x01(\v2\x1a.secureaudit.v1.BindingRefR\abinding\x12/\n" +
 	"\x04role\x18\x04 \x01(\v2\x1b.secureaudit.v1.FindingRoleR\x04role\x12\x1a\n" +
 	"\x02to\x18\x05 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x02to\"~\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x02to\x12)\n" +
+	"\n" +
+	"assumption\x18\xb4\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\n" +
+	"assumption\x12<\n" +
+	"\x05rules\x18\xb5\x01 \x03(\v2\x1a.secureaudit.v1.PolicyRuleB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x05rules\"\x93\x04\n" +
+	"\n" +
+	"ChokePoint\x12<\n" +
+	"\abinding\x18\x01 \x01(\v2\x1a.secureaudit.v1.BindingRefB\x06\xbaH\x03\xc8\x01\x01R\abinding\x127\n" +
+	"\x04role\x18\x02 \x01(\v2\x1b.secureaudit.v1.FindingRoleB\x06\xbaH\x03\xc8\x01\x01R\x04role\x12@\n" +
+	"\vfinding_ids\x18\x03 \x03(\tB\x1f\xbaH\x1c\x92\x01\x19\b\x01\x10\x90N\"\x12r\x102\x0e^[0-9a-f]{16}$R\n" +
+	"findingIds\x127\n" +
+	"\agrouped\x18\x04 \x03(\tB\x1d\xbaH\x1a\x92\x01\x17\x10\x90N\"\x12r\x102\x0e^[0-9a-f]{16}$R\agrouped\x12\x1f\n" +
+	"\vtotal_paths\x18\x05 \x01(\rR\n" +
+	"totalPaths\x12<\n" +
+	"\x05costs\x18\x06 \x03(\v2\x1b.secureaudit.v1.RemovalCostB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x05costs\x12$\n" +
+	"\acommand\x18\a \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\acommand:\x8d\x01\xbaH\x89\x01\x1a\x86\x01\n" +
+	"\x1fchoke_point.closed_within_total\x127a choke point closes at most the proven paths there are\x1a*size(this.finding_ids) <= this.total_paths\"\x82\x01\n" +
+	"\vRemovalCost\x12<\n" +
+	"\asubject\x18\x01 \x01(\v2\x1a.secureaudit.v1.SubjectRefB\x06\xbaH\x03\xc8\x01\x01R\asubject\x125\n" +
+	"\fcapabilities\x18\x02 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10@\"\ar\x05\x10\x01\x18\x80\x02R\fcapabilities\"~\n" +
 	"\x0eSeverityCounts\x12\x1a\n" +
 	"\bcritical\x18\x01 \x01(\rR\bcritical\x12\x12\n" +
 	"\x04high\x18\x02 \x01(\rR\x04high\x12\x16\n" +
@@ -985,7 +1195,7 @@ func file_secureaudit_v1_finding_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_finding_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_secureaudit_v1_finding_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_secureaudit_v1_finding_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_secureaudit_v1_finding_proto_goTypes = []any{
 	(Severity)(0),          // 0: secureaudit.v1.Severity
 	(BindingKind)(0),       // 1: secureaudit.v1.BindingKind
@@ -997,33 +1207,40 @@ var file_secureaudit_v1_finding_proto_goTypes = []any{
 	(*Finding)(nil),        // 7: secureaudit.v1.Finding
 	(*FoldedHit)(nil),      // 8: secureaudit.v1.FoldedHit
 	(*PathStep)(nil),       // 9: secureaudit.v1.PathStep
-	(*SeverityCounts)(nil), // 10: secureaudit.v1.SeverityCounts
-	(*FindingBatch)(nil),   // 11: secureaudit.v1.FindingBatch
-	(SubjectKind)(0),       // 12: secureaudit.v1.SubjectKind
-	(RoleKind)(0),          // 13: secureaudit.v1.RoleKind
-	(*PolicyRule)(nil),     // 14: secureaudit.v1.PolicyRule
+	(*ChokePoint)(nil),     // 10: secureaudit.v1.ChokePoint
+	(*RemovalCost)(nil),    // 11: secureaudit.v1.RemovalCost
+	(*SeverityCounts)(nil), // 12: secureaudit.v1.SeverityCounts
+	(*FindingBatch)(nil),   // 13: secureaudit.v1.FindingBatch
+	(SubjectKind)(0),       // 14: secureaudit.v1.SubjectKind
+	(RoleKind)(0),          // 15: secureaudit.v1.RoleKind
+	(*PolicyRule)(nil),     // 16: secureaudit.v1.PolicyRule
 }
 var file_secureaudit_v1_finding_proto_depIdxs = []int32{
-	12, // 0: secureaudit.v1.SubjectRef.kind:type_name -> secureaudit.v1.SubjectKind
+	14, // 0: secureaudit.v1.SubjectRef.kind:type_name -> secureaudit.v1.SubjectKind
 	1,  // 1: secureaudit.v1.BindingRef.kind:type_name -> secureaudit.v1.BindingKind
-	13, // 2: secureaudit.v1.FindingRole.kind:type_name -> secureaudit.v1.RoleKind
+	15, // 2: secureaudit.v1.FindingRole.kind:type_name -> secureaudit.v1.RoleKind
 	2,  // 3: secureaudit.v1.Scope.level:type_name -> secureaudit.v1.ScopeLevel
 	0,  // 4: secureaudit.v1.Finding.severity:type_name -> secureaudit.v1.Severity
 	3,  // 5: secureaudit.v1.Finding.subject:type_name -> secureaudit.v1.SubjectRef
 	4,  // 6: secureaudit.v1.Finding.binding:type_name -> secureaudit.v1.BindingRef
 	5,  // 7: secureaudit.v1.Finding.role:type_name -> secureaudit.v1.FindingRole
 	6,  // 8: secureaudit.v1.Finding.scope:type_name -> secureaudit.v1.Scope
-	14, // 9: secureaudit.v1.Finding.matched_rules:type_name -> secureaudit.v1.PolicyRule
+	16, // 9: secureaudit.v1.Finding.matched_rules:type_name -> secureaudit.v1.PolicyRule
 	9,  // 10: secureaudit.v1.Finding.path:type_name -> secureaudit.v1.PathStep
 	8,  // 11: secureaudit.v1.Finding.folded:type_name -> secureaudit.v1.FoldedHit
 	4,  // 12: secureaudit.v1.PathStep.binding:type_name -> secureaudit.v1.BindingRef
 	5,  // 13: secureaudit.v1.PathStep.role:type_name -> secureaudit.v1.FindingRole
-	7,  // 14: secureaudit.v1.FindingBatch.findings:type_name -> secureaudit.v1.Finding
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	16, // 14: secureaudit.v1.PathStep.rules:type_name -> secureaudit.v1.PolicyRule
+	4,  // 15: secureaudit.v1.ChokePoint.binding:type_name -> secureaudit.v1.BindingRef
+	5,  // 16: secureaudit.v1.ChokePoint.role:type_name -> secureaudit.v1.FindingRole
+	11, // 17: secureaudit.v1.ChokePoint.costs:type_name -> secureaudit.v1.RemovalCost
+	3,  // 18: secureaudit.v1.RemovalCost.subject:type_name -> secureaudit.v1.SubjectRef
+	7,  // 19: secureaudit.v1.FindingBatch.findings:type_name -> secureaudit.v1.Finding
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_finding_proto_init() }
@@ -1038,7 +1255,7 @@ func file_secureaudit_v1_finding_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_finding_proto_rawDesc), len(file_secureaudit_v1_finding_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1716,7 +1716,8 @@ func (x *ServiceAccount) GetAutomountToken() bool {
 	return false
 }
 
-// Workload is a pod and the ServiceAccount it runs as. Nothing else of the pod is read.
+// Workload is a pod and the ServiceAccount it runs as, with the pod spec
+// fields that say which tokens it holds. Nothing else of the pod is read.
 type Workload struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Meta  *ObjectMeta            `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
@@ -1724,8 +1725,17 @@ type Workload struct {
 	Kind           string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	ServiceAccount string `protobuf:"bytes,3,opt,name=service_account,json=serviceAccount,proto3" json:"service_account,omitempty"`
 	AutomountToken *bool  `protobuf:"varint,4,opt,name=automount_token,json=automountToken,proto3,oneof" json:"automount_token,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// projected_tokens are the serviceAccountToken sources of projected
+	// volumes: each mounts a token of the pod's ServiceAccount whatever
+	// automount_token says.
+	ProjectedTokens []*ProjectedToken `protobuf:"bytes,180,rep,name=projected_tokens,json=projectedTokens,proto3" json:"projected_tokens,omitempty"`
+	// secret_volumes name the Secrets the pod mounts as volumes (secret
+	// volumes and projected secret sources), by name only: a legacy
+	// ServiceAccount token Secret mounted this way hands its token to the pod.
+	// The Secrets themselves are never read.
+	SecretVolumes []string `protobuf:"bytes,181,rep,name=secret_volumes,json=secretVolumes,proto3" json:"secret_volumes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Workload) Reset() {
@@ -1784,6 +1794,93 @@ func (x *Workload) GetAutomountToken() bool {
 		return *x.AutomountToken
 	}
 	return false
+}
+
+func (x *Workload) GetProjectedTokens() []*ProjectedToken {
+	if x != nil {
+		return x.ProjectedTokens
+	}
+	return nil
+}
+
+func (x *Workload) GetSecretVolumes() []string {
+	if x != nil {
+		return x.SecretVolumes
+	}
+	return nil
+}
+
+// ProjectedToken is one serviceAccountToken source of a projected volume.
+type ProjectedToken struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// volume is the name of the projected volume.
+	Volume string `protobuf:"bytes,1,opt,name=volume,proto3" json:"volume,omitempty"`
+	// audience is the token's audience; empty means the API server's.
+	Audience string `protobuf:"bytes,2,opt,name=audience,proto3" json:"audience,omitempty"`
+	// path is the file the token is written to, relative to the mount point.
+	Path string `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	// expiration_seconds is the requested lifetime, 0 when unset.
+	ExpirationSeconds int64 `protobuf:"varint,4,opt,name=expiration_seconds,json=expirationSeconds,proto3" json:"expiration_seconds,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ProjectedToken) Reset() {
+	*x = ProjectedToken{}
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProjectedToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProjectedToken) ProtoMessage() {}
+
+func (x *ProjectedToken) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_rbac_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProjectedToken.ProtoReflect.Descriptor instead.
+func (*ProjectedToken) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_rbac_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ProjectedToken) GetVolume() string {
+	if x != nil {
+		return x.Volume
+	}
+	return ""
+}
+
+func (x *ProjectedToken) GetAudience() string {
+	if x != nil {
+		return x.Audience
+	}
+	return ""
+}
+
+func (x *ProjectedToken) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ProjectedToken) GetExpirationSeconds() int64 {
+	if x != nil {
+		return x.ExpirationSeconds
+	}
+	return 0
 }
 
 var File_secureaudit_v1_rbac_proto protoreflect.FileDescriptor
@@ -1938,14 +2035,23 @@ const file_secureaudit_v1_rbac_proto_rawDesc = "" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.secureaudit.v1.ObjectMetaBc\xbaH`\xba\x01Z\n" +
 	"\x1aservice_account.namespaced\x12&a ServiceAccount must have a namespace\x1a\x14this.namespace != ''\xc8\x01\x01R\x04meta\x12,\n" +
 	"\x0fautomount_token\x18\x02 \x01(\bH\x00R\x0eautomountToken\x88\x01\x01B\x12\n" +
-	"\x10_automount_token\"\xec\x02\n" +
+	"\x10_automount_token\"\xff\x03\n" +
 	"\bWorkload\x12\x86\x01\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.secureaudit.v1.ObjectMetaBV\xbaHS\xba\x01M\n" +
 	"\x13workload.namespaced\x12 a workload must have a namespace\x1a\x14this.namespace != ''\xc8\x01\x01R\x04meta\x12\x1d\n" +
 	"\x04kind\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\x04kind\x12v\n" +
 	"\x0fservice_account\x18\x03 \x01(\tBM\xbaHJrH\x10\x01\x18\xfd\x012A^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$R\x0eserviceAccount\x12,\n" +
-	"\x0fautomount_token\x18\x04 \x01(\bH\x00R\x0eautomountToken\x88\x01\x01B\x12\n" +
-	"\x10_automount_token*\xc5\x01\n" +
+	"\x0fautomount_token\x18\x04 \x01(\bH\x00R\x0eautomountToken\x88\x01\x01\x12U\n" +
+	"\x10projected_tokens\x18\xb4\x01 \x03(\v2\x1e.secureaudit.v1.ProjectedTokenB\t\xbaH\x06\x92\x01\x03\x10\x80\x02R\x0fprojectedTokens\x12:\n" +
+	"\x0esecret_volumes\x18\xb5\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\xfd\x01R\rsecretVolumesB\x12\n" +
+	"\x10_automount_token\"\xb2\x01\n" +
+	"\x0eProjectedToken\x12\"\n" +
+	"\x06volume\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xfd\x01R\x06volume\x12$\n" +
+	"\baudience\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\baudience\x12\x1e\n" +
+	"\x04path\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80 R\x04path\x126\n" +
+	"\x12expiration_seconds\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x11expirationSeconds*\xc5\x01\n" +
 	"\x13ServerVersionSource\x12%\n" +
 	"!SERVER_VERSION_SOURCE_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fSERVER_VERSION_SOURCE_DISCOVERY\x10\x01\x12\x1e\n" +
@@ -1981,7 +2087,7 @@ func file_secureaudit_v1_rbac_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_rbac_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_secureaudit_v1_rbac_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_secureaudit_v1_rbac_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_secureaudit_v1_rbac_proto_goTypes = []any{
 	(ServerVersionSource)(0),         // 0: secureaudit.v1.ServerVersionSource
 	(SnapshotSource)(0),              // 1: secureaudit.v1.SnapshotSource
@@ -2009,11 +2115,12 @@ var file_secureaudit_v1_rbac_proto_goTypes = []any{
 	(*ClusterRoleBinding)(nil),       // 23: secureaudit.v1.ClusterRoleBinding
 	(*ServiceAccount)(nil),           // 24: secureaudit.v1.ServiceAccount
 	(*Workload)(nil),                 // 25: secureaudit.v1.Workload
-	nil,                              // 26: secureaudit.v1.SnapshotTrailer.SkippedEntry
-	nil,                              // 27: secureaudit.v1.ObjectMeta.LabelsEntry
-	nil,                              // 28: secureaudit.v1.ObjectMeta.AnnotationsEntry
-	nil,                              // 29: secureaudit.v1.LabelSelector.MatchLabelsEntry
-	(*timestamppb.Timestamp)(nil),    // 30: google.protobuf.Timestamp
+	(*ProjectedToken)(nil),           // 26: secureaudit.v1.ProjectedToken
+	nil,                              // 27: secureaudit.v1.SnapshotTrailer.SkippedEntry
+	nil,                              // 28: secureaudit.v1.ObjectMeta.LabelsEntry
+	nil,                              // 29: secureaudit.v1.ObjectMeta.AnnotationsEntry
+	nil,                              // 30: secureaudit.v1.LabelSelector.MatchLabelsEntry
+	(*timestamppb.Timestamp)(nil),    // 31: google.protobuf.Timestamp
 }
 var file_secureaudit_v1_rbac_proto_depIdxs = []int32{
 	6,  // 0: secureaudit.v1.CollectResponse.chunk:type_name -> secureaudit.v1.SnapshotChunk
@@ -2027,22 +2134,22 @@ var file_secureaudit_v1_rbac_proto_depIdxs = []int32{
 	25, // 8: secureaudit.v1.SnapshotChunk.workloads:type_name -> secureaudit.v1.Workload
 	10, // 9: secureaudit.v1.SnapshotChunk.trailer:type_name -> secureaudit.v1.SnapshotTrailer
 	1,  // 10: secureaudit.v1.SnapshotHeader.source:type_name -> secureaudit.v1.SnapshotSource
-	30, // 11: secureaudit.v1.SnapshotHeader.collected_at:type_name -> google.protobuf.Timestamp
+	31, // 11: secureaudit.v1.SnapshotHeader.collected_at:type_name -> google.protobuf.Timestamp
 	0,  // 12: secureaudit.v1.SnapshotHeader.server_version_source:type_name -> secureaudit.v1.ServerVersionSource
 	8,  // 13: secureaudit.v1.SnapshotHeader.api_resources:type_name -> secureaudit.v1.APIResource
 	0,  // 14: secureaudit.v1.AuthorizerSemantics.source:type_name -> secureaudit.v1.ServerVersionSource
 	12, // 15: secureaudit.v1.SnapshotTrailer.counts:type_name -> secureaudit.v1.ObjectCounts
-	26, // 16: secureaudit.v1.SnapshotTrailer.skipped:type_name -> secureaudit.v1.SnapshotTrailer.SkippedEntry
+	27, // 16: secureaudit.v1.SnapshotTrailer.skipped:type_name -> secureaudit.v1.SnapshotTrailer.SkippedEntry
 	11, // 17: secureaudit.v1.SnapshotTrailer.unaudited:type_name -> secureaudit.v1.UnauditedObject
-	27, // 18: secureaudit.v1.ObjectMeta.labels:type_name -> secureaudit.v1.ObjectMeta.LabelsEntry
-	28, // 19: secureaudit.v1.ObjectMeta.annotations:type_name -> secureaudit.v1.ObjectMeta.AnnotationsEntry
+	28, // 18: secureaudit.v1.ObjectMeta.labels:type_name -> secureaudit.v1.ObjectMeta.LabelsEntry
+	29, // 19: secureaudit.v1.ObjectMeta.annotations:type_name -> secureaudit.v1.ObjectMeta.AnnotationsEntry
 	14, // 20: secureaudit.v1.Namespace.meta:type_name -> secureaudit.v1.ObjectMeta
 	14, // 21: secureaudit.v1.Role.meta:type_name -> secureaudit.v1.ObjectMeta
 	13, // 22: secureaudit.v1.Role.rules:type_name -> secureaudit.v1.PolicyRule
 	14, // 23: secureaudit.v1.ClusterRole.meta:type_name -> secureaudit.v1.ObjectMeta
 	13, // 24: secureaudit.v1.ClusterRole.rules:type_name -> secureaudit.v1.PolicyRule
 	18, // 25: secureaudit.v1.ClusterRole.aggregation_selectors:type_name -> secureaudit.v1.LabelSelector
-	29, // 26: secureaudit.v1.LabelSelector.match_labels:type_name -> secureaudit.v1.LabelSelector.MatchLabelsEntry
+	30, // 26: secureaudit.v1.LabelSelector.match_labels:type_name -> secureaudit.v1.LabelSelector.MatchLabelsEntry
 	19, // 27: secureaudit.v1.LabelSelector.match_expressions:type_name -> secureaudit.v1.LabelSelectorRequirement
 	2,  // 28: secureaudit.v1.Subject.kind:type_name -> secureaudit.v1.SubjectKind
 	3,  // 29: secureaudit.v1.RoleRef.kind:type_name -> secureaudit.v1.RoleKind
@@ -2054,13 +2161,14 @@ var file_secureaudit_v1_rbac_proto_depIdxs = []int32{
 	20, // 35: secureaudit.v1.ClusterRoleBinding.subjects:type_name -> secureaudit.v1.Subject
 	14, // 36: secureaudit.v1.ServiceAccount.meta:type_name -> secureaudit.v1.ObjectMeta
 	14, // 37: secureaudit.v1.Workload.meta:type_name -> secureaudit.v1.ObjectMeta
-	4,  // 38: secureaudit.v1.RBACService.Collect:input_type -> secureaudit.v1.CollectRequest
-	5,  // 39: secureaudit.v1.RBACService.Collect:output_type -> secureaudit.v1.CollectResponse
-	39, // [39:40] is the sub-list for method output_type
-	38, // [38:39] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	26, // 38: secureaudit.v1.Workload.projected_tokens:type_name -> secureaudit.v1.ProjectedToken
+	4,  // 39: secureaudit.v1.RBACService.Collect:input_type -> secureaudit.v1.CollectRequest
+	5,  // 40: secureaudit.v1.RBACService.Collect:output_type -> secureaudit.v1.CollectResponse
+	40, // [40:41] is the sub-list for method output_type
+	39, // [39:40] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_rbac_proto_init() }
@@ -2076,7 +2184,7 @@ func file_secureaudit_v1_rbac_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_rbac_proto_rawDesc), len(file_secureaudit_v1_rbac_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -143,8 +143,12 @@ type Report struct {
 	UnauditedObjects []*UnauditedObject `protobuf:"bytes,101,rep,name=unaudited_objects,json=unauditedObjects,proto3" json:"unaudited_objects,omitempty"`
 	// unaudited_count is how many objects were left out in all.
 	UnauditedCount uint32 `protobuf:"varint,102,opt,name=unaudited_count,json=unauditedCount,proto3" json:"unaudited_count,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// choke_points are the bindings whose removal closes the most proven
+	// escalation paths to cluster-admin, most paths first, each with the
+	// paths it closes and what its removal costs.
+	ChokePoints   []*ChokePoint `protobuf:"bytes,180,rep,name=choke_points,json=chokePoints,proto3" json:"choke_points,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Report) Reset() {
@@ -343,6 +347,13 @@ func (x *Report) GetUnauditedCount() uint32 {
 		return x.UnauditedCount
 	}
 	return 0
+}
+
+func (x *Report) GetChokePoints() []*ChokePoint {
+	if x != nil {
+		return x.ChokePoints
+	}
+	return nil
 }
 
 // ReviewSubject is a user or group that holds access through bindings.
@@ -936,7 +947,7 @@ var File_secureaudit_v1_report_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\xc4\v\n" +
+	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\x8f\f\n" +
 	"\x06Report\x12#\n" +
 	"\baudit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aauditId\x12$\n" +
 	"\acluster\x18\x02 \x01(\tB\n" +
@@ -963,7 +974,8 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\treasoning\x18\x1e \x01(\v2\x19.secureaudit.v1.ReasoningR\treasoning\x12)\n" +
 	"\x10snapshot_partial\x18d \x01(\bR\x0fsnapshotPartial\x12W\n" +
 	"\x11unaudited_objects\x18e \x03(\v2\x1f.secureaudit.v1.UnauditedObjectB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x10unauditedObjects\x12'\n" +
-	"\x0funaudited_count\x18f \x01(\rR\x0eunauditedCount\x1a:\n" +
+	"\x0funaudited_count\x18f \x01(\rR\x0eunauditedCount\x12I\n" +
+	"\fchoke_points\x18\xb4\x01 \x03(\v2\x1a.secureaudit.v1.ChokePointB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vchokePoints\x1a:\n" +
 	"\fSkippedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xe9\x03\n" +
@@ -1059,12 +1071,13 @@ var file_secureaudit_v1_report_proto_goTypes = []any{
 	(*AuthorizerSemantics)(nil),   // 17: secureaudit.v1.AuthorizerSemantics
 	(*Reasoning)(nil),             // 18: secureaudit.v1.Reasoning
 	(*UnauditedObject)(nil),       // 19: secureaudit.v1.UnauditedObject
-	(*SubjectRef)(nil),            // 20: secureaudit.v1.SubjectRef
-	(*BindingRef)(nil),            // 21: secureaudit.v1.BindingRef
-	(*FindingRole)(nil),           // 22: secureaudit.v1.FindingRole
-	(*Scope)(nil),                 // 23: secureaudit.v1.Scope
-	(Severity)(0),                 // 24: secureaudit.v1.Severity
-	(*FindingBatch)(nil),          // 25: secureaudit.v1.FindingBatch
+	(*ChokePoint)(nil),            // 20: secureaudit.v1.ChokePoint
+	(*SubjectRef)(nil),            // 21: secureaudit.v1.SubjectRef
+	(*BindingRef)(nil),            // 22: secureaudit.v1.BindingRef
+	(*FindingRole)(nil),           // 23: secureaudit.v1.FindingRole
+	(*Scope)(nil),                 // 24: secureaudit.v1.Scope
+	(Severity)(0),                 // 25: secureaudit.v1.Severity
+	(*FindingBatch)(nil),          // 26: secureaudit.v1.FindingBatch
 }
 var file_secureaudit_v1_report_proto_depIdxs = []int32{
 	11, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
@@ -1080,31 +1093,32 @@ var file_secureaudit_v1_report_proto_depIdxs = []int32{
 	17, // 10: secureaudit.v1.Report.semantics:type_name -> secureaudit.v1.AuthorizerSemantics
 	18, // 11: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
 	19, // 12: secureaudit.v1.Report.unaudited_objects:type_name -> secureaudit.v1.UnauditedObject
-	20, // 13: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
-	3,  // 14: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
-	4,  // 15: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
-	4,  // 16: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
-	4,  // 17: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
-	21, // 18: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
-	22, // 19: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
-	23, // 20: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
-	11, // 21: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
-	6,  // 22: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
-	15, // 23: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
-	24, // 24: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
-	24, // 25: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
-	8,  // 26: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
-	25, // 27: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
-	1,  // 28: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
-	0,  // 29: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
-	0,  // 30: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
-	7,  // 31: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
-	9,  // 32: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
-	32, // [32:33] is the sub-list for method output_type
-	31, // [31:32] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	20, // 13: secureaudit.v1.Report.choke_points:type_name -> secureaudit.v1.ChokePoint
+	21, // 14: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
+	3,  // 15: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
+	4,  // 16: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
+	4,  // 17: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
+	4,  // 18: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
+	22, // 19: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
+	23, // 20: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
+	24, // 21: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
+	11, // 22: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
+	6,  // 23: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
+	15, // 24: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
+	25, // 25: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
+	25, // 26: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
+	8,  // 27: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
+	26, // 28: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
+	1,  // 29: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
+	0,  // 30: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
+	0,  // 31: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
+	7,  // 32: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
+	9,  // 33: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
+	33, // [33:34] is the sub-list for method output_type
+	32, // [32:33] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_report_proto_init() }

@@ -302,7 +302,10 @@ type AssessSummary struct {
 	PlatformGrants []*ManagedGrant `protobuf:"bytes,140,rep,name=platform_grants,json=platformGrants,proto3" json:"platform_grants,omitempty"`
 	// semantics is the server version whose authorizer semantics the rules
 	// applied, and its source.
-	Semantics     *AuthorizerSemantics `protobuf:"bytes,160,opt,name=semantics,proto3" json:"semantics,omitempty"`
+	Semantics *AuthorizerSemantics `protobuf:"bytes,160,opt,name=semantics,proto3" json:"semantics,omitempty"`
+	// choke_points are the bindings whose removal closes the most proven
+	// escalation paths, chosen greedily, most paths first.
+	ChokePoints   []*ChokePoint `protobuf:"bytes,180,rep,name=choke_points,json=chokePoints,proto3" json:"choke_points,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -400,6 +403,13 @@ func (x *AssessSummary) GetSemantics() *AuthorizerSemantics {
 	return nil
 }
 
+func (x *AssessSummary) GetChokePoints() []*ChokePoint {
+	if x != nil {
+		return x.ChokePoints
+	}
+	return nil
+}
+
 // ManagedGrant is one platform-managed grant: a binding and one of its
 // subjects, with what recognised it.
 type ManagedGrant struct {
@@ -481,7 +491,7 @@ const file_secureaudit_v1_risk_proto_rawDesc = "" +
 	"\bfindings\x18\x01 \x01(\v2\x1c.secureaudit.v1.FindingBatchH\x00R\bfindings\x129\n" +
 	"\asummary\x18\x02 \x01(\v2\x1d.secureaudit.v1.AssessSummaryH\x00R\asummary\x129\n" +
 	"\treasoning\x18\x03 \x01(\v2\x19.secureaudit.v1.ReasoningH\x00R\treasoningB\r\n" +
-	"\x04part\x12\x05\xbaH\x02\b\x01\"\xb8\x04\n" +
+	"\x04part\x12\x05\xbaH\x02\b\x01\"\x83\x05\n" +
 	"\rAssessSummary\x12#\n" +
 	"\rfinding_count\x18\x01 \x01(\rR\ffindingCount\x126\n" +
 	"\x11catalogue_version\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x10catalogueVersion\x128\n" +
@@ -492,7 +502,8 @@ const file_secureaudit_v1_risk_proto_rawDesc = "" +
 	"\tanomalies\x18\x06 \x03(\v2\x17.secureaudit.v1.AnomalyB\t\xbaH\x06\x92\x01\x03\x10\x90NR\tanomalies\x122\n" +
 	"\x10template_version\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\x0ftemplateVersion\x12Q\n" +
 	"\x0fplatform_grants\x18\x8c\x01 \x03(\v2\x1c.secureaudit.v1.ManagedGrantB\t\xbaH\x06\x92\x01\x03\x10\x90NR\x0eplatformGrants\x12B\n" +
-	"\tsemantics\x18\xa0\x01 \x01(\v2#.secureaudit.v1.AuthorizerSemanticsR\tsemantics\"\xae\x01\n" +
+	"\tsemantics\x18\xa0\x01 \x01(\v2#.secureaudit.v1.AuthorizerSemanticsR\tsemantics\x12I\n" +
+	"\fchoke_points\x18\xb4\x01 \x03(\v2\x1a.secureaudit.v1.ChokePointB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vchokePoints\"\xae\x01\n" +
 	"\fManagedGrant\x12<\n" +
 	"\abinding\x18\x01 \x01(\v2\x1a.secureaudit.v1.BindingRefB\x06\xbaH\x03\xc8\x01\x01R\abinding\x12<\n" +
 	"\asubject\x18\x02 \x01(\v2\x1a.secureaudit.v1.SubjectRefB\x06\xbaH\x03\xc8\x01\x01R\asubject\x12\"\n" +
@@ -528,8 +539,9 @@ var file_secureaudit_v1_risk_proto_goTypes = []any{
 	(*ModelCall)(nil),           // 10: secureaudit.v1.ModelCall
 	(*Anomaly)(nil),             // 11: secureaudit.v1.Anomaly
 	(*AuthorizerSemantics)(nil), // 12: secureaudit.v1.AuthorizerSemantics
-	(*BindingRef)(nil),          // 13: secureaudit.v1.BindingRef
-	(*SubjectRef)(nil),          // 14: secureaudit.v1.SubjectRef
+	(*ChokePoint)(nil),          // 13: secureaudit.v1.ChokePoint
+	(*BindingRef)(nil),          // 14: secureaudit.v1.BindingRef
+	(*SubjectRef)(nil),          // 15: secureaudit.v1.SubjectRef
 }
 var file_secureaudit_v1_risk_proto_depIdxs = []int32{
 	1,  // 0: secureaudit.v1.AssessRequest.header:type_name -> secureaudit.v1.AssessHeader
@@ -543,15 +555,16 @@ var file_secureaudit_v1_risk_proto_depIdxs = []int32{
 	11, // 8: secureaudit.v1.AssessSummary.anomalies:type_name -> secureaudit.v1.Anomaly
 	4,  // 9: secureaudit.v1.AssessSummary.platform_grants:type_name -> secureaudit.v1.ManagedGrant
 	12, // 10: secureaudit.v1.AssessSummary.semantics:type_name -> secureaudit.v1.AuthorizerSemantics
-	13, // 11: secureaudit.v1.ManagedGrant.binding:type_name -> secureaudit.v1.BindingRef
-	14, // 12: secureaudit.v1.ManagedGrant.subject:type_name -> secureaudit.v1.SubjectRef
-	0,  // 13: secureaudit.v1.RiskService.Assess:input_type -> secureaudit.v1.AssessRequest
-	2,  // 14: secureaudit.v1.RiskService.Assess:output_type -> secureaudit.v1.AssessResponse
-	14, // [14:15] is the sub-list for method output_type
-	13, // [13:14] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	13, // 11: secureaudit.v1.AssessSummary.choke_points:type_name -> secureaudit.v1.ChokePoint
+	14, // 12: secureaudit.v1.ManagedGrant.binding:type_name -> secureaudit.v1.BindingRef
+	15, // 13: secureaudit.v1.ManagedGrant.subject:type_name -> secureaudit.v1.SubjectRef
+	0,  // 14: secureaudit.v1.RiskService.Assess:input_type -> secureaudit.v1.AssessRequest
+	2,  // 15: secureaudit.v1.RiskService.Assess:output_type -> secureaudit.v1.AssessResponse
+	15, // [15:16] is the sub-list for method output_type
+	14, // [14:15] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_risk_proto_init() }

@@ -295,6 +295,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		SnapshotPartial:  snap.trailer.GetUnauditedCount() > 0 || len(snap.trailer.GetUnaudited()) > 0,
 		UnauditedObjects: snap.trailer.GetUnaudited(),
 		UnauditedCount:   max(snap.trailer.GetUnauditedCount(), uint32(len(snap.trailer.GetUnaudited()))),
+		ChokePoints:      result.summary.GetChokePoints(),
 	}
 	if dir != nil {
 		report.UnresolvedPrincipals = uint32(dir.unresolved)

@@ -175,12 +175,43 @@ func convertSubjects(in []rbacv1.Subject, bindingNamespace string) ([]*secureaud
 }
 
 // podSpec is all the audit reads of a pod or pod template: which
-// ServiceAccount it runs as and whether its token is mounted.
+// ServiceAccount it runs as, whether its token is automounted, and the
+// volumes that hand it a token another way (projected serviceAccountToken
+// sources, Secrets mounted by name).
 type podSpec struct {
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
 	// DeprecatedServiceAccount is the old spelling of serviceAccountName.
-	DeprecatedServiceAccount     string `json:"serviceAccount,omitempty"`
-	AutomountServiceAccountToken *bool  `json:"automountServiceAccountToken,omitempty"`
+	DeprecatedServiceAccount     string      `json:"serviceAccount,omitempty"`
+	AutomountServiceAccountToken *bool       `json:"automountServiceAccountToken,omitempty"`
+	Volumes                      []podVolume `json:"volumes,omitempty"`
+}
+
+// podVolume is the part of a pod volume that can carry a token.
+type podVolume struct {
+	Name      string           `json:"name"`
+	Secret    *secretVolume    `json:"secret,omitempty"`
+	Projected *projectedVolume `json:"projected,omitempty"`
+}
+
+type secretVolume struct {
+	SecretName string `json:"secretName"`
+}
+
+type projectedVolume struct {
+	Sources []projectedSource `json:"sources"`
+}
+
+type projectedSource struct {
+	ServiceAccountToken *tokenProjection `json:"serviceAccountToken,omitempty"`
+	Secret              *struct {
+		Name string `json:"name"`
+	} `json:"secret,omitempty"`
+}
+
+type tokenProjection struct {
+	Audience          string `json:"audience,omitempty"`
+	ExpirationSeconds *int64 `json:"expirationSeconds,omitempty"`
+	Path              string `json:"path"`
 }
 
 func convertWorkload(kind string, m *metav1.ObjectMeta, spec *podSpec) *secureauditv1.Workload {
@@ -191,20 +222,75 @@ func convertWorkload(kind string, m *metav1.ObjectMeta, spec *podSpec) *secureau
 	if sa == "" {
 		sa = defaultServiceAccount
 	}
-	return &secureauditv1.Workload{
+	w := &secureauditv1.Workload{
 		Meta:           convertMeta(m),
 		Kind:           kind,
 		ServiceAccount: sa,
 		AutomountToken: copyBool(spec.AutomountServiceAccountToken),
 	}
+	secrets := map[string]bool{}
+	addSecret := func(name string) {
+		if name != "" && !secrets[name] && len(w.SecretVolumes) < maxTokenVolumes {
+			secrets[name] = true
+			w.SecretVolumes = append(w.SecretVolumes, name)
+		}
+	}
+	for _, v := range spec.Volumes {
+		if v.Secret != nil {
+			addSecret(v.Secret.SecretName)
+		}
+		if v.Projected == nil {
+			continue
+		}
+		for _, src := range v.Projected.Sources {
+			if src.Secret != nil {
+				addSecret(src.Secret.Name)
+			}
+			if t := src.ServiceAccountToken; t != nil && len(w.ProjectedTokens) < maxTokenVolumes {
+				pt := &secureauditv1.ProjectedToken{Volume: v.Name, Audience: t.Audience, Path: t.Path}
+				if t.ExpirationSeconds != nil && *t.ExpirationSeconds > 0 {
+					pt.ExpirationSeconds = *t.ExpirationSeconds
+				}
+				w.ProjectedTokens = append(w.ProjectedTokens, pt)
+			}
+		}
+	}
+	return w
 }
 
+// maxTokenVolumes bounds the projected tokens and Secret volumes kept per
+// workload, as the contract does.
+const maxTokenVolumes = 256
+
 func convertPod(p *corev1.Pod) *secureauditv1.Workload {
-	return convertWorkload("Pod", &p.ObjectMeta, &podSpec{
+	spec := &podSpec{
 		ServiceAccountName:           p.Spec.ServiceAccountName,
 		DeprecatedServiceAccount:     p.Spec.DeprecatedServiceAccount,
 		AutomountServiceAccountToken: p.Spec.AutomountServiceAccountToken,
-	})
+	}
+	for _, v := range p.Spec.Volumes {
+		pv := podVolume{Name: v.Name}
+		if v.Secret != nil {
+			pv.Secret = &secretVolume{SecretName: v.Secret.SecretName}
+		}
+		if v.Projected != nil {
+			pv.Projected = &projectedVolume{}
+			for _, src := range v.Projected.Sources {
+				var ps projectedSource
+				if t := src.ServiceAccountToken; t != nil {
+					ps.ServiceAccountToken = &tokenProjection{Audience: t.Audience, ExpirationSeconds: t.ExpirationSeconds, Path: t.Path}
+				}
+				if src.Secret != nil {
+					ps.Secret = &struct {
+						Name string `json:"name"`
+					}{Name: src.Secret.Name}
+				}
+				pv.Projected.Sources = append(pv.Projected.Sources, ps)
+			}
+		}
+		spec.Volumes = append(spec.Volumes, pv)
+	}
+	return convertWorkload("Pod", &p.ObjectMeta, spec)
 }
 
 func copyBool(b *bool) *bool {

@@ -65,6 +65,7 @@ func TestFilesGolden(t *testing.T) {
 		{"kubectl get all JSON with other kinds", "kubectl-get-all.json"},
 		{"typed list without item kinds", "typed-list.json"},
 		{"empty List", "empty-list.yaml"},
+		{"projected token with automount off (Linkerd identity)", "linkerd-identity.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,9 +17,10 @@ var htmlSource string
 // and a package-level parsed template would be a global.
 func htmlTemplate() (*template.Template, error) {
 	return template.New("report").Funcs(template.FuncMap{
-		"lower":   strings.ToLower,
-		"join":    strings.Join,
-		"command": isCommand,
+		"lower":    strings.ToLower,
+		"join":     strings.Join,
+		"runnable": Runnable,
+		"pathLine": pathLine,
 		"apiGroups": func(groups []string) string {
 			if len(groups) == 0 {
 				return "none"

@@ -47,7 +47,7 @@ func TestSchemas(t *testing.T) {
 		secureauditv1.ReportFormat_REPORT_FORMAT_SARIF: compileSchema(t, "sarif-2.1.0-rtm.5.json"),
 		secureauditv1.ReportFormat_REPORT_FORMAT_OSCAL: compileSchema(t, "oscal-assessment-results-1.1.2-subset.json"),
 	}
-	reports := map[string]*secureauditv1.Report{"sample": sampleReport(), "empty": emptyReport(), "no history": sampleFindings(), "with path": withPath()}
+	reports := map[string]*secureauditv1.Report{"sample": sampleReport(), "empty": emptyReport(), "no history": sampleFindings(), "with path": withPath(), "choke points": pathsReport(t)}
 	for format, schema := range schemas {
 		for name, r := range reports {
 			t.Run(format.String()+"/"+name, func(t *testing.T) {

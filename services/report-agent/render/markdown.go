@@ -20,6 +20,7 @@ func Markdown(r *secureauditv1.Report) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# RBAC audit report: %s\n\n", md(v.Cluster))
 	writeExecutive(&b, v)
+	writeChoke(&b, v)
 	writeOverview(&b, v)
 	writeCounts(&b, v)
 	writeSummary(&b, v)
@@ -55,13 +56,20 @@ func writeExecutive(b *strings.Builder, v view) {
 			}
 		}
 		fmt.Fprintf(b, "It found %d %s: %s.\n\n", v.Total, plural(v.Total, "issue", "issues"), strings.Join(parts, ", "))
-		t := v.Top
-		fmt.Fprintf(b, "**Most important issue ([#%d](#%s)).** %s: %s holds %s. ",
-			t.Number, t.Anchor, md(t.Title), md(t.Subject), md(t.Access))
-		if t.Description != "" {
-			fmt.Fprintf(b, "%s ", md(t.Description))
+		if c := v.TopChoke; c != nil {
+			fmt.Fprintf(b, "**Most important issue ([choke point %d](#%s)).** %s. Removing it costs: %s. ",
+				c.Number, c.Anchor, md(c.Text()), md(c.CostText()))
+			b.WriteString("Action: **Revoke**, remove the binding after its owners confirm the cost (command under [Choke points](#choke-points)).\n\n")
+		} else if t := v.Top; t != nil {
+			fmt.Fprintf(b, "**Most important issue ([#%d](#%s)).** %s: %s holds %s. ",
+				t.Number, t.Anchor, md(t.Title), md(t.Subject), md(t.Access))
+			if t.Description != "" {
+				fmt.Fprintf(b, "%s ", md(t.Description))
+			}
+			fmt.Fprintf(b, "Rated %s (%s). Action: **%s**, %s.\n\n", strings.ToLower(t.Severity), md(t.SeverityReason), t.Action, actionMeaning[t.Action])
+		} else {
+			b.WriteString("**Most important issue.** None is proven: every finding that could lead here rests on an assumption the snapshot cannot show (see [Escalation paths](#escalation-paths)).\n\n")
 		}
-		fmt.Fprintf(b, "Rated %s (%s). Action: **%s**, %s.\n\n", strings.ToLower(t.Severity), md(t.SeverityReason), t.Action, actionMeaning[t.Action])
 	}
 	switch {
 	case v.Directory && v.Partial():
@@ -260,15 +268,107 @@ func writeFinding(b *strings.Builder, f findingView, v view) {
 		fmt.Fprintf(b, "This finding also stands for %s on the same grant (their controls are listed above).\n", strings.Join(f.Folded, ", "))
 	}
 	b.WriteString("\n**What it allows**\n\n")
-	writeRules(b, f.Rules)
-	b.WriteString("\n**How to fix it**\n\n")
-	if isCommand(f.Remediation) {
-		fence := codeFence(f.Remediation)
-		fmt.Fprintf(b, "%ssh\n%s\n%s\n", fence, strings.TrimRight(f.Remediation, "\n"), fence)
+	if len(f.Steps) > 0 {
+		writeSteps(b, f.Steps)
 	} else {
-		fmt.Fprintf(b, "%s\n", md(f.Remediation))
+		writeRules(b, f.Rules)
 	}
+	b.WriteString("\n**How to fix it**\n\n")
+	writeFix(b, f.Fix)
 	writeNote(b, f)
+}
+
+// writeFix writes the explanation as plain text and the commands that run
+// as written in a shell block of their own.
+func writeFix(b *strings.Builder, fx fixView) {
+	if len(fx.Prose) > 0 {
+		fmt.Fprintf(b, "%s\n", md(fx.Text()))
+	}
+	if len(fx.Commands) > 0 {
+		if len(fx.Prose) > 0 {
+			b.WriteString("\n")
+		}
+		fence := codeFence(fx.Block())
+		fmt.Fprintf(b, "%ssh\n%s\n%s\n", fence, fx.Block(), fence)
+	}
+}
+
+// writeSteps writes an escalation path step by step, each with the grant
+// behind it and that role's rules only, and the assumption of a step the
+// snapshot cannot prove.
+func writeSteps(b *strings.Builder, steps []stepView) {
+	for i, st := range steps {
+		fmt.Fprintf(b, "%d. %s \u2014[%s]\u2192 %s", i+1, md(st.From), md(st.Capability), md(st.To))
+		if st.Assumption != "" {
+			fmt.Fprintf(b, " **Conditional:** assumes %s.", md(st.Assumption))
+		}
+		b.WriteString("\n")
+		if !st.Granted {
+			continue
+		}
+		fmt.Fprintf(b, "\n   Granted by %s, %s:\n\n", md(st.Binding), md(st.Role))
+		var t strings.Builder
+		writeRules(&t, st.Rules)
+		for line := range strings.SplitSeq(strings.TrimRight(t.String(), "\n"), "\n") {
+			fmt.Fprintf(b, "   %s\n", line)
+		}
+		b.WriteString("\n")
+	}
+}
+
+// writeChoke writes the choke points: for each, the binding, how many
+// proven paths its removal closes, what the removal costs, the command,
+// and the paths grouped under it.
+func writeChoke(b *strings.Builder, v view) {
+	if len(v.Choke) == 0 {
+		return
+	}
+	b.WriteString("## Choke points\n\n")
+	b.WriteString("Bindings whose removal alone closes proven escalation paths to cluster-admin, chosen greedily (the one closing the most first). Each path is listed under the first choke point that closes it.\n")
+	for _, c := range v.Choke {
+		fmt.Fprintf(b, "\n<a id=\"%s\"></a>\n\n### Choke point %d: %s\n\n", c.Anchor, c.Number, md(c.Binding))
+		fmt.Fprintf(b, "%s.\n\n", md(c.Text()))
+		b.WriteString("- **Cost of removing it:**")
+		if len(c.Costs) == 0 {
+			b.WriteString(" no subject of the binding loses a capability of note\n")
+		} else {
+			b.WriteString("\n")
+			for _, x := range c.Costs {
+				fmt.Fprintf(b, "  - %s loses %s\n", md(x.Subject), md(x.Capabilities))
+			}
+		}
+		if len(c.Also) > 0 {
+			refs := make([]string, len(c.Also))
+			for i, n := range c.Also {
+				refs[i] = fmt.Sprintf("[#%d](#finding-%d)", n, n)
+			}
+			fmt.Fprintf(b, "- **Also closes:** %s (grouped under an earlier choke point)\n", strings.Join(refs, ", "))
+		}
+		b.WriteString("\n")
+		if Runnable(c.Command) {
+			fence := codeFence(c.Command)
+			fmt.Fprintf(b, "%ssh\n%s\n%s\n\n", fence, c.Command, fence)
+		}
+		if len(c.Paths) > 0 {
+			fmt.Fprintf(b, "Paths it closes (%d):\n\n", len(c.Paths))
+			for _, f := range c.Paths {
+				fmt.Fprintf(b, "- [#%d](#%s) %s: %s\n", f.Number, f.Anchor, md(f.Subject), md(pathLine(f)))
+			}
+			b.WriteString("\n")
+		}
+	}
+}
+
+// pathLine is a path in one line: its nodes joined by arrows.
+func pathLine(f findingView) string {
+	if len(f.Steps) == 0 {
+		return strings.Join(f.Path, " ; ")
+	}
+	nodes := []string{f.Steps[0].From}
+	for _, st := range f.Steps {
+		nodes = append(nodes, st.To)
+	}
+	return strings.Join(nodes, " \u2192 ")
 }
 
 func writePaths(b *strings.Builder, v view) {
@@ -277,13 +377,49 @@ func writePaths(b *strings.Builder, v view) {
 		b.WriteString("No finding carries a multi-step escalation path.\n\n")
 		return
 	}
-	for _, f := range v.Paths {
-		fmt.Fprintf(b, "**[#%d](#%s) %s** (%s)\n\n", f.Number, f.Anchor, md(f.Title), f.Severity)
+	for _, c := range v.Choke {
+		if len(c.Paths) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "### Through choke point %d: %s\n\n", c.Number, md(c.Binding))
+		for _, f := range c.Paths {
+			writePath(b, f)
+		}
+	}
+	if len(v.Ungrouped) > 0 {
+		if len(v.Choke) > 0 {
+			b.WriteString("### Paths no single removal closes, and conditional paths\n\n")
+		}
+		for _, f := range v.Ungrouped {
+			writePath(b, f)
+		}
+	}
+}
+
+func writePath(b *strings.Builder, f findingView) {
+	fmt.Fprintf(b, "**[#%d](#%s) %s** (%s", f.Number, f.Anchor, md(f.Title), f.Severity)
+	if f.Conditional {
+		b.WriteString(", conditional")
+	}
+	b.WriteString(")\n\n")
+	if len(f.Steps) == 0 {
 		for i, step := range f.Path {
 			fmt.Fprintf(b, "%d. %s\n", i+1, md(step))
 		}
 		b.WriteString("\n")
+		return
 	}
+	for i, st := range f.Steps {
+		fmt.Fprintf(b, "%d. %s \u2014[%s]\u2192 %s", i+1, md(st.From), md(st.Capability), md(st.To))
+		if st.Granted {
+			fmt.Fprintf(b, " (via %s, %s)", md(st.Binding), md(st.Role))
+		}
+		if st.Assumption != "" {
+			fmt.Fprintf(b, " **Conditional:** assumes %s.", md(st.Assumption))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
 }
 
 func writeReview(b *strings.Builder, v view) {
@@ -480,23 +616,6 @@ func apiGroups(groups []string) string {
 		}
 	}
 	return strings.Join(out, ", ")
-}
-
-// commandPrefixes start the lines of remediation that are shell commands.
-var commandPrefixes = []string{"kubectl ", "az ", "helm ", "$ "}
-
-// isCommand reports whether a remediation holds a command: a line that
-// starts with one, or a kubectl invocation within prose.
-func isCommand(remediation string) bool {
-	for line := range strings.SplitSeq(remediation, "\n") {
-		line = strings.TrimSpace(line)
-		for _, p := range commandPrefixes {
-			if strings.HasPrefix(line, p) {
-				return true
-			}
-		}
-	}
-	return strings.Contains(remediation, " kubectl ")
 }
 
 // codeFence returns a backtick fence longer than any run of backticks in

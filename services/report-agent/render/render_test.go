@@ -247,6 +247,9 @@ func TestGolden(t *testing.T) {
 		{"report.oscal.json", sampleReport(), secureauditv1.ReportFormat_REPORT_FORMAT_OSCAL},
 		{"report.csv", sampleReport(), secureauditv1.ReportFormat_REPORT_FORMAT_CSV},
 		{"empty.json", emptyReport(), secureauditv1.ReportFormat_REPORT_FORMAT_JSON},
+		{"paths/report.md", pathsReport(t), secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN},
+		{"paths/report.html", pathsReport(t), secureauditv1.ReportFormat_REPORT_FORMAT_HTML},
+		{"paths/report.sarif", pathsReport(t), secureauditv1.ReportFormat_REPORT_FORMAT_SARIF},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -385,13 +388,13 @@ func TestMarkdownEscapesHostileNames(t *testing.T) {
 			t.Errorf("Markdown contains unescaped %q", bad)
 		}
 	}
-	for _, good := range []string{`evil\|name\](http://x)\<img\>`, `Platform \*Admins\*`, "deployer\\_\\`x\\`", "````sh\n", "```evil```\n````\n"} {
+	for _, good := range []string{`evil\|name\](http://x)\<img\>`, `Platform \*Admins\*`, "deployer\\_\\`x\\`", "kubectl edit role deployer -n ci # name \\`\\`\\`evil\\`\\`\\`"} {
 		if !strings.Contains(doc, good) {
 			t.Errorf("Markdown lacks escaped %q", good)
 		}
 	}
 	// The report's own links point at its anchors; any other link was injected.
-	own := regexp.MustCompile(`\]\(#(finding|review)-[0-9]+\)`)
+	own := regexp.MustCompile(`\]\(#((finding|review|choke)-[0-9]+|choke-points|escalation-paths)\)`)
 	if i := strings.Index(own.ReplaceAllString(strings.ReplaceAll(doc, `\]`, ""), ""), "]("); i >= 0 {
 		t.Errorf("Markdown contains an unescaped link near %q", doc[max(0, i-20):i+10])
 	}

@@ -77,6 +77,7 @@ type sarifResult struct {
 	PartialFingerprints map[string]string `json:"partialFingerprints"`
 	BaselineState       string            `json:"baselineState,omitempty"`
 	CodeFlows           []sarifCodeFlow   `json:"codeFlows,omitempty"`
+	RelatedLocations    []sarifRelated    `json:"relatedLocations,omitempty"`
 	Properties          sarifResultProps  `json:"properties"`
 }
 
@@ -100,6 +101,15 @@ type sarifThreadFlowLocation struct {
 type sarifStepLocation struct {
 	PhysicalLocation *sarifPhysical `json:"physicalLocation,omitempty"`
 	LogicalLocations []sarifLogical `json:"logicalLocations,omitempty"`
+	Message          sarifText      `json:"message"`
+}
+
+// sarifRelated is a related location: for a choke point, one path it
+// closes, at the binding of that path's first step.
+type sarifRelated struct {
+	ID               int            `json:"id"`
+	PhysicalLocation sarifPhysical  `json:"physicalLocation"`
+	LogicalLocations []sarifLogical `json:"logicalLocations"`
 	Message          sarifText      `json:"message"`
 }
 
@@ -204,6 +214,14 @@ func SARIF(r *secureauditv1.Report) ([]byte, error) {
 				Remediation: f.GetRemediation(),
 			},
 		})
+	}
+	if chokes := sarifChoke(r, findings); len(chokes) > 0 {
+		ruleIndex[ChokeRuleID] = len(rules)
+		rules = append(rules, sarifChokeRule())
+		for i := range chokes {
+			chokes[i].RuleIndex = ruleIndex[ChokeRuleID]
+		}
+		results = append(chokes, results...)
 	}
 	log := sarifLog{
 		Schema:  "https://json.schemastore.org/sarif-2.1.0.json",
@@ -370,3 +388,88 @@ func listOr(values []string, empty string) string {
 
 // mdText escapes text for SARIF's Markdown help, as the report does.
 func mdText(s string) string { return md(s) }
+
+// ChokeRuleID is the SARIF rule of choke-point results.
+const ChokeRuleID = "PATH-CHOKE"
+
+func sarifChokeRule() sarifRule {
+	text := "Removing this binding alone closes the proven escalation paths to cluster-admin listed as related locations (their subjects have no other proven path). The result's remediation property holds the command that removes it; its message says what the removal costs."
+	return sarifRule{
+		ID:                   ChokeRuleID,
+		Name:                 "EscalationChokePoint",
+		ShortDescription:     sarifText{Text: "binding whose removal closes escalation paths"},
+		FullDescription:      sarifText{Text: text},
+		Help:                 sarifHelp{Text: text, Markdown: mdText(text)},
+		DefaultConfiguration: sarifRuleConfig{Level: "error"},
+		Properties: sarifRuleProperty{
+			Tags:             []string{"security", "rbac", "CIS-5.1.1", "CIS-5.1.8"},
+			SecuritySeverity: securitySeverity(secureauditv1.Severity_SEVERITY_CRITICAL),
+			Precision:        "very-high",
+		},
+	}
+}
+
+// sarifChoke returns one result per choke point, at its binding, with the
+// paths it closes as related locations (each at the binding of the path's
+// first step), first in the log.
+func sarifChoke(r *secureauditv1.Report, findings []*secureauditv1.Finding) []sarifResult {
+	byID := map[string]*secureauditv1.Finding{}
+	for _, f := range findings {
+		byID[f.GetId()] = f
+	}
+	var out []sarifResult
+	for _, cp := range r.GetChokePoints() {
+		var related []sarifRelated
+		for _, id := range cp.GetFindingIds() {
+			f, ok := byID[id]
+			if !ok {
+				continue
+			}
+			at := sarifLocationFor(r.GetCluster(), f)
+			related = append(related, sarifRelated{
+				ID:               len(related),
+				PhysicalLocation: at.PhysicalLocation,
+				LogicalLocations: at.LogicalLocations,
+				Message:          sarifText{Text: fmt.Sprintf("closes the path of %s (finding %s)", subjectText(f.GetSubject()), id)},
+			})
+		}
+		if len(related) == 0 {
+			continue
+		}
+		var costs []string
+		for _, c := range cp.GetCosts() {
+			caps := "no capability of note"
+			if len(c.GetCapabilities()) > 0 {
+				caps = strings.Join(c.GetCapabilities(), ", ")
+			}
+			costs = append(costs, subjectText(c.GetSubject())+" loses "+caps)
+		}
+		binding := bindingText(cp.GetBinding())
+		out = append(out, sarifResult{
+			RuleID: ChokeRuleID,
+			Level:  "error",
+			Message: sarifText{Text: fmt.Sprintf("Removing %s (%s) closes %d of %d proven escalation paths to cluster-admin. Cost: %s.",
+				binding, roleText(cp.GetRole()), len(related), cp.GetTotalPaths(), listOr(costs, "no subject of the binding loses a capability of note"))},
+			Locations:           []sarifLocation{sarifLocationFor(r.GetCluster(), &secureauditv1.Finding{Binding: cp.GetBinding()})},
+			PartialFingerprints: map[string]string{FingerprintKey: "choke/" + bindingKeyText(cp.GetBinding())},
+			RelatedLocations:    related,
+			Properties: sarifResultProps{
+				Severity:    severityText(secureauditv1.Severity_SEVERITY_CRITICAL),
+				Action:      ActionRevoke,
+				Subject:     binding,
+				Controls:    []string{"CIS-5.1.1", "CIS-5.1.8"},
+				Remediation: cp.GetCommand(),
+			},
+		})
+	}
+	return out
+}
+
+// bindingKeyText identifies a binding in a fingerprint.
+func bindingKeyText(b *secureauditv1.BindingRef) string {
+	ns := b.GetNamespace()
+	if ns == "" {
+		ns = "_cluster"
+	}
+	return ns + "/" + b.GetKind().String() + "/" + b.GetName()
+}

@@ -48,8 +48,16 @@ type view struct {
 	Findings   []findingView
 	Infra      []findingView
 
-	// Top is the single most important finding, nil without findings.
+	// Top is the single most important finding, chosen from the proven
+	// ones (see headline), nil without one.
 	Top *findingView
+	// TopChoke is the choke point the headline names instead of Top, when
+	// one closes more than one proven path.
+	TopChoke *chokeView
+	// Choke are the choke points, most paths closed first; Ungrouped the
+	// path findings no choke point groups.
+	Choke     []chokeView
+	Ungrouped []findingView
 	// Identity and Permission split Findings into the report's sections.
 	Identity   []findingView
 	Permission []findingView
@@ -101,10 +109,18 @@ type findingView struct {
 	Cluster       bool
 	// Path is the finding's escalation path as steps, when it has one.
 	Path []string
+	// Steps are the structured steps, each with the grant and rules behind
+	// it; empty for a path stored only in the description.
+	Steps []stepView
+	// Conditional marks a path with a step the snapshot cannot prove.
+	Conditional bool
+	// Fix is the remediation split into prose and commands that run.
+	Fix fixView
 	// Note is the reasoning step's explanation of the finding, when it
 	// wrote one; always shown labelled with who wrote it.
 	Note       *modelNote
 	subjectKey string
+	kind       secureauditv1.SubjectKind
 	severity   secureauditv1.Severity
 	namespace  string
 }
@@ -199,10 +215,8 @@ func newView(r *secureauditv1.Report) view {
 			v.Paths = append(v.Paths, fv)
 		}
 	}
-	if len(v.Findings) > 0 {
-		top := v.Findings[0]
-		v.Top = &top
-	}
+	v.Choke, v.Ungrouped = newChoke(r.GetChokePoints(), byID, v.Paths)
+	v.Top, v.TopChoke = headline(v.Findings, v.Choke)
 	for i, f := range r.GetInfrastructureFindings() {
 		fv := newFindingView(i+1, f)
 		fv.Anchor = fmt.Sprintf("infra-%d", i+1)
@@ -272,7 +286,11 @@ func newFindingView(n int, f *secureauditv1.Finding) findingView {
 		SeverityClass:  strings.ToLower(severityText(f.GetSeverity())),
 		Cluster:        f.GetScope().GetLevel() == secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER,
 		Path:           findingPath(f),
+		Steps:          newSteps(f),
+		Conditional:    conditional(f),
+		Fix:            newFix(f.GetRemediation()),
 		subjectKey:     subjectKey(f.GetSubject()),
+		kind:           f.GetSubject().GetKind(),
 		severity:       f.GetSeverity(),
 		namespace:      f.GetScope().GetNamespace(),
 	}

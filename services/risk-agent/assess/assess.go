@@ -178,6 +178,7 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 		TemplateVersion:   reasoning.TemplateVersion,
 		PlatformGrants:    det.PlatformGrants,
 		Semantics:         det.Semantics,
+		ChokePoints:       det.ChokePoints,
 	}
 	if err := stream.Send(&secureauditv1.AssessResponse{Part: &secureauditv1.AssessResponse_Summary{Summary: summary}}); err != nil {
 		return fmt.Errorf("send summary: %w", err)
@@ -198,6 +199,9 @@ type Detection struct {
 	// Semantics is the server version whose authorizer semantics the rules
 	// applied, and where it came from.
 	Semantics *secureauditv1.AuthorizerSemantics
+	// ChokePoints are the bindings whose removal closes the most proven
+	// escalation paths.
+	ChokePoints []*secureauditv1.ChokePoint
 }
 
 // maxPlatformGrants bounds AssessSummary.platform_grants, as the contract
@@ -210,7 +214,8 @@ func Detect(snap *snapshot.Snapshot, dir []*secureauditv1.DirectoryChunk, cfg id
 	analysis := rules.Analyze(snap)
 	findings := analysis.Findings()
 	findings = append(findings, identity.Evaluate(snap, dir, findings, cfg)...)
-	findings = append(findings, paths.Find(analysis)...)
+	escalation := paths.Analyze(analysis)
+	findings = append(findings, escalation.Findings...)
 	// Injection hits in cluster or directory strings are security findings
 	// in their own right, whatever the reasoning provider.
 	detections := inject.Inspect(snap, dir)
@@ -222,7 +227,7 @@ func Detect(snap *snapshot.Snapshot, dir []*secureauditv1.DirectoryChunk, cfg id
 	if len(managed) > maxPlatformGrants {
 		managed = managed[:maxPlatformGrants]
 	}
-	return Detection{Findings: findings, Injections: detections, PlatformGrants: managed, Semantics: analysis.Semantics()}
+	return Detection{Findings: findings, Injections: detections, PlatformGrants: managed, Semantics: analysis.Semantics(), ChokePoints: escalation.ChokePoints}
 }
 
 func partName(r *secureauditv1.AssessRequest) string {

@@ -18,6 +18,12 @@ const (
 	signerClient       = "kubernetes.io/kube-apiserver-client"
 )
 
+// legacySecretAssumption is what reading Secrets needs to reach a
+// ServiceAccount: a token Secret of it must exist, which the snapshot
+// cannot show (the audit never reads Secrets) and which Kubernetes no
+// longer creates by itself since 1.24.
+const legacySecretAssumption = "a legacy token Secret of a ServiceAccount there exists (none is created automatically since Kubernetes 1.24, and the audit never reads Secrets)"
+
 // build turns the grants into the escalation graph. Only subjects of
 // bindings get nodes: a subject without grants leads nowhere.
 func build(a *rules.Analysis) *graph {
@@ -87,7 +93,15 @@ func build(a *rules.Analysis) *graph {
 			named(g, u, e, cluster, ns, saTarget, "can impersonate any ServiceAccount in "+where, "can impersonate", gr)
 		}
 		if e, ok := gr.Has(rules.CapSecretsRead); ok && e.Names == nil {
-			g.edge(u, saTarget(), "can read Secrets in "+where+", including legacy token Secrets of its ServiceAccounts", gr, e.Rules)
+			if w, ok := gr.Has(rules.CapSecretsWrite); ok && w.Names == nil && strings.Contains(w.Granted, "create") {
+				// A Secret of type kubernetes.io/service-account-token
+				// annotated with a ServiceAccount's name is filled with its
+				// token by the token controller: no existing object needed.
+				g.edge(u, saTarget(), "can create a token Secret for any ServiceAccount in "+where+" and read the token back ("+w.Granted+", "+e.Granted+")", gr, join(e.Rules, w.Rules))
+			} else {
+				g.conditional(u, saTarget(), "can read Secrets in "+where+", including legacy token Secrets of its ServiceAccounts",
+					legacySecretAssumption, gr, e.Rules)
+			}
 		}
 		if e, ok := gr.Has(rules.CapExec); ok && e.Names == nil {
 			g.edge(u, podsTarget(), "can exec or attach into pods in "+where+" and use their tokens ("+e.Granted+")", gr, e.Rules)
@@ -182,15 +196,15 @@ func expand(g *graph, s *snapshot.Snapshot, saNodes, userNodes []int) {
 	allSAs, hasAllSAs := group(groupAllSAs)
 	authn, hasAuthn := group(groupAuthenticated)
 	// members adds a ServiceAccount-like node's group edges.
-	members := func(from int, ns, text string) {
+	members := func(from int, ns, text, assume string) {
 		if v, ok := group(groupSAPrefix + ns); ok {
-			g.edge(from, v, text, nil, nil)
+			g.conditional(from, v, text, assume, nil, nil)
 		}
 		if hasAllSAs {
-			g.edge(from, allSAs, text, nil, nil)
+			g.conditional(from, allSAs, text, assume, nil, nil)
 		}
 		if hasAuthn {
-			g.edge(from, authn, text, nil, nil)
+			g.conditional(from, authn, text, assume, nil, nil)
 		}
 	}
 	byNS := map[string][]int{}
@@ -201,7 +215,7 @@ func expand(g *graph, s *snapshot.Snapshot, saNodes, userNodes []int) {
 			namespaces = append(namespaces, ns)
 		}
 		byNS[ns] = append(byNS[ns], id)
-		members(id, ns, "is a member of")
+		members(id, ns, "is a member of", "")
 	}
 	for _, id := range userNodes {
 		if hasAuthn {
@@ -217,7 +231,7 @@ func expand(g *graph, s *snapshot.Snapshot, saNodes, userNodes []int) {
 	}
 	for id, k := range g.keys {
 		if ns, ok := strings.CutPrefix(k, "!sa:"); ok {
-			members(id, ns, "includes members of")
+			members(id, ns, "includes members of", "")
 		}
 	}
 	if v, ok := g.lookup(anySAKey); ok {
@@ -239,42 +253,40 @@ func expand(g *graph, s *snapshot.Snapshot, saNodes, userNodes []int) {
 			g.edge(v, authn, "includes members of", nil, nil)
 		}
 	}
-	// Running pods that mount their ServiceAccount's token: one edge per
-	// (namespace, ServiceAccount), naming the first pod.
-	seen := map[string]bool{}
+	// Running pods that hold a ServiceAccount's token (automounted,
+	// projected, or a legacy token Secret mounted by name): one edge per
+	// (namespace, ServiceAccount, way the token arrives), naming the first
+	// pod. A token whose use needs an assumption gives a conditional edge,
+	// kept only while no pod proves the same ServiceAccount's token.
+	type hold struct {
+		ns, sa string
+		proven bool
+	}
+	seen := map[hold]bool{}
 	for _, w := range s.Workloads() {
-		if w.GetKind() != "Pod" || !automounts(s, w) {
+		if w.GetKind() != "Pod" {
 			continue
 		}
-		ns, name := w.GetMeta().GetNamespace(), w.GetServiceAccount()
-		if seen[ns+"/"+name] {
-			continue
-		}
-		seen[ns+"/"+name] = true
-		text := "runs Pod " + w.GetMeta().GetName() + " as"
-		sa, isSubject := g.lookup("S/" + ns + "/" + name)
-		for _, key := range []string{podsOf(ns), anyPodKey} {
-			v, ok := g.lookup(key)
-			if !ok {
+		ns := w.GetMeta().GetNamespace()
+		for _, t := range s.Tokens(w) {
+			h := hold{ns: ns, sa: t.ServiceAccount, proven: t.Assumption() == ""}
+			if seen[h] || seen[hold{ns: ns, sa: t.ServiceAccount, proven: true}] {
 				continue
 			}
-			if isSubject {
-				g.edge(v, sa, text, nil, nil)
-			} else {
-				members(v, ns, text+" ServiceAccount "+name+", a member of")
+			seen[h] = true
+			text := "runs Pod " + w.GetMeta().GetName() + ", which holds the token through " + t.Text() + ", as"
+			sa, isSubject := g.lookup("S/" + ns + "/" + t.ServiceAccount)
+			for _, key := range []string{podsOf(ns), anyPodKey} {
+				v, ok := g.lookup(key)
+				if !ok {
+					continue
+				}
+				if isSubject {
+					g.conditional(v, sa, text, t.Assumption(), nil, nil)
+				} else {
+					members(v, ns, text+" ServiceAccount "+t.ServiceAccount+", a member of", t.Assumption())
+				}
 			}
 		}
 	}
-}
-
-// automounts reports whether a pod mounts its ServiceAccount's token: the
-// pod's setting wins, then the ServiceAccount's, and the default is yes.
-func automounts(s *snapshot.Snapshot, w *secureauditv1.Workload) bool {
-	if w.AutomountToken != nil {
-		return w.GetAutomountToken()
-	}
-	if sa, ok := s.ServiceAccount(w.GetMeta().GetNamespace(), w.GetServiceAccount()); ok && sa.AutomountToken != nil {
-		return sa.GetAutomountToken()
-	}
-	return true
 }

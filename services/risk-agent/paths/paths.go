@@ -43,6 +43,9 @@ type edge struct {
 	text     string // what the step does
 	grant    *rules.Grant
 	rules    []*secureauditv1.PolicyRule
+	// assume is what the step needs that the snapshot cannot show; "" for
+	// a proven step.
+	assume string
 }
 
 // graph is the escalation graph. Nodes are subjects and a few abstract
@@ -79,11 +82,17 @@ func (g *graph) lookup(key string) (int, bool) {
 }
 
 func (g *graph) edge(from, to int, text string, gr *rules.Grant, rs []*secureauditv1.PolicyRule) {
+	g.conditional(from, to, text, "", gr, rs)
+}
+
+// conditional adds an edge that holds only when assume does ("" for a
+// proven edge).
+func (g *graph) conditional(from, to int, text, assume string, gr *rules.Grant, rs []*secureauditv1.PolicyRule) {
 	if from == to {
 		return
 	}
 	i := int32(len(g.edges))
-	g.edges = append(g.edges, edge{from: from, to: to, text: text, grant: gr, rules: rs})
+	g.edges = append(g.edges, edge{from: from, to: to, text: text, grant: gr, rules: rs, assume: assume})
 	g.out[from] = append(g.out[from], i)
 	g.in[to] = append(g.in[to], i)
 }
@@ -116,24 +125,90 @@ func subjectKey(s *secureauditv1.Subject) (string, *secureauditv1.Subject) {
 	return "U/" + s.GetName(), s
 }
 
-// Find returns one PATH-001 finding for every subject of a binding that can
-// reach cluster-admin in at most MaxSteps steps and is not already
-// cluster-admin through a direct grant, in the order rules.Sort gives.
-func Find(a *rules.Analysis) []*secureauditv1.Finding {
+// Result is what the path analysis finds: one PATH-001 finding per
+// subject that can reach cluster-admin, and the choke points among the
+// bindings of the proven paths.
+type Result struct {
+	Findings    []*secureauditv1.Finding
+	ChokePoints []*secureauditv1.ChokePoint
+}
+
+// Find returns the PATH-001 findings of Analyze.
+func Find(a *rules.Analysis) []*secureauditv1.Finding { return Analyze(a).Findings }
+
+// Analyze returns one PATH-001 finding for every subject of a binding that
+// can reach cluster-admin in at most MaxSteps steps and is not already
+// cluster-admin through a direct grant, in the order rules.Sort gives: a
+// proven path when there is one, else a conditional path (a step needs an
+// object the snapshot cannot show), rated lower. Then the choke points:
+// the bindings whose removal closes the most proven paths (see chokePoints).
+func Analyze(a *rules.Analysis) Result {
 	g := build(a)
 	admin, ok := g.lookup(adminKey)
 	if !ok {
-		return nil
+		return Result{}
 	}
-	// Backward breadth-first search from cluster-admin: dist and the first
-	// edge of a shortest path from every node.
-	dist := make([]int32, len(g.names))
+	proven := g.search(admin, nil, true)
+	any := g.search(admin, nil, false)
+	var out []*secureauditv1.Finding
+	var subjects []provenPath
+	seen := map[int]bool{}
+	for _, gr := range a.Grants() {
+		key, _ := subjectKey(gr.Subject)
+		u, ok := g.lookup(key)
+		if !ok || seen[u] {
+			continue
+		}
+		seen[u] = true
+		sp := proven
+		if proven.dist[u] <= 0 {
+			sp = any
+		}
+		if sp.dist[u] <= 0 {
+			continue
+		}
+		first := g.edges[sp.next[u]]
+		if first.to == admin && direct(first) {
+			continue // already cluster-admin: RBAC-001 and RBAC-008 say so
+		}
+		if first.grant == nil {
+			continue // only through a group, whose own finding shows the path
+		}
+		f := g.finding(a.Snapshot(), u, sp.next, admin)
+		out = append(out, f)
+		if !f.GetConditional() && !f.GetInfrastructure() {
+			subjects = append(subjects, provenPath{node: u, finding: f})
+		}
+	}
+	rules.Sort(out)
+	return Result{Findings: out, ChokePoints: g.chokePoints(a, admin, proven, subjects)}
+}
+
+// searchResult is a backward breadth-first search from cluster-admin: the
+// distance of every node (-1: cannot reach it) and the first edge of a
+// shortest path from it.
+type searchResult struct {
+	dist []int32
+	next []int32
+}
+
+// search runs the backward search over the proven edges only (provenOnly)
+// or all edges, skipping the edges cut says to.
+func (g *graph) search(admin int, cut func(ei int32) bool, provenOnly bool) searchResult {
+	r := searchResult{dist: make([]int32, len(g.names)), next: make([]int32, len(g.names))}
+	g.searchInto(&r, nil, admin, cut, provenOnly)
+	return r
+}
+
+// searchInto is search writing into r's slices (of the graph's size) and
+// using queue's storage, so repeated searches allocate nothing.
+func (g *graph) searchInto(r *searchResult, queue []int, admin int, cut func(ei int32) bool, provenOnly bool) []int {
+	dist, next := r.dist, r.next
 	for i := range dist {
 		dist[i] = -1
 	}
-	next := make([]int32, len(g.names))
 	dist[admin] = 0
-	queue := []int{admin}
+	queue = append(queue[:0], admin)
 	for len(queue) > 0 {
 		v := queue[0]
 		queue = queue[1:]
@@ -141,7 +216,11 @@ func Find(a *rules.Analysis) []*secureauditv1.Finding {
 			continue
 		}
 		for _, ei := range g.in[v] {
-			u := g.edges[ei].from
+			e := &g.edges[ei]
+			if (provenOnly && e.assume != "") || (cut != nil && cut(ei)) {
+				continue
+			}
+			u := e.from
 			if dist[u] < 0 {
 				dist[u] = dist[v] + 1
 				next[u] = ei
@@ -149,26 +228,7 @@ func Find(a *rules.Analysis) []*secureauditv1.Finding {
 			}
 		}
 	}
-	var out []*secureauditv1.Finding
-	seen := map[int]bool{}
-	for _, gr := range a.Grants() {
-		key, _ := subjectKey(gr.Subject)
-		u, ok := g.lookup(key)
-		if !ok || seen[u] || dist[u] <= 0 {
-			continue
-		}
-		seen[u] = true
-		first := g.edges[next[u]]
-		if first.to == admin && direct(first) {
-			continue // already cluster-admin: RBAC-001 and RBAC-008 say so
-		}
-		if first.grant == nil {
-			continue // only through a group, whose own finding shows the path
-		}
-		out = append(out, g.finding(a.Snapshot(), u, next, admin))
-	}
-	rules.Sort(out)
-	return out
+	return queue
 }
 
 // direct reports whether an edge is a plain cluster-admin grant.
@@ -179,8 +239,7 @@ func direct(e edge) bool {
 func (g *graph) finding(s *snapshot.Snapshot, u int, next []int32, admin int) *secureauditv1.Finding {
 	var steps []string
 	var path []*secureauditv1.PathStep
-	var matched []*secureauditv1.PolicyRule
-	seenRule := map[*secureauditv1.PolicyRule]bool{}
+	var assumptions []string
 	var first edge
 	for v, i := u, 0; v != admin; i++ {
 		e := g.edges[next[v]]
@@ -191,19 +250,18 @@ func (g *graph) finding(s *snapshot.Snapshot, u int, next []int32, admin int) *s
 		if e.grant != nil {
 			step += " (via " + rules.BindingText(e.grant.Binding) + ", " + roleText(e.grant.Role) + ")"
 		}
+		if e.assume != "" {
+			step += " (conditional: assumes " + e.assume + ")"
+			assumptions = append(assumptions, fmt.Sprintf("step %d assumes %s", i+1, e.assume))
+		}
 		step += "]--> " + g.names[e.to]
 		steps = append(steps, step)
-		ps := &secureauditv1.PathStep{From: clip(g.names[e.from]), Capability: clip(e.text), To: clip(g.names[e.to])}
+		ps := &secureauditv1.PathStep{From: clip(g.names[e.from]), Capability: clip(e.text), To: clip(g.names[e.to]), Assumption: clip(e.assume)}
 		if e.grant != nil {
 			ps.Binding, ps.Role = proto.CloneOf(e.grant.Binding), proto.CloneOf(e.grant.Role)
+			ps.Rules = cloneRules(e.rules)
 		}
 		path = append(path, ps)
-		for _, r := range e.rules {
-			if !seenRule[r] {
-				seenRule[r] = true
-				matched = append(matched, proto.CloneOf(r))
-			}
-		}
 		v = e.to
 	}
 	sub := g.subj[u]
@@ -215,50 +273,75 @@ func (g *graph) finding(s *snapshot.Snapshot, u int, next []int32, admin int) *s
 	if gr.Namespace != "" {
 		scope = &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: gr.Namespace}
 	}
-	if len(matched) > 1000 {
-		matched = matched[:1000]
-	}
-	fix := "Command: "
-	if gr.Role.GetKind() == secureauditv1.RoleKind_ROLE_KIND_ROLE {
-		fix += "kubectl -n " + rules.Quote(gr.Role.GetNamespace()) + " edit role " + rules.Quote(gr.Role.GetName())
-	} else {
-		fix += "kubectl edit clusterrole " + rules.Quote(gr.Role.GetName())
-	}
-	edit := "kubectl edit clusterrolebinding " + rules.Quote(gr.Binding.GetName())
-	if gr.Binding.GetKind() == secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING {
-		edit = "kubectl -n " + rules.Quote(gr.Binding.GetNamespace()) + " edit rolebinding " + rules.Quote(gr.Binding.GetName())
-	}
-	fix += " and remove what step 1 uses, or " + edit + " and remove " + rules.SubjectText(sub)
 	desc := Rule.Description + " Path (" + fmt.Sprint(len(steps)) + " steps): " + strings.Join(steps, "; ") + "."
+	severity, reason := Rule.Severity, fmt.Sprintf("base CRITICAL (reaches cluster-admin in %d steps)", len(steps))
+	if len(assumptions) > 0 {
+		severity = secureauditv1.Severity_SEVERITY_HIGH
+		reason = fmt.Sprintf("base CRITICAL, lowered to HIGH: a conditional path (reaches cluster-admin in %d steps only if %s)", len(steps), strings.Join(assumptions, "; "))
+		desc = "Conditional: " + strings.Join(assumptions, "; ") + ". " + desc
+	}
 	if len(desc) > 4096 {
 		desc = desc[:4093] + "..."
+	}
+	if len(reason) > 1024 {
+		reason = reason[:1021] + "..."
 	}
 	return &secureauditv1.Finding{
 		Id:             rules.FindingID(RuleID, gr.Binding, sub, gr.Role),
 		RuleId:         RuleID,
 		Title:          Rule.Title,
-		Severity:       Rule.Severity,
-		SeverityReason: fmt.Sprintf("base CRITICAL (reaches cluster-admin in %d steps)", len(steps)),
+		Severity:       severity,
+		SeverityReason: reason,
 		Subject:        &secureauditv1.SubjectRef{Kind: sub.GetKind(), Name: sub.GetName(), Namespace: sub.GetNamespace(), DisplayName: displayName(s, sub)},
 		Binding:        proto.CloneOf(gr.Binding),
 		Role:           proto.CloneOf(gr.Role),
 		Scope:          scope,
-		MatchedRules:   matched,
+		MatchedRules:   cloneRules(first.rules),
 		Controls:       append([]string(nil), Rule.Controls...),
-		Remediation:    Rule.Remediation + " " + fix,
+		Remediation:    remediation(gr, sub),
 		Description:    desc,
 		Infrastructure: infra,
 		Path:           path,
+		Conditional:    len(assumptions) > 0,
 	}
+}
+
+// remediation breaks the path at its first step: the prose first, then one
+// command per line, each of which runs as written.
+func remediation(gr *rules.Grant, sub *secureauditv1.Subject) string {
+	role := "kubectl edit clusterrole " + rules.Quote(gr.Role.GetName())
+	if gr.Role.GetKind() == secureauditv1.RoleKind_ROLE_KIND_ROLE {
+		role = "kubectl -n " + rules.Quote(gr.Role.GetNamespace()) + " edit role " + rules.Quote(gr.Role.GetName())
+	}
+	binding := "kubectl edit clusterrolebinding " + rules.Quote(gr.Binding.GetName())
+	if gr.Binding.GetKind() == secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING {
+		binding = "kubectl -n " + rules.Quote(gr.Binding.GetNamespace()) + " edit rolebinding " + rules.Quote(gr.Binding.GetName())
+	}
+	return Rule.Remediation + " Remove what step 1 uses from " + roleText(gr.Role) + " (first command), or remove " +
+		rules.SubjectText(sub) + " from " + rules.BindingText(gr.Binding) + " (second command).\n" + role + "\n" + binding
+}
+
+func cloneRules(rs []*secureauditv1.PolicyRule) []*secureauditv1.PolicyRule {
+	if len(rs) > 1000 {
+		rs = rs[:1000]
+	}
+	out := make([]*secureauditv1.PolicyRule, len(rs))
+	for i, r := range rs {
+		out[i] = proto.CloneOf(r)
+	}
+	return out
 }
 
 // clip bounds a path step's text to the contract's 1024 bytes, on a rune
 // boundary.
-func clip(s string) string {
-	if len(s) <= 1024 {
+func clip(s string) string { return clipTo(s, 1024) }
+
+// clipTo bounds s to n bytes, on a rune boundary.
+func clipTo(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	s = s[:1021]
+	s = s[:n-3]
 	for len(s) > 0 && !utf8.RuneStart(s[len(s)-1]) {
 		s = s[:len(s)-1]
 	}

@@ -40,7 +40,11 @@ func TestSyntheticFindingsValid(t *testing.T) {
 	snaps = append(snaps, snapshot.Build([]*secureauditv1.SnapshotChunk{wide}, nil), load(t, filepath.Join("testdata", "rules", paths.RuleID)))
 	for i, s := range snaps {
 		a := rules.Analyze(s)
-		fs := append(a.Findings(), paths.Find(a)...)
+		r := paths.Analyze(a)
+		fs := append(a.Findings(), r.Findings...)
+		if err := v.Validate(&secureauditv1.AssessSummary{FindingCount: 1, CatalogueVersion: "x", ReasoningProvider: "none", Counts: &secureauditv1.ObjectCounts{}, ChokePoints: r.ChokePoints}); err != nil {
+			t.Errorf("snapshot %d: choke points invalid: %v", i, err)
+		}
 		if len(fs) == 0 {
 			t.Fatalf("snapshot %d: no findings", i)
 		}

@@ -47,7 +47,7 @@ func workloads(a *Analysis, drafts []*draft) []*draft {
 			order = append(order, k)
 		}
 		u.all = append(u.all, w)
-		if automounts(s, w) {
+		if s.HoldsOwnToken(w) {
 			u.mounting = append(u.mounting, w)
 			if w.GetKind() == "Pod" {
 				u.podsMount = append(u.podsMount, w)
@@ -93,24 +93,24 @@ func workloads(a *Analysis, drafts []*draft) []*draft {
 		patch := "kubectl -n " + quote(u.ns) + " patch serviceaccount " + quote(u.name) + ` -p '{"automountServiceAccountToken":false}'`
 		if _, ok := s.ServiceAccount(u.ns, u.name); !ok && u.name != "default" && hasSAs[u.ns] {
 			newDraft(MissingServiceAccount, fmt.Sprintf("%d workloads use the missing ServiceAccount %s/%s", len(u.all), u.ns, u.name),
-				"Workloads: "+listWorkloads(u.all)+".",
+				"Workloads: "+listWorkloads(s, u.all)+".",
 				"kubectl -n "+quote(u.ns)+" create serviceaccount "+quote(u.name)+" (deliberately), or change the workloads' serviceAccountName")
 		}
 		if u.name == "default" {
 			newDraft(DefaultSAInUse, fmt.Sprintf("%d workloads run as %s/default", len(u.all), u.ns),
-				"Workloads: "+listWorkloads(u.all)+".",
+				"Workloads: "+listWorkloads(s, u.all)+".",
 				"kubectl -n "+quote(u.ns)+" create serviceaccount NAME, set serviceAccountName: NAME in each workload (kubectl -n "+quote(u.ns)+" set serviceaccount KIND/NAME NAME), then "+patch)
 		}
 		g, hasGrant := granted[k]
 		if hasGrant && len(u.mounting) > 0 {
 			d := newDraft(TokenAutomount, fmt.Sprintf("%d workloads mount the token of %s/%s, which holds grants", len(u.mounting), u.ns, u.name),
-				"Workloads: "+listWorkloads(u.mounting)+".", patch)
+				"Workloads: "+listWorkloads(s, u.mounting)+".", patch)
 			d.binding = g.Binding
 		}
 		if w, ok := worst[k]; ok && w.ladder.sev <= secureauditv1.Severity_SEVERITY_HIGH && len(u.podsMount) > 0 {
 			d := newDraft(BlastRadius, fmt.Sprintf("%d running pods mount the token of %s/%s (worst finding %s %s via %s)",
 				len(u.podsMount), u.ns, u.name, w.rule.ID, sevName(w.ladder.sev), bindingText(w.g.Binding)),
-				"Pods: "+listWorkloads(u.podsMount)+".",
+				"Pods: "+listWorkloads(s, u.podsMount)+".",
 				editBinding(w.g)+" and remove ServiceAccount "+u.ns+"/"+u.name+", or "+patch)
 			d.binding = w.g.Binding
 			d.role = w.g.Role
@@ -122,26 +122,34 @@ func workloads(a *Analysis, drafts []*draft) []*draft {
 	return out
 }
 
-// automounts reports whether a workload mounts its ServiceAccount's token:
-// the pod's setting wins, then the ServiceAccount's, and the default is yes.
-func automounts(s *snapshot.Snapshot, w *secureauditv1.Workload) bool {
-	if w.AutomountToken != nil {
-		return w.GetAutomountToken()
-	}
-	if sa, ok := s.ServiceAccount(w.GetMeta().GetNamespace(), w.GetServiceAccount()); ok && sa.AutomountToken != nil {
-		return sa.GetAutomountToken()
-	}
-	return true
-}
-
-func listWorkloads(ws []*secureauditv1.Workload) string {
+func listWorkloads(s *snapshot.Snapshot, ws []*secureauditv1.Workload) string {
 	var parts []string
 	for i, w := range ws {
 		if i == maxListed {
 			parts = append(parts, fmt.Sprintf("and %d more", len(ws)-maxListed))
 			break
 		}
-		parts = append(parts, w.GetKind()+" "+w.GetMeta().GetName())
+		parts = append(parts, w.GetKind()+" "+w.GetMeta().GetName()+tokenWays(s, w))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// tokenWays says how a workload holds its own ServiceAccount's token when
+// it is not (only) automounted: " (token through a projected
+// serviceAccountToken in volume V (...))", or "" for the automounted token
+// alone or none.
+func tokenWays(s *snapshot.Snapshot, w *secureauditv1.Workload) string {
+	var ways []string
+	for _, t := range s.Tokens(w) {
+		if t.Kind == snapshot.TokenProjected {
+			ways = append(ways, t.Text())
+		}
+	}
+	if len(ways) == 0 {
+		return ""
+	}
+	if s.Automounts(w) {
+		return " (token automounted and through " + strings.Join(ways, " and ") + ")"
+	}
+	return " (automount off; token through " + strings.Join(ways, " and ") + ")"
 }
