@@ -1,0 +1,291 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// TestRealWorldCorpus audits the real-world corpus (testdata/realworld: the
+// RBAC, namespaces and workloads of twelve operators' published install
+// manifests, with the bootstrap ClusterRoles captured from a pristine API
+// server) with `secureaudit scan`, and pins what a reviewer gets:
+//
+//   - testdata/realworld/findings.txt: every main finding (rule, subject,
+//     binding, severity), sorted;
+//   - testdata/realworld/appendix.txt: the findings put in the platform-managed
+//     appendix;
+//   - testdata/realworld/summary.txt: the counts and report.md's length;
+//
+// all rewritten by -update. testdata/realworld/EXPECTED.md must hold exactly
+// one row per main finding with a reviewer's judgement, so that no finding
+// comes or goes without somebody saying whether it is right.
+func TestRealWorldCorpus(t *testing.T) {
+	corpus := filepath.Join(env.root, "testdata", "realworld")
+	snap := t.TempDir()
+	projects := copyCorpus(t, corpus, snap)
+	if len(projects) < 10 {
+		t.Fatalf("the corpus has %d projects, want at least 10", len(projects))
+	}
+	writeBootstrap(t, filepath.Join(env.root, "services", "risk-agent", "rules", "upstream", "bootstrap-clusterroles.json"),
+		filepath.Join(snap, "bootstrap-clusterroles.json"))
+
+	out := filepath.Join(t.TempDir(), "out")
+	stdout, stderr, code := scan(t, "--snapshot", snap, "--cluster-name", "realworld", "--skip-directory", "--out", out, "--format", "md,json")
+	if code != 0 {
+		t.Fatalf("scan: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	report := readReport(t, filepath.Join(out, "report.json"))
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The corpus keeps only the kinds the audit reads: no Secret, ConfigMap
+	// or CRD of a published manifest is copied here (SOURCES.md).
+	if skipped := report.GetSkipped(); len(skipped) > 0 {
+		t.Errorf("the corpus holds kinds the audit does not read: %v", skipped)
+	}
+
+	var main, appendix []string
+	critical := 0
+	for _, f := range report.GetFindings() {
+		main = append(main, corpusKey(f))
+		if f.GetSeverity() == secureauditv1.Severity_SEVERITY_CRITICAL {
+			critical++
+		}
+	}
+	for _, f := range report.GetInfrastructureFindings() {
+		appendix = append(appendix, corpusKey(f))
+	}
+	sort.Strings(main)
+	sort.Strings(appendix)
+	checkCorpusGolden(t, filepath.Join(corpus, "findings.txt"), strings.Join(main, "\n")+"\n")
+	checkCorpusGolden(t, filepath.Join(corpus, "appendix.txt"), strings.Join(appendix, "\n")+"\n")
+
+	bySeverity := map[string]int{}
+	for _, f := range report.GetFindings() {
+		bySeverity[severityName(f.GetSeverity())]++
+	}
+	var summary strings.Builder
+	fmt.Fprintf(&summary, "projects: %s\n", strings.Join(projects, ", "))
+	fmt.Fprintf(&summary, "main findings: %d\n", len(main))
+	for _, s := range []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"} {
+		fmt.Fprintf(&summary, "  %s: %d\n", strings.ToLower(s), bySeverity[s])
+	}
+	fmt.Fprintf(&summary, "appendix findings: %d\n", len(appendix))
+	fmt.Fprintf(&summary, "report.md lines: %d\n", bytes.Count(md, []byte("\n")))
+	checkCorpusGolden(t, filepath.Join(corpus, "summary.txt"), summary.String())
+	t.Logf("%d main findings (%d critical), %d in the appendix, report.md %d lines", len(main), critical, len(appendix), bytes.Count(md, []byte("\n")))
+
+	rows, err := expectedRows(filepath.Join(corpus, "EXPECTED.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(main, rows); diff != "" {
+		t.Errorf("EXPECTED.md must have one row per main finding of findings.txt, with a judgement (-findings +rows):\n%s", diff)
+	}
+}
+
+// corpusKey names a finding as findings.txt and EXPECTED.md do: rule,
+// subject, binding and severity. A finding about a role rather than a
+// subject (RBAC-035, RBAC-036, RBAC-037) names the role as its subject.
+func corpusKey(f *secureauditv1.Finding) string {
+	key := findingKey(f)
+	if f.GetSubject() == nil && f.GetRole() != nil {
+		r := f.GetRole()
+		role := strings.TrimPrefix(r.GetKind().String(), "ROLE_KIND_") + ":" + r.GetNamespace() + "/" + r.GetName()
+		rule, rest, _ := strings.Cut(key, " ")
+		_, binding, _ := strings.Cut(rest, " ")
+		key = rule + " " + role + " " + binding
+	}
+	return key + " " + severityName(f.GetSeverity())
+}
+
+func severityName(s secureauditv1.Severity) string {
+	return strings.TrimPrefix(s.String(), "SEVERITY_")
+}
+
+// copyCorpus copies every project's YAML files into dir, one file per
+// project file, and returns the project names.
+func copyCorpus(t *testing.T, corpus, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var projects []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		files, err := filepath.Glob(filepath.Join(corpus, e.Name(), "*.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) == 0 {
+			t.Fatalf("%s: no YAML files", e.Name())
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, e.Name()+"-"+filepath.Base(f)), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		projects = append(projects, e.Name())
+	}
+	return projects
+}
+
+// writeBootstrap writes the captured bootstrap ClusterRoles (a SnapshotChunk,
+// see services/risk-agent/rules/upstream/README.md) as the ClusterRoleList a
+// pristine API server answers, so the corpus is audited on top of the
+// platform's own roles without a second copy of them in the tree.
+func writeBootstrap(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chunk secureauditv1.SnapshotChunk
+	if err := protojson.Unmarshal(data, &chunk); err != nil {
+		t.Fatalf("%s: %v", from, err)
+	}
+	type rule struct {
+		APIGroups       []string `json:"apiGroups,omitempty"`
+		Resources       []string `json:"resources,omitempty"`
+		ResourceNames   []string `json:"resourceNames,omitempty"`
+		NonResourceURLs []string `json:"nonResourceURLs,omitempty"`
+		Verbs           []string `json:"verbs"`
+	}
+	type requirement struct {
+		Key      string   `json:"key"`
+		Operator string   `json:"operator"`
+		Values   []string `json:"values,omitempty"`
+	}
+	type selector struct {
+		MatchLabels      map[string]string `json:"matchLabels,omitempty"`
+		MatchExpressions []requirement     `json:"matchExpressions,omitempty"`
+	}
+	type aggregation struct {
+		ClusterRoleSelectors []selector `json:"clusterRoleSelectors"`
+	}
+	type meta struct {
+		Name   string            `json:"name"`
+		Labels map[string]string `json:"labels,omitempty"`
+	}
+	type clusterRole struct {
+		APIVersion      string       `json:"apiVersion"`
+		Kind            string       `json:"kind"`
+		Metadata        meta         `json:"metadata"`
+		Rules           []rule       `json:"rules"`
+		AggregationRule *aggregation `json:"aggregationRule,omitempty"`
+	}
+	list := struct {
+		APIVersion string        `json:"apiVersion"`
+		Kind       string        `json:"kind"`
+		Items      []clusterRole `json:"items"`
+	}{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleList"}
+	for _, cr := range chunk.GetClusterRoles() {
+		item := clusterRole{Metadata: meta{Name: cr.GetMeta().GetName(), Labels: cr.GetMeta().GetLabels()}, Rules: []rule{}}
+		for _, r := range cr.GetRules() {
+			item.Rules = append(item.Rules, rule{APIGroups: r.GetApiGroups(), Resources: r.GetResources(),
+				ResourceNames: r.GetResourceNames(), NonResourceURLs: r.GetNonResourceUrls(), Verbs: r.GetVerbs()})
+		}
+		if sels := cr.GetAggregationSelectors(); len(sels) > 0 {
+			item.AggregationRule = &aggregation{ClusterRoleSelectors: []selector{}}
+			for _, s := range sels {
+				sel := selector{MatchLabels: s.GetMatchLabels()}
+				for _, e := range s.GetMatchExpressions() {
+					sel.MatchExpressions = append(sel.MatchExpressions, requirement{Key: e.GetKey(), Operator: e.GetOperator(), Values: e.GetValues()})
+				}
+				item.AggregationRule.ClusterRoleSelectors = append(item.AggregationRule.ClusterRoleSelectors, sel)
+			}
+		}
+		list.Items = append(list.Items, item)
+	}
+	if len(list.Items) == 0 {
+		t.Fatalf("%s: no ClusterRoles", from)
+	}
+	out, err := json.MarshalIndent(list, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkCorpusGolden compares got with the golden file at path, or rewrites
+// it under -update.
+func checkCorpusGolden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s differs (-want +got):\n%s", filepath.Base(path), diff)
+	}
+}
+
+// judgements are how a row of EXPECTED.md may start its judgement.
+var judgements = []string{"right", "noise", "wrong"}
+
+// expectedRows reads EXPECTED.md's table of findings, rows of
+// "| rule | subject | binding | severity | judgement |", and returns their
+// keys as corpusKey writes them, sorted. A row without a judgement that
+// starts with one of judgements and a colon is an error.
+func expectedRows(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var rows []string
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "|") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		if len(cells) < 5 || cells[0] == "rule" || strings.HasPrefix(cells[0], "---") {
+			continue
+		}
+		verdict, _, ok := strings.Cut(strings.Join(cells[4:], "|"), ":")
+		if !ok || !slices.Contains(judgements, verdict) {
+			return nil, fmt.Errorf("%s:%d: the judgement must start with one of %s and a colon", path, n, strings.Join(judgements, ", "))
+		}
+		rows = append(rows, strings.Join(cells[:4], " "))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	sort.Strings(rows)
+	return rows, nil
+}
