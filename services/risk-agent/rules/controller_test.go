@@ -31,7 +31,7 @@ func TestControllerEscalationText(t *testing.T) {
 		"dev1": {"ServiceAccount flux-system/kustomize-controller (every verb on every resource (cluster-admin equivalent), via ClusterRoleBinding cluster-reconciler-flux-system)",
 			"ServiceAccount flux-system/helm-controller", "Conditional: it assumes the controller runs without the multi-tenancy lockdown"},
 		"dev3":      {"ServiceAccount argocd/argocd-application-controller", "through create applications, update applications, patch applications", "AppProject allows"},
-		"pkg-admin": {"ServiceAccount crossplane-system/crossplane (", "via ClusterRoleBinding crossplane)", "https://docs.crossplane.io/"},
+		"pkg-admin": {"ServiceAccount crossplane-system/crossplane (", "via ClusterRoleBinding crossplane)", "https://github.com/crossplane/crossplane/"},
 	}
 	got := map[string]string{}
 	for _, f := range rules.Evaluate(build(chunk, d)) {
