@@ -50,3 +50,26 @@ func TestControllerEscalationText(t *testing.T) {
 		t.Errorf("pkg-admin severity reason: %q", r)
 	}
 }
+
+// TestAggregationText: RBAC-036 names what a role adds to admin, edit or
+// view, each write once, and a privileged controller its writes reach.
+func TestAggregationText(t *testing.T) {
+	chunk, d := loadFixture(t, filepath.Join("testdata", "rules", rules.AggregatesIntoBuiltin))
+	want := map[string]string{
+		"debugger":          "Aggregates into edit and adds patch pods/ephemeralcontainers.",
+		"widget-editor":     "Aggregates into admin, edit and adds create widgets in example.com, update widgets in example.com, delete widgets in example.com.",
+		"star-in-crd-group": "Aggregates into admin and adds every verb on every resource in example.com.",
+		"flux-edit":         "the writes reach the rights of the privileged controller ServiceAccount flux-system/kustomize-controller (kustomize.toolkit.fluxcd.io) (see RBAC-041).",
+	}
+	got := map[string]string{}
+	for _, f := range rules.Evaluate(build(chunk, d)) {
+		if f.GetRuleId() == rules.AggregatesIntoBuiltin {
+			got[f.GetRole().GetName()] = f.GetDescription()
+		}
+	}
+	for role, suffix := range want {
+		if !strings.HasSuffix(got[role], suffix) {
+			t.Errorf("%s: description %q, want it to end with %q", role, got[role], suffix)
+		}
+	}
+}
