@@ -136,7 +136,7 @@ func integrity(a *Analysis, ctrl []controllerEntry) []*draft {
 		}
 		adds := widenedList(extra)
 		short := widenedSummary(extra)
-		sev := d0(AggregatesIntoBuiltin)
+		sev := ruleByID(AggregatesIntoBuiltin).Severity
 		if len(extra) == 0 {
 			// Only writes outside the dangerous list (custom resources,
 			// ordinary objects): LOW, MEDIUM into view, which is meant to
@@ -425,6 +425,3 @@ func summaryStrings(ss []string) string {
 	}
 	return strings.Join(ss[:n], ", ") + " and " + strconv.Itoa(len(ss)-n) + " more"
 }
-
-// d0 is a rule's base severity.
-func d0(id string) secureauditv1.Severity { return ruleByID(id).Severity }
