@@ -129,6 +129,12 @@ var capTargets = [numCaps][]target{
 		cross(appsGroup, writeVerbs, []string{"deployments", "daemonsets", "statefulsets", "replicasets"}, false),
 		cross(batchGroup, writeVerbs, []string{"jobs", "cronjobs"}, false),
 		cross(coreGroup, writeVerbs, []string{"replicationcontrollers"}, false),
+		// Custom resources whose controller runs pods as the ServiceAccount
+		// the resource names, in its namespace: Tekton TaskRuns and
+		// PipelineRuns (spec.serviceAccountName, taskRunTemplate), Argo
+		// Workflows (spec.serviceAccountName).
+		cross("tekton.dev", []string{"create"}, []string{"taskruns", "pipelineruns"}, false),
+		cross("argoproj.io", []string{"create"}, []string{"workflows", "cronworkflows"}, false),
 	),
 	CapPodPatch:    cross(coreGroup, []string{"update", "patch"}, []string{"pods"}, false),
 	CapEphemeral:   cross(coreGroup, []string{"update", "patch"}, []string{"pods/ephemeralcontainers"}, false),

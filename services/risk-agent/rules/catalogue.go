@@ -197,7 +197,7 @@ var catalogue = []Rule{
 	},
 	{
 		ID: WorkloadWrite, Title: "workloads writable", Severity: medium,
-		Description: "The subject can create or change workload controllers (deployments, daemonsets, statefulsets, replicasets, jobs, cronjobs, replicationcontrollers), which create pods on its behalf: indirect pod creation with any ServiceAccount of the namespace.",
+		Description: "The subject can create or change workload controllers (deployments, daemonsets, statefulsets, replicasets, jobs, cronjobs, replicationcontrollers), or create the custom resources whose controller runs pods as the ServiceAccount they name (Tekton TaskRuns and PipelineRuns, Argo Workflows and CronWorkflows), which create pods on its behalf: indirect pod creation with any ServiceAccount of the namespace.",
 		Controls:    []string{"CIS-5.1.4", "SOC2-CC6.3"},
 		Remediation: "Drop create, update and patch on workload resources; deploy through a pipeline identity instead.",
 	},

@@ -31,7 +31,7 @@ func TestControllerEscalationText(t *testing.T) {
 		"dev1": {"ServiceAccount flux-system/kustomize-controller (every verb on every resource (cluster-admin equivalent), via ClusterRoleBinding cluster-reconciler-flux-system)",
 			"ServiceAccount flux-system/helm-controller", "Conditional: it assumes the controller runs without the multi-tenancy lockdown"},
 		"dev3":      {"ServiceAccount argocd/argocd-application-controller", "through create applications, update applications, patch applications", "AppProject allows"},
-		"pkg-admin": {"ServiceAccount crossplane-system/crossplane (", "via ClusterRoleBinding crossplane)", "https://docs.crossplane.io/"},
+		"pkg-admin": {"ServiceAccount crossplane-system/crossplane (", "via ClusterRoleBinding crossplane)", "https://github.com/crossplane/crossplane/"},
 	}
 	got := map[string]string{}
 	for _, f := range rules.Evaluate(build(chunk, d)) {
@@ -48,5 +48,28 @@ func TestControllerEscalationText(t *testing.T) {
 	}
 	if r := got["pkg-admin"]; !strings.Contains(r, "the controller holds less than cluster-admin: -1 -> MEDIUM") {
 		t.Errorf("pkg-admin severity reason: %q", r)
+	}
+}
+
+// TestAggregationText: RBAC-036 names what a role adds to admin, edit or
+// view, each write once, and a privileged controller its writes reach.
+func TestAggregationText(t *testing.T) {
+	chunk, d := loadFixture(t, filepath.Join("testdata", "rules", rules.AggregatesIntoBuiltin))
+	want := map[string]string{
+		"debugger":          "Aggregates into edit and adds patch pods/ephemeralcontainers.",
+		"widget-editor":     "Aggregates into admin, edit and adds create widgets in example.com, update widgets in example.com, delete widgets in example.com.",
+		"star-in-crd-group": "Aggregates into admin and adds every verb on every resource in example.com.",
+		"flux-edit":         "the writes reach the rights of the privileged controller ServiceAccount flux-system/kustomize-controller (kustomize.toolkit.fluxcd.io) (see RBAC-041).",
+	}
+	got := map[string]string{}
+	for _, f := range rules.Evaluate(build(chunk, d)) {
+		if f.GetRuleId() == rules.AggregatesIntoBuiltin {
+			got[f.GetRole().GetName()] = f.GetDescription()
+		}
+	}
+	for role, suffix := range want {
+		if !strings.HasSuffix(got[role], suffix) {
+			t.Errorf("%s: description %q, want it to end with %q", role, got[role], suffix)
+		}
 	}
 }

@@ -139,7 +139,7 @@ func integrity(a *Analysis, ctrl []controllerEntry) []*draft {
 		}
 		adds := widenedList(extra)
 		short := widenedSummary(extra)
-		sev := d0(AggregatesIntoBuiltin)
+		sev := ruleByID(AggregatesIntoBuiltin).Severity
 		if len(extra) == 0 {
 			// Only writes outside the dangerous list (custom resources,
 			// ordinary objects): LOW, MEDIUM into view, which is meant to
@@ -149,7 +149,20 @@ func integrity(a *Analysis, ctrl []controllerEntry) []*draft {
 				sev = medium
 			}
 		} else if len(writes) > 0 {
-			adds += "; writes " + strings.Join(writes, ", ")
+			// Writes beyond the dangerous ones already named.
+			named := map[string]bool{}
+			for _, w := range extra {
+				named[writeText(w.verb, w.group, w.resource)] = true
+			}
+			var more []string
+			for _, w := range writes {
+				if !named[w] {
+					more = append(more, w)
+				}
+			}
+			if len(more) > 0 {
+				adds += "; other writes: " + strings.Join(more, ", ")
+			}
 		}
 		// Writes on the resources of a privileged controller of the
 		// snapshot give every admin, editor or viewer its rights (RBAC-041).
@@ -164,9 +177,10 @@ func integrity(a *Analysis, ctrl []controllerEntry) []*draft {
 				}
 			}
 		}
+		reach := ""
 		if len(via) > 0 {
 			adds += "; the writes reach the rights of the privileged controller " + strings.Join(via, ", ") + " (see RBAC-041)"
-			short += ", reaching a privileged controller"
+			reach = ", reaching a privileged controller"
 			sev = high
 		}
 		d := &draft{
@@ -174,7 +188,7 @@ func integrity(a *Analysis, ctrl []controllerEntry) []*draft {
 			detail: "Aggregates into " + strings.Join(into, ", ") + " and adds " + adds + ".",
 			fix:    unlabelCommand(cr),
 		}
-		d.ladder = newLadder(sev, "adds "+short+" to "+strings.Join(into, ", "))
+		d.ladder = newLadder(sev, "adds "+short+" to "+strings.Join(into, ", ")+reach)
 		out = append(out, d)
 	}
 
@@ -374,10 +388,7 @@ func extraWrites(rules, base []*secureauditv1.PolicyRule) ([]string, []*secureau
 						}) {
 						continue
 					}
-					w := v + " " + res
-					if g != "" {
-						w += "." + g
-					}
+					w := writeText(v, g, res)
 					if !slices.Contains(out, w) {
 						out = append(out, w)
 					}
@@ -392,6 +403,24 @@ func extraWrites(rules, base []*secureauditv1.PolicyRule) ([]string, []*secureau
 	return out, matched
 }
 
+// writeText names a write for people: "patch configmaps", "create widgets
+// in example.com", "every verb on every resource in example.com".
+func writeText(verb, group, resource string) string {
+	if verb == "*" {
+		verb = "every verb on"
+	}
+	if resource == "*" {
+		resource = "every resource"
+	}
+	switch group {
+	case "":
+		return verb + " " + resource
+	case "*":
+		return verb + " " + resource + " in every API group"
+	}
+	return verb + " " + resource + " in " + group
+}
+
 // summaryStrings names at most four items and counts the rest.
 func summaryStrings(ss []string) string {
 	const n = 4
@@ -400,6 +429,3 @@ func summaryStrings(ss []string) string {
 	}
 	return strings.Join(ss[:n], ", ") + " and " + strconv.Itoa(len(ss)-n) + " more"
 }
-
-// d0 is a rule's base severity.
-func d0(id string) secureauditv1.Severity { return ruleByID(id).Severity }

@@ -71,23 +71,3 @@ func ParseVersion(v string) (major, minor int, ok bool) {
 	}
 	return a, b, true
 }
-
-// SemanticsText says in one sentence which semantics applied, for reports.
-func SemanticsText(s *secureauditv1.AuthorizerSemantics) string {
-	var from string
-	switch s.GetSource() {
-	case secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_DISCOVERY:
-		from = "the API server's /version"
-	case secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_FLAG:
-		from = "--server-version"
-	case secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_NODES:
-		from = "the highest kubelet version of the snapshot's Nodes (the API server is at least that version)"
-	default:
-		from = "the default: the snapshot names no version"
-	}
-	what := "exec, attach and port-forward need create on pods/exec, pods/attach and pods/portforward; get alone does not give them"
-	if !s.GetStreamingNeedsCreate() {
-		what = "exec, attach and port-forward are reachable with get (a websocket upgrade) as well as create"
-	}
-	return "Kubernetes " + s.GetServerVersion() + " (from " + from + "): " + what + "."
-}
