@@ -156,6 +156,7 @@ func TestAssess(t *testing.T) {
 		ReasoningProvider: "none",
 		Counts:            chunks[1].GetTrailer().GetCounts(),
 		TemplateVersion:   reasoning.TemplateVersion,
+		PlatformGrants:    rules.Analyze(built).ManagedGrants(),
 	}
 	if diff := cmp.Diff(wantSummary, resps[len(resps)-1].GetSummary(), protocmp.Transform()); diff != "" {
 		t.Errorf("summary (-want +got):\n%s", diff)
