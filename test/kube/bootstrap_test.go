@@ -209,7 +209,9 @@ func bootstrapBindings(s *collect.Snapshot) *secureauditv1.SnapshotChunk {
 		}
 	}
 	key := func(m *secureauditv1.ObjectMeta) string { return m.GetNamespace() + "/" + m.GetName() }
-	slices.SortFunc(out.ClusterRoleBindings, func(a, b *secureauditv1.ClusterRoleBinding) int { return strings.Compare(key(a.GetMeta()), key(b.GetMeta())) })
+	slices.SortFunc(out.ClusterRoleBindings, func(a, b *secureauditv1.ClusterRoleBinding) int {
+		return strings.Compare(key(a.GetMeta()), key(b.GetMeta()))
+	})
 	slices.SortFunc(out.Roles, func(a, b *secureauditv1.Role) int { return strings.Compare(key(a.GetMeta()), key(b.GetMeta())) })
 	slices.SortFunc(out.RoleBindings, func(a, b *secureauditv1.RoleBinding) int { return strings.Compare(key(a.GetMeta()), key(b.GetMeta())) })
 	return out
