@@ -76,6 +76,13 @@ func TestFoldedControls(t *testing.T) {
 			t.Errorf("report.md lacks %q", want)
 		}
 	}
+	html, err := HTML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(html), "also stands for RBAC-004, RBAC-016 on the same grant") {
+		t.Errorf("report.html does not name the folded rules")
+	}
 	sarif, err := SARIF(r)
 	if err != nil {
 		t.Fatal(err)
