@@ -234,3 +234,67 @@ func firstNonEmpty(s ...string) string {
 	}
 	return ""
 }
+
+// pristine is the captured bootstrap policy alone (the risk-agent's
+// upstream files): what a fresh API server creates.
+func pristine(t *testing.T) *secureauditv1.SnapshotChunk {
+	t.Helper()
+	out := &secureauditv1.SnapshotChunk{}
+	for _, name := range []string{"bootstrap-clusterroles.json", "bootstrap-bindings.json"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "services", "risk-agent", "rules", "upstream", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &secureauditv1.SnapshotChunk{}
+		if err := protojson.Unmarshal(data, c); err != nil {
+			t.Fatalf("parse %s: %v", name, err)
+		}
+		out.ClusterRoles = append(out.ClusterRoles, c.ClusterRoles...)
+		out.ClusterRoleBindings = append(out.ClusterRoleBindings, c.ClusterRoleBindings...)
+		out.Roles = append(out.Roles, c.Roles...)
+		out.RoleBindings = append(out.RoleBindings, c.RoleBindings...)
+	}
+	out.Header = &secureauditv1.SnapshotHeader{Cluster: "pristine", Source: secureauditv1.SnapshotSource_SNAPSHOT_SOURCE_FILE}
+	return out
+}
+
+// TestPlantedServiceAccount is the hand-made cluster: on a pristine
+// cluster every control is satisfied (its powerful grants are the
+// platform's own); a ServiceAccount planted in kube-system with CSR
+// approval, nodes/proxy, webhook writes and token creation makes CIS 5.1.10
+// to 5.1.13 not satisfied, through main findings.
+func TestPlantedServiceAccount(t *testing.T) {
+	c := pristine(t)
+	findings := assess.Detect(snapshot.Build([]*secureauditv1.SnapshotChunk{c}, nil), nil, identity.Config{}).Findings
+	if len(findings) == 0 {
+		t.Fatal("no findings on the pristine cluster: its cluster-admin binding should be in the appendix")
+	}
+	for c, st := range oscalStatus(t, findings) {
+		if st != "satisfied" {
+			t.Errorf("pristine cluster: %s is %s", c, st)
+		}
+	}
+
+	c.ClusterRoles = append(c.ClusterRoles, &secureauditv1.ClusterRole{
+		Meta: &secureauditv1.ObjectMeta{Name: "system:node-helper"},
+		Rules: []*secureauditv1.PolicyRule{
+			{ApiGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests/approval"}, Verbs: []string{"update"}},
+			{ApiGroups: []string{"certificates.k8s.io"}, Resources: []string{"signers"}, Verbs: []string{"approve"}},
+			{ApiGroups: []string{""}, Resources: []string{"nodes/proxy"}, Verbs: []string{"get", "create"}},
+			{ApiGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations"}, Verbs: []string{"create", "update"}},
+			{ApiGroups: []string{""}, Resources: []string{"serviceaccounts/token"}, Verbs: []string{"create"}},
+		},
+	})
+	c.ClusterRoleBindings = append(c.ClusterRoleBindings, &secureauditv1.ClusterRoleBinding{
+		Meta:     &secureauditv1.ObjectMeta{Name: "system:node-helper"},
+		RoleRef:  &secureauditv1.RoleRef{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "system:node-helper"},
+		Subjects: []*secureauditv1.Subject{{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT, Namespace: "kube-system", Name: "node-helper"}},
+	})
+	findings = assess.Detect(snapshot.Build([]*secureauditv1.SnapshotChunk{c}, nil), nil, identity.Config{}).Findings
+	status := oscalStatus(t, findings)
+	for _, c := range []string{"cis-5.1.10", "cis-5.1.11", "cis-5.1.12", "cis-5.1.13"} {
+		if status[c] != "not-satisfied" {
+			t.Errorf("planted ServiceAccount: %s is %q, want not-satisfied", c, status[c])
+		}
+	}
+}

@@ -25,7 +25,7 @@ import (
 	"secureaudit.dev/test/kube"
 )
 
-var update = flag.Bool("update", false, "rewrite the captured files (services/risk-agent/rules/upstream/bootstrap-clusterroles.json, services/risk-agent/discovery/builtin.json) from the API server")
+var update = flag.Bool("update", false, "rewrite the captured files (services/risk-agent/rules/upstream/bootstrap-clusterroles.json and bootstrap-bindings.json, services/risk-agent/discovery/builtin.json) from the API server")
 
 // bootstrapLabel marks the ClusterRoles of the API server's bootstrap
 // policy (k8s.io/kubernetes plugin/pkg/auth/authorizer/rbac/bootstrappolicy).
@@ -94,6 +94,36 @@ func TestBootstrapPolicyCaptured(t *testing.T) {
 	}
 	t.Logf("%d bootstrap ClusterRoles of %s", len(got.GetClusterRoles()), got.GetHeader().GetServerVersion())
 
+	// The rest of the policy: the bindings the server creates (with their
+	// exact roleRef and subjects) and its namespaced Roles, which the
+	// risk-agent's platform-managed decision recognises.
+	bindings := bootstrapBindings(collected)
+	if len(bindings.GetClusterRoleBindings()) < 20 || len(bindings.GetRoles()) == 0 || len(bindings.GetRoleBindings()) == 0 {
+		t.Fatalf("captured %d ClusterRoleBindings, %d Roles and %d RoleBindings, want the whole policy",
+			len(bindings.GetClusterRoleBindings()), len(bindings.GetRoles()), len(bindings.GetRoleBindings()))
+	}
+	bpath := filepath.Join(repoRoot(t), "services", "risk-agent", "rules", "upstream", "bootstrap-bindings.json")
+	bdata := marshalPolicy(t, bindings)
+	if *update {
+		if err := os.WriteFile(bpath, bdata, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bstored, err := os.ReadFile(bpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bwant := &secureauditv1.SnapshotChunk{}
+	if err := protojson.Unmarshal(bstored, bwant); err != nil {
+		t.Fatalf("parse %s: %v", bpath, err)
+	}
+	if diff := cmp.Diff(bwant, bindings, protocmp.Transform()); diff != "" {
+		t.Errorf("the bootstrap bindings and Roles of %s differ from the API server's; if that is expected, rerun with -update and review the change (-stored +server):\n%s", bpath, diff)
+	} else if !bytes.Equal(bstored, bdata) {
+		t.Errorf("%s holds the server's policy but not in canonical form; rerun with -update", bpath)
+	}
+	t.Logf("%d bootstrap ClusterRoleBindings, %d Roles, %d RoleBindings", len(bindings.GetClusterRoleBindings()), len(bindings.GetRoles()), len(bindings.GetRoleBindings()))
+
 	// The upstream effective rules: the snapshot's aggregation of the
 	// captured roles against the server's roles filled as the controller
 	// does.
@@ -146,6 +176,44 @@ func bootstrapPolicy(s *collect.Snapshot) *secureauditv1.SnapshotChunk {
 	slices.SortFunc(out.ClusterRoles, func(a, b *secureauditv1.ClusterRole) int {
 		return strings.Compare(a.GetMeta().GetName(), b.GetMeta().GetName())
 	})
+	return out
+}
+
+// bootstrapBindings returns the bootstrap ClusterRoleBindings, Roles and
+// RoleBindings (labelled kubernetes.io/bootstrapping=rbac-defaults) of a
+// collected snapshot as one chunk, each sorted by namespace and name, with
+// metadata reduced to namespace, name and labels.
+func bootstrapBindings(s *collect.Snapshot) *secureauditv1.SnapshotChunk {
+	out := &secureauditv1.SnapshotChunk{Header: &secureauditv1.SnapshotHeader{
+		Cluster:       "upstream",
+		Source:        secureauditv1.SnapshotSource_SNAPSHOT_SOURCE_LIVE,
+		Origin:        "kube-apiserver " + s.Header.GetServerVersion() + ", ClusterRoleBindings, Roles and RoleBindings labelled " + bootstrapLabel + "=" + bootstrapValue,
+		ServerVersion: s.Header.GetServerVersion(),
+	}}
+	meta := func(m *secureauditv1.ObjectMeta) (*secureauditv1.ObjectMeta, bool) {
+		return &secureauditv1.ObjectMeta{Namespace: m.GetNamespace(), Name: m.GetName(), Labels: m.GetLabels()}, m.GetLabels()[bootstrapLabel] == bootstrapValue
+	}
+	for _, b := range s.ClusterRoleBindings {
+		if m, ok := meta(b.GetMeta()); ok {
+			out.ClusterRoleBindings = append(out.ClusterRoleBindings, &secureauditv1.ClusterRoleBinding{Meta: m, RoleRef: b.GetRoleRef(), Subjects: b.GetSubjects()})
+		}
+	}
+	for _, r := range s.Roles {
+		if m, ok := meta(r.GetMeta()); ok {
+			out.Roles = append(out.Roles, &secureauditv1.Role{Meta: m, Rules: r.GetRules()})
+		}
+	}
+	for _, b := range s.RoleBindings {
+		if m, ok := meta(b.GetMeta()); ok {
+			out.RoleBindings = append(out.RoleBindings, &secureauditv1.RoleBinding{Meta: m, RoleRef: b.GetRoleRef(), Subjects: b.GetSubjects()})
+		}
+	}
+	key := func(m *secureauditv1.ObjectMeta) string { return m.GetNamespace() + "/" + m.GetName() }
+	slices.SortFunc(out.ClusterRoleBindings, func(a, b *secureauditv1.ClusterRoleBinding) int {
+		return strings.Compare(key(a.GetMeta()), key(b.GetMeta()))
+	})
+	slices.SortFunc(out.Roles, func(a, b *secureauditv1.Role) int { return strings.Compare(key(a.GetMeta()), key(b.GetMeta())) })
+	slices.SortFunc(out.RoleBindings, func(a, b *secureauditv1.RoleBinding) int { return strings.Compare(key(a.GetMeta()), key(b.GetMeta())) })
 	return out
 }
 

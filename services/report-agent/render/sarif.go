@@ -210,7 +210,7 @@ func SARIF(r *secureauditv1.Report) ([]byte, error) {
 				Severity:    severityText(f.GetSeverity()),
 				Action:      actionFor(f),
 				Subject:     subjectText(f.GetSubject()),
-				Controls:    f.GetControls(),
+				Controls:    controlsOf(f), // with the folded hits' controls
 				Remediation: f.GetRemediation(),
 			},
 		})

@@ -161,6 +161,7 @@ func TestAssess(t *testing.T) {
 			ServerVersion: rules.DefaultServerVersion, StreamingNeedsCreate: true,
 			Source: secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_DEFAULT,
 		},
+		PlatformGrants: rules.Analyze(built).ManagedGrants(),
 	}
 	if diff := cmp.Diff(wantSummary, resps[len(resps)-1].GetSummary(), protocmp.Transform()); diff != "" {
 		t.Errorf("summary (-want +got):\n%s", diff)

@@ -101,12 +101,11 @@ type knownBinding struct {
 	source   string
 }
 
-// knownRole is a role the platform creates, with the rules it holds.
+// knownRole is a role the platform creates: the profile of the rules it
+// holds, and what recorded it.
 type knownRole struct {
-	rules  []*secureauditv1.PolicyRule
 	prof   *profile
 	source string
-	addon  *addon // nil for the bootstrap policy
 }
 
 // recognised is everything the platform is known to create.
@@ -128,13 +127,13 @@ var known = sync.OnceValue(func() *recognised {
 	if err := protojson.Unmarshal(bootstrapBindingsJSON, chunk); err != nil {
 		panic("rules: embedded upstream/bootstrap-bindings.json: " + err.Error())
 	}
-	for name, rules := range bootstrap().effective {
+	for name := range bootstrap().effective {
 		p, _ := upstreamProfile(name, true)
-		k.roles[roleKey(secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, "", name)] = &knownRole{rules: rules, prof: p, source: SourceBootstrap}
+		k.roles[roleKey(secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, "", name)] = &knownRole{prof: p, source: SourceBootstrap}
 	}
 	for _, r := range chunk.GetRoles() {
 		k.roles[roleKey(secureauditv1.RoleKind_ROLE_KIND_ROLE, r.GetMeta().GetNamespace(), r.GetMeta().GetName())] =
-			&knownRole{rules: r.GetRules(), prof: newProfile(r.GetRules(), false, true), source: SourceBootstrap}
+			&knownRole{prof: newProfile(r.GetRules(), false, true), source: SourceBootstrap}
 	}
 	add := func(kind secureauditv1.BindingKind, ns, name string, ref *secureauditv1.RoleRef, subs []*secureauditv1.Subject, source string) {
 		kb := &knownBinding{role: roleKey(ref.GetKind(), ns, ref.GetName()), subjects: map[string]bool{}, source: source}
@@ -161,11 +160,11 @@ var known = sync.OnceValue(func() *recognised {
 		source := "aks:" + a.Name
 		for _, r := range a.ClusterRoles {
 			rules := policyRules(r.Rules)
-			k.roles[roleKey(secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, "", r.Name)] = &knownRole{rules: rules, prof: newProfile(rules, false, true), source: source, addon: a}
+			k.roles[roleKey(secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, "", r.Name)] = &knownRole{prof: newProfile(rules, false, true), source: source}
 		}
 		for _, r := range a.Roles {
 			rules := policyRules(r.Rules)
-			k.roles[roleKey(secureauditv1.RoleKind_ROLE_KIND_ROLE, r.Namespace, r.Name)] = &knownRole{rules: rules, prof: newProfile(rules, false, true), source: source, addon: a}
+			k.roles[roleKey(secureauditv1.RoleKind_ROLE_KIND_ROLE, r.Namespace, r.Name)] = &knownRole{prof: newProfile(rules, false, true), source: source}
 		}
 		for _, b := range a.Bindings {
 			kind, ns := secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, ""

@@ -1,8 +1,10 @@
 package rules_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -217,5 +219,74 @@ func TestRecognition(t *testing.T) {
 				t.Errorf("main findings (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestAddonCatalogue: every entry of the AKS add-on catalogue names its
+// public source (repository, path, a 40-digit commit), and every binding
+// names subjects of a known kind and a role the catalogue or the bootstrap
+// policy defines.
+func TestAddonCatalogue(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("addons", "aks.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cat struct {
+		Version string `json:"version"`
+		Addons  []struct {
+			Name   string `json:"name"`
+			Source struct {
+				Repository, Path, Commit string
+			} `json:"source"`
+			ClusterRoles []struct{ Name string } `json:"clusterRoles"`
+			Roles        []struct{ Namespace, Name string }
+			Bindings     []struct {
+				Kind, Namespace, Name string
+				RoleRef               struct{ Kind, Name string }
+				Subjects              []struct{ Kind, Namespace, Name string }
+			} `json:"bindings"`
+		} `json:"addons"`
+	}
+	if err := json.Unmarshal(data, &cat); err != nil {
+		t.Fatal(err)
+	}
+	if cat.Version != rules.AddonCatalogueVersion() || len(cat.Addons) < 8 {
+		t.Fatalf("catalogue version %q (embedded %q), %d add-ons", cat.Version, rules.AddonCatalogueVersion(), len(cat.Addons))
+	}
+	boot := pristine(t)
+	known := map[string]bool{}
+	for _, r := range boot.GetClusterRoles() {
+		known["ClusterRole//"+r.GetMeta().GetName()] = true
+	}
+	for _, r := range boot.GetRoles() {
+		known["Role/"+r.GetMeta().GetNamespace()+"/"+r.GetMeta().GetName()] = true
+	}
+	for _, a := range cat.Addons {
+		for _, r := range a.ClusterRoles {
+			known["ClusterRole//"+r.Name] = true
+		}
+		for _, r := range a.Roles {
+			known["Role/"+r.Namespace+"/"+r.Name] = true
+		}
+	}
+	commit := regexp.MustCompile(`^[0-9a-f]{40}$`)
+	for _, a := range cat.Addons {
+		if a.Source.Repository == "" || a.Source.Path == "" || !commit.MatchString(a.Source.Commit) || len(a.Bindings) == 0 {
+			t.Errorf("add-on %q: source %+v, %d bindings", a.Name, a.Source, len(a.Bindings))
+		}
+		for _, b := range a.Bindings {
+			ns := ""
+			if b.RoleRef.Kind == "Role" {
+				ns = b.Namespace
+			}
+			if !known[b.RoleRef.Kind+"/"+ns+"/"+b.RoleRef.Name] {
+				t.Errorf("add-on %q binding %s references %s %s, which neither the catalogue nor the bootstrap policy defines", a.Name, b.Name, b.RoleRef.Kind, b.RoleRef.Name)
+			}
+			for _, s := range b.Subjects {
+				if s.Kind != "User" && s.Kind != "Group" && (s.Kind != "ServiceAccount" || s.Namespace == "") {
+					t.Errorf("add-on %q binding %s: subject %+v", a.Name, b.Name, s)
+				}
+			}
+		}
 	}
 }
