@@ -456,14 +456,16 @@ type question struct {
 	url  *authorizationv1.NonResourceAttributes
 }
 
-// forms are the ways kubectl lets a user name resource r.
-func forms(r riskdiscovery.Resource) []string {
+// forms are the ways kubectl lets a user name resource r, without the
+// short names that kubectl expands differently from run to run
+// (sharedShortNames).
+func forms(r riskdiscovery.Resource, shared map[string]bool) []string {
 	out := []string{r.Name, r.Name + "." + r.Group, r.Name + "." + r.Version + "." + r.Group}
 	if r.Group == "" {
 		out = out[:1]
 	}
 	for _, n := range append([]string{r.SingularName, r.Kind}, r.ShortNames...) {
-		if n != "" {
+		if n != "" && !shared[n] {
 			out = append(out, n)
 			if r.Group != "" {
 				out = append(out, n+"."+r.Group)
@@ -502,11 +504,12 @@ func (g cliGen) question(t *testing.T, k kubectlMapper, i int) question {
 		if i < len(g.res) {
 			r = g.res[i]
 		}
-		arg := g.pick(forms(r))
+		shared := sharedShortNames(g.res)
+		arg := g.pick(forms(r, shared))
 		gvr, namespaced, err := k.resolve(arg)
 		if err != nil {
 			t.Logf("kubectl's RESTMapper cannot read %q (%v): asking with the plural", arg, err)
-			arg = forms(r)[0]
+			arg = forms(r, shared)[0]
 			if gvr, namespaced, err = k.resolve(arg); err != nil {
 				t.Fatalf("kubectl's RESTMapper cannot read %q: %v", arg, err)
 			}
