@@ -1,9 +1,9 @@
 package collect_test
 
 import (
-	"slices"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
