@@ -39,10 +39,12 @@ func TestDependencyIsolation(t *testing.T) {
 		{"platform", [][]string{kubernetes, microsoft, llm}, nil},
 		// The CLI answers who-can and can-i from a snapshot: it reads files
 		// with the rbac-agent's collect (k8s.io/api and apimachinery only) and
-		// decides with the risk-agent's access engine, but holds no client.
+		// decides with the risk-agent's access engine (resources read with its
+		// discovery table), but holds no client.
 		{"cli", [][]string{clients, microsoft, llm}, []string{
 			"secureaudit.dev/services/rbac-agent/collect",
 			"secureaudit.dev/services/risk-agent/access",
+			"secureaudit.dev/services/risk-agent/discovery",
 			"secureaudit.dev/services/risk-agent/snapshot",
 			"secureaudit.dev/services/orchestrator/history",
 		}},

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,9 +35,12 @@ import (
 )
 
 // Cases that disagree only until the branches of issue 18 parts 1 and 3 are
-// merged (aggregation with rules of its own; the loader accepting every
-// object the API server accepts). The generator keeps them; these switches
-// say whether the configurations include them.
+// merged. The generator keeps them; these switches decide whether the
+// configurations include them. Both are OFF on this branch, where they
+// fail only for those reasons (checked: with includeAggregatedOwnRules the
+// manifest path grants an aggregated role's own rules, which the controller
+// replaces; with includeLoaderEdgeCases the loader refuses the dumps, so
+// every question fails). Turn them on once those branches are in.
 const (
 	// includeAggregatedOwnRules gives aggregated ClusterRoles rules of their
 	// own, which the aggregation controller replaces.
@@ -456,14 +460,16 @@ type question struct {
 	url  *authorizationv1.NonResourceAttributes
 }
 
-// forms are the ways kubectl lets a user name resource r.
-func forms(r riskdiscovery.Resource) []string {
+// forms are the ways kubectl lets a user name resource r, without the
+// short names that kubectl expands differently from run to run
+// (sharedShortNames).
+func forms(r riskdiscovery.Resource, shared map[string]bool) []string {
 	out := []string{r.Name, r.Name + "." + r.Group, r.Name + "." + r.Version + "." + r.Group}
 	if r.Group == "" {
 		out = out[:1]
 	}
 	for _, n := range append([]string{r.SingularName, r.Kind}, r.ShortNames...) {
-		if n != "" {
+		if n != "" && !shared[n] {
 			out = append(out, n)
 			if r.Group != "" {
 				out = append(out, n+"."+r.Group)
@@ -502,11 +508,12 @@ func (g cliGen) question(t *testing.T, k kubectlMapper, i int) question {
 		if i < len(g.res) {
 			r = g.res[i]
 		}
-		arg := g.pick(forms(r))
+		shared := sharedShortNames(g.res)
+		arg := g.pick(forms(r, shared))
 		gvr, namespaced, err := k.resolve(arg)
 		if err != nil {
 			t.Logf("kubectl's RESTMapper cannot read %q (%v): asking with the plural", arg, err)
-			arg = forms(r)[0]
+			arg = forms(r, shared)[0]
 			if gvr, namespaced, err = k.resolve(arg); err != nil {
 				t.Fatalf("kubectl's RESTMapper cannot read %q: %v", arg, err)
 			}
@@ -603,6 +610,19 @@ func TestDifferentialCLI(t *testing.T) {
 
 	g := cliGen{r: rand.New(rand.NewPCG(sd, sd^0xc11)), res: liveDiscovery(t, s)}
 	objs := g.config()
+	// Every identity may ask the API server about itself (the oracle below
+	// asks as the impersonated user): without it, system:basic-user grants
+	// that to system:authenticated only. It is part of the cluster like any
+	// other binding, in the dumps and the manifests.
+	if err := create(ctx, admin, []any{
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "self-review"}, Rules: []rbacv1.PolicyRule{
+			{Verbs: []string{"create"}, APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"selfsubjectaccessreviews"}}}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "self-review"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "self-review"},
+			Subjects: []rbacv1.Subject{{Kind: "Group", APIGroup: rbacv1.GroupName, Name: "system:unauthenticated"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := create(ctx, admin, objs); err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -651,19 +671,24 @@ func TestDifferentialCLI(t *testing.T) {
 	}
 	cached := memory.NewMemCacheClient(dc)
 	k := kubectlMapper{restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(cached), cached, nil)}
+	var mu sync.Mutex
 	impersonated := map[string]kubernetes.Interface{}
-	selfReview := func(user string, groups []string, q question) bool {
+	selfReview := func(user string, groups []string, q question) (bool, error) {
 		key := user + "\x00" + strings.Join(groups, "\x00")
+		mu.Lock()
 		c, ok := impersonated[key]
 		if !ok {
 			cfg := s.Config(s.AdminToken)
 			cfg.Impersonate.UserName = user
 			cfg.Impersonate.Groups = groups
+			var err error
 			if c, err = kubernetes.NewForConfig(cfg); err != nil {
-				t.Fatal(err)
+				mu.Unlock()
+				return false, err
 			}
 			impersonated[key] = c
 		}
+		mu.Unlock()
 		ssar := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{NonResourceAttributes: q.url}}
 		if q.url == nil {
 			attr := q.attr
@@ -671,77 +696,125 @@ func TestDifferentialCLI(t *testing.T) {
 		}
 		out, err := c.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, ssar, metav1.CreateOptions{})
 		if err != nil {
-			t.Fatalf("self subject access review as %s %v: %v", user, groups, err)
+			return false, fmt.Errorf("self subject access review as %s %v: %w", user, groups, err)
 		}
-		return out.Status.Allowed
+		return out.Status.Allowed, nil
 	}
 
-	paths := []string{live, manifest}
-	var asked, allowed, disagreements int
-	disagree := func(format string, a ...any) {
-		disagreements++
-		t.Errorf(format, a...)
+	// The questions are drawn first, in order, so that a seed replays them;
+	// they are then asked by two workers, and reported in order.
+	type job struct {
+		args   []string
+		user   string
+		groups []string
+		q      question
+		ids    []access.Identity // who-can: the identities checked
 	}
-	start := time.Now()
+	paths := []string{live, manifest}
+	var jobs []job
 	for i := range *cliQueries {
-		path := paths[i%2]
 		user, groups := g.identity()
 		q := g.question(t, k, i/2)
-		args := []string{"can-i", "--snapshot", path, "--as", user}
+		args := []string{"can-i", "--snapshot", paths[i%2], "--as", user}
 		for _, gr := range groups {
 			args = append(args, "--as-group", gr)
 		}
-		args = append(args, q.args...)
-		out, errOut, code := cli(args...)
-		want := selfReview(user, groups, q)
-		asked++
-		if want {
-			allowed++
-		}
-		got := strings.HasPrefix(out, "yes\n")
-		switch {
-		case code != 0:
-			disagree("secureaudit %s: exit %d: %s (API server: allowed=%v, %+v %+v)", strings.Join(args, " "), code, strings.TrimSpace(errOut), want, q.attr, q.url)
-		case !got && out != "no\n":
-			disagree("secureaudit %s: unexpected output %q", strings.Join(args, " "), out)
-		case got != want:
-			disagree("secureaudit %s: says %v (%s), API server (impersonating, %+v %+v) allowed=%v", strings.Join(args, " "), got, strings.TrimSpace(out), q.attr, q.url, want)
-		}
+		jobs = append(jobs, job{args: append(args, q.args...), user: user, groups: groups, q: q})
 	}
-	t.Logf("can-i: %d questions (%s), %d allowed by the API server", asked, time.Since(start).Round(time.Millisecond), allowed)
-
-	// who-can: one question in ten, each checked for several identities.
-	whoAsked, whoChecks := 0, 0
+	canI := len(jobs)
 	for i := range *cliQueries / 10 {
-		path := paths[i%2]
 		q := g.question(t, k, len(g.res)+i)
 		if q.url != nil {
 			continue
 		}
-		args := append([]string{"who-can", "--snapshot", path}, q.args...)
-		out, errOut, code := cli(args...)
-		whoAsked++
+		j := job{args: append([]string{"who-can", "--snapshot", paths[i%2]}, q.args...), q: q}
+		for range 5 {
+			j.ids = append(j.ids, g.whoIdentity())
+		}
+		jobs = append(jobs, j)
+	}
+	type result struct {
+		problems []string
+		allowed  int
+		checks   int
+	}
+	results := make([]result, len(jobs))
+	run := func(i int) result {
+		var res result
+		j := jobs[i]
+		out, errOut, code := cli(j.args...)
+		cmdline := "secureaudit " + strings.Join(j.args, " ")
 		if code != 0 {
-			disagree("secureaudit %s: exit %d: %s", strings.Join(args, " "), code, strings.TrimSpace(errOut))
-			continue
+			res.problems = append(res.problems, fmt.Sprintf("%s: exit %d: %s (%+v %+v)", cmdline, code, strings.TrimSpace(errOut), j.q.attr, j.q.url))
+			return res
+		}
+		if j.args[0] == "can-i" {
+			want, err := selfReview(j.user, j.groups, j.q)
+			if err != nil {
+				res.problems = append(res.problems, err.Error())
+				return res
+			}
+			res.checks = 1
+			if want {
+				res.allowed = 1
+			}
+			got := strings.HasPrefix(out, "yes\n")
+			switch {
+			case !got && out != "no\n":
+				res.problems = append(res.problems, fmt.Sprintf("%s: unexpected output %q", cmdline, out))
+			case got != want:
+				res.problems = append(res.problems, fmt.Sprintf("%s: says %v (%s), API server (impersonating, %+v %+v) allowed=%v",
+					cmdline, got, strings.TrimSpace(out), j.q.attr, j.q.url, want))
+			}
+			return res
 		}
 		listed := parseWhoCan(out)
-		for range 5 {
-			id := g.whoIdentity()
-			want, err := review(ctx, admin, id, access.Attributes{ResourceRequest: true, Verb: q.attr.Verb, APIGroup: q.attr.Group,
-				Resource: q.attr.Resource, Subresource: q.attr.Subresource, Namespace: q.attr.Namespace, Name: q.attr.Name})
+		for _, id := range j.ids {
+			want, err := review(ctx, admin, id, access.Attributes{ResourceRequest: true, Verb: j.q.attr.Verb, APIGroup: j.q.attr.Group,
+				Resource: j.q.attr.Resource, Subresource: j.q.attr.Subresource, Namespace: j.q.attr.Namespace, Name: j.q.attr.Name})
 			if err != nil {
-				t.Fatal(err)
+				res.problems = append(res.problems, err.Error())
+				continue
 			}
-			whoChecks++
+			res.checks++
 			if got := listed.includes(id); got != want {
-				disagree("secureaudit %s: lists %s %v: %v, API server allowed=%v\n%s", strings.Join(args, " "), id.Name, id.Groups, got, want, out)
+				res.problems = append(res.problems, fmt.Sprintf("%s: lists %s %v: %v, API server allowed=%v\n%s", cmdline, id.Name, id.Groups, got, want, out))
 			}
 		}
+		return res
 	}
-	t.Logf("who-can: %d questions, %d identity checks; %d disagreements in all", whoAsked, whoChecks, disagreements)
-	if asked+whoChecks < 3000 && *cliQueries >= 3000 {
-		t.Errorf("only %d comparisons", asked+whoChecks)
+	start := time.Now()
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for i := range next {
+				results[i] = run(i)
+			}
+		})
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	var asked, allowed, checks, disagreements int
+	for i, r := range results {
+		if i < canI {
+			asked++
+			allowed += r.allowed
+		}
+		checks += r.checks
+		for _, p := range r.problems {
+			disagreements++
+			t.Error(p)
+		}
+	}
+	t.Logf("%d can-i questions (%d allowed by the API server), %d who-can questions; %d comparisons with the API server in %s; %d disagreements",
+		asked, allowed, len(jobs)-canI, checks, time.Since(start).Round(time.Millisecond), disagreements)
+	if *cliQueries >= 3000 && checks < 3000 {
+		t.Errorf("only %d comparisons", checks)
 	}
 	if allowed < asked/20 {
 		t.Errorf("only %d of %d questions allowed: the generator exercises too little", allowed, asked)

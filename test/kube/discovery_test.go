@@ -96,6 +96,27 @@ func liveDiscovery(t *testing.T, s *kube.Server) []riskdiscovery.Resource {
 	return tbl.Resources()
 }
 
+// sharedShortNames are the short names of several resources (ev: events in
+// the core group and in events.k8s.io). client-go expands a short name with
+// the first resource in the order of its discovery lists, which for
+// aggregated discovery is map order: kubectl's answer then changes from run
+// to run (it warns "short name could also match lower priority resource").
+// Resolve takes discovery's group order, as the RESTMapper's priority does
+// (core first); these names are left out of the comparisons with kubectl.
+func sharedShortNames(rs []riskdiscovery.Resource) map[string]bool {
+	owner := map[string]string{}
+	shared := map[string]bool{}
+	for _, r := range rs {
+		for _, s := range r.ShortNames {
+			if o, ok := owner[s]; ok && o != r.GroupResource() {
+				shared[s] = true
+			}
+			owner[s] = r.GroupResource()
+		}
+	}
+	return shared
+}
+
 // TestResolveMatchesKubectl reads every form of every resource name kubectl
 // accepts (plural, singular, kind, short names, with the group, with the
 // version and group, with a group prefix) and some it does not, with the
@@ -127,10 +148,11 @@ func TestResolveMatchesKubectl(t *testing.T) {
 		return gvr, true
 	}
 	var args []string
+	shared := sharedShortNames(tbl.Resources())
 	for _, r := range tbl.Resources() {
 		names := append([]string{r.Name, r.SingularName, r.Kind}, r.ShortNames...)
 		for _, n := range names {
-			if n == "" {
+			if n == "" || shared[n] {
 				continue
 			}
 			args = append(args, n, n+"."+r.Group, n+"."+r.Version+"."+r.Group, n+".v9."+r.Group)
@@ -142,7 +164,7 @@ func TestResolveMatchesKubectl(t *testing.T) {
 			}
 		}
 	}
-	args = append(args, "ingres", "deploymentz", "pod.apps", "foos", "events.events", "scale", "x.y.z", "ev", "csr", "hpa.autoscal")
+	args = append(args, "ingres", "deploymentz", "pod.apps", "foos", "events.events", "scale", "x.y.z", "csr", "hpa.autoscal")
 	compared, resolved := 0, 0
 	for _, arg := range args {
 		want, ok := kubectl(arg)

@@ -2,6 +2,8 @@ package collect
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,7 +40,7 @@ func ConvertDiscovery(groups []*metav1.APIGroup, lists []*metav1.APIResourceList
 			preferred[g.Name] = g.PreferredVersion.Version
 		}
 	}
-	for _, l := range lists {
+	for _, l := range ordered(groups, lists) {
 		if l == nil {
 			continue
 		}
@@ -92,6 +94,35 @@ func ConvertDiscovery(groups []*metav1.APIGroup, lists []*metav1.APIResourceList
 		}
 	}
 	return out, truncated
+}
+
+// ordered returns lists in discovery order: the groups' order and each
+// group's versions' order (client-go returns aggregated discovery's lists in
+// map order), then any list of a version no group names, by name.
+func ordered(groups []*metav1.APIGroup, lists []*metav1.APIResourceList) []*metav1.APIResourceList {
+	byGV := map[string]*metav1.APIResourceList{}
+	for _, l := range lists {
+		if l != nil {
+			byGV[l.GroupVersion] = l
+		}
+	}
+	var out []*metav1.APIResourceList
+	for _, g := range groups {
+		if g == nil {
+			continue
+		}
+		for _, v := range g.Versions {
+			if l, ok := byGV[v.GroupVersion]; ok {
+				out = append(out, l)
+				delete(byGV, v.GroupVersion)
+			}
+		}
+	}
+	rest := slices.Sorted(maps.Keys(byGV))
+	for _, gv := range rest {
+		out = append(out, byGV[gv])
+	}
+	return out
 }
 
 // dropLong drops a name longer than the contract allows: it only helps to read

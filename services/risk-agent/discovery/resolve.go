@@ -262,17 +262,19 @@ func (t *Table) unknown(in gvr) error {
 		q += "." + in.group
 	}
 	type cand struct {
-		name string
-		d    int
+		name   string
+		d      int
+		prefix bool // a known form starts with the name given
 	}
-	best := map[string]int{}
+	best := map[string]cand{}
 	consider := func(gr, form string) {
-		d := distance(q, form)
-		if strings.HasPrefix(form, q) && len(q) >= 3 {
-			d = min(d, 1)
-		}
-		if old, ok := best[gr]; !ok || d < old {
-			best[gr] = d
+		c := cand{gr, distance(q, form), len(q) >= 3 && strings.HasPrefix(form, q)}
+		if old, ok := best[gr]; !ok || c.d < old.d {
+			c.prefix = c.prefix || ok && old.prefix
+			best[gr] = c
+		} else if c.prefix {
+			old.prefix = true
+			best[gr] = old
 		}
 	}
 	for _, r := range t.resources {
@@ -289,11 +291,12 @@ func (t *Table) unknown(in gvr) error {
 			consider(gr, f)
 		}
 	}
-	limit := max(1, min(4, len(q)/2))
+	// A typo is a few edits away; a prefix is a name cut short.
+	limit := max(1, min(3, len(q)/3))
 	var cs []cand
-	for gr, d := range best {
-		if d <= limit {
-			cs = append(cs, cand{gr, d})
+	for _, c := range best {
+		if c.d <= limit || c.prefix {
+			cs = append(cs, c)
 		}
 	}
 	slices.SortFunc(cs, func(a, b cand) int { return cmp.Or(cmp.Compare(a.d, b.d), cmp.Compare(a.name, b.name)) })

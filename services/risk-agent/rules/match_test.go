@@ -90,7 +90,8 @@ func TestFindingIDStable(t *testing.T) {
 // discovery): a built-in group's resource exists in that group, its
 // subresource exists, and the target is cluster-only exactly when the
 // resource is cluster-scoped (bind on clusterroles excepted: a RoleBinding
-// to a ClusterRole needs it in the namespace). Resources the API server
+// to a ClusterRole needs it in the namespace; and a Namespace object, which
+// a request names as its own namespace). Resources the API server
 // authorizes without serving them, and the groups of add-ons, are named.
 func TestTargetsMatchDiscovery(t *testing.T) {
 	tbl := discovery.Builtin()
@@ -118,7 +119,11 @@ func TestTargetsMatchDiscovery(t *testing.T) {
 			if sub != "" && !r.HasSubresource(sub) {
 				t.Errorf("capability %d: %v: %s has no subresource %q", c, tg, r.GroupResource(), sub)
 			}
-			wantClusterOnly := !r.Namespaced && tg.verb != "bind"
+			// A request on a Namespace object carries the namespace's own
+			// name as its namespace (k8s.io/apiserver RequestInfoFactory), so
+			// a RoleBinding grants it on its own namespace.
+			namespaceObject := tg.group == "" && res == "namespaces"
+			wantClusterOnly := !r.Namespaced && tg.verb != "bind" && !namespaceObject
 			if tg.clusterOnly != wantClusterOnly {
 				t.Errorf("capability %d: %v: clusterOnly = %v, but %s is namespaced=%v", c, tg, tg.clusterOnly, r.GroupResource(), r.Namespaced)
 			}
