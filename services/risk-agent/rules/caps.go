@@ -168,7 +168,7 @@ var capTargets = [numCaps][]target{
 	CapDestructiveDelete: join(
 		cross(appsGroup, []string{"delete", "deletecollection"}, []string{"deployments", "daemonsets", "statefulsets"}, false),
 		cross(coreGroup, []string{"delete", "deletecollection"}, []string{"secrets", "persistentvolumeclaims"}, false),
-		cross(coreGroup, []string{"delete"}, []string{"namespaces"}, true),
+		cross(coreGroup, []string{"delete"}, []string{"namespaces"}, false), // a RoleBinding deletes its own namespace
 	),
 	CapEventsDelete: join(
 		cross(coreGroup, []string{"delete", "deletecollection"}, []string{"events"}, false),
