@@ -314,8 +314,8 @@ func remediation(gr *rules.Grant, sub *secureauditv1.Subject) string {
 	if gr.Binding.GetKind() == secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING {
 		binding = "kubectl -n " + rules.Quote(gr.Binding.GetNamespace()) + " edit rolebinding " + rules.Quote(gr.Binding.GetName())
 	}
-	return Rule.Remediation + " Remove what step 1 uses from " + roleText(gr.Role) + " (first command), or remove " +
-		rules.SubjectText(sub) + " from " + rules.BindingText(gr.Binding) + " (second command).\n" + role + "\n" + binding
+	return Rule.Remediation + " Remove what step 1 uses from " + roleText(gr.Role) + ", or remove " +
+		rules.SubjectText(sub) + " from " + rules.BindingText(gr.Binding) + "; the commands below open each for editing.\n" + role + "\n" + binding
 }
 
 func cloneRules(rs []*secureauditv1.PolicyRule) []*secureauditv1.PolicyRule {
