@@ -149,7 +149,7 @@ func Analyze(a *rules.Analysis) Result {
 		return Result{}
 	}
 	proven := g.search(admin, nil, true)
-	any := g.search(admin, nil, false)
+	all := g.search(admin, nil, false)
 	var out []*secureauditv1.Finding
 	var subjects []provenPath
 	seen := map[int]bool{}
@@ -162,7 +162,7 @@ func Analyze(a *rules.Analysis) Result {
 		seen[u] = true
 		sp := proven
 		if proven.dist[u] <= 0 {
-			sp = any
+			sp = all
 		}
 		if sp.dist[u] <= 0 {
 			continue
