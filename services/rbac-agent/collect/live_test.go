@@ -62,7 +62,16 @@ func TestLiveConversion(t *testing.T) {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "team-a"}, Data: map[string][]byte{"password": []byte("hunter2")}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cfg", Namespace: "team-a"}},
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "team-a"}},
-		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "team-a"}, Spec: corev1.PodSpec{ServiceAccountName: "app", AutomountServiceAccountToken: &no}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "team-a"}, Spec: corev1.PodSpec{ServiceAccountName: "app", AutomountServiceAccountToken: &no,
+			Volumes: []corev1.Volume{
+				{Name: "kube-api-access", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+					{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: proto.Int64(3607)}},
+					{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"}}},
+					{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "extra"}}},
+				}}}},
+				{Name: "legacy", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "app-token-x7k2p"}}},
+				{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+			}}},
 		&rbacv1.Role{
 			ObjectMeta: metav1.ObjectMeta{Name: "pod-reader", Namespace: "team-a", Annotations: map[string]string{
 				"kubectl.kubernetes.io/last-applied-configuration": "{}",
@@ -121,7 +130,9 @@ func TestLiveConversion(t *testing.T) {
 		}},
 		ServiceAccounts: []*secureauditv1.ServiceAccount{{Meta: ns("app"), AutomountToken: proto.Bool(false)}},
 		Workloads: []*secureauditv1.Workload{
-			{Meta: ns("api"), Kind: "Pod", ServiceAccount: "app", AutomountToken: proto.Bool(false)},
+			{Meta: ns("api"), Kind: "Pod", ServiceAccount: "app", AutomountToken: proto.Bool(false),
+				ProjectedTokens: []*secureauditv1.ProjectedToken{{Volume: "kube-api-access", Path: "token", ExpirationSeconds: 3607}},
+				SecretVolumes:   []string{"extra", "app-token-x7k2p"}},
 			{Meta: ns("web"), Kind: "Pod", ServiceAccount: "default"},
 		},
 		Trailer: &secureauditv1.SnapshotTrailer{Counts: &secureauditv1.ObjectCounts{

@@ -53,6 +53,11 @@ func TestNewFix(t *testing.T) {
 			fixView{Prose: []string{"kubectl -n a create serviceaccount NAME, set serviceAccountName: NAME in each workload (kubectl -n a set serviceaccount KIND/NAME NAME), then kubectl -n a patch serviceaccount default -p '{\"automountServiceAccountToken\":false}'"},
 				Commands: []string{"kubectl -n a patch serviceaccount default -p '{\"automountServiceAccountToken\":false}'"}}},
 		{"Review who needs it.", fixView{Prose: []string{"Review who needs it."}}},
+		{"kubectl edit clusterrolebinding admins to remove only this subject",
+			fixView{Prose: []string{"kubectl edit clusterrolebinding admins to remove only this subject"}, Commands: []string{"kubectl edit clusterrolebinding admins"}}},
+		{"Remove the label: kubectl label clusterrole sneaky 'rbac.authorization.k8s.io/aggregate-to-view-'; kubectl edit clusterrole view.",
+			fixView{Prose: []string{"Remove the label: kubectl label clusterrole sneaky 'rbac.authorization.k8s.io/aggregate-to-view-'; kubectl edit clusterrole view."},
+				Commands: []string{"kubectl label clusterrole sneaky 'rbac.authorization.k8s.io/aggregate-to-view-'", "kubectl edit clusterrole view"}}},
 	}
 	for _, tt := range tests {
 		if diff := cmp.Diff(tt.want, newFix(tt.rem), cmp.AllowUnexported(fixView{})); diff != "" {
@@ -211,7 +216,7 @@ func TestCommandBlocksRun(t *testing.T) {
 	}
 	// The checker itself fails on what it must.
 	objs := map[string]bool{"role/ci/pods": true}
-	for _, bad := range []string{"Remove pods/exec from the Role:", "kubectl -n ci edit role missing", "kubectl edit role pods", "kubectl -n ci create serviceaccount NAME", "helm uninstall x"} {
+	for _, bad := range []string{"Remove pods/exec from the Role:", "kubectl -n ci edit role missing", "kubectl edit role pods", "kubectl -n ci create serviceaccount NAME", "helm uninstall x", "kubectl -n ci edit role pods to remove it"} {
 		if checkCommand(bad, objs) == nil {
 			t.Errorf("checkCommand accepted %q", bad)
 		}

@@ -35,7 +35,7 @@ func newFix(remediation string) fixView {
 		if line == "" {
 			continue
 		}
-		if c := strings.TrimPrefix(line, "$ "); Runnable(c) {
+		if c := strings.TrimPrefix(line, "$ "); commandEnd(c) == len(c) && Runnable(c) {
 			add(c)
 			continue
 		}
@@ -65,7 +65,7 @@ func embedded(line string) []string {
 }
 
 // commandTerminators end a command within a sentence.
-var commandTerminators = []string{", ", "; ", " and ", " or ", " then ", " (", ")", ". "}
+var commandTerminators = []string{", ", "; ", " and ", " or ", " then ", " (", ")", ". ", " to ", " so ", " if ", " unless ", " when ", " because ", " after ", " before "}
 
 func commandEnd(s string) int {
 	var quote byte
@@ -117,9 +117,60 @@ func Runnable(line string) bool {
 		return true
 	case "kubectl":
 		verb := KubectlVerb(words)
-		return verb != "" && slices.Contains(kubectlVerbs, verb)
+		return verb != "" && slices.Contains(kubectlVerbs, verb) && argsFit(verb, positional(words))
 	}
 	return false
+}
+
+// positional returns a kubectl invocation's arguments after its verb,
+// without flags and their values.
+func positional(words []string) []string {
+	var out []string
+	seenVerb := false
+	for i := 1; i < len(words); i++ {
+		w := words[i]
+		switch {
+		case slices.Contains(valueFlags, w):
+			i++
+		case strings.HasPrefix(w, "-"):
+		case !seenVerb:
+			seenVerb = true
+		default:
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// valueFlags are the kubectl flags remediation uses that take a value as
+// the next word.
+var valueFlags = []string{"-n", "--namespace", "--context", "--kubeconfig", "-p", "--patch", "--type", "-o", "--output", "-l", "--selector"}
+
+// argsFit reports whether a kubectl verb has the arguments it takes: a
+// kind and one name for edit and patch, a kind and names for delete, and
+// keys (key=value or key-) after the object for annotate and label. A
+// sentence that runs on past the command gives too many.
+func argsFit(verb string, args []string) bool {
+	object := 2
+	if len(args) > 0 && strings.Contains(args[0], "/") {
+		object = 1
+	}
+	switch verb {
+	case "edit", "patch":
+		return len(args) == object
+	case "delete":
+		return len(args) >= object
+	case "annotate", "label":
+		if len(args) <= object {
+			return false
+		}
+		for _, k := range args[object:] {
+			if !strings.Contains(k, "=") && !strings.HasSuffix(k, "-") {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // KubectlVerb returns the subcommand of a kubectl invocation, skipping the

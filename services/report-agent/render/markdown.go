@@ -161,8 +161,15 @@ func writeSummary(b *strings.Builder, v view) {
 	b.WriteString("| # | Severity | Issue | Principal | Scope | Action |\n")
 	b.WriteString("|---:|---|---|---|---|---|\n")
 	for _, f := range v.Findings {
+		title := md(f.Title)
+		if f.Conditional {
+			title += " (conditional)"
+		}
+		if f.Pivot > 0 {
+			title += fmt.Sprintf(" (closed by [choke point %d](#choke-%d))", f.Pivot, f.Pivot)
+		}
 		fmt.Fprintf(b, "| [%d](#%s) | %s | %s | %s | %s | %s |\n",
-			f.Number, f.Anchor, f.Severity, md(f.Title), md(f.Subject), md(f.Scope), f.Action)
+			f.Number, f.Anchor, f.Severity, title, md(f.Subject), md(f.Scope), f.Action)
 	}
 	b.WriteString("\nActions: **Revoke**: " + actionMeaning[ActionRevoke] + "; **Investigate**: " + actionMeaning[ActionInvestigate] +
 		"; **Review**: " + actionMeaning[ActionReview] + ".\n\n")

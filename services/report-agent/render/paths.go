@@ -182,3 +182,52 @@ func personAdmin(f *findingView) bool {
 	person := f.kind == secureauditv1.SubjectKind_SUBJECT_KIND_USER || f.kind == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP
 	return person && f.Cluster && (f.RuleID == "RBAC-001" || f.Role == "ClusterRole cluster-admin")
 }
+
+// pivot is the choke point a path finding is grouped under.
+type pivot struct {
+	number int
+	cp     *secureauditv1.ChokePoint
+	closes int
+}
+
+// pivotsOf maps each main path finding a choke point groups to it, numbered
+// as newChoke numbers them.
+func pivotsOf(r *secureauditv1.Report) map[string]pivot {
+	main := map[string]bool{}
+	for _, f := range r.GetFindings() {
+		main[f.GetId()] = true
+	}
+	out := map[string]pivot{}
+	n := 0
+	for _, cp := range r.GetChokePoints() {
+		closes := 0
+		for _, id := range cp.GetFindingIds() {
+			if main[id] {
+				closes++
+			}
+		}
+		if closes == 0 {
+			continue
+		}
+		n++
+		for _, id := range cp.GetGrouped() {
+			if _, done := out[id]; main[id] && !done {
+				out[id] = pivot{number: n, cp: cp, closes: closes}
+			}
+		}
+	}
+	return out
+}
+
+// fix puts the choke point's removal first in a grouped path's fix, when
+// it closes other paths too: one command then does the work of many.
+func (p pivot) fix(fx fixView) fixView {
+	if p.closes < 2 || !Runnable(p.cp.GetCommand()) {
+		return fx
+	}
+	out := fixView{Prose: []string{fmt.Sprintf("Removing %s (choke point %d) closes this path and %d %s: the delete command below does it, once the owners of what the binding grants agree (see the choke point's cost). For this path alone:",
+		bindingText(p.cp.GetBinding()), p.number, p.closes-1, plural(p.closes-1, "other", "others"))}}
+	out.Prose = append(out.Prose, fx.Prose...)
+	out.Commands = append([]string{p.cp.GetCommand()}, fx.Commands...)
+	return out
+}

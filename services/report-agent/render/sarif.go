@@ -215,7 +215,7 @@ func SARIF(r *secureauditv1.Report) ([]byte, error) {
 			},
 		})
 	}
-	if chokes := sarifChoke(r, findings); len(chokes) > 0 {
+	if chokes := sarifChoke(r, findings, state); len(chokes) > 0 {
 		ruleIndex[ChokeRuleID] = len(rules)
 		rules = append(rules, sarifChokeRule())
 		for i := range chokes {
@@ -412,7 +412,10 @@ func sarifChokeRule() sarifRule {
 // sarifChoke returns one result per choke point, at its binding, with the
 // paths it closes as related locations (each at the binding of the path's
 // first step), first in the log.
-func sarifChoke(r *secureauditv1.Report, findings []*secureauditv1.Finding) []sarifResult {
+//
+// Against a previous audit, a choke point is new when a path it closes is
+// new, updated when one changed, and unchanged otherwise.
+func sarifChoke(r *secureauditv1.Report, findings []*secureauditv1.Finding, state map[string]string) []sarifResult {
 	byID := map[string]*secureauditv1.Finding{}
 	for _, f := range findings {
 		byID[f.GetId()] = f
@@ -444,10 +447,25 @@ func sarifChoke(r *secureauditv1.Report, findings []*secureauditv1.Finding) []sa
 			}
 			costs = append(costs, subjectText(c.GetSubject())+" loses "+caps)
 		}
+		baseline := ""
+		if r.GetHistory() != nil {
+			baseline = "unchanged"
+			for _, id := range cp.GetFindingIds() {
+				switch state[id] {
+				case "new":
+					baseline = "new"
+				case "updated":
+					if baseline != "new" {
+						baseline = "updated"
+					}
+				}
+			}
+		}
 		binding := bindingText(cp.GetBinding())
 		out = append(out, sarifResult{
-			RuleID: ChokeRuleID,
-			Level:  "error",
+			BaselineState: baseline,
+			RuleID:        ChokeRuleID,
+			Level:         "error",
 			Message: sarifText{Text: fmt.Sprintf("Removing %s (%s) closes %d of %d proven escalation paths to cluster-admin. Cost: %s.",
 				binding, roleText(cp.GetRole()), len(related), cp.GetTotalPaths(), listOr(costs, "no subject of the binding loses a capability of note"))},
 			Locations:           []sarifLocation{sarifLocationFor(r.GetCluster(), &secureauditv1.Finding{Binding: cp.GetBinding()})},

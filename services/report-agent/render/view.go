@@ -116,6 +116,9 @@ type findingView struct {
 	Conditional bool
 	// Fix is the remediation split into prose and commands that run.
 	Fix fixView
+	// Pivot is the number of the choke point the path is grouped under,
+	// 0 for none.
+	Pivot int
 	// Note is the reasoning step's explanation of the finding, when it
 	// wrote one; always shown labelled with who wrote it.
 	Note       *modelNote
@@ -192,6 +195,7 @@ func newView(r *secureauditv1.Report) view {
 	}
 	v.Total = len(r.GetFindings())
 	v.InfraTotal = len(r.GetInfrastructureFindings())
+	pivots := pivotsOf(r)
 	notes := map[string]*modelNote{}
 	for _, a := range r.GetReasoning().GetAnnotations() {
 		notes[a.GetFindingId()] = &modelNote{
@@ -204,6 +208,10 @@ func newView(r *secureauditv1.Report) view {
 	for i, f := range findings {
 		fv := newFindingView(i+1, f)
 		fv.Note = notes[fv.ID]
+		if c, ok := pivots[fv.ID]; ok {
+			fv.Fix = c.fix(fv.Fix)
+			fv.Pivot = c.number
+		}
 		v.Findings = append(v.Findings, fv)
 		byID[fv.ID] = fv
 		if fv.Identity {

@@ -31,6 +31,7 @@ type candidate struct {
 	key    string
 	grant  *rules.Grant // a grant of the binding, for its ref and role
 	on     int          // proven shortest paths that use it
+	users  []int        // their indexes into the proven paths
 	closes []int        // indexes into the proven paths
 }
 
@@ -46,7 +47,7 @@ func (g *graph) chokePoints(a *rules.Analysis, admin int, proven searchResult, p
 	}
 	byKey := map[string]*candidate{}
 	var cands []*candidate
-	for _, p := range paths {
+	for pi, p := range paths {
 		seen := map[string]bool{}
 		for v := p.node; v != admin; {
 			e := g.edges[proven.next[v]]
@@ -66,6 +67,7 @@ func (g *graph) chokePoints(a *rules.Analysis, admin int, proven searchResult, p
 				cands = append(cands, c)
 			}
 			c.on++
+			c.users = append(c.users, pi)
 		}
 	}
 	slices.SortStableFunc(cands, func(x, y *candidate) int {
@@ -92,16 +94,28 @@ func (g *graph) chokePoints(a *rules.Analysis, admin int, proven searchResult, p
 			}
 		}
 	}
+	// Removing a binding can only close a path whose shortest path uses it,
+	// so each search asks about those subjects alone and stops once it has
+	// reached them all.
 	cut := searchResult{dist: make([]int32, len(g.names)), next: make([]int32, len(g.names))}
+	until := &targets{mark: make([]int32, len(g.names))}
 	var queue []int
 	for ci, c := range cands {
 		removed := int32(ci)
-		queue = g.searchInto(&cut, queue, admin, func(ei int32) bool { return owner[ei] == removed }, true)
-		for i, p := range paths {
-			if cut.dist[p.node] < 0 {
+		until.stamp, until.left = int32(ci+1), 0
+		for _, i := range c.users {
+			if until.mark[paths[i].node] != until.stamp {
+				until.mark[paths[i].node] = until.stamp
+				until.left++
+			}
+		}
+		queue = g.searchInto(&cut, queue, admin, func(ei int32) bool { return owner[ei] == removed }, true, until)
+		for _, i := range c.users {
+			if cut.dist[paths[i].node] < 0 {
 				c.closes = append(c.closes, i)
 			}
 		}
+		slices.Sort(c.closes)
 	}
 	byBinding := map[string][]*rules.Grant{}
 	for _, gr := range a.Grants() {

@@ -149,7 +149,7 @@ func Analyze(a *rules.Analysis) Result {
 		return Result{}
 	}
 	proven := g.search(admin, nil, true)
-	any := g.search(admin, nil, false)
+	all := g.search(admin, nil, false)
 	var out []*secureauditv1.Finding
 	var subjects []provenPath
 	seen := map[int]bool{}
@@ -162,7 +162,7 @@ func Analyze(a *rules.Analysis) Result {
 		seen[u] = true
 		sp := proven
 		if proven.dist[u] <= 0 {
-			sp = any
+			sp = all
 		}
 		if sp.dist[u] <= 0 {
 			continue
@@ -196,13 +196,16 @@ type searchResult struct {
 // or all edges, skipping the edges cut says to.
 func (g *graph) search(admin int, cut func(ei int32) bool, provenOnly bool) searchResult {
 	r := searchResult{dist: make([]int32, len(g.names)), next: make([]int32, len(g.names))}
-	g.searchInto(&r, nil, admin, cut, provenOnly)
+	g.searchInto(&r, nil, admin, cut, provenOnly, nil)
 	return r
 }
 
 // searchInto is search writing into r's slices (of the graph's size) and
-// using queue's storage, so repeated searches allocate nothing.
-func (g *graph) searchInto(r *searchResult, queue []int, admin int, cut func(ei int32) bool, provenOnly bool) []int {
+// using queue's storage, so repeated searches allocate nothing. When
+// until is set, the search stops as soon as it has reached every node
+// until reports true for (the nodes it counts), since the caller only asks
+// about those.
+func (g *graph) searchInto(r *searchResult, queue []int, admin int, cut func(ei int32) bool, provenOnly bool, until *targets) []int {
 	dist, next := r.dist, r.next
 	for i := range dist {
 		dist[i] = -1
@@ -225,10 +228,30 @@ func (g *graph) searchInto(r *searchResult, queue []int, admin int, cut func(ei 
 				dist[u] = dist[v] + 1
 				next[u] = ei
 				queue = append(queue, u)
+				if until != nil && until.reached(u) {
+					return queue
+				}
 			}
 		}
 	}
 	return queue
+}
+
+// targets are the nodes a search must reach before it may stop early.
+type targets struct {
+	mark  []int32 // mark[node] == stamp: a target not yet reached
+	stamp int32
+	left  int
+}
+
+// reached records that node u was reached and reports whether every
+// target now has been.
+func (t *targets) reached(u int) bool {
+	if t.mark[u] == t.stamp {
+		t.mark[u] = 0
+		t.left--
+	}
+	return t.left == 0
 }
 
 // direct reports whether an edge is a plain cluster-admin grant.
@@ -317,8 +340,8 @@ func remediation(gr *rules.Grant, sub *secureauditv1.Subject) string {
 	if gr.Binding.GetKind() == secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING {
 		binding = "kubectl -n " + rules.Quote(gr.Binding.GetNamespace()) + " edit rolebinding " + rules.Quote(gr.Binding.GetName())
 	}
-	return Rule.Remediation + " Remove what step 1 uses from " + roleText(gr.Role) + " (first command), or remove " +
-		rules.SubjectText(sub) + " from " + rules.BindingText(gr.Binding) + " (second command).\n" + role + "\n" + binding
+	return Rule.Remediation + " Remove what step 1 uses from " + roleText(gr.Role) + ", or remove " +
+		rules.SubjectText(sub) + " from " + rules.BindingText(gr.Binding) + "; the commands below open each for editing.\n" + role + "\n" + binding
 }
 
 func cloneRules(rs []*secureauditv1.PolicyRule) []*secureauditv1.PolicyRule {
