@@ -129,4 +129,11 @@ func TestPartialSnapshot(t *testing.T) {
 			t.Errorf("html lacks %q", want)
 		}
 	}
+	doc, err := OSCAL(partial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "RBAC data incomplete (12 objects too large to audit were left out, each reported as RBAC-050)"; !strings.Contains(string(doc), want) {
+		t.Errorf("OSCAL lacks %q", want)
+	}
 }
