@@ -1991,15 +1991,15 @@ const file_secureaudit_v1_rbac_proto_rawDesc = "" +
 	"\x04Role\x12~\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.secureaudit.v1.ObjectMetaBN\xbaHK\xba\x01E\n" +
 	"\x0frole.namespaced\x12\x1ca Role must have a namespace\x1a\x14this.namespace != ''\xc8\x01\x01R\x04meta\x12;\n" +
-	"\x05rules\x18\x02 \x03(\v2\x1a.secureaudit.v1.PolicyRuleB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x05rules\"\xb8\x02\n" +
+	"\x05rules\x18\x02 \x03(\v2\x1a.secureaudit.v1.PolicyRuleB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x05rules\"\xb9\x02\n" +
 	"\vClusterRole\x12\x8d\x01\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.secureaudit.v1.ObjectMetaB]\xbaHZ\xba\x01T\n" +
 	"\x1bcluster_role.cluster_scoped\x12\x1fa ClusterRole is cluster-scoped\x1a\x14this.namespace == ''\xc8\x01\x01R\x04meta\x12;\n" +
-	"\x05rules\x18\x02 \x03(\v2\x1a.secureaudit.v1.PolicyRuleB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x05rules\x12\\\n" +
-	"\x15aggregation_selectors\x18\x03 \x03(\v2\x1d.secureaudit.v1.LabelSelectorB\b\xbaH\x05\x92\x01\x02\x10@R\x14aggregationSelectors\"\x8d\x02\n" +
-	"\rLabelSelector\x12[\n" +
-	"\fmatch_labels\x18\x01 \x03(\v2..secureaudit.v1.LabelSelector.MatchLabelsEntryB\b\xbaH\x05\x9a\x01\x02\x10@R\vmatchLabels\x12_\n" +
-	"\x11match_expressions\x18\x02 \x03(\v2(.secureaudit.v1.LabelSelectorRequirementB\b\xbaH\x05\x92\x01\x02\x10@R\x10matchExpressions\x1a>\n" +
+	"\x05rules\x18\x02 \x03(\v2\x1a.secureaudit.v1.PolicyRuleB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x05rules\x12]\n" +
+	"\x15aggregation_selectors\x18\x03 \x03(\v2\x1d.secureaudit.v1.LabelSelectorB\t\xbaH\x06\x92\x01\x03\x10\x80\bR\x14aggregationSelectors\"\x8f\x02\n" +
+	"\rLabelSelector\x12\\\n" +
+	"\fmatch_labels\x18\x01 \x03(\v2..secureaudit.v1.LabelSelector.MatchLabelsEntryB\t\xbaH\x06\x9a\x01\x03\x10\x80\bR\vmatchLabels\x12`\n" +
+	"\x11match_expressions\x18\x02 \x03(\v2(.secureaudit.v1.LabelSelectorRequirementB\t\xbaH\x06\x92\x01\x03\x10\x80\bR\x10matchExpressions\x1a>\n" +
 	"\x10MatchLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9f\x01\n" +
@@ -2007,7 +2007,7 @@ const file_secureaudit_v1_rbac_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xbd\x02R\x03key\x12B\n" +
 	"\boperator\x18\x02 \x01(\tB&\xbaH#r!R\x02InR\x05NotInR\x06ExistsR\fDoesNotExistR\boperator\x12!\n" +
-	"\x06values\x18\x03 \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\x80\x02R\x06values\"\xc1\x02\n" +
+	"\x06values\x18\x03 \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\x80 R\x06values\"\xc1\x02\n" +
 	"\aSubject\x12;\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.secureaudit.v1.SubjectKindB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12\x1e\n" +

@@ -33,6 +33,9 @@ type Agents struct {
 const (
 	findingBatch   = 500
 	principalBatch = 1000
+	// findingBatchBytes bounds the encoded findings of one message, well
+	// under the RPC message limit.
+	findingBatchBytes = 8 << 20
 )
 
 // Formats are every document the report-agent renders, in the order an
@@ -317,9 +320,20 @@ func render(ctx context.Context, client secureauditv1.ReportServiceClient, repor
 	if err := send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Header{Header: header}}); err != nil {
 		return nil, err
 	}
-	for start := 0; start < len(findings); start += findingBatch {
-		end := min(start+findingBatch, len(findings))
+	for start := 0; start < len(findings); {
+		// At most findingBatch findings and findingBatchBytes of them:
+		// findings quoting the rules of a large role are large.
+		end, size := start, 0
+		for end < len(findings) && end-start < findingBatch {
+			n := proto.Size(findings[end])
+			if end > start && size+n > findingBatchBytes {
+				break
+			}
+			size += n
+			end++
+		}
 		batch := &secureauditv1.FindingBatch{Findings: findings[start:end]}
+		start = end
 		if err := send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Findings{Findings: batch}}); err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -118,5 +119,36 @@ func TestChunks(t *testing.T) {
 				t.Errorf("reassembled snapshot differs (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestChunksBoundBytes: large objects (near MaxObjectBytes) fill chunks by
+// size, not only by count, so that no chunk exceeds MaxChunkBytes and every
+// object arrives once, in order.
+func TestChunksBoundBytes(t *testing.T) {
+	s := &collect.Snapshot{Header: &secureauditv1.SnapshotHeader{Cluster: "big"}}
+	blob := string(make([]byte, collect.MaxObjectBytes-4096))
+	for i := range 20 {
+		s.ClusterRoles = append(s.ClusterRoles, &secureauditv1.ClusterRole{Meta: &secureauditv1.ObjectMeta{
+			Name: fmt.Sprintf("r%02d", i), Annotations: map[string]string{"example.com/blob": blob},
+		}})
+	}
+	chunks := s.Chunks(0)
+	var names []string
+	for i, c := range chunks {
+		size := 0
+		for _, r := range c.GetClusterRoles() {
+			size += proto.Size(r)
+			names = append(names, r.GetMeta().GetName())
+		}
+		if size > collect.MaxChunkBytes {
+			t.Errorf("chunk %d holds %d bytes of objects, more than %d", i, size, collect.MaxChunkBytes)
+		}
+	}
+	if len(chunks) < 5 {
+		t.Errorf("%d chunks for 20 objects of nearly 2 MiB, want at least 5", len(chunks))
+	}
+	if len(names) != 20 || names[0] != "r00" || names[19] != "r19" {
+		t.Errorf("objects across chunks = %v", names)
 	}
 }

@@ -295,16 +295,19 @@ func newGood(r *secureauditv1.Report, v *view) []goodPoint {
 			missing = true
 		}
 	}
-	if len(r.GetFindings()) == 0 {
+	// A snapshot that left objects out (too large to audit) proves
+	// nothing about grants: those objects may hold what these deny.
+	rbacComplete := v.UnauditedCount == 0
+	if len(r.GetFindings()) == 0 && rbacComplete {
 		out = append(out, "No rule matched any subject outside the platform-managed bindings.")
 	}
-	if crit == 0 {
+	if crit == 0 && rbacComplete {
 		out = append(out, "No critical findings: no subject outside the platform holds unrestricted control of the cluster.")
 	}
-	if !adminBound {
+	if !adminBound && rbacComplete {
 		out = append(out, "cluster-admin is bound only to platform-managed subjects (CIS 5.1.1).")
 	}
-	if !missing {
+	if !missing && rbacComplete {
 		out = append(out, "Every binding outside the platform references a role that exists.")
 	}
 	// An incomplete directory answer proves nothing about identities.
@@ -343,7 +346,7 @@ func newGood(r *secureauditv1.Report, v *view) []goodPoint {
 				scoped++
 			}
 		}
-		if scoped > 0 {
+		if scoped > 0 && rbacComplete {
 			out = append(out, goodPoint(fmt.Sprintf("%d of %d users and groups hold access confined to namespaces.", scoped, n)))
 		}
 	}

@@ -209,6 +209,10 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 			identity = fmt.Sprintf("incomplete (%d directory lookups failed after retries; identity findings about those principals may be missing)", n)
 		}
 	}
+	rbacData := ""
+	if n := max(len(r.GetUnauditedObjects()), int(r.GetUnauditedCount())); n > 0 || r.GetSnapshotPartial() {
+		rbacData = fmt.Sprintf("; RBAC data incomplete (%d objects too large to audit were left out, each reported as RBAC-050)", n)
+	}
 	doc := oscalDoc{AssessmentResults: oscalAR{
 		UUID: id("assessment-results"),
 		Metadata: oscalMetadata{
@@ -225,7 +229,7 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 		Results: []oscalResult{{
 			UUID:        id("result"),
 			Title:       "RBAC audit " + r.GetAuditId(),
-			Description: fmt.Sprintf("Automated review of Kubernetes RBAC of cluster %s (%s), identity data %s.", r.GetCluster(), objectsText(r.GetCounts()), identity),
+			Description: fmt.Sprintf("Automated review of Kubernetes RBAC of cluster %s (%s), identity data %s%s.", r.GetCluster(), objectsText(r.GetCounts()), identity, rbacData),
 			Start:       at,
 			Props: []oscalProp{
 				{Name: "audit-id", Value: r.GetAuditId(), NS: propNS},

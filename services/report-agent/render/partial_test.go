@@ -117,6 +117,13 @@ func TestPartialSnapshot(t *testing.T) {
 	if strings.Contains(string(Markdown(complete)), "RBAC data:") {
 		t.Error("a complete snapshot is reported incomplete")
 	}
+	claim := "2 of 3 users and groups hold access confined to namespaces."
+	if !strings.Contains(string(Markdown(complete)), claim) {
+		t.Fatalf("the complete report lacks the claim %q; the check below would prove nothing", claim)
+	}
+	if strings.Contains(md, claim) {
+		t.Error("a snapshot with objects left out still claims access is confined to namespaces")
+	}
 	page, err := HTML(partial)
 	if err != nil {
 		t.Fatal(err)
@@ -128,5 +135,12 @@ func TestPartialSnapshot(t *testing.T) {
 		if !strings.Contains(html, want) {
 			t.Errorf("html lacks %q", want)
 		}
+	}
+	doc, err := OSCAL(partial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "RBAC data incomplete (12 objects too large to audit were left out, each reported as RBAC-050)"; !strings.Contains(string(doc), want) {
+		t.Errorf("OSCAL lacks %q", want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -98,5 +99,20 @@ func TestEdgeObjects(t *testing.T) {
 				t.Errorf("Allowed(%v, %+v) = %v, want %v", tt.id, tt.a, got, tt.want)
 			}
 		})
+	}
+	// who-can answers the same: list pods through resourceNames [""].
+	var who []string
+	for _, m := range e.WhoCan(mustRequest("list", "pods", "default", "")) {
+		who = append(who, m.Subject.GetName())
+	}
+	if want := []string{"en"}; !slices.Equal(who, want) {
+		t.Errorf("WhoCan(list pods) = %v, want %v", who, want)
+	}
+	who = nil
+	for _, m := range e.WhoCan(mustRequest("get", "pods", "default", "web")) {
+		who = append(who, m.Subject.GetName())
+	}
+	if len(who) != 0 {
+		t.Errorf("WhoCan(get pods web) = %v, want nobody", who)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/platform/telemetry"
@@ -30,6 +31,10 @@ const ProviderNone = reasoning.ProviderNone
 
 // BatchSize is the most findings one FindingBatch carries.
 const BatchSize = 500
+
+// BatchBytes bounds the encoded findings of one batch, well under the RPC
+// message limit.
+const BatchBytes = 8 << 20
 
 // maxAnomalies is the most anomaly events a summary carries (its contract's
 // bound); planted strings beyond it still become findings.
@@ -139,10 +144,22 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 	}
 	det := Detect(snap, dir, s.identity)
 	findings, detections := det.Findings, det.Injections
-	for start := 0; start < len(findings); start += BatchSize {
-		end := min(start+BatchSize, len(findings))
+	for start := 0; start < len(findings); {
+		// A batch holds at most BatchSize findings and BatchBytes of
+		// them: findings quoting the rules of a large role are large.
+		end, size := start, 0
+		for end < len(findings) && end-start < BatchSize {
+			n := proto.Size(findings[end])
+			if end > start && size+n > BatchBytes {
+				break
+			}
+			size += n
+			end++
+		}
+		batch := findings[start:end]
+		start = end
 		resp := &secureauditv1.AssessResponse{Part: &secureauditv1.AssessResponse_Findings{
-			Findings: &secureauditv1.FindingBatch{Findings: findings[start:end]},
+			Findings: &secureauditv1.FindingBatch{Findings: batch},
 		}}
 		if err := stream.Send(resp); err != nil {
 			return fmt.Errorf("send findings: %w", err)

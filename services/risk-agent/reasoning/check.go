@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -153,11 +154,14 @@ func extractJSON(text string) string {
 	return text[start : end+1]
 }
 
+// bounded cuts s to at most n characters (the contract's max_len counts
+// characters), ending a cut text with "...".
 func bounded(s string, n int) string {
-	if len(s) <= n {
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	return s[:n] + "..."
+	r := []rune(s)
+	return string(r[:max(n-3, 0)]) + "..."
 }
 
 // excerpt is a bounded, ASCII-only rendering of model output for evidence.

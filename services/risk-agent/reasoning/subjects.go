@@ -23,6 +23,9 @@ type Subject struct {
 // maxRoles bounds the grants listed per subject.
 const maxRoles = 256
 
+// maxGrantLen is the contract's bound on one role of an access review.
+const maxGrantLen = 600
+
 // Subjects lists the users and groups that bindings name, except
 // Kubernetes' own system: identities, sorted by kind and name, with their
 // grants. Display names come from the directory when it resolved them.
@@ -46,6 +49,7 @@ func Subjects(snap *snapshot.Snapshot) []Subject {
 			e = &entry{ref: &secureauditv1.SubjectRef{Kind: kind, Name: sub.GetName(), DisplayName: displayName(snap, kind, sub.GetName())}}
 			byKey[key] = e
 		}
+		grant = bounded(grant, maxGrantLen)
 		if len(e.roles) < maxRoles && !slices.Contains(e.roles, grant) {
 			e.roles = append(e.roles, grant)
 		}

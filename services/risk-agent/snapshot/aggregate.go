@@ -29,6 +29,9 @@ const maxAggregationPasses = 64
 // ClusterRole requeues every aggregated role, so the controller runs passes
 // until nothing changes. aggregate does the same, syncing the aggregated
 // roles in name order, pass after pass, from the rules the snapshot holds.
+// (In a live cluster, a role whose selectors matched once and no longer do
+// has lost the rules the controller applied, as its apply now carries none;
+// a live dump shows that, and an empty role stays empty here.)
 //
 // Without a cycle among aggregated roles the result does not depend on the
 // order of the syncs. With a cycle (aggregated roles selecting each other),

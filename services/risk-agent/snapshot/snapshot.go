@@ -22,7 +22,7 @@ type Snapshot struct {
 	namespaces      []*secureauditv1.Namespace
 	roles           map[string]*secureauditv1.Role // key: namespace/name
 	clusterRoles    map[string]*secureauditv1.ClusterRole
-	effective       map[string][]*secureauditv1.PolicyRule // cluster role name -> own + aggregated rules
+	effective       map[string][]*secureauditv1.PolicyRule // cluster role name -> rules once aggregated
 	roleBindings    []*secureauditv1.RoleBinding
 	clusterBindings []*secureauditv1.ClusterRoleBinding
 	serviceAccounts map[string]*secureauditv1.ServiceAccount // key: namespace/name
@@ -166,8 +166,10 @@ func (s *Snapshot) ClusterRole(name string) (*secureauditv1.ClusterRole, bool) {
 // ClusterRoles returns every ClusterRole sorted by name.
 func (s *Snapshot) ClusterRoles() []*secureauditv1.ClusterRole { return sortedValues(s.clusterRoles) }
 
-// EffectiveClusterRoleRules returns a ClusterRole's own rules followed by the
-// rules it aggregates (see aggregate), and whether the role exists.
+// EffectiveClusterRoleRules returns the rules a ClusterRole holds once the
+// clusterrole-aggregation controller has run (see aggregate): its own rules,
+// or, for a role whose selectors match roles with rules, theirs instead.
+// It also says whether the role exists.
 func (s *Snapshot) EffectiveClusterRoleRules(name string) ([]*secureauditv1.PolicyRule, bool) {
 	rules, ok := s.effective[name]
 	return rules, ok
