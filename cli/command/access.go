@@ -1,6 +1,7 @@
 package command
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -70,6 +71,9 @@ func (f *accessFlags) request(t *discovery.Table, args []string) (access.Attribu
 	}
 	a, err := access.ParseRequest(t, args[0], resource, f.namespace, name)
 	if err != nil {
+		if _, sub, ok := strings.Cut(resource, "/"); ok && errors.Is(err, discovery.ErrUnknown) && !strings.HasPrefix(resource, "/") {
+			err = fmt.Errorf("%w\n(kubectl reads TYPE/NAME; here the object name is the third argument: %s %s NAME)", err, args[0], strings.TrimSuffix(resource, "/"+sub))
+		}
 		return access.Attributes{}, usageError(err)
 	}
 	return a, nil
@@ -178,7 +182,7 @@ system:unauthenticated). A real ServiceAccount token always carries both
 ServiceAccount groups. --as-group without --as (which kubectl refuses) asks
 for what the groups alone are granted.
 
-` + resourceHelp,
+` + resourceHelpText(),
 		Example: "  secureaudit can-i --as system:serviceaccount:kube-system:default get secrets -n kube-system --snapshot examples/cluster\n" +
 			"  secureaudit can-i --as alice@example.com --as-group oncall --list --snapshot examples/cluster",
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -223,8 +227,8 @@ for what the groups alone are granted.
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&as, "as", "", "user name, or system:serviceaccount:NAMESPACE:NAME")
-	cmd.Flags().StringArrayVar(&groups, "as-group", nil, "group the user is in (repeatable)")
+	cmd.Flags().StringVar(&as, "as", "", "user name, or system:serviceaccount:NAMESPACE:NAME (as kubectl --as)")
+	cmd.Flags().StringArrayVar(&groups, "as-group", nil, "group the user is in (repeatable; as kubectl --as-group: replaces a ServiceAccount's groups)")
 	cmd.Flags().BoolVar(&list, "list", false, "print the subject's effective permissions")
 	return cmd
 }

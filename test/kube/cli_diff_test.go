@@ -205,8 +205,14 @@ func (g cliGen) config() []any {
 	}
 	objs = append(objs, many)
 	crNames = append(crNames, many.Name)
+	// The longest name the loader takes (the API server takes longer ones:
+	// includeLoaderEdgeCases).
+	long := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "cli-" + strings.Repeat("n", 249), Labels: map[string]string{g.pick(cliLabels): "true"}},
+		Rules: g.rules(true, false)}
+	objs = append(objs, long)
+	crNames = append(crNames, long.Name)
 	if includeLoaderEdgeCases {
-		long := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "cli-" + strings.Repeat("long", 74)}, Rules: g.rules(true, true)}
+		longer := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "cli-" + strings.Repeat("long", 74)}, Rules: g.rules(true, true)}
 		var verbs []string
 		for i := range 71 {
 			verbs = append(verbs, fmt.Sprintf("verb%d", i))
@@ -219,8 +225,8 @@ func (g cliGen) config() []any {
 		for i := range 300 {
 			wide.Annotations[fmt.Sprintf("a%d", i)] = "v"
 		}
-		objs = append(objs, long, wide)
-		crNames = append(crNames, long.Name, wide.Name)
+		objs = append(objs, longer, wide)
+		crNames = append(crNames, longer.Name, wide.Name)
 	}
 	selectors := []metav1.LabelSelector{
 		{MatchLabels: map[string]string{"agg-a": "true"}},

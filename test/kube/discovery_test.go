@@ -10,11 +10,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
 
 	"secureaudit.dev/platform/validation"
@@ -183,4 +187,56 @@ func TestResolveMatchesKubectl(t *testing.T) {
 		}
 	}
 	t.Logf("%d resource arguments compared with kubectl's RESTMapper, %d resolved", compared, resolved)
+}
+
+// TestLiveDiscoveryHasCRDs: the live source's discovery includes a
+// CustomResourceDefinition's resource, with its short name, scope and
+// subresources, and requests about it resolve with it.
+func TestLiveDiscoveryHasCRDs(t *testing.T) {
+	server(t)
+	ctx := context.Background()
+	s, err := kube.Start(ctx) // its own: the shared server's discovery is the built-in one
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	dyn, err := dynamic.NewForConfig(s.Config(s.AdminToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crd := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1",
+		"kind":       "CustomResourceDefinition",
+		"metadata":   map[string]any{"name": "widgets.example.com"},
+		"spec": map[string]any{
+			"group": "example.com",
+			"names": map[string]any{"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": []any{"wd"}},
+			"scope": "Cluster",
+			"versions": []any{map[string]any{
+				"name": "v1", "served": true, "storage": true,
+				"schema":       map[string]any{"openAPIV3Schema": map[string]any{"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+				"subresources": map[string]any{"status": map[string]any{}},
+			}},
+		},
+	}}
+	gvr := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	if _, err := dyn.Resource(gvr).Create(ctx, crd, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		tbl := riskdiscovery.New(liveDiscovery(t, s))
+		got, err := tbl.Resolve("wd/status")
+		if err == nil {
+			want := riskdiscovery.Resolved{Group: "example.com", Version: "v1", Resource: "widgets", Subresource: "status"}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("Resolve(wd/status) with the live discovery mismatch (-want +got):\n%s", diff)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the CRD never showed in the live discovery: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond) // polling a condition
+	}
 }

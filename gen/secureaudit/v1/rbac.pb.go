@@ -468,7 +468,8 @@ type SnapshotHeader struct {
 	// Resource names, groups, scopes and kubectl's short names are read from it.
 	ApiResources []*APIResource `protobuf:"bytes,120,rep,name=api_resources,json=apiResources,proto3" json:"api_resources,omitempty"`
 	// api_resources_partial is true when the discovery of some API groups
-	// failed (an aggregated API that is down): api_resources lacks them.
+	// failed (an aggregated API that is down), or all of it: api_resources
+	// lacks them. Discovery never fails a collection.
 	ApiResourcesPartial bool `protobuf:"varint,121,opt,name=api_resources_partial,json=apiResourcesPartial,proto3" json:"api_resources_partial,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache

@@ -2,11 +2,14 @@ package collect_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/testing/protocmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/rbac-agent/collect"
@@ -58,5 +61,21 @@ func TestConvertDiscoveryLimits(t *testing.T) {
 	got, truncated := collect.ConvertDiscovery([]*metav1.APIGroup{{Name: "x.io", PreferredVersion: metav1.GroupVersionForDiscovery{Version: "v1"}}}, lists)
 	if !truncated || len(got) != 1 || len(got[0].GetShortNames()) != 64 || !got[0].GetPreferredVersion() {
 		t.Errorf("ConvertDiscovery = %v, truncated %v; want one resource with 64 short names, truncated", got, truncated)
+	}
+}
+
+// TestLiveDiscoveryFails: discovery that fails marks the header partial and
+// the collection goes on.
+func TestLiveDiscoveryFails(t *testing.T) {
+	client := newFake(t)
+	client.PrependReactor("get", "group", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("discovery forbidden")
+	})
+	snap, err := collect.NewLive(kubeclient.New(client), "prod", "https://api.example:6443", newValidator(t)).Load(context.Background())
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if !snap.Header.GetApiResourcesPartial() || len(snap.Header.GetApiResources()) != 0 {
+		t.Errorf("header: partial=%v, %d resources; want partial and none", snap.Header.GetApiResourcesPartial(), len(snap.Header.GetApiResources()))
 	}
 }

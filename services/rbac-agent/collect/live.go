@@ -69,9 +69,7 @@ func (l *Live) Load(ctx context.Context) (*Snapshot, error) {
 		ServerVersionSource: secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_DISCOVERY,
 	})
 	if d, ok := l.api.(Discoverer); ok {
-		if err := l.discover(ctx, d, b.snap.Header); err != nil {
-			return nil, err
-		}
+		l.discover(ctx, d, b.snap.Header)
 	}
 	lists := []struct {
 		resource string
@@ -117,18 +115,20 @@ func (l *Live) Load(ctx context.Context) (*Snapshot, error) {
 	return b.finish(), nil
 }
 
-// discover reads the API server's discovery into the header. A partial
-// discovery (an aggregated API that is down) is kept and marked; a failed
-// one fails the collection, as a failed list does.
-func (l *Live) discover(ctx context.Context, d Discoverer, h *secureauditv1.SnapshotHeader) error {
+// discover reads the API server's discovery into the header. Discovery that
+// fails, in part (an aggregated API that is down) or whole (a cluster that
+// withdrew system:discovery), is marked partial and never fails the
+// collection: consumers fall back to the built-in resources for what is
+// missing.
+func (l *Live) discover(ctx context.Context, d Discoverer, h *secureauditv1.SnapshotHeader) {
 	groups, lists, partial, err := d.Discovery(ctx)
 	if err != nil {
-		return fmt.Errorf("discover API resources of %s: %w", l.origin, err)
+		h.ApiResourcesPartial = true
+		return
 	}
 	res, truncated := ConvertDiscovery(groups, lists)
 	h.ApiResources = res
 	h.ApiResourcesPartial = partial || truncated
-	return nil
 }
 
 // list calls add on every item of resource, a page of pageSize at a time.

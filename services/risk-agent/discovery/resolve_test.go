@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/risk-agent/discovery"
 )
 
@@ -127,5 +128,20 @@ func TestProtoRoundTrip(t *testing.T) {
 	}
 	if discovery.FromProto(nil) != nil {
 		t.Error("FromProto(nil) is not nil")
+	}
+}
+
+// TestFor: a live snapshot's header discovery is used, CRDs included; a
+// snapshot without one gets the built-in resources.
+func TestFor(t *testing.T) {
+	h := &secureauditv1.SnapshotHeader{ApiResources: discovery.ToProto(table().Resources())}
+	if got, err := discovery.For(h).Resolve("wd"); err != nil || got.Group != "example.com" {
+		t.Errorf("For(live header).Resolve(wd) = %+v, %v; want the CRD", got, err)
+	}
+	if _, err := discovery.For(&secureauditv1.SnapshotHeader{}).Resolve("wd"); !errors.Is(err, discovery.ErrUnknown) {
+		t.Errorf("For(file header).Resolve(wd) error = %v, want unknown (built-in resources only)", err)
+	}
+	if got, err := discovery.For(nil).Resolve("resourceclaims"); err != nil || got.Group != "resource.k8s.io" {
+		t.Errorf("For(nil).Resolve(resourceclaims) = %+v, %v", got, err)
 	}
 }
