@@ -34,23 +34,21 @@ import (
 	"secureaudit.dev/test/kube"
 )
 
-// Cases that disagree only until the branches of issue 18 parts 1 and 3 are
-// merged. The generator keeps them; these switches decide whether the
-// configurations include them. Both are OFF on this branch, where they
-// fail only for those reasons (checked: with includeAggregatedOwnRules the
-// manifest path grants an aggregated role's own rules, which the controller
-// replaces; with includeLoaderEdgeCases the loader refuses the dumps, so
-// every question fails). Turn them on once those branches are in.
+// Switches for two families of generated cases, both on: aggregated roles
+// with rules of their own (the engine replaces them as the controller does)
+// and objects at the edges of the API server's validation (the loader
+// accepts whatever the API server does). Turning one off narrows the test
+// when bisecting a disagreement.
 const (
 	// includeAggregatedOwnRules gives aggregated ClusterRoles rules of their
 	// own, which the aggregation controller replaces.
-	includeAggregatedOwnRules = false
+	includeAggregatedOwnRules = true
 	// includeLoaderEdgeCases adds objects the API server accepts at the
 	// edges of its validation: empty strings in verbs, resources,
 	// resourceNames and nonResourceURLs, a 300-character role name, a rule
 	// with 71 verbs, ServiceAccount subjects in uppercase, dotted or long
 	// namespaces, 300 annotations and a 70 KiB annotation.
-	includeLoaderEdgeCases = false
+	includeLoaderEdgeCases = true
 )
 
 var cliQueries = flag.Int("cli-queries", 3000, "can-i queries of the CLI differential test (who-can adds a tenth more, each checked for several identities)")
