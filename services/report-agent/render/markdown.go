@@ -40,6 +40,8 @@ var actionMeaning = map[Action]string{
 	ActionRevoke:      "remove this access now, unless its owner justifies it in writing",
 	ActionInvestigate: "find out who uses this access and for what, then narrow or remove it",
 	ActionReview:      "confirm at the next access review that this access is still needed",
+	ActionReduce:      "narrow the installed component's grant as spelled out, keeping what it needs",
+	ActionAccept:      "keep the installed component's grant with a written justification and a named owner",
 }
 
 func writeExecutive(b *strings.Builder, v view) {
@@ -55,7 +57,8 @@ func writeExecutive(b *strings.Builder, v view) {
 				parts = append(parts, fmt.Sprintf("%d %s", c.Main, strings.ToLower(c.Severity)))
 			}
 		}
-		fmt.Fprintf(b, "It found %d %s: %s.\n\n", v.Total, plural(v.Total, "issue", "issues"), strings.Join(parts, ", "))
+		fmt.Fprintf(b, "It found %d %s: %s. The list has one entry per risky grant (subject, binding, role, scope), holding the %d rule %s behind %s (each kept in report.json and SARIF).\n\n",
+			v.Total, plural(v.Total, "issue", "issues"), strings.Join(parts, ", "), v.TotalHits, plural(v.TotalHits, "hit", "hits"), plural(v.Total, "it", "them"))
 		if c := v.TopChoke; c != nil {
 			fmt.Fprintf(b, "**Most important issue ([choke point %d](#%s)).** %s. Removing it costs: %s. ",
 				c.Number, c.Anchor, md(c.Text()), md(c.CostText()))
@@ -66,7 +69,11 @@ func writeExecutive(b *strings.Builder, v view) {
 			if t.Description != "" {
 				fmt.Fprintf(b, "%s ", md(t.Description))
 			}
-			fmt.Fprintf(b, "Rated %s (%s). Action: **%s**, %s.\n\n", strings.ToLower(t.Severity), md(t.SeverityReason), t.Action, actionMeaning[t.Action])
+			fmt.Fprintf(b, "Rated %s (%s). Action: **%s**, %s", strings.ToLower(t.Severity), md(t.SeverityReason), t.Action, actionMeaning[t.Action])
+			if t.Entry != nil && t.Entry.Suggestion != "" {
+				fmt.Fprintf(b, ": %s", md(t.Entry.Suggestion))
+			}
+			b.WriteString(".\n\n")
 		} else {
 			b.WriteString("**Most important issue.** None is proven: every finding that could lead here rests on an assumption the snapshot cannot show (see [Escalation paths](#escalation-paths)).\n\n")
 		}
@@ -144,12 +151,13 @@ func writeOverview(b *strings.Builder, v view) {
 
 func writeCounts(b *strings.Builder, v view) {
 	b.WriteString("## Findings by severity\n\n")
-	b.WriteString("| Severity | Findings | Platform-managed |\n")
-	b.WriteString("|---|---:|---:|\n")
+	b.WriteString("One entry per risky grant, at the worst severity of the rule hits it holds.\n\n")
+	b.WriteString("| Severity | Entries | Rule hits | Platform-managed |\n")
+	b.WriteString("|---|---:|---:|---:|\n")
 	for _, c := range v.Counts {
-		fmt.Fprintf(b, "| %s | %d | %d |\n", c.Severity, c.Main, c.Infra)
+		fmt.Fprintf(b, "| %s | %d | %d | %d |\n", c.Severity, c.Main, c.Hits, c.Infra)
 	}
-	fmt.Fprintf(b, "| **Total** | **%d** | **%d** |\n\n", v.Total, v.InfraTotal)
+	fmt.Fprintf(b, "| **Total** | **%d** | **%d** | **%d** |\n\n", v.Total, v.TotalHits, v.InfraTotal)
 }
 
 func writeSummary(b *strings.Builder, v view) {
@@ -165,7 +173,8 @@ func writeSummary(b *strings.Builder, v view) {
 			f.Number, f.Anchor, f.Severity, md(f.Title), md(f.Subject), md(f.Scope), f.Action)
 	}
 	b.WriteString("\nActions: **Revoke**: " + actionMeaning[ActionRevoke] + "; **Investigate**: " + actionMeaning[ActionInvestigate] +
-		"; **Review**: " + actionMeaning[ActionReview] + ".\n\n")
+		"; **Review**: " + actionMeaning[ActionReview] + "; **Reduce scope**: " + actionMeaning[ActionReduce] +
+		"; **Accept with justification**: " + actionMeaning[ActionAccept] + ".\n\n")
 }
 
 func writeHistory(b *strings.Builder, v view) {
@@ -258,7 +267,26 @@ func writeFinding(b *strings.Builder, f findingView, v view) {
 	} else {
 		fmt.Fprintf(b, "- **Current access:** %s\n", md(f.Access))
 	}
-	fmt.Fprintf(b, "- **Action:** %s: %s\n", f.Action, actionMeaning[f.Action])
+	if e := f.Entry; e != nil {
+		fmt.Fprintf(b, "- **Capabilities:** %s\n", mdList(e.Capabilities, "none recorded"))
+		if f.kind == secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT {
+			fmt.Fprintf(b, "- **Runs as it:** %s\n", mdList(e.Workloads, "no workload of the snapshot"))
+		}
+		if len(e.Narrower) > 0 {
+			fmt.Fprintf(b, "- **Also held more narrowly (folded here):** %s\n", mdList(e.Narrower, ""))
+		}
+	}
+	if f.Entry != nil && f.Entry.Suggestion != "" {
+		fmt.Fprintf(b, "- **Action:** %s: %s\n", f.Action, md(f.Entry.Suggestion))
+	} else {
+		fmt.Fprintf(b, "- **Action:** %s: %s\n", f.Action, actionMeaning[f.Action])
+	}
+	if e := f.Entry; e != nil && e.HitCount() > 1 {
+		fmt.Fprintf(b, "- **Rule hits (%d):**\n", e.HitCount())
+		for _, h := range e.Hits {
+			fmt.Fprintf(b, "  - %s\n", md(h.Text()))
+		}
+	}
 	b.WriteString("\n**Why it matters.** ")
 	if f.Description != "" {
 		fmt.Fprintf(b, "%s ", md(f.Description))

@@ -20,6 +20,11 @@ const (
 	ActionInvestigate Action = "Investigate"
 	// ActionReview: confirm the access at the next periodic review.
 	ActionReview Action = "Review"
+	// ActionReduce: narrow an installed component's grant as spelled out.
+	ActionReduce Action = "Reduce scope"
+	// ActionAccept: keep an installed component's grant, with a written
+	// justification and an owner.
+	ActionAccept Action = "Accept with justification"
 )
 
 // actionFor decides a finding's action from its severity and kind: critical
