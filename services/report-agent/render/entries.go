@@ -23,14 +23,39 @@ type hitView struct {
 	How string
 }
 
-// Text is the hit in one line.
+// Text is the hit in a few words: rule, severity and finding ID.
 func (h hitView) Text() string {
-	s := fmt.Sprintf("%s %s (%s, finding %s)", h.RuleID, h.Title, h.Severity, h.ID)
-	if h.How != "" {
-		s += ", " + h.How
-	}
-	return s
+	return fmt.Sprintf("%s %s %s", h.RuleID, h.Severity, h.ID)
 }
+
+// HitsText lists the entry's hits on one line: the grant's own, then
+// those that amplify it, then those of narrower grants it folds.
+func (e *entryView) HitsText() string {
+	var parts []string
+	for _, how := range []string{"", howAmplifies, howNarrower} {
+		var hs []string
+		for _, h := range e.Hits {
+			if h.How == how {
+				hs = append(hs, h.Text())
+			}
+		}
+		if len(hs) == 0 {
+			continue
+		}
+		text := strings.Join(hs, ", ")
+		if how != "" {
+			text = how + ": " + text
+		}
+		parts = append(parts, text)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// How a hit belongs to an entry other than by its own grant.
+const (
+	howAmplifies = "amplifying the grant"
+	howNarrower  = "held more broadly by this grant"
+)
 
 // entryView is what an entry adds to its lead finding's view.
 type entryView struct {
@@ -95,13 +120,13 @@ func newEntryView(e entry.Entry, fv *findingView) {
 		ev.Hits = append(ev.Hits, newHit(f, ""))
 	}
 	for _, f := range e.Amplified {
-		ev.Hits = append(ev.Hits, newHit(f, "amplifies this grant"))
+		ev.Hits = append(ev.Hits, newHit(f, howAmplifies))
 	}
 	for _, g := range e.Narrower {
 		l := g.Lead()
 		ev.Narrower = append(ev.Narrower, fmt.Sprintf("%s, %s (%s)", roleText(l.GetRole())+" through "+bindingText(l.GetBinding()), scopeText(l.GetScope()), strings.Join(ruleIDs(g.Hits), ", ")))
 		for _, f := range g.Hits {
-			ev.Hits = append(ev.Hits, newHit(f, "held more broadly by this grant"))
+			ev.Hits = append(ev.Hits, newHit(f, howNarrower))
 		}
 	}
 	for _, f := range e.Hits() {
@@ -113,6 +138,16 @@ func newEntryView(e entry.Entry, fv *findingView) {
 	fv.Severity = severityText(sev)
 	fv.SeverityClass = strings.ToLower(fv.Severity)
 	fv.Rules = grantRules(e.Grant.Hits)
+	var controls []string
+	for _, f := range e.Hits() {
+		for _, c := range controlsOf(f) {
+			if !slices.Contains(controls, c) {
+				controls = append(controls, c)
+			}
+		}
+	}
+	fv.Controls = controls
+	fv.ControlTexts = controlTexts(controls)
 	fv.Action, ev.Suggestion = entryAction(e, ev.Component)
 }
 

@@ -62,7 +62,11 @@ func writeExecutive(b *strings.Builder, v view) {
 		if c := v.TopChoke; c != nil {
 			fmt.Fprintf(b, "**Most important issue ([choke point %d](#%s)).** %s. Removing it costs: %s. ",
 				c.Number, c.Anchor, md(c.Text()), md(c.CostText()))
-			b.WriteString("Action: **Revoke**, remove the binding after its owners confirm the cost (command under [Choke points](#choke-points)).\n\n")
+			if c.Components {
+				b.WriteString("Action: **Reduce scope**, narrow the binding's role to what each installed component needs, starting with the capabilities listed as the cost ([Choke points](#choke-points)).\n\n")
+			} else {
+				b.WriteString("Action: **Revoke**, remove the binding after its owners confirm the cost (command under [Choke points](#choke-points)).\n\n")
+			}
 		} else if t := v.Top; t != nil {
 			fmt.Fprintf(b, "**Most important issue ([#%d](#%s)).** %s: %s holds %s. ",
 				t.Number, t.Anchor, md(t.Title), md(t.Subject), md(t.Access))
@@ -254,18 +258,16 @@ func reviewFor(v view, f findingView) *reviewItem {
 }
 
 func writeFinding(b *strings.Builder, f findingView, v view) {
-	fmt.Fprintf(b, "\n<a id=\"%s\"></a>\n\n### %d. %s: %s\n\n", f.Anchor, f.Number, f.Severity, md(f.Title))
-	fmt.Fprintf(b, "- **Issue:** %s (rule %s, finding %s)\n", md(f.Title), md(f.RuleID), md(f.ID))
-	fmt.Fprintf(b, "- **Severity:** %s; %s\n", f.Severity, md(f.SeverityReason))
+	fmt.Fprintf(b, "\n### <a id=\"%s\"></a>%d. %s: %s\n\n", f.Anchor, f.Number, f.Severity, md(f.Title))
+	fmt.Fprintf(b, "- **Issue:** %s (rule %s, finding %s); **Severity:** %s; %s\n", md(f.Title), md(f.RuleID), md(f.ID), f.Severity, md(f.SeverityReason))
 	who := md(f.Subject)
 	if item := reviewFor(v, f); item != nil && len(item.Members) > 0 {
 		who += fmt.Sprintf("; %d %s through the group (access review [R%d](#%s))", len(item.Members), plural(len(item.Members), "person", "people"), item.Number, item.Anchor)
 	}
-	fmt.Fprintf(b, "- **Who is affected:** %s\n", who)
 	if f.RoleMissing {
-		fmt.Fprintf(b, "- **Current access:** %s; the role is missing: the binding references a role that does not exist\n", md(f.Access))
+		fmt.Fprintf(b, "- **Who is affected:** %s; **Current access:** %s; the role is missing: the binding references a role that does not exist\n", who, md(f.Access))
 	} else {
-		fmt.Fprintf(b, "- **Current access:** %s\n", md(f.Access))
+		fmt.Fprintf(b, "- **Who is affected:** %s; **Current access:** %s\n", who, md(f.Access))
 	}
 	if e := f.Entry; e != nil {
 		fmt.Fprintf(b, "- **Capabilities:** %s\n", mdList(e.Capabilities, "none recorded"))
@@ -282,10 +284,7 @@ func writeFinding(b *strings.Builder, f findingView, v view) {
 		fmt.Fprintf(b, "- **Action:** %s: %s\n", f.Action, actionMeaning[f.Action])
 	}
 	if e := f.Entry; e != nil && e.HitCount() > 1 {
-		fmt.Fprintf(b, "- **Rule hits (%d):**\n", e.HitCount())
-		for _, h := range e.Hits {
-			fmt.Fprintf(b, "  - %s\n", md(h.Text()))
-		}
+		fmt.Fprintf(b, "- **Rule hits (%d, each a result in report.json and SARIF):** %s\n", e.HitCount(), md(e.HitsText()))
 	}
 	b.WriteString("\n**Why it matters.** ")
 	if f.Description != "" {
@@ -301,7 +300,7 @@ func writeFinding(b *strings.Builder, f findingView, v view) {
 	} else {
 		writeRules(b, f.Rules)
 	}
-	b.WriteString("\n**How to fix it**\n\n")
+	b.WriteString("\n**How to fix it.**")
 	writeFix(b, f.Fix)
 	writeNote(b, f)
 }
@@ -310,14 +309,17 @@ func writeFinding(b *strings.Builder, f findingView, v view) {
 // as written in a shell block of their own.
 func writeFix(b *strings.Builder, fx fixView) {
 	if len(fx.Prose) > 0 {
-		fmt.Fprintf(b, "%s\n", md(fx.Text()))
+		fmt.Fprintf(b, " %s", md(fx.Text()))
 	}
+	if len(fx.Commands) == 1 && !strings.Contains(fx.Commands[0], "`") {
+		// One command fits on the line, as inline code.
+		fmt.Fprintf(b, " Run: `%s`\n", fx.Commands[0])
+		return
+	}
+	b.WriteString("\n")
 	if len(fx.Commands) > 0 {
-		if len(fx.Prose) > 0 {
-			b.WriteString("\n")
-		}
 		fence := codeFence(fx.Block())
-		fmt.Fprintf(b, "%ssh\n%s\n%s\n", fence, fx.Block(), fence)
+		fmt.Fprintf(b, "\n%ssh\n%s\n%s\n", fence, fx.Block(), fence)
 	}
 }
 
@@ -330,8 +332,11 @@ func writeSteps(b *strings.Builder, steps []stepView) {
 		if st.Assumption != "" {
 			fmt.Fprintf(b, " **Conditional:** assumes %s.", md(st.Assumption))
 		}
+		if st.Granted && !st.Own {
+			fmt.Fprintf(b, " (via %s, %s)", md(st.Binding), md(st.Role))
+		}
 		b.WriteString("\n")
-		if !st.Granted {
+		if !st.Own {
 			continue
 		}
 		fmt.Fprintf(b, "\n   Granted by %s, %s:\n\n", md(st.Binding), md(st.Role))

@@ -241,7 +241,13 @@ func newView(r *secureauditv1.Report) view {
 			}
 		}
 	}
-	v.Choke, v.Ungrouped = newChoke(r.GetChokePoints(), byID, v.Paths)
+	components := map[string]bool{}
+	for _, f := range r.GetFindings() {
+		if f.GetComponent() {
+			components[subjectKey(f.GetSubject())] = true
+		}
+	}
+	v.Choke, v.Ungrouped = newChoke(r.GetChokePoints(), byID, v.Paths, components)
 	v.Top, v.TopChoke = headline(v.Findings, v.Choke)
 	for i, f := range r.GetInfrastructureFindings() {
 		fv := newFindingView(i+1, f)
