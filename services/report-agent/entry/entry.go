@@ -198,10 +198,14 @@ func lead(hits []*secureauditv1.Finding) *secureauditv1.Finding {
 }
 
 // before orders hits by severity (a defined severity's number is smaller
-// the more severe it is), amplifiers after the grant's own rules.
+// the more severe it is); among equals, a proven hit before a conditional
+// path, and the grant's own rules before amplifiers.
 func before(a, b *secureauditv1.Finding) bool {
 	if a.GetSeverity() != b.GetSeverity() {
 		return a.GetSeverity() < b.GetSeverity()
+	}
+	if a.GetConditional() != b.GetConditional() {
+		return !a.GetConditional()
 	}
 	return !Amplifier(a.GetRuleId()) && Amplifier(b.GetRuleId())
 }

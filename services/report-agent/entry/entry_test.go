@@ -130,6 +130,17 @@ func TestGroup(t *testing.T) {
 		},
 		want: []shape{{Lead: "a", Own: []string{"a"}, Narrower: [][]string{{"b"}}}},
 	}, {
+		name: "a proven hit leads before a conditional path of the same severity",
+		in: []*secureauditv1.Finding{
+			func() *secureauditv1.Finding {
+				f := hit("a", "PATH-001", "ctl", "local", "app", high)
+				f.Conditional = true
+				return f
+			}(),
+			hit("b", "RBAC-003", "ctl", "local", "app", high),
+		},
+		want: []shape{{Lead: "b", Own: []string{"a", "b"}}},
+	}, {
 		name: "grants of different subjects never fold",
 		in: []*secureauditv1.Finding{
 			hit("a", "RBAC-001", "admin", "admin", "", critical),
