@@ -220,8 +220,9 @@ func amplifiersOnly(hits []*secureauditv1.Finding) bool {
 }
 
 // ruleSeverities maps each non-amplifier rule of a grant, and each rule
-// folded into one of its hits, to its worst severity in the grant.
-func ruleSeverities(hits []*secureauditv1.Finding) map[string]secureauditv1.Severity {
+// folded into one of its hits, to its worst severity in the grant; with
+// proven, only what is proven (a conditional path is left out).
+func ruleSeverities(hits []*secureauditv1.Finding, proven bool) map[string]secureauditv1.Severity {
 	out := map[string]secureauditv1.Severity{}
 	note := func(id string, s secureauditv1.Severity) {
 		if old, ok := out[id]; !ok || s < old {
@@ -229,7 +230,7 @@ func ruleSeverities(hits []*secureauditv1.Finding) map[string]secureauditv1.Seve
 		}
 	}
 	for _, f := range hits {
-		if Amplifier(f.GetRuleId()) {
+		if Amplifier(f.GetRuleId()) || (proven && f.GetConditional()) {
 			continue
 		}
 		note(f.GetRuleId(), f.GetSeverity())
@@ -242,7 +243,8 @@ func ruleSeverities(hits []*secureauditv1.Finding) map[string]secureauditv1.Seve
 
 // covers reports whether grant b already gives the subject what grant e
 // gives: b reaches at least e's scope and is cluster-admin, or holds each
-// of e's rules at the same severity or worse.
+// of e's proven rules at the same severity or worse (a conditional path of
+// e, whose first step b's same rules give too, does not keep it apart).
 func covers(b, e *Entry) bool {
 	bs, es := b.Lead().GetScope(), e.Lead().GetScope()
 	wider := bs.GetLevel() == secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER ||
@@ -250,8 +252,8 @@ func covers(b, e *Entry) bool {
 	if !wider {
 		return false
 	}
-	br := ruleSeverities(b.Grant.Hits)
-	er := ruleSeverities(e.Grant.Hits)
+	br := ruleSeverities(b.Grant.Hits, false)
+	er := ruleSeverities(e.Grant.Hits, true)
 	if len(er) == 0 {
 		return false
 	}
@@ -271,7 +273,7 @@ func covers(b, e *Entry) bool {
 // covers: cluster-admin first, then cluster-wide, then more rules, then
 // more severe, then the original order.
 func broader(a, b *Entry) bool {
-	ar, br := ruleSeverities(a.Grant.Hits), ruleSeverities(b.Grant.Hits)
+	ar, br := ruleSeverities(a.Grant.Hits, false), ruleSeverities(b.Grant.Hits, false)
 	_, aa := ar[clusterAdmin]
 	_, ba := br[clusterAdmin]
 	if aa != ba {

@@ -141,6 +141,25 @@ func TestGroup(t *testing.T) {
 		},
 		want: []shape{{Lead: "b", Own: []string{"a", "b"}}},
 	}, {
+		name: "a conditional path does not keep a grant held more broadly apart, a proven one does",
+		in: []*secureauditv1.Finding{
+			func() *secureauditv1.Finding {
+				f := hit("a", "PATH-001", "ctl", "local", "app", high)
+				f.Conditional = true
+				return f
+			}(),
+			hit("b", "RBAC-003", "ctl", "local", "app", high),
+			hit("c", "RBAC-003", "ctl", "wide", "", critical),
+			hit("d", "PATH-001", "other", "local", "app", critical),
+			hit("e", "RBAC-003", "other", "local", "app", high),
+			hit("f", "RBAC-003", "other", "wide", "", critical),
+		},
+		want: []shape{
+			{Lead: "c", Own: []string{"c"}, Narrower: [][]string{{"a", "b"}}},
+			{Lead: "f", Own: []string{"f"}},
+			{Lead: "d", Own: []string{"d", "e"}},
+		},
+	}, {
 		name: "grants of different subjects never fold",
 		in: []*secureauditv1.Finding{
 			hit("a", "RBAC-001", "admin", "admin", "", critical),
