@@ -59,8 +59,9 @@ const (
 
 // entryView is what an entry adds to its lead finding's view.
 type entryView struct {
-	// Capabilities are what the grant gives, most severe first: the
-	// titles of its rules, then the rules folded into its hits.
+	// Capabilities are what the grant gives: "cluster-admin equivalent"
+	// when it is (RBAC-001, or a proven path), then the titles of its
+	// rules, most severe first, then the amplifiers'.
 	Capabilities []string
 	// Workloads are the workloads that run as the subject.
 	Workloads []string
@@ -98,14 +99,14 @@ func newEntryView(e entry.Entry, fv *findingView) {
 	}
 	own := append(append([]*secureauditv1.Finding(nil), e.Grant.Hits...), e.Amplified...)
 	ordered := ordered(own)
-	for _, f := range ordered {
-		if !entry.Amplifier(f.GetRuleId()) {
-			addCap(f.GetTitle())
+	for _, f := range e.Grant.Hits {
+		if f.GetRuleId() == "RBAC-001" || (f.GetRuleId() == "PATH-001" && !f.GetConditional()) {
+			addCap("cluster-admin equivalent")
 		}
 	}
 	for _, f := range ordered {
-		for _, h := range f.GetFolded() {
-			addCap(h.GetRuleId())
+		if !entry.Amplifier(f.GetRuleId()) {
+			addCap(f.GetTitle())
 		}
 	}
 	for _, f := range ordered {
@@ -249,6 +250,23 @@ func narrowing(e entry.Entry) []string {
 		lead.GetBinding().GetKind() == secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING {
 		out = append(out, "bind per namespace instead of cluster-wide: replace "+bindingText(lead.GetBinding())+
 			" with RoleBindings to "+role+" in the namespaces the component serves")
+	}
+	return out
+}
+
+// entryActions maps each finding ID to the action of the entry that holds
+// it, so that SARIF results say what the reviewer's list says.
+func entryActions(findings []*secureauditv1.Finding) map[string]Action {
+	out := map[string]Action{}
+	for _, e := range entry.Group(findings) {
+		component := false
+		for _, f := range e.Hits() {
+			component = component || f.GetComponent()
+		}
+		a, _ := entryAction(e, component)
+		for _, f := range e.Hits() {
+			out[f.GetId()] = a
+		}
 	}
 	return out
 }
