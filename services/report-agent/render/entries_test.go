@@ -28,7 +28,7 @@ func grantReport(component bool) *secureauditv1.Report {
 		Id: "00000000000000f1", RuleId: "RBAC-003", Title: "secrets readable", Severity: secureauditv1.Severity_SEVERITY_CRITICAL,
 		SeverityReason: "base", Subject: &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "jane"},
 		Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: "jane"},
-		Role: role, Scope: cluster, Remediation: "Remove it.", GrantKey: "00000000000000bb",
+		Role:    role, Scope: cluster, Remediation: "Remove it.", GrantKey: "00000000000000bb",
 	}
 	return &secureauditv1.Report{Cluster: "c", Findings: []*secureauditv1.Finding{
 		hit("00000000000000a1", "RBAC-003", "secrets readable", secureauditv1.Severity_SEVERITY_CRITICAL),
