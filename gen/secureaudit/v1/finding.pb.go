@@ -489,9 +489,10 @@ type Finding struct {
 	Workloads []*WorkloadRef `protobuf:"bytes,201,rep,name=workloads,proto3" json:"workloads,omitempty"`
 	// component is true when the subject is the workload identity of an
 	// installed component: a ServiceAccount that a workload of the snapshot
-	// runs as, or a ServiceAccount of a namespace whose workloads the
-	// snapshot holds. Its action is "reduce scope" or "accept with
-	// justification", never a bare "revoke".
+	// runs as, or a ServiceAccount of an operator's namespace (one whose
+	// workloads the snapshot holds, other than default, kube-system,
+	// kube-public and kube-node-lease). Its action is "reduce scope" or
+	// "accept with justification", never a bare "revoke".
 	Component bool `protobuf:"varint,202,opt,name=component,proto3" json:"component,omitempty"`
 	// role_reconciled is true when the API server rewrites the finding's role:
 	// an aggregated ClusterRole (the aggregation controller replaces its

@@ -12,6 +12,12 @@ import (
 // maxWorkloadRefs bounds Finding.workloads, as the contract does.
 const maxWorkloadRefs = 32
 
+// sharedNamespaces are the namespaces no operator owns: a ServiceAccount
+// there that no workload runs as is not taken for a component's identity
+// (an unrecognised ServiceAccount in kube-system is where an attacker
+// persists), so its finding keeps the severity's action.
+var sharedNamespaces = map[string]bool{"default": true, "kube-system": true, "kube-public": true, "kube-node-lease": true}
+
 // Annotate sets on every finding what the report needs to list one entry
 // per grant with an action that fits its subject: the grant key (the same
 // for every hit of one subject, binding, role and scope), the workloads
@@ -49,7 +55,7 @@ func Annotate(s *snapshot.Snapshot, findings []*secureauditv1.Finding) {
 			f.Workloads = append(f.Workloads, &secureauditv1.WorkloadRef{Kind: r.GetKind(), Namespace: r.GetNamespace(), Name: r.GetName()})
 		}
 		ns := sub.GetNamespace()
-		f.Component = len(refs) > 0 || (workloadNS[ns] && ns != "default")
+		f.Component = len(refs) > 0 || (workloadNS[ns] && !sharedNamespaces[ns])
 	}
 }
 

@@ -23,6 +23,7 @@ func TestAnnotate(t *testing.T) {
 			{Meta: meta("ops", "web"), Kind: "Deployment", ServiceAccount: "ctl"},
 			{Meta: meta("ops", "api"), Kind: "Deployment", ServiceAccount: "ctl"},
 			{Meta: meta("default", "job"), Kind: "Pod", ServiceAccount: "runner"},
+			{Meta: meta("kube-system", "coredns"), Kind: "Deployment", ServiceAccount: "coredns"},
 		},
 	}
 	sa := func(ns, name string) *secureauditv1.SubjectRef {
@@ -42,6 +43,7 @@ func TestAnnotate(t *testing.T) {
 		{RuleId: "RBAC-003", Subject: sa("ops", "idle"), Binding: crb("m"), Role: cr("monitoring"), Scope: cluster},
 		{RuleId: "RBAC-002", Subject: sa("default", "stray"), Binding: crb("e"), Role: cr("edit"), Scope: cluster},
 		{RuleId: "RBAC-002", Subject: &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "jane"}, Binding: crb("e"), Role: cr("edit"), Scope: cluster},
+		{RuleId: "RBAC-017", Subject: sa("kube-system", "planted"), Binding: crb("p"), Role: cr("p"), Scope: cluster},
 	}
 	rules.Annotate(build(chunk, nil), findings)
 
@@ -63,6 +65,9 @@ func TestAnnotate(t *testing.T) {
 		// edit is a bootstrap role.
 		{Reconciled: true},
 		{Reconciled: true},
+		// kube-system holds workloads, but an unused ServiceAccount there is
+		// nobody's component.
+		{},
 	}
 	var gotAll []got
 	for _, f := range findings {
