@@ -684,9 +684,11 @@ func (x *Finding) GetRoleReconciled() bool {
 type WorkloadRef struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// kind is the object kind (Pod, Deployment, ...).
-	Kind          string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Namespace     string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Kind      string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Namespace string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name      string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// images are the workload's container images.
+	Images        []string `protobuf:"bytes,4,rep,name=images,proto3" json:"images,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -740,6 +742,13 @@ func (x *WorkloadRef) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *WorkloadRef) GetImages() []string {
+	if x != nil {
+		return x.Images
+	}
+	return nil
 }
 
 // FoldedHit is a rule hit folded into a broader finding of the same grant.
@@ -1237,12 +1246,13 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\tgrant_key\x18\xc8\x01 \x01(\tB\x18\xbaH\x15r\x132\x11^([0-9a-f]{16})?$R\bgrantKey\x12D\n" +
 	"\tworkloads\x18\xc9\x01 \x03(\v2\x1b.secureaudit.v1.WorkloadRefB\b\xbaH\x05\x92\x01\x02\x10 R\tworkloads\x12\x1d\n" +
 	"\tcomponent\x18\xca\x01 \x01(\bR\tcomponent\x12(\n" +
-	"\x0frole_reconciled\x18\xcb\x01 \x01(\bR\x0eroleReconciled\"u\n" +
+	"\x0frole_reconciled\x18\xcb\x01 \x01(\bR\x0eroleReconciled\"\xa0\x01\n" +
 	"\vWorkloadRef\x12\x1d\n" +
 	"\x04kind\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\x04kind\x12'\n" +
 	"\tnamespace\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\tnamespace\x12\x1e\n" +
 	"\x04name\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xfd\x01R\x04name\"\xa5\x01\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xfd\x01R\x04name\x12)\n" +
+	"\x06images\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10@\"\ar\x05\x10\x01\x18\x80\bR\x06images\"\xa5\x01\n" +
 	"\tFoldedHit\x129\n" +
 	"\arule_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z][A-Z0-9]*-[0-9]{3}$R\x06ruleId\x12]\n" +
 	"\bcontrols\x18\x02 \x03(\tBA\xbaH>\x92\x01;\x10 \"7r523^(CIS-[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\bcontrols\"\xc2\x02\n" +

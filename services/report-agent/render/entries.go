@@ -115,7 +115,11 @@ func newEntryView(e entry.Entry, fv *findingView) {
 		}
 	}
 	for _, w := range lead.GetWorkloads() {
-		ev.Workloads = append(ev.Workloads, w.GetKind()+" "+w.GetNamespace()+"/"+w.GetName())
+		text := w.GetKind() + " " + w.GetNamespace() + "/" + w.GetName()
+		if len(w.GetImages()) > 0 {
+			text += " (" + strings.Join(w.GetImages(), ", ") + ")"
+		}
+		ev.Workloads = append(ev.Workloads, text)
 	}
 	for _, f := range e.Grant.Hits {
 		ev.Hits = append(ev.Hits, newHit(f, ""))

@@ -21,7 +21,7 @@ func grantReport(component bool) *secureauditv1.Report {
 		return &secureauditv1.Finding{
 			Id: id, RuleId: rule, Title: title, Severity: sev, SeverityReason: "base", Subject: sa, Binding: crb, Role: role,
 			Scope: cluster, MatchedRules: secrets, Remediation: "Narrow it.", GrantKey: "00000000000000aa", Component: component,
-			Workloads: []*secureauditv1.WorkloadRef{{Kind: "Deployment", Namespace: "ops", Name: "ctl"}},
+			Workloads: []*secureauditv1.WorkloadRef{{Kind: "Deployment", Namespace: "ops", Name: "ctl", Images: []string{"example.io/ctl:1.2"}}},
 		}
 	}
 	jane := &secureauditv1.Finding{
@@ -73,7 +73,7 @@ func TestEntriesInMarkdown(t *testing.T) {
 				"| Critical | 2 | 4 | 0 |",
 				"It found 2 issues: 2 critical. The list has one entry per risky grant (subject, binding, role, scope), holding the 4 rule hits",
 				"- **Capabilities:** secrets readable, ServiceAccount tokens mintable, ServiceAccount token automounted\n",
-				"- **Runs as it:** Deployment ops/ctl\n",
+				"- **Runs as it:** Deployment ops/ctl (example.io/ctl:1.2)\n",
 				"- **Rule hits (3, each a result in report.json and SARIF):** RBAC-003 Critical 00000000000000a1, RBAC-017 High 00000000000000a2, RBAC-012 Low 00000000000000a3\n",
 			} {
 				if !strings.Contains(md, s) {

@@ -32,7 +32,7 @@ func Annotate(s *snapshot.Snapshot, findings []*secureauditv1.Finding) {
 		ns := w.GetMeta().GetNamespace()
 		workloadNS[ns] = true
 		k := snapshot.Key(ns, w.GetServiceAccount())
-		runs[k] = append(runs[k], &secureauditv1.WorkloadRef{Kind: w.GetKind(), Namespace: ns, Name: w.GetMeta().GetName()})
+		runs[k] = append(runs[k], &secureauditv1.WorkloadRef{Kind: w.GetKind(), Namespace: ns, Name: w.GetMeta().GetName(), Images: w.GetImages()})
 	}
 	for _, refs := range runs {
 		sort.Slice(refs, func(i, j int) bool {
@@ -52,7 +52,8 @@ func Annotate(s *snapshot.Snapshot, findings []*secureauditv1.Finding) {
 		refs := runs[snapshot.Key(sub.GetNamespace(), sub.GetName())]
 		f.Workloads = nil
 		for _, r := range refs[:min(len(refs), maxWorkloadRefs)] {
-			f.Workloads = append(f.Workloads, &secureauditv1.WorkloadRef{Kind: r.GetKind(), Namespace: r.GetNamespace(), Name: r.GetName()})
+			f.Workloads = append(f.Workloads, &secureauditv1.WorkloadRef{Kind: r.GetKind(), Namespace: r.GetNamespace(), Name: r.GetName(),
+				Images: append([]string(nil), r.GetImages()...)})
 		}
 		ns := sub.GetNamespace()
 		f.Component = len(refs) > 0 || (workloadNS[ns] && !sharedNamespaces[ns])

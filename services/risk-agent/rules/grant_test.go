@@ -20,7 +20,7 @@ func TestAnnotate(t *testing.T) {
 			AggregationSelectors: []*secureauditv1.LabelSelector{{MatchLabels: map[string]string{"agg": "true"}}},
 		}},
 		Workloads: []*secureauditv1.Workload{
-			{Meta: meta("ops", "web"), Kind: "Deployment", ServiceAccount: "ctl"},
+			{Meta: meta("ops", "web"), Kind: "Deployment", ServiceAccount: "ctl", Images: []string{"example.io/web:1.0"}},
 			{Meta: meta("ops", "api"), Kind: "Deployment", ServiceAccount: "ctl"},
 			{Meta: meta("default", "job"), Kind: "Pod", ServiceAccount: "runner"},
 			{Meta: meta("kube-system", "coredns"), Kind: "Deployment", ServiceAccount: "coredns"},
@@ -51,13 +51,13 @@ func TestAnnotate(t *testing.T) {
 		Component, Reconciled bool
 		Workloads             []*secureauditv1.WorkloadRef
 	}
-	deploy := func(name string) *secureauditv1.WorkloadRef {
-		return &secureauditv1.WorkloadRef{Kind: "Deployment", Namespace: "ops", Name: name}
+	deploy := func(name string, images ...string) *secureauditv1.WorkloadRef {
+		return &secureauditv1.WorkloadRef{Kind: "Deployment", Namespace: "ops", Name: name, Images: images}
 	}
 	want := []got{
-		{Component: true, Workloads: []*secureauditv1.WorkloadRef{deploy("api"), deploy("web")}},
-		{Component: true, Workloads: []*secureauditv1.WorkloadRef{deploy("api"), deploy("web")}},
-		{Component: true, Workloads: []*secureauditv1.WorkloadRef{deploy("api"), deploy("web")}},
+		{Component: true, Workloads: []*secureauditv1.WorkloadRef{deploy("api"), deploy("web", "example.io/web:1.0")}},
+		{Component: true, Workloads: []*secureauditv1.WorkloadRef{deploy("api"), deploy("web", "example.io/web:1.0")}},
+		{Component: true, Workloads: []*secureauditv1.WorkloadRef{deploy("api"), deploy("web", "example.io/web:1.0")}},
 		// no workload runs as idle, but ops is a namespace with workloads
 		// (an operator's namespace); its role is aggregated.
 		{Component: true, Reconciled: true},
