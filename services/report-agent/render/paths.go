@@ -131,6 +131,7 @@ func newChoke(cps []*secureauditv1.ChokePoint, byID map[string]findingView, path
 		}
 		slices.SortFunc(c.Paths, func(a, b findingView) int { return a.Number - b.Number })
 		slices.Sort(c.Also)
+		c.Also = slices.Compact(c.Also) // hits of one entry share its number
 		c.Components = len(cp.GetCosts()) > 0
 		for _, x := range cp.GetCosts() {
 			c.Components = c.Components && components[subjectKey(x.GetSubject())]
