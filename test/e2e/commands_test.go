@@ -86,7 +86,7 @@ func TestExampleCommandsRun(t *testing.T) {
 			t.Errorf("%q: %s %s in %q is not defined in examples/cluster", line, kind, args[1], ns)
 		}
 	}
-	if lines < 20 {
+	if lines < 10 {
 		t.Errorf("only %d command lines in the example report", lines)
 	}
 }

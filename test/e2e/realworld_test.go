@@ -14,8 +14,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/report-agent/entry"
 )
 
 // TestRealWorldCorpus audits the real-world corpus (testdata/realworld: the
@@ -23,15 +25,18 @@ import (
 // manifests, with the bootstrap ClusterRoles captured from a pristine API
 // server) with `secureaudit scan`, and pins what a reviewer gets:
 //
-//   - testdata/realworld/findings.txt: every main finding (rule, subject,
-//     binding, severity), sorted;
+//   - testdata/realworld/findings.txt: every main rule hit (rule, subject,
+//     binding, severity), sorted, as report.json lists them;
+//   - testdata/realworld/entries.txt: the reviewer's entries, one per grant,
+//     each with the rule hits it holds;
 //   - testdata/realworld/appendix.txt: the findings put in the platform-managed
 //     appendix;
 //   - testdata/realworld/summary.txt: the counts and report.md's length;
 //
-// all rewritten by -update. testdata/realworld/EXPECTED.md must hold exactly
-// one row per main finding with a reviewer's judgement, so that no finding
-// comes or goes without somebody saying whether it is right.
+// all rewritten by -update. Every rule hit must belong to exactly one entry,
+// and testdata/realworld/EXPECTED.md must hold exactly one row per entry
+// with a reviewer's judgement, so that no entry comes or goes without
+// somebody saying whether it is right.
 func TestRealWorldCorpus(t *testing.T) {
 	corpus := filepath.Join(env.root, "testdata", "realworld")
 	snap := t.TempDir()
@@ -72,6 +77,27 @@ func TestRealWorldCorpus(t *testing.T) {
 	sort.Strings(main)
 	sort.Strings(appendix)
 	checkCorpusGolden(t, filepath.Join(corpus, "findings.txt"), strings.Join(main, "\n")+"\n")
+
+	entries := entry.Group(report.GetFindings())
+	checkEntries(t, report.GetFindings(), entries)
+	var rowsWant, listing []string
+	entryCritical := 0
+	for _, e := range entries {
+		key := entryKey(e)
+		rowsWant = append(rowsWant, key)
+		var hits []string
+		for _, f := range e.Hits() {
+			hits = append(hits, f.GetRuleId()+" "+severityName(f.GetSeverity())+" "+strings.TrimPrefix(findingKey(f), f.GetRuleId()+" "))
+		}
+		sort.Strings(hits)
+		listing = append(listing, key+"\n    "+strings.Join(hits, "\n    "))
+		if e.Severity() == secureauditv1.Severity_SEVERITY_CRITICAL {
+			entryCritical++
+		}
+	}
+	sort.Strings(rowsWant)
+	sort.Strings(listing)
+	checkCorpusGolden(t, filepath.Join(corpus, "entries.txt"), strings.Join(listing, "\n")+"\n")
 	checkCorpusGolden(t, filepath.Join(corpus, "appendix.txt"), strings.Join(appendix, "\n")+"\n")
 
 	bySeverity := map[string]int{}
@@ -80,21 +106,65 @@ func TestRealWorldCorpus(t *testing.T) {
 	}
 	var summary strings.Builder
 	fmt.Fprintf(&summary, "projects: %s\n", strings.Join(projects, ", "))
-	fmt.Fprintf(&summary, "main findings: %d\n", len(main))
+	bySeverityEntries := map[string]int{}
+	for _, e := range entries {
+		bySeverityEntries[severityName(e.Severity())]++
+	}
+	fmt.Fprintf(&summary, "main entries: %d\n", len(entries))
+	for _, s := range []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"} {
+		fmt.Fprintf(&summary, "  %s: %d\n", strings.ToLower(s), bySeverityEntries[s])
+	}
+	fmt.Fprintf(&summary, "main rule hits: %d\n", len(main))
 	for _, s := range []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"} {
 		fmt.Fprintf(&summary, "  %s: %d\n", strings.ToLower(s), bySeverity[s])
 	}
 	fmt.Fprintf(&summary, "appendix findings: %d\n", len(appendix))
 	fmt.Fprintf(&summary, "report.md lines: %d\n", bytes.Count(md, []byte("\n")))
 	checkCorpusGolden(t, filepath.Join(corpus, "summary.txt"), summary.String())
-	t.Logf("%d main findings (%d critical), %d in the appendix, report.md %d lines", len(main), critical, len(appendix), bytes.Count(md, []byte("\n")))
+	t.Logf("%d entries (%d critical) holding %d main rule hits (%d critical), %d in the appendix, report.md %d lines",
+		len(entries), entryCritical, len(main), critical, len(appendix), bytes.Count(md, []byte("\n")))
 
 	rows, err := expectedRows(filepath.Join(corpus, "EXPECTED.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(main, rows); diff != "" {
-		t.Errorf("EXPECTED.md must have one row per main finding of findings.txt, with a judgement (-findings +rows):\n%s", diff)
+	if diff := cmp.Diff(rowsWant, rows); diff != "" {
+		t.Errorf("EXPECTED.md must have one row per entry of entries.txt, with a judgement (-entries +rows):\n%s", diff)
+	}
+}
+
+// entryKey names an entry as entries.txt and EXPECTED.md do: its lead
+// hit's rule, subject and binding, and the entry's severity.
+func entryKey(e entry.Entry) string {
+	key := corpusKey(e.Lead())
+	return key[:strings.LastIndex(key, " ")] + " " + severityName(e.Severity())
+}
+
+// checkEntries checks that every rule hit belongs to exactly one entry,
+// that every hit carries a grant key, and that an entry's hits are about
+// its lead's grant or, for amplifiers and narrower grants, its subject.
+func checkEntries(t *testing.T, findings []*secureauditv1.Finding, entries []entry.Entry) {
+	t.Helper()
+	in := map[string]int{}
+	for _, e := range entries {
+		lead := e.Lead()
+		for _, f := range e.Hits() {
+			in[f.GetId()]++
+			if f.GetGrantKey() == lead.GetGrantKey() {
+				continue
+			}
+			if !proto.Equal(f.GetSubject(), lead.GetSubject()) {
+				t.Errorf("entry %s holds %s of another subject", entryKey(e), corpusKey(f))
+			}
+		}
+	}
+	for _, f := range findings {
+		if f.GetGrantKey() == "" {
+			t.Errorf("%s has no grant key", corpusKey(f))
+		}
+		if in[f.GetId()] != 1 {
+			t.Errorf("%s is in %d entries, want exactly 1", corpusKey(f), in[f.GetId()])
+		}
 	}
 }
 

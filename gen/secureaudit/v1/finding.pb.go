@@ -477,9 +477,30 @@ type Finding struct {
 	// conditional marks an escalation path with a step that needs an object
 	// the snapshot cannot show (each such step states its assumption); it is
 	// rated below a path whose every step is proven.
-	Conditional   bool `protobuf:"varint,180,opt,name=conditional,proto3" json:"conditional,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Conditional bool `protobuf:"varint,180,opt,name=conditional,proto3" json:"conditional,omitempty"`
+	// grant_key identifies the grant a hit is about: a fingerprint of the
+	// subject, binding, role and scope (of the role alone for a finding about
+	// a role). Every hit of one grant carries the same key, stable across
+	// runs, so the report lists one entry per grant while report.json and
+	// SARIF keep one result per rule hit. Computed by the risk-agent.
+	GrantKey string `protobuf:"bytes,200,opt,name=grant_key,json=grantKey,proto3" json:"grant_key,omitempty"`
+	// workloads are the workloads of the snapshot that run as the finding's
+	// ServiceAccount subject (their token carries the grant), at most 32.
+	Workloads []*WorkloadRef `protobuf:"bytes,201,rep,name=workloads,proto3" json:"workloads,omitempty"`
+	// component is true when the subject is the workload identity of an
+	// installed component: a ServiceAccount that a workload of the snapshot
+	// runs as, or a ServiceAccount of an operator's namespace (one whose
+	// workloads the snapshot holds, other than default, kube-system,
+	// kube-public and kube-node-lease). Its action is "reduce scope" or
+	// "accept with justification", never a bare "revoke".
+	Component bool `protobuf:"varint,202,opt,name=component,proto3" json:"component,omitempty"`
+	// role_reconciled is true when the API server rewrites the finding's role:
+	// an aggregated ClusterRole (the aggregation controller replaces its
+	// rules) or a role of the bootstrap policy (reconciled at start). A fix
+	// must change the binding, or the roles aggregated into it, not the role.
+	RoleReconciled bool `protobuf:"varint,203,opt,name=role_reconciled,json=roleReconciled,proto3" json:"role_reconciled,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Finding) Reset() {
@@ -631,6 +652,105 @@ func (x *Finding) GetConditional() bool {
 	return false
 }
 
+func (x *Finding) GetGrantKey() string {
+	if x != nil {
+		return x.GrantKey
+	}
+	return ""
+}
+
+func (x *Finding) GetWorkloads() []*WorkloadRef {
+	if x != nil {
+		return x.Workloads
+	}
+	return nil
+}
+
+func (x *Finding) GetComponent() bool {
+	if x != nil {
+		return x.Component
+	}
+	return false
+}
+
+func (x *Finding) GetRoleReconciled() bool {
+	if x != nil {
+		return x.RoleReconciled
+	}
+	return false
+}
+
+// WorkloadRef names a workload that runs as a ServiceAccount.
+type WorkloadRef struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind is the object kind (Pod, Deployment, ...).
+	Kind      string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Namespace string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name      string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// images are the workload's container images.
+	Images        []string `protobuf:"bytes,4,rep,name=images,proto3" json:"images,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkloadRef) Reset() {
+	*x = WorkloadRef{}
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkloadRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkloadRef) ProtoMessage() {}
+
+func (x *WorkloadRef) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkloadRef.ProtoReflect.Descriptor instead.
+func (*WorkloadRef) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *WorkloadRef) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *WorkloadRef) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *WorkloadRef) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WorkloadRef) GetImages() []string {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
 // FoldedHit is a rule hit folded into a broader finding of the same grant.
 type FoldedHit struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -643,7 +763,7 @@ type FoldedHit struct {
 
 func (x *FoldedHit) Reset() {
 	*x = FoldedHit{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +775,7 @@ func (x *FoldedHit) String() string {
 func (*FoldedHit) ProtoMessage() {}
 
 func (x *FoldedHit) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +788,7 @@ func (x *FoldedHit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FoldedHit.ProtoReflect.Descriptor instead.
 func (*FoldedHit) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{5}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FoldedHit) GetRuleId() string {
@@ -711,7 +831,7 @@ type PathStep struct {
 
 func (x *PathStep) Reset() {
 	*x = PathStep{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -723,7 +843,7 @@ func (x *PathStep) String() string {
 func (*PathStep) ProtoMessage() {}
 
 func (x *PathStep) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -736,7 +856,7 @@ func (x *PathStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathStep.ProtoReflect.Descriptor instead.
 func (*PathStep) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{6}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PathStep) GetFrom() string {
@@ -814,7 +934,7 @@ type ChokePoint struct {
 
 func (x *ChokePoint) Reset() {
 	*x = ChokePoint{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -826,7 +946,7 @@ func (x *ChokePoint) String() string {
 func (*ChokePoint) ProtoMessage() {}
 
 func (x *ChokePoint) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -839,7 +959,7 @@ func (x *ChokePoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChokePoint.ProtoReflect.Descriptor instead.
 func (*ChokePoint) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{7}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ChokePoint) GetBinding() *BindingRef {
@@ -904,7 +1024,7 @@ type RemovalCost struct {
 
 func (x *RemovalCost) Reset() {
 	*x = RemovalCost{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -916,7 +1036,7 @@ func (x *RemovalCost) String() string {
 func (*RemovalCost) ProtoMessage() {}
 
 func (x *RemovalCost) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -929,7 +1049,7 @@ func (x *RemovalCost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovalCost.ProtoReflect.Descriptor instead.
 func (*RemovalCost) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{8}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RemovalCost) GetSubject() *SubjectRef {
@@ -960,7 +1080,7 @@ type SeverityCounts struct {
 
 func (x *SeverityCounts) Reset() {
 	*x = SeverityCounts{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1092,7 @@ func (x *SeverityCounts) String() string {
 func (*SeverityCounts) ProtoMessage() {}
 
 func (x *SeverityCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1105,7 @@ func (x *SeverityCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeverityCounts.ProtoReflect.Descriptor instead.
 func (*SeverityCounts) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{9}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SeverityCounts) GetCritical() uint32 {
@@ -1033,7 +1153,7 @@ type FindingBatch struct {
 
 func (x *FindingBatch) Reset() {
 	*x = FindingBatch{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1045,7 +1165,7 @@ func (x *FindingBatch) String() string {
 func (*FindingBatch) ProtoMessage() {}
 
 func (x *FindingBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1058,7 +1178,7 @@ func (x *FindingBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindingBatch.ProtoReflect.Descriptor instead.
 func (*FindingBatch) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{10}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FindingBatch) GetFindings() []*Finding {
@@ -1099,7 +1219,7 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\x05level\x18\x01 \x01(\x0e2\x1a.secureaudit.v1.ScopeLevelB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05level\x12%\n" +
 	"\tnamespace\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18?R\tnamespace:\x98\x01\xbaH\x94\x01\x1a\x91\x01\n" +
-	"\x0fscope.namespace\x12?a namespace scope names its namespace; a cluster scope has none\x1a=this.level == 2 ? this.namespace != '' : this.namespace == ''\"\x9c\a\n" +
+	"\x0fscope.namespace\x12?a namespace scope names its namespace; a cluster scope has none\x1a=this.level == 2 ? this.namespace != '' : this.namespace == ''\"\xe3\b\n" +
 	"\aFinding\x12%\n" +
 	"\x02id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{16}$R\x02id\x129\n" +
 	"\arule_id\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z][A-Z0-9]*-[0-9]{3}$R\x06ruleId\x12 \n" +
@@ -1122,7 +1242,17 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\x0einfrastructure\x18\x0e \x01(\bR\x0einfrastructure\x126\n" +
 	"\x04path\x18\x0f \x03(\v2\x18.secureaudit.v1.PathStepB\b\xbaH\x05\x92\x01\x02\x10\x10R\x04path\x12<\n" +
 	"\x06folded\x18\x8c\x01 \x03(\v2\x19.secureaudit.v1.FoldedHitB\b\xbaH\x05\x92\x01\x02\x10@R\x06folded\x12!\n" +
-	"\vconditional\x18\xb4\x01 \x01(\bR\vconditional\"\xa5\x01\n" +
+	"\vconditional\x18\xb4\x01 \x01(\bR\vconditional\x126\n" +
+	"\tgrant_key\x18\xc8\x01 \x01(\tB\x18\xbaH\x15r\x132\x11^([0-9a-f]{16})?$R\bgrantKey\x12D\n" +
+	"\tworkloads\x18\xc9\x01 \x03(\v2\x1b.secureaudit.v1.WorkloadRefB\b\xbaH\x05\x92\x01\x02\x10 R\tworkloads\x12\x1d\n" +
+	"\tcomponent\x18\xca\x01 \x01(\bR\tcomponent\x12(\n" +
+	"\x0frole_reconciled\x18\xcb\x01 \x01(\bR\x0eroleReconciled\"\xa0\x01\n" +
+	"\vWorkloadRef\x12\x1d\n" +
+	"\x04kind\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\x04kind\x12'\n" +
+	"\tnamespace\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\tnamespace\x12\x1e\n" +
+	"\x04name\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xfd\x01R\x04name\x12)\n" +
+	"\x06images\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10@\"\ar\x05\x10\x01\x18\x80\bR\x06images\"\xa5\x01\n" +
 	"\tFoldedHit\x129\n" +
 	"\arule_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z][A-Z0-9]*-[0-9]{3}$R\x06ruleId\x12]\n" +
 	"\bcontrols\x18\x02 \x03(\tBA\xbaH>\x92\x01;\x10 \"7r523^(CIS-[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\bcontrols\"\xc2\x02\n" +
@@ -1195,7 +1325,7 @@ func file_secureaudit_v1_finding_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_finding_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_secureaudit_v1_finding_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_secureaudit_v1_finding_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_secureaudit_v1_finding_proto_goTypes = []any{
 	(Severity)(0),          // 0: secureaudit.v1.Severity
 	(BindingKind)(0),       // 1: secureaudit.v1.BindingKind
@@ -1205,42 +1335,44 @@ var file_secureaudit_v1_finding_proto_goTypes = []any{
 	(*FindingRole)(nil),    // 5: secureaudit.v1.FindingRole
 	(*Scope)(nil),          // 6: secureaudit.v1.Scope
 	(*Finding)(nil),        // 7: secureaudit.v1.Finding
-	(*FoldedHit)(nil),      // 8: secureaudit.v1.FoldedHit
-	(*PathStep)(nil),       // 9: secureaudit.v1.PathStep
-	(*ChokePoint)(nil),     // 10: secureaudit.v1.ChokePoint
-	(*RemovalCost)(nil),    // 11: secureaudit.v1.RemovalCost
-	(*SeverityCounts)(nil), // 12: secureaudit.v1.SeverityCounts
-	(*FindingBatch)(nil),   // 13: secureaudit.v1.FindingBatch
-	(SubjectKind)(0),       // 14: secureaudit.v1.SubjectKind
-	(RoleKind)(0),          // 15: secureaudit.v1.RoleKind
-	(*PolicyRule)(nil),     // 16: secureaudit.v1.PolicyRule
+	(*WorkloadRef)(nil),    // 8: secureaudit.v1.WorkloadRef
+	(*FoldedHit)(nil),      // 9: secureaudit.v1.FoldedHit
+	(*PathStep)(nil),       // 10: secureaudit.v1.PathStep
+	(*ChokePoint)(nil),     // 11: secureaudit.v1.ChokePoint
+	(*RemovalCost)(nil),    // 12: secureaudit.v1.RemovalCost
+	(*SeverityCounts)(nil), // 13: secureaudit.v1.SeverityCounts
+	(*FindingBatch)(nil),   // 14: secureaudit.v1.FindingBatch
+	(SubjectKind)(0),       // 15: secureaudit.v1.SubjectKind
+	(RoleKind)(0),          // 16: secureaudit.v1.RoleKind
+	(*PolicyRule)(nil),     // 17: secureaudit.v1.PolicyRule
 }
 var file_secureaudit_v1_finding_proto_depIdxs = []int32{
-	14, // 0: secureaudit.v1.SubjectRef.kind:type_name -> secureaudit.v1.SubjectKind
+	15, // 0: secureaudit.v1.SubjectRef.kind:type_name -> secureaudit.v1.SubjectKind
 	1,  // 1: secureaudit.v1.BindingRef.kind:type_name -> secureaudit.v1.BindingKind
-	15, // 2: secureaudit.v1.FindingRole.kind:type_name -> secureaudit.v1.RoleKind
+	16, // 2: secureaudit.v1.FindingRole.kind:type_name -> secureaudit.v1.RoleKind
 	2,  // 3: secureaudit.v1.Scope.level:type_name -> secureaudit.v1.ScopeLevel
 	0,  // 4: secureaudit.v1.Finding.severity:type_name -> secureaudit.v1.Severity
 	3,  // 5: secureaudit.v1.Finding.subject:type_name -> secureaudit.v1.SubjectRef
 	4,  // 6: secureaudit.v1.Finding.binding:type_name -> secureaudit.v1.BindingRef
 	5,  // 7: secureaudit.v1.Finding.role:type_name -> secureaudit.v1.FindingRole
 	6,  // 8: secureaudit.v1.Finding.scope:type_name -> secureaudit.v1.Scope
-	16, // 9: secureaudit.v1.Finding.matched_rules:type_name -> secureaudit.v1.PolicyRule
-	9,  // 10: secureaudit.v1.Finding.path:type_name -> secureaudit.v1.PathStep
-	8,  // 11: secureaudit.v1.Finding.folded:type_name -> secureaudit.v1.FoldedHit
-	4,  // 12: secureaudit.v1.PathStep.binding:type_name -> secureaudit.v1.BindingRef
-	5,  // 13: secureaudit.v1.PathStep.role:type_name -> secureaudit.v1.FindingRole
-	16, // 14: secureaudit.v1.PathStep.rules:type_name -> secureaudit.v1.PolicyRule
-	4,  // 15: secureaudit.v1.ChokePoint.binding:type_name -> secureaudit.v1.BindingRef
-	5,  // 16: secureaudit.v1.ChokePoint.role:type_name -> secureaudit.v1.FindingRole
-	11, // 17: secureaudit.v1.ChokePoint.costs:type_name -> secureaudit.v1.RemovalCost
-	3,  // 18: secureaudit.v1.RemovalCost.subject:type_name -> secureaudit.v1.SubjectRef
-	7,  // 19: secureaudit.v1.FindingBatch.findings:type_name -> secureaudit.v1.Finding
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	17, // 9: secureaudit.v1.Finding.matched_rules:type_name -> secureaudit.v1.PolicyRule
+	10, // 10: secureaudit.v1.Finding.path:type_name -> secureaudit.v1.PathStep
+	9,  // 11: secureaudit.v1.Finding.folded:type_name -> secureaudit.v1.FoldedHit
+	8,  // 12: secureaudit.v1.Finding.workloads:type_name -> secureaudit.v1.WorkloadRef
+	4,  // 13: secureaudit.v1.PathStep.binding:type_name -> secureaudit.v1.BindingRef
+	5,  // 14: secureaudit.v1.PathStep.role:type_name -> secureaudit.v1.FindingRole
+	17, // 15: secureaudit.v1.PathStep.rules:type_name -> secureaudit.v1.PolicyRule
+	4,  // 16: secureaudit.v1.ChokePoint.binding:type_name -> secureaudit.v1.BindingRef
+	5,  // 17: secureaudit.v1.ChokePoint.role:type_name -> secureaudit.v1.FindingRole
+	12, // 18: secureaudit.v1.ChokePoint.costs:type_name -> secureaudit.v1.RemovalCost
+	3,  // 19: secureaudit.v1.RemovalCost.subject:type_name -> secureaudit.v1.SubjectRef
+	7,  // 20: secureaudit.v1.FindingBatch.findings:type_name -> secureaudit.v1.Finding
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_finding_proto_init() }
@@ -1255,7 +1387,7 @@ func file_secureaudit_v1_finding_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_finding_proto_rawDesc), len(file_secureaudit_v1_finding_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1735,6 +1735,10 @@ type Workload struct {
 	// ServiceAccount token Secret mounted this way hands its token to the pod.
 	// The Secrets themselves are never read.
 	SecretVolumes []string `protobuf:"bytes,181,rep,name=secret_volumes,json=secretVolumes,proto3" json:"secret_volumes,omitempty"`
+	// images are the container images the workload runs (init containers
+	// first, then containers, each once), so that a reviewer knows which
+	// component holds a ServiceAccount's grant.
+	Images        []string `protobuf:"bytes,204,rep,name=images,proto3" json:"images,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1807,6 +1811,13 @@ func (x *Workload) GetProjectedTokens() []*ProjectedToken {
 func (x *Workload) GetSecretVolumes() []string {
 	if x != nil {
 		return x.SecretVolumes
+	}
+	return nil
+}
+
+func (x *Workload) GetImages() []string {
+	if x != nil {
+		return x.Images
 	}
 	return nil
 }
@@ -2036,7 +2047,7 @@ const file_secureaudit_v1_rbac_proto_rawDesc = "" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.secureaudit.v1.ObjectMetaBc\xbaH`\xba\x01Z\n" +
 	"\x1aservice_account.namespaced\x12&a ServiceAccount must have a namespace\x1a\x14this.namespace != ''\xc8\x01\x01R\x04meta\x12,\n" +
 	"\x0fautomount_token\x18\x02 \x01(\bH\x00R\x0eautomountToken\x88\x01\x01B\x12\n" +
-	"\x10_automount_token\"\xff\x03\n" +
+	"\x10_automount_token\"\xab\x04\n" +
 	"\bWorkload\x12\x86\x01\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.secureaudit.v1.ObjectMetaBV\xbaHS\xba\x01M\n" +
 	"\x13workload.namespaced\x12 a workload must have a namespace\x1a\x14this.namespace != ''\xc8\x01\x01R\x04meta\x12\x1d\n" +
@@ -2044,7 +2055,8 @@ const file_secureaudit_v1_rbac_proto_rawDesc = "" +
 	"\x0fservice_account\x18\x03 \x01(\tBM\xbaHJrH\x10\x01\x18\xfd\x012A^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$R\x0eserviceAccount\x12,\n" +
 	"\x0fautomount_token\x18\x04 \x01(\bH\x00R\x0eautomountToken\x88\x01\x01\x12U\n" +
 	"\x10projected_tokens\x18\xb4\x01 \x03(\v2\x1e.secureaudit.v1.ProjectedTokenB\t\xbaH\x06\x92\x01\x03\x10\x80\x02R\x0fprojectedTokens\x12:\n" +
-	"\x0esecret_volumes\x18\xb5\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\xfd\x01R\rsecretVolumesB\x12\n" +
+	"\x0esecret_volumes\x18\xb5\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\x80\x02\"\ar\x05\x10\x01\x18\xfd\x01R\rsecretVolumes\x12*\n" +
+	"\x06images\x18\xcc\x01 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10@\"\ar\x05\x10\x01\x18\x80\bR\x06imagesB\x12\n" +
 	"\x10_automount_token\"\xb2\x01\n" +
 	"\x0eProjectedToken\x12\"\n" +
 	"\x06volume\x18\x01 \x01(\tB\n" +

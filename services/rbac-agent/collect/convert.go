@@ -2,6 +2,7 @@ package collect
 
 import (
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -175,16 +176,30 @@ func convertSubjects(in []rbacv1.Subject, bindingNamespace string) ([]*secureaud
 }
 
 // podSpec is all the audit reads of a pod or pod template: which
-// ServiceAccount it runs as, whether its token is automounted, and the
-// volumes that hand it a token another way (projected serviceAccountToken
-// sources, Secrets mounted by name).
+// ServiceAccount it runs as, whether its token is automounted, the volumes
+// that hand it a token another way (projected serviceAccountToken sources,
+// Secrets mounted by name), and its containers' images (to name the
+// component a ServiceAccount belongs to).
 type podSpec struct {
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
 	// DeprecatedServiceAccount is the old spelling of serviceAccountName.
 	DeprecatedServiceAccount     string      `json:"serviceAccount,omitempty"`
 	AutomountServiceAccountToken *bool       `json:"automountServiceAccountToken,omitempty"`
 	Volumes                      []podVolume `json:"volumes,omitempty"`
+	InitContainers               []container `json:"initContainers,omitempty"`
+	Containers                   []container `json:"containers,omitempty"`
 }
+
+// container is the part of a container the audit reads: its image.
+type container struct {
+	Image string `json:"image,omitempty"`
+}
+
+// maxImages and maxImageLen bound Workload.images, as the contract does.
+const (
+	maxImages   = 64
+	maxImageLen = 1024
+)
 
 // podVolume is the part of a pod volume that can carry a token.
 type podVolume struct {
@@ -228,6 +243,11 @@ func convertWorkload(kind string, m *metav1.ObjectMeta, spec *podSpec) *secureau
 		ServiceAccount: sa,
 		AutomountToken: copyBool(spec.AutomountServiceAccountToken),
 	}
+	for _, c := range append(append([]container(nil), spec.InitContainers...), spec.Containers...) {
+		if c.Image != "" && len(c.Image) <= maxImageLen && len(w.Images) < maxImages && !slices.Contains(w.Images, c.Image) {
+			w.Images = append(w.Images, c.Image)
+		}
+	}
 	secrets := map[string]bool{}
 	addSecret := func(name string) {
 		if name != "" && !secrets[name] && len(w.SecretVolumes) < maxTokenVolumes {
@@ -267,6 +287,12 @@ func convertPod(p *corev1.Pod) *secureauditv1.Workload {
 		ServiceAccountName:           p.Spec.ServiceAccountName,
 		DeprecatedServiceAccount:     p.Spec.DeprecatedServiceAccount,
 		AutomountServiceAccountToken: p.Spec.AutomountServiceAccountToken,
+	}
+	for _, c := range p.Spec.InitContainers {
+		spec.InitContainers = append(spec.InitContainers, container{Image: c.Image})
+	}
+	for _, c := range p.Spec.Containers {
+		spec.Containers = append(spec.Containers, container{Image: c.Image})
 	}
 	for _, v := range p.Spec.Volumes {
 		pv := podVolume{Name: v.Name}

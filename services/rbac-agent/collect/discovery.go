@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"slices"
@@ -98,8 +99,14 @@ func ConvertDiscovery(groups []*metav1.APIGroup, lists []*metav1.APIResourceList
 
 // ordered returns lists in discovery order: the groups' order and each
 // group's versions' order (client-go returns aggregated discovery's lists in
-// map order), then any list of a version no group names, by name.
+// map order), then any list of a version no group names, by name. The core
+// group comes first, as the API server serves it (/api before /apis), even
+// when a client lists the groups in another order.
 func ordered(groups []*metav1.APIGroup, lists []*metav1.APIResourceList) []*metav1.APIResourceList {
+	groups = slices.Clone(groups)
+	slices.SortStableFunc(groups, func(a, b *metav1.APIGroup) int {
+		return cmp.Compare(groupRank(a), groupRank(b))
+	})
 	byGV := map[string]*metav1.APIResourceList{}
 	for _, l := range lists {
 		if l != nil {
@@ -123,6 +130,14 @@ func ordered(groups []*metav1.APIGroup, lists []*metav1.APIResourceList) []*meta
 		out = append(out, byGV[gv])
 	}
 	return out
+}
+
+// groupRank puts the core group (named "") before every other.
+func groupRank(g *metav1.APIGroup) int {
+	if g != nil && g.Name == "" {
+		return 0
+	}
+	return 1
 }
 
 // dropLong drops a name longer than the contract allows: it only helps to read

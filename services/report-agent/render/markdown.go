@@ -40,6 +40,8 @@ var actionMeaning = map[Action]string{
 	ActionRevoke:      "remove this access now, unless its owner justifies it in writing",
 	ActionInvestigate: "find out who uses this access and for what, then narrow or remove it",
 	ActionReview:      "confirm at the next access review that this access is still needed",
+	ActionReduce:      "narrow the installed component's grant as spelled out, keeping what it needs",
+	ActionAccept:      "keep the installed component's grant with a written justification and a named owner",
 }
 
 func writeExecutive(b *strings.Builder, v view) {
@@ -55,18 +57,27 @@ func writeExecutive(b *strings.Builder, v view) {
 				parts = append(parts, fmt.Sprintf("%d %s", c.Main, strings.ToLower(c.Severity)))
 			}
 		}
-		fmt.Fprintf(b, "It found %d %s: %s.\n\n", v.Total, plural(v.Total, "issue", "issues"), strings.Join(parts, ", "))
+		fmt.Fprintf(b, "It found %d %s: %s. The list has one entry per risky grant (subject, binding, role, scope), holding the %d rule %s behind %s (each kept in report.json and SARIF).\n\n",
+			v.Total, plural(v.Total, "issue", "issues"), strings.Join(parts, ", "), v.TotalHits, plural(v.TotalHits, "hit", "hits"), plural(v.Total, "it", "them"))
 		if c := v.TopChoke; c != nil {
 			fmt.Fprintf(b, "**Most important issue ([choke point %d](#%s)).** %s. Removing it costs: %s. ",
 				c.Number, c.Anchor, md(c.Text()), md(c.CostText()))
-			b.WriteString("Action: **Revoke**, remove the binding after its owners confirm the cost (command under [Choke points](#choke-points)).\n\n")
+			if c.Components {
+				b.WriteString("Action: **Reduce scope**, narrow the binding's role to what each installed component needs, starting with the capabilities listed as the cost ([Choke points](#choke-points)).\n\n")
+			} else {
+				b.WriteString("Action: **Revoke**, remove the binding after its owners confirm the cost (command under [Choke points](#choke-points)).\n\n")
+			}
 		} else if t := v.Top; t != nil {
 			fmt.Fprintf(b, "**Most important issue ([#%d](#%s)).** %s: %s holds %s. ",
 				t.Number, t.Anchor, md(t.Title), md(t.Subject), md(t.Access))
 			if t.Description != "" {
 				fmt.Fprintf(b, "%s ", md(t.Description))
 			}
-			fmt.Fprintf(b, "Rated %s (%s). Action: **%s**, %s.\n\n", strings.ToLower(t.Severity), md(t.SeverityReason), t.Action, actionMeaning[t.Action])
+			fmt.Fprintf(b, "Rated %s (%s). Action: **%s**, %s", strings.ToLower(t.Severity), md(t.SeverityReason), t.Action, actionMeaning[t.Action])
+			if t.Entry != nil && t.Entry.Suggestion != "" {
+				fmt.Fprintf(b, ": %s", md(t.Entry.Suggestion))
+			}
+			b.WriteString(".\n\n")
 		} else {
 			b.WriteString("**Most important issue.** None is proven: every finding that could lead here rests on an assumption the snapshot cannot show (see [Escalation paths](#escalation-paths)).\n\n")
 		}
@@ -144,12 +155,13 @@ func writeOverview(b *strings.Builder, v view) {
 
 func writeCounts(b *strings.Builder, v view) {
 	b.WriteString("## Findings by severity\n\n")
-	b.WriteString("| Severity | Findings | Platform-managed |\n")
-	b.WriteString("|---|---:|---:|\n")
+	b.WriteString("One entry per risky grant, at the worst severity of the rule hits it holds.\n\n")
+	b.WriteString("| Severity | Entries | Rule hits | Platform-managed |\n")
+	b.WriteString("|---|---:|---:|---:|\n")
 	for _, c := range v.Counts {
-		fmt.Fprintf(b, "| %s | %d | %d |\n", c.Severity, c.Main, c.Infra)
+		fmt.Fprintf(b, "| %s | %d | %d | %d |\n", c.Severity, c.Main, c.Hits, c.Infra)
 	}
-	fmt.Fprintf(b, "| **Total** | **%d** | **%d** |\n\n", v.Total, v.InfraTotal)
+	fmt.Fprintf(b, "| **Total** | **%d** | **%d** | **%d** |\n\n", v.Total, v.TotalHits, v.InfraTotal)
 }
 
 func writeSummary(b *strings.Builder, v view) {
@@ -172,7 +184,8 @@ func writeSummary(b *strings.Builder, v view) {
 			f.Number, f.Anchor, f.Severity, title, md(f.Subject), md(f.Scope), f.Action)
 	}
 	b.WriteString("\nActions: **Revoke**: " + actionMeaning[ActionRevoke] + "; **Investigate**: " + actionMeaning[ActionInvestigate] +
-		"; **Review**: " + actionMeaning[ActionReview] + ".\n\n")
+		"; **Review**: " + actionMeaning[ActionReview] + "; **Reduce scope**: " + actionMeaning[ActionReduce] +
+		"; **Accept with justification**: " + actionMeaning[ActionAccept] + ".\n\n")
 }
 
 func writeHistory(b *strings.Builder, v view) {
@@ -252,20 +265,34 @@ func reviewFor(v view, f findingView) *reviewItem {
 }
 
 func writeFinding(b *strings.Builder, f findingView, v view) {
-	fmt.Fprintf(b, "\n<a id=\"%s\"></a>\n\n### %d. %s: %s\n\n", f.Anchor, f.Number, f.Severity, md(f.Title))
-	fmt.Fprintf(b, "- **Issue:** %s (rule %s, finding %s)\n", md(f.Title), md(f.RuleID), md(f.ID))
-	fmt.Fprintf(b, "- **Severity:** %s; %s\n", f.Severity, md(f.SeverityReason))
+	fmt.Fprintf(b, "\n### <a id=\"%s\"></a>%d. %s: %s\n\n", f.Anchor, f.Number, f.Severity, md(f.Title))
+	fmt.Fprintf(b, "- **Issue:** %s (rule %s, finding %s); **Severity:** %s; %s\n", md(f.Title), md(f.RuleID), md(f.ID), f.Severity, md(f.SeverityReason))
 	who := md(f.Subject)
 	if item := reviewFor(v, f); item != nil && len(item.Members) > 0 {
 		who += fmt.Sprintf("; %d %s through the group (access review [R%d](#%s))", len(item.Members), plural(len(item.Members), "person", "people"), item.Number, item.Anchor)
 	}
-	fmt.Fprintf(b, "- **Who is affected:** %s\n", who)
 	if f.RoleMissing {
-		fmt.Fprintf(b, "- **Current access:** %s; the role is missing: the binding references a role that does not exist\n", md(f.Access))
+		fmt.Fprintf(b, "- **Who is affected:** %s; **Current access:** %s; the role is missing: the binding references a role that does not exist\n", who, md(f.Access))
 	} else {
-		fmt.Fprintf(b, "- **Current access:** %s\n", md(f.Access))
+		fmt.Fprintf(b, "- **Who is affected:** %s; **Current access:** %s\n", who, md(f.Access))
 	}
-	fmt.Fprintf(b, "- **Action:** %s: %s\n", f.Action, actionMeaning[f.Action])
+	if e := f.Entry; e != nil {
+		fmt.Fprintf(b, "- **Capabilities:** %s\n", mdList(e.Capabilities, "none recorded"))
+		if f.kind == secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT {
+			fmt.Fprintf(b, "- **Runs as it:** %s\n", mdList(e.Workloads, "no workload of the snapshot"))
+		}
+		if len(e.Narrower) > 0 {
+			fmt.Fprintf(b, "- **Also held more narrowly (folded here):** %s\n", mdList(e.Narrower, ""))
+		}
+	}
+	if f.Entry != nil && f.Entry.Suggestion != "" {
+		fmt.Fprintf(b, "- **Action:** %s: %s\n", f.Action, md(f.Entry.Suggestion))
+	} else {
+		fmt.Fprintf(b, "- **Action:** %s: %s\n", f.Action, actionMeaning[f.Action])
+	}
+	if e := f.Entry; e != nil && e.HitCount() > 1 {
+		fmt.Fprintf(b, "- **Rule hits (%d, each a result in report.json and SARIF):** %s\n", e.HitCount(), md(e.HitsText()))
+	}
 	b.WriteString("\n**Why it matters.** ")
 	if f.Description != "" {
 		fmt.Fprintf(b, "%s ", md(f.Description))
@@ -280,7 +307,7 @@ func writeFinding(b *strings.Builder, f findingView, v view) {
 	} else {
 		writeRules(b, f.Rules)
 	}
-	b.WriteString("\n**How to fix it**\n\n")
+	b.WriteString("\n**How to fix it.**")
 	writeFix(b, f.Fix)
 	writeNote(b, f)
 }
@@ -289,14 +316,17 @@ func writeFinding(b *strings.Builder, f findingView, v view) {
 // as written in a shell block of their own.
 func writeFix(b *strings.Builder, fx fixView) {
 	if len(fx.Prose) > 0 {
-		fmt.Fprintf(b, "%s\n", md(fx.Text()))
+		fmt.Fprintf(b, " %s", md(fx.Text()))
 	}
+	if len(fx.Commands) == 1 && !strings.Contains(fx.Commands[0], "`") {
+		// One command fits on the line, as inline code.
+		fmt.Fprintf(b, " Run: `%s`\n", fx.Commands[0])
+		return
+	}
+	b.WriteString("\n")
 	if len(fx.Commands) > 0 {
-		if len(fx.Prose) > 0 {
-			b.WriteString("\n")
-		}
 		fence := codeFence(fx.Block())
-		fmt.Fprintf(b, "%ssh\n%s\n%s\n", fence, fx.Block(), fence)
+		fmt.Fprintf(b, "\n%ssh\n%s\n%s\n", fence, fx.Block(), fence)
 	}
 }
 
@@ -309,8 +339,11 @@ func writeSteps(b *strings.Builder, steps []stepView) {
 		if st.Assumption != "" {
 			fmt.Fprintf(b, " **Conditional:** assumes %s.", md(st.Assumption))
 		}
+		if st.Granted && !st.Own {
+			fmt.Fprintf(b, " (via %s, %s)", md(st.Binding), md(st.Role))
+		}
 		b.WriteString("\n")
-		if !st.Granted {
+		if !st.Own {
 			continue
 		}
 		fmt.Fprintf(b, "\n   Granted by %s, %s:\n\n", md(st.Binding), md(st.Role))

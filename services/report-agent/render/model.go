@@ -20,6 +20,11 @@ const (
 	ActionInvestigate Action = "Investigate"
 	// ActionReview: confirm the access at the next periodic review.
 	ActionReview Action = "Review"
+	// ActionReduce: narrow an installed component's grant as spelled out.
+	ActionReduce Action = "Reduce scope"
+	// ActionAccept: keep an installed component's grant, with a written
+	// justification and an owner.
+	ActionAccept Action = "Accept with justification"
 )
 
 // actionFor decides a finding's action from its severity and kind: critical
@@ -373,13 +378,18 @@ func newHistory(h *secureauditv1.AuditHistory, byID map[string]findingView) *his
 		return nil
 	}
 	hv := &historyView{PreviousID: h.GetPreviousAuditId(), PreviousAt: timeText(h.GetPreviousGeneratedAt())}
+	// Hits of one entry share its number: an entry is listed once, by the
+	// first of its new or changed hits.
+	listed := map[int]bool{}
 	for _, id := range h.GetNewFindingIds() {
-		if f, ok := byID[id]; ok {
+		if f, ok := byID[id]; ok && !listed[f.Number] {
+			listed[f.Number] = true
 			hv.New = append(hv.New, f)
 		}
 	}
 	for _, c := range h.GetChanged() {
-		if f, ok := byID[c.GetFindingId()]; ok {
+		if f, ok := byID[c.GetFindingId()]; ok && !listed[f.Number] {
+			listed[f.Number] = true
 			hv.Changed = append(hv.Changed, changeView{Finding: f, Previous: severityText(c.GetPreviousSeverity()), Fields: strings.Join(c.GetFields(), ", ")})
 		}
 	}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"slices"
 	"strings"
 
@@ -15,8 +16,12 @@ type stepView struct {
 	From, Capability, To string
 	Binding, Role        string
 	Granted              bool
-	Assumption           string
-	Rules                []*secureauditv1.PolicyRule
+	// Own marks a step granted through the finding's own binding, whose
+	// rules the finding shows; the rules of another grant are shown in
+	// that grant's entry.
+	Own        bool
+	Assumption string
+	Rules      []*secureauditv1.PolicyRule
 }
 
 func newSteps(f *secureauditv1.Finding) []stepView {
@@ -25,6 +30,7 @@ func newSteps(f *secureauditv1.Finding) []stepView {
 		st := stepView{From: p.GetFrom(), Capability: p.GetCapability(), To: p.GetTo(), Assumption: p.GetAssumption(), Rules: p.GetRules()}
 		if p.GetBinding() != nil {
 			st.Granted, st.Binding, st.Role = true, bindingText(p.GetBinding()), roleText(p.GetRole())
+			st.Own = proto.Equal(p.GetBinding(), f.GetBinding())
 		}
 		out = append(out, st)
 	}
@@ -61,6 +67,10 @@ type chokeView struct {
 	Also    []int
 	Costs   []costView
 	Command string
+	// Components is true when every subject of the binding that loses a
+	// capability is the workload identity of an installed component: the
+	// binding is then narrowed, not revoked.
+	Components bool
 }
 
 // costView is what one subject loses when a choke point is removed.
@@ -89,7 +99,7 @@ func (c chokeView) CostText() string {
 // newChoke turns the report's choke points into views, keeping the paths
 // of main findings only, and returns the path findings no choke point
 // groups, in report order.
-func newChoke(cps []*secureauditv1.ChokePoint, byID map[string]findingView, paths []findingView) ([]chokeView, []findingView) {
+func newChoke(cps []*secureauditv1.ChokePoint, byID map[string]findingView, paths []findingView, components map[string]bool) ([]chokeView, []findingView) {
 	var out []chokeView
 	grouped := map[string]bool{}
 	for _, cp := range cps {
@@ -121,7 +131,10 @@ func newChoke(cps []*secureauditv1.ChokePoint, byID map[string]findingView, path
 		}
 		slices.SortFunc(c.Paths, func(a, b findingView) int { return a.Number - b.Number })
 		slices.Sort(c.Also)
+		c.Also = slices.Compact(c.Also) // hits of one entry share its number
+		c.Components = len(cp.GetCosts()) > 0
 		for _, x := range cp.GetCosts() {
+			c.Components = c.Components && components[subjectKey(x.GetSubject())]
 			caps := "no capability of note"
 			if len(x.GetCapabilities()) > 0 {
 				caps = strings.Join(x.GetCapabilities(), ", ")

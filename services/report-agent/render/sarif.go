@@ -114,7 +114,10 @@ type sarifRelated struct {
 }
 
 type sarifResultProps struct {
-	Severity    string   `json:"severity"`
+	Severity string `json:"severity"`
+	// GrantKey is the finding's grant key: every result of one grant, one
+	// entry of the reviewer's list, has the same.
+	GrantKey    string   `json:"grantKey,omitempty"`
 	Action      Action   `json:"action"`
 	Subject     string   `json:"subject"`
 	Controls    []string `json:"controls,omitempty"`
@@ -158,6 +161,7 @@ const FingerprintKey = "secureauditFindingId/v1"
 // since RBAC objects have no file in a repository.
 func SARIF(r *secureauditv1.Report) ([]byte, error) {
 	findings := ordered(r.GetFindings())
+	actions := entryActions(findings)
 	h := r.GetHistory()
 	state := map[string]string{}
 	if h != nil {
@@ -208,7 +212,8 @@ func SARIF(r *secureauditv1.Report) ([]byte, error) {
 			CodeFlows:           sarifCodeFlows(r.GetCluster(), f),
 			Properties: sarifResultProps{
 				Severity:    severityText(f.GetSeverity()),
-				Action:      actionFor(f),
+				GrantKey:    f.GetGrantKey(),
+				Action:      actions[f.GetId()],
 				Subject:     subjectText(f.GetSubject()),
 				Controls:    controlsOf(f), // with the folded hits' controls
 				Remediation: f.GetRemediation(),

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/report-agent/entry"
 )
 
 // view is the report as a reader sees it: display text computed once from
@@ -41,9 +42,12 @@ type view struct {
 	Catalogue      string
 	// Semantics says which server version's authorizer semantics the rules
 	// applied and where the version came from; empty for older reports.
-	Semantics  string
+	Semantics string
+	// Counts and Total count entries (one per grant); TotalHits the rule
+	// hits they hold, as report.json lists them.
 	Counts     []severityCount
 	Total      int
+	TotalHits  int
 	InfraTotal int
 	Findings   []findingView
 	Infra      []findingView
@@ -75,8 +79,10 @@ type kindCount struct {
 
 type severityCount struct {
 	Severity string
-	Main     int
-	Infra    int
+	// Main counts the entries of the severity; Hits the rule hits they hold.
+	Main  int
+	Hits  int
+	Infra int
 }
 
 type findingView struct {
@@ -121,7 +127,10 @@ type findingView struct {
 	Pivot int
 	// Note is the reasoning step's explanation of the finding, when it
 	// wrote one; always shown labelled with who wrote it.
-	Note       *modelNote
+	Note *modelNote
+	// Entry is what the entry this finding leads holds (capabilities,
+	// workloads, every rule hit); nil for a hit that leads no entry.
+	Entry      *entryView
 	subjectKey string
 	kind       secureauditv1.SubjectKind
 	severity   secureauditv1.Severity
@@ -187,13 +196,18 @@ func newView(r *secureauditv1.Report) view {
 	}
 	sort.Slice(v.Skipped, func(i, j int) bool { return v.Skipped[i].Kind < v.Skipped[j].Kind })
 
-	main := countBySeverity(r.GetFindings())
-	findings := ordered(r.GetFindings())
+	entries := entry.Group(ordered(r.GetFindings()))
+	main, hits := map[secureauditv1.Severity]int{}, map[secureauditv1.Severity]int{}
+	for _, e := range entries {
+		main[e.Severity()]++
+		hits[e.Severity()] += len(e.Hits())
+	}
 	infra := countBySeverity(r.GetInfrastructureFindings())
 	for _, s := range severities {
-		v.Counts = append(v.Counts, severityCount{Severity: severityText(s), Main: main[s], Infra: infra[s]})
+		v.Counts = append(v.Counts, severityCount{Severity: severityText(s), Main: main[s], Hits: hits[s], Infra: infra[s]})
 	}
-	v.Total = len(r.GetFindings())
+	v.Total = len(entries)
+	v.TotalHits = len(r.GetFindings())
 	v.InfraTotal = len(r.GetInfrastructureFindings())
 	pivots := pivotsOf(r)
 	notes := map[string]*modelNote{}
@@ -204,26 +218,44 @@ func newView(r *secureauditv1.Report) view {
 			FirstStep:   a.GetFirstStep(),
 		}
 	}
+	// One view per entry, shown by its lead hit; every hit keeps a view of
+	// its own, numbered and anchored as its entry, for the paths, choke
+	// points and history that name hits by finding ID.
 	byID := map[string]findingView{}
-	for i, f := range findings {
-		fv := newFindingView(i+1, f)
+	for i, e := range entries {
+		lead := e.Lead()
+		fv := newFindingView(i+1, lead)
 		fv.Note = notes[fv.ID]
+		newEntryView(e, &fv)
 		if c, ok := pivots[fv.ID]; ok {
 			fv.Fix = c.fix(fv.Fix)
 			fv.Pivot = c.number
 		}
 		v.Findings = append(v.Findings, fv)
-		byID[fv.ID] = fv
 		if fv.Identity {
 			v.Identity = append(v.Identity, fv)
 		} else {
 			v.Permission = append(v.Permission, fv)
 		}
-		if len(fv.Path) > 0 {
-			v.Paths = append(v.Paths, fv)
+		for _, f := range ordered(e.Hits()) {
+			hv := fv
+			if f != lead {
+				hv = newFindingView(i+1, f)
+				hv.Note = notes[hv.ID]
+			}
+			byID[hv.ID] = hv
+			if len(hv.Path) > 0 {
+				v.Paths = append(v.Paths, hv)
+			}
 		}
 	}
-	v.Choke, v.Ungrouped = newChoke(r.GetChokePoints(), byID, v.Paths)
+	components := map[string]bool{}
+	for _, f := range r.GetFindings() {
+		if f.GetComponent() {
+			components[subjectKey(f.GetSubject())] = true
+		}
+	}
+	v.Choke, v.Ungrouped = newChoke(r.GetChokePoints(), byID, v.Paths, components)
 	v.Top, v.TopChoke = headline(v.Findings, v.Choke)
 	for i, f := range r.GetInfrastructureFindings() {
 		fv := newFindingView(i+1, f)

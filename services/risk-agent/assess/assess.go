@@ -240,6 +240,7 @@ func Detect(snap *snapshot.Snapshot, dir []*secureauditv1.DirectoryChunk, cfg id
 		findings = append(findings, d.Finding)
 	}
 	rules.Sort(findings)
+	rules.Annotate(snap, findings)
 	managed := analysis.ManagedGrants()
 	if len(managed) > maxPlatformGrants {
 		managed = managed[:maxPlatformGrants]

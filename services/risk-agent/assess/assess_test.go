@@ -147,6 +147,7 @@ func TestAssess(t *testing.T) {
 	want := rules.Evaluate(built)
 	want = append(want, entra.Evaluate(built, dirs, want, entra.Config{})...)
 	rules.Sort(want)
+	rules.Annotate(built, want)
 	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
 		t.Errorf("findings over gRPC differ from the engine's (-want +got):\n%s", diff)
 	}

@@ -1,0 +1,88 @@
+package render
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// grantReport is a report of one installed component's cluster-wide grant
+// hit by three rules and a token automount, and a person's grant.
+func grantReport(component bool) *secureauditv1.Report {
+	sa := &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT, Namespace: "ops", Name: "ctl"}
+	crb := &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: "ctl"}
+	role := &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "ctl"}
+	cluster := &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER}
+	secrets := []*secureauditv1.PolicyRule{{Verbs: []string{"get", "list"}, ApiGroups: []string{""}, Resources: []string{"secrets"}}}
+	hit := func(id, rule, title string, sev secureauditv1.Severity) *secureauditv1.Finding {
+		return &secureauditv1.Finding{
+			Id: id, RuleId: rule, Title: title, Severity: sev, SeverityReason: "base", Subject: sa, Binding: crb, Role: role,
+			Scope: cluster, MatchedRules: secrets, Remediation: "Narrow it.", GrantKey: "00000000000000aa", Component: component,
+			Workloads: []*secureauditv1.WorkloadRef{{Kind: "Deployment", Namespace: "ops", Name: "ctl", Images: []string{"example.io/ctl:1.2"}}},
+		}
+	}
+	jane := &secureauditv1.Finding{
+		Id: "00000000000000f1", RuleId: "RBAC-003", Title: "secrets readable", Severity: secureauditv1.Severity_SEVERITY_CRITICAL,
+		SeverityReason: "base", Subject: &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "jane"},
+		Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: "jane"},
+		Role:    role, Scope: cluster, Remediation: "Remove it.", GrantKey: "00000000000000bb",
+	}
+	return &secureauditv1.Report{Cluster: "c", Findings: []*secureauditv1.Finding{
+		hit("00000000000000a1", "RBAC-003", "secrets readable", secureauditv1.Severity_SEVERITY_CRITICAL),
+		hit("00000000000000a2", "RBAC-017", "ServiceAccount tokens mintable", secureauditv1.Severity_SEVERITY_HIGH),
+		hit("00000000000000a3", "RBAC-012", "ServiceAccount token automounted", secureauditv1.Severity_SEVERITY_LOW),
+		jane,
+	}}
+}
+
+func TestEntriesInMarkdown(t *testing.T) {
+	tests := []struct {
+		name      string
+		component bool
+		want      []string
+	}{{
+		name:      "an installed component's grant is reduced, a person's revoked",
+		component: true,
+		want: []string{
+			"| [1](#finding-1) | Critical | secrets readable | ServiceAccount ctl in ops | cluster-wide | Reduce scope |",
+			"| [2](#finding-2) | Critical | secrets readable | User jane | cluster-wide | Revoke |",
+		},
+	}, {
+		name: "a ServiceAccount that is no component keeps the severity's action",
+		want: []string{
+			"| [1](#finding-1) | Critical | secrets readable | ServiceAccount ctl in ops | cluster-wide | Revoke |",
+			"| [2](#finding-2) | Critical | secrets readable | User jane | cluster-wide | Revoke |",
+		},
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			md := string(Markdown(grantReport(tc.component)))
+			var rows []string
+			for line := range strings.SplitSeq(md, "\n") {
+				if strings.HasPrefix(line, "| [") {
+					rows = append(rows, line)
+				}
+			}
+			if diff := cmp.Diff(tc.want, rows); diff != "" {
+				t.Errorf("summary rows, one per grant (-want +got):\n%s", diff)
+			}
+			for _, s := range []string{
+				"| Critical | 2 | 4 | 0 |",
+				"It found 2 issues: 2 critical. The list has one entry per risky grant (subject, binding, role, scope), holding the 4 rule hits",
+				"- **Capabilities:** secrets readable, ServiceAccount tokens mintable, ServiceAccount token automounted\n",
+				"- **Runs as it:** Deployment ops/ctl (example.io/ctl:1.2)\n",
+				"- **Rule hits (3, each a result in report.json and SARIF):** RBAC-003 Critical 00000000000000a1, RBAC-017 High 00000000000000a2, RBAC-012 Low 00000000000000a3\n",
+			} {
+				if !strings.Contains(md, s) {
+					t.Errorf("report.md lacks %q", s)
+				}
+			}
+			if tc.component && !strings.Contains(md, "Reduce scope: limit secrets in ClusterRole ctl to resourceNames of the Secrets the component manages; bind per namespace instead of cluster-wide") {
+				t.Errorf("the component's action does not spell out the narrower grant:\n%s", md)
+			}
+		})
+	}
+}
