@@ -108,7 +108,7 @@ func TestServerRefusesUnreviewedMethods(t *testing.T) {
 func TestHealthNeedsNoClientCertificate(t *testing.T) {
 	p := rpctest.NewPKI(t)
 	addr := p.Serve(t, identity.RBACAgent, []byte(manifest), register)
-	bundle := p.Credentials(t, identity.CLI).Bundle
+	bundle := p.Credentials(t, identity.CLI)
 	cfg := tlsconfig.TLSClientConfig(bundle, tlsconfig.AuthorizeID(identity.ID(identity.RBACAgent)))
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
 	if err != nil {

@@ -59,6 +59,12 @@ type Flags struct {
 	LogLevel  string
 	TraceFile string
 	AddrFile  string
+	// CertReload is how often the certificate, key and trust bundle files
+	// are looked at for a rotation.
+	CertReload time.Duration
+	// MaxConnectionAge is how long the server keeps a client connection
+	// before asking the client to reconnect (with the current certificates).
+	MaxConnectionAge time.Duration
 }
 
 // Register adds the common flags to fs. Each flag's default comes from the
@@ -77,6 +83,17 @@ func (f *Flags) Register(fs *flag.FlagSet, defaultListen string) {
 	str(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
 	str(&f.TraceFile, "trace-file", "", "append finished trace spans to this file as JSON lines")
 	str(&f.AddrFile, "addr-file", "", "once listening, write the address served on to this file (useful with -listen 127.0.0.1:0)")
+	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
+		env := EnvName(name)
+		if v, ok := os.LookupEnv(env); ok {
+			if d, err := time.ParseDuration(v); err == nil {
+				def = d
+			}
+		}
+		fs.DurationVar(p, name, def, usage+" (env "+env+")")
+	}
+	dur(&f.CertReload, "cert-reload-interval", rpc.DefaultReloadInterval, "how often the certificate, key and trust bundle files are read again for a rotation (csi-driver-spiffe, spiffe-helper)")
+	dur(&f.MaxConnectionAge, "max-connection-age", rpc.DefaultMaxConnectionAge, "how long a client connection is served before the client is asked to reconnect with its current certificate; shorter than the time between a certificate's renewal and its expiry")
 }
 
 // EnvName returns the environment variable for a flag: SECUREAUDIT_ and the
@@ -132,6 +149,7 @@ type Service struct {
 	CredentialCheck func() string
 	listen          string
 	addrFile        string
+	maxConnAge      time.Duration
 }
 
 // Setup builds a workload from its flags. builtinScope is the manifest compiled
@@ -165,8 +183,16 @@ func Setup(name string, f Flags, builtinScope []byte, logOut io.Writer) (*Servic
 	if err != nil {
 		return nil, err
 	}
-	if creds.SVID.ID != identity.ID(name) {
-		return nil, fmt.Errorf("certificate %s is for %s, not %s", files.Cert, creds.SVID.ID, identity.ID(name))
+	if creds.ID() != identity.ID(name) {
+		return nil, fmt.Errorf("certificate %s is for %s, not %s", files.Cert, creds.ID(), identity.ID(name))
+	}
+	creds.SetLogger(log)
+	if f.CertReload > 0 {
+		creds.SetReloadInterval(f.CertReload)
+	}
+	if err := creds.Check(time.Now()); err != nil {
+		// Not fatal: the files may be rotated in; readiness fails meanwhile.
+		log.Error("credentials not usable", "error", err.Error())
 	}
 	v, err := validation.New(log)
 	if err != nil {
@@ -176,7 +202,7 @@ func Setup(name string, f Flags, builtinScope []byte, logOut io.Writer) (*Servic
 	if err != nil {
 		return nil, err
 	}
-	svc := &Service{Name: name, Log: log, Tracing: tr, Validator: v, Creds: creds, Manifest: manifest, listen: f.Listen, addrFile: f.AddrFile}
+	svc := &Service{Name: name, Log: log, Tracing: tr, Validator: v, Creds: creds, Manifest: manifest, listen: f.Listen, addrFile: f.AddrFile, maxConnAge: f.MaxConnectionAge}
 	switch manifest.Spec.Credential.Kind {
 	case "none", "api-key":
 		proof := NoKubernetesToken(os.LookupEnv, fileExists).JSON()
@@ -198,13 +224,14 @@ func (s *Service) Close() {
 // until ctx ends. Once listening it logs the address and the manifest digest.
 func (s *Service) Serve(ctx context.Context, register func(*grpc.Server)) error {
 	srv, err := rpc.NewServer(rpc.ServerConfig{
-		Credentials:     s.Creds,
-		Manifest:        s.Manifest,
-		Logger:          s.Log,
-		Tracer:          s.Tracing.Provider,
-		Validator:       s.Validator,
-		Observer:        s.Observer,
-		CredentialCheck: s.CredentialCheck,
+		Credentials:      s.Creds,
+		Manifest:         s.Manifest,
+		Logger:           s.Log,
+		Tracer:           s.Tracing.Provider,
+		Validator:        s.Validator,
+		Observer:         s.Observer,
+		CredentialCheck:  s.CredentialCheck,
+		MaxConnectionAge: s.maxConnAge,
 	}, register)
 	if err != nil {
 		return err
@@ -213,13 +240,14 @@ func (s *Service) Serve(ctx context.Context, register func(*grpc.Server)) error 
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.listen, err)
 	}
-	s.Log.Info("serving", "address", lis.Addr().String(), "identity", s.Creds.SVID.ID.String(), "scope_digest", s.Manifest.Digest())
+	s.Log.Info("serving", "address", lis.Addr().String(), "identity", s.Creds.ID().String(), "scope_digest", s.Manifest.Digest())
 	if s.addrFile != "" {
 		if err := writeAddr(s.addrFile, lis.Addr().String()); err != nil {
 			lis.Close()
 			return err
 		}
 	}
+	go s.Creds.Watch(ctx)
 	return srv.Serve(ctx, lis)
 }
 

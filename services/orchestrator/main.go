@@ -142,7 +142,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	defer reg.Close()
 	if approveBundled {
-		if err := reg.ApproveDevelopment(ctx, svc.Creds.SVID.ID.String()); err != nil {
+		if err := reg.ApproveDevelopment(ctx, svc.Creds.ID().String()); err != nil {
 			return err
 		}
 	}
