@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,6 +60,9 @@ type Flags struct {
 	LogLevel  string
 	TraceFile string
 	AddrFile  string
+	// HealthListen is the plaintext address of the probes (gRPC health v1,
+	// liveness and readiness, nothing else); none when empty.
+	HealthListen string
 	// CertReload is how often the certificate, key and trust bundle files
 	// are looked at for a rotation.
 	CertReload time.Duration
@@ -83,6 +87,7 @@ func (f *Flags) Register(fs *flag.FlagSet, defaultListen string) {
 	str(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
 	str(&f.TraceFile, "trace-file", "", "append finished trace spans to this file as JSON lines")
 	str(&f.AddrFile, "addr-file", "", "once listening, write the address served on to this file (useful with -listen 127.0.0.1:0)")
+	str(&f.HealthListen, "health-listen", "", "plaintext address serving only gRPC health v1 for the kubelet's probes (services \"liveness\" and \"readiness\"); off when empty")
 	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
 		env := EnvName(name)
 		if v, ok := os.LookupEnv(env); ok {
@@ -150,6 +155,16 @@ type Service struct {
 	listen          string
 	addrFile        string
 	maxConnAge      time.Duration
+	healthListen    string
+	readiness       []rpc.ReadinessCheck
+	serving         atomic.Bool
+}
+
+// AddReadiness adds a check to readiness: the probes report the service
+// ready only while every check passes. The certificate's validity and the
+// server listening are always checked.
+func (s *Service) AddReadiness(name string, check func(ctx context.Context) error) {
+	s.readiness = append(s.readiness, rpc.ReadinessCheck{Name: name, Check: check})
 }
 
 // Setup builds a workload from its flags. builtinScope is the manifest compiled
@@ -202,7 +217,7 @@ func Setup(name string, f Flags, builtinScope []byte, logOut io.Writer) (*Servic
 	if err != nil {
 		return nil, err
 	}
-	svc := &Service{Name: name, Log: log, Tracing: tr, Validator: v, Creds: creds, Manifest: manifest, listen: f.Listen, addrFile: f.AddrFile, maxConnAge: f.MaxConnectionAge}
+	svc := &Service{Name: name, Log: log, Tracing: tr, Validator: v, Creds: creds, Manifest: manifest, listen: f.Listen, addrFile: f.AddrFile, maxConnAge: f.MaxConnectionAge, healthListen: f.HealthListen}
 	switch manifest.Spec.Credential.Kind {
 	case "none", "api-key":
 		proof := NoKubernetesToken(os.LookupEnv, fileExists).JSON()
@@ -248,7 +263,37 @@ func (s *Service) Serve(ctx context.Context, register func(*grpc.Server)) error 
 		}
 	}
 	go s.Creds.Watch(ctx)
-	return srv.Serve(ctx, lis)
+	if s.healthListen == "" {
+		s.serving.Store(true)
+		return srv.Serve(ctx, lis)
+	}
+	hlis, err := net.Listen("tcp", s.healthListen)
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("listen on -health-listen %s: %w", s.healthListen, err)
+	}
+	s.Log.Info("serving probes", "address", hlis.Addr().String())
+	probes := rpc.NewProbes(s.Log, append([]rpc.ReadinessCheck{
+		{Name: "serving", Check: func(context.Context) error {
+			if !s.serving.Load() {
+				return errors.New("the gRPC server is not serving")
+			}
+			return nil
+		}},
+		{Name: "certificate", Check: func(context.Context) error { return s.Creds.Check(time.Now()) }},
+	}, s.readiness...)...)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	perr := make(chan error, 1)
+	go func() { perr <- rpc.ServeProbes(ctx, hlis, probes) }()
+	s.serving.Store(true)
+	err = srv.Serve(ctx, lis)
+	s.serving.Store(false)
+	cancel()
+	if e := <-perr; err == nil {
+		err = e
+	}
+	return err
 }
 
 // Dial connects to another workload's server.

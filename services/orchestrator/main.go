@@ -97,6 +97,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	svc.AddReadiness("store", st.Ping)
 
 	mp, stopMetrics, err := meterProvider(*metricsFile)
 	if err != nil {

@@ -85,6 +85,16 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 // Close closes the database.
 func (s *SQLite) Close() error { return s.db.Close() }
 
+// Ping reads from the database, for readiness: an error means the store
+// cannot serve audits (closed, removed, unreadable).
+func (s *SQLite) Ping(ctx context.Context) error {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM audits LIMIT 1)`).Scan(&n); err != nil {
+		return fmt.Errorf("read the store: %w", err)
+	}
+	return nil
+}
+
 // CreateAudit stores a new audit.
 func (s *SQLite) CreateAudit(ctx context.Context, a *secureauditv1.Audit) error {
 	data, err := proto.Marshal(a)
