@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/retry"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -195,12 +196,44 @@ type ClientConfig struct {
 	Observer Observer
 }
 
+// Unary calls that failed with Unavailable (the server restarting, a
+// connection lost) are tried again with exponential backoff, within the
+// call's deadline, except those whose repetition would do something twice.
+const (
+	RetryAttempts = 5
+	RetryBackoff  = 100 * time.Millisecond
+	RetryMaxWait  = 5 * time.Second
+)
+
+// notRetried are the unary methods that change state and whose request may
+// have been carried out before the connection failed.
+var notRetried = map[string]bool{
+	"/secureaudit.v1.AuditService/StartAudit":         true,
+	"/secureaudit.v1.AuditService/CreateSchedule":     true,
+	"/secureaudit.v1.ScopeService/ApproveScope":       true,
+	"/secureaudit.v1.RegressionService/RunRegression": true,
+}
+
+func retryUnavailable() grpc.UnaryClientInterceptor {
+	retrying := retry.UnaryClientInterceptor(
+		retry.WithCodes(codes.Unavailable),
+		retry.WithMax(RetryAttempts),
+		retry.WithBackoff(retry.BackoffExponentialWithJitterBounded(RetryBackoff, 0.2, RetryMaxWait)),
+	)
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if notRetried[method] {
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}
+		return retrying(ctx, method, req, reply, cc, invoker, opts...)
+	}
+}
+
 // Dial connects to target, which must present the SVID of server.
 func Dial(target string, server spiffeid.ID, cfg ClientConfig) (*grpc.ClientConn, error) {
 	// Certificate and trust bundle are the ones current at each handshake.
 	tlsCfg := tlsconfig.MTLSClientConfig(cfg.Credentials, cfg.Credentials, tlsconfig.AuthorizeID(server))
 	tlsCfg.MinVersion = tls.VersionTLS13
-	unary := []grpc.UnaryClientInterceptor{cfg.Validator.UnaryClient()}
+	unary := []grpc.UnaryClientInterceptor{retryUnavailable(), cfg.Validator.UnaryClient()}
 	streams := []grpc.StreamClientInterceptor{cfg.Validator.StreamClient()}
 	if cfg.Observer != nil {
 		name := server.Path()[strings.LastIndexByte(server.Path(), '/')+1:]

@@ -55,6 +55,18 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	regressionEvery := str("regression-interval", "24h", "how often to re-run the reference cases (baseline regression); 0 disables the schedule")
 	refuseCred := str("refuse-on-credential-violation", "false", "refuse audits while an agent presents a credential broader than its scope manifest (CC6.2)")
 	scheduleTick := str("schedule-tick", "30s", "how often due audit schedules are checked (secureaudit schedule add); 0 disables scheduling")
+	budgets := map[string]*string{}
+	for _, b := range []struct {
+		name, agent string
+		def         time.Duration
+	}{
+		{"collect", "rbac-agent", audit.DefaultBudgets.Collect},
+		{"resolve", "entra-agent", audit.DefaultBudgets.Resolve},
+		{"assess", "risk-agent", audit.DefaultBudgets.Assess},
+		{"render", "report-agent", audit.DefaultBudgets.Render},
+	} {
+		budgets[b.name] = str(b.name+"-timeout", b.def.String(), "how long the "+b.name+" stage may wait for the "+b.agent+"; past it the audit fails naming the agent and the stage, and the next audit runs")
+	}
 	devApprove := str("approve-bundled-scopes", "false", "DEVELOPMENT ONLY: record an approval of the bundled agent scope manifests at start (secureaudit up and scan use it)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -77,6 +89,14 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	tick, err := time.ParseDuration(*scheduleTick)
 	if err != nil || tick < 0 {
 		return fmt.Errorf("-schedule-tick: want a duration such as 30s, got %q", *scheduleTick)
+	}
+	var stageBudgets audit.Budgets
+	for name, dst := range map[string]*time.Duration{"collect": &stageBudgets.Collect, "resolve": &stageBudgets.Resolve, "assess": &stageBudgets.Assess, "render": &stageBudgets.Render} {
+		d, err := time.ParseDuration(*budgets[name])
+		if err != nil || d <= 0 {
+			return fmt.Errorf("-%s-timeout: want a positive duration such as 10m, got %q", name, *budgets[name])
+		}
+		*dst = d
 	}
 	if *rbacAddr == "" || *riskAddr == "" || *reportAddr == "" {
 		return errors.New("-rbac-agent, -risk-agent and -report-agent are required")
@@ -179,6 +199,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 
 	runner := audit.NewRunner(agents, st, svc.Log, svc.Tracing.Provider.Tracer("secureaudit/orchestrator"))
+	runner.SetBudgets(stageBudgets)
 	runner.ObserveWith(monitor)
 	runner.RecordTo(evlog)
 	reg.SetAgents(scoped)

@@ -53,6 +53,7 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	kubeContext := str("context", "kubeconfig context; the file's current context when empty")
 	cluster := str("cluster", "cluster name for the snapshot header; default: the snapshot's base name, or the kubeconfig context, or \"in-cluster\"")
 	serverVersion := str("server-version", "Kubernetes version of the cluster a -snapshot comes from, such as v1.34.2, for the authorizer semantics (since 1.35 exec, attach and port-forward need create); default: the highest kubelet version of the snapshot's Nodes, else the risk-agent's stated default. A live cluster's version comes from the API server")
+	maxFile := str("max-snapshot-file-size", "largest snapshot file read, in bytes; a larger file is refused, naming it (default "+strconv.Itoa(collect.DefaultMaxFileSize)+")")
 	inClusterEnv := run.EnvName("in-cluster")
 	inClusterDef, err := strconv.ParseBool(run.EnvOr(inClusterEnv, "false"))
 	if err != nil {
@@ -73,6 +74,14 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *serverVersion != "" && *snapshot == "" {
 		return errors.New("-server-version applies to -snapshot only: a live cluster's version comes from the API server")
+	}
+	maxFileSize := int64(collect.DefaultMaxFileSize)
+	if *maxFile != "" {
+		n, err := strconv.ParseInt(*maxFile, 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-max-snapshot-file-size %q: want a positive number of bytes", *maxFile)
+		}
+		maxFileSize = n
 	}
 	if *cluster != "" && !collect.ValidCluster(*cluster) {
 		return fmt.Errorf("-cluster %q: must be 1-253 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", *cluster)
@@ -99,7 +108,7 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			base := filepath.Base(abs)
 			name = collect.SanitizeCluster(strings.TrimSuffix(base, filepath.Ext(base)))
 		}
-		files := collect.NewFiles(*snapshot, name, svc.Validator, collect.WithServerVersion(*serverVersion))
+		files := collect.NewFiles(*snapshot, name, svc.Validator, collect.WithServerVersion(*serverVersion), collect.WithMaxFileSize(maxFileSize))
 		// The snapshot is read again on every Collect, so a broken one may
 		// still be fixed; say so now rather than at the first audit. The
 		// first load runs beside serving: a Collect meanwhile waits for it
