@@ -195,6 +195,13 @@ func (g *Guard) check(ctx context.Context, method string) (context.Context, erro
 	return identity.WithCaller(ctx, caller), nil
 }
 
+// Authenticated reports whether the caller of the RPC being served presents
+// a valid certificate of the trust domain.
+func (g *Guard) Authenticated(ctx context.Context) bool {
+	_, err := g.authenticate(ctx)
+	return err == nil
+}
+
 // authenticate verifies the client's certificate chain against the trust
 // bundle and returns its SPIFFE ID. The TLS handshake has already proved the
 // client holds the certificate's private key.
