@@ -142,7 +142,11 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	// Refused calls to this server (platform/authz logs them) become CC7.2
 	// anomaly events.
-	svc.Log = slog.New(controls.Tap(svc.Log.Handler(), monitor))
+	// They are counted per source and method and stored once per window
+	// (controls.DefaultRefusalWindow), so a flood writes a few rows.
+	tap := controls.NewTap(svc.Log.Handler(), monitor, controls.DefaultRefusalWindow)
+	defer tap.Flush(context.Background())
+	svc.Log = slog.New(tap)
 
 	manifests := map[string]*scope.Manifest{}
 	for _, w := range identity.Workloads {
@@ -266,37 +270,52 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 }
 
 // refusalAnomalies turns the refusals an agent presented into anomaly
-// events: one per recent refusal among the new ones, the rest counted.
+// events: one per source, method and outcome with refusals new since the
+// last check, carrying how many (count) and when the first and latest were;
+// any new refusals the entries do not account for are counted on the last
+// event (not_detailed).
 func refusalAnomalies(workload string, newly uint64, refused rpc.Refusals) []*secureauditv1.Anomaly {
-	recent := refused.Recent
-	if uint64(len(recent)) > newly {
-		recent = recent[uint64(len(recent))-newly:]
-	}
 	var out []*secureauditv1.Anomaly
-	for _, r := range recent {
+	var detailed uint64
+	for _, r := range refused.Recent {
 		kind := secureauditv1.AnomalyKind_ANOMALY_KIND_DENIED_RPC
 		who := r.Caller
 		if r.Caller == "" {
 			kind = secureauditv1.AnomalyKind_ANOMALY_KIND_UNEXPECTED_IDENTITY
 			who = "an unauthenticated caller"
+			if r.Address != "" {
+				who += " from " + r.Address
+			}
 		}
-		ev := map[string]string{"method": r.Method, "code": r.Code, "refused_at": r.Time.Format(time.RFC3339Nano)}
+		count := max(r.Count, 1)
+		detailed += count
+		ev := map[string]string{"method": r.Method, "code": r.Code, "refused_at": r.Time.Format(time.RFC3339Nano), "count": strconv.FormatUint(count, 10)}
+		if !r.First.IsZero() {
+			ev["first_refused_at"] = r.First.Format(time.RFC3339Nano)
+		}
 		if r.Caller != "" {
 			ev["caller"] = r.Caller
+		}
+		if r.Address != "" {
+			ev["address"] = r.Address
 		}
 		if r.Reason != "" {
 			ev["reason"] = truncate(r.Reason, 2048)
 		}
-		if missed := newly - uint64(len(recent)); missed > 0 {
-			ev["not_detailed"] = strconv.FormatUint(missed, 10)
+		summary := fmt.Sprintf("%s refused %s calling %s", workload, who, r.Method)
+		if count > 1 {
+			summary = fmt.Sprintf("%s refused %s calling %s %d times", workload, who, r.Method, count)
 		}
 		out = append(out, &secureauditv1.Anomaly{
 			Kind:     kind,
 			Time:     timestamppb.New(r.Time),
 			Source:   workload,
-			Summary:  truncate(fmt.Sprintf("%s refused %s calling %s", workload, who, r.Method), 1024),
+			Summary:  truncate(summary, 1024),
 			Evidence: ev,
 		})
+	}
+	if newly > detailed && len(out) > 0 {
+		out[len(out)-1].Evidence["not_detailed"] = strconv.FormatUint(newly-detailed, 10)
 	}
 	return out
 }
