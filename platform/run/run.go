@@ -32,6 +32,10 @@ import (
 // Main runs fn with a context that ends on SIGINT or SIGTERM and exits with
 // status 1 if it fails. It is for main functions only.
 func Main(fn func(ctx context.Context, args []string, stdout, stderr io.Writer) error) {
+	if versionRequested(os.Args[1:]) {
+		PrintVersion(os.Stdout, progName())
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := fn(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -78,6 +82,7 @@ func (f *Flags) Register(fs *flag.FlagSet, defaultListen string) {
 		env := EnvName(name)
 		fs.StringVar(p, name, EnvOr(env, def), usage+" (env "+env+")")
 	}
+	fs.Bool("version", false, "print the module version and VCS revision and exit")
 	str(&f.Listen, "listen", defaultListen, "address to serve gRPC on")
 	str(&f.CertDir, "cert-dir", "", "directory holding <workload>.crt, <workload>.key and ca.crt; overridden by -cert, -key and -ca")
 	str(&f.Cert, "cert", "", "PEM X.509-SVID of this workload")
