@@ -64,6 +64,11 @@ type Flags struct {
 	LogLevel  string
 	TraceFile string
 	AddrFile  string
+	// TrustDomain, Namespace and IDPath set the workloads' SPIFFE IDs
+	// (identity.Configure); empty keeps the environment's or the default.
+	TrustDomain string
+	Namespace   string
+	IDPath      string
 	// HealthListen is the plaintext address of the probes (gRPC health v1,
 	// liveness and readiness, nothing else); none when empty.
 	HealthListen string
@@ -92,6 +97,9 @@ func (f *Flags) Register(fs *flag.FlagSet, defaultListen string) {
 	str(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
 	str(&f.TraceFile, "trace-file", "", "append finished trace spans to this file as JSON lines")
 	str(&f.AddrFile, "addr-file", "", "once listening, write the address served on to this file (useful with -listen 127.0.0.1:0)")
+	fs.StringVar(&f.TrustDomain, "trust-domain", "", "SPIFFE trust domain of the deployment (env "+identity.EnvTrustDomain+", default "+identity.TrustDomain+")")
+	fs.StringVar(&f.Namespace, "namespace", "", "namespace in the workloads' SPIFFE IDs (env "+identity.EnvNamespace+", default "+identity.Namespace+")")
+	fs.StringVar(&f.IDPath, "id-path", "", "path of a workload's SPIFFE ID, {namespace} and {workload} replaced (env "+identity.EnvIDPath+", default "+identity.IDPath+")")
 	str(&f.HealthListen, "health-listen", "", "plaintext address serving only gRPC health v1 for the kubelet's probes (services \"liveness\" and \"readiness\"); off when empty")
 	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
 		env := EnvName(name)
@@ -180,6 +188,12 @@ func Setup(name string, f Flags, builtinScope []byte, logOut io.Writer) (*Servic
 		return nil, fmt.Errorf("-log-level: %w", err)
 	}
 	log := telemetry.NewLogger(logOut, name, level)
+	if err := identity.Err(); err != nil {
+		return nil, err
+	}
+	if err := identity.Configure(f.TrustDomain, f.Namespace, f.IDPath); err != nil {
+		return nil, err
+	}
 	scopeData := builtinScope
 	if f.Scope != "" {
 		data, err := os.ReadFile(f.Scope)

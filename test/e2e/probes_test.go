@@ -27,15 +27,25 @@ import (
 
 // container is the part of a rendered Deployment's container the test reads.
 type container struct {
-	Name  string   `json:"name"`
-	Args  []string `json:"args"`
-	Env   []struct{ Name, Value string }
+	Name string   `json:"name"`
+	Args []string `json:"args"`
+	Env  []struct {
+		Name      string `json:"name"`
+		Value     string `json:"value"`
+		ValueFrom *struct {
+			FieldRef *struct {
+				FieldPath string `json:"fieldPath"`
+			} `json:"fieldRef"`
+		} `json:"valueFrom"`
+	} `json:"env"`
 	Ports []struct {
 		Name          string `json:"name"`
 		ContainerPort int    `json:"containerPort"`
 	} `json:"ports"`
 	ReadinessProbe *probe `json:"readinessProbe"`
-	LivenessProbe  *probe `json:"livenessProbe"`
+	// Namespace is the Deployment's, as the downward API gives it.
+	Namespace     string `json:"-"`
+	LivenessProbe *probe `json:"livenessProbe"`
 }
 
 type probe struct {
@@ -57,7 +67,7 @@ func deployments(t *testing.T) map[string]container {
 	for _, doc := range bytes.Split(data, []byte("\n---\n")) {
 		var obj struct {
 			Kind     string `json:"kind"`
-			Metadata struct{ Name string }
+			Metadata struct{ Name, Namespace string }
 			Spec     struct {
 				Template struct {
 					Spec struct {
@@ -75,7 +85,9 @@ func deployments(t *testing.T) map[string]container {
 		if len(obj.Spec.Template.Spec.Containers) != 1 {
 			t.Fatalf("Deployment %s: %d containers, want 1", obj.Metadata.Name, len(obj.Spec.Template.Spec.Containers))
 		}
-		out[obj.Metadata.Name] = obj.Spec.Template.Spec.Containers[0]
+		c := obj.Spec.Template.Spec.Containers[0]
+		c.Namespace = obj.Metadata.Namespace
+		out[obj.Metadata.Name] = c
 	}
 	return out
 }
@@ -144,6 +156,12 @@ func TestProbesFromManifests(t *testing.T) {
 			cmd.Env = os.Environ()
 			for _, e := range c.Env {
 				v := e.Value
+				if e.ValueFrom != nil {
+					if e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.namespace" {
+						t.Fatalf("env %s: only the downward API's metadata.namespace is known to this test", e.Name)
+					}
+					v = c.Namespace
+				}
 				switch e.Name {
 				case "SECUREAUDIT_CERT":
 					v = files.Cert

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/identity"
 )
 
 // The messages and attribute keys platform/authz logs a refused call with.
@@ -26,7 +27,7 @@ const (
 )
 
 // trustDomain is the prefix of the SecureAudit workload identities.
-const trustDomain = "spiffe://secureaudit.local/"
+func trustDomain() string { return "spiffe://" + identity.Domain().Name() + "/" }
 
 // Recorder records anomaly events.
 type Recorder interface {
@@ -204,7 +205,7 @@ func (t *TapHandler) record(ctx context.Context, r slog.Record) {
 		if source != "" {
 			a.Summary += " from " + source
 		}
-	case !strings.HasPrefix(caller, trustDomain):
+	case !strings.HasPrefix(caller, trustDomain()):
 		a.Kind = secureauditv1.AnomalyKind_ANOMALY_KIND_UNEXPECTED_IDENTITY
 		a.Summary = "call from unexpected identity " + caller + " to " + evidence[attrMethod]
 	default:
