@@ -16,10 +16,11 @@ MODULES = $(shell $(GO) list -m -f '{{.Path}}/...')
 all: build
 
 ## build: the five service binaries and the secureaudit command, in bin/
+## (-buildvcs=auto: stamped with the VCS revision `-version` prints, even where GOFLAGS says false)
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ $(addprefix ./services/,$(SERVICES))
-	$(GO) build -o $(BIN)/secureaudit ./cli
+	$(GO) build -buildvcs=auto -o $(BIN)/ $(addprefix ./services/,$(SERVICES))
+	$(GO) build -buildvcs=auto -o $(BIN)/secureaudit ./cli
 
 ## demo: audit the bundled example cluster and directory; writes out/report.{md,html,json,sarif,oscal.json,csv} and out/evidence.bundle (verified)
 demo: build

@@ -176,7 +176,7 @@ func (c *Client) Run(ctx context.Context, opts Options) (*Result, error) {
 		return &Result{Audit: a}, fmt.Errorf("audit %s ended %s", id, strings.TrimPrefix(a.GetState().String(), "AUDIT_STATE_"))
 	}
 	res := &Result{Audit: a}
-	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
+	if err := os.MkdirAll(opts.OutDir, 0o700); err != nil {
 		return res, fmt.Errorf("create output directory: %w", err)
 	}
 	for _, f := range opts.Formats {
@@ -246,7 +246,7 @@ func (c *Client) Fetch(ctx context.Context, id string, format secureauditv1.Repo
 			return fmt.Errorf("write %s: %w", path, err)
 		}
 	}
-	if err := tmp.Chmod(0o644); err != nil {
+	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}

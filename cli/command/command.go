@@ -23,6 +23,7 @@ import (
 	"secureaudit.dev/cli/client"
 	"secureaudit.dev/cli/stack"
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/run"
 )
 
 // defaultStateDir holds the PKI, database and logs of `secureaudit up`.
@@ -66,6 +67,8 @@ against a running orchestrator, and 'scan' does both in one step.
 	root.AddCommand(newEvidence(), newScope(), newControls())
 	root.AddCommand(newWhoCan(), newCanI())
 	root.AddCommand(newEntra())
+	root.AddCommand(newVersion())
+	root.Version = run.ReadBuildInfo().String()
 	return root
 }
 

@@ -117,11 +117,11 @@ func exportEvidence(ctx context.Context, w io.Writer, addr, certDir string, from
 		return fmt.Errorf("the orchestrator sent a bundle that does not verify: %w", err)
 	}
 	if dir := filepath.Dir(out); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("create %s: %w", dir, err)
 		}
 	}
-	if err := os.WriteFile(out, data, 0o644); err != nil {
+	if err := os.WriteFile(out, data, 0o600); err != nil {
 		return fmt.Errorf("write bundle: %w", err)
 	}
 	fmt.Fprintf(w, "wrote %s: %d entries of a log of %d\npublic key: %s\n", out, res.Entries, res.TreeSize, b.PublicKey)

@@ -5,9 +5,12 @@
 package authz
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,6 +38,8 @@ const (
 	attrMethod = "method"
 	attrCaller = "caller"
 	attrReason = "reason"
+	// attrAddress is the host an unauthenticated call came from.
+	attrAddress = "address"
 )
 
 // Policy is the table of allowed callers per full method name.
@@ -94,44 +99,107 @@ type Guard struct {
 	log     *slog.Logger
 	observe func(ctx context.Context, method, caller string, code codes.Code)
 
-	mu       sync.Mutex
-	refused  uint64
-	refusals []Refusal // the most recent, oldest first, at most maxRefusals
+	mu      sync.Mutex
+	refused uint64
+	// Refusals aggregated per source: denials of authenticated identities
+	// apart from unauthenticated calls, so that no number of the latter
+	// can push a denial of a valid identity out.
+	denied map[refusalKey]*Refusal
+	anon   map[refusalKey]*Refusal
 }
 
-// maxRefusals bounds the refusals a guard keeps for presentation.
-const maxRefusals = 8
+// Bounds of the aggregated refusals a guard keeps. Past them, refusals
+// from further sources are counted in one entry per table ("other
+// identities", "other addresses"), so counts stay exact.
+const (
+	maxDeniedSources = 64
+	maxAnonSources   = 16
+	maxReason        = 256
+	// OtherSources names the entry counting refusals past the bounds.
+	OtherSources = "(other sources)"
+)
 
-// Refusal is one call the guard refused.
+type refusalKey struct{ source, method, code string }
+
+// Refusal is the calls refused from one source (a verified identity, or the
+// address of an unauthenticated caller) to one method with one outcome.
 type Refusal struct {
-	Time   time.Time `json:"time"`
-	Method string    `json:"method"`
+	// Time is when the latest of them was refused; First the earliest.
+	Time  time.Time `json:"time"`
+	First time.Time `json:"first,omitempty"`
+	// Count is how many calls were refused; 0 in headers of versions that
+	// sent one entry per call, meaning 1.
+	Count  uint64 `json:"count,omitempty"`
+	Method string `json:"method"`
 	// Caller is the verified SPIFFE ID; empty when the caller was not
 	// authenticated.
 	Caller string `json:"caller,omitempty"`
+	// Address is the network address (host) of an unauthenticated caller.
+	Address string `json:"address,omitempty"`
 	// Code is PermissionDenied or Unauthenticated.
 	Code string `json:"code"`
-	// Reason says why an unauthenticated caller was refused.
+	// Reason says why an unauthenticated caller was refused (the first
+	// reason seen from that source).
 	Reason string `json:"reason,omitempty"`
 }
 
+// Key identifies the source, method and outcome a Refusal aggregates.
+func (r Refusal) Key() string {
+	return r.Code + " " + r.Caller + " " + r.Address + " " + r.Method
+}
+
 // Refusals returns how many calls the guard has refused since it started
-// and the most recent of them, oldest first, so that a server can present
-// them to the orchestrator (SOC 2 CC7.2).
+// and the refusals aggregated per source, method and outcome, earliest
+// first, so that a server can present them to the orchestrator (SOC 2
+// CC7.2). The counts of the entries add up to the total.
 func (g *Guard) Refusals() (uint64, []Refusal) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.refused, append([]Refusal(nil), g.refusals...)
+	out := make([]Refusal, 0, len(g.denied)+len(g.anon))
+	for _, m := range []map[refusalKey]*Refusal{g.denied, g.anon} {
+		for _, r := range m {
+			out = append(out, *r)
+		}
+	}
+	slices.SortFunc(out, func(a, b Refusal) int {
+		return cmp.Or(a.First.Compare(b.First), cmp.Compare(a.Key(), b.Key()))
+	})
+	return g.refused, out
 }
 
 func (g *Guard) refuse(r Refusal) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.refused++
-	g.refusals = append(g.refusals, r)
-	if len(g.refusals) > maxRefusals {
-		g.refusals = g.refusals[len(g.refusals)-maxRefusals:]
+	table, limit, source := &g.anon, maxAnonSources, r.Address
+	if r.Caller != "" {
+		table, limit, source = &g.denied, maxDeniedSources, r.Caller
 	}
+	if *table == nil {
+		*table = map[refusalKey]*Refusal{}
+	}
+	key := refusalKey{source: source, method: r.Method, code: r.Code}
+	cur, ok := (*table)[key]
+	if !ok && len(*table) >= limit-1 {
+		key = refusalKey{source: OtherSources, method: OtherSources, code: r.Code}
+		cur, ok = (*table)[key]
+		r.Method, r.Reason = OtherSources, ""
+		if r.Caller != "" {
+			r.Caller = OtherSources
+		} else {
+			r.Address = OtherSources
+		}
+	}
+	if !ok {
+		if len(r.Reason) > maxReason {
+			r.Reason = r.Reason[:maxReason]
+		}
+		r.First = r.Time
+		cur = &r
+		(*table)[key] = cur
+	}
+	cur.Count++
+	cur.Time = r.Time
 }
 
 // Observe makes the guard report every decision: the method, the caller's
@@ -174,8 +242,9 @@ func (g *Guard) check(ctx context.Context, method string) (context.Context, erro
 	}
 	caller, err := g.authenticate(ctx)
 	if err != nil {
-		g.log.WarnContext(ctx, "unauthenticated call", attrMethod, method, attrReason, err.Error())
-		g.refuse(Refusal{Time: time.Now().UTC(), Method: method, Code: codes.Unauthenticated.String(), Reason: err.Error()})
+		addr := peerHost(ctx)
+		g.log.WarnContext(ctx, "unauthenticated call", attrMethod, method, attrReason, err.Error(), attrAddress, addr)
+		g.refuse(Refusal{Time: time.Now().UTC(), Method: method, Address: addr, Code: codes.Unauthenticated.String(), Reason: err.Error()})
 		if g.observe != nil {
 			g.observe(ctx, method, "", codes.Unauthenticated)
 		}
@@ -193,6 +262,27 @@ func (g *Guard) check(ctx context.Context, method string) (context.Context, erro
 		g.observe(ctx, method, caller.String(), codes.OK)
 	}
 	return identity.WithCaller(ctx, caller), nil
+}
+
+// peerHost returns the host of the caller's address, without the port (a
+// new connection's port would make every call a new source).
+func peerHost(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return "unknown"
+	}
+	host, _, err := net.SplitHostPort(p.Addr.String())
+	if err != nil {
+		return p.Addr.String()
+	}
+	return host
+}
+
+// Authenticated reports whether the caller of the RPC being served presents
+// a valid certificate of the trust domain.
+func (g *Guard) Authenticated(ctx context.Context) bool {
+	_, err := g.authenticate(ctx)
+	return err == nil
 }
 
 // authenticate verifies the client's certificate chain against the trust

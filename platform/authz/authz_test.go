@@ -4,33 +4,59 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"testing"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
-func TestGuardKeepsRecentRefusals(t *testing.T) {
+// TestGuardAggregatesRefusals: unauthenticated calls are aggregated per
+// source address and method, past the bound into one entry, with exact
+// counts; health is not a refusal.
+func TestGuardAggregatesRefusals(t *testing.T) {
 	g := NewGuard(&Policy{allowed: nil}, nil, slog.New(slog.DiscardHandler))
-	for i := range 10 {
-		_, err := g.check(context.Background(), fmt.Sprintf("/svc.S/M%d", i))
-		if status.Code(err) != codes.Unauthenticated {
-			t.Fatalf("call %d: %v, want Unauthenticated", i, err)
+	from := func(host string) context.Context {
+		return peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.ParseIP(host), Port: 40000}})
+	}
+	calls := 0
+	for src := range maxAnonSources + 4 {
+		for range 3 {
+			_, err := g.check(from(fmt.Sprintf("10.0.0.%d", src+1)), "/svc.S/M")
+			if status.Code(err) != codes.Unauthenticated {
+				t.Fatalf("call: %v, want Unauthenticated", err)
+			}
+			calls++
 		}
 	}
 	if _, err := g.check(context.Background(), HealthPrefix+"Check"); err != nil {
 		t.Fatalf("health: %v", err)
 	}
-	n, recent := g.Refusals()
-	if n != 10 {
-		t.Errorf("refused = %d, want 10 (health is not a refusal)", n)
+	n, entries := g.Refusals()
+	if n != uint64(calls) {
+		t.Errorf("refused = %d, want %d (health is not a refusal)", n, calls)
 	}
-	if len(recent) != maxRefusals {
-		t.Fatalf("kept %d refusals, want %d", len(recent), maxRefusals)
+	if len(entries) != maxAnonSources {
+		t.Fatalf("%d entries, want %d", len(entries), maxAnonSources)
 	}
-	for i, r := range recent {
-		if want := fmt.Sprintf("/svc.S/M%d", i+2); r.Method != want || r.Code != "Unauthenticated" || r.Caller != "" || r.Reason == "" {
-			t.Errorf("recent[%d] = %+v, want method %s, Unauthenticated with a reason", i, r, want)
+	var sum uint64
+	byAddr := map[string]Refusal{}
+	for _, e := range entries {
+		sum += e.Count
+		byAddr[e.Address] = e
+	}
+	for i := range maxAnonSources {
+		want := uint64(3)
+		addr := fmt.Sprintf("10.0.0.%d", i+1)
+		if i == maxAnonSources-1 {
+			want, addr = 3*5, OtherSources
 		}
+		if e := byAddr[addr]; e.Count != want || e.Code != "Unauthenticated" || e.Caller != "" || e.Method != map[bool]string{true: OtherSources, false: "/svc.S/M"}[addr == OtherSources] {
+			t.Errorf("entry for %s = %+v, want %d calls", addr, e, want)
+		}
+	}
+	if sum != n {
+		t.Errorf("entries count %d, total %d", sum, n)
 	}
 }

@@ -31,7 +31,7 @@ func (m *memLog) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 
 func (m *memLog) Records(lo, hi int64) ([][]byte, error) { return m.records[lo:hi], nil }
 
-func (m *memLog) append(t *testing.T, e Entry) {
+func (m *memLog) append(t testing.TB, e Entry) {
 	t.Helper()
 	rec, err := e.Record()
 	if err != nil {
@@ -45,7 +45,7 @@ func (m *memLog) append(t *testing.T, e Entry) {
 	m.hashes = append(m.hashes, hs...)
 }
 
-func (m *memLog) checkpoint(t *testing.T, signer note.Signer) string {
+func (m *memLog) checkpoint(t testing.TB, signer note.Signer) string {
 	t.Helper()
 	root, err := tlog.TreeHash(int64(len(m.records)), m)
 	if err != nil {
@@ -58,7 +58,7 @@ func (m *memLog) checkpoint(t *testing.T, signer note.Signer) string {
 	return signed
 }
 
-func newKey(t *testing.T, name string) (note.Signer, string) {
+func newKey(t testing.TB, name string) (note.Signer, string) {
 	t.Helper()
 	skey, vkey, err := note.GenerateKey(rand.Reader, name)
 	if err != nil {
@@ -74,7 +74,7 @@ func newKey(t *testing.T, name string) (note.Signer, string) {
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
 // fixture returns a log of 10 entries one minute apart, alternating criteria.
-func fixture(t *testing.T) (*memLog, note.Signer, string) {
+func fixture(t testing.TB) (*memLog, note.Signer, string) {
 	t.Helper()
 	m := &memLog{}
 	criteria := [][]string{{"CC5.2"}, {"CC4.1", "CC9.2"}, {"CC6.2"}}
@@ -89,7 +89,7 @@ func fixture(t *testing.T) (*memLog, note.Signer, string) {
 	return m, s, vkey
 }
 
-func bundle(t *testing.T, m *memLog, s note.Signer, vkey string, lo, hi int64, from, to time.Time) *Bundle {
+func bundle(t testing.TB, m *memLog, s note.Signer, vkey string, lo, hi int64, from, to time.Time) *Bundle {
 	t.Helper()
 	b, err := NewBundle(m, vkey, m.checkpoint(t, s), int64(len(m.records)), lo, hi, from, to)
 	if err != nil {

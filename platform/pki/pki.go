@@ -90,6 +90,12 @@ func (ca *CA) CertPEM() []byte { return ca.pem }
 // Issue creates an X.509-SVID for the workload, valid for loopback
 // connections, and returns the certificate and key in PEM form.
 func (ca *CA) Issue(workload string, now time.Time) (certPEM, keyPEM []byte, err error) {
+	return ca.IssueValid(workload, now.Add(-time.Minute), now.Add(leafValidity))
+}
+
+// IssueValid is Issue with an explicit validity period, for certificates as
+// short-lived as csi-driver-spiffe's (and for tests of rotation and expiry).
+func (ca *CA) IssueValid(workload string, notBefore, notAfter time.Time) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate key for %s: %w", workload, err)
@@ -104,8 +110,8 @@ func (ca *CA) Issue(workload string, now time.Time) (certPEM, keyPEM []byte, err
 		URIs:         []*url.URL{identity.ID(workload).URL()},
 		DNSNames:     []string{"localhost", workload},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		NotBefore:    now.Add(-time.Minute),
-		NotAfter:     now.Add(leafValidity),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}

@@ -16,10 +16,9 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
-	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/retry"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
-	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
@@ -27,11 +26,10 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"secureaudit.dev/platform/authz"
-	"secureaudit.dev/platform/identity"
-	"secureaudit.dev/platform/pki"
 	"secureaudit.dev/platform/scope"
 	"secureaudit.dev/platform/telemetry"
 	"secureaudit.dev/platform/validation"
@@ -42,28 +40,6 @@ const MaxMessageSize = 16 << 20
 
 // DefaultStopTimeout is how long a server waits for RPCs to finish on stop.
 const DefaultStopTimeout = 10 * time.Second
-
-// Credentials are a workload's X.509-SVID and the trust bundle.
-type Credentials struct {
-	SVID   *x509svid.SVID
-	Bundle *x509bundle.Bundle
-}
-
-// LoadCredentials reads a workload's certificate, key and trust bundle.
-func LoadCredentials(files pki.Files) (*Credentials, error) {
-	svid, err := x509svid.Load(files.Cert, files.Key)
-	if err != nil {
-		return nil, fmt.Errorf("load X.509-SVID from %s and %s: %w", files.Cert, files.Key, err)
-	}
-	if svid.ID.TrustDomain() != identity.Domain() {
-		return nil, fmt.Errorf("certificate %s is for %s, not trust domain %s", files.Cert, svid.ID, identity.TrustDomain)
-	}
-	bundle, err := x509bundle.Load(identity.Domain(), files.CA)
-	if err != nil {
-		return nil, fmt.Errorf("load trust bundle %s: %w", files.CA, err)
-	}
-	return &Credentials{SVID: svid, Bundle: bundle}, nil
-}
 
 // ServerConfig is what every server needs.
 type ServerConfig struct {
@@ -79,7 +55,26 @@ type ServerConfig struct {
 	CredentialCheck func() string
 	// StopTimeout bounds graceful stop; DefaultStopTimeout when zero.
 	StopTimeout time.Duration
+	// MaxConnectionAge is how long a client connection is served before the
+	// server asks the client to reconnect (GOAWAY; RPCs in flight finish, new
+	// ones go to a new connection). Callers are authenticated on every call
+	// against their certificate's validity, so this must be shorter than the
+	// time between a certificate's renewal and its expiry.
+	// DefaultMaxConnectionAge when zero.
+	MaxConnectionAge time.Duration
 }
+
+// DefaultMaxConnectionAge suits csi-driver-spiffe's default (one-hour
+// certificates renewed with a third of their lifetime left).
+const DefaultMaxConnectionAge = 5 * time.Minute
+
+// Keepalive: a peer that stops answering (a stopped process, a lost node)
+// is noticed within KeepaliveTime+KeepaliveTimeout and its calls fail
+// Unavailable instead of hanging.
+const (
+	KeepaliveTime    = 20 * time.Second
+	KeepaliveTimeout = 10 * time.Second
+)
 
 // Server is a gRPC server with the platform's chain and the health service.
 type Server struct {
@@ -93,14 +88,14 @@ type Server struct {
 // and refuses to start if any registered method has no authorization policy,
 // or if the manifest is not this workload's.
 func NewServer(cfg ServerConfig, register func(*grpc.Server)) (*Server, error) {
-	if cfg.Credentials.SVID.ID.String() != cfg.Manifest.Spec.Identity {
-		return nil, fmt.Errorf("certificate identity %s does not match scope manifest identity %s", cfg.Credentials.SVID.ID, cfg.Manifest.Spec.Identity)
+	if cfg.Credentials.ID().String() != cfg.Manifest.Spec.Identity {
+		return nil, fmt.Errorf("certificate identity %s does not match scope manifest identity %s", cfg.Credentials.ID(), cfg.Manifest.Spec.Identity)
 	}
 	policy, err := authz.NewPolicy(cfg.Manifest)
 	if err != nil {
 		return nil, fmt.Errorf("build authorization policy: %w", err)
 	}
-	guard := authz.NewGuard(policy, cfg.Credentials.Bundle, cfg.Logger)
+	guard := authz.NewGuard(policy, cfg.Credentials, cfg.Logger)
 	if cfg.Observer != nil {
 		server, o := cfg.Manifest.Metadata.Name, cfg.Observer
 		guard.Observe(func(ctx context.Context, method, caller string, code codes.Code) {
@@ -110,7 +105,9 @@ func NewServer(cfg ServerConfig, register func(*grpc.Server)) (*Server, error) {
 
 	present := scopeHeader(cfg.Manifest)
 
-	tlsCfg := tlsconfig.TLSServerConfig(cfg.Credentials.SVID)
+	// The certificate is the one current at each handshake, so a rotated
+	// SVID is presented on the next connection.
+	tlsCfg := tlsconfig.TLSServerConfig(cfg.Credentials)
 	// The client certificate is verified by the guard against the trust
 	// bundle, so that a missing or foreign certificate is answered with
 	// Unauthenticated rather than a failed handshake. The handshake still
@@ -118,6 +115,10 @@ func NewServer(cfg ServerConfig, register func(*grpc.Server)) (*Server, error) {
 	tlsCfg.ClientAuth = tls.RequestClientCert
 	tlsCfg.MinVersion = tls.VersionTLS13
 
+	maxAge := cfg.MaxConnectionAge
+	if maxAge == 0 {
+		maxAge = DefaultMaxConnectionAge
+	}
 	recover := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		cfg.Logger.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal")
@@ -127,6 +128,8 @@ func NewServer(cfg ServerConfig, register func(*grpc.Server)) (*Server, error) {
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(cfg.Tracer), otelgrpc.WithPropagators(telemetry.Propagator()))),
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: maxAge, Time: KeepaliveTime, Timeout: KeepaliveTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveTime / 2, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(
 			presentUnary(present, cfg.CredentialCheck, guard),
 			guard.Unary(),
@@ -193,21 +196,55 @@ type ClientConfig struct {
 	Observer Observer
 }
 
+// Unary calls that failed with Unavailable (the server restarting, a
+// connection lost) are tried again with exponential backoff, within the
+// call's deadline, except those whose repetition would do something twice.
+const (
+	RetryAttempts = 5
+	RetryBackoff  = 100 * time.Millisecond
+	RetryMaxWait  = 5 * time.Second
+)
+
+// notRetried are the unary methods that change state and whose request may
+// have been carried out before the connection failed.
+var notRetried = map[string]bool{
+	"/secureaudit.v1.AuditService/StartAudit":         true,
+	"/secureaudit.v1.AuditService/CreateSchedule":     true,
+	"/secureaudit.v1.ScopeService/ApproveScope":       true,
+	"/secureaudit.v1.RegressionService/RunRegression": true,
+}
+
+func retryUnavailable() grpc.UnaryClientInterceptor {
+	retrying := retry.UnaryClientInterceptor(
+		retry.WithCodes(codes.Unavailable),
+		retry.WithMax(RetryAttempts),
+		retry.WithBackoff(retry.BackoffExponentialWithJitterBounded(RetryBackoff, 0.2, RetryMaxWait)),
+	)
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if notRetried[method] {
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}
+		return retrying(ctx, method, req, reply, cc, invoker, opts...)
+	}
+}
+
 // Dial connects to target, which must present the SVID of server.
 func Dial(target string, server spiffeid.ID, cfg ClientConfig) (*grpc.ClientConn, error) {
-	tlsCfg := tlsconfig.MTLSClientConfig(cfg.Credentials.SVID, cfg.Credentials.Bundle, tlsconfig.AuthorizeID(server))
+	// Certificate and trust bundle are the ones current at each handshake.
+	tlsCfg := tlsconfig.MTLSClientConfig(cfg.Credentials, cfg.Credentials, tlsconfig.AuthorizeID(server))
 	tlsCfg.MinVersion = tls.VersionTLS13
-	unary := []grpc.UnaryClientInterceptor{cfg.Validator.UnaryClient()}
+	unary := []grpc.UnaryClientInterceptor{retryUnavailable(), cfg.Validator.UnaryClient()}
 	streams := []grpc.StreamClientInterceptor{cfg.Validator.StreamClient()}
 	if cfg.Observer != nil {
 		name := server.Path()[strings.LastIndexByte(server.Path(), '/')+1:]
-		unary = append([]grpc.UnaryClientInterceptor{observeUnaryClient(cfg.Observer, name, cfg.Credentials.SVID.ID.String())}, unary...)
-		streams = append([]grpc.StreamClientInterceptor{observeStreamClient(cfg.Observer, name, cfg.Credentials.SVID.ID.String())}, streams...)
+		unary = append([]grpc.UnaryClientInterceptor{observeUnaryClient(cfg.Observer, name, cfg.Credentials.ID().String())}, unary...)
+		streams = append([]grpc.StreamClientInterceptor{observeStreamClient(cfg.Observer, name, cfg.Credentials.ID().String())}, streams...)
 	}
 	conn, err := grpc.NewClient(target,
 		grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(cfg.Tracer), otelgrpc.WithPropagators(telemetry.Propagator()))),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout, PermitWithoutStream: true}),
 		grpc.WithChainUnaryInterceptor(unary...),
 		grpc.WithChainStreamInterceptor(streams...),
 	)

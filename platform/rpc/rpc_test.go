@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
@@ -108,7 +109,7 @@ func TestServerRefusesUnreviewedMethods(t *testing.T) {
 func TestHealthNeedsNoClientCertificate(t *testing.T) {
 	p := rpctest.NewPKI(t)
 	addr := p.Serve(t, identity.RBACAgent, []byte(manifest), register)
-	bundle := p.Credentials(t, identity.CLI).Bundle
+	bundle := p.Credentials(t, identity.CLI)
 	cfg := tlsconfig.TLSClientConfig(bundle, tlsconfig.AuthorizeID(identity.ID(identity.RBACAgent)))
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
 	if err != nil {
@@ -129,5 +130,40 @@ func TestHealthNeedsNoClientCertificate(t *testing.T) {
 	}
 	if status.Code(err) != codes.Unauthenticated {
 		t.Errorf("Collect without certificate: %v, want Unauthenticated", err)
+	}
+}
+
+// TestRefusalsHeaderOnlyForAuthenticatedCallers: once the server has refused
+// a call, a caller with a valid certificate reads the refusals header; a
+// caller without one does not.
+func TestRefusalsHeaderOnlyForAuthenticatedCallers(t *testing.T) {
+	p := rpctest.NewPKI(t)
+	addr := p.Serve(t, identity.RBACAgent, []byte(manifest), register)
+	stream, err := secureauditv1.NewRBACServiceClient(p.Dial(t, addr, identity.RBACAgent, identity.CLI)).Collect(context.Background(), &secureauditv1.CollectRequest{AuditId: "0b8e3a52-6c1f-4e0a-9d7e-2f4c5b6a7d8e"})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("Collect as cli: %v, want PermissionDenied", err)
+	}
+	header := func(conn *grpc.ClientConn) string {
+		var md metadata.MD
+		if _, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}, grpc.Header(&md)); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := rpc.ScopeFromHeader(md)
+		return got.Refusals
+	}
+	if got := header(p.Dial(t, addr, identity.RBACAgent, identity.Orchestrator)); !strings.Contains(got, `"count":1`) {
+		t.Errorf("refusals header to the orchestrator = %q, want the one refusal", got)
+	}
+	cfg := tlsconfig.TLSClientConfig(p.Credentials(t, identity.CLI), tlsconfig.AuthorizeID(identity.ID(identity.RBACAgent)))
+	anon, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Close()
+	if got := header(anon); got != "" {
+		t.Errorf("refusals header to a caller without a certificate = %q, want none", got)
 	}
 }

@@ -26,7 +26,8 @@ const (
 	HeaderCredentialCheck = "secureaudit-credential-check"
 	// HeaderRefusals carries the calls the server refused since it started
 	// (SOC 2 CC7.2) as compact JSON: {"count": N, "recent": [authz.Refusal]}.
-	// It is absent while the server has refused nothing.
+	// It is absent while the server has refused nothing, and on responses
+	// to callers without a valid certificate.
 	HeaderRefusals = "secureaudit-refusals"
 )
 
@@ -36,8 +37,13 @@ type Refusals struct {
 	Recent []authz.Refusal `json:"recent"`
 }
 
-// withRefusals adds the guard's refusals to md.
-func withRefusals(md metadata.MD, guard *authz.Guard) metadata.MD {
+// withRefusals adds the guard's refusals to md when the caller is
+// authenticated: who was refused, and how, is not told to a caller without a
+// valid certificate.
+func withRefusals(ctx context.Context, md metadata.MD, guard *authz.Guard) metadata.MD {
+	if !guard.Authenticated(ctx) {
+		return md
+	}
 	n, recent := guard.Refusals()
 	if n == 0 {
 		return md
@@ -77,7 +83,7 @@ func withCredential(md metadata.MD, check func() string) metadata.MD {
 // presentUnary sets the scope header on every unary response.
 func presentUnary(md metadata.MD, check func() string, guard *authz.Guard) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		_ = grpc.SetHeader(ctx, withRefusals(withCredential(md, check), guard))
+		_ = grpc.SetHeader(ctx, withRefusals(ctx, withCredential(md, check), guard))
 		return handler(ctx, req)
 	}
 }
@@ -85,7 +91,7 @@ func presentUnary(md metadata.MD, check func() string, guard *authz.Guard) grpc.
 // presentStream sets the scope header on every stream.
 func presentStream(md metadata.MD, check func() string, guard *authz.Guard) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		_ = ss.SetHeader(withRefusals(withCredential(md, check), guard))
+		_ = ss.SetHeader(withRefusals(ss.Context(), withCredential(md, check), guard))
 		return handler(srv, ss)
 	}
 }

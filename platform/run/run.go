@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,6 +32,10 @@ import (
 // Main runs fn with a context that ends on SIGINT or SIGTERM and exits with
 // status 1 if it fails. It is for main functions only.
 func Main(fn func(ctx context.Context, args []string, stdout, stderr io.Writer) error) {
+	if versionRequested(os.Args[1:]) {
+		PrintVersion(os.Stdout, progName())
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := fn(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -59,6 +64,20 @@ type Flags struct {
 	LogLevel  string
 	TraceFile string
 	AddrFile  string
+	// TrustDomain, Namespace and IDPath set the workloads' SPIFFE IDs
+	// (identity.Configure); empty keeps the environment's or the default.
+	TrustDomain string
+	Namespace   string
+	IDPath      string
+	// HealthListen is the plaintext address of the probes (gRPC health v1,
+	// liveness and readiness, nothing else); none when empty.
+	HealthListen string
+	// CertReload is how often the certificate, key and trust bundle files
+	// are looked at for a rotation.
+	CertReload time.Duration
+	// MaxConnectionAge is how long the server keeps a client connection
+	// before asking the client to reconnect (with the current certificates).
+	MaxConnectionAge time.Duration
 }
 
 // Register adds the common flags to fs. Each flag's default comes from the
@@ -68,6 +87,7 @@ func (f *Flags) Register(fs *flag.FlagSet, defaultListen string) {
 		env := EnvName(name)
 		fs.StringVar(p, name, EnvOr(env, def), usage+" (env "+env+")")
 	}
+	fs.Bool("version", false, "print the module version and VCS revision and exit")
 	str(&f.Listen, "listen", defaultListen, "address to serve gRPC on")
 	str(&f.CertDir, "cert-dir", "", "directory holding <workload>.crt, <workload>.key and ca.crt; overridden by -cert, -key and -ca")
 	str(&f.Cert, "cert", "", "PEM X.509-SVID of this workload")
@@ -77,6 +97,21 @@ func (f *Flags) Register(fs *flag.FlagSet, defaultListen string) {
 	str(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
 	str(&f.TraceFile, "trace-file", "", "append finished trace spans to this file as JSON lines")
 	str(&f.AddrFile, "addr-file", "", "once listening, write the address served on to this file (useful with -listen 127.0.0.1:0)")
+	fs.StringVar(&f.TrustDomain, "trust-domain", "", "SPIFFE trust domain of the deployment (env "+identity.EnvTrustDomain+", default "+identity.TrustDomain+")")
+	fs.StringVar(&f.Namespace, "namespace", "", "namespace in the workloads' SPIFFE IDs (env "+identity.EnvNamespace+", default "+identity.Namespace+")")
+	fs.StringVar(&f.IDPath, "id-path", "", "path of a workload's SPIFFE ID, {namespace} and {workload} replaced (env "+identity.EnvIDPath+", default "+identity.IDPath+")")
+	str(&f.HealthListen, "health-listen", "", "plaintext address serving only gRPC health v1 for the kubelet's probes (services \"liveness\" and \"readiness\"); off when empty")
+	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
+		env := EnvName(name)
+		if v, ok := os.LookupEnv(env); ok {
+			if d, err := time.ParseDuration(v); err == nil {
+				def = d
+			}
+		}
+		fs.DurationVar(p, name, def, usage+" (env "+env+")")
+	}
+	dur(&f.CertReload, "cert-reload-interval", rpc.DefaultReloadInterval, "how often the certificate, key and trust bundle files are read again for a rotation (csi-driver-spiffe, spiffe-helper)")
+	dur(&f.MaxConnectionAge, "max-connection-age", rpc.DefaultMaxConnectionAge, "how long a client connection is served before the client is asked to reconnect with its current certificate; shorter than the time between a certificate's renewal and its expiry")
 }
 
 // EnvName returns the environment variable for a flag: SECUREAUDIT_ and the
@@ -132,6 +167,17 @@ type Service struct {
 	CredentialCheck func() string
 	listen          string
 	addrFile        string
+	maxConnAge      time.Duration
+	healthListen    string
+	readiness       []rpc.ReadinessCheck
+	serving         atomic.Bool
+}
+
+// AddReadiness adds a check to readiness: the probes report the service
+// ready only while every check passes. The certificate's validity and the
+// server listening are always checked.
+func (s *Service) AddReadiness(name string, check func(ctx context.Context) error) {
+	s.readiness = append(s.readiness, rpc.ReadinessCheck{Name: name, Check: check})
 }
 
 // Setup builds a workload from its flags. builtinScope is the manifest compiled
@@ -142,6 +188,12 @@ func Setup(name string, f Flags, builtinScope []byte, logOut io.Writer) (*Servic
 		return nil, fmt.Errorf("-log-level: %w", err)
 	}
 	log := telemetry.NewLogger(logOut, name, level)
+	if err := identity.Err(); err != nil {
+		return nil, err
+	}
+	if err := identity.Configure(f.TrustDomain, f.Namespace, f.IDPath); err != nil {
+		return nil, err
+	}
 	scopeData := builtinScope
 	if f.Scope != "" {
 		data, err := os.ReadFile(f.Scope)
@@ -165,8 +217,16 @@ func Setup(name string, f Flags, builtinScope []byte, logOut io.Writer) (*Servic
 	if err != nil {
 		return nil, err
 	}
-	if creds.SVID.ID != identity.ID(name) {
-		return nil, fmt.Errorf("certificate %s is for %s, not %s", files.Cert, creds.SVID.ID, identity.ID(name))
+	if creds.ID() != identity.ID(name) {
+		return nil, fmt.Errorf("certificate %s is for %s, not %s", files.Cert, creds.ID(), identity.ID(name))
+	}
+	creds.SetLogger(log)
+	if f.CertReload > 0 {
+		creds.SetReloadInterval(f.CertReload)
+	}
+	if err := creds.Check(time.Now()); err != nil {
+		// Not fatal: the files may be rotated in; readiness fails meanwhile.
+		log.Error("credentials not usable", "error", err.Error())
 	}
 	v, err := validation.New(log)
 	if err != nil {
@@ -176,7 +236,7 @@ func Setup(name string, f Flags, builtinScope []byte, logOut io.Writer) (*Servic
 	if err != nil {
 		return nil, err
 	}
-	svc := &Service{Name: name, Log: log, Tracing: tr, Validator: v, Creds: creds, Manifest: manifest, listen: f.Listen, addrFile: f.AddrFile}
+	svc := &Service{Name: name, Log: log, Tracing: tr, Validator: v, Creds: creds, Manifest: manifest, listen: f.Listen, addrFile: f.AddrFile, maxConnAge: f.MaxConnectionAge, healthListen: f.HealthListen}
 	switch manifest.Spec.Credential.Kind {
 	case "none", "api-key":
 		proof := NoKubernetesToken(os.LookupEnv, fileExists).JSON()
@@ -198,13 +258,14 @@ func (s *Service) Close() {
 // until ctx ends. Once listening it logs the address and the manifest digest.
 func (s *Service) Serve(ctx context.Context, register func(*grpc.Server)) error {
 	srv, err := rpc.NewServer(rpc.ServerConfig{
-		Credentials:     s.Creds,
-		Manifest:        s.Manifest,
-		Logger:          s.Log,
-		Tracer:          s.Tracing.Provider,
-		Validator:       s.Validator,
-		Observer:        s.Observer,
-		CredentialCheck: s.CredentialCheck,
+		Credentials:      s.Creds,
+		Manifest:         s.Manifest,
+		Logger:           s.Log,
+		Tracer:           s.Tracing.Provider,
+		Validator:        s.Validator,
+		Observer:         s.Observer,
+		CredentialCheck:  s.CredentialCheck,
+		MaxConnectionAge: s.maxConnAge,
 	}, register)
 	if err != nil {
 		return err
@@ -213,14 +274,45 @@ func (s *Service) Serve(ctx context.Context, register func(*grpc.Server)) error 
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.listen, err)
 	}
-	s.Log.Info("serving", "address", lis.Addr().String(), "identity", s.Creds.SVID.ID.String(), "scope_digest", s.Manifest.Digest())
+	s.Log.Info("serving", "address", lis.Addr().String(), "identity", s.Creds.ID().String(), "scope_digest", s.Manifest.Digest())
 	if s.addrFile != "" {
 		if err := writeAddr(s.addrFile, lis.Addr().String()); err != nil {
 			lis.Close()
 			return err
 		}
 	}
-	return srv.Serve(ctx, lis)
+	go s.Creds.Watch(ctx)
+	if s.healthListen == "" {
+		s.serving.Store(true)
+		return srv.Serve(ctx, lis)
+	}
+	hlis, err := net.Listen("tcp", s.healthListen)
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("listen on -health-listen %s: %w", s.healthListen, err)
+	}
+	s.Log.Info("serving probes", "address", hlis.Addr().String())
+	probes := rpc.NewProbes(s.Log, append([]rpc.ReadinessCheck{
+		{Name: "serving", Check: func(context.Context) error {
+			if !s.serving.Load() {
+				return errors.New("the gRPC server is not serving")
+			}
+			return nil
+		}},
+		{Name: "certificate", Check: func(context.Context) error { return s.Creds.Check(time.Now()) }},
+	}, s.readiness...)...)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	perr := make(chan error, 1)
+	go func() { perr <- rpc.ServeProbes(ctx, hlis, probes) }()
+	s.serving.Store(true)
+	err = srv.Serve(ctx, lis)
+	s.serving.Store(false)
+	cancel()
+	if e := <-perr; err == nil {
+		err = e
+	}
+	return err
 }
 
 // Dial connects to another workload's server.

@@ -88,6 +88,14 @@ func Parse(data []byte) (*Manifest, error) {
 	if m.Metadata.Version < 1 {
 		return nil, fmt.Errorf("scope manifest %s: metadata.version must be at least 1", m.Metadata.Name)
 	}
+	// Identities written with the default trust domain and namespace are
+	// resolved against the configured ones (identity.Resolve).
+	m.Spec.Identity = identity.Resolve(m.Spec.Identity)
+	for i := range m.Spec.Methods {
+		for j, c := range m.Spec.Methods[i].Callers {
+			m.Spec.Methods[i].Callers[j] = identity.Resolve(c)
+		}
+	}
 	if _, err := identity.Parse(m.Spec.Identity); err != nil {
 		return nil, fmt.Errorf("scope manifest %s: spec.identity: %w", m.Metadata.Name, err)
 	}

@@ -55,6 +55,18 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	regressionEvery := str("regression-interval", "24h", "how often to re-run the reference cases (baseline regression); 0 disables the schedule")
 	refuseCred := str("refuse-on-credential-violation", "false", "refuse audits while an agent presents a credential broader than its scope manifest (CC6.2)")
 	scheduleTick := str("schedule-tick", "30s", "how often due audit schedules are checked (secureaudit schedule add); 0 disables scheduling")
+	budgets := map[string]*string{}
+	for _, b := range []struct {
+		name, agent string
+		def         time.Duration
+	}{
+		{"collect", "rbac-agent", audit.DefaultBudgets.Collect},
+		{"resolve", "entra-agent", audit.DefaultBudgets.Resolve},
+		{"assess", "risk-agent", audit.DefaultBudgets.Assess},
+		{"render", "report-agent", audit.DefaultBudgets.Render},
+	} {
+		budgets[b.name] = str(b.name+"-timeout", b.def.String(), "how long the "+b.name+" stage may wait for the "+b.agent+"; past it the audit fails naming the agent and the stage, and the next audit runs")
+	}
 	devApprove := str("approve-bundled-scopes", "false", "DEVELOPMENT ONLY: record an approval of the bundled agent scope manifests at start (secureaudit up and scan use it)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -78,6 +90,14 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil || tick < 0 {
 		return fmt.Errorf("-schedule-tick: want a duration such as 30s, got %q", *scheduleTick)
 	}
+	var stageBudgets audit.Budgets
+	for name, dst := range map[string]*time.Duration{"collect": &stageBudgets.Collect, "resolve": &stageBudgets.Resolve, "assess": &stageBudgets.Assess, "render": &stageBudgets.Render} {
+		d, err := time.ParseDuration(*budgets[name])
+		if err != nil || d <= 0 {
+			return fmt.Errorf("-%s-timeout: want a positive duration such as 10m, got %q", name, *budgets[name])
+		}
+		*dst = d
+	}
 	if *rbacAddr == "" || *riskAddr == "" || *reportAddr == "" {
 		return errors.New("-rbac-agent, -risk-agent and -report-agent are required")
 	}
@@ -97,6 +117,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	svc.AddReadiness("store", st.Ping)
 
 	mp, stopMetrics, err := meterProvider(*metricsFile)
 	if err != nil {
@@ -121,7 +142,11 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	// Refused calls to this server (platform/authz logs them) become CC7.2
 	// anomaly events.
-	svc.Log = slog.New(controls.Tap(svc.Log.Handler(), monitor))
+	// They are counted per source and method and stored once per window
+	// (controls.DefaultRefusalWindow), so a flood writes a few rows.
+	tap := controls.NewTap(svc.Log.Handler(), monitor, controls.DefaultRefusalWindow)
+	defer tap.Flush(context.Background())
+	svc.Log = slog.New(tap)
 
 	manifests := map[string]*scope.Manifest{}
 	for _, w := range identity.Workloads {
@@ -142,7 +167,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	defer reg.Close()
 	if approveBundled {
-		if err := reg.ApproveDevelopment(ctx, svc.Creds.SVID.ID.String()); err != nil {
+		if err := reg.ApproveDevelopment(ctx, svc.Creds.ID().String()); err != nil {
 			return err
 		}
 	}
@@ -178,6 +203,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 
 	runner := audit.NewRunner(agents, st, svc.Log, svc.Tracing.Provider.Tracer("secureaudit/orchestrator"))
+	runner.SetBudgets(stageBudgets)
 	runner.ObserveWith(monitor)
 	runner.RecordTo(evlog)
 	reg.SetAgents(scoped)
@@ -244,37 +270,52 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 }
 
 // refusalAnomalies turns the refusals an agent presented into anomaly
-// events: one per recent refusal among the new ones, the rest counted.
+// events: one per source, method and outcome with refusals new since the
+// last check, carrying how many (count) and when the first and latest were;
+// any new refusals the entries do not account for are counted on the last
+// event (not_detailed).
 func refusalAnomalies(workload string, newly uint64, refused rpc.Refusals) []*secureauditv1.Anomaly {
-	recent := refused.Recent
-	if uint64(len(recent)) > newly {
-		recent = recent[uint64(len(recent))-newly:]
-	}
 	var out []*secureauditv1.Anomaly
-	for _, r := range recent {
+	var detailed uint64
+	for _, r := range refused.Recent {
 		kind := secureauditv1.AnomalyKind_ANOMALY_KIND_DENIED_RPC
 		who := r.Caller
 		if r.Caller == "" {
 			kind = secureauditv1.AnomalyKind_ANOMALY_KIND_UNEXPECTED_IDENTITY
 			who = "an unauthenticated caller"
+			if r.Address != "" {
+				who += " from " + r.Address
+			}
 		}
-		ev := map[string]string{"method": r.Method, "code": r.Code, "refused_at": r.Time.Format(time.RFC3339Nano)}
+		count := max(r.Count, 1)
+		detailed += count
+		ev := map[string]string{"method": r.Method, "code": r.Code, "refused_at": r.Time.Format(time.RFC3339Nano), "count": strconv.FormatUint(count, 10)}
+		if !r.First.IsZero() {
+			ev["first_refused_at"] = r.First.Format(time.RFC3339Nano)
+		}
 		if r.Caller != "" {
 			ev["caller"] = r.Caller
+		}
+		if r.Address != "" {
+			ev["address"] = r.Address
 		}
 		if r.Reason != "" {
 			ev["reason"] = truncate(r.Reason, 2048)
 		}
-		if missed := newly - uint64(len(recent)); missed > 0 {
-			ev["not_detailed"] = strconv.FormatUint(missed, 10)
+		summary := fmt.Sprintf("%s refused %s calling %s", workload, who, r.Method)
+		if count > 1 {
+			summary = fmt.Sprintf("%s refused %s calling %s %d times", workload, who, r.Method, count)
 		}
 		out = append(out, &secureauditv1.Anomaly{
 			Kind:     kind,
 			Time:     timestamppb.New(r.Time),
 			Source:   workload,
-			Summary:  truncate(fmt.Sprintf("%s refused %s calling %s", workload, who, r.Method), 1024),
+			Summary:  truncate(summary, 1024),
 			Evidence: ev,
 		})
+	}
+	if newly > detailed && len(out) > 0 {
+		out[len(out)-1].Evidence["not_detailed"] = strconv.FormatUint(newly-detailed, 10)
 	}
 	return out
 }

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 
@@ -52,6 +53,7 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	kubeContext := str("context", "kubeconfig context; the file's current context when empty")
 	cluster := str("cluster", "cluster name for the snapshot header; default: the snapshot's base name, or the kubeconfig context, or \"in-cluster\"")
 	serverVersion := str("server-version", "Kubernetes version of the cluster a -snapshot comes from, such as v1.34.2, for the authorizer semantics (since 1.35 exec, attach and port-forward need create); default: the highest kubelet version of the snapshot's Nodes, else the risk-agent's stated default. A live cluster's version comes from the API server")
+	maxFile := str("max-snapshot-file-size", "largest snapshot file read, in bytes; a larger file is refused, naming it (default "+strconv.Itoa(collect.DefaultMaxFileSize)+")")
 	inClusterEnv := run.EnvName("in-cluster")
 	inClusterDef, err := strconv.ParseBool(run.EnvOr(inClusterEnv, "false"))
 	if err != nil {
@@ -72,6 +74,14 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *serverVersion != "" && *snapshot == "" {
 		return errors.New("-server-version applies to -snapshot only: a live cluster's version comes from the API server")
+	}
+	maxFileSize := int64(collect.DefaultMaxFileSize)
+	if *maxFile != "" {
+		n, err := strconv.ParseInt(*maxFile, 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-max-snapshot-file-size %q: want a positive number of bytes", *maxFile)
+		}
+		maxFileSize = n
 	}
 	if *cluster != "" && !collect.ValidCluster(*cluster) {
 		return fmt.Errorf("-cluster %q: must be 1-253 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", *cluster)
@@ -98,17 +108,22 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			base := filepath.Base(abs)
 			name = collect.SanitizeCluster(strings.TrimSuffix(base, filepath.Ext(base)))
 		}
-		files := collect.NewFiles(*snapshot, name, svc.Validator, collect.WithServerVersion(*serverVersion))
+		files := collect.NewFiles(*snapshot, name, svc.Validator, collect.WithServerVersion(*serverVersion), collect.WithMaxFileSize(maxFileSize))
 		// The snapshot is read again on every Collect, so a broken one may
 		// still be fixed; say so now rather than at the first audit. The
 		// first load runs beside serving: a Collect meanwhile waits for it
 		// and gets its parse, unless the files changed.
+		tracked := &trackedSource{src: files}
+		tracked.last.Store(&loadResult{err: errors.New("the snapshot is not loaded yet")})
 		go func() {
-			if _, err := files.Load(ctx); err != nil && ctx.Err() == nil {
+			if _, err := tracked.Load(ctx); err != nil && ctx.Err() == nil {
 				svc.Log.WarnContext(ctx, "snapshot does not load; Collect will fail until it is fixed", telemetry.KeyError, err.Error())
 			}
 		}()
-		src = files
+		// Ready once the snapshot loaded; not ready while its latest load
+		// failed (a fixed file is read again at the next Collect).
+		svc.AddReadiness("snapshot", func(context.Context) error { return tracked.last.Load().err })
+		src = tracked
 		svc.CredentialCheck = func() string { return selfcheck.NotApplicable }
 	} else {
 		client, ep, err := kubeclient.Connect(*kubeconfig, *kubeContext, *inCluster)
@@ -120,6 +135,13 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			name = collect.SanitizeCluster(ep.Context)
 		}
 		src = collect.NewLive(client, name, ep.Host, svc.Validator)
+		// Ready while the API server answers.
+		svc.AddReadiness("api-server", func(ctx context.Context) error {
+			if err := client.Interface().Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Error(); err != nil {
+				return fmt.Errorf("the API server at %s does not answer: %w", ep.Host, err)
+			}
+			return nil
+		})
 		// CC6.2: prove at the API server that the credential is no broader than declared.
 		rep, err := selfcheck.Check(ctx, client.Interface(), selfcheck.RulesFromManifest(svc.Manifest.Spec.Permissions))
 		proof := selfcheck.Presented(rep, err)
@@ -128,6 +150,22 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	srv := server.New(svc.Log, src)
 	return svc.Serve(ctx, func(s *grpc.Server) { secureauditv1.RegisterRBACServiceServer(s, srv) })
+}
+
+// trackedSource remembers the outcome of the latest load, for readiness.
+type trackedSource struct {
+	src  server.Source
+	last atomic.Pointer[loadResult]
+}
+
+type loadResult struct{ err error }
+
+func (t *trackedSource) Load(ctx context.Context) (*collect.Snapshot, error) {
+	snap, err := t.src.Load(ctx)
+	if ctx.Err() == nil {
+		t.last.Store(&loadResult{err: err})
+	}
+	return snap, err
 }
 
 // oneSource checks that exactly one source is configured.

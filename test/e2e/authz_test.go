@@ -158,7 +158,7 @@ func callers(t *testing.T) []caller {
 			t.Fatal(err)
 		}
 		return func(server string) *tls.Config {
-			return tlsconfig.MTLSClientConfig(creds.SVID, creds.Bundle, tlsconfig.AuthorizeID(identity.ID(server)))
+			return tlsconfig.MTLSClientConfig(creds, creds, tlsconfig.AuthorizeID(identity.ID(server)))
 		}
 	}
 	var out []caller
@@ -170,7 +170,7 @@ func callers(t *testing.T) []caller {
 		t.Fatal(err)
 	}
 	out = append(out, caller{name: "no-certificate", tls: func(server string) *tls.Config {
-		return tlsconfig.TLSClientConfig(trust.Bundle, tlsconfig.AuthorizeID(identity.ID(server)))
+		return tlsconfig.TLSClientConfig(trust, tlsconfig.AuthorizeID(identity.ID(server)))
 	}})
 	other := filepath.Join(t.TempDir(), "other-ca")
 	if _, err := pki.WriteAll(other, []string{identity.Orchestrator, identity.CLI}, time.Now()); err != nil {
@@ -184,7 +184,7 @@ func callers(t *testing.T) []caller {
 		out = append(out, caller{name: "other-ca-" + w, tls: func(server string) *tls.Config {
 			// Presents a certificate with a valid-looking SPIFFE ID from a
 			// CA the servers do not trust; trusts the real servers.
-			return tlsconfig.MTLSClientConfig(foreign.SVID, trust.Bundle, tlsconfig.AuthorizeID(identity.ID(server)))
+			return tlsconfig.MTLSClientConfig(foreign, trust, tlsconfig.AuthorizeID(identity.ID(server)))
 		}})
 	}
 	return out
@@ -299,7 +299,7 @@ func TestValidationServerSide(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg := tlsconfig.MTLSClientConfig(creds.SVID, creds.Bundle, tlsconfig.AuthorizeID(identity.ID(server)))
+		cfg := tlsconfig.MTLSClientConfig(creds, creds, tlsconfig.AuthorizeID(identity.ID(server)))
 		conn, err := grpc.NewClient(addr(t, server), grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
 		if err != nil {
 			t.Fatal(err)

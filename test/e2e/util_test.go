@@ -41,6 +41,14 @@ func startBinary(t *testing.T, name string, args ...string) (addr, logPath strin
 // process before the test ends (and waiting for it to exit).
 func startStoppable(t *testing.T, name string, args ...string) (addr, logPath string, stop func()) {
 	t.Helper()
+	addr, logPath, stop, _ = startProcess(t, name, args...)
+	return addr, logPath, stop
+}
+
+// startProcess is startStoppable that also returns the process, for tests
+// that signal it.
+func startProcess(t *testing.T, name string, args ...string) (addr, logPath string, stop func(), proc *os.Process) {
+	t.Helper()
 	dir := t.TempDir()
 	addrFile := filepath.Join(dir, name+".addr")
 	logPath = filepath.Join(dir, name+".log")
@@ -81,7 +89,7 @@ func startStoppable(t *testing.T, name string, args ...string) (addr, logPath st
 	backoff := 10 * time.Millisecond
 	for {
 		if data, err := os.ReadFile(addrFile); err == nil && len(strings.TrimSpace(string(data))) > 0 {
-			return strings.TrimSpace(string(data)), logPath, stop
+			return strings.TrimSpace(string(data)), logPath, stop, cmd.Process
 		}
 		select {
 		case <-exited:

@@ -50,14 +50,14 @@ func Binaries(scratch string) (string, error) {
 		return "", err
 	}
 	dir := filepath.Join(scratch, "bin")
-	args := []string{"build", "-o", dir + "/"}
+	args := []string{"build", "-buildvcs=auto", "-o", dir + "/"}
 	for _, s := range Services {
 		args = append(args, "./services/"+s)
 	}
 	if out, err := runGo(root, args...); err != nil {
 		return "", fmt.Errorf("build services: %v\n%s", err, out)
 	}
-	if out, err := runGo(root, "build", "-o", filepath.Join(dir, "secureaudit"), "./cli"); err != nil {
+	if out, err := runGo(root, "build", "-buildvcs=auto", "-o", filepath.Join(dir, "secureaudit"), "./cli"); err != nil {
 		return "", fmt.Errorf("build cli: %v\n%s", err, out)
 	}
 	return dir, nil

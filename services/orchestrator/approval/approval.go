@@ -27,6 +27,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/authz"
 	"secureaudit.dev/platform/evidence"
 	"secureaudit.dev/platform/rpc"
 	"secureaudit.dev/platform/scope"
@@ -99,13 +100,16 @@ type Registry struct {
 	onRefusals func(ctx context.Context, workload string, newly uint64, r rpc.Refusals)
 
 	mu       sync.Mutex
-	state    map[string]string // workload -> last state and digest, for alerts on change
-	refusals map[string]uint64 // workload -> refusal count last seen
+	state    map[string]string            // workload -> last state and digest, for alerts on change
+	refusals map[string]uint64            // workload -> refusal count last seen
+	entries  map[string]map[string]uint64 // workload -> refusal entry key -> count last seen
 }
 
 // OnRefusals sets what to do when an agent presents calls it refused since
-// the last check: newly is how many, r the agent's count and most recent
-// refusals. The orchestrator records them as CC7.2 anomalies.
+// the last check: newly is how many, r the agent's count and, per source,
+// method and outcome, the refusals new since the last check (each entry's
+// Count is how many are new). The orchestrator records them as CC7.2
+// anomalies.
 func (r *Registry) OnRefusals(f func(ctx context.Context, workload string, newly uint64, refusals rpc.Refusals)) {
 	r.onRefusals = f
 }
@@ -122,13 +126,31 @@ func (r *Registry) noteRefusals(ctx context.Context, workload, header string) {
 	}
 	r.mu.Lock()
 	seen := r.refusals[workload]
+	prev := r.entries[workload]
 	if got.Count < seen {
-		seen = 0 // the agent restarted
+		seen, prev = 0, nil // the agent restarted
 	}
 	r.refusals[workload] = got.Count
+	now := map[string]uint64{}
+	var fresh []authz.Refusal
+	for _, e := range got.Recent {
+		if e.Count == 0 {
+			e.Count = 1 // a header of one entry per call
+		}
+		k := e.Key()
+		now[k] = e.Count
+		if d := e.Count - min(prev[k], e.Count); d > 0 {
+			e.Count = d
+			fresh = append(fresh, e)
+		}
+	}
+	if r.entries == nil {
+		r.entries = map[string]map[string]uint64{}
+	}
+	r.entries[workload] = now
 	r.mu.Unlock()
 	if got.Count > seen {
-		r.onRefusals(ctx, workload, got.Count-seen, got)
+		r.onRefusals(ctx, workload, got.Count-seen, rpc.Refusals{Count: got.Count, Recent: fresh})
 	}
 }
 

@@ -171,7 +171,9 @@ func (s *Service) renderLate(ctx context.Context, id string, format secureauditv
 	if err != nil {
 		return nil, err
 	}
-	docs, err := render(ctx, s.runner.agents.Report, input, findings, []secureauditv1.ReportFormat{format})
+	docs, err := stageCall(ctx, s.runner.budgets.Render, "report-agent", "render", "-render-timeout", func(ctx context.Context) (map[secureauditv1.ReportFormat][]byte, error) {
+		return render(ctx, s.runner.agents.Report, input, findings, []secureauditv1.ReportFormat{format})
+	})
 	if err != nil {
 		if unavailable(err) {
 			return nil, status.Errorf(codes.Unavailable, "the %s report of audit %s was not rendered when the audit finished, and the report-agent cannot render it now: %v", format, id, err)

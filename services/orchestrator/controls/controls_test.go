@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"go.opentelemetry.io/otel/metric/noop"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
@@ -264,5 +266,59 @@ func TestModelCallsPerAudit(t *testing.T) {
 	}
 	if len(resp.GetCalls()) == 0 || len(resp.GetBaselines()) != 1 || resp.GetBaselines()[0].GetWarm() {
 		t.Errorf("response = %v, want the audit's calls and one cold baseline", resp)
+	}
+}
+
+// TestTapAggregatesPerSource: a flood of refused calls reaches the store as
+// a few events per source and method, whose counts add up exactly; a
+// denial of a valid identity among them is stored at once; a window that
+// ends records what it counted.
+func TestTapAggregatesPerSource(t *testing.T) {
+	h := newHarness(t)
+	tap := controls.NewTap(slog.NewTextHandler(io.Discard, nil), h.mon, time.Hour)
+	log := slog.New(tap).With("service", "orchestrator")
+	for range 500 {
+		log.Warn("unauthenticated call", "method", "/secureaudit.v1.AuditService/ListAudits", "reason", "no client certificate", "address", "10.0.0.1")
+	}
+	log.Warn("denied call", "method", "/secureaudit.v1.AuditService/StartAudit", "caller", "spiffe://secureaudit.local/ns/secureaudit/sa/risk-agent")
+	for range 300 {
+		log.Warn("unauthenticated call", "method", "/secureaudit.v1.AuditService/ListAudits", "reason", "no client certificate", "address", "10.0.0.2")
+	}
+	counts := func() (map[string]int, int) {
+		list, err := h.st.Anomalies(context.Background(), "", 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		for _, a := range list {
+			n, err := strconv.Atoi(a.GetEvidence()["count"])
+			if err != nil {
+				t.Fatalf("anomaly %v has no count", a)
+			}
+			got[a.GetEvidence()["address"]+a.GetEvidence()["caller"]] += n
+		}
+		return got, len(list)
+	}
+	got, rows := counts()
+	if diff := cmp.Diff(map[string]int{"10.0.0.1": 1, "10.0.0.2": 1, "spiffe://secureaudit.local/ns/secureaudit/sa/risk-agent": 1}, got); diff != "" || rows != 3 {
+		t.Errorf("before the windows end: %d rows, counts (-want +got):\n%s", rows, diff)
+	}
+	tap.Flush(context.Background())
+	got, rows = counts()
+	if diff := cmp.Diff(map[string]int{"10.0.0.1": 500, "10.0.0.2": 300, "spiffe://secureaudit.local/ns/secureaudit/sa/risk-agent": 1}, got); diff != "" || rows != 5 {
+		t.Errorf("after: %d rows, counts (-want +got):\n%s", rows, diff)
+	}
+
+	// A short window records on its own.
+	short := slog.New(controls.NewTap(slog.NewTextHandler(io.Discard, nil), h.mon, 20*time.Millisecond))
+	for range 3 {
+		short.Warn("unauthenticated call", "method", "/secureaudit.v1.AuditService/GetAudit", "address", "10.0.0.3")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for got, _ := counts(); got["10.0.0.3"] != 3; got, _ = counts() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the window's count was not recorded: %v", got)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -64,8 +66,16 @@ type SQLite struct {
 	db *sql.DB
 }
 
-// OpenSQLite opens (creating if needed) the database at path.
+// OpenSQLite opens (creating if needed) the database at path. A new
+// database is created with mode 0600 (SQLite gives its WAL and shared-memory
+// files the database's mode) in a directory created with mode 0700; an
+// existing database, WAL or shared-memory file that others may read or write
+// is refused, saying how to fix it: audits, findings and reports describe
+// who can do what in a cluster.
 func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+	if err := PrepareFile(path); err != nil {
+		return nil, err
+	}
 	// Reports are blobs of megabytes: 64 KiB pages (for a new database;
 	// an existing one keeps its page size) cut the overflow pages SQLite
 	// chains for them sixteenfold.
@@ -82,8 +92,57 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	return &SQLite{db: db}, nil
 }
 
+// PrepareFile makes sure the database file at path exists and is private:
+// its directory is created with mode 0700 when missing, the file with mode
+// 0600 when missing, and an existing database, WAL or shared-memory file
+// with any permission for group or others is refused with the command that
+// fixes it.
+func PrepareFile(path string) error {
+	if dir := filepath.Dir(path); dir != "" {
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return fmt.Errorf("create the database directory: %w", err)
+			}
+		}
+	}
+	var open []string
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		info, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		if info.Mode().Perm()&0o077 != 0 {
+			open = append(open, fmt.Sprintf("%s (mode %04o)", p, info.Mode().Perm()))
+		}
+	}
+	if len(open) > 0 {
+		return fmt.Errorf("refusing a database that others may read: %s; restrict it with: chmod 600 %s*, and check who read it meanwhile", strings.Join(open, ", "), path)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, os.ErrExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("create database %s: %w", path, err)
+	}
+	return f.Close()
+}
+
 // Close closes the database.
 func (s *SQLite) Close() error { return s.db.Close() }
+
+// Ping reads from the database, for readiness: an error means the store
+// cannot serve audits (closed, removed, unreadable).
+func (s *SQLite) Ping(ctx context.Context) error {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM audits LIMIT 1)`).Scan(&n); err != nil {
+		return fmt.Errorf("read the store: %w", err)
+	}
+	return nil
+}
 
 // CreateAudit stores a new audit.
 func (s *SQLite) CreateAudit(ctx context.Context, a *secureauditv1.Audit) error {

@@ -35,10 +35,25 @@ type options struct {
 	now           func() time.Time
 	pageSize      int64
 	serverVersion string
+	maxFileSize   int64
+}
+
+// DefaultMaxFileSize bounds one snapshot file: a file larger than this is
+// refused, naming it, before it is read (a 100,000-object cluster dumped by
+// kubectl is well under it).
+const DefaultMaxFileSize = 256 << 20
+
+// WithMaxFileSize sets the largest snapshot file read (-max-snapshot-file-size).
+func WithMaxFileSize(n int64) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.maxFileSize = n
+		}
+	}
 }
 
 func newOptions(opts []Option) options {
-	o := options{now: time.Now, pageSize: defaultPageSize}
+	o := options{now: time.Now, pageSize: defaultPageSize, maxFileSize: DefaultMaxFileSize}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -101,9 +116,9 @@ func (f *Files) Load(ctx context.Context) (*Snapshot, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		data, err := os.ReadFile(file)
+		data, err := readSnapshotFile(file, f.opts.maxFileSize)
 		if err != nil {
-			return nil, fmt.Errorf("read snapshot: %w", err)
+			return nil, err
 		}
 		contents[i] = data
 		fmt.Fprintf(sum, "%d:%s\x00%d:", len(file), file, len(data))
@@ -221,6 +236,63 @@ func snapshotFiles(path string) ([]string, error) {
 	}
 	slices.Sort(files)
 	return files, nil
+}
+
+// readSnapshotFile reads one snapshot file, refusing anything but a regular
+// file (a named pipe would block the load forever, a device never end) and
+// a file over max bytes, naming the file.
+func readSnapshotFile(path string, max int64) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot: %w", err)
+	}
+	if err := regularWithin(path, info, max); err != nil {
+		return nil, err
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot: %w", err)
+	}
+	defer fh.Close()
+	// The file may have been replaced between Stat and Open.
+	if info, err = fh.Stat(); err != nil {
+		return nil, fmt.Errorf("read snapshot: %w", err)
+	}
+	if err := regularWithin(path, info, max); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(fh, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot %s: %w", path, err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("snapshot file %s grew past the limit of %d bytes while read (-max-snapshot-file-size)", path, max)
+	}
+	return data, nil
+}
+
+func regularWithin(path string, info fs.FileInfo, max int64) error {
+	if !info.Mode().IsRegular() {
+		return fmt.Errorf("snapshot file %s is not a regular file (%s); give a file or a directory of files", path, describeMode(info.Mode()))
+	}
+	if info.Size() > max {
+		return fmt.Errorf("snapshot file %s is %d bytes, over the limit of %d bytes (-max-snapshot-file-size)", path, info.Size(), max)
+	}
+	return nil
+}
+
+func describeMode(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "mode " + m.String()
 }
 
 // document is one YAML or JSON document of a file, as JSON.

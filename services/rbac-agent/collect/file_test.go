@@ -27,7 +27,7 @@ var collectedAt = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func clock() time.Time { return collectedAt }
 
-func newValidator(t *testing.T) *validation.Validator {
+func newValidator(t testing.TB) *validation.Validator {
 	t.Helper()
 	v, err := validation.New(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {

@@ -10,11 +10,14 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"buf.build/go/protovalidate"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
@@ -234,6 +237,15 @@ func (b *builder) add(where string, key objectKey, obj any) error {
 		return fmt.Errorf("%s: duplicate object, also in %s", prefix, prev)
 	}
 	if m, ok := obj.(proto.Message); ok {
+		// A name with a control character (NUL, a newline, an escape
+		// sequence) could forge lines in a report or a remediation command:
+		// the object is left out, named with the characters escaped.
+		if field, r, found := controlChar(m.ProtoReflect()); found {
+			b.seen[key] = where
+			b.unaudited(objectKey{kind: escapeControls(key.kind), namespace: escapeControls(key.namespace), name: escapeControls(key.name)},
+				fmt.Sprintf("refused: %s contains the control character %U", field, r))
+			return nil
+		}
 		if n := proto.Size(m); n > MaxObjectBytes {
 			b.unaudited(key, fmt.Sprintf("object too large to audit: %d bytes encoded, more than the %d the snapshot holds per object", n, MaxObjectBytes))
 			return nil
@@ -270,6 +282,66 @@ func (b *builder) add(where string, key objectKey, obj any) error {
 		return fmt.Errorf("%s: unexpected type %T", prefix, obj)
 	}
 	return nil
+}
+
+// controlChar finds a control character in the names of m: every string
+// field and list of strings, at any depth, except map entries (annotations
+// may hold multi-line text). It returns the field's name and the character.
+func controlChar(m protoreflect.Message) (string, rune, bool) {
+	var field string
+	var bad rune
+	check := func(fd protoreflect.FieldDescriptor, s string) bool {
+		for _, r := range s {
+			if unicode.IsControl(r) {
+				field, bad = string(fd.Name()), r
+				return true
+			}
+		}
+		return false
+	}
+	found := false
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsMap():
+		case fd.IsList():
+			l := v.List()
+			for i := range l.Len() {
+				switch fd.Kind() {
+				case protoreflect.StringKind:
+					found = check(fd, l.Get(i).String())
+				case protoreflect.MessageKind:
+					field, bad, found = controlChar(l.Get(i).Message())
+				}
+				if found {
+					return false
+				}
+			}
+		case fd.Kind() == protoreflect.StringKind:
+			found = check(fd, v.String())
+		case fd.Kind() == protoreflect.MessageKind:
+			field, bad, found = controlChar(v.Message())
+		}
+		return !found
+	})
+	return field, bad, found
+}
+
+// escapeControls writes each control character of s as a Go escape, so
+// that a name can be shown without acting on a terminal or a document.
+func escapeControls(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var sb strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			sb.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String()
 }
 
 // unaudited records an object left out of the snapshot. It still counts as
