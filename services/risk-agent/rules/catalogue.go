@@ -179,7 +179,7 @@ var catalogue = []Rule{
 	},
 	{
 		ID: TokenCreate, Title: "ServiceAccount tokens mintable", Severity: high,
-		Description: "The subject can create serviceaccounts/token, which mints a token for any ServiceAccount in reach and lets it act as that ServiceAccount.",
+		Description: "The subject can create serviceaccounts/token, which mints a token for any ServiceAccount in reach and lets it act as that ServiceAccount. A ServiceAccount bound in its own namespace to token requests restricted by resourceNames to itself alone gains nothing and is not reported.",
 		Controls:    []string{"CIS-5.1.13", "SOC2-CC6.1", "SOC2-CC6.3"},
 		Remediation: "Drop create on serviceaccounts/token, or restrict it with resourceNames to the ServiceAccounts intended.",
 	},

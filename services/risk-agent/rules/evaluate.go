@@ -501,6 +501,9 @@ func evaluate(g *Grant) []*draft {
 		if !m.ok() || pr.privileged && !g.reachesPrivileged() {
 			continue
 		}
+		if pr.id == TokenCreate && ownTokenOnly(g, m) {
+			continue // minting its own token gains the subject nothing
+		}
 		narrow := m.narrow
 		if pr.id == ConfigMapWrite && narrow && slices.ContainsFunc(m.rules, func(r *secureauditv1.PolicyRule) bool {
 			return slices.Contains(r.GetResourceNames(), "coredns")
@@ -515,6 +518,25 @@ func evaluate(g *Grant) []*draft {
 		}
 	}
 	return out
+}
+
+// ownTokenOnly reports whether a token-create match reaches only the
+// subject's own ServiceAccount: the subject is a ServiceAccount, the grant
+// applies in its namespace only, and every matched rule names it alone.
+func ownTokenOnly(g *Grant, m match) bool {
+	sub := g.Subject
+	if sub.GetKind() != secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT ||
+		!g.namespaced() || g.Namespace != sub.GetNamespace() || !m.narrow {
+		return false
+	}
+	for _, r := range m.rules {
+		for _, n := range r.GetResourceNames() {
+			if n != sub.GetName() {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // mergeRules returns the union of the given rule lists in all's order.
