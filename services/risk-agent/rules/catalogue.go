@@ -275,13 +275,13 @@ var catalogue = []Rule{
 	},
 	{
 		ID: Anonymous, Title: "anonymous access beyond discovery", Severity: critical,
-		Description: "A binding grants system:anonymous or system:unauthenticated more than the default discovery roles: anyone who can reach the API server gets it without credentials.",
+		Description: "A binding grants system:anonymous or system:unauthenticated more than the default discovery roles: anyone who can reach the API server gets it without credentials. A grant of nothing but get on named objects of a non-sensitive kind (not Secrets, subresources or wildcards) is LOW.",
 		Controls:    []string{"CIS-5.1.1", "SOC2-CC6.1"},
 		Remediation: "Remove the anonymous subjects from the binding.",
 	},
 	{
 		ID: AllAuthenticated, Title: "every authenticated identity granted", Severity: high,
-		Description: "A binding grants system:authenticated more than discovery: every identity that can log in, in managed clusters every user of the tenant, gets it.",
+		Description: "A binding grants system:authenticated more than discovery: every identity that can log in, in managed clusters every user of the tenant, gets it. A grant of nothing but get on named objects of a non-sensitive kind (a public ConfigMap by resourceNames; not Secrets, subresources or wildcards) is LOW.",
 		Controls:    []string{"CIS-5.1.1", "SOC2-CC6.1", "SOC2-CC6.3"},
 		Remediation: "Replace system:authenticated with the groups that need the role.",
 	},

@@ -414,8 +414,11 @@ func evaluate(g *Grant) []*draft {
 		if everyone {
 			id, who = AllAuthenticated, "every authenticated identity"
 		}
-		add(id, nil, who+" granted "+roleText(g.Role), false, "",
+		d := add(id, nil, who+" granted "+roleText(g.Role), false, "",
 			editBinding(g)+" and remove the subject "+subjectText(sub))
+		if objs, ok := namedReadOnly(g.Rules); ok {
+			d.ladder.atMost(low, "only get on the named "+objs)
+		}
 	}
 
 	// RBAC-001 and RBAC-002.
@@ -562,6 +565,34 @@ func anonymousSubject(s *secureauditv1.Subject) bool {
 		return s.GetName() == "system:unauthenticated" || s.GetName() == "system:anonymous"
 	}
 	return false
+}
+
+// namedReadOnly reports whether rules grant nothing but get on named
+// objects of non-sensitive kinds, and which ("configmaps pipelines-info"):
+// no Secret, no subresource, no wildcard, no non-resource URL.
+func namedReadOnly(rules []*secureauditv1.PolicyRule) (string, bool) {
+	var objs []string
+	for _, r := range rules {
+		if len(r.GetNonResourceUrls()) > 0 || len(r.GetResourceNames()) == 0 ||
+			len(r.GetResources()) == 0 || slices.Contains(r.GetApiGroups(), "*") {
+			return "", false
+		}
+		for _, v := range r.GetVerbs() {
+			if v != "get" {
+				return "", false
+			}
+		}
+		for _, res := range r.GetResources() {
+			if res == "*" || res == "secrets" || strings.Contains(res, "/") {
+				return "", false
+			}
+			objs = append(objs, res+" "+strings.Join(r.GetResourceNames(), ", "))
+		}
+	}
+	if len(objs) == 0 {
+		return "", false
+	}
+	return strings.Join(objs, "; "), true
 }
 
 // discoveryOnly reports whether a grant gives no more than the default
