@@ -83,6 +83,15 @@ func join(ts ...[]target) []target {
 	return out
 }
 
+// podRunningCRs are the custom resources whose controller runs pods as the
+// ServiceAccount the resource names, in its namespace: Tekton TaskRuns and
+// PipelineRuns (spec.serviceAccountName, taskRunTemplate), Argo Workflows
+// (spec.serviceAccountName). Creating one is creating pods in the namespace.
+var podRunningCRs = join(
+	cross("tekton.dev", []string{"create"}, []string{"taskruns", "pipelineruns"}, false),
+	cross("argoproj.io", []string{"create"}, []string{"workflows", "cronworkflows"}, false),
+)
+
 // capTargets lists each capability's targets. Targets on cluster-scoped
 // resources are clusterOnly: a Role, or a RoleBinding to a ClusterRole,
 // never grants them.
@@ -129,12 +138,7 @@ var capTargets = [numCaps][]target{
 		cross(appsGroup, writeVerbs, []string{"deployments", "daemonsets", "statefulsets", "replicasets"}, false),
 		cross(batchGroup, writeVerbs, []string{"jobs", "cronjobs"}, false),
 		cross(coreGroup, writeVerbs, []string{"replicationcontrollers"}, false),
-		// Custom resources whose controller runs pods as the ServiceAccount
-		// the resource names, in its namespace: Tekton TaskRuns and
-		// PipelineRuns (spec.serviceAccountName, taskRunTemplate), Argo
-		// Workflows (spec.serviceAccountName).
-		cross("tekton.dev", []string{"create"}, []string{"taskruns", "pipelineruns"}, false),
-		cross("argoproj.io", []string{"create"}, []string{"workflows", "cronworkflows"}, false),
+		podRunningCRs,
 	),
 	CapPodPatch:    cross(coreGroup, []string{"update", "patch"}, []string{"pods"}, false),
 	CapEphemeral:   cross(coreGroup, []string{"update", "patch"}, []string{"pods/ephemeralcontainers"}, false),

@@ -293,7 +293,7 @@ var catalogue = []Rule{
 	},
 	{
 		ID: AggregatesIntoBuiltin, Title: "ClusterRole aggregates into admin, edit or view", Severity: medium,
-		Description: "A ClusterRole carries an rbac.authorization.k8s.io/aggregate-to-admin, -edit or -view label, so its rules are added to the built-in role for every subject bound to it, in every namespace. Severity by what it adds: writes on the custom resources of a privileged controller present in the snapshot (RBAC-041's table) HIGH; dangerous permissions the built-in role lacks at the base severity; any other write (create, update, patch, delete, deletecollection or '*') the built-in role lacks, on any API group, LOW, or MEDIUM into view, which is meant to be read-only. Reads are not reported.",
+		Description: "A ClusterRole carries an rbac.authorization.k8s.io/aggregate-to-admin, -edit or -view label, so its rules are added to the built-in role for every subject bound to it, in every namespace. Severity by what it adds: writes on the custom resources of a privileged controller present in the snapshot (RBAC-041's table) HIGH; dangerous permissions the built-in role lacks at the base severity, except into admin or edit when they are only create on the custom resources that run pods in the namespace (RBAC-020's Tekton and Argo runs; admin and edit create pods already): LOW; any other write (create, update, patch, delete, deletecollection or '*') the built-in role lacks, on any API group, LOW, or MEDIUM into view, which is meant to be read-only. Reads are not reported.",
 		Controls:    []string{"CIS-5.1.1", "SOC2-CC6.3"},
 		Remediation: "Remove the aggregation label unless every admin, editor or viewer needs the rules.",
 	},

@@ -164,6 +164,11 @@ func integrity(a *Analysis, ctrl []controllerEntry) []*draft {
 				adds += "; other writes: " + strings.Join(more, ", ")
 			}
 		}
+		// Into admin or edit, which create pods in the namespace already,
+		// creating the custom resources that only run pods there (RBAC-020's
+		// list) adds nothing dangerous: LOW, like any other write.
+		podsOnly := into[0] != "view" && len(extra) > 0 && find(baseRules, false, false, capTargets[CapPodCreate]...).ok() &&
+			!slices.ContainsFunc(extra, func(w widened) bool { return !containsTarget(podRunningCRs, w.target) })
 		// Writes on the resources of a privileged controller of the
 		// snapshot give every admin, editor or viewer its rights (RBAC-041).
 		var via []string
@@ -189,6 +194,9 @@ func integrity(a *Analysis, ctrl []controllerEntry) []*draft {
 			fix:    unlabelCommand(cr),
 		}
 		d.ladder = newLadder(sev, "adds "+short+" to "+strings.Join(into, ", ")+reach)
+		if podsOnly && reach == "" {
+			d.ladder.atMost(low, "the custom resources only run pods in the namespace, which "+into[0]+" already creates")
+		}
 		out = append(out, d)
 	}
 
