@@ -85,7 +85,12 @@ func stageCall[T any](ctx context.Context, budget time.Duration, agent, stage, f
 	sctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	v, err := call(sctx)
-	if err != nil && ctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+	// gRPC enforces the same deadline with a timer of its own, which can
+	// fire a moment before the context's: past the deadline, the budget
+	// ran out either way.
+	dl, _ := sctx.Deadline()
+	out := errors.Is(sctx.Err(), context.DeadlineExceeded) || !time.Now().Before(dl)
+	if err != nil && ctx.Err() == nil && out {
 		return v, status.Errorf(grpccodes.DeadlineExceeded, "%s: %s: no answer within the stage's budget of %s (orchestrator %s)", agent, stage, budget, flag)
 	}
 	return v, err
