@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -170,7 +169,7 @@ func TestEdgeObjects(t *testing.T) {
 		{access.ForUser("un"), res("get", "configmaps", "elsewhere", "x"), false},
 	}
 	for _, q := range queries {
-		sar, err := edgeReview(ctx, admin, q.id, q.a)
+		sar, err := review(ctx, admin, q.id, q.a)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +190,7 @@ func TestEdgeObjects(t *testing.T) {
 		{access.ForUser("eu"), path("get", "")},
 		{access.ForUser("en"), res("get", "pods", "default", "")},
 	} {
-		sar, err := edgeReview(ctx, admin, q.id, q.a)
+		sar, err := review(ctx, admin, q.id, q.a)
 		if err != nil {
 			t.Logf("%s %+v: the API server refuses the review itself: %v", q.id.Name, q.a, err)
 			continue
@@ -202,7 +201,7 @@ func TestEdgeObjects(t *testing.T) {
 	}
 	// The oversized role is left out, so the engine cannot grant what it
 	// grants; the report says so (RBAC-050) rather than guess.
-	if sar, err := edgeReview(ctx, admin, access.ForUser("tm"), res("get", "nodes", "", "n")); err != nil || !sar {
+	if sar, err := review(ctx, admin, access.ForUser("tm"), res("get", "nodes", "", "n")); err != nil || !sar {
 		t.Errorf("SubjectAccessReview for the oversized role's grant: %v %v, want allowed", sar, err)
 	}
 	if e.Allowed(access.ForUser("tm"), res("get", "nodes", "", "n")).Allowed {
@@ -234,7 +233,7 @@ func edgeSettle(t *testing.T, c kubernetes.Interface) {
 	id := access.Identity{Name: "edge-sentinel"}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		a, err := edgeReview(ctx, c, id, access.Attributes{ResourceRequest: true, Verb: "get", APIGroup: "sentinel", Resource: "edge"})
+		a, err := review(ctx, c, id, access.Attributes{ResourceRequest: true, Verb: "get", APIGroup: "sentinel", Resource: "edge"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,22 +245,4 @@ func edgeSettle(t *testing.T, c kubernetes.Interface) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling a condition, not timing
 	}
-}
-
-// edgeReview asks the API server whether id may make request a.
-func edgeReview(ctx context.Context, c kubernetes.Interface, id access.Identity, a access.Attributes) (bool, error) {
-	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: id.Name, Groups: id.Groups}}
-	if a.ResourceRequest {
-		sar.Spec.ResourceAttributes = &authorizationv1.ResourceAttributes{
-			Namespace: a.Namespace, Verb: a.Verb, Group: a.APIGroup, Resource: a.Resource,
-			Subresource: a.Subresource, Name: a.Name,
-		}
-	} else {
-		sar.Spec.NonResourceAttributes = &authorizationv1.NonResourceAttributes{Path: a.Path, Verb: a.Verb}
-	}
-	out, err := c.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
-	if err != nil {
-		return false, fmt.Errorf("subject access review: %w", err)
-	}
-	return out.Status.Allowed, nil
 }
