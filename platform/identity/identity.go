@@ -128,9 +128,6 @@ func expand(c config, workload string) string {
 // Domain returns the trust domain.
 func Domain() spiffeid.TrustDomain { return current.Load().domain }
 
-// CurrentNamespace returns the namespace in the workloads' IDs.
-func CurrentNamespace() string { return current.Load().namespace }
-
 // ID returns the SPIFFE ID of a workload, by default such as
 // spiffe://secureaudit.local/ns/secureaudit/sa/risk-agent.
 func ID(workload string) spiffeid.ID {
