@@ -22,35 +22,27 @@ import (
 	"secureaudit.dev/services/report-agent/render"
 	"secureaudit.dev/services/risk-agent/assess"
 	"secureaudit.dev/services/risk-agent/identity"
-	"secureaudit.dev/services/risk-agent/inject"
-	"secureaudit.dev/services/risk-agent/paths"
+	"secureaudit.dev/services/risk-agent/registry"
 	"secureaudit.dev/services/risk-agent/rules"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
 
-// catalogue maps every rule ID to its controls, from the rule catalogues
-// themselves rather than from the findings.
+// catalogue maps every rule ID to its controls, from the rule registry
+// itself rather than from the findings.
 func catalogue() map[string][]string {
-	out := map[string][]string{paths.RuleID: paths.Rule.Controls}
-	for _, r := range rules.Catalogue() {
-		out[r.ID] = r.Controls
-	}
-	for _, r := range identity.Catalogue() {
+	out := map[string][]string{}
+	for _, r := range registry.All() {
 		out[r.ID] = r.Controls
 	}
 	return out
 }
 
-// controlsFor returns the controls a rule ID maps to; the injection rules
-// (INJ-...) all map to inject.Control.
+// controlsFor returns the controls a rule ID maps to.
 func controlsFor(t *testing.T, cat map[string][]string, id string) []string {
 	t.Helper()
-	if strings.HasPrefix(id, "INJ-") {
-		return []string{inject.Control}
-	}
 	c, ok := cat[id]
 	if !ok {
-		t.Fatalf("rule %s is in no catalogue", id)
+		t.Fatalf("rule %s is not registered", id)
 	}
 	return c
 }
@@ -85,6 +77,8 @@ func oscalStatus(t *testing.T, findings []*secureauditv1.Finding) map[string]str
 	report := &secureauditv1.Report{
 		AuditId: "00000000-0000-4000-8000-000000000011", Cluster: "fixture",
 		GeneratedAt: timestamppb.New(timestamppb.Now().AsTime().Truncate(1e9)),
+		// The controls the risk-agent's assessment lists (AssessSummary.controls).
+		Controls: registry.Controls(),
 	}
 	for _, f := range findings {
 		if f.GetInfrastructure() {

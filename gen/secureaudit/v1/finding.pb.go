@@ -181,6 +181,69 @@ func (ScopeLevel) EnumDescriptor() ([]byte, []int) {
 	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{2}
 }
 
+// RuleFamily is the family of a rule in the risk-agent's rule registry:
+// what the rule judges. The report decides a finding's kind from it, never
+// from the rule ID's prefix.
+type RuleFamily int32
+
+const (
+	RuleFamily_RULE_FAMILY_UNSPECIFIED RuleFamily = 0
+	// RULE_FAMILY_RBAC: what a subject may do through RBAC (RBAC-*).
+	RuleFamily_RULE_FAMILY_RBAC RuleFamily = 1
+	// RULE_FAMILY_IDENTITY: who a subject is, from the directory (ENTRA-*).
+	RuleFamily_RULE_FAMILY_IDENTITY RuleFamily = 2
+	// RULE_FAMILY_PATH: a chain of grants leading to cluster-admin (PATH-*).
+	RuleFamily_RULE_FAMILY_PATH RuleFamily = 3
+	// RULE_FAMILY_INJECTION: text planted in audited data to steer a
+	// language model (INJ-*).
+	RuleFamily_RULE_FAMILY_INJECTION RuleFamily = 4
+)
+
+// Enum value maps for RuleFamily.
+var (
+	RuleFamily_name = map[int32]string{
+		0: "RULE_FAMILY_UNSPECIFIED",
+		1: "RULE_FAMILY_RBAC",
+		2: "RULE_FAMILY_IDENTITY",
+		3: "RULE_FAMILY_PATH",
+		4: "RULE_FAMILY_INJECTION",
+	}
+	RuleFamily_value = map[string]int32{
+		"RULE_FAMILY_UNSPECIFIED": 0,
+		"RULE_FAMILY_RBAC":        1,
+		"RULE_FAMILY_IDENTITY":    2,
+		"RULE_FAMILY_PATH":        3,
+		"RULE_FAMILY_INJECTION":   4,
+	}
+)
+
+func (x RuleFamily) Enum() *RuleFamily {
+	p := new(RuleFamily)
+	*p = x
+	return p
+}
+
+func (x RuleFamily) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RuleFamily) Descriptor() protoreflect.EnumDescriptor {
+	return file_secureaudit_v1_finding_proto_enumTypes[3].Descriptor()
+}
+
+func (RuleFamily) Type() protoreflect.EnumType {
+	return &file_secureaudit_v1_finding_proto_enumTypes[3]
+}
+
+func (x RuleFamily) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RuleFamily.Descriptor instead.
+func (RuleFamily) EnumDescriptor() ([]byte, []int) {
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{3}
+}
+
 // SubjectRef names the subject a finding is about.
 type SubjectRef struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -437,13 +500,69 @@ func (x *Scope) GetNamespace() string {
 	return ""
 }
 
+// ControlTitle is a control ID with its title, as the rule registry states
+// it, so that a reader needs neither the benchmark nor the trust services
+// criteria open.
+type ControlTitle struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Title         string                 `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ControlTitle) Reset() {
+	*x = ControlTitle{}
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ControlTitle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ControlTitle) ProtoMessage() {}
+
+func (x *ControlTitle) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ControlTitle.ProtoReflect.Descriptor instead.
+func (*ControlTitle) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ControlTitle) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ControlTitle) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
 // Finding is one deterministic result of a rule. Model output never changes it.
 type Finding struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// id is a fingerprint of the rule and the objects involved: stable across
 	// runs for the same input.
-	Id       string   `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	RuleId   string   `protobuf:"bytes,2,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	Id     string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RuleId string `protobuf:"bytes,2,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	// title is the rule's title, from the rule registry.
 	Title    string   `protobuf:"bytes,3,opt,name=title,proto3" json:"title,omitempty"`
 	Severity Severity `protobuf:"varint,4,opt,name=severity,proto3,enum=secureaudit.v1.Severity" json:"severity,omitempty"`
 	// severity_reason says how the severity was reached from the rule's base.
@@ -499,13 +618,20 @@ type Finding struct {
 	// rules) or a role of the bootstrap policy (reconciled at start). A fix
 	// must change the binding, or the roles aggregated into it, not the role.
 	RoleReconciled bool `protobuf:"varint,203,opt,name=role_reconciled,json=roleReconciled,proto3" json:"role_reconciled,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// family is the rule's family, from the rule registry. Set on every
+	// finding the risk-agent makes; a finding stored before the field existed
+	// has none and is treated as an RBAC finding.
+	Family RuleFamily `protobuf:"varint,240,opt,name=family,proto3,enum=secureaudit.v1.RuleFamily" json:"family,omitempty"`
+	// control_titles are the titles of the controls the finding bears on: one
+	// per ID of controls and of folded[].controls, in that order, each once.
+	ControlTitles []*ControlTitle `protobuf:"bytes,241,rep,name=control_titles,json=controlTitles,proto3" json:"control_titles,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[4]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -517,7 +643,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[4]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -530,7 +656,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{4}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Finding) GetId() string {
@@ -680,6 +806,20 @@ func (x *Finding) GetRoleReconciled() bool {
 	return false
 }
 
+func (x *Finding) GetFamily() RuleFamily {
+	if x != nil {
+		return x.Family
+	}
+	return RuleFamily_RULE_FAMILY_UNSPECIFIED
+}
+
+func (x *Finding) GetControlTitles() []*ControlTitle {
+	if x != nil {
+		return x.ControlTitles
+	}
+	return nil
+}
+
 // WorkloadRef names a workload that runs as a ServiceAccount.
 type WorkloadRef struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -695,7 +835,7 @@ type WorkloadRef struct {
 
 func (x *WorkloadRef) Reset() {
 	*x = WorkloadRef{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +847,7 @@ func (x *WorkloadRef) String() string {
 func (*WorkloadRef) ProtoMessage() {}
 
 func (x *WorkloadRef) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +860,7 @@ func (x *WorkloadRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkloadRef.ProtoReflect.Descriptor instead.
 func (*WorkloadRef) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{5}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WorkloadRef) GetKind() string {
@@ -763,7 +903,7 @@ type FoldedHit struct {
 
 func (x *FoldedHit) Reset() {
 	*x = FoldedHit{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -775,7 +915,7 @@ func (x *FoldedHit) String() string {
 func (*FoldedHit) ProtoMessage() {}
 
 func (x *FoldedHit) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -788,7 +928,7 @@ func (x *FoldedHit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FoldedHit.ProtoReflect.Descriptor instead.
 func (*FoldedHit) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{6}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FoldedHit) GetRuleId() string {
@@ -831,7 +971,7 @@ type PathStep struct {
 
 func (x *PathStep) Reset() {
 	*x = PathStep{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -843,7 +983,7 @@ func (x *PathStep) String() string {
 func (*PathStep) ProtoMessage() {}
 
 func (x *PathStep) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -856,7 +996,7 @@ func (x *PathStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PathStep.ProtoReflect.Descriptor instead.
 func (*PathStep) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{7}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PathStep) GetFrom() string {
@@ -934,7 +1074,7 @@ type ChokePoint struct {
 
 func (x *ChokePoint) Reset() {
 	*x = ChokePoint{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -946,7 +1086,7 @@ func (x *ChokePoint) String() string {
 func (*ChokePoint) ProtoMessage() {}
 
 func (x *ChokePoint) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -959,7 +1099,7 @@ func (x *ChokePoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChokePoint.ProtoReflect.Descriptor instead.
 func (*ChokePoint) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{8}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ChokePoint) GetBinding() *BindingRef {
@@ -1024,7 +1164,7 @@ type RemovalCost struct {
 
 func (x *RemovalCost) Reset() {
 	*x = RemovalCost{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1176,7 @@ func (x *RemovalCost) String() string {
 func (*RemovalCost) ProtoMessage() {}
 
 func (x *RemovalCost) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1189,7 @@ func (x *RemovalCost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovalCost.ProtoReflect.Descriptor instead.
 func (*RemovalCost) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{9}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RemovalCost) GetSubject() *SubjectRef {
@@ -1080,7 +1220,7 @@ type SeverityCounts struct {
 
 func (x *SeverityCounts) Reset() {
 	*x = SeverityCounts{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +1232,7 @@ func (x *SeverityCounts) String() string {
 func (*SeverityCounts) ProtoMessage() {}
 
 func (x *SeverityCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,7 +1245,7 @@ func (x *SeverityCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeverityCounts.ProtoReflect.Descriptor instead.
 func (*SeverityCounts) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{10}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SeverityCounts) GetCritical() uint32 {
@@ -1153,7 +1293,7 @@ type FindingBatch struct {
 
 func (x *FindingBatch) Reset() {
 	*x = FindingBatch{}
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[11]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1305,7 @@ func (x *FindingBatch) String() string {
 func (*FindingBatch) ProtoMessage() {}
 
 func (x *FindingBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_finding_proto_msgTypes[11]
+	mi := &file_secureaudit_v1_finding_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1318,7 @@ func (x *FindingBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindingBatch.ProtoReflect.Descriptor instead.
 func (*FindingBatch) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{11}
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FindingBatch) GetFindings() []*Finding {
@@ -1219,7 +1359,11 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\x05level\x18\x01 \x01(\x0e2\x1a.secureaudit.v1.ScopeLevelB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05level\x12%\n" +
 	"\tnamespace\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18?R\tnamespace:\x98\x01\xbaH\x94\x01\x1a\x91\x01\n" +
-	"\x0fscope.namespace\x12?a namespace scope names its namespace; a cluster scope has none\x1a=this.level == 2 ? this.namespace != '' : this.namespace == ''\"\xe3\b\n" +
+	"\x0fscope.namespace\x12?a namespace scope names its namespace; a cluster scope has none\x1a=this.level == 2 ? this.namespace != '' : this.namespace == ''\"|\n" +
+	"\fControlTitle\x12J\n" +
+	"\x02id\x18\x01 \x01(\tB:\xbaH7r523^(CIS-[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\x02id\x12 \n" +
+	"\x05title\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x05title\"\xf2\t\n" +
 	"\aFinding\x12%\n" +
 	"\x02id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{16}$R\x02id\x129\n" +
 	"\arule_id\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z][A-Z0-9]*-[0-9]{3}$R\x06ruleId\x12 \n" +
@@ -1246,7 +1390,9 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\tgrant_key\x18\xc8\x01 \x01(\tB\x18\xbaH\x15r\x132\x11^([0-9a-f]{16})?$R\bgrantKey\x12D\n" +
 	"\tworkloads\x18\xc9\x01 \x03(\v2\x1b.secureaudit.v1.WorkloadRefB\b\xbaH\x05\x92\x01\x02\x10 R\tworkloads\x12\x1d\n" +
 	"\tcomponent\x18\xca\x01 \x01(\bR\tcomponent\x12(\n" +
-	"\x0frole_reconciled\x18\xcb\x01 \x01(\bR\x0eroleReconciled\"\xa0\x01\n" +
+	"\x0frole_reconciled\x18\xcb\x01 \x01(\bR\x0eroleReconciled\x12=\n" +
+	"\x06family\x18\xf0\x01 \x01(\x0e2\x1a.secureaudit.v1.RuleFamilyB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06family\x12N\n" +
+	"\x0econtrol_titles\x18\xf1\x01 \x03(\v2\x1c.secureaudit.v1.ControlTitleB\b\xbaH\x05\x92\x01\x02\x10@R\rcontrolTitles\"\xa0\x01\n" +
 	"\vWorkloadRef\x12\x1d\n" +
 	"\x04kind\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\x04kind\x12'\n" +
 	"\tnamespace\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\tnamespace\x12\x1e\n" +
@@ -1310,7 +1456,14 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"ScopeLevel\x12\x1b\n" +
 	"\x17SCOPE_LEVEL_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13SCOPE_LEVEL_CLUSTER\x10\x01\x12\x19\n" +
-	"\x15SCOPE_LEVEL_NAMESPACE\x10\x02B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
+	"\x15SCOPE_LEVEL_NAMESPACE\x10\x02*\x8a\x01\n" +
+	"\n" +
+	"RuleFamily\x12\x1b\n" +
+	"\x17RULE_FAMILY_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10RULE_FAMILY_RBAC\x10\x01\x12\x18\n" +
+	"\x14RULE_FAMILY_IDENTITY\x10\x02\x12\x14\n" +
+	"\x10RULE_FAMILY_PATH\x10\x03\x12\x19\n" +
+	"\x15RULE_FAMILY_INJECTION\x10\x04B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
 
 var (
 	file_secureaudit_v1_finding_proto_rawDescOnce sync.Once
@@ -1324,55 +1477,59 @@ func file_secureaudit_v1_finding_proto_rawDescGZIP() []byte {
 	return file_secureaudit_v1_finding_proto_rawDescData
 }
 
-var file_secureaudit_v1_finding_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_secureaudit_v1_finding_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_secureaudit_v1_finding_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_secureaudit_v1_finding_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_secureaudit_v1_finding_proto_goTypes = []any{
 	(Severity)(0),          // 0: secureaudit.v1.Severity
 	(BindingKind)(0),       // 1: secureaudit.v1.BindingKind
 	(ScopeLevel)(0),        // 2: secureaudit.v1.ScopeLevel
-	(*SubjectRef)(nil),     // 3: secureaudit.v1.SubjectRef
-	(*BindingRef)(nil),     // 4: secureaudit.v1.BindingRef
-	(*FindingRole)(nil),    // 5: secureaudit.v1.FindingRole
-	(*Scope)(nil),          // 6: secureaudit.v1.Scope
-	(*Finding)(nil),        // 7: secureaudit.v1.Finding
-	(*WorkloadRef)(nil),    // 8: secureaudit.v1.WorkloadRef
-	(*FoldedHit)(nil),      // 9: secureaudit.v1.FoldedHit
-	(*PathStep)(nil),       // 10: secureaudit.v1.PathStep
-	(*ChokePoint)(nil),     // 11: secureaudit.v1.ChokePoint
-	(*RemovalCost)(nil),    // 12: secureaudit.v1.RemovalCost
-	(*SeverityCounts)(nil), // 13: secureaudit.v1.SeverityCounts
-	(*FindingBatch)(nil),   // 14: secureaudit.v1.FindingBatch
-	(SubjectKind)(0),       // 15: secureaudit.v1.SubjectKind
-	(RoleKind)(0),          // 16: secureaudit.v1.RoleKind
-	(*PolicyRule)(nil),     // 17: secureaudit.v1.PolicyRule
+	(RuleFamily)(0),        // 3: secureaudit.v1.RuleFamily
+	(*SubjectRef)(nil),     // 4: secureaudit.v1.SubjectRef
+	(*BindingRef)(nil),     // 5: secureaudit.v1.BindingRef
+	(*FindingRole)(nil),    // 6: secureaudit.v1.FindingRole
+	(*Scope)(nil),          // 7: secureaudit.v1.Scope
+	(*ControlTitle)(nil),   // 8: secureaudit.v1.ControlTitle
+	(*Finding)(nil),        // 9: secureaudit.v1.Finding
+	(*WorkloadRef)(nil),    // 10: secureaudit.v1.WorkloadRef
+	(*FoldedHit)(nil),      // 11: secureaudit.v1.FoldedHit
+	(*PathStep)(nil),       // 12: secureaudit.v1.PathStep
+	(*ChokePoint)(nil),     // 13: secureaudit.v1.ChokePoint
+	(*RemovalCost)(nil),    // 14: secureaudit.v1.RemovalCost
+	(*SeverityCounts)(nil), // 15: secureaudit.v1.SeverityCounts
+	(*FindingBatch)(nil),   // 16: secureaudit.v1.FindingBatch
+	(SubjectKind)(0),       // 17: secureaudit.v1.SubjectKind
+	(RoleKind)(0),          // 18: secureaudit.v1.RoleKind
+	(*PolicyRule)(nil),     // 19: secureaudit.v1.PolicyRule
 }
 var file_secureaudit_v1_finding_proto_depIdxs = []int32{
-	15, // 0: secureaudit.v1.SubjectRef.kind:type_name -> secureaudit.v1.SubjectKind
+	17, // 0: secureaudit.v1.SubjectRef.kind:type_name -> secureaudit.v1.SubjectKind
 	1,  // 1: secureaudit.v1.BindingRef.kind:type_name -> secureaudit.v1.BindingKind
-	16, // 2: secureaudit.v1.FindingRole.kind:type_name -> secureaudit.v1.RoleKind
+	18, // 2: secureaudit.v1.FindingRole.kind:type_name -> secureaudit.v1.RoleKind
 	2,  // 3: secureaudit.v1.Scope.level:type_name -> secureaudit.v1.ScopeLevel
 	0,  // 4: secureaudit.v1.Finding.severity:type_name -> secureaudit.v1.Severity
-	3,  // 5: secureaudit.v1.Finding.subject:type_name -> secureaudit.v1.SubjectRef
-	4,  // 6: secureaudit.v1.Finding.binding:type_name -> secureaudit.v1.BindingRef
-	5,  // 7: secureaudit.v1.Finding.role:type_name -> secureaudit.v1.FindingRole
-	6,  // 8: secureaudit.v1.Finding.scope:type_name -> secureaudit.v1.Scope
-	17, // 9: secureaudit.v1.Finding.matched_rules:type_name -> secureaudit.v1.PolicyRule
-	10, // 10: secureaudit.v1.Finding.path:type_name -> secureaudit.v1.PathStep
-	9,  // 11: secureaudit.v1.Finding.folded:type_name -> secureaudit.v1.FoldedHit
-	8,  // 12: secureaudit.v1.Finding.workloads:type_name -> secureaudit.v1.WorkloadRef
-	4,  // 13: secureaudit.v1.PathStep.binding:type_name -> secureaudit.v1.BindingRef
-	5,  // 14: secureaudit.v1.PathStep.role:type_name -> secureaudit.v1.FindingRole
-	17, // 15: secureaudit.v1.PathStep.rules:type_name -> secureaudit.v1.PolicyRule
-	4,  // 16: secureaudit.v1.ChokePoint.binding:type_name -> secureaudit.v1.BindingRef
-	5,  // 17: secureaudit.v1.ChokePoint.role:type_name -> secureaudit.v1.FindingRole
-	12, // 18: secureaudit.v1.ChokePoint.costs:type_name -> secureaudit.v1.RemovalCost
-	3,  // 19: secureaudit.v1.RemovalCost.subject:type_name -> secureaudit.v1.SubjectRef
-	7,  // 20: secureaudit.v1.FindingBatch.findings:type_name -> secureaudit.v1.Finding
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	4,  // 5: secureaudit.v1.Finding.subject:type_name -> secureaudit.v1.SubjectRef
+	5,  // 6: secureaudit.v1.Finding.binding:type_name -> secureaudit.v1.BindingRef
+	6,  // 7: secureaudit.v1.Finding.role:type_name -> secureaudit.v1.FindingRole
+	7,  // 8: secureaudit.v1.Finding.scope:type_name -> secureaudit.v1.Scope
+	19, // 9: secureaudit.v1.Finding.matched_rules:type_name -> secureaudit.v1.PolicyRule
+	12, // 10: secureaudit.v1.Finding.path:type_name -> secureaudit.v1.PathStep
+	11, // 11: secureaudit.v1.Finding.folded:type_name -> secureaudit.v1.FoldedHit
+	10, // 12: secureaudit.v1.Finding.workloads:type_name -> secureaudit.v1.WorkloadRef
+	3,  // 13: secureaudit.v1.Finding.family:type_name -> secureaudit.v1.RuleFamily
+	8,  // 14: secureaudit.v1.Finding.control_titles:type_name -> secureaudit.v1.ControlTitle
+	5,  // 15: secureaudit.v1.PathStep.binding:type_name -> secureaudit.v1.BindingRef
+	6,  // 16: secureaudit.v1.PathStep.role:type_name -> secureaudit.v1.FindingRole
+	19, // 17: secureaudit.v1.PathStep.rules:type_name -> secureaudit.v1.PolicyRule
+	5,  // 18: secureaudit.v1.ChokePoint.binding:type_name -> secureaudit.v1.BindingRef
+	6,  // 19: secureaudit.v1.ChokePoint.role:type_name -> secureaudit.v1.FindingRole
+	14, // 20: secureaudit.v1.ChokePoint.costs:type_name -> secureaudit.v1.RemovalCost
+	4,  // 21: secureaudit.v1.RemovalCost.subject:type_name -> secureaudit.v1.SubjectRef
+	9,  // 22: secureaudit.v1.FindingBatch.findings:type_name -> secureaudit.v1.Finding
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_finding_proto_init() }
@@ -1386,8 +1543,8 @@ func file_secureaudit_v1_finding_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_finding_proto_rawDesc), len(file_secureaudit_v1_finding_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   12,
+			NumEnums:      4,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -146,7 +146,11 @@ type Report struct {
 	// choke_points are the bindings whose removal closes the most proven
 	// escalation paths to cluster-admin, most paths first, each with the
 	// paths it closes and what its removal costs.
-	ChokePoints   []*ChokePoint `protobuf:"bytes,180,rep,name=choke_points,json=chokePoints,proto3" json:"choke_points,omitempty"`
+	ChokePoints []*ChokePoint `protobuf:"bytes,180,rep,name=choke_points,json=chokePoints,proto3" json:"choke_points,omitempty"`
+	// controls are every control the risk-agent's rule registry maps a rule
+	// to, with its title (AssessSummary.controls): the controls the report
+	// states a compliance status for.
+	Controls      []*ControlTitle `protobuf:"bytes,240,rep,name=controls,proto3" json:"controls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -352,6 +356,13 @@ func (x *Report) GetUnauditedCount() uint32 {
 func (x *Report) GetChokePoints() []*ChokePoint {
 	if x != nil {
 		return x.ChokePoints
+	}
+	return nil
+}
+
+func (x *Report) GetControls() []*ControlTitle {
+	if x != nil {
+		return x.Controls
 	}
 	return nil
 }
@@ -947,7 +958,7 @@ var File_secureaudit_v1_report_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\x8f\f\n" +
+	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\xd5\f\n" +
 	"\x06Report\x12#\n" +
 	"\baudit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aauditId\x12$\n" +
 	"\acluster\x18\x02 \x01(\tB\n" +
@@ -975,7 +986,8 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\x10snapshot_partial\x18d \x01(\bR\x0fsnapshotPartial\x12W\n" +
 	"\x11unaudited_objects\x18e \x03(\v2\x1f.secureaudit.v1.UnauditedObjectB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x10unauditedObjects\x12'\n" +
 	"\x0funaudited_count\x18f \x01(\rR\x0eunauditedCount\x12I\n" +
-	"\fchoke_points\x18\xb4\x01 \x03(\v2\x1a.secureaudit.v1.ChokePointB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vchokePoints\x1a:\n" +
+	"\fchoke_points\x18\xb4\x01 \x03(\v2\x1a.secureaudit.v1.ChokePointB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vchokePoints\x12D\n" +
+	"\bcontrols\x18\xf0\x01 \x03(\v2\x1c.secureaudit.v1.ControlTitleB\t\xbaH\x06\x92\x01\x03\x10\x80\x02R\bcontrols\x1a:\n" +
 	"\fSkippedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xe9\x03\n" +
@@ -1072,12 +1084,13 @@ var file_secureaudit_v1_report_proto_goTypes = []any{
 	(*Reasoning)(nil),             // 18: secureaudit.v1.Reasoning
 	(*UnauditedObject)(nil),       // 19: secureaudit.v1.UnauditedObject
 	(*ChokePoint)(nil),            // 20: secureaudit.v1.ChokePoint
-	(*SubjectRef)(nil),            // 21: secureaudit.v1.SubjectRef
-	(*BindingRef)(nil),            // 22: secureaudit.v1.BindingRef
-	(*FindingRole)(nil),           // 23: secureaudit.v1.FindingRole
-	(*Scope)(nil),                 // 24: secureaudit.v1.Scope
-	(Severity)(0),                 // 25: secureaudit.v1.Severity
-	(*FindingBatch)(nil),          // 26: secureaudit.v1.FindingBatch
+	(*ControlTitle)(nil),          // 21: secureaudit.v1.ControlTitle
+	(*SubjectRef)(nil),            // 22: secureaudit.v1.SubjectRef
+	(*BindingRef)(nil),            // 23: secureaudit.v1.BindingRef
+	(*FindingRole)(nil),           // 24: secureaudit.v1.FindingRole
+	(*Scope)(nil),                 // 25: secureaudit.v1.Scope
+	(Severity)(0),                 // 26: secureaudit.v1.Severity
+	(*FindingBatch)(nil),          // 27: secureaudit.v1.FindingBatch
 }
 var file_secureaudit_v1_report_proto_depIdxs = []int32{
 	11, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
@@ -1094,31 +1107,32 @@ var file_secureaudit_v1_report_proto_depIdxs = []int32{
 	18, // 11: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
 	19, // 12: secureaudit.v1.Report.unaudited_objects:type_name -> secureaudit.v1.UnauditedObject
 	20, // 13: secureaudit.v1.Report.choke_points:type_name -> secureaudit.v1.ChokePoint
-	21, // 14: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
-	3,  // 15: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
-	4,  // 16: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
-	4,  // 17: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
-	4,  // 18: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
-	22, // 19: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
-	23, // 20: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
-	24, // 21: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
-	11, // 22: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
-	6,  // 23: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
-	15, // 24: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
-	25, // 25: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
-	25, // 26: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
-	8,  // 27: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
-	26, // 28: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
-	1,  // 29: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
-	0,  // 30: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
-	0,  // 31: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
-	7,  // 32: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
-	9,  // 33: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
-	33, // [33:34] is the sub-list for method output_type
-	32, // [32:33] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	21, // 14: secureaudit.v1.Report.controls:type_name -> secureaudit.v1.ControlTitle
+	22, // 15: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
+	3,  // 16: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
+	4,  // 17: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
+	4,  // 18: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
+	4,  // 19: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
+	23, // 20: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
+	24, // 21: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
+	25, // 22: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
+	11, // 23: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
+	6,  // 24: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
+	15, // 25: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
+	26, // 26: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
+	26, // 27: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
+	8,  // 28: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
+	27, // 29: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
+	1,  // 30: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
+	0,  // 31: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
+	0,  // 32: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
+	7,  // 33: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
+	9,  // 34: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
+	34, // [34:35] is the sub-list for method output_type
+	33, // [33:34] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_report_proto_init() }

@@ -305,7 +305,11 @@ type AssessSummary struct {
 	Semantics *AuthorizerSemantics `protobuf:"bytes,160,opt,name=semantics,proto3" json:"semantics,omitempty"`
 	// choke_points are the bindings whose removal closes the most proven
 	// escalation paths, chosen greedily, most paths first.
-	ChokePoints   []*ChokePoint `protobuf:"bytes,180,rep,name=choke_points,json=chokePoints,proto3" json:"choke_points,omitempty"`
+	ChokePoints []*ChokePoint `protobuf:"bytes,180,rep,name=choke_points,json=chokePoints,proto3" json:"choke_points,omitempty"`
+	// controls are every control the rule registry maps a rule to, with its
+	// title: the controls the audit assesses, each reported satisfied unless
+	// a finding cites it.
+	Controls      []*ControlTitle `protobuf:"bytes,240,rep,name=controls,proto3" json:"controls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -410,6 +414,13 @@ func (x *AssessSummary) GetChokePoints() []*ChokePoint {
 	return nil
 }
 
+func (x *AssessSummary) GetControls() []*ControlTitle {
+	if x != nil {
+		return x.Controls
+	}
+	return nil
+}
+
 // ManagedGrant is one platform-managed grant: a binding and one of its
 // subjects, with what recognised it.
 type ManagedGrant struct {
@@ -491,7 +502,7 @@ const file_secureaudit_v1_risk_proto_rawDesc = "" +
 	"\bfindings\x18\x01 \x01(\v2\x1c.secureaudit.v1.FindingBatchH\x00R\bfindings\x129\n" +
 	"\asummary\x18\x02 \x01(\v2\x1d.secureaudit.v1.AssessSummaryH\x00R\asummary\x129\n" +
 	"\treasoning\x18\x03 \x01(\v2\x19.secureaudit.v1.ReasoningH\x00R\treasoningB\r\n" +
-	"\x04part\x12\x05\xbaH\x02\b\x01\"\x83\x05\n" +
+	"\x04part\x12\x05\xbaH\x02\b\x01\"\xc9\x05\n" +
 	"\rAssessSummary\x12#\n" +
 	"\rfinding_count\x18\x01 \x01(\rR\ffindingCount\x126\n" +
 	"\x11catalogue_version\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x10catalogueVersion\x128\n" +
@@ -503,7 +514,8 @@ const file_secureaudit_v1_risk_proto_rawDesc = "" +
 	"\x10template_version\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\x0ftemplateVersion\x12Q\n" +
 	"\x0fplatform_grants\x18\x8c\x01 \x03(\v2\x1c.secureaudit.v1.ManagedGrantB\t\xbaH\x06\x92\x01\x03\x10\x90NR\x0eplatformGrants\x12B\n" +
 	"\tsemantics\x18\xa0\x01 \x01(\v2#.secureaudit.v1.AuthorizerSemanticsR\tsemantics\x12I\n" +
-	"\fchoke_points\x18\xb4\x01 \x03(\v2\x1a.secureaudit.v1.ChokePointB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vchokePoints\"\xae\x01\n" +
+	"\fchoke_points\x18\xb4\x01 \x03(\v2\x1a.secureaudit.v1.ChokePointB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vchokePoints\x12D\n" +
+	"\bcontrols\x18\xf0\x01 \x03(\v2\x1c.secureaudit.v1.ControlTitleB\t\xbaH\x06\x92\x01\x03\x10\x80\x02R\bcontrols\"\xae\x01\n" +
 	"\fManagedGrant\x12<\n" +
 	"\abinding\x18\x01 \x01(\v2\x1a.secureaudit.v1.BindingRefB\x06\xbaH\x03\xc8\x01\x01R\abinding\x12<\n" +
 	"\asubject\x18\x02 \x01(\v2\x1a.secureaudit.v1.SubjectRefB\x06\xbaH\x03\xc8\x01\x01R\asubject\x12\"\n" +
@@ -540,8 +552,9 @@ var file_secureaudit_v1_risk_proto_goTypes = []any{
 	(*Anomaly)(nil),             // 11: secureaudit.v1.Anomaly
 	(*AuthorizerSemantics)(nil), // 12: secureaudit.v1.AuthorizerSemantics
 	(*ChokePoint)(nil),          // 13: secureaudit.v1.ChokePoint
-	(*BindingRef)(nil),          // 14: secureaudit.v1.BindingRef
-	(*SubjectRef)(nil),          // 15: secureaudit.v1.SubjectRef
+	(*ControlTitle)(nil),        // 14: secureaudit.v1.ControlTitle
+	(*BindingRef)(nil),          // 15: secureaudit.v1.BindingRef
+	(*SubjectRef)(nil),          // 16: secureaudit.v1.SubjectRef
 }
 var file_secureaudit_v1_risk_proto_depIdxs = []int32{
 	1,  // 0: secureaudit.v1.AssessRequest.header:type_name -> secureaudit.v1.AssessHeader
@@ -556,15 +569,16 @@ var file_secureaudit_v1_risk_proto_depIdxs = []int32{
 	4,  // 9: secureaudit.v1.AssessSummary.platform_grants:type_name -> secureaudit.v1.ManagedGrant
 	12, // 10: secureaudit.v1.AssessSummary.semantics:type_name -> secureaudit.v1.AuthorizerSemantics
 	13, // 11: secureaudit.v1.AssessSummary.choke_points:type_name -> secureaudit.v1.ChokePoint
-	14, // 12: secureaudit.v1.ManagedGrant.binding:type_name -> secureaudit.v1.BindingRef
-	15, // 13: secureaudit.v1.ManagedGrant.subject:type_name -> secureaudit.v1.SubjectRef
-	0,  // 14: secureaudit.v1.RiskService.Assess:input_type -> secureaudit.v1.AssessRequest
-	2,  // 15: secureaudit.v1.RiskService.Assess:output_type -> secureaudit.v1.AssessResponse
-	15, // [15:16] is the sub-list for method output_type
-	14, // [14:15] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	14, // 12: secureaudit.v1.AssessSummary.controls:type_name -> secureaudit.v1.ControlTitle
+	15, // 13: secureaudit.v1.ManagedGrant.binding:type_name -> secureaudit.v1.BindingRef
+	16, // 14: secureaudit.v1.ManagedGrant.subject:type_name -> secureaudit.v1.SubjectRef
+	0,  // 15: secureaudit.v1.RiskService.Assess:input_type -> secureaudit.v1.AssessRequest
+	2,  // 16: secureaudit.v1.RiskService.Assess:output_type -> secureaudit.v1.AssessResponse
+	16, // [16:17] is the sub-list for method output_type
+	15, // [15:16] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_risk_proto_init() }

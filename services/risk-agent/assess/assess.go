@@ -21,6 +21,7 @@ import (
 	"secureaudit.dev/services/risk-agent/inject"
 	"secureaudit.dev/services/risk-agent/paths"
 	"secureaudit.dev/services/risk-agent/reasoning"
+	"secureaudit.dev/services/risk-agent/registry"
 	"secureaudit.dev/services/risk-agent/rules"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
@@ -196,6 +197,9 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 		PlatformGrants:    det.PlatformGrants,
 		Semantics:         det.Semantics,
 		ChokePoints:       det.ChokePoints,
+		// Every control the registry maps a rule to, with its title: the
+		// report states a compliance status for each.
+		Controls: registry.Controls(),
 	}
 	if err := stream.Send(&secureauditv1.AssessResponse{Part: &secureauditv1.AssessResponse_Summary{Summary: summary}}); err != nil {
 		return fmt.Errorf("send summary: %w", err)

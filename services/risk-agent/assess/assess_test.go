@@ -23,6 +23,7 @@ import (
 	"secureaudit.dev/services/risk-agent/assess"
 	entra "secureaudit.dev/services/risk-agent/identity"
 	"secureaudit.dev/services/risk-agent/reasoning"
+	"secureaudit.dev/services/risk-agent/registry"
 	"secureaudit.dev/services/risk-agent/rules"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
@@ -163,6 +164,7 @@ func TestAssess(t *testing.T) {
 			Source: secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_DEFAULT,
 		},
 		PlatformGrants: rules.Analyze(built).ManagedGrants(),
+		Controls:       registry.Controls(),
 	}
 	if diff := cmp.Diff(wantSummary, resps[len(resps)-1].GetSummary(), protocmp.Transform()); diff != "" {
 		t.Errorf("summary (-want +got):\n%s", diff)

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/registry"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
 
@@ -120,42 +121,19 @@ func Evaluate(s *snapshot.Snapshot, dir []*secureauditv1.DirectoryChunk, rbac []
 // add appends a finding of rule id; key names the objects involved and
 // makes the finding's fingerprint.
 func (e *evaluator) add(id string, sev secureauditv1.Severity, reason string, sub *secureauditv1.SubjectRef, b *secureauditv1.BindingRef, scope *secureauditv1.Scope, detail, fix string, key ...string) {
-	r := ruleByID(id)
-	if sev == secureauditv1.Severity_SEVERITY_UNSPECIFIED {
-		sev = r.Severity
-	}
-	if reason == "" {
-		reason = "base " + strings.TrimPrefix(sev.String(), "SEVERITY_")
-	}
 	sum := sha256.Sum256([]byte(id + "\x00" + strings.Join(key, "\x00")))
-	e.out = append(e.out, &secureauditv1.Finding{
-		Id:             hex.EncodeToString(sum[:8]),
-		RuleId:         id,
-		Title:          r.Title,
+	f := ruleByID(id).Finding(registry.Hit{
+		ID:             hex.EncodeToString(sum[:8]),
 		Severity:       sev,
 		SeverityReason: reason,
-		Subject:        sub,
-		Binding:        proto.CloneOf(b),
 		Scope:          scope,
-		Controls:       append([]string(nil), r.Controls...),
-		Remediation:    r.Remediation + " Command: " + fix,
-		Description:    clip(r.Description + " " + detail),
+		Detail:         detail,
+		Command:        fix,
 	})
+	f.Subject = sub
+	f.Binding = proto.CloneOf(b)
+	e.out = append(e.out, f)
 }
-
-// clip keeps a description within the Finding's 4096-character limit.
-func clip(s string) string {
-	if len(s) <= 4096 {
-		return s
-	}
-	cut := 4093
-	for cut > 0 && !utf8Start(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
-}
-
-func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 
 // subjectRef names a binding subject, with the directory's display name.
 func (e *evaluator) subjectRef(sub *secureauditv1.Subject) *secureauditv1.SubjectRef {

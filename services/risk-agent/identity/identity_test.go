@@ -17,6 +17,7 @@ import (
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/risk-agent/identity"
+	"secureaudit.dev/services/risk-agent/registry"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
 
@@ -133,6 +134,9 @@ func TestFindingsValid(t *testing.T) {
 		for _, f := range fixture(t, filepath.Join("testdata", "rules", r.ID), identity.Config{}) {
 			if err := v.Validate(f); err != nil {
 				t.Errorf("%s: %s: %v", r.ID, f.GetRuleId(), err)
+			}
+			if err := registry.Check(f); err != nil {
+				t.Errorf("%s: %v", r.ID, err)
 			}
 			if seen[f.GetId()] {
 				t.Errorf("%s: duplicate id %s", r.ID, f.GetId())

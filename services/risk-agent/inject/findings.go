@@ -9,10 +9,12 @@ import (
 	"strings"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/registry"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
 
-// Control is the control every injection finding maps to.
+// Control is the control every injection rule maps to (each rule's
+// registry entry says so).
 const Control = "SOC2-CC7.2"
 
 // Source names the workload in anomaly events.
@@ -84,28 +86,22 @@ func (s surface) finding(h Hit) *secureauditv1.Finding {
 		sum.Write([]byte(part))
 		sum.Write([]byte{0})
 	}
-	severity := secureauditv1.Severity_SEVERITY_HIGH
-	if h.Category == HiddenText {
-		severity = secureauditv1.Severity_SEVERITY_MEDIUM
-	}
 	scope := &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER}
 	if s.namespace != "" {
 		scope = &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: s.namespace}
 	}
 	object := excerpt(s.object(), 200)
-	f := &secureauditv1.Finding{
-		Id:             hex.EncodeToString(sum.Sum(nil)[:8]),
-		RuleId:         h.Category.RuleID(),
-		Title:          "possible prompt injection: " + h.Category.String(),
-		Severity:       severity,
+	// The rule (title, base severity, control) is the category's entry in
+	// the registry (services/risk-agent/registry/inject.go).
+	f := registry.MustLookup(h.Category.RuleID()).Finding(registry.Hit{
+		ID:             hex.EncodeToString(sum.Sum(nil)[:8]),
 		SeverityReason: "base severity of the rule: text addressed to a language model was planted in data the audit reads",
 		Scope:          scope,
-		Controls:       []string{Control},
 		Description: fmt.Sprintf("%s field %s holds text that looks written to steer a language model (%s: %s). "+
 			"Someone able to write this object tried to influence automated review. The string was withheld from every prompt. Excerpt: %s",
 			object, excerpt(s.fieldName(), 200), h.Category, h.Reason, excerpt(s.value, 300)),
 		Remediation: s.remediation(),
-	}
+	})
 	if s.ref != nil {
 		s.ref(f)
 	}

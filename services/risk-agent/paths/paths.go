@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/registry"
 	"secureaudit.dev/services/risk-agent/rules"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
@@ -27,15 +28,8 @@ const RuleID = "PATH-001"
 // MaxSteps bounds the length of a reported path.
 const MaxSteps = 8
 
-// Rule describes PATH-001 for the catalogue and the rules reference.
-var Rule = rules.Rule{
-	ID:          RuleID,
-	Title:       "escalation path to cluster-admin",
-	Severity:    secureauditv1.Severity_SEVERITY_CRITICAL,
-	Description: "The subject is not cluster-admin, but a chain of its permissions lets it become a subject that is (or act as system:masters): each step below names the capability, the grant behind it and what it leads to. The shortest such path is shown.",
-	Controls:    []string{"CIS-5.1.1", "CIS-5.1.8", "SOC2-CC6.1", "SOC2-CC6.3"},
-	Remediation: "Break the path at its first step: remove the capability from the subject's role or remove the subject from the binding.",
-}
+// Rule is PATH-001 from the registry.
+var Rule = registry.MustLookup(RuleID)
 
 // edge is one step: from a node to another, because of a grant.
 type edge struct {
@@ -296,37 +290,29 @@ func (g *graph) finding(s *snapshot.Snapshot, u int, next []int32, admin int) *s
 	if gr.Namespace != "" {
 		scope = &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: gr.Namespace}
 	}
-	desc := Rule.Description + " Path (" + fmt.Sprint(len(steps)) + " steps): " + strings.Join(steps, "; ") + "."
+	desc := Rule.Rationale + " Path (" + fmt.Sprint(len(steps)) + " steps): " + strings.Join(steps, "; ") + "."
 	severity, reason := Rule.Severity, fmt.Sprintf("base CRITICAL (reaches cluster-admin in %d steps)", len(steps))
 	if len(assumptions) > 0 {
 		severity = secureauditv1.Severity_SEVERITY_HIGH
 		reason = fmt.Sprintf("base CRITICAL, lowered to HIGH: a conditional path (reaches cluster-admin in %d steps only if %s)", len(steps), strings.Join(assumptions, "; "))
 		desc = "Conditional: " + strings.Join(assumptions, "; ") + ". " + desc
 	}
-	if len(desc) > 4096 {
-		desc = desc[:4093] + "..."
-	}
-	if len(reason) > 1024 {
-		reason = reason[:1021] + "..."
-	}
-	return &secureauditv1.Finding{
-		Id:             rules.FindingID(RuleID, gr.Binding, sub, gr.Role),
-		RuleId:         RuleID,
-		Title:          Rule.Title,
+	f := Rule.Finding(registry.Hit{
+		ID:             rules.FindingID(RuleID, gr.Binding, sub, gr.Role),
 		Severity:       severity,
 		SeverityReason: reason,
-		Subject:        &secureauditv1.SubjectRef{Kind: sub.GetKind(), Name: sub.GetName(), Namespace: sub.GetNamespace(), DisplayName: displayName(s, sub)},
-		Binding:        proto.CloneOf(gr.Binding),
-		Role:           proto.CloneOf(gr.Role),
 		Scope:          scope,
-		MatchedRules:   cloneRules(first.rules),
-		Controls:       append([]string(nil), Rule.Controls...),
-		Remediation:    remediation(gr, sub),
 		Description:    desc,
-		Infrastructure: infra,
-		Path:           path,
-		Conditional:    len(assumptions) > 0,
-	}
+		Remediation:    remediation(gr, sub),
+	})
+	f.Subject = &secureauditv1.SubjectRef{Kind: sub.GetKind(), Name: sub.GetName(), Namespace: sub.GetNamespace(), DisplayName: displayName(s, sub)}
+	f.Binding = proto.CloneOf(gr.Binding)
+	f.Role = proto.CloneOf(gr.Role)
+	f.MatchedRules = cloneRules(first.rules)
+	f.Infrastructure = infra
+	f.Path = path
+	f.Conditional = len(assumptions) > 0
+	return f
 }
 
 // remediation breaks the path at its first step: the prose first, then one

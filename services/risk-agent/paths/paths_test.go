@@ -14,6 +14,7 @@ import (
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/risk-agent/paths"
+	"secureaudit.dev/services/risk-agent/registry"
 	"secureaudit.dev/services/risk-agent/rules"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
@@ -129,6 +130,9 @@ func TestFindingsValid(t *testing.T) {
 			t.Errorf("bad or duplicate id %q", f.GetId())
 		}
 		seen[f.GetId()] = true
+		if err := registry.Check(f); err != nil {
+			t.Error(err)
+		}
 		if f.GetSubject() == nil || f.GetBinding() == nil || f.GetRole() == nil || len(f.GetMatchedRules()) == 0 {
 			t.Errorf("incomplete finding %v", f)
 		}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/registry"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
 
@@ -652,25 +653,16 @@ func (d *draft) finding(s *snapshot.Snapshot) *secureauditv1.Finding {
 	for i, r := range d.matched {
 		matched[i] = proto.CloneOf(r)
 	}
-	desc := d.rule.Description
-	if d.detail != "" {
-		desc += " " + d.detail
-	}
-	f := &secureauditv1.Finding{
-		Id:             findingID(d.rule.ID, binding, subject, role),
-		RuleId:         d.rule.ID,
-		Title:          d.rule.Title,
+	f := d.rule.Finding(registry.Hit{
+		ID:             findingID(d.rule.ID, binding, subject, role),
 		Severity:       d.ladder.sev,
-		SeverityReason: clip(d.ladder.reason(), 1024),
+		SeverityReason: d.ladder.reason(),
 		Scope:          scope,
-		MatchedRules:   matched,
-		Controls:       append([]string(nil), d.rule.Controls...),
-		Remediation:    clip(d.rule.Remediation+" Command: "+d.fix, 4096),
-		Description:    clip(desc, 4096),
-	}
-	for _, id := range slices.Sorted(slices.Values(d.folded)) {
-		f.Folded = append(f.Folded, &secureauditv1.FoldedHit{RuleId: id, Controls: append([]string(nil), ruleByID(id).Controls...)})
-	}
+		Detail:         d.detail,
+		Command:        d.fix,
+		Folded:         d.folded,
+	})
+	f.MatchedRules = matched
 	if d.object != "" {
 		f.Id = findingID(d.rule.ID, binding, &secureauditv1.Subject{Name: d.object}, role)
 	}

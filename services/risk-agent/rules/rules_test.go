@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/registry"
 	"secureaudit.dev/services/risk-agent/rules"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
@@ -141,6 +142,9 @@ func TestFindingsValid(t *testing.T) {
 				t.Errorf("%s: duplicate id %s", r.ID, f.GetId())
 			}
 			seen[f.GetId()] = true
+			if err := registry.Check(f); err != nil {
+				t.Errorf("%s: %v", r.ID, err)
+			}
 			if f.GetTitle() == "" || f.GetSeverityReason() == "" || f.GetRemediation() == "" || f.GetScope() == nil || len(f.GetControls()) == 0 {
 				t.Errorf("%s: incomplete finding %v", r.ID, f)
 			}

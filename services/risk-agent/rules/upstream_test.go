@@ -78,7 +78,7 @@ func TestUpstreamVersionDocumented(t *testing.T) {
 	if len(parts) != 3 || parts[0] != "v1" {
 		t.Fatalf("bootstrap policy version %q, want a Kubernetes version", v)
 	}
-	if want := "Kubernetes " + parts[0] + "." + parts[1] + " "; !strings.Contains(ruleByID(BuiltinWidened).Description, want) {
+	if want := "Kubernetes " + parts[0] + "." + parts[1] + " "; !strings.Contains(ruleByID(BuiltinWidened).Rationale, want) {
 		t.Errorf("RBAC-035's description does not name %q (the policy is %s's): recapture or update the text", want, v)
 	}
 }

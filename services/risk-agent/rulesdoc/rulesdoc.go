@@ -1,32 +1,53 @@
-// Package rulesdoc renders the rules reference (docs/rules.md) from the
-// catalogue: every rule of package rules and the escalation-path rule of
-// package paths, with its severity, controls, rationale, what triggers it
-// and the remediation. A test keeps docs/rules.md in step with the code.
+// Package rulesdoc renders the rules reference (docs/rules.md) from the rule
+// registry: every rule of every family (RBAC, escalation path, identity,
+// prompt injection), with its family, severity, controls and their titles,
+// rationale, what triggers it, the remediation and its fixture. A test keeps
+// docs/rules.md in step with the code.
 package rulesdoc
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
-	"secureaudit.dev/services/risk-agent/paths"
+	"secureaudit.dev/services/risk-agent/registry"
 	"secureaudit.dev/services/risk-agent/rules"
 )
 
 // Markdown returns the rules reference.
 func Markdown() string {
-	all := append(rules.Catalogue(), paths.Rule)
+	all := registry.All()
 	var b strings.Builder
 	b.WriteString("# Rules reference\n\n")
-	b.WriteString("<!-- Generated from the catalogue by services/risk-agent/rulesdoc: run `go test ./rulesdoc -update` in services/risk-agent. Do not edit. -->\n\n")
-	fmt.Fprintf(&b, "Catalogue version %s: %d rules. Every rule is a pure function of the snapshot; its fixture, `services/risk-agent/%s/testdata/rules/<ID>/`, holds positives and near misses and the exact expected findings.\n\n", rules.CatalogueVersion, len(all), "rules")
+	b.WriteString("<!-- Generated from the rule registry (services/risk-agent/registry) by services/risk-agent/rulesdoc: run `go test ./rulesdoc -update` in services/risk-agent. Do not edit. -->\n\n")
+	counts := map[registry.Family]int{}
+	for _, r := range all {
+		counts[r.Family]++
+	}
+	fmt.Fprintf(&b, "Catalogue version %s: %d rules, %d RBAC, %d escalation path, %d identity (Entra ID) and %d prompt injection, all in one registry (`services/risk-agent/registry`), which every finding is built from: a finding carries its rule's family, title and controls with their titles. Every rule is a pure function of the snapshot (and, for identity and injection rules, the directory); its fixture, `services/risk-agent/<package>/testdata/rules/<ID>/`, holds positives and near misses and the exact expected findings.\n\n",
+		registry.Version, len(all), counts[registry.RBAC], counts[registry.Path], counts[registry.Identity], counts[registry.Injection])
 	b.WriteString("How severity is computed: each finding starts at its rule's base severity; a grant restricted by resourceNames goes down one level and does not go up for a cluster-wide scope (the named objects are what it reaches, at any scope), and named Secrets are LOW at most; a cluster-wide grant and a group subject each go up one (CRITICAL at most), and a grant confined to one ordinary namespace stays at HIGH at most (kube-system is not ordinary). Findings about platform-managed grants go to the infrastructure appendix: a grant is platform-managed only when it is recognised as one the platform creates, a binding of the upstream bootstrap policy captured from the API server or of the catalogue of AKS managed add-ons (services/risk-agent/rules/addons), with the same roleRef, naming the subject, through a role that grants nothing beyond the recorded rules; a namespace (kube-system) or a name (system:*, aks*) never makes it so, and system:masters is platform-managed only through the upstream cluster-admin binding. A catalogued add-on role holding more than its entry is reported as RBAC-035 naming the excess. A Role or RoleBinding never grants cluster-scoped resources, so rules on those never fire for them. A grant of every verb on every resource (RBAC-001) implies RBAC-004 and the permission rules RBAC-013 to RBAC-032 and RBAC-040; those are not repeated for it but folded into its finding (Finding.folded), and their controls count towards compliance status as the finding's own.\n\n")
 	fmt.Fprintf(&b, "Authorizer semantics follow the audited server's version: from Kubernetes 1.35 (`AuthorizePodWebsocketUpgradeCreatePermission`, beta and on by default; kubernetes/kubernetes#134577, KEP-4006) exec, attach and port-forward need `create` on pods/exec, pods/attach and pods/portforward, so a get-only grant is not reported as RBAC-006 or RBAC-023 on such a cluster; before 1.35 a websocket `get` sufficed and is reported. The version is the live API server's (discovery, /version), or for a snapshot file `--server-version`, else the highest kubelet version of the snapshot's Nodes (kubelets are never newer than the API server), else %s; the report's header says which version applied and where it came from.\n\n", "the stated default "+rules.DefaultServerVersion)
-	b.WriteString("| ID | title | base severity | controls |\n|---|---|---|---|\n")
+	b.WriteString("| ID | family | title | base severity | controls |\n|---|---|---|---|---|\n")
 	for _, r := range all {
-		fmt.Fprintf(&b, "| [%s](#%s) | %s | %s | %s |\n", r.ID, strings.ToLower(r.ID), r.Title, severity(r), strings.Join(r.Controls, ", "))
+		fmt.Fprintf(&b, "| [%s](#%s) | %s | %s | %s | %s |\n", r.ID, strings.ToLower(r.ID), registry.FamilyName(r.Family), r.Title, severity(r), strings.Join(r.Controls, ", "))
+	}
+	b.WriteString("\nControls the rules map to; the report states a compliance status for each, not satisfied when a finding (or a rule hit folded into one) cites it:\n\n| control | title | rules |\n|---|---|---|\n")
+	for _, c := range registry.Controls() {
+		var ids []string
+		for _, r := range all {
+			if slices.Contains(r.Controls, c.GetId()) {
+				ids = append(ids, r.ID)
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", c.GetId(), c.GetTitle(), strings.Join(ids, ", "))
 	}
 	for _, r := range all {
-		fmt.Fprintf(&b, "\n## %s\n\n**%s**. Base severity %s. Controls: %s.\n\n%s\n\n", r.ID, r.Title, severity(r), strings.Join(r.Controls, ", "), r.Description)
+		controls := make([]string, len(r.Controls))
+		for i, c := range r.Controls {
+			controls[i] = c + " (" + registry.ControlTitle(c) + ")"
+		}
+		fmt.Fprintf(&b, "\n## %s\n\n**%s**. Family: %s. Base severity %s. Controls: %s.\n\n%s\n\n", r.ID, r.Title, registry.FamilyName(r.Family), severity(r), strings.Join(controls, ", "), r.Rationale)
 		if p := rules.Permissions(r.ID); len(p) > 0 {
 			b.WriteString("Fires on any of:")
 			if r.ID == rules.CSRApproval || r.ID == rules.BindCreate {
@@ -50,12 +71,8 @@ func Markdown() string {
 			}
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "Remediation: %s Each finding carries the exact `kubectl` command for its role or binding.\n", r.Remediation)
-		dir := "rules"
-		if r.ID == paths.RuleID {
-			dir = "paths"
-		}
-		fmt.Fprintf(&b, "\nFixture: `services/risk-agent/%s/testdata/rules/%s/`.\n", dir, r.ID)
+		fmt.Fprintf(&b, "Remediation: %s %s\n", r.Remediation, commandNote[r.Family])
+		fmt.Fprintf(&b, "\nFixture: `services/risk-agent/%s/`.\n", r.Fixture())
 	}
 	b.WriteString(differences)
 	return b.String()
@@ -67,7 +84,7 @@ func Markdown() string {
 const differences = `
 ## Differences from the prototype
 
-The seed of the project (the essay "From Local to Trusted") fixes no rule severities; the prototype's are those of the catalogue before version 2026.12.1. Each deliberate difference, and why:
+The seed of the project (the essay "From Local to Trusted", /work/shared/seed) fixes no rule severities, and neither does the rules reference it grew (rbac-risks.md, which says what each permission allows, not how bad it is); the prototype's severities are those of the catalogue before version 2026.12.1. The identity (ENTRA) and prompt-injection (INJ) rules keep the prototype's base severities (INJ-004, invisible or bidirectional Unicode, MEDIUM since it also mangles legitimate text; the other INJ rules HIGH). Each deliberate difference, and why:
 
 | rule | prototype | now | reason |
 |---|---|---|---|
@@ -78,8 +95,18 @@ The seed of the project (the essay "From Local to Trusted") fixes no rule severi
 | RBAC-006, RBAC-023 | get on pods/exec, pods/attach or pods/portforward always counted | counts only before Kubernetes 1.35; the server version is recorded in the snapshot (default 1.37, stated in the report) | since 1.35 the API server authorizes the websocket upgrade as create (AuthorizePodWebsocketUpgradeCreatePermission, on by default): get alone gives no exec |
 | RBAC-036 | only dangerous permissions aggregated into admin, edit or view | any write the built-in role lacks, on any API group: LOW (MEDIUM into view); dangerous additions stay MEDIUM; writes on the resources of a privileged controller present in the snapshot (RBAC-041) HIGH | every admin, editor or viewer in every namespace gets the write; the rules reference always said any |
 | RBAC-020 | built-in workload controllers only | also create on Tekton TaskRuns and PipelineRuns and Argo Workflows and CronWorkflows | their controllers run pods as any ServiceAccount of the namespace the resource names: indirect pod creation like a Deployment |
+| RBAC-033, RBAC-034 | any grant to system:anonymous, system:unauthenticated (CRITICAL) or system:authenticated (HIGH) beyond the discovery roles at the base severity | a grant of nothing but get on named objects of a non-sensitive kind (no Secrets, subresources, wildcards or non-resource URLs) LOW | a public ConfigMap read by name is what such bindings are for (cluster-info in kube-public); the base severity stays for everything else, named Secrets included |
+| PATH-001 | every path to cluster-admin CRITICAL | a path with a step that needs an object the snapshot cannot show (a legacy ServiceAccount token Secret, a controller's configuration) is conditional, states its assumption and is HIGH | a path resting on an unproven assumption is rated below one whose every step is proven |
 | RBAC-041, RBAC-042, RBAC-043 | not detected | HIGH, HIGH, MEDIUM base | escalation through a privileged controller, APIService redirection and Pod Security relabelling of a Namespace were missed |
 `
+
+// commandNote says what command each family's findings add to the advice.
+var commandNote = map[registry.Family]string{
+	registry.RBAC:      "Each finding carries the exact `kubectl` command for its role or binding.",
+	registry.Path:      "Each finding carries the `kubectl` commands that open its first step's role and binding for editing.",
+	registry.Identity:  "Each finding carries the exact command (`kubectl`, `az`) for its binding, group or identity.",
+	registry.Injection: "Each finding carries the exact `kubectl` command for its annotation or label, or names the object or directory attribute to correct.",
+}
 
 func severity(r rules.Rule) string {
 	return strings.TrimPrefix(r.Severity.String(), "SEVERITY_")
