@@ -14,9 +14,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/testing/protocmp"
 
 	"secureaudit.dev/cli/client"
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/registry"
 )
 
 // runExampleAudit runs one audit of the example through the orchestrator's
@@ -116,6 +118,19 @@ func TestAuditExample(t *testing.T) {
 	}
 	sort.Strings(keys)
 	checkGolden(t, "example_findings.txt", strings.Join(keys, "\n")+"\n")
+
+	// What the report needs comes from the risk-agent's rule registry, not
+	// from a table of the report-agent: every finding has its rule's family
+	// and a title for each control it bears on, and the report lists the
+	// registry's controls, carried through the orchestrator.
+	if diff := cmp.Diff(registry.Controls(), report.GetControls(), protocmp.Transform()); diff != "" {
+		t.Errorf("report controls differ from the registry's (-registry +report):\n%s", diff)
+	}
+	for _, f := range append(report.GetFindings(), report.GetInfrastructureFindings()...) {
+		if err := registry.Check(f); err != nil {
+			t.Error(err)
+		}
+	}
 
 	md, err := os.ReadFile(filepath.Join(out, "report.md"))
 	if err != nil {

@@ -357,6 +357,9 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		UnauditedObjects: snap.trailer.GetUnaudited(),
 		UnauditedCount:   max(snap.trailer.GetUnauditedCount(), uint32(len(snap.trailer.GetUnaudited()))),
 		ChokePoints:      result.summary.GetChokePoints(),
+		// The controls the risk-agent's rule registry maps rules to, with
+		// their titles: the report states a compliance status for each.
+		Controls: result.summary.GetControls(),
 	}
 	if dir != nil {
 		report.UnresolvedPrincipals = uint32(dir.unresolved)

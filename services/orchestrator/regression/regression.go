@@ -336,7 +336,7 @@ func render(ctx context.Context, client secureauditv1.ReportServiceClient, id st
 		return nil, fmt.Errorf("report-agent: render: %w", err)
 	}
 	report := &secureauditv1.Report{AuditId: id, Cluster: "regression", Counts: o.Summary.GetCounts(), CatalogueVersion: o.Summary.GetCatalogueVersion(),
-		ReasoningProvider: o.Summary.GetReasoningProvider(), Summary: &secureauditv1.SeverityCounts{}}
+		ReasoningProvider: o.Summary.GetReasoningProvider(), Summary: &secureauditv1.SeverityCounts{}, Controls: o.Summary.GetControls()}
 	report.GeneratedAt = timestamppb.New(time.Now())
 	formats := []secureauditv1.ReportFormat{secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN, secureauditv1.ReportFormat_REPORT_FORMAT_JSON}
 	if err := stream.Send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Header{Header: &secureauditv1.RenderHeader{Report: report, Formats: formats, FindingCount: uint32(len(o.Findings))}}}); err != nil {

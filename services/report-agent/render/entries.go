@@ -152,7 +152,7 @@ func newEntryView(e entry.Entry, fv *findingView) {
 		}
 	}
 	fv.Controls = controls
-	fv.ControlTexts = controlTexts(controls)
+	fv.ControlTexts = titlesOf(e.Hits()...).texts(controls)
 	fv.Action, ev.Suggestion = entryAction(e, ev.Component)
 }
 
@@ -195,9 +195,9 @@ func entryAction(e entry.Entry, component bool) (Action, string) {
 	sev := e.Severity()
 	base := actionFor(lead)
 	if sev != lead.GetSeverity() {
-		base = actionFor(&secureauditv1.Finding{RuleId: lead.GetRuleId(), Severity: sev})
+		base = actionFor(&secureauditv1.Finding{RuleId: lead.GetRuleId(), Family: lead.GetFamily(), Severity: sev})
 	}
-	if !component || identityRule(lead.GetRuleId()) || sev > secureauditv1.Severity_SEVERITY_HIGH {
+	if !component || identityFinding(lead) || sev > secureauditv1.Severity_SEVERITY_HIGH {
 		return base, ""
 	}
 	steps := narrowing(e)

@@ -30,12 +30,12 @@ func grantReport(component bool) *secureauditv1.Report {
 		Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: "jane"},
 		Role:    role, Scope: cluster, Remediation: "Remove it.", GrantKey: "00000000000000bb",
 	}
-	return &secureauditv1.Report{Cluster: "c", Findings: []*secureauditv1.Finding{
+	return asSent(&secureauditv1.Report{Cluster: "c", Findings: []*secureauditv1.Finding{
 		hit("00000000000000a1", "RBAC-003", "secrets readable", secureauditv1.Severity_SEVERITY_CRITICAL),
 		hit("00000000000000a2", "RBAC-017", "ServiceAccount tokens mintable", secureauditv1.Severity_SEVERITY_HIGH),
 		hit("00000000000000a3", "RBAC-012", "ServiceAccount token automounted", secureauditv1.Severity_SEVERITY_LOW),
 		jane,
-	}}
+	}})
 }
 
 func TestEntriesInMarkdown(t *testing.T) {

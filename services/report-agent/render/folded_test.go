@@ -16,7 +16,7 @@ import (
 // not satisfied in OSCAL, lists them in the Markdown and in the SARIF
 // result, and names the folded rules.
 func TestFoldedControls(t *testing.T) {
-	r := &secureauditv1.Report{
+	r := asSent(&secureauditv1.Report{
 		AuditId: "00000000-0000-4000-8000-000000000021", Cluster: "c", GeneratedAt: timestamppb.Now(),
 		Findings: []*secureauditv1.Finding{{
 			Id: "0123456789abcdef", RuleId: "RBAC-001", Title: "cluster-admin or equivalent bound",
@@ -31,7 +31,7 @@ func TestFoldedControls(t *testing.T) {
 				{RuleId: "RBAC-016", Controls: []string{"CIS-5.1.12", "SOC2-CC6.3"}},
 			},
 		}},
-	}
+	})
 	data, err := OSCAL(r)
 	if err != nil {
 		t.Fatal(err)

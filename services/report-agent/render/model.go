@@ -27,16 +27,16 @@ const (
 	ActionAccept Action = "Accept with justification"
 )
 
-// actionFor decides a finding's action from its severity and kind: critical
-// findings and high identity findings (a guest, a disabled or orphaned
-// account holding access) are revoked, other high findings investigated,
-// the rest reviewed.
+// actionFor decides a finding's action from its severity and family:
+// critical findings and high identity findings (a guest, a disabled or
+// orphaned account holding access) are revoked, other high findings
+// investigated, the rest reviewed.
 func actionFor(f *secureauditv1.Finding) Action {
 	switch f.GetSeverity() {
 	case secureauditv1.Severity_SEVERITY_CRITICAL:
 		return ActionRevoke
 	case secureauditv1.Severity_SEVERITY_HIGH:
-		if identityRule(f.GetRuleId()) {
+		if identityFinding(f) {
 			return ActionRevoke
 		}
 		return ActionInvestigate
@@ -44,41 +44,52 @@ func actionFor(f *secureauditv1.Finding) Action {
 	return ActionReview
 }
 
-// identityPrefixes are the rule ID prefixes of the identity (Entra ID)
-// rules; every other rule is about permissions.
-var identityPrefixes = []string{"ENTRA-", "IDENTITY-", "IDN-", "AZ-"}
-
-// identityRule reports whether a rule judges an identity (who the subject
-// is) rather than a permission (what it may do).
-func identityRule(ruleID string) bool {
-	for _, p := range identityPrefixes {
-		if strings.HasPrefix(ruleID, p) {
-			return true
-		}
-	}
-	return false
+// identityFinding reports whether a finding judges an identity (who the
+// subject is) rather than a permission (what it may do): the family the
+// risk-agent's rule registry gave it, never a guess from the rule ID.
+func identityFinding(f *secureauditv1.Finding) bool {
+	return f.GetFamily() == secureauditv1.RuleFamily_RULE_FAMILY_IDENTITY
 }
 
-// controlNames are the titles of the controls findings cite, so that a
-// reader needs neither the benchmark nor the trust services criteria open.
-var controlNames = map[string]string{
-	"CIS-5.1.1":  "Ensure that the cluster-admin role is only used where required",
-	"CIS-5.1.2":  "Minimize access to secrets",
-	"CIS-5.1.3":  "Minimize wildcard use in Roles and ClusterRoles",
-	"CIS-5.1.4":  "Minimize access to create pods",
-	"CIS-5.1.5":  "Ensure that default service accounts are not actively used",
-	"CIS-5.1.6":  "Ensure that Service Account Tokens are only mounted where necessary",
-	"CIS-5.1.7":  "Avoid use of system:masters group",
-	"CIS-5.1.8":  "Limit use of the Bind, Impersonate and Escalate permissions",
-	"CIS-5.1.9":  "Minimize access to create persistent volumes",
-	"CIS-5.1.10": "Minimize access to the proxy sub-resource of nodes",
-	"CIS-5.1.11": "Minimize access to the approval sub-resource of certificatesigningrequests",
-	"CIS-5.1.12": "Minimize access to webhook configuration objects",
-	"CIS-5.1.13": "Minimize access to the service account token creation",
-	"SOC2-CC6.1": "Logical access security over protected information assets",
-	"SOC2-CC6.2": "Access is granted on authorization and removed when no longer needed",
-	"SOC2-CC6.3": "Access is role-based, least privilege, with segregation of duties",
-	"SOC2-CC7.2": "Anomalies are monitored and evaluated",
+// controlTitles indexes the control titles the risk-agent sent, with the
+// report (Report.controls) and with each finding (Finding.control_titles):
+// the report-agent keeps no table of its own.
+type controlTitles map[string]string
+
+// add records titles, keeping the first one seen for an ID.
+func (m controlTitles) add(ts []*secureauditv1.ControlTitle) controlTitles {
+	for _, t := range ts {
+		if _, ok := m[t.GetId()]; !ok && t.GetTitle() != "" {
+			m[t.GetId()] = t.GetTitle()
+		}
+	}
+	return m
+}
+
+// titlesOf returns the control titles the findings carry.
+func titlesOf(fs ...*secureauditv1.Finding) controlTitles {
+	m := controlTitles{}
+	for _, f := range fs {
+		m.add(f.GetControlTitles())
+	}
+	return m
+}
+
+// text is a control ID with its title, when one was sent.
+func (m controlTitles) text(id string) string {
+	if name, ok := m[id]; ok {
+		return id + " (" + name + ")"
+	}
+	return id
+}
+
+// texts is text of each ID.
+func (m controlTitles) texts(ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = m.text(id)
+	}
+	return out
 }
 
 // controlsOf returns every control a finding bears on: its rule's own, then
@@ -104,14 +115,6 @@ func foldedRules(f *secureauditv1.Finding) []string {
 		out = append(out, h.GetRuleId())
 	}
 	return out
-}
-
-// controlText is a control ID with its title, when known.
-func controlText(id string) string {
-	if name, ok := controlNames[id]; ok {
-		return id + " (" + name + ")"
-	}
-	return id
 }
 
 // reviewItem is one line of the access review: a user or group and the

@@ -133,15 +133,19 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 	findings := ordered(r.GetFindings())
 	byControl := map[string][]string{}
 	folded := map[string]int{} // per control, citations through folded rule hits only
+	// Every control the risk-agent's registry maps a rule to (with its
+	// title), and any a finding cites.
 	controls := map[string]bool{}
-	for c := range controlNames {
-		controls[c] = true
+	titles := controlTitles{}.add(r.GetControls())
+	for _, c := range r.GetControls() {
+		controls[c.GetId()] = true
 	}
 	var observations []oscalObservation
 	for _, f := range findings {
 		obsID := id("observation", f.GetId())
 		// Every control the finding bears on, its folded rule hits' too:
 		// a bound '*/*/*' is RBAC-001 and also breaks CIS 5.1.3.
+		titles.add(f.GetControlTitles())
 		for _, c := range controlsOf(f) {
 			controls[c] = true
 			byControl[c] = append(byControl[c], obsID)
@@ -184,7 +188,7 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 		refs = append(refs, oscalControlRef{ControlID: cid})
 		f := oscalFinding{
 			UUID:   id("finding", c),
-			Title:  controlText(c),
+			Title:  titles.text(c),
 			Target: oscalTarget{Type: "objective-id", TargetID: cid},
 		}
 		if obs := byControl[c]; len(obs) > 0 {

@@ -74,7 +74,7 @@ func withPath() *secureauditv1.Report {
 			{From: "any ServiceAccount of namespace ci", Capability: "includes ServiceAccount ci/admin, bound to cluster-admin", To: "cluster-admin"},
 		},
 	})
-	return r
+	return asSent(r)
 }
 
 // SARIF carries a structured path as a code flow: one location per step,

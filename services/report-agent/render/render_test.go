@@ -90,7 +90,7 @@ func sampleFindings() *secureauditv1.Report {
 	ns := func(n string) *secureauditv1.Scope {
 		return &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: n}
 	}
-	return &secureauditv1.Report{
+	return asSent(&secureauditv1.Report{
 		AuditId:     "8f14e45f-ceea-4e6b-9c3a-2d1f0b7a5c11",
 		Cluster:     "aks-prod-weu",
 		GeneratedAt: timestamppb.New(time.Date(2025, 3, 14, 9, 26, 53, 0, time.FixedZone("CET", 3600))),
@@ -215,11 +215,11 @@ func sampleFindings() *secureauditv1.Report {
 				Infrastructure: true,
 			},
 		},
-	}
+	})
 }
 
 func emptyReport() *secureauditv1.Report {
-	return &secureauditv1.Report{
+	return asSent(&secureauditv1.Report{
 		AuditId:     "00000000-0000-4000-8000-000000000000",
 		Cluster:     "kind-empty",
 		GeneratedAt: timestamppb.New(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)),
@@ -229,7 +229,7 @@ func emptyReport() *secureauditv1.Report {
 		Summary:     &secureauditv1.SeverityCounts{},
 		Semantics: &secureauditv1.AuthorizerSemantics{ServerVersion: "v1.37.0", StreamingNeedsCreate: true,
 			Source: secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_DEFAULT},
-	}
+	})
 }
 
 func TestGolden(t *testing.T) {
@@ -454,21 +454,34 @@ func TestHTMLEscapesHostileNames(t *testing.T) {
 }
 
 func TestAction(t *testing.T) {
+	const (
+		rbac     = secureauditv1.RuleFamily_RULE_FAMILY_RBAC
+		identity = secureauditv1.RuleFamily_RULE_FAMILY_IDENTITY
+	)
 	tests := []struct {
 		severity secureauditv1.Severity
 		rule     string
+		family   secureauditv1.RuleFamily
 		want     Action
 	}{
-		{secureauditv1.Severity_SEVERITY_CRITICAL, "RBAC-001", ActionRevoke},
-		{secureauditv1.Severity_SEVERITY_HIGH, "RBAC-003", ActionInvestigate},
-		{secureauditv1.Severity_SEVERITY_HIGH, "ENTRA-002", ActionRevoke},
-		{secureauditv1.Severity_SEVERITY_MEDIUM, "ENTRA-002", ActionReview},
-		{secureauditv1.Severity_SEVERITY_LOW, "RBAC-010", ActionReview},
-		{secureauditv1.Severity_SEVERITY_INFO, "RBAC-010", ActionReview},
+		{secureauditv1.Severity_SEVERITY_CRITICAL, "RBAC-001", rbac, ActionRevoke},
+		{secureauditv1.Severity_SEVERITY_HIGH, "RBAC-003", rbac, ActionInvestigate},
+		{secureauditv1.Severity_SEVERITY_HIGH, "ENTRA-002", identity, ActionRevoke},
+		{secureauditv1.Severity_SEVERITY_MEDIUM, "ENTRA-002", identity, ActionReview},
+		{secureauditv1.Severity_SEVERITY_LOW, "RBAC-010", rbac, ActionReview},
+		{secureauditv1.Severity_SEVERITY_INFO, "RBAC-010", rbac, ActionReview},
+		// The family decides, not the rule ID: an identity rule of any
+		// name is revoked, and a rule named like one but of another family
+		// is not.
+		{secureauditv1.Severity_SEVERITY_HIGH, "AKS-001", identity, ActionRevoke},
+		{secureauditv1.Severity_SEVERITY_HIGH, "ENTRA-002", rbac, ActionInvestigate},
+		// A finding stored before findings carried a family is judged as
+		// a permission.
+		{secureauditv1.Severity_SEVERITY_HIGH, "ENTRA-002", secureauditv1.RuleFamily_RULE_FAMILY_UNSPECIFIED, ActionInvestigate},
 	}
 	for _, tt := range tests {
-		t.Run(tt.severity.String()+"/"+tt.rule, func(t *testing.T) {
-			if got := actionFor(&secureauditv1.Finding{Severity: tt.severity, RuleId: tt.rule}); got != tt.want {
+		t.Run(tt.severity.String()+"/"+tt.rule+"/"+tt.family.String(), func(t *testing.T) {
+			if got := actionFor(&secureauditv1.Finding{Severity: tt.severity, RuleId: tt.rule, Family: tt.family}); got != tt.want {
 				t.Errorf("actionFor = %s, want %s", got, tt.want)
 			}
 		})

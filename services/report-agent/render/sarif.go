@@ -249,7 +249,7 @@ func SARIF(r *secureauditv1.Report) ([]byte, error) {
 }
 
 func sarifRuleFor(f *secureauditv1.Finding) sarifRule {
-	controls := controlTexts(f.GetControls())
+	controls := titlesOf(f).texts(f.GetControls())
 	text := fmt.Sprintf("%s\n\nControls: %s.\n\nEach result names the binding to change and the exact command in its remediation property.",
 		firstNonEmpty(f.GetDescription(), f.GetTitle()), listOr(controls, "none"))
 	var md strings.Builder

@@ -321,8 +321,8 @@ func newFindingView(n int, f *secureauditv1.Finding) findingView {
 		Anchor:         fmt.Sprintf("finding-%d", n),
 		Access:         accessText(f),
 		Action:         actionFor(f),
-		Identity:       identityRule(f.GetRuleId()),
-		ControlTexts:   controlTexts(controlsOf(f)),
+		Identity:       identityFinding(f),
+		ControlTexts:   titlesOf(f).texts(controlsOf(f)),
 		SeverityClass:  strings.ToLower(severityText(f.GetSeverity())),
 		Cluster:        f.GetScope().GetLevel() == secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER,
 		Path:           findingPath(f),
@@ -345,14 +345,6 @@ func accessText(f *secureauditv1.Finding) string {
 		parts = append(parts, "through "+bindingText(f.GetBinding()))
 	}
 	return strings.Join(parts, " ") + ", " + scopeText(f.GetScope())
-}
-
-func controlTexts(ids []string) []string {
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = controlText(id)
-	}
-	return out
 }
 
 // findingPath returns a finding's escalation path as readable steps, from
