@@ -65,7 +65,7 @@ func summaryTemplate(in Input) string {
 		}
 		main++
 		sev[f.GetSeverity()]++
-		if strings.HasPrefix(f.GetRuleId(), "INJ-") {
+		if f.GetFamily() == secureauditv1.RuleFamily_RULE_FAMILY_INJECTION {
 			injections++
 		}
 	}
