@@ -309,9 +309,19 @@ type AssessSummary struct {
 	// controls are every control the rule registry maps a rule to, with its
 	// title: the controls the audit assesses, each reported satisfied unless
 	// a finding cites it.
-	Controls      []*ControlTitle `protobuf:"bytes,240,rep,name=controls,proto3" json:"controls,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Controls []*ControlTitle `protobuf:"bytes,240,rep,name=controls,proto3" json:"controls,omitempty"`
+	// access_review lists who holds access, for the access review: every user
+	// and group a binding names, outside the platform-managed grants
+	// (platform_grants, the one decision), with the bindings that give it
+	// access and, where the directory answered, the people behind it; sorted
+	// by kind and name, at most 10,000. The orchestrator carries it into
+	// Report.access_review.
+	AccessReview []*ReviewSubject `protobuf:"bytes,241,rep,name=access_review,json=accessReview,proto3" json:"access_review,omitempty"`
+	// access_review_truncated is true when more users and groups hold access
+	// than access_review lists.
+	AccessReviewTruncated bool `protobuf:"varint,242,opt,name=access_review_truncated,json=accessReviewTruncated,proto3" json:"access_review_truncated,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *AssessSummary) Reset() {
@@ -421,6 +431,20 @@ func (x *AssessSummary) GetControls() []*ControlTitle {
 	return nil
 }
 
+func (x *AssessSummary) GetAccessReview() []*ReviewSubject {
+	if x != nil {
+		return x.AccessReview
+	}
+	return nil
+}
+
+func (x *AssessSummary) GetAccessReviewTruncated() bool {
+	if x != nil {
+		return x.AccessReviewTruncated
+	}
+	return false
+}
+
 // ManagedGrant is one platform-managed grant: a binding and one of its
 // subjects, with what recognised it.
 type ManagedGrant struct {
@@ -489,7 +513,7 @@ var File_secureaudit_v1_risk_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_risk_proto_rawDesc = "" +
 	"\n" +
-	"\x19secureaudit/v1/risk.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\xd3\x01\n" +
+	"\x19secureaudit/v1/risk.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\x1a\x1bsecureaudit/v1/report.proto\"\xd3\x01\n" +
 	"\rAssessRequest\x126\n" +
 	"\x06header\x18\x01 \x01(\v2\x1c.secureaudit.v1.AssessHeaderH\x00R\x06header\x12;\n" +
 	"\bsnapshot\x18\x02 \x01(\v2\x1d.secureaudit.v1.SnapshotChunkH\x00R\bsnapshot\x12>\n" +
@@ -502,7 +526,7 @@ const file_secureaudit_v1_risk_proto_rawDesc = "" +
 	"\bfindings\x18\x01 \x01(\v2\x1c.secureaudit.v1.FindingBatchH\x00R\bfindings\x129\n" +
 	"\asummary\x18\x02 \x01(\v2\x1d.secureaudit.v1.AssessSummaryH\x00R\asummary\x129\n" +
 	"\treasoning\x18\x03 \x01(\v2\x19.secureaudit.v1.ReasoningH\x00R\treasoningB\r\n" +
-	"\x04part\x12\x05\xbaH\x02\b\x01\"\xc9\x05\n" +
+	"\x04part\x12\x05\xbaH\x02\b\x01\"\xd2\x06\n" +
 	"\rAssessSummary\x12#\n" +
 	"\rfinding_count\x18\x01 \x01(\rR\ffindingCount\x126\n" +
 	"\x11catalogue_version\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x10catalogueVersion\x128\n" +
@@ -515,7 +539,9 @@ const file_secureaudit_v1_risk_proto_rawDesc = "" +
 	"\x0fplatform_grants\x18\x8c\x01 \x03(\v2\x1c.secureaudit.v1.ManagedGrantB\t\xbaH\x06\x92\x01\x03\x10\x90NR\x0eplatformGrants\x12B\n" +
 	"\tsemantics\x18\xa0\x01 \x01(\v2#.secureaudit.v1.AuthorizerSemanticsR\tsemantics\x12I\n" +
 	"\fchoke_points\x18\xb4\x01 \x03(\v2\x1a.secureaudit.v1.ChokePointB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vchokePoints\x12D\n" +
-	"\bcontrols\x18\xf0\x01 \x03(\v2\x1c.secureaudit.v1.ControlTitleB\t\xbaH\x06\x92\x01\x03\x10\x80\x02R\bcontrols\"\xae\x01\n" +
+	"\bcontrols\x18\xf0\x01 \x03(\v2\x1c.secureaudit.v1.ControlTitleB\t\xbaH\x06\x92\x01\x03\x10\x80\x02R\bcontrols\x12N\n" +
+	"\raccess_review\x18\xf1\x01 \x03(\v2\x1d.secureaudit.v1.ReviewSubjectB\t\xbaH\x06\x92\x01\x03\x10\x90NR\faccessReview\x127\n" +
+	"\x17access_review_truncated\x18\xf2\x01 \x01(\bR\x15accessReviewTruncated\"\xae\x01\n" +
 	"\fManagedGrant\x12<\n" +
 	"\abinding\x18\x01 \x01(\v2\x1a.secureaudit.v1.BindingRefB\x06\xbaH\x03\xc8\x01\x01R\abinding\x12<\n" +
 	"\asubject\x18\x02 \x01(\v2\x1a.secureaudit.v1.SubjectRefB\x06\xbaH\x03\xc8\x01\x01R\asubject\x12\"\n" +
@@ -553,8 +579,9 @@ var file_secureaudit_v1_risk_proto_goTypes = []any{
 	(*AuthorizerSemantics)(nil), // 12: secureaudit.v1.AuthorizerSemantics
 	(*ChokePoint)(nil),          // 13: secureaudit.v1.ChokePoint
 	(*ControlTitle)(nil),        // 14: secureaudit.v1.ControlTitle
-	(*BindingRef)(nil),          // 15: secureaudit.v1.BindingRef
-	(*SubjectRef)(nil),          // 16: secureaudit.v1.SubjectRef
+	(*ReviewSubject)(nil),       // 15: secureaudit.v1.ReviewSubject
+	(*BindingRef)(nil),          // 16: secureaudit.v1.BindingRef
+	(*SubjectRef)(nil),          // 17: secureaudit.v1.SubjectRef
 }
 var file_secureaudit_v1_risk_proto_depIdxs = []int32{
 	1,  // 0: secureaudit.v1.AssessRequest.header:type_name -> secureaudit.v1.AssessHeader
@@ -570,15 +597,16 @@ var file_secureaudit_v1_risk_proto_depIdxs = []int32{
 	12, // 10: secureaudit.v1.AssessSummary.semantics:type_name -> secureaudit.v1.AuthorizerSemantics
 	13, // 11: secureaudit.v1.AssessSummary.choke_points:type_name -> secureaudit.v1.ChokePoint
 	14, // 12: secureaudit.v1.AssessSummary.controls:type_name -> secureaudit.v1.ControlTitle
-	15, // 13: secureaudit.v1.ManagedGrant.binding:type_name -> secureaudit.v1.BindingRef
-	16, // 14: secureaudit.v1.ManagedGrant.subject:type_name -> secureaudit.v1.SubjectRef
-	0,  // 15: secureaudit.v1.RiskService.Assess:input_type -> secureaudit.v1.AssessRequest
-	2,  // 16: secureaudit.v1.RiskService.Assess:output_type -> secureaudit.v1.AssessResponse
-	16, // [16:17] is the sub-list for method output_type
-	15, // [15:16] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	15, // 13: secureaudit.v1.AssessSummary.access_review:type_name -> secureaudit.v1.ReviewSubject
+	16, // 14: secureaudit.v1.ManagedGrant.binding:type_name -> secureaudit.v1.BindingRef
+	17, // 15: secureaudit.v1.ManagedGrant.subject:type_name -> secureaudit.v1.SubjectRef
+	0,  // 16: secureaudit.v1.RiskService.Assess:input_type -> secureaudit.v1.AssessRequest
+	2,  // 17: secureaudit.v1.RiskService.Assess:output_type -> secureaudit.v1.AssessResponse
+	17, // [17:18] is the sub-list for method output_type
+	16, // [16:17] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_risk_proto_init() }
@@ -590,6 +618,7 @@ func file_secureaudit_v1_risk_proto_init() {
 	file_secureaudit_v1_finding_proto_init()
 	file_secureaudit_v1_rbac_proto_init()
 	file_secureaudit_v1_reasoning_proto_init()
+	file_secureaudit_v1_report_proto_init()
 	file_secureaudit_v1_risk_proto_msgTypes[0].OneofWrappers = []any{
 		(*AssessRequest_Header)(nil),
 		(*AssessRequest_Snapshot)(nil),

@@ -7,26 +7,18 @@ import (
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/orchestrator/history"
-	"secureaudit.dev/services/orchestrator/review"
 )
 
-// enrich adds to the report what only the orchestrator can know: who holds
-// access (from the snapshot and the directory, for the access review) and
-// what changed since the previous audit of the cluster. History is best
-// effort: a store error leaves it out and is logged, never failing the
-// audit.
-func (r *Runner) enrich(ctx context.Context, a *secureauditv1.Audit, report *secureauditv1.Report, snap *snapshot, dir *directory, main []*secureauditv1.Finding, managed []*secureauditv1.ManagedGrant, log *slog.Logger) {
-	var dirChunks []*secureauditv1.DirectoryChunk
-	if dir != nil {
-		dirChunks = dir.chunks
-		if dirChunks == nil {
-			dirChunks = []*secureauditv1.DirectoryChunk{}
-		}
-	}
-	subjects, truncated := review.Subjects(snap.chunks, dirChunks, managed)
-	report.AccessReview = subjects
-	if truncated {
-		r.event(ctx, a, fmt.Sprintf("the access review lists the first %d users and groups only", review.MaxSubjects))
+// enrich adds to the report what the risk-agent's assessment carries for
+// it and what only the orchestrator can know: who holds access (the
+// risk-agent's access review, built beside its platform-managed decision
+// and its directory index, carried as it is) and what changed since the
+// previous audit of the cluster. History is best effort: a store error
+// leaves it out and is logged, never failing the audit.
+func (r *Runner) enrich(ctx context.Context, a *secureauditv1.Audit, report *secureauditv1.Report, main []*secureauditv1.Finding, summary *secureauditv1.AssessSummary, log *slog.Logger) {
+	report.AccessReview = summary.GetAccessReview()
+	if summary.GetAccessReviewTruncated() {
+		r.event(ctx, a, fmt.Sprintf("the access review lists the first %d users and groups only", len(report.GetAccessReview())))
 	}
 	h, err := history.Since(ctx, r.store, r.snapshot(a), main)
 	if err != nil {

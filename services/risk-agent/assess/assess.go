@@ -22,6 +22,7 @@ import (
 	"secureaudit.dev/services/risk-agent/paths"
 	"secureaudit.dev/services/risk-agent/reasoning"
 	"secureaudit.dev/services/risk-agent/registry"
+	"secureaudit.dev/services/risk-agent/review"
 	"secureaudit.dev/services/risk-agent/rules"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
@@ -199,7 +200,9 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 		ChokePoints:       det.ChokePoints,
 		// Every control the registry maps a rule to, with its title: the
 		// report states a compliance status for each.
-		Controls: registry.Controls(),
+		Controls:              registry.Controls(),
+		AccessReview:          det.AccessReview,
+		AccessReviewTruncated: det.AccessReviewTruncated,
 	}
 	if err := stream.Send(&secureauditv1.AssessResponse{Part: &secureauditv1.AssessResponse_Summary{Summary: summary}}); err != nil {
 		return fmt.Errorf("send summary: %w", err)
@@ -223,6 +226,11 @@ type Detection struct {
 	// ChokePoints are the bindings whose removal closes the most proven
 	// escalation paths.
 	ChokePoints []*secureauditv1.ChokePoint
+	// AccessReview lists the users and groups that hold access outside the
+	// platform-managed grants, for the access review (package review), at
+	// most review.MaxSubjects; AccessReviewTruncated says whether more do.
+	AccessReview          []*secureauditv1.ReviewSubject
+	AccessReviewTruncated bool
 }
 
 // maxPlatformGrants bounds AssessSummary.platform_grants, as the contract
@@ -246,10 +254,14 @@ func Detect(snap *snapshot.Snapshot, dir []*secureauditv1.DirectoryChunk, cfg id
 	rules.Sort(findings)
 	rules.Annotate(snap, findings)
 	managed := analysis.ManagedGrants()
+	// The access review leaves out exactly the platform-managed grants,
+	// all of them, and resolves people through the snapshot's directory.
+	subjects, truncated := review.Subjects(snap, managed)
 	if len(managed) > maxPlatformGrants {
 		managed = managed[:maxPlatformGrants]
 	}
-	return Detection{Findings: findings, Injections: detections, PlatformGrants: managed, Semantics: analysis.Semantics(), ChokePoints: escalation.ChokePoints}
+	return Detection{Findings: findings, Injections: detections, PlatformGrants: managed, Semantics: analysis.Semantics(), ChokePoints: escalation.ChokePoints,
+		AccessReview: subjects, AccessReviewTruncated: truncated}
 }
 
 func partName(r *secureauditv1.AssessRequest) string {

@@ -24,6 +24,7 @@ import (
 	entra "secureaudit.dev/services/risk-agent/identity"
 	"secureaudit.dev/services/risk-agent/reasoning"
 	"secureaudit.dev/services/risk-agent/registry"
+	"secureaudit.dev/services/risk-agent/review"
 	"secureaudit.dev/services/risk-agent/rules"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
@@ -165,6 +166,12 @@ func TestAssess(t *testing.T) {
 		},
 		PlatformGrants: rules.Analyze(built).ManagedGrants(),
 		Controls:       registry.Controls(),
+	}
+	// The access review over the same snapshot and directory, leaving out
+	// the same platform-managed grants.
+	wantSummary.AccessReview, _ = review.Subjects(built, wantSummary.PlatformGrants)
+	if len(wantSummary.AccessReview) == 0 || !wantSummary.AccessReview[0].GetResolved() {
+		t.Errorf("the fixture's access review is empty or its first subject unresolved: %v", wantSummary.AccessReview)
 	}
 	if diff := cmp.Diff(wantSummary, resps[len(resps)-1].GetSummary(), protocmp.Transform()); diff != "" {
 		t.Errorf("summary (-want +got):\n%s", diff)

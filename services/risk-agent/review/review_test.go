@@ -1,12 +1,14 @@
 package review
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/testing/protocmp"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/snapshot"
 )
 
 const groupID = "3f2a9c1e-55d4-4a8b-9e21-0c6f7d8b9a10"
@@ -23,7 +25,7 @@ func group(name string) *secureauditv1.Subject {
 	return &secureauditv1.Subject{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_GROUP, Name: name}
 }
 
-func snapshot() []*secureauditv1.SnapshotChunk {
+func chunks() []*secureauditv1.SnapshotChunk {
 	return []*secureauditv1.SnapshotChunk{{
 		ClusterRoles: []*secureauditv1.ClusterRole{{Meta: meta("cluster-admin", "")}, {Meta: meta("view", "")}},
 		RoleBindings: []*secureauditv1.RoleBinding{{
@@ -126,7 +128,7 @@ func TestSubjects(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, truncated := Subjects(snapshot(), tt.dir, managed)
+			got, truncated := Subjects(snapshot.Build(chunks(), tt.dir), managed)
 			if truncated {
 				t.Error("truncated")
 			}
@@ -134,5 +136,21 @@ func TestSubjects(t *testing.T) {
 				t.Errorf("Subjects (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestTruncated: more users and groups than MaxSubjects are cut at
+// MaxSubjects, in order, and the cut is reported.
+func TestTruncated(t *testing.T) {
+	b := &secureauditv1.ClusterRoleBinding{
+		Meta:    meta("many", ""),
+		RoleRef: &secureauditv1.RoleRef{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "view"},
+	}
+	for i := range MaxSubjects + 1 {
+		b.Subjects = append(b.Subjects, user(fmt.Sprintf("u%05d", i)))
+	}
+	got, truncated := Subjects(snapshot.Build([]*secureauditv1.SnapshotChunk{{ClusterRoleBindings: []*secureauditv1.ClusterRoleBinding{b}}}, nil), nil)
+	if !truncated || len(got) != MaxSubjects || got[len(got)-1].GetSubject().GetName() != fmt.Sprintf("u%05d", MaxSubjects-1) {
+		t.Errorf("truncated = %v, %d subjects, last %q", truncated, len(got), got[len(got)-1].GetSubject().GetName())
 	}
 }

@@ -1,0 +1,188 @@
+// Package review lists who holds access, for the access review: every user
+// and group that a RoleBinding or ClusterRoleBinding names, outside the
+// platform-managed grants, with the bindings that give it access and, where
+// the directory answered, the people behind it. The report-agent turns the
+// list into review items without seeing any RBAC rule; the orchestrator
+// carries it from the assessment (AssessSummary.access_review) into the
+// report.
+//
+// It lives in the risk-agent beside the two things it depends on, so that
+// neither is decided twice: which grants are platform-managed (the one
+// decision, rules.Analysis.ManagedGrants, from the bootstrap policy and the
+// catalogued AKS add-ons) and the directory (the one index, the snapshot's
+// UserByID, UserByUPN and GroupByID).
+package review
+
+import (
+	"sort"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/snapshot"
+)
+
+// MaxSubjects bounds the list, as the contract does.
+const MaxSubjects = 10000
+
+// maxGrants, maxMembers and maxOwners bound each subject, as the contract does.
+const (
+	maxGrants  = 1000
+	maxMembers = 5000
+	maxOwners  = 1000
+)
+
+// Subjects builds the review list from the snapshot's bindings, leaving out
+// the platform-managed grants (managed, the risk-agent's one decision), and
+// resolves users and groups through the snapshot's directory, when it has
+// one. It is pure and deterministic: subjects sorted by kind and name,
+// grants by binding. It reports whether the list was truncated at
+// MaxSubjects.
+func Subjects(snap *snapshot.Snapshot, managed []*secureauditv1.ManagedGrant) ([]*secureauditv1.ReviewSubject, bool) {
+	platform := map[string]bool{}
+	for _, m := range managed {
+		platform[managedKey(m.GetBinding(), m.GetSubject().GetKind(), m.GetSubject().GetNamespace(), m.GetSubject().GetName())] = true
+	}
+	subjects := map[string]*secureauditv1.ReviewSubject{}
+	add := func(sub *secureauditv1.Subject, grant *secureauditv1.AccessGrant) {
+		kind := sub.GetKind()
+		if kind != secureauditv1.SubjectKind_SUBJECT_KIND_USER && kind != secureauditv1.SubjectKind_SUBJECT_KIND_GROUP {
+			return
+		}
+		if platform[managedKey(grant.GetBinding(), kind, sub.GetNamespace(), sub.GetName())] {
+			return
+		}
+		key := kind.String() + "/" + sub.GetName()
+		s, ok := subjects[key]
+		if !ok {
+			s = &secureauditv1.ReviewSubject{Subject: &secureauditv1.SubjectRef{Kind: kind, Name: sub.GetName()}}
+			subjects[key] = s
+		}
+		if len(s.Grants) < maxGrants {
+			s.Grants = append(s.Grants, grant)
+		}
+	}
+	for _, b := range snap.RoleBindings() {
+		ns := b.GetMeta().GetNamespace()
+		grant := &secureauditv1.AccessGrant{
+			Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING, Name: b.GetMeta().GetName(), Namespace: ns},
+			Role:    roleRef(snap, b.GetRoleRef(), ns),
+			Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: ns},
+		}
+		for _, sub := range b.GetSubjects() {
+			add(sub, grant)
+		}
+	}
+	for _, b := range snap.ClusterRoleBindings() {
+		grant := &secureauditv1.AccessGrant{
+			Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: b.GetMeta().GetName()},
+			Role:    roleRef(snap, b.GetRoleRef(), ""),
+			Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER},
+		}
+		for _, sub := range b.GetSubjects() {
+			add(sub, grant)
+		}
+	}
+
+	keys := make([]string, 0, len(subjects))
+	for k := range subjects {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	truncated := len(keys) > MaxSubjects
+	if truncated {
+		keys = keys[:MaxSubjects]
+	}
+	out := make([]*secureauditv1.ReviewSubject, 0, len(keys))
+	for _, k := range keys {
+		s := subjects[k]
+		sort.SliceStable(s.Grants, func(i, j int) bool { return grantKey(s.Grants[i]) < grantKey(s.Grants[j]) })
+		resolve(snap, s)
+		out = append(out, s)
+	}
+	return out, truncated
+}
+
+// managedKey identifies a (binding, subject) pair.
+func managedKey(b *secureauditv1.BindingRef, kind secureauditv1.SubjectKind, ns, name string) string {
+	return b.GetKind().String() + "/" + b.GetNamespace() + "/" + b.GetName() + "\x00" + kind.String() + "/" + ns + "/" + name
+}
+
+// roleRef names a binding's role, marked missing when the snapshot does not
+// hold it.
+func roleRef(snap *snapshot.Snapshot, r *secureauditv1.RoleRef, namespace string) *secureauditv1.FindingRole {
+	role := &secureauditv1.FindingRole{Kind: r.GetKind(), Name: r.GetName()}
+	if r.GetKind() == secureauditv1.RoleKind_ROLE_KIND_ROLE {
+		role.Namespace = namespace
+		_, ok := snap.Role(namespace, r.GetName())
+		role.Missing = !ok
+	} else {
+		_, ok := snap.ClusterRole(r.GetName())
+		role.Missing = !ok
+	}
+	return role
+}
+
+func grantKey(g *secureauditv1.AccessGrant) string {
+	return g.GetBinding().GetNamespace() + "/" + g.GetBinding().GetKind().String() + "/" + g.GetBinding().GetName()
+}
+
+// resolve fills in what the directory says about the subject: a user's own
+// record (by UPN, else by object ID), a group's members and owners.
+func resolve(snap *snapshot.Snapshot, s *secureauditv1.ReviewSubject) {
+	name := s.GetSubject().GetName()
+	switch s.GetSubject().GetKind() {
+	case secureauditv1.SubjectKind_SUBJECT_KIND_USER:
+		u, ok := snap.UserByUPN(name)
+		if !ok {
+			u, ok = snap.UserByID(name)
+		}
+		if !ok {
+			return
+		}
+		s.Resolved = true
+		s.Person = person(u)
+		s.Subject.DisplayName = truncate(u.GetDisplayName(), 256)
+	case secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
+		g, ok := snap.GroupByID(name)
+		if !ok {
+			return
+		}
+		s.Resolved = true
+		s.Subject.DisplayName = truncate(g.GetDisplayName(), 256)
+		s.Description = truncate(g.GetDescription(), 1024)
+		s.Members = people(snap, g.GetMemberIds(), maxMembers)
+		s.Owners = people(snap, g.GetOwnerIds(), maxOwners)
+	}
+}
+
+func person(u *secureauditv1.DirectoryUser) *secureauditv1.Person {
+	return &secureauditv1.Person{
+		UserPrincipalName: truncate(u.GetUserPrincipalName(), 1024),
+		DisplayName:       truncate(u.GetDisplayName(), 256),
+		Guest:             u.GetUserType() == secureauditv1.UserType_USER_TYPE_GUEST,
+		Disabled:          !u.GetAccountEnabled(),
+	}
+}
+
+// people lists the users among ids, sorted by UPN; ids that are not users
+// (nested groups, service principals) are left out.
+func people(snap *snapshot.Snapshot, ids []string, limit int) []*secureauditv1.Person {
+	var out []*secureauditv1.Person
+	for _, id := range ids {
+		if u, ok := snap.UserByID(id); ok {
+			out = append(out, person(u))
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].GetUserPrincipalName() < out[j].GetUserPrincipalName() })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n])
+}
