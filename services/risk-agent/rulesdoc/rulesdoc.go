@@ -84,7 +84,7 @@ func Markdown() string {
 const differences = `
 ## Differences from the prototype
 
-The seed of the project (the essay "From Local to Trusted", /work/shared/seed) fixes no rule severities, and neither does the rules reference it grew (rbac-risks.md, which says what each permission allows, not how bad it is); the prototype's severities are those of the catalogue before version 2026.12.1. The identity (ENTRA) and prompt-injection (INJ) rules keep the prototype's base severities (INJ-004, invisible or bidirectional Unicode, MEDIUM since it also mangles legitimate text; the other INJ rules HIGH). Each deliberate difference, and why:
+The seed of the project (the essay "From Local to Trusted") fixes no rule severities, and neither does the RBAC risk reference the rules were written from (it says what each permission allows, not how bad it is); the prototype's severities are those of the catalogue before version 2026.12.1. The identity (ENTRA) and prompt-injection (INJ) rules keep the prototype's base severities (INJ-004, invisible or bidirectional Unicode, MEDIUM since it also mangles legitimate text; the other INJ rules HIGH). Each deliberate difference, and why:
 
 | rule | prototype | now | reason |
 |---|---|---|---|
@@ -96,7 +96,7 @@ The seed of the project (the essay "From Local to Trusted", /work/shared/seed) f
 | RBAC-036 | only dangerous permissions aggregated into admin, edit or view | any write the built-in role lacks, on any API group: LOW (MEDIUM into view); dangerous additions stay MEDIUM; writes on the resources of a privileged controller present in the snapshot (RBAC-041) HIGH | every admin, editor or viewer in every namespace gets the write; the rules reference always said any |
 | RBAC-020 | built-in workload controllers only | also create on Tekton TaskRuns and PipelineRuns and Argo Workflows and CronWorkflows | their controllers run pods as any ServiceAccount of the namespace the resource names: indirect pod creation like a Deployment |
 | RBAC-033, RBAC-034 | any grant to system:anonymous, system:unauthenticated (CRITICAL) or system:authenticated (HIGH) beyond the discovery roles at the base severity | a grant of nothing but get on named objects of a non-sensitive kind (no Secrets, subresources, wildcards or non-resource URLs) LOW | a public ConfigMap read by name is what such bindings are for (cluster-info in kube-public); the base severity stays for everything else, named Secrets included |
-| PATH-001 | every path to cluster-admin CRITICAL | a path with a step that needs an object the snapshot cannot show (a legacy ServiceAccount token Secret, a controller's configuration) is conditional, states its assumption and is HIGH | a path resting on an unproven assumption is rated below one whose every step is proven |
+| PATH-001 | every path to cluster-admin CRITICAL | a path with a step that needs an object the snapshot cannot show (a legacy ServiceAccount token Secret: the audit never reads Secrets) is conditional, states its assumption and is HIGH | a path resting on an unproven assumption is rated below one whose every step is proven |
 | RBAC-041, RBAC-042, RBAC-043 | not detected | HIGH, HIGH, MEDIUM base | escalation through a privileged controller, APIService redirection and Pod Security relabelling of a Namespace were missed |
 `
 
