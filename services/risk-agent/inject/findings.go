@@ -91,9 +91,7 @@ func (s surface) finding(h Hit) *secureauditv1.Finding {
 		scope = &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: s.namespace}
 	}
 	object := excerpt(s.object(), 200)
-	// The rule (title, base severity, control) is the category's entry in
-	// the registry (services/risk-agent/registry/inject.go).
-	f := registry.MustLookup(h.Category.RuleID()).Finding(registry.Hit{
+	f := h.Category.rule().Finding(registry.Hit{
 		ID:             hex.EncodeToString(sum.Sum(nil)[:8]),
 		SeverityReason: "base severity of the rule: text addressed to a language model was planted in data the audit reads",
 		Scope:          scope,
@@ -106,6 +104,24 @@ func (s surface) finding(h Hit) *secureauditv1.Finding {
 		s.ref(f)
 	}
 	return f
+}
+
+// rule is the category's rule: its entry in the registry
+// (services/risk-agent/registry/inject.go), which gives the finding its
+// title, base severity and control. A category added without an entry is a
+// programming error that TestCategoriesRegistered and the fixture tests
+// report; until it is fixed the category's hits still become well-formed
+// findings (HIGH, SOC2-CC7.2) rather than stopping the audit.
+func (c Category) rule() registry.Rule {
+	if r, ok := registry.Lookup(c.RuleID()); ok {
+		return r
+	}
+	return registry.Rule{
+		ID: c.RuleID(), Family: registry.Injection, Title: "possible prompt injection: " + c.String(),
+		Severity: secureauditv1.Severity_SEVERITY_HIGH, Controls: []string{Control},
+		Rationale:   "Text addressed to a language model was planted in data the audit reads.",
+		Remediation: "Remove the text from the object or the directory attribute.",
+	}
 }
 
 func (s surface) remediation() string {
