@@ -79,7 +79,7 @@ func (r Rule) Finding(h Hit) *secureauditv1.Finding {
 		Remediation:    Clip(fix, 4096),
 	}
 	for _, id := range slices.Sorted(slices.Values(h.Folded)) {
-		f.Folded = append(f.Folded, &secureauditv1.FoldedHit{RuleId: id, Controls: MustLookup(id).Controls})
+		f.Folded = append(f.Folded, &secureauditv1.FoldedHit{RuleId: id, Controls: slices.Clone(MustLookup(id).Controls)})
 	}
 	f.ControlTitles = Titles(f)
 	return f
@@ -89,14 +89,19 @@ func (r Rule) Finding(h Hit) *secureauditv1.Finding {
 // of its controls and of its folded hits' controls, in that order, each once.
 // A control no rule maps to has no title and is left out.
 func Titles(f *secureauditv1.Finding) []*secureauditv1.ControlTitle {
-	var out []*secureauditv1.ControlTitle
-	seen := map[string]bool{}
+	n := len(f.GetControls())
+	for _, h := range f.GetFolded() {
+		n += len(h.GetControls())
+	}
+	// A finding bears on a handful of controls: a linear search beats a map.
+	out := make([]*secureauditv1.ControlTitle, 0, n)
 	add := func(ids []string) {
 		for _, id := range ids {
-			if t := controlTitles[id]; t != "" && !seen[id] {
-				seen[id] = true
-				out = append(out, &secureauditv1.ControlTitle{Id: id, Title: t})
+			t := controlTitles[id]
+			if t == "" || slices.ContainsFunc(out, func(c *secureauditv1.ControlTitle) bool { return c.GetId() == id }) {
+				continue
 			}
+			out = append(out, &secureauditv1.ControlTitle{Id: id, Title: t})
 		}
 	}
 	add(f.GetControls())

@@ -146,18 +146,20 @@ func Of(f Family) []Rule {
 	return out
 }
 
-// Lookup returns the rule of an ID.
+// Lookup returns the rule of an ID. Its Controls are the registry's own,
+// shared by every caller: read them, never modify them (the rules look
+// rules up for every grant they judge, so Lookup does not copy).
 func Lookup(id string) (Rule, bool) {
 	i, ok := byID[id]
 	if !ok {
 		return Rule{}, false
 	}
-	return all[i].clone(), true
+	return all[i], true
 }
 
-// MustLookup returns the rule of an ID and panics when there is none: rule
-// IDs are constants of the code, so an unknown one is a programming error
-// (register the rule in this package).
+// MustLookup returns the rule of an ID, as Lookup does, and panics when
+// there is none: rule IDs are constants of the code, so an unknown one is a
+// programming error (register the rule in this package).
 func MustLookup(id string) Rule {
 	r, ok := Lookup(id)
 	if !ok {

@@ -129,6 +129,12 @@ func TestFinding(t *testing.T) {
 	if err := registry.Check(f); err != nil {
 		t.Error(err)
 	}
+	// A finding owns its controls: changing them leaves the registry as it is.
+	f.Controls[0], f.Folded[0].Controls[0] = "CIS-9.9", "CIS-9.9"
+	if registry.MustLookup("RBAC-001").Controls[0] != "CIS-5.1.1" || registry.MustLookup("RBAC-004").Controls[0] != "CIS-5.1.3" {
+		t.Error("changing a finding's controls changed the registry")
+	}
+	f.Controls[0], f.Folded[0].Controls[0] = "CIS-5.1.1", "CIS-5.1.3"
 	f.Family = registry.Identity
 	if registry.Check(f) == nil {
 		t.Error("Check accepted a finding of the wrong family")
