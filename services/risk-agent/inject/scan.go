@@ -32,6 +32,7 @@ const (
 	HiddenText
 	Encoded
 	Exfiltration
+	Prose
 )
 
 // RuleID returns the category's stable rule ID, such as INJ-001.
@@ -49,6 +50,8 @@ func (c Category) RuleID() string {
 		return "INJ-005"
 	case Exfiltration:
 		return "INJ-006"
+	case Prose:
+		return "INJ-007"
 	}
 	return "INJ-000"
 }
@@ -68,6 +71,8 @@ func (c Category) String() string {
 		return "encoded payload"
 	case Exfiltration:
 		return "markdown image or link exfiltration"
+	case Prose:
+		return "prose addressed to a model"
 	}
 	return "unknown"
 }
@@ -120,6 +125,9 @@ func scan(s string, depth int) []Hit {
 	if r, ok := exfiltration(lower); ok {
 		add(Exfiltration, r)
 	}
+	if r, ok := prose(lower); ok {
+		add(Prose, r)
+	}
 	return hits
 }
 
@@ -128,7 +136,7 @@ var (
 	verbs = map[string]bool{
 		"ignore": true, "disregard": true, "skip": true, "forget": true, "neglect": true,
 		"overlook": true, "omit": true, "bypass": true, "override": true, "overwrite": true,
-		"discard": true, "drop": true, "abandon": true, "unlearn": true,
+		"discard": true, "abandon": true, "unlearn": true,
 	}
 	qualifiers = map[string]bool{
 		"prior": true, "previous": true, "preceding": true, "above": true, "foregoing": true,
