@@ -100,7 +100,7 @@ func prose(lower string) (string, bool) {
 		return "", false
 	}
 	if s := f.score(); s >= proseThreshold {
-		return fmt.Sprintf("prose addressed to a model: %d words in %d sentences, %d second-person words, %d imperative openings, %d address phrases, %d strong and %d other model terms (score %d, threshold %d)",
+		return fmt.Sprintf("%d words in %d sentences, %d second-person words, %d imperative openings, %d address phrases, %d strong and %d other model terms (score %d, threshold %d)",
 			f.words, f.sentences, f.second, f.imperatives, f.phrases, f.strong, f.weak, s, proseThreshold), true
 	}
 	return "", false

@@ -77,6 +77,33 @@ func (c Category) String() string {
 	return "unknown"
 }
 
+// Categories lists every category in check order: the INJ rules.
+func Categories() []Category {
+	return []Category{Override, RoleMarker, ToolBlock, HiddenText, Encoded, Exfiltration, Prose}
+}
+
+// Description explains what the category's rule detects and why, for the
+// rules reference (docs/rules.md).
+func (c Category) Description() string {
+	switch c {
+	case Override:
+		return "Instruction override: after normalization (NFKC, lower case, Cyrillic and Greek homoglyphs, leetspeak digits, zero-width characters dropped, spaced-out letters joined), a verb such as ignore, disregard, forget, bypass or \"pay no attention to\" followed within five words by an object such as instructions, prompt, guidelines or (with a qualifier such as previous, above, all, your) rules, context, data; or a role-override opener such as \"you are now\", \"from now on you\", \"developer mode\", \"reveal your\"."
+	case RoleMarker:
+		return "Role and chat-template markers: tokens of model chat templates (`<|im_start|>`, `<<SYS>>`, `[INST]`, `<start_of_turn>`, ...), markdown role headers (`### System`), and role prefixes (`System:`, `Assistant:`) opening the string or a line."
+	case ToolBlock:
+		return "Fake tool calls and agent transcripts: tool-call markup (`<tool_call>`, `\"tool_calls\"`, `<invoke>`, ...) or two or more of Thought:, Action:, Action Input:, Observation:, Final Answer:."
+	case HiddenText:
+		return "Invisible and bidirectional Unicode: format characters (zero-width, bidi overrides and isolates, tag characters), private-use and unassigned code points, control characters other than tab and line breaks, blank fillers, invalid UTF-8. Base severity MEDIUM: such characters also come from careless copying."
+	case Encoded:
+		return "Encoded payloads: runs of base64 (24 characters or more) or hex (32 or more) that decode to text which is itself detected (rescanned, two levels deep) or reads as at least four words of prose."
+	case Exfiltration:
+		return "Markdown and HTML exfiltration: a markdown image with a remote URL, an HTML image, or a markdown or reference link whose URL carries a query string."
+	case Prose:
+		return "Prose addressed to a model. Cluster and directory fields hold names, identifiers, JSON and short descriptions; prose that speaks to someone about the things a language model is told about is an anomaly there whatever it asks for, so the rule needs no list of attacks. One pass over the words (folded as for INJ-001) counts address: second-person words (you, your and their German, French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese, Japanese, Korean, Albanian, Irish, Scottish Gaelic and Zulu forms), sentences opening with an imperative verb (write, act, answer, ignore, describe, ...), and address phrases (\"you are\", \"you will\", \"you are a\", \"your task\", \"your answer\", \"I want you\", \"can you\", \"act as a\", ...); and model talk: strong terms (assistant, AI, chatbot, persona, jailbreak, unfiltered, prompt, ethical, restrictions, ...) count 2, generic ones (answer, response, output, rules, character, story, ...) 1, each distinct term once. A string of at least 6 words is reported when it is addressed, names a strong term or holds an address phrase, and 2 x address phrases + second-person words (up to 3) + imperative openings (up to 2) + model talk (up to 8) reaches 6. The finding's reason gives every count, so it explains itself. Measured on public corpora and benign manifests, Helm charts, an operator bundle and directory samples: see the README, \"Injection defence\"."
+	}
+	return ""
+}
+
 // Hit is one detection in a string.
 type Hit struct {
 	Category Category

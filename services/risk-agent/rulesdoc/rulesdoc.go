@@ -57,6 +57,7 @@ func Markdown() string {
 		}
 		fmt.Fprintf(&b, "\nFixture: `services/risk-agent/%s/testdata/rules/%s/`.\n", dir, r.ID)
 	}
+	b.WriteString(injectionRules())
 	b.WriteString(differences)
 	return b.String()
 }
