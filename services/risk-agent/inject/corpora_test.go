@@ -26,9 +26,9 @@ const goal = 0.9
 // set, rounded down. A corpus leaves this table when it reaches the goal;
 // a floor is never lowered to make a change pass.
 var belowGoal = map[string]float64{
-	"garak":          0.50,
-	"spikee":         0.58,
-	"jailbreakbench": 0.83,
+	"garak":          0.65,
+	"spikee":         0.72,
+	"jailbreakbench": 0.84,
 }
 
 // heldOut reports whether a string belongs to the held-out half of its

@@ -106,6 +106,17 @@ func prose(lower string) (string, bool) {
 	return "", false
 }
 
+// modalBefore are the modals of a polite imperative: "could you write".
+var modalBefore = set("can", "could", "would", "will")
+
+// modelOwned are the nouns that make "your <noun>" model talk; they count
+// once, as one strong term.
+var modelOwned = set("response", "responses", "answer", "answers", "output", "outputs", "reply", "replies", "prompt", "instructions", "programming", "guidelines")
+
+// modelOwnedID is the strong-term bit "your <modelOwned>" sets: one past the
+// lexicon.
+var modelOwnedID = uint8(len(strongTerms))
+
 func (f *proseFeatures) endSentence() {
 	if f.sentenceWords >= 3 {
 		f.sentences++
@@ -124,14 +135,20 @@ func (f *proseFeatures) word(w string) {
 	if secondPerson[w] {
 		f.second++
 	}
-	if f.afterTerminator || f.prev == "please" && f.sentenceWords == 2 {
-		if imperatives[w] {
-			f.imperatives++
-		}
+	// An imperative opens a sentence, follows "please" there, or is asked
+	// for politely: "could you describe", "can you please write".
+	polite := f.prev == "you" && modalBefore[f.prev2] || f.prev == "please" && (f.prev2 == "you" || f.sentenceWords == 2)
+	if (f.afterTerminator || polite) && imperatives[w] {
+		f.imperatives++
 	}
 	f.afterTerminator = false
 	if addressAfter[f.prev][w] || f.prev2 == "i" && (f.prev == "want" || f.prev == "need") && w == "you" {
 		f.phrases++
+	}
+	// A possessive before an output or instruction presumes the reader
+	// produces answers: "your response", "your system prompt".
+	if f.prev == "your" && modelOwned[w] && f.strongSeen.add(modelOwnedID) {
+		f.strong++
 	}
 	// A persona handed over: "you are a", "you're an", "act as a".
 	if (f.prev2 == "you" && f.prev == "are" || f.prev2 == "act" && f.prev == "as") && (w == "a" || w == "an") ||

@@ -9,6 +9,7 @@
 package inject
 
 import (
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -169,6 +170,7 @@ var (
 		"prior": true, "previous": true, "preceding": true, "above": true, "foregoing": true,
 		"earlier": true, "initial": true, "original": true, "all": true, "any": true,
 		"your": true, "system": true, "existing": true, "old": true, "former": true,
+		"rest": true, "remaining": true,
 	}
 	objects = map[string]bool{
 		"content": true, "text": true, "instruction": true, "instructions": true,
@@ -177,6 +179,7 @@ var (
 		"message": true, "messages": true, "prompt": true, "prompts": true,
 		"rule": true, "rules": true, "guideline": true, "guidelines": true,
 		"guidance": true, "orders": true, "constraints": true, "policy": true, "policies": true,
+		"directions": true, "info": true, "information": true, "requests": true, "tasks": true,
 	}
 	// strongObjects need no qualifier: "ignore instructions" is an attack on
 	// its own, "skip data" is not.
@@ -213,6 +216,13 @@ var (
 	}
 )
 
+// ownInstructions follow "your" (at most one word between) when a string
+// asks a model about its own instructions: "your initial instructions",
+// "your system prompt".
+var ownInstructions = map[string]bool{
+	"instruction": true, "instructions": true, "prompt": true, "prompts": true, "directives": true,
+}
+
 // window is how many words may separate a verb from its object.
 const window = 5
 
@@ -244,6 +254,13 @@ func override(words []string) (string, bool) {
 		for _, p := range openers {
 			if hasAt(words, i, p) {
 				return "role override \"" + strings.Join(p, " ") + "\"", true
+			}
+		}
+		if w == "your" {
+			for j := i + 1; j < len(words) && j <= i+2; j++ {
+				if ownInstructions[words[j]] {
+					return "reference to the model's own \"" + strings.Join(words[i:j+1], " ") + "\"", true
+				}
 			}
 		}
 	}
@@ -470,10 +487,11 @@ func hidden(s string) (string, bool) {
 
 var (
 	base64Run = regexp.MustCompile(`[A-Za-z0-9+/_-]{24,}={0,2}`)
+	base32Run = regexp.MustCompile(`[A-Z2-7]{24,}={0,6}`)
 	hexRun    = regexp.MustCompile(`(?i)(?:0x)?[0-9a-f]{32,}`)
 )
 
-// encoded finds base64 or hex runs that decode to text which is either an
+// encoded finds base64, base32 or hex runs that decode to text which is either an
 // injection itself or reads as natural language.
 func encoded(s string, depth int) (string, bool) {
 	for _, run := range hexRun.FindAllString(s, 16) {
@@ -484,6 +502,15 @@ func encoded(s string, depth int) (string, bool) {
 		b, err := hex.DecodeString(run)
 		if err == nil && textual(b, depth) {
 			return "hex that decodes to text", true
+		}
+	}
+	for _, run := range base32Run.FindAllString(s, 16) {
+		b, err := base32.StdEncoding.DecodeString(run)
+		if err != nil {
+			b, err = base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.TrimRight(run, "="))
+		}
+		if err == nil && textual(b, depth) {
+			return "base32 that decodes to text", true
 		}
 	}
 	for _, run := range base64Run.FindAllString(s, 16) {
