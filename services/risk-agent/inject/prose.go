@@ -299,7 +299,7 @@ var (
 		"policies", "model", "models", "character", "characters", "story", "scenario", "game", "content",
 		"words", "sentence", "sentences", "paragraph", "essay", "article", "post", "letter", "poem", "script",
 		"tutorial", "guide", "message", "text", "language", "chat", "conversation", "question", "questions",
-		"mode", "role", "write", "writing", "user", "human", "tokens", "generate", "information",
+		"mode", "role", "write", "writing", "user", "human", "tokens", "generate", "information", "system",
 		"regeln", "antwort", "réponse", "respuesta", "risposta", "modèle", "modelo", "modell",
 		"përgjigjen", "përgjigjes", "freagra", "freagairt", "impendulo", "empendulweni",
 	)

@@ -9,6 +9,7 @@
 package inject
 
 import (
+	"encoding/ascii85"
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
@@ -88,7 +89,7 @@ func Categories() []Category {
 func (c Category) Description() string {
 	switch c {
 	case Override:
-		return "Instruction override: after normalization (NFKC, lower case, Cyrillic and Greek homoglyphs, leetspeak digits, zero-width characters dropped, spaced-out letters joined), a verb such as ignore, disregard, forget, bypass or \"pay no attention to\" followed within five words by an object such as instructions, prompt, guidelines or (with a qualifier such as previous, above, all, your) rules, context, data; or a role-override opener such as \"you are now\", \"from now on you\", \"developer mode\", \"reveal your\"."
+		return "Instruction override: after normalization (NFKC, lower case, Cyrillic and Greek homoglyphs, leetspeak digits, zero-width characters dropped, spaced-out letters joined), a verb such as ignore, disregard, forget, bypass or \"pay no attention to\" followed within five words by an object such as instructions, prompt, guidelines or (with a qualifier such as previous, above, all, your) rules, context, data; a role-override opener such as \"you are now\", \"from now on you\", \"developer mode\", \"reveal your\"; or \"your\" followed within two words by instructions, prompt or directives (a request for the model's own instructions). The verb drop is not read (capabilities.drop in every manifest).
 	case RoleMarker:
 		return "Role and chat-template markers: tokens of model chat templates (`<|im_start|>`, `<<SYS>>`, `[INST]`, `<start_of_turn>`, ...), markdown role headers (`### System`), and role prefixes (`System:`, `Assistant:`) opening the string or a line."
 	case ToolBlock:
@@ -96,7 +97,7 @@ func (c Category) Description() string {
 	case HiddenText:
 		return "Invisible and bidirectional Unicode: format characters (zero-width, bidi overrides and isolates, tag characters), private-use and unassigned code points, control characters other than tab and line breaks, blank fillers, invalid UTF-8. Base severity MEDIUM: such characters also come from careless copying."
 	case Encoded:
-		return "Encoded payloads: runs of base64 (24 characters or more) or hex (32 or more) that decode to text which is itself detected (rescanned, two levels deep) or reads as at least four words of prose."
+		return "Encoded payloads: runs of base64 or base32 (24 characters or more), Ascii85 (25 or more, with punctuation) or hex (32 or more) that decode to text which is itself detected (rescanned, two levels deep) or reads as at least four words of prose; and ROT13 text (three distinct common English words in ROT13 form, such as gur, naq, lbh) whose decoding reads likewise."
 	case Exfiltration:
 		return "Markdown and HTML exfiltration: a markdown image with a remote URL, an HTML image, or a markdown or reference link whose URL carries a query string."
 	case Prose:
@@ -147,6 +148,8 @@ func scan(s string, depth int) []Hit {
 	}
 	if depth < maxDepth {
 		if r, ok := encoded(s, depth); ok {
+			add(Encoded, r)
+		} else if r, ok := rot13Text(s, words, depth); ok {
 			add(Encoded, r)
 		}
 	}
@@ -488,7 +491,11 @@ func hidden(s string) (string, bool) {
 var (
 	base64Run = regexp.MustCompile(`[A-Za-z0-9+/_-]{24,}={0,2}`)
 	base32Run = regexp.MustCompile(`[A-Z2-7]{24,}={0,6}`)
-	hexRun    = regexp.MustCompile(`(?i)(?:0x)?[0-9a-f]{32,}`)
+	// ascii85Run is a run of Ascii85 (Adobe, optionally in <~ ~>) or of
+	// RFC 1924 base85 without spaces; decoding random punctuation fails or
+	// yields bytes textual rejects.
+	ascii85Run = regexp.MustCompile(`[!-u]{25,}`)
+	hexRun     = regexp.MustCompile(`(?i)(?:0x)?[0-9a-f]{32,}`)
 )
 
 // encoded finds base64, base32 or hex runs that decode to text which is either an
@@ -511,6 +518,16 @@ func encoded(s string, depth int) (string, bool) {
 		}
 		if err == nil && textual(b, depth) {
 			return "base32 that decodes to text", true
+		}
+	}
+	for _, run := range ascii85Run.FindAllString(s, 16) {
+		if strings.IndexFunc(run, func(r rune) bool { return r < '0' || r > '9' && r < 'A' }) < 0 {
+			continue // letters and digits only: base64 or base32, tried above and below
+		}
+		run = strings.TrimSuffix(strings.TrimPrefix(run, "<~"), "~>")
+		b := make([]byte, 4*len(run)/5+4)
+		if n, _, err := ascii85.Decode(b, []byte(run), true); err == nil && textual(b[:n], depth) {
+			return "Ascii85 that decodes to text", true
 		}
 	}
 	for _, run := range base64Run.FindAllString(s, 16) {
@@ -553,6 +570,46 @@ func textual(b []byte, depth int) bool {
 		}
 	}
 	return words >= 4 && letters*100 >= n*75
+}
+
+// rot13Common are common English words as ROT13 writes them ("gur" is
+// "the"); no English, German or French text uses three of them.
+var rot13Common = map[string]bool{
+	"gur": true, "naq": true, "lbh": true, "vf": true, "bs": true, "gb": true, "vg": true, "gung": true,
+	"jvgu": true, "sbe": true, "guvf": true, "lbhe": true, "ner": true, "abg": true, "jung": true, "jurer": true,
+	"cerivbhf": true, "vafgehpgvbaf": true, "vtaber": true,
+}
+
+// rot13Text reports words of a string that read as ROT13 English: at least
+// three distinct common words in ROT13 form, and the decoded string is an
+// injection or prose.
+func rot13Text(s string, words []string, depth int) (string, bool) {
+	seen := 0
+	var first string
+	for _, w := range words {
+		if rot13Common[w] && w != first {
+			if first == "" {
+				first = w
+			}
+			seen++
+		}
+	}
+	if seen < 3 {
+		return "", false
+	}
+	decoded := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z':
+			return 'a' + (r-'a'+13)%26
+		case r >= 'A' && r <= 'Z':
+			return 'A' + (r-'A'+13)%26
+		}
+		return r
+	}, s)
+	if textual([]byte(decoded), depth) {
+		return "ROT13 that decodes to text", true
+	}
+	return "", false
 }
 
 var (
