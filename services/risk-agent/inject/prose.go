@@ -27,15 +27,17 @@ import (
 //     "response", "output", "rules", "restrictions", "character",
 //     "story"...) one, each distinct word once.
 //
-// A string is reported when it is prose (at least prosemin words in at
-// least two sentences, or proselong words), is addressed (at least one
-// address signal), and its score, 2 per address phrase + second-person
-// words (up to 3) + imperative openings (up to 2) + model talk (up to 8),
-// reaches proseThreshold. The weights and lexicons are fixed in code; the
-// reason names the counts, so a finding explains itself.
+// A string of at least proseMin words is reported when it is addressed (at
+// least one address signal), names a strong term or holds an address
+// phrase, and its score, 2 per address phrase + second-person words (up to
+// 3) + imperative openings (up to 2) + model talk (up to 8), reaches
+// proseThreshold. "your response", "your prompt" and the like also count as
+// one strong term: they presume the reader produces answers. The weights and
+// lexicons are fixed in code; the reason gives every count, so a finding
+// explains itself. Sentences end at . ! ? a line break or their CJK forms;
+// a colon does not end one, so JSON does not read as a row of sentences.
 const (
 	proseMin       = 6
-	proseLong      = 25
 	proseThreshold = 6
 )
 
@@ -243,9 +245,6 @@ var (
 		// ru (after homoglyph folding), zh, ja, ko
 		"ты", "тебя", "тебе", "твой", "твоя", "твои", "вы", "вас", "вам", "ваш", "ваша", "ваши",
 		"你", "您", "你们", "あなた", "君", "너", "당신",
-		// sq, ga, gd, zu: added after reading the development half of spikee's
-		// multilingual seeds (see testdata/corpora/README.md)
-		"tënde", "tëndë", "tú", "duit", "ort", "agat", "thu", "dhut", "agad", "wena", "yakho", "kwakho",
 	)
 	imperatives = set(
 		"act", "pretend", "imagine", "write", "tell", "say", "answer", "respond", "reply", "provide", "give",
@@ -291,7 +290,6 @@ var (
 		// de, fr, es, it, pt, ru, zh, ja, ko
 		"ki", "ia", "assistent", "assistente", "asistente", "sprachmodell", "anweisungen", "règles", "consignes",
 		"instrucciones", "istruzioni", "instruções", "инструкции", "助手", "模型", "指令", "提示",
-		"udhëzimet", "treoracha", "stiùiridhean", "imiyalelo", "imiyalo",
 	)
 	weakTerms = ids(
 		"answer", "answers", "response", "responses", "respond", "reply", "replies", "output", "outputs",
@@ -301,6 +299,5 @@ var (
 		"tutorial", "guide", "message", "text", "language", "chat", "conversation", "question", "questions",
 		"mode", "role", "write", "writing", "user", "human", "tokens", "generate", "information", "system",
 		"regeln", "antwort", "réponse", "respuesta", "risposta", "modèle", "modelo", "modell",
-		"përgjigjen", "përgjigjes", "freagra", "freagairt", "impendulo", "empendulweni",
 	)
 )
