@@ -28,7 +28,7 @@ const goal = 0.9
 var belowGoal = map[string]float64{
 	"garak":          0.69,
 	"spikee":         0.72,
-	"jailbreakbench": 0.84,
+	"jailbreakbench": 0.89,
 }
 
 // heldOut reports whether a string belongs to the held-out half of its

@@ -108,6 +108,10 @@ func prose(lower string) (string, bool) {
 	return "", false
 }
 
+// directing are the verbs of "<verb> you to": "asking you to", "want you
+// to", "allow you to".
+var directing = set("ask", "asks", "asking", "want", "need", "like", "tell", "telling", "instruct", "order", "command", "allow", "require", "expect", "get")
+
 // modalBefore are the modals of a polite imperative: "could you write".
 var modalBefore = set("can", "could", "would", "will")
 
@@ -145,6 +149,13 @@ func (f *proseFeatures) word(w string) {
 	}
 	f.afterTerminator = false
 	if addressAfter[f.prev][w] || f.prev2 == "i" && (f.prev == "want" || f.prev == "need") && w == "you" {
+		f.phrases++
+	}
+	// A request made of the reader in the first person: "I need a list",
+	// "I'd like you to", "help me write".
+	if f.prev == "i" && (w == "need" || w == "want") || f.prev == "i'd" && w == "like" ||
+		f.prev2 == "i" && f.prev == "would" && w == "like" || f.prev == "help" && w == "me" ||
+		f.prev == "you" && w == "to" && directing[f.prev2] {
 		f.phrases++
 	}
 	// A possessive before an output or instruction presumes the reader
@@ -253,7 +264,7 @@ var (
 		"keep", "always", "never", "don't", "dont", "do", "start", "begin", "continue", "include", "decode",
 		"encode", "show", "reveal", "display", "use", "make", "stop", "help", "follow", "obey", "assume",
 		"roleplay", "simulate", "become", "play", "speak", "talk", "insert", "add", "replace", "focus", "consider",
-		"send", "conclude", "proceed",
+		"send", "conclude", "proceed", "outline", "elaborate", "let's", "lets",
 		// de, fr, es, it
 		"ignoriere", "vergiss", "antworte", "schreibe", "schreib", "sag", "gib", "zeige", "tu", "handle", "spiele",
 		"ignorez", "oubliez", "répondez", "écrivez", "dites", "agissez", "ignore", "oublie", "réponds", "écris", "dis",
@@ -296,7 +307,7 @@ var (
 		"instructions", "instruction", "rules", "guidelines", "restricted", "limitations", "limits", "filter",
 		"policies", "model", "models", "character", "characters", "story", "scenario", "game", "content",
 		"words", "sentence", "sentences", "paragraph", "essay", "article", "post", "letter", "poem", "script",
-		"tutorial", "guide", "message", "text", "language", "chat", "conversation", "question", "questions",
+		"tutorial", "guide", "message", "text", "blog", "email", "tweet", "list", "language", "chat", "conversation", "question", "questions",
 		"mode", "role", "write", "writing", "user", "human", "tokens", "generate", "information", "system",
 		"regeln", "antwort", "réponse", "respuesta", "risposta", "modèle", "modelo", "modell",
 	)
