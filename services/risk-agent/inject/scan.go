@@ -9,6 +9,8 @@
 package inject
 
 import (
+	"encoding/ascii85"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -32,6 +34,7 @@ const (
 	HiddenText
 	Encoded
 	Exfiltration
+	Prose
 )
 
 // RuleID returns the category's stable rule ID, such as INJ-001.
@@ -49,6 +52,8 @@ func (c Category) RuleID() string {
 		return "INJ-005"
 	case Exfiltration:
 		return "INJ-006"
+	case Prose:
+		return "INJ-007"
 	}
 	return "INJ-000"
 }
@@ -68,8 +73,47 @@ func (c Category) String() string {
 		return "encoded payload"
 	case Exfiltration:
 		return "markdown image or link exfiltration"
+	case Prose:
+		return "prose addressed to a model"
 	}
 	return "unknown"
+}
+
+// Categories lists every category in check order: the INJ rules.
+func Categories() []Category {
+	return []Category{Override, RoleMarker, ToolBlock, HiddenText, Encoded, Exfiltration, Prose}
+}
+
+// Detects says how the injection rule with the given ID detects its
+// category, for the rules reference (docs/rules.md); "" for any other ID.
+// What the rule is and why it matters is its registry entry.
+func Detects(ruleID string) string {
+	for _, c := range Categories() {
+		if c.RuleID() == ruleID {
+			return c.detects()
+		}
+	}
+	return ""
+}
+
+func (c Category) detects() string {
+	switch c {
+	case Override:
+		return "Instruction override: after normalization (NFKC, lower case, Cyrillic and Greek homoglyphs, leetspeak digits, zero-width characters dropped, spaced-out letters joined), a verb such as ignore, disregard, forget, bypass or \"pay no attention to\" followed within five words by an object such as instructions, prompt, guidelines or (with a qualifier such as previous, above, all, your) rules, context, data; a role-override opener such as \"you are now\", \"from now on you\", \"developer mode\", \"reveal your\"; or \"your\" followed within two words by instructions, prompt or directives (a request for the model's own instructions). The verb drop is not read (capabilities.drop in every manifest)."
+	case RoleMarker:
+		return "Role and chat-template markers: tokens of model chat templates (`<|im_start|>`, `<<SYS>>`, `[INST]`, `<start_of_turn>`, ...), markdown role headers (`### System`), and role prefixes (`System:`, `Assistant:`) opening the string or a line."
+	case ToolBlock:
+		return "Fake tool calls and agent transcripts: tool-call markup (`<tool_call>`, `\"tool_calls\"`, `<invoke>`, ...) or two or more of Thought:, Action:, Action Input:, Observation:, Final Answer:."
+	case HiddenText:
+		return "Invisible and bidirectional Unicode: format characters (zero-width, bidi overrides and isolates, tag characters), private-use and unassigned code points, control characters other than tab and line breaks, blank fillers, invalid UTF-8. Base severity MEDIUM: such characters also come from careless copying."
+	case Encoded:
+		return "Encoded payloads: runs of base64 or base32 (24 characters or more), Ascii85 (25 or more, with punctuation) or hex (32 or more) that decode to text which is itself detected (rescanned, two levels deep) or reads as at least four words of prose; and ROT13 text (three distinct common English words in ROT13 form, such as gur, naq, lbh) whose decoding reads likewise."
+	case Exfiltration:
+		return "Markdown and HTML exfiltration: a markdown image with a remote URL, an HTML image, or a markdown or reference link whose URL carries a query string."
+	case Prose:
+		return "Prose addressed to a model. Cluster and directory fields hold names, identifiers, JSON and short descriptions; prose that speaks to someone about the things a language model is told about is an anomaly there whatever it asks for, so the rule needs no list of attacks. One pass over the words (folded as for INJ-001) counts address: second-person words (you, your and their German, French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese, Japanese and Korean forms), sentences opening with an imperative verb (write, act, answer, ignore, describe, ...), and address phrases (\"you are\", \"you will\", \"you are a\", \"your task\", \"your answer\", \"I want you\", \"can you\", \"act as a\", and first-person requests: \"I need\", \"I'd like\", \"help me\", \"asking you to\", ...; an imperative also counts after \"please\" or \"could you\"); and model talk: strong terms (assistant, AI, chatbot, persona, jailbreak, unfiltered, prompt, ethical, restrictions, ...) count 2, generic ones (answer, response, output, rules, character, story, ...) 1, each distinct term once. A string of at least 6 words is reported when it is addressed, names a strong term or holds an address phrase, and 2 x address phrases + second-person words (up to 3) + imperative openings (up to 2) + model talk (up to 8) reaches 6. The finding's reason gives every count, so it explains itself. Measured on public corpora and benign manifests, Helm charts, an operator bundle and directory samples: see the README, \"Injection defence\"."
+	}
+	return ""
 }
 
 // Hit is one detection in a string.
@@ -115,10 +159,15 @@ func scan(s string, depth int) []Hit {
 	if depth < maxDepth {
 		if r, ok := encoded(s, depth); ok {
 			add(Encoded, r)
+		} else if r, ok := rot13Text(s, words, depth); ok {
+			add(Encoded, r)
 		}
 	}
 	if r, ok := exfiltration(lower); ok {
 		add(Exfiltration, r)
+	}
+	if r, ok := prose(lower); ok {
+		add(Prose, r)
 	}
 	return hits
 }
@@ -128,12 +177,13 @@ var (
 	verbs = map[string]bool{
 		"ignore": true, "disregard": true, "skip": true, "forget": true, "neglect": true,
 		"overlook": true, "omit": true, "bypass": true, "override": true, "overwrite": true,
-		"discard": true, "drop": true, "abandon": true, "unlearn": true,
+		"discard": true, "abandon": true, "unlearn": true,
 	}
 	qualifiers = map[string]bool{
 		"prior": true, "previous": true, "preceding": true, "above": true, "foregoing": true,
 		"earlier": true, "initial": true, "original": true, "all": true, "any": true,
 		"your": true, "system": true, "existing": true, "old": true, "former": true,
+		"rest": true, "remaining": true,
 	}
 	objects = map[string]bool{
 		"content": true, "text": true, "instruction": true, "instructions": true,
@@ -142,6 +192,7 @@ var (
 		"message": true, "messages": true, "prompt": true, "prompts": true,
 		"rule": true, "rules": true, "guideline": true, "guidelines": true,
 		"guidance": true, "orders": true, "constraints": true, "policy": true, "policies": true,
+		"directions": true, "info": true, "information": true, "requests": true, "tasks": true,
 	}
 	// strongObjects need no qualifier: "ignore instructions" is an attack on
 	// its own, "skip data" is not.
@@ -178,6 +229,13 @@ var (
 	}
 )
 
+// ownInstructions follow "your" (at most one word between) when a string
+// asks a model about its own instructions: "your initial instructions",
+// "your system prompt".
+var ownInstructions = map[string]bool{
+	"instruction": true, "instructions": true, "prompt": true, "prompts": true, "directives": true,
+}
+
 // window is how many words may separate a verb from its object.
 const window = 5
 
@@ -209,6 +267,13 @@ func override(words []string) (string, bool) {
 		for _, p := range openers {
 			if hasAt(words, i, p) {
 				return "role override \"" + strings.Join(p, " ") + "\"", true
+			}
+		}
+		if w == "your" {
+			for j := i + 1; j < len(words) && j <= i+2; j++ {
+				if ownInstructions[words[j]] {
+					return "reference to the model's own \"" + strings.Join(words[i:j+1], " ") + "\"", true
+				}
 			}
 		}
 	}
@@ -435,10 +500,15 @@ func hidden(s string) (string, bool) {
 
 var (
 	base64Run = regexp.MustCompile(`[A-Za-z0-9+/_-]{24,}={0,2}`)
-	hexRun    = regexp.MustCompile(`(?i)(?:0x)?[0-9a-f]{32,}`)
+	base32Run = regexp.MustCompile(`[A-Z2-7]{24,}={0,6}`)
+	// ascii85Run is a run of Ascii85 (Adobe, optionally in <~ ~>) or of
+	// RFC 1924 base85 without spaces; decoding random punctuation fails or
+	// yields bytes textual rejects.
+	ascii85Run = regexp.MustCompile(`[!-u]{25,}`)
+	hexRun     = regexp.MustCompile(`(?i)(?:0x)?[0-9a-f]{32,}`)
 )
 
-// encoded finds base64 or hex runs that decode to text which is either an
+// encoded finds base64, base32 or hex runs that decode to text which is either an
 // injection itself or reads as natural language.
 func encoded(s string, depth int) (string, bool) {
 	for _, run := range hexRun.FindAllString(s, 16) {
@@ -449,6 +519,25 @@ func encoded(s string, depth int) (string, bool) {
 		b, err := hex.DecodeString(run)
 		if err == nil && textual(b, depth) {
 			return "hex that decodes to text", true
+		}
+	}
+	for _, run := range base32Run.FindAllString(s, 16) {
+		b, err := base32.StdEncoding.DecodeString(run)
+		if err != nil {
+			b, err = base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.TrimRight(run, "="))
+		}
+		if err == nil && textual(b, depth) {
+			return "base32 that decodes to text", true
+		}
+	}
+	for _, run := range ascii85Run.FindAllString(s, 16) {
+		if strings.IndexFunc(run, func(r rune) bool { return r < '0' || r > '9' && r < 'A' }) < 0 {
+			continue // letters and digits only: base64 or base32, tried above and below
+		}
+		run = strings.TrimSuffix(strings.TrimPrefix(run, "<~"), "~>")
+		b := make([]byte, 4*len(run)/5+4)
+		if n, _, err := ascii85.Decode(b, []byte(run), true); err == nil && textual(b[:n], depth) {
+			return "Ascii85 that decodes to text", true
 		}
 	}
 	for _, run := range base64Run.FindAllString(s, 16) {
@@ -491,6 +580,46 @@ func textual(b []byte, depth int) bool {
 		}
 	}
 	return words >= 4 && letters*100 >= n*75
+}
+
+// rot13Common are common English words as ROT13 writes them ("gur" is
+// "the"); no English, German or French text uses three of them.
+var rot13Common = map[string]bool{
+	"gur": true, "naq": true, "lbh": true, "vf": true, "bs": true, "gb": true, "vg": true, "gung": true,
+	"jvgu": true, "sbe": true, "guvf": true, "lbhe": true, "ner": true, "abg": true, "jung": true, "jurer": true,
+	"cerivbhf": true, "vafgehpgvbaf": true, "vtaber": true,
+}
+
+// rot13Text reports words of a string that read as ROT13 English: at least
+// three distinct common words in ROT13 form, and the decoded string is an
+// injection or prose.
+func rot13Text(s string, words []string, depth int) (string, bool) {
+	seen := 0
+	var first string
+	for _, w := range words {
+		if rot13Common[w] && w != first {
+			if first == "" {
+				first = w
+			}
+			seen++
+		}
+	}
+	if seen < 3 {
+		return "", false
+	}
+	decoded := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z':
+			return 'a' + (r-'a'+13)%26
+		case r >= 'A' && r <= 'Z':
+			return 'A' + (r-'A'+13)%26
+		}
+		return r
+	}, s)
+	if textual([]byte(decoded), depth) {
+		return "ROT13 that decodes to text", true
+	}
+	return "", false
 }
 
 var (

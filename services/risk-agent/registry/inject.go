@@ -33,13 +33,19 @@ var injectRules = []Rule{
 	},
 	{
 		ID: "INJ-005", Title: "possible prompt injection: encoded payload", Severity: high,
-		Rationale:   "A field of an audited object holds base64 or hex that decodes to text which is an injection itself or reads as prose: a way to slip an instruction past filters that read only plain text. The string is withheld from every prompt.",
+		Rationale:   "A field of an audited object holds base64, base32, Ascii85, hex or ROT13 text that decodes to text which is an injection itself or reads as prose: a way to slip an instruction past filters that read only plain text. The string is withheld from every prompt.",
 		Controls:    []string{"SOC2-CC7.2"},
 		Remediation: injectRemediation,
 	},
 	{
 		ID: "INJ-006", Title: "possible prompt injection: markdown image or link exfiltration", Severity: high,
 		Rationale:   "A field of an audited object holds a markdown image with a remote URL, an HTML image, or a markdown or reference link whose URL has a query string: rendered by a model's client or a report viewer, it sends data to an outside server. The string is withheld from every prompt.",
+		Controls:    []string{"SOC2-CC7.2"},
+		Remediation: injectRemediation,
+	},
+	{
+		ID: "INJ-007", Title: "possible prompt injection: prose addressed to a model", Severity: high,
+		Rationale:   "A field of an audited object holds several sentences written to an assistant: second person, imperatives, talk of rules, restrictions, personas, models or outputs. Cluster and directory fields hold names, identifiers, JSON and short descriptions, so such prose is itself the anomaly, whatever it asks for: role-play and persuasion jailbreaks carry no override phrase for INJ-001 to find. The string is withheld from every prompt.",
 		Controls:    []string{"SOC2-CC7.2"},
 		Remediation: injectRemediation,
 	},

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"secureaudit.dev/services/risk-agent/inject"
 	"secureaudit.dev/services/risk-agent/registry"
 	"secureaudit.dev/services/risk-agent/rules"
 )
@@ -48,6 +49,9 @@ func Markdown() string {
 			controls[i] = c + " (" + registry.ControlTitle(c) + ")"
 		}
 		fmt.Fprintf(&b, "\n## %s\n\n**%s**. Family: %s. Base severity %s. Controls: %s.\n\n%s\n\n", r.ID, r.Title, registry.FamilyName(r.Family), severity(r), strings.Join(controls, ", "), r.Rationale)
+		if d := inject.Detects(r.ID); d != "" {
+			fmt.Fprintf(&b, "How it is detected: %s\n\n", d)
+		}
 		if p := rules.Permissions(r.ID); len(p) > 0 {
 			b.WriteString("Fires on any of:")
 			if r.ID == rules.CSRApproval || r.ID == rules.BindCreate {
