@@ -355,15 +355,15 @@ func widenedAddon(ad *addon, kr *knownRole, ref *secureauditv1.FindingRole, rule
 // aks-support).
 var documentedExclusions = []Capability{CapRBACWrite, CapBind, CapEscalateClusterRoles, CapCreateBindings, CapCreateClusterRoleBindings}
 
-// documentedExcess returns what p grants of the documented exclusions
-// (every verb on every resource included), and the rules granting it.
+// documentedExcess returns what p grants of the documented exclusions, and
+// the rules granting it: every verb on every resource alone when p grants
+// that (it implies the rest).
 func documentedExcess(p *profile, all []*secureauditv1.PolicyRule) ([]widened, []*secureauditv1.PolicyRule) {
+	if len(p.full) > 0 {
+		return []widened{{target: target{verb: "*", group: "*", resource: "*"}}}, mergeRules(all, p.full)
+	}
 	var extra []widened
 	var rules []*secureauditv1.PolicyRule
-	if len(p.full) > 0 {
-		extra = append(extra, widened{target: target{verb: "*", group: "*", resource: "*"}})
-		rules = append(rules, p.full...)
-	}
 	seen := map[target]bool{}
 	for _, c := range documentedExclusions {
 		for _, t := range p.caps[c].found {

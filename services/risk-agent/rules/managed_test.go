@@ -238,6 +238,27 @@ func TestRecognition(t *testing.T) {
 			},
 		},
 		{
+			// Reading Secrets is not what AKS documents aks-service cannot
+			// do: the grant is judged, the role is not RBAC-035.
+			name: "aks-support with an aks-service reading Secrets",
+			change: func(c *secureauditv1.SnapshotChunk) {
+				c.ClusterRoles = append(c.ClusterRoles, cr("aks-service", rule([]string{""}, []string{"pods", "secrets"}, []string{"get", "list"})))
+				c.ClusterRoleBindings = append(c.ClusterRoleBindings, crb("aks-service-rolebinding", "aks-service", sub("User", "", "aks-support")))
+			},
+			want: []string{"RBAC-003 USER /aks-support via aks-service-rolebinding aks-service"},
+		},
+		{
+			name: "aks-support with an aks-service writing RoleBindings",
+			change: func(c *secureauditv1.SnapshotChunk) {
+				c.ClusterRoles = append(c.ClusterRoles, cr("aks-service", rule([]string{"rbac.authorization.k8s.io"}, []string{"rolebindings"}, []string{"create", "patch"})))
+				c.ClusterRoleBindings = append(c.ClusterRoleBindings, crb("aks-service-rolebinding", "aks-service", sub("User", "", "aks-support")))
+			},
+			want: []string{
+				"RBAC-035 UNSPECIFIED / via  aks-service",
+				"RBAC-040 USER /aks-support via aks-service-rolebinding aks-service",
+			},
+		},
+		{
 			name: "catalogued subject bound by another name",
 			change: func(c *secureauditv1.SnapshotChunk) {
 				// The entry's own rule giving nodes/proxy.
