@@ -499,6 +499,11 @@ type Finding struct {
 	// rules) or a role of the bootstrap policy (reconciled at start). A fix
 	// must change the binding, or the roles aggregated into it, not the role.
 	RoleReconciled bool `protobuf:"varint,203,opt,name=role_reconciled,json=roleReconciled,proto3" json:"role_reconciled,omitempty"`
+	// subject_missing is true when the subject is a ServiceAccount other than
+	// default that the snapshot does not hold although it holds other
+	// ServiceAccounts of that namespace: the binding is a latent grant, given
+	// to whoever creates that ServiceAccount. Computed by the risk-agent.
+	SubjectMissing bool `protobuf:"varint,260,opt,name=subject_missing,json=subjectMissing,proto3" json:"subject_missing,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -676,6 +681,13 @@ func (x *Finding) GetComponent() bool {
 func (x *Finding) GetRoleReconciled() bool {
 	if x != nil {
 		return x.RoleReconciled
+	}
+	return false
+}
+
+func (x *Finding) GetSubjectMissing() bool {
+	if x != nil {
+		return x.SubjectMissing
 	}
 	return false
 }
@@ -1219,7 +1231,7 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\x05level\x18\x01 \x01(\x0e2\x1a.secureaudit.v1.ScopeLevelB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05level\x12%\n" +
 	"\tnamespace\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18?R\tnamespace:\x98\x01\xbaH\x94\x01\x1a\x91\x01\n" +
-	"\x0fscope.namespace\x12?a namespace scope names its namespace; a cluster scope has none\x1a=this.level == 2 ? this.namespace != '' : this.namespace == ''\"\xe3\b\n" +
+	"\x0fscope.namespace\x12?a namespace scope names its namespace; a cluster scope has none\x1a=this.level == 2 ? this.namespace != '' : this.namespace == ''\"\x8d\t\n" +
 	"\aFinding\x12%\n" +
 	"\x02id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{16}$R\x02id\x129\n" +
 	"\arule_id\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z][A-Z0-9]*-[0-9]{3}$R\x06ruleId\x12 \n" +
@@ -1246,7 +1258,8 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\tgrant_key\x18\xc8\x01 \x01(\tB\x18\xbaH\x15r\x132\x11^([0-9a-f]{16})?$R\bgrantKey\x12D\n" +
 	"\tworkloads\x18\xc9\x01 \x03(\v2\x1b.secureaudit.v1.WorkloadRefB\b\xbaH\x05\x92\x01\x02\x10 R\tworkloads\x12\x1d\n" +
 	"\tcomponent\x18\xca\x01 \x01(\bR\tcomponent\x12(\n" +
-	"\x0frole_reconciled\x18\xcb\x01 \x01(\bR\x0eroleReconciled\"\xa0\x01\n" +
+	"\x0frole_reconciled\x18\xcb\x01 \x01(\bR\x0eroleReconciled\x12(\n" +
+	"\x0fsubject_missing\x18\x84\x02 \x01(\bR\x0esubjectMissing\"\xa0\x01\n" +
 	"\vWorkloadRef\x12\x1d\n" +
 	"\x04kind\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\x04kind\x12'\n" +
 	"\tnamespace\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\tnamespace\x12\x1e\n" +
