@@ -14,7 +14,7 @@ import (
 
 // CatalogueVersion identifies this rule catalogue; it changes whenever a
 // rule's semantics, severity or text changes.
-const CatalogueVersion = "2026.12.1"
+const CatalogueVersion = "2026.12.2"
 
 // Rule IDs. They are stable: other agents, reports and tests depend on them.
 const (
