@@ -625,8 +625,13 @@ type Finding struct {
 	// control_titles are the titles of the controls the finding bears on: one
 	// per ID of controls and of folded[].controls, in that order, each once.
 	ControlTitles []*ControlTitle `protobuf:"bytes,241,rep,name=control_titles,json=controlTitles,proto3" json:"control_titles,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// subject_missing is true when the subject is a ServiceAccount other than
+	// default that the snapshot does not hold although it holds other
+	// ServiceAccounts of that namespace: the binding is a latent grant, given
+	// to whoever creates that ServiceAccount. Computed by the risk-agent.
+	SubjectMissing bool `protobuf:"varint,260,opt,name=subject_missing,json=subjectMissing,proto3" json:"subject_missing,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Finding) Reset() {
@@ -818,6 +823,13 @@ func (x *Finding) GetControlTitles() []*ControlTitle {
 		return x.ControlTitles
 	}
 	return nil
+}
+
+func (x *Finding) GetSubjectMissing() bool {
+	if x != nil {
+		return x.SubjectMissing
+	}
+	return false
 }
 
 // WorkloadRef names a workload that runs as a ServiceAccount.
@@ -1363,7 +1375,8 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\fControlTitle\x12J\n" +
 	"\x02id\x18\x01 \x01(\tB:\xbaH7r523^(CIS-[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\x02id\x12 \n" +
 	"\x05title\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x05title\"\xf2\t\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x05title\"\x9c\n" +
+	"\n" +
 	"\aFinding\x12%\n" +
 	"\x02id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{16}$R\x02id\x129\n" +
 	"\arule_id\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z][A-Z0-9]*-[0-9]{3}$R\x06ruleId\x12 \n" +
@@ -1392,7 +1405,8 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\tcomponent\x18\xca\x01 \x01(\bR\tcomponent\x12(\n" +
 	"\x0frole_reconciled\x18\xcb\x01 \x01(\bR\x0eroleReconciled\x12=\n" +
 	"\x06family\x18\xf0\x01 \x01(\x0e2\x1a.secureaudit.v1.RuleFamilyB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06family\x12N\n" +
-	"\x0econtrol_titles\x18\xf1\x01 \x03(\v2\x1c.secureaudit.v1.ControlTitleB\b\xbaH\x05\x92\x01\x02\x10@R\rcontrolTitles\"\xa0\x01\n" +
+	"\x0econtrol_titles\x18\xf1\x01 \x03(\v2\x1c.secureaudit.v1.ControlTitleB\b\xbaH\x05\x92\x01\x02\x10@R\rcontrolTitles\x12(\n" +
+	"\x0fsubject_missing\x18\x84\x02 \x01(\bR\x0esubjectMissing\"\xa0\x01\n" +
 	"\vWorkloadRef\x12\x1d\n" +
 	"\x04kind\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\x04kind\x12'\n" +
 	"\tnamespace\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\tnamespace\x12\x1e\n" +

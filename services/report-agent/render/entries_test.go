@@ -86,3 +86,33 @@ func TestEntriesInMarkdown(t *testing.T) {
 		})
 	}
 }
+
+// TestSubjectMissing: an entry whose ServiceAccount the snapshot lacks says
+// so, in Markdown and HTML; one that exists does not.
+func TestSubjectMissing(t *testing.T) {
+	r := grantReport(true)
+	for _, f := range r.GetFindings() {
+		if f.GetSubject().GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT {
+			f.SubjectMissing = true
+			f.Workloads = nil
+		}
+	}
+	md := string(Markdown(r))
+	want := "- **Who is affected:** ServiceAccount ctl in ops; " + subjectMissingText + "; **Current access:**"
+	if !strings.Contains(md, want) {
+		t.Errorf("report.md lacks %q:\n%s", want, md)
+	}
+	if n := strings.Count(md, subjectMissingText); n != 1 {
+		t.Errorf("the latent grant is said %d times, want once (jane exists)", n)
+	}
+	html, err := HTML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(html), "; "+subjectMissingText+"</dd>") {
+		t.Errorf("report.html does not say the ServiceAccount is missing")
+	}
+	if md := string(Markdown(grantReport(true))); strings.Contains(md, subjectMissingText) {
+		t.Errorf("a ServiceAccount that exists is said to be missing")
+	}
+}

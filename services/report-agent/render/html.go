@@ -40,14 +40,15 @@ func htmlTemplate() (*template.Template, error) {
 			}
 			return strings.Join(values, ", ")
 		},
-		"meaning": func(a Action) string { return actionMeaning[a] },
-		"review":  func(v view, f findingView) *reviewItem { return reviewFor(v, f) },
-		"plural":  func(n int, one, many string) string { return plural(n, one, many) },
-		"signoff": func() []string { return SignOff },
-		"slug":    func(s string) string { return strings.ToLower(strings.ReplaceAll(s, " ", "-")) },
-		"builtin": func() string { return builtinMeaning },
-		"inc":     func(i int) int { return i + 1 },
-		"pair":    func(v view, f findingView) findingPair { return findingPair{V: v, F: f} },
+		"meaning":        func(a Action) string { return actionMeaning[a] },
+		"review":         func(v view, f findingView) *reviewItem { return reviewFor(v, f) },
+		"plural":         func(n int, one, many string) string { return plural(n, one, many) },
+		"signoff":        func() []string { return SignOff },
+		"slug":           func(s string) string { return strings.ToLower(strings.ReplaceAll(s, " ", "-")) },
+		"builtin":        func() string { return builtinMeaning },
+		"subjectMissing": func() string { return subjectMissingText },
+		"inc":            func(i int) int { return i + 1 },
+		"pair":           func(v view, f findingView) findingPair { return findingPair{V: v, F: f} },
 	}).Parse(htmlSource)
 }
 

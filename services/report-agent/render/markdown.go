@@ -264,12 +264,19 @@ func reviewFor(v view, f findingView) *reviewItem {
 	return nil
 }
 
+// subjectMissingText follows the subject of a finding whose ServiceAccount
+// the snapshot lacks (Finding.subject_missing).
+const subjectMissingText = "this ServiceAccount does not exist in the snapshot: the binding is a latent grant that whoever creates it receives"
+
 func writeFinding(b *strings.Builder, f findingView, v view) {
 	fmt.Fprintf(b, "\n### <a id=\"%s\"></a>%d. %s: %s\n\n", f.Anchor, f.Number, f.Severity, md(f.Title))
 	fmt.Fprintf(b, "- **Issue:** %s (rule %s, finding %s); **Severity:** %s; %s\n", md(f.Title), md(f.RuleID), md(f.ID), f.Severity, md(f.SeverityReason))
 	who := md(f.Subject)
 	if item := reviewFor(v, f); item != nil && len(item.Members) > 0 {
 		who += fmt.Sprintf("; %d %s through the group (access review [R%d](#%s))", len(item.Members), plural(len(item.Members), "person", "people"), item.Number, item.Anchor)
+	}
+	if f.SubjectMissing {
+		who += "; " + subjectMissingText
 	}
 	if f.RoleMissing {
 		fmt.Fprintf(b, "- **Who is affected:** %s; **Current access:** %s; the role is missing: the binding references a role that does not exist\n", who, md(f.Access))

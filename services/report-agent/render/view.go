@@ -96,6 +96,9 @@ type findingView struct {
 	Binding        string
 	Role           string
 	RoleMissing    bool
+	// SubjectMissing: the subject is a ServiceAccount the snapshot lacks
+	// (Finding.subject_missing), so the grant is latent.
+	SubjectMissing bool
 	Scope          string
 	Description    string
 	Controls       []string
@@ -312,6 +315,7 @@ func newFindingView(n int, f *secureauditv1.Finding) findingView {
 		Binding:        bindingText(f.GetBinding()),
 		Role:           roleText(f.GetRole()),
 		RoleMissing:    f.GetRole().GetMissing(),
+		SubjectMissing: f.GetSubjectMissing(),
 		Scope:          scopeText(f.GetScope()),
 		Description:    f.GetDescription(),
 		Controls:       controlsOf(f),

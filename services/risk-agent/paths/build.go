@@ -32,12 +32,16 @@ func build(a *rules.Analysis) *graph {
 	admin := g.node(adminKey, "cluster-admin", nil)
 	var saNodes []int // ServiceAccount subject nodes, in grant order
 	var userNodes []int
-	for _, gr := range a.Grants() {
+	grants := a.Grants()
+	g.grantNode = make([]int, len(grants))
+	for i, gr := range grants {
 		key, sub := subjectKey(gr.Subject)
-		if _, ok := g.lookup(key); ok {
+		if id, ok := g.lookup(key); ok {
+			g.grantNode[i] = id
 			continue
 		}
 		id := g.node(key, rules.SubjectText(sub), sub)
+		g.grantNode[i] = id
 		switch sub.GetKind() {
 		case secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT:
 			saNodes = append(saNodes, id)
@@ -49,12 +53,12 @@ func build(a *rules.Analysis) *graph {
 	anyPods := func() int { return g.node(anyPodKey, "any running pod's ServiceAccount", nil) }
 	anyUser := func() int { return g.node(anyUserKey, "any user", nil) }
 
-	for _, gr := range a.Grants() {
+	for i, gr := range grants {
 		if gr.Role.GetMissing() {
 			continue
 		}
-		key, sub := subjectKey(gr.Subject)
-		u, _ := g.lookup(key)
+		u := g.grantNode[i]
+		sub := g.subj[u]
 		ns := gr.Namespace
 		cluster := ns == ""
 		where := "every namespace"
@@ -147,6 +151,7 @@ func build(a *rules.Analysis) *graph {
 		}
 	}
 	expand(g, s, saNodes, userNodes)
+	g.index()
 	return g
 }
 
@@ -263,13 +268,16 @@ func expand(g *graph, s *snapshot.Snapshot, saNodes, userNodes []int) {
 		proven bool
 	}
 	seen := map[hold]bool{}
+	var tokens []snapshot.Token
 	for _, w := range s.Workloads() {
 		if w.GetKind() != "Pod" {
 			continue
 		}
 		ns := w.GetMeta().GetNamespace()
-		for _, t := range s.Tokens(w) {
-			h := hold{ns: ns, sa: t.ServiceAccount, proven: t.Assumption() == ""}
+		tokens = s.AppendTokens(tokens[:0], w)
+		for _, t := range tokens {
+			assume := t.Assumption()
+			h := hold{ns: ns, sa: t.ServiceAccount, proven: assume == ""}
 			if seen[h] || seen[hold{ns: ns, sa: t.ServiceAccount, proven: true}] {
 				continue
 			}
@@ -282,9 +290,9 @@ func expand(g *graph, s *snapshot.Snapshot, saNodes, userNodes []int) {
 					continue
 				}
 				if isSubject {
-					g.conditional(v, sa, text, t.Assumption(), nil, nil)
+					g.conditional(v, sa, text, assume, nil, nil)
 				} else {
-					members(v, ns, text+" ServiceAccount "+t.ServiceAccount+", a member of", t.Assumption())
+					members(v, ns, text+" ServiceAccount "+t.ServiceAccount+", a member of", assume)
 				}
 			}
 		}

@@ -45,21 +45,32 @@ func (g *graph) chokePoints(a *rules.Analysis, admin int, proven searchResult, p
 	if len(paths) == 0 {
 		return nil
 	}
+	// Grants of one binding share its BindingRef: its key is computed once.
+	keys := map[*secureauditv1.BindingRef]string{}
+	keyOf := func(b *secureauditv1.BindingRef) string {
+		k, ok := keys[b]
+		if !ok {
+			k = bindingKey(b)
+			keys[b] = k
+		}
+		return k
+	}
 	byKey := map[string]*candidate{}
 	var cands []*candidate
+	var seen []string // the bindings of the current path (at most MaxSteps)
 	for pi, p := range paths {
-		seen := map[string]bool{}
+		seen = seen[:0]
 		for v := p.node; v != admin; {
-			e := g.edges[proven.next[v]]
+			e := g.at(proven.next[v])
 			v = e.to
 			if e.grant == nil {
 				continue
 			}
-			k := bindingKey(e.grant.Binding)
-			if seen[k] {
+			k := keyOf(e.grant.Binding)
+			if slices.Contains(seen, k) {
 				continue
 			}
-			seen[k] = true
+			seen = append(seen, k)
 			c, ok := byKey[k]
 			if !ok {
 				c = &candidate{key: k, grant: e.grant}
@@ -81,15 +92,15 @@ func (g *graph) chokePoints(a *rules.Analysis, admin int, proven searchResult, p
 	}
 	// Which candidate, if any, grants each edge: computed once, so each
 	// search compares integers.
-	owner := make([]int32, len(g.edges))
+	owner := make([]int32, g.nEdges)
 	index := make(map[string]int32, len(cands))
 	for i, c := range cands {
 		index[c.key] = int32(i)
 	}
-	for i := range g.edges {
+	for i := range int32(g.nEdges) {
 		owner[i] = -1
-		if gr := g.edges[i].grant; gr != nil {
-			if j, ok := index[bindingKey(gr.Binding)]; ok {
+		if gr := g.at(i).grant; gr != nil {
+			if j, ok := index[keyOf(gr.Binding)]; ok {
 				owner[i] = j
 			}
 		}
@@ -119,7 +130,7 @@ func (g *graph) chokePoints(a *rules.Analysis, admin int, proven searchResult, p
 	}
 	byBinding := map[string][]*rules.Grant{}
 	for _, gr := range a.Grants() {
-		k := bindingKey(gr.Binding)
+		k := keyOf(gr.Binding)
 		if _, ok := index[k]; ok {
 			byBinding[k] = append(byBinding[k], gr)
 		}

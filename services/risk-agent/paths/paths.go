@@ -11,6 +11,7 @@ package paths
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -49,9 +50,18 @@ type graph struct {
 	keys  []string
 	names []string
 	subj  []*secureauditv1.Subject // nil for abstract nodes
-	out   [][]int32                // edge indexes by source
-	in    [][]int32                // edge indexes by target
-	edges []edge
+	// edges are stored in chunks of edgeChunk, so that adding one never
+	// copies the others (see at).
+	edges  [][]edge
+	nEdges int
+	// grantNode is the subject node of each grant, by index into the
+	// analysis's grants.
+	grantNode []int
+	// in holds the edge indexes by target, in edge order: those of node v
+	// are in[inStart[v]:inStart[v+1]]. index fills both once every edge is
+	// added.
+	in      []int32
+	inStart []int32
 }
 
 func newGraph() *graph { return &graph{ids: map[string]int{}} }
@@ -65,8 +75,6 @@ func (g *graph) node(key, name string, sub *secureauditv1.Subject) int {
 	g.keys = append(g.keys, key)
 	g.names = append(g.names, name)
 	g.subj = append(g.subj, sub)
-	g.out = append(g.out, nil)
-	g.in = append(g.in, nil)
 	return id
 }
 
@@ -85,11 +93,42 @@ func (g *graph) conditional(from, to int, text, assume string, gr *rules.Grant, 
 	if from == to {
 		return
 	}
-	i := int32(len(g.edges))
-	g.edges = append(g.edges, edge{from: from, to: to, text: text, grant: gr, rules: rs, assume: assume})
-	g.out[from] = append(g.out[from], i)
-	g.in[to] = append(g.in[to], i)
+	if g.nEdges%edgeChunk == 0 {
+		g.edges = append(g.edges, make([]edge, 0, edgeChunk))
+	}
+	last := &g.edges[len(g.edges)-1]
+	*last = append(*last, edge{from: from, to: to, text: text, grant: gr, rules: rs, assume: assume})
+	g.nEdges++
 }
+
+// edgeChunk is the number of edges per chunk of graph.edges.
+const edgeChunk = 1024
+
+// at returns edge i, in the order edges were added.
+func (g *graph) at(i int32) *edge { return &g.edges[i/edgeChunk][i%edgeChunk] }
+
+// index builds the edge lists by target (a counting sort of the edges by
+// target, which keeps each list in edge order) once every edge is added.
+func (g *graph) index() {
+	start := make([]int32, len(g.names)+1)
+	for i := range int32(g.nEdges) {
+		start[g.at(i).to+1]++
+	}
+	for v := range len(g.names) {
+		start[v+1] += start[v]
+	}
+	in := make([]int32, g.nEdges)
+	fill := slices.Clone(start[:len(g.names)])
+	for i := range int32(g.nEdges) {
+		to := g.at(i).to
+		in[fill[to]] = i
+		fill[to]++
+	}
+	g.in, g.inStart = in, start
+}
+
+// edgesTo returns the indexes of the edges into node v, in edge order.
+func (g *graph) edgesTo(v int) []int32 { return g.in[g.inStart[v]:g.inStart[v+1]] }
 
 // Abstract node keys.
 const (
@@ -146,11 +185,10 @@ func Analyze(a *rules.Analysis) Result {
 	all := g.search(admin, nil, false)
 	var out []*secureauditv1.Finding
 	var subjects []provenPath
-	seen := map[int]bool{}
-	for _, gr := range a.Grants() {
-		key, _ := subjectKey(gr.Subject)
-		u, ok := g.lookup(key)
-		if !ok || seen[u] {
+	seen := make([]bool, len(g.names))
+	for i := range a.Grants() {
+		u := g.grantNode[i]
+		if seen[u] {
 			continue
 		}
 		seen[u] = true
@@ -161,7 +199,7 @@ func Analyze(a *rules.Analysis) Result {
 		if sp.dist[u] <= 0 {
 			continue
 		}
-		first := g.edges[sp.next[u]]
+		first := g.at(sp.next[u])
 		if first.to == admin && direct(first) {
 			continue // already cluster-admin: RBAC-001 and RBAC-008 say so
 		}
@@ -212,8 +250,8 @@ func (g *graph) searchInto(r *searchResult, queue []int, admin int, cut func(ei 
 		if dist[v] >= MaxSteps {
 			continue
 		}
-		for _, ei := range g.in[v] {
-			e := &g.edges[ei]
+		for _, ei := range g.edgesTo(v) {
+			e := g.at(ei)
 			if (provenOnly && e.assume != "") || (cut != nil && cut(ei)) {
 				continue
 			}
@@ -249,7 +287,7 @@ func (t *targets) reached(u int) bool {
 }
 
 // direct reports whether an edge is a plain cluster-admin grant.
-func direct(e edge) bool {
+func direct(e *edge) bool {
 	return strings.HasPrefix(e.text, "holds every verb") || strings.HasPrefix(e.text, "is system:masters")
 }
 
@@ -257,9 +295,9 @@ func (g *graph) finding(s *snapshot.Snapshot, u int, next []int32, admin int) *s
 	var steps []string
 	var path []*secureauditv1.PathStep
 	var assumptions []string
-	var first edge
+	var first *edge
 	for v, i := u, 0; v != admin; i++ {
-		e := g.edges[next[v]]
+		e := g.at(next[v])
 		if i == 0 {
 			first = e
 		}

@@ -78,8 +78,12 @@ func (r Rule) Finding(h Hit) *secureauditv1.Finding {
 		Description:    Clip(desc, 4096),
 		Remediation:    Clip(fix, 4096),
 	}
-	for _, id := range slices.Sorted(slices.Values(h.Folded)) {
-		f.Folded = append(f.Folded, &secureauditv1.FoldedHit{RuleId: id, Controls: slices.Clone(MustLookup(id).Controls)})
+	if len(h.Folded) > 0 {
+		folded := slices.Sorted(slices.Values(h.Folded))
+		f.Folded = make([]*secureauditv1.FoldedHit, len(folded))
+		for i, id := range folded {
+			f.Folded[i] = &secureauditv1.FoldedHit{RuleId: id, Controls: slices.Clone(MustLookup(id).Controls)}
+		}
 	}
 	f.ControlTitles = Titles(f)
 	return f

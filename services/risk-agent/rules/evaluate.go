@@ -353,16 +353,21 @@ func evaluate(g *Grant) []*draft {
 	// of this grant are folded into rather than reported one by one.
 	var into *draft
 	// addAt adds a finding of rule id at base severity; add at the rule's.
-	addAt := func(id string, base secureauditv1.Severity, matched []*secureauditv1.PolicyRule, why string, narrow bool, detail, fix string) *draft {
-		r := ruleByID(id)
-		d := &draft{rule: r, g: g, matched: matched, detail: detail, fix: fix, narrow: narrow}
-		if into != nil {
-			if !slices.Contains(into.folded, id) {
-				into.folded = append(into.folded, id)
-			}
-			d.ladder = newLadder(base, why)
-			return d
+	// fold records a hit of rule id in into, when set, and reports whether
+	// it did: a folded hit needs no draft, so callers test it before
+	// building one.
+	fold := func(id string) bool {
+		if into == nil {
+			return false
 		}
+		if !slices.Contains(into.folded, id) {
+			into.folded = append(into.folded, id)
+		}
+		return true
+	}
+	addAt := func(r Rule, base secureauditv1.Severity, matched []*secureauditv1.PolicyRule, why string, narrow bool, detail, fix string) *draft {
+		id := r.ID
+		d := &draft{rule: r, g: g, matched: matched, detail: detail, fix: fix, narrow: narrow}
 		if id == ClusterAdmin && g.namespaced() {
 			base = secureauditv1.Severity_SEVERITY_HIGH
 			why += ", namespace admin"
@@ -393,7 +398,8 @@ func evaluate(g *Grant) []*draft {
 		return d
 	}
 	add := func(id string, matched []*secureauditv1.PolicyRule, why string, narrow bool, detail, fix string) *draft {
-		return addAt(id, ruleByID(id).Severity, matched, why, narrow, detail, fix)
+		r := ruleByID(id)
+		return addAt(r, r.Severity, matched, why, narrow, detail, fix)
 	}
 	sub := g.Subject
 	p := g.prof
@@ -445,18 +451,21 @@ func evaluate(g *Grant) []*draft {
 	if w := p.wildcard; w.kind != wildNone {
 		// A wildcard that only reads Secrets, or only reaches custom
 		// resource groups, is not a full wildcard: LOW, saying what it is.
-		base := ruleByID(Wildcard).Severity
-		if w.kind != wildFull {
-			base = low
-		}
-		names := strings.Join(w.fields, ", ")
 		into = admin // folded into RBAC-001, which says '*' already
-		d := addAt(Wildcard, base, w.rules, w.why(names), false, w.detail(),
-			editRole(g)+" and replace '*' with the explicit "+names+" needed"+aggNote(g))
-		into = nil
-		if w.kind != wildFull {
-			d.ladder.atMost(low, "not a full wildcard")
+		if !fold(Wildcard) {
+			r := ruleByID(Wildcard)
+			base := r.Severity
+			if w.kind != wildFull {
+				base = low
+			}
+			names := strings.Join(w.fields, ", ")
+			d := addAt(r, base, w.rules, w.why(names), false, w.detail(),
+				editRole(g)+" and replace '*' with the explicit "+names+" needed"+aggNote(g))
+			if w.kind != wildFull {
+				d.ladder.atMost(low, "not a full wildcard")
+			}
 		}
+		into = nil
 	}
 	if m := p.caps[CapPodCreate]; m.ok() {
 		add(PodCreate, m.rules, "creates pods", m.narrow, narrowNote(m), editRole(g)+" and drop create on pods"+aggNote(g))
@@ -475,13 +484,13 @@ func evaluate(g *Grant) []*draft {
 	// repeating each one per admin binding would only bury the rest: their
 	// hits are folded into it, so that their controls still count.
 	into = admin
-	if approval, signers := p.caps[CapCSRApproval], p.caps[CapSignersApprove]; approval.ok() && signers.ok() {
+	if approval, signers := p.caps[CapCSRApproval], p.caps[CapSignersApprove]; approval.ok() && signers.ok() && !fold(CSRApproval) {
 		rules := mergeRules(p.all, approval.rules, signers.rules)
 		found := append(append([]target(nil), approval.found...), signers.found...)
 		add(CSRApproval, rules, "approves CSRs: "+summary(found), approval.narrow && signers.narrow,
 			"Granted: "+targetList(found)+".", editRole(g)+" and drop "+targetList(found)+aggNote(g))
 	}
-	if bind, create := p.caps[CapBind], p.caps[CapCreateBindings]; bind.ok() && create.ok() {
+	if bind, create := p.caps[CapBind], p.caps[CapCreateBindings]; bind.ok() && create.ok() && !fold(BindCreate) {
 		rules := mergeRules(p.all, bind.rules, create.rules)
 		found := append(append([]target(nil), bind.found...), create.found...)
 		detail := "Granted: " + targetList(found) + "."
@@ -507,6 +516,9 @@ func evaluate(g *Grant) []*draft {
 		}
 		if pr.id == TokenCreate && ownTokenOnly(g, m) {
 			continue // minting its own token gains the subject nothing
+		}
+		if fold(pr.id) {
+			continue
 		}
 		narrow := m.narrow
 		if pr.id == ConfigMapWrite && narrow && slices.ContainsFunc(m.rules, func(r *secureauditv1.PolicyRule) bool {
@@ -647,14 +659,18 @@ func (d *draft) finding(s *snapshot.Snapshot) *secureauditv1.Finding {
 	}
 	scope := &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER}
 	if ns != "" {
-		scope = &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: ns}
+		scope.Level, scope.Namespace = secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, ns
 	}
 	matched := make([]*secureauditv1.PolicyRule, len(d.matched))
 	for i, r := range d.matched {
 		matched[i] = proto.CloneOf(r)
 	}
+	idSubject := subject
+	if d.object != "" {
+		idSubject = &secureauditv1.Subject{Name: d.object}
+	}
 	f := d.rule.Finding(registry.Hit{
-		ID:             findingID(d.rule.ID, binding, subject, role),
+		ID:             findingID(d.rule.ID, binding, idSubject, role),
 		Severity:       d.ladder.sev,
 		SeverityReason: d.ladder.reason(),
 		Scope:          scope,
@@ -663,9 +679,6 @@ func (d *draft) finding(s *snapshot.Snapshot) *secureauditv1.Finding {
 		Folded:         d.folded,
 	})
 	f.MatchedRules = matched
-	if d.object != "" {
-		f.Id = findingID(d.rule.ID, binding, &secureauditv1.Subject{Name: d.object}, role)
-	}
 	if subject != nil {
 		f.Subject = &secureauditv1.SubjectRef{
 			Kind: subject.GetKind(), Name: subject.GetName(), Namespace: subject.GetNamespace(),
@@ -702,24 +715,25 @@ func FindingID(ruleID string, binding *secureauditv1.BindingRef, subject *secure
 // findingID is the first 16 hex digits of the SHA-256 of the rule ID, the
 // binding, the subject and the role, each as kind/namespace/name.
 func findingID(ruleID string, b *secureauditv1.BindingRef, sub *secureauditv1.Subject, r *secureauditv1.FindingRole) string {
-	h := sha256.New()
-	var buf []byte
-	part := func(ss ...string) {
-		for i, x := range ss {
-			if i > 0 {
-				buf = append(buf, '/')
-			}
-			buf = append(buf, x...)
-		}
+	// A stack buffer holds the usual key; longer names spill to the heap.
+	var arr [256]byte
+	buf := append(arr[:0], ruleID...)
+	buf = append(buf, 0)
+	part := func(kind, ns, name string) {
+		buf = append(buf, kind...)
+		buf = append(buf, '/')
+		buf = append(buf, ns...)
+		buf = append(buf, '/')
+		buf = append(buf, name...)
 		buf = append(buf, 0)
 	}
-	part(ruleID)
 	part(b.GetKind().String(), b.GetNamespace(), b.GetName())
 	part(sub.GetKind().String(), sub.GetNamespace(), sub.GetName())
 	part(r.GetKind().String(), r.GetNamespace(), r.GetName())
-	h.Write(buf)
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0])[:8])
+	sum := sha256.Sum256(buf)
+	var out [16]byte
+	hex.Encode(out[:], sum[:8])
+	return string(out[:])
 }
 
 // displayName is the directory's name for a user (by UPN or object id) or a

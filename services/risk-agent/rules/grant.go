@@ -22,7 +22,8 @@ var sharedNamespaces = map[string]bool{"default": true, "kube-system": true, "ku
 // per grant with an action that fits its subject: the grant key (the same
 // for every hit of one subject, binding, role and scope), the workloads
 // that run as a ServiceAccount subject, whether that subject is the
-// workload identity of an installed component, and whether the API server
+// workload identity of an installed component, whether that subject is
+// missing from the snapshot (a latent grant), and whether the API server
 // rewrites the finding's role. It is pure: the same snapshot and findings
 // give the same annotations.
 func Annotate(s *snapshot.Snapshot, findings []*secureauditv1.Finding) {
@@ -33,6 +34,12 @@ func Annotate(s *snapshot.Snapshot, findings []*secureauditv1.Finding) {
 		workloadNS[ns] = true
 		k := snapshot.Key(ns, w.GetServiceAccount())
 		runs[k] = append(runs[k], &secureauditv1.WorkloadRef{Kind: w.GetKind(), Namespace: ns, Name: w.GetMeta().GetName(), Images: w.GetImages()})
+	}
+	// Namespaces whose ServiceAccounts the snapshot holds: only there can a
+	// ServiceAccount be said to be missing.
+	hasSAs := map[string]bool{}
+	for _, sa := range s.ServiceAccounts() {
+		hasSAs[sa.GetMeta().GetNamespace()] = true
 	}
 	for _, refs := range runs {
 		sort.Slice(refs, func(i, j int) bool {
@@ -57,6 +64,8 @@ func Annotate(s *snapshot.Snapshot, findings []*secureauditv1.Finding) {
 		}
 		ns := sub.GetNamespace()
 		f.Component = len(refs) > 0 || (workloadNS[ns] && !sharedNamespaces[ns])
+		_, exists := s.ServiceAccount(ns, sub.GetName())
+		f.SubjectMissing = !exists && hasSAs[ns] && sub.GetName() != "default"
 	}
 }
 

@@ -19,6 +19,11 @@ func TestAnnotate(t *testing.T) {
 			Meta:                 meta("", "monitoring"),
 			AggregationSelectors: []*secureauditv1.LabelSelector{{MatchLabels: map[string]string{"agg": "true"}}},
 		}},
+		// ops/idle and kube-system/planted are bound but not created;
+		// default's ServiceAccounts were not collected at all.
+		ServiceAccounts: []*secureauditv1.ServiceAccount{
+			{Meta: meta("ops", "ctl")}, {Meta: meta("kube-system", "coredns")},
+		},
 		Workloads: []*secureauditv1.Workload{
 			{Meta: meta("ops", "web"), Kind: "Deployment", ServiceAccount: "ctl", Images: []string{"example.io/web:1.0"}},
 			{Meta: meta("ops", "api"), Kind: "Deployment", ServiceAccount: "ctl"},
@@ -48,8 +53,8 @@ func TestAnnotate(t *testing.T) {
 	rules.Annotate(build(chunk, nil), findings)
 
 	type got struct {
-		Component, Reconciled bool
-		Workloads             []*secureauditv1.WorkloadRef
+		Component, Reconciled, Missing bool
+		Workloads                      []*secureauditv1.WorkloadRef
 	}
 	deploy := func(name string, images ...string) *secureauditv1.WorkloadRef {
 		return &secureauditv1.WorkloadRef{Kind: "Deployment", Namespace: "ops", Name: name, Images: images}
@@ -60,18 +65,18 @@ func TestAnnotate(t *testing.T) {
 		{Component: true, Workloads: []*secureauditv1.WorkloadRef{deploy("api"), deploy("web", "example.io/web:1.0")}},
 		// no workload runs as idle, but ops is a namespace with workloads
 		// (an operator's namespace); its role is aggregated.
-		{Component: true, Reconciled: true},
+		{Component: true, Reconciled: true, Missing: true},
 		// default holds workloads, but is nobody's operator namespace;
 		// edit is a bootstrap role.
 		{Reconciled: true},
 		{Reconciled: true},
 		// kube-system holds workloads, but an unused ServiceAccount there is
-		// nobody's component.
-		{},
+		// nobody's component; it is bound but not created.
+		{Missing: true},
 	}
 	var gotAll []got
 	for _, f := range findings {
-		gotAll = append(gotAll, got{Component: f.GetComponent(), Reconciled: f.GetRoleReconciled(), Workloads: f.GetWorkloads()})
+		gotAll = append(gotAll, got{Component: f.GetComponent(), Reconciled: f.GetRoleReconciled(), Missing: f.GetSubjectMissing(), Workloads: f.GetWorkloads()})
 	}
 	if diff := cmp.Diff(want, gotAll, protocmp.Transform()); diff != "" {
 		t.Errorf("annotations (-want +got):\n%s", diff)

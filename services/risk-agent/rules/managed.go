@@ -69,6 +69,12 @@ type addonRole struct {
 	Namespace string      `json:"namespace"`
 	Name      string      `json:"name"`
 	Rules     []addonRule `json:"rules"`
+	// RulesUnpublished marks a role whose rules the platform does not
+	// publish (AKS's aks-service): the entry records none, so the role is
+	// recognised only while it grants nothing the rules judge, and RBAC-035
+	// reports only what the platform's documentation says it cannot do
+	// (see documentedExcess).
+	RulesUnpublished bool `json:"rulesUnpublished"`
 }
 
 type addonRule struct {
@@ -301,7 +307,14 @@ func addonWidened(a *Analysis) []*draft {
 				continue
 			}
 			kr := k.roles[roleKey(secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, "", r.Name)]
-			if d := widenedAddon(ad, kr, &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: r.Name}, rules, "kubectl edit clusterrole "+quote(r.Name), ""); d != nil {
+			ref := &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: r.Name}
+			if r.RulesUnpublished {
+				if d := unpublishedExcess(ad, ref, rules, "kubectl edit clusterrole "+quote(r.Name)); d != nil {
+					out = append(out, d)
+				}
+				continue
+			}
+			if d := widenedAddon(ad, kr, ref, rules, "kubectl edit clusterrole "+quote(r.Name), ""); d != nil {
 				out = append(out, d)
 			}
 		}
@@ -333,6 +346,58 @@ func widenedAddon(ad *addon, kr *knownRole, ref *secureauditv1.FindingRole, rule
 		fix: edit + " and remove the rules granting " + widenedSummary(extra),
 	}
 	d.ladder = newLadder(d.rule.Severity, "add-on role "+ref.GetName()+" grants "+widenedSummary(extra))
+	return d
+}
+
+// documentedExclusions are the capabilities AKS documents that a role
+// with unpublished rules cannot hold: aks-service "can't modify
+// permissions or create roles or role bindings" (addons/aks.json,
+// aks-support).
+var documentedExclusions = []Capability{CapRBACWrite, CapBind, CapEscalateClusterRoles, CapCreateBindings, CapCreateClusterRoleBindings}
+
+// documentedExcess returns what p grants of the documented exclusions, and
+// the rules granting it: every verb on every resource alone when p grants
+// that (it implies the rest).
+func documentedExcess(p *profile, all []*secureauditv1.PolicyRule) ([]widened, []*secureauditv1.PolicyRule) {
+	if len(p.full) > 0 {
+		return []widened{{target: target{verb: "*", group: "*", resource: "*"}}}, mergeRules(all, p.full)
+	}
+	var extra []widened
+	var rules []*secureauditv1.PolicyRule
+	seen := map[target]bool{}
+	for _, c := range documentedExclusions {
+		for _, t := range p.caps[c].found {
+			if seen[t] {
+				continue
+			}
+			seen[t] = true
+			extra = append(extra, widened{target: t})
+			for _, r := range p.caps[c].rules {
+				if allows(r, t) {
+					rules = append(rules, r)
+				}
+			}
+		}
+	}
+	return extra, mergeRules(all, rules)
+}
+
+// unpublishedExcess reports, as RBAC-035, a role whose rules the platform
+// does not publish when it grants what the platform's documentation says
+// it cannot.
+func unpublishedExcess(ad *addon, ref *secureauditv1.FindingRole, rules []*secureauditv1.PolicyRule, edit string) *draft {
+	extra, matched := documentedExcess(newProfile(rules, false, true), rules)
+	if len(extra) == 0 {
+		return nil
+	}
+	src := ad.Source.Repository + "/" + ad.Source.Path + "@" + ad.Source.Commit[:12]
+	d := &draft{
+		rule: ruleByID(BuiltinWidened), role: ref, matched: matched,
+		detail: fmt.Sprintf("%s is the role of the AKS entry %s (%s), which documents the role but not its rules, and states that it can't modify permissions or create roles or role bindings; this one grants %s. Its grants are judged like any other.",
+			roleText(ref), ad.Name, src, widenedList(extra)),
+		fix: edit + " and remove the rules granting " + widenedSummary(extra),
+	}
+	d.ladder = newLadder(d.rule.Severity, "AKS role "+ref.GetName()+" grants what AKS documents it cannot: "+widenedSummary(extra))
 	return d
 }
 

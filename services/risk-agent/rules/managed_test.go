@@ -198,6 +198,85 @@ func TestRecognition(t *testing.T) {
 			},
 		},
 		{
+			name: "Retina holding more than its entry",
+			change: func(c *secureauditv1.SnapshotChunk) {
+				c.ClusterRoles = append(c.ClusterRoles, cr("retina-cluster-reader",
+					rule([]string{""}, []string{"pods", "services", "replicationcontrollers", "nodes", "namespaces"}, []string{"get", "watch", "list"}),
+					rule([]string{""}, []string{"pods/exec"}, []string{"create"})))
+				c.ClusterRoleBindings = append(c.ClusterRoleBindings, crb("retina-cluster-reader-binding", "retina-cluster-reader", sub("ServiceAccount", "kube-system", "retina-agent")))
+			},
+			want: []string{
+				"RBAC-006 SERVICE_ACCOUNT kube-system/retina-agent via retina-cluster-reader-binding retina-cluster-reader",
+				"RBAC-035 UNSPECIFIED / via  retina-cluster-reader",
+			},
+		},
+		{
+			// AKS publishes neither rules nor a manifest for aks-service, only
+			// that it cannot modify permissions: a role that grants nothing
+			// the rules judge is recognised.
+			name: "aks-support with a read-only aks-service",
+			change: func(c *secureauditv1.SnapshotChunk) {
+				c.ClusterRoles = append(c.ClusterRoles, cr("aks-service", rule([]string{"", "apps"}, []string{"pods", "pods/log", "events", "deployments"}, []string{"get", "list", "watch"})))
+				c.ClusterRoleBindings = append(c.ClusterRoleBindings, crb("aks-service-rolebinding", "aks-service", sub("User", "", "aks-support")))
+			},
+		},
+		{
+			// The bundled example's aks-service: every verb on everything,
+			// which is more than AKS documents for it.
+			name: "aks-support with an aks-service granting everything",
+			change: func(c *secureauditv1.SnapshotChunk) {
+				c.ClusterRoles = append(c.ClusterRoles, cr("aks-service", rule([]string{"*"}, []string{"*"}, []string{"*"})))
+				c.ClusterRoleBindings = append(c.ClusterRoleBindings, crb("aks-service-rolebinding", "aks-service", sub("User", "", "aks-support")))
+			},
+			want: []string{
+				"RBAC-001 USER /aks-support via aks-service-rolebinding aks-service",
+				"RBAC-003 USER /aks-support via aks-service-rolebinding aks-service",
+				"RBAC-005 USER /aks-support via aks-service-rolebinding aks-service",
+				"RBAC-006 USER /aks-support via aks-service-rolebinding aks-service",
+				"RBAC-009 USER /aks-support via aks-service-rolebinding aks-service",
+				"RBAC-035 UNSPECIFIED / via  aks-service",
+			},
+		},
+		{
+			// Reading Secrets is not what AKS documents aks-service cannot
+			// do: the grant is judged, the role is not RBAC-035.
+			name: "aks-support with an aks-service reading Secrets",
+			change: func(c *secureauditv1.SnapshotChunk) {
+				c.ClusterRoles = append(c.ClusterRoles, cr("aks-service", rule([]string{""}, []string{"pods", "secrets"}, []string{"get", "list"})))
+				c.ClusterRoleBindings = append(c.ClusterRoleBindings, crb("aks-service-rolebinding", "aks-service", sub("User", "", "aks-support")))
+			},
+			want: []string{"RBAC-003 USER /aks-support via aks-service-rolebinding aks-service"},
+		},
+		{
+			name: "aks-support with an aks-service writing RoleBindings",
+			change: func(c *secureauditv1.SnapshotChunk) {
+				c.ClusterRoles = append(c.ClusterRoles, cr("aks-service", rule([]string{"rbac.authorization.k8s.io"}, []string{"rolebindings"}, []string{"create", "patch"})))
+				c.ClusterRoleBindings = append(c.ClusterRoleBindings, crb("aks-service-rolebinding", "aks-service", sub("User", "", "aks-support")))
+			},
+			want: []string{
+				"RBAC-035 UNSPECIFIED / via  aks-service",
+				"RBAC-040 USER /aks-support via aks-service-rolebinding aks-service",
+			},
+		},
+		{
+			name: "catalogued subject bound by another name",
+			change: func(c *secureauditv1.SnapshotChunk) {
+				// The entry's own rule giving nodes/proxy.
+				c.ClusterRoles = append(c.ClusterRoles, cr("ama-logs-reader", rule([]string{""}, []string{"pods", "nodes/proxy"}, []string{"list", "get", "watch"})))
+				c.ClusterRoleBindings = append(c.ClusterRoleBindings,
+					crb("amalogsclusterrolebinding", "ama-logs-reader", sub("ServiceAccount", "kube-system", "ama-logs"), sub("ServiceAccount", "kube-system", "ama-logs-extra")),
+					crb("ama-logs-admin", "cluster-admin", sub("ServiceAccount", "kube-system", "ama-logs")))
+			},
+			want: []string{
+				"RBAC-001 SERVICE_ACCOUNT kube-system/ama-logs via ama-logs-admin cluster-admin",
+				"RBAC-003 SERVICE_ACCOUNT kube-system/ama-logs via ama-logs-admin cluster-admin",
+				"RBAC-005 SERVICE_ACCOUNT kube-system/ama-logs via ama-logs-admin cluster-admin",
+				"RBAC-006 SERVICE_ACCOUNT kube-system/ama-logs via ama-logs-admin cluster-admin",
+				"RBAC-009 SERVICE_ACCOUNT kube-system/ama-logs via ama-logs-admin cluster-admin",
+				"RBAC-014 SERVICE_ACCOUNT kube-system/ama-logs-extra via amalogsclusterrolebinding ama-logs-reader",
+			},
+		},
+		{
 			name: "add-on ServiceAccount through an unknown binding",
 			change: func(c *secureauditv1.SnapshotChunk) {
 				c.ClusterRoles = append(c.ClusterRoles,
@@ -288,5 +367,97 @@ func TestAddonCatalogue(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestAddonEntriesRecognised: each catalogue entry's own objects, exactly
+// as recorded, are recognised as platform-managed with the entry as their
+// source, and yield no main finding.
+func TestAddonEntriesRecognised(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("addons", "aks.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type pr struct {
+		APIGroups       []string `json:"apiGroups"`
+		Resources       []string `json:"resources"`
+		Verbs           []string `json:"verbs"`
+		ResourceNames   []string `json:"resourceNames"`
+		NonResourceURLs []string `json:"nonResourceURLs"`
+	}
+	var cat struct {
+		Addons []struct {
+			Name         string
+			ClusterRoles []struct {
+				Name  string
+				Rules []pr
+			} `json:"clusterRoles"`
+			Roles []struct {
+				Namespace, Name string
+				Rules           []pr
+			}
+			Bindings []struct {
+				Kind, Namespace, Name string
+				RoleRef               struct{ Kind, Name string } `json:"roleRef"`
+				Subjects              []struct{ Kind, Namespace, Name string }
+			}
+		}
+	}
+	if err := json.Unmarshal(data, &cat); err != nil {
+		t.Fatal(err)
+	}
+	conv := func(rs []pr) []*secureauditv1.PolicyRule {
+		var out []*secureauditv1.PolicyRule
+		for _, r := range rs {
+			out = append(out, &secureauditv1.PolicyRule{ApiGroups: r.APIGroups, Resources: r.Resources, Verbs: r.Verbs, ResourceNames: r.ResourceNames, NonResourceUrls: r.NonResourceURLs})
+		}
+		return out
+	}
+	for _, a := range cat.Addons {
+		t.Run(a.Name, func(t *testing.T) {
+			c := pristine(t)
+			for _, r := range a.ClusterRoles {
+				c.ClusterRoles = append(c.ClusterRoles, cr(r.Name, conv(r.Rules)...))
+			}
+			for _, r := range a.Roles {
+				c.Roles = append(c.Roles, &secureauditv1.Role{Meta: &secureauditv1.ObjectMeta{Namespace: r.Namespace, Name: r.Name}, Rules: conv(r.Rules)})
+			}
+			var want []string
+			for _, b := range a.Bindings {
+				var subs []*secureauditv1.Subject
+				for _, s := range b.Subjects {
+					subs = append(subs, sub(s.Kind, s.Namespace, s.Name))
+					want = append(want, b.Kind+" "+b.Name+" "+s.Namespace+"/"+s.Name+" aks:"+a.Name)
+				}
+				ref := &secureauditv1.RoleRef{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: b.RoleRef.Name}
+				if b.RoleRef.Kind == "Role" {
+					ref.Kind = secureauditv1.RoleKind_ROLE_KIND_ROLE
+				}
+				if b.Kind == "RoleBinding" {
+					c.RoleBindings = append(c.RoleBindings, &secureauditv1.RoleBinding{Meta: &secureauditv1.ObjectMeta{Namespace: b.Namespace, Name: b.Name}, RoleRef: ref, Subjects: subs})
+				} else {
+					c.ClusterRoleBindings = append(c.ClusterRoleBindings, &secureauditv1.ClusterRoleBinding{Meta: &secureauditv1.ObjectMeta{Name: b.Name}, RoleRef: ref, Subjects: subs})
+				}
+			}
+			s := snapshot.Build([]*secureauditv1.SnapshotChunk{c}, nil)
+			if got := mainFindings(rules.Evaluate(s)); len(got) > 0 {
+				t.Errorf("main findings:\n%s", strings.Join(got, "\n"))
+			}
+			var got []string
+			for _, m := range rules.Analyze(s).ManagedGrants() {
+				if strings.HasPrefix(m.GetSource(), "aks:") {
+					kind := "ClusterRoleBinding"
+					if m.GetBinding().GetKind() == secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING {
+						kind = "RoleBinding"
+					}
+					got = append(got, kind+" "+m.GetBinding().GetName()+" "+m.GetSubject().GetNamespace()+"/"+m.GetSubject().GetName()+" "+m.GetSource())
+				}
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("add-on grants recognised (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -13,10 +13,14 @@ import (
 type ladder struct {
 	sev   secureauditv1.Severity
 	steps []string
+	first [1]string // steps' first backing array: most ladders never climb
 }
 
 func newLadder(base secureauditv1.Severity, why string) *ladder {
-	return &ladder{sev: base, steps: []string{"base " + sevName(base) + " (" + why + ")"}}
+	l := &ladder{sev: base}
+	l.first[0] = "base " + sevName(base) + " (" + why + ")"
+	l.steps = l.first[:]
+	return l
 }
 
 // up raises by one level.

@@ -139,6 +139,9 @@ func listWorkloads(s *snapshot.Snapshot, ws []*secureauditv1.Workload) string {
 // serviceAccountToken in volume V (...))", or "" for the automounted token
 // alone or none.
 func tokenWays(s *snapshot.Snapshot, w *secureauditv1.Workload) string {
+	if len(w.GetProjectedTokens()) == 0 {
+		return "" // only projected tokens are named
+	}
 	var ways []string
 	for _, t := range s.Tokens(w) {
 		if t.Kind == snapshot.TokenProjected {

@@ -83,8 +83,11 @@ func (s *Snapshot) Automounts(w *secureauditv1.Workload) bool {
 // projected serviceAccountToken source (any audience), and each mounted
 // Secret named as a legacy token Secret of a ServiceAccount of its
 // namespace (the pod's own or another's).
-func (s *Snapshot) Tokens(w *secureauditv1.Workload) []Token {
-	var out []Token
+func (s *Snapshot) Tokens(w *secureauditv1.Workload) []Token { return s.AppendTokens(nil, w) }
+
+// AppendTokens appends the tokens Tokens returns to out, so that a caller
+// looping over workloads can reuse one buffer.
+func (s *Snapshot) AppendTokens(out []Token, w *secureauditv1.Workload) []Token {
 	sa := w.GetServiceAccount()
 	if s.Automounts(w) {
 		out = append(out, Token{Kind: TokenAutomount, ServiceAccount: sa})
