@@ -630,8 +630,17 @@ type Finding struct {
 	// ServiceAccounts of that namespace: the binding is a latent grant, given
 	// to whoever creates that ServiceAccount. Computed by the risk-agent.
 	SubjectMissing bool `protobuf:"varint,260,opt,name=subject_missing,json=subjectMissing,proto3" json:"subject_missing,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// binding_reconciled is true when the finding's binding carries the add-on
+	// manager's label addonmanager.kubernetes.io/mode=Reconcile (as the
+	// bindings AKS and other platforms ship do): if the platform ships it,
+	// deleting it is undone at the next reconcile, so the fix is with the
+	// platform; if nothing ships it, deleting it holds. A label anyone with
+	// write access can set: it changes the action's wording, never whether
+	// the grant is platform-managed or its severity. Computed by the
+	// risk-agent.
+	BindingReconciled bool `protobuf:"varint,380,opt,name=binding_reconciled,json=bindingReconciled,proto3" json:"binding_reconciled,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Finding) Reset() {
@@ -828,6 +837,13 @@ func (x *Finding) GetControlTitles() []*ControlTitle {
 func (x *Finding) GetSubjectMissing() bool {
 	if x != nil {
 		return x.SubjectMissing
+	}
+	return false
+}
+
+func (x *Finding) GetBindingReconciled() bool {
+	if x != nil {
+		return x.BindingReconciled
 	}
 	return false
 }
@@ -1375,7 +1391,7 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\fControlTitle\x12J\n" +
 	"\x02id\x18\x01 \x01(\tB:\xbaH7r523^(CIS-[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\x02id\x12 \n" +
 	"\x05title\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x05title\"\x9c\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x05title\"\xcc\n" +
 	"\n" +
 	"\aFinding\x12%\n" +
 	"\x02id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{16}$R\x02id\x129\n" +
@@ -1406,7 +1422,8 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\x0frole_reconciled\x18\xcb\x01 \x01(\bR\x0eroleReconciled\x12=\n" +
 	"\x06family\x18\xf0\x01 \x01(\x0e2\x1a.secureaudit.v1.RuleFamilyB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06family\x12N\n" +
 	"\x0econtrol_titles\x18\xf1\x01 \x03(\v2\x1c.secureaudit.v1.ControlTitleB\b\xbaH\x05\x92\x01\x02\x10@R\rcontrolTitles\x12(\n" +
-	"\x0fsubject_missing\x18\x84\x02 \x01(\bR\x0esubjectMissing\"\xa0\x01\n" +
+	"\x0fsubject_missing\x18\x84\x02 \x01(\bR\x0esubjectMissing\x12.\n" +
+	"\x12binding_reconciled\x18\xfc\x02 \x01(\bR\x11bindingReconciled\"\xa0\x01\n" +
 	"\vWorkloadRef\x12\x1d\n" +
 	"\x04kind\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\x04kind\x12'\n" +
 	"\tnamespace\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\tnamespace\x12\x1e\n" +

@@ -189,13 +189,21 @@ func grantRules(hits []*secureauditv1.Finding) []*secureauditv1.PolicyRule {
 // revoke: a critical or high grant gets "Reduce scope" with the narrower
 // grant where its rules allow one, or "Accept with justification" (a
 // cluster-admin grant its component is built around). A role the API
-// server rewrites is never the thing to edit.
+// server rewrites is never the thing to edit, and a binding the add-on
+// manager reconciles is never simply deleted: whether the platform ships it
+// is investigated first.
 func entryAction(e entry.Entry, component bool) (Action, string) {
 	lead := e.Lead()
 	sev := e.Severity()
 	base := actionFor(lead)
 	if sev != lead.GetSeverity() {
 		base = actionFor(&secureauditv1.Finding{RuleId: lead.GetRuleId(), Family: lead.GetFamily(), Severity: sev})
+	}
+	if base == ActionRevoke && lead.GetBindingReconciled() && !identityFinding(lead) {
+		return ActionInvestigate, "the binding carries the add-on manager's Reconcile label, so if the platform ships it (as AKS ships its own), " +
+			"deleting it is undone at the next reconcile: confirm with the platform's documentation or support that it ships this binding and this role; " +
+			"if it does, record the provider's justification and narrow access through the platform (for AKS support access, the cluster's support settings); " +
+			"if nothing ships it, the label is a disguise: delete the binding"
 	}
 	if !component || identityFinding(lead) || sev > secureauditv1.Severity_SEVERITY_HIGH {
 		return base, ""

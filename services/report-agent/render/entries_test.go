@@ -116,3 +116,29 @@ func TestSubjectMissing(t *testing.T) {
 		t.Errorf("a ServiceAccount that exists is said to be missing")
 	}
 }
+
+// TestReconciledBinding: a person's critical grant through a binding the
+// add-on manager reconciles is investigated (deleting it would be undone if
+// the platform ships it), never plainly revoked; the same grant through an
+// ordinary binding is revoked.
+func TestReconciledBinding(t *testing.T) {
+	for _, reconciled := range []bool{false, true} {
+		r := grantReport(false)
+		for _, f := range r.GetFindings() {
+			if f.GetSubject().GetName() == "jane" {
+				f.BindingReconciled = reconciled
+			}
+		}
+		md := string(Markdown(r))
+		want := "| [2](#finding-2) | Critical | secrets readable | User jane | cluster-wide | Revoke |"
+		if reconciled {
+			want = "| [2](#finding-2) | Critical | secrets readable | User jane | cluster-wide | Investigate |"
+			if !strings.Contains(md, "deleting it is undone at the next reconcile") {
+				t.Errorf("the reconciled binding's action does not say why it is not deleted:\n%s", md)
+			}
+		}
+		if !strings.Contains(md, want) {
+			t.Errorf("reconciled=%v: report.md lacks %q:\n%s", reconciled, want, md)
+		}
+	}
+}

@@ -18,13 +18,19 @@ const maxWorkloadRefs = 32
 // persists), so its finding keeps the severity's action.
 var sharedNamespaces = map[string]bool{"default": true, "kube-system": true, "kube-public": true, "kube-node-lease": true}
 
+// addonModeLabel is the add-on manager's label: Reconcile means the
+// manager rewrites the object from its manifest and recreates it when
+// deleted.
+const addonModeLabel = "addonmanager.kubernetes.io/mode"
+
 // Annotate sets on every finding what the report needs to list one entry
 // per grant with an action that fits its subject: the grant key (the same
 // for every hit of one subject, binding, role and scope), the workloads
 // that run as a ServiceAccount subject, whether that subject is the
 // workload identity of an installed component, whether that subject is
-// missing from the snapshot (a latent grant), and whether the API server
-// rewrites the finding's role. It is pure: the same snapshot and findings
+// missing from the snapshot (a latent grant), whether the API server
+// rewrites the finding's role, and whether the add-on manager reconciles
+// its binding. It is pure: the same snapshot and findings
 // give the same annotations.
 func Annotate(s *snapshot.Snapshot, findings []*secureauditv1.Finding) {
 	runs := map[string][]*secureauditv1.WorkloadRef{}
@@ -41,6 +47,18 @@ func Annotate(s *snapshot.Snapshot, findings []*secureauditv1.Finding) {
 	for _, sa := range s.ServiceAccounts() {
 		hasSAs[sa.GetMeta().GetNamespace()] = true
 	}
+	// Bindings the add-on manager reconciles (Finding.binding_reconciled).
+	addonManaged := map[string]bool{}
+	for _, b := range s.ClusterRoleBindings() {
+		if b.GetMeta().GetLabels()[addonModeLabel] == "Reconcile" {
+			addonManaged[snapshot.Key("", b.GetMeta().GetName())] = true
+		}
+	}
+	for _, b := range s.RoleBindings() {
+		if b.GetMeta().GetLabels()[addonModeLabel] == "Reconcile" {
+			addonManaged[snapshot.Key(b.GetMeta().GetNamespace(), b.GetMeta().GetName())] = true
+		}
+	}
 	for _, refs := range runs {
 		sort.Slice(refs, func(i, j int) bool {
 			if refs[i].GetKind() != refs[j].GetKind() {
@@ -52,6 +70,13 @@ func Annotate(s *snapshot.Snapshot, findings []*secureauditv1.Finding) {
 	for _, f := range findings {
 		f.GrantKey = GrantKey(f)
 		f.RoleReconciled = reconciled(s, f.GetRole())
+		if b := f.GetBinding(); b.GetName() != "" {
+			ns := b.GetNamespace()
+			if b.GetKind() == secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING {
+				ns = ""
+			}
+			f.BindingReconciled = addonManaged[snapshot.Key(ns, b.GetName())]
+		}
 		sub := f.GetSubject()
 		if sub.GetKind() != secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT {
 			continue

@@ -24,6 +24,15 @@ func TestAnnotate(t *testing.T) {
 		ServiceAccounts: []*secureauditv1.ServiceAccount{
 			{Meta: meta("ops", "ctl")}, {Meta: meta("kube-system", "coredns")},
 		},
+		// The add-on manager reconciles one ClusterRoleBinding and one
+		// RoleBinding; the same names elsewhere carry no such label.
+		ClusterRoleBindings: []*secureauditv1.ClusterRoleBinding{
+			{Meta: &secureauditv1.ObjectMeta{Name: "p", Labels: map[string]string{"addonmanager.kubernetes.io/mode": "Reconcile"}}},
+			{Meta: &secureauditv1.ObjectMeta{Name: "e", Labels: map[string]string{"addonmanager.kubernetes.io/mode": "EnsureExists"}}},
+		},
+		RoleBindings: []*secureauditv1.RoleBinding{
+			{Meta: &secureauditv1.ObjectMeta{Namespace: "ops", Name: "rb", Labels: map[string]string{"addonmanager.kubernetes.io/mode": "Reconcile"}}},
+		},
 		Workloads: []*secureauditv1.Workload{
 			{Meta: meta("ops", "web"), Kind: "Deployment", ServiceAccount: "ctl", Images: []string{"example.io/web:1.0"}},
 			{Meta: meta("ops", "api"), Kind: "Deployment", ServiceAccount: "ctl"},
@@ -49,12 +58,14 @@ func TestAnnotate(t *testing.T) {
 		{RuleId: "RBAC-002", Subject: sa("default", "stray"), Binding: crb("e"), Role: cr("edit"), Scope: cluster},
 		{RuleId: "RBAC-002", Subject: &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "jane"}, Binding: crb("e"), Role: cr("edit"), Scope: cluster},
 		{RuleId: "RBAC-017", Subject: sa("kube-system", "planted"), Binding: crb("p"), Role: cr("p"), Scope: cluster},
+		{RuleId: "RBAC-003", Subject: sa("ops", "ctl"), Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING, Namespace: "ops", Name: "rb"}, Role: cr("ctl"), Scope: &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: "ops"}},
+		{RuleId: "RBAC-003", Subject: sa("ops", "ctl"), Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING, Namespace: "dev", Name: "rb"}, Role: cr("ctl"), Scope: &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: "dev"}},
 	}
 	rules.Annotate(build(chunk, nil), findings)
 
 	type got struct {
-		Component, Reconciled, Missing bool
-		Workloads                      []*secureauditv1.WorkloadRef
+		Component, Reconciled, Missing, BindingReconciled bool
+		Workloads                                         []*secureauditv1.WorkloadRef
 	}
 	deploy := func(name string, images ...string) *secureauditv1.WorkloadRef {
 		return &secureauditv1.WorkloadRef{Kind: "Deployment", Namespace: "ops", Name: name, Images: images}
@@ -71,12 +82,16 @@ func TestAnnotate(t *testing.T) {
 		{Reconciled: true},
 		{Reconciled: true},
 		// kube-system holds workloads, but an unused ServiceAccount there is
-		// nobody's component; it is bound but not created.
-		{Missing: true},
+		// nobody's component; it is bound but not created; its binding
+		// carries the add-on manager's Reconcile label.
+		{Missing: true, BindingReconciled: true},
+		// a reconciled RoleBinding; one of the same name elsewhere is not.
+		{Component: true, BindingReconciled: true, Workloads: []*secureauditv1.WorkloadRef{deploy("api"), deploy("web", "example.io/web:1.0")}},
+		{Component: true, Workloads: []*secureauditv1.WorkloadRef{deploy("api"), deploy("web", "example.io/web:1.0")}},
 	}
 	var gotAll []got
 	for _, f := range findings {
-		gotAll = append(gotAll, got{Component: f.GetComponent(), Reconciled: f.GetRoleReconciled(), Missing: f.GetSubjectMissing(), Workloads: f.GetWorkloads()})
+		gotAll = append(gotAll, got{Component: f.GetComponent(), Reconciled: f.GetRoleReconciled(), Missing: f.GetSubjectMissing(), BindingReconciled: f.GetBindingReconciled(), Workloads: f.GetWorkloads()})
 	}
 	if diff := cmp.Diff(want, gotAll, protocmp.Transform()); diff != "" {
 		t.Errorf("annotations (-want +got):\n%s", diff)
