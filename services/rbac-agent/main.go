@@ -54,14 +54,24 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cluster := str("cluster", "cluster name for the snapshot header; default: the snapshot's base name, or the kubeconfig context, or \"in-cluster\"")
 	serverVersion := str("server-version", "Kubernetes version of the cluster a -snapshot comes from, such as v1.34.2, for the authorizer semantics (since 1.35 exec, attach and port-forward need create); default: the highest kubelet version of the snapshot's Nodes, else the risk-agent's stated default. A live cluster's version comes from the API server")
 	maxFile := str("max-snapshot-file-size", "largest snapshot file read, in bytes; a larger file is refused, naming it (default "+strconv.Itoa(collect.DefaultMaxFileSize)+")")
+	checkIntervalEnv := run.EnvName("self-check-interval")
+	checkInterval := fs.Duration("self-check-interval", selfcheck.DefaultInterval, "with a live source: how often the credential self-check (CC6.2) runs again with an unchanged credential; a changed credential is checked at once (env "+checkIntervalEnv+")")
+	checkParallelEnv := run.EnvName("self-check-parallelism")
+	checkParallel := fs.Int("self-check-parallelism", selfcheck.DefaultParallelism, "with a live source: reviews the credential self-check has in flight at once (env "+checkParallelEnv+")")
 	inClusterEnv := run.EnvName("in-cluster")
 	inClusterDef, err := strconv.ParseBool(run.EnvOr(inClusterEnv, "false"))
 	if err != nil {
 		return fmt.Errorf("%s: %w", inClusterEnv, err)
 	}
 	inCluster := fs.Bool("in-cluster", inClusterDef, "read the cluster this pod runs in (env "+inClusterEnv+")")
+	if err := envDefaults(fs, checkIntervalEnv, "self-check-interval", checkParallelEnv, "self-check-parallelism"); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *checkInterval <= 0 || *checkParallel <= 0 {
+		return errors.New("-self-check-interval and -self-check-parallelism must be positive")
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
@@ -142,11 +152,16 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			return nil
 		})
-		// CC6.2: prove at the API server that the credential is no broader than declared.
-		rep, err := selfcheck.Check(ctx, client.Interface(), selfcheck.RulesFromManifest(svc.Manifest.Spec.Permissions))
-		proof := selfcheck.Presented(rep, err)
-		svc.Log.InfoContext(ctx, "credential self-check", "result", proof)
-		svc.CredentialCheck = func() string { return proof }
+		// CC6.2: prove at the API server that the credential is no broader
+		// than declared, beside serving: the check runs now, every
+		// -self-check-interval and when the credential's files change, and
+		// each response presents its latest result (none before the first).
+		monitor := selfcheck.NewMonitor(client.Interface(), selfcheck.RulesFromManifest(svc.Manifest.Spec.Permissions), svc.Log,
+			selfcheck.WithInterval(*checkInterval),
+			selfcheck.WithCredential(selfcheck.FilesFingerprint(ep.CredentialFiles...), selfcheck.DefaultPoll),
+			selfcheck.WithCheckOptions(selfcheck.WithParallelism(*checkParallel)))
+		go monitor.Run(ctx) //nolint:errcheck // returns when ctx ends
+		svc.CredentialCheck = monitor.Presented
 	}
 	srv := server.New(svc.Log, src)
 	return svc.Serve(ctx, func(s *grpc.Server) { secureauditv1.RegisterRBACServiceServer(s, srv) })
@@ -166,6 +181,19 @@ func (t *trackedSource) Load(ctx context.Context) (*collect.Snapshot, error) {
 		t.last.Store(&loadResult{err: err})
 	}
 	return snap, err
+}
+
+// envDefaults sets flags from their environment variables (pairs of
+// variable and flag name), before the command line overrides them.
+func envDefaults(fs *flag.FlagSet, pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if v := run.EnvOr(pairs[i], ""); v != "" {
+			if err := fs.Set(pairs[i+1], v); err != nil {
+				return fmt.Errorf("%s: %w", pairs[i], err)
+			}
+		}
+	}
+	return nil
 }
 
 // oneSource checks that exactly one source is configured.

@@ -230,12 +230,21 @@ func clusterObjects(tb testing.TB, admin kubernetes.Interface) int {
 	n := 0
 	for _, list := range []func() (int, error){
 		func() (int, error) { l, err := admin.CoreV1().Namespaces().List(ctx, all); return len(l.Items), err },
-		func() (int, error) { l, err := admin.CoreV1().ServiceAccounts("").List(ctx, all); return len(l.Items), err },
+		func() (int, error) {
+			l, err := admin.CoreV1().ServiceAccounts("").List(ctx, all)
+			return len(l.Items), err
+		},
 		func() (int, error) { l, err := admin.CoreV1().Pods("").List(ctx, all); return len(l.Items), err },
 		func() (int, error) { l, err := admin.RbacV1().Roles("").List(ctx, all); return len(l.Items), err },
-		func() (int, error) { l, err := admin.RbacV1().RoleBindings("").List(ctx, all); return len(l.Items), err },
+		func() (int, error) {
+			l, err := admin.RbacV1().RoleBindings("").List(ctx, all)
+			return len(l.Items), err
+		},
 		func() (int, error) { l, err := admin.RbacV1().ClusterRoles().List(ctx, all); return len(l.Items), err },
-		func() (int, error) { l, err := admin.RbacV1().ClusterRoleBindings().List(ctx, all); return len(l.Items), err },
+		func() (int, error) {
+			l, err := admin.RbacV1().ClusterRoleBindings().List(ctx, all)
+			return len(l.Items), err
+		},
 	} {
 		c, err := list()
 		if err != nil {

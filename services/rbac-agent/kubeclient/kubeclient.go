@@ -29,6 +29,10 @@ type Endpoint struct {
 	Host string
 	// Context is the kubeconfig context used, or InCluster.
 	Context string
+	// CredentialFiles hold the credential (the kubeconfig, a token file,
+	// a client certificate and key): a change of their contents is a
+	// change of credential.
+	CredentialFiles []string
 }
 
 // Connect builds a client from the kubeconfig file at path, using
@@ -73,6 +77,14 @@ func Connect(path, kubeContext string, inCluster bool) (*Client, Endpoint, error
 		return nil, ep, fmt.Errorf("kubernetes client: %w", err)
 	}
 	ep.Host = cfg.Host
+	if !inCluster {
+		ep.CredentialFiles = append(ep.CredentialFiles, path)
+	}
+	for _, f := range []string{cfg.BearerTokenFile, cfg.CertFile, cfg.KeyFile} {
+		if f != "" {
+			ep.CredentialFiles = append(ep.CredentialFiles, f)
+		}
+	}
 	return New(client), ep, nil
 }
 
