@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,9 +19,13 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 
 	"secureaudit.dev/deploy/rbac"
+	"secureaudit.dev/platform/validation"
+	"secureaudit.dev/services/rbac-agent/collect"
+	"secureaudit.dev/services/rbac-agent/kubeclient"
 	"secureaudit.dev/services/risk-agent/synth"
 	"secureaudit.dev/test/kube"
 )
@@ -68,10 +73,42 @@ func BenchmarkLiveAudit(b *testing.B) {
 	}
 	b.Logf("synthetic cluster: %d objects generated, %d created, %d already there, %d Pods refused by admission (no such ServiceAccount), in %s",
 		synth.Objects(chunk), got.Created, got.Existing, got.Refused, time.Since(start).Round(time.Millisecond))
-	kubeconfig := agentKubeconfig(b, s, admin)
+	kubeconfig, token := agentKubeconfig(b, s, admin)
 	objects := clusterObjects(b, admin)
 	b.Logf("the API server holds %d objects of the kinds the rbac-agent reads", objects)
 	secureaudit := filepath.Join(binDir, "secureaudit")
+
+	// The rbac-agent's collection alone, in process, by encoding and page
+	// size: what chose protobuf and the page size (collect.defaultPageSize).
+	v, err := validation.New(slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, enc := range []string{"json", "protobuf"} {
+		for _, page := range []int64{250, 500, 1000, 2000, 5000} {
+			b.Run(fmt.Sprintf("collect-%s-page-%d", enc, page), func(b *testing.B) {
+				cfg := s.Config(token)
+				kubeclient.Configure(cfg)
+				if enc == "json" {
+					cfg.ContentType, cfg.AcceptContentTypes = runtime.ContentTypeJSON, ""
+				}
+				c, err := kubernetes.NewForConfig(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				live := collect.NewLive(kubeclient.New(c), "bench", s.Host, v, collect.WithPageSize(page))
+				before := requests(b, admin)
+				b.ResetTimer()
+				for range b.N {
+					if _, err := live.Load(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				reportRequests(b, before, requests(b, admin))
+			})
+		}
+	}
 
 	b.Run("scan-cold", func(b *testing.B) {
 		out := b.TempDir()
@@ -128,7 +165,7 @@ func BenchmarkLiveAudit(b *testing.B) {
 
 // agentKubeconfig applies deploy/rbac and writes a kubeconfig with a token
 // of the rbac-agent's ServiceAccount.
-func agentKubeconfig(tb testing.TB, s *kube.Server, admin kubernetes.Interface) string {
+func agentKubeconfig(tb testing.TB, s *kube.Server, admin kubernetes.Interface) (path, token string) {
 	tb.Helper()
 	ctx := context.Background()
 	if err := kube.Apply(ctx, admin, rbac.RBACAgent()); err != nil && !strings.Contains(err.Error(), "already exists") {
@@ -140,11 +177,11 @@ func agentKubeconfig(tb testing.TB, s *kube.Server, admin kubernetes.Interface) 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	path, err := s.Kubeconfig("rbac-agent", tok.Status.Token)
+	path, err = s.Kubeconfig("rbac-agent", tok.Status.Token)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return path
+	return path, tok.Status.Token
 }
 
 // waitFile waits until path exists.
