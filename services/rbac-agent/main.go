@@ -35,6 +35,7 @@ import (
 	"secureaudit.dev/services/rbac-agent/kubeclient"
 	"secureaudit.dev/services/rbac-agent/selfcheck"
 	"secureaudit.dev/services/rbac-agent/server"
+	"secureaudit.dev/services/rbac-agent/watch"
 )
 
 func main() { run.Main(realMain) }
@@ -58,20 +59,24 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	checkInterval := fs.Duration("self-check-interval", selfcheck.DefaultInterval, "with a live source: how often the credential self-check (CC6.2) runs again with an unchanged credential; a changed credential is checked at once (env "+checkIntervalEnv+")")
 	checkParallelEnv := run.EnvName("self-check-parallelism")
 	checkParallel := fs.Int("self-check-parallelism", selfcheck.DefaultParallelism, "with a live source: reviews the credential self-check has in flight at once (env "+checkParallelEnv+")")
+	watchEnv := run.EnvName("watch")
+	watchCache := fs.Bool("watch", true, "with a live source: keep the cluster in memory with informers (list once, then watch) and serve audits from it; false lists the cluster on every Collect, as a one-shot scan does (env "+watchEnv+")")
+	maxStaleEnv := run.EnvName("max-staleness")
+	maxStale := fs.Duration("max-staleness", watch.DefaultMaxStaleness, "with -watch: how long a broken watch may leave the cache behind before audits list the cluster directly (env "+maxStaleEnv+")")
 	inClusterEnv := run.EnvName("in-cluster")
 	inClusterDef, err := strconv.ParseBool(run.EnvOr(inClusterEnv, "false"))
 	if err != nil {
 		return fmt.Errorf("%s: %w", inClusterEnv, err)
 	}
 	inCluster := fs.Bool("in-cluster", inClusterDef, "read the cluster this pod runs in (env "+inClusterEnv+")")
-	if err := envDefaults(fs, checkIntervalEnv, "self-check-interval", checkParallelEnv, "self-check-parallelism"); err != nil {
+	if err := envDefaults(fs, checkIntervalEnv, "self-check-interval", checkParallelEnv, "self-check-parallelism", watchEnv, "watch", maxStaleEnv, "max-staleness"); err != nil {
 		return err
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *checkInterval <= 0 || *checkParallel <= 0 {
-		return errors.New("-self-check-interval and -self-check-parallelism must be positive")
+	if *checkInterval <= 0 || *checkParallel <= 0 || *maxStale <= 0 {
+		return errors.New("-self-check-interval, -self-check-parallelism and -max-staleness must be positive")
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
@@ -144,14 +149,36 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if name == "" {
 			name = collect.SanitizeCluster(ep.Context)
 		}
-		src = collect.NewLive(client, name, ep.Host, svc.Validator)
-		// Ready while the API server answers.
-		svc.AddReadiness("api-server", func(ctx context.Context) error {
+		live := collect.NewLive(client, name, ep.Host, svc.Validator)
+		probe := func(ctx context.Context) error {
 			if err := client.Interface().Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Error(); err != nil {
 				return fmt.Errorf("the API server at %s does not answer: %w", ep.Host, err)
 			}
 			return nil
-		})
+		}
+		if *watchCache {
+			// Audits read the informers' cache; they list directly
+			// (and say so in the log) until it synced or while a watch
+			// has been closed for longer than -max-staleness.
+			wc, err := watch.New(client.Interface(), svc.Log, watch.WithMaxStaleness(*maxStale))
+			if err != nil {
+				return err
+			}
+			go wc.Run(ctx) //nolint:errcheck // returns when ctx ends
+			src = collect.NewCached(wc, client, live, svc.Log, name, ep.Host, svc.Validator)
+			// Ready while the cache is fresh (no request), else while
+			// the API server answers.
+			svc.AddReadiness("api-server", func(ctx context.Context) error {
+				if wc.Fresh() == nil {
+					return nil
+				}
+				return probe(ctx)
+			})
+		} else {
+			src = live
+			// Ready while the API server answers.
+			svc.AddReadiness("api-server", probe)
+		}
 		// CC6.2: prove at the API server that the credential is no broader
 		// than declared, beside serving: the check runs now, every
 		// -self-check-interval and when the credential's files change, and
