@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,7 +43,8 @@ import (
 //
 // Each reports apireq/op, the API server's requests per operation (the
 // change of apiserver_request_total on its /metrics, every client, WATCH
-// requests included when they start), and logs them by verb and resource.
+// requests included when they start, the API server's own lease updates
+// too, the scrape itself not), and logs them by verb and resource.
 // The rbac-agent reads with its own ServiceAccount's token (deploy/rbac).
 //
 // It needs the built binaries: make build, then
@@ -74,6 +76,22 @@ func BenchmarkLiveAudit(b *testing.B) {
 	b.Logf("synthetic cluster: %d objects generated, %d created, %d already there, %d Pods refused by admission (no such ServiceAccount), in %s",
 		synth.Objects(chunk), got.Created, got.Existing, got.Refused, time.Since(start).Round(time.Millisecond))
 	kubeconfig, token := agentKubeconfig(b, s, admin)
+	if peer := os.Getenv("SECUREAUDIT_BENCH_KUBECONFIG"); peer != "" {
+		// An admin kubeconfig for a peer tool run by hand beside the
+		// benchmark (test/kube/README.md).
+		path, err := s.Kubeconfig("admin", s.AdminToken)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(peer, data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintf(os.Stderr, "BenchmarkLiveAudit: the loaded API server's admin kubeconfig is %s\n", peer)
+	}
 	objects := clusterObjects(b, admin)
 	b.Logf("the API server holds %d objects of the kinds the rbac-agent reads", objects)
 	secureaudit := filepath.Join(binDir, "secureaudit")
@@ -159,6 +177,7 @@ func BenchmarkLiveAudit(b *testing.B) {
 		}
 		b.StopTimer()
 		reportRequests(b, before, requests(b, admin))
+		logLines(b, filepath.Join(state, "logs"), "collected", "audit started", "audit succeeded", "watch cache")
 		b.ReportMetric(float64(objects), "objects")
 	})
 }
@@ -245,6 +264,9 @@ func requests(tb testing.TB, admin kubernetes.Interface) map[string]float64 {
 func reportRequests(b *testing.B, before, after map[string]float64) {
 	var total float64
 	var lines []string
+	// The scrape that read before is counted in after: not the operation's.
+	before = maps.Clone(before)
+	before["GET (non-resource)"]++
 	for k, v := range after {
 		d := v - before[k]
 		if d <= 0 {
@@ -256,6 +278,34 @@ func reportRequests(b *testing.B, before, after map[string]float64) {
 	sort.Strings(lines)
 	b.ReportMetric(total/float64(b.N), "apireq/op")
 	b.Logf("API server requests per op (every client): %.1f: %s", total/float64(b.N), strings.Join(lines, "; "))
+}
+
+// logLines logs the last three lines of each service log in dir that
+// contain one of the words: where a warm audit spends its time.
+func logLines(b *testing.B, dir string, words ...string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		b.Logf("logs: %v", err)
+		return
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		var hits []string
+		for line := range strings.SplitSeq(string(data), "\n") {
+			for _, w := range words {
+				if strings.Contains(line, w) {
+					hits = append(hits, line)
+					break
+				}
+			}
+		}
+		for _, h := range hits[max(0, len(hits)-3):] {
+			b.Logf("%s: %s", e.Name(), h)
+		}
+	}
 }
 
 // clusterObjects counts the objects the rbac-agent reads: Namespaces,
