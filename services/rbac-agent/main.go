@@ -189,6 +189,16 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			selfcheck.WithCheckOptions(selfcheck.WithParallelism(*checkParallel)))
 		go monitor.Run(ctx) //nolint:errcheck // returns when ctx ends
 		svc.CredentialCheck = monitor.Presented
+		// Ready once the first check has a result (pass, violation or
+		// error), so that the orchestrator's first admission records it
+		// as before; it runs beside the cache's first list and the other
+		// services' start, in parallel, and never again before serving.
+		svc.AddReadiness("credential-self-check", func(context.Context) error {
+			if monitor.Presented() == "" {
+				return errors.New("the credential self-check has not finished yet")
+			}
+			return nil
+		})
 	}
 	srv := server.New(svc.Log, src)
 	return svc.Serve(ctx, func(s *grpc.Server) { secureauditv1.RegisterRBACServiceServer(s, srv) })
