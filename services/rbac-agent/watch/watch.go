@@ -49,6 +49,7 @@ type Cache struct {
 	mu      sync.Mutex
 	objs    []map[string]runtime.Object // by collect.Resources index, by key
 	rv      []string                    // resourceVersion of the latest change applied
+	base    []string                    // resourceVersion of the latest list (or end of initial events)
 	open    []int                       // watches open
 	since   []time.Time                 // while none is open: data complete up to then
 	listed  time.Time                   // the latest list (or watch with initial events)
@@ -78,7 +79,7 @@ func WithClock(now func() time.Time) Option {
 func New(client kubernetes.Interface, log *slog.Logger, opts ...Option) (*Cache, error) {
 	n := len(collect.Resources)
 	c := &Cache{log: log, maxStale: DefaultMaxStaleness, now: time.Now,
-		objs: make([]map[string]runtime.Object, n), rv: make([]string, n), open: make([]int, n), since: make([]time.Time, n)}
+		objs: make([]map[string]runtime.Object, n), rv: make([]string, n), base: make([]string, n), open: make([]int, n), since: make([]time.Time, n)}
 	for _, opt := range opts {
 		opt(c)
 	}
@@ -216,9 +217,9 @@ func (c *Cache) View(ctx context.Context) (*collect.View, error) {
 		v.Items[i] = items
 		rv := c.rv[i]
 		if rv == "" {
-			// No object of this resource yet: the informer's list (or
-			// latest bookmark) says as of when there were none.
-			rv = c.informers[i].LastSyncResourceVersion()
+			// No change applied: the resource was empty at its list
+			// (and a later object would have set rv once applied).
+			rv = c.base[i]
 		}
 		if rv != "" {
 			v.ResourceVersions[collect.Resources[i]] = rv
@@ -325,7 +326,11 @@ func (c *Cache) listWatch(client kubernetes.Interface, i int, resource string) (
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			obj, err := list(ctx, o)
 			if err == nil {
-				c.listedNow(i)
+				rv := ""
+				if acc, aerr := meta.ListAccessor(obj); aerr == nil {
+					rv = acc.GetResourceVersion()
+				}
+				c.listedNow(i, rv)
 			}
 			return obj, err
 		},
@@ -334,19 +339,21 @@ func (c *Cache) listWatch(client kubernetes.Interface, i int, resource string) (
 			if err != nil {
 				return nil, err
 			}
-			if o.SendInitialEvents != nil && *o.SendInitialEvents {
-				c.listedNow(i)
-			}
 			return c.track(i, w), nil
 		},
 	}, example, nil
 }
 
-func (c *Cache) listedNow(i int) {
+// listedNow notes a complete list of resource i at resourceVersion rv (a
+// list call, or the end of a watch's initial events).
+func (c *Cache) listedNow(i int, rv string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
 	c.listed = now
+	if rv != "" {
+		c.base[i] = rv
+	}
 	if c.open[i] == 0 {
 		c.since[i] = now
 	}
@@ -372,6 +379,11 @@ func (c *Cache) track(i int, w apiwatch.Interface) apiwatch.Interface {
 			c.mu.Unlock()
 		}()
 		for e := range w.ResultChan() {
+			if e.Type == apiwatch.Bookmark {
+				if m, err := meta.Accessor(e.Object); err == nil && m.GetAnnotations()[metav1.InitialEventsAnnotationKey] == "true" {
+					c.listedNow(i, m.GetResourceVersion())
+				}
+			}
 			select {
 			case t.out <- e:
 			case <-t.done:
