@@ -349,6 +349,7 @@ audit succeeds, even when there are findings.`,
 			if err != nil {
 				return err
 			}
+			cfg.OneShot = true
 			st, err := stack.Start(cmd.Context(), cfg)
 			if err != nil {
 				return err

@@ -54,6 +54,9 @@ type Config struct {
 	// comes from (the rbac-agent's -server-version); empty: the Nodes'
 	// kubelet version, else the risk-agent's stated default.
 	ServerVersion string
+	// OneShot says the stack serves one audit (scan): the rbac-agent lists
+	// a live cluster once for it instead of keeping a watch cache.
+	OneShot bool
 	// Host is the loopback address to listen on.
 	Host string
 	// ReadyTimeout bounds the wait for every service to serve.
@@ -175,6 +178,9 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 				}
 			} else {
 				extra = append(extra, "-kubeconfig", cfg.Kubeconfig)
+				if cfg.OneShot {
+					extra = append(extra, "-watch=false")
+				}
 				if cfg.Context != "" {
 					extra = append(extra, "-context", cfg.Context)
 				}

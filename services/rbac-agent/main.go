@@ -35,6 +35,7 @@ import (
 	"secureaudit.dev/services/rbac-agent/kubeclient"
 	"secureaudit.dev/services/rbac-agent/selfcheck"
 	"secureaudit.dev/services/rbac-agent/server"
+	"secureaudit.dev/services/rbac-agent/watch"
 )
 
 func main() { run.Main(realMain) }
@@ -54,14 +55,28 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cluster := str("cluster", "cluster name for the snapshot header; default: the snapshot's base name, or the kubeconfig context, or \"in-cluster\"")
 	serverVersion := str("server-version", "Kubernetes version of the cluster a -snapshot comes from, such as v1.34.2, for the authorizer semantics (since 1.35 exec, attach and port-forward need create); default: the highest kubelet version of the snapshot's Nodes, else the risk-agent's stated default. A live cluster's version comes from the API server")
 	maxFile := str("max-snapshot-file-size", "largest snapshot file read, in bytes; a larger file is refused, naming it (default "+strconv.Itoa(collect.DefaultMaxFileSize)+")")
+	checkIntervalEnv := run.EnvName("self-check-interval")
+	checkInterval := fs.Duration("self-check-interval", selfcheck.DefaultInterval, "with a live source: how often the credential self-check (CC6.2) runs again with an unchanged credential; a changed credential is checked at once (env "+checkIntervalEnv+")")
+	checkParallelEnv := run.EnvName("self-check-parallelism")
+	checkParallel := fs.Int("self-check-parallelism", selfcheck.DefaultParallelism, "with a live source: reviews the credential self-check has in flight at once (env "+checkParallelEnv+")")
+	watchEnv := run.EnvName("watch")
+	watchCache := fs.Bool("watch", true, "with a live source: keep the cluster in memory with informers (list once, then watch) and serve audits from it; false lists the cluster on every Collect, as a one-shot scan does (env "+watchEnv+")")
+	maxStaleEnv := run.EnvName("max-staleness")
+	maxStale := fs.Duration("max-staleness", watch.DefaultMaxStaleness, "with -watch: how long a broken watch may leave the cache behind before audits list the cluster directly (env "+maxStaleEnv+")")
 	inClusterEnv := run.EnvName("in-cluster")
 	inClusterDef, err := strconv.ParseBool(run.EnvOr(inClusterEnv, "false"))
 	if err != nil {
 		return fmt.Errorf("%s: %w", inClusterEnv, err)
 	}
 	inCluster := fs.Bool("in-cluster", inClusterDef, "read the cluster this pod runs in (env "+inClusterEnv+")")
+	if err := envDefaults(fs, checkIntervalEnv, "self-check-interval", checkParallelEnv, "self-check-parallelism", watchEnv, "watch", maxStaleEnv, "max-staleness"); err != nil {
+		return err
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *checkInterval <= 0 || *checkParallel <= 0 || *maxStale <= 0 {
+		return errors.New("-self-check-interval, -self-check-parallelism and -max-staleness must be positive")
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
@@ -134,19 +149,56 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if name == "" {
 			name = collect.SanitizeCluster(ep.Context)
 		}
-		src = collect.NewLive(client, name, ep.Host, svc.Validator)
-		// Ready while the API server answers.
-		svc.AddReadiness("api-server", func(ctx context.Context) error {
+		live := collect.NewLive(client, name, ep.Host, svc.Validator)
+		probe := func(ctx context.Context) error {
 			if err := client.Interface().Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Error(); err != nil {
 				return fmt.Errorf("the API server at %s does not answer: %w", ep.Host, err)
 			}
 			return nil
+		}
+		if *watchCache {
+			// Audits read the informers' cache; they list directly
+			// (and say so in the log) until it synced or while a watch
+			// has been closed for longer than -max-staleness.
+			wc, err := watch.New(client.Interface(), svc.Log, watch.WithMaxStaleness(*maxStale))
+			if err != nil {
+				return err
+			}
+			go wc.Run(ctx) //nolint:errcheck // returns when ctx ends
+			src = collect.NewCached(wc, client, live, svc.Log, name, ep.Host, svc.Validator)
+			// Ready while the cache is fresh (no request), else while
+			// the API server answers.
+			svc.AddReadiness("api-server", func(ctx context.Context) error {
+				if wc.Fresh() == nil {
+					return nil
+				}
+				return probe(ctx)
+			})
+		} else {
+			src = live
+			// Ready while the API server answers.
+			svc.AddReadiness("api-server", probe)
+		}
+		// CC6.2: prove at the API server that the credential is no broader
+		// than declared, beside serving: the check runs now, every
+		// -self-check-interval and when the credential's files change, and
+		// each response presents its latest result (none before the first).
+		monitor := selfcheck.NewMonitor(client.Interface(), selfcheck.RulesFromManifest(svc.Manifest.Spec.Permissions), svc.Log,
+			selfcheck.WithInterval(*checkInterval),
+			selfcheck.WithCredential(selfcheck.FilesFingerprint(ep.CredentialFiles...), selfcheck.DefaultPoll),
+			selfcheck.WithCheckOptions(selfcheck.WithParallelism(*checkParallel)))
+		go monitor.Run(ctx) //nolint:errcheck // returns when ctx ends
+		svc.CredentialCheck = monitor.Presented
+		// Ready once the first check has a result (pass, violation or
+		// error), so that the orchestrator's first admission records it
+		// as before; it runs beside the cache's first list and the other
+		// services' start, in parallel, and never again before serving.
+		svc.AddReadiness("credential-self-check", func(context.Context) error {
+			if monitor.Presented() == "" {
+				return errors.New("the credential self-check has not finished yet")
+			}
+			return nil
 		})
-		// CC6.2: prove at the API server that the credential is no broader than declared.
-		rep, err := selfcheck.Check(ctx, client.Interface(), selfcheck.RulesFromManifest(svc.Manifest.Spec.Permissions))
-		proof := selfcheck.Presented(rep, err)
-		svc.Log.InfoContext(ctx, "credential self-check", "result", proof)
-		svc.CredentialCheck = func() string { return proof }
 	}
 	srv := server.New(svc.Log, src)
 	return svc.Serve(ctx, func(s *grpc.Server) { secureauditv1.RegisterRBACServiceServer(s, srv) })
@@ -166,6 +218,19 @@ func (t *trackedSource) Load(ctx context.Context) (*collect.Snapshot, error) {
 		t.last.Store(&loadResult{err: err})
 	}
 	return snap, err
+}
+
+// envDefaults sets flags from their environment variables (pairs of
+// variable and flag name), before the command line overrides them.
+func envDefaults(fs *flag.FlagSet, pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if v := run.EnvOr(pairs[i], ""); v != "" {
+			if err := fs.Set(pairs[i+1], v); err != nil {
+				return fmt.Errorf("%s: %w", pairs[i], err)
+			}
+		}
+	}
+	return nil
 }
 
 // oneSource checks that exactly one source is configured.

@@ -233,6 +233,9 @@ type Server struct {
 
 	etcd, apiserver *exec.Cmd
 	exited          chan struct{}
+	// bin and args start the API server again (RestartAPIServer).
+	bin  string
+	args []string
 }
 
 // Start builds (or finds) kube-apiserver and starts etcd and the API
@@ -287,20 +290,20 @@ func (s *Server) start(ctx context.Context, etcdBin, bin string) error {
 		return err
 	}
 	s.Host = "https://127.0.0.1:" + strconv.Itoa(ports[2])
-	s.apiserver, err = launch(s.Dir, "kube-apiserver.log", bin,
-		"--etcd-servers="+clientURL,
+	s.bin, s.args = bin, []string{
+		"--etcd-servers=" + clientURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(ports[2]),
-		"--cert-dir="+filepath.Join(s.Dir, "certs"),
-		"--tls-cert-file="+filepath.Join(s.Dir, "serving.crt"),
-		"--tls-private-key-file="+filepath.Join(s.Dir, "serving.key"),
-		"--token-auth-file="+filepath.Join(s.Dir, "tokens.csv"),
+		"--secure-port=" + strconv.Itoa(ports[2]),
+		"--cert-dir=" + filepath.Join(s.Dir, "certs"),
+		"--tls-cert-file=" + filepath.Join(s.Dir, "serving.crt"),
+		"--tls-private-key-file=" + filepath.Join(s.Dir, "serving.key"),
+		"--token-auth-file=" + filepath.Join(s.Dir, "tokens.csv"),
 		"--authorization-mode=RBAC",
 		"--anonymous-auth=false",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file="+filepath.Join(s.Dir, "sa.key"),
-		"--service-account-signing-key-file="+filepath.Join(s.Dir, "sa.key"),
+		"--service-account-key-file=" + filepath.Join(s.Dir, "sa.key"),
+		"--service-account-signing-key-file=" + filepath.Join(s.Dir, "sa.key"),
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--enable-priority-and-fairness=false",
 		// No kubernetes Service endpoints: a loopback address is not a
@@ -308,14 +311,22 @@ func (s *Server) start(ctx context.Context, etcdBin, bin string) error {
 		"--endpoint-reconciler-type=none",
 		"--profiling=false",
 		"--v=1",
-	)
+	}
+	return s.launchAPIServer(ctx)
+}
+
+// launchAPIServer starts kube-apiserver with s.args and waits until it is ready.
+func (s *Server) launchAPIServer(ctx context.Context) error {
+	var err error
+	s.apiserver, err = launch(s.Dir, "kube-apiserver.log", s.bin, s.args...)
 	if err != nil {
 		return err
 	}
-	s.exited = make(chan struct{})
+	exited := make(chan struct{})
+	s.exited = exited
 	go func(cmd *exec.Cmd) {
 		cmd.Wait() //nolint:errcheck // the exit is reported by ready
-		close(s.exited)
+		close(exited)
 	}(s.apiserver)
 	return s.ready(ctx)
 }
@@ -465,6 +476,32 @@ current-context: %s
 		return "", fmt.Errorf("write kubeconfig: %w", err)
 	}
 	return path, nil
+}
+
+// StopAPIServer stops the API server (etcd keeps running): its clients'
+// connections and watches break. StartAPIServer starts it again on the same
+// address.
+func (s *Server) StopAPIServer() {
+	if s.apiserver == nil || s.apiserver.Process == nil {
+		return
+	}
+	s.apiserver.Process.Signal(syscall.SIGTERM) //nolint:errcheck // best effort
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		s.apiserver.Process.Kill() //nolint:errcheck // stuck
+		<-s.exited
+	}
+	s.apiserver = nil
+}
+
+// StartAPIServer starts the API server again after StopAPIServer, with the
+// same flags, address and data, and waits until it is ready.
+func (s *Server) StartAPIServer(ctx context.Context) error {
+	if s.apiserver != nil {
+		return errors.New("the API server is running")
+	}
+	return s.launchAPIServer(ctx)
 }
 
 // Stop stops the API server and etcd and removes Dir.

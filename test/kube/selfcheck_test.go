@@ -126,5 +126,14 @@ func TestCredentialSelfCheck(t *testing.T) {
 		if !strings.Contains(rep.Summary(), "VIOLATION") {
 			t.Errorf("summary %q does not say violation", rep.Summary())
 		}
+		// The reviews run 8 at a time by default; one at a time, as
+		// before, the evidence presented is the same.
+		serial, err := selfcheck.Check(ctx, clientAs("overprivileged"), declared, selfcheck.WithParallelism(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := selfcheck.Presented(serial, nil), selfcheck.Presented(rep, nil); a != b {
+			t.Errorf("presented one at a time:\n%s\n8 at a time:\n%s", a, b)
+		}
 	})
 }

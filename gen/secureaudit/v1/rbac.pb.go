@@ -471,8 +471,26 @@ type SnapshotHeader struct {
 	// failed (an aggregated API that is down), or all of it: api_resources
 	// lacks them. Discovery never fails a collection.
 	ApiResourcesPartial bool `protobuf:"varint,121,opt,name=api_resources_partial,json=apiResourcesPartial,proto3" json:"api_resources_partial,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// resource_versions records, per resource read live (namespaces,
+	// serviceaccounts, pods, roles, clusterroles, rolebindings,
+	// clusterrolebindings), the Kubernetes resourceVersion the snapshot
+	// reflects: the list's resourceVersion for a direct list, or for the
+	// rbac-agent's watch cache the resourceVersion of the latest change it
+	// applied (every change of that resource up to it is in the snapshot).
+	// Empty for a file.
+	ResourceVersions map[string]string `protobuf:"bytes,320,rep,name=resource_versions,json=resourceVersions,proto3" json:"resource_versions,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// data_as_of is the time up to which the snapshot holds every change of
+	// the cluster: collected_at for a direct list, and for the watch cache
+	// the collection time while every watch is open, else the time the
+	// oldest broken watch closed. collected_at minus data_as_of is how old
+	// the data may be. Set for live collection, with resource_versions.
+	DataAsOf *timestamppb.Timestamp `protobuf:"bytes,321,opt,name=data_as_of,json=dataAsOf,proto3" json:"data_as_of,omitempty"`
+	// cache_listed_at is when the rbac-agent's watch cache last listed the
+	// cluster (its first list, or a re-list after a watch fell too far
+	// behind); absent when the snapshot was listed directly for the audit.
+	CacheListedAt *timestamppb.Timestamp `protobuf:"bytes,322,opt,name=cache_listed_at,json=cacheListedAt,proto3" json:"cache_listed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SnapshotHeader) Reset() {
@@ -559,6 +577,27 @@ func (x *SnapshotHeader) GetApiResourcesPartial() bool {
 		return x.ApiResourcesPartial
 	}
 	return false
+}
+
+func (x *SnapshotHeader) GetResourceVersions() map[string]string {
+	if x != nil {
+		return x.ResourceVersions
+	}
+	return nil
+}
+
+func (x *SnapshotHeader) GetDataAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DataAsOf
+	}
+	return nil
+}
+
+func (x *SnapshotHeader) GetCacheListedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CacheListedAt
+	}
+	return nil
 }
 
 // APIResource is one resource of an API group version as discovery serves it
@@ -1916,7 +1955,8 @@ const file_secureaudit_v1_rbac_proto_rawDesc = "" +
 	"\x10service_accounts\x18\a \x03(\v2\x1e.secureaudit.v1.ServiceAccountB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03R\x0fserviceAccounts\x12A\n" +
 	"\tworkloads\x18\b \x03(\v2\x18.secureaudit.v1.WorkloadB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03R\tworkloads\x129\n" +
 	"\atrailer\x18\t \x01(\v2\x1f.secureaudit.v1.SnapshotTrailerR\atrailer:\x86\x02\xbaH\x82\x02\x1a\xff\x01\n" +
-	"\x1asnapshot_chunk.max_objects\x12!a chunk holds at most 500 objects\x1a\xbd\x01size(this.namespaces) + size(this.roles) + size(this.cluster_roles) + size(this.role_bindings) + size(this.cluster_role_bindings) + size(this.service_accounts) + size(this.workloads) <= 500\"\xa5\x04\n" +
+	"\x1asnapshot_chunk.max_objects\x12!a chunk holds at most 500 objects\x1a\xbd\x01size(this.namespaces) + size(this.roles) + size(this.cluster_roles) + size(this.role_bindings) + size(this.cluster_role_bindings) + size(this.service_accounts) + size(this.workloads) <= 500\"\x82\n" +
+	"\n" +
 	"\x0eSnapshotHeader\x12P\n" +
 	"\acluster\x18\x01 \x01(\tB6\xbaH3r1\x10\x01\x18\xfd\x012*^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$R\acluster\x12B\n" +
 	"\x06source\x18\x02 \x01(\x0e2\x1e.secureaudit.v1.SnapshotSourceB\n" +
@@ -1926,7 +1966,16 @@ const file_secureaudit_v1_rbac_proto_rawDesc = "" +
 	"\x0eserver_version\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\rserverVersion\x12b\n" +
 	"\x15server_version_source\x18\xa0\x01 \x01(\x0e2#.secureaudit.v1.ServerVersionSourceB\b\xbaH\x05\x82\x01\x02\x10\x01R\x13serverVersionSource\x12K\n" +
 	"\rapi_resources\x18x \x03(\v2\x1b.secureaudit.v1.APIResourceB\t\xbaH\x06\x92\x01\x03\x10\x90NR\fapiResources\x122\n" +
-	"\x15api_resources_partial\x18y \x01(\bR\x13apiResourcesPartial\"\xed\x03\n" +
+	"\x15api_resources_partial\x18y \x01(\bR\x13apiResourcesPartial\x12\xd3\x01\n" +
+	"\x11resource_versions\x18\xc0\x02 \x03(\v24.secureaudit.v1.SnapshotHeader.ResourceVersionsEntryBo\xbaHl\x9a\x01i\x10\x10\"]r[R\n" +
+	"namespacesR\x0fserviceaccountsR\x04podsR\x05rolesR\fclusterrolesR\frolebindingsR\x13clusterrolebindings*\x06r\x04\x10\x01\x18@R\x10resourceVersions\x129\n" +
+	"\n" +
+	"data_as_of\x18\xc1\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bdataAsOf\x12C\n" +
+	"\x0fcache_listed_at\x18\xc2\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rcacheListedAt\x1aC\n" +
+	"\x15ResourceVersionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01:\xbf\x02\xbaH\xbb\x02\x1a\xb8\x02\n" +
+	"\x1asnapshot_header.data_as_of\x12Kdata_as_of must be set with resource_versions and not be after collected_at\x1a\xcc\x01(size(this.resource_versions) == 0) == !has(this.data_as_of) && (!has(this.data_as_of) || this.data_as_of <= this.collected_at) && (!has(this.cache_listed_at) || this.cache_listed_at <= this.collected_at)\"\xed\x03\n" +
 	"\vAPIResource\x12\x1e\n" +
 	"\x05group\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\xfd\x01R\x05group\x12#\n" +
 	"\aversion\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\aversion\x12\x93\x01\n" +
@@ -2100,7 +2149,7 @@ func file_secureaudit_v1_rbac_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_rbac_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_secureaudit_v1_rbac_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_secureaudit_v1_rbac_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_secureaudit_v1_rbac_proto_goTypes = []any{
 	(ServerVersionSource)(0),         // 0: secureaudit.v1.ServerVersionSource
 	(SnapshotSource)(0),              // 1: secureaudit.v1.SnapshotSource
@@ -2129,11 +2178,12 @@ var file_secureaudit_v1_rbac_proto_goTypes = []any{
 	(*ServiceAccount)(nil),           // 24: secureaudit.v1.ServiceAccount
 	(*Workload)(nil),                 // 25: secureaudit.v1.Workload
 	(*ProjectedToken)(nil),           // 26: secureaudit.v1.ProjectedToken
-	nil,                              // 27: secureaudit.v1.SnapshotTrailer.SkippedEntry
-	nil,                              // 28: secureaudit.v1.ObjectMeta.LabelsEntry
-	nil,                              // 29: secureaudit.v1.ObjectMeta.AnnotationsEntry
-	nil,                              // 30: secureaudit.v1.LabelSelector.MatchLabelsEntry
-	(*timestamppb.Timestamp)(nil),    // 31: google.protobuf.Timestamp
+	nil,                              // 27: secureaudit.v1.SnapshotHeader.ResourceVersionsEntry
+	nil,                              // 28: secureaudit.v1.SnapshotTrailer.SkippedEntry
+	nil,                              // 29: secureaudit.v1.ObjectMeta.LabelsEntry
+	nil,                              // 30: secureaudit.v1.ObjectMeta.AnnotationsEntry
+	nil,                              // 31: secureaudit.v1.LabelSelector.MatchLabelsEntry
+	(*timestamppb.Timestamp)(nil),    // 32: google.protobuf.Timestamp
 }
 var file_secureaudit_v1_rbac_proto_depIdxs = []int32{
 	6,  // 0: secureaudit.v1.CollectResponse.chunk:type_name -> secureaudit.v1.SnapshotChunk
@@ -2147,41 +2197,44 @@ var file_secureaudit_v1_rbac_proto_depIdxs = []int32{
 	25, // 8: secureaudit.v1.SnapshotChunk.workloads:type_name -> secureaudit.v1.Workload
 	10, // 9: secureaudit.v1.SnapshotChunk.trailer:type_name -> secureaudit.v1.SnapshotTrailer
 	1,  // 10: secureaudit.v1.SnapshotHeader.source:type_name -> secureaudit.v1.SnapshotSource
-	31, // 11: secureaudit.v1.SnapshotHeader.collected_at:type_name -> google.protobuf.Timestamp
+	32, // 11: secureaudit.v1.SnapshotHeader.collected_at:type_name -> google.protobuf.Timestamp
 	0,  // 12: secureaudit.v1.SnapshotHeader.server_version_source:type_name -> secureaudit.v1.ServerVersionSource
 	8,  // 13: secureaudit.v1.SnapshotHeader.api_resources:type_name -> secureaudit.v1.APIResource
-	0,  // 14: secureaudit.v1.AuthorizerSemantics.source:type_name -> secureaudit.v1.ServerVersionSource
-	12, // 15: secureaudit.v1.SnapshotTrailer.counts:type_name -> secureaudit.v1.ObjectCounts
-	27, // 16: secureaudit.v1.SnapshotTrailer.skipped:type_name -> secureaudit.v1.SnapshotTrailer.SkippedEntry
-	11, // 17: secureaudit.v1.SnapshotTrailer.unaudited:type_name -> secureaudit.v1.UnauditedObject
-	28, // 18: secureaudit.v1.ObjectMeta.labels:type_name -> secureaudit.v1.ObjectMeta.LabelsEntry
-	29, // 19: secureaudit.v1.ObjectMeta.annotations:type_name -> secureaudit.v1.ObjectMeta.AnnotationsEntry
-	14, // 20: secureaudit.v1.Namespace.meta:type_name -> secureaudit.v1.ObjectMeta
-	14, // 21: secureaudit.v1.Role.meta:type_name -> secureaudit.v1.ObjectMeta
-	13, // 22: secureaudit.v1.Role.rules:type_name -> secureaudit.v1.PolicyRule
-	14, // 23: secureaudit.v1.ClusterRole.meta:type_name -> secureaudit.v1.ObjectMeta
-	13, // 24: secureaudit.v1.ClusterRole.rules:type_name -> secureaudit.v1.PolicyRule
-	18, // 25: secureaudit.v1.ClusterRole.aggregation_selectors:type_name -> secureaudit.v1.LabelSelector
-	30, // 26: secureaudit.v1.LabelSelector.match_labels:type_name -> secureaudit.v1.LabelSelector.MatchLabelsEntry
-	19, // 27: secureaudit.v1.LabelSelector.match_expressions:type_name -> secureaudit.v1.LabelSelectorRequirement
-	2,  // 28: secureaudit.v1.Subject.kind:type_name -> secureaudit.v1.SubjectKind
-	3,  // 29: secureaudit.v1.RoleRef.kind:type_name -> secureaudit.v1.RoleKind
-	14, // 30: secureaudit.v1.RoleBinding.meta:type_name -> secureaudit.v1.ObjectMeta
-	21, // 31: secureaudit.v1.RoleBinding.role_ref:type_name -> secureaudit.v1.RoleRef
-	20, // 32: secureaudit.v1.RoleBinding.subjects:type_name -> secureaudit.v1.Subject
-	14, // 33: secureaudit.v1.ClusterRoleBinding.meta:type_name -> secureaudit.v1.ObjectMeta
-	21, // 34: secureaudit.v1.ClusterRoleBinding.role_ref:type_name -> secureaudit.v1.RoleRef
-	20, // 35: secureaudit.v1.ClusterRoleBinding.subjects:type_name -> secureaudit.v1.Subject
-	14, // 36: secureaudit.v1.ServiceAccount.meta:type_name -> secureaudit.v1.ObjectMeta
-	14, // 37: secureaudit.v1.Workload.meta:type_name -> secureaudit.v1.ObjectMeta
-	26, // 38: secureaudit.v1.Workload.projected_tokens:type_name -> secureaudit.v1.ProjectedToken
-	4,  // 39: secureaudit.v1.RBACService.Collect:input_type -> secureaudit.v1.CollectRequest
-	5,  // 40: secureaudit.v1.RBACService.Collect:output_type -> secureaudit.v1.CollectResponse
-	40, // [40:41] is the sub-list for method output_type
-	39, // [39:40] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	27, // 14: secureaudit.v1.SnapshotHeader.resource_versions:type_name -> secureaudit.v1.SnapshotHeader.ResourceVersionsEntry
+	32, // 15: secureaudit.v1.SnapshotHeader.data_as_of:type_name -> google.protobuf.Timestamp
+	32, // 16: secureaudit.v1.SnapshotHeader.cache_listed_at:type_name -> google.protobuf.Timestamp
+	0,  // 17: secureaudit.v1.AuthorizerSemantics.source:type_name -> secureaudit.v1.ServerVersionSource
+	12, // 18: secureaudit.v1.SnapshotTrailer.counts:type_name -> secureaudit.v1.ObjectCounts
+	28, // 19: secureaudit.v1.SnapshotTrailer.skipped:type_name -> secureaudit.v1.SnapshotTrailer.SkippedEntry
+	11, // 20: secureaudit.v1.SnapshotTrailer.unaudited:type_name -> secureaudit.v1.UnauditedObject
+	29, // 21: secureaudit.v1.ObjectMeta.labels:type_name -> secureaudit.v1.ObjectMeta.LabelsEntry
+	30, // 22: secureaudit.v1.ObjectMeta.annotations:type_name -> secureaudit.v1.ObjectMeta.AnnotationsEntry
+	14, // 23: secureaudit.v1.Namespace.meta:type_name -> secureaudit.v1.ObjectMeta
+	14, // 24: secureaudit.v1.Role.meta:type_name -> secureaudit.v1.ObjectMeta
+	13, // 25: secureaudit.v1.Role.rules:type_name -> secureaudit.v1.PolicyRule
+	14, // 26: secureaudit.v1.ClusterRole.meta:type_name -> secureaudit.v1.ObjectMeta
+	13, // 27: secureaudit.v1.ClusterRole.rules:type_name -> secureaudit.v1.PolicyRule
+	18, // 28: secureaudit.v1.ClusterRole.aggregation_selectors:type_name -> secureaudit.v1.LabelSelector
+	31, // 29: secureaudit.v1.LabelSelector.match_labels:type_name -> secureaudit.v1.LabelSelector.MatchLabelsEntry
+	19, // 30: secureaudit.v1.LabelSelector.match_expressions:type_name -> secureaudit.v1.LabelSelectorRequirement
+	2,  // 31: secureaudit.v1.Subject.kind:type_name -> secureaudit.v1.SubjectKind
+	3,  // 32: secureaudit.v1.RoleRef.kind:type_name -> secureaudit.v1.RoleKind
+	14, // 33: secureaudit.v1.RoleBinding.meta:type_name -> secureaudit.v1.ObjectMeta
+	21, // 34: secureaudit.v1.RoleBinding.role_ref:type_name -> secureaudit.v1.RoleRef
+	20, // 35: secureaudit.v1.RoleBinding.subjects:type_name -> secureaudit.v1.Subject
+	14, // 36: secureaudit.v1.ClusterRoleBinding.meta:type_name -> secureaudit.v1.ObjectMeta
+	21, // 37: secureaudit.v1.ClusterRoleBinding.role_ref:type_name -> secureaudit.v1.RoleRef
+	20, // 38: secureaudit.v1.ClusterRoleBinding.subjects:type_name -> secureaudit.v1.Subject
+	14, // 39: secureaudit.v1.ServiceAccount.meta:type_name -> secureaudit.v1.ObjectMeta
+	14, // 40: secureaudit.v1.Workload.meta:type_name -> secureaudit.v1.ObjectMeta
+	26, // 41: secureaudit.v1.Workload.projected_tokens:type_name -> secureaudit.v1.ProjectedToken
+	4,  // 42: secureaudit.v1.RBACService.Collect:input_type -> secureaudit.v1.CollectRequest
+	5,  // 43: secureaudit.v1.RBACService.Collect:output_type -> secureaudit.v1.CollectResponse
+	43, // [43:44] is the sub-list for method output_type
+	42, // [42:43] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_rbac_proto_init() }
@@ -2197,7 +2250,7 @@ func file_secureaudit_v1_rbac_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_rbac_proto_rawDesc), len(file_secureaudit_v1_rbac_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

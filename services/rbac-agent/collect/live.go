@@ -3,6 +3,8 @@ package collect
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 	corev1 "k8s.io/api/core/v1"
@@ -15,8 +17,11 @@ import (
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
 
-// defaultPageSize is the Limit of each list request.
-const defaultPageSize = 500
+// defaultPageSize is the Limit of each list request. Chosen by
+// test/kube's BenchmarkLiveAudit/collect-*: on 10,332 objects in protobuf,
+// pages of 250 took 0.93 s, 500 0.67 s, 2000 0.62 s and 5000 0.82 s (and
+// 2000 needs 12 requests where 500 needs 27); JSON took 1.0-2.0 s.
+const defaultPageSize = 2000
 
 // WithPageSize sets the Limit of each list request of a live source.
 func WithPageSize(n int64) Option {
@@ -54,65 +59,112 @@ func NewLive(api API, cluster, origin string, v Validator, opts ...Option) *Live
 	return &Live{api: api, cluster: cluster, origin: origin, v: v, opts: newOptions(opts)}
 }
 
-// Load lists the cluster's RBAC objects now.
+// Resources are the resources the live source reads, in the order their
+// objects enter the snapshot.
+var Resources = []string{"namespaces", "clusterroles", "roles", "clusterrolebindings", "rolebindings", "serviceaccounts", "pods"}
+
+// Load lists the cluster's RBAC objects now: every resource at once (the
+// lists are independent), each in pages, Pods stripped to what the rules
+// read as each page arrives (StripPod). The header records each list's
+// resourceVersion.
 func (l *Live) Load(ctx context.Context) (*Snapshot, error) {
-	ver, err := l.api.ServerVersion(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("get server version of %s: %w", l.origin, err)
+	now := l.opts.now()
+	var (
+		wg      sync.WaitGroup
+		header  *secureauditv1.SnapshotHeader
+		headErr error
+		items   = make([][]runtime.Object, len(Resources))
+		rvs     = make([]string, len(Resources))
+		errs    = make([]error, len(Resources))
+	)
+	wg.Go(func() { header, headErr = liveHeader(ctx, l.api, l.cluster, l.origin, now) })
+	for i, r := range Resources {
+		wg.Go(func() { items[i], rvs[i], errs[i] = l.list(ctx, r) })
 	}
-	b := newBuilder(l.v, &secureauditv1.SnapshotHeader{
-		Cluster:             l.cluster,
+	wg.Wait()
+	if headErr != nil {
+		return nil, headErr
+	}
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", Resources[i], err)
+		}
+	}
+	header.ResourceVersions = make(map[string]string, len(Resources))
+	for i, r := range Resources {
+		if rvs[i] != "" {
+			header.ResourceVersions[r] = rvs[i]
+		}
+	}
+	if len(header.ResourceVersions) > 0 {
+		header.DataAsOf = header.CollectedAt
+	}
+	return build(l.v, header, items)
+}
+
+// liveHeader reads the API server's version and discovery into a header.
+func liveHeader(ctx context.Context, api API, cluster, origin string, now time.Time) (*secureauditv1.SnapshotHeader, error) {
+	ver, err := api.ServerVersion(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("get server version of %s: %w", origin, err)
+	}
+	h := &secureauditv1.SnapshotHeader{
+		Cluster:             cluster,
 		Source:              secureauditv1.SnapshotSource_SNAPSHOT_SOURCE_LIVE,
-		Origin:              l.origin,
-		CollectedAt:         timestamppb.New(l.opts.now()),
+		Origin:              origin,
+		CollectedAt:         timestamppb.New(now),
 		ServerVersion:       ver,
 		ServerVersionSource: secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_DISCOVERY,
-	})
-	if d, ok := l.api.(Discoverer); ok {
-		l.discover(ctx, d, b.snap.Header)
 	}
-	lists := []struct {
-		resource string
-		add      func(runtime.Object) error
-	}{
-		{"namespaces", each(func(o *corev1.Namespace) error {
-			return b.add("", objectKey{"Namespace", o.Namespace, o.Name}, convertNamespace(o))
-		})},
-		{"clusterroles", each(func(o *rbacv1.ClusterRole) error {
-			return b.add("", objectKey{"ClusterRole", o.Namespace, o.Name}, convertClusterRole(o))
-		})},
-		{"roles", each(func(o *rbacv1.Role) error {
-			return b.add("", objectKey{"Role", o.Namespace, o.Name}, convertRole(o))
-		})},
-		{"clusterrolebindings", each(func(o *rbacv1.ClusterRoleBinding) error {
-			key := objectKey{"ClusterRoleBinding", o.Namespace, o.Name}
-			crb, err := convertClusterRoleBinding(o)
-			if err != nil {
-				return fmt.Errorf("%s: %w", key, err)
-			}
-			return b.add("", key, crb)
-		})},
-		{"rolebindings", each(func(o *rbacv1.RoleBinding) error {
-			key := objectKey{"RoleBinding", o.Namespace, o.Name}
-			rb, err := convertRoleBinding(o)
-			if err != nil {
-				return fmt.Errorf("%s: %w", key, err)
-			}
-			return b.add("", key, rb)
-		})},
-		{"serviceaccounts", each(func(o *corev1.ServiceAccount) error {
-			return b.add("", objectKey{"ServiceAccount", o.Namespace, o.Name}, convertServiceAccount(o))
-		})},
-		{"pods", each(func(o *corev1.Pod) error {
-			return b.add("", objectKey{"Pod", o.Namespace, o.Name}, convertPod(o))
-		})},
+	if d, ok := api.(Discoverer); ok {
+		discover(ctx, d, h)
 	}
-	for _, r := range lists {
-		if err := l.list(ctx, r.resource, r.add); err != nil {
-			return nil, fmt.Errorf("list %s: %w", r.resource, err)
+	return h, nil
+}
+
+// build converts and validates the items of each resource (in Resources'
+// order) into a snapshot with header.
+func build(v Validator, header *secureauditv1.SnapshotHeader, items [][]runtime.Object) (*Snapshot, error) {
+	b := newBuilder(v, header)
+	for i, r := range Resources {
+		for _, obj := range items[i] {
+			if err := b.addObject(obj); err != nil {
+				return nil, fmt.Errorf("list %s: %w", r, err)
+			}
 		}
 	}
 	return b.finish(), nil
+}
+
+// addObject converts one object of the live kinds and adds it.
+func (b *builder) addObject(obj runtime.Object) error {
+	switch o := obj.(type) {
+	case *corev1.Namespace:
+		return b.add("", objectKey{"Namespace", o.Namespace, o.Name}, convertNamespace(o))
+	case *rbacv1.ClusterRole:
+		return b.add("", objectKey{"ClusterRole", o.Namespace, o.Name}, convertClusterRole(o))
+	case *rbacv1.Role:
+		return b.add("", objectKey{"Role", o.Namespace, o.Name}, convertRole(o))
+	case *rbacv1.ClusterRoleBinding:
+		key := objectKey{"ClusterRoleBinding", o.Namespace, o.Name}
+		crb, err := convertClusterRoleBinding(o)
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		return b.add("", key, crb)
+	case *rbacv1.RoleBinding:
+		key := objectKey{"RoleBinding", o.Namespace, o.Name}
+		rb, err := convertRoleBinding(o)
+		if err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+		return b.add("", key, rb)
+	case *corev1.ServiceAccount:
+		return b.add("", objectKey{"ServiceAccount", o.Namespace, o.Name}, convertServiceAccount(o))
+	case *corev1.Pod:
+		return b.add("", objectKey{"Pod", o.Namespace, o.Name}, convertPod(o))
+	}
+	return fmt.Errorf("unexpected list item %T", obj)
 }
 
 // discover reads the API server's discovery into the header. Discovery that
@@ -120,7 +172,7 @@ func (l *Live) Load(ctx context.Context) (*Snapshot, error) {
 // withdrew system:discovery), is marked partial and never fails the
 // collection: consumers fall back to the built-in resources for what is
 // missing.
-func (l *Live) discover(ctx context.Context, d Discoverer, h *secureauditv1.SnapshotHeader) {
+func discover(ctx context.Context, d Discoverer, h *secureauditv1.SnapshotHeader) {
 	groups, lists, partial, err := d.Discovery(ctx)
 	if err != nil {
 		h.ApiResourcesPartial = true
@@ -131,42 +183,45 @@ func (l *Live) discover(ctx context.Context, d Discoverer, h *secureauditv1.Snap
 	h.ApiResourcesPartial = partial || truncated
 }
 
-// list calls add on every item of resource, a page of pageSize at a time.
-// A continue token that expires mid-way (the server compacted the revision
-// of the first page) fails the collection rather than mixing revisions; the
-// next Collect starts over.
-func (l *Live) list(ctx context.Context, resource string, add func(runtime.Object) error) error {
+// list returns every item of resource, a page of pageSize at a time, and
+// the list's resourceVersion (a continued page is served at the first
+// page's). Pods are stripped (StripPod) page by page. A continue token that
+// expires mid-way (the server compacted the revision of the first page)
+// fails the collection rather than mixing revisions; the next Collect
+// starts over.
+func (l *Live) list(ctx context.Context, resource string) ([]runtime.Object, string, error) {
 	opts := metav1.ListOptions{Limit: l.opts.pageSize}
+	var (
+		out []runtime.Object
+		rv  string
+	)
 	for {
 		obj, err := l.api.List(ctx, resource, opts)
 		if err != nil {
 			if opts.Continue != "" && apierrors.IsResourceExpired(err) {
-				return fmt.Errorf("continue token expired after %d items per page: %w", opts.Limit, err)
+				return nil, "", fmt.Errorf("continue token expired after %d items per page: %w", opts.Limit, err)
 			}
-			return err
+			return nil, "", err
 		}
-		if err := meta.EachListItem(obj, add); err != nil {
-			return err
+		if err := meta.EachListItem(obj, func(o runtime.Object) error {
+			if p, ok := o.(*corev1.Pod); ok {
+				o = StripPod(p)
+			}
+			out = append(out, o)
+			return nil
+		}); err != nil {
+			return nil, "", err
 		}
 		acc, err := meta.ListAccessor(obj)
 		if err != nil {
-			return fmt.Errorf("list %T: %w", obj, err)
+			return nil, "", fmt.Errorf("list %T: %w", obj, err)
+		}
+		if rv == "" {
+			rv = acc.GetResourceVersion()
 		}
 		if acc.GetContinue() == "" {
-			return nil
+			return out, rv, nil
 		}
 		opts.Continue = acc.GetContinue()
-	}
-}
-
-// each adapts a typed item function to the list's runtime.Object items.
-func each[T runtime.Object](fn func(T) error) func(runtime.Object) error {
-	return func(obj runtime.Object) error {
-		o, ok := obj.(T)
-		if !ok {
-			var want T
-			return fmt.Errorf("unexpected list item %T, want %T", obj, want)
-		}
-		return fn(o)
 	}
 }

@@ -108,6 +108,10 @@ func TestLiveConversion(t *testing.T) {
 			Origin:        "https://api.example:6443",
 			CollectedAt:   timestamppb.New(collectedAt),
 			ServerVersion: "v1.34.1", ServerVersionSource: secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_DISCOVERY,
+			// The fake's list resourceVersions; a direct list's data is as of its collection.
+			ResourceVersions: map[string]string{"clusterrolebindings": "2", "clusterroles": "2", "namespaces": "2", "pods": "3",
+				"rolebindings": "2", "roles": "2", "serviceaccounts": "2"},
+			DataAsOf: timestamppb.New(collectedAt),
 		},
 		Namespaces: []*secureauditv1.Namespace{{Meta: &secureauditv1.ObjectMeta{Name: "team-a", Uid: "u1"}}},
 		Roles: []*secureauditv1.Role{{
@@ -146,7 +150,7 @@ func TestLiveConversion(t *testing.T) {
 }
 
 func TestLivePaginates(t *testing.T) {
-	const roles = 1234
+	const roles = 4321
 	client := newFake(t)
 	var limits []int64
 	// The fake ignores Limit and Continue; serve roles page by page here,
@@ -175,7 +179,7 @@ func TestLivePaginates(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if diff := cmp.Diff([]int64{500, 500, 500}, limits); diff != "" {
+	if diff := cmp.Diff([]int64{2000, 2000, 2000}, limits); diff != "" {
 		t.Errorf("list limits of the role pages (-want +got):\n%s", diff)
 	}
 	if got := len(snap.Roles); got != roles {

@@ -29,6 +29,10 @@ type Endpoint struct {
 	Host string
 	// Context is the kubeconfig context used, or InCluster.
 	Context string
+	// CredentialFiles hold the credential (the kubeconfig, a token file,
+	// a client certificate and key): a change of their contents is a
+	// change of credential.
+	CredentialFiles []string
 }
 
 // Connect builds a client from the kubeconfig file at path, using
@@ -64,16 +68,33 @@ func Connect(path, kubeContext string, inCluster bool) (*Client, Endpoint, error
 			return nil, ep, fmt.Errorf("kubeconfig %s: %w", path, err)
 		}
 	}
-	cfg.UserAgent = userAgent
-	// Paginated lists of a large cluster are many requests; the default
-	// 5 QPS would make a collection take minutes.
-	cfg.QPS, cfg.Burst = 20, 40
+	Configure(cfg)
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, ep, fmt.Errorf("kubernetes client: %w", err)
 	}
 	ep.Host = cfg.Host
+	if !inCluster {
+		ep.CredentialFiles = append(ep.CredentialFiles, path)
+	}
+	for _, f := range []string{cfg.BearerTokenFile, cfg.CertFile, cfg.KeyFile} {
+		if f != "" {
+			ep.CredentialFiles = append(ep.CredentialFiles, f)
+		}
+	}
 	return New(client), ep, nil
+}
+
+// Configure sets what the rbac-agent asks of a client configuration: its
+// user agent; protobuf, the built-in types' compact encoding, for requests
+// and responses (JSON accepted too, for anything served without it); and a
+// client-side rate limit that lets the independent lists of a collection
+// and the self-check's reviews run in parallel.
+func Configure(cfg *rest.Config) {
+	cfg.UserAgent = userAgent
+	cfg.ContentType = runtime.ContentTypeProtobuf
+	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	cfg.QPS, cfg.Burst = 50, 100
 }
 
 // Client adapts a clientset to collect.API.

@@ -11,10 +11,13 @@ package selfcheck
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -166,59 +169,101 @@ func (r *Report) Summary() string {
 	return fmt.Sprintf("VIOLATION: the credential is broader than the scope manifest: %s%s", strings.Join(perms, "; "), more)
 }
 
+// DefaultParallelism is how many reviews Check has in flight at once.
+const DefaultParallelism = 8
+
+// CheckOption configures Check.
+type CheckOption func(*checkOptions)
+
+type checkOptions struct{ parallel int }
+
+// WithParallelism bounds the reviews in flight at once (at least one).
+func WithParallelism(n int) CheckOption {
+	return func(o *checkOptions) { o.parallel = max(1, n) }
+}
+
 // Check asks the API server what the credential of client may do and
-// compares it with the declared rules.
-func Check(ctx context.Context, client kubernetes.Interface, declared []Rule) (*Report, error) {
-	rep := &Report{Violations: []Violation{}}
-	seen := map[Violation]bool{}
-	add := func(v Violation) {
-		if !seen[v] {
-			seen[v] = true
-			rep.Violations = append(rep.Violations, v)
-		}
+// compares it with the declared rules: a SelfSubjectRulesReview per
+// namespace and a SelfSubjectAccessReview per probe, at most
+// DefaultParallelism (or WithParallelism) in flight at once. The report is
+// the same whatever the parallelism: violations are sorted, and the first
+// failed review (in namespace, then probe order) is the error.
+func Check(ctx context.Context, client kubernetes.Interface, declared []Rule, opts ...CheckOption) (*Report, error) {
+	o := checkOptions{parallel: DefaultParallelism}
+	for _, opt := range opts {
+		opt(&o)
 	}
 	nsList, err := client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list namespaces for the self-check: %w", err)
 	}
-	for _, ns := range nsList.Items {
-		rep.Namespaces++
-		rr, err := client.AuthorizationV1().SelfSubjectRulesReviews().Create(ctx, &authorizationv1.SelfSubjectRulesReview{
-			Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: ns.Name}}, metav1.CreateOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("self subject rules review in %s: %w", ns.Name, err)
-		}
-		rep.Incomplete = rep.Incomplete || rr.Status.Incomplete
-		for _, rule := range rr.Status.ResourceRules {
-			for _, g := range rule.APIGroups {
-				for _, res := range rule.Resources {
-					for _, verb := range rule.Verbs {
-						if everyone(g, res, verb) || declares(declared, g, res, verb) {
-							continue
-						}
-						perm := verb + " " + res
-						if g != "" {
-							perm += "." + g
-						}
-						if len(rule.ResourceNames) > 0 {
-							perm += " (names " + strings.Join(rule.ResourceNames, ",") + ")"
-						}
-						add(Violation{Namespace: ns.Name, Permission: perm, Source: "rules"})
-					}
-				}
-			}
-		}
+	type answer struct {
+		violations []Violation
+		incomplete bool
+		err        error
 	}
-	for _, p := range Probes {
-		rep.Probes++
+	n := len(nsList.Items)
+	answers := make([]answer, n+len(Probes))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	review := func(i int) answer {
+		if i < n {
+			ns := nsList.Items[i].Name
+			rr, err := client.AuthorizationV1().SelfSubjectRulesReviews().Create(ctx, &authorizationv1.SelfSubjectRulesReview{
+				Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: ns}}, metav1.CreateOptions{})
+			if err != nil {
+				return answer{err: fmt.Errorf("self subject rules review in %s: %w", ns, err)}
+			}
+			return answer{violations: ruleViolations(ns, rr.Status.ResourceRules, declared), incomplete: rr.Status.Incomplete}
+		}
+		p := Probes[i-n]
 		ar, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
 			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
 				Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource}}}, metav1.CreateOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("self subject access review %s: %w", p, err)
+			return answer{err: fmt.Errorf("self subject access review %s: %w", p, err)}
 		}
 		if ar.Status.Allowed && !(p.Subresource == "" && declares(declared, p.Group, p.Resource, p.Verb)) {
-			add(Violation{Permission: p.String(), Source: "access"})
+			return answer{violations: []Violation{{Permission: p.String(), Source: "access"}}}
+		}
+		return answer{}
+	}
+	for range min(o.parallel, len(answers)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(answers) {
+					return
+				}
+				answers[i] = review(i)
+				if answers[i].err != nil {
+					cancel() // the check fails; stop asking
+				}
+			}
+		})
+	}
+	wg.Wait()
+	rep := &Report{Namespaces: n, Probes: len(Probes), Violations: []Violation{}}
+	seen := map[Violation]bool{}
+	for _, a := range answers {
+		if a.err != nil && !errors.Is(a.err, context.Canceled) {
+			return nil, a.err
+		}
+	}
+	for _, a := range answers {
+		if a.err != nil {
+			return nil, a.err
+		}
+		rep.Incomplete = rep.Incomplete || a.incomplete
+		for _, v := range a.violations {
+			if !seen[v] {
+				seen[v] = true
+				rep.Violations = append(rep.Violations, v)
+			}
 		}
 	}
 	sort.SliceStable(rep.Violations, func(i, j int) bool {
@@ -229,6 +274,32 @@ func Check(ctx context.Context, client kubernetes.Interface, declared []Rule) (*
 		return a.Permission < b.Permission
 	})
 	return rep, nil
+}
+
+// ruleViolations are the rules of one namespace's SelfSubjectRulesReview
+// beyond the declared ones and those every user holds.
+func ruleViolations(ns string, rules []authorizationv1.ResourceRule, declared []Rule) []Violation {
+	var out []Violation
+	for _, rule := range rules {
+		for _, g := range rule.APIGroups {
+			for _, res := range rule.Resources {
+				for _, verb := range rule.Verbs {
+					if everyone(g, res, verb) || declares(declared, g, res, verb) {
+						continue
+					}
+					perm := verb + " " + res
+					if g != "" {
+						perm += "." + g
+					}
+					if len(rule.ResourceNames) > 0 {
+						perm += " (names " + strings.Join(rule.ResourceNames, ",") + ")"
+					}
+					out = append(out, Violation{Namespace: ns, Permission: perm, Source: "rules"})
+				}
+			}
+		}
+	}
+	return out
 }
 
 // presented is the JSON form of run.CredentialCheck, the header the
