@@ -74,6 +74,9 @@ const (
 // crypto/x509 reads first on Linux).
 const CACertsPath = "etc/ssl/certs/ca-certificates.crt"
 
+// Env is the environment every image sets.
+var Env = []string{"SSL_CERT_FILE=/" + CACertsPath}
+
 // Source is the repository recorded in org.opencontainers.image.source.
 const Source = "https://github.com/secureaudit/secureaudit"
 
@@ -213,7 +216,7 @@ func (b Build) image(s Service, tag string, ca []byte) (v1.Image, error) {
 		User:       fmt.Sprintf("%d:%d", UID, UID),
 		Entrypoint: []string{"/" + s.Name},
 		WorkingDir: "/",
-		Env:        []string{"SSL_CERT_FILE=/" + CACertsPath},
+		Env:        Env,
 		ExposedPorts: map[string]struct{}{
 			strconv.Itoa(s.Port) + "/tcp":   {},
 			strconv.Itoa(s.Health) + "/tcp": {},
