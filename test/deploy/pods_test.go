@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/big"
 	"math/rand/v2"
 	"net"
@@ -26,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -136,12 +139,22 @@ func TestPodsAsTheKubeletRunsThem(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = identity.Configure(identity.TrustDomain, identity.Namespace, identity.IDPath) })
 
-	objs := mustRenderHelm(t, podsNamespace, map[string]any{"trustDomain": podsTrustDomain})
+	values := map[string]any{"trustDomain": podsTrustDomain}
+	imagesDir := os.Getenv(envImagesDir)
+	if imagesDir != "" {
+		tag, err := builtTag(imagesDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		values["image"] = map[string]any{"tag": tag}
+		t.Logf("running the entrypoints of the images in %s, tag %s", imagesDir, tag)
+	}
+	objs := mustRenderHelm(t, podsNamespace, values)
 	submit(t, s, objs, false)
 	if t.Failed() {
 		t.FailNow()
 	}
-	c := newCluster(t, s, root, binDir, objs)
+	c := newCluster(t, s, root, binDir, imagesDir, objs)
 	defer c.stop(t)
 
 	ca, err := pki.NewCA(time.Now())
@@ -325,16 +338,19 @@ func tail(s string, n int) string {
 
 // cluster is the rendered Deployments and Services, run as processes.
 type cluster struct {
-	api      *kube.Server
-	root     string
-	binDir   string
-	pods     []*pod
-	services map[string]corev1.Service
+	api    *kube.Server
+	root   string
+	binDir string
+	// imagesDir, when set, holds the images of make images: each pod runs
+	// its image's entrypoint, extracted from the image's layer.
+	imagesDir string
+	pods      []*pod
+	services  map[string]corev1.Service
 }
 
-func newCluster(t *testing.T, s *kube.Server, root, binDir string, objs []object) *cluster {
+func newCluster(t *testing.T, s *kube.Server, root, binDir, imagesDir string, objs []object) *cluster {
 	t.Helper()
-	c := &cluster{api: s, root: root, binDir: binDir, services: map[string]corev1.Service{}}
+	c := &cluster{api: s, root: root, binDir: binDir, imagesDir: imagesDir, services: map[string]corev1.Service{}}
 	used := map[string]bool{}
 	for _, o := range objs {
 		switch o.str("kind") {
@@ -467,6 +483,8 @@ type pod struct {
 	mounts              map[string]string // mountPath -> directory here
 	csiDir              string            // the csi-driver-spiffe volume's directory
 	workDir             string
+	entrypoint          string   // the program run
+	imageEnv            []string // the image config's environment
 	args, env           []string
 
 	cmd    *exec.Cmd
@@ -574,7 +592,10 @@ func (p *pod) prepare(t *testing.T, c *cluster) error {
 	// What the kubelet and the image put in every container's environment.
 	u, _ := url.Parse(c.api.Host)
 	p.env = []string{"HOSTNAME=" + p.name, "KUBERNETES_SERVICE_HOST=" + u.Hostname(), "KUBERNETES_SERVICE_PORT=" + u.Port()}
-	p.env = append(p.env, images.Env...)
+	if err := p.image(c, base); err != nil {
+		return err
+	}
+	p.env = append(p.env, p.imageEnv...)
 	for _, e := range p.container.Env {
 		v := e.Value
 		if e.ValueFrom != nil {
@@ -681,16 +702,7 @@ func (c *cluster) serviceAccountKubeconfig(p *pod) (string, error) {
 }
 
 func (p *pod) start(c *cluster) error {
-	entry := ""
-	for _, s := range images.Services {
-		if s.Name == p.name {
-			entry = s.Name // the image's entrypoint, /<name>
-		}
-	}
-	if entry == "" {
-		return fmt.Errorf("no image builds %s", p.name)
-	}
-	cmd := exec.Command(filepath.Join(c.binDir, entry), p.args...)
+	cmd := exec.Command(p.entrypoint, p.args...)
 	cmd.Env = p.env
 	cmd.Dir = p.workDir
 	cmd.Stdout, cmd.Stderr = &p.log, &p.log
@@ -719,6 +731,90 @@ func (p *pod) exitedErr() error {
 		}
 		return p.err
 	default:
+		return nil
+	}
+}
+
+// envImagesDir names a directory of images built by make images; the pods
+// then run the images' entrypoints instead of SECUREAUDIT_BIN_DIR's binaries.
+const envImagesDir = "SECUREAUDIT_IMAGES_DIR"
+
+// builtTag is the one tag of the images in dir.
+func builtTag(dir string) (string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, images.Services[0].Name+"-*.tar"))
+	if err != nil || len(files) != 1 {
+		return "", fmt.Errorf("%s=%s: want exactly one %s image, found %v", envImagesDir, dir, images.Services[0].Name, files)
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(filepath.Base(files[0]), images.Services[0].Name+"-"), ".tar"), nil
+}
+
+// image resolves what the container's image runs: with c.imagesDir, the
+// image the container names is read, its user checked against the pod's
+// and its entrypoint extracted from its layer; otherwise the binary of the
+// same name in c.binDir stands in, with the environment every image sets.
+func (p *pod) image(c *cluster, base string) error {
+	var svc *images.Service
+	for i, s := range images.Services {
+		if s.Name == p.name {
+			svc = &images.Services[i]
+		}
+	}
+	if svc == nil {
+		return fmt.Errorf("no image builds %s", p.name)
+	}
+	if c.imagesDir == "" {
+		p.entrypoint, p.imageEnv = filepath.Join(c.binDir, svc.Name), images.Env
+		return nil
+	}
+	ref := p.container.Image
+	tag := ref[strings.LastIndexByte(ref, ':')+1:]
+	file := images.File(c.imagesDir, svc.Name, tag)
+	if ref != images.Ref("secureaudit", svc.Name, tag) {
+		return fmt.Errorf("image %s is not one make images builds", ref)
+	}
+	cfg, err := images.Verify(file, *svc, ref)
+	if err != nil {
+		return err
+	}
+	uid, gid, _ := p.uid()
+	if want := fmt.Sprintf("%d:%d", uid, gid); cfg.Config.User != want {
+		return fmt.Errorf("image user %s, the pod runs as %s", cfg.Config.User, want)
+	}
+	tmp, err := os.MkdirTemp("", "secureaudit-layout-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	img, err := images.Read(file, tmp, tag)
+	if err != nil {
+		return err
+	}
+	entry := strings.TrimPrefix(cfg.Config.Entrypoint[0], "/")
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			return fmt.Errorf("entrypoint /%s not found in %s: %v", entry, file, err)
+		}
+		if strings.TrimPrefix(hdr.Name, "/") != entry {
+			continue
+		}
+		dir := filepath.Join(base, "image")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return err
+		}
+		p.entrypoint = filepath.Join(dir, entry)
+		f, err := os.OpenFile(p.entrypoint, os.O_CREATE|os.O_WRONLY, os.FileMode(hdr.Mode).Perm())
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(f, tr)
+		if err := errors.Join(err, f.Close()); err != nil {
+			return err
+		}
+		p.imageEnv = cfg.Config.Env
 		return nil
 	}
 }
