@@ -337,7 +337,7 @@ func writeLayoutTar(file string, img v1.Image, ref string, mtime time.Time) erro
 			return err
 		}
 	}
-	if err := errors.Join(tw.Close(), out.Close()); err != nil {
+	if err := errors.Join(tw.Close(), out.Chmod(0o644), out.Close()); err != nil {
 		return err
 	}
 	return os.Rename(out.Name(), file)
