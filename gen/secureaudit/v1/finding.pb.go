@@ -88,19 +88,30 @@ const (
 	BindingKind_BINDING_KIND_UNSPECIFIED          BindingKind = 0
 	BindingKind_BINDING_KIND_ROLE_BINDING         BindingKind = 1
 	BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING BindingKind = 2
+	// BINDING_KIND_AZURE_ROLE_ASSIGNMENT is an Azure role assignment (name:
+	// its ARM ID) that reaches the cluster through Azure.
+	BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT BindingKind = 340
+	// BINDING_KIND_AKS_ADMIN_GROUP is the cluster's aadProfile
+	// adminGroupObjectIDs (name: the group's object ID): cluster-admin
+	// without a Kubernetes binding.
+	BindingKind_BINDING_KIND_AKS_ADMIN_GROUP BindingKind = 341
 )
 
 // Enum value maps for BindingKind.
 var (
 	BindingKind_name = map[int32]string{
-		0: "BINDING_KIND_UNSPECIFIED",
-		1: "BINDING_KIND_ROLE_BINDING",
-		2: "BINDING_KIND_CLUSTER_ROLE_BINDING",
+		0:   "BINDING_KIND_UNSPECIFIED",
+		1:   "BINDING_KIND_ROLE_BINDING",
+		2:   "BINDING_KIND_CLUSTER_ROLE_BINDING",
+		340: "BINDING_KIND_AZURE_ROLE_ASSIGNMENT",
+		341: "BINDING_KIND_AKS_ADMIN_GROUP",
 	}
 	BindingKind_value = map[string]int32{
-		"BINDING_KIND_UNSPECIFIED":          0,
-		"BINDING_KIND_ROLE_BINDING":         1,
-		"BINDING_KIND_CLUSTER_ROLE_BINDING": 2,
+		"BINDING_KIND_UNSPECIFIED":           0,
+		"BINDING_KIND_ROLE_BINDING":          1,
+		"BINDING_KIND_CLUSTER_ROLE_BINDING":  2,
+		"BINDING_KIND_AZURE_ROLE_ASSIGNMENT": 340,
+		"BINDING_KIND_AKS_ADMIN_GROUP":       341,
 	}
 )
 
@@ -1301,11 +1312,13 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\rSEVERITY_HIGH\x10\x02\x12\x13\n" +
 	"\x0fSEVERITY_MEDIUM\x10\x03\x12\x10\n" +
 	"\fSEVERITY_LOW\x10\x04\x12\x11\n" +
-	"\rSEVERITY_INFO\x10\x05*q\n" +
+	"\rSEVERITY_INFO\x10\x05*\xbd\x01\n" +
 	"\vBindingKind\x12\x1c\n" +
 	"\x18BINDING_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19BINDING_KIND_ROLE_BINDING\x10\x01\x12%\n" +
-	"!BINDING_KIND_CLUSTER_ROLE_BINDING\x10\x02*]\n" +
+	"!BINDING_KIND_CLUSTER_ROLE_BINDING\x10\x02\x12'\n" +
+	"\"BINDING_KIND_AZURE_ROLE_ASSIGNMENT\x10\xd4\x02\x12!\n" +
+	"\x1cBINDING_KIND_AKS_ADMIN_GROUP\x10\xd5\x02*]\n" +
 	"\n" +
 	"ScopeLevel\x12\x1b\n" +
 	"\x17SCOPE_LEVEL_UNSPECIFIED\x10\x00\x12\x17\n" +

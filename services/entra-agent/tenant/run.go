@@ -47,6 +47,7 @@ type run struct {
 	unresolved map[string]*secureauditv1.Principal
 	errs       []*secureauditv1.LookupError
 	assigned   []*secureauditv1.AzureRoleAssignment
+	cluster    *secureauditv1.AksCluster
 	noSignIn   bool                       // the credential may not read signInActivity
 	signedIn   map[string]bool            // users read with signInActivity
 	identities map[string]*arm.ResourceID // service principal ID -> its user-assigned managed identity
@@ -530,6 +531,7 @@ func (r *run) result() *directory.Result {
 		ServicePrincipals: sortedValues(r.sps),
 		Errors:            r.errs,
 		RoleAssignments:   r.assigned,
+		Cluster:           r.cluster,
 	}
 	for _, g := range res.Groups {
 		slices.Sort(g.MemberIds)
