@@ -465,7 +465,8 @@ type Finding struct {
 	Scope          *Scope       `protobuf:"bytes,9,opt,name=scope,proto3" json:"scope,omitempty"`
 	// matched_rules are the policy rules that triggered the finding.
 	MatchedRules []*PolicyRule `protobuf:"bytes,10,rep,name=matched_rules,json=matchedRules,proto3" json:"matched_rules,omitempty"`
-	// controls are control IDs such as CIS-5.1.2 and SOC2-CC6.3.
+	// controls are control IDs such as CIS-5.1.2 (CIS Kubernetes Benchmark),
+	// CIS-AKS-5.4.1 (CIS Azure Kubernetes Service Benchmark) and SOC2-CC6.3.
 	Controls []string `protobuf:"bytes,11,rep,name=controls,proto3" json:"controls,omitempty"`
 	// remediation is what to do, with the exact command where there is one.
 	Remediation string `protobuf:"bytes,12,opt,name=remediation,proto3" json:"remediation,omitempty"`
@@ -1230,7 +1231,7 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\x05level\x18\x01 \x01(\x0e2\x1a.secureaudit.v1.ScopeLevelB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05level\x12%\n" +
 	"\tnamespace\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18?R\tnamespace:\x98\x01\xbaH\x94\x01\x1a\x91\x01\n" +
-	"\x0fscope.namespace\x12?a namespace scope names its namespace; a cluster scope has none\x1a=this.level == 2 ? this.namespace != '' : this.namespace == ''\"\xe3\b\n" +
+	"\x0fscope.namespace\x12?a namespace scope names its namespace; a cluster scope has none\x1a=this.level == 2 ? this.namespace != '' : this.namespace == ''\"\xea\b\n" +
 	"\aFinding\x12%\n" +
 	"\x02id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{16}$R\x02id\x129\n" +
 	"\arule_id\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z][A-Z0-9]*-[0-9]{3}$R\x06ruleId\x12 \n" +
@@ -1245,8 +1246,8 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\x04role\x18\b \x01(\v2\x1b.secureaudit.v1.FindingRoleR\x04role\x123\n" +
 	"\x05scope\x18\t \x01(\v2\x15.secureaudit.v1.ScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\x12J\n" +
 	"\rmatched_rules\x18\n" +
-	" \x03(\v2\x1a.secureaudit.v1.PolicyRuleB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\fmatchedRules\x12]\n" +
-	"\bcontrols\x18\v \x03(\tBA\xbaH>\x92\x01;\x10 \"7r523^(CIS-[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\bcontrols\x12,\n" +
+	" \x03(\v2\x1a.secureaudit.v1.PolicyRuleB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\fmatchedRules\x12d\n" +
+	"\bcontrols\x18\v \x03(\tBH\xbaHE\x92\x01B\x10 \">r<2:^(CIS-(AKS-)?[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\bcontrols\x12,\n" +
 	"\vremediation\x18\f \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80 R\vremediation\x12*\n" +
 	"\vdescription\x18\r \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\vdescription\x12&\n" +
@@ -1263,10 +1264,10 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\tnamespace\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\tnamespace\x12\x1e\n" +
 	"\x04name\x18\x03 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xfd\x01R\x04name\x12)\n" +
-	"\x06images\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10@\"\ar\x05\x10\x01\x18\x80\bR\x06images\"\xa5\x01\n" +
+	"\x06images\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10@\"\ar\x05\x10\x01\x18\x80\bR\x06images\"\xac\x01\n" +
 	"\tFoldedHit\x129\n" +
-	"\arule_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z][A-Z0-9]*-[0-9]{3}$R\x06ruleId\x12]\n" +
-	"\bcontrols\x18\x02 \x03(\tBA\xbaH>\x92\x01;\x10 \"7r523^(CIS-[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\bcontrols\"\xc2\x02\n" +
+	"\arule_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z][A-Z0-9]*-[0-9]{3}$R\x06ruleId\x12d\n" +
+	"\bcontrols\x18\x02 \x03(\tBH\xbaHE\x92\x01B\x10 \">r<2:^(CIS-(AKS-)?[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\bcontrols\"\xc2\x02\n" +
 	"\bPathStep\x12\x1e\n" +
 	"\x04from\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x04from\x12*\n" +

@@ -10,8 +10,9 @@ import (
 	"secureaudit.dev/services/orchestrator/review"
 )
 
-// enrich adds to the report what only the orchestrator can know: who holds
-// access (from the snapshot and the directory, for the access review) and
+// enrich adds to the report what only the orchestrator can know: the AKS
+// cluster's configuration the directory carried, who holds access (from
+// the snapshot and the directory, for the access review) and
 // what changed since the previous audit of the cluster. History is best
 // effort: a store error leaves it out and is logged, never failing the
 // audit.
@@ -21,6 +22,12 @@ func (r *Runner) enrich(ctx context.Context, a *secureauditv1.Audit, report *sec
 		dirChunks = dir.chunks
 		if dirChunks == nil {
 			dirChunks = []*secureauditv1.DirectoryChunk{}
+		}
+	}
+	for _, c := range dirChunks {
+		if c.GetAksCluster() != nil {
+			report.AksCluster = c.GetAksCluster() // the first chunk carries it
+			break
 		}
 	}
 	subjects, truncated := review.Subjects(snap.chunks, dirChunks, managed)

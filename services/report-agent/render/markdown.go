@@ -9,7 +9,8 @@ import (
 
 // Markdown renders the report for a GRC reviewer: an executive summary,
 // counts by severity, a summary table of every finding with its action,
-// changes since the previous audit, identity issues, permission issues
+// changes since the previous audit, identity issues, the AKS cluster's
+// configuration, permission issues
 // (most severe and widest first), escalation paths, the access review with
 // a sign-off line per item, what looks good, and an appendix of
 // platform-managed bindings. Every string that came from the cluster or the
@@ -26,6 +27,7 @@ func Markdown(r *secureauditv1.Report) []byte {
 	writeSummary(&b, v)
 	writeHistory(&b, v)
 	writeIdentity(&b, v)
+	writeAKS(&b, v)
 	writePermission(&b, v)
 	writePaths(&b, v)
 	writeReview(&b, v)

@@ -135,6 +135,12 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 	folded := map[string]int{} // per control, citations through folded rule hits only
 	controls := map[string]bool{}
 	for c := range controlNames {
+		// The CIS AKS Benchmark items, and CC6.6 (only the API server's
+		// exposure bears on it), are assessed only when the audit read
+		// the AKS cluster's configuration.
+		if (strings.HasPrefix(c, "CIS-AKS-") || c == "SOC2-CC6.6") && r.GetAksCluster() == nil {
+			continue
+		}
 		controls[c] = true
 	}
 	var observations []oscalObservation

@@ -62,9 +62,13 @@ type view struct {
 	// path findings no choke point groups.
 	Choke     []chokeView
 	Ungrouped []findingView
-	// Identity and Permission split Findings into the report's sections.
+	// Identity, AKS and Permission split Findings into the report's
+	// sections.
 	Identity   []findingView
+	AKS        []findingView
 	Permission []findingView
+	// AKSCluster is the AKS cluster's configuration, nil without one.
+	AKSCluster *aksView
 	// Paths are the findings that carry an escalation path.
 	Paths   []findingView
 	Review  []reviewItem
@@ -232,9 +236,13 @@ func newView(r *secureauditv1.Report) view {
 			fv.Pivot = c.number
 		}
 		v.Findings = append(v.Findings, fv)
-		if fv.Identity {
+		switch {
+		case aksRule(fv.RuleID):
+			fv.Subject, fv.Access = "everyone who reaches the cluster", "the AKS cluster's configuration"
+			v.AKS = append(v.AKS, fv)
+		case fv.Identity:
 			v.Identity = append(v.Identity, fv)
-		} else {
+		default:
 			v.Permission = append(v.Permission, fv)
 		}
 		for _, f := range ordered(e.Hits()) {
@@ -255,6 +263,7 @@ func newView(r *secureauditv1.Report) view {
 			components[subjectKey(f.GetSubject())] = true
 		}
 	}
+	v.AKSCluster = newAKSView(r.GetAksCluster(), v.AKS)
 	v.Choke, v.Ungrouped = newChoke(r.GetChokePoints(), byID, v.Paths, components)
 	v.Top, v.TopChoke = headline(v.Findings, v.Choke)
 	for i, f := range r.GetInfrastructureFindings() {

@@ -17,6 +17,7 @@ import (
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/platform/telemetry"
+	"secureaudit.dev/services/risk-agent/aks"
 	"secureaudit.dev/services/risk-agent/identity"
 	"secureaudit.dev/services/risk-agent/inject"
 	"secureaudit.dev/services/risk-agent/paths"
@@ -241,6 +242,13 @@ func Detect(snap *snapshot.Snapshot, dir []*secureauditv1.DirectoryChunk, cfg id
 	}
 	rules.Sort(findings)
 	rules.Annotate(snap, findings)
+	// The AKS configuration findings are about the cluster, not a grant:
+	// each keeps the grant key it was given (its own), so that the report
+	// lists each setting as an entry of its own.
+	if az := aks.Evaluate(dir); len(az) > 0 {
+		findings = append(findings, az...)
+		rules.Sort(findings)
+	}
 	managed := analysis.ManagedGrants()
 	if len(managed) > maxPlatformGrants {
 		managed = managed[:maxPlatformGrants]

@@ -1,0 +1,87 @@
+package render
+
+import (
+	"strings"
+	"testing"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// aksReport is the sample report with an AKS cluster whose local accounts
+// are enabled and whose API server is public, and the two findings about
+// them.
+func aksReport() *secureauditv1.Report {
+	r := sampleReport()
+	r.AksCluster = &secureauditv1.AksCluster{
+		Id:                   "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks",
+		Name:                 "aks",
+		KubernetesVersion:    "1.35.0",
+		LocalAccountsEnabled: true, KubernetesRbac: true, ManagedEntra: true, AzureRbac: true,
+		AdminGroupObjectIds: []string{"2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25"},
+		OidcIssuerEnabled:   true, WorkloadIdentityEnabled: true,
+	}
+	cluster := &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER}
+	r.Findings = append(r.Findings,
+		&secureauditv1.Finding{
+			Id: "1111111111111111", GrantKey: "1111111111111111", RuleId: "AKS-001", Title: "AKS local accounts enabled",
+			Severity: secureauditv1.Severity_SEVERITY_CRITICAL, SeverityReason: "base HIGH, raised", Scope: cluster,
+			Controls: []string{"CIS-AKS-5.5.1", "SOC2-CC6.1"}, Description: "Local accounts are enabled.",
+			Remediation: "Disable local accounts.\naz aks update -g rg -n aks --disable-local-accounts",
+		},
+		&secureauditv1.Finding{
+			Id: "2222222222222222", GrantKey: "2222222222222222", RuleId: "AKS-004", Title: "public API server without authorized IP ranges",
+			Severity: secureauditv1.Severity_SEVERITY_MEDIUM, SeverityReason: "base MEDIUM", Scope: cluster,
+			Controls: []string{"CIS-AKS-5.4.1", "SOC2-CC6.6"}, Description: "The API server is public.",
+			Remediation: "Restrict the API server.",
+		},
+	)
+	return r
+}
+
+// TestAKSSection: the AKS configuration section lists every setting with
+// a link to the finding judging it, holds the AKS findings (each an entry
+// of its own, not among the identity or permission issues), and names the
+// CIS AKS Benchmark items by title; without a cluster it says it was not
+// evaluated.
+func TestAKSSection(t *testing.T) {
+	md := string(Markdown(aksReport()))
+	start := strings.Index(md, "## AKS configuration")
+	end := strings.Index(md, "## Permission issues")
+	if start < 0 || end < start {
+		t.Fatalf("no AKS configuration section before the permission issues:\n%s", md)
+	}
+	section := md[start:end]
+	for _, want := range []string{
+		"| Kubernetes version | 1.35.0 | no finding |",
+		"| Local accounts | enabled (listClusterAdminCredential returns a system:masters certificate) | [#",
+		"| API server access | public, no authorized IP ranges | [#",
+		"| Admin groups | 2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25 (members are cluster-admin without a binding; see the access review) | no finding |",
+		"| Pod identity add-on (deprecated) | disabled | no finding |",
+		"Critical: AKS local accounts enabled",
+		"Medium: public API server without authorized IP ranges",
+		"CIS-AKS-5.5.1 (Manage Kubernetes RBAC users with Azure AD)",
+		"az aks update -g rg -n aks --disable-local-accounts",
+	} {
+		if !strings.Contains(section, want) {
+			t.Errorf("AKS section lacks %q:\n%s", want, section)
+		}
+	}
+	if strings.Contains(section, "Rule hits") {
+		t.Errorf("AKS findings were folded into one entry:\n%s", section)
+	}
+	if other := md[:start] + md[end:]; strings.Contains(other, "### <a id=\"finding-1\"></a>1. Critical: AKS local accounts enabled") {
+		t.Error("an AKS finding is also listed outside its section")
+	}
+	html, err := Document(secureauditv1.ReportFormat_REPORT_FORMAT_HTML, aksReport())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<section id="aks">`, "<td>Local accounts</td>", "AKS local accounts enabled"} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+	if empty := string(Markdown(sampleReport())); !strings.Contains(empty, "## AKS configuration\n\nNot evaluated: the audit had no AKS cluster configuration") {
+		t.Error("a report without a cluster does not say the AKS configuration was not evaluated")
+	}
+}

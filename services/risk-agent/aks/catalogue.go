@@ -1,0 +1,107 @@
+// Package aks is the risk-agent's AKS configuration catalogue: pure
+// functions over the AKS cluster's access configuration and the Azure role
+// assignments that the entra-agent read from Azure Resource Manager, that
+// turn weaknesses of the cluster's own settings (local accounts, Entra
+// integration, Azure RBAC, API server exposure, pod and workload identity)
+// into findings with stable AKS-* rule IDs. No I/O, no clock, no
+// randomness. Its metadata (IDs, titles, severities, controls,
+// remediation) is kept together here so that it can move into a single
+// rule registry as it is.
+package aks
+
+import (
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// Rule IDs. They are stable: reports and tests depend on them.
+const (
+	LocalAccounts    = "AKS-001"
+	NoEntra          = "AKS-002"
+	NoAzureRBAC      = "AKS-003"
+	PublicAPIServer  = "AKS-004"
+	PodIdentityAddon = "AKS-005"
+	NoWorkloadID     = "AKS-006"
+	NoKubernetesRBAC = "AKS-007"
+)
+
+// Rule describes one rule of the catalogue.
+type Rule struct {
+	// ID is the stable rule ID, such as AKS-001.
+	ID string
+	// Title is a one-line name for the finding.
+	Title string
+	// Severity is the base severity.
+	Severity secureauditv1.Severity
+	// Description is the rationale: why the setting matters.
+	Description string
+	// Controls are the control IDs the rule maps to: the CIS Azure
+	// Kubernetes Service Benchmark (CIS-AKS-...) where an item applies,
+	// and SOC 2.
+	Controls []string
+	// Remediation is the general advice; findings add the exact command.
+	Remediation string
+}
+
+var catalogue = []Rule{
+	{
+		ID: LocalAccounts, Title: "AKS local accounts enabled", Severity: secureauditv1.Severity_SEVERITY_HIGH,
+		Description: "Local accounts are enabled: whoever may call listClusterAdminCredential (Owner, Contributor, Azure Kubernetes Service Cluster Admin Role, or any role with that action, at the cluster or above) gets a kubeconfig with a client certificate in system:masters. It bypasses Entra ID, Conditional Access and every binding, is not tied to a person, and cannot be revoked short of rotating the cluster's certificates.",
+		Controls:    []string{"CIS-AKS-5.5.1", "SOC2-CC6.1", "SOC2-CC6.2"},
+		Remediation: "Disable local accounts so that every access goes through Entra ID; keep a break-glass path through an admin group instead.",
+	},
+	{
+		ID: NoEntra, Title: "AKS cluster without Microsoft Entra integration", Severity: secureauditv1.Severity_SEVERITY_HIGH,
+		Description: "The cluster does not use managed Microsoft Entra integration: users authenticate with certificates or tokens the cluster issues, outside the directory, so leavers, guests and MFA are not governed by Entra ID and the access review cannot name the people behind a kubeconfig.",
+		Controls:    []string{"CIS-AKS-5.5.1", "SOC2-CC6.1", "SOC2-CC6.2"},
+		Remediation: "Enable managed Entra integration with an admin group, then disable local accounts.",
+	},
+	{
+		ID: NoAzureRBAC, Title: "Azure RBAC for Kubernetes authorization disabled", Severity: secureauditv1.Severity_SEVERITY_MEDIUM,
+		Description: "Kubernetes permissions are managed only through in-cluster bindings: they are invisible to Azure's access reviews and Privileged Identity Management, and granting or removing a person's access means editing the cluster rather than a reviewed role assignment.",
+		Controls:    []string{"CIS-AKS-5.5.2", "SOC2-CC6.3"},
+		Remediation: "Enable Azure RBAC for Kubernetes authorization and move people's access to role assignments at the cluster or namespace scope.",
+	},
+	{
+		ID: PublicAPIServer, Title: "public API server without authorized IP ranges", Severity: secureauditv1.Severity_SEVERITY_MEDIUM,
+		Description: "The API server is reachable from the whole internet: it is not a private cluster and no authorized IP ranges restrict it (a range of 0.0.0.0/0 restricts nothing). A leaked kubeconfig or admin certificate works from anywhere, and the API server is exposed to every unauthenticated probe.",
+		Controls:    []string{"CIS-AKS-5.4.1", "CIS-AKS-5.4.2", "SOC2-CC6.6"},
+		Remediation: "Restrict the API server to the networks that administer the cluster with authorized IP ranges, or make it a private cluster.",
+	},
+	{
+		ID: PodIdentityAddon, Title: "legacy AAD pod identity add-on enabled", Severity: secureauditv1.Severity_SEVERITY_MEDIUM,
+		Description: "The deprecated AAD pod identity add-on is enabled: its node-level NMI intercepts the instance metadata endpoint, so any pod on a node can obtain the tokens of identities assigned to the node pool unless exceptions and bindings are locked down. It is no longer supported.",
+		Controls:    []string{"SOC2-CC6.1"},
+		Remediation: "Migrate workloads to Azure workload identity, then disable the pod identity add-on.",
+	},
+	{
+		ID: NoWorkloadID, Title: "workload identity not enabled", Severity: secureauditv1.Severity_SEVERITY_LOW,
+		Description: "The OIDC issuer or workload identity is not enabled: workloads cannot exchange their ServiceAccount tokens for Entra tokens, so they fall back to client secrets in Kubernetes Secrets or to node-wide managed identities.",
+		Controls:    []string{"SOC2-CC6.1"},
+		Remediation: "Enable the OIDC issuer and workload identity, and federate each workload's managed identity with its ServiceAccount.",
+	},
+	{
+		ID: NoKubernetesRBAC, Title: "Kubernetes RBAC disabled", Severity: secureauditv1.Severity_SEVERITY_CRITICAL,
+		Description: "The cluster was created without Kubernetes RBAC: every authenticated identity is authorized for everything, so no binding, role or review limits access.",
+		Controls:    []string{"SOC2-CC6.1", "SOC2-CC6.3"},
+		Remediation: "Kubernetes RBAC cannot be enabled on an existing AKS cluster: create a new cluster with RBAC and Entra integration and move the workloads.",
+	},
+}
+
+// Catalogue returns the AKS rules, ordered by ID. The result is a copy.
+func Catalogue() []Rule {
+	out := make([]Rule, len(catalogue))
+	for i, r := range catalogue {
+		r.Controls = append([]string(nil), r.Controls...)
+		out[i] = r
+	}
+	return out
+}
+
+func ruleByID(id string) Rule {
+	for _, r := range catalogue {
+		if r.ID == id {
+			return r
+		}
+	}
+	panic("aks: unknown rule " + id) // programming error: IDs are constants
+}

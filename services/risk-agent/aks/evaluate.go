@@ -1,0 +1,199 @@
+package aks
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// maxNamed bounds the assignments a description names.
+const maxNamed = 20
+
+// Cluster returns the AKS cluster's configuration carried by the directory
+// chunks (the first that has one), nil when none does.
+func Cluster(dir []*secureauditv1.DirectoryChunk) *secureauditv1.AksCluster {
+	for _, c := range dir {
+		if c.GetAksCluster() != nil {
+			return c.GetAksCluster()
+		}
+	}
+	return nil
+}
+
+// Evaluate runs the AKS catalogue over the cluster configuration and role
+// assignments of the directory chunks and returns the findings sorted by
+// rule ID. Without a cluster it returns none.
+func Evaluate(dir []*secureauditv1.DirectoryChunk) []*secureauditv1.Finding {
+	c := Cluster(dir)
+	if c == nil {
+		return nil
+	}
+	var assignments []*secureauditv1.AzureRoleAssignment
+	seen := map[string]bool{}
+	for _, ch := range dir {
+		for _, a := range ch.GetRoleAssignments() {
+			if !seen[strings.ToLower(a.GetId())] {
+				seen[strings.ToLower(a.GetId())] = true
+				assignments = append(assignments, a)
+			}
+		}
+	}
+	slices.SortFunc(assignments, func(a, b *secureauditv1.AzureRoleAssignment) int {
+		return cmp.Or(cmp.Compare(a.GetScope(), b.GetScope()), cmp.Compare(a.GetRoleName(), b.GetRoleName()), cmp.Compare(a.GetId(), b.GetId()))
+	})
+	e := &evaluator{c: c, az: "az aks update -g " + resourceGroup(c.GetId()) + " -n " + cmp.Or(c.GetName(), clusterName(c.GetId()))}
+	if !c.GetKubernetesRbac() {
+		e.add(NoKubernetesRBAC, "", "")
+	}
+	if c.GetLocalAccountsEnabled() {
+		holders := holding(assignments, secureauditv1.AzureRoute_AZURE_ROUTE_ADMIN_CREDENTIAL)
+		sev, reason, detail := secureauditv1.Severity_SEVERITY_UNSPECIFIED, "", " No role assignment read at the cluster or above lets anyone list the admin credential today; any future Owner or Contributor will."
+		if len(holders) > 0 {
+			sev = secureauditv1.Severity_SEVERITY_CRITICAL
+			reason = fmt.Sprintf("base HIGH, raised: %d role %s can list the admin credential now", len(holders), plural(len(holders), "assignment", "assignments"))
+			detail = " Who can list it now: " + describe(holders) + "."
+		}
+		e.addSev(LocalAccounts, sev, reason, detail, e.az+" --disable-local-accounts")
+	}
+	if !c.GetManagedEntra() {
+		e.add(NoEntra, "", e.az+" --enable-aad --aad-admin-group-object-ids <admin-group-object-id>")
+	} else if !c.GetAzureRbac() {
+		e.add(NoAzureRBAC, "", e.az+" --enable-azure-rbac")
+	}
+	if !c.GetPrivateCluster() && open(c.GetAuthorizedIpRanges()) {
+		detail := " Authorized IP ranges: none."
+		if len(c.GetAuthorizedIpRanges()) > 0 {
+			detail = " Authorized IP ranges: " + strings.Join(c.GetAuthorizedIpRanges(), ", ") + ", which admit every address."
+		}
+		e.add(PublicAPIServer, detail, e.az+" --api-server-authorized-ip-ranges <admin-network-CIDRs>")
+	}
+	if c.GetPodIdentityEnabled() {
+		e.add(PodIdentityAddon, "", e.az+" --disable-pod-identity")
+	}
+	if !c.GetOidcIssuerEnabled() || !c.GetWorkloadIdentityEnabled() {
+		var off []string
+		if !c.GetOidcIssuerEnabled() {
+			off = append(off, "the OIDC issuer")
+		}
+		if !c.GetWorkloadIdentityEnabled() {
+			off = append(off, "workload identity")
+		}
+		e.add(NoWorkloadID, " Not enabled: "+strings.Join(off, " and ")+".", e.az+" --enable-oidc-issuer --enable-workload-identity")
+	}
+	return e.out
+}
+
+type evaluator struct {
+	c   *secureauditv1.AksCluster
+	az  string // the az aks update command of the cluster
+	out []*secureauditv1.Finding
+}
+
+// add appends a finding of rule id at its base severity.
+func (e *evaluator) add(id, detail, fix string) {
+	e.addSev(id, secureauditv1.Severity_SEVERITY_UNSPECIFIED, "", detail, fix)
+}
+
+// addSev appends a finding of rule id about the cluster, at the rule's
+// base severity unless sev is given.
+func (e *evaluator) addSev(id string, sev secureauditv1.Severity, reason, detail, fix string) {
+	r := ruleByID(id)
+	if sev == secureauditv1.Severity_SEVERITY_UNSPECIFIED {
+		sev = r.Severity
+	}
+	if reason == "" {
+		reason = "base " + strings.TrimPrefix(sev.String(), "SEVERITY_")
+	}
+	remediation := r.Remediation
+	if fix != "" {
+		remediation += "\n" + fix
+	}
+	sum := sha256.Sum256([]byte(id + "\x00" + strings.ToLower(e.c.GetId())))
+	key := hex.EncodeToString(sum[:8])
+	e.out = append(e.out, &secureauditv1.Finding{
+		Id:             key,
+		GrantKey:       key, // each setting is an entry of its own
+		RuleId:         id,
+		Title:          r.Title,
+		Severity:       sev,
+		SeverityReason: reason,
+		Scope:          &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER},
+		Controls:       append([]string(nil), r.Controls...),
+		Remediation:    clip(remediation),
+		Description:    clip(r.Description + " Cluster " + e.c.GetId() + "." + detail),
+	})
+}
+
+// open reports whether authorized IP ranges leave the API server open to
+// every address: none given, or one that admits everything.
+func open(ranges []string) bool {
+	return len(ranges) == 0 || slices.ContainsFunc(ranges, func(r string) bool {
+		return r == "0.0.0.0/0" || r == "::/0" || r == "0.0.0.0"
+	})
+}
+
+// holding returns the assignments that open route r.
+func holding(as []*secureauditv1.AzureRoleAssignment, r secureauditv1.AzureRoute) []*secureauditv1.AzureRoleAssignment {
+	var out []*secureauditv1.AzureRoleAssignment
+	for _, a := range as {
+		if slices.Contains(a.GetRoutes(), r) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// describe names assignments as "<type> <principal> holds "<role>" at <scope>".
+func describe(as []*secureauditv1.AzureRoleAssignment) string {
+	parts := make([]string, 0, min(len(as), maxNamed+1))
+	for i, a := range as {
+		if i == maxNamed {
+			parts = append(parts, fmt.Sprintf("and %d more", len(as)-maxNamed))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s %s holds %q at %s", cmp.Or(a.GetPrincipalType(), "principal"), a.GetPrincipalId(), a.GetRoleName(), a.GetScope()))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// resourceGroup returns the resource group of an ARM resource ID.
+func resourceGroup(id string) string {
+	parts := strings.Split(strings.Trim(id, "/"), "/")
+	for i := 0; i+1 < len(parts); i++ {
+		if strings.EqualFold(parts[i], "resourceGroups") {
+			return parts[i+1]
+		}
+	}
+	return "<resource-group>"
+}
+
+// clusterName returns the last segment of an ARM resource ID.
+func clusterName(id string) string {
+	return id[strings.LastIndex(id, "/")+1:]
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// clip cuts s to the 4096 bytes a finding's text may hold, on a rune
+// boundary.
+func clip(s string) string {
+	const n = 4096
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && s[i]&0xC0 == 0x80 {
+		i--
+	}
+	return s[:i]
+}
