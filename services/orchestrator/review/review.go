@@ -1,7 +1,11 @@
 // Package review lists who holds access for the access review: every user
 // and group that a RoleBinding or ClusterRoleBinding names, outside the
-// platform-managed grants, with the bindings that give it access and, where
-// the directory answered, the people behind it. The orchestrator builds this
+// platform-managed grants, and every user and group the directory's answer
+// shows reaching an AKS cluster through Azure (its admin groups, role
+// assignments that list credentials, run commands or grant Kubernetes
+// permissions through Azure RBAC, with the route spelled out), with the
+// grants that give it access and, where the directory answered, the people
+// behind it. The orchestrator builds this
 // list because it alone holds both the snapshot and the directory; the
 // report-agent turns it into review items without seeing any RBAC rule.
 //
@@ -93,6 +97,10 @@ func Subjects(snapshot []*secureauditv1.SnapshotChunk, dir []*secureauditv1.Dire
 		}
 	}
 	markMissing(snapshot, subjects)
+	// The routes through Azure, after markMissing: their roles are Azure's.
+	for _, g := range azureAccess(dir, users, groups) {
+		add(g.subject, g.grant)
+	}
 
 	keys := make([]string, 0, len(subjects))
 	for k := range subjects {

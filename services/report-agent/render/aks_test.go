@@ -85,3 +85,38 @@ func TestAKSSection(t *testing.T) {
 		t.Error("a report without a cluster does not say the AKS configuration was not evaluated")
 	}
 }
+
+// TestAzureRouteInReview: a grant through Azure in the access review is
+// shown with its role, binding and route in Markdown, HTML and CSV.
+func TestAzureRouteInReview(t *testing.T) {
+	r := aksReport()
+	r.AccessReview = append(r.AccessReview, &secureauditv1.ReviewSubject{
+		Subject: &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "nina@contoso.com"},
+		Grants: []*secureauditv1.AccessGrant{{
+			Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT, Name: "/subscriptions/s/providers/Microsoft.Authorization/roleAssignments/2", Namespace: "payments"},
+			Role:    &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_AZURE_ROLE, Name: "Azure Kubernetes Service RBAC Writer"},
+			Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: "payments"},
+			Route:   "Azure Kubernetes Service RBAC Writer on namespace payments: Kubernetes data actions through Azure RBAC for Kubernetes, in namespace payments",
+		}},
+		Resolved: true,
+		Person:   &secureauditv1.Person{UserPrincipalName: "nina@contoso.com", DisplayName: "Nina"},
+	})
+	md := string(Markdown(r))
+	for _, want := range []string{
+		"- Azure role Azure Kubernetes Service RBAC Writer through Azure role assignment /subscriptions/s/providers/Microsoft.Authorization/roleAssignments/2 in payments, namespace payments\n" +
+			"  - route: Azure Kubernetes Service RBAC Writer on namespace payments: Kubernetes data actions through Azure RBAC for Kubernetes, in namespace payments\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q", want)
+		}
+	}
+	for _, f := range []secureauditv1.ReportFormat{secureauditv1.ReportFormat_REPORT_FORMAT_HTML, secureauditv1.ReportFormat_REPORT_FORMAT_CSV} {
+		out, err := Document(f, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(out), "(route: Azure Kubernetes Service RBAC Writer on namespace payments") {
+			t.Errorf("%s lacks the route", f)
+		}
+	}
+}

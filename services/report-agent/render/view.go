@@ -496,6 +496,10 @@ func bindingText(b *secureauditv1.BindingRef) string {
 		kind = "RoleBinding"
 	case secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING:
 		kind = "ClusterRoleBinding"
+	case secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT:
+		kind = "Azure role assignment"
+	case secureauditv1.BindingKind_BINDING_KIND_AKS_ADMIN_GROUP:
+		kind = "AKS admin group"
 	default:
 		kind = "Binding"
 	}
@@ -512,6 +516,8 @@ func roleText(r *secureauditv1.FindingRole) string {
 		kind = "Role"
 	case secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE:
 		kind = "ClusterRole"
+	case secureauditv1.RoleKind_ROLE_KIND_AZURE_ROLE:
+		kind = "Azure role"
 	default:
 		kind = "Role"
 	}
