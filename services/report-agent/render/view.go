@@ -238,7 +238,9 @@ func newView(r *secureauditv1.Report) view {
 		v.Findings = append(v.Findings, fv)
 		switch {
 		case aksRule(fv.RuleID):
-			fv.Subject, fv.Access = "everyone who reaches the cluster", "the AKS cluster's configuration"
+			if lead.GetSubject() == nil {
+				fv.Subject, fv.Access = "everyone who reaches the cluster", "the AKS cluster's configuration"
+			}
 			v.AKS = append(v.AKS, fv)
 		case fv.Identity:
 			v.Identity = append(v.Identity, fv)

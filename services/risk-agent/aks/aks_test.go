@@ -25,6 +25,7 @@ type want struct {
 	Case           string `json:"case"`
 	RuleID         string `json:"ruleId"`
 	Severity       string `json:"severity"`
+	Subject        string `json:"subject,omitempty"`
 	SeverityReason string `json:"severityReason"`
 	Description    string `json:"description"`
 	Remediation    string `json:"remediation"`
@@ -88,7 +89,11 @@ func TestFixtures(t *testing.T) {
 					if strings.HasPrefix(n, "near-") {
 						t.Errorf("near miss %s fired %s", n, r.ID)
 					}
-					got = append(got, want{n, f.GetRuleId(), strings.TrimPrefix(f.GetSeverity().String(), "SEVERITY_"), f.GetSeverityReason(), f.GetDescription(), f.GetRemediation()})
+					var sub string
+					if f.GetSubject() != nil {
+						sub = strings.TrimPrefix(f.GetSubject().GetKind().String(), "SUBJECT_KIND_") + " " + f.GetSubject().GetName()
+					}
+					got = append(got, want{n, f.GetRuleId(), strings.TrimPrefix(f.GetSeverity().String(), "SEVERITY_"), sub, f.GetSeverityReason(), f.GetDescription(), f.GetRemediation()})
 				}
 			}
 			path := filepath.Join(dir, "want.json")

@@ -22,6 +22,7 @@ const (
 	PodIdentityAddon = "AKS-005"
 	NoWorkloadID     = "AKS-006"
 	NoKubernetesRBAC = "AKS-007"
+	AzureAdmin       = "AKS-008"
 )
 
 // Rule describes one rule of the catalogue.
@@ -84,6 +85,12 @@ var catalogue = []Rule{
 		Description: "The cluster was created without Kubernetes RBAC: every authenticated identity is authorized for everything, so no binding, role or review limits access.",
 		Controls:    []string{"SOC2-CC6.1", "SOC2-CC6.3"},
 		Remediation: "Kubernetes RBAC cannot be enabled on an existing AKS cluster: create a new cluster with RBAC and Entra integration and move the workloads.",
+	},
+	{
+		ID: AzureAdmin, Title: "cluster-admin through Azure", Severity: secureauditv1.Severity_SEVERITY_HIGH,
+		Description: "A user or group is cluster-admin through Azure, outside any Kubernetes binding (removing its bindings leaves the access): as a member of the cluster's admin group, through a role that lists the admin credential or runs commands while local accounts are enabled (Owner and Contributor at the cluster, its resource group or subscription included, whatever the role is called), or through Azure RBAC data actions on every Kubernetes resource. Reviews of the cluster's bindings miss it.",
+		Controls:    []string{"CIS-5.1.1", "SOC2-CC6.3"},
+		Remediation: "Remove the role assignment or the group membership, or disable local accounts; grant Kubernetes access through a reviewed, namespace-scoped Azure RBAC role instead.",
 	},
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/access"
 )
 
 // maxNamed bounds the assignments a description names.
@@ -27,7 +28,7 @@ func Cluster(dir []*secureauditv1.DirectoryChunk) *secureauditv1.AksCluster {
 
 // Evaluate runs the AKS catalogue over the cluster configuration and role
 // assignments of the directory chunks and returns the findings sorted by
-// rule ID. Without a cluster it returns none.
+// rule ID (AKS-008 by grant). Without a cluster it returns none.
 func Evaluate(dir []*secureauditv1.DirectoryChunk) []*secureauditv1.Finding {
 	c := Cluster(dir)
 	if c == nil {
@@ -85,7 +86,73 @@ func Evaluate(dir []*secureauditv1.DirectoryChunk) []*secureauditv1.Finding {
 		}
 		e.add(NoWorkloadID, " Not enabled: "+strings.Join(off, " and ")+".", e.az+" --enable-oidc-issuer --enable-workload-identity")
 	}
+	e.azureAdmins(dir)
 	return e.out
+}
+
+// azureAdmins reports every grant through Azure that makes its holder
+// cluster-admin (access.AzureGrants decides what each route gives on this
+// cluster), one finding per grant, a group's raised one level.
+func (e *evaluator) azureAdmins(dir []*secureauditv1.DirectoryChunk) {
+	for _, g := range access.AzureGrants(dir) {
+		if g.Binding.Namespace != "" || !everything(g.Rules) {
+			continue
+		}
+		r := ruleByID(AzureAdmin)
+		sev, reason := r.Severity, "base HIGH"
+		switch {
+		case g.Binding.Kind == secureauditv1.BindingKind_BINDING_KIND_AKS_ADMIN_GROUP:
+			// The admin group is AKS's intended break-glass route: its
+			// members are to be reviewed, not the route removed.
+			sev, reason = secureauditv1.Severity_SEVERITY_MEDIUM, "base HIGH, lowered: the cluster's admin group is the intended break-glass route; review its members"
+		case g.Subject.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
+			sev, reason = secureauditv1.Severity_SEVERITY_CRITICAL, "base HIGH, raised: a group reaches every member"
+		}
+		fix := "az role assignment delete --ids " + g.Binding.Name
+		if g.Binding.Kind == secureauditv1.BindingKind_BINDING_KIND_AKS_ADMIN_GROUP {
+			fix = e.az + " --aad-admin-group-object-ids <reviewed-break-glass-group>"
+		}
+		sum := sha256.Sum256([]byte(AzureAdmin + "\x00" + g.Binding.String() + "\x00" + g.Subject.GetName()))
+		key := hex.EncodeToString(sum[:8])
+		role := &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_AZURE_ROLE, Name: clipN(g.Binding.Role, 253)}
+		if g.Binding.Kind == secureauditv1.BindingKind_BINDING_KIND_AKS_ADMIN_GROUP {
+			role = &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "cluster-admin"}
+		}
+		e.out = append(e.out, &secureauditv1.Finding{
+			Id:             key,
+			GrantKey:       key,
+			RuleId:         AzureAdmin,
+			Title:          r.Title,
+			Severity:       sev,
+			SeverityReason: reason,
+			Subject:        &secureauditv1.SubjectRef{Kind: g.Subject.GetKind(), Name: clipN(g.Subject.GetName(), 1024)},
+			Binding:        &secureauditv1.BindingRef{Kind: g.Binding.Kind, Name: clipN(g.Binding.Name, 1024)},
+			Role:           role,
+			Scope:          &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER},
+			MatchedRules:   g.Rules,
+			Controls:       append([]string(nil), r.Controls...),
+			Remediation:    clip(r.Remediation + "\n" + fix),
+			Description:    clip(r.Description + " Route: " + g.Route + "."),
+		})
+	}
+}
+
+// everything reports whether rules grant every verb on every resource.
+func everything(rules []*secureauditv1.PolicyRule) bool {
+	return slices.ContainsFunc(rules, func(r *secureauditv1.PolicyRule) bool {
+		return slices.Contains(r.GetVerbs(), "*") && slices.Contains(r.GetApiGroups(), "*") && slices.Contains(r.GetResources(), "*")
+	})
+}
+
+// clipN cuts s to n bytes on a rune boundary.
+func clipN(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
 }
 
 type evaluator struct {
