@@ -971,11 +971,20 @@ type DirectoryUser struct {
 	DisplayName       string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	UserType          UserType               `protobuf:"varint,4,opt,name=user_type,json=userType,proto3,enum=secureaudit.v1.UserType" json:"user_type,omitempty"`
 	AccountEnabled    bool                   `protobuf:"varint,5,opt,name=account_enabled,json=accountEnabled,proto3" json:"account_enabled,omitempty"`
-	// last_sign_in is signInActivity.lastSignInDateTime; unset when unknown
-	// (never signed in, or the agent lacks AuditLog.Read.All).
-	LastSignIn    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_sign_in,json=lastSignIn,proto3" json:"last_sign_in,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// last_sign_in is signInActivity.lastSignInDateTime (the last
+	// interactive sign-in); unset when unknown (never signed in, or the agent
+	// lacks AuditLog.Read.All).
+	LastSignIn *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_sign_in,json=lastSignIn,proto3" json:"last_sign_in,omitempty"`
+	// last_non_interactive_sign_in is
+	// signInActivity.lastNonInteractiveSignInDateTime: token refreshes and
+	// sign-ins by a client on the user's behalf, such as kubelogin's. Unset
+	// when unknown. Must not be after 2200-01-01.
+	LastNonInteractiveSignIn *timestamppb.Timestamp `protobuf:"bytes,340,opt,name=last_non_interactive_sign_in,json=lastNonInteractiveSignIn,proto3" json:"last_non_interactive_sign_in,omitempty"`
+	// last_successful_sign_in is signInActivity.lastSuccessfulSignInDateTime,
+	// interactive or not. Unset when unknown. Must not be after 2200-01-01.
+	LastSuccessfulSignIn *timestamppb.Timestamp `protobuf:"bytes,341,opt,name=last_successful_sign_in,json=lastSuccessfulSignIn,proto3" json:"last_successful_sign_in,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *DirectoryUser) Reset() {
@@ -1046,6 +1055,20 @@ func (x *DirectoryUser) GetAccountEnabled() bool {
 func (x *DirectoryUser) GetLastSignIn() *timestamppb.Timestamp {
 	if x != nil {
 		return x.LastSignIn
+	}
+	return nil
+}
+
+func (x *DirectoryUser) GetLastNonInteractiveSignIn() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastNonInteractiveSignIn
+	}
+	return nil
+}
+
+func (x *DirectoryUser) GetLastSuccessfulSignIn() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSuccessfulSignIn
 	}
 	return nil
 }
@@ -1394,7 +1417,7 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\x13FederatedCredential\x12\x1c\n" +
 	"\x04name\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x04name\x12 \n" +
 	"\x06issuer\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06issuer\x12\"\n" +
-	"\asubject\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\asubject\"\xba\x02\n" +
+	"\asubject\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\asubject\"\x8b\x04\n" +
 	"\rDirectoryUser\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12:\n" +
 	"\x13user_principal_name\x18\x02 \x01(\tB\n" +
@@ -1403,7 +1426,9 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\tuser_type\x18\x04 \x01(\x0e2\x18.secureaudit.v1.UserTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\buserType\x12'\n" +
 	"\x0faccount_enabled\x18\x05 \x01(\bR\x0eaccountEnabled\x12<\n" +
 	"\flast_sign_in\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"lastSignIn\"\xe4\x01\n" +
+	"lastSignIn\x12k\n" +
+	"\x1clast_non_interactive_sign_in\x18\xd4\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x18lastNonInteractiveSignIn\x12b\n" +
+	"\x17last_successful_sign_in\x18\xd5\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x14lastSuccessfulSignIn\"\xe4\x01\n" +
 	"\x0eDirectoryGroup\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12+\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12*\n" +
@@ -1502,19 +1527,21 @@ var file_secureaudit_v1_entra_proto_depIdxs = []int32{
 	1,  // 11: secureaudit.v1.AzureRoleAssignment.routes:type_name -> secureaudit.v1.AzureRoute
 	2,  // 12: secureaudit.v1.DirectoryUser.user_type:type_name -> secureaudit.v1.UserType
 	16, // 13: secureaudit.v1.DirectoryUser.last_sign_in:type_name -> google.protobuf.Timestamp
-	11, // 14: secureaudit.v1.DirectoryServicePrincipal.federated_credentials:type_name -> secureaudit.v1.FederatedCredential
-	12, // 15: secureaudit.v1.DirectorySnapshot.users:type_name -> secureaudit.v1.DirectoryUser
-	13, // 16: secureaudit.v1.DirectorySnapshot.groups:type_name -> secureaudit.v1.DirectoryGroup
-	14, // 17: secureaudit.v1.DirectorySnapshot.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
-	8,  // 18: secureaudit.v1.DirectorySnapshot.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
-	10, // 19: secureaudit.v1.DirectorySnapshot.aks_cluster:type_name -> secureaudit.v1.AksCluster
-	4,  // 20: secureaudit.v1.EntraService.Resolve:input_type -> secureaudit.v1.ResolveRequest
-	5,  // 21: secureaudit.v1.EntraService.Resolve:output_type -> secureaudit.v1.ResolveResponse
-	21, // [21:22] is the sub-list for method output_type
-	20, // [20:21] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	16, // 14: secureaudit.v1.DirectoryUser.last_non_interactive_sign_in:type_name -> google.protobuf.Timestamp
+	16, // 15: secureaudit.v1.DirectoryUser.last_successful_sign_in:type_name -> google.protobuf.Timestamp
+	11, // 16: secureaudit.v1.DirectoryServicePrincipal.federated_credentials:type_name -> secureaudit.v1.FederatedCredential
+	12, // 17: secureaudit.v1.DirectorySnapshot.users:type_name -> secureaudit.v1.DirectoryUser
+	13, // 18: secureaudit.v1.DirectorySnapshot.groups:type_name -> secureaudit.v1.DirectoryGroup
+	14, // 19: secureaudit.v1.DirectorySnapshot.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
+	8,  // 20: secureaudit.v1.DirectorySnapshot.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
+	10, // 21: secureaudit.v1.DirectorySnapshot.aks_cluster:type_name -> secureaudit.v1.AksCluster
+	4,  // 22: secureaudit.v1.EntraService.Resolve:input_type -> secureaudit.v1.ResolveRequest
+	5,  // 23: secureaudit.v1.EntraService.Resolve:output_type -> secureaudit.v1.ResolveResponse
+	23, // [23:24] is the sub-list for method output_type
+	22, // [22:23] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_entra_proto_init() }

@@ -481,13 +481,23 @@ func TestResolveSignIns(t *testing.T) {
 	g.MemberIds = nil
 	for i, u := range snap.Users {
 		g.MemberIds = append(g.MemberIds, u.GetId())
-		u.LastSignIn = timestamppb.New(time.Date(2025, 1, 1+i%28, 8, 0, 0, 0, time.UTC))
+		// All three sign-in times, each for some users only: every third
+		// user signs in only through a client (kubelogin), non-interactively.
+		if i%3 != 0 {
+			u.LastSignIn = timestamppb.New(time.Date(2025, 1, 1+i%28, 8, 0, 0, 0, time.UTC))
+		}
+		if i%3 == 0 || i%4 == 0 {
+			u.LastNonInteractiveSignIn = timestamppb.New(time.Date(2026, 11, 1+i%28, 9, 30, 0, 0, time.UTC))
+		}
+		if i%2 == 0 {
+			u.LastSuccessfulSignIn = timestamppb.New(time.Date(2026, 10, 1+i%28, 7, 15, 0, 0, time.UTC))
+		}
 	}
 	unset := func(us []*secureauditv1.DirectoryUser) []*secureauditv1.DirectoryUser {
 		var out []*secureauditv1.DirectoryUser
 		for _, u := range us {
 			u = proto.CloneOf(u)
-			u.LastSignIn = nil
+			u.LastSignIn, u.LastNonInteractiveSignIn, u.LastSuccessfulSignIn = nil, nil, nil
 			out = append(out, u)
 		}
 		return out

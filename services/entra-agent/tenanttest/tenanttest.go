@@ -25,6 +25,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/entra-agent/directory"
@@ -500,8 +503,21 @@ func (s *Server) user(u *secureauditv1.DirectoryUser, signIn bool) map[string]an
 	case secureauditv1.UserType_USER_TYPE_GUEST:
 		m["userType"] = "Guest"
 	}
-	if signIn && u.GetLastSignIn() != nil {
-		m["signInActivity"] = map[string]any{"lastSignInDateTime": u.GetLastSignIn().AsTime().Format("2006-01-02T15:04:05Z")}
+	if signIn {
+		// All three of Graph's signInActivity times, each when known.
+		si := map[string]any{}
+		for k, ts := range map[string]interface{ AsTime() time.Time }{
+			"lastSignInDateTime":               u.GetLastSignIn(),
+			"lastNonInteractiveSignInDateTime": u.GetLastNonInteractiveSignIn(),
+			"lastSuccessfulSignInDateTime":     u.GetLastSuccessfulSignIn(),
+		} {
+			if t, ok := ts.(*timestamppb.Timestamp); ok && t != nil {
+				si[k] = t.AsTime().Format("2006-01-02T15:04:05Z")
+			}
+		}
+		if len(si) > 0 {
+			m["signInActivity"] = si
+		}
 	}
 	return m
 }
