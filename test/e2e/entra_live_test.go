@@ -121,6 +121,38 @@ func TestEntraLivePartial(t *testing.T) {
 	if resolvedPeople == 0 {
 		t.Error("no access-review subject was resolved through the live tenant")
 	}
+	// The AKS half, read live through armcontainerservice and
+	// armauthorization: the cluster's configuration, its posture findings,
+	// and the routes through Azure alone in the access review (a
+	// namespace-scoped RBAC Writer, a custom runCommand role, the admin
+	// group).
+	if c := report.GetAksCluster(); !c.GetLocalAccountsEnabled() || !c.GetAzureRbac() || len(c.GetAdminGroupObjectIds()) != 1 {
+		t.Errorf("report's AKS cluster = %v, want the example's (local accounts, Azure RBAC, one admin group)", c)
+	}
+	var aks001 bool
+	for _, f := range report.GetFindings() {
+		aks001 = aks001 || f.GetRuleId() == "AKS-001"
+	}
+	if !aks001 {
+		t.Error("no AKS-001 (local accounts enabled) finding from the live cluster read")
+	}
+	routes := map[string]string{}
+	for _, r := range report.GetAccessReview() {
+		for _, g := range r.GetGrants() {
+			if g.GetRoute() != "" {
+				routes[r.GetSubject().GetName()] = g.GetBinding().GetKind().String() + " " + g.GetScope().GetNamespace()
+			}
+		}
+	}
+	for name, want := range map[string]string{
+		"nina.berg@fabrikamcorp.onmicrosoft.com": "BINDING_KIND_AZURE_ROLE_ASSIGNMENT payments",
+		"tom.weber@fabrikamcorp.onmicrosoft.com": "BINDING_KIND_AZURE_ROLE_ASSIGNMENT ",
+		"2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25":   "BINDING_KIND_AKS_ADMIN_GROUP ",
+	} {
+		if routes[name] != want {
+			t.Errorf("access review route of %s = %q, want %q", name, routes[name], want)
+		}
+	}
 	md, err := os.ReadFile(filepath.Join(out, "report.md"))
 	if err != nil {
 		t.Fatal(err)

@@ -265,6 +265,7 @@ func tokenRoles(jwt string) ([]string, error) {
 type claims struct {
 	Roles []string `json:"roles"`
 	TID   string   `json:"tid"`
+	OID   string   `json:"oid"`
 }
 
 // tokenClaims decodes the claims of a JWT access token. The signature is

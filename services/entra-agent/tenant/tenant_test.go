@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -764,5 +765,53 @@ func TestExport(t *testing.T) {
 	}
 	if _, err := os.Stat(partial); !os.IsNotExist(err) {
 		t.Errorf("a partial export left %s behind", partial)
+	}
+}
+
+// TestCheckCredential proves the agent's own credential against the
+// manifest through the real clients: Graph permissions in the token beyond
+// the declared ones, and Azure roles assigned to the agent (its token's
+// oid) that allow more than declared operations and reads, are violations.
+func TestCheckCredential(t *testing.T) {
+	declared := tenant.Declared{
+		Graph: []string{"User.Read.All", "GroupMember.Read.All", "Application.Read.All", "AuditLog.Read.All"},
+		ARM:   []string{"Microsoft.Authorization/roleAssignments/read", "Microsoft.Authorization/roleDefinitions/read", "Microsoft.ContainerService/managedClusters/read"},
+	}
+	assign := func(snap *secureauditv1.DirectorySnapshot, agent, role, scope string) {
+		snap.RoleAssignments = append(snap.RoleAssignments, &secureauditv1.AzureRoleAssignment{
+			Id: scope + "/providers/Microsoft.Authorization/roleAssignments/agent-" + strings.ReplaceAll(role, " ", ""), PrincipalId: agent,
+			PrincipalType: "ServicePrincipal", RoleName: role, Scope: scope,
+		})
+	}
+	tests := []struct {
+		name     string
+		roles    []string
+		assigned []string // roles assigned to the agent on the resource group
+		outcome  string
+		findings []string
+	}{
+		{name: "Reader and the declared Graph permissions", roles: declared.Graph, assigned: []string{"Reader"}, outcome: "pass"},
+		{name: "a Graph permission beyond the manifest", roles: append(slices.Clone(declared.Graph), "Directory.ReadWrite.All"), assigned: []string{"Reader"}, outcome: "violation",
+			findings: []string{"Graph application permission Directory.ReadWrite.All is not declared"}},
+		{name: "Contributor on the resource group", roles: declared.Graph, assigned: []string{"Reader", "Contributor"}, outcome: "violation",
+			findings: []string{`Azure role "Contributor" at ` + exampleRG + " allows *"}},
+		{name: "AKS Cluster User Role lists credentials", roles: declared.Graph, assigned: []string{"Azure Kubernetes Service Cluster User Role"}, outcome: "violation",
+			findings: []string{`Azure role "Azure Kubernetes Service Cluster User Role" at ` + exampleRG + " allows Microsoft.ContainerService/managedClusters/listClusterUserCredential/action"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			snap := loadExample(t)
+			fake := tenanttest.New(t, snap, tt.roles...)
+			for _, role := range tt.assigned {
+				assign(snap, fake.AgentID, role, exampleRG)
+			}
+			got := source(t, fake, tenant.Config{ClusterID: exampleCluster}).CheckCredential(context.Background(), declared)
+			if got.Outcome != tt.outcome {
+				t.Errorf("outcome = %q (%s), want %q", got.Outcome, got.Summary, tt.outcome)
+			}
+			if diff := cmp.Diff(tt.findings, got.Findings); diff != "" {
+				t.Errorf("findings (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

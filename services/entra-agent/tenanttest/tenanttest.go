@@ -61,6 +61,9 @@ type Server struct {
 	Client *http.Client
 	// TenantID is the snapshot's tenant.
 	TenantID string
+	// AgentID is the object ID of the agent's own service principal, the
+	// oid claim of the tokens the fake issues.
+	AgentID string
 
 	srv      *httptest.Server
 	mu       sync.Mutex
@@ -93,6 +96,7 @@ func New(t testing.TB, snap *secureauditv1.DirectorySnapshot, roles ...string) *
 	t.Helper()
 	s := &Server{
 		TenantID: snap.GetTenantId(),
+		AgentID:  "a9e4c1d2-7b35-4f08-9c6e-2d1f0b8a7e53",
 		roles:    roles,
 		pageSize: 100,
 		throttle: map[string]int{},
@@ -192,7 +196,7 @@ func (s *Server) Token() string {
 	s.mu.Unlock()
 	enc := base64.RawURLEncoding
 	header := enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`))
-	claims, _ := json.Marshal(map[string]any{"tid": s.TenantID, "roles": roles})
+	claims, _ := json.Marshal(map[string]any{"tid": s.TenantID, "oid": s.AgentID, "roles": roles})
 	return header + "." + enc.EncodeToString(claims) + "." + enc.EncodeToString([]byte(tokenSignature))
 }
 
@@ -570,12 +574,21 @@ func (s *Server) arm(w http.ResponseWriter, r *http.Request, path string) {
 		writeJSON(w, managedCluster(s.snap.GetAksCluster()))
 	case strings.HasSuffix(lp, "/providers/microsoft.authorization/roleassignments"):
 		scope := strings.ToLower(strings.TrimSuffix(path[:len(path)-len("/providers/microsoft.authorization/roleassignments")], "/"))
-		// atScope(): the scope and its ancestors; no filter: below it too.
-		below := r.URL.Query().Get("$filter") != "atScope()"
+		// atScope(): the scope and its ancestors; no filter: below it too;
+		// assignedTo('ID'): the principal's, at, above and below it.
+		filter := r.URL.Query().Get("$filter")
+		below := filter != "atScope()"
+		principal := ""
+		if p, ok := strings.CutPrefix(filter, "assignedTo('"); ok {
+			principal = strings.TrimSuffix(p, "')")
+		}
 		values := []map[string]any{}
 		for _, a := range s.snap.GetRoleAssignments() {
 			as := strings.ToLower(strings.TrimSuffix(a.GetScope(), "/"))
 			if scope != as && !strings.HasPrefix(scope, as+"/") && !(below && strings.HasPrefix(as, scope+"/")) {
+				continue
+			}
+			if principal != "" && !strings.EqualFold(a.GetPrincipalId(), principal) {
 				continue
 			}
 			values = append(values, map[string]any{
