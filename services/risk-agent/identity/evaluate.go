@@ -375,6 +375,21 @@ var adminRoles = map[string]bool{
 	"azure kubernetes service contributor role":   true,
 }
 
+// adminRoute reports whether an assignment's role, whatever it is called,
+// lists the admin credential, runs commands, reconfigures the cluster or
+// writes role assignments (the routes the entra-agent read from its
+// permissions).
+func adminRoute(a *secureauditv1.AzureRoleAssignment) bool {
+	return slices.ContainsFunc(a.GetRoutes(), func(r secureauditv1.AzureRoute) bool {
+		switch r {
+		case secureauditv1.AzureRoute_AZURE_ROUTE_ADMIN_CREDENTIAL, secureauditv1.AzureRoute_AZURE_ROUTE_RUN_COMMAND,
+			secureauditv1.AzureRoute_AZURE_ROUTE_CLUSTER_WRITE, secureauditv1.AzureRoute_AZURE_ROUTE_ROLE_ASSIGNMENT_WRITE:
+			return true
+		}
+		return false
+	})
+}
+
 // azurePaths: ENTRA-008, a bound principal (or a member of a bound group)
 // with an Azure role assignment reaching the cluster.
 func (e *evaluator) azurePaths(b *binding, ms []member) {
@@ -401,7 +416,7 @@ func (e *evaluator) azurePaths(b *binding, ms []member) {
 	admin := false
 	parts := make([]string, len(hits))
 	for i, h := range hits {
-		admin = admin || adminRoles[lower(h.a.GetRoleName())]
+		admin = admin || adminRoles[lower(h.a.GetRoleName())] || adminRoute(h.a)
 		parts[i] = fmt.Sprintf("%s holds %q at %s", h.who, h.a.GetRoleName(), h.a.GetScope())
 	}
 	sev, reasons := ruleByID(AzurePath).Severity, []string{"base HIGH"}
