@@ -84,11 +84,13 @@ func newAKSView(c *secureauditv1.AksCluster, findings []findingView) *aksView {
 	}
 	for _, r := range rows {
 		s := aksSetting{Name: r[0], Value: r[1]}
-		if id, ok := settingRules[r[0]]; ok {
-			for _, f := range findings {
-				if f.RuleID == id {
-					s.Findings = append(s.Findings, aksRef{Number: f.Number, Anchor: f.Anchor})
-				}
+		for _, f := range findings {
+			id, ok := settingRules[r[0]]
+			// The admin groups' members are judged by AKS-008 on the
+			// group's own grant.
+			adminGroup := r[0] == "Admin groups" && f.RuleID == "AKS-008" && strings.HasPrefix(f.Binding, "AKS admin group ")
+			if ok && f.RuleID == id || adminGroup {
+				s.Findings = append(s.Findings, aksRef{Number: f.Number, Anchor: f.Anchor})
 			}
 		}
 		v.Settings = append(v.Settings, s)
