@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/platform/validation"
@@ -22,6 +24,7 @@ import (
 // accessFlags are the flags of who-can and can-i.
 type accessFlags struct {
 	snapshot    string
+	directory   string
 	namespace   string
 	subresource string
 }
@@ -29,6 +32,7 @@ type accessFlags struct {
 func (f *accessFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.snapshot, "snapshot", "", "file or directory of Kubernetes objects (kubectl get -o yaml|json output)")
+	fl.StringVar(&f.directory, "directory", "", "directory snapshot (entra export, examples/directory.json): adds the grants through Azure on AKS (admin groups, credential and runCommand roles with local accounts, Azure RBAC for Kubernetes data actions at cluster and namespace scope)")
 	fl.StringVarP(&f.namespace, "namespace", "n", "", "namespace of the request (default: cluster-wide, all namespaces)")
 	fl.StringVar(&f.subresource, "subresource", "", "subresource of the request, as kubectl auth can-i --subresource (same as RESOURCE/SUBRESOURCE)")
 	_ = cmd.MarkFlagRequired("snapshot")
@@ -53,7 +57,37 @@ func (f *accessFlags) engine(cmd *cobra.Command) (*access.Engine, *discovery.Tab
 		return nil, nil, err
 	}
 	s := snapshot.Build(snap.Chunks(collect.MaxChunkObjects), nil)
-	return access.New(s), discovery.For(s.Header()), nil
+	if f.directory == "" {
+		return access.New(s), discovery.For(s.Header()), nil
+	}
+	dir, err := loadDirectory(f.directory, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	return access.NewWithAzure(s, access.AzureGrants(dir)), discovery.For(s.Header()), nil
+}
+
+// loadDirectory reads a directory snapshot file (the protojson of
+// secureaudit.v1.DirectorySnapshot, checked against its protovalidate
+// rules) as the one directory chunk the access engine reads its Azure
+// grants from. The grants come from the routes and permissions the file's
+// role assignments carry, as entra export writes them.
+func loadDirectory(path string, v *validation.Validator) ([]*secureauditv1.DirectoryChunk, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--directory: %w", err)
+	}
+	var snap secureauditv1.DirectorySnapshot
+	if err := protojson.Unmarshal(data, &snap); err != nil {
+		return nil, fmt.Errorf("--directory %s: %w", path, err)
+	}
+	if err := v.Validate(&snap); err != nil {
+		return nil, fmt.Errorf("--directory %s: %w", path, err)
+	}
+	return []*secureauditv1.DirectoryChunk{{
+		Users: snap.GetUsers(), Groups: snap.GetGroups(), ServicePrincipals: snap.GetServicePrincipals(),
+		RoleAssignments: snap.GetRoleAssignments(), AksCluster: snap.GetAksCluster(),
+	}}, nil
 }
 
 // request parses VERB RESOURCE [NAME] with the table.
@@ -107,9 +141,16 @@ counts only in its namespace, resourceNames restrict by object name.
 ` + resourceHelpText() + `
 
 Members of the listed groups are allowed too (system:authenticated is every
-authenticated user), and members of system:masters are allowed everything.`,
+authenticated user), and members of system:masters are allowed everything.
+
+With --directory, the grants through Azure on AKS are listed beside the
+bindings: members of the cluster's admin groups, holders of
+listClusterAdminCredential or runCommand while local accounts are enabled,
+and Azure RBAC for Kubernetes role assignments (data actions mapped to verbs
+and resources; a namespace-scoped assignment counts only in its namespace).`,
 		Example: "  secureaudit who-can get secrets -n kube-system --snapshot examples/cluster\n" +
-			"  secureaudit who-can create pods/exec --snapshot examples/cluster",
+			"  secureaudit who-can create pods/exec --snapshot examples/cluster\n" +
+			"  secureaudit who-can create pods/exec -n payments --snapshot examples/cluster --directory examples/directory.json",
 		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e, t, err := f.engine(cmd)

@@ -9,6 +9,7 @@ import (
 
 func TestAccessCommands(t *testing.T) {
 	cluster := filepath.Join("..", "..", "examples", "cluster")
+	dir := filepath.Join("..", "..", "examples", "directory.json")
 	tests := []struct {
 		name string
 		args []string
@@ -28,6 +29,29 @@ func TestAccessCommands(t *testing.T) {
 			[]string{"yes"}, nil},
 		{"can-i --subresource", []string{"can-i", "--as", "system:serviceaccount:ci:github-deployer", "create", "po", "--subresource", "exec", "-n", "x", "--snapshot", cluster},
 			[]string{"yes"}, nil},
+		// With the directory, the grants through Azure on AKS: the
+		// namespace-scoped RBAC Writer assignment counts in payments only;
+		// the admin group, the Contributor on the resource group and the
+		// custom runCommand role (local accounts enabled) everywhere.
+		{"who-can with Azure", []string{"who-can", "create", "pods/exec", "-n", "payments", "--snapshot", cluster, "--directory", dir}, []string{
+			"User            carol.ops@fabrikamcorp.onmicrosoft.com  Azure role assignment /subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/providers/Microsoft.Authorization/roleAssignments/0c7d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f -> Azure role Azure Kubernetes Service Cluster Admin Role",
+			"User            nina.berg@fabrikamcorp.onmicrosoft.com  Azure role assignment ",
+			"(namespace payments) -> Azure role Azure Kubernetes Service RBAC Writer",
+			"User            tom.weber@fabrikamcorp.onmicrosoft.com  Azure role assignment ",
+			"-> Azure role Fabrikam AKS Support Operator",
+			"Group           2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25    AKS admin group 2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25 -> cluster-admin",
+			"Group           e97a7122-b22b-4cca-9229-80bd3b8f5453    Azure role assignment /subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-aks-fabrikam-prod/providers/Microsoft.Authorization/roleAssignments/4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8 -> Azure role Contributor",
+		}, nil},
+		{"who-can with Azure, other namespace", []string{"who-can", "create", "pods/exec", "-n", "web", "--snapshot", cluster, "--directory", dir},
+			[]string{"AKS admin group"}, []string{"nina.berg"}},
+		{"who-can without the directory", []string{"who-can", "create", "pods/exec", "-n", "payments", "--snapshot", cluster},
+			[]string{"RoleBinding payments/payments-admins"}, []string{"Azure role", "AKS admin group"}},
+		{"can-i through a namespace-scoped assignment", []string{"can-i", "--as", "nina.berg@fabrikamcorp.onmicrosoft.com", "create", "pods/exec", "-n", "payments", "--snapshot", cluster, "--directory", dir},
+			[]string{"yes", "(namespace payments) -> Azure role Azure Kubernetes Service RBAC Writer"}, nil},
+		{"can-i outside its namespace", []string{"can-i", "--as", "nina.berg@fabrikamcorp.onmicrosoft.com", "create", "pods/exec", "-n", "web", "--snapshot", cluster, "--directory", dir},
+			[]string{"no"}, []string{"yes"}},
+		{"can-i as an admin group member", []string{"can-i", "--as", "dana.kowalski@fabrikamcorp.onmicrosoft.com", "--as-group", "2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25", "delete", "nodes", "--snapshot", cluster, "--directory", dir},
+			[]string{"yes", "via AKS admin group 2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25 -> cluster-admin"}, nil},
 		{"can-i list", []string{"can-i", "--as-group", "system:authenticated", "--list", "--snapshot", cluster},
 			[]string{"create  selfsubjectaccessreviews.authorization.k8s.io", "get     /version"}, []string{"secrets"}},
 	}

@@ -69,6 +69,11 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer svc.Close()
+	// The credential is checked against the scope manifest, not a list in
+	// the code: the Graph permissions it may hold and the ARM operations.
+	declared := tenant.DeclaredFrom(svc.Manifest.Spec.Permissions)
+	live.cfg.Allowed = declared.Graph
+	svc.CredentialCheck = func() string { return notApplicable }
 	switch {
 	case live.enabled:
 		ts, err := live.source(svc.Log)
@@ -77,6 +82,12 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		src = ts
 		svc.Log.Info("live tenant source configured", "graph", live.cfg.GraphURL, "cluster", live.cfg.ClusterID)
+		// CC6.2: prove the credential no broader than declared; a violation
+		// is presented to the orchestrator, which records an alert (and
+		// refuses audits with -refuse-on-credential-violation).
+		proof := ts.CheckCredential(ctx, declared).JSON()
+		svc.Log.InfoContext(ctx, "credential self-check", "result", proof)
+		svc.CredentialCheck = func() string { return proof }
 	case src == nil:
 		svc.Log.Warn("no directory source configured; Resolve fails with FailedPrecondition until one is")
 	default:
@@ -85,6 +96,10 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	srv := directory.NewServer(svc.Log, src)
 	return svc.Serve(ctx, func(s *grpc.Server) { secureauditv1.RegisterEntraServiceServer(s, srv) })
 }
+
+// notApplicable is presented when the agent reads a directory snapshot and
+// uses no Entra or Azure credential.
+const notApplicable = `{"outcome":"not-applicable","summary":"directory snapshot: no Entra or Azure credential in use"}`
 
 // liveFlags configure the live tenant source.
 type liveFlags struct {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -109,7 +110,14 @@ func TestRealMainServes(t *testing.T) {
 			upns = append(upns, u.GetUserPrincipalName())
 		}
 	}
-	if len(upns) != 1 || upns[0] != "carol.ops@fabrikamcorp.onmicrosoft.com" {
-		t.Errorf("resolved users = %q, want [carol.ops@fabrikamcorp.onmicrosoft.com]", upns)
+	// Carol, and everyone the example's AKS cluster lets in through Azure
+	// alone (admin group, role assignments), sorted by object ID.
+	want := []string{
+		"jun.tanaka@fabrikamcorp.onmicrosoft.com", "carol.ops@fabrikamcorp.onmicrosoft.com", "dana.kowalski@fabrikamcorp.onmicrosoft.com",
+		"omar.haddad@fabrikamcorp.onmicrosoft.com", "nina.berg@fabrikamcorp.onmicrosoft.com", "lena.fischer@fabrikamcorp.onmicrosoft.com",
+		"tom.weber@fabrikamcorp.onmicrosoft.com",
+	}
+	if !slices.Equal(upns, want) {
+		t.Errorf("resolved users = %q, want %q", upns, want)
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/report-agent/render"
+	"secureaudit.dev/services/risk-agent/aks"
 	"secureaudit.dev/services/risk-agent/assess"
 	"secureaudit.dev/services/risk-agent/identity"
 	"secureaudit.dev/services/risk-agent/registry"
@@ -32,6 +33,9 @@ import (
 func catalogue() map[string][]string {
 	out := map[string][]string{}
 	for _, r := range registry.All() {
+		out[r.ID] = r.Controls
+	}
+	for _, r := range aks.Catalogue() {
 		out[r.ID] = r.Controls
 	}
 	return out

@@ -79,6 +79,84 @@ func (PrincipalKind) EnumDescriptor() ([]byte, []int) {
 	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{0}
 }
 
+// AzureRoute is a way an Azure role assignment leads into an AKS cluster.
+type AzureRoute int32
+
+const (
+	AzureRoute_AZURE_ROUTE_UNSPECIFIED AzureRoute = 0
+	// AZURE_ROUTE_ADMIN_CREDENTIAL: listClusterAdminCredential, a kubeconfig
+	// with a client certificate in system:masters while local accounts are
+	// enabled (with local accounts disabled the call is refused).
+	AzureRoute_AZURE_ROUTE_ADMIN_CREDENTIAL AzureRoute = 1
+	// AZURE_ROUTE_USER_CREDENTIAL: listClusterUserCredential; with local
+	// accounts enabled and no Entra integration it is a cluster-admin
+	// certificate too, otherwise a kubeconfig that still needs Kubernetes or
+	// Azure RBAC.
+	AzureRoute_AZURE_ROUTE_USER_CREDENTIAL AzureRoute = 2
+	// AZURE_ROUTE_RUN_COMMAND: runCommand runs kubectl in the cluster as
+	// cluster-admin through ARM.
+	AzureRoute_AZURE_ROUTE_RUN_COMMAND AzureRoute = 3
+	// AZURE_ROUTE_DATA_ACTIONS: Microsoft.ContainerService/managedClusters/*
+	// data actions, Kubernetes permissions through Azure RBAC for Kubernetes
+	// (honoured only when the cluster enables it).
+	AzureRoute_AZURE_ROUTE_DATA_ACTIONS AzureRoute = 4
+	// AZURE_ROUTE_CLUSTER_WRITE: managedClusters/write, which can enable
+	// local accounts or change the admin groups.
+	AzureRoute_AZURE_ROUTE_CLUSTER_WRITE AzureRoute = 5
+	// AZURE_ROUTE_ROLE_ASSIGNMENT_WRITE: roleAssignments/write, which can
+	// grant any of the above to anyone.
+	AzureRoute_AZURE_ROUTE_ROLE_ASSIGNMENT_WRITE AzureRoute = 6
+)
+
+// Enum value maps for AzureRoute.
+var (
+	AzureRoute_name = map[int32]string{
+		0: "AZURE_ROUTE_UNSPECIFIED",
+		1: "AZURE_ROUTE_ADMIN_CREDENTIAL",
+		2: "AZURE_ROUTE_USER_CREDENTIAL",
+		3: "AZURE_ROUTE_RUN_COMMAND",
+		4: "AZURE_ROUTE_DATA_ACTIONS",
+		5: "AZURE_ROUTE_CLUSTER_WRITE",
+		6: "AZURE_ROUTE_ROLE_ASSIGNMENT_WRITE",
+	}
+	AzureRoute_value = map[string]int32{
+		"AZURE_ROUTE_UNSPECIFIED":           0,
+		"AZURE_ROUTE_ADMIN_CREDENTIAL":      1,
+		"AZURE_ROUTE_USER_CREDENTIAL":       2,
+		"AZURE_ROUTE_RUN_COMMAND":           3,
+		"AZURE_ROUTE_DATA_ACTIONS":          4,
+		"AZURE_ROUTE_CLUSTER_WRITE":         5,
+		"AZURE_ROUTE_ROLE_ASSIGNMENT_WRITE": 6,
+	}
+)
+
+func (x AzureRoute) Enum() *AzureRoute {
+	p := new(AzureRoute)
+	*p = x
+	return p
+}
+
+func (x AzureRoute) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AzureRoute) Descriptor() protoreflect.EnumDescriptor {
+	return file_secureaudit_v1_entra_proto_enumTypes[1].Descriptor()
+}
+
+func (AzureRoute) Type() protoreflect.EnumType {
+	return &file_secureaudit_v1_entra_proto_enumTypes[1]
+}
+
+func (x AzureRoute) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AzureRoute.Descriptor instead.
+func (AzureRoute) EnumDescriptor() ([]byte, []int) {
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{1}
+}
+
 // UserType is Entra's userType.
 type UserType int32
 
@@ -113,11 +191,11 @@ func (x UserType) String() string {
 }
 
 func (UserType) Descriptor() protoreflect.EnumDescriptor {
-	return file_secureaudit_v1_entra_proto_enumTypes[1].Descriptor()
+	return file_secureaudit_v1_entra_proto_enumTypes[2].Descriptor()
 }
 
 func (UserType) Type() protoreflect.EnumType {
-	return &file_secureaudit_v1_entra_proto_enumTypes[1]
+	return &file_secureaudit_v1_entra_proto_enumTypes[2]
 }
 
 func (x UserType) Number() protoreflect.EnumNumber {
@@ -126,7 +204,7 @@ func (x UserType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use UserType.Descriptor instead.
 func (UserType) EnumDescriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{1}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{2}
 }
 
 // Principal is a user or group name exactly as an RBAC subject carries it: an
@@ -300,8 +378,12 @@ type DirectoryChunk struct {
 	// excess_permissions are the Graph application permissions in the agent's
 	// own access token beyond the read-only set it declares, sorted.
 	ExcessPermissions []string `protobuf:"bytes,8,rep,name=excess_permissions,json=excessPermissions,proto3" json:"excess_permissions,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// aks_cluster is the cluster's access configuration read from Azure
+	// Resource Manager, when the agent knows the cluster; the first chunk
+	// carries it.
+	AksCluster    *AksCluster `protobuf:"bytes,340,opt,name=aks_cluster,json=aksCluster,proto3" json:"aks_cluster,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DirectoryChunk) Reset() {
@@ -390,6 +472,13 @@ func (x *DirectoryChunk) GetExcessPermissions() []string {
 	return nil
 }
 
+func (x *DirectoryChunk) GetAksCluster() *AksCluster {
+	if x != nil {
+		return x.AksCluster
+	}
+	return nil
+}
+
 // LookupError is one directory lookup that failed after retries.
 type LookupError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -457,8 +546,20 @@ type AzureRoleAssignment struct {
 	// role_name is the role definition's name, such as Owner or
 	// "Azure Kubernetes Service Cluster Admin Role".
 	RoleName string `protobuf:"bytes,4,opt,name=role_name,json=roleName,proto3" json:"role_name,omitempty"`
-	// scope is the ARM scope: the cluster, its resource group or subscription.
-	Scope         string `protobuf:"bytes,5,opt,name=scope,proto3" json:"scope,omitempty"`
+	// scope is the ARM scope: the cluster, one of its namespaces
+	// (.../managedClusters/NAME/namespaces/NS), its resource group,
+	// subscription or a management group above it.
+	Scope string `protobuf:"bytes,5,opt,name=scope,proto3" json:"scope,omitempty"`
+	// role_definition_id is the role definition's ARM resource ID.
+	RoleDefinitionId string `protobuf:"bytes,340,opt,name=role_definition_id,json=roleDefinitionId,proto3" json:"role_definition_id,omitempty"`
+	// custom_role is true for a custom role definition (type CustomRole).
+	CustomRole bool `protobuf:"varint,341,opt,name=custom_role,json=customRole,proto3" json:"custom_role,omitempty"`
+	// permissions are the role definition's permissions (actions and data
+	// actions, with their exclusions), as ARM returns them.
+	Permissions []*AzureRolePermission `protobuf:"bytes,342,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	// routes are the ways to the cluster the role's permissions open at this
+	// scope, sorted; an assignment is listed only when it has one.
+	Routes        []AzureRoute `protobuf:"varint,343,rep,packed,name=routes,proto3,enum=secureaudit.v1.AzureRoute" json:"routes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -528,6 +629,277 @@ func (x *AzureRoleAssignment) GetScope() string {
 	return ""
 }
 
+func (x *AzureRoleAssignment) GetRoleDefinitionId() string {
+	if x != nil {
+		return x.RoleDefinitionId
+	}
+	return ""
+}
+
+func (x *AzureRoleAssignment) GetCustomRole() bool {
+	if x != nil {
+		return x.CustomRole
+	}
+	return false
+}
+
+func (x *AzureRoleAssignment) GetPermissions() []*AzureRolePermission {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+func (x *AzureRoleAssignment) GetRoutes() []AzureRoute {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+// AzureRolePermission is one permission block of an Azure role definition.
+// Each string is an ARM operation pattern such as
+// Microsoft.ContainerService/managedClusters/listClusterAdminCredential/action
+// or Microsoft.ContainerService/managedClusters/pods/read; '*' matches any
+// run of characters.
+type AzureRolePermission struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Actions        []string               `protobuf:"bytes,1,rep,name=actions,proto3" json:"actions,omitempty"`
+	NotActions     []string               `protobuf:"bytes,2,rep,name=not_actions,json=notActions,proto3" json:"not_actions,omitempty"`
+	DataActions    []string               `protobuf:"bytes,3,rep,name=data_actions,json=dataActions,proto3" json:"data_actions,omitempty"`
+	NotDataActions []string               `protobuf:"bytes,4,rep,name=not_data_actions,json=notDataActions,proto3" json:"not_data_actions,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AzureRolePermission) Reset() {
+	*x = AzureRolePermission{}
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AzureRolePermission) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AzureRolePermission) ProtoMessage() {}
+
+func (x *AzureRolePermission) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AzureRolePermission.ProtoReflect.Descriptor instead.
+func (*AzureRolePermission) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *AzureRolePermission) GetActions() []string {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+func (x *AzureRolePermission) GetNotActions() []string {
+	if x != nil {
+		return x.NotActions
+	}
+	return nil
+}
+
+func (x *AzureRolePermission) GetDataActions() []string {
+	if x != nil {
+		return x.DataActions
+	}
+	return nil
+}
+
+func (x *AzureRolePermission) GetNotDataActions() []string {
+	if x != nil {
+		return x.NotDataActions
+	}
+	return nil
+}
+
+// AksCluster is the access configuration of an AKS managed cluster, read
+// from Azure Resource Manager (Microsoft.ContainerService/managedClusters).
+type AksCluster struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the cluster's ARM resource ID.
+	Id   string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// kubernetes_version is the running version (currentKubernetesVersion,
+	// else kubernetesVersion).
+	KubernetesVersion string `protobuf:"bytes,3,opt,name=kubernetes_version,json=kubernetesVersion,proto3" json:"kubernetes_version,omitempty"`
+	// local_accounts_enabled is true unless disableLocalAccounts is: the
+	// admin credential (a client certificate in system:masters) can be
+	// listed.
+	LocalAccountsEnabled bool `protobuf:"varint,4,opt,name=local_accounts_enabled,json=localAccountsEnabled,proto3" json:"local_accounts_enabled,omitempty"`
+	// kubernetes_rbac is enableRBAC.
+	KubernetesRbac bool `protobuf:"varint,5,opt,name=kubernetes_rbac,json=kubernetesRbac,proto3" json:"kubernetes_rbac,omitempty"`
+	// managed_entra is aadProfile.managed: managed Microsoft Entra
+	// integration.
+	ManagedEntra bool `protobuf:"varint,6,opt,name=managed_entra,json=managedEntra,proto3" json:"managed_entra,omitempty"`
+	// azure_rbac is aadProfile.enableAzureRBAC: Azure RBAC for Kubernetes
+	// authorization.
+	AzureRbac bool `protobuf:"varint,7,opt,name=azure_rbac,json=azureRbac,proto3" json:"azure_rbac,omitempty"`
+	// admin_group_object_ids are aadProfile.adminGroupObjectIDs: Entra
+	// groups whose members are cluster-admin without any binding.
+	AdminGroupObjectIds []string `protobuf:"bytes,8,rep,name=admin_group_object_ids,json=adminGroupObjectIds,proto3" json:"admin_group_object_ids,omitempty"`
+	// private_cluster is apiServerAccessProfile.enablePrivateCluster.
+	PrivateCluster bool `protobuf:"varint,9,opt,name=private_cluster,json=privateCluster,proto3" json:"private_cluster,omitempty"`
+	// authorized_ip_ranges are apiServerAccessProfile.authorizedIPRanges.
+	AuthorizedIpRanges []string `protobuf:"bytes,10,rep,name=authorized_ip_ranges,json=authorizedIpRanges,proto3" json:"authorized_ip_ranges,omitempty"`
+	// oidc_issuer_enabled is oidcIssuerProfile.enabled.
+	OidcIssuerEnabled bool `protobuf:"varint,11,opt,name=oidc_issuer_enabled,json=oidcIssuerEnabled,proto3" json:"oidc_issuer_enabled,omitempty"`
+	// workload_identity_enabled is securityProfile.workloadIdentity.enabled.
+	WorkloadIdentityEnabled bool `protobuf:"varint,12,opt,name=workload_identity_enabled,json=workloadIdentityEnabled,proto3" json:"workload_identity_enabled,omitempty"`
+	// pod_identity_enabled is podIdentityProfile.enabled: the deprecated
+	// AAD pod identity add-on.
+	PodIdentityEnabled bool `protobuf:"varint,13,opt,name=pod_identity_enabled,json=podIdentityEnabled,proto3" json:"pod_identity_enabled,omitempty"`
+	// run_command_disabled is apiServerAccessProfile.disableRunCommand.
+	RunCommandDisabled bool `protobuf:"varint,14,opt,name=run_command_disabled,json=runCommandDisabled,proto3" json:"run_command_disabled,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *AksCluster) Reset() {
+	*x = AksCluster{}
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AksCluster) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AksCluster) ProtoMessage() {}
+
+func (x *AksCluster) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AksCluster.ProtoReflect.Descriptor instead.
+func (*AksCluster) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AksCluster) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AksCluster) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AksCluster) GetKubernetesVersion() string {
+	if x != nil {
+		return x.KubernetesVersion
+	}
+	return ""
+}
+
+func (x *AksCluster) GetLocalAccountsEnabled() bool {
+	if x != nil {
+		return x.LocalAccountsEnabled
+	}
+	return false
+}
+
+func (x *AksCluster) GetKubernetesRbac() bool {
+	if x != nil {
+		return x.KubernetesRbac
+	}
+	return false
+}
+
+func (x *AksCluster) GetManagedEntra() bool {
+	if x != nil {
+		return x.ManagedEntra
+	}
+	return false
+}
+
+func (x *AksCluster) GetAzureRbac() bool {
+	if x != nil {
+		return x.AzureRbac
+	}
+	return false
+}
+
+func (x *AksCluster) GetAdminGroupObjectIds() []string {
+	if x != nil {
+		return x.AdminGroupObjectIds
+	}
+	return nil
+}
+
+func (x *AksCluster) GetPrivateCluster() bool {
+	if x != nil {
+		return x.PrivateCluster
+	}
+	return false
+}
+
+func (x *AksCluster) GetAuthorizedIpRanges() []string {
+	if x != nil {
+		return x.AuthorizedIpRanges
+	}
+	return nil
+}
+
+func (x *AksCluster) GetOidcIssuerEnabled() bool {
+	if x != nil {
+		return x.OidcIssuerEnabled
+	}
+	return false
+}
+
+func (x *AksCluster) GetWorkloadIdentityEnabled() bool {
+	if x != nil {
+		return x.WorkloadIdentityEnabled
+	}
+	return false
+}
+
+func (x *AksCluster) GetPodIdentityEnabled() bool {
+	if x != nil {
+		return x.PodIdentityEnabled
+	}
+	return false
+}
+
+func (x *AksCluster) GetRunCommandDisabled() bool {
+	if x != nil {
+		return x.RunCommandDisabled
+	}
+	return false
+}
+
 // FederatedCredential is a federated identity credential of an application
 // or user-assigned managed identity: tokens from issuer for subject are
 // exchanged for Entra tokens without a secret.
@@ -542,7 +914,7 @@ type FederatedCredential struct {
 
 func (x *FederatedCredential) Reset() {
 	*x = FederatedCredential{}
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -554,7 +926,7 @@ func (x *FederatedCredential) String() string {
 func (*FederatedCredential) ProtoMessage() {}
 
 func (x *FederatedCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -567,7 +939,7 @@ func (x *FederatedCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FederatedCredential.ProtoReflect.Descriptor instead.
 func (*FederatedCredential) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{6}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FederatedCredential) GetName() string {
@@ -599,16 +971,25 @@ type DirectoryUser struct {
 	DisplayName       string                 `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	UserType          UserType               `protobuf:"varint,4,opt,name=user_type,json=userType,proto3,enum=secureaudit.v1.UserType" json:"user_type,omitempty"`
 	AccountEnabled    bool                   `protobuf:"varint,5,opt,name=account_enabled,json=accountEnabled,proto3" json:"account_enabled,omitempty"`
-	// last_sign_in is signInActivity.lastSignInDateTime; unset when unknown
-	// (never signed in, or the agent lacks AuditLog.Read.All).
-	LastSignIn    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_sign_in,json=lastSignIn,proto3" json:"last_sign_in,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// last_sign_in is signInActivity.lastSignInDateTime (the last
+	// interactive sign-in); unset when unknown (never signed in, or the agent
+	// lacks AuditLog.Read.All).
+	LastSignIn *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_sign_in,json=lastSignIn,proto3" json:"last_sign_in,omitempty"`
+	// last_non_interactive_sign_in is
+	// signInActivity.lastNonInteractiveSignInDateTime: token refreshes and
+	// sign-ins by a client on the user's behalf, such as kubelogin's. Unset
+	// when unknown. Must not be after 2200-01-01.
+	LastNonInteractiveSignIn *timestamppb.Timestamp `protobuf:"bytes,340,opt,name=last_non_interactive_sign_in,json=lastNonInteractiveSignIn,proto3" json:"last_non_interactive_sign_in,omitempty"`
+	// last_successful_sign_in is signInActivity.lastSuccessfulSignInDateTime,
+	// interactive or not. Unset when unknown. Must not be after 2200-01-01.
+	LastSuccessfulSignIn *timestamppb.Timestamp `protobuf:"bytes,341,opt,name=last_successful_sign_in,json=lastSuccessfulSignIn,proto3" json:"last_successful_sign_in,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *DirectoryUser) Reset() {
 	*x = DirectoryUser{}
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +1001,7 @@ func (x *DirectoryUser) String() string {
 func (*DirectoryUser) ProtoMessage() {}
 
 func (x *DirectoryUser) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +1014,7 @@ func (x *DirectoryUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectoryUser.ProtoReflect.Descriptor instead.
 func (*DirectoryUser) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{7}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DirectoryUser) GetId() string {
@@ -678,6 +1059,20 @@ func (x *DirectoryUser) GetLastSignIn() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *DirectoryUser) GetLastNonInteractiveSignIn() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastNonInteractiveSignIn
+	}
+	return nil
+}
+
+func (x *DirectoryUser) GetLastSuccessfulSignIn() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSuccessfulSignIn
+	}
+	return nil
+}
+
 // DirectoryGroup is an Entra group with its direct members and owners.
 type DirectoryGroup struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -693,7 +1088,7 @@ type DirectoryGroup struct {
 
 func (x *DirectoryGroup) Reset() {
 	*x = DirectoryGroup{}
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -705,7 +1100,7 @@ func (x *DirectoryGroup) String() string {
 func (*DirectoryGroup) ProtoMessage() {}
 
 func (x *DirectoryGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -718,7 +1113,7 @@ func (x *DirectoryGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectoryGroup.ProtoReflect.Descriptor instead.
 func (*DirectoryGroup) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{8}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DirectoryGroup) GetId() string {
@@ -779,7 +1174,7 @@ type DirectoryServicePrincipal struct {
 
 func (x *DirectoryServicePrincipal) Reset() {
 	*x = DirectoryServicePrincipal{}
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -791,7 +1186,7 @@ func (x *DirectoryServicePrincipal) String() string {
 func (*DirectoryServicePrincipal) ProtoMessage() {}
 
 func (x *DirectoryServicePrincipal) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -804,7 +1199,7 @@ func (x *DirectoryServicePrincipal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectoryServicePrincipal.ProtoReflect.Descriptor instead.
 func (*DirectoryServicePrincipal) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{9}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DirectoryServicePrincipal) GetId() string {
@@ -868,13 +1263,15 @@ type DirectorySnapshot struct {
 	// role_assignments are the Azure role assignments with a path to the
 	// cluster (see AzureRoleAssignment).
 	RoleAssignments []*AzureRoleAssignment `protobuf:"bytes,5,rep,name=role_assignments,json=roleAssignments,proto3" json:"role_assignments,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// aks_cluster is the cluster's access configuration, when known.
+	AksCluster    *AksCluster `protobuf:"bytes,340,opt,name=aks_cluster,json=aksCluster,proto3" json:"aks_cluster,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DirectorySnapshot) Reset() {
 	*x = DirectorySnapshot{}
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +1283,7 @@ func (x *DirectorySnapshot) String() string {
 func (*DirectorySnapshot) ProtoMessage() {}
 
 func (x *DirectorySnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +1296,7 @@ func (x *DirectorySnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectorySnapshot.ProtoReflect.Descriptor instead.
 func (*DirectorySnapshot) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{10}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DirectorySnapshot) GetTenantId() string {
@@ -937,6 +1334,13 @@ func (x *DirectorySnapshot) GetRoleAssignments() []*AzureRoleAssignment {
 	return nil
 }
 
+func (x *DirectorySnapshot) GetAksCluster() *AksCluster {
+	if x != nil {
+		return x.AksCluster
+	}
+	return nil
+}
+
 var File_secureaudit_v1_entra_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_entra_proto_rawDesc = "" +
@@ -953,7 +1357,7 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"principals\x18\x02 \x03(\v2\x19.secureaudit.v1.PrincipalB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\n" +
 	"principals\"O\n" +
 	"\x0fResolveResponse\x12<\n" +
-	"\x05chunk\x18\x01 \x01(\v2\x1e.secureaudit.v1.DirectoryChunkB\x06\xbaH\x03\xc8\x01\x01R\x05chunk\"\xb6\x04\n" +
+	"\x05chunk\x18\x01 \x01(\v2\x1e.secureaudit.v1.DirectoryChunkB\x06\xbaH\x03\xc8\x01\x01R\x05chunk\"\xf4\x04\n" +
 	"\x0eDirectoryChunk\x12>\n" +
 	"\x05users\x18\x01 \x03(\v2\x1d.secureaudit.v1.DirectoryUserB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03R\x05users\x12A\n" +
 	"\x06groups\x18\x02 \x03(\v2\x1e.secureaudit.v1.DirectoryGroupB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03R\x06groups\x12c\n" +
@@ -964,11 +1368,13 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\x10role_assignments\x18\x05 \x03(\v2#.secureaudit.v1.AzureRoleAssignmentB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03R\x0froleAssignments\x12>\n" +
 	"\x06errors\x18\x06 \x03(\v2\x1b.secureaudit.v1.LookupErrorB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x06errors\x12\x18\n" +
 	"\apartial\x18\a \x01(\bR\apartial\x12A\n" +
-	"\x12excess_permissions\x18\b \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xf4\x03\"\ar\x05\x10\x01\x18\x80\x02R\x11excessPermissions\"U\n" +
+	"\x12excess_permissions\x18\b \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xf4\x03\"\ar\x05\x10\x01\x18\x80\x02R\x11excessPermissions\x12<\n" +
+	"\vaks_cluster\x18\xd4\x02 \x01(\v2\x1a.secureaudit.v1.AksClusterR\n" +
+	"aksCluster\"U\n" +
 	"\vLookupError\x12\"\n" +
 	"\x06lookup\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x06lookup\x12\"\n" +
-	"\amessage\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\amessage\"\xd9\x01\n" +
+	"\amessage\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\amessage\"\xce\x03\n" +
 	"\x13AzureRoleAssignment\x12\x1a\n" +
 	"\x02id\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x02id\x12+\n" +
@@ -977,11 +1383,41 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\trole_name\x18\x04 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\broleName\x12 \n" +
 	"\x05scope\x18\x05 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x05scope\"y\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x05scope\x127\n" +
+	"\x12role_definition_id\x18\xd4\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x10roleDefinitionId\x12 \n" +
+	"\vcustom_role\x18\xd5\x02 \x01(\bR\n" +
+	"customRole\x12P\n" +
+	"\vpermissions\x18\xd6\x02 \x03(\v2#.secureaudit.v1.AzureRolePermissionB\b\xbaH\x05\x92\x01\x02\x10dR\vpermissions\x12F\n" +
+	"\x06routes\x18\xd7\x02 \x03(\x0e2\x1a.secureaudit.v1.AzureRouteB\x11\xbaH\x0e\x92\x01\v\x10\x10\"\a\x82\x01\x04\x10\x01 \x00R\x06routes\"\xed\x01\n" +
+	"\x13AzureRolePermission\x12,\n" +
+	"\aactions\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xe8\a\"\ar\x05\x10\x01\x18\x80\x04R\aactions\x123\n" +
+	"\vnot_actions\x18\x02 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xe8\a\"\ar\x05\x10\x01\x18\x80\x04R\n" +
+	"notActions\x125\n" +
+	"\fdata_actions\x18\x03 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xe8\a\"\ar\x05\x10\x01\x18\x80\x04R\vdataActions\x12<\n" +
+	"\x10not_data_actions\x18\x04 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xe8\a\"\ar\x05\x10\x01\x18\x80\x04R\x0enotDataActions\"\xa5\x05\n" +
+	"\n" +
+	"AksCluster\x12\x1a\n" +
+	"\x02id\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x02id\x12\x1c\n" +
+	"\x04name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x04name\x126\n" +
+	"\x12kubernetes_version\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\x11kubernetesVersion\x124\n" +
+	"\x16local_accounts_enabled\x18\x04 \x01(\bR\x14localAccountsEnabled\x12'\n" +
+	"\x0fkubernetes_rbac\x18\x05 \x01(\bR\x0ekubernetesRbac\x12#\n" +
+	"\rmanaged_entra\x18\x06 \x01(\bR\fmanagedEntra\x12\x1d\n" +
+	"\n" +
+	"azure_rbac\x18\a \x01(\bR\tazureRbac\x12D\n" +
+	"\x16admin_group_object_ids\x18\b \x03(\tB\x0f\xbaH\f\x92\x01\t\x10d\"\x05r\x03\xb0\x01\x01R\x13adminGroupObjectIds\x12'\n" +
+	"\x0fprivate_cluster\x18\t \x01(\bR\x0eprivateCluster\x12C\n" +
+	"\x14authorized_ip_ranges\x18\n" +
+	" \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xc8\x01\"\x06r\x04\x10\x01\x18@R\x12authorizedIpRanges\x12.\n" +
+	"\x13oidc_issuer_enabled\x18\v \x01(\bR\x11oidcIssuerEnabled\x12:\n" +
+	"\x19workload_identity_enabled\x18\f \x01(\bR\x17workloadIdentityEnabled\x120\n" +
+	"\x14pod_identity_enabled\x18\r \x01(\bR\x12podIdentityEnabled\x120\n" +
+	"\x14run_command_disabled\x18\x0e \x01(\bR\x12runCommandDisabled\"y\n" +
 	"\x13FederatedCredential\x12\x1c\n" +
 	"\x04name\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x04name\x12 \n" +
 	"\x06issuer\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06issuer\x12\"\n" +
-	"\asubject\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\asubject\"\xba\x02\n" +
+	"\asubject\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\asubject\"\x8b\x04\n" +
 	"\rDirectoryUser\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12:\n" +
 	"\x13user_principal_name\x18\x02 \x01(\tB\n" +
@@ -990,7 +1426,9 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\tuser_type\x18\x04 \x01(\x0e2\x18.secureaudit.v1.UserTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\buserType\x12'\n" +
 	"\x0faccount_enabled\x18\x05 \x01(\bR\x0eaccountEnabled\x12<\n" +
 	"\flast_sign_in\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"lastSignIn\"\xe4\x01\n" +
+	"lastSignIn\x12k\n" +
+	"\x1clast_non_interactive_sign_in\x18\xd4\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x18lastNonInteractiveSignIn\x12b\n" +
+	"\x17last_successful_sign_in\x18\xd5\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x14lastSuccessfulSignIn\"\xe4\x01\n" +
 	"\x0eDirectoryGroup\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12+\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12*\n" +
@@ -1007,7 +1445,7 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\x15federated_credentials\x18\x05 \x03(\v2#.secureaudit.v1.FederatedCredentialB\b\xbaH\x05\x92\x01\x02\x10dR\x14federatedCredentials\x121\n" +
 	"\x14password_credentials\x18\x06 \x01(\rR\x13passwordCredentials\x12)\n" +
 	"\vresource_id\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\n" +
-	"resourceId\"\x81\x03\n" +
+	"resourceId\"\xbf\x03\n" +
 	"\x11DirectorySnapshot\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12?\n" +
 	"\x05users\x18\x02 \x03(\v2\x1d.secureaudit.v1.DirectoryUserB\n" +
@@ -1017,12 +1455,23 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\x12service_principals\x18\x04 \x03(\v2).secureaudit.v1.DirectoryServicePrincipalB\n" +
 	"\xbaH\a\x92\x01\x04\x10\xc0\x84=R\x11servicePrincipals\x12Z\n" +
 	"\x10role_assignments\x18\x05 \x03(\v2#.secureaudit.v1.AzureRoleAssignmentB\n" +
-	"\xbaH\a\x92\x01\x04\x10\xc0\x84=R\x0froleAssignments*\x80\x01\n" +
+	"\xbaH\a\x92\x01\x04\x10\xc0\x84=R\x0froleAssignments\x12<\n" +
+	"\vaks_cluster\x18\xd4\x02 \x01(\v2\x1a.secureaudit.v1.AksClusterR\n" +
+	"aksCluster*\x80\x01\n" +
 	"\rPrincipalKind\x12\x1e\n" +
 	"\x1aPRINCIPAL_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13PRINCIPAL_KIND_USER\x10\x01\x12\x18\n" +
 	"\x14PRINCIPAL_KIND_GROUP\x10\x02\x12\x1c\n" +
-	"\x18PRINCIPAL_KIND_CLIENT_ID\x10\x03*P\n" +
+	"\x18PRINCIPAL_KIND_CLIENT_ID\x10\x03*\xed\x01\n" +
+	"\n" +
+	"AzureRoute\x12\x1b\n" +
+	"\x17AZURE_ROUTE_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cAZURE_ROUTE_ADMIN_CREDENTIAL\x10\x01\x12\x1f\n" +
+	"\x1bAZURE_ROUTE_USER_CREDENTIAL\x10\x02\x12\x1b\n" +
+	"\x17AZURE_ROUTE_RUN_COMMAND\x10\x03\x12\x1c\n" +
+	"\x18AZURE_ROUTE_DATA_ACTIONS\x10\x04\x12\x1d\n" +
+	"\x19AZURE_ROUTE_CLUSTER_WRITE\x10\x05\x12%\n" +
+	"!AZURE_ROUTE_ROLE_ASSIGNMENT_WRITE\x10\x06*P\n" +
 	"\bUserType\x12\x19\n" +
 	"\x15USER_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10USER_TYPE_MEMBER\x10\x01\x12\x13\n" +
@@ -1042,48 +1491,57 @@ func file_secureaudit_v1_entra_proto_rawDescGZIP() []byte {
 	return file_secureaudit_v1_entra_proto_rawDescData
 }
 
-var file_secureaudit_v1_entra_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_secureaudit_v1_entra_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_secureaudit_v1_entra_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_secureaudit_v1_entra_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_secureaudit_v1_entra_proto_goTypes = []any{
 	(PrincipalKind)(0),                // 0: secureaudit.v1.PrincipalKind
-	(UserType)(0),                     // 1: secureaudit.v1.UserType
-	(*Principal)(nil),                 // 2: secureaudit.v1.Principal
-	(*ResolveRequest)(nil),            // 3: secureaudit.v1.ResolveRequest
-	(*ResolveResponse)(nil),           // 4: secureaudit.v1.ResolveResponse
-	(*DirectoryChunk)(nil),            // 5: secureaudit.v1.DirectoryChunk
-	(*LookupError)(nil),               // 6: secureaudit.v1.LookupError
-	(*AzureRoleAssignment)(nil),       // 7: secureaudit.v1.AzureRoleAssignment
-	(*FederatedCredential)(nil),       // 8: secureaudit.v1.FederatedCredential
-	(*DirectoryUser)(nil),             // 9: secureaudit.v1.DirectoryUser
-	(*DirectoryGroup)(nil),            // 10: secureaudit.v1.DirectoryGroup
-	(*DirectoryServicePrincipal)(nil), // 11: secureaudit.v1.DirectoryServicePrincipal
-	(*DirectorySnapshot)(nil),         // 12: secureaudit.v1.DirectorySnapshot
-	(*timestamppb.Timestamp)(nil),     // 13: google.protobuf.Timestamp
+	(AzureRoute)(0),                   // 1: secureaudit.v1.AzureRoute
+	(UserType)(0),                     // 2: secureaudit.v1.UserType
+	(*Principal)(nil),                 // 3: secureaudit.v1.Principal
+	(*ResolveRequest)(nil),            // 4: secureaudit.v1.ResolveRequest
+	(*ResolveResponse)(nil),           // 5: secureaudit.v1.ResolveResponse
+	(*DirectoryChunk)(nil),            // 6: secureaudit.v1.DirectoryChunk
+	(*LookupError)(nil),               // 7: secureaudit.v1.LookupError
+	(*AzureRoleAssignment)(nil),       // 8: secureaudit.v1.AzureRoleAssignment
+	(*AzureRolePermission)(nil),       // 9: secureaudit.v1.AzureRolePermission
+	(*AksCluster)(nil),                // 10: secureaudit.v1.AksCluster
+	(*FederatedCredential)(nil),       // 11: secureaudit.v1.FederatedCredential
+	(*DirectoryUser)(nil),             // 12: secureaudit.v1.DirectoryUser
+	(*DirectoryGroup)(nil),            // 13: secureaudit.v1.DirectoryGroup
+	(*DirectoryServicePrincipal)(nil), // 14: secureaudit.v1.DirectoryServicePrincipal
+	(*DirectorySnapshot)(nil),         // 15: secureaudit.v1.DirectorySnapshot
+	(*timestamppb.Timestamp)(nil),     // 16: google.protobuf.Timestamp
 }
 var file_secureaudit_v1_entra_proto_depIdxs = []int32{
 	0,  // 0: secureaudit.v1.Principal.kind:type_name -> secureaudit.v1.PrincipalKind
-	2,  // 1: secureaudit.v1.ResolveRequest.principals:type_name -> secureaudit.v1.Principal
-	5,  // 2: secureaudit.v1.ResolveResponse.chunk:type_name -> secureaudit.v1.DirectoryChunk
-	9,  // 3: secureaudit.v1.DirectoryChunk.users:type_name -> secureaudit.v1.DirectoryUser
-	10, // 4: secureaudit.v1.DirectoryChunk.groups:type_name -> secureaudit.v1.DirectoryGroup
-	11, // 5: secureaudit.v1.DirectoryChunk.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
-	2,  // 6: secureaudit.v1.DirectoryChunk.unresolved:type_name -> secureaudit.v1.Principal
-	7,  // 7: secureaudit.v1.DirectoryChunk.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
-	6,  // 8: secureaudit.v1.DirectoryChunk.errors:type_name -> secureaudit.v1.LookupError
-	1,  // 9: secureaudit.v1.DirectoryUser.user_type:type_name -> secureaudit.v1.UserType
-	13, // 10: secureaudit.v1.DirectoryUser.last_sign_in:type_name -> google.protobuf.Timestamp
-	8,  // 11: secureaudit.v1.DirectoryServicePrincipal.federated_credentials:type_name -> secureaudit.v1.FederatedCredential
-	9,  // 12: secureaudit.v1.DirectorySnapshot.users:type_name -> secureaudit.v1.DirectoryUser
-	10, // 13: secureaudit.v1.DirectorySnapshot.groups:type_name -> secureaudit.v1.DirectoryGroup
-	11, // 14: secureaudit.v1.DirectorySnapshot.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
-	7,  // 15: secureaudit.v1.DirectorySnapshot.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
-	3,  // 16: secureaudit.v1.EntraService.Resolve:input_type -> secureaudit.v1.ResolveRequest
-	4,  // 17: secureaudit.v1.EntraService.Resolve:output_type -> secureaudit.v1.ResolveResponse
-	17, // [17:18] is the sub-list for method output_type
-	16, // [16:17] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	3,  // 1: secureaudit.v1.ResolveRequest.principals:type_name -> secureaudit.v1.Principal
+	6,  // 2: secureaudit.v1.ResolveResponse.chunk:type_name -> secureaudit.v1.DirectoryChunk
+	12, // 3: secureaudit.v1.DirectoryChunk.users:type_name -> secureaudit.v1.DirectoryUser
+	13, // 4: secureaudit.v1.DirectoryChunk.groups:type_name -> secureaudit.v1.DirectoryGroup
+	14, // 5: secureaudit.v1.DirectoryChunk.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
+	3,  // 6: secureaudit.v1.DirectoryChunk.unresolved:type_name -> secureaudit.v1.Principal
+	8,  // 7: secureaudit.v1.DirectoryChunk.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
+	7,  // 8: secureaudit.v1.DirectoryChunk.errors:type_name -> secureaudit.v1.LookupError
+	10, // 9: secureaudit.v1.DirectoryChunk.aks_cluster:type_name -> secureaudit.v1.AksCluster
+	9,  // 10: secureaudit.v1.AzureRoleAssignment.permissions:type_name -> secureaudit.v1.AzureRolePermission
+	1,  // 11: secureaudit.v1.AzureRoleAssignment.routes:type_name -> secureaudit.v1.AzureRoute
+	2,  // 12: secureaudit.v1.DirectoryUser.user_type:type_name -> secureaudit.v1.UserType
+	16, // 13: secureaudit.v1.DirectoryUser.last_sign_in:type_name -> google.protobuf.Timestamp
+	16, // 14: secureaudit.v1.DirectoryUser.last_non_interactive_sign_in:type_name -> google.protobuf.Timestamp
+	16, // 15: secureaudit.v1.DirectoryUser.last_successful_sign_in:type_name -> google.protobuf.Timestamp
+	11, // 16: secureaudit.v1.DirectoryServicePrincipal.federated_credentials:type_name -> secureaudit.v1.FederatedCredential
+	12, // 17: secureaudit.v1.DirectorySnapshot.users:type_name -> secureaudit.v1.DirectoryUser
+	13, // 18: secureaudit.v1.DirectorySnapshot.groups:type_name -> secureaudit.v1.DirectoryGroup
+	14, // 19: secureaudit.v1.DirectorySnapshot.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
+	8,  // 20: secureaudit.v1.DirectorySnapshot.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
+	10, // 21: secureaudit.v1.DirectorySnapshot.aks_cluster:type_name -> secureaudit.v1.AksCluster
+	4,  // 22: secureaudit.v1.EntraService.Resolve:input_type -> secureaudit.v1.ResolveRequest
+	5,  // 23: secureaudit.v1.EntraService.Resolve:output_type -> secureaudit.v1.ResolveResponse
+	23, // [23:24] is the sub-list for method output_type
+	22, // [22:23] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_entra_proto_init() }
@@ -1096,8 +1554,8 @@ func file_secureaudit_v1_entra_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_entra_proto_rawDesc), len(file_secureaudit_v1_entra_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   11,
+			NumEnums:      3,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -88,19 +88,30 @@ const (
 	BindingKind_BINDING_KIND_UNSPECIFIED          BindingKind = 0
 	BindingKind_BINDING_KIND_ROLE_BINDING         BindingKind = 1
 	BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING BindingKind = 2
+	// BINDING_KIND_AZURE_ROLE_ASSIGNMENT is an Azure role assignment (name:
+	// its ARM ID) that reaches the cluster through Azure.
+	BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT BindingKind = 340
+	// BINDING_KIND_AKS_ADMIN_GROUP is the cluster's aadProfile
+	// adminGroupObjectIDs (name: the group's object ID): cluster-admin
+	// without a Kubernetes binding.
+	BindingKind_BINDING_KIND_AKS_ADMIN_GROUP BindingKind = 341
 )
 
 // Enum value maps for BindingKind.
 var (
 	BindingKind_name = map[int32]string{
-		0: "BINDING_KIND_UNSPECIFIED",
-		1: "BINDING_KIND_ROLE_BINDING",
-		2: "BINDING_KIND_CLUSTER_ROLE_BINDING",
+		0:   "BINDING_KIND_UNSPECIFIED",
+		1:   "BINDING_KIND_ROLE_BINDING",
+		2:   "BINDING_KIND_CLUSTER_ROLE_BINDING",
+		340: "BINDING_KIND_AZURE_ROLE_ASSIGNMENT",
+		341: "BINDING_KIND_AKS_ADMIN_GROUP",
 	}
 	BindingKind_value = map[string]int32{
-		"BINDING_KIND_UNSPECIFIED":          0,
-		"BINDING_KIND_ROLE_BINDING":         1,
-		"BINDING_KIND_CLUSTER_ROLE_BINDING": 2,
+		"BINDING_KIND_UNSPECIFIED":           0,
+		"BINDING_KIND_ROLE_BINDING":          1,
+		"BINDING_KIND_CLUSTER_ROLE_BINDING":  2,
+		"BINDING_KIND_AZURE_ROLE_ASSIGNMENT": 340,
+		"BINDING_KIND_AKS_ADMIN_GROUP":       341,
 	}
 )
 
@@ -197,6 +208,9 @@ const (
 	// RULE_FAMILY_INJECTION: text planted in audited data to steer a
 	// language model (INJ-*).
 	RuleFamily_RULE_FAMILY_INJECTION RuleFamily = 4
+	// RULE_FAMILY_AKS: the AKS cluster's own access configuration and the
+	// routes into it through Azure (AKS-*).
+	RuleFamily_RULE_FAMILY_AKS RuleFamily = 5
 )
 
 // Enum value maps for RuleFamily.
@@ -207,6 +221,7 @@ var (
 		2: "RULE_FAMILY_IDENTITY",
 		3: "RULE_FAMILY_PATH",
 		4: "RULE_FAMILY_INJECTION",
+		5: "RULE_FAMILY_AKS",
 	}
 	RuleFamily_value = map[string]int32{
 		"RULE_FAMILY_UNSPECIFIED": 0,
@@ -214,6 +229,7 @@ var (
 		"RULE_FAMILY_IDENTITY":    2,
 		"RULE_FAMILY_PATH":        3,
 		"RULE_FAMILY_INJECTION":   4,
+		"RULE_FAMILY_AKS":         5,
 	}
 )
 
@@ -573,7 +589,8 @@ type Finding struct {
 	Scope          *Scope       `protobuf:"bytes,9,opt,name=scope,proto3" json:"scope,omitempty"`
 	// matched_rules are the policy rules that triggered the finding.
 	MatchedRules []*PolicyRule `protobuf:"bytes,10,rep,name=matched_rules,json=matchedRules,proto3" json:"matched_rules,omitempty"`
-	// controls are control IDs such as CIS-5.1.2 and SOC2-CC6.3.
+	// controls are control IDs such as CIS-5.1.2 (CIS Kubernetes Benchmark),
+	// CIS-AKS-5.4.1 (CIS Azure Kubernetes Service Benchmark) and SOC2-CC6.3.
 	Controls []string `protobuf:"bytes,11,rep,name=controls,proto3" json:"controls,omitempty"`
 	// remediation is what to do, with the exact command where there is one.
 	Remediation string `protobuf:"bytes,12,opt,name=remediation,proto3" json:"remediation,omitempty"`
@@ -1387,11 +1404,11 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\x05level\x18\x01 \x01(\x0e2\x1a.secureaudit.v1.ScopeLevelB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05level\x12%\n" +
 	"\tnamespace\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18?R\tnamespace:\x98\x01\xbaH\x94\x01\x1a\x91\x01\n" +
-	"\x0fscope.namespace\x12?a namespace scope names its namespace; a cluster scope has none\x1a=this.level == 2 ? this.namespace != '' : this.namespace == ''\"|\n" +
-	"\fControlTitle\x12J\n" +
-	"\x02id\x18\x01 \x01(\tB:\xbaH7r523^(CIS-[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\x02id\x12 \n" +
+	"\x0fscope.namespace\x12?a namespace scope names its namespace; a cluster scope has none\x1a=this.level == 2 ? this.namespace != '' : this.namespace == ''\"\x83\x01\n" +
+	"\fControlTitle\x12Q\n" +
+	"\x02id\x18\x01 \x01(\tBA\xbaH>r<2:^(CIS-(AKS-)?[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\x02id\x12 \n" +
 	"\x05title\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x05title\"\xcc\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x05title\"\xd3\n" +
 	"\n" +
 	"\aFinding\x12%\n" +
 	"\x02id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{16}$R\x02id\x129\n" +
@@ -1407,8 +1424,8 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\x04role\x18\b \x01(\v2\x1b.secureaudit.v1.FindingRoleR\x04role\x123\n" +
 	"\x05scope\x18\t \x01(\v2\x15.secureaudit.v1.ScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\x12J\n" +
 	"\rmatched_rules\x18\n" +
-	" \x03(\v2\x1a.secureaudit.v1.PolicyRuleB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\fmatchedRules\x12]\n" +
-	"\bcontrols\x18\v \x03(\tBA\xbaH>\x92\x01;\x10 \"7r523^(CIS-[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\bcontrols\x12,\n" +
+	" \x03(\v2\x1a.secureaudit.v1.PolicyRuleB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\fmatchedRules\x12d\n" +
+	"\bcontrols\x18\v \x03(\tBH\xbaHE\x92\x01B\x10 \">r<2:^(CIS-(AKS-)?[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\bcontrols\x12,\n" +
 	"\vremediation\x18\f \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80 R\vremediation\x12*\n" +
 	"\vdescription\x18\r \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\vdescription\x12&\n" +
@@ -1429,10 +1446,10 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\tnamespace\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\tnamespace\x12\x1e\n" +
 	"\x04name\x18\x03 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xfd\x01R\x04name\x12)\n" +
-	"\x06images\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10@\"\ar\x05\x10\x01\x18\x80\bR\x06images\"\xa5\x01\n" +
+	"\x06images\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10@\"\ar\x05\x10\x01\x18\x80\bR\x06images\"\xac\x01\n" +
 	"\tFoldedHit\x129\n" +
-	"\arule_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z][A-Z0-9]*-[0-9]{3}$R\x06ruleId\x12]\n" +
-	"\bcontrols\x18\x02 \x03(\tBA\xbaH>\x92\x01;\x10 \"7r523^(CIS-[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\bcontrols\"\xc2\x02\n" +
+	"\arule_id\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z][A-Z0-9]*-[0-9]{3}$R\x06ruleId\x12d\n" +
+	"\bcontrols\x18\x02 \x03(\tBH\xbaHE\x92\x01B\x10 \">r<2:^(CIS-(AKS-)?[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\bcontrols\"\xc2\x02\n" +
 	"\bPathStep\x12\x1e\n" +
 	"\x04from\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x04from\x12*\n" +
@@ -1478,23 +1495,26 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\rSEVERITY_HIGH\x10\x02\x12\x13\n" +
 	"\x0fSEVERITY_MEDIUM\x10\x03\x12\x10\n" +
 	"\fSEVERITY_LOW\x10\x04\x12\x11\n" +
-	"\rSEVERITY_INFO\x10\x05*q\n" +
+	"\rSEVERITY_INFO\x10\x05*\xbd\x01\n" +
 	"\vBindingKind\x12\x1c\n" +
 	"\x18BINDING_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19BINDING_KIND_ROLE_BINDING\x10\x01\x12%\n" +
-	"!BINDING_KIND_CLUSTER_ROLE_BINDING\x10\x02*]\n" +
+	"!BINDING_KIND_CLUSTER_ROLE_BINDING\x10\x02\x12'\n" +
+	"\"BINDING_KIND_AZURE_ROLE_ASSIGNMENT\x10\xd4\x02\x12!\n" +
+	"\x1cBINDING_KIND_AKS_ADMIN_GROUP\x10\xd5\x02*]\n" +
 	"\n" +
 	"ScopeLevel\x12\x1b\n" +
 	"\x17SCOPE_LEVEL_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13SCOPE_LEVEL_CLUSTER\x10\x01\x12\x19\n" +
-	"\x15SCOPE_LEVEL_NAMESPACE\x10\x02*\x8a\x01\n" +
+	"\x15SCOPE_LEVEL_NAMESPACE\x10\x02*\x9f\x01\n" +
 	"\n" +
 	"RuleFamily\x12\x1b\n" +
 	"\x17RULE_FAMILY_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10RULE_FAMILY_RBAC\x10\x01\x12\x18\n" +
 	"\x14RULE_FAMILY_IDENTITY\x10\x02\x12\x14\n" +
 	"\x10RULE_FAMILY_PATH\x10\x03\x12\x19\n" +
-	"\x15RULE_FAMILY_INJECTION\x10\x04B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
+	"\x15RULE_FAMILY_INJECTION\x10\x04\x12\x13\n" +
+	"\x0fRULE_FAMILY_AKS\x10\x05B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
 
 var (
 	file_secureaudit_v1_finding_proto_rawDescOnce sync.Once

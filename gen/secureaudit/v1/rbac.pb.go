@@ -198,19 +198,25 @@ const (
 	RoleKind_ROLE_KIND_UNSPECIFIED  RoleKind = 0
 	RoleKind_ROLE_KIND_ROLE         RoleKind = 1
 	RoleKind_ROLE_KIND_CLUSTER_ROLE RoleKind = 2
+	// ROLE_KIND_AZURE_ROLE is an Azure role definition (a grant through
+	// Azure on AKS: an access review grant of binding kind
+	// BINDING_KIND_AZURE_ROLE_ASSIGNMENT or BINDING_KIND_AKS_ADMIN_GROUP).
+	RoleKind_ROLE_KIND_AZURE_ROLE RoleKind = 340
 )
 
 // Enum value maps for RoleKind.
 var (
 	RoleKind_name = map[int32]string{
-		0: "ROLE_KIND_UNSPECIFIED",
-		1: "ROLE_KIND_ROLE",
-		2: "ROLE_KIND_CLUSTER_ROLE",
+		0:   "ROLE_KIND_UNSPECIFIED",
+		1:   "ROLE_KIND_ROLE",
+		2:   "ROLE_KIND_CLUSTER_ROLE",
+		340: "ROLE_KIND_AZURE_ROLE",
 	}
 	RoleKind_value = map[string]int32{
 		"ROLE_KIND_UNSPECIFIED":  0,
 		"ROLE_KIND_ROLE":         1,
 		"ROLE_KIND_CLUSTER_ROLE": 2,
+		"ROLE_KIND_AZURE_ROLE":   340,
 	}
 )
 
@@ -2128,11 +2134,12 @@ const file_secureaudit_v1_rbac_proto_rawDesc = "" +
 	"\x18SUBJECT_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11SUBJECT_KIND_USER\x10\x01\x12\x16\n" +
 	"\x12SUBJECT_KIND_GROUP\x10\x02\x12 \n" +
-	"\x1cSUBJECT_KIND_SERVICE_ACCOUNT\x10\x03*U\n" +
+	"\x1cSUBJECT_KIND_SERVICE_ACCOUNT\x10\x03*p\n" +
 	"\bRoleKind\x12\x19\n" +
 	"\x15ROLE_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eROLE_KIND_ROLE\x10\x01\x12\x1a\n" +
-	"\x16ROLE_KIND_CLUSTER_ROLE\x10\x022[\n" +
+	"\x16ROLE_KIND_CLUSTER_ROLE\x10\x02\x12\x19\n" +
+	"\x14ROLE_KIND_AZURE_ROLE\x10\xd4\x022[\n" +
 	"\vRBACService\x12L\n" +
 	"\aCollect\x12\x1e.secureaudit.v1.CollectRequest\x1a\x1f.secureaudit.v1.CollectResponse0\x01B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
 

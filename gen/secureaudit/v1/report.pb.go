@@ -150,7 +150,10 @@ type Report struct {
 	// controls are every control the risk-agent's rule registry maps a rule
 	// to, with its title (AssessSummary.controls): the controls the report
 	// states a compliance status for.
-	Controls      []*ControlTitle `protobuf:"bytes,240,rep,name=controls,proto3" json:"controls,omitempty"`
+	Controls []*ControlTitle `protobuf:"bytes,240,rep,name=controls,proto3" json:"controls,omitempty"`
+	// aks_cluster is the AKS cluster's access configuration as the directory
+	// answer carried it; unset when the audit had none.
+	AksCluster    *AksCluster `protobuf:"bytes,340,opt,name=aks_cluster,json=aksCluster,proto3" json:"aks_cluster,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -367,6 +370,13 @@ func (x *Report) GetControls() []*ControlTitle {
 	return nil
 }
 
+func (x *Report) GetAksCluster() *AksCluster {
+	if x != nil {
+		return x.AksCluster
+	}
+	return nil
+}
+
 // ReviewSubject is a user or group that holds access through bindings.
 type ReviewSubject struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -468,10 +478,15 @@ func (x *ReviewSubject) GetDescription() string {
 
 // AccessGrant is one binding of a role to a review subject.
 type AccessGrant struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Binding       *BindingRef            `protobuf:"bytes,1,opt,name=binding,proto3" json:"binding,omitempty"`
-	Role          *FindingRole           `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
-	Scope         *Scope                 `protobuf:"bytes,3,opt,name=scope,proto3" json:"scope,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Binding *BindingRef            `protobuf:"bytes,1,opt,name=binding,proto3" json:"binding,omitempty"`
+	Role    *FindingRole           `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Scope   *Scope                 `protobuf:"bytes,3,opt,name=scope,proto3" json:"scope,omitempty"`
+	// route spells out how an Azure grant (binding kind
+	// BINDING_KIND_AZURE_ROLE_ASSIGNMENT or BINDING_KIND_AKS_ADMIN_GROUP)
+	// reaches the cluster, such as "Contributor on resource group rg ->
+	// listClusterAdminCredential -> system:masters".
+	Route         string `protobuf:"bytes,340,opt,name=route,proto3" json:"route,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -525,6 +540,13 @@ func (x *AccessGrant) GetScope() *Scope {
 		return x.Scope
 	}
 	return nil
+}
+
+func (x *AccessGrant) GetRoute() string {
+	if x != nil {
+		return x.Route
+	}
+	return ""
 }
 
 // Person is a directory user behind a review subject.
@@ -958,7 +980,7 @@ var File_secureaudit_v1_report_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\xd5\f\n" +
+	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\x93\r\n" +
 	"\x06Report\x12#\n" +
 	"\baudit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aauditId\x12$\n" +
 	"\acluster\x18\x02 \x01(\tB\n" +
@@ -987,7 +1009,9 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\x11unaudited_objects\x18e \x03(\v2\x1f.secureaudit.v1.UnauditedObjectB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x10unauditedObjects\x12'\n" +
 	"\x0funaudited_count\x18f \x01(\rR\x0eunauditedCount\x12I\n" +
 	"\fchoke_points\x18\xb4\x01 \x03(\v2\x1a.secureaudit.v1.ChokePointB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vchokePoints\x12D\n" +
-	"\bcontrols\x18\xf0\x01 \x03(\v2\x1c.secureaudit.v1.ControlTitleB\t\xbaH\x06\x92\x01\x03\x10\x80\x02R\bcontrols\x1a:\n" +
+	"\bcontrols\x18\xf0\x01 \x03(\v2\x1c.secureaudit.v1.ControlTitleB\t\xbaH\x06\x92\x01\x03\x10\x80\x02R\bcontrols\x12<\n" +
+	"\vaks_cluster\x18\xd4\x02 \x01(\v2\x1a.secureaudit.v1.AksClusterR\n" +
+	"aksCluster\x1a:\n" +
 	"\fSkippedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xe9\x03\n" +
@@ -999,11 +1023,12 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\amembers\x18\x04 \x03(\v2\x16.secureaudit.v1.PersonB\t\xbaH\x06\x92\x01\x03\x10\x88'R\amembers\x129\n" +
 	"\x06owners\x18\x05 \x03(\v2\x16.secureaudit.v1.PersonB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x06owners\x12.\n" +
 	"\x06person\x18\x06 \x01(\v2\x16.secureaudit.v1.PersonR\x06person\x12*\n" +
-	"\vdescription\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\vdescription\"\xb9\x01\n" +
+	"\vdescription\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\vdescription\"\xda\x01\n" +
 	"\vAccessGrant\x12<\n" +
 	"\abinding\x18\x01 \x01(\v2\x1a.secureaudit.v1.BindingRefB\x06\xbaH\x03\xc8\x01\x01R\abinding\x127\n" +
 	"\x04role\x18\x02 \x01(\v2\x1b.secureaudit.v1.FindingRoleB\x06\xbaH\x03\xc8\x01\x01R\x04role\x123\n" +
-	"\x05scope\x18\x03 \x01(\v2\x15.secureaudit.v1.ScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\"\xa1\x01\n" +
+	"\x05scope\x18\x03 \x01(\v2\x15.secureaudit.v1.ScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\x12\x1f\n" +
+	"\x05route\x18\xd4\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\x05route\"\xa1\x01\n" +
 	"\x06Person\x128\n" +
 	"\x13user_principal_name\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x11userPrincipalName\x12+\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12\x14\n" +
@@ -1085,12 +1110,13 @@ var file_secureaudit_v1_report_proto_goTypes = []any{
 	(*UnauditedObject)(nil),       // 19: secureaudit.v1.UnauditedObject
 	(*ChokePoint)(nil),            // 20: secureaudit.v1.ChokePoint
 	(*ControlTitle)(nil),          // 21: secureaudit.v1.ControlTitle
-	(*SubjectRef)(nil),            // 22: secureaudit.v1.SubjectRef
-	(*BindingRef)(nil),            // 23: secureaudit.v1.BindingRef
-	(*FindingRole)(nil),           // 24: secureaudit.v1.FindingRole
-	(*Scope)(nil),                 // 25: secureaudit.v1.Scope
-	(Severity)(0),                 // 26: secureaudit.v1.Severity
-	(*FindingBatch)(nil),          // 27: secureaudit.v1.FindingBatch
+	(*AksCluster)(nil),            // 22: secureaudit.v1.AksCluster
+	(*SubjectRef)(nil),            // 23: secureaudit.v1.SubjectRef
+	(*BindingRef)(nil),            // 24: secureaudit.v1.BindingRef
+	(*FindingRole)(nil),           // 25: secureaudit.v1.FindingRole
+	(*Scope)(nil),                 // 26: secureaudit.v1.Scope
+	(Severity)(0),                 // 27: secureaudit.v1.Severity
+	(*FindingBatch)(nil),          // 28: secureaudit.v1.FindingBatch
 }
 var file_secureaudit_v1_report_proto_depIdxs = []int32{
 	11, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
@@ -1108,31 +1134,32 @@ var file_secureaudit_v1_report_proto_depIdxs = []int32{
 	19, // 12: secureaudit.v1.Report.unaudited_objects:type_name -> secureaudit.v1.UnauditedObject
 	20, // 13: secureaudit.v1.Report.choke_points:type_name -> secureaudit.v1.ChokePoint
 	21, // 14: secureaudit.v1.Report.controls:type_name -> secureaudit.v1.ControlTitle
-	22, // 15: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
-	3,  // 16: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
-	4,  // 17: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
-	4,  // 18: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
-	4,  // 19: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
-	23, // 20: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
-	24, // 21: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
-	25, // 22: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
-	11, // 23: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
-	6,  // 24: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
-	15, // 25: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
-	26, // 26: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
-	26, // 27: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
-	8,  // 28: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
-	27, // 29: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
-	1,  // 30: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
-	0,  // 31: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
-	0,  // 32: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
-	7,  // 33: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
-	9,  // 34: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
-	34, // [34:35] is the sub-list for method output_type
-	33, // [33:34] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	22, // 15: secureaudit.v1.Report.aks_cluster:type_name -> secureaudit.v1.AksCluster
+	23, // 16: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
+	3,  // 17: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
+	4,  // 18: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
+	4,  // 19: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
+	4,  // 20: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
+	24, // 21: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
+	25, // 22: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
+	26, // 23: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
+	11, // 24: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
+	6,  // 25: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
+	15, // 26: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
+	27, // 27: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
+	27, // 28: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
+	8,  // 29: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
+	28, // 30: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
+	1,  // 31: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
+	0,  // 32: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
+	0,  // 33: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
+	7,  // 34: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
+	9,  // 35: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
+	35, // [35:36] is the sub-list for method output_type
+	34, // [34:35] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_report_proto_init() }

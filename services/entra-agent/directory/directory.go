@@ -5,8 +5,6 @@ package directory
 
 import (
 	"context"
-	"slices"
-	"strings"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
@@ -32,29 +30,9 @@ type Result struct {
 	// ExcessPermissions are the Graph application permissions of the
 	// source's own credential beyond the read-only set, sorted.
 	ExcessPermissions []string
-}
-
-// ClusterRoles are the Azure roles that give a path to an AKS cluster: its
-// admin and user credentials, its Kubernetes RBAC through Azure, or control
-// of the cluster resource and of role assignments. Role assignments of other
-// roles are left out of every answer.
-var ClusterRoles = []string{
-	"Azure Kubernetes Service Cluster Admin Role",
-	"Azure Kubernetes Service Cluster User Role",
-	"Azure Kubernetes Service Contributor Role",
-	"Azure Kubernetes Service RBAC Admin",
-	"Azure Kubernetes Service RBAC Cluster Admin",
-	"Azure Kubernetes Service RBAC Reader",
-	"Azure Kubernetes Service RBAC Writer",
-	"Contributor",
-	"Owner",
-	"User Access Administrator",
-}
-
-// IsClusterRole reports whether an Azure role name is one of ClusterRoles,
-// case-insensitively.
-func IsClusterRole(name string) bool {
-	return slices.ContainsFunc(ClusterRoles, func(c string) bool { return strings.EqualFold(c, name) })
+	// Cluster is the AKS cluster's access configuration, nil when the
+	// source does not know the cluster.
+	Cluster *secureauditv1.AksCluster
 }
 
 // Chunk limits, as DirectoryChunk's protovalidate rules set them.
@@ -96,6 +74,7 @@ func Chunks(r *Result) []*secureauditv1.DirectoryChunk {
 	// The permissions list is small (bounded by Graph's roles); the first
 	// chunk carries it.
 	chunks[0].ExcessPermissions = r.ExcessPermissions
+	chunks[0].AksCluster = r.Cluster
 	return chunks
 }
 

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/testing/protocmp"
 
 	"secureaudit.dev/deploy/scopes"
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
@@ -99,8 +103,27 @@ func summarize(chunks []*secureauditv1.DirectoryChunk) names {
 
 // TestResolveExample resolves the principals the example cluster binds, from
 // examples/directory.json, over loopback mTLS as the orchestrator.
+// exampleSnapshot reads examples/directory.json as a message.
+func exampleSnapshot(t *testing.T) *secureauditv1.DirectorySnapshot {
+	t.Helper()
+	data, err := os.ReadFile("../../../examples/directory.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg secureauditv1.DirectorySnapshot
+	if err := protojson.Unmarshal(data, &msg); err != nil {
+		t.Fatal(err)
+	}
+	return &msg
+}
+
+// TestResolveExample resolves principals of the example without its AKS
+// cluster: the answer is what the principals lead to (TestResolveAzureRoutes
+// adds the cluster).
 func TestResolveExample(t *testing.T) {
-	snap, err := directory.Load("../../../examples/directory.json")
+	msg := exampleSnapshot(t)
+	msg.AksCluster = nil
+	snap, err := directory.New(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,6 +217,79 @@ func TestResolveExample(t *testing.T) {
 				t.Errorf("Resolve() mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestResolveAzureRoutes resolves one principal of the example with its AKS
+// cluster: the answer also holds every route into the cluster through Azure
+// alone (the admin group, expanded, and every assignment at, below or above
+// the cluster whose role opens a route, whatever the role is called, with
+// its principal), and leaves out assignments on other resources and roles
+// that open none.
+func TestResolveAzureRoutes(t *testing.T) {
+	msg := exampleSnapshot(t)
+	cluster := msg.GetAksCluster().GetId()
+	rg := cluster[:strings.Index(cluster, "/providers/")]
+	other := &secureauditv1.AzureRoleAssignment{
+		Id: rg + "/providers/Microsoft.Storage/storageAccounts/st/providers/Microsoft.Authorization/roleAssignments/1", PrincipalId: "aae7442e-7b79-472c-ba09-161653394606",
+		PrincipalType: "User", RoleName: "Owner", Scope: rg + "/providers/Microsoft.Storage/storageAccounts/st",
+	}
+	reader := &secureauditv1.AzureRoleAssignment{
+		Id: cluster + "/providers/Microsoft.Authorization/roleAssignments/2", PrincipalId: "e67005c7-ae30-491e-afb9-f787b213b19c",
+		PrincipalType: "User", RoleName: "Reader", Scope: cluster,
+	}
+	renamed := &secureauditv1.AzureRoleAssignment{
+		Id: cluster + "/providers/Microsoft.Authorization/roleAssignments/3", PrincipalId: "f3c1fccf-d3d4-471a-be0e-d3f336dd87df",
+		PrincipalType: "User", RoleName: "Kube viewers", Scope: cluster + "/namespaces/web", CustomRole: true,
+		Permissions: []*secureauditv1.AzureRolePermission{{DataActions: []string{"Microsoft.ContainerService/managedClusters/*/read"}}},
+	}
+	msg.RoleAssignments = append(msg.RoleAssignments, other, reader, renamed)
+	snap, err := directory.New(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const domain = "@fabrikamcorp.onmicrosoft.com"
+	chunks, err := resolve(t, serve(t, snap, identity.Orchestrator), user("alice_contoso.com#EXT#"+domain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := names{
+		Users: []string{
+			"jun.tanaka" + domain, "carol.ops" + domain, "dana.kowalski" + domain, "omar.haddad" + domain, "nina.berg" + domain,
+			"alice_contoso.com#EXT#" + domain, "lena.fischer" + domain, "tom.weber" + domain, "marco.rossi" + domain,
+		},
+		Groups:            []string{"sg-aks-cluster-admins", "sg-aks-sre-oncall", "sg-aks-platform-ops"},
+		ServicePrincipals: []string{"sp-azdo-platform-deploy"},
+		RoleAssignments: []string{
+			"User 377e52a5-e3ca-4fd5-acf7-05eea622250f Azure Kubernetes Service Cluster Admin Role",
+			"Group e97a7122-b22b-4cca-9229-80bd3b8f5453 Contributor",
+			"User 9e2f6a18-7d3b-4c51-a0e4-3f8b1c6d2e97 Azure Kubernetes Service RBAC Writer",
+			"User f3c1fccf-d3d4-471a-be0e-d3f336dd87df Kube viewers",
+			"User c7a94f02-5e1b-4d86-b3f7-2a0e9d4c8b61 Fabrikam AKS Support Operator",
+		},
+	}
+	if diff := cmp.Diff(want, summarize(chunks)); diff != "" {
+		t.Errorf("Resolve() mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(msg.GetAksCluster(), chunks[0].GetAksCluster(), protocmp.Transform()); diff != "" {
+		t.Errorf("first chunk's cluster (-want +got):\n%s", diff)
+	}
+	routes := map[string]string{}
+	for _, a := range chunks[0].GetRoleAssignments() {
+		routes[a.GetRoleName()] = fmt.Sprint(a.GetRoutes())
+		if len(a.GetPermissions()) == 0 {
+			t.Errorf("assignment of %s carries no permissions", a.GetRoleName())
+		}
+	}
+	wantRoutes := map[string]string{
+		"Azure Kubernetes Service Cluster Admin Role": "[AZURE_ROUTE_ADMIN_CREDENTIAL AZURE_ROUTE_RUN_COMMAND]",
+		"Contributor":                          "[AZURE_ROUTE_ADMIN_CREDENTIAL AZURE_ROUTE_USER_CREDENTIAL AZURE_ROUTE_RUN_COMMAND AZURE_ROUTE_CLUSTER_WRITE]",
+		"Azure Kubernetes Service RBAC Writer": "[AZURE_ROUTE_DATA_ACTIONS]",
+		"Kube viewers":                         "[AZURE_ROUTE_DATA_ACTIONS]",
+		"Fabrikam AKS Support Operator":        "[AZURE_ROUTE_RUN_COMMAND]",
+	}
+	if diff := cmp.Diff(wantRoutes, routes); diff != "" {
+		t.Errorf("routes (-want +got):\n%s", diff)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"buf.build/go/protovalidate"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
@@ -25,6 +26,8 @@ type Snapshot struct {
 	sps      map[string]*secureauditv1.DirectoryServicePrincipal
 	apps     map[string]*secureauditv1.DirectoryServicePrincipal // by lower-case app ID
 	assigned map[string][]*secureauditv1.AzureRoleAssignment     // by lower-case principal ID
+	cluster  *secureauditv1.AksCluster                           // nil when the snapshot has none
+	reaching []*secureauditv1.AzureRoleAssignment                // with a route into the cluster, by ID
 }
 
 // Load reads a directory snapshot file: the protojson of
@@ -66,6 +69,7 @@ func New(s *secureauditv1.DirectorySnapshot) (*Snapshot, error) {
 		sps:      make(map[string]*secureauditv1.DirectoryServicePrincipal, len(s.GetServicePrincipals())),
 		apps:     make(map[string]*secureauditv1.DirectoryServicePrincipal, len(s.GetServicePrincipals())),
 		assigned: make(map[string][]*secureauditv1.AzureRoleAssignment),
+		cluster:  s.GetAksCluster(),
 	}
 	ids := make(map[string]string) // lower-case object ID -> field path of its first use
 	claim := func(id, path string) error {
@@ -125,8 +129,15 @@ func New(s *secureauditv1.DirectorySnapshot) (*Snapshot, error) {
 			continue
 		}
 		assignments[id] = fmt.Sprintf("role_assignments[%d]", i)
+		a = withRoutes(a)
+		if len(a.GetRoutes()) == 0 {
+			continue // no route into a cluster
+		}
 		key := strings.ToLower(a.GetPrincipalId())
 		snap.assigned[key] = append(snap.assigned[key], a)
+		if snap.cluster != nil && InCluster(a.GetScope(), snap.cluster.GetId()) {
+			snap.reaching = append(snap.reaching, a)
+		}
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -134,10 +145,27 @@ func New(s *secureauditv1.DirectorySnapshot) (*Snapshot, error) {
 	return snap, nil
 }
 
+// withRoutes returns a with its permissions (the built-in role's when it
+// carries none) and the routes they open filled in; a itself is not
+// modified.
+func withRoutes(a *secureauditv1.AzureRoleAssignment) *secureauditv1.AzureRoleAssignment {
+	if len(a.GetRoutes()) > 0 && len(a.GetPermissions()) > 0 {
+		return a
+	}
+	c := proto.CloneOf(a)
+	c.Permissions = Permissions(a)
+	c.Routes = RouteOf(c)
+	return c
+}
+
 // TenantID returns the Entra tenant the snapshot was taken from.
 func (s *Snapshot) TenantID() string { return s.tenantID }
 
-// Resolve looks principals up in the snapshot. A USER principal matches a user
+// Resolve looks principals up in the snapshot. When the snapshot holds an
+// AKS cluster, the answer also holds every route into it through Azure
+// alone: the cluster (every role assignment at, below or above its scope
+// whose role opens a route, and their principals, groups expanded) and its
+// admin groups, expanded. A USER principal matches a user
 // by object ID or by UPN (case-insensitively), or a service principal by
 // object ID; a GROUP principal matches a group by object ID; a CLIENT_ID
 // principal matches a service principal by app ID. The result also holds the
@@ -154,6 +182,20 @@ func (s *Snapshot) Resolve(ctx context.Context, principals []*secureauditv1.Prin
 		sps:        make(map[string]*secureauditv1.DirectoryServicePrincipal),
 		expanded:   make(map[string]bool),
 		unresolved: make(map[unresolvedKey]*secureauditv1.Principal),
+	}
+	if s.cluster != nil {
+		for _, id := range s.cluster.GetAdminGroupObjectIds() {
+			if g, ok := s.groups[strings.ToLower(id)]; ok {
+				c.expand(g)
+			}
+		}
+		for _, a := range s.reaching {
+			if g, ok := s.groups[strings.ToLower(a.GetPrincipalId())]; ok {
+				c.expand(g)
+			} else {
+				c.add(a.GetPrincipalId())
+			}
+		}
 	}
 	for _, p := range principals {
 		if err := ctx.Err(); err != nil {
@@ -248,18 +290,23 @@ func (c *collector) result() *Result {
 		Groups:            sortedByID(c.groups, (*secureauditv1.DirectoryGroup).GetId),
 		ServicePrincipals: sortedByID(c.sps, (*secureauditv1.DirectoryServicePrincipal).GetId),
 	}
-	// The role assignments of every object in the answer.
+	// The role assignments with a route into the cluster: of every object in
+	// the answer, and every one reaching the snapshot's cluster.
 	assigned := make(map[string]*secureauditv1.AzureRoleAssignment)
 	for _, ids := range [][]string{keys(c.users), keys(c.groups), keys(c.sps)} {
 		for _, id := range ids {
 			for _, a := range c.snap.assigned[id] {
-				if IsClusterRole(a.GetRoleName()) {
+				if c.snap.cluster == nil || InCluster(a.GetScope(), c.snap.cluster.GetId()) {
 					assigned[strings.ToLower(a.GetId())] = a
 				}
 			}
 		}
 	}
+	for _, a := range c.snap.reaching {
+		assigned[strings.ToLower(a.GetId())] = a
+	}
 	r.RoleAssignments = sortedByID(assigned, (*secureauditv1.AzureRoleAssignment).GetId)
+	r.Cluster = c.snap.cluster
 	for _, p := range c.unresolved {
 		r.Unresolved = append(r.Unresolved, p)
 	}

@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -10,30 +11,92 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/entra-agent/directory"
 )
 
-// roleAssignments lists the assignments at the cluster's scope and above it
-// (its resource group, subscription and management groups: atScope()) and
-// keeps those of a directory.ClusterRoles role held by an object the run
-// resolved.
-func (r *run) roleAssignments(ctx context.Context) {
+// managedCluster reads the cluster's access configuration and resolves
+// its admin groups, whose members are cluster-admin without any binding.
+func (r *run) managedCluster(ctx context.Context) {
+	id := r.s.cluster
+	var resp armcontainerservice.ManagedClustersClientGetResponse
+	err := r.call(ctx, func() (err error) {
+		resp, err = r.s.clusters.Get(ctx, id.ResourceGroupName, id.Name, nil)
+		return err
+	})
+	if err != nil {
+		r.fail("managed cluster "+r.s.cfg.ClusterID, err)
+		return
+	}
+	c := clusterOf(r.s.cfg.ClusterID, resp.ManagedCluster)
 	r.mu.Lock()
-	known := map[string]bool{}
-	for id := range r.users {
-		known[id] = true
-	}
-	for id := range r.groups {
-		known[id] = true
-	}
-	for id := range r.sps {
-		known[id] = true
-	}
+	r.cluster = c
 	r.mu.Unlock()
-	filter := "atScope()"
-	pager := r.s.assignments.NewListForScopePager(strings.TrimPrefix(r.s.cfg.ClusterID, "/"), &armauthorization.RoleAssignmentsClientListForScopeOptions{Filter: &filter})
+	for _, g := range c.GetAdminGroupObjectIds() {
+		r.spawn(func() {
+			found, err := r.group(ctx, g)
+			switch {
+			case err != nil:
+				r.fail("admin group "+g, err)
+			case !found:
+				r.notFound(&secureauditv1.Principal{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_GROUP, Name: g})
+			}
+		})
+	}
+}
+
+// clusterOf keeps what the audit reads of a managed cluster. The AAD
+// profile's legacy serverAppSecret is never read.
+func clusterOf(id string, mc armcontainerservice.ManagedCluster) *secureauditv1.AksCluster {
+	c := &secureauditv1.AksCluster{Id: id, Name: clip(deref(mc.Name), 256), LocalAccountsEnabled: true}
+	p := mc.Properties
+	if p == nil {
+		return c
+	}
+	c.KubernetesVersion = clip(cmp.Or(deref(p.CurrentKubernetesVersion), deref(p.KubernetesVersion)), 64)
+	c.LocalAccountsEnabled = !deref(p.DisableLocalAccounts)
+	c.KubernetesRbac = deref(p.EnableRBAC)
+	if a := p.AADProfile; a != nil {
+		c.ManagedEntra = deref(a.Managed)
+		c.AzureRbac = deref(a.EnableAzureRBAC)
+		for _, g := range a.AdminGroupObjectIDs {
+			if g != nil && isGUID(*g) && len(c.AdminGroupObjectIds) < 100 {
+				c.AdminGroupObjectIds = append(c.AdminGroupObjectIds, lower(*g))
+			}
+		}
+	}
+	if a := p.APIServerAccessProfile; a != nil {
+		c.PrivateCluster = deref(a.EnablePrivateCluster)
+		c.RunCommandDisabled = deref(a.DisableRunCommand)
+		for _, ip := range a.AuthorizedIPRanges {
+			if ip != nil && *ip != "" && len(c.AuthorizedIpRanges) < 200 {
+				c.AuthorizedIpRanges = append(c.AuthorizedIpRanges, clip(*ip, 64))
+			}
+		}
+	}
+	if o := p.OidcIssuerProfile; o != nil {
+		c.OidcIssuerEnabled = deref(o.Enabled)
+	}
+	if sp := p.SecurityProfile; sp != nil && sp.WorkloadIdentity != nil {
+		c.WorkloadIdentityEnabled = deref(sp.WorkloadIdentity.Enabled)
+	}
+	if pi := p.PodIdentityProfile; pi != nil {
+		c.PodIdentityEnabled = deref(pi.Enabled)
+	}
+	return c
+}
+
+// roleAssignments lists every role assignment at the cluster's scope,
+// above it (its resource group, subscription and management groups) and
+// below it (its namespaces, .../managedClusters/NAME/namespaces/NS: the
+// listing has no atScope() filter), reads each role definition once, and
+// keeps the assignments whose role opens a route into the cluster
+// (directory.Routes), whatever the role is called. Their principals are
+// resolved: users, groups (expanded) and service principals.
+func (r *run) roleAssignments(ctx context.Context) {
+	pager := r.s.assignments.NewListForScopePager(strings.TrimPrefix(r.s.cfg.ClusterID, "/"), nil)
 	var out []*secureauditv1.AzureRoleAssignment
 	for pager.More() {
 		var page armauthorization.RoleAssignmentsClientListForScopeResponse
@@ -43,22 +106,28 @@ func (r *run) roleAssignments(ctx context.Context) {
 		})
 		if err != nil {
 			r.fail("role assignments at "+r.s.cfg.ClusterID, err)
-			return
+			break
 		}
 		for _, a := range page.Value {
 			p := a.Properties
-			if a.ID == nil || p == nil || p.PrincipalID == nil || p.RoleDefinitionID == nil || p.Scope == nil || !known[lower(*p.PrincipalID)] {
+			if a.ID == nil || p == nil || p.PrincipalID == nil || p.RoleDefinitionID == nil || p.Scope == nil || !isGUID(*p.PrincipalID) {
 				continue
 			}
-			name, err := r.roleName(ctx, *p.RoleDefinitionID)
+			if !directory.InCluster(*p.Scope, r.s.cfg.ClusterID) {
+				continue // below the resource group but on another resource
+			}
+			def, err := r.roleDefinition(ctx, *p.RoleDefinitionID)
 			if err != nil {
 				r.fail("role definition "+*p.RoleDefinitionID, err)
 				continue
 			}
-			if !directory.IsClusterRole(name) {
+			if len(def.routes) == 0 {
 				continue
 			}
-			ra := &secureauditv1.AzureRoleAssignment{Id: *a.ID, PrincipalId: lower(*p.PrincipalID), RoleName: name, Scope: *p.Scope}
+			ra := &secureauditv1.AzureRoleAssignment{
+				Id: *a.ID, PrincipalId: lower(*p.PrincipalID), RoleName: def.name, Scope: *p.Scope,
+				RoleDefinitionId: clip(*p.RoleDefinitionID, 1024), CustomRole: def.custom, Permissions: def.perms, Routes: def.routes,
+			}
 			if p.PrincipalType != nil {
 				ra.PrincipalType = string(*p.PrincipalType)
 			}
@@ -68,12 +137,60 @@ func (r *run) roleAssignments(ctx context.Context) {
 	r.mu.Lock()
 	r.assigned = append(r.assigned, out...)
 	r.mu.Unlock()
+	seen := map[string]bool{}
+	for _, a := range out {
+		if seen[a.GetPrincipalId()] {
+			continue
+		}
+		seen[a.GetPrincipalId()] = true
+		r.spawn(func() { r.assignee(ctx, a) })
+	}
 }
 
-// roleName returns a role definition's name, cached for the Source's life.
-func (r *run) roleName(ctx context.Context, id string) (string, error) {
-	if v, ok := r.s.roleNames.Load(lower(id)); ok {
-		return v.(string), nil
+// assignee resolves the principal of a role assignment by its type (a
+// missing type is tried as a user, a group, then a service principal).
+func (r *run) assignee(ctx context.Context, a *secureauditv1.AzureRoleAssignment) {
+	id := a.GetPrincipalId()
+	var found bool
+	var err error
+	switch strings.ToLower(a.GetPrincipalType()) {
+	case "user":
+		found, err = r.user(ctx, id)
+	case "group":
+		found, err = r.group(ctx, id)
+	case "serviceprincipal":
+		found, err = r.servicePrincipal(ctx, id)
+	default:
+		for _, f := range []func(context.Context, string) (bool, error){r.user, r.group, r.servicePrincipal} {
+			if found, err = f(ctx, id); found || err != nil {
+				break
+			}
+		}
+	}
+	switch {
+	case err != nil:
+		r.fail("principal "+id+" of role assignment "+a.GetId(), err)
+	case !found:
+		kind := secureauditv1.PrincipalKind_PRINCIPAL_KIND_USER
+		if strings.EqualFold(a.GetPrincipalType(), "group") {
+			kind = secureauditv1.PrincipalKind_PRINCIPAL_KIND_GROUP
+		}
+		r.notFound(&secureauditv1.Principal{Kind: kind, Name: id})
+	}
+}
+
+// roleDefinition is what the audit keeps of an Azure role definition.
+type roleDefinition struct {
+	name   string
+	custom bool
+	perms  []*secureauditv1.AzureRolePermission
+	routes []secureauditv1.AzureRoute
+}
+
+// roleDefinition reads a role definition, cached for the Source's life.
+func (r *run) roleDefinition(ctx context.Context, id string) (*roleDefinition, error) {
+	if v, ok := r.s.roleDefs.Load(lower(id)); ok {
+		return v.(*roleDefinition), nil
 	}
 	var resp armauthorization.RoleDefinitionsClientGetByIDResponse
 	err := r.call(ctx, func() (err error) {
@@ -81,13 +198,36 @@ func (r *run) roleName(ctx context.Context, id string) (string, error) {
 		return err
 	})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if resp.Properties == nil || resp.Properties.RoleName == nil {
-		return "", fmt.Errorf("role definition %s has no name", id)
+	p := resp.Properties
+	if p == nil || p.RoleName == nil {
+		return nil, fmt.Errorf("role definition %s has no name", id)
 	}
-	r.s.roleNames.Store(lower(id), *resp.Properties.RoleName)
-	return *resp.Properties.RoleName, nil
+	def := &roleDefinition{name: clip(*p.RoleName, 256), custom: strings.EqualFold(deref(p.RoleType), "CustomRole")}
+	for _, perm := range p.Permissions {
+		if perm == nil || len(def.perms) == 100 {
+			continue
+		}
+		def.perms = append(def.perms, &secureauditv1.AzureRolePermission{
+			Actions: operations(perm.Actions), NotActions: operations(perm.NotActions),
+			DataActions: operations(perm.DataActions), NotDataActions: operations(perm.NotDataActions),
+		})
+	}
+	def.routes = directory.Routes(def.perms)
+	r.s.roleDefs.Store(lower(id), def)
+	return def, nil
+}
+
+// operations keeps at most 1000 non-empty operation patterns.
+func operations(ops []*string) []string {
+	var out []string
+	for _, o := range ops {
+		if o != nil && *o != "" && len(out) < 1000 {
+			out = append(out, clip(*o, 512))
+		}
+	}
+	return out
 }
 
 // ExcessPermissions returns the Graph application permissions (the roles
@@ -125,6 +265,7 @@ func tokenRoles(jwt string) ([]string, error) {
 type claims struct {
 	Roles []string `json:"roles"`
 	TID   string   `json:"tid"`
+	OID   string   `json:"oid"`
 }
 
 // tokenClaims decodes the claims of a JWT access token. The signature is

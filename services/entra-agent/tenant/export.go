@@ -54,6 +54,7 @@ func Export(ctx context.Context, src *Source, ps []*secureauditv1.Principal, ten
 		Groups:            res.Groups,
 		ServicePrincipals: res.ServicePrincipals,
 		RoleAssignments:   res.RoleAssignments,
+		AksCluster:        res.Cluster,
 	}
 	if _, err := directory.New(snap); err != nil {
 		return Counts{}, fmt.Errorf("exported snapshot is invalid: %w", err)

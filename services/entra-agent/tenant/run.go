@@ -47,6 +47,7 @@ type run struct {
 	unresolved map[string]*secureauditv1.Principal
 	errs       []*secureauditv1.LookupError
 	assigned   []*secureauditv1.AzureRoleAssignment
+	cluster    *secureauditv1.AksCluster
 	noSignIn   bool                       // the credential may not read signInActivity
 	signedIn   map[string]bool            // users read with signInActivity
 	identities map[string]*arm.ResourceID // service principal ID -> its user-assigned managed identity
@@ -320,7 +321,7 @@ func (r *run) signIns(ctx context.Context) {
 	var ids []string
 	if !r.noSignIn {
 		for id, u := range r.users {
-			if !r.signedIn[id] && u.GetLastSignIn() == nil {
+			if !r.signedIn[id] && u.GetLastSignIn() == nil && u.GetLastNonInteractiveSignIn() == nil && u.GetLastSuccessfulSignIn() == nil {
 				ids = append(ids, id)
 			}
 		}
@@ -376,9 +377,8 @@ func (r *run) lastSignIns(ctx context.Context, ids []string) error {
 		}
 		r.mu.Lock()
 		for _, u := range resp.GetValue() {
-			du, ok := r.users[lower(deref(u.GetId()))]
-			if si := u.GetSignInActivity(); ok && si != nil && si.GetLastSignInDateTime() != nil {
-				du.LastSignIn = timestamppb.New(*si.GetLastSignInDateTime())
+			if du, ok := r.users[lower(deref(u.GetId()))]; ok {
+				setSignIns(du, u.GetSignInActivity())
 			}
 		}
 		r.mu.Unlock()
@@ -477,15 +477,42 @@ func (r *run) addUser(u models.Userable) {
 	case "guest":
 		du.UserType = secureauditv1.UserType_USER_TYPE_GUEST
 	}
-	if si := u.GetSignInActivity(); si != nil && si.GetLastSignInDateTime() != nil {
-		du.LastSignIn = timestamppb.New(*si.GetLastSignInDateTime())
-	}
+	setSignIns(du, u.GetSignInActivity())
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if old, ok := r.users[du.GetId()]; ok && old.GetLastSignIn() != nil {
-		du.LastSignIn = old.GetLastSignIn()
+	if old, ok := r.users[du.GetId()]; ok {
+		// A user read again (through a group) keeps the sign-ins read first.
+		du.LastSignIn = cmpOr(old.GetLastSignIn(), du.GetLastSignIn())
+		du.LastNonInteractiveSignIn = cmpOr(old.GetLastNonInteractiveSignIn(), du.GetLastNonInteractiveSignIn())
+		du.LastSuccessfulSignIn = cmpOr(old.GetLastSuccessfulSignIn(), du.GetLastSuccessfulSignIn())
 	}
 	r.users[du.GetId()] = du
+}
+
+// setSignIns copies the three sign-in times Graph's signInActivity holds:
+// interactive, non-interactive (kubelogin's token refreshes are these) and
+// successful.
+func setSignIns(du *secureauditv1.DirectoryUser, si models.SignInActivityable) {
+	if si == nil {
+		return
+	}
+	if t := si.GetLastSignInDateTime(); t != nil {
+		du.LastSignIn = timestamppb.New(*t)
+	}
+	if t := si.GetLastNonInteractiveSignInDateTime(); t != nil {
+		du.LastNonInteractiveSignIn = timestamppb.New(*t)
+	}
+	if t := si.GetLastSuccessfulSignInDateTime(); t != nil {
+		du.LastSuccessfulSignIn = timestamppb.New(*t)
+	}
+}
+
+// cmpOr returns a unless it is nil, else b.
+func cmpOr(a, b *timestamppb.Timestamp) *timestamppb.Timestamp {
+	if a != nil {
+		return a
+	}
+	return b
 }
 
 func (r *run) addGroup(g models.Groupable) {
@@ -530,6 +557,7 @@ func (r *run) result() *directory.Result {
 		ServicePrincipals: sortedValues(r.sps),
 		Errors:            r.errs,
 		RoleAssignments:   r.assigned,
+		Cluster:           r.cluster,
 	}
 	for _, g := range res.Groups {
 		slices.Sort(g.MemberIds)

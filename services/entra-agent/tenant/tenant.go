@@ -1,7 +1,13 @@
 // Package tenant is the entra-agent's live source: it resolves principals in
-// an Entra tenant through Microsoft Graph and finds, through Azure Resource
-// Manager, their Azure role assignments on the cluster and the user-assigned
-// managed identities behind managed-identity service principals. It loads
+// an Entra tenant through Microsoft Graph and reads, through Azure Resource
+// Manager, the AKS cluster's access configuration, every role assignment
+// whose role opens a route into the cluster (at the cluster, its namespaces,
+// its resource group, subscription and management groups, the role
+// definitions' actions and data actions read), and the user-assigned
+// managed identities behind managed-identity service principals. The
+// principals of those assignments and the cluster's admin groups are
+// resolved too, so the answer holds everyone reaching the cluster through
+// Azure alone. It loads
 // only what the principals it is asked about lead to: the users, groups and
 // service principals they name, the members and owners of those groups
 // through every level of nesting, the managed identities among them with
@@ -29,6 +35,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
 	azauth "github.com/microsoft/kiota-authentication-azure-go"
 	khttp "github.com/microsoft/kiota-http-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
@@ -83,8 +90,10 @@ type Source struct {
 	graphScope  string
 	assignments *armauthorization.RoleAssignmentsClient
 	definitions *armauthorization.RoleDefinitionsClient
-	roleNames   sync.Map    // role definition ID -> name
-	identities  *identities // nil without ARM
+	clusters    *armcontainerservice.ManagedClustersClient
+	cluster     *arm.ResourceID // the cluster's parsed resource ID
+	roleDefs    sync.Map        // lower-case role definition ID -> *roleDefinition
+	identities  *identities     // nil without ARM
 }
 
 // New returns a Source authenticating with cred.
@@ -123,6 +132,12 @@ func New(log *slog.Logger, cred azcore.TokenCredential, cfg Config) (*Source, er
 		}
 		if s.definitions, err = armauthorization.NewRoleDefinitionsClient(cred, opts); err != nil {
 			return nil, fmt.Errorf("role definitions client: %w", err)
+		}
+		if s.cluster, err = arm.ParseResourceID(cfg.ClusterID); err != nil || !strings.EqualFold(s.cluster.ResourceType.String(), "Microsoft.ContainerService/managedClusters") {
+			return nil, fmt.Errorf("cluster resource id %q: want /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerService/managedClusters/<name>", cfg.ClusterID)
+		}
+		if s.clusters, err = armcontainerservice.NewManagedClustersClient(sub, cred, opts); err != nil {
+			return nil, fmt.Errorf("managed clusters client: %w", err)
 		}
 		s.identities = newIdentities(cred, opts)
 	}
@@ -186,6 +201,12 @@ func (s *Source) Resolve(ctx context.Context, principals []*secureauditv1.Princi
 	for _, p := range principals {
 		r.spawn(func() { r.principal(ctx, p) })
 	}
+	if s.assignments != nil {
+		// The routes through Azure alone: the cluster's admin groups and
+		// every role assignment reaching it, their principals resolved.
+		r.spawn(func() { r.managedCluster(ctx) })
+		r.spawn(func() { r.roleAssignments(ctx) })
+	}
 	r.wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -196,9 +217,6 @@ func (s *Source) Resolve(ctx context.Context, principals []*secureauditv1.Princi
 	}
 	r.signIns(ctx)
 	r.wg.Wait()
-	if s.assignments != nil {
-		r.roleAssignments(ctx)
-	}
 	excess, err := s.ExcessPermissions(ctx)
 	if err != nil {
 		r.fail("own access token", err)

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +127,8 @@ func offline(t testing.TB, snap *secureauditv1.DirectorySnapshot, ps []*secureau
 
 var resultCmp = cmp.Options{
 	protocmp.Transform(),
+	// The live source carries the role definition's ID; a snapshot need not.
+	protocmp.IgnoreFields(&secureauditv1.AzureRoleAssignment{}, "role_definition_id"),
 	protocmp.SortRepeated(func(a, b string) bool { return a < b }),
 }
 
@@ -237,16 +240,41 @@ func TestResolveExactIdentities(t *testing.T) {
 			t.Errorf("%s (-want +got):\n%s", id, diff)
 		}
 	}
+	// Every assignment reaching the cluster, whoever holds it: at the
+	// subscription, the resource group, the cluster (a custom role, known
+	// by its actions) and one of its namespaces (below the cluster, which
+	// atScope() leaves out), each with the routes its role opens.
 	wantRA := []string{
-		"377e52a5-e3ca-4fd5-acf7-05eea622250f Azure Kubernetes Service Cluster Admin Role /subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45",
-		"e97a7122-b22b-4cca-9229-80bd3b8f5453 Contributor " + exampleRG,
+		"377e52a5-e3ca-4fd5-acf7-05eea622250f Azure Kubernetes Service Cluster Admin Role /subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45 [AZURE_ROUTE_ADMIN_CREDENTIAL AZURE_ROUTE_RUN_COMMAND]",
+		"e97a7122-b22b-4cca-9229-80bd3b8f5453 Contributor " + exampleRG + " [AZURE_ROUTE_ADMIN_CREDENTIAL AZURE_ROUTE_USER_CREDENTIAL AZURE_ROUTE_RUN_COMMAND AZURE_ROUTE_CLUSTER_WRITE]",
+		"9e2f6a18-7d3b-4c51-a0e4-3f8b1c6d2e97 Azure Kubernetes Service RBAC Writer " + exampleCluster + "/namespaces/payments [AZURE_ROUTE_DATA_ACTIONS]",
+		"c7a94f02-5e1b-4d86-b3f7-2a0e9d4c8b61 Fabrikam AKS Support Operator " + exampleCluster + " [AZURE_ROUTE_RUN_COMMAND] custom",
 	}
 	var gotRA []string
 	for _, a := range got.RoleAssignments {
-		gotRA = append(gotRA, a.GetPrincipalId()+" "+a.GetRoleName()+" "+a.GetScope())
+		line := fmt.Sprintf("%s %s %s %v", a.GetPrincipalId(), a.GetRoleName(), a.GetScope(), a.GetRoutes())
+		if a.GetCustomRole() {
+			line += " custom"
+		}
+		gotRA = append(gotRA, line)
 	}
 	if diff := cmp.Diff(wantRA, gotRA); diff != "" {
 		t.Errorf("role assignments (-want +got):\n%s", diff)
+	}
+	wantCluster := &secureauditv1.AksCluster{
+		Id: exampleCluster, Name: "aks-fabrikam-prod", KubernetesVersion: "1.35.0", LocalAccountsEnabled: true, KubernetesRbac: true,
+		ManagedEntra: true, AzureRbac: true, AdminGroupObjectIds: []string{"2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25"},
+		OidcIssuerEnabled: true, WorkloadIdentityEnabled: true, PodIdentityEnabled: true,
+	}
+	if diff := cmp.Diff(wantCluster, got.Cluster, protocmp.Transform()); diff != "" {
+		t.Errorf("cluster (-want +got):\n%s", diff)
+	}
+	// The admin group's members and the assignees are resolved though no
+	// binding names them.
+	for _, id := range []string{"4b1d7e93-2c5a-4f08-9e6d-81a3c7f20b54", "9e2f6a18-7d3b-4c51-a0e4-3f8b1c6d2e97", "c7a94f02-5e1b-4d86-b3f7-2a0e9d4c8b61"} {
+		if find(id) == nil {
+			t.Errorf("user %s reaching the cluster through Azure alone is not in the answer", id)
+		}
 	}
 }
 
@@ -292,6 +320,7 @@ func TestResolveManagedIdentity(t *testing.T) {
 		TenantId:          "38da03cf-8908-4b39-8df4-f889b1020287",
 		Groups:            []*secureauditv1.DirectoryGroup{grp},
 		ServicePrincipals: []*secureauditv1.DirectoryServicePrincipal{ci, member, kubelet, old, renewed},
+		AksCluster:        &secureauditv1.AksCluster{Id: exampleCluster},
 	}
 	// bare is a service principal as Graph alone describes it.
 	bare := func(sp *secureauditv1.DirectoryServicePrincipal) *secureauditv1.DirectoryServicePrincipal {
@@ -453,13 +482,23 @@ func TestResolveSignIns(t *testing.T) {
 	g.MemberIds = nil
 	for i, u := range snap.Users {
 		g.MemberIds = append(g.MemberIds, u.GetId())
-		u.LastSignIn = timestamppb.New(time.Date(2025, 1, 1+i%28, 8, 0, 0, 0, time.UTC))
+		// All three sign-in times, each for some users only: every third
+		// user signs in only through a client (kubelogin), non-interactively.
+		if i%3 != 0 {
+			u.LastSignIn = timestamppb.New(time.Date(2025, 1, 1+i%28, 8, 0, 0, 0, time.UTC))
+		}
+		if i%3 == 0 || i%4 == 0 {
+			u.LastNonInteractiveSignIn = timestamppb.New(time.Date(2026, 11, 1+i%28, 9, 30, 0, 0, time.UTC))
+		}
+		if i%2 == 0 {
+			u.LastSuccessfulSignIn = timestamppb.New(time.Date(2026, 10, 1+i%28, 7, 15, 0, 0, time.UTC))
+		}
 	}
 	unset := func(us []*secureauditv1.DirectoryUser) []*secureauditv1.DirectoryUser {
 		var out []*secureauditv1.DirectoryUser
 		for _, u := range us {
 			u = proto.CloneOf(u)
-			u.LastSignIn = nil
+			u.LastSignIn, u.LastNonInteractiveSignIn, u.LastSuccessfulSignIn = nil, nil, nil
 			out = append(out, u)
 		}
 		return out
@@ -691,7 +730,10 @@ func TestExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (tenant.Counts{Users: 8, Groups: 5, ServicePrincipals: 2, RoleAssignments: 2}); n != want {
+	// The example's 8 users and 5 groups reached through bindings, and
+	// through Azure alone: the admin group sg-aks-cluster-admins with Dana,
+	// Nina (namespace-scoped RBAC Writer) and Tom (custom role).
+	if want := (tenant.Counts{Users: 11, Groups: 6, ServicePrincipals: 2, RoleAssignments: 4}); n != want {
 		t.Errorf("counts = %+v, want %+v", n, want)
 	}
 	wantWarn := "not in the directory: USER aks-support\n" +
@@ -723,5 +765,53 @@ func TestExport(t *testing.T) {
 	}
 	if _, err := os.Stat(partial); !os.IsNotExist(err) {
 		t.Errorf("a partial export left %s behind", partial)
+	}
+}
+
+// TestCheckCredential proves the agent's own credential against the
+// manifest through the real clients: Graph permissions in the token beyond
+// the declared ones, and Azure roles assigned to the agent (its token's
+// oid) that allow more than declared operations and reads, are violations.
+func TestCheckCredential(t *testing.T) {
+	declared := tenant.Declared{
+		Graph: []string{"User.Read.All", "GroupMember.Read.All", "Application.Read.All", "AuditLog.Read.All"},
+		ARM:   []string{"Microsoft.Authorization/roleAssignments/read", "Microsoft.Authorization/roleDefinitions/read", "Microsoft.ContainerService/managedClusters/read"},
+	}
+	assign := func(snap *secureauditv1.DirectorySnapshot, agent, role, scope string) {
+		snap.RoleAssignments = append(snap.RoleAssignments, &secureauditv1.AzureRoleAssignment{
+			Id: scope + "/providers/Microsoft.Authorization/roleAssignments/agent-" + strings.ReplaceAll(role, " ", ""), PrincipalId: agent,
+			PrincipalType: "ServicePrincipal", RoleName: role, Scope: scope,
+		})
+	}
+	tests := []struct {
+		name     string
+		roles    []string
+		assigned []string // roles assigned to the agent on the resource group
+		outcome  string
+		findings []string
+	}{
+		{name: "Reader and the declared Graph permissions", roles: declared.Graph, assigned: []string{"Reader"}, outcome: "pass"},
+		{name: "a Graph permission beyond the manifest", roles: append(slices.Clone(declared.Graph), "Directory.ReadWrite.All"), assigned: []string{"Reader"}, outcome: "violation",
+			findings: []string{"Graph application permission Directory.ReadWrite.All is not declared"}},
+		{name: "Contributor on the resource group", roles: declared.Graph, assigned: []string{"Reader", "Contributor"}, outcome: "violation",
+			findings: []string{`Azure role "Contributor" at ` + exampleRG + " allows *"}},
+		{name: "AKS Cluster User Role lists credentials", roles: declared.Graph, assigned: []string{"Azure Kubernetes Service Cluster User Role"}, outcome: "violation",
+			findings: []string{`Azure role "Azure Kubernetes Service Cluster User Role" at ` + exampleRG + " allows Microsoft.ContainerService/managedClusters/listClusterUserCredential/action"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			snap := loadExample(t)
+			fake := tenanttest.New(t, snap, tt.roles...)
+			for _, role := range tt.assigned {
+				assign(snap, fake.AgentID, role, exampleRG)
+			}
+			got := source(t, fake, tenant.Config{ClusterID: exampleCluster}).CheckCredential(context.Background(), declared)
+			if got.Outcome != tt.outcome {
+				t.Errorf("outcome = %q (%s), want %q", got.Outcome, got.Summary, tt.outcome)
+			}
+			if diff := cmp.Diff(tt.findings, got.Findings); diff != "" {
+				t.Errorf("findings (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

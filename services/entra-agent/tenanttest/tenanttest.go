@@ -3,7 +3,8 @@
 // roles), the part of Microsoft Graph the tenant source reads (users,
 // groups with paged members and owners, service principals, applications
 // and their federated credentials) and the part of Azure Resource Manager it
-// reads (role assignments at a scope, role definitions, user-assigned
+// reads (the AKS managed cluster, role assignments at, above and below a
+// scope, role definitions with actions and data actions, user-assigned
 // managed identities and their federated credentials), all served over
 // HTTPS on loopback from a DirectorySnapshot. Graph answers only the
 // properties a request's $select names, and refuses signInActivity (403)
@@ -24,8 +25,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/entra-agent/directory"
 )
 
 // Token is the access token the fake issues; Graph and ARM requests
@@ -43,6 +48,9 @@ var RoleDefinitionIDs = map[string]string{
 	"Azure Kubernetes Service Cluster User Role":  "4abbcc35-e782-43d8-92c5-2d3f1bd2253f",
 	"Azure Kubernetes Service RBAC Cluster Admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
 	"Azure Kubernetes Service RBAC Reader":        "7f6c6a51-bcf8-42ba-9220-52d62157d7db",
+	"Azure Kubernetes Service RBAC Writer":        "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb",
+	"Azure Kubernetes Service RBAC Admin":         "3498e952-d568-435e-9b2c-8d77e338d7f7",
+	"Azure Kubernetes Service Contributor Role":   "ed7f3fbd-7b88-4dd4-9017-9adb7ce333f8",
 }
 
 // Server is the fake tenant.
@@ -53,6 +61,9 @@ type Server struct {
 	Client *http.Client
 	// TenantID is the snapshot's tenant.
 	TenantID string
+	// AgentID is the object ID of the agent's own service principal, the
+	// oid claim of the tokens the fake issues.
+	AgentID string
 
 	srv      *httptest.Server
 	mu       sync.Mutex
@@ -85,6 +96,7 @@ func New(t testing.TB, snap *secureauditv1.DirectorySnapshot, roles ...string) *
 	t.Helper()
 	s := &Server{
 		TenantID: snap.GetTenantId(),
+		AgentID:  "a9e4c1d2-7b35-4f08-9c6e-2d1f0b8a7e53",
 		roles:    roles,
 		pageSize: 100,
 		throttle: map[string]int{},
@@ -184,7 +196,7 @@ func (s *Server) Token() string {
 	s.mu.Unlock()
 	enc := base64.RawURLEncoding
 	header := enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`))
-	claims, _ := json.Marshal(map[string]any{"tid": s.TenantID, "roles": roles})
+	claims, _ := json.Marshal(map[string]any{"tid": s.TenantID, "oid": s.AgentID, "roles": roles})
 	return header + "." + enc.EncodeToString(claims) + "." + enc.EncodeToString([]byte(tokenSignature))
 }
 
@@ -495,8 +507,21 @@ func (s *Server) user(u *secureauditv1.DirectoryUser, signIn bool) map[string]an
 	case secureauditv1.UserType_USER_TYPE_GUEST:
 		m["userType"] = "Guest"
 	}
-	if signIn && u.GetLastSignIn() != nil {
-		m["signInActivity"] = map[string]any{"lastSignInDateTime": u.GetLastSignIn().AsTime().Format("2006-01-02T15:04:05Z")}
+	if signIn {
+		// All three of Graph's signInActivity times, each when known.
+		si := map[string]any{}
+		for k, ts := range map[string]interface{ AsTime() time.Time }{
+			"lastSignInDateTime":               u.GetLastSignIn(),
+			"lastNonInteractiveSignInDateTime": u.GetLastNonInteractiveSignIn(),
+			"lastSuccessfulSignInDateTime":     u.GetLastSuccessfulSignIn(),
+		} {
+			if t, ok := ts.(*timestamppb.Timestamp); ok && t != nil {
+				si[k] = t.AsTime().Format("2006-01-02T15:04:05Z")
+			}
+		}
+		if len(si) > 0 {
+			m["signInActivity"] = si
+		}
 	}
 	return m
 }
@@ -529,9 +554,12 @@ func graphResourceID(id string) string {
 	return strings.Join(parts, "/")
 }
 
-// arm serves role assignments at a scope (atScope(): the scope and its
-// ancestors), role definitions by ID, and user-assigned managed identities
-// with their federated credentials. Like ARM it refuses a request without
+// arm serves the snapshot's AKS managed cluster, role assignments at a
+// scope (atScope(): the scope and its ancestors; without a filter also
+// those below it, such as the cluster's namespaces), role definitions by
+// ID with their permissions (the assignment's, else the built-in role's of
+// directory.BuiltinRoles), and user-assigned managed identities with their
+// federated credentials. Like ARM it refuses a request without
 // an api-version.
 func (s *Server) arm(w http.ResponseWriter, r *http.Request, path string) {
 	if r.URL.Query().Get("api-version") == "" {
@@ -542,40 +570,111 @@ func (s *Server) arm(w http.ResponseWriter, r *http.Request, path string) {
 	switch {
 	case strings.Contains(lp, "/providers/microsoft.managedidentity/userassignedidentities/"):
 		s.identity(w, r, lp)
+	case s.snap.GetAksCluster() != nil && lp == strings.ToLower(s.snap.GetAksCluster().GetId()):
+		writeJSON(w, managedCluster(s.snap.GetAksCluster()))
 	case strings.HasSuffix(lp, "/providers/microsoft.authorization/roleassignments"):
 		scope := strings.ToLower(strings.TrimSuffix(path[:len(path)-len("/providers/microsoft.authorization/roleassignments")], "/"))
+		// atScope(): the scope and its ancestors; no filter: below it too;
+		// assignedTo('ID'): the principal's, at, above and below it.
+		filter := r.URL.Query().Get("$filter")
+		below := filter != "atScope()"
+		principal := ""
+		if p, ok := strings.CutPrefix(filter, "assignedTo('"); ok {
+			principal = strings.TrimSuffix(p, "')")
+		}
 		values := []map[string]any{}
 		for _, a := range s.snap.GetRoleAssignments() {
-			as := strings.ToLower(a.GetScope())
-			if scope != as && !strings.HasPrefix(scope, as+"/") {
+			as := strings.ToLower(strings.TrimSuffix(a.GetScope(), "/"))
+			if scope != as && !strings.HasPrefix(scope, as+"/") && !(below && strings.HasPrefix(as, scope+"/")) {
 				continue
 			}
-			def, ok := RoleDefinitionIDs[a.GetRoleName()]
-			if !ok {
-				def = "00000000-0000-4000-8000-" + fmt.Sprintf("%012x", len(a.GetRoleName()))
+			if principal != "" && !strings.EqualFold(a.GetPrincipalId(), principal) {
+				continue
 			}
-			sub := strings.Split(strings.Trim(a.GetScope(), "/"), "/")[1]
 			values = append(values, map[string]any{
 				"id": a.GetId(), "type": "Microsoft.Authorization/roleAssignments",
 				"properties": map[string]any{
 					"principalId": a.GetPrincipalId(), "principalType": a.GetPrincipalType(), "scope": a.GetScope(),
-					"roleDefinitionId": "/subscriptions/" + sub + "/providers/Microsoft.Authorization/roleDefinitions/" + def,
+					"roleDefinitionId": definitionID(a),
 				},
 			})
 		}
 		slices.SortFunc(values, func(a, b map[string]any) int { return cmp.Compare(a["id"].(string), b["id"].(string)) })
 		writeJSON(w, map[string]any{"value": values})
 	case strings.Contains(lp, "/providers/microsoft.authorization/roledefinitions/"):
-		id := path[strings.LastIndex(path, "/")+1:]
-		for name, def := range RoleDefinitionIDs {
-			if def == id {
-				writeJSON(w, map[string]any{"id": path, "name": id, "properties": map[string]any{"roleName": name, "type": "BuiltInRole"}})
-				return
+		for _, a := range s.snap.GetRoleAssignments() {
+			if !strings.EqualFold(definitionID(a), path) {
+				continue
 			}
+			perms := []map[string]any{}
+			for _, p := range directory.Permissions(a) {
+				perms = append(perms, map[string]any{
+					"actions": orEmpty(p.GetActions()), "notActions": orEmpty(p.GetNotActions()),
+					"dataActions": orEmpty(p.GetDataActions()), "notDataActions": orEmpty(p.GetNotDataActions()),
+				})
+			}
+			typ := "BuiltInRole"
+			if a.GetCustomRole() {
+				typ = "CustomRole"
+			}
+			writeJSON(w, map[string]any{"id": path, "name": path[strings.LastIndex(path, "/")+1:], "type": "Microsoft.Authorization/roleDefinitions",
+				"properties": map[string]any{"roleName": a.GetRoleName(), "type": typ, "permissions": perms}})
+			return
 		}
-		writeError(w, http.StatusNotFound, "RoleDefinitionDoesNotExist", id)
+		writeError(w, http.StatusNotFound, "RoleDefinitionDoesNotExist", path)
 	default:
 		writeError(w, http.StatusNotFound, "NotFound", path)
+	}
+}
+
+// definitionID is the role definition ID the fake gives an assignment's
+// role: the one it carries, the built-in role's, or one made from the role
+// name (so that every assignment of a role shares it).
+func definitionID(a *secureauditv1.AzureRoleAssignment) string {
+	if id := a.GetRoleDefinitionId(); id != "" {
+		return id
+	}
+	sub := strings.Split(strings.Trim(a.GetScope(), "/"), "/")
+	subID := "00000000-0000-0000-0000-000000000000"
+	if len(sub) > 1 && strings.EqualFold(sub[0], "subscriptions") {
+		subID = sub[1]
+	}
+	def, ok := RoleDefinitionIDs[a.GetRoleName()]
+	if !ok {
+		def = fmt.Sprintf("00000000-0000-4000-8000-%012x", len(a.GetRoleName()))
+	}
+	return "/subscriptions/" + subID + "/providers/Microsoft.Authorization/roleDefinitions/" + def
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// managedCluster is the ARM representation of a managed cluster, with the
+// properties the audit reads.
+func managedCluster(c *secureauditv1.AksCluster) map[string]any {
+	groups := orEmpty(c.GetAdminGroupObjectIds())
+	return map[string]any{
+		"id": c.GetId(), "name": c.GetName(), "type": "Microsoft.ContainerService/ManagedClusters", "location": "westeurope",
+		"properties": map[string]any{
+			"kubernetesVersion":        c.GetKubernetesVersion(),
+			"currentKubernetesVersion": c.GetKubernetesVersion(),
+			"enableRBAC":               c.GetKubernetesRbac(),
+			"disableLocalAccounts":     !c.GetLocalAccountsEnabled(),
+			"aadProfile": map[string]any{
+				"managed": c.GetManagedEntra(), "enableAzureRBAC": c.GetAzureRbac(), "adminGroupObjectIDs": groups,
+			},
+			"apiServerAccessProfile": map[string]any{
+				"enablePrivateCluster": c.GetPrivateCluster(), "authorizedIPRanges": orEmpty(c.GetAuthorizedIpRanges()),
+				"disableRunCommand": c.GetRunCommandDisabled(),
+			},
+			"oidcIssuerProfile":  map[string]any{"enabled": c.GetOidcIssuerEnabled()},
+			"securityProfile":    map[string]any{"workloadIdentity": map[string]any{"enabled": c.GetWorkloadIdentityEnabled()}},
+			"podIdentityProfile": map[string]any{"enabled": c.GetPodIdentityEnabled()},
+		},
 	}
 }
 

@@ -10,12 +10,21 @@ import (
 )
 
 // enrich adds to the report what the risk-agent's assessment carries for
-// it and what only the orchestrator can know: who holds access (the
-// risk-agent's access review, built beside its platform-managed decision
-// and its directory index, carried as it is) and what changed since the
-// previous audit of the cluster. History is best effort: a store error
-// leaves it out and is logged, never failing the audit.
-func (r *Runner) enrich(ctx context.Context, a *secureauditv1.Audit, report *secureauditv1.Report, main []*secureauditv1.Finding, summary *secureauditv1.AssessSummary, log *slog.Logger) {
+// it and what only the orchestrator can know: the AKS cluster's
+// configuration the directory carried, who holds access (the risk-agent's
+// access review, built beside its platform-managed decision and its
+// directory index, carried as it is) and what changed since the previous
+// audit of the cluster. History is best effort: a store error leaves it out
+// and is logged, never failing the audit.
+func (r *Runner) enrich(ctx context.Context, a *secureauditv1.Audit, report *secureauditv1.Report, dir *directory, main []*secureauditv1.Finding, summary *secureauditv1.AssessSummary, log *slog.Logger) {
+	if dir != nil {
+		for _, c := range dir.chunks {
+			if c.GetAksCluster() != nil {
+				report.AksCluster = c.GetAksCluster() // the first chunk carries it
+				break
+			}
+		}
+	}
 	report.AccessReview = summary.GetAccessReview()
 	if summary.GetAccessReviewTruncated() {
 		r.event(ctx, a, fmt.Sprintf("the access review lists the first %d users and groups only", len(report.GetAccessReview())))

@@ -367,7 +367,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		report.DirectoryErrors = reportedLookupErrors(dir.errors)
 		report.DirectoryErrorCount = uint32(len(dir.errors))
 	}
-	r.enrich(ctx, a, report, main, result.summary, log)
+	r.enrich(ctx, a, report, dir, main, result.summary, log)
 	formats := a.GetFormats()
 	if len(formats) == 0 {
 		formats = Formats

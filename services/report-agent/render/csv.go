@@ -41,7 +41,11 @@ func CSV(r *secureauditv1.Report) ([]byte, error) {
 			if g.Missing {
 				role += " (missing)"
 			}
-			access = append(access, role+" through "+g.Binding+", "+g.Scope)
+			text := role + " through " + g.Binding + ", " + g.Scope
+			if g.Route != "" {
+				text += " (route: " + g.Route + ")"
+			}
+			access = append(access, text)
 			cluster = cluster || g.Cluster
 		}
 		var members, owners, ids []string

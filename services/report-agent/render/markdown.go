@@ -9,7 +9,8 @@ import (
 
 // Markdown renders the report for a GRC reviewer: an executive summary,
 // counts by severity, a summary table of every finding with its action,
-// changes since the previous audit, identity issues, permission issues
+// changes since the previous audit, identity issues, the AKS cluster's
+// configuration, permission issues
 // (most severe and widest first), escalation paths, the access review with
 // a sign-off line per item, what looks good, and an appendix of
 // platform-managed bindings. Every string that came from the cluster or the
@@ -26,6 +27,7 @@ func Markdown(r *secureauditv1.Report) []byte {
 	writeSummary(&b, v)
 	writeHistory(&b, v)
 	writeIdentity(&b, v)
+	writeAKS(&b, v)
 	writePermission(&b, v)
 	writePaths(&b, v)
 	writeReview(&b, v)
@@ -475,7 +477,7 @@ func writeReview(b *strings.Builder, v view) {
 		b.WriteString("No user or group outside the platform holds access through a binding.\n\n")
 		return
 	}
-	b.WriteString("One item per group and per directly bound user that holds access, cluster-wide access first. ")
+	b.WriteString("One item per group and per directly bound user that holds access, and per user and group reaching the cluster through Azure (an admin group, a role assignment that lists credentials, runs commands or grants Kubernetes permissions through Azure RBAC), with the route spelled out; cluster-wide access first. ")
 	b.WriteString("For each, the reviewer ticks one decision and signs: **Confirmed** (the access is needed as it is), ")
 	b.WriteString("**Requires justification** (the owner must explain it by the next review), or **Revoke** (remove it).\n")
 	for _, item := range v.Review {
@@ -487,6 +489,9 @@ func writeReview(b *strings.Builder, v view) {
 				role += " (missing)"
 			}
 			fmt.Fprintf(b, "- %s through %s, %s\n", role, md(g.Binding), md(g.Scope))
+			if g.Route != "" {
+				fmt.Fprintf(b, "  - route: %s\n", md(g.Route))
+			}
 		}
 		b.WriteString("\n")
 		writePeople(b, item)

@@ -146,6 +146,8 @@ type grantView struct {
 	Scope   string
 	Cluster bool
 	Missing bool
+	// Route spells out how a grant through Azure reaches the cluster.
+	Route string
 }
 
 type personView struct {
@@ -226,6 +228,7 @@ func newReview(r *secureauditv1.Report, findings []findingView) []reviewItem {
 				Scope:   scopeText(g.GetScope()),
 				Cluster: g.GetScope().GetLevel() == secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER,
 				Missing: g.GetRole().GetMissing(),
+				Route:   g.GetRoute(),
 			})
 		}
 		if s.GetPerson() != nil {

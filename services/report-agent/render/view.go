@@ -62,9 +62,13 @@ type view struct {
 	// path findings no choke point groups.
 	Choke     []chokeView
 	Ungrouped []findingView
-	// Identity and Permission split Findings into the report's sections.
+	// Identity, AKS and Permission split Findings into the report's
+	// sections.
 	Identity   []findingView
+	AKS        []findingView
 	Permission []findingView
+	// AKSCluster is the AKS cluster's configuration, nil without one.
+	AKSCluster *aksView
 	// Paths are the findings that carry an escalation path.
 	Paths   []findingView
 	Review  []reviewItem
@@ -235,9 +239,15 @@ func newView(r *secureauditv1.Report) view {
 			fv.Pivot = c.number
 		}
 		v.Findings = append(v.Findings, fv)
-		if fv.Identity {
+		switch {
+		case aksFinding(lead):
+			if lead.GetSubject() == nil {
+				fv.Subject, fv.Access = "everyone who reaches the cluster", "the AKS cluster's configuration"
+			}
+			v.AKS = append(v.AKS, fv)
+		case fv.Identity:
 			v.Identity = append(v.Identity, fv)
-		} else {
+		default:
 			v.Permission = append(v.Permission, fv)
 		}
 		for _, f := range ordered(e.Hits()) {
@@ -258,6 +268,7 @@ func newView(r *secureauditv1.Report) view {
 			components[subjectKey(f.GetSubject())] = true
 		}
 	}
+	v.AKSCluster = newAKSView(r.GetAksCluster(), v.AKS)
 	v.Choke, v.Ungrouped = newChoke(r.GetChokePoints(), byID, v.Paths, components)
 	v.Top, v.TopChoke = headline(v.Findings, v.Choke)
 	for i, f := range r.GetInfrastructureFindings() {
@@ -483,6 +494,10 @@ func bindingText(b *secureauditv1.BindingRef) string {
 		kind = "RoleBinding"
 	case secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING:
 		kind = "ClusterRoleBinding"
+	case secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT:
+		kind = "Azure role assignment"
+	case secureauditv1.BindingKind_BINDING_KIND_AKS_ADMIN_GROUP:
+		kind = "AKS admin group"
 	default:
 		kind = "Binding"
 	}
@@ -499,6 +514,8 @@ func roleText(r *secureauditv1.FindingRole) string {
 		kind = "Role"
 	case secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE:
 		kind = "ClusterRole"
+	case secureauditv1.RoleKind_ROLE_KIND_AZURE_ROLE:
+		kind = "Azure role"
 	default:
 		kind = "Role"
 	}

@@ -207,8 +207,13 @@ type Binding struct {
 }
 
 // String renders the binding as "ClusterRoleBinding name -> ClusterRole role"
-// or "RoleBinding ns/name -> Role role".
+// or "RoleBinding ns/name -> Role role" (an Azure grant's as
+// "Azure role assignment ID -> Azure role NAME" or "AKS admin group ID ->
+// cluster-admin").
 func (b Binding) String() string {
+	if s, ok := azureString(b); ok {
+		return s
+	}
 	s := "ClusterRoleBinding " + b.Name
 	if b.Kind == secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING {
 		s = "RoleBinding " + b.Namespace + "/" + b.Name
@@ -374,9 +379,11 @@ func (e *Engine) bindingsOf(id Identity) []*binding {
 }
 
 // applies reports whether b is consulted for a request in namespace: every
-// ClusterRoleBinding is; a RoleBinding only for requests in its namespace.
+// ClusterRoleBinding is (and every cluster-wide grant through Azure); a
+// RoleBinding (or a namespace-scoped Azure grant) only for requests in its
+// namespace.
 func (b *binding) applies(namespace string) bool {
-	return b.ref.Kind == secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING ||
+	return b.ref.Kind != secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING && b.ref.Namespace == "" ||
 		namespace != "" && b.ref.Namespace == namespace
 }
 

@@ -17,6 +17,7 @@ import (
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/platform/telemetry"
+	"secureaudit.dev/services/risk-agent/aks"
 	"secureaudit.dev/services/risk-agent/identity"
 	"secureaudit.dev/services/risk-agent/inject"
 	"secureaudit.dev/services/risk-agent/paths"
@@ -187,20 +188,25 @@ func (s *Server) assess(stream secureauditv1.RiskService_AssessServer) error {
 		log.WarnContext(ctx, "anomalies truncated", keyAnomalies, len(anomalies))
 		anomalies = anomalies[:maxAnomalies]
 	}
+	// Every control the registry maps a rule to, with its title: the report
+	// states a compliance status for each. The AKS controls only when the
+	// audit read an AKS cluster, the only case their rules can run.
+	controls := registry.Controls()
+	if aks.Cluster(dir) == nil {
+		controls = registry.ControlsWithout(registry.AKS)
+	}
 	summary := &secureauditv1.AssessSummary{
-		FindingCount:      uint32(len(findings)),
-		CatalogueVersion:  rules.CatalogueVersion,
-		ReasoningProvider: s.reasoner.Provider(),
-		Counts:            asm.Counts(),
-		ModelCalls:        result.Calls,
-		Anomalies:         anomalies,
-		TemplateVersion:   reasoning.TemplateVersion,
-		PlatformGrants:    det.PlatformGrants,
-		Semantics:         det.Semantics,
-		ChokePoints:       det.ChokePoints,
-		// Every control the registry maps a rule to, with its title: the
-		// report states a compliance status for each.
-		Controls:              registry.Controls(),
+		FindingCount:          uint32(len(findings)),
+		CatalogueVersion:      rules.CatalogueVersion,
+		ReasoningProvider:     s.reasoner.Provider(),
+		Counts:                asm.Counts(),
+		ModelCalls:            result.Calls,
+		Anomalies:             anomalies,
+		TemplateVersion:       reasoning.TemplateVersion,
+		PlatformGrants:        det.PlatformGrants,
+		Semantics:             det.Semantics,
+		ChokePoints:           det.ChokePoints,
+		Controls:              controls,
 		AccessReview:          det.AccessReview,
 		AccessReviewTruncated: det.AccessReviewTruncated,
 	}
@@ -253,10 +259,17 @@ func Detect(snap *snapshot.Snapshot, dir []*secureauditv1.DirectoryChunk, cfg id
 	}
 	rules.Sort(findings)
 	rules.Annotate(snap, findings)
+	// The AKS configuration findings are about the cluster, not a grant:
+	// each keeps the grant key it was given (its own), so that the report
+	// lists each setting as an entry of its own.
+	if az := aks.Evaluate(dir); len(az) > 0 {
+		findings = append(findings, az...)
+		rules.Sort(findings)
+	}
 	managed := analysis.ManagedGrants()
 	// The access review leaves out exactly the platform-managed grants,
 	// all of them, and resolves people through the snapshot's directory.
-	subjects, truncated := review.Subjects(snap, managed)
+	subjects, truncated := review.Subjects(snap, dir, managed)
 	if len(managed) > maxPlatformGrants {
 		managed = managed[:maxPlatformGrants]
 	}

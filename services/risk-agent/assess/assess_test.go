@@ -165,11 +165,12 @@ func TestAssess(t *testing.T) {
 			Source: secureauditv1.ServerVersionSource_SERVER_VERSION_SOURCE_DEFAULT,
 		},
 		PlatformGrants: rules.Analyze(built).ManagedGrants(),
-		Controls:       registry.Controls(),
+		// The fixture's directory holds no AKS cluster: no AKS control.
+		Controls: registry.ControlsWithout(registry.AKS),
 	}
 	// The access review over the same snapshot and directory, leaving out
 	// the same platform-managed grants.
-	wantSummary.AccessReview, _ = review.Subjects(built, wantSummary.PlatformGrants)
+	wantSummary.AccessReview, _ = review.Subjects(built, dirs, wantSummary.PlatformGrants)
 	if len(wantSummary.AccessReview) == 0 || !wantSummary.AccessReview[0].GetResolved() {
 		t.Errorf("the fixture's access review is empty or its first subject unresolved: %v", wantSummary.AccessReview)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/risk-agent/registry"
@@ -286,9 +287,9 @@ func (e *evaluator) bindings() {
 				detail := fmt.Sprintf("%s is disabled and still reaches the cluster %s: %s.", person(m), m.via(), b.text())
 				e.add(Disabled, 0, "", memberRef(m), b.ref, b.scope(), detail, removeMember(m, b), key...)
 			}
-			if days, ok := e.staleDays(u); ok {
+			if days, last, ok := e.staleDays(u); ok {
 				detail := fmt.Sprintf("%s last signed in %s, %d days before the snapshot (threshold %d days), and reaches the cluster %s: %s.",
-					person(m), u.GetLastSignIn().AsTime().UTC().Format(time.DateOnly), days, e.cfg.StaleDays, m.via(), b.text())
+					person(m), last.UTC().Format(time.DateOnly), days, e.cfg.StaleDays, m.via(), b.text())
 				e.add(Stale, 0, "", memberRef(m), b.ref, b.scope(), detail, removeMember(m, b), key...)
 			}
 			if isGroup {
@@ -320,14 +321,24 @@ func (e *evaluator) guestSeverity(b *binding) (secureauditv1.Severity, string) {
 }
 
 // staleDays reports how many whole days before the snapshot u last signed
-// in, when that is more than the threshold. Unknown sign-ins are not stale.
-func (e *evaluator) staleDays(u *secureauditv1.DirectoryUser) (int, bool) {
+// in, when that is more than the threshold, and when: the most recent of
+// its interactive, non-interactive and successful sign-ins, so that an
+// account is stale only when all three are older than the threshold
+// (people using kubelogin sign in non-interactively). Unknown sign-ins are
+// not stale.
+func (e *evaluator) staleDays(u *secureauditv1.DirectoryUser) (int, time.Time, bool) {
 	at := e.s.Header().GetCollectedAt()
-	if u.GetLastSignIn() == nil || at == nil {
-		return 0, false
+	var last time.Time
+	for _, t := range []*timestamppb.Timestamp{u.GetLastSignIn(), u.GetLastNonInteractiveSignIn(), u.GetLastSuccessfulSignIn()} {
+		if t != nil && t.AsTime().After(last) {
+			last = t.AsTime()
+		}
 	}
-	days := int(at.AsTime().Sub(u.GetLastSignIn().AsTime()) / (24 * time.Hour))
-	return days, days > e.cfg.StaleDays
+	if last.IsZero() || at == nil {
+		return 0, last, false
+	}
+	days := int(at.AsTime().Sub(last) / (24 * time.Hour))
+	return days, last, days > e.cfg.StaleDays
 }
 
 // adminRoles are the Azure roles that give cluster-admin credentials or
@@ -340,6 +351,21 @@ var adminRoles = map[string]bool{
 	"azure kubernetes service rbac cluster admin": true,
 	"azure kubernetes service rbac admin":         true,
 	"azure kubernetes service contributor role":   true,
+}
+
+// adminRoute reports whether an assignment's role, whatever it is called,
+// lists the admin credential, runs commands, reconfigures the cluster or
+// writes role assignments (the routes the entra-agent read from its
+// permissions).
+func adminRoute(a *secureauditv1.AzureRoleAssignment) bool {
+	return slices.ContainsFunc(a.GetRoutes(), func(r secureauditv1.AzureRoute) bool {
+		switch r {
+		case secureauditv1.AzureRoute_AZURE_ROUTE_ADMIN_CREDENTIAL, secureauditv1.AzureRoute_AZURE_ROUTE_RUN_COMMAND,
+			secureauditv1.AzureRoute_AZURE_ROUTE_CLUSTER_WRITE, secureauditv1.AzureRoute_AZURE_ROUTE_ROLE_ASSIGNMENT_WRITE:
+			return true
+		}
+		return false
+	})
 }
 
 // azurePaths: ENTRA-008, a bound principal (or a member of a bound group)
@@ -368,7 +394,7 @@ func (e *evaluator) azurePaths(b *binding, ms []member) {
 	admin := false
 	parts := make([]string, len(hits))
 	for i, h := range hits {
-		admin = admin || adminRoles[lower(h.a.GetRoleName())]
+		admin = admin || adminRoles[lower(h.a.GetRoleName())] || adminRoute(h.a)
 		parts[i] = fmt.Sprintf("%s holds %q at %s", h.who, h.a.GetRoleName(), h.a.GetScope())
 	}
 	sev, reasons := ruleByID(AzurePath).Severity, []string{"base HIGH"}

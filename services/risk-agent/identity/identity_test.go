@@ -154,9 +154,14 @@ func TestStaleDaysConfigurable(t *testing.T) {
 		days int
 		want []string
 	}{
-		{0, []string{"old@t.onmicrosoft.com", "older@t.onmicrosoft.com"}}, // default 90
+		// Stale by the most recent of the three sign-ins: kubelogin and
+		// success signed in interactively in 2024, but non-interactively
+		// (12 days before the snapshot) or successfully (7 days) since;
+		// allold's most recent, non-interactive, is 365 days old.
+		{0, []string{"allold@t.onmicrosoft.com", "old@t.onmicrosoft.com", "older@t.onmicrosoft.com"}}, // default 90
 		{365, []string{"older@t.onmicrosoft.com"}},
-		{10, []string{"old@t.onmicrosoft.com", "older@t.onmicrosoft.com", "recent@t.onmicrosoft.com"}},
+		{364, []string{"allold@t.onmicrosoft.com", "older@t.onmicrosoft.com"}},
+		{10, []string{"allold@t.onmicrosoft.com", "kubelogin@t.onmicrosoft.com", "old@t.onmicrosoft.com", "older@t.onmicrosoft.com", "recent@t.onmicrosoft.com"}},
 	}
 	for _, tt := range tests {
 		t.Run("", func(t *testing.T) {

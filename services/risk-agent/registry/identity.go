@@ -60,7 +60,7 @@ var identityRules = []Rule{
 	},
 	{
 		ID: "ENTRA-010", Title: "stale account with cluster access", Severity: medium,
-		Rationale:   "An account that has not signed in for longer than the configured threshold still holds cluster access.",
+		Rationale:   "An account that has not signed in for longer than the configured threshold still holds cluster access: its last interactive, non-interactive (kubelogin's token refreshes) and successful sign-ins are all older than the threshold.",
 		Controls:    []string{"SOC2-CC6.2"},
 		Remediation: "Confirm the access is still needed; otherwise remove the account from the binding or group.",
 	},

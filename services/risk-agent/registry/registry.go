@@ -34,6 +34,7 @@ const (
 	Identity  = secureauditv1.RuleFamily_RULE_FAMILY_IDENTITY
 	Path      = secureauditv1.RuleFamily_RULE_FAMILY_PATH
 	Injection = secureauditv1.RuleFamily_RULE_FAMILY_INJECTION
+	AKS       = secureauditv1.RuleFamily_RULE_FAMILY_AKS
 )
 
 // packages are the risk-agent packages that evaluate each family; a rule's
@@ -43,6 +44,7 @@ var packages = map[Family]string{
 	Identity:  "identity",
 	Path:      "paths",
 	Injection: "inject",
+	AKS:       "aks",
 }
 
 // Rule describes one rule.
@@ -84,6 +86,8 @@ func FamilyName(f Family) string {
 		return "escalation path"
 	case Injection:
 		return "prompt injection"
+	case AKS:
+		return "AKS configuration"
 	}
 	return "unknown"
 }
@@ -102,7 +106,7 @@ var all = func() []Rule {
 	for _, t := range []struct {
 		family Family
 		rules  []Rule
-	}{{RBAC, rbacRules}, {Path, pathRules}, {Identity, identityRules}, {Injection, injectRules}} {
+	}{{RBAC, rbacRules}, {Path, pathRules}, {Identity, identityRules}, {Injection, injectRules}, {AKS, aksRules}} {
 		rs := slices.Clone(t.rules)
 		for i := range rs {
 			rs[i].Family = t.family
@@ -191,6 +195,27 @@ func Controls() []*secureauditv1.ControlTitle {
 	out := make([]*secureauditv1.ControlTitle, len(ids))
 	for i, id := range ids {
 		out[i] = &secureauditv1.ControlTitle{Id: id, Title: controlTitles[id]}
+	}
+	return out
+}
+
+// ControlsWithout returns Controls without those that only rules of family
+// f map to: the controls assessed when f's rules could not run (the AKS
+// controls, when the audit read no AKS cluster).
+func ControlsWithout(f Family) []*secureauditv1.ControlTitle {
+	other := map[string]bool{}
+	for _, r := range all {
+		if r.Family != f {
+			for _, c := range r.Controls {
+				other[c] = true
+			}
+		}
+	}
+	var out []*secureauditv1.ControlTitle
+	for _, c := range Controls() {
+		if other[c.GetId()] {
+			out = append(out, c)
+		}
 	}
 	return out
 }

@@ -20,11 +20,12 @@ var prefixes = map[registry.Family]string{
 	registry.Identity:  "ENTRA-",
 	registry.Path:      "PATH-",
 	registry.Injection: "INJ-",
+	registry.AKS:       "AKS-",
 }
 
 var (
 	idPattern      = regexp.MustCompile(`^[A-Z][A-Z0-9]*-[0-9]{3}$`)
-	controlPattern = regexp.MustCompile(`^(CIS-[0-9]+(\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\.[0-9]+)$`)
+	controlPattern = regexp.MustCompile(`^(CIS-(AKS-)?[0-9]+(\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\.[0-9]+)$`)
 )
 
 // TestRulesComplete checks every rule of the registry: a well-formed ID of
@@ -159,10 +160,23 @@ func TestControls(t *testing.T) {
 	want := []string{
 		"CIS-5.1.1", "CIS-5.1.2", "CIS-5.1.3", "CIS-5.1.4", "CIS-5.1.5", "CIS-5.1.6", "CIS-5.1.7", "CIS-5.1.8",
 		"CIS-5.1.9", "CIS-5.1.10", "CIS-5.1.11", "CIS-5.1.12", "CIS-5.1.13",
-		"SOC2-CC6.1", "SOC2-CC6.2", "SOC2-CC6.3", "SOC2-CC6.8", "SOC2-CC7.2",
+		"CIS-AKS-5.4.1", "CIS-AKS-5.4.2", "CIS-AKS-5.5.1", "CIS-AKS-5.5.2",
+		"SOC2-CC6.1", "SOC2-CC6.2", "SOC2-CC6.3", "SOC2-CC6.6", "SOC2-CC6.8", "SOC2-CC7.2",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("controls (-want +got):\n%s", diff)
+	}
+	// Without an AKS cluster the controls only AKS rules map to are not
+	// assessed; those other rules share (CIS-5.1.1 through AKS-008) stay.
+	var without []string
+	for _, c := range registry.ControlsWithout(registry.AKS) {
+		without = append(without, c.GetId())
+	}
+	wantWithout := slices.DeleteFunc(slices.Clone(want), func(id string) bool {
+		return strings.HasPrefix(id, "CIS-AKS-") || id == "SOC2-CC6.6"
+	})
+	if diff := cmp.Diff(wantWithout, without); diff != "" {
+		t.Errorf("controls without the AKS family (-want +got):\n%s", diff)
 	}
 	if !slices.IsSortedFunc(got, registry.CompareControls) {
 		t.Error("not sorted")

@@ -1,6 +1,10 @@
 // Package review lists who holds access, for the access review: every user
 // and group that a RoleBinding or ClusterRoleBinding names, outside the
-// platform-managed grants, with the bindings that give it access and, where
+// platform-managed grants, and every user and group the directory's answer
+// shows reaching an AKS cluster through Azure (its admin groups, role
+// assignments that list credentials, run commands or grant Kubernetes
+// permissions through Azure RBAC, with the route spelled out), with the
+// bindings that give it access and, where
 // the directory answered, the people behind it. The report-agent turns the
 // list into review items without seeing any RBAC rule; the orchestrator
 // carries it from the assessment (AssessSummary.access_review) into the
@@ -32,11 +36,13 @@ const (
 
 // Subjects builds the review list from the snapshot's bindings, leaving out
 // the platform-managed grants (managed, the risk-agent's one decision), and
+// from the routes into an AKS cluster through Azure that the directory's
+// chunks (dir) show (admin groups, role assignments with their routes), and
 // resolves users and groups through the snapshot's directory, when it has
 // one. It is pure and deterministic: subjects sorted by kind and name,
 // grants by binding. It reports whether the list was truncated at
 // MaxSubjects.
-func Subjects(snap *snapshot.Snapshot, managed []*secureauditv1.ManagedGrant) ([]*secureauditv1.ReviewSubject, bool) {
+func Subjects(snap *snapshot.Snapshot, dir []*secureauditv1.DirectoryChunk, managed []*secureauditv1.ManagedGrant) ([]*secureauditv1.ReviewSubject, bool) {
 	platform := map[string]bool{}
 	for _, m := range managed {
 		platform[managedKey(m.GetBinding(), m.GetSubject().GetKind(), m.GetSubject().GetNamespace(), m.GetSubject().GetName())] = true
@@ -80,6 +86,11 @@ func Subjects(snap *snapshot.Snapshot, managed []*secureauditv1.ManagedGrant) ([
 		for _, sub := range b.GetSubjects() {
 			add(sub, grant)
 		}
+	}
+	// The routes through Azure, from the directory's answer (an AKS
+	// cluster, its admin groups and the role assignments reaching it).
+	for _, g := range azureAccess(snap, dir) {
+		add(g.subject, g.grant)
 	}
 
 	keys := make([]string, 0, len(subjects))

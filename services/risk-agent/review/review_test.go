@@ -128,7 +128,7 @@ func TestSubjects(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, truncated := Subjects(snapshot.Build(chunks(), tt.dir), managed)
+			got, truncated := Subjects(snapshot.Build(chunks(), tt.dir), tt.dir, managed)
 			if truncated {
 				t.Error("truncated")
 			}
@@ -149,7 +149,7 @@ func TestTruncated(t *testing.T) {
 	for i := range MaxSubjects + 1 {
 		b.Subjects = append(b.Subjects, user(fmt.Sprintf("u%05d", i)))
 	}
-	got, truncated := Subjects(snapshot.Build([]*secureauditv1.SnapshotChunk{{ClusterRoleBindings: []*secureauditv1.ClusterRoleBinding{b}}}, nil), nil)
+	got, truncated := Subjects(snapshot.Build([]*secureauditv1.SnapshotChunk{{ClusterRoleBindings: []*secureauditv1.ClusterRoleBinding{b}}}, nil), nil, nil)
 	if !truncated || len(got) != MaxSubjects || got[len(got)-1].GetSubject().GetName() != fmt.Sprintf("u%05d", MaxSubjects-1) {
 		t.Errorf("truncated = %v, %d subjects, last %q", truncated, len(got), got[len(got)-1].GetSubject().GetName())
 	}

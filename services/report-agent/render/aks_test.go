@@ -1,0 +1,140 @@
+package render
+
+import (
+	"strings"
+	"testing"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// aksReport is the sample report with an AKS cluster whose local accounts
+// are enabled and whose API server is public, and the two findings about
+// them.
+func aksReport() *secureauditv1.Report {
+	r := sampleReport()
+	r.AksCluster = &secureauditv1.AksCluster{
+		Id:                   "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks",
+		Name:                 "aks",
+		KubernetesVersion:    "1.35.0",
+		LocalAccountsEnabled: true, KubernetesRbac: true, ManagedEntra: true, AzureRbac: true,
+		AdminGroupObjectIds: []string{"2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25"},
+		OidcIssuerEnabled:   true, WorkloadIdentityEnabled: true,
+	}
+	cluster := &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER}
+	// As the risk-agent's registry sends them: the family and the titles of
+	// the controls.
+	aks := secureauditv1.RuleFamily_RULE_FAMILY_AKS
+	titles := []*secureauditv1.ControlTitle{
+		{Id: "CIS-AKS-5.5.1", Title: "Manage Kubernetes RBAC users with Azure AD"},
+		{Id: "CIS-AKS-5.4.1", Title: "Restrict Access to the Control Plane Endpoint"},
+	}
+	r.Findings = append(r.Findings,
+		&secureauditv1.Finding{
+			Id: "1111111111111111", GrantKey: "1111111111111111", RuleId: "AKS-001", Family: aks, Title: "AKS local accounts enabled", ControlTitles: titles[:1],
+			Severity: secureauditv1.Severity_SEVERITY_CRITICAL, SeverityReason: "base HIGH, raised", Scope: cluster,
+			Controls: []string{"CIS-AKS-5.5.1", "SOC2-CC6.1"}, Description: "Local accounts are enabled.",
+			Remediation: "Disable local accounts.\naz aks update -g rg -n aks --disable-local-accounts",
+		},
+		&secureauditv1.Finding{
+			Id: "3333333333333333", GrantKey: "3333333333333333", RuleId: "AKS-008", Family: aks, Title: "cluster-admin through Azure",
+			Severity: secureauditv1.Severity_SEVERITY_MEDIUM, SeverityReason: "base HIGH, lowered", Scope: cluster,
+			Subject:  &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_GROUP, Name: "2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25"},
+			Binding:  &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_AKS_ADMIN_GROUP, Name: "2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25"},
+			Role:     &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "cluster-admin"},
+			Controls: []string{"CIS-5.1.1", "SOC2-CC6.3"}, Description: "Members of the admin group are cluster-admin.",
+			Remediation: "Review the group's members.",
+		},
+		&secureauditv1.Finding{
+			Id: "2222222222222222", GrantKey: "2222222222222222", RuleId: "AKS-004", Family: aks, Title: "public API server without authorized IP ranges", ControlTitles: titles[1:],
+			Severity: secureauditv1.Severity_SEVERITY_MEDIUM, SeverityReason: "base MEDIUM", Scope: cluster,
+			Controls: []string{"CIS-AKS-5.4.1", "SOC2-CC6.6"}, Description: "The API server is public.",
+			Remediation: "Restrict the API server.",
+		},
+	)
+	return r
+}
+
+// TestAKSSection: the AKS configuration section lists every setting with
+// a link to the finding judging it, holds the AKS findings (each an entry
+// of its own, not among the identity or permission issues), and names the
+// CIS AKS Benchmark items by title; without a cluster it says it was not
+// evaluated.
+func TestAKSSection(t *testing.T) {
+	md := string(Markdown(aksReport()))
+	start := strings.Index(md, "## AKS configuration")
+	end := strings.Index(md, "## Permission issues")
+	if start < 0 || end < start {
+		t.Fatalf("no AKS configuration section before the permission issues:\n%s", md)
+	}
+	section := md[start:end]
+	for _, want := range []string{
+		"| Kubernetes version | 1.35.0 | no finding |",
+		"| Local accounts | enabled (listClusterAdminCredential returns a system:masters certificate) | [#",
+		"| API server access | public, no authorized IP ranges | [#",
+		"| Admin groups | 2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25 (members are cluster-admin without a binding; see the access review) | [#",
+		"Medium: cluster-admin through Azure",
+		"- **Who is affected:** Group 2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25",
+		"| Pod identity add-on (deprecated) | disabled | no finding |",
+		"Critical: AKS local accounts enabled",
+		"Medium: public API server without authorized IP ranges",
+		"CIS-AKS-5.5.1 (Manage Kubernetes RBAC users with Azure AD)",
+		"az aks update -g rg -n aks --disable-local-accounts",
+	} {
+		if !strings.Contains(section, want) {
+			t.Errorf("AKS section lacks %q:\n%s", want, section)
+		}
+	}
+	if strings.Contains(section, "Rule hits") {
+		t.Errorf("AKS findings were folded into one entry:\n%s", section)
+	}
+	if other := md[:start] + md[end:]; strings.Contains(other, "### <a id=\"finding-1\"></a>1. Critical: AKS local accounts enabled") {
+		t.Error("an AKS finding is also listed outside its section")
+	}
+	html, err := Document(secureauditv1.ReportFormat_REPORT_FORMAT_HTML, aksReport())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<section id="aks">`, "<td>Local accounts</td>", "AKS local accounts enabled"} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+	if empty := string(Markdown(sampleReport())); !strings.Contains(empty, "## AKS configuration\n\nNot evaluated: the audit had no AKS cluster configuration") {
+		t.Error("a report without a cluster does not say the AKS configuration was not evaluated")
+	}
+}
+
+// TestAzureRouteInReview: a grant through Azure in the access review is
+// shown with its role, binding and route in Markdown, HTML and CSV.
+func TestAzureRouteInReview(t *testing.T) {
+	r := aksReport()
+	r.AccessReview = append(r.AccessReview, &secureauditv1.ReviewSubject{
+		Subject: &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "nina@contoso.com"},
+		Grants: []*secureauditv1.AccessGrant{{
+			Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT, Name: "/subscriptions/s/providers/Microsoft.Authorization/roleAssignments/2", Namespace: "payments"},
+			Role:    &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_AZURE_ROLE, Name: "Azure Kubernetes Service RBAC Writer"},
+			Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: "payments"},
+			Route:   "Azure Kubernetes Service RBAC Writer on namespace payments: Kubernetes data actions through Azure RBAC for Kubernetes, in namespace payments",
+		}},
+		Resolved: true,
+		Person:   &secureauditv1.Person{UserPrincipalName: "nina@contoso.com", DisplayName: "Nina"},
+	})
+	md := string(Markdown(r))
+	for _, want := range []string{
+		"- Azure role Azure Kubernetes Service RBAC Writer through Azure role assignment /subscriptions/s/providers/Microsoft.Authorization/roleAssignments/2 in payments, namespace payments\n" +
+			"  - route: Azure Kubernetes Service RBAC Writer on namespace payments: Kubernetes data actions through Azure RBAC for Kubernetes, in namespace payments\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q", want)
+		}
+	}
+	for _, f := range []secureauditv1.ReportFormat{secureauditv1.ReportFormat_REPORT_FORMAT_HTML, secureauditv1.ReportFormat_REPORT_FORMAT_CSV} {
+		out, err := Document(f, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(out), "(route: Azure Kubernetes Service RBAC Writer on namespace payments") {
+			t.Errorf("%s lacks the route", f)
+		}
+	}
+}

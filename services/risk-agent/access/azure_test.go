@@ -1,0 +1,131 @@
+package access_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/access"
+	"secureaudit.dev/services/risk-agent/snapshot"
+)
+
+const (
+	azCluster = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks"
+	azAdmins  = "0000000a-0000-4000-8000-00000000000a"
+	azOps     = "0000000b-0000-4000-8000-00000000000b"
+	azNina    = "00000001-0000-4000-8000-000000000001"
+	azTom     = "00000002-0000-4000-8000-000000000002"
+	azSP      = "00000003-0000-4000-8000-000000000003"
+)
+
+// azureDirectory is a directory answer with an AKS cluster (local
+// accounts and Azure RBAC as given), an admin group, Contributor on the
+// resource group for a group, RBAC Writer on namespace payments for a
+// user, a custom role with runCommand for a user, and RBAC Reader at the
+// cluster for a service principal.
+func azureDirectory(local, azureRBAC bool) []*secureauditv1.DirectoryChunk {
+	writer := []*secureauditv1.AzureRolePermission{{
+		DataActions: []string{
+			"Microsoft.ContainerService/managedClusters/pods/*",
+			"Microsoft.ContainerService/managedClusters/secrets/read",
+			"Microsoft.ContainerService/managedClusters/apps/deployments/write",
+			"Microsoft.ContainerService/managedClusters/serviceaccounts/impersonate/action",
+		},
+	}}
+	return []*secureauditv1.DirectoryChunk{{
+		Users:  []*secureauditv1.DirectoryUser{{Id: azNina, UserPrincipalName: "nina@t.example"}, {Id: azTom, UserPrincipalName: "tom@t.example"}},
+		Groups: []*secureauditv1.DirectoryGroup{{Id: azAdmins}, {Id: azOps}},
+		AksCluster: &secureauditv1.AksCluster{
+			Id: azCluster, LocalAccountsEnabled: local, ManagedEntra: true, AzureRbac: azureRBAC, KubernetesRbac: true,
+			AdminGroupObjectIds: []string{azAdmins},
+		},
+		RoleAssignments: []*secureauditv1.AzureRoleAssignment{
+			{Id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Authorization/roleAssignments/1", PrincipalId: azOps, PrincipalType: "Group", RoleName: "Contributor", Scope: "/subscriptions/s/resourceGroups/rg",
+				Routes: []secureauditv1.AzureRoute{secureauditv1.AzureRoute_AZURE_ROUTE_ADMIN_CREDENTIAL, secureauditv1.AzureRoute_AZURE_ROUTE_USER_CREDENTIAL, secureauditv1.AzureRoute_AZURE_ROUTE_RUN_COMMAND, secureauditv1.AzureRoute_AZURE_ROUTE_CLUSTER_WRITE}},
+			{Id: azCluster + "/namespaces/payments/providers/Microsoft.Authorization/roleAssignments/2", PrincipalId: azNina, PrincipalType: "User", RoleName: "Azure Kubernetes Service RBAC Writer", Scope: azCluster + "/namespaces/payments",
+				Permissions: writer, Routes: []secureauditv1.AzureRoute{secureauditv1.AzureRoute_AZURE_ROUTE_DATA_ACTIONS}},
+			{Id: azCluster + "/providers/Microsoft.Authorization/roleAssignments/3", PrincipalId: azTom, PrincipalType: "User", RoleName: "Support Operator", Scope: azCluster, CustomRole: true,
+				Routes: []secureauditv1.AzureRoute{secureauditv1.AzureRoute_AZURE_ROUTE_RUN_COMMAND}},
+			{Id: azCluster + "/providers/Microsoft.Authorization/roleAssignments/4", PrincipalId: azSP, PrincipalType: "ServicePrincipal", RoleName: "Azure Kubernetes Service RBAC Reader", Scope: azCluster,
+				Permissions: []*secureauditv1.AzureRolePermission{{DataActions: []string{"Microsoft.ContainerService/managedClusters/*/read"}, NotDataActions: []string{"Microsoft.ContainerService/managedClusters/secrets/read"}}},
+				Routes:      []secureauditv1.AzureRoute{secureauditv1.AzureRoute_AZURE_ROUTE_DATA_ACTIONS}},
+		},
+	}}
+}
+
+func TestAzureGrants(t *testing.T) {
+	var got []string
+	for _, g := range access.AzureGrants(azureDirectory(true, true)) {
+		got = append(got, fmt.Sprintf("%s | %s %s | %s", g.Binding, g.Subject.GetKind(), g.Subject.GetName(), g.Route))
+	}
+	want := []string{
+		"AKS admin group " + azAdmins + " -> cluster-admin | SUBJECT_KIND_GROUP " + azAdmins + " | member of the cluster's admin group (aadProfile.adminGroupObjectIDs) -> cluster-admin",
+		"Azure role assignment /subscriptions/s/resourceGroups/rg/providers/Microsoft.Authorization/roleAssignments/1 -> Azure role Contributor | SUBJECT_KIND_GROUP " + azOps +
+			" | listClusterAdminCredential -> client certificate in system:masters (local accounts enabled); runCommand -> kubectl as cluster-admin through ARM (local accounts enabled, run command not disabled)",
+		"Azure role assignment " + azCluster + "/providers/Microsoft.Authorization/roleAssignments/3 -> Azure role Support Operator | SUBJECT_KIND_USER tom@t.example | runCommand -> kubectl as cluster-admin through ARM (local accounts enabled, run command not disabled)",
+		"Azure role assignment " + azCluster + "/providers/Microsoft.Authorization/roleAssignments/4 -> Azure role Azure Kubernetes Service RBAC Reader | SUBJECT_KIND_USER " + azSP +
+			" | Kubernetes data actions through Azure RBAC for Kubernetes (notDataActions Microsoft.ContainerService/managedClusters/secrets/read not subtracted)",
+		"Azure role assignment " + azCluster + "/namespaces/payments/providers/Microsoft.Authorization/roleAssignments/2 (namespace payments) -> Azure role Azure Kubernetes Service RBAC Writer | SUBJECT_KIND_USER nina@t.example | Kubernetes data actions through Azure RBAC for Kubernetes",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("AzureGrants (-want +got):\n%s", diff)
+	}
+	if g := access.AzureGrants([]*secureauditv1.DirectoryChunk{{RoleAssignments: azureDirectory(true, true)[0].GetRoleAssignments()}}); g != nil {
+		t.Errorf("grants without a cluster: %v", g)
+	}
+}
+
+// TestEngineWithAzure asks the engine built with the Azure grants: who-can
+// lists them beside the bindings, a namespace-scoped assignment counts
+// only in its namespace, credentials need local accounts and data actions
+// need Azure RBAC for Kubernetes.
+func TestEngineWithAzure(t *testing.T) {
+	snap := snapshot.Build([]*secureauditv1.SnapshotChunk{{}}, nil)
+	res := func(verb, resource, sub, ns string) access.Attributes {
+		return access.Attributes{ResourceRequest: true, Verb: verb, Resource: resource, Subresource: sub, Namespace: ns}
+	}
+	nina := access.ForUser("nina@t.example")
+	tests := []struct {
+		name          string
+		local, azRBAC bool
+		id            access.Identity
+		attrs         access.Attributes
+		allowed       bool
+	}{
+		{"writer execs in its namespace", true, true, nina, res("create", "pods", "exec", "payments"), true},
+		{"writer impersonates serviceaccounts in its namespace", true, true, nina, res("impersonate", "serviceaccounts", "", "payments"), true},
+		{"writer not in another namespace", true, true, nina, res("create", "pods", "exec", "web"), false},
+		{"writer not cluster-wide", true, true, nina, res("get", "secrets", "", ""), false},
+		{"writer without Azure RBAC", true, false, nina, res("create", "pods", "exec", "payments"), false},
+		{"admin group member", false, false, access.ForUser("dana@t.example", azAdmins), res("delete", "nodes", "", ""), true},
+		{"Contributor's group with local accounts", true, true, access.ForUser("x@t.example", azOps), res("create", "clusterrolebindings", "", ""), true},
+		{"Contributor's group without local accounts", false, true, access.ForUser("x@t.example", azOps), res("create", "clusterrolebindings", "", ""), false},
+		{"custom runCommand role with local accounts", true, true, access.ForUser("tom@t.example"), res("get", "secrets", "", "kube-system"), true},
+		{"reader reads deployments", true, true, access.ForUser(azSP), res("list", "deployments", "", "web"), true},
+		{"reader cannot write", true, true, access.ForUser(azSP), res("create", "deployments", "", "web"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := access.NewWithAzure(snap, access.AzureGrants(azureDirectory(tt.local, tt.azRBAC)))
+			if got := e.Allowed(tt.id, tt.attrs).Allowed; got != tt.allowed {
+				t.Errorf("Allowed = %v, want %v", got, tt.allowed)
+			}
+		})
+	}
+	e := access.NewWithAzure(snap, access.AzureGrants(azureDirectory(true, true)))
+	var who []string
+	for _, m := range e.WhoCan(res("create", "pods", "exec", "payments")) {
+		who = append(who, m.Subject.GetName()+" via "+m.Binding.String())
+	}
+	want := []string{
+		"nina@t.example via Azure role assignment " + azCluster + "/namespaces/payments/providers/Microsoft.Authorization/roleAssignments/2 (namespace payments) -> Azure role Azure Kubernetes Service RBAC Writer",
+		"tom@t.example via Azure role assignment " + azCluster + "/providers/Microsoft.Authorization/roleAssignments/3 -> Azure role Support Operator",
+		azAdmins + " via AKS admin group " + azAdmins + " -> cluster-admin",
+		azOps + " via Azure role assignment /subscriptions/s/resourceGroups/rg/providers/Microsoft.Authorization/roleAssignments/1 -> Azure role Contributor",
+	}
+	if diff := cmp.Diff(want, who); diff != "" {
+		t.Errorf("WhoCan create pods/exec in payments (-want +got):\n%s", diff)
+	}
+}
