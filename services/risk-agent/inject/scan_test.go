@@ -14,7 +14,7 @@ type sample struct {
 	text string
 }
 
-func readCorpus(t *testing.T, path string, withRule bool) []sample {
+func readCorpus(t testing.TB, path string, withRule bool) []sample {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
