@@ -63,7 +63,9 @@ type Flags struct {
 	Scope     string
 	LogLevel  string
 	TraceFile string
-	AddrFile  string
+	// MetricsFile, when set, receives the metrics as JSON lines.
+	MetricsFile string
+	AddrFile    string
 	// TrustDomain, Namespace and IDPath set the workloads' SPIFFE IDs
 	// (identity.Configure); empty keeps the environment's or the default.
 	TrustDomain string
@@ -95,12 +97,13 @@ func (f *Flags) Register(fs *flag.FlagSet, defaultListen string) {
 	str(&f.CA, "ca", "", "PEM trust bundle of the trust domain")
 	str(&f.Scope, "scope", "", "scope manifest file; the manifest built into the binary when empty")
 	str(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
-	str(&f.TraceFile, "trace-file", "", "append finished trace spans to this file as JSON lines")
+	str(&f.TraceFile, "trace-file", "", "append finished trace spans to this file as JSON lines (OTLP export: the standard OTEL_* variables)")
+	str(&f.MetricsFile, "metrics-file", "", "append OpenTelemetry metrics to this file as JSON lines every 30s (OTLP export: the standard OTEL_* variables; Prometheus: GET /metrics on -health-listen)")
 	str(&f.AddrFile, "addr-file", "", "once listening, write the address served on to this file (useful with -listen 127.0.0.1:0)")
 	fs.StringVar(&f.TrustDomain, "trust-domain", "", "SPIFFE trust domain of the deployment (env "+identity.EnvTrustDomain+", default "+identity.TrustDomain+")")
 	fs.StringVar(&f.Namespace, "namespace", "", "namespace in the workloads' SPIFFE IDs (env "+identity.EnvNamespace+", default "+identity.Namespace+")")
 	fs.StringVar(&f.IDPath, "id-path", "", "path of a workload's SPIFFE ID, {namespace} and {workload} replaced (env "+identity.EnvIDPath+", default "+identity.IDPath+")")
-	str(&f.HealthListen, "health-listen", "", "plaintext address serving only gRPC health v1 for the kubelet's probes (services \"liveness\" and \"readiness\"); off when empty")
+	str(&f.HealthListen, "health-listen", "", "plaintext address serving only gRPC health v1 for the kubelet's probes (services \"liveness\" and \"readiness\") and the Prometheus metrics (GET /metrics); off when empty")
 	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
 		env := EnvName(name)
 		if v, ok := os.LookupEnv(env); ok {
@@ -151,9 +154,13 @@ func (f *Flags) CertFiles(workload string) (pki.Files, error) {
 
 // Service is a started-up workload: everything its server and clients need.
 type Service struct {
-	Name      string
-	Log       *slog.Logger
-	Tracing   *telemetry.Tracing
+	Name    string
+	Log     *slog.Logger
+	Tracing *telemetry.Tracing
+	// Metrics is the meter provider every instrument of the service should
+	// use: its metrics are scraped on the health port and exported as the
+	// OTEL_* environment and -metrics-file say.
+	Metrics   *telemetry.Metrics
 	Validator *validation.Validator
 	Creds     *rpc.Credentials
 	Manifest  *scope.Manifest
@@ -236,7 +243,12 @@ func Setup(name string, f Flags, builtinScope []byte, logOut io.Writer) (*Servic
 	if err != nil {
 		return nil, err
 	}
-	svc := &Service{Name: name, Log: log, Tracing: tr, Validator: v, Creds: creds, Manifest: manifest, listen: f.Listen, addrFile: f.AddrFile, maxConnAge: f.MaxConnectionAge, healthListen: f.HealthListen}
+	metrics, err := telemetry.NewMetrics(name, f.MetricsFile)
+	if err != nil {
+		_ = tr.Shutdown(context.Background())
+		return nil, err
+	}
+	svc := &Service{Name: name, Log: log, Tracing: tr, Metrics: metrics, Validator: v, Creds: creds, Manifest: manifest, listen: f.Listen, addrFile: f.AddrFile, maxConnAge: f.MaxConnectionAge, healthListen: f.HealthListen}
 	switch manifest.Spec.Credential.Kind {
 	case "none", "api-key":
 		proof := NoKubernetesToken(os.LookupEnv, fileExists).JSON()
@@ -252,6 +264,9 @@ func (s *Service) Close() {
 	if err := s.Tracing.Shutdown(ctx); err != nil {
 		s.Log.Warn("flush traces", telemetry.KeyError, err.Error())
 	}
+	if err := s.Metrics.Shutdown(ctx); err != nil {
+		s.Log.Warn("flush metrics", telemetry.KeyError, err.Error())
+	}
 }
 
 // Serve builds the server, listens on the configured address and serves
@@ -262,6 +277,7 @@ func (s *Service) Serve(ctx context.Context, register func(*grpc.Server)) error 
 		Manifest:         s.Manifest,
 		Logger:           s.Log,
 		Tracer:           s.Tracing.Provider,
+		Meter:            s.Metrics.Provider,
 		Validator:        s.Validator,
 		Observer:         s.Observer,
 		CredentialCheck:  s.CredentialCheck,
@@ -304,7 +320,7 @@ func (s *Service) Serve(ctx context.Context, register func(*grpc.Server)) error 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	perr := make(chan error, 1)
-	go func() { perr <- rpc.ServeProbes(ctx, hlis, probes) }()
+	go func() { perr <- rpc.ServeProbes(ctx, hlis, probes, s.Metrics.Handler()) }()
 	s.serving.Store(true)
 	err = srv.Serve(ctx, lis)
 	s.serving.Store(false)
@@ -317,7 +333,7 @@ func (s *Service) Serve(ctx context.Context, register func(*grpc.Server)) error 
 
 // Dial connects to another workload's server.
 func (s *Service) Dial(target, workload string) (*grpc.ClientConn, error) {
-	return rpc.Dial(target, identity.ID(workload), rpc.ClientConfig{Credentials: s.Creds, Tracer: s.Tracing.Provider, Validator: s.Validator, Observer: s.Observer})
+	return rpc.Dial(target, identity.ID(workload), rpc.ClientConfig{Credentials: s.Creds, Tracer: s.Tracing.Provider, Meter: s.Metrics.Provider, Validator: s.Validator, Observer: s.Observer})
 }
 
 // writeAddr records the served address atomically, so that a reader never
