@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -243,6 +244,11 @@ func otelOptions(tp trace.TracerProvider, mp metric.MeterProvider) []otelgrpc.Op
 	return opts
 }
 
+// ReconnectMaxDelay bounds the wait between attempts to reconnect to a peer.
+const ReconnectMaxDelay = 5 * time.Second
+
+var reconnectBackoff = backoff.Config{BaseDelay: time.Second, Multiplier: 1.6, Jitter: 0.2, MaxDelay: ReconnectMaxDelay}
+
 // Dial connects to target, which must present the SVID of server.
 func Dial(target string, server spiffeid.ID, cfg ClientConfig) (*grpc.ClientConn, error) {
 	// Certificate and trust bundle are the ones current at each handshake.
@@ -260,6 +266,9 @@ func Dial(target string, server spiffeid.ID, cfg ClientConfig) (*grpc.ClientConn
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelOptions(cfg.Tracer, cfg.Meter)...)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout, PermitWithoutStream: true}),
+		// A peer restarted (a pod rescheduled, a process under `secureaudit
+		// up`) is reached again within ReconnectMaxDelay, not gRPC's 120s.
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: reconnectBackoff, MinConnectTimeout: 20 * time.Second}),
 		grpc.WithChainUnaryInterceptor(unary...),
 		grpc.WithChainStreamInterceptor(streams...),
 	)
