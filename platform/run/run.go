@@ -71,6 +71,9 @@ type Flags struct {
 	TrustDomain string
 	Namespace   string
 	IDPath      string
+	// SPIFFESocket, when set, is the SPIFFE Workload API the SVID and trust
+	// bundle come from, instead of files.
+	SPIFFESocket string
 	// HealthListen is the plaintext address of the probes (gRPC health v1,
 	// liveness and readiness, nothing else); none when empty.
 	HealthListen string
@@ -103,6 +106,7 @@ func (f *Flags) Register(fs *flag.FlagSet, defaultListen string) {
 	fs.StringVar(&f.TrustDomain, "trust-domain", "", "SPIFFE trust domain of the deployment (env "+identity.EnvTrustDomain+", default "+identity.TrustDomain+")")
 	fs.StringVar(&f.Namespace, "namespace", "", "namespace in the workloads' SPIFFE IDs (env "+identity.EnvNamespace+", default "+identity.Namespace+")")
 	fs.StringVar(&f.IDPath, "id-path", "", "path of a workload's SPIFFE ID, {namespace} and {workload} replaced (env "+identity.EnvIDPath+", default "+identity.IDPath+")")
+	fs.StringVar(&f.SPIFFESocket, "spiffe-endpoint-socket", EnvOr(rpc.EnvSPIFFESocket, ""), "SPIFFE Workload API address (unix:///run/spire/agent/public/api.sock) to take the SVID and trust bundle from, following their rotation, instead of -cert-dir/-cert/-key/-ca (env "+rpc.EnvSPIFFESocket+")")
 	str(&f.HealthListen, "health-listen", "", "plaintext address serving only gRPC health v1 for the kubelet's probes (services \"liveness\" and \"readiness\") and the Prometheus metrics (GET /metrics); off when empty")
 	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
 		env := EnvName(name)
@@ -216,16 +220,29 @@ func Setup(name string, f Flags, builtinScope []byte, logOut io.Writer) (*Servic
 	if manifest.Metadata.Name != name {
 		return nil, fmt.Errorf("scope manifest is for %q, not %q", manifest.Metadata.Name, name)
 	}
-	files, err := f.CertFiles(name)
-	if err != nil {
-		return nil, err
-	}
-	creds, err := rpc.LoadCredentials(files)
-	if err != nil {
-		return nil, err
+	var creds *rpc.Credentials
+	source := ""
+	if f.SPIFFESocket != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), rpc.WorkloadAPITimeout)
+		creds, err = rpc.WorkloadAPICredentials(ctx, f.SPIFFESocket)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		source = "the SVID of the SPIFFE Workload API at " + f.SPIFFESocket
+	} else {
+		files, err := f.CertFiles(name)
+		if err != nil {
+			return nil, err
+		}
+		if creds, err = rpc.LoadCredentials(files); err != nil {
+			return nil, err
+		}
+		source = "certificate " + files.Cert
 	}
 	if creds.ID() != identity.ID(name) {
-		return nil, fmt.Errorf("certificate %s is for %s, not %s", files.Cert, creds.ID(), identity.ID(name))
+		_ = creds.Close()
+		return nil, fmt.Errorf("%s is for %s, not %s", source, creds.ID(), identity.ID(name))
 	}
 	creds.SetLogger(log)
 	if f.CertReload > 0 {
@@ -266,6 +283,9 @@ func (s *Service) Close() {
 	}
 	if err := s.Metrics.Shutdown(ctx); err != nil {
 		s.Log.Warn("flush metrics", telemetry.KeyError, err.Error())
+	}
+	if err := s.Creds.Close(); err != nil {
+		s.Log.Warn("close the SPIFFE Workload API client", telemetry.KeyError, err.Error())
 	}
 }
 
