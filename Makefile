@@ -10,8 +10,14 @@ SERVICES := rbac-agent entra-agent risk-agent report-agent orchestrator
 # is installed, `make test` builds the API server first (once, then cached).
 KUBE_APISERVER := $(if $(shell command -v etcd),kube-apiserver)
 MODULES = $(shell $(GO) list -m -f '{{.Path}}/...')
+# The race detector runs over the platform, the services and the command
+# line: their tests run servers, clients and the orchestrator's queue in
+# goroutines. test/ (end-to-end over binaries built without -race, and the
+# kube-apiserver harness) would add its run time under -race for no
+# instrumented code of ours.
+RACE_MODULES = $(shell $(GO) list -m -f '{{.Path}}/...' | grep -E '/(platform|cli|services/[^/]+)/\.\.\.$$')
 
-.PHONY: all build demo test test-short kube-apiserver proto lint check-generated breaking ci clean tools
+.PHONY: all build demo test test-short test-race fuzz kube-apiserver proto lint check-generated breaking ci clean tools
 
 all: build
 
@@ -48,6 +54,22 @@ kube-apiserver:
 ## test-short: unit tests only (no processes, no end-to-end)
 test-short:
 	$(GO) test -short $(MODULES)
+
+## test-race: the platform's, services' and command line's tests once more with the race detector
+test-race:
+	$(GO) test -race -count=1 $(RACE_MODULES)
+
+## fuzz: run every Go fuzz target (func FuzzXxx in a _test.go file) for FUZZTIME each;
+## a crasher is written to the package's testdata/fuzz/FuzzXxx/ (commit it with the fix)
+FUZZTIME ?= 20s
+fuzz:
+	@set -e; for file in $$(grep -rl --include='*_test.go' --exclude-dir=node_modules '^func Fuzz' platform cli services); do \
+		dir=./$$(dirname $$file); \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "fuzz $$dir $$target for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$dir; \
+		done; \
+	done
 
 tools: $(BUF)
 

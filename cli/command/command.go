@@ -166,7 +166,10 @@ func newUp() *cobra.Command {
 		Long: `up creates a development CA and one certificate per service (files of mode 0600 under
 --state-dir), starts the rbac-agent, entra-agent (with --directory), risk-agent, report-agent
 and orchestrator as separate processes on loopback with mTLS, prints their addresses, and
-stops them cleanly on Ctrl-C. Run 'secureaudit audit' from another terminal meanwhile.`,
+stops them cleanly on Ctrl-C. A service that exits is started again on its address, after 1s
+doubling up to 30s while it keeps exiting within a minute; each exit and restart is printed with
+the service's restart count (an audit the service was serving fails). Process IDs are in
+<state-dir>/run/<service>.pid. Run 'secureaudit audit' from another terminal meanwhile.`,
 		Example: "  secureaudit up --snapshot examples/cluster --directory examples/directory.json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -184,13 +187,14 @@ stops them cleanly on Ctrl-C. Run 'secureaudit audit' from another terminal mean
 				fmt.Fprintf(out, "%-13s %s  (log %s)\n", svc.Name, svc.Addr, svc.LogPath)
 			}
 			fmt.Fprintf(out, "\ncertificates in %s\nrun `secureaudit audit --state-dir %s` to audit; Ctrl-C stops the services\n", st.PKIDir, cfg.StateDir)
-			select {
-			case <-cmd.Context().Done():
-				fmt.Fprintln(out, "stopping")
-				return nil
-			case svc := <-st.Exited():
-				return fmt.Errorf("%s exited unexpectedly:\n%s", svc.Name, svc.Tail(20))
+			// A service that exits is started again on its address (the
+			// audit it was serving fails); up stops only on Ctrl-C or when
+			// a service cannot be started again.
+			if err := st.Supervise(cmd.Context(), out); err != nil {
+				return err
 			}
+			fmt.Fprintln(out, "stopping")
+			return nil
 		},
 	}
 	f.register(cmd)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -68,9 +69,16 @@ type Service struct {
 	Name    string
 	Addr    string
 	LogPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	err     error
+	// PIDPath is the file holding the process ID of the current process.
+	PIDPath string
+	// Restarts counts the times Supervise started the service again.
+	Restarts int
+	cmd      *exec.Cmd
+	args     []string
+	addrFile string
+	started  time.Time
+	done     chan struct{}
+	err      error
 }
 
 // Stack is the running set of services.
@@ -144,12 +152,9 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	// start launches a service; ready waits until it serves.
 	start := func(n string, extra ...string) (*Service, string, error) {
 		addrFile := filepath.Join(runDir, n+".addr")
-		if err := os.Remove(addrFile); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, "", fmt.Errorf("clear %s: %w", addrFile, err)
-		}
 		args := append([]string{"-listen", net.JoinHostPort(cfg.Host, "0"), "-addr-file", addrFile, "-cert-dir", s.PKIDir}, extra...)
-		svc, err := s.start(n, args)
-		if err != nil {
+		svc := &Service{Name: n, LogPath: filepath.Join(cfg.StateDir, "logs", n+".log"), PIDPath: filepath.Join(runDir, n+".pid"), args: args, addrFile: addrFile}
+		if err := s.start(svc, os.O_TRUNC); err != nil {
 			return nil, "", err
 		}
 		s.Services = append(s.Services, svc)
@@ -253,31 +258,41 @@ func (s *Stack) Orchestrator() string {
 	return ""
 }
 
-func (s *Stack) start(name string, args []string) (*Service, error) {
-	bin := filepath.Join(s.cfg.BinDir, name)
+// start starts svc's process with its arguments, its log opened with
+// logMode (os.O_TRUNC at first, os.O_APPEND on a restart), and records its
+// process ID in svc.PIDPath.
+func (s *Stack) start(svc *Service, logMode int) error {
+	bin := filepath.Join(s.cfg.BinDir, svc.Name)
 	if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("%s binary not found in %s (run `make build`): %w", name, s.cfg.BinDir, err)
+		return fmt.Errorf("%s binary not found in %s (run `make build`): %w", svc.Name, s.cfg.BinDir, err)
 	}
-	logPath := filepath.Join(s.cfg.StateDir, "logs", name+".log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err := os.Remove(svc.addrFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("clear %s: %w", svc.addrFile, err)
+	}
+	logFile, err := os.OpenFile(svc.LogPath, os.O_CREATE|os.O_WRONLY|logMode, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open log for %s: %w", name, err)
+		return fmt.Errorf("open log for %s: %w", svc.Name, err)
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, svc.args...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
+		return fmt.Errorf("start %s: %w", svc.Name, err)
 	}
-	svc := &Service{Name: name, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
+	done := make(chan struct{})
+	svc.cmd, svc.done, svc.err, svc.started = cmd, done, nil, time.Now()
 	go func() {
-		svc.err = cmd.Wait()
+		err := cmd.Wait()
 		logFile.Close()
-		close(svc.done)
+		svc.err = err
+		close(done)
 	}()
-	return svc, nil
+	if err := os.WriteFile(svc.PIDPath, []byte(fmt.Sprintf("%d\n", cmd.Process.Pid)), 0o600); err != nil {
+		return fmt.Errorf("record the process ID of %s: %w", svc.Name, err)
+	}
+	return nil
 }
 
 // waitAddr waits for the service to record the address it serves on.
@@ -378,16 +393,114 @@ func (s *Stack) Stop(timeout time.Duration) {
 	wg.Wait()
 }
 
-// Exited returns a channel that yields the first service to exit.
-func (s *Stack) Exited() <-chan *Service {
-	ch := make(chan *Service, len(s.Services))
-	for _, svc := range s.Services {
+// Restart policy of Supervise: a service that exits is started again after
+// RestartBackoff, doubled for each exit that follows its previous start by
+// less than RestartReset, up to RestartMaxBackoff; after MaxStartFailures
+// consecutive restarts that do not come up, Supervise gives up.
+const (
+	RestartBackoff    = time.Second
+	RestartMaxBackoff = 30 * time.Second
+	RestartReset      = time.Minute
+	MaxStartFailures  = 5
+)
+
+// Supervise keeps the stack running until ctx ends: a service that exits
+// (crashed, killed, out of memory) is started again on the address it had,
+// so the others reach it where they did, with the policy above, and each
+// exit and restart is logged to log with the service's restart count. The
+// audit a dying agent was serving fails (its calls fail, and the
+// orchestrator fails the audit naming the agent); an orchestrator started
+// again recovers the audits its store holds unfinished. Supervise returns
+// nil when ctx ends, or an error when a service cannot be started again.
+// Stop must be called only after Supervise has returned.
+func (s *Stack) Supervise(ctx context.Context, log io.Writer) error {
+	exited := make(chan *Service, len(s.Services))
+	watch := func(svc *Service) {
+		done := svc.done
 		go func() {
-			<-svc.done
-			ch <- svc
+			select {
+			case <-done:
+				exited <- svc
+			case <-ctx.Done():
+			}
 		}()
 	}
-	return ch
+	for _, svc := range s.Services {
+		watch(svc)
+	}
+	backoff := map[*Service]time.Duration{}
+	for {
+		var svc *Service
+		select {
+		case <-ctx.Done():
+			return nil
+		case svc = <-exited:
+		}
+		up := time.Since(svc.started).Round(time.Millisecond)
+		wait := RestartBackoff
+		if prev, ok := backoff[svc]; ok && up < RestartReset {
+			wait = min(2*prev, RestartMaxBackoff)
+		}
+		for failures := 0; ; failures++ {
+			if failures == MaxStartFailures {
+				return fmt.Errorf("%s did not come up after %d restarts in a row; log %s:\n%s", svc.Name, failures, svc.LogPath, tail(svc.LogPath, 20))
+			}
+			backoff[svc] = wait
+			fmt.Fprintf(log, "%s exited (%v) after %s; restart %d in %s\n", svc.Name, svc.err, up, svc.Restarts+1, wait)
+			timer := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return nil
+			case <-timer.C:
+			}
+			err := s.restart(ctx, svc)
+			if err == nil {
+				fmt.Fprintf(log, "%s restarted on %s (restart %d)\n", svc.Name, svc.Addr, svc.Restarts)
+				break
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			fmt.Fprintf(log, "%s restart %d failed: %v\n", svc.Name, svc.Restarts, err)
+			if svc.done != nil {
+				select {
+				case <-svc.done:
+				default:
+					// Up but not ready in time: stop it and try again.
+					_ = svc.cmd.Process.Kill()
+					<-svc.done
+				}
+			}
+			up = time.Since(svc.started).Round(time.Millisecond)
+			wait = min(2*wait, RestartMaxBackoff)
+		}
+		watch(svc)
+	}
+}
+
+// restart starts svc again on the address it had and waits until it is
+// ready.
+func (s *Stack) restart(ctx context.Context, svc *Service) error {
+	args := slices.Clone(svc.args)
+	for i := range args[:len(args)-1] {
+		if args[i] == "-listen" {
+			args[i+1] = svc.Addr
+		}
+	}
+	svc.args = args
+	svc.Restarts++
+	if err := s.start(svc, os.O_APPEND); err != nil {
+		return err
+	}
+	addr, err := s.waitAddr(ctx, svc, svc.addrFile)
+	if err != nil {
+		return err
+	}
+	if addr != svc.Addr {
+		return fmt.Errorf("%s serves on %s, not on %s where the others reach it", svc.Name, addr, svc.Addr)
+	}
+	return s.waitReady(ctx, svc)
 }
 
 // Tail returns the last lines of a service's log.

@@ -34,7 +34,11 @@ const DefaultReloadInterval = time.Second
 // a certificate for another identity, a truncated file) keeps the previous
 // material and is tried again at the next look; Check and Watch report it.
 type Credentials struct {
-	files    pki.Files
+	files pki.Files
+	// socket is the Workload API's address when the material comes from
+	// it (WorkloadAPICredentials) instead of files; close stops following it.
+	socket   string
+	close    func() error
 	id       spiffeid.ID
 	interval time.Duration
 
@@ -110,7 +114,7 @@ func (c *Credentials) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x50
 // material in use is no longer what the files hold. Readiness reports it.
 func (c *Credentials) Check(now time.Time) error {
 	c.refresh(true)
-	if err := validity(c.files.Cert, c.cur.Load().svid, now); err != nil {
+	if err := validity(c.where(), c.cur.Load().svid, now); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -151,7 +155,7 @@ func (c *Credentials) Watch(ctx context.Context) {
 					if msg != "" {
 						l.Error("credentials not usable", "error", msg)
 					} else {
-						l.Info("credentials usable again", "certificate", c.files.Cert)
+						l.Info("credentials usable again", "certificate", c.where())
 					}
 				}
 				last = msg
@@ -164,6 +168,9 @@ func (c *Credentials) Watch(ctx context.Context) {
 // the last look (or always when force), and swaps in the new material when
 // the files changed and the new material is usable.
 func (c *Credentials) refresh(force bool) {
+	if c.socket != "" {
+		return // the Workload API pushes rotations (apiWatcher)
+	}
 	now := time.Now()
 	if !force && now.UnixNano()-c.lastLook.Load() < int64(c.interval) {
 		return

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -135,13 +137,17 @@ func (p *Probes) Watch(req *healthpb.HealthCheckRequest, stream grpc.ServerStrea
 // probeTimeout bounds one probe's checks.
 const probeTimeout = 5 * time.Second
 
-// ServeProbes serves only the health service, in plaintext, on lis until ctx
-// ends. Nothing else is registered on it, so the port gives no access to the
-// service's API.
-func ServeProbes(ctx context.Context, lis net.Listener, p *Probes) error {
+// MetricsPath is where the health port serves the Prometheus metrics.
+const MetricsPath = "/metrics"
+
+// ServeProbes serves, in plaintext on lis until ctx ends, only the gRPC
+// health service (over HTTP/2 without TLS, as the kubelet's gRPC probe
+// speaks it) and, when metrics is not nil, GET MetricsPath for a Prometheus
+// scrape (HTTP/1.1 or HTTP/2). Every other request is answered 404 (or
+// gRPC Unimplemented), so the port gives no access to the service's API.
+func ServeProbes(ctx context.Context, lis net.Listener, p *Probes, metrics http.Handler) error {
 	srv := grpc.NewServer(
 		grpc.MaxRecvMsgSize(4<<10),
-		grpc.ConnectionTimeout(probeTimeout),
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 			defer cancel()
@@ -149,16 +155,48 @@ func ServeProbes(ctx context.Context, lis net.Listener, p *Probes) error {
 		}),
 	)
 	healthpb.RegisterHealthServer(srv, p)
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	hs := &http.Server{
+		Handler:           probeHandler(srv, metrics),
+		Protocols:         &protocols,
+		ReadHeaderTimeout: probeTimeout,
+		MaxHeaderBytes:    8 << 10,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(lis) }()
+	go func() { errc <- hs.Serve(lis) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve probes on %s: %w", lis.Addr(), err)
 	case <-ctx.Done():
 	}
+	// Watch streams stay open: close rather than wait for them.
+	hs.Close()
 	srv.Stop()
-	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve probes on %s: %w", lis.Addr(), err)
 	}
 	return nil
+}
+
+// probeHandler routes gRPC (HTTP/2 with a gRPC content type) to the health
+// server and GET MetricsPath to metrics; it answers 404 to anything else.
+func probeHandler(health *grpc.Server, metrics http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc"):
+			health.ServeHTTP(w, r)
+		case r.URL.Path == MetricsPath && metrics != nil:
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				w.Header().Set("Allow", "GET, HEAD")
+				http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+				return
+			}
+			metrics.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
 }

@@ -20,8 +20,10 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -47,7 +49,10 @@ type ServerConfig struct {
 	Manifest    *scope.Manifest
 	Logger      *slog.Logger
 	Tracer      trace.TracerProvider
-	Validator   *validation.Validator
+	// Meter, when set, records the RPC metrics of OpenTelemetry's semantic
+	// conventions (rpc.server.call.duration and the like).
+	Meter     metric.MeterProvider
+	Validator *validation.Validator
 	// Observer, when set, is told of every authorization decision.
 	Observer Observer
 	// CredentialCheck, when set, returns the latest credential self-check,
@@ -125,7 +130,7 @@ func NewServer(cfg ServerConfig, register func(*grpc.Server)) (*Server, error) {
 	})
 	srv := grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(tlsCfg)),
-		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(cfg.Tracer), otelgrpc.WithPropagators(telemetry.Propagator()))),
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelOptions(cfg.Tracer, cfg.Meter)...)),
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: maxAge, Time: KeepaliveTime, Timeout: KeepaliveTimeout}),
@@ -191,7 +196,9 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 type ClientConfig struct {
 	Credentials *Credentials
 	Tracer      trace.TracerProvider
-	Validator   *validation.Validator
+	// Meter, when set, records the client's RPC metrics.
+	Meter     metric.MeterProvider
+	Validator *validation.Validator
 	// Observer, when set, is told of every call the client makes.
 	Observer Observer
 }
@@ -228,6 +235,20 @@ func retryUnavailable() grpc.UnaryClientInterceptor {
 	}
 }
 
+// otelOptions instruments calls with the tracer and, when set, the meter.
+func otelOptions(tp trace.TracerProvider, mp metric.MeterProvider) []otelgrpc.Option {
+	opts := []otelgrpc.Option{otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(telemetry.Propagator())}
+	if mp != nil {
+		opts = append(opts, otelgrpc.WithMeterProvider(mp))
+	}
+	return opts
+}
+
+// ReconnectMaxDelay bounds the wait between attempts to reconnect to a peer.
+const ReconnectMaxDelay = 5 * time.Second
+
+var reconnectBackoff = backoff.Config{BaseDelay: time.Second, Multiplier: 1.6, Jitter: 0.2, MaxDelay: ReconnectMaxDelay}
+
 // Dial connects to target, which must present the SVID of server.
 func Dial(target string, server spiffeid.ID, cfg ClientConfig) (*grpc.ClientConn, error) {
 	// Certificate and trust bundle are the ones current at each handshake.
@@ -242,9 +263,12 @@ func Dial(target string, server spiffeid.ID, cfg ClientConfig) (*grpc.ClientConn
 	}
 	conn, err := grpc.NewClient(target,
 		grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(cfg.Tracer), otelgrpc.WithPropagators(telemetry.Propagator()))),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelOptions(cfg.Tracer, cfg.Meter)...)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout, PermitWithoutStream: true}),
+		// A peer restarted (a pod rescheduled, a process under `secureaudit
+		// up`) is reached again within ReconnectMaxDelay, not gRPC's 120s.
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: reconnectBackoff, MinConnectTimeout: 20 * time.Second}),
 		grpc.WithChainUnaryInterceptor(unary...),
 		grpc.WithChainStreamInterceptor(streams...),
 	)

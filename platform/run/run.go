@@ -63,12 +63,17 @@ type Flags struct {
 	Scope     string
 	LogLevel  string
 	TraceFile string
-	AddrFile  string
+	// MetricsFile, when set, receives the metrics as JSON lines.
+	MetricsFile string
+	AddrFile    string
 	// TrustDomain, Namespace and IDPath set the workloads' SPIFFE IDs
 	// (identity.Configure); empty keeps the environment's or the default.
 	TrustDomain string
 	Namespace   string
 	IDPath      string
+	// SPIFFESocket, when set, is the SPIFFE Workload API the SVID and trust
+	// bundle come from, instead of files.
+	SPIFFESocket string
 	// HealthListen is the plaintext address of the probes (gRPC health v1,
 	// liveness and readiness, nothing else); none when empty.
 	HealthListen string
@@ -95,12 +100,14 @@ func (f *Flags) Register(fs *flag.FlagSet, defaultListen string) {
 	str(&f.CA, "ca", "", "PEM trust bundle of the trust domain")
 	str(&f.Scope, "scope", "", "scope manifest file; the manifest built into the binary when empty")
 	str(&f.LogLevel, "log-level", "info", "debug, info, warn or error")
-	str(&f.TraceFile, "trace-file", "", "append finished trace spans to this file as JSON lines")
+	str(&f.TraceFile, "trace-file", "", "append finished trace spans to this file as JSON lines (OTLP export: the standard OTEL_* variables)")
+	str(&f.MetricsFile, "metrics-file", "", "append OpenTelemetry metrics to this file as JSON lines every 30s (OTLP export: the standard OTEL_* variables; Prometheus: GET /metrics on -health-listen)")
 	str(&f.AddrFile, "addr-file", "", "once listening, write the address served on to this file (useful with -listen 127.0.0.1:0)")
 	fs.StringVar(&f.TrustDomain, "trust-domain", "", "SPIFFE trust domain of the deployment (env "+identity.EnvTrustDomain+", default "+identity.TrustDomain+")")
 	fs.StringVar(&f.Namespace, "namespace", "", "namespace in the workloads' SPIFFE IDs (env "+identity.EnvNamespace+", default "+identity.Namespace+")")
 	fs.StringVar(&f.IDPath, "id-path", "", "path of a workload's SPIFFE ID, {namespace} and {workload} replaced (env "+identity.EnvIDPath+", default "+identity.IDPath+")")
-	str(&f.HealthListen, "health-listen", "", "plaintext address serving only gRPC health v1 for the kubelet's probes (services \"liveness\" and \"readiness\"); off when empty")
+	fs.StringVar(&f.SPIFFESocket, "spiffe-endpoint-socket", EnvOr(rpc.EnvSPIFFESocket, ""), "SPIFFE Workload API address (unix:///run/spire/agent/public/api.sock) to take the SVID and trust bundle from, following their rotation, instead of -cert-dir/-cert/-key/-ca (env "+rpc.EnvSPIFFESocket+")")
+	str(&f.HealthListen, "health-listen", "", "plaintext address serving only gRPC health v1 for the kubelet's probes (services \"liveness\" and \"readiness\") and the Prometheus metrics (GET /metrics); off when empty")
 	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
 		env := EnvName(name)
 		if v, ok := os.LookupEnv(env); ok {
@@ -151,9 +158,13 @@ func (f *Flags) CertFiles(workload string) (pki.Files, error) {
 
 // Service is a started-up workload: everything its server and clients need.
 type Service struct {
-	Name      string
-	Log       *slog.Logger
-	Tracing   *telemetry.Tracing
+	Name    string
+	Log     *slog.Logger
+	Tracing *telemetry.Tracing
+	// Metrics is the meter provider every instrument of the service should
+	// use: its metrics are scraped on the health port and exported as the
+	// OTEL_* environment and -metrics-file say.
+	Metrics   *telemetry.Metrics
 	Validator *validation.Validator
 	Creds     *rpc.Credentials
 	Manifest  *scope.Manifest
@@ -209,16 +220,29 @@ func Setup(name string, f Flags, builtinScope []byte, logOut io.Writer) (*Servic
 	if manifest.Metadata.Name != name {
 		return nil, fmt.Errorf("scope manifest is for %q, not %q", manifest.Metadata.Name, name)
 	}
-	files, err := f.CertFiles(name)
-	if err != nil {
-		return nil, err
-	}
-	creds, err := rpc.LoadCredentials(files)
-	if err != nil {
-		return nil, err
+	var creds *rpc.Credentials
+	source := ""
+	if f.SPIFFESocket != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), rpc.WorkloadAPITimeout)
+		creds, err = rpc.WorkloadAPICredentials(ctx, f.SPIFFESocket)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		source = "the SVID of the SPIFFE Workload API at " + f.SPIFFESocket
+	} else {
+		files, err := f.CertFiles(name)
+		if err != nil {
+			return nil, err
+		}
+		if creds, err = rpc.LoadCredentials(files); err != nil {
+			return nil, err
+		}
+		source = "certificate " + files.Cert
 	}
 	if creds.ID() != identity.ID(name) {
-		return nil, fmt.Errorf("certificate %s is for %s, not %s", files.Cert, creds.ID(), identity.ID(name))
+		_ = creds.Close()
+		return nil, fmt.Errorf("%s is for %s, not %s", source, creds.ID(), identity.ID(name))
 	}
 	creds.SetLogger(log)
 	if f.CertReload > 0 {
@@ -236,7 +260,12 @@ func Setup(name string, f Flags, builtinScope []byte, logOut io.Writer) (*Servic
 	if err != nil {
 		return nil, err
 	}
-	svc := &Service{Name: name, Log: log, Tracing: tr, Validator: v, Creds: creds, Manifest: manifest, listen: f.Listen, addrFile: f.AddrFile, maxConnAge: f.MaxConnectionAge, healthListen: f.HealthListen}
+	metrics, err := telemetry.NewMetrics(name, f.MetricsFile)
+	if err != nil {
+		_ = tr.Shutdown(context.Background())
+		return nil, err
+	}
+	svc := &Service{Name: name, Log: log, Tracing: tr, Metrics: metrics, Validator: v, Creds: creds, Manifest: manifest, listen: f.Listen, addrFile: f.AddrFile, maxConnAge: f.MaxConnectionAge, healthListen: f.HealthListen}
 	switch manifest.Spec.Credential.Kind {
 	case "none", "api-key":
 		proof := NoKubernetesToken(os.LookupEnv, fileExists).JSON()
@@ -252,6 +281,12 @@ func (s *Service) Close() {
 	if err := s.Tracing.Shutdown(ctx); err != nil {
 		s.Log.Warn("flush traces", telemetry.KeyError, err.Error())
 	}
+	if err := s.Metrics.Shutdown(ctx); err != nil {
+		s.Log.Warn("flush metrics", telemetry.KeyError, err.Error())
+	}
+	if err := s.Creds.Close(); err != nil {
+		s.Log.Warn("close the SPIFFE Workload API client", telemetry.KeyError, err.Error())
+	}
 }
 
 // Serve builds the server, listens on the configured address and serves
@@ -262,6 +297,7 @@ func (s *Service) Serve(ctx context.Context, register func(*grpc.Server)) error 
 		Manifest:         s.Manifest,
 		Logger:           s.Log,
 		Tracer:           s.Tracing.Provider,
+		Meter:            s.Metrics.Provider,
 		Validator:        s.Validator,
 		Observer:         s.Observer,
 		CredentialCheck:  s.CredentialCheck,
@@ -304,7 +340,7 @@ func (s *Service) Serve(ctx context.Context, register func(*grpc.Server)) error 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	perr := make(chan error, 1)
-	go func() { perr <- rpc.ServeProbes(ctx, hlis, probes) }()
+	go func() { perr <- rpc.ServeProbes(ctx, hlis, probes, s.Metrics.Handler()) }()
 	s.serving.Store(true)
 	err = srv.Serve(ctx, lis)
 	s.serving.Store(false)
@@ -317,7 +353,7 @@ func (s *Service) Serve(ctx context.Context, register func(*grpc.Server)) error 
 
 // Dial connects to another workload's server.
 func (s *Service) Dial(target, workload string) (*grpc.ClientConn, error) {
-	return rpc.Dial(target, identity.ID(workload), rpc.ClientConfig{Credentials: s.Creds, Tracer: s.Tracing.Provider, Validator: s.Validator, Observer: s.Observer})
+	return rpc.Dial(target, identity.ID(workload), rpc.ClientConfig{Credentials: s.Creds, Tracer: s.Tracing.Provider, Meter: s.Metrics.Provider, Validator: s.Validator, Observer: s.Observer})
 }
 
 // writeAddr records the served address atomically, so that a reader never

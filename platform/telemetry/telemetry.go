@@ -48,12 +48,21 @@ type Tracing struct {
 	file     *os.File
 }
 
-// NewTracing builds a tracer provider for the service. When traceFile is not
-// empty, finished spans are appended to it as JSON lines.
+// NewTracing builds a tracer provider for the service. Spans are exported
+// over OTLP when the OTEL_* environment asks for it (see otlpEnabled), and
+// when traceFile is not empty, finished spans are appended to it as JSON
+// lines.
 func NewTracing(service, traceFile string) (*Tracing, error) {
 	res := resource.NewSchemaless(semconv.ServiceName(service))
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sdktrace.AlwaysSample())}
 	t := &Tracing{}
+	exp, err := spanExporter(context.Background(), osLookup)
+	if err != nil {
+		return nil, err
+	}
+	if exp != nil {
+		opts = append(opts, sdktrace.WithBatcher(exp))
+	}
 	if traceFile != "" {
 		f, err := os.OpenFile(traceFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {
@@ -70,6 +79,9 @@ func NewTracing(service, traceFile string) (*Tracing, error) {
 	t.Provider = sdktrace.NewTracerProvider(opts...)
 	return t, nil
 }
+
+// osLookup is os.LookupEnv: the OTLP exporters read the same environment.
+var osLookup = os.LookupEnv
 
 // Shutdown flushes and closes the tracer provider.
 func (t *Tracing) Shutdown(ctx context.Context) error {

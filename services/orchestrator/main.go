@@ -51,7 +51,6 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	dbPath := str("db", "secureaudit.db", "SQLite database file")
 	keyPath := str("evidence-key", "", "signing key of the evidence log, generated with mode 0600 at first start (default: evidence.key next to -db)")
 	webhook := str("controls-webhook", "", "URL that token baseline alerts are POSTed to as JSON (optional)")
-	metricsFile := str("metrics-file", "", "append OpenTelemetry metrics (controls alerts, anomalies, tokens per item) to this file as JSON")
 	regressionEvery := str("regression-interval", "24h", "how often to re-run the reference cases (baseline regression); 0 disables the schedule")
 	refuseCred := str("refuse-on-credential-violation", "false", "refuse audits while an agent presents a credential broader than its scope manifest (CC6.2)")
 	scheduleTick := str("schedule-tick", "30s", "how often due audit schedules are checked (secureaudit schedule add); 0 disables scheduling")
@@ -119,11 +118,9 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	defer st.Close()
 	svc.AddReadiness("store", st.Ping)
 
-	mp, stopMetrics, err := meterProvider(*metricsFile)
-	if err != nil {
-		return err
-	}
-	defer stopMetrics()
+	// Controls alerts, anomalies and tokens per item, with the RPC metrics:
+	// -metrics-file, OTLP and the health port's /metrics (run.Flags).
+	mp := svc.Metrics.Provider
 	if *keyPath == "" {
 		*keyPath = filepath.Join(filepath.Dir(*dbPath), "evidence.key")
 	}

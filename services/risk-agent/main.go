@@ -29,14 +29,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"time"
 
-	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
-	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"google.golang.org/grpc"
 
 	"secureaudit.dev/deploy/scopes"
@@ -67,7 +62,6 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	budget := str("reasoning-token-budget", "200000", "input and output tokens one audit may spend")
 	maxOut := str("reasoning-max-output-tokens", "4096", "output tokens per call")
 	retries := str("reasoning-max-retries", "1", "SDK retries of a call refused with 429 or 5xx")
-	metricsFile := str("metrics-file", "", "append OpenTelemetry metrics to this file as JSON")
 	stale := str("stale-days", strconv.Itoa(entra.DefaultStaleDays), "days without a sign-in after which an account with cluster access is stale (ENTRA-010), 1 to 3650")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -103,12 +97,9 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer svc.Close()
-	mp, stop, err := meterProvider(*metricsFile)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	meter, err := reasoning.NewMeter(mp)
+	// GenAI token usage and duration, with the RPC metrics: -metrics-file,
+	// OTLP and the health port's /metrics (run.Flags).
+	meter, err := reasoning.NewMeter(svc.Metrics.Provider)
 	if err != nil {
 		return err
 	}
@@ -118,30 +109,6 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	srv := assess.NewServer(svc.Log, assess.WithReasoner(reasoner), assess.WithIdentityConfig(entra.Config{StaleDays: staleDays}))
 	return svc.Serve(ctx, func(s *grpc.Server) { secureauditv1.RegisterRiskServiceServer(s, srv) })
-}
-
-// meterProvider exports metrics to path as JSON every 30 seconds and at
-// shutdown, or records nothing when path is empty.
-func meterProvider(path string) (metric.MeterProvider, func(), error) {
-	if path == "" {
-		return noop.NewMeterProvider(), func() {}, nil
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open metrics file: %w", err)
-	}
-	exp, err := stdoutmetric.New(stdoutmetric.WithWriter(f))
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("metrics exporter: %w", err)
-	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(30*time.Second))))
-	return mp, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = mp.Shutdown(ctx)
-		f.Close()
-	}, nil
 }
 
 // parseStaleDays reads -stale-days: whole days from 1 to 3650.

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,7 +99,7 @@ func deployments(t *testing.T) map[string]container {
 // certificates the CSI driver would mount) and asks, as the kubelet's gRPC
 // probe does (plaintext, no certificate), the port and service its
 // readiness and liveness probes name: both answer SERVING, and that port
-// serves nothing but health.
+// serves nothing but health and the Prometheus scrape (GET /metrics).
 func TestProbesFromManifests(t *testing.T) {
 	deps := deployments(t)
 	if len(deps) != 5 {
@@ -233,6 +235,32 @@ func TestProbesFromManifests(t *testing.T) {
 			_, err = secureauditv1.NewAuditServiceClient(conn).ListAudits(ctx, &secureauditv1.ListAuditsRequest{})
 			if status.Code(err) != codes.Unimplemented {
 				t.Errorf("ListAudits on the probe port: %v, want Unimplemented", err)
+			}
+			// Prometheus scrapes the same port; no other path is served.
+			base := "http://" + net.JoinHostPort(host, strconv.Itoa(port))
+			res, err := http.Get(base + "/metrics")
+			if err != nil {
+				t.Fatalf("GET /metrics: %v", err)
+			}
+			body, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err != nil || res.StatusCode != http.StatusOK {
+				t.Fatalf("GET /metrics: %s %v", res.Status, err)
+			}
+			for _, want := range []string{`service_name="` + name + `"`, "\nprocess_resident_memory_bytes ", "\ngo_goroutines "} {
+				if !strings.Contains(string(body), want) {
+					t.Errorf("GET /metrics has no %q:\n%s", want, body)
+				}
+			}
+			for _, path := range []string{"/", "/debug/pprof/", "/healthz"} {
+				res, err := http.Get(base + path)
+				if err != nil {
+					t.Fatalf("GET %s: %v", path, err)
+				}
+				res.Body.Close()
+				if res.StatusCode != http.StatusNotFound {
+					t.Errorf("GET %s on the probe port: %s, want 404", path, res.Status)
+				}
 			}
 		})
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 // pathsReport is the escalation-path fixture (testdata/paths/README.md).
-func pathsReport(t *testing.T) *secureauditv1.Report {
+func pathsReport(t testing.TB) *secureauditv1.Report {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", "paths", "report.json"))
 	if err != nil {

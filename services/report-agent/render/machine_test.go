@@ -22,7 +22,7 @@ import (
 // the official required properties, enums, patterns and
 // additionalProperties: false, so that a misspelt or invented property, a
 // missing required one or a value outside an enum fails.
-func compileSchema(t *testing.T, file string) *jsonschema.Schema {
+func compileSchema(t testing.TB, file string) *jsonschema.Schema {
 	t.Helper()
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
@@ -33,7 +33,7 @@ func compileSchema(t *testing.T, file string) *jsonschema.Schema {
 	return s
 }
 
-func validate(t *testing.T, s *jsonschema.Schema, doc []byte) error {
+func validate(t testing.TB, s *jsonschema.Schema, doc []byte) error {
 	t.Helper()
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
 	if err != nil {

@@ -93,6 +93,15 @@ type anthropicRequest struct {
 	} `json:"messages"`
 }
 
+// seen returns the prompts received so far. A handler may still be running
+// when the client has given up (the hang case), so they are read under the
+// lock (go test -race found the unguarded read).
+func (f *fakeModel) seen() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.prompts...)
+}
+
 func (f *fakeModel) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {

@@ -190,7 +190,7 @@ func TestProviders(t *testing.T) {
 					t.Errorf("metrics = %v, want the GenAI token usage and duration", names)
 				}
 				// Nothing planted reaches a prompt, and the key never does.
-				for _, p := range fake.prompts {
+				for _, p := range fake.seen() {
 					if strings.Contains(p, "Ignore previous") || strings.Contains(p, "sk-test-secret") {
 						t.Errorf("prompt carries withheld text or the key:\n%s", p)
 					}
@@ -290,7 +290,7 @@ func TestAzureOpenAI(t *testing.T) {
 	if len(res.Reasoning.GetAnnotations()) != 2 || len(res.Anomalies) != 0 {
 		t.Errorf("azure-openai: annotations %v, anomalies %v", res.Reasoning.GetAnnotations(), res.Anomalies)
 	}
-	for _, p := range fake.prompts {
+	for _, p := range fake.seen() {
 		if strings.Contains(p, "sk-test-secret") {
 			t.Error("key in the prompt")
 		}
