@@ -61,6 +61,22 @@ func prose(lower string) (string, bool) {
 	if strings.Count(lower, " ") < proseMin-1 && !hasCJK(lower) {
 		return "", false
 	}
+	f := measure(lower)
+	if f.words < proseMin && !(f.strong > 0 && f.sentences >= 2) {
+		return "", false
+	}
+	if f.second+f.imperatives+f.phrases == 0 || f.strong == 0 && f.phrases == 0 {
+		return "", false
+	}
+	if s := f.score(); s >= proseThreshold {
+		return fmt.Sprintf("%d words in %d sentences, %d second-person words, %d imperative openings, %d address phrases, %d strong and %d other model terms (score %d, threshold %d)",
+			f.words, f.sentences, f.second, f.imperatives, f.phrases, f.strong, f.weak, s, proseThreshold), true
+	}
+	return "", false
+}
+
+// measure counts the features of lower in one pass.
+func measure(lower string) proseFeatures {
 	var f proseFeatures
 	f.afterTerminator = true
 	start := -1
@@ -95,17 +111,7 @@ func prose(lower string) (string, bool) {
 	}
 	flush(len(lower))
 	f.endSentence()
-	if f.words < proseMin && !(f.strong > 0 && f.sentences >= 2) {
-		return "", false
-	}
-	if f.second+f.imperatives+f.phrases == 0 || f.strong == 0 && f.phrases == 0 {
-		return "", false
-	}
-	if s := f.score(); s >= proseThreshold {
-		return fmt.Sprintf("%d words in %d sentences, %d second-person words, %d imperative openings, %d address phrases, %d strong and %d other model terms (score %d, threshold %d)",
-			f.words, f.sentences, f.second, f.imperatives, f.phrases, f.strong, f.weak, s, proseThreshold), true
-	}
-	return "", false
+	return f
 }
 
 // directing are the verbs of "<verb> you to": "asking you to", "want you
