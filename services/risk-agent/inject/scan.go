@@ -107,7 +107,7 @@ func (c Category) detects() string {
 	case HiddenText:
 		return "Invisible and bidirectional Unicode: format characters (zero-width, bidi overrides and isolates, tag characters), private-use and unassigned code points, control characters other than tab and line breaks, blank fillers, invalid UTF-8. Base severity MEDIUM: such characters also come from careless copying."
 	case Encoded:
-		return "Encoded payloads: runs of base64 or base32 (24 characters or more), Ascii85 (25 or more, with punctuation) or hex (32 or more) that decode to text which is itself detected (rescanned, two levels deep) or reads as at least four words of prose; and ROT13 text (three distinct common English words in ROT13 form, such as gur, naq, lbh) whose decoding reads likewise."
+		return "Encoded payloads: runs of base64 or base32 (24 characters or more), Ascii85 (25 or more, with punctuation) or hex (32 or more) that decode to text which is itself detected (rescanned, two levels deep) or reads as at least four words of prose; and ROT13 text (three distinct common English words in ROT13 form, such as gur, naq, lbh) whose decoding reads likewise; and a decoding left to the reader, whatever the payload: a line labelled as encoded text (\"BASE32 encoded string: ...\", \"Encoded: ...\") followed by a line that is only a \"decoded\" label to complete."
 	case Exfiltration:
 		return "Markdown and HTML exfiltration: a markdown image with a remote URL, an HTML image, or a markdown or reference link whose URL carries a query string."
 	case Prose:
@@ -160,6 +160,8 @@ func scan(s string, depth int) []Hit {
 		if r, ok := encoded(s, depth); ok {
 			add(Encoded, r)
 		} else if r, ok := rot13Text(s, words, depth); ok {
+			add(Encoded, r)
+		} else if r, ok := decodeTemplate(lower); ok {
 			add(Encoded, r)
 		}
 	}
@@ -630,6 +632,25 @@ func rot13Text(s string, words []string, depth int) (string, bool) {
 	}, s)
 	if textual([]byte(decoded), depth) {
 		return "ROT13 that decodes to text", true
+	}
+	return "", false
+}
+
+// A decoding left to the reader: a line labelled as encoded text ("BASE32
+// encoded string: JBQW...", "Encoded: ...") and a later line that is only a
+// "decoded" label waiting to be completed. Whatever the payload, the string
+// asks whoever reads it to decode and continue.
+var (
+	encodedLabel = regexp.MustCompile(`(?m)^[^\n:]{0,40}\bencoded(?: string| text)?:[ \t]*\S`)
+	decodedLabel = regexp.MustCompile(`(?m)^[^\n:]{0,40}\bdecoded(?: string| text)?:[ \t]*$`)
+)
+
+func decodeTemplate(lower string) (string, bool) {
+	if !strings.Contains(lower, "decoded") {
+		return "", false
+	}
+	if loc := encodedLabel.FindStringIndex(lower); loc != nil && decodedLabel.MatchString(lower[loc[1]:]) {
+		return "encoded text with an empty \"decoded\" label to complete", true
 	}
 	return "", false
 }
