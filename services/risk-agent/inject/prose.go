@@ -20,7 +20,10 @@ import (
 //     French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese,
 //     Japanese and Korean forms), sentences that open with an imperative
 //     verb ("write", "act", "ignore", "respond"...), and address phrases
-//     ("you are", "you will", "your task", "I want you", "can you"...);
+//     ("you are", "you will", "your task", "I want you", "can you"...,
+//     a persona ordered: "act like my", "act as the"), and a piece of
+//     writing ordered (an imperative write, generate, compose... with a
+//     sentence, letter, poem, story... as its object within three words);
 //   - model talk: words about models and their behaviour, strong ones
 //     ("assistant", "AI", "chatbot", "persona", "jailbreak", "unfiltered",
 //     "prompt", "ethical"...) counting two and generic ones ("answer",
@@ -50,6 +53,8 @@ type proseFeatures struct {
 	prev, prev2                      string
 	sentenceWords                    int
 	countedSentence, afterTerminator bool
+	producing                        int
+	actOrdered                       bool
 }
 
 func (f *proseFeatures) score() int {
@@ -118,6 +123,14 @@ func measure(lower string) proseFeatures {
 // to", "allow you to".
 var directing = set("ask", "asks", "asking", "want", "need", "like", "tell", "telling", "instruct", "order", "command", "allow", "require", "expect", "get")
 
+// producers are the verbs that order a piece of writing; textUnits the
+// pieces.
+var (
+	producers = set("write", "generate", "compose", "draft", "create", "produce", "craft", "provide", "give")
+	textUnits = set("sentence", "sentences", "paragraph", "paragraphs", "essay", "poem", "story", "letter", "article",
+		"post", "tweet", "blog", "email", "script", "speech", "guide", "tutorial", "list", "song", "lyrics", "joke")
+)
+
 // modalBefore are the modals of a polite imperative: "could you write".
 var modalBefore = set("can", "could", "would", "will")
 
@@ -150,7 +163,8 @@ func (f *proseFeatures) word(w string) {
 	// An imperative opens a sentence, follows "please" there, or is asked
 	// for politely: "could you describe", "can you please write".
 	polite := f.prev == "you" && modalBefore[f.prev2] || f.prev == "please" && (f.prev2 == "you" || f.sentenceWords == 2)
-	if (f.afterTerminator || polite) && imperatives[w] {
+	imperativeHere := (f.afterTerminator || polite) && imperatives[w]
+	if imperativeHere {
 		f.imperatives++
 	}
 	f.afterTerminator = false
@@ -170,9 +184,29 @@ func (f *proseFeatures) word(w string) {
 		f.strong++
 	}
 	// A persona handed over: "you are a", "you're an", "act as a".
-	if (f.prev2 == "you" && f.prev == "are" || f.prev2 == "act" && f.prev == "as") && (w == "a" || w == "an") ||
+	if (f.prev2 == "you" && f.prev == "are") && (w == "a" || w == "an") ||
+		f.actOrdered && f.prev2 == "act" && (f.prev == "as" || f.prev == "like") && (w == "my" || w == "the") ||
+		f.prev2 == "act" && f.prev == "as" && (w == "a" || w == "an") ||
 		(f.prev == "you're" || f.prev == "youre") && (w == "a" || w == "an") {
 		f.phrases++
+	}
+	// A piece of writing ordered: "write one sentence", "generate a
+	// letter", "compose a poem": an imperative production verb with a text
+	// unit as its object within three words.
+	if f.producing > 0 && textUnits[w] {
+		f.phrases++
+		f.producing = 0
+	} else if f.producing > 0 {
+		f.producing--
+	}
+	if f.prev2 == "act" {
+		f.actOrdered = false
+	}
+	if imperativeHere && w == "act" {
+		f.actOrdered = true
+	}
+	if imperativeHere && producers[w] {
+		f.producing = 3
 	}
 	if id, ok := strongTerms[w]; ok && f.strongSeen.add(id) {
 		f.strong++
@@ -304,6 +338,8 @@ var (
 		"ethics", "moral", "morals", "morality", "censorship", "censored", "prompt", "prompts", "monologue", "pretend",
 		"hypothetical", "hypothetically", "fictional", "roleplaying", "simulate", "simulation", "claude", "bard",
 		"llama", "gemini", "vicuna", "filters", "unrestricted", "restrictions", "openai's", "chatgpt's", "ai's",
+		// the named jailbreak families, as "dan" above: the grandma exploit
+		"grandma", "grandmother",
 		// de, fr, es, it, pt, ru, zh, ja, ko
 		"ki", "ia", "assistent", "assistente", "asistente", "sprachmodell", "anweisungen", "règles", "consignes",
 		"instrucciones", "istruzioni", "instruções", "инструкции", "助手", "模型", "指令", "提示",
