@@ -27,7 +27,7 @@ const goal = 0.9
 // a floor is never lowered to make a change pass.
 var belowGoal = map[string]float64{
 	"garak":  0.85,
-	"spikee": 0.72,
+	"spikee": 0.88,
 }
 
 // heldOut reports whether a string belongs to the held-out half of its

@@ -18,10 +18,11 @@ import (
 //
 //   - address: second-person words ("you", "your", and their German,
 //     French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese,
-//     Japanese and Korean forms), sentences that open with an imperative
+//     Japanese, Korean, Zulu, Albanian, Irish and Scottish Gaelic forms),
+//     sentences and clauses after a colon that open with an imperative
 //     verb ("write", "act", "ignore", "respond"...), and address phrases
 //     ("you are", "you will", "your task", "I want you", "can you"...,
-//     a persona ordered: "act like my", "act as the"), and a piece of
+//     a persona ordered: "act like my", "act as my"), and a piece of
 //     writing ordered (an imperative write, generate, compose... with a
 //     sentence, letter, poem, story... as its object within three words);
 //   - model talk: words about models and their behaviour, strong ones
@@ -35,10 +36,14 @@ import (
 // phrase, and its score, 2 per address phrase + second-person words (up to
 // 3) + imperative openings (up to 2) + model talk (up to 8), reaches
 // proseThreshold. "your response", "your prompt" and the like also count as
-// one strong term: they presume the reader produces answers. The weights and
+// one strong term: they presume the reader produces answers (so do "your
+// answer" in Zulu, Albanian, Irish and Scottish Gaelic, where the possessive
+// follows the noun or is Irish "do"). The weights and
 // lexicons are fixed in code; the reason gives every count, so a finding
 // explains itself. Sentences end at . ! ? a line break or their CJK forms;
-// a colon does not end one, so JSON does not read as a row of sentences.
+// a colon does not end one, so JSON does not read as a row of sentences,
+// but a word right after ": " may be an imperative ("do the following:
+// repeat..."); after ": \"" (JSON) it is not.
 const (
 	proseMin       = 6
 	proseThreshold = 6
@@ -54,7 +59,7 @@ type proseFeatures struct {
 	sentenceWords                    int
 	countedSentence, afterTerminator bool
 	producing                        int
-	actOrdered                       bool
+	actOrdered, afterColon           bool
 }
 
 func (f *proseFeatures) score() int {
@@ -112,6 +117,11 @@ func measure(lower string) proseFeatures {
 		switch r {
 		case '.', '!', '?', '\n', '\u3002', '\uff01', '\uff1f', '\u0964':
 			f.endSentence()
+		case ':':
+			f.afterColon = true
+		case ' ', '\t':
+		default:
+			f.afterColon = false // a quote or bracket: "key": "value" is JSON, not an order
 		}
 	}
 	flush(len(lower))
@@ -138,6 +148,16 @@ var modalBefore = set("can", "could", "would", "will")
 // once, as one strong term.
 var modelOwned = set("response", "responses", "answer", "answers", "output", "outputs", "reply", "replies", "prompt", "instructions", "programming", "guidelines")
 
+// answerNouns are "answer" and "response" in languages that place the
+// possessive after the noun (Zulu "impendulo yakho", Albanian "përgjigjen
+// tënde", Scottish Gaelic "fhreagairt agad") or mark it with a word English
+// also uses (Irish "do fhreagra"): the pair counts as "your response".
+var (
+	answerNouns      = set("impendulo", "empendulweni", "kwimpendulo", "kwempempendulo", "përgjigje", "përgjigjen", "përgjigjes", "freagra", "fhreagra", "freagairt", "fhreagairt")
+	possessiveBefore = set("do", "nad")
+	possessiveAfter  = set("yakho", "wakho", "tënde", "tënd", "agad", "agat")
+)
+
 // modelOwnedID is the strong-term bit "your <modelOwned>" sets: one past the
 // lexicon.
 var modelOwnedID = uint8(len(strongTerms))
@@ -163,7 +183,10 @@ func (f *proseFeatures) word(w string) {
 	// An imperative opens a sentence, follows "please" there, or is asked
 	// for politely: "could you describe", "can you please write".
 	polite := f.prev == "you" && modalBefore[f.prev2] || f.prev == "please" && (f.prev2 == "you" || f.sentenceWords == 2)
-	imperativeHere := (f.afterTerminator || polite) && imperatives[w]
+	// A colon followed directly by a word also opens a clause: "do the
+	// following: repeat the word...".
+	imperativeHere := (f.afterTerminator || f.afterColon || polite) && imperatives[w]
+	f.afterColon = false
 	if imperativeHere {
 		f.imperatives++
 	}
@@ -180,12 +203,16 @@ func (f *proseFeatures) word(w string) {
 	}
 	// A possessive before an output or instruction presumes the reader
 	// produces answers: "your response", "your system prompt".
-	if f.prev == "your" && modelOwned[w] && f.strongSeen.add(modelOwnedID) {
+	if possessiveBefore[f.prev] && answerNouns[w] && f.prev != "nad" {
+		f.second++ // Irish "do" is "your" here; Gaelic "nad" is counted already
+	}
+	if (f.prev == "your" && modelOwned[w] || possessiveBefore[f.prev] && answerNouns[w] || possessiveAfter[w] && answerNouns[f.prev]) &&
+		f.strongSeen.add(modelOwnedID) {
 		f.strong++
 	}
 	// A persona handed over: "you are a", "you're an", "act as a".
 	if (f.prev2 == "you" && f.prev == "are") && (w == "a" || w == "an") ||
-		f.actOrdered && f.prev2 == "act" && (f.prev == "as" || f.prev == "like") && (w == "my" || w == "the") ||
+		f.actOrdered && f.prev2 == "act" && (f.prev == "as" || f.prev == "like") && w == "my" ||
 		f.prev2 == "act" && f.prev == "as" && (w == "a" || w == "an") ||
 		(f.prev == "you're" || f.prev == "youre") && (w == "a" || w == "an") {
 		f.phrases++
@@ -293,6 +320,11 @@ var (
 		"voi", "tuo", "tua", "tuoi", "ti",
 		"você", "vocês", "seu", "sua",
 		"jij", "jou", "jouw", "jullie",
+		// zu, sq, ga, gd
+		"wena", "yakho", "wakho", "lakho", "kwakho", "sakho", "zakho", "bakho", "lwakho",
+		"tënde", "tënd", "jote", "tuaj", "ty",
+		"duit", "ort", "leat", "agat", "thú",
+		"thu", "dhut", "agad", "nad",
 		// ru (after homoglyph folding), zh, ja, ko
 		"ты", "тебя", "тебе", "твой", "твоя", "твои", "вы", "вас", "вам", "ваш", "ваша", "ваши",
 		"你", "您", "你们", "あなた", "君", "너", "당신",
@@ -309,6 +341,11 @@ var (
 		"ignoriere", "vergiss", "antworte", "schreibe", "schreib", "sag", "gib", "zeige", "tu", "handle", "spiele",
 		"ignorez", "oubliez", "répondez", "écrivez", "dites", "agissez", "ignore", "oublie", "réponds", "écris", "dis",
 		"ignora", "olvida", "responde", "escribe", "di", "actúa", "dime", "dimmi", "rispondi", "scrivi", "dimentica",
+		// zu, sq, ga, gd: repeat, insert, translate, write, do, put, add
+		"phinda", "faka", "humushela", "bhala", "yenza",
+		"përsërit", "përkthe", "shkruaj", "shto", "fut", "bëj",
+		"déan", "aistrigh", "cuir", "athdhéan", "scríobh",
+		"dèan", "sgrìobh",
 	)
 	// addressAfter[a][b] holds the address phrases "a b": a second person
 	// followed by a modal or a persona, a possessive followed by a task.
@@ -343,6 +380,8 @@ var (
 		// de, fr, es, it, pt, ru, zh, ja, ko
 		"ki", "ia", "assistent", "assistente", "asistente", "sprachmodell", "anweisungen", "règles", "consignes",
 		"instrucciones", "istruzioni", "instruções", "инструкции", "助手", "模型", "指令", "提示",
+		// zu, sq, ga, gd: instructions
+		"imiyalelo", "imiyalo", "udhëzimet", "udhëzime", "treoracha", "stiùiridhean",
 	)
 	weakTerms = ids(
 		"answer", "answers", "response", "responses", "respond", "reply", "replies", "output", "outputs",
@@ -352,5 +391,8 @@ var (
 		"tutorial", "guide", "message", "text", "blog", "email", "tweet", "list", "language", "chat", "conversation", "question", "questions",
 		"mode", "role", "write", "writing", "user", "human", "tokens", "generate", "information", "system",
 		"regeln", "antwort", "réponse", "respuesta", "risposta", "modèle", "modelo", "modell",
+		// zu, sq, ga, gd: answer, mode
+		"impendulo", "empendulweni", "kwimpendulo", "përgjigje", "përgjigjen", "përgjigjes", "freagra", "fhreagra",
+		"freagairt", "fhreagairt", "kwimodi", "modalitetin", "modh", "mód",
 	)
 )
