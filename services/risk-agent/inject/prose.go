@@ -23,8 +23,9 @@ import (
 //     verb ("write", "act", "ignore", "respond"...), and address phrases
 //     ("you are", "you will", "your task", "I want you", "can you"...,
 //     a persona ordered: "act like my", "act as my"), and a piece of
-//     writing ordered (an imperative write, generate, compose... with a
-//     sentence, letter, poem, story... as its object within three words);
+//     writing ordered (an imperative write, generate, compose, repeat,
+//     translate... with a word, sentence, letter, poem, story... as its
+//     object within three words);
 //   - model talk: words about models and their behaviour, strong ones
 //     ("assistant", "AI", "chatbot", "persona", "jailbreak", "unfiltered",
 //     "prompt", "ethical"...) counting two and generic ones ("answer",
@@ -133,12 +134,18 @@ func measure(lower string) proseFeatures {
 // to", "allow you to".
 var directing = set("ask", "asks", "asking", "want", "need", "like", "tell", "telling", "instruct", "order", "command", "allow", "require", "expect", "get")
 
-// producers are the verbs that order a piece of writing; textUnits the
-// pieces.
+// producers are the verbs that order a piece of writing or its
+// transformation; textUnits the pieces.
 var (
-	producers = set("write", "generate", "compose", "draft", "create", "produce", "craft", "provide", "give")
+	producers = set("write", "generate", "compose", "draft", "create", "produce", "craft", "provide", "give",
+		// or that transform one: repeat, translate (en, zu, sq, ga)
+		"repeat", "translate", "phinda", "humushela", "përsërit", "përkthe", "athdhéan", "aistrigh")
 	textUnits = set("sentence", "sentences", "paragraph", "paragraphs", "essay", "poem", "story", "letter", "article",
-		"post", "tweet", "blog", "email", "script", "speech", "guide", "tutorial", "list", "song", "lyrics", "joke")
+		"post", "tweet", "blog", "email", "script", "speech", "guide", "tutorial", "list", "song", "lyrics", "joke",
+		"word", "words", "phrase",
+		// word, sentence, text in zu, sq, ga, gd
+		"igama", "isigwebo", "sigwebo", "umbhalo", "mbhalo", "fjalën", "fjalë", "fjali", "fjalinë",
+		"focal", "fhocal", "abairt", "téacs", "facal", "fhacal", "seantans")
 )
 
 // modalBefore are the modals of a polite imperative: "could you write".
