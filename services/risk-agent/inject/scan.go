@@ -107,7 +107,7 @@ func (c Category) detects() string {
 	case HiddenText:
 		return "Invisible and bidirectional Unicode: format characters (zero-width, bidi overrides and isolates, tag characters), private-use and unassigned code points, control characters other than tab and line breaks, blank fillers, invalid UTF-8. Base severity MEDIUM: such characters also come from careless copying."
 	case Encoded:
-		return "Encoded payloads: runs of base64 or base32 (24 characters or more), Ascii85 (25 or more, with punctuation) or hex (32 or more) that decode to text which is itself detected (rescanned, two levels deep) or reads as at least four words of prose; and ROT13 text (three distinct common English words in ROT13 form, such as gur, naq, lbh) whose decoding reads likewise; and a decoding left to the reader, whatever the payload: a line labelled as encoded text (\"BASE32 encoded string: ...\", \"Encoded: ...\") followed by a line that is only a \"decoded\" label to complete."
+		return "Encoded payloads: runs of base64 or base32 (24 characters or more), Ascii85 (25 or more, with punctuation) or hex (32 or more) that decode to text which is itself detected (rescanned, two levels deep) or reads as at least four words of prose; and ROT13 text (three distinct common English words in ROT13 form, such as gur, naq, lbh) whose decoding reads likewise; and a decoding left to the reader, whatever the payload: a line labelled as encoded text (\"BASE32 encoded string: ...\", \"Encoded: ...\") followed by a line that is only a \"decoded\" label to complete, or \"what does this mean?\" closed by one base64, base32 or hex token that decodes to text, however short."
 	case Exfiltration:
 		return "Markdown and HTML exfiltration: a markdown image with a remote URL, an HTML image, or a markdown or reference link whose URL carries a query string."
 	case Prose:
@@ -162,6 +162,8 @@ func scan(s string, depth int) []Hit {
 		} else if r, ok := rot13Text(s, words, depth); ok {
 			add(Encoded, r)
 		} else if r, ok := decodeTemplate(lower); ok {
+			add(Encoded, r)
+		} else if r, ok := askedDecoding(s); ok {
 			add(Encoded, r)
 		}
 	}
@@ -644,6 +646,43 @@ var (
 	encodedLabel = regexp.MustCompile(`(?m)^[^\n:]{0,40}\bencoded(?: string| text)?:[ \t]*\S`)
 	decodedLabel = regexp.MustCompile(`(?m)^[^\n:]{0,40}\bdecoded(?: string| text)?:[ \t]*$`)
 )
+
+// meaningAsked is a question about the meaning of one opaque token that
+// closes the string: "What does this mean? SGFoYSBwd25lZCE=".
+var meaningAsked = regexp.MustCompile(`(?i)\bwhat does (?:this|it) mean\?\s+([A-Za-z0-9+/=_-]{8,})\s*$`)
+
+// askedDecoding reports a meaning asked of a token that decodes (base64,
+// base32 or hex) to readable text, however short.
+func askedDecoding(s string) (string, bool) {
+	m := meaningAsked.FindStringSubmatch(s)
+	if m == nil {
+		return "", false
+	}
+	tok := m[1]
+	for _, dec := range []func(string) ([]byte, error){
+		base64.StdEncoding.DecodeString, base64.RawStdEncoding.DecodeString, base64.URLEncoding.DecodeString,
+		base32.StdEncoding.DecodeString, hex.DecodeString,
+	} {
+		b, err := dec(tok)
+		if err != nil || len(b) < 6 || !utf8.Valid(b) {
+			continue
+		}
+		letters := 0
+		for _, r := range string(b) {
+			if !unicode.IsPrint(r) {
+				letters = -1
+				break
+			}
+			if unicode.IsLetter(r) || r == ' ' {
+				letters++
+			}
+		}
+		if letters*100 >= utf8.RuneCount(b)*75 {
+			return "the meaning asked of an encoded token that decodes to text", true
+		}
+	}
+	return "", false
+}
 
 func decodeTemplate(lower string) (string, bool) {
 	if !strings.Contains(lower, "decoded") {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -143,5 +144,28 @@ func BenchmarkScan(b *testing.B) {
 	s := "Members of this group have cluster-admin on the production AKS clusters. Owner: platform team."
 	for b.Loop() {
 		Scan(s)
+	}
+}
+
+// TestDecodingAsked pins INJ-005's decodings left to the reader and their
+// near misses: a label or question alone, or a token that is not text.
+func TestDecodingAsked(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"What does this mean? SGVsbG8gd29ybGQh", true}, // "Hello world!"
+		{"What does this mean? 0123456789abcdef0123", false},
+		{"What does this mean? the rollout paused", false},
+		{"Encoded: Uryyb jbeyq\nDecoded:", true},
+		{"Encoded: Uryyb jbeyq\nDecoded: Hello world", false},
+		{"checksum encoded: sha256", false},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got := slices.ContainsFunc(Scan(tc.in), func(h Hit) bool { return h.Category == Encoded })
+			if got != tc.want {
+				t.Errorf("Scan(%q) INJ-005 = %v, want %v", tc.in, got, tc.want)
+			}
+		})
 	}
 }
