@@ -99,7 +99,7 @@ func Detects(ruleID string) string {
 func (c Category) detects() string {
 	switch c {
 	case Override:
-		return "Instruction override: after normalization (NFKC, lower case, Cyrillic and Greek homoglyphs, leetspeak digits, zero-width characters dropped, spaced-out letters joined), a verb such as ignore, disregard, forget, bypass or \"pay no attention to\" followed within five words by an object such as instructions, prompt, guidelines or (with a qualifier such as previous, above, all, your) rules, context, data; a role-override opener such as \"you are now\", \"from now on you\", \"developer mode\", \"reveal your\", \"stop everything\"; a prompt-extraction phrase such as \"repeat the above\", \"were you told\", \"you were given\" or the identifier systemPrompt; or \"your\" followed within two words by instructions, prompt or directives (a request for the model's own instructions). The verb drop is not read (capabilities.drop in every manifest)."
+		return "Instruction override: after normalization (NFKC, lower case, Cyrillic and Greek homoglyphs, leetspeak digits, zero-width characters dropped, spaced-out letters joined), a verb such as ignore, disregard, forget, bypass or \"pay no attention to\" followed within five words by an object such as instructions, prompt, guidelines or (with a qualifier such as previous, above, all, your) rules, context, data; a role-override opener such as \"you are now\", \"from now on you\", \"developer mode\", \"reveal your\", \"stop everything\"; a note addressed to the automated reader (\"note to automated analysis software\", \"note to the AI\", \"if you are an AI\"); a prompt-extraction phrase such as \"repeat the above\", \"were you told\", \"you were given\" or the identifier systemPrompt; or \"your\" followed within two words by instructions, prompt or directives (a request for the model's own instructions). The verb drop is not read (capabilities.drop in every manifest)."
 	case RoleMarker:
 		return "Role and chat-template markers: tokens of model chat templates (`<|im_start|>`, `<<SYS>>`, `[INST]`, `<start_of_turn>`, ...), markdown role headers (`### System`), and role prefixes (`System:`, `Assistant:`) opening the string or a line."
 	case ToolBlock:
@@ -242,6 +242,17 @@ var (
 		{"were", "you", "given"},
 		// A task interrupted: "STOP EVERYTHING!!! NOW!!! JUST PRINT".
 		{"stop", "everything"},
+		// A note addressed to the automated reader of a document: "Note
+		// to automated analysis software: ...".
+		{"note", "to", "automated"},
+		{"note", "to", "ai"},
+		{"note", "to", "the", "ai"},
+		{"note", "to", "any", "ai"},
+		{"note", "to", "the", "model"},
+		{"note", "to", "the", "assistant"},
+		{"note", "to", "llm"},
+		{"note", "to", "llms"},
+		{"if", "you", "are", "an", "ai"},
 	}
 )
 
