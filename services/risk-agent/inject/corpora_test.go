@@ -26,9 +26,7 @@ const goal = 0.9
 // set, rounded down. A corpus leaves this table when it reaches the goal;
 // a floor is never lowered to make a change pass.
 var belowGoal = map[string]float64{
-	"garak":          0.69,
-	"spikee":         0.72,
-	"jailbreakbench": 0.89,
+	"garak": 0.86,
 }
 
 // heldOut reports whether a string belongs to the held-out half of its
@@ -61,6 +59,8 @@ func TestPublicCorpora(t *testing.T) {
 			split := map[string]*tally{"development": {}, "held-out": {}}
 			styles := map[string]*tally{}
 			byRule := map[string]int{}
+			// Only the development half's misses are printed: the held-out
+			// half is measured, never looked at.
 			var missed []sample
 			for _, s := range corpus {
 				half := "development"
@@ -79,7 +79,7 @@ func TestPublicCorpora(t *testing.T) {
 					split[half].hit++
 					st.hit++
 					byRule[hits[0].Category.RuleID()]++
-				} else {
+				} else if half == "development" {
 					missed = append(missed, s)
 				}
 			}

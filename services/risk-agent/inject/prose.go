@@ -18,9 +18,14 @@ import (
 //
 //   - address: second-person words ("you", "your", and their German,
 //     French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese,
-//     Japanese and Korean forms), sentences that open with an imperative
+//     Japanese, Korean, Zulu, Albanian, Irish and Scottish Gaelic forms),
+//     sentences and clauses after a colon that open with an imperative
 //     verb ("write", "act", "ignore", "respond"...), and address phrases
-//     ("you are", "you will", "your task", "I want you", "can you"...);
+//     ("you are", "you will", "your task", "I want you", "can you"...,
+//     a persona ordered: "act like my", "act as my"), and a piece of
+//     writing ordered (an imperative write, generate, compose, repeat,
+//     translate... with a word, sentence, letter, poem, story... as its
+//     object within three words);
 //   - model talk: words about models and their behaviour, strong ones
 //     ("assistant", "AI", "chatbot", "persona", "jailbreak", "unfiltered",
 //     "prompt", "ethical"...) counting two and generic ones ("answer",
@@ -32,10 +37,14 @@ import (
 // phrase, and its score, 2 per address phrase + second-person words (up to
 // 3) + imperative openings (up to 2) + model talk (up to 8), reaches
 // proseThreshold. "your response", "your prompt" and the like also count as
-// one strong term: they presume the reader produces answers. The weights and
+// one strong term: they presume the reader produces answers (so do "your
+// answer" in Zulu, Albanian, Irish and Scottish Gaelic, where the possessive
+// follows the noun or is Irish "do"). The weights and
 // lexicons are fixed in code; the reason gives every count, so a finding
 // explains itself. Sentences end at . ! ? a line break or their CJK forms;
-// a colon does not end one, so JSON does not read as a row of sentences.
+// a colon does not end one, so JSON does not read as a row of sentences,
+// but a word right after ": " may be an imperative ("do the following:
+// repeat..."); after ": \"" (JSON) it is not.
 const (
 	proseMin       = 6
 	proseThreshold = 6
@@ -50,6 +59,8 @@ type proseFeatures struct {
 	prev, prev2                      string
 	sentenceWords                    int
 	countedSentence, afterTerminator bool
+	producing                        int
+	actOrdered, afterColon           bool
 }
 
 func (f *proseFeatures) score() int {
@@ -61,6 +72,22 @@ func prose(lower string) (string, bool) {
 	if strings.Count(lower, " ") < proseMin-1 && !hasCJK(lower) {
 		return "", false
 	}
+	f := measure(lower)
+	if f.words < proseMin && !(f.strong > 0 && f.sentences >= 2) {
+		return "", false
+	}
+	if f.second+f.imperatives+f.phrases == 0 || f.strong == 0 && f.phrases == 0 {
+		return "", false
+	}
+	if s := f.score(); s >= proseThreshold {
+		return fmt.Sprintf("%d words in %d sentences, %d second-person words, %d imperative openings, %d address phrases, %d strong and %d other model terms (score %d, threshold %d)",
+			f.words, f.sentences, f.second, f.imperatives, f.phrases, f.strong, f.weak, s, proseThreshold), true
+	}
+	return "", false
+}
+
+// measure counts the features of lower in one pass.
+func measure(lower string) proseFeatures {
 	var f proseFeatures
 	f.afterTerminator = true
 	start := -1
@@ -91,26 +118,35 @@ func prose(lower string) (string, bool) {
 		switch r {
 		case '.', '!', '?', '\n', '\u3002', '\uff01', '\uff1f', '\u0964':
 			f.endSentence()
+		case ':':
+			f.afterColon = true
+		case ' ', '\t':
+		default:
+			f.afterColon = false // a quote or bracket: "key": "value" is JSON, not an order
 		}
 	}
 	flush(len(lower))
 	f.endSentence()
-	if f.words < proseMin && !(f.strong > 0 && f.sentences >= 2) {
-		return "", false
-	}
-	if f.second+f.imperatives+f.phrases == 0 || f.strong == 0 && f.phrases == 0 {
-		return "", false
-	}
-	if s := f.score(); s >= proseThreshold {
-		return fmt.Sprintf("%d words in %d sentences, %d second-person words, %d imperative openings, %d address phrases, %d strong and %d other model terms (score %d, threshold %d)",
-			f.words, f.sentences, f.second, f.imperatives, f.phrases, f.strong, f.weak, s, proseThreshold), true
-	}
-	return "", false
+	return f
 }
 
 // directing are the verbs of "<verb> you to": "asking you to", "want you
 // to", "allow you to".
 var directing = set("ask", "asks", "asking", "want", "need", "like", "tell", "telling", "instruct", "order", "command", "allow", "require", "expect", "get")
+
+// producers are the verbs that order a piece of writing or its
+// transformation; textUnits the pieces.
+var (
+	producers = set("write", "generate", "compose", "draft", "create", "produce", "craft", "provide", "give",
+		// or that transform one: repeat, translate (en, zu, sq, ga)
+		"repeat", "translate", "phinda", "humushela", "përsërit", "përkthe", "athdhéan", "aistrigh")
+	textUnits = set("sentence", "sentences", "paragraph", "paragraphs", "essay", "poem", "story", "letter", "article",
+		"post", "tweet", "blog", "email", "script", "speech", "guide", "tutorial", "list", "song", "lyrics", "joke",
+		"word", "words", "phrase",
+		// word, sentence, text in zu, sq, ga, gd
+		"igama", "isigwebo", "sigwebo", "umbhalo", "mbhalo", "fjalën", "fjalë", "fjali", "fjalinë",
+		"focal", "fhocal", "abairt", "téacs", "facal", "fhacal", "seantans")
+)
 
 // modalBefore are the modals of a polite imperative: "could you write".
 var modalBefore = set("can", "could", "would", "will")
@@ -118,6 +154,16 @@ var modalBefore = set("can", "could", "would", "will")
 // modelOwned are the nouns that make "your <noun>" model talk; they count
 // once, as one strong term.
 var modelOwned = set("response", "responses", "answer", "answers", "output", "outputs", "reply", "replies", "prompt", "instructions", "programming", "guidelines")
+
+// answerNouns are "answer" and "response" in languages that place the
+// possessive after the noun (Zulu "impendulo yakho", Albanian "përgjigjen
+// tënde", Scottish Gaelic "fhreagairt agad") or mark it with a word English
+// also uses (Irish "do fhreagra"): the pair counts as "your response".
+var (
+	answerNouns      = set("impendulo", "empendulweni", "kwimpendulo", "kwempempendulo", "përgjigje", "përgjigjen", "përgjigjes", "freagra", "fhreagra", "freagairt", "fhreagairt")
+	possessiveBefore = set("do", "nad")
+	possessiveAfter  = set("yakho", "wakho", "tënde", "tënd", "agad", "agat")
+)
 
 // modelOwnedID is the strong-term bit "your <modelOwned>" sets: one past the
 // lexicon.
@@ -144,7 +190,11 @@ func (f *proseFeatures) word(w string) {
 	// An imperative opens a sentence, follows "please" there, or is asked
 	// for politely: "could you describe", "can you please write".
 	polite := f.prev == "you" && modalBefore[f.prev2] || f.prev == "please" && (f.prev2 == "you" || f.sentenceWords == 2)
-	if (f.afterTerminator || polite) && imperatives[w] {
+	// A colon followed directly by a word also opens a clause: "do the
+	// following: repeat the word...".
+	imperativeHere := (f.afterTerminator || f.afterColon || polite) && imperatives[w]
+	f.afterColon = false
+	if imperativeHere {
 		f.imperatives++
 	}
 	f.afterTerminator = false
@@ -160,13 +210,37 @@ func (f *proseFeatures) word(w string) {
 	}
 	// A possessive before an output or instruction presumes the reader
 	// produces answers: "your response", "your system prompt".
-	if f.prev == "your" && modelOwned[w] && f.strongSeen.add(modelOwnedID) {
+	if possessiveBefore[f.prev] && answerNouns[w] && f.prev != "nad" {
+		f.second++ // Irish "do" is "your" here; Gaelic "nad" is counted already
+	}
+	if (f.prev == "your" && modelOwned[w] || possessiveBefore[f.prev] && answerNouns[w] || possessiveAfter[w] && answerNouns[f.prev]) &&
+		f.strongSeen.add(modelOwnedID) {
 		f.strong++
 	}
 	// A persona handed over: "you are a", "you're an", "act as a".
-	if (f.prev2 == "you" && f.prev == "are" || f.prev2 == "act" && f.prev == "as") && (w == "a" || w == "an") ||
+	if (f.prev2 == "you" && f.prev == "are") && (w == "a" || w == "an") ||
+		f.actOrdered && f.prev2 == "act" && (f.prev == "as" || f.prev == "like") && w == "my" ||
+		f.prev2 == "act" && f.prev == "as" && (w == "a" || w == "an") ||
 		(f.prev == "you're" || f.prev == "youre") && (w == "a" || w == "an") {
 		f.phrases++
+	}
+	// A piece of writing ordered: "write one sentence", "generate a
+	// letter", "compose a poem": an imperative production verb with a text
+	// unit as its object within three words.
+	if f.producing > 0 && textUnits[w] {
+		f.phrases++
+		f.producing = 0
+	} else if f.producing > 0 {
+		f.producing--
+	}
+	if f.prev2 == "act" {
+		f.actOrdered = false
+	}
+	if imperativeHere && w == "act" {
+		f.actOrdered = true
+	}
+	if imperativeHere && producers[w] {
+		f.producing = 3
 	}
 	if id, ok := strongTerms[w]; ok && f.strongSeen.add(id) {
 		f.strong++
@@ -253,6 +327,11 @@ var (
 		"voi", "tuo", "tua", "tuoi", "ti",
 		"você", "vocês", "seu", "sua",
 		"jij", "jou", "jouw", "jullie",
+		// zu, sq, ga, gd
+		"wena", "yakho", "wakho", "lakho", "kwakho", "sakho", "zakho", "bakho", "lwakho",
+		"tënde", "tënd", "jote", "tuaj", "ty",
+		"duit", "ort", "leat", "agat", "thú",
+		"thu", "dhut", "agad", "nad",
 		// ru (after homoglyph folding), zh, ja, ko
 		"ты", "тебя", "тебе", "твой", "твоя", "твои", "вы", "вас", "вам", "ваш", "ваша", "ваши",
 		"你", "您", "你们", "あなた", "君", "너", "당신",
@@ -269,6 +348,11 @@ var (
 		"ignoriere", "vergiss", "antworte", "schreibe", "schreib", "sag", "gib", "zeige", "tu", "handle", "spiele",
 		"ignorez", "oubliez", "répondez", "écrivez", "dites", "agissez", "ignore", "oublie", "réponds", "écris", "dis",
 		"ignora", "olvida", "responde", "escribe", "di", "actúa", "dime", "dimmi", "rispondi", "scrivi", "dimentica",
+		// zu, sq, ga, gd: repeat, insert, translate, write, do, put, add
+		"phinda", "faka", "humushela", "bhala", "yenza",
+		"përsërit", "përkthe", "shkruaj", "shto", "fut", "bëj",
+		"déan", "aistrigh", "cuir", "athdhéan", "scríobh",
+		"dèan", "sgrìobh",
 	)
 	// addressAfter[a][b] holds the address phrases "a b": a second person
 	// followed by a modal or a persona, a possessive followed by a task.
@@ -298,9 +382,13 @@ var (
 		"ethics", "moral", "morals", "morality", "censorship", "censored", "prompt", "prompts", "monologue", "pretend",
 		"hypothetical", "hypothetically", "fictional", "roleplaying", "simulate", "simulation", "claude", "bard",
 		"llama", "gemini", "vicuna", "filters", "unrestricted", "restrictions", "openai's", "chatgpt's", "ai's",
+		// the named jailbreak families, as "dan" above: the grandma exploit
+		"grandma", "grandmother",
 		// de, fr, es, it, pt, ru, zh, ja, ko
 		"ki", "ia", "assistent", "assistente", "asistente", "sprachmodell", "anweisungen", "règles", "consignes",
 		"instrucciones", "istruzioni", "instruções", "инструкции", "助手", "模型", "指令", "提示",
+		// zu, sq, ga, gd: instructions
+		"imiyalelo", "imiyalo", "udhëzimet", "udhëzime", "treoracha", "stiùiridhean",
 	)
 	weakTerms = ids(
 		"answer", "answers", "response", "responses", "respond", "reply", "replies", "output", "outputs",
@@ -310,5 +398,8 @@ var (
 		"tutorial", "guide", "message", "text", "blog", "email", "tweet", "list", "language", "chat", "conversation", "question", "questions",
 		"mode", "role", "write", "writing", "user", "human", "tokens", "generate", "information", "system",
 		"regeln", "antwort", "réponse", "respuesta", "risposta", "modèle", "modelo", "modell",
+		// zu, sq, ga, gd: answer, mode
+		"impendulo", "empendulweni", "kwimpendulo", "përgjigje", "përgjigjen", "përgjigjes", "freagra", "fhreagra",
+		"freagairt", "fhreagairt", "kwimodi", "modalitetin", "modh", "mód",
 	)
 )

@@ -99,7 +99,7 @@ func Detects(ruleID string) string {
 func (c Category) detects() string {
 	switch c {
 	case Override:
-		return "Instruction override: after normalization (NFKC, lower case, Cyrillic and Greek homoglyphs, leetspeak digits, zero-width characters dropped, spaced-out letters joined), a verb such as ignore, disregard, forget, bypass or \"pay no attention to\" followed within five words by an object such as instructions, prompt, guidelines or (with a qualifier such as previous, above, all, your) rules, context, data; a role-override opener such as \"you are now\", \"from now on you\", \"developer mode\", \"reveal your\"; or \"your\" followed within two words by instructions, prompt or directives (a request for the model's own instructions). The verb drop is not read (capabilities.drop in every manifest)."
+		return "Instruction override: after normalization (NFKC, lower case, Cyrillic and Greek homoglyphs, leetspeak digits, zero-width characters dropped, spaced-out letters joined), a verb such as ignore, disregard, forget, bypass or \"pay no attention to\" followed within five words by an object such as instructions, prompt, guidelines or (with a qualifier such as previous, above, all, your) rules, context, data; a role-override opener such as \"you are now\", \"from now on you\", \"developer mode\", \"reveal your\", \"stop everything\"; a note addressed to the automated reader (\"note to automated analysis software\", \"note to the AI\", \"if you are an AI\"); a prompt-extraction phrase such as \"repeat the above\", \"were you told\", \"you were given\" or the identifier systemPrompt; or \"your\" followed within two words by instructions, prompt or directives (a request for the model's own instructions). The verb drop is not read (capabilities.drop in every manifest)."
 	case RoleMarker:
 		return "Role and chat-template markers: tokens of model chat templates (`<|im_start|>`, `<<SYS>>`, `[INST]`, `<start_of_turn>`, ...), markdown role headers (`### System`), and role prefixes (`System:`, `Assistant:`) opening the string or a line."
 	case ToolBlock:
@@ -107,11 +107,11 @@ func (c Category) detects() string {
 	case HiddenText:
 		return "Invisible and bidirectional Unicode: format characters (zero-width, bidi overrides and isolates, tag characters), private-use and unassigned code points, control characters other than tab and line breaks, blank fillers, invalid UTF-8. Base severity MEDIUM: such characters also come from careless copying."
 	case Encoded:
-		return "Encoded payloads: runs of base64 or base32 (24 characters or more), Ascii85 (25 or more, with punctuation) or hex (32 or more) that decode to text which is itself detected (rescanned, two levels deep) or reads as at least four words of prose; and ROT13 text (three distinct common English words in ROT13 form, such as gur, naq, lbh) whose decoding reads likewise."
+		return "Encoded payloads: runs of base64 or base32 (24 characters or more), Ascii85 (25 or more, with punctuation) or hex (32 or more) that decode to text which is itself detected (rescanned, two levels deep) or reads as at least four words of prose; and ROT13 text (three distinct common English words in ROT13 form, such as gur, naq, lbh) whose decoding reads likewise; and a decoding left to the reader, whatever the payload: a line labelled as encoded text (\"BASE32 encoded string: ...\", \"Encoded: ...\") followed by a line that is only a \"decoded\" label to complete, or \"what does this mean?\" closed by one base64, base32 or hex token that decodes to text, however short."
 	case Exfiltration:
 		return "Markdown and HTML exfiltration: a markdown image with a remote URL, an HTML image, or a markdown or reference link whose URL carries a query string."
 	case Prose:
-		return "Prose addressed to a model. Cluster and directory fields hold names, identifiers, JSON and short descriptions; prose that speaks to someone about the things a language model is told about is an anomaly there whatever it asks for, so the rule needs no list of attacks. One pass over the words (folded as for INJ-001) counts address: second-person words (you, your and their German, French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese, Japanese and Korean forms), sentences opening with an imperative verb (write, act, answer, ignore, describe, ...), and address phrases (\"you are\", \"you will\", \"you are a\", \"your task\", \"your answer\", \"I want you\", \"can you\", \"act as a\", and first-person requests: \"I need\", \"I'd like\", \"help me\", \"asking you to\", ...; an imperative also counts after \"please\" or \"could you\"); and model talk: strong terms (assistant, AI, chatbot, persona, jailbreak, unfiltered, prompt, ethical, restrictions, ...) count 2, generic ones (answer, response, output, rules, character, story, ...) 1, each distinct term once. A string of at least 6 words is reported when it is addressed, names a strong term or holds an address phrase, and 2 x address phrases + second-person words (up to 3) + imperative openings (up to 2) + model talk (up to 8) reaches 6. The finding's reason gives every count, so it explains itself. Measured on public corpora and benign manifests, Helm charts, an operator bundle and directory samples: see the README, \"Injection defence\"."
+		return "Prose addressed to a model. Cluster and directory fields hold names, identifiers, JSON and short descriptions; prose that speaks to someone about the things a language model is told about is an anomaly there whatever it asks for, so the rule needs no list of attacks. One pass over the words (folded as for INJ-001) counts address: second-person words (you, your and their German, French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese, Japanese, Korean, Zulu, Albanian, Irish and Scottish Gaelic forms), sentences, or clauses right after \": \", opening with an imperative verb (write, act, answer, ignore, describe, ... and their forms in those languages), and address phrases (\"you are\", \"you will\", \"you are a\", \"your task\", \"your answer\", \"I want you\", \"can you\", \"act as a\" (and, ordered, \"act like my\", \"act as my\"), a piece of writing ordered or its transformation (an imperative write, generate, compose, provide, repeat, translate... with a word, sentence, paragraph, letter, poem, story, list... as its object within three words: \"write one sentence\", \"generate a letter\", \"repeat the word\"; with the Zulu, Albanian and Irish verbs and nouns), and first-person requests: \"I need\", \"I'd like\", \"help me\", \"asking you to\", ...; an imperative also counts after \"please\" or \"could you\"); and model talk: strong terms (assistant, AI, chatbot, persona, jailbreak, unfiltered, prompt, ethical, restrictions, the named jailbreak families DAN and grandma, ...) count 2, generic ones (answer, response, output, rules, character, story, ...) 1, each distinct term once. \"your answer\" counts as one strong term, also where the possessive follows the noun (Zulu \"impendulo yakho\", Albanian \"përgjigjen tënde\", Gaelic \"fhreagairt agad\") or is Irish \"do\" (\"do fhreagra\"). A string of at least 6 words is reported when it is addressed, names a strong term or holds an address phrase, and 2 x address phrases + second-person words (up to 3) + imperative openings (up to 2) + model talk (up to 8) reaches 6. The finding's reason gives every count, so it explains itself. Measured on public corpora and benign manifests, Helm charts, an operator bundle and directory samples: see the README, \"Injection defence\"."
 	}
 	return ""
 }
@@ -160,6 +160,10 @@ func scan(s string, depth int) []Hit {
 		if r, ok := encoded(s, depth); ok {
 			add(Encoded, r)
 		} else if r, ok := rot13Text(s, words, depth); ok {
+			add(Encoded, r)
+		} else if r, ok := decodeTemplate(lower); ok {
+			add(Encoded, r)
+		} else if r, ok := askedDecoding(s); ok {
 			add(Encoded, r)
 		}
 	}
@@ -226,6 +230,29 @@ var (
 		{"report", "no", "findings"},
 		{"rate", "this", "as", "low"},
 		{"severity", "to", "low"},
+		// Prompt extraction: what precedes the string or what the reader
+		// was told, asked back; "systemprompt" is the identifier form
+		// (console.log(systemPrompt)).
+		{"repeat", "the", "above"},
+		{"repeat", "everything", "above"},
+		{"systemprompt"},
+		{"you", "were", "told"},
+		{"were", "you", "told"},
+		{"you", "were", "given"},
+		{"were", "you", "given"},
+		// A task interrupted: "STOP EVERYTHING!!! NOW!!! JUST PRINT".
+		{"stop", "everything"},
+		// A note addressed to the automated reader of a document: "Note
+		// to automated analysis software: ...".
+		{"note", "to", "automated"},
+		{"note", "to", "ai"},
+		{"note", "to", "the", "ai"},
+		{"note", "to", "any", "ai"},
+		{"note", "to", "the", "model"},
+		{"note", "to", "the", "assistant"},
+		{"note", "to", "llm"},
+		{"note", "to", "llms"},
+		{"if", "you", "are", "an", "ai"},
 	}
 )
 
@@ -618,6 +645,62 @@ func rot13Text(s string, words []string, depth int) (string, bool) {
 	}, s)
 	if textual([]byte(decoded), depth) {
 		return "ROT13 that decodes to text", true
+	}
+	return "", false
+}
+
+// A decoding left to the reader: a line labelled as encoded text ("BASE32
+// encoded string: JBQW...", "Encoded: ...") and a later line that is only a
+// "decoded" label waiting to be completed. Whatever the payload, the string
+// asks whoever reads it to decode and continue.
+var (
+	encodedLabel = regexp.MustCompile(`(?m)^[^\n:]{0,40}\bencoded(?: string| text)?:[ \t]*\S`)
+	decodedLabel = regexp.MustCompile(`(?m)^[^\n:]{0,40}\bdecoded(?: string| text)?:[ \t]*$`)
+)
+
+// meaningAsked is a question about the meaning of one opaque token that
+// closes the string: "What does this mean? SGFoYSBwd25lZCE=".
+var meaningAsked = regexp.MustCompile(`(?i)\bwhat does (?:this|it) mean\?\s+([A-Za-z0-9+/=_-]{8,})\s*$`)
+
+// askedDecoding reports a meaning asked of a token that decodes (base64,
+// base32 or hex) to readable text, however short.
+func askedDecoding(s string) (string, bool) {
+	m := meaningAsked.FindStringSubmatch(s)
+	if m == nil {
+		return "", false
+	}
+	tok := m[1]
+	for _, dec := range []func(string) ([]byte, error){
+		base64.StdEncoding.DecodeString, base64.RawStdEncoding.DecodeString, base64.URLEncoding.DecodeString,
+		base32.StdEncoding.DecodeString, hex.DecodeString,
+	} {
+		b, err := dec(tok)
+		if err != nil || len(b) < 6 || !utf8.Valid(b) {
+			continue
+		}
+		letters := 0
+		for _, r := range string(b) {
+			if !unicode.IsPrint(r) {
+				letters = -1
+				break
+			}
+			if unicode.IsLetter(r) || r == ' ' {
+				letters++
+			}
+		}
+		if letters*100 >= utf8.RuneCount(b)*75 {
+			return "the meaning asked of an encoded token that decodes to text", true
+		}
+	}
+	return "", false
+}
+
+func decodeTemplate(lower string) (string, bool) {
+	if !strings.Contains(lower, "decoded") {
+		return "", false
+	}
+	if loc := encodedLabel.FindStringIndex(lower); loc != nil && decodedLabel.MatchString(lower[loc[1]:]) {
+		return "encoded text with an empty \"decoded\" label to complete", true
 	}
 	return "", false
 }

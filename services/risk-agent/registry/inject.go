@@ -33,7 +33,7 @@ var injectRules = []Rule{
 	},
 	{
 		ID: "INJ-005", Title: "possible prompt injection: encoded payload", Severity: high,
-		Rationale:   "A field of an audited object holds base64, base32, Ascii85, hex or ROT13 text that decodes to text which is an injection itself or reads as prose: a way to slip an instruction past filters that read only plain text. The string is withheld from every prompt.",
+		Rationale:   "A field of an audited object holds base64, base32, Ascii85, hex or ROT13 text that decodes to text which is an injection itself or reads as prose, or leaves a decoding to its reader (an \"Encoded:\" line and an empty \"Decoded:\" label, \"What does this mean?\" and a token): a way to slip an instruction past filters that read only plain text. The string is withheld from every prompt.",
 		Controls:    []string{"SOC2-CC7.2"},
 		Remediation: injectRemediation,
 	},
