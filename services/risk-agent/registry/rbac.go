@@ -71,7 +71,7 @@ var rbacRules = []Rule{
 	},
 	{
 		ID: "RBAC-012", Title: "ServiceAccount token automounted", Severity: low,
-		Rationale:   "Running pods mount the API token of a ServiceAccount that holds RBAC grants, although automountServiceAccountToken is not turned off on the pod or the ServiceAccount: whoever gets code execution in the pod inherits the grants.",
+		Rationale:   "Running pods mount the API token of a ServiceAccount whose RBAC grants have a finding, although automountServiceAccountToken is not turned off on the pod or the ServiceAccount: whoever gets code execution in the pod inherits the risky grants. A token whose grants raise no finding is not reported: the workload needs it to call the API.",
 		Controls:    []string{"CIS-5.1.6", "SOC2-CC6.1"},
 		Remediation: "Turn token automounting off on the ServiceAccount and turn it on only in the pods that call the API.",
 	},
