@@ -101,7 +101,11 @@ func Amplifier(ruleID string) bool { return slices.Contains(Amplifiers, ruleID) 
 //  3. A grant of a subject that another grant of the same subject covers is
 //     folded under it: the cover is cluster-wide (or in the same
 //     namespace) and is cluster-admin, or holds every rule of the narrower
-//     grant at the same severity or worse.
+//     grant at the same severity or worse, except rules the narrower grant
+//     adds at LOW or below (a ConfigMap write, a delete in its namespace),
+//     which are listed in the entry as added (Entry.Adds) and do not
+//     warrant an entry of their own (so a grant of LOW rules alone folds
+//     under the subject's broader grant).
 func Group(findings []*secureauditv1.Finding) []Entry {
 	var grants []*Grant
 	byKey := map[string]*Grant{}
@@ -261,12 +265,34 @@ func covers(b, e *Entry) bool {
 		return true
 	}
 	for id, s := range er {
-		bsev, ok := br[id]
-		if !ok || bsev > s {
+		if bsev, ok := br[id]; (!ok || bsev > s) && !minor(s) {
 			return false
 		}
 	}
 	return true
+}
+
+// minor reports whether a severity is LOW or below: a rule a narrower
+// grant adds at such a severity does not keep it apart from a cover.
+func minor(s secureauditv1.Severity) bool {
+	return s >= secureauditv1.Severity_SEVERITY_LOW
+}
+
+// Adds reports whether f, a hit of one of the entry's narrower grants,
+// gives what the entry's own grant does not: a proven hit of a rule the
+// own grant lacks or rates less severe (only ever LOW or below, see
+// Group), unless the own grant is cluster-admin. Amplifiers and
+// conditional paths add nothing.
+func (e Entry) Adds(f *secureauditv1.Finding) bool {
+	if Amplifier(f.GetRuleId()) || f.GetConditional() {
+		return false
+	}
+	own := ruleSeverities(e.Grant.Hits, false)
+	if _, ok := own[clusterAdmin]; ok {
+		return false
+	}
+	s, ok := own[f.GetRuleId()]
+	return !ok || s > f.GetSeverity()
 }
 
 // broader orders a subject's grants so that a cover comes before what it

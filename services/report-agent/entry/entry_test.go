@@ -114,6 +114,29 @@ func TestGroup(t *testing.T) {
 		},
 		want: []shape{{Lead: "c", Own: []string{"c"}}, {Lead: "a", Own: []string{"a", "b"}}},
 	}, {
+		name: "a namespace grant adding only a LOW rule to what the cluster-wide grant holds folds under it",
+		in: []*secureauditv1.Finding{
+			hit("a", "RBAC-003", "ctl", "local", "app", high),
+			hit("b", "RBAC-031", "ctl", "local", "app", low),
+			hit("c", "RBAC-003", "ctl", "wide", "", critical),
+		},
+		want: []shape{{Lead: "c", Own: []string{"c"}, Narrower: [][]string{{"a", "b"}}}},
+	}, {
+		name: "a grant of LOW rules alone folds under the subject's cluster-wide grant",
+		in: []*secureauditv1.Finding{
+			hit("a", "RBAC-031", "ctl", "local", "app", low),
+			hit("b", "RBAC-016", "ctl", "wide", "", critical),
+		},
+		want: []shape{{Lead: "b", Own: []string{"b"}, Narrower: [][]string{{"a"}}}},
+	}, {
+		name: "a grant adding a MEDIUM rule the broad one lacks stays its own entry",
+		in: []*secureauditv1.Finding{
+			hit("a", "RBAC-031", "ctl", "local", "app", secureauditv1.Severity_SEVERITY_MEDIUM),
+			hit("b", "RBAC-003", "ctl", "local", "app", high),
+			hit("c", "RBAC-003", "ctl", "wide", "", critical),
+		},
+		want: []shape{{Lead: "c", Own: []string{"c"}}, {Lead: "b", Own: []string{"a", "b"}}},
+	}, {
 		name: "cluster-admin covers every other grant of the subject, with its amplifiers",
 		in: []*secureauditv1.Finding{
 			hit("a", "RBAC-003", "ctl", "crd", "", critical),
@@ -197,5 +220,27 @@ func TestKeyPrefersTheRiskAgents(t *testing.T) {
 	a.GrantKey = "0123456789abcdef"
 	if Key(a) != "0123456789abcdef" {
 		t.Errorf("Key = %q, want the risk-agent's grant key", Key(a))
+	}
+}
+
+// TestAdds: a narrower grant's hit of a rule the entry's own grant lacks
+// is an addition; a hit the own grant holds, an amplifier, or anything
+// under cluster-admin is not.
+func TestAdds(t *testing.T) {
+	local, del, tok := hit("a", "RBAC-003", "ctl", "local", "app", high), hit("b", "RBAC-031", "ctl", "local", "app", low), hit("d", "RBAC-012", "ctl", "local", "app", low)
+	es := Group([]*secureauditv1.Finding{local, del, tok, hit("c", "RBAC-003", "ctl", "wide", "", critical)})
+	if len(es) != 1 {
+		t.Fatalf("got %d entries, want 1", len(es))
+	}
+	got := map[string]bool{}
+	for _, f := range []*secureauditv1.Finding{local, del, tok} {
+		got[f.GetId()] = es[0].Adds(f)
+	}
+	if diff := cmp.Diff(map[string]bool{"a": false, "b": true, "d": false}, got); diff != "" {
+		t.Errorf("Adds (-want +got):\n%s", diff)
+	}
+	admin := Group([]*secureauditv1.Finding{del, hit("e", "RBAC-001", "ctl", "admin", "", critical)})
+	if len(admin) != 1 || admin[0].Adds(del) {
+		t.Errorf("under cluster-admin a narrower hit adds nothing: %d entries", len(admin))
 	}
 }

@@ -32,7 +32,7 @@ func (h hitView) Text() string {
 // those that amplify it, then those of narrower grants it folds.
 func (e *entryView) HitsText() string {
 	var parts []string
-	for _, how := range []string{"", howAmplifies, howNarrower} {
+	for _, how := range []string{"", howAmplifies, howNarrower, howAdds} {
 		var hs []string
 		for _, h := range e.Hits {
 			if h.How == how {
@@ -55,6 +55,7 @@ func (e *entryView) HitsText() string {
 const (
 	howAmplifies = "amplifying the grant"
 	howNarrower  = "held more broadly by this grant"
+	howAdds      = "added at low severity by a narrower grant of the same subject"
 )
 
 // entryView is what an entry adds to its lead finding's view.
@@ -131,7 +132,11 @@ func newEntryView(e entry.Entry, fv *findingView) {
 		l := g.Lead()
 		ev.Narrower = append(ev.Narrower, fmt.Sprintf("%s, %s (%s)", roleText(l.GetRole())+" through "+bindingText(l.GetBinding()), scopeText(l.GetScope()), strings.Join(ruleIDs(g.Hits), ", ")))
 		for _, f := range g.Hits {
-			ev.Hits = append(ev.Hits, newHit(f, howNarrower))
+			how := howNarrower
+			if e.Adds(f) {
+				how = howAdds
+			}
+			ev.Hits = append(ev.Hits, newHit(f, how))
 		}
 	}
 	for _, f := range e.Hits() {

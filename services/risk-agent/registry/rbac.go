@@ -71,7 +71,7 @@ var rbacRules = []Rule{
 	},
 	{
 		ID: "RBAC-012", Title: "ServiceAccount token automounted", Severity: low,
-		Rationale:   "Running pods mount the API token of a ServiceAccount that holds RBAC grants, although automountServiceAccountToken is not turned off on the pod or the ServiceAccount: whoever gets code execution in the pod inherits the grants.",
+		Rationale:   "Running pods mount the API token of a ServiceAccount whose RBAC grants have a finding, although automountServiceAccountToken is not turned off on the pod or the ServiceAccount: whoever gets code execution in the pod inherits the risky grants. A token whose grants raise no finding is not reported: the workload needs it to call the API.",
 		Controls:    []string{"CIS-5.1.6", "SOC2-CC6.1"},
 		Remediation: "Turn token automounting off on the ServiceAccount and turn it on only in the pods that call the API.",
 	},
@@ -209,7 +209,7 @@ var rbacRules = []Rule{
 	},
 	{
 		ID: "RBAC-035", Title: "built-in role carries more than upstream", Severity: high,
-		Rationale:   "A ClusterRole of the API server's bootstrap policy (admin, edit, view, system:node, the system:controller:* roles and the rest, labelled kubernetes.io/bootstrapping=rbac-defaults) grants dangerous permissions its upstream definition does not, directly, through roles aggregated into it, or beyond the upstream resourceNames: everyone bound to it gets them silently. Upstream is the Kubernetes v1.37 bootstrap policy; other minor versions differ (an older cluster lacks some rules, which is not reported; a newer one may have gained rules, reported as widened; roles v1.37 does not create are not judged).",
+		Rationale:   "A ClusterRole of the API server's bootstrap policy (admin, edit, view, system:node, the system:controller:* roles and the rest, labelled kubernetes.io/bootstrapping=rbac-defaults) grants dangerous permissions its upstream definition does not, directly, through roles aggregated into it, or beyond the upstream resourceNames: everyone bound to it gets them silently. Upstream is the Kubernetes v1.37 bootstrap policy; other minor versions differ (an older cluster lacks some rules, which is not reported; a newer one may have gained rules, reported as widened; roles v1.37 does not create are not judged). A permission contributed only by ClusterRoles that RBAC-036 reports is left to those findings (named in the description); the finding is raised only for what nothing else explains.",
 		Controls:    []string{"CIS-5.1.1", "SOC2-CC6.3"},
 		Remediation: "Remove the extra rules, or the aggregation labels of the roles that contribute them; the API server restores missing upstream rules at start-up but keeps extra ones.",
 	},

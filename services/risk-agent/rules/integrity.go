@@ -35,78 +35,10 @@ func integrity(a *Analysis, ctrl []controllerEntry) []*draft {
 		return &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: name}
 	}
 
-	// RBAC-035: every bootstrap ClusterRole of the snapshot, its effective
-	// rules against its effective upstream rules.
-	for _, cr := range clusterRoles {
-		name := cr.GetMeta().GetName()
-		base, ok := upstreamProfile(name, a.streamGet)
-		if !ok || reportedThrough(s, cr) != "" {
-			continue
-		}
-		rules, _ := s.EffectiveClusterRoleRules(name)
-		extra, matched := beyond(newProfile(rules, false, a.streamGet), base, rules)
-		if len(extra) == 0 {
-			continue
-		}
-		// Name each ClusterRole whose rules grant the extras: the role
-		// itself, or those aggregated into it. In a live cluster the
-		// clusterrole-aggregation controller has copied the aggregated
-		// roles' rules into the role, so a rule of its own that a role it
-		// aggregates also holds is that role's.
-		var aggregated []*secureauditv1.ClusterRole
-		if len(cr.GetAggregationSelectors()) > 0 {
-			aggregated = aggregatedInto(clusterRoles, cr)
-		}
-		var sources, contributors []string
-		for _, r := range matched {
-			c := source[r]
-			if c == name {
-				c = copiedFrom(r, aggregated, name)
-			}
-			if !slices.Contains(sources, c) {
-				sources = append(sources, c)
-				if c != name {
-					contributors = append(contributors, c)
-				}
-			}
-		}
-		slices.Sort(sources)
-		slices.Sort(contributors)
-		detail := "Beyond upstream: " + widenedList(extra) + "."
-		if len(contributors) > 0 {
-			detail += " Contributed through aggregation by ClusterRole " + strings.Join(contributors, ", ") + "."
-		}
-		var cmds []string
-		for _, c := range sources {
-			if _, builtin := upstream(c); !builtin {
-				contributor, _ := s.ClusterRole(c)
-				cmds = append(cmds, unlabelCommand(contributor))
-				continue
-			}
-			// A bootstrap role keeps its upstream aggregation labels
-			// (removing them would take upstream permissions away too):
-			// its extra rules go.
-			var granted []widened
-			for _, w := range extra {
-				if slices.ContainsFunc(matched, func(r *secureauditv1.PolicyRule) bool {
-					from := source[r]
-					if from == name {
-						from = copiedFrom(r, aggregated, name)
-					}
-					return from == c && allows(r, w.target)
-				}) {
-					granted = append(granted, w)
-				}
-			}
-			cmds = append(cmds, "kubectl edit clusterrole "+quote(c)+" and remove the rules granting "+widenedSummary(granted))
-		}
-		fix := strings.Join(cmds, "; ")
-		d := &draft{rule: ruleByID(BuiltinWidened), role: clusterRef(name), matched: matched, detail: detail, fix: fix}
-		d.ladder = newLadder(d.rule.Severity, "built-in "+name+" grants "+widenedSummary(extra))
-		out = append(out, d)
-	}
-
-	// RBAC-036.
+	// RBAC-036, first: RBAC-035 leaves out of a built-in role what these
+	// findings already report.
+	var agg []*draft
+	reported := map[string]bool{} // ClusterRoles with an RBAC-036 finding
 	for _, cr := range clusterRoles {
 		name := cr.GetMeta().GetName()
 		// Only the bootstrap policy's roles are built in: a role merely
@@ -197,8 +129,118 @@ func integrity(a *Analysis, ctrl []controllerEntry) []*draft {
 		if podsOnly && reach == "" {
 			d.ladder.atMost(low, "the custom resources only run pods in the namespace, which "+into[0]+" already creates")
 		}
+		agg = append(agg, d)
+		reported[name] = true
+	}
+
+	// RBAC-035: every bootstrap ClusterRole of the snapshot, its effective
+	// rules against its effective upstream rules.
+	for _, cr := range clusterRoles {
+		name := cr.GetMeta().GetName()
+		base, ok := upstreamProfile(name, a.streamGet)
+		if !ok || reportedThrough(s, cr) != "" {
+			continue
+		}
+		rules, _ := s.EffectiveClusterRoleRules(name)
+		extra, matched := beyond(newProfile(rules, false, a.streamGet), base, rules)
+		if len(extra) == 0 {
+			continue
+		}
+		// Name each ClusterRole whose rules grant the extras: the role
+		// itself, or those aggregated into it. In a live cluster the
+		// clusterrole-aggregation controller has copied the aggregated
+		// roles' rules into the role, so a rule of its own that a role it
+		// aggregates also holds is that role's.
+		var aggregated []*secureauditv1.ClusterRole
+		if len(cr.GetAggregationSelectors()) > 0 {
+			aggregated = aggregatedInto(clusterRoles, cr)
+		}
+		// A permission that only roles reported by RBAC-036 contribute is
+		// that finding's: RBAC-035 keeps what nothing else explains (the
+		// role's own extra rules, a built-in contributor's, a rule of a
+		// contributor RBAC-036 does not report), and is silent when that
+		// is nothing. Both rules carry the same controls.
+		from := func(r *secureauditv1.PolicyRule) string {
+			if c := source[r]; c != name {
+				return c
+			}
+			return copiedFrom(r, aggregated, name)
+		}
+		var kept, explained []widened
+		for _, w := range extra {
+			var by []string
+			for _, r := range matched {
+				if allows(r, w.target) {
+					by = append(by, from(r))
+				}
+			}
+			if len(by) > 0 && !slices.ContainsFunc(by, func(c string) bool { return !reported[c] }) {
+				explained = append(explained, w)
+			} else {
+				kept = append(kept, w)
+			}
+		}
+		if len(kept) == 0 {
+			continue
+		}
+		if len(explained) > 0 {
+			extra = kept
+			matched = slices.DeleteFunc(slices.Clone(matched), func(r *secureauditv1.PolicyRule) bool {
+				return !slices.ContainsFunc(kept, func(w widened) bool { return allows(r, w.target) })
+			})
+		}
+		var sources, contributors []string
+		for _, r := range matched {
+			c := source[r]
+			if c == name {
+				c = copiedFrom(r, aggregated, name)
+			}
+			if !slices.Contains(sources, c) {
+				sources = append(sources, c)
+				if c != name {
+					contributors = append(contributors, c)
+				}
+			}
+		}
+		slices.Sort(sources)
+		slices.Sort(contributors)
+		detail := "Beyond upstream: " + widenedList(extra) + "."
+		if len(contributors) > 0 {
+			detail += " Contributed through aggregation by ClusterRole " + strings.Join(contributors, ", ") + "."
+		}
+		if len(explained) > 0 {
+			detail += " Also beyond upstream, and reported by RBAC-036 on the ClusterRoles aggregated into it: " + widenedList(explained) + "."
+		}
+		var cmds []string
+		for _, c := range sources {
+			if _, builtin := upstream(c); !builtin {
+				contributor, _ := s.ClusterRole(c)
+				cmds = append(cmds, unlabelCommand(contributor))
+				continue
+			}
+			// A bootstrap role keeps its upstream aggregation labels
+			// (removing them would take upstream permissions away too):
+			// its extra rules go.
+			var granted []widened
+			for _, w := range extra {
+				if slices.ContainsFunc(matched, func(r *secureauditv1.PolicyRule) bool {
+					from := source[r]
+					if from == name {
+						from = copiedFrom(r, aggregated, name)
+					}
+					return from == c && allows(r, w.target)
+				}) {
+					granted = append(granted, w)
+				}
+			}
+			cmds = append(cmds, "kubectl edit clusterrole "+quote(c)+" and remove the rules granting "+widenedSummary(granted))
+		}
+		fix := strings.Join(cmds, "; ")
+		d := &draft{rule: ruleByID(BuiltinWidened), role: clusterRef(name), matched: matched, detail: detail, fix: fix}
+		d.ladder = newLadder(d.rule.Severity, "built-in "+name+" grants "+widenedSummary(extra))
 		out = append(out, d)
 	}
+	out = append(out, agg...)
 
 	// RBAC-037.
 	bound := map[string]bool{} // "C/name" or "R/ns/name"

@@ -316,8 +316,10 @@ func TestBuiltinWidenedText(t *testing.T) {
 	tests := []struct {
 		role, detail, remediation string
 	}{
-		{"view", "Beyond upstream: get secrets, list secrets, create pods/exec. Contributed through aggregation by ClusterRole sneaky, system:aggregate-to-view.",
-			"kubectl label clusterrole sneaky 'rbac.authorization.k8s.io/aggregate-to-view-'; kubectl edit clusterrole system:aggregate-to-view and remove the rules granting create pods/exec"},
+		// sneaky's Secret read is RBAC-036's finding: RBAC-035 names it
+		// and leaves its fix (the unlabel) to that finding.
+		{"view", "Beyond upstream: create pods/exec. Contributed through aggregation by ClusterRole system:aggregate-to-view. Also beyond upstream, and reported by RBAC-036 on the ClusterRoles aggregated into it: get secrets, list secrets.",
+			"Command: kubectl edit clusterrole system:aggregate-to-view and remove the rules granting create pods/exec"},
 		{"system:controller:replicaset-controller", "Beyond upstream: get secrets, list secrets.",
 			"kubectl edit clusterrole system:controller:replicaset-controller and remove the rules granting get secrets, list secrets"},
 		{"system:certificates.k8s.io:kubelet-serving-approver", "Beyond upstream: approve signers (any name).", "approve signers (any name)"},
@@ -345,8 +347,10 @@ func TestBuiltinWidenedText(t *testing.T) {
 
 // In a live cluster the clusterrole-aggregation controller copies the
 // aggregated roles' rules into admin, edit and view: RBAC-035 still names
-// the ClusterRole a widening rule came from, and the fix removes its
-// aggregation label rather than editing a role the controller rewrites.
+// the ClusterRole a widening rule came from. A rule of acme-edit-extras is
+// RBAC-036's finding, so RBAC-035 leaves it out; a rule added to the
+// bootstrap system:aggregate-to-edit is RBAC-035's, and the fix edits that
+// role rather than one the controller rewrites.
 func TestBuiltinWidenedLiveAggregation(t *testing.T) {
 	chunk := upstreamPolicy(t)
 	extraRule := &secureauditv1.PolicyRule{Verbs: []string{"get"}, ApiGroups: []string{""}, Resources: []string{"nodes/proxy"}}
@@ -354,6 +358,12 @@ func TestBuiltinWidenedLiveAggregation(t *testing.T) {
 		Meta:  &secureauditv1.ObjectMeta{Name: "acme-edit-extras", Labels: map[string]string{"rbac.authorization.k8s.io/aggregate-to-edit": "true"}},
 		Rules: []*secureauditv1.PolicyRule{extraRule},
 	})
+	builtinExtra := &secureauditv1.PolicyRule{Verbs: []string{"create"}, ApiGroups: []string{""}, Resources: []string{"nodes/proxy"}}
+	for _, cr := range chunk.GetClusterRoles() {
+		if cr.GetMeta().GetName() == "system:aggregate-to-edit" {
+			cr.Rules = append(cr.Rules, builtinExtra)
+		}
+	}
 	s := build(chunk, nil)
 	for _, cr := range chunk.GetClusterRoles() {
 		if len(cr.GetAggregationSelectors()) == 0 {
@@ -367,22 +377,51 @@ func TestBuiltinWidenedLiveAggregation(t *testing.T) {
 	}
 	got := map[string]*secureauditv1.Finding{}
 	for _, f := range rules.Evaluate(build(chunk, nil)) {
-		if f.GetRuleId() == rules.BuiltinWidened {
-			got[roleName(f)] = f
+		if f.GetRuleId() == rules.BuiltinWidened || f.GetRuleId() == rules.AggregatesIntoBuiltin {
+			got[f.GetRuleId()+" "+roleName(f)] = f
 		}
 	}
+	if got["RBAC-036 acme-edit-extras"] == nil {
+		t.Error("no RBAC-036 on acme-edit-extras")
+	}
 	for _, role := range []string{"edit", "admin"} {
-		f := got[role]
+		f := got["RBAC-035 "+role]
 		if f == nil {
-			t.Errorf("no RBAC-035 on %s, which aggregates acme-edit-extras", role)
+			t.Errorf("no RBAC-035 on %s, which aggregates system:aggregate-to-edit", role)
 			continue
 		}
-		if !strings.Contains(f.GetDescription(), "Contributed through aggregation by ClusterRole acme-edit-extras") {
-			t.Errorf("%s: the contributor is not named: %s", role, f.GetDescription())
+		for _, want := range []string{"Beyond upstream: create nodes/proxy.", "Contributed through aggregation by ClusterRole system:aggregate-to-edit.",
+			"reported by RBAC-036 on the ClusterRoles aggregated into it: get nodes/proxy."} {
+			if !strings.Contains(f.GetDescription(), want) {
+				t.Errorf("%s: description does not say %q: %s", role, want, f.GetDescription())
+			}
 		}
-		if !strings.Contains(f.GetRemediation(), "kubectl label clusterrole acme-edit-extras") || strings.Contains(f.GetRemediation(), "kubectl edit clusterrole "+role) {
-			t.Errorf("%s: remediation %q, want the contributor's label removed and %s left to the controller", role, f.GetRemediation(), role)
+		if strings.Contains(f.GetDescription(), "acme-edit-extras") {
+			t.Errorf("%s: the contributor RBAC-036 reports is named as RBAC-035's: %s", role, f.GetDescription())
 		}
+		if !strings.Contains(f.GetRemediation(), "kubectl edit clusterrole system:aggregate-to-edit") || strings.Contains(f.GetRemediation(), "kubectl edit clusterrole "+role+" ") ||
+			strings.Contains(f.GetRemediation(), "acme-edit-extras") {
+			t.Errorf("%s: remediation %q, want system:aggregate-to-edit edited, %s left to the controller and acme-edit-extras to RBAC-036", role, f.GetRemediation(), role)
+		}
+	}
+}
+
+// A built-in role widened only by roles RBAC-036 reports has no RBAC-035
+// finding of its own: each contributor's finding says what it adds.
+func TestBuiltinWidenedExplained(t *testing.T) {
+	chunk := upstreamPolicy(t)
+	chunk.ClusterRoles = append(chunk.ClusterRoles, &secureauditv1.ClusterRole{
+		Meta:  &secureauditv1.ObjectMeta{Name: "acme-edit-extras", Labels: map[string]string{"rbac.authorization.k8s.io/aggregate-to-edit": "true"}},
+		Rules: []*secureauditv1.PolicyRule{{Verbs: []string{"get"}, ApiGroups: []string{""}, Resources: []string{"nodes/proxy"}}},
+	})
+	var got []string
+	for _, f := range rules.Evaluate(build(chunk, nil)) {
+		if f.GetRuleId() == rules.BuiltinWidened || f.GetRuleId() == rules.AggregatesIntoBuiltin {
+			got = append(got, f.GetRuleId()+" "+roleName(f))
+		}
+	}
+	if diff := cmp.Diff([]string{"RBAC-036 acme-edit-extras"}, got); diff != "" {
+		t.Errorf("findings on roles (-want +got):\n%s", diff)
 	}
 }
 

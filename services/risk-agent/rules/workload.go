@@ -20,8 +20,9 @@ type saUse struct {
 }
 
 // workloads runs the rules about workloads: the default ServiceAccount in
-// use (RBAC-011), tokens automounted for ServiceAccounts with grants
-// (RBAC-012), workloads using missing ServiceAccounts (RBAC-038), and
+// use (RBAC-011), tokens automounted for ServiceAccounts whose grants have
+// a finding (RBAC-012: the token amplifies a risky grant; a workload whose
+// grants raise nothing needs its token to call the API), workloads using missing ServiceAccounts (RBAC-038), and
 // running pods holding a risky ServiceAccount's token (RBAC-039). drafts are
 // the grant findings, whose severities decide which ServiceAccounts are
 // risky.
@@ -102,8 +103,8 @@ func workloads(a *Analysis, drafts []*draft) []*draft {
 				"kubectl -n "+quote(u.ns)+" create serviceaccount NAME, set serviceAccountName: NAME in each workload (kubectl -n "+quote(u.ns)+" set serviceaccount KIND/NAME NAME), then "+patch)
 		}
 		g, hasGrant := granted[k]
-		if hasGrant && len(u.mounting) > 0 {
-			d := newDraft(TokenAutomount, fmt.Sprintf("%d workloads mount the token of %s/%s, which holds grants", len(u.mounting), u.ns, u.name),
+		if _, risky := worst[k]; risky && hasGrant && len(u.mounting) > 0 {
+			d := newDraft(TokenAutomount, fmt.Sprintf("%d workloads mount the token of %s/%s, whose grants have findings", len(u.mounting), u.ns, u.name),
 				"Workloads: "+listWorkloads(s, u.mounting)+".", patch)
 			d.binding = g.Binding
 		}
