@@ -71,6 +71,7 @@ type Service struct {
 	cmd     *exec.Cmd
 	done    chan struct{}
 	err     error
+	peakRSS int64
 }
 
 // Stack is the running set of services.
@@ -274,6 +275,9 @@ func (s *Stack) start(name string, args []string) (*Service, error) {
 	svc := &Service{Name: name, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		svc.err = cmd.Wait()
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			svc.peakRSS = ru.Maxrss * 1024 // Linux reports KiB
+		}
 		logFile.Close()
 		close(svc.done)
 	}()
@@ -388,6 +392,17 @@ func (s *Stack) Exited() <-chan *Service {
 		}()
 	}
 	return ch
+}
+
+// PeakRSS returns the peak resident memory in bytes of a service that has
+// exited (the kernel's rusage maxrss), or 0 while it runs.
+func (svc *Service) PeakRSS() int64 {
+	select {
+	case <-svc.done:
+		return svc.peakRSS
+	default:
+		return 0
+	}
 }
 
 // Tail returns the last lines of a service's log.
