@@ -341,10 +341,13 @@ func render(ctx context.Context, client secureauditv1.ReportServiceClient, repor
 	if err := stream.CloseSend(); err != nil {
 		return nil, fmt.Errorf("report-agent: render: %w", err)
 	}
-	// Chunks are kept as they arrive and joined once at the end, so that a
-	// large document is copied once, not at every growth of one buffer.
+	// Chunks are kept as they arrive and joined once their document's last
+	// has come, so that a large document is copied once, not at every
+	// growth of one buffer, and its chunks are freed before the next
+	// document arrives (the report-agent sends one document after another).
 	parts := map[secureauditv1.ReportFormat][][]byte{}
 	done := map[secureauditv1.ReportFormat]bool{}
+	docs := make(map[secureauditv1.ReportFormat][]byte, len(formats))
 	for {
 		resp, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -360,14 +363,14 @@ func render(ctx context.Context, client secureauditv1.ReportServiceClient, repor
 		parts[f] = append(parts[f], resp.GetData())
 		if resp.GetLast() {
 			done[f] = true
+			docs[f] = bytes.Join(parts[f], nil)
+			delete(parts, f)
 		}
 	}
-	docs := make(map[secureauditv1.ReportFormat][]byte, len(formats))
 	for _, f := range formats {
 		if !done[f] {
 			return nil, fmt.Errorf("report-agent: render: %s document incomplete", f)
 		}
-		docs[f] = bytes.Join(parts[f], nil)
 	}
 	return docs, nil
 }

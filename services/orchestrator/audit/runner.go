@@ -323,6 +323,10 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	if err != nil {
 		return err
 	}
+	// Only the header and trailer are read from here on: the objects are
+	// freed before the findings are rendered (at 100,000 objects they are
+	// tens of MiB the render stage would otherwise hold).
+	snap.chunks = nil
 	r.observe(ctx, a, result.summary, log)
 	var main, infra []*secureauditv1.Finding
 	for _, f := range result.findings {
