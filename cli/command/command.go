@@ -358,7 +358,12 @@ audit succeeds, even when there are findings.`,
 			if err != nil {
 				return err
 			}
-			defer st.Stop(stopTimeout)
+			defer func() {
+				st.Stop(stopTimeout)
+				if os.Getenv(envPeakRSS) != "" {
+					printPeakRSS(cmd.ErrOrStderr(), st)
+				}
+			}()
 			err = runAudit(cmd.Context(), cmd.OutOrStdout(), st.Orchestrator(), st.PKIDir, af)
 			if err != nil {
 				var logs []string
@@ -379,6 +384,22 @@ audit succeeds, even when there are findings.`,
 	af.register(cmd)
 	cmd.Flags().StringVar(&evidenceOut, "evidence-out", "", "also export the run's evidence log as a bundle to this file")
 	return cmd
+}
+
+// envPeakRSS, when set, makes scan print the peak resident memory of each
+// service and of itself once the services have stopped: one line
+// "peak-rss <process> <bytes>" each, on standard error (the memory benchmark
+// in test/e2e reads them).
+const envPeakRSS = "SECUREAUDIT_PEAK_RSS"
+
+func printPeakRSS(w io.Writer, st *stack.Stack) {
+	for _, svc := range st.Services {
+		fmt.Fprintf(w, "peak-rss %s %d\n", svc.Name, svc.PeakRSS())
+	}
+	var self syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &self); err == nil {
+		fmt.Fprintf(w, "peak-rss secureaudit %d\n", self.Maxrss*1024) // Linux reports KiB
+	}
 }
 
 func newList() *cobra.Command {

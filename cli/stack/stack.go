@@ -79,6 +79,7 @@ type Service struct {
 	started  time.Time
 	done     chan struct{}
 	err      error
+	peakRSS  int64
 }
 
 // Stack is the running set of services.
@@ -285,6 +286,9 @@ func (s *Stack) start(svc *Service, logMode int) error {
 	svc.cmd, svc.done, svc.err, svc.started = cmd, done, nil, time.Now()
 	go func() {
 		err := cmd.Wait()
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			svc.peakRSS = max(svc.peakRSS, ru.Maxrss*1024) // Linux reports KiB; the peak over restarts
+		}
 		logFile.Close()
 		svc.err = err
 		close(done)
@@ -501,6 +505,17 @@ func (s *Stack) restart(ctx context.Context, svc *Service) error {
 		return fmt.Errorf("%s serves on %s, not on %s where the others reach it", svc.Name, addr, svc.Addr)
 	}
 	return s.waitReady(ctx, svc)
+}
+
+// PeakRSS returns the peak resident memory in bytes of a service that has
+// exited (the kernel's rusage maxrss), or 0 while it runs.
+func (svc *Service) PeakRSS() int64 {
+	select {
+	case <-svc.done:
+		return svc.peakRSS
+	default:
+		return 0
+	}
 }
 
 // Tail returns the last lines of a service's log.

@@ -598,11 +598,20 @@ func (p *pod) prepare(t *testing.T, c *cluster) error {
 	p.env = append(p.env, p.imageEnv...)
 	for _, e := range p.container.Env {
 		v := e.Value
-		if e.ValueFrom != nil {
-			if e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.namespace" {
-				return fmt.Errorf("env %s: only the downward API's metadata.namespace is provided here", e.Name)
-			}
+		switch {
+		case e.ValueFrom == nil:
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
 			v = p.namespace
+		case e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory" &&
+			e.ValueFrom.ResourceFieldRef.ContainerName == "" && e.ValueFrom.ResourceFieldRef.Divisor.IsZero():
+			// As the kubelet resolves it: the limit in bytes.
+			limit, ok := p.container.Resources.Limits[corev1.ResourceMemory]
+			if !ok {
+				return fmt.Errorf("env %s: limits.memory of a container without a memory limit", e.Name)
+			}
+			v = strconv.FormatInt(limit.Value(), 10)
+		default:
+			return fmt.Errorf("env %s: only the downward API's metadata.namespace and this container's limits.memory are provided here", e.Name)
 		}
 		p.env = append(p.env, e.Name+"="+p.rewritePaths(v))
 	}

@@ -38,8 +38,17 @@ type container struct {
 			FieldRef *struct {
 				FieldPath string `json:"fieldPath"`
 			} `json:"fieldRef"`
+			ResourceFieldRef *struct {
+				Resource string `json:"resource"`
+				Divisor  string `json:"divisor"`
+			} `json:"resourceFieldRef"`
 		} `json:"valueFrom"`
 	} `json:"env"`
+	Resources struct {
+		Limits struct {
+			Memory string `json:"memory"`
+		} `json:"limits"`
+	} `json:"resources"`
 	Ports []struct {
 		Name          string `json:"name"`
 		ContainerPort int    `json:"containerPort"`
@@ -55,6 +64,22 @@ type probe struct {
 		Port    int    `json:"port"`
 		Service string `json:"service"`
 	} `json:"grpc"`
+}
+
+// binaryQuantity is a memory quantity with a binary suffix (512Mi) in bytes.
+func binaryQuantity(t *testing.T, q string) int64 {
+	t.Helper()
+	for i, suffix := range []string{"Ki", "Mi", "Gi"} {
+		if n, ok := strings.CutSuffix(q, suffix); ok {
+			v, err := strconv.ParseInt(n, 10, 64)
+			if err != nil {
+				t.Fatalf("memory limit %q: %v", q, err)
+			}
+			return v << (10 * (i + 1))
+		}
+	}
+	t.Fatalf("memory limit %q: only Ki, Mi and Gi are known to this test", q)
+	return 0
 }
 
 // deployments reads the Deployments of the committed rendering of deploy/
@@ -158,11 +183,15 @@ func TestProbesFromManifests(t *testing.T) {
 			cmd.Env = os.Environ()
 			for _, e := range c.Env {
 				v := e.Value
-				if e.ValueFrom != nil {
-					if e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.namespace" {
-						t.Fatalf("env %s: only the downward API's metadata.namespace is known to this test", e.Name)
-					}
+				switch {
+				case e.ValueFrom == nil:
+				case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
 					v = c.Namespace
+				case e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory" && e.ValueFrom.ResourceFieldRef.Divisor == "":
+					// As the kubelet resolves it: the limit in bytes.
+					v = strconv.FormatInt(binaryQuantity(t, c.Resources.Limits.Memory), 10)
+				default:
+					t.Fatalf("env %s: only the downward API's metadata.namespace and limits.memory are known to this test", e.Name)
 				}
 				switch e.Name {
 				case "SECUREAUDIT_CERT":

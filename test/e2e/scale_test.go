@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
@@ -18,7 +22,56 @@ import (
 // formats are rendered on request only, so they are not part of it.
 func BenchmarkScan10k(b *testing.B) { benchmarkScan(b, 10_000) }
 
-func benchmarkScan(b *testing.B, objects int) {
+// BenchmarkScanMemory100k runs `secureaudit scan` with every format on the
+// synthetic cluster of 100,000 objects and reports the peak resident memory
+// of each of the five services and of the CLI (the kernel's rusage maxrss,
+// which scan prints when SECUREAUDIT_PEAK_RSS is set) as "<process>-peak-MiB".
+// deploy/ limits every container to 512Mi; the benchmark logs the processes
+// over that but fails on nothing: the numbers go to the README. The services
+// inherit the environment, so GOMEMLIMIT=460MiB reproduces what deploy/ sets.
+func BenchmarkScanMemory100k(b *testing.B) {
+	path := writeSynth(b, 100_000)
+	out := filepath.Join(filepath.Dir(path), "out")
+	const limitMiB = 512
+	for range b.N {
+		cmd := exec.Command(filepath.Join(env.binDir, "secureaudit"), "scan", "--snapshot", path,
+			"--directory", filepath.Join(env.root, "examples", "directory.json"),
+			"--format", "md,html,json,sarif,oscal,csv", "--out", out)
+		cmd.Env = append(os.Environ(), "SECUREAUDIT_PEAK_RSS=1")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("scan: %v\n%s", err, stderr.String())
+		}
+		peaks := map[string]float64{}
+		sc := bufio.NewScanner(&stderr)
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) != 3 || f[0] != "peak-rss" {
+				continue
+			}
+			n, err := strconv.ParseInt(f[2], 10, 64)
+			if err != nil {
+				b.Fatalf("peak-rss line %q: %v", sc.Text(), err)
+			}
+			peaks[f[1]] = float64(n) / (1 << 20)
+		}
+		if len(peaks) != 6 {
+			b.Fatalf("want the peak of six processes, got %v\n%s", peaks, stderr.String())
+		}
+		for name, mib := range peaks {
+			b.ReportMetric(mib, name+"-peak-MiB")
+			if mib > limitMiB {
+				b.Logf("%s peaked at %.0f MiB, over the %d MiB limit of deploy/", name, mib, limitMiB)
+			}
+		}
+	}
+}
+
+// writeSynth writes the synthetic cluster of about the given number of
+// objects as a `kubectl get -o json` List and reports its size.
+func writeSynth(b *testing.B, objects int) string {
+	b.Helper()
 	chunk := synth.Cluster(1, objects)
 	dir := b.TempDir()
 	path := filepath.Join(dir, "cluster.json")
@@ -31,6 +84,12 @@ func benchmarkScan(b *testing.B, objects int) {
 	}
 	b.ReportMetric(float64(synth.Objects(chunk)), "objects")
 	b.ResetTimer()
+	return path
+}
+
+func benchmarkScan(b *testing.B, objects int) {
+	path := writeSynth(b, objects)
+	dir := filepath.Dir(path)
 	for range b.N {
 		cmd := exec.Command(filepath.Join(env.binDir, "secureaudit"), "scan", "--snapshot", path, "--format", "json", "--out", filepath.Join(dir, "out"))
 		if out, err := cmd.CombinedOutput(); err != nil {

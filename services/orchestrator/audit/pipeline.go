@@ -300,11 +300,27 @@ func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID
 // render sends the report and its findings to the report-agent and collects
 // one document per format.
 func render(ctx context.Context, client secureauditv1.ReportServiceClient, report *secureauditv1.Report, findings []*secureauditv1.Finding, formats []secureauditv1.ReportFormat) (map[secureauditv1.ReportFormat][]byte, error) {
+	docs := make(map[secureauditv1.ReportFormat][]byte, len(formats))
+	err := renderEach(ctx, client, report, findings, formats, func(f secureauditv1.ReportFormat, doc []byte) error {
+		docs[f] = doc
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return docs, nil
+}
+
+// renderEach is render handing each document to emit as soon as it is
+// whole, keeping none: the caller stores it and lets it go, so that at
+// most one document is held at a time (at 100,000 objects the six formats
+// are 700 MB together).
+func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, report *secureauditv1.Report, findings []*secureauditv1.Finding, formats []secureauditv1.ReportFormat, emit func(secureauditv1.ReportFormat, []byte) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := client.Render(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("report-agent: render: %w", err)
+		return fmt.Errorf("report-agent: render: %w", err)
 	}
 	send := func(req *secureauditv1.RenderRequest) error {
 		if err := stream.Send(req); err != nil {
@@ -318,7 +334,7 @@ func render(ctx context.Context, client secureauditv1.ReportServiceClient, repor
 	}
 	header := &secureauditv1.RenderHeader{Report: report, Formats: formats, FindingCount: uint32(len(findings))}
 	if err := send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Header{Header: header}}); err != nil {
-		return nil, err
+		return err
 	}
 	for start := 0; start < len(findings); {
 		// At most findingBatch findings and findingBatchBytes of them:
@@ -335,14 +351,16 @@ func render(ctx context.Context, client secureauditv1.ReportServiceClient, repor
 		batch := &secureauditv1.FindingBatch{Findings: findings[start:end]}
 		start = end
 		if err := send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Findings{Findings: batch}}); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := stream.CloseSend(); err != nil {
-		return nil, fmt.Errorf("report-agent: render: %w", err)
+		return fmt.Errorf("report-agent: render: %w", err)
 	}
-	// Chunks are kept as they arrive and joined once at the end, so that a
-	// large document is copied once, not at every growth of one buffer.
+	// Chunks are kept as they arrive and joined once their document's last
+	// has come, so that a large document is copied once, not at every
+	// growth of one buffer, and its chunks are freed before the next
+	// document arrives (the report-agent sends one document after another).
 	parts := map[secureauditv1.ReportFormat][][]byte{}
 	done := map[secureauditv1.ReportFormat]bool{}
 	for {
@@ -351,25 +369,28 @@ func render(ctx context.Context, client secureauditv1.ReportServiceClient, repor
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("report-agent: render: %w", err)
+			return fmt.Errorf("report-agent: render: %w", err)
 		}
 		f := resp.GetFormat()
 		if done[f] {
-			return nil, fmt.Errorf("report-agent: render: %s chunk after its last", f)
+			return fmt.Errorf("report-agent: render: %s chunk after its last", f)
 		}
 		parts[f] = append(parts[f], resp.GetData())
 		if resp.GetLast() {
 			done[f] = true
+			doc := bytes.Join(parts[f], nil)
+			delete(parts, f)
+			if err := emit(f, doc); err != nil {
+				return err
+			}
 		}
 	}
-	docs := make(map[secureauditv1.ReportFormat][]byte, len(formats))
 	for _, f := range formats {
 		if !done[f] {
-			return nil, fmt.Errorf("report-agent: render: %s document incomplete", f)
+			return fmt.Errorf("report-agent: render: %s document incomplete", f)
 		}
-		docs[f] = bytes.Join(parts[f], nil)
 	}
-	return docs, nil
+	return nil
 }
 
 // unavailable reports whether an agent error means the agent could not serve

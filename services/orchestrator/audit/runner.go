@@ -323,6 +323,10 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	if err != nil {
 		return err
 	}
+	// Only the header and trailer are read from here on: the objects are
+	// freed before the findings are rendered (at 100,000 objects they are
+	// tens of MiB the render stage would otherwise hold).
+	snap.chunks = nil
 	r.observe(ctx, a, result.summary, log)
 	var main, infra []*secureauditv1.Finding
 	for _, f := range result.findings {
@@ -372,15 +376,20 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	if len(formats) == 0 {
 		formats = Formats
 	}
-	docs, err := stageCall(ctx, r.budgets.Render, "report-agent", "render", "-render-timeout", func(ctx context.Context) (map[secureauditv1.ReportFormat][]byte, error) {
-		return render(ctx, r.agents.Report, report, result.findings, formats)
+	// Each document is stored as soon as it is whole and then let go, so
+	// that the orchestrator holds one at a time. Reports stored before a
+	// later failure are never served: GetReport serves succeeded audits only.
+	_, err = stageCall(ctx, r.budgets.Render, "report-agent", "render", "-render-timeout", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, renderEach(ctx, r.agents.Report, report, result.findings, formats, func(f secureauditv1.ReportFormat, doc []byte) error {
+			return r.store.SaveReport(ctx, id, f, doc)
+		})
 	})
 	if err != nil {
 		return err
 	}
 
-	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_STORE, "storing findings and reports")
-	if err := r.store.SaveResult(ctx, id, result.findings, report, docs); err != nil {
+	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_STORE, "storing findings")
+	if err := r.store.SaveResult(ctx, id, result.findings, report, nil); err != nil {
 		return err
 	}
 	r.update(ctx, a, func(a *secureauditv1.Audit) { a.Summary = summary })
