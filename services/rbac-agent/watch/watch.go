@@ -166,6 +166,22 @@ func (c *Cache) Fresh() error {
 	return err
 }
 
+// Watching says whether every resource has a watch open: nil when so, else
+// an error naming the first resource without one. A watch that failed is
+// retried with client-go's backoff (up to a minute while the API server
+// refuses), so after an outage Fresh may hold again, thanks to a list,
+// before every watch is back.
+func (c *Cache) Watching() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, n := range c.open {
+		if n == 0 {
+			return fmt.Errorf("no watch of %s is open", collect.Resources[i])
+		}
+	}
+	return nil
+}
+
 // asOf returns the time up to which the cache holds every change, or an
 // error when that is longer ago than the bound. c.mu is held.
 func (c *Cache) asOf(now time.Time) (time.Time, error) {
