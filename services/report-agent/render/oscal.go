@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -48,6 +49,28 @@ type oscalProp struct {
 	Name  string `json:"name"`
 	Value string `json:"value"`
 	NS    string `json:"ns,omitempty"`
+}
+
+// prop is a property in secureaudit's namespace. OSCAL's value is a token
+// of printable text with no space at either end (`^\S(.*\S)?$`): control
+// characters and line separators are written as \uXXXX escapes, spaces at
+// the ends trimmed, and an empty value is "unknown", so that a cluster
+// named with a newline still yields a document that validates, and shows
+// the name as it is.
+func prop(name, value string) oscalProp {
+	var b strings.Builder
+	for _, r := range value {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == '\ufeff' {
+			fmt.Fprintf(&b, "\\u%04x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	v := strings.TrimFunc(b.String(), unicode.IsSpace)
+	if v == "" {
+		v = "unknown"
+	}
+	return oscalProp{Name: name, Value: v, NS: propNS}
 }
 
 type oscalResult struct {
@@ -154,10 +177,10 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 			}
 		}
 		props := []oscalProp{
-			{Name: "finding-id", Value: f.GetId(), NS: propNS},
-			{Name: "rule-id", Value: f.GetRuleId(), NS: propNS},
-			{Name: "severity", Value: strings.ToLower(severityText(f.GetSeverity())), NS: propNS},
-			{Name: "action", Value: strings.ToLower(string(actionFor(f))), NS: propNS},
+			prop("finding-id", f.GetId()),
+			prop("rule-id", f.GetRuleId()),
+			prop("severity", strings.ToLower(severityText(f.GetSeverity()))),
+			prop("action", strings.ToLower(string(actionFor(f)))),
 		}
 		observations = append(observations, oscalObservation{
 			UUID:  obsID,
@@ -225,8 +248,8 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 			Version:      r.GetAuditId(),
 			OSCALVersion: OSCALVersion,
 			Props: []oscalProp{
-				{Name: "cluster", Value: r.GetCluster(), NS: propNS},
-				{Name: "rule-catalogue", Value: firstNonEmpty(r.GetCatalogueVersion(), "unknown"), NS: propNS},
+				prop("cluster", r.GetCluster()),
+				prop("rule-catalogue", firstNonEmpty(r.GetCatalogueVersion(), "unknown")),
 			},
 		},
 		ImportAP: oscalImportAP{Href: "#" + id("assessment-plan"), Remarks: "SecureAudit runs a fixed plan: every rule of its catalogue against the cluster's RBAC snapshot."},
@@ -236,8 +259,8 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 			Description: fmt.Sprintf("Automated review of Kubernetes RBAC of cluster %s (%s), identity data %s%s.", r.GetCluster(), objectsText(r.GetCounts()), identity, rbacData),
 			Start:       at,
 			Props: []oscalProp{
-				{Name: "audit-id", Value: r.GetAuditId(), NS: propNS},
-				{Name: "reasoning-provider", Value: firstNonEmpty(r.GetReasoningProvider(), providerNone), NS: propNS},
+				prop("audit-id", r.GetAuditId()),
+				prop("reasoning-provider", firstNonEmpty(r.GetReasoningProvider(), providerNone)),
 			},
 			ReviewedControls: oscalReviewed{ControlSelections: []oscalSelection{{IncludeControls: refs}}},
 			Observations:     observations,
