@@ -57,6 +57,18 @@ type Refusal struct{ Reason string }
 
 func (e *Refusal) Error() string { return "ID token refused: " + e.Reason }
 
+// UnreachableError is an issuer whose discovery document could not be read.
+type UnreachableError struct {
+	Issuer string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("OpenID Connect discovery of %s: %v", e.Issuer, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
 // New returns a Verifier for cfg.
 func New(cfg Config) (*Verifier, error) {
 	if cfg.Issuer == "" || cfg.Audience == "" {
@@ -91,7 +103,7 @@ func (v *Verifier) idTokenVerifier(ctx context.Context) (*oidc.IDTokenVerifier, 
 	}
 	p, err := oidc.NewProvider(oidc.ClientContext(ctx, v.client), v.cfg.Issuer)
 	if err != nil {
-		return nil, fmt.Errorf("OpenID Connect discovery of %s: %w", v.cfg.Issuer, err)
+		return nil, &UnreachableError{Issuer: v.cfg.Issuer, Err: err}
 	}
 	v.verifier = p.Verifier(&oidc.Config{ClientID: v.cfg.Audience, Now: v.cfg.Now})
 	return v.verifier, nil

@@ -14,6 +14,7 @@ import (
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/orchestrator/people"
+	"secureaudit.dev/services/orchestrator/people/peopletest"
 )
 
 const audience = "secureaudit-test-client"
@@ -22,14 +23,14 @@ const audience = "secureaudit-test-client"
 // over HTTPS: a valid token names the person; every other one is refused
 // saying why.
 func TestVerify(t *testing.T) {
-	iss := newIssuer(t)
-	v, err := people.New(people.Config{Issuer: iss.URL(), Audience: audience, CAFile: iss.caFile})
+	iss := peopletest.New(t)
+	v, err := people.New(people.Config{Issuer: iss.URL(), Audience: audience, CAFile: iss.CAFile})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 
-	got, err := v.Verify(ctx, iss.sign(t, iss.valid(audience, "alice", "Alice Admin")))
+	got, err := v.Verify(ctx, iss.Sign(t, iss.Valid(audience, "alice", "Alice Admin")))
 	if err != nil {
 		t.Fatalf("valid token: %v", err)
 	}
@@ -48,29 +49,29 @@ func TestVerify(t *testing.T) {
 		want string
 	}{
 		{"expired", func() string {
-			tok := iss.valid(audience, "alice", "Alice")
+			tok := iss.Valid(audience, "alice", "Alice")
 			tok.Expiry = time.Now().Add(-time.Minute)
-			return iss.sign(t, tok)
+			return iss.Sign(t, tok)
 		}, "expired at"},
-		{"wrong audience", func() string { return iss.sign(t, iss.valid("another-app", "alice", "Alice")) }, "wrong audience"},
+		{"wrong audience", func() string { return iss.Sign(t, iss.Valid("another-app", "alice", "Alice")) }, "wrong audience"},
 		{"wrong issuer", func() string {
-			tok := iss.valid(audience, "alice", "Alice")
+			tok := iss.Valid(audience, "alice", "Alice")
 			tok.Issuer = "https://login.example.net/tenant/v2.0"
-			return iss.sign(t, tok)
+			return iss.Sign(t, tok)
 		}, "wrong issuer"},
 		{"bad signature", func() string {
-			tok := iss.valid(audience, "alice", "Alice")
+			tok := iss.Valid(audience, "alice", "Alice")
 			tok.Key = other // signed with another key under the issuer's kid
-			return iss.sign(t, tok)
+			return iss.Sign(t, tok)
 		}, "bad signature"},
 		{"unknown key", func() string {
-			tok := iss.valid(audience, "alice", "Alice")
+			tok := iss.Valid(audience, "alice", "Alice")
 			tok.Key, tok.KeyID = other, "not-published"
-			return iss.sign(t, tok)
+			return iss.Sign(t, tok)
 		}, "bad signature or unknown signing key"},
 		{"tampered payload", func() string {
-			parts := strings.Split(iss.sign(t, iss.valid(audience, "alice", "Alice")), ".")
-			bob := strings.Split(iss.sign(t, iss.valid(audience, "bob", "Bob")), ".")
+			parts := strings.Split(iss.Sign(t, iss.Valid(audience, "alice", "Alice")), ".")
+			bob := strings.Split(iss.Sign(t, iss.Valid(audience, "bob", "Bob")), ".")
 			return parts[0] + "." + bob[1] + "." + parts[2]
 		}, "bad signature"},
 		{"not a token", func() string { return "name-typed-on-the-command-line" }, "not a JWT"},
@@ -91,12 +92,12 @@ func TestVerify(t *testing.T) {
 // TestVerifyUntrustedIssuer: the issuer's certificate must chain to the
 // configured CA (here: the system roots, which do not hold the test CA).
 func TestVerifyUntrustedIssuer(t *testing.T) {
-	iss := newIssuer(t)
+	iss := peopletest.New(t)
 	v, err := people.New(people.Config{Issuer: iss.URL(), Audience: audience})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = v.Verify(context.Background(), iss.sign(t, iss.valid(audience, "alice", "Alice")))
+	_, err = v.Verify(context.Background(), iss.Sign(t, iss.Valid(audience, "alice", "Alice")))
 	var refusal *people.Refusal
 	if err == nil || errors.As(err, &refusal) || !strings.Contains(err.Error(), "discovery") {
 		t.Errorf("err = %v, want a discovery failure (certificate not trusted)", err)

@@ -1,4 +1,8 @@
-package people_test
+// Package peopletest runs a local OpenID Connect issuer over HTTPS for
+// tests: a discovery document and a JWKS with an RSA key generated per
+// issuer, and ID tokens signed with go-jose, so that verification goes
+// through the real go-oidc library.
+package peopletest
 
 import (
 	"crypto/rand"
@@ -16,22 +20,24 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
-// issuer is a local OpenID Connect issuer over HTTPS: a discovery document
+// Issuer is a local OpenID Connect issuer over HTTPS: a discovery document
 // and a JWKS with the keys it signs with, generated for the test.
-type issuer struct {
-	srv    *httptest.Server
-	key    *rsa.PrivateKey
-	kid    string
-	caFile string
+type Issuer struct {
+	srv *httptest.Server
+	key *rsa.PrivateKey
+	kid string
+	// CAFile is the PEM certificate the issuer serves HTTPS with.
+	CAFile string
 }
 
-func newIssuer(t *testing.T) *issuer {
+// New starts an issuer that stops when the test ends.
+func New(t testing.TB) *Issuer {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss := &issuer{key: key, kid: "test-key-1"}
+	iss := &Issuer{key: key, kid: "test-key-1"}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -51,17 +57,18 @@ func newIssuer(t *testing.T) *issuer {
 	})
 	iss.srv = httptest.NewTLSServer(mux)
 	t.Cleanup(iss.srv.Close)
-	iss.caFile = filepath.Join(t.TempDir(), "issuer-ca.pem")
-	if err := os.WriteFile(iss.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: iss.srv.Certificate().Raw}), 0o600); err != nil {
+	iss.CAFile = filepath.Join(t.TempDir(), "issuer-ca.pem")
+	if err := os.WriteFile(iss.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: iss.srv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return iss
 }
 
-func (i *issuer) URL() string { return i.srv.URL }
+// URL is the issuer URL (the iss claim).
+func (i *Issuer) URL() string { return i.srv.URL }
 
-// token is one ID token's claims.
-type token struct {
+// Token is one ID token's claims.
+type Token struct {
 	Issuer   string
 	Audience string
 	Subject  string
@@ -74,8 +81,8 @@ type token struct {
 	KeyID string
 }
 
-// sign returns the token as a compact JWT signed with RS256.
-func (i *issuer) sign(t *testing.T, tok token) string {
+// Sign returns the token as a compact JWT signed with RS256.
+func (i *Issuer) Sign(t testing.TB, tok Token) string {
 	t.Helper()
 	key, kid := tok.Key, tok.KeyID
 	if key == nil {
@@ -98,7 +105,7 @@ func (i *issuer) sign(t *testing.T, tok token) string {
 	return raw
 }
 
-// valid returns the claims of a valid token for subject.
-func (i *issuer) valid(audience, subject, name string) token {
-	return token{Issuer: i.URL(), Audience: audience, Subject: subject, OID: "oid-" + subject, Name: name, Email: subject + "@example.com", Expiry: time.Now().Add(time.Hour)}
+// Valid returns the claims of a valid token for subject.
+func (i *Issuer) Valid(audience, subject, name string) Token {
+	return Token{Issuer: i.URL(), Audience: audience, Subject: subject, OID: "oid-" + subject, Name: name, Email: subject + "@example.com", Expiry: time.Now().Add(time.Hour)}
 }
