@@ -42,6 +42,7 @@ import (
 	"secureaudit.dev/deploy/images"
 	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/platform/pki"
+	"secureaudit.dev/services/orchestrator/people/peopletest"
 	"secureaudit.dev/test/harness"
 	"secureaudit.dev/test/kube"
 )
@@ -63,7 +64,9 @@ const (
 	podsTrustDomain = "prod.example.com"
 	// podsCluster is the cluster name an in-cluster rbac-agent reports.
 	podsCluster = "in-cluster"
-	csiDriver   = "spiffe.csi.cert-manager.io"
+	// podsAudience is the client ID the people's ID tokens are issued to.
+	podsAudience = "secureaudit-pods-test"
+	csiDriver    = "spiffe.csi.cert-manager.io"
 )
 
 // TestPodsAsTheKubeletRunsThem renders the Helm chart with an adopter's
@@ -139,7 +142,24 @@ func TestPodsAsTheKubeletRunsThem(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = identity.Configure(identity.TrustDomain, identity.Namespace, identity.IDPath) })
 
-	values := map[string]any{"trustDomain": podsTrustDomain}
+	// The people behind scope requests and approvals sign in at a local
+	// OpenID Connect issuer over HTTPS; the orchestrator trusts its CA as
+	// it would Entra ID's public one (SSL_CERT_FILE, below).
+	iss := peopletest.New(t)
+	issuerCA := filepath.Join(root, "oidc-ca")
+	if err := os.Mkdir(issuerCA, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(iss.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuerCA = filepath.Join(issuerCA, "ca.pem")
+	if err := os.WriteFile(issuerCA, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]any{"trustDomain": podsTrustDomain,
+		"orchestrator": map[string]any{"oidc": map[string]any{"issuer": iss.URL(), "audience": podsAudience}}}
 	imagesDir := os.Getenv(envImagesDir)
 	if imagesDir != "" {
 		tag, err := builtTag(imagesDir)
@@ -155,6 +175,7 @@ func TestPodsAsTheKubeletRunsThem(t *testing.T) {
 		t.FailNow()
 	}
 	c := newCluster(t, s, root, binDir, imagesDir, objs)
+	c.issuerCA = issuerCA
 	defer c.stop(t)
 
 	ca, err := pki.NewCA(time.Now())
@@ -199,7 +220,7 @@ func TestPodsAsTheKubeletRunsThem(t *testing.T) {
 	}
 
 	op := operator{bin: filepath.Join(binDir, "secureaudit"), certDir: operatorDir, addr: c.serviceAddr(t, "orchestrator", 8440)}
-	op.approveScopes(t)
+	op.approveScopes(t, ca, iss, filepath.Join(root, "tokens"))
 
 	// The CSI driver's schedule: rewrite every pod's certificates, then wait
 	// until every pod presents the new one.
@@ -346,11 +367,15 @@ type cluster struct {
 	imagesDir string
 	pods      []*pod
 	services  map[string]corev1.Service
+	// configMaps are the rendered ConfigMaps, by name, for configMap volumes.
+	configMaps map[string]corev1.ConfigMap
+	// issuerCA is the OpenID Connect issuer's CA, the orchestrator's roots.
+	issuerCA string
 }
 
 func newCluster(t *testing.T, s *kube.Server, root, binDir, imagesDir string, objs []object) *cluster {
 	t.Helper()
-	c := &cluster{api: s, root: root, binDir: binDir, imagesDir: imagesDir, services: map[string]corev1.Service{}}
+	c := &cluster{api: s, root: root, binDir: binDir, imagesDir: imagesDir, services: map[string]corev1.Service{}, configMaps: map[string]corev1.ConfigMap{}}
 	used := map[string]bool{}
 	for _, o := range objs {
 		switch o.str("kind") {
@@ -360,6 +385,12 @@ func newCluster(t *testing.T, s *kube.Server, root, binDir, imagesDir string, ob
 				t.Fatal(err)
 			}
 			c.services[svc.Name] = svc
+		case "ConfigMap":
+			var cm corev1.ConfigMap
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(runtime.DeepCopyJSON(o), &cm); err != nil {
+				t.Fatal(err)
+			}
+			c.configMaps[cm.Name] = cm
 		case "Deployment":
 			var d appsv1.Deployment
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(runtime.DeepCopyJSON(o), &d); err != nil {
@@ -571,6 +602,20 @@ func (p *pod) prepare(t *testing.T, c *cluster) error {
 			if err := chown(dir, 0, fsGroup, 0o770|os.ModeSetgid); err != nil {
 				return err
 			}
+		case v.ConfigMap != nil:
+			// Each key a file of mode 0644 (the default), read-only to the pod.
+			cm, ok := c.configMaps[v.ConfigMap.Name]
+			if !ok {
+				return fmt.Errorf("volume %s: no ConfigMap %s in the chart", v.Name, v.ConfigMap.Name)
+			}
+			for k, data := range cm.Data {
+				if err := os.WriteFile(filepath.Join(dir, k), []byte(data), 0o644); err != nil {
+					return err
+				}
+			}
+			if err := chown(dir, 0, fsGroup, 0o755); err != nil {
+				return err
+			}
 		default:
 			return fmt.Errorf("volume %s: a kind this test does not provide", v.Name)
 		}
@@ -616,6 +661,11 @@ func (p *pod) prepare(t *testing.T, c *cluster) error {
 		p.env = append(p.env, e.Name+"="+p.rewritePaths(v))
 	}
 	p.env = append(p.env, "SECUREAUDIT_MAX_CONNECTION_AGE="+(*podsLifetime/3).String())
+	if p.name == "orchestrator" && c.issuerCA != "" {
+		// The issuer's CA as the process's roots, where a cluster's
+		// orchestrator has the public roots Entra ID chains to.
+		p.env = append(p.env, "SSL_CERT_FILE="+c.issuerCA)
+	}
 	return nil
 }
 
@@ -1153,10 +1203,40 @@ func (o *operator) run(args ...string) (string, error) {
 
 var scopeLine = regexp.MustCompile(`(?m)^(\S+)\s+\S+\s+presents (sha256:[0-9a-f]+)`)
 
-// approveScopes approves what each agent presents, as an operator reviewing
-// a new deployment does.
-func (o *operator) approveScopes(t *testing.T) {
+// approveScopes approves what each agent presents, as people reviewing a
+// new deployment do: an operator (the cli identity, role operator) requests
+// each approval with her ID token; the cli may not approve (no approver
+// role); a reviewer (identity reviewer, role approver in the shipped caller
+// policy) approves with his, and may not approve his own request.
+func (o *operator) approveScopes(t *testing.T, ca *pki.CA, iss *peopletest.Issuer, tokens string) {
 	t.Helper()
+	if err := os.MkdirAll(tokens, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	token := func(name, subject string) string {
+		path := filepath.Join(tokens, subject)
+		if err := os.WriteFile(path, []byte(iss.Sign(t, iss.Valid(podsAudience, subject, name))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	alice, bob := token("Alice Operator", "alice"), token("Bob Reviewer", "bob")
+	// The reviewer's own certificate, in a directory the CLI reads as its own.
+	reviewer := &operator{bin: o.bin, certDir: filepath.Join(tokens, "reviewer"), addr: o.addr}
+	if err := os.Mkdir(reviewer.certDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.IssueValid("reviewer", time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := pki.Paths(reviewer.certDir, identity.CLI)
+	for path, data := range map[string][]byte{files.Cert: certPEM, files.Key: keyPEM, files.CA: ca.CertPEM()} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	out, err := o.run("scope", "list")
 	if err != nil {
 		t.Fatalf("scope list: %v\n%s", err, out)
@@ -1166,8 +1246,24 @@ func (o *operator) approveScopes(t *testing.T) {
 		if m[1] == "orchestrator" {
 			continue
 		}
-		if aout, err := o.run("scope", "approve", m[1], "--digest", m[2], "--ticket", "DEPLOY-TEST-1", "--approver", "deploy test", "--reason", "the chart's manifests as rendered"); err != nil {
+		args := []string{m[1], "--digest", m[2], "--ticket", "DEPLOY-TEST-1", "--reason", "the chart's manifests as rendered"}
+		if rout, err := o.run(append([]string{"scope", "request", "--id-token-file", alice}, args...)...); err != nil {
+			t.Fatalf("scope request %s: %v\n%s", m[1], err, rout)
+		}
+		if aout, err := o.run(append([]string{"scope", "approve", "--id-token-file", bob}, args...)...); err == nil || !strings.Contains(aout, "PermissionDenied") {
+			t.Errorf("the cli (operator) approving %s: %v, want PermissionDenied\n%s", m[1], err, aout)
+		}
+		if approved == 0 {
+			if aout, err := reviewer.run(append([]string{"scope", "approve", "--id-token-file", alice}, args...)...); err == nil || !strings.Contains(aout, "separation of duties") {
+				t.Errorf("alice approving her own request for %s: %v, want a separation-of-duties refusal\n%s", m[1], err, aout)
+			}
+		}
+		aout, err := reviewer.run(append([]string{"scope", "approve", "--id-token-file", bob}, args...)...)
+		if err != nil {
 			t.Fatalf("scope approve %s: %v\n%s", m[1], err, aout)
+		}
+		if !strings.Contains(aout, "by Bob Reviewer <bob@example.com>") || !strings.Contains(aout, "requested by Alice Operator <alice@example.com> (oid oid-alice") {
+			t.Errorf("approval of %s does not name both people:\n%s", m[1], aout)
 		}
 		approved++
 	}
