@@ -101,14 +101,17 @@ const (
 //
 // The certificates live -pods-cert-lifetime and are rewritten every
 // -pods-rotate-every; after each rewrite the test waits until every pod
-// presents the new certificate on its API port. The only setting added to
-// the manifests is SECUREAUDIT_MAX_CONNECTION_AGE, a third of the lifetime,
+// presents the new certificate on its API port. The settings added to the
+// manifests are the orchestrator's SSL_CERT_FILE (the CA of the test's
+// OpenID Connect issuer, which the chart's orchestrator.oidc names) and
+// SECUREAUDIT_MAX_CONNECTION_AGE, a third of the lifetime,
 // as the README says (shorter than the time between renewal and expiry):
 // the manifests' 5m default suits csi-driver-spiffe's one-hour certificates,
 // not this test's short ones.
 //
-// An operator, with the cli identity's certificate, approves the agents'
-// scope manifests (secureaudit scope list, scope approve) and runs audits
+// An operator, with the cli identity's certificate, requests the approval of
+// the agents' scope manifests and a reviewer approves them, each with an ID
+// token (secureaudit scope list, scope request, scope approve); the operator runs audits
 // (secureaudit audit) back to back through the orchestrator's Service until
 // the run is over; every audit must succeed. At the end each process's peak
 // resident memory must be under its container's memory limit.
@@ -174,8 +177,7 @@ func TestPodsAsTheKubeletRunsThem(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	c := newCluster(t, s, root, binDir, imagesDir, objs)
-	c.issuerCA = issuerCA
+	c := newCluster(t, s, root, binDir, imagesDir, issuerCA, objs)
 	defer c.stop(t)
 
 	ca, err := pki.NewCA(time.Now())
@@ -318,7 +320,7 @@ func TestPodsAsTheKubeletRunsThem(t *testing.T) {
 	// The orchestrator's database is on its volume, private to its user.
 	for _, p := range c.pods {
 		for mountPath, dir := range p.mounts {
-			if dir == p.csiDir {
+			if dir == p.csiDir || p.configMapDirs[dir] {
 				continue
 			}
 			entries, _ := os.ReadDir(dir)
@@ -373,9 +375,9 @@ type cluster struct {
 	issuerCA string
 }
 
-func newCluster(t *testing.T, s *kube.Server, root, binDir, imagesDir string, objs []object) *cluster {
+func newCluster(t *testing.T, s *kube.Server, root, binDir, imagesDir, issuerCA string, objs []object) *cluster {
 	t.Helper()
-	c := &cluster{api: s, root: root, binDir: binDir, imagesDir: imagesDir, services: map[string]corev1.Service{}, configMaps: map[string]corev1.ConfigMap{}}
+	c := &cluster{api: s, root: root, binDir: binDir, imagesDir: imagesDir, issuerCA: issuerCA, services: map[string]corev1.Service{}, configMaps: map[string]corev1.ConfigMap{}}
 	used := map[string]bool{}
 	for _, o := range objs {
 		switch o.str("kind") {
@@ -513,6 +515,7 @@ type pod struct {
 	container           corev1.Container
 	mounts              map[string]string // mountPath -> directory here
 	csiDir              string            // the csi-driver-spiffe volume's directory
+	configMapDirs       map[string]bool   // the configMap volumes' directories
 	workDir             string
 	entrypoint          string   // the program run
 	imageEnv            []string // the image config's environment
@@ -616,6 +619,10 @@ func (p *pod) prepare(t *testing.T, c *cluster) error {
 			if err := chown(dir, 0, fsGroup, 0o755); err != nil {
 				return err
 			}
+			if p.configMapDirs == nil {
+				p.configMapDirs = map[string]bool{}
+			}
+			p.configMapDirs[dir] = true
 		default:
 			return fmt.Errorf("volume %s: a kind this test does not provide", v.Name)
 		}
