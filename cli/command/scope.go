@@ -234,21 +234,35 @@ func orNone(s string) string {
 
 func newScopeReview() *cobra.Command {
 	var f auditFlags
-	var reviewer, out string
+	var idt idTokenFlag
+	var typed, legacy, out string
 	cmd := &cobra.Command{
 		Use:   "review",
 		Short: "Compare each manifest with the behaviour observed since the last review",
 		Long: `review lists, per workload, the methods called, the callers seen and the denials since the
 last recorded review, flags what the manifest does not declare, and gives each approval's
-age. With --reviewer the review is recorded in the evidence log and a new period starts.`,
+age. With --id-token-file the review is recorded in the evidence log under you (the person
+your OpenID Connect ID token names, verified by the orchestrator) and a new period starts;
+this needs the approver role. On a local development stack --dev-unverified-reviewer NAME
+records a typed name instead, marked UNVERIFIED.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if legacy != "" {
+				return errors.New("--reviewer is gone: a recorded review carries the reviewer's verified identity (--id-token-file FILE); on a local development stack use --dev-unverified-reviewer NAME")
+			}
+			tok, err := idt.token(cmd)
+			if err != nil {
+				return err
+			}
+			if tok != "" && typed != "" {
+				return errors.New("give --id-token-file or --dev-unverified-reviewer, not both")
+			}
 			c, api, err := scopeClient(&f)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			resp, err := api.ReviewScopes(cmd.Context(), &secureauditv1.ReviewScopesRequest{Reviewer: reviewer})
+			resp, err := api.ReviewScopes(cmd.Context(), &secureauditv1.ReviewScopesRequest{Reviewer: typed, IdToken: tok})
 			if err != nil {
 				return err
 			}
@@ -267,7 +281,10 @@ age. With --reviewer the review is recorded in the evidence log and a new period
 		},
 	}
 	f.registerConnection(cmd)
-	cmd.Flags().StringVar(&reviewer, "reviewer", "", "record the review under this name and start a new period")
+	idt.register(cmd)
+	cmd.Flags().StringVar(&typed, "dev-unverified-reviewer", "", "DEVELOPMENT ONLY: record the review under this typed name, marked UNVERIFIED (accepted only by a local stack, secureaudit up)")
+	cmd.Flags().StringVar(&legacy, "reviewer", "", "removed: use --id-token-file")
+	_ = cmd.Flags().MarkHidden("reviewer")
 	cmd.Flags().StringVar(&out, "out", "", "write the report to this file instead of standard output")
 	return cmd
 }

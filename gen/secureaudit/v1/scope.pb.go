@@ -774,8 +774,13 @@ func (x *ListScopesResponse) GetScopes() []*ScopeStatus {
 // ReviewScopesRequest optionally closes the review period.
 type ReviewScopesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// reviewer, when set, records the review as evidence and starts a new period.
-	Reviewer      string `protobuf:"bytes,1,opt,name=reviewer,proto3" json:"reviewer,omitempty"`
+	// reviewer, a name as typed, records the review as evidence and starts a
+	// new period; accepted only by an orchestrator started with
+	// -dev-unverified-approvers (secureaudit up and scan).
+	Reviewer string `protobuf:"bytes,1,opt,name=reviewer,proto3" json:"reviewer,omitempty"`
+	// id_token, the reviewer's OpenID Connect ID token, records the review
+	// under the person it names and starts a new period.
+	IdToken       string `protobuf:"bytes,536,opt,name=id_token,json=idToken,proto3" json:"id_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -813,6 +818,13 @@ func (*ReviewScopesRequest) Descriptor() ([]byte, []int) {
 func (x *ReviewScopesRequest) GetReviewer() string {
 	if x != nil {
 		return x.Reviewer
+	}
+	return ""
+}
+
+func (x *ReviewScopesRequest) GetIdToken() string {
+	if x != nil {
+		return x.IdToken
 	}
 	return ""
 }
@@ -958,9 +970,11 @@ const file_secureaudit_v1_scope_proto_rawDesc = "" +
 	"\x12credential_outcome\x18\b \x01(\tB\a\xbaH\x04r\x02\x18 R\x11credentialOutcome\x127\n" +
 	"\x12credential_summary\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x11credentialSummary\"I\n" +
 	"\x12ListScopesResponse\x123\n" +
-	"\x06scopes\x18\x01 \x03(\v2\x1b.secureaudit.v1.ScopeStatusR\x06scopes\";\n" +
+	"\x06scopes\x18\x01 \x03(\v2\x1b.secureaudit.v1.ScopeStatusR\x06scopes\"\xa3\x02\n" +
 	"\x13ReviewScopesRequest\x12$\n" +
-	"\breviewer\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\breviewer\"\xc8\x01\n" +
+	"\breviewer\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\breviewer\x12%\n" +
+	"\bid_token\x18\x98\x04 \x01(\tB\t\xbaH\x06r\x04\x18\x80\x80\x01R\aidToken:\xbe\x01\xbaH\xba\x01\x1a\xb7\x01\n" +
+	"\x16review_scopes.identity\x12qgive id_token (the reviewer's OpenID Connect ID token) or, on a development orchestrator only, reviewer, not both\x1a*this.id_token == '' || this.reviewer == ''\"\xc8\x01\n" +
 	"\x14ReviewScopesResponse\x12%\n" +
 	"\bmarkdown\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x18\x80\x80@R\bmarkdown\x120\n" +
 	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x1e\n" +

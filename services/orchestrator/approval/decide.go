@@ -55,8 +55,9 @@ func WithUnverifiedApprovers(allow bool) Option {
 var (
 	// ErrNoIssuer: an ID token was given, but no issuer is configured.
 	ErrNoIssuer = errors.New("this orchestrator has no OpenID Connect issuer configured (-oidc-issuer and -oidc-audience): decisions need a verified person")
-	// ErrTypedName: a typed approver name on a production orchestrator.
-	ErrTypedName = errors.New("a typed approver name is accepted only by a development orchestrator (-dev-unverified-approvers); give the approver's ID token (secureaudit ... --id-token-file)")
+	// ErrTypedName: a typed approver or reviewer name on a production
+	// orchestrator.
+	ErrTypedName = errors.New("a typed approver name is accepted only by a development orchestrator (-dev-unverified-approvers); give the person's ID token (secureaudit ... --id-token-file)")
 )
 
 // NoRequestError is an approval nobody asked for.

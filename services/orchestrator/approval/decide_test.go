@@ -158,6 +158,16 @@ func TestDecisionsByAuthenticatedPeople(t *testing.T) {
 	if data.ApprovedBy["sub"] != "bob" || data.ApprovedBy["oid"] != "oid-bob" || data.ApprovedBy["email"] != "bob@example.com" || data.ApprovedBy["issuer"] != iss.URL() || data.RequestedBy["sub"] != "alice" {
 		t.Errorf("evidence data %s does not name the people", e.Data)
 	}
+	// A recorded scope review names its reviewer the same way.
+	rev, err := api.ReviewScopes(ctx, &secureauditv1.ReviewScopesRequest{IdToken: bob})
+	if err != nil || rev.GetEvidenceIndex() < 0 {
+		t.Fatalf("review: %v (%v)", err, rev)
+	}
+	if e := rec.entries[len(rec.entries)-1]; !strings.Contains(e.Summary, "scope review by Bob Approver <bob@example.com>") || !strings.Contains(string(e.Data), `"reviewedBy":{"email":"bob@example.com","issuer":"`+iss.URL()+`","name":"Bob Approver","oid":"oid-bob","sub":"bob"}`) {
+		t.Errorf("review evidence does not name bob: %s\n%s", e.Summary, e.Data)
+	}
+	_, err = api.ReviewScopes(ctx, &secureauditv1.ReviewScopesRequest{Reviewer: "bob"})
+	wantCode(t, err, codes.FailedPrecondition, "typed approver name is accepted only by a development orchestrator")
 	// The stored approval keeps them.
 	latest, err := reg.latest(ctx, identity.ReportAgent)
 	if err != nil {

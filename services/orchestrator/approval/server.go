@@ -86,9 +86,9 @@ func (s *Server) ListScopes(ctx context.Context, _ *secureauditv1.ListScopesRequ
 
 // ReviewScopes returns the review report.
 func (s *Server) ReviewScopes(ctx context.Context, req *secureauditv1.ReviewScopesRequest) (*secureauditv1.ReviewScopesResponse, error) {
-	rev, md, idx, err := s.reg.Review(ctx, req.GetReviewer())
+	rev, md, idx, err := s.reg.ReviewAs(ctx, req.GetIdToken(), req.GetReviewer())
 	if err != nil {
-		return nil, s.internal(ctx, "review scopes", err)
+		return nil, s.decision(ctx, "review scopes", err)
 	}
 	resp := &secureauditv1.ReviewScopesResponse{Markdown: md, Deviations: uint32(rev.Deviations), EvidenceIndex: idx}
 	if !rev.Since.IsZero() {
