@@ -97,12 +97,6 @@ func (p *Policy) Allowed(method string, caller spiffeid.ID) bool {
 	return p.callers.hasMethod(caller, method)
 }
 
-// Role returns the role a method requires, if it names one.
-func (p *Policy) Role(method string) (Role, bool) {
-	r, ok := p.roles[method]
-	return r, ok
-}
-
 // Covers returns an error naming every method of the given services that has
 // no policy entry, so that a server refuses to start rather than serve a
 // method nobody reviewed.
