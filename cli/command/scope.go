@@ -1,9 +1,10 @@
 package command
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
-	"os/user"
 	"strings"
 	"time"
 
@@ -24,7 +25,7 @@ orchestrator connects. An agent whose digest has no approval, or changed since i
 approved, is quarantined: the orchestrator refuses to run audits through it and the audit
 says why. Approvals and reviews are recorded in the evidence log.`,
 	}
-	cmd.AddCommand(newScopeApprove(), newScopeList(), newScopeReview())
+	cmd.AddCommand(newScopeRequest(), newScopeApprove(), newScopeList(), newScopeReview())
 	return cmd
 }
 
@@ -40,43 +41,147 @@ func scopeClient(f *auditFlags) (*client.Client, secureauditv1.ScopeServiceClien
 	return c, secureauditv1.NewScopeServiceClient(c.Conn()), nil
 }
 
+// idTokenFlag is the person behind a decision: an OpenID Connect ID token
+// read from a file, never a name typed on the command line.
+type idTokenFlag struct{ file string }
+
+func (f *idTokenFlag) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.file, "id-token-file", "", "file holding your OpenID Connect ID token (a JWT from Entra ID or the issuer the orchestrator trusts, -oidc-issuer); the orchestrator verifies it and records you from its claims")
+}
+
+// token reads the ID token; "-" reads standard input.
+func (f *idTokenFlag) token(cmd *cobra.Command) (string, error) {
+	if f.file == "" {
+		return "", nil
+	}
+	var data []byte
+	var err error
+	if f.file == "-" {
+		data, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<16))
+	} else {
+		data, err = os.ReadFile(f.file)
+	}
+	if err != nil {
+		return "", fmt.Errorf("--id-token-file: %w", err)
+	}
+	tok := strings.TrimSpace(string(data))
+	if tok == "" {
+		return "", fmt.Errorf("--id-token-file %s is empty", f.file)
+	}
+	return tok, nil
+}
+
 func newScopeApprove() *cobra.Command {
 	var f auditFlags
-	var digest, ticket, approver, reason string
+	var idt idTokenFlag
+	var digest, ticket, typed, legacy, reason string
 	cmd := &cobra.Command{
-		Use:     "approve WORKLOAD --digest sha256:... --ticket ID",
-		Short:   "Record the approval of one digest of an agent's scope manifest",
-		Example: "  secureaudit scope approve rbac-agent --digest sha256:4f2a... --ticket SEC-1234 --reason 'adds pods/list'",
+		Use:   "approve WORKLOAD --digest sha256:... --ticket ID --id-token-file FILE",
+		Short: "Record your approval of one digest of an agent's scope manifest",
+		Long: `approve records your approval of a digest someone else requested (secureaudit scope
+request): the orchestrator verifies your OpenID Connect ID token and records you from its
+claims; it refuses an approval of your own request. On a local development stack
+(secureaudit up) --dev-unverified-approver NAME records a typed name instead, marked
+UNVERIFIED.`,
+		Example: "  secureaudit scope approve rbac-agent --digest sha256:4f2a... --ticket SEC-1234 --reason 'adds pods/list' --id-token-file ~/.secureaudit/id-token",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if legacy != "" {
+				return errors.New("--approver is gone: approvals carry the approver's verified identity (--id-token-file FILE); on a local development stack use --dev-unverified-approver NAME")
+			}
+			tok, err := idt.token(cmd)
+			if err != nil {
+				return err
+			}
+			if (tok == "") == (typed == "") {
+				return errors.New("give --id-token-file FILE (or, on a local development stack only, --dev-unverified-approver NAME)")
+			}
 			c, api, err := scopeClient(&f)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			if approver == "" {
-				if u, err := user.Current(); err == nil {
-					approver = u.Username
-				}
-			}
-			resp, err := api.ApproveScope(cmd.Context(), &secureauditv1.ApproveScopeRequest{Workload: args[0], Digest: digest, Approver: approver, Ticket: ticket, Reason: reason})
+			resp, err := api.ApproveScope(cmd.Context(), &secureauditv1.ApproveScopeRequest{Workload: args[0], Digest: digest, Approver: typed, IdToken: tok, Ticket: ticket, Reason: reason})
 			if err != nil {
 				return err
 			}
 			a := resp.GetApproval()
 			fmt.Fprintf(cmd.OutOrStdout(), "approved %s %s by %s (ticket %s) at %s; evidence entry %d\n", a.GetWorkload(), a.GetDigest(), a.GetApprover(), a.GetTicket(),
 				a.GetApprovedAt().AsTime().Format(time.RFC3339), a.GetEvidenceIndex())
+			if r := a.GetRequestedBy(); r != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "requested by %s\n", person(r))
+			}
 			return nil
 		},
 	}
 	f.registerConnection(cmd)
+	idt.register(cmd)
 	cmd.Flags().StringVar(&digest, "digest", "", "manifest digest to approve, as `secureaudit scope list` shows it (required)")
 	cmd.Flags().StringVar(&ticket, "ticket", "", "change ticket of the approval (required)")
-	cmd.Flags().StringVar(&approver, "approver", "", "who approves (default: the current user)")
+	cmd.Flags().StringVar(&typed, "dev-unverified-approver", "", "DEVELOPMENT ONLY: record this typed name as the approver, marked UNVERIFIED (accepted only by a local stack, secureaudit up)")
+	cmd.Flags().StringVar(&legacy, "approver", "", "removed: use --id-token-file")
+	_ = cmd.Flags().MarkHidden("approver")
 	cmd.Flags().StringVar(&reason, "reason", "", "why")
 	_ = cmd.MarkFlagRequired("digest")
 	_ = cmd.MarkFlagRequired("ticket")
 	return cmd
+}
+
+func newScopeRequest() *cobra.Command {
+	var f auditFlags
+	var idt idTokenFlag
+	var digest, ticket, reason string
+	cmd := &cobra.Command{
+		Use:   "request WORKLOAD --digest sha256:... --ticket ID --id-token-file FILE",
+		Short: "Ask for the approval of one digest of an agent's scope manifest",
+		Long: `request records that you (the person your OpenID Connect ID token names) ask for the
+approval of a digest. Another person with the approver role approves it (secureaudit scope
+approve); you cannot approve your own request.`,
+		Example: "  secureaudit scope request rbac-agent --digest sha256:4f2a... --ticket SEC-1234 --reason 'adds pods/list' --id-token-file ~/.secureaudit/id-token",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			tok, err := idt.token(cmd)
+			if err != nil {
+				return err
+			}
+			if tok == "" {
+				return errors.New("--id-token-file FILE is required: a request names the person who made it")
+			}
+			c, api, err := scopeClient(&f)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			resp, err := api.RequestScope(cmd.Context(), &secureauditv1.RequestScopeRequest{Workload: args[0], Digest: digest, Ticket: ticket, Reason: reason, IdToken: tok})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "requested approval of %s %s by %s (ticket %s) at %s; evidence entry %d\n", args[0], digest, person(resp.GetRequestedBy()), ticket,
+				resp.GetRequestedAt().AsTime().Format(time.RFC3339), resp.GetEvidenceIndex())
+			return nil
+		},
+	}
+	f.registerConnection(cmd)
+	idt.register(cmd)
+	cmd.Flags().StringVar(&digest, "digest", "", "manifest digest to approve, as `secureaudit scope list` shows it (required)")
+	cmd.Flags().StringVar(&ticket, "ticket", "", "change ticket (required)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why")
+	_ = cmd.MarkFlagRequired("digest")
+	_ = cmd.MarkFlagRequired("ticket")
+	return cmd
+}
+
+// person names a verified person: name, e-mail address and who vouches.
+func person(d *secureauditv1.Decider) string {
+	who := d.GetName()
+	if d.GetEmail() != "" {
+		who = strings.TrimSpace(who + " <" + d.GetEmail() + ">")
+	}
+	id := "sub " + d.GetSubject()
+	if d.GetObjectId() != "" {
+		id = "oid " + d.GetObjectId()
+	}
+	return fmt.Sprintf("%s (%s, issuer %s)", who, id, d.GetIssuer())
 }
 
 func newScopeList() *cobra.Command {
@@ -129,21 +234,35 @@ func orNone(s string) string {
 
 func newScopeReview() *cobra.Command {
 	var f auditFlags
-	var reviewer, out string
+	var idt idTokenFlag
+	var typed, legacy, out string
 	cmd := &cobra.Command{
 		Use:   "review",
 		Short: "Compare each manifest with the behaviour observed since the last review",
 		Long: `review lists, per workload, the methods called, the callers seen and the denials since the
 last recorded review, flags what the manifest does not declare, and gives each approval's
-age. With --reviewer the review is recorded in the evidence log and a new period starts.`,
+age. With --id-token-file the review is recorded in the evidence log under you (the person
+your OpenID Connect ID token names, verified by the orchestrator) and a new period starts;
+this needs the approver role. On a local development stack --dev-unverified-reviewer NAME
+records a typed name instead, marked UNVERIFIED.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if legacy != "" {
+				return errors.New("--reviewer is gone: a recorded review carries the reviewer's verified identity (--id-token-file FILE); on a local development stack use --dev-unverified-reviewer NAME")
+			}
+			tok, err := idt.token(cmd)
+			if err != nil {
+				return err
+			}
+			if tok != "" && typed != "" {
+				return errors.New("give --id-token-file or --dev-unverified-reviewer, not both")
+			}
 			c, api, err := scopeClient(&f)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			resp, err := api.ReviewScopes(cmd.Context(), &secureauditv1.ReviewScopesRequest{Reviewer: reviewer})
+			resp, err := api.ReviewScopes(cmd.Context(), &secureauditv1.ReviewScopesRequest{Reviewer: typed, IdToken: tok})
 			if err != nil {
 				return err
 			}
@@ -162,7 +281,10 @@ age. With --reviewer the review is recorded in the evidence log and a new period
 		},
 	}
 	f.registerConnection(cmd)
-	cmd.Flags().StringVar(&reviewer, "reviewer", "", "record the review under this name and start a new period")
+	idt.register(cmd)
+	cmd.Flags().StringVar(&typed, "dev-unverified-reviewer", "", "DEVELOPMENT ONLY: record the review under this typed name, marked UNVERIFIED (accepted only by a local stack, secureaudit up)")
+	cmd.Flags().StringVar(&legacy, "reviewer", "", "removed: use --id-token-file")
+	_ = cmd.Flags().MarkHidden("reviewer")
 	cmd.Flags().StringVar(&out, "out", "", "write the report to this file instead of standard output")
 	return cmd
 }

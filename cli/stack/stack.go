@@ -228,6 +228,13 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 		return svc, ready(svc, addrFile)
 	}
+	// The development cli holds every role of the public API, here only:
+	// a deployment's policy is deploy/callers/callers.yaml.
+	callers := filepath.Join(cfg.StateDir, "callers.yaml")
+	if err := os.WriteFile(callers, []byte(DevelopmentCallers), 0o600); err != nil {
+		s.Stop(5 * time.Second)
+		return nil, fmt.Errorf("write the development caller policy: %w", err)
+	}
 	orch, err := launch(identity.Orchestrator,
 		"-rbac-agent", addrs[identity.RBACAgent],
 		"-entra-agent", addrs[identity.EntraAgent],
@@ -236,7 +243,11 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		"-db", filepath.Join(cfg.StateDir, "secureaudit.db"),
 		// A local stack runs the manifests built into the binaries;
 		// their approval is recorded as a DEVELOPMENT approval.
-		"-approve-bundled-scopes=true")
+		"-approve-bundled-scopes=true",
+		"-callers", callers,
+		// Without an OpenID Connect issuer, scope approvals on a local
+		// stack take a typed name, marked UNVERIFIED (development).
+		"-dev-unverified-approvers=true")
 	if err != nil {
 		s.Stop(5 * time.Second)
 		return nil, err
@@ -248,6 +259,17 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	return s, nil
 }
+
+// DevelopmentCallers is the caller policy of a local stack: the cli holds
+// every role (viewer, operator, approver, auditor).
+const DevelopmentCallers = `# DEVELOPMENT caller policy written by secureaudit up/scan: the cli holds every role.
+# A deployment uses deploy/callers/callers.yaml (or its own), never this.
+apiVersion: secureaudit.dev/v1
+kind: CallerPolicy
+callers:
+  - id: spiffe://secureaudit.local/ns/secureaudit/sa/cli
+    roles: [viewer, operator, approver, auditor]
+`
 
 // Orchestrator returns the orchestrator's address.
 func (s *Stack) Orchestrator() string {

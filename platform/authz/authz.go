@@ -42,31 +42,59 @@ const (
 	attrAddress = "address"
 )
 
-// Policy is the table of allowed callers per full method name.
+// Policy is the table of allowed callers per full method name: the callers
+// the scope manifest names, and, for a method that names a role, the callers
+// the caller policy gives that role (or that method).
 type Policy struct {
 	allowed map[string]map[spiffeid.ID]bool
+	roles   map[string]Role
+	callers *Callers
 }
 
-// NewPolicy builds the table from a scope manifest.
-func NewPolicy(m *scope.Manifest) (*Policy, error) {
-	p := &Policy{allowed: map[string]map[spiffeid.ID]bool{}}
+// NewPolicy builds the table from a scope manifest and, for a public API
+// whose methods name roles, the caller policy (nil grants no role). A
+// method naming an unknown role, or a caller policy naming a method the
+// manifest does not list, is an error.
+func NewPolicy(m *scope.Manifest, callers *Callers) (*Policy, error) {
+	p := &Policy{allowed: map[string]map[spiffeid.ID]bool{}, roles: map[string]Role{}, callers: callers}
+	public := map[string]bool{}
 	for _, meth := range m.Spec.Methods {
-		callers := map[spiffeid.ID]bool{}
+		allowed := map[spiffeid.ID]bool{}
 		for _, c := range meth.Callers {
 			id, err := identity.Parse(c)
 			if err != nil {
 				return nil, fmt.Errorf("method %s: %w", meth.Name, err)
 			}
-			callers[id] = true
+			allowed[id] = true
 		}
-		p.allowed[meth.Name] = callers
+		p.allowed[meth.Name] = allowed
+		if meth.Role != "" {
+			if !knownRole(meth.Role) {
+				return nil, fmt.Errorf("scope manifest %s: method %s: unknown role %q (want %s)", m.Metadata.Name, meth.Name, meth.Role, roleNames())
+			}
+			p.roles[meth.Name] = Role(meth.Role)
+			public[meth.Name] = true
+		}
+	}
+	if err := callers.check(m.Metadata.Name, public); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
 
 // Allowed reports whether caller may call method. Unknown methods are denied.
 func (p *Policy) Allowed(method string, caller spiffeid.ID) bool {
-	return p.allowed[method][caller]
+	allowed, ok := p.allowed[method]
+	if !ok {
+		return false
+	}
+	if allowed[caller] {
+		return true
+	}
+	if role, ok := p.roles[method]; ok && p.callers.has(caller, role) {
+		return true
+	}
+	return p.callers.hasMethod(caller, method)
 }
 
 // Covers returns an error naming every method of the given services that has

@@ -47,8 +47,11 @@ const DefaultStopTimeout = 10 * time.Second
 type ServerConfig struct {
 	Credentials *Credentials
 	Manifest    *scope.Manifest
-	Logger      *slog.Logger
-	Tracer      trace.TracerProvider
+	// Callers, on a server whose methods name roles (the orchestrator's
+	// public API), gives callers their roles; nil gives none.
+	Callers *authz.Callers
+	Logger  *slog.Logger
+	Tracer  trace.TracerProvider
 	// Meter, when set, records the RPC metrics of OpenTelemetry's semantic
 	// conventions (rpc.server.call.duration and the like).
 	Meter     metric.MeterProvider
@@ -96,7 +99,7 @@ func NewServer(cfg ServerConfig, register func(*grpc.Server)) (*Server, error) {
 	if cfg.Credentials.ID().String() != cfg.Manifest.Spec.Identity {
 		return nil, fmt.Errorf("certificate identity %s does not match scope manifest identity %s", cfg.Credentials.ID(), cfg.Manifest.Spec.Identity)
 	}
-	policy, err := authz.NewPolicy(cfg.Manifest)
+	policy, err := authz.NewPolicy(cfg.Manifest, cfg.Callers)
 	if err != nil {
 		return nil, fmt.Errorf("build authorization policy: %w", err)
 	}

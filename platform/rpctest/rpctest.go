@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"secureaudit.dev/platform/authz"
 	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/platform/pki"
 	"secureaudit.dev/platform/rpc"
@@ -25,13 +26,18 @@ import (
 // PKI is a development CA with a certificate for every workload.
 type PKI struct {
 	Dir string
+	// Callers, when set, is the caller policy servers started with Serve
+	// give their public API's callers roles with.
+	Callers *authz.Callers
 }
 
-// NewPKI writes a CA and one certificate per workload into a temporary directory.
-func NewPKI(t testing.TB) *PKI {
+// NewPKI writes a CA and one certificate per workload, and per extra name
+// (a caller with its own SPIFFE ID, such as a backend service with one
+// role), into a temporary directory.
+func NewPKI(t testing.TB, extra ...string) *PKI {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "pki")
-	if _, err := pki.WriteAll(dir, identity.Workloads, time.Now()); err != nil {
+	if _, err := pki.WriteAll(dir, append(append([]string{}, identity.Workloads...), extra...), time.Now()); err != nil {
 		t.Fatalf("write PKI: %v", err)
 	}
 	return &PKI{Dir: dir}
@@ -82,6 +88,7 @@ func (p *PKI) Serve(t testing.TB, workload string, manifest []byte, register fun
 	srv, err := rpc.NewServer(rpc.ServerConfig{
 		Credentials: p.Credentials(t, workload),
 		Manifest:    m,
+		Callers:     p.Callers,
 		Logger:      log,
 		Tracer:      tr.Provider,
 		Validator:   v,

@@ -21,6 +21,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"secureaudit.dev/platform/authz"
 	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/platform/pki"
 	"secureaudit.dev/platform/rpc"
@@ -168,6 +169,9 @@ type Service struct {
 	Validator *validation.Validator
 	Creds     *rpc.Credentials
 	Manifest  *scope.Manifest
+	// Callers, when set before Serve, gives the callers of a public API
+	// (methods naming a role) their roles.
+	Callers *authz.Callers
 	// Observer, when set before Serve and Dial, is told of every call the
 	// service serves or makes (the scope review's observations).
 	Observer rpc.Observer
@@ -295,6 +299,7 @@ func (s *Service) Serve(ctx context.Context, register func(*grpc.Server)) error 
 	srv, err := rpc.NewServer(rpc.ServerConfig{
 		Credentials:      s.Creds,
 		Manifest:         s.Manifest,
+		Callers:          s.Callers,
 		Logger:           s.Log,
 		Tracer:           s.Tracing.Provider,
 		Meter:            s.Metrics.Provider,

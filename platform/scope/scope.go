@@ -62,7 +62,12 @@ type Method struct {
 	// Name is the full method name, /package.Service/Method.
 	Name string `json:"name"`
 	// Callers are the SPIFFE IDs allowed to call it.
-	Callers []string `json:"callers"`
+	Callers []string `json:"callers,omitempty"`
+	// Role, on a public API (the orchestrator's), is the role a caller
+	// needs to call it: viewer, operator, approver or auditor. Which
+	// callers hold which role is the deployment's caller policy
+	// (platform/authz.Callers), not the manifest.
+	Role string `json:"role,omitempty"`
 }
 
 // Credential describes the credential a service holds.

@@ -21,6 +21,7 @@ import (
 
 	"secureaudit.dev/deploy/scopes"
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/authz"
 	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/platform/rpc"
 	"secureaudit.dev/platform/run"
@@ -29,6 +30,7 @@ import (
 	"secureaudit.dev/services/orchestrator/audit"
 	"secureaudit.dev/services/orchestrator/controls"
 	"secureaudit.dev/services/orchestrator/evidence"
+	"secureaudit.dev/services/orchestrator/people"
 	"secureaudit.dev/services/orchestrator/regression"
 	"secureaudit.dev/services/orchestrator/schedule"
 	"secureaudit.dev/services/orchestrator/store"
@@ -67,6 +69,11 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		budgets[b.name] = str(b.name+"-timeout", b.def.String(), "how long the "+b.name+" stage may wait for the "+b.agent+"; past it the audit fails naming the agent and the stage, and the next audit runs")
 	}
 	devApprove := str("approve-bundled-scopes", "false", "DEVELOPMENT ONLY: record an approval of the bundled agent scope manifests at start (secureaudit up and scan use it)")
+	callersFile := str("callers", "", "caller policy file giving the public API's callers (SPIFFE IDs or path patterns) their roles: viewer, operator, approver, auditor (deploy/callers/callers.yaml); required")
+	oidcIssuer := str("oidc-issuer", "", "OpenID Connect issuer whose ID tokens name the people behind decisions (Entra ID: https://login.microsoftonline.com/TENANT_ID/v2.0); without it only -dev-unverified-approvers decisions are possible")
+	oidcAudience := str("oidc-audience", "", "client ID the ID tokens must be issued to (aud)")
+	oidcCA := str("oidc-ca-file", "", "PEM bundle to verify the issuer's HTTPS certificate with instead of the system roots")
+	devUnverified := str("dev-unverified-approvers", "false", "DEVELOPMENT ONLY: accept an approver's name as typed instead of a verified ID token (secureaudit up and scan use it); such approvals are marked UNVERIFIED")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,6 +87,13 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	approveBundled, err := strconv.ParseBool(*devApprove)
 	if err != nil {
 		return fmt.Errorf("-approve-bundled-scopes: %w", err)
+	}
+	unverified, err := strconv.ParseBool(*devUnverified)
+	if err != nil {
+		return fmt.Errorf("-dev-unverified-approvers: %w", err)
+	}
+	if *callersFile == "" {
+		return errors.New("-callers is required: the caller policy file giving callers their roles (deploy/callers/callers.yaml; secureaudit up writes a development one)")
 	}
 	every, err := time.ParseDuration(*regressionEvery)
 	if err != nil || every < 0 {
@@ -110,6 +124,26 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer svc.Close()
+	// The caller policy, checked against the manifest now rather than when
+	// the server is built: a bad file stops the start naming its line.
+	if svc.Callers, err = authz.LoadCallers(*callersFile); err != nil {
+		return err
+	}
+	if _, err := authz.NewPolicy(svc.Manifest, svc.Callers); err != nil {
+		return err
+	}
+	decisions := []approval.Option{approval.WithRefuseOnCredentialViolation(refuseOnViolation)}
+	if *oidcIssuer != "" || *oidcAudience != "" {
+		v, err := people.New(people.Config{Issuer: *oidcIssuer, Audience: *oidcAudience, CAFile: *oidcCA})
+		if err != nil {
+			return fmt.Errorf("-oidc-issuer, -oidc-audience: %w", err)
+		}
+		decisions = append(decisions, approval.WithPeople(v))
+	}
+	if unverified {
+		svc.Log.Warn("DEVELOPMENT: approvers' names are accepted as typed, unverified (-dev-unverified-approvers); not for production")
+		decisions = append(decisions, approval.WithUnverifiedApprovers(true))
+	}
 
 	st, err := store.OpenSQLite(ctx, *dbPath)
 	if err != nil {
@@ -158,7 +192,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 			return err
 		}
 	}
-	reg, err := approval.Open(ctx, *dbPath, evlog, manifests, svc.Log, approval.WithRefuseOnCredentialViolation(refuseOnViolation))
+	reg, err := approval.Open(ctx, *dbPath, evlog, manifests, svc.Log, decisions...)
 	if err != nil {
 		return err
 	}

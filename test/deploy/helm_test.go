@@ -138,14 +138,18 @@ func byKey(t *testing.T, objs []object, stripHelm bool) map[string]object {
 
 // webhookOverlay writes, outside deploy/, an overlay of the base with the
 // controls-webhook component, as an adopter would.
-func webhookOverlay(t *testing.T) string {
+func webhookOverlay(t *testing.T) string { return componentOverlay(t, "controls-webhook") }
+
+// componentOverlay writes, outside deploy/, an overlay of the base with one
+// of deploy/components, as an adopter would.
+func componentOverlay(t *testing.T, component string) string {
 	dir := t.TempDir()
 	base, err := filepath.Rel(dir, deployDir(t)) // kustomize takes relative roots only
 	if err != nil {
 		t.Fatal(err)
 	}
 	k := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [%s]\ncomponents: [%s]\n",
-		base, filepath.Join(base, "components", "controls-webhook"))
+		base, filepath.Join(base, "components", component))
 	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -165,6 +169,9 @@ func TestHelmMatchesKustomize(t *testing.T) {
 		{"base", deployDir(t), nil},
 		{"controls-webhook", webhookOverlay(t), map[string]any{
 			"orchestrator": map[string]any{"controlsWebhook": map[string]any{"url": "https://alerts.example.com/secureaudit", "cidrs": []any{"203.0.113.10/32"}}},
+		}},
+		{"oidc", componentOverlay(t, "oidc"), map[string]any{
+			"orchestrator": map[string]any{"oidc": map[string]any{"issuer": "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0", "audience": "00000000-0000-0000-0000-000000000000"}},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -188,6 +195,25 @@ func TestHelmMatchesKustomize(t *testing.T) {
 				}
 			}
 			t.Logf("%d objects alike", len(kk))
+			// The caller policy the orchestrator mounts is deploy/callers/callers.yaml.
+			policy, err := os.ReadFile(filepath.Join(deployDir(t), "callers", "callers.yaml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cm := k["ConfigMap secureaudit/orchestrator-callers"]; cm == nil || cm.str("data", "callers.yaml") != string(policy) {
+				t.Errorf("ConfigMap orchestrator-callers does not hold deploy/callers/callers.yaml: %v", cm)
+			}
+			if args := k["Deployment secureaudit/orchestrator"].str("spec", "template", "spec", "containers"); !strings.Contains(args, "-callers=/etc/secureaudit/callers/callers.yaml") {
+				t.Error("the orchestrator is not given the caller policy")
+			}
+			if tc.name == "oidc" {
+				if k["NetworkPolicy secureaudit/orchestrator-oidc"] == nil {
+					t.Error("no egress to the OpenID Connect issuer")
+				}
+				if env := k["Deployment secureaudit/orchestrator"].str("spec", "template", "spec", "containers"); !strings.Contains(env, "SECUREAUDIT_OIDC_ISSUER") || !strings.Contains(env, "SECUREAUDIT_OIDC_AUDIENCE") {
+					t.Error("the orchestrator is not given the issuer and audience")
+				}
+			}
 			if tc.name == "controls-webhook" {
 				np := k["NetworkPolicy secureaudit/orchestrator-controls-webhook"]
 				if np == nil || !strings.Contains(np.str("spec", "egress"), "port: 443") {

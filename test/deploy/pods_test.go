@@ -42,6 +42,7 @@ import (
 	"secureaudit.dev/deploy/images"
 	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/platform/pki"
+	"secureaudit.dev/services/orchestrator/people/peopletest"
 	"secureaudit.dev/test/harness"
 	"secureaudit.dev/test/kube"
 )
@@ -63,7 +64,9 @@ const (
 	podsTrustDomain = "prod.example.com"
 	// podsCluster is the cluster name an in-cluster rbac-agent reports.
 	podsCluster = "in-cluster"
-	csiDriver   = "spiffe.csi.cert-manager.io"
+	// podsAudience is the client ID the people's ID tokens are issued to.
+	podsAudience = "secureaudit-pods-test"
+	csiDriver    = "spiffe.csi.cert-manager.io"
 )
 
 // TestPodsAsTheKubeletRunsThem renders the Helm chart with an adopter's
@@ -98,14 +101,17 @@ const (
 //
 // The certificates live -pods-cert-lifetime and are rewritten every
 // -pods-rotate-every; after each rewrite the test waits until every pod
-// presents the new certificate on its API port. The only setting added to
-// the manifests is SECUREAUDIT_MAX_CONNECTION_AGE, a third of the lifetime,
+// presents the new certificate on its API port. The settings added to the
+// manifests are the orchestrator's SSL_CERT_FILE (the CA of the test's
+// OpenID Connect issuer, which the chart's orchestrator.oidc names) and
+// SECUREAUDIT_MAX_CONNECTION_AGE, a third of the lifetime,
 // as the README says (shorter than the time between renewal and expiry):
 // the manifests' 5m default suits csi-driver-spiffe's one-hour certificates,
 // not this test's short ones.
 //
-// An operator, with the cli identity's certificate, approves the agents'
-// scope manifests (secureaudit scope list, scope approve) and runs audits
+// An operator, with the cli identity's certificate, requests the approval of
+// the agents' scope manifests and a reviewer approves them, each with an ID
+// token (secureaudit scope list, scope request, scope approve); the operator runs audits
 // (secureaudit audit) back to back through the orchestrator's Service until
 // the run is over; every audit must succeed. At the end each process's peak
 // resident memory must be under its container's memory limit.
@@ -139,7 +145,24 @@ func TestPodsAsTheKubeletRunsThem(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = identity.Configure(identity.TrustDomain, identity.Namespace, identity.IDPath) })
 
-	values := map[string]any{"trustDomain": podsTrustDomain}
+	// The people behind scope requests and approvals sign in at a local
+	// OpenID Connect issuer over HTTPS; the orchestrator trusts its CA as
+	// it would Entra ID's public one (SSL_CERT_FILE, below).
+	iss := peopletest.New(t)
+	issuerCA := filepath.Join(root, "oidc-ca")
+	if err := os.Mkdir(issuerCA, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(iss.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuerCA = filepath.Join(issuerCA, "ca.pem")
+	if err := os.WriteFile(issuerCA, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]any{"trustDomain": podsTrustDomain,
+		"orchestrator": map[string]any{"oidc": map[string]any{"issuer": iss.URL(), "audience": podsAudience}}}
 	imagesDir := os.Getenv(envImagesDir)
 	if imagesDir != "" {
 		tag, err := builtTag(imagesDir)
@@ -154,7 +177,7 @@ func TestPodsAsTheKubeletRunsThem(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	c := newCluster(t, s, root, binDir, imagesDir, objs)
+	c := newCluster(t, s, root, binDir, imagesDir, issuerCA, objs)
 	defer c.stop(t)
 
 	ca, err := pki.NewCA(time.Now())
@@ -199,7 +222,7 @@ func TestPodsAsTheKubeletRunsThem(t *testing.T) {
 	}
 
 	op := operator{bin: filepath.Join(binDir, "secureaudit"), certDir: operatorDir, addr: c.serviceAddr(t, "orchestrator", 8440)}
-	op.approveScopes(t)
+	op.approveScopes(t, ca, iss, filepath.Join(root, "tokens"))
 
 	// The CSI driver's schedule: rewrite every pod's certificates, then wait
 	// until every pod presents the new one.
@@ -297,7 +320,7 @@ func TestPodsAsTheKubeletRunsThem(t *testing.T) {
 	// The orchestrator's database is on its volume, private to its user.
 	for _, p := range c.pods {
 		for mountPath, dir := range p.mounts {
-			if dir == p.csiDir {
+			if dir == p.csiDir || p.configMapDirs[dir] {
 				continue
 			}
 			entries, _ := os.ReadDir(dir)
@@ -346,11 +369,15 @@ type cluster struct {
 	imagesDir string
 	pods      []*pod
 	services  map[string]corev1.Service
+	// configMaps are the rendered ConfigMaps, by name, for configMap volumes.
+	configMaps map[string]corev1.ConfigMap
+	// issuerCA is the OpenID Connect issuer's CA, the orchestrator's roots.
+	issuerCA string
 }
 
-func newCluster(t *testing.T, s *kube.Server, root, binDir, imagesDir string, objs []object) *cluster {
+func newCluster(t *testing.T, s *kube.Server, root, binDir, imagesDir, issuerCA string, objs []object) *cluster {
 	t.Helper()
-	c := &cluster{api: s, root: root, binDir: binDir, imagesDir: imagesDir, services: map[string]corev1.Service{}}
+	c := &cluster{api: s, root: root, binDir: binDir, imagesDir: imagesDir, issuerCA: issuerCA, services: map[string]corev1.Service{}, configMaps: map[string]corev1.ConfigMap{}}
 	used := map[string]bool{}
 	for _, o := range objs {
 		switch o.str("kind") {
@@ -360,6 +387,12 @@ func newCluster(t *testing.T, s *kube.Server, root, binDir, imagesDir string, ob
 				t.Fatal(err)
 			}
 			c.services[svc.Name] = svc
+		case "ConfigMap":
+			var cm corev1.ConfigMap
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(runtime.DeepCopyJSON(o), &cm); err != nil {
+				t.Fatal(err)
+			}
+			c.configMaps[cm.Name] = cm
 		case "Deployment":
 			var d appsv1.Deployment
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(runtime.DeepCopyJSON(o), &d); err != nil {
@@ -482,6 +515,7 @@ type pod struct {
 	container           corev1.Container
 	mounts              map[string]string // mountPath -> directory here
 	csiDir              string            // the csi-driver-spiffe volume's directory
+	configMapDirs       map[string]bool   // the configMap volumes' directories
 	workDir             string
 	entrypoint          string   // the program run
 	imageEnv            []string // the image config's environment
@@ -571,6 +605,24 @@ func (p *pod) prepare(t *testing.T, c *cluster) error {
 			if err := chown(dir, 0, fsGroup, 0o770|os.ModeSetgid); err != nil {
 				return err
 			}
+		case v.ConfigMap != nil:
+			// Each key a file of mode 0644 (the default), read-only to the pod.
+			cm, ok := c.configMaps[v.ConfigMap.Name]
+			if !ok {
+				return fmt.Errorf("volume %s: no ConfigMap %s in the chart", v.Name, v.ConfigMap.Name)
+			}
+			for k, data := range cm.Data {
+				if err := os.WriteFile(filepath.Join(dir, k), []byte(data), 0o644); err != nil {
+					return err
+				}
+			}
+			if err := chown(dir, 0, fsGroup, 0o755); err != nil {
+				return err
+			}
+			if p.configMapDirs == nil {
+				p.configMapDirs = map[string]bool{}
+			}
+			p.configMapDirs[dir] = true
 		default:
 			return fmt.Errorf("volume %s: a kind this test does not provide", v.Name)
 		}
@@ -616,6 +668,11 @@ func (p *pod) prepare(t *testing.T, c *cluster) error {
 		p.env = append(p.env, e.Name+"="+p.rewritePaths(v))
 	}
 	p.env = append(p.env, "SECUREAUDIT_MAX_CONNECTION_AGE="+(*podsLifetime/3).String())
+	if p.name == "orchestrator" && c.issuerCA != "" {
+		// The issuer's CA as the process's roots, where a cluster's
+		// orchestrator has the public roots Entra ID chains to.
+		p.env = append(p.env, "SSL_CERT_FILE="+c.issuerCA)
+	}
 	return nil
 }
 
@@ -1153,10 +1210,40 @@ func (o *operator) run(args ...string) (string, error) {
 
 var scopeLine = regexp.MustCompile(`(?m)^(\S+)\s+\S+\s+presents (sha256:[0-9a-f]+)`)
 
-// approveScopes approves what each agent presents, as an operator reviewing
-// a new deployment does.
-func (o *operator) approveScopes(t *testing.T) {
+// approveScopes approves what each agent presents, as people reviewing a
+// new deployment do: an operator (the cli identity, role operator) requests
+// each approval with her ID token; the cli may not approve (no approver
+// role); a reviewer (identity reviewer, role approver in the shipped caller
+// policy) approves with his, and may not approve his own request.
+func (o *operator) approveScopes(t *testing.T, ca *pki.CA, iss *peopletest.Issuer, tokens string) {
 	t.Helper()
+	if err := os.MkdirAll(tokens, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	token := func(name, subject string) string {
+		path := filepath.Join(tokens, subject)
+		if err := os.WriteFile(path, []byte(iss.Sign(t, iss.Valid(podsAudience, subject, name))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	alice, bob := token("Alice Operator", "alice"), token("Bob Reviewer", "bob")
+	// The reviewer's own certificate, in a directory the CLI reads as its own.
+	reviewer := &operator{bin: o.bin, certDir: filepath.Join(tokens, "reviewer"), addr: o.addr}
+	if err := os.Mkdir(reviewer.certDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.IssueValid("reviewer", time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := pki.Paths(reviewer.certDir, identity.CLI)
+	for path, data := range map[string][]byte{files.Cert: certPEM, files.Key: keyPEM, files.CA: ca.CertPEM()} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	out, err := o.run("scope", "list")
 	if err != nil {
 		t.Fatalf("scope list: %v\n%s", err, out)
@@ -1166,8 +1253,24 @@ func (o *operator) approveScopes(t *testing.T) {
 		if m[1] == "orchestrator" {
 			continue
 		}
-		if aout, err := o.run("scope", "approve", m[1], "--digest", m[2], "--ticket", "DEPLOY-TEST-1", "--approver", "deploy test", "--reason", "the chart's manifests as rendered"); err != nil {
+		args := []string{m[1], "--digest", m[2], "--ticket", "DEPLOY-TEST-1", "--reason", "the chart's manifests as rendered"}
+		if rout, err := o.run(append([]string{"scope", "request", "--id-token-file", alice}, args...)...); err != nil {
+			t.Fatalf("scope request %s: %v\n%s", m[1], err, rout)
+		}
+		if aout, err := o.run(append([]string{"scope", "approve", "--id-token-file", bob}, args...)...); err == nil || !strings.Contains(aout, "PermissionDenied") {
+			t.Errorf("the cli (operator) approving %s: %v, want PermissionDenied\n%s", m[1], err, aout)
+		}
+		if approved == 0 {
+			if aout, err := reviewer.run(append([]string{"scope", "approve", "--id-token-file", alice}, args...)...); err == nil || !strings.Contains(aout, "separation of duties") {
+				t.Errorf("alice approving her own request for %s: %v, want a separation-of-duties refusal\n%s", m[1], err, aout)
+			}
+		}
+		aout, err := reviewer.run(append([]string{"scope", "approve", "--id-token-file", bob}, args...)...)
+		if err != nil {
 			t.Fatalf("scope approve %s: %v\n%s", m[1], err, aout)
+		}
+		if !strings.Contains(aout, "by Bob Reviewer <bob@example.com>") || !strings.Contains(aout, "requested by Alice Operator <alice@example.com> (oid oid-alice") {
+			t.Errorf("approval of %s does not name both people:\n%s", m[1], aout)
 		}
 		approved++
 	}

@@ -44,8 +44,11 @@ var host = map[protoreflect.FullName]string{
 }
 
 // allowedCaller is the intended policy, written independently of the
-// manifests: only the orchestrator calls agents; only the cli calls the
-// orchestrator. Every method must have an entry.
+// manifests: only the orchestrator calls agents; on a local stack (secureaudit
+// up) only the cli calls the orchestrator, holding every role of its public
+// API through the development caller policy. Every method must have an
+// entry. (The roles per RPC are checked in services/orchestrator's
+// TestAuthorizationMatrix.)
 var allowedCaller = map[string]string{
 	"/secureaudit.v1.RBACService/Collect":              identity.Orchestrator,
 	"/secureaudit.v1.EntraService/Resolve":             identity.Orchestrator,
@@ -63,6 +66,7 @@ var allowedCaller = map[string]string{
 	"/secureaudit.v1.AuditService/DeleteSchedule":      identity.CLI,
 	"/secureaudit.v1.EvidenceService/ExportEvidence":   identity.CLI,
 	"/secureaudit.v1.ScopeService/ApproveScope":        identity.CLI,
+	"/secureaudit.v1.ScopeService/RequestScope":        identity.CLI,
 	"/secureaudit.v1.ScopeService/ListScopes":          identity.CLI,
 	"/secureaudit.v1.ScopeService/ReviewScopes":        identity.CLI,
 	"/secureaudit.v1.RegressionService/RunRegression":  identity.CLI,
@@ -99,6 +103,7 @@ func fullName(m protoreflect.MethodDescriptor) string {
 // exactly the methods of its contract, with the intended callers.
 func TestManifestsCoverEveryMethod(t *testing.T) {
 	byHost := map[string]map[string][]string{}
+	roles := map[string]string{}
 	for _, w := range identity.Workloads {
 		if w == identity.CLI {
 			continue
@@ -114,6 +119,7 @@ func TestManifestsCoverEveryMethod(t *testing.T) {
 		byHost[w] = map[string][]string{}
 		for _, meth := range m.Spec.Methods {
 			byHost[w][meth.Name] = meth.Callers
+			roles[meth.Name] = meth.Role
 		}
 	}
 	seen := map[string]bool{}
@@ -128,6 +134,13 @@ func TestManifestsCoverEveryMethod(t *testing.T) {
 		callers, ok := byHost[host[m.Parent().FullName()]][name]
 		if !ok {
 			t.Errorf("%s is not in the %s scope manifest", name, host[m.Parent().FullName()])
+			continue
+		}
+		if host[m.Parent().FullName()] == identity.Orchestrator {
+			// The public API: a role per method, callers from the policy.
+			if len(callers) != 0 || roles[name] == "" {
+				t.Errorf("%s: callers %v and role %q, want a role and no callers", name, callers, roles[name])
+			}
 			continue
 		}
 		if len(callers) != 1 || callers[0] != identity.ID(want).String() {

@@ -12,12 +12,14 @@ import (
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
 
-// startOrchestrator runs a second orchestrator process with the shared PKI,
-// wired to the given agent addresses, and returns its address.
+// startOrchestrator runs a second orchestrator process with the shared PKI
+// and the local stack's development caller policy, wired to the given agent
+// addresses, and returns its address.
 func startOrchestrator(t *testing.T, args ...string) string {
 	t.Helper()
 	addr, _ := startBinary(t, "orchestrator", append([]string{
 		"-db", filepath.Join(t.TempDir(), "db.sqlite"), "-approve-bundled-scopes=true",
+		"-callers", filepath.Join(filepath.Dir(env.stack.PKIDir), "callers.yaml"),
 	}, args...)...)
 	return addr
 }

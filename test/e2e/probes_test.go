@@ -171,6 +171,9 @@ func TestProbesFromManifests(t *testing.T) {
 					a = "-snapshot=" + filepath.Join(env.root, "examples", "cluster")
 				case "db":
 					a = "-db=" + filepath.Join(dir, "secureaudit.db")
+				case "callers":
+					// The ConfigMap orchestrator-callers, mounted: the shipped policy.
+					a = "-callers=" + filepath.Join(env.root, "deploy", "callers", "callers.yaml")
 				}
 				args = append(args, a)
 			}
@@ -243,6 +246,7 @@ func TestProbesFromManifests(t *testing.T) {
 				}
 				select {
 				case err := <-exited:
+					exited <- err // for the deferred stop, which waits for it
 					t.Fatalf("%s exited: %v", name, err)
 				default:
 				}

@@ -88,7 +88,8 @@ type ScopeApproval struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Workload string                 `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
 	Digest   string                 `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
-	// approver is the person who approved, as they gave it.
+	// approver names the person who approved: the name and e-mail address of
+	// approved_by, or, on a development orchestrator only, a name as typed.
 	Approver string `protobuf:"bytes,3,opt,name=approver,proto3" json:"approver,omitempty"`
 	// caller is the SPIFFE ID that recorded the approval.
 	Caller     string                 `protobuf:"bytes,4,opt,name=caller,proto3" json:"caller,omitempty"`
@@ -99,6 +100,11 @@ type ScopeApproval struct {
 	Development bool `protobuf:"varint,8,opt,name=development,proto3" json:"development,omitempty"`
 	// evidence_index is the approval's entry in the evidence log.
 	EvidenceIndex int64 `protobuf:"varint,9,opt,name=evidence_index,json=evidenceIndex,proto3" json:"evidence_index,omitempty"`
+	// approved_by is the person the verified ID token names; unset for
+	// development approvals.
+	ApprovedBy *Decider `protobuf:"bytes,521,opt,name=approved_by,json=approvedBy,proto3" json:"approved_by,omitempty"`
+	// requested_by is the person who requested the approval, when someone did.
+	RequestedBy   *Decider `protobuf:"bytes,527,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -196,21 +202,123 @@ func (x *ScopeApproval) GetEvidenceIndex() int64 {
 	return 0
 }
 
+func (x *ScopeApproval) GetApprovedBy() *Decider {
+	if x != nil {
+		return x.ApprovedBy
+	}
+	return nil
+}
+
+func (x *ScopeApproval) GetRequestedBy() *Decider {
+	if x != nil {
+		return x.RequestedBy
+	}
+	return nil
+}
+
+// Decider is a person authenticated by an OpenID Connect ID token the
+// orchestrator verified (issuer, audience, expiry, signature).
+type Decider struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// issuer is the token's iss, such as https://login.microsoftonline.com/TENANT/v2.0.
+	Issuer string `protobuf:"bytes,522,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	// subject is the token's sub.
+	Subject string `protobuf:"bytes,523,opt,name=subject,proto3" json:"subject,omitempty"`
+	// object_id is Entra ID's oid claim (the same user across applications), when present.
+	ObjectId string `protobuf:"bytes,524,opt,name=object_id,json=objectId,proto3" json:"object_id,omitempty"`
+	// name is the name claim, when present.
+	Name string `protobuf:"bytes,525,opt,name=name,proto3" json:"name,omitempty"`
+	// email is the email claim, or else preferred_username, when present.
+	Email         string `protobuf:"bytes,526,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Decider) Reset() {
+	*x = Decider{}
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Decider) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Decider) ProtoMessage() {}
+
+func (x *Decider) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Decider.ProtoReflect.Descriptor instead.
+func (*Decider) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_scope_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Decider) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *Decider) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *Decider) GetObjectId() string {
+	if x != nil {
+		return x.ObjectId
+	}
+	return ""
+}
+
+func (x *Decider) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Decider) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
 // ApproveScopeRequest approves one digest of one workload.
 type ApproveScopeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Workload      string                 `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
-	Digest        string                 `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
-	Approver      string                 `protobuf:"bytes,3,opt,name=approver,proto3" json:"approver,omitempty"`
-	Ticket        string                 `protobuf:"bytes,4,opt,name=ticket,proto3" json:"ticket,omitempty"`
-	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Workload string                 `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
+	Digest   string                 `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	// approver is a name as typed, accepted only by an orchestrator started
+	// with -dev-unverified-approvers (secureaudit up and scan); otherwise the
+	// approver is the person id_token names.
+	Approver string `protobuf:"bytes,3,opt,name=approver,proto3" json:"approver,omitempty"`
+	Ticket   string `protobuf:"bytes,4,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Reason   string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// id_token is the approver's OpenID Connect ID token (a compact JWT).
+	IdToken       string `protobuf:"bytes,520,opt,name=id_token,json=idToken,proto3" json:"id_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApproveScopeRequest) Reset() {
 	*x = ApproveScopeRequest{}
-	mi := &file_secureaudit_v1_scope_proto_msgTypes[1]
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -222,7 +330,7 @@ func (x *ApproveScopeRequest) String() string {
 func (*ApproveScopeRequest) ProtoMessage() {}
 
 func (x *ApproveScopeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_scope_proto_msgTypes[1]
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -235,7 +343,7 @@ func (x *ApproveScopeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveScopeRequest.ProtoReflect.Descriptor instead.
 func (*ApproveScopeRequest) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_scope_proto_rawDescGZIP(), []int{1}
+	return file_secureaudit_v1_scope_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ApproveScopeRequest) GetWorkload() string {
@@ -273,6 +381,153 @@ func (x *ApproveScopeRequest) GetReason() string {
 	return ""
 }
 
+func (x *ApproveScopeRequest) GetIdToken() string {
+	if x != nil {
+		return x.IdToken
+	}
+	return ""
+}
+
+// RequestScopeRequest asks for the approval of one digest of one workload.
+type RequestScopeRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Workload string                 `protobuf:"bytes,528,opt,name=workload,proto3" json:"workload,omitempty"`
+	Digest   string                 `protobuf:"bytes,529,opt,name=digest,proto3" json:"digest,omitempty"`
+	Ticket   string                 `protobuf:"bytes,530,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Reason   string                 `protobuf:"bytes,531,opt,name=reason,proto3" json:"reason,omitempty"`
+	// id_token is the requester's OpenID Connect ID token (a compact JWT).
+	IdToken       string `protobuf:"bytes,532,opt,name=id_token,json=idToken,proto3" json:"id_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestScopeRequest) Reset() {
+	*x = RequestScopeRequest{}
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestScopeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestScopeRequest) ProtoMessage() {}
+
+func (x *RequestScopeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestScopeRequest.ProtoReflect.Descriptor instead.
+func (*RequestScopeRequest) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_scope_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RequestScopeRequest) GetWorkload() string {
+	if x != nil {
+		return x.Workload
+	}
+	return ""
+}
+
+func (x *RequestScopeRequest) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *RequestScopeRequest) GetTicket() string {
+	if x != nil {
+		return x.Ticket
+	}
+	return ""
+}
+
+func (x *RequestScopeRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RequestScopeRequest) GetIdToken() string {
+	if x != nil {
+		return x.IdToken
+	}
+	return ""
+}
+
+// RequestScopeResponse is the recorded request.
+type RequestScopeResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	RequestedBy *Decider               `protobuf:"bytes,533,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	RequestedAt *timestamppb.Timestamp `protobuf:"bytes,534,opt,name=requested_at,json=requestedAt,proto3" json:"requested_at,omitempty"`
+	// evidence_index is the request's entry in the evidence log.
+	EvidenceIndex int64 `protobuf:"varint,535,opt,name=evidence_index,json=evidenceIndex,proto3" json:"evidence_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestScopeResponse) Reset() {
+	*x = RequestScopeResponse{}
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestScopeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestScopeResponse) ProtoMessage() {}
+
+func (x *RequestScopeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestScopeResponse.ProtoReflect.Descriptor instead.
+func (*RequestScopeResponse) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_scope_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RequestScopeResponse) GetRequestedBy() *Decider {
+	if x != nil {
+		return x.RequestedBy
+	}
+	return nil
+}
+
+func (x *RequestScopeResponse) GetRequestedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RequestedAt
+	}
+	return nil
+}
+
+func (x *RequestScopeResponse) GetEvidenceIndex() int64 {
+	if x != nil {
+		return x.EvidenceIndex
+	}
+	return 0
+}
+
 // ApproveScopeResponse returns the recorded approval.
 type ApproveScopeResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -283,7 +538,7 @@ type ApproveScopeResponse struct {
 
 func (x *ApproveScopeResponse) Reset() {
 	*x = ApproveScopeResponse{}
-	mi := &file_secureaudit_v1_scope_proto_msgTypes[2]
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -295,7 +550,7 @@ func (x *ApproveScopeResponse) String() string {
 func (*ApproveScopeResponse) ProtoMessage() {}
 
 func (x *ApproveScopeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_scope_proto_msgTypes[2]
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -308,7 +563,7 @@ func (x *ApproveScopeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveScopeResponse.ProtoReflect.Descriptor instead.
 func (*ApproveScopeResponse) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_scope_proto_rawDescGZIP(), []int{2}
+	return file_secureaudit_v1_scope_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ApproveScopeResponse) GetApproval() *ScopeApproval {
@@ -327,7 +582,7 @@ type ListScopesRequest struct {
 
 func (x *ListScopesRequest) Reset() {
 	*x = ListScopesRequest{}
-	mi := &file_secureaudit_v1_scope_proto_msgTypes[3]
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -339,7 +594,7 @@ func (x *ListScopesRequest) String() string {
 func (*ListScopesRequest) ProtoMessage() {}
 
 func (x *ListScopesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_scope_proto_msgTypes[3]
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -352,7 +607,7 @@ func (x *ListScopesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListScopesRequest.ProtoReflect.Descriptor instead.
 func (*ListScopesRequest) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_scope_proto_rawDescGZIP(), []int{3}
+	return file_secureaudit_v1_scope_proto_rawDescGZIP(), []int{6}
 }
 
 // ScopeStatus is one agent's presented digest and standing.
@@ -380,7 +635,7 @@ type ScopeStatus struct {
 
 func (x *ScopeStatus) Reset() {
 	*x = ScopeStatus{}
-	mi := &file_secureaudit_v1_scope_proto_msgTypes[4]
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -392,7 +647,7 @@ func (x *ScopeStatus) String() string {
 func (*ScopeStatus) ProtoMessage() {}
 
 func (x *ScopeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_scope_proto_msgTypes[4]
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -405,7 +660,7 @@ func (x *ScopeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScopeStatus.ProtoReflect.Descriptor instead.
 func (*ScopeStatus) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_scope_proto_rawDescGZIP(), []int{4}
+	return file_secureaudit_v1_scope_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ScopeStatus) GetWorkload() string {
@@ -481,7 +736,7 @@ type ListScopesResponse struct {
 
 func (x *ListScopesResponse) Reset() {
 	*x = ListScopesResponse{}
-	mi := &file_secureaudit_v1_scope_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -493,7 +748,7 @@ func (x *ListScopesResponse) String() string {
 func (*ListScopesResponse) ProtoMessage() {}
 
 func (x *ListScopesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_scope_proto_msgTypes[5]
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -506,7 +761,7 @@ func (x *ListScopesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListScopesResponse.ProtoReflect.Descriptor instead.
 func (*ListScopesResponse) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_scope_proto_rawDescGZIP(), []int{5}
+	return file_secureaudit_v1_scope_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListScopesResponse) GetScopes() []*ScopeStatus {
@@ -519,15 +774,20 @@ func (x *ListScopesResponse) GetScopes() []*ScopeStatus {
 // ReviewScopesRequest optionally closes the review period.
 type ReviewScopesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// reviewer, when set, records the review as evidence and starts a new period.
-	Reviewer      string `protobuf:"bytes,1,opt,name=reviewer,proto3" json:"reviewer,omitempty"`
+	// reviewer, a name as typed, records the review as evidence and starts a
+	// new period; accepted only by an orchestrator started with
+	// -dev-unverified-approvers (secureaudit up and scan).
+	Reviewer string `protobuf:"bytes,1,opt,name=reviewer,proto3" json:"reviewer,omitempty"`
+	// id_token, the reviewer's OpenID Connect ID token, records the review
+	// under the person it names and starts a new period.
+	IdToken       string `protobuf:"bytes,536,opt,name=id_token,json=idToken,proto3" json:"id_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReviewScopesRequest) Reset() {
 	*x = ReviewScopesRequest{}
-	mi := &file_secureaudit_v1_scope_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +799,7 @@ func (x *ReviewScopesRequest) String() string {
 func (*ReviewScopesRequest) ProtoMessage() {}
 
 func (x *ReviewScopesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_scope_proto_msgTypes[6]
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,12 +812,19 @@ func (x *ReviewScopesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReviewScopesRequest.ProtoReflect.Descriptor instead.
 func (*ReviewScopesRequest) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_scope_proto_rawDescGZIP(), []int{6}
+	return file_secureaudit_v1_scope_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReviewScopesRequest) GetReviewer() string {
 	if x != nil {
 		return x.Reviewer
+	}
+	return ""
+}
+
+func (x *ReviewScopesRequest) GetIdToken() string {
+	if x != nil {
+		return x.IdToken
 	}
 	return ""
 }
@@ -579,7 +846,7 @@ type ReviewScopesResponse struct {
 
 func (x *ReviewScopesResponse) Reset() {
 	*x = ReviewScopesResponse{}
-	mi := &file_secureaudit_v1_scope_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -591,7 +858,7 @@ func (x *ReviewScopesResponse) String() string {
 func (*ReviewScopesResponse) ProtoMessage() {}
 
 func (x *ReviewScopesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_scope_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_scope_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -604,7 +871,7 @@ func (x *ReviewScopesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReviewScopesResponse.ProtoReflect.Descriptor instead.
 func (*ReviewScopesResponse) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_scope_proto_rawDescGZIP(), []int{7}
+	return file_secureaudit_v1_scope_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReviewScopesResponse) GetMarkdown() string {
@@ -639,7 +906,7 @@ var File_secureaudit_v1_scope_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_scope_proto_rawDesc = "" +
 	"\n" +
-	"\x1asecureaudit/v1/scope.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x03\n" +
+	"\x1asecureaudit/v1/scope.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x04\n" +
 	"\rScopeApproval\x12%\n" +
 	"\bworkload\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\bworkload\x124\n" +
 	"\x06digest\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^sha256:[0-9a-f]{64}$R\x06digest\x12&\n" +
@@ -652,17 +919,42 @@ const file_secureaudit_v1_scope_proto_rawDesc = "" +
 	"\vapproved_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
 	"approvedAt\x12 \n" +
 	"\vdevelopment\x18\b \x01(\bR\vdevelopment\x12.\n" +
-	"\x0eevidence_index\x18\t \x01(\x03B\a\xbaH\x04\"\x02(\x00R\revidenceIndex\"\x8f\x02\n" +
+	"\x0eevidence_index\x18\t \x01(\x03B\a\xbaH\x04\"\x02(\x00R\revidenceIndex\x129\n" +
+	"\vapproved_by\x18\x89\x04 \x01(\v2\x17.secureaudit.v1.DeciderR\n" +
+	"approvedBy\x12;\n" +
+	"\frequested_by\x18\x8f\x04 \x01(\v2\x17.secureaudit.v1.DeciderR\vrequestedBy\"\xbd\x01\n" +
+	"\aDecider\x12#\n" +
+	"\x06issuer\x18\x8a\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x10R\x06issuer\x12%\n" +
+	"\asubject\x18\x8b\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\asubject\x12&\n" +
+	"\tobject_id\x18\x8c\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\bobjectId\x12\x1d\n" +
+	"\x04name\x18\x8d\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x04name\x12\x1f\n" +
+	"\x05email\x18\x8e\x04 \x01(\tB\b\xbaH\x05r\x03\x18\xc0\x02R\x05email\"\xf9\x03\n" +
 	"\x13ApproveScopeRequest\x12T\n" +
 	"\bworkload\x18\x01 \x01(\tB8\xbaH5r3R\n" +
 	"rbac-agentR\ventra-agentR\n" +
 	"risk-agentR\freport-agentR\bworkload\x124\n" +
-	"\x06digest\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^sha256:[0-9a-f]{64}$R\x06digest\x12&\n" +
-	"\bapprover\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\bapprover\x12\"\n" +
+	"\x06digest\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^sha256:[0-9a-f]{64}$R\x06digest\x12$\n" +
+	"\bapprover\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\bapprover\x12\"\n" +
 	"\x06ticket\x18\x04 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x06ticket\x12 \n" +
-	"\x06reason\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06reason\"Y\n" +
+	"\x06reason\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06reason\x12%\n" +
+	"\bid_token\x18\x88\x04 \x01(\tB\t\xbaH\x06r\x04\x18\x80\x80\x01R\aidToken:\xc2\x01\xbaH\xbe\x01\x1a\xbb\x01\n" +
+	"\x16approve_scope.identity\x12qgive id_token (the approver's OpenID Connect ID token) or, on a development orchestrator only, approver, not both\x1a.(this.id_token != '') != (this.approver != '')\"\x94\x02\n" +
+	"\x13RequestScopeRequest\x12U\n" +
+	"\bworkload\x18\x90\x04 \x01(\tB8\xbaH5r3R\n" +
+	"rbac-agentR\ventra-agentR\n" +
+	"risk-agentR\freport-agentR\bworkload\x125\n" +
+	"\x06digest\x18\x91\x04 \x01(\tB\x1c\xbaH\x19r\x172\x15^sha256:[0-9a-f]{64}$R\x06digest\x12#\n" +
+	"\x06ticket\x18\x92\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x06ticket\x12!\n" +
+	"\x06reason\x18\x93\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06reason\x12'\n" +
+	"\bid_token\x18\x94\x04 \x01(\tB\v\xbaH\br\x06\x10\x01\x18\x80\x80\x01R\aidToken\"\xd4\x01\n" +
+	"\x14RequestScopeResponse\x12C\n" +
+	"\frequested_by\x18\x95\x04 \x01(\v2\x17.secureaudit.v1.DeciderB\x06\xbaH\x03\xc8\x01\x01R\vrequestedBy\x12F\n" +
+	"\frequested_at\x18\x96\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vrequestedAt\x12/\n" +
+	"\x0eevidence_index\x18\x97\x04 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\revidenceIndex\"Y\n" +
 	"\x14ApproveScopeResponse\x12A\n" +
 	"\bapproval\x18\x01 \x01(\v2\x1d.secureaudit.v1.ScopeApprovalB\x06\xbaH\x03\xc8\x01\x01R\bapproval\"\x13\n" +
 	"\x11ListScopesRequest\"\xe3\x03\n" +
@@ -678,9 +970,11 @@ const file_secureaudit_v1_scope_proto_rawDesc = "" +
 	"\x12credential_outcome\x18\b \x01(\tB\a\xbaH\x04r\x02\x18 R\x11credentialOutcome\x127\n" +
 	"\x12credential_summary\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x11credentialSummary\"I\n" +
 	"\x12ListScopesResponse\x123\n" +
-	"\x06scopes\x18\x01 \x03(\v2\x1b.secureaudit.v1.ScopeStatusR\x06scopes\";\n" +
+	"\x06scopes\x18\x01 \x03(\v2\x1b.secureaudit.v1.ScopeStatusR\x06scopes\"\xa3\x02\n" +
 	"\x13ReviewScopesRequest\x12$\n" +
-	"\breviewer\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\breviewer\"\xc8\x01\n" +
+	"\breviewer\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\breviewer\x12%\n" +
+	"\bid_token\x18\x98\x04 \x01(\tB\t\xbaH\x06r\x04\x18\x80\x80\x01R\aidToken:\xbe\x01\xbaH\xba\x01\x1a\xb7\x01\n" +
+	"\x16review_scopes.identity\x12qgive id_token (the reviewer's OpenID Connect ID token) or, on a development orchestrator only, reviewer, not both\x1a*this.id_token == '' || this.reviewer == ''\"\xc8\x01\n" +
 	"\x14ReviewScopesResponse\x12%\n" +
 	"\bmarkdown\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x18\x80\x80@R\bmarkdown\x120\n" +
 	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x1e\n" +
@@ -694,9 +988,10 @@ const file_secureaudit_v1_scope_proto_rawDesc = "" +
 	"\x14SCOPE_STATE_APPROVED\x10\x01\x12\x1b\n" +
 	"\x17SCOPE_STATE_QUARANTINED\x10\x02\x12\x1b\n" +
 	"\x17SCOPE_STATE_UNREACHABLE\x10\x03\x12\x1e\n" +
-	"\x1aSCOPE_STATE_NOT_CONFIGURED\x10\x042\x99\x02\n" +
+	"\x1aSCOPE_STATE_NOT_CONFIGURED\x10\x042\xf4\x02\n" +
 	"\fScopeService\x12Y\n" +
-	"\fApproveScope\x12#.secureaudit.v1.ApproveScopeRequest\x1a$.secureaudit.v1.ApproveScopeResponse\x12S\n" +
+	"\fApproveScope\x12#.secureaudit.v1.ApproveScopeRequest\x1a$.secureaudit.v1.ApproveScopeResponse\x12Y\n" +
+	"\fRequestScope\x12#.secureaudit.v1.RequestScopeRequest\x1a$.secureaudit.v1.RequestScopeResponse\x12S\n" +
 	"\n" +
 	"ListScopes\x12!.secureaudit.v1.ListScopesRequest\x1a\".secureaudit.v1.ListScopesResponse\x12Y\n" +
 	"\fReviewScopes\x12#.secureaudit.v1.ReviewScopesRequest\x1a$.secureaudit.v1.ReviewScopesResponseB2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
@@ -714,38 +1009,47 @@ func file_secureaudit_v1_scope_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_scope_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_secureaudit_v1_scope_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_secureaudit_v1_scope_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_secureaudit_v1_scope_proto_goTypes = []any{
 	(ScopeState)(0),               // 0: secureaudit.v1.ScopeState
 	(*ScopeApproval)(nil),         // 1: secureaudit.v1.ScopeApproval
-	(*ApproveScopeRequest)(nil),   // 2: secureaudit.v1.ApproveScopeRequest
-	(*ApproveScopeResponse)(nil),  // 3: secureaudit.v1.ApproveScopeResponse
-	(*ListScopesRequest)(nil),     // 4: secureaudit.v1.ListScopesRequest
-	(*ScopeStatus)(nil),           // 5: secureaudit.v1.ScopeStatus
-	(*ListScopesResponse)(nil),    // 6: secureaudit.v1.ListScopesResponse
-	(*ReviewScopesRequest)(nil),   // 7: secureaudit.v1.ReviewScopesRequest
-	(*ReviewScopesResponse)(nil),  // 8: secureaudit.v1.ReviewScopesResponse
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*Decider)(nil),               // 2: secureaudit.v1.Decider
+	(*ApproveScopeRequest)(nil),   // 3: secureaudit.v1.ApproveScopeRequest
+	(*RequestScopeRequest)(nil),   // 4: secureaudit.v1.RequestScopeRequest
+	(*RequestScopeResponse)(nil),  // 5: secureaudit.v1.RequestScopeResponse
+	(*ApproveScopeResponse)(nil),  // 6: secureaudit.v1.ApproveScopeResponse
+	(*ListScopesRequest)(nil),     // 7: secureaudit.v1.ListScopesRequest
+	(*ScopeStatus)(nil),           // 8: secureaudit.v1.ScopeStatus
+	(*ListScopesResponse)(nil),    // 9: secureaudit.v1.ListScopesResponse
+	(*ReviewScopesRequest)(nil),   // 10: secureaudit.v1.ReviewScopesRequest
+	(*ReviewScopesResponse)(nil),  // 11: secureaudit.v1.ReviewScopesResponse
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
 }
 var file_secureaudit_v1_scope_proto_depIdxs = []int32{
-	9,  // 0: secureaudit.v1.ScopeApproval.approved_at:type_name -> google.protobuf.Timestamp
-	1,  // 1: secureaudit.v1.ApproveScopeResponse.approval:type_name -> secureaudit.v1.ScopeApproval
-	0,  // 2: secureaudit.v1.ScopeStatus.state:type_name -> secureaudit.v1.ScopeState
-	1,  // 3: secureaudit.v1.ScopeStatus.approval:type_name -> secureaudit.v1.ScopeApproval
-	9,  // 4: secureaudit.v1.ScopeStatus.checked_at:type_name -> google.protobuf.Timestamp
-	5,  // 5: secureaudit.v1.ListScopesResponse.scopes:type_name -> secureaudit.v1.ScopeStatus
-	9,  // 6: secureaudit.v1.ReviewScopesResponse.since:type_name -> google.protobuf.Timestamp
-	2,  // 7: secureaudit.v1.ScopeService.ApproveScope:input_type -> secureaudit.v1.ApproveScopeRequest
-	4,  // 8: secureaudit.v1.ScopeService.ListScopes:input_type -> secureaudit.v1.ListScopesRequest
-	7,  // 9: secureaudit.v1.ScopeService.ReviewScopes:input_type -> secureaudit.v1.ReviewScopesRequest
-	3,  // 10: secureaudit.v1.ScopeService.ApproveScope:output_type -> secureaudit.v1.ApproveScopeResponse
-	6,  // 11: secureaudit.v1.ScopeService.ListScopes:output_type -> secureaudit.v1.ListScopesResponse
-	8,  // 12: secureaudit.v1.ScopeService.ReviewScopes:output_type -> secureaudit.v1.ReviewScopesResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	12, // 0: secureaudit.v1.ScopeApproval.approved_at:type_name -> google.protobuf.Timestamp
+	2,  // 1: secureaudit.v1.ScopeApproval.approved_by:type_name -> secureaudit.v1.Decider
+	2,  // 2: secureaudit.v1.ScopeApproval.requested_by:type_name -> secureaudit.v1.Decider
+	2,  // 3: secureaudit.v1.RequestScopeResponse.requested_by:type_name -> secureaudit.v1.Decider
+	12, // 4: secureaudit.v1.RequestScopeResponse.requested_at:type_name -> google.protobuf.Timestamp
+	1,  // 5: secureaudit.v1.ApproveScopeResponse.approval:type_name -> secureaudit.v1.ScopeApproval
+	0,  // 6: secureaudit.v1.ScopeStatus.state:type_name -> secureaudit.v1.ScopeState
+	1,  // 7: secureaudit.v1.ScopeStatus.approval:type_name -> secureaudit.v1.ScopeApproval
+	12, // 8: secureaudit.v1.ScopeStatus.checked_at:type_name -> google.protobuf.Timestamp
+	8,  // 9: secureaudit.v1.ListScopesResponse.scopes:type_name -> secureaudit.v1.ScopeStatus
+	12, // 10: secureaudit.v1.ReviewScopesResponse.since:type_name -> google.protobuf.Timestamp
+	3,  // 11: secureaudit.v1.ScopeService.ApproveScope:input_type -> secureaudit.v1.ApproveScopeRequest
+	4,  // 12: secureaudit.v1.ScopeService.RequestScope:input_type -> secureaudit.v1.RequestScopeRequest
+	7,  // 13: secureaudit.v1.ScopeService.ListScopes:input_type -> secureaudit.v1.ListScopesRequest
+	10, // 14: secureaudit.v1.ScopeService.ReviewScopes:input_type -> secureaudit.v1.ReviewScopesRequest
+	6,  // 15: secureaudit.v1.ScopeService.ApproveScope:output_type -> secureaudit.v1.ApproveScopeResponse
+	5,  // 16: secureaudit.v1.ScopeService.RequestScope:output_type -> secureaudit.v1.RequestScopeResponse
+	9,  // 17: secureaudit.v1.ScopeService.ListScopes:output_type -> secureaudit.v1.ListScopesResponse
+	11, // 18: secureaudit.v1.ScopeService.ReviewScopes:output_type -> secureaudit.v1.ReviewScopesResponse
+	15, // [15:19] is the sub-list for method output_type
+	11, // [11:15] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_scope_proto_init() }
@@ -759,7 +1063,7 @@ func file_secureaudit_v1_scope_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_scope_proto_rawDesc), len(file_secureaudit_v1_scope_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

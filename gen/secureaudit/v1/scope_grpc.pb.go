@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	ScopeService_ApproveScope_FullMethodName = "/secureaudit.v1.ScopeService/ApproveScope"
+	ScopeService_RequestScope_FullMethodName = "/secureaudit.v1.ScopeService/RequestScope"
 	ScopeService_ListScopes_FullMethodName   = "/secureaudit.v1.ScopeService/ListScopes"
 	ScopeService_ReviewScopes_FullMethodName = "/secureaudit.v1.ScopeService/ReviewScopes"
 )
@@ -33,8 +34,12 @@ const (
 // connects; an agent whose digest is not approved is quarantined. It is
 // served by the orchestrator.
 type ScopeServiceClient interface {
-	// ApproveScope records the approval of a workload's manifest digest.
+	// ApproveScope records the approval of a workload's manifest digest by
+	// the person its OpenID Connect ID token names, who must not be the
+	// person who requested it.
 	ApproveScope(ctx context.Context, in *ApproveScopeRequest, opts ...grpc.CallOption) (*ApproveScopeResponse, error)
+	// RequestScope records a person's request that a digest be approved.
+	RequestScope(ctx context.Context, in *RequestScopeRequest, opts ...grpc.CallOption) (*RequestScopeResponse, error)
 	// ListScopes checks every agent's presented digest against its approval.
 	ListScopes(ctx context.Context, in *ListScopesRequest, opts ...grpc.CallOption) (*ListScopesResponse, error)
 	// ReviewScopes compares each manifest with the behaviour observed since
@@ -54,6 +59,16 @@ func (c *scopeServiceClient) ApproveScope(ctx context.Context, in *ApproveScopeR
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ApproveScopeResponse)
 	err := c.cc.Invoke(ctx, ScopeService_ApproveScope_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *scopeServiceClient) RequestScope(ctx context.Context, in *RequestScopeRequest, opts ...grpc.CallOption) (*RequestScopeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RequestScopeResponse)
+	err := c.cc.Invoke(ctx, ScopeService_RequestScope_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -89,8 +104,12 @@ func (c *scopeServiceClient) ReviewScopes(ctx context.Context, in *ReviewScopesR
 // connects; an agent whose digest is not approved is quarantined. It is
 // served by the orchestrator.
 type ScopeServiceServer interface {
-	// ApproveScope records the approval of a workload's manifest digest.
+	// ApproveScope records the approval of a workload's manifest digest by
+	// the person its OpenID Connect ID token names, who must not be the
+	// person who requested it.
 	ApproveScope(context.Context, *ApproveScopeRequest) (*ApproveScopeResponse, error)
+	// RequestScope records a person's request that a digest be approved.
+	RequestScope(context.Context, *RequestScopeRequest) (*RequestScopeResponse, error)
 	// ListScopes checks every agent's presented digest against its approval.
 	ListScopes(context.Context, *ListScopesRequest) (*ListScopesResponse, error)
 	// ReviewScopes compares each manifest with the behaviour observed since
@@ -108,6 +127,9 @@ type UnimplementedScopeServiceServer struct{}
 
 func (UnimplementedScopeServiceServer) ApproveScope(context.Context, *ApproveScopeRequest) (*ApproveScopeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ApproveScope not implemented")
+}
+func (UnimplementedScopeServiceServer) RequestScope(context.Context, *RequestScopeRequest) (*RequestScopeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RequestScope not implemented")
 }
 func (UnimplementedScopeServiceServer) ListScopes(context.Context, *ListScopesRequest) (*ListScopesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListScopes not implemented")
@@ -150,6 +172,24 @@ func _ScopeService_ApproveScope_Handler(srv interface{}, ctx context.Context, de
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ScopeServiceServer).ApproveScope(ctx, req.(*ApproveScopeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ScopeService_RequestScope_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RequestScopeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ScopeServiceServer).RequestScope(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ScopeService_RequestScope_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ScopeServiceServer).RequestScope(ctx, req.(*RequestScopeRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -200,6 +240,10 @@ var ScopeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ApproveScope",
 			Handler:    _ScopeService_ApproveScope_Handler,
+		},
+		{
+			MethodName: "RequestScope",
+			Handler:    _ScopeService_RequestScope_Handler,
 		},
 		{
 			MethodName: "ListScopes",

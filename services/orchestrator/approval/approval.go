@@ -31,6 +31,7 @@ import (
 	"secureaudit.dev/platform/evidence"
 	"secureaudit.dev/platform/rpc"
 	"secureaudit.dev/platform/scope"
+	"secureaudit.dev/services/orchestrator/people"
 )
 
 // Development approvals are named so that nobody mistakes them for a review.
@@ -96,6 +97,10 @@ type Registry struct {
 	calls     chan rpc.Call
 
 	refuseCredential bool
+	// people verifies decision makers' ID tokens; unverified accepts typed
+	// names (development only).
+	people     Verifier
+	unverified bool
 
 	onRefusals func(ctx context.Context, workload string, newly uint64, r rpc.Refusals)
 
@@ -169,7 +174,7 @@ func Open(ctx context.Context, dbPath string, rec Recorder, manifests map[string
 		return nil, fmt.Errorf("open %s: %w", dbPath, err)
 	}
 	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	if _, err := db.ExecContext(ctx, schema+decisionSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("create scope tables in %s: %w", dbPath, err)
 	}
@@ -257,11 +262,15 @@ func (r *Registry) Approve(ctx context.Context, a *secureauditv1.ScopeApproval) 
 	data, err := json.Marshal(map[string]any{
 		"workload": a.GetWorkload(), "digest": a.GetDigest(), "approver": a.GetApprover(), "caller": a.GetCaller(),
 		"ticket": a.GetTicket(), "reason": a.GetReason(), "development": a.GetDevelopment(),
+		"approved_by": personJSON(a.GetApprovedBy()), "requested_by": personJSON(a.GetRequestedBy()),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode approval: %w", err)
 	}
 	summary := fmt.Sprintf("%s approved scope manifest %s of %s (ticket %s)", a.GetApprover(), a.GetDigest(), a.GetWorkload(), a.GetTicket())
+	if a.GetRequestedBy() != nil {
+		summary += ", requested by " + people.Display(a.GetRequestedBy())
+	}
 	if a.GetDevelopment() {
 		summary = "DEVELOPMENT auto-approval, not a human review: " + summary
 	}
@@ -275,6 +284,9 @@ func (r *Registry) Approve(ctx context.Context, a *secureauditv1.ScopeApproval) 
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, a.GetWorkload(), a.GetDigest(), a.GetApprover(), a.GetCaller(), a.GetTicket(), a.GetReason(),
 		now.UnixNano(), a.GetDevelopment(), idx); err != nil {
 		return nil, fmt.Errorf("record approval: %w", err)
+	}
+	if err := r.recordDeciders(ctx, idx, a); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
@@ -331,6 +343,9 @@ func (r *Registry) latest(ctx context.Context, workload string) (*secureauditv1.
 		return nil, fmt.Errorf("read approval of %s: %w", workload, err)
 	}
 	a.ApprovedAt = timestamppb.New(time.Unix(0, ns).UTC())
+	if err := r.loadDeciders(ctx, &a); err != nil {
+		return nil, err
+	}
 	return &a, nil
 }
 

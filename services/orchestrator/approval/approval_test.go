@@ -72,10 +72,10 @@ func parse(t *testing.T, s string) *scope.Manifest {
 	return m
 }
 
-func newRegistry(t *testing.T, rec Recorder, manifests map[string]*scope.Manifest) *Registry {
+func newRegistry(t *testing.T, rec Recorder, manifests map[string]*scope.Manifest, opts ...Option) *Registry {
 	t.Helper()
 	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	r, err := Open(context.Background(), filepath.Join(t.TempDir(), "db"), rec, manifests, rpctest.Logger(t), WithClock(func() time.Time { return now }))
+	r, err := Open(context.Background(), filepath.Join(t.TempDir(), "db"), rec, manifests, rpctest.Logger(t), append([]Option{WithClock(func() time.Time { return now })}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
