@@ -3,6 +3,7 @@ package tenant
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/microsoftgraph/msgraph-sdk-go/applicationswithappid"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
+	"github.com/microsoftgraph/msgraph-sdk-go/identitygovernance"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipalswithappid"
@@ -51,6 +53,8 @@ type run struct {
 	noSignIn   bool                       // the credential may not read signInActivity
 	signedIn   map[string]bool            // users read with signInActivity
 	identities map[string]*arm.ResourceID // service principal ID -> its user-assigned managed identity
+	activated  map[string]bool            // lower-case IDs of role assignments that are PIM activations
+	noPIM      bool                       // the credential may not read PIM for Groups
 }
 
 func newRun(s *Source) *run {
@@ -64,6 +68,7 @@ func newRun(s *Source) *run {
 		unresolved: map[string]*secureauditv1.Principal{},
 		signedIn:   map[string]bool{},
 		identities: map[string]*arm.ResourceID{},
+		activated:  map[string]bool{},
 	}
 }
 
@@ -265,13 +270,95 @@ func (r *run) expand(ctx context.Context, id string) {
 			r.addObject(o)
 		}
 	}
+	eligible, err := r.eligibleMembers(ctx, id)
+	if err != nil {
+		r.fail("group "+id+"/eligible members (PIM for Groups)", err)
+	}
 	r.mu.Lock()
 	g := r.groups[id]
 	g.MemberIds = append(g.MemberIds, memberIDs...)
 	g.OwnerIds = append(g.OwnerIds, ownerIDs...)
+	g.EligibleMemberIds = append(g.EligibleMemberIds, eligible...)
 	r.mu.Unlock()
 	for _, child := range nested {
 		r.spawn(func() { r.expand(ctx, child) })
+	}
+	// An eligible member is resolved as a user, else as a group (expanded:
+	// its members become members on activation), else as a service
+	// principal.
+	for _, m := range eligible {
+		r.spawn(func() {
+			found, err := r.user(ctx, m)
+			if err == nil && !found {
+				found, err = r.group(ctx, m)
+			}
+			if err == nil && !found {
+				found, err = r.servicePrincipal(ctx, m)
+			}
+			switch {
+			case err != nil:
+				r.fail("eligible member "+m+" of group "+id, err)
+			case !found:
+				r.notFound(&secureauditv1.Principal{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_USER, Name: m})
+			}
+		})
+	}
+}
+
+// eligibleMembers reads the eligible members of a group under Privileged
+// Identity Management for Groups (GET
+// /identityGovernance/privilegedAccess/group/eligibilityScheduleInstances?$filter=groupId eq 'ID',
+// every page; accessId member: eligible owners are not members). A
+// credential without PrivilegedEligibilitySchedule.Read.AzureADGroup is
+// refused (403): the first refusal is the error, later groups are not
+// asked again.
+func (r *run) eligibleMembers(ctx context.Context, id string) ([]string, error) {
+	r.mu.Lock()
+	refused := r.noPIM
+	r.mu.Unlock()
+	if refused {
+		return nil, nil
+	}
+	filter := "groupId eq '" + strings.ReplaceAll(id, "'", "''") + "'"
+	var out []string
+	next := ""
+	for {
+		var resp models.PrivilegedAccessGroupEligibilityScheduleInstanceCollectionResponseable
+		err := r.call(ctx, func() (err error) {
+			b := r.s.graph.IdentityGovernance().PrivilegedAccess().Group().EligibilityScheduleInstances()
+			if next != "" {
+				resp, err = b.WithUrl(next).Get(ctx, nil)
+				return err
+			}
+			resp, err = b.Get(ctx, &identitygovernance.PrivilegedAccessGroupEligibilityScheduleInstancesRequestBuilderGetRequestConfiguration{
+				QueryParameters: &identitygovernance.PrivilegedAccessGroupEligibilityScheduleInstancesRequestBuilderGetQueryParameters{Filter: &filter},
+			})
+			return err
+		})
+		if statusOf(err) == http.StatusForbidden {
+			r.mu.Lock()
+			first := !r.noPIM
+			r.noPIM = true
+			r.mu.Unlock()
+			if first {
+				return out, fmt.Errorf("refused: the credential lacks PrivilegedEligibilitySchedule.Read.AzureADGroup, so eligible group members are not listed: %w", err)
+			}
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		for _, e := range resp.GetValue() {
+			if e.GetAccessId() == nil || *e.GetAccessId() != models.MEMBER_PRIVILEGEDACCESSGROUPRELATIONSHIPS {
+				continue
+			}
+			if p := deref(e.GetPrincipalId()); isGUID(p) && strings.EqualFold(deref(e.GetGroupId()), id) {
+				out = append(out, lower(p))
+			}
+		}
+		if next = deref(resp.GetOdataNextLink()); next == "" {
+			return out, nil
+		}
 	}
 }
 
@@ -564,6 +651,8 @@ func (r *run) result() *directory.Result {
 		g.MemberIds = slices.Compact(g.MemberIds)
 		slices.Sort(g.OwnerIds)
 		g.OwnerIds = slices.Compact(g.OwnerIds)
+		slices.Sort(g.EligibleMemberIds)
+		g.EligibleMemberIds = slices.Compact(g.EligibleMemberIds)
 	}
 	for _, p := range r.unresolved {
 		res.Unresolved = append(res.Unresolved, p)

@@ -249,6 +249,9 @@ func TestResolveExactIdentities(t *testing.T) {
 		"e97a7122-b22b-4cca-9229-80bd3b8f5453 Contributor " + exampleRG + " [AZURE_ROUTE_ADMIN_CREDENTIAL AZURE_ROUTE_USER_CREDENTIAL AZURE_ROUTE_RUN_COMMAND AZURE_ROUTE_CLUSTER_WRITE]",
 		"9e2f6a18-7d3b-4c51-a0e4-3f8b1c6d2e97 Azure Kubernetes Service RBAC Writer " + exampleCluster + "/namespaces/payments [AZURE_ROUTE_DATA_ACTIONS]",
 		"c7a94f02-5e1b-4d86-b3f7-2a0e9d4c8b61 Fabrikam AKS Support Operator " + exampleCluster + " [AZURE_ROUTE_RUN_COMMAND] custom",
+		// PIM: Marco's eligible (not standing) assignment, read from
+		// roleEligibilityScheduleInstances, with its end.
+		"f3c1fccf-d3d4-471a-be0e-d3f336dd87df Azure Kubernetes Service Cluster Admin Role " + exampleCluster + " [AZURE_ROUTE_ADMIN_CREDENTIAL AZURE_ROUTE_RUN_COMMAND] eligible until 2027-06-30T00:00:00Z",
 	}
 	var gotRA []string
 	for _, a := range got.RoleAssignments {
@@ -256,7 +259,31 @@ func TestResolveExactIdentities(t *testing.T) {
 		if a.GetCustomRole() {
 			line += " custom"
 		}
+		if a.GetEligible() {
+			line += " eligible"
+		}
+		if a.GetEligibleUntil() != nil {
+			line += " until " + a.GetEligibleUntil().AsTime().Format(time.RFC3339)
+		}
+		if a.GetActivated() {
+			line += " activated"
+		}
 		gotRA = append(gotRA, line)
+	}
+	// PIM for Groups: Priya is an eligible member of the admin group, read
+	// from Graph's eligibility schedule instances, and resolved.
+	for _, g := range got.Groups {
+		if g.GetId() == "2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25" {
+			if diff := cmp.Diff([]string{"e67005c7-ae30-491e-afb9-f787b213b19c"}, g.GetEligibleMemberIds()); diff != "" {
+				t.Errorf("eligible members of the admin group (-want +got):\n%s", diff)
+			}
+		}
+	}
+	if find("e67005c7-ae30-491e-afb9-f787b213b19c") == nil {
+		t.Error("the admin group's eligible member is not resolved")
+	}
+	if len(got.Errors) > 0 {
+		t.Errorf("lookup errors: %v", got.Errors)
 	}
 	if diff := cmp.Diff(wantRA, gotRA); diff != "" {
 		t.Errorf("role assignments (-want +got):\n%s", diff)
@@ -525,7 +552,7 @@ func TestResolveSignIns(t *testing.T) {
 		{name: "pages of four", roles: tenant.ReadOnlyPermissions, setup: func(f *tenanttest.Server) { f.SetPageSize(4) }, want: snap.Users, requests: 11},
 		{name: "throttled twice", roles: tenant.ReadOnlyPermissions, setup: func(f *tenanttest.Server) { f.Throttle("/v1.0/users", 2) }, want: snap.Users, requests: 5},
 		// Batches in flight when the first 403 arrives are refused too.
-		{name: "without AuditLog.Read.All", roles: []string{"User.Read.All", "GroupMember.Read.All"}, want: unset(snap.Users), requests: -1},
+		{name: "without AuditLog.Read.All", roles: []string{"User.Read.All", "GroupMember.Read.All", "PrivilegedEligibilitySchedule.Read.AzureADGroup"}, want: unset(snap.Users), requests: -1},
 		{
 			name:     "failing",
 			roles:    tenant.ReadOnlyPermissions,
@@ -732,8 +759,10 @@ func TestExport(t *testing.T) {
 	}
 	// The example's 8 users and 5 groups reached through bindings, and
 	// through Azure alone: the admin group sg-aks-cluster-admins with Dana,
-	// Nina (namespace-scoped RBAC Writer) and Tom (custom role).
-	if want := (tenant.Counts{Users: 11, Groups: 6, ServicePrincipals: 2, RoleAssignments: 4}); n != want {
+	// Nina (namespace-scoped RBAC Writer) and Tom (custom role); and
+	// Marco's eligible assignment (PIM; Priya, the admin group's eligible
+	// member, is among the example's users already).
+	if want := (tenant.Counts{Users: 11, Groups: 6, ServicePrincipals: 2, RoleAssignments: 5}); n != want {
 		t.Errorf("counts = %+v, want %+v", n, want)
 	}
 	wantWarn := "not in the directory: USER aks-support\n" +
@@ -811,6 +840,93 @@ func TestCheckCredential(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.findings, got.Findings); diff != "" {
 				t.Errorf("findings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestResolvePIM reads Privileged Identity Management through the real
+// clients: eligible role assignments (ARM roleEligibilityScheduleInstances)
+// are listed as eligible and never as role assignments, an active
+// assignment that is a PIM activation (roleAssignmentScheduleInstances,
+// assignmentType Activated) is marked activated while a standing one is
+// not, and PIM for Groups' eligible members (Graph) need
+// PrivilegedEligibilitySchedule.Read.AzureADGroup: without it the answer
+// is partial with one lookup error, whatever the number of groups.
+func TestResolvePIM(t *testing.T) {
+	const adminGroup = "2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25"
+	withoutPIM := slices.DeleteFunc(slices.Clone(tenant.ReadOnlyPermissions), func(p string) bool {
+		return p == "PrivilegedEligibilitySchedule.Read.AzureADGroup"
+	})
+	tests := []struct {
+		name          string
+		roles         []string
+		eligibleGroup []string
+		errors        []string
+	}{
+		{name: "with the PIM for Groups permission", roles: tenant.ReadOnlyPermissions, eligibleGroup: []string{"e67005c7-ae30-491e-afb9-f787b213b19c"}},
+		{name: "without it", roles: withoutPIM, errors: []string{"eligible members (PIM for Groups)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			snap := loadExample(t)
+			snap.RoleAssignments = append(snap.RoleAssignments, &secureauditv1.AzureRoleAssignment{
+				Id:          exampleCluster + "/providers/Microsoft.Authorization/roleAssignments/5e0c9a7b-1d2f-4a3b-8c4d-6e7f8a9b0c1d",
+				PrincipalId: "be08c39a-57a4-470e-9c8e-a2d5dbad73e4", PrincipalType: "User", RoleName: "Owner", Scope: exampleCluster,
+				Activated: true,
+			})
+			fake := tenanttest.New(t, snap, tt.roles...)
+			got, err := source(t, fake, tenant.Config{ClusterID: exampleCluster}).Resolve(context.Background(), []*secureauditv1.Principal{group("fa72a3a8-71f0-42e8-8558-0106470d7f99")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			state := map[string]string{}
+			for _, a := range got.RoleAssignments {
+				switch {
+				case a.GetEligible():
+					state[a.GetPrincipalId()+" "+a.GetRoleName()] = "eligible"
+				case a.GetActivated():
+					state[a.GetPrincipalId()+" "+a.GetRoleName()] = "activated"
+				default:
+					state[a.GetPrincipalId()+" "+a.GetRoleName()] = "standing"
+				}
+			}
+			want := map[string]string{
+				"377e52a5-e3ca-4fd5-acf7-05eea622250f Azure Kubernetes Service Cluster Admin Role": "standing",
+				"e97a7122-b22b-4cca-9229-80bd3b8f5453 Contributor":                                 "standing",
+				"9e2f6a18-7d3b-4c51-a0e4-3f8b1c6d2e97 Azure Kubernetes Service RBAC Writer":        "standing",
+				"c7a94f02-5e1b-4d86-b3f7-2a0e9d4c8b61 Fabrikam AKS Support Operator":               "standing",
+				"f3c1fccf-d3d4-471a-be0e-d3f336dd87df Azure Kubernetes Service Cluster Admin Role": "eligible",
+				"be08c39a-57a4-470e-9c8e-a2d5dbad73e4 Owner":                                       "activated",
+			}
+			if diff := cmp.Diff(want, state); diff != "" {
+				t.Errorf("assignments (-want +got):\n%s", diff)
+			}
+			if n := fake.Requests(exampleCluster + "/providers/Microsoft.Authorization/roleEligibilityScheduleInstances"); n != 1 {
+				t.Errorf("roleEligibilityScheduleInstances listed %d times, want 1", n)
+			}
+			var eligible []string
+			for _, g := range got.Groups {
+				if g.GetId() == adminGroup {
+					eligible = g.GetEligibleMemberIds()
+				}
+			}
+			if diff := cmp.Diff(tt.eligibleGroup, eligible); diff != "" {
+				t.Errorf("eligible members of the admin group (-want +got):\n%s", diff)
+			}
+			var lookups []string
+			for _, e := range got.Errors {
+				_, what, _ := strings.Cut(e.GetLookup(), "/")
+				lookups = append(lookups, what)
+				if !strings.Contains(e.GetMessage(), "PrivilegedEligibilitySchedule.Read.AzureADGroup") {
+					t.Errorf("error %q does not name the missing permission", e.GetMessage())
+				}
+			}
+			if diff := cmp.Diff(tt.errors, lookups); diff != "" {
+				t.Errorf("failed lookups (-want +got):\n%s", diff)
+			}
+			if n := fake.Requests("/v1.0/identityGovernance/privilegedAccess/group/eligibilityScheduleInstances"); n == 0 {
+				t.Error("PIM for Groups was not asked")
 			}
 		})
 	}
