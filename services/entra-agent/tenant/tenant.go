@@ -94,10 +94,10 @@ type Source struct {
 	// eligible assignments and the active assignments' schedules.
 	eligibilities *armauthorization.RoleEligibilityScheduleInstancesClient
 	activations   *armauthorization.RoleAssignmentScheduleInstancesClient
-	clusters    *armcontainerservice.ManagedClustersClient
-	cluster     *arm.ResourceID // the cluster's parsed resource ID
-	roleDefs    sync.Map        // lower-case role definition ID -> *roleDefinition
-	identities  *identities     // nil without ARM
+	clusters      *armcontainerservice.ManagedClustersClient
+	cluster       *arm.ResourceID // the cluster's parsed resource ID
+	roleDefs      sync.Map        // lower-case role definition ID -> *roleDefinition
+	identities    *identities     // nil without ARM
 }
 
 // New returns a Source authenticating with cred.

@@ -30,6 +30,12 @@ type AzureGrant struct {
 	// Route spells out how it reaches the cluster, such as
 	// "listClusterAdminCredential -> system:masters (local accounts enabled)".
 	Route string
+	// Activated marks an active assignment that is a PIM activation of an
+	// eligible one: time-bound, not standing.
+	Activated bool
+	// Assignment is the role assignment behind the grant; nil for an
+	// admin group.
+	Assignment *secureauditv1.AzureRoleAssignment
 }
 
 // clusterAdmin is every permission: what system:masters and cluster-admin
@@ -46,6 +52,10 @@ const (
 	routeUserCredential  = "listClusterUserCredential -> client certificate in system:masters (local accounts enabled, no Entra integration)"
 	routeRunCommand      = "runCommand -> kubectl as cluster-admin through ARM (local accounts enabled, run command not disabled)"
 	routeDataActions     = "Kubernetes data actions through Azure RBAC for Kubernetes"
+	// routeEligible opens the route of an eligible assignment.
+	routeEligible = "eligible through PIM, nothing until activated -> "
+	// routeActivated closes the route of a PIM activation.
+	routeActivated = " (a PIM activation: time-bound, not standing)"
 )
 
 // AzureGrants returns the grants through Azure that the directory chunks
@@ -70,6 +80,12 @@ const (
 //     subresource); '*' to everything. notDataActions are not subtracted
 //     (RBAC has no deny rule): a role that excludes some data actions is
 //     over-approximated, and its route says so.
+//
+// An eligible assignment of Privileged Identity Management gives the same
+// grant marked eligible (Binding.Eligible, its route opening with
+// "eligible through PIM"): WhoCan lists it, Allowed does not count it. An
+// active assignment that is a PIM activation is a grant like any other,
+// marked Activated.
 //
 // Routes that need a change first (managedClusters/write,
 // roleAssignments/write) give no grant here.
@@ -111,7 +127,18 @@ func AzureGrants(dir []*secureauditv1.DirectoryChunk) []AzureGrant {
 	for _, a := range assignments {
 		sub := azureSubject(a, users, groups)
 		ns := namespaceOf(a.GetScope(), cluster.GetId())
-		b := Binding{Kind: secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT, Namespace: ns, Name: a.GetId(), Role: a.GetRoleName()}
+		b := Binding{Kind: secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT, Namespace: ns, Name: a.GetId(), Role: a.GetRoleName(), Eligible: a.GetEligible()}
+		// pim turns a route into what an eligible or activated assignment
+		// gives.
+		pim := func(route string) string {
+			switch {
+			case a.GetEligible():
+				return routeEligible + route
+			case a.GetActivated():
+				return route + routeActivated
+			}
+			return route
+		}
 		routes := a.GetRoutes()
 		has := func(r secureauditv1.AzureRoute) bool { return slices.Contains(routes, r) }
 		local := cluster.GetLocalAccountsEnabled()
@@ -130,7 +157,7 @@ func AzureGrants(dir []*secureauditv1.DirectoryChunk) []AzureGrant {
 			// the assignment's scope below it.
 			cb := b
 			cb.Namespace = ""
-			out = append(out, AzureGrant{Binding: cb, Subject: sub, Rules: clusterAdmin, Route: strings.Join(admin, "; ")})
+			out = append(out, AzureGrant{Binding: cb, Subject: sub, Rules: clusterAdmin, Route: pim(strings.Join(admin, "; ")), Activated: a.GetActivated(), Assignment: a})
 		}
 		if cluster.GetAzureRbac() && has(secureauditv1.AzureRoute_AZURE_ROUTE_DATA_ACTIONS) {
 			rules, excluded := dataRules(a.GetPermissions())
@@ -141,7 +168,7 @@ func AzureGrants(dir []*secureauditv1.DirectoryChunk) []AzureGrant {
 			if len(excluded) > 0 {
 				route += " (notDataActions " + strings.Join(excluded, ", ") + " not subtracted)"
 			}
-			out = append(out, AzureGrant{Binding: b, Subject: sub, Rules: rules, Route: route})
+			out = append(out, AzureGrant{Binding: b, Subject: sub, Rules: rules, Route: pim(route), Activated: a.GetActivated(), Assignment: a})
 		}
 	}
 	slices.SortFunc(out, func(x, y AzureGrant) int {
@@ -281,6 +308,9 @@ func azureString(b Binding) (string, bool) {
 		return "AKS admin group " + b.Name + " -> " + b.Role, true
 	case secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT:
 		s := "Azure role assignment " + b.Name
+		if b.Eligible {
+			s = "eligible Azure role assignment (PIM, activation needed) " + b.Name
+		}
 		if b.Namespace != "" {
 			s += " (namespace " + b.Namespace + ")"
 		}

@@ -391,15 +391,24 @@ func (e *evaluator) azurePaths(b *binding, ms []member) {
 	if len(hits) == 0 {
 		return
 	}
-	admin := false
+	admin, eligibleAdmin := false, false
 	parts := make([]string, len(hits))
 	for i, h := range hits {
-		admin = admin || adminRoles[lower(h.a.GetRoleName())] || adminRoute(h.a)
+		isAdmin := adminRoles[lower(h.a.GetRoleName())] || adminRoute(h.a)
+		if h.a.GetEligible() {
+			// PIM: a path only once activated; it does not raise.
+			eligibleAdmin = eligibleAdmin || isAdmin
+			parts[i] = fmt.Sprintf("%s is eligible (PIM, activation needed) for %q at %s", h.who, h.a.GetRoleName(), h.a.GetScope())
+			continue
+		}
+		admin = admin || isAdmin
 		parts[i] = fmt.Sprintf("%s holds %q at %s", h.who, h.a.GetRoleName(), h.a.GetScope())
 	}
 	sev, reasons := ruleByID(AzurePath).Severity, []string{"base HIGH"}
 	if admin {
 		sev, reasons = secureauditv1.Severity_SEVERITY_CRITICAL, append(reasons, "admin Azure role: -> CRITICAL")
+	} else if eligibleAdmin && b.subject.GetKind() != secureauditv1.SubjectKind_SUBJECT_KIND_GROUP {
+		reasons = append(reasons, "admin Azure role eligible only (PIM): not raised")
 	} else if b.subject.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP {
 		sev, reasons = secureauditv1.Severity_SEVERITY_CRITICAL, append(reasons, "group subject: -> CRITICAL")
 	}

@@ -78,10 +78,11 @@ func azureAccess(snap *snapshot.Snapshot, dir []*secureauditv1.DirectoryChunk) [
 		out = append(out, azureGrant{
 			subject: sub,
 			grant: &secureauditv1.AccessGrant{
-				Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT, Name: truncate(a.GetId(), 1024), Namespace: ns},
-				Role:    &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_AZURE_ROLE, Name: truncate(a.GetRoleName(), 253)},
-				Scope:   scope,
-				Route:   truncate(route(a, cluster, ns), 2048),
+				Binding:  &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT, Name: truncate(a.GetId(), 1024), Namespace: ns},
+				Role:     &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_AZURE_ROLE, Name: truncate(a.GetRoleName(), 253)},
+				Scope:    scope,
+				Route:    truncate(route(a, cluster, ns), 2048),
+				Eligible: a.GetEligible(),
 			},
 		})
 	}
@@ -137,7 +138,19 @@ func route(a *secureauditv1.AzureRoleAssignment, c *secureauditv1.AksCluster, ns
 	if a.GetCustomRole() {
 		role += " (custom role)"
 	}
-	return role + " on " + scopeName(a.GetScope(), c.GetId()) + ": " + strings.Join(slices.Compact(steps), "; ")
+	text := role + " on " + scopeName(a.GetScope(), c.GetId()) + ": " + strings.Join(slices.Compact(steps), "; ")
+	switch {
+	case a.GetEligible():
+		// Privileged Identity Management: nothing until activated.
+		until := "no end"
+		if t := a.GetEligibleUntil(); t != nil {
+			until = "until " + t.AsTime().UTC().Format("2006-01-02")
+		}
+		text = "eligible through PIM (" + until + "; nothing until activated): " + text
+	case a.GetActivated():
+		text += " (a PIM activation: time-bound, not standing)"
+	}
+	return text
 }
 
 // scopeName describes an ARM scope relative to the cluster.
