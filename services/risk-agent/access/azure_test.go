@@ -129,3 +129,50 @@ func TestEngineWithAzure(t *testing.T) {
 		t.Errorf("WhoCan create pods/exec in payments (-want +got):\n%s", diff)
 	}
 }
+
+// TestEligibleGrant: an eligible assignment (PIM) is a grant marked
+// eligible: WhoCan lists it with a binding that says so, Allowed does not
+// count it (Decision.Eligible names it); an activated one counts like a
+// standing one and its route says it is time-bound.
+func TestEligibleGrant(t *testing.T) {
+	const eve = "00000004-0000-4000-8000-000000000004"
+	dir := azureDirectory(true, true)
+	dir[0].Users = append(dir[0].Users, &secureauditv1.DirectoryUser{Id: eve, UserPrincipalName: "eve@t.example"})
+	admin := []secureauditv1.AzureRoute{secureauditv1.AzureRoute_AZURE_ROUTE_ADMIN_CREDENTIAL}
+	dir[0].RoleAssignments = append(dir[0].RoleAssignments,
+		&secureauditv1.AzureRoleAssignment{Id: azCluster + "/providers/Microsoft.Authorization/roleEligibilityScheduleInstances/e", PrincipalId: eve, PrincipalType: "User", RoleName: "Owner", Scope: azCluster, Routes: admin, Eligible: true},
+		&secureauditv1.AzureRoleAssignment{Id: azCluster + "/providers/Microsoft.Authorization/roleAssignments/5", PrincipalId: azNina, PrincipalType: "User", RoleName: "Owner", Scope: azCluster, Routes: admin, Activated: true},
+	)
+	grants := access.AzureGrants(dir)
+	routes := map[string]string{}
+	for _, g := range grants {
+		if g.Binding.Role == "Owner" {
+			routes[g.Subject.GetName()] = g.Route
+		}
+	}
+	want := map[string]string{
+		"eve@t.example":  "eligible through PIM, nothing until activated -> listClusterAdminCredential -> client certificate in system:masters (local accounts enabled)",
+		"nina@t.example": "listClusterAdminCredential -> client certificate in system:masters (local accounts enabled) (a PIM activation: time-bound, not standing)",
+	}
+	if diff := cmp.Diff(want, routes); diff != "" {
+		t.Errorf("Owner routes (-want +got):\n%s", diff)
+	}
+	e := access.NewWithAzure(snapshot.Build([]*secureauditv1.SnapshotChunk{{}}, nil), grants)
+	req := access.Attributes{Verb: "delete", Resource: "nodes"}
+	var eligible []string
+	for _, m := range e.WhoCan(req) {
+		if m.Binding.Eligible {
+			eligible = append(eligible, m.Subject.GetName()+" "+m.Binding.String())
+		}
+	}
+	if diff := cmp.Diff([]string{"eve@t.example eligible Azure role assignment (PIM, activation needed) " + azCluster + "/providers/Microsoft.Authorization/roleEligibilityScheduleInstances/e -> Azure role Owner"}, eligible); diff != "" {
+		t.Errorf("eligible who-can matches (-want +got):\n%s", diff)
+	}
+	d := e.Allowed(access.ForUser("eve@t.example"), req)
+	if d.Allowed || len(d.Eligible) != 1 || len(d.Bindings) != 0 {
+		t.Errorf("eve: Allowed=%v, %d bindings, %d eligible; want not allowed, one eligible", d.Allowed, len(d.Bindings), len(d.Eligible))
+	}
+	if d := e.Allowed(access.ForUser("nina@t.example"), req); !d.Allowed {
+		t.Error("nina's activated Owner does not allow delete nodes")
+	}
+}
