@@ -220,13 +220,15 @@ func (e *evaluator) standing(dir []*secureauditv1.DirectoryChunk, assignments []
 				"--body '{\"properties\":{\"principalId\":\"" + a.GetPrincipalId() + "\",\"roleDefinitionId\":\"" + cmp.Or(a.GetRoleDefinitionId(), "<role-definition-id of "+a.GetRoleName()+">") + "\",\"requestType\":\"AdminAssign\",\"scheduleInfo\":{\"expiration\":{\"type\":\"AfterDuration\",\"duration\":\"P365D\"}}}}'\n" +
 				"az role assignment delete --ids " + a.GetId()
 		}
+		// The finding's own ID; its grant key is AKS-008's for the grant.
 		key := adminKey(g)
+		sum := sha256.Sum256([]byte(StandingAdmin + "\x00" + g.Binding.String() + "\x00" + g.Subject.GetName()))
 		role := &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_AZURE_ROLE, Name: clipN(g.Binding.Role, 253)}
 		if g.Binding.Kind == secureauditv1.BindingKind_BINDING_KIND_AKS_ADMIN_GROUP {
 			role = &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "cluster-admin"}
 		}
 		f := r.Finding(registry.Hit{
-			ID:             key,
+			ID:             hex.EncodeToString(sum[:8]),
 			Severity:       sev,
 			SeverityReason: reason,
 			Scope:          &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER},
