@@ -933,3 +933,46 @@ func TestResolvePIM(t *testing.T) {
 		})
 	}
 }
+
+// TestNotActionsThroughARM reads custom role definitions through the real
+// role definitions client: ARM subtracts a block's notActions, so a role
+// with '*' and listClusterAdminCredential among its notActions opens no
+// admin-credential route, and one without every cluster and
+// authorization operation is no route at all (its assignment is left
+// out).
+func TestNotActionsThroughARM(t *testing.T) {
+	snap := loadExample(t)
+	def := func(n string) string {
+		return "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/providers/Microsoft.Authorization/roleDefinitions/" + n
+	}
+	snap.RoleAssignments = append(snap.RoleAssignments,
+		&secureauditv1.AzureRoleAssignment{
+			Id: exampleCluster + "/providers/Microsoft.Authorization/roleAssignments/1f0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", PrincipalId: "be08c39a-57a4-470e-9c8e-a2d5dbad73e4", PrincipalType: "User",
+			RoleName: "Everything but the admin credential", Scope: exampleCluster, CustomRole: true, RoleDefinitionId: def("6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"),
+			Permissions: []*secureauditv1.AzureRolePermission{{Actions: []string{"*"}, NotActions: []string{"Microsoft.ContainerService/managedClusters/listClusterAdminCredential/action"}}},
+		},
+		&secureauditv1.AzureRoleAssignment{
+			Id: exampleCluster + "/providers/Microsoft.Authorization/roleAssignments/2e1f0d3c-5b4a-4978-9786-b5c4d3e2f1a0", PrincipalId: "6ac5450f-9150-41ac-9b01-6f1afdb8df6c", PrincipalType: "User",
+			RoleName: "Everything but the cluster", Scope: exampleCluster, CustomRole: true, RoleDefinitionId: def("7b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e"),
+			Permissions: []*secureauditv1.AzureRolePermission{{Actions: []string{"*"}, NotActions: []string{"Microsoft.ContainerService/*", "Microsoft.Authorization/*"}}},
+		},
+	)
+	fake := tenanttest.New(t, snap, tenant.ReadOnlyPermissions...)
+	got, err := source(t, fake, tenant.Config{ClusterID: exampleCluster}).Resolve(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := map[string]string{}
+	for _, a := range got.RoleAssignments {
+		routes[a.GetRoleName()] = fmt.Sprint(a.GetRoutes())
+	}
+	if r, ok := routes["Everything but the admin credential"]; !ok || r != "[AZURE_ROUTE_USER_CREDENTIAL AZURE_ROUTE_RUN_COMMAND AZURE_ROUTE_CLUSTER_WRITE AZURE_ROUTE_ROLE_ASSIGNMENT_WRITE]" {
+		t.Errorf("'*' without listClusterAdminCredential: routes %q (kept %v), want every route but the admin credential", r, ok)
+	}
+	if r, ok := routes["Everything but the cluster"]; ok {
+		t.Errorf("'*' without the cluster and authorization operations kept with routes %s", r)
+	}
+	if fake.Requests(def("7b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e")) != 1 {
+		t.Error("the second role's definition was not read through ARM")
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/risk-agent/access"
+	"secureaudit.dev/services/risk-agent/discovery"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
 
@@ -66,7 +67,7 @@ func TestAzureGrants(t *testing.T) {
 			" | listClusterAdminCredential -> client certificate in system:masters (local accounts enabled); runCommand -> kubectl as cluster-admin through ARM (local accounts enabled, run command not disabled)",
 		"Azure role assignment " + azCluster + "/providers/Microsoft.Authorization/roleAssignments/3 -> Azure role Support Operator | SUBJECT_KIND_USER tom@t.example | runCommand -> kubectl as cluster-admin through ARM (local accounts enabled, run command not disabled)",
 		"Azure role assignment " + azCluster + "/providers/Microsoft.Authorization/roleAssignments/4 -> Azure role Azure Kubernetes Service RBAC Reader | SUBJECT_KIND_USER " + azSP +
-			" | Kubernetes data actions through Azure RBAC for Kubernetes (notDataActions Microsoft.ContainerService/managedClusters/secrets/read not subtracted)",
+			" | Kubernetes data actions through Azure RBAC for Kubernetes (Microsoft.ContainerService/managedClusters/*/read without Microsoft.ContainerService/managedClusters/secrets/read: expanded over the built-in resources of Kubernetes " + discovery.BuiltinVersion() + ", custom resources left out)",
 		"Azure role assignment " + azCluster + "/namespaces/payments/providers/Microsoft.Authorization/roleAssignments/2 (namespace payments) -> Azure role Azure Kubernetes Service RBAC Writer | SUBJECT_KIND_USER nina@t.example | Kubernetes data actions through Azure RBAC for Kubernetes",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -86,6 +87,9 @@ func TestEngineWithAzure(t *testing.T) {
 	res := func(verb, resource, sub, ns string) access.Attributes {
 		return access.Attributes{ResourceRequest: true, Verb: verb, Resource: resource, Subresource: sub, Namespace: ns}
 	}
+	apps := func(verb, resource, ns string) access.Attributes {
+		return access.Attributes{ResourceRequest: true, Verb: verb, APIGroup: "apps", Resource: resource, Namespace: ns}
+	}
 	nina := access.ForUser("nina@t.example")
 	tests := []struct {
 		name          string
@@ -103,8 +107,11 @@ func TestEngineWithAzure(t *testing.T) {
 		{"Contributor's group with local accounts", true, true, access.ForUser("x@t.example", azOps), res("create", "clusterrolebindings", "", ""), true},
 		{"Contributor's group without local accounts", false, true, access.ForUser("x@t.example", azOps), res("create", "clusterrolebindings", "", ""), false},
 		{"custom runCommand role with local accounts", true, true, access.ForUser("tom@t.example"), res("get", "secrets", "", "kube-system"), true},
-		{"reader reads deployments", true, true, access.ForUser(azSP), res("list", "deployments", "", "web"), true},
-		{"reader cannot write", true, true, access.ForUser(azSP), res("create", "deployments", "", "web"), false},
+		{"reader reads deployments", true, true, access.ForUser(azSP), apps("list", "deployments", "web"), true},
+		{"reader cannot write", true, true, access.ForUser(azSP), apps("create", "deployments", "web"), false},
+		// notDataActions subtracted: */read without secrets/read.
+		{"reader reads configmaps", true, true, access.ForUser(azSP), res("get", "configmaps", "", "web"), true},
+		{"reader cannot read secrets", true, true, access.ForUser(azSP), res("get", "secrets", "", "web"), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,5 +181,74 @@ func TestEligibleGrant(t *testing.T) {
 	}
 	if d := e.Allowed(access.ForUser("nina@t.example"), req); !d.Allowed {
 		t.Error("nina's activated Owner does not allow delete nodes")
+	}
+}
+
+// TestNotDataActions: a block's notDataActions are subtracted as ARM
+// subtracts them: a data action they cover is dropped, one they narrow is
+// expanded over the built-in operations without the excluded ones, and
+// another block's data actions are not affected (blocks add up).
+func TestNotDataActions(t *testing.T) {
+	const prefix = "Microsoft.ContainerService/managedClusters/"
+	perm := func(data, not []string) *secureauditv1.AzureRolePermission {
+		return &secureauditv1.AzureRolePermission{DataActions: data, NotDataActions: not}
+	}
+	res := func(verb, group, resource, sub string) access.Attributes {
+		return access.Attributes{ResourceRequest: true, Verb: verb, APIGroup: group, Resource: resource, Subresource: sub, Namespace: "web"}
+	}
+	tests := []struct {
+		name    string
+		perms   []*secureauditv1.AzureRolePermission
+		allowed map[string]access.Attributes
+		denied  map[string]access.Attributes
+	}{
+		{
+			name:    "everything but secrets",
+			perms:   []*secureauditv1.AzureRolePermission{perm([]string{prefix + "*"}, []string{prefix + "secrets/*"})},
+			allowed: map[string]access.Attributes{"create pods": res("create", "", "pods", ""), "exec": res("create", "", "pods", "exec"), "bind": res("bind", "rbac.authorization.k8s.io", "clusterroles", "")},
+			denied:  map[string]access.Attributes{"get secrets": res("get", "", "secrets", ""), "list secrets": res("list", "", "secrets", "")},
+		},
+		{
+			name:    "pods without exec",
+			perms:   []*secureauditv1.AzureRolePermission{perm([]string{prefix + "pods/*"}, []string{prefix + "pods/exec/*"})},
+			allowed: map[string]access.Attributes{"create pods": res("create", "", "pods", ""), "attach": res("create", "", "pods", "attach")},
+			denied:  map[string]access.Attributes{"exec": res("create", "", "pods", "exec"), "get secrets": res("get", "", "secrets", "")},
+		},
+		{
+			name:    "covered entirely",
+			perms:   []*secureauditv1.AzureRolePermission{perm([]string{prefix + "pods/read"}, []string{prefix + "pods/*"})},
+			allowed: map[string]access.Attributes{},
+			denied:  map[string]access.Attributes{"get pods": res("get", "", "pods", "")},
+		},
+		{
+			name:    "another block is not narrowed",
+			perms:   []*secureauditv1.AzureRolePermission{perm([]string{prefix + "*"}, []string{prefix + "secrets/*"}), perm([]string{prefix + "secrets/read"}, nil)},
+			allowed: map[string]access.Attributes{"get secrets": res("get", "", "secrets", "")},
+			denied:  map[string]access.Attributes{"delete secrets": res("delete", "", "secrets", "")},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := []*secureauditv1.DirectoryChunk{{
+				Users:      []*secureauditv1.DirectoryUser{{Id: azNina, UserPrincipalName: "nina@t.example"}},
+				AksCluster: &secureauditv1.AksCluster{Id: azCluster, ManagedEntra: true, AzureRbac: true, KubernetesRbac: true},
+				RoleAssignments: []*secureauditv1.AzureRoleAssignment{{
+					Id: azCluster + "/providers/Microsoft.Authorization/roleAssignments/x", PrincipalId: azNina, PrincipalType: "User", RoleName: "Custom", Scope: azCluster, CustomRole: true,
+					Permissions: tt.perms, Routes: []secureauditv1.AzureRoute{secureauditv1.AzureRoute_AZURE_ROUTE_DATA_ACTIONS},
+				}},
+			}}
+			e := access.NewWithAzure(snapshot.Build([]*secureauditv1.SnapshotChunk{{}}, nil), access.AzureGrants(dir))
+			nina := access.ForUser("nina@t.example")
+			for what, a := range tt.allowed {
+				if !e.Allowed(nina, a).Allowed {
+					t.Errorf("%s: denied, want allowed", what)
+				}
+			}
+			for what, a := range tt.denied {
+				if e.Allowed(nina, a).Allowed {
+					t.Errorf("%s: allowed, want denied", what)
+				}
+			}
+		})
 	}
 }

@@ -138,13 +138,10 @@ func (e *evaluator) azureAdmins(dir []*secureauditv1.DirectoryChunk) {
 	}
 }
 
-// adminKey is the grant key of a cluster-admin grant through Azure:
-// AKS-008 and AKS-009 about the same grant share it, so that the report
-// lists them as one entry.
-func adminKey(g access.AzureGrant) string {
-	sum := sha256.Sum256([]byte(AzureAdmin + "\x00" + g.Binding.String() + "\x00" + g.Subject.GetName()))
-	return hex.EncodeToString(sum[:8])
-}
+// adminKey is the grant key of a cluster-admin grant through Azure
+// (access.AzureGrant.Key): AKS-008, AKS-009 and a path starting with the
+// grant share it, so that the report lists them as one entry.
+func adminKey(g access.AzureGrant) string { return g.Key() }
 
 // standing reports, AKS-009, the people who are cluster-admin through
 // Azure all the time where eligible access under Privileged Identity
