@@ -212,7 +212,9 @@ func AzureSubjects(dir []*secureauditv1.DirectoryChunk) func(*secureauditv1.Azur
 			groups[strings.ToLower(g.GetId())] = true
 		}
 	}
-	return func(a *secureauditv1.AzureRoleAssignment) *secureauditv1.Subject { return azureSubject(a, users, groups) }
+	return func(a *secureauditv1.AzureRoleAssignment) *secureauditv1.Subject {
+		return azureSubject(a, users, groups)
+	}
 }
 
 // azureSubject names an assignment's principal as Kubernetes sees it.
