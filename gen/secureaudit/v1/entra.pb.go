@@ -1217,9 +1217,13 @@ type DirectoryServicePrincipal struct {
 	PasswordCredentials uint32 `protobuf:"varint,6,opt,name=password_credentials,json=passwordCredentials,proto3" json:"password_credentials,omitempty"`
 	// resource_id is the Azure Resource Manager ID of the user-assigned managed
 	// identity behind a ManagedIdentity service principal, when known.
-	ResourceId    string `protobuf:"bytes,7,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ResourceId string `protobuf:"bytes,7,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	// certificate_credentials counts the certificates (keyCredentials) of
+	// the service principal and its application: long-lived credentials
+	// like client secrets, whose private key a pipeline must store.
+	CertificateCredentials uint32 `protobuf:"varint,480,opt,name=certificate_credentials,json=certificateCredentials,proto3" json:"certificate_credentials,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *DirectoryServicePrincipal) Reset() {
@@ -1299,6 +1303,13 @@ func (x *DirectoryServicePrincipal) GetResourceId() string {
 		return x.ResourceId
 	}
 	return ""
+}
+
+func (x *DirectoryServicePrincipal) GetCertificateCredentials() uint32 {
+	if x != nil {
+		return x.CertificateCredentials
+	}
+	return 0
 }
 
 // DirectorySnapshot is the offline directory file the entra-agent reads: the
@@ -1491,7 +1502,7 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"member_ids\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\tmemberIds\x12-\n" +
 	"\towner_ids\x18\x05 \x03(\tB\x10\xbaH\r\x92\x01\n" +
 	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\bownerIds\x12B\n" +
-	"\x13eligible_member_ids\x18\xe0\x03 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x11eligibleMemberIds\"\x84\x03\n" +
+	"\x13eligible_member_ids\x18\xe0\x03 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x11eligibleMemberIds\"\xbe\x03\n" +
 	"\x19DirectoryServicePrincipal\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\x06app_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x05appId\x12+\n" +
@@ -1500,7 +1511,8 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\x15federated_credentials\x18\x05 \x03(\v2#.secureaudit.v1.FederatedCredentialB\b\xbaH\x05\x92\x01\x02\x10dR\x14federatedCredentials\x121\n" +
 	"\x14password_credentials\x18\x06 \x01(\rR\x13passwordCredentials\x12)\n" +
 	"\vresource_id\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\n" +
-	"resourceId\"\xbf\x03\n" +
+	"resourceId\x128\n" +
+	"\x17certificate_credentials\x18\xe0\x03 \x01(\rR\x16certificateCredentials\"\xbf\x03\n" +
 	"\x11DirectorySnapshot\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12?\n" +
 	"\x05users\x18\x02 \x03(\v2\x1d.secureaudit.v1.DirectoryUserB\n" +

@@ -29,9 +29,9 @@ var (
 	userSignIn      = append(slices.Clone(userFields), "signInActivity")
 	signInFields    = []string{"id", "signInActivity"}
 	groupFields     = []string{"id", "displayName", "description"}
-	spFields        = []string{"id", "appId", "displayName", "servicePrincipalType", "passwordCredentials", "alternativeNames"}
+	spFields        = []string{"id", "appId", "displayName", "servicePrincipalType", "passwordCredentials", "keyCredentials", "alternativeNames"}
 	memberFields    = []string{"id", "userPrincipalName", "displayName", "userType", "accountEnabled", "description", "appId", "servicePrincipalType", "alternativeNames"}
-	applicationKeys = []string{"id", "passwordCredentials"}
+	applicationKeys = []string{"id", "passwordCredentials", "keyCredentials"}
 )
 
 // run is the state of one Resolve call. Its maps are guarded by mu; the
@@ -476,7 +476,8 @@ func (r *run) lastSignIns(ctx context.Context, ids []string) error {
 }
 
 // enrichApplications reads, for every service principal of an application,
-// the application's secrets and federated identity credentials.
+// the application's secrets and certificates (counted) and federated
+// identity credentials.
 func (r *run) enrichApplications(ctx context.Context) {
 	r.mu.Lock()
 	var apps []*secureauditv1.DirectoryServicePrincipal
@@ -538,6 +539,7 @@ func (r *run) application(ctx context.Context, sp *secureauditv1.DirectoryServic
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	sp.PasswordCredentials += uint32(len(app.GetPasswordCredentials()))
+	sp.CertificateCredentials += uint32(len(app.GetKeyCredentials()))
 	sp.FederatedCredentials = creds[:min(len(creds), 100)]
 	return nil
 }
@@ -631,6 +633,8 @@ func (r *run) addSP(sp models.ServicePrincipalable) {
 		DisplayName:          clip(deref(sp.GetDisplayName()), 256),
 		ServicePrincipalType: clip(deref(sp.GetServicePrincipalType()), 64),
 		PasswordCredentials:  uint32(len(sp.GetPasswordCredentials())),
+		// Only the count: the keys themselves are never kept.
+		CertificateCredentials: uint32(len(sp.GetKeyCredentials())),
 	}
 }
 

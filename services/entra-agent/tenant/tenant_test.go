@@ -976,3 +976,29 @@ func TestNotActionsThroughARM(t *testing.T) {
 		t.Error("the second role's definition was not read through ARM")
 	}
 }
+
+// TestCertificateCredentials counts an application's certificates
+// (keyCredentials, read through the Graph SDK; the keys are never kept)
+// beside its secrets.
+func TestCertificateCredentials(t *testing.T) {
+	snap := loadExample(t)
+	for _, sp := range snap.GetServicePrincipals() {
+		if sp.GetId() == "9b6a2f4e-3c1d-4e8a-b7f2-5d0c8e1a4b37" {
+			sp.CertificateCredentials = 2
+		}
+	}
+	fake := tenanttest.New(t, snap, tenant.ReadOnlyPermissions...)
+	got, err := source(t, fake, tenant.Config{}).Resolve(context.Background(), []*secureauditv1.Principal{group("e97a7122-b22b-4cca-9229-80bd3b8f5453")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range got.ServicePrincipals {
+		if sp.GetId() == "9b6a2f4e-3c1d-4e8a-b7f2-5d0c8e1a4b37" {
+			if sp.GetPasswordCredentials() != 2 || sp.GetCertificateCredentials() != 2 {
+				t.Errorf("sp-azdo-platform-deploy: %d secrets, %d certificates; want 2 and 2", sp.GetPasswordCredentials(), sp.GetCertificateCredentials())
+			}
+			return
+		}
+	}
+	t.Fatal("sp-azdo-platform-deploy not resolved")
+}

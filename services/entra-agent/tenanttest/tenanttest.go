@@ -337,7 +337,12 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request, path string) {
 		for i := range secrets {
 			secrets[i] = map[string]any{"keyId": fmt.Sprintf("00000000-0000-4000-8000-%012d", i), "displayName": "secret"}
 		}
-		writeJSON(w, sel.pick(map[string]any{"id": "app-" + strings.ToLower(sp.GetId()), "passwordCredentials": secrets}))
+		// Certificates as Graph lists them: metadata only, no key.
+		certs := make([]map[string]any, sp.GetCertificateCredentials())
+		for i := range certs {
+			certs[i] = map[string]any{"keyId": fmt.Sprintf("00000000-0000-4000-9000-%012d", i), "displayName": "CN=pipeline", "type": "AsymmetricX509Cert", "usage": "Verify"}
+		}
+		writeJSON(w, sel.pick(map[string]any{"id": "app-" + strings.ToLower(sp.GetId()), "passwordCredentials": secrets, "keyCredentials": certs}))
 	case path == "identityGovernance/privilegedAccess/group/eligibilityScheduleInstances":
 		s.groupEligibilities(w, r)
 	case len(parts) == 3 && parts[0] == "applications" && parts[2] == "federatedIdentityCredentials":
@@ -582,7 +587,7 @@ func (s *Server) servicePrincipal(sp *secureauditv1.DirectoryServicePrincipal) m
 	}
 	return map[string]any{
 		"@odata.type": "#microsoft.graph.servicePrincipal", "id": sp.GetId(), "appId": sp.GetAppId(),
-		"displayName": sp.GetDisplayName(), "servicePrincipalType": sp.GetServicePrincipalType(), "passwordCredentials": []any{},
+		"displayName": sp.GetDisplayName(), "servicePrincipalType": sp.GetServicePrincipalType(), "passwordCredentials": []any{}, "keyCredentials": []any{},
 		"alternativeNames": names,
 	}
 }

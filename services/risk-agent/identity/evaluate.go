@@ -431,15 +431,19 @@ func (e *evaluator) groupsOf(sub *secureauditv1.Subject) []*secureauditv1.Direct
 func (e *evaluator) pipelineSecrets(b *binding, ms []member) {
 	for _, m := range ms {
 		sp := m.sp
-		if sp == nil || sp.GetPasswordCredentials() == 0 || len(sp.GetFederatedCredentials()) > 0 {
+		if sp == nil || sp.GetPasswordCredentials()+sp.GetCertificateCredentials() == 0 || len(sp.GetFederatedCredentials()) > 0 {
 			continue
 		}
 		if pipelineName(sp.GetDisplayName()) == "" && !pipelineAccount(b.subject) {
 			continue
 		}
-		detail := fmt.Sprintf("%s has %d client secret(s) and no federated credential, and reaches the cluster %s: %s.",
-			person(m), sp.GetPasswordCredentials(), m.via(), b.text())
-		fix := fmt.Sprintf("az ad app federated-credential create --id %s --parameters <issuer, subject, audiences>; then az ad app credential delete --id %s --key-id <each secret>", sp.GetAppId(), sp.GetAppId())
+		held := fmt.Sprintf("%d client secret(s)", sp.GetPasswordCredentials())
+		if n := sp.GetCertificateCredentials(); n > 0 {
+			held = fmt.Sprintf("%d client secret(s) and %d certificate(s)", sp.GetPasswordCredentials(), n)
+		}
+		detail := fmt.Sprintf("%s has %s and no federated credential, and reaches the cluster %s: %s.",
+			person(m), held, m.via(), b.text())
+		fix := fmt.Sprintf("az ad app federated-credential create --id %s --parameters <issuer, subject, audiences>; then az ad app credential delete --id %s --key-id <each secret> (add --cert for each certificate)", sp.GetAppId(), sp.GetAppId())
 		e.add(PipelineSecret, 0, "", e.subjectRef(b.subject), b.ref, b.scope(), detail, fix, append(bindingKey(b), m.id())...)
 	}
 }
