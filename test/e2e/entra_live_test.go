@@ -153,6 +153,29 @@ func TestEntraLivePartial(t *testing.T) {
 			t.Errorf("access review route of %s = %q, want %q", name, routes[name], want)
 		}
 	}
+	// PIM, read live through armauthorization (roleEligibilityScheduleInstances)
+	// and msgraph (PIM for Groups): Marco's eligible AKS Cluster Admin Role
+	// is an eligible grant, Priya an eligible member of the admin group,
+	// and standing admins raise AKS-009.
+	var marcoEligible, priyaEligible, aks009 bool
+	for _, r := range report.GetAccessReview() {
+		for _, g := range r.GetGrants() {
+			if r.GetSubject().GetName() == "marco.rossi@fabrikamcorp.onmicrosoft.com" && g.GetEligible() && strings.HasPrefix(g.GetRoute(), "eligible through PIM") {
+				marcoEligible = true
+			}
+		}
+		for _, m := range r.GetMembers() {
+			if r.GetSubject().GetName() == "2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25" && m.GetUserPrincipalName() == "priya.raman@fabrikamcorp.onmicrosoft.com" {
+				priyaEligible = m.GetEligible()
+			}
+		}
+	}
+	for _, f := range report.GetFindings() {
+		aks009 = aks009 || f.GetRuleId() == "AKS-009"
+	}
+	if !marcoEligible || !priyaEligible || !aks009 {
+		t.Errorf("PIM through the live tenant: Marco's eligible grant %v, Priya eligible member %v, AKS-009 %v; want all", marcoEligible, priyaEligible, aks009)
+	}
 	md, err := os.ReadFile(filepath.Join(out, "report.md"))
 	if err != nil {
 		t.Fatal(err)
