@@ -229,6 +229,32 @@ func azureSubject(a *secureauditv1.AzureRoleAssignment, users map[string]*secure
 	return &secureauditv1.Subject{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: id}
 }
 
+// ScopeName describes an ARM scope relative to the cluster, as routes and
+// paths name it: "the cluster", "namespace NS", "resource group RG",
+// "subscription ID", "management group ID", else the scope itself.
+func ScopeName(scope, clusterID string) string {
+	s := strings.ToLower(strings.TrimSuffix(scope, "/"))
+	c := strings.ToLower(clusterID)
+	parts := strings.Split(strings.Trim(scope, "/"), "/")
+	switch {
+	case s == c:
+		return "the cluster"
+	case strings.HasPrefix(s, c+"/namespaces/"):
+		return "namespace " + parts[len(parts)-1]
+	case strings.Contains(s, "/providers/microsoft.management/managementgroups/"):
+		return "management group " + parts[len(parts)-1]
+	case len(parts) == 4 && strings.EqualFold(parts[2], "resourceGroups"):
+		return "resource group " + parts[3]
+	case len(parts) == 2 && strings.EqualFold(parts[0], "subscriptions"):
+		return "subscription " + parts[1]
+	}
+	return scope
+}
+
+// ScopeNamespace returns the namespace of a scope CLUSTER/namespaces/NS,
+// "" for the cluster or a scope above it.
+func ScopeNamespace(scope, clusterID string) string { return namespaceOf(scope, clusterID) }
+
 // namespaceOf returns the namespace of an assignment at
 // CLUSTER/namespaces/NS, "" for one at the cluster or above.
 func namespaceOf(scope, clusterID string) string {

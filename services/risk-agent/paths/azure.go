@@ -102,7 +102,7 @@ func azureOf(a *rules.Analysis, dir []*secureauditv1.DirectoryChunk) *azure {
 	for _, c := range dir {
 		for _, as := range c.GetRoleAssignments() {
 			id := strings.ToLower(as.GetId())
-			if seen[id] || namespaceOf(as.GetScope(), cluster.GetId()) != "" {
+			if seen[id] || access.ScopeNamespace(as.GetScope(), cluster.GetId()) != "" {
 				continue
 			}
 			seen[id] = true
@@ -211,39 +211,9 @@ func azureRemediation(gr *rules.Grant, sub *secureauditv1.Subject, eligible bool
 // roleAt names an assignment's role at its scope, as "Contributor on
 // resource group rg" ("(eligible)" added for an eligible one).
 func roleAt(a *secureauditv1.AzureRoleAssignment, c *secureauditv1.AksCluster) string {
-	s := a.GetRoleName() + " on " + scopeName(a.GetScope(), c.GetId())
+	s := a.GetRoleName() + " on " + access.ScopeName(a.GetScope(), c.GetId())
 	if a.GetEligible() {
 		s += ", eligible"
 	}
 	return s
-}
-
-// scopeName describes an ARM scope relative to the cluster.
-func scopeName(scope, clusterID string) string {
-	s := strings.ToLower(strings.TrimSuffix(scope, "/"))
-	c := strings.ToLower(clusterID)
-	parts := strings.Split(strings.Trim(scope, "/"), "/")
-	switch {
-	case s == c:
-		return "the cluster"
-	case strings.HasPrefix(s, c+"/namespaces/"):
-		return "namespace " + parts[len(parts)-1]
-	case strings.Contains(s, "/providers/microsoft.management/managementgroups/"):
-		return "management group " + parts[len(parts)-1]
-	case len(parts) == 4 && strings.EqualFold(parts[2], "resourceGroups"):
-		return "resource group " + parts[3]
-	case len(parts) == 2 && strings.EqualFold(parts[0], "subscriptions"):
-		return "subscription " + parts[1]
-	}
-	return scope
-}
-
-// namespaceOf returns NS of a scope CLUSTER/namespaces/NS, else "".
-func namespaceOf(scope, clusterID string) string {
-	prefix := strings.ToLower(strings.TrimSuffix(clusterID, "/")) + "/namespaces/"
-	if !strings.HasPrefix(strings.ToLower(scope), prefix) {
-		return ""
-	}
-	ns, _, _ := strings.Cut(scope[len(prefix):], "/")
-	return ns
 }
