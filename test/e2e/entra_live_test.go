@@ -34,7 +34,7 @@ func TestEntraLivePartial(t *testing.T) {
 	if err := protojson.Unmarshal(data, snap); err != nil {
 		t.Fatal(err)
 	}
-	fake := tenanttest.New(t, snap, "User.Read.All", "GroupMember.Read.All", "Application.Read.All", "AuditLog.Read.All", "PrivilegedEligibilitySchedule.Read.AzureADGroup")
+	fake := tenanttest.New(t, snap, "User.Read.All", "GroupMember.Read.All", "Application.Read.All", "AuditLog.Read.All", "PrivilegedEligibilitySchedule.Read.AzureADGroup", "PrivilegedAssignmentSchedule.Read.AzureADGroup")
 	const broken = "e97a7122-b22b-4cca-9229-80bd3b8f5453" // sg-aks-platform-ops
 	fake.Fail("/v1.0/groups/"+broken+"/members", 500)
 
@@ -199,7 +199,7 @@ func TestEntraCredentialViolation(t *testing.T) {
 	if err := protojson.Unmarshal(data, snap); err != nil {
 		t.Fatal(err)
 	}
-	fake := tenanttest.New(t, snap, "User.Read.All", "GroupMember.Read.All", "Application.Read.All", "AuditLog.Read.All", "PrivilegedEligibilitySchedule.Read.AzureADGroup", "Directory.ReadWrite.All")
+	fake := tenanttest.New(t, snap, "User.Read.All", "GroupMember.Read.All", "Application.Read.All", "AuditLog.Read.All", "PrivilegedEligibilitySchedule.Read.AzureADGroup", "PrivilegedAssignmentSchedule.Read.AzureADGroup", "Directory.ReadWrite.All")
 	dir := t.TempDir()
 	certFile := filepath.Join(dir, "fake-ca.pem")
 	if err := os.WriteFile(certFile, fake.CertPEM(), 0o600); err != nil {

@@ -1125,8 +1125,13 @@ type DirectoryGroup struct {
 	// membership. Sorted; an ID may also be in member_ids while an
 	// activation lasts.
 	EligibleMemberIds []string `protobuf:"bytes,480,rep,name=eligible_member_ids,json=eligibleMemberIds,proto3" json:"eligible_member_ids,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// activated_member_ids are the members whose membership is a PIM for
+	// Groups activation (Graph's assignmentScheduleInstances with accessId
+	// member and assignmentType activated): in member_ids while the
+	// activation lasts, time-bound, not standing. Sorted.
+	ActivatedMemberIds []string `protobuf:"bytes,481,rep,name=activated_member_ids,json=activatedMemberIds,proto3" json:"activated_member_ids,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *DirectoryGroup) Reset() {
@@ -1197,6 +1202,13 @@ func (x *DirectoryGroup) GetOwnerIds() []string {
 func (x *DirectoryGroup) GetEligibleMemberIds() []string {
 	if x != nil {
 		return x.EligibleMemberIds
+	}
+	return nil
+}
+
+func (x *DirectoryGroup) GetActivatedMemberIds() []string {
+	if x != nil {
+		return x.ActivatedMemberIds
 	}
 	return nil
 }
@@ -1493,7 +1505,7 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\flast_sign_in\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastSignIn\x12k\n" +
 	"\x1clast_non_interactive_sign_in\x18\xd4\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x18lastNonInteractiveSignIn\x12b\n" +
-	"\x17last_successful_sign_in\x18\xd5\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x14lastSuccessfulSignIn\"\xa8\x02\n" +
+	"\x17last_successful_sign_in\x18\xd5\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x14lastSuccessfulSignIn\"\xee\x02\n" +
 	"\x0eDirectoryGroup\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12+\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12*\n" +
@@ -1502,7 +1514,8 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"member_ids\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\tmemberIds\x12-\n" +
 	"\towner_ids\x18\x05 \x03(\tB\x10\xbaH\r\x92\x01\n" +
 	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\bownerIds\x12B\n" +
-	"\x13eligible_member_ids\x18\xe0\x03 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x11eligibleMemberIds\"\xbe\x03\n" +
+	"\x13eligible_member_ids\x18\xe0\x03 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x11eligibleMemberIds\x12D\n" +
+	"\x14activated_member_ids\x18\xe1\x03 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x12activatedMemberIds\"\xbe\x03\n" +
 	"\x19DirectoryServicePrincipal\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\x06app_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x05appId\x12+\n" +

@@ -41,20 +41,21 @@ type run struct {
 	sem chan struct{}
 	wg  sync.WaitGroup
 
-	mu         sync.Mutex
-	users      map[string]*secureauditv1.DirectoryUser
-	groups     map[string]*secureauditv1.DirectoryGroup
-	sps        map[string]*secureauditv1.DirectoryServicePrincipal
-	expanded   map[string]bool
-	unresolved map[string]*secureauditv1.Principal
-	errs       []*secureauditv1.LookupError
-	assigned   []*secureauditv1.AzureRoleAssignment
-	cluster    *secureauditv1.AksCluster
-	noSignIn   bool                       // the credential may not read signInActivity
-	signedIn   map[string]bool            // users read with signInActivity
-	identities map[string]*arm.ResourceID // service principal ID -> its user-assigned managed identity
-	activated  map[string]bool            // lower-case IDs of role assignments that are PIM activations
-	noPIM      bool                       // the credential may not read PIM for Groups
+	mu          sync.Mutex
+	users       map[string]*secureauditv1.DirectoryUser
+	groups      map[string]*secureauditv1.DirectoryGroup
+	sps         map[string]*secureauditv1.DirectoryServicePrincipal
+	expanded    map[string]bool
+	unresolved  map[string]*secureauditv1.Principal
+	errs        []*secureauditv1.LookupError
+	assigned    []*secureauditv1.AzureRoleAssignment
+	cluster     *secureauditv1.AksCluster
+	noSignIn    bool                       // the credential may not read signInActivity
+	signedIn    map[string]bool            // users read with signInActivity
+	identities  map[string]*arm.ResourceID // service principal ID -> its user-assigned managed identity
+	activated   map[string]bool            // lower-case IDs of role assignments that are PIM activations
+	noPIM       bool                       // the credential may not read PIM for Groups' eligibility
+	noPIMActive bool                       // nor its activations
 }
 
 func newRun(s *Source) *run {
@@ -274,11 +275,16 @@ func (r *run) expand(ctx context.Context, id string) {
 	if err != nil {
 		r.fail("group "+id+"/eligible members (PIM for Groups)", err)
 	}
+	activated, err := r.activatedMembers(ctx, id)
+	if err != nil {
+		r.fail("group "+id+"/activated members (PIM for Groups)", err)
+	}
 	r.mu.Lock()
 	g := r.groups[id]
 	g.MemberIds = append(g.MemberIds, memberIDs...)
 	g.OwnerIds = append(g.OwnerIds, ownerIDs...)
 	g.EligibleMemberIds = append(g.EligibleMemberIds, eligible...)
+	g.ActivatedMemberIds = append(g.ActivatedMemberIds, activated...)
 	r.mu.Unlock()
 	for _, child := range nested {
 		r.spawn(func() { r.expand(ctx, child) })
@@ -302,6 +308,64 @@ func (r *run) expand(ctx context.Context, id string) {
 				r.notFound(&secureauditv1.Principal{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_USER, Name: m})
 			}
 		})
+	}
+}
+
+// activatedMembers reads which members of a group hold their membership
+// through a PIM for Groups activation (GET
+// /identityGovernance/privilegedAccess/group/assignmentScheduleInstances?$filter=groupId eq 'ID',
+// every page; accessId member, assignmentType activated): time-bound, not
+// standing. A credential without PrivilegedAssignmentSchedule.Read.AzureADGroup
+// is refused (403): the first refusal is the error, later groups are not
+// asked again, and activated members then count as standing.
+func (r *run) activatedMembers(ctx context.Context, id string) ([]string, error) {
+	r.mu.Lock()
+	refused := r.noPIMActive
+	r.mu.Unlock()
+	if refused {
+		return nil, nil
+	}
+	filter := "groupId eq '" + strings.ReplaceAll(id, "'", "''") + "'"
+	var out []string
+	next := ""
+	for {
+		var resp models.PrivilegedAccessGroupAssignmentScheduleInstanceCollectionResponseable
+		err := r.call(ctx, func() (err error) {
+			b := r.s.graph.IdentityGovernance().PrivilegedAccess().Group().AssignmentScheduleInstances()
+			if next != "" {
+				resp, err = b.WithUrl(next).Get(ctx, nil)
+				return err
+			}
+			resp, err = b.Get(ctx, &identitygovernance.PrivilegedAccessGroupAssignmentScheduleInstancesRequestBuilderGetRequestConfiguration{
+				QueryParameters: &identitygovernance.PrivilegedAccessGroupAssignmentScheduleInstancesRequestBuilderGetQueryParameters{Filter: &filter},
+			})
+			return err
+		})
+		if statusOf(err) == http.StatusForbidden {
+			r.mu.Lock()
+			first := !r.noPIMActive
+			r.noPIMActive = true
+			r.mu.Unlock()
+			if first {
+				return out, fmt.Errorf("refused: the credential lacks PrivilegedAssignmentSchedule.Read.AzureADGroup, so PIM activations count as standing membership: %w", err)
+			}
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		for _, a := range resp.GetValue() {
+			if a.GetAccessId() == nil || *a.GetAccessId() != models.MEMBER_PRIVILEGEDACCESSGROUPRELATIONSHIPS ||
+				a.GetAssignmentType() == nil || *a.GetAssignmentType() != models.ACTIVATED_PRIVILEGEDACCESSGROUPASSIGNMENTTYPE {
+				continue
+			}
+			if p := deref(a.GetPrincipalId()); isGUID(p) && strings.EqualFold(deref(a.GetGroupId()), id) {
+				out = append(out, lower(p))
+			}
+		}
+		if next = deref(resp.GetOdataNextLink()); next == "" {
+			return out, nil
+		}
 	}
 }
 
@@ -657,6 +721,8 @@ func (r *run) result() *directory.Result {
 		g.OwnerIds = slices.Compact(g.OwnerIds)
 		slices.Sort(g.EligibleMemberIds)
 		g.EligibleMemberIds = slices.Compact(g.EligibleMemberIds)
+		slices.Sort(g.ActivatedMemberIds)
+		g.ActivatedMemberIds = slices.Compact(g.ActivatedMemberIds)
 	}
 	for _, p := range r.unresolved {
 		res.Unresolved = append(res.Unresolved, p)

@@ -56,7 +56,7 @@ const (
 // ReadOnlyPermissions are the Graph application permissions the agent
 // declares and needs. Any other application permission in its token is
 // reported as excess.
-var ReadOnlyPermissions = []string{"Application.Read.All", "AuditLog.Read.All", "GroupMember.Read.All", "PrivilegedEligibilitySchedule.Read.AzureADGroup", "User.Read.All"}
+var ReadOnlyPermissions = []string{"Application.Read.All", "AuditLog.Read.All", "GroupMember.Read.All", "PrivilegedAssignmentSchedule.Read.AzureADGroup", "PrivilegedEligibilitySchedule.Read.AzureADGroup", "User.Read.All"}
 
 // Config configures a Source.
 type Config struct {

@@ -552,7 +552,7 @@ func TestResolveSignIns(t *testing.T) {
 		{name: "pages of four", roles: tenant.ReadOnlyPermissions, setup: func(f *tenanttest.Server) { f.SetPageSize(4) }, want: snap.Users, requests: 11},
 		{name: "throttled twice", roles: tenant.ReadOnlyPermissions, setup: func(f *tenanttest.Server) { f.Throttle("/v1.0/users", 2) }, want: snap.Users, requests: 5},
 		// Batches in flight when the first 403 arrives are refused too.
-		{name: "without AuditLog.Read.All", roles: []string{"User.Read.All", "GroupMember.Read.All", "PrivilegedEligibilitySchedule.Read.AzureADGroup"}, want: unset(snap.Users), requests: -1},
+		{name: "without AuditLog.Read.All", roles: []string{"User.Read.All", "GroupMember.Read.All", "PrivilegedEligibilitySchedule.Read.AzureADGroup", "PrivilegedAssignmentSchedule.Read.AzureADGroup"}, want: unset(snap.Users), requests: -1},
 		{
 			name:     "failing",
 			roles:    tenant.ReadOnlyPermissions,
@@ -707,9 +707,10 @@ func bigDirectory(users, groups, nest int) *secureauditv1.DirectorySnapshot {
 // BenchmarkResolveLargeTenant resolves 20 groups (the first five nesting
 // five more levels) and 20 users in a tenant of 50,000 users and 5,000
 // groups, reporting the Graph requests per Resolve: they grow with what
-// the principals lead to, not with the tenant. 132 per Resolve: 20 users,
-// 20 groups, members and owners of 25 groups (50), the eligible members of
-// those 25 groups (PIM for Groups, one request each: 25), and the sign-ins
+// the principals lead to, not with the tenant. 157 per Resolve: 20 users,
+// 20 groups, members and owners of 25 groups (50), the eligible members and
+// the activations of those 25 groups (PIM for Groups, one request each:
+// 50), and the sign-ins
 // of the 248 users reached through groups in 17 batches of at most 15;
 // read one user at a time, those sign-ins took 248 requests. Before PIM
 // was read it was 107.
@@ -853,21 +854,25 @@ func TestCheckCredential(t *testing.T) {
 // assignment that is a PIM activation (roleAssignmentScheduleInstances,
 // assignmentType Activated) is marked activated while a standing one is
 // not, and PIM for Groups' eligible members (Graph) need
-// PrivilegedEligibilitySchedule.Read.AzureADGroup: without it the answer
+// PrivilegedEligibilitySchedule.Read.AzureADGroup and its activations
+// PrivilegedAssignmentSchedule.Read.AzureADGroup: without either the answer
 // is partial with one lookup error, whatever the number of groups.
 func TestResolvePIM(t *testing.T) {
 	const adminGroup = "2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25"
-	withoutPIM := slices.DeleteFunc(slices.Clone(tenant.ReadOnlyPermissions), func(p string) bool {
-		return p == "PrivilegedEligibilitySchedule.Read.AzureADGroup"
-	})
+	without := func(perm string) []string {
+		return slices.DeleteFunc(slices.Clone(tenant.ReadOnlyPermissions), func(p string) bool { return p == perm })
+	}
+	const jun = "347945a7-9733-48b0-a372-448400e8cb79"
 	tests := []struct {
-		name          string
-		roles         []string
-		eligibleGroup []string
-		errors        []string
+		name           string
+		roles          []string
+		eligibleGroup  []string
+		activatedGroup []string
+		errors         []string
 	}{
-		{name: "with the PIM for Groups permission", roles: tenant.ReadOnlyPermissions, eligibleGroup: []string{"e67005c7-ae30-491e-afb9-f787b213b19c"}},
-		{name: "without it", roles: withoutPIM, errors: []string{"eligible members (PIM for Groups)"}},
+		{name: "with the PIM for Groups permissions", roles: tenant.ReadOnlyPermissions, eligibleGroup: []string{"e67005c7-ae30-491e-afb9-f787b213b19c"}, activatedGroup: []string{jun}},
+		{name: "without the eligibility permission", roles: without("PrivilegedEligibilitySchedule.Read.AzureADGroup"), activatedGroup: []string{jun}, errors: []string{"eligible members (PIM for Groups)"}},
+		{name: "without the assignment permission", roles: without("PrivilegedAssignmentSchedule.Read.AzureADGroup"), eligibleGroup: []string{"e67005c7-ae30-491e-afb9-f787b213b19c"}, errors: []string{"activated members (PIM for Groups)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -877,6 +882,11 @@ func TestResolvePIM(t *testing.T) {
 				PrincipalId: "be08c39a-57a4-470e-9c8e-a2d5dbad73e4", PrincipalType: "User", RoleName: "Owner", Scope: exampleCluster,
 				Activated: true,
 			})
+			for _, g := range snap.GetGroups() {
+				if g.GetId() == adminGroup {
+					g.ActivatedMemberIds = []string{jun} // Jun's membership is a PIM activation
+				}
+			}
 			fake := tenanttest.New(t, snap, tt.roles...)
 			got, err := source(t, fake, tenant.Config{ClusterID: exampleCluster}).Resolve(context.Background(), []*secureauditv1.Principal{group("fa72a3a8-71f0-42e8-8558-0106470d7f99")})
 			if err != nil {
@@ -907,20 +917,23 @@ func TestResolvePIM(t *testing.T) {
 			if n := fake.Requests(exampleCluster + "/providers/Microsoft.Authorization/roleEligibilityScheduleInstances"); n != 1 {
 				t.Errorf("roleEligibilityScheduleInstances listed %d times, want 1", n)
 			}
-			var eligible []string
+			var eligible, activated []string
 			for _, g := range got.Groups {
 				if g.GetId() == adminGroup {
-					eligible = g.GetEligibleMemberIds()
+					eligible, activated = g.GetEligibleMemberIds(), g.GetActivatedMemberIds()
 				}
 			}
 			if diff := cmp.Diff(tt.eligibleGroup, eligible); diff != "" {
 				t.Errorf("eligible members of the admin group (-want +got):\n%s", diff)
 			}
+			if diff := cmp.Diff(tt.activatedGroup, activated); diff != "" {
+				t.Errorf("activated members of the admin group (-want +got):\n%s", diff)
+			}
 			var lookups []string
 			for _, e := range got.Errors {
 				_, what, _ := strings.Cut(e.GetLookup(), "/")
 				lookups = append(lookups, what)
-				if !strings.Contains(e.GetMessage(), "PrivilegedEligibilitySchedule.Read.AzureADGroup") {
+				if !strings.Contains(e.GetMessage(), "PrivilegedEligibilitySchedule.Read.AzureADGroup") && !strings.Contains(e.GetMessage(), "PrivilegedAssignmentSchedule.Read.AzureADGroup") {
 					t.Errorf("error %q does not name the missing permission", e.GetMessage())
 				}
 			}

@@ -11,7 +11,8 @@
 // the snapshot's assignments marked eligible, which the role assignment
 // listing leaves out), the schedule instances of the active ones
 // (Activated for those marked activated) and PIM for Groups' eligible
-// members (the groups' eligible_member_ids). Graph answers only the
+// members and activations (the groups' eligible_member_ids and
+// activated_member_ids). Graph answers only the
 // properties a request's $select names, and refuses signInActivity (403)
 // unless the token carries AuditLog.Read.All. It can throttle (429 with
 // Retry-After) or fail requests by path, and counts the requests it served.
@@ -345,6 +346,8 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request, path string) {
 		writeJSON(w, sel.pick(map[string]any{"id": "app-" + strings.ToLower(sp.GetId()), "passwordCredentials": secrets, "keyCredentials": certs}))
 	case path == "identityGovernance/privilegedAccess/group/eligibilityScheduleInstances":
 		s.groupEligibilities(w, r)
+	case path == "identityGovernance/privilegedAccess/group/assignmentScheduleInstances":
+		s.groupActivations(w, r)
 	case len(parts) == 3 && parts[0] == "applications" && parts[2] == "federatedIdentityCredentials":
 		sp, ok := s.apps[strings.ToLower(parts[1])]
 		if !ok {
@@ -393,6 +396,37 @@ func (s *Server) groupEligibilities(w http.ResponseWriter, r *http.Request) {
 				"id": g.GetId() + "_member_" + m, "groupId": g.GetId(), "principalId": m, "accessId": "member",
 				"memberType": "direct", "eligibilityScheduleId": g.GetId() + "_member_" + m,
 				"startDateTime": "2026-01-01T00:00:00Z",
+			})
+		}
+	}
+	writeJSON(w, map[string]any{"value": values})
+}
+
+// groupActivations serves PIM for Groups' assignment schedule instances
+// of one group ($filter=groupId eq 'ID'): the group's
+// activated_member_ids as activated memberships. It refuses a token
+// without PrivilegedAssignmentSchedule.Read.AzureADGroup (or its
+// ReadWrite) with 403, and a listing without the filter with 400.
+func (s *Server) groupActivations(w http.ResponseWriter, r *http.Request) {
+	if !s.hasRole("PrivilegedAssignmentSchedule.Read.AzureADGroup") && !s.hasRole("PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup") {
+		writeError(w, http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+		return
+	}
+	groupID, ok := strings.CutPrefix(r.URL.Query().Get("$filter"), "groupId eq '")
+	if !ok {
+		writeError(w, http.StatusBadRequest, "BadRequest", "Filter on groupId or principalId is required.")
+		return
+	}
+	groupID = strings.TrimSuffix(groupID, "'")
+	values := []map[string]any{}
+	for _, g := range s.snap.GetGroups() {
+		if !strings.EqualFold(g.GetId(), groupID) {
+			continue
+		}
+		for _, m := range g.GetActivatedMemberIds() {
+			values = append(values, map[string]any{
+				"id": g.GetId() + "_member_" + m + "_activated", "groupId": g.GetId(), "principalId": m, "accessId": "member",
+				"assignmentType": "activated", "memberType": "direct", "startDateTime": "2026-12-07T08:00:00Z", "endDateTime": "2026-12-07T16:00:00Z",
 			})
 		}
 	}

@@ -148,7 +148,8 @@ func adminKey(g access.AzureGrant) string { return g.Key() }
 // Management would do: a user or group holding an active assignment (not
 // a PIM activation) that makes it cluster-admin (the same grants AKS-008
 // reports, service principals left out: automation cannot activate), and
-// each admin group's standing members that are users. The finding is
+// each admin group's standing members that are users (members through a
+// PIM for Groups activation left out). The finding is
 // raised to HIGH when PIM is already in use for this cluster (an eligible
 // assignment or eligible group member is in the answer): eligibility is
 // then demonstrably available.
@@ -193,6 +194,9 @@ func (e *evaluator) standing(dir []*secureauditv1.DirectoryChunk, assignments []
 			}
 			var people []string
 			for _, id := range gr.GetMemberIds() {
+				if slices.ContainsFunc(gr.GetActivatedMemberIds(), func(a string) bool { return strings.EqualFold(a, id) }) {
+					continue // a PIM for Groups activation: time-bound
+				}
 				if u, ok := users[strings.ToLower(id)]; ok {
 					people = append(people, u.GetUserPrincipalName())
 				}
