@@ -147,7 +147,10 @@ With --directory, the grants through Azure on AKS are listed beside the
 bindings: members of the cluster's admin groups, holders of
 listClusterAdminCredential or runCommand while local accounts are enabled,
 and Azure RBAC for Kubernetes role assignments (data actions mapped to verbs
-and resources; a namespace-scoped assignment counts only in its namespace).`,
+and resources; a namespace-scoped assignment counts only in its namespace).
+Eligible assignments of Privileged Identity Management are listed too, as
+"eligible Azure role assignment (PIM, activation needed)": they allow
+nothing until activated (can-i answers no and names them).`,
 		Example: "  secureaudit who-can get secrets -n kube-system --snapshot examples/cluster\n" +
 			"  secureaudit who-can create pods/exec --snapshot examples/cluster\n" +
 			"  secureaudit who-can create pods/exec -n payments --snapshot examples/cluster --directory examples/directory.json",
@@ -255,14 +258,18 @@ for what the groups alone are granted.
 			d := e.Allowed(id, a)
 			if !d.Allowed {
 				fmt.Fprintln(w, "no")
-				return nil
+			} else {
+				fmt.Fprintln(w, "yes")
 			}
-			fmt.Fprintln(w, "yes")
 			if d.Privileged {
 				fmt.Fprintln(w, "  as a member of system:masters")
 			}
 			for _, b := range d.Bindings {
 				fmt.Fprintf(w, "  via %s\n", b)
+			}
+			// Eligible assignments (PIM) allow it only once activated.
+			for _, b := range d.Eligible {
+				fmt.Fprintf(w, "  once activated, via %s\n", b)
 			}
 			return nil
 		},

@@ -34,14 +34,19 @@ func TestAccessCommands(t *testing.T) {
 		// the admin group, the Contributor on the resource group and the
 		// custom runCommand role (local accounts enabled) everywhere.
 		{"who-can with Azure", []string{"who-can", "create", "pods/exec", "-n", "payments", "--snapshot", cluster, "--directory", dir}, []string{
-			"User            carol.ops@fabrikamcorp.onmicrosoft.com  Azure role assignment /subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/providers/Microsoft.Authorization/roleAssignments/0c7d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f -> Azure role Azure Kubernetes Service Cluster Admin Role",
-			"User            nina.berg@fabrikamcorp.onmicrosoft.com  Azure role assignment ",
+			"User            carol.ops@fabrikamcorp.onmicrosoft.com    Azure role assignment /subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/providers/Microsoft.Authorization/roleAssignments/0c7d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f -> Azure role Azure Kubernetes Service Cluster Admin Role",
+			// PIM: Marco's eligible assignment, listed as eligible.
+			"User            marco.rossi@fabrikamcorp.onmicrosoft.com  eligible Azure role assignment (PIM, activation needed) ",
+			"/roleEligibilityScheduleInstances/3b9d4f1e-6c2a-4e85-9a7d-0f1e2c3b4a59 -> Azure role Azure Kubernetes Service Cluster Admin Role",
+			"User            nina.berg@fabrikamcorp.onmicrosoft.com    Azure role assignment ",
 			"(namespace payments) -> Azure role Azure Kubernetes Service RBAC Writer",
-			"User            tom.weber@fabrikamcorp.onmicrosoft.com  Azure role assignment ",
+			"User            tom.weber@fabrikamcorp.onmicrosoft.com    Azure role assignment ",
 			"-> Azure role Fabrikam AKS Support Operator",
-			"Group           2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25    AKS admin group 2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25 -> cluster-admin",
-			"Group           e97a7122-b22b-4cca-9229-80bd3b8f5453    Azure role assignment /subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-aks-fabrikam-prod/providers/Microsoft.Authorization/roleAssignments/4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8 -> Azure role Contributor",
+			"Group           2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25      AKS admin group 2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25 -> cluster-admin",
+			"Group           e97a7122-b22b-4cca-9229-80bd3b8f5453      Azure role assignment /subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-aks-fabrikam-prod/providers/Microsoft.Authorization/roleAssignments/4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8 -> Azure role Contributor",
 		}, nil},
+		{"can-i through an eligible assignment", []string{"can-i", "--as", "marco.rossi@fabrikamcorp.onmicrosoft.com", "delete", "nodes", "--snapshot", cluster, "--directory", dir},
+			[]string{"no\n", "  once activated, via eligible Azure role assignment (PIM, activation needed) "}, []string{"yes"}},
 		{"who-can with Azure, other namespace", []string{"who-can", "create", "pods/exec", "-n", "web", "--snapshot", cluster, "--directory", dir},
 			[]string{"AKS admin group"}, []string{"nina.berg"}},
 		{"who-can without the directory", []string{"who-can", "create", "pods/exec", "-n", "payments", "--snapshot", cluster},

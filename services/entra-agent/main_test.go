@@ -111,11 +111,13 @@ func TestRealMainServes(t *testing.T) {
 		}
 	}
 	// Carol, and everyone the example's AKS cluster lets in through Azure
-	// alone (admin group, role assignments), sorted by object ID.
+	// alone (admin group, role assignments, and through PIM: Priya, an
+	// eligible member of the admin group, and Marco, eligible for the AKS
+	// Cluster Admin Role), sorted by object ID.
 	want := []string{
 		"jun.tanaka@fabrikamcorp.onmicrosoft.com", "carol.ops@fabrikamcorp.onmicrosoft.com", "dana.kowalski@fabrikamcorp.onmicrosoft.com",
 		"omar.haddad@fabrikamcorp.onmicrosoft.com", "nina.berg@fabrikamcorp.onmicrosoft.com", "lena.fischer@fabrikamcorp.onmicrosoft.com",
-		"tom.weber@fabrikamcorp.onmicrosoft.com",
+		"tom.weber@fabrikamcorp.onmicrosoft.com", "priya.raman@fabrikamcorp.onmicrosoft.com", "marco.rossi@fabrikamcorp.onmicrosoft.com",
 	}
 	if !slices.Equal(upns, want) {
 		t.Errorf("resolved users = %q, want %q", upns, want)

@@ -34,7 +34,7 @@ func TestEntraLivePartial(t *testing.T) {
 	if err := protojson.Unmarshal(data, snap); err != nil {
 		t.Fatal(err)
 	}
-	fake := tenanttest.New(t, snap, "User.Read.All", "GroupMember.Read.All", "Application.Read.All", "AuditLog.Read.All")
+	fake := tenanttest.New(t, snap, "User.Read.All", "GroupMember.Read.All", "Application.Read.All", "AuditLog.Read.All", "PrivilegedEligibilitySchedule.Read.AzureADGroup", "PrivilegedAssignmentSchedule.Read.AzureADGroup")
 	const broken = "e97a7122-b22b-4cca-9229-80bd3b8f5453" // sg-aks-platform-ops
 	fake.Fail("/v1.0/groups/"+broken+"/members", 500)
 
@@ -153,6 +153,29 @@ func TestEntraLivePartial(t *testing.T) {
 			t.Errorf("access review route of %s = %q, want %q", name, routes[name], want)
 		}
 	}
+	// PIM, read live through armauthorization (roleEligibilityScheduleInstances)
+	// and msgraph (PIM for Groups): Marco's eligible AKS Cluster Admin Role
+	// is an eligible grant, Priya an eligible member of the admin group,
+	// and standing admins raise AKS-009.
+	var marcoEligible, priyaEligible, aks009 bool
+	for _, r := range report.GetAccessReview() {
+		for _, g := range r.GetGrants() {
+			if r.GetSubject().GetName() == "marco.rossi@fabrikamcorp.onmicrosoft.com" && g.GetEligible() && strings.HasPrefix(g.GetRoute(), "eligible through PIM") {
+				marcoEligible = true
+			}
+		}
+		for _, m := range r.GetMembers() {
+			if r.GetSubject().GetName() == "2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25" && m.GetUserPrincipalName() == "priya.raman@fabrikamcorp.onmicrosoft.com" {
+				priyaEligible = m.GetEligible()
+			}
+		}
+	}
+	for _, f := range report.GetFindings() {
+		aks009 = aks009 || f.GetRuleId() == "AKS-009"
+	}
+	if !marcoEligible || !priyaEligible || !aks009 {
+		t.Errorf("PIM through the live tenant: Marco's eligible grant %v, Priya eligible member %v, AKS-009 %v; want all", marcoEligible, priyaEligible, aks009)
+	}
 	md, err := os.ReadFile(filepath.Join(out, "report.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +199,7 @@ func TestEntraCredentialViolation(t *testing.T) {
 	if err := protojson.Unmarshal(data, snap); err != nil {
 		t.Fatal(err)
 	}
-	fake := tenanttest.New(t, snap, "User.Read.All", "GroupMember.Read.All", "Application.Read.All", "AuditLog.Read.All", "Directory.ReadWrite.All")
+	fake := tenanttest.New(t, snap, "User.Read.All", "GroupMember.Read.All", "Application.Read.All", "AuditLog.Read.All", "PrivilegedEligibilitySchedule.Read.AzureADGroup", "PrivilegedAssignmentSchedule.Read.AzureADGroup", "Directory.ReadWrite.All")
 	dir := t.TempDir()
 	certFile := filepath.Join(dir, "fake-ca.pem")
 	if err := os.WriteFile(certFile, fake.CertPEM(), 0o600); err != nil {

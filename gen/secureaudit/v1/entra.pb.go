@@ -559,7 +559,22 @@ type AzureRoleAssignment struct {
 	Permissions []*AzureRolePermission `protobuf:"bytes,342,rep,name=permissions,proto3" json:"permissions,omitempty"`
 	// routes are the ways to the cluster the role's permissions open at this
 	// scope, sorted; an assignment is listed only when it has one.
-	Routes        []AzureRoute `protobuf:"varint,343,rep,packed,name=routes,proto3,enum=secureaudit.v1.AzureRoute" json:"routes,omitempty"`
+	Routes []AzureRoute `protobuf:"varint,343,rep,packed,name=routes,proto3,enum=secureaudit.v1.AzureRoute" json:"routes,omitempty"`
+	// eligible is true for an eligible assignment of Privileged Identity
+	// Management (an instance of ARM's roleEligibilityScheduleInstances; id
+	// is the instance's ARM ID): the principal holds nothing until it
+	// activates the role, for a limited time, as the role's PIM settings
+	// require (approval, MFA, justification). False for an active
+	// assignment.
+	Eligible bool `protobuf:"varint,480,opt,name=eligible,proto3" json:"eligible,omitempty"`
+	// eligible_until is the eligibility's endDateTime; unset when it does
+	// not expire (or for an active assignment). Must not be after
+	// 2200-01-01.
+	EligibleUntil *timestamppb.Timestamp `protobuf:"bytes,481,opt,name=eligible_until,json=eligibleUntil,proto3" json:"eligible_until,omitempty"`
+	// activated is true for an active assignment that is a PIM activation
+	// of an eligible one (ARM's roleAssignmentScheduleInstances lists it
+	// with assignmentType Activated): time-bound, not standing access.
+	Activated     bool `protobuf:"varint,482,opt,name=activated,proto3" json:"activated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -655,6 +670,27 @@ func (x *AzureRoleAssignment) GetRoutes() []AzureRoute {
 		return x.Routes
 	}
 	return nil
+}
+
+func (x *AzureRoleAssignment) GetEligible() bool {
+	if x != nil {
+		return x.Eligible
+	}
+	return false
+}
+
+func (x *AzureRoleAssignment) GetEligibleUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EligibleUntil
+	}
+	return nil
+}
+
+func (x *AzureRoleAssignment) GetActivated() bool {
+	if x != nil {
+		return x.Activated
+	}
+	return false
 }
 
 // AzureRolePermission is one permission block of an Azure role definition.
@@ -1080,10 +1116,22 @@ type DirectoryGroup struct {
 	DisplayName string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	Description string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	// member_ids are object IDs of users, groups or service principals.
-	MemberIds     []string `protobuf:"bytes,4,rep,name=member_ids,json=memberIds,proto3" json:"member_ids,omitempty"`
-	OwnerIds      []string `protobuf:"bytes,5,rep,name=owner_ids,json=ownerIds,proto3" json:"owner_ids,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MemberIds []string `protobuf:"bytes,4,rep,name=member_ids,json=memberIds,proto3" json:"member_ids,omitempty"`
+	OwnerIds  []string `protobuf:"bytes,5,rep,name=owner_ids,json=ownerIds,proto3" json:"owner_ids,omitempty"`
+	// eligible_member_ids are the object IDs of the group's eligible members
+	// under Privileged Identity Management for Groups (Graph's
+	// identityGovernance/privilegedAccess/group/eligibilityScheduleInstances
+	// with accessId member): they are members only after activating the
+	// membership. Sorted; an ID may also be in member_ids while an
+	// activation lasts.
+	EligibleMemberIds []string `protobuf:"bytes,480,rep,name=eligible_member_ids,json=eligibleMemberIds,proto3" json:"eligible_member_ids,omitempty"`
+	// activated_member_ids are the members whose membership is a PIM for
+	// Groups activation (Graph's assignmentScheduleInstances with accessId
+	// member and assignmentType activated): in member_ids while the
+	// activation lasts, time-bound, not standing. Sorted.
+	ActivatedMemberIds []string `protobuf:"bytes,481,rep,name=activated_member_ids,json=activatedMemberIds,proto3" json:"activated_member_ids,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *DirectoryGroup) Reset() {
@@ -1151,6 +1199,20 @@ func (x *DirectoryGroup) GetOwnerIds() []string {
 	return nil
 }
 
+func (x *DirectoryGroup) GetEligibleMemberIds() []string {
+	if x != nil {
+		return x.EligibleMemberIds
+	}
+	return nil
+}
+
+func (x *DirectoryGroup) GetActivatedMemberIds() []string {
+	if x != nil {
+		return x.ActivatedMemberIds
+	}
+	return nil
+}
+
 // DirectoryServicePrincipal is an Entra service principal or managed identity.
 type DirectoryServicePrincipal struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -1167,9 +1229,13 @@ type DirectoryServicePrincipal struct {
 	PasswordCredentials uint32 `protobuf:"varint,6,opt,name=password_credentials,json=passwordCredentials,proto3" json:"password_credentials,omitempty"`
 	// resource_id is the Azure Resource Manager ID of the user-assigned managed
 	// identity behind a ManagedIdentity service principal, when known.
-	ResourceId    string `protobuf:"bytes,7,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ResourceId string `protobuf:"bytes,7,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	// certificate_credentials counts the certificates (keyCredentials) of
+	// the service principal and its application: long-lived credentials
+	// like client secrets, whose private key a pipeline must store.
+	CertificateCredentials uint32 `protobuf:"varint,480,opt,name=certificate_credentials,json=certificateCredentials,proto3" json:"certificate_credentials,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *DirectoryServicePrincipal) Reset() {
@@ -1249,6 +1315,13 @@ func (x *DirectoryServicePrincipal) GetResourceId() string {
 		return x.ResourceId
 	}
 	return ""
+}
+
+func (x *DirectoryServicePrincipal) GetCertificateCredentials() uint32 {
+	if x != nil {
+		return x.CertificateCredentials
+	}
+	return 0
 }
 
 // DirectorySnapshot is the offline directory file the entra-agent reads: the
@@ -1374,7 +1447,7 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\vLookupError\x12\"\n" +
 	"\x06lookup\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x06lookup\x12\"\n" +
-	"\amessage\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\amessage\"\xce\x03\n" +
+	"\amessage\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\amessage\"\x8e\x06\n" +
 	"\x13AzureRoleAssignment\x12\x1a\n" +
 	"\x02id\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x02id\x12+\n" +
@@ -1388,7 +1461,11 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\vcustom_role\x18\xd5\x02 \x01(\bR\n" +
 	"customRole\x12P\n" +
 	"\vpermissions\x18\xd6\x02 \x03(\v2#.secureaudit.v1.AzureRolePermissionB\b\xbaH\x05\x92\x01\x02\x10dR\vpermissions\x12F\n" +
-	"\x06routes\x18\xd7\x02 \x03(\x0e2\x1a.secureaudit.v1.AzureRouteB\x11\xbaH\x0e\x92\x01\v\x10\x10\"\a\x82\x01\x04\x10\x01 \x00R\x06routes\"\xed\x01\n" +
+	"\x06routes\x18\xd7\x02 \x03(\x0e2\x1a.secureaudit.v1.AzureRouteB\x11\xbaH\x0e\x92\x01\v\x10\x10\"\a\x82\x01\x04\x10\x01 \x00R\x06routes\x12\x1b\n" +
+	"\beligible\x18\xe0\x03 \x01(\bR\beligible\x12R\n" +
+	"\x0eeligible_until\x18\xe1\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\religibleUntil\x12\x1d\n" +
+	"\tactivated\x18\xe2\x03 \x01(\bR\tactivated:\xad\x01\xbaH\xa9\x01\x1a\xa6\x01\n" +
+	",azure_role_assignment.eligible_not_activated\x12Ran eligible assignment is not an activation; an activation is an active assignment\x1a\"!(this.eligible && this.activated)\"\xed\x01\n" +
 	"\x13AzureRolePermission\x12,\n" +
 	"\aactions\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xe8\a\"\ar\x05\x10\x01\x18\x80\x04R\aactions\x123\n" +
 	"\vnot_actions\x18\x02 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xe8\a\"\ar\x05\x10\x01\x18\x80\x04R\n" +
@@ -1428,7 +1505,7 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\flast_sign_in\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastSignIn\x12k\n" +
 	"\x1clast_non_interactive_sign_in\x18\xd4\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x18lastNonInteractiveSignIn\x12b\n" +
-	"\x17last_successful_sign_in\x18\xd5\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x14lastSuccessfulSignIn\"\xe4\x01\n" +
+	"\x17last_successful_sign_in\x18\xd5\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x14lastSuccessfulSignIn\"\xee\x02\n" +
 	"\x0eDirectoryGroup\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12+\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12*\n" +
@@ -1436,7 +1513,9 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\n" +
 	"member_ids\x18\x04 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\tmemberIds\x12-\n" +
 	"\towner_ids\x18\x05 \x03(\tB\x10\xbaH\r\x92\x01\n" +
-	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\bownerIds\"\x84\x03\n" +
+	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\bownerIds\x12B\n" +
+	"\x13eligible_member_ids\x18\xe0\x03 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x11eligibleMemberIds\x12D\n" +
+	"\x14activated_member_ids\x18\xe1\x03 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x12activatedMemberIds\"\xbe\x03\n" +
 	"\x19DirectoryServicePrincipal\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\x06app_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x05appId\x12+\n" +
@@ -1445,7 +1524,8 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\x15federated_credentials\x18\x05 \x03(\v2#.secureaudit.v1.FederatedCredentialB\b\xbaH\x05\x92\x01\x02\x10dR\x14federatedCredentials\x121\n" +
 	"\x14password_credentials\x18\x06 \x01(\rR\x13passwordCredentials\x12)\n" +
 	"\vresource_id\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\n" +
-	"resourceId\"\xbf\x03\n" +
+	"resourceId\x128\n" +
+	"\x17certificate_credentials\x18\xe0\x03 \x01(\rR\x16certificateCredentials\"\xbf\x03\n" +
 	"\x11DirectorySnapshot\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12?\n" +
 	"\x05users\x18\x02 \x03(\v2\x1d.secureaudit.v1.DirectoryUserB\n" +
@@ -1525,23 +1605,24 @@ var file_secureaudit_v1_entra_proto_depIdxs = []int32{
 	10, // 9: secureaudit.v1.DirectoryChunk.aks_cluster:type_name -> secureaudit.v1.AksCluster
 	9,  // 10: secureaudit.v1.AzureRoleAssignment.permissions:type_name -> secureaudit.v1.AzureRolePermission
 	1,  // 11: secureaudit.v1.AzureRoleAssignment.routes:type_name -> secureaudit.v1.AzureRoute
-	2,  // 12: secureaudit.v1.DirectoryUser.user_type:type_name -> secureaudit.v1.UserType
-	16, // 13: secureaudit.v1.DirectoryUser.last_sign_in:type_name -> google.protobuf.Timestamp
-	16, // 14: secureaudit.v1.DirectoryUser.last_non_interactive_sign_in:type_name -> google.protobuf.Timestamp
-	16, // 15: secureaudit.v1.DirectoryUser.last_successful_sign_in:type_name -> google.protobuf.Timestamp
-	11, // 16: secureaudit.v1.DirectoryServicePrincipal.federated_credentials:type_name -> secureaudit.v1.FederatedCredential
-	12, // 17: secureaudit.v1.DirectorySnapshot.users:type_name -> secureaudit.v1.DirectoryUser
-	13, // 18: secureaudit.v1.DirectorySnapshot.groups:type_name -> secureaudit.v1.DirectoryGroup
-	14, // 19: secureaudit.v1.DirectorySnapshot.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
-	8,  // 20: secureaudit.v1.DirectorySnapshot.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
-	10, // 21: secureaudit.v1.DirectorySnapshot.aks_cluster:type_name -> secureaudit.v1.AksCluster
-	4,  // 22: secureaudit.v1.EntraService.Resolve:input_type -> secureaudit.v1.ResolveRequest
-	5,  // 23: secureaudit.v1.EntraService.Resolve:output_type -> secureaudit.v1.ResolveResponse
-	23, // [23:24] is the sub-list for method output_type
-	22, // [22:23] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	16, // 12: secureaudit.v1.AzureRoleAssignment.eligible_until:type_name -> google.protobuf.Timestamp
+	2,  // 13: secureaudit.v1.DirectoryUser.user_type:type_name -> secureaudit.v1.UserType
+	16, // 14: secureaudit.v1.DirectoryUser.last_sign_in:type_name -> google.protobuf.Timestamp
+	16, // 15: secureaudit.v1.DirectoryUser.last_non_interactive_sign_in:type_name -> google.protobuf.Timestamp
+	16, // 16: secureaudit.v1.DirectoryUser.last_successful_sign_in:type_name -> google.protobuf.Timestamp
+	11, // 17: secureaudit.v1.DirectoryServicePrincipal.federated_credentials:type_name -> secureaudit.v1.FederatedCredential
+	12, // 18: secureaudit.v1.DirectorySnapshot.users:type_name -> secureaudit.v1.DirectoryUser
+	13, // 19: secureaudit.v1.DirectorySnapshot.groups:type_name -> secureaudit.v1.DirectoryGroup
+	14, // 20: secureaudit.v1.DirectorySnapshot.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
+	8,  // 21: secureaudit.v1.DirectorySnapshot.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
+	10, // 22: secureaudit.v1.DirectorySnapshot.aks_cluster:type_name -> secureaudit.v1.AksCluster
+	4,  // 23: secureaudit.v1.EntraService.Resolve:input_type -> secureaudit.v1.ResolveRequest
+	5,  // 24: secureaudit.v1.EntraService.Resolve:output_type -> secureaudit.v1.ResolveResponse
+	24, // [24:25] is the sub-list for method output_type
+	23, // [23:24] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_entra_proto_init() }

@@ -486,7 +486,11 @@ type AccessGrant struct {
 	// BINDING_KIND_AZURE_ROLE_ASSIGNMENT or BINDING_KIND_AKS_ADMIN_GROUP)
 	// reaches the cluster, such as "Contributor on resource group rg ->
 	// listClusterAdminCredential -> system:masters".
-	Route         string `protobuf:"bytes,340,opt,name=route,proto3" json:"route,omitempty"`
+	Route string `protobuf:"bytes,340,opt,name=route,proto3" json:"route,omitempty"`
+	// eligible is true for an eligible Azure role assignment of Privileged
+	// Identity Management: the subject reaches the cluster by this route only
+	// after activating the role (not standing access).
+	Eligible      bool `protobuf:"varint,480,opt,name=eligible,proto3" json:"eligible,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -549,6 +553,13 @@ func (x *AccessGrant) GetRoute() string {
 	return ""
 }
 
+func (x *AccessGrant) GetEligible() bool {
+	if x != nil {
+		return x.Eligible
+	}
+	return false
+}
+
 // Person is a directory user behind a review subject.
 type Person struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -556,8 +567,12 @@ type Person struct {
 	DisplayName       string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	Guest             bool                   `protobuf:"varint,3,opt,name=guest,proto3" json:"guest,omitempty"`
 	Disabled          bool                   `protobuf:"varint,4,opt,name=disabled,proto3" json:"disabled,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// eligible is true for a group's eligible member under Privileged
+	// Identity Management for Groups: a member only after activating the
+	// membership (not standing access).
+	Eligible      bool `protobuf:"varint,480,opt,name=eligible,proto3" json:"eligible,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Person) Reset() {
@@ -614,6 +629,13 @@ func (x *Person) GetGuest() bool {
 func (x *Person) GetDisabled() bool {
 	if x != nil {
 		return x.Disabled
+	}
+	return false
+}
+
+func (x *Person) GetEligible() bool {
+	if x != nil {
+		return x.Eligible
 	}
 	return false
 }
@@ -1023,17 +1045,19 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\amembers\x18\x04 \x03(\v2\x16.secureaudit.v1.PersonB\t\xbaH\x06\x92\x01\x03\x10\x88'R\amembers\x129\n" +
 	"\x06owners\x18\x05 \x03(\v2\x16.secureaudit.v1.PersonB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x06owners\x12.\n" +
 	"\x06person\x18\x06 \x01(\v2\x16.secureaudit.v1.PersonR\x06person\x12*\n" +
-	"\vdescription\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\vdescription\"\xda\x01\n" +
+	"\vdescription\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\vdescription\"\xf7\x01\n" +
 	"\vAccessGrant\x12<\n" +
 	"\abinding\x18\x01 \x01(\v2\x1a.secureaudit.v1.BindingRefB\x06\xbaH\x03\xc8\x01\x01R\abinding\x127\n" +
 	"\x04role\x18\x02 \x01(\v2\x1b.secureaudit.v1.FindingRoleB\x06\xbaH\x03\xc8\x01\x01R\x04role\x123\n" +
 	"\x05scope\x18\x03 \x01(\v2\x15.secureaudit.v1.ScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\x12\x1f\n" +
-	"\x05route\x18\xd4\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\x05route\"\xa1\x01\n" +
+	"\x05route\x18\xd4\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\x05route\x12\x1b\n" +
+	"\beligible\x18\xe0\x03 \x01(\bR\beligible\"\xbe\x01\n" +
 	"\x06Person\x128\n" +
 	"\x13user_principal_name\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x11userPrincipalName\x12+\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12\x14\n" +
 	"\x05guest\x18\x03 \x01(\bR\x05guest\x12\x1a\n" +
-	"\bdisabled\x18\x04 \x01(\bR\bdisabled\"\xea\x02\n" +
+	"\bdisabled\x18\x04 \x01(\bR\bdisabled\x12\x1b\n" +
+	"\beligible\x18\xe0\x03 \x01(\bR\beligible\"\xea\x02\n" +
 	"\fAuditHistory\x124\n" +
 	"\x11previous_audit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0fpreviousAuditId\x12V\n" +
 	"\x15previous_generated_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x13previousGeneratedAt\x12F\n" +

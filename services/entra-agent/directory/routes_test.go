@@ -35,6 +35,13 @@ func TestRoutes(t *testing.T) {
 		{"custom role, any name, case-insensitive", perm([]string{"microsoft.containerservice/managedclusters/LISTCLUSTERADMINCREDENTIAL/action"}, nil, nil, nil), []r{admin}},
 		{"provider wildcard", perm([]string{"Microsoft.ContainerService/*"}, nil, nil, nil), []r{admin, user, run, write}},
 		{"excluded by notActions", perm([]string{"Microsoft.ContainerService/managedClusters/*"}, []string{"Microsoft.ContainerService/managedClusters/list*"}, nil, nil), []r{run, write}},
+		// ARM subtracts a block's notActions from its actions: '*' without
+		// listClusterAdminCredential is no admin-credential route.
+		{"'*' without listClusterAdminCredential", perm([]string{"*"}, []string{"Microsoft.ContainerService/managedClusters/listClusterAdminCredential/action"}, nil, nil), []r{user, run, write, grant}},
+		{"'*' without the cluster and authorization", perm([]string{"*"}, []string{"Microsoft.ContainerService/*", "Microsoft.Authorization/*"}, nil, nil), nil},
+		// Blocks add up: another block's action is not removed by a
+		// notAction of the first.
+		{"notActions of one block only", append(perm([]string{"*"}, []string{"Microsoft.ContainerService/*"}, nil, nil), perm([]string{"Microsoft.ContainerService/managedClusters/listClusterAdminCredential/action"}, nil, nil, nil)...), []r{admin, grant}},
 		{"data actions on every resource", perm(nil, nil, []string{"*"}, nil), []r{data}},
 		{"data actions read everywhere", perm(nil, nil, []string{"Microsoft.ContainerService/managedClusters/*/read"}, nil), []r{data}},
 		{"data actions of another provider", perm(nil, nil, []string{"Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"}, nil), nil},

@@ -141,6 +141,9 @@ func TestResolveExample(t *testing.T) {
 				// Sorted by object ID.
 				Users:  []string{"alice_contoso.com#EXT#" + domain, "priya.raman" + domain, "marco.rossi" + domain},
 				Groups: []string{"sg-aks-payments-admins"},
+				// Marco's eligible assignment (PIM): the role assignments
+				// of every object in the answer, eligible ones included.
+				RoleAssignments: []string{"User f3c1fccf-d3d4-471a-be0e-d3f336dd87df Azure Kubernetes Service Cluster Admin Role"},
 			},
 		},
 		{
@@ -182,6 +185,7 @@ func TestResolveExample(t *testing.T) {
 				RoleAssignments: []string{
 					"User 377e52a5-e3ca-4fd5-acf7-05eea622250f Azure Kubernetes Service Cluster Admin Role",
 					"Group e97a7122-b22b-4cca-9229-80bd3b8f5453 Contributor",
+					"User f3c1fccf-d3d4-471a-be0e-d3f336dd87df Azure Kubernetes Service Cluster Admin Role",
 				},
 				Unresolved: []string{
 					"PRINCIPAL_KIND_USER aks-support",
@@ -256,7 +260,7 @@ func TestResolveAzureRoutes(t *testing.T) {
 	want := names{
 		Users: []string{
 			"jun.tanaka" + domain, "carol.ops" + domain, "dana.kowalski" + domain, "omar.haddad" + domain, "nina.berg" + domain,
-			"alice_contoso.com#EXT#" + domain, "lena.fischer" + domain, "tom.weber" + domain, "marco.rossi" + domain,
+			"alice_contoso.com#EXT#" + domain, "lena.fischer" + domain, "tom.weber" + domain, "priya.raman" + domain, "marco.rossi" + domain,
 		},
 		Groups:            []string{"sg-aks-cluster-admins", "sg-aks-sre-oncall", "sg-aks-platform-ops"},
 		ServicePrincipals: []string{"sp-azdo-platform-deploy"},
@@ -266,6 +270,7 @@ func TestResolveAzureRoutes(t *testing.T) {
 			"User 9e2f6a18-7d3b-4c51-a0e4-3f8b1c6d2e97 Azure Kubernetes Service RBAC Writer",
 			"User f3c1fccf-d3d4-471a-be0e-d3f336dd87df Kube viewers",
 			"User c7a94f02-5e1b-4d86-b3f7-2a0e9d4c8b61 Fabrikam AKS Support Operator",
+			"User f3c1fccf-d3d4-471a-be0e-d3f336dd87df Azure Kubernetes Service Cluster Admin Role",
 		},
 	}
 	if diff := cmp.Diff(want, summarize(chunks)); diff != "" {

@@ -244,7 +244,8 @@ type collector struct {
 	unresolved map[unresolvedKey]*secureauditv1.Principal
 }
 
-// expand adds g and everything reachable from it through membership, with an
+// expand adds g and everything reachable from it through membership
+// (standing or eligible), with an
 // explicit stack so that deep nesting cannot exhaust the goroutine stack.
 // Owners are added but not expanded: owning a group grants no membership.
 func (c *collector) expand(g *secureauditv1.DirectoryGroup) {
@@ -258,9 +259,13 @@ func (c *collector) expand(g *secureauditv1.DirectoryGroup) {
 		}
 		c.expanded[key] = true
 		c.groups[key] = g
-		for _, id := range g.GetMemberIds() {
-			if member := c.add(id); member != nil {
-				stack = append(stack, member)
+		// Eligible members (PIM for Groups) are members once activated:
+		// resolved and expanded like the others.
+		for _, ids := range [][]string{g.GetMemberIds(), g.GetEligibleMemberIds()} {
+			for _, id := range ids {
+				if member := c.add(id); member != nil {
+					stack = append(stack, member)
+				}
 			}
 		}
 		for _, id := range g.GetOwnerIds() {

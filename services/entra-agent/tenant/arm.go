@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/entra-agent/directory"
@@ -110,30 +112,49 @@ func (r *run) roleAssignments(ctx context.Context) {
 		}
 		for _, a := range page.Value {
 			p := a.Properties
-			if a.ID == nil || p == nil || p.PrincipalID == nil || p.RoleDefinitionID == nil || p.Scope == nil || !isGUID(*p.PrincipalID) {
+			if a.ID == nil || p == nil {
 				continue
 			}
-			if !directory.InCluster(*p.Scope, r.s.cfg.ClusterID) {
-				continue // below the resource group but on another resource
+			if ra := r.assignment(ctx, *a.ID, p.PrincipalID, p.PrincipalType, p.RoleDefinitionID, p.Scope); ra != nil {
+				out = append(out, ra)
 			}
-			def, err := r.roleDefinition(ctx, *p.RoleDefinitionID)
-			if err != nil {
-				r.fail("role definition "+*p.RoleDefinitionID, err)
-				continue
-			}
-			if len(def.routes) == 0 {
-				continue
-			}
-			ra := &secureauditv1.AzureRoleAssignment{
-				Id: *a.ID, PrincipalId: lower(*p.PrincipalID), RoleName: def.name, Scope: *p.Scope,
-				RoleDefinitionId: clip(*p.RoleDefinitionID, 1024), CustomRole: def.custom, Permissions: def.perms, Routes: def.routes,
-			}
-			if p.PrincipalType != nil {
-				ra.PrincipalType = string(*p.PrincipalType)
-			}
-			out = append(out, ra)
 		}
 	}
+	r.keep(ctx, out)
+}
+
+// assignment is an assignment (active or eligible) of a role at a scope
+// as the audit keeps it: nil when it lacks a field, is on another
+// resource than the cluster, or its role opens no route into the cluster
+// (a role definition that cannot be read is a lookup error).
+func (r *run) assignment(ctx context.Context, id string, principal *string, typ *armauthorization.PrincipalType, roleDef, scope *string) *secureauditv1.AzureRoleAssignment {
+	if principal == nil || roleDef == nil || scope == nil || !isGUID(*principal) {
+		return nil
+	}
+	if !directory.InCluster(*scope, r.s.cfg.ClusterID) {
+		return nil // below the resource group but on another resource
+	}
+	def, err := r.roleDefinition(ctx, *roleDef)
+	if err != nil {
+		r.fail("role definition "+*roleDef, err)
+		return nil
+	}
+	if len(def.routes) == 0 {
+		return nil
+	}
+	ra := &secureauditv1.AzureRoleAssignment{
+		Id: clip(id, 1024), PrincipalId: lower(*principal), RoleName: def.name, Scope: clip(*scope, 1024),
+		RoleDefinitionId: clip(*roleDef, 1024), CustomRole: def.custom, Permissions: def.perms, Routes: def.routes,
+	}
+	if typ != nil {
+		ra.PrincipalType = clip(string(*typ), 64)
+	}
+	return ra
+}
+
+// keep adds assignments to the answer and resolves their principals, each
+// once.
+func (r *run) keep(ctx context.Context, out []*secureauditv1.AzureRoleAssignment) {
 	r.mu.Lock()
 	r.assigned = append(r.assigned, out...)
 	r.mu.Unlock()
@@ -144,6 +165,75 @@ func (r *run) roleAssignments(ctx context.Context) {
 		}
 		seen[a.GetPrincipalId()] = true
 		r.spawn(func() { r.assignee(ctx, a) })
+	}
+}
+
+// roleEligibilities lists Privileged Identity Management's eligible role
+// assignments (roleEligibilityScheduleInstances) at, above and below the
+// cluster's scope, as roleAssignments does the active ones, and keeps
+// those whose role opens a route into the cluster, marked eligible with
+// their end. Only current instances count (status Provisioned, or none
+// given).
+func (r *run) roleEligibilities(ctx context.Context) {
+	pager := r.s.eligibilities.NewListForScopePager(strings.TrimPrefix(r.s.cfg.ClusterID, "/"), nil)
+	var out []*secureauditv1.AzureRoleAssignment
+	for pager.More() {
+		var page armauthorization.RoleEligibilityScheduleInstancesClientListForScopeResponse
+		err := r.call(ctx, func() (err error) {
+			page, err = pager.NextPage(ctx)
+			return err
+		})
+		if err != nil {
+			r.fail("role eligibility schedule instances at "+r.s.cfg.ClusterID, err)
+			break
+		}
+		for _, e := range page.Value {
+			p := e.Properties
+			if e.ID == nil || p == nil || (p.Status != nil && *p.Status != armauthorization.StatusProvisioned) {
+				continue
+			}
+			ra := r.assignment(ctx, *e.ID, p.PrincipalID, p.PrincipalType, p.RoleDefinitionID, p.Scope)
+			if ra == nil {
+				continue
+			}
+			ra.Eligible = true
+			if p.EndDateTime != nil && p.EndDateTime.Before(maxTime) {
+				ra.EligibleUntil = timestamppb.New(*p.EndDateTime)
+			}
+			out = append(out, ra)
+		}
+	}
+	r.keep(ctx, out)
+}
+
+// maxTime bounds the times the contract accepts (2200-01-01).
+var maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// activationsOf lists the role assignment schedule instances at, above and
+// below the cluster's scope and records the role assignments that are PIM
+// activations (assignmentType Activated, by originRoleAssignmentId): an
+// active assignment among them is time-bound, not standing.
+func (r *run) activationsOf(ctx context.Context) {
+	pager := r.s.activations.NewListForScopePager(strings.TrimPrefix(r.s.cfg.ClusterID, "/"), nil)
+	for pager.More() {
+		var page armauthorization.RoleAssignmentScheduleInstancesClientListForScopeResponse
+		err := r.call(ctx, func() (err error) {
+			page, err = pager.NextPage(ctx)
+			return err
+		})
+		if err != nil {
+			r.fail("role assignment schedule instances at "+r.s.cfg.ClusterID, err)
+			return
+		}
+		r.mu.Lock()
+		for _, i := range page.Value {
+			p := i.Properties
+			if p == nil || p.OriginRoleAssignmentID == nil || p.AssignmentType == nil || *p.AssignmentType != armauthorization.AssignmentTypeActivated {
+				continue
+			}
+			r.activated[lower(*p.OriginRoleAssignmentID)] = true
+		}
+		r.mu.Unlock()
 	}
 }
 

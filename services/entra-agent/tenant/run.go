@@ -3,6 +3,7 @@ package tenant
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/microsoftgraph/msgraph-sdk-go/applicationswithappid"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
+	"github.com/microsoftgraph/msgraph-sdk-go/identitygovernance"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipalswithappid"
@@ -27,9 +29,9 @@ var (
 	userSignIn      = append(slices.Clone(userFields), "signInActivity")
 	signInFields    = []string{"id", "signInActivity"}
 	groupFields     = []string{"id", "displayName", "description"}
-	spFields        = []string{"id", "appId", "displayName", "servicePrincipalType", "passwordCredentials", "alternativeNames"}
+	spFields        = []string{"id", "appId", "displayName", "servicePrincipalType", "passwordCredentials", "keyCredentials", "alternativeNames"}
 	memberFields    = []string{"id", "userPrincipalName", "displayName", "userType", "accountEnabled", "description", "appId", "servicePrincipalType", "alternativeNames"}
-	applicationKeys = []string{"id", "passwordCredentials"}
+	applicationKeys = []string{"id", "passwordCredentials", "keyCredentials"}
 )
 
 // run is the state of one Resolve call. Its maps are guarded by mu; the
@@ -39,18 +41,21 @@ type run struct {
 	sem chan struct{}
 	wg  sync.WaitGroup
 
-	mu         sync.Mutex
-	users      map[string]*secureauditv1.DirectoryUser
-	groups     map[string]*secureauditv1.DirectoryGroup
-	sps        map[string]*secureauditv1.DirectoryServicePrincipal
-	expanded   map[string]bool
-	unresolved map[string]*secureauditv1.Principal
-	errs       []*secureauditv1.LookupError
-	assigned   []*secureauditv1.AzureRoleAssignment
-	cluster    *secureauditv1.AksCluster
-	noSignIn   bool                       // the credential may not read signInActivity
-	signedIn   map[string]bool            // users read with signInActivity
-	identities map[string]*arm.ResourceID // service principal ID -> its user-assigned managed identity
+	mu          sync.Mutex
+	users       map[string]*secureauditv1.DirectoryUser
+	groups      map[string]*secureauditv1.DirectoryGroup
+	sps         map[string]*secureauditv1.DirectoryServicePrincipal
+	expanded    map[string]bool
+	unresolved  map[string]*secureauditv1.Principal
+	errs        []*secureauditv1.LookupError
+	assigned    []*secureauditv1.AzureRoleAssignment
+	cluster     *secureauditv1.AksCluster
+	noSignIn    bool                       // the credential may not read signInActivity
+	signedIn    map[string]bool            // users read with signInActivity
+	identities  map[string]*arm.ResourceID // service principal ID -> its user-assigned managed identity
+	activated   map[string]bool            // lower-case IDs of role assignments that are PIM activations
+	noPIM       bool                       // the credential may not read PIM for Groups' eligibility
+	noPIMActive bool                       // nor its activations
 }
 
 func newRun(s *Source) *run {
@@ -64,6 +69,7 @@ func newRun(s *Source) *run {
 		unresolved: map[string]*secureauditv1.Principal{},
 		signedIn:   map[string]bool{},
 		identities: map[string]*arm.ResourceID{},
+		activated:  map[string]bool{},
 	}
 }
 
@@ -265,13 +271,158 @@ func (r *run) expand(ctx context.Context, id string) {
 			r.addObject(o)
 		}
 	}
+	eligible, err := r.eligibleMembers(ctx, id)
+	if err != nil {
+		r.fail("group "+id+"/eligible members (PIM for Groups)", err)
+	}
+	activated, err := r.activatedMembers(ctx, id)
+	if err != nil {
+		r.fail("group "+id+"/activated members (PIM for Groups)", err)
+	}
 	r.mu.Lock()
 	g := r.groups[id]
 	g.MemberIds = append(g.MemberIds, memberIDs...)
 	g.OwnerIds = append(g.OwnerIds, ownerIDs...)
+	g.EligibleMemberIds = append(g.EligibleMemberIds, eligible...)
+	g.ActivatedMemberIds = append(g.ActivatedMemberIds, activated...)
 	r.mu.Unlock()
 	for _, child := range nested {
 		r.spawn(func() { r.expand(ctx, child) })
+	}
+	// An eligible member is resolved as a user, else as a group (expanded:
+	// its members become members on activation), else as a service
+	// principal.
+	for _, m := range eligible {
+		r.spawn(func() {
+			found, err := r.user(ctx, m)
+			if err == nil && !found {
+				found, err = r.group(ctx, m)
+			}
+			if err == nil && !found {
+				found, err = r.servicePrincipal(ctx, m)
+			}
+			switch {
+			case err != nil:
+				r.fail("eligible member "+m+" of group "+id, err)
+			case !found:
+				r.notFound(&secureauditv1.Principal{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_USER, Name: m})
+			}
+		})
+	}
+}
+
+// activatedMembers reads which members of a group hold their membership
+// through a PIM for Groups activation (GET
+// /identityGovernance/privilegedAccess/group/assignmentScheduleInstances?$filter=groupId eq 'ID',
+// every page; accessId member, assignmentType activated): time-bound, not
+// standing. A credential without PrivilegedAssignmentSchedule.Read.AzureADGroup
+// is refused (403): the first refusal is the error, later groups are not
+// asked again, and activated members then count as standing.
+func (r *run) activatedMembers(ctx context.Context, id string) ([]string, error) {
+	r.mu.Lock()
+	refused := r.noPIMActive
+	r.mu.Unlock()
+	if refused {
+		return nil, nil
+	}
+	filter := "groupId eq '" + strings.ReplaceAll(id, "'", "''") + "'"
+	var out []string
+	next := ""
+	for {
+		var resp models.PrivilegedAccessGroupAssignmentScheduleInstanceCollectionResponseable
+		err := r.call(ctx, func() (err error) {
+			b := r.s.graph.IdentityGovernance().PrivilegedAccess().Group().AssignmentScheduleInstances()
+			if next != "" {
+				resp, err = b.WithUrl(next).Get(ctx, nil)
+				return err
+			}
+			resp, err = b.Get(ctx, &identitygovernance.PrivilegedAccessGroupAssignmentScheduleInstancesRequestBuilderGetRequestConfiguration{
+				QueryParameters: &identitygovernance.PrivilegedAccessGroupAssignmentScheduleInstancesRequestBuilderGetQueryParameters{Filter: &filter},
+			})
+			return err
+		})
+		if statusOf(err) == http.StatusForbidden {
+			r.mu.Lock()
+			first := !r.noPIMActive
+			r.noPIMActive = true
+			r.mu.Unlock()
+			if first {
+				return out, fmt.Errorf("refused: the credential lacks PrivilegedAssignmentSchedule.Read.AzureADGroup, so PIM activations count as standing membership: %w", err)
+			}
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		for _, a := range resp.GetValue() {
+			if a.GetAccessId() == nil || *a.GetAccessId() != models.MEMBER_PRIVILEGEDACCESSGROUPRELATIONSHIPS ||
+				a.GetAssignmentType() == nil || *a.GetAssignmentType() != models.ACTIVATED_PRIVILEGEDACCESSGROUPASSIGNMENTTYPE {
+				continue
+			}
+			if p := deref(a.GetPrincipalId()); isGUID(p) && strings.EqualFold(deref(a.GetGroupId()), id) {
+				out = append(out, lower(p))
+			}
+		}
+		if next = deref(resp.GetOdataNextLink()); next == "" {
+			return out, nil
+		}
+	}
+}
+
+// eligibleMembers reads the eligible members of a group under Privileged
+// Identity Management for Groups (GET
+// /identityGovernance/privilegedAccess/group/eligibilityScheduleInstances?$filter=groupId eq 'ID',
+// every page; accessId member: eligible owners are not members). A
+// credential without PrivilegedEligibilitySchedule.Read.AzureADGroup is
+// refused (403): the first refusal is the error, later groups are not
+// asked again.
+func (r *run) eligibleMembers(ctx context.Context, id string) ([]string, error) {
+	r.mu.Lock()
+	refused := r.noPIM
+	r.mu.Unlock()
+	if refused {
+		return nil, nil
+	}
+	filter := "groupId eq '" + strings.ReplaceAll(id, "'", "''") + "'"
+	var out []string
+	next := ""
+	for {
+		var resp models.PrivilegedAccessGroupEligibilityScheduleInstanceCollectionResponseable
+		err := r.call(ctx, func() (err error) {
+			b := r.s.graph.IdentityGovernance().PrivilegedAccess().Group().EligibilityScheduleInstances()
+			if next != "" {
+				resp, err = b.WithUrl(next).Get(ctx, nil)
+				return err
+			}
+			resp, err = b.Get(ctx, &identitygovernance.PrivilegedAccessGroupEligibilityScheduleInstancesRequestBuilderGetRequestConfiguration{
+				QueryParameters: &identitygovernance.PrivilegedAccessGroupEligibilityScheduleInstancesRequestBuilderGetQueryParameters{Filter: &filter},
+			})
+			return err
+		})
+		if statusOf(err) == http.StatusForbidden {
+			r.mu.Lock()
+			first := !r.noPIM
+			r.noPIM = true
+			r.mu.Unlock()
+			if first {
+				return out, fmt.Errorf("refused: the credential lacks PrivilegedEligibilitySchedule.Read.AzureADGroup, so eligible group members are not listed: %w", err)
+			}
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		for _, e := range resp.GetValue() {
+			if e.GetAccessId() == nil || *e.GetAccessId() != models.MEMBER_PRIVILEGEDACCESSGROUPRELATIONSHIPS {
+				continue
+			}
+			if p := deref(e.GetPrincipalId()); isGUID(p) && strings.EqualFold(deref(e.GetGroupId()), id) {
+				out = append(out, lower(p))
+			}
+		}
+		if next = deref(resp.GetOdataNextLink()); next == "" {
+			return out, nil
+		}
 	}
 }
 
@@ -389,7 +540,8 @@ func (r *run) lastSignIns(ctx context.Context, ids []string) error {
 }
 
 // enrichApplications reads, for every service principal of an application,
-// the application's secrets and federated identity credentials.
+// the application's secrets and certificates (counted) and federated
+// identity credentials.
 func (r *run) enrichApplications(ctx context.Context) {
 	r.mu.Lock()
 	var apps []*secureauditv1.DirectoryServicePrincipal
@@ -451,6 +603,7 @@ func (r *run) application(ctx context.Context, sp *secureauditv1.DirectoryServic
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	sp.PasswordCredentials += uint32(len(app.GetPasswordCredentials()))
+	sp.CertificateCredentials += uint32(len(app.GetKeyCredentials()))
 	sp.FederatedCredentials = creds[:min(len(creds), 100)]
 	return nil
 }
@@ -544,6 +697,8 @@ func (r *run) addSP(sp models.ServicePrincipalable) {
 		DisplayName:          clip(deref(sp.GetDisplayName()), 256),
 		ServicePrincipalType: clip(deref(sp.GetServicePrincipalType()), 64),
 		PasswordCredentials:  uint32(len(sp.GetPasswordCredentials())),
+		// Only the count: the keys themselves are never kept.
+		CertificateCredentials: uint32(len(sp.GetKeyCredentials())),
 	}
 }
 
@@ -564,6 +719,10 @@ func (r *run) result() *directory.Result {
 		g.MemberIds = slices.Compact(g.MemberIds)
 		slices.Sort(g.OwnerIds)
 		g.OwnerIds = slices.Compact(g.OwnerIds)
+		slices.Sort(g.EligibleMemberIds)
+		g.EligibleMemberIds = slices.Compact(g.EligibleMemberIds)
+		slices.Sort(g.ActivatedMemberIds)
+		g.ActivatedMemberIds = slices.Compact(g.ActivatedMemberIds)
 	}
 	for _, p := range r.unresolved {
 		res.Unresolved = append(res.Unresolved, p)

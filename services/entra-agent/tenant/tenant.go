@@ -56,7 +56,7 @@ const (
 // ReadOnlyPermissions are the Graph application permissions the agent
 // declares and needs. Any other application permission in its token is
 // reported as excess.
-var ReadOnlyPermissions = []string{"Application.Read.All", "AuditLog.Read.All", "GroupMember.Read.All", "User.Read.All"}
+var ReadOnlyPermissions = []string{"Application.Read.All", "AuditLog.Read.All", "GroupMember.Read.All", "PrivilegedAssignmentSchedule.Read.AzureADGroup", "PrivilegedEligibilitySchedule.Read.AzureADGroup", "User.Read.All"}
 
 // Config configures a Source.
 type Config struct {
@@ -90,10 +90,14 @@ type Source struct {
 	graphScope  string
 	assignments *armauthorization.RoleAssignmentsClient
 	definitions *armauthorization.RoleDefinitionsClient
-	clusters    *armcontainerservice.ManagedClustersClient
-	cluster     *arm.ResourceID // the cluster's parsed resource ID
-	roleDefs    sync.Map        // lower-case role definition ID -> *roleDefinition
-	identities  *identities     // nil without ARM
+	// eligibilities and activations are Privileged Identity Management's
+	// eligible assignments and the active assignments' schedules.
+	eligibilities *armauthorization.RoleEligibilityScheduleInstancesClient
+	activations   *armauthorization.RoleAssignmentScheduleInstancesClient
+	clusters      *armcontainerservice.ManagedClustersClient
+	cluster       *arm.ResourceID // the cluster's parsed resource ID
+	roleDefs      sync.Map        // lower-case role definition ID -> *roleDefinition
+	identities    *identities     // nil without ARM
 }
 
 // New returns a Source authenticating with cred.
@@ -132,6 +136,12 @@ func New(log *slog.Logger, cred azcore.TokenCredential, cfg Config) (*Source, er
 		}
 		if s.definitions, err = armauthorization.NewRoleDefinitionsClient(cred, opts); err != nil {
 			return nil, fmt.Errorf("role definitions client: %w", err)
+		}
+		if s.eligibilities, err = armauthorization.NewRoleEligibilityScheduleInstancesClient(cred, opts); err != nil {
+			return nil, fmt.Errorf("role eligibility schedule instances client: %w", err)
+		}
+		if s.activations, err = armauthorization.NewRoleAssignmentScheduleInstancesClient(cred, opts); err != nil {
+			return nil, fmt.Errorf("role assignment schedule instances client: %w", err)
 		}
 		if s.cluster, err = arm.ParseResourceID(cfg.ClusterID); err != nil || !strings.EqualFold(s.cluster.ResourceType.String(), "Microsoft.ContainerService/managedClusters") {
 			return nil, fmt.Errorf("cluster resource id %q: want /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerService/managedClusters/<name>", cfg.ClusterID)
@@ -206,6 +216,11 @@ func (s *Source) Resolve(ctx context.Context, principals []*secureauditv1.Princi
 		// every role assignment reaching it, their principals resolved.
 		r.spawn(func() { r.managedCluster(ctx) })
 		r.spawn(func() { r.roleAssignments(ctx) })
+		// Privileged Identity Management: the eligible assignments (each
+		// listed as eligible, not standing) and which active assignments
+		// are activations of one.
+		r.spawn(func() { r.roleEligibilities(ctx) })
+		r.spawn(func() { r.activationsOf(ctx) })
 	}
 	r.wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -226,6 +241,11 @@ func (s *Source) Resolve(ctx context.Context, principals []*secureauditv1.Princi
 	}
 	res := r.result()
 	res.ExcessPermissions = excess
+	for _, a := range res.RoleAssignments {
+		if !a.GetEligible() && r.activated[lower(a.GetId())] {
+			a.Activated = true
+		}
+	}
 	return res, nil
 }
 

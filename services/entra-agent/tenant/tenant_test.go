@@ -249,6 +249,9 @@ func TestResolveExactIdentities(t *testing.T) {
 		"e97a7122-b22b-4cca-9229-80bd3b8f5453 Contributor " + exampleRG + " [AZURE_ROUTE_ADMIN_CREDENTIAL AZURE_ROUTE_USER_CREDENTIAL AZURE_ROUTE_RUN_COMMAND AZURE_ROUTE_CLUSTER_WRITE]",
 		"9e2f6a18-7d3b-4c51-a0e4-3f8b1c6d2e97 Azure Kubernetes Service RBAC Writer " + exampleCluster + "/namespaces/payments [AZURE_ROUTE_DATA_ACTIONS]",
 		"c7a94f02-5e1b-4d86-b3f7-2a0e9d4c8b61 Fabrikam AKS Support Operator " + exampleCluster + " [AZURE_ROUTE_RUN_COMMAND] custom",
+		// PIM: Marco's eligible (not standing) assignment, read from
+		// roleEligibilityScheduleInstances, with its end.
+		"f3c1fccf-d3d4-471a-be0e-d3f336dd87df Azure Kubernetes Service Cluster Admin Role " + exampleCluster + " [AZURE_ROUTE_ADMIN_CREDENTIAL AZURE_ROUTE_RUN_COMMAND] eligible until 2027-06-30T00:00:00Z",
 	}
 	var gotRA []string
 	for _, a := range got.RoleAssignments {
@@ -256,7 +259,31 @@ func TestResolveExactIdentities(t *testing.T) {
 		if a.GetCustomRole() {
 			line += " custom"
 		}
+		if a.GetEligible() {
+			line += " eligible"
+		}
+		if a.GetEligibleUntil() != nil {
+			line += " until " + a.GetEligibleUntil().AsTime().Format(time.RFC3339)
+		}
+		if a.GetActivated() {
+			line += " activated"
+		}
 		gotRA = append(gotRA, line)
+	}
+	// PIM for Groups: Priya is an eligible member of the admin group, read
+	// from Graph's eligibility schedule instances, and resolved.
+	for _, g := range got.Groups {
+		if g.GetId() == "2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25" {
+			if diff := cmp.Diff([]string{"e67005c7-ae30-491e-afb9-f787b213b19c"}, g.GetEligibleMemberIds()); diff != "" {
+				t.Errorf("eligible members of the admin group (-want +got):\n%s", diff)
+			}
+		}
+	}
+	if find("e67005c7-ae30-491e-afb9-f787b213b19c") == nil {
+		t.Error("the admin group's eligible member is not resolved")
+	}
+	if len(got.Errors) > 0 {
+		t.Errorf("lookup errors: %v", got.Errors)
 	}
 	if diff := cmp.Diff(wantRA, gotRA); diff != "" {
 		t.Errorf("role assignments (-want +got):\n%s", diff)
@@ -525,7 +552,7 @@ func TestResolveSignIns(t *testing.T) {
 		{name: "pages of four", roles: tenant.ReadOnlyPermissions, setup: func(f *tenanttest.Server) { f.SetPageSize(4) }, want: snap.Users, requests: 11},
 		{name: "throttled twice", roles: tenant.ReadOnlyPermissions, setup: func(f *tenanttest.Server) { f.Throttle("/v1.0/users", 2) }, want: snap.Users, requests: 5},
 		// Batches in flight when the first 403 arrives are refused too.
-		{name: "without AuditLog.Read.All", roles: []string{"User.Read.All", "GroupMember.Read.All"}, want: unset(snap.Users), requests: -1},
+		{name: "without AuditLog.Read.All", roles: []string{"User.Read.All", "GroupMember.Read.All", "PrivilegedEligibilitySchedule.Read.AzureADGroup", "PrivilegedAssignmentSchedule.Read.AzureADGroup"}, want: unset(snap.Users), requests: -1},
 		{
 			name:     "failing",
 			roles:    tenant.ReadOnlyPermissions,
@@ -680,10 +707,13 @@ func bigDirectory(users, groups, nest int) *secureauditv1.DirectorySnapshot {
 // BenchmarkResolveLargeTenant resolves 20 groups (the first five nesting
 // five more levels) and 20 users in a tenant of 50,000 users and 5,000
 // groups, reporting the Graph requests per Resolve: they grow with what
-// the principals lead to, not with the tenant. 107 per Resolve: 20 users,
-// 20 groups, members and owners of 25 groups (50), and the sign-ins of the
-// 248 users reached through groups in 17 batches of at most 15; read one
-// user at a time, those sign-ins took 248 requests (338 in all).
+// the principals lead to, not with the tenant. 157 per Resolve: 20 users,
+// 20 groups, members and owners of 25 groups (50), the eligible members and
+// the activations of those 25 groups (PIM for Groups, one request each:
+// 50), and the sign-ins
+// of the 248 users reached through groups in 17 batches of at most 15;
+// read one user at a time, those sign-ins took 248 requests. Before PIM
+// was read it was 107.
 func BenchmarkResolveLargeTenant(b *testing.B) {
 	snap := bigDirectory(50000, 5000, 5)
 	fake := tenanttest.New(b, snap, tenant.ReadOnlyPermissions...)
@@ -732,8 +762,10 @@ func TestExport(t *testing.T) {
 	}
 	// The example's 8 users and 5 groups reached through bindings, and
 	// through Azure alone: the admin group sg-aks-cluster-admins with Dana,
-	// Nina (namespace-scoped RBAC Writer) and Tom (custom role).
-	if want := (tenant.Counts{Users: 11, Groups: 6, ServicePrincipals: 2, RoleAssignments: 4}); n != want {
+	// Nina (namespace-scoped RBAC Writer) and Tom (custom role); and
+	// Marco's eligible assignment (PIM; Priya, the admin group's eligible
+	// member, is among the example's users already).
+	if want := (tenant.Counts{Users: 11, Groups: 6, ServicePrincipals: 2, RoleAssignments: 5}); n != want {
 		t.Errorf("counts = %+v, want %+v", n, want)
 	}
 	wantWarn := "not in the directory: USER aks-support\n" +
@@ -814,4 +846,172 @@ func TestCheckCredential(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestResolvePIM reads Privileged Identity Management through the real
+// clients: eligible role assignments (ARM roleEligibilityScheduleInstances)
+// are listed as eligible and never as role assignments, an active
+// assignment that is a PIM activation (roleAssignmentScheduleInstances,
+// assignmentType Activated) is marked activated while a standing one is
+// not, and PIM for Groups' eligible members (Graph) need
+// PrivilegedEligibilitySchedule.Read.AzureADGroup and its activations
+// PrivilegedAssignmentSchedule.Read.AzureADGroup: without either the answer
+// is partial with one lookup error, whatever the number of groups.
+func TestResolvePIM(t *testing.T) {
+	const adminGroup = "2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25"
+	without := func(perm string) []string {
+		return slices.DeleteFunc(slices.Clone(tenant.ReadOnlyPermissions), func(p string) bool { return p == perm })
+	}
+	const jun = "347945a7-9733-48b0-a372-448400e8cb79"
+	tests := []struct {
+		name           string
+		roles          []string
+		eligibleGroup  []string
+		activatedGroup []string
+		errors         []string
+	}{
+		{name: "with the PIM for Groups permissions", roles: tenant.ReadOnlyPermissions, eligibleGroup: []string{"e67005c7-ae30-491e-afb9-f787b213b19c"}, activatedGroup: []string{jun}},
+		{name: "without the eligibility permission", roles: without("PrivilegedEligibilitySchedule.Read.AzureADGroup"), activatedGroup: []string{jun}, errors: []string{"eligible members (PIM for Groups)"}},
+		{name: "without the assignment permission", roles: without("PrivilegedAssignmentSchedule.Read.AzureADGroup"), eligibleGroup: []string{"e67005c7-ae30-491e-afb9-f787b213b19c"}, errors: []string{"activated members (PIM for Groups)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			snap := loadExample(t)
+			snap.RoleAssignments = append(snap.RoleAssignments, &secureauditv1.AzureRoleAssignment{
+				Id:          exampleCluster + "/providers/Microsoft.Authorization/roleAssignments/5e0c9a7b-1d2f-4a3b-8c4d-6e7f8a9b0c1d",
+				PrincipalId: "be08c39a-57a4-470e-9c8e-a2d5dbad73e4", PrincipalType: "User", RoleName: "Owner", Scope: exampleCluster,
+				Activated: true,
+			})
+			for _, g := range snap.GetGroups() {
+				if g.GetId() == adminGroup {
+					g.ActivatedMemberIds = []string{jun} // Jun's membership is a PIM activation
+				}
+			}
+			fake := tenanttest.New(t, snap, tt.roles...)
+			got, err := source(t, fake, tenant.Config{ClusterID: exampleCluster}).Resolve(context.Background(), []*secureauditv1.Principal{group("fa72a3a8-71f0-42e8-8558-0106470d7f99")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			state := map[string]string{}
+			for _, a := range got.RoleAssignments {
+				switch {
+				case a.GetEligible():
+					state[a.GetPrincipalId()+" "+a.GetRoleName()] = "eligible"
+				case a.GetActivated():
+					state[a.GetPrincipalId()+" "+a.GetRoleName()] = "activated"
+				default:
+					state[a.GetPrincipalId()+" "+a.GetRoleName()] = "standing"
+				}
+			}
+			want := map[string]string{
+				"377e52a5-e3ca-4fd5-acf7-05eea622250f Azure Kubernetes Service Cluster Admin Role": "standing",
+				"e97a7122-b22b-4cca-9229-80bd3b8f5453 Contributor":                                 "standing",
+				"9e2f6a18-7d3b-4c51-a0e4-3f8b1c6d2e97 Azure Kubernetes Service RBAC Writer":        "standing",
+				"c7a94f02-5e1b-4d86-b3f7-2a0e9d4c8b61 Fabrikam AKS Support Operator":               "standing",
+				"f3c1fccf-d3d4-471a-be0e-d3f336dd87df Azure Kubernetes Service Cluster Admin Role": "eligible",
+				"be08c39a-57a4-470e-9c8e-a2d5dbad73e4 Owner":                                       "activated",
+			}
+			if diff := cmp.Diff(want, state); diff != "" {
+				t.Errorf("assignments (-want +got):\n%s", diff)
+			}
+			if n := fake.Requests(exampleCluster + "/providers/Microsoft.Authorization/roleEligibilityScheduleInstances"); n != 1 {
+				t.Errorf("roleEligibilityScheduleInstances listed %d times, want 1", n)
+			}
+			var eligible, activated []string
+			for _, g := range got.Groups {
+				if g.GetId() == adminGroup {
+					eligible, activated = g.GetEligibleMemberIds(), g.GetActivatedMemberIds()
+				}
+			}
+			if diff := cmp.Diff(tt.eligibleGroup, eligible); diff != "" {
+				t.Errorf("eligible members of the admin group (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.activatedGroup, activated); diff != "" {
+				t.Errorf("activated members of the admin group (-want +got):\n%s", diff)
+			}
+			var lookups []string
+			for _, e := range got.Errors {
+				_, what, _ := strings.Cut(e.GetLookup(), "/")
+				lookups = append(lookups, what)
+				if !strings.Contains(e.GetMessage(), "PrivilegedEligibilitySchedule.Read.AzureADGroup") && !strings.Contains(e.GetMessage(), "PrivilegedAssignmentSchedule.Read.AzureADGroup") {
+					t.Errorf("error %q does not name the missing permission", e.GetMessage())
+				}
+			}
+			if diff := cmp.Diff(tt.errors, lookups); diff != "" {
+				t.Errorf("failed lookups (-want +got):\n%s", diff)
+			}
+			if n := fake.Requests("/v1.0/identityGovernance/privilegedAccess/group/eligibilityScheduleInstances"); n == 0 {
+				t.Error("PIM for Groups was not asked")
+			}
+		})
+	}
+}
+
+// TestNotActionsThroughARM reads custom role definitions through the real
+// role definitions client: ARM subtracts a block's notActions, so a role
+// with '*' and listClusterAdminCredential among its notActions opens no
+// admin-credential route, and one without every cluster and
+// authorization operation is no route at all (its assignment is left
+// out).
+func TestNotActionsThroughARM(t *testing.T) {
+	snap := loadExample(t)
+	def := func(n string) string {
+		return "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/providers/Microsoft.Authorization/roleDefinitions/" + n
+	}
+	snap.RoleAssignments = append(snap.RoleAssignments,
+		&secureauditv1.AzureRoleAssignment{
+			Id: exampleCluster + "/providers/Microsoft.Authorization/roleAssignments/1f0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", PrincipalId: "be08c39a-57a4-470e-9c8e-a2d5dbad73e4", PrincipalType: "User",
+			RoleName: "Everything but the admin credential", Scope: exampleCluster, CustomRole: true, RoleDefinitionId: def("6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"),
+			Permissions: []*secureauditv1.AzureRolePermission{{Actions: []string{"*"}, NotActions: []string{"Microsoft.ContainerService/managedClusters/listClusterAdminCredential/action"}}},
+		},
+		&secureauditv1.AzureRoleAssignment{
+			Id: exampleCluster + "/providers/Microsoft.Authorization/roleAssignments/2e1f0d3c-5b4a-4978-9786-b5c4d3e2f1a0", PrincipalId: "6ac5450f-9150-41ac-9b01-6f1afdb8df6c", PrincipalType: "User",
+			RoleName: "Everything but the cluster", Scope: exampleCluster, CustomRole: true, RoleDefinitionId: def("7b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e"),
+			Permissions: []*secureauditv1.AzureRolePermission{{Actions: []string{"*"}, NotActions: []string{"Microsoft.ContainerService/*", "Microsoft.Authorization/*"}}},
+		},
+	)
+	fake := tenanttest.New(t, snap, tenant.ReadOnlyPermissions...)
+	got, err := source(t, fake, tenant.Config{ClusterID: exampleCluster}).Resolve(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := map[string]string{}
+	for _, a := range got.RoleAssignments {
+		routes[a.GetRoleName()] = fmt.Sprint(a.GetRoutes())
+	}
+	if r, ok := routes["Everything but the admin credential"]; !ok || r != "[AZURE_ROUTE_USER_CREDENTIAL AZURE_ROUTE_RUN_COMMAND AZURE_ROUTE_CLUSTER_WRITE AZURE_ROUTE_ROLE_ASSIGNMENT_WRITE]" {
+		t.Errorf("'*' without listClusterAdminCredential: routes %q (kept %v), want every route but the admin credential", r, ok)
+	}
+	if r, ok := routes["Everything but the cluster"]; ok {
+		t.Errorf("'*' without the cluster and authorization operations kept with routes %s", r)
+	}
+	if fake.Requests(def("7b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e")) != 1 {
+		t.Error("the second role's definition was not read through ARM")
+	}
+}
+
+// TestCertificateCredentials counts an application's certificates
+// (keyCredentials, read through the Graph SDK; the keys are never kept)
+// beside its secrets.
+func TestCertificateCredentials(t *testing.T) {
+	snap := loadExample(t)
+	for _, sp := range snap.GetServicePrincipals() {
+		if sp.GetId() == "9b6a2f4e-3c1d-4e8a-b7f2-5d0c8e1a4b37" {
+			sp.CertificateCredentials = 2
+		}
+	}
+	fake := tenanttest.New(t, snap, tenant.ReadOnlyPermissions...)
+	got, err := source(t, fake, tenant.Config{}).Resolve(context.Background(), []*secureauditv1.Principal{group("e97a7122-b22b-4cca-9229-80bd3b8f5453")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sp := range got.ServicePrincipals {
+		if sp.GetId() == "9b6a2f4e-3c1d-4e8a-b7f2-5d0c8e1a4b37" {
+			if sp.GetPasswordCredentials() != 2 || sp.GetCertificateCredentials() != 2 {
+				t.Errorf("sp-azdo-platform-deploy: %d secrets, %d certificates; want 2 and 2", sp.GetPasswordCredentials(), sp.GetCertificateCredentials())
+			}
+			return
+		}
+	}
+	t.Fatal("sp-azdo-platform-deploy not resolved")
 }

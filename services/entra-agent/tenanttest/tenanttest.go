@@ -6,7 +6,13 @@
 // reads (the AKS managed cluster, role assignments at, above and below a
 // scope, role definitions with actions and data actions, user-assigned
 // managed identities and their federated credentials), all served over
-// HTTPS on loopback from a DirectorySnapshot. Graph answers only the
+// HTTPS on loopback from a DirectorySnapshot, with Privileged Identity
+// Management's eligible role assignments (roleEligibilityScheduleInstances:
+// the snapshot's assignments marked eligible, which the role assignment
+// listing leaves out), the schedule instances of the active ones
+// (Activated for those marked activated) and PIM for Groups' eligible
+// members and activations (the groups' eligible_member_ids and
+// activated_member_ids). Graph answers only the
 // properties a request's $select names, and refuses signInActivity (403)
 // unless the token carries AuditLog.Read.All. It can throttle (429 with
 // Retry-After) or fail requests by path, and counts the requests it served.
@@ -332,7 +338,16 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request, path string) {
 		for i := range secrets {
 			secrets[i] = map[string]any{"keyId": fmt.Sprintf("00000000-0000-4000-8000-%012d", i), "displayName": "secret"}
 		}
-		writeJSON(w, sel.pick(map[string]any{"id": "app-" + strings.ToLower(sp.GetId()), "passwordCredentials": secrets}))
+		// Certificates as Graph lists them: metadata only, no key.
+		certs := make([]map[string]any, sp.GetCertificateCredentials())
+		for i := range certs {
+			certs[i] = map[string]any{"keyId": fmt.Sprintf("00000000-0000-4000-9000-%012d", i), "displayName": "CN=pipeline", "type": "AsymmetricX509Cert", "usage": "Verify"}
+		}
+		writeJSON(w, sel.pick(map[string]any{"id": "app-" + strings.ToLower(sp.GetId()), "passwordCredentials": secrets, "keyCredentials": certs}))
+	case path == "identityGovernance/privilegedAccess/group/eligibilityScheduleInstances":
+		s.groupEligibilities(w, r)
+	case path == "identityGovernance/privilegedAccess/group/assignmentScheduleInstances":
+		s.groupActivations(w, r)
 	case len(parts) == 3 && parts[0] == "applications" && parts[2] == "federatedIdentityCredentials":
 		sp, ok := s.apps[strings.ToLower(parts[1])]
 		if !ok {
@@ -347,6 +362,75 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request, path string) {
 	default:
 		writeError(w, http.StatusNotFound, "NotFound", path)
 	}
+}
+
+// groupEligibilities serves PIM for Groups' eligibility schedule
+// instances of one group ($filter=groupId eq 'ID', which Graph requires,
+// or principalId eq 'ID'): the group's eligible_member_ids as members. Like
+// Graph it refuses a token without
+// PrivilegedEligibilitySchedule.Read.AzureADGroup (or its ReadWrite) with
+// 403, and a listing without either filter with 400.
+func (s *Server) groupEligibilities(w http.ResponseWriter, r *http.Request) {
+	if !s.hasRole("PrivilegedEligibilitySchedule.Read.AzureADGroup") && !s.hasRole("PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup") {
+		writeError(w, http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+		return
+	}
+	filter := r.URL.Query().Get("$filter")
+	groupID, byGroup := strings.CutPrefix(filter, "groupId eq '")
+	principalID, byPrincipal := strings.CutPrefix(filter, "principalId eq '")
+	if !byGroup && !byPrincipal {
+		writeError(w, http.StatusBadRequest, "BadRequest", "Filter on groupId or principalId is required.")
+		return
+	}
+	groupID, principalID = strings.TrimSuffix(groupID, "'"), strings.TrimSuffix(principalID, "'")
+	values := []map[string]any{}
+	for _, g := range s.snap.GetGroups() {
+		if byGroup && !strings.EqualFold(g.GetId(), groupID) {
+			continue
+		}
+		for _, m := range g.GetEligibleMemberIds() {
+			if byPrincipal && !strings.EqualFold(m, principalID) {
+				continue
+			}
+			values = append(values, map[string]any{
+				"id": g.GetId() + "_member_" + m, "groupId": g.GetId(), "principalId": m, "accessId": "member",
+				"memberType": "direct", "eligibilityScheduleId": g.GetId() + "_member_" + m,
+				"startDateTime": "2026-01-01T00:00:00Z",
+			})
+		}
+	}
+	writeJSON(w, map[string]any{"value": values})
+}
+
+// groupActivations serves PIM for Groups' assignment schedule instances
+// of one group ($filter=groupId eq 'ID'): the group's
+// activated_member_ids as activated memberships. It refuses a token
+// without PrivilegedAssignmentSchedule.Read.AzureADGroup (or its
+// ReadWrite) with 403, and a listing without the filter with 400.
+func (s *Server) groupActivations(w http.ResponseWriter, r *http.Request) {
+	if !s.hasRole("PrivilegedAssignmentSchedule.Read.AzureADGroup") && !s.hasRole("PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup") {
+		writeError(w, http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+		return
+	}
+	groupID, ok := strings.CutPrefix(r.URL.Query().Get("$filter"), "groupId eq '")
+	if !ok {
+		writeError(w, http.StatusBadRequest, "BadRequest", "Filter on groupId or principalId is required.")
+		return
+	}
+	groupID = strings.TrimSuffix(groupID, "'")
+	values := []map[string]any{}
+	for _, g := range s.snap.GetGroups() {
+		if !strings.EqualFold(g.GetId(), groupID) {
+			continue
+		}
+		for _, m := range g.GetActivatedMemberIds() {
+			values = append(values, map[string]any{
+				"id": g.GetId() + "_member_" + m + "_activated", "groupId": g.GetId(), "principalId": m, "accessId": "member",
+				"assignmentType": "activated", "memberType": "direct", "startDateTime": "2026-12-07T08:00:00Z", "endDateTime": "2026-12-07T16:00:00Z",
+			})
+		}
+	}
+	writeJSON(w, map[string]any{"value": values})
 }
 
 func appKey(seg string) string {
@@ -537,7 +621,7 @@ func (s *Server) servicePrincipal(sp *secureauditv1.DirectoryServicePrincipal) m
 	}
 	return map[string]any{
 		"@odata.type": "#microsoft.graph.servicePrincipal", "id": sp.GetId(), "appId": sp.GetAppId(),
-		"displayName": sp.GetDisplayName(), "servicePrincipalType": sp.GetServicePrincipalType(), "passwordCredentials": []any{},
+		"displayName": sp.GetDisplayName(), "servicePrincipalType": sp.GetServicePrincipalType(), "passwordCredentials": []any{}, "keyCredentials": []any{},
 		"alternativeNames": names,
 	}
 }
@@ -573,34 +657,55 @@ func (s *Server) arm(w http.ResponseWriter, r *http.Request, path string) {
 	case s.snap.GetAksCluster() != nil && lp == strings.ToLower(s.snap.GetAksCluster().GetId()):
 		writeJSON(w, managedCluster(s.snap.GetAksCluster()))
 	case strings.HasSuffix(lp, "/providers/microsoft.authorization/roleassignments"):
-		scope := strings.ToLower(strings.TrimSuffix(path[:len(path)-len("/providers/microsoft.authorization/roleassignments")], "/"))
-		// atScope(): the scope and its ancestors; no filter: below it too;
-		// assignedTo('ID'): the principal's, at, above and below it.
-		filter := r.URL.Query().Get("$filter")
-		below := filter != "atScope()"
-		principal := ""
-		if p, ok := strings.CutPrefix(filter, "assignedTo('"); ok {
-			principal = strings.TrimSuffix(p, "')")
-		}
-		values := []map[string]any{}
-		for _, a := range s.snap.GetRoleAssignments() {
-			as := strings.ToLower(strings.TrimSuffix(a.GetScope(), "/"))
-			if scope != as && !strings.HasPrefix(scope, as+"/") && !(below && strings.HasPrefix(as, scope+"/")) {
-				continue
+		s.listAt(w, r, path, "/providers/microsoft.authorization/roleassignments", func(a *secureauditv1.AzureRoleAssignment) map[string]any {
+			if a.GetEligible() {
+				return nil // an eligibility is no role assignment until activated
 			}
-			if principal != "" && !strings.EqualFold(a.GetPrincipalId(), principal) {
-				continue
-			}
-			values = append(values, map[string]any{
+			return map[string]any{
 				"id": a.GetId(), "type": "Microsoft.Authorization/roleAssignments",
 				"properties": map[string]any{
 					"principalId": a.GetPrincipalId(), "principalType": a.GetPrincipalType(), "scope": a.GetScope(),
 					"roleDefinitionId": definitionID(a),
 				},
-			})
-		}
-		slices.SortFunc(values, func(a, b map[string]any) int { return cmp.Compare(a["id"].(string), b["id"].(string)) })
-		writeJSON(w, map[string]any{"value": values})
+			}
+		})
+	case strings.HasSuffix(lp, "/providers/microsoft.authorization/roleeligibilityscheduleinstances"):
+		// PIM's eligible assignments: the snapshot's eligible ones, current
+		// (Provisioned), with their end when they have one.
+		s.listAt(w, r, path, "/providers/microsoft.authorization/roleeligibilityscheduleinstances", func(a *secureauditv1.AzureRoleAssignment) map[string]any {
+			if !a.GetEligible() {
+				return nil
+			}
+			props := map[string]any{
+				"principalId": a.GetPrincipalId(), "principalType": a.GetPrincipalType(), "scope": a.GetScope(),
+				"roleDefinitionId": definitionID(a), "status": "Provisioned", "memberType": "Direct",
+				"startDateTime": "2026-01-01T00:00:00Z", "roleEligibilityScheduleId": a.GetId(),
+			}
+			if t := a.GetEligibleUntil(); t != nil {
+				props["endDateTime"] = t.AsTime().Format(time.RFC3339)
+			}
+			return map[string]any{"id": a.GetId(), "name": a.GetId()[strings.LastIndex(a.GetId(), "/")+1:], "type": "Microsoft.Authorization/roleEligibilityScheduleInstances", "properties": props}
+		})
+	case strings.HasSuffix(lp, "/providers/microsoft.authorization/roleassignmentscheduleinstances"):
+		// The schedule of every active assignment: Activated for a PIM
+		// activation, Assigned for a standing one.
+		s.listAt(w, r, path, "/providers/microsoft.authorization/roleassignmentscheduleinstances", func(a *secureauditv1.AzureRoleAssignment) map[string]any {
+			if a.GetEligible() {
+				return nil
+			}
+			typ := "Assigned"
+			if a.GetActivated() {
+				typ = "Activated"
+			}
+			return map[string]any{
+				"id": a.GetId() + "-schedule-instance", "type": "Microsoft.Authorization/roleAssignmentScheduleInstances",
+				"properties": map[string]any{
+					"principalId": a.GetPrincipalId(), "principalType": a.GetPrincipalType(), "scope": a.GetScope(),
+					"roleDefinitionId": definitionID(a), "status": "Provisioned", "assignmentType": typ, "memberType": "Direct",
+					"originRoleAssignmentId": a.GetId(),
+				},
+			}
+		})
 	case strings.Contains(lp, "/providers/microsoft.authorization/roledefinitions/"):
 		for _, a := range s.snap.GetRoleAssignments() {
 			if !strings.EqualFold(definitionID(a), path) {
@@ -625,6 +730,38 @@ func (s *Server) arm(w http.ResponseWriter, r *http.Request, path string) {
 	default:
 		writeError(w, http.StatusNotFound, "NotFound", path)
 	}
+}
+
+// listAt serves a listing of the snapshot's role assignments at a scope
+// (the path less suffix), as ARM lists role assignments and PIM's schedule
+// instances: with atScope() the scope and its ancestors; without a filter
+// below it too; with assignedTo('ID') (or principalId eq 'ID') only the
+// principal's. item renders an assignment, nil to leave it out.
+func (s *Server) listAt(w http.ResponseWriter, r *http.Request, path, suffix string, item func(*secureauditv1.AzureRoleAssignment) map[string]any) {
+	scope := strings.ToLower(strings.TrimSuffix(path[:len(path)-len(suffix)], "/"))
+	filter := r.URL.Query().Get("$filter")
+	below := filter != "atScope()"
+	principal := ""
+	if p, ok := strings.CutPrefix(filter, "assignedTo('"); ok {
+		principal = strings.TrimSuffix(p, "')")
+	} else if p, ok := strings.CutPrefix(filter, "principalId eq '"); ok {
+		principal = strings.TrimSuffix(p, "'")
+	}
+	values := []map[string]any{}
+	for _, a := range s.snap.GetRoleAssignments() {
+		as := strings.ToLower(strings.TrimSuffix(a.GetScope(), "/"))
+		if scope != as && !strings.HasPrefix(scope, as+"/") && !(below && strings.HasPrefix(as, scope+"/")) {
+			continue
+		}
+		if principal != "" && !strings.EqualFold(a.GetPrincipalId(), principal) {
+			continue
+		}
+		if v := item(a); v != nil {
+			values = append(values, v)
+		}
+	}
+	slices.SortFunc(values, func(a, b map[string]any) int { return cmp.Compare(a["id"].(string), b["id"].(string)) })
+	writeJSON(w, map[string]any{"value": values})
 }
 
 // definitionID is the role definition ID the fake gives an assignment's

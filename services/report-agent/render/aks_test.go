@@ -138,3 +138,53 @@ func TestAzureRouteInReview(t *testing.T) {
 		}
 	}
 }
+
+// TestEligibleInReview: an eligible Azure role assignment (PIM) is shown
+// as eligible, not standing, and a group's eligible member is flagged, in
+// Markdown, HTML and CSV.
+func TestEligibleInReview(t *testing.T) {
+	r := aksReport()
+	r.AccessReview = append(r.AccessReview,
+		&secureauditv1.ReviewSubject{
+			Subject: &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "marco@contoso.com"},
+			Grants: []*secureauditv1.AccessGrant{{
+				Binding:  &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT, Name: "/subscriptions/s/providers/Microsoft.Authorization/roleEligibilityScheduleInstances/e"},
+				Role:     &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_AZURE_ROLE, Name: "Owner"},
+				Scope:    &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER},
+				Route:    "eligible through PIM (until 2027-06-30; nothing until activated): Owner on the cluster: listClusterAdminCredential",
+				Eligible: true,
+			}},
+			Resolved: true,
+			Person:   &secureauditv1.Person{UserPrincipalName: "marco@contoso.com", DisplayName: "Marco"},
+		},
+		&secureauditv1.ReviewSubject{
+			Subject: &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_GROUP, Name: "0000000a-0000-4000-8000-00000000000a"},
+			Grants: []*secureauditv1.AccessGrant{{
+				Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_AKS_ADMIN_GROUP, Name: "0000000a-0000-4000-8000-00000000000a"},
+				Role:    &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "cluster-admin"},
+				Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER},
+			}},
+			Resolved: true,
+			Members:  []*secureauditv1.Person{{UserPrincipalName: "dana@contoso.com"}, {UserPrincipalName: "priya@contoso.com", Eligible: true}},
+		})
+	for _, f := range []secureauditv1.ReportFormat{secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN, secureauditv1.ReportFormat_REPORT_FORMAT_HTML, secureauditv1.ReportFormat_REPORT_FORMAT_CSV} {
+		out, err := Document(f, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"eligible (PIM, activation needed): Azure role Owner through", "priya@contoso.com (eligible member (PIM), not standing)"} {
+			switch {
+			case f == secureauditv1.ReportFormat_REPORT_FORMAT_CSV && strings.HasPrefix(want, "priya"):
+				want = "priya@contoso.com" // the CSV lists members by name
+			case f == secureauditv1.ReportFormat_REPORT_FORMAT_HTML && strings.HasPrefix(want, "priya"):
+				want = `priya@contoso.com <span class="flag">(eligible member (PIM), not standing)</span>`
+			}
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%s lacks %q", f, want)
+			}
+		}
+		if strings.Contains(string(out), "dana@contoso.com (eligible") {
+			t.Errorf("%s marks a standing member eligible", f)
+		}
+	}
+}

@@ -37,11 +37,7 @@ func CSV(r *secureauditv1.Report) ([]byte, error) {
 		var access []string
 		cluster := false
 		for _, g := range item.Grants {
-			role := g.Role
-			if g.Missing {
-				role += " (missing)"
-			}
-			text := role + " through " + g.Binding + ", " + g.Scope
+			text := g.RoleText() + " through " + g.Binding + ", " + g.Scope
 			if g.Route != "" {
 				text += " (route: " + g.Route + ")"
 			}

@@ -484,11 +484,7 @@ func writeReview(b *strings.Builder, v view) {
 		fmt.Fprintf(b, "\n<a id=\"%s\"></a>\n\n### R%d. %s\n\n", item.Anchor, item.Number, md(item.Subject))
 		b.WriteString("**Access held**\n\n")
 		for _, g := range item.Grants {
-			role := md(g.Role)
-			if g.Missing {
-				role += " (missing)"
-			}
-			fmt.Fprintf(b, "- %s through %s, %s\n", role, md(g.Binding), md(g.Scope))
+			fmt.Fprintf(b, "- %s through %s, %s\n", md(g.RoleText()), md(g.Binding), md(g.Scope))
 			if g.Route != "" {
 				fmt.Fprintf(b, "  - route: %s\n", md(g.Route))
 			}

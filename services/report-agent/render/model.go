@@ -148,6 +148,22 @@ type grantView struct {
 	Missing bool
 	// Route spells out how a grant through Azure reaches the cluster.
 	Route string
+	// Eligible marks an eligible Azure role assignment (PIM): nothing until
+	// activated.
+	Eligible bool
+}
+
+// RoleText is the grant's role as the review shows it: marked eligible
+// for an eligible assignment, "(missing)" for a role the snapshot lacks.
+func (g grantView) RoleText() string {
+	role := g.Role
+	if g.Eligible {
+		role = "eligible (PIM, activation needed): " + role
+	}
+	if g.Missing {
+		role += " (missing)"
+	}
+	return role
 }
 
 type personView struct {
@@ -155,6 +171,8 @@ type personView struct {
 	Display  string
 	Guest    bool
 	Disabled bool
+	// Eligible marks a group's eligible member (PIM for Groups).
+	Eligible bool
 }
 
 // Flags describes a person's notable attributes, or "".
@@ -165,6 +183,9 @@ func (p personView) Flags() string {
 	}
 	if p.Disabled {
 		f = append(f, "disabled")
+	}
+	if p.Eligible {
+		f = append(f, "eligible member (PIM), not standing")
 	}
 	return strings.Join(f, ", ")
 }
@@ -181,7 +202,7 @@ func (p personView) Text() string {
 }
 
 func newPerson(p *secureauditv1.Person) personView {
-	return personView{Name: p.GetUserPrincipalName(), Display: p.GetDisplayName(), Guest: p.GetGuest(), Disabled: p.GetDisabled()}
+	return personView{Name: p.GetUserPrincipalName(), Display: p.GetDisplayName(), Guest: p.GetGuest(), Disabled: p.GetDisabled(), Eligible: p.GetEligible()}
 }
 
 // SignOff are the three outcomes a reviewer records for a review item.
@@ -223,12 +244,13 @@ func newReview(r *secureauditv1.Report, findings []findingView) []reviewItem {
 		}
 		for _, g := range s.GetGrants() {
 			item.Grants = append(item.Grants, grantView{
-				Binding: bindingText(g.GetBinding()),
-				Role:    roleText(g.GetRole()),
-				Scope:   scopeText(g.GetScope()),
-				Cluster: g.GetScope().GetLevel() == secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER,
-				Missing: g.GetRole().GetMissing(),
-				Route:   g.GetRoute(),
+				Binding:  bindingText(g.GetBinding()),
+				Role:     roleText(g.GetRole()),
+				Scope:    scopeText(g.GetScope()),
+				Cluster:  g.GetScope().GetLevel() == secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER,
+				Missing:  g.GetRole().GetMissing(),
+				Route:    g.GetRoute(),
+				Eligible: g.GetEligible(),
 			})
 		}
 		if s.GetPerson() != nil {

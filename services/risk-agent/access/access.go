@@ -204,6 +204,11 @@ type Binding struct {
 	Name      string
 	RoleKind  secureauditv1.RoleKind
 	Role      string
+	// Eligible marks an eligible Azure role assignment of Privileged
+	// Identity Management: it allows nothing until its holder activates
+	// it. Allowed lists it apart (Decision.Eligible), WhoCan and
+	// Permissions with the binding, whose String says so.
+	Eligible bool
 }
 
 // String renders the binding as "ClusterRoleBinding name -> ClusterRole role"
@@ -396,6 +401,9 @@ type Decision struct {
 	// Bindings lists every binding that allows the request, cluster role
 	// bindings first, then by namespace and name.
 	Bindings []Binding
+	// Eligible lists the eligible Azure role assignments (PIM) that would
+	// allow the request once activated; they do not make it Allowed.
+	Eligible []Binding
 }
 
 // Allowed decides a request by id as the kube-apiserver does with RBAC
@@ -413,10 +421,15 @@ func (e *Engine) Allowed(id Identity, a Attributes) Decision {
 			continue
 		}
 		if slices.ContainsFunc(b.rules.rules, func(r *secureauditv1.PolicyRule) bool { return RuleAllows(r, a) }) {
+			if b.ref.Eligible {
+				d.Eligible = append(d.Eligible, b.ref)
+				continue
+			}
 			d.Allowed = true
 			d.Bindings = append(d.Bindings, b.ref)
 		}
 	}
 	slices.SortFunc(d.Bindings, compareBindings)
+	slices.SortFunc(d.Eligible, compareBindings)
 	return d
 }

@@ -2,10 +2,14 @@ package access
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"strings"
+	"sync"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/discovery"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
 
@@ -30,6 +34,26 @@ type AzureGrant struct {
 	// Route spells out how it reaches the cluster, such as
 	// "listClusterAdminCredential -> system:masters (local accounts enabled)".
 	Route string
+	// Activated marks an active assignment that is a PIM activation of an
+	// eligible one: time-bound, not standing.
+	Activated bool
+	// Assignment is the role assignment behind the grant; nil for an
+	// admin group.
+	Assignment *secureauditv1.AzureRoleAssignment
+	// Credential is set for a grant of cluster-admin through a credential
+	// or run command (listClusterAdminCredential, listClusterUserCredential,
+	// runCommand), unset for one through data actions or an admin group.
+	Credential bool
+}
+
+// Key is the grant key of a grant through Azure: the findings about it
+// (AKS-008, AKS-009, an escalation path that starts with it) share it, so
+// that the report lists them as one entry. It is the SHA-256 of
+// "AKS-008", the binding and the subject, as AKS-008 first keyed its
+// findings (their IDs stay stable).
+func (g AzureGrant) Key() string {
+	sum := sha256.Sum256([]byte("AKS-008\x00" + g.Binding.String() + "\x00" + g.Subject.GetName()))
+	return hex.EncodeToString(sum[:8])
 }
 
 // clusterAdmin is every permission: what system:masters and cluster-admin
@@ -46,6 +70,10 @@ const (
 	routeUserCredential  = "listClusterUserCredential -> client certificate in system:masters (local accounts enabled, no Entra integration)"
 	routeRunCommand      = "runCommand -> kubectl as cluster-admin through ARM (local accounts enabled, run command not disabled)"
 	routeDataActions     = "Kubernetes data actions through Azure RBAC for Kubernetes"
+	// routeEligible opens the route of an eligible assignment.
+	routeEligible = "eligible through PIM, nothing until activated -> "
+	// routeActivated closes the route of a PIM activation.
+	routeActivated = " (a PIM activation: time-bound, not standing)"
 )
 
 // AzureGrants returns the grants through Azure that the directory chunks
@@ -67,9 +95,16 @@ const (
 //     maps read to get, list, watch; write to create, update, patch;
 //     delete to delete, deletecollection; NAME/action to the verb NAME
 //     (exec, attach and portforward to create and get on that
-//     subresource); '*' to everything. notDataActions are not subtracted
-//     (RBAC has no deny rule): a role that excludes some data actions is
-//     over-approximated, and its route says so.
+//     subresource); '*' to everything. notDataActions are subtracted as
+//     ARM subtracts them (see dataRules); where RBAC cannot say "all but",
+//     the data actions are expanded over the built-in resources and the
+//     route says so.
+//
+// An eligible assignment of Privileged Identity Management gives the same
+// grant marked eligible (Binding.Eligible, its route opening with
+// "eligible through PIM"): WhoCan lists it, Allowed does not count it. An
+// active assignment that is a PIM activation is a grant like any other,
+// marked Activated.
 //
 // Routes that need a change first (managedClusters/write,
 // roleAssignments/write) give no grant here.
@@ -111,7 +146,18 @@ func AzureGrants(dir []*secureauditv1.DirectoryChunk) []AzureGrant {
 	for _, a := range assignments {
 		sub := azureSubject(a, users, groups)
 		ns := namespaceOf(a.GetScope(), cluster.GetId())
-		b := Binding{Kind: secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT, Namespace: ns, Name: a.GetId(), Role: a.GetRoleName()}
+		b := Binding{Kind: secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT, Namespace: ns, Name: a.GetId(), Role: a.GetRoleName(), Eligible: a.GetEligible()}
+		// pim turns a route into what an eligible or activated assignment
+		// gives.
+		pim := func(route string) string {
+			switch {
+			case a.GetEligible():
+				return routeEligible + route
+			case a.GetActivated():
+				return route + routeActivated
+			}
+			return route
+		}
 		routes := a.GetRoutes()
 		has := func(r secureauditv1.AzureRoute) bool { return slices.Contains(routes, r) }
 		local := cluster.GetLocalAccountsEnabled()
@@ -130,18 +176,18 @@ func AzureGrants(dir []*secureauditv1.DirectoryChunk) []AzureGrant {
 			// the assignment's scope below it.
 			cb := b
 			cb.Namespace = ""
-			out = append(out, AzureGrant{Binding: cb, Subject: sub, Rules: clusterAdmin, Route: strings.Join(admin, "; ")})
+			out = append(out, AzureGrant{Binding: cb, Subject: sub, Rules: clusterAdmin, Route: pim(strings.Join(admin, "; ")), Activated: a.GetActivated(), Assignment: a, Credential: true})
 		}
 		if cluster.GetAzureRbac() && has(secureauditv1.AzureRoute_AZURE_ROUTE_DATA_ACTIONS) {
-			rules, excluded := dataRules(a.GetPermissions())
+			rules, partial := dataRules(a.GetPermissions())
 			if len(rules) == 0 {
 				continue
 			}
 			route := routeDataActions
-			if len(excluded) > 0 {
-				route += " (notDataActions " + strings.Join(excluded, ", ") + " not subtracted)"
+			if len(partial) > 0 {
+				route += " (" + strings.Join(partial, "; ") + ": expanded over the built-in resources of Kubernetes " + discovery.BuiltinVersion() + ", custom resources left out)"
 			}
-			out = append(out, AzureGrant{Binding: b, Subject: sub, Rules: rules, Route: route})
+			out = append(out, AzureGrant{Binding: b, Subject: sub, Rules: rules, Route: pim(route), Activated: a.GetActivated(), Assignment: a})
 		}
 	}
 	slices.SortFunc(out, func(x, y AzureGrant) int {
@@ -150,6 +196,25 @@ func AzureGrants(dir []*secureauditv1.DirectoryChunk) []AzureGrant {
 	return slices.CompactFunc(out, func(x, y AzureGrant) bool {
 		return x.Binding == y.Binding && x.Subject.GetName() == y.Subject.GetName() && x.Route == y.Route
 	})
+}
+
+// AzureSubjects returns a function naming an assignment's principal as
+// AzureGrants does (and AKS's Entra authentication does): a group by
+// object ID, a user the directory holds by UPN, anyone else by object ID.
+func AzureSubjects(dir []*secureauditv1.DirectoryChunk) func(*secureauditv1.AzureRoleAssignment) *secureauditv1.Subject {
+	users := map[string]*secureauditv1.DirectoryUser{}
+	groups := map[string]bool{}
+	for _, c := range dir {
+		for _, u := range c.GetUsers() {
+			users[strings.ToLower(u.GetId())] = u
+		}
+		for _, g := range c.GetGroups() {
+			groups[strings.ToLower(g.GetId())] = true
+		}
+	}
+	return func(a *secureauditv1.AzureRoleAssignment) *secureauditv1.Subject {
+		return azureSubject(a, users, groups)
+	}
 }
 
 // azureSubject names an assignment's principal as Kubernetes sees it.
@@ -163,6 +228,32 @@ func azureSubject(a *secureauditv1.AzureRoleAssignment, users map[string]*secure
 	}
 	return &secureauditv1.Subject{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: id}
 }
+
+// ScopeName describes an ARM scope relative to the cluster, as routes and
+// paths name it: "the cluster", "namespace NS", "resource group RG",
+// "subscription ID", "management group ID", else the scope itself.
+func ScopeName(scope, clusterID string) string {
+	s := strings.ToLower(strings.TrimSuffix(scope, "/"))
+	c := strings.ToLower(clusterID)
+	parts := strings.Split(strings.Trim(scope, "/"), "/")
+	switch {
+	case s == c:
+		return "the cluster"
+	case strings.HasPrefix(s, c+"/namespaces/"):
+		return "namespace " + parts[len(parts)-1]
+	case strings.Contains(s, "/providers/microsoft.management/managementgroups/"):
+		return "management group " + parts[len(parts)-1]
+	case len(parts) == 4 && strings.EqualFold(parts[2], "resourceGroups"):
+		return "resource group " + parts[3]
+	case len(parts) == 2 && strings.EqualFold(parts[0], "subscriptions"):
+		return "subscription " + parts[1]
+	}
+	return scope
+}
+
+// ScopeNamespace returns the namespace of a scope CLUSTER/namespaces/NS,
+// "" for the cluster or a scope above it.
+func ScopeNamespace(scope, clusterID string) string { return namespaceOf(scope, clusterID) }
 
 // namespaceOf returns the namespace of an assignment at
 // CLUSTER/namespaces/NS, "" for one at the cluster or above.
@@ -182,19 +273,115 @@ const dataPrefix = "microsoft.containerservice/managedclusters/"
 var knownGroups = map[string]bool{"apps": true, "batch": true, "autoscaling": true, "policy": true, "extensions": true}
 
 // dataRules maps the data actions of permission blocks to policy rules,
-// and returns the notDataActions it could not subtract.
+// each block's notDataActions subtracted as ARM subtracts them (a block
+// allows an operation when one of its dataActions matches it and none of
+// its notDataActions does; blocks add up). A data action that a
+// notDataAction covers entirely is dropped. One that a narrower
+// notDataAction removes part of (managedClusters/* without
+// managedClusters/secrets/*) cannot be one RBAC rule, which has no deny:
+// it is expanded over the operations of the built-in resources of
+// kube-apiserver discovery.BuiltinVersion (read, write, delete on every
+// resource and subresource, and the named actions), the excluded ones
+// left out; custom resources are then left out too, and the returned
+// notes say so.
 func dataRules(perms []*secureauditv1.AzureRolePermission) ([]*secureauditv1.PolicyRule, []string) {
 	var rules []*secureauditv1.PolicyRule
-	var excluded []string
+	var notes []string
 	for _, p := range perms {
+		nots := p.GetNotDataActions()
 		for _, d := range p.GetDataActions() {
-			if r := dataRule(d); r != nil {
-				rules = append(rules, r)
+			if slices.ContainsFunc(nots, func(n string) bool { return azureMatch(n, d) }) {
+				continue // excluded entirely
+			}
+			var partial []string
+			for _, n := range nots {
+				if azureMatch(d, n) {
+					partial = append(partial, n)
+				}
+			}
+			if len(partial) == 0 {
+				if r := dataRule(d); r != nil {
+					rules = append(rules, r)
+				}
+				continue
+			}
+			for _, op := range dataOperations() {
+				if azureMatch(d, op) && !slices.ContainsFunc(nots, func(n string) bool { return azureMatch(n, op) }) {
+					if r := dataRule(op); r != nil {
+						rules = append(rules, r)
+					}
+				}
+			}
+			notes = append(notes, d+" without "+strings.Join(partial, ", "))
+		}
+	}
+	return rules, notes
+}
+
+// dataOperations are the Kubernetes data actions of the built-in
+// resources: read, write and delete on each resource and subresource, the
+// stream subresources' actions and the named verbs Azure RBAC for
+// Kubernetes lists (impersonate, bind, escalate, approve).
+var dataOperations = sync.OnceValue(func() []string {
+	var out []string
+	add := func(path string, verbs ...string) {
+		for _, v := range verbs {
+			out = append(out, "Microsoft.ContainerService/managedClusters/"+path+"/"+v)
+		}
+	}
+	for _, r := range discovery.Builtin().Resources() {
+		if !r.PreferredVersion {
+			continue
+		}
+		path := r.Name
+		if r.Group != "" {
+			path = r.Group + "/" + r.Name
+		}
+		add(path, "read", "write", "delete")
+		for _, sub := range r.Subresources {
+			add(path+"/"+sub, "read", "write", "delete")
+			switch sub {
+			case "exec", "attach", "portforward", "proxy":
+				add(path+"/"+sub, "action")
 			}
 		}
-		excluded = append(excluded, p.GetNotDataActions()...)
 	}
-	return rules, excluded
+	add("users", "impersonate/action")
+	add("groups", "impersonate/action")
+	add("serviceaccounts", "impersonate/action")
+	add("rbac.authorization.k8s.io/clusterroles", "bind/action", "escalate/action")
+	add("rbac.authorization.k8s.io/roles", "bind/action", "escalate/action")
+	add("certificates.k8s.io/signers", "approve/action")
+	slices.Sort(out)
+	return slices.Compact(out)
+})
+
+// azureMatch reports whether an Azure operation pattern matches an
+// operation (or a narrower pattern): case-insensitive, '*' matching any
+// run of characters, '/' included.
+func azureMatch(pattern, op string) bool {
+	p, s := strings.ToLower(pattern), strings.ToLower(op)
+	pi, si, star, mark := 0, 0, -1, 0
+	for si < len(s) {
+		switch {
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, si
+			pi++
+		case pi < len(p) && p[pi] == s[si]:
+			pi++
+			si++
+		case star >= 0:
+			pi = star + 1
+			mark++
+			si = mark
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
 }
 
 // dataRule maps one data action pattern to a policy rule, nil when it is
@@ -281,6 +468,9 @@ func azureString(b Binding) (string, bool) {
 		return "AKS admin group " + b.Name + " -> " + b.Role, true
 	case secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT:
 		s := "Azure role assignment " + b.Name
+		if b.Eligible {
+			s = "eligible Azure role assignment (PIM, activation needed) " + b.Name
+		}
 		if b.Namespace != "" {
 			s += " (namespace " + b.Namespace + ")"
 		}

@@ -173,3 +173,30 @@ func TestCatalogue(t *testing.T) {
 		t.Errorf("rule IDs not sorted and unique: %v", ids)
 	}
 }
+
+// TestStandingSharesTheGrant: AKS-009 and AKS-008 about the same grant
+// share its grant key (one report entry) and have IDs of their own.
+func TestStandingSharesTheGrant(t *testing.T) {
+	in := cases(t, filepath.Join("testdata", "rules", aks.StandingAdmin))["directory.json"]
+	byKey := map[string][]string{}
+	ids := map[string]bool{}
+	for _, f := range aks.Evaluate([]*secureauditv1.DirectoryChunk{in}) {
+		if ids[f.GetId()] {
+			t.Errorf("finding ID %s used twice", f.GetId())
+		}
+		ids[f.GetId()] = true
+		byKey[f.GetGrantKey()] = append(byKey[f.GetGrantKey()], f.GetRuleId())
+	}
+	standing := 0
+	for key, rules := range byKey {
+		if slices.Contains(rules, aks.StandingAdmin) {
+			standing++
+			if !slices.Contains(rules, aks.AzureAdmin) {
+				t.Errorf("grant %s: %v, AKS-009 without AKS-008", key, rules)
+			}
+		}
+	}
+	if standing != 4 {
+		t.Errorf("%d grants with AKS-009, want 4", standing)
+	}
+}

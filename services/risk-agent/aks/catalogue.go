@@ -20,6 +20,7 @@ const (
 	NoWorkloadID     = "AKS-006"
 	NoKubernetesRBAC = "AKS-007"
 	AzureAdmin       = "AKS-008"
+	StandingAdmin    = "AKS-009"
 )
 
 // Rule describes one rule: the registry's type (package registry holds the

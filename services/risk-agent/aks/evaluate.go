@@ -88,6 +88,7 @@ func Evaluate(dir []*secureauditv1.DirectoryChunk) []*secureauditv1.Finding {
 		e.add(NoWorkloadID, " Not enabled: "+strings.Join(off, " and ")+".", e.az+" --enable-oidc-issuer --enable-workload-identity")
 	}
 	e.azureAdmins(dir)
+	e.standing(dir, assignments)
 	return e.out
 }
 
@@ -96,7 +97,9 @@ func Evaluate(dir []*secureauditv1.DirectoryChunk) []*secureauditv1.Finding {
 // cluster), one finding per grant, a group's raised one level.
 func (e *evaluator) azureAdmins(dir []*secureauditv1.DirectoryChunk) {
 	for _, g := range access.AzureGrants(dir) {
-		if g.Binding.Namespace != "" || !everything(g.Rules) {
+		// An eligible assignment (PIM) gives nothing until activated: the
+		// access review lists it as eligible.
+		if g.Binding.Eligible || g.Binding.Namespace != "" || !everything(g.Rules) {
 			continue
 		}
 		r := ruleByID(AzureAdmin)
@@ -113,8 +116,7 @@ func (e *evaluator) azureAdmins(dir []*secureauditv1.DirectoryChunk) {
 		if g.Binding.Kind == secureauditv1.BindingKind_BINDING_KIND_AKS_ADMIN_GROUP {
 			fix = e.az + " --aad-admin-group-object-ids <reviewed-break-glass-group>"
 		}
-		sum := sha256.Sum256([]byte(AzureAdmin + "\x00" + g.Binding.String() + "\x00" + g.Subject.GetName()))
-		key := hex.EncodeToString(sum[:8])
+		key := adminKey(g)
 		role := &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_AZURE_ROLE, Name: clipN(g.Binding.Role, 253)}
 		if g.Binding.Kind == secureauditv1.BindingKind_BINDING_KIND_AKS_ADMIN_GROUP {
 			role = &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "cluster-admin"}
@@ -126,6 +128,113 @@ func (e *evaluator) azureAdmins(dir []*secureauditv1.DirectoryChunk) {
 			Scope:          &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER},
 			Description:    r.Rationale + " Route: " + g.Route + ".",
 			Remediation:    r.Remediation + "\n" + fix,
+		})
+		f.GrantKey = key
+		f.Subject = &secureauditv1.SubjectRef{Kind: g.Subject.GetKind(), Name: clipN(g.Subject.GetName(), 1024)}
+		f.Binding = &secureauditv1.BindingRef{Kind: g.Binding.Kind, Name: clipN(g.Binding.Name, 1024)}
+		f.Role = role
+		f.MatchedRules = g.Rules
+		e.out = append(e.out, f)
+	}
+}
+
+// adminKey is the grant key of a cluster-admin grant through Azure
+// (access.AzureGrant.Key): AKS-008, AKS-009 and a path starting with the
+// grant share it, so that the report lists them as one entry.
+func adminKey(g access.AzureGrant) string { return g.Key() }
+
+// standing reports, AKS-009, the people who are cluster-admin through
+// Azure all the time where eligible access under Privileged Identity
+// Management would do: a user or group holding an active assignment (not
+// a PIM activation) that makes it cluster-admin (the same grants AKS-008
+// reports, service principals left out: automation cannot activate), and
+// each admin group's standing members that are users (members through a
+// PIM for Groups activation left out). The finding is
+// raised to HIGH when PIM is already in use for this cluster (an eligible
+// assignment or eligible group member is in the answer): eligibility is
+// then demonstrably available.
+func (e *evaluator) standing(dir []*secureauditv1.DirectoryChunk, assignments []*secureauditv1.AzureRoleAssignment) {
+	users := map[string]*secureauditv1.DirectoryUser{}
+	groups := map[string]*secureauditv1.DirectoryGroup{}
+	sps := map[string]bool{}
+	eligible := 0
+	for _, c := range dir {
+		for _, u := range c.GetUsers() {
+			users[strings.ToLower(u.GetId())] = u
+		}
+		for _, g := range c.GetGroups() {
+			groups[strings.ToLower(g.GetId())] = g
+			eligible += len(g.GetEligibleMemberIds())
+		}
+		for _, sp := range c.GetServicePrincipals() {
+			sps[strings.ToLower(sp.GetId())] = true
+		}
+	}
+	for _, a := range assignments {
+		if a.GetEligible() {
+			eligible++
+		}
+	}
+	r := ruleByID(StandingAdmin)
+	sev, reason := r.Severity, "base MEDIUM"
+	if eligible > 0 {
+		sev = secureauditv1.Severity_SEVERITY_HIGH
+		reason = fmt.Sprintf("base MEDIUM, raised: PIM is already in use for this cluster (%d eligible %s), so eligible access is available", eligible, plural(eligible, "assignment or membership", "assignments or memberships"))
+	}
+	for _, g := range access.AzureGrants(dir) {
+		if g.Binding.Eligible || g.Activated || g.Binding.Namespace != "" || !everything(g.Rules) {
+			continue
+		}
+		var detail, fix string
+		switch g.Binding.Kind {
+		case secureauditv1.BindingKind_BINDING_KIND_AKS_ADMIN_GROUP:
+			gr, ok := groups[g.Binding.Name]
+			if !ok {
+				continue // unresolved: its members are unknown
+			}
+			var people []string
+			for _, id := range gr.GetMemberIds() {
+				if slices.ContainsFunc(gr.GetActivatedMemberIds(), func(a string) bool { return strings.EqualFold(a, id) }) {
+					continue // a PIM for Groups activation: time-bound
+				}
+				if u, ok := users[strings.ToLower(id)]; ok {
+					people = append(people, u.GetUserPrincipalName())
+				}
+			}
+			if len(people) == 0 {
+				continue
+			}
+			slices.Sort(people)
+			if len(people) > maxNamed {
+				people = append(people[:maxNamed], fmt.Sprintf("and %d more", len(people)-maxNamed))
+			}
+			detail = " Standing members of the admin group " + cmp.Or(gr.GetDisplayName(), gr.GetId()) + ": " + strings.Join(people, ", ") + "."
+			fix = "Privileged Identity Management > Groups > " + cmp.Or(gr.GetDisplayName(), gr.GetId()) + " > Assignments: add each member as Eligible, then remove the standing membership (az ad group member remove --group " + gr.GetId() + " --member-id <object-id>)"
+		default:
+			a := g.Assignment
+			id := strings.ToLower(a.GetPrincipalId())
+			if strings.EqualFold(a.GetPrincipalType(), "ServicePrincipal") || sps[id] {
+				continue
+			}
+			detail = " Standing: " + g.Route + ", through " + describe([]*secureauditv1.AzureRoleAssignment{a}) + "."
+			fix = "az rest --method put --url 'https://management.azure.com" + a.GetScope() + "/providers/Microsoft.Authorization/roleEligibilityScheduleRequests/<new-guid>?api-version=2020-10-01' " +
+				"--body '{\"properties\":{\"principalId\":\"" + a.GetPrincipalId() + "\",\"roleDefinitionId\":\"" + cmp.Or(a.GetRoleDefinitionId(), "<role-definition-id of "+a.GetRoleName()+">") + "\",\"requestType\":\"AdminAssign\",\"scheduleInfo\":{\"expiration\":{\"type\":\"AfterDuration\",\"duration\":\"P365D\"}}}}'\n" +
+				"az role assignment delete --ids " + a.GetId()
+		}
+		// The finding's own ID; its grant key is AKS-008's for the grant.
+		key := adminKey(g)
+		sum := sha256.Sum256([]byte(StandingAdmin + "\x00" + g.Binding.String() + "\x00" + g.Subject.GetName()))
+		role := &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_AZURE_ROLE, Name: clipN(g.Binding.Role, 253)}
+		if g.Binding.Kind == secureauditv1.BindingKind_BINDING_KIND_AKS_ADMIN_GROUP {
+			role = &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "cluster-admin"}
+		}
+		f := r.Finding(registry.Hit{
+			ID:             hex.EncodeToString(sum[:8]),
+			Severity:       sev,
+			SeverityReason: reason,
+			Scope:          &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER},
+			Description:    clip(r.Rationale + detail),
+			Remediation:    clip(r.Remediation + "\n" + fix),
 		})
 		f.GrantKey = key
 		f.Subject = &secureauditv1.SubjectRef{Kind: g.Subject.GetKind(), Name: clipN(g.Subject.GetName(), 1024)}
@@ -195,11 +304,12 @@ func open(ranges []string) bool {
 	})
 }
 
-// holding returns the assignments that open route r.
+// holding returns the active assignments that open route r (an eligible
+// one opens nothing until activated).
 func holding(as []*secureauditv1.AzureRoleAssignment, r secureauditv1.AzureRoute) []*secureauditv1.AzureRoleAssignment {
 	var out []*secureauditv1.AzureRoleAssignment
 	for _, a := range as {
-		if slices.Contains(a.GetRoutes(), r) {
+		if !a.GetEligible() && slices.Contains(a.GetRoutes(), r) {
 			out = append(out, a)
 		}
 	}

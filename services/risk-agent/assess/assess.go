@@ -249,7 +249,8 @@ func Detect(snap *snapshot.Snapshot, dir []*secureauditv1.DirectoryChunk, cfg id
 	analysis := rules.Analyze(snap)
 	findings := analysis.Findings()
 	findings = append(findings, identity.Evaluate(snap, dir, findings, cfg)...)
-	escalation := paths.Analyze(analysis)
+	// Escalation paths, those starting from an Azure role included.
+	escalation := paths.AnalyzeWithAzure(analysis, dir)
 	findings = append(findings, escalation.Findings...)
 	// Injection hits in cluster or directory strings are security findings
 	// in their own right, whatever the reasoning provider.

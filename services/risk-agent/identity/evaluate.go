@@ -391,15 +391,24 @@ func (e *evaluator) azurePaths(b *binding, ms []member) {
 	if len(hits) == 0 {
 		return
 	}
-	admin := false
+	admin, eligibleAdmin := false, false
 	parts := make([]string, len(hits))
 	for i, h := range hits {
-		admin = admin || adminRoles[lower(h.a.GetRoleName())] || adminRoute(h.a)
+		isAdmin := adminRoles[lower(h.a.GetRoleName())] || adminRoute(h.a)
+		if h.a.GetEligible() {
+			// PIM: a path only once activated; it does not raise.
+			eligibleAdmin = eligibleAdmin || isAdmin
+			parts[i] = fmt.Sprintf("%s is eligible (PIM, activation needed) for %q at %s", h.who, h.a.GetRoleName(), h.a.GetScope())
+			continue
+		}
+		admin = admin || isAdmin
 		parts[i] = fmt.Sprintf("%s holds %q at %s", h.who, h.a.GetRoleName(), h.a.GetScope())
 	}
 	sev, reasons := ruleByID(AzurePath).Severity, []string{"base HIGH"}
 	if admin {
 		sev, reasons = secureauditv1.Severity_SEVERITY_CRITICAL, append(reasons, "admin Azure role: -> CRITICAL")
+	} else if eligibleAdmin && b.subject.GetKind() != secureauditv1.SubjectKind_SUBJECT_KIND_GROUP {
+		reasons = append(reasons, "admin Azure role eligible only (PIM): not raised")
 	} else if b.subject.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP {
 		sev, reasons = secureauditv1.Severity_SEVERITY_CRITICAL, append(reasons, "group subject: -> CRITICAL")
 	}
@@ -422,15 +431,19 @@ func (e *evaluator) groupsOf(sub *secureauditv1.Subject) []*secureauditv1.Direct
 func (e *evaluator) pipelineSecrets(b *binding, ms []member) {
 	for _, m := range ms {
 		sp := m.sp
-		if sp == nil || sp.GetPasswordCredentials() == 0 || len(sp.GetFederatedCredentials()) > 0 {
+		if sp == nil || sp.GetPasswordCredentials()+sp.GetCertificateCredentials() == 0 || len(sp.GetFederatedCredentials()) > 0 {
 			continue
 		}
 		if pipelineName(sp.GetDisplayName()) == "" && !pipelineAccount(b.subject) {
 			continue
 		}
-		detail := fmt.Sprintf("%s has %d client secret(s) and no federated credential, and reaches the cluster %s: %s.",
-			person(m), sp.GetPasswordCredentials(), m.via(), b.text())
-		fix := fmt.Sprintf("az ad app federated-credential create --id %s --parameters <issuer, subject, audiences>; then az ad app credential delete --id %s --key-id <each secret>", sp.GetAppId(), sp.GetAppId())
+		held := fmt.Sprintf("%d client secret(s)", sp.GetPasswordCredentials())
+		if n := sp.GetCertificateCredentials(); n > 0 {
+			held = fmt.Sprintf("%d client secret(s) and %d certificate(s)", sp.GetPasswordCredentials(), n)
+		}
+		detail := fmt.Sprintf("%s has %s and no federated credential, and reaches the cluster %s: %s.",
+			person(m), held, m.via(), b.text())
+		fix := fmt.Sprintf("az ad app federated-credential create --id %s --parameters <issuer, subject, audiences>; then az ad app credential delete --id %s --key-id <each secret> (add --cert for each certificate)", sp.GetAppId(), sp.GetAppId())
 		e.add(PipelineSecret, 0, "", e.subjectRef(b.subject), b.ref, b.scope(), detail, fix, append(bindingKey(b), m.id())...)
 	}
 }

@@ -25,14 +25,25 @@ const (
 const legacySecretAssumption = "a legacy token Secret of a ServiceAccount there exists (none is created automatically since Kubernetes 1.24, and the audit never reads Secrets)"
 
 // build turns the grants into the escalation graph. Only subjects of
-// bindings get nodes: a subject without grants leads nowhere.
-func build(a *rules.Analysis) *graph {
+// bindings (and of grants through Azure, az) get nodes: a subject without
+// grants leads nowhere.
+func build(a *rules.Analysis, az *azure) *graph {
 	g := newGraph()
 	s := a.Snapshot()
 	admin := g.node(adminKey, "cluster-admin", nil)
 	var saNodes []int // ServiceAccount subject nodes, in grant order
 	var userNodes []int
 	grants := a.Grants()
+	var assume map[*rules.Grant]string // what a grant's every step assumes (an eligible assignment's activation)
+	if az != nil {
+		grants = append(slices.Clone(grants), az.grants...)
+		assume = az.assume
+		g.eligible = map[*rules.Grant]bool{}
+		for gr, a := range assume {
+			g.eligible[gr] = a == eligibleAssumption
+		}
+	}
+	g.grants = grants
 	g.grantNode = make([]int, len(grants))
 	for i, gr := range grants {
 		key, sub := subjectKey(gr.Subject)
@@ -53,6 +64,10 @@ func build(a *rules.Analysis) *graph {
 	anyPods := func() int { return g.node(anyPodKey, "any running pod's ServiceAccount", nil) }
 	anyUser := func() int { return g.node(anyUserKey, "any user", nil) }
 
+	// edge adds a step of a grant, conditional on what the grant assumes.
+	edge := func(from, to int, text string, gr *rules.Grant, rs []*secureauditv1.PolicyRule) {
+		g.conditional(from, to, text, assume[gr], gr, rs)
+	}
 	for i, gr := range grants {
 		if gr.Role.GetMissing() {
 			continue
@@ -78,77 +93,80 @@ func build(a *rules.Analysis) *graph {
 			return g.node(podsOf(ns), "any running pod's ServiceAccount in namespace "+ns, nil)
 		}
 		if sub.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP && sub.GetName() == groupMasters {
-			g.edge(u, admin, "is system:masters, which bypasses RBAC", gr, nil)
+			edge(u, admin, "is system:masters, which bypasses RBAC", gr, nil)
 		}
 		if rs, ok := gr.FullAdmin(); ok && cluster {
-			g.edge(u, admin, "holds every verb on every resource cluster-wide", gr, rs)
+			edge(u, admin, "holds every verb on every resource cluster-wide", gr, rs)
 			continue
 		}
 		if e, ok := gr.Has(rules.CapPodCreate); ok {
-			g.edge(u, saTarget(), "can create pods in "+where+" that run as any ServiceAccount there", gr, e.Rules)
+			edge(u, saTarget(), "can create pods in "+where+" that run as any ServiceAccount there", gr, e.Rules)
 		}
 		if e, ok := gr.Has(rules.CapWorkloadWrite); ok && e.Names == nil {
-			g.edge(u, saTarget(), "can write workloads in "+where+" whose pods run as any ServiceAccount there ("+e.Granted+")", gr, e.Rules)
+			edge(u, saTarget(), "can write workloads in "+where+" whose pods run as any ServiceAccount there ("+e.Granted+")", gr, e.Rules)
 		}
 		if e, ok := gr.Has(rules.CapTokenCreate); ok {
-			named(g, u, e, cluster, ns, saTarget, "can mint a token (create serviceaccounts/token) for any ServiceAccount in "+where, "can mint a token for", gr)
+			named(g, edge, u, e, cluster, ns, saTarget, "can mint a token (create serviceaccounts/token) for any ServiceAccount in "+where, "can mint a token for", gr)
 		}
 		if e, ok := gr.Has(rules.CapImpersonateServiceAccounts); ok {
-			named(g, u, e, cluster, ns, saTarget, "can impersonate any ServiceAccount in "+where, "can impersonate", gr)
+			named(g, edge, u, e, cluster, ns, saTarget, "can impersonate any ServiceAccount in "+where, "can impersonate", gr)
 		}
 		if e, ok := gr.Has(rules.CapSecretsRead); ok && e.Names == nil {
 			if w, ok := gr.Has(rules.CapSecretsWrite); ok && w.Names == nil && strings.Contains(w.Granted, "create") {
 				// A Secret of type kubernetes.io/service-account-token
 				// annotated with a ServiceAccount's name is filled with its
 				// token by the token controller: no existing object needed.
-				g.edge(u, saTarget(), "can create a token Secret for any ServiceAccount in "+where+" and read the token back ("+w.Granted+", "+e.Granted+")", gr, join(e.Rules, w.Rules))
+				edge(u, saTarget(), "can create a token Secret for any ServiceAccount in "+where+" and read the token back ("+w.Granted+", "+e.Granted+")", gr, join(e.Rules, w.Rules))
 			} else {
 				g.conditional(u, saTarget(), "can read Secrets in "+where+", including legacy token Secrets of its ServiceAccounts",
-					legacySecretAssumption, gr, e.Rules)
+					both(legacySecretAssumption, assume[gr]), gr, e.Rules)
 			}
 		}
 		if e, ok := gr.Has(rules.CapExec); ok && e.Names == nil {
-			g.edge(u, podsTarget(), "can exec or attach into pods in "+where+" and use their tokens ("+e.Granted+")", gr, e.Rules)
+			edge(u, podsTarget(), "can exec or attach into pods in "+where+" and use their tokens ("+e.Granted+")", gr, e.Rules)
 		}
 		if e, ok := gr.Has(rules.CapEphemeral); ok && e.Names == nil {
-			g.edge(u, podsTarget(), "can inject ephemeral containers into pods in "+where+" and use their tokens", gr, e.Rules)
+			edge(u, podsTarget(), "can inject ephemeral containers into pods in "+where+" and use their tokens", gr, e.Rules)
 		}
 		if e, ok := gr.Has(rules.CapNodesProxy); ok {
-			g.edge(u, anyPods(), "can run commands in any pod through the kubelet API (nodes/proxy)", gr, e.Rules)
+			edge(u, anyPods(), "can run commands in any pod through the kubelet API (nodes/proxy)", gr, e.Rules)
 		}
 		if b, ok := gr.Has(rules.CapBind); ok && powerful(b.Names) {
 			if c, ok := gr.Has(rules.CapCreateClusterRoleBindings); ok {
-				g.edge(u, admin, "can bind cluster-admin to itself ("+b.Granted+", "+c.Granted+")", gr, join(b.Rules, c.Rules))
+				edge(u, admin, "can bind cluster-admin to itself ("+b.Granted+", "+c.Granted+")", gr, join(b.Rules, c.Rules))
 			} else if c, ok := gr.Has(rules.CapCreateBindings); ok {
-				g.edge(u, saTarget(), "can bind an admin role in "+where+" to itself and create pods ("+b.Granted+", "+c.Granted+")", gr, join(b.Rules, c.Rules))
+				edge(u, saTarget(), "can bind an admin role in "+where+" to itself and create pods ("+b.Granted+", "+c.Granted+")", gr, join(b.Rules, c.Rules))
 			}
 		}
 		if e, ok := gr.Has(rules.CapEscalateClusterRoles); ok && e.Names == nil {
 			if w, ok := gr.Has(rules.CapRBACWrite); ok && strings.Contains(w.Granted, "clusterroles") {
-				g.edge(u, admin, "can escalate: rewrite a ClusterRole bound to it to grant everything ("+e.Granted+", "+w.Granted+")", gr, join(e.Rules, w.Rules))
+				edge(u, admin, "can escalate: rewrite a ClusterRole bound to it to grant everything ("+e.Granted+", "+w.Granted+")", gr, join(e.Rules, w.Rules))
 			}
 		}
 		if e, ok := gr.Has(rules.CapImpersonateGroups); ok && (e.Names == nil || slices.Contains(e.Names, groupMasters)) {
-			g.edge(u, admin, "can impersonate the group system:masters", gr, e.Rules)
+			edge(u, admin, "can impersonate the group system:masters", gr, e.Rules)
 		}
 		if e, ok := gr.Has(rules.CapImpersonateUsers); ok {
 			if e.Names == nil {
-				g.edge(u, anyUser(), "can impersonate any user", gr, e.Rules)
-				g.edge(u, anySA(), "can impersonate any ServiceAccount's user (system:serviceaccount:...)", gr, e.Rules)
+				edge(u, anyUser(), "can impersonate any user", gr, e.Rules)
+				edge(u, anySA(), "can impersonate any ServiceAccount's user (system:serviceaccount:...)", gr, e.Rules)
 			} else {
 				for _, n := range e.Names {
 					key, _ := subjectKey(&secureauditv1.Subject{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: n})
 					if v, ok := g.lookup(key); ok {
-						g.edge(u, v, "can impersonate it", gr, e.Rules)
+						edge(u, v, "can impersonate it", gr, e.Rules)
 					}
 				}
 			}
 		}
 		if ap, ok := gr.Has(rules.CapCSRApproval); ok {
 			if sg, ok := gr.Has(rules.CapSignersApprove); ok && (sg.Names == nil || slices.Contains(sg.Names, signerClient) || slices.Contains(sg.Names, "kubernetes.io/*")) {
-				g.edge(u, admin, "can approve a CertificateSigningRequest for a client certificate in system:masters ("+ap.Granted+", "+sg.Granted+")", gr, join(ap.Rules, sg.Rules))
+				edge(u, admin, "can approve a CertificateSigningRequest for a client certificate in system:masters ("+ap.Granted+", "+sg.Granted+")", gr, join(ap.Rules, sg.Rules))
 			}
 		}
+	}
+	if az != nil {
+		az.edges(g, admin, len(a.Grants()))
 	}
 	expand(g, s, saNodes, userNodes)
 	g.index()
@@ -158,9 +176,9 @@ func build(a *rules.Analysis) *graph {
 // named adds an edge to saTarget, or, when the capability is restricted by
 // resourceNames within a namespace, to each named ServiceAccount that is a
 // node. A name-restricted cluster-wide grant is left out.
-func named(g *graph, u int, e rules.Evidence, cluster bool, ns string, saTarget func() int, text, textNamed string, gr *rules.Grant) {
+func named(g *graph, edge func(int, int, string, *rules.Grant, []*secureauditv1.PolicyRule), u int, e rules.Evidence, cluster bool, ns string, saTarget func() int, text, textNamed string, gr *rules.Grant) {
 	if e.Names == nil {
-		g.edge(u, saTarget(), text, gr, e.Rules)
+		edge(u, saTarget(), text, gr, e.Rules)
 		return
 	}
 	if cluster {
@@ -168,9 +186,20 @@ func named(g *graph, u int, e rules.Evidence, cluster bool, ns string, saTarget 
 	}
 	for _, n := range e.Names {
 		if v, ok := g.lookup("S/" + ns + "/" + n); ok {
-			g.edge(u, v, textNamed+" it", gr, e.Rules)
+			edge(u, v, textNamed+" it", gr, e.Rules)
 		}
 	}
+}
+
+// both joins two assumptions, either of which may be "".
+func both(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; and " + b
 }
 
 // powerful reports whether bind restricted to names (nil: unrestricted)

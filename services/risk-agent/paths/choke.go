@@ -63,8 +63,8 @@ func (g *graph) chokePoints(a *rules.Analysis, admin int, proven searchResult, p
 		for v := p.node; v != admin; {
 			e := g.at(proven.next[v])
 			v = e.to
-			if e.grant == nil {
-				continue
+			if e.grant == nil || azureBinding(e.grant.Binding) {
+				continue // a step through Azure is no binding to remove
 			}
 			k := keyOf(e.grant.Binding)
 			if slices.Contains(seen, k) {

@@ -54,9 +54,12 @@ type graph struct {
 	// copies the others (see at).
 	edges  [][]edge
 	nEdges int
-	// grantNode is the subject node of each grant, by index into the
-	// analysis's grants.
+	// grants are the analysis's grants, then those through Azure;
+	// grantNode is the subject node of each, by index.
+	grants    []*rules.Grant
 	grantNode []int
+	// eligible are the grants of eligible Azure role assignments (PIM).
+	eligible map[*rules.Grant]bool
 	// in holds the edge indexes by target, in edge order: those of node v
 	// are in[inStart[v]:inStart[v+1]]. index fills both once every edge is
 	// added.
@@ -175,8 +178,18 @@ func Find(a *rules.Analysis) []*secureauditv1.Finding { return Analyze(a).Findin
 // proven path when there is one, else a conditional path (a step needs an
 // object the snapshot cannot show), rated lower. Then the choke points:
 // the bindings whose removal closes the most proven paths (see chokePoints).
-func Analyze(a *rules.Analysis) Result {
-	g := build(a)
+func Analyze(a *rules.Analysis) Result { return AnalyzeWithAzure(a, nil) }
+
+// AnalyzeWithAzure is Analyze with the routes into an AKS cluster through
+// Azure that the directory's chunks show (see azure): paths may start from
+// an Azure role assignment ("Contributor on the resource group ->
+// listClusterAdminCredential -> system:masters"), each step stating what
+// the cluster's configuration makes true (local accounts enabled) and an
+// eligible assignment's path conditional on its activation. Without an AKS
+// cluster in dir it is Analyze. Choke points stay among the bindings.
+func AnalyzeWithAzure(a *rules.Analysis, dir []*secureauditv1.DirectoryChunk) Result {
+	az := azureOf(a, dir)
+	g := build(a, az)
 	admin, ok := g.lookup(adminKey)
 	if !ok {
 		return Result{}
@@ -186,7 +199,7 @@ func Analyze(a *rules.Analysis) Result {
 	var out []*secureauditv1.Finding
 	var subjects []provenPath
 	seen := make([]bool, len(g.names))
-	for i := range a.Grants() {
+	for i := range g.grants {
 		u := g.grantNode[i]
 		if seen[u] {
 			continue
@@ -207,8 +220,11 @@ func Analyze(a *rules.Analysis) Result {
 			continue // only through a group, whose own finding shows the path
 		}
 		f := g.finding(a.Snapshot(), u, sp.next, admin)
+		if az != nil {
+			f.GrantKey = az.keys[first.grant] // one report entry with AKS-008
+		}
 		out = append(out, f)
-		if !f.GetConditional() && !f.GetInfrastructure() {
+		if !f.GetConditional() && !f.GetInfrastructure() && !azureBinding(first.grant.Binding) {
 			subjects = append(subjects, provenPath{node: u, finding: f})
 		}
 	}
@@ -335,13 +351,17 @@ func (g *graph) finding(s *snapshot.Snapshot, u int, next []int32, admin int) *s
 		reason = fmt.Sprintf("base CRITICAL, lowered to HIGH: a conditional path (reaches cluster-admin in %d steps only if %s)", len(steps), strings.Join(assumptions, "; "))
 		desc = "Conditional: " + strings.Join(assumptions, "; ") + ". " + desc
 	}
+	fix := remediation(gr, sub)
+	if azureBinding(gr.Binding) {
+		fix = azureRemediation(gr, sub, g.eligible[gr])
+	}
 	f := Rule.Finding(registry.Hit{
 		ID:             rules.FindingID(RuleID, gr.Binding, sub, gr.Role),
 		Severity:       severity,
 		SeverityReason: reason,
 		Scope:          scope,
 		Description:    desc,
-		Remediation:    remediation(gr, sub),
+		Remediation:    fix,
 	})
 	f.Subject = &secureauditv1.SubjectRef{Kind: sub.GetKind(), Name: sub.GetName(), Namespace: sub.GetNamespace(), DisplayName: displayName(s, sub)}
 	f.Binding = proto.CloneOf(gr.Binding)
@@ -396,8 +416,11 @@ func clipTo(s string, n int) string {
 }
 
 func roleText(r *secureauditv1.FindingRole) string {
-	if r.GetKind() == secureauditv1.RoleKind_ROLE_KIND_ROLE {
+	switch r.GetKind() {
+	case secureauditv1.RoleKind_ROLE_KIND_ROLE:
 		return "Role " + r.GetNamespace() + "/" + r.GetName()
+	case secureauditv1.RoleKind_ROLE_KIND_AZURE_ROLE:
+		return "Azure role " + r.GetName()
 	}
 	return "ClusterRole " + r.GetName()
 }

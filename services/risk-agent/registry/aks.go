@@ -53,4 +53,10 @@ var aksRules = []Rule{
 		Controls:    []string{"CIS-5.1.1", "SOC2-CC6.3"},
 		Remediation: "Remove the role assignment or the group membership, or disable local accounts; grant Kubernetes access through a reviewed, namespace-scoped Azure RBAC role instead.",
 	},
+	{
+		ID: "AKS-009", Title: "standing cluster-admin through Azure where PIM eligibility would do", Severity: medium,
+		Rationale:   "A person, or a group of people, holds cluster-admin through Azure permanently: an active role assignment (not a Privileged Identity Management activation) whose role lists the admin credential, runs commands or grants every Kubernetes data action, or a standing membership of the cluster's admin group. People need this access for incidents, not every day: as an eligible assignment (or eligible group membership under PIM for Groups) it would exist only while activated, for hours, behind MFA, a justification and, where configured, an approval, and every activation would be logged. Standing, a stolen session or a leaver's forgotten account is cluster-admin at any time. Service principals are not reported (automation cannot activate), nor eligible or activated assignments.",
+		Controls:    []string{"CIS-5.1.1", "SOC2-CC6.1", "SOC2-CC6.3"},
+		Remediation: "Replace the standing access with eligible access under Privileged Identity Management: create an eligible assignment of the same role at the same scope (for a role assignment, the commands below: a roleEligibilityScheduleRequest, then the deletion; or Privileged Identity Management > Azure resources > Assignments > Add, type Eligible), then delete the active one; for the admin group, bring it under PIM for Groups and make its members eligible. Keep at most one documented break-glass account standing, and accept its finding with that justification.",
+	},
 }

@@ -53,10 +53,10 @@ var identityRules = []Rule{
 		Remediation: "Remove the Azure role assignment, or the Kubernetes binding, so that one reviewed path remains.",
 	},
 	{
-		ID: "ENTRA-009", Title: "CI/CD service principal authenticating with a secret", Severity: high,
-		Rationale:   "A CI/CD service principal with cluster access holds client secrets and no federated credential: a long-lived secret stored in the pipeline can be copied and used from anywhere.",
+		ID: "ENTRA-009", Title: "CI/CD service principal authenticating with a secret or certificate", Severity: high,
+		Rationale:   "A CI/CD service principal with cluster access holds client secrets or certificates and no federated credential: a long-lived secret, or a certificate's private key, stored in the pipeline can be copied and used from anywhere.",
 		Controls:    []string{"SOC2-CC6.1"},
-		Remediation: "Add a federated identity credential for the pipeline and delete the client secrets.",
+		Remediation: "Add a federated identity credential for the pipeline and delete the client secrets and certificates.",
 	},
 	{
 		ID: "ENTRA-010", Title: "stale account with cluster access", Severity: medium,

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/access"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
 
@@ -71,17 +72,18 @@ func azureAccess(snap *snapshot.Snapshot, dir []*secureauditv1.DirectoryChunk) [
 		default:
 			continue // a service principal
 		}
-		scope, ns := clusterScope, namespaceOf(a.GetScope(), cluster.GetId())
+		scope, ns := clusterScope, truncate(access.ScopeNamespace(a.GetScope(), cluster.GetId()), 63)
 		if ns != "" {
 			scope = &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: ns}
 		}
 		out = append(out, azureGrant{
 			subject: sub,
 			grant: &secureauditv1.AccessGrant{
-				Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT, Name: truncate(a.GetId(), 1024), Namespace: ns},
-				Role:    &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_AZURE_ROLE, Name: truncate(a.GetRoleName(), 253)},
-				Scope:   scope,
-				Route:   truncate(route(a, cluster, ns), 2048),
+				Binding:  &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT, Name: truncate(a.GetId(), 1024), Namespace: ns},
+				Role:     &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_AZURE_ROLE, Name: truncate(a.GetRoleName(), 253)},
+				Scope:    scope,
+				Route:    truncate(route(a, cluster, ns), 2048),
+				Eligible: a.GetEligible(),
 			},
 		})
 	}
@@ -137,35 +139,17 @@ func route(a *secureauditv1.AzureRoleAssignment, c *secureauditv1.AksCluster, ns
 	if a.GetCustomRole() {
 		role += " (custom role)"
 	}
-	return role + " on " + scopeName(a.GetScope(), c.GetId()) + ": " + strings.Join(slices.Compact(steps), "; ")
-}
-
-// scopeName describes an ARM scope relative to the cluster.
-func scopeName(scope, clusterID string) string {
-	s := strings.ToLower(strings.TrimSuffix(scope, "/"))
-	c := strings.ToLower(clusterID)
-	parts := strings.Split(strings.Trim(scope, "/"), "/")
+	text := role + " on " + access.ScopeName(a.GetScope(), c.GetId()) + ": " + strings.Join(slices.Compact(steps), "; ")
 	switch {
-	case s == c:
-		return "the cluster"
-	case strings.HasPrefix(s, c+"/namespaces/"):
-		return "namespace " + parts[len(parts)-1]
-	case strings.Contains(s, "/providers/microsoft.management/managementgroups/"):
-		return "management group " + parts[len(parts)-1]
-	case len(parts) == 4 && strings.EqualFold(parts[2], "resourceGroups"):
-		return "resource group " + parts[3]
-	case len(parts) == 2 && strings.EqualFold(parts[0], "subscriptions"):
-		return "subscription " + parts[1]
+	case a.GetEligible():
+		// Privileged Identity Management: nothing until activated.
+		until := "no end"
+		if t := a.GetEligibleUntil(); t != nil {
+			until = "until " + t.AsTime().UTC().Format("2006-01-02")
+		}
+		text = "eligible through PIM (" + until + "; nothing until activated): " + text
+	case a.GetActivated():
+		text += " (a PIM activation: time-bound, not standing)"
 	}
-	return scope
-}
-
-// namespaceOf returns NS of a scope CLUSTER/namespaces/NS, else "".
-func namespaceOf(scope, clusterID string) string {
-	prefix := strings.ToLower(strings.TrimSuffix(clusterID, "/")) + "/namespaces/"
-	if !strings.HasPrefix(strings.ToLower(scope), prefix) {
-		return ""
-	}
-	ns, _, _ := strings.Cut(scope[len(prefix):], "/")
-	return truncate(ns, 63)
+	return text
 }

@@ -1,10 +1,13 @@
 package review
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/risk-agent/snapshot"
@@ -85,5 +88,63 @@ func TestAzureRoutes(t *testing.T) {
 				t.Errorf("route listed without a cluster: %v", gr)
 			}
 		}
+	}
+}
+
+// TestEligible: an eligible role assignment (PIM) is a review item marked
+// eligible, its route saying so with its end; an activated one says it is
+// time-bound; a group's eligible members (PIM for Groups) are listed among
+// its members marked eligible, a standing member only once, unmarked.
+func TestEligible(t *testing.T) {
+	const (
+		cluster = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks"
+		admins  = "0000000a-0000-4000-8000-00000000000a"
+		alice   = "00000000-0000-4000-8000-000000000001"
+		bob     = "0000000e-0000-4000-8000-00000000000e"
+	)
+	dir := directory()
+	dir[0].Users = append(dir[0].Users, &secureauditv1.DirectoryUser{Id: bob, UserPrincipalName: "bob@contoso.com", DisplayName: "Bob", AccountEnabled: true})
+	dir[0].Groups = append(dir[0].Groups, &secureauditv1.DirectoryGroup{Id: admins, DisplayName: "aks-admins", MemberIds: []string{alice}, EligibleMemberIds: []string{alice, bob}})
+	dir[0].AksCluster = &secureauditv1.AksCluster{Id: cluster, LocalAccountsEnabled: true, ManagedEntra: true, AzureRbac: true, AdminGroupObjectIds: []string{admins}}
+	admin := []secureauditv1.AzureRoute{secureauditv1.AzureRoute_AZURE_ROUTE_ADMIN_CREDENTIAL}
+	dir[0].RoleAssignments = []*secureauditv1.AzureRoleAssignment{
+		{Id: cluster + "/providers/Microsoft.Authorization/roleEligibilityScheduleInstances/e1", PrincipalId: bob, PrincipalType: "User", RoleName: "Owner", Scope: cluster,
+			Routes: admin, Eligible: true, EligibleUntil: timestamppb.New(time.Date(2027, 6, 30, 0, 0, 0, 0, time.UTC))},
+		{Id: cluster + "/providers/Microsoft.Authorization/roleAssignments/a1", PrincipalId: alice, PrincipalType: "User", RoleName: "Owner", Scope: cluster,
+			Routes: admin, Activated: true},
+	}
+	got, _ := Subjects(snapshot.Build(chunks(), dir), dir, nil)
+	bySubject := map[string]*secureauditv1.ReviewSubject{}
+	for _, s := range got {
+		bySubject[s.GetSubject().GetName()] = s
+	}
+	wantBob := &secureauditv1.AccessGrant{
+		Binding:  &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT, Name: cluster + "/providers/Microsoft.Authorization/roleEligibilityScheduleInstances/e1"},
+		Role:     &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_AZURE_ROLE, Name: "Owner"},
+		Scope:    &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER},
+		Route:    "eligible through PIM (until 2027-06-30; nothing until activated): Owner on the cluster: listClusterAdminCredential -> client certificate in system:masters (local accounts enabled)",
+		Eligible: true,
+	}
+	if diff := cmp.Diff([]*secureauditv1.AccessGrant{wantBob}, bySubject["bob@contoso.com"].GetGrants(), protocmp.Transform()); diff != "" {
+		t.Errorf("bob (-want +got):\n%s", diff)
+	}
+	var aliceRoute string
+	for _, g := range bySubject["Alice@contoso.com"].GetGrants() {
+		if g.GetBinding().GetKind() == secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT {
+			aliceRoute = g.GetRoute()
+			if g.GetEligible() {
+				t.Error("an activated assignment is marked eligible")
+			}
+		}
+	}
+	if want := "Owner on the cluster: listClusterAdminCredential -> client certificate in system:masters (local accounts enabled) (a PIM activation: time-bound, not standing)"; aliceRoute != want {
+		t.Errorf("alice's route = %q, want %q", aliceRoute, want)
+	}
+	var members []string
+	for _, m := range bySubject[admins].GetMembers() {
+		members = append(members, fmt.Sprintf("%s eligible=%v", m.GetUserPrincipalName(), m.GetEligible()))
+	}
+	if diff := cmp.Diff([]string{"Alice@contoso.com eligible=false", "bob@contoso.com eligible=true"}, members); diff != "" {
+		t.Errorf("admin group members (-want +got):\n%s", diff)
 	}
 }

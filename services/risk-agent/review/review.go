@@ -19,6 +19,7 @@ package review
 
 import (
 	"sort"
+	"strings"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/services/risk-agent/snapshot"
@@ -161,6 +162,7 @@ func resolve(snap *snapshot.Snapshot, s *secureauditv1.ReviewSubject) {
 		s.Subject.DisplayName = truncate(g.GetDisplayName(), 256)
 		s.Description = truncate(g.GetDescription(), 1024)
 		s.Members = people(snap, g.GetMemberIds(), maxMembers)
+		s.Members = append(s.Members, eligiblePeople(snap, g, maxMembers-len(s.Members))...)
 		s.Owners = people(snap, g.GetOwnerIds(), maxOwners)
 	}
 }
@@ -186,6 +188,27 @@ func people(snap *snapshot.Snapshot, ids []string, limit int) []*secureauditv1.P
 	sort.SliceStable(out, func(i, j int) bool { return out[i].GetUserPrincipalName() < out[j].GetUserPrincipalName() })
 	if len(out) > limit {
 		out = out[:limit]
+	}
+	return out
+}
+
+// eligiblePeople lists a group's eligible members under PIM for Groups
+// that are users and not standing members, marked eligible, sorted by
+// UPN, at most limit.
+func eligiblePeople(snap *snapshot.Snapshot, g *secureauditv1.DirectoryGroup, limit int) []*secureauditv1.Person {
+	standing := map[string]bool{}
+	for _, id := range g.GetMemberIds() {
+		standing[strings.ToLower(id)] = true
+	}
+	var ids []string
+	for _, id := range g.GetEligibleMemberIds() {
+		if !standing[strings.ToLower(id)] {
+			ids = append(ids, id)
+		}
+	}
+	out := people(snap, ids, max(limit, 0))
+	for _, p := range out {
+		p.Eligible = true
 	}
 	return out
 }

@@ -110,6 +110,16 @@ func Analyze(s *snapshot.Snapshot) *Analysis {
 	return a
 }
 
+// ExternalGrant is a grant from outside the snapshot, such as Kubernetes
+// permissions given through Azure on AKS (binding kind
+// BINDING_KIND_AZURE_ROLE_ASSIGNMENT, role kind ROLE_KIND_AZURE_ROLE): its
+// capabilities are computed from rules at its scope (namespace "" for
+// cluster-wide) with the analysis's authorizer semantics, as a binding's
+// would be. It is never platform-managed and is not among Grants.
+func (a *Analysis) ExternalGrant(b *secureauditv1.BindingRef, role *secureauditv1.FindingRole, sub *secureauditv1.Subject, namespace string, rules []*secureauditv1.PolicyRule) *Grant {
+	return &Grant{Binding: b, Role: role, Subject: sub, Namespace: namespace, Rules: rules, prof: newProfile(rules, namespace != "", a.streamGet)}
+}
+
 // Semantics returns the server version whose semantics the analysis
 // applied, and where it came from.
 func (a *Analysis) Semantics() *secureauditv1.AuthorizerSemantics { return proto.CloneOf(a.sem) }
@@ -837,8 +847,13 @@ func roleText(r *secureauditv1.FindingRole) string {
 }
 
 func bindingText(b *secureauditv1.BindingRef) string {
-	if b.GetKind() == secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING {
+	switch b.GetKind() {
+	case secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING:
 		return "RoleBinding " + b.GetNamespace() + "/" + b.GetName()
+	case secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT:
+		return "Azure role assignment " + b.GetName()
+	case secureauditv1.BindingKind_BINDING_KIND_AKS_ADMIN_GROUP:
+		return "AKS admin group " + b.GetName()
 	}
 	return "ClusterRoleBinding " + b.GetName()
 }

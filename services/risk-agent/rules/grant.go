@@ -68,7 +68,9 @@ func Annotate(s *snapshot.Snapshot, findings []*secureauditv1.Finding) {
 		})
 	}
 	for _, f := range findings {
-		f.GrantKey = GrantKey(f)
+		if f.GrantKey == "" { // one set by its rule (a grant through Azure) is kept
+			f.GrantKey = GrantKey(f)
+		}
 		f.RoleReconciled = reconciled(s, f.GetRole())
 		if b := f.GetBinding(); b.GetName() != "" {
 			ns := b.GetNamespace()
