@@ -1,7 +1,7 @@
 // Command orchestrator serves the public AuditService: it runs each audit
 // through the rbac-agent, entra-agent, risk-agent and report-agent, stores the
-// results in SQLite and streams progress. It holds no cluster or directory
-// credential.
+// results in its database (a SQLite file, or PostgreSQL) and streams
+// progress. It holds no cluster or directory credential.
 package main
 
 import (
@@ -31,6 +31,7 @@ import (
 	"secureaudit.dev/services/orchestrator/evidence"
 	"secureaudit.dev/services/orchestrator/regression"
 	"secureaudit.dev/services/orchestrator/schedule"
+	"secureaudit.dev/services/orchestrator/storage"
 	"secureaudit.dev/services/orchestrator/store"
 )
 
@@ -48,8 +49,8 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	entraAddr := str("entra-agent", "", "address of the entra-agent; audits run without identity data when empty")
 	riskAddr := str("risk-agent", "127.0.0.1:8443", "address of the risk-agent")
 	reportAddr := str("report-agent", "127.0.0.1:8444", "address of the report-agent")
-	dbPath := str("db", "secureaudit.db", "SQLite database file")
-	keyPath := str("evidence-key", "", "signing key of the evidence log, generated with mode 0600 at first start (default: evidence.key next to -db)")
+	dbDSN := str("db", "secureaudit.db", "database: a SQLite file (created with mode 0600), or postgres://user:password@host:5432/name?sslmode=verify-full for PostgreSQL (several replicas; pass it in the environment from a Secret, not on the command line)")
+	keyPath := str("evidence-key", "", "signing key of the evidence log, generated with mode 0600 at first start (default: evidence.key next to a SQLite -db; required with PostgreSQL, the same key for every replica)")
 	webhook := str("controls-webhook", "", "URL that token baseline alerts are POSTed to as JSON (optional)")
 	regressionEvery := str("regression-interval", "24h", "how often to re-run the reference cases (baseline regression); 0 disables the schedule")
 	refuseCred := str("refuse-on-credential-violation", "false", "refuse audits while an agent presents a credential broader than its scope manifest (CC6.2)")
@@ -111,24 +112,28 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	defer svc.Close()
 
-	st, err := store.OpenSQLite(ctx, *dbPath)
+	db, err := storage.Open(ctx, *dbDSN, svc.Log)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer db.Close()
+	svc.Log.Info("database", "backend", db.Dialect().String(), "database", db.String())
+	st := store.New(db)
 	svc.AddReadiness("store", st.Ping)
 
 	// Controls alerts, anomalies and tokens per item, with the RPC metrics:
 	// -metrics-file, OTLP and the health port's /metrics (run.Flags).
 	mp := svc.Metrics.Provider
 	if *keyPath == "" {
-		*keyPath = filepath.Join(filepath.Dir(*dbPath), "evidence.key")
+		if db.Dialect() != storage.SQLite {
+			return errors.New("-evidence-key is required with a PostgreSQL -db: every replica signs the evidence log with the same key (a Secret mounted as a file)")
+		}
+		*keyPath = filepath.Join(filepath.Dir(db.String()), "evidence.key")
 	}
-	evlog, err := evidence.Open(ctx, *dbPath, *keyPath)
+	evlog, err := evidence.New(db, *keyPath)
 	if err != nil {
 		return err
 	}
-	defer evlog.Close()
 	svc.Log.Info("evidence log", "public_key", evlog.PublicKey())
 
 	// Token alerts (CC3.4) and anomaly events (CC7.2) are appended to the
@@ -158,11 +163,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 			return err
 		}
 	}
-	reg, err := approval.Open(ctx, *dbPath, evlog, manifests, svc.Log, approval.WithRefuseOnCredentialViolation(refuseOnViolation))
-	if err != nil {
-		return err
-	}
-	defer reg.Close()
+	reg := approval.New(db, evlog, manifests, svc.Log, approval.WithRefuseOnCredentialViolation(refuseOnViolation))
 	if approveBundled {
 		if err := reg.ApproveDevelopment(ctx, svc.Creds.ID().String()); err != nil {
 			return err

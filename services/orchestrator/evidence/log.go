@@ -1,5 +1,5 @@
 // Package evidence is the orchestrator's tamper-evident evidence log: an
-// append-only RFC 6962 Merkle tree in the orchestrator's SQLite database,
+// append-only RFC 6962 Merkle tree in the orchestrator's database (SQLite or PostgreSQL),
 // whose head is signed with an Ed25519 key the orchestrator generates at first
 // start (a signed-note key file of mode 0600).
 //
@@ -29,14 +29,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"secureaudit.dev/platform/evidence"
+	"secureaudit.dev/services/orchestrator/storage"
 )
 
 // KeyName is the signed-note key name of the log.
@@ -45,29 +44,20 @@ const KeyName = "secureaudit-evidence"
 // Origin is the checkpoint origin line.
 const Origin = "secureaudit.dev/evidence"
 
-const schema = `
-CREATE TABLE IF NOT EXISTS evidence_entries (
-	idx     INTEGER PRIMARY KEY,
-	time_ns INTEGER NOT NULL,
-	record  BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS evidence_entries_time ON evidence_entries (time_ns);
-CREATE TABLE IF NOT EXISTS evidence_hashes (
-	idx  INTEGER PRIMARY KEY,
-	hash BLOB NOT NULL
-);
-`
-
-// Log is the evidence log. It is safe for concurrent use.
+// Log is the evidence log. It is safe for concurrent use, and several
+// orchestrator replicas may append to one PostgreSQL database: appends are
+// serialised in the database (an advisory transaction lock), so no two
+// entries get one index and none is skipped.
 type Log struct {
-	db     *sql.DB
+	db     *storage.DB
 	signer note.Signer
 	vkey   string
 	now    func() time.Time
-
-	mu   sync.Mutex
-	last time.Time
 }
+
+// appendLock is the PostgreSQL advisory lock key that serialises appends
+// (any fixed number; "evidence" in ASCII).
+const appendLock = 0x65766964656e6365
 
 // Option configures a Log.
 type Option func(*Log)
@@ -75,34 +65,17 @@ type Option func(*Log)
 // WithClock sets the clock, for tests.
 func WithClock(now func() time.Time) Option { return func(l *Log) { l.now = now } }
 
-// Open opens the log in the SQLite database at dbPath, creating its tables,
-// and loads the signing key from keyPath, generating it on first start.
-func Open(ctx context.Context, dbPath, keyPath string, opts ...Option) (*Log, error) {
+// New opens the log in the orchestrator's database (its tables come with
+// db's migrations) and loads the signing key from keyPath, generating it on
+// first start. Every replica on one database must use the same key.
+func New(db *storage.DB, keyPath string, opts ...Option) (*Log, error) {
 	signer, vkey, err := loadKey(keyPath)
 	if err != nil {
 		return nil, err
 	}
-	dsn := "file:" + dbPath + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", dbPath, err)
-	}
-	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("create evidence tables in %s: %w", dbPath, err)
-	}
 	l := &Log{db: db, signer: signer, vkey: vkey, now: time.Now}
 	for _, o := range opts {
 		o(l)
-	}
-	var lastNS sql.NullInt64
-	if err := db.QueryRowContext(ctx, `SELECT MAX(time_ns) FROM evidence_entries`).Scan(&lastNS); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("read evidence log: %w", err)
-	}
-	if lastNS.Valid {
-		l.last = time.Unix(0, lastNS.Int64).UTC()
 	}
 	return l, nil
 }
@@ -162,34 +135,36 @@ func trimNewline(b []byte) []byte {
 	return b
 }
 
-// Close closes the database.
-func (l *Log) Close() error { return l.db.Close() }
-
 // PublicKey returns the signed-note verifier key an auditor pins.
 func (l *Log) PublicKey() string { return l.vkey }
 
 // Append stamps the entry with the time, appends it and returns its index.
-// Times never go backwards within the log.
+// Times never go backwards within the log, whichever replica appends.
 func (l *Log) Append(ctx context.Context, e evidence.Entry) (int64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	t := l.now().UTC()
-	if !t.After(l.last) {
-		t = l.last.Add(time.Nanosecond)
-	}
-	e.Time = t
-	rec, err := e.Record()
-	if err != nil {
-		return 0, err
-	}
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("append evidence: %w", err)
 	}
 	defer tx.Rollback()
-	var n int64
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM evidence_entries`).Scan(&n); err != nil {
+	if l.db.Dialect() == storage.Postgres {
+		// Held until commit: the next append reads this one's index.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(appendLock)); err != nil {
+			return 0, fmt.Errorf("append evidence: lock the log: %w", err)
+		}
+	}
+	// SQLite: the one connection of the pool serialises transactions.
+	var n, lastNS int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx) + 1, 0), COALESCE(MAX(time_ns), 0) FROM evidence_entries`).Scan(&n, &lastNS); err != nil {
 		return 0, fmt.Errorf("append evidence: %w", err)
+	}
+	t := l.now().UTC()
+	if last := time.Unix(0, lastNS); lastNS != 0 && !t.After(last) {
+		t = last.Add(time.Nanosecond).UTC()
+	}
+	e.Time = t
+	rec, err := e.Record()
+	if err != nil {
+		return 0, err
 	}
 	hashes, err := tlog.StoredHashes(n, rec, hashReader{ctx: ctx, q: tx})
 	if err != nil {
@@ -207,7 +182,6 @@ func (l *Log) Append(ctx context.Context, e evidence.Entry) (int64, error) {
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("append evidence: %w", err)
 	}
-	l.last = t
 	return n, nil
 }
 
@@ -240,9 +214,13 @@ func (l *Log) Entries(ctx context.Context, lo, hi int64) ([]*evidence.Entry, err
 // Export signs the current head and returns the bundle of entries whose time
 // is in [from, to); a zero bound is open.
 func (l *Log) Export(ctx context.Context, from, to time.Time) (*evidence.Bundle, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	tx, err := l.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	// One snapshot for the head, the hashes and the entries, while other
+	// replicas append.
+	opts := &sql.TxOptions{ReadOnly: true}
+	if l.db.Dialect() == storage.Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := l.db.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("export evidence: %w", err)
 	}
@@ -277,6 +255,7 @@ func (l *Log) Export(ctx context.Context, from, to time.Time) (*evidence.Bundle,
 	return evidence.NewBundle(src, l.vkey, signed, size, lo, hi, from.UTC(), to.UTC())
 }
 
+// querier is a storage.DB or storage.Tx.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row

@@ -2,7 +2,6 @@ package evidence
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -13,7 +12,13 @@ import (
 	"time"
 
 	"secureaudit.dev/platform/evidence"
+	"secureaudit.dev/platform/pgtest"
+	"secureaudit.dev/services/orchestrator/storage"
+	"secureaudit.dev/services/orchestrator/storage/storagetest"
 )
+
+// TestMain stops the PostgreSQL server the tests started (storagetest).
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 type clock struct {
 	mu sync.Mutex
@@ -29,15 +34,22 @@ func (c *clock) now() time.Time {
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
-func open(t *testing.T, dir string) *Log {
+// open opens the log in the database dsn with the key in dir.
+func open(t *testing.T, dsn, dir string) *Log {
 	t.Helper()
 	c := &clock{t: t0}
-	l, err := Open(context.Background(), filepath.Join(dir, "db"), filepath.Join(dir, "keys", "evidence.key"), WithClock(c.now))
+	l, err := New(storagetest.Open(t, dsn), filepath.Join(dir, "keys", "evidence.key"), WithClock(c.now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
 	return l
+}
+
+// backends runs f once per storage backend.
+func backends(t *testing.T, f func(t *testing.T, backend string)) {
+	for _, b := range storagetest.Backends {
+		t.Run(b, func(t *testing.T) { f(t, b) })
+	}
 }
 
 func appendN(t *testing.T, l *Log, n int) {
@@ -56,9 +68,10 @@ func appendN(t *testing.T, l *Log, n int) {
 	}
 }
 
-func TestAppendExportVerify(t *testing.T) {
-	dir := t.TempDir()
-	l := open(t, dir)
+func TestAppendExportVerify(t *testing.T) { backends(t, testAppendExportVerify) }
+
+func testAppendExportVerify(t *testing.T, backend string) {
+	l := open(t, storagetest.DSN(t, backend), t.TempDir())
 	appendN(t, l, 7)
 	ctx := context.Background()
 	tests := []struct {
@@ -99,26 +112,34 @@ func TestAppendExportVerify(t *testing.T) {
 
 // TestStoreTampering edits and deletes rows behind the log's back; the
 // exported bundle no longer verifies and the error names the entry.
-func TestStoreTampering(t *testing.T) {
+func TestStoreTampering(t *testing.T) { backends(t, testStoreTampering) }
+
+func testStoreTampering(t *testing.T, backend string) {
 	tests := []struct {
-		name string
-		sql  string
-		want int64
+		name           string
+		sqlite, postgr string
+		want           int64
 	}{
-		{"edited record", `UPDATE evidence_entries SET record = replace(record, '"outcome":"pass"', '"outcome":"fail"') WHERE idx = 3`, 3},
-		{"record swapped", `UPDATE evidence_entries SET record = (SELECT record FROM evidence_entries WHERE idx = 5) WHERE idx = 4`, 4},
+		{"edited record",
+			`UPDATE evidence_entries SET record = replace(record, '"outcome":"pass"', '"outcome":"fail"') WHERE idx = 3`,
+			`UPDATE evidence_entries SET record = convert_to(replace(convert_from(record, 'UTF8'), '"outcome":"pass"', '"outcome":"fail"'), 'UTF8') WHERE idx = 3`, 3},
+		{"record swapped",
+			`UPDATE evidence_entries SET record = (SELECT record FROM evidence_entries WHERE idx = 5) WHERE idx = 4`,
+			`UPDATE evidence_entries SET record = (SELECT record FROM evidence_entries WHERE idx = 5) WHERE idx = 4`, 4},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			l := open(t, dir)
+			dsn := storagetest.DSN(t, backend)
+			l := open(t, dsn, t.TempDir())
 			appendN(t, l, 8)
-			db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "db"))
-			if err != nil {
-				t.Fatal(err)
+			// A second pool on the same database: someone with write
+			// access to it, behind the log's back.
+			db := storagetest.Open(t, dsn)
+			query := tc.sqlite
+			if db.Dialect() == storage.Postgres {
+				query = tc.postgr
 			}
-			defer db.Close()
-			if _, err := db.Exec(tc.sql); err != nil {
+			if _, err := db.ExecContext(context.Background(), query); err != nil {
 				t.Fatal(err)
 			}
 			b, err := l.Export(context.Background(), time.Time{}, time.Time{})
@@ -134,9 +155,12 @@ func TestStoreTampering(t *testing.T) {
 	}
 }
 
-func TestKeyFile(t *testing.T) {
+func TestKeyFile(t *testing.T) { backends(t, testKeyFile) }
+
+func testKeyFile(t *testing.T, backend string) {
+	dsn := storagetest.DSN(t, backend)
 	dir := t.TempDir()
-	l := open(t, dir)
+	l := open(t, dsn, dir)
 	key := filepath.Join(dir, "keys", "evidence.key")
 	info, err := os.Stat(key)
 	if err != nil {
@@ -149,10 +173,9 @@ func TestKeyFile(t *testing.T) {
 		t.Errorf("public key %q does not name %s", l.PublicKey(), KeyName)
 	}
 	appendN(t, l, 2)
-	l.Close()
 
 	// Reopening keeps the key and the entries; appends continue the tree.
-	l2 := open(t, dir)
+	l2 := open(t, dsn, dir)
 	if l2.PublicKey() != l.PublicKey() {
 		t.Errorf("reopened log has key %q, want %q", l2.PublicKey(), l.PublicKey())
 	}
@@ -174,7 +197,7 @@ func TestKeyFile(t *testing.T) {
 	if err := os.Chmod(key, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(context.Background(), filepath.Join(dir, "db"), key); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if _, err := New(storagetest.Open(t, dsn), key); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("Open with a world-readable key = %v, want a refusal", err)
 	}
 }
