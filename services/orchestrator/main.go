@@ -6,11 +6,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -120,6 +123,11 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	svc.Log.Info("database", "backend", db.Dialect().String(), "database", db.String())
 	st := store.New(db)
 	svc.AddReadiness("store", st.Ping)
+	replica, err := replicaName()
+	if err != nil {
+		return err
+	}
+	svc.Log.Info("replica", "name", replica)
 
 	// Controls alerts, anomalies and tokens per item, with the RPC metrics:
 	// -metrics-file, OTLP and the health port's /metrics (run.Flags).
@@ -226,7 +234,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	service := audit.NewService(runner, st, svc.Log)
-	scheduler := schedule.New(st, service.Start, svc.Log)
+	scheduler := schedule.New(st, service.Start, svc.Log, schedule.WithReplica(replica))
 	if tick > 0 {
 		service.ScheduleWith(scheduler)
 	}
@@ -323,4 +331,20 @@ func truncate(s string, n int) string {
 		return string(r[:n])
 	}
 	return s
+}
+
+// replicaName names this process among the replicas on one database: the
+// host (the pod's name in Kubernetes), the process ID and a random suffix, so
+// that a restarted pod is a new replica and never renews its predecessor's
+// leases.
+func replicaName() (string, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "orchestrator"
+	}
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("replica name: %w", err)
+	}
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b)), nil
 }

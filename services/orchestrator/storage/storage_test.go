@@ -52,7 +52,7 @@ func legacyDB(t *testing.T, edit func(string) string) string {
 }
 
 // TestLegacyDatabase: a database file made before migrations existed is
-// adopted as schema version 1 with its rows.
+// adopted as schema version 1 with its rows, and migrated on.
 func TestLegacyDatabase(t *testing.T) {
 	path := legacyDB(t, func(s string) string { return s })
 	db := storagetest.Open(t, path)
@@ -61,8 +61,8 @@ func TestLegacyDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v != 1 {
-		t.Errorf("schema version %d, want 1", v)
+	if v != 2 {
+		t.Errorf("schema version %d, want 2 (the newest)", v)
 	}
 	var id string
 	var idx int64

@@ -54,6 +54,9 @@ func (s *Store) DeleteSchedule(ctx context.Context, name string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("schedule %s: %w", name, ErrNotFound)
 	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM schedule_runs WHERE name = ?`, name); err != nil {
+		return fmt.Errorf("delete runs of schedule %s: %w", name, err)
+	}
 	return nil
 }
 
