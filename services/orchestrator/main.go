@@ -230,8 +230,14 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 	})
 	runner.GateWith(reg)
-	if err := runner.Recover(ctx); err != nil {
-		return err
+	runner.SetReplica(replica)
+	// A SQLite file has one orchestrator: what it left unfinished failed
+	// with it. On PostgreSQL other replicas may be running those audits:
+	// they are failed only once their lease expired (the runner's reaper).
+	if db.Dialect() == storage.SQLite {
+		if err := runner.Recover(ctx); err != nil {
+			return err
+		}
 	}
 	service := audit.NewService(runner, st, svc.Log)
 	scheduler := schedule.New(st, service.Start, svc.Log, schedule.WithReplica(replica))

@@ -22,6 +22,9 @@ import (
 // ErrNotFound is returned for an unknown audit or report.
 var ErrNotFound = errors.New("not found")
 
+// ErrFinished is returned for a change to an audit that has finished.
+var ErrFinished = errors.New("the audit has finished")
+
 // ErrBadPageToken is returned for a page token this store did not issue.
 var ErrBadPageToken = errors.New("malformed page token")
 
@@ -58,18 +61,24 @@ func (s *Store) CreateAudit(ctx context.Context, a *secureauditv1.Audit) error {
 	return nil
 }
 
-// UpdateAudit replaces a stored audit.
+// UpdateAudit replaces a stored audit that has not finished: a finished
+// audit is never written again (ErrFinished), so a replica that lost its
+// lease cannot overwrite the failure another replica recorded.
 func (s *Store) UpdateAudit(ctx context.Context, a *secureauditv1.Audit) error {
 	data, err := proto.Marshal(a)
 	if err != nil {
 		return fmt.Errorf("marshal audit: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE audits SET state = ?, data = ? WHERE id = ?`, int32(a.GetState()), data, a.GetId())
+	res, err := s.db.ExecContext(ctx, `UPDATE audits SET state = ?, data = ? WHERE id = ? AND state IN (?, ?)`,
+		int32(a.GetState()), data, a.GetId(), statePending, stateRunning)
 	if err != nil {
 		return fmt.Errorf("update audit %s: %w", a.GetId(), err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("update audit %s: %w", a.GetId(), ErrNotFound)
+		if _, err := s.GetAudit(ctx, a.GetId()); err != nil {
+			return fmt.Errorf("update audit %s: %w", a.GetId(), err)
+		}
+		return fmt.Errorf("update audit %s: %w", a.GetId(), ErrFinished)
 	}
 	return nil
 }

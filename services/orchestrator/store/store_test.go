@@ -100,6 +100,14 @@ func testUpdateGetAndUnfinished(t *testing.T, db *storage.DB) {
 	if err := s.UpdateAudit(ctx, audit(99, secureauditv1.AuditState_AUDIT_STATE_FAILED)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("update unknown audit: err = %v", err)
 	}
+	// A finished audit is never written again.
+	running.State = secureauditv1.AuditState_AUDIT_STATE_RUNNING
+	if err := s.UpdateAudit(ctx, running); !errors.Is(err, ErrFinished) {
+		t.Errorf("update of a failed audit: err = %v, want ErrFinished", err)
+	}
+	if got, _ := s.GetAudit(ctx, running.GetId()); got.GetState() != secureauditv1.AuditState_AUDIT_STATE_FAILED {
+		t.Errorf("failed audit now %s", got.GetState())
+	}
 }
 
 func TestResultsAndEvents(t *testing.T) { storagetest.Run(t, testResultsAndEvents) }
