@@ -15,6 +15,8 @@
 //
 //	url := pgtest.NewDatabase(t) // postgres://...; skips or fails without the binaries
 //
+// or, for a server of one test's own (end-to-end tests), pgtest.Start(t).
+//
 // Without the binaries the tests skip with a loud reason, except in CI
 // (CI=true), where they fail: CI cannot go green without PostgreSQL.
 // Production code never imports this package.
@@ -325,6 +327,30 @@ func (s *Server) Stop() error {
 		<-s.exited
 		return errors.New("pgtest: postgres did not stop within 30s of SIGINT; killed")
 	}
+}
+
+// Start starts a server of the test's own, stopped and removed when the test
+// ends. Without binaries it skips tb with a loud reason, or fails it when
+// CI=true.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	srv, err := StartServer()
+	if errors.Is(err, ErrNoBinaries) {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("CI=true and %v", err)
+		}
+		tb.Skipf("SKIPPING the PostgreSQL backend: %v (in CI this fails)", err)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Logf("pgtest: PostgreSQL on 127.0.0.1:%d: initdb %v, server start %v", srv.port, srv.Initdb.Round(time.Millisecond), srv.Start.Round(time.Millisecond))
+	tb.Cleanup(func() {
+		if err := srv.Stop(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return srv
 }
 
 var shared struct {
