@@ -57,6 +57,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	webhook := str("controls-webhook", "", "URL that token baseline alerts are POSTed to as JSON (optional)")
 	regressionEvery := str("regression-interval", "24h", "how often to re-run the reference cases (baseline regression); 0 disables the schedule")
 	refuseCred := str("refuse-on-credential-violation", "false", "refuse audits while an agent presents a credential broader than its scope manifest (CC6.2)")
+	leaseFlag := str("audit-lease", audit.DefaultLease.String(), "how long a replica holds an audit without renewing (it renews every third of it); past it another replica on the database fails the audit, naming the replica")
 	scheduleTick := str("schedule-tick", "30s", "how often due audit schedules are checked (secureaudit schedule add); 0 disables scheduling")
 	budgets := map[string]*string{}
 	for _, b := range []struct {
@@ -88,6 +89,10 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	every, err := time.ParseDuration(*regressionEvery)
 	if err != nil || every < 0 {
 		return fmt.Errorf("-regression-interval: want a duration such as 24h, got %q", *regressionEvery)
+	}
+	lease, err := time.ParseDuration(*leaseFlag)
+	if err != nil || lease < time.Second {
+		return fmt.Errorf("-audit-lease: want a duration of at least 1s such as 30s, got %q", *leaseFlag)
 	}
 	tick, err := time.ParseDuration(*scheduleTick)
 	if err != nil || tick < 0 {
@@ -231,6 +236,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	})
 	runner.GateWith(reg)
 	runner.SetReplica(replica)
+	runner.SetLease(lease, 0)
 	// A SQLite file has one orchestrator: what it left unfinished failed
 	// with it. On PostgreSQL other replicas may be running those audits:
 	// they are failed only once their lease expired (the runner's reaper).

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -112,4 +113,110 @@ func publicKey(t *testing.T, logPath string) string {
 	}
 	k, _, _ := strings.Cut(rest, `"`)
 	return k
+}
+
+// TestKilledReplicaAuditFails: an audit runs on one orchestrator replica
+// (held at the assess stage by a stopped risk-agent); a second replica
+// starting meanwhile leaves it alone; the first is killed with SIGKILL, and
+// once its lease (-audit-lease 2s) expired the second fails the audit naming
+// the dead replica; a new audit then runs on the second.
+func TestKilledReplicaAuditFails(t *testing.T) {
+	srv := pgtest.Start(t)
+	name, err := srv.CreateDatabase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SECUREAUDIT_DB", srv.URL(name))
+	risk, _, _, riskProc := startProcess(t, "risk-agent")
+	args := []string{
+		"-rbac-agent", addr(t, "rbac-agent"), "-risk-agent", risk, "-report-agent", addr(t, "report-agent"),
+		"-evidence-key", filepath.Join(t.TempDir(), "evidence.key"), "-approve-bundled-scopes=true", "-audit-lease", "2s",
+	}
+	first, firstLog, _, firstProc := startProcess(t, "orchestrator", args...)
+	if err := riskProc.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer riskProc.Signal(syscall.SIGCONT) //nolint:errcheck // the test's end
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c1, err := client.Dial(first, env.stack.PKIDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	resp, err := c1.API().StartAudit(ctx, &secureauditv1.StartAuditRequest{SkipDirectory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.GetAudit().GetId()
+	// Wait, through the events, until the first replica is at the assess stage.
+	wctx, wcancel := context.WithCancel(ctx)
+	err = c1.WatchEvents(wctx, id, func(e *secureauditv1.AuditEvent) {
+		if e.GetStage() == secureauditv1.AuditStage_AUDIT_STAGE_ASSESS {
+			wcancel()
+		}
+	})
+	wcancel()
+	if ctx.Err() != nil {
+		t.Fatalf("the audit did not reach the assess stage: %v", err)
+	}
+
+	second, _ := startBinary(t, "orchestrator", args...)
+	c2, err := client.Dial(second, env.stack.PKIDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	got, err := c2.API().GetAudit(ctx, &secureauditv1.GetAuditRequest{AuditId: id})
+	if err != nil || got.GetAudit().GetState() != secureauditv1.AuditState_AUDIT_STATE_RUNNING {
+		t.Fatalf("after the second replica started: %s, %v; want RUNNING (a start-up fails nothing another replica holds)", got.GetAudit().GetState(), err)
+	}
+
+	replica := loggedReplica(t, firstLog)
+	if err := firstProc.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// WatchAudit on the second replica ends when the audit does.
+	if err := c2.WatchEvents(ctx, id, func(*secureauditv1.AuditEvent) {}); err != nil {
+		t.Fatalf("watch on the second replica: %v", err)
+	}
+	got, err = c2.API().GetAudit(ctx, &secureauditv1.GetAuditRequest{AuditId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetAudit().GetState() != secureauditv1.AuditState_AUDIT_STATE_FAILED {
+		t.Fatalf("audit of the killed replica: %s, want FAILED", got.GetAudit().GetState())
+	}
+	for _, w := range []string{replica, "stopped renewing its lease", "start a new audit"} {
+		if !strings.Contains(got.GetAudit().GetError(), w) {
+			t.Errorf("error %q does not say %q", got.GetAudit().GetError(), w)
+		}
+	}
+
+	if err := riskProc.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	a, err := runUntilDone(t, second)
+	if err != nil || a.GetState() != secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED {
+		t.Fatalf("the audit again on the second replica: %v, %v; want SUCCEEDED", a.GetState(), err)
+	}
+}
+
+// loggedReplica returns the replica name an orchestrator logged at start.
+func loggedReplica(t *testing.T, logPath string) string {
+	t.Helper()
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, line, ok := strings.Cut(string(data), `"msg":"replica"`)
+	if ok {
+		_, rest, found := strings.Cut(line, `"name":"`)
+		if n, _, _ := strings.Cut(rest, `"`); found && n != "" {
+			return n
+		}
+	}
+	t.Fatalf("%s logs no replica name", logPath)
+	return ""
 }
