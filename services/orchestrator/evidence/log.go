@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -112,8 +113,8 @@ func loadKey(path string) (note.Signer, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("stat evidence key: %w", err)
 		}
-		if info.Mode().Perm()&0o077 != 0 {
-			return nil, "", fmt.Errorf("evidence key %s has mode %v; it must be readable by its owner only (chmod 600)", path, info.Mode().Perm())
+		if err := keyModeOK(info); err != nil {
+			return nil, "", fmt.Errorf("evidence key %s: %w", path, err)
 		}
 	}
 	skey := string(trimNewline(data))
@@ -126,6 +127,24 @@ func loadKey(path string) (note.Signer, string, error) {
 		return nil, "", err
 	}
 	return signer, vkey, nil
+}
+
+// keyModeOK is PostgreSQL's rule for its server key: a key file owned by
+// this process's user must be readable by that user only (0600 or less); a
+// key owned by root may also be read by its group (0640 or less), which is
+// how Kubernetes mounts a Secret for a non-root container (root-owned, the
+// pod's fsGroup, mode 0440). Nobody else may ever read it.
+func keyModeOK(info os.FileInfo) error {
+	perm := info.Mode().Perm()
+	st, ok := info.Sys().(*syscall.Stat_t)
+	switch {
+	case perm&0o007 != 0:
+	case perm&0o070 == 0:
+		return nil
+	case ok && st.Uid == 0 && perm&0o030 == 0:
+		return nil // root-owned, group read-only: a Kubernetes Secret
+	}
+	return fmt.Errorf("mode %v: it must be readable by its owner only (chmod 600), or be owned by root and readable by its group only (a Kubernetes Secret with defaultMode 0440)", perm)
 }
 
 func trimNewline(b []byte) []byte {

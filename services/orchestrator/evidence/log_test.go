@@ -264,3 +264,50 @@ func TestConcurrentReplicasAppend(t *testing.T) {
 		prev = e.Time
 	}
 }
+
+// TestKeyFileModes: PostgreSQL's rule for its server key. A key may be read
+// by its owner only, or, owned by root, also by its group (a Kubernetes
+// Secret mounted for a non-root container: root-owned, the pod's fsGroup,
+// mode 0440); never by others, and never written by its group.
+func TestKeyFileModes(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the cases chown the key: they need root (as CI runs)")
+	}
+	dir := t.TempDir()
+	key := filepath.Join(dir, "evidence.key")
+	db := storagetest.Open(t, storagetest.DSN(t, "sqlite"))
+	if _, err := New(db, key); err != nil { // generates the key
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		uid  int
+		mode os.FileMode
+		ok   bool
+	}{
+		{"own, 0600", 0, 0o600, true},
+		{"own, 0400", 0, 0o400, true},
+		{"root, Secret 0440", 0, 0o440, true},
+		{"root, 0640", 0, 0o640, true},
+		{"root, group may write", 0, 0o660, false},
+		{"root, others may read", 0, 0o444, false},
+		{"another user, group may read", 65532, 0o640, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.Chown(key, tc.uid, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(key, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			_, err := New(db, key)
+			if tc.ok && err != nil {
+				t.Errorf("refused: %v", err)
+			}
+			if !tc.ok && (err == nil || !strings.Contains(err.Error(), "chmod 600")) {
+				t.Errorf("New = %v, want a refusal saying chmod 600", err)
+			}
+		})
+	}
+}
