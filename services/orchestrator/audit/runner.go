@@ -47,6 +47,7 @@ type Leases interface {
 	ClaimExpired(ctx context.Context, owner string, now time.Time, lease time.Duration) ([]store.Expired, error)
 	RenewLease(ctx context.Context, id, owner string, until time.Time) (held, cancel bool, err error)
 	RequestCancel(ctx context.Context, id string) (bool, error)
+	Pending(ctx context.Context) (int, error)
 }
 
 // Lease defaults: a replica renews its audits' leases every third of
@@ -133,7 +134,6 @@ type Runner struct {
 	replica     string
 	lease, poll time.Duration
 	wake        chan struct{}
-	pending     atomic.Int64 // audits queued here and not yet claimed, bounded by maxQueued
 
 	mu       sync.Mutex
 	cancels  map[string]context.CancelFunc
@@ -194,7 +194,7 @@ func (r *Runner) SetLease(lease, poll time.Duration) {
 	}
 }
 
-// maxQueued bounds the audits one replica queues ahead of its workers.
+// maxQueued bounds the audits waiting for a worker, across replicas.
 const maxQueued = 1024
 
 // Recover marks audits that a previous process left unfinished as failed,
@@ -292,13 +292,14 @@ func (r *Runner) reap(ctx context.Context) {
 
 // Enqueue stores a new pending audit for a worker of any replica to claim.
 func (r *Runner) Enqueue(ctx context.Context, a *secureauditv1.Audit) error {
-	if r.pending.Load() >= maxQueued {
+	if n, err := r.store.Pending(ctx); err != nil {
+		return err
+	} else if n >= maxQueued {
 		return errQueueFull
 	}
 	if err := r.store.CreateAudit(ctx, a); err != nil {
 		return err
 	}
-	r.pending.Add(1)
 	r.mu.Lock()
 	r.seq[a.GetId()] = 0
 	r.mu.Unlock()
@@ -345,10 +346,6 @@ func (r *Runner) Cancel(ctx context.Context, id string) (bool, error) {
 // expired) the run stops without writing the audit again.
 func (r *Runner) runClaimed(parent context.Context, a *secureauditv1.Audit) {
 	id := a.GetId()
-	r.pending.Add(-1)
-	if r.pending.Load() < 0 {
-		r.pending.Store(0) // claimed an audit queued on another replica
-	}
 	if err := r.adopt(parent, a); err != nil {
 		r.log.ErrorContext(parent, "start a claimed audit", keyAuditID, id, keyError, err.Error())
 		return

@@ -38,6 +38,15 @@ func (s *Store) ClaimAudit(ctx context.Context, owner string, now time.Time, lea
 		ORDER BY created_ns, id LIMIT 1`, []any{statePending, now.UnixNano()}, owner, now.Add(lease))
 }
 
+// Pending counts the audits waiting to be claimed, on every replica.
+func (s *Store) Pending(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM audits WHERE state = ?`, statePending).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count pending audits: %w", err)
+	}
+	return n, nil
+}
+
 // ClaimAuditID takes one pending audit for owner, as ClaimAudit; nil when it
 // is not pending or another replica holds it.
 func (s *Store) ClaimAuditID(ctx context.Context, id, owner string, now time.Time, lease time.Duration) (*secureauditv1.Audit, error) {

@@ -26,6 +26,9 @@ func testLeases(t *testing.T, db *storage.DB) {
 		}
 	}
 	id := func(i int) string { return audit(i, 0).GetId() }
+	if n, err := s.Pending(ctx); err != nil || n != 3 {
+		t.Errorf("Pending = %d, %v; want 3", n, err)
+	}
 	claim := func(owner string, at time.Time) string {
 		t.Helper()
 		a, err := s.ClaimAudit(ctx, owner, at, lease)
