@@ -139,24 +139,15 @@ func byKey(t *testing.T, objs []object, stripHelm bool) map[string]object {
 // webhookOverlay writes, outside deploy/, an overlay of the base with the
 // controls-webhook component, as an adopter would.
 func webhookOverlay(t *testing.T) string {
-	dir := t.TempDir()
-	base, err := filepath.Rel(dir, deployDir(t)) // kustomize takes relative roots only
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [%s]\ncomponents: [%s]\n",
-		base, filepath.Join(base, "components", "controls-webhook"))
-	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return overlay(t, "controls-webhook")
 }
 
 // TestHelmMatchesKustomize: the chart with its default values declares the
 // same objects as the kustomize base, field for field (images, args, env,
 // ports, probes, resources, security contexts, volumes, RBAC rules,
 // NetworkPolicies, PodDisruptionBudgets), apart from the labels Helm adds;
-// and with the controls webhook set, the same as the overlay an adopter writes with the component that sets it.
+// and with the controls webhook set, or PostgreSQL, the same as the overlay an adopter writes
+// with the component that sets it.
 func TestHelmMatchesKustomize(t *testing.T) {
 	for _, tc := range []struct {
 		name, kustomization string
@@ -165,6 +156,9 @@ func TestHelmMatchesKustomize(t *testing.T) {
 		{"base", deployDir(t), nil},
 		{"controls-webhook", webhookOverlay(t), map[string]any{
 			"orchestrator": map[string]any{"controlsWebhook": map[string]any{"url": "https://alerts.example.com/secureaudit", "cidrs": []any{"203.0.113.10/32"}}},
+		}},
+		{"postgres", overlay(t, "postgres"), map[string]any{
+			"orchestrator": map[string]any{"replicas": 3, "postgres": map[string]any{"secretName": "secureaudit-database", "cidrs": []any{"192.0.2.10/32"}}},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
