@@ -61,8 +61,8 @@ func TestLegacyDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v != 2 {
-		t.Errorf("schema version %d, want 2 (the newest)", v)
+	if v != 3 {
+		t.Errorf("schema version %d, want 3 (the newest)", v)
 	}
 	var id string
 	var idx int64

@@ -32,11 +32,19 @@ func (s *Store) skipLocked() string {
 
 // ClaimAudit takes the oldest pending audit that no replica holds (never
 // claimed, or its holder's lease expired before now: a takeover) for owner
-// until now+lease, and returns it; nil when there is none.
+// until now+lease, and returns it; nil when there is none. An audit whose
+// cluster has another audit held by a live lease waits: two audits of one
+// cluster never overlap, whichever replicas run them.
 func (s *Store) ClaimAudit(ctx context.Context, owner string, now time.Time, lease time.Duration) (*secureauditv1.Audit, error) {
-	return s.claim(ctx, `SELECT id, data FROM audits WHERE state = ? AND (lease_owner = '' OR lease_expires_ns < ?)
-		ORDER BY created_ns, id LIMIT 1`, []any{statePending, now.UnixNano()}, owner, now.Add(lease))
+	return s.claim(ctx, `SELECT id, cluster, data FROM audits a WHERE state = ? AND (lease_owner = '' OR lease_expires_ns < ?)
+		AND NOT EXISTS (`+clusterHeld+`) ORDER BY created_ns, id LIMIT 1`,
+		[]any{statePending, now.UnixNano(), statePending, stateRunning, now.UnixNano()}, owner, now, lease)
 }
+
+// clusterHeld finds another audit of a's cluster held by a live lease; its
+// arguments are the two unfinished states and the time.
+const clusterHeld = `SELECT 1 FROM audits b WHERE b.cluster = a.cluster AND b.id <> a.id
+	AND b.state IN (?, ?) AND b.lease_owner <> '' AND b.lease_expires_ns >= ?`
 
 // Pending counts the audits waiting to be claimed, on every replica.
 func (s *Store) Pending(ctx context.Context) (int, error) {
@@ -48,28 +56,45 @@ func (s *Store) Pending(ctx context.Context) (int, error) {
 }
 
 // ClaimAuditID takes one pending audit for owner, as ClaimAudit; nil when it
-// is not pending or another replica holds it.
+// is not pending or another replica holds it. (Cancel uses it: a cancelled
+// audit never runs, so its cluster does not matter.)
 func (s *Store) ClaimAuditID(ctx context.Context, id, owner string, now time.Time, lease time.Duration) (*secureauditv1.Audit, error) {
-	return s.claim(ctx, `SELECT id, data FROM audits WHERE id = ? AND state = ? AND (lease_owner = '' OR lease_owner = ? OR lease_expires_ns < ?)`,
-		[]any{id, statePending, owner, now.UnixNano()}, owner, now.Add(lease))
+	return s.claim(ctx, `SELECT id, cluster, data FROM audits a WHERE id = ? AND state = ? AND (lease_owner = '' OR lease_expires_ns < ?)`,
+		[]any{id, statePending, now.UnixNano()}, owner, now, lease)
 }
 
-func (s *Store) claim(ctx context.Context, query string, args []any, owner string, until time.Time) (*secureauditv1.Audit, error) {
+func (s *Store) claim(ctx context.Context, query string, args []any, owner string, now time.Time, lease time.Duration) (*secureauditv1.Audit, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("claim an audit: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a committed transaction's rollback is a no-op
-	var id string
+	var id, cluster string
 	var data []byte
-	err = tx.QueryRowContext(ctx, query+s.skipLocked(), args...).Scan(&id, &data)
+	err = tx.QueryRowContext(ctx, query+s.skipLocked(), args...).Scan(&id, &cluster, &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("claim an audit: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE audits SET lease_owner = ?, lease_expires_ns = ? WHERE id = ?`, owner, until.UnixNano(), id); err != nil {
+	if s.db.Dialect() == storage.Postgres {
+		// Two replicas may each have picked an audit of one cluster: one at
+		// a time per cluster, and the second sees the first's claim.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, hashtext(?))`, clusterLock, cluster); err != nil {
+			return nil, fmt.Errorf("claim audit %s: lock cluster %q: %w", id, cluster, err)
+		}
+		var held int
+		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM audits a WHERE a.id = ? AND EXISTS (`+clusterHeld+`)`,
+			id, statePending, stateRunning, now.UnixNano()).Scan(&held)
+		if err != nil {
+			return nil, fmt.Errorf("claim audit %s: %w", id, err)
+		}
+		if held > 0 {
+			return nil, nil
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE audits SET lease_owner = ?, lease_expires_ns = ? WHERE id = ?`, owner, now.Add(lease).UnixNano(), id); err != nil {
 		return nil, fmt.Errorf("claim audit %s: %w", id, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -77,6 +102,10 @@ func (s *Store) claim(ctx context.Context, query string, args []any, owner strin
 	}
 	return unmarshalAudit(data)
 }
+
+// clusterLock is the first key of the PostgreSQL advisory locks that
+// serialise claims per cluster (the second is the cluster's hash).
+const clusterLock = 0x61756469 // "audi"
 
 // ClaimExpired takes for owner, until now+lease, the running audits whose
 // holder's lease expired before now (that replica stopped renewing: it

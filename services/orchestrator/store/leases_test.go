@@ -21,7 +21,9 @@ func testLeases(t *testing.T, db *storage.DB) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	const lease = 30 * time.Second
 	for i := 1; i <= 3; i++ {
-		if err := s.CreateAudit(ctx, audit(i, secureauditv1.AuditState_AUDIT_STATE_PENDING)); err != nil {
+		a := audit(i, secureauditv1.AuditState_AUDIT_STATE_PENDING)
+		a.Cluster = fmt.Sprint("cluster-", i) // one per cluster: none waits for another
+		if err := s.CreateAudit(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -108,14 +110,17 @@ func testLeases(t *testing.T, db *storage.DB) {
 
 // TestConcurrentReplicas: two stores on one PostgreSQL database (two pools,
 // as two replicas have), each claiming with four workers at once: every
-// audit is claimed exactly once, and a schedule's run once.
+// audit (each of its own cluster) is claimed exactly once, and a schedule's
+// run once.
 func TestConcurrentReplicas(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
 	ctx := context.Background()
 	replicas := []*Store{New(storagetest.Open(t, dsn)), New(storagetest.Open(t, dsn))}
 	const n = 60
 	for i := 1; i <= n; i++ {
-		if err := replicas[0].CreateAudit(ctx, audit(i, secureauditv1.AuditState_AUDIT_STATE_PENDING)); err != nil {
+		a := audit(i, secureauditv1.AuditState_AUDIT_STATE_PENDING)
+		a.Cluster = fmt.Sprint("cluster-", i)
+		if err := replicas[0].CreateAudit(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -162,5 +167,82 @@ func TestConcurrentReplicas(t *testing.T) {
 	}
 	if runs != 1 {
 		t.Errorf("the schedule's run was claimed %d times, want once", runs)
+	}
+}
+
+// TestOneAuditPerCluster: a pending audit waits while another audit of its
+// cluster is held, on both backends; on PostgreSQL eight workers of two
+// stores claiming at once from ten pending audits of each of three clusters
+// hold exactly one per cluster.
+func TestOneAuditPerCluster(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		s := New(db)
+		now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+		for i, c := range []string{"prod", "prod", "dev"} {
+			a := audit(i+1, secureauditv1.AuditState_AUDIT_STATE_PENDING)
+			a.Cluster = c
+			if err := s.CreateAudit(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got []string
+		for range 3 {
+			a, err := s.ClaimAudit(ctx, "A", now, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, a.GetCluster())
+		}
+		if fmt.Sprint(got) != "[prod dev ]" {
+			t.Errorf("claimed clusters %q, want prod, dev and then nothing while prod is held", got)
+		}
+		done := audit(1, secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED)
+		if err := s.UpdateAudit(ctx, done); err != nil {
+			t.Fatal(err)
+		}
+		if a, err := s.ClaimAudit(ctx, "A", now, time.Minute); err != nil || a.GetId() != audit(2, 0).GetId() {
+			t.Errorf("after the first prod audit finished: claimed %v, %v; want the second", a.GetId(), err)
+		}
+	})
+
+	dsn := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	replicas := []*Store{New(storagetest.Open(t, dsn)), New(storagetest.Open(t, dsn))}
+	clusters := []string{"prod", "dev", "staging"}
+	for i := range 30 {
+		a := audit(i+1, secureauditv1.AuditState_AUDIT_STATE_PENDING)
+		a.Cluster = clusters[i%3]
+		if err := replicas[0].CreateAudit(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	var mu sync.Mutex
+	held := map[string]int{}
+	var wg sync.WaitGroup
+	for r, s := range replicas {
+		for w := range 4 {
+			wg.Go(func() {
+				for range 5 { // more tries than there are clusters
+					a, err := s.ClaimAudit(ctx, fmt.Sprintf("replica-%d/worker-%d", r, w), now, time.Minute)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if a != nil {
+						mu.Lock()
+						held[a.GetCluster()]++
+						mu.Unlock()
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for _, c := range clusters {
+		if held[c] != 1 {
+			t.Errorf("%d audits of %s held at once, want 1 (held: %v)", held[c], c, held)
+		}
 	}
 }

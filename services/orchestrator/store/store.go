@@ -53,8 +53,8 @@ func (s *Store) CreateAudit(ctx context.Context, a *secureauditv1.Audit) error {
 	if err != nil {
 		return fmt.Errorf("marshal audit: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO audits (id, created_ns, state, data) VALUES (?, ?, ?, ?)`,
-		a.GetId(), a.GetCreatedAt().AsTime().UnixNano(), int32(a.GetState()), data)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO audits (id, created_ns, state, cluster, data) VALUES (?, ?, ?, ?, ?)`,
+		a.GetId(), a.GetCreatedAt().AsTime().UnixNano(), int32(a.GetState()), a.GetCluster(), data)
 	if err != nil {
 		return fmt.Errorf("insert audit %s: %w", a.GetId(), err)
 	}
