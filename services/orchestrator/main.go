@@ -57,6 +57,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	webhook := str("controls-webhook", "", "URL that token baseline alerts are POSTed to as JSON (optional)")
 	regressionEvery := str("regression-interval", "24h", "how often to re-run the reference cases (baseline regression); 0 disables the schedule")
 	refuseCred := str("refuse-on-credential-violation", "false", "refuse audits while an agent presents a credential broader than its scope manifest (CC6.2)")
+	workersFlag := str("audit-workers", "1", "how many audits this replica runs at once (of different clusters: two audits of one cluster never overlap, across replicas too)")
 	leaseFlag := str("audit-lease", audit.DefaultLease.String(), "how long a replica holds an audit without renewing (it renews every third of it); past it another replica on the database fails the audit, naming the replica")
 	scheduleTick := str("schedule-tick", "30s", "how often due audit schedules are checked (secureaudit schedule add); 0 disables scheduling")
 	budgets := map[string]*string{}
@@ -89,6 +90,10 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	every, err := time.ParseDuration(*regressionEvery)
 	if err != nil || every < 0 {
 		return fmt.Errorf("-regression-interval: want a duration such as 24h, got %q", *regressionEvery)
+	}
+	workers, err := strconv.Atoi(*workersFlag)
+	if err != nil || workers < 1 || workers > 64 {
+		return fmt.Errorf("-audit-workers: want a number from 1 to 64, got %q", *workersFlag)
 	}
 	lease, err := time.ParseDuration(*leaseFlag)
 	if err != nil || lease < time.Second {
@@ -253,10 +258,10 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		// One worker: an orchestrator audits the one cluster its rbac-agent
-		// serves, and two audits of one cluster never run at once; further
-		// audits wait in the queue.
-		runner.Run(ctx, 1)
+		// -audit-workers audits at once, never two of one cluster (the
+		// claim skips an audit while another of its cluster is held);
+		// further audits wait in the queue, for any replica to claim.
+		runner.Run(ctx, workers)
 		return nil
 	})
 	g.Go(func() error {

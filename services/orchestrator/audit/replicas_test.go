@@ -150,3 +150,35 @@ func testExpiredLeaseFailsTheAudit(t *testing.T, db *storage.DB) {
 		}
 	}
 }
+
+// TestWorkersRunClustersInParallel: a runner with two workers runs audits
+// of two clusters at once (the hanging agent is called twice before either
+// ends), while a second audit of the first cluster stays unclaimed.
+func TestWorkersRunClustersInParallel(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		agent, agents := hangingAgent(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		r, svc := newReplica(t, db, "A", agents)
+		done := make(chan struct{})
+		go func() { r.Run(ctx, 2); close(done) }()
+		defer func() { cancel(); <-done }()
+		for _, c := range []string{"prod", "dev", "prod"} {
+			if _, err := svc.StartAudit(ctx, &secureauditv1.StartAuditRequest{Cluster: c}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 2 {
+			select {
+			case <-agent.calls:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%d of 2 audits started within 30s: the workers do not run two clusters at once", i)
+			}
+		}
+		// Both workers are busy: a third claim finds the second prod audit
+		// waiting for the first.
+		if a, err := store.New(db).ClaimAudit(ctx, "B", time.Now(), time.Minute); err != nil || a != nil {
+			t.Errorf("another replica claimed %v, %v; want nothing while prod is held", a.GetId(), err)
+		}
+	})
+}
