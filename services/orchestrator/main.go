@@ -148,7 +148,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 		*keyPath = filepath.Join(filepath.Dir(db.String()), "evidence.key")
 	}
-	evlog, err := evidence.New(db, *keyPath)
+	evlog, err := evidence.New(ctx, db, *keyPath)
 	if err != nil {
 		return err
 	}

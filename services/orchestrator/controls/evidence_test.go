@@ -26,7 +26,7 @@ func testEvidence(t *testing.T, backend string) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	h := newHarness(t, backend)
-	log, err := evlog.New(h.db, filepath.Join(dir, "evidence.key"))
+	log, err := evlog.New(ctx, h.db, filepath.Join(dir, "evidence.key"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 func BenchmarkAppend(b *testing.B) {
 	for _, backend := range storagetest.Backends {
 		b.Run(backend, func(b *testing.B) {
-			l, err := New(storagetest.Open(b, storagetest.DSN(b, backend)), b.TempDir()+"/evidence.key")
+			l, err := New(context.Background(), storagetest.Open(b, storagetest.DSN(b, backend)), b.TempDir()+"/evidence.key")
 			if err != nil {
 				b.Fatal(err)
 			}

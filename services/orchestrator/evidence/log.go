@@ -69,7 +69,7 @@ func WithClock(now func() time.Time) Option { return func(l *Log) { l.now = now 
 // New opens the log in the orchestrator's database (its tables come with
 // db's migrations) and loads the signing key from keyPath, generating it on
 // first start. Every replica on one database must use the same key.
-func New(db *storage.DB, keyPath string, opts ...Option) (*Log, error) {
+func New(ctx context.Context, db *storage.DB, keyPath string, opts ...Option) (*Log, error) {
 	signer, vkey, err := loadKey(keyPath)
 	if err != nil {
 		return nil, err
@@ -78,7 +78,28 @@ func New(db *storage.DB, keyPath string, opts ...Option) (*Log, error) {
 	for _, o := range opts {
 		o(l)
 	}
+	if err := l.checkKey(ctx, keyPath); err != nil {
+		return nil, err
+	}
 	return l, nil
+}
+
+// checkKey records the log's public key in the database at first use and,
+// on PostgreSQL (several replicas), refuses a key other than the recorded
+// one: a replica with a key of its own would sign checkpoints nobody pinned.
+func (l *Log) checkKey(ctx context.Context, keyPath string) error {
+	if _, err := l.db.ExecContext(ctx, `INSERT INTO evidence_key (id, public_key) VALUES (1, ?) ON CONFLICT (id) DO NOTHING`, l.vkey); err != nil {
+		return fmt.Errorf("record the evidence key: %w", err)
+	}
+	var recorded string
+	if err := l.db.QueryRowContext(ctx, `SELECT public_key FROM evidence_key WHERE id = 1`).Scan(&recorded); err != nil {
+		return fmt.Errorf("read the evidence key: %w", err)
+	}
+	if recorded != l.vkey && l.db.Dialect() == storage.Postgres {
+		return fmt.Errorf("evidence key %s (public key %s) is not the key the evidence log in %s is signed with (%s): give every replica the same key file (the Secret secureaudit-evidence-key)",
+			keyPath, l.vkey, l.db, recorded)
+	}
+	return nil
 }
 
 // loadKey reads the signed-note private key at path, or generates one and

@@ -38,7 +38,7 @@ var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 func open(t *testing.T, dsn, dir string) *Log {
 	t.Helper()
 	c := &clock{t: t0}
-	l, err := New(storagetest.Open(t, dsn), filepath.Join(dir, "keys", "evidence.key"), WithClock(c.now))
+	l, err := New(context.Background(), storagetest.Open(t, dsn), filepath.Join(dir, "keys", "evidence.key"), WithClock(c.now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func testKeyFile(t *testing.T, backend string) {
 	if err := os.Chmod(key, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(storagetest.Open(t, dsn), key); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if _, err := New(context.Background(), storagetest.Open(t, dsn), key); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("Open with a world-readable key = %v, want a refusal", err)
 	}
 }
@@ -276,7 +276,7 @@ func TestKeyFileModes(t *testing.T) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "evidence.key")
 	db := storagetest.Open(t, storagetest.DSN(t, "sqlite"))
-	if _, err := New(db, key); err != nil { // generates the key
+	if _, err := New(context.Background(), db, key); err != nil { // generates the key
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -301,7 +301,7 @@ func TestKeyFileModes(t *testing.T) {
 			if err := os.Chmod(key, tc.mode); err != nil {
 				t.Fatal(err)
 			}
-			_, err := New(db, key)
+			_, err := New(context.Background(), db, key)
 			if tc.ok && err != nil {
 				t.Errorf("refused: %v", err)
 			}
@@ -309,5 +309,27 @@ func TestKeyFileModes(t *testing.T) {
 				t.Errorf("New = %v, want a refusal saying chmod 600", err)
 			}
 		})
+	}
+}
+
+// TestReplicaWithAnotherKeyRefused: on PostgreSQL a second replica whose
+// key differs from the one the log was first opened with is refused,
+// naming both public keys; the same key is accepted.
+func TestReplicaWithAnotherKeyRefused(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	dir := t.TempDir()
+	first := open(t, dsn, dir)
+	if again := open(t, dsn, dir); again.PublicKey() != first.PublicKey() {
+		t.Fatal("the same key file gave another key")
+	}
+	other := t.TempDir()
+	_, err := New(context.Background(), storagetest.Open(t, dsn), filepath.Join(other, "evidence.key"))
+	if err == nil {
+		t.Fatal("a replica with a key of its own was accepted")
+	}
+	for _, w := range []string{first.PublicKey(), filepath.Join(other, "evidence.key"), "the same key file"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
 	}
 }

@@ -61,8 +61,8 @@ func TestLegacyDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v != 3 {
-		t.Errorf("schema version %d, want 3 (the newest)", v)
+	if v != 4 {
+		t.Errorf("schema version %d, want 4 (the newest)", v)
 	}
 	var id string
 	var idx int64
