@@ -1,16 +1,19 @@
 // Command orchestrator serves the public AuditService: it runs each audit
 // through the rbac-agent, entra-agent, risk-agent and report-agent, stores the
-// results in SQLite and streams progress. It holds no cluster or directory
-// credential.
+// results in its database (a SQLite file, or PostgreSQL) and streams
+// progress. It holds no cluster or directory credential.
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -33,6 +36,7 @@ import (
 	"secureaudit.dev/services/orchestrator/people"
 	"secureaudit.dev/services/orchestrator/regression"
 	"secureaudit.dev/services/orchestrator/schedule"
+	"secureaudit.dev/services/orchestrator/storage"
 	"secureaudit.dev/services/orchestrator/store"
 )
 
@@ -50,11 +54,13 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	entraAddr := str("entra-agent", "", "address of the entra-agent; audits run without identity data when empty")
 	riskAddr := str("risk-agent", "127.0.0.1:8443", "address of the risk-agent")
 	reportAddr := str("report-agent", "127.0.0.1:8444", "address of the report-agent")
-	dbPath := str("db", "secureaudit.db", "SQLite database file")
-	keyPath := str("evidence-key", "", "signing key of the evidence log, generated with mode 0600 at first start (default: evidence.key next to -db)")
+	dbDSN := str("db", "secureaudit.db", "database: a SQLite file (created with mode 0600), or postgres://user:password@host:5432/name?sslmode=verify-full for PostgreSQL (several replicas; pass it in the environment from a Secret, not on the command line)")
+	keyPath := str("evidence-key", "", "signing key of the evidence log, generated with mode 0600 at first start (default: evidence.key next to a SQLite -db; required with PostgreSQL, the same key for every replica)")
 	webhook := str("controls-webhook", "", "URL that token baseline alerts are POSTed to as JSON (optional)")
 	regressionEvery := str("regression-interval", "24h", "how often to re-run the reference cases (baseline regression); 0 disables the schedule")
 	refuseCred := str("refuse-on-credential-violation", "false", "refuse audits while an agent presents a credential broader than its scope manifest (CC6.2)")
+	workersFlag := str("audit-workers", "1", "how many audits this replica runs at once (of different clusters: two audits of one cluster never overlap, across replicas too)")
+	leaseFlag := str("audit-lease", audit.DefaultLease.String(), "how long a replica holds an audit without renewing (it renews every third of it); past it another replica on the database fails the audit, naming the replica")
 	scheduleTick := str("schedule-tick", "30s", "how often due audit schedules are checked (secureaudit schedule add); 0 disables scheduling")
 	budgets := map[string]*string{}
 	for _, b := range []struct {
@@ -98,6 +104,14 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	every, err := time.ParseDuration(*regressionEvery)
 	if err != nil || every < 0 {
 		return fmt.Errorf("-regression-interval: want a duration such as 24h, got %q", *regressionEvery)
+	}
+	workers, err := strconv.Atoi(*workersFlag)
+	if err != nil || workers < 1 || workers > 64 {
+		return fmt.Errorf("-audit-workers: want a number from 1 to 64, got %q", *workersFlag)
+	}
+	lease, err := time.ParseDuration(*leaseFlag)
+	if err != nil || lease < time.Second {
+		return fmt.Errorf("-audit-lease: want a duration of at least 1s such as 30s, got %q", *leaseFlag)
 	}
 	tick, err := time.ParseDuration(*scheduleTick)
 	if err != nil || tick < 0 {
@@ -145,24 +159,33 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		decisions = append(decisions, approval.WithUnverifiedApprovers(true))
 	}
 
-	st, err := store.OpenSQLite(ctx, *dbPath)
+	db, err := storage.Open(ctx, *dbDSN, svc.Log)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer db.Close()
+	svc.Log.Info("database", "backend", db.Dialect().String(), "database", db.String())
+	st := store.New(db)
 	svc.AddReadiness("store", st.Ping)
+	replica, err := replicaName()
+	if err != nil {
+		return err
+	}
+	svc.Log.Info("replica", "name", replica)
 
 	// Controls alerts, anomalies and tokens per item, with the RPC metrics:
 	// -metrics-file, OTLP and the health port's /metrics (run.Flags).
 	mp := svc.Metrics.Provider
 	if *keyPath == "" {
-		*keyPath = filepath.Join(filepath.Dir(*dbPath), "evidence.key")
+		if db.Dialect() != storage.SQLite {
+			return errors.New("-evidence-key is required with a PostgreSQL -db: every replica signs the evidence log with the same key (a Secret mounted as a file)")
+		}
+		*keyPath = filepath.Join(filepath.Dir(db.String()), "evidence.key")
 	}
-	evlog, err := evidence.Open(ctx, *dbPath, *keyPath)
+	evlog, err := evidence.New(ctx, db, *keyPath)
 	if err != nil {
 		return err
 	}
-	defer evlog.Close()
 	svc.Log.Info("evidence log", "public_key", evlog.PublicKey())
 
 	// Token alerts (CC3.4) and anomaly events (CC7.2) are appended to the
@@ -192,11 +215,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 			return err
 		}
 	}
-	reg, err := approval.Open(ctx, *dbPath, evlog, manifests, svc.Log, decisions...)
-	if err != nil {
-		return err
-	}
-	defer reg.Close()
+	reg := approval.New(db, evlog, manifests, svc.Log, decisions...)
 	if approveBundled {
 		if err := reg.ApproveDevelopment(ctx, svc.Creds.ID().String()); err != nil {
 			return err
@@ -255,21 +274,28 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 	})
 	runner.GateWith(reg)
-	if err := runner.Recover(ctx); err != nil {
-		return err
+	runner.SetReplica(replica)
+	runner.SetLease(lease, 0)
+	// A SQLite file has one orchestrator: what it left unfinished failed
+	// with it. On PostgreSQL other replicas may be running those audits:
+	// they are failed only once their lease expired (the runner's reaper).
+	if db.Dialect() == storage.SQLite {
+		if err := runner.Recover(ctx); err != nil {
+			return err
+		}
 	}
 	service := audit.NewService(runner, st, svc.Log)
-	scheduler := schedule.New(st, service.Start, svc.Log)
+	scheduler := schedule.New(st, service.Start, svc.Log, schedule.WithReplica(replica))
 	if tick > 0 {
 		service.ScheduleWith(scheduler)
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		// One worker: an orchestrator audits the one cluster its rbac-agent
-		// serves, and two audits of one cluster never run at once; further
-		// audits wait in the queue.
-		runner.Run(ctx, 1)
+		// -audit-workers audits at once, never two of one cluster (the
+		// claim skips an audit while another of its cluster is held);
+		// further audits wait in the queue, for any replica to claim.
+		runner.Run(ctx, workers)
 		return nil
 	})
 	g.Go(func() error {
@@ -356,4 +382,20 @@ func truncate(s string, n int) string {
 		return string(r[:n])
 	}
 	return s
+}
+
+// replicaName names this process among the replicas on one database: the
+// host (the pod's name in Kubernetes), the process ID and a random suffix, so
+// that a restarted pod is a new replica and never renews its predecessor's
+// leases.
+func replicaName() (string, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "orchestrator"
+	}
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("replica name: %w", err)
+	}
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b)), nil
 }

@@ -93,7 +93,8 @@ func submit(t *testing.T, s *kube.Server, objs []object, dryRunAll bool) int {
 // TestHelmAccepted submits the chart's rendering to the real API server: the
 // defaults in namespace secureaudit, and an adopter's values (another
 // namespace and trust domain, the controls webhook with its egress, more
-// agent replicas); every object passes the server's validation and
+// agent replicas, two orchestrator replicas on PostgreSQL); every object
+// passes the server's validation and
 // admission, every pod template the restricted Pod Security admission of
 // the namespace the chart creates.
 func TestHelmAccepted(t *testing.T) {
@@ -104,10 +105,11 @@ func TestHelmAccepted(t *testing.T) {
 	}{
 		{"secureaudit", nil},
 		{"security-tools", map[string]any{
-			"trustDomain":  "prod.example.com",
-			"image":        map[string]any{"repository": "registry.example/sec", "tag": "v9.8.7"},
-			"orchestrator": map[string]any{"controlsWebhook": map[string]any{"url": "https://alerts.example.com/x", "port": 8443, "cidrs": []any{"203.0.113.0/24"}}},
-			"riskAgent":    map[string]any{"replicas": 3},
+			"trustDomain": "prod.example.com",
+			"image":       map[string]any{"repository": "registry.example/sec", "tag": "v9.8.7"},
+			"orchestrator": map[string]any{"controlsWebhook": map[string]any{"url": "https://alerts.example.com/x", "port": 8443, "cidrs": []any{"203.0.113.0/24"}},
+				"replicas": 2, "postgres": map[string]any{"secretName": "db", "evidenceKeySecretName": "key", "port": 6432}},
+			"riskAgent": map[string]any{"replicas": 3},
 		}},
 	} {
 		t.Run(tc.namespace, func(t *testing.T) {

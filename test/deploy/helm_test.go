@@ -160,7 +160,8 @@ func componentOverlay(t *testing.T, component string) string {
 // same objects as the kustomize base, field for field (images, args, env,
 // ports, probes, resources, security contexts, volumes, RBAC rules,
 // NetworkPolicies, PodDisruptionBudgets), apart from the labels Helm adds;
-// and with the controls webhook set, the same as the overlay an adopter writes with the component that sets it.
+// and with the controls webhook set, or PostgreSQL, the same as the overlay an adopter writes
+// with the component that sets it.
 func TestHelmMatchesKustomize(t *testing.T) {
 	for _, tc := range []struct {
 		name, kustomization string
@@ -172,6 +173,9 @@ func TestHelmMatchesKustomize(t *testing.T) {
 		}},
 		{"oidc", componentOverlay(t, "oidc"), map[string]any{
 			"orchestrator": map[string]any{"oidc": map[string]any{"issuer": "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0", "audience": "00000000-0000-0000-0000-000000000000"}},
+		}},
+		{"postgres", componentOverlay(t, "postgres"), map[string]any{
+			"orchestrator": map[string]any{"replicas": 3, "postgres": map[string]any{"secretName": "secureaudit-database", "cidrs": []any{"192.0.2.10/32"}}},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,7 +24,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/platform/authz"
@@ -32,6 +31,7 @@ import (
 	"secureaudit.dev/platform/rpc"
 	"secureaudit.dev/platform/scope"
 	"secureaudit.dev/services/orchestrator/people"
+	"secureaudit.dev/services/orchestrator/storage"
 )
 
 // Development approvals are named so that nobody mistakes them for a review.
@@ -42,38 +42,6 @@ const (
 
 // Criteria are the SOC 2 criteria scope evidence supports.
 var Criteria = []string{"CC5.2", "CC6.2"}
-
-const schema = `
-CREATE TABLE IF NOT EXISTS scope_approvals (
-	id             INTEGER PRIMARY KEY AUTOINCREMENT,
-	workload       TEXT NOT NULL,
-	digest         TEXT NOT NULL,
-	approver       TEXT NOT NULL,
-	caller         TEXT NOT NULL,
-	ticket         TEXT NOT NULL,
-	reason         TEXT NOT NULL,
-	approved_ns    INTEGER NOT NULL,
-	development    INTEGER NOT NULL,
-	evidence_index INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS scope_reviews (
-	id             INTEGER PRIMARY KEY AUTOINCREMENT,
-	reviewer       TEXT NOT NULL,
-	reviewed_ns    INTEGER NOT NULL,
-	evidence_index INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS scope_calls (
-	period   INTEGER NOT NULL,
-	server   TEXT NOT NULL,
-	method   TEXT NOT NULL,
-	caller   TEXT NOT NULL,
-	code     INTEGER NOT NULL,
-	count    INTEGER NOT NULL,
-	first_ns INTEGER NOT NULL,
-	last_ns  INTEGER NOT NULL,
-	PRIMARY KEY (period, server, method, caller, code)
-);
-`
 
 // Recorder appends entries to the evidence log.
 type Recorder interface {
@@ -88,7 +56,7 @@ type Agent struct {
 
 // Registry holds approvals, checks agents against them and records calls.
 type Registry struct {
-	db        *sql.DB
+	db        *storage.DB
 	rec       Recorder
 	agents    []Agent
 	manifests map[string]*scope.Manifest
@@ -165,32 +133,21 @@ type Option func(*Registry)
 // WithClock sets the clock, for tests.
 func WithClock(now func() time.Time) Option { return func(r *Registry) { r.now = now } }
 
-// Open opens the registry's tables in the SQLite database at dbPath.
-// manifests are the declared manifests the review compares behaviour with
-// (the ones bundled with the orchestrator), by workload.
-func Open(ctx context.Context, dbPath string, rec Recorder, manifests map[string]*scope.Manifest, log *slog.Logger, opts ...Option) (*Registry, error) {
-	db, err := sql.Open("sqlite", "file:"+dbPath+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate")
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", dbPath, err)
-	}
-	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, schema+decisionSchema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("create scope tables in %s: %w", dbPath, err)
-	}
+// New returns the registry over the orchestrator's database (its tables
+// come with db's migrations). manifests are the declared manifests the
+// review compares behaviour with (the ones bundled with the orchestrator),
+// by workload.
+func New(db *storage.DB, rec Recorder, manifests map[string]*scope.Manifest, log *slog.Logger, opts ...Option) *Registry {
 	r := &Registry{db: db, rec: rec, manifests: manifests, log: log, now: time.Now,
 		calls: make(chan rpc.Call, 4096), state: map[string]string{}, refusals: map[string]uint64{}}
 	for _, o := range opts {
 		o(r)
 	}
-	return r, nil
+	return r
 }
 
 // SetAgents sets the agents Check asks, before the first check.
 func (r *Registry) SetAgents(agents []Agent) { r.agents = agents }
-
-// Close closes the database.
-func (r *Registry) Close() error { return r.db.Close() }
 
 // Observe records a call; it never blocks (a full buffer drops the call and
 // logs it).
@@ -238,7 +195,7 @@ func (r *Registry) store(ctx context.Context, c rpc.Call) error {
 	now := r.now().UnixNano()
 	_, err = r.db.ExecContext(ctx, `INSERT INTO scope_calls (period, server, method, caller, code, count, first_ns, last_ns)
 		VALUES (?, ?, ?, ?, ?, 1, ?, ?)
-		ON CONFLICT (period, server, method, caller, code) DO UPDATE SET count = count + 1, last_ns = excluded.last_ns`,
+		ON CONFLICT (period, server, method, caller, code) DO UPDATE SET count = scope_calls.count + 1, last_ns = excluded.last_ns`,
 		period, c.Server, c.Method, c.Caller, int(c.Code), now, now)
 	if err != nil {
 		return fmt.Errorf("record call: %w", err)

@@ -3,7 +3,7 @@ package approval
 import (
 	"context"
 	"errors"
-	"path/filepath"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,9 +15,11 @@ import (
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/platform/evidence"
 	"secureaudit.dev/platform/identity"
+	"secureaudit.dev/platform/pgtest"
 	"secureaudit.dev/platform/rpc"
 	"secureaudit.dev/platform/rpctest"
 	"secureaudit.dev/platform/scope"
+	"secureaudit.dev/services/orchestrator/storage/storagetest"
 )
 
 // fakeLog records appended entries.
@@ -72,16 +74,23 @@ func parse(t *testing.T, s string) *scope.Manifest {
 	return m
 }
 
-func newRegistry(t *testing.T, rec Recorder, manifests map[string]*scope.Manifest, opts ...Option) *Registry {
+// newRegistry returns a registry on a new database of the backend.
+func newRegistry(t *testing.T, backend string, rec Recorder, manifests map[string]*scope.Manifest, opts ...Option) *Registry {
 	t.Helper()
 	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	r, err := Open(context.Background(), filepath.Join(t.TempDir(), "db"), rec, manifests, rpctest.Logger(t), append([]Option{WithClock(func() time.Time { return now })}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
+	db := storagetest.Open(t, storagetest.DSN(t, backend))
+	return New(db, rec, manifests, rpctest.Logger(t), append([]Option{WithClock(func() time.Time { return now })}, opts...)...)
 }
+
+// backends runs f once per storage backend.
+func backends(t *testing.T, f func(t *testing.T, backend string)) {
+	for _, b := range storagetest.Backends {
+		t.Run(b, func(t *testing.T) { f(t, b) })
+	}
+}
+
+// TestMain stops the PostgreSQL server the tests started (storagetest).
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // agent serves the report-agent with the given manifest and returns the
 // orchestrator's connection to it.
@@ -93,7 +102,9 @@ func agent(t *testing.T, p *rpctest.PKI, manifest string) Agent {
 	return Agent{Workload: identity.ReportAgent, Conn: p.Dial(t, addr, identity.ReportAgent, identity.Orchestrator)}
 }
 
-func TestQuarantine(t *testing.T) {
+func TestQuarantine(t *testing.T) { backends(t, testQuarantine) }
+
+func testQuarantine(t *testing.T, backend string) {
 	p := rpctest.NewPKI(t)
 	bundled := parse(t, reportManifest)
 	tests := []struct {
@@ -116,7 +127,7 @@ func TestQuarantine(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &fakeLog{}
-			r := newRegistry(t, rec, map[string]*scope.Manifest{identity.ReportAgent: bundled})
+			r := newRegistry(t, backend, rec, map[string]*scope.Manifest{identity.ReportAgent: bundled})
 			r.SetAgents([]Agent{agent(t, p, tc.serve)})
 			ctx := context.Background()
 			switch tc.approve {
@@ -160,9 +171,13 @@ func TestQuarantine(t *testing.T) {
 }
 
 func TestUnreachableAgentIsNotQuarantined(t *testing.T) {
+	backends(t, testUnreachableAgentIsNotQuarantined)
+}
+
+func testUnreachableAgentIsNotQuarantined(t *testing.T, backend string) {
 	p := rpctest.NewPKI(t)
 	conn := p.Dial(t, "127.0.0.1:1", identity.ReportAgent, identity.Orchestrator)
-	r := newRegistry(t, &fakeLog{}, nil)
+	r := newRegistry(t, backend, &fakeLog{}, nil)
 	r.SetAgents([]Agent{{Workload: identity.ReportAgent, Conn: conn}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -178,10 +193,12 @@ func TestUnreachableAgentIsNotQuarantined(t *testing.T) {
 	}
 }
 
-func TestReview(t *testing.T) {
+func TestReview(t *testing.T) { backends(t, testReview) }
+
+func testReview(t *testing.T, backend string) {
 	rec := &fakeLog{}
 	m := parse(t, reportManifest)
-	r := newRegistry(t, rec, map[string]*scope.Manifest{identity.ReportAgent: m})
+	r := newRegistry(t, backend, rec, map[string]*scope.Manifest{identity.ReportAgent: m})
 	ctx := context.Background()
 	if _, err := r.Approve(ctx, &secureauditv1.ScopeApproval{Workload: identity.ReportAgent, Digest: m.Digest(), Approver: "alice", Ticket: "SEC-1"}); err != nil {
 		t.Fatal(err)

@@ -47,7 +47,9 @@ func serveWithCredential(t *testing.T, p *rpctest.PKI, check string) Agent {
 	return Agent{Workload: identity.ReportAgent, Conn: p.Dial(t, lis.Addr().String(), identity.ReportAgent, identity.Orchestrator)}
 }
 
-func TestCredentialCheck(t *testing.T) {
+func TestCredentialCheck(t *testing.T) { backends(t, testCredentialCheck) }
+
+func testCredentialCheck(t *testing.T, backend string) {
 	p := rpctest.NewPKI(t)
 	violation := `{"outcome":"violation","summary":"VIOLATION: a ServiceAccount token is mounted"}`
 	pass := `{"outcome":"pass","summary":"no Kubernetes credential"}`
@@ -66,7 +68,7 @@ func TestCredentialCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &fakeLog{}
 			m := parse(t, reportManifest)
-			r := newRegistry(t, rec, map[string]*scope.Manifest{identity.ReportAgent: m})
+			r := newRegistry(t, backend, rec, map[string]*scope.Manifest{identity.ReportAgent: m})
 			r.refuseCredential = tc.refuse
 			r.SetAgents([]Agent{serveWithCredential(t, p, tc.check)})
 			ctx := context.Background()

@@ -15,27 +15,6 @@ import (
 	"secureaudit.dev/services/orchestrator/people"
 )
 
-// decisionSchema holds who asked for and who made each decision: requests
-// for approval, and the verified people behind approvals (by the approval's
-// evidence entry). Persons are stored as protojson of Decider.
-const decisionSchema = `
-CREATE TABLE IF NOT EXISTS scope_requests (
-	id             INTEGER PRIMARY KEY AUTOINCREMENT,
-	workload       TEXT NOT NULL,
-	digest         TEXT NOT NULL,
-	ticket         TEXT NOT NULL,
-	reason         TEXT NOT NULL,
-	requested_by   TEXT NOT NULL,
-	requested_ns   INTEGER NOT NULL,
-	evidence_index INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS scope_deciders (
-	evidence_index INTEGER PRIMARY KEY,
-	approved_by    TEXT NOT NULL,
-	requested_by   TEXT NOT NULL
-);
-`
-
 // Verifier verifies a person's OpenID Connect ID token (people.Verifier).
 type Verifier interface {
 	Verify(ctx context.Context, raw string) (*secureauditv1.Decider, error)

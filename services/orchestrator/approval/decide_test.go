@@ -71,111 +71,113 @@ func wantCode(t *testing.T, err error, code codes.Code, text string) {
 // refused saying why; nobody approves their own request; typed names are
 // refused outside development.
 func TestDecisionsByAuthenticatedPeople(t *testing.T) {
-	iss := peopletest.New(t)
-	v, err := people.New(people.Config{Issuer: iss.URL(), Audience: testAudience, CAFile: iss.CAFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &fakeLog{}
-	reg := newRegistry(t, rec, map[string]*scope.Manifest{identity.ReportAgent: parse(t, reportManifest)}, WithPeople(v))
-	api := scopeAPI(t, reg)
-	ctx := context.Background()
-	digest := parse(t, reportManifest).Digest()
-	alice := iss.Sign(t, iss.Valid(testAudience, "alice", "Alice Operator"))
-	bob := iss.Sign(t, iss.Valid(testAudience, "bob", "Bob Approver"))
-	approve := func(token, typed string) (*secureauditv1.ApproveScopeResponse, error) {
-		return api.ApproveScope(ctx, &secureauditv1.ApproveScopeRequest{Workload: identity.ReportAgent, Digest: digest, Ticket: "SEC-7", IdToken: token, Approver: typed})
-	}
+	backends(t, func(t *testing.T, backend string) {
+		iss := peopletest.New(t)
+		v, err := people.New(people.Config{Issuer: iss.URL(), Audience: testAudience, CAFile: iss.CAFile})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &fakeLog{}
+		reg := newRegistry(t, backend, rec, map[string]*scope.Manifest{identity.ReportAgent: parse(t, reportManifest)}, WithPeople(v))
+		api := scopeAPI(t, reg)
+		ctx := context.Background()
+		digest := parse(t, reportManifest).Digest()
+		alice := iss.Sign(t, iss.Valid(testAudience, "alice", "Alice Operator"))
+		bob := iss.Sign(t, iss.Valid(testAudience, "bob", "Bob Approver"))
+		approve := func(token, typed string) (*secureauditv1.ApproveScopeResponse, error) {
+			return api.ApproveScope(ctx, &secureauditv1.ApproveScopeRequest{Workload: identity.ReportAgent, Digest: digest, Ticket: "SEC-7", IdToken: token, Approver: typed})
+		}
 
-	_, err = approve(bob, "")
-	wantCode(t, err, codes.FailedPrecondition, "nobody requested the approval")
+		_, err = approve(bob, "")
+		wantCode(t, err, codes.FailedPrecondition, "nobody requested the approval")
 
-	req, err := api.RequestScope(ctx, &secureauditv1.RequestScopeRequest{Workload: identity.ReportAgent, Digest: digest, Ticket: "SEC-7", Reason: "adds a method", IdToken: alice})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if req.GetRequestedBy().GetSubject() != "alice" || req.GetRequestedBy().GetName() != "Alice Operator" {
-		t.Errorf("requested by %v, want alice", req.GetRequestedBy())
-	}
+		req, err := api.RequestScope(ctx, &secureauditv1.RequestScopeRequest{Workload: identity.ReportAgent, Digest: digest, Ticket: "SEC-7", Reason: "adds a method", IdToken: alice})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.GetRequestedBy().GetSubject() != "alice" || req.GetRequestedBy().GetName() != "Alice Operator" {
+			t.Errorf("requested by %v, want alice", req.GetRequestedBy())
+		}
 
-	_, err = approve(alice, "")
-	wantCode(t, err, codes.PermissionDenied, "separation of duties: Alice Operator <alice@example.com> requested this")
+		_, err = approve(alice, "")
+		wantCode(t, err, codes.PermissionDenied, "separation of duties: Alice Operator <alice@example.com> requested this")
 
-	other, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := map[string]peopletest.Token{}
-	tok := iss.Valid(testAudience, "bob", "Bob")
-	tok.Expiry = time.Now().Add(-time.Minute)
-	refused["expired at"] = tok
-	refused["wrong audience"] = iss.Valid("another-client", "bob", "Bob")
-	tok = iss.Valid(testAudience, "bob", "Bob")
-	tok.Issuer = "https://login.microsoftonline.com/another-tenant/v2.0"
-	refused["wrong issuer"] = tok
-	tok = iss.Valid(testAudience, "bob", "Bob")
-	tok.Key = other
-	refused["bad signature"] = tok
-	tok = iss.Valid(testAudience, "bob", "Bob")
-	tok.Key, tok.KeyID = other, "rotated-away"
-	refused["unknown signing key"] = tok
-	for want, tok := range refused {
-		t.Run(want, func(t *testing.T) {
-			_, err := approve(iss.Sign(t, tok), "")
-			wantCode(t, err, codes.Unauthenticated, want)
-		})
-	}
-	_, err = approve("", "bob")
-	wantCode(t, err, codes.FailedPrecondition, "typed approver name is accepted only by a development orchestrator")
+		other, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused := map[string]peopletest.Token{}
+		tok := iss.Valid(testAudience, "bob", "Bob")
+		tok.Expiry = time.Now().Add(-time.Minute)
+		refused["expired at"] = tok
+		refused["wrong audience"] = iss.Valid("another-client", "bob", "Bob")
+		tok = iss.Valid(testAudience, "bob", "Bob")
+		tok.Issuer = "https://login.microsoftonline.com/another-tenant/v2.0"
+		refused["wrong issuer"] = tok
+		tok = iss.Valid(testAudience, "bob", "Bob")
+		tok.Key = other
+		refused["bad signature"] = tok
+		tok = iss.Valid(testAudience, "bob", "Bob")
+		tok.Key, tok.KeyID = other, "rotated-away"
+		refused["unknown signing key"] = tok
+		for want, tok := range refused {
+			t.Run(want, func(t *testing.T) {
+				_, err := approve(iss.Sign(t, tok), "")
+				wantCode(t, err, codes.Unauthenticated, want)
+			})
+		}
+		_, err = approve("", "bob")
+		wantCode(t, err, codes.FailedPrecondition, "typed approver name is accepted only by a development orchestrator")
 
-	before := len(rec.entries)
-	resp, err := approve(bob, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := resp.GetApproval()
-	wantBob := &secureauditv1.Decider{Issuer: iss.URL(), Subject: "bob", ObjectId: "oid-bob", Name: "Bob Approver", Email: "bob@example.com"}
-	if diff := cmp.Diff(wantBob, a.GetApprovedBy(), protocmp.Transform()); diff != "" {
-		t.Errorf("approved by (-want +got):\n%s", diff)
-	}
-	if a.GetApprover() != "Bob Approver <bob@example.com>" || a.GetRequestedBy().GetSubject() != "alice" {
-		t.Errorf("approval %v, want approver Bob and requester alice", a)
-	}
-	if len(rec.entries) != before+1 {
-		t.Fatalf("refused decisions appended evidence: %d entries, want %d", len(rec.entries), before+1)
-	}
-	e := rec.entries[len(rec.entries)-1]
-	if !strings.Contains(e.Summary, "Bob Approver <bob@example.com> approved") || !strings.Contains(e.Summary, "requested by Alice Operator") {
-		t.Errorf("evidence summary %q does not name both people", e.Summary)
-	}
-	var data struct {
-		ApprovedBy  map[string]string `json:"approved_by"`
-		RequestedBy map[string]string `json:"requested_by"`
-	}
-	if err := json.Unmarshal(e.Data, &data); err != nil {
-		t.Fatal(err)
-	}
-	if data.ApprovedBy["sub"] != "bob" || data.ApprovedBy["oid"] != "oid-bob" || data.ApprovedBy["email"] != "bob@example.com" || data.ApprovedBy["issuer"] != iss.URL() || data.RequestedBy["sub"] != "alice" {
-		t.Errorf("evidence data %s does not name the people", e.Data)
-	}
-	// A recorded scope review names its reviewer the same way.
-	rev, err := api.ReviewScopes(ctx, &secureauditv1.ReviewScopesRequest{IdToken: bob})
-	if err != nil || rev.GetEvidenceIndex() < 0 {
-		t.Fatalf("review: %v (%v)", err, rev)
-	}
-	if e := rec.entries[len(rec.entries)-1]; !strings.Contains(e.Summary, "scope review by Bob Approver <bob@example.com>") || !strings.Contains(string(e.Data), `"reviewedBy":{"email":"bob@example.com","issuer":"`+iss.URL()+`","name":"Bob Approver","oid":"oid-bob","sub":"bob"}`) {
-		t.Errorf("review evidence does not name bob: %s\n%s", e.Summary, e.Data)
-	}
-	_, err = api.ReviewScopes(ctx, &secureauditv1.ReviewScopesRequest{Reviewer: "bob"})
-	wantCode(t, err, codes.FailedPrecondition, "typed approver name is accepted only by a development orchestrator")
-	// The stored approval keeps them.
-	latest, err := reg.latest(ctx, identity.ReportAgent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(a, latest, protocmp.Transform()); diff != "" {
-		t.Errorf("stored approval (-returned +stored):\n%s", diff)
-	}
+		before := len(rec.entries)
+		resp, err := approve(bob, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := resp.GetApproval()
+		wantBob := &secureauditv1.Decider{Issuer: iss.URL(), Subject: "bob", ObjectId: "oid-bob", Name: "Bob Approver", Email: "bob@example.com"}
+		if diff := cmp.Diff(wantBob, a.GetApprovedBy(), protocmp.Transform()); diff != "" {
+			t.Errorf("approved by (-want +got):\n%s", diff)
+		}
+		if a.GetApprover() != "Bob Approver <bob@example.com>" || a.GetRequestedBy().GetSubject() != "alice" {
+			t.Errorf("approval %v, want approver Bob and requester alice", a)
+		}
+		if len(rec.entries) != before+1 {
+			t.Fatalf("refused decisions appended evidence: %d entries, want %d", len(rec.entries), before+1)
+		}
+		e := rec.entries[len(rec.entries)-1]
+		if !strings.Contains(e.Summary, "Bob Approver <bob@example.com> approved") || !strings.Contains(e.Summary, "requested by Alice Operator") {
+			t.Errorf("evidence summary %q does not name both people", e.Summary)
+		}
+		var data struct {
+			ApprovedBy  map[string]string `json:"approved_by"`
+			RequestedBy map[string]string `json:"requested_by"`
+		}
+		if err := json.Unmarshal(e.Data, &data); err != nil {
+			t.Fatal(err)
+		}
+		if data.ApprovedBy["sub"] != "bob" || data.ApprovedBy["oid"] != "oid-bob" || data.ApprovedBy["email"] != "bob@example.com" || data.ApprovedBy["issuer"] != iss.URL() || data.RequestedBy["sub"] != "alice" {
+			t.Errorf("evidence data %s does not name the people", e.Data)
+		}
+		// A recorded scope review names its reviewer the same way.
+		rev, err := api.ReviewScopes(ctx, &secureauditv1.ReviewScopesRequest{IdToken: bob})
+		if err != nil || rev.GetEvidenceIndex() < 0 {
+			t.Fatalf("review: %v (%v)", err, rev)
+		}
+		if e := rec.entries[len(rec.entries)-1]; !strings.Contains(e.Summary, "scope review by Bob Approver <bob@example.com>") || !strings.Contains(string(e.Data), `"reviewedBy":{"email":"bob@example.com","issuer":"`+iss.URL()+`","name":"Bob Approver","oid":"oid-bob","sub":"bob"}`) {
+			t.Errorf("review evidence does not name bob: %s\n%s", e.Summary, e.Data)
+		}
+		_, err = api.ReviewScopes(ctx, &secureauditv1.ReviewScopesRequest{Reviewer: "bob"})
+		wantCode(t, err, codes.FailedPrecondition, "typed approver name is accepted only by a development orchestrator")
+		// The stored approval keeps them.
+		latest, err := reg.latest(ctx, identity.ReportAgent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(a, latest, protocmp.Transform()); diff != "" {
+			t.Errorf("stored approval (-returned +stored):\n%s", diff)
+		}
+	})
 }
 
 // TestDecisionsWithoutIssuer: without an issuer a token cannot be checked
@@ -186,12 +188,12 @@ func TestDecisionsWithoutIssuer(t *testing.T) {
 	digest := parse(t, reportManifest).Digest()
 	req := &secureauditv1.ApproveScopeRequest{Workload: identity.ReportAgent, Digest: digest, Ticket: "SEC-8", IdToken: "eyJhbGciOiJSUzI1NiJ9.e30.c2ln"}
 
-	api := scopeAPI(t, newRegistry(t, &fakeLog{}, nil))
+	api := scopeAPI(t, newRegistry(t, "sqlite", &fakeLog{}, nil))
 	_, err := api.ApproveScope(ctx, req)
 	wantCode(t, err, codes.FailedPrecondition, "no OpenID Connect issuer configured")
 
 	rec := &fakeLog{}
-	dev := scopeAPI(t, newRegistry(t, rec, nil, WithUnverifiedApprovers(true)))
+	dev := scopeAPI(t, newRegistry(t, "sqlite", rec, nil, WithUnverifiedApprovers(true)))
 	resp, err := dev.ApproveScope(ctx, &secureauditv1.ApproveScopeRequest{Workload: identity.ReportAgent, Digest: digest, Ticket: "SEC-8", Approver: "e2e"})
 	if err != nil {
 		t.Fatal(err)

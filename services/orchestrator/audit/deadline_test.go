@@ -15,6 +15,7 @@ import (
 	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/platform/rpctest"
 	"secureaudit.dev/services/orchestrator/audit"
+	"secureaudit.dev/services/orchestrator/storage"
 	"secureaudit.dev/services/orchestrator/store"
 )
 
@@ -46,11 +47,12 @@ func TestStalledAgentFailsTheStageAndTheQueueMovesOn(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "db.sqlite"))
+	db, err := storage.Open(ctx, filepath.Join(t.TempDir(), "db.sqlite"), rpctest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	defer db.Close()
+	st := store.New(db)
 	runner := audit.NewRunner(audit.Agents{RBAC: secureauditv1.NewRBACServiceClient(conn)}, st, rpctest.Logger(t), noop.NewTracerProvider().Tracer("test"))
 	const budget = 500 * time.Millisecond
 	runner.SetBudgets(audit.Budgets{Collect: budget})

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/orchestrator/store"
 )
 
 // Store is what the runner and the service need of storage.
@@ -33,7 +35,29 @@ type Store interface {
 	SaveReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, data []byte) error
 	AppendEvent(ctx context.Context, e *secureauditv1.AuditEvent) error
 	Events(ctx context.Context, auditID string, after uint32) ([]*secureauditv1.AuditEvent, error)
+	Leases
 }
+
+// Leases is how replicas share the audit queue in the database (package
+// store): a pending audit is claimed by one replica, held while that replica
+// renews its lease, and failed by another replica once the lease expired.
+type Leases interface {
+	ClaimAudit(ctx context.Context, owner string, now time.Time, lease time.Duration) (*secureauditv1.Audit, error)
+	ClaimAuditID(ctx context.Context, id, owner string, now time.Time, lease time.Duration) (*secureauditv1.Audit, error)
+	ClaimExpired(ctx context.Context, owner string, now time.Time, lease time.Duration) ([]store.Expired, error)
+	RenewLease(ctx context.Context, id, owner string, until time.Time) (held, cancel bool, err error)
+	RequestCancel(ctx context.Context, id string) (bool, error)
+	Pending(ctx context.Context) (int, error)
+}
+
+// Lease defaults: a replica renews its audits' leases every third of
+// DefaultLease, so an audit is failed by another replica between one and
+// one and a third leases after its replica died; idle workers look for
+// audits queued on other replicas every DefaultPoll.
+const (
+	DefaultLease = 30 * time.Second
+	DefaultPoll  = 2 * time.Second
+)
 
 // maxReportedLookupErrors bounds the failed directory lookups a report
 // lists (the contract's bound).
@@ -97,6 +121,8 @@ func stageCall[T any](ctx context.Context, budget time.Duration, agent, stage, f
 }
 
 // Runner runs queued audits, one per worker, and publishes their progress.
+// The queue is the database: workers claim pending audits there (whichever
+// replica queued them) and hold them with a lease they renew.
 type Runner struct {
 	budgets Budgets
 	agents  Agents
@@ -105,7 +131,9 @@ type Runner struct {
 	tracer  trace.Tracer
 	now     func() time.Time
 
-	queue chan string
+	replica     string
+	lease, poll time.Duration
+	wake        chan struct{}
 
 	mu       sync.Mutex
 	cancels  map[string]context.CancelFunc
@@ -126,7 +154,10 @@ func NewRunner(agents Agents, store Store, log *slog.Logger, tracer trace.Tracer
 		log:      log,
 		tracer:   tracer,
 		now:      time.Now,
-		queue:    make(chan string, 1024),
+		replica:  "orchestrator",
+		lease:    DefaultLease,
+		poll:     DefaultPoll,
+		wake:     make(chan struct{}, 1),
 		cancels:  map[string]context.CancelFunc{},
 		seq:      map[string]uint32{},
 		watchers: map[string]chan struct{}{},
@@ -148,100 +179,223 @@ func (r *Runner) SetBudgets(b Budgets) {
 	}
 }
 
+// SetReplica names this replica in the leases it takes (default
+// "orchestrator"; main uses host, process and a random suffix).
+func (r *Runner) SetReplica(name string) { r.replica = name }
+
+// SetLease sets the lease an audit is held with and how often idle workers
+// look for audits queued elsewhere (DefaultLease, DefaultPoll).
+func (r *Runner) SetLease(lease, poll time.Duration) {
+	if lease > 0 {
+		r.lease = lease
+	}
+	if poll > 0 {
+		r.poll = poll
+	}
+}
+
+// maxQueued bounds the audits waiting for a worker, across replicas.
+const maxQueued = 1024
+
 // Recover marks audits that a previous process left unfinished as failed,
-// so that none stays pending forever.
+// so that none stays pending forever. Only for a database no other replica
+// uses (SQLite): with several replicas, an audit is failed only when its
+// holder's lease expired (Run's reaper), never at another's start-up.
 func (r *Runner) Recover(ctx context.Context) error {
 	left, err := r.store.Unfinished(ctx)
 	if err != nil {
 		return err
 	}
 	for _, a := range left {
-		events, err := r.store.Events(ctx, a.GetId(), 0)
-		if err != nil {
+		if err := r.adopt(ctx, a); err != nil {
 			return err
 		}
-		r.mu.Lock()
-		r.seq[a.GetId()] = uint32(len(events))
-		r.audits[a.GetId()] = a
-		r.mu.Unlock()
 		r.finish(ctx, a, secureauditv1.AuditState_AUDIT_STATE_FAILED, "the orchestrator stopped while this audit was unfinished; start a new audit")
 	}
 	return nil
 }
 
-// Run runs workers until ctx ends; running audits are cancelled then.
+// adopt makes a stored audit this runner's to update: its events continue
+// from the stored ones.
+func (r *Runner) adopt(ctx context.Context, a *secureauditv1.Audit) error {
+	events, err := r.store.Events(ctx, a.GetId(), 0)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.seq[a.GetId()] = uint32(len(events))
+	r.audits[a.GetId()] = a
+	r.mu.Unlock()
+	return nil
+}
+
+// Run runs workers until ctx ends; running audits are cancelled then. Each
+// worker claims the oldest pending audit in the database; a reaper fails
+// the running audits whose replica stopped renewing their lease.
 func (r *Runner) Run(ctx context.Context, workers int) {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for {
+				a, err := r.store.ClaimAudit(ctx, r.replica, r.now(), r.lease)
+				if err != nil && ctx.Err() == nil {
+					r.log.ErrorContext(ctx, "claim an audit", keyError, err.Error())
+				}
+				if a != nil {
+					r.runClaimed(ctx, a)
+					continue
+				}
 				select {
 				case <-ctx.Done():
 					return
-				case id := <-r.queue:
-					r.runOne(ctx, id)
+				case <-r.wake:
+				case <-time.After(r.poll):
 				}
 			}
 		})
 	}
+	wg.Go(func() {
+		t := time.NewTicker(r.lease / 3)
+		defer t.Stop()
+		for {
+			r.reap(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
 	wg.Wait()
 }
 
-// Enqueue stores a new pending audit and queues it.
+// reap fails the running audits whose replica's lease expired.
+func (r *Runner) reap(ctx context.Context) {
+	expired, err := r.store.ClaimExpired(ctx, r.replica, r.now(), r.lease)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.ErrorContext(ctx, "claim expired audits", keyError, err.Error())
+		}
+		return
+	}
+	for _, e := range expired {
+		if err := r.adopt(ctx, e.Audit); err != nil {
+			r.log.ErrorContext(ctx, "fail an expired audit", keyAuditID, e.Audit.GetId(), keyError, err.Error())
+			continue
+		}
+		r.log.WarnContext(ctx, "audit failed: its replica stopped renewing the lease", keyAuditID, e.Audit.GetId(), "holder", e.Holder)
+		r.finish(ctx, e.Audit, secureauditv1.AuditState_AUDIT_STATE_FAILED, fmt.Sprintf(
+			"the orchestrator replica %s running this audit stopped renewing its lease (expired %s): it stopped or lost the database; start a new audit",
+			e.Holder, e.Expired.Format(time.RFC3339)))
+	}
+}
+
+// Enqueue stores a new pending audit for a worker of any replica to claim.
 func (r *Runner) Enqueue(ctx context.Context, a *secureauditv1.Audit) error {
+	if n, err := r.store.Pending(ctx); err != nil {
+		return err
+	} else if n >= maxQueued {
+		return errQueueFull
+	}
 	if err := r.store.CreateAudit(ctx, a); err != nil {
 		return err
 	}
 	r.mu.Lock()
-	r.audits[a.GetId()] = a
+	r.seq[a.GetId()] = 0
 	r.mu.Unlock()
 	r.event(ctx, a, "audit queued")
+	r.mu.Lock()
+	delete(r.seq, a.GetId()) // the claimer continues from the stored events
+	r.mu.Unlock()
 	select {
-	case r.queue <- a.GetId():
-		return nil
+	case r.wake <- struct{}{}:
 	default:
-		r.finish(ctx, a, secureauditv1.AuditState_AUDIT_STATE_FAILED, "the audit queue is full; try again later")
-		return errQueueFull
 	}
+	return nil
 }
 
 var errQueueFull = errors.New("audit queue is full")
 
 // Cancel cancels a pending or running audit. It reports false when the audit
-// had already finished.
+// had already finished. An audit held by another replica is cancelled by
+// that replica when it next renews its lease.
 func (r *Runner) Cancel(ctx context.Context, id string) (bool, error) {
 	r.mu.Lock()
-	a := r.audits[id]
 	cancel := r.cancels[id]
 	r.mu.Unlock()
-	if a == nil || terminal(a.GetState()) {
-		return false, nil
-	}
 	if cancel != nil {
 		cancel()
 		return true, nil
 	}
-	r.finish(ctx, a, secureauditv1.AuditState_AUDIT_STATE_CANCELLED, "cancelled before it started")
-	return true, nil
+	a, err := r.store.ClaimAuditID(ctx, id, r.replica, r.now(), r.lease)
+	if err != nil {
+		return false, err
+	}
+	if a != nil {
+		if err := r.adopt(ctx, a); err != nil {
+			return false, err
+		}
+		r.finish(ctx, a, secureauditv1.AuditState_AUDIT_STATE_CANCELLED, "cancelled before it started")
+		return true, nil
+	}
+	return r.store.RequestCancel(ctx, id)
 }
 
-func (r *Runner) runOne(parent context.Context, id string) {
-	r.mu.Lock()
-	a := r.audits[id]
-	if a == nil || terminal(a.GetState()) {
-		r.mu.Unlock()
+// runClaimed runs an audit this replica claimed, renewing its lease until it
+// ends. When the lease is lost (another replica failed the audit after it
+// expired) the run stops without writing the audit again.
+func (r *Runner) runClaimed(parent context.Context, a *secureauditv1.Audit) {
+	id := a.GetId()
+	if err := r.adopt(parent, a); err != nil {
+		r.log.ErrorContext(parent, "start a claimed audit", keyAuditID, id, keyError, err.Error())
 		return
 	}
 	ctx, cancel := context.WithCancel(parent)
+	r.mu.Lock()
 	r.cancels[id] = cancel
 	r.mu.Unlock()
-	defer func() {
-		cancel()
-		r.mu.Lock()
-		delete(r.cancels, id)
-		r.mu.Unlock()
+	var lost atomic.Bool
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(r.lease / 3)
+		defer t.Stop()
+		last := r.now()
+		for {
+			held, cancelAsked, err := r.store.RenewLease(ctx, id, r.replica, r.now().Add(r.lease))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				r.log.WarnContext(ctx, "renew an audit's lease", keyAuditID, id, keyError, err.Error())
+				if r.now().Sub(last) >= r.lease {
+					lost.Store(true)
+					cancel()
+				}
+			case err == nil && !held:
+				lost.Store(true)
+				cancel()
+			case err == nil:
+				last = r.now()
+				if cancelAsked {
+					cancel()
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
 	}()
+	r.runOne(parent, ctx, a, &lost)
+	cancel()
+	<-renewed
+	r.mu.Lock()
+	delete(r.cancels, id)
+	r.mu.Unlock()
+}
 
+func (r *Runner) runOne(parent, ctx context.Context, a *secureauditv1.Audit, lost *atomic.Bool) {
+	id := a.GetId()
 	ctx, span := r.tracer.Start(ctx, "audit", trace.WithAttributes(attribute.String("secureaudit.audit_id", id)))
 	defer span.End()
 	log := r.log.With(keyAuditID, id)
@@ -249,6 +403,14 @@ func (r *Runner) runOne(parent context.Context, id string) {
 
 	err := r.pipeline(ctx, a, log)
 	switch {
+	case lost.Load():
+		// Another replica failed it after the lease expired; its state is
+		// that replica's to write.
+		log.WarnContext(ctx, "audit abandoned: this replica lost its lease")
+		r.mu.Lock()
+		delete(r.audits, id)
+		delete(r.seq, id)
+		r.mu.Unlock()
 	case err == nil:
 		log.InfoContext(ctx, "audit succeeded")
 	case ctx.Err() != nil && parent.Err() == nil:

@@ -114,6 +114,7 @@ func (s *Service) CancelAudit(ctx context.Context, req *secureauditv1.CancelAudi
 		case <-ctx.Done():
 			return nil, status.FromContextError(ctx.Err()).Err()
 		case <-s.runner.changed(req.GetAuditId()):
+		case <-time.After(s.runner.poll): // held by another replica
 		}
 	}
 }
@@ -232,6 +233,7 @@ func (s *Service) WatchAudit(req *secureauditv1.WatchAuditRequest, stream grpc.S
 		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
 		case <-changed:
+		case <-time.After(s.runner.poll): // run by another replica
 		}
 	}
 }

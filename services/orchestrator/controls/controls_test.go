@@ -10,7 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -20,15 +20,29 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/pgtest"
 	"secureaudit.dev/services/orchestrator/controls"
+	"secureaudit.dev/services/orchestrator/storage"
+	"secureaudit.dev/services/orchestrator/storage/storagetest"
 	"secureaudit.dev/services/orchestrator/store"
 )
+
+// backends runs f once per storage backend.
+func backends(t *testing.T, f func(t *testing.T, backend string)) {
+	for _, b := range storagetest.Backends {
+		t.Run(b, func(t *testing.T) { f(t, b) })
+	}
+}
+
+// TestMain stops the PostgreSQL server the tests started (storagetest).
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 type harness struct {
 	t       *testing.T
-	st      *store.SQLite
+	db      *storage.DB
+	st      *store.Store
 	mon     *controls.Monitor
 	n       int
 	rng     *rand.Rand
@@ -37,14 +51,11 @@ type harness struct {
 	webhook []map[string]any
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, backend string) *harness {
 	t.Helper()
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "c.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	h := &harness{t: t, st: st, rng: rand.New(rand.NewPCG(1, 2)), clock: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+	db := storagetest.Open(t, storagetest.DSN(t, backend))
+	st := store.New(db)
+	h := &harness{t: t, db: db, st: st, rng: rand.New(rand.NewPCG(1, 2)), clock: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var m map[string]any
 		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
@@ -55,6 +66,7 @@ func newHarness(t *testing.T) *harness {
 		h.mu.Unlock()
 	}))
 	t.Cleanup(hook.Close)
+	var err error
 	h.mon, err = controls.New(st, noop.NewMeterProvider(), discard(),
 		controls.WithWebhook(hook.URL, hook.Client()),
 		controls.WithClock(func() time.Time { h.clock = h.clock.Add(time.Hour); return h.clock }))
@@ -124,10 +136,12 @@ func (h *harness) alerts() map[secureauditv1.TokenAlertKind]int {
 
 // TestQuietOnNormalAudits: 50 normal audits with realistic noise raise no
 // alert, for several random seeds.
-func TestQuietOnNormalAudits(t *testing.T) {
+func TestQuietOnNormalAudits(t *testing.T) { backends(t, testQuietOnNormalAudits) }
+
+func testQuietOnNormalAudits(t *testing.T, backend string) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			h := newHarness(t)
+			h := newHarness(t, backend)
 			h.rng = rand.New(rand.NewPCG(seed, seed*7))
 			for range 50 {
 				h.run(audit{truncated: 0.02})
@@ -146,7 +160,9 @@ func TestQuietOnNormalAudits(t *testing.T) {
 	}
 }
 
-func TestAlerts(t *testing.T) {
+func TestAlerts(t *testing.T) { backends(t, testAlerts) }
+
+func testAlerts(t *testing.T, backend string) {
 	for _, tc := range []struct {
 		name  string
 		after []audit
@@ -161,7 +177,7 @@ func TestAlerts(t *testing.T) {
 			map[secureauditv1.TokenAlertKind]int{secureauditv1.TokenAlertKind_TOKEN_ALERT_KIND_MODEL_CHANGE: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t)
+			h := newHarness(t, backend)
 			var changed []string
 			h.mon.OnModelChange(func(_ context.Context, answering string) { changed = append(changed, answering) })
 			for range 30 {
@@ -204,8 +220,10 @@ func TestAlerts(t *testing.T) {
 
 // TestAnomaliesFromAssessment: the risk-agent's anomalies are stored with
 // their evidence and listed newest first.
-func TestAnomaliesFromAssessment(t *testing.T) {
-	h := newHarness(t)
+func TestAnomaliesFromAssessment(t *testing.T) { backends(t, testAnomaliesFromAssessment) }
+
+func testAnomaliesFromAssessment(t *testing.T, backend string) {
+	h := newHarness(t, backend)
 	id := "00000000-0000-4000-8000-000000000001"
 	in := []*secureauditv1.Anomaly{
 		{Kind: secureauditv1.AnomalyKind_ANOMALY_KIND_INJECTION, AuditId: id, Source: "risk-agent", Summary: "INJ-001", Evidence: map[string]string{"rule_id": "INJ-001"}},
@@ -227,8 +245,10 @@ func TestAnomaliesFromAssessment(t *testing.T) {
 
 // TestTap: refusals logged by platform/authz become anomaly events; other
 // records do not.
-func TestTap(t *testing.T) {
-	h := newHarness(t)
+func TestTap(t *testing.T) { backends(t, testTap) }
+
+func testTap(t *testing.T, backend string) {
+	h := newHarness(t, backend)
 	log := slog.New(controls.Tap(slog.NewTextHandler(io.Discard, nil), h.mon)).With("service", "orchestrator")
 	log.Warn("denied call", "method", "/secureaudit.v1.AuditService/StartAudit", "caller", "spiffe://secureaudit.local/ns/secureaudit/sa/risk-agent")
 	log.Warn("denied call", "method", "/secureaudit.v1.AuditService/GetAudit", "caller", "spiffe://other.example/x")
@@ -256,8 +276,10 @@ func TestTap(t *testing.T) {
 }
 
 // TestModelCallsPerAudit: the calls are stored per audit and returned.
-func TestModelCallsPerAudit(t *testing.T) {
-	h := newHarness(t)
+func TestModelCallsPerAudit(t *testing.T) { backends(t, testModelCallsPerAudit) }
+
+func testModelCallsPerAudit(t *testing.T, backend string) {
+	h := newHarness(t, backend)
 	id := h.run(audit{})
 	srv := controls.NewServer(h.mon, discard())
 	resp, err := srv.GetTokenControls(context.Background(), &secureauditv1.GetTokenControlsRequest{AuditId: id})
@@ -273,8 +295,10 @@ func TestModelCallsPerAudit(t *testing.T) {
 // a few events per source and method, whose counts add up exactly; a
 // denial of a valid identity among them is stored at once; a window that
 // ends records what it counted.
-func TestTapAggregatesPerSource(t *testing.T) {
-	h := newHarness(t)
+func TestTapAggregatesPerSource(t *testing.T) { backends(t, testTapAggregatesPerSource) }
+
+func testTapAggregatesPerSource(t *testing.T, backend string) {
+	h := newHarness(t, backend)
 	tap := controls.NewTap(slog.NewTextHandler(io.Discard, nil), h.mon, time.Hour)
 	log := slog.New(tap).With("service", "orchestrator")
 	for range 500 {

@@ -20,15 +20,16 @@ import (
 // TestEvidence: with an evidence log, a token spike appends a CC3.4 entry
 // and an injection anomaly a CC7.2 entry; the exported bundle verifies with
 // the log's key and indexes both criteria; normal audits append nothing.
-func TestEvidence(t *testing.T) {
+func TestEvidence(t *testing.T) { backends(t, testEvidence) }
+
+func testEvidence(t *testing.T, backend string) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	log, err := evlog.Open(ctx, filepath.Join(dir, "evidence.db"), filepath.Join(dir, "evidence.key"))
+	h := newHarness(t, backend)
+	log, err := evlog.New(ctx, h.db, filepath.Join(dir, "evidence.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { log.Close() })
-	h := newHarness(t)
 	h.mon, err = controls.New(h.st, noop.NewMeterProvider(), discard(), controls.WithEvidence(log),
 		controls.WithClock(func() time.Time { h.clock = h.clock.Add(time.Hour); return h.clock }))
 	if err != nil {

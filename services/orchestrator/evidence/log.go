@@ -1,5 +1,5 @@
 // Package evidence is the orchestrator's tamper-evident evidence log: an
-// append-only RFC 6962 Merkle tree in the orchestrator's SQLite database,
+// append-only RFC 6962 Merkle tree in the orchestrator's database (SQLite or PostgreSQL),
 // whose head is signed with an Ed25519 key the orchestrator generates at first
 // start (a signed-note key file of mode 0600).
 //
@@ -29,14 +29,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"secureaudit.dev/platform/evidence"
+	"secureaudit.dev/services/orchestrator/storage"
 )
 
 // KeyName is the signed-note key name of the log.
@@ -45,29 +45,20 @@ const KeyName = "secureaudit-evidence"
 // Origin is the checkpoint origin line.
 const Origin = "secureaudit.dev/evidence"
 
-const schema = `
-CREATE TABLE IF NOT EXISTS evidence_entries (
-	idx     INTEGER PRIMARY KEY,
-	time_ns INTEGER NOT NULL,
-	record  BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS evidence_entries_time ON evidence_entries (time_ns);
-CREATE TABLE IF NOT EXISTS evidence_hashes (
-	idx  INTEGER PRIMARY KEY,
-	hash BLOB NOT NULL
-);
-`
-
-// Log is the evidence log. It is safe for concurrent use.
+// Log is the evidence log. It is safe for concurrent use, and several
+// orchestrator replicas may append to one PostgreSQL database: appends are
+// serialised in the database (an advisory transaction lock), so no two
+// entries get one index and none is skipped.
 type Log struct {
-	db     *sql.DB
+	db     *storage.DB
 	signer note.Signer
 	vkey   string
 	now    func() time.Time
-
-	mu   sync.Mutex
-	last time.Time
 }
+
+// appendLock is the PostgreSQL advisory lock key that serialises appends
+// (any fixed number; "evidence" in ASCII).
+const appendLock = 0x65766964656e6365
 
 // Option configures a Log.
 type Option func(*Log)
@@ -75,36 +66,40 @@ type Option func(*Log)
 // WithClock sets the clock, for tests.
 func WithClock(now func() time.Time) Option { return func(l *Log) { l.now = now } }
 
-// Open opens the log in the SQLite database at dbPath, creating its tables,
-// and loads the signing key from keyPath, generating it on first start.
-func Open(ctx context.Context, dbPath, keyPath string, opts ...Option) (*Log, error) {
+// New opens the log in the orchestrator's database (its tables come with
+// db's migrations) and loads the signing key from keyPath, generating it on
+// first start. Every replica on one database must use the same key.
+func New(ctx context.Context, db *storage.DB, keyPath string, opts ...Option) (*Log, error) {
 	signer, vkey, err := loadKey(keyPath)
 	if err != nil {
 		return nil, err
-	}
-	dsn := "file:" + dbPath + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", dbPath, err)
-	}
-	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("create evidence tables in %s: %w", dbPath, err)
 	}
 	l := &Log{db: db, signer: signer, vkey: vkey, now: time.Now}
 	for _, o := range opts {
 		o(l)
 	}
-	var lastNS sql.NullInt64
-	if err := db.QueryRowContext(ctx, `SELECT MAX(time_ns) FROM evidence_entries`).Scan(&lastNS); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("read evidence log: %w", err)
-	}
-	if lastNS.Valid {
-		l.last = time.Unix(0, lastNS.Int64).UTC()
+	if err := l.checkKey(ctx, keyPath); err != nil {
+		return nil, err
 	}
 	return l, nil
+}
+
+// checkKey records the log's public key in the database at first use and,
+// on PostgreSQL (several replicas), refuses a key other than the recorded
+// one: a replica with a key of its own would sign checkpoints nobody pinned.
+func (l *Log) checkKey(ctx context.Context, keyPath string) error {
+	if _, err := l.db.ExecContext(ctx, `INSERT INTO evidence_key (id, public_key) VALUES (1, ?) ON CONFLICT (id) DO NOTHING`, l.vkey); err != nil {
+		return fmt.Errorf("record the evidence key: %w", err)
+	}
+	var recorded string
+	if err := l.db.QueryRowContext(ctx, `SELECT public_key FROM evidence_key WHERE id = 1`).Scan(&recorded); err != nil {
+		return fmt.Errorf("read the evidence key: %w", err)
+	}
+	if recorded != l.vkey && l.db.Dialect() == storage.Postgres {
+		return fmt.Errorf("evidence key %s (public key %s) is not the key the evidence log in %s is signed with (%s): give every replica the same key file (the Secret secureaudit-evidence-key)",
+			keyPath, l.vkey, l.db, recorded)
+	}
+	return nil
 }
 
 // loadKey reads the signed-note private key at path, or generates one and
@@ -139,8 +134,8 @@ func loadKey(path string) (note.Signer, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("stat evidence key: %w", err)
 		}
-		if info.Mode().Perm()&0o077 != 0 {
-			return nil, "", fmt.Errorf("evidence key %s has mode %v; it must be readable by its owner only (chmod 600)", path, info.Mode().Perm())
+		if err := keyModeOK(info); err != nil {
+			return nil, "", fmt.Errorf("evidence key %s: %w", path, err)
 		}
 	}
 	skey := string(trimNewline(data))
@@ -155,6 +150,24 @@ func loadKey(path string) (note.Signer, string, error) {
 	return signer, vkey, nil
 }
 
+// keyModeOK is PostgreSQL's rule for its server key: a key file owned by
+// this process's user must be readable by that user only (0600 or less); a
+// key owned by root may also be read by its group (0640 or less), which is
+// how Kubernetes mounts a Secret for a non-root container (root-owned, the
+// pod's fsGroup, mode 0440). Nobody else may ever read it.
+func keyModeOK(info os.FileInfo) error {
+	perm := info.Mode().Perm()
+	st, ok := info.Sys().(*syscall.Stat_t)
+	switch {
+	case perm&0o007 != 0:
+	case perm&0o070 == 0:
+		return nil
+	case ok && st.Uid == 0 && perm&0o030 == 0:
+		return nil // root-owned, group read-only: a Kubernetes Secret
+	}
+	return fmt.Errorf("mode %v: it must be readable by its owner only (chmod 600), or be owned by root and readable by its group only (a Kubernetes Secret with defaultMode 0440)", perm)
+}
+
 func trimNewline(b []byte) []byte {
 	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
 		b = b[:len(b)-1]
@@ -162,34 +175,36 @@ func trimNewline(b []byte) []byte {
 	return b
 }
 
-// Close closes the database.
-func (l *Log) Close() error { return l.db.Close() }
-
 // PublicKey returns the signed-note verifier key an auditor pins.
 func (l *Log) PublicKey() string { return l.vkey }
 
 // Append stamps the entry with the time, appends it and returns its index.
-// Times never go backwards within the log.
+// Times never go backwards within the log, whichever replica appends.
 func (l *Log) Append(ctx context.Context, e evidence.Entry) (int64, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	t := l.now().UTC()
-	if !t.After(l.last) {
-		t = l.last.Add(time.Nanosecond)
-	}
-	e.Time = t
-	rec, err := e.Record()
-	if err != nil {
-		return 0, err
-	}
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("append evidence: %w", err)
 	}
 	defer tx.Rollback()
-	var n int64
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM evidence_entries`).Scan(&n); err != nil {
+	if l.db.Dialect() == storage.Postgres {
+		// Held until commit: the next append reads this one's index.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(appendLock)); err != nil {
+			return 0, fmt.Errorf("append evidence: lock the log: %w", err)
+		}
+	}
+	// SQLite: the one connection of the pool serialises transactions.
+	var n, lastNS int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx) + 1, 0), COALESCE(MAX(time_ns), 0) FROM evidence_entries`).Scan(&n, &lastNS); err != nil {
 		return 0, fmt.Errorf("append evidence: %w", err)
+	}
+	t := l.now().UTC()
+	if last := time.Unix(0, lastNS); lastNS != 0 && !t.After(last) {
+		t = last.Add(time.Nanosecond).UTC()
+	}
+	e.Time = t
+	rec, err := e.Record()
+	if err != nil {
+		return 0, err
 	}
 	hashes, err := tlog.StoredHashes(n, rec, hashReader{ctx: ctx, q: tx})
 	if err != nil {
@@ -207,7 +222,6 @@ func (l *Log) Append(ctx context.Context, e evidence.Entry) (int64, error) {
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("append evidence: %w", err)
 	}
-	l.last = t
 	return n, nil
 }
 
@@ -240,9 +254,13 @@ func (l *Log) Entries(ctx context.Context, lo, hi int64) ([]*evidence.Entry, err
 // Export signs the current head and returns the bundle of entries whose time
 // is in [from, to); a zero bound is open.
 func (l *Log) Export(ctx context.Context, from, to time.Time) (*evidence.Bundle, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	tx, err := l.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	// One snapshot for the head, the hashes and the entries, while other
+	// replicas append.
+	opts := &sql.TxOptions{ReadOnly: true}
+	if l.db.Dialect() == storage.Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := l.db.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("export evidence: %w", err)
 	}
@@ -277,6 +295,7 @@ func (l *Log) Export(ctx context.Context, from, to time.Time) (*evidence.Bundle,
 	return evidence.NewBundle(src, l.vkey, signed, size, lo, hi, from.UTC(), to.UTC())
 }
 
+// querier is a storage.DB or storage.Tx.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row

@@ -2,7 +2,6 @@ package evidence
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -13,7 +12,13 @@ import (
 	"time"
 
 	"secureaudit.dev/platform/evidence"
+	"secureaudit.dev/platform/pgtest"
+	"secureaudit.dev/services/orchestrator/storage"
+	"secureaudit.dev/services/orchestrator/storage/storagetest"
 )
+
+// TestMain stops the PostgreSQL server the tests started (storagetest).
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 type clock struct {
 	mu sync.Mutex
@@ -29,15 +34,22 @@ func (c *clock) now() time.Time {
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
-func open(t *testing.T, dir string) *Log {
+// open opens the log in the database dsn with the key in dir.
+func open(t *testing.T, dsn, dir string) *Log {
 	t.Helper()
 	c := &clock{t: t0}
-	l, err := Open(context.Background(), filepath.Join(dir, "db"), filepath.Join(dir, "keys", "evidence.key"), WithClock(c.now))
+	l, err := New(context.Background(), storagetest.Open(t, dsn), filepath.Join(dir, "keys", "evidence.key"), WithClock(c.now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
 	return l
+}
+
+// backends runs f once per storage backend.
+func backends(t *testing.T, f func(t *testing.T, backend string)) {
+	for _, b := range storagetest.Backends {
+		t.Run(b, func(t *testing.T) { f(t, b) })
+	}
 }
 
 func appendN(t *testing.T, l *Log, n int) {
@@ -56,9 +68,10 @@ func appendN(t *testing.T, l *Log, n int) {
 	}
 }
 
-func TestAppendExportVerify(t *testing.T) {
-	dir := t.TempDir()
-	l := open(t, dir)
+func TestAppendExportVerify(t *testing.T) { backends(t, testAppendExportVerify) }
+
+func testAppendExportVerify(t *testing.T, backend string) {
+	l := open(t, storagetest.DSN(t, backend), t.TempDir())
 	appendN(t, l, 7)
 	ctx := context.Background()
 	tests := []struct {
@@ -99,26 +112,34 @@ func TestAppendExportVerify(t *testing.T) {
 
 // TestStoreTampering edits and deletes rows behind the log's back; the
 // exported bundle no longer verifies and the error names the entry.
-func TestStoreTampering(t *testing.T) {
+func TestStoreTampering(t *testing.T) { backends(t, testStoreTampering) }
+
+func testStoreTampering(t *testing.T, backend string) {
 	tests := []struct {
-		name string
-		sql  string
-		want int64
+		name           string
+		sqlite, postgr string
+		want           int64
 	}{
-		{"edited record", `UPDATE evidence_entries SET record = replace(record, '"outcome":"pass"', '"outcome":"fail"') WHERE idx = 3`, 3},
-		{"record swapped", `UPDATE evidence_entries SET record = (SELECT record FROM evidence_entries WHERE idx = 5) WHERE idx = 4`, 4},
+		{"edited record",
+			`UPDATE evidence_entries SET record = replace(record, '"outcome":"pass"', '"outcome":"fail"') WHERE idx = 3`,
+			`UPDATE evidence_entries SET record = convert_to(replace(convert_from(record, 'UTF8'), '"outcome":"pass"', '"outcome":"fail"'), 'UTF8') WHERE idx = 3`, 3},
+		{"record swapped",
+			`UPDATE evidence_entries SET record = (SELECT record FROM evidence_entries WHERE idx = 5) WHERE idx = 4`,
+			`UPDATE evidence_entries SET record = (SELECT record FROM evidence_entries WHERE idx = 5) WHERE idx = 4`, 4},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			l := open(t, dir)
+			dsn := storagetest.DSN(t, backend)
+			l := open(t, dsn, t.TempDir())
 			appendN(t, l, 8)
-			db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "db"))
-			if err != nil {
-				t.Fatal(err)
+			// A second pool on the same database: someone with write
+			// access to it, behind the log's back.
+			db := storagetest.Open(t, dsn)
+			query := tc.sqlite
+			if db.Dialect() == storage.Postgres {
+				query = tc.postgr
 			}
-			defer db.Close()
-			if _, err := db.Exec(tc.sql); err != nil {
+			if _, err := db.ExecContext(context.Background(), query); err != nil {
 				t.Fatal(err)
 			}
 			b, err := l.Export(context.Background(), time.Time{}, time.Time{})
@@ -134,9 +155,12 @@ func TestStoreTampering(t *testing.T) {
 	}
 }
 
-func TestKeyFile(t *testing.T) {
+func TestKeyFile(t *testing.T) { backends(t, testKeyFile) }
+
+func testKeyFile(t *testing.T, backend string) {
+	dsn := storagetest.DSN(t, backend)
 	dir := t.TempDir()
-	l := open(t, dir)
+	l := open(t, dsn, dir)
 	key := filepath.Join(dir, "keys", "evidence.key")
 	info, err := os.Stat(key)
 	if err != nil {
@@ -149,10 +173,9 @@ func TestKeyFile(t *testing.T) {
 		t.Errorf("public key %q does not name %s", l.PublicKey(), KeyName)
 	}
 	appendN(t, l, 2)
-	l.Close()
 
 	// Reopening keeps the key and the entries; appends continue the tree.
-	l2 := open(t, dir)
+	l2 := open(t, dsn, dir)
 	if l2.PublicKey() != l.PublicKey() {
 		t.Errorf("reopened log has key %q, want %q", l2.PublicKey(), l.PublicKey())
 	}
@@ -174,7 +197,139 @@ func TestKeyFile(t *testing.T) {
 	if err := os.Chmod(key, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(context.Background(), filepath.Join(dir, "db"), key); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if _, err := New(context.Background(), storagetest.Open(t, dsn), key); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Errorf("Open with a world-readable key = %v, want a refusal", err)
+	}
+}
+
+// TestConcurrentReplicasAppend: two logs on one PostgreSQL database (two
+// pools, as two replicas have, with the same key) append from four
+// goroutines each: every index from 0 is used exactly once, and the export
+// verifies.
+func TestConcurrentReplicasAppend(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	dir := t.TempDir()
+	logs := []*Log{open(t, dsn, dir), open(t, dsn, dir)}
+	const perWorker = 15
+	var mu sync.Mutex
+	seen := map[int64]int{}
+	var wg sync.WaitGroup
+	for r, l := range logs {
+		for w := range 4 {
+			wg.Go(func() {
+				for i := range perWorker {
+					idx, err := l.Append(context.Background(), evidence.Entry{Kind: evidence.KindControlResult, Control: "test", Criteria: []string{"CC4.1"},
+						Subject: fmt.Sprintf("replica %d worker %d", r, w), Outcome: evidence.OutcomePass, Summary: fmt.Sprint(i)})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					seen[idx]++
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	const total = 2 * 4 * perWorker
+	for i := range int64(total) {
+		if seen[i] != 1 {
+			t.Errorf("index %d appended %d times", i, seen[i])
+		}
+	}
+	if len(seen) != total {
+		t.Errorf("%d distinct indexes, want %d", len(seen), total)
+	}
+	b, err := logs[1].Export(context.Background(), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := evidence.Verify(b, logs[0].PublicKey())
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if res.TreeSize != total {
+		t.Errorf("verified tree of %d, want %d", res.TreeSize, total)
+	}
+	entries, err := logs[0].Entries(context.Background(), 0, total)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prev time.Time
+	for i, e := range entries {
+		if !e.Time.After(prev) {
+			t.Errorf("entry %d at %s, not after the previous %s", i, e.Time, prev)
+		}
+		prev = e.Time
+	}
+}
+
+// TestKeyFileModes: PostgreSQL's rule for its server key. A key may be read
+// by its owner only, or, owned by root, also by its group (a Kubernetes
+// Secret mounted for a non-root container: root-owned, the pod's fsGroup,
+// mode 0440); never by others, and never written by its group.
+func TestKeyFileModes(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the cases chown the key: they need root (as CI runs)")
+	}
+	dir := t.TempDir()
+	key := filepath.Join(dir, "evidence.key")
+	db := storagetest.Open(t, storagetest.DSN(t, "sqlite"))
+	if _, err := New(context.Background(), db, key); err != nil { // generates the key
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		uid  int
+		mode os.FileMode
+		ok   bool
+	}{
+		{"own, 0600", 0, 0o600, true},
+		{"own, 0400", 0, 0o400, true},
+		{"root, Secret 0440", 0, 0o440, true},
+		{"root, 0640", 0, 0o640, true},
+		{"root, group may write", 0, 0o660, false},
+		{"root, others may read", 0, 0o444, false},
+		{"another user, group may read", 65532, 0o640, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.Chown(key, tc.uid, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(key, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			_, err := New(context.Background(), db, key)
+			if tc.ok && err != nil {
+				t.Errorf("refused: %v", err)
+			}
+			if !tc.ok && (err == nil || !strings.Contains(err.Error(), "chmod 600")) {
+				t.Errorf("New = %v, want a refusal saying chmod 600", err)
+			}
+		})
+	}
+}
+
+// TestReplicaWithAnotherKeyRefused: on PostgreSQL a second replica whose
+// key differs from the one the log was first opened with is refused,
+// naming both public keys; the same key is accepted.
+func TestReplicaWithAnotherKeyRefused(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	dir := t.TempDir()
+	first := open(t, dsn, dir)
+	if again := open(t, dsn, dir); again.PublicKey() != first.PublicKey() {
+		t.Fatal("the same key file gave another key")
+	}
+	other := t.TempDir()
+	_, err := New(context.Background(), storagetest.Open(t, dsn), filepath.Join(other, "evidence.key"))
+	if err == nil {
+		t.Fatal("a replica with a key of its own was accepted")
+	}
+	for _, w := range []string{first.PublicKey(), filepath.Join(other, "evidence.key"), "the same key file"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
 	}
 }

@@ -34,6 +34,9 @@ type Store interface {
 	DeleteSchedule(ctx context.Context, name string) error
 	Unfinished(ctx context.Context) ([]*secureauditv1.Audit, error)
 	PruneAudits(ctx context.Context, cluster string, before time.Time) (int, error)
+	// ClaimScheduleRun is true for exactly one caller per schedule and due
+	// time, across every replica on the database.
+	ClaimScheduleRun(ctx context.Context, name string, due time.Time, replica string, now time.Time) (bool, error)
 }
 
 // StartFunc starts an audit of a cluster.
@@ -54,17 +57,36 @@ type Scheduler struct {
 	now    func() time.Time
 	parser cron.Parser
 	mu     sync.Mutex // serializes ticks and changes
+
+	replica string
 }
 
-// New returns a scheduler; Run starts its loop.
-func New(st Store, start StartFunc, log *slog.Logger) *Scheduler {
-	return &Scheduler{
-		store:  st,
-		start:  start,
-		log:    log,
-		now:    time.Now,
-		parser: cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor),
+// Option configures a Scheduler.
+type Option func(*Scheduler)
+
+// WithReplica names this orchestrator replica in the claims of schedule
+// runs (default "orchestrator").
+func WithReplica(name string) Option { return func(s *Scheduler) { s.replica = name } }
+
+// WithClock sets the clock, for tests.
+func WithClock(now func() time.Time) Option { return func(s *Scheduler) { s.now = now } }
+
+// New returns a scheduler; Run starts its loop. Several replicas may run one
+// on the same database: each due run is claimed in the database, and only
+// the replica that claims it starts the audit and moves the schedule on.
+func New(st Store, start StartFunc, log *slog.Logger, opts ...Option) *Scheduler {
+	s := &Scheduler{
+		store:   st,
+		start:   start,
+		log:     log,
+		now:     time.Now,
+		parser:  cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor),
+		replica: "orchestrator",
 	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // next returns the schedule's next run after t, in UTC.
@@ -138,6 +160,13 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 	for _, sc := range all {
 		if sc.GetNextRun().AsTime().After(now) {
 			continue
+		}
+		mine, err := s.store.ClaimScheduleRun(ctx, sc.GetName(), sc.GetNextRun().AsTime(), s.replica, now)
+		if err != nil {
+			return started, err
+		}
+		if !mine {
+			continue // another replica fired this run and moves the schedule on
 		}
 		sc = proto.Clone(sc).(*secureauditv1.Schedule)
 		sc.LastRun = timestamppb.New(now.Truncate(time.Second))

@@ -18,10 +18,20 @@ type fakeStore struct {
 	schedules  map[string]*secureauditv1.Schedule
 	unfinished []*secureauditv1.Audit
 	pruned     map[string]time.Time
+	claimed    map[string]bool
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{schedules: map[string]*secureauditv1.Schedule{}, pruned: map[string]time.Time{}}
+	return &fakeStore{schedules: map[string]*secureauditv1.Schedule{}, pruned: map[string]time.Time{}, claimed: map[string]bool{}}
+}
+
+func (f *fakeStore) ClaimScheduleRun(_ context.Context, name string, due time.Time, _ string, _ time.Time) (bool, error) {
+	k := name + "@" + due.String()
+	if f.claimed[k] {
+		return false, nil
+	}
+	f.claimed[k] = true
+	return true, nil
 }
 
 func (f *fakeStore) SaveSchedule(_ context.Context, s *secureauditv1.Schedule) error {

@@ -13,46 +13,8 @@ import (
 	"secureaudit.dev/services/orchestrator/controls"
 )
 
-// controlsSchema holds what the controls record: every audit's model calls,
-// the token samples behind the baselines, their alerts, and anomaly events.
-// Alerts and anomalies are append-only.
-const controlsSchema = `
-CREATE TABLE IF NOT EXISTS model_calls (
-	audit_id TEXT NOT NULL,
-	idx      INTEGER NOT NULL,
-	data     BLOB NOT NULL,
-	PRIMARY KEY (audit_id, idx)
-);
-CREATE TABLE IF NOT EXISTS token_samples (
-	seq              INTEGER PRIMARY KEY AUTOINCREMENT,
-	agent            TEXT NOT NULL,
-	provider         TEXT NOT NULL,
-	response_model   TEXT NOT NULL,
-	template_version TEXT NOT NULL,
-	request_model    TEXT NOT NULL,
-	audit_id         TEXT NOT NULL,
-	time_ns          INTEGER NOT NULL,
-	per_item         REAL NOT NULL,
-	calls            INTEGER NOT NULL,
-	truncated        INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS token_samples_key ON token_samples (agent, provider, response_model, template_version, seq);
-CREATE INDEX IF NOT EXISTS token_samples_request ON token_samples (agent, provider, request_model, seq);
-CREATE TABLE IF NOT EXISTS token_alerts (
-	seq  INTEGER PRIMARY KEY AUTOINCREMENT,
-	data BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS anomalies (
-	seq      INTEGER PRIMARY KEY AUTOINCREMENT,
-	audit_id TEXT NOT NULL,
-	kind     INTEGER NOT NULL,
-	data     BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS anomalies_audit ON anomalies (audit_id, seq);
-`
-
 // SaveModelCalls stores an audit's model calls.
-func (s *SQLite) SaveModelCalls(ctx context.Context, auditID string, calls []*secureauditv1.ModelCall) error {
+func (s *Store) SaveModelCalls(ctx context.Context, auditID string, calls []*secureauditv1.ModelCall) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("save model calls: %w", err)
@@ -63,7 +25,8 @@ func (s *SQLite) SaveModelCalls(ctx context.Context, auditID string, calls []*se
 		if err != nil {
 			return fmt.Errorf("marshal model call: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO model_calls (audit_id, idx, data) VALUES (?, ?, ?)`, auditID, i, data); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO model_calls (audit_id, idx, data) VALUES (?, ?, ?)
+			ON CONFLICT (audit_id, idx) DO UPDATE SET data = excluded.data`, auditID, i, data); err != nil {
 			return fmt.Errorf("save model calls of %s: %w", auditID, err)
 		}
 	}
@@ -71,7 +34,7 @@ func (s *SQLite) SaveModelCalls(ctx context.Context, auditID string, calls []*se
 }
 
 // ModelCalls returns an audit's model calls in order.
-func (s *SQLite) ModelCalls(ctx context.Context, auditID string) ([]*secureauditv1.ModelCall, error) {
+func (s *Store) ModelCalls(ctx context.Context, auditID string) ([]*secureauditv1.ModelCall, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT data FROM model_calls WHERE audit_id = ? ORDER BY idx`, auditID)
 	if err != nil {
 		return nil, fmt.Errorf("model calls of %s: %w", auditID, err)
@@ -104,10 +67,10 @@ func scanSample(sc interface{ Scan(...any) error }) (controls.Sample, error) {
 }
 
 // TokenSamples returns a key's latest limit samples, oldest first.
-func (s *SQLite) TokenSamples(ctx context.Context, key controls.Key, limit int) ([]controls.Sample, error) {
+func (s *Store) TokenSamples(ctx context.Context, key controls.Key, limit int) ([]controls.Sample, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+sampleColumns+` FROM (
 		SELECT * FROM token_samples WHERE agent = ? AND provider = ? AND response_model = ? AND template_version = ?
-		ORDER BY seq DESC LIMIT ?) ORDER BY seq`,
+		ORDER BY seq DESC LIMIT ?) AS latest ORDER BY seq`,
 		key.Agent, key.Provider, key.ResponseModel, key.TemplateVersion, limit)
 	if err != nil {
 		return nil, fmt.Errorf("token samples: %w", err)
@@ -126,7 +89,7 @@ func (s *SQLite) TokenSamples(ctx context.Context, key controls.Key, limit int) 
 
 // LatestTokenSample returns the newest sample of an agent, provider and
 // requested model.
-func (s *SQLite) LatestTokenSample(ctx context.Context, agent, provider, requestModel string) (controls.Sample, bool, error) {
+func (s *Store) LatestTokenSample(ctx context.Context, agent, provider, requestModel string) (controls.Sample, bool, error) {
 	row := s.db.QueryRowContext(ctx, `SELECT `+sampleColumns+` FROM token_samples
 		WHERE agent = ? AND provider = ? AND request_model = ? ORDER BY seq DESC LIMIT 1`, agent, provider, requestModel)
 	smp, err := scanSample(row)
@@ -140,7 +103,7 @@ func (s *SQLite) LatestTokenSample(ctx context.Context, agent, provider, request
 }
 
 // SaveTokenSample appends a sample.
-func (s *SQLite) SaveTokenSample(ctx context.Context, smp controls.Sample) error {
+func (s *Store) SaveTokenSample(ctx context.Context, smp controls.Sample) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO token_samples (`+sampleColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		smp.Key.Agent, smp.Key.Provider, smp.Key.ResponseModel, smp.Key.TemplateVersion, smp.RequestModel,
 		smp.AuditID, smp.Time.UnixNano(), smp.PerItem, smp.Calls, smp.Truncated)
@@ -151,7 +114,7 @@ func (s *SQLite) SaveTokenSample(ctx context.Context, smp controls.Sample) error
 }
 
 // TokenKeys returns every baseline key, sorted.
-func (s *SQLite) TokenKeys(ctx context.Context) ([]controls.Key, error) {
+func (s *Store) TokenKeys(ctx context.Context) ([]controls.Key, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT agent, provider, response_model, template_version FROM token_samples
 		ORDER BY agent, provider, response_model, template_version`)
 	if err != nil {
@@ -170,7 +133,7 @@ func (s *SQLite) TokenKeys(ctx context.Context) ([]controls.Key, error) {
 }
 
 // SaveTokenAlert appends an alert.
-func (s *SQLite) SaveTokenAlert(ctx context.Context, a *secureauditv1.TokenAlert) error {
+func (s *Store) SaveTokenAlert(ctx context.Context, a *secureauditv1.TokenAlert) error {
 	data, err := proto.Marshal(a)
 	if err != nil {
 		return fmt.Errorf("marshal token alert: %w", err)
@@ -182,7 +145,7 @@ func (s *SQLite) SaveTokenAlert(ctx context.Context, a *secureauditv1.TokenAlert
 }
 
 // TokenAlerts returns the latest limit alerts, newest first.
-func (s *SQLite) TokenAlerts(ctx context.Context, limit int) ([]*secureauditv1.TokenAlert, error) {
+func (s *Store) TokenAlerts(ctx context.Context, limit int) ([]*secureauditv1.TokenAlert, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT data FROM token_alerts ORDER BY seq DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("token alerts: %w", err)
@@ -204,7 +167,7 @@ func (s *SQLite) TokenAlerts(ctx context.Context, limit int) ([]*secureauditv1.T
 }
 
 // SaveAnomaly appends an anomaly event.
-func (s *SQLite) SaveAnomaly(ctx context.Context, a *secureauditv1.Anomaly) error {
+func (s *Store) SaveAnomaly(ctx context.Context, a *secureauditv1.Anomaly) error {
 	data, err := proto.Marshal(a)
 	if err != nil {
 		return fmt.Errorf("marshal anomaly: %w", err)
@@ -217,7 +180,7 @@ func (s *SQLite) SaveAnomaly(ctx context.Context, a *secureauditv1.Anomaly) erro
 
 // Anomalies returns the latest limit anomaly events, newest first, of one
 // audit when auditID is set.
-func (s *SQLite) Anomalies(ctx context.Context, auditID string, limit int) ([]*secureauditv1.Anomaly, error) {
+func (s *Store) Anomalies(ctx context.Context, auditID string, limit int) ([]*secureauditv1.Anomaly, error) {
 	query, args := `SELECT data FROM anomalies ORDER BY seq DESC LIMIT ?`, []any{limit}
 	if auditID != "" {
 		query, args = `SELECT data FROM anomalies WHERE audit_id = ? ORDER BY seq DESC LIMIT ?`, []any{auditID, limit}

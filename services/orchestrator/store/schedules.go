@@ -10,16 +10,8 @@ import (
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
 
-// schedulesSchema holds the recurring audits.
-const schedulesSchema = `
-CREATE TABLE IF NOT EXISTS schedules (
-	name TEXT PRIMARY KEY,
-	data BLOB NOT NULL
-);
-`
-
 // SaveSchedule creates or replaces a schedule.
-func (s *SQLite) SaveSchedule(ctx context.Context, sc *secureauditv1.Schedule) error {
+func (s *Store) SaveSchedule(ctx context.Context, sc *secureauditv1.Schedule) error {
 	data, err := proto.Marshal(sc)
 	if err != nil {
 		return fmt.Errorf("marshal schedule: %w", err)
@@ -32,7 +24,7 @@ func (s *SQLite) SaveSchedule(ctx context.Context, sc *secureauditv1.Schedule) e
 }
 
 // ListSchedules returns every schedule, by name.
-func (s *SQLite) ListSchedules(ctx context.Context) ([]*secureauditv1.Schedule, error) {
+func (s *Store) ListSchedules(ctx context.Context) ([]*secureauditv1.Schedule, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT data FROM schedules ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list schedules: %w", err)
@@ -54,7 +46,7 @@ func (s *SQLite) ListSchedules(ctx context.Context) ([]*secureauditv1.Schedule, 
 }
 
 // DeleteSchedule removes a schedule; it wraps ErrNotFound when there is none.
-func (s *SQLite) DeleteSchedule(ctx context.Context, name string) error {
+func (s *Store) DeleteSchedule(ctx context.Context, name string) error {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM schedules WHERE name = ?`, name)
 	if err != nil {
 		return fmt.Errorf("delete schedule %s: %w", name, err)
@@ -62,13 +54,16 @@ func (s *SQLite) DeleteSchedule(ctx context.Context, name string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("schedule %s: %w", name, ErrNotFound)
 	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM schedule_runs WHERE name = ?`, name); err != nil {
+		return fmt.Errorf("delete runs of schedule %s: %w", name, err)
+	}
 	return nil
 }
 
 // PruneAudits deletes the finished audits of a cluster created before a
 // time, with their findings, reports (and report inputs), events and model calls, and returns
 // how many it deleted. The evidence log keeps its own record of each.
-func (s *SQLite) PruneAudits(ctx context.Context, cluster string, before time.Time) (int, error) {
+func (s *Store) PruneAudits(ctx context.Context, cluster string, before time.Time) (int, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, data FROM audits WHERE created_ns < ?`, before.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("prune audits: %w", err)

@@ -11,10 +11,14 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/orchestrator/storage"
+	"secureaudit.dev/services/orchestrator/storage/storagetest"
 )
 
-func TestSchedules(t *testing.T) {
-	s := open(t)
+func TestSchedules(t *testing.T) { storagetest.Run(t, testSchedules) }
+
+func testSchedules(t *testing.T, db *storage.DB) {
+	s := New(db)
 	ctx := context.Background()
 	b := &secureauditv1.Schedule{Name: "b", Cluster: "prod", Cron: "@daily", RetentionDays: 7}
 	a := &secureauditv1.Schedule{Name: "a", Cluster: "dev", Cron: "0 2 * * *"}
@@ -42,8 +46,10 @@ func TestSchedules(t *testing.T) {
 	}
 }
 
-func TestPruneAudits(t *testing.T) {
-	s := open(t)
+func TestPruneAudits(t *testing.T) { storagetest.Run(t, testPruneAudits) }
+
+func testPruneAudits(t *testing.T, db *storage.DB) {
+	s := New(db)
 	ctx := context.Background()
 	day := func(d int) *timestamppb.Timestamp {
 		return timestamppb.New(time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC))

@@ -1,5 +1,6 @@
-// Package store keeps audits, their findings, rendered reports and progress
-// events. SQLite (pure Go, one file) is the default backend.
+// Package store keeps audits, their findings, rendered reports, progress
+// events, schedules and what the controls record, in the orchestrator's one
+// database (package storage: SQLite by default, or PostgreSQL).
 package store
 
 import (
@@ -8,174 +9,82 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/orchestrator/storage"
 )
 
 // ErrNotFound is returned for an unknown audit or report.
 var ErrNotFound = errors.New("not found")
 
+// ErrFinished is returned for a change to an audit that has finished.
+var ErrFinished = errors.New("the audit has finished")
+
 // ErrBadPageToken is returned for a page token this store did not issue.
 var ErrBadPageToken = errors.New("malformed page token")
 
-const schema = `
-CREATE TABLE IF NOT EXISTS audits (
-	id         TEXT PRIMARY KEY,
-	created_ns INTEGER NOT NULL,
-	state      INTEGER NOT NULL,
-	data       BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audits_created ON audits (created_ns DESC, id DESC);
-CREATE TABLE IF NOT EXISTS findings (
-	audit_id TEXT NOT NULL REFERENCES audits (id),
-	idx      INTEGER NOT NULL,
-	id       TEXT NOT NULL,
-	rule_id  TEXT NOT NULL,
-	severity INTEGER NOT NULL,
-	data     BLOB NOT NULL,
-	PRIMARY KEY (audit_id, idx)
-);
-CREATE TABLE IF NOT EXISTS reports (
-	audit_id TEXT NOT NULL REFERENCES audits (id),
-	format   INTEGER NOT NULL,
-	data     BLOB NOT NULL,
-	PRIMARY KEY (audit_id, format)
-);
-CREATE TABLE IF NOT EXISTS report_inputs (
-	audit_id TEXT PRIMARY KEY REFERENCES audits (id),
-	data     BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-	audit_id TEXT NOT NULL REFERENCES audits (id),
-	seq      INTEGER NOT NULL,
-	data     BLOB NOT NULL,
-	PRIMARY KEY (audit_id, seq)
-);
-`
-
-// SQLite is a store in one SQLite file.
-type SQLite struct {
-	db *sql.DB
+// Store keeps audits and what they produced in the orchestrator's database
+// (storage.DB: SQLite or PostgreSQL).
+type Store struct {
+	db *storage.DB
 }
 
-// OpenSQLite opens (creating if needed) the database at path. A new
-// database is created with mode 0600 (SQLite gives its WAL and shared-memory
-// files the database's mode) in a directory created with mode 0700; an
-// existing database, WAL or shared-memory file that others may read or write
-// is refused, saying how to fix it: audits, findings and reports describe
-// who can do what in a cluster.
-func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
-	if err := PrepareFile(path); err != nil {
-		return nil, err
-	}
-	// Reports are blobs of megabytes: 64 KiB pages (for a new database;
-	// an existing one keeps its page size) cut the overflow pages SQLite
-	// chains for them sixteenfold.
-	dsn := "file:" + path + "?_pragma=page_size(65536)&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, schema+controlsSchema+schedulesSchema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("create schema in %s: %w", path, err)
-	}
-	return &SQLite{db: db}, nil
-}
-
-// PrepareFile makes sure the database file at path exists and is private:
-// its directory is created with mode 0700 when missing, the file with mode
-// 0600 when missing, and an existing database, WAL or shared-memory file
-// with any permission for group or others is refused with the command that
-// fixes it.
-func PrepareFile(path string) error {
-	if dir := filepath.Dir(path); dir != "" {
-		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return fmt.Errorf("create the database directory: %w", err)
-			}
-		}
-	}
-	var open []string
-	for _, p := range []string{path, path + "-wal", path + "-shm"} {
-		info, err := os.Stat(p)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("database: %w", err)
-		}
-		if info.Mode().Perm()&0o077 != 0 {
-			open = append(open, fmt.Sprintf("%s (mode %04o)", p, info.Mode().Perm()))
-		}
-	}
-	if len(open) > 0 {
-		return fmt.Errorf("refusing a database that others may read: %s; restrict it with: chmod 600 %s*, and check who read it meanwhile", strings.Join(open, ", "), path)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	switch {
-	case errors.Is(err, os.ErrExist):
-		return nil
-	case err != nil:
-		return fmt.Errorf("create database %s: %w", path, err)
-	}
-	return f.Close()
-}
-
-// Close closes the database.
-func (s *SQLite) Close() error { return s.db.Close() }
+// New returns the store over db; the tables are created by db's migrations.
+func New(db *storage.DB) *Store { return &Store{db: db} }
 
 // Ping reads from the database, for readiness: an error means the store
 // cannot serve audits (closed, removed, unreadable).
-func (s *SQLite) Ping(ctx context.Context) error {
+func (s *Store) Ping(ctx context.Context) error {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM audits LIMIT 1)`).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM audits LIMIT 1) AS a`).Scan(&n); err != nil {
 		return fmt.Errorf("read the store: %w", err)
 	}
 	return nil
 }
 
 // CreateAudit stores a new audit.
-func (s *SQLite) CreateAudit(ctx context.Context, a *secureauditv1.Audit) error {
+func (s *Store) CreateAudit(ctx context.Context, a *secureauditv1.Audit) error {
 	data, err := proto.Marshal(a)
 	if err != nil {
 		return fmt.Errorf("marshal audit: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO audits (id, created_ns, state, data) VALUES (?, ?, ?, ?)`,
-		a.GetId(), a.GetCreatedAt().AsTime().UnixNano(), int32(a.GetState()), data)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO audits (id, created_ns, state, cluster, data) VALUES (?, ?, ?, ?, ?)`,
+		a.GetId(), a.GetCreatedAt().AsTime().UnixNano(), int32(a.GetState()), a.GetCluster(), data)
 	if err != nil {
 		return fmt.Errorf("insert audit %s: %w", a.GetId(), err)
 	}
 	return nil
 }
 
-// UpdateAudit replaces a stored audit.
-func (s *SQLite) UpdateAudit(ctx context.Context, a *secureauditv1.Audit) error {
+// UpdateAudit replaces a stored audit that has not finished: a finished
+// audit is never written again (ErrFinished), so a replica that lost its
+// lease cannot overwrite the failure another replica recorded.
+func (s *Store) UpdateAudit(ctx context.Context, a *secureauditv1.Audit) error {
 	data, err := proto.Marshal(a)
 	if err != nil {
 		return fmt.Errorf("marshal audit: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE audits SET state = ?, data = ? WHERE id = ?`, int32(a.GetState()), data, a.GetId())
+	res, err := s.db.ExecContext(ctx, `UPDATE audits SET state = ?, data = ? WHERE id = ? AND state IN (?, ?)`,
+		int32(a.GetState()), data, a.GetId(), statePending, stateRunning)
 	if err != nil {
 		return fmt.Errorf("update audit %s: %w", a.GetId(), err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("update audit %s: %w", a.GetId(), ErrNotFound)
+		if _, err := s.GetAudit(ctx, a.GetId()); err != nil {
+			return fmt.Errorf("update audit %s: %w", a.GetId(), err)
+		}
+		return fmt.Errorf("update audit %s: %w", a.GetId(), ErrFinished)
 	}
 	return nil
 }
 
 // GetAudit returns one audit.
-func (s *SQLite) GetAudit(ctx context.Context, id string) (*secureauditv1.Audit, error) {
+func (s *Store) GetAudit(ctx context.Context, id string) (*secureauditv1.Audit, error) {
 	var data []byte
 	err := s.db.QueryRowContext(ctx, `SELECT data FROM audits WHERE id = ?`, id).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -189,7 +98,7 @@ func (s *SQLite) GetAudit(ctx context.Context, id string) (*secureauditv1.Audit,
 
 // ListAudits returns up to limit audits, newest first, after the page token,
 // and the token of the next page ("" at the end).
-func (s *SQLite) ListAudits(ctx context.Context, limit int, pageToken string) ([]*secureauditv1.Audit, string, error) {
+func (s *Store) ListAudits(ctx context.Context, limit int, pageToken string) ([]*secureauditv1.Audit, string, error) {
 	query := `SELECT id, created_ns, data FROM audits ORDER BY created_ns DESC, id DESC LIMIT ?`
 	args := []any{limit + 1}
 	if pageToken != "" {
@@ -236,7 +145,7 @@ func (s *SQLite) ListAudits(ctx context.Context, limit int, pageToken string) ([
 }
 
 // Unfinished returns the audits left pending or running, for recovery at start.
-func (s *SQLite) Unfinished(ctx context.Context) ([]*secureauditv1.Audit, error) {
+func (s *Store) Unfinished(ctx context.Context) ([]*secureauditv1.Audit, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT data FROM audits WHERE state IN (?, ?) ORDER BY created_ns`,
 		int32(secureauditv1.AuditState_AUDIT_STATE_PENDING), int32(secureauditv1.AuditState_AUDIT_STATE_RUNNING))
 	if err != nil {
@@ -261,7 +170,7 @@ func (s *SQLite) Unfinished(ctx context.Context) ([]*secureauditv1.Audit, error)
 // SaveResult stores, in one transaction, an audit's findings, the report
 // header they were rendered with (input: the Report without its findings,
 // kept so that any format can be rendered later) and the rendered reports.
-func (s *SQLite) SaveResult(ctx context.Context, auditID string, findings []*secureauditv1.Finding, input *secureauditv1.Report, reports map[secureauditv1.ReportFormat][]byte) error {
+func (s *Store) SaveResult(ctx context.Context, auditID string, findings []*secureauditv1.Finding, input *secureauditv1.Report, reports map[secureauditv1.ReportFormat][]byte) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("save result of %s: %w", auditID, err)
@@ -303,7 +212,7 @@ func (s *SQLite) SaveResult(ctx context.Context, auditID string, findings []*sec
 }
 
 // Findings returns an audit's stored findings in order.
-func (s *SQLite) Findings(ctx context.Context, auditID string) ([]*secureauditv1.Finding, error) {
+func (s *Store) Findings(ctx context.Context, auditID string) ([]*secureauditv1.Finding, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT data FROM findings WHERE audit_id = ? ORDER BY idx`, auditID)
 	if err != nil {
 		return nil, fmt.Errorf("findings of %s: %w", auditID, err)
@@ -325,7 +234,7 @@ func (s *SQLite) Findings(ctx context.Context, auditID string) ([]*secureauditv1
 }
 
 // Report returns a rendered report.
-func (s *SQLite) Report(ctx context.Context, auditID string, format secureauditv1.ReportFormat) ([]byte, error) {
+func (s *Store) Report(ctx context.Context, auditID string, format secureauditv1.ReportFormat) ([]byte, error) {
 	var data []byte
 	err := s.db.QueryRowContext(ctx, `SELECT data FROM reports WHERE audit_id = ? AND format = ?`, auditID, int32(format)).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -339,7 +248,7 @@ func (s *SQLite) Report(ctx context.Context, auditID string, format secureauditv
 
 // ReportInput returns the report header an audit's reports were rendered
 // with (without findings; see SaveResult).
-func (s *SQLite) ReportInput(ctx context.Context, auditID string) (*secureauditv1.Report, error) {
+func (s *Store) ReportInput(ctx context.Context, auditID string) (*secureauditv1.Report, error) {
 	var data []byte
 	err := s.db.QueryRowContext(ctx, `SELECT data FROM report_inputs WHERE audit_id = ?`, auditID).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -358,7 +267,7 @@ func (s *SQLite) ReportInput(ctx context.Context, auditID string) (*secureauditv
 // SaveReport stores a report rendered after its audit finished. A report
 // of that format already stored (rendered by a concurrent request from the
 // same input) is kept.
-func (s *SQLite) SaveReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, data []byte) error {
+func (s *Store) SaveReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, data []byte) error {
 	if _, err := s.db.ExecContext(ctx, `INSERT INTO reports (audit_id, format, data) VALUES (?, ?, ?) ON CONFLICT (audit_id, format) DO NOTHING`,
 		auditID, int32(format), data); err != nil {
 		return fmt.Errorf("insert %s report of %s: %w", format, auditID, err)
@@ -367,7 +276,7 @@ func (s *SQLite) SaveReport(ctx context.Context, auditID string, format secureau
 }
 
 // AppendEvent stores a progress event; its sequence must be the next one.
-func (s *SQLite) AppendEvent(ctx context.Context, e *secureauditv1.AuditEvent) error {
+func (s *Store) AppendEvent(ctx context.Context, e *secureauditv1.AuditEvent) error {
 	data, err := proto.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("marshal event: %w", err)
@@ -379,7 +288,7 @@ func (s *SQLite) AppendEvent(ctx context.Context, e *secureauditv1.AuditEvent) e
 }
 
 // Events returns an audit's events with a sequence above after.
-func (s *SQLite) Events(ctx context.Context, auditID string, after uint32) ([]*secureauditv1.AuditEvent, error) {
+func (s *Store) Events(ctx context.Context, auditID string, after uint32) ([]*secureauditv1.AuditEvent, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT data FROM events WHERE audit_id = ? AND seq > ? ORDER BY seq`, auditID, after)
 	if err != nil {
 		return nil, fmt.Errorf("events of %s: %w", auditID, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,17 +12,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/orchestrator/storage"
+	"secureaudit.dev/services/orchestrator/storage/storagetest"
 )
-
-func open(t *testing.T) *SQLite {
-	t.Helper()
-	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "test.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
 
 func audit(i int, state secureauditv1.AuditState) *secureauditv1.Audit {
 	return &secureauditv1.Audit{
@@ -33,9 +24,11 @@ func audit(i int, state secureauditv1.AuditState) *secureauditv1.Audit {
 	}
 }
 
-func TestAuditsRoundTripAndPaging(t *testing.T) {
+func TestAuditsRoundTripAndPaging(t *testing.T) { storagetest.Run(t, testAuditsRoundTripAndPaging) }
+
+func testAuditsRoundTripAndPaging(t *testing.T, db *storage.DB) {
 	ctx := context.Background()
-	s := open(t)
+	s := New(db)
 	var want []*secureauditv1.Audit
 	for i := 1; i <= 7; i++ {
 		a := audit(i, secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED)
@@ -70,9 +63,11 @@ func TestAuditsRoundTripAndPaging(t *testing.T) {
 	}
 }
 
-func TestUpdateGetAndUnfinished(t *testing.T) {
+func TestUpdateGetAndUnfinished(t *testing.T) { storagetest.Run(t, testUpdateGetAndUnfinished) }
+
+func testUpdateGetAndUnfinished(t *testing.T, db *storage.DB) {
 	ctx := context.Background()
-	s := open(t)
+	s := New(db)
 	running := audit(1, secureauditv1.AuditState_AUDIT_STATE_RUNNING)
 	done := audit(2, secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED)
 	for _, a := range []*secureauditv1.Audit{running, done} {
@@ -105,11 +100,21 @@ func TestUpdateGetAndUnfinished(t *testing.T) {
 	if err := s.UpdateAudit(ctx, audit(99, secureauditv1.AuditState_AUDIT_STATE_FAILED)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("update unknown audit: err = %v", err)
 	}
+	// A finished audit is never written again.
+	running.State = secureauditv1.AuditState_AUDIT_STATE_RUNNING
+	if err := s.UpdateAudit(ctx, running); !errors.Is(err, ErrFinished) {
+		t.Errorf("update of a failed audit: err = %v, want ErrFinished", err)
+	}
+	if got, _ := s.GetAudit(ctx, running.GetId()); got.GetState() != secureauditv1.AuditState_AUDIT_STATE_FAILED {
+		t.Errorf("failed audit now %s", got.GetState())
+	}
 }
 
-func TestResultsAndEvents(t *testing.T) {
+func TestResultsAndEvents(t *testing.T) { storagetest.Run(t, testResultsAndEvents) }
+
+func testResultsAndEvents(t *testing.T, db *storage.DB) {
 	ctx := context.Background()
-	s := open(t)
+	s := New(db)
 	a := audit(1, secureauditv1.AuditState_AUDIT_STATE_RUNNING)
 	if err := s.CreateAudit(ctx, a); err != nil {
 		t.Fatal(err)

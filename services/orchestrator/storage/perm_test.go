@@ -1,4 +1,4 @@
-package store
+package storage
 
 import (
 	"context"
@@ -7,11 +7,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
-
-	"google.golang.org/protobuf/types/known/timestamppb"
-
-	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
 
 // TestDatabaseIsPrivate: a new database, its WAL and its directory are
@@ -22,12 +17,11 @@ func TestDatabaseIsPrivate(t *testing.T) {
 	defer syscall.Umask(old)
 	dir := filepath.Join(t.TempDir(), "state")
 	path := filepath.Join(dir, "secureaudit.db")
-	s, err := OpenSQLite(context.Background(), path)
+	s, err := Open(context.Background(), path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &secureauditv1.Audit{Id: "0b8e3a52-6c1f-4e0a-9d7e-2f4c5b6a7d8e", State: secureauditv1.AuditState_AUDIT_STATE_PENDING, CreatedAt: timestamppb.New(time.Now())}
-	if err := s.CreateAudit(context.Background(), a); err != nil {
+	if _, err := s.ExecContext(context.Background(), `INSERT INTO schedules (name, data) VALUES (?, ?)`, "nightly", []byte{1}); err != nil {
 		t.Fatal(err)
 	}
 	for p, want := range map[string]os.FileMode{dir: 0o700, path: 0o600, path + "-wal": 0o600, path + "-shm": 0o600} {
@@ -44,7 +38,7 @@ func TestDatabaseIsPrivate(t *testing.T) {
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = OpenSQLite(context.Background(), path)
+	_, err = Open(context.Background(), path, nil)
 	if err == nil {
 		t.Fatal("a world-readable database was opened")
 	}
@@ -56,7 +50,7 @@ func TestDatabaseIsPrivate(t *testing.T) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err = OpenSQLite(context.Background(), path)
+	s, err = Open(context.Background(), path, nil)
 	if err != nil {
 		t.Fatalf("after chmod 600: %v", err)
 	}
