@@ -280,6 +280,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		return fmt.Errorf("the rbac-agent serves cluster %q, not the requested %q", cluster, want)
 	}
 	r.update(ctx, a, func(a *secureauditv1.Audit) { a.Cluster = cluster })
+	baseline := r.baseline(ctx, a)
 	c := snap.trailer.GetCounts()
 	r.event(ctx, a, fmt.Sprintf("collected %d roles, %d cluster roles, %d role bindings, %d cluster role bindings, %d service accounts, %d workloads from %s",
 		c.GetRoles(), c.GetClusterRoles(), c.GetRoleBindings(), c.GetClusterRoleBindings(), c.GetServiceAccounts(), c.GetWorkloads(), cluster))
@@ -371,25 +372,31 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		report.DirectoryErrors = reportedLookupErrors(dir.errors)
 		report.DirectoryErrorCount = uint32(len(dir.errors))
 	}
-	r.enrich(ctx, a, report, dir, main, result.summary, log)
+	r.enrich(ctx, a, report, dir, main, result.summary, baseline, log)
 	formats := a.GetFormats()
 	if len(formats) == 0 {
 		formats = Formats
 	}
-	// Each document is stored as soon as it is whole and then let go, so
-	// that the orchestrator holds one at a time. Reports stored before a
-	// later failure are never served: GetReport serves succeeded audits only.
+	// The findings and the report's input are stored while the report-agent
+	// renders (neither changes from here on). Each document is stored as
+	// soon as it is whole and then let go, so that the orchestrator holds
+	// one at a time. Findings and reports stored before a later failure are
+	// never served: GetReport, history and late renders read succeeded
+	// audits only.
+	saved := make(chan error, 1)
+	go func() { saved <- r.store.SaveResult(ctx, id, result.findings, report, nil) }()
 	_, err = stageCall(ctx, r.budgets.Render, "report-agent", "render", "-render-timeout", func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, renderEach(ctx, r.agents.Report, report, result.findings, formats, func(f secureauditv1.ReportFormat, doc []byte) error {
 			return r.store.SaveReport(ctx, id, f, doc)
 		})
 	})
 	if err != nil {
+		<-saved
 		return err
 	}
 
 	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_STORE, "storing findings")
-	if err := r.store.SaveResult(ctx, id, result.findings, report, nil); err != nil {
+	if err := <-saved; err != nil {
 		return err
 	}
 	r.update(ctx, a, func(a *secureauditv1.Audit) { a.Summary = summary })

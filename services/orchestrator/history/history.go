@@ -51,6 +51,24 @@ func Previous(ctx context.Context, st Store, a *secureauditv1.Audit) (*secureaud
 // Since compares the main findings of a with those of the previous audit
 // of its cluster. It returns nil when there is no previous audit.
 func Since(ctx context.Context, st Store, a *secureauditv1.Audit, current []*secureauditv1.Finding) (*secureauditv1.AuditHistory, error) {
+	b, err := LoadBaseline(ctx, st, a)
+	if err != nil {
+		return nil, err
+	}
+	return b.Since(current), nil
+}
+
+// Baseline is what an audit is compared with: the previous audit of its
+// cluster and that audit's findings, read ahead of the comparison (an audit
+// reads it while the risk-agent assesses).
+type Baseline struct {
+	Audit    *secureauditv1.Audit
+	Findings []*secureauditv1.Finding
+}
+
+// LoadBaseline reads the previous audit of a's cluster (Previous) and its
+// findings. It returns nil when a is the cluster's first audit.
+func LoadBaseline(ctx context.Context, st Store, a *secureauditv1.Audit) (*Baseline, error) {
 	prev, err := Previous(ctx, st, a)
 	if err != nil || prev == nil {
 		return nil, err
@@ -59,10 +77,19 @@ func Since(ctx context.Context, st Store, a *secureauditv1.Audit, current []*sec
 	if err != nil {
 		return nil, fmt.Errorf("findings of audit %s: %w", prev.GetId(), err)
 	}
-	h := Compare(before, current)
-	h.PreviousAuditId = prev.GetId()
-	h.PreviousGeneratedAt = prev.GetCreatedAt()
-	return h, nil
+	return &Baseline{Audit: prev, Findings: before}, nil
+}
+
+// Since compares current with the baseline's findings. It returns nil for
+// a nil baseline (no previous audit).
+func (b *Baseline) Since(current []*secureauditv1.Finding) *secureauditv1.AuditHistory {
+	if b == nil {
+		return nil
+	}
+	h := Compare(b.Findings, current)
+	h.PreviousAuditId = b.Audit.GetId()
+	h.PreviousGeneratedAt = b.Audit.GetCreatedAt()
+	return h
 }
 
 // Compare matches findings by ID, ignoring platform-managed ones: new are
