@@ -81,7 +81,10 @@ var DefaultBudgets = Budgets{
 // stageCall bounds one stage's call to an agent by budget, and turns its
 // running out of time into an error naming the agent, the stage and the
 // flag that sets the budget.
+// Each call is a span of the audit's trace, named after the stage.
 func stageCall[T any](ctx context.Context, budget time.Duration, agent, stage, flag string, call func(context.Context) (T, error)) (T, error) {
+	ctx, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(tracerName).Start(ctx, stage)
+	defer span.End()
 	sctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	v, err := call(sctx)
@@ -95,6 +98,9 @@ func stageCall[T any](ctx context.Context, budget time.Duration, agent, stage, f
 	}
 	return v, err
 }
+
+// tracerName names the spans of an audit's stages.
+const tracerName = "secureaudit.dev/services/orchestrator/audit"
 
 // Runner runs queued audits, one per worker, and publishes their progress.
 type Runner struct {
@@ -280,7 +286,6 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		return fmt.Errorf("the rbac-agent serves cluster %q, not the requested %q", cluster, want)
 	}
 	r.update(ctx, a, func(a *secureauditv1.Audit) { a.Cluster = cluster })
-	baseline := r.baseline(ctx, a)
 	c := snap.trailer.GetCounts()
 	r.event(ctx, a, fmt.Sprintf("collected %d roles, %d cluster roles, %d role bindings, %d cluster role bindings, %d service accounts, %d workloads from %s",
 		c.GetRoles(), c.GetClusterRoles(), c.GetRoleBindings(), c.GetClusterRoleBindings(), c.GetServiceAccounts(), c.GetWorkloads(), cluster))
@@ -318,6 +323,9 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	r.update(ctx, a, func(a *secureauditv1.Audit) { a.DirectoryAvailable = dir != nil })
 
 	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_ASSESS, "assessing with the risk-agent")
+	// Read while the agent assesses, when the audit writes nothing to the
+	// store (its one connection is shared).
+	baseline := r.baseline(ctx, a)
 	result, err := stageCall(ctx, r.budgets.Assess, "risk-agent", "assess", "-assess-timeout", func(ctx context.Context) (*assessment, error) {
 		return assess(ctx, r.agents.Risk, id, snap, dir)
 	})
@@ -372,7 +380,9 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		report.DirectoryErrors = reportedLookupErrors(dir.errors)
 		report.DirectoryErrorCount = uint32(len(dir.errors))
 	}
-	r.enrich(ctx, a, report, dir, main, result.summary, baseline, log)
+	ectx, span := r.tracer.Start(ctx, "enrich")
+	r.enrich(ectx, a, report, dir, main, result.summary, baseline, log)
+	span.End()
 	formats := a.GetFormats()
 	if len(formats) == 0 {
 		formats = Formats
@@ -386,7 +396,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	saved := make(chan error, 1)
 	go func() { saved <- r.store.SaveResult(ctx, id, result.findings, report, nil) }()
 	_, err = stageCall(ctx, r.budgets.Render, "report-agent", "render", "-render-timeout", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, renderEach(ctx, r.agents.Report, report, result.findings, formats, func(f secureauditv1.ReportFormat, doc []byte) error {
+		return struct{}{}, renderEach(ctx, r.agents.Report, report, result.findings, result.forwarded, formats, func(f secureauditv1.ReportFormat, doc []byte) error {
 			return r.store.SaveReport(ctx, id, f, doc)
 		})
 	})
@@ -396,7 +406,10 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	}
 
 	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_STORE, "storing findings")
-	if err := <-saved; err != nil {
+	_, span = r.tracer.Start(ctx, "store")
+	err = <-saved
+	span.End()
+	if err != nil {
 		return err
 	}
 	r.update(ctx, a, func(a *secureauditv1.Audit) { a.Summary = summary })

@@ -302,24 +302,39 @@ func (s *SQLite) SaveResult(ctx context.Context, auditID string, findings []*sec
 	return nil
 }
 
-// Findings returns an audit's stored findings in order.
+// Findings returns an audit's stored findings in order. They are decoded
+// once read, so that the database's one connection is held for the read
+// alone (an audit's events wait for it).
 func (s *SQLite) Findings(ctx context.Context, auditID string) ([]*secureauditv1.Finding, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT data FROM findings WHERE audit_id = ? ORDER BY idx`, auditID)
+	blobs, err := s.findingBlobs(ctx, auditID)
 	if err != nil {
-		return nil, fmt.Errorf("findings of %s: %w", auditID, err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []*secureauditv1.Finding
-	for rows.Next() {
-		var data []byte
-		if err := rows.Scan(&data); err != nil {
-			return nil, fmt.Errorf("findings of %s: %w", auditID, err)
-		}
+	out := make([]*secureauditv1.Finding, 0, len(blobs))
+	for _, data := range blobs {
 		f := &secureauditv1.Finding{}
 		if err := proto.Unmarshal(data, f); err != nil {
 			return nil, fmt.Errorf("decode finding of %s: %w", auditID, err)
 		}
 		out = append(out, f)
+	}
+	return out, nil
+}
+
+// findingBlobs returns an audit's stored findings, encoded, in order.
+func (s *SQLite) findingBlobs(ctx context.Context, auditID string) ([][]byte, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT data FROM findings WHERE audit_id = ? ORDER BY idx`, auditID)
+	if err != nil {
+		return nil, fmt.Errorf("findings of %s: %w", auditID, err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return nil, fmt.Errorf("findings of %s: %w", auditID, err)
+		}
+		out = append(out, data)
 	}
 	return out, rows.Err()
 }
