@@ -143,3 +143,16 @@ func BenchmarkIndent(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkJSON renders report.json of a report with 8,000 findings.
+func BenchmarkJSON(b *testing.B) {
+	r := sampleReport()
+	for len(r.Findings) < 8000 {
+		r.Findings = append(r.Findings, r.Findings...)
+	}
+	for b.Loop() {
+		if _, err := JSON(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
