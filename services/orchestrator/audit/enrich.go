@@ -32,11 +32,15 @@ func (r *Runner) enrich(ctx context.Context, a *secureauditv1.Audit, report *sec
 		r.event(ctx, a, fmt.Sprintf("the access review lists the first %d users and groups only", len(report.GetAccessReview())))
 	}
 	b, err := baseline()
+	var h *secureauditv1.AuditHistory
+	if err == nil {
+		h, err = b.Since(main)
+	}
 	if err != nil {
 		log.WarnContext(ctx, "audit history unavailable", keyError, err.Error())
 		return
 	}
-	if h := b.Since(main); h != nil {
+	if h != nil {
 		report.History = h
 		r.event(ctx, a, fmt.Sprintf("since audit %s: %d new, %d changed, %d resolved findings",
 			h.GetPreviousAuditId(), len(h.GetNewFindingIds()), len(h.GetChanged()), len(h.GetResolved())))

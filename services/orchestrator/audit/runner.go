@@ -28,6 +28,7 @@ type Store interface {
 	Unfinished(ctx context.Context) ([]*secureauditv1.Audit, error)
 	SaveResult(ctx context.Context, auditID string, findings []*secureauditv1.Finding, input *secureauditv1.Report, reports map[secureauditv1.ReportFormat][]byte) error
 	Findings(ctx context.Context, auditID string) ([]*secureauditv1.Finding, error)
+	StoredFindings(ctx context.Context, auditID string) (ids []string, data [][]byte, err error)
 	Report(ctx context.Context, auditID string, format secureauditv1.ReportFormat) ([]byte, error)
 	ReportInput(ctx context.Context, auditID string) (*secureauditv1.Report, error)
 	SaveReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, data []byte) error

@@ -306,7 +306,7 @@ func (s *SQLite) SaveResult(ctx context.Context, auditID string, findings []*sec
 // once read, so that the database's one connection is held for the read
 // alone (an audit's events wait for it).
 func (s *SQLite) Findings(ctx context.Context, auditID string) ([]*secureauditv1.Finding, error) {
-	blobs, err := s.findingBlobs(ctx, auditID)
+	_, blobs, err := s.StoredFindings(ctx, auditID)
 	if err != nil {
 		return nil, err
 	}
@@ -321,22 +321,25 @@ func (s *SQLite) Findings(ctx context.Context, auditID string) ([]*secureauditv1
 	return out, nil
 }
 
-// findingBlobs returns an audit's stored findings, encoded, in order.
-func (s *SQLite) findingBlobs(ctx context.Context, auditID string) ([][]byte, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT data FROM findings WHERE audit_id = ? ORDER BY idx`, auditID)
+// StoredFindings returns an audit's findings in order as stored: each
+// one's ID and its protobuf encoding (proto.Marshal's, undecoded).
+func (s *SQLite) StoredFindings(ctx context.Context, auditID string) (ids []string, data [][]byte, err error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, data FROM findings WHERE audit_id = ? ORDER BY idx`, auditID)
 	if err != nil {
-		return nil, fmt.Errorf("findings of %s: %w", auditID, err)
+		return nil, nil, fmt.Errorf("findings of %s: %w", auditID, err)
 	}
 	defer rows.Close()
-	var out [][]byte
 	for rows.Next() {
-		var data []byte
-		if err := rows.Scan(&data); err != nil {
-			return nil, fmt.Errorf("findings of %s: %w", auditID, err)
+		var (
+			id string
+			b  []byte
+		)
+		if err := rows.Scan(&id, &b); err != nil {
+			return nil, nil, fmt.Errorf("findings of %s: %w", auditID, err)
 		}
-		out = append(out, data)
+		ids, data = append(ids, id), append(data, b)
 	}
-	return out, rows.Err()
+	return ids, data, rows.Err()
 }
 
 // Report returns a rendered report.
