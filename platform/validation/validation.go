@@ -1,7 +1,9 @@
 // Package validation enforces the protovalidate rules of the contracts on both
 // ends of every RPC: a client refuses to send an invalid request and to accept
 // an invalid response, and a server refuses to accept an invalid request and
-// to send an invalid response.
+// to send an invalid response. A message a process received (validated on
+// arrival) and forwards unchanged is not validated a second time before it
+// leaves (Forwarded); its receiver validates it again.
 package validation
 
 import (
@@ -16,6 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Validator checks messages against their protovalidate rules.
@@ -41,6 +44,65 @@ func (v *Validator) Validate(msg any) error {
 		return fmt.Errorf("%T is not a protobuf message", msg)
 	}
 	return v.v.Validate(m)
+}
+
+// Forwarded is a set of messages that a process received through these
+// interceptors, each validated on arrival, and forwards unchanged: the
+// orchestrator's snapshot chunks (from the rbac-agent to the risk-agent) and
+// findings (from the risk-agent to the report-agent). A client stream
+// opened with a context that carries the set (WithForwarded) does not
+// evaluate their rules again before sending: the rules of everything else
+// it sends are evaluated as always, those of the messages that hold them
+// (the request, the batch and its bounds) included, and the receiver
+// validates all of it on arrival. Add every message before the stream that
+// sends them is opened, and change none once added. Not for concurrent use.
+type Forwarded struct {
+	set map[proto.Message]struct{}
+}
+
+// NewForwarded returns an empty set.
+func NewForwarded() *Forwarded { return &Forwarded{set: map[proto.Message]struct{}{}} }
+
+// Add adds m, a message received through a validating interceptor.
+func (f *Forwarded) Add(m proto.Message) { f.set[m] = struct{}{} }
+
+// Len returns the number of messages in the set.
+func (f *Forwarded) Len() int { return len(f.set) }
+
+// ShouldValidate implements protovalidate.Filter: the rules of a message of
+// the set, of its fields and of everything they hold are skipped.
+func (f *Forwarded) ShouldValidate(m protoreflect.Message, _ protoreflect.Descriptor) bool {
+	_, ok := f.set[m.Interface()]
+	return !ok
+}
+
+type forwardedKey struct{}
+
+// WithForwarded returns ctx carrying f, for the client streams opened with
+// it.
+func WithForwarded(ctx context.Context, f *Forwarded) context.Context {
+	if f == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, forwardedKey{}, f)
+}
+
+func forwardedFrom(ctx context.Context) *Forwarded {
+	f, _ := ctx.Value(forwardedKey{}).(*Forwarded)
+	return f
+}
+
+// validateSent checks a message about to be sent, skipping the rules of
+// the forwarded messages it holds (f may be nil).
+func (v *Validator) validateSent(msg any, f *Forwarded) error {
+	if f == nil {
+		return v.Validate(msg)
+	}
+	m, ok := msg.(proto.Message)
+	if !ok {
+		return fmt.Errorf("%T is not a protobuf message", msg)
+	}
+	return v.v.Validate(m, protovalidate.WithFilter(f))
 }
 
 // Status turns a validation failure into an InvalidArgument status carrying
@@ -136,7 +198,7 @@ func (v *Validator) StreamClient() grpc.StreamClientInterceptor {
 		if err != nil {
 			return nil, err
 		}
-		return &clientStream{ClientStream: cs, v: v, method: method}, nil
+		return &clientStream{ClientStream: cs, v: v, method: method, forwarded: forwardedFrom(ctx)}, nil
 	}
 }
 
@@ -203,12 +265,13 @@ func (s *lazyStream) Context() context.Context {
 
 type clientStream struct {
 	grpc.ClientStream
-	v      *Validator
-	method string
+	v         *Validator
+	method    string
+	forwarded *Forwarded // may be nil
 }
 
 func (s *clientStream) SendMsg(m any) error {
-	if err := s.v.Validate(m); err != nil {
+	if err := s.v.validateSent(m, s.forwarded); err != nil {
 		return Status("invalid request (not sent)", err)
 	}
 	return s.ClientStream.SendMsg(m)

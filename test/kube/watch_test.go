@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"google.golang.org/protobuf/testing/protocmp"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,7 +44,7 @@ func (c *requestCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 // server of its own, with the rbac-agent's ServiceAccount: audits read it
 // without a request; objects created, changed and deleted between audits
 // show up in the next audit (once the cache reached the write's
-// resourceVersion); the header records resourceVersions and how old the
+// resourceVersion), whose objects are then exactly a direct list's; the header records resourceVersions and how old the
 // data is; with the API server stopped the cache refuses to vouch for its
 // data past the bound (and the direct list fails), and once it is back the
 // informers watch again and the next change shows up.
@@ -203,6 +206,16 @@ func TestWatchCache(t *testing.T) {
 	}
 	if w := workload(next, ns, "web"); w == nil || w.GetServiceAccount() != "app" || len(w.GetImages()) != 1 {
 		t.Errorf("created Pod web in the next audit: %v", w)
+	}
+	// The cache's source converts and validates only what changed since
+	// its previous snapshot (collect.Memo): its objects are exactly what a
+	// direct list converts afresh.
+	direct, err := collect.NewLive(kubeclient.New(agent), "watch", s.Host, v).Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(direct, next, protocmp.Transform(), cmpopts.IgnoreFields(collect.Snapshot{}, "Header")); diff != "" {
+		t.Errorf("the snapshot from the cache differs from a direct list (-list +cache):\n%s", diff)
 	}
 
 	// A broken watch: the API server goes away.

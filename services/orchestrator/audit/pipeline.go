@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/validation"
 )
 
 // Agents are the clients of the four agents. Entra is nil when no entra-agent
@@ -49,11 +50,13 @@ var Formats = []secureauditv1.ReportFormat{
 	secureauditv1.ReportFormat_REPORT_FORMAT_CSV,
 }
 
-// snapshot is a collected snapshot: its chunks as received.
+// snapshot is a collected snapshot: its chunks as received (validated on
+// arrival, and forwarded to the risk-agent unchanged: forwarded holds them).
 type snapshot struct {
-	header  *secureauditv1.SnapshotHeader
-	trailer *secureauditv1.SnapshotTrailer
-	chunks  []*secureauditv1.SnapshotChunk
+	header    *secureauditv1.SnapshotHeader
+	trailer   *secureauditv1.SnapshotTrailer
+	chunks    []*secureauditv1.SnapshotChunk
+	forwarded *validation.Forwarded
 }
 
 // collect streams the snapshot from the rbac-agent and checks it is whole:
@@ -63,7 +66,7 @@ func collect(ctx context.Context, client secureauditv1.RBACServiceClient, auditI
 	if err != nil {
 		return nil, fmt.Errorf("rbac-agent: collect: %w", err)
 	}
-	s := &snapshot{}
+	s := &snapshot{forwarded: validation.NewForwarded()}
 	var got secureauditv1.ObjectCounts
 	for {
 		resp, err := stream.Recv()
@@ -88,6 +91,7 @@ func collect(ctx context.Context, client secureauditv1.RBACServiceClient, auditI
 		addCounts(&got, c)
 		s.trailer = c.GetTrailer()
 		s.chunks = append(s.chunks, c)
+		s.forwarded.Add(c)
 	}
 	if s.header == nil || s.trailer == nil {
 		return nil, errors.New("rbac-agent: collect: snapshot ended without header or trailer")
@@ -221,19 +225,24 @@ func resolve(ctx context.Context, client secureauditv1.EntraServiceClient, audit
 	return d, nil
 }
 
-// assessment is what the risk-agent returned.
+// assessment is what the risk-agent returned. Its findings, validated on
+// arrival, are forwarded to the report-agent unchanged (forwarded holds
+// them).
 type assessment struct {
 	findings  []*secureauditv1.Finding
 	reasoning *secureauditv1.Reasoning
 	summary   *secureauditv1.AssessSummary
+	forwarded *validation.Forwarded
 }
 
 // assess streams the snapshot and directory to the risk-agent and collects
-// the findings, checking their number against the summary.
+// the findings, checking their number against the summary. The snapshot's
+// chunks, validated when they arrived, are not validated again before they
+// leave (the risk-agent validates them on arrival).
 func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID string, snap *snapshot, dir *directory) (*assessment, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := client.Assess(ctx)
+	stream, err := client.Assess(validation.WithForwarded(ctx, snap.forwarded))
 	if err != nil {
 		return nil, fmt.Errorf("risk-agent: assess: %w", err)
 	}
@@ -267,7 +276,7 @@ func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID
 	if err := stream.CloseSend(); err != nil {
 		return nil, fmt.Errorf("risk-agent: assess: %w", err)
 	}
-	a := &assessment{}
+	a := &assessment{forwarded: validation.NewForwarded()}
 	for {
 		resp, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -282,6 +291,9 @@ func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID
 		switch p := resp.GetPart().(type) {
 		case *secureauditv1.AssessResponse_Findings:
 			a.findings = append(a.findings, p.Findings.GetFindings()...)
+			for _, f := range p.Findings.GetFindings() {
+				a.forwarded.Add(f)
+			}
 		case *secureauditv1.AssessResponse_Summary:
 			a.summary = p.Summary
 		case *secureauditv1.AssessResponse_Reasoning:
@@ -301,7 +313,7 @@ func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID
 // one document per format.
 func render(ctx context.Context, client secureauditv1.ReportServiceClient, report *secureauditv1.Report, findings []*secureauditv1.Finding, formats []secureauditv1.ReportFormat) (map[secureauditv1.ReportFormat][]byte, error) {
 	docs := make(map[secureauditv1.ReportFormat][]byte, len(formats))
-	err := renderEach(ctx, client, report, findings, formats, func(f secureauditv1.ReportFormat, doc []byte) error {
+	err := renderEach(ctx, client, report, findings, nil, formats, func(f secureauditv1.ReportFormat, doc []byte) error {
 		docs[f] = doc
 		return nil
 	})
@@ -314,11 +326,13 @@ func render(ctx context.Context, client secureauditv1.ReportServiceClient, repor
 // renderEach is render handing each document to emit as soon as it is
 // whole, keeping none: the caller stores it and lets it go, so that at
 // most one document is held at a time (at 100,000 objects the six formats
-// are 700 MB together).
-func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, report *secureauditv1.Report, findings []*secureauditv1.Finding, formats []secureauditv1.ReportFormat, emit func(secureauditv1.ReportFormat, []byte) error) error {
+// are 700 MB together). Findings in forwarded (may be nil), received from
+// the risk-agent and validated then, are not validated again before they
+// leave; findings read from the store are.
+func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, report *secureauditv1.Report, findings []*secureauditv1.Finding, forwarded *validation.Forwarded, formats []secureauditv1.ReportFormat, emit func(secureauditv1.ReportFormat, []byte) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := client.Render(ctx)
+	stream, err := client.Render(validation.WithForwarded(ctx, forwarded))
 	if err != nil {
 		return fmt.Errorf("report-agent: render: %w", err)
 	}

@@ -92,7 +92,7 @@ func TestRenderEachEmitsWholeDocumentsOneAtATime(t *testing.T) {
 			addr := p.Serve(t, identity.ReportAgent, manifest, func(s *grpc.Server) { secureauditv1.RegisterReportServiceServer(s, agent) })
 			client := secureauditv1.NewReportServiceClient(p.Dial(t, addr, identity.ReportAgent, identity.Orchestrator))
 			var got []string
-			err := renderEach(context.Background(), client, report, nil, []secureauditv1.ReportFormat{md, js},
+			err := renderEach(context.Background(), client, report, nil, nil, []secureauditv1.ReportFormat{md, js},
 				func(f secureauditv1.ReportFormat, doc []byte) error {
 					got = append(got, f.String()+":"+string(doc))
 					if f == tt.failOn {

@@ -30,6 +30,7 @@ type Store interface {
 	Unfinished(ctx context.Context) ([]*secureauditv1.Audit, error)
 	SaveResult(ctx context.Context, auditID string, findings []*secureauditv1.Finding, input *secureauditv1.Report, reports map[secureauditv1.ReportFormat][]byte) error
 	Findings(ctx context.Context, auditID string) ([]*secureauditv1.Finding, error)
+	StoredFindings(ctx context.Context, auditID string) (ids []string, data [][]byte, err error)
 	Report(ctx context.Context, auditID string, format secureauditv1.ReportFormat) ([]byte, error)
 	ReportInput(ctx context.Context, auditID string) (*secureauditv1.Report, error)
 	SaveReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, data []byte) error
@@ -105,7 +106,10 @@ var DefaultBudgets = Budgets{
 // stageCall bounds one stage's call to an agent by budget, and turns its
 // running out of time into an error naming the agent, the stage and the
 // flag that sets the budget.
+// Each call is a span of the audit's trace, named after the stage.
 func stageCall[T any](ctx context.Context, budget time.Duration, agent, stage, flag string, call func(context.Context) (T, error)) (T, error) {
+	ctx, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(tracerName).Start(ctx, stage)
+	defer span.End()
 	sctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	v, err := call(sctx)
@@ -119,6 +123,9 @@ func stageCall[T any](ctx context.Context, budget time.Duration, agent, stage, f
 	}
 	return v, err
 }
+
+// tracerName names the spans of an audit's stages.
+const tracerName = "secureaudit.dev/services/orchestrator/audit"
 
 // Runner runs queued audits, one per worker, and publishes their progress.
 // The queue is the database: workers claim pending audits there (whichever
@@ -479,6 +486,9 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	r.update(ctx, a, func(a *secureauditv1.Audit) { a.DirectoryAvailable = dir != nil })
 
 	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_ASSESS, "assessing with the risk-agent")
+	// Read while the agent assesses, when the audit writes nothing to the
+	// store (its one connection is shared).
+	baseline := r.baseline(ctx, a)
 	result, err := stageCall(ctx, r.budgets.Assess, "risk-agent", "assess", "-assess-timeout", func(ctx context.Context) (*assessment, error) {
 		return assess(ctx, r.agents.Risk, id, snap, dir)
 	})
@@ -533,25 +543,36 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		report.DirectoryErrors = reportedLookupErrors(dir.errors)
 		report.DirectoryErrorCount = uint32(len(dir.errors))
 	}
-	r.enrich(ctx, a, report, dir, main, result.summary, log)
+	ectx, span := r.tracer.Start(ctx, "enrich")
+	r.enrich(ectx, a, report, dir, main, result.summary, baseline, log)
+	span.End()
 	formats := a.GetFormats()
 	if len(formats) == 0 {
 		formats = Formats
 	}
-	// Each document is stored as soon as it is whole and then let go, so
-	// that the orchestrator holds one at a time. Reports stored before a
-	// later failure are never served: GetReport serves succeeded audits only.
+	// The findings and the report's input are stored while the report-agent
+	// renders (neither changes from here on). Each document is stored as
+	// soon as it is whole and then let go, so that the orchestrator holds
+	// one at a time. Findings and reports stored before a later failure are
+	// never served: GetReport, history and late renders read succeeded
+	// audits only.
+	saved := make(chan error, 1)
+	go func() { saved <- r.store.SaveResult(ctx, id, result.findings, report, nil) }()
 	_, err = stageCall(ctx, r.budgets.Render, "report-agent", "render", "-render-timeout", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, renderEach(ctx, r.agents.Report, report, result.findings, formats, func(f secureauditv1.ReportFormat, doc []byte) error {
+		return struct{}{}, renderEach(ctx, r.agents.Report, report, result.findings, result.forwarded, formats, func(f secureauditv1.ReportFormat, doc []byte) error {
 			return r.store.SaveReport(ctx, id, f, doc)
 		})
 	})
 	if err != nil {
+		<-saved
 		return err
 	}
 
 	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_STORE, "storing findings")
-	if err := r.store.SaveResult(ctx, id, result.findings, report, nil); err != nil {
+	_, span = r.tracer.Start(ctx, "store")
+	err = <-saved
+	span.End()
+	if err != nil {
 		return err
 	}
 	r.update(ctx, a, func(a *secureauditv1.Audit) { a.Summary = summary })

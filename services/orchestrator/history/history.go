@@ -5,6 +5,7 @@
 package history
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -17,7 +18,9 @@ import (
 // Store is what history needs of storage.
 type Store interface {
 	ListAudits(ctx context.Context, limit int, pageToken string) ([]*secureauditv1.Audit, string, error)
-	Findings(ctx context.Context, auditID string) ([]*secureauditv1.Finding, error)
+	// StoredFindings returns an audit's findings in order: each one's ID
+	// and its encoding as proto.Marshal wrote it.
+	StoredFindings(ctx context.Context, auditID string) (ids []string, data [][]byte, err error)
 }
 
 // pageSize is the page read while looking for the previous audit.
@@ -51,17 +54,137 @@ func Previous(ctx context.Context, st Store, a *secureauditv1.Audit) (*secureaud
 // Since compares the main findings of a with those of the previous audit
 // of its cluster. It returns nil when there is no previous audit.
 func Since(ctx context.Context, st Store, a *secureauditv1.Audit, current []*secureauditv1.Finding) (*secureauditv1.AuditHistory, error) {
+	b, err := LoadBaseline(ctx, st, a)
+	if err != nil {
+		return nil, err
+	}
+	return b.Since(current)
+}
+
+// Baseline is what an audit is compared with: the previous audit of its
+// cluster and that audit's findings as stored, read ahead of the
+// comparison (an audit reads it while the risk-agent assesses). The
+// findings stay encoded: most are unchanged from one audit to the next,
+// and a finding whose encoding is the stored one is unchanged without
+// being decoded.
+type Baseline struct {
+	Audit *secureauditv1.Audit
+	ids   []string
+	data  [][]byte
+}
+
+// LoadBaseline reads the previous audit of a's cluster (Previous) and its
+// findings. It returns nil when a is the cluster's first audit.
+func LoadBaseline(ctx context.Context, st Store, a *secureauditv1.Audit) (*Baseline, error) {
 	prev, err := Previous(ctx, st, a)
 	if err != nil || prev == nil {
 		return nil, err
 	}
-	before, err := st.Findings(ctx, prev.GetId())
+	ids, data, err := st.StoredFindings(ctx, prev.GetId())
 	if err != nil {
 		return nil, fmt.Errorf("findings of audit %s: %w", prev.GetId(), err)
 	}
-	h := Compare(before, current)
-	h.PreviousAuditId = prev.GetId()
-	h.PreviousGeneratedAt = prev.GetCreatedAt()
+	if len(ids) != len(data) {
+		return nil, fmt.Errorf("findings of audit %s: %d IDs for %d findings", prev.GetId(), len(ids), len(data))
+	}
+	return &Baseline{Audit: prev, ids: ids, data: data}, nil
+}
+
+// Since compares current with the baseline's findings as Compare does,
+// decoding only the stored findings it must: those whose encoding differs
+// from the current finding of the same ID, and those resolved. It returns
+// nil for a nil baseline (no previous audit).
+func (b *Baseline) Since(current []*secureauditv1.Finding) (*secureauditv1.AuditHistory, error) {
+	if b == nil {
+		return nil, nil
+	}
+	at := make(map[string]int, len(b.ids))
+	dup := map[string]bool{} // IDs stored more than once
+	for i, id := range b.ids {
+		if _, ok := at[id]; ok {
+			dup[id] = true
+		}
+		at[id] = i
+	}
+	decode := func(i int) (*secureauditv1.Finding, error) {
+		f := &secureauditv1.Finding{}
+		if err := proto.Unmarshal(b.data[i], f); err != nil {
+			return nil, fmt.Errorf("decode finding %s of audit %s: %w", b.ids[i], b.Audit.GetId(), err)
+		}
+		return f, nil
+	}
+	// old returns the stored finding of id that Compare compares with: the
+	// last one not platform-managed, or nil.
+	old := func(id string) (*secureauditv1.Finding, error) {
+		indices := []int{at[id]}
+		if dup[id] { // rare: every stored finding of the ID, in order
+			indices = indices[:0]
+			for i, x := range b.ids {
+				if x == id {
+					indices = append(indices, i)
+				}
+			}
+		}
+		var last *secureauditv1.Finding
+		for _, i := range indices {
+			p, err := decode(i)
+			if err != nil {
+				return nil, err
+			}
+			if !p.GetInfrastructure() {
+				last = p
+			}
+		}
+		return last, nil
+	}
+	h := &secureauditv1.AuditHistory{PreviousAuditId: b.Audit.GetId(), PreviousGeneratedAt: b.Audit.GetCreatedAt()}
+	seen := map[string]bool{}
+	var enc []byte
+	for _, f := range current {
+		if f.GetInfrastructure() {
+			continue
+		}
+		seen[f.GetId()] = true
+		i, ok := at[f.GetId()]
+		if !ok {
+			h.NewFindingIds = append(h.NewFindingIds, f.GetId())
+			continue
+		}
+		if !dup[f.GetId()] {
+			var err error
+			// Encoded as the store encodes: the same bytes are the same
+			// finding (and not platform-managed, as f is not).
+			if enc, err = (proto.MarshalOptions{}).MarshalAppend(enc[:0], f); err == nil && bytes.Equal(enc, b.data[i]) {
+				continue
+			}
+		}
+		p, err := old(f.GetId())
+		if err != nil {
+			return nil, err
+		}
+		if p == nil {
+			h.NewFindingIds = append(h.NewFindingIds, f.GetId())
+			continue
+		}
+		if fields := Changed(p, f); len(fields) > 0 {
+			h.Changed = append(h.Changed, &secureauditv1.FindingChange{
+				FindingId: f.GetId(), PreviousSeverity: p.GetSeverity(), Severity: f.GetSeverity(), Fields: fields,
+			})
+		}
+	}
+	for id := range at {
+		if seen[id] {
+			continue
+		}
+		p, err := old(id)
+		if err != nil {
+			return nil, err
+		}
+		if p != nil {
+			h.Resolved = append(h.Resolved, p)
+		}
+	}
+	sortHistory(h)
 	return h, nil
 }
 
@@ -99,10 +222,15 @@ func Compare(before, current []*secureauditv1.Finding) *secureauditv1.AuditHisto
 			h.Resolved = append(h.Resolved, f)
 		}
 	}
+	sortHistory(h)
+	return h
+}
+
+// sortHistory sorts a history's lists by finding ID.
+func sortHistory(h *secureauditv1.AuditHistory) {
 	sort.Strings(h.NewFindingIds)
 	sort.Slice(h.Changed, func(i, j int) bool { return h.Changed[i].GetFindingId() < h.Changed[j].GetFindingId() })
 	sort.Slice(h.Resolved, func(i, j int) bool { return h.Resolved[i].GetId() < h.Resolved[j].GetId() })
-	return h
 }
 
 // Changed names the fields that differ between two versions of a finding.

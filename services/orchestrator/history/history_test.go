@@ -2,10 +2,13 @@ package history
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -63,8 +66,77 @@ func (f *fakeStore) ListAudits(_ context.Context, limit int, token string) ([]*s
 	return f.audits[start:end], next, nil
 }
 
-func (f *fakeStore) Findings(_ context.Context, id string) ([]*secureauditv1.Finding, error) {
-	return f.findings[id], nil
+// StoredFindings encodes the findings as the SQLite store does.
+func (f *fakeStore) StoredFindings(_ context.Context, id string) ([]string, [][]byte, error) {
+	var ids []string
+	var data [][]byte
+	for _, x := range f.findings[id] {
+		b, err := proto.Marshal(x)
+		if err != nil {
+			return nil, nil, err
+		}
+		ids, data = append(ids, x.GetId()), append(data, b)
+	}
+	return ids, data, nil
+}
+
+// TestBaselineSinceMatchesCompare: the baseline's comparison, which
+// decodes only the stored findings whose encoding differs from the
+// current one's and those resolved, gives what Compare gives on the
+// decoded findings, over seeded random pairs of audits (findings kept,
+// changed in each compared field or in one Changed ignores, added,
+// removed, platform-managed on either side, IDs repeated); the seed is
+// logged.
+func TestBaselineSinceMatchesCompare(t *testing.T) {
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	sevs := []secureauditv1.Severity{secureauditv1.Severity_SEVERITY_LOW, secureauditv1.Severity_SEVERITY_HIGH, secureauditv1.Severity_SEVERITY_CRITICAL}
+	prev := &secureauditv1.Audit{Id: "prev", Cluster: "prod", State: secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED, CreatedAt: timestamppb.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
+	for round := range 300 {
+		var before, current []*secureauditv1.Finding
+		for i := range rng.IntN(30) {
+			f := finding(fmt.Sprintf("%016x", rng.IntN(40)), sevs[rng.IntN(3)])
+			f.Infrastructure = rng.IntN(8) == 0
+			f.Controls = []string{"CIS-5.1.1"}
+			before = append(before, f)
+			if rng.IntN(4) == 0 {
+				continue // resolved
+			}
+			c := proto.CloneOf(f)
+			switch rng.IntN(8) {
+			case 0:
+				c.Severity = sevs[rng.IntN(3)]
+			case 1:
+				c.Remediation = fmt.Sprintf("fix %d", i)
+			case 2:
+				c.Description = "changed, but not a field Changed compares"
+			case 3:
+				c.Infrastructure = !c.Infrastructure
+			case 4:
+				c.Controls = append(c.Controls, "SOC2-CC6.3")
+			}
+			current = append(current, c)
+		}
+		for range rng.IntN(5) {
+			current = append(current, finding(fmt.Sprintf("%016x", 40+rng.IntN(20)), sevs[rng.IntN(3)]))
+		}
+		rng.Shuffle(len(current), func(i, j int) { current[i], current[j] = current[j], current[i] })
+		st := &fakeStore{audits: []*secureauditv1.Audit{prev}, findings: map[string][]*secureauditv1.Finding{"prev": before}}
+		b, err := LoadBaseline(context.Background(), st, &secureauditv1.Audit{Id: "cur", Cluster: "prod", CreatedAt: timestamppb.New(time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.Since(current)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := Compare(before, current)
+		want.PreviousAuditId, want.PreviousGeneratedAt = prev.GetId(), prev.GetCreatedAt()
+		if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+			t.Fatalf("round %d: Baseline.Since differs from Compare (-Compare +Since):\n%s", round, diff)
+		}
+	}
 }
 
 func TestSince(t *testing.T) {

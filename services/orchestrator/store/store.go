@@ -211,26 +211,44 @@ func (s *Store) SaveResult(ctx context.Context, auditID string, findings []*secu
 	return nil
 }
 
-// Findings returns an audit's stored findings in order.
+// Findings returns an audit's stored findings in order. They are decoded
+// once read, so that the database's one connection is held for the read
+// alone (an audit's events wait for it).
 func (s *Store) Findings(ctx context.Context, auditID string) ([]*secureauditv1.Finding, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT data FROM findings WHERE audit_id = ? ORDER BY idx`, auditID)
+	_, blobs, err := s.StoredFindings(ctx, auditID)
 	if err != nil {
-		return nil, fmt.Errorf("findings of %s: %w", auditID, err)
+		return nil, err
 	}
-	defer rows.Close()
-	var out []*secureauditv1.Finding
-	for rows.Next() {
-		var data []byte
-		if err := rows.Scan(&data); err != nil {
-			return nil, fmt.Errorf("findings of %s: %w", auditID, err)
-		}
+	out := make([]*secureauditv1.Finding, 0, len(blobs))
+	for _, data := range blobs {
 		f := &secureauditv1.Finding{}
 		if err := proto.Unmarshal(data, f); err != nil {
 			return nil, fmt.Errorf("decode finding of %s: %w", auditID, err)
 		}
 		out = append(out, f)
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// StoredFindings returns an audit's findings in order as stored: each
+// one's ID and its protobuf encoding (proto.Marshal's, undecoded).
+func (s *Store) StoredFindings(ctx context.Context, auditID string) (ids []string, data [][]byte, err error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, data FROM findings WHERE audit_id = ? ORDER BY idx`, auditID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("findings of %s: %w", auditID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id string
+			b  []byte
+		)
+		if err := rows.Scan(&id, &b); err != nil {
+			return nil, nil, fmt.Errorf("findings of %s: %w", auditID, err)
+		}
+		ids, data = append(ids, id), append(data, b)
+	}
+	return ids, data, rows.Err()
 }
 
 // Report returns a rendered report.

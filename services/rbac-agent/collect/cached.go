@@ -44,7 +44,9 @@ const HeaderTTL = 5 * time.Minute
 // to the API server for them, but for its version and discovery once every
 // HeaderTTL. While the cache cannot vouch for its data it lists directly
 // with fallback, and says so in the log; the header tells which: a snapshot
-// from the cache carries cache_listed_at.
+// from the cache carries cache_listed_at. It keeps a Memo of the objects it
+// converted, so that each snapshot converts and validates only the objects
+// written since the previous one.
 type Cached struct {
 	view     Viewer
 	api      API
@@ -54,6 +56,7 @@ type Cached struct {
 	origin   string
 	v        Validator
 	opts     options
+	memo     *Memo
 
 	mu     sync.Mutex
 	header *secureauditv1.SnapshotHeader // version and discovery
@@ -63,7 +66,7 @@ type Cached struct {
 // NewCached returns a source reading view, with api for the API server's
 // version and discovery and fallback for a direct list.
 func NewCached(view Viewer, api API, fallback *Live, log *slog.Logger, cluster, origin string, v Validator, opts ...Option) *Cached {
-	return &Cached{view: view, api: api, fallback: fallback, log: log, cluster: cluster, origin: origin, v: v, opts: newOptions(opts)}
+	return &Cached{view: view, api: api, fallback: fallback, log: log, cluster: cluster, origin: origin, v: v, opts: newOptions(opts), memo: NewMemo()}
 }
 
 // Load builds a snapshot from the cache, or lists directly when the cache
@@ -91,7 +94,9 @@ func (c *Cached) Load(ctx context.Context) (*Snapshot, error) {
 		listed = now
 	}
 	h.CacheListedAt = timestamppb.New(listed)
-	return build(c.v, h, view.Items)
+	// Only the objects changed since the previous snapshot are converted
+	// and validated again.
+	return c.memo.Build(c.v, h, view.Items)
 }
 
 // headerAt returns a copy of the header with the API server's version and

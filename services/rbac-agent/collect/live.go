@@ -138,33 +138,43 @@ func build(v Validator, header *secureauditv1.SnapshotHeader, items [][]runtime.
 
 // addObject converts one object of the live kinds and adds it.
 func (b *builder) addObject(obj runtime.Object) error {
+	key, msg, err := convertObject(obj)
+	if err != nil {
+		return err
+	}
+	return b.add("", key, msg)
+}
+
+// convertObject converts one object of the live kinds to its message of the
+// contract, named by its key.
+func convertObject(obj runtime.Object) (objectKey, any, error) {
 	switch o := obj.(type) {
 	case *corev1.Namespace:
-		return b.add("", objectKey{"Namespace", o.Namespace, o.Name}, convertNamespace(o))
+		return objectKey{"Namespace", o.Namespace, o.Name}, convertNamespace(o), nil
 	case *rbacv1.ClusterRole:
-		return b.add("", objectKey{"ClusterRole", o.Namespace, o.Name}, convertClusterRole(o))
+		return objectKey{"ClusterRole", o.Namespace, o.Name}, convertClusterRole(o), nil
 	case *rbacv1.Role:
-		return b.add("", objectKey{"Role", o.Namespace, o.Name}, convertRole(o))
+		return objectKey{"Role", o.Namespace, o.Name}, convertRole(o), nil
 	case *rbacv1.ClusterRoleBinding:
 		key := objectKey{"ClusterRoleBinding", o.Namespace, o.Name}
 		crb, err := convertClusterRoleBinding(o)
 		if err != nil {
-			return fmt.Errorf("%s: %w", key, err)
+			return key, nil, fmt.Errorf("%s: %w", key, err)
 		}
-		return b.add("", key, crb)
+		return key, crb, nil
 	case *rbacv1.RoleBinding:
 		key := objectKey{"RoleBinding", o.Namespace, o.Name}
 		rb, err := convertRoleBinding(o)
 		if err != nil {
-			return fmt.Errorf("%s: %w", key, err)
+			return key, nil, fmt.Errorf("%s: %w", key, err)
 		}
-		return b.add("", key, rb)
+		return key, rb, nil
 	case *corev1.ServiceAccount:
-		return b.add("", objectKey{"ServiceAccount", o.Namespace, o.Name}, convertServiceAccount(o))
+		return objectKey{"ServiceAccount", o.Namespace, o.Name}, convertServiceAccount(o), nil
 	case *corev1.Pod:
-		return b.add("", objectKey{"Pod", o.Namespace, o.Name}, convertPod(o))
+		return objectKey{"Pod", o.Namespace, o.Name}, convertPod(o), nil
 	}
-	return fmt.Errorf("unexpected list item %T", obj)
+	return objectKey{}, nil, fmt.Errorf("unexpected list item %T", obj)
 }
 
 // discover reads the API server's discovery into the header. Discovery that

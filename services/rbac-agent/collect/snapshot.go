@@ -226,29 +226,62 @@ func (b *builder) skip(kind string) {
 // add validates a converted object and appends it to the snapshot. where names
 // its origin (a file) in errors; it may be empty for live objects.
 func (b *builder) add(where string, key objectKey, obj any) error {
-	prefix := key.String()
-	if where != "" {
-		prefix = where + ": " + prefix
+	if err := b.duplicate(where, key); err != nil {
+		return err
 	}
-	if prev, ok := b.seen[key]; ok {
-		if where == "" {
-			return fmt.Errorf("%s: duplicate object", key)
-		}
-		return fmt.Errorf("%s: duplicate object, also in %s", prefix, prev)
+	v, err := b.check(key, obj)
+	if err != nil {
+		return fmt.Errorf("%s: %s", prefixed(where, key), err.Error())
 	}
+	return b.apply(where, key, obj, v)
+}
+
+// prefixed names an object in errors: "where: Kind namespace/name".
+func prefixed(where string, key objectKey) string {
+	if where == "" {
+		return key.String()
+	}
+	return where + ": " + key.String()
+}
+
+// duplicate refuses an object already seen in this snapshot.
+func (b *builder) duplicate(where string, key objectKey) error {
+	prev, ok := b.seen[key]
+	if !ok {
+		return nil
+	}
+	if where == "" {
+		return fmt.Errorf("%s: duplicate object", key)
+	}
+	return fmt.Errorf("%s: duplicate object, also in %s", prefixed(where, key), prev)
+}
+
+// verdict is what checking a converted object decided: kept (the zero
+// verdict), or left out and reported (unaudited, with the reason and the
+// name it is reported under). It depends on the object alone, so that a
+// memo can keep it beside the object (see Memo).
+type verdict struct {
+	unaudited bool
+	// refused marks an object left out for a control character in a
+	// name: it is reported under its escaped name.
+	refused bool
+	reason  string
+}
+
+// check decides whether obj, converted, enters the snapshot: a name with a
+// control character or an object over a limit is left out (a verdict), any
+// other violation of the contract is an error (the violations, without the
+// object's name).
+func (b *builder) check(key objectKey, obj any) (verdict, error) {
 	if m, ok := obj.(proto.Message); ok {
 		// A name with a control character (NUL, a newline, an escape
 		// sequence) could forge lines in a report or a remediation command:
 		// the object is left out, named with the characters escaped.
 		if field, r, found := controlChar(m.ProtoReflect()); found {
-			b.seen[key] = where
-			b.unaudited(objectKey{kind: escapeControls(key.kind), namespace: escapeControls(key.namespace), name: escapeControls(key.name)},
-				fmt.Sprintf("refused: %s contains the control character %U", field, r))
-			return nil
+			return verdict{unaudited: true, refused: true, reason: fmt.Sprintf("refused: %s contains the control character %U", field, r)}, nil
 		}
 		if n := proto.Size(m); n > MaxObjectBytes {
-			b.unaudited(key, fmt.Sprintf("object too large to audit: %d bytes encoded, more than the %d the snapshot holds per object", n, MaxObjectBytes))
-			return nil
+			return verdict{unaudited: true, reason: fmt.Sprintf("object too large to audit: %d bytes encoded, more than the %d the snapshot holds per object", n, MaxObjectBytes)}, nil
 		}
 	}
 	if err := b.v.Validate(obj); err != nil {
@@ -256,10 +289,23 @@ func (b *builder) add(where string, key objectKey, obj any) error {
 		// number of items) leaves the object out and reports it; any
 		// other violation is an object the API server refuses too.
 		if limits, ok := onlyLimits(err); ok {
-			b.unaudited(key, "object too large to audit: "+limits)
-			return nil
+			return verdict{unaudited: true, reason: "object too large to audit: " + limits}, nil
 		}
-		return fmt.Errorf("%s: %s", prefix, violations(err))
+		return verdict{}, errors.New(violations(err))
+	}
+	return verdict{}, nil
+}
+
+// apply adds a checked object to the snapshot as its verdict says.
+func (b *builder) apply(where string, key objectKey, obj any, v verdict) error {
+	switch {
+	case v.refused:
+		b.seen[key] = where
+		b.unaudited(objectKey{kind: escapeControls(key.kind), namespace: escapeControls(key.namespace), name: escapeControls(key.name)}, v.reason)
+		return nil
+	case v.unaudited:
+		b.unaudited(key, v.reason)
+		return nil
 	}
 	b.seen[key] = where
 	s := b.snap
@@ -279,7 +325,7 @@ func (b *builder) add(where string, key objectKey, obj any) error {
 	case *secureauditv1.Workload:
 		s.Workloads = append(s.Workloads, o)
 	default:
-		return fmt.Errorf("%s: unexpected type %T", prefix, obj)
+		return fmt.Errorf("%s: unexpected type %T", prefixed(where, key), obj)
 	}
 	return nil
 }

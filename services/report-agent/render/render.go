@@ -7,8 +7,6 @@
 package render
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -54,18 +52,81 @@ func Document(format secureauditv1.ReportFormat, r *secureauditv1.Report) ([]byt
 // JSON renders report.json: the protojson of r with lowerCamelCase field
 // names and unpopulated fields omitted, indented with two spaces and ended
 // by a newline. protojson varies its whitespace on purpose, so the output
-// is re-indented (json.Indent drops the insignificant whitespace it finds)
-// to be byte-for-byte deterministic.
+// is re-indented (indent drops the insignificant whitespace it finds) to be
+// byte-for-byte deterministic: the bytes json.Indent(dst, raw, "", "  ")
+// writes.
 func JSON(r *secureauditv1.Report) ([]byte, error) {
 	raw, err := protojson.MarshalOptions{}.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("marshal report: %w", err)
 	}
-	var out bytes.Buffer
-	out.Grow(2 * len(raw)) // indentation about doubles a report's size
-	if err := json.Indent(&out, raw, "", "  "); err != nil {
-		return nil, fmt.Errorf("indent report JSON: %w", err)
+	out := make([]byte, 0, 2*len(raw)) // indentation about doubles a report's size
+	out = indent(out, raw)
+	return append(out, '\n'), nil
+}
+
+// indent appends src, a valid JSON document, to dst indented with two
+// spaces per level, as json.Indent(dst, src, "", "  ") writes it: no
+// whitespace kept outside strings, a newline and the indentation after
+// each opening bracket and comma and before each closing bracket, ": "
+// after a name, empty objects and arrays as {} and []. It does not check
+// the JSON (protojson writes it): it is json.Indent without the
+// validation's scanner, which took a third of rendering report.json of a
+// 10,000-object cluster (22 MB).
+func indent(dst, src []byte) []byte {
+	depth := 0
+	pending := false // an opening bracket whose newline waits for its first item
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		if pending && c != '}' && c != ']' {
+			pending = false
+			depth++
+			dst = newline(dst, depth)
+		}
+		switch c {
+		case '"':
+			// Copy the string through its closing quote, escapes as they are.
+			j := i + 1
+			for j < len(src) && src[j] != '"' {
+				if src[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			j = min(j+1, len(src))
+			dst = append(dst, src[i:j]...)
+			i = j - 1
+		case '{', '[':
+			pending = true
+			dst = append(dst, c)
+		case ',':
+			dst = newline(append(dst, c), depth)
+		case ':':
+			dst = append(dst, c, ' ')
+		case '}', ']':
+			if pending {
+				pending = false
+			} else {
+				depth--
+				dst = newline(dst, depth)
+			}
+			dst = append(dst, c)
+		default:
+			dst = append(dst, c)
+		}
 	}
-	out.WriteByte('\n')
-	return out.Bytes(), nil
+	return dst
+}
+
+// newline appends a newline and two spaces per level of depth.
+func newline(dst []byte, depth int) []byte {
+	dst = append(dst, '\n')
+	for range depth {
+		dst = append(dst, ' ', ' ')
+	}
+	return dst
 }
