@@ -775,7 +775,7 @@ func TestExport(t *testing.T) {
 	// Nina (namespace-scoped RBAC Writer) and Tom (custom role); and
 	// Marco's eligible assignment (PIM; Priya, the admin group's eligible
 	// member, is among the example's users already).
-	if want := (tenant.Counts{Users: 11, Groups: 6, ServicePrincipals: 2, RoleAssignments: 5}); n != want {
+	if want := (tenant.Counts{Users: 11, Groups: 6, ServicePrincipals: 3, RoleAssignments: 5}); n != want {
 		t.Errorf("counts = %+v, want %+v", n, want)
 	}
 	wantWarn := "not in the directory: USER aks-support\n" +
