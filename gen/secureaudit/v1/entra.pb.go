@@ -1397,7 +1397,7 @@ type ApplicationCredential struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Kind  CredentialKind         `protobuf:"varint,1,opt,name=kind,proto3,enum=secureaudit.v1.CredentialKind" json:"kind,omitempty"`
 	// key_id is Graph's keyId, the argument of az ad app credential delete
-	// --key-id.
+	// --key-id; empty when Graph gives none.
 	KeyId       string `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// start is startDateTime; unset when Graph gives none.
@@ -1688,11 +1688,11 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\vresource_id\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\n" +
 	"resourceId\x128\n" +
 	"\x17certificate_credentials\x18\xe0\x03 \x01(\rR\x16certificateCredentials\x12S\n" +
-	"\vcredentials\x18\xea\x03 \x03(\v2%.secureaudit.v1.ApplicationCredentialB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vcredentials\"\xc7\x02\n" +
+	"\vcredentials\x18\xea\x03 \x03(\v2%.secureaudit.v1.ApplicationCredentialB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vcredentials\"\xca\x02\n" +
 	"\x15ApplicationCredential\x12>\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1e.secureaudit.v1.CredentialKindB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12\x1f\n" +
-	"\x06key_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x05keyId\x12+\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12\"\n" +
+	"\x06key_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x05keyId\x12+\n" +
 	"\fdisplay_name\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12@\n" +
 	"\x05start\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x05start\x12,\n" +
 	"\x03end\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x120\n" +

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -115,8 +116,8 @@ func (e *evaluator) credentialHygiene() {
 		}
 		reach := fmt.Sprintf("%s reaches the cluster (%s).", person(a.m), strings.Join(a.routes, "; "))
 		if len(expired) > 0 {
-			detail := fmt.Sprintf("%s It holds %s past its end date and still configured: %s. An expired credential no longer authenticates; left in place it is clutter that hides the credentials that matter.",
-				reach, count(len(expired), "credential"), e.listCreds(expired, at, false))
+			detail := fmt.Sprintf("%s It holds %s past %s end date and still configured: %s. An expired credential no longer authenticates; left in place it is clutter that hides the credentials that matter.",
+				reach, count(len(expired), "credential"), plural(len(expired), "its", "their"), e.listCreds(expired, at, false))
 			e.addCred(a, "expired", secureauditv1.Severity_SEVERITY_LOW, "base MEDIUM; past its end date, it no longer authenticates (cleanup): -> LOW", detail, expired)
 		}
 		if len(expiring) > 0 {
@@ -176,7 +177,7 @@ func (e *evaluator) listCreds(cs []*secureauditv1.ApplicationCredential, at time
 		if c.GetOnServicePrincipal() {
 			kind += " of the service principal"
 		}
-		s := fmt.Sprintf("%s %q (key ID %s", kind, c.GetDisplayName(), c.GetKeyId())
+		s := fmt.Sprintf("%s %q (key ID %s", kind, c.GetDisplayName(), cmp.Or(c.GetKeyId(), "unknown"))
 		if t := c.GetStart(); t != nil {
 			s += ", created " + t.AsTime().UTC().Format(time.DateOnly)
 		}
@@ -207,9 +208,10 @@ func deleteCreds(sp *secureauditv1.DirectoryServicePrincipal, cs []*secureauditv
 		}
 	}
 	for _, c := range cs {
-		cmd := fmt.Sprintf("az ad app credential delete --id %s --key-id %s", sp.GetAppId(), c.GetKeyId())
+		key := cmp.Or(c.GetKeyId(), "<key ID from the list: "+c.GetDisplayName()+">")
+		cmd := fmt.Sprintf("az ad app credential delete --id %s --key-id %s", sp.GetAppId(), key)
 		if c.GetOnServicePrincipal() {
-			cmd = fmt.Sprintf("az ad sp credential delete --id %s --key-id %s", sp.GetId(), c.GetKeyId())
+			cmd = fmt.Sprintf("az ad sp credential delete --id %s --key-id %s", sp.GetId(), key)
 		}
 		if c.GetKind() == secureauditv1.CredentialKind_CREDENTIAL_KIND_CERTIFICATE {
 			cmd += " --cert"

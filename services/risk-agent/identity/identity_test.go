@@ -218,6 +218,9 @@ func TestCredentialThresholdsConfigurable(t *testing.T) {
 		later       = "000007d2-0000-4000-8000-0000000007d2"
 		old2025     = "00000bb9-0000-4000-8000-000000000bb9"
 		old202512   = "00000bba-0000-4000-8000-000000000bba"
+		// app-expired: a secret and a certificate without a key ID, which
+		// the command asks to be looked up in the list.
+		expired = "az ad app credential list --id 00000065-0000-4000-8000-000000000065; az ad app credential delete --id 00000065-0000-4000-8000-000000000065 --key-id 000003e9-0000-4000-8000-0000000003e9; az ad app credential delete --id 00000065-0000-4000-8000-000000000065 --key-id <key ID from the list: CN=no key id> --cert"
 	)
 	tests := []struct {
 		name string
@@ -229,19 +232,19 @@ func TestCredentialThresholdsConfigurable(t *testing.T) {
 			"az ad app credential list --id 00000067-0000-4000-8000-000000000067; az ad app credential delete --id 00000067-0000-4000-8000-000000000067 --key-id " + old2025,
 			"az ad app credential list --id " + expiringApp + "; az ad app credential delete --id " + expiringApp + " --key-id " + soon + " --cert",
 			"az ad app credential list --id 00000069-0000-4000-8000-000000000069; az ad app credential delete --id 00000069-0000-4000-8000-000000000069 --key-id 00001389-0000-4000-8000-000000001389",
-			"az ad app credential list --id 00000065-0000-4000-8000-000000000065; az ad app credential delete --id 00000065-0000-4000-8000-000000000065 --key-id 000003e9-0000-4000-8000-0000000003e9",
+			expired,
 		}},
 		{"expiry 40 days, secrets 160", identity.Config{CredentialExpiryDays: 40, SecretMaxAgeDays: 160}, []string{
 			"az ad app credential list --id 00000068-0000-4000-8000-000000000068; az ad app credential delete --id 00000068-0000-4000-8000-000000000068 --key-id 00000fa1-0000-4000-8000-000000000fa1",
 			"az ad app credential list --id 00000067-0000-4000-8000-000000000067; az ad app credential delete --id 00000067-0000-4000-8000-000000000067 --key-id " + old2025 + "; az ad app credential delete --id 00000067-0000-4000-8000-000000000067 --key-id " + old202512,
 			"az ad app credential list --id " + expiringApp + "; az ad sp credential list --id " + expiringSP + "; az ad app credential delete --id " + expiringApp + " --key-id " + soon + " --cert; az ad sp credential delete --id " + expiringSP + " --key-id " + later + " --cert",
 			"az ad app credential list --id 00000069-0000-4000-8000-000000000069; az ad app credential delete --id 00000069-0000-4000-8000-000000000069 --key-id 00001389-0000-4000-8000-000000001389",
-			"az ad app credential list --id 00000065-0000-4000-8000-000000000065; az ad app credential delete --id 00000065-0000-4000-8000-000000000065 --key-id 000003e9-0000-4000-8000-0000000003e9",
+			expired,
 		}},
 		{"expiry 10 days, secrets 250", identity.Config{CredentialExpiryDays: 10, SecretMaxAgeDays: 250}, []string{
 			"az ad app credential list --id 00000068-0000-4000-8000-000000000068; az ad app credential delete --id 00000068-0000-4000-8000-000000000068 --key-id 00000fa1-0000-4000-8000-000000000fa1",
 			"az ad app credential list --id 00000069-0000-4000-8000-000000000069; az ad app credential delete --id 00000069-0000-4000-8000-000000000069 --key-id 00001389-0000-4000-8000-000000001389",
-			"az ad app credential list --id 00000065-0000-4000-8000-000000000065; az ad app credential delete --id 00000065-0000-4000-8000-000000000065 --key-id 000003e9-0000-4000-8000-0000000003e9",
+			expired,
 		}},
 	}
 	for _, tt := range tests {

@@ -126,7 +126,8 @@ F["ENTRA-012"] = dict(
 # certificate, an application not reaching the cluster, one reaching it
 # through an eligible (PIM) assignment only.
 def cred(kind, key, name, start, end, on_sp=False):
-    c = {"kind": "CREDENTIAL_KIND_" + kind, "keyId": uid(key), "displayName": name, "start": start, "end": end}
+    c = {"kind": "CREDENTIAL_KIND_" + kind, "displayName": name, "start": start, "end": end}
+    if key: c["keyId"] = uid(key)
     if on_sp: c["onServicePrincipal"] = True
     return c
 def dspc(n, app, name, creds, typ="Application", fed=()):
@@ -143,7 +144,8 @@ F["ENTRA-013"] = dict(
                                   crb("mi", "view", user(uid(6))), crb("nobody-here", "view", user("x@t.onmicrosoft.com"))],
           "serviceAccounts": [saobj("ci", "deployer", uid(104))]},
     dir={"servicePrincipals": [
-            dspc(1, 101, "app-expired", [cred("SECRET", 1001, "old one", "2026-01-01T00:00:00Z", "2026-05-01T00:00:00Z")]),
+            dspc(1, 101, "app-expired", [cred("SECRET", 1001, "old one", "2026-01-01T00:00:00Z", "2026-05-01T00:00:00Z"),
+                                         cred("CERTIFICATE", None, "CN=no key id", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z")]),
             dspc(2, 102, "app-expiring", [cred("CERTIFICATE", 2001, "CN=soon", "2026-01-01T00:00:00Z", "2026-06-20T00:00:00Z"),
                                           cred("CERTIFICATE", 2002, "CN=later", "2026-01-01T00:00:00Z", "2026-07-10T00:00:00Z", on_sp=True)]),
             dspc(3, 103, "app-old-secret", [cred("SECRET", 3001, "2025", "2025-10-01T00:00:00Z", "2027-10-01T00:00:00Z"),
