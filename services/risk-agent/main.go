@@ -63,11 +63,20 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxOut := str("reasoning-max-output-tokens", "4096", "output tokens per call")
 	retries := str("reasoning-max-retries", "1", "SDK retries of a call refused with 429 or 5xx")
 	stale := str("stale-days", strconv.Itoa(entra.DefaultStaleDays), "days without a sign-in after which an account with cluster access is stale (ENTRA-010), 1 to 3650")
+	expiry := str("credential-expiry-days", strconv.Itoa(entra.DefaultCredentialExpiryDays), "days before its end date from which a client secret or certificate of an identity with cluster access is reported as expiring (ENTRA-013), 1 to 3650")
+	secretAge := str("secret-max-age-days", strconv.Itoa(entra.DefaultSecretMaxAgeDays), "age in days past which a client secret of an identity with cluster access is reported as due for rotation (ENTRA-013), 1 to 3650")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	staleDays, err := parseStaleDays(*stale)
-	if err != nil {
+	idCfg := entra.Config{}
+	var err error
+	if idCfg.StaleDays, err = parseDays("stale-days", *stale); err != nil {
+		return err
+	}
+	if idCfg.CredentialExpiryDays, err = parseDays("credential-expiry-days", *expiry); err != nil {
+		return err
+	}
+	if idCfg.SecretMaxAgeDays, err = parseDays("secret-max-age-days", *secretAge); err != nil {
 		return err
 	}
 	cfg := reasoning.Config{Provider: *provider, Model: *model, BaseURL: *baseURL}
@@ -107,15 +116,15 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	srv := assess.NewServer(svc.Log, assess.WithReasoner(reasoner), assess.WithIdentityConfig(entra.Config{StaleDays: staleDays}))
+	srv := assess.NewServer(svc.Log, assess.WithReasoner(reasoner), assess.WithIdentityConfig(idCfg))
 	return svc.Serve(ctx, func(s *grpc.Server) { secureauditv1.RegisterRiskServiceServer(s, srv) })
 }
 
-// parseStaleDays reads -stale-days: whole days from 1 to 3650.
-func parseStaleDays(s string) (int, error) {
+// parseDays reads a -name flag of whole days from 1 to 3650.
+func parseDays(name, s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > 3650 {
-		return 0, fmt.Errorf("-stale-days %q: want a whole number of days from 1 to 3650", s)
+		return 0, fmt.Errorf("-%s %q: want a whole number of days from 1 to 3650", name, s)
 	}
 	return n, nil
 }

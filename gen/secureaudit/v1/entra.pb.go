@@ -207,6 +207,58 @@ func (UserType) EnumDescriptor() ([]byte, []int) {
 	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{2}
 }
 
+// CredentialKind is what an application credential is.
+type CredentialKind int32
+
+const (
+	CredentialKind_CREDENTIAL_KIND_UNSPECIFIED CredentialKind = 0
+	// CREDENTIAL_KIND_SECRET: a client secret (passwordCredentials).
+	CredentialKind_CREDENTIAL_KIND_SECRET CredentialKind = 1
+	// CREDENTIAL_KIND_CERTIFICATE: a certificate (keyCredentials).
+	CredentialKind_CREDENTIAL_KIND_CERTIFICATE CredentialKind = 2
+)
+
+// Enum value maps for CredentialKind.
+var (
+	CredentialKind_name = map[int32]string{
+		0: "CREDENTIAL_KIND_UNSPECIFIED",
+		1: "CREDENTIAL_KIND_SECRET",
+		2: "CREDENTIAL_KIND_CERTIFICATE",
+	}
+	CredentialKind_value = map[string]int32{
+		"CREDENTIAL_KIND_UNSPECIFIED": 0,
+		"CREDENTIAL_KIND_SECRET":      1,
+		"CREDENTIAL_KIND_CERTIFICATE": 2,
+	}
+)
+
+func (x CredentialKind) Enum() *CredentialKind {
+	p := new(CredentialKind)
+	*p = x
+	return p
+}
+
+func (x CredentialKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CredentialKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_secureaudit_v1_entra_proto_enumTypes[3].Descriptor()
+}
+
+func (CredentialKind) Type() protoreflect.EnumType {
+	return &file_secureaudit_v1_entra_proto_enumTypes[3]
+}
+
+func (x CredentialKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CredentialKind.Descriptor instead.
+func (CredentialKind) EnumDescriptor() ([]byte, []int) {
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{3}
+}
+
 // Principal is a user or group name exactly as an RBAC subject carries it: an
 // object ID, a user principal name, or another name.
 type Principal struct {
@@ -1234,8 +1286,15 @@ type DirectoryServicePrincipal struct {
 	// the service principal and its application: long-lived credentials
 	// like client secrets, whose private key a pipeline must store.
 	CertificateCredentials uint32 `protobuf:"varint,480,opt,name=certificate_credentials,json=certificateCredentials,proto3" json:"certificate_credentials,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// credentials are the client secrets and certificates counted in
+	// password_credentials and certificate_credentials, with their validity:
+	// Graph's passwordCredentials and keyCredentials metadata (keyId,
+	// displayName, startDateTime, endDateTime). Never the secret, its hint
+	// or the key. When listed, the secrets among them number
+	// password_credentials and the certificates certificate_credentials.
+	Credentials   []*ApplicationCredential `protobuf:"bytes,490,rep,name=credentials,proto3" json:"credentials,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DirectoryServicePrincipal) Reset() {
@@ -1324,6 +1383,109 @@ func (x *DirectoryServicePrincipal) GetCertificateCredentials() uint32 {
 	return 0
 }
 
+func (x *DirectoryServicePrincipal) GetCredentials() []*ApplicationCredential {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
+// ApplicationCredential is the metadata of one client secret or
+// certificate of an application or service principal: what is needed to
+// judge its age and expiry and to delete it, nothing of the secret.
+type ApplicationCredential struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  CredentialKind         `protobuf:"varint,1,opt,name=kind,proto3,enum=secureaudit.v1.CredentialKind" json:"kind,omitempty"`
+	// key_id is Graph's keyId, the argument of az ad app credential delete
+	// --key-id; empty when Graph gives none.
+	KeyId       string `protobuf:"bytes,2,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// start is startDateTime; unset when Graph gives none.
+	Start *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start,proto3" json:"start,omitempty"`
+	// end is endDateTime, after which the credential no longer
+	// authenticates; unset when Graph gives none. Graph allows end dates up
+	// to 9999, so no upper bound.
+	End *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=end,proto3" json:"end,omitempty"`
+	// on_service_principal: the credential is on the service principal
+	// (az ad sp credential) rather than its application (az ad app
+	// credential).
+	OnServicePrincipal bool `protobuf:"varint,6,opt,name=on_service_principal,json=onServicePrincipal,proto3" json:"on_service_principal,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ApplicationCredential) Reset() {
+	*x = ApplicationCredential{}
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplicationCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplicationCredential) ProtoMessage() {}
+
+func (x *ApplicationCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplicationCredential.ProtoReflect.Descriptor instead.
+func (*ApplicationCredential) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ApplicationCredential) GetKind() CredentialKind {
+	if x != nil {
+		return x.Kind
+	}
+	return CredentialKind_CREDENTIAL_KIND_UNSPECIFIED
+}
+
+func (x *ApplicationCredential) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ApplicationCredential) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *ApplicationCredential) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *ApplicationCredential) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+func (x *ApplicationCredential) GetOnServicePrincipal() bool {
+	if x != nil {
+		return x.OnServicePrincipal
+	}
+	return false
+}
+
 // DirectorySnapshot is the offline directory file the entra-agent reads: the
 // protojson of this message (lowerCamelCase field names).
 type DirectorySnapshot struct {
@@ -1344,7 +1506,7 @@ type DirectorySnapshot struct {
 
 func (x *DirectorySnapshot) Reset() {
 	*x = DirectorySnapshot{}
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[12]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1518,7 @@ func (x *DirectorySnapshot) String() string {
 func (*DirectorySnapshot) ProtoMessage() {}
 
 func (x *DirectorySnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[12]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1531,7 @@ func (x *DirectorySnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectorySnapshot.ProtoReflect.Descriptor instead.
 func (*DirectorySnapshot) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{12}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DirectorySnapshot) GetTenantId() string {
@@ -1515,7 +1677,7 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\towner_ids\x18\x05 \x03(\tB\x10\xbaH\r\x92\x01\n" +
 	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\bownerIds\x12B\n" +
 	"\x13eligible_member_ids\x18\xe0\x03 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x11eligibleMemberIds\x12D\n" +
-	"\x14activated_member_ids\x18\xe1\x03 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x12activatedMemberIds\"\xbe\x03\n" +
+	"\x14activated_member_ids\x18\xe1\x03 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x12activatedMemberIds\"\x93\x04\n" +
 	"\x19DirectoryServicePrincipal\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\x06app_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x05appId\x12+\n" +
@@ -1525,7 +1687,16 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\x14password_credentials\x18\x06 \x01(\rR\x13passwordCredentials\x12)\n" +
 	"\vresource_id\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\n" +
 	"resourceId\x128\n" +
-	"\x17certificate_credentials\x18\xe0\x03 \x01(\rR\x16certificateCredentials\"\xbf\x03\n" +
+	"\x17certificate_credentials\x18\xe0\x03 \x01(\rR\x16certificateCredentials\x12S\n" +
+	"\vcredentials\x18\xea\x03 \x03(\v2%.secureaudit.v1.ApplicationCredentialB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vcredentials\"\xca\x02\n" +
+	"\x15ApplicationCredential\x12>\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1e.secureaudit.v1.CredentialKindB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12\"\n" +
+	"\x06key_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x05keyId\x12+\n" +
+	"\fdisplay_name\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12@\n" +
+	"\x05start\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x05start\x12,\n" +
+	"\x03end\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x120\n" +
+	"\x14on_service_principal\x18\x06 \x01(\bR\x12onServicePrincipal\"\xbf\x03\n" +
 	"\x11DirectorySnapshot\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12?\n" +
 	"\x05users\x18\x02 \x03(\v2\x1d.secureaudit.v1.DirectoryUserB\n" +
@@ -1555,7 +1726,11 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\bUserType\x12\x19\n" +
 	"\x15USER_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10USER_TYPE_MEMBER\x10\x01\x12\x13\n" +
-	"\x0fUSER_TYPE_GUEST\x10\x022\\\n" +
+	"\x0fUSER_TYPE_GUEST\x10\x02*n\n" +
+	"\x0eCredentialKind\x12\x1f\n" +
+	"\x1bCREDENTIAL_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16CREDENTIAL_KIND_SECRET\x10\x01\x12\x1f\n" +
+	"\x1bCREDENTIAL_KIND_CERTIFICATE\x10\x022\\\n" +
 	"\fEntraService\x12L\n" +
 	"\aResolve\x12\x1e.secureaudit.v1.ResolveRequest\x1a\x1f.secureaudit.v1.ResolveResponse0\x01B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
 
@@ -1571,58 +1746,64 @@ func file_secureaudit_v1_entra_proto_rawDescGZIP() []byte {
 	return file_secureaudit_v1_entra_proto_rawDescData
 }
 
-var file_secureaudit_v1_entra_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_secureaudit_v1_entra_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_secureaudit_v1_entra_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_secureaudit_v1_entra_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_secureaudit_v1_entra_proto_goTypes = []any{
 	(PrincipalKind)(0),                // 0: secureaudit.v1.PrincipalKind
 	(AzureRoute)(0),                   // 1: secureaudit.v1.AzureRoute
 	(UserType)(0),                     // 2: secureaudit.v1.UserType
-	(*Principal)(nil),                 // 3: secureaudit.v1.Principal
-	(*ResolveRequest)(nil),            // 4: secureaudit.v1.ResolveRequest
-	(*ResolveResponse)(nil),           // 5: secureaudit.v1.ResolveResponse
-	(*DirectoryChunk)(nil),            // 6: secureaudit.v1.DirectoryChunk
-	(*LookupError)(nil),               // 7: secureaudit.v1.LookupError
-	(*AzureRoleAssignment)(nil),       // 8: secureaudit.v1.AzureRoleAssignment
-	(*AzureRolePermission)(nil),       // 9: secureaudit.v1.AzureRolePermission
-	(*AksCluster)(nil),                // 10: secureaudit.v1.AksCluster
-	(*FederatedCredential)(nil),       // 11: secureaudit.v1.FederatedCredential
-	(*DirectoryUser)(nil),             // 12: secureaudit.v1.DirectoryUser
-	(*DirectoryGroup)(nil),            // 13: secureaudit.v1.DirectoryGroup
-	(*DirectoryServicePrincipal)(nil), // 14: secureaudit.v1.DirectoryServicePrincipal
-	(*DirectorySnapshot)(nil),         // 15: secureaudit.v1.DirectorySnapshot
-	(*timestamppb.Timestamp)(nil),     // 16: google.protobuf.Timestamp
+	(CredentialKind)(0),               // 3: secureaudit.v1.CredentialKind
+	(*Principal)(nil),                 // 4: secureaudit.v1.Principal
+	(*ResolveRequest)(nil),            // 5: secureaudit.v1.ResolveRequest
+	(*ResolveResponse)(nil),           // 6: secureaudit.v1.ResolveResponse
+	(*DirectoryChunk)(nil),            // 7: secureaudit.v1.DirectoryChunk
+	(*LookupError)(nil),               // 8: secureaudit.v1.LookupError
+	(*AzureRoleAssignment)(nil),       // 9: secureaudit.v1.AzureRoleAssignment
+	(*AzureRolePermission)(nil),       // 10: secureaudit.v1.AzureRolePermission
+	(*AksCluster)(nil),                // 11: secureaudit.v1.AksCluster
+	(*FederatedCredential)(nil),       // 12: secureaudit.v1.FederatedCredential
+	(*DirectoryUser)(nil),             // 13: secureaudit.v1.DirectoryUser
+	(*DirectoryGroup)(nil),            // 14: secureaudit.v1.DirectoryGroup
+	(*DirectoryServicePrincipal)(nil), // 15: secureaudit.v1.DirectoryServicePrincipal
+	(*ApplicationCredential)(nil),     // 16: secureaudit.v1.ApplicationCredential
+	(*DirectorySnapshot)(nil),         // 17: secureaudit.v1.DirectorySnapshot
+	(*timestamppb.Timestamp)(nil),     // 18: google.protobuf.Timestamp
 }
 var file_secureaudit_v1_entra_proto_depIdxs = []int32{
 	0,  // 0: secureaudit.v1.Principal.kind:type_name -> secureaudit.v1.PrincipalKind
-	3,  // 1: secureaudit.v1.ResolveRequest.principals:type_name -> secureaudit.v1.Principal
-	6,  // 2: secureaudit.v1.ResolveResponse.chunk:type_name -> secureaudit.v1.DirectoryChunk
-	12, // 3: secureaudit.v1.DirectoryChunk.users:type_name -> secureaudit.v1.DirectoryUser
-	13, // 4: secureaudit.v1.DirectoryChunk.groups:type_name -> secureaudit.v1.DirectoryGroup
-	14, // 5: secureaudit.v1.DirectoryChunk.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
-	3,  // 6: secureaudit.v1.DirectoryChunk.unresolved:type_name -> secureaudit.v1.Principal
-	8,  // 7: secureaudit.v1.DirectoryChunk.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
-	7,  // 8: secureaudit.v1.DirectoryChunk.errors:type_name -> secureaudit.v1.LookupError
-	10, // 9: secureaudit.v1.DirectoryChunk.aks_cluster:type_name -> secureaudit.v1.AksCluster
-	9,  // 10: secureaudit.v1.AzureRoleAssignment.permissions:type_name -> secureaudit.v1.AzureRolePermission
+	4,  // 1: secureaudit.v1.ResolveRequest.principals:type_name -> secureaudit.v1.Principal
+	7,  // 2: secureaudit.v1.ResolveResponse.chunk:type_name -> secureaudit.v1.DirectoryChunk
+	13, // 3: secureaudit.v1.DirectoryChunk.users:type_name -> secureaudit.v1.DirectoryUser
+	14, // 4: secureaudit.v1.DirectoryChunk.groups:type_name -> secureaudit.v1.DirectoryGroup
+	15, // 5: secureaudit.v1.DirectoryChunk.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
+	4,  // 6: secureaudit.v1.DirectoryChunk.unresolved:type_name -> secureaudit.v1.Principal
+	9,  // 7: secureaudit.v1.DirectoryChunk.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
+	8,  // 8: secureaudit.v1.DirectoryChunk.errors:type_name -> secureaudit.v1.LookupError
+	11, // 9: secureaudit.v1.DirectoryChunk.aks_cluster:type_name -> secureaudit.v1.AksCluster
+	10, // 10: secureaudit.v1.AzureRoleAssignment.permissions:type_name -> secureaudit.v1.AzureRolePermission
 	1,  // 11: secureaudit.v1.AzureRoleAssignment.routes:type_name -> secureaudit.v1.AzureRoute
-	16, // 12: secureaudit.v1.AzureRoleAssignment.eligible_until:type_name -> google.protobuf.Timestamp
+	18, // 12: secureaudit.v1.AzureRoleAssignment.eligible_until:type_name -> google.protobuf.Timestamp
 	2,  // 13: secureaudit.v1.DirectoryUser.user_type:type_name -> secureaudit.v1.UserType
-	16, // 14: secureaudit.v1.DirectoryUser.last_sign_in:type_name -> google.protobuf.Timestamp
-	16, // 15: secureaudit.v1.DirectoryUser.last_non_interactive_sign_in:type_name -> google.protobuf.Timestamp
-	16, // 16: secureaudit.v1.DirectoryUser.last_successful_sign_in:type_name -> google.protobuf.Timestamp
-	11, // 17: secureaudit.v1.DirectoryServicePrincipal.federated_credentials:type_name -> secureaudit.v1.FederatedCredential
-	12, // 18: secureaudit.v1.DirectorySnapshot.users:type_name -> secureaudit.v1.DirectoryUser
-	13, // 19: secureaudit.v1.DirectorySnapshot.groups:type_name -> secureaudit.v1.DirectoryGroup
-	14, // 20: secureaudit.v1.DirectorySnapshot.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
-	8,  // 21: secureaudit.v1.DirectorySnapshot.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
-	10, // 22: secureaudit.v1.DirectorySnapshot.aks_cluster:type_name -> secureaudit.v1.AksCluster
-	4,  // 23: secureaudit.v1.EntraService.Resolve:input_type -> secureaudit.v1.ResolveRequest
-	5,  // 24: secureaudit.v1.EntraService.Resolve:output_type -> secureaudit.v1.ResolveResponse
-	24, // [24:25] is the sub-list for method output_type
-	23, // [23:24] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	18, // 14: secureaudit.v1.DirectoryUser.last_sign_in:type_name -> google.protobuf.Timestamp
+	18, // 15: secureaudit.v1.DirectoryUser.last_non_interactive_sign_in:type_name -> google.protobuf.Timestamp
+	18, // 16: secureaudit.v1.DirectoryUser.last_successful_sign_in:type_name -> google.protobuf.Timestamp
+	12, // 17: secureaudit.v1.DirectoryServicePrincipal.federated_credentials:type_name -> secureaudit.v1.FederatedCredential
+	16, // 18: secureaudit.v1.DirectoryServicePrincipal.credentials:type_name -> secureaudit.v1.ApplicationCredential
+	3,  // 19: secureaudit.v1.ApplicationCredential.kind:type_name -> secureaudit.v1.CredentialKind
+	18, // 20: secureaudit.v1.ApplicationCredential.start:type_name -> google.protobuf.Timestamp
+	18, // 21: secureaudit.v1.ApplicationCredential.end:type_name -> google.protobuf.Timestamp
+	13, // 22: secureaudit.v1.DirectorySnapshot.users:type_name -> secureaudit.v1.DirectoryUser
+	14, // 23: secureaudit.v1.DirectorySnapshot.groups:type_name -> secureaudit.v1.DirectoryGroup
+	15, // 24: secureaudit.v1.DirectorySnapshot.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
+	9,  // 25: secureaudit.v1.DirectorySnapshot.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
+	11, // 26: secureaudit.v1.DirectorySnapshot.aks_cluster:type_name -> secureaudit.v1.AksCluster
+	5,  // 27: secureaudit.v1.EntraService.Resolve:input_type -> secureaudit.v1.ResolveRequest
+	6,  // 28: secureaudit.v1.EntraService.Resolve:output_type -> secureaudit.v1.ResolveResponse
+	28, // [28:29] is the sub-list for method output_type
+	27, // [27:28] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_entra_proto_init() }
@@ -1635,8 +1816,8 @@ func file_secureaudit_v1_entra_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_entra_proto_rawDesc), len(file_secureaudit_v1_entra_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   13,
+			NumEnums:      4,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -4,7 +4,10 @@
 package directory
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"strings"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
@@ -90,4 +93,12 @@ func part[T any](s []T, i, n int) []T {
 		return nil
 	}
 	return s[lo:min(lo+n, len(s))]
+}
+
+// SortCredentials orders a service principal's credentials as every
+// Source returns them: by kind (secrets first), then key ID.
+func SortCredentials(cs []*secureauditv1.ApplicationCredential) {
+	slices.SortStableFunc(cs, func(a, b *secureauditv1.ApplicationCredential) int {
+		return cmp.Or(cmp.Compare(a.GetKind(), b.GetKind()), strings.Compare(strings.ToLower(a.GetKeyId()), strings.ToLower(b.GetKeyId())))
+	})
 }

@@ -181,7 +181,7 @@ func TestResolveExample(t *testing.T) {
 					"sg-aks-sre-oncall", "sg-aks-payments-devs", "sg-aks-payments-admins",
 					"sg-aks-platform-ops", "sg-aks-web-devs",
 				},
-				ServicePrincipals: []string{"sp-azdo-platform-deploy"},
+				ServicePrincipals: []string{"app-web-content-sync", "sp-azdo-platform-deploy"},
 				RoleAssignments: []string{
 					"User 377e52a5-e3ca-4fd5-acf7-05eea622250f Azure Kubernetes Service Cluster Admin Role",
 					"Group e97a7122-b22b-4cca-9229-80bd3b8f5453 Contributor",

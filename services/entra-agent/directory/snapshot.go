@@ -111,6 +111,10 @@ func New(s *secureauditv1.DirectorySnapshot) (*Snapshot, error) {
 			continue
 		}
 		snap.sps[strings.ToLower(sp.GetId())] = sp
+		if err := credentialCounts(sp, i); err != nil {
+			errs = append(errs, err)
+		}
+		SortCredentials(sp.Credentials)
 		app := strings.ToLower(sp.GetAppId())
 		if app == "" {
 			continue
@@ -341,4 +345,25 @@ func sortedByID[T any](m map[string]T, id func(T) string) []T {
 		return cmp.Or(cmp.Compare(strings.ToLower(id(a)), strings.ToLower(id(b))), cmp.Compare(id(a), id(b)))
 	})
 	return out
+}
+
+// credentialCounts checks that a service principal's listed credentials,
+// when it lists any, are the ones its counts count.
+func credentialCounts(sp *secureauditv1.DirectoryServicePrincipal, i int) error {
+	if len(sp.GetCredentials()) == 0 {
+		return nil
+	}
+	var secrets, certs uint32
+	for _, c := range sp.GetCredentials() {
+		if c.GetKind() == secureauditv1.CredentialKind_CREDENTIAL_KIND_SECRET {
+			secrets++
+		} else {
+			certs++
+		}
+	}
+	if secrets != sp.GetPasswordCredentials() || certs != sp.GetCertificateCredentials() {
+		return fmt.Errorf("service_principals[%d].credentials: %d secret(s) and %d certificate(s) listed, but password_credentials is %d and certificate_credentials %d",
+			i, secrets, certs, sp.GetPasswordCredentials(), sp.GetCertificateCredentials())
+	}
+	return nil
 }

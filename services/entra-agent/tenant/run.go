@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/google/uuid"
 	"github.com/microsoftgraph/msgraph-sdk-go/applicationswithappid"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
 	"github.com/microsoftgraph/msgraph-sdk-go/identitygovernance"
@@ -30,7 +32,7 @@ var (
 	signInFields    = []string{"id", "signInActivity"}
 	groupFields     = []string{"id", "displayName", "description"}
 	spFields        = []string{"id", "appId", "displayName", "servicePrincipalType", "passwordCredentials", "keyCredentials", "alternativeNames"}
-	memberFields    = []string{"id", "userPrincipalName", "displayName", "userType", "accountEnabled", "description", "appId", "servicePrincipalType", "alternativeNames"}
+	memberFields    = []string{"id", "userPrincipalName", "displayName", "userType", "accountEnabled", "description", "appId", "servicePrincipalType", "alternativeNames", "passwordCredentials", "keyCredentials"}
 	applicationKeys = []string{"id", "passwordCredentials", "keyCredentials"}
 )
 
@@ -604,6 +606,7 @@ func (r *run) application(ctx context.Context, sp *secureauditv1.DirectoryServic
 	defer r.mu.Unlock()
 	sp.PasswordCredentials += uint32(len(app.GetPasswordCredentials()))
 	sp.CertificateCredentials += uint32(len(app.GetKeyCredentials()))
+	sp.Credentials = capCredentials(append(sp.Credentials, credentials(app.GetPasswordCredentials(), app.GetKeyCredentials(), false)...))
 	sp.FederatedCredentials = creds[:min(len(creds), 100)]
 	return nil
 }
@@ -688,7 +691,9 @@ func (r *run) addSP(sp models.ServicePrincipalable) {
 	if mi != nil {
 		r.identities[id] = mi
 	}
-	if old, ok := r.sps[id]; ok && old.GetPasswordCredentials() >= uint32(len(sp.GetPasswordCredentials())) {
+	// A service principal read again keeps the read that saw more
+	// credentials (a group's member listing selects none).
+	if old, ok := r.sps[id]; ok && old.GetPasswordCredentials()+old.GetCertificateCredentials() >= uint32(len(sp.GetPasswordCredentials())+len(sp.GetKeyCredentials())) {
 		return
 	}
 	r.sps[id] = &secureauditv1.DirectoryServicePrincipal{
@@ -697,10 +702,52 @@ func (r *run) addSP(sp models.ServicePrincipalable) {
 		DisplayName:          clip(deref(sp.GetDisplayName()), 256),
 		ServicePrincipalType: clip(deref(sp.GetServicePrincipalType()), 64),
 		PasswordCredentials:  uint32(len(sp.GetPasswordCredentials())),
-		// Only the count: the keys themselves are never kept.
+		// Only the count and the metadata: the keys themselves are never kept.
 		CertificateCredentials: uint32(len(sp.GetKeyCredentials())),
+		Credentials:            capCredentials(credentials(sp.GetPasswordCredentials(), sp.GetKeyCredentials(), true)),
 	}
 }
+
+// maxCredentials is the contract's limit on a service principal's listed
+// credentials.
+const maxCredentials = 1000
+
+// capCredentials keeps the first maxCredentials.
+func capCredentials(cs []*secureauditv1.ApplicationCredential) []*secureauditv1.ApplicationCredential {
+	return cs[:min(len(cs), maxCredentials)]
+}
+
+// credentials copies the metadata of client secrets and certificates:
+// kind, keyId, displayName, startDateTime and endDateTime. It never reads a
+// secret's secretText (Graph returns it only on creation) or hint (the
+// first characters of the secret), nor a certificate's key.
+func credentials(secrets []models.PasswordCredentialable, certs []models.KeyCredentialable, onSP bool) []*secureauditv1.ApplicationCredential {
+	out := make([]*secureauditv1.ApplicationCredential, 0, len(secrets)+len(certs))
+	for _, c := range secrets {
+		out = append(out, credential(secureauditv1.CredentialKind_CREDENTIAL_KIND_SECRET, c.GetKeyId(), c.GetDisplayName(), c.GetStartDateTime(), c.GetEndDateTime(), onSP))
+	}
+	for _, c := range certs {
+		out = append(out, credential(secureauditv1.CredentialKind_CREDENTIAL_KIND_CERTIFICATE, c.GetKeyId(), c.GetDisplayName(), c.GetStartDateTime(), c.GetEndDateTime(), onSP))
+	}
+	return out
+}
+
+func credential(kind secureauditv1.CredentialKind, keyID *uuid.UUID, name *string, start, end *time.Time, onSP bool) *secureauditv1.ApplicationCredential {
+	c := &secureauditv1.ApplicationCredential{Kind: kind, DisplayName: clip(deref(name), 256), OnServicePrincipal: onSP}
+	if keyID != nil {
+		c.KeyId = keyID.String()
+	}
+	if start != nil && start.Before(maxStart) {
+		c.Start = timestamppb.New(*start)
+	}
+	if end != nil {
+		c.End = timestamppb.New(*end)
+	}
+	return c
+}
+
+// maxStart is the contract's bound on a credential's start (2200-01-01).
+var maxStart = time.Unix(7258118400, 0)
 
 // result sorts what the run found into a directory.Result.
 func (r *run) result() *directory.Result {
@@ -713,6 +760,9 @@ func (r *run) result() *directory.Result {
 		Errors:            r.errs,
 		RoleAssignments:   r.assigned,
 		Cluster:           r.cluster,
+	}
+	for _, sp := range res.ServicePrincipals {
+		directory.SortCredentials(sp.Credentials)
 	}
 	for _, g := range res.Groups {
 		slices.Sort(g.MemberIds)

@@ -217,6 +217,16 @@ func TestResolveExactIdentities(t *testing.T) {
 	azdo := &secureauditv1.DirectoryServicePrincipal{
 		Id: "9b6a2f4e-3c1d-4e8a-b7f2-5d0c8e1a4b37", AppId: "c2e8f1a7-6d4b-4f3e-9a1c-7b5d2e8f0a64", DisplayName: "sp-azdo-platform-deploy",
 		ServicePrincipalType: "Application", PasswordCredentials: 2,
+		Credentials: []*secureauditv1.ApplicationCredential{
+			{
+				Kind: secureauditv1.CredentialKind_CREDENTIAL_KIND_SECRET, KeyId: "5a1c7e3b-2d4f-4a6b-9c8d-0e1f2a3b4c5d", DisplayName: "azdo-service-connection-2024",
+				Start: mustTime(t, "2024-04-02T09:30:00Z"), End: mustTime(t, "2025-04-02T09:30:00Z"),
+			},
+			{
+				Kind: secureauditv1.CredentialKind_CREDENTIAL_KIND_SECRET, KeyId: "8f2e6d4c-1b3a-4e5f-8a7b-6c5d4e3f2a1b", DisplayName: "azdo-service-connection-2025",
+				Start: mustTime(t, "2025-03-20T14:05:00Z"), End: mustTime(t, "2099-03-20T14:05:00Z"),
+			},
+		},
 	}
 	github := &secureauditv1.DirectoryServicePrincipal{
 		Id: "d3a97b46-ae95-4600-9de4-05c2a7d555f8", AppId: "478c0813-e243-4bca-9af3-63d4930fa261", DisplayName: "id-github-deployer",
@@ -765,7 +775,7 @@ func TestExport(t *testing.T) {
 	// Nina (namespace-scoped RBAC Writer) and Tom (custom role); and
 	// Marco's eligible assignment (PIM; Priya, the admin group's eligible
 	// member, is among the example's users already).
-	if want := (tenant.Counts{Users: 11, Groups: 6, ServicePrincipals: 2, RoleAssignments: 5}); n != want {
+	if want := (tenant.Counts{Users: 11, Groups: 6, ServicePrincipals: 3, RoleAssignments: 5}); n != want {
 		t.Errorf("counts = %+v, want %+v", n, want)
 	}
 	wantWarn := "not in the directory: USER aks-support\n" +
@@ -1014,4 +1024,74 @@ func TestCertificateCredentials(t *testing.T) {
 		}
 	}
 	t.Fatal("sp-azdo-platform-deploy not resolved")
+}
+
+// TestCredentialMetadata reads, through the SDK, the validity of secrets
+// and certificates on an application and on its service principal: kind,
+// key ID, display name, start and end, sorted by kind then key ID, with the
+// counts agreeing; the hint Graph gives every secret is kept nowhere in the
+// result.
+func TestCredentialMetadata(t *testing.T) {
+	snap := loadExample(t)
+	const azdo = "9b6a2f4e-3c1d-4e8a-b7f2-5d0c8e1a4b37"
+	onSP := &secureauditv1.ApplicationCredential{
+		Kind: secureauditv1.CredentialKind_CREDENTIAL_KIND_CERTIFICATE, KeyId: "0b1c2d3e-4f5a-4b6c-8d7e-8f9a0b1c2d3e", DisplayName: "CN=sp-signing",
+		Start: mustTime(t, "2026-01-01T00:00:00Z"), End: mustTime(t, "2027-01-01T00:00:00Z"), OnServicePrincipal: true,
+	}
+	appCert := &secureauditv1.ApplicationCredential{
+		Kind: secureauditv1.CredentialKind_CREDENTIAL_KIND_CERTIFICATE, KeyId: "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f", DisplayName: "CN=azdo",
+		Start: mustTime(t, "2025-06-01T12:00:00.5Z"), End: mustTime(t, "2026-06-01T12:00:00Z"),
+	}
+	var want *secureauditv1.DirectoryServicePrincipal
+	for _, sp := range snap.GetServicePrincipals() {
+		if sp.GetId() == azdo {
+			sp.Credentials = append(sp.Credentials, onSP, appCert)
+			sp.CertificateCredentials = 2
+			want = proto.CloneOf(sp)
+		}
+	}
+	fake := tenanttest.New(t, snap, tenant.ReadOnlyPermissions...)
+	got, err := source(t, fake, tenant.Config{}).Resolve(context.Background(), []*secureauditv1.Principal{group("e97a7122-b22b-4cca-9229-80bd3b8f5453")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	directory.SortCredentials(want.Credentials)
+	if !slices.ContainsFunc(got.ServicePrincipals, func(sp *secureauditv1.DirectoryServicePrincipal) bool {
+		if sp.GetId() != azdo {
+			return false
+		}
+		if diff := cmp.Diff(want.GetCredentials(), sp.GetCredentials(), protocmp.Transform()); diff != "" {
+			t.Errorf("credentials (-want +got):\n%s", diff)
+		}
+		if sp.GetPasswordCredentials() != 2 || sp.GetCertificateCredentials() != 2 {
+			t.Errorf("counts: %d secrets, %d certificates; want 2 and 2", sp.GetPasswordCredentials(), sp.GetCertificateCredentials())
+		}
+		return true
+	}) {
+		t.Fatal("sp-azdo-platform-deploy not resolved")
+	}
+	for _, sp := range got.ServicePrincipals {
+		data, err := protojson.Marshal(sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), tenanttest.Hint) {
+			t.Errorf("%s: the result holds the secret's hint %q: %s", sp.GetId(), tenanttest.Hint, data)
+		}
+	}
+}
+
+// TestCredentialCountsChecked: a directory snapshot whose listed
+// credentials disagree with its counts is refused, naming the field.
+func TestCredentialCountsChecked(t *testing.T) {
+	snap := loadExample(t)
+	for _, sp := range snap.GetServicePrincipals() {
+		if sp.GetId() == "9b6a2f4e-3c1d-4e8a-b7f2-5d0c8e1a4b37" {
+			sp.PasswordCredentials = 3
+		}
+	}
+	_, err := directory.New(snap)
+	if err == nil || !strings.Contains(err.Error(), "service_principals[2].credentials: 2 secret(s) and 0 certificate(s) listed, but password_credentials is 3") {
+		t.Fatalf("err = %v, want the count mismatch named", err)
+	}
 }

@@ -334,15 +334,7 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request, path string) {
 			writeError(w, http.StatusNotFound, "Request_ResourceNotFound", parts[0])
 			return
 		}
-		secrets := make([]map[string]any, sp.GetPasswordCredentials())
-		for i := range secrets {
-			secrets[i] = map[string]any{"keyId": fmt.Sprintf("00000000-0000-4000-8000-%012d", i), "displayName": "secret"}
-		}
-		// Certificates as Graph lists them: metadata only, no key.
-		certs := make([]map[string]any, sp.GetCertificateCredentials())
-		for i := range certs {
-			certs[i] = map[string]any{"keyId": fmt.Sprintf("00000000-0000-4000-9000-%012d", i), "displayName": "CN=pipeline", "type": "AsymmetricX509Cert", "usage": "Verify"}
-		}
+		secrets, certs := graphCredentials(sp, false)
 		writeJSON(w, sel.pick(map[string]any{"id": "app-" + strings.ToLower(sp.GetId()), "passwordCredentials": secrets, "keyCredentials": certs}))
 	case path == "identityGovernance/privilegedAccess/group/eligibilityScheduleInstances":
 		s.groupEligibilities(w, r)
@@ -615,15 +607,64 @@ func (s *Server) group(g *secureauditv1.DirectoryGroup) map[string]any {
 }
 
 func (s *Server) servicePrincipal(sp *secureauditv1.DirectoryServicePrincipal) map[string]any {
+	secrets, certs := graphCredentials(sp, true)
 	names := []string{}
 	if id := sp.GetResourceId(); id != "" {
 		names = append(names, "isExplicit=True", graphResourceID(id))
 	}
 	return map[string]any{
 		"@odata.type": "#microsoft.graph.servicePrincipal", "id": sp.GetId(), "appId": sp.GetAppId(),
-		"displayName": sp.GetDisplayName(), "servicePrincipalType": sp.GetServicePrincipalType(), "passwordCredentials": []any{}, "keyCredentials": []any{},
+		"displayName": sp.GetDisplayName(), "servicePrincipalType": sp.GetServicePrincipalType(), "passwordCredentials": secrets, "keyCredentials": certs,
 		"alternativeNames": names,
 	}
+}
+
+// Hint is the hint the fake gives every client secret, as Graph does (the
+// first characters of the secret): the tenant source must not keep it.
+const Hint = "Qx7"
+
+// graphCredentials lists, as Graph does, the client secrets and
+// certificates of the service principal (onSP) or of its application: the
+// snapshot's listed credentials, then, on the application, undated ones
+// up to password_credentials and certificate_credentials. Secrets carry a
+// hint and a null secretText; certificates their metadata and no key.
+func graphCredentials(sp *secureauditv1.DirectoryServicePrincipal, onSP bool) (secrets, certs []map[string]any) {
+	secrets, certs = []map[string]any{}, []map[string]any{}
+	var nSecrets, nCerts uint32
+	for _, c := range sp.GetCredentials() {
+		isSecret := c.GetKind() == secureauditv1.CredentialKind_CREDENTIAL_KIND_SECRET
+		if isSecret {
+			nSecrets++
+		} else {
+			nCerts++
+		}
+		if c.GetOnServicePrincipal() != onSP {
+			continue
+		}
+		m := map[string]any{"keyId": c.GetKeyId(), "displayName": c.GetDisplayName()}
+		for k, t := range map[string]*timestamppb.Timestamp{"startDateTime": c.GetStart(), "endDateTime": c.GetEnd()} {
+			if t != nil {
+				m[k] = t.AsTime().Format(time.RFC3339Nano)
+			}
+		}
+		if isSecret {
+			m["hint"], m["secretText"] = Hint, nil
+			secrets = append(secrets, m)
+		} else {
+			m["type"], m["usage"] = "AsymmetricX509Cert", "Verify"
+			certs = append(certs, m)
+		}
+	}
+	if onSP {
+		return secrets, certs
+	}
+	for i := nSecrets; i < sp.GetPasswordCredentials(); i++ {
+		secrets = append(secrets, map[string]any{"keyId": fmt.Sprintf("00000000-0000-4000-8000-%012d", i), "displayName": "secret", "hint": Hint, "secretText": nil})
+	}
+	for i := nCerts; i < sp.GetCertificateCredentials(); i++ {
+		certs = append(certs, map[string]any{"keyId": fmt.Sprintf("00000000-0000-4000-9000-%012d", i), "displayName": "CN=pipeline", "type": "AsymmetricX509Cert", "usage": "Verify"})
+	}
+	return secrets, certs
 }
 
 // graphResourceID writes an ARM resource ID as Graph lists it among a

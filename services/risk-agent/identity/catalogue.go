@@ -25,6 +25,7 @@ const (
 	Stale             = "ENTRA-010"
 	GroupOwner        = "ENTRA-011"
 	GroupPeople       = "ENTRA-012"
+	CredentialHygiene = "ENTRA-013"
 )
 
 // RBAC rule IDs the identity rules read (see package rules; the IDs are

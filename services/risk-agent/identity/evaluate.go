@@ -25,6 +25,13 @@ type Config struct {
 	// StaleDays is how many days without a sign-in make an account stale
 	// (ENTRA-010); 0 or less means DefaultStaleDays.
 	StaleDays int
+	// CredentialExpiryDays is how close to its end date a client secret or
+	// certificate is expiring (ENTRA-013); 0 or less means
+	// DefaultCredentialExpiryDays.
+	CredentialExpiryDays int
+	// SecretMaxAgeDays is the age past which a client secret is due for
+	// rotation (ENTRA-013); 0 or less means DefaultSecretMaxAgeDays.
+	SecretMaxAgeDays int
 }
 
 // Workload identity and pod identity markers.
@@ -97,6 +104,9 @@ type evaluator struct {
 	d   *directory
 	cfg Config
 	out []*secureauditv1.Finding
+	// spReach: the service principals that reach the cluster (ENTRA-013),
+	// by lower-case object ID.
+	spReach map[string]*spAccess
 }
 
 // Evaluate runs the identity catalogue over the snapshot, the directory
@@ -108,11 +118,18 @@ func Evaluate(s *snapshot.Snapshot, dir []*secureauditv1.DirectoryChunk, rbac []
 	if cfg.StaleDays <= 0 {
 		cfg.StaleDays = DefaultStaleDays
 	}
+	if cfg.CredentialExpiryDays <= 0 {
+		cfg.CredentialExpiryDays = DefaultCredentialExpiryDays
+	}
+	if cfg.SecretMaxAgeDays <= 0 {
+		cfg.SecretMaxAgeDays = DefaultSecretMaxAgeDays
+	}
 	e := &evaluator{s: s, d: index(dir), cfg: cfg}
 	e.podIdentity()
 	if e.d.present {
 		e.workloadIdentities()
 		e.bindings()
+		e.credentialHygiene()
 		e.pipelines(rbac)
 	}
 	Sort(e.out)
@@ -273,6 +290,7 @@ func (e *evaluator) bindings() {
 		}
 		ms := e.reach(sub)
 		for _, m := range ms {
+			e.noteSP(m, b)
 			if m.user == nil {
 				continue
 			}

@@ -205,3 +205,60 @@ func TestDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestCredentialThresholdsConfigurable: ENTRA-013's expiry and secret age
+// thresholds move which credentials are reported, and the commands delete
+// exactly those (application credentials with az ad app, the service
+// principal's own with az ad sp, certificates with --cert).
+func TestCredentialThresholdsConfigurable(t *testing.T) {
+	const (
+		expiringApp = "00000066-0000-4000-8000-000000000066"
+		expiringSP  = "00000002-0000-4000-8000-000000000002"
+		soon        = "000007d1-0000-4000-8000-0000000007d1"
+		later       = "000007d2-0000-4000-8000-0000000007d2"
+		old2025     = "00000bb9-0000-4000-8000-000000000bb9"
+		old202512   = "00000bba-0000-4000-8000-000000000bba"
+		// app-expired: a secret and a certificate without a key ID, which
+		// the command asks to be looked up in the list.
+		expired = "az ad app credential list --id 00000065-0000-4000-8000-000000000065; az ad app credential delete --id 00000065-0000-4000-8000-000000000065 --key-id 000003e9-0000-4000-8000-0000000003e9; az ad app credential delete --id 00000065-0000-4000-8000-000000000065 --key-id <key ID from the list: CN=no key id> --cert"
+	)
+	tests := []struct {
+		name string
+		cfg  identity.Config
+		want []string // the remediation of each finding, in order
+	}{
+		{"defaults", identity.Config{}, []string{
+			"az ad app credential list --id 00000068-0000-4000-8000-000000000068; az ad app credential delete --id 00000068-0000-4000-8000-000000000068 --key-id 00000fa1-0000-4000-8000-000000000fa1",
+			"az ad app credential list --id 00000067-0000-4000-8000-000000000067; az ad app credential delete --id 00000067-0000-4000-8000-000000000067 --key-id " + old2025,
+			"az ad app credential list --id " + expiringApp + "; az ad app credential delete --id " + expiringApp + " --key-id " + soon + " --cert",
+			"az ad app credential list --id 00000069-0000-4000-8000-000000000069; az ad app credential delete --id 00000069-0000-4000-8000-000000000069 --key-id 00001389-0000-4000-8000-000000001389",
+			expired,
+		}},
+		{"expiry 40 days, secrets 160", identity.Config{CredentialExpiryDays: 40, SecretMaxAgeDays: 160}, []string{
+			"az ad app credential list --id 00000068-0000-4000-8000-000000000068; az ad app credential delete --id 00000068-0000-4000-8000-000000000068 --key-id 00000fa1-0000-4000-8000-000000000fa1",
+			"az ad app credential list --id 00000067-0000-4000-8000-000000000067; az ad app credential delete --id 00000067-0000-4000-8000-000000000067 --key-id " + old2025 + "; az ad app credential delete --id 00000067-0000-4000-8000-000000000067 --key-id " + old202512,
+			"az ad app credential list --id " + expiringApp + "; az ad sp credential list --id " + expiringSP + "; az ad app credential delete --id " + expiringApp + " --key-id " + soon + " --cert; az ad sp credential delete --id " + expiringSP + " --key-id " + later + " --cert",
+			"az ad app credential list --id 00000069-0000-4000-8000-000000000069; az ad app credential delete --id 00000069-0000-4000-8000-000000000069 --key-id 00001389-0000-4000-8000-000000001389",
+			expired,
+		}},
+		{"expiry 10 days, secrets 250", identity.Config{CredentialExpiryDays: 10, SecretMaxAgeDays: 250}, []string{
+			"az ad app credential list --id 00000068-0000-4000-8000-000000000068; az ad app credential delete --id 00000068-0000-4000-8000-000000000068 --key-id 00000fa1-0000-4000-8000-000000000fa1",
+			"az ad app credential list --id 00000069-0000-4000-8000-000000000069; az ad app credential delete --id 00000069-0000-4000-8000-000000000069 --key-id 00001389-0000-4000-8000-000000001389",
+			expired,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, f := range fixture(t, filepath.Join("testdata", "rules", identity.CredentialHygiene), tt.cfg) {
+				if f.GetRuleId() == identity.CredentialHygiene {
+					_, cmd, _ := strings.Cut(f.GetRemediation(), "Command: ")
+					got = append(got, cmd)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("commands (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

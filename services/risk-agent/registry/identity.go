@@ -76,4 +76,10 @@ var identityRules = []Rule{
 		Controls:    []string{"SOC2-CC6.2"},
 		Remediation: "Review the members and owners with the group's owner.",
 	},
+	{
+		ID: "ENTRA-013", Title: "client secret or certificate hygiene of an identity with cluster access", Severity: medium,
+		Rationale:   "An application or service principal that reaches the cluster (through a binding, a group, a workload identity or a standing Azure role assignment of its own) holds a client secret or certificate that is past its end date and still configured (cleanup, LOW), expires within the expiry threshold (-credential-expiry-days, default 30: rotate, LOW), is a client secret older than the rotation threshold (-secret-max-age-days, default 180: MEDIUM), or is held beside a federated credential (HIGH: the secret or key works from anywhere, without the issuer the federation trusts). Only metadata is read: key ID, display name, start and end dates, never the secret or its hint. Managed identities are left out: Azure rotates their certificates.",
+		Controls:    []string{"SOC2-CC6.1", "SOC2-CC6.2"},
+		Remediation: "List the credentials, then delete the expired and superseded ones; rotate old secrets, or better replace them with a federated credential and delete every secret and certificate.",
+	},
 }

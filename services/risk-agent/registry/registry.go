@@ -23,7 +23,7 @@ import (
 
 // Version identifies the rule catalogue; it changes whenever a rule's
 // semantics, severity or text changes.
-const Version = "2026.12.4"
+const Version = "2026.12.5"
 
 // Family is a rule's family: what it judges.
 type Family = secureauditv1.RuleFamily

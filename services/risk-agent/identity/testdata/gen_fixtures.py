@@ -116,6 +116,50 @@ F["ENTRA-012"] = dict(
          "servicePrincipals": [dsp(3, 103, "sp-bot")],
          "groups": [dgroup(10, "g", [1, 11, 3], [1]), dgroup(11, "inner", [2, 10], [2])],
          "unresolved": [{"kind": "PRINCIPAL_KIND_GROUP", "name": uid(99)}]})
+# Credential hygiene (collected 2026-06-01): expired and still configured
+# (namespace binding), expiring in 19 days beside a near miss in 39 (through
+# a group, cluster-wide), a 243-day-old secret beside a 168-day-old one and
+# an old certificate (near misses), a secret beside a federated credential
+# (workload identity ServiceAccount), an expired secret beside a federated
+# credential reached through a standing Azure role assignment only (expired,
+# not beside federation); near misses: a managed identity's expiring
+# certificate, an application not reaching the cluster, one reaching it
+# through an eligible (PIM) assignment only.
+def cred(kind, key, name, start, end, on_sp=False):
+    c = {"kind": "CREDENTIAL_KIND_" + kind, "displayName": name, "start": start, "end": end}
+    if key: c["keyId"] = uid(key)
+    if on_sp: c["onServicePrincipal"] = True
+    return c
+def dspc(n, app, name, creds, typ="Application", fed=()):
+    s = dsp(n, app, name, typ, fed=fed)
+    s["credentials"] = creds
+    sec = sum(1 for c in creds if c["kind"].endswith("SECRET"))
+    if sec: s["passwordCredentials"] = sec
+    if len(creds) - sec: s["certificateCredentials"] = len(creds) - sec
+    return s
+GH = ("https://token.actions.githubusercontent.com", "repo:org/app:environment:prod")
+F["ENTRA-013"] = dict(
+    snap={"roleBindings": [rb("a", "expired", "view", user(uid(1)))],
+          "clusterRoleBindings": [crb("ops", "edit", group(uid(10))), crb("old", "view", user(uid(3))), crb("wi", "edit", sa("ci", "deployer")),
+                                  crb("mi", "view", user(uid(6))), crb("nobody-here", "view", user("x@t.onmicrosoft.com"))],
+          "serviceAccounts": [saobj("ci", "deployer", uid(104))]},
+    dir={"servicePrincipals": [
+            dspc(1, 101, "app-expired", [cred("SECRET", 1001, "old one", "2026-01-01T00:00:00Z", "2026-05-01T00:00:00Z"),
+                                         cred("CERTIFICATE", None, "CN=no key id", "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z")]),
+            dspc(2, 102, "app-expiring", [cred("CERTIFICATE", 2001, "CN=soon", "2026-01-01T00:00:00Z", "2026-06-20T00:00:00Z"),
+                                          cred("CERTIFICATE", 2002, "CN=later", "2026-01-01T00:00:00Z", "2026-07-10T00:00:00Z", on_sp=True)]),
+            dspc(3, 103, "app-old-secret", [cred("SECRET", 3001, "2025", "2025-10-01T00:00:00Z", "2027-10-01T00:00:00Z"),
+                                            cred("SECRET", 3002, "2025-12", "2025-12-15T00:00:00Z", "2027-12-15T00:00:00Z"),
+                                            cred("CERTIFICATE", 3003, "CN=old", "2024-01-01T00:00:00Z", "2028-01-01T00:00:00Z")]),
+            dspc(4, 104, "app-deployer", [cred("SECRET", 4001, "fallback", "2026-05-01T00:00:00Z", "2027-05-01T00:00:00Z")], fed=[GH]),
+            dspc(5, 105, "app-azure-only", [cred("SECRET", 5001, "gone", "2025-11-01T00:00:00Z", "2026-02-01T00:00:00Z")], fed=[GH]),
+            dspc(6, 106, "id-managed", [cred("CERTIFICATE", 6001, "CN=azure", "2026-01-01T00:00:00Z", "2026-06-10T00:00:00Z")], typ="ManagedIdentity"),
+            dspc(7, 107, "app-unbound", [cred("SECRET", 7001, "x", "2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z")]),
+            dspc(8, 108, "app-eligible", [cred("SECRET", 8001, "y", "2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z")])],
+         "groups": [dgroup(10, "ops", [2])],
+         "roleAssignments": [
+             {"id": RG + "/providers/Microsoft.Authorization/roleAssignments/c1", "principalId": uid(5), "principalType": "ServicePrincipal", "roleName": "Azure Kubernetes Service Cluster User Role", "scope": RG + "/providers/Microsoft.ContainerService/managedClusters/aks"},
+             {"id": RG + "/providers/Microsoft.Authorization/roleAssignments/c2", "principalId": uid(8), "principalType": "ServicePrincipal", "roleName": "Contributor", "scope": RG, "eligible": True}]})
 
 for rid, f in F.items():
     d = os.path.join("testdata", "rules", rid)
