@@ -114,7 +114,7 @@ func TestRiskAcceptance(t *testing.T) {
 		t.Fatalf("approve: exit %d\n%s%s", code, stdout, stderr)
 	}
 	stdout, _, code = cli(t, append([]string{"accept", "list"}, conn...)...)
-	if code != 0 || !regexp.MustCompile(`(?m)^` + id + `\s+approved\s+aks-accept\s+` + target.GetRuleId() + `\s+ServiceAccount:data/backup-operator\s+backup-operator-secrets`).MatchString(stdout) {
+	if code != 0 || !regexp.MustCompile(`(?m)^`+id+`\s+approved\s+aks-accept\s+`+target.GetRuleId()+`\s+ServiceAccount:data/backup-operator\s+backup-operator-secrets`).MatchString(stdout) {
 		t.Errorf("accept list:\n%s", stdout)
 	}
 
