@@ -14,6 +14,7 @@ require (
 	secureaudit.dev/gen v0.0.0
 	secureaudit.dev/platform v0.0.0
 	secureaudit.dev/services/entra-agent v0.0.0
+	secureaudit.dev/services/orchestrator v0.0.0
 	secureaudit.dev/services/report-agent v0.0.0
 	secureaudit.dev/services/risk-agent v0.0.0
 )
@@ -24,6 +25,7 @@ require (
 	cel.dev/expr v0.25.3 // indirect
 	github.com/antlr4-go/antlr/v4 v4.13.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/go-jose/go-jose/v4 v4.1.5 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
@@ -52,6 +54,7 @@ replace (
 	secureaudit.dev/gen => ../gen
 	secureaudit.dev/platform => ../platform
 	secureaudit.dev/services/entra-agent => ../services/entra-agent
+	secureaudit.dev/services/orchestrator => ../services/orchestrator
 	secureaudit.dev/services/report-agent => ../services/report-agent
 	secureaudit.dev/services/risk-agent => ../services/risk-agent
 )

@@ -218,10 +218,12 @@ const (
 // notRetried are the unary methods that change state and whose request may
 // have been carried out before the connection failed.
 var notRetried = map[string]bool{
-	"/secureaudit.v1.AuditService/StartAudit":         true,
-	"/secureaudit.v1.AuditService/CreateSchedule":     true,
-	"/secureaudit.v1.ScopeService/ApproveScope":       true,
-	"/secureaudit.v1.RegressionService/RunRegression": true,
+	"/secureaudit.v1.AuditService/StartAudit":             true,
+	"/secureaudit.v1.AuditService/CreateSchedule":         true,
+	"/secureaudit.v1.ScopeService/ApproveScope":           true,
+	"/secureaudit.v1.AcceptanceService/RequestAcceptance": true,
+	"/secureaudit.v1.AcceptanceService/ApproveAcceptance": true,
+	"/secureaudit.v1.RegressionService/RunRegression":     true,
 }
 
 func retryUnavailable() grpc.UnaryClientInterceptor {

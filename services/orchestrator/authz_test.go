@@ -30,29 +30,32 @@ import (
 // intendedRole is the role each RPC of the public API requires, written
 // independently of the manifest. A new RPC without an entry fails the test.
 var intendedRole = map[string]authz.Role{
-	"/secureaudit.v1.AuditService/StartAudit":          authz.Operator,
-	"/secureaudit.v1.AuditService/GetAudit":            authz.Viewer,
-	"/secureaudit.v1.AuditService/ListAudits":          authz.Viewer,
-	"/secureaudit.v1.AuditService/CancelAudit":         authz.Operator,
-	"/secureaudit.v1.AuditService/GetReport":           authz.Viewer,
-	"/secureaudit.v1.AuditService/WatchAudit":          authz.Viewer,
-	"/secureaudit.v1.AuditService/GetAuditHistory":     authz.Viewer,
-	"/secureaudit.v1.AuditService/CreateSchedule":      authz.Operator,
-	"/secureaudit.v1.AuditService/ListSchedules":       authz.Viewer,
-	"/secureaudit.v1.AuditService/DeleteSchedule":      authz.Operator,
-	"/secureaudit.v1.EvidenceService/ExportEvidence":   authz.Auditor,
-	"/secureaudit.v1.ScopeService/ApproveScope":        authz.Approver,
-	"/secureaudit.v1.ScopeService/RequestScope":        authz.Operator,
-	"/secureaudit.v1.ScopeService/ListScopes":          authz.Viewer,
-	"/secureaudit.v1.ScopeService/ReviewScopes":        authz.Approver,
-	"/secureaudit.v1.RegressionService/RunRegression":  authz.Operator,
-	"/secureaudit.v1.ControlsService/GetTokenControls": authz.Viewer,
-	"/secureaudit.v1.ControlsService/ListAnomalies":    authz.Viewer,
+	"/secureaudit.v1.AuditService/StartAudit":             authz.Operator,
+	"/secureaudit.v1.AuditService/GetAudit":               authz.Viewer,
+	"/secureaudit.v1.AuditService/ListAudits":             authz.Viewer,
+	"/secureaudit.v1.AuditService/CancelAudit":            authz.Operator,
+	"/secureaudit.v1.AuditService/GetReport":              authz.Viewer,
+	"/secureaudit.v1.AuditService/WatchAudit":             authz.Viewer,
+	"/secureaudit.v1.AuditService/GetAuditHistory":        authz.Viewer,
+	"/secureaudit.v1.AuditService/CreateSchedule":         authz.Operator,
+	"/secureaudit.v1.AuditService/ListSchedules":          authz.Viewer,
+	"/secureaudit.v1.AuditService/DeleteSchedule":         authz.Operator,
+	"/secureaudit.v1.EvidenceService/ExportEvidence":      authz.Auditor,
+	"/secureaudit.v1.ScopeService/ApproveScope":           authz.Approver,
+	"/secureaudit.v1.ScopeService/RequestScope":           authz.Operator,
+	"/secureaudit.v1.ScopeService/ListScopes":             authz.Viewer,
+	"/secureaudit.v1.ScopeService/ReviewScopes":           authz.Approver,
+	"/secureaudit.v1.RegressionService/RunRegression":     authz.Operator,
+	"/secureaudit.v1.AcceptanceService/RequestAcceptance": authz.Operator,
+	"/secureaudit.v1.AcceptanceService/ApproveAcceptance": authz.Approver,
+	"/secureaudit.v1.AcceptanceService/ListAcceptances":   authz.Viewer,
+	"/secureaudit.v1.ControlsService/GetTokenControls":    authz.Viewer,
+	"/secureaudit.v1.ControlsService/ListAnomalies":       authz.Viewer,
 }
 
 // The orchestrator's services; the matrix fails if the manifest names
 // another.
-var public = []protoreflect.FullName{"secureaudit.v1.AuditService", "secureaudit.v1.EvidenceService", "secureaudit.v1.ScopeService", "secureaudit.v1.RegressionService", "secureaudit.v1.ControlsService"}
+var public = []protoreflect.FullName{"secureaudit.v1.AuditService", "secureaudit.v1.EvidenceService", "secureaudit.v1.ScopeService", "secureaudit.v1.RegressionService", "secureaudit.v1.ControlsService", "secureaudit.v1.AcceptanceService"}
 
 // matrixPolicy gives each test identity one role; backend-* callers get
 // operator by a path pattern; nobody and the agents get nothing.
@@ -114,6 +117,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		secureauditv1.RegisterScopeServiceServer(s, secureauditv1.UnimplementedScopeServiceServer{})
 		secureauditv1.RegisterRegressionServiceServer(s, secureauditv1.UnimplementedRegressionServiceServer{})
 		secureauditv1.RegisterControlsServiceServer(s, secureauditv1.UnimplementedControlsServiceServer{})
+		secureauditv1.RegisterAcceptanceServiceServer(s, secureauditv1.UnimplementedAcceptanceServiceServer{})
 	})
 	var methods []protoreflect.MethodDescriptor
 	for _, name := range public {

@@ -29,6 +29,7 @@ import (
 	"secureaudit.dev/platform/rpc"
 	"secureaudit.dev/platform/run"
 	"secureaudit.dev/platform/scope"
+	"secureaudit.dev/services/orchestrator/acceptance"
 	"secureaudit.dev/services/orchestrator/approval"
 	"secureaudit.dev/services/orchestrator/audit"
 	"secureaudit.dev/services/orchestrator/controls"
@@ -79,6 +80,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	oidcIssuer := str("oidc-issuer", "", "OpenID Connect issuer whose ID tokens name the people behind decisions (Entra ID: https://login.microsoftonline.com/TENANT_ID/v2.0); without it only -dev-unverified-approvers decisions are possible")
 	oidcAudience := str("oidc-audience", "", "client ID the ID tokens must be issued to (aud)")
 	oidcCA := str("oidc-ca-file", "", "PEM bundle to verify the issuer's HTTPS certificate with instead of the system roots")
+	expiringFlag := str("acceptances-expiring-days", "14", "how many days ahead the report lists risk acceptances about to expire")
 	devUnverified := str("dev-unverified-approvers", "false", "DEVELOPMENT ONLY: accept an approver's name as typed instead of a verified ID token (secureaudit up and scan use it); such approvals are marked UNVERIFIED")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -93,6 +95,10 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	approveBundled, err := strconv.ParseBool(*devApprove)
 	if err != nil {
 		return fmt.Errorf("-approve-bundled-scopes: %w", err)
+	}
+	expiringDays, err := strconv.Atoi(*expiringFlag)
+	if err != nil || expiringDays < 0 || expiringDays > 366 {
+		return fmt.Errorf("-acceptances-expiring-days: %q is not a number of days from 0 to 366", *expiringFlag)
 	}
 	unverified, err := strconv.ParseBool(*devUnverified)
 	if err != nil {
@@ -147,12 +153,14 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	decisions := []approval.Option{approval.WithRefuseOnCredentialViolation(refuseOnViolation)}
+	var verifier acceptance.Verifier
 	if *oidcIssuer != "" || *oidcAudience != "" {
 		v, err := people.New(people.Config{Issuer: *oidcIssuer, Audience: *oidcAudience, CAFile: *oidcCA})
 		if err != nil {
 			return fmt.Errorf("-oidc-issuer, -oidc-audience: %w", err)
 		}
 		decisions = append(decisions, approval.WithPeople(v))
+		verifier = v
 	}
 	if unverified {
 		svc.Log.Warn("DEVELOPMENT: approvers' names are accepted as typed, unverified (-dev-unverified-approvers); not for production")
@@ -256,6 +264,9 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	runner.SetBudgets(stageBudgets)
 	runner.ObserveWith(monitor)
 	runner.RecordTo(evlog)
+	// Risk acceptances: by verified people only, never typed names.
+	accepts := acceptance.New(db, evlog, st, verifier, svc.Log, acceptance.ExpiringWithin(time.Duration(expiringDays)*24*time.Hour))
+	runner.AcceptWith(accepts)
 	reg.SetAgents(scoped)
 	// Calls an agent refused are CC7.2 anomalies: the agent presents them
 	// in a response header, read at every scope check.
@@ -320,6 +331,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 			secureauditv1.RegisterControlsServiceServer(s, controls.NewServer(monitor, svc.Log))
 			secureauditv1.RegisterEvidenceServiceServer(s, evidence.NewServer(evlog, svc.Log))
 			secureauditv1.RegisterScopeServiceServer(s, approval.NewServer(reg, svc.Log))
+			secureauditv1.RegisterAcceptanceServiceServer(s, acceptance.NewServer(accepts, svc.Log))
 			secureauditv1.RegisterRegressionServiceServer(s, regression.NewServer(baseline, svc.Log))
 		})
 	})

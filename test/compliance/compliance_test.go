@@ -8,6 +8,7 @@ package compliance_test
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -76,7 +77,9 @@ func load(t *testing.T, dir string) (*snapshot.Snapshot, []*secureauditv1.Direct
 
 // oscalStatus renders the findings as the report-agent does (platform-
 // managed ones in the appendix) and returns each control's OSCAL state.
-func oscalStatus(t *testing.T, findings []*secureauditv1.Finding) map[string]string {
+// With accepted, every main finding is an accepted risk instead (out of
+// the main list, in accepted_risks), as an approved acceptance makes it.
+func oscalStatus(t *testing.T, findings []*secureauditv1.Finding, accepted ...bool) map[string]string {
 	t.Helper()
 	report := &secureauditv1.Report{
 		AuditId: "00000000-0000-4000-8000-000000000011", Cluster: "fixture",
@@ -85,9 +88,13 @@ func oscalStatus(t *testing.T, findings []*secureauditv1.Finding) map[string]str
 		Controls: registry.Controls(),
 	}
 	for _, f := range findings {
-		if f.GetInfrastructure() {
+		switch {
+		case f.GetInfrastructure():
 			report.InfrastructureFindings = append(report.InfrastructureFindings, f)
-		} else {
+		case len(accepted) > 0 && accepted[0]:
+			report.AcceptedRisks = append(report.AcceptedRisks, &secureauditv1.AcceptedFinding{Finding: f, Status: secureauditv1.AcceptanceStatus_ACCEPTANCE_STATUS_ACCEPTED,
+				Acceptance: &secureauditv1.Acceptance{Id: 1, RuleId: f.GetRuleId(), Reason: "accepted for the test", Ticket: "T-1", ExpiresAt: report.GetGeneratedAt()}})
+		default:
 			report.Findings = append(report.Findings, f)
 		}
 	}
@@ -163,6 +170,11 @@ func TestControlStatusFromEveryHit(t *testing.T) {
 			violated, folded := hits(t, cat, findings)
 			foldedSeen += len(folded)
 			status := oscalStatus(t, findings)
+			// A risk accepted is not a control satisfied: with every
+			// finding accepted, each control keeps its status.
+			if acc := oscalStatus(t, findings, true); !maps.Equal(acc, status) {
+				t.Errorf("with every finding an accepted risk, OSCAL control status changed:\n%v\nwant\n%v", acc, status)
+			}
 			var wrong []string
 			for c, ids := range violated {
 				if status[c] != "not-satisfied" {

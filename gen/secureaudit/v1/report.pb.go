@@ -153,9 +153,19 @@ type Report struct {
 	Controls []*ControlTitle `protobuf:"bytes,240,rep,name=controls,proto3" json:"controls,omitempty"`
 	// aks_cluster is the AKS cluster's access configuration as the directory
 	// answer carried it; unset when the audit had none.
-	AksCluster    *AksCluster `protobuf:"bytes,340,opt,name=aks_cluster,json=aksCluster,proto3" json:"aks_cluster,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AksCluster *AksCluster `protobuf:"bytes,340,opt,name=aks_cluster,json=aksCluster,proto3" json:"aks_cluster,omitempty"`
+	// accepted_risks are the findings an approved, unexpired acceptance
+	// covers, grant unchanged: out of findings and the summary, listed under
+	// "Accepted risks". They still count against their controls.
+	AcceptedRisks []*AcceptedFinding `protobuf:"bytes,550,rep,name=accepted_risks,json=acceptedRisks,proto3" json:"accepted_risks,omitempty"`
+	// returned_risks are findings whose acceptance expired or whose grant
+	// changed since: back in the main list, flagged.
+	ReturnedRisks []*AcceptedFinding `protobuf:"bytes,551,rep,name=returned_risks,json=returnedRisks,proto3" json:"returned_risks,omitempty"`
+	// expiring_within_days is how far ahead expiring acceptances are listed;
+	// accepted_risks whose acceptance expires within it are listed as such.
+	ExpiringWithinDays uint32 `protobuf:"varint,552,opt,name=expiring_within_days,json=expiringWithinDays,proto3" json:"expiring_within_days,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Report) Reset() {
@@ -375,6 +385,27 @@ func (x *Report) GetAksCluster() *AksCluster {
 		return x.AksCluster
 	}
 	return nil
+}
+
+func (x *Report) GetAcceptedRisks() []*AcceptedFinding {
+	if x != nil {
+		return x.AcceptedRisks
+	}
+	return nil
+}
+
+func (x *Report) GetReturnedRisks() []*AcceptedFinding {
+	if x != nil {
+		return x.ReturnedRisks
+	}
+	return nil
+}
+
+func (x *Report) GetExpiringWithinDays() uint32 {
+	if x != nil {
+		return x.ExpiringWithinDays
+	}
+	return 0
 }
 
 // ReviewSubject is a user or group that holds access through bindings.
@@ -1002,7 +1033,7 @@ var File_secureaudit_v1_report_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\x93\r\n" +
+	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fsecureaudit/v1/acceptance.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\xee\x0e\n" +
 	"\x06Report\x12#\n" +
 	"\baudit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aauditId\x12$\n" +
 	"\acluster\x18\x02 \x01(\tB\n" +
@@ -1033,7 +1064,10 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\fchoke_points\x18\xb4\x01 \x03(\v2\x1a.secureaudit.v1.ChokePointB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\vchokePoints\x12D\n" +
 	"\bcontrols\x18\xf0\x01 \x03(\v2\x1c.secureaudit.v1.ControlTitleB\t\xbaH\x06\x92\x01\x03\x10\x80\x02R\bcontrols\x12<\n" +
 	"\vaks_cluster\x18\xd4\x02 \x01(\v2\x1a.secureaudit.v1.AksClusterR\n" +
-	"aksCluster\x1a:\n" +
+	"aksCluster\x12R\n" +
+	"\x0eaccepted_risks\x18\xa6\x04 \x03(\v2\x1f.secureaudit.v1.AcceptedFindingB\t\xbaH\x06\x92\x01\x03\x10\x90NR\racceptedRisks\x12R\n" +
+	"\x0ereturned_risks\x18\xa7\x04 \x03(\v2\x1f.secureaudit.v1.AcceptedFindingB\t\xbaH\x06\x92\x01\x03\x10\x90NR\rreturnedRisks\x121\n" +
+	"\x14expiring_within_days\x18\xa8\x04 \x01(\rR\x12expiringWithinDays\x1a:\n" +
 	"\fSkippedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xe9\x03\n" +
@@ -1135,12 +1169,13 @@ var file_secureaudit_v1_report_proto_goTypes = []any{
 	(*ChokePoint)(nil),            // 20: secureaudit.v1.ChokePoint
 	(*ControlTitle)(nil),          // 21: secureaudit.v1.ControlTitle
 	(*AksCluster)(nil),            // 22: secureaudit.v1.AksCluster
-	(*SubjectRef)(nil),            // 23: secureaudit.v1.SubjectRef
-	(*BindingRef)(nil),            // 24: secureaudit.v1.BindingRef
-	(*FindingRole)(nil),           // 25: secureaudit.v1.FindingRole
-	(*Scope)(nil),                 // 26: secureaudit.v1.Scope
-	(Severity)(0),                 // 27: secureaudit.v1.Severity
-	(*FindingBatch)(nil),          // 28: secureaudit.v1.FindingBatch
+	(*AcceptedFinding)(nil),       // 23: secureaudit.v1.AcceptedFinding
+	(*SubjectRef)(nil),            // 24: secureaudit.v1.SubjectRef
+	(*BindingRef)(nil),            // 25: secureaudit.v1.BindingRef
+	(*FindingRole)(nil),           // 26: secureaudit.v1.FindingRole
+	(*Scope)(nil),                 // 27: secureaudit.v1.Scope
+	(Severity)(0),                 // 28: secureaudit.v1.Severity
+	(*FindingBatch)(nil),          // 29: secureaudit.v1.FindingBatch
 }
 var file_secureaudit_v1_report_proto_depIdxs = []int32{
 	11, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
@@ -1159,31 +1194,33 @@ var file_secureaudit_v1_report_proto_depIdxs = []int32{
 	20, // 13: secureaudit.v1.Report.choke_points:type_name -> secureaudit.v1.ChokePoint
 	21, // 14: secureaudit.v1.Report.controls:type_name -> secureaudit.v1.ControlTitle
 	22, // 15: secureaudit.v1.Report.aks_cluster:type_name -> secureaudit.v1.AksCluster
-	23, // 16: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
-	3,  // 17: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
-	4,  // 18: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
-	4,  // 19: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
-	4,  // 20: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
-	24, // 21: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
-	25, // 22: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
-	26, // 23: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
-	11, // 24: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
-	6,  // 25: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
-	15, // 26: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
-	27, // 27: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
-	27, // 28: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
-	8,  // 29: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
-	28, // 30: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
-	1,  // 31: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
-	0,  // 32: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
-	0,  // 33: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
-	7,  // 34: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
-	9,  // 35: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
-	35, // [35:36] is the sub-list for method output_type
-	34, // [34:35] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	23, // 16: secureaudit.v1.Report.accepted_risks:type_name -> secureaudit.v1.AcceptedFinding
+	23, // 17: secureaudit.v1.Report.returned_risks:type_name -> secureaudit.v1.AcceptedFinding
+	24, // 18: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
+	3,  // 19: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
+	4,  // 20: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
+	4,  // 21: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
+	4,  // 22: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
+	25, // 23: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
+	26, // 24: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
+	27, // 25: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
+	11, // 26: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
+	6,  // 27: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
+	15, // 28: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
+	28, // 29: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
+	28, // 30: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
+	8,  // 31: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
+	29, // 32: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
+	1,  // 33: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
+	0,  // 34: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
+	0,  // 35: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
+	7,  // 36: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
+	9,  // 37: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
+	37, // [37:38] is the sub-list for method output_type
+	36, // [36:37] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_report_proto_init() }
@@ -1191,6 +1228,7 @@ func file_secureaudit_v1_report_proto_init() {
 	if File_secureaudit_v1_report_proto != nil {
 		return
 	}
+	file_secureaudit_v1_acceptance_proto_init()
 	file_secureaudit_v1_entra_proto_init()
 	file_secureaudit_v1_finding_proto_init()
 	file_secureaudit_v1_rbac_proto_init()

@@ -54,6 +54,7 @@ callers:
 		secureauditv1.RegisterEvidenceServiceServer(s, secureauditv1.UnimplementedEvidenceServiceServer{})
 		secureauditv1.RegisterRegressionServiceServer(s, secureauditv1.UnimplementedRegressionServiceServer{})
 		secureauditv1.RegisterControlsServiceServer(s, secureauditv1.UnimplementedControlsServiceServer{})
+		secureauditv1.RegisterAcceptanceServiceServer(s, secureauditv1.UnimplementedAcceptanceServiceServer{})
 	})
 	return secureauditv1.NewScopeServiceClient(p.Dial(t, addr, identity.Orchestrator, identity.CLI))
 }

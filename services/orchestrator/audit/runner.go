@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/orchestrator/acceptance"
 	"secureaudit.dev/services/orchestrator/store"
 )
 
@@ -150,7 +151,19 @@ type Runner struct {
 	observer Observer
 	evidence Recorder
 	gates    []Gate
+	accepts  Acceptor
 }
+
+// Acceptor sorts an audit's main findings by the risk acceptances of its
+// cluster (acceptance.Registry).
+type Acceptor interface {
+	Apply(ctx context.Context, cluster string, main []*secureauditv1.Finding) (*acceptance.Applied, error)
+}
+
+// AcceptWith makes audits keep findings an approved acceptance covers out
+// of the main list (report.accepted_risks), and flag those whose
+// acceptance expired or whose grant changed (report.returned_risks).
+func (r *Runner) AcceptWith(a Acceptor) { r.accepts = a }
 
 // NewRunner returns a runner; Run starts its workers.
 func NewRunner(agents Agents, store Store, log *slog.Logger, tracer trace.Tracer) *Runner {
@@ -508,6 +521,31 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 			main = append(main, f)
 		}
 	}
+	// History compares every main finding, accepted or not: an accepted
+	// finding is not resolved.
+	assessed, rendered := main, result.findings
+	var applied *acceptance.Applied
+	if r.accepts != nil {
+		if applied, err = r.accepts.Apply(ctx, cluster, main); err != nil {
+			return fmt.Errorf("risk acceptances: %w", err)
+		}
+		main = applied.Main
+		if len(applied.Accepted) > 0 {
+			out := map[string]bool{}
+			for _, af := range applied.Accepted {
+				out[af.GetFinding().GetId()] = true
+			}
+			rendered = make([]*secureauditv1.Finding, 0, len(result.findings))
+			for _, f := range result.findings {
+				if f.GetInfrastructure() || !out[f.GetId()] {
+					rendered = append(rendered, f)
+				}
+			}
+		}
+		if len(applied.Accepted)+len(applied.Returned) > 0 {
+			r.event(ctx, a, fmt.Sprintf("%d findings accepted as risks, %d back from an expired acceptance or a changed grant", len(applied.Accepted), len(applied.Returned)))
+		}
+	}
 	summary := countSeverities(main)
 	r.event(ctx, a, fmt.Sprintf("%d findings (%d critical, %d high, %d medium, %d low, %d info) and %d on platform-managed identities",
 		len(main), summary.GetCritical(), summary.GetHigh(), summary.GetMedium(), summary.GetLow(), summary.GetInfo(), len(infra)))
@@ -543,8 +581,12 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		report.DirectoryErrors = reportedLookupErrors(dir.errors)
 		report.DirectoryErrorCount = uint32(len(dir.errors))
 	}
+	if applied != nil {
+		report.AcceptedRisks, report.ReturnedRisks = applied.Accepted, applied.Returned
+		report.ExpiringWithinDays = uint32(applied.Within / (24 * time.Hour))
+	}
 	ectx, span := r.tracer.Start(ctx, "enrich")
-	r.enrich(ectx, a, report, dir, main, result.summary, baseline, log)
+	r.enrich(ectx, a, report, dir, assessed, result.summary, baseline, log)
 	span.End()
 	formats := a.GetFormats()
 	if len(formats) == 0 {
@@ -559,7 +601,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	saved := make(chan error, 1)
 	go func() { saved <- r.store.SaveResult(ctx, id, result.findings, report, nil) }()
 	_, err = stageCall(ctx, r.budgets.Render, "report-agent", "render", "-render-timeout", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, renderEach(ctx, r.agents.Report, report, result.findings, result.forwarded, formats, func(f secureauditv1.ReportFormat, doc []byte) error {
+		return struct{}{}, renderEach(ctx, r.agents.Report, report, rendered, result.forwarded, formats, func(f secureauditv1.ReportFormat, doc []byte) error {
 			return r.store.SaveReport(ctx, id, f, doc)
 		})
 	})

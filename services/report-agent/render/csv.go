@@ -44,6 +44,14 @@ func CSV(r *secureauditv1.Report) ([]byte, error) {
 			access = append(access, text)
 			cluster = cluster || g.Cluster
 		}
+		// The subject's accepted risks, out of the report's findings, are
+		// named in its access cell so the reviewer sees them.
+		for _, a := range v.Accepted {
+			if a.Finding.subjectKey == item.key {
+				access = append(access, fmt.Sprintf("accepted risk: %s finding %s, acceptance %d until %s (ticket %s, approved by %s)",
+					a.Finding.RuleID, a.Finding.ID, a.AcceptanceID, a.Expires, a.Ticket, a.ApprovedBy))
+			}
+		}
 		var members, owners, ids []string
 		for _, m := range item.Members {
 			members = append(members, personCell(m))

@@ -49,6 +49,12 @@ func htmlTemplate() (*template.Template, error) {
 		"subjectMissing": func() string { return subjectMissingText },
 		"inc":            func(i int) int { return i + 1 },
 		"pair":           func(v view, f findingView) findingPair { return findingPair{V: v, F: f} },
+		"returned": func(v view, f findingView) *acceptedView {
+			if a, ok := v.returnedFor(f); ok {
+				return &a
+			}
+			return nil
+		},
 	}).Parse(htmlSource)
 }
 

@@ -30,6 +30,7 @@ func Markdown(r *secureauditv1.Report) []byte {
 	writeAKS(&b, v)
 	writePermission(&b, v)
 	writePaths(&b, v)
+	writeAccepted(&b, v)
 	writeReview(&b, v)
 	writeReasoning(&b, v)
 	writeGood(&b, v)
@@ -273,6 +274,9 @@ const subjectMissingText = "this ServiceAccount does not exist in the snapshot: 
 func writeFinding(b *strings.Builder, f findingView, v view) {
 	fmt.Fprintf(b, "\n### <a id=\"%s\"></a>%d. %s: %s\n\n", f.Anchor, f.Number, f.Severity, md(f.Title))
 	fmt.Fprintf(b, "- **Issue:** %s (rule %s, finding %s); **Severity:** %s; %s\n", md(f.Title), md(f.RuleID), md(f.ID), f.Severity, md(f.SeverityReason))
+	if a, ok := v.returnedFor(f); ok {
+		fmt.Fprintf(b, "- **Back from a risk acceptance: %s.** %s (%s)\n", a.Status, md(a.Detail), md(a.acceptanceLine()))
+	}
 	who := md(f.Subject)
 	if item := reviewFor(v, f); item != nil && len(item.Members) > 0 {
 		who += fmt.Sprintf("; %d %s through the group (access review [R%d](#%s))", len(item.Members), plural(len(item.Members), "person", "people"), item.Number, item.Anchor)

@@ -138,6 +138,8 @@ type reviewItem struct {
 	// Builtin marks Kubernetes' own groups (system:masters,
 	// system:authenticated...), which no directory holds.
 	Builtin bool
+	// key is the subject's key (subjectKey).
+	key string
 }
 
 type grantView struct {
@@ -235,6 +237,7 @@ func newReview(r *secureauditv1.Report, findings []findingView) []reviewItem {
 			Number:      i + 1,
 			Anchor:      fmt.Sprintf("review-%d", i+1),
 			Subject:     subjectText(s.GetSubject()),
+			key:         subjectKey(s.GetSubject()),
 			Kind:        kindText(s.GetSubject().GetKind()),
 			Resolved:    s.GetResolved(),
 			Directory:   r.GetDirectoryAvailable(),

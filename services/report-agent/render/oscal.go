@@ -164,6 +164,21 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 		controls[c.GetId()] = true
 	}
 	var observations []oscalObservation
+	// Accepted risks are observations too, marked accepted: they still
+	// count against their controls (not satisfied, risk accepted).
+	acceptedBy := map[string]*secureauditv1.AcceptedFinding{}
+	returnedBy := map[string]*secureauditv1.AcceptedFinding{}
+	acceptedIn := map[string]int{} // per control, citations by accepted risks
+	for _, af := range r.GetAcceptedRisks() {
+		acceptedBy[af.GetFinding().GetId()] = af
+		findings = append(findings, af.GetFinding())
+		for _, c := range controlsOf(af.GetFinding()) {
+			acceptedIn[c]++
+		}
+	}
+	for _, af := range r.GetReturnedRisks() {
+		returnedBy[af.GetFinding().GetId()] = af
+	}
 	for _, f := range findings {
 		obsID := id("observation", f.GetId())
 		// Every control the finding bears on, its folded rule hits' too:
@@ -182,6 +197,17 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 			prop("severity", strings.ToLower(severityText(f.GetSeverity()))),
 			prop("action", strings.ToLower(string(actionFor(f)))),
 		}
+		remarks := "Remediation: " + f.GetRemediation()
+		if af := acceptedBy[f.GetId()]; af != nil {
+			a := af.GetAcceptance()
+			props = append(props, prop("acceptance-status", "accepted"), prop("acceptance-id", fmt.Sprint(a.GetId())),
+				prop("acceptance-ticket", a.GetTicket()), prop("acceptance-expires", timeText(a.GetExpiresAt())),
+				prop("acceptance-requested-by", deciderText(a.GetRequestedBy())), prop("acceptance-approved-by", deciderText(a.GetApprovedBy())))
+			remarks = "Risk accepted (deviation approved): " + a.GetReason() + ". " + remarks
+		} else if af := returnedBy[f.GetId()]; af != nil {
+			props = append(props, prop("acceptance-status", strings.ReplaceAll(statusText(af.GetStatus()), " ", "-")), prop("acceptance-id", fmt.Sprint(af.GetAcceptance().GetId())))
+			remarks = "Back from a risk acceptance: " + af.GetDetail() + ". " + remarks
+		}
 		observations = append(observations, oscalObservation{
 			UUID:  obsID,
 			Title: f.GetTitle(),
@@ -196,7 +222,7 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 				Title:       subjectText(f.GetSubject()),
 			}},
 			Collected: at,
-			Remarks:   "Remediation: " + f.GetRemediation(),
+			Remarks:   remarks,
 		})
 	}
 	ids := make([]string, 0, len(controls))
@@ -220,6 +246,10 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 				f.Description += fmt.Sprintf(" %d of them %s it through a rule hit folded into a broader finding of the same grant.", n, plural(n, "cites", "cite"))
 			}
 			f.Target.Status = oscalStatus{State: "not-satisfied", Reason: "fail"}
+			if n := acceptedIn[c]; n > 0 {
+				f.Description += fmt.Sprintf(" %d of them %s: not satisfied, risk accepted.", n, plural(n, "is an accepted risk", "are accepted risks"))
+				f.Props = append(f.Props, prop("compliance", "not satisfied, risk accepted"))
+			}
 			for _, o := range obs {
 				f.RelatedObservations = append(f.RelatedObservations, oscalRelatedObs{ObservationUUID: o})
 			}

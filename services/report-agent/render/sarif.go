@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
@@ -78,7 +79,16 @@ type sarifResult struct {
 	BaselineState       string            `json:"baselineState,omitempty"`
 	CodeFlows           []sarifCodeFlow   `json:"codeFlows,omitempty"`
 	RelatedLocations    []sarifRelated    `json:"relatedLocations,omitempty"`
-	Properties          sarifResultProps  `json:"properties"`
+	// Suppressions mark a finding a risk acceptance covers (kind external:
+	// recorded outside the source, status accepted).
+	Suppressions []sarifSuppression `json:"suppressions,omitempty"`
+	Properties   sarifResultProps   `json:"properties"`
+}
+
+type sarifSuppression struct {
+	Kind          string `json:"kind"`
+	Status        string `json:"status"`
+	Justification string `json:"justification"`
 }
 
 // sarifCodeFlow carries an escalation path: one thread flow whose
@@ -122,6 +132,10 @@ type sarifResultProps struct {
 	Subject     string   `json:"subject"`
 	Controls    []string `json:"controls,omitempty"`
 	Remediation string   `json:"remediation"`
+	// Acceptance says, for a finding back from a risk acceptance or
+	// suppressed by one, what became of it: accepted, acceptance expired,
+	// grant changed since acceptance, with the details.
+	Acceptance string `json:"acceptance,omitempty"`
 }
 
 type sarifLocation struct {
@@ -193,6 +207,20 @@ func SARIF(r *secureauditv1.Report) ([]byte, error) {
 			ids = append(ids, f.GetRuleId())
 		}
 	}
+	// Accepted risks are results too, suppressed with their justification.
+	suppressed := map[string]*secureauditv1.AcceptedFinding{}
+	for _, af := range r.GetAcceptedRisks() {
+		if _, ok := byRule[af.GetFinding().GetRuleId()]; !ok {
+			byRule[af.GetFinding().GetRuleId()] = af.GetFinding()
+			ids = append(ids, af.GetFinding().GetRuleId())
+		}
+		suppressed[af.GetFinding().GetId()] = af
+		all = append(all, af.GetFinding())
+	}
+	returned := map[string]*secureauditv1.AcceptedFinding{}
+	for _, af := range r.GetReturnedRisks() {
+		returned[af.GetFinding().GetId()] = af
+	}
 	sort.Strings(ids)
 	for i, id := range ids {
 		ruleIndex[id] = i
@@ -219,6 +247,17 @@ func SARIF(r *secureauditv1.Report) ([]byte, error) {
 				Remediation: f.GetRemediation(),
 			},
 		})
+		res := &results[len(results)-1]
+		if af, ok := suppressed[f.GetId()]; ok {
+			a := af.GetAcceptance()
+			res.Suppressions = []sarifSuppression{{Kind: "external", Status: "accepted",
+				Justification: fmt.Sprintf("%s (risk acceptance %d, ticket %s, requested by %s, approved by %s, until %s)", a.GetReason(), a.GetId(), a.GetTicket(),
+					deciderText(a.GetRequestedBy()), deciderText(a.GetApprovedBy()), a.GetExpiresAt().AsTime().UTC().Format(time.DateOnly))}}
+			res.Properties.Acceptance = "accepted"
+		}
+		if af, ok := returned[f.GetId()]; ok {
+			res.Properties.Acceptance = statusText(af.GetStatus()) + ": " + af.GetDetail()
+		}
 	}
 	if chokes := sarifChoke(r, findings, state); len(chokes) > 0 {
 		ruleIndex[ChokeRuleID] = len(rules)

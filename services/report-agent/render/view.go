@@ -74,6 +74,14 @@ type view struct {
 	Review  []reviewItem
 	Good    []goodPoint
 	History *historyView
+	// Accepted are the findings approved risk acceptances keep out of
+	// Findings; Expiring those whose acceptance ends within ExpiringDays;
+	// Returned, by finding ID, the findings of Findings back from an
+	// expired acceptance or a changed grant.
+	Accepted     []acceptedView
+	Expiring     []acceptedView
+	ExpiringDays int
+	Returned     map[string]acceptedView
 }
 
 type kindCount struct {
@@ -279,6 +287,7 @@ func newView(r *secureauditv1.Report) view {
 	v.Review = newReview(r, v.Findings)
 	v.Good = newGood(r, &v)
 	v.History = newHistory(r.GetHistory(), byID)
+	acceptedOf(&v, r)
 	return v
 }
 
