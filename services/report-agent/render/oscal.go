@@ -1,9 +1,11 @@
 package render
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -149,6 +151,24 @@ const propNS = "https://secureaudit.dev/ns/oscal"
 // soc2-cc6.3) as OSCAL catalogues spell them. There is no assessment plan
 // document; import-ap points at the report itself and says so.
 func OSCAL(r *secureauditv1.Report) ([]byte, error) {
+	var b bytes.Buffer
+	if err := WriteOSCAL(&b, r); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// WriteOSCAL writes the OSCAL document (see OSCAL) to w.
+func WriteOSCAL(w io.Writer, r *secureauditv1.Report) error {
+	doc, err := oscalDocument(r)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, doc)
+}
+
+// oscalDocument builds the OSCAL document to encode.
+func oscalDocument(r *secureauditv1.Report) (any, error) {
 	at := timeText(r.GetGeneratedAt())
 	id := func(parts ...string) string {
 		return uuid.NewSHA1(oscalNamespace, []byte(r.GetAuditId()+"/"+strings.Join(parts, "/"))).String()
@@ -267,7 +287,7 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 			Findings:         out,
 		}},
 	}}
-	return marshalJSON(doc)
+	return doc, nil
 }
 
 // controlLess orders CIS before SOC 2, and numbered parts numerically.
@@ -290,13 +310,18 @@ func controlLess(a, b string) bool {
 
 func splitControl(r rune) bool { return r == '-' || r == '.' }
 
-// marshalJSON encodes v indented by two spaces, ending in a newline.
-func marshalJSON(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("encode JSON: %w", err)
+// writeJSON encodes v to w indented by two spaces, ending in a newline, as
+// a json.Encoder with SetIndent("", "  ") would: the compact encoding is
+// held, then indented into w.
+func writeJSON(w io.Writer, v any) error {
+	var compact bytes.Buffer
+	if err := json.NewEncoder(&compact).Encode(v); err != nil {
+		return fmt.Errorf("encode JSON: %w", err)
 	}
-	return b.Bytes(), nil
+	b := bufio.NewWriterSize(w, 64<<10)
+	indentJSON(b, compact.Bytes())
+	if err := b.Flush(); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
+	}
+	return nil
 }

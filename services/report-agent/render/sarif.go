@@ -1,7 +1,9 @@
 package render
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -160,6 +162,24 @@ const FingerprintKey = "secureauditFindingId/v1"
 // naming the binding (k8s/<cluster>/<namespace or _cluster>/<kind>/<name>),
 // since RBAC objects have no file in a repository.
 func SARIF(r *secureauditv1.Report) ([]byte, error) {
+	var b bytes.Buffer
+	if err := WriteSARIF(&b, r); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// WriteSARIF writes the SARIF document (see SARIF) to w.
+func WriteSARIF(w io.Writer, r *secureauditv1.Report) error {
+	doc, err := sarifDocument(r)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, doc)
+}
+
+// sarifDocument builds the SARIF document to encode.
+func sarifDocument(r *secureauditv1.Report) (any, error) {
 	findings := ordered(r.GetFindings())
 	actions := entryActions(findings)
 	h := r.GetHistory()
@@ -245,7 +265,7 @@ func SARIF(r *secureauditv1.Report) ([]byte, error) {
 	if rules == nil {
 		log.Runs[0].Tool.Driver.Rules = []sarifRule{}
 	}
-	return marshalJSON(log)
+	return log, nil
 }
 
 func sarifRuleFor(f *secureauditv1.Finding) sarifRule {
