@@ -30,9 +30,10 @@ type Store interface {
 	Unfinished(ctx context.Context) ([]*secureauditv1.Audit, error)
 	SaveResult(ctx context.Context, auditID string, findings []*secureauditv1.Finding, input *secureauditv1.Report, reports map[secureauditv1.ReportFormat][]byte) error
 	Findings(ctx context.Context, auditID string) ([]*secureauditv1.Finding, error)
-	Report(ctx context.Context, auditID string, format secureauditv1.ReportFormat) ([]byte, error)
+	ReadReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, fn func([]byte) error) error
 	ReportInput(ctx context.Context, auditID string) (*secureauditv1.Report, error)
-	SaveReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, data []byte) error
+	SaveReportChunk(ctx context.Context, auditID string, format secureauditv1.ReportFormat, seq int, data []byte) error
+	FinishReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, chunks int) error
 	AppendEvent(ctx context.Context, e *secureauditv1.AuditEvent) error
 	Events(ctx context.Context, auditID string, after uint32) ([]*secureauditv1.AuditEvent, error)
 	Leases
@@ -538,13 +539,11 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	if len(formats) == 0 {
 		formats = Formats
 	}
-	// Each document is stored as soon as it is whole and then let go, so
-	// that the orchestrator holds one at a time. Reports stored before a
+	// Each chunk of each document is stored as it arrives and let go, so
+	// that the orchestrator holds no document. Reports stored before a
 	// later failure are never served: GetReport serves succeeded audits only.
 	_, err = stageCall(ctx, r.budgets.Render, "report-agent", "render", "-render-timeout", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, renderEach(ctx, r.agents.Report, report, result.findings, formats, func(f secureauditv1.ReportFormat, doc []byte) error {
-			return r.store.SaveReport(ctx, id, f, doc)
-		})
+		return struct{}{}, renderEach(ctx, r.agents.Report, report, result.findings, formats, storeChunks(ctx, r.store, id))
 	})
 	if err != nil {
 		return err
