@@ -50,3 +50,22 @@ func FuzzIndentJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, src []byte) { checkIndent(t, src) })
 }
+
+// spliceLists replaces only the arrays at the paths named, not arrays of
+// the same key elsewhere nor strings that look like them.
+func TestSpliceLists(t *testing.T) {
+	src := `{"name":"runs/results","results":[0],"runs":[{"x":{"results":[1]},"results":[{"a":"],["}],"tail":[]}]}`
+	var got bytes.Buffer
+	err := spliceLists([]byte(src), map[string]int{"runs/results": 3}, func(b []byte) { got.Write(b) },
+		func(path string, i int) error {
+			got.WriteString(path + "#" + string(rune('0'+i)))
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"name":"runs/results","results":[0],"runs":[{"x":{"results":[1]},"results":[runs/results#0,runs/results#1,runs/results#2],"tail":[]}]}`
+	if got.String() != want {
+		t.Errorf("got  %s\nwant %s", got.String(), want)
+	}
+}

@@ -160,12 +160,37 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 
 // WriteOSCAL writes the OSCAL document (see OSCAL) to w.
 func WriteOSCAL(w io.Writer, r *secureauditv1.Report) error {
-	doc, err := oscalDocument(r)
+	v, err := oscalDocument(r)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, doc)
+	// The observations and findings, nearly all of the document, are
+	// encoded one at a time.
+	doc := v.(oscalDoc)
+	res := &doc.AssessmentResults.Results[0]
+	obs, fs := res.Observations, res.Findings
+	lists := map[string]int{}
+	if len(obs) > 0 {
+		res.Observations = []oscalObservation{{}}
+		lists[oscalObservations] = len(obs)
+	}
+	if len(fs) > 0 {
+		res.Findings = []oscalFinding{{}}
+		lists[oscalFindings] = len(fs)
+	}
+	return writeJSON(w, doc, lists, func(path string, i int) any {
+		if path == oscalObservations {
+			return obs[i]
+		}
+		return fs[i]
+	})
 }
+
+// The paths of the OSCAL document's large arrays.
+const (
+	oscalObservations = "assessment-results/results/observations"
+	oscalFindings     = "assessment-results/results/findings"
+)
 
 // oscalDocument builds the OSCAL document to encode.
 func oscalDocument(r *secureauditv1.Report) (any, error) {
@@ -311,15 +336,36 @@ func controlLess(a, b string) bool {
 func splitControl(r rune) bool { return r == '-' || r == '.' }
 
 // writeJSON encodes v to w indented by two spaces, ending in a newline, as
-// a json.Encoder with SetIndent("", "  ") would: the compact encoding is
-// held, then indented into w.
-func writeJSON(w io.Writer, v any) error {
+// a json.Encoder with SetIndent("", "  ") would. The compact encoding of v
+// is held and indented into w, except for the arrays at the paths in lists
+// (see spliceLists), which v holds as placeholders: their elements, from
+// item, are encoded one at a time as they are written.
+func writeJSON(w io.Writer, v any, lists map[string]int, item func(path string, i int) any) error {
 	var compact bytes.Buffer
 	if err := json.NewEncoder(&compact).Encode(v); err != nil {
 		return fmt.Errorf("encode JSON: %w", err)
 	}
+	src := compact.Bytes()
+	end := len(src)
+	for end > 0 && isSpace(src[end-1]) {
+		end--
+	}
 	b := bufio.NewWriterSize(w, 64<<10)
-	indentJSON(b, compact.Bytes())
+	in := &indenter{w: b}
+	var one bytes.Buffer
+	enc := json.NewEncoder(&one)
+	err := spliceLists(src[:end], lists, in.write, func(path string, i int) error {
+		one.Reset()
+		if err := enc.Encode(item(path, i)); err != nil {
+			return fmt.Errorf("encode JSON: %w", err)
+		}
+		in.write(one.Bytes()) // its newline is whitespace the indenter drops
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b.Write(src[end:])
 	if err := b.Flush(); err != nil {
 		return fmt.Errorf("write JSON: %w", err)
 	}

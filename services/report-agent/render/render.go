@@ -12,8 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
@@ -78,19 +80,160 @@ func JSON(r *secureauditv1.Report) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// WriteJSON writes report.json (see JSON) to w.
+// WriteJSON writes report.json (see JSON) to w. The findings, nearly all
+// of the document, are marshalled one at a time into the indenter, in the
+// places the protojson of the whole report puts them: the report is
+// marshalled with one placeholder in each list of findings, and each
+// placeholder's list is replaced by the findings as it passes.
 func WriteJSON(w io.Writer, r *secureauditv1.Report) error {
-	raw, err := protojson.MarshalOptions{}.Marshal(r)
+	shell := &secureauditv1.Report{}
+	lists := map[string][]*secureauditv1.Finding{}
+	counts := map[string]int{}
+	fields := r.ProtoReflect().Descriptor().Fields()
+	r.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch fd.Number() {
+		case fields.ByName("findings").Number(), fields.ByName("infrastructure_findings").Number():
+			return true
+		}
+		shell.ProtoReflect().Set(fd, v) // shares the value: the shell is only read
+		return true
+	})
+	if len(r.GetFindings()) > 0 {
+		shell.Findings = []*secureauditv1.Finding{{}}
+		lists["findings"] = r.GetFindings()
+		counts["findings"] = len(r.GetFindings())
+	}
+	if len(r.GetInfrastructureFindings()) > 0 {
+		shell.InfrastructureFindings = []*secureauditv1.Finding{{}}
+		lists["infrastructureFindings"] = r.GetInfrastructureFindings()
+		counts["infrastructureFindings"] = len(r.GetInfrastructureFindings())
+	}
+	raw, err := protojson.MarshalOptions{}.Marshal(shell)
 	if err != nil {
 		return fmt.Errorf("marshal report: %w", err)
 	}
 	b := bufio.NewWriterSize(w, 64<<10)
-	indentJSON(b, raw)
+	in := &indenter{w: b}
+	var item []byte
+	err = spliceLists(raw, counts, in.write, func(path string, i int) error {
+		f := lists[path][i]
+		item, err = protojson.MarshalOptions{}.MarshalAppend(item[:0], f)
+		if err != nil {
+			return fmt.Errorf("marshal finding %s: %w", f.GetId(), err)
+		}
+		in.write(item)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	b.WriteByte('\n')
 	if err := b.Flush(); err != nil {
 		return fmt.Errorf("write report JSON: %w", err)
 	}
 	return nil
+}
+
+// spliceLists passes the compact JSON src to out, except that each array
+// whose path (the keys leading to it, array positions left out, joined by
+// "/") is in lists is replaced by that many elements, element i written
+// by item(path, i), separated by commas. The array in src is a placeholder
+// and is skipped.
+func spliceLists(src []byte, lists map[string]int, out func([]byte), item func(path string, i int) error) error {
+	var stack []string
+	path, key, last := "", "", ""
+	start := 0
+	inString, escaped := false, false
+	stringStart := 0
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+				last = string(src[stringStart+1 : i])
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString, stringStart = true, i
+		case ':':
+			key = last
+		case ',':
+			key = ""
+		case '{', '[':
+			child := path
+			if key != "" {
+				child = strings.TrimPrefix(path+"/"+key, "/")
+			}
+			if n, ok := lists[child]; ok && c == '[' && key != "" {
+				out(src[start : i+1])
+				for e := range n {
+					if e > 0 {
+						out([]byte{','})
+					}
+					if err := item(child, e); err != nil {
+						return err
+					}
+				}
+				// Skip the placeholder; the array's closing bracket is
+				// written with what follows.
+				end, err := closing(src, i)
+				if err != nil {
+					return err
+				}
+				i, start, key = end, end, ""
+				continue
+			}
+			stack = append(stack, path)
+			path, key = child, ""
+		case '}', ']':
+			if len(stack) > 0 {
+				path, stack = stack[len(stack)-1], stack[:len(stack)-1]
+			}
+			key = ""
+		}
+	}
+	out(src[start:])
+	return nil
+}
+
+// closing returns the index of the bracket closing the array or object
+// opened at src[open].
+func closing(src []byte, open int) (int, error) {
+	depth := 0
+	inString, escaped := false, false
+	for i := open; i < len(src); i++ {
+		c := src[i]
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i, nil
+			}
+		}
+	}
+	return 0, errors.New("unterminated JSON array")
 }
 
 // indentJSON writes the valid JSON src to w indented by two spaces, byte
@@ -103,62 +246,73 @@ func indentJSON(w *bufio.Writer, src []byte) {
 	for end > 0 && isSpace(src[end-1]) {
 		end--
 	}
-	tail := src[end:]
-	src = src[:end]
-	newline := func(depth int) {
-		w.WriteByte('\n')
-		for range depth {
-			w.WriteString("  ")
-		}
+	in := &indenter{w: w}
+	in.write(src[:end])
+	w.Write(src[end:])
+}
+
+// indenter is indentJSON fed a document in pieces: the pieces may split it
+// anywhere, and the output is as if the whole were indented at once.
+type indenter struct {
+	w                             *bufio.Writer
+	depth                         int
+	inString, escaped, needIndent bool
+}
+
+func (in *indenter) newline() {
+	in.w.WriteByte('\n')
+	for range in.depth {
+		in.w.WriteString("  ")
 	}
-	depth := 0
-	inString, escaped, needIndent := false, false, false
+}
+
+func (in *indenter) write(src []byte) {
+	w := in.w
 	for _, c := range src {
-		if inString {
+		if in.inString {
 			w.WriteByte(c)
 			switch {
-			case escaped:
-				escaped = false
+			case in.escaped:
+				in.escaped = false
 			case c == '\\':
-				escaped = true
+				in.escaped = true
 			case c == '"':
-				inString = false
+				in.inString = false
 			}
 			continue
 		}
 		if isSpace(c) {
 			continue
 		}
-		if needIndent && c != '}' && c != ']' {
-			needIndent = false
-			depth++
-			newline(depth)
+		if in.needIndent && c != '}' && c != ']' {
+			in.needIndent = false
+			in.depth++
+			in.newline()
 		}
 		switch c {
 		case '"':
-			inString = true
+			in.inString = true
 			w.WriteByte(c)
 		case '{', '[':
-			needIndent = true
+			in.needIndent = true
 			w.WriteByte(c)
 		case ',':
 			w.WriteByte(c)
-			newline(depth)
+			in.newline()
 		case ':':
 			w.WriteString(": ")
 		case '}', ']':
-			if needIndent {
-				needIndent = false
+			if in.needIndent {
+				in.needIndent = false
 			} else {
-				depth--
-				newline(depth)
+				in.depth--
+				in.newline()
 			}
 			w.WriteByte(c)
 		default:
 			w.WriteByte(c)
 		}
 	}
-	w.Write(tail)
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

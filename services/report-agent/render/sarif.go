@@ -171,11 +171,20 @@ func SARIF(r *secureauditv1.Report) ([]byte, error) {
 
 // WriteSARIF writes the SARIF document (see SARIF) to w.
 func WriteSARIF(w io.Writer, r *secureauditv1.Report) error {
-	doc, err := sarifDocument(r)
+	v, err := sarifDocument(r)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, doc)
+	// The results, nearly all of the document, are encoded one at a time.
+	log := v.(sarifLog)
+	run := &log.Runs[0]
+	results := run.Results
+	lists := map[string]int{}
+	if len(results) > 0 {
+		run.Results = []sarifResult{{}}
+		lists["runs/results"] = len(results)
+	}
+	return writeJSON(w, log, lists, func(_ string, i int) any { return results[i] })
 }
 
 // sarifDocument builds the SARIF document to encode.
