@@ -4,7 +4,6 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -309,27 +308,15 @@ func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID
 	return a, nil
 }
 
-// render sends the report and its findings to the report-agent and collects
-// one document per format.
-func render(ctx context.Context, client secureauditv1.ReportServiceClient, report *secureauditv1.Report, findings []*secureauditv1.Finding, formats []secureauditv1.ReportFormat) (map[secureauditv1.ReportFormat][]byte, error) {
-	docs := make(map[secureauditv1.ReportFormat][]byte, len(formats))
-	err := renderEach(ctx, client, report, findings, nil, formats, func(f secureauditv1.ReportFormat, doc []byte) error {
-		docs[f] = doc
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return docs, nil
-}
-
-// renderEach is render handing each document to emit as soon as it is
-// whole, keeping none: the caller stores it and lets it go, so that at
-// most one document is held at a time (at 100,000 objects the six formats
-// are 700 MB together). Findings in forwarded (may be nil), received from
-// the risk-agent and validated then, are not validated again before they
-// leave; findings read from the store are.
-func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, report *secureauditv1.Report, findings []*secureauditv1.Finding, forwarded *validation.Forwarded, formats []secureauditv1.ReportFormat, emit func(secureauditv1.ReportFormat, []byte) error) error {
+// renderEach sends the report and its findings to the report-agent and
+// hands each chunk of each document to emit as it arrives, with its
+// sequence number in its document (from 0) and whether it is the
+// document's last, keeping none: the caller stores it and lets it go, so
+// that the orchestrator never holds a document (at 100,000 objects the six
+// formats are 700 MB together). Findings in forwarded (may be nil),
+// received from the risk-agent and validated then, are not validated again
+// before they leave; findings read from the store are.
+func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, report *secureauditv1.Report, findings []*secureauditv1.Finding, forwarded *validation.Forwarded, formats []secureauditv1.ReportFormat, emit func(f secureauditv1.ReportFormat, seq int, data []byte, last bool) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := client.Render(validation.WithForwarded(ctx, forwarded))
@@ -371,11 +358,7 @@ func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, r
 	if err := stream.CloseSend(); err != nil {
 		return fmt.Errorf("report-agent: render: %w", err)
 	}
-	// Chunks are kept as they arrive and joined once their document's last
-	// has come, so that a large document is copied once, not at every
-	// growth of one buffer, and its chunks are freed before the next
-	// document arrives (the report-agent sends one document after another).
-	parts := map[secureauditv1.ReportFormat][][]byte{}
+	next := map[secureauditv1.ReportFormat]int{}
 	done := map[secureauditv1.ReportFormat]bool{}
 	for {
 		resp, err := stream.Recv()
@@ -389,14 +372,13 @@ func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, r
 		if done[f] {
 			return fmt.Errorf("report-agent: render: %s chunk after its last", f)
 		}
-		parts[f] = append(parts[f], resp.GetData())
+		seq := next[f]
+		next[f]++
 		if resp.GetLast() {
 			done[f] = true
-			doc := bytes.Join(parts[f], nil)
-			delete(parts, f)
-			if err := emit(f, doc); err != nil {
-				return err
-			}
+		}
+		if err := emit(f, seq, resp.GetData(), resp.GetLast()); err != nil {
+			return err
 		}
 	}
 	for _, f := range formats {
@@ -415,4 +397,24 @@ func unavailable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// chunkStore is where rendered documents are stored chunk by chunk.
+type chunkStore interface {
+	SaveReportChunk(ctx context.Context, auditID string, format secureauditv1.ReportFormat, seq int, data []byte) error
+	FinishReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, chunks int) error
+}
+
+// storeChunks is a renderEach emit that stores each chunk as it arrives
+// and records the document once its last chunk is stored.
+func storeChunks(ctx context.Context, st chunkStore, auditID string) func(secureauditv1.ReportFormat, int, []byte, bool) error {
+	return func(f secureauditv1.ReportFormat, seq int, data []byte, last bool) error {
+		if err := st.SaveReportChunk(ctx, auditID, f, seq, data); err != nil {
+			return err
+		}
+		if last {
+			return st.FinishReport(ctx, auditID, f, seq+1)
+		}
+		return nil
+	}
 }

@@ -92,9 +92,19 @@ func TestRenderEachEmitsWholeDocumentsOneAtATime(t *testing.T) {
 			addr := p.Serve(t, identity.ReportAgent, manifest, func(s *grpc.Server) { secureauditv1.RegisterReportServiceServer(s, agent) })
 			client := secureauditv1.NewReportServiceClient(p.Dial(t, addr, identity.ReportAgent, identity.Orchestrator))
 			var got []string
+			parts := map[secureauditv1.ReportFormat]string{}
+			seen := map[secureauditv1.ReportFormat]int{}
 			err := renderEach(context.Background(), client, report, nil, nil, []secureauditv1.ReportFormat{md, js},
-				func(f secureauditv1.ReportFormat, doc []byte) error {
-					got = append(got, f.String()+":"+string(doc))
+				func(f secureauditv1.ReportFormat, seq int, data []byte, last bool) error {
+					if seq != seen[f] {
+						t.Errorf("%s chunk numbered %d, want %d", f, seq, seen[f])
+					}
+					seen[f]++
+					parts[f] += string(data)
+					if !last {
+						return nil
+					}
+					got = append(got, f.String()+":"+parts[f])
 					if f == tt.failOn {
 						return errors.New("disk full")
 					}

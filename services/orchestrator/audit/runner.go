@@ -32,9 +32,10 @@ type Store interface {
 	SaveResult(ctx context.Context, auditID string, findings []*secureauditv1.Finding, input *secureauditv1.Report, reports map[secureauditv1.ReportFormat][]byte) error
 	Findings(ctx context.Context, auditID string) ([]*secureauditv1.Finding, error)
 	StoredFindings(ctx context.Context, auditID string) (ids []string, data [][]byte, err error)
-	Report(ctx context.Context, auditID string, format secureauditv1.ReportFormat) ([]byte, error)
+	ReadReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, fn func([]byte) error) error
 	ReportInput(ctx context.Context, auditID string) (*secureauditv1.Report, error)
-	SaveReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, data []byte) error
+	SaveReportChunk(ctx context.Context, auditID string, format secureauditv1.ReportFormat, seq int, data []byte) error
+	FinishReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, chunks int) error
 	AppendEvent(ctx context.Context, e *secureauditv1.AuditEvent) error
 	Events(ctx context.Context, auditID string, after uint32) ([]*secureauditv1.AuditEvent, error)
 	Leases
@@ -593,17 +594,14 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		formats = Formats
 	}
 	// The findings and the report's input are stored while the report-agent
-	// renders (neither changes from here on). Each document is stored as
-	// soon as it is whole and then let go, so that the orchestrator holds
-	// one at a time. Findings and reports stored before a later failure are
-	// never served: GetReport, history and late renders read succeeded
-	// audits only.
+	// renders (neither changes from here on). Each chunk of each document is
+	// stored as it arrives and let go, so that the orchestrator holds no
+	// document. Findings and reports stored before a later failure are never
+	// served: GetReport, history and late renders read succeeded audits only.
 	saved := make(chan error, 1)
 	go func() { saved <- r.store.SaveResult(ctx, id, result.findings, report, nil) }()
 	_, err = stageCall(ctx, r.budgets.Render, "report-agent", "render", "-render-timeout", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, renderEach(ctx, r.agents.Report, report, rendered, result.forwarded, formats, func(f secureauditv1.ReportFormat, doc []byte) error {
-			return r.store.SaveReport(ctx, id, f, doc)
-		})
+		return struct{}{}, renderEach(ctx, r.agents.Report, report, rendered, result.forwarded, formats, storeChunks(ctx, r.store, id))
 	})
 	if err != nil {
 		<-saved

@@ -129,9 +129,25 @@ func (s *Service) GetReport(req *secureauditv1.GetReportRequest, stream grpc.Ser
 	if a.GetState() != secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED {
 		return status.Errorf(codes.FailedPrecondition, "audit %s has no report: it is %s", a.GetId(), a.GetState())
 	}
-	data, err := s.store.Report(ctx, a.GetId(), req.GetFormat())
+	// The document is read from the store one stored chunk at a time and
+	// sent in messages of at most reportChunk bytes.
+	send := func(data []byte) error {
+		for start := 0; start < len(data) || start == 0; start += reportChunk {
+			end := min(start+reportChunk, len(data))
+			if err := stream.Send(&secureauditv1.GetReportResponse{Data: data[start:end]}); err != nil {
+				return err
+			}
+			if end == len(data) {
+				break
+			}
+		}
+		return nil
+	}
+	err = s.store.ReadReport(ctx, a.GetId(), req.GetFormat(), send)
 	if errors.Is(err, store.ErrNotFound) {
-		data, err = s.renderLate(ctx, a.GetId(), req.GetFormat())
+		if err = s.renderLate(ctx, a.GetId(), req.GetFormat()); err == nil {
+			err = s.store.ReadReport(ctx, a.GetId(), req.GetFormat(), send)
+		}
 	}
 	if err != nil {
 		if _, ok := status.FromError(err); ok {
@@ -139,56 +155,61 @@ func (s *Service) GetReport(req *secureauditv1.GetReportRequest, stream grpc.Ser
 		}
 		return s.internal(ctx, "get report", err)
 	}
-	for start := 0; start < len(data) || start == 0; start += reportChunk {
-		end := min(start+reportChunk, len(data))
-		if err := stream.Send(&secureauditv1.GetReportResponse{Data: data[start:end]}); err != nil {
-			return err
-		}
-		if end == len(data) {
-			break
-		}
-	}
 	return nil
 }
 
 // renderLate renders a format the audit did not render when it finished,
 // from the findings and report header stored with it, and stores the
-// document so that it is rendered once. Late renders run one at a time.
-func (s *Service) renderLate(ctx context.Context, id string, format secureauditv1.ReportFormat) ([]byte, error) {
+// document (chunk by chunk, as it arrives) so that it is rendered once.
+// Late renders run one at a time.
+func (s *Service) renderLate(ctx context.Context, id string, format secureauditv1.ReportFormat) error {
 	s.renderMu.Lock()
 	defer s.renderMu.Unlock()
 	// A request waiting on the lock may find the document rendered.
-	if data, err := s.store.Report(ctx, id, format); !errors.Is(err, store.ErrNotFound) {
-		return data, err
+	if err := s.store.ReadReport(ctx, id, format, func([]byte) error { return errStored }); !errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, errStored) {
+			return nil
+		}
+		return err
 	}
 	input, err := s.store.ReportInput(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, status.Errorf(codes.NotFound, "audit %s has no %s report (it finished before reports could be rendered on request)", id, format)
+		return status.Errorf(codes.NotFound, "audit %s has no %s report (it finished before reports could be rendered on request)", id, format)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	findings, err := s.store.Findings(ctx, id)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	docs, err := stageCall(ctx, s.runner.budgets.Render, "report-agent", "render", "-render-timeout", func(ctx context.Context) (map[secureauditv1.ReportFormat][]byte, error) {
-		return render(ctx, s.runner.agents.Report, input, findings, []secureauditv1.ReportFormat{format})
+	// The store keeps every finding; the audit's own render left the
+	// accepted risks out of the main list (they are in the report's
+	// Accepted risks), and so does a late one.
+	findings = withoutAccepted(findings, input)
+	var size int
+	_, err = stageCall(ctx, s.runner.budgets.Render, "report-agent", "render", "-render-timeout", func(ctx context.Context) (struct{}, error) {
+		stored := storeChunks(ctx, s.store, id)
+		return struct{}{}, renderEach(ctx, s.runner.agents.Report, input, findings, nil, []secureauditv1.ReportFormat{format},
+			func(f secureauditv1.ReportFormat, seq int, data []byte, last bool) error {
+				size += len(data)
+				return stored(f, seq, data, last)
+			})
 	})
 	if err != nil {
 		if unavailable(err) {
-			return nil, status.Errorf(codes.Unavailable, "the %s report of audit %s was not rendered when the audit finished, and the report-agent cannot render it now: %v", format, id, err)
+			return status.Errorf(codes.Unavailable, "the %s report of audit %s was not rendered when the audit finished, and the report-agent cannot render it now: %v", format, id, err)
 		}
 		// Any other failure is ours, not the caller's: %v keeps the
 		// report-agent's status from reaching the caller as its own.
-		return nil, fmt.Errorf("render %s of audit %s: %v", format, id, err)
+		return fmt.Errorf("render %s of audit %s: %v", format, id, err)
 	}
-	if err := s.store.SaveReport(ctx, id, format, docs[format]); err != nil {
-		return nil, err
-	}
-	s.log.InfoContext(ctx, "report rendered on request", keyAuditID, id, "format", format.String(), "bytes", len(docs[format]))
-	return docs[format], nil
+	s.log.InfoContext(ctx, "report rendered on request", keyAuditID, id, "format", format.String(), "bytes", size)
+	return nil
 }
+
+// errStored stops a read that only asks whether a document is stored.
+var errStored = errors.New("stored")
 
 // WatchAudit streams the audit's events from the first until it ends.
 func (s *Service) WatchAudit(req *secureauditv1.WatchAuditRequest, stream grpc.ServerStreamingServer[secureauditv1.WatchAuditResponse]) error {
@@ -257,4 +278,23 @@ func (s *Service) internal(ctx context.Context, op string, err error) error {
 
 func cloneAudit(a *secureauditv1.Audit) *secureauditv1.Audit {
 	return proto.Clone(a).(*secureauditv1.Audit)
+}
+
+// withoutAccepted returns findings without those the report's input holds
+// as accepted risks.
+func withoutAccepted(findings []*secureauditv1.Finding, input *secureauditv1.Report) []*secureauditv1.Finding {
+	if len(input.GetAcceptedRisks()) == 0 {
+		return findings
+	}
+	out := map[string]bool{}
+	for _, a := range input.GetAcceptedRisks() {
+		out[a.GetFinding().GetId()] = true
+	}
+	kept := make([]*secureauditv1.Finding, 0, len(findings))
+	for _, f := range findings {
+		if f.GetInfrastructure() || !out[f.GetId()] {
+			kept = append(kept, f)
+		}
+	}
+	return kept
 }

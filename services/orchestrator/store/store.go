@@ -251,17 +251,85 @@ func (s *Store) StoredFindings(ctx context.Context, auditID string) (ids []strin
 	return ids, data, rows.Err()
 }
 
-// Report returns a rendered report.
+// Report returns a rendered report whole. For a large document use
+// ReadReport, which hands it over chunk by chunk.
 func (s *Store) Report(ctx context.Context, auditID string, format secureauditv1.ReportFormat) ([]byte, error) {
+	var out []byte
+	err := s.ReadReport(ctx, auditID, format, func(chunk []byte) error {
+		out = append(out, chunk...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []byte{}
+	}
+	return out, nil
+}
+
+// ReadReport hands a rendered report to fn in the chunks it was stored in,
+// in order, reading one chunk at a time (one query each, so that no read
+// holds the database while fn sends the chunk on). A document stored whole
+// (before migration 7, or through SaveReport) is one chunk. It wraps
+// ErrNotFound when the document is not stored whole.
+func (s *Store) ReadReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, fn func([]byte) error) error {
 	var data []byte
-	err := s.db.QueryRowContext(ctx, `SELECT data FROM reports WHERE audit_id = ? AND format = ?`, auditID, int32(format)).Scan(&data)
+	var chunks int
+	err := s.db.QueryRowContext(ctx, `SELECT data, chunks FROM reports WHERE audit_id = ? AND format = ?`, auditID, int32(format)).Scan(&data, &chunks)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%s report of audit %s: %w", format, auditID, ErrNotFound)
+		return fmt.Errorf("%s report of audit %s: %w", format, auditID, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get %s report of %s: %w", format, auditID, err)
+		return fmt.Errorf("get %s report of %s: %w", format, auditID, err)
 	}
-	return data, nil
+	if chunks == 0 {
+		return fn(data)
+	}
+	for seq := range chunks {
+		var chunk []byte
+		err := s.db.QueryRowContext(ctx, `SELECT data FROM report_chunks WHERE audit_id = ? AND format = ? AND seq = ?`, auditID, int32(format), seq).Scan(&chunk)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%s report of audit %s: chunk %d of %d is missing", format, auditID, seq, chunks)
+		}
+		if err != nil {
+			return fmt.Errorf("get %s report of %s, chunk %d: %w", format, auditID, seq, err)
+		}
+		if err := fn(chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SaveReportChunk stores chunk seq (from 0) of a document as it arrives.
+// The document is not served until FinishReport records it whole. A chunk
+// already stored is kept: documents are rendered deterministically in
+// chunks whose boundaries depend on their bytes only, so a concurrent
+// render of the same format from the same input stores the same chunks.
+func (s *Store) SaveReportChunk(ctx context.Context, auditID string, format secureauditv1.ReportFormat, seq int, data []byte) error {
+	if data == nil {
+		data = []byte{} // NOT NULL
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO report_chunks (audit_id, format, seq, data) VALUES (?, ?, ?, ?) ON CONFLICT (audit_id, format, seq) DO NOTHING`,
+		auditID, int32(format), seq, data); err != nil {
+		return fmt.Errorf("insert chunk %d of the %s report of %s: %w", seq, format, auditID, err)
+	}
+	return nil
+}
+
+// FinishReport records that the document's chunks 0 to chunks-1 are
+// stored, making it readable. A document of that format already recorded
+// is kept.
+func (s *Store) FinishReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, chunks int) error {
+	if chunks < 1 {
+		return fmt.Errorf("finish %s report of %s: %d chunks, want at least one", format, auditID, chunks)
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO reports (audit_id, format, data, chunks) VALUES (?, ?, ?, ?) ON CONFLICT (audit_id, format) DO NOTHING`,
+		auditID, int32(format), []byte{}, chunks); err != nil {
+		return fmt.Errorf("finish %s report of %s: %w", format, auditID, err)
+	}
+	return nil
 }
 
 // ReportInput returns the report header an audit's reports were rendered

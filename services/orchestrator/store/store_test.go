@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,5 +179,71 @@ func testResultsAndEvents(t *testing.T, db *storage.DB) {
 	}
 	if len(events) != 2 || events[0].GetSequence() != 2 || events[1].GetSequence() != 3 {
 		t.Errorf("events after 1 = %v", events)
+	}
+}
+
+func TestReportChunks(t *testing.T) { storagetest.Run(t, testReportChunks) }
+
+// testReportChunks: a document stored chunk by chunk is served only once
+// recorded whole, read back in order one chunk at a time, kept against a
+// second store, and a missing chunk is an error naming it.
+func testReportChunks(t *testing.T, db *storage.DB) {
+	ctx := context.Background()
+	s := New(db)
+	a := audit(1, secureauditv1.AuditState_AUDIT_STATE_RUNNING)
+	if err := s.CreateAudit(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	html := secureauditv1.ReportFormat_REPORT_FORMAT_HTML
+	parts := []string{"<html>", "", "<body>\x00binary\xff", "</html>\n"}
+	for i, p := range parts {
+		if err := s.SaveReportChunk(ctx, a.GetId(), html, i, []byte(p)); err != nil {
+			t.Fatal(err)
+		}
+		if i < len(parts)-1 {
+			if _, err := s.Report(ctx, a.GetId(), html); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("after chunk %d of %d: err = %v, want ErrNotFound", i, len(parts), err)
+			}
+		}
+	}
+	if err := s.FinishReport(ctx, a.GetId(), html, len(parts)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := s.ReadReport(ctx, a.GetId(), html, func(b []byte) error { got = append(got, string(b)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(parts, got); diff != "" {
+		t.Errorf("chunks read (-want +got):\n%s", diff)
+	}
+	// A concurrent render of the same document stores the same chunks; the
+	// first stored are kept.
+	if err := s.SaveReportChunk(ctx, a.GetId(), html, 0, []byte("<other>")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishReport(ctx, a.GetId(), html, 1); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := s.Report(ctx, a.GetId(), html); err != nil || string(data) != strings.Join(parts, "") {
+		t.Errorf("report = %q, %v", data, err)
+	}
+	// A reader's error stops the read and comes back as is.
+	stop := errors.New("client gone")
+	if err := s.ReadReport(ctx, a.GetId(), html, func([]byte) error { return stop }); !errors.Is(err, stop) {
+		t.Errorf("read stopped by its reader: err = %v", err)
+	}
+	// A document recorded with more chunks than are stored is refused.
+	csv := secureauditv1.ReportFormat_REPORT_FORMAT_CSV
+	if err := s.SaveReportChunk(ctx, a.GetId(), csv, 0, []byte("a,b\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishReport(ctx, a.GetId(), csv, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Report(ctx, a.GetId(), csv); err == nil || !strings.Contains(err.Error(), "chunk 1 of 2 is missing") {
+		t.Errorf("report with a missing chunk: err = %v", err)
+	}
+	if err := s.FinishReport(ctx, a.GetId(), secureauditv1.ReportFormat_REPORT_FORMAT_SARIF, 0); err == nil {
+		t.Error("a document of no chunks was recorded")
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -54,27 +53,22 @@ func (s *Server) Render(stream grpc.BidiStreamingServer[secureauditv1.RenderRequ
 	if err != nil {
 		return s.status(err)
 	}
-	// The documents are rendered side by side (each reads the report and
-	// nothing else) and streamed in request order.
-	formats := header.GetFormats()
-	docs := make([][]byte, len(formats))
-	errs := make([]error, len(formats))
-	var wg sync.WaitGroup
-	for i, format := range formats {
-		wg.Go(func() { docs[i], errs[i] = render.Document(format, report) })
-	}
-	wg.Wait()
-	for i, format := range formats {
-		doc, err := docs[i], errs[i]
-		if err != nil {
+	// The documents are rendered one after another, each into a writer
+	// that sends a chunk as soon as MaxChunk bytes of it are produced: the
+	// report-agent holds the findings once and one document's working
+	// state, never a whole document.
+	for _, format := range header.GetFormats() {
+		w := &chunkWriter{format: format, send: stream.Send}
+		if err := render.Write(w, format, report); err != nil {
+			if w.sendErr != nil {
+				return w.sendErr
+			}
 			return s.status(fmt.Errorf("render %s: %w", format, err))
 		}
-		for _, resp := range chunks(format, doc, MaxChunk) {
-			if err := stream.Send(resp); err != nil {
-				return err
-			}
+		if err := w.close(); err != nil {
+			return err
 		}
-		s.log.Info("rendered", telemetry.KeyAuditID, report.GetAuditId(), keyFormat, format.String(), keyBytes, len(doc))
+		s.log.Info("rendered", telemetry.KeyAuditID, report.GetAuditId(), keyFormat, format.String(), keyBytes, w.total)
 	}
 	s.log.Info("report complete", telemetry.KeyAuditID, report.GetAuditId(),
 		keyFindings, len(report.GetFindings()), keyInfrastructure, len(report.GetInfrastructureFindings()))
@@ -146,19 +140,57 @@ func (s *Server) status(err error) error {
 	return status.Error(codes.Internal, "internal")
 }
 
-// chunks splits a document into RenderResponses of at most size bytes of
-// data each (size > 0), with last set on the final one. An empty document
-// gives one empty chunk, so the receiver always sees last.
-func chunks(format secureauditv1.ReportFormat, doc []byte, size int) []*secureauditv1.RenderResponse {
-	var out []*secureauditv1.RenderResponse
-	for {
-		n := min(len(doc), size)
-		out = append(out, &secureauditv1.RenderResponse{Format: format, Data: doc[:n:n]})
-		doc = doc[n:]
-		if len(doc) == 0 {
-			break
-		}
+// chunkWriter sends what is written to it as RenderResponses of exactly
+// MaxChunk bytes of data, the last one (marked last on close) shorter or
+// empty: an empty document gives one empty chunk, so the receiver always
+// sees last. The chunk boundaries depend only on the document's bytes.
+type chunkWriter struct {
+	format  secureauditv1.ReportFormat
+	send    func(*secureauditv1.RenderResponse) error
+	buf     []byte
+	total   int64
+	sendErr error
+}
+
+func (c *chunkWriter) Write(p []byte) (int, error) {
+	if c.sendErr != nil {
+		return 0, c.sendErr
 	}
-	out[len(out)-1].Last = true
-	return out
+	written := 0
+	for len(p) > 0 {
+		if len(c.buf) == MaxChunk {
+			// A full chunk goes once more bytes follow, so that the
+			// final chunk is never an empty one after a full one.
+			if err := c.flush(false); err != nil {
+				return written, err
+			}
+		}
+		if c.buf == nil {
+			c.buf = make([]byte, 0, MaxChunk)
+		}
+		n := min(MaxChunk-len(c.buf), len(p))
+		c.buf = append(c.buf, p[:n]...)
+		p = p[n:]
+		written += n
+		c.total += int64(n)
+	}
+	return written, nil
+}
+
+func (c *chunkWriter) flush(last bool) error {
+	// Send encodes the message before it returns, so the buffer is reused.
+	if err := c.send(&secureauditv1.RenderResponse{Format: c.format, Data: c.buf, Last: last}); err != nil {
+		c.sendErr = err
+		return err
+	}
+	c.buf = c.buf[:0]
+	return nil
+}
+
+// close sends the final chunk, marked last.
+func (c *chunkWriter) close() error {
+	if c.sendErr != nil {
+		return c.sendErr
+	}
+	return c.flush(true)
 }

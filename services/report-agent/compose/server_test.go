@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -48,7 +49,23 @@ func TestChunks(t *testing.T) {
 			for i := range doc {
 				doc[i] = byte(i % 251)
 			}
-			got := chunks(jsonDoc, doc, MaxChunk)
+			var got []*secureauditv1.RenderResponse
+			w := &chunkWriter{format: jsonDoc, send: func(r *secureauditv1.RenderResponse) error {
+				// The writer reuses its buffer once Send returns, as gRPC allows.
+				got = append(got, proto.Clone(r).(*secureauditv1.RenderResponse))
+				return nil
+			}}
+			// Written in uneven pieces, as a renderer writes.
+			for rest := doc; len(rest) > 0; {
+				n := min(len(rest), 7919)
+				if _, err := w.Write(rest[:n]); err != nil {
+					t.Fatal(err)
+				}
+				rest = rest[n:]
+			}
+			if err := w.close(); err != nil {
+				t.Fatal(err)
+			}
 			if len(got) != tt.want {
 				t.Fatalf("%d chunks, want %d", len(got), tt.want)
 			}

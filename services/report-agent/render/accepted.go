@@ -2,7 +2,6 @@ package render
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
@@ -123,7 +122,7 @@ func (a acceptedView) acceptanceLine() string {
 // writeAccepted writes "Accepted risks": the findings approved acceptances
 // keep out of the main list, those expiring within the notice period first.
 // Nothing when there are none.
-func writeAccepted(b *strings.Builder, v view) {
+func writeAccepted(b textWriter, v view) {
 	if len(v.Accepted) == 0 {
 		return
 	}

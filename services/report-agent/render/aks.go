@@ -118,7 +118,7 @@ func (s aksSetting) refs() string {
 	return strings.Join(parts, ", ")
 }
 
-func writeAKS(b *strings.Builder, v view) {
+func writeAKS(b textWriter, v view) {
 	b.WriteString("## AKS configuration\n\n")
 	if v.AKSCluster == nil && len(v.AKS) == 0 {
 		b.WriteString("Not evaluated: the audit had no AKS cluster configuration (the entra-agent reads it from Azure Resource Manager when it is given the cluster's resource ID, or from a directory snapshot's aksCluster).\n\n")

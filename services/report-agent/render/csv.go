@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -23,15 +24,23 @@ var CSVHeader = []string{
 // Revoke). Cells that a spreadsheet would run as a formula are prefixed with
 // a quote (OWASP's CSV injection advice), since names come from the cluster.
 func CSV(r *secureauditv1.Report) ([]byte, error) {
+	var b bytes.Buffer
+	if err := WriteCSV(&b, r); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// WriteCSV writes the access review as CSV (see CSV) to out.
+func WriteCSV(out io.Writer, r *secureauditv1.Report) error {
 	v := newView(r)
 	byNumber := map[int]findingView{}
 	for _, f := range v.Findings {
 		byNumber[f.Number] = f
 	}
-	var b bytes.Buffer
-	w := csv.NewWriter(&b)
+	w := csv.NewWriter(out)
 	if err := w.Write(CSVHeader); err != nil {
-		return nil, fmt.Errorf("write CSV: %w", err)
+		return fmt.Errorf("write CSV: %w", err)
 	}
 	for _, item := range v.Review {
 		var access []string
@@ -92,14 +101,14 @@ func CSV(r *secureauditv1.Report) ([]byte, error) {
 			row[i] = cell(row[i])
 		}
 		if err := w.Write(row); err != nil {
-			return nil, fmt.Errorf("write CSV: %w", err)
+			return fmt.Errorf("write CSV: %w", err)
 		}
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
-		return nil, fmt.Errorf("write CSV: %w", err)
+		return fmt.Errorf("write CSV: %w", err)
 	}
-	return b.Bytes(), nil
+	return nil
 }
 
 func personCell(p personView) string {

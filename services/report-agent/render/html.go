@@ -1,10 +1,12 @@
 package render
 
 import (
+	"bufio"
 	"bytes"
 	_ "embed"
 	"fmt"
 	"html/template"
+	"io"
 	"strings"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
@@ -71,13 +73,25 @@ type findingPair struct {
 // path and an access-review checklist. html/template escapes every value
 // for its context, so hostile names stay text.
 func HTML(r *secureauditv1.Report) ([]byte, error) {
-	t, err := htmlTemplate()
-	if err != nil {
-		return nil, fmt.Errorf("parse HTML template: %w", err)
-	}
 	var b bytes.Buffer
-	if err := t.Execute(&b, newView(r)); err != nil {
-		return nil, fmt.Errorf("render HTML: %w", err)
+	if err := WriteHTML(&b, r); err != nil {
+		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// WriteHTML writes the HTML report (see HTML) to w as the template runs.
+func WriteHTML(w io.Writer, r *secureauditv1.Report) error {
+	t, err := htmlTemplate()
+	if err != nil {
+		return fmt.Errorf("parse HTML template: %w", err)
+	}
+	b := bufio.NewWriterSize(w, 64<<10)
+	if err := t.Execute(b, newView(r)); err != nil {
+		return fmt.Errorf("render HTML: %w", err)
+	}
+	if err := b.Flush(); err != nil {
+		return fmt.Errorf("write HTML: %w", err)
+	}
+	return nil
 }

@@ -1,7 +1,10 @@
 package render
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"strings"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
@@ -17,25 +20,45 @@ import (
 // directory is escaped, so a hostile object name cannot break a table or
 // inject a link or HTML.
 func Markdown(r *secureauditv1.Report) []byte {
+	var out bytes.Buffer
+	_ = WriteMarkdown(&out, r) // a bytes.Buffer does not fail
+	return out.Bytes()
+}
+
+// textWriter is what the Markdown sections write to: a bufio.Writer over
+// the document's destination, or a strings.Builder for a nested block.
+type textWriter interface {
+	io.Writer
+	io.StringWriter
+	io.ByteWriter
+}
+
+// WriteMarkdown writes the Markdown report to w as it is produced, so that
+// only the view of the report is held, not the document; it returns the
+// first error writing to w.
+func WriteMarkdown(w io.Writer, r *secureauditv1.Report) error {
 	v := newView(r)
-	var b strings.Builder
-	fmt.Fprintf(&b, "# RBAC audit report: %s\n\n", md(v.Cluster))
-	writeExecutive(&b, v)
-	writeChoke(&b, v)
-	writeOverview(&b, v)
-	writeCounts(&b, v)
-	writeSummary(&b, v)
-	writeHistory(&b, v)
-	writeIdentity(&b, v)
-	writeAKS(&b, v)
-	writePermission(&b, v)
-	writePaths(&b, v)
-	writeAccepted(&b, v)
-	writeReview(&b, v)
-	writeReasoning(&b, v)
-	writeGood(&b, v)
-	writeAppendix(&b, v)
-	return []byte(b.String())
+	b := bufio.NewWriterSize(w, 64<<10)
+	fmt.Fprintf(b, "# RBAC audit report: %s\n\n", md(v.Cluster))
+	writeExecutive(b, v)
+	writeChoke(b, v)
+	writeOverview(b, v)
+	writeCounts(b, v)
+	writeSummary(b, v)
+	writeHistory(b, v)
+	writeIdentity(b, v)
+	writeAKS(b, v)
+	writePermission(b, v)
+	writePaths(b, v)
+	writeAccepted(b, v)
+	writeReview(b, v)
+	writeReasoning(b, v)
+	writeGood(b, v)
+	writeAppendix(b, v)
+	if err := b.Flush(); err != nil {
+		return fmt.Errorf("write Markdown: %w", err)
+	}
+	return nil
 }
 
 // actionMeaning says what each action asks of the owner.
@@ -47,7 +70,7 @@ var actionMeaning = map[Action]string{
 	ActionAccept:      "keep the installed component's grant with a written justification and a named owner",
 }
 
-func writeExecutive(b *strings.Builder, v view) {
+func writeExecutive(b textWriter, v view) {
 	b.WriteString("## Executive summary\n\n")
 	fmt.Fprintf(b, "This report reviews who can do what in the Kubernetes cluster **%s**, as read from the %s on %s (%s). ",
 		md(v.Cluster), v.Source, v.GeneratedAt, v.Objects)
@@ -114,7 +137,7 @@ func writeExecutive(b *strings.Builder, v view) {
 	fmt.Fprintf(b, "- **Access review:** %d %s to sign off.\n\n", len(v.Review), plural(len(v.Review), "item", "items"))
 }
 
-func writeOverview(b *strings.Builder, v view) {
+func writeOverview(b textWriter, v view) {
 	b.WriteString("## About this audit\n\n")
 	fmt.Fprintf(b, "- **Audit ID:** %s\n", md(v.AuditID))
 	fmt.Fprintf(b, "- **Generated at:** %s\n", v.GeneratedAt)
@@ -156,7 +179,7 @@ func writeOverview(b *strings.Builder, v view) {
 	b.WriteString("\n")
 }
 
-func writeCounts(b *strings.Builder, v view) {
+func writeCounts(b textWriter, v view) {
 	b.WriteString("## Findings by severity\n\n")
 	b.WriteString("One entry per risky grant, at the worst severity of the rule hits it holds.\n\n")
 	b.WriteString("| Severity | Entries | Rule hits | Platform-managed |\n")
@@ -167,7 +190,7 @@ func writeCounts(b *strings.Builder, v view) {
 	fmt.Fprintf(b, "| **Total** | **%d** | **%d** | **%d** |\n\n", v.Total, v.TotalHits, v.InfraTotal)
 }
 
-func writeSummary(b *strings.Builder, v view) {
+func writeSummary(b textWriter, v view) {
 	b.WriteString("## Summary of findings\n\n")
 	if len(v.Findings) == 0 {
 		b.WriteString("No findings: no rule matched a subject outside the platform-managed bindings.\n\n")
@@ -191,7 +214,7 @@ func writeSummary(b *strings.Builder, v view) {
 		"; **Accept with justification**: " + actionMeaning[ActionAccept] + ".\n\n")
 }
 
-func writeHistory(b *strings.Builder, v view) {
+func writeHistory(b textWriter, v view) {
 	h := v.History
 	if h == nil {
 		return
@@ -218,7 +241,7 @@ func writeHistory(b *strings.Builder, v view) {
 	b.WriteString("\n")
 }
 
-func writeIdentity(b *strings.Builder, v view) {
+func writeIdentity(b textWriter, v view) {
 	b.WriteString("## Identity issues\n\n")
 	if !v.Directory {
 		b.WriteString("Not evaluated: no identity data was available for this audit, so guests, disabled and orphaned accounts could not be checked.\n\n")
@@ -242,7 +265,7 @@ func writeIdentity(b *strings.Builder, v view) {
 	b.WriteString("\n")
 }
 
-func writePermission(b *strings.Builder, v view) {
+func writePermission(b textWriter, v view) {
 	b.WriteString("## Permission issues\n\n")
 	if len(v.Permission) == 0 {
 		b.WriteString("None.\n\n")
@@ -271,7 +294,7 @@ func reviewFor(v view, f findingView) *reviewItem {
 // the snapshot lacks (Finding.subject_missing).
 const subjectMissingText = "this ServiceAccount does not exist in the snapshot: the binding is a latent grant that whoever creates it receives"
 
-func writeFinding(b *strings.Builder, f findingView, v view) {
+func writeFinding(b textWriter, f findingView, v view) {
 	fmt.Fprintf(b, "\n### <a id=\"%s\"></a>%d. %s: %s\n\n", f.Anchor, f.Number, f.Severity, md(f.Title))
 	fmt.Fprintf(b, "- **Issue:** %s (rule %s, finding %s); **Severity:** %s; %s\n", md(f.Title), md(f.RuleID), md(f.ID), f.Severity, md(f.SeverityReason))
 	if a, ok := v.returnedFor(f); ok {
@@ -327,7 +350,7 @@ func writeFinding(b *strings.Builder, f findingView, v view) {
 
 // writeFix writes the explanation as plain text and the commands that run
 // as written in a shell block of their own.
-func writeFix(b *strings.Builder, fx fixView) {
+func writeFix(b textWriter, fx fixView) {
 	if len(fx.Prose) > 0 {
 		fmt.Fprintf(b, " %s", md(fx.Text()))
 	}
@@ -346,7 +369,7 @@ func writeFix(b *strings.Builder, fx fixView) {
 // writeSteps writes an escalation path step by step, each with the grant
 // behind it and that role's rules only, and the assumption of a step the
 // snapshot cannot prove.
-func writeSteps(b *strings.Builder, steps []stepView) {
+func writeSteps(b textWriter, steps []stepView) {
 	for i, st := range steps {
 		fmt.Fprintf(b, "%d. %s \u2014[%s]\u2192 %s", i+1, md(st.From), md(st.Capability), md(st.To))
 		if st.Assumption != "" {
@@ -372,7 +395,7 @@ func writeSteps(b *strings.Builder, steps []stepView) {
 // writeChoke writes the choke points: for each, the binding, how many
 // proven paths its removal closes, what the removal costs, the command,
 // and the paths grouped under it.
-func writeChoke(b *strings.Builder, v view) {
+func writeChoke(b textWriter, v view) {
 	if len(v.Choke) == 0 {
 		return
 	}
@@ -424,7 +447,7 @@ func pathLine(f findingView) string {
 	return strings.Join(nodes, " \u2192 ")
 }
 
-func writePaths(b *strings.Builder, v view) {
+func writePaths(b textWriter, v view) {
 	b.WriteString("## Escalation paths\n\n")
 	if len(v.Paths) == 0 {
 		b.WriteString("No finding carries a multi-step escalation path.\n\n")
@@ -449,7 +472,7 @@ func writePaths(b *strings.Builder, v view) {
 	}
 }
 
-func writePath(b *strings.Builder, f findingView) {
+func writePath(b textWriter, f findingView) {
 	fmt.Fprintf(b, "**[#%d](#%s) %s** (%s", f.Number, f.Anchor, md(f.Title), f.Severity)
 	if f.Conditional {
 		b.WriteString(", conditional")
@@ -475,7 +498,7 @@ func writePath(b *strings.Builder, f findingView) {
 	b.WriteString("\n")
 }
 
-func writeReview(b *strings.Builder, v view) {
+func writeReview(b textWriter, v view) {
 	b.WriteString("## Access review\n\n")
 	if len(v.Review) == 0 {
 		b.WriteString("No user or group outside the platform holds access through a binding.\n\n")
@@ -515,7 +538,7 @@ func writeReview(b *strings.Builder, v view) {
 	b.WriteString("\n")
 }
 
-func writePeople(b *strings.Builder, item reviewItem) {
+func writePeople(b textWriter, item reviewItem) {
 	switch {
 	case item.Builtin:
 		b.WriteString("- **People:** a Kubernetes built-in identity, not in any directory; " + builtinMeaning + "\n")
@@ -557,7 +580,7 @@ func writePeople(b *strings.Builder, item reviewItem) {
 // builtinMeaning explains Kubernetes' built-in groups to a reviewer.
 const builtinMeaning = "system:authenticated is every identity that can sign in to the cluster, system:masters bypasses all authorization"
 
-func writeGood(b *strings.Builder, v view) {
+func writeGood(b textWriter, v view) {
 	b.WriteString("## What looks good\n\n")
 	if len(v.Good) == 0 {
 		b.WriteString("Nothing to single out.\n\n")
@@ -569,7 +592,7 @@ func writeGood(b *strings.Builder, v view) {
 	b.WriteString("\n")
 }
 
-func writeRules(b *strings.Builder, rules []*secureauditv1.PolicyRule) {
+func writeRules(b textWriter, rules []*secureauditv1.PolicyRule) {
 	if len(rules) == 0 {
 		b.WriteString("No policy rules are recorded for this finding.\n")
 		return
@@ -597,7 +620,7 @@ func writeRules(b *strings.Builder, rules []*secureauditv1.PolicyRule) {
 	}
 }
 
-func writeAppendix(b *strings.Builder, v view) {
+func writeAppendix(b textWriter, v view) {
 	b.WriteString("## Appendix: platform-managed bindings\n\n")
 	if len(v.Infra) == 0 {
 		b.WriteString("No findings concern platform-managed subjects.\n")

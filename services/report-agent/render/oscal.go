@@ -1,9 +1,11 @@
 package render
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -149,6 +151,49 @@ const propNS = "https://secureaudit.dev/ns/oscal"
 // soc2-cc6.3) as OSCAL catalogues spell them. There is no assessment plan
 // document; import-ap points at the report itself and says so.
 func OSCAL(r *secureauditv1.Report) ([]byte, error) {
+	var b bytes.Buffer
+	if err := WriteOSCAL(&b, r); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// WriteOSCAL writes the OSCAL document (see OSCAL) to w.
+func WriteOSCAL(w io.Writer, r *secureauditv1.Report) error {
+	v, err := oscalDocument(r)
+	if err != nil {
+		return err
+	}
+	// The observations and findings, nearly all of the document, are
+	// encoded one at a time.
+	doc := v.(oscalDoc)
+	res := &doc.AssessmentResults.Results[0]
+	obs, fs := res.Observations, res.Findings
+	lists := map[string]int{}
+	if len(obs) > 0 {
+		res.Observations = []oscalObservation{{}}
+		lists[oscalObservations] = len(obs)
+	}
+	if len(fs) > 0 {
+		res.Findings = []oscalFinding{{}}
+		lists[oscalFindings] = len(fs)
+	}
+	return writeJSON(w, doc, lists, func(path string, i int) any {
+		if path == oscalObservations {
+			return obs[i]
+		}
+		return fs[i]
+	})
+}
+
+// The paths of the OSCAL document's large arrays.
+const (
+	oscalObservations = "assessment-results/results/observations"
+	oscalFindings     = "assessment-results/results/findings"
+)
+
+// oscalDocument builds the OSCAL document to encode.
+func oscalDocument(r *secureauditv1.Report) (any, error) {
 	at := timeText(r.GetGeneratedAt())
 	id := func(parts ...string) string {
 		return uuid.NewSHA1(oscalNamespace, []byte(r.GetAuditId()+"/"+strings.Join(parts, "/"))).String()
@@ -297,7 +342,7 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 			Findings:         out,
 		}},
 	}}
-	return marshalJSON(doc)
+	return doc, nil
 }
 
 // controlLess orders CIS before SOC 2, and numbered parts numerically.
@@ -320,13 +365,39 @@ func controlLess(a, b string) bool {
 
 func splitControl(r rune) bool { return r == '-' || r == '.' }
 
-// marshalJSON encodes v indented by two spaces, ending in a newline.
-func marshalJSON(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("encode JSON: %w", err)
+// writeJSON encodes v to w indented by two spaces, ending in a newline, as
+// a json.Encoder with SetIndent("", "  ") would. The compact encoding of v
+// is held and indented into w, except for the arrays at the paths in lists
+// (see spliceLists), which v holds as placeholders: their elements, from
+// item, are encoded one at a time as they are written.
+func writeJSON(w io.Writer, v any, lists map[string]int, item func(path string, i int) any) error {
+	var compact bytes.Buffer
+	if err := json.NewEncoder(&compact).Encode(v); err != nil {
+		return fmt.Errorf("encode JSON: %w", err)
 	}
-	return b.Bytes(), nil
+	src := compact.Bytes()
+	end := len(src)
+	for end > 0 && isSpace(src[end-1]) {
+		end--
+	}
+	b := bufio.NewWriterSize(w, 64<<10)
+	in := &indenter{w: b}
+	var one bytes.Buffer
+	enc := json.NewEncoder(&one)
+	err := spliceLists(src[:end], lists, in.write, func(path string, i int) error {
+		one.Reset()
+		if err := enc.Encode(item(path, i)); err != nil {
+			return fmt.Errorf("encode JSON: %w", err)
+		}
+		in.write(one.Bytes()) // its newline is whitespace the indenter drops
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b.Write(src[end:])
+	if err := b.Flush(); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
+	}
+	return nil
 }

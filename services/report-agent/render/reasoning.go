@@ -29,7 +29,7 @@ type modelNote struct {
 
 // writeNote writes the model's explanation of a finding beside it, when
 // the reasoning step produced one.
-func writeNote(b *strings.Builder, f findingView) {
+func writeNote(b textWriter, f findingView) {
 	if n := f.Note; n != nil {
 		fmt.Fprintf(b, "\n> **Model output** (%s)\n>\n> %s\n>\n> **First step (model output):** %s\n",
 			md(n.Label), md(n.Explanation), md(n.FirstStep))
@@ -38,7 +38,7 @@ func writeNote(b *strings.Builder, f findingView) {
 
 // writeReasoning writes the reasoning step's executive summary and its
 // access-review judgements, each labelled with who wrote it.
-func writeReasoning(b *strings.Builder, v view) {
+func writeReasoning(b textWriter, v view) {
 	r := v.Reasoning
 	if r == nil {
 		return

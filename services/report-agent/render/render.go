@@ -7,10 +7,15 @@
 package render
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
@@ -32,101 +37,282 @@ func Supported(format secureauditv1.ReportFormat) bool {
 // Document renders r in format. It wraps ErrUnsupported for a format it
 // does not know.
 func Document(format secureauditv1.ReportFormat, r *secureauditv1.Report) ([]byte, error) {
+	var b bytes.Buffer
+	if err := Write(&b, format, r); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// Write renders r in format into w as the document is produced: the
+// Markdown, HTML and CSV writers hold the report's view and no more of the
+// document than a buffer; JSON, SARIF and OSCAL hold their compact JSON
+// (about half the document) and indent it into w. It wraps ErrUnsupported
+// for a format it does not know, and returns the first error writing to w.
+func Write(w io.Writer, format secureauditv1.ReportFormat, r *secureauditv1.Report) error {
 	switch format {
 	case secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN:
-		return Markdown(r), nil
+		return WriteMarkdown(w, r)
 	case secureauditv1.ReportFormat_REPORT_FORMAT_JSON:
-		return JSON(r)
+		return WriteJSON(w, r)
 	case secureauditv1.ReportFormat_REPORT_FORMAT_HTML:
-		return HTML(r)
+		return WriteHTML(w, r)
 	case secureauditv1.ReportFormat_REPORT_FORMAT_SARIF:
-		return SARIF(r)
+		return WriteSARIF(w, r)
 	case secureauditv1.ReportFormat_REPORT_FORMAT_OSCAL:
-		return OSCAL(r)
+		return WriteOSCAL(w, r)
 	case secureauditv1.ReportFormat_REPORT_FORMAT_CSV:
-		return CSV(r)
+		return WriteCSV(w, r)
 	}
-	return nil, fmt.Errorf("%w: %s", ErrUnsupported, format)
+	return fmt.Errorf("%w: %s", ErrUnsupported, format)
 }
 
 // JSON renders report.json: the protojson of r with lowerCamelCase field
 // names and unpopulated fields omitted, indented with two spaces and ended
 // by a newline. protojson varies its whitespace on purpose, so the output
-// is re-indented (indent drops the insignificant whitespace it finds) to be
-// byte-for-byte deterministic: the bytes json.Indent(dst, raw, "", "  ")
-// writes.
+// is re-indented (as json.Indent would, dropping the insignificant
+// whitespace) to be byte-for-byte deterministic.
 func JSON(r *secureauditv1.Report) ([]byte, error) {
-	raw, err := protojson.MarshalOptions{}.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("marshal report: %w", err)
+	var b bytes.Buffer
+	if err := WriteJSON(&b, r); err != nil {
+		return nil, err
 	}
-	out := make([]byte, 0, 2*len(raw)) // indentation about doubles a report's size
-	out = indent(out, raw)
-	return append(out, '\n'), nil
+	return b.Bytes(), nil
 }
 
-// indent appends src, a valid JSON document, to dst indented with two
-// spaces per level, as json.Indent(dst, src, "", "  ") writes it: no
-// whitespace kept outside strings, a newline and the indentation after
-// each opening bracket and comma and before each closing bracket, ": "
-// after a name, empty objects and arrays as {} and []. It does not check
-// the JSON (protojson writes it): it is json.Indent without the
-// validation's scanner, which took a third of rendering report.json of a
-// 10,000-object cluster (22 MB).
-func indent(dst, src []byte) []byte {
-	depth := 0
-	pending := false // an opening bracket whose newline waits for its first item
+// WriteJSON writes report.json (see JSON) to w. The findings, nearly all
+// of the document, are marshalled one at a time into the indenter, in the
+// places the protojson of the whole report puts them: the report is
+// marshalled with one placeholder in each list of findings, and each
+// placeholder's list is replaced by the findings as it passes.
+func WriteJSON(w io.Writer, r *secureauditv1.Report) error {
+	shell := &secureauditv1.Report{}
+	lists := map[string][]*secureauditv1.Finding{}
+	counts := map[string]int{}
+	fields := r.ProtoReflect().Descriptor().Fields()
+	r.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch fd.Number() {
+		case fields.ByName("findings").Number(), fields.ByName("infrastructure_findings").Number():
+			return true
+		}
+		shell.ProtoReflect().Set(fd, v) // shares the value: the shell is only read
+		return true
+	})
+	if len(r.GetFindings()) > 0 {
+		shell.Findings = []*secureauditv1.Finding{{}}
+		lists["findings"] = r.GetFindings()
+		counts["findings"] = len(r.GetFindings())
+	}
+	if len(r.GetInfrastructureFindings()) > 0 {
+		shell.InfrastructureFindings = []*secureauditv1.Finding{{}}
+		lists["infrastructureFindings"] = r.GetInfrastructureFindings()
+		counts["infrastructureFindings"] = len(r.GetInfrastructureFindings())
+	}
+	raw, err := protojson.MarshalOptions{}.Marshal(shell)
+	if err != nil {
+		return fmt.Errorf("marshal report: %w", err)
+	}
+	b := bufio.NewWriterSize(w, 64<<10)
+	in := &indenter{w: b}
+	var item []byte
+	err = spliceLists(raw, counts, in.write, func(path string, i int) error {
+		f := lists[path][i]
+		item, err = protojson.MarshalOptions{}.MarshalAppend(item[:0], f)
+		if err != nil {
+			return fmt.Errorf("marshal finding %s: %w", f.GetId(), err)
+		}
+		in.write(item)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b.WriteByte('\n')
+	if err := b.Flush(); err != nil {
+		return fmt.Errorf("write report JSON: %w", err)
+	}
+	return nil
+}
+
+// spliceLists passes the compact JSON src to out, except that each array
+// whose path (the keys leading to it, array positions left out, joined by
+// "/") is in lists is replaced by that many elements, element i written
+// by item(path, i), separated by commas. The array in src is a placeholder
+// and is skipped.
+func spliceLists(src []byte, lists map[string]int, out func([]byte), item func(path string, i int) error) error {
+	var stack []string
+	path, key, last := "", "", ""
+	start := 0
+	inString, escaped := false, false
+	stringStart := 0
 	for i := 0; i < len(src); i++ {
 		c := src[i]
-		switch c {
-		case ' ', '\t', '\n', '\r':
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+				last = string(src[stringStart+1 : i])
+			}
 			continue
-		}
-		if pending && c != '}' && c != ']' {
-			pending = false
-			depth++
-			dst = newline(dst, depth)
 		}
 		switch c {
 		case '"':
-			// Copy the string through its closing quote, escapes as they are.
-			j := i + 1
-			for j < len(src) && src[j] != '"' {
-				if src[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			j = min(j+1, len(src))
-			dst = append(dst, src[i:j]...)
-			i = j - 1
-		case '{', '[':
-			pending = true
-			dst = append(dst, c)
-		case ',':
-			dst = newline(append(dst, c), depth)
+			inString, stringStart = true, i
 		case ':':
-			dst = append(dst, c, ' ')
-		case '}', ']':
-			if pending {
-				pending = false
-			} else {
-				depth--
-				dst = newline(dst, depth)
+			key = last
+		case ',':
+			key = ""
+		case '{', '[':
+			child := path
+			if key != "" {
+				child = strings.TrimPrefix(path+"/"+key, "/")
 			}
-			dst = append(dst, c)
-		default:
-			dst = append(dst, c)
+			if n, ok := lists[child]; ok && c == '[' && key != "" {
+				out(src[start : i+1])
+				for e := range n {
+					if e > 0 {
+						out([]byte{','})
+					}
+					if err := item(child, e); err != nil {
+						return err
+					}
+				}
+				// Skip the placeholder; the array's closing bracket is
+				// written with what follows.
+				end, err := closing(src, i)
+				if err != nil {
+					return err
+				}
+				i, start, key = end, end, ""
+				continue
+			}
+			stack = append(stack, path)
+			path, key = child, ""
+		case '}', ']':
+			if len(stack) > 0 {
+				path, stack = stack[len(stack)-1], stack[:len(stack)-1]
+			}
+			key = ""
 		}
 	}
-	return dst
+	out(src[start:])
+	return nil
 }
 
-// newline appends a newline and two spaces per level of depth.
-func newline(dst []byte, depth int) []byte {
-	dst = append(dst, '\n')
-	for range depth {
-		dst = append(dst, ' ', ' ')
+// closing returns the index of the bracket closing the array or object
+// opened at src[open].
+func closing(src []byte, open int) (int, error) {
+	depth := 0
+	inString, escaped := false, false
+	for i := open; i < len(src); i++ {
+		c := src[i]
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i, nil
+			}
+		}
 	}
-	return dst
+	return 0, errors.New("unterminated JSON array")
 }
+
+// indentJSON writes the valid JSON src to w indented by two spaces, byte
+// for byte as json.Indent(dst, src, "", "  ") would, without holding a
+// second copy of the document: whitespace between tokens is dropped, the
+// trailing whitespace kept, and empty objects and arrays stay on one line.
+// Errors are left in w (a bufio.Writer keeps the first).
+func indentJSON(w *bufio.Writer, src []byte) {
+	end := len(src)
+	for end > 0 && isSpace(src[end-1]) {
+		end--
+	}
+	in := &indenter{w: w}
+	in.write(src[:end])
+	w.Write(src[end:])
+}
+
+// indenter is indentJSON fed a document in pieces: the pieces may split it
+// anywhere, and the output is as if the whole were indented at once.
+type indenter struct {
+	w                             *bufio.Writer
+	depth                         int
+	inString, escaped, needIndent bool
+}
+
+func (in *indenter) newline() {
+	in.w.WriteByte('\n')
+	for range in.depth {
+		in.w.WriteString("  ")
+	}
+}
+
+func (in *indenter) write(src []byte) {
+	w := in.w
+	for _, c := range src {
+		if in.inString {
+			w.WriteByte(c)
+			switch {
+			case in.escaped:
+				in.escaped = false
+			case c == '\\':
+				in.escaped = true
+			case c == '"':
+				in.inString = false
+			}
+			continue
+		}
+		if isSpace(c) {
+			continue
+		}
+		if in.needIndent && c != '}' && c != ']' {
+			in.needIndent = false
+			in.depth++
+			in.newline()
+		}
+		switch c {
+		case '"':
+			in.inString = true
+			w.WriteByte(c)
+		case '{', '[':
+			in.needIndent = true
+			w.WriteByte(c)
+		case ',':
+			w.WriteByte(c)
+			in.newline()
+		case ':':
+			w.WriteString(": ")
+		case '}', ']':
+			if in.needIndent {
+				in.needIndent = false
+			} else {
+				in.depth--
+				in.newline()
+			}
+			w.WriteByte(c)
+		default:
+			w.WriteByte(c)
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

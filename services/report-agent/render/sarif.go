@@ -1,7 +1,9 @@
 package render
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -174,6 +176,33 @@ const FingerprintKey = "secureauditFindingId/v1"
 // naming the binding (k8s/<cluster>/<namespace or _cluster>/<kind>/<name>),
 // since RBAC objects have no file in a repository.
 func SARIF(r *secureauditv1.Report) ([]byte, error) {
+	var b bytes.Buffer
+	if err := WriteSARIF(&b, r); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// WriteSARIF writes the SARIF document (see SARIF) to w.
+func WriteSARIF(w io.Writer, r *secureauditv1.Report) error {
+	v, err := sarifDocument(r)
+	if err != nil {
+		return err
+	}
+	// The results, nearly all of the document, are encoded one at a time.
+	log := v.(sarifLog)
+	run := &log.Runs[0]
+	results := run.Results
+	lists := map[string]int{}
+	if len(results) > 0 {
+		run.Results = []sarifResult{{}}
+		lists["runs/results"] = len(results)
+	}
+	return writeJSON(w, log, lists, func(_ string, i int) any { return results[i] })
+}
+
+// sarifDocument builds the SARIF document to encode.
+func sarifDocument(r *secureauditv1.Report) (any, error) {
 	findings := ordered(r.GetFindings())
 	actions := entryActions(findings)
 	h := r.GetHistory()
@@ -284,7 +313,7 @@ func SARIF(r *secureauditv1.Report) ([]byte, error) {
 	if rules == nil {
 		log.Runs[0].Tool.Driver.Rules = []sarifRule{}
 	}
-	return marshalJSON(log)
+	return log, nil
 }
 
 func sarifRuleFor(f *secureauditv1.Finding) sarifRule {
