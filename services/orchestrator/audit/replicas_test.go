@@ -182,3 +182,61 @@ func TestWorkersRunClustersInParallel(t *testing.T) {
 		}
 	})
 }
+
+// claimingStore is the real store with a hook run as soon as an audit is
+// created: another replica's worker claiming it at that moment.
+type claimingStore struct {
+	*store.Store
+	created func(a *secureauditv1.Audit)
+}
+
+func (s claimingStore) CreateAudit(ctx context.Context, a *secureauditv1.Audit, events ...*secureauditv1.AuditEvent) error {
+	if err := s.Store.CreateAudit(ctx, a, events...); err != nil {
+		return err
+	}
+	s.created(a)
+	return nil
+}
+
+// TestClaimedAtOnceKeepsOneSequence: a replica that claims an audit the
+// moment another queued it (before the queuing replica did anything more)
+// continues the audit's events after the stored "audit queued": every
+// event is stored, one sequence, none lost to a clash of sequence numbers
+// (as happened when the queued event was written after the audit).
+func TestClaimedAtOnceKeepsOneSequence(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		runnerB, _ := newReplica(t, db, "B", Agents{})
+		runnerA, _ := newReplica(t, db, "A", Agents{})
+		runnerA.store = claimingStore{Store: store.New(db), created: func(a *secureauditv1.Audit) {
+			claimed, err := runnerB.store.ClaimAuditID(ctx, a.GetId(), "B", time.Now(), time.Minute)
+			if err != nil || claimed == nil {
+				t.Errorf("replica B could not claim the new audit: %v", err)
+				return
+			}
+			if err := runnerB.adopt(ctx, claimed); err != nil {
+				t.Error(err)
+				return
+			}
+			runnerB.event(ctx, claimed, "collecting")
+		}}
+		a := &secureauditv1.Audit{Id: "a-claimed", State: secureauditv1.AuditState_AUDIT_STATE_PENDING, CreatedAt: timestamppb.Now()}
+		if err := runnerA.Enqueue(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		events, err := store.New(db).Events(ctx, a.GetId(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for i, e := range events {
+			got = append(got, e.GetMessage())
+			if e.GetSequence() != uint32(i+1) {
+				t.Errorf("event %d has sequence %d", i, e.GetSequence())
+			}
+		}
+		if strings.Join(got, "|") != "audit queued|collecting" {
+			t.Errorf("events %q, want the queued event then B's", got)
+		}
+	})
+}

@@ -24,7 +24,7 @@ import (
 
 // Store is what the runner and the service need of storage.
 type Store interface {
-	CreateAudit(ctx context.Context, a *secureauditv1.Audit) error
+	CreateAudit(ctx context.Context, a *secureauditv1.Audit, events ...*secureauditv1.AuditEvent) error
 	UpdateAudit(ctx context.Context, a *secureauditv1.Audit) error
 	GetAudit(ctx context.Context, id string) (*secureauditv1.Audit, error)
 	ListAudits(ctx context.Context, limit int, pageToken string) ([]*secureauditv1.Audit, string, error)
@@ -318,15 +318,18 @@ func (r *Runner) Enqueue(ctx context.Context, a *secureauditv1.Audit) error {
 	} else if n >= maxQueued {
 		return errQueueFull
 	}
-	if err := r.store.CreateAudit(ctx, a); err != nil {
+	// The audit and its first event in one transaction: a worker of any
+	// replica may claim it at once and continues from the stored events.
+	queued := &secureauditv1.AuditEvent{AuditId: a.GetId(), Sequence: 1, Time: timestamppb.New(r.now()),
+		State: a.GetState(), Stage: a.GetStage(), Message: "audit queued"}
+	if err := r.store.CreateAudit(ctx, a, queued); err != nil {
 		return err
 	}
 	r.mu.Lock()
-	r.seq[a.GetId()] = 0
-	r.mu.Unlock()
-	r.event(ctx, a, "audit queued")
-	r.mu.Lock()
-	delete(r.seq, a.GetId()) // the claimer continues from the stored events
+	if ch, ok := r.watchers[a.GetId()]; ok {
+		close(ch)
+		delete(r.watchers, a.GetId())
+	}
 	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:

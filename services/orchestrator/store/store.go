@@ -47,15 +47,33 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// CreateAudit stores a new audit.
-func (s *Store) CreateAudit(ctx context.Context, a *secureauditv1.Audit) error {
+// CreateAudit stores a new audit, with its first events in the same
+// transaction: on a shared database another replica may claim the audit
+// the moment it is stored, and continues its events from those stored.
+func (s *Store) CreateAudit(ctx context.Context, a *secureauditv1.Audit, events ...*secureauditv1.AuditEvent) error {
 	data, err := proto.Marshal(a)
 	if err != nil {
 		return fmt.Errorf("marshal audit: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO audits (id, created_ns, state, cluster, data) VALUES (?, ?, ?, ?, ?)`,
-		a.GetId(), a.GetCreatedAt().AsTime().UnixNano(), int32(a.GetState()), a.GetCluster(), data)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
+		return fmt.Errorf("insert audit %s: %w", a.GetId(), err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audits (id, created_ns, state, cluster, data) VALUES (?, ?, ?, ?, ?)`,
+		a.GetId(), a.GetCreatedAt().AsTime().UnixNano(), int32(a.GetState()), a.GetCluster(), data); err != nil {
+		return fmt.Errorf("insert audit %s: %w", a.GetId(), err)
+	}
+	for _, e := range events {
+		data, err := proto.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("marshal event: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (audit_id, seq, data) VALUES (?, ?, ?)`, e.GetAuditId(), e.GetSequence(), data); err != nil {
+			return fmt.Errorf("insert event %d of %s: %w", e.GetSequence(), e.GetAuditId(), err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("insert audit %s: %w", a.GetId(), err)
 	}
 	return nil
