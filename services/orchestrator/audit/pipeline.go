@@ -358,6 +358,9 @@ func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, r
 	if err := stream.CloseSend(); err != nil {
 		return fmt.Errorf("report-agent: render: %w", err)
 	}
+	// Every finding has been sent: the set lets go of them, so that the
+	// render stage, chunks arriving, no longer holds them here.
+	forwarded.Clear()
 	next := map[secureauditv1.ReportFormat]int{}
 	done := map[secureauditv1.ReportFormat]bool{}
 	for {
