@@ -96,6 +96,7 @@ func receive(stream grpc.BidiStreamingServer[secureauditv1.RenderRequest, secure
 	report := proto.Clone(header.GetReport()).(*secureauditv1.Report)
 	want := int(header.GetFindingCount())
 	received := 0
+	compact := newCompactor()
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -113,6 +114,7 @@ func receive(stream grpc.BidiStreamingServer[secureauditv1.RenderRequest, secure
 			return nil, nil, fmt.Errorf("%w: expected %d findings, received more", errInput, want)
 		}
 		for _, f := range batch.GetFindings() {
+			compact.finding(f)
 			if f.GetInfrastructure() {
 				report.InfrastructureFindings = append(report.InfrastructureFindings, f)
 			} else {
