@@ -1,4 +1,4 @@
-package compose
+package compact
 
 import (
 	"bytes"
@@ -42,9 +42,9 @@ func TestCompactorSharesEqualParts(t *testing.T) {
 		}
 		fs, wire = append(fs, &got), append(wire, data)
 	}
-	c := newCompactor()
+	c := New()
 	for _, f := range fs {
-		c.finding(f)
+		c.Finding(f)
 	}
 	a, b, o := fs[0], fs[1], fs[2]
 	if a.GetSubject() != b.GetSubject() || a.GetScope() != b.GetScope() || a.GetMatchedRules()[0] != b.GetMatchedRules()[0] || a.GetControlTitles()[0] != b.GetControlTitles()[0] {

@@ -1,4 +1,5 @@
-package compose
+// Package compact makes decoded findings share what repeats among them.
+package compact
 
 import (
 	"google.golang.org/protobuf/proto"
@@ -6,29 +7,31 @@ import (
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
 
-// compactor makes the findings of one render share what repeats among
-// them, as they arrive: a role's matched rules and a control's title are
-// decoded again for every finding that carries them (at 100,000 objects,
-// tens of MB the report-agent would hold through every format). Equal
+// Compactor makes the findings of one audit share what repeats among them,
+// as they arrive: a role's matched rules and a control's title are decoded
+// again for every finding that carries them (at 100,000 objects, tens of
+// MB the orchestrator and the report-agent would hold through rendering). Equal
 // messages (the subject, binding, role and scope, each matched rule and
 // control title) are kept once, shared by every finding that holds them, and
 // equal strings of the fields that repeat (rule IDs, titles, control IDs)
-// once. The findings read exactly as before: nothing renders differently,
-// and nothing in the report-agent changes a finding after it arrived.
-type compactor struct {
+// once. The findings read and encode exactly as before; a caller must
+// change no part of a finding after it was compacted. Not for concurrent
+// use.
+type Compactor struct {
 	strs map[string]string
 	msgs map[string]proto.Message
 	key  []byte
 }
 
-func newCompactor() *compactor {
-	return &compactor{
+// New returns a compactor that has seen no finding.
+func New() *Compactor {
+	return &Compactor{
 		strs: map[string]string{},
 		msgs: map[string]proto.Message{},
 	}
 }
 
-func (c *compactor) str(s string) string {
+func (c *Compactor) str(s string) string {
 	if v, ok := c.strs[s]; ok {
 		return v
 	}
@@ -36,14 +39,14 @@ func (c *compactor) str(s string) string {
 	return s
 }
 
-func (c *compactor) strings(ss []string) {
+func (c *Compactor) strings(ss []string) {
 	for i, s := range ss {
 		ss[i] = c.str(s)
 	}
 }
 
-// finding shares what f repeats of the findings before it.
-func (c *compactor) finding(f *secureauditv1.Finding) {
+// Finding shares what f repeats of the findings before it.
+func (c *Compactor) Finding(f *secureauditv1.Finding) {
 	f.RuleId = c.str(f.GetRuleId())
 	f.Title = c.str(f.GetTitle())
 	f.SeverityReason = c.str(f.GetSeverityReason())
@@ -72,7 +75,7 @@ func (c *compactor) finding(f *secureauditv1.Finding) {
 func shared[M interface {
 	proto.Message
 	comparable
-}](c *compactor, m M) M {
+}](c *Compactor, m M) M {
 	var zero M
 	if m == zero {
 		return m
