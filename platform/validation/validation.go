@@ -66,6 +66,14 @@ func NewForwarded() *Forwarded { return &Forwarded{set: map[proto.Message]struct
 // Add adds m, a message received through a validating interceptor.
 func (f *Forwarded) Add(m proto.Message) { f.set[m] = struct{}{} }
 
+// Clear empties the set, once every stream that sends its messages has
+// sent them, so that the set no longer keeps them in memory.
+func (f *Forwarded) Clear() {
+	if f != nil {
+		clear(f.set)
+	}
+}
+
 // Len returns the number of messages in the set.
 func (f *Forwarded) Len() int { return len(f.set) }
 

@@ -28,7 +28,8 @@ func BenchmarkScan10k(b *testing.B) { benchmarkScan(b, 10_000) }
 // which scan prints when SECUREAUDIT_PEAK_RSS is set) as "<process>-peak-MiB".
 // deploy/ limits every container to 512Mi; the benchmark logs the processes
 // over that but fails on nothing: the numbers go to the README. The services
-// inherit the environment, so GOMEMLIMIT=460MiB reproduces what deploy/ sets.
+// inherit the environment, so GOMEMLIMIT=536870912 (512 MiB, the container
+// limit in bytes) reproduces what deploy/ sets.
 func BenchmarkScanMemory100k(b *testing.B) {
 	path := writeSynth(b, 100_000)
 	out := filepath.Join(filepath.Dir(path), "out")

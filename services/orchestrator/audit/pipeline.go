@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/compact"
 	"secureaudit.dev/platform/validation"
 )
 
@@ -276,6 +277,9 @@ func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID
 		return nil, fmt.Errorf("risk-agent: assess: %w", err)
 	}
 	a := &assessment{forwarded: validation.NewForwarded()}
+	// The findings share what repeats among them (see compact): they are
+	// held until rendered and stored, and are sent and stored unchanged.
+	share := compact.New()
 	for {
 		resp, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -291,6 +295,7 @@ func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID
 		case *secureauditv1.AssessResponse_Findings:
 			a.findings = append(a.findings, p.Findings.GetFindings()...)
 			for _, f := range p.Findings.GetFindings() {
+				share.Finding(f)
 				a.forwarded.Add(f)
 			}
 		case *secureauditv1.AssessResponse_Summary:
@@ -358,6 +363,9 @@ func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, r
 	if err := stream.CloseSend(); err != nil {
 		return fmt.Errorf("report-agent: render: %w", err)
 	}
+	// Every finding has been sent: the set lets go of them, so that the
+	// render stage, chunks arriving, no longer holds them here.
+	forwarded.Clear()
 	next := map[secureauditv1.ReportFormat]int{}
 	done := map[secureauditv1.ReportFormat]bool{}
 	for {

@@ -516,6 +516,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	// freed before the findings are rendered (at 100,000 objects they are
 	// tens of MiB the render stage would otherwise hold).
 	snap.chunks = nil
+	snap.forwarded.Clear()
 	r.observe(ctx, a, result.summary, log)
 	var main, infra []*secureauditv1.Finding
 	for _, f := range result.findings {
@@ -601,10 +602,18 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	// stored as it arrives and let go, so that the orchestrator holds no
 	// document. Findings and reports stored before a later failure are never
 	// served: GetReport, history and late renders read succeeded audits only.
+	// Nothing here holds the decoded findings past that: the store holds
+	// them until they are stored and renderEach until they are sent (at
+	// 100,000 objects they are some 200 MB the rest of the render stage
+	// would otherwise hold).
 	saved := make(chan error, 1)
-	go func() { saved <- r.store.SaveResult(ctx, id, result.findings, report, nil) }()
+	go func(findings []*secureauditv1.Finding) {
+		saved <- r.store.SaveResult(ctx, id, findings, report, nil)
+	}(result.findings)
+	toRender := &renderInput{findings: rendered}
+	forwarded := result.forwarded
 	_, err = stageCall(ctx, r.budgets.Render, "report-agent", "render", "-render-timeout", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, renderEach(ctx, r.agents.Report, report, rendered, result.forwarded, formats, storeChunks(ctx, r.store, id))
+		return struct{}{}, renderEach(ctx, r.agents.Report, report, toRender.take(), forwarded, formats, storeChunks(ctx, r.store, id))
 	})
 	if err != nil {
 		<-saved
@@ -621,6 +630,15 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	r.update(ctx, a, func(a *secureauditv1.Audit) { a.Summary = summary })
 	r.finish(ctx, a, secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED, "audit complete")
 	return nil
+}
+
+// renderInput hands the findings to render over once, keeping no reference.
+type renderInput struct{ findings []*secureauditv1.Finding }
+
+func (in *renderInput) take() []*secureauditv1.Finding {
+	fs := in.findings
+	in.findings = nil
+	return fs
 }
 
 func countSeverities(findings []*secureauditv1.Finding) *secureauditv1.SeverityCounts {

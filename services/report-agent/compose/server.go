@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/compact"
 	"secureaudit.dev/platform/telemetry"
 	"secureaudit.dev/services/report-agent/render"
 )
@@ -96,6 +97,7 @@ func receive(stream grpc.BidiStreamingServer[secureauditv1.RenderRequest, secure
 	report := proto.Clone(header.GetReport()).(*secureauditv1.Report)
 	want := int(header.GetFindingCount())
 	received := 0
+	share := compact.New()
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -113,6 +115,7 @@ func receive(stream grpc.BidiStreamingServer[secureauditv1.RenderRequest, secure
 			return nil, nil, fmt.Errorf("%w: expected %d findings, received more", errInput, want)
 		}
 		for _, f := range batch.GetFindings() {
+			share.Finding(f)
 			if f.GetInfrastructure() {
 				report.InfrastructureFindings = append(report.InfrastructureFindings, f)
 			} else {

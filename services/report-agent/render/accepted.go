@@ -10,7 +10,7 @@ import (
 // acceptedView is a finding a risk acceptance matched: in "Accepted risks"
 // (Status accepted), or back in the main list, flagged.
 type acceptedView struct {
-	Finding      findingView
+	Finding      *findingView
 	AcceptanceID int64
 	Status       string // accepted, acceptance expired, grant changed since acceptance
 	Detail       string
@@ -100,7 +100,7 @@ func acceptedOf(v *view, r *secureauditv1.Report) {
 
 // returnedFor is the acceptance a main finding's entry is back from, if
 // any of its hits is.
-func (v view) returnedFor(f findingView) (acceptedView, bool) {
+func (v view) returnedFor(f *findingView) (acceptedView, bool) {
 	if a, ok := v.Returned[f.ID]; ok {
 		return a, true
 	}

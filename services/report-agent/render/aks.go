@@ -49,7 +49,7 @@ var settingRules = map[string]string{
 
 // newAKSView builds the table from the cluster's configuration, linking
 // each setting to the findings of its rule; nil without a cluster.
-func newAKSView(c *secureauditv1.AksCluster, findings []findingView) *aksView {
+func newAKSView(c *secureauditv1.AksCluster, findings []*findingView) *aksView {
 	if c == nil {
 		return nil
 	}

@@ -34,7 +34,7 @@ func CSV(r *secureauditv1.Report) ([]byte, error) {
 // WriteCSV writes the access review as CSV (see CSV) to out.
 func WriteCSV(out io.Writer, r *secureauditv1.Report) error {
 	v := newView(r)
-	byNumber := map[int]findingView{}
+	byNumber := map[int]*findingView{}
 	for _, f := range v.Findings {
 		byNumber[f.Number] = f
 	}

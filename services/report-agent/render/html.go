@@ -43,15 +43,15 @@ func htmlTemplate() (*template.Template, error) {
 			return strings.Join(values, ", ")
 		},
 		"meaning":        func(a Action) string { return actionMeaning[a] },
-		"review":         func(v view, f findingView) *reviewItem { return reviewFor(v, f) },
+		"review":         func(v view, f *findingView) *reviewItem { return reviewFor(v, f) },
 		"plural":         func(n int, one, many string) string { return plural(n, one, many) },
 		"signoff":        func() []string { return SignOff },
 		"slug":           func(s string) string { return strings.ToLower(strings.ReplaceAll(s, " ", "-")) },
 		"builtin":        func() string { return builtinMeaning },
 		"subjectMissing": func() string { return subjectMissingText },
 		"inc":            func(i int) int { return i + 1 },
-		"pair":           func(v view, f findingView) findingPair { return findingPair{V: v, F: f} },
-		"returned": func(v view, f findingView) *acceptedView {
+		"pair":           func(v view, f *findingView) findingPair { return findingPair{V: v, F: f} },
+		"returned": func(v view, f *findingView) *acceptedView {
 			if a, ok := v.returnedFor(f); ok {
 				return &a
 			}
@@ -63,7 +63,7 @@ func htmlTemplate() (*template.Template, error) {
 // findingPair hands the finding template its finding and the whole view.
 type findingPair struct {
 	V view
-	F findingView
+	F *findingView
 }
 
 // HTML renders the report as one self-contained HTML file: the same content

@@ -279,7 +279,7 @@ func writePermission(b textWriter, v view) {
 }
 
 // reviewFor returns the access review item about a finding's subject.
-func reviewFor(v view, f findingView) *reviewItem {
+func reviewFor(v view, f *findingView) *reviewItem {
 	for i := range v.Review {
 		for _, n := range v.Review[i].Findings {
 			if n == f.Number {
@@ -294,7 +294,7 @@ func reviewFor(v view, f findingView) *reviewItem {
 // the snapshot lacks (Finding.subject_missing).
 const subjectMissingText = "this ServiceAccount does not exist in the snapshot: the binding is a latent grant that whoever creates it receives"
 
-func writeFinding(b textWriter, f findingView, v view) {
+func writeFinding(b textWriter, f *findingView, v view) {
 	fmt.Fprintf(b, "\n### <a id=\"%s\"></a>%d. %s: %s\n\n", f.Anchor, f.Number, f.Severity, md(f.Title))
 	fmt.Fprintf(b, "- **Issue:** %s (rule %s, finding %s); **Severity:** %s; %s\n", md(f.Title), md(f.RuleID), md(f.ID), f.Severity, md(f.SeverityReason))
 	if a, ok := v.returnedFor(f); ok {
@@ -436,7 +436,7 @@ func writeChoke(b textWriter, v view) {
 }
 
 // pathLine is a path in one line: its nodes joined by arrows.
-func pathLine(f findingView) string {
+func pathLine(f *findingView) string {
 	if len(f.Steps) == 0 {
 		return strings.Join(f.Path, " ; ")
 	}
@@ -472,7 +472,7 @@ func writePaths(b textWriter, v view) {
 	}
 }
 
-func writePath(b textWriter, f findingView) {
+func writePath(b textWriter, f *findingView) {
 	fmt.Fprintf(b, "**[#%d](#%s) %s** (%s", f.Number, f.Anchor, md(f.Title), f.Severity)
 	if f.Conditional {
 		b.WriteString(", conditional")

@@ -218,7 +218,7 @@ func subjectKey(s *secureauditv1.SubjectRef) string {
 // newReview builds the access review: one item per review subject, sorted
 // with cluster-wide access first, then by subject, each linked to the
 // findings about it.
-func newReview(r *secureauditv1.Report, findings []findingView) []reviewItem {
+func newReview(r *secureauditv1.Report, findings []*findingView) []reviewItem {
 	bySubject := map[string][]int{}
 	for _, f := range findings {
 		bySubject[f.subjectKey] = append(bySubject[f.subjectKey], f.Number)
@@ -393,18 +393,18 @@ func newGood(r *secureauditv1.Report, v *view) []goodPoint {
 type historyView struct {
 	PreviousID string
 	PreviousAt string
-	New        []findingView
+	New        []*findingView
 	Changed    []changeView
-	Resolved   []findingView
+	Resolved   []*findingView
 }
 
 type changeView struct {
-	Finding  findingView
+	Finding  *findingView
 	Previous string
 	Fields   string
 }
 
-func newHistory(h *secureauditv1.AuditHistory, byID map[string]findingView) *historyView {
+func newHistory(h *secureauditv1.AuditHistory, byID map[string]*findingView) *historyView {
 	if h == nil {
 		return nil
 	}

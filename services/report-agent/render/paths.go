@@ -63,7 +63,7 @@ type chokeView struct {
 	Total   int
 	// Paths are the path findings grouped under this choke point; Also the
 	// numbers of those it closes that an earlier choke point groups.
-	Paths   []findingView
+	Paths   []*findingView
 	Also    []int
 	Costs   []costView
 	Command string
@@ -99,7 +99,7 @@ func (c chokeView) CostText() string {
 // newChoke turns the report's choke points into views, keeping the paths
 // of main findings only, and returns the path findings no choke point
 // groups, in report order.
-func newChoke(cps []*secureauditv1.ChokePoint, byID map[string]findingView, paths []findingView, components map[string]bool) ([]chokeView, []findingView) {
+func newChoke(cps []*secureauditv1.ChokePoint, byID map[string]*findingView, paths []*findingView, components map[string]bool) ([]chokeView, []*findingView) {
 	var out []chokeView
 	grouped := map[string]bool{}
 	for _, cp := range cps {
@@ -129,7 +129,7 @@ func newChoke(cps []*secureauditv1.ChokePoint, byID map[string]findingView, path
 				c.Also = append(c.Also, f.Number)
 			}
 		}
-		slices.SortFunc(c.Paths, func(a, b findingView) int { return a.Number - b.Number })
+		slices.SortFunc(c.Paths, func(a, b *findingView) int { return a.Number - b.Number })
 		slices.Sort(c.Also)
 		c.Also = slices.Compact(c.Also) // hits of one entry share its number
 		c.Components = len(cp.GetCosts()) > 0
@@ -145,7 +145,7 @@ func newChoke(cps []*secureauditv1.ChokePoint, byID map[string]findingView, path
 		c.Anchor = fmt.Sprintf("choke-%d", c.Number)
 		out = append(out, c)
 	}
-	var rest []findingView
+	var rest []*findingView
 	for _, f := range paths {
 		if !grouped[f.ID] {
 			rest = append(rest, f)
@@ -159,10 +159,9 @@ func newChoke(cps []*secureauditv1.ChokePoint, byID map[string]findingView, path
 // than one; else, among the most severe proven findings, a person (a user
 // or group) holding cluster-admin; else the first proven finding. A
 // conditional finding is never the headline.
-func headline(findings []findingView, choke []chokeView) (*findingView, *chokeView) {
+func headline(findings []*findingView, choke []chokeView) (*findingView, *chokeView) {
 	var top *findingView
-	for i := range findings {
-		f := &findings[i]
+	for _, f := range findings {
 		if f.Conditional {
 			continue
 		}

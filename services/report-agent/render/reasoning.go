@@ -29,7 +29,7 @@ type modelNote struct {
 
 // writeNote writes the model's explanation of a finding beside it, when
 // the reasoning step produced one.
-func writeNote(b textWriter, f findingView) {
+func writeNote(b textWriter, f *findingView) {
 	if n := f.Note; n != nil {
 		fmt.Fprintf(b, "\n> **Model output** (%s)\n>\n> %s\n>\n> **First step (model output):** %s\n",
 			md(n.Label), md(n.Explanation), md(n.FirstStep))

@@ -49,8 +49,8 @@ type view struct {
 	Total      int
 	TotalHits  int
 	InfraTotal int
-	Findings   []findingView
-	Infra      []findingView
+	Findings   []*findingView
+	Infra      []*findingView
 
 	// Top is the single most important finding, chosen from the proven
 	// ones (see headline), nil without one.
@@ -61,16 +61,16 @@ type view struct {
 	// Choke are the choke points, most paths closed first; Ungrouped the
 	// path findings no choke point groups.
 	Choke     []chokeView
-	Ungrouped []findingView
+	Ungrouped []*findingView
 	// Identity, AKS and Permission split Findings into the report's
 	// sections.
-	Identity   []findingView
-	AKS        []findingView
-	Permission []findingView
+	Identity   []*findingView
+	AKS        []*findingView
+	Permission []*findingView
 	// AKSCluster is the AKS cluster's configuration, nil without one.
 	AKSCluster *aksView
 	// Paths are the findings that carry an escalation path.
-	Paths   []findingView
+	Paths   []*findingView
 	Review  []reviewItem
 	Good    []goodPoint
 	History *historyView
@@ -235,13 +235,14 @@ func newView(r *secureauditv1.Report) view {
 	}
 	// One view per entry, shown by its lead hit; every hit keeps a view of
 	// its own, numbered and anchored as its entry, for the paths, choke
-	// points and history that name hits by finding ID.
-	byID := map[string]findingView{}
+	// points and history that name hits by finding ID. Each view is built
+	// once and every list and the lookup hold it by reference.
+	byID := map[string]*findingView{}
 	for i, e := range entries {
 		lead := e.Lead()
 		fv := newFindingView(i+1, lead)
 		fv.Note = notes[fv.ID]
-		newEntryView(e, &fv)
+		newEntryView(e, fv)
 		if c, ok := pivots[fv.ID]; ok {
 			fv.Fix = c.fix(fv.Fix)
 			fv.Pivot = c.number
@@ -250,7 +251,10 @@ func newView(r *secureauditv1.Report) view {
 		switch {
 		case aksFinding(lead):
 			if lead.GetSubject() == nil {
-				fv.Subject, fv.Access = "everyone who reaches the cluster", "the AKS cluster's configuration"
+				// The AKS section's view, not the main list's.
+				aks := *fv
+				aks.Subject, aks.Access = "everyone who reaches the cluster", "the AKS cluster's configuration"
+				fv = &aks
 			}
 			v.AKS = append(v.AKS, fv)
 		case fv.Identity:
@@ -323,8 +327,8 @@ func countBySeverity(fs []*secureauditv1.Finding) map[secureauditv1.Severity]int
 	return n
 }
 
-func newFindingView(n int, f *secureauditv1.Finding) findingView {
-	return findingView{
+func newFindingView(n int, f *secureauditv1.Finding) *findingView {
+	return &findingView{
 		Number:         n,
 		ID:             f.GetId(),
 		RuleID:         f.GetRuleId(),
