@@ -535,18 +535,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 			return fmt.Errorf("risk acceptances: %w", err)
 		}
 		main = applied.Main
-		if len(applied.Accepted) > 0 {
-			out := map[string]bool{}
-			for _, af := range applied.Accepted {
-				out[af.GetFinding().GetId()] = true
-			}
-			rendered = make([]*secureauditv1.Finding, 0, len(result.findings))
-			for _, f := range result.findings {
-				if f.GetInfrastructure() || !out[f.GetId()] {
-					rendered = append(rendered, f)
-				}
-			}
-		}
+		rendered = withoutAccepted(result.findings, applied.Accepted)
 		if len(applied.Accepted)+len(applied.Returned) > 0 {
 			r.event(ctx, a, fmt.Sprintf("%d findings accepted as risks, %d back from an expired acceptance or a changed grant", len(applied.Accepted), len(applied.Returned)))
 		}

@@ -186,7 +186,7 @@ func (s *Service) renderLate(ctx context.Context, id string, format secureauditv
 	// The store keeps every finding; the audit's own render left the
 	// accepted risks out of the main list (they are in the report's
 	// Accepted risks), and so does a late one.
-	findings = withoutAccepted(findings, input)
+	findings = withoutAccepted(findings, input.GetAcceptedRisks())
 	var size int
 	_, err = stageCall(ctx, s.runner.budgets.Render, "report-agent", "render", "-render-timeout", func(ctx context.Context) (struct{}, error) {
 		stored := storeChunks(ctx, s.store, id)
@@ -280,14 +280,15 @@ func cloneAudit(a *secureauditv1.Audit) *secureauditv1.Audit {
 	return proto.Clone(a).(*secureauditv1.Audit)
 }
 
-// withoutAccepted returns findings without those the report's input holds
-// as accepted risks.
-func withoutAccepted(findings []*secureauditv1.Finding, input *secureauditv1.Report) []*secureauditv1.Finding {
-	if len(input.GetAcceptedRisks()) == 0 {
+// withoutAccepted returns findings without the accepted risks (the audit's
+// own render and a late one both leave them out of the main list);
+// platform-managed findings are kept.
+func withoutAccepted(findings []*secureauditv1.Finding, accepted []*secureauditv1.AcceptedFinding) []*secureauditv1.Finding {
+	if len(accepted) == 0 {
 		return findings
 	}
 	out := map[string]bool{}
-	for _, a := range input.GetAcceptedRisks() {
+	for _, a := range accepted {
 		out[a.GetFinding().GetId()] = true
 	}
 	kept := make([]*secureauditv1.Finding, 0, len(findings))
