@@ -26,7 +26,7 @@ const goal = 0.9
 // set, rounded down. A corpus leaves this table when it reaches the goal;
 // a floor is never lowered to make a change pass.
 var belowGoal = map[string]float64{
-	"garak": 0.86,
+	"garak": 0.87,
 }
 
 // heldOut reports whether a string belongs to the held-out half of its

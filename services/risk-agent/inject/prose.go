@@ -25,10 +25,12 @@ import (
 //     a persona ordered: "act like my", "act as my"), and a piece of
 //     writing ordered (an imperative write, generate, compose, repeat,
 //     translate... with a word, sentence, letter, poem, story... as its
-//     object within three words);
+//     object within four words), a procedure or a performance ordered
+//     ("outline the steps", "sing me one of her lullabies");
 //   - model talk: words about models and their behaviour, strong ones
 //     ("assistant", "AI", "chatbot", "persona", "jailbreak", "unfiltered",
-//     "prompt", "ethical"...) counting two and generic ones ("answer",
+//     "prompt", "ethical"..., and a pretext: "for educational purposes",
+//     "a research project") counting two and generic ones ("answer",
 //     "response", "output", "rules", "restrictions", "character",
 //     "story"...) one, each distinct word once.
 //
@@ -138,11 +140,15 @@ var directing = set("ask", "asks", "asking", "want", "need", "like", "tell", "te
 // transformation; textUnits the pieces.
 var (
 	producers = set("write", "generate", "compose", "draft", "create", "produce", "craft", "provide", "give",
+		// or that set out a procedure or a performance: "outline the steps",
+		// "describe the process", "sing me a lullaby"
+		"outline", "describe", "explain", "detail", "sing",
 		// or that transform one: repeat, translate (en, zu, sq, ga)
 		"repeat", "translate", "phinda", "humushela", "përsërit", "përkthe", "athdhéan", "aistrigh")
 	textUnits = set("sentence", "sentences", "paragraph", "paragraphs", "essay", "poem", "story", "letter", "article",
 		"post", "tweet", "blog", "email", "script", "speech", "guide", "tutorial", "list", "song", "lyrics", "joke",
-		"word", "words", "phrase",
+		"word", "words", "phrase", "steps", "plan", "procedure", "process", "recipe", "method", "lullaby", "lullabies",
+		"songs", "explanation", "description",
 		// word, sentence, text in zu, sq, ga, gd
 		"igama", "isigwebo", "sigwebo", "umbhalo", "mbhalo", "fjalën", "fjalë", "fjali", "fjalinë",
 		"focal", "fhocal", "abairt", "téacs", "facal", "fhacal", "seantans")
@@ -166,8 +172,19 @@ var (
 )
 
 // modelOwnedID is the strong-term bit "your <modelOwned>" sets: one past the
-// lexicon.
-var modelOwnedID = uint8(len(strongTerms))
+// lexicon. pretextID is the next one: a request justified to whoever might
+// refuse it ("for educational purposes", "as part of a research project",
+// "from a purely academic standpoint"), the framing of persuasion attacks.
+var (
+	modelOwnedID = uint8(len(strongTerms))
+	pretextID    = modelOwnedID + 1
+)
+
+// pretextBefore and pretextAfter are the two words of a pretext.
+var (
+	pretextBefore = set("educational", "research", "academic", "informational", "scientific")
+	pretextAfter  = set("purposes", "purpose", "project", "standpoint", "context", "exercise")
+)
 
 func (f *proseFeatures) endSentence() {
 	if f.sentenceWords >= 3 {
@@ -225,8 +242,9 @@ func (f *proseFeatures) word(w string) {
 		f.phrases++
 	}
 	// A piece of writing ordered: "write one sentence", "generate a
-	// letter", "compose a poem": an imperative production verb with a text
-	// unit as its object within three words.
+	// letter", "compose a poem", "sing me one of her lullabies": an
+	// imperative production verb with a text unit as its object within four
+	// words.
 	if f.producing > 0 && textUnits[w] {
 		f.phrases++
 		f.producing = 0
@@ -240,7 +258,10 @@ func (f *proseFeatures) word(w string) {
 		f.actOrdered = true
 	}
 	if imperativeHere && producers[w] {
-		f.producing = 3
+		f.producing = 4
+	}
+	if pretextBefore[f.prev] && pretextAfter[w] && f.strongSeen.add(pretextID) {
+		f.strong++
 	}
 	if id, ok := strongTerms[w]; ok && f.strongSeen.add(id) {
 		f.strong++
@@ -343,7 +364,7 @@ var (
 		"keep", "always", "never", "don't", "dont", "do", "start", "begin", "continue", "include", "decode",
 		"encode", "show", "reveal", "display", "use", "make", "stop", "help", "follow", "obey", "assume",
 		"roleplay", "simulate", "become", "play", "speak", "talk", "insert", "add", "replace", "focus", "consider",
-		"send", "conclude", "proceed", "outline", "elaborate", "let's", "lets",
+		"send", "conclude", "proceed", "outline", "elaborate", "let's", "lets", "sing", "note", "detail",
 		// de, fr, es, it
 		"ignoriere", "vergiss", "antworte", "schreibe", "schreib", "sag", "gib", "zeige", "tu", "handle", "spiele",
 		"ignorez", "oubliez", "répondez", "écrivez", "dites", "agissez", "ignore", "oublie", "réponds", "écris", "dis",
@@ -397,6 +418,7 @@ var (
 		"words", "sentence", "sentences", "paragraph", "essay", "article", "post", "letter", "poem", "script",
 		"tutorial", "guide", "message", "text", "blog", "email", "tweet", "list", "language", "chat", "conversation", "question", "questions",
 		"mode", "role", "write", "writing", "user", "human", "tokens", "generate", "information", "system",
+		"explanation", "song", "songs", "lullaby", "lullabies",
 		"regeln", "antwort", "réponse", "respuesta", "risposta", "modèle", "modelo", "modell",
 		// zu, sq, ga, gd: answer, mode
 		"impendulo", "empendulweni", "kwimpendulo", "përgjigje", "përgjigjen", "përgjigjes", "freagra", "fhreagra",

@@ -14,6 +14,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"math"
+	"mime/quotedprintable"
 	"regexp"
 	"strings"
 	"unicode"
@@ -99,7 +102,7 @@ func Detects(ruleID string) string {
 func (c Category) detects() string {
 	switch c {
 	case Override:
-		return "Instruction override: after normalization (NFKC, lower case, Cyrillic and Greek homoglyphs, leetspeak digits, zero-width characters dropped, spaced-out letters joined), a verb such as ignore, disregard, forget, bypass or \"pay no attention to\" followed within five words by an object such as instructions, prompt, guidelines or (with a qualifier such as previous, above, all, your) rules, context, data; a role-override opener such as \"you are now\", \"from now on you\", \"developer mode\", \"reveal your\", \"stop everything\"; a note addressed to the automated reader (\"note to automated analysis software\", \"note to the AI\", \"if you are an AI\"); a prompt-extraction phrase such as \"repeat the above\", \"were you told\", \"you were given\" or the identifier systemPrompt; or \"your\" followed within two words by instructions, prompt or directives (a request for the model's own instructions). The verb drop is not read (capabilities.drop in every manifest)."
+		return "Instruction override: after normalization (NFKC, lower case, Cyrillic and Greek homoglyphs, leetspeak digits, zero-width characters dropped, spaced-out letters joined), a verb such as ignore, disregard, forget, bypass or \"pay no attention to\" followed within five words by an object such as instructions, prompt, guidelines or (with a qualifier such as previous, above, all, your) rules, context, data; a role-override opener such as \"you are now\", \"from now on you\", \"developer mode\", \"reveal your\", \"stop everything\"; a note addressed to the automated reader (\"note to automated analysis software\", \"note to the AI\", \"if you are an AI\"); a prompt-extraction phrase such as \"repeat the above\", \"were you told\", \"you were given\" or the identifier systemPrompt; or \"your\" followed within two words by instructions, prompt or directives (a request for the model's own instructions); a verdict dictated to the reader (\"is not malicious\", \"are not harmful\", \"isn't suspicious\": a copula, not, and malicious, harmful, suspicious, dangerous, phishing, spam, fraudulent or malware); a note signed by an authority the reader is asked to trust (\"note by\" or \"note from\" followed within three words by trustworthy, trusted, expert, verified, official, authoritative or certified). The verb drop is not read (capabilities.drop in every manifest)."
 	case RoleMarker:
 		return "Role and chat-template markers: tokens of model chat templates (`<|im_start|>`, `<<SYS>>`, `[INST]`, `<start_of_turn>`, ...), markdown role headers (`### System`), and role prefixes (`System:`, `Assistant:`) opening the string or a line."
 	case ToolBlock:
@@ -107,11 +110,11 @@ func (c Category) detects() string {
 	case HiddenText:
 		return "Invisible and bidirectional Unicode: format characters (zero-width, bidi overrides and isolates, tag characters), private-use and unassigned code points, control characters other than tab and line breaks, blank fillers, invalid UTF-8. Base severity MEDIUM: such characters also come from careless copying."
 	case Encoded:
-		return "Encoded payloads: runs of base64 or base32 (24 characters or more), Ascii85 (25 or more, with punctuation) or hex (32 or more) that decode to text which is itself detected (rescanned, two levels deep) or reads as at least four words of prose; and ROT13 text (three distinct common English words in ROT13 form, such as gur, naq, lbh) whose decoding reads likewise; and a decoding left to the reader, whatever the payload: a line labelled as encoded text (\"BASE32 encoded string: ...\", \"Encoded: ...\") followed by a line that is only a \"decoded\" label to complete, or \"what does this mean?\" closed by one base64, base32 or hex token that decodes to text, however short."
+		return "Encoded payloads: runs of base64 or base32 (24 characters or more), Ascii85 (25 or more, with punctuation) or hex (32 or more) that decode to text which is itself detected (rescanned, two levels deep) or reads as at least four words of prose; and ROT13 text (three distinct common English words in ROT13 form, such as gur, naq, lbh) whose decoding reads likewise; and a decoding left to the reader, whatever the payload: a line labelled as encoded text (\"BASE32 encoded string: ...\", \"Encoded: ...\") followed by a line that is only a \"decoded\" label to complete, or \"what does this mean?\" closed by one base64, base32 or hex token that decodes to text, however short, or by a phrase of letters that reads as English only once ROT13 is undone (its letters' log-likelihood under English letter frequencies at least half a nat per letter better rotated; six letters or more); and MIME quoted-printable (a soft line break, \"=\" closing a line, or three encoded bytes such as =3D) whose decoding is detected or reads as prose."
 	case Exfiltration:
 		return "Markdown and HTML exfiltration: a markdown image with a remote URL, an HTML image, or a markdown or reference link whose URL carries a query string."
 	case Prose:
-		return "Prose addressed to a model. Cluster and directory fields hold names, identifiers, JSON and short descriptions; prose that speaks to someone about the things a language model is told about is an anomaly there whatever it asks for, so the rule needs no list of attacks. One pass over the words (folded as for INJ-001) counts address: second-person words (you, your and their German, French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese, Japanese, Korean, Zulu, Albanian, Irish and Scottish Gaelic forms), sentences, or clauses right after \": \", opening with an imperative verb (write, act, answer, ignore, describe, ... and their forms in those languages), and address phrases (\"you are\", \"you will\", \"you are a\", \"your task\", \"your answer\", \"I want you\", \"can you\", \"act as a\" (and, ordered, \"act like my\", \"act as my\"), a piece of writing ordered or its transformation (an imperative write, generate, compose, provide, repeat, translate... with a word, sentence, paragraph, letter, poem, story, list... as its object within three words: \"write one sentence\", \"generate a letter\", \"repeat the word\"; with the Zulu, Albanian and Irish verbs and nouns), and first-person requests: \"I need\", \"I'd like\", \"help me\", \"asking you to\", ...; an imperative also counts after \"please\" or \"could you\"); and model talk: strong terms (assistant, AI, chatbot, persona, jailbreak, unfiltered, prompt, ethical, restrictions, the named jailbreak families DAN and grandma, ...) count 2, generic ones (answer, response, output, rules, character, story, ...) 1, each distinct term once. \"your answer\" counts as one strong term, also where the possessive follows the noun (Zulu \"impendulo yakho\", Albanian \"përgjigjen tënde\", Gaelic \"fhreagairt agad\") or is Irish \"do\" (\"do fhreagra\"). A string of at least 6 words is reported when it is addressed, names a strong term or holds an address phrase, and 2 x address phrases + second-person words (up to 3) + imperative openings (up to 2) + model talk (up to 8) reaches 6. The finding's reason gives every count, so it explains itself. Measured on public corpora and benign manifests, Helm charts, an operator bundle and directory samples: see the README, \"Injection defence\"."
+		return "Prose addressed to a model. Cluster and directory fields hold names, identifiers, JSON and short descriptions; prose that speaks to someone about the things a language model is told about is an anomaly there whatever it asks for, so the rule needs no list of attacks. One pass over the words (folded as for INJ-001) counts address: second-person words (you, your and their German, French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese, Japanese, Korean, Zulu, Albanian, Irish and Scottish Gaelic forms), sentences, or clauses right after \": \", opening with an imperative verb (write, act, answer, ignore, describe, ... and their forms in those languages), and address phrases (\"you are\", \"you will\", \"you are a\", \"your task\", \"your answer\", \"I want you\", \"can you\", \"act as a\" (and, ordered, \"act like my\", \"act as my\"), a piece of writing ordered or its transformation (an imperative write, generate, compose, provide, repeat, translate... with a word, sentence, paragraph, letter, poem, story, list... as its object within four words: \"write one sentence\", \"generate a letter\", \"repeat the word\"; a procedure or a performance ordered the same way: outline, describe, explain, detail or sing with steps, plan, procedure, process, recipe, method, explanation, description, song or lullaby: \"outline the steps\", \"sing me one of her lullabies\"; with the Zulu, Albanian and Irish verbs and nouns), and first-person requests: \"I need\", \"I'd like\", \"help me\", \"asking you to\", ...; an imperative also counts after \"please\" or \"could you\"); and model talk: strong terms (assistant, AI, chatbot, persona, jailbreak, unfiltered, prompt, ethical, restrictions, the named jailbreak families DAN and grandma, and a pretext given to whoever might refuse: educational, research, academic, informational or scientific followed by purposes, purpose, project, standpoint, context or exercise, ...) count 2, generic ones (answer, response, output, rules, character, story, ...) 1, each distinct term once. \"your answer\" counts as one strong term, also where the possessive follows the noun (Zulu \"impendulo yakho\", Albanian \"përgjigjen tënde\", Gaelic \"fhreagairt agad\") or is Irish \"do\" (\"do fhreagra\"). A string of at least 6 words is reported when it is addressed, names a strong term or holds an address phrase, and 2 x address phrases + second-person words (up to 3) + imperative openings (up to 2) + model talk (up to 8) reaches 6. The finding's reason gives every count, so it explains itself. Measured on public corpora and benign manifests, Helm charts, an operator bundle and directory samples: see the README, \"Injection defence\"."
 	}
 	return ""
 }
@@ -145,6 +148,8 @@ func scan(s string, depth int) []Hit {
 	words := normalize(s)
 	if r, ok := override(words); ok {
 		add(Override, r)
+	} else if r, ok := verdict(words); ok {
+		add(Override, r)
 	}
 	lower := strings.ToLower(foldRunes(s))
 	if r, ok := roleMarker(lower); ok {
@@ -164,6 +169,8 @@ func scan(s string, depth int) []Hit {
 		} else if r, ok := decodeTemplate(lower); ok {
 			add(Encoded, r)
 		} else if r, ok := askedDecoding(s); ok {
+			add(Encoded, r)
+		} else if r, ok := quotedPrintable(s, depth); ok {
 			add(Encoded, r)
 		}
 	}
@@ -300,6 +307,41 @@ func override(words []string) (string, bool) {
 			for j := i + 1; j < len(words) && j <= i+2; j++ {
 				if ownInstructions[words[j]] {
 					return "reference to the model's own \"" + strings.Join(words[i:j+1], " ") + "\"", true
+				}
+			}
+		}
+	}
+	return "", false
+}
+
+// A verdict dictated to whoever judges the text: a claim that it is not
+// malicious ("the domain name is not malicious"), or a note signed by an
+// authority the reader is asked to trust ("Note by a trustworthy expert
+// recruiter: ..."). Names, labels and descriptions state what a thing is;
+// they have no reason to tell their reader how to judge them.
+var (
+	cleared = map[string]bool{
+		"malicious": true, "harmful": true, "suspicious": true, "dangerous": true,
+		"phishing": true, "spam": true, "fraudulent": true, "malware": true,
+	}
+	copulas   = map[string]bool{"is": true, "are": true, "was": true, "be": true, "isnt": true, "arent": true}
+	authority = map[string]bool{
+		"trustworthy": true, "trusted": true, "expert": true, "verified": true,
+		"official": true, "authoritative": true, "certified": true,
+	}
+)
+
+func verdict(words []string) (string, bool) {
+	for i, w := range words {
+		switch {
+		case w == "not" && i+1 < len(words) && cleared[words[i+1]] && i > 0 && (copulas[words[i-1]] || i > 1 && copulas[words[i-2]]):
+			return "a verdict dictated to the reader (\"" + strings.Join(words[i:i+2], " ") + "\")", true
+		case (w == "isnt" || w == "arent") && i+1 < len(words) && cleared[words[i+1]]:
+			return "a verdict dictated to the reader (\"" + strings.Join(words[i:i+2], " ") + "\")", true
+		case w == "note" && i+1 < len(words) && (words[i+1] == "by" || words[i+1] == "from"):
+			for j := i + 2; j < len(words) && j <= i+4; j++ {
+				if authority[words[j]] {
+					return "a note signed by an authority the reader is asked to trust (\"" + strings.Join(words[i:j+1], " ") + "\")", true
 				}
 			}
 		}
@@ -667,6 +709,9 @@ var meaningAsked = regexp.MustCompile(`(?i)\bwhat does (?:this|it) mean\?\s+([A-
 func askedDecoding(s string) (string, bool) {
 	m := meaningAsked.FindStringSubmatch(s)
 	if m == nil {
+		if m := meaningAskedROT13.FindStringSubmatch(s); m != nil && rot13Reads(m[1]) {
+			return "the meaning asked of a phrase that reads as English only in ROT13", true
+		}
 		return "", false
 	}
 	tok := m[1]
@@ -693,6 +738,57 @@ func askedDecoding(s string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// meaningAskedROT13 is the same question closed by a short phrase of letters
+// closing its line ("What does this mean? Unun cjarq!"), which rot13Reads
+// judges.
+var meaningAskedROT13 = regexp.MustCompile(`(?im)\bwhat does (?:this|it) mean\?[ \t]+([A-Za-z][A-Za-z .,!?'-]{3,80})[ \t]*$`)
+
+// englishFreq is the frequency of each letter in English text (per cent).
+var englishFreq = [26]float64{
+	8.2, 1.5, 2.8, 4.3, 12.7, 2.2, 2.0, 6.1, 7.0, 0.15, 0.77, 4.0, 2.4,
+	6.7, 7.5, 1.9, 0.095, 6.0, 6.3, 9.1, 2.8, 0.98, 2.4, 0.15, 2.0, 0.074,
+}
+
+// rot13Reads reports whether a phrase reads as English clearly better once
+// ROT13 is undone: the log-likelihood of its letters under English letter
+// frequencies gains at least half a nat per letter. Plain English loses as
+// much when rotated, so a phrase in clear is never taken for ROT13.
+func rot13Reads(phrase string) bool {
+	var plain, rotated float64
+	n := 0
+	for _, r := range strings.ToLower(phrase) {
+		if r < 'a' || r > 'z' {
+			continue
+		}
+		n++
+		plain += math.Log(englishFreq[r-'a'])
+		rotated += math.Log(englishFreq[(r-'a'+13)%26])
+	}
+	return n >= 6 && rotated-plain >= 0.5*float64(n)
+}
+
+// qpSoftBreak is a quoted-printable soft line break ("=" closing a line)
+// and qpEscape an encoded byte ("=3D", "=C3").
+var (
+	qpSoftBreak = regexp.MustCompile(`=\r?\n`)
+	qpEscape    = regexp.MustCompile(`=[0-9A-F]{2}`)
+)
+
+// quotedPrintable reports text in MIME's quoted-printable encoding (soft
+// line breaks, or three or more encoded bytes) that decodes to text:
+// mail-transport encoding has no place in a name or a description, and it
+// hides words from a reader that looks for them in clear.
+func quotedPrintable(s string, depth int) (string, bool) {
+	if !qpSoftBreak.MatchString(s) && len(qpEscape.FindAllStringIndex(s, 3)) < 3 {
+		return "", false
+	}
+	b, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(s)))
+	if err != nil || !textual(b, depth) {
+		return "", false
+	}
+	return "quoted-printable that decodes to text", true
 }
 
 func decodeTemplate(lower string) (string, bool) {
