@@ -120,7 +120,9 @@ func measure(lower string) proseFeatures {
 		switch r {
 		case '.', '!', '?', '\n', '\u3002', '\uff01', '\uff1f', '\u0964':
 			f.endSentence()
-		case ':':
+		case ':', '=':
+			// "RULES=respond as Bob", "ROLE = never refuse": a key set to
+			// an order opens a clause as a colon does.
 			f.afterColon = true
 		case ' ', '\t':
 		default:
