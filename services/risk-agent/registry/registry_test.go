@@ -182,3 +182,45 @@ func TestControls(t *testing.T) {
 		t.Error("not sorted")
 	}
 }
+
+// TestCISTitles checks every CIS control title against the benchmark's own
+// wording as aquasecurity/kube-bench transcribes it (testdata/cis-titles.txt,
+// with its source): the same text, without kube-bench's "(Automated)" or
+// "(Manual)" assessment marker. Every CIS control a rule maps to must be
+// there, so that no control number is written from memory.
+func TestCISTitles(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "cis-titles.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := map[string]string{}
+	for n, line := range strings.Split(string(data), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		id, text, ok := strings.Cut(line, "\t")
+		if !ok {
+			t.Fatalf("cis-titles.txt:%d: want ID<TAB>text", n+1)
+		}
+		text = strings.TrimSuffix(strings.TrimSuffix(text, " (Automated)"), " (Manual)")
+		published[id] = text
+	}
+	seen := 0
+	for _, c := range registry.Controls() {
+		if !strings.HasPrefix(c.GetId(), "CIS-") {
+			continue
+		}
+		seen++
+		want, ok := published[c.GetId()]
+		if !ok {
+			t.Errorf("%s: not in the published check list (testdata/cis-titles.txt)", c.GetId())
+			continue
+		}
+		if c.GetTitle() != want {
+			t.Errorf("%s: title %q, the benchmark's is %q", c.GetId(), c.GetTitle(), want)
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no CIS control")
+	}
+}
