@@ -6,6 +6,7 @@ require (
 	secureaudit.dev/services/orchestrator v0.0.0
 	github.com/google/go-cmp v0.7.0
 	github.com/spf13/cobra v1.10.2
+	golang.org/x/oauth2 v0.36.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 	secureaudit.dev/gen v0.0.0

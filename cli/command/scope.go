@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"secureaudit.dev/cli/client"
+	"secureaudit.dev/cli/login"
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
 
@@ -42,15 +43,31 @@ func scopeClient(f *auditFlags) (*client.Client, secureauditv1.ScopeServiceClien
 }
 
 // idTokenFlag is the person behind a decision: an OpenID Connect ID token
-// read from a file, never a name typed on the command line.
-type idTokenFlag struct{ file string }
+// read from a file, or obtained by signing in with the device login, never a
+// name typed on the command line.
+type idTokenFlag struct {
+	file   string
+	device bool
+	login  login.Device
+}
 
 func (f *idTokenFlag) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.file, "id-token-file", "", "file holding your OpenID Connect ID token (a JWT from Entra ID or the issuer the orchestrator trusts, -oidc-issuer); the orchestrator verifies it and records you from its claims")
+	cmd.Flags().BoolVar(&f.device, "device-login", false, "sign in with the OAuth 2.0 device authorization grant instead of --id-token-file: open the address shown, enter the code, and the ID token the issuer returns is sent (never shown or stored); needs --oidc-issuer and --oidc-client-id")
+	cmd.Flags().StringVar(&f.login.Issuer, "oidc-issuer", os.Getenv(login.EnvIssuer), "the OpenID Connect issuer to sign in at with --device-login, as the orchestrator's -oidc-issuer (Entra ID: https://login.microsoftonline.com/TENANT-ID/v2.0) ($"+login.EnvIssuer+")")
+	cmd.Flags().StringVar(&f.login.ClientID, "oidc-client-id", os.Getenv(login.EnvClientID), "the application (client) ID to sign in to with --device-login: the orchestrator's -oidc-audience ($"+login.EnvClientID+")")
+	cmd.Flags().StringVar(&f.login.CAFile, "oidc-ca-file", os.Getenv(login.EnvCAFile), "PEM certificates to trust for the issuer besides the system's, for a private issuer ($"+login.EnvCAFile+")")
 }
 
-// token reads the ID token; "-" reads standard input.
+// token reads the ID token, or signs in when --device-login is given;
+// "-" reads standard input. It returns "" when neither is given.
 func (f *idTokenFlag) token(cmd *cobra.Command) (string, error) {
+	if f.device {
+		if f.file != "" {
+			return "", errors.New("--device-login and --id-token-file: give one of them")
+		}
+		return f.login.IDToken(cmd.Context(), cmd.ErrOrStderr())
+	}
 	if f.file == "" {
 		return "", nil
 	}
