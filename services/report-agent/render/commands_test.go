@@ -53,6 +53,12 @@ func TestNewFix(t *testing.T) {
 			fixView{Prose: []string{"kubectl -n a create serviceaccount NAME, set serviceAccountName: NAME in each workload (kubectl -n a set serviceaccount KIND/NAME NAME), then kubectl -n a patch serviceaccount default -p '{\"automountServiceAccountToken\":false}'"},
 				Commands: []string{"kubectl -n a patch serviceaccount default -p '{\"automountServiceAccountToken\":false}'"}}},
 		{"Review who needs it.", fixView{Prose: []string{"Review who needs it."}}},
+		// A closing "Command: ..." made only of commands is shown once, as
+		// commands, not also in the sentence.
+		{"Remove the guest from the binding. Command: kubectl -n payments delete rolebinding contractor-view",
+			fixView{Prose: []string{"Remove the guest from the binding."}, Commands: []string{"kubectl -n payments delete rolebinding contractor-view"}}},
+		{"List the credentials, then delete the old ones. Command: az ad app credential list --id b41f7c2e; az ad app credential delete --id b41f7c2e --key-id 3d7a1f9e",
+			fixView{Prose: []string{"List the credentials, then delete the old ones."}, Commands: []string{"az ad app credential list --id b41f7c2e", "az ad app credential delete --id b41f7c2e --key-id 3d7a1f9e"}}},
 		{"kubectl edit clusterrolebinding admins to remove only this subject",
 			fixView{Prose: []string{"kubectl edit clusterrolebinding admins to remove only this subject"}, Commands: []string{"kubectl edit clusterrolebinding admins"}}},
 		{"Remove the label: kubectl label clusterrole sneaky 'rbac.authorization.k8s.io/aggregate-to-view-'; kubectl edit clusterrole view.",

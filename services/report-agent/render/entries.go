@@ -32,7 +32,7 @@ func (h hitView) Text() string {
 // those that amplify it, then those of narrower grants it folds.
 func (e *entryView) HitsText() string {
 	var parts []string
-	for _, how := range []string{"", howAmplifies, howNarrower, howAdds} {
+	for _, how := range []string{"", howAmplifies, howNarrower, howSameFact, howAdds} {
 		var hs []string
 		for _, h := range e.Hits {
 			if h.How == how {
@@ -56,6 +56,7 @@ const (
 	howAmplifies = "amplifying the grant"
 	howNarrower  = "held more broadly by this grant"
 	howAdds      = "added at low severity by a narrower grant of the same subject"
+	howSameFact  = "the same finding through another binding"
 )
 
 // entryView is what an entry adds to its lead finding's view.
@@ -66,8 +67,11 @@ type entryView struct {
 	Capabilities []string
 	// Workloads are the workloads that run as the subject.
 	Workloads []string
-	// Narrower are the subject's grants that this one gives more broadly.
+	// Narrower are the subject's grants that this one gives more broadly,
+	// or, when SameFact, the other bindings an identity finding is found
+	// through.
 	Narrower []string
+	SameFact bool
 	// Hits are every rule hit the entry holds.
 	Hits []hitView
 	// Suggestion spells out the action: the narrower grant, or what the
@@ -81,6 +85,14 @@ type entryView struct {
 // ServiceAccount, whose workloads the report lists.
 func (f findingView) IsServiceAccount() bool {
 	return f.kind == secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT
+}
+
+// NarrowerLabel names the list of Narrower.
+func (e *entryView) NarrowerLabel() string {
+	if e.SameFact {
+		return "Also through (the same finding, folded here)"
+	}
+	return "Also held more narrowly (folded here)"
 }
 
 // HitCount is how many rule hits the entry holds.
@@ -128,12 +140,23 @@ func newEntryView(e entry.Entry, fv *findingView) {
 	for _, f := range e.Amplified {
 		ev.Hits = append(ev.Hits, newHit(f, howAmplifies))
 	}
+	// An identity finding (a stale, disabled or guest account, a second
+	// path through Azure...) is one fact about the subject, found once per
+	// binding that gives it access: the other bindings are the same fact
+	// through another binding, not narrower grants, and carry no role.
+	ev.SameFact = identityFinding(lead)
 	for _, g := range e.Narrower {
 		l := g.Lead()
-		ev.Narrower = append(ev.Narrower, fmt.Sprintf("%s, %s (%s)", roleText(l.GetRole())+" through "+bindingText(l.GetBinding()), scopeText(l.GetScope()), strings.Join(ruleIDs(g.Hits), ", ")))
+		grant := bindingText(l.GetBinding())
+		if l.GetRole() != nil {
+			grant = roleText(l.GetRole()) + " through " + grant
+		}
+		ev.Narrower = append(ev.Narrower, fmt.Sprintf("%s, %s (%s)", grant, scopeText(l.GetScope()), strings.Join(ruleIDs(g.Hits), ", ")))
 		for _, f := range g.Hits {
 			how := howNarrower
-			if e.Adds(f) {
+			if ev.SameFact {
+				how = howSameFact
+			} else if e.Adds(f) {
 				how = howAdds
 			}
 			ev.Hits = append(ev.Hits, newHit(f, how))

@@ -142,3 +142,43 @@ func TestReconciledBinding(t *testing.T) {
 		}
 	}
 }
+
+// TestIdentityFindingThroughTwoBindings: an identity finding (here a stale
+// account) found through two bindings of the person is one entry that names
+// the other binding as the same finding through it: no role ("none"), and
+// neither "narrower" nor "broader", which compare grants, not facts about a
+// person.
+func TestIdentityFindingThroughTwoBindings(t *testing.T) {
+	jun := &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "jun@example.com"}
+	web := &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: "web"}
+	stale := func(id, binding, key string) *secureauditv1.Finding {
+		return &secureauditv1.Finding{
+			Id: id, RuleId: "ENTRA-010", Family: secureauditv1.RuleFamily_RULE_FAMILY_IDENTITY, Title: "stale account with cluster access",
+			Severity: secureauditv1.Severity_SEVERITY_MEDIUM, SeverityReason: "base", Subject: jun,
+			Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING, Namespace: "web", Name: binding},
+			Scope:   web, Remediation: "Confirm the access is still needed.", GrantKey: key,
+		}
+	}
+	r := asSent(&secureauditv1.Report{Cluster: "c", DirectoryAvailable: true, Findings: []*secureauditv1.Finding{
+		stale("00000000000000c1", "web-devs-debug", "00000000000000d1"),
+		stale("00000000000000c2", "web-devs-edit", "00000000000000d2"),
+	}})
+	md := string(Markdown(r))
+	h, err := HTML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(h)
+	for _, bad := range []string{"none through", "held more narrowly", "held more broadly"} {
+		if strings.Contains(md, bad) || strings.Contains(html, bad) {
+			t.Errorf("the report says %q of a finding about a person", bad)
+		}
+	}
+	if !strings.Contains(md, "- **Also through (the same finding, folded here):** RoleBinding web-devs-") ||
+		!strings.Contains(md, "the same finding through another binding: ENTRA-010 Medium 00000000000000c") {
+		t.Errorf("report.md does not name the other binding as the same finding:\n%s", md)
+	}
+	if !strings.Contains(html, "Also through (the same finding, folded here)") {
+		t.Error("report.html does not name the other binding as the same finding")
+	}
+}

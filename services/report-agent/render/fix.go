@@ -39,6 +39,17 @@ func newFix(remediation string) fixView {
 			add(c)
 			continue
 		}
+		if prose, cmds, ok := commandTail(line); ok {
+			// "Remove the binding. Command: kubectl ..." : the commands are
+			// shown as commands, not a second time in the sentence.
+			if prose != "" {
+				fx.Prose = append(fx.Prose, prose)
+			}
+			for _, c := range cmds {
+				add(c)
+			}
+			continue
+		}
 		fx.Prose = append(fx.Prose, line)
 		for _, c := range embedded(line) {
 			if Runnable(c) {
@@ -47,6 +58,31 @@ func newFix(remediation string) fixView {
 		}
 	}
 	return fx
+}
+
+// commandLabels introduce the commands that close a remediation.
+var commandLabels = []string{" Command: ", " Commands: ", "Command: ", "Commands: "}
+
+// commandTail splits a line ending in "Command: CMD[; CMD...]" into its
+// prose and its commands, when everything after the label is runnable
+// commands and nothing else.
+func commandTail(line string) (prose string, cmds []string, ok bool) {
+	for _, label := range commandLabels {
+		i := strings.LastIndex(line, label)
+		if i < 0 || (label[0] != ' ' && i != 0) {
+			continue
+		}
+		tail := strings.TrimSuffix(strings.TrimSpace(line[i+len(label):]), ".")
+		for part := range strings.SplitSeq(tail, "; ") {
+			part = strings.TrimSpace(part)
+			if part == "" || commandEnd(part) != len(part) || !Runnable(part) {
+				return "", nil, false
+			}
+			cmds = append(cmds, part)
+		}
+		return strings.TrimSpace(line[:i]), cmds, len(cmds) > 0
+	}
+	return "", nil, false
 }
 
 // commandStart finds where a command begins within a sentence.

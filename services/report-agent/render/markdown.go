@@ -318,7 +318,7 @@ func writeFinding(b textWriter, f *findingView, v view) {
 			fmt.Fprintf(b, "- **Runs as it:** %s\n", mdList(e.Workloads, "no workload of the snapshot"))
 		}
 		if len(e.Narrower) > 0 {
-			fmt.Fprintf(b, "- **Also held more narrowly (folded here):** %s\n", mdList(e.Narrower, ""))
+			fmt.Fprintf(b, "- **%s:** %s\n", e.NarrowerLabel(), mdList(e.Narrower, ""))
 		}
 	}
 	if f.Entry != nil && f.Entry.Suggestion != "" {

@@ -33,6 +33,7 @@ var sentControls = []*secureauditv1.ControlTitle{
 // IDs the tests use; every other test rule is an RBAC rule.
 var sentFamilies = map[string]secureauditv1.RuleFamily{
 	"ENTRA-002": secureauditv1.RuleFamily_RULE_FAMILY_IDENTITY,
+	"ENTRA-010": secureauditv1.RuleFamily_RULE_FAMILY_IDENTITY,
 	"PATH-001":  secureauditv1.RuleFamily_RULE_FAMILY_PATH,
 }
 
