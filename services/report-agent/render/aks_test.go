@@ -79,9 +79,17 @@ func TestAKSSection(t *testing.T) {
 		"Medium: public API server without authorized IP ranges",
 		"CIS-AKS-5.5.1 (Manage Kubernetes RBAC users with Azure AD)",
 		"az aks update -g rg -n aks --disable-local-accounts",
+		// A setting is reconfigured, not revoked or reviewed as access;
+		// the admin group's members are access, judged as such.
+		"- **Action:** Reconfigure: change the cluster's setting",
 	} {
 		if !strings.Contains(section, want) {
 			t.Errorf("AKS section lacks %q:\n%s", want, section)
+		}
+	}
+	for _, row := range []string{"| Critical | AKS local accounts enabled | none | cluster-wide | Reconfigure |", "| Medium | public API server without authorized IP ranges | none | cluster-wide | Reconfigure |", "| Medium | cluster-admin through Azure | Group 2f8c5b71-0a4e-4d39-8b6f-e1c7a3d90f25 | cluster-wide | Review |"} {
+		if !strings.Contains(md, row) {
+			t.Errorf("summary lacks the row ending %q", row)
 		}
 	}
 	if strings.Contains(section, "Rule hits") {

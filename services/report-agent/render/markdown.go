@@ -68,6 +68,7 @@ var actionMeaning = map[Action]string{
 	ActionReview:      "confirm at the next access review that this access is still needed",
 	ActionReduce:      "narrow the installed component's grant as spelled out, keeping what it needs",
 	ActionAccept:      "keep the installed component's grant with a written justification and a named owner",
+	ActionReconfigure: "change the cluster's setting as shown under \"How to fix it\"; it is no one's access to remove",
 }
 
 func writeExecutive(b textWriter, v view) {
@@ -211,7 +212,7 @@ func writeSummary(b textWriter, v view) {
 	}
 	b.WriteString("\nActions: **Revoke**: " + actionMeaning[ActionRevoke] + "; **Investigate**: " + actionMeaning[ActionInvestigate] +
 		"; **Review**: " + actionMeaning[ActionReview] + "; **Reduce scope**: " + actionMeaning[ActionReduce] +
-		"; **Accept with justification**: " + actionMeaning[ActionAccept] + ".\n\n")
+		"; **Accept with justification**: " + actionMeaning[ActionAccept] + "; **Reconfigure**: " + actionMeaning[ActionReconfigure] + ".\n\n")
 }
 
 func writeHistory(b textWriter, v view) {

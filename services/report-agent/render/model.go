@@ -25,13 +25,20 @@ const (
 	// ActionAccept: keep an installed component's grant, with a written
 	// justification and an owner.
 	ActionAccept Action = "Accept with justification"
+	// ActionReconfigure: change a setting of the cluster, not anyone's
+	// access (AKS local accounts, a public API server...).
+	ActionReconfigure Action = "Reconfigure"
 )
 
-// actionFor decides a finding's action from its severity and family:
-// critical findings and high identity findings (a guest, a disabled or
-// orphaned account holding access) are revoked, other high findings
-// investigated, the rest reviewed.
+// actionFor decides a finding's action from its severity and family: a
+// cluster setting is reconfigured whatever its severity; critical findings
+// and high identity findings (a guest, a disabled or orphaned account
+// holding access) are revoked, other high findings investigated, the rest
+// reviewed.
 func actionFor(f *secureauditv1.Finding) Action {
+	if clusterSetting(f) {
+		return ActionReconfigure
+	}
 	switch f.GetSeverity() {
 	case secureauditv1.Severity_SEVERITY_CRITICAL:
 		return ActionRevoke
@@ -42,6 +49,14 @@ func actionFor(f *secureauditv1.Finding) Action {
 		return ActionInvestigate
 	}
 	return ActionReview
+}
+
+// clusterSetting reports whether a finding judges a setting of the cluster
+// (an AKS configuration rule without a subject) rather than anyone's access:
+// its fix is a configuration change, which "Revoke" or "Review this access"
+// would misstate.
+func clusterSetting(f *secureauditv1.Finding) bool {
+	return f.GetFamily() == secureauditv1.RuleFamily_RULE_FAMILY_AKS && f.GetSubject() == nil
 }
 
 // identityFinding reports whether a finding judges an identity (who the

@@ -344,11 +344,12 @@ func (g *graph) finding(s *snapshot.Snapshot, u int, next []int32, admin int) *s
 	if gr.Namespace != "" {
 		scope = &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: gr.Namespace}
 	}
-	desc := Rule.Rationale + " Path (" + fmt.Sprint(len(steps)) + " steps): " + strings.Join(steps, "; ") + "."
-	severity, reason := Rule.Severity, fmt.Sprintf("base CRITICAL (reaches cluster-admin in %d steps)", len(steps))
+	n := stepCount(len(steps))
+	desc := Rule.Rationale + " Path (" + n + "): " + strings.Join(steps, "; ") + "."
+	severity, reason := Rule.Severity, fmt.Sprintf("base CRITICAL (reaches cluster-admin in %s)", n)
 	if len(assumptions) > 0 {
 		severity = secureauditv1.Severity_SEVERITY_HIGH
-		reason = fmt.Sprintf("base CRITICAL, lowered to HIGH: a conditional path (reaches cluster-admin in %d steps only if %s)", len(steps), strings.Join(assumptions, "; "))
+		reason = fmt.Sprintf("base CRITICAL, lowered to HIGH: a conditional path (reaches cluster-admin in %s only if %s)", n, strings.Join(assumptions, "; "))
 		desc = "Conditional: " + strings.Join(assumptions, "; ") + ". " + desc
 	}
 	fix := remediation(gr, sub)
@@ -440,4 +441,12 @@ func displayName(s *snapshot.Snapshot, sub *secureauditv1.Subject) string {
 		}
 	}
 	return ""
+}
+
+// stepCount writes a path's length: "1 step", "3 steps".
+func stepCount(n int) string {
+	if n == 1 {
+		return "1 step"
+	}
+	return fmt.Sprintf("%d steps", n)
 }

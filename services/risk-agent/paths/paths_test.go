@@ -45,7 +45,11 @@ func load(t *testing.T, dir string) *snapshot.Snapshot {
 
 func steps(t *testing.T, f *secureauditv1.Finding) []string {
 	t.Helper()
-	_, path, ok := strings.Cut(f.GetDescription(), " steps): ")
+	_, rest, ok := strings.Cut(f.GetDescription(), " Path (")
+	var path string
+	if ok {
+		_, path, ok = strings.Cut(rest, "): ")
+	}
 	if !ok {
 		t.Fatalf("no path in %q", f.GetDescription())
 	}
