@@ -601,7 +601,19 @@ type Person struct {
 	// eligible is true for a group's eligible member under Privileged
 	// Identity Management for Groups: a member only after activating the
 	// membership (not standing access).
-	Eligible      bool `protobuf:"varint,480,opt,name=eligible,proto3" json:"eligible,omitempty"`
+	Eligible bool `protobuf:"varint,480,opt,name=eligible,proto3" json:"eligible,omitempty"`
+	// service_principal is true for a member that is a service principal
+	// (an application or a managed identity), not a person; display_name is
+	// its name and user_principal_name is empty.
+	ServicePrincipal bool `protobuf:"varint,700,opt,name=service_principal,json=servicePrincipal,proto3" json:"service_principal,omitempty"`
+	// via_group names the nested groups a transitive member was reached
+	// through ("sg-aks-sre-oncall" or "a > b"), empty for a direct member.
+	ViaGroup string `protobuf:"bytes,701,opt,name=via_group,json=viaGroup,proto3" json:"via_group,omitempty"`
+	// unresolved is true for a member ID the directory snapshot does not hold
+	// (a deleted object, or one outside what the entra-agent may read):
+	// display_name is the object ID. Listed so that a count of members is
+	// never short.
+	Unresolved    bool `protobuf:"varint,702,opt,name=unresolved,proto3" json:"unresolved,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -667,6 +679,27 @@ func (x *Person) GetDisabled() bool {
 func (x *Person) GetEligible() bool {
 	if x != nil {
 		return x.Eligible
+	}
+	return false
+}
+
+func (x *Person) GetServicePrincipal() bool {
+	if x != nil {
+		return x.ServicePrincipal
+	}
+	return false
+}
+
+func (x *Person) GetViaGroup() string {
+	if x != nil {
+		return x.ViaGroup
+	}
+	return ""
+}
+
+func (x *Person) GetUnresolved() bool {
+	if x != nil {
+		return x.Unresolved
 	}
 	return false
 }
@@ -1085,13 +1118,18 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\x04role\x18\x02 \x01(\v2\x1b.secureaudit.v1.FindingRoleB\x06\xbaH\x03\xc8\x01\x01R\x04role\x123\n" +
 	"\x05scope\x18\x03 \x01(\v2\x15.secureaudit.v1.ScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\x12\x1f\n" +
 	"\x05route\x18\xd4\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\x05route\x12\x1b\n" +
-	"\beligible\x18\xe0\x03 \x01(\bR\beligible\"\xbe\x01\n" +
+	"\beligible\x18\xe0\x03 \x01(\bR\beligible\"\xb5\x02\n" +
 	"\x06Person\x128\n" +
 	"\x13user_principal_name\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x11userPrincipalName\x12+\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12\x14\n" +
 	"\x05guest\x18\x03 \x01(\bR\x05guest\x12\x1a\n" +
 	"\bdisabled\x18\x04 \x01(\bR\bdisabled\x12\x1b\n" +
-	"\beligible\x18\xe0\x03 \x01(\bR\beligible\"\xea\x02\n" +
+	"\beligible\x18\xe0\x03 \x01(\bR\beligible\x12,\n" +
+	"\x11service_principal\x18\xbc\x05 \x01(\bR\x10servicePrincipal\x12&\n" +
+	"\tvia_group\x18\xbd\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\bviaGroup\x12\x1f\n" +
+	"\n" +
+	"unresolved\x18\xbe\x05 \x01(\bR\n" +
+	"unresolved\"\xea\x02\n" +
 	"\fAuditHistory\x124\n" +
 	"\x11previous_audit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x0fpreviousAuditId\x12V\n" +
 	"\x15previous_generated_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x13previousGeneratedAt\x12F\n" +

@@ -196,3 +196,50 @@ func TestEligibleInReview(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewMembersByKind: a bound group's members in the access review
+// are everyone its binding reaches, by kind: people, service principals and
+// IDs the directory snapshot lacks, nested ones named with their group, in
+// Markdown, HTML and CSV; the count is never only the people.
+func TestReviewMembersByKind(t *testing.T) {
+	r := aksReport()
+	r.DirectoryAvailable = true
+	r.AccessReview = append(r.AccessReview, &secureauditv1.ReviewSubject{
+		Subject: &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_GROUP, Name: "9d0c2f3a-6b1e-4c8d-a7f5-2e4b6d8a0c1e", DisplayName: "sg-ops"},
+		Grants: []*secureauditv1.AccessGrant{{
+			Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: "ops"},
+			Role:    &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "cluster-admin"},
+			Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER},
+		}},
+		Resolved: true,
+		Members: []*secureauditv1.Person{
+			{UserPrincipalName: "carol@contoso.com", DisplayName: "Carol"},
+			{UserPrincipalName: "lena@contoso.com", DisplayName: "Lena", ViaGroup: "sg-oncall"},
+			{DisplayName: "sp-deploy", ServicePrincipal: true},
+			{DisplayName: "4b1f0c2e-0000-4000-8000-000000000001", Unresolved: true},
+		},
+	})
+	md := string(Markdown(r))
+	for _, want := range []string{
+		"- **Members:** 2 people, 1 service principal and 1 unknown member, nested groups included (0 guests, 0 disabled)\n",
+		"  - Lena \\<lena@contoso.com\\> (through nested group sg-oncall)\n",
+		"  - sp-deploy (service principal)\n",
+		"  - 4b1f0c2e-0000-4000-8000-000000000001 (object ID the directory snapshot does not hold)\n",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q", want)
+		}
+	}
+	for f, want := range map[secureauditv1.ReportFormat]string{
+		secureauditv1.ReportFormat_REPORT_FORMAT_HTML: "2 people, 1 service principal and 1 unknown member, nested groups included",
+		secureauditv1.ReportFormat_REPORT_FORMAT_CSV:  "sp-deploy (service principal)",
+	} {
+		out, err := Document(f, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(out), want) {
+			t.Errorf("%s lacks %q", f, want)
+		}
+	}
+}

@@ -303,7 +303,7 @@ func writeFinding(b textWriter, f *findingView, v view) {
 	}
 	who := md(f.Subject)
 	if item := reviewFor(v, f); item != nil && len(item.Members) > 0 {
-		who += fmt.Sprintf("; %d %s through the group (access review [R%d](#%s))", len(item.Members), plural(len(item.Members), "person", "people"), item.Number, item.Anchor)
+		who += fmt.Sprintf("; %s through the group (access review [R%d](#%s))", item.Reach(), item.Number, item.Anchor)
 	}
 	if f.SubjectMissing {
 		who += "; " + subjectMissingText
@@ -563,7 +563,7 @@ func writePeople(b textWriter, item reviewItem) {
 		}
 		return
 	}
-	fmt.Fprintf(b, "- **Members:** %d (%d %s, %d disabled)\n", len(item.Members), item.Guests, plural(item.Guests, "guest", "guests"), item.Disabled)
+	fmt.Fprintf(b, "- **Members:** %s, nested groups included (%d %s, %d disabled)\n", item.Reach(), item.Guests, plural(item.Guests, "guest", "guests"), item.Disabled)
 	for _, m := range item.Members {
 		if fl := m.Flags(); fl != "" {
 			fmt.Fprintf(b, "  - %s (%s)\n", md(m.Text()), fl)

@@ -190,6 +190,12 @@ type personView struct {
 	Disabled bool
 	// Eligible marks a group's eligible member (PIM for Groups).
 	Eligible bool
+	// ServicePrincipal marks a member that is an application or managed
+	// identity, not a person; Unresolved one the directory snapshot lacks.
+	ServicePrincipal bool
+	Unresolved       bool
+	// Via names the nested groups a transitive member was reached through.
+	Via string
 }
 
 // Flags describes a person's notable attributes, or "".
@@ -203,6 +209,15 @@ func (p personView) Flags() string {
 	}
 	if p.Eligible {
 		f = append(f, "eligible member (PIM), not standing")
+	}
+	if p.ServicePrincipal {
+		f = append(f, "service principal")
+	}
+	if p.Unresolved {
+		f = append(f, "object ID the directory snapshot does not hold")
+	}
+	if p.Via != "" {
+		f = append(f, "through nested group "+p.Via)
 	}
 	return strings.Join(f, ", ")
 }
@@ -219,7 +234,42 @@ func (p personView) Text() string {
 }
 
 func newPerson(p *secureauditv1.Person) personView {
-	return personView{Name: p.GetUserPrincipalName(), Display: p.GetDisplayName(), Guest: p.GetGuest(), Disabled: p.GetDisabled(), Eligible: p.GetEligible()}
+	return personView{Name: p.GetUserPrincipalName(), Display: p.GetDisplayName(), Guest: p.GetGuest(), Disabled: p.GetDisabled(), Eligible: p.GetEligible(),
+		ServicePrincipal: p.GetServicePrincipal(), Unresolved: p.GetUnresolved(), Via: p.GetViaGroup()}
+}
+
+// Reach counts who a group's binding reaches, by kind: "3 people",
+// "3 people and 1 service principal", "2 people, 1 service principal and
+// 1 unknown member".
+func (item reviewItem) Reach() string {
+	var people, sps, unknown int
+	for _, m := range item.Members {
+		switch {
+		case m.ServicePrincipal:
+			sps++
+		case m.Unresolved:
+			unknown++
+		default:
+			people++
+		}
+	}
+	var parts []string
+	if people > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s", people, plural(people, "person", "people")))
+	}
+	if sps > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s", sps, plural(sps, "service principal", "service principals")))
+	}
+	if unknown > 0 {
+		parts = append(parts, fmt.Sprintf("%d unknown %s", unknown, plural(unknown, "member", "members")))
+	}
+	switch len(parts) {
+	case 0:
+		return "no member"
+	case 1:
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }
 
 // SignOff are the three outcomes a reviewer records for a review item.

@@ -161,7 +161,7 @@ func resolve(snap *snapshot.Snapshot, s *secureauditv1.ReviewSubject) {
 		s.Resolved = true
 		s.Subject.DisplayName = truncate(g.GetDisplayName(), 256)
 		s.Description = truncate(g.GetDescription(), 1024)
-		s.Members = people(snap, g.GetMemberIds(), maxMembers)
+		s.Members = members(snap, g, maxMembers)
 		s.Members = append(s.Members, eligiblePeople(snap, g, maxMembers-len(s.Members))...)
 		s.Owners = people(snap, g.GetOwnerIds(), maxOwners)
 	}
@@ -174,6 +174,81 @@ func person(u *secureauditv1.DirectoryUser) *secureauditv1.Person {
 		Guest:             u.GetUserType() == secureauditv1.UserType_USER_TYPE_GUEST,
 		Disabled:          !u.GetAccountEnabled(),
 	}
+}
+
+// members lists everyone a group's binding reaches: its users and service
+// principals, and those of the groups nested in it at any depth (breadth
+// first, each group once, so each member is listed once with the shortest
+// chain of nested groups it was reached through), and the member IDs the
+// directory snapshot does not hold, marked unresolved, so that the count a
+// reviewer signs is never short. Direct members first, then by chain; each
+// part sorted by UPN or name. At most limit.
+func members(snap *snapshot.Snapshot, g *secureauditv1.DirectoryGroup, limit int) []*secureauditv1.Person {
+	type level struct {
+		group *secureauditv1.DirectoryGroup
+		via   string
+	}
+	seenGroup := map[string]bool{strings.ToLower(g.GetId()): true}
+	seen := map[string]bool{}
+	var out []*secureauditv1.Person
+	queue := []level{{group: g}}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		var found []*secureauditv1.Person
+		for _, id := range cur.group.GetMemberIds() {
+			key := strings.ToLower(id)
+			if nested, ok := snap.GroupByID(id); ok {
+				if !seenGroup[key] {
+					seenGroup[key] = true
+					via := nested.GetDisplayName()
+					if via == "" {
+						via = nested.GetId()
+					}
+					if cur.via != "" {
+						via = cur.via + " > " + via
+					}
+					queue = append(queue, level{group: nested, via: via})
+				}
+				continue
+			}
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			var p *secureauditv1.Person
+			if u, ok := snap.UserByID(id); ok {
+				p = person(u)
+			} else if sp, ok := snap.ServicePrincipalByID(id); ok {
+				p = &secureauditv1.Person{DisplayName: truncate(sp.GetDisplayName(), 256), ServicePrincipal: true}
+				if p.DisplayName == "" {
+					p.DisplayName = truncate(sp.GetId(), 256)
+				}
+			} else {
+				p = &secureauditv1.Person{DisplayName: truncate(id, 256), Unresolved: true}
+			}
+			p.ViaGroup = truncate(cur.via, 1024)
+			found = append(found, p)
+		}
+		sort.SliceStable(found, func(i, j int) bool { return personOrder(found[i]) < personOrder(found[j]) })
+		out = append(out, found...)
+	}
+	if len(out) > limit {
+		out = out[:max(limit, 0)]
+	}
+	return out
+}
+
+// personOrder sorts people by UPN, then service principals and unresolved
+// IDs by name.
+func personOrder(p *secureauditv1.Person) string {
+	switch {
+	case p.GetUnresolved():
+		return "2" + p.GetDisplayName()
+	case p.GetServicePrincipal():
+		return "1" + strings.ToLower(p.GetDisplayName())
+	}
+	return "0" + p.GetUserPrincipalName()
 }
 
 // people lists the users among ids, sorted by UPN; ids that are not users

@@ -54,12 +54,20 @@ func directory() []*secureauditv1.DirectoryChunk {
 		Users: []*secureauditv1.DirectoryUser{
 			{Id: "00000000-0000-4000-8000-000000000001", UserPrincipalName: "Alice@contoso.com", DisplayName: "Alice", UserType: secureauditv1.UserType_USER_TYPE_MEMBER, AccountEnabled: true},
 			{Id: "00000000-0000-4000-8000-000000000002", UserPrincipalName: "bob_x#EXT#@contoso.com", DisplayName: "Bob", UserType: secureauditv1.UserType_USER_TYPE_GUEST, AccountEnabled: false},
+			{Id: "00000000-0000-4000-8000-000000000003", UserPrincipalName: "carol@contoso.com", DisplayName: "Carol", UserType: secureauditv1.UserType_USER_TYPE_MEMBER, AccountEnabled: true},
 		},
 		Groups: []*secureauditv1.DirectoryGroup{{
 			Id: groupID, DisplayName: "Platform Admins", Description: "runs the platform",
-			MemberIds: []string{"00000000-0000-4000-8000-000000000002", "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-0000000000ff"},
+			MemberIds: []string{"00000000-0000-4000-8000-000000000002", "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-0000000000ff", "00000000-0000-4000-8000-0000000000a0"},
 			OwnerIds:  []string{"00000000-0000-4000-8000-000000000001"},
+		}, {
+			// Nested in Platform Admins, and (a cycle) Platform Admins in it.
+			Id: "00000000-0000-4000-8000-0000000000a0", DisplayName: "On-call",
+			MemberIds: []string{"00000000-0000-4000-8000-000000000003", "00000000-0000-4000-8000-0000000000b0", "00000000-0000-4000-8000-000000000001", groupID},
 		}},
+		ServicePrincipals: []*secureauditv1.DirectoryServicePrincipal{
+			{Id: "00000000-0000-4000-8000-0000000000b0", AppId: "00000000-0000-4000-8000-0000000000b1", DisplayName: "deployer"},
+		},
 	}}
 }
 
@@ -106,7 +114,14 @@ func TestSubjects(t *testing.T) {
 		}},
 		{"with directory", directory(), []*secureauditv1.ReviewSubject{
 			{Subject: ref(group(groupID), "Platform Admins"), Grants: []*secureauditv1.AccessGrant{admins, viewers}, Resolved: true,
-				Description: "runs the platform", Members: []*secureauditv1.Person{alice, bob}, Owners: []*secureauditv1.Person{alice}},
+				Description: "runs the platform", Owners: []*secureauditv1.Person{alice},
+				// Every member the binding reaches: direct ones, an ID the
+				// directory lacks, then the nested group's (Alice once).
+				Members: []*secureauditv1.Person{alice, bob,
+					{DisplayName: "00000000-0000-4000-8000-0000000000ff", Unresolved: true},
+					{UserPrincipalName: "carol@contoso.com", DisplayName: "Carol", ViaGroup: "On-call"},
+					{DisplayName: "deployer", ServicePrincipal: true, ViaGroup: "On-call"},
+				}},
 			{Subject: ref(group("system:authenticated"), ""), Grants: []*secureauditv1.AccessGrant{admins}},
 			{Subject: ref(group("system:masters"), ""), Grants: []*secureauditv1.AccessGrant{admins}},
 			{Subject: ref(group("system:nodes"), ""), Grants: []*secureauditv1.AccessGrant{admins}},

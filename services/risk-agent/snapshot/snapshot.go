@@ -30,6 +30,7 @@ type Snapshot struct {
 	usersByID       map[string]*secureauditv1.DirectoryUser
 	usersByUPN      map[string]*secureauditv1.DirectoryUser // key: lower-case UPN
 	groupsByID      map[string]*secureauditv1.DirectoryGroup
+	spsByID         map[string]*secureauditv1.DirectoryServicePrincipal
 	directory       bool
 	unaudited       []*secureauditv1.UnauditedObject
 	unauditedCount  uint32
@@ -47,6 +48,7 @@ func Build(chunks []*secureauditv1.SnapshotChunk, dir []*secureauditv1.Directory
 		usersByID:       map[string]*secureauditv1.DirectoryUser{},
 		usersByUPN:      map[string]*secureauditv1.DirectoryUser{},
 		groupsByID:      map[string]*secureauditv1.DirectoryGroup{},
+		spsByID:         map[string]*secureauditv1.DirectoryServicePrincipal{},
 		directory:       len(dir) > 0,
 	}
 	namespaces := map[string]*secureauditv1.Namespace{}
@@ -89,6 +91,9 @@ func Build(chunks []*secureauditv1.SnapshotChunk, dir []*secureauditv1.Directory
 		}
 		for _, g := range d.GetGroups() {
 			put(s.groupsByID, strings.ToLower(g.GetId()), g)
+		}
+		for _, sp := range d.GetServicePrincipals() {
+			put(s.spsByID, strings.ToLower(sp.GetId()), sp)
 		}
 	}
 	// Index UPNs from the deduplicated users, in id order, so that a UPN
@@ -218,6 +223,13 @@ func (s *Snapshot) UserByID(id string) (*secureauditv1.DirectoryUser, bool) {
 func (s *Snapshot) UserByUPN(upn string) (*secureauditv1.DirectoryUser, bool) {
 	u, ok := s.usersByUPN[strings.ToLower(upn)]
 	return u, ok
+}
+
+// ServicePrincipalByID returns the directory service principal with the
+// given object id (case-insensitive).
+func (s *Snapshot) ServicePrincipalByID(id string) (*secureauditv1.DirectoryServicePrincipal, bool) {
+	sp, ok := s.spsByID[strings.ToLower(id)]
+	return sp, ok
 }
 
 // GroupByID returns the directory group with the given object id (case-insensitive).
