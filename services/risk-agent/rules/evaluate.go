@@ -34,6 +34,10 @@ type Grant struct {
 	// managed is what recognises the grant as platform-managed (see
 	// recognise), "" when nothing does.
 	managed string
+	// runs is set when the subject is a ServiceAccount that a workload of
+	// the snapshot runs as: the workload identity of an installed
+	// component.
+	runs bool
 }
 
 func (g *Grant) namespaced() bool { return g.Namespace != "" }
@@ -104,8 +108,15 @@ func Analyze(s *snapshot.Snapshot) *Analysis {
 	sem := Semantics(s.Header())
 	streamGet := !sem.GetStreamingNeedsCreate()
 	a := &Analysis{snap: s, grants: grants(s, streamGet), sem: sem, streamGet: streamGet}
+	runs := map[string]bool{}
+	for _, w := range s.Workloads() {
+		runs[snapshot.Key(w.GetMeta().GetNamespace(), w.GetServiceAccount())] = true
+	}
 	for _, g := range a.grants {
 		g.managed = recognise(g)
+		if g.Subject.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT {
+			g.runs = runs[snapshot.Key(g.Subject.GetNamespace(), g.Subject.GetName())]
+		}
 	}
 	return a
 }
@@ -455,8 +466,19 @@ func evaluate(g *Grant) []*draft {
 	}
 
 	if m := p.caps[CapSecretsRead]; m.ok() {
-		add(SecretsRead, m.rules, "reads secrets: "+m.short, m.narrow, narrowNote(m),
+		d := add(SecretsRead, m.rules, "reads secrets: "+m.short, m.narrow, narrowNote(m),
 			editRole(g)+" and drop get, list and watch on secrets"+aggNote(g))
+		// Named Secrets of its own namespace, read by the workload identity
+		// of an installed component (its own certificate, its own
+		// password), are how a component keeps its configuration: an
+		// informational hit, kept in report.json and SARIF with its
+		// controls, not an entry of the reviewer's list. A grant in another
+		// namespace, cluster-wide, to a person or group, or to a
+		// ServiceAccount nothing runs as stays LOW.
+		if m.narrow && ownNamespaceComponent(g) {
+			d.ladder.atMost(info, "only named Secrets of its own namespace, read by an installed component's workload identity")
+			d.detail += " The subject is the ServiceAccount a workload of the snapshot runs as, and the Secrets are in its own namespace: informational, listed for completeness."
+		}
 	}
 	if w := p.wildcard; w.kind != wildNone {
 		// A wildcard that only reads Secrets, or only reaches custom
@@ -544,6 +566,13 @@ func evaluate(g *Grant) []*draft {
 		}
 	}
 	return out
+}
+
+// ownNamespaceComponent reports whether a grant is a RoleBinding in its
+// ServiceAccount subject's own namespace, and a workload of the snapshot
+// runs as that ServiceAccount.
+func ownNamespaceComponent(g *Grant) bool {
+	return g.runs && g.namespaced() && g.Namespace == g.Subject.GetNamespace()
 }
 
 // ownTokenOnly reports whether a token-create match reaches only the
