@@ -190,3 +190,28 @@ func TestInformationalHits(t *testing.T) {
 		t.Errorf("OSCAL does not cite the informational hit")
 	}
 }
+
+// TestAggregatedRoleAction: a component's grant through an aggregated
+// ClusterRole whose rules the risk-agent traced to their contributors is
+// narrowed there, not at the binding; without that trace the binding is.
+func TestAggregatedRoleAction(t *testing.T) {
+	for _, tc := range []struct {
+		remediation, want string
+	}{
+		{"Drop them. Command: kubectl edit clusterrole ctl-core and drop create clusterpolicies (ClusterRole ctl only aggregates the rules: the aggregation controller overwrites edits of it)",
+			"Reduce scope: leave ClusterRole ctl as it is (it only aggregates the rules of other ClusterRoles, and the API server rewrites it); narrow the ClusterRoles that contribute the rules, as the fix names"},
+		{"Drop them. Command: kubectl edit clusterrole ctl and drop create clusterpolicies",
+			"Reduce scope: leave ClusterRole ctl as it is (the API server rewrites it: aggregated or bootstrap role); narrow the binding instead"},
+	} {
+		r := grantReport(true)
+		for _, f := range r.GetFindings() {
+			if f.GetSubject().GetName() == "ctl" {
+				f.RoleReconciled = true
+				f.Remediation = tc.remediation
+			}
+		}
+		if md := string(Markdown(asSent(r))); !strings.Contains(md, tc.want) {
+			t.Errorf("report.md lacks %q", tc.want)
+		}
+	}
+}

@@ -67,3 +67,25 @@ func TestInformationalHits(t *testing.T) {
 		}
 	}
 }
+
+// TestMutatingPolicyNote: RBAC-024 on a cluster-wide write of Kyverno
+// ClusterPolicies says what a mutate or generate rule reaches; on a
+// ValidatingAdmissionPolicy or a namespaced Kyverno Policy it does not.
+func TestMutatingPolicyNote(t *testing.T) {
+	chunk, d := loadFixture(t, filepath.Join("testdata", "rules", rules.AdmissionPolicyWrite))
+	got := map[string]string{}
+	for _, f := range rules.Evaluate(build(chunk, d)) {
+		if f.GetRuleId() == rules.AdmissionPolicyWrite {
+			got[f.GetSubject().GetName()] = f.GetDescription() + " | " + f.GetSeverity().String()
+		}
+	}
+	const note = "Kyverno ClusterPolicies do more than validate: a mutate rule rewrites any object the API server admits"
+	if r := got["reporter"]; !strings.Contains(r, note) || !strings.Contains(r, "as strong as writing a mutating webhook") || !strings.HasSuffix(r, "SEVERITY_CRITICAL") {
+		t.Errorf("reporter: %q", r)
+	}
+	for _, who := range []string{"a1", "a2"} {
+		if r, ok := got[who]; !ok || strings.Contains(r, "a mutate rule rewrites any object") {
+			t.Errorf("%s: %q (want a finding without the mutating note)", who, r)
+		}
+	}
+}
