@@ -261,7 +261,7 @@ func TestInformational(t *testing.T) {
 	aks.Family = secureauditv1.RuleFamily_RULE_FAMILY_AKS
 	findings := []*secureauditv1.Finding{
 		hit("a", "RBAC-003", "certs", "own", "app", info), // informational
-		hit("b", "RBAC-003", "mixed", "m", "app", info),    // with a LOW hit of the same grant: not
+		hit("b", "RBAC-003", "mixed", "m", "app", info),   // with a LOW hit of the same grant: not
 		hit("c", "RBAC-031", "mixed", "m", "app", low),
 		person, group, role, aks,
 	}
