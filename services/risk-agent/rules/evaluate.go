@@ -112,14 +112,15 @@ func Analyze(s *snapshot.Snapshot) *Analysis {
 	sem := Semantics(s.Header())
 	streamGet := !sem.GetStreamingNeedsCreate()
 	a := &Analysis{snap: s, grants: grants(s, streamGet), sem: sem, streamGet: streamGet}
-	runs := map[string]bool{}
+	type saKey struct{ ns, name string }
+	runs := make(map[saKey]bool, len(s.Workloads()))
 	for _, w := range s.Workloads() {
-		runs[snapshot.Key(w.GetMeta().GetNamespace(), w.GetServiceAccount())] = true
+		runs[saKey{w.GetMeta().GetNamespace(), w.GetServiceAccount()}] = true
 	}
 	for _, g := range a.grants {
 		g.managed = recognise(g)
 		if g.Subject.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT {
-			g.runs = runs[snapshot.Key(g.Subject.GetNamespace(), g.Subject.GetName())]
+			g.runs = runs[saKey{g.Subject.GetNamespace(), g.Subject.GetName()}]
 		}
 	}
 	return a
