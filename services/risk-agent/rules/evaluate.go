@@ -954,10 +954,10 @@ func contributorsOf(g *Grant, rules []*secureauditv1.PolicyRule) []string {
 	}
 	var out []string
 	for _, r := range rules {
-		// A profile is shared by roles of the same rules: find the rule
-		// among this role's own.
-		if !slices.Contains(g.Rules, r) {
-			i := slices.IndexFunc(g.Rules, func(o *secureauditv1.PolicyRule) bool { return proto.Equal(o, r) })
+		// A profile is shared by roles of the same rules, in the same
+		// order: a matched rule may be another role's, at the same index.
+		if g.prof != nil && len(g.prof.all) == len(g.Rules) && !slices.Contains(g.Rules, r) {
+			i := slices.Index(g.prof.all, r)
 			if i < 0 {
 				return nil
 			}
