@@ -496,7 +496,7 @@ func evaluate(g *Grant) []*draft {
 		// controls, not an entry of the reviewer's list. A grant in another
 		// namespace, cluster-wide, to a person or group, or to a
 		// ServiceAccount nothing runs as stays LOW.
-		if m.narrow && ownNamespaceComponent(g) {
+		if m.narrow && ownNamespaceComponent(g) && !slices.ContainsFunc(m.rules, namesTokenSecret) {
 			d.ladder.atMost(info, "only named Secrets of its own namespace, read by an installed component's workload identity")
 			d.detail += " The subject is the ServiceAccount a workload of the snapshot runs as, and the Secrets are in its own namespace: informational, listed for completeness."
 		}
@@ -621,6 +621,17 @@ func mutatingPolicyNote(m match) string {
 	return " " + strings.Join(kinds, " and ") + " do more than validate: a mutate rule rewrites any object the API server admits in the namespaces it matches " +
 		"and the engine's configuration does not exclude (a pod's image or command, including the pods of privileged controllers, which then run the code with their rights), and a Kyverno generate rule creates objects " +
 		"with the Kyverno background controller's rights; writing them cluster-wide is as strong as writing a mutating webhook."
+}
+
+// namesTokenSecret reports whether a rule names a Secret that may hold a
+// ServiceAccount token (kubernetes.io/service-account-token Secrets are
+// named <serviceaccount>-token-<suffix> by the token controller, or
+// <serviceaccount>-token by hand): the snapshot never reads Secrets, so
+// such a name keeps a named Secret read from being informational.
+func namesTokenSecret(r *secureauditv1.PolicyRule) bool {
+	return slices.ContainsFunc(r.GetResourceNames(), func(n string) bool {
+		return strings.Contains(n, "-token-") || strings.HasSuffix(n, "-token")
+	})
 }
 
 // ownNamespaceComponent reports whether a grant is a RoleBinding in its
