@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/report-agent/entry"
 	"secureaudit.dev/services/report-agent/render"
 	"secureaudit.dev/services/risk-agent/aks"
 	"secureaudit.dev/services/risk-agent/assess"
@@ -305,6 +306,48 @@ func TestPlantedServiceAccount(t *testing.T) {
 	for _, c := range []string{"cis-5.1.10", "cis-5.1.11", "cis-5.1.12", "cis-5.1.13"} {
 		if status[c] != "not-satisfied" {
 			t.Errorf("planted ServiceAccount: %s is %q, want not-satisfied", c, status[c])
+		}
+	}
+}
+
+// TestInformationalHitsCount: hits the report lists apart as informational
+// (an installed component reading a named Secret of its own namespace, a
+// ClusterRole adding only policy-report writes to admin) are no entry of
+// the reviewer's list, yet the controls they map to are reported not
+// satisfied: a control is satisfied only when nothing maps to it.
+func TestInformationalHitsCount(t *testing.T) {
+	chunk := &secureauditv1.SnapshotChunk{}
+	if err := protojson.Unmarshal([]byte(`{
+	  "header": {"cluster": "informational", "source": "SNAPSHOT_SOURCE_FILE", "collectedAt": "2026-01-01T00:00:00Z"},
+	  "namespaces": [{"meta": {"name": "web"}}],
+	  "serviceAccounts": [{"meta": {"name": "certs", "namespace": "web"}}],
+	  "workloads": [{"meta": {"name": "certs", "namespace": "web"}, "kind": "Deployment", "serviceAccount": "certs"}],
+	  "roles": [{"meta": {"name": "certs", "namespace": "web"}, "rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["certs-tls"]}]}],
+	  "roleBindings": [{"meta": {"name": "certs", "namespace": "web"}, "roleRef": {"kind": "ROLE_KIND_ROLE", "name": "certs"},
+	    "subjects": [{"kind": "SUBJECT_KIND_SERVICE_ACCOUNT", "name": "certs", "namespace": "web"}]}],
+	  "clusterRoles": [{"meta": {"name": "reports-admin", "labels": {"rbac.authorization.k8s.io/aggregate-to-admin": "true"}},
+	    "rules": [{"verbs": ["create", "update", "delete"], "apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports"]}]}]
+	}`), chunk); err != nil {
+		t.Fatal(err)
+	}
+	findings := rules.Evaluate(snapshot.Build([]*secureauditv1.SnapshotChunk{chunk}, nil))
+	var got []string
+	for _, f := range findings {
+		got = append(got, f.GetRuleId()+" "+strings.TrimPrefix(f.GetSeverity().String(), "SEVERITY_"))
+	}
+	sort.Strings(got)
+	if want := []string{"RBAC-003 INFO", "RBAC-036 INFO"}; !slices.Equal(got, want) {
+		t.Fatalf("rule hits %v, want %v", got, want)
+	}
+	rules.Annotate(snapshot.Build([]*secureauditv1.SnapshotChunk{chunk}, nil), findings)
+	main, informational := entry.Split(entry.Group(findings))
+	if len(main) != 0 || len(informational) != 2 {
+		t.Errorf("%d entries and %d informational, want none and 2", len(main), len(informational))
+	}
+	status := oscalStatus(t, findings)
+	for _, c := range []string{"cis-5.1.2", "cis-5.1.1", "soc2-cc6.1", "soc2-cc6.3"} {
+		if status[c] != "not-satisfied" {
+			t.Errorf("%s is %q with only informational hits mapping to it, want not-satisfied", c, status[c])
 		}
 	}
 }

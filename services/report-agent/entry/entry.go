@@ -65,6 +65,44 @@ func (e Entry) Severity() secureauditv1.Severity {
 	return lead(e.Hits()).GetSeverity()
 }
 
+// Informational reports whether the entry holds only informational hits
+// (INFO: a component reading named Secrets of its own namespace, a role
+// adding writes only on result records to admin) of Kubernetes RBAC rules
+// about a ServiceAccount or a role alone. Such an entry is not one of the reviewer's list: its
+// hits stay in report.json and SARIF and count in compliance status like
+// any other, and the report lists them briefly apart. An entry about a
+// person or group is never informational: the access review lists every
+// grant of theirs.
+func (e Entry) Informational() bool {
+	if e.Severity() != secureauditv1.Severity_SEVERITY_INFO {
+		return false
+	}
+	for _, f := range e.Hits() {
+		// A finding stored before families existed has none: RBAC.
+		if fam := f.GetFamily(); fam != secureauditv1.RuleFamily_RULE_FAMILY_RBAC && fam != secureauditv1.RuleFamily_RULE_FAMILY_UNSPECIFIED {
+			return false
+		}
+	}
+	switch e.Lead().GetSubject().GetKind() {
+	case secureauditv1.SubjectKind_SUBJECT_KIND_USER, secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
+		return false
+	}
+	return true
+}
+
+// Split separates entries into the reviewer's list and the informational
+// ones (Entry.Informational), each in the order given.
+func Split(entries []Entry) (main, informational []Entry) {
+	for _, e := range entries {
+		if e.Informational() {
+			informational = append(informational, e)
+		} else {
+			main = append(main, e)
+		}
+	}
+	return main, informational
+}
+
 // Key returns a finding's grant key: the risk-agent's, or for a finding
 // without one (a report stored before the field existed) the same
 // identity spelled out.

@@ -244,3 +244,36 @@ func TestAdds(t *testing.T) {
 		t.Errorf("under cluster-admin a narrower hit adds nothing: %d entries", len(admin))
 	}
 }
+
+// TestInformational: an entry whose every hit is INFO, about a
+// ServiceAccount or a role alone, of RBAC rules, is informational; one
+// LOW hit, a person or group, or another family keeps it in the list.
+func TestInformational(t *testing.T) {
+	info := secureauditv1.Severity_SEVERITY_INFO
+	person := hit("p", "RBAC-003", "x", "rb", "app", info)
+	person.Subject = &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "alice"}
+	group := hit("g", "RBAC-003", "x", "rb2", "app", info)
+	group.Subject = &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_GROUP, Name: "devs"}
+	role := &secureauditv1.Finding{Id: "r", RuleId: "RBAC-036", Severity: info, Family: secureauditv1.RuleFamily_RULE_FAMILY_RBAC,
+		Role:  &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "reports-admin"},
+		Scope: &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER}}
+	aks := hit("k", "AKS-001", "y", "c", "", info)
+	aks.Family = secureauditv1.RuleFamily_RULE_FAMILY_AKS
+	findings := []*secureauditv1.Finding{
+		hit("a", "RBAC-003", "certs", "own", "app", info), // informational
+		hit("b", "RBAC-003", "mixed", "m", "app", info),   // with a LOW hit of the same grant: not
+		hit("c", "RBAC-031", "mixed", "m", "app", low),
+		person, group, role, aks,
+	}
+	main, informational := Split(Group(findings))
+	var got []string
+	for _, e := range informational {
+		got = append(got, e.Lead().GetId())
+	}
+	if diff := cmp.Diff([]string{"r", "a"}, got); diff != "" {
+		t.Errorf("informational entries (-want +got):\n%s", diff)
+	}
+	if len(main)+len(informational) != 6 {
+		t.Errorf("%d main and %d informational entries, want 6 in all", len(main), len(informational))
+	}
+}

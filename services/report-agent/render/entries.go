@@ -249,14 +249,23 @@ func entryAction(e entry.Entry, component bool) (Action, string) {
 	return ActionReduce, strings.Join(steps, "; ")
 }
 
+// aggregatesOnly is what the risk-agent's remediation says of an aggregated
+// ClusterRole whose rules it traced to the ClusterRoles contributing them
+// (the fix edits those).
+const aggregatesOnly = "only aggregates the rules"
+
 // narrowing spells out the narrower grants an entry's rules allow.
 func narrowing(e entry.Entry) []string {
 	lead := e.Lead()
 	role := roleText(lead.GetRole())
 	var out []string
-	if lead.GetRoleReconciled() {
+	switch {
+	case lead.GetRoleReconciled() && strings.Contains(lead.GetRemediation(), aggregatesOnly):
+		// The risk-agent's fix names the ClusterRoles the rules come from.
+		out = append(out, "leave "+role+" as it is (it only aggregates the rules of other ClusterRoles, and the API server rewrites it); narrow the ClusterRoles that contribute the rules, as the fix names")
+	case lead.GetRoleReconciled():
 		out = append(out, "leave "+role+" as it is (the API server rewrites it: aggregated or bootstrap role); narrow the binding instead")
-	} else {
+	default:
 		secrets, tokens, wildcard := false, false, false
 		for _, r := range grantRules(e.Grant.Hits) {
 			if len(r.GetResourceNames()) > 0 {

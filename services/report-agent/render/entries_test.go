@@ -182,3 +182,76 @@ func TestIdentityFindingThroughTwoBindings(t *testing.T) {
 		t.Error("report.html does not name the other binding as the same finding")
 	}
 }
+
+// TestInformationalHits: a grant whose only hit is informational (INFO, a
+// ServiceAccount) is no entry of the list and no summary row, is listed in
+// its own section of report.md and report.html, and still counts among
+// the rule hits and against its controls in OSCAL.
+func TestInformationalHits(t *testing.T) {
+	r := grantReport(true)
+	info := &secureauditv1.Finding{
+		Id: "00000000000000c1", RuleId: "RBAC-003", Title: "secrets readable", Severity: secureauditv1.Severity_SEVERITY_INFO,
+		SeverityReason: "base HIGH; only named Secrets of its own namespace, read by an installed component's workload identity: at most INFO -> INFO",
+		Subject:        &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT, Namespace: "web", Name: "certs"},
+		Binding:        &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_ROLE_BINDING, Namespace: "web", Name: "certs"},
+		Role:           &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_ROLE, Namespace: "web", Name: "certs"},
+		Scope:          &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_NAMESPACE, Namespace: "web"},
+		Remediation:    "Nothing to do.", GrantKey: "00000000000000cc", Component: true, Family: secureauditv1.RuleFamily_RULE_FAMILY_RBAC,
+		Controls: []string{"CIS-5.1.2"},
+	}
+	r.Findings = append(r.Findings, info)
+	r = asSent(r)
+	md := string(Markdown(r))
+	for _, s := range []string{
+		"| Info | 0 | 1 | 0 |",
+		"| **Total** | **2** | **5** | **0** |",
+		"## Informational hits\n",
+		"| 1 | RBAC-003 | secrets readable | ServiceAccount certs in web | Role certs in web through RoleBinding certs in web, namespace web | base HIGH; only named Secrets of its own namespace, read by an installed component's workload identity: at most INFO -\\> INFO |",
+	} {
+		if !strings.Contains(md, s) {
+			t.Errorf("report.md lacks %q", s)
+		}
+	}
+	if strings.Contains(md, "| [3](#finding-3)") || strings.Contains(md, "Info: secrets readable") {
+		t.Errorf("the informational hit is an entry of the list:\n%s", md)
+	}
+	html, err := HTML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(html), `<section id="informational">`) || !strings.Contains(string(html), `id="info-1"`) {
+		t.Errorf("report.html lacks the informational section")
+	}
+	oscal, err := OSCAL(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(oscal), "00000000000000c1") {
+		t.Errorf("OSCAL does not cite the informational hit")
+	}
+}
+
+// TestAggregatedRoleAction: a component's grant through an aggregated
+// ClusterRole whose rules the risk-agent traced to their contributors is
+// narrowed there, not at the binding; without that trace the binding is.
+func TestAggregatedRoleAction(t *testing.T) {
+	for _, tc := range []struct {
+		remediation, want string
+	}{
+		{"Drop them. Command: kubectl edit clusterrole ctl-core and drop create clusterpolicies (ClusterRole ctl only aggregates the rules: the aggregation controller overwrites edits of it)",
+			"Reduce scope: leave ClusterRole ctl as it is (it only aggregates the rules of other ClusterRoles, and the API server rewrites it); narrow the ClusterRoles that contribute the rules, as the fix names"},
+		{"Drop them. Command: kubectl edit clusterrole ctl and drop create clusterpolicies",
+			"Reduce scope: leave ClusterRole ctl as it is (the API server rewrites it: aggregated or bootstrap role); narrow the binding instead"},
+	} {
+		r := grantReport(true)
+		for _, f := range r.GetFindings() {
+			if f.GetSubject().GetName() == "ctl" {
+				f.RoleReconciled = true
+				f.Remediation = tc.remediation
+			}
+		}
+		if md := string(Markdown(asSent(r))); !strings.Contains(md, tc.want) {
+			t.Errorf("report.md lacks %q", tc.want)
+		}
+	}
+}

@@ -54,6 +54,7 @@ func WriteMarkdown(w io.Writer, r *secureauditv1.Report) error {
 	writeReview(b, v)
 	writeReasoning(b, v)
 	writeGood(b, v)
+	writeInformational(b, v)
 	writeAppendix(b, v)
 	if err := b.Flush(); err != nil {
 		return fmt.Errorf("write Markdown: %w", err)
@@ -619,6 +620,24 @@ func writeRules(b textWriter, rules []*secureauditv1.PolicyRule) {
 		}
 		b.WriteString("\n")
 	}
+}
+
+// writeInformational lists the informational hits (entry.Informational):
+// one line each, since they ask nothing of the reviewer but count against
+// their controls.
+func writeInformational(b textWriter, v view) {
+	if len(v.Informational) == 0 {
+		return
+	}
+	b.WriteString("## Informational hits\n\n")
+	b.WriteString("Rule hits at Info severity that ask nothing of the reviewer, so they are not entries: an installed component reading named Secrets of its own namespace, a ClusterRole adding to admin, edit or view only writes on result records (policy reports). ")
+	b.WriteString("Each is a result in report.json and SARIF, and counts against its controls as any other hit.\n\n")
+	b.WriteString("| # | Rule | Title | Subject | Access | Why informational |\n")
+	b.WriteString("|---:|---|---|---|---|---|\n")
+	for _, f := range v.Informational {
+		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s |\n", f.Number, md(f.RuleID), md(f.Title), md(f.Subject), md(f.Access), md(f.SeverityReason))
+	}
+	b.WriteString("\n")
 }
 
 func writeAppendix(b textWriter, v view) {

@@ -51,6 +51,10 @@ type view struct {
 	InfraTotal int
 	Findings   []*findingView
 	Infra      []*findingView
+	// Informational are the hits of informational entries
+	// (entry.Entry.Informational): not in the reviewer's list, counted in
+	// TotalHits and in compliance status, listed apart.
+	Informational []*findingView
 
 	// Top is the single most important finding, chosen from the proven
 	// ones (see headline), nil without one.
@@ -211,10 +215,13 @@ func newView(r *secureauditv1.Report) view {
 	}
 	sort.Slice(v.Skipped, func(i, j int) bool { return v.Skipped[i].Kind < v.Skipped[j].Kind })
 
-	entries := entry.Group(ordered(r.GetFindings()))
+	entries, informational := entry.Split(entry.Group(ordered(r.GetFindings())))
 	main, hits := map[secureauditv1.Severity]int{}, map[secureauditv1.Severity]int{}
 	for _, e := range entries {
 		main[e.Severity()]++
+		hits[e.Severity()] += len(e.Hits())
+	}
+	for _, e := range informational {
 		hits[e.Severity()] += len(e.Hits())
 	}
 	infra := countBySeverity(r.GetInfrastructureFindings())
@@ -272,6 +279,15 @@ func newView(r *secureauditv1.Report) view {
 			if len(hv.Path) > 0 {
 				v.Paths = append(v.Paths, hv)
 			}
+		}
+	}
+	for _, e := range informational {
+		for _, f := range ordered(e.Hits()) {
+			hv := newFindingView(len(v.Informational)+1, f)
+			hv.Anchor = fmt.Sprintf("info-%d", hv.Number)
+			hv.Note = notes[hv.ID]
+			v.Informational = append(v.Informational, hv)
+			byID[hv.ID] = hv
 		}
 	}
 	components := map[string]bool{}

@@ -143,7 +143,7 @@ var rbacRules = []Rule{
 	},
 	{
 		ID: "RBAC-024", Title: "admission policies writable", Severity: high,
-		Rationale:   "The subject can change admission policies (ValidatingAdmissionPolicies and their bindings, MutatingAdmissionPolicies, Kyverno or Gatekeeper policies) and so switch off the guardrails that stop privileged pods.",
+		Rationale:   "The subject can change admission policies (ValidatingAdmissionPolicies and their bindings, MutatingAdmissionPolicies, Kyverno or Gatekeeper policies) and so switch off the guardrails that stop privileged pods. A write of policies that mutate or generate (Kyverno ClusterPolicies, MutatingAdmissionPolicies) reaches further, and the finding says what it reaches.",
 		Controls:    []string{"CIS-5.1.12", "SOC2-CC6.3"},
 		Remediation: "Drop write verbs on admission policy resources; manage them through a reviewed pipeline.",
 	},

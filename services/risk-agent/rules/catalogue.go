@@ -73,6 +73,7 @@ const (
 	high     = secureauditv1.Severity_SEVERITY_HIGH
 	medium   = secureauditv1.Severity_SEVERITY_MEDIUM
 	low      = secureauditv1.Severity_SEVERITY_LOW
+	info     = secureauditv1.Severity_SEVERITY_INFO
 )
 
 // Catalogue returns the RBAC rules of the registry, ordered by ID. The

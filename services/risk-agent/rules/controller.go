@@ -193,7 +193,7 @@ func controllerEscalation(a *Analysis, entries []controllerEntry) []*draft {
 		d := &draft{rule: r, g: g, matched: matched,
 			detail: "Reaches " + strings.Join(reached, "; ") + ". Conditional: it assumes " + strings.Join(assumptions, "; and ") +
 				" (the snapshot does not show the controllers' configuration). Sources: " + strings.Join(sources, ", ") + ".",
-			fix: editRole(g) + " and drop the write verbs on the controller's resources" + aggNote(g)}
+			fix: editRoleOf(g, matched) + " and drop the write verbs on the controller's resources" + aggNote(g, matched)}
 		why := "reaches a controller"
 		if admin {
 			why = "reaches a cluster-admin-equivalent controller"

@@ -34,6 +34,14 @@ type Grant struct {
 	// managed is what recognises the grant as platform-managed (see
 	// recognise), "" when nothing does.
 	managed string
+	// contrib maps each rule of an aggregated ClusterRole to the ClusterRole
+	// that defines it (nil for any other role): the role to edit, since the
+	// aggregation controller overwrites the aggregated one.
+	contrib map[*secureauditv1.PolicyRule]string
+	// runs is set when the subject is a ServiceAccount that a workload of
+	// the snapshot runs as: the workload identity of an installed
+	// component.
+	runs bool
 }
 
 func (g *Grant) namespaced() bool { return g.Namespace != "" }
@@ -104,8 +112,16 @@ func Analyze(s *snapshot.Snapshot) *Analysis {
 	sem := Semantics(s.Header())
 	streamGet := !sem.GetStreamingNeedsCreate()
 	a := &Analysis{snap: s, grants: grants(s, streamGet), sem: sem, streamGet: streamGet}
+	type saKey struct{ ns, name string }
+	runs := make(map[saKey]bool, len(s.Workloads()))
+	for _, w := range s.Workloads() {
+		runs[saKey{w.GetMeta().GetNamespace(), w.GetServiceAccount()}] = true
+	}
 	for _, g := range a.grants {
 		g.managed = recognise(g)
+		if g.Subject.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT {
+			g.runs = runs[saKey{g.Subject.GetNamespace(), g.Subject.GetName()}]
+		}
 	}
 	return a
 }
@@ -205,13 +221,29 @@ func grants(s *snapshot.Snapshot, streamGet bool) []*Grant {
 		return p
 	}
 	privileged := privilegedNamespaces(s)
+	// contrib is built once, at the first aggregated role bound.
+	var contrib map[*secureauditv1.PolicyRule]string
+	contributors := func(agg bool) map[*secureauditv1.PolicyRule]string {
+		if !agg {
+			return nil
+		}
+		if contrib == nil {
+			contrib = map[*secureauditv1.PolicyRule]string{}
+			for _, cr := range s.ClusterRoles() {
+				for _, r := range cr.GetRules() {
+					contrib[r] = cr.GetMeta().GetName()
+				}
+			}
+		}
+		return contrib
+	}
 	out := make([]*Grant, 0, len(s.ClusterRoleBindings())+len(s.RoleBindings()))
 	for _, b := range s.ClusterRoleBindings() {
 		ref := &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: b.GetMeta().GetName()}
 		role, rules, agg := resolve(s, b.GetRoleRef(), "")
 		p := prof(role, rules, false)
 		for _, sub := range unique(b.GetSubjects()) {
-			out = append(out, &Grant{Binding: ref, Role: role, Subject: sub, Rules: rules, aggregated: agg, prof: p})
+			out = append(out, &Grant{Binding: ref, Role: role, Subject: sub, Rules: rules, aggregated: agg, prof: p, contrib: contributors(agg)})
 		}
 	}
 	for _, b := range s.RoleBindings() {
@@ -220,7 +252,7 @@ func grants(s *snapshot.Snapshot, streamGet bool) []*Grant {
 		role, rules, agg := resolve(s, b.GetRoleRef(), ns)
 		p := prof(role, rules, true)
 		for _, sub := range unique(b.GetSubjects()) {
-			out = append(out, &Grant{Binding: ref, Role: role, Subject: sub, Namespace: ns, Rules: rules, aggregated: agg, prof: p, privileged: privileged[ns]})
+			out = append(out, &Grant{Binding: ref, Role: role, Subject: sub, Namespace: ns, Rules: rules, aggregated: agg, prof: p, privileged: privileged[ns], contrib: contributors(agg)})
 		}
 	}
 	return out
@@ -455,8 +487,19 @@ func evaluate(g *Grant) []*draft {
 	}
 
 	if m := p.caps[CapSecretsRead]; m.ok() {
-		add(SecretsRead, m.rules, "reads secrets: "+m.short, m.narrow, narrowNote(m),
-			editRole(g)+" and drop get, list and watch on secrets"+aggNote(g))
+		d := add(SecretsRead, m.rules, "reads secrets: "+m.short, m.narrow, narrowNote(m),
+			editRoleOf(g, m.rules)+" and drop get, list and watch on secrets"+aggNote(g, m.rules))
+		// Named Secrets of its own namespace, read by the workload identity
+		// of an installed component (its own certificate, its own
+		// password), are how a component keeps its configuration: an
+		// informational hit, kept in report.json and SARIF with its
+		// controls, not an entry of the reviewer's list. A grant in another
+		// namespace, cluster-wide, to a person or group, or to a
+		// ServiceAccount nothing runs as stays LOW.
+		if m.narrow && ownNamespaceComponent(g) && !slices.ContainsFunc(m.rules, namesTokenSecret) {
+			d.ladder.atMost(info, "only named Secrets of its own namespace, read by an installed component's workload identity")
+			d.detail += " The subject is the ServiceAccount a workload of the snapshot runs as, and the Secrets are in its own namespace: informational, listed for completeness."
+		}
 	}
 	if w := p.wildcard; w.kind != wildNone {
 		// A wildcard that only reads Secrets, or only reaches custom
@@ -470,7 +513,7 @@ func evaluate(g *Grant) []*draft {
 			}
 			names := strings.Join(w.fields, ", ")
 			d := addAt(r, base, w.rules, w.why(names), false, w.detail(),
-				editRole(g)+" and replace '*' with the explicit "+names+" needed"+aggNote(g))
+				editRoleOf(g, w.rules)+" and replace '*' with the explicit "+names+" needed"+aggNote(g, w.rules))
 			if w.kind != wildFull {
 				d.ladder.atMost(low, "not a full wildcard")
 			}
@@ -478,17 +521,17 @@ func evaluate(g *Grant) []*draft {
 		into = nil
 	}
 	if m := p.caps[CapPodCreate]; m.ok() {
-		add(PodCreate, m.rules, "creates pods", m.narrow, narrowNote(m), editRole(g)+" and drop create on pods"+aggNote(g))
+		add(PodCreate, m.rules, "creates pods", m.narrow, narrowNote(m), editRoleOf(g, m.rules)+" and drop create on pods"+aggNote(g, m.rules))
 	}
 	if m := p.caps[CapExec]; m.ok() {
 		add(PodExec, m.rules, "exec/attach: "+m.short, m.narrow,
 			"Granted: "+m.list+"."+narrowNote(m),
-			editRole(g)+" and drop "+m.list+aggNote(g))
+			editRoleOf(g, m.rules)+" and drop "+m.list+aggNote(g, m.rules))
 	}
 	if m := p.caps[CapEscalation]; m.ok() {
 		add(EscalationVerbs, m.rules, "escalation verbs: "+m.short, m.narrow,
 			"Granted: "+m.list+"."+narrowNote(m),
-			editRole(g)+" and drop "+m.list+aggNote(g))
+			editRoleOf(g, m.rules)+" and drop "+m.list+aggNote(g, m.rules))
 	}
 	// A full-wildcard grant implies every rule below; RBAC-001 says so and
 	// repeating each one per admin binding would only bury the rest: their
@@ -498,7 +541,7 @@ func evaluate(g *Grant) []*draft {
 		rules := mergeRules(p.all, approval.rules, signers.rules)
 		found := append(append([]target(nil), approval.found...), signers.found...)
 		add(CSRApproval, rules, "approves CSRs: "+summary(found), approval.narrow && signers.narrow,
-			"Granted: "+targetList(found)+".", editRole(g)+" and drop "+targetList(found)+aggNote(g))
+			"Granted: "+targetList(found)+".", editRoleOf(g, rules)+" and drop "+targetList(found)+aggNote(g, rules))
 	}
 	if bind, create := p.caps[CapBind], p.caps[CapCreateBindings]; bind.ok() && create.ok() && !fold(BindCreate) {
 		rules := mergeRules(p.all, bind.rules, create.rules)
@@ -517,7 +560,7 @@ func evaluate(g *Grant) []*draft {
 			}
 		}
 		add(BindCreate, rules, "bind with create on bindings: "+summary(found), narrow, detail,
-			editRole(g)+" and drop "+targetList(bind.found)+aggNote(g))
+			editRoleOf(g, bind.rules)+" and drop "+targetList(bind.found)+aggNote(g, bind.rules))
 	}
 	for _, pr := range permRules {
 		m := p.caps[pr.c]
@@ -536,14 +579,66 @@ func evaluate(g *Grant) []*draft {
 		}) {
 			narrow = false // restricted to the one ConfigMap that matters
 		}
+		detail := "Granted: " + m.list + "." + narrowNote(m)
+		if pr.id == AdmissionPolicyWrite && !narrow {
+			detail += mutatingPolicyNote(m)
+		}
 		d := add(pr.id, m.rules, pr.why+": "+m.short, narrow,
-			"Granted: "+m.list+"."+narrowNote(m),
-			editRole(g)+" and drop "+m.list+aggNote(g))
+			detail,
+			editRoleOf(g, m.rules)+" and drop "+m.list+aggNote(g, m.rules))
 		if pr.id == ConfigMapWrite && g.reachesKubeSystem() {
 			d.ladder.up("reaches kube-system/coredns")
 		}
 	}
 	return out
+}
+
+// mutatingPolicyNote says, for a write on cluster-wide policies that do
+// more than validate (Kyverno ClusterPolicies, MutatingAdmissionPolicies),
+// what such a policy can do: the write reaches every namespace the policy
+// matches, as a mutating webhook's would. "" for writes on validating
+// policies or namespaced ones alone.
+func mutatingPolicyNote(m match) string {
+	var kinds []string
+	for _, t := range m.found {
+		if t.verb != "create" && t.verb != "update" && t.verb != "patch" {
+			continue
+		}
+		k := ""
+		switch {
+		case t.group == "kyverno.io" && t.resource == "clusterpolicies":
+			k = "Kyverno ClusterPolicies"
+		case t.group == admissionGroup && (t.resource == "mutatingadmissionpolicies" || t.resource == "mutatingadmissionpolicybindings"):
+			k = "MutatingAdmissionPolicies"
+		}
+		if k != "" && !slices.Contains(kinds, k) {
+			kinds = append(kinds, k)
+		}
+	}
+	if len(kinds) == 0 {
+		return ""
+	}
+	return " " + strings.Join(kinds, " and ") + " do more than validate: a mutate rule rewrites any object the API server admits in the namespaces it matches " +
+		"and the engine's configuration does not exclude (a pod's image or command, including the pods of privileged controllers, which then run the code with their rights), and a Kyverno generate rule creates objects " +
+		"with the Kyverno background controller's rights; writing them cluster-wide is as strong as writing a mutating webhook."
+}
+
+// namesTokenSecret reports whether a rule names a Secret that may hold a
+// ServiceAccount token (kubernetes.io/service-account-token Secrets are
+// named <serviceaccount>-token-<suffix> by the token controller, or
+// <serviceaccount>-token by hand): the snapshot never reads Secrets, so
+// such a name keeps a named Secret read from being informational.
+func namesTokenSecret(r *secureauditv1.PolicyRule) bool {
+	return slices.ContainsFunc(r.GetResourceNames(), func(n string) bool {
+		return strings.Contains(n, "-token-") || strings.HasSuffix(n, "-token")
+	})
+}
+
+// ownNamespaceComponent reports whether a grant is a RoleBinding in its
+// ServiceAccount subject's own namespace, and a workload of the snapshot
+// runs as that ServiceAccount.
+func ownNamespaceComponent(g *Grant) bool {
+	return g.runs && g.namespaced() && g.Namespace == g.Subject.GetNamespace()
 }
 
 // ownTokenOnly reports whether a token-create match reaches only the
@@ -832,11 +927,63 @@ func narrowNote(m match) string {
 	return ""
 }
 
-func aggNote(g *Grant) string {
-	if g.aggregated {
-		return " (the role is aggregated: edit the ClusterRole that contributes the rule, since the aggregation controller overwrites edits)"
+// aggNote explains, for an aggregated role, why the fix edits another
+// ClusterRole: the one that contributes the rules (editRoleOf), or, when
+// none is known, that the contributor is to be edited.
+func aggNote(g *Grant, rules []*secureauditv1.PolicyRule) string {
+	if !g.aggregated {
+		return ""
 	}
-	return ""
+	if len(contributorsOf(g, rules)) > 0 {
+		return " (" + roleText(g.Role) + " only aggregates the rules: the aggregation controller overwrites edits of it)"
+	}
+	return " (the role is aggregated: edit the ClusterRole that contributes the rule, since the aggregation controller overwrites edits)"
+}
+
+// editRoleOf is the command that edits where rules come from: the role of
+// the grant, or for an aggregated ClusterRole the ClusterRoles that
+// contribute the rules, each edited in turn.
+func editRoleOf(g *Grant, rules []*secureauditv1.PolicyRule) string {
+	names := contributorsOf(g, rules)
+	if len(names) == 0 {
+		return editRole(g)
+	}
+	cmds := make([]string, len(names))
+	for i, n := range names {
+		cmds[i] = "kubectl edit clusterrole " + quote(n)
+	}
+	return strings.Join(cmds, ", then ")
+}
+
+// contributorsOf names, sorted, the ClusterRoles that contribute rules to
+// an aggregated grant's role; nil for any other grant, or when a rule's
+// contributor is unknown (the role lists rules of its own, which the
+// aggregation controller replaces).
+func contributorsOf(g *Grant, rules []*secureauditv1.PolicyRule) []string {
+	if !g.aggregated || g.contrib == nil {
+		return nil
+	}
+	var out []string
+	for _, r := range rules {
+		// A profile is shared by roles of the same rules, in the same
+		// order: a matched rule may be another role's, at the same index.
+		if g.prof != nil && len(g.prof.all) == len(g.Rules) && !slices.Contains(g.Rules, r) {
+			i := slices.Index(g.prof.all, r)
+			if i < 0 {
+				return nil
+			}
+			r = g.Rules[i]
+		}
+		n, ok := g.contrib[r]
+		if !ok || n == g.Role.GetName() {
+			return nil
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func roleText(r *secureauditv1.FindingRole) string {

@@ -65,7 +65,7 @@ func integrity(a *Analysis, ctrl []controllerEntry) []*draft {
 		extra, matched := beyond(newProfile(held, false, a.streamGet), base, held)
 		// Any write the built-in role lacks counts too, on any API group:
 		// every admin, editor or viewer gets it.
-		writes, wmatched := extraWrites(held, baseRules)
+		writes, wmatched, inertOnly := extraWrites(held, baseRules)
 		if len(extra) == 0 && len(writes) == 0 {
 			continue
 		}
@@ -128,6 +128,16 @@ func integrity(a *Analysis, ctrl []controllerEntry) []*draft {
 		d.ladder = newLadder(sev, "adds "+short+" to "+strings.Join(into, ", ")+reach)
 		if podsOnly && reach == "" {
 			d.ladder.atMost(low, "the custom resources only run pods in the namespace, which "+into[0]+" already creates")
+		}
+		// Writes only on custom resources that record results (policy
+		// reports: the declared table of inert.json), with nothing
+		// dangerous and no controller reached: every admin, editor or
+		// viewer may forge or delete a result, which grants no access. An
+		// informational hit, kept in report.json and SARIF with its
+		// controls, not an entry of the reviewer's list.
+		if inertOnly && len(extra) == 0 && reach == "" {
+			d.ladder.atMost(info, "writes only result records (policy reports) that no controller acts on")
+			d.detail += " Every write is on a custom resource that only records results (" + inertText(held) + "): informational, listed for completeness."
 		}
 		agg = append(agg, d)
 		reported[name] = true
@@ -417,9 +427,9 @@ var writeVerbsAny = []string{"create", "update", "patch", "delete", "deletecolle
 // grant and base does not, on any API group, with the rules granting them.
 // A '*' verb, group or resource is one write of its own ("* * in
 // example.com"), since base never grants a wildcard.
-func extraWrites(rules, base []*secureauditv1.PolicyRule) ([]string, []*secureauditv1.PolicyRule) {
+func extraWrites(rules, base []*secureauditv1.PolicyRule) (writes []string, matched []*secureauditv1.PolicyRule, allInert bool) {
+	allInert = true
 	var out []string
-	var matched []*secureauditv1.PolicyRule
 	for _, r := range rules {
 		if len(r.GetResources()) == 0 {
 			continue
@@ -438,6 +448,7 @@ func extraWrites(rules, base []*secureauditv1.PolicyRule) ([]string, []*secureau
 						}) {
 						continue
 					}
+					allInert = allInert && isInert(g, res)
 					w := writeText(v, g, res)
 					if !slices.Contains(out, w) {
 						out = append(out, w)
@@ -450,7 +461,7 @@ func extraWrites(rules, base []*secureauditv1.PolicyRule) ([]string, []*secureau
 			matched = append(matched, r)
 		}
 	}
-	return out, matched
+	return out, matched, allInert && len(out) > 0
 }
 
 // writeText names a write for people: "patch configmaps", "create widgets

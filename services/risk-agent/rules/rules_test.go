@@ -183,6 +183,9 @@ func TestSeverityReasonsAndRemediation(t *testing.T) {
 	}{
 		{"RBAC-003", rules.SecretsRead, "s1", "base HIGH (reads secrets: get secrets, list secrets); cluster-wide: +1 -> CRITICAL", "kubectl edit clusterrole secret-reader"},
 		{"RBAC-003", rules.SecretsRead, "s2", "base HIGH (reads secrets: get secrets); restricted by resourceNames: -1 -> MEDIUM; only named Secrets: at most LOW -> LOW", "kubectl -n team-a edit role one-secret"},
+		// An aggregated role: the fix edits the ClusterRole contributing the rule.
+		{"RBAC-003", rules.SecretsRead, "s4", "base HIGH (reads secrets: watch secrets); cluster-wide: +1 -> CRITICAL",
+			"kubectl edit clusterrole secret-piece and drop get, list and watch on secrets (ClusterRole agg-reader only aggregates the rules: the aggregation controller overwrites edits of it)"},
 		{"RBAC-003", rules.SecretsRead, "team-a-devs", "base HIGH (reads secrets: watch secrets); group subject: +1 -> CRITICAL; namespace scope: at most HIGH -> HIGH", "kubectl -n team-a edit role secrets"},
 		{"RBAC-001", rules.ClusterAdmin, "bob", "base HIGH (bound to cluster-admin, namespace admin)", "kubectl -n team-a delete rolebinding ns-admin"},
 		{"RBAC-001", rules.ClusterAdmin, "alice@example.com", "base CRITICAL (bound to cluster-admin)", "kubectl delete clusterrolebinding root"},

@@ -21,8 +21,9 @@ type saUse struct {
 
 // workloads runs the rules about workloads: the default ServiceAccount in
 // use (RBAC-011), tokens automounted for ServiceAccounts whose grants have
-// a finding (RBAC-012: the token amplifies a risky grant; a workload whose
-// grants raise nothing needs its token to call the API), workloads using missing ServiceAccounts (RBAC-038), and
+// a finding above INFO (RBAC-012: the token amplifies a risky grant; a
+// workload whose grants raise nothing, or only informational hits, needs
+// its token to call the API), workloads using missing ServiceAccounts (RBAC-038), and
 // running pods holding a risky ServiceAccount's token (RBAC-039). drafts are
 // the grant findings, whose severities decide which ServiceAccounts are
 // risky.
@@ -68,7 +69,9 @@ func workloads(a *Analysis, drafts []*draft) []*draft {
 		if _, ok := granted[k]; !ok {
 			granted[k] = g
 		}
-		if w, ok := worst[k]; !ok || d.ladder.sev < w.ladder.sev {
+		// An informational hit (INFO) is no risky grant: its token
+		// amplifies nothing worth an entry.
+		if w, ok := worst[k]; d.ladder.sev < info && (!ok || d.ladder.sev < w.ladder.sev) {
 			worst[k] = d
 		}
 	}
