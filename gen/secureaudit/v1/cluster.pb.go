@@ -169,8 +169,13 @@ func (x *Cluster) GetRegisteredBy() string {
 
 // RegisterClusterRequest registers a cluster.
 type RegisterClusterRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Cluster       *Cluster               `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Cluster *Cluster               `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// replace replaces a registration of the same name (an rbac-agent moved;
+	// secureaudit up registers its local cluster again at every start). The
+	// cluster's own schedule follows the new registration; its other
+	// schedules and its audits stay.
+	Replace       bool `protobuf:"varint,2,opt,name=replace,proto3" json:"replace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -210,6 +215,13 @@ func (x *RegisterClusterRequest) GetCluster() *Cluster {
 		return x.Cluster
 	}
 	return nil
+}
+
+func (x *RegisterClusterRequest) GetReplace() bool {
+	if x != nil {
+		return x.Replace
+	}
+	return false
 }
 
 // RegisterClusterResponse returns it as stored.
@@ -558,9 +570,10 @@ const file_secureaudit_v1_cluster_proto_rawDesc = "" +
 	"\rregistered_by\x18\v \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\fregisteredBy\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"S\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"m\n" +
 	"\x16RegisterClusterRequest\x129\n" +
-	"\acluster\x18\x01 \x01(\v2\x17.secureaudit.v1.ClusterB\x06\xbaH\x03\xc8\x01\x01R\acluster\"T\n" +
+	"\acluster\x18\x01 \x01(\v2\x17.secureaudit.v1.ClusterB\x06\xbaH\x03\xc8\x01\x01R\acluster\x12\x18\n" +
+	"\areplace\x18\x02 \x01(\bR\areplace\"T\n" +
 	"\x17RegisterClusterResponse\x129\n" +
 	"\acluster\x18\x01 \x01(\v2\x17.secureaudit.v1.ClusterB\x06\xbaH\x03\xc8\x01\x01R\acluster\"\xb2\x01\n" +
 	"\x13ListClustersRequest\x12`\n" +

@@ -35,7 +35,8 @@ const (
 // cluster dials that rbac-agent over mTLS, expecting the registered SPIFFE
 // ID, and fails when the agent presents another cluster's name.
 type ClusterServiceClient interface {
-	// RegisterCluster adds a cluster; its name must be new.
+	// RegisterCluster adds a cluster; its name must be new unless the request
+	// replaces the registration.
 	RegisterCluster(ctx context.Context, in *RegisterClusterRequest, opts ...grpc.CallOption) (*RegisterClusterResponse, error)
 	// ListClusters lists the registered clusters by name, optionally only
 	// those carrying every given label.
@@ -105,7 +106,8 @@ func (c *clusterServiceClient) DeregisterCluster(ctx context.Context, in *Deregi
 // cluster dials that rbac-agent over mTLS, expecting the registered SPIFFE
 // ID, and fails when the agent presents another cluster's name.
 type ClusterServiceServer interface {
-	// RegisterCluster adds a cluster; its name must be new.
+	// RegisterCluster adds a cluster; its name must be new unless the request
+	// replaces the registration.
 	RegisterCluster(context.Context, *RegisterClusterRequest) (*RegisterClusterResponse, error)
 	// ListClusters lists the registered clusters by name, optionally only
 	// those carrying every given label.

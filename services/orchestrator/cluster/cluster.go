@@ -26,6 +26,7 @@ import (
 // Store is what the registry needs of storage (package store).
 type Store interface {
 	CreateCluster(ctx context.Context, c *secureauditv1.Cluster) error
+	ReplaceCluster(ctx context.Context, c *secureauditv1.Cluster) error
 	GetCluster(ctx context.Context, name string) (*secureauditv1.Cluster, error)
 	ListClusters(ctx context.Context) ([]*secureauditv1.Cluster, error)
 	DeleteCluster(ctx context.Context, name string) error
@@ -85,19 +86,38 @@ func (s *Server) RegisterCluster(ctx context.Context, req *secureauditv1.Registe
 	caller, _ := identity.Caller(ctx)
 	c.RegisteredBy = caller.String()
 	c.RegisteredAt = timestamppb.New(s.now().UTC().Truncate(time.Second))
-	err := s.store.CreateCluster(ctx, c)
+	var old *secureauditv1.Cluster
+	if req.GetReplace() {
+		prev, err := s.store.GetCluster(ctx, c.GetName())
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, s.internal(ctx, "register cluster", err)
+		}
+		old = prev
+	}
+	var err error
+	if req.GetReplace() {
+		err = s.store.ReplaceCluster(ctx, c)
+	} else {
+		err = s.store.CreateCluster(ctx, c)
+	}
 	switch {
 	case errors.Is(err, store.ErrExists):
-		return nil, status.Errorf(codes.AlreadyExists, "cluster %s is registered already (secureaudit cluster get %s; remove it first to change it)", c.GetName(), c.GetName())
+		return nil, status.Errorf(codes.AlreadyExists, "cluster %s is registered already (secureaudit cluster get %s; --replace to change it)", c.GetName(), c.GetName())
 	case err != nil:
 		return nil, s.internal(ctx, "register cluster", err)
 	}
+	// A replaced registration's own schedule goes with it (the new one's,
+	// if any, is created below).
+	if old.GetSchedule() != "" && s.schedules != nil {
+		if err := s.schedules.Delete(ctx, old.GetName()); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, s.internal(ctx, "register cluster: replace its schedule", err)
+		}
+	}
 	if c.GetSchedule() != "" {
-		_, err := s.schedules.Create(ctx, &secureauditv1.Schedule{Name: c.GetName(), Cluster: c.GetName(), Cron: c.GetSchedule(),
-			RetentionDays: c.GetRetentionDays(), SkipDirectory: c.GetSkipDirectory()})
+		_, err := s.schedules.Create(ctx, clusterSchedule(c))
 		if err != nil {
 			// The registration and its schedule stand or fall together.
-			if derr := s.store.DeleteCluster(context.WithoutCancel(ctx), c.GetName()); derr != nil {
+			if derr := s.undo(context.WithoutCancel(ctx), c.GetName(), old); derr != nil {
 				s.log.ErrorContext(ctx, "undo a cluster registration whose schedule failed", "cluster", c.GetName(), "error", derr.Error())
 			}
 			switch {
@@ -184,6 +204,29 @@ func (s *Server) DeregisterCluster(ctx context.Context, req *secureauditv1.Dereg
 	caller, _ := identity.Caller(ctx)
 	s.log.InfoContext(ctx, "cluster deregistered", "cluster", name, "removed_schedules", resp.GetRemovedSchedules(), "caller", caller.String())
 	return resp, nil
+}
+
+// undo takes back a registration whose schedule failed: the replaced one
+// is stored again with its schedule, a new one removed.
+func (s *Server) undo(ctx context.Context, name string, old *secureauditv1.Cluster) error {
+	if old == nil {
+		return s.store.DeleteCluster(ctx, name)
+	}
+	if err := s.store.ReplaceCluster(ctx, old); err != nil {
+		return err
+	}
+	if old.GetSchedule() != "" {
+		if _, err := s.schedules.Create(ctx, clusterSchedule(old)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// clusterSchedule is the schedule named after a cluster.
+func clusterSchedule(c *secureauditv1.Cluster) *secureauditv1.Schedule {
+	return &secureauditv1.Schedule{Name: c.GetName(), Cluster: c.GetName(), Cron: c.GetSchedule(),
+		RetentionDays: c.GetRetentionDays(), SkipDirectory: c.GetSkipDirectory()}
 }
 
 func notRegistered(name string) error {

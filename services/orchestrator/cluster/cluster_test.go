@@ -147,6 +147,25 @@ func testClusterService(t *testing.T, db *storage.DB) {
 		t.Errorf("schedules after the refusals: %d, want 1", len(scheds))
 	}
 
+	// Replacing: the agent moved, the schedule changed; a refused schedule
+	// leaves the previous registration and its schedule as they were.
+	moved := prod()
+	moved.AgentAddress, moved.Schedule = "10.9.9.9:8441", "@hourly"
+	if _, err := c.RegisterCluster(ctx, &secureauditv1.RegisterClusterRequest{Cluster: moved, Replace: true}); err != nil {
+		t.Fatal(err)
+	}
+	bad := prod()
+	bad.AgentAddress, bad.Schedule = "10.6.6.6:8441", "whenever"
+	if _, err := c.RegisterCluster(ctx, &secureauditv1.RegisterClusterRequest{Cluster: bad, Replace: true}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("replacing with a bad cron: %v, want InvalidArgument", err)
+	}
+	if got, err := st.GetCluster(ctx, "aks-prod"); err != nil || got.GetAgentAddress() != "10.9.9.9:8441" {
+		t.Errorf("aks-prod after the replacements: %v, %v; want the agent at 10.9.9.9:8441", got, err)
+	}
+	if scheds, _ := sched.List(ctx); len(scheds) != 1 || scheds[0].GetCron() != "@hourly" {
+		t.Errorf("schedules after the replacements: %v, want aks-prod's @hourly", scheds)
+	}
+
 	list := func(labels map[string]string) []string {
 		t.Helper()
 		resp, err := c.ListClusters(ctx, &secureauditv1.ListClustersRequest{Labels: labels})

@@ -34,6 +34,21 @@ func (s *Store) CreateCluster(ctx context.Context, c *secureauditv1.Cluster) err
 	return nil
 }
 
+// ReplaceCluster stores a cluster, replacing a registration of its name.
+func (s *Store) ReplaceCluster(ctx context.Context, c *secureauditv1.Cluster) error {
+	data, err := proto.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("marshal cluster: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO clusters (name, agent_address, agent_spiffe_id, registered_ns, data)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET agent_address = excluded.agent_address,
+		agent_spiffe_id = excluded.agent_spiffe_id, registered_ns = excluded.registered_ns, data = excluded.data`,
+		c.GetName(), c.GetAgentAddress(), c.GetAgentSpiffeId(), c.GetRegisteredAt().AsTime().UnixNano(), data); err != nil {
+		return fmt.Errorf("register cluster %s: %w", c.GetName(), err)
+	}
+	return nil
+}
+
 // GetCluster returns a registered cluster; it wraps ErrNotFound when there
 // is none of that name.
 func (s *Store) GetCluster(ctx context.Context, name string) (*secureauditv1.Cluster, error) {
