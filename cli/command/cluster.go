@@ -58,7 +58,6 @@ and must be the name the cluster's rbac-agent presents (its -cluster flag). --ag
 SPIFFE ID the agent's certificate carries (default: the rbac-agent's ID in this trust domain).
 --schedule adds a schedule named after the cluster (cron in UTC, five fields or @daily).`,
 		Example: `  secureaudit cluster add aks-prod --agent rbac-agent.aks-prod.example.com:8441 \
-      --agent-id spiffe://secureaudit.local/cluster/aks-prod/ns/secureaudit/sa/rbac-agent \
       --tenant 72f988bf-86f1-41af-91ab-2d7cd011db47 \
       --aks-resource-id /subscriptions/SUB/resourceGroups/rg-prod/providers/Microsoft.ContainerService/managedClusters/aks-prod \
       --environment prod --owner platform-team --criticality critical --schedule "0 2 * * *" --retention-days 90`,
