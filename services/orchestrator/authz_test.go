@@ -55,6 +55,7 @@ var intendedRole = map[string]authz.Role{
 	"/secureaudit.v1.ClusterService/ListClusters":         authz.Viewer,
 	"/secureaudit.v1.ClusterService/GetCluster":           authz.Viewer,
 	"/secureaudit.v1.ClusterService/DeregisterCluster":    authz.Operator,
+	"/secureaudit.v1.ClusterService/GetFleetSummary":      authz.Viewer,
 }
 
 // The orchestrator's services; the matrix fails if the manifest names

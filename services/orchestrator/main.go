@@ -309,6 +309,9 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		service.ScheduleWith(scheduler)
 		clusterOpts = append(clusterOpts, cluster.WithSchedules(scheduler))
 	}
+	// A schedule is overdue in the fleet view when a few ticks passed its
+	// next run without the scheduler running it.
+	clusterOpts = append(clusterOpts, cluster.WithFleet(st), cluster.WithOverdueAfter(max(cluster.DefaultOverdueAfter, 3*tick)))
 	clusters := cluster.NewServer(st, svc.Log, clusterOpts...)
 
 	g, ctx := errgroup.WithContext(ctx)

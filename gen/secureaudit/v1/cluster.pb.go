@@ -549,11 +549,276 @@ func (x *DeregisterClusterResponse) GetRemovedSchedules() []string {
 	return nil
 }
 
+// GetFleetSummaryRequest selects the clusters to summarise.
+type GetFleetSummaryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// labels, when set, keep the clusters that carry every one of them.
+	Labels map[string]string `protobuf:"bytes,1,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// worst is how many of each cluster's worst findings to return (0: 5).
+	Worst         uint32 `protobuf:"varint,2,opt,name=worst,proto3" json:"worst,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFleetSummaryRequest) Reset() {
+	*x = GetFleetSummaryRequest{}
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFleetSummaryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFleetSummaryRequest) ProtoMessage() {}
+
+func (x *GetFleetSummaryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFleetSummaryRequest.ProtoReflect.Descriptor instead.
+func (*GetFleetSummaryRequest) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_cluster_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetFleetSummaryRequest) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *GetFleetSummaryRequest) GetWorst() uint32 {
+	if x != nil {
+		return x.Worst
+	}
+	return 0
+}
+
+// GetFleetSummaryResponse is the fleet view.
+type GetFleetSummaryResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Clusters []*ClusterSummary      `protobuf:"bytes,1,rep,name=clusters,proto3" json:"clusters,omitempty"`
+	// totals adds up the clusters' counts.
+	Totals      *SeverityCounts        `protobuf:"bytes,2,opt,name=totals,proto3" json:"totals,omitempty"`
+	GeneratedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=generated_at,json=generatedAt,proto3" json:"generated_at,omitempty"`
+	// overdue_after_seconds is how long past its next run a schedule counts
+	// as overdue.
+	OverdueAfterSeconds uint32 `protobuf:"varint,4,opt,name=overdue_after_seconds,json=overdueAfterSeconds,proto3" json:"overdue_after_seconds,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *GetFleetSummaryResponse) Reset() {
+	*x = GetFleetSummaryResponse{}
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFleetSummaryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFleetSummaryResponse) ProtoMessage() {}
+
+func (x *GetFleetSummaryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFleetSummaryResponse.ProtoReflect.Descriptor instead.
+func (*GetFleetSummaryResponse) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_cluster_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetFleetSummaryResponse) GetClusters() []*ClusterSummary {
+	if x != nil {
+		return x.Clusters
+	}
+	return nil
+}
+
+func (x *GetFleetSummaryResponse) GetTotals() *SeverityCounts {
+	if x != nil {
+		return x.Totals
+	}
+	return nil
+}
+
+func (x *GetFleetSummaryResponse) GetGeneratedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.GeneratedAt
+	}
+	return nil
+}
+
+func (x *GetFleetSummaryResponse) GetOverdueAfterSeconds() uint32 {
+	if x != nil {
+		return x.OverdueAfterSeconds
+	}
+	return 0
+}
+
+// ClusterSummary is one cluster in the fleet view.
+type ClusterSummary struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Cluster *Cluster               `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// last_audit is the cluster's newest audit in any state; absent before the first.
+	LastAudit *Audit `protobuf:"bytes,2,opt,name=last_audit,json=lastAudit,proto3" json:"last_audit,omitempty"`
+	// last_succeeded is its newest succeeded audit, whose counts
+	// (last_succeeded.summary), changes and worst findings these are.
+	LastSucceeded *Audit `protobuf:"bytes,3,opt,name=last_succeeded,json=lastSucceeded,proto3" json:"last_succeeded,omitempty"`
+	// has_previous says last_succeeded was compared with an earlier audit of
+	// the cluster (false on its first audit): new, changed and resolved
+	// count the differences.
+	HasPrevious      bool   `protobuf:"varint,4,opt,name=has_previous,json=hasPrevious,proto3" json:"has_previous,omitempty"`
+	NewFindings      uint32 `protobuf:"varint,5,opt,name=new_findings,json=newFindings,proto3" json:"new_findings,omitempty"`
+	ChangedFindings  uint32 `protobuf:"varint,6,opt,name=changed_findings,json=changedFindings,proto3" json:"changed_findings,omitempty"`
+	ResolvedFindings uint32 `protobuf:"varint,7,opt,name=resolved_findings,json=resolvedFindings,proto3" json:"resolved_findings,omitempty"`
+	// worst_findings are last_succeeded's most severe findings (not those on
+	// platform-managed identities), most severe first.
+	WorstFindings []*Finding `protobuf:"bytes,8,rep,name=worst_findings,json=worstFindings,proto3" json:"worst_findings,omitempty"`
+	// overdue_schedules are the cluster's schedules whose next run is past
+	// by more than overdue_after_seconds (the scheduler is not running them).
+	OverdueSchedules []*Schedule `protobuf:"bytes,9,rep,name=overdue_schedules,json=overdueSchedules,proto3" json:"overdue_schedules,omitempty"`
+	// failed_audits counts the cluster's failed audits newer than
+	// last_succeeded (of its latest 100 audits).
+	FailedAudits uint32 `protobuf:"varint,10,opt,name=failed_audits,json=failedAudits,proto3" json:"failed_audits,omitempty"`
+	// last_failed is the newest of them, with its error.
+	LastFailed    *Audit `protobuf:"bytes,11,opt,name=last_failed,json=lastFailed,proto3" json:"last_failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterSummary) Reset() {
+	*x = ClusterSummary{}
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterSummary) ProtoMessage() {}
+
+func (x *ClusterSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterSummary.ProtoReflect.Descriptor instead.
+func (*ClusterSummary) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_cluster_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ClusterSummary) GetCluster() *Cluster {
+	if x != nil {
+		return x.Cluster
+	}
+	return nil
+}
+
+func (x *ClusterSummary) GetLastAudit() *Audit {
+	if x != nil {
+		return x.LastAudit
+	}
+	return nil
+}
+
+func (x *ClusterSummary) GetLastSucceeded() *Audit {
+	if x != nil {
+		return x.LastSucceeded
+	}
+	return nil
+}
+
+func (x *ClusterSummary) GetHasPrevious() bool {
+	if x != nil {
+		return x.HasPrevious
+	}
+	return false
+}
+
+func (x *ClusterSummary) GetNewFindings() uint32 {
+	if x != nil {
+		return x.NewFindings
+	}
+	return 0
+}
+
+func (x *ClusterSummary) GetChangedFindings() uint32 {
+	if x != nil {
+		return x.ChangedFindings
+	}
+	return 0
+}
+
+func (x *ClusterSummary) GetResolvedFindings() uint32 {
+	if x != nil {
+		return x.ResolvedFindings
+	}
+	return 0
+}
+
+func (x *ClusterSummary) GetWorstFindings() []*Finding {
+	if x != nil {
+		return x.WorstFindings
+	}
+	return nil
+}
+
+func (x *ClusterSummary) GetOverdueSchedules() []*Schedule {
+	if x != nil {
+		return x.OverdueSchedules
+	}
+	return nil
+}
+
+func (x *ClusterSummary) GetFailedAudits() uint32 {
+	if x != nil {
+		return x.FailedAudits
+	}
+	return 0
+}
+
+func (x *ClusterSummary) GetLastFailed() *Audit {
+	if x != nil {
+		return x.LastFailed
+	}
+	return nil
+}
+
 var File_secureaudit_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x1csecureaudit/v1/cluster.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/audit.proto\"\x99\t\n" +
+	"\x1csecureaudit/v1/cluster.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/audit.proto\x1a\x1csecureaudit/v1/finding.proto\"\x99\t\n" +
 	"\aCluster\x12>\n" +
 	"\x04name\x18\x01 \x01(\tB*\xbaH'r%\x10\x01\x18?2\x1f^[a-z0-9]([-a-z0-9]*[a-z0-9])?$R\x04name\x120\n" +
 	"\ragent_address\x18\x02 \x01(\tB\v\xbaH\br\x06\x18\x80\x04\x80\x02\x01R\fagentAddress\x12k\n" +
@@ -592,13 +857,40 @@ const file_secureaudit_v1_cluster_proto_rawDesc = "" +
 	"\x18DeregisterClusterRequest\x12\x1d\n" +
 	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\x04name\"S\n" +
 	"\x19DeregisterClusterResponse\x126\n" +
-	"\x11removed_schedules\x18\x01 \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x10removedSchedules2\x8e\x03\n" +
+	"\x11removed_schedules\x18\x01 \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x10removedSchedules\"\xd7\x01\n" +
+	"\x16GetFleetSummaryRequest\x12c\n" +
+	"\x06labels\x18\x01 \x03(\v22.secureaudit.v1.GetFleetSummaryRequest.LabelsEntryB\x17\xbaH\x14\x9a\x01\x11\x10 \"\x06r\x04\x10\x01\x18?*\x05r\x03\x18\xfd\x01R\x06labels\x12\x1d\n" +
+	"\x05worst\x18\x02 \x01(\rB\a\xbaH\x04*\x02\x182R\x05worst\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9b\x02\n" +
+	"\x17GetFleetSummaryResponse\x12E\n" +
+	"\bclusters\x18\x01 \x03(\v2\x1e.secureaudit.v1.ClusterSummaryB\t\xbaH\x06\x92\x01\x03\x10\x90NR\bclusters\x12>\n" +
+	"\x06totals\x18\x02 \x01(\v2\x1e.secureaudit.v1.SeverityCountsB\x06\xbaH\x03\xc8\x01\x01R\x06totals\x12E\n" +
+	"\fgenerated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vgeneratedAt\x122\n" +
+	"\x15overdue_after_seconds\x18\x04 \x01(\rR\x13overdueAfterSeconds\"\xd6\x04\n" +
+	"\x0eClusterSummary\x129\n" +
+	"\acluster\x18\x01 \x01(\v2\x17.secureaudit.v1.ClusterB\x06\xbaH\x03\xc8\x01\x01R\acluster\x124\n" +
+	"\n" +
+	"last_audit\x18\x02 \x01(\v2\x15.secureaudit.v1.AuditR\tlastAudit\x12<\n" +
+	"\x0elast_succeeded\x18\x03 \x01(\v2\x15.secureaudit.v1.AuditR\rlastSucceeded\x12!\n" +
+	"\fhas_previous\x18\x04 \x01(\bR\vhasPrevious\x12!\n" +
+	"\fnew_findings\x18\x05 \x01(\rR\vnewFindings\x12)\n" +
+	"\x10changed_findings\x18\x06 \x01(\rR\x0fchangedFindings\x12+\n" +
+	"\x11resolved_findings\x18\a \x01(\rR\x10resolvedFindings\x12H\n" +
+	"\x0eworst_findings\x18\b \x03(\v2\x17.secureaudit.v1.FindingB\b\xbaH\x05\x92\x01\x02\x102R\rworstFindings\x12P\n" +
+	"\x11overdue_schedules\x18\t \x03(\v2\x18.secureaudit.v1.ScheduleB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x10overdueSchedules\x12#\n" +
+	"\rfailed_audits\x18\n" +
+	" \x01(\rR\ffailedAudits\x126\n" +
+	"\vlast_failed\x18\v \x01(\v2\x15.secureaudit.v1.AuditR\n" +
+	"lastFailed2\xf2\x03\n" +
 	"\x0eClusterService\x12b\n" +
 	"\x0fRegisterCluster\x12&.secureaudit.v1.RegisterClusterRequest\x1a'.secureaudit.v1.RegisterClusterResponse\x12Y\n" +
 	"\fListClusters\x12#.secureaudit.v1.ListClustersRequest\x1a$.secureaudit.v1.ListClustersResponse\x12S\n" +
 	"\n" +
 	"GetCluster\x12!.secureaudit.v1.GetClusterRequest\x1a\".secureaudit.v1.GetClusterResponse\x12h\n" +
-	"\x11DeregisterCluster\x12(.secureaudit.v1.DeregisterClusterRequest\x1a).secureaudit.v1.DeregisterClusterResponseB2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
+	"\x11DeregisterCluster\x12(.secureaudit.v1.DeregisterClusterRequest\x1a).secureaudit.v1.DeregisterClusterResponse\x12b\n" +
+	"\x0fGetFleetSummary\x12&.secureaudit.v1.GetFleetSummaryRequest\x1a'.secureaudit.v1.GetFleetSummaryResponseB2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
 
 var (
 	file_secureaudit_v1_cluster_proto_rawDescOnce sync.Once
@@ -612,7 +904,7 @@ func file_secureaudit_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_secureaudit_v1_cluster_proto_rawDescData
 }
 
-var file_secureaudit_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_secureaudit_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_secureaudit_v1_cluster_proto_goTypes = []any{
 	(*Cluster)(nil),                   // 0: secureaudit.v1.Cluster
 	(*RegisterClusterRequest)(nil),    // 1: secureaudit.v1.RegisterClusterRequest
@@ -623,33 +915,52 @@ var file_secureaudit_v1_cluster_proto_goTypes = []any{
 	(*GetClusterResponse)(nil),        // 6: secureaudit.v1.GetClusterResponse
 	(*DeregisterClusterRequest)(nil),  // 7: secureaudit.v1.DeregisterClusterRequest
 	(*DeregisterClusterResponse)(nil), // 8: secureaudit.v1.DeregisterClusterResponse
-	nil,                               // 9: secureaudit.v1.Cluster.LabelsEntry
-	nil,                               // 10: secureaudit.v1.ListClustersRequest.LabelsEntry
-	(*timestamppb.Timestamp)(nil),     // 11: google.protobuf.Timestamp
-	(*Audit)(nil),                     // 12: secureaudit.v1.Audit
+	(*GetFleetSummaryRequest)(nil),    // 9: secureaudit.v1.GetFleetSummaryRequest
+	(*GetFleetSummaryResponse)(nil),   // 10: secureaudit.v1.GetFleetSummaryResponse
+	(*ClusterSummary)(nil),            // 11: secureaudit.v1.ClusterSummary
+	nil,                               // 12: secureaudit.v1.Cluster.LabelsEntry
+	nil,                               // 13: secureaudit.v1.ListClustersRequest.LabelsEntry
+	nil,                               // 14: secureaudit.v1.GetFleetSummaryRequest.LabelsEntry
+	(*timestamppb.Timestamp)(nil),     // 15: google.protobuf.Timestamp
+	(*Audit)(nil),                     // 16: secureaudit.v1.Audit
+	(*SeverityCounts)(nil),            // 17: secureaudit.v1.SeverityCounts
+	(*Finding)(nil),                   // 18: secureaudit.v1.Finding
+	(*Schedule)(nil),                  // 19: secureaudit.v1.Schedule
 }
 var file_secureaudit_v1_cluster_proto_depIdxs = []int32{
-	9,  // 0: secureaudit.v1.Cluster.labels:type_name -> secureaudit.v1.Cluster.LabelsEntry
-	11, // 1: secureaudit.v1.Cluster.registered_at:type_name -> google.protobuf.Timestamp
+	12, // 0: secureaudit.v1.Cluster.labels:type_name -> secureaudit.v1.Cluster.LabelsEntry
+	15, // 1: secureaudit.v1.Cluster.registered_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: secureaudit.v1.RegisterClusterRequest.cluster:type_name -> secureaudit.v1.Cluster
 	0,  // 3: secureaudit.v1.RegisterClusterResponse.cluster:type_name -> secureaudit.v1.Cluster
-	10, // 4: secureaudit.v1.ListClustersRequest.labels:type_name -> secureaudit.v1.ListClustersRequest.LabelsEntry
+	13, // 4: secureaudit.v1.ListClustersRequest.labels:type_name -> secureaudit.v1.ListClustersRequest.LabelsEntry
 	0,  // 5: secureaudit.v1.ListClustersResponse.clusters:type_name -> secureaudit.v1.Cluster
 	0,  // 6: secureaudit.v1.GetClusterResponse.cluster:type_name -> secureaudit.v1.Cluster
-	12, // 7: secureaudit.v1.GetClusterResponse.last_audit:type_name -> secureaudit.v1.Audit
-	1,  // 8: secureaudit.v1.ClusterService.RegisterCluster:input_type -> secureaudit.v1.RegisterClusterRequest
-	3,  // 9: secureaudit.v1.ClusterService.ListClusters:input_type -> secureaudit.v1.ListClustersRequest
-	5,  // 10: secureaudit.v1.ClusterService.GetCluster:input_type -> secureaudit.v1.GetClusterRequest
-	7,  // 11: secureaudit.v1.ClusterService.DeregisterCluster:input_type -> secureaudit.v1.DeregisterClusterRequest
-	2,  // 12: secureaudit.v1.ClusterService.RegisterCluster:output_type -> secureaudit.v1.RegisterClusterResponse
-	4,  // 13: secureaudit.v1.ClusterService.ListClusters:output_type -> secureaudit.v1.ListClustersResponse
-	6,  // 14: secureaudit.v1.ClusterService.GetCluster:output_type -> secureaudit.v1.GetClusterResponse
-	8,  // 15: secureaudit.v1.ClusterService.DeregisterCluster:output_type -> secureaudit.v1.DeregisterClusterResponse
-	12, // [12:16] is the sub-list for method output_type
-	8,  // [8:12] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	16, // 7: secureaudit.v1.GetClusterResponse.last_audit:type_name -> secureaudit.v1.Audit
+	14, // 8: secureaudit.v1.GetFleetSummaryRequest.labels:type_name -> secureaudit.v1.GetFleetSummaryRequest.LabelsEntry
+	11, // 9: secureaudit.v1.GetFleetSummaryResponse.clusters:type_name -> secureaudit.v1.ClusterSummary
+	17, // 10: secureaudit.v1.GetFleetSummaryResponse.totals:type_name -> secureaudit.v1.SeverityCounts
+	15, // 11: secureaudit.v1.GetFleetSummaryResponse.generated_at:type_name -> google.protobuf.Timestamp
+	0,  // 12: secureaudit.v1.ClusterSummary.cluster:type_name -> secureaudit.v1.Cluster
+	16, // 13: secureaudit.v1.ClusterSummary.last_audit:type_name -> secureaudit.v1.Audit
+	16, // 14: secureaudit.v1.ClusterSummary.last_succeeded:type_name -> secureaudit.v1.Audit
+	18, // 15: secureaudit.v1.ClusterSummary.worst_findings:type_name -> secureaudit.v1.Finding
+	19, // 16: secureaudit.v1.ClusterSummary.overdue_schedules:type_name -> secureaudit.v1.Schedule
+	16, // 17: secureaudit.v1.ClusterSummary.last_failed:type_name -> secureaudit.v1.Audit
+	1,  // 18: secureaudit.v1.ClusterService.RegisterCluster:input_type -> secureaudit.v1.RegisterClusterRequest
+	3,  // 19: secureaudit.v1.ClusterService.ListClusters:input_type -> secureaudit.v1.ListClustersRequest
+	5,  // 20: secureaudit.v1.ClusterService.GetCluster:input_type -> secureaudit.v1.GetClusterRequest
+	7,  // 21: secureaudit.v1.ClusterService.DeregisterCluster:input_type -> secureaudit.v1.DeregisterClusterRequest
+	9,  // 22: secureaudit.v1.ClusterService.GetFleetSummary:input_type -> secureaudit.v1.GetFleetSummaryRequest
+	2,  // 23: secureaudit.v1.ClusterService.RegisterCluster:output_type -> secureaudit.v1.RegisterClusterResponse
+	4,  // 24: secureaudit.v1.ClusterService.ListClusters:output_type -> secureaudit.v1.ListClustersResponse
+	6,  // 25: secureaudit.v1.ClusterService.GetCluster:output_type -> secureaudit.v1.GetClusterResponse
+	8,  // 26: secureaudit.v1.ClusterService.DeregisterCluster:output_type -> secureaudit.v1.DeregisterClusterResponse
+	10, // 27: secureaudit.v1.ClusterService.GetFleetSummary:output_type -> secureaudit.v1.GetFleetSummaryResponse
+	23, // [23:28] is the sub-list for method output_type
+	18, // [18:23] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_cluster_proto_init() }
@@ -658,13 +969,14 @@ func file_secureaudit_v1_cluster_proto_init() {
 		return
 	}
 	file_secureaudit_v1_audit_proto_init()
+	file_secureaudit_v1_finding_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_cluster_proto_rawDesc), len(file_secureaudit_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

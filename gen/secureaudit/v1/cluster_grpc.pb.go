@@ -23,6 +23,7 @@ const (
 	ClusterService_ListClusters_FullMethodName      = "/secureaudit.v1.ClusterService/ListClusters"
 	ClusterService_GetCluster_FullMethodName        = "/secureaudit.v1.ClusterService/GetCluster"
 	ClusterService_DeregisterCluster_FullMethodName = "/secureaudit.v1.ClusterService/DeregisterCluster"
+	ClusterService_GetFleetSummary_FullMethodName   = "/secureaudit.v1.ClusterService/GetFleetSummary"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -46,6 +47,12 @@ type ClusterServiceClient interface {
 	// DeregisterCluster removes a cluster and its schedules; its past audits,
 	// reports and evidence entries stay.
 	DeregisterCluster(ctx context.Context, in *DeregisterClusterRequest, opts ...grpc.CallOption) (*DeregisterClusterResponse, error)
+	// GetFleetSummary summarises the registered clusters (or those carrying
+	// every given label), by name: each one's last audit, the counts by
+	// severity of its last succeeded audit and what changed since the audit
+	// before it, its worst findings, its overdue schedules and its failed
+	// audits since the last success.
+	GetFleetSummary(ctx context.Context, in *GetFleetSummaryRequest, opts ...grpc.CallOption) (*GetFleetSummaryResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -96,6 +103,16 @@ func (c *clusterServiceClient) DeregisterCluster(ctx context.Context, in *Deregi
 	return out, nil
 }
 
+func (c *clusterServiceClient) GetFleetSummary(ctx context.Context, in *GetFleetSummaryRequest, opts ...grpc.CallOption) (*GetFleetSummaryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetFleetSummaryResponse)
+	err := c.cc.Invoke(ctx, ClusterService_GetFleetSummary_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -117,6 +134,12 @@ type ClusterServiceServer interface {
 	// DeregisterCluster removes a cluster and its schedules; its past audits,
 	// reports and evidence entries stay.
 	DeregisterCluster(context.Context, *DeregisterClusterRequest) (*DeregisterClusterResponse, error)
+	// GetFleetSummary summarises the registered clusters (or those carrying
+	// every given label), by name: each one's last audit, the counts by
+	// severity of its last succeeded audit and what changed since the audit
+	// before it, its worst findings, its overdue schedules and its failed
+	// audits since the last success.
+	GetFleetSummary(context.Context, *GetFleetSummaryRequest) (*GetFleetSummaryResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -138,6 +161,9 @@ func (UnimplementedClusterServiceServer) GetCluster(context.Context, *GetCluster
 }
 func (UnimplementedClusterServiceServer) DeregisterCluster(context.Context, *DeregisterClusterRequest) (*DeregisterClusterResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeregisterCluster not implemented")
+}
+func (UnimplementedClusterServiceServer) GetFleetSummary(context.Context, *GetFleetSummaryRequest) (*GetFleetSummaryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetFleetSummary not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -232,6 +258,24 @@ func _ClusterService_DeregisterCluster_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_GetFleetSummary_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetFleetSummaryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).GetFleetSummary(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_GetFleetSummary_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).GetFleetSummary(ctx, req.(*GetFleetSummaryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -254,6 +298,10 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeregisterCluster",
 			Handler:    _ClusterService_DeregisterCluster_Handler,
+		},
+		{
+			MethodName: "GetFleetSummary",
+			Handler:    _ClusterService_GetFleetSummary_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -46,8 +46,11 @@ type Server struct {
 	secureauditv1.UnimplementedClusterServiceServer
 	store     Store
 	schedules Schedules
+	fleet     Fleet
 	log       *slog.Logger
 	now       func() time.Time
+	// overdueAfter is how long past its next run a schedule is overdue.
+	overdueAfter time.Duration
 }
 
 // Option configures a Server.
@@ -62,7 +65,7 @@ func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = n
 
 // NewServer returns the ClusterService over st.
 func NewServer(st Store, log *slog.Logger, opts ...Option) *Server {
-	s := &Server{store: st, log: log, now: time.Now}
+	s := &Server{store: st, log: log, now: time.Now, overdueAfter: DefaultOverdueAfter}
 	for _, o := range opts {
 		o(s)
 	}

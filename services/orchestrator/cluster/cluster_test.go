@@ -53,7 +53,7 @@ func serve(t *testing.T, db *storage.DB) (secureauditv1.ClusterServiceClient, *s
 	}
 	st := store.New(db)
 	sched := schedule.New(st, func(context.Context, string, bool) (*secureauditv1.Audit, error) { return nil, nil }, rpctest.Logger(t))
-	srv := cluster.NewServer(st, rpctest.Logger(t), cluster.WithSchedules(sched),
+	srv := cluster.NewServer(st, rpctest.Logger(t), cluster.WithSchedules(sched), cluster.WithFleet(st),
 		cluster.WithClock(func() time.Time { return time.Date(2026, 12, 7, 9, 30, 0, 0, time.UTC) }))
 	addr := p.Serve(t, identity.Orchestrator, manifest, func(s *grpc.Server) { secureauditv1.RegisterClusterServiceServer(s, srv) })
 	return secureauditv1.NewClusterServiceClient(p.Dial(t, addr, identity.Orchestrator, identity.CLI)), sched, st

@@ -121,3 +121,37 @@ func unmarshalCluster(data []byte) (*secureauditv1.Cluster, error) {
 	}
 	return c, nil
 }
+
+// WorstFindings returns up to n of an audit's findings, most severe first
+// (in stored order within a severity), leaving out findings on
+// platform-managed identities and those whose ID is in skip (accepted
+// risks). Rows past the n-th kept are not read.
+func (s *Store) WorstFindings(ctx context.Context, auditID string, n int, skip map[string]bool) ([]*secureauditv1.Finding, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, data FROM findings WHERE audit_id = ? ORDER BY severity, idx`, auditID)
+	if err != nil {
+		return nil, fmt.Errorf("worst findings of %s: %w", auditID, err)
+	}
+	defer rows.Close()
+	var out []*secureauditv1.Finding
+	for len(out) < n && rows.Next() {
+		var id string
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			return nil, fmt.Errorf("worst findings of %s: %w", auditID, err)
+		}
+		if skip[id] {
+			continue
+		}
+		f := &secureauditv1.Finding{}
+		if err := proto.Unmarshal(data, f); err != nil {
+			return nil, fmt.Errorf("unmarshal finding of %s: %w", auditID, err)
+		}
+		if !f.GetInfrastructure() {
+			out = append(out, f)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("worst findings of %s: %w", auditID, err)
+	}
+	return out, nil
+}
