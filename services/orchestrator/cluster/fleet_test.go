@@ -84,7 +84,7 @@ func testFleetSummary(t *testing.T, db *storage.DB) {
 	prodCounts := &secureauditv1.SeverityCounts{High: 2, Medium: 1}
 	last := audit("aks-prod", ok, prodCounts, "")
 	findings := []*secureauditv1.Finding{
-		finding(1, secureauditv1.Severity_SEVERITY_CRITICAL, true), // platform-managed
+		finding(1, secureauditv1.Severity_SEVERITY_CRITICAL, true),  // platform-managed
 		finding(2, secureauditv1.Severity_SEVERITY_CRITICAL, false), // accepted
 		finding(3, secureauditv1.Severity_SEVERITY_MEDIUM, false),
 		finding(4, secureauditv1.Severity_SEVERITY_HIGH, false),
