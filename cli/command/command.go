@@ -62,7 +62,7 @@ against a running orchestrator, and 'scan' does both in one step.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
-	root.AddCommand(newDiff(), newGet(), newSchedule(), newCluster())
+	root.AddCommand(newDiff(), newGet(), newSchedule(), newCluster(), newFleet())
 	root.AddCommand(newUp(), newAudit(), newScan(), newList())
 	root.AddCommand(newEvidence(), newScope(), newAccept(), newControls())
 	root.AddCommand(newWhoCan(), newCanI())

@@ -92,6 +92,32 @@ func TestFleetOfRegisteredClusters(t *testing.T) {
 	if !strings.Contains(out, "FAILED") || strings.Contains(out, "SUCCEEDED") {
 		t.Errorf("audits of aks-north:\n%s", out)
 	}
+	// The fleet view of the prod clusters: aks-east's first audit with its
+	// counts and worst findings; aks-north's failure, named.
+	out = run(0, "fleet", "--label", "environment=prod", "--worst", "3")
+	t.Logf("fleet:\n%s", out)
+	var eastRow, northRow string
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, "aks-east "):
+			eastRow = line
+		case strings.HasPrefix(line, "aks-north "):
+			northRow = line
+		}
+	}
+	if f := strings.Fields(eastRow); len(f) < 9 || f[3] != "SUCCEEDED" || f[5] != "first" || f[7] != "0" {
+		t.Errorf("fleet row of aks-east %q (fields: name labels last state counts new resolved failed overdue)\n%s", eastRow, out)
+	}
+	if f := strings.Fields(northRow); len(f) < 9 || f[3] != "FAILED" || f[4] != "-" || f[7] != "1" {
+		t.Errorf("fleet row of aks-north %q\n%s", northRow, out)
+	}
+	if strings.Contains(out, "aks-west") || !strings.Contains(out, `aks-north: audit`) || !strings.Contains(out, `serves cluster "aks-east"`) {
+		t.Errorf("fleet --label environment=prod:\n%s", out)
+	}
+	if n := strings.Count(out, "\n  aks-east  "); n != 3 {
+		t.Errorf("aks-east's worst findings listed: %d, want 3\n%s", n, out)
+	}
+
 	out = run(0, "cluster", "remove", "aks-north")
 	if !strings.Contains(out, "removed cluster aks-north") {
 		t.Errorf("remove: %s", out)
