@@ -38,6 +38,7 @@ const DefaultOverdueAfter = 5 * time.Minute
 const (
 	defaultWorst = 5
 	auditsRead   = 100
+	auditsPage   = 10
 )
 
 // GetFleetSummary summarises each selected cluster.
@@ -89,24 +90,33 @@ func (s *Server) GetFleetSummary(ctx context.Context, req *secureauditv1.GetFlee
 // findings.
 func (s *Server) summarise(ctx context.Context, c *secureauditv1.Cluster, worst int) (*secureauditv1.ClusterSummary, error) {
 	sum := &secureauditv1.ClusterSummary{Cluster: c}
-	audits, _, err := s.fleet.ListClusterAudits(ctx, c.GetName(), auditsRead, "")
-	if err != nil {
-		return nil, err
-	}
-	for _, a := range audits {
-		if sum.LastAudit == nil {
-			sum.LastAudit = a
+	// Pages of a few audits: the last success is usually among the first.
+	token := ""
+	for read := 0; read < auditsRead && sum.LastSucceeded == nil; {
+		audits, next, err := s.fleet.ListClusterAudits(ctx, c.GetName(), auditsPage, token)
+		if err != nil {
+			return nil, err
 		}
-		if a.GetState() == secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED {
-			sum.LastSucceeded = a
-			break
-		}
-		if a.GetState() == secureauditv1.AuditState_AUDIT_STATE_FAILED {
-			sum.FailedAudits++
-			if sum.LastFailed == nil {
-				sum.LastFailed = a
+		for _, a := range audits {
+			read++
+			if sum.LastAudit == nil {
+				sum.LastAudit = a
+			}
+			if a.GetState() == secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED {
+				sum.LastSucceeded = a
+				break
+			}
+			if a.GetState() == secureauditv1.AuditState_AUDIT_STATE_FAILED {
+				sum.FailedAudits++
+				if sum.LastFailed == nil {
+					sum.LastFailed = a
+				}
 			}
 		}
+		if next == "" {
+			break
+		}
+		token = next
 	}
 	if sum.LastSucceeded == nil {
 		return sum, nil

@@ -108,6 +108,12 @@ func testFleetSummary(t *testing.T, db *storage.DB) {
 		t.Fatal(err)
 	}
 
+	// aks-dev failed twelve times since: its last success is on the
+	// second page the summary reads.
+	for range 12 {
+		audit("aks-dev", failed, nil, "rbac-agent: collect: unavailable")
+	}
+
 	resp, err := c.GetFleetSummary(ctx, &secureauditv1.GetFleetSummaryRequest{Worst: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -153,8 +159,9 @@ func testFleetSummary(t *testing.T, db *storage.DB) {
 	if diff := cmp.Diff(overdue, prod.GetOverdueSchedules()[0], protocmp.Transform()); len(prod.GetOverdueSchedules()) == 1 && diff != "" {
 		t.Errorf("overdue schedule (-want +got):\n%s", diff)
 	}
-	if d := byName["aks-dev"]; d.GetHasPrevious() || d.GetFailedAudits() != 0 || d.GetLastFailed() != nil || !cmp.Equal(ids(d.GetWorstFindings()), []string{finding(6, 0, false).GetId()}) {
-		t.Errorf("aks-dev, a first audit: %v", d)
+	if d := byName["aks-dev"]; d.GetHasPrevious() || d.GetLastSucceeded().GetId() != dev.GetId() || d.GetFailedAudits() != 12 || d.GetLastFailed() == nil ||
+		!cmp.Equal(ids(d.GetWorstFindings()), []string{finding(6, 0, false).GetId()}) {
+		t.Errorf("aks-dev, a first audit and twelve failures since: %v", d)
 	}
 	if nw := byName["aks-new"]; nw.GetLastAudit() != nil || nw.GetLastSucceeded() != nil || len(nw.GetOverdueSchedules()) != 0 || len(nw.GetWorstFindings()) != 0 {
 		t.Errorf("aks-new, never audited, its schedule not due: %v", nw)
