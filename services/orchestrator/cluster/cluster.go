@@ -7,6 +7,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/evidence"
 	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/services/orchestrator/schedule"
 	"secureaudit.dev/services/orchestrator/store"
@@ -41,12 +43,49 @@ type Schedules interface {
 	Delete(ctx context.Context, name string) error
 }
 
+// Recorder appends to the evidence log (package evidence).
+type Recorder interface {
+	Append(ctx context.Context, e evidence.Entry) (int64, error)
+}
+
+// WithEvidence records every registration, replacement and deregistration
+// in the evidence log (CC8.1: who pointed which cluster's audits at which
+// rbac-agent, and when).
+func WithEvidence(r Recorder) Option { return func(s *Server) { s.evidence = r } }
+
+// Evidence of the registry: a control result with outcome info.
+const (
+	evidenceControl = "clusters"
+)
+
+var evidenceCriteria = []string{"CC8.1", "CC6.1"}
+
+// record appends what happened to a registration to the evidence log.
+func (s *Server) record(ctx context.Context, verb string, c *secureauditv1.Cluster, caller string) error {
+	if s.evidence == nil {
+		return nil
+	}
+	data, err := json.Marshal(map[string]any{
+		"cluster": c.GetName(), "agent_address": c.GetAgentAddress(), "agent_spiffe_id": c.GetAgentSpiffeId(),
+		"entra_tenant_id": c.GetEntraTenantId(), "aks_resource_id": c.GetAksResourceId(), "labels": c.GetLabels(),
+		"schedule": c.GetSchedule(), "by": caller,
+	})
+	if err != nil {
+		return err
+	}
+	summary := fmt.Sprintf("cluster %s %s by %s: rbac-agent at %s (%s)", c.GetName(), verb, caller, c.GetAgentAddress(), c.GetAgentSpiffeId())
+	_, err = s.evidence.Append(ctx, evidence.Entry{Kind: evidence.KindControlResult, Control: evidenceControl, Criteria: evidenceCriteria,
+		Subject: c.GetName(), Outcome: evidence.OutcomeInfo, Summary: summary, Data: data})
+	return err
+}
+
 // Server implements ClusterService.
 type Server struct {
 	secureauditv1.UnimplementedClusterServiceServer
 	store     Store
 	schedules Schedules
 	fleet     Fleet
+	evidence  Recorder
 	log       *slog.Logger
 	now       func() time.Time
 	// overdueAfter is how long past its next run a schedule is overdue.
@@ -132,6 +171,17 @@ func (s *Server) RegisterCluster(ctx context.Context, req *secureauditv1.Registe
 			return nil, s.internal(ctx, "register cluster", err)
 		}
 	}
+	verb := "registered"
+	if old != nil {
+		verb = "re-registered"
+	}
+	if err := s.record(ctx, verb, c, c.GetRegisteredBy()); err != nil {
+		// No registration without its evidence.
+		if derr := s.undo(context.WithoutCancel(ctx), c.GetName(), old); derr != nil {
+			s.log.ErrorContext(ctx, "undo a cluster registration whose evidence failed", "cluster", c.GetName(), "error", derr.Error())
+		}
+		return nil, s.internal(ctx, "register cluster: record evidence", err)
+	}
 	s.log.InfoContext(ctx, "cluster registered", "cluster", c.GetName(), "agent_address", c.GetAgentAddress(), "agent_spiffe_id", c.GetAgentSpiffeId(), "registered_by", c.GetRegisteredBy())
 	return &secureauditv1.RegisterClusterResponse{Cluster: c}, nil
 }
@@ -181,7 +231,14 @@ func (s *Server) GetCluster(ctx context.Context, req *secureauditv1.GetClusterRe
 // reports and evidence entries stay.
 func (s *Server) DeregisterCluster(ctx context.Context, req *secureauditv1.DeregisterClusterRequest) (*secureauditv1.DeregisterClusterResponse, error) {
 	name := req.GetName()
-	err := s.store.DeleteCluster(ctx, name)
+	prev, err := s.store.GetCluster(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notRegistered(name)
+	}
+	if err != nil {
+		return nil, s.internal(ctx, "deregister cluster", err)
+	}
+	err = s.store.DeleteCluster(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notRegistered(name)
 	}
@@ -205,6 +262,9 @@ func (s *Server) DeregisterCluster(ctx context.Context, req *secureauditv1.Dereg
 		}
 	}
 	caller, _ := identity.Caller(ctx)
+	if err := s.record(ctx, "deregistered", prev, caller.String()); err != nil {
+		return nil, s.internal(ctx, "deregister cluster: record evidence", err)
+	}
 	s.log.InfoContext(ctx, "cluster deregistered", "cluster", name, "removed_schedules", resp.GetRemovedSchedules(), "caller", caller.String())
 	return resp, nil
 }

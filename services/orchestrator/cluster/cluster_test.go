@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"secureaudit.dev/platform/pgtest"
 	"secureaudit.dev/platform/rpctest"
 	"secureaudit.dev/services/orchestrator/cluster"
+	"secureaudit.dev/services/orchestrator/evidence"
 	"secureaudit.dev/services/orchestrator/schedule"
 	"secureaudit.dev/services/orchestrator/storage"
 	"secureaudit.dev/services/orchestrator/storage/storagetest"
@@ -41,6 +43,13 @@ callers:
 // manifest, caller policy and validation, on db; it returns a client as
 // the cli and the scheduler.
 func serve(t *testing.T, db *storage.DB) (secureauditv1.ClusterServiceClient, *schedule.Scheduler, *store.Store) {
+	c, sched, st, _ := serveWithEvidence(t, db)
+	return c, sched, st
+}
+
+// serveWithEvidence is serve, also returning the evidence log (a real one
+// on db) the server records registrations in.
+func serveWithEvidence(t *testing.T, db *storage.DB) (secureauditv1.ClusterServiceClient, *schedule.Scheduler, *store.Store, *evidence.Log) {
 	t.Helper()
 	p := rpctest.NewPKI(t)
 	var err error
@@ -53,10 +62,14 @@ func serve(t *testing.T, db *storage.DB) (secureauditv1.ClusterServiceClient, *s
 	}
 	st := store.New(db)
 	sched := schedule.New(st, func(context.Context, string, bool) (*secureauditv1.Audit, error) { return nil, nil }, rpctest.Logger(t))
-	srv := cluster.NewServer(st, rpctest.Logger(t), cluster.WithSchedules(sched), cluster.WithFleet(st),
+	evlog, err := evidence.New(context.Background(), db, filepath.Join(t.TempDir(), "evidence.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := cluster.NewServer(st, rpctest.Logger(t), cluster.WithSchedules(sched), cluster.WithFleet(st), cluster.WithEvidence(evlog),
 		cluster.WithClock(func() time.Time { return time.Date(2026, 12, 7, 9, 30, 0, 0, time.UTC) }))
 	addr := p.Serve(t, identity.Orchestrator, manifest, func(s *grpc.Server) { secureauditv1.RegisterClusterServiceServer(s, srv) })
-	return secureauditv1.NewClusterServiceClient(p.Dial(t, addr, identity.Orchestrator, identity.CLI)), sched, st
+	return secureauditv1.NewClusterServiceClient(p.Dial(t, addr, identity.Orchestrator, identity.CLI)), sched, st, evlog
 }
 
 func prod() *secureauditv1.Cluster {
@@ -81,7 +94,7 @@ func TestClusterService(t *testing.T) { storagetest.Run(t, testClusterService) }
 
 func testClusterService(t *testing.T, db *storage.DB) {
 	ctx := context.Background()
-	c, sched, st := serve(t, db)
+	c, sched, st, evlog := serveWithEvidence(t, db)
 
 	resp, err := c.RegisterCluster(ctx, &secureauditv1.RegisterClusterRequest{Cluster: prod()})
 	if err != nil {
@@ -234,5 +247,32 @@ func testClusterService(t *testing.T, db *storage.DB) {
 	}
 	if _, err := c.DeregisterCluster(ctx, &secureauditv1.DeregisterClusterRequest{Name: "aks-prod"}); status.Code(err) != codes.NotFound {
 		t.Errorf("second deregistration: %v, want NotFound", err)
+	}
+
+	// The evidence log holds each change that stood, naming who made it
+	// and the agent; nothing for the refused ones.
+	size, err := evlog.Size(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := evlog.Entries(ctx, 0, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := identity.ID(identity.CLI).String()
+	var recorded []string
+	for _, e := range entries {
+		if e.Control == "clusters" {
+			recorded = append(recorded, e.Summary)
+		}
+	}
+	wantRecorded := []string{
+		"cluster aks-prod registered by " + cli + ": rbac-agent at rbac-agent.aks-prod.internal:8441 (spiffe://secureaudit.local/ns/secureaudit/sa/rbac-agent)",
+		"cluster aks-dev registered by " + cli + ": rbac-agent at 10.1.2.3:8441 (spiffe://secureaudit.local/ns/secureaudit/sa/rbac-agent)",
+		"cluster aks-prod re-registered by " + cli + ": rbac-agent at 10.9.9.9:8441 (spiffe://secureaudit.local/ns/secureaudit/sa/rbac-agent)",
+		"cluster aks-prod deregistered by " + cli + ": rbac-agent at 10.9.9.9:8441 (spiffe://secureaudit.local/ns/secureaudit/sa/rbac-agent)",
+	}
+	if diff := cmp.Diff(wantRecorded, recorded); diff != "" {
+		t.Errorf("evidence of the registry (-want +got):\n%s", diff)
 	}
 }
