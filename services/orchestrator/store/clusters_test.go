@@ -70,8 +70,18 @@ func testClusters(t *testing.T, db *storage.DB) {
 			t.Fatal(err)
 		}
 		if i == 4 {
+			// Started without a name; its agent presents aks-prod. Not
+			// filed under it while running (an unnamed audit stays
+			// serialised with other unnamed ones), filed once finished.
 			a.Cluster = "aks-prod"
 			a.State = secureauditv1.AuditState_AUDIT_STATE_RUNNING
+			if err := s.UpdateAudit(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			if last, err := s.LastAudit(ctx, "aks-prod"); err != nil || last.GetId() == a.GetId() {
+				t.Errorf("a running unnamed audit is filed under its cluster: %v, %v", last.GetId(), err)
+			}
+			a.State = secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED
 			if err := s.UpdateAudit(ctx, a); err != nil {
 				t.Fatal(err)
 			}

@@ -87,11 +87,17 @@ func (s *Store) UpdateAudit(ctx context.Context, a *secureauditv1.Audit) error {
 	if err != nil {
 		return fmt.Errorf("marshal audit: %w", err)
 	}
-	// The cluster column follows the audit: one started without a cluster
-	// name is filed under the cluster its rbac-agent presented. A name is
-	// never cleared.
+	// An audit started without a cluster name is filed under the cluster
+	// its rbac-agent presented once it finishes (ListClusterAudits,
+	// LastAudit). Not before: while it runs, its empty name keeps it from
+	// overlapping another unnamed audit (the claim's one-per-cluster rule),
+	// as it did before clusters were registered. A name is never cleared.
+	filed := ""
+	if st := a.GetState(); st != secureauditv1.AuditState_AUDIT_STATE_PENDING && st != secureauditv1.AuditState_AUDIT_STATE_RUNNING {
+		filed = a.GetCluster()
+	}
 	res, err := s.db.ExecContext(ctx, `UPDATE audits SET state = ?, cluster = CASE WHEN ? = '' THEN cluster ELSE ? END, data = ? WHERE id = ? AND state IN (?, ?)`,
-		int32(a.GetState()), a.GetCluster(), a.GetCluster(), data, a.GetId(), statePending, stateRunning)
+		int32(a.GetState()), filed, filed, data, a.GetId(), statePending, stateRunning)
 	if err != nil {
 		return fmt.Errorf("update audit %s: %w", a.GetId(), err)
 	}
