@@ -235,7 +235,7 @@ func (f *auditFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.out, "out", "out", "directory to write the reports to")
 	fl.StringVar(&f.formats, "format", client.AllFormats(), "comma-separated report formats: "+client.FormatNames())
-	fl.StringVar(&f.cluster, "cluster", "", "expected cluster name; the audit fails if the rbac-agent reports another")
+	fl.StringVar(&f.cluster, "cluster", "", "cluster to audit: a registered cluster (its own rbac-agent is dialled; secureaudit cluster list), or the name the default rbac-agent must report; the audit fails if the agent reports another")
 	fl.BoolVar(&f.skipDirectory, "skip-directory", false, "audit without resolving identities in Entra ID")
 	fl.StringVar(&f.failOn, "fail-on", "", "exit with code 3 when the audit finds issues at or above this severity: critical, high, medium, low, info")
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
