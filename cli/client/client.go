@@ -82,8 +82,9 @@ func ParseFormats(list string) ([]Format, error) {
 
 // Client talks to one orchestrator as the cli workload.
 type Client struct {
-	conn  *grpc.ClientConn
-	audit secureauditv1.AuditServiceClient
+	conn     *grpc.ClientConn
+	audit    secureauditv1.AuditServiceClient
+	clusters secureauditv1.ClusterServiceClient
 }
 
 // Dial connects to the orchestrator with the cli certificate in certDir.
@@ -104,7 +105,7 @@ func Dial(addr, certDir string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{conn: conn, audit: secureauditv1.NewAuditServiceClient(conn)}, nil
+	return &Client{conn: conn, audit: secureauditv1.NewAuditServiceClient(conn), clusters: secureauditv1.NewClusterServiceClient(conn)}, nil
 }
 
 // Close closes the connection.
@@ -112,6 +113,9 @@ func (c *Client) Close() error { return c.conn.Close() }
 
 // Conn returns the connection, for the orchestrator's other services.
 func (c *Client) Conn() *grpc.ClientConn { return c.conn }
+
+// Clusters returns the ClusterService client.
+func (c *Client) Clusters() secureauditv1.ClusterServiceClient { return c.clusters }
 
 // API returns the AuditService client.
 func (c *Client) API() secureauditv1.AuditServiceClient { return c.audit }

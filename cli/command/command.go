@@ -62,7 +62,7 @@ against a running orchestrator, and 'scan' does both in one step.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
-	root.AddCommand(newDiff(), newGet(), newSchedule())
+	root.AddCommand(newDiff(), newGet(), newSchedule(), newCluster(), newFleet())
 	root.AddCommand(newUp(), newAudit(), newScan(), newList())
 	root.AddCommand(newEvidence(), newScope(), newAccept(), newControls())
 	root.AddCommand(newWhoCan(), newCanI())
@@ -186,6 +186,13 @@ the service's restart count (an audit the service was serving fails). Process ID
 			for _, svc := range st.Services {
 				fmt.Fprintf(out, "%-13s %s  (log %s)\n", svc.Name, svc.Addr, svc.LogPath)
 			}
+			// The one local cluster, registered like a fleet's (secureaudit
+			// cluster list); audits without --cluster work as before.
+			msg, err := registerLocal(cmd.Context(), st, cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "\n%s\n", msg)
 			fmt.Fprintf(out, "\ncertificates in %s\nrun `secureaudit audit --state-dir %s` to audit; Ctrl-C stops the services\n", st.PKIDir, cfg.StateDir)
 			// A service that exits is started again on its address (the
 			// audit it was serving fails); up stops only on Ctrl-C or when
@@ -228,7 +235,7 @@ func (f *auditFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.out, "out", "out", "directory to write the reports to")
 	fl.StringVar(&f.formats, "format", client.AllFormats(), "comma-separated report formats: "+client.FormatNames())
-	fl.StringVar(&f.cluster, "cluster", "", "expected cluster name; the audit fails if the rbac-agent reports another")
+	fl.StringVar(&f.cluster, "cluster", "", "cluster to audit: a registered cluster (its own rbac-agent is dialled; secureaudit cluster list), or the name the default rbac-agent must report; the audit fails if the agent reports another")
 	fl.BoolVar(&f.skipDirectory, "skip-directory", false, "audit without resolving identities in Entra ID")
 	fl.StringVar(&f.failOn, "fail-on", "", "exit with code 3 when the audit finds issues at or above this severity: critical, high, medium, low, info")
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
@@ -364,7 +371,11 @@ audit succeeds, even when there are findings.`,
 					printPeakRSS(cmd.ErrOrStderr(), st)
 				}
 			}()
-			err = runAudit(cmd.Context(), cmd.OutOrStdout(), st.Orchestrator(), st.PKIDir, af)
+			// The local cluster is registered as up registers it; scan's
+			// output stays as it was.
+			if _, err = registerLocal(cmd.Context(), st, cfg); err == nil {
+				err = runAudit(cmd.Context(), cmd.OutOrStdout(), st.Orchestrator(), st.PKIDir, af)
+			}
 			if err != nil {
 				var logs []string
 				for _, svc := range st.Services {
@@ -405,7 +416,7 @@ func printPeakRSS(w io.Writer, st *stack.Stack) {
 func newList() *cobra.Command {
 	var f auditFlags
 	var limit int32
-	var output string
+	var output, cluster string
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the audits of a running orchestrator, newest first",
@@ -427,7 +438,7 @@ func newList() *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			resp, err := c.API().ListAudits(cmd.Context(), &secureauditv1.ListAuditsRequest{PageSize: limit})
+			resp, err := c.API().ListAudits(cmd.Context(), &secureauditv1.ListAuditsRequest{PageSize: limit, Cluster: cluster})
 			if err != nil {
 				return err
 			}
@@ -438,6 +449,7 @@ func newList() *cobra.Command {
 	}
 	f.registerConnection(cmd)
 	cmd.Flags().Int32Var(&limit, "limit", 20, "number of audits to list (at most 100)")
+	cmd.Flags().StringVar(&cluster, "cluster", "", "list only this cluster's audits")
 	outputFlag(cmd, &output)
 	return cmd
 }

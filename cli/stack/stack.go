@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -280,6 +281,45 @@ func (s *Stack) Orchestrator() string {
 	}
 	return ""
 }
+
+// Addr returns the address of the named service, "" when the stack has
+// none.
+func (s *Stack) Addr(name string) string {
+	for _, svc := range s.Services {
+		if svc.Name == name {
+			return svc.Addr
+		}
+	}
+	return ""
+}
+
+// LocalCluster returns the name the stack's rbac-agent presents, when it is
+// known beforehand: ClusterName, else the snapshot's base name without its
+// extension, else the kubeconfig context given; "" for a kubeconfig's
+// current context. A name that ValidClusterName accepts is the agent's
+// exactly (its sanitising changes only other names).
+func (c Config) LocalCluster() string {
+	switch {
+	case c.ClusterName != "":
+		return c.ClusterName
+	case c.Snapshot != "":
+		abs, err := filepath.Abs(c.Snapshot)
+		if err != nil {
+			return ""
+		}
+		base := filepath.Base(abs)
+		return strings.TrimSuffix(base, filepath.Ext(base))
+	default:
+		return c.Context
+	}
+}
+
+// dnsLabel is the form of a registered cluster's name (the contract's
+// Cluster.name).
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// ValidClusterName reports whether name can be registered: a DNS label.
+func ValidClusterName(name string) bool { return len(name) <= 63 && dnsLabel.MatchString(name) }
 
 // start starts svc's process with its arguments, its log opened with
 // logMode (os.O_TRUNC at first, os.O_APPEND on a restart), and records its

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -32,6 +33,7 @@ import (
 	"secureaudit.dev/services/orchestrator/acceptance"
 	"secureaudit.dev/services/orchestrator/approval"
 	"secureaudit.dev/services/orchestrator/audit"
+	"secureaudit.dev/services/orchestrator/cluster"
 	"secureaudit.dev/services/orchestrator/controls"
 	"secureaudit.dev/services/orchestrator/evidence"
 	"secureaudit.dev/services/orchestrator/people"
@@ -51,7 +53,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	str := func(name, def, usage string) *string {
 		return fs.String(name, run.EnvOr(run.EnvName(name), def), usage+" (env "+run.EnvName(name)+")")
 	}
-	rbacAddr := str("rbac-agent", "127.0.0.1:8441", "address of the rbac-agent")
+	rbacAddr := str("rbac-agent", "127.0.0.1:8441", "address of the default rbac-agent, for audits of no registered cluster; empty: every audit names a registered cluster (secureaudit cluster add), whose own rbac-agent it dials")
 	entraAddr := str("entra-agent", "", "address of the entra-agent; audits run without identity data when empty")
 	riskAddr := str("risk-agent", "127.0.0.1:8443", "address of the risk-agent")
 	reportAddr := str("report-agent", "127.0.0.1:8444", "address of the report-agent")
@@ -131,8 +133,8 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 		*dst = d
 	}
-	if *rbacAddr == "" || *riskAddr == "" || *reportAddr == "" {
-		return errors.New("-rbac-agent, -risk-agent and -report-agent are required")
+	if *riskAddr == "" || *reportAddr == "" {
+		return errors.New("-risk-agent and -report-agent are required")
 	}
 
 	manifest, err := scopes.Manifest(identity.Orchestrator)
@@ -285,6 +287,11 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 		}
 	})
 	runner.GateWith(reg)
+	// Registered clusters: each audit of one dials its own rbac-agent,
+	// expecting the registered SPIFFE ID.
+	runner.ClustersWith(st, func(addr string, id spiffeid.ID) (*grpc.ClientConn, error) {
+		return rpc.Dial(addr, id, rpc.ClientConfig{Credentials: svc.Creds, Tracer: svc.Tracing.Provider, Meter: svc.Metrics.Provider, Validator: svc.Validator, Observer: svc.Observer})
+	})
 	runner.SetReplica(replica)
 	runner.SetLease(lease, 0)
 	// A SQLite file has one orchestrator: what it left unfinished failed
@@ -297,9 +304,15 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	service := audit.NewService(runner, st, svc.Log)
 	scheduler := schedule.New(st, service.Start, svc.Log, schedule.WithReplica(replica))
+	var clusterOpts []cluster.Option
 	if tick > 0 {
 		service.ScheduleWith(scheduler)
+		clusterOpts = append(clusterOpts, cluster.WithSchedules(scheduler))
 	}
+	// A schedule is overdue in the fleet view when a few ticks passed its
+	// next run without the scheduler running it.
+	clusterOpts = append(clusterOpts, cluster.WithFleet(st), cluster.WithOverdueAfter(max(cluster.DefaultOverdueAfter, 3*tick)), cluster.WithEvidence(evlog))
+	clusters := cluster.NewServer(st, svc.Log, clusterOpts...)
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -328,6 +341,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	g.Go(func() error {
 		return svc.Serve(ctx, func(s *grpc.Server) {
 			secureauditv1.RegisterAuditServiceServer(s, service)
+			secureauditv1.RegisterClusterServiceServer(s, clusters)
 			secureauditv1.RegisterControlsServiceServer(s, controls.NewServer(monitor, svc.Log))
 			secureauditv1.RegisterEvidenceServiceServer(s, evidence.NewServer(evlog, svc.Log))
 			secureauditv1.RegisterScopeServiceServer(s, approval.NewServer(reg, svc.Log))

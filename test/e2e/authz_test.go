@@ -42,6 +42,7 @@ var host = map[protoreflect.FullName]string{
 	"secureaudit.v1.RegressionService": identity.Orchestrator,
 	"secureaudit.v1.ControlsService":   identity.Orchestrator,
 	"secureaudit.v1.AcceptanceService": identity.Orchestrator,
+	"secureaudit.v1.ClusterService":    identity.Orchestrator,
 }
 
 // allowedCaller is the intended policy, written independently of the
@@ -76,6 +77,11 @@ var allowedCaller = map[string]string{
 	"/secureaudit.v1.AcceptanceService/RequestAcceptance": identity.CLI,
 	"/secureaudit.v1.AcceptanceService/ApproveAcceptance": identity.CLI,
 	"/secureaudit.v1.AcceptanceService/ListAcceptances":   identity.CLI,
+	"/secureaudit.v1.ClusterService/RegisterCluster":      identity.CLI,
+	"/secureaudit.v1.ClusterService/ListClusters":         identity.CLI,
+	"/secureaudit.v1.ClusterService/GetCluster":           identity.CLI,
+	"/secureaudit.v1.ClusterService/DeregisterCluster":    identity.CLI,
+	"/secureaudit.v1.ClusterService/GetFleetSummary":      identity.CLI,
 }
 
 // methods lists every RPC of the contracts.

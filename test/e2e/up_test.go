@@ -38,9 +38,13 @@ func TestUpAuditStop(t *testing.T) {
 
 	// Read the printed addresses until up says it is ready.
 	addrs := map[string]string{}
+	var registered string
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
 		line := sc.Text()
+		if strings.HasPrefix(line, "registered cluster ") {
+			registered = line
+		}
 		if f := strings.Fields(line); len(f) >= 2 && (strings.HasSuffix(f[0], "-agent") || f[0] == "orchestrator") {
 			addrs[f[0]] = f[1]
 		}
@@ -75,6 +79,21 @@ func TestUpAuditStop(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "report.json")); err != nil {
 		t.Fatal(err)
+	}
+	// up registered the one local cluster (the snapshot's base name), and
+	// the audit is its last.
+	if want := "registered cluster cluster (rbac-agent at " + addrs["rbac-agent"] + ")"; registered != want {
+		t.Errorf("up printed %q, want %q", registered, want)
+	}
+	get := exec.Command(filepath.Join(env.binDir, "secureaudit"), "cluster", "get", "cluster", "--state-dir", state)
+	b, err := get.CombinedOutput()
+	if err != nil {
+		t.Fatalf("cluster get: %v\n%s", err, b)
+	}
+	for _, want := range []string{addrs["rbac-agent"], "environment=local", "SUCCEEDED"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("cluster get cluster does not show %q:\n%s", want, b)
+		}
 	}
 
 	if err := up.Process.Signal(syscall.SIGINT); err != nil {

@@ -492,7 +492,9 @@ type ListAuditsRequest struct {
 	// page_size is at most 100; 0 means 20.
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// page_token is the next_page_token of the previous page.
-	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// cluster, when set, lists only that cluster's audits.
+	Cluster       string `protobuf:"bytes,630,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -537,6 +539,13 @@ func (x *ListAuditsRequest) GetPageSize() int32 {
 func (x *ListAuditsRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListAuditsRequest) GetCluster() string {
+	if x != nil {
+		return x.Cluster
 	}
 	return ""
 }
@@ -1459,11 +1468,12 @@ const file_secureaudit_v1_audit_proto_rawDesc = "" +
 	"\x0fGetAuditRequest\x12#\n" +
 	"\baudit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aauditId\"G\n" +
 	"\x10GetAuditResponse\x123\n" +
-	"\x05audit\x18\x01 \x01(\v2\x15.secureaudit.v1.AuditB\x06\xbaH\x03\xc8\x01\x01R\x05audit\"d\n" +
+	"\x05audit\x18\x01 \x01(\v2\x15.secureaudit.v1.AuditB\x06\xbaH\x03\xc8\x01\x01R\x05audit\"\xb8\x01\n" +
 	"\x11ListAuditsRequest\x12&\n" +
 	"\tpage_size\x18\x01 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"u\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\x12R\n" +
+	"\acluster\x18\xf6\x04 \x01(\tB7\xbaH4r2\x18\xfd\x012-^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$R\acluster\"u\n" +
 	"\x12ListAuditsResponse\x127\n" +
 	"\x06audits\x18\x01 \x03(\v2\x15.secureaudit.v1.AuditB\b\xbaH\x05\x92\x01\x02\x10dR\x06audits\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"9\n" +

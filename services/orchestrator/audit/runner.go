@@ -28,6 +28,7 @@ type Store interface {
 	UpdateAudit(ctx context.Context, a *secureauditv1.Audit) error
 	GetAudit(ctx context.Context, id string) (*secureauditv1.Audit, error)
 	ListAudits(ctx context.Context, limit int, pageToken string) ([]*secureauditv1.Audit, string, error)
+	ListClusterAudits(ctx context.Context, cluster string, limit int, pageToken string) ([]*secureauditv1.Audit, string, error)
 	Unfinished(ctx context.Context) ([]*secureauditv1.Audit, error)
 	SaveResult(ctx context.Context, auditID string, findings []*secureauditv1.Finding, input *secureauditv1.Report, reports map[secureauditv1.ReportFormat][]byte) error
 	Findings(ctx context.Context, auditID string) ([]*secureauditv1.Finding, error)
@@ -153,6 +154,8 @@ type Runner struct {
 	evidence Recorder
 	gates    []Gate
 	accepts  Acceptor
+	clusters Clusters
+	dial     DialFunc
 }
 
 // Acceptor sorts an audit's main findings by the risk acceptances of its
@@ -454,16 +457,25 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	if err := r.admit(ctx); err != nil {
 		return err
 	}
-	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_COLLECT, "collecting the RBAC snapshot from the rbac-agent")
+	rbac, reg, release, err := r.rbacAgent(ctx, a.GetCluster())
+	if err != nil {
+		return err
+	}
+	collectMsg := "collecting the RBAC snapshot from the rbac-agent"
+	if reg != nil {
+		collectMsg = fmt.Sprintf("collecting the RBAC snapshot from cluster %s's rbac-agent at %s (%s)", reg.GetName(), reg.GetAgentAddress(), reg.GetAgentSpiffeId())
+	}
+	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_COLLECT, collectMsg)
 	snap, err := stageCall(ctx, r.budgets.Collect, "rbac-agent", "collect", "-collect-timeout", func(ctx context.Context) (*snapshot, error) {
-		return collect(ctx, r.agents.RBAC, id)
+		return collect(ctx, rbac, id)
 	})
+	release()
 	if err != nil {
 		return err
 	}
 	cluster := snap.header.GetCluster()
-	if want := a.GetCluster(); want != "" && want != cluster {
-		return fmt.Errorf("the rbac-agent serves cluster %q, not the requested %q", cluster, want)
+	if err := checkServed(a.GetCluster(), cluster, reg); err != nil {
+		return err
 	}
 	r.update(ctx, a, func(a *secureauditv1.Audit) { a.Cluster = cluster })
 	c := snap.trailer.GetCounts()

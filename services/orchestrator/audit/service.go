@@ -45,6 +45,13 @@ func NewService(runner *Runner, st Store, log *slog.Logger) *Service {
 
 // StartAudit queues an audit.
 func (s *Service) StartAudit(ctx context.Context, req *secureauditv1.StartAuditRequest) (*secureauditv1.StartAuditResponse, error) {
+	// Refused now rather than failed later: an audit with no rbac-agent to
+	// collect from.
+	if _, err := s.runner.registration(ctx, req.GetCluster()); errors.Is(err, errNoAgent) {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	} else if err != nil {
+		return nil, s.internal(ctx, "start audit", err)
+	}
 	caller, _ := identity.Caller(ctx)
 	a := &secureauditv1.Audit{
 		Id:            uuid.NewString(),
@@ -79,7 +86,7 @@ func (s *Service) ListAudits(ctx context.Context, req *secureauditv1.ListAuditsR
 	if size == 0 {
 		size = defaultPageSize
 	}
-	audits, next, err := s.store.ListAudits(ctx, size, req.GetPageToken())
+	audits, next, err := s.store.ListClusterAudits(ctx, req.GetCluster(), size, req.GetPageToken())
 	if errors.Is(err, store.ErrBadPageToken) {
 		return nil, status.Error(codes.InvalidArgument, "page_token: not a token from a previous ListAudits")
 	}

@@ -87,8 +87,17 @@ func (s *Store) UpdateAudit(ctx context.Context, a *secureauditv1.Audit) error {
 	if err != nil {
 		return fmt.Errorf("marshal audit: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE audits SET state = ?, data = ? WHERE id = ? AND state IN (?, ?)`,
-		int32(a.GetState()), data, a.GetId(), statePending, stateRunning)
+	// An audit started without a cluster name is filed under the cluster
+	// its rbac-agent presented once it finishes (ListClusterAudits,
+	// LastAudit). Not before: while it runs, its empty name keeps it from
+	// overlapping another unnamed audit (the claim's one-per-cluster rule),
+	// as it did before clusters were registered. A name is never cleared.
+	filed := ""
+	if st := a.GetState(); st != secureauditv1.AuditState_AUDIT_STATE_PENDING && st != secureauditv1.AuditState_AUDIT_STATE_RUNNING {
+		filed = a.GetCluster()
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE audits SET state = ?, cluster = CASE WHEN ? = '' THEN cluster ELSE ? END, data = ? WHERE id = ? AND state IN (?, ?)`,
+		int32(a.GetState()), filed, filed, data, a.GetId(), statePending, stateRunning)
 	if err != nil {
 		return fmt.Errorf("update audit %s: %w", a.GetId(), err)
 	}
@@ -117,16 +126,32 @@ func (s *Store) GetAudit(ctx context.Context, id string) (*secureauditv1.Audit, 
 // ListAudits returns up to limit audits, newest first, after the page token,
 // and the token of the next page ("" at the end).
 func (s *Store) ListAudits(ctx context.Context, limit int, pageToken string) ([]*secureauditv1.Audit, string, error) {
-	query := `SELECT id, created_ns, data FROM audits ORDER BY created_ns DESC, id DESC LIMIT ?`
-	args := []any{limit + 1}
+	return s.ListClusterAudits(ctx, "", limit, pageToken)
+}
+
+// ListClusterAudits is ListAudits of one cluster's audits; cluster ""
+// lists every audit.
+func (s *Store) ListClusterAudits(ctx context.Context, cluster string, limit int, pageToken string) ([]*secureauditv1.Audit, string, error) {
+	var where []string
+	var args []any
+	if cluster != "" {
+		where = append(where, "cluster = ?")
+		args = append(args, cluster)
+	}
 	if pageToken != "" {
 		createdNs, id, err := decodeToken(pageToken)
 		if err != nil {
 			return nil, "", err
 		}
-		query = `SELECT id, created_ns, data FROM audits WHERE (created_ns, id) < (?, ?) ORDER BY created_ns DESC, id DESC LIMIT ?`
-		args = []any{createdNs, id, limit + 1}
+		where = append(where, "(created_ns, id) < (?, ?)")
+		args = append(args, createdNs, id)
 	}
+	query := `SELECT id, created_ns, data FROM audits`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY created_ns DESC, id DESC LIMIT ?`
+	args = append(args, limit+1)
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list audits: %w", err)
