@@ -52,6 +52,8 @@ type run struct {
 	errs        []*secureauditv1.LookupError
 	assigned    []*secureauditv1.AzureRoleAssignment
 	cluster     *secureauditv1.AksCluster
+	denies      []*secureauditv1.AzureDenyAssignment
+	denyGroups  map[string]bool            // groups named by deny assignments (read by denyAssignments alone)
 	noSignIn    bool                       // the credential may not read signInActivity
 	signedIn    map[string]bool            // users read with signInActivity
 	identities  map[string]*arm.ResourceID // service principal ID -> its user-assigned managed identity
@@ -72,6 +74,7 @@ func newRun(s *Source) *run {
 		signedIn:   map[string]bool{},
 		identities: map[string]*arm.ResourceID{},
 		activated:  map[string]bool{},
+		denyGroups: map[string]bool{},
 	}
 }
 
@@ -760,7 +763,11 @@ func (r *run) result() *directory.Result {
 		Errors:            r.errs,
 		RoleAssignments:   r.assigned,
 		Cluster:           r.cluster,
+		DenyAssignments:   r.denies,
 	}
+	slices.SortFunc(res.DenyAssignments, func(a, b *secureauditv1.AzureDenyAssignment) int {
+		return cmp.Compare(lower(a.GetId()), lower(b.GetId()))
+	})
 	for _, sp := range res.ServicePrincipals {
 		directory.SortCredentials(sp.Credentials)
 	}

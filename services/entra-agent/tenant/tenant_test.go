@@ -1095,3 +1095,59 @@ func TestCredentialCountsChecked(t *testing.T) {
 		t.Fatalf("err = %v, want the count mismatch named", err)
 	}
 }
+
+// TestDenyAssignmentsThroughARM reads the deny assignments at, above and
+// below the cluster's scope through the SDK's DenyAssignmentsClient
+// against the fake: those on the cluster's chain are kept with their
+// permissions, principals (Everyone as the all-zero ID), excluded
+// principals and doNotApplyToChildScopes, one on another resource group
+// is not, the group a deny assignment excludes is read with its members,
+// and the offline snapshot source answers the same.
+func TestDenyAssignmentsThroughARM(t *testing.T) {
+	snap := loadExample(t)
+	const oncall = "5d8a06c1-fd90-4ac2-83c5-6182957a6376" // sg-aks-sre-oncall
+	stack := &secureauditv1.AzureDenyAssignment{
+		Id:   exampleRG + "/providers/Microsoft.Authorization/denyAssignments/3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98",
+		Name: "Deny credentials (deployment stack aks-guard)", Scope: exampleRG,
+		Permissions: []*secureauditv1.AzureRolePermission{{Actions: []string{
+			"Microsoft.ContainerService/managedClusters/listClusterAdminCredential/action",
+			"Microsoft.ContainerService/managedClusters/runCommand/action",
+		}}},
+		PrincipalIds:        []string{"00000000-0000-0000-0000-000000000000"},
+		ExcludePrincipalIds: []string{oncall},
+	}
+	secrets := &secureauditv1.AzureDenyAssignment{
+		Id:   exampleCluster + "/providers/Microsoft.Authorization/denyAssignments/4d3c2b1a-0a9f-4e7d-8c6b-5f4e3d2c1b0a",
+		Name: "No secrets for Nina", Scope: exampleCluster, DoesNotApplyToChildScopes: true,
+		Permissions:  []*secureauditv1.AzureRolePermission{{DataActions: []string{"Microsoft.ContainerService/managedClusters/secrets/*"}}},
+		PrincipalIds: []string{"9e2f6a18-7d3b-4c51-a0e4-3f8b1c6d2e97"},
+	}
+	other := &secureauditv1.AzureDenyAssignment{
+		Id:   "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-other/providers/Microsoft.Authorization/denyAssignments/5e4d3c2b-1a0b-4f8e-9d7c-6a5f4e3d2c1b",
+		Name: "Another resource group", Scope: "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-other",
+		Permissions:  []*secureauditv1.AzureRolePermission{{Actions: []string{"*"}}},
+		PrincipalIds: []string{"00000000-0000-0000-0000-000000000000"},
+	}
+	snap.DenyAssignments = []*secureauditv1.AzureDenyAssignment{secrets, other, stack}
+	fake := tenanttest.New(t, snap, tenant.ReadOnlyPermissions...)
+	got, err := source(t, fake, tenant.Config{ClusterID: exampleCluster}).Resolve(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []*secureauditv1.AzureDenyAssignment{stack, secrets}
+	if diff := cmp.Diff(want, got.DenyAssignments, protocmp.Transform()); diff != "" {
+		t.Errorf("deny assignments (-want +got):\n%s", diff)
+	}
+	if n := fake.Requests("/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-aks-fabrikam-prod/providers/Microsoft.ContainerService/managedClusters/aks-fabrikam-prod/providers/Microsoft.Authorization/denyAssignments"); n != 1 {
+		t.Errorf("deny assignments listed %d times at the cluster's scope, want 1", n)
+	}
+	if !slices.ContainsFunc(got.Groups, func(g *secureauditv1.DirectoryGroup) bool { return g.GetId() == oncall && len(g.GetMemberIds()) > 0 }) {
+		t.Errorf("the excluded group %s was not read with its members", oncall)
+	}
+	if diff := cmp.Diff(offline(t, snap, nil).DenyAssignments, got.DenyAssignments, protocmp.Transform()); diff != "" {
+		t.Errorf("offline snapshot source disagrees (-offline +live):\n%s", diff)
+	}
+	if c := directory.Chunks(got)[0]; len(c.GetDenyAssignments()) != 2 {
+		t.Errorf("first chunk carries %d deny assignments, want 2", len(c.GetDenyAssignments()))
+	}
+}
