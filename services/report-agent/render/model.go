@@ -25,6 +25,14 @@ const (
 	// ActionAccept: keep an installed component's grant, with a written
 	// justification and an owner.
 	ActionAccept Action = "Accept with justification"
+	// ActionRemoveCredential: delete an application's client secret or
+	// certificate (expired, or beside a federated credential); the
+	// identity keeps its access.
+	ActionRemoveCredential Action = "Remove the credential"
+	// ActionRotateCredential: replace an application's client secret or
+	// certificate (ending soon, or a secret past the rotation age), then
+	// delete it.
+	ActionRotateCredential Action = "Rotate the credential"
 )
 
 // actionFor decides a finding's action from its severity and family:

@@ -157,6 +157,15 @@ func (e *evaluator) addCred(a *spAccess, kase string, sev secureauditv1.Severity
 		key = append(key, lower(c.GetKeyId()))
 	}
 	e.add(CredentialHygiene, sev, reason, memberRef(a.m), ref, scope, detail, deleteCreds(a.m.sp, cs), key...)
+	// The report's action: remove what is expired or defeats the
+	// federation, rotate what ends soon or is old; never revoke the
+	// identity's access for its credential's hygiene.
+	f := e.out[len(e.out)-1]
+	f.CredentialFix = secureauditv1.CredentialFix_CREDENTIAL_FIX_ROTATE
+	if kase == "expired" || kase == "beside-federation" {
+		f.CredentialFix = secureauditv1.CredentialFix_CREDENTIAL_FIX_REMOVE
+	}
+	f.CredentialCommand = strings.Join(deletions(a.m.sp, cs), "; ")
 }
 
 // listCreds describes credentials: kind, display name, key ID and dates
@@ -207,6 +216,12 @@ func deleteCreds(sp *secureauditv1.DirectoryServicePrincipal, cs []*secureauditv
 			}
 		}
 	}
+	return strings.Join(append(cmds, deletions(sp, cs)...), "; ")
+}
+
+// deletions are the commands that delete each of cs.
+func deletions(sp *secureauditv1.DirectoryServicePrincipal, cs []*secureauditv1.ApplicationCredential) []string {
+	cmds := make([]string, 0, len(cs))
 	for _, c := range cs {
 		key := cmp.Or(c.GetKeyId(), "<key ID from the list: "+c.GetDisplayName()+">")
 		cmd := fmt.Sprintf("az ad app credential delete --id %s --key-id %s", sp.GetAppId(), key)
@@ -218,7 +233,7 @@ func deleteCreds(sp *secureauditv1.DirectoryServicePrincipal, cs []*secureauditv
 		}
 		cmds = append(cmds, cmd)
 	}
-	return strings.Join(cmds, "; ")
+	return cmds
 }
 
 // count is "1 thing" or "n things".
