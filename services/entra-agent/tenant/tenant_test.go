@@ -1151,3 +1151,41 @@ func TestDenyAssignmentsThroughARM(t *testing.T) {
 		t.Errorf("first chunk carries %d deny assignments, want 2", len(c.GetDenyAssignments()))
 	}
 }
+
+// TestGroupAssignmentMembersCredentials: a service principal that reaches
+// the cluster only as a member of a group holding an Azure role
+// assignment (sg-aks-platform-ops, Contributor on the resource group) is
+// read with its application's credentials and federated credentials, for
+// ENTRA-013, through the Graph SDK against the fake.
+func TestGroupAssignmentMembersCredentials(t *testing.T) {
+	snap := loadExample(t)
+	const ops, id = "e97a7122-b22b-4cca-9229-80bd3b8f5453", "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+	end := timestamppb.New(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))
+	snap.ServicePrincipals = append(snap.ServicePrincipals, &secureauditv1.DirectoryServicePrincipal{
+		Id: id, AppId: "8d2e3f4a-5b6c-4d7e-9f8a-0b1c2d3e4f5a", DisplayName: "app-ops-pipeline", ServicePrincipalType: "Application",
+		FederatedCredentials: []*secureauditv1.FederatedCredential{{Name: "gh", Issuer: "https://token.actions.githubusercontent.com", Subject: "repo:fabrikam/ops:environment:prod"}},
+		PasswordCredentials:  1,
+		Credentials: []*secureauditv1.ApplicationCredential{{
+			Kind: secureauditv1.CredentialKind_CREDENTIAL_KIND_SECRET, KeyId: "9e3f4a5b-6c7d-4e8f-8a9b-1c2d3e4f5a6b", DisplayName: "fallback",
+			Start: timestamppb.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), End: end,
+		}},
+	})
+	for _, g := range snap.GetGroups() {
+		if g.GetId() == ops {
+			g.MemberIds = append(g.MemberIds, id)
+		}
+	}
+	fake := tenanttest.New(t, snap, tenant.ReadOnlyPermissions...)
+	got, err := source(t, fake, tenant.Config{ClusterID: exampleCluster}).Resolve(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(got.ServicePrincipals, func(sp *secureauditv1.DirectoryServicePrincipal) bool { return sp.GetId() == id })
+	if i < 0 {
+		t.Fatalf("the group's service principal member %s was not resolved", id)
+	}
+	sp := got.ServicePrincipals[i]
+	if len(sp.GetCredentials()) != 1 || sp.GetCredentials()[0].GetKeyId() != "9e3f4a5b-6c7d-4e8f-8a9b-1c2d3e4f5a6b" || len(sp.GetFederatedCredentials()) != 1 {
+		t.Errorf("credentials %v, federated %v: want the secret's metadata and the federated credential", sp.GetCredentials(), sp.GetFederatedCredentials())
+	}
+}

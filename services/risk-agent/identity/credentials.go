@@ -53,24 +53,48 @@ func (e *evaluator) noteSP(m member, b *binding) {
 }
 
 // azureSPs records the service principals that reach the cluster through
-// an Azure role assignment of their own that is standing (not PIM
-// eligible).
+// a standing (not PIM eligible) Azure role assignment: their own, or one
+// of a group they are a member of, at any depth of nesting (the route
+// then names the group path).
 func (e *evaluator) azureSPs() {
-	for id, sp := range e.d.sps {
+	note := func(m member, as *secureauditv1.AzureRoleAssignment) {
+		if e.spReach == nil {
+			e.spReach = map[string]*spAccess{}
+		}
+		a, ok := e.spReach[m.id()]
+		if !ok {
+			a = &spAccess{m: m}
+			e.spReach[m.id()] = a
+		}
+		a.clusterWide = true
+		r := fmt.Sprintf("Azure role %q at %s", as.GetRoleName(), as.GetScope())
+		if len(m.path) > 0 {
+			r = m.via() + ": " + r
+		}
+		if !slices.Contains(a.routes, r) {
+			a.routes = append(a.routes, r)
+		}
+	}
+	ids := make([]string, 0, len(e.d.assignments))
+	for id := range e.d.assignments {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
 		for _, as := range e.d.assignments[id] {
 			if as.GetEligible() {
 				continue
 			}
-			if e.spReach == nil {
-				e.spReach = map[string]*spAccess{}
+			if sp, ok := e.d.sps[id]; ok {
+				note(member{sp: sp}, as)
 			}
-			a, ok := e.spReach[id]
-			if !ok {
-				a = &spAccess{m: member{sp: sp}}
-				e.spReach[id] = a
+			if g, ok := e.d.groups[id]; ok {
+				for _, m := range e.d.members(g) {
+					if m.sp != nil {
+						note(m, as)
+					}
+				}
 			}
-			a.clusterWide = true
-			a.routes = append(a.routes, fmt.Sprintf("Azure role %q at %s", as.GetRoleName(), as.GetScope()))
 		}
 	}
 }

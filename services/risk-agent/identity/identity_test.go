@@ -229,6 +229,7 @@ func TestCredentialThresholdsConfigurable(t *testing.T) {
 	}{
 		{"defaults", identity.Config{}, []string{
 			"az ad app credential list --id 00000068-0000-4000-8000-000000000068; az ad app credential delete --id 00000068-0000-4000-8000-000000000068 --key-id 00000fa1-0000-4000-8000-000000000fa1",
+			"az ad app credential list --id 00000070-0000-4000-8000-000000000070; az ad app credential delete --id 00000070-0000-4000-8000-000000000070 --key-id 00001771-0000-4000-8000-000000001771",
 			"az ad app credential list --id 00000067-0000-4000-8000-000000000067; az ad app credential delete --id 00000067-0000-4000-8000-000000000067 --key-id " + old2025,
 			"az ad app credential list --id " + expiringApp + "; az ad app credential delete --id " + expiringApp + " --key-id " + soon + " --cert",
 			"az ad app credential list --id 00000069-0000-4000-8000-000000000069; az ad app credential delete --id 00000069-0000-4000-8000-000000000069 --key-id 00001389-0000-4000-8000-000000001389",
@@ -236,6 +237,7 @@ func TestCredentialThresholdsConfigurable(t *testing.T) {
 		}},
 		{"expiry 40 days, secrets 160", identity.Config{CredentialExpiryDays: 40, SecretMaxAgeDays: 160}, []string{
 			"az ad app credential list --id 00000068-0000-4000-8000-000000000068; az ad app credential delete --id 00000068-0000-4000-8000-000000000068 --key-id 00000fa1-0000-4000-8000-000000000fa1",
+			"az ad app credential list --id 00000070-0000-4000-8000-000000000070; az ad app credential delete --id 00000070-0000-4000-8000-000000000070 --key-id 00001771-0000-4000-8000-000000001771",
 			"az ad app credential list --id 00000067-0000-4000-8000-000000000067; az ad app credential delete --id 00000067-0000-4000-8000-000000000067 --key-id " + old2025 + "; az ad app credential delete --id 00000067-0000-4000-8000-000000000067 --key-id " + old202512,
 			"az ad app credential list --id " + expiringApp + "; az ad sp credential list --id " + expiringSP + "; az ad app credential delete --id " + expiringApp + " --key-id " + soon + " --cert; az ad sp credential delete --id " + expiringSP + " --key-id " + later + " --cert",
 			"az ad app credential list --id 00000069-0000-4000-8000-000000000069; az ad app credential delete --id 00000069-0000-4000-8000-000000000069 --key-id 00001389-0000-4000-8000-000000001389",
@@ -243,6 +245,7 @@ func TestCredentialThresholdsConfigurable(t *testing.T) {
 		}},
 		{"expiry 10 days, secrets 250", identity.Config{CredentialExpiryDays: 10, SecretMaxAgeDays: 250}, []string{
 			"az ad app credential list --id 00000068-0000-4000-8000-000000000068; az ad app credential delete --id 00000068-0000-4000-8000-000000000068 --key-id 00000fa1-0000-4000-8000-000000000fa1",
+			"az ad app credential list --id 00000070-0000-4000-8000-000000000070; az ad app credential delete --id 00000070-0000-4000-8000-000000000070 --key-id 00001771-0000-4000-8000-000000001771",
 			"az ad app credential list --id 00000069-0000-4000-8000-000000000069; az ad app credential delete --id 00000069-0000-4000-8000-000000000069 --key-id 00001389-0000-4000-8000-000000001389",
 			expired,
 		}},
@@ -283,6 +286,8 @@ func TestCredentialFix(t *testing.T) {
 	}
 	want := []string{
 		"SEVERITY_HIGH " + remove.String() + " az ad app credential delete --id 00000068-0000-4000-8000-000000000068 --key-id 00000fa1-0000-4000-8000-000000000fa1",
+		// Through a nested group's standing Azure role assignment.
+		"SEVERITY_HIGH " + remove.String() + " az ad app credential delete --id 00000070-0000-4000-8000-000000000070 --key-id 00001771-0000-4000-8000-000000001771",
 		"SEVERITY_MEDIUM " + rotate.String() + " az ad app credential delete --id 00000067-0000-4000-8000-000000000067 --key-id 00000bb9-0000-4000-8000-000000000bb9",
 		"SEVERITY_LOW " + rotate.String() + " az ad app credential delete --id 00000066-0000-4000-8000-000000000066 --key-id 000007d1-0000-4000-8000-0000000007d1 --cert",
 		"SEVERITY_LOW " + remove.String() + " az ad app credential delete --id 00000069-0000-4000-8000-000000000069 --key-id 00001389-0000-4000-8000-000000001389",
