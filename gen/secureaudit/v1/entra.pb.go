@@ -1305,8 +1305,18 @@ type DirectoryGroup struct {
 	// member and assignmentType activated): in member_ids while the
 	// activation lasts, time-bound, not standing. Sorted.
 	ActivatedMemberIds []string `protobuf:"bytes,481,rep,name=activated_member_ids,json=activatedMemberIds,proto3" json:"activated_member_ids,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// activation_ends are the end times (endDateTime) of the PIM for Groups
+	// activations of activated_member_ids, by member object ID; a member
+	// without one has an activation without an end given.
+	ActivationEnds map[string]*timestamppb.Timestamp `protobuf:"bytes,660,rep,name=activation_ends,json=activationEnds,proto3" json:"activation_ends,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// eligible_owner_ids are the object IDs of the group's eligible owners
+	// under PIM for Groups (eligibilityScheduleInstances with accessId
+	// owner): owners, able to add members, only after activating the
+	// ownership. Sorted; an ID may also be in owner_ids while an activation
+	// lasts.
+	EligibleOwnerIds []string `protobuf:"bytes,661,rep,name=eligible_owner_ids,json=eligibleOwnerIds,proto3" json:"eligible_owner_ids,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *DirectoryGroup) Reset() {
@@ -1384,6 +1394,20 @@ func (x *DirectoryGroup) GetEligibleMemberIds() []string {
 func (x *DirectoryGroup) GetActivatedMemberIds() []string {
 	if x != nil {
 		return x.ActivatedMemberIds
+	}
+	return nil
+}
+
+func (x *DirectoryGroup) GetActivationEnds() map[string]*timestamppb.Timestamp {
+	if x != nil {
+		return x.ActivationEnds
+	}
+	return nil
+}
+
+func (x *DirectoryGroup) GetEligibleOwnerIds() []string {
+	if x != nil {
+		return x.EligibleOwnerIds
 	}
 	return nil
 }
@@ -1813,7 +1837,7 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\flast_sign_in\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastSignIn\x12k\n" +
 	"\x1clast_non_interactive_sign_in\x18\xd4\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x18lastNonInteractiveSignIn\x12b\n" +
-	"\x17last_successful_sign_in\x18\xd5\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x14lastSuccessfulSignIn\"\xee\x02\n" +
+	"\x17last_successful_sign_in\x18\xd5\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x14lastSuccessfulSignIn\"\xff\x04\n" +
 	"\x0eDirectoryGroup\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12+\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12*\n" +
@@ -1823,7 +1847,13 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\towner_ids\x18\x05 \x03(\tB\x10\xbaH\r\x92\x01\n" +
 	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\bownerIds\x12B\n" +
 	"\x13eligible_member_ids\x18\xe0\x03 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x11eligibleMemberIds\x12D\n" +
-	"\x14activated_member_ids\x18\xe1\x03 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x12activatedMemberIds\"\x93\x04\n" +
+	"\x14activated_member_ids\x18\xe1\x03 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x12activatedMemberIds\x12o\n" +
+	"\x0factivation_ends\x18\x94\x05 \x03(\v22.secureaudit.v1.DirectoryGroup.ActivationEndsEntryB\x11\xbaH\x0e\x9a\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x0eactivationEnds\x12?\n" +
+	"\x12eligible_owner_ids\x18\x95\x05 \x03(\tB\x10\xbaH\r\x92\x01\n" +
+	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x10eligibleOwnerIds\x1a]\n" +
+	"\x13ActivationEndsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
+	"\x05value\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05value:\x028\x01\"\x93\x04\n" +
 	"\x19DirectoryServicePrincipal\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\x06app_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x05appId\x12+\n" +
@@ -1895,7 +1925,7 @@ func file_secureaudit_v1_entra_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_entra_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_secureaudit_v1_entra_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_secureaudit_v1_entra_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_secureaudit_v1_entra_proto_goTypes = []any{
 	(PrincipalKind)(0),                // 0: secureaudit.v1.PrincipalKind
 	(AzureRoute)(0),                   // 1: secureaudit.v1.AzureRoute
@@ -1916,7 +1946,8 @@ var file_secureaudit_v1_entra_proto_goTypes = []any{
 	(*DirectoryServicePrincipal)(nil), // 16: secureaudit.v1.DirectoryServicePrincipal
 	(*ApplicationCredential)(nil),     // 17: secureaudit.v1.ApplicationCredential
 	(*DirectorySnapshot)(nil),         // 18: secureaudit.v1.DirectorySnapshot
-	(*timestamppb.Timestamp)(nil),     // 19: google.protobuf.Timestamp
+	nil,                               // 19: secureaudit.v1.DirectoryGroup.ActivationEndsEntry
+	(*timestamppb.Timestamp)(nil),     // 20: google.protobuf.Timestamp
 }
 var file_secureaudit_v1_entra_proto_depIdxs = []int32{
 	0,  // 0: secureaudit.v1.Principal.kind:type_name -> secureaudit.v1.PrincipalKind
@@ -1932,30 +1963,32 @@ var file_secureaudit_v1_entra_proto_depIdxs = []int32{
 	11, // 10: secureaudit.v1.DirectoryChunk.deny_assignments:type_name -> secureaudit.v1.AzureDenyAssignment
 	10, // 11: secureaudit.v1.AzureRoleAssignment.permissions:type_name -> secureaudit.v1.AzureRolePermission
 	1,  // 12: secureaudit.v1.AzureRoleAssignment.routes:type_name -> secureaudit.v1.AzureRoute
-	19, // 13: secureaudit.v1.AzureRoleAssignment.eligible_until:type_name -> google.protobuf.Timestamp
+	20, // 13: secureaudit.v1.AzureRoleAssignment.eligible_until:type_name -> google.protobuf.Timestamp
 	10, // 14: secureaudit.v1.AzureDenyAssignment.permissions:type_name -> secureaudit.v1.AzureRolePermission
 	2,  // 15: secureaudit.v1.DirectoryUser.user_type:type_name -> secureaudit.v1.UserType
-	19, // 16: secureaudit.v1.DirectoryUser.last_sign_in:type_name -> google.protobuf.Timestamp
-	19, // 17: secureaudit.v1.DirectoryUser.last_non_interactive_sign_in:type_name -> google.protobuf.Timestamp
-	19, // 18: secureaudit.v1.DirectoryUser.last_successful_sign_in:type_name -> google.protobuf.Timestamp
-	13, // 19: secureaudit.v1.DirectoryServicePrincipal.federated_credentials:type_name -> secureaudit.v1.FederatedCredential
-	17, // 20: secureaudit.v1.DirectoryServicePrincipal.credentials:type_name -> secureaudit.v1.ApplicationCredential
-	3,  // 21: secureaudit.v1.ApplicationCredential.kind:type_name -> secureaudit.v1.CredentialKind
-	19, // 22: secureaudit.v1.ApplicationCredential.start:type_name -> google.protobuf.Timestamp
-	19, // 23: secureaudit.v1.ApplicationCredential.end:type_name -> google.protobuf.Timestamp
-	14, // 24: secureaudit.v1.DirectorySnapshot.users:type_name -> secureaudit.v1.DirectoryUser
-	15, // 25: secureaudit.v1.DirectorySnapshot.groups:type_name -> secureaudit.v1.DirectoryGroup
-	16, // 26: secureaudit.v1.DirectorySnapshot.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
-	9,  // 27: secureaudit.v1.DirectorySnapshot.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
-	12, // 28: secureaudit.v1.DirectorySnapshot.aks_cluster:type_name -> secureaudit.v1.AksCluster
-	11, // 29: secureaudit.v1.DirectorySnapshot.deny_assignments:type_name -> secureaudit.v1.AzureDenyAssignment
-	5,  // 30: secureaudit.v1.EntraService.Resolve:input_type -> secureaudit.v1.ResolveRequest
-	6,  // 31: secureaudit.v1.EntraService.Resolve:output_type -> secureaudit.v1.ResolveResponse
-	31, // [31:32] is the sub-list for method output_type
-	30, // [30:31] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	20, // 16: secureaudit.v1.DirectoryUser.last_sign_in:type_name -> google.protobuf.Timestamp
+	20, // 17: secureaudit.v1.DirectoryUser.last_non_interactive_sign_in:type_name -> google.protobuf.Timestamp
+	20, // 18: secureaudit.v1.DirectoryUser.last_successful_sign_in:type_name -> google.protobuf.Timestamp
+	19, // 19: secureaudit.v1.DirectoryGroup.activation_ends:type_name -> secureaudit.v1.DirectoryGroup.ActivationEndsEntry
+	13, // 20: secureaudit.v1.DirectoryServicePrincipal.federated_credentials:type_name -> secureaudit.v1.FederatedCredential
+	17, // 21: secureaudit.v1.DirectoryServicePrincipal.credentials:type_name -> secureaudit.v1.ApplicationCredential
+	3,  // 22: secureaudit.v1.ApplicationCredential.kind:type_name -> secureaudit.v1.CredentialKind
+	20, // 23: secureaudit.v1.ApplicationCredential.start:type_name -> google.protobuf.Timestamp
+	20, // 24: secureaudit.v1.ApplicationCredential.end:type_name -> google.protobuf.Timestamp
+	14, // 25: secureaudit.v1.DirectorySnapshot.users:type_name -> secureaudit.v1.DirectoryUser
+	15, // 26: secureaudit.v1.DirectorySnapshot.groups:type_name -> secureaudit.v1.DirectoryGroup
+	16, // 27: secureaudit.v1.DirectorySnapshot.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
+	9,  // 28: secureaudit.v1.DirectorySnapshot.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
+	12, // 29: secureaudit.v1.DirectorySnapshot.aks_cluster:type_name -> secureaudit.v1.AksCluster
+	11, // 30: secureaudit.v1.DirectorySnapshot.deny_assignments:type_name -> secureaudit.v1.AzureDenyAssignment
+	20, // 31: secureaudit.v1.DirectoryGroup.ActivationEndsEntry.value:type_name -> google.protobuf.Timestamp
+	5,  // 32: secureaudit.v1.EntraService.Resolve:input_type -> secureaudit.v1.ResolveRequest
+	6,  // 33: secureaudit.v1.EntraService.Resolve:output_type -> secureaudit.v1.ResolveResponse
+	33, // [33:34] is the sub-list for method output_type
+	32, // [32:33] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_entra_proto_init() }
@@ -1969,7 +2002,7 @@ func file_secureaudit_v1_entra_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_entra_proto_rawDesc), len(file_secureaudit_v1_entra_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -873,16 +873,19 @@ func TestResolvePIM(t *testing.T) {
 		return slices.DeleteFunc(slices.Clone(tenant.ReadOnlyPermissions), func(p string) bool { return p == perm })
 	}
 	const jun = "347945a7-9733-48b0-a372-448400e8cb79"
+	const omar = "6ac5450f-9150-41ac-9b01-6f1afdb8df6c"
 	tests := []struct {
 		name           string
 		roles          []string
 		eligibleGroup  []string
 		activatedGroup []string
+		eligibleOwners []string          // PIM for Groups' eligible owners of the admin group
+		ends           map[string]string // activation ends of the admin group's members
 		errors         []string
 	}{
-		{name: "with the PIM for Groups permissions", roles: tenant.ReadOnlyPermissions, eligibleGroup: []string{"e67005c7-ae30-491e-afb9-f787b213b19c"}, activatedGroup: []string{jun}},
-		{name: "without the eligibility permission", roles: without("PrivilegedEligibilitySchedule.Read.AzureADGroup"), activatedGroup: []string{jun}, errors: []string{"eligible members (PIM for Groups)"}},
-		{name: "without the assignment permission", roles: without("PrivilegedAssignmentSchedule.Read.AzureADGroup"), eligibleGroup: []string{"e67005c7-ae30-491e-afb9-f787b213b19c"}, errors: []string{"activated members (PIM for Groups)"}},
+		{name: "with the PIM for Groups permissions", roles: tenant.ReadOnlyPermissions, eligibleGroup: []string{"e67005c7-ae30-491e-afb9-f787b213b19c"}, activatedGroup: []string{jun}, eligibleOwners: []string{omar}, ends: map[string]string{jun: "2026-12-07T16:30:00Z"}},
+		{name: "without the eligibility permission", roles: without("PrivilegedEligibilitySchedule.Read.AzureADGroup"), activatedGroup: []string{jun}, ends: map[string]string{jun: "2026-12-07T16:30:00Z"}, errors: []string{"eligible members (PIM for Groups)"}},
+		{name: "without the assignment permission", roles: without("PrivilegedAssignmentSchedule.Read.AzureADGroup"), eligibleGroup: []string{"e67005c7-ae30-491e-afb9-f787b213b19c"}, eligibleOwners: []string{omar}, errors: []string{"activated members (PIM for Groups)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -895,6 +898,8 @@ func TestResolvePIM(t *testing.T) {
 			for _, g := range snap.GetGroups() {
 				if g.GetId() == adminGroup {
 					g.ActivatedMemberIds = []string{jun} // Jun's membership is a PIM activation
+					g.ActivationEnds = map[string]*timestamppb.Timestamp{jun: timestamppb.New(time.Date(2026, 12, 7, 16, 30, 0, 0, time.UTC))}
+					g.EligibleOwnerIds = []string{omar} // Omar may activate ownership
 				}
 			}
 			fake := tenanttest.New(t, snap, tt.roles...)
@@ -927,11 +932,27 @@ func TestResolvePIM(t *testing.T) {
 			if n := fake.Requests(exampleCluster + "/providers/Microsoft.Authorization/roleEligibilityScheduleInstances"); n != 1 {
 				t.Errorf("roleEligibilityScheduleInstances listed %d times, want 1", n)
 			}
-			var eligible, activated []string
+			var eligible, activated, owners []string
+			var ends map[string]string
 			for _, g := range got.Groups {
 				if g.GetId() == adminGroup {
-					eligible, activated = g.GetEligibleMemberIds(), g.GetActivatedMemberIds()
+					eligible, activated, owners = g.GetEligibleMemberIds(), g.GetActivatedMemberIds(), g.GetEligibleOwnerIds()
+					for m, end := range g.GetActivationEnds() {
+						if ends == nil {
+							ends = map[string]string{}
+						}
+						ends[m] = end.AsTime().Format(time.RFC3339)
+					}
 				}
+			}
+			if diff := cmp.Diff(tt.eligibleOwners, owners); diff != "" {
+				t.Errorf("eligible owners of the admin group (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.ends, ends); diff != "" {
+				t.Errorf("activation ends (-want +got):\n%s", diff)
+			}
+			if tt.eligibleOwners != nil && !slices.ContainsFunc(got.Users, func(u *secureauditv1.DirectoryUser) bool { return u.GetId() == omar }) {
+				t.Error("the eligible owner was not resolved as a user")
 			}
 			if diff := cmp.Diff(tt.eligibleGroup, eligible); diff != "" {
 				t.Errorf("eligible members of the admin group (-want +got):\n%s", diff)

@@ -12,8 +12,8 @@
 // the snapshot's assignments marked eligible, which the role assignment
 // listing leaves out), the schedule instances of the active ones
 // (Activated for those marked activated) and PIM for Groups' eligible
-// members and activations (the groups' eligible_member_ids and
-// activated_member_ids). Graph answers only the
+// members and owners and activations (the groups' eligible_member_ids,
+// eligible_owner_ids, activated_member_ids and activation_ends). Graph answers only the
 // properties a request's $select names, and refuses signInActivity (403)
 // unless the token carries AuditLog.Read.All. It can throttle (429 with
 // Retry-After) or fail requests by path, and counts the requests it served.
@@ -381,15 +381,17 @@ func (s *Server) groupEligibilities(w http.ResponseWriter, r *http.Request) {
 		if byGroup && !strings.EqualFold(g.GetId(), groupID) {
 			continue
 		}
-		for _, m := range g.GetEligibleMemberIds() {
-			if byPrincipal && !strings.EqualFold(m, principalID) {
-				continue
+		for access, ids := range map[string][]string{"member": g.GetEligibleMemberIds(), "owner": g.GetEligibleOwnerIds()} {
+			for _, m := range ids {
+				if byPrincipal && !strings.EqualFold(m, principalID) {
+					continue
+				}
+				values = append(values, map[string]any{
+					"id": g.GetId() + "_" + access + "_" + m, "groupId": g.GetId(), "principalId": m, "accessId": access,
+					"memberType": "direct", "eligibilityScheduleId": g.GetId() + "_" + access + "_" + m,
+					"startDateTime": "2026-01-01T00:00:00Z",
+				})
 			}
-			values = append(values, map[string]any{
-				"id": g.GetId() + "_member_" + m, "groupId": g.GetId(), "principalId": m, "accessId": "member",
-				"memberType": "direct", "eligibilityScheduleId": g.GetId() + "_member_" + m,
-				"startDateTime": "2026-01-01T00:00:00Z",
-			})
 		}
 	}
 	writeJSON(w, map[string]any{"value": values})
@@ -417,10 +419,15 @@ func (s *Server) groupActivations(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		for _, m := range g.GetActivatedMemberIds() {
-			values = append(values, map[string]any{
+			v := map[string]any{
 				"id": g.GetId() + "_member_" + m + "_activated", "groupId": g.GetId(), "principalId": m, "accessId": "member",
-				"assignmentType": "activated", "memberType": "direct", "startDateTime": "2026-12-07T08:00:00Z", "endDateTime": "2026-12-07T16:00:00Z",
-			})
+				"assignmentType": "activated", "memberType": "direct", "startDateTime": "2026-12-07T08:00:00Z",
+			}
+			// The activation's end, when the snapshot gives one.
+			if end := g.GetActivationEnds()[m]; end != nil {
+				v["endDateTime"] = end.AsTime().Format(time.RFC3339)
+			}
+			values = append(values, v)
 		}
 	}
 	writeJSON(w, map[string]any{"value": values})

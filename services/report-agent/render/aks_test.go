@@ -3,6 +3,9 @@ package render
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
@@ -249,5 +252,50 @@ func TestCredentialAction(t *testing.T) {
 	}
 	if strings.Contains(string(plain), "Remove the credential") {
 		t.Error("a report without credential findings names the credential actions")
+	}
+}
+
+// TestActivatedInReview: a group member present through a PIM for Groups
+// activation is marked activated with the end time, one without an end
+// says so, and an eligible owner is marked among the owners, in Markdown,
+// HTML and CSV.
+func TestActivatedInReview(t *testing.T) {
+	r := aksReport()
+	r.AccessReview = append(r.AccessReview, &secureauditv1.ReviewSubject{
+		Subject: &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_GROUP, Name: "0000000a-0000-4000-8000-00000000000a"},
+		Grants: []*secureauditv1.AccessGrant{{
+			Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_AKS_ADMIN_GROUP, Name: "0000000a-0000-4000-8000-00000000000a"},
+			Role:    &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "cluster-admin"},
+			Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER},
+		}},
+		Resolved: true,
+		Members: []*secureauditv1.Person{
+			{UserPrincipalName: "dana@contoso.com"},
+			{UserPrincipalName: "jun@contoso.com", Activated: true, ActivatedUntil: timestamppb.New(time.Date(2026, 12, 7, 16, 30, 0, 0, time.UTC))},
+			{UserPrincipalName: "omar@contoso.com", Activated: true},
+		},
+		Owners: []*secureauditv1.Person{{UserPrincipalName: "erin@contoso.com"}, {UserPrincipalName: "priya@contoso.com", Eligible: true}},
+	})
+	for _, f := range []secureauditv1.ReportFormat{secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN, secureauditv1.ReportFormat_REPORT_FORMAT_HTML, secureauditv1.ReportFormat_REPORT_FORMAT_CSV} {
+		out, err := Document(f, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			"jun@contoso.com (activated through PIM until 2026-12-07 16:30 UTC, not standing)",
+			"omar@contoso.com (activated through PIM (no end given), not standing)",
+			"priya@contoso.com (eligible owner (PIM), not standing)",
+		} {
+			if f == secureauditv1.ReportFormat_REPORT_FORMAT_HTML && !strings.HasPrefix(want, "priya") {
+				name, flag, _ := strings.Cut(want, " (")
+				want = name + ` <span class="flag">(` + flag + `</span>`
+			}
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%s lacks %q", f, want)
+			}
+		}
+		if strings.Contains(string(out), "dana@contoso.com (activated") || strings.Contains(string(out), "erin@contoso.com (eligible") {
+			t.Errorf("%s marks a standing member or owner", f)
+		}
 	}
 }

@@ -592,7 +592,7 @@ func writePeople(b textWriter, item reviewItem) {
 	}
 	owners := make([]string, len(item.Owners))
 	for i, o := range item.Owners {
-		owners[i] = o.Text()
+		owners[i] = o.OwnerText()
 	}
 	fmt.Fprintf(b, "- **Owners:** %s\n", mdList(owners, "none recorded"))
 }
