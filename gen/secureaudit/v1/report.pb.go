@@ -600,7 +600,8 @@ type Person struct {
 	Disabled          bool                   `protobuf:"varint,4,opt,name=disabled,proto3" json:"disabled,omitempty"`
 	// eligible is true for a group's eligible member under Privileged
 	// Identity Management for Groups: a member only after activating the
-	// membership (not standing access).
+	// membership (not standing access). Among a subject's owners, an
+	// eligible owner (DirectoryGroup.eligible_owner_ids).
 	Eligible bool `protobuf:"varint,480,opt,name=eligible,proto3" json:"eligible,omitempty"`
 	// activated is true for a group member whose membership is a PIM for
 	// Groups activation (DirectoryGroup.activated_member_ids): present now,
