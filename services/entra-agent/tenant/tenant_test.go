@@ -762,6 +762,13 @@ func mustTime(t *testing.T, s string) *timestamppb.Timestamp {
 // original snapshot does; a failing lookup stops the export.
 func TestExport(t *testing.T) {
 	snap := loadExample(t)
+	// A deny assignment travels with the export (compared below through
+	// the exported snapshot's answer).
+	snap.DenyAssignments = []*secureauditv1.AzureDenyAssignment{{
+		Id: exampleRG + "/providers/Microsoft.Authorization/denyAssignments/6f5e4d3c-2b1a-4098-8e7d-6c5b4a3f2e1d", Name: "stack", Scope: exampleRG,
+		Permissions:  []*secureauditv1.AzureRolePermission{{Actions: []string{"Microsoft.ContainerService/managedClusters/runCommand/action"}}},
+		PrincipalIds: []string{"00000000-0000-0000-0000-000000000000"},
+	}}
 	fake := tenanttest.New(t, snap, tenant.ReadOnlyPermissions...)
 	src := source(t, fake, tenant.Config{ClusterID: exampleCluster})
 	path := filepath.Join(t.TempDir(), "directory.json")
