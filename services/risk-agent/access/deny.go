@@ -62,7 +62,17 @@ func WithoutDenied(dir []*secureauditv1.DirectoryChunk) []*secureauditv1.Directo
 		if cluster == nil {
 			cluster = c.GetAksCluster()
 		}
-		denies = append(denies, c.GetDenyAssignments()...)
+		for _, x := range c.GetDenyAssignments() {
+			// Object IDs compared in lower case, lowered once.
+			x = proto.CloneOf(x)
+			x.Scope = strings.ToLower(strings.TrimSuffix(x.GetScope(), "/"))
+			for _, ids := range [][]string{x.PrincipalIds, x.ExcludePrincipalIds} {
+				for i, id := range ids {
+					ids[i] = strings.ToLower(id)
+				}
+			}
+			denies = append(denies, x)
+		}
 		for _, g := range c.GetGroups() {
 			gid := strings.ToLower(g.GetId())
 			for _, m := range g.GetMemberIds() {
@@ -75,7 +85,19 @@ func WithoutDenied(dir []*secureauditv1.DirectoryChunk) []*secureauditv1.Directo
 	if cluster == nil || len(denies) == 0 {
 		return dir
 	}
-	d := &denial{cluster: cluster, denies: denies, parents: parents, members: members}
+	d := &denial{cluster: cluster, denies: denies, parents: parents, members: members,
+		excluded: map[*secureauditv1.AzureDenyAssignment]map[string]bool{}, reach: map[string]map[string]bool{}, applying: map[string][]*secureauditv1.AzureDenyAssignment{}, subtracted: map[string]subtraction{}}
+	for _, x := range denies {
+		// Everyone a deny assignment excludes: the excluded principals and
+		// every transitive member of an excluded group.
+		ex := map[string]bool{}
+		for _, id := range x.GetExcludePrincipalIds() {
+			for m := range d.closure(id, members) {
+				ex[m] = true
+			}
+		}
+		d.excluded[x] = ex
+	}
 	out := make([]*secureauditv1.DirectoryChunk, len(dir))
 	for i, c := range dir {
 		out[i] = c
@@ -118,22 +140,46 @@ type denial struct {
 	denies  []*secureauditv1.AzureDenyAssignment
 	parents map[string][]string
 	members map[string][]string
+	// excluded holds, per deny assignment, its excluded principals and
+	// their transitive members; reach, per group, its transitive members
+	// (computed once).
+	excluded map[*secureauditv1.AzureDenyAssignment]map[string]bool
+	reach    map[string]map[string]bool
+	// applying caches the deny assignments that apply, by principal.
+	applying map[string][]*secureauditv1.AzureDenyAssignment
+	// subtracted caches what denied data actions leave of a role's
+	// permissions, by the permissions' and the denied patterns' text:
+	// assignments of one role share it.
+	subtracted map[string]subtraction
+}
+
+// subtraction is a role's permissions less denied data actions, and
+// whether they still allow any Kubernetes data action.
+type subtraction struct {
+	perms   []*secureauditv1.AzureRolePermission
+	blocked bool
 }
 
 // apply returns the assignment as the deny assignments leave it: a itself
 // when none blocks anything of it, nil when they block every route, else a
 // copy with the routes left and the denied data actions subtracted.
 func (d *denial) apply(a *secureauditv1.AzureRoleAssignment) *secureauditv1.AzureRoleAssignment {
-	var applying []*secureauditv1.AzureDenyAssignment
-	for _, x := range d.denies {
-		if d.appliesTo(x, strings.ToLower(a.GetPrincipalId())) {
-			applying = append(applying, x)
+	p := strings.ToLower(a.GetPrincipalId())
+	applying, ok := d.applying[p]
+	if !ok {
+		self := d.closure(p, d.parents) // p and every group it is in
+		for _, x := range d.denies {
+			if d.appliesTo(x, p, self) {
+				applying = append(applying, x)
+			}
 		}
+		d.applying[p] = applying
 	}
 	if len(applying) == 0 {
 		return a
 	}
-	clusterID := d.cluster.GetId()
+	clusterID := strings.ToLower(strings.TrimSuffix(d.cluster.GetId(), "/"))
+	scope := strings.ToLower(strings.TrimSuffix(a.GetScope(), "/"))
 	ns := namespaceOf(a.GetScope(), clusterID)
 	var routes []secureauditv1.AzureRoute
 	var perms []*secureauditv1.AzureRolePermission
@@ -144,7 +190,7 @@ func (d *denial) apply(a *secureauditv1.AzureRoleAssignment) *secureauditv1.Azur
 		case secureauditv1.AzureRoute_AZURE_ROUTE_DATA_ACTIONS:
 			target := clusterID
 			if ns != "" {
-				target = a.GetScope()
+				target = scope
 			}
 			var denied []string
 			for _, x := range applying {
@@ -156,15 +202,12 @@ func (d *denial) apply(a *secureauditv1.AzureRoleAssignment) *secureauditv1.Azur
 			if len(denied) == 0 {
 				break
 			}
-			perms = subtract(a.GetPermissions(), denied)
-			changed = true
-			if rules, _ := dataRules(perms); len(rules) == 0 {
-				blocked = true
-			}
+			sub := d.subtract(a.GetPermissions(), denied)
+			perms, blocked, changed = sub.perms, sub.blocked, true
 		case secureauditv1.AzureRoute_AZURE_ROUTE_ROLE_ASSIGNMENT_WRITE:
 			op := routeOperations[r]
 			atCluster := slices.ContainsFunc(applying, func(x *secureauditv1.AzureDenyAssignment) bool { return covers(x, clusterID) && denies(x, op) })
-			atScope := slices.ContainsFunc(applying, func(x *secureauditv1.AzureDenyAssignment) bool { return covers(x, a.GetScope()) && denies(x, op) })
+			atScope := slices.ContainsFunc(applying, func(x *secureauditv1.AzureDenyAssignment) bool { return covers(x, scope) && denies(x, op) })
 			blocked = atCluster && atScope
 		default:
 			op, ok := routeOperations[r]
@@ -190,12 +233,12 @@ func (d *denial) apply(a *secureauditv1.AzureRoleAssignment) *secureauditv1.Azur
 	return e
 }
 
-// appliesTo reports whether deny assignment x applies to principal p and,
-// for a group, to every one of its transitive members.
-func (d *denial) appliesTo(x *secureauditv1.AzureDenyAssignment, p string) bool {
-	self := d.closure(p, d.parents) // p and every group it is in
+// appliesTo reports whether deny assignment x applies to principal p
+// (self: p and every group it is in) and, for a group, to every one of
+// its transitive members.
+func (d *denial) appliesTo(x *secureauditv1.AzureDenyAssignment, p string, self map[string]bool) bool {
 	named := func(ids []string, in map[string]bool) bool {
-		return slices.ContainsFunc(ids, func(id string) bool { return in[strings.ToLower(id)] })
+		return slices.ContainsFunc(ids, func(id string) bool { return in[id] })
 	}
 	if !slices.Contains(x.GetPrincipalIds(), Everyone) && !named(x.GetPrincipalIds(), self) {
 		return false
@@ -203,9 +246,18 @@ func (d *denial) appliesTo(x *secureauditv1.AzureDenyAssignment, p string) bool 
 	if named(x.GetExcludePrincipalIds(), self) {
 		return false
 	}
+	if len(x.GetExcludePrincipalIds()) == 0 || len(d.members[p]) == 0 {
+		return true
+	}
 	// A group: no member may escape it through an exclusion.
-	for m := range d.closure(p, d.members) {
-		if m != p && named(x.GetExcludePrincipalIds(), d.closure(m, d.parents)) {
+	reach, ok := d.reach[p]
+	if !ok {
+		reach = d.closure(p, d.members)
+		d.reach[p] = reach
+	}
+	ex := d.excluded[x]
+	for m := range reach {
+		if m != p && ex[m] {
 			return false
 		}
 	}
@@ -232,9 +284,9 @@ func (d *denial) closure(id string, edges map[string][]string) map[string]bool {
 
 // covers reports whether deny assignment x applies at the ARM scope
 // target: at its own scope, and below it unless doesNotApplyToChildScopes.
+// Both scopes are in lower case without a trailing slash.
 func covers(x *secureauditv1.AzureDenyAssignment, target string) bool {
-	s := strings.ToLower(strings.TrimSuffix(x.GetScope(), "/"))
-	t := strings.ToLower(strings.TrimSuffix(target, "/"))
+	s, t := x.GetScope(), target
 	if s == t {
 		return true
 	}
@@ -271,15 +323,33 @@ func deniedData(x *secureauditv1.AzureDenyAssignment) []string {
 	return out
 }
 
-// subtract returns copies of perms with denied added to each block's
-// notDataActions: ARM's deny comes before any allow, so a denied data
-// action is as if no block allowed it.
-func subtract(perms []*secureauditv1.AzureRolePermission, denied []string) []*secureauditv1.AzureRolePermission {
+// subtract returns copies of perms with the denied patterns added to each
+// block's notDataActions (ARM's deny comes before any allow, so a denied
+// data action is as if no block allowed it), and whether they then allow
+// no Kubernetes data action; cached by content.
+func (d *denial) subtract(perms []*secureauditv1.AzureRolePermission, denied []string) subtraction {
+	slices.Sort(denied)
+	denied = slices.Compact(denied)
+	var key strings.Builder
+	for _, p := range perms {
+		for _, ops := range [][]string{p.GetActions(), p.GetNotActions(), p.GetDataActions(), p.GetNotDataActions()} {
+			key.WriteString(strings.Join(ops, "\x01"))
+			key.WriteByte(0)
+		}
+		key.WriteByte(0)
+	}
+	key.WriteString(strings.Join(denied, "\x01"))
+	if s, ok := d.subtracted[key.String()]; ok {
+		return s
+	}
 	out := make([]*secureauditv1.AzureRolePermission, len(perms))
 	for i, p := range perms {
 		c := proto.CloneOf(p)
 		c.NotDataActions = append(c.NotDataActions, denied...)
 		out[i] = c
 	}
-	return out
+	rules, _ := dataRules(out)
+	s := subtraction{perms: out, blocked: len(rules) == 0}
+	d.subtracted[key.String()] = s
+	return s
 }
