@@ -64,14 +64,15 @@ func (f *accessFlags) engine(cmd *cobra.Command) (*access.Engine, *discovery.Tab
 	if err != nil {
 		return nil, nil, err
 	}
-	return access.NewWithAzure(s, access.AzureGrants(dir)), discovery.For(s.Header()), nil
+	return access.NewWithAzure(s, access.AzureGrants(access.WithoutDenied(dir))), discovery.For(s.Header()), nil
 }
 
 // loadDirectory reads a directory snapshot file (the protojson of
 // secureaudit.v1.DirectorySnapshot, checked against its protovalidate
 // rules) as the one directory chunk the access engine reads its Azure
 // grants from. The grants come from the routes and permissions the file's
-// role assignments carry, as entra export writes them.
+// role assignments carry, as entra export writes them, less what its deny
+// assignments block (access.WithoutDenied).
 func loadDirectory(path string, v *validation.Validator) ([]*secureauditv1.DirectoryChunk, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -86,7 +87,7 @@ func loadDirectory(path string, v *validation.Validator) ([]*secureauditv1.Direc
 	}
 	return []*secureauditv1.DirectoryChunk{{
 		Users: snap.GetUsers(), Groups: snap.GetGroups(), ServicePrincipals: snap.GetServicePrincipals(),
-		RoleAssignments: snap.GetRoleAssignments(), AksCluster: snap.GetAksCluster(),
+		RoleAssignments: snap.GetRoleAssignments(), AksCluster: snap.GetAksCluster(), DenyAssignments: snap.GetDenyAssignments(),
 	}}, nil
 }
 

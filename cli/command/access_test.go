@@ -2,6 +2,8 @@ package command
 
 import (
 	"bytes"
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -124,5 +126,62 @@ func TestAccessResourceErrors(t *testing.T) {
 				t.Errorf("%v: err = %v, want one containing %q", tt.args, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestAccessWithDenyAssignments: who-can and can-i --directory leave out a
+// route a deny assignment in the directory file blocks: Everyone denied
+// listClusterAdminCredential and runCommand at the resource group, the
+// platform-ops group excluded, removes Tom's and Marco's (eligible)
+// credential routes and keeps the group's, Carol's (a member of the
+// excluded group, so excluded too) and the data-action and admin-group
+// ones.
+func TestAccessWithDenyAssignments(t *testing.T) {
+	cluster := filepath.Join("..", "..", "examples", "cluster")
+	data, err := os.ReadFile(filepath.Join("..", "..", "examples", "directory.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap map[string]any
+	if err := json.Unmarshal(data, &snap); err != nil {
+		t.Fatal(err)
+	}
+	rg := "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-aks-fabrikam-prod"
+	snap["denyAssignments"] = []any{map[string]any{
+		"id": rg + "/providers/Microsoft.Authorization/denyAssignments/7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d", "name": "aks-guard stack", "scope": rg,
+		"permissions":         []any{map[string]any{"actions": []any{"Microsoft.ContainerService/managedClusters/listClusterAdminCredential/action", "Microsoft.ContainerService/managedClusters/runCommand/action"}}},
+		"principalIds":        []any{"00000000-0000-0000-0000-000000000000"},
+		"excludePrincipalIds": []any{"e97a7122-b22b-4cca-9229-80bd3b8f5453"},
+	}}
+	out, err := json.Marshal(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "directory.json")
+	if err := os.WriteFile(dir, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		var out, errOut bytes.Buffer
+		root := New(&out, &errOut)
+		root.SetArgs(args)
+		if err := root.Execute(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, errOut.String())
+		}
+		return out.String()
+	}
+	got := run("who-can", "create", "pods/exec", "-n", "payments", "--snapshot", cluster, "--directory", dir)
+	for _, w := range []string{"nina.berg@", "AKS admin group", "Azure role Contributor", "carol.ops@"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("who-can lacks %q:\n%s", w, got)
+		}
+	}
+	for _, n := range []string{"marco.rossi@", "tom.weber@"} {
+		if strings.Contains(got, n) {
+			t.Errorf("who-can lists %q, whose route the deny assignment blocks:\n%s", n, got)
+		}
+	}
+	if got := run("can-i", "--as", "tom.weber@fabrikamcorp.onmicrosoft.com", "delete", "nodes", "--snapshot", cluster, "--directory", dir); !strings.HasPrefix(got, "no") {
+		t.Errorf("can-i as Tom = %q, want no", got)
 	}
 }

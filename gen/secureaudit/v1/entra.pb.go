@@ -433,9 +433,14 @@ type DirectoryChunk struct {
 	// aks_cluster is the cluster's access configuration read from Azure
 	// Resource Manager, when the agent knows the cluster; the first chunk
 	// carries it.
-	AksCluster    *AksCluster `protobuf:"bytes,340,opt,name=aks_cluster,json=aksCluster,proto3" json:"aks_cluster,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AksCluster *AksCluster `protobuf:"bytes,340,opt,name=aks_cluster,json=aksCluster,proto3" json:"aks_cluster,omitempty"`
+	// deny_assignments are the Azure deny assignments at the cluster's
+	// scope, above it and below it (its namespaces): a route of a role
+	// assignment that one of them blocks is no route (see
+	// AzureDenyAssignment). The first chunk carries them.
+	DenyAssignments []*AzureDenyAssignment `protobuf:"bytes,660,rep,name=deny_assignments,json=denyAssignments,proto3" json:"deny_assignments,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *DirectoryChunk) Reset() {
@@ -527,6 +532,13 @@ func (x *DirectoryChunk) GetExcessPermissions() []string {
 func (x *DirectoryChunk) GetAksCluster() *AksCluster {
 	if x != nil {
 		return x.AksCluster
+	}
+	return nil
+}
+
+func (x *DirectoryChunk) GetDenyAssignments() []*AzureDenyAssignment {
+	if x != nil {
+		return x.DenyAssignments
 	}
 	return nil
 }
@@ -818,6 +830,117 @@ func (x *AzureRolePermission) GetNotDataActions() []string {
 	return nil
 }
 
+// AzureDenyAssignment is an Azure deny assignment
+// (Microsoft.Authorization/denyAssignments): the operations of its
+// permissions are refused to its principals at its scope (and the scopes
+// below it unless does_not_apply_to_child_scopes), whatever role
+// assignment allows them. Azure creates them (deployment stacks, managed
+// applications, Blueprints); they cannot be created directly. A
+// permission block with a condition is not kept: the audit cannot
+// evaluate the condition, so it does not count the block as denying.
+type AzureDenyAssignment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the deny assignment's ARM resource ID.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// name is denyAssignmentName.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// scope is the ARM scope it is at.
+	Scope string `protobuf:"bytes,3,opt,name=scope,proto3" json:"scope,omitempty"`
+	// permissions are the denied operations: actions and data actions, each
+	// block's notActions and notDataActions left out of what it denies.
+	Permissions []*AzureRolePermission `protobuf:"bytes,4,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	// principal_ids are the object IDs it applies to (users, groups, service
+	// principals, a group's transitive members included); the all-zero ID
+	// 00000000-0000-0000-0000-000000000000 is Everyone (type SystemDefined).
+	PrincipalIds []string `protobuf:"bytes,5,rep,name=principal_ids,json=principalIds,proto3" json:"principal_ids,omitempty"`
+	// exclude_principal_ids are the object IDs it does not apply to
+	// (excludePrincipals), a group's transitive members included.
+	ExcludePrincipalIds []string `protobuf:"bytes,6,rep,name=exclude_principal_ids,json=excludePrincipalIds,proto3" json:"exclude_principal_ids,omitempty"`
+	// does_not_apply_to_child_scopes: it applies at its scope only.
+	DoesNotApplyToChildScopes bool `protobuf:"varint,7,opt,name=does_not_apply_to_child_scopes,json=doesNotApplyToChildScopes,proto3" json:"does_not_apply_to_child_scopes,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
+}
+
+func (x *AzureDenyAssignment) Reset() {
+	*x = AzureDenyAssignment{}
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AzureDenyAssignment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AzureDenyAssignment) ProtoMessage() {}
+
+func (x *AzureDenyAssignment) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AzureDenyAssignment.ProtoReflect.Descriptor instead.
+func (*AzureDenyAssignment) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AzureDenyAssignment) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AzureDenyAssignment) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AzureDenyAssignment) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *AzureDenyAssignment) GetPermissions() []*AzureRolePermission {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
+func (x *AzureDenyAssignment) GetPrincipalIds() []string {
+	if x != nil {
+		return x.PrincipalIds
+	}
+	return nil
+}
+
+func (x *AzureDenyAssignment) GetExcludePrincipalIds() []string {
+	if x != nil {
+		return x.ExcludePrincipalIds
+	}
+	return nil
+}
+
+func (x *AzureDenyAssignment) GetDoesNotApplyToChildScopes() bool {
+	if x != nil {
+		return x.DoesNotApplyToChildScopes
+	}
+	return false
+}
+
 // AksCluster is the access configuration of an AKS managed cluster, read
 // from Azure Resource Manager (Microsoft.ContainerService/managedClusters).
 type AksCluster struct {
@@ -862,7 +985,7 @@ type AksCluster struct {
 
 func (x *AksCluster) Reset() {
 	*x = AksCluster{}
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +997,7 @@ func (x *AksCluster) String() string {
 func (*AksCluster) ProtoMessage() {}
 
 func (x *AksCluster) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[7]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +1010,7 @@ func (x *AksCluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AksCluster.ProtoReflect.Descriptor instead.
 func (*AksCluster) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{7}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AksCluster) GetId() string {
@@ -1002,7 +1125,7 @@ type FederatedCredential struct {
 
 func (x *FederatedCredential) Reset() {
 	*x = FederatedCredential{}
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1137,7 @@ func (x *FederatedCredential) String() string {
 func (*FederatedCredential) ProtoMessage() {}
 
 func (x *FederatedCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1150,7 @@ func (x *FederatedCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FederatedCredential.ProtoReflect.Descriptor instead.
 func (*FederatedCredential) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{8}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FederatedCredential) GetName() string {
@@ -1077,7 +1200,7 @@ type DirectoryUser struct {
 
 func (x *DirectoryUser) Reset() {
 	*x = DirectoryUser{}
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1089,7 +1212,7 @@ func (x *DirectoryUser) String() string {
 func (*DirectoryUser) ProtoMessage() {}
 
 func (x *DirectoryUser) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1102,7 +1225,7 @@ func (x *DirectoryUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectoryUser.ProtoReflect.Descriptor instead.
 func (*DirectoryUser) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{9}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DirectoryUser) GetId() string {
@@ -1182,13 +1305,23 @@ type DirectoryGroup struct {
 	// member and assignmentType activated): in member_ids while the
 	// activation lasts, time-bound, not standing. Sorted.
 	ActivatedMemberIds []string `protobuf:"bytes,481,rep,name=activated_member_ids,json=activatedMemberIds,proto3" json:"activated_member_ids,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// activation_ends are the end times (endDateTime) of the PIM for Groups
+	// activations of activated_member_ids, by member object ID; a member
+	// without one has an activation without an end given.
+	ActivationEnds map[string]*timestamppb.Timestamp `protobuf:"bytes,660,rep,name=activation_ends,json=activationEnds,proto3" json:"activation_ends,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// eligible_owner_ids are the object IDs of the group's eligible owners
+	// under PIM for Groups (eligibilityScheduleInstances with accessId
+	// owner): owners, able to add members, only after activating the
+	// ownership. Sorted; an ID may also be in owner_ids while an activation
+	// lasts.
+	EligibleOwnerIds []string `protobuf:"bytes,661,rep,name=eligible_owner_ids,json=eligibleOwnerIds,proto3" json:"eligible_owner_ids,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *DirectoryGroup) Reset() {
 	*x = DirectoryGroup{}
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1200,7 +1333,7 @@ func (x *DirectoryGroup) String() string {
 func (*DirectoryGroup) ProtoMessage() {}
 
 func (x *DirectoryGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1213,7 +1346,7 @@ func (x *DirectoryGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectoryGroup.ProtoReflect.Descriptor instead.
 func (*DirectoryGroup) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{10}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DirectoryGroup) GetId() string {
@@ -1265,6 +1398,20 @@ func (x *DirectoryGroup) GetActivatedMemberIds() []string {
 	return nil
 }
 
+func (x *DirectoryGroup) GetActivationEnds() map[string]*timestamppb.Timestamp {
+	if x != nil {
+		return x.ActivationEnds
+	}
+	return nil
+}
+
+func (x *DirectoryGroup) GetEligibleOwnerIds() []string {
+	if x != nil {
+		return x.EligibleOwnerIds
+	}
+	return nil
+}
+
 // DirectoryServicePrincipal is an Entra service principal or managed identity.
 type DirectoryServicePrincipal struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -1299,7 +1446,7 @@ type DirectoryServicePrincipal struct {
 
 func (x *DirectoryServicePrincipal) Reset() {
 	*x = DirectoryServicePrincipal{}
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[11]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +1458,7 @@ func (x *DirectoryServicePrincipal) String() string {
 func (*DirectoryServicePrincipal) ProtoMessage() {}
 
 func (x *DirectoryServicePrincipal) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[11]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1471,7 @@ func (x *DirectoryServicePrincipal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectoryServicePrincipal.ProtoReflect.Descriptor instead.
 func (*DirectoryServicePrincipal) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{11}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DirectoryServicePrincipal) GetId() string {
@@ -1416,7 +1563,7 @@ type ApplicationCredential struct {
 
 func (x *ApplicationCredential) Reset() {
 	*x = ApplicationCredential{}
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[12]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1428,7 +1575,7 @@ func (x *ApplicationCredential) String() string {
 func (*ApplicationCredential) ProtoMessage() {}
 
 func (x *ApplicationCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[12]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1441,7 +1588,7 @@ func (x *ApplicationCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplicationCredential.ProtoReflect.Descriptor instead.
 func (*ApplicationCredential) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{12}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ApplicationCredential) GetKind() CredentialKind {
@@ -1499,14 +1646,17 @@ type DirectorySnapshot struct {
 	// cluster (see AzureRoleAssignment).
 	RoleAssignments []*AzureRoleAssignment `protobuf:"bytes,5,rep,name=role_assignments,json=roleAssignments,proto3" json:"role_assignments,omitempty"`
 	// aks_cluster is the cluster's access configuration, when known.
-	AksCluster    *AksCluster `protobuf:"bytes,340,opt,name=aks_cluster,json=aksCluster,proto3" json:"aks_cluster,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AksCluster *AksCluster `protobuf:"bytes,340,opt,name=aks_cluster,json=aksCluster,proto3" json:"aks_cluster,omitempty"`
+	// deny_assignments are the Azure deny assignments at, above and below
+	// the cluster's scope (see AzureDenyAssignment).
+	DenyAssignments []*AzureDenyAssignment `protobuf:"bytes,660,rep,name=deny_assignments,json=denyAssignments,proto3" json:"deny_assignments,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *DirectorySnapshot) Reset() {
 	*x = DirectorySnapshot{}
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[13]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1518,7 +1668,7 @@ func (x *DirectorySnapshot) String() string {
 func (*DirectorySnapshot) ProtoMessage() {}
 
 func (x *DirectorySnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_entra_proto_msgTypes[13]
+	mi := &file_secureaudit_v1_entra_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1531,7 +1681,7 @@ func (x *DirectorySnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectorySnapshot.ProtoReflect.Descriptor instead.
 func (*DirectorySnapshot) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{13}
+	return file_secureaudit_v1_entra_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DirectorySnapshot) GetTenantId() string {
@@ -1576,6 +1726,13 @@ func (x *DirectorySnapshot) GetAksCluster() *AksCluster {
 	return nil
 }
 
+func (x *DirectorySnapshot) GetDenyAssignments() []*AzureDenyAssignment {
+	if x != nil {
+		return x.DenyAssignments
+	}
+	return nil
+}
+
 var File_secureaudit_v1_entra_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_entra_proto_rawDesc = "" +
@@ -1592,7 +1749,7 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"principals\x18\x02 \x03(\v2\x19.secureaudit.v1.PrincipalB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\n" +
 	"principals\"O\n" +
 	"\x0fResolveResponse\x12<\n" +
-	"\x05chunk\x18\x01 \x01(\v2\x1e.secureaudit.v1.DirectoryChunkB\x06\xbaH\x03\xc8\x01\x01R\x05chunk\"\xf4\x04\n" +
+	"\x05chunk\x18\x01 \x01(\v2\x1e.secureaudit.v1.DirectoryChunkB\x06\xbaH\x03\xc8\x01\x01R\x05chunk\"\xd0\x05\n" +
 	"\x0eDirectoryChunk\x12>\n" +
 	"\x05users\x18\x01 \x03(\v2\x1d.secureaudit.v1.DirectoryUserB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03R\x05users\x12A\n" +
 	"\x06groups\x18\x02 \x03(\v2\x1e.secureaudit.v1.DirectoryGroupB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03R\x06groups\x12c\n" +
@@ -1605,7 +1762,8 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\apartial\x18\a \x01(\bR\apartial\x12A\n" +
 	"\x12excess_permissions\x18\b \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xf4\x03\"\ar\x05\x10\x01\x18\x80\x02R\x11excessPermissions\x12<\n" +
 	"\vaks_cluster\x18\xd4\x02 \x01(\v2\x1a.secureaudit.v1.AksClusterR\n" +
-	"aksCluster\"U\n" +
+	"aksCluster\x12Z\n" +
+	"\x10deny_assignments\x18\x94\x05 \x03(\v2#.secureaudit.v1.AzureDenyAssignmentB\t\xbaH\x06\x92\x01\x03\x10\xd0\x0fR\x0fdenyAssignments\"U\n" +
 	"\vLookupError\x12\"\n" +
 	"\x06lookup\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x06lookup\x12\"\n" +
@@ -1633,7 +1791,19 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\vnot_actions\x18\x02 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xe8\a\"\ar\x05\x10\x01\x18\x80\x04R\n" +
 	"notActions\x125\n" +
 	"\fdata_actions\x18\x03 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xe8\a\"\ar\x05\x10\x01\x18\x80\x04R\vdataActions\x12<\n" +
-	"\x10not_data_actions\x18\x04 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xe8\a\"\ar\x05\x10\x01\x18\x80\x04R\x0enotDataActions\"\xa5\x05\n" +
+	"\x10not_data_actions\x18\x04 \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xe8\a\"\ar\x05\x10\x01\x18\x80\x04R\x0enotDataActions\"\x82\x03\n" +
+	"\x13AzureDenyAssignment\x12\x1a\n" +
+	"\x02id\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x02id\x12\x1c\n" +
+	"\x04name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x04name\x12 \n" +
+	"\x05scope\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x05scope\x12O\n" +
+	"\vpermissions\x18\x04 \x03(\v2#.secureaudit.v1.AzureRolePermissionB\b\xbaH\x05\x92\x01\x02\x10dR\vpermissions\x125\n" +
+	"\rprincipal_ids\x18\x05 \x03(\tB\x10\xbaH\r\x92\x01\n" +
+	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\fprincipalIds\x12D\n" +
+	"\x15exclude_principal_ids\x18\x06 \x03(\tB\x10\xbaH\r\x92\x01\n" +
+	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x13excludePrincipalIds\x12A\n" +
+	"\x1edoes_not_apply_to_child_scopes\x18\a \x01(\bR\x19doesNotApplyToChildScopes\"\xa5\x05\n" +
 	"\n" +
 	"AksCluster\x12\x1a\n" +
 	"\x02id\x18\x01 \x01(\tB\n" +
@@ -1667,7 +1837,7 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\flast_sign_in\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastSignIn\x12k\n" +
 	"\x1clast_non_interactive_sign_in\x18\xd4\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x18lastNonInteractiveSignIn\x12b\n" +
-	"\x17last_successful_sign_in\x18\xd5\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x14lastSuccessfulSignIn\"\xee\x02\n" +
+	"\x17last_successful_sign_in\x18\xd5\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x14lastSuccessfulSignIn\"\xff\x04\n" +
 	"\x0eDirectoryGroup\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12+\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12*\n" +
@@ -1677,7 +1847,13 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\towner_ids\x18\x05 \x03(\tB\x10\xbaH\r\x92\x01\n" +
 	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\bownerIds\x12B\n" +
 	"\x13eligible_member_ids\x18\xe0\x03 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x11eligibleMemberIds\x12D\n" +
-	"\x14activated_member_ids\x18\xe1\x03 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x12activatedMemberIds\"\x93\x04\n" +
+	"\x14activated_member_ids\x18\xe1\x03 \x03(\tB\x11\xbaH\x0e\x92\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x12activatedMemberIds\x12o\n" +
+	"\x0factivation_ends\x18\x94\x05 \x03(\v22.secureaudit.v1.DirectoryGroup.ActivationEndsEntryB\x11\xbaH\x0e\x9a\x01\v\x10\xa0\x8d\x06\"\x05r\x03\xb0\x01\x01R\x0eactivationEnds\x12?\n" +
+	"\x12eligible_owner_ids\x18\x95\x05 \x03(\tB\x10\xbaH\r\x92\x01\n" +
+	"\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\x10eligibleOwnerIds\x1a]\n" +
+	"\x13ActivationEndsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
+	"\x05value\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05value:\x028\x01\"\x93\x04\n" +
 	"\x19DirectoryServicePrincipal\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x1f\n" +
 	"\x06app_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x05appId\x12+\n" +
@@ -1696,7 +1872,7 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\fdisplay_name\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12@\n" +
 	"\x05start\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x05start\x12,\n" +
 	"\x03end\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x120\n" +
-	"\x14on_service_principal\x18\x06 \x01(\bR\x12onServicePrincipal\"\xbf\x03\n" +
+	"\x14on_service_principal\x18\x06 \x01(\bR\x12onServicePrincipal\"\x9c\x04\n" +
 	"\x11DirectorySnapshot\x12%\n" +
 	"\ttenant_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\btenantId\x12?\n" +
 	"\x05users\x18\x02 \x03(\v2\x1d.secureaudit.v1.DirectoryUserB\n" +
@@ -1708,7 +1884,9 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\x10role_assignments\x18\x05 \x03(\v2#.secureaudit.v1.AzureRoleAssignmentB\n" +
 	"\xbaH\a\x92\x01\x04\x10\xc0\x84=R\x0froleAssignments\x12<\n" +
 	"\vaks_cluster\x18\xd4\x02 \x01(\v2\x1a.secureaudit.v1.AksClusterR\n" +
-	"aksCluster*\x80\x01\n" +
+	"aksCluster\x12[\n" +
+	"\x10deny_assignments\x18\x94\x05 \x03(\v2#.secureaudit.v1.AzureDenyAssignmentB\n" +
+	"\xbaH\a\x92\x01\x04\x10\xa0\x8d\x06R\x0fdenyAssignments*\x80\x01\n" +
 	"\rPrincipalKind\x12\x1e\n" +
 	"\x1aPRINCIPAL_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13PRINCIPAL_KIND_USER\x10\x01\x12\x18\n" +
@@ -1747,7 +1925,7 @@ func file_secureaudit_v1_entra_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_entra_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_secureaudit_v1_entra_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_secureaudit_v1_entra_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_secureaudit_v1_entra_proto_goTypes = []any{
 	(PrincipalKind)(0),                // 0: secureaudit.v1.PrincipalKind
 	(AzureRoute)(0),                   // 1: secureaudit.v1.AzureRoute
@@ -1760,50 +1938,57 @@ var file_secureaudit_v1_entra_proto_goTypes = []any{
 	(*LookupError)(nil),               // 8: secureaudit.v1.LookupError
 	(*AzureRoleAssignment)(nil),       // 9: secureaudit.v1.AzureRoleAssignment
 	(*AzureRolePermission)(nil),       // 10: secureaudit.v1.AzureRolePermission
-	(*AksCluster)(nil),                // 11: secureaudit.v1.AksCluster
-	(*FederatedCredential)(nil),       // 12: secureaudit.v1.FederatedCredential
-	(*DirectoryUser)(nil),             // 13: secureaudit.v1.DirectoryUser
-	(*DirectoryGroup)(nil),            // 14: secureaudit.v1.DirectoryGroup
-	(*DirectoryServicePrincipal)(nil), // 15: secureaudit.v1.DirectoryServicePrincipal
-	(*ApplicationCredential)(nil),     // 16: secureaudit.v1.ApplicationCredential
-	(*DirectorySnapshot)(nil),         // 17: secureaudit.v1.DirectorySnapshot
-	(*timestamppb.Timestamp)(nil),     // 18: google.protobuf.Timestamp
+	(*AzureDenyAssignment)(nil),       // 11: secureaudit.v1.AzureDenyAssignment
+	(*AksCluster)(nil),                // 12: secureaudit.v1.AksCluster
+	(*FederatedCredential)(nil),       // 13: secureaudit.v1.FederatedCredential
+	(*DirectoryUser)(nil),             // 14: secureaudit.v1.DirectoryUser
+	(*DirectoryGroup)(nil),            // 15: secureaudit.v1.DirectoryGroup
+	(*DirectoryServicePrincipal)(nil), // 16: secureaudit.v1.DirectoryServicePrincipal
+	(*ApplicationCredential)(nil),     // 17: secureaudit.v1.ApplicationCredential
+	(*DirectorySnapshot)(nil),         // 18: secureaudit.v1.DirectorySnapshot
+	nil,                               // 19: secureaudit.v1.DirectoryGroup.ActivationEndsEntry
+	(*timestamppb.Timestamp)(nil),     // 20: google.protobuf.Timestamp
 }
 var file_secureaudit_v1_entra_proto_depIdxs = []int32{
 	0,  // 0: secureaudit.v1.Principal.kind:type_name -> secureaudit.v1.PrincipalKind
 	4,  // 1: secureaudit.v1.ResolveRequest.principals:type_name -> secureaudit.v1.Principal
 	7,  // 2: secureaudit.v1.ResolveResponse.chunk:type_name -> secureaudit.v1.DirectoryChunk
-	13, // 3: secureaudit.v1.DirectoryChunk.users:type_name -> secureaudit.v1.DirectoryUser
-	14, // 4: secureaudit.v1.DirectoryChunk.groups:type_name -> secureaudit.v1.DirectoryGroup
-	15, // 5: secureaudit.v1.DirectoryChunk.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
+	14, // 3: secureaudit.v1.DirectoryChunk.users:type_name -> secureaudit.v1.DirectoryUser
+	15, // 4: secureaudit.v1.DirectoryChunk.groups:type_name -> secureaudit.v1.DirectoryGroup
+	16, // 5: secureaudit.v1.DirectoryChunk.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
 	4,  // 6: secureaudit.v1.DirectoryChunk.unresolved:type_name -> secureaudit.v1.Principal
 	9,  // 7: secureaudit.v1.DirectoryChunk.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
 	8,  // 8: secureaudit.v1.DirectoryChunk.errors:type_name -> secureaudit.v1.LookupError
-	11, // 9: secureaudit.v1.DirectoryChunk.aks_cluster:type_name -> secureaudit.v1.AksCluster
-	10, // 10: secureaudit.v1.AzureRoleAssignment.permissions:type_name -> secureaudit.v1.AzureRolePermission
-	1,  // 11: secureaudit.v1.AzureRoleAssignment.routes:type_name -> secureaudit.v1.AzureRoute
-	18, // 12: secureaudit.v1.AzureRoleAssignment.eligible_until:type_name -> google.protobuf.Timestamp
-	2,  // 13: secureaudit.v1.DirectoryUser.user_type:type_name -> secureaudit.v1.UserType
-	18, // 14: secureaudit.v1.DirectoryUser.last_sign_in:type_name -> google.protobuf.Timestamp
-	18, // 15: secureaudit.v1.DirectoryUser.last_non_interactive_sign_in:type_name -> google.protobuf.Timestamp
-	18, // 16: secureaudit.v1.DirectoryUser.last_successful_sign_in:type_name -> google.protobuf.Timestamp
-	12, // 17: secureaudit.v1.DirectoryServicePrincipal.federated_credentials:type_name -> secureaudit.v1.FederatedCredential
-	16, // 18: secureaudit.v1.DirectoryServicePrincipal.credentials:type_name -> secureaudit.v1.ApplicationCredential
-	3,  // 19: secureaudit.v1.ApplicationCredential.kind:type_name -> secureaudit.v1.CredentialKind
-	18, // 20: secureaudit.v1.ApplicationCredential.start:type_name -> google.protobuf.Timestamp
-	18, // 21: secureaudit.v1.ApplicationCredential.end:type_name -> google.protobuf.Timestamp
-	13, // 22: secureaudit.v1.DirectorySnapshot.users:type_name -> secureaudit.v1.DirectoryUser
-	14, // 23: secureaudit.v1.DirectorySnapshot.groups:type_name -> secureaudit.v1.DirectoryGroup
-	15, // 24: secureaudit.v1.DirectorySnapshot.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
-	9,  // 25: secureaudit.v1.DirectorySnapshot.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
-	11, // 26: secureaudit.v1.DirectorySnapshot.aks_cluster:type_name -> secureaudit.v1.AksCluster
-	5,  // 27: secureaudit.v1.EntraService.Resolve:input_type -> secureaudit.v1.ResolveRequest
-	6,  // 28: secureaudit.v1.EntraService.Resolve:output_type -> secureaudit.v1.ResolveResponse
-	28, // [28:29] is the sub-list for method output_type
-	27, // [27:28] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	12, // 9: secureaudit.v1.DirectoryChunk.aks_cluster:type_name -> secureaudit.v1.AksCluster
+	11, // 10: secureaudit.v1.DirectoryChunk.deny_assignments:type_name -> secureaudit.v1.AzureDenyAssignment
+	10, // 11: secureaudit.v1.AzureRoleAssignment.permissions:type_name -> secureaudit.v1.AzureRolePermission
+	1,  // 12: secureaudit.v1.AzureRoleAssignment.routes:type_name -> secureaudit.v1.AzureRoute
+	20, // 13: secureaudit.v1.AzureRoleAssignment.eligible_until:type_name -> google.protobuf.Timestamp
+	10, // 14: secureaudit.v1.AzureDenyAssignment.permissions:type_name -> secureaudit.v1.AzureRolePermission
+	2,  // 15: secureaudit.v1.DirectoryUser.user_type:type_name -> secureaudit.v1.UserType
+	20, // 16: secureaudit.v1.DirectoryUser.last_sign_in:type_name -> google.protobuf.Timestamp
+	20, // 17: secureaudit.v1.DirectoryUser.last_non_interactive_sign_in:type_name -> google.protobuf.Timestamp
+	20, // 18: secureaudit.v1.DirectoryUser.last_successful_sign_in:type_name -> google.protobuf.Timestamp
+	19, // 19: secureaudit.v1.DirectoryGroup.activation_ends:type_name -> secureaudit.v1.DirectoryGroup.ActivationEndsEntry
+	13, // 20: secureaudit.v1.DirectoryServicePrincipal.federated_credentials:type_name -> secureaudit.v1.FederatedCredential
+	17, // 21: secureaudit.v1.DirectoryServicePrincipal.credentials:type_name -> secureaudit.v1.ApplicationCredential
+	3,  // 22: secureaudit.v1.ApplicationCredential.kind:type_name -> secureaudit.v1.CredentialKind
+	20, // 23: secureaudit.v1.ApplicationCredential.start:type_name -> google.protobuf.Timestamp
+	20, // 24: secureaudit.v1.ApplicationCredential.end:type_name -> google.protobuf.Timestamp
+	14, // 25: secureaudit.v1.DirectorySnapshot.users:type_name -> secureaudit.v1.DirectoryUser
+	15, // 26: secureaudit.v1.DirectorySnapshot.groups:type_name -> secureaudit.v1.DirectoryGroup
+	16, // 27: secureaudit.v1.DirectorySnapshot.service_principals:type_name -> secureaudit.v1.DirectoryServicePrincipal
+	9,  // 28: secureaudit.v1.DirectorySnapshot.role_assignments:type_name -> secureaudit.v1.AzureRoleAssignment
+	12, // 29: secureaudit.v1.DirectorySnapshot.aks_cluster:type_name -> secureaudit.v1.AksCluster
+	11, // 30: secureaudit.v1.DirectorySnapshot.deny_assignments:type_name -> secureaudit.v1.AzureDenyAssignment
+	20, // 31: secureaudit.v1.DirectoryGroup.ActivationEndsEntry.value:type_name -> google.protobuf.Timestamp
+	5,  // 32: secureaudit.v1.EntraService.Resolve:input_type -> secureaudit.v1.ResolveRequest
+	6,  // 33: secureaudit.v1.EntraService.Resolve:output_type -> secureaudit.v1.ResolveResponse
+	33, // [33:34] is the sub-list for method output_type
+	32, // [32:33] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_entra_proto_init() }
@@ -1817,7 +2002,7 @@ func file_secureaudit_v1_entra_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_entra_proto_rawDesc), len(file_secureaudit_v1_entra_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -260,6 +260,62 @@ func (RuleFamily) EnumDescriptor() ([]byte, []int) {
 	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{3}
 }
 
+// CredentialFix is how an application credential finding is fixed.
+type CredentialFix int32
+
+const (
+	CredentialFix_CREDENTIAL_FIX_UNSPECIFIED CredentialFix = 0
+	// CREDENTIAL_FIX_REMOVE: delete the credentials. They are past their end
+	// date (clutter), or held beside a federated credential that does their
+	// job without a stored secret.
+	CredentialFix_CREDENTIAL_FIX_REMOVE CredentialFix = 1
+	// CREDENTIAL_FIX_ROTATE: replace the credentials (better, with a
+	// federated credential), then delete them. They end soon, or are client
+	// secrets past the rotation age.
+	CredentialFix_CREDENTIAL_FIX_ROTATE CredentialFix = 2
+)
+
+// Enum value maps for CredentialFix.
+var (
+	CredentialFix_name = map[int32]string{
+		0: "CREDENTIAL_FIX_UNSPECIFIED",
+		1: "CREDENTIAL_FIX_REMOVE",
+		2: "CREDENTIAL_FIX_ROTATE",
+	}
+	CredentialFix_value = map[string]int32{
+		"CREDENTIAL_FIX_UNSPECIFIED": 0,
+		"CREDENTIAL_FIX_REMOVE":      1,
+		"CREDENTIAL_FIX_ROTATE":      2,
+	}
+)
+
+func (x CredentialFix) Enum() *CredentialFix {
+	p := new(CredentialFix)
+	*p = x
+	return p
+}
+
+func (x CredentialFix) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CredentialFix) Descriptor() protoreflect.EnumDescriptor {
+	return file_secureaudit_v1_finding_proto_enumTypes[4].Descriptor()
+}
+
+func (CredentialFix) Type() protoreflect.EnumType {
+	return &file_secureaudit_v1_finding_proto_enumTypes[4]
+}
+
+func (x CredentialFix) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CredentialFix.Descriptor instead.
+func (CredentialFix) EnumDescriptor() ([]byte, []int) {
+	return file_secureaudit_v1_finding_proto_rawDescGZIP(), []int{4}
+}
+
 // SubjectRef names the subject a finding is about.
 type SubjectRef struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -656,6 +712,15 @@ type Finding struct {
 	// the grant is platform-managed or its severity. Computed by the
 	// risk-agent.
 	BindingReconciled bool `protobuf:"varint,380,opt,name=binding_reconciled,json=bindingReconciled,proto3" json:"binding_reconciled,omitempty"`
+	// credential_fix is what fixes a finding about an application's client
+	// secrets or certificates (ENTRA-013), for the report's action: their
+	// removal or their rotation, never the revocation of the identity's
+	// access. Unset for other findings. Computed by the risk-agent.
+	CredentialFix CredentialFix `protobuf:"varint,660,opt,name=credential_fix,json=credentialFix,proto3,enum=secureaudit.v1.CredentialFix" json:"credential_fix,omitempty"`
+	// credential_command is the exact command that deletes the credentials
+	// of such a finding (az ad app|sp credential delete --id ... --key-id
+	// ...), the one the report's action names. Never a secret: key IDs only.
+	CredentialCommand string `protobuf:"bytes,661,opt,name=credential_command,json=credentialCommand,proto3" json:"credential_command,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -863,6 +928,20 @@ func (x *Finding) GetBindingReconciled() bool {
 		return x.BindingReconciled
 	}
 	return false
+}
+
+func (x *Finding) GetCredentialFix() CredentialFix {
+	if x != nil {
+		return x.CredentialFix
+	}
+	return CredentialFix_CREDENTIAL_FIX_UNSPECIFIED
+}
+
+func (x *Finding) GetCredentialCommand() string {
+	if x != nil {
+		return x.CredentialCommand
+	}
+	return ""
 }
 
 // WorkloadRef names a workload that runs as a ServiceAccount.
@@ -1408,8 +1487,7 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\fControlTitle\x12Q\n" +
 	"\x02id\x18\x01 \x01(\tBA\xbaH>r<2:^(CIS-(AKS-)?[0-9]+(\\.[0-9]+)*|SOC2-[A-Z]+[0-9]+\\.[0-9]+)$R\x02id\x12 \n" +
 	"\x05title\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x05title\"\xd3\n" +
-	"\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x05title\"\xde\v\n" +
 	"\aFinding\x12%\n" +
 	"\x02id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{16}$R\x02id\x129\n" +
 	"\arule_id\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^[A-Z][A-Z0-9]*-[0-9]{3}$R\x06ruleId\x12 \n" +
@@ -1440,7 +1518,9 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\x06family\x18\xf0\x01 \x01(\x0e2\x1a.secureaudit.v1.RuleFamilyB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06family\x12N\n" +
 	"\x0econtrol_titles\x18\xf1\x01 \x03(\v2\x1c.secureaudit.v1.ControlTitleB\b\xbaH\x05\x92\x01\x02\x10@R\rcontrolTitles\x12(\n" +
 	"\x0fsubject_missing\x18\x84\x02 \x01(\bR\x0esubjectMissing\x12.\n" +
-	"\x12binding_reconciled\x18\xfc\x02 \x01(\bR\x11bindingReconciled\"\xa0\x01\n" +
+	"\x12binding_reconciled\x18\xfc\x02 \x01(\bR\x11bindingReconciled\x12O\n" +
+	"\x0ecredential_fix\x18\x94\x05 \x01(\x0e2\x1d.secureaudit.v1.CredentialFixB\b\xbaH\x05\x82\x01\x02\x10\x01R\rcredentialFix\x128\n" +
+	"\x12credential_command\x18\x95\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\x11credentialCommand\"\xa0\x01\n" +
 	"\vWorkloadRef\x12\x1d\n" +
 	"\x04kind\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\x04kind\x12'\n" +
 	"\tnamespace\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\tnamespace\x12\x1e\n" +
@@ -1514,7 +1594,11 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\x14RULE_FAMILY_IDENTITY\x10\x02\x12\x14\n" +
 	"\x10RULE_FAMILY_PATH\x10\x03\x12\x19\n" +
 	"\x15RULE_FAMILY_INJECTION\x10\x04\x12\x13\n" +
-	"\x0fRULE_FAMILY_AKS\x10\x05B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
+	"\x0fRULE_FAMILY_AKS\x10\x05*e\n" +
+	"\rCredentialFix\x12\x1e\n" +
+	"\x1aCREDENTIAL_FIX_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15CREDENTIAL_FIX_REMOVE\x10\x01\x12\x19\n" +
+	"\x15CREDENTIAL_FIX_ROTATE\x10\x02B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
 
 var (
 	file_secureaudit_v1_finding_proto_rawDescOnce sync.Once
@@ -1528,59 +1612,61 @@ func file_secureaudit_v1_finding_proto_rawDescGZIP() []byte {
 	return file_secureaudit_v1_finding_proto_rawDescData
 }
 
-var file_secureaudit_v1_finding_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_secureaudit_v1_finding_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_secureaudit_v1_finding_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_secureaudit_v1_finding_proto_goTypes = []any{
 	(Severity)(0),          // 0: secureaudit.v1.Severity
 	(BindingKind)(0),       // 1: secureaudit.v1.BindingKind
 	(ScopeLevel)(0),        // 2: secureaudit.v1.ScopeLevel
 	(RuleFamily)(0),        // 3: secureaudit.v1.RuleFamily
-	(*SubjectRef)(nil),     // 4: secureaudit.v1.SubjectRef
-	(*BindingRef)(nil),     // 5: secureaudit.v1.BindingRef
-	(*FindingRole)(nil),    // 6: secureaudit.v1.FindingRole
-	(*Scope)(nil),          // 7: secureaudit.v1.Scope
-	(*ControlTitle)(nil),   // 8: secureaudit.v1.ControlTitle
-	(*Finding)(nil),        // 9: secureaudit.v1.Finding
-	(*WorkloadRef)(nil),    // 10: secureaudit.v1.WorkloadRef
-	(*FoldedHit)(nil),      // 11: secureaudit.v1.FoldedHit
-	(*PathStep)(nil),       // 12: secureaudit.v1.PathStep
-	(*ChokePoint)(nil),     // 13: secureaudit.v1.ChokePoint
-	(*RemovalCost)(nil),    // 14: secureaudit.v1.RemovalCost
-	(*SeverityCounts)(nil), // 15: secureaudit.v1.SeverityCounts
-	(*FindingBatch)(nil),   // 16: secureaudit.v1.FindingBatch
-	(SubjectKind)(0),       // 17: secureaudit.v1.SubjectKind
-	(RoleKind)(0),          // 18: secureaudit.v1.RoleKind
-	(*PolicyRule)(nil),     // 19: secureaudit.v1.PolicyRule
+	(CredentialFix)(0),     // 4: secureaudit.v1.CredentialFix
+	(*SubjectRef)(nil),     // 5: secureaudit.v1.SubjectRef
+	(*BindingRef)(nil),     // 6: secureaudit.v1.BindingRef
+	(*FindingRole)(nil),    // 7: secureaudit.v1.FindingRole
+	(*Scope)(nil),          // 8: secureaudit.v1.Scope
+	(*ControlTitle)(nil),   // 9: secureaudit.v1.ControlTitle
+	(*Finding)(nil),        // 10: secureaudit.v1.Finding
+	(*WorkloadRef)(nil),    // 11: secureaudit.v1.WorkloadRef
+	(*FoldedHit)(nil),      // 12: secureaudit.v1.FoldedHit
+	(*PathStep)(nil),       // 13: secureaudit.v1.PathStep
+	(*ChokePoint)(nil),     // 14: secureaudit.v1.ChokePoint
+	(*RemovalCost)(nil),    // 15: secureaudit.v1.RemovalCost
+	(*SeverityCounts)(nil), // 16: secureaudit.v1.SeverityCounts
+	(*FindingBatch)(nil),   // 17: secureaudit.v1.FindingBatch
+	(SubjectKind)(0),       // 18: secureaudit.v1.SubjectKind
+	(RoleKind)(0),          // 19: secureaudit.v1.RoleKind
+	(*PolicyRule)(nil),     // 20: secureaudit.v1.PolicyRule
 }
 var file_secureaudit_v1_finding_proto_depIdxs = []int32{
-	17, // 0: secureaudit.v1.SubjectRef.kind:type_name -> secureaudit.v1.SubjectKind
+	18, // 0: secureaudit.v1.SubjectRef.kind:type_name -> secureaudit.v1.SubjectKind
 	1,  // 1: secureaudit.v1.BindingRef.kind:type_name -> secureaudit.v1.BindingKind
-	18, // 2: secureaudit.v1.FindingRole.kind:type_name -> secureaudit.v1.RoleKind
+	19, // 2: secureaudit.v1.FindingRole.kind:type_name -> secureaudit.v1.RoleKind
 	2,  // 3: secureaudit.v1.Scope.level:type_name -> secureaudit.v1.ScopeLevel
 	0,  // 4: secureaudit.v1.Finding.severity:type_name -> secureaudit.v1.Severity
-	4,  // 5: secureaudit.v1.Finding.subject:type_name -> secureaudit.v1.SubjectRef
-	5,  // 6: secureaudit.v1.Finding.binding:type_name -> secureaudit.v1.BindingRef
-	6,  // 7: secureaudit.v1.Finding.role:type_name -> secureaudit.v1.FindingRole
-	7,  // 8: secureaudit.v1.Finding.scope:type_name -> secureaudit.v1.Scope
-	19, // 9: secureaudit.v1.Finding.matched_rules:type_name -> secureaudit.v1.PolicyRule
-	12, // 10: secureaudit.v1.Finding.path:type_name -> secureaudit.v1.PathStep
-	11, // 11: secureaudit.v1.Finding.folded:type_name -> secureaudit.v1.FoldedHit
-	10, // 12: secureaudit.v1.Finding.workloads:type_name -> secureaudit.v1.WorkloadRef
+	5,  // 5: secureaudit.v1.Finding.subject:type_name -> secureaudit.v1.SubjectRef
+	6,  // 6: secureaudit.v1.Finding.binding:type_name -> secureaudit.v1.BindingRef
+	7,  // 7: secureaudit.v1.Finding.role:type_name -> secureaudit.v1.FindingRole
+	8,  // 8: secureaudit.v1.Finding.scope:type_name -> secureaudit.v1.Scope
+	20, // 9: secureaudit.v1.Finding.matched_rules:type_name -> secureaudit.v1.PolicyRule
+	13, // 10: secureaudit.v1.Finding.path:type_name -> secureaudit.v1.PathStep
+	12, // 11: secureaudit.v1.Finding.folded:type_name -> secureaudit.v1.FoldedHit
+	11, // 12: secureaudit.v1.Finding.workloads:type_name -> secureaudit.v1.WorkloadRef
 	3,  // 13: secureaudit.v1.Finding.family:type_name -> secureaudit.v1.RuleFamily
-	8,  // 14: secureaudit.v1.Finding.control_titles:type_name -> secureaudit.v1.ControlTitle
-	5,  // 15: secureaudit.v1.PathStep.binding:type_name -> secureaudit.v1.BindingRef
-	6,  // 16: secureaudit.v1.PathStep.role:type_name -> secureaudit.v1.FindingRole
-	19, // 17: secureaudit.v1.PathStep.rules:type_name -> secureaudit.v1.PolicyRule
-	5,  // 18: secureaudit.v1.ChokePoint.binding:type_name -> secureaudit.v1.BindingRef
-	6,  // 19: secureaudit.v1.ChokePoint.role:type_name -> secureaudit.v1.FindingRole
-	14, // 20: secureaudit.v1.ChokePoint.costs:type_name -> secureaudit.v1.RemovalCost
-	4,  // 21: secureaudit.v1.RemovalCost.subject:type_name -> secureaudit.v1.SubjectRef
-	9,  // 22: secureaudit.v1.FindingBatch.findings:type_name -> secureaudit.v1.Finding
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	9,  // 14: secureaudit.v1.Finding.control_titles:type_name -> secureaudit.v1.ControlTitle
+	4,  // 15: secureaudit.v1.Finding.credential_fix:type_name -> secureaudit.v1.CredentialFix
+	6,  // 16: secureaudit.v1.PathStep.binding:type_name -> secureaudit.v1.BindingRef
+	7,  // 17: secureaudit.v1.PathStep.role:type_name -> secureaudit.v1.FindingRole
+	20, // 18: secureaudit.v1.PathStep.rules:type_name -> secureaudit.v1.PolicyRule
+	6,  // 19: secureaudit.v1.ChokePoint.binding:type_name -> secureaudit.v1.BindingRef
+	7,  // 20: secureaudit.v1.ChokePoint.role:type_name -> secureaudit.v1.FindingRole
+	15, // 21: secureaudit.v1.ChokePoint.costs:type_name -> secureaudit.v1.RemovalCost
+	5,  // 22: secureaudit.v1.RemovalCost.subject:type_name -> secureaudit.v1.SubjectRef
+	10, // 23: secureaudit.v1.FindingBatch.findings:type_name -> secureaudit.v1.Finding
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_finding_proto_init() }
@@ -1594,7 +1680,7 @@ func file_secureaudit_v1_finding_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_finding_proto_rawDesc), len(file_secureaudit_v1_finding_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -600,8 +600,16 @@ type Person struct {
 	Disabled          bool                   `protobuf:"varint,4,opt,name=disabled,proto3" json:"disabled,omitempty"`
 	// eligible is true for a group's eligible member under Privileged
 	// Identity Management for Groups: a member only after activating the
-	// membership (not standing access).
+	// membership (not standing access). Among a subject's owners, an
+	// eligible owner (DirectoryGroup.eligible_owner_ids).
 	Eligible bool `protobuf:"varint,480,opt,name=eligible,proto3" json:"eligible,omitempty"`
+	// activated is true for a group member whose membership is a PIM for
+	// Groups activation (DirectoryGroup.activated_member_ids): present now,
+	// time-bound, not standing.
+	Activated bool `protobuf:"varint,660,opt,name=activated,proto3" json:"activated,omitempty"`
+	// activated_until is the activation's end, when Graph gives one. Must
+	// not be after 2200-01-01.
+	ActivatedUntil *timestamppb.Timestamp `protobuf:"bytes,661,opt,name=activated_until,json=activatedUntil,proto3" json:"activated_until,omitempty"`
 	// service_principal is true for a member that is a service principal
 	// (an application or a managed identity), not a person; display_name is
 	// its name and user_principal_name is empty.
@@ -681,6 +689,20 @@ func (x *Person) GetEligible() bool {
 		return x.Eligible
 	}
 	return false
+}
+
+func (x *Person) GetActivated() bool {
+	if x != nil {
+		return x.Activated
+	}
+	return false
+}
+
+func (x *Person) GetActivatedUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ActivatedUntil
+	}
+	return nil
 }
 
 func (x *Person) GetServicePrincipal() bool {
@@ -1118,13 +1140,15 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\x04role\x18\x02 \x01(\v2\x1b.secureaudit.v1.FindingRoleB\x06\xbaH\x03\xc8\x01\x01R\x04role\x123\n" +
 	"\x05scope\x18\x03 \x01(\v2\x15.secureaudit.v1.ScopeB\x06\xbaH\x03\xc8\x01\x01R\x05scope\x12\x1f\n" +
 	"\x05route\x18\xd4\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x10R\x05route\x12\x1b\n" +
-	"\beligible\x18\xe0\x03 \x01(\bR\beligible\"\xb5\x02\n" +
+	"\beligible\x18\xe0\x03 \x01(\bR\beligible\"\xaa\x03\n" +
 	"\x06Person\x128\n" +
 	"\x13user_principal_name\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x11userPrincipalName\x12+\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12\x14\n" +
 	"\x05guest\x18\x03 \x01(\bR\x05guest\x12\x1a\n" +
 	"\bdisabled\x18\x04 \x01(\bR\bdisabled\x12\x1b\n" +
-	"\beligible\x18\xe0\x03 \x01(\bR\beligible\x12,\n" +
+	"\beligible\x18\xe0\x03 \x01(\bR\beligible\x12\x1d\n" +
+	"\tactivated\x18\x94\x05 \x01(\bR\tactivated\x12T\n" +
+	"\x0factivated_until\x18\x95\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x0e\xbaH\v\xb2\x01\b\x1a\x06\b\x80\xb2\xf8\x84\x1bR\x0eactivatedUntil\x12,\n" +
 	"\x11service_principal\x18\xbc\x05 \x01(\bR\x10servicePrincipal\x12&\n" +
 	"\tvia_group\x18\xbd\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\bviaGroup\x12\x1f\n" +
 	"\n" +
@@ -1242,23 +1266,24 @@ var file_secureaudit_v1_report_proto_depIdxs = []int32{
 	25, // 23: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
 	26, // 24: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
 	27, // 25: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
-	11, // 26: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
-	6,  // 27: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
-	15, // 28: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
-	28, // 29: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
-	28, // 30: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
-	8,  // 31: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
-	29, // 32: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
-	1,  // 33: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
-	0,  // 34: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
-	0,  // 35: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
-	7,  // 36: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
-	9,  // 37: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
-	37, // [37:38] is the sub-list for method output_type
-	36, // [36:37] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	11, // 26: secureaudit.v1.Person.activated_until:type_name -> google.protobuf.Timestamp
+	11, // 27: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
+	6,  // 28: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
+	15, // 29: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
+	28, // 30: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
+	28, // 31: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
+	8,  // 32: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
+	29, // 33: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
+	1,  // 34: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
+	0,  // 35: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
+	0,  // 36: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
+	7,  // 37: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
+	9,  // 38: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
+	38, // [38:39] is the sub-list for method output_type
+	37, // [37:38] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_report_proto_init() }

@@ -36,7 +36,14 @@ type Result struct {
 	// Cluster is the AKS cluster's access configuration, nil when the
 	// source does not know the cluster.
 	Cluster *secureauditv1.AksCluster
+	// DenyAssignments are the Azure deny assignments at, above and below
+	// the cluster's scope, sorted by ID, at most MaxDenyAssignments.
+	DenyAssignments []*secureauditv1.AzureDenyAssignment
 }
+
+// MaxDenyAssignments bounds the deny assignments of an answer, as
+// DirectoryChunk's protovalidate rules do: the first chunk carries them.
+const MaxDenyAssignments = 2000
 
 // Chunk limits, as DirectoryChunk's protovalidate rules set them.
 const (
@@ -78,6 +85,7 @@ func Chunks(r *Result) []*secureauditv1.DirectoryChunk {
 	// chunk carries it.
 	chunks[0].ExcessPermissions = r.ExcessPermissions
 	chunks[0].AksCluster = r.Cluster
+	chunks[0].DenyAssignments = r.DenyAssignments[:min(len(r.DenyAssignments), MaxDenyAssignments)]
 	return chunks
 }
 

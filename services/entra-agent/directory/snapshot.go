@@ -28,6 +28,7 @@ type Snapshot struct {
 	assigned map[string][]*secureauditv1.AzureRoleAssignment     // by lower-case principal ID
 	cluster  *secureauditv1.AksCluster                           // nil when the snapshot has none
 	reaching []*secureauditv1.AzureRoleAssignment                // with a route into the cluster, by ID
+	denies   []*secureauditv1.AzureDenyAssignment                // at, above or below the cluster, by ID
 }
 
 // Load reads a directory snapshot file: the protojson of
@@ -70,6 +71,19 @@ func New(s *secureauditv1.DirectorySnapshot) (*Snapshot, error) {
 		apps:     make(map[string]*secureauditv1.DirectoryServicePrincipal, len(s.GetServicePrincipals())),
 		assigned: make(map[string][]*secureauditv1.AzureRoleAssignment),
 		cluster:  s.GetAksCluster(),
+	}
+	if snap.cluster != nil {
+		for _, d := range s.GetDenyAssignments() {
+			if InCluster(d.GetScope(), snap.cluster.GetId()) {
+				snap.denies = append(snap.denies, d)
+			}
+		}
+		slices.SortFunc(snap.denies, func(a, b *secureauditv1.AzureDenyAssignment) int {
+			return cmp.Compare(strings.ToLower(a.GetId()), strings.ToLower(b.GetId()))
+		})
+		if len(snap.denies) > MaxDenyAssignments {
+			return nil, fmt.Errorf("deny_assignments: %d at the cluster's scopes, at most %d are supported", len(snap.denies), MaxDenyAssignments)
+		}
 	}
 	ids := make(map[string]string) // lower-case object ID -> field path of its first use
 	claim := func(id, path string) error {
@@ -316,6 +330,7 @@ func (c *collector) result() *Result {
 	}
 	r.RoleAssignments = sortedByID(assigned, (*secureauditv1.AzureRoleAssignment).GetId)
 	r.Cluster = c.snap.cluster
+	r.DenyAssignments = c.snap.denies
 	for _, p := range c.unresolved {
 		r.Unresolved = append(r.Unresolved, p)
 	}

@@ -376,3 +376,106 @@ func tokenClaims(jwt string) (claims, error) {
 	}
 	return c, nil
 }
+
+// denyAssignments lists the deny assignments at, above and below the
+// cluster's scope (Microsoft.Authorization/denyAssignments/read, which
+// Reader holds) and keeps those with a permission block that denies
+// something: principals and excluded principals by object ID, the
+// permission blocks without a condition (a condition the audit cannot
+// evaluate is not counted as denying). At most
+// directory.MaxDenyAssignments are kept; beyond that the answer is
+// partial.
+func (r *run) denyAssignments(ctx context.Context) {
+	pager := r.s.denies.NewListForScopePager(strings.TrimPrefix(r.s.cfg.ClusterID, "/"), nil)
+	var out []*secureauditv1.AzureDenyAssignment
+	for pager.More() {
+		var page armauthorization.DenyAssignmentsClientListForScopeResponse
+		err := r.call(ctx, func() (err error) {
+			page, err = pager.NextPage(ctx)
+			return err
+		})
+		if err != nil {
+			r.fail("deny assignments at "+r.s.cfg.ClusterID, err)
+			break
+		}
+		for _, d := range page.Value {
+			if da := denyOf(d, r.s.cfg.ClusterID, r.denyGroups); da != nil {
+				out = append(out, da)
+			}
+		}
+	}
+	if len(out) > directory.MaxDenyAssignments {
+		r.fail("deny assignments at "+r.s.cfg.ClusterID, fmt.Errorf("%d deny assignments, at most %d are read", len(out), directory.MaxDenyAssignments))
+		out = out[:directory.MaxDenyAssignments]
+	}
+	r.mu.Lock()
+	r.denies = append(r.denies, out...)
+	r.mu.Unlock()
+	// The groups a deny assignment names or excludes are expanded: whether
+	// it applies to a principal depends on their members.
+	seen := map[string]bool{}
+	for _, d := range out {
+		for _, id := range slices.Concat(d.GetPrincipalIds(), d.GetExcludePrincipalIds()) {
+			if !seen[id] && r.denyGroups[id] {
+				seen[id] = true
+				r.spawn(func() {
+					if _, err := r.group(ctx, id); err != nil {
+						r.fail("group "+id+" of a deny assignment", err)
+					}
+				})
+			}
+		}
+	}
+}
+
+// denyOf is a deny assignment as the audit keeps it: nil when it lacks an
+// ID or scope, is on another resource than the cluster, or denies nothing
+// the audit can evaluate.
+// The object IDs of the groups among its principals are added to groups.
+func denyOf(d *armauthorization.DenyAssignment, clusterID string, groups map[string]bool) *secureauditv1.AzureDenyAssignment {
+	if d == nil || d.ID == nil || d.Properties == nil || d.Properties.Scope == nil || *d.Properties.Scope == "" {
+		return nil
+	}
+	p := d.Properties
+	if !directory.InCluster(*p.Scope, clusterID) {
+		return nil
+	}
+	da := &secureauditv1.AzureDenyAssignment{
+		Id: clip(*d.ID, 1024), Name: clip(deref(p.DenyAssignmentName), 256), Scope: clip(*p.Scope, 1024),
+		DoesNotApplyToChildScopes: deref(p.DoNotApplyToChildScopes),
+	}
+	for _, perm := range p.Permissions {
+		if perm == nil || deref(perm.Condition) != "" || len(da.Permissions) == 100 {
+			continue
+		}
+		ap := &secureauditv1.AzureRolePermission{
+			Actions: operations(perm.Actions), NotActions: operations(perm.NotActions),
+			DataActions: operations(perm.DataActions), NotDataActions: operations(perm.NotDataActions),
+		}
+		if len(ap.Actions) > 0 || len(ap.DataActions) > 0 {
+			da.Permissions = append(da.Permissions, ap)
+		}
+	}
+	if len(da.Permissions) == 0 {
+		return nil
+	}
+	principals := func(ps []*armauthorization.Principal) []string {
+		var ids []string
+		for _, pr := range ps {
+			if pr != nil && pr.ID != nil && isGUID(*pr.ID) && len(ids) < 1000 {
+				ids = append(ids, lower(*pr.ID))
+				if strings.EqualFold(deref(pr.Type), "Group") {
+					groups[lower(*pr.ID)] = true
+				}
+			}
+		}
+		slices.Sort(ids)
+		return slices.Compact(ids)
+	}
+	da.PrincipalIds = principals(p.Principals)
+	da.ExcludePrincipalIds = principals(p.ExcludePrincipals)
+	if len(da.PrincipalIds) == 0 {
+		return nil
+	}
+	return da
+}

@@ -55,6 +55,7 @@ func Export(ctx context.Context, src *Source, ps []*secureauditv1.Principal, ten
 		ServicePrincipals: res.ServicePrincipals,
 		RoleAssignments:   res.RoleAssignments,
 		AksCluster:        res.Cluster,
+		DenyAssignments:   res.DenyAssignments,
 	}
 	if _, err := directory.New(snap); err != nil {
 		return Counts{}, fmt.Errorf("exported snapshot is invalid: %w", err)

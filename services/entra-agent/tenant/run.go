@@ -52,6 +52,8 @@ type run struct {
 	errs        []*secureauditv1.LookupError
 	assigned    []*secureauditv1.AzureRoleAssignment
 	cluster     *secureauditv1.AksCluster
+	denies      []*secureauditv1.AzureDenyAssignment
+	denyGroups  map[string]bool            // groups named by deny assignments (read by denyAssignments alone)
 	noSignIn    bool                       // the credential may not read signInActivity
 	signedIn    map[string]bool            // users read with signInActivity
 	identities  map[string]*arm.ResourceID // service principal ID -> its user-assigned managed identity
@@ -72,6 +74,7 @@ func newRun(s *Source) *run {
 		signedIn:   map[string]bool{},
 		identities: map[string]*arm.ResourceID{},
 		activated:  map[string]bool{},
+		denyGroups: map[string]bool{},
 	}
 }
 
@@ -273,11 +276,11 @@ func (r *run) expand(ctx context.Context, id string) {
 			r.addObject(o)
 		}
 	}
-	eligible, err := r.eligibleMembers(ctx, id)
+	eligible, eligibleOwners, err := r.eligibleMembers(ctx, id)
 	if err != nil {
 		r.fail("group "+id+"/eligible members (PIM for Groups)", err)
 	}
-	activated, err := r.activatedMembers(ctx, id)
+	activated, ends, err := r.activatedMembers(ctx, id)
 	if err != nil {
 		r.fail("group "+id+"/activated members (PIM for Groups)", err)
 	}
@@ -287,7 +290,30 @@ func (r *run) expand(ctx context.Context, id string) {
 	g.OwnerIds = append(g.OwnerIds, ownerIDs...)
 	g.EligibleMemberIds = append(g.EligibleMemberIds, eligible...)
 	g.ActivatedMemberIds = append(g.ActivatedMemberIds, activated...)
+	g.EligibleOwnerIds = append(g.EligibleOwnerIds, eligibleOwners...)
+	for m, end := range ends {
+		if g.ActivationEnds == nil {
+			g.ActivationEnds = map[string]*timestamppb.Timestamp{}
+		}
+		g.ActivationEnds[m] = end
+	}
 	r.mu.Unlock()
+	// An eligible owner is resolved as a user (owners that are service
+	// principals are not people to review).
+	for _, o := range eligibleOwners {
+		r.spawn(func() {
+			found, err := r.user(ctx, o)
+			if err == nil && !found {
+				found, err = r.servicePrincipal(ctx, o)
+			}
+			switch {
+			case err != nil:
+				r.fail("eligible owner "+o+" of group "+id, err)
+			case !found:
+				r.notFound(&secureauditv1.Principal{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_USER, Name: o})
+			}
+		})
+	}
 	for _, child := range nested {
 		r.spawn(func() { r.expand(ctx, child) })
 	}
@@ -320,15 +346,16 @@ func (r *run) expand(ctx context.Context, id string) {
 // standing. A credential without PrivilegedAssignmentSchedule.Read.AzureADGroup
 // is refused (403): the first refusal is the error, later groups are not
 // asked again, and activated members then count as standing.
-func (r *run) activatedMembers(ctx context.Context, id string) ([]string, error) {
+func (r *run) activatedMembers(ctx context.Context, id string) ([]string, map[string]*timestamppb.Timestamp, error) {
 	r.mu.Lock()
 	refused := r.noPIMActive
 	r.mu.Unlock()
 	if refused {
-		return nil, nil
+		return nil, nil, nil
 	}
 	filter := "groupId eq '" + strings.ReplaceAll(id, "'", "''") + "'"
 	var out []string
+	ends := map[string]*timestamppb.Timestamp{}
 	next := ""
 	for {
 		var resp models.PrivilegedAccessGroupAssignmentScheduleInstanceCollectionResponseable
@@ -349,12 +376,12 @@ func (r *run) activatedMembers(ctx context.Context, id string) ([]string, error)
 			r.noPIMActive = true
 			r.mu.Unlock()
 			if first {
-				return out, fmt.Errorf("refused: the credential lacks PrivilegedAssignmentSchedule.Read.AzureADGroup, so PIM activations count as standing membership: %w", err)
+				return out, ends, fmt.Errorf("refused: the credential lacks PrivilegedAssignmentSchedule.Read.AzureADGroup, so PIM activations count as standing membership: %w", err)
 			}
-			return out, nil
+			return out, ends, nil
 		}
 		if err != nil {
-			return out, err
+			return out, ends, err
 		}
 		for _, a := range resp.GetValue() {
 			if a.GetAccessId() == nil || *a.GetAccessId() != models.MEMBER_PRIVILEGEDACCESSGROUPRELATIONSHIPS ||
@@ -363,30 +390,31 @@ func (r *run) activatedMembers(ctx context.Context, id string) ([]string, error)
 			}
 			if p := deref(a.GetPrincipalId()); isGUID(p) && strings.EqualFold(deref(a.GetGroupId()), id) {
 				out = append(out, lower(p))
+				if end := a.GetEndDateTime(); end != nil && end.Before(maxTime) {
+					ends[lower(p)] = timestamppb.New(*end)
+				}
 			}
 		}
 		if next = deref(resp.GetOdataNextLink()); next == "" {
-			return out, nil
+			return out, ends, nil
 		}
 	}
 }
 
-// eligibleMembers reads the eligible members of a group under Privileged
-// Identity Management for Groups (GET
+// eligibleMembers reads the eligible members and eligible owners of a
+// group under Privileged Identity Management for Groups (GET
 // /identityGovernance/privilegedAccess/group/eligibilityScheduleInstances?$filter=groupId eq 'ID',
-// every page; accessId member: eligible owners are not members). A
-// credential without PrivilegedEligibilitySchedule.Read.AzureADGroup is
-// refused (403): the first refusal is the error, later groups are not
-// asked again.
-func (r *run) eligibleMembers(ctx context.Context, id string) ([]string, error) {
+// every page; accessId member or owner). A credential without
+// PrivilegedEligibilitySchedule.Read.AzureADGroup is refused (403): the
+// first refusal is the error, later groups are not asked again.
+func (r *run) eligibleMembers(ctx context.Context, id string) (members, owners []string, err error) {
 	r.mu.Lock()
 	refused := r.noPIM
 	r.mu.Unlock()
 	if refused {
-		return nil, nil
+		return nil, nil, nil
 	}
 	filter := "groupId eq '" + strings.ReplaceAll(id, "'", "''") + "'"
-	var out []string
 	next := ""
 	for {
 		var resp models.PrivilegedAccessGroupEligibilityScheduleInstanceCollectionResponseable
@@ -407,23 +435,29 @@ func (r *run) eligibleMembers(ctx context.Context, id string) ([]string, error) 
 			r.noPIM = true
 			r.mu.Unlock()
 			if first {
-				return out, fmt.Errorf("refused: the credential lacks PrivilegedEligibilitySchedule.Read.AzureADGroup, so eligible group members are not listed: %w", err)
+				return members, owners, fmt.Errorf("refused: the credential lacks PrivilegedEligibilitySchedule.Read.AzureADGroup, so eligible group members and owners are not listed: %w", err)
 			}
-			return out, nil
+			return members, owners, nil
 		}
 		if err != nil {
-			return out, err
+			return members, owners, err
 		}
 		for _, e := range resp.GetValue() {
-			if e.GetAccessId() == nil || *e.GetAccessId() != models.MEMBER_PRIVILEGEDACCESSGROUPRELATIONSHIPS {
+			p := deref(e.GetPrincipalId())
+			if e.GetAccessId() == nil || !isGUID(p) || !strings.EqualFold(deref(e.GetGroupId()), id) {
 				continue
 			}
-			if p := deref(e.GetPrincipalId()); isGUID(p) && strings.EqualFold(deref(e.GetGroupId()), id) {
-				out = append(out, lower(p))
+			switch *e.GetAccessId() {
+			case models.MEMBER_PRIVILEGEDACCESSGROUPRELATIONSHIPS:
+				members = append(members, lower(p))
+			case models.OWNER_PRIVILEGEDACCESSGROUPRELATIONSHIPS:
+				if len(owners) < 1000 {
+					owners = append(owners, lower(p))
+				}
 			}
 		}
 		if next = deref(resp.GetOdataNextLink()); next == "" {
-			return out, nil
+			return members, owners, nil
 		}
 	}
 }
@@ -760,7 +794,11 @@ func (r *run) result() *directory.Result {
 		Errors:            r.errs,
 		RoleAssignments:   r.assigned,
 		Cluster:           r.cluster,
+		DenyAssignments:   r.denies,
 	}
+	slices.SortFunc(res.DenyAssignments, func(a, b *secureauditv1.AzureDenyAssignment) int {
+		return cmp.Compare(lower(a.GetId()), lower(b.GetId()))
+	})
 	for _, sp := range res.ServicePrincipals {
 		directory.SortCredentials(sp.Credentials)
 	}
@@ -773,6 +811,8 @@ func (r *run) result() *directory.Result {
 		g.EligibleMemberIds = slices.Compact(g.EligibleMemberIds)
 		slices.Sort(g.ActivatedMemberIds)
 		g.ActivatedMemberIds = slices.Compact(g.ActivatedMemberIds)
+		slices.Sort(g.EligibleOwnerIds)
+		g.EligibleOwnerIds = slices.Compact(g.EligibleOwnerIds)
 	}
 	for _, p := range r.unresolved {
 		res.Unresolved = append(res.Unresolved, p)

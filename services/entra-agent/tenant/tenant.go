@@ -94,10 +94,12 @@ type Source struct {
 	// eligible assignments and the active assignments' schedules.
 	eligibilities *armauthorization.RoleEligibilityScheduleInstancesClient
 	activations   *armauthorization.RoleAssignmentScheduleInstancesClient
-	clusters      *armcontainerservice.ManagedClustersClient
-	cluster       *arm.ResourceID // the cluster's parsed resource ID
-	roleDefs      sync.Map        // lower-case role definition ID -> *roleDefinition
-	identities    *identities     // nil without ARM
+	// denies are the deny assignments that refuse what a role allows.
+	denies     *armauthorization.DenyAssignmentsClient
+	clusters   *armcontainerservice.ManagedClustersClient
+	cluster    *arm.ResourceID // the cluster's parsed resource ID
+	roleDefs   sync.Map        // lower-case role definition ID -> *roleDefinition
+	identities *identities     // nil without ARM
 }
 
 // New returns a Source authenticating with cred.
@@ -142,6 +144,9 @@ func New(log *slog.Logger, cred azcore.TokenCredential, cfg Config) (*Source, er
 		}
 		if s.activations, err = armauthorization.NewRoleAssignmentScheduleInstancesClient(cred, opts); err != nil {
 			return nil, fmt.Errorf("role assignment schedule instances client: %w", err)
+		}
+		if s.denies, err = armauthorization.NewDenyAssignmentsClient(sub, cred, opts); err != nil {
+			return nil, fmt.Errorf("deny assignments client: %w", err)
 		}
 		if s.cluster, err = arm.ParseResourceID(cfg.ClusterID); err != nil || !strings.EqualFold(s.cluster.ResourceType.String(), "Microsoft.ContainerService/managedClusters") {
 			return nil, fmt.Errorf("cluster resource id %q: want /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerService/managedClusters/<name>", cfg.ClusterID)
@@ -221,6 +226,9 @@ func (s *Source) Resolve(ctx context.Context, principals []*secureauditv1.Princi
 		// are activations of one.
 		r.spawn(func() { r.roleEligibilities(ctx) })
 		r.spawn(func() { r.activationsOf(ctx) })
+		// Deny assignments: a route one of them blocks is no route (the
+		// risk-agent decides which, with the directory's groups).
+		r.spawn(func() { r.denyAssignments(ctx) })
 	}
 	r.wg.Wait()
 	if err := ctx.Err(); err != nil {

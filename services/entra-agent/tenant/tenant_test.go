@@ -762,6 +762,13 @@ func mustTime(t *testing.T, s string) *timestamppb.Timestamp {
 // original snapshot does; a failing lookup stops the export.
 func TestExport(t *testing.T) {
 	snap := loadExample(t)
+	// A deny assignment travels with the export (compared below through
+	// the exported snapshot's answer).
+	snap.DenyAssignments = []*secureauditv1.AzureDenyAssignment{{
+		Id: exampleRG + "/providers/Microsoft.Authorization/denyAssignments/6f5e4d3c-2b1a-4098-8e7d-6c5b4a3f2e1d", Name: "stack", Scope: exampleRG,
+		Permissions:  []*secureauditv1.AzureRolePermission{{Actions: []string{"Microsoft.ContainerService/managedClusters/runCommand/action"}}},
+		PrincipalIds: []string{"00000000-0000-0000-0000-000000000000"},
+	}}
 	fake := tenanttest.New(t, snap, tenant.ReadOnlyPermissions...)
 	src := source(t, fake, tenant.Config{ClusterID: exampleCluster})
 	path := filepath.Join(t.TempDir(), "directory.json")
@@ -873,16 +880,19 @@ func TestResolvePIM(t *testing.T) {
 		return slices.DeleteFunc(slices.Clone(tenant.ReadOnlyPermissions), func(p string) bool { return p == perm })
 	}
 	const jun = "347945a7-9733-48b0-a372-448400e8cb79"
+	const omar = "6ac5450f-9150-41ac-9b01-6f1afdb8df6c"
 	tests := []struct {
 		name           string
 		roles          []string
 		eligibleGroup  []string
 		activatedGroup []string
+		eligibleOwners []string          // PIM for Groups' eligible owners of the admin group
+		ends           map[string]string // activation ends of the admin group's members
 		errors         []string
 	}{
-		{name: "with the PIM for Groups permissions", roles: tenant.ReadOnlyPermissions, eligibleGroup: []string{"e67005c7-ae30-491e-afb9-f787b213b19c"}, activatedGroup: []string{jun}},
-		{name: "without the eligibility permission", roles: without("PrivilegedEligibilitySchedule.Read.AzureADGroup"), activatedGroup: []string{jun}, errors: []string{"eligible members (PIM for Groups)"}},
-		{name: "without the assignment permission", roles: without("PrivilegedAssignmentSchedule.Read.AzureADGroup"), eligibleGroup: []string{"e67005c7-ae30-491e-afb9-f787b213b19c"}, errors: []string{"activated members (PIM for Groups)"}},
+		{name: "with the PIM for Groups permissions", roles: tenant.ReadOnlyPermissions, eligibleGroup: []string{"e67005c7-ae30-491e-afb9-f787b213b19c"}, activatedGroup: []string{jun}, eligibleOwners: []string{omar}, ends: map[string]string{jun: "2026-12-07T16:30:00Z"}},
+		{name: "without the eligibility permission", roles: without("PrivilegedEligibilitySchedule.Read.AzureADGroup"), activatedGroup: []string{jun}, ends: map[string]string{jun: "2026-12-07T16:30:00Z"}, errors: []string{"eligible members (PIM for Groups)"}},
+		{name: "without the assignment permission", roles: without("PrivilegedAssignmentSchedule.Read.AzureADGroup"), eligibleGroup: []string{"e67005c7-ae30-491e-afb9-f787b213b19c"}, eligibleOwners: []string{omar}, errors: []string{"activated members (PIM for Groups)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -895,6 +905,8 @@ func TestResolvePIM(t *testing.T) {
 			for _, g := range snap.GetGroups() {
 				if g.GetId() == adminGroup {
 					g.ActivatedMemberIds = []string{jun} // Jun's membership is a PIM activation
+					g.ActivationEnds = map[string]*timestamppb.Timestamp{jun: timestamppb.New(time.Date(2026, 12, 7, 16, 30, 0, 0, time.UTC))}
+					g.EligibleOwnerIds = []string{omar} // Omar may activate ownership
 				}
 			}
 			fake := tenanttest.New(t, snap, tt.roles...)
@@ -927,11 +939,27 @@ func TestResolvePIM(t *testing.T) {
 			if n := fake.Requests(exampleCluster + "/providers/Microsoft.Authorization/roleEligibilityScheduleInstances"); n != 1 {
 				t.Errorf("roleEligibilityScheduleInstances listed %d times, want 1", n)
 			}
-			var eligible, activated []string
+			var eligible, activated, owners []string
+			var ends map[string]string
 			for _, g := range got.Groups {
 				if g.GetId() == adminGroup {
-					eligible, activated = g.GetEligibleMemberIds(), g.GetActivatedMemberIds()
+					eligible, activated, owners = g.GetEligibleMemberIds(), g.GetActivatedMemberIds(), g.GetEligibleOwnerIds()
+					for m, end := range g.GetActivationEnds() {
+						if ends == nil {
+							ends = map[string]string{}
+						}
+						ends[m] = end.AsTime().Format(time.RFC3339)
+					}
 				}
+			}
+			if diff := cmp.Diff(tt.eligibleOwners, owners); diff != "" {
+				t.Errorf("eligible owners of the admin group (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.ends, ends); diff != "" {
+				t.Errorf("activation ends (-want +got):\n%s", diff)
+			}
+			if tt.eligibleOwners != nil && !slices.ContainsFunc(got.Users, func(u *secureauditv1.DirectoryUser) bool { return u.GetId() == omar }) {
+				t.Error("the eligible owner was not resolved as a user")
 			}
 			if diff := cmp.Diff(tt.eligibleGroup, eligible); diff != "" {
 				t.Errorf("eligible members of the admin group (-want +got):\n%s", diff)
@@ -1093,5 +1121,99 @@ func TestCredentialCountsChecked(t *testing.T) {
 	_, err := directory.New(snap)
 	if err == nil || !strings.Contains(err.Error(), "service_principals[2].credentials: 2 secret(s) and 0 certificate(s) listed, but password_credentials is 3") {
 		t.Fatalf("err = %v, want the count mismatch named", err)
+	}
+}
+
+// TestDenyAssignmentsThroughARM reads the deny assignments at, above and
+// below the cluster's scope through the SDK's DenyAssignmentsClient
+// against the fake: those on the cluster's chain are kept with their
+// permissions, principals (Everyone as the all-zero ID), excluded
+// principals and doNotApplyToChildScopes, one on another resource group
+// is not, the group a deny assignment excludes is read with its members,
+// and the offline snapshot source answers the same.
+func TestDenyAssignmentsThroughARM(t *testing.T) {
+	snap := loadExample(t)
+	const oncall = "5d8a06c1-fd90-4ac2-83c5-6182957a6376" // sg-aks-sre-oncall
+	stack := &secureauditv1.AzureDenyAssignment{
+		Id:   exampleRG + "/providers/Microsoft.Authorization/denyAssignments/3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98",
+		Name: "Deny credentials (deployment stack aks-guard)", Scope: exampleRG,
+		Permissions: []*secureauditv1.AzureRolePermission{{Actions: []string{
+			"Microsoft.ContainerService/managedClusters/listClusterAdminCredential/action",
+			"Microsoft.ContainerService/managedClusters/runCommand/action",
+		}}},
+		PrincipalIds:        []string{"00000000-0000-0000-0000-000000000000"},
+		ExcludePrincipalIds: []string{oncall},
+	}
+	secrets := &secureauditv1.AzureDenyAssignment{
+		Id:   exampleCluster + "/providers/Microsoft.Authorization/denyAssignments/4d3c2b1a-0a9f-4e7d-8c6b-5f4e3d2c1b0a",
+		Name: "No secrets for Nina", Scope: exampleCluster, DoesNotApplyToChildScopes: true,
+		Permissions:  []*secureauditv1.AzureRolePermission{{DataActions: []string{"Microsoft.ContainerService/managedClusters/secrets/*"}}},
+		PrincipalIds: []string{"9e2f6a18-7d3b-4c51-a0e4-3f8b1c6d2e97"},
+	}
+	other := &secureauditv1.AzureDenyAssignment{
+		Id:   "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-other/providers/Microsoft.Authorization/denyAssignments/5e4d3c2b-1a0b-4f8e-9d7c-6a5f4e3d2c1b",
+		Name: "Another resource group", Scope: "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-other",
+		Permissions:  []*secureauditv1.AzureRolePermission{{Actions: []string{"*"}}},
+		PrincipalIds: []string{"00000000-0000-0000-0000-000000000000"},
+	}
+	snap.DenyAssignments = []*secureauditv1.AzureDenyAssignment{secrets, other, stack}
+	fake := tenanttest.New(t, snap, tenant.ReadOnlyPermissions...)
+	got, err := source(t, fake, tenant.Config{ClusterID: exampleCluster}).Resolve(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []*secureauditv1.AzureDenyAssignment{stack, secrets}
+	if diff := cmp.Diff(want, got.DenyAssignments, protocmp.Transform()); diff != "" {
+		t.Errorf("deny assignments (-want +got):\n%s", diff)
+	}
+	if n := fake.Requests("/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-aks-fabrikam-prod/providers/Microsoft.ContainerService/managedClusters/aks-fabrikam-prod/providers/Microsoft.Authorization/denyAssignments"); n != 1 {
+		t.Errorf("deny assignments listed %d times at the cluster's scope, want 1", n)
+	}
+	if !slices.ContainsFunc(got.Groups, func(g *secureauditv1.DirectoryGroup) bool { return g.GetId() == oncall && len(g.GetMemberIds()) > 0 }) {
+		t.Errorf("the excluded group %s was not read with its members", oncall)
+	}
+	if diff := cmp.Diff(offline(t, snap, nil).DenyAssignments, got.DenyAssignments, protocmp.Transform()); diff != "" {
+		t.Errorf("offline snapshot source disagrees (-offline +live):\n%s", diff)
+	}
+	if c := directory.Chunks(got)[0]; len(c.GetDenyAssignments()) != 2 {
+		t.Errorf("first chunk carries %d deny assignments, want 2", len(c.GetDenyAssignments()))
+	}
+}
+
+// TestGroupAssignmentMembersCredentials: a service principal that reaches
+// the cluster only as a member of a group holding an Azure role
+// assignment (sg-aks-platform-ops, Contributor on the resource group) is
+// read with its application's credentials and federated credentials, for
+// ENTRA-013, through the Graph SDK against the fake.
+func TestGroupAssignmentMembersCredentials(t *testing.T) {
+	snap := loadExample(t)
+	const ops, id = "e97a7122-b22b-4cca-9229-80bd3b8f5453", "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+	end := timestamppb.New(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))
+	snap.ServicePrincipals = append(snap.ServicePrincipals, &secureauditv1.DirectoryServicePrincipal{
+		Id: id, AppId: "8d2e3f4a-5b6c-4d7e-9f8a-0b1c2d3e4f5a", DisplayName: "app-ops-pipeline", ServicePrincipalType: "Application",
+		FederatedCredentials: []*secureauditv1.FederatedCredential{{Name: "gh", Issuer: "https://token.actions.githubusercontent.com", Subject: "repo:fabrikam/ops:environment:prod"}},
+		PasswordCredentials:  1,
+		Credentials: []*secureauditv1.ApplicationCredential{{
+			Kind: secureauditv1.CredentialKind_CREDENTIAL_KIND_SECRET, KeyId: "9e3f4a5b-6c7d-4e8f-8a9b-1c2d3e4f5a6b", DisplayName: "fallback",
+			Start: timestamppb.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), End: end,
+		}},
+	})
+	for _, g := range snap.GetGroups() {
+		if g.GetId() == ops {
+			g.MemberIds = append(g.MemberIds, id)
+		}
+	}
+	fake := tenanttest.New(t, snap, tenant.ReadOnlyPermissions...)
+	got, err := source(t, fake, tenant.Config{ClusterID: exampleCluster}).Resolve(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(got.ServicePrincipals, func(sp *secureauditv1.DirectoryServicePrincipal) bool { return sp.GetId() == id })
+	if i < 0 {
+		t.Fatalf("the group's service principal member %s was not resolved", id)
+	}
+	sp := got.ServicePrincipals[i]
+	if len(sp.GetCredentials()) != 1 || sp.GetCredentials()[0].GetKeyId() != "9e3f4a5b-6c7d-4e8f-8a9b-1c2d3e4f5a6b" || len(sp.GetFederatedCredentials()) != 1 {
+		t.Errorf("credentials %v, federated %v: want the secret's metadata and the federated credential", sp.GetCredentials(), sp.GetFederatedCredentials())
 	}
 }

@@ -5,14 +5,15 @@
 // and their federated credentials) and the part of Azure Resource Manager it
 // reads (the AKS managed cluster, role assignments at, above and below a
 // scope, role definitions with actions and data actions, user-assigned
-// managed identities and their federated credentials), all served over
+// managed identities and their federated credentials, deny assignments at,
+// above and below a scope), all served over
 // HTTPS on loopback from a DirectorySnapshot, with Privileged Identity
 // Management's eligible role assignments (roleEligibilityScheduleInstances:
 // the snapshot's assignments marked eligible, which the role assignment
 // listing leaves out), the schedule instances of the active ones
 // (Activated for those marked activated) and PIM for Groups' eligible
-// members and activations (the groups' eligible_member_ids and
-// activated_member_ids). Graph answers only the
+// members and owners and activations (the groups' eligible_member_ids,
+// eligible_owner_ids, activated_member_ids and activation_ends). Graph answers only the
 // properties a request's $select names, and refuses signInActivity (403)
 // unless the token carries AuditLog.Read.All. It can throttle (429 with
 // Retry-After) or fail requests by path, and counts the requests it served.
@@ -380,15 +381,17 @@ func (s *Server) groupEligibilities(w http.ResponseWriter, r *http.Request) {
 		if byGroup && !strings.EqualFold(g.GetId(), groupID) {
 			continue
 		}
-		for _, m := range g.GetEligibleMemberIds() {
-			if byPrincipal && !strings.EqualFold(m, principalID) {
-				continue
+		for access, ids := range map[string][]string{"member": g.GetEligibleMemberIds(), "owner": g.GetEligibleOwnerIds()} {
+			for _, m := range ids {
+				if byPrincipal && !strings.EqualFold(m, principalID) {
+					continue
+				}
+				values = append(values, map[string]any{
+					"id": g.GetId() + "_" + access + "_" + m, "groupId": g.GetId(), "principalId": m, "accessId": access,
+					"memberType": "direct", "eligibilityScheduleId": g.GetId() + "_" + access + "_" + m,
+					"startDateTime": "2026-01-01T00:00:00Z",
+				})
 			}
-			values = append(values, map[string]any{
-				"id": g.GetId() + "_member_" + m, "groupId": g.GetId(), "principalId": m, "accessId": "member",
-				"memberType": "direct", "eligibilityScheduleId": g.GetId() + "_member_" + m,
-				"startDateTime": "2026-01-01T00:00:00Z",
-			})
 		}
 	}
 	writeJSON(w, map[string]any{"value": values})
@@ -416,10 +419,15 @@ func (s *Server) groupActivations(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		for _, m := range g.GetActivatedMemberIds() {
-			values = append(values, map[string]any{
+			v := map[string]any{
 				"id": g.GetId() + "_member_" + m + "_activated", "groupId": g.GetId(), "principalId": m, "accessId": "member",
-				"assignmentType": "activated", "memberType": "direct", "startDateTime": "2026-12-07T08:00:00Z", "endDateTime": "2026-12-07T16:00:00Z",
-			})
+				"assignmentType": "activated", "memberType": "direct", "startDateTime": "2026-12-07T08:00:00Z",
+			}
+			// The activation's end, when the snapshot gives one.
+			if end := g.GetActivationEnds()[m]; end != nil {
+				v["endDateTime"] = end.AsTime().Format(time.RFC3339)
+			}
+			values = append(values, v)
 		}
 	}
 	writeJSON(w, map[string]any{"value": values})
@@ -747,6 +755,8 @@ func (s *Server) arm(w http.ResponseWriter, r *http.Request, path string) {
 				},
 			}
 		})
+	case strings.HasSuffix(lp, "/providers/microsoft.authorization/denyassignments"):
+		s.denyAssignments(w, r, path[:len(path)-len("/providers/microsoft.authorization/denyassignments")])
 	case strings.Contains(lp, "/providers/microsoft.authorization/roledefinitions/"):
 		for _, a := range s.snap.GetRoleAssignments() {
 			if !strings.EqualFold(definitionID(a), path) {
@@ -800,6 +810,56 @@ func (s *Server) listAt(w http.ResponseWriter, r *http.Request, path, suffix str
 		if v := item(a); v != nil {
 			values = append(values, v)
 		}
+	}
+	slices.SortFunc(values, func(a, b map[string]any) int { return cmp.Compare(a["id"].(string), b["id"].(string)) })
+	writeJSON(w, map[string]any{"value": values})
+}
+
+// denyAssignments serves the snapshot's deny assignments at a scope as ARM
+// lists them: with atScope() those at the scope and above it, without a
+// filter those below it too. Principals carry the type ARM gives them:
+// SystemDefined for Everyone (the all-zero ID), else Group, User or
+// ServicePrincipal as the snapshot holds the object.
+func (s *Server) denyAssignments(w http.ResponseWriter, r *http.Request, at string) {
+	scope := strings.ToLower(strings.TrimSuffix(at, "/"))
+	below := r.URL.Query().Get("$filter") != "atScope()"
+	principals := func(ids []string) []map[string]any {
+		out := []map[string]any{}
+		for _, id := range ids {
+			typ := "User"
+			switch {
+			case id == "00000000-0000-0000-0000-000000000000":
+				typ = "SystemDefined"
+			case s.groups[strings.ToLower(id)] != nil:
+				typ = "Group"
+			case s.sps[strings.ToLower(id)] != nil:
+				typ = "ServicePrincipal"
+			}
+			out = append(out, map[string]any{"id": id, "type": typ})
+		}
+		return out
+	}
+	values := []map[string]any{}
+	for _, d := range s.snap.GetDenyAssignments() {
+		ds := strings.ToLower(strings.TrimSuffix(d.GetScope(), "/"))
+		if scope != ds && !strings.HasPrefix(scope, ds+"/") && !(below && strings.HasPrefix(ds, scope+"/")) {
+			continue
+		}
+		perms := []map[string]any{}
+		for _, p := range d.GetPermissions() {
+			perms = append(perms, map[string]any{
+				"actions": orEmpty(p.GetActions()), "notActions": orEmpty(p.GetNotActions()),
+				"dataActions": orEmpty(p.GetDataActions()), "notDataActions": orEmpty(p.GetNotDataActions()),
+			})
+		}
+		values = append(values, map[string]any{
+			"id": d.GetId(), "name": d.GetId()[strings.LastIndex(d.GetId(), "/")+1:], "type": "Microsoft.Authorization/denyAssignments",
+			"properties": map[string]any{
+				"denyAssignmentName": d.GetName(), "scope": d.GetScope(), "permissions": perms,
+				"principals": principals(d.GetPrincipalIds()), "excludePrincipals": principals(d.GetExcludePrincipalIds()),
+				"doNotApplyToChildScopes": d.GetDoesNotApplyToChildScopes(), "isSystemProtected": true,
+			},
+		})
 	}
 	slices.SortFunc(values, func(a, b map[string]any) int { return cmp.Compare(a["id"].(string), b["id"].(string)) })
 	writeJSON(w, map[string]any{"value": values})

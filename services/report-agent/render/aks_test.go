@@ -3,6 +3,9 @@ package render
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
@@ -240,6 +243,114 @@ func TestReviewMembersByKind(t *testing.T) {
 		}
 		if !strings.Contains(string(out), want) {
 			t.Errorf("%s lacks %q", f, want)
+		}
+	}
+}
+
+// TestCredentialAction: an ENTRA-013 finding is fixed on the credential:
+// a secret beside a federated credential is removed with the exact delete
+// command (never "Revoke"), an old secret rotated, in Markdown and HTML
+// (the CSV is the access review, without findings); the legend names the credential actions only when one is taken.
+func TestCredentialAction(t *testing.T) {
+	r := sampleReport()
+	identity := secureauditv1.RuleFamily_RULE_FAMILY_IDENTITY
+	del := "az ad app credential delete --id 00000068-0000-4000-8000-000000000068 --key-id 00000fa1-0000-4000-8000-000000000fa1"
+	rot := "az ad app credential delete --id 00000067-0000-4000-8000-000000000067 --key-id 00000bb9-0000-4000-8000-000000000bb9"
+	sp := func(n string) *secureauditv1.SubjectRef {
+		return &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: n}
+	}
+	r.Findings = append(r.Findings,
+		&secureauditv1.Finding{
+			Id: "5555555555555555", GrantKey: "5555555555555555", RuleId: "ENTRA-013", Family: identity, Title: "Application credential hygiene",
+			Severity: secureauditv1.Severity_SEVERITY_HIGH, SeverityReason: "base MEDIUM; beside a federated credential: -> HIGH",
+			Scope: &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER}, Subject: sp("00000004-0000-4000-8000-000000000004"),
+			Controls: []string{"SOC2-CC6.1"}, Description: "It trusts a federated credential and still holds a client secret.",
+			Remediation: "Delete the credentials. Command: " + del, CredentialFix: secureauditv1.CredentialFix_CREDENTIAL_FIX_REMOVE, CredentialCommand: del,
+		},
+		&secureauditv1.Finding{
+			Id: "6666666666666666", GrantKey: "6666666666666666", RuleId: "ENTRA-013", Family: identity, Title: "Application credential hygiene",
+			Severity: secureauditv1.Severity_SEVERITY_MEDIUM, SeverityReason: "base MEDIUM; a client secret past the rotation age",
+			Scope: &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER}, Subject: sp("00000007-0000-4000-8000-000000000007"),
+			Controls: []string{"SOC2-CC6.1"}, Description: "It holds a client secret created 2025-03-20.",
+			Remediation: "Rotate. Command: " + rot, CredentialFix: secureauditv1.CredentialFix_CREDENTIAL_FIX_ROTATE, CredentialCommand: rot,
+		},
+	)
+	for _, f := range []secureauditv1.ReportFormat{secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN, secureauditv1.ReportFormat_REPORT_FORMAT_HTML} {
+		out, err := Document(f, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			"Remove the credential", "delete the secret or certificate held beside the federated credential (the application keeps signing in through the federation): " + del,
+			"Rotate the credential", "then delete the old one: " + rot,
+		} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%s lacks %q", f, want)
+			}
+		}
+	}
+	md, err := Document(secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "**Remove the credential**: delete the application's client secret") {
+		t.Error("the Markdown legend lacks the credential action a finding takes")
+	}
+	for _, line := range strings.Split(string(md), "\n") {
+		if strings.Contains(line, "00000004-0000-4000-8000-000000000004") && strings.Contains(line, "| Revoke |") {
+			t.Errorf("the credential finding is told to revoke: %s", line)
+		}
+	}
+	plain, err := Document(secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN, sampleReport())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(plain), "Remove the credential") {
+		t.Error("a report without credential findings names the credential actions")
+	}
+}
+
+// TestActivatedInReview: a group member present through a PIM for Groups
+// activation is marked activated with the end time, one without an end
+// says so, and an eligible owner is marked among the owners, in Markdown,
+// HTML and CSV.
+func TestActivatedInReview(t *testing.T) {
+	r := aksReport()
+	r.AccessReview = append(r.AccessReview, &secureauditv1.ReviewSubject{
+		Subject: &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_GROUP, Name: "0000000a-0000-4000-8000-00000000000a"},
+		Grants: []*secureauditv1.AccessGrant{{
+			Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_AKS_ADMIN_GROUP, Name: "0000000a-0000-4000-8000-00000000000a"},
+			Role:    &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "cluster-admin"},
+			Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER},
+		}},
+		Resolved: true,
+		Members: []*secureauditv1.Person{
+			{UserPrincipalName: "dana@contoso.com"},
+			{UserPrincipalName: "jun@contoso.com", Activated: true, ActivatedUntil: timestamppb.New(time.Date(2026, 12, 7, 16, 30, 0, 0, time.UTC))},
+			{UserPrincipalName: "omar@contoso.com", Activated: true},
+		},
+		Owners: []*secureauditv1.Person{{UserPrincipalName: "erin@contoso.com"}, {UserPrincipalName: "priya@contoso.com", Eligible: true}},
+	})
+	for _, f := range []secureauditv1.ReportFormat{secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN, secureauditv1.ReportFormat_REPORT_FORMAT_HTML, secureauditv1.ReportFormat_REPORT_FORMAT_CSV} {
+		out, err := Document(f, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			"jun@contoso.com (activated through PIM until 2026-12-07 16:30 UTC, not standing)",
+			"omar@contoso.com (activated through PIM (no end given), not standing)",
+			"priya@contoso.com (eligible owner (PIM), not standing)",
+		} {
+			if f == secureauditv1.ReportFormat_REPORT_FORMAT_HTML && !strings.HasPrefix(want, "priya") {
+				name, flag, _ := strings.Cut(want, " (")
+				want = name + ` <span class="flag">(` + flag + `</span>`
+			}
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%s lacks %q", f, want)
+			}
+		}
+		if strings.Contains(string(out), "dana@contoso.com (activated") || strings.Contains(string(out), "erin@contoso.com (eligible") {
+			t.Errorf("%s marks a standing member or owner", f)
 		}
 	}
 }

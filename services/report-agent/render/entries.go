@@ -227,6 +227,18 @@ func entryAction(e entry.Entry, component bool) (Action, string) {
 	if sev != lead.GetSeverity() {
 		base = actionFor(&secureauditv1.Finding{RuleId: lead.GetRuleId(), Family: lead.GetFamily(), Severity: sev})
 	}
+	// An application credential's hygiene (ENTRA-013) is fixed on the
+	// credential, never by revoking the identity's access.
+	switch lead.GetCredentialFix() {
+	case secureauditv1.CredentialFix_CREDENTIAL_FIX_REMOVE:
+		s := "delete it: " + lead.GetCredentialCommand()
+		if sev <= secureauditv1.Severity_SEVERITY_HIGH {
+			s = "delete the secret or certificate held beside the federated credential (the application keeps signing in through the federation): " + lead.GetCredentialCommand()
+		}
+		return ActionRemoveCredential, s
+	case secureauditv1.CredentialFix_CREDENTIAL_FIX_ROTATE:
+		return ActionRotateCredential, "add a federated credential (or a new secret with az ad app credential reset --append), move the application's users to it, then delete the old one: " + lead.GetCredentialCommand()
+	}
 	if base == ActionRevoke && lead.GetBindingReconciled() && !identityFinding(lead) {
 		return ActionInvestigate, "the binding carries the add-on manager's Reconcile label, so if the platform ships it (as AKS ships its own), " +
 			"deleting it is undone at the next reconcile: confirm with the platform's documentation or support that it ships this binding and this role; " +

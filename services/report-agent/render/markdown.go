@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
@@ -70,6 +71,9 @@ var actionMeaning = map[Action]string{
 	ActionReduce:      "narrow the installed component's grant as spelled out, keeping what it needs",
 	ActionAccept:      "keep the installed component's grant with a written justification and a named owner",
 	ActionReconfigure: "change the cluster's setting as shown under \"How to fix it\"; it is no one's access to remove",
+	ActionRemoveCredential: "delete the application's client secret or certificate with the command given; the identity keeps its access " +
+		"(through its federated credential, or the credential no longer worked)",
+	ActionRotateCredential: "give the application a new credential (better, a federated one), move its users to it, then delete the old one with the command given",
 }
 
 func writeExecutive(b textWriter, v view) {
@@ -213,7 +217,23 @@ func writeSummary(b textWriter, v view) {
 	}
 	b.WriteString("\nActions: **Revoke**: " + actionMeaning[ActionRevoke] + "; **Investigate**: " + actionMeaning[ActionInvestigate] +
 		"; **Review**: " + actionMeaning[ActionReview] + "; **Reduce scope**: " + actionMeaning[ActionReduce] +
-		"; **Accept with justification**: " + actionMeaning[ActionAccept] + "; **Reconfigure**: " + actionMeaning[ActionReconfigure] + ".\n\n")
+		"; **Accept with justification**: " + actionMeaning[ActionAccept] + "; **Reconfigure**: " + actionMeaning[ActionReconfigure])
+	for _, a := range v.CredentialActions() {
+		b.WriteString("; **" + string(a) + "**: " + actionMeaning[a])
+	}
+	b.WriteString(".\n\n")
+}
+
+// CredentialActions are the application credential actions some finding
+// of the summary takes: the legend names them only then.
+func (v view) CredentialActions() []Action {
+	var out []Action
+	for _, a := range []Action{ActionRemoveCredential, ActionRotateCredential} {
+		if slices.ContainsFunc(v.Findings, func(f *findingView) bool { return f.Action == a }) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func writeHistory(b textWriter, v view) {
@@ -574,7 +594,7 @@ func writePeople(b textWriter, item reviewItem) {
 	}
 	owners := make([]string, len(item.Owners))
 	for i, o := range item.Owners {
-		owners[i] = o.Text()
+		owners[i] = o.OwnerText()
 	}
 	fmt.Fprintf(b, "- **Owners:** %s\n", mdList(owners, "none recorded"))
 }

@@ -28,6 +28,14 @@ const (
 	// ActionReconfigure: change a setting of the cluster, not anyone's
 	// access (AKS local accounts, a public API server...).
 	ActionReconfigure Action = "Reconfigure"
+	// ActionRemoveCredential: delete an application's client secret or
+	// certificate (expired, or beside a federated credential); the
+	// identity keeps its access.
+	ActionRemoveCredential Action = "Remove the credential"
+	// ActionRotateCredential: replace an application's client secret or
+	// certificate (ending soon, or a secret past the rotation age), then
+	// delete it.
+	ActionRotateCredential Action = "Rotate the credential"
 )
 
 // actionFor decides a finding's action from its severity and family: a
@@ -188,7 +196,8 @@ type personView struct {
 	Display  string
 	Guest    bool
 	Disabled bool
-	// Eligible marks a group's eligible member (PIM for Groups).
+	// Eligible marks a group's eligible member (PIM for Groups), or an
+	// eligible owner when Owner is set.
 	Eligible bool
 	// ServicePrincipal marks a member that is an application or managed
 	// identity, not a person; Unresolved one the directory snapshot lacks.
@@ -196,6 +205,12 @@ type personView struct {
 	Unresolved       bool
 	// Via names the nested groups a transitive member was reached through.
 	Via string
+	// Owner marks a person listed among a group's owners.
+	Owner bool
+	// Activated marks a member present through a PIM for Groups
+	// activation; Until is its end ("" when Graph gave none).
+	Activated bool
+	Until     string
 }
 
 // Flags describes a person's notable attributes, or "".
@@ -207,7 +222,10 @@ func (p personView) Flags() string {
 	if p.Disabled {
 		f = append(f, "disabled")
 	}
-	if p.Eligible {
+	switch {
+	case p.Eligible && p.Owner:
+		f = append(f, "eligible owner (PIM), not standing")
+	case p.Eligible:
 		f = append(f, "eligible member (PIM), not standing")
 	}
 	if p.ServicePrincipal {
@@ -219,7 +237,28 @@ func (p personView) Flags() string {
 	if p.Via != "" {
 		f = append(f, "through nested group "+p.Via)
 	}
+	if p.Activated {
+		f = append(f, p.activation())
+	}
 	return strings.Join(f, ", ")
+}
+
+// activation says a member is present through a PIM activation, with its
+// end.
+func (p personView) activation() string {
+	if p.Until == "" {
+		return "activated through PIM (no end given), not standing"
+	}
+	return "activated through PIM until " + p.Until + ", not standing"
+}
+
+// OwnerText is an owner as one line, marked when the ownership is PIM
+// eligible (the other flags are the members' concern).
+func (p personView) OwnerText() string {
+	if p.Eligible {
+		return p.Text() + " (eligible owner (PIM), not standing)"
+	}
+	return p.Text()
 }
 
 // Text is the person as one line: display name and UPN.
@@ -234,8 +273,19 @@ func (p personView) Text() string {
 }
 
 func newPerson(p *secureauditv1.Person) personView {
-	return personView{Name: p.GetUserPrincipalName(), Display: p.GetDisplayName(), Guest: p.GetGuest(), Disabled: p.GetDisabled(), Eligible: p.GetEligible(),
+	v := personView{Name: p.GetUserPrincipalName(), Display: p.GetDisplayName(), Guest: p.GetGuest(), Disabled: p.GetDisabled(), Eligible: p.GetEligible(), Activated: p.GetActivated(),
 		ServicePrincipal: p.GetServicePrincipal(), Unresolved: p.GetUnresolved(), Via: p.GetViaGroup()}
+	if t := p.GetActivatedUntil(); t != nil {
+		v.Until = t.AsTime().UTC().Format("2006-01-02 15:04 UTC")
+	}
+	return v
+}
+
+// newOwner is newPerson for one of a group's owners.
+func newOwner(p *secureauditv1.Person) personView {
+	v := newPerson(p)
+	v.Owner = true
+	return v
 }
 
 // Reach counts who a group's binding reaches, by kind: "3 people",
@@ -336,7 +386,7 @@ func newReview(r *secureauditv1.Report, findings []*findingView) []reviewItem {
 			}
 		}
 		for _, o := range s.GetOwners() {
-			item.Owners = append(item.Owners, newPerson(o))
+			item.Owners = append(item.Owners, newOwner(o))
 		}
 		item.Note = plausibilityNote(r, s)
 		items = append(items, item)

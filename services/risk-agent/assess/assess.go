@@ -17,6 +17,7 @@ import (
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/platform/telemetry"
+	"secureaudit.dev/services/risk-agent/access"
 	"secureaudit.dev/services/risk-agent/aks"
 	"secureaudit.dev/services/risk-agent/identity"
 	"secureaudit.dev/services/risk-agent/inject"
@@ -246,6 +247,10 @@ const maxPlatformGrants = 10000
 // Detect runs the deterministic detection over a snapshot and the
 // directory's chunks: pure, the same input gives the same output.
 func Detect(snap *snapshot.Snapshot, dir []*secureauditv1.DirectoryChunk, cfg identity.Config) Detection {
+	// A route an Azure deny assignment blocks is no route: every use of
+	// the directory below (grants, rules, paths, the access review) reads
+	// the role assignments as the deny assignments leave them.
+	dir = access.WithoutDenied(dir)
 	analysis := rules.Analyze(snap)
 	findings := analysis.Findings()
 	findings = append(findings, identity.Evaluate(snap, dir, findings, cfg)...)

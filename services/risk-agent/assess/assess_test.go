@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
 	"secureaudit.dev/deploy/scopes"
@@ -280,5 +281,55 @@ func TestAssessStaleDays(t *testing.T) {
 	}
 	if n := stale(client(t, assess.WithIdentityConfig(entra.Config{StaleDays: 3650}))); n != 0 {
 		t.Errorf("%d ENTRA-010 findings with -stale-days 3650, want none", n)
+	}
+}
+
+// TestDenyAssignmentsInDetect: a deny assignment for Everyone on every
+// managedClusters action and data action at the subscription leaves no
+// grant through an Azure role assignment in the findings (AKS-008, paths
+// from Azure) or the access review; the admin group, which Azure RBAC
+// does not decide, stays.
+func TestDenyAssignmentsInDetect(t *testing.T) {
+	chunks, d := fixtureIn(t, filepath.Join("..", "aks", "testdata", "rules", "AKS-008"))
+	s := snapshot.Build(chunks, nil)
+	azure := func(det assess.Detection) (findings, review int) {
+		for _, f := range det.Findings {
+			if f.GetBinding().GetKind() == secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT {
+				findings++
+			}
+		}
+		for _, sub := range det.AccessReview {
+			for _, g := range sub.GetGrants() {
+				if g.GetBinding().GetKind() == secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT {
+					review++
+				}
+			}
+		}
+		return findings, review
+	}
+	f, r := azure(assess.Detect(s, []*secureauditv1.DirectoryChunk{d}, entra.Config{}))
+	if f == 0 || r == 0 {
+		t.Fatalf("without a deny assignment: %d findings and %d review grants through Azure role assignments; the fixture proves nothing", f, r)
+	}
+	sub := "/" + strings.Join(strings.Split(strings.Trim(d.GetAksCluster().GetId(), "/"), "/")[:2], "/")
+	denied := proto.CloneOf(d)
+	denied.DenyAssignments = []*secureauditv1.AzureDenyAssignment{{
+		Id: sub + "/providers/Microsoft.Authorization/denyAssignments/d", Scope: sub, PrincipalIds: []string{"00000000-0000-0000-0000-000000000000"},
+		Permissions: []*secureauditv1.AzureRolePermission{{
+			Actions:     []string{"Microsoft.ContainerService/managedClusters/*", "Microsoft.Authorization/roleAssignments/write"},
+			NotActions:  []string{"Microsoft.ContainerService/managedClusters/read"},
+			DataActions: []string{"Microsoft.ContainerService/managedClusters/*"},
+		}},
+	}}
+	det := assess.Detect(s, []*secureauditv1.DirectoryChunk{denied}, entra.Config{})
+	if f, r := azure(det); f != 0 || r != 0 {
+		t.Errorf("with the deny assignment: %d findings and %d review grants through Azure role assignments, want none", f, r)
+	}
+	admin := false
+	for _, f := range det.Findings {
+		admin = admin || f.GetBinding().GetKind() == secureauditv1.BindingKind_BINDING_KIND_AKS_ADMIN_GROUP
+	}
+	if !admin && len(d.GetAksCluster().GetAdminGroupObjectIds()) > 0 {
+		t.Error("the admin group's finding went with the deny assignment; Azure RBAC does not decide it")
 	}
 }

@@ -53,24 +53,48 @@ func (e *evaluator) noteSP(m member, b *binding) {
 }
 
 // azureSPs records the service principals that reach the cluster through
-// an Azure role assignment of their own that is standing (not PIM
-// eligible).
+// a standing (not PIM eligible) Azure role assignment: their own, or one
+// of a group they are a member of, at any depth of nesting (the route
+// then names the group path).
 func (e *evaluator) azureSPs() {
-	for id, sp := range e.d.sps {
+	note := func(m member, as *secureauditv1.AzureRoleAssignment) {
+		if e.spReach == nil {
+			e.spReach = map[string]*spAccess{}
+		}
+		a, ok := e.spReach[m.id()]
+		if !ok {
+			a = &spAccess{m: m}
+			e.spReach[m.id()] = a
+		}
+		a.clusterWide = true
+		r := fmt.Sprintf("Azure role %q at %s", as.GetRoleName(), as.GetScope())
+		if len(m.path) > 0 {
+			r = m.via() + ": " + r
+		}
+		if !slices.Contains(a.routes, r) {
+			a.routes = append(a.routes, r)
+		}
+	}
+	ids := make([]string, 0, len(e.d.assignments))
+	for id := range e.d.assignments {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
 		for _, as := range e.d.assignments[id] {
 			if as.GetEligible() {
 				continue
 			}
-			if e.spReach == nil {
-				e.spReach = map[string]*spAccess{}
+			if sp, ok := e.d.sps[id]; ok {
+				note(member{sp: sp}, as)
 			}
-			a, ok := e.spReach[id]
-			if !ok {
-				a = &spAccess{m: member{sp: sp}}
-				e.spReach[id] = a
+			if g, ok := e.d.groups[id]; ok {
+				for _, m := range e.d.members(g) {
+					if m.sp != nil {
+						note(m, as)
+					}
+				}
 			}
-			a.clusterWide = true
-			a.routes = append(a.routes, fmt.Sprintf("Azure role %q at %s", as.GetRoleName(), as.GetScope()))
 		}
 	}
 }
@@ -157,6 +181,15 @@ func (e *evaluator) addCred(a *spAccess, kase string, sev secureauditv1.Severity
 		key = append(key, lower(c.GetKeyId()))
 	}
 	e.add(CredentialHygiene, sev, reason, memberRef(a.m), ref, scope, detail, deleteCreds(a.m.sp, cs), key...)
+	// The report's action: remove what is expired or defeats the
+	// federation, rotate what ends soon or is old; never revoke the
+	// identity's access for its credential's hygiene.
+	f := e.out[len(e.out)-1]
+	f.CredentialFix = secureauditv1.CredentialFix_CREDENTIAL_FIX_ROTATE
+	if kase == "expired" || kase == "beside-federation" {
+		f.CredentialFix = secureauditv1.CredentialFix_CREDENTIAL_FIX_REMOVE
+	}
+	f.CredentialCommand = strings.Join(deletions(a.m.sp, cs), "; ")
 }
 
 // listCreds describes credentials: kind, display name, key ID and dates
@@ -207,6 +240,12 @@ func deleteCreds(sp *secureauditv1.DirectoryServicePrincipal, cs []*secureauditv
 			}
 		}
 	}
+	return strings.Join(append(cmds, deletions(sp, cs)...), "; ")
+}
+
+// deletions are the commands that delete each of cs.
+func deletions(sp *secureauditv1.DirectoryServicePrincipal, cs []*secureauditv1.ApplicationCredential) []string {
+	cmds := make([]string, 0, len(cs))
 	for _, c := range cs {
 		key := cmp.Or(c.GetKeyId(), "<key ID from the list: "+c.GetDisplayName()+">")
 		cmd := fmt.Sprintf("az ad app credential delete --id %s --key-id %s", sp.GetAppId(), key)
@@ -218,7 +257,7 @@ func deleteCreds(sp *secureauditv1.DirectoryServicePrincipal, cs []*secureauditv
 		}
 		cmds = append(cmds, cmd)
 	}
-	return strings.Join(cmds, "; ")
+	return cmds
 }
 
 // count is "1 thing" or "n things".

@@ -229,6 +229,7 @@ func TestCredentialThresholdsConfigurable(t *testing.T) {
 	}{
 		{"defaults", identity.Config{}, []string{
 			"az ad app credential list --id 00000068-0000-4000-8000-000000000068; az ad app credential delete --id 00000068-0000-4000-8000-000000000068 --key-id 00000fa1-0000-4000-8000-000000000fa1",
+			"az ad app credential list --id 00000070-0000-4000-8000-000000000070; az ad app credential delete --id 00000070-0000-4000-8000-000000000070 --key-id 00001771-0000-4000-8000-000000001771",
 			"az ad app credential list --id 00000067-0000-4000-8000-000000000067; az ad app credential delete --id 00000067-0000-4000-8000-000000000067 --key-id " + old2025,
 			"az ad app credential list --id " + expiringApp + "; az ad app credential delete --id " + expiringApp + " --key-id " + soon + " --cert",
 			"az ad app credential list --id 00000069-0000-4000-8000-000000000069; az ad app credential delete --id 00000069-0000-4000-8000-000000000069 --key-id 00001389-0000-4000-8000-000000001389",
@@ -236,6 +237,7 @@ func TestCredentialThresholdsConfigurable(t *testing.T) {
 		}},
 		{"expiry 40 days, secrets 160", identity.Config{CredentialExpiryDays: 40, SecretMaxAgeDays: 160}, []string{
 			"az ad app credential list --id 00000068-0000-4000-8000-000000000068; az ad app credential delete --id 00000068-0000-4000-8000-000000000068 --key-id 00000fa1-0000-4000-8000-000000000fa1",
+			"az ad app credential list --id 00000070-0000-4000-8000-000000000070; az ad app credential delete --id 00000070-0000-4000-8000-000000000070 --key-id 00001771-0000-4000-8000-000000001771",
 			"az ad app credential list --id 00000067-0000-4000-8000-000000000067; az ad app credential delete --id 00000067-0000-4000-8000-000000000067 --key-id " + old2025 + "; az ad app credential delete --id 00000067-0000-4000-8000-000000000067 --key-id " + old202512,
 			"az ad app credential list --id " + expiringApp + "; az ad sp credential list --id " + expiringSP + "; az ad app credential delete --id " + expiringApp + " --key-id " + soon + " --cert; az ad sp credential delete --id " + expiringSP + " --key-id " + later + " --cert",
 			"az ad app credential list --id 00000069-0000-4000-8000-000000000069; az ad app credential delete --id 00000069-0000-4000-8000-000000000069 --key-id 00001389-0000-4000-8000-000000001389",
@@ -243,6 +245,7 @@ func TestCredentialThresholdsConfigurable(t *testing.T) {
 		}},
 		{"expiry 10 days, secrets 250", identity.Config{CredentialExpiryDays: 10, SecretMaxAgeDays: 250}, []string{
 			"az ad app credential list --id 00000068-0000-4000-8000-000000000068; az ad app credential delete --id 00000068-0000-4000-8000-000000000068 --key-id 00000fa1-0000-4000-8000-000000000fa1",
+			"az ad app credential list --id 00000070-0000-4000-8000-000000000070; az ad app credential delete --id 00000070-0000-4000-8000-000000000070 --key-id 00001771-0000-4000-8000-000000001771",
 			"az ad app credential list --id 00000069-0000-4000-8000-000000000069; az ad app credential delete --id 00000069-0000-4000-8000-000000000069 --key-id 00001389-0000-4000-8000-000000001389",
 			expired,
 		}},
@@ -260,5 +263,37 @@ func TestCredentialThresholdsConfigurable(t *testing.T) {
 				t.Errorf("commands (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestCredentialFix: each ENTRA-013 finding says how it is fixed, for the
+// report's action: a secret beside a federated credential and an expired
+// credential are removed, an expiring credential and an old secret
+// rotated; the command deletes exactly the finding's credentials (no
+// list command).
+func TestCredentialFix(t *testing.T) {
+	const (
+		remove = secureauditv1.CredentialFix_CREDENTIAL_FIX_REMOVE
+		rotate = secureauditv1.CredentialFix_CREDENTIAL_FIX_ROTATE
+	)
+	var got []string
+	for _, f := range fixture(t, filepath.Join("testdata", "rules", identity.CredentialHygiene), identity.Config{}) {
+		if f.GetRuleId() == identity.CredentialHygiene {
+			got = append(got, f.GetSeverity().String()+" "+f.GetCredentialFix().String()+" "+f.GetCredentialCommand())
+		} else if f.GetCredentialFix() != 0 || f.GetCredentialCommand() != "" {
+			t.Errorf("%s finding carries a credential fix", f.GetRuleId())
+		}
+	}
+	want := []string{
+		"SEVERITY_HIGH " + remove.String() + " az ad app credential delete --id 00000068-0000-4000-8000-000000000068 --key-id 00000fa1-0000-4000-8000-000000000fa1",
+		// Through a nested group's standing Azure role assignment.
+		"SEVERITY_HIGH " + remove.String() + " az ad app credential delete --id 00000070-0000-4000-8000-000000000070 --key-id 00001771-0000-4000-8000-000000001771",
+		"SEVERITY_MEDIUM " + rotate.String() + " az ad app credential delete --id 00000067-0000-4000-8000-000000000067 --key-id 00000bb9-0000-4000-8000-000000000bb9",
+		"SEVERITY_LOW " + rotate.String() + " az ad app credential delete --id 00000066-0000-4000-8000-000000000066 --key-id 000007d1-0000-4000-8000-0000000007d1 --cert",
+		"SEVERITY_LOW " + remove.String() + " az ad app credential delete --id 00000069-0000-4000-8000-000000000069 --key-id 00001389-0000-4000-8000-000000001389",
+		"SEVERITY_LOW " + remove.String() + " az ad app credential delete --id 00000065-0000-4000-8000-000000000065 --key-id 000003e9-0000-4000-8000-0000000003e9; az ad app credential delete --id 00000065-0000-4000-8000-000000000065 --key-id <key ID from the list: CN=no key id> --cert",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ENTRA-013 fixes (-want +got):\n%s", diff)
 	}
 }

@@ -130,6 +130,31 @@ func TestAzurePaths(t *testing.T) {
 			},
 		},
 		{
+			name: "Contributor on the resource group, its credential and write routes denied to Everyone: no path",
+			dir: access.WithoutDenied(func() []*secureauditv1.DirectoryChunk {
+				dir := azureDir(local, assignment("c", azOps, "Group", "Contributor", azRG, contributor))
+				dir[0].DenyAssignments = []*secureauditv1.AzureDenyAssignment{{
+					Id: azRG + "/providers/Microsoft.Authorization/denyAssignments/d", Scope: azRG, PrincipalIds: []string{access.Everyone},
+					Permissions: []*secureauditv1.AzureRolePermission{{Actions: []string{"Microsoft.ContainerService/managedClusters/*"}, NotActions: []string{"Microsoft.ContainerService/managedClusters/read"}}},
+				}}
+				return dir
+			}()),
+		},
+		{
+			name: "Contributor on the resource group, a deny assignment excluding its group: the path stays",
+			dir: access.WithoutDenied(func() []*secureauditv1.DirectoryChunk {
+				dir := azureDir(noLocal, assignment("c", azOps, "Group", "Contributor", azRG, contributor))
+				dir[0].DenyAssignments = []*secureauditv1.AzureDenyAssignment{{
+					Id: azRG + "/providers/Microsoft.Authorization/denyAssignments/d", Scope: azRG, PrincipalIds: []string{access.Everyone}, ExcludePrincipalIds: []string{azOps},
+					Permissions: []*secureauditv1.AzureRolePermission{{Actions: []string{"Microsoft.ContainerService/managedClusters/*"}}},
+				}}
+				return dir
+			}()),
+			want: []string{"CRITICAL Group " + azOps,
+				"1. Group " + azOps + " --[can enable local accounts (managedClusters/write) and then call listClusterAdminCredential: a client certificate in system:masters (Contributor on resource group rg-aks) (via Azure role assignment " + azRG + "/providers/Microsoft.Authorization/roleAssignments/c, Azure role Contributor)]--> cluster-admin",
+			},
+		},
+		{
 			name: "'*' without the credential actions in notActions: no route",
 			dir:  azureDir(local, assignment("s", azAnna, "User", "Everything but credentials", azRG, starButCredentials)),
 		},

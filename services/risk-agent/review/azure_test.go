@@ -148,3 +148,58 @@ func TestEligible(t *testing.T) {
 		t.Errorf("admin group members (-want +got):\n%s", diff)
 	}
 }
+
+// TestActivatedAndEligibleOwners: a group member present through a PIM
+// for Groups activation is marked activated with the activation's end
+// (one without an end given is marked without it), a standing member is
+// not; an eligible owner is listed among the owners marked eligible, an
+// eligible owner that already owns is not listed twice.
+func TestActivatedAndEligibleOwners(t *testing.T) {
+	const (
+		cluster = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks"
+		admins  = "0000000a-0000-4000-8000-00000000000a"
+		alice   = "00000000-0000-4000-8000-000000000001"
+		carol   = "0000000c-0000-4000-8000-00000000000c"
+		dave    = "0000000d-0000-4000-8000-00000000000d"
+		erin    = "0000000f-0000-4000-8000-00000000000f"
+	)
+	end := time.Date(2026, 12, 7, 16, 30, 0, 0, time.UTC)
+	dir := directory()
+	dir[0].Users = append(dir[0].Users,
+		&secureauditv1.DirectoryUser{Id: carol, UserPrincipalName: "carol@contoso.com", AccountEnabled: true},
+		&secureauditv1.DirectoryUser{Id: dave, UserPrincipalName: "dave@contoso.com", AccountEnabled: true},
+		&secureauditv1.DirectoryUser{Id: erin, UserPrincipalName: "erin@contoso.com", AccountEnabled: true})
+	dir[0].Groups = append(dir[0].Groups, &secureauditv1.DirectoryGroup{
+		Id: admins, DisplayName: "aks-admins", MemberIds: []string{alice, carol, dave}, OwnerIds: []string{erin},
+		ActivatedMemberIds: []string{carol, dave}, ActivationEnds: map[string]*timestamppb.Timestamp{carol: timestamppb.New(end)},
+		EligibleOwnerIds: []string{dave, erin},
+	})
+	dir[0].AksCluster = &secureauditv1.AksCluster{Id: cluster, LocalAccountsEnabled: true, ManagedEntra: true, AdminGroupObjectIds: []string{admins}}
+	got, _ := Subjects(snapshot.Build(chunks(), dir), dir, nil)
+	var g *secureauditv1.ReviewSubject
+	for _, s := range got {
+		if s.GetSubject().GetName() == admins {
+			g = s
+		}
+	}
+	if g == nil {
+		t.Fatal("the admin group is not a review subject")
+	}
+	var members, owners []string
+	for _, m := range g.GetMembers() {
+		s := fmt.Sprintf("%s activated=%v", m.GetUserPrincipalName(), m.GetActivated())
+		if u := m.GetActivatedUntil(); u != nil {
+			s += " until " + u.AsTime().Format(time.RFC3339)
+		}
+		members = append(members, s)
+	}
+	for _, o := range g.GetOwners() {
+		owners = append(owners, fmt.Sprintf("%s eligible=%v", o.GetUserPrincipalName(), o.GetEligible()))
+	}
+	if diff := cmp.Diff([]string{"Alice@contoso.com activated=false", "carol@contoso.com activated=true until 2026-12-07T16:30:00Z", "dave@contoso.com activated=true"}, members); diff != "" {
+		t.Errorf("members (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"erin@contoso.com eligible=false", "dave@contoso.com eligible=true"}, owners); diff != "" {
+		t.Errorf("owners (-want +got):\n%s", diff)
+	}
+}

@@ -162,8 +162,10 @@ func resolve(snap *snapshot.Snapshot, s *secureauditv1.ReviewSubject) {
 		s.Subject.DisplayName = truncate(g.GetDisplayName(), 256)
 		s.Description = truncate(g.GetDescription(), 1024)
 		s.Members = members(snap, g, maxMembers)
-		s.Members = append(s.Members, eligiblePeople(snap, g, maxMembers-len(s.Members))...)
+		markActivated(snap, g, s.Members)
+		s.Members = append(s.Members, eligiblePeople(snap, g.GetMemberIds(), g.GetEligibleMemberIds(), maxMembers-len(s.Members))...)
 		s.Owners = people(snap, g.GetOwnerIds(), maxOwners)
+		s.Owners = append(s.Owners, eligiblePeople(snap, g.GetOwnerIds(), g.GetEligibleOwnerIds(), maxOwners-len(s.Owners))...)
 	}
 }
 
@@ -267,16 +269,39 @@ func people(snap *snapshot.Snapshot, ids []string, limit int) []*secureauditv1.P
 	return out
 }
 
-// eligiblePeople lists a group's eligible members under PIM for Groups
-// that are users and not standing members, marked eligible, sorted by
-// UPN, at most limit.
-func eligiblePeople(snap *snapshot.Snapshot, g *secureauditv1.DirectoryGroup, limit int) []*secureauditv1.Person {
+// markActivated marks the members whose membership of g is a PIM for
+// Groups activation, with the activation's end when known.
+func markActivated(snap *snapshot.Snapshot, g *secureauditv1.DirectoryGroup, members []*secureauditv1.Person) {
+	byUPN := map[string]string{} // UPN -> object ID of the activated members
+	for _, id := range g.GetActivatedMemberIds() {
+		if u, ok := snap.UserByID(id); ok {
+			byUPN[u.GetUserPrincipalName()] = strings.ToLower(id)
+		}
+	}
+	for _, p := range members {
+		id, ok := byUPN[p.GetUserPrincipalName()]
+		if !ok {
+			continue
+		}
+		p.Activated = true
+		for k, end := range g.GetActivationEnds() {
+			if strings.EqualFold(k, id) {
+				p.ActivatedUntil = end
+			}
+		}
+	}
+}
+
+// eligiblePeople lists a group's eligible members (or owners) under PIM
+// for Groups, the eligible IDs, that are users and not standing ones,
+// marked eligible, sorted by UPN, at most limit.
+func eligiblePeople(snap *snapshot.Snapshot, standingIDs, eligibleIDs []string, limit int) []*secureauditv1.Person {
 	standing := map[string]bool{}
-	for _, id := range g.GetMemberIds() {
+	for _, id := range standingIDs {
 		standing[strings.ToLower(id)] = true
 	}
 	var ids []string
-	for _, id := range g.GetEligibleMemberIds() {
+	for _, id := range eligibleIDs {
 		if !standing[strings.ToLower(id)] {
 			ids = append(ids, id)
 		}
