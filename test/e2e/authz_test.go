@@ -42,6 +42,7 @@ var host = map[protoreflect.FullName]string{
 	"secureaudit.v1.RegressionService": identity.Orchestrator,
 	"secureaudit.v1.ControlsService":   identity.Orchestrator,
 	"secureaudit.v1.AcceptanceService": identity.Orchestrator,
+	"secureaudit.v1.ReviewService":     identity.Orchestrator,
 }
 
 // allowedCaller is the intended policy, written independently of the
@@ -76,6 +77,9 @@ var allowedCaller = map[string]string{
 	"/secureaudit.v1.AcceptanceService/RequestAcceptance": identity.CLI,
 	"/secureaudit.v1.AcceptanceService/ApproveAcceptance": identity.CLI,
 	"/secureaudit.v1.AcceptanceService/ListAcceptances":   identity.CLI,
+	"/secureaudit.v1.ReviewService/DecideReview":          identity.CLI,
+	"/secureaudit.v1.ReviewService/ImportReview":          identity.CLI,
+	"/secureaudit.v1.ReviewService/GetReviewStatus":       identity.CLI,
 }
 
 // methods lists every RPC of the contracts.

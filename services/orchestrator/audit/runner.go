@@ -153,6 +153,7 @@ type Runner struct {
 	evidence Recorder
 	gates    []Gate
 	accepts  Acceptor
+	reviews  Reviewer
 }
 
 // Acceptor sorts an audit's main findings by the risk acceptances of its
@@ -582,6 +583,9 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	ectx, span := r.tracer.Start(ctx, "enrich")
 	r.enrich(ectx, a, report, dir, assessed, result.summary, baseline, log)
 	span.End()
+	if err := r.review(ctx, a, report); err != nil {
+		return err
+	}
 	formats := a.GetFormats()
 	if len(formats) == 0 {
 		formats = Formats
