@@ -51,6 +51,7 @@ func WriteMarkdown(w io.Writer, r *secureauditv1.Report) error {
 	writePermission(b, v)
 	writePaths(b, v)
 	writeAccepted(b, v)
+	writeCampaigns(b, v)
 	writeReview(b, v)
 	writeReasoning(b, v)
 	writeGood(b, v)
@@ -509,6 +510,9 @@ func writeReview(b textWriter, v view) {
 	b.WriteString("**Requires justification** (the owner must explain it by the next review), or **Revoke** (remove it).\n")
 	for _, item := range v.Review {
 		fmt.Fprintf(b, "\n<a id=\"%s\"></a>\n\n### R%d. %s\n\n", item.Anchor, item.Number, md(item.Subject))
+		if item.Key != "" {
+			fmt.Fprintf(b, "Item key: `%s` (secureaudit review decide %s --decision ...)\n\n", item.Key, item.Key)
+		}
 		b.WriteString("**Access held**\n\n")
 		for _, g := range item.Grants {
 			fmt.Fprintf(b, "- %s through %s, %s\n", md(g.RoleText()), md(g.Binding), md(g.Scope))

@@ -1,0 +1,113 @@
+package render
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+)
+
+// campaignView is an access review campaign as the report shows it: the
+// audit it reviews, its due date, and how many items are decided,
+// pending, revoked and verified.
+type campaignView struct {
+	AuditID      string
+	Current      bool
+	Due          string
+	Items        uint32
+	Decided      uint32
+	Pending      uint32
+	Revoked      uint32
+	Verified     uint32
+	StillPresent uint32
+	Overdue      bool
+}
+
+// revocationView is a revocation this audit checked.
+type revocationView struct {
+	ID            int64
+	Subject       string
+	Bindings      string
+	Remaining     string
+	Verified      bool
+	Severity      string
+	SeverityClass string
+	Survived      uint32
+	DecidedBy     string
+	DecidedAt     string
+}
+
+func campaignsOf(v *view, r *secureauditv1.Report) {
+	for _, c := range r.GetReview().GetCampaigns() {
+		v.Campaigns = append(v.Campaigns, campaignView{AuditID: c.GetAuditId(), Current: c.GetAuditId() == r.GetAuditId(),
+			Due: c.GetDueAt().AsTime().UTC().Format(time.DateOnly), Items: c.GetItems(), Decided: c.GetDecided(), Pending: c.GetPending(),
+			Revoked: c.GetRevoked(), Verified: c.GetVerified(), StillPresent: c.GetStillPresent(), Overdue: c.GetOverdue()})
+	}
+	for _, x := range r.GetReview().GetRevocations() {
+		rv := revocationView{ID: x.GetId(), Subject: subjectText(x.GetSubject()), Verified: x.GetState() == secureauditv1.RevocationState_REVOCATION_STATE_VERIFIED,
+			Survived: x.GetAuditsSurvived(), DecidedBy: deciderText(x.GetDecidedBy()), DecidedAt: x.GetAuditId()}
+		var bs, left []string
+		for _, b := range x.GetBindings() {
+			bs = append(bs, bindingText(b))
+		}
+		for _, b := range x.GetRemaining() {
+			left = append(left, bindingText(b))
+		}
+		rv.Bindings, rv.Remaining = strings.Join(bs, ", "), strings.Join(left, ", ")
+		if !rv.Verified {
+			rv.Severity = severityText(x.GetSeverity())
+			rv.SeverityClass = strings.ToLower(rv.Severity)
+		}
+		v.Revocations = append(v.Revocations, rv)
+	}
+}
+
+// state is a campaign's state in one phrase.
+func (c campaignView) state() string {
+	s := fmt.Sprintf("%d of %d decided, %d pending, %d revoked, %d verified", c.Decided, c.Items, c.Pending, c.Revoked, c.Verified)
+	if c.StillPresent > 0 {
+		s += fmt.Sprintf(", %d still present", c.StillPresent)
+	}
+	return s
+}
+
+// writeCampaigns writes "Review campaigns": the state of the cluster's
+// access review campaigns (this audit's just opened, and earlier ones), and
+// the revocations this audit checked, a still-present one as a finding of
+// its own. Nothing when the report has no review state.
+func writeCampaigns(b textWriter, v view) {
+	if len(v.Campaigns)+len(v.Revocations) == 0 {
+		return
+	}
+	b.WriteString("## Review campaigns\n\n")
+	b.WriteString("Each audit opens a campaign over its access review items; decisions are recorded with `secureaudit review decide` or `secureaudit review import report.csv` by a person with a verified ID token. Every Revoke is checked at the next audit of the cluster.\n\n")
+	if len(v.Campaigns) > 0 {
+		b.WriteString("| Audit | Due | Decided | Pending | Revoked | Verified | State |\n|---|---|---|---|---|---|---|\n")
+		for _, c := range v.Campaigns {
+			state := "open"
+			switch {
+			case c.Overdue:
+				state = "**OVERDUE**: " + c.state()
+			case c.Current:
+				state = "opened by this audit"
+			case c.Pending == 0:
+				state = "complete"
+			}
+			fmt.Fprintf(b, "| `%s` | %s | %d of %d | %d | %d | %d | %s |\n", c.AuditID, c.Due, c.Decided, c.Items, c.Pending, c.Revoked, c.Verified, state)
+		}
+		b.WriteString("\n")
+	}
+	if len(v.Revocations) > 0 {
+		b.WriteString("**Revocations checked by this audit:**\n\n")
+		for _, x := range v.Revocations {
+			if x.Verified {
+				fmt.Fprintf(b, "- Verified: %s no longer holds access through %s (revocation %d, decided by %s at audit `%s`).\n", md(x.Subject), md(x.Bindings), x.ID, md(x.DecidedBy), x.DecidedAt)
+			} else {
+				fmt.Fprintf(b, "- **%s: revocation not carried out**: %s still holds access through %s, %d %s after %s decided to revoke it at audit `%s` (revocation %d). Remove the binding; the severity rises with every audit it survives.\n",
+					x.Severity, md(x.Subject), md(x.Remaining), x.Survived, plural(int(x.Survived), "audit", "audits"), md(x.DecidedBy), x.DecidedAt, x.ID)
+			}
+		}
+		b.WriteString("\n")
+	}
+}
