@@ -229,7 +229,10 @@ func (r *Registry) Open(ctx context.Context, auditID, cluster string, report *se
 	if err != nil {
 		return err
 	}
-	if _, err := r.db.ExecContext(ctx, `INSERT INTO review_campaigns (audit_id, cluster, opened_ns, due_ns, items) VALUES (?, ?, ?, ?, ?)`,
+	// An audit run again (its replica stopped) keeps its campaign's dates
+	// and takes the items it found this time.
+	if _, err := r.db.ExecContext(ctx, `INSERT INTO review_campaigns (audit_id, cluster, opened_ns, due_ns, items) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (audit_id) DO UPDATE SET items = excluded.items`,
 		auditID, cluster, now.UnixNano(), now.Add(r.due).UnixNano(), raw); err != nil {
 		return fmt.Errorf("open review campaign of audit %s: %w", auditID, err)
 	}
@@ -762,6 +765,9 @@ func (r *Registry) check(ctx context.Context, auditID, cluster string, review []
 	}
 	sort.Slice(open, func(i, j int) bool { return open[i].GetId() < open[j].GetId() })
 	for _, v := range open {
+		if v.GetCheckedAuditId() == auditID {
+			continue // checked when this audit ran before (its replica stopped)
+		}
 		wanted := map[string]bool{}
 		for _, b := range v.GetBindings() {
 			wanted[bindingKey(b)] = true

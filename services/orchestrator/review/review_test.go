@@ -291,6 +291,15 @@ func TestReviewCycle(t *testing.T) {
 		if prev == nil || prev.GetDecided() != 3 || prev.GetPending() != 1 || prev.GetRevoked() != 1 || prev.GetStillPresent() != 1 || prev.GetVerified() != 0 {
 			t.Errorf("first campaign in the second report = %v", prev)
 		}
+		// The same audit run again (its replica stopped): the campaign is
+		// kept, the revocation not counted twice.
+		again := &secureauditv1.Report{AuditId: second.GetAuditId(), Cluster: "aks-prod", AccessReview: accessReview("mallory-admin")}
+		if err := f.reg.Open(ctx, second.GetAuditId(), "aks-prod", again); err != nil {
+			t.Fatalf("audit run again: %v", err)
+		}
+		if revs := again.GetReview().GetRevocations(); len(revs) != 1 || revs[0].GetAuditsSurvived() != 1 {
+			t.Fatalf("audit run again: revocations %v", revs)
+		}
 		third := f.audit(t, "2d8f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview("mallory-admin"))
 		if revs := third.GetReview().GetRevocations(); len(revs) != 1 || revs[0].GetSeverity() != secureauditv1.Severity_SEVERITY_CRITICAL || revs[0].GetAuditsSurvived() != 2 {
 			t.Fatalf("third audit's revocations = %v", revs)
