@@ -465,8 +465,12 @@ type ReviewCampaign struct {
 	Verified     uint32                 `protobuf:"varint,9,opt,name=verified,proto3" json:"verified,omitempty"`
 	StillPresent uint32                 `protobuf:"varint,10,opt,name=still_present,json=stillPresent,proto3" json:"still_present,omitempty"`
 	// overdue is true when the due date passed with items undecided.
-	Overdue       bool          `protobuf:"varint,11,opt,name=overdue,proto3" json:"overdue,omitempty"`
-	ItemStates    []*ReviewItem `protobuf:"bytes,12,rep,name=item_states,json=itemStates,proto3" json:"item_states,omitempty"`
+	Overdue    bool          `protobuf:"varint,11,opt,name=overdue,proto3" json:"overdue,omitempty"`
+	ItemStates []*ReviewItem `protobuf:"bytes,12,rep,name=item_states,json=itemStates,proto3" json:"item_states,omitempty"`
+	// revoke_actions counts the revocations tracked from the audit's
+	// findings whose report action is Revoke (a user's or group's critical
+	// grant, or a high identity finding), apart from reviewers' decisions.
+	RevokeActions uint32 `protobuf:"varint,13,opt,name=revoke_actions,json=revokeActions,proto3" json:"revoke_actions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -583,6 +587,13 @@ func (x *ReviewCampaign) GetItemStates() []*ReviewItem {
 		return x.ItemStates
 	}
 	return nil
+}
+
+func (x *ReviewCampaign) GetRevokeActions() uint32 {
+	if x != nil {
+		return x.RevokeActions
+	}
+	return 0
 }
 
 // ReviewState is what a report shows of its cluster's access reviews: the
@@ -1041,7 +1052,7 @@ const file_secureaudit_v1_review_proto_rawDesc = "" +
 	"ReviewItem\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
 	"\asubject\x18\x02 \x01(\v2\x1a.secureaudit.v1.SubjectRefR\asubject\x12:\n" +
-	"\bdecision\x18\x03 \x01(\v2\x1e.secureaudit.v1.ReviewDecisionR\bdecision\"\xad\x03\n" +
+	"\bdecision\x18\x03 \x01(\v2\x1e.secureaudit.v1.ReviewDecisionR\bdecision\"\xd4\x03\n" +
 	"\x0eReviewCampaign\x12\x19\n" +
 	"\baudit_id\x18\x01 \x01(\tR\aauditId\x12\x18\n" +
 	"\acluster\x18\x02 \x01(\tR\acluster\x127\n" +
@@ -1056,7 +1067,8 @@ const file_secureaudit_v1_review_proto_rawDesc = "" +
 	" \x01(\rR\fstillPresent\x12\x18\n" +
 	"\aoverdue\x18\v \x01(\bR\aoverdue\x12;\n" +
 	"\vitem_states\x18\f \x03(\v2\x1a.secureaudit.v1.ReviewItemR\n" +
-	"itemStates\"\x89\x01\n" +
+	"itemStates\x12%\n" +
+	"\x0erevoke_actions\x18\r \x01(\rR\rrevokeActions\"\x89\x01\n" +
 	"\vReviewState\x12<\n" +
 	"\tcampaigns\x18\x01 \x03(\v2\x1e.secureaudit.v1.ReviewCampaignR\tcampaigns\x12<\n" +
 	"\vrevocations\x18\x02 \x03(\v2\x1a.secureaudit.v1.RevocationR\vrevocations\"\xd0\x02\n" +

@@ -9,9 +9,10 @@ import (
 
 // Reviewer opens an audit's access review campaign (review.Registry): it
 // keys the report's review items, checks the cluster's tracked revocations
-// against them and sets report.review.
+// against them, tracks the grants of the main findings whose action is
+// Revoke and sets report.review.
 type Reviewer interface {
-	Open(ctx context.Context, auditID, cluster string, report *secureauditv1.Report) error
+	Open(ctx context.Context, auditID, cluster string, report *secureauditv1.Report, main []*secureauditv1.Finding) error
 }
 
 // ReviewWith makes each audit open a review campaign over its access
@@ -19,11 +20,11 @@ type Reviewer interface {
 func (r *Runner) ReviewWith(v Reviewer) { r.reviews = v }
 
 // review opens the audit's campaign, when a Reviewer is set.
-func (r *Runner) review(ctx context.Context, a *secureauditv1.Audit, report *secureauditv1.Report) error {
+func (r *Runner) review(ctx context.Context, a *secureauditv1.Audit, report *secureauditv1.Report, main []*secureauditv1.Finding) error {
 	if r.reviews == nil {
 		return nil
 	}
-	if err := r.reviews.Open(ctx, a.GetId(), report.GetCluster(), report); err != nil {
+	if err := r.reviews.Open(ctx, a.GetId(), report.GetCluster(), report, main); err != nil {
 		return fmt.Errorf("access review campaign: %w", err)
 	}
 	if st := report.GetReview(); st != nil {

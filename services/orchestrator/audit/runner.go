@@ -583,7 +583,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	ectx, span := r.tracer.Start(ctx, "enrich")
 	r.enrich(ectx, a, report, dir, assessed, result.summary, baseline, log)
 	span.End()
-	if err := r.review(ctx, a, report); err != nil {
+	if err := r.review(ctx, a, report, main); err != nil {
 		return err
 	}
 	formats := a.GetFormats()

@@ -209,9 +209,10 @@ type campaign struct {
 
 // Open keys the report's access review items, checks the cluster's
 // tracked revocations against them (verified or still present), records
-// the overdue campaigns of the cluster, opens the audit's campaign and sets
-// report.review. The runner calls it before the report is rendered.
-func (r *Registry) Open(ctx context.Context, auditID, cluster string, report *secureauditv1.Report) error {
+// the overdue campaigns of the cluster, tracks the grants of the main
+// findings whose report action is Revoke, opens the audit's campaign and
+// sets report.review. The runner calls it before the report is rendered.
+func (r *Registry) Open(ctx context.Context, auditID, cluster string, report *secureauditv1.Report, main []*secureauditv1.Finding) error {
 	now := r.now().UTC()
 	var items []*secureauditv1.ReviewItem
 	for _, s := range report.GetAccessReview() {
@@ -223,6 +224,9 @@ func (r *Registry) Open(ctx context.Context, auditID, cluster string, report *se
 		return err
 	}
 	if err := r.recordOverdue(ctx, cluster, now); err != nil {
+		return err
+	}
+	if err := r.track(ctx, auditID, cluster, main); err != nil {
 		return err
 	}
 	raw, err := encodeItems(items)
@@ -402,6 +406,9 @@ func (r *Registry) state(ctx context.Context, c *campaign, now time.Time) (*secu
 		return nil, err
 	}
 	for _, v := range revs {
+		if v.GetFindingId() != "" {
+			out.RevokeActions++
+		}
 		switch v.GetState() {
 		case secureauditv1.RevocationState_REVOCATION_STATE_VERIFIED:
 			out.Verified++
@@ -793,8 +800,8 @@ func (r *Registry) check(ctx context.Context, auditID, cluster string, review []
 		if len(v.GetRemaining()) == 0 {
 			v.State, v.Severity = secureauditv1.RevocationState_REVOCATION_STATE_VERIFIED, secureauditv1.Severity_SEVERITY_UNSPECIFIED
 			entry.Outcome = evidence.OutcomePass
-			entry.Summary = fmt.Sprintf("audit %s verified the revocation of %s's access through %s on %s (revocation %d, decided by %s at audit %s)",
-				auditID, SubjectString(v.GetSubject()), strings.Join(gone, ", "), cluster, v.GetId(), people.Display(v.GetDecidedBy()), v.GetAuditId())
+			entry.Summary = fmt.Sprintf("audit %s verified the revocation of %s's access through %s on %s (revocation %d, %s at audit %s)",
+				auditID, SubjectString(v.GetSubject()), strings.Join(gone, ", "), cluster, v.GetId(), origin(v), v.GetAuditId())
 		} else {
 			v.State = secureauditv1.RevocationState_REVOCATION_STATE_STILL_PRESENT
 			v.AuditsSurvived++
@@ -807,13 +814,13 @@ func (r *Registry) check(ctx context.Context, auditID, cluster string, review []
 				left = append(left, bindingString(b))
 			}
 			entry.Outcome = evidence.OutcomeFail
-			entry.Summary = fmt.Sprintf("audit %s found %s's access through %s still present on %s, %d audit(s) after its revocation was decided by %s at audit %s (revocation %d, now %s)",
-				auditID, SubjectString(v.GetSubject()), strings.Join(left, ", "), cluster, v.GetAuditsSurvived(), people.Display(v.GetDecidedBy()), v.GetAuditId(), v.GetId(),
+			entry.Summary = fmt.Sprintf("audit %s found %s's access through %s still present on %s, %d audit(s) after its revocation (%s at audit %s; revocation %d, now %s)",
+				auditID, SubjectString(v.GetSubject()), strings.Join(left, ", "), cluster, v.GetAuditsSurvived(), origin(v), v.GetAuditId(), v.GetId(),
 				strings.ToLower(strings.TrimPrefix(v.GetSeverity().String(), "SEVERITY_")))
 		}
 		data, err := json.Marshal(map[string]any{"revocation_id": v.GetId(), "cluster": cluster, "audit_id": auditID, "decided_at_audit": v.GetAuditId(), "item_key": v.GetItemKey(),
 			"subject": SubjectString(v.GetSubject()), "bindings": gone, "state": strings.ToLower(strings.TrimPrefix(v.GetState().String(), "REVOCATION_STATE_")),
-			"audits_survived": v.GetAuditsSurvived(), "decided_by": personJSON(v.GetDecidedBy())})
+			"audits_survived": v.GetAuditsSurvived(), "decided_by": personJSON(v.GetDecidedBy()), "finding_id": v.GetFindingId()})
 		if err != nil {
 			return nil, fmt.Errorf("encode revocation check: %w", err)
 		}
@@ -830,4 +837,72 @@ func (r *Registry) check(ctx context.Context, auditID, cluster string, review []
 		}
 	}
 	return open, nil
+}
+
+// revokeAction reports whether the report gives a finding about a user or
+// group the action Revoke: critical, or high about the identity itself,
+// unless the add-on manager reconciles its binding (then it is
+// investigated first). It mirrors the report-agent's entryAction for
+// people and groups (render/entries.go); installed components' workload
+// identities (ServiceAccounts) are never told to revoke and are not
+// access review items.
+func revokeAction(f *secureauditv1.Finding) bool {
+	kind := f.GetSubject().GetKind()
+	if f.GetInfrastructure() || f.GetBinding() == nil || (kind != secureauditv1.SubjectKind_SUBJECT_KIND_USER && kind != secureauditv1.SubjectKind_SUBJECT_KIND_GROUP) {
+		return false
+	}
+	identity := f.GetFamily() == secureauditv1.RuleFamily_RULE_FAMILY_IDENTITY
+	switch {
+	case f.GetBindingReconciled() && !identity:
+		return false
+	case f.GetSeverity() == secureauditv1.Severity_SEVERITY_CRITICAL:
+		return true
+	case f.GetSeverity() == secureauditv1.Severity_SEVERITY_HIGH:
+		return identity
+	}
+	return false
+}
+
+// track records a revocation for each grant (subject and binding) of an
+// audit's main findings whose action is Revoke, unless one of the cluster
+// is open for it already; the next audit checks it like a reviewer's.
+func (r *Registry) track(ctx context.Context, auditID, cluster string, main []*secureauditv1.Finding) error {
+	open, err := r.revocations(ctx, `WHERE cluster = ? AND state <> ?`, cluster, int(secureauditv1.RevocationState_REVOCATION_STATE_VERIFIED))
+	if err != nil {
+		return err
+	}
+	held := map[string]bool{}
+	grant := func(s *secureauditv1.SubjectRef, b *secureauditv1.BindingRef) string { return Key(s) + " " + bindingKey(b) }
+	for _, v := range open {
+		for _, b := range v.GetBindings() {
+			held[grant(v.GetSubject(), b)] = true
+		}
+	}
+	for _, f := range main {
+		if !revokeAction(f) || held[grant(f.GetSubject(), f.GetBinding())] {
+			continue
+		}
+		g := grant(f.GetSubject(), f.GetBinding())
+		held[g] = true
+		v := &secureauditv1.Revocation{Cluster: cluster, AuditId: auditID, ItemKey: Key(f.GetSubject()), Subject: f.GetSubject(),
+			Bindings: []*secureauditv1.BindingRef{f.GetBinding()}, State: secureauditv1.RevocationState_REVOCATION_STATE_PENDING, FindingId: f.GetId()}
+		raw, err := protojson.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode revocation: %w", err)
+		}
+		if _, err := r.db.ExecContext(ctx, `INSERT INTO revocations (cluster, audit_id, source, state, revocation) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (audit_id, source) DO NOTHING`, cluster, auditID, "finding:"+g, int(v.GetState()), string(raw)); err != nil {
+			return fmt.Errorf("track the revocation of finding %s: %w", f.GetId(), err)
+		}
+	}
+	return nil
+}
+
+// origin says who asked for a revocation: the reviewer who decided it, or
+// the report's Revoke action on a finding.
+func origin(v *secureauditv1.Revocation) string {
+	if v.GetDecidedBy() == nil {
+		return "the report's Revoke action on finding " + v.GetFindingId()
+	}
+	return "decided by " + people.Display(v.GetDecidedBy())
 }

@@ -129,7 +129,7 @@ callers:
 // audit runs what the runner does for an audit of aks-prod with the given
 // access review: opens its campaign (keys, revocation checks), stores the
 // report input and a CSV of the keyed items, and marks it succeeded.
-func (f *fixture) audit(t *testing.T, id string, review []*secureauditv1.ReviewSubject) *secureauditv1.Report {
+func (f *fixture) audit(t *testing.T, id string, review []*secureauditv1.ReviewSubject, main ...*secureauditv1.Finding) *secureauditv1.Report {
 	t.Helper()
 	ctx := context.Background()
 	a := &secureauditv1.Audit{Id: id, Cluster: "aks-prod", State: secureauditv1.AuditState_AUDIT_STATE_RUNNING, CreatedAt: timestamppb.New(*f.clock)}
@@ -137,7 +137,7 @@ func (f *fixture) audit(t *testing.T, id string, review []*secureauditv1.ReviewS
 		t.Fatal(err)
 	}
 	report := &secureauditv1.Report{AuditId: id, Cluster: "aks-prod", AccessReview: review}
-	if err := f.reg.Open(ctx, id, "aks-prod", report); err != nil {
+	if err := f.reg.Open(ctx, id, "aks-prod", report, main); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.st.SaveResult(ctx, id, nil, report, map[secureauditv1.ReportFormat][]byte{secureauditv1.ReportFormat_REPORT_FORMAT_CSV: []byte(sheetOf(t, report))}); err != nil {
@@ -294,7 +294,7 @@ func TestReviewCycle(t *testing.T) {
 		// The same audit run again (its replica stopped): the campaign is
 		// kept, the revocation not counted twice.
 		again := &secureauditv1.Report{AuditId: second.GetAuditId(), Cluster: "aks-prod", AccessReview: accessReview("mallory-admin")}
-		if err := f.reg.Open(ctx, second.GetAuditId(), "aks-prod", again); err != nil {
+		if err := f.reg.Open(ctx, second.GetAuditId(), "aks-prod", again, nil); err != nil {
 			t.Fatalf("audit run again: %v", err)
 		}
 		if revs := again.GetReview().GetRevocations(); len(revs) != 1 || revs[0].GetAuditsSurvived() != 1 {
@@ -356,6 +356,69 @@ func TestReviewCycle(t *testing.T) {
 		// the second and third (nothing decided).
 		if decided != 3 || still != 2 || verified != 1 || overdue != 3 {
 			t.Errorf("evidence: %d decisions, %d still present, %d verified, %d overdue; want 3, 2, 1, 3", decided, still, verified, overdue)
+		}
+	})
+}
+
+// finding is a finding of rule about subject through binding.
+func finding(id string, subject *secureauditv1.SubjectRef, binding string, sev secureauditv1.Severity, family secureauditv1.RuleFamily) *secureauditv1.Finding {
+	return &secureauditv1.Finding{Id: id, RuleId: "RBAC-001", Severity: sev, Family: family, Subject: subject,
+		Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: binding}}
+}
+
+// TestRevokeActionsTracked: a user's or group's critical finding, and a
+// high identity finding, are the report's Revoke action: their grants are
+// tracked without a decision and checked by the next audit (once per grant,
+// not again while open); a high permission finding, a ServiceAccount's, and
+// one whose binding the add-on manager reconciles are not.
+func TestRevokeActionsTracked(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
+		ctx := context.Background()
+		f := setup(t, db)
+		crit, high := secureauditv1.Severity_SEVERITY_CRITICAL, secureauditv1.Severity_SEVERITY_HIGH
+		rbac, ident := secureauditv1.RuleFamily_RULE_FAMILY_RBAC, secureauditv1.RuleFamily_RULE_FAMILY_IDENTITY
+		sa := &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT, Name: "ci", Namespace: "ci"}
+		reconciled := finding("5555555555555555", user("alice@example.com"), "alice-admin", crit, rbac)
+		reconciled.BindingReconciled = true
+		main := []*secureauditv1.Finding{
+			finding("1111111111111111", user("dave@example.com"), "dave-view", crit, rbac),
+			finding("2222222222222222", user("dave@example.com"), "dave-view", crit, rbac), // the same grant
+			finding("3333333333333333", user("mallory@example.com"), "mallory-admin", high, ident),
+			finding("4444444444444444", user("mallory@example.com"), "mallory-extra", high, rbac),
+			finding("6666666666666666", sa, "ci-admin", crit, rbac),
+			reconciled,
+		}
+		first := f.audit(t, "0b6f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview(), main...)
+		st, err := f.reg.Status(ctx, first.GetAuditId())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tracked []string
+		for _, v := range st.GetRevocations() {
+			tracked = append(tracked, v.GetFindingId()+" "+v.GetBindings()[0].GetName())
+		}
+		if strings.Join(tracked, ",") != "3333333333333333 mallory-admin,1111111111111111 dave-view" || st.GetCampaign().GetRevokeActions() != 2 {
+			t.Fatalf("tracked revocations %v, campaign %d revoke actions; want mallory-admin and dave-view, 2", tracked, st.GetCampaign().GetRevokeActions())
+		}
+		// The next audit: dave-view is gone, mallory-admin is not (and its
+		// finding is not tracked twice).
+		second := f.audit(t, "1c7f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview("dave-view"), main[2])
+		states := map[string]secureauditv1.RevocationState{}
+		for _, v := range second.GetReview().GetRevocations() {
+			states[v.GetBindings()[0].GetName()] = v.GetState()
+		}
+		if len(states) != 2 || states["dave-view"] != secureauditv1.RevocationState_REVOCATION_STATE_VERIFIED || states["mallory-admin"] != secureauditv1.RevocationState_REVOCATION_STATE_STILL_PRESENT {
+			t.Errorf("second audit's revocations: %v", states)
+		}
+		if st, _ = f.reg.Status(ctx, second.GetAuditId()); len(st.GetRevocations()) != 2 {
+			t.Errorf("%d revocations after the second audit, want 2 (an open one is not tracked again)", len(st.GetRevocations()))
+		}
+		var verified bool
+		for _, e := range f.entries(t) {
+			verified = verified || strings.Contains(e.Summary, "verified the revocation of User:dave@example.com's access through dave-view on aks-prod (revocation 1, the report's Revoke action on finding 1111111111111111")
+		}
+		if !verified {
+			t.Error("no evidence of the verified revocation naming the finding's Revoke action")
 		}
 	})
 }

@@ -19,6 +19,7 @@ type campaignView struct {
 	Decided      uint32
 	Pending      uint32
 	Revoked      uint32
+	Actions      uint32
 	Verified     uint32
 	StillPresent uint32
 	Overdue      bool
@@ -34,19 +35,24 @@ type revocationView struct {
 	Severity      string
 	SeverityClass string
 	Survived      uint32
-	DecidedBy     string
-	DecidedAt     string
+	// Origin says who asked for it: "decided by PERSON", or the report's
+	// Revoke action on a finding.
+	Origin    string
+	DecidedAt string
 }
 
 func campaignsOf(v *view, r *secureauditv1.Report) {
 	for _, c := range r.GetReview().GetCampaigns() {
 		v.Campaigns = append(v.Campaigns, campaignView{AuditID: c.GetAuditId(), Current: c.GetAuditId() == r.GetAuditId(),
 			Due: c.GetDueAt().AsTime().UTC().Format(time.DateOnly), Items: c.GetItems(), Decided: c.GetDecided(), Pending: c.GetPending(),
-			Revoked: c.GetRevoked(), Verified: c.GetVerified(), StillPresent: c.GetStillPresent(), Overdue: c.GetOverdue()})
+			Revoked: c.GetRevoked(), Actions: c.GetRevokeActions(), Verified: c.GetVerified(), StillPresent: c.GetStillPresent(), Overdue: c.GetOverdue()})
 	}
 	for _, x := range r.GetReview().GetRevocations() {
 		rv := revocationView{ID: x.GetId(), Subject: subjectText(x.GetSubject()), Verified: x.GetState() == secureauditv1.RevocationState_REVOCATION_STATE_VERIFIED,
-			Survived: x.GetAuditsSurvived(), DecidedBy: deciderText(x.GetDecidedBy()), DecidedAt: x.GetAuditId()}
+			Survived: x.GetAuditsSurvived(), Origin: "decided by " + deciderText(x.GetDecidedBy()), DecidedAt: x.GetAuditId()}
+		if x.GetDecidedBy() == nil {
+			rv.Origin = "the report's Revoke action on finding " + x.GetFindingId()
+		}
 		var bs, left []string
 		for _, b := range x.GetBindings() {
 			bs = append(bs, bindingText(b))
@@ -66,6 +72,9 @@ func campaignsOf(v *view, r *secureauditv1.Report) {
 // state is a campaign's state in one phrase.
 func (c campaignView) state() string {
 	s := fmt.Sprintf("%d of %d decided, %d pending, %d revoked, %d verified", c.Decided, c.Items, c.Pending, c.Revoked, c.Verified)
+	if c.Actions > 0 {
+		s += fmt.Sprintf(" (%d revocations from the report's Revoke actions)", c.Actions)
+	}
 	if c.StillPresent > 0 {
 		s += fmt.Sprintf(", %d still present", c.StillPresent)
 	}
@@ -94,7 +103,11 @@ func writeCampaigns(b textWriter, v view) {
 			case c.Pending == 0:
 				state = "complete"
 			}
-			fmt.Fprintf(b, "| `%s` | %s | %d of %d | %d | %d | %d | %s |\n", c.AuditID, c.Due, c.Decided, c.Items, c.Pending, c.Revoked, c.Verified, state)
+			revoked := fmt.Sprint(c.Revoked)
+			if c.Actions > 0 {
+				revoked += fmt.Sprintf(" (+%d Revoke actions)", c.Actions)
+			}
+			fmt.Fprintf(b, "| `%s` | %s | %d of %d | %d | %s | %d | %s |\n", c.AuditID, c.Due, c.Decided, c.Items, c.Pending, revoked, c.Verified, state)
 		}
 		b.WriteString("\n")
 	}
@@ -102,10 +115,10 @@ func writeCampaigns(b textWriter, v view) {
 		b.WriteString("**Revocations checked by this audit:**\n\n")
 		for _, x := range v.Revocations {
 			if x.Verified {
-				fmt.Fprintf(b, "- Verified: %s no longer holds access through %s (revocation %d, decided by %s at audit `%s`).\n", md(x.Subject), md(x.Bindings), x.ID, md(x.DecidedBy), x.DecidedAt)
+				fmt.Fprintf(b, "- Verified: %s no longer holds access through %s (revocation %d, %s at audit `%s`).\n", md(x.Subject), md(x.Bindings), x.ID, md(x.Origin), x.DecidedAt)
 			} else {
-				fmt.Fprintf(b, "- **%s: revocation not carried out**: %s still holds access through %s, %d %s after %s decided to revoke it at audit `%s` (revocation %d). Remove the binding; the severity rises with every audit it survives.\n",
-					x.Severity, md(x.Subject), md(x.Remaining), x.Survived, plural(int(x.Survived), "audit", "audits"), md(x.DecidedBy), x.DecidedAt, x.ID)
+				fmt.Fprintf(b, "- **%s: revocation not carried out**: %s still holds access through %s, %d %s after its revocation (%s at audit `%s`; revocation %d). Remove the binding; the severity rises with every audit it survives.\n",
+					x.Severity, md(x.Subject), md(x.Remaining), x.Survived, plural(int(x.Survived), "audit", "audits"), md(x.Origin), x.DecidedAt, x.ID)
 			}
 		}
 		b.WriteString("\n")

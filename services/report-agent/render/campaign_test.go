@@ -30,10 +30,11 @@ func campaignReport() *secureauditv1.Report {
 	r.Review = &secureauditv1.ReviewState{
 		Campaigns: []*secureauditv1.ReviewCampaign{
 			{AuditId: r.GetAuditId(), DueAt: timestamppb.New(at.Add(14 * 24 * time.Hour)), Items: 3, Pending: 3},
-			{AuditId: "0b6f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", DueAt: timestamppb.New(at.Add(-24 * time.Hour)), Items: 4, Decided: 3, Pending: 1, Revoked: 2, Verified: 1, StillPresent: 1, Overdue: true},
+			{AuditId: "0b6f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", DueAt: timestamppb.New(at.Add(-24 * time.Hour)), Items: 4, Decided: 3, Pending: 1, Revoked: 2, RevokeActions: 1, Verified: 1, StillPresent: 1, Overdue: true},
 		},
 		Revocations: []*secureauditv1.Revocation{
 			{Id: 1, Subject: user("mallory@example.com"), Bindings: []*secureauditv1.BindingRef{crb("mallory-admin")}, State: secureauditv1.RevocationState_REVOCATION_STATE_VERIFIED, DecidedBy: bob, AuditId: "0b6f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b"},
+			{Id: 3, Subject: user("trent@example.com"), Bindings: []*secureauditv1.BindingRef{crb("trent-admin")}, State: secureauditv1.RevocationState_REVOCATION_STATE_VERIFIED, FindingId: "0a1b2c3d4e5f6071", AuditId: "0b6f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b"},
 			{Id: 2, Subject: user("eve@example.com"), Bindings: []*secureauditv1.BindingRef{crb("eve-admin")}, Remaining: []*secureauditv1.BindingRef{crb("eve-admin")},
 				State: secureauditv1.RevocationState_REVOCATION_STATE_STILL_PRESENT, AuditsSurvived: 2, Severity: secureauditv1.Severity_SEVERITY_CRITICAL, DecidedBy: bob, AuditId: "0b6f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b"},
 		},
@@ -54,9 +55,10 @@ func TestReviewCampaigns(t *testing.T) {
 		t.Fatal("Markdown has no Review campaigns section")
 	}
 	sec := md[i:strings.Index(md, "## Access review")]
-	for _, want := range []string{"| `0b6f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b` |", "| 3 of 4 | 1 | 2 | 1 | **OVERDUE**", "opened by this audit",
+	for _, want := range []string{"| `0b6f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b` |", "| 3 of 4 | 1 | 2 (+1 Revoke actions) | 1 | **OVERDUE**", "opened by this audit",
 		"Verified: User mallory@example.com no longer holds access through ClusterRoleBinding mallory-admin (revocation 1, decided by Bob Approver \\<bob@example.com\\> at audit",
-		"**Critical: revocation not carried out**: User eve@example.com still holds access through ClusterRoleBinding eve-admin, 2 audits after"} {
+		"Verified: User trent@example.com no longer holds access through ClusterRoleBinding trent-admin (revocation 3, the report's Revoke action on finding 0a1b2c3d4e5f6071 at audit",
+		"**Critical: revocation not carried out**: User eve@example.com still holds access through ClusterRoleBinding eve-admin, 2 audits after its revocation (decided by Bob Approver"} {
 		if !strings.Contains(sec, want) {
 			t.Errorf("Markdown Review campaigns lacks %q:\n%s", want, sec)
 		}
