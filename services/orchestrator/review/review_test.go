@@ -304,6 +304,14 @@ func TestReviewCycle(t *testing.T) {
 		if revs := third.GetReview().GetRevocations(); len(revs) != 1 || revs[0].GetSeverity() != secureauditv1.Severity_SEVERITY_CRITICAL || revs[0].GetAuditsSurvived() != 2 {
 			t.Fatalf("third audit's revocations = %v", revs)
 		}
+		// An incomplete snapshot proves no removal.
+		partial := &secureauditv1.Report{AuditId: "2d8f0d46-5a8e-4d57-9a45-6c2d0e1f2a3c", Cluster: "aks-prod", SnapshotPartial: true}
+		if err := f.reg.Open(ctx, partial.GetAuditId(), "aks-prod", partial, nil); err != nil {
+			t.Fatal(err)
+		}
+		if revs := partial.GetReview().GetRevocations(); len(revs) != 0 {
+			t.Fatalf("a partial snapshot checked revocations: %v", revs)
+		}
 		// Removed: verified, and not checked again.
 		*f.clock = f.clock.Add(15 * 24 * time.Hour)
 		fourth := f.audit(t, "3e9f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview("mallory-admin", "mallory-extra"))
