@@ -877,7 +877,9 @@ func (r *Registry) track(ctx context.Context, auditID, cluster string, main []*s
 		return err
 	}
 	held := map[string]bool{}
-	grant := func(s *secureauditv1.SubjectRef, b *secureauditv1.BindingRef) string { return Key(s) + " " + bindingKey(b) }
+	grant := func(s *secureauditv1.SubjectRef, b *secureauditv1.BindingRef) string {
+		return Key(s) + " " + bindingKey(b)
+	}
 	for _, v := range open {
 		for _, b := range v.GetBindings() {
 			held[grant(v.GetSubject(), b)] = true
