@@ -124,3 +124,33 @@ func writeCampaigns(b textWriter, v view) {
 		b.WriteString("\n")
 	}
 }
+
+// reviewAlerts is what the executive summary adds to the access review
+// line: overdue campaigns and revocations not carried out, "" when none.
+func (v view) reviewAlerts() string {
+	overdue, still := 0, 0
+	for _, c := range v.Campaigns {
+		if c.Overdue {
+			overdue++
+		}
+	}
+	for _, x := range v.Revocations {
+		if !x.Verified {
+			still++
+		}
+	}
+	var parts []string
+	if overdue > 0 {
+		parts = append(parts, fmt.Sprintf("ALERT: %d %s overdue", overdue, plural(overdue, "earlier campaign", "earlier campaigns")))
+	}
+	if still > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s not carried out", still, plural(still, "revocation", "revocations")))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(parts, "; ") + " (see Review campaigns)"
+}
+
+// ReviewAlerts is reviewAlerts for the HTML template.
+func (v view) ReviewAlerts() string { return v.reviewAlerts() }

@@ -63,6 +63,9 @@ func TestReviewCampaigns(t *testing.T) {
 			t.Errorf("Markdown Review campaigns lacks %q:\n%s", want, sec)
 		}
 	}
+	if !strings.Contains(md, "to sign off; ALERT: 1 earlier campaign overdue; 1 revocation not carried out (see Review campaigns).") {
+		t.Error("Markdown executive summary does not name the overdue campaign and the revocation not carried out")
+	}
 	if !strings.Contains(md, "Item key: `aaaaaaaaaaaaaaaa` (secureaudit review decide aaaaaaaaaaaaaaaa") {
 		t.Error("Markdown: the review item does not name its key")
 	}
@@ -71,7 +74,7 @@ func TestReviewCampaigns(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`<section id="campaigns">`, `<span class="flag">overdue</span>; 1 still present`, `<span class="badge critical">Critical</span> <strong>revocation not carried out</strong>`,
-		"Item key: <code>aaaaaaaaaaaaaaaa</code>"} {
+		"Item key: <code>aaaaaaaaaaaaaaaa</code>", `to sign off<span class="flag">; ALERT: 1 earlier campaign overdue; 1 revocation not carried out (see Review campaigns)</span>.`} {
 		if !strings.Contains(string(html), want) {
 			t.Errorf("HTML lacks %q", want)
 		}

@@ -135,7 +135,7 @@ func writeExecutive(b textWriter, v view) {
 	} else {
 		fmt.Fprintf(b, "- **Model reasoning:** %s; model notes are labelled and never change a finding.\n", md(v.Provider))
 	}
-	fmt.Fprintf(b, "- **Access review:** %d %s to sign off.\n\n", len(v.Review), plural(len(v.Review), "item", "items"))
+	fmt.Fprintf(b, "- **Access review:** %d %s to sign off%s.\n\n", len(v.Review), plural(len(v.Review), "item", "items"), md(v.reviewAlerts()))
 }
 
 func writeOverview(b textWriter, v view) {
