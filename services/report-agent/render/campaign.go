@@ -154,3 +154,62 @@ func (v view) reviewAlerts() string {
 
 // ReviewAlerts is reviewAlerts for the HTML template.
 func (v view) ReviewAlerts() string { return v.reviewAlerts() }
+
+// RevocationRuleID is the SARIF rule of a revocation not carried out.
+const RevocationRuleID = "REVIEW-REVOKE"
+
+func sarifRevocationRule() sarifRule {
+	text := "An access review decided to revoke this access, or the report asked to, and the audit after still found the grant: the revocation was not carried out. Its severity rises with every audit it survives (high, then critical). Remove the binding, or the subject from it."
+	return sarifRule{
+		ID:                   RevocationRuleID,
+		Name:                 "RevocationNotCarriedOut",
+		ShortDescription:     sarifText{Text: "revoked access still present"},
+		FullDescription:      sarifText{Text: text},
+		Help:                 sarifHelp{Text: text, Markdown: mdText(text)},
+		DefaultConfiguration: sarifRuleConfig{Level: "error"},
+		Properties: sarifRuleProperty{
+			Tags:             []string{"security", "rbac", "access-review", "CC6.2"},
+			SecuritySeverity: securitySeverity(secureauditv1.Severity_SEVERITY_HIGH),
+			Precision:        "very-high",
+		},
+	}
+}
+
+// sarifRevocations returns one result per revocation this audit found
+// still present, at the binding that still grants the access.
+func sarifRevocations(r *secureauditv1.Report) []sarifResult {
+	var out []sarifResult
+	for _, x := range r.GetReview().GetRevocations() {
+		if x.GetState() != secureauditv1.RevocationState_REVOCATION_STATE_STILL_PRESENT || len(x.GetRemaining()) == 0 {
+			continue
+		}
+		origin := "decided by " + deciderText(x.GetDecidedBy())
+		if x.GetDecidedBy() == nil {
+			origin = "the report's Revoke action on finding " + x.GetFindingId()
+		}
+		var left []string
+		for _, b := range x.GetRemaining() {
+			left = append(left, bindingText(b))
+		}
+		sev := x.GetSeverity()
+		if sev == secureauditv1.Severity_SEVERITY_UNSPECIFIED {
+			sev = secureauditv1.Severity_SEVERITY_HIGH
+		}
+		out = append(out, sarifResult{
+			RuleID: RevocationRuleID,
+			Level:  sarifLevel(sev),
+			Message: sarifText{Text: fmt.Sprintf("Revocation not carried out: %s still holds access through %s, %d %s after its revocation (%s at audit %s; revocation %d).",
+				subjectText(x.GetSubject()), strings.Join(left, ", "), x.GetAuditsSurvived(), plural(int(x.GetAuditsSurvived()), "audit", "audits"), origin, x.GetAuditId(), x.GetId())},
+			Locations:           []sarifLocation{sarifLocationFor(r.GetCluster(), &secureauditv1.Finding{Subject: x.GetSubject(), Binding: x.GetRemaining()[0]})},
+			PartialFingerprints: map[string]string{FingerprintKey: fmt.Sprintf("revocation/%d", x.GetId())},
+			Properties: sarifResultProps{
+				Severity:    severityText(sev),
+				Action:      ActionRevoke,
+				Subject:     subjectText(x.GetSubject()),
+				Controls:    []string{"CC6.2"},
+				Remediation: "remove " + strings.Join(left, ", ") + " or the subject from it",
+			},
+		})
+	}
+	return out
+}

@@ -86,6 +86,17 @@ func TestReviewCampaigns(t *testing.T) {
 	if rows[0][1] != "key" || len(rows[1][1]) != 16 || strings.Count(rows[1][1], rows[1][1][:1]) != 16 {
 		t.Errorf("CSV key column: header %q, first row %q", rows[0][1], rows[1][1])
 	}
+	sarif, err := SARIF(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate(t, compileSchema(t, "sarif-2.1.0-rtm.5.json"), sarif); err != nil {
+		t.Errorf("SARIF with a revocation not carried out does not validate: %v", err)
+	}
+	if !strings.Contains(string(sarif), `"ruleId": "REVIEW-REVOKE"`) || !strings.Contains(string(sarif), "Revocation not carried out: User eve@example.com still holds access through ClusterRoleBinding eve-admin, 2 audits after") ||
+		strings.Count(string(sarif), `"ruleId": "REVIEW-REVOKE"`) != 1 {
+		t.Error("SARIF has not exactly one REVIEW-REVOKE result for the revocation still present")
+	}
 	js := string(mustJSON(t, r))
 	if !strings.Contains(js, `"review"`) || !strings.Contains(js, `"REVOCATION_STATE_STILL_PRESENT"`) || !strings.Contains(js, `"stillPresent"`) {
 		t.Error("report.json lacks the review state")
