@@ -315,8 +315,8 @@ func TestReviewCycle(t *testing.T) {
 		t.Errorf("second report's accepted risks = %v", second.GetAcceptedRisks())
 	}
 	for file, wants := range map[string][]string{
-		"report.md":   {"## Review campaigns", "Verified: User " + carolName + " no longer holds access through ClusterRoleBinding support-impersonator", "| 2 of "},
-		"report.html": {`<section id="campaigns">`, "Verified: User " + carolName},
+		"report.md":    {"## Review campaigns", "Verified: User " + carolName + " no longer holds access through ClusterRoleBinding support-impersonator", "| 2 of "},
+		"report.html":  {`<section id="campaigns">`, "Verified: User " + carolName},
 		"report.sarif": {`"ruleId": "REVIEW-REVOKE"`, "Revocation not carried out: "},
 	} {
 		doc, err := os.ReadFile(filepath.Join(out, file))
