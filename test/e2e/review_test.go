@@ -232,6 +232,19 @@ func TestReviewCycle(t *testing.T) {
 		t.Fatalf("import: exit %d\n%s%s", code, stdout, stderr)
 	}
 
+	// One more item, decided on its own.
+	third := ""
+	for i, row := range rows[1:] {
+		if i+1 != carolRow && i+1 != otherRow {
+			third = row[col["key"]]
+			break
+		}
+	}
+	stdout, stderr, code = run(reviewer, "review", "decide", third, "--decision", "Requires-justification", "--justification", "who uses this?", "--id-token-file", bob)
+	if code != 0 || !strings.Contains(stdout, "decided Requires justification for item "+third) {
+		t.Fatalf("decide: exit %d\n%s%s", code, stdout, stderr)
+	}
+
 	// Alice asks to accept a risk; Bob approves it from the reviewers'
 	// terminal.
 	var target *secureauditv1.Finding
@@ -303,7 +316,7 @@ func TestReviewCycle(t *testing.T) {
 			campaign = c
 		}
 	}
-	if campaign == nil || campaign.GetDecided() != 2 || campaign.GetRevoked() != 1 || campaign.GetVerified() == 0 || campaign.GetRevokeActions() == 0 || campaign.GetPending() != campaign.GetItems()-2 {
+	if campaign == nil || campaign.GetDecided() != 3 || campaign.GetRevoked() != 1 || campaign.GetVerified() == 0 || campaign.GetRevokeActions() == 0 || campaign.GetPending() != campaign.GetItems()-3 {
 		t.Errorf("first campaign in the second report = %v", campaign)
 	}
 	for _, f := range second.GetFindings() {
@@ -315,7 +328,7 @@ func TestReviewCycle(t *testing.T) {
 		t.Errorf("second report's accepted risks = %v", second.GetAcceptedRisks())
 	}
 	for file, wants := range map[string][]string{
-		"report.md":    {"## Review campaigns", "Verified: User " + carolName + " no longer holds access through ClusterRoleBinding support-impersonator", "| 2 of "},
+		"report.md":    {"## Review campaigns", "Verified: User " + carolName + " no longer holds access through ClusterRoleBinding support-impersonator", "| 3 of "},
 		"report.html":  {`<section id="campaigns">`, "Verified: User " + carolName},
 		"report.sarif": {`"ruleId": "REVIEW-REVOKE"`, "Revocation not carried out: "},
 	} {
@@ -330,7 +343,7 @@ func TestReviewCycle(t *testing.T) {
 		}
 	}
 	stdout, _, code = run(operator, "review", "status", "--audit", first.GetAuditId())
-	if code != 0 || !strings.Contains(stdout, "2 decided") || !strings.Contains(stdout, "1 revoked, ") || !regexp.MustCompile(`(?m)^\d+\s+verified\s+User:`+regexp.QuoteMeta(carolName)+`\s+support-impersonator\s+0\s+-\s+Bob Reviewer`).MatchString(stdout) {
+	if code != 0 || !strings.Contains(stdout, "3 decided") || !strings.Contains(stdout, "Requires justification  Bob Reviewer <bob@example.com>  who uses this?") || !strings.Contains(stdout, "1 revoked, ") || !regexp.MustCompile(`(?m)^\d+\s+verified\s+User:`+regexp.QuoteMeta(carolName)+`\s+support-impersonator\s+0\s+-\s+Bob Reviewer`).MatchString(stdout) {
 		t.Errorf("review status of the first campaign: exit %d\n%s", code, stdout)
 	}
 
@@ -364,6 +377,7 @@ func TestReviewCycle(t *testing.T) {
 		"Bob Reviewer \\u003cbob@example.com\\u003e decided Revoke for review item " + carolKey,
 		`"criteria":["CC6.2","CC6.3","CC5.2"]`,
 		"Bob Reviewer \\u003cbob@example.com\\u003e decided Confirmed",
+		"Bob Reviewer \\u003cbob@example.com\\u003e decided Requires justification for review item " + third,
 		"verified the revocation of User:" + carolName + "'s access through support-impersonator",
 		"still present on aks-review, 1 audit(s) after its revocation (the report's Revoke action on finding",
 		`"criteria":["CC6.2"]`,

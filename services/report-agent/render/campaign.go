@@ -195,9 +195,19 @@ func sarifRevocations(r *secureauditv1.Report) []sarifResult {
 		if sev == secureauditv1.Severity_SEVERITY_UNSPECIFIED {
 			sev = secureauditv1.Severity_SEVERITY_HIGH
 		}
+		// Against a previous audit: new at the first audit that finds it
+		// still present, unchanged after.
+		baseline := ""
+		if r.GetHistory() != nil {
+			baseline = "unchanged"
+			if x.GetAuditsSurvived() <= 1 {
+				baseline = "new"
+			}
+		}
 		out = append(out, sarifResult{
-			RuleID: RevocationRuleID,
-			Level:  sarifLevel(sev),
+			BaselineState: baseline,
+			RuleID:        RevocationRuleID,
+			Level:         sarifLevel(sev),
 			Message: sarifText{Text: fmt.Sprintf("Revocation not carried out: %s still holds access through %s, %d %s after its revocation (%s at audit %s; revocation %d).",
 				subjectText(x.GetSubject()), strings.Join(left, ", "), x.GetAuditsSurvived(), plural(int(x.GetAuditsSurvived()), "audit", "audits"), origin, x.GetAuditId(), x.GetId())},
 			Locations:           []sarifLocation{sarifLocationFor(r.GetCluster(), &secureauditv1.Finding{Subject: x.GetSubject(), Binding: x.GetRemaining()[0]})},
