@@ -99,10 +99,11 @@ func (r *Registry) Import(ctx context.Context, auditID string, data []byte, idTo
 	if err != nil {
 		return nil, err
 	}
-	a, in, c, decided, err := r.load(ctx, auditID)
+	l, err := r.load(ctx, auditID)
 	if err != nil {
 		return nil, err
 	}
+	a := l.audit
 	sh, err := parseSheet(data, "the imported sheet", colKey, colKind, colSubject, colAccess, colDecision)
 	if err != nil {
 		return nil, err
@@ -119,14 +120,7 @@ func (r *Registry) Import(ctx context.Context, auditID string, data []byte, idTo
 			}
 		}
 	}
-	subjects := map[string]*secureauditv1.ReviewSubject{}
-	for _, s := range in.GetAccessReview() {
-		k := s.GetKey()
-		if k == "" {
-			k = Key(s.GetSubject())
-		}
-		subjects[k] = s
-	}
+	subjects := l.subjects
 	now := r.now().UTC()
 	seen := map[string]int{}
 	out := &secureauditv1.ImportReviewResponse{}
@@ -168,7 +162,7 @@ func (r *Registry) Import(ctx context.Context, auditID string, data []byte, idTo
 		if !ok {
 			return nil, &RowError{Row: num, Reason: fmt.Sprintf("decision %q is not one of Confirmed, Requires justification, Revoke", clip(text))}
 		}
-		p, err := r.prepare(a, in, decided, c, key, kind, strings.TrimSpace(sh.get(row, colComment)), by, now)
+		p, err := r.prepare(l, key, kind, strings.TrimSpace(sh.get(row, colComment)), by, now)
 		if err != nil {
 			var own *OwnAccessError
 			if errors.As(err, &own) {

@@ -558,25 +558,23 @@ type pending struct {
 	entry      evidence.Entry
 }
 
-// prepare validates one decision on the item key of audit a's campaign
-// (whose report input is in) and builds what recording it writes.
-func (r *Registry) prepare(a *secureauditv1.Audit, in *secureauditv1.Report, decided map[string]*secureauditv1.ReviewDecision, c *campaign,
-	key string, kind secureauditv1.ReviewDecisionKind, justification string, by *secureauditv1.Decider, now time.Time) (*pending, error) {
-	var subject *secureauditv1.ReviewSubject
-	for _, s := range in.GetAccessReview() {
-		if s.GetKey() == key || (s.GetKey() == "" && Key(s.GetSubject()) == key) {
-			subject = s
-			break
-		}
-	}
-	inCampaign := false
-	for _, it := range c.items {
-		inCampaign = inCampaign || it.GetKey() == key
-	}
-	if subject == nil || !inCampaign {
+// loaded is what deciding on an audit's campaign needs: the audit, its
+// review subjects and campaign items by key, and the decisions made.
+type loaded struct {
+	audit    *secureauditv1.Audit
+	subjects map[string]*secureauditv1.ReviewSubject
+	items    map[string]bool
+	decided  map[string]*secureauditv1.ReviewDecision
+}
+
+// prepare validates one decision on the item key of the loaded campaign
+// and builds what recording it writes.
+func (r *Registry) prepare(l *loaded, key string, kind secureauditv1.ReviewDecisionKind, justification string, by *secureauditv1.Decider, now time.Time) (*pending, error) {
+	a, decided := l.audit, l.decided
+	subject := l.subjects[key]
+	if subject == nil || !l.items[key] {
 		return nil, &NotFoundError{What: fmt.Sprintf("audit %s's access review has no item %s (secureaudit review status lists them)", a.GetId(), key)}
 	}
-	subject.Key = key
 	if d := decided[key]; d != nil {
 		return nil, &InvalidError{What: fmt.Sprintf("item %s (%s) was decided already: %s by %s", key, SubjectString(subject.GetSubject()), DecisionText(d.GetDecision()), people.Display(d.GetDecidedBy()))}
 	}
@@ -668,11 +666,11 @@ func (r *Registry) Decide(ctx context.Context, req *secureauditv1.DecideReviewRe
 	if err != nil {
 		return nil, nil, err
 	}
-	a, in, c, decided, err := r.load(ctx, req.GetAuditId())
+	l, err := r.load(ctx, req.GetAuditId())
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := r.prepare(a, in, decided, c, req.GetItemKey(), req.GetDecision(), req.GetJustification(), by, r.now().UTC())
+	p, err := r.prepare(l, req.GetItemKey(), req.GetDecision(), req.GetJustification(), by, r.now().UTC())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -683,24 +681,33 @@ func (r *Registry) Decide(ctx context.Context, req *secureauditv1.DecideReviewRe
 }
 
 // load reads what deciding on an audit's campaign needs.
-func (r *Registry) load(ctx context.Context, auditID string) (*secureauditv1.Audit, *secureauditv1.Report, *campaign, map[string]*secureauditv1.ReviewDecision, error) {
+func (r *Registry) load(ctx context.Context, auditID string) (*loaded, error) {
 	a, err := r.audit(ctx, auditID)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
 	c, err := r.campaign(ctx, a.GetId())
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, err
 	}
 	in, err := r.audits.ReportInput(ctx, a.GetId())
 	if err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("report of audit %s: %w", a.GetId(), err)
+		return nil, fmt.Errorf("report of audit %s: %w", a.GetId(), err)
 	}
-	decided, err := r.decisions(ctx, a.GetId())
-	if err != nil {
-		return nil, nil, nil, nil, err
+	l := &loaded{audit: a, subjects: map[string]*secureauditv1.ReviewSubject{}, items: map[string]bool{}}
+	if l.decided, err = r.decisions(ctx, a.GetId()); err != nil {
+		return nil, err
 	}
-	return a, in, c, decided, nil
+	for _, s := range in.GetAccessReview() {
+		if s.GetKey() == "" {
+			s.Key = Key(s.GetSubject())
+		}
+		l.subjects[s.GetKey()] = s
+	}
+	for _, it := range c.items {
+		l.items[it.GetKey()] = true
+	}
+	return l, nil
 }
 
 // Status returns an audit's campaign (the latest succeeded audit's when
