@@ -152,7 +152,7 @@ func (f *fixture) audit(t *testing.T, id string, review []*secureauditv1.ReviewS
 
 // sheetOf writes the columns of the access review CSV an import reads
 // (the report-agent's renderer is tested against the same header there).
-func sheetOf(t *testing.T, r *secureauditv1.Report, decisions ...string) string {
+func sheetOf(t testing.TB, r *secureauditv1.Report, decisions ...string) string {
 	t.Helper()
 	var b strings.Builder
 	w := csv.NewWriter(&b)
