@@ -92,6 +92,11 @@ const (
 	RevocationState_REVOCATION_STATE_VERIFIED RevocationState = 2
 	// REVOCATION_STATE_STILL_PRESENT: the last audit still found the grant.
 	RevocationState_REVOCATION_STATE_STILL_PRESENT RevocationState = 3
+	// REVOCATION_STATE_OVERRULED: a revocation the report's Revoke action
+	// asked for, that a reviewer overruled by deciding Confirmed or Requires
+	// justification for the subject's item; no longer checked, and the
+	// grant not tracked again.
+	RevocationState_REVOCATION_STATE_OVERRULED RevocationState = 4
 )
 
 // Enum value maps for RevocationState.
@@ -101,12 +106,14 @@ var (
 		1: "REVOCATION_STATE_PENDING",
 		2: "REVOCATION_STATE_VERIFIED",
 		3: "REVOCATION_STATE_STILL_PRESENT",
+		4: "REVOCATION_STATE_OVERRULED",
 	}
 	RevocationState_value = map[string]int32{
 		"REVOCATION_STATE_UNSPECIFIED":   0,
 		"REVOCATION_STATE_PENDING":       1,
 		"REVOCATION_STATE_VERIFIED":      2,
 		"REVOCATION_STATE_STILL_PRESENT": 3,
+		"REVOCATION_STATE_OVERRULED":     4,
 	}
 )
 
@@ -1102,12 +1109,13 @@ const file_secureaudit_v1_review_proto_rawDesc = "" +
 	" REVIEW_DECISION_KIND_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eREVIEW_DECISION_KIND_CONFIRMED\x10\x01\x12/\n" +
 	"+REVIEW_DECISION_KIND_REQUIRES_JUSTIFICATION\x10\x02\x12\x1f\n" +
-	"\x1bREVIEW_DECISION_KIND_REVOKE\x10\x03*\x94\x01\n" +
+	"\x1bREVIEW_DECISION_KIND_REVOKE\x10\x03*\xb4\x01\n" +
 	"\x0fRevocationState\x12 \n" +
 	"\x1cREVOCATION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18REVOCATION_STATE_PENDING\x10\x01\x12\x1d\n" +
 	"\x19REVOCATION_STATE_VERIFIED\x10\x02\x12\"\n" +
-	"\x1eREVOCATION_STATE_STILL_PRESENT\x10\x032\xa9\x02\n" +
+	"\x1eREVOCATION_STATE_STILL_PRESENT\x10\x03\x12\x1e\n" +
+	"\x1aREVOCATION_STATE_OVERRULED\x10\x042\xa9\x02\n" +
 	"\rReviewService\x12Y\n" +
 	"\fDecideReview\x12#.secureaudit.v1.DecideReviewRequest\x1a$.secureaudit.v1.DecideReviewResponse\x12Y\n" +
 	"\fImportReview\x12#.secureaudit.v1.ImportReviewRequest\x1a$.secureaudit.v1.ImportReviewResponse\x12b\n" +

@@ -556,6 +556,10 @@ type pending struct {
 	decision   *secureauditv1.ReviewDecision
 	revocation *secureauditv1.Revocation
 	entry      evidence.Entry
+	cluster    string
+	// overrules are the open revocations of the report's Revoke action on
+	// the subject's grants that a Confirmed or Requires justification ends.
+	overrules []*secureauditv1.Revocation
 }
 
 // loaded is what deciding on an audit's campaign needs: the audit, its
@@ -585,7 +589,7 @@ func (r *Registry) prepare(l *loaded, key string, kind secureauditv1.ReviewDecis
 		return nil, &InvalidError{What: fmt.Sprintf("item %s (%s): Requires justification needs the question to its owner (--justification, or the comment column)", key, SubjectString(subject.GetSubject()))}
 	}
 	d := &secureauditv1.ReviewDecision{AuditId: a.GetId(), ItemKey: key, Subject: subject.GetSubject(), Decision: kind, Justification: justification, DecidedBy: by, DecidedAt: timestamppb.New(now)}
-	p := &pending{decision: d}
+	p := &pending{decision: d, cluster: a.GetCluster()}
 	var bindings []string
 	criteria := DecisionCriteria
 	if kind == secureauditv1.ReviewDecisionKind_REVIEW_DECISION_KIND_REVOKE {
@@ -621,6 +625,38 @@ func (r *Registry) prepare(l *loaded, key string, kind secureauditv1.ReviewDecis
 // record appends each decision to the evidence log and stores them all in
 // one transaction: all or, on an error, none in the store.
 func (r *Registry) record(ctx context.Context, ps []*pending) error {
+	// A Confirmed or Requires justification overrules the revocations the
+	// report's Revoke action asked for on the subject's grants.
+	for _, p := range ps {
+		if p.decision.GetDecision() == secureauditv1.ReviewDecisionKind_REVIEW_DECISION_KIND_REVOKE {
+			continue
+		}
+		open, err := r.revocations(ctx, `WHERE cluster = ? AND source LIKE ? AND (state = ? OR state = ?)`, p.cluster, "finding:"+p.decision.GetItemKey()+" %",
+			int(secureauditv1.RevocationState_REVOCATION_STATE_PENDING), int(secureauditv1.RevocationState_REVOCATION_STATE_STILL_PRESENT))
+		if err != nil {
+			return err
+		}
+		if len(open) == 0 {
+			continue
+		}
+		var ids []int64
+		var bs []string
+		for _, v := range open {
+			ids = append(ids, v.GetId())
+			for _, b := range v.GetBindings() {
+				bs = append(bs, bindingString(b))
+			}
+		}
+		p.overrules = open
+		p.entry.Summary += fmt.Sprintf("; overrules the report's Revoke action on %s (revocations %v)", strings.Join(bs, ", "), ids)
+		var data map[string]any
+		if err := json.Unmarshal(p.entry.Data, &data); err == nil {
+			data["overrules_revocations"] = ids
+			if b, err := json.Marshal(data); err == nil {
+				p.entry.Data = b
+			}
+		}
+	}
 	for _, p := range ps {
 		idx, err := r.rec.Append(ctx, p.entry)
 		if err != nil {
@@ -641,6 +677,16 @@ func (r *Registry) record(ctx context.Context, ps []*pending) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO review_decisions (audit_id, item_key, decision, decided_ns) VALUES (?, ?, ?, ?)`,
 			p.decision.GetAuditId(), p.decision.GetItemKey(), string(raw), p.decision.GetDecidedAt().AsTime().UnixNano()); err != nil {
 			return &InvalidError{What: fmt.Sprintf("item %s was decided meanwhile by someone else; nothing was recorded (%v)", p.decision.GetItemKey(), err)}
+		}
+		for _, v := range p.overrules {
+			v.State, v.DecidedBy = secureauditv1.RevocationState_REVOCATION_STATE_OVERRULED, p.decision.GetDecidedBy()
+			raw, err := protojson.Marshal(v)
+			if err != nil {
+				return fmt.Errorf("encode revocation: %w", err)
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE revocations SET state = ?, revocation = ? WHERE id = ?`, int(v.GetState()), string(raw), v.GetId()); err != nil {
+				return fmt.Errorf("overrule revocation %d: %w", v.GetId(), err)
+			}
 		}
 		if v := p.revocation; v != nil {
 			raw, err := protojson.Marshal(v)
@@ -778,7 +824,8 @@ func (r *Registry) revocations(ctx context.Context, where string, args ...any) (
 // or still present, one severity step higher for each audit it survives;
 // each outcome is an evidence entry (CC6.2).
 func (r *Registry) check(ctx context.Context, auditID, cluster string, review []*secureauditv1.ReviewSubject) ([]*secureauditv1.Revocation, error) {
-	open, err := r.revocations(ctx, `WHERE cluster = ? AND audit_id <> ? AND state <> ?`, cluster, auditID, int(secureauditv1.RevocationState_REVOCATION_STATE_VERIFIED))
+	open, err := r.revocations(ctx, `WHERE cluster = ? AND audit_id <> ? AND state <> ? AND state <> ?`, cluster, auditID,
+		int(secureauditv1.RevocationState_REVOCATION_STATE_VERIFIED), int(secureauditv1.RevocationState_REVOCATION_STATE_OVERRULED))
 	if err != nil {
 		return nil, err
 	}

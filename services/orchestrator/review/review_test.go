@@ -421,6 +421,28 @@ func TestRevokeActionsTracked(t *testing.T) {
 		if st, _ = f.reg.Status(ctx, second.GetAuditId()); len(st.GetRevocations()) != 2 {
 			t.Errorf("%d revocations after the second audit, want 2 (an open one is not tracked again)", len(st.GetRevocations()))
 		}
+		// A reviewer confirms Mallory's access: the Revoke action's
+		// revocation is overruled, not checked again, not tracked again.
+		bob := f.iss.Sign(t, f.iss.Valid(audience, "bob", "Bob Approver"))
+		if _, _, err := f.reg.Decide(ctx, &secureauditv1.DecideReviewRequest{ItemKey: Key(user("mallory@example.com")),
+			Decision: secureauditv1.ReviewDecisionKind_REVIEW_DECISION_KIND_CONFIRMED, IdToken: bob}); err != nil {
+			t.Fatal(err)
+		}
+		third := f.audit(t, "2d8f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview("dave-view"), main[2])
+		if revs := third.GetReview().GetRevocations(); len(revs) != 0 {
+			t.Errorf("third audit checked %v after the Revoke action was overruled", revs)
+		}
+		st, _ = f.reg.Status(ctx, third.GetAuditId())
+		if len(st.GetRevocations()) != 2 || st.GetRevocations()[0].GetState() != secureauditv1.RevocationState_REVOCATION_STATE_OVERRULED || st.GetRevocations()[0].GetDecidedBy().GetSubject() != "bob" {
+			t.Errorf("revocations after the overruling: %v", st.GetRevocations())
+		}
+		var overruled bool
+		for _, e := range f.entries(t) {
+			overruled = overruled || strings.Contains(e.Summary, "decided Confirmed for review item "+Key(user("mallory@example.com"))) && strings.Contains(e.Summary, "; overrules the report's Revoke action on mallory-admin (revocations [2])")
+		}
+		if !overruled {
+			t.Error("no evidence of the decision overruling the Revoke action")
+		}
 		var verified bool
 		for _, e := range f.entries(t) {
 			verified = verified || strings.Contains(e.Summary, "verified the revocation of User:dave@example.com's access through dave-view on aks-prod (revocation 1, the report's Revoke action on finding 1111111111111111")
