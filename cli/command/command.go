@@ -64,7 +64,7 @@ against a running orchestrator, and 'scan' does both in one step.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	root.AddCommand(newDiff(), newGet(), newSchedule(), newCluster(), newFleet())
 	root.AddCommand(newUp(), newAudit(), newScan(), newList())
-	root.AddCommand(newEvidence(), newScope(), newAccept(), newControls())
+	root.AddCommand(newEvidence(), newScope(), newAccept(), newReview(), newControls())
 	root.AddCommand(newWhoCan(), newCanI())
 	root.AddCommand(newEntra())
 	root.AddCommand(newVersion())

@@ -223,6 +223,8 @@ var notRetried = map[string]bool{
 	"/secureaudit.v1.ScopeService/ApproveScope":           true,
 	"/secureaudit.v1.AcceptanceService/RequestAcceptance": true,
 	"/secureaudit.v1.AcceptanceService/ApproveAcceptance": true,
+	"/secureaudit.v1.ReviewService/DecideReview":          true,
+	"/secureaudit.v1.ReviewService/ImportReview":          true,
 	"/secureaudit.v1.RegressionService/RunRegression":     true,
 }
 

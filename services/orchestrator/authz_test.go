@@ -49,6 +49,9 @@ var intendedRole = map[string]authz.Role{
 	"/secureaudit.v1.AcceptanceService/RequestAcceptance": authz.Operator,
 	"/secureaudit.v1.AcceptanceService/ApproveAcceptance": authz.Approver,
 	"/secureaudit.v1.AcceptanceService/ListAcceptances":   authz.Viewer,
+	"/secureaudit.v1.ReviewService/DecideReview":          authz.Approver,
+	"/secureaudit.v1.ReviewService/ImportReview":          authz.Approver,
+	"/secureaudit.v1.ReviewService/GetReviewStatus":       authz.Viewer,
 	"/secureaudit.v1.ControlsService/GetTokenControls":    authz.Viewer,
 	"/secureaudit.v1.ControlsService/ListAnomalies":       authz.Viewer,
 	"/secureaudit.v1.ClusterService/RegisterCluster":      authz.Operator,
@@ -60,7 +63,7 @@ var intendedRole = map[string]authz.Role{
 
 // The orchestrator's services; the matrix fails if the manifest names
 // another.
-var public = []protoreflect.FullName{"secureaudit.v1.AuditService", "secureaudit.v1.EvidenceService", "secureaudit.v1.ScopeService", "secureaudit.v1.RegressionService", "secureaudit.v1.ControlsService", "secureaudit.v1.AcceptanceService", "secureaudit.v1.ClusterService"}
+var public = []protoreflect.FullName{"secureaudit.v1.AuditService", "secureaudit.v1.EvidenceService", "secureaudit.v1.ScopeService", "secureaudit.v1.RegressionService", "secureaudit.v1.ControlsService", "secureaudit.v1.AcceptanceService", "secureaudit.v1.ClusterService", "secureaudit.v1.ReviewService"}
 
 // matrixPolicy gives each test identity one role; backend-* callers get
 // operator by a path pattern; nobody and the agents get nothing.
@@ -124,6 +127,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		secureauditv1.RegisterControlsServiceServer(s, secureauditv1.UnimplementedControlsServiceServer{})
 		secureauditv1.RegisterAcceptanceServiceServer(s, secureauditv1.UnimplementedAcceptanceServiceServer{})
 		secureauditv1.RegisterClusterServiceServer(s, secureauditv1.UnimplementedClusterServiceServer{})
+		secureauditv1.RegisterReviewServiceServer(s, secureauditv1.UnimplementedReviewServiceServer{})
 	})
 	var methods []protoreflect.MethodDescriptor
 	for _, name := range public {

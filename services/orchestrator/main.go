@@ -38,6 +38,7 @@ import (
 	"secureaudit.dev/services/orchestrator/evidence"
 	"secureaudit.dev/services/orchestrator/people"
 	"secureaudit.dev/services/orchestrator/regression"
+	"secureaudit.dev/services/orchestrator/review"
 	"secureaudit.dev/services/orchestrator/schedule"
 	"secureaudit.dev/services/orchestrator/storage"
 	"secureaudit.dev/services/orchestrator/store"
@@ -83,6 +84,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	oidcAudience := str("oidc-audience", "", "client ID the ID tokens must be issued to (aud)")
 	oidcCA := str("oidc-ca-file", "", "PEM bundle to verify the issuer's HTTPS certificate with instead of the system roots")
 	expiringFlag := str("acceptances-expiring-days", "14", "how many days ahead the report lists risk acceptances about to expire")
+	reviewDueFlag := str("review-due-days", "14", "how many days after its audit an access review campaign is due; undecided items are then overdue (an alert, CC4.1)")
 	devUnverified := str("dev-unverified-approvers", "false", "DEVELOPMENT ONLY: accept an approver's name as typed instead of a verified ID token (secureaudit up and scan use it); such approvals are marked UNVERIFIED")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -101,6 +103,10 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	expiringDays, err := strconv.Atoi(*expiringFlag)
 	if err != nil || expiringDays < 0 || expiringDays > 366 {
 		return fmt.Errorf("-acceptances-expiring-days: %q is not a number of days from 0 to 366", *expiringFlag)
+	}
+	reviewDueDays, err := strconv.Atoi(*reviewDueFlag)
+	if err != nil || reviewDueDays < 1 || reviewDueDays > 366 {
+		return fmt.Errorf("-review-due-days: %q is not a number of days from 1 to 366", *reviewDueFlag)
 	}
 	unverified, err := strconv.ParseBool(*devUnverified)
 	if err != nil {
@@ -269,6 +275,10 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	// Risk acceptances: by verified people only, never typed names.
 	accepts := acceptance.New(db, evlog, st, verifier, svc.Log, acceptance.ExpiringWithin(time.Duration(expiringDays)*24*time.Hour))
 	runner.AcceptWith(accepts)
+	// Access review campaigns: decisions by verified people, revocations
+	// verified by the next audit of the cluster.
+	reviews := review.New(db, evlog, st, verifier, svc.Log, review.DueIn(time.Duration(reviewDueDays)*24*time.Hour))
+	runner.ReviewWith(reviews)
 	reg.SetAgents(scoped)
 	// Calls an agent refused are CC7.2 anomalies: the agent presents them
 	// in a response header, read at every scope check.
@@ -346,6 +356,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 			secureauditv1.RegisterEvidenceServiceServer(s, evidence.NewServer(evlog, svc.Log))
 			secureauditv1.RegisterScopeServiceServer(s, approval.NewServer(reg, svc.Log))
 			secureauditv1.RegisterAcceptanceServiceServer(s, acceptance.NewServer(accepts, svc.Log))
+			secureauditv1.RegisterReviewServiceServer(s, review.NewServer(reviews, svc.Log))
 			secureauditv1.RegisterRegressionServiceServer(s, regression.NewServer(baseline, svc.Log))
 		})
 	})

@@ -43,6 +43,7 @@ var host = map[protoreflect.FullName]string{
 	"secureaudit.v1.ControlsService":   identity.Orchestrator,
 	"secureaudit.v1.AcceptanceService": identity.Orchestrator,
 	"secureaudit.v1.ClusterService":    identity.Orchestrator,
+	"secureaudit.v1.ReviewService":     identity.Orchestrator,
 }
 
 // allowedCaller is the intended policy, written independently of the
@@ -82,6 +83,9 @@ var allowedCaller = map[string]string{
 	"/secureaudit.v1.ClusterService/GetCluster":           identity.CLI,
 	"/secureaudit.v1.ClusterService/DeregisterCluster":    identity.CLI,
 	"/secureaudit.v1.ClusterService/GetFleetSummary":      identity.CLI,
+	"/secureaudit.v1.ReviewService/DecideReview":          identity.CLI,
+	"/secureaudit.v1.ReviewService/ImportReview":          identity.CLI,
+	"/secureaudit.v1.ReviewService/GetReviewStatus":       identity.CLI,
 }
 
 // methods lists every RPC of the contracts.

@@ -164,8 +164,11 @@ type Report struct {
 	// expiring_within_days is how far ahead expiring acceptances are listed;
 	// accepted_risks whose acceptance expires within it are listed as such.
 	ExpiringWithinDays uint32 `protobuf:"varint,552,opt,name=expiring_within_days,json=expiringWithinDays,proto3" json:"expiring_within_days,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// review is the state of the cluster's access review campaigns and the
+	// revocations this audit checked (issue 15); unset when none.
+	Review        *ReviewState `protobuf:"bytes,600,opt,name=review,proto3" json:"review,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Report) Reset() {
@@ -408,6 +411,13 @@ func (x *Report) GetExpiringWithinDays() uint32 {
 	return 0
 }
 
+func (x *Report) GetReview() *ReviewState {
+	if x != nil {
+		return x.Review
+	}
+	return nil
+}
+
 // ReviewSubject is a user or group that holds access through bindings.
 type ReviewSubject struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -423,7 +433,11 @@ type ReviewSubject struct {
 	// person is the directory's record of a user subject.
 	Person *Person `protobuf:"bytes,6,opt,name=person,proto3" json:"person,omitempty"`
 	// description is the directory's description of a group.
-	Description   string `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
+	Description string `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
+	// key identifies the item in its audit's review campaign (the access
+	// review CSV's key column): a fingerprint of the subject, set by the
+	// orchestrator.
+	Key           string `protobuf:"bytes,600,opt,name=key,proto3" json:"key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -503,6 +517,13 @@ func (x *ReviewSubject) GetPerson() *Person {
 func (x *ReviewSubject) GetDescription() string {
 	if x != nil {
 		return x.Description
+	}
+	return ""
+}
+
+func (x *ReviewSubject) GetKey() string {
+	if x != nil {
+		return x.Key
 	}
 	return ""
 }
@@ -1088,7 +1109,7 @@ var File_secureaudit_v1_report_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fsecureaudit/v1/acceptance.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\xee\x0e\n" +
+	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fsecureaudit/v1/acceptance.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1bsecureaudit/v1/review.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\xa4\x0f\n" +
 	"\x06Report\x12#\n" +
 	"\baudit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aauditId\x12$\n" +
 	"\acluster\x18\x02 \x01(\tB\n" +
@@ -1122,10 +1143,11 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"aksCluster\x12R\n" +
 	"\x0eaccepted_risks\x18\xa6\x04 \x03(\v2\x1f.secureaudit.v1.AcceptedFindingB\t\xbaH\x06\x92\x01\x03\x10\x90NR\racceptedRisks\x12R\n" +
 	"\x0ereturned_risks\x18\xa7\x04 \x03(\v2\x1f.secureaudit.v1.AcceptedFindingB\t\xbaH\x06\x92\x01\x03\x10\x90NR\rreturnedRisks\x121\n" +
-	"\x14expiring_within_days\x18\xa8\x04 \x01(\rR\x12expiringWithinDays\x1a:\n" +
+	"\x14expiring_within_days\x18\xa8\x04 \x01(\rR\x12expiringWithinDays\x124\n" +
+	"\x06review\x18\xd8\x04 \x01(\v2\x1b.secureaudit.v1.ReviewStateR\x06review\x1a:\n" +
 	"\fSkippedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xe9\x03\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\x96\x04\n" +
 	"\rReviewSubject\x12\xa5\x01\n" +
 	"\asubject\x18\x01 \x01(\v2\x1a.secureaudit.v1.SubjectRefBo\xbaHl\xba\x01f\n" +
 	"\x13review_subject.kind\x12-an access review subject is a user or a group\x1a this.kind == 1 || this.kind == 2\xc8\x01\x01R\asubject\x12@\n" +
@@ -1134,7 +1156,8 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\amembers\x18\x04 \x03(\v2\x16.secureaudit.v1.PersonB\t\xbaH\x06\x92\x01\x03\x10\x88'R\amembers\x129\n" +
 	"\x06owners\x18\x05 \x03(\v2\x16.secureaudit.v1.PersonB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x06owners\x12.\n" +
 	"\x06person\x18\x06 \x01(\v2\x16.secureaudit.v1.PersonR\x06person\x12*\n" +
-	"\vdescription\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\vdescription\"\xf7\x01\n" +
+	"\vdescription\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\vdescription\x12+\n" +
+	"\x03key\x18\xd8\x04 \x01(\tB\x18\xbaH\x15r\x132\x11^([0-9a-f]{16})?$R\x03key\"\xf7\x01\n" +
 	"\vAccessGrant\x12<\n" +
 	"\abinding\x18\x01 \x01(\v2\x1a.secureaudit.v1.BindingRefB\x06\xbaH\x03\xc8\x01\x01R\abinding\x127\n" +
 	"\x04role\x18\x02 \x01(\v2\x1b.secureaudit.v1.FindingRoleB\x06\xbaH\x03\xc8\x01\x01R\x04role\x123\n" +
@@ -1232,12 +1255,13 @@ var file_secureaudit_v1_report_proto_goTypes = []any{
 	(*ControlTitle)(nil),          // 21: secureaudit.v1.ControlTitle
 	(*AksCluster)(nil),            // 22: secureaudit.v1.AksCluster
 	(*AcceptedFinding)(nil),       // 23: secureaudit.v1.AcceptedFinding
-	(*SubjectRef)(nil),            // 24: secureaudit.v1.SubjectRef
-	(*BindingRef)(nil),            // 25: secureaudit.v1.BindingRef
-	(*FindingRole)(nil),           // 26: secureaudit.v1.FindingRole
-	(*Scope)(nil),                 // 27: secureaudit.v1.Scope
-	(Severity)(0),                 // 28: secureaudit.v1.Severity
-	(*FindingBatch)(nil),          // 29: secureaudit.v1.FindingBatch
+	(*ReviewState)(nil),           // 24: secureaudit.v1.ReviewState
+	(*SubjectRef)(nil),            // 25: secureaudit.v1.SubjectRef
+	(*BindingRef)(nil),            // 26: secureaudit.v1.BindingRef
+	(*FindingRole)(nil),           // 27: secureaudit.v1.FindingRole
+	(*Scope)(nil),                 // 28: secureaudit.v1.Scope
+	(Severity)(0),                 // 29: secureaudit.v1.Severity
+	(*FindingBatch)(nil),          // 30: secureaudit.v1.FindingBatch
 }
 var file_secureaudit_v1_report_proto_depIdxs = []int32{
 	11, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
@@ -1258,32 +1282,33 @@ var file_secureaudit_v1_report_proto_depIdxs = []int32{
 	22, // 15: secureaudit.v1.Report.aks_cluster:type_name -> secureaudit.v1.AksCluster
 	23, // 16: secureaudit.v1.Report.accepted_risks:type_name -> secureaudit.v1.AcceptedFinding
 	23, // 17: secureaudit.v1.Report.returned_risks:type_name -> secureaudit.v1.AcceptedFinding
-	24, // 18: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
-	3,  // 19: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
-	4,  // 20: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
-	4,  // 21: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
-	4,  // 22: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
-	25, // 23: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
-	26, // 24: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
-	27, // 25: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
-	11, // 26: secureaudit.v1.Person.activated_until:type_name -> google.protobuf.Timestamp
-	11, // 27: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
-	6,  // 28: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
-	15, // 29: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
-	28, // 30: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
-	28, // 31: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
-	8,  // 32: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
-	29, // 33: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
-	1,  // 34: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
-	0,  // 35: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
-	0,  // 36: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
-	7,  // 37: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
-	9,  // 38: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
-	38, // [38:39] is the sub-list for method output_type
-	37, // [37:38] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	24, // 18: secureaudit.v1.Report.review:type_name -> secureaudit.v1.ReviewState
+	25, // 19: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
+	3,  // 20: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
+	4,  // 21: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
+	4,  // 22: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
+	4,  // 23: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
+	26, // 24: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
+	27, // 25: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
+	28, // 26: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
+	11, // 27: secureaudit.v1.Person.activated_until:type_name -> google.protobuf.Timestamp
+	11, // 28: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
+	6,  // 29: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
+	15, // 30: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
+	29, // 31: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
+	29, // 32: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
+	8,  // 33: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
+	30, // 34: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
+	1,  // 35: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
+	0,  // 36: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
+	0,  // 37: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
+	7,  // 38: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
+	9,  // 39: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
+	39, // [39:40] is the sub-list for method output_type
+	38, // [38:39] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_report_proto_init() }
@@ -1295,6 +1320,7 @@ func file_secureaudit_v1_report_proto_init() {
 	file_secureaudit_v1_entra_proto_init()
 	file_secureaudit_v1_finding_proto_init()
 	file_secureaudit_v1_rbac_proto_init()
+	file_secureaudit_v1_review_proto_init()
 	file_secureaudit_v1_reasoning_proto_init()
 	file_secureaudit_v1_report_proto_msgTypes[6].OneofWrappers = []any{
 		(*RenderRequest_Header)(nil),

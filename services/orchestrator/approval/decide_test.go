@@ -55,6 +55,7 @@ callers:
 		secureauditv1.RegisterRegressionServiceServer(s, secureauditv1.UnimplementedRegressionServiceServer{})
 		secureauditv1.RegisterControlsServiceServer(s, secureauditv1.UnimplementedControlsServiceServer{})
 		secureauditv1.RegisterAcceptanceServiceServer(s, secureauditv1.UnimplementedAcceptanceServiceServer{})
+		secureauditv1.RegisterReviewServiceServer(s, secureauditv1.UnimplementedReviewServiceServer{})
 	})
 	return secureauditv1.NewScopeServiceClient(p.Dial(t, addr, identity.Orchestrator, identity.CLI))
 }

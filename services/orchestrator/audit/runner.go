@@ -156,6 +156,7 @@ type Runner struct {
 	accepts  Acceptor
 	clusters Clusters
 	dial     DialFunc
+	reviews  Reviewer
 }
 
 // Acceptor sorts an audit's main findings by the risk acceptances of its
@@ -594,6 +595,9 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	ectx, span := r.tracer.Start(ctx, "enrich")
 	r.enrich(ectx, a, report, dir, assessed, result.summary, baseline, log)
 	span.End()
+	if err := r.review(ctx, a, report, main); err != nil {
+		return err
+	}
 	formats := a.GetFormats()
 	if len(formats) == 0 {
 		formats = Formats

@@ -13,13 +13,16 @@ import (
 
 // CSVHeader is the header row of the access review CSV.
 var CSVHeader = []string{
-	"item", "subject_kind", "subject", "display_name", "in_directory", "access", "cluster_wide",
+	"item", "key", "subject_kind", "subject", "display_name", "in_directory", "access", "cluster_wide",
 	"members", "guests", "disabled", "owners", "finding_ids", "highest_severity", "model_note",
 	"decision", "reviewer", "date", "comment",
 }
 
 // CSV renders the access review for a spreadsheet: one row per review item,
-// in the report's order, with empty decision, reviewer, date and comment
+// in the report's order, keyed by the item's key in its audit's review
+// campaign (secureaudit review import matches rows by it, so a re-ordered
+// sheet is matched and an edited one refused), with empty decision,
+// reviewer, date and comment
 // columns to fill in (decision: Confirmed, Requires justification or
 // Revoke). Cells that a spreadsheet would run as a formula are prefixed with
 // a quote (OWASP's CSV injection advice), since names come from the cluster.
@@ -92,7 +95,7 @@ func WriteCSV(out io.Writer, r *secureauditv1.Report) error {
 			inDirectory = strconv.FormatBool(item.Resolved)
 		}
 		row := []string{
-			strconv.Itoa(item.Number), item.Kind, item.Subject, display, inDirectory,
+			strconv.Itoa(item.Number), item.Key, item.Kind, item.Subject, display, inDirectory,
 			strings.Join(access, "; "), strconv.FormatBool(cluster),
 			strings.Join(members, "; "), strconv.Itoa(guests), strconv.Itoa(disabled), strings.Join(owners, "; "),
 			strings.Join(ids, " "), highest, item.Note, "", "", "", "",

@@ -50,6 +50,7 @@ func htmlTemplate() (*template.Template, error) {
 		"builtin":        func() string { return builtinMeaning },
 		"subjectMissing": func() string { return subjectMissingText },
 		"inc":            func(i int) int { return i + 1 },
+		"int":            func(n uint32) int { return int(n) },
 		"pair":           func(v view, f *findingView) findingPair { return findingPair{V: v, F: f} },
 		"returned": func(v view, f *findingView) *acceptedView {
 			if a, ok := v.returnedFor(f); ok {

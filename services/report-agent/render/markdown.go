@@ -52,6 +52,7 @@ func WriteMarkdown(w io.Writer, r *secureauditv1.Report) error {
 	writePermission(b, v)
 	writePaths(b, v)
 	writeAccepted(b, v)
+	writeCampaigns(b, v)
 	writeReview(b, v)
 	writeReasoning(b, v)
 	writeGood(b, v)
@@ -140,7 +141,7 @@ func writeExecutive(b textWriter, v view) {
 	} else {
 		fmt.Fprintf(b, "- **Model reasoning:** %s; model notes are labelled and never change a finding.\n", md(v.Provider))
 	}
-	fmt.Fprintf(b, "- **Access review:** %d %s to sign off.\n\n", len(v.Review), plural(len(v.Review), "item", "items"))
+	fmt.Fprintf(b, "- **Access review:** %d %s to sign off%s.\n\n", len(v.Review), plural(len(v.Review), "item", "items"), md(v.reviewAlerts()))
 }
 
 func writeOverview(b textWriter, v view) {
@@ -531,6 +532,9 @@ func writeReview(b textWriter, v view) {
 	b.WriteString("**Requires justification** (the owner must explain it by the next review), or **Revoke** (remove it).\n")
 	for _, item := range v.Review {
 		fmt.Fprintf(b, "\n<a id=\"%s\"></a>\n\n### R%d. %s\n\n", item.Anchor, item.Number, md(item.Subject))
+		if item.Key != "" {
+			fmt.Fprintf(b, "Item key: `%s` (secureaudit review decide %s --decision ...)\n\n", item.Key, item.Key)
+		}
 		b.WriteString("**Access held**\n\n")
 		for _, g := range item.Grants {
 			fmt.Fprintf(b, "- %s through %s, %s\n", md(g.RoleText()), md(g.Binding), md(g.Scope))

@@ -163,6 +163,9 @@ type reviewItem struct {
 	Builtin bool
 	// key is the subject's key (subjectKey).
 	key string
+	// Key is the item's key in its audit's review campaign (the CSV's key
+	// column), "" when the orchestrator set none.
+	Key string
 }
 
 type grantView struct {
@@ -353,6 +356,7 @@ func newReview(r *secureauditv1.Report, findings []*findingView) []reviewItem {
 			Anchor:      fmt.Sprintf("review-%d", i+1),
 			Subject:     subjectText(s.GetSubject()),
 			key:         subjectKey(s.GetSubject()),
+			Key:         s.GetKey(),
 			Kind:        kindText(s.GetSubject().GetKind()),
 			Resolved:    s.GetResolved(),
 			Directory:   r.GetDirectoryAvailable(),

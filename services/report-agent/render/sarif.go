@@ -296,6 +296,14 @@ func sarifDocument(r *secureauditv1.Report) (any, error) {
 		}
 		results = append(chokes, results...)
 	}
+	if revs := sarifRevocations(r); len(revs) > 0 {
+		ruleIndex[RevocationRuleID] = len(rules)
+		rules = append(rules, sarifRevocationRule())
+		for i := range revs {
+			revs[i].RuleIndex = ruleIndex[RevocationRuleID]
+		}
+		results = append(revs, results...)
+	}
 	log := sarifLog{
 		Schema:  "https://json.schemastore.org/sarif-2.1.0.json",
 		Version: "2.1.0",

@@ -86,6 +86,10 @@ type view struct {
 	Expiring     []acceptedView
 	ExpiringDays int
 	Returned     map[string]acceptedView
+	// Campaigns and Revocations are the cluster's access review
+	// campaigns and the revocations this audit checked (report.review).
+	Campaigns   []campaignView
+	Revocations []revocationView
 }
 
 type kindCount struct {
@@ -308,6 +312,7 @@ func newView(r *secureauditv1.Report) view {
 	v.Good = newGood(r, &v)
 	v.History = newHistory(r.GetHistory(), byID)
 	acceptedOf(&v, r)
+	campaignsOf(&v, r)
 	return v
 }
 
