@@ -390,49 +390,85 @@ func adminRoute(a *secureauditv1.AzureRoleAssignment) bool {
 // with an Azure role assignment reaching the cluster.
 func (e *evaluator) azurePaths(b *binding, ms []member) {
 	type hit struct {
-		who string
-		a   *secureauditv1.AzureRoleAssignment
+		who      string
+		a        *secureauditv1.AzureRoleAssignment
+		disabled bool
 	}
 	var hits []hit
 	if b.subject.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP {
 		for _, g := range e.groupsOf(b.subject) {
 			for _, a := range e.d.assignments[lower(g.GetId())] {
-				hits = append(hits, hit{"group " + groupName(g), a})
+				hits = append(hits, hit{who: "group " + groupName(g), a: a})
 			}
 		}
 	}
 	for _, m := range ms {
 		for _, a := range e.d.assignments[m.id()] {
-			hits = append(hits, hit{person(m), a})
+			hits = append(hits, hit{who: person(m), a: a, disabled: m.user != nil && !m.user.GetAccountEnabled()})
 		}
 	}
 	if len(hits) == 0 {
 		return
 	}
-	admin, eligibleAdmin := false, false
+	// A hit raises the finding only when it works today: a standing
+	// assignment of an account that can sign in. An eligible one (PIM) is a
+	// path once activated; a disabled account's is a path once re-enabled.
+	// Both are reported, neither raises.
+	admin, eligibleAdmin, standing := false, false, false
 	parts := make([]string, len(hits))
 	for i, h := range hits {
 		isAdmin := adminRoles[lower(h.a.GetRoleName())] || adminRoute(h.a)
-		if h.a.GetEligible() {
-			// PIM: a path only once activated; it does not raise.
+		disabled := h.disabled
+		switch {
+		case h.a.GetEligible():
 			eligibleAdmin = eligibleAdmin || isAdmin
 			parts[i] = fmt.Sprintf("%s is eligible (PIM, activation needed) for %q at %s", h.who, h.a.GetRoleName(), h.a.GetScope())
-			continue
+		case disabled:
+			parts[i] = fmt.Sprintf("%s holds %q at %s (the account is disabled: no path until it is re-enabled)", h.who, h.a.GetRoleName(), h.a.GetScope())
+		default:
+			standing = true
+			admin = admin || isAdmin
+			parts[i] = fmt.Sprintf("%s holds %q at %s", h.who, h.a.GetRoleName(), h.a.GetScope())
 		}
-		admin = admin || isAdmin
-		parts[i] = fmt.Sprintf("%s holds %q at %s", h.who, h.a.GetRoleName(), h.a.GetScope())
 	}
 	sev, reasons := ruleByID(AzurePath).Severity, []string{"base HIGH"}
-	if admin {
+	switch {
+	case admin:
 		sev, reasons = secureauditv1.Severity_SEVERITY_CRITICAL, append(reasons, "admin Azure role: -> CRITICAL")
-	} else if eligibleAdmin && b.subject.GetKind() != secureauditv1.SubjectKind_SUBJECT_KIND_GROUP {
-		reasons = append(reasons, "admin Azure role eligible only (PIM): not raised")
-	} else if b.subject.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP {
+	case !standing:
+		if eligibleAdmin {
+			reasons = append(reasons, "admin Azure role eligible only (PIM), or held by a disabled account: not raised")
+		} else {
+			reasons = append(reasons, "no standing assignment of an enabled account: not raised")
+		}
+	case b.subject.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
 		sev, reasons = secureauditv1.Severity_SEVERITY_CRITICAL, append(reasons, "group subject: -> CRITICAL")
 	}
 	detail := fmt.Sprintf("Besides %s: %s.", b.text(), strings.Join(parts, "; "))
+	// The command removes the route that works today, if one does.
+	fix := hits[0].a
+	for _, h := range hits {
+		if !h.a.GetEligible() && !h.disabled {
+			fix = h.a
+			break
+		}
+	}
 	e.add(AzurePath, sev, strings.Join(reasons, "; "), e.subjectRef(b.subject), b.ref, b.scope(), detail,
-		"az role assignment delete --ids "+hits[0].a.GetId(), bindingKey(b)...)
+		removeAssignment(fix), bindingKey(b)...)
+}
+
+// removeAssignment is the command that removes one Azure role assignment:
+// a standing one is deleted; an eligible one (Privileged Identity
+// Management) cannot be, and is removed by an AdminRemove eligibility
+// schedule request at its scope.
+func removeAssignment(a *secureauditv1.AzureRoleAssignment) string {
+	if !a.GetEligible() {
+		return "az role assignment delete --ids " + a.GetId()
+	}
+	return "az rest --method put --url 'https://management.azure.com" + a.GetScope() +
+		"/providers/Microsoft.Authorization/roleEligibilityScheduleRequests/<new-guid>?api-version=2020-10-01' " +
+		"--body '{\"properties\":{\"principalId\":\"" + a.GetPrincipalId() + "\",\"roleDefinitionId\":\"" +
+		cmp.Or(a.GetRoleDefinitionId(), "<role-definition-id of "+a.GetRoleName()+">") + "\",\"requestType\":\"AdminRemove\"}}'"
 }
 
 // groupsOf lists the group a subject names and its nested groups.

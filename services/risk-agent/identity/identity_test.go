@@ -297,3 +297,25 @@ func TestCredentialFix(t *testing.T) {
 		t.Errorf("ENTRA-013 fixes (-want +got):\n%s", diff)
 	}
 }
+
+// TestAzurePathCommands: ENTRA-008's command removes the route it names
+// the way Azure allows: a standing assignment is deleted; an eligible one
+// (PIM) cannot be deleted with az role assignment delete and is removed by
+// an AdminRemove eligibility schedule request at its scope, naming its
+// principal.
+func TestAzurePathCommands(t *testing.T) {
+	got := map[string]string{}
+	for _, f := range fixture(t, filepath.Join("testdata", "rules", "ENTRA-008"), identity.Config{}) {
+		if f.GetRuleId() == "ENTRA-008" {
+			got[f.GetBinding().GetName()] = f.GetRemediation()
+		}
+	}
+	if r := got["pim-only"]; !strings.Contains(r, "roleEligibilityScheduleRequests/<new-guid>?api-version=2020-10-01") ||
+		!strings.Contains(r, `"requestType":"AdminRemove"`) || !strings.Contains(r, `"principalId":"00000002-0000-4000-8000-000000000002"`) ||
+		strings.Contains(r, "az role assignment delete") {
+		t.Errorf("an eligible route's command: %q", r)
+	}
+	if r := got["ops"]; !strings.Contains(r, "az role assignment delete --ids /subscriptions/") {
+		t.Errorf("a standing route's command: %q", r)
+	}
+}

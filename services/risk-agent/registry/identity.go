@@ -50,7 +50,7 @@ var identityRules = []Rule{
 		ID: "ENTRA-008", Title: "second path to the cluster through Azure RBAC", Severity: high,
 		Rationale:   "A principal bound in Kubernetes also holds an Azure role assignment that reaches the cluster (AKS cluster admin/user credentials, AKS RBAC roles, or Owner, Contributor, User Access Administrator on the cluster, its resource group or subscription). Removing the Kubernetes binding does not remove its access.",
 		Controls:    []string{"SOC2-CC6.3"},
-		Remediation: "Remove the Azure role assignment, or the Kubernetes binding, so that one reviewed path remains.",
+		Remediation: "Remove the Azure role assignment (an eligible one through an AdminRemove eligibility schedule request), or the Kubernetes binding, so that one reviewed path remains.",
 	},
 	{
 		ID: "ENTRA-009", Title: "CI/CD service principal authenticating with a secret or certificate", Severity: high,
