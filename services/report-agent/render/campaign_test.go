@@ -2,6 +2,7 @@ package render
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -123,4 +124,60 @@ func mustJSON(t *testing.T, r *secureauditv1.Report) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestRevocationNotCarriedOutInOSCAL: a revocation found still present is
+// an observation of its own and keeps SOC 2 CC6.2 not satisfied, even in
+// a report with no finding citing CC6.2; verified revocations alone leave
+// it satisfied.
+func TestRevocationNotCarriedOutInOSCAL(t *testing.T) {
+	state := func(r *secureauditv1.Report) (string, string) {
+		t.Helper()
+		data, err := OSCAL(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			AR struct {
+				Results []struct {
+					Observations []struct {
+						Description string `json:"description"`
+					} `json:"observations"`
+					Findings []struct {
+						Target struct {
+							TargetID string `json:"target-id"`
+							Status   struct {
+								State string `json:"state"`
+							} `json:"status"`
+						} `json:"target"`
+					} `json:"findings"`
+				} `json:"results"`
+			} `json:"assessment-results"`
+		}
+		if err := json.Unmarshal(data, &doc); err != nil {
+			t.Fatal(err)
+		}
+		var obs string
+		for _, o := range doc.AR.Results[0].Observations {
+			if strings.Contains(o.Description, "was not carried out") {
+				obs = o.Description
+			}
+		}
+		for _, f := range doc.AR.Results[0].Findings {
+			if f.Target.TargetID == "soc2-cc6.2" {
+				return f.Target.Status.State, obs
+			}
+		}
+		return "absent", obs
+	}
+	r := campaignReport()
+	r.Findings = nil // nothing else cites CC6.2
+	got, obs := state(r)
+	if got != "not-satisfied" || !strings.Contains(obs, "eve@example.com") || !strings.Contains(obs, "ClusterRoleBinding eve-admin") {
+		t.Errorf("with a revocation still present: soc2-cc6.2 %s, observation %q", got, obs)
+	}
+	r.Review.Revocations = r.Review.Revocations[:2] // verified ones only
+	if got, obs := state(r); got == "not-satisfied" || obs != "" {
+		t.Errorf("with verified revocations only: soc2-cc6.2 %s, observation %q", got, obs)
+	}
 }

@@ -186,6 +186,9 @@ func WriteOSCAL(w io.Writer, r *secureauditv1.Report) error {
 	})
 }
 
+// revocationControl is the control a revocation not carried out breaks.
+const revocationControl = "SOC2-CC6.2"
+
 // The paths of the OSCAL document's large arrays.
 const (
 	oscalObservations = "assessment-results/results/observations"
@@ -269,6 +272,55 @@ func oscalDocument(r *secureauditv1.Report) (any, error) {
 			Collected: at,
 			Remarks:   remarks,
 		})
+	}
+	// A revocation the access review asked for and this audit found not
+	// carried out is a finding of its own against CC6.2 (access removed
+	// when no longer needed): the control cannot be satisfied while it
+	// stands, whatever the rule hits say.
+	for _, x := range r.GetReview().GetRevocations() {
+		if x.GetState() != secureauditv1.RevocationState_REVOCATION_STATE_STILL_PRESENT {
+			continue
+		}
+		obsID := id("revocation", fmt.Sprint(x.GetId()))
+		controls[revocationControl] = true
+		byControl[revocationControl] = append(byControl[revocationControl], obsID)
+		origin := "decided by " + deciderText(x.GetDecidedBy())
+		if x.GetDecidedBy() == nil {
+			origin = "the report's Revoke action on finding " + x.GetFindingId()
+		}
+		var left []string
+		for _, b := range x.GetRemaining() {
+			left = append(left, bindingText(b))
+		}
+		sev := x.GetSeverity()
+		if sev == secureauditv1.Severity_SEVERITY_UNSPECIFIED {
+			sev = secureauditv1.Severity_SEVERITY_HIGH
+		}
+		observations = append(observations, oscalObservation{
+			UUID:  id("revocation", fmt.Sprint(x.GetId())),
+			Title: "revoked access still present",
+			Description: fmt.Sprintf("A revocation of %s's access (%s, at audit %s) was not carried out: still granted through %s, %d %s after it was asked for.",
+				subjectText(x.GetSubject()), origin, x.GetAuditId(), firstNonEmpty(strings.Join(left, ", "), "its bindings"),
+				x.GetAuditsSurvived(), plural(int(x.GetAuditsSurvived()), "audit", "audits")),
+			Props: []oscalProp{
+				prop("revocation-id", fmt.Sprint(x.GetId())),
+				prop("rule-id", RevocationRuleID),
+				prop("severity", strings.ToLower(severityText(sev))),
+				prop("action", strings.ToLower(string(ActionRevoke))),
+			},
+			Methods: []string{"TEST"},
+			Types:   []string{"finding"},
+			Subjects: []oscalSubject{{
+				SubjectUUID: id("subject", subjectKey(x.GetSubject())),
+				Type:        "party",
+				Title:       subjectText(x.GetSubject()),
+			}},
+			Collected: at,
+			Remarks:   "Remediation: remove the binding, or the subject from it.",
+		})
+	}
+	if _, ok := titles[revocationControl]; !ok && controls[revocationControl] {
+		titles[revocationControl] = "Access is granted on authorization and removed when no longer needed"
 	}
 	ids := make([]string, 0, len(controls))
 	for c := range controls {
