@@ -912,6 +912,13 @@ func revokeAction(f *secureauditv1.Finding) bool {
 	}
 	identity := f.GetFamily() == secureauditv1.RuleFamily_RULE_FAMILY_IDENTITY
 	switch {
+	case f.GetCredentialFix() != secureauditv1.CredentialFix_CREDENTIAL_FIX_UNSPECIFIED:
+		// An application credential (ENTRA-013) is removed or rotated; the
+		// identity keeps its access, so nothing is revoked to verify.
+		return false
+	case f.GetFamily() == secureauditv1.RuleFamily_RULE_FAMILY_AKS && f.GetSubject() == nil:
+		// A cluster setting is reconfigured, not revoked.
+		return false
 	case f.GetBindingReconciled() && !identity:
 		return false
 	case f.GetSeverity() == secureauditv1.Severity_SEVERITY_CRITICAL:

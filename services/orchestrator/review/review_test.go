@@ -388,6 +388,10 @@ func TestRevokeActionsTracked(t *testing.T) {
 		sa := &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT, Name: "ci", Namespace: "ci"}
 		reconciled := finding("5555555555555555", user("alice@example.com"), "alice-admin", crit, rbac)
 		reconciled.BindingReconciled = true
+		// An application credential's hygiene is fixed on the credential
+		// (the report says "Remove the credential"), never revoked.
+		credential := finding("7777777777777777", user("00000004-0000-4000-8000-000000000004"), "app-view", high, ident)
+		credential.CredentialFix = secureauditv1.CredentialFix_CREDENTIAL_FIX_REMOVE
 		main := []*secureauditv1.Finding{
 			finding("1111111111111111", user("dave@example.com"), "dave-view", crit, rbac),
 			finding("2222222222222222", user("dave@example.com"), "dave-view", crit, rbac), // the same grant
@@ -395,6 +399,7 @@ func TestRevokeActionsTracked(t *testing.T) {
 			finding("4444444444444444", user("mallory@example.com"), "mallory-extra", high, rbac),
 			finding("6666666666666666", sa, "ci-admin", crit, rbac),
 			reconciled,
+			credential,
 		}
 		first := f.audit(t, "0b6f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview(), main...)
 		st, err := f.reg.Status(ctx, first.GetAuditId())
