@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -257,8 +258,11 @@ func TestReviewCycle(t *testing.T) {
 	if target == nil {
 		t.Fatal("the example has no RBAC finding of the binding backup-operator-secrets")
 	}
+	// It expires on the wall clock (the orchestrator's only clock) a
+	// minute from now, within the cycle.
+	expires := time.Now().Add(time.Minute).UTC().Truncate(time.Second)
 	stdout, stderr, code = run(operator, "accept", target.GetId(), "--reason", "nightly backups read every Secret; alerting on use", "--ticket", "SEC-42",
-		"--expires", time.Now().AddDate(0, 0, 30).UTC().Format(time.DateOnly), "--id-token-file", alice)
+		"--expires", expires.Format(time.RFC3339), "--id-token-file", alice)
 	m := regexp.MustCompile(`requested acceptance (\d+) of `).FindStringSubmatch(stdout)
 	if code != 0 || m == nil {
 		t.Fatalf("accept: exit %d\n%s%s", code, stdout, stderr)
@@ -288,6 +292,9 @@ func TestReviewCycle(t *testing.T) {
 	}
 
 	second, out := audit("second")
+	if !time.Now().Before(expires) {
+		t.Fatal("the acceptance expired before the second audit ended: the machine is too slow for this test's one-minute acceptance")
+	}
 	// Bob's Revoke is verified; so is the report's own Revoke action on
 	// Carol's grant; the other Revoke actions of the first report, not
 	// carried out, are still present, high.
@@ -347,6 +354,23 @@ func TestReviewCycle(t *testing.T) {
 		t.Errorf("review status of the first campaign: exit %d\n%s", code, stdout)
 	}
 
+	// The acceptance expires: the next audit puts the finding back in the
+	// main list, flagged.
+	time.Sleep(time.Until(expires) + time.Second)
+	afterExpiry, out3 := audit("third")
+	var back bool
+	for _, af := range afterExpiry.GetReturnedRisks() {
+		if af.GetFinding().GetId() == target.GetId() && af.GetStatus() == secureauditv1.AcceptanceStatus_ACCEPTANCE_STATUS_EXPIRED {
+			back = true
+		}
+	}
+	if !back || len(afterExpiry.GetAcceptedRisks()) != 0 || !slices.ContainsFunc(afterExpiry.GetFindings(), func(f *secureauditv1.Finding) bool { return f.GetId() == target.GetId() }) {
+		t.Errorf("after the acceptance expired: returned %v, accepted %v", afterExpiry.GetReturnedRisks(), afterExpiry.GetAcceptedRisks())
+	}
+	if md, err := os.ReadFile(filepath.Join(out3, "report.md")); err != nil || !strings.Contains(string(md), "**Back from a risk acceptance: acceptance expired.**") {
+		t.Errorf("the third report.md does not flag the expired acceptance (%v)", err)
+	}
+
 	// The evidence bundle over the cycle verifies with the orchestrator's
 	// key and names each person.
 	bundle := filepath.Join(dir, "evidence.bundle")
@@ -383,6 +407,7 @@ func TestReviewCycle(t *testing.T) {
 		`"criteria":["CC6.2"]`,
 		"Alice Operator \\u003calice@example.com\\u003e requested the acceptance",
 		"Bob Reviewer \\u003cbob@example.com\\u003e approved acceptance " + m[1],
+		"acceptance " + m[1] + " of " + target.GetRuleId(), "expired at " + expires.Format(time.RFC3339),
 		`"oid":"oid-bob"`, `"oid":"oid-alice"`,
 	} {
 		if !strings.Contains(all, want) && !strings.Contains(all, strings.NewReplacer(`\u003c`, "<", `\u003e`, ">").Replace(want)) {
