@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"secureaudit.dev/cli/client"
 	"secureaudit.dev/cli/stack"
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
@@ -90,5 +91,33 @@ func TestFleetTable(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// TestFleetReportFlags: --format takes md, html or both and refuses
+// others; --out and --trend without --format, and --format with -o, are
+// usage errors, all before the orchestrator is dialled.
+func TestFleetReportFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"fleet", "--format", "json"}, `unknown fleet report format "json"`},
+		{[]string{"fleet", "--format", ","}, "no fleet report format given"},
+		{[]string{"fleet", "--out", "dir"}, "--out and --trend are for the fleet report"},
+		{[]string{"fleet", "--trend", "3"}, "--out and --trend are for the fleet report"},
+		{[]string{"fleet", "--format", "md", "-o", "json"}, "give one of them"},
+	} {
+		var stdout, stderr bytes.Buffer
+		root := New(&stdout, &stderr)
+		root.SetArgs(append(tt.args, "--state-dir", t.TempDir()))
+		err := root.Execute()
+		if err == nil || exitCode(err) != ExitUsage || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v (exit %d), want a usage error saying %q", tt.args, err, exitCode(err), tt.want)
+		}
+	}
+	got, err := client.ParseFleetFormats("html, md,html")
+	if err != nil || len(got) != 2 || got[0].File != "fleet.html" || got[1].File != "fleet.md" {
+		t.Errorf("ParseFleetFormats(html, md,html) = %v, %v", got, err)
 	}
 }
