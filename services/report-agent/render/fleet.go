@@ -117,9 +117,9 @@ type chartPart struct {
 
 // Chart dimensions, in SVG user units.
 const (
-	chartHeight = 60
-	barWidth    = 18
-	barGap      = 6
+	chartHeight = 80
+	barWidth    = 24
+	barGap      = 8
 )
 
 var stateText = map[string]string{

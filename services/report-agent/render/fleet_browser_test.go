@@ -128,7 +128,7 @@ func TestFleetHTMLInBrowser(t *testing.T) {
 		{"cluster rows shown at first", rowsBefore, 3},
 		{"trend charts (clusters with audits)", charts, 2},
 		{"aks-east's bars (audits in its trend)", eastBars, 4},
-		{"aks-east's chart width", eastWidth, 96},
+		{"aks-east's chart width", eastWidth, 128},
 		{"cluster rows with environment=prod", rowsProd, 2},
 		{"cluster sections with environment=prod", sectionsProd, 2},
 		{"count shown with environment=prod", shownProd, "2 of 3 shown"},

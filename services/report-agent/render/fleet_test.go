@@ -98,10 +98,10 @@ func TestFleetHTML(t *testing.T) {
 	for _, want := range []string{
 		`content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'"`,
 		`<tr class="cluster-row" data-labels="environment=prod owner=platform-team">`,
-		`<svg class="trend" role="img" aria-label="trend of aks-east: counts by severity of its newest 4 audits" width="96" height="60"`,
+		`<svg class="trend" role="img" aria-label="trend of aks-east: counts by severity of its newest 4 audits" width="128" height="80"`,
 		// The newest aks-east audit: 80 findings, the tallest bar, its
 		// critical part on top.
-		`<rect class="critical" x="72" y="2" width="18" height="17"></rect>`,
+		`<rect class="critical" x="96" y="4" width="24" height="22"></rect>`,
 		`x_&lt;script&gt;`,
 		`&lt;b&gt;not&lt;/b&gt;`,
 	} {
