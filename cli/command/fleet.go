@@ -32,7 +32,8 @@ counts by severity of its last succeeded audit and what that audit found new (+)
 since the audit before it, the failed audits since, overdue schedules, and each cluster's worst
 findings.
 
-With --format md, html or md,html it writes the fleet report instead, rendered by the
+--trend N adds each cluster's newest N audits' counts, oldest first. With --format md, html or
+md,html it writes the fleet report instead, rendered by the
 report-agent like the cluster report: the same view with each cluster's trend (the counts by
 severity of its newest --trend audits, default 10), to fleet.md and fleet.html in --out.
 
@@ -55,8 +56,8 @@ severity of its newest --trend audits, default 10), to fleet.md and fleet.html i
 				if formats, err = client.ParseFleetFormats(format); err != nil {
 					return usageError(err)
 				}
-			} else if cmd.Flags().Changed("out") || cmd.Flags().Changed("trend") {
-				return usageError(errors.New("--out and --trend are for the fleet report: add --format md, html or md,html"))
+			} else if cmd.Flags().Changed("out") {
+				return usageError(errors.New("--out is for the fleet report: add --format md, html or md,html"))
 			}
 			c, err := dialOrchestrator(&f)
 			if err != nil {
@@ -70,7 +71,7 @@ severity of its newest --trend audits, default 10), to fleet.md and fleet.html i
 				}
 				return err
 			}
-			resp, err := c.Clusters().GetFleetSummary(cmd.Context(), &secureauditv1.GetFleetSummaryRequest{Labels: want, Worst: worst})
+			resp, err := c.Clusters().GetFleetSummary(cmd.Context(), &secureauditv1.GetFleetSummaryRequest{Labels: want, Worst: worst, Trend: trend})
 			if err != nil {
 				return fmt.Errorf("fleet summary: %w", err)
 			}
@@ -85,7 +86,7 @@ severity of its newest --trend audits, default 10), to fleet.md and fleet.html i
 	outputFlag(cmd, &output)
 	cmd.Flags().StringVar(&format, "format", "", "write the fleet report in these formats instead: md, html or md,html")
 	cmd.Flags().StringVar(&out, "out", "out", "with --format: directory to write fleet.md and fleet.html to")
-	cmd.Flags().Uint32Var(&trend, "trend", 0, "with --format: audits per cluster in the trend (default 10, at most 50)")
+	cmd.Flags().Uint32Var(&trend, "trend", 0, "audits per cluster in the trend, at most 50 (the report's default 10; the summary shows none unless given)")
 	return cmd
 }
 
@@ -133,6 +134,24 @@ func fleetTable(w io.Writer, resp *secureauditv1.GetFleetSummaryResponse) error 
 		for _, n := range notes {
 			fmt.Fprintln(w, "  "+n)
 		}
+	}
+	var trend bool
+	for _, s := range resp.GetClusters() {
+		if len(s.GetTrend()) == 0 {
+			continue
+		}
+		if !trend {
+			fmt.Fprintln(w, "\ntrend (CRIT/HIGH/MED/LOW/INFO of each audit, oldest first; x: no report):")
+			trend = true
+		}
+		points := make([]string, len(s.GetTrend()))
+		for i, a := range s.GetTrend() {
+			points[i] = "x"
+			if a.GetState() == secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED {
+				points[i] = counts(a.GetSummary())
+			}
+		}
+		fmt.Fprintf(w, "  %s  %s\n", s.GetCluster().GetName(), strings.Join(points, " "))
 	}
 	var shown bool
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -60,7 +60,8 @@ func TestFleetTable(t *testing.T) {
 			{Cluster: &secureauditv1.Cluster{Name: "aks-prod", Labels: map[string]string{"owner": "b", "environment": "prod"}},
 				LastAudit: failed, LastSucceeded: ok, HasPrevious: true, NewFindings: 4, ResolvedFindings: 2, FailedAudits: 1, LastFailed: failed,
 				WorstFindings:    []*secureauditv1.Finding{{Id: "00000000000000ff", RuleId: "RBAC-001", Title: "cluster-admin bound", Severity: secureauditv1.Severity_SEVERITY_CRITICAL}},
-				OverdueSchedules: []*secureauditv1.Schedule{{Name: "nightly", NextRun: at}}},
+				OverdueSchedules: []*secureauditv1.Schedule{{Name: "nightly", NextRun: at}},
+				Trend:            []*secureauditv1.Audit{ok, failed}},
 			{Cluster: &secureauditv1.Cluster{Name: "aks-new"}},
 		},
 	})
@@ -86,6 +87,7 @@ func TestFleetTable(t *testing.T) {
 		"aks-prod: audit a2 failed: rbac-agent: collect: unavailable",
 		"aks-prod: schedule nightly overdue: due 2026-12-07T09:00:00Z",
 		"aks-prod  critical  RBAC-001  00000000000000ff  cluster-admin bound",
+		"\n  aks-prod  1/2/0/0/0 x\n",
 		"2 clusters",
 	} {
 		if !strings.Contains(b.String(), want) {
@@ -95,7 +97,7 @@ func TestFleetTable(t *testing.T) {
 }
 
 // TestFleetReportFlags: --format takes md, html or both and refuses
-// others; --out and --trend without --format, and --format with -o, are
+// others; --out without --format, and --format with -o, are
 // usage errors, all before the orchestrator is dialled.
 func TestFleetReportFlags(t *testing.T) {
 	for _, tt := range []struct {
@@ -104,8 +106,7 @@ func TestFleetReportFlags(t *testing.T) {
 	}{
 		{[]string{"fleet", "--format", "json"}, `unknown fleet report format "json"`},
 		{[]string{"fleet", "--format", ","}, "no fleet report format given"},
-		{[]string{"fleet", "--out", "dir"}, "--out and --trend are for the fleet report"},
-		{[]string{"fleet", "--trend", "3"}, "--out and --trend are for the fleet report"},
+		{[]string{"fleet", "--out", "dir"}, "--out is for the fleet report"},
 		{[]string{"fleet", "--format", "md", "-o", "json"}, "give one of them"},
 	} {
 		var stdout, stderr bytes.Buffer
