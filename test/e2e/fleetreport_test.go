@@ -77,6 +77,12 @@ func TestFleetReportCommand(t *testing.T) {
 		}
 	}
 
+	// The summary with the trend: both audits of aks-east, oldest first.
+	out = run(0, "fleet", "--label", "environment=prod", "--trend", "5")
+	if !strings.Contains(out, "\ntrend (") || !strings.Contains(out, "\n  aks-east  23/35/18/3/0 23/35/18/3/0\n") {
+		t.Errorf("fleet --trend 5:\n%s", out)
+	}
+
 	// JSON is not a fleet report format: a usage error before any call.
 	if _, stderr, code := cli(t, append([]string{"fleet", "--format", "json", "--out", dir}, conn...)...); code != 2 || !strings.Contains(stderr, `unknown fleet report format "json"`) {
 		t.Errorf("fleet --format json: exit %d, stderr:\n%s", code, stderr)
