@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"secureaudit.dev/cli/client"
 	"secureaudit.dev/cli/stack"
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
@@ -59,7 +60,8 @@ func TestFleetTable(t *testing.T) {
 			{Cluster: &secureauditv1.Cluster{Name: "aks-prod", Labels: map[string]string{"owner": "b", "environment": "prod"}},
 				LastAudit: failed, LastSucceeded: ok, HasPrevious: true, NewFindings: 4, ResolvedFindings: 2, FailedAudits: 1, LastFailed: failed,
 				WorstFindings:    []*secureauditv1.Finding{{Id: "00000000000000ff", RuleId: "RBAC-001", Title: "cluster-admin bound", Severity: secureauditv1.Severity_SEVERITY_CRITICAL}},
-				OverdueSchedules: []*secureauditv1.Schedule{{Name: "nightly", NextRun: at}}},
+				OverdueSchedules: []*secureauditv1.Schedule{{Name: "nightly", NextRun: at}},
+				Trend:            []*secureauditv1.Audit{ok, failed}},
 			{Cluster: &secureauditv1.Cluster{Name: "aks-new"}},
 		},
 	})
@@ -85,10 +87,38 @@ func TestFleetTable(t *testing.T) {
 		"aks-prod: audit a2 failed: rbac-agent: collect: unavailable",
 		"aks-prod: schedule nightly overdue: due 2026-12-07T09:00:00Z",
 		"aks-prod  critical  RBAC-001  00000000000000ff  cluster-admin bound",
+		"\n  aks-prod  1/2/0/0/0 x\n",
 		"2 clusters",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// TestFleetReportFlags: --format takes md, html or both and refuses
+// others; --out without --format, and --format with -o, are
+// usage errors, all before the orchestrator is dialled.
+func TestFleetReportFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"fleet", "--format", "json"}, `unknown fleet report format "json"`},
+		{[]string{"fleet", "--format", ","}, "no fleet report format given"},
+		{[]string{"fleet", "--out", "dir"}, "--out is for the fleet report"},
+		{[]string{"fleet", "--format", "md", "-o", "json"}, "give one of them"},
+	} {
+		var stdout, stderr bytes.Buffer
+		root := New(&stdout, &stderr)
+		root.SetArgs(append(tt.args, "--state-dir", t.TempDir()))
+		err := root.Execute()
+		if err == nil || exitCode(err) != ExitUsage || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v (exit %d), want a usage error saying %q", tt.args, err, exitCode(err), tt.want)
+		}
+	}
+	got, err := client.ParseFleetFormats("html, md,html")
+	if err != nil || len(got) != 2 || got[0].File != "fleet.html" || got[1].File != "fleet.md" {
+		t.Errorf("ParseFleetFormats(html, md,html) = %v, %v", got, err)
 	}
 }

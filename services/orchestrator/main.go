@@ -322,6 +322,10 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	// A schedule is overdue in the fleet view when a few ticks passed its
 	// next run without the scheduler running it.
 	clusterOpts = append(clusterOpts, cluster.WithFleet(st), cluster.WithOverdueAfter(max(cluster.DefaultOverdueAfter, 3*tick)), cluster.WithEvidence(evlog))
+	if agents.Report != nil {
+		// The fleet report is rendered by the report-agent, as audits' are.
+		clusterOpts = append(clusterOpts, cluster.WithRenderer(agents.Report))
+	}
 	clusters := cluster.NewServer(st, svc.Log, clusterOpts...)
 
 	g, ctx := errgroup.WithContext(ctx)

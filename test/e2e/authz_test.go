@@ -57,6 +57,7 @@ var allowedCaller = map[string]string{
 	"/secureaudit.v1.EntraService/Resolve":                identity.Orchestrator,
 	"/secureaudit.v1.RiskService/Assess":                  identity.Orchestrator,
 	"/secureaudit.v1.ReportService/Render":                identity.Orchestrator,
+	"/secureaudit.v1.ReportService/RenderFleet":           identity.Orchestrator,
 	"/secureaudit.v1.AuditService/StartAudit":             identity.CLI,
 	"/secureaudit.v1.AuditService/GetAudit":               identity.CLI,
 	"/secureaudit.v1.AuditService/ListAudits":             identity.CLI,
@@ -86,6 +87,7 @@ var allowedCaller = map[string]string{
 	"/secureaudit.v1.ReviewService/DecideReview":          identity.CLI,
 	"/secureaudit.v1.ReviewService/ImportReview":          identity.CLI,
 	"/secureaudit.v1.ReviewService/GetReviewStatus":       identity.CLI,
+	"/secureaudit.v1.ClusterService/GetFleetReport":       identity.CLI,
 }
 
 // methods lists every RPC of the contracts.

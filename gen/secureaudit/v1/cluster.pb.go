@@ -555,7 +555,10 @@ type GetFleetSummaryRequest struct {
 	// labels, when set, keep the clusters that carry every one of them.
 	Labels map[string]string `protobuf:"bytes,1,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// worst is how many of each cluster's worst findings to return (0: 5).
-	Worst         uint32 `protobuf:"varint,2,opt,name=worst,proto3" json:"worst,omitempty"`
+	Worst uint32 `protobuf:"varint,2,opt,name=worst,proto3" json:"worst,omitempty"`
+	// trend, when set, returns each cluster's newest this many audits
+	// (ClusterSummary.trend).
+	Trend         uint32 `protobuf:"varint,720,opt,name=trend,proto3" json:"trend,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -600,6 +603,13 @@ func (x *GetFleetSummaryRequest) GetLabels() map[string]string {
 func (x *GetFleetSummaryRequest) GetWorst() uint32 {
 	if x != nil {
 		return x.Worst
+	}
+	return 0
+}
+
+func (x *GetFleetSummaryRequest) GetTrend() uint32 {
+	if x != nil {
+		return x.Trend
 	}
 	return 0
 }
@@ -702,7 +712,11 @@ type ClusterSummary struct {
 	// last_succeeded (of its latest 100 audits).
 	FailedAudits uint32 `protobuf:"varint,10,opt,name=failed_audits,json=failedAudits,proto3" json:"failed_audits,omitempty"`
 	// last_failed is the newest of them, with its error.
-	LastFailed    *Audit `protobuf:"bytes,11,opt,name=last_failed,json=lastFailed,proto3" json:"last_failed,omitempty"`
+	LastFailed *Audit `protobuf:"bytes,11,opt,name=last_failed,json=lastFailed,proto3" json:"last_failed,omitempty"`
+	// trend is the cluster's newest audits (GetFleetSummaryRequest.trend of
+	// them, any state), oldest first; each succeeded one's summary is its
+	// counts by severity.
+	Trend         []*Audit `protobuf:"bytes,720,rep,name=trend,proto3" json:"trend,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -814,11 +828,153 @@ func (x *ClusterSummary) GetLastFailed() *Audit {
 	return nil
 }
 
+func (x *ClusterSummary) GetTrend() []*Audit {
+	if x != nil {
+		return x.Trend
+	}
+	return nil
+}
+
+// GetFleetReportRequest selects the clusters and formats of the fleet report.
+type GetFleetReportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// labels, when set, keep the clusters that carry every one of them.
+	Labels map[string]string `protobuf:"bytes,1,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// worst is how many of each cluster's worst findings to show (0: 5).
+	Worst uint32 `protobuf:"varint,2,opt,name=worst,proto3" json:"worst,omitempty"`
+	// trend is how many of each cluster's newest audits the trend shows (0: 10).
+	Trend uint32 `protobuf:"varint,3,opt,name=trend,proto3" json:"trend,omitempty"`
+	// formats are MARKDOWN and HTML.
+	Formats       []ReportFormat `protobuf:"varint,4,rep,packed,name=formats,proto3,enum=secureaudit.v1.ReportFormat" json:"formats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFleetReportRequest) Reset() {
+	*x = GetFleetReportRequest{}
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFleetReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFleetReportRequest) ProtoMessage() {}
+
+func (x *GetFleetReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFleetReportRequest.ProtoReflect.Descriptor instead.
+func (*GetFleetReportRequest) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_cluster_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetFleetReportRequest) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *GetFleetReportRequest) GetWorst() uint32 {
+	if x != nil {
+		return x.Worst
+	}
+	return 0
+}
+
+func (x *GetFleetReportRequest) GetTrend() uint32 {
+	if x != nil {
+		return x.Trend
+	}
+	return 0
+}
+
+func (x *GetFleetReportRequest) GetFormats() []ReportFormat {
+	if x != nil {
+		return x.Formats
+	}
+	return nil
+}
+
+// GetFleetReportResponse is one chunk of one fleet document.
+type GetFleetReportResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Format ReportFormat           `protobuf:"varint,1,opt,name=format,proto3,enum=secureaudit.v1.ReportFormat" json:"format,omitempty"`
+	Data   []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// last marks the document's final chunk.
+	Last          bool `protobuf:"varint,3,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFleetReportResponse) Reset() {
+	*x = GetFleetReportResponse{}
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFleetReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFleetReportResponse) ProtoMessage() {}
+
+func (x *GetFleetReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFleetReportResponse.ProtoReflect.Descriptor instead.
+func (*GetFleetReportResponse) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_cluster_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *GetFleetReportResponse) GetFormat() ReportFormat {
+	if x != nil {
+		return x.Format
+	}
+	return ReportFormat_REPORT_FORMAT_UNSPECIFIED
+}
+
+func (x *GetFleetReportResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *GetFleetReportResponse) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
 var File_secureaudit_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x1csecureaudit/v1/cluster.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/audit.proto\x1a\x1csecureaudit/v1/finding.proto\"\x99\t\n" +
+	"\x1csecureaudit/v1/cluster.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1asecureaudit/v1/audit.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x1bsecureaudit/v1/report.proto\"\x99\t\n" +
 	"\aCluster\x12>\n" +
 	"\x04name\x18\x01 \x01(\tB*\xbaH'r%\x10\x01\x18?2\x1f^[a-z0-9]([-a-z0-9]*[a-z0-9])?$R\x04name\x120\n" +
 	"\ragent_address\x18\x02 \x01(\tB\v\xbaH\br\x06\x18\x80\x04\x80\x02\x01R\fagentAddress\x12k\n" +
@@ -857,10 +1013,11 @@ const file_secureaudit_v1_cluster_proto_rawDesc = "" +
 	"\x18DeregisterClusterRequest\x12\x1d\n" +
 	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\x04name\"S\n" +
 	"\x19DeregisterClusterResponse\x126\n" +
-	"\x11removed_schedules\x18\x01 \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x10removedSchedules\"\xd7\x01\n" +
+	"\x11removed_schedules\x18\x01 \x03(\tB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x10removedSchedules\"\xf7\x01\n" +
 	"\x16GetFleetSummaryRequest\x12c\n" +
 	"\x06labels\x18\x01 \x03(\v22.secureaudit.v1.GetFleetSummaryRequest.LabelsEntryB\x17\xbaH\x14\x9a\x01\x11\x10 \"\x06r\x04\x10\x01\x18?*\x05r\x03\x18\xfd\x01R\x06labels\x12\x1d\n" +
-	"\x05worst\x18\x02 \x01(\rB\a\xbaH\x04*\x02\x182R\x05worst\x1a9\n" +
+	"\x05worst\x18\x02 \x01(\rB\a\xbaH\x04*\x02\x182R\x05worst\x12\x1e\n" +
+	"\x05trend\x18\xd0\x05 \x01(\rB\a\xbaH\x04*\x02\x182R\x05trend\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9b\x02\n" +
@@ -868,7 +1025,7 @@ const file_secureaudit_v1_cluster_proto_rawDesc = "" +
 	"\bclusters\x18\x01 \x03(\v2\x1e.secureaudit.v1.ClusterSummaryB\t\xbaH\x06\x92\x01\x03\x10\x90NR\bclusters\x12>\n" +
 	"\x06totals\x18\x02 \x01(\v2\x1e.secureaudit.v1.SeverityCountsB\x06\xbaH\x03\xc8\x01\x01R\x06totals\x12E\n" +
 	"\fgenerated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vgeneratedAt\x122\n" +
-	"\x15overdue_after_seconds\x18\x04 \x01(\rR\x13overdueAfterSeconds\"\xd6\x04\n" +
+	"\x15overdue_after_seconds\x18\x04 \x01(\rR\x13overdueAfterSeconds\"\x8e\x05\n" +
 	"\x0eClusterSummary\x129\n" +
 	"\acluster\x18\x01 \x01(\v2\x17.secureaudit.v1.ClusterB\x06\xbaH\x03\xc8\x01\x01R\acluster\x124\n" +
 	"\n" +
@@ -883,14 +1040,29 @@ const file_secureaudit_v1_cluster_proto_rawDesc = "" +
 	"\rfailed_audits\x18\n" +
 	" \x01(\rR\ffailedAudits\x126\n" +
 	"\vlast_failed\x18\v \x01(\v2\x15.secureaudit.v1.AuditR\n" +
-	"lastFailed2\xf2\x03\n" +
+	"lastFailed\x126\n" +
+	"\x05trend\x18\xd0\x05 \x03(\v2\x15.secureaudit.v1.AuditB\b\xbaH\x05\x92\x01\x02\x102R\x05trend\"\xc3\x02\n" +
+	"\x15GetFleetReportRequest\x12b\n" +
+	"\x06labels\x18\x01 \x03(\v21.secureaudit.v1.GetFleetReportRequest.LabelsEntryB\x17\xbaH\x14\x9a\x01\x11\x10 \"\x06r\x04\x10\x01\x18?*\x05r\x03\x18\xfd\x01R\x06labels\x12\x1d\n" +
+	"\x05worst\x18\x02 \x01(\rB\a\xbaH\x04*\x02\x182R\x05worst\x12\x1d\n" +
+	"\x05trend\x18\x03 \x01(\rB\a\xbaH\x04*\x02\x182R\x05trend\x12M\n" +
+	"\aformats\x18\x04 \x03(\x0e2\x1c.secureaudit.v1.ReportFormatB\x15\xbaH\x12\x92\x01\x0f\b\x01\x10\x02\x18\x01\"\a\x82\x01\x04\x18\x01\x18\x03R\aformats\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8d\x01\n" +
+	"\x16GetFleetReportResponse\x12@\n" +
+	"\x06format\x18\x01 \x01(\x0e2\x1c.secureaudit.v1.ReportFormatB\n" +
+	"\xbaH\a\x82\x01\x04\x18\x01\x18\x03R\x06format\x12\x1d\n" +
+	"\x04data\x18\x02 \x01(\fB\t\xbaH\x06z\x04\x18\x80\x80@R\x04data\x12\x12\n" +
+	"\x04last\x18\x03 \x01(\bR\x04last2\xd5\x04\n" +
 	"\x0eClusterService\x12b\n" +
 	"\x0fRegisterCluster\x12&.secureaudit.v1.RegisterClusterRequest\x1a'.secureaudit.v1.RegisterClusterResponse\x12Y\n" +
 	"\fListClusters\x12#.secureaudit.v1.ListClustersRequest\x1a$.secureaudit.v1.ListClustersResponse\x12S\n" +
 	"\n" +
 	"GetCluster\x12!.secureaudit.v1.GetClusterRequest\x1a\".secureaudit.v1.GetClusterResponse\x12h\n" +
 	"\x11DeregisterCluster\x12(.secureaudit.v1.DeregisterClusterRequest\x1a).secureaudit.v1.DeregisterClusterResponse\x12b\n" +
-	"\x0fGetFleetSummary\x12&.secureaudit.v1.GetFleetSummaryRequest\x1a'.secureaudit.v1.GetFleetSummaryResponseB2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
+	"\x0fGetFleetSummary\x12&.secureaudit.v1.GetFleetSummaryRequest\x1a'.secureaudit.v1.GetFleetSummaryResponse\x12a\n" +
+	"\x0eGetFleetReport\x12%.secureaudit.v1.GetFleetReportRequest\x1a&.secureaudit.v1.GetFleetReportResponse0\x01B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
 
 var (
 	file_secureaudit_v1_cluster_proto_rawDescOnce sync.Once
@@ -904,7 +1076,7 @@ func file_secureaudit_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_secureaudit_v1_cluster_proto_rawDescData
 }
 
-var file_secureaudit_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_secureaudit_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_secureaudit_v1_cluster_proto_goTypes = []any{
 	(*Cluster)(nil),                   // 0: secureaudit.v1.Cluster
 	(*RegisterClusterRequest)(nil),    // 1: secureaudit.v1.RegisterClusterRequest
@@ -918,49 +1090,59 @@ var file_secureaudit_v1_cluster_proto_goTypes = []any{
 	(*GetFleetSummaryRequest)(nil),    // 9: secureaudit.v1.GetFleetSummaryRequest
 	(*GetFleetSummaryResponse)(nil),   // 10: secureaudit.v1.GetFleetSummaryResponse
 	(*ClusterSummary)(nil),            // 11: secureaudit.v1.ClusterSummary
-	nil,                               // 12: secureaudit.v1.Cluster.LabelsEntry
-	nil,                               // 13: secureaudit.v1.ListClustersRequest.LabelsEntry
-	nil,                               // 14: secureaudit.v1.GetFleetSummaryRequest.LabelsEntry
-	(*timestamppb.Timestamp)(nil),     // 15: google.protobuf.Timestamp
-	(*Audit)(nil),                     // 16: secureaudit.v1.Audit
-	(*SeverityCounts)(nil),            // 17: secureaudit.v1.SeverityCounts
-	(*Finding)(nil),                   // 18: secureaudit.v1.Finding
-	(*Schedule)(nil),                  // 19: secureaudit.v1.Schedule
+	(*GetFleetReportRequest)(nil),     // 12: secureaudit.v1.GetFleetReportRequest
+	(*GetFleetReportResponse)(nil),    // 13: secureaudit.v1.GetFleetReportResponse
+	nil,                               // 14: secureaudit.v1.Cluster.LabelsEntry
+	nil,                               // 15: secureaudit.v1.ListClustersRequest.LabelsEntry
+	nil,                               // 16: secureaudit.v1.GetFleetSummaryRequest.LabelsEntry
+	nil,                               // 17: secureaudit.v1.GetFleetReportRequest.LabelsEntry
+	(*timestamppb.Timestamp)(nil),     // 18: google.protobuf.Timestamp
+	(*Audit)(nil),                     // 19: secureaudit.v1.Audit
+	(*SeverityCounts)(nil),            // 20: secureaudit.v1.SeverityCounts
+	(*Finding)(nil),                   // 21: secureaudit.v1.Finding
+	(*Schedule)(nil),                  // 22: secureaudit.v1.Schedule
+	(ReportFormat)(0),                 // 23: secureaudit.v1.ReportFormat
 }
 var file_secureaudit_v1_cluster_proto_depIdxs = []int32{
-	12, // 0: secureaudit.v1.Cluster.labels:type_name -> secureaudit.v1.Cluster.LabelsEntry
-	15, // 1: secureaudit.v1.Cluster.registered_at:type_name -> google.protobuf.Timestamp
+	14, // 0: secureaudit.v1.Cluster.labels:type_name -> secureaudit.v1.Cluster.LabelsEntry
+	18, // 1: secureaudit.v1.Cluster.registered_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: secureaudit.v1.RegisterClusterRequest.cluster:type_name -> secureaudit.v1.Cluster
 	0,  // 3: secureaudit.v1.RegisterClusterResponse.cluster:type_name -> secureaudit.v1.Cluster
-	13, // 4: secureaudit.v1.ListClustersRequest.labels:type_name -> secureaudit.v1.ListClustersRequest.LabelsEntry
+	15, // 4: secureaudit.v1.ListClustersRequest.labels:type_name -> secureaudit.v1.ListClustersRequest.LabelsEntry
 	0,  // 5: secureaudit.v1.ListClustersResponse.clusters:type_name -> secureaudit.v1.Cluster
 	0,  // 6: secureaudit.v1.GetClusterResponse.cluster:type_name -> secureaudit.v1.Cluster
-	16, // 7: secureaudit.v1.GetClusterResponse.last_audit:type_name -> secureaudit.v1.Audit
-	14, // 8: secureaudit.v1.GetFleetSummaryRequest.labels:type_name -> secureaudit.v1.GetFleetSummaryRequest.LabelsEntry
+	19, // 7: secureaudit.v1.GetClusterResponse.last_audit:type_name -> secureaudit.v1.Audit
+	16, // 8: secureaudit.v1.GetFleetSummaryRequest.labels:type_name -> secureaudit.v1.GetFleetSummaryRequest.LabelsEntry
 	11, // 9: secureaudit.v1.GetFleetSummaryResponse.clusters:type_name -> secureaudit.v1.ClusterSummary
-	17, // 10: secureaudit.v1.GetFleetSummaryResponse.totals:type_name -> secureaudit.v1.SeverityCounts
-	15, // 11: secureaudit.v1.GetFleetSummaryResponse.generated_at:type_name -> google.protobuf.Timestamp
+	20, // 10: secureaudit.v1.GetFleetSummaryResponse.totals:type_name -> secureaudit.v1.SeverityCounts
+	18, // 11: secureaudit.v1.GetFleetSummaryResponse.generated_at:type_name -> google.protobuf.Timestamp
 	0,  // 12: secureaudit.v1.ClusterSummary.cluster:type_name -> secureaudit.v1.Cluster
-	16, // 13: secureaudit.v1.ClusterSummary.last_audit:type_name -> secureaudit.v1.Audit
-	16, // 14: secureaudit.v1.ClusterSummary.last_succeeded:type_name -> secureaudit.v1.Audit
-	18, // 15: secureaudit.v1.ClusterSummary.worst_findings:type_name -> secureaudit.v1.Finding
-	19, // 16: secureaudit.v1.ClusterSummary.overdue_schedules:type_name -> secureaudit.v1.Schedule
-	16, // 17: secureaudit.v1.ClusterSummary.last_failed:type_name -> secureaudit.v1.Audit
-	1,  // 18: secureaudit.v1.ClusterService.RegisterCluster:input_type -> secureaudit.v1.RegisterClusterRequest
-	3,  // 19: secureaudit.v1.ClusterService.ListClusters:input_type -> secureaudit.v1.ListClustersRequest
-	5,  // 20: secureaudit.v1.ClusterService.GetCluster:input_type -> secureaudit.v1.GetClusterRequest
-	7,  // 21: secureaudit.v1.ClusterService.DeregisterCluster:input_type -> secureaudit.v1.DeregisterClusterRequest
-	9,  // 22: secureaudit.v1.ClusterService.GetFleetSummary:input_type -> secureaudit.v1.GetFleetSummaryRequest
-	2,  // 23: secureaudit.v1.ClusterService.RegisterCluster:output_type -> secureaudit.v1.RegisterClusterResponse
-	4,  // 24: secureaudit.v1.ClusterService.ListClusters:output_type -> secureaudit.v1.ListClustersResponse
-	6,  // 25: secureaudit.v1.ClusterService.GetCluster:output_type -> secureaudit.v1.GetClusterResponse
-	8,  // 26: secureaudit.v1.ClusterService.DeregisterCluster:output_type -> secureaudit.v1.DeregisterClusterResponse
-	10, // 27: secureaudit.v1.ClusterService.GetFleetSummary:output_type -> secureaudit.v1.GetFleetSummaryResponse
-	23, // [23:28] is the sub-list for method output_type
-	18, // [18:23] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	19, // 13: secureaudit.v1.ClusterSummary.last_audit:type_name -> secureaudit.v1.Audit
+	19, // 14: secureaudit.v1.ClusterSummary.last_succeeded:type_name -> secureaudit.v1.Audit
+	21, // 15: secureaudit.v1.ClusterSummary.worst_findings:type_name -> secureaudit.v1.Finding
+	22, // 16: secureaudit.v1.ClusterSummary.overdue_schedules:type_name -> secureaudit.v1.Schedule
+	19, // 17: secureaudit.v1.ClusterSummary.last_failed:type_name -> secureaudit.v1.Audit
+	19, // 18: secureaudit.v1.ClusterSummary.trend:type_name -> secureaudit.v1.Audit
+	17, // 19: secureaudit.v1.GetFleetReportRequest.labels:type_name -> secureaudit.v1.GetFleetReportRequest.LabelsEntry
+	23, // 20: secureaudit.v1.GetFleetReportRequest.formats:type_name -> secureaudit.v1.ReportFormat
+	23, // 21: secureaudit.v1.GetFleetReportResponse.format:type_name -> secureaudit.v1.ReportFormat
+	1,  // 22: secureaudit.v1.ClusterService.RegisterCluster:input_type -> secureaudit.v1.RegisterClusterRequest
+	3,  // 23: secureaudit.v1.ClusterService.ListClusters:input_type -> secureaudit.v1.ListClustersRequest
+	5,  // 24: secureaudit.v1.ClusterService.GetCluster:input_type -> secureaudit.v1.GetClusterRequest
+	7,  // 25: secureaudit.v1.ClusterService.DeregisterCluster:input_type -> secureaudit.v1.DeregisterClusterRequest
+	9,  // 26: secureaudit.v1.ClusterService.GetFleetSummary:input_type -> secureaudit.v1.GetFleetSummaryRequest
+	12, // 27: secureaudit.v1.ClusterService.GetFleetReport:input_type -> secureaudit.v1.GetFleetReportRequest
+	2,  // 28: secureaudit.v1.ClusterService.RegisterCluster:output_type -> secureaudit.v1.RegisterClusterResponse
+	4,  // 29: secureaudit.v1.ClusterService.ListClusters:output_type -> secureaudit.v1.ListClustersResponse
+	6,  // 30: secureaudit.v1.ClusterService.GetCluster:output_type -> secureaudit.v1.GetClusterResponse
+	8,  // 31: secureaudit.v1.ClusterService.DeregisterCluster:output_type -> secureaudit.v1.DeregisterClusterResponse
+	10, // 32: secureaudit.v1.ClusterService.GetFleetSummary:output_type -> secureaudit.v1.GetFleetSummaryResponse
+	13, // 33: secureaudit.v1.ClusterService.GetFleetReport:output_type -> secureaudit.v1.GetFleetReportResponse
+	28, // [28:34] is the sub-list for method output_type
+	22, // [22:28] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_cluster_proto_init() }
@@ -970,13 +1152,14 @@ func file_secureaudit_v1_cluster_proto_init() {
 	}
 	file_secureaudit_v1_audit_proto_init()
 	file_secureaudit_v1_finding_proto_init()
+	file_secureaudit_v1_report_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_cluster_proto_rawDesc), len(file_secureaudit_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	ClusterService_GetCluster_FullMethodName        = "/secureaudit.v1.ClusterService/GetCluster"
 	ClusterService_DeregisterCluster_FullMethodName = "/secureaudit.v1.ClusterService/DeregisterCluster"
 	ClusterService_GetFleetSummary_FullMethodName   = "/secureaudit.v1.ClusterService/GetFleetSummary"
+	ClusterService_GetFleetReport_FullMethodName    = "/secureaudit.v1.ClusterService/GetFleetReport"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -53,6 +54,10 @@ type ClusterServiceClient interface {
 	// before it, its worst findings, its overdue schedules and its failed
 	// audits since the last success.
 	GetFleetSummary(ctx context.Context, in *GetFleetSummaryRequest, opts ...grpc.CallOption) (*GetFleetSummaryResponse, error)
+	// GetFleetReport renders the fleet report: the fleet summary with each
+	// cluster's trend (its newest audits' counts by severity), in Markdown or
+	// HTML by the report-agent, streamed in chunks.
+	GetFleetReport(ctx context.Context, in *GetFleetReportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetFleetReportResponse], error)
 }
 
 type clusterServiceClient struct {
@@ -113,6 +118,25 @@ func (c *clusterServiceClient) GetFleetSummary(ctx context.Context, in *GetFleet
 	return out, nil
 }
 
+func (c *clusterServiceClient) GetFleetReport(ctx context.Context, in *GetFleetReportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetFleetReportResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ClusterService_ServiceDesc.Streams[0], ClusterService_GetFleetReport_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[GetFleetReportRequest, GetFleetReportResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ClusterService_GetFleetReportClient = grpc.ServerStreamingClient[GetFleetReportResponse]
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -140,6 +164,10 @@ type ClusterServiceServer interface {
 	// before it, its worst findings, its overdue schedules and its failed
 	// audits since the last success.
 	GetFleetSummary(context.Context, *GetFleetSummaryRequest) (*GetFleetSummaryResponse, error)
+	// GetFleetReport renders the fleet report: the fleet summary with each
+	// cluster's trend (its newest audits' counts by severity), in Markdown or
+	// HTML by the report-agent, streamed in chunks.
+	GetFleetReport(*GetFleetReportRequest, grpc.ServerStreamingServer[GetFleetReportResponse]) error
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -164,6 +192,9 @@ func (UnimplementedClusterServiceServer) DeregisterCluster(context.Context, *Der
 }
 func (UnimplementedClusterServiceServer) GetFleetSummary(context.Context, *GetFleetSummaryRequest) (*GetFleetSummaryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetFleetSummary not implemented")
+}
+func (UnimplementedClusterServiceServer) GetFleetReport(*GetFleetReportRequest, grpc.ServerStreamingServer[GetFleetReportResponse]) error {
+	return status.Error(codes.Unimplemented, "method GetFleetReport not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -276,6 +307,17 @@ func _ClusterService_GetFleetSummary_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_GetFleetReport_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(GetFleetReportRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ClusterServiceServer).GetFleetReport(m, &grpc.GenericServerStream[GetFleetReportRequest, GetFleetReportResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ClusterService_GetFleetReportServer = grpc.ServerStreamingServer[GetFleetReportResponse]
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -304,6 +346,12 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ClusterService_GetFleetSummary_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "GetFleetReport",
+			Handler:       _ClusterService_GetFleetReport_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "secureaudit/v1/cluster.proto",
 }

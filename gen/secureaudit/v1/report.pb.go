@@ -1105,11 +1105,127 @@ func (x *RenderResponse) GetLast() bool {
 	return false
 }
 
+// RenderFleetRequest asks for the fleet report in some formats.
+type RenderFleetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Fleet *FleetReport           `protobuf:"bytes,1,opt,name=fleet,proto3" json:"fleet,omitempty"`
+	// formats are MARKDOWN and HTML, the formats of the fleet report.
+	Formats       []ReportFormat `protobuf:"varint,2,rep,packed,name=formats,proto3,enum=secureaudit.v1.ReportFormat" json:"formats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenderFleetRequest) Reset() {
+	*x = RenderFleetRequest{}
+	mi := &file_secureaudit_v1_report_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenderFleetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenderFleetRequest) ProtoMessage() {}
+
+func (x *RenderFleetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_report_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenderFleetRequest.ProtoReflect.Descriptor instead.
+func (*RenderFleetRequest) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RenderFleetRequest) GetFleet() *FleetReport {
+	if x != nil {
+		return x.Fleet
+	}
+	return nil
+}
+
+func (x *RenderFleetRequest) GetFormats() []ReportFormat {
+	if x != nil {
+		return x.Formats
+	}
+	return nil
+}
+
+// RenderFleetResponse is one chunk of one fleet document.
+type RenderFleetResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Format ReportFormat           `protobuf:"varint,1,opt,name=format,proto3,enum=secureaudit.v1.ReportFormat" json:"format,omitempty"`
+	Data   []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// last marks the document's final chunk.
+	Last          bool `protobuf:"varint,3,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenderFleetResponse) Reset() {
+	*x = RenderFleetResponse{}
+	mi := &file_secureaudit_v1_report_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenderFleetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenderFleetResponse) ProtoMessage() {}
+
+func (x *RenderFleetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_report_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenderFleetResponse.ProtoReflect.Descriptor instead.
+func (*RenderFleetResponse) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RenderFleetResponse) GetFormat() ReportFormat {
+	if x != nil {
+		return x.Format
+	}
+	return ReportFormat_REPORT_FORMAT_UNSPECIFIED
+}
+
+func (x *RenderFleetResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *RenderFleetResponse) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
 var File_secureaudit_v1_report_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fsecureaudit/v1/acceptance.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1bsecureaudit/v1/review.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\xa4\x0f\n" +
+	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fsecureaudit/v1/acceptance.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x1asecureaudit/v1/fleet.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1bsecureaudit/v1/review.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\xa4\x0f\n" +
 	"\x06Report\x12#\n" +
 	"\baudit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aauditId\x12$\n" +
 	"\acluster\x18\x02 \x01(\tB\n" +
@@ -1204,6 +1320,14 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\x06format\x18\x01 \x01(\x0e2\x1c.secureaudit.v1.ReportFormatB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06format\x12\x1d\n" +
 	"\x04data\x18\x02 \x01(\fB\t\xbaH\x06z\x04\x18\x80\x80@R\x04data\x12\x12\n" +
+	"\x04last\x18\x03 \x01(\bR\x04last\"\x9e\x01\n" +
+	"\x12RenderFleetRequest\x129\n" +
+	"\x05fleet\x18\x01 \x01(\v2\x1b.secureaudit.v1.FleetReportB\x06\xbaH\x03\xc8\x01\x01R\x05fleet\x12M\n" +
+	"\aformats\x18\x02 \x03(\x0e2\x1c.secureaudit.v1.ReportFormatB\x15\xbaH\x12\x92\x01\x0f\b\x01\x10\x02\x18\x01\"\a\x82\x01\x04\x18\x01\x18\x03R\aformats\"\x8a\x01\n" +
+	"\x13RenderFleetResponse\x12@\n" +
+	"\x06format\x18\x01 \x01(\x0e2\x1c.secureaudit.v1.ReportFormatB\n" +
+	"\xbaH\a\x82\x01\x04\x18\x01\x18\x03R\x06format\x12\x1d\n" +
+	"\x04data\x18\x02 \x01(\fB\t\xbaH\x06z\x04\x18\x80\x80@R\x04data\x12\x12\n" +
 	"\x04last\x18\x03 \x01(\bR\x04last*\xc2\x01\n" +
 	"\fReportFormat\x12\x1d\n" +
 	"\x19REPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x1a\n" +
@@ -1212,9 +1336,10 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\x12REPORT_FORMAT_HTML\x10\x03\x12\x17\n" +
 	"\x13REPORT_FORMAT_SARIF\x10\x04\x12\x17\n" +
 	"\x13REPORT_FORMAT_OSCAL\x10\x05\x12\x15\n" +
-	"\x11REPORT_FORMAT_CSV\x10\x062\\\n" +
+	"\x11REPORT_FORMAT_CSV\x10\x062\xb6\x01\n" +
 	"\rReportService\x12K\n" +
-	"\x06Render\x12\x1d.secureaudit.v1.RenderRequest\x1a\x1e.secureaudit.v1.RenderResponse(\x010\x01B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
+	"\x06Render\x12\x1d.secureaudit.v1.RenderRequest\x1a\x1e.secureaudit.v1.RenderResponse(\x010\x01\x12X\n" +
+	"\vRenderFleet\x12\".secureaudit.v1.RenderFleetRequest\x1a#.secureaudit.v1.RenderFleetResponse0\x01B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
 
 var (
 	file_secureaudit_v1_report_proto_rawDescOnce sync.Once
@@ -1229,7 +1354,7 @@ func file_secureaudit_v1_report_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_report_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_secureaudit_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_secureaudit_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_secureaudit_v1_report_proto_goTypes = []any{
 	(ReportFormat)(0),             // 0: secureaudit.v1.ReportFormat
 	(*Report)(nil),                // 1: secureaudit.v1.Report
@@ -1241,74 +1366,82 @@ var file_secureaudit_v1_report_proto_goTypes = []any{
 	(*RenderRequest)(nil),         // 7: secureaudit.v1.RenderRequest
 	(*RenderHeader)(nil),          // 8: secureaudit.v1.RenderHeader
 	(*RenderResponse)(nil),        // 9: secureaudit.v1.RenderResponse
-	nil,                           // 10: secureaudit.v1.Report.SkippedEntry
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
-	(SnapshotSource)(0),           // 12: secureaudit.v1.SnapshotSource
-	(*ObjectCounts)(nil),          // 13: secureaudit.v1.ObjectCounts
-	(*SeverityCounts)(nil),        // 14: secureaudit.v1.SeverityCounts
-	(*Finding)(nil),               // 15: secureaudit.v1.Finding
-	(*LookupError)(nil),           // 16: secureaudit.v1.LookupError
-	(*AuthorizerSemantics)(nil),   // 17: secureaudit.v1.AuthorizerSemantics
-	(*Reasoning)(nil),             // 18: secureaudit.v1.Reasoning
-	(*UnauditedObject)(nil),       // 19: secureaudit.v1.UnauditedObject
-	(*ChokePoint)(nil),            // 20: secureaudit.v1.ChokePoint
-	(*ControlTitle)(nil),          // 21: secureaudit.v1.ControlTitle
-	(*AksCluster)(nil),            // 22: secureaudit.v1.AksCluster
-	(*AcceptedFinding)(nil),       // 23: secureaudit.v1.AcceptedFinding
-	(*ReviewState)(nil),           // 24: secureaudit.v1.ReviewState
-	(*SubjectRef)(nil),            // 25: secureaudit.v1.SubjectRef
-	(*BindingRef)(nil),            // 26: secureaudit.v1.BindingRef
-	(*FindingRole)(nil),           // 27: secureaudit.v1.FindingRole
-	(*Scope)(nil),                 // 28: secureaudit.v1.Scope
-	(Severity)(0),                 // 29: secureaudit.v1.Severity
-	(*FindingBatch)(nil),          // 30: secureaudit.v1.FindingBatch
+	(*RenderFleetRequest)(nil),    // 10: secureaudit.v1.RenderFleetRequest
+	(*RenderFleetResponse)(nil),   // 11: secureaudit.v1.RenderFleetResponse
+	nil,                           // 12: secureaudit.v1.Report.SkippedEntry
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(SnapshotSource)(0),           // 14: secureaudit.v1.SnapshotSource
+	(*ObjectCounts)(nil),          // 15: secureaudit.v1.ObjectCounts
+	(*SeverityCounts)(nil),        // 16: secureaudit.v1.SeverityCounts
+	(*Finding)(nil),               // 17: secureaudit.v1.Finding
+	(*LookupError)(nil),           // 18: secureaudit.v1.LookupError
+	(*AuthorizerSemantics)(nil),   // 19: secureaudit.v1.AuthorizerSemantics
+	(*Reasoning)(nil),             // 20: secureaudit.v1.Reasoning
+	(*UnauditedObject)(nil),       // 21: secureaudit.v1.UnauditedObject
+	(*ChokePoint)(nil),            // 22: secureaudit.v1.ChokePoint
+	(*ControlTitle)(nil),          // 23: secureaudit.v1.ControlTitle
+	(*AksCluster)(nil),            // 24: secureaudit.v1.AksCluster
+	(*AcceptedFinding)(nil),       // 25: secureaudit.v1.AcceptedFinding
+	(*ReviewState)(nil),           // 26: secureaudit.v1.ReviewState
+	(*SubjectRef)(nil),            // 27: secureaudit.v1.SubjectRef
+	(*BindingRef)(nil),            // 28: secureaudit.v1.BindingRef
+	(*FindingRole)(nil),           // 29: secureaudit.v1.FindingRole
+	(*Scope)(nil),                 // 30: secureaudit.v1.Scope
+	(Severity)(0),                 // 31: secureaudit.v1.Severity
+	(*FindingBatch)(nil),          // 32: secureaudit.v1.FindingBatch
+	(*FleetReport)(nil),           // 33: secureaudit.v1.FleetReport
 }
 var file_secureaudit_v1_report_proto_depIdxs = []int32{
-	11, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
-	12, // 1: secureaudit.v1.Report.source:type_name -> secureaudit.v1.SnapshotSource
-	13, // 2: secureaudit.v1.Report.counts:type_name -> secureaudit.v1.ObjectCounts
-	10, // 3: secureaudit.v1.Report.skipped:type_name -> secureaudit.v1.Report.SkippedEntry
-	14, // 4: secureaudit.v1.Report.summary:type_name -> secureaudit.v1.SeverityCounts
-	15, // 5: secureaudit.v1.Report.findings:type_name -> secureaudit.v1.Finding
-	15, // 6: secureaudit.v1.Report.infrastructure_findings:type_name -> secureaudit.v1.Finding
-	16, // 7: secureaudit.v1.Report.directory_errors:type_name -> secureaudit.v1.LookupError
+	13, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
+	14, // 1: secureaudit.v1.Report.source:type_name -> secureaudit.v1.SnapshotSource
+	15, // 2: secureaudit.v1.Report.counts:type_name -> secureaudit.v1.ObjectCounts
+	12, // 3: secureaudit.v1.Report.skipped:type_name -> secureaudit.v1.Report.SkippedEntry
+	16, // 4: secureaudit.v1.Report.summary:type_name -> secureaudit.v1.SeverityCounts
+	17, // 5: secureaudit.v1.Report.findings:type_name -> secureaudit.v1.Finding
+	17, // 6: secureaudit.v1.Report.infrastructure_findings:type_name -> secureaudit.v1.Finding
+	18, // 7: secureaudit.v1.Report.directory_errors:type_name -> secureaudit.v1.LookupError
 	2,  // 8: secureaudit.v1.Report.access_review:type_name -> secureaudit.v1.ReviewSubject
 	5,  // 9: secureaudit.v1.Report.history:type_name -> secureaudit.v1.AuditHistory
-	17, // 10: secureaudit.v1.Report.semantics:type_name -> secureaudit.v1.AuthorizerSemantics
-	18, // 11: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
-	19, // 12: secureaudit.v1.Report.unaudited_objects:type_name -> secureaudit.v1.UnauditedObject
-	20, // 13: secureaudit.v1.Report.choke_points:type_name -> secureaudit.v1.ChokePoint
-	21, // 14: secureaudit.v1.Report.controls:type_name -> secureaudit.v1.ControlTitle
-	22, // 15: secureaudit.v1.Report.aks_cluster:type_name -> secureaudit.v1.AksCluster
-	23, // 16: secureaudit.v1.Report.accepted_risks:type_name -> secureaudit.v1.AcceptedFinding
-	23, // 17: secureaudit.v1.Report.returned_risks:type_name -> secureaudit.v1.AcceptedFinding
-	24, // 18: secureaudit.v1.Report.review:type_name -> secureaudit.v1.ReviewState
-	25, // 19: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
+	19, // 10: secureaudit.v1.Report.semantics:type_name -> secureaudit.v1.AuthorizerSemantics
+	20, // 11: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
+	21, // 12: secureaudit.v1.Report.unaudited_objects:type_name -> secureaudit.v1.UnauditedObject
+	22, // 13: secureaudit.v1.Report.choke_points:type_name -> secureaudit.v1.ChokePoint
+	23, // 14: secureaudit.v1.Report.controls:type_name -> secureaudit.v1.ControlTitle
+	24, // 15: secureaudit.v1.Report.aks_cluster:type_name -> secureaudit.v1.AksCluster
+	25, // 16: secureaudit.v1.Report.accepted_risks:type_name -> secureaudit.v1.AcceptedFinding
+	25, // 17: secureaudit.v1.Report.returned_risks:type_name -> secureaudit.v1.AcceptedFinding
+	26, // 18: secureaudit.v1.Report.review:type_name -> secureaudit.v1.ReviewState
+	27, // 19: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
 	3,  // 20: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
 	4,  // 21: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
 	4,  // 22: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
 	4,  // 23: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
-	26, // 24: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
-	27, // 25: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
-	28, // 26: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
-	11, // 27: secureaudit.v1.Person.activated_until:type_name -> google.protobuf.Timestamp
-	11, // 28: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
+	28, // 24: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
+	29, // 25: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
+	30, // 26: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
+	13, // 27: secureaudit.v1.Person.activated_until:type_name -> google.protobuf.Timestamp
+	13, // 28: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
 	6,  // 29: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
-	15, // 30: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
-	29, // 31: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
-	29, // 32: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
+	17, // 30: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
+	31, // 31: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
+	31, // 32: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
 	8,  // 33: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
-	30, // 34: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
+	32, // 34: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
 	1,  // 35: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
 	0,  // 36: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
 	0,  // 37: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
-	7,  // 38: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
-	9,  // 39: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
-	39, // [39:40] is the sub-list for method output_type
-	38, // [38:39] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	33, // 38: secureaudit.v1.RenderFleetRequest.fleet:type_name -> secureaudit.v1.FleetReport
+	0,  // 39: secureaudit.v1.RenderFleetRequest.formats:type_name -> secureaudit.v1.ReportFormat
+	0,  // 40: secureaudit.v1.RenderFleetResponse.format:type_name -> secureaudit.v1.ReportFormat
+	7,  // 41: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
+	10, // 42: secureaudit.v1.ReportService.RenderFleet:input_type -> secureaudit.v1.RenderFleetRequest
+	9,  // 43: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
+	11, // 44: secureaudit.v1.ReportService.RenderFleet:output_type -> secureaudit.v1.RenderFleetResponse
+	43, // [43:45] is the sub-list for method output_type
+	41, // [41:43] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_report_proto_init() }
@@ -1319,6 +1452,7 @@ func file_secureaudit_v1_report_proto_init() {
 	file_secureaudit_v1_acceptance_proto_init()
 	file_secureaudit_v1_entra_proto_init()
 	file_secureaudit_v1_finding_proto_init()
+	file_secureaudit_v1_fleet_proto_init()
 	file_secureaudit_v1_rbac_proto_init()
 	file_secureaudit_v1_review_proto_init()
 	file_secureaudit_v1_reasoning_proto_init()
@@ -1332,7 +1466,7 @@ func file_secureaudit_v1_report_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_report_proto_rawDesc), len(file_secureaudit_v1_report_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ReportService_Render_FullMethodName = "/secureaudit.v1.ReportService/Render"
+	ReportService_Render_FullMethodName      = "/secureaudit.v1.ReportService/Render"
+	ReportService_RenderFleet_FullMethodName = "/secureaudit.v1.ReportService/RenderFleet"
 )
 
 // ReportServiceClient is the client API for ReportService service.
@@ -32,6 +33,9 @@ type ReportServiceClient interface {
 	// Render receives a header and the findings in batches, then streams each
 	// requested document in chunks.
 	Render(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[RenderRequest, RenderResponse], error)
+	// RenderFleet renders the fleet report (Markdown, HTML) from the fleet
+	// view the orchestrator gathered, streaming each document in chunks.
+	RenderFleet(ctx context.Context, in *RenderFleetRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RenderFleetResponse], error)
 }
 
 type reportServiceClient struct {
@@ -55,6 +59,25 @@ func (c *reportServiceClient) Render(ctx context.Context, opts ...grpc.CallOptio
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ReportService_RenderClient = grpc.BidiStreamingClient[RenderRequest, RenderResponse]
 
+func (c *reportServiceClient) RenderFleet(ctx context.Context, in *RenderFleetRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RenderFleetResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ReportService_ServiceDesc.Streams[1], ReportService_RenderFleet_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[RenderFleetRequest, RenderFleetResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReportService_RenderFleetClient = grpc.ServerStreamingClient[RenderFleetResponse]
+
 // ReportServiceServer is the server API for ReportService service.
 // All implementations must embed UnimplementedReportServiceServer
 // for forward compatibility.
@@ -65,6 +88,9 @@ type ReportServiceServer interface {
 	// Render receives a header and the findings in batches, then streams each
 	// requested document in chunks.
 	Render(grpc.BidiStreamingServer[RenderRequest, RenderResponse]) error
+	// RenderFleet renders the fleet report (Markdown, HTML) from the fleet
+	// view the orchestrator gathered, streaming each document in chunks.
+	RenderFleet(*RenderFleetRequest, grpc.ServerStreamingServer[RenderFleetResponse]) error
 	mustEmbedUnimplementedReportServiceServer()
 }
 
@@ -77,6 +103,9 @@ type UnimplementedReportServiceServer struct{}
 
 func (UnimplementedReportServiceServer) Render(grpc.BidiStreamingServer[RenderRequest, RenderResponse]) error {
 	return status.Error(codes.Unimplemented, "method Render not implemented")
+}
+func (UnimplementedReportServiceServer) RenderFleet(*RenderFleetRequest, grpc.ServerStreamingServer[RenderFleetResponse]) error {
+	return status.Error(codes.Unimplemented, "method RenderFleet not implemented")
 }
 func (UnimplementedReportServiceServer) mustEmbedUnimplementedReportServiceServer() {}
 func (UnimplementedReportServiceServer) testEmbeddedByValue()                       {}
@@ -106,6 +135,17 @@ func _ReportService_Render_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ReportService_RenderServer = grpc.BidiStreamingServer[RenderRequest, RenderResponse]
 
+func _ReportService_RenderFleet_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(RenderFleetRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ReportServiceServer).RenderFleet(m, &grpc.GenericServerStream[RenderFleetRequest, RenderFleetResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReportService_RenderFleetServer = grpc.ServerStreamingServer[RenderFleetResponse]
+
 // ReportService_ServiceDesc is the grpc.ServiceDesc for ReportService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -119,6 +159,11 @@ var ReportService_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _ReportService_Render_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "RenderFleet",
+			Handler:       _ReportService_RenderFleet_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "secureaudit/v1/report.proto",

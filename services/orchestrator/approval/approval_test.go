@@ -54,6 +54,8 @@ spec:
   methods:
     - name: /secureaudit.v1.ReportService/Render
       callers: [spiffe://secureaudit.local/ns/secureaudit/sa/orchestrator]
+    - name: /secureaudit.v1.ReportService/RenderFleet
+      callers: [spiffe://secureaudit.local/ns/secureaudit/sa/orchestrator]
   credential: {kind: none}
 `
 

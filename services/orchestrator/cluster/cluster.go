@@ -86,6 +86,7 @@ type Server struct {
 	schedules Schedules
 	fleet     Fleet
 	evidence  Recorder
+	renderer  Renderer
 	log       *slog.Logger
 	now       func() time.Time
 	// overdueAfter is how long past its next run a schedule is overdue.

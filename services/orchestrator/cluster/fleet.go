@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -74,6 +75,11 @@ func (s *Server) GetFleetSummary(ctx context.Context, req *secureauditv1.GetFlee
 		if err != nil {
 			return nil, s.internal(ctx, "fleet summary of "+c.GetName(), err)
 		}
+		if n := int(req.GetTrend()); n > 0 {
+			if sum.Trend, err = s.trend(ctx, c.GetName(), n); err != nil {
+				return nil, s.internal(ctx, "fleet trend of "+c.GetName(), err)
+			}
+		}
 		for _, sc := range schedules {
 			if sc.GetCluster() == c.GetName() && sc.GetNextRun() != nil && now.Sub(sc.GetNextRun().AsTime()) > s.overdueAfter {
 				sum.OverdueSchedules = append(sum.OverdueSchedules, sc)
@@ -141,6 +147,17 @@ func (s *Server) summarise(ctx context.Context, c *secureauditv1.Cluster, worst 
 		return nil, err
 	}
 	return sum, nil
+}
+
+// trend reads a cluster's newest n audits, in any state, and returns them
+// oldest first: one page, by the store's cluster index.
+func (s *Server) trend(ctx context.Context, cluster string, n int) ([]*secureauditv1.Audit, error) {
+	audits, _, err := s.fleet.ListClusterAudits(ctx, cluster, n, "")
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(audits)
+	return audits, nil
 }
 
 func add(total, c *secureauditv1.SeverityCounts) {

@@ -17,7 +17,9 @@ import (
 
 // Store is what history needs of storage.
 type Store interface {
-	ListAudits(ctx context.Context, limit int, pageToken string) ([]*secureauditv1.Audit, string, error)
+	// ListClusterAudits pages through one cluster's audits, newest first
+	// (cluster "": every audit).
+	ListClusterAudits(ctx context.Context, cluster string, limit int, pageToken string) ([]*secureauditv1.Audit, string, error)
 	// StoredFindings returns an audit's findings in order: each one's ID
 	// and its encoding as proto.Marshal wrote it.
 	StoredFindings(ctx context.Context, auditID string) (ids []string, data [][]byte, err error)
@@ -27,11 +29,12 @@ type Store interface {
 const pageSize = 100
 
 // Previous returns the newest succeeded audit of the same cluster created
-// before a, or nil when a is the cluster's first.
+// before a, or nil when a is the cluster's first. It reads only that
+// cluster's audits (the store filters by cluster), not the whole fleet's.
 func Previous(ctx context.Context, st Store, a *secureauditv1.Audit) (*secureauditv1.Audit, error) {
 	token := ""
 	for {
-		audits, next, err := st.ListAudits(ctx, pageSize, token)
+		audits, next, err := st.ListClusterAudits(ctx, a.GetCluster(), pageSize, token)
 		if err != nil {
 			return nil, fmt.Errorf("list audits: %w", err)
 		}

@@ -47,23 +47,33 @@ func TestCompare(t *testing.T) {
 type fakeStore struct {
 	audits   []*secureauditv1.Audit
 	findings map[string][]*secureauditv1.Finding
+	read     int
 }
 
-func (f *fakeStore) ListAudits(_ context.Context, limit int, token string) ([]*secureauditv1.Audit, string, error) {
+// ListClusterAudits counts the audits it returns (read) and filters by
+// cluster as the store does.
+func (f *fakeStore) ListClusterAudits(_ context.Context, cluster string, limit int, token string) ([]*secureauditv1.Audit, string, error) {
+	var audits []*secureauditv1.Audit
+	for _, a := range f.audits {
+		if cluster == "" || a.GetCluster() == cluster {
+			audits = append(audits, a)
+		}
+	}
 	start := 0
 	if token != "" {
-		for i, a := range f.audits {
+		for i, a := range audits {
 			if a.GetId() == token {
 				start = i
 			}
 		}
 	}
-	end := min(start+limit, len(f.audits))
+	end := min(start+limit, len(audits))
 	next := ""
-	if end < len(f.audits) {
-		next = f.audits[end].GetId()
+	if end < len(audits) {
+		next = audits[end].GetId()
 	}
-	return f.audits[start:end], next, nil
+	f.read += end - start
+	return audits[start:end], next, nil
 }
 
 // StoredFindings encodes the findings as the SQLite store does.
@@ -165,6 +175,11 @@ func TestSince(t *testing.T) {
 	want := &secureauditv1.AuditHistory{PreviousAuditId: "prev", PreviousGeneratedAt: at(6), Resolved: []*secureauditv1.Finding{finding("000000000000000a", secureauditv1.Severity_SEVERITY_HIGH)}}
 	if diff := cmp.Diff(want, h, protocmp.Transform()); diff != "" {
 		t.Errorf("Since (-want +got):\n%s", diff)
+	}
+	// Only prod's audits are read (later, cur, broken, prev): never the
+	// 151 of dev in between.
+	if st.read > 5 {
+		t.Errorf("Since read %d audits looking for prod's previous one, want at most prod's 5", st.read)
 	}
 	first, err := Since(context.Background(), st, audit("new", "staging", 12, ok), nil)
 	if err != nil || first != nil {

@@ -30,6 +30,7 @@ const (
 	keyBytes          = "bytes"
 	keyFindings       = "findings"
 	keyInfrastructure = "infrastructure_findings"
+	keyClusters       = "clusters"
 )
 
 // Server implements secureauditv1.ReportServiceServer.
@@ -73,6 +74,34 @@ func (s *Server) Render(stream grpc.BidiStreamingServer[secureauditv1.RenderRequ
 	}
 	s.log.Info("report complete", telemetry.KeyAuditID, report.GetAuditId(),
 		keyFindings, len(report.GetFindings()), keyInfrastructure, len(report.GetInfrastructureFindings()))
+	return nil
+}
+
+// RenderFleet renders the fleet report in each requested format (Markdown,
+// HTML) and streams the documents in request order, in chunks of at most
+// MaxChunk bytes, the last of each marked.
+func (s *Server) RenderFleet(req *secureauditv1.RenderFleetRequest, stream grpc.ServerStreamingServer[secureauditv1.RenderFleetResponse]) error {
+	for _, f := range req.GetFormats() {
+		if !render.FleetSupported(f) {
+			return s.status(fmt.Errorf("%w: the fleet report is not rendered as %s", errInput, f))
+		}
+	}
+	send := func(r *secureauditv1.RenderResponse) error {
+		return stream.Send(&secureauditv1.RenderFleetResponse{Format: r.GetFormat(), Data: r.GetData(), Last: r.GetLast()})
+	}
+	for _, format := range req.GetFormats() {
+		w := &chunkWriter{format: format, send: send}
+		if err := render.WriteFleet(w, format, req.GetFleet()); err != nil {
+			if w.sendErr != nil {
+				return w.sendErr
+			}
+			return s.status(fmt.Errorf("render the fleet report as %s: %w", format, err))
+		}
+		if err := w.close(); err != nil {
+			return err
+		}
+		s.log.Info("rendered fleet report", keyFormat, format.String(), keyBytes, w.total, keyClusters, len(req.GetFleet().GetClusters()))
+	}
 	return nil
 }
 

@@ -1,0 +1,202 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"secureaudit.dev/deploy/scopes"
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/authz"
+	"secureaudit.dev/platform/identity"
+	"secureaudit.dev/platform/rpctest"
+	"secureaudit.dev/services/orchestrator/cluster"
+	"secureaudit.dev/services/orchestrator/storage"
+	"secureaudit.dev/services/orchestrator/storage/storagetest"
+	"secureaudit.dev/services/orchestrator/store"
+)
+
+// recordingAgent is a report-agent that keeps the RenderFleet request it
+// received and answers each format with a document naming it, in two
+// chunks. (The real rendering is tested in the report-agent module and end
+// to end through the cli.)
+type recordingAgent struct {
+	secureauditv1.UnimplementedReportServiceServer
+	mu  sync.Mutex
+	got *secureauditv1.RenderFleetRequest
+}
+
+func (a *recordingAgent) RenderFleet(req *secureauditv1.RenderFleetRequest, stream grpc.ServerStreamingServer[secureauditv1.RenderFleetResponse]) error {
+	a.mu.Lock()
+	a.got = proto.Clone(req).(*secureauditv1.RenderFleetRequest)
+	a.mu.Unlock()
+	for _, f := range req.GetFormats() {
+		for i, part := range []string{fmt.Sprintf("%s of %d ", f, len(req.GetFleet().GetClusters())), "clusters"} {
+			if err := stream.Send(&secureauditv1.RenderFleetResponse{Format: f, Data: []byte(part), Last: i == 1}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// TestFleetReport gathers the fleet report on both backends through the
+// server chain over mTLS, the report-agent over mTLS as the orchestrator:
+// the request it renders carries the label filter, each cluster's newest
+// audits as its trend (oldest first, any state, of that cluster only), and
+// the summary's counts; the documents come back in the requested order.
+// Without a report-agent the RPC is FailedPrecondition.
+func TestFleetReport(t *testing.T) { storagetest.Run(t, testFleetReport) }
+
+func testFleetReport(t *testing.T, db *storage.DB) {
+	ctx := context.Background()
+	p := rpctest.NewPKI(t)
+	var err error
+	if p.Callers, err = authz.ParseCallers("callers.yaml", []byte(policy)); err != nil {
+		t.Fatal(err)
+	}
+	agentManifest, err := scopes.Manifest(identity.ReportAgent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := &recordingAgent{}
+	agentAddr := p.Serve(t, identity.ReportAgent, agentManifest, func(s *grpc.Server) { secureauditv1.RegisterReportServiceServer(s, agent) })
+	renderer := secureauditv1.NewReportServiceClient(p.Dial(t, agentAddr, identity.ReportAgent, identity.Orchestrator))
+
+	manifest, err := scopes.Manifest(identity.Orchestrator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(db)
+	now := time.Date(2026, 12, 7, 9, 30, 0, 0, time.UTC)
+	clock := cluster.WithClock(func() time.Time { return now })
+	srv := cluster.NewServer(st, rpctest.Logger(t), cluster.WithFleet(st), cluster.WithRenderer(renderer), clock)
+	addr := p.Serve(t, identity.Orchestrator, manifest, func(s *grpc.Server) { secureauditv1.RegisterClusterServiceServer(s, srv) })
+	c := secureauditv1.NewClusterServiceClient(p.Dial(t, addr, identity.Orchestrator, identity.CLI))
+	bare := cluster.NewServer(st, rpctest.Logger(t), cluster.WithFleet(st), clock)
+	bareAddr := p.Serve(t, identity.Orchestrator, manifest, func(s *grpc.Server) { secureauditv1.RegisterClusterServiceServer(s, bare) })
+	noAgent := secureauditv1.NewClusterServiceClient(p.Dial(t, bareAddr, identity.Orchestrator, identity.CLI))
+
+	for _, name := range []string{"aks-prod", "aks-dev"} {
+		env := "prod"
+		if name == "aks-dev" {
+			env = "dev"
+		}
+		cl := &secureauditv1.Cluster{Name: name, AgentAddress: name + ".internal:8441", AgentSpiffeId: "spiffe://secureaudit.local/ns/secureaudit/sa/rbac-agent",
+			Labels: map[string]string{"environment": env}}
+		if _, err := c.RegisterCluster(ctx, &secureauditv1.RegisterClusterRequest{Cluster: cl}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// aks-prod: twelve audits, every fourth failed, the critical count
+	// falling by one each time; aks-dev's audits interleave.
+	var prodIDs []string
+	for i := range 12 {
+		at := timestamppb.New(now.Add(time.Duration(i-24) * time.Hour))
+		a := &secureauditv1.Audit{Id: fmt.Sprintf("00000000-0000-4000-8000-%012d", 2*i+1), Cluster: "aks-prod", CreatedAt: at,
+			State: secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED, Summary: &secureauditv1.SeverityCounts{Critical: uint32(20 - i), High: 5}}
+		if i%4 == 3 {
+			a.State, a.Summary, a.Error = secureauditv1.AuditState_AUDIT_STATE_FAILED, nil, "collect: unavailable"
+		}
+		d := &secureauditv1.Audit{Id: fmt.Sprintf("00000000-0000-4000-8000-%012d", 2*i+2), Cluster: "aks-dev", CreatedAt: at,
+			State: secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED, Summary: &secureauditv1.SeverityCounts{Low: 1}}
+		for _, x := range []*secureauditv1.Audit{a, d} {
+			if err := st.CreateAudit(ctx, x); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prodIDs = append(prodIDs, a.GetId())
+	}
+
+	md, html := secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN, secureauditv1.ReportFormat_REPORT_FORMAT_HTML
+	docs, order, err := fleetReport(ctx, c, &secureauditv1.GetFleetReportRequest{Labels: map[string]string{"environment": "prod"}, Formats: []secureauditv1.ReportFormat{html, md}})
+	if err != nil {
+		t.Fatalf("GetFleetReport: %v", err)
+	}
+	if !cmp.Equal(order, []secureauditv1.ReportFormat{html, md}) || docs[md] != "REPORT_FORMAT_MARKDOWN of 1 clusters" || docs[html] != "REPORT_FORMAT_HTML of 1 clusters" {
+		t.Errorf("documents %v: %q", order, docs)
+	}
+	agent.mu.Lock()
+	got := agent.got.GetFleet()
+	agent.mu.Unlock()
+	if len(got.GetClusters()) != 1 || got.GetClusters()[0].GetName() != "aks-prod" {
+		t.Fatalf("rendered clusters %v, want aks-prod only (environment=prod)", got.GetClusters())
+	}
+	prod := got.GetClusters()[0]
+	var trendIDs []string
+	for _, a := range prod.GetTrend() {
+		trendIDs = append(trendIDs, a.GetId())
+	}
+	// The default trend: the newest ten, oldest first (the newest failed).
+	if diff := cmp.Diff(prodIDs[2:], trendIDs); diff != "" {
+		t.Errorf("trend of aks-prod (-want +got):\n%s", diff)
+	}
+	if s := prod.GetTrend()[1]; s.GetState() != "AUDIT_STATE_FAILED" || s.GetError() != "collect: unavailable" {
+		t.Errorf("the failed audit in the trend: %v", s)
+	}
+	// The newest success: i = 10, 20 - 10 critical.
+	if diff := cmp.Diff(&secureauditv1.SeverityCounts{Critical: 10, High: 5}, prod.GetTrend()[8].GetSummary(), protocmp.Transform()); diff != "" {
+		t.Errorf("newest counts in the trend (-want +got):\n%s", diff)
+	}
+	if got.GetTrendAudits() != 10 || !cmp.Equal(got.GetSelector(), map[string]string{"environment": "prod"}) ||
+		prod.GetLastSucceeded().GetId() != prodIDs[10] || prod.GetLastAudit().GetId() != prodIDs[11] || prod.GetFailedAudits() != 1 {
+		t.Errorf("fleet report header or summary: trend %d, selector %v, last succeeded %s, last %s, failed %d",
+			got.GetTrendAudits(), got.GetSelector(), prod.GetLastSucceeded().GetId(), prod.GetLastAudit().GetId(), prod.GetFailedAudits())
+	}
+
+	// A shorter trend, asked for.
+	if _, _, err := fleetReport(ctx, c, &secureauditv1.GetFleetReportRequest{Trend: 3, Formats: []secureauditv1.ReportFormat{md}}); err != nil {
+		t.Fatal(err)
+	}
+	agent.mu.Lock()
+	for _, cl := range agent.got.GetFleet().GetClusters() {
+		if len(cl.GetTrend()) != 3 {
+			t.Errorf("%s: trend of %d audits, want 3", cl.GetName(), len(cl.GetTrend()))
+		}
+	}
+	agent.mu.Unlock()
+
+	// The contract: only Markdown and HTML.
+	if _, _, err := fleetReport(ctx, c, &secureauditv1.GetFleetReportRequest{Formats: []secureauditv1.ReportFormat{secureauditv1.ReportFormat_REPORT_FORMAT_JSON}}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("GetFleetReport as JSON: %v, want InvalidArgument", err)
+	}
+	if _, _, err := fleetReport(ctx, noAgent, &secureauditv1.GetFleetReportRequest{Formats: []secureauditv1.ReportFormat{md}}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("GetFleetReport without a report-agent: %v, want FailedPrecondition", err)
+	}
+}
+
+func fleetReport(ctx context.Context, c secureauditv1.ClusterServiceClient, req *secureauditv1.GetFleetReportRequest) (map[secureauditv1.ReportFormat]string, []secureauditv1.ReportFormat, error) {
+	stream, err := c.GetFleetReport(ctx, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	docs := map[secureauditv1.ReportFormat]string{}
+	var order []secureauditv1.ReportFormat
+	open := false
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return docs, order, nil
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if !open {
+			order = append(order, chunk.GetFormat())
+		}
+		docs[chunk.GetFormat()] += string(chunk.GetData())
+		open = !chunk.GetLast()
+	}
+}
