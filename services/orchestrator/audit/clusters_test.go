@@ -164,6 +164,20 @@ func testRegisteredClusters(t *testing.T, db *storage.DB) {
 		t.Errorf("no event names the rbac-agent of aks-prod: %v", events)
 	}
 
+	// A second audit of aks-prod, most likely within the same second: it is
+	// the cluster's last audit (audits are ordered by when they were asked
+	// for, to the nanosecond, never by their random IDs).
+	again := run("aks-prod")
+	if !again.GetCreatedAt().AsTime().After(a.GetCreatedAt().AsTime()) {
+		t.Errorf("the second audit's creation time %v is not after the first's %v", again.GetCreatedAt().AsTime(), a.GetCreatedAt().AsTime())
+	}
+	if last, err := st.LastAudit(ctx, "aks-prod"); err != nil || last.GetId() != again.GetId() {
+		t.Errorf("aks-prod's last audit is %s, want the second one %s (%v)", last.GetId(), again.GetId(), err)
+	}
+	a = again
+	prodAgent.calls.Store(1)
+	risk.calls.Store(1)
+
 	// aks-test: the registered address serves aks-prod. The audit fails
 	// naming both; the risk-agent is never asked; nothing is filed under
 	// aks-prod.
@@ -208,7 +222,7 @@ func testRegisteredClusters(t *testing.T, db *storage.DB) {
 	if _, err := svc.StartAudit(ctx, &secureauditv1.StartAuditRequest{}); status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("audit of no cluster without a default rbac-agent: %v, want FailedPrecondition", err)
 	}
-	if n := dialled.Load(); n != 3 {
-		t.Errorf("dialled %d rbac-agents, want one per audit (3)", n)
+	if n := dialled.Load(); n != 4 {
+		t.Errorf("dialled %d rbac-agents, want one per audit (4)", n)
 	}
 }

@@ -54,10 +54,13 @@ func (s *Service) StartAudit(ctx context.Context, req *secureauditv1.StartAuditR
 	}
 	caller, _ := identity.Caller(ctx)
 	a := &secureauditv1.Audit{
-		Id:            uuid.NewString(),
-		Cluster:       req.GetCluster(),
-		State:         secureauditv1.AuditState_AUDIT_STATE_PENDING,
-		CreatedAt:     timestamppb.New(s.runner.now().UTC().Truncate(time.Second)),
+		Id:      uuid.NewString(),
+		Cluster: req.GetCluster(),
+		State:   secureauditv1.AuditState_AUDIT_STATE_PENDING,
+		// Nanoseconds, not seconds: audits of one cluster started within a
+		// second are ordered by when they were asked for (the queue, the
+		// fleet view's last audit and its trend), not by their random IDs.
+		CreatedAt:     timestamppb.New(s.runner.now().UTC()),
 		RequestedBy:   caller.String(),
 		SkipDirectory: req.GetSkipDirectory(),
 		Formats:       req.GetFormats(),
