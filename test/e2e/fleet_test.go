@@ -15,6 +15,7 @@ import (
 
 	"secureaudit.dev/cli/client"
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/platform/pgtest"
 )
 
@@ -101,7 +102,7 @@ func TestFleetOnReplicas(t *testing.T) {
 	// Registered through every replica in turn, each with its schedule.
 	for i, n := range names {
 		_, err := clients[i%len(clients)].Clusters().RegisterCluster(ctx, &secureauditv1.RegisterClusterRequest{Cluster: &secureauditv1.Cluster{
-			Name: n, AgentAddress: agents[i], Labels: map[string]string{"environment": "fleet-test"},
+			Name: n, AgentAddress: agents[i], AgentSpiffeId: identity.ID(identity.RBACAgent).String(), Labels: map[string]string{"environment": "fleet-test"},
 			Schedule: "@every " + fleetInterval.String(), SkipDirectory: true,
 		}})
 		if err != nil {
@@ -155,8 +156,19 @@ func TestFleetOnReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	killed := time.Now()
-	// Whatever it started after the list above is held too.
-	held = unfinishedIn(t, victimLog)
+	// What it held: the audits it logged as started and not finished that
+	// are unfinished in the database (read now, when nothing changes them
+	// until the lease expires), whatever it started after the list above too.
+	held = held[:0]
+	for _, id := range unfinishedIn(t, victimLog) {
+		got, err := survivor.API().GetAudit(ctx, &secureauditv1.GetAuditRequest{AuditId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := got.GetAudit().GetState(); s == secureauditv1.AuditState_AUDIT_STATE_RUNNING || s == secureauditv1.AuditState_AUDIT_STATE_PENDING {
+			held = append(held, id)
+		}
+	}
 	t.Logf("killed replica %s after %s holding %d audits %v", victimName, killed.Sub(began).Round(time.Millisecond), len(held), held)
 	if err := victimRiskProc.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
@@ -220,6 +232,16 @@ func TestFleetOnReplicas(t *testing.T) {
 	for _, id := range held {
 		isHeld[id] = true
 	}
+	// An audit it had marked running and not yet logged is held too: its
+	// failure names the killed replica's lease.
+	for _, a := range all {
+		if a.GetState() == secureauditv1.AuditState_AUDIT_STATE_FAILED && !isHeld[a.GetId()] &&
+			strings.Contains(a.GetError(), victimName) && strings.Contains(a.GetError(), "stopped renewing its lease") {
+			t.Logf("audit %s of %s, held by the killed replica before its log said so: %s", a.GetId(), a.GetCluster(), a.GetError())
+			isHeld[a.GetId()] = true
+		}
+	}
+	skipped := skippedRuns(t, logs)
 	byCluster := map[string][]*secureauditv1.Audit{}
 	for _, a := range all {
 		byCluster[a.GetCluster()] = append(byCluster[a.GetCluster()], a)
@@ -270,12 +292,42 @@ func TestFleetOnReplicas(t *testing.T) {
 				}
 			}
 		}
-		if due := int(stopped.Sub(registered)/fleetInterval) + 1; len(audits) > due {
+		// Every due time an audit, or a run skipped (logged) while the
+		// cluster's previous audit was still held; the next due time is
+		// computed from the tick that fired, so allow one less.
+		due := int(stopped.Sub(registered) / fleetInterval)
+		if len(audits) > due+1 {
 			t.Errorf("%d audits of %s in %s: more than its %d due times", len(audits), cluster, stopped.Sub(registered).Round(time.Second), due)
 		}
+		if n := len(audits) + skipped[cluster]; n < due-1 {
+			t.Errorf("%d audits and %d skipped runs of %s in %s: fewer than its %d due times", len(audits), skipped[cluster], cluster, stopped.Sub(registered).Round(time.Second), due)
+		}
 	}
-	t.Logf("%d audits (%d succeeded, %d failed with the killed replica) of %d clusters in %s",
-		len(all), succeeded, len(held), len(byCluster), time.Since(began).Round(time.Millisecond))
+	nSkipped := 0
+	for _, n := range skipped {
+		nSkipped += n
+	}
+	t.Logf("%d audits (%d succeeded, %d failed with the killed replica; %d runs skipped while an audit was held) of %d clusters in %s",
+		len(all), succeeded, len(isHeld), nSkipped, len(byCluster), time.Since(began).Round(time.Millisecond))
+
+	// The fleet view from a surviving replica: every cluster's last audit
+	// succeeded, no failure since.
+	stdout, stderr, code := cli(t, "fleet", "--label", "environment=fleet-test", "--orchestrator", replicas[2], "--cert-dir", env.stack.PKIDir)
+	if code != 0 {
+		t.Fatalf("secureaudit fleet: exit %d\n%s%s", code, stdout, stderr)
+	}
+	rows := 0
+	for _, line := range strings.Split(stdout, "\n") {
+		if f := strings.Fields(line); len(f) >= 9 && strings.HasPrefix(f[0], "aks-fleet-") {
+			rows++
+			if f[3] != "SUCCEEDED" || f[7] != "0" {
+				t.Errorf("fleet row %q: want its last audit SUCCEEDED and no failure since", line)
+			}
+		}
+	}
+	if rows != fleetClusters || !strings.Contains(stdout, fmt.Sprintf("%d clusters", fleetClusters)) {
+		t.Errorf("fleet view has %d cluster rows, want %d:\n%s", rows, fleetClusters, stdout)
+	}
 
 	// Every report under its cluster, with that cluster's snapshot in it.
 	dir := t.TempDir()
@@ -308,7 +360,7 @@ func TestFleetOnReplicas(t *testing.T) {
 	// The evidence of the period, from a surviving replica, verifies and
 	// summarises every finished audit.
 	bundle := filepath.Join(t.TempDir(), "evidence.bundle")
-	stdout, stderr, code := cli(t, "evidence", "export", "--orchestrator", replicas[2], "--cert-dir", env.stack.PKIDir,
+	stdout, stderr, code = cli(t, "evidence", "export", "--orchestrator", replicas[2], "--cert-dir", env.stack.PKIDir,
 		"--from", began.UTC().Format(time.RFC3339), "--out", bundle)
 	if code != 0 {
 		t.Fatalf("evidence export: exit %d\n%s%s", code, stdout, stderr)
@@ -473,6 +525,29 @@ func bundleAuditSummaries(t *testing.T, path string) map[string]string {
 			t.Fatalf("audit summary in %s: %v", path, err)
 		}
 		out[s.AuditID] = s.State
+	}
+	return out
+}
+
+// skippedRuns counts, by cluster, the scheduled runs the orchestrators
+// logged as skipped because an audit of the cluster was pending or running.
+func skippedRuns(t *testing.T, logs []string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, l := range logs {
+		data, err := os.ReadFile(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			var rec struct {
+				Msg     string `json:"msg"`
+				Cluster string `json:"cluster"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "scheduled audit skipped" {
+				out[rec.Cluster]++
+			}
+		}
 	}
 	return out
 }
