@@ -318,7 +318,7 @@ func TestFleetOnReplicas(t *testing.T) {
 	}
 	rows := 0
 	for _, line := range strings.Split(stdout, "\n") {
-		if f := strings.Fields(line); len(f) >= 9 && strings.HasPrefix(f[0], "aks-fleet-") {
+		if f := strings.Fields(line); len(f) >= 9 && strings.HasPrefix(line, "aks-fleet-") {
 			rows++
 			if f[3] != "SUCCEEDED" || f[7] != "0" {
 				t.Errorf("fleet row %q: want its last audit SUCCEEDED and no failure since", line)
