@@ -42,8 +42,9 @@ func fleetOrchestrator(b *testing.B, srv *pgtest.Server, extra ...string) (addr0
 	return addr0, dbURL
 }
 
-// databaseSize is pg_database_size of the database at url, in bytes.
-func databaseSize(ctx context.Context, b *testing.B, url string) int64 {
+// databaseSize is pg_database_size of the database at url, in bytes, and
+// pg_total_relation_size (with indexes and TOAST) of each of its tables.
+func databaseSize(ctx context.Context, b *testing.B, url string) (int64, map[string]int64) {
 	b.Helper()
 	db, err := storage.Open(ctx, url, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -54,7 +55,24 @@ func databaseSize(ctx context.Context, b *testing.B, url string) int64 {
 	if err := db.QueryRowContext(ctx, `SELECT pg_database_size(current_database())`).Scan(&n); err != nil {
 		b.Fatal(err)
 	}
-	return n
+	rows, err := db.QueryContext(ctx, `SELECT tablename, pg_total_relation_size(quote_ident(tablename)) FROM pg_tables WHERE schemaname = 'public'`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	tables := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var size int64
+		if err := rows.Scan(&name, &size); err != nil {
+			b.Fatal(err)
+		}
+		tables[name] = size
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return n, tables
 }
 
 // BenchmarkFleetAudits100x5k audits a fleet of 100 registered clusters of
@@ -99,7 +117,7 @@ func BenchmarkFleetAudits100x5k(b *testing.B) {
 			b.Fatalf("register %s: %v", names[i], err)
 		}
 	}
-	before := databaseSize(ctx, b, dbURL)
+	before, beforeTables := databaseSize(ctx, b, dbURL)
 	var elapsed time.Duration
 	audits := 0
 	b.ResetTimer()
@@ -129,7 +147,12 @@ func BenchmarkFleetAudits100x5k(b *testing.B) {
 		audits += len(ids)
 	}
 	b.StopTimer()
-	after := databaseSize(ctx, b, dbURL)
+	after, afterTables := databaseSize(ctx, b, dbURL)
+	for name, size := range afterTables {
+		if grown := size - beforeTables[name]; grown > 0 {
+			b.Logf("table %s: %d bytes per audit", name, grown/int64(audits))
+		}
+	}
 	b.ReportMetric(float64(total)/clusters, "objects/cluster")
 	b.ReportMetric(float64(audits)/elapsed.Minutes(), "audits/min")
 	b.ReportMetric(float64(after-before)/float64(audits), "store-bytes/audit")
