@@ -12,7 +12,7 @@ import (
 )
 
 // cli runs the secureaudit binary.
-func cli(t *testing.T, args ...string) (stdout, stderr string, code int) {
+func cli(t testing.TB, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(env.binDir, "secureaudit"), args...)
 	var out, errb bytes.Buffer

@@ -80,7 +80,7 @@ func run(m *testing.M) int {
 }
 
 // addr returns the address of a service of the shared stack.
-func addr(t *testing.T, name string) string {
+func addr(t testing.TB, name string) string {
 	t.Helper()
 	for _, svc := range env.stack.Services {
 		if svc.Name == name {

@@ -31,7 +31,7 @@ func validatorAndTracer(t *testing.T) (*validation.Validator, trace.TracerProvid
 // startBinary runs one more service process of the shared build with the
 // shared PKI, listening on a port it picks itself, and returns its address
 // and log path once it serves. The process is stopped when the test ends.
-func startBinary(t *testing.T, name string, args ...string) (addr, logPath string) {
+func startBinary(t testing.TB, name string, args ...string) (addr, logPath string) {
 	t.Helper()
 	addr, logPath, _ = startStoppable(t, name, args...)
 	return addr, logPath
@@ -39,7 +39,7 @@ func startBinary(t *testing.T, name string, args ...string) (addr, logPath strin
 
 // startStoppable is startBinary that also returns a function stopping the
 // process before the test ends (and waiting for it to exit).
-func startStoppable(t *testing.T, name string, args ...string) (addr, logPath string, stop func()) {
+func startStoppable(t testing.TB, name string, args ...string) (addr, logPath string, stop func()) {
 	t.Helper()
 	addr, logPath, stop, _ = startProcess(t, name, args...)
 	return addr, logPath, stop
@@ -47,7 +47,7 @@ func startStoppable(t *testing.T, name string, args ...string) (addr, logPath st
 
 // startProcess is startStoppable that also returns the process, for tests
 // that signal it.
-func startProcess(t *testing.T, name string, args ...string) (addr, logPath string, stop func(), proc *os.Process) {
+func startProcess(t testing.TB, name string, args ...string) (addr, logPath string, stop func(), proc *os.Process) {
 	t.Helper()
 	dir := t.TempDir()
 	addrFile := filepath.Join(dir, name+".addr")
