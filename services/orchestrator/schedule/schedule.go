@@ -37,7 +37,19 @@ type Store interface {
 	// ClaimScheduleRun is true for exactly one caller per schedule and due
 	// time, across every replica on the database.
 	ClaimScheduleRun(ctx context.Context, name string, due time.Time, replica string, now time.Time) (bool, error)
+	// TakeOverScheduleRun claims a run another replica claimed before
+	// staleBefore and never moved on; true for one caller.
+	TakeOverScheduleRun(ctx context.Context, name string, due time.Time, replica string, now, staleBefore time.Time) (prev string, prevAt time.Time, ok bool, err error)
+	// AuditCreatedSince reports whether an audit of the cluster was created
+	// at or after t.
+	AuditCreatedSince(ctx context.Context, cluster string, t time.Time) (bool, error)
 }
+
+// StaleClaim is how long a replica's claim of a schedule's run may stand
+// without the schedule moving on before another replica takes the run
+// over: a claim and the save of the next run are milliseconds apart, so a
+// claim this old belongs to a replica that died in between.
+const StaleClaim = time.Minute
 
 // StartFunc starts an audit of a cluster.
 type StartFunc func(ctx context.Context, cluster string, skipDirectory bool) (*secureauditv1.Audit, error)
@@ -165,12 +177,31 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 		if err != nil {
 			return started, err
 		}
+		takenOver := ""
+		startedBefore := false
 		if !mine {
-			continue // another replica fired this run and moves the schedule on
+			// Another replica fired this run and moves the schedule on;
+			// unless it claimed the run long ago and never did (it died
+			// in between): then one replica takes the run over, and starts
+			// the audit only if the dead one had not.
+			prev, prevAt, ok, err := s.store.TakeOverScheduleRun(ctx, sc.GetName(), sc.GetNextRun().AsTime(), s.replica, now, now.Add(-StaleClaim))
+			if err != nil {
+				return started, err
+			}
+			if !ok {
+				continue
+			}
+			if startedBefore, err = s.store.AuditCreatedSince(ctx, sc.GetCluster(), prevAt); err != nil {
+				return started, err
+			}
+			takenOver = fmt.Sprintf("; taken over from replica %s, which claimed this run at %s and did not move the schedule on", prev, prevAt.Format(time.RFC3339))
+			s.log.WarnContext(ctx, "schedule run taken over", keySchedule, sc.GetName(), "from", prev)
 		}
 		sc = proto.Clone(sc).(*secureauditv1.Schedule)
 		sc.LastRun = timestamppb.New(now.Truncate(time.Second))
 		switch {
+		case startedBefore:
+			sc.LastMessage = "an audit of " + sc.GetCluster() + " was started after this run was claimed; none started again"
 		case running[sc.GetCluster()]:
 			sc.LastMessage = "skipped: an audit of " + sc.GetCluster() + " was still pending or running"
 			s.log.WarnContext(ctx, "scheduled audit skipped", keySchedule, sc.GetName(), keyCluster, sc.GetCluster())
@@ -194,6 +225,7 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 				sc.LastMessage += fmt.Sprintf("; deleted %d audits older than %d days", n, days)
 			}
 		}
+		sc.LastMessage = truncate(sc.GetLastMessage()+takenOver, 1024)
 		next, err := s.next(sc.GetCron(), now)
 		if err != nil {
 			return started, err

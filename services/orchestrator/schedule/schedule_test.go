@@ -34,6 +34,14 @@ func (f *fakeStore) ClaimScheduleRun(_ context.Context, name string, due time.Ti
 	return true, nil
 }
 
+func (f *fakeStore) TakeOverScheduleRun(context.Context, string, time.Time, string, time.Time, time.Time) (string, time.Time, bool, error) {
+	return "", time.Time{}, false, nil
+}
+
+func (f *fakeStore) AuditCreatedSince(context.Context, string, time.Time) (bool, error) {
+	return false, nil
+}
+
 func (f *fakeStore) SaveSchedule(_ context.Context, s *secureauditv1.Schedule) error {
 	f.schedules[s.GetName()] = proto.Clone(s).(*secureauditv1.Schedule)
 	return nil

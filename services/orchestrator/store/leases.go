@@ -209,3 +209,45 @@ func (s *Store) ClaimScheduleRun(ctx context.Context, name string, due time.Time
 	}
 	return true, nil
 }
+
+// TakeOverScheduleRun claims a schedule's run that another replica claimed
+// before staleBefore and never moved on (it died between its claim and
+// saving the schedule's next run): true, with the earlier claim's replica
+// and time, for the one caller that takes it over. Without it the run's
+// claim would stand for ever and the schedule never fire again.
+func (s *Store) TakeOverScheduleRun(ctx context.Context, name string, due time.Time, replica string, now, staleBefore time.Time) (prev string, prevAt time.Time, ok bool, err error) {
+	var claimed int64
+	err = s.db.QueryRowContext(ctx, `SELECT replica, claimed_ns FROM schedule_runs WHERE name = ? AND due_ns = ?`, name, due.UnixNano()).Scan(&prev, &claimed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, false, nil
+	}
+	if err != nil {
+		return "", time.Time{}, false, fmt.Errorf("claim of schedule %s due %s: %w", name, due.Format(time.RFC3339), err)
+	}
+	if claimed >= staleBefore.UnixNano() || prev == replica {
+		return "", time.Time{}, false, nil
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE schedule_runs SET replica = ?, claimed_ns = ? WHERE name = ? AND due_ns = ? AND replica = ? AND claimed_ns = ?`,
+		replica, now.UnixNano(), name, due.UnixNano(), prev, claimed)
+	if err != nil {
+		return "", time.Time{}, false, fmt.Errorf("take over schedule %s due %s: %w", name, due.Format(time.RFC3339), err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return "", time.Time{}, false, nil // another replica took it over first
+	}
+	return prev, time.Unix(0, claimed).UTC(), true, nil
+}
+
+// AuditCreatedSince reports whether an audit of the cluster was created at
+// or after t.
+func (s *Store) AuditCreatedSince(ctx context.Context, cluster string, t time.Time) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM audits WHERE cluster = ? AND created_ns >= ? LIMIT 1`, cluster, t.UnixNano()).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("audits of %s since %s: %w", cluster, t.Format(time.RFC3339), err)
+	}
+	return true, nil
+}
