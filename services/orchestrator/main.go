@@ -299,6 +299,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	runner.GateWith(reg)
 	// Registered clusters: each audit of one dials its own rbac-agent,
 	// expecting the registered SPIFFE ID.
+	runner.AgentScopesWith(reg)
 	runner.ClustersWith(st, func(addr string, id spiffeid.ID) (*grpc.ClientConn, error) {
 		return rpc.Dial(addr, id, rpc.ClientConfig{Credentials: svc.Creds, Tracer: svc.Tracing.Provider, Meter: svc.Metrics.Provider, Validator: svc.Validator, Observer: svc.Observer})
 	})

@@ -312,54 +312,95 @@ func (r *Registry) latest(ctx context.Context, workload string) (*secureauditv1.
 func (r *Registry) Check(ctx context.Context) ([]*secureauditv1.ScopeStatus, error) {
 	var out []*secureauditv1.ScopeStatus
 	for _, ag := range r.agents {
-		st := &secureauditv1.ScopeStatus{Workload: ag.Workload, CheckedAt: timestamppb.New(r.now().UTC())}
-		approval, err := r.latest(ctx, ag.Workload)
+		st, err := r.status(ctx, ag.Workload, ag.Conn)
 		if err != nil {
 			return nil, err
 		}
-		st.Approval = approval
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		var md metadata.MD
-		_, err = healthpb.NewHealthClient(ag.Conn).Check(cctx, &healthpb.HealthCheckRequest{}, grpc.Header(&md))
-		cancel()
-		presented, ok := rpc.ScopeFromHeader(md)
-		switch {
-		case err != nil && !ok:
-			st.State = secureauditv1.ScopeState_SCOPE_STATE_UNREACHABLE
-			st.Reason = "did not answer the health check: " + err.Error()
-		case !ok:
-			st.State = secureauditv1.ScopeState_SCOPE_STATE_QUARANTINED
-			st.Reason = "presented no scope manifest digest"
-		case presented.Name != ag.Workload:
-			st.State = secureauditv1.ScopeState_SCOPE_STATE_QUARANTINED
-			st.Reason = fmt.Sprintf("presented the manifest of %q", presented.Name)
-		case approval == nil:
-			st.State = secureauditv1.ScopeState_SCOPE_STATE_QUARANTINED
-			st.Reason = fmt.Sprintf("scope manifest %s has never been approved (secureaudit scope approve %s --digest %s --ticket ...)", presented.Digest, ag.Workload, presented.Digest)
-		case approval.GetDigest() != presented.Digest:
-			st.State = secureauditv1.ScopeState_SCOPE_STATE_QUARANTINED
-			st.Reason = fmt.Sprintf("scope manifest changed: it presents %s, but the approved digest is %s (approved by %s, ticket %s)", presented.Digest, approval.GetDigest(), approval.GetApprover(), approval.GetTicket())
-		default:
-			st.State = secureauditv1.ScopeState_SCOPE_STATE_APPROVED
-		}
-		if ok {
-			st.PresentedDigest, st.PresentedVersion = presented.Digest, presented.Version
-			st.CredentialOutcome, st.CredentialSummary = credential(presented.Credential)
-		}
 		r.noteChange(ctx, st)
-		r.noteCredential(ctx, st, presented.Credential)
-		r.noteRefusals(ctx, ag.Workload, presented.Refusals)
 		out = append(out, st)
 	}
 	return out, nil
 }
 
+// status asks one agent for its presented digest over conn and compares it
+// with the workload's latest approval; its credential check and refusals
+// are noted as Check notes them.
+func (r *Registry) status(ctx context.Context, workload string, conn grpc.ClientConnInterface) (*secureauditv1.ScopeStatus, error) {
+	st := &secureauditv1.ScopeStatus{Workload: workload, CheckedAt: timestamppb.New(r.now().UTC())}
+	approval, err := r.latest(ctx, workload)
+	if err != nil {
+		return nil, err
+	}
+	st.Approval = approval
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	var md metadata.MD
+	_, err = healthpb.NewHealthClient(conn).Check(cctx, &healthpb.HealthCheckRequest{}, grpc.Header(&md))
+	cancel()
+	presented, ok := rpc.ScopeFromHeader(md)
+	switch {
+	case err != nil && !ok:
+		st.State = secureauditv1.ScopeState_SCOPE_STATE_UNREACHABLE
+		st.Reason = "did not answer the health check: " + err.Error()
+	case !ok:
+		st.State = secureauditv1.ScopeState_SCOPE_STATE_QUARANTINED
+		st.Reason = "presented no scope manifest digest"
+	case presented.Name != workload:
+		st.State = secureauditv1.ScopeState_SCOPE_STATE_QUARANTINED
+		st.Reason = fmt.Sprintf("presented the manifest of %q", presented.Name)
+	case approval == nil:
+		st.State = secureauditv1.ScopeState_SCOPE_STATE_QUARANTINED
+		st.Reason = fmt.Sprintf("scope manifest %s has never been approved (secureaudit scope approve %s --digest %s --ticket ...)", presented.Digest, workload, presented.Digest)
+	case approval.GetDigest() != presented.Digest:
+		st.State = secureauditv1.ScopeState_SCOPE_STATE_QUARANTINED
+		st.Reason = fmt.Sprintf("scope manifest changed: it presents %s, but the approved digest is %s (approved by %s, ticket %s)", presented.Digest, approval.GetDigest(), approval.GetApprover(), approval.GetTicket())
+	default:
+		st.State = secureauditv1.ScopeState_SCOPE_STATE_APPROVED
+	}
+	if ok {
+		st.PresentedDigest, st.PresentedVersion = presented.Digest, presented.Version
+		st.CredentialOutcome, st.CredentialSummary = credential(presented.Credential)
+	}
+	r.noteCredential(ctx, st, presented.Credential)
+	r.noteRefusals(ctx, workload, presented.Refusals)
+	return st, nil
+}
+
+// CheckAgent checks an agent the orchestrator dials for one audit only (a
+// registered cluster's rbac-agent) exactly as Admit checks the configured
+// ones: it must present the workload's approved scope manifest (and, with
+// -refuse-on-credential-violation, no credential violation), or the audit
+// is refused (SOC 2 CC5.2). where names the agent ("cluster aks-prod's
+// rbac-agent at host:port") in the evidence and the error.
+func (r *Registry) CheckAgent(ctx context.Context, workload, where string, conn grpc.ClientConnInterface) error {
+	st, err := r.status(ctx, workload, conn)
+	if err != nil {
+		return err
+	}
+	if st.GetState() != secureauditv1.ScopeState_SCOPE_STATE_APPROVED {
+		st.Reason = where + ": " + st.GetReason()
+	}
+	r.noteChangeAs(ctx, workload+" "+where, st)
+	switch {
+	case st.GetState() != secureauditv1.ScopeState_SCOPE_STATE_APPROVED:
+		return &QuarantineError{Statuses: []*secureauditv1.ScopeStatus{st}}
+	case r.refuseCredential && st.GetCredentialOutcome() == "violation":
+		return &CredentialError{Statuses: []*secureauditv1.ScopeStatus{st}}
+	}
+	return nil
+}
+
 // noteChange appends evidence when an agent's state or digest changes.
 func (r *Registry) noteChange(ctx context.Context, st *secureauditv1.ScopeStatus) {
+	r.noteChangeAs(ctx, st.GetWorkload(), st)
+}
+
+// noteChangeAs is noteChange with the agent's own key (the workload, or
+// the workload and where a registered cluster's agent runs).
+func (r *Registry) noteChangeAs(ctx context.Context, agent string, st *secureauditv1.ScopeStatus) {
 	key := st.GetState().String() + " " + st.GetPresentedDigest()
 	r.mu.Lock()
-	prev, seen := r.state[st.GetWorkload()]
-	r.state[st.GetWorkload()] = key
+	prev, seen := r.state[agent]
+	r.state[agent] = key
 	r.mu.Unlock()
 	if seen && prev == key {
 		return

@@ -243,3 +243,38 @@ func testReview(t *testing.T, backend string) {
 		t.Errorf("after the review: %d deviations, since %v:\n%s", rev.Deviations, rev.Since, md)
 	}
 }
+
+// TestCheckAgent: an agent the orchestrator dials for one audit (a
+// registered cluster's rbac-agent) is checked as the configured ones are:
+// refused while it presents a manifest never approved or changed since,
+// the error and the evidence alert naming where it runs; admitted once its
+// digest is approved.
+func TestCheckAgent(t *testing.T) { backends(t, testCheckAgent) }
+
+func testCheckAgent(t *testing.T, backend string) {
+	p := rpctest.NewPKI(t)
+	bundled := parse(t, reportManifest)
+	rec := &fakeLog{}
+	r := newRegistry(t, backend, rec, map[string]*scope.Manifest{identity.ReportAgent: bundled})
+	ctx := context.Background()
+	const where = "cluster aks-prod's agent at 10.0.0.7:8443"
+	conn := agent(t, p, reportManifest).Conn
+	err := r.CheckAgent(ctx, identity.ReportAgent, where, conn)
+	var qe *QuarantineError
+	if !errors.As(err, &qe) || !strings.Contains(err.Error(), where+": scope manifest "+bundled.Digest()+" has never been approved") {
+		t.Fatalf("unapproved agent: %v, want a quarantine error naming where it runs", err)
+	}
+	if got := strings.Join(rec.kinds(), " "); got != "alert:report-agent:fail" || !strings.Contains(rec.entries[0].Summary, where) {
+		t.Errorf("evidence %v (%q), want one alert naming where the agent runs", rec.kinds(), rec.entries[0].Summary)
+	}
+	if _, err := r.Approve(ctx, &secureauditv1.ScopeApproval{Workload: identity.ReportAgent, Digest: bundled.Digest(), Approver: "alice", Ticket: "SEC-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CheckAgent(ctx, identity.ReportAgent, where, conn); err != nil {
+		t.Errorf("approved agent refused: %v", err)
+	}
+	changed := agent(t, p, widened).Conn
+	if err := r.CheckAgent(ctx, identity.ReportAgent, "cluster aks-dev's agent at 10.0.0.8:8443", changed); !errors.As(err, &qe) || !strings.Contains(err.Error(), "scope manifest changed") {
+		t.Errorf("changed manifest: %v, want a quarantine error", err)
+	}
+}

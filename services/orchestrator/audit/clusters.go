@@ -22,6 +22,17 @@ type Clusters interface {
 // (mTLS, the platform client).
 type DialFunc func(addr string, id spiffeid.ID) (*grpc.ClientConn, error)
 
+// AgentScopes checks an agent dialled for one audit (approval.Registry):
+// it must present its workload's approved scope manifest, as the
+// configured agents must.
+type AgentScopes interface {
+	CheckAgent(ctx context.Context, workload, where string, conn grpc.ClientConnInterface) error
+}
+
+// AgentScopesWith makes every audit of a registered cluster check the scope
+// manifest its rbac-agent presents before collecting from it.
+func (r *Runner) AgentScopesWith(s AgentScopes) { r.scopes = s }
+
 // ClustersWith makes audits of a registered cluster collect from that
 // cluster's rbac-agent: dialled per audit at the registered address,
 // expecting the registered SPIFFE ID. Audits of a name not registered, or
@@ -72,6 +83,13 @@ func (r *Runner) rbacAgent(ctx context.Context, cluster string) (secureauditv1.R
 	conn, err := r.dial(c.GetAgentAddress(), id)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("cluster %s: rbac-agent at %s: %w", c.GetName(), c.GetAgentAddress(), err)
+	}
+	if r.scopes != nil {
+		where := fmt.Sprintf("cluster %s's rbac-agent at %s", c.GetName(), c.GetAgentAddress())
+		if err := r.scopes.CheckAgent(ctx, identity.RBACAgent, where, conn); err != nil {
+			conn.Close()
+			return nil, nil, nil, err
+		}
 	}
 	return secureauditv1.NewRBACServiceClient(conn), c, func() { conn.Close() }, nil
 }

@@ -156,6 +156,7 @@ type Runner struct {
 	accepts  Acceptor
 	clusters Clusters
 	dial     DialFunc
+	scopes   AgentScopes
 	reviews  Reviewer
 }
 
