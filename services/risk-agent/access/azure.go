@@ -497,3 +497,17 @@ func NewWithAzure(s *snapshot.Snapshot, grants []AzureGrant) *Engine {
 	}
 	return e
 }
+
+// RemoveCommand is the command that removes one Azure role assignment: a
+// standing one is deleted; an eligible one (Privileged Identity
+// Management) cannot be, and is removed by an AdminRemove eligibility
+// schedule request at its scope, naming its principal and role.
+func RemoveCommand(a *secureauditv1.AzureRoleAssignment) string {
+	if !a.GetEligible() {
+		return "az role assignment delete --ids " + a.GetId()
+	}
+	return "az rest --method put --url 'https://management.azure.com" + a.GetScope() +
+		"/providers/Microsoft.Authorization/roleEligibilityScheduleRequests/<new-guid>?api-version=2020-10-01' " +
+		"--body '{\"properties\":{\"principalId\":\"" + a.GetPrincipalId() + "\",\"roleDefinitionId\":\"" +
+		cmp.Or(a.GetRoleDefinitionId(), "<role-definition-id of "+a.GetRoleName()+">") + "\",\"requestType\":\"AdminRemove\"}}'"
+}

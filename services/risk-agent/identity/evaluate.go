@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/risk-agent/access"
 	"secureaudit.dev/services/risk-agent/registry"
 	"secureaudit.dev/services/risk-agent/snapshot"
 )
@@ -454,21 +455,7 @@ func (e *evaluator) azurePaths(b *binding, ms []member) {
 		}
 	}
 	e.add(AzurePath, sev, strings.Join(reasons, "; "), e.subjectRef(b.subject), b.ref, b.scope(), detail,
-		removeAssignment(fix), bindingKey(b)...)
-}
-
-// removeAssignment is the command that removes one Azure role assignment:
-// a standing one is deleted; an eligible one (Privileged Identity
-// Management) cannot be, and is removed by an AdminRemove eligibility
-// schedule request at its scope.
-func removeAssignment(a *secureauditv1.AzureRoleAssignment) string {
-	if !a.GetEligible() {
-		return "az role assignment delete --ids " + a.GetId()
-	}
-	return "az rest --method put --url 'https://management.azure.com" + a.GetScope() +
-		"/providers/Microsoft.Authorization/roleEligibilityScheduleRequests/<new-guid>?api-version=2020-10-01' " +
-		"--body '{\"properties\":{\"principalId\":\"" + a.GetPrincipalId() + "\",\"roleDefinitionId\":\"" +
-		cmp.Or(a.GetRoleDefinitionId(), "<role-definition-id of "+a.GetRoleName()+">") + "\",\"requestType\":\"AdminRemove\"}}'"
+		access.RemoveCommand(fix), bindingKey(b)...)
 }
 
 // groupsOf lists the group a subject names and its nested groups.

@@ -41,6 +41,8 @@ type azure struct {
 	// keys are the grant keys of the credential grants, shared with their
 	// AKS-008 finding.
 	keys map[*rules.Grant]string
+	// assignments are the role assignments behind the grants.
+	assignments map[*rules.Grant]*secureauditv1.AzureRoleAssignment
 	// steps are the edges added after the capability edges.
 	steps []azureStep
 }
@@ -69,12 +71,13 @@ func azureOf(a *rules.Analysis, dir []*secureauditv1.DirectoryChunk) *azure {
 	if cluster == nil {
 		return nil
 	}
-	az := &azure{cluster: cluster, assume: map[*rules.Grant]string{}, keys: map[*rules.Grant]string{}}
+	az := &azure{cluster: cluster, assume: map[*rules.Grant]string{}, keys: map[*rules.Grant]string{}, assignments: map[*rules.Grant]*secureauditv1.AzureRoleAssignment{}}
 	byAssignment := map[string]int{} // lower-case assignment ID -> index of its cluster-wide grant
 	add := func(g access.AzureGrant, sub *secureauditv1.Subject, namespace string, rs []*secureauditv1.PolicyRule) int {
 		ref := &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_AZURE_ROLE_ASSIGNMENT, Name: clipTo(g.Assignment.GetId(), 1024), Namespace: namespace}
 		role := &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_AZURE_ROLE, Name: clipTo(g.Assignment.GetRoleName(), 253)}
 		gr := a.ExternalGrant(ref, role, sub, namespace, rs)
+		az.assignments[gr] = g.Assignment
 		if g.Assignment.GetEligible() {
 			az.assume[gr] = eligibleAssumption
 		}
@@ -194,14 +197,15 @@ func azureBinding(b *secureauditv1.BindingRef) bool {
 		b.GetKind() == secureauditv1.BindingKind_BINDING_KIND_AKS_ADMIN_GROUP
 }
 
-// azureRemediation breaks a path that starts with a grant through Azure:
-// remove the role assignment (or the eligibility), or narrow its role.
-func azureRemediation(gr *rules.Grant, sub *secureauditv1.Subject, eligible bool) string {
+// azureRemediation breaks a path that starts with a grant through Azure,
+// the role assignment a: remove it (an eligible one through Privileged
+// Identity Management), or narrow its role.
+func azureRemediation(gr *rules.Grant, sub *secureauditv1.Subject, a *secureauditv1.AzureRoleAssignment) string {
 	id := gr.Binding.GetName()
-	if eligible {
+	if a.GetEligible() {
 		return Rule.Remediation + " Step 1 is " + rules.SubjectText(sub) + "'s eligible Azure role assignment " + id + " (" + roleText(gr.Role) +
 			"): remove the eligibility, or narrow the role, in Privileged Identity Management (Azure resources > Eligible assignments).\n" +
-			"az rest --method put --url 'https://management.azure.com<scope>/providers/Microsoft.Authorization/roleEligibilityScheduleRequests/<new-guid>?api-version=2020-10-01' --body '{\"properties\":{\"principalId\":\"<principal-id>\",\"roleDefinitionId\":\"<role-definition-id>\",\"requestType\":\"AdminRemove\"}}'"
+			access.RemoveCommand(a)
 	}
 	return Rule.Remediation + " Step 1 is " + rules.SubjectText(sub) + "'s Azure role assignment " + id + " (" + roleText(gr.Role) +
 		"): remove it, narrow the role (a custom role without the action step 1 uses), or make it eligible under Privileged Identity Management.\n" +

@@ -223,3 +223,30 @@ func TestAzurePathShareTheGrant(t *testing.T) {
 		}
 	}
 }
+
+// TestEligiblePathCommand: a path that starts with an eligible assignment
+// is broken by removing the eligibility, with the command filled in from
+// the assignment (its scope, principal and role), as ENTRA-008 gives it:
+// one builder (access.RemoveCommand), no placeholders where the audit
+// knows the values.
+func TestEligiblePathCommand(t *testing.T) {
+	local := &secureauditv1.AksCluster{Id: azCluster, LocalAccountsEnabled: true, ManagedEntra: true, AzureRbac: true, KubernetesRbac: true}
+	eligible := assignment("e", azAnna, "User", "Contributor", azRG, []secureauditv1.AzureRoute{secureauditv1.AzureRoute_AZURE_ROUTE_ADMIN_CREDENTIAL})
+	eligible.Id = azRG + "/providers/Microsoft.Authorization/roleEligibilityScheduleInstances/e"
+	eligible.Eligible = true
+	eligible.RoleDefinitionId = "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c"
+	var fix string
+	for _, f := range paths.AnalyzeWithAzure(rules.Analyze(azureSnapshot()), azureDir(local, eligible)).Findings {
+		if f.GetBinding().GetName() == eligible.GetId() {
+			fix = f.GetRemediation()
+		}
+	}
+	if fix == "" {
+		t.Fatal("no path from the eligible assignment")
+	}
+	if want := access.RemoveCommand(eligible); !strings.HasSuffix(fix, "\n"+want) ||
+		!strings.Contains(want, "https://management.azure.com"+azRG+"/providers/Microsoft.Authorization/roleEligibilityScheduleRequests/") ||
+		!strings.Contains(want, `"principalId":"`+azAnna+`"`) || !strings.Contains(want, eligible.RoleDefinitionId) {
+		t.Errorf("eligible path's remediation %q, want it to end in %q", fix, want)
+	}
+}

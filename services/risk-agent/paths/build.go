@@ -38,10 +38,7 @@ func build(a *rules.Analysis, az *azure) *graph {
 	if az != nil {
 		grants = append(slices.Clone(grants), az.grants...)
 		assume = az.assume
-		g.eligible = map[*rules.Grant]bool{}
-		for gr, a := range assume {
-			g.eligible[gr] = a == eligibleAssumption
-		}
+		g.assignments = az.assignments
 	}
 	g.grants = grants
 	g.grantNode = make([]int, len(grants))

@@ -58,8 +58,9 @@ type graph struct {
 	// grantNode is the subject node of each, by index.
 	grants    []*rules.Grant
 	grantNode []int
-	// eligible are the grants of eligible Azure role assignments (PIM).
-	eligible map[*rules.Grant]bool
+	// assignments are the Azure role assignments behind the grants through
+	// Azure (eligible ones under PIM included).
+	assignments map[*rules.Grant]*secureauditv1.AzureRoleAssignment
 	// in holds the edge indexes by target, in edge order: those of node v
 	// are in[inStart[v]:inStart[v+1]]. index fills both once every edge is
 	// added.
@@ -354,7 +355,7 @@ func (g *graph) finding(s *snapshot.Snapshot, u int, next []int32, admin int) *s
 	}
 	fix := remediation(gr, sub)
 	if azureBinding(gr.Binding) {
-		fix = azureRemediation(gr, sub, g.eligible[gr])
+		fix = azureRemediation(gr, sub, g.assignments[gr])
 	}
 	f := Rule.Finding(registry.Hit{
 		ID:             rules.FindingID(RuleID, gr.Binding, sub, gr.Role),
