@@ -324,9 +324,13 @@ type SubjectRef struct {
 	// namespace is a ServiceAccount's, which the API server does not validate.
 	Namespace string `protobuf:"bytes,3,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// display_name is the directory's name for the subject, when it was resolved.
-	DisplayName   string `protobuf:"bytes,4,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	DisplayName string `protobuf:"bytes,4,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// service_principal: the subject is a User whose name is the object ID of
+	// a service principal of the directory (an application or managed
+	// identity, as AKS with Entra names them in bindings), not a person.
+	ServicePrincipal bool `protobuf:"varint,800,opt,name=service_principal,json=servicePrincipal,proto3" json:"service_principal,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SubjectRef) Reset() {
@@ -385,6 +389,13 @@ func (x *SubjectRef) GetDisplayName() string {
 		return x.DisplayName
 	}
 	return ""
+}
+
+func (x *SubjectRef) GetServicePrincipal() bool {
+	if x != nil {
+		return x.ServicePrincipal
+	}
+	return false
 }
 
 // BindingRef names the binding behind a finding.
@@ -1456,7 +1467,7 @@ var File_secureaudit_v1_finding_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\n" +
-	"\x1csecureaudit/v1/finding.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19secureaudit/v1/rbac.proto\"\xbe\x01\n" +
+	"\x1csecureaudit/v1/finding.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19secureaudit/v1/rbac.proto\"\xec\x01\n" +
 	"\n" +
 	"SubjectRef\x12;\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.secureaudit.v1.SubjectKindB\n" +
@@ -1464,7 +1475,8 @@ const file_secureaudit_v1_finding_proto_rawDesc = "" +
 	"\x04name\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x04name\x12&\n" +
 	"\tnamespace\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tnamespace\x12+\n" +
-	"\fdisplay_name\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\"\x90\x01\n" +
+	"\fdisplay_name\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\vdisplayName\x12,\n" +
+	"\x11service_principal\x18\xa0\x06 \x01(\bR\x10servicePrincipal\"\x90\x01\n" +
 	"\n" +
 	"BindingRef\x12;\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.secureaudit.v1.BindingKindB\n" +

@@ -257,7 +257,7 @@ func TestCredentialAction(t *testing.T) {
 	del := "az ad app credential delete --id 00000068-0000-4000-8000-000000000068 --key-id 00000fa1-0000-4000-8000-000000000fa1"
 	rot := "az ad app credential delete --id 00000067-0000-4000-8000-000000000067 --key-id 00000bb9-0000-4000-8000-000000000bb9"
 	sp := func(n string) *secureauditv1.SubjectRef {
-		return &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: n}
+		return &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: n, DisplayName: "app-" + n[len(n)-2:], ServicePrincipal: true}
 	}
 	r.Findings = append(r.Findings,
 		&secureauditv1.Finding{
@@ -283,6 +283,8 @@ func TestCredentialAction(t *testing.T) {
 		for _, want := range []string{
 			"Remove the credential", "delete the secret or certificate held beside the federated credential (the application keeps signing in through the federation): " + del,
 			"Rotate the credential", "then delete the old one: " + rot,
+			// An application is named as one, never as "User <object ID>".
+			"Service principal app-04 (object ID 00000004-0000-4000-8000-000000000004, bound as a User)",
 		} {
 			if !strings.Contains(string(out), want) {
 				t.Errorf("%s lacks %q", f, want)
@@ -299,6 +301,9 @@ func TestCredentialAction(t *testing.T) {
 	for _, line := range strings.Split(string(md), "\n") {
 		if strings.Contains(line, "00000004-0000-4000-8000-000000000004") && strings.Contains(line, "| Revoke |") {
 			t.Errorf("the credential finding is told to revoke: %s", line)
+		}
+		if strings.Contains(line, "User 00000004-0000-4000-8000-000000000004") {
+			t.Errorf("the service principal is shown as a user: %s", line)
 		}
 	}
 	plain, err := Document(secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN, sampleReport())

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"sort"
@@ -507,6 +508,12 @@ func kindText(k secureauditv1.SubjectKind) string {
 func subjectText(s *secureauditv1.SubjectRef) string {
 	if s == nil {
 		return "none"
+	}
+	if s.GetServicePrincipal() {
+		// AKS binds an application or managed identity as a User named by
+		// its object ID: say what it is, so that no reader takes it for a
+		// person.
+		return fmt.Sprintf("Service principal %s (object ID %s, bound as a User)", cmp.Or(s.GetDisplayName(), s.GetName()), s.GetName())
 	}
 	text := kindText(s.GetKind()) + " " + s.GetName()
 	if s.GetNamespace() != "" {

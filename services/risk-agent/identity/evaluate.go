@@ -163,6 +163,7 @@ func (e *evaluator) subjectRef(sub *secureauditv1.Subject) *secureauditv1.Subjec
 			ref.DisplayName = u.GetDisplayName()
 		} else if sp, ok := e.d.sps[lower(sub.GetName())]; ok {
 			ref.DisplayName = sp.GetDisplayName()
+			ref.ServicePrincipal = true
 		}
 	case secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
 		if g, ok := e.d.groups[lower(sub.GetName())]; ok {
@@ -177,7 +178,7 @@ func memberRef(m member) *secureauditv1.SubjectRef {
 	if m.user != nil {
 		return &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: m.user.GetUserPrincipalName(), DisplayName: m.user.GetDisplayName()}
 	}
-	return &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: m.sp.GetId(), DisplayName: m.sp.GetDisplayName()}
+	return &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: m.sp.GetId(), DisplayName: m.sp.GetDisplayName(), ServicePrincipal: true}
 }
 
 // removeMember is the command that takes m's access through b away.

@@ -280,6 +280,10 @@ func TestCredentialFix(t *testing.T) {
 	for _, f := range fixture(t, filepath.Join("testdata", "rules", identity.CredentialHygiene), identity.Config{}) {
 		if f.GetRuleId() == identity.CredentialHygiene {
 			got = append(got, f.GetSeverity().String()+" "+f.GetCredentialFix().String()+" "+f.GetCredentialCommand())
+			// The subject is an application, never shown as a person.
+			if s := f.GetSubject(); !s.GetServicePrincipal() || s.GetDisplayName() == "" {
+				t.Errorf("ENTRA-013 subject %v: want a service principal with its display name", s)
+			}
 		} else if f.GetCredentialFix() != 0 || f.GetCredentialCommand() != "" {
 			t.Errorf("%s finding carries a credential fix", f.GetRuleId())
 		}

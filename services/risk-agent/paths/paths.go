@@ -366,6 +366,10 @@ func (g *graph) finding(s *snapshot.Snapshot, u int, next []int32, admin int) *s
 		Remediation:    fix,
 	})
 	f.Subject = &secureauditv1.SubjectRef{Kind: sub.GetKind(), Name: sub.GetName(), Namespace: sub.GetNamespace(), DisplayName: displayName(s, sub)}
+	if sp, ok := servicePrincipal(s, sub); ok && f.Subject.DisplayName == "" {
+		f.Subject.DisplayName = sp.GetDisplayName()
+		f.Subject.ServicePrincipal = true
+	}
 	f.Binding = proto.CloneOf(gr.Binding)
 	f.Role = proto.CloneOf(gr.Role)
 	f.MatchedRules = cloneRules(first.rules)
@@ -442,6 +446,16 @@ func displayName(s *snapshot.Snapshot, sub *secureauditv1.Subject) string {
 		}
 	}
 	return ""
+}
+
+// servicePrincipal returns the directory's service principal a User
+// subject names by object ID, as AKS names applications and managed
+// identities in bindings.
+func servicePrincipal(s *snapshot.Snapshot, sub *secureauditv1.Subject) (*secureauditv1.DirectoryServicePrincipal, bool) {
+	if sub.GetKind() != secureauditv1.SubjectKind_SUBJECT_KIND_USER {
+		return nil, false
+	}
+	return s.ServicePrincipalByID(sub.GetName())
 }
 
 // stepCount writes a path's length: "1 step", "3 steps".
