@@ -56,12 +56,13 @@ const (
 type proseFeatures struct {
 	words, sentences                 int
 	second, imperatives, phrases     int
+	possessive                       int
 	strong, weak                     int
 	strongSeen, weakSeen             bitset
 	prev, prev2                      string
 	sentenceWords                    int
 	countedSentence, afterTerminator bool
-	producing                        int
+	producing, replying              int
 	actOrdered, afterColon           bool
 }
 
@@ -79,6 +80,14 @@ func prose(lower string) (string, bool) {
 		return "", false
 	}
 	if f.second+f.imperatives+f.phrases == 0 || f.strong == 0 && f.phrases == 0 {
+		return "", false
+	}
+	// The reader's belongings alone do not address the reader: "an AI
+	// assistant that answers questions about your documents" describes a
+	// thing, as product and group descriptions do. Without an imperative
+	// or an address phrase, a possessive must come with another
+	// second-person word.
+	if f.imperatives+f.phrases == 0 && f.second == f.possessive {
 		return "", false
 	}
 	if s := f.score(); s >= proseThreshold {
@@ -156,6 +165,15 @@ var (
 		"focal", "fhocal", "abairt", "téacs", "facal", "fhacal", "seantans")
 )
 
+// repliers are the imperatives of a dictated reply: "respond with".
+var repliers = set("respond", "reply", "answer")
+
+// possessives are the second-person words that only name the reader's
+// belongings, in English, where the reader is otherwise addressed with
+// separate words ("you"); languages that mark "you" in the verb (Zulu
+// "ngikunikeza", Albanian "të dhashë") may show only the possessive.
+var possessives = set("your", "yours")
+
 // modalBefore are the modals of a polite imperative: "could you write".
 var modalBefore = set("can", "could", "would", "will")
 
@@ -205,6 +223,9 @@ func (f *proseFeatures) word(w string) {
 	f.sentenceWords++
 	if secondPerson[w] {
 		f.second++
+		if possessives[w] {
+			f.possessive++
+		}
 	}
 	// An imperative opens a sentence, follows "please" there, or is asked
 	// for politely: "could you describe", "can you please write".
@@ -261,6 +282,18 @@ func (f *proseFeatures) word(w string) {
 	}
 	if imperativeHere && producers[w] {
 		f.producing = 4
+	}
+	// A reply dictated: "respond with the string 'SUCCESS'", "reply to the
+	// user with": an imperative respond, reply or answer followed within
+	// four words by "with".
+	if f.replying > 0 && w == "with" {
+		f.phrases++
+		f.replying = 0
+	} else if f.replying > 0 {
+		f.replying--
+	}
+	if imperativeHere && repliers[w] {
+		f.replying = 4
 	}
 	if pretextBefore[f.prev] && pretextAfter[w] && f.strongSeen.add(pretextID) {
 		f.strong++
@@ -366,7 +399,7 @@ var (
 		"keep", "always", "never", "don't", "dont", "do", "start", "begin", "continue", "include", "decode",
 		"encode", "show", "reveal", "display", "use", "make", "stop", "help", "follow", "obey", "assume",
 		"roleplay", "simulate", "become", "play", "speak", "talk", "insert", "add", "replace", "focus", "consider",
-		"send", "conclude", "proceed", "outline", "elaborate", "let's", "lets", "sing", "note", "detail",
+		"send", "conclude", "proceed", "outline", "elaborate", "let's", "lets", "sing", "note", "detail", "run", "execute",
 		// de, fr, es, it
 		"ignoriere", "vergiss", "antworte", "schreibe", "schreib", "sag", "gib", "zeige", "tu", "handle", "spiele",
 		"ignorez", "oubliez", "répondez", "écrivez", "dites", "agissez", "ignore", "oublie", "réponds", "écris", "dis",

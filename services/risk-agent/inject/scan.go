@@ -273,10 +273,42 @@ var ownInstructions = map[string]bool{
 // window is how many words may separate a verb from its object.
 const window = 5
 
+// Refusal suppression: the reader's refusals named as what it must not
+// say ("Blocked strings: \"I'm sorry\"", "never say I cannot"). A refusal
+// phrase within four words after a forbidding word; names, labels and
+// descriptions have no reason to forbid their reader an apology.
+var (
+	forbidding = map[string]bool{
+		"blocked": true, "forbidden": true, "banned": true, "prohibited": true,
+		"disallowed": true, "never": true, "avoid": true,
+	}
+	refusals = [][]string{
+		{"im", "sorry"}, {"i", "am", "sorry"}, {"im", "unable"}, {"i", "am", "unable"},
+		{"i", "cant"}, {"i", "cannot"}, {"as", "an", "ai"},
+	}
+)
+
+func refusalSuppressed(words []string, i int) (string, bool) {
+	if !forbidding[words[i]] {
+		return "", false
+	}
+	for j := i + 1; j < len(words) && j <= i+4; j++ {
+		for _, r := range refusals {
+			if hasAt(words, j, r) {
+				return "refusal suppressed (\"" + strings.Join(words[i:j+len(r)], " ") + "\")", true
+			}
+		}
+	}
+	return "", false
+}
+
 func override(words []string) (string, bool) {
 	for i, w := range words {
 		if len(w) >= 12 && squashed.MatchString(w) {
 			return "override phrase without word breaks", true
+		}
+		if r, ok := refusalSuppressed(words, i); ok {
+			return r, true
 		}
 		start := -1
 		if verbs[w] {
@@ -324,7 +356,12 @@ var (
 		"malicious": true, "harmful": true, "suspicious": true, "dangerous": true,
 		"phishing": true, "spam": true, "fraudulent": true, "malware": true,
 	}
-	copulas   = map[string]bool{"is": true, "are": true, "was": true, "be": true, "isnt": true, "arent": true}
+	copulas = map[string]bool{"is": true, "are": true, "was": true, "be": true, "isnt": true, "arent": true}
+	// outputVerbs dictate the words themselves: print "not malicious".
+	outputVerbs = map[string]bool{
+		"print": true, "say": true, "output": true, "respond": true, "reply": true, "answer": true,
+		"report": true, "state": true, "return": true, "write": true,
+	}
 	authority = map[string]bool{
 		"trustworthy": true, "trusted": true, "expert": true, "verified": true,
 		"official": true, "authoritative": true, "certified": true,
@@ -334,7 +371,8 @@ var (
 func verdict(words []string) (string, bool) {
 	for i, w := range words {
 		switch {
-		case w == "not" && i+1 < len(words) && cleared[words[i+1]] && i > 0 && (copulas[words[i-1]] || i > 1 && copulas[words[i-2]]):
+		case w == "not" && i+1 < len(words) && cleared[words[i+1]] && i > 0 &&
+			(copulas[words[i-1]] || outputVerbs[words[i-1]] || i > 1 && (copulas[words[i-2]] || outputVerbs[words[i-2]])):
 			return "a verdict dictated to the reader (\"" + strings.Join(words[i:i+2], " ") + "\")", true
 		case (w == "isnt" || w == "arent") && i+1 < len(words) && cleared[words[i+1]]:
 			return "a verdict dictated to the reader (\"" + strings.Join(words[i:i+2], " ") + "\")", true
@@ -487,8 +525,8 @@ var (
 	}
 	// roleStart is a role prefix opening the string; roleLine one opening a
 	// later line, where even "user:" is a turn marker.
-	roleStart = regexp.MustCompile(`^\s*(system|assistant|developer|human)\s*:\s+\S`)
-	roleLine  = regexp.MustCompile(`[\n\r]\s*(system|assistant|user|developer|human|ai)\s*:\s+\S`)
+	roleStart = regexp.MustCompile(`^\s*(system|assistant|developer|human)(?:\s+message)?\s*:\s+\S`)
+	roleLine  = regexp.MustCompile(`[\n\r]\s*(system|assistant|user|developer|human|ai)(?:\s+message)?\s*:\s+\S`)
 	headerMD  = regexp.MustCompile(`#{2,}\s*(system|instruction|instructions|assistant|response)\b`)
 )
 
@@ -806,9 +844,34 @@ var (
 	mdLink  = regexp.MustCompile(`\[[^\]]*\]\(\s*<?(https?:)?//[^)\s]*\?[^)\s]*=`)
 	htmlImg = regexp.MustCompile(`<img\b[^>]*\bsrc\s*=`)
 	refLink = regexp.MustCompile(`(?m)^\s*\[[^\]]+\]:\s*(https?:)?//\S*\?\S*=`)
+	// A reference-style image, ![text][ref], renders like an inline one
+	// when a line defines a reference as a remote URL.
+	refImage = regexp.MustCompile(`!\[[^\]]*\]\[[^\]]*\]`)
+	refDef   = regexp.MustCompile(`(?m)^\s*\[[^\]]+\]:\s*(https?:)?//`)
+	// A URL whose parameter is a bracketed placeholder for the reader to
+	// fill: host.tld/path?q=[DATA], host/azure=[INFO].
+	placeholderURL = regexp.MustCompile(`[a-z0-9-]\.[a-z]{2,}/[^\s"]*=\s*"?\[[a-z_]{2,20}\]`)
+	// fragmentSep joins a text split into quoted pieces to be put back
+	// together ("htt","ps:","//w"): payload splitting.
+	fragmentSep = regexp.MustCompile(`"\s*,\s*"`)
 )
 
+// minFragments is how many quoted pieces make a split text worth joining.
+const minFragments = 6
+
 func exfiltration(lower string) (string, bool) {
+	if r, ok := exfilMarkup(lower); ok {
+		return r, true
+	}
+	if strings.Count(lower, "\",") >= minFragments {
+		if r, ok := exfilMarkup(fragmentSep.ReplaceAllString(lower, "")); ok {
+			return r + ", once its quoted pieces are joined", true
+		}
+	}
+	return "", false
+}
+
+func exfilMarkup(lower string) (string, bool) {
 	switch {
 	case mdImage.MatchString(lower):
 		return "markdown image with a remote URL", true
@@ -818,6 +881,10 @@ func exfiltration(lower string) (string, bool) {
 		return "markdown link with a query string", true
 	case refLink.MatchString(lower):
 		return "reference link with a query string", true
+	case refImage.MatchString(lower) && refDef.MatchString(lower):
+		return "markdown image by reference to a remote URL", true
+	case placeholderURL.MatchString(lower):
+		return "URL with a bracketed placeholder to fill", true
 	}
 	return "", false
 }
