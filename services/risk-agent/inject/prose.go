@@ -26,7 +26,8 @@ import (
 //     writing ordered (an imperative write, generate, compose, repeat,
 //     translate... with a word, sentence, letter, poem, story... as its
 //     object within four words), a procedure or a performance ordered
-//     ("outline the steps", "sing me one of her lullabies");
+//     ("outline the steps", "sing me one of her lullabies"), a reply
+//     dictated ("respond with the string 'OK'", "reply to the user with");
 //   - model talk: words about models and their behaviour, strong ones
 //     ("assistant", "AI", "chatbot", "persona", "jailbreak", "unfiltered",
 //     "prompt", "ethical"..., and a pretext: "for educational purposes",
@@ -35,7 +36,9 @@ import (
 //     "story"...) one, each distinct word once.
 //
 // A string of at least proseMin words is reported when it is addressed (at
-// least one address signal), names a strong term or holds an address
+// least one address signal; a possessive "your" alone is not one: "an AI
+// assistant that answers questions about your documents" describes a
+// thing), names a strong term or holds an address
 // phrase, and its score, 2 per address phrase + second-person words (up to
 // 3) + imperative openings (up to 2) + model talk (up to 8), reaches
 // proseThreshold. "your response", "your prompt" and the like also count as
