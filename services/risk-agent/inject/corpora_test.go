@@ -15,7 +15,7 @@ import (
 // string flagged.
 var (
 	publicCorpora = []string{"garak", "jailbreak_llms", "spikee", "jailbreakbench"}
-	benignCorpora = []string{"benign-manifests", "benign-helm", "benign-olm", "benign-entra"}
+	benignCorpora = []string{"benign-manifests", "benign-helm", "benign-olm", "benign-entra", "benign-apps"}
 )
 
 // goal is the least share of every public corpus that must be detected.
@@ -25,9 +25,7 @@ const goal = 0.9
 // floor the test holds it to instead: the rate measured when the floor was
 // set, rounded down. A corpus leaves this table when it reaches the goal;
 // a floor is never lowered to make a change pass.
-var belowGoal = map[string]float64{
-	"garak": 0.87,
-}
+var belowGoal = map[string]float64{}
 
 // heldOut reports whether a string belongs to the held-out half of its
 // corpus: the low bit of the FNV-1a hash of its text. The detector was

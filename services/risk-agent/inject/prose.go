@@ -26,7 +26,8 @@ import (
 //     writing ordered (an imperative write, generate, compose, repeat,
 //     translate... with a word, sentence, letter, poem, story... as its
 //     object within four words), a procedure or a performance ordered
-//     ("outline the steps", "sing me one of her lullabies");
+//     ("outline the steps", "sing me one of her lullabies"), a reply
+//     dictated ("respond with the string 'OK'", "reply to the user with");
 //   - model talk: words about models and their behaviour, strong ones
 //     ("assistant", "AI", "chatbot", "persona", "jailbreak", "unfiltered",
 //     "prompt", "ethical"..., and a pretext: "for educational purposes",
@@ -35,7 +36,9 @@ import (
 //     "story"...) one, each distinct word once.
 //
 // A string of at least proseMin words is reported when it is addressed (at
-// least one address signal), names a strong term or holds an address
+// least one address signal; a possessive "your" alone is not one: "an AI
+// assistant that answers questions about your documents" describes a
+// thing), names a strong term or holds an address
 // phrase, and its score, 2 per address phrase + second-person words (up to
 // 3) + imperative openings (up to 2) + model talk (up to 8), reaches
 // proseThreshold. "your response", "your prompt" and the like also count as
@@ -56,12 +59,13 @@ const (
 type proseFeatures struct {
 	words, sentences                 int
 	second, imperatives, phrases     int
+	possessive                       int
 	strong, weak                     int
 	strongSeen, weakSeen             bitset
 	prev, prev2                      string
 	sentenceWords                    int
 	countedSentence, afterTerminator bool
-	producing                        int
+	producing, replying              int
 	actOrdered, afterColon           bool
 }
 
@@ -79,6 +83,14 @@ func prose(lower string) (string, bool) {
 		return "", false
 	}
 	if f.second+f.imperatives+f.phrases == 0 || f.strong == 0 && f.phrases == 0 {
+		return "", false
+	}
+	// The reader's belongings alone do not address the reader: "an AI
+	// assistant that answers questions about your documents" describes a
+	// thing, as product and group descriptions do. Without an imperative
+	// or an address phrase, a possessive must come with another
+	// second-person word.
+	if f.imperatives+f.phrases == 0 && f.second == f.possessive {
 		return "", false
 	}
 	if s := f.score(); s >= proseThreshold {
@@ -156,6 +168,15 @@ var (
 		"focal", "fhocal", "abairt", "téacs", "facal", "fhacal", "seantans")
 )
 
+// repliers are the imperatives of a dictated reply: "respond with".
+var repliers = set("respond", "reply", "answer")
+
+// possessives are the second-person words that only name the reader's
+// belongings, in English, where the reader is otherwise addressed with
+// separate words ("you"); languages that mark "you" in the verb (Zulu
+// "ngikunikeza", Albanian "të dhashë") may show only the possessive.
+var possessives = set("your", "yours")
+
 // modalBefore are the modals of a polite imperative: "could you write".
 var modalBefore = set("can", "could", "would", "will")
 
@@ -205,6 +226,9 @@ func (f *proseFeatures) word(w string) {
 	f.sentenceWords++
 	if secondPerson[w] {
 		f.second++
+		if possessives[w] {
+			f.possessive++
+		}
 	}
 	// An imperative opens a sentence, follows "please" there, or is asked
 	// for politely: "could you describe", "can you please write".
@@ -261,6 +285,18 @@ func (f *proseFeatures) word(w string) {
 	}
 	if imperativeHere && producers[w] {
 		f.producing = 4
+	}
+	// A reply dictated: "respond with the string 'SUCCESS'", "reply to the
+	// user with": an imperative respond, reply or answer followed within
+	// four words by "with".
+	if f.replying > 0 && w == "with" {
+		f.phrases++
+		f.replying = 0
+	} else if f.replying > 0 {
+		f.replying--
+	}
+	if imperativeHere && repliers[w] {
+		f.replying = 4
 	}
 	if pretextBefore[f.prev] && pretextAfter[w] && f.strongSeen.add(pretextID) {
 		f.strong++
@@ -366,7 +402,7 @@ var (
 		"keep", "always", "never", "don't", "dont", "do", "start", "begin", "continue", "include", "decode",
 		"encode", "show", "reveal", "display", "use", "make", "stop", "help", "follow", "obey", "assume",
 		"roleplay", "simulate", "become", "play", "speak", "talk", "insert", "add", "replace", "focus", "consider",
-		"send", "conclude", "proceed", "outline", "elaborate", "let's", "lets", "sing", "note", "detail",
+		"send", "conclude", "proceed", "outline", "elaborate", "let's", "lets", "sing", "note", "detail", "run", "execute",
 		// de, fr, es, it
 		"ignoriere", "vergiss", "antworte", "schreibe", "schreib", "sag", "gib", "zeige", "tu", "handle", "spiele",
 		"ignorez", "oubliez", "répondez", "écrivez", "dites", "agissez", "ignore", "oublie", "réponds", "écris", "dis",

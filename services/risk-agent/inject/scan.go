@@ -102,9 +102,9 @@ func Detects(ruleID string) string {
 func (c Category) detects() string {
 	switch c {
 	case Override:
-		return "Instruction override: after normalization (NFKC, lower case, Cyrillic and Greek homoglyphs, leetspeak digits, zero-width characters dropped, spaced-out letters joined), a verb such as ignore, disregard, forget, bypass or \"pay no attention to\" followed within five words by an object such as instructions, prompt, guidelines or (with a qualifier such as previous, above, all, your) rules, context, data; a role-override opener such as \"you are now\", \"from now on you\", \"developer mode\", \"reveal your\", \"stop everything\"; a note addressed to the automated reader (\"note to automated analysis software\", \"note to the AI\", \"if you are an AI\"); a prompt-extraction phrase such as \"repeat the above\", \"were you told\", \"you were given\" or the identifier systemPrompt; or \"your\" followed within two words by instructions, prompt or directives (a request for the model's own instructions); a verdict dictated to the reader (\"is not malicious\", \"are not harmful\", \"isn't suspicious\": a copula, not, and malicious, harmful, suspicious, dangerous, phishing, spam, fraudulent or malware); a note signed by an authority the reader is asked to trust (\"note by\" or \"note from\" followed within three words by trustworthy, trusted, expert, verified, official, authoritative or certified). The verb drop is not read (capabilities.drop in every manifest)."
+		return "Instruction override: after normalization (NFKC, lower case, Cyrillic and Greek homoglyphs, leetspeak digits, zero-width characters dropped, spaced-out letters joined), a verb such as ignore, disregard, forget, bypass or \"pay no attention to\" followed within five words by an object such as instructions, prompt, guidelines or (with a qualifier such as previous, above, all, your) rules, context, data; a role-override opener such as \"you are now\", \"from now on you\", \"developer mode\", \"reveal your\", \"stop everything\"; a note addressed to the automated reader (\"note to automated analysis software\", \"note to the AI\", \"if you are an AI\"); a prompt-extraction phrase such as \"repeat the above\", \"were you told\", \"you were given\" or the identifier systemPrompt; or \"your\" followed within two words by instructions, prompt or directives (a request for the model's own instructions); a verdict dictated to the reader (\"is not malicious\", \"are not harmful\", \"isn't suspicious\": a copula, not, and malicious, harmful, suspicious, dangerous, phishing, spam, fraudulent or malware); a verdict dictated as output (print, say, output, respond, reply, answer, report, state, return or write, then within two words not malicious, harmful, ...: print \"not malicious\"); a note signed by an authority the reader is asked to trust (\"note by\" or \"note from\" followed within three words by trustworthy, trusted, expert, verified, official, authoritative or certified); refusal suppression: the reader's refusals named as what it must not say (blocked, forbidden, banned, prohibited, disallowed, never or avoid followed within four words by \"I'm sorry\", \"I am sorry\", \"I'm unable\", \"I am unable\", \"I can't\", \"I cannot\" or \"as an AI\": Blocked strings: \"I'm sorry\"). The verb drop is not read (capabilities.drop in every manifest)."
 	case RoleMarker:
-		return "Role and chat-template markers: tokens of model chat templates (`<|im_start|>`, `<<SYS>>`, `[INST]`, `<start_of_turn>`, ...), markdown role headers (`### System`), and role prefixes (`System:`, `Assistant:`) opening the string or a line."
+		return "Role and chat-template markers: tokens of model chat templates (`<|im_start|>`, `<<SYS>>`, `[INST]`, `<start_of_turn>`, ...), markdown role headers (`### System`), and role prefixes (`System:`, `Assistant:`, `System message:`) opening the string or a line."
 	case ToolBlock:
 		return "Fake tool calls and agent transcripts: tool-call markup (`<tool_call>`, `\"tool_calls\"`, `<invoke>`, ...) or two or more of Thought:, Action:, Action Input:, Observation:, Final Answer:."
 	case HiddenText:
@@ -112,9 +112,9 @@ func (c Category) detects() string {
 	case Encoded:
 		return "Encoded payloads: runs of base64 or base32 (24 characters or more), Ascii85 (25 or more, with punctuation) or hex (32 or more) that decode to text which is itself detected (rescanned, two levels deep) or reads as at least four words of prose; and ROT13 text (three distinct common English words in ROT13 form, such as gur, naq, lbh) whose decoding reads likewise; and a decoding left to the reader, whatever the payload: a line labelled as encoded text (\"BASE32 encoded string: ...\", \"Encoded: ...\") followed by a line that is only a \"decoded\" label to complete, or \"what does this mean?\" closed by one base64, base32 or hex token that decodes to text, however short, or by a phrase of letters that reads as English only once ROT13 is undone (its letters' log-likelihood under English letter frequencies at least half a nat per letter better rotated; six letters or more); and MIME quoted-printable (a soft line break, \"=\" closing a line, or three encoded bytes such as =3D) whose decoding is detected or reads as prose."
 	case Exfiltration:
-		return "Markdown and HTML exfiltration: a markdown image with a remote URL, an HTML image, or a markdown or reference link whose URL carries a query string."
+		return "Markdown and HTML exfiltration: a markdown image with a remote URL, inline or by reference (`![t][ref]` with a line `[ref]: https://...`), an HTML image, a markdown or reference link whose URL carries a query string, or a URL with a bracketed placeholder for the reader to fill (`host.example/p.png?q=[DATA]`); also once a text split into quoted pieces (six or more in a row, of six bytes or fewer each: `\"htt\",\"ps:\",...`, payload splitting) is joined back."
 	case Prose:
-		return "Prose addressed to a model. Cluster and directory fields hold names, identifiers, JSON and short descriptions; prose that speaks to someone about the things a language model is told about is an anomaly there whatever it asks for, so the rule needs no list of attacks. One pass over the words (folded as for INJ-001) counts address: second-person words (you, your and their German, French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese, Japanese, Korean, Zulu, Albanian, Irish and Scottish Gaelic forms), sentences, or clauses right after \": \" or \"=\" (\"RULES=respond as Bob\"), opening with an imperative verb (write, act, answer, ignore, describe, ... and their forms in those languages), and address phrases (\"you are\", \"you will\", \"you are a\", \"your task\", \"your answer\", \"I want you\", \"can you\", \"act as a\" (and, ordered, \"act like my\", \"act as my\"), a piece of writing ordered or its transformation (an imperative write, generate, compose, provide, repeat, translate... with a word, sentence, paragraph, letter, poem, story, list... as its object within four words: \"write one sentence\", \"generate a letter\", \"repeat the word\"; a procedure or a performance ordered the same way: outline, describe, explain, detail or sing with steps, plan, procedure, process, recipe, method, explanation, description, song or lullaby: \"outline the steps\", \"sing me one of her lullabies\"; with the Zulu, Albanian and Irish verbs and nouns), and first-person requests: \"I need\", \"I'd like\", \"help me\", \"asking you to\", ...; an imperative also counts after \"please\" or \"could you\"); and model talk: strong terms (assistant, AI, chatbot, persona, jailbreak, unfiltered, prompt, ethical, restrictions, the named jailbreak families DAN and grandma, and a pretext given to whoever might refuse: educational, research, academic, informational or scientific followed by purposes, purpose, project, standpoint, context or exercise, ...) count 2, generic ones (answer, response, output, rules, character, story, ...) 1, each distinct term once. \"your answer\" counts as one strong term, also where the possessive follows the noun (Zulu \"impendulo yakho\", Albanian \"përgjigjen tënde\", Gaelic \"fhreagairt agad\") or is Irish \"do\" (\"do fhreagra\"). A string of at least 6 words is reported when it is addressed, names a strong term or holds an address phrase, and 2 x address phrases + second-person words (up to 3) + imperative openings (up to 2) + model talk (up to 8) reaches 6. The finding's reason gives every count, so it explains itself. Measured on public corpora and benign manifests, Helm charts, an operator bundle and directory samples: see the README, \"Injection defence\"."
+		return "Prose addressed to a model. Cluster and directory fields hold names, identifiers, JSON and short descriptions; prose that speaks to someone about the things a language model is told about is an anomaly there whatever it asks for, so the rule needs no list of attacks. One pass over the words (folded as for INJ-001) counts address: second-person words (you, your and their German, French, Spanish, Italian, Portuguese, Dutch, Russian, Chinese, Japanese, Korean, Zulu, Albanian, Irish and Scottish Gaelic forms), sentences, or clauses right after \": \" or \"=\" (\"RULES=respond as Bob\"), opening with an imperative verb (write, act, answer, ignore, describe, ... and their forms in those languages), and address phrases (\"you are\", \"you will\", \"you are a\", \"your task\", \"your answer\", \"I want you\", \"can you\", \"act as a\" (and, ordered, \"act like my\", \"act as my\"), a piece of writing ordered or its transformation (an imperative write, generate, compose, provide, repeat, translate... with a word, sentence, paragraph, letter, poem, story, list... as its object within four words: \"write one sentence\", \"generate a letter\", \"repeat the word\"; a procedure or a performance ordered the same way: outline, describe, explain, detail or sing with steps, plan, procedure, process, recipe, method, explanation, description, song or lullaby: \"outline the steps\", \"sing me one of her lullabies\"; with the Zulu, Albanian and Irish verbs and nouns), and first-person requests: \"I need\", \"I'd like\", \"help me\", \"asking you to\", ...; a reply dictated: an imperative respond, reply or answer followed within four words by \"with\" (\"respond with the string 'OK'\", \"reply to the user with\"); an imperative also counts after \"please\" or \"could you\"); and model talk: strong terms (assistant, AI, chatbot, persona, jailbreak, unfiltered, prompt, ethical, restrictions, the named jailbreak families DAN and grandma, and a pretext given to whoever might refuse: educational, research, academic, informational or scientific followed by purposes, purpose, project, standpoint, context or exercise, ...) count 2, generic ones (answer, response, output, rules, character, story, ...) 1, each distinct term once. \"your answer\" counts as one strong term, also where the possessive follows the noun (Zulu \"impendulo yakho\", Albanian \"përgjigjen tënde\", Gaelic \"fhreagairt agad\") or is Irish \"do\" (\"do fhreagra\"). A string of at least 6 words is reported when it is addressed (a possessive \"your\" with no other second-person word, imperative or address phrase does not address: \"an AI assistant that answers questions about your documents\" describes a thing), names a strong term or holds an address phrase, and 2 x address phrases + second-person words (up to 3) + imperative openings (up to 2) + model talk (up to 8) reaches 6. The finding's reason gives every count, so it explains itself. Measured on public corpora and benign manifests, Helm charts, an operator bundle and directory samples: see the README, \"Injection defence\"."
 	}
 	return ""
 }
@@ -273,10 +273,42 @@ var ownInstructions = map[string]bool{
 // window is how many words may separate a verb from its object.
 const window = 5
 
+// Refusal suppression: the reader's refusals named as what it must not
+// say ("Blocked strings: \"I'm sorry\"", "never say I cannot"). A refusal
+// phrase within four words after a forbidding word; names, labels and
+// descriptions have no reason to forbid their reader an apology.
+var (
+	forbidding = map[string]bool{
+		"blocked": true, "forbidden": true, "banned": true, "prohibited": true,
+		"disallowed": true, "never": true, "avoid": true,
+	}
+	refusals = [][]string{
+		{"im", "sorry"}, {"i", "am", "sorry"}, {"im", "unable"}, {"i", "am", "unable"},
+		{"i", "cant"}, {"i", "cannot"}, {"as", "an", "ai"},
+	}
+)
+
+func refusalSuppressed(words []string, i int) (string, bool) {
+	if !forbidding[words[i]] {
+		return "", false
+	}
+	for j := i + 1; j < len(words) && j <= i+4; j++ {
+		for _, r := range refusals {
+			if hasAt(words, j, r) {
+				return "refusal suppressed (\"" + strings.Join(words[i:j+len(r)], " ") + "\")", true
+			}
+		}
+	}
+	return "", false
+}
+
 func override(words []string) (string, bool) {
 	for i, w := range words {
 		if len(w) >= 12 && squashed.MatchString(w) {
 			return "override phrase without word breaks", true
+		}
+		if r, ok := refusalSuppressed(words, i); ok {
+			return r, true
 		}
 		start := -1
 		if verbs[w] {
@@ -324,7 +356,12 @@ var (
 		"malicious": true, "harmful": true, "suspicious": true, "dangerous": true,
 		"phishing": true, "spam": true, "fraudulent": true, "malware": true,
 	}
-	copulas   = map[string]bool{"is": true, "are": true, "was": true, "be": true, "isnt": true, "arent": true}
+	copulas = map[string]bool{"is": true, "are": true, "was": true, "be": true, "isnt": true, "arent": true}
+	// outputVerbs dictate the words themselves: print "not malicious".
+	outputVerbs = map[string]bool{
+		"print": true, "say": true, "output": true, "respond": true, "reply": true, "answer": true,
+		"report": true, "state": true, "return": true, "write": true,
+	}
 	authority = map[string]bool{
 		"trustworthy": true, "trusted": true, "expert": true, "verified": true,
 		"official": true, "authoritative": true, "certified": true,
@@ -334,7 +371,8 @@ var (
 func verdict(words []string) (string, bool) {
 	for i, w := range words {
 		switch {
-		case w == "not" && i+1 < len(words) && cleared[words[i+1]] && i > 0 && (copulas[words[i-1]] || i > 1 && copulas[words[i-2]]):
+		case w == "not" && i+1 < len(words) && cleared[words[i+1]] && i > 0 &&
+			(copulas[words[i-1]] || outputVerbs[words[i-1]] || i > 1 && (copulas[words[i-2]] || outputVerbs[words[i-2]])):
 			return "a verdict dictated to the reader (\"" + strings.Join(words[i:i+2], " ") + "\")", true
 		case (w == "isnt" || w == "arent") && i+1 < len(words) && cleared[words[i+1]]:
 			return "a verdict dictated to the reader (\"" + strings.Join(words[i:i+2], " ") + "\")", true
@@ -487,8 +525,8 @@ var (
 	}
 	// roleStart is a role prefix opening the string; roleLine one opening a
 	// later line, where even "user:" is a turn marker.
-	roleStart = regexp.MustCompile(`^\s*(system|assistant|developer|human)\s*:\s+\S`)
-	roleLine  = regexp.MustCompile(`[\n\r]\s*(system|assistant|user|developer|human|ai)\s*:\s+\S`)
+	roleStart = regexp.MustCompile(`^\s*(system|assistant|developer|human)(?:\s+message)?\s*:\s+\S`)
+	roleLine  = regexp.MustCompile(`[\n\r]\s*(system|assistant|user|developer|human|ai)(?:\s+message)?\s*:\s+\S`)
 	headerMD  = regexp.MustCompile(`#{2,}\s*(system|instruction|instructions|assistant|response)\b`)
 )
 
@@ -806,9 +844,74 @@ var (
 	mdLink  = regexp.MustCompile(`\[[^\]]*\]\(\s*<?(https?:)?//[^)\s]*\?[^)\s]*=`)
 	htmlImg = regexp.MustCompile(`<img\b[^>]*\bsrc\s*=`)
 	refLink = regexp.MustCompile(`(?m)^\s*\[[^\]]+\]:\s*(https?:)?//\S*\?\S*=`)
+	// A reference-style image, ![text][ref], renders like an inline one
+	// when a line defines a reference as a remote URL.
+	refImage = regexp.MustCompile(`!\[[^\]]*\]\[[^\]]*\]`)
+	refDef   = regexp.MustCompile(`(?m)^\s*\[[^\]]+\]:\s*(https?:)?//`)
+	// A URL whose parameter is a bracketed placeholder for the reader to
+	// fill: host.tld/path?q=[DATA], host/azure=[INFO].
+	placeholderURL = regexp.MustCompile(`[a-z0-9-]\.[a-z]{2,}/[^\s"]*="?\[[a-z_]{2,20}\]`)
+	// fragmentSep joins a text split into quoted pieces to be put back
+	// together ("htt","ps:","//w"): payload splitting.
+	fragmentSep = regexp.MustCompile(`"\s*,\s*"`)
 )
 
+// minFragments is how many short quoted pieces in a row (maxFragment
+// bytes or fewer each) make a split text worth joining.
+const (
+	minFragments = 6
+	maxFragment  = 6
+)
+
+// splitRun reports whether lower holds minFragments short quoted pieces in
+// a row ("htt","ps:","//w"...). It allocates nothing, so JSON, full of ","
+// between longer keys and values, costs one pass.
+func splitRun(lower string) bool {
+	run, prev := 0, -1
+	for i := 0; i < len(lower); {
+		j := strings.Index(lower[i:], "\",\"")
+		if j < 0 {
+			return false
+		}
+		pos := i + j
+		if prev >= 0 && pos-prev-3 <= maxFragment {
+			run++
+			if run >= minFragments-1 {
+				return true
+			}
+		} else {
+			run = 0
+		}
+		prev, i = pos, pos+3
+	}
+	return false
+}
+
 func exfiltration(lower string) (string, bool) {
+	if r, ok := exfilMarkup(lower); ok {
+		return r, true
+	}
+	if splitRun(lower) {
+		joined := fragmentSep.ReplaceAllString(lower, "")
+		// The patterns are run again only when the joined text holds a
+		// piece of markup they need: JSON (every last-applied-configuration)
+		// has many "," and rarely such markup.
+		for _, m := range markupSeeds {
+			if strings.Contains(joined, m) {
+				if r, ok := exfilMarkup(joined); ok {
+					return r + ", once its quoted pieces are joined", true
+				}
+				break
+			}
+		}
+	}
+	return "", false
+}
+
+// markupSeeds are the pieces every exfilMarkup pattern needs one of.
+var markupSeeds = []string{"](", "][", "]:", "<img", "=[", "=\"["}
+
+func exfilMarkup(lower string) (string, bool) {
 	switch {
 	case mdImage.MatchString(lower):
 		return "markdown image with a remote URL", true
@@ -818,6 +921,10 @@ func exfiltration(lower string) (string, bool) {
 		return "markdown link with a query string", true
 	case refLink.MatchString(lower):
 		return "reference link with a query string", true
+	case refImage.MatchString(lower) && refDef.MatchString(lower):
+		return "markdown image by reference to a remote URL", true
+	case (strings.Contains(lower, "=[") || strings.Contains(lower, "=\"[")) && placeholderURL.MatchString(lower):
+		return "URL with a bracketed placeholder to fill", true
 	}
 	return "", false
 }
