@@ -7,9 +7,11 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/rpc"
 	"secureaudit.dev/services/orchestrator/store"
 )
 
@@ -38,8 +40,40 @@ const DefaultOverdueAfter = 5 * time.Minute
 // cluster unless asked.
 const defaultWorst = 5
 
-// GetFleetSummary summarises each selected cluster.
+// WithMessageLimit bounds the fleet view (GetFleetSummary's response) and
+// the fleet report's request to the report-agent to n bytes instead of
+// rpc.MaxMessageSize, the most any message may carry on the platform.
+func WithMessageLimit(n int) Option { return func(s *Server) { s.messageLimit = n } }
+
+func (s *Server) limit() int {
+	if s.messageLimit > 0 {
+		return s.messageLimit
+	}
+	return rpc.MaxMessageSize
+}
+
+// tooLarge is the error for a fleet view or report of clusters clusters
+// whose message would be size bytes, over the limit.
+func (s *Server) tooLarge(what string, clusters, size int) error {
+	return status.Errorf(codes.ResourceExhausted, "%s of %d clusters would be a message of %d bytes, over the %d bytes a message may carry: "+
+		"select fewer clusters by label, or ask for fewer worst findings or a shorter trend", what, clusters, size, s.limit())
+}
+
+// GetFleetSummary summarises each selected cluster. A view larger than a
+// message may carry is refused (ResourceExhausted), naming its size.
 func (s *Server) GetFleetSummary(ctx context.Context, req *secureauditv1.GetFleetSummaryRequest) (*secureauditv1.GetFleetSummaryResponse, error) {
+	resp, err := s.fleetSummary(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if size := proto.Size(resp); size > s.limit() {
+		return nil, s.tooLarge("the fleet view", len(resp.GetClusters()), size)
+	}
+	return resp, nil
+}
+
+// fleetSummary is GetFleetSummary without the bound on its size.
+func (s *Server) fleetSummary(ctx context.Context, req *secureauditv1.GetFleetSummaryRequest) (*secureauditv1.GetFleetSummaryResponse, error) {
 	if s.fleet == nil {
 		return nil, status.Error(codes.FailedPrecondition, "the fleet view is not enabled on this orchestrator")
 	}
