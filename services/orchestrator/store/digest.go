@@ -118,27 +118,6 @@ func saveDigest(ctx context.Context, db digestQuerier, auditID string, d *Digest
 	return nil
 }
 
-// AuditDigest returns a succeeded audit's digest with its worst n
-// findings. An audit stored before digests were (migration 10) is digested
-// from its stored findings and report header the first time, and the
-// digest stored.
-func (s *Store) AuditDigest(ctx context.Context, auditID string, n int) (*Digest, error) {
-	d := &Digest{}
-	var worst []byte
-	err := s.db.QueryRowContext(ctx, `SELECT has_previous, new_findings, changed, resolved, worst FROM audit_digests WHERE audit_id = ?`, auditID).
-		Scan(&d.HasPrevious, &d.New, &d.Changed, &d.Resolved, &worst)
-	if errors.Is(err, sql.ErrNoRows) {
-		return s.backfillDigest(ctx, auditID, n)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("digest of %s: %w", auditID, err)
-	}
-	if d.Worst, err = decodeWorst(worst, n); err != nil {
-		return nil, fmt.Errorf("digest of %s: %w", auditID, err)
-	}
-	return d, nil
-}
-
 // backfillDigest digests an audit stored without one and stores it.
 func (s *Store) backfillDigest(ctx context.Context, auditID string, n int) (*Digest, error) {
 	input, err := s.ReportInput(ctx, auditID)
