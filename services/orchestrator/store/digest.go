@@ -28,7 +28,7 @@ type Digest struct {
 	HasPrevious            bool
 	New, Changed, Resolved uint32
 	Worst                  []*secureauditv1.Finding
-	worst                  []byte // the stored encoding of Worst, decoded by need
+	worst                  []byte // Worst encoded for audit_digests.worst (newDigest)
 }
 
 // Headline is the part of a finding the fleet view carries: what names it
