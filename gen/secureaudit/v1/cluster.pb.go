@@ -703,7 +703,12 @@ type ClusterSummary struct {
 	ChangedFindings  uint32 `protobuf:"varint,6,opt,name=changed_findings,json=changedFindings,proto3" json:"changed_findings,omitempty"`
 	ResolvedFindings uint32 `protobuf:"varint,7,opt,name=resolved_findings,json=resolvedFindings,proto3" json:"resolved_findings,omitempty"`
 	// worst_findings are last_succeeded's most severe findings (not those on
-	// platform-managed identities), most severe first.
+	// platform-managed identities, not accepted risks), most severe first,
+	// each as its headline: id, rule_id, title, severity, severity_reason,
+	// subject, binding, role, scope, remediation, family and conditional,
+	// without the matched rules, path, folds, workloads, controls and
+	// description (the audit's report has each finding whole). They are
+	// chosen when the audit finishes.
 	WorstFindings []*Finding `protobuf:"bytes,8,rep,name=worst_findings,json=worstFindings,proto3" json:"worst_findings,omitempty"`
 	// overdue_schedules are the cluster's schedules whose next run is past
 	// by more than overdue_after_seconds (the scheduler is not running them).

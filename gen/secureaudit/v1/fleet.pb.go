@@ -129,11 +129,12 @@ type FleetCluster struct {
 	// and worst findings these are.
 	LastSucceeded *FleetAudit `protobuf:"bytes,4,opt,name=last_succeeded,json=lastSucceeded,proto3" json:"last_succeeded,omitempty"`
 	// has_previous says last_succeeded was compared with an earlier audit.
-	HasPrevious      bool       `protobuf:"varint,5,opt,name=has_previous,json=hasPrevious,proto3" json:"has_previous,omitempty"`
-	NewFindings      uint32     `protobuf:"varint,6,opt,name=new_findings,json=newFindings,proto3" json:"new_findings,omitempty"`
-	ChangedFindings  uint32     `protobuf:"varint,7,opt,name=changed_findings,json=changedFindings,proto3" json:"changed_findings,omitempty"`
-	ResolvedFindings uint32     `protobuf:"varint,8,opt,name=resolved_findings,json=resolvedFindings,proto3" json:"resolved_findings,omitempty"`
-	WorstFindings    []*Finding `protobuf:"bytes,9,rep,name=worst_findings,json=worstFindings,proto3" json:"worst_findings,omitempty"`
+	HasPrevious      bool   `protobuf:"varint,5,opt,name=has_previous,json=hasPrevious,proto3" json:"has_previous,omitempty"`
+	NewFindings      uint32 `protobuf:"varint,6,opt,name=new_findings,json=newFindings,proto3" json:"new_findings,omitempty"`
+	ChangedFindings  uint32 `protobuf:"varint,7,opt,name=changed_findings,json=changedFindings,proto3" json:"changed_findings,omitempty"`
+	ResolvedFindings uint32 `protobuf:"varint,8,opt,name=resolved_findings,json=resolvedFindings,proto3" json:"resolved_findings,omitempty"`
+	// worst_findings are headlines (ClusterSummary.worst_findings).
+	WorstFindings []*Finding `protobuf:"bytes,9,rep,name=worst_findings,json=worstFindings,proto3" json:"worst_findings,omitempty"`
 	// failed_audits counts the failed audits newer than last_succeeded.
 	FailedAudits uint32 `protobuf:"varint,10,opt,name=failed_audits,json=failedAudits,proto3" json:"failed_audits,omitempty"`
 	// last_failed is the newest of them, with its error.

@@ -91,6 +91,9 @@ type Server struct {
 	now       func() time.Time
 	// overdueAfter is how long past its next run a schedule is overdue.
 	overdueAfter time.Duration
+	// messageLimit bounds the fleet view and report messages (0:
+	// rpc.MaxMessageSize; WithMessageLimit).
+	messageLimit int
 }
 
 // Option configures a Server.

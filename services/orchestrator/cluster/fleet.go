@@ -2,23 +2,25 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/platform/rpc"
 	"secureaudit.dev/services/orchestrator/store"
 )
 
-// Fleet is what the fleet view reads besides the registry (package store).
+// Fleet is what the fleet view reads besides the registry (package store):
+// each cluster's newest audits down to its last success with that one's
+// digest, and each cluster's trend, for the whole fleet at once.
 type Fleet interface {
-	ListClusterAudits(ctx context.Context, cluster string, limit int, pageToken string) ([]*secureauditv1.Audit, string, error)
-	ReportInput(ctx context.Context, auditID string) (*secureauditv1.Report, error)
-	WorstFindings(ctx context.Context, auditID string, n int, skip map[string]bool) ([]*secureauditv1.Finding, error)
+	FleetHeads(ctx context.Context, clusters []string, worst int) (map[string]*store.Head, error)
+	FleetTrends(ctx context.Context, clusters []string, n int) (map[string][]*secureauditv1.Audit, error)
 }
 
 // WithFleet serves GetFleetSummary from f; without it the RPC answers
@@ -34,16 +36,44 @@ func WithOverdueAfter(d time.Duration) Option { return func(s *Server) { s.overd
 // ticks.
 const DefaultOverdueAfter = 5 * time.Minute
 
-// Fleet view bounds: the worst findings returned per cluster by default,
-// and the audits read per cluster looking for its last success.
-const (
-	defaultWorst = 5
-	auditsRead   = 100
-	auditsPage   = 10
-)
+// defaultWorst is how many worst findings the fleet view returns per
+// cluster unless asked.
+const defaultWorst = 5
 
-// GetFleetSummary summarises each selected cluster.
+// WithMessageLimit bounds the fleet view (GetFleetSummary's response) and
+// the fleet report's request to the report-agent to n bytes instead of
+// rpc.MaxMessageSize, the most any message may carry on the platform.
+func WithMessageLimit(n int) Option { return func(s *Server) { s.messageLimit = n } }
+
+func (s *Server) limit() int {
+	if s.messageLimit > 0 {
+		return s.messageLimit
+	}
+	return rpc.MaxMessageSize
+}
+
+// tooLarge is the error for a fleet view or report of clusters clusters
+// whose message would be size bytes, over the limit.
+func (s *Server) tooLarge(what string, clusters, size int) error {
+	return status.Errorf(codes.ResourceExhausted, "%s of %d clusters would be a message of %d bytes, over the %d bytes a message may carry: "+
+		"select fewer clusters by label, or ask for fewer worst findings or a shorter trend", what, clusters, size, s.limit())
+}
+
+// GetFleetSummary summarises each selected cluster. A view larger than a
+// message may carry is refused (ResourceExhausted), naming its size.
 func (s *Server) GetFleetSummary(ctx context.Context, req *secureauditv1.GetFleetSummaryRequest) (*secureauditv1.GetFleetSummaryResponse, error) {
+	resp, err := s.fleetSummary(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if size := proto.Size(resp); size > s.limit() {
+		return nil, s.tooLarge("the fleet view", len(resp.GetClusters()), size)
+	}
+	return resp, nil
+}
+
+// fleetSummary is GetFleetSummary without the bound on its size.
+func (s *Server) fleetSummary(ctx context.Context, req *secureauditv1.GetFleetSummaryRequest) (*secureauditv1.GetFleetSummaryResponse, error) {
 	if s.fleet == nil {
 		return nil, status.Error(codes.FailedPrecondition, "the fleet view is not enabled on this orchestrator")
 	}
@@ -67,18 +97,32 @@ func (s *Server) GetFleetSummary(ctx context.Context, req *secureauditv1.GetFlee
 		GeneratedAt:         timestamppb.New(now.UTC()),
 		OverdueAfterSeconds: uint32(s.overdueAfter / time.Second),
 	}
+	var selected []*secureauditv1.Cluster
+	var names []string
 	for _, c := range all {
-		if !Matches(c, req.GetLabels()) {
-			continue
+		if Matches(c, req.GetLabels()) {
+			selected = append(selected, c)
+			names = append(names, c.GetName())
 		}
-		sum, err := s.summarise(ctx, c, worst)
-		if err != nil {
-			return nil, s.internal(ctx, "fleet summary of "+c.GetName(), err)
+	}
+	// The whole fleet in a query or two (store.FleetHeads): the audits
+	// down to each cluster's last success, and that success's digest
+	// written when it finished.
+	heads, err := s.fleet.FleetHeads(ctx, names, worst)
+	if err != nil {
+		return nil, s.internal(ctx, "fleet summary", err)
+	}
+	var trends map[string][]*secureauditv1.Audit
+	if n := int(req.GetTrend()); n > 0 {
+		if trends, err = s.fleet.FleetTrends(ctx, names, n); err != nil {
+			return nil, s.internal(ctx, "fleet trends", err)
 		}
-		if n := int(req.GetTrend()); n > 0 {
-			if sum.Trend, err = s.trend(ctx, c.GetName(), n); err != nil {
-				return nil, s.internal(ctx, "fleet trend of "+c.GetName(), err)
-			}
+	}
+	for _, c := range selected {
+		sum := summarise(c, heads[c.GetName()])
+		if t := trends[c.GetName()]; len(t) > 0 {
+			slices.Reverse(t) // oldest first
+			sum.Trend = t
 		}
 		for _, sc := range schedules {
 			if sc.GetCluster() == c.GetName() && sc.GetNextRun() != nil && now.Sub(sc.GetNextRun().AsTime()) > s.overdueAfter {
@@ -91,73 +135,33 @@ func (s *Server) GetFleetSummary(ctx context.Context, req *secureauditv1.GetFlee
 	return resp, nil
 }
 
-// summarise reads one cluster's audits: the newest, the newest succeeded,
-// the failures in between, and the succeeded one's changes and worst
-// findings.
-func (s *Server) summarise(ctx context.Context, c *secureauditv1.Cluster, worst int) (*secureauditv1.ClusterSummary, error) {
+// summarise is one cluster's summary from its newest audits (newest first,
+// down to the newest succeeded one, at most store.HeadAudits): the newest,
+// the newest succeeded with its changes and worst findings from its
+// digest, and the failures in between.
+func summarise(c *secureauditv1.Cluster, h *store.Head) *secureauditv1.ClusterSummary {
 	sum := &secureauditv1.ClusterSummary{Cluster: c}
-	// Pages of a few audits: the last success is usually among the first.
-	token := ""
-	for read := 0; read < auditsRead && sum.LastSucceeded == nil; {
-		audits, next, err := s.fleet.ListClusterAudits(ctx, c.GetName(), auditsPage, token)
-		if err != nil {
-			return nil, err
+	for _, a := range h.GetAudits() {
+		if sum.LastAudit == nil {
+			sum.LastAudit = a
 		}
-		for _, a := range audits {
-			read++
-			if sum.LastAudit == nil {
-				sum.LastAudit = a
-			}
-			if a.GetState() == secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED {
-				sum.LastSucceeded = a
-				break
-			}
-			if a.GetState() == secureauditv1.AuditState_AUDIT_STATE_FAILED {
-				sum.FailedAudits++
-				if sum.LastFailed == nil {
-					sum.LastFailed = a
-				}
-			}
-		}
-		if next == "" {
+		if a.GetState() == secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED {
+			sum.LastSucceeded = a
 			break
 		}
-		token = next
+		if a.GetState() == secureauditv1.AuditState_AUDIT_STATE_FAILED {
+			sum.FailedAudits++
+			if sum.LastFailed == nil {
+				sum.LastFailed = a
+			}
+		}
 	}
-	if sum.LastSucceeded == nil {
-		return sum, nil
+	if d := h.GetDigest(); sum.LastSucceeded != nil && d != nil {
+		sum.HasPrevious = d.HasPrevious
+		sum.NewFindings, sum.ChangedFindings, sum.ResolvedFindings = d.New, d.Changed, d.Resolved
+		sum.WorstFindings = d.Worst
 	}
-	// The report's header, stored with the findings, holds the comparison
-	// with the previous audit the audit made, and the accepted risks.
-	input, err := s.fleet.ReportInput(ctx, sum.LastSucceeded.GetId())
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	skip := map[string]bool{}
-	if h := input.GetHistory(); h != nil {
-		sum.HasPrevious = true
-		sum.NewFindings = uint32(len(h.GetNewFindingIds()))
-		sum.ChangedFindings = uint32(len(h.GetChanged()))
-		sum.ResolvedFindings = uint32(len(h.GetResolved()))
-	}
-	for _, a := range input.GetAcceptedRisks() {
-		skip[a.GetFinding().GetId()] = true
-	}
-	if sum.WorstFindings, err = s.fleet.WorstFindings(ctx, sum.LastSucceeded.GetId(), worst, skip); err != nil {
-		return nil, err
-	}
-	return sum, nil
-}
-
-// trend reads a cluster's newest n audits, in any state, and returns them
-// oldest first: one page, by the store's cluster index.
-func (s *Server) trend(ctx context.Context, cluster string, n int) ([]*secureauditv1.Audit, error) {
-	audits, _, err := s.fleet.ListClusterAudits(ctx, cluster, n, "")
-	if err != nil {
-		return nil, err
-	}
-	slices.Reverse(audits)
-	return audits, nil
+	return sum
 }
 
 func add(total, c *secureauditv1.SeverityCounts) {

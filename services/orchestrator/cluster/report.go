@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
@@ -28,7 +29,9 @@ func WithRenderer(r Renderer) Option { return func(s *Server) { s.renderer = r }
 const defaultTrend = 10
 
 // GetFleetReport gathers the fleet view with each cluster's trend, has the
-// report-agent render it, and streams the documents on as they arrive.
+// report-agent render it, and streams the documents on as they arrive. A
+// fleet larger than a message may carry is refused (ResourceExhausted),
+// naming its size.
 func (s *Server) GetFleetReport(req *secureauditv1.GetFleetReportRequest, stream grpc.ServerStreamingServer[secureauditv1.GetFleetReportResponse]) error {
 	ctx := stream.Context()
 	if s.renderer == nil {
@@ -38,11 +41,17 @@ func (s *Server) GetFleetReport(req *secureauditv1.GetFleetReportRequest, stream
 	if trend == 0 {
 		trend = defaultTrend
 	}
-	sum, err := s.GetFleetSummary(ctx, &secureauditv1.GetFleetSummaryRequest{Labels: req.GetLabels(), Worst: req.GetWorst(), Trend: trend})
+	sum, err := s.fleetSummary(ctx, &secureauditv1.GetFleetSummaryRequest{Labels: req.GetLabels(), Worst: req.GetWorst(), Trend: trend})
 	if err != nil {
 		return err
 	}
+	// The fleet travels to the report-agent in one message: one larger
+	// than a message may carry is refused here, naming its size, rather
+	// than by the transport.
 	in := &secureauditv1.RenderFleetRequest{Fleet: FleetReport(sum, req.GetLabels(), trend), Formats: req.GetFormats()}
+	if size := proto.Size(in); size > s.limit() {
+		return s.tooLarge("the fleet report", len(in.GetFleet().GetClusters()), size)
+	}
 	docs, err := s.renderer.RenderFleet(ctx, in)
 	if err != nil {
 		return s.agentError(ctx, err)

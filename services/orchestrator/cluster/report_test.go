@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -198,5 +199,98 @@ func fleetReport(ctx context.Context, c secureauditv1.ClusterServiceClient, req 
 		}
 		docs[chunk.GetFormat()] += string(chunk.GetData())
 		open = !chunk.GetLast()
+	}
+}
+
+// TestFleetMessageLimit: a fleet view or fleet report larger than a
+// message may carry is refused with ResourceExhausted naming its size and
+// what to narrow, before anything is sent (the report-agent is not
+// called), and a narrower one within the bound is served. The bound is
+// set just under the sizes this fleet measures with the platform's.
+func TestFleetMessageLimit(t *testing.T) { storagetest.Run(t, testFleetMessageLimit) }
+
+func testFleetMessageLimit(t *testing.T, db *storage.DB) {
+	ctx := context.Background()
+	p := rpctest.NewPKI(t)
+	var err error
+	if p.Callers, err = authz.ParseCallers("callers.yaml", []byte(policy)); err != nil {
+		t.Fatal(err)
+	}
+	agentManifest, err := scopes.Manifest(identity.ReportAgent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent := &recordingAgent{}
+	agentAddr := p.Serve(t, identity.ReportAgent, agentManifest, func(s *grpc.Server) { secureauditv1.RegisterReportServiceServer(s, agent) })
+	renderer := secureauditv1.NewReportServiceClient(p.Dial(t, agentAddr, identity.ReportAgent, identity.Orchestrator))
+	manifest, err := scopes.Manifest(identity.Orchestrator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(db)
+	now := time.Date(2026, 12, 7, 9, 30, 0, 0, time.UTC)
+	serveWith := func(opts ...cluster.Option) secureauditv1.ClusterServiceClient {
+		srv := cluster.NewServer(st, rpctest.Logger(t), append([]cluster.Option{cluster.WithFleet(st), cluster.WithRenderer(renderer),
+			cluster.WithClock(func() time.Time { return now })}, opts...)...)
+		addr := p.Serve(t, identity.Orchestrator, manifest, func(s *grpc.Server) { secureauditv1.RegisterClusterServiceServer(s, srv) })
+		return secureauditv1.NewClusterServiceClient(p.Dial(t, addr, identity.Orchestrator, identity.CLI))
+	}
+	c := serveWith()
+	for i, name := range []string{"aks-dev", "aks-prod"} {
+		cl := &secureauditv1.Cluster{Name: name, AgentAddress: name + ".internal:8441", AgentSpiffeId: "spiffe://secureaudit.local/ns/secureaudit/sa/rbac-agent",
+			Labels: map[string]string{"environment": name[4:]}}
+		if _, err := c.RegisterCluster(ctx, &secureauditv1.RegisterClusterRequest{Cluster: cl}); err != nil {
+			t.Fatal(err)
+		}
+		a := &secureauditv1.Audit{Id: fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1), Cluster: name, CreatedAt: timestamppb.New(now.Add(-time.Hour)),
+			State: secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED, Summary: &secureauditv1.SeverityCounts{High: 5}}
+		if err := st.CreateAudit(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		var fs []*secureauditv1.Finding
+		for j := range 5 {
+			fs = append(fs, finding(10*i+j, secureauditv1.Severity_SEVERITY_HIGH, false))
+		}
+		if err := st.SaveResult(ctx, a.GetId(), fs, &secureauditv1.Report{Cluster: name}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	whole, err := c.GetFleetSummary(ctx, &secureauditv1.GetFleetSummaryRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := []secureauditv1.ReportFormat{secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN}
+	if _, _, err := fleetReport(ctx, c, &secureauditv1.GetFleetReportRequest{Formats: md}); err != nil {
+		t.Fatal(err)
+	}
+	agent.mu.Lock()
+	report := proto.Size(agent.got)
+	agent.got = nil
+	agent.mu.Unlock()
+
+	viewLimit := proto.Size(whole) - 1
+	limited := serveWith(cluster.WithMessageLimit(viewLimit))
+	_, err = limited.GetFleetSummary(ctx, &secureauditv1.GetFleetSummaryRequest{})
+	want := fmt.Sprintf("the fleet view of 2 clusters would be a message of %d bytes, over the %d bytes a message may carry: select fewer clusters by label", proto.Size(whole), viewLimit)
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), want) {
+		t.Errorf("fleet view over the bound: %v, want ResourceExhausted %q", err, want)
+	}
+	if resp, err := limited.GetFleetSummary(ctx, &secureauditv1.GetFleetSummaryRequest{Labels: map[string]string{"environment": "dev"}}); err != nil || len(resp.GetClusters()) != 1 {
+		t.Errorf("fleet view of one cluster within the bound: %v, %v", resp, err)
+	}
+
+	limited = serveWith(cluster.WithMessageLimit(report - 1))
+	_, _, err = fleetReport(ctx, limited, &secureauditv1.GetFleetReportRequest{Formats: md})
+	want = fmt.Sprintf("the fleet report of 2 clusters would be a message of %d bytes, over the %d bytes", report, report-1)
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), want) {
+		t.Errorf("fleet report over the bound: %v, want ResourceExhausted %q", err, want)
+	}
+	agent.mu.Lock()
+	if agent.got != nil {
+		t.Errorf("the report-agent was asked to render a fleet over the bound")
+	}
+	agent.mu.Unlock()
+	if docs, _, err := fleetReport(ctx, limited, &secureauditv1.GetFleetReportRequest{Formats: md, Labels: map[string]string{"environment": "dev"}}); err != nil || len(docs) != 1 {
+		t.Errorf("fleet report of one cluster within the bound: %v, %v", docs, err)
 	}
 }

@@ -98,7 +98,7 @@ func (s *Store) PruneAudits(ctx context.Context, cluster string, before time.Tim
 	}
 	defer tx.Rollback()
 	for _, id := range ids {
-		for _, table := range []string{"events", "report_chunks", "reports", "report_inputs", "findings", "model_calls", "audits"} {
+		for _, table := range []string{"events", "report_chunks", "reports", "report_inputs", "findings", "audit_digests", "model_calls", "audits"} {
 			col := "audit_id"
 			if table == "audits" {
 				col = "id"

@@ -87,6 +87,10 @@ func testPruneAudits(t *testing.T, db *storage.DB) {
 	if _, err := s.ReportInput(ctx, "00000000-0000-4000-8000-000000000001"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("pruned audit's report input still there: %v", err)
 	}
+	var digests int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM audit_digests WHERE audit_id = ?`, "00000000-0000-4000-8000-000000000001").Scan(&digests); err != nil || digests != 0 {
+		t.Errorf("pruned audit's fleet digest still there: %d, %v", digests, err)
+	}
 	for _, id := range []string{"00000000-0000-4000-8000-000000000002", "00000000-0000-4000-8000-000000000003", "00000000-0000-4000-8000-000000000004"} {
 		if _, err := s.GetAudit(ctx, id); err != nil {
 			t.Errorf("audit %s was pruned: %v", id, err)

@@ -212,7 +212,8 @@ func (s *Store) Unfinished(ctx context.Context) ([]*secureauditv1.Audit, error) 
 
 // SaveResult stores, in one transaction, an audit's findings, the report
 // header they were rendered with (input: the Report without its findings,
-// kept so that any format can be rendered later) and the rendered reports.
+// kept so that any format can be rendered later), the fleet view's digest
+// of them (AuditDigest) and the rendered reports.
 func (s *Store) SaveResult(ctx context.Context, auditID string, findings []*secureauditv1.Finding, input *secureauditv1.Report, reports map[secureauditv1.ReportFormat][]byte) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -242,6 +243,14 @@ func (s *Store) SaveResult(ctx context.Context, auditID string, findings []*secu
 		if _, err := insert.ExecContext(ctx, auditID, i, f.GetId(), f.GetRuleId(), int32(f.GetSeverity()), data); err != nil {
 			return fmt.Errorf("insert finding %s of %s: %w", f.GetId(), auditID, err)
 		}
+	}
+	// The fleet view's digest, written once here (migration 10).
+	digest, err := newDigest(findings, input)
+	if err != nil {
+		return fmt.Errorf("digest of %s: %w", auditID, err)
+	}
+	if err := saveDigest(ctx, tx, auditID, digest); err != nil {
+		return err
 	}
 	for format, data := range reports {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO reports (audit_id, format, data) VALUES (?, ?, ?)`, auditID, int32(format), data); err != nil {
