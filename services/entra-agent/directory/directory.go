@@ -39,6 +39,11 @@ type Result struct {
 	// DenyAssignments are the Azure deny assignments at, above and below
 	// the cluster's scope, sorted by ID, at most MaxDenyAssignments.
 	DenyAssignments []*secureauditv1.AzureDenyAssignment
+	// TenantID is the Entra tenant the source reads, empty when it cannot
+	// tell; ClusterResourceID the AKS cluster whose Azure access it reads,
+	// empty when none. The orchestrator checks both against the audited
+	// cluster's registration.
+	TenantID, ClusterResourceID string
 }
 
 // MaxDenyAssignments bounds the deny assignments of an answer, as
@@ -85,6 +90,8 @@ func Chunks(r *Result) []*secureauditv1.DirectoryChunk {
 	// chunk carries it.
 	chunks[0].ExcessPermissions = r.ExcessPermissions
 	chunks[0].AksCluster = r.Cluster
+	chunks[0].TenantId = r.TenantID
+	chunks[0].ClusterResourceId = r.ClusterResourceID
 	chunks[0].DenyAssignments = r.DenyAssignments[:min(len(r.DenyAssignments), MaxDenyAssignments)]
 	return chunks
 }

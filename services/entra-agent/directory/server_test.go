@@ -279,6 +279,12 @@ func TestResolveAzureRoutes(t *testing.T) {
 	if diff := cmp.Diff(msg.GetAksCluster(), chunks[0].GetAksCluster(), protocmp.Transform()); diff != "" {
 		t.Errorf("first chunk's cluster (-want +got):\n%s", diff)
 	}
+	// The first chunk presents the tenant and the AKS cluster the agent
+	// reads: the orchestrator checks them against the cluster's
+	// registration.
+	if got := chunks[0]; got.GetTenantId() != msg.GetTenantId() || got.GetClusterResourceId() != cluster {
+		t.Errorf("first chunk presents tenant %q and cluster %q, want %q and %q", got.GetTenantId(), got.GetClusterResourceId(), msg.GetTenantId(), cluster)
+	}
 	routes := map[string]string{}
 	for _, a := range chunks[0].GetRoleAssignments() {
 		routes[a.GetRoleName()] = fmt.Sprint(a.GetRoutes())

@@ -36,6 +36,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
+	"github.com/google/uuid"
 	azauth "github.com/microsoft/kiota-authentication-azure-go"
 	khttp "github.com/microsoft/kiota-http-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
@@ -249,6 +250,21 @@ func (s *Source) Resolve(ctx context.Context, principals []*secureauditv1.Princi
 	}
 	res := r.result()
 	res.ExcessPermissions = excess
+	// The tenant is presented so the orchestrator can refuse an agent of
+	// another tenant than the audited cluster's; without it the
+	// orchestrator refuses the answer of a cluster registered with one.
+	tid, err := s.TenantID(ctx)
+	if err == nil {
+		if _, err = uuid.Parse(tid); err != nil {
+			err = fmt.Errorf("tid claim %q is not a UUID", tid)
+		}
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "tenant of the credential unknown", "error", err.Error())
+	} else {
+		res.TenantID = strings.ToLower(tid)
+	}
+	res.ClusterResourceID = s.cfg.ClusterID
 	for _, a := range res.RoleAssignments {
 		if !a.GetEligible() && r.activated[lower(a.GetId())] {
 			a.Activated = true

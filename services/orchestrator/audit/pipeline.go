@@ -4,6 +4,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -169,6 +170,10 @@ type directory struct {
 	partial    bool
 	errors     []*secureauditv1.LookupError // lookups that failed after retries
 	excess     []string                     // Graph permissions beyond the agent's read-only set
+	// tenant and aks are the Entra tenant and the AKS cluster (ARM
+	// resource ID) the agent presented reading, empty when it presented
+	// none.
+	tenant, aks string
 }
 
 // warnings are the audit events a directory answer calls for: a partial
@@ -211,6 +216,8 @@ func resolve(ctx context.Context, client secureauditv1.EntraServiceClient, audit
 				return nil, fmt.Errorf("entra-agent: resolve: %w", err)
 			}
 			c := resp.GetChunk()
+			d.tenant = cmp.Or(d.tenant, c.GetTenantId())
+			d.aks = cmp.Or(d.aks, c.GetClusterResourceId())
 			d.unresolved += len(c.GetUnresolved())
 			d.partial = d.partial || c.GetPartial() || len(c.GetErrors()) > 0
 			d.errors = append(d.errors, c.GetErrors()...)
