@@ -500,7 +500,11 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	var dir *directory
 	switch {
 	case entra == nil && (!a.GetSkipDirectory() || r.agents.Entra == nil && len(r.tenants) == 0):
-		r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_RESOLVE, "no entra-agent configured: auditing without identity data")
+		msg := "no entra-agent configured: auditing without identity data"
+		if len(r.tenants) > 0 {
+			msg = "no default entra-agent (-entra-agent) for a cluster registered without an Entra tenant: auditing without identity data"
+		}
+		r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_RESOLVE, msg)
 	case a.GetSkipDirectory():
 		r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_RESOLVE, "identity resolution skipped on request")
 	default:
