@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protojson"
+
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
+	"secureaudit.dev/services/entra-agent/tenanttest"
 )
 
 // Tenants of TestTenantEntraAgents: A is the example directory's, B a
@@ -163,4 +166,93 @@ func reviewedPeople(r *secureauditv1.Report) []string {
 		}
 	}
 	return out
+}
+
+// TestTenantEntraAgentPerAuditCluster runs a live entra-agent (the fake
+// Entra and ARM of tenanttest, over HTTPS, serving the example directory)
+// started without -cluster-resource-id, as its tenant's agent: the audit of
+// a cluster registered with the example's AKS resource ID reads that
+// cluster's Azure access (the report's AKS cluster and the Azure grants of
+// its access review), because the ID travels with the audit's Resolve
+// requests; the audit of a cluster of the same tenant registered without
+// one reads none.
+func TestTenantEntraAgentPerAuditCluster(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(env.root, "examples", "directory.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := &secureauditv1.DirectorySnapshot{}
+	if err := protojson.Unmarshal(data, snap); err != nil {
+		t.Fatal(err)
+	}
+	fake := tenanttest.New(t, snap, "User.Read.All", "GroupMember.Read.All", "Application.Read.All", "AuditLog.Read.All", "PrivilegedEligibilitySchedule.Read.AzureADGroup", "PrivilegedAssignmentSchedule.Read.AzureADGroup")
+	certFile := filepath.Join(t.TempDir(), "fake-ca.pem")
+	if err := os.WriteFile(certFile, fake.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The processes inherit this environment; only the entra-agent uses it.
+	for k, v := range map[string]string{
+		"SSL_CERT_FILE":                          certFile,
+		"AZURE_TENANT_ID":                        fake.TenantID,
+		"AZURE_CLIENT_ID":                        "11111111-2222-4333-8444-555555555555",
+		"AZURE_CLIENT_SECRET":                    "fake-secret-for-the-fake-tenant",
+		"AZURE_AUTHORITY_HOST":                   fake.AuthorityHost(),
+		"SECUREAUDIT_GRAPH_URL":                  fake.GraphURL(),
+		"SECUREAUDIT_ARM_URL":                    fake.URL,
+		"SECUREAUDIT_DISABLE_INSTANCE_DISCOVERY": "true",
+	} {
+		t.Setenv(k, v)
+	}
+	entra, _ := startBinary(t, "entra-agent", "-live")
+	snapshot := filepath.Join(env.root, "examples", "cluster")
+	withAKS, _ := startBinary(t, "rbac-agent", "-snapshot", snapshot, "-cluster", "aks-live")
+	withoutAKS, _ := startBinary(t, "rbac-agent", "-snapshot", snapshot, "-cluster", "aks-live-plain")
+	orch := startOrchestrator(t,
+		"-rbac-agent", "",
+		"-tenant-entra-agent", fake.TenantID+"="+entra,
+		"-risk-agent", addr(t, "risk-agent"),
+		"-report-agent", addr(t, "report-agent"))
+	conn := []string{"--orchestrator", orch, "--cert-dir", env.stack.PKIDir}
+	for _, add := range [][]string{
+		{"aks-live", "--agent", withAKS, "--tenant", fake.TenantID, "--aks-resource-id", exampleClusterID},
+		{"aks-live-plain", "--agent", withoutAKS, "--tenant", fake.TenantID},
+	} {
+		if stdout, stderr, code := cli(t, append(append([]string{"cluster", "add"}, add...), conn...)...); code != 0 {
+			t.Fatalf("cluster add %s: exit %d\n%s%s", add[0], code, stdout, stderr)
+		}
+	}
+	audit := func(cluster string) *secureauditv1.Report {
+		t.Helper()
+		dir := t.TempDir()
+		stdout, stderr, code := cli(t, append([]string{"audit", "--cluster", cluster, "--format", "json", "--out", dir}, conn...)...)
+		if code != 0 {
+			t.Fatalf("audit of %s: exit %d\n%s%s", cluster, code, stdout, stderr)
+		}
+		return readReport(t, filepath.Join(dir, "report.json"))
+	}
+	azureGrants := func(r *secureauditv1.Report) int {
+		n := 0
+		for _, s := range r.GetAccessReview() {
+			for _, g := range s.GetGrants() {
+				if g.GetRoute() != "" {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	r := audit("aks-live")
+	if r.GetAksCluster().GetId() != exampleClusterID || !r.GetDirectoryAvailable() {
+		t.Errorf("report of aks-live: AKS cluster %q, directory available %v; want %s read per audit", r.GetAksCluster().GetId(), r.GetDirectoryAvailable(), exampleClusterID)
+	}
+	if azureGrants(r) == 0 {
+		t.Error("the access review of aks-live lists no Azure grant: the cluster's role assignments were not read")
+	}
+	plain := audit("aks-live-plain")
+	if plain.GetAksCluster() != nil || azureGrants(plain) != 0 {
+		t.Errorf("report of aks-live-plain: AKS cluster %v, %d Azure grants; want none (no AKS resource ID registered, none configured)", plain.GetAksCluster(), azureGrants(plain))
+	}
+	if fake.Requests("/subscriptions/") == 0 {
+		t.Error("the entra-agent never asked the fake ARM")
+	}
 }

@@ -18,6 +18,14 @@ type Source interface {
 	Resolve(ctx context.Context, principals []*secureauditv1.Principal) (*Result, error)
 }
 
+// ClusterSource is a Source that reads the Azure access of the AKS cluster a
+// request names (ResolveRequest.cluster_resource_id), not only of one
+// cluster: the live tenant. A snapshot is of one cluster and is no
+// ClusterSource.
+type ClusterSource interface {
+	ResolveCluster(ctx context.Context, cluster string, principals []*secureauditv1.Principal) (*Result, error)
+}
+
 // Result is what a Source knows of a set of principals: each list sorted by
 // object ID (Unresolved by kind, then name) and free of duplicates. The
 // messages may be shared with the Source and must not be modified.

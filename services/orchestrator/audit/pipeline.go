@@ -198,12 +198,13 @@ func (d *directory) warnings() []string {
 	return out
 }
 
-// resolve asks the entra-agent about the principals, in batches.
-func resolve(ctx context.Context, client secureauditv1.EntraServiceClient, auditID string, principals []*secureauditv1.Principal) (*directory, error) {
+// resolve asks the entra-agent about the principals, in batches, for the
+// AKS cluster aks (its ARM resource ID, empty when unknown).
+func resolve(ctx context.Context, client secureauditv1.EntraServiceClient, auditID, aks string, principals []*secureauditv1.Principal) (*directory, error) {
 	d := &directory{}
 	for start := 0; start < len(principals); start += principalBatch {
 		end := min(start+principalBatch, len(principals))
-		stream, err := client.Resolve(ctx, &secureauditv1.ResolveRequest{AuditId: auditID, Principals: principals[start:end]})
+		stream, err := client.Resolve(ctx, &secureauditv1.ResolveRequest{AuditId: auditID, Principals: principals[start:end], ClusterResourceId: aks})
 		if err != nil {
 			return nil, fmt.Errorf("entra-agent: resolve: %w", err)
 		}

@@ -516,7 +516,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_RESOLVE, msg)
 		if len(principals) > 0 {
 			dir, err = stageCall(ctx, r.budgets.Resolve, "entra-agent", "resolve", "-resolve-timeout", func(ctx context.Context) (*directory, error) {
-				return resolve(ctx, entra.client, id, principals)
+				return resolve(ctx, entra.client, id, entra.aks, principals)
 			})
 			if err == nil {
 				err = entra.check(dir)

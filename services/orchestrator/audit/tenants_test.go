@@ -55,15 +55,18 @@ func (s *bindingAgent) Collect(_ *secureauditv1.CollectRequest, stream grpc.Serv
 }
 
 // tenantAgent is an entra-agent that presents one tenant (and AKS
-// cluster) and resolves nothing.
+// cluster, as a snapshot does whatever the request names) and resolves
+// nothing. It records the cluster the last request named.
 type tenantAgent struct {
 	secureauditv1.UnimplementedEntraServiceServer
 	tenant, aks string
 	calls       atomic.Int32
+	asked       atomic.Value // string: the last request's cluster_resource_id
 }
 
 func (s *tenantAgent) Resolve(req *secureauditv1.ResolveRequest, stream grpc.ServerStreamingServer[secureauditv1.ResolveResponse]) error {
 	s.calls.Add(1)
+	s.asked.Store(req.GetClusterResourceId())
 	return stream.Send(&secureauditv1.ResolveResponse{Chunk: &secureauditv1.DirectoryChunk{
 		Unresolved: req.GetPrincipals(), TenantId: s.tenant, ClusterResourceId: s.aks,
 	}})
@@ -253,6 +256,12 @@ func testTenantEntraAgents(t *testing.T, db *storage.DB) {
 			t.Errorf("audit of %s: state %s, cluster %q; want FAILED under its name", tt.cluster, a.GetState(), a.GetCluster())
 		}
 		contains("audit of "+tt.cluster+"'s error", a.GetError(), tt.want...)
+		// The registered AKS resource ID reaches the agent with the request.
+		if reg, err := st.GetCluster(ctx, tt.cluster); err == nil && tt.asked[0] == 1 {
+			if got, _ := agentA.asked.Load().(string); got != reg.GetAksResourceId() {
+				t.Errorf("audit of %s asked tenant A's agent about AKS cluster %q, want the registered %q", tt.cluster, got, reg.GetAksResourceId())
+			}
+		}
 		if input, err := st.ReportInput(ctx, a.GetId()); err == nil && input != nil {
 			t.Errorf("a report input was stored for the audit of %s", tt.cluster)
 		}
