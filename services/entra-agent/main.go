@@ -116,7 +116,7 @@ func (l *liveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&l.enabled, "live", run.EnvOr(env("live"), "") == "true",
 		"resolve through Microsoft Graph and Azure Resource Manager with the Azure credential of the environment (env "+env("live")+")")
 	fs.StringVar(&l.cfg.ClusterID, "cluster-resource-id", run.EnvOr(env("cluster-resource-id"), ""),
-		"the AKS cluster's ARM resource ID; role assignments on it, its resource group and subscription are reported (env "+env("cluster-resource-id")+")")
+		"the AKS cluster's ARM resource ID; role assignments on it, its resource group and subscription are reported; a request naming another cluster (the orchestrator sends a registered cluster's) is answered about that one (env "+env("cluster-resource-id")+")")
 	fs.StringVar(&l.cfg.GraphURL, "graph-url", run.EnvOr(env("graph-url"), tenant.DefaultGraphURL), "Microsoft Graph base URL (env "+env("graph-url")+")")
 	fs.StringVar(&l.cfg.ARMURL, "arm-url", run.EnvOr(env("arm-url"), tenant.DefaultARMURL), "Azure Resource Manager endpoint (env "+env("arm-url")+")")
 	fs.IntVar(&l.cfg.Concurrency, "concurrency", tenant.DefaultConcurrency, "Graph and ARM requests in flight at most")

@@ -315,11 +315,18 @@ func (x *Principal) GetName() string {
 
 // ResolveRequest names the principals to resolve, at most 1000 per call.
 type ResolveRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AuditId       string                 `protobuf:"bytes,1,opt,name=audit_id,json=auditId,proto3" json:"audit_id,omitempty"`
-	Principals    []*Principal           `protobuf:"bytes,2,rep,name=principals,proto3" json:"principals,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	AuditId    string                 `protobuf:"bytes,1,opt,name=audit_id,json=auditId,proto3" json:"audit_id,omitempty"`
+	Principals []*Principal           `protobuf:"bytes,2,rep,name=principals,proto3" json:"principals,omitempty"`
+	// cluster_resource_id is the ARM resource ID of the AKS cluster the
+	// audit is of (its registration's), empty when unknown. An agent reading
+	// the live tenant reads that cluster's Azure access instead of its
+	// -cluster-resource-id's; an agent reading a snapshot answers about the
+	// snapshot's cluster. Either presents the cluster it read
+	// (DirectoryChunk.cluster_resource_id).
+	ClusterResourceId string `protobuf:"bytes,742,opt,name=cluster_resource_id,json=clusterResourceId,proto3" json:"cluster_resource_id,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ResolveRequest) Reset() {
@@ -364,6 +371,13 @@ func (x *ResolveRequest) GetPrincipals() []*Principal {
 		return x.Principals
 	}
 	return nil
+}
+
+func (x *ResolveRequest) GetClusterResourceId() string {
+	if x != nil {
+		return x.ClusterResourceId
+	}
+	return ""
 }
 
 // ResolveResponse is one chunk of the answer.
@@ -439,8 +453,19 @@ type DirectoryChunk struct {
 	// assignment that one of them blocks is no route (see
 	// AzureDenyAssignment). The first chunk carries them.
 	DenyAssignments []*AzureDenyAssignment `protobuf:"bytes,660,rep,name=deny_assignments,json=denyAssignments,proto3" json:"deny_assignments,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// tenant_id is the Entra tenant the agent reads (its directory
+	// snapshot's tenant_id, or the tid of its live credential's token);
+	// the first chunk carries it. The orchestrator refuses the answer of an
+	// agent whose tenant is not the one the audited cluster is registered
+	// with. Empty when the agent could not tell.
+	TenantId string `protobuf:"bytes,740,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	// cluster_resource_id is the ARM resource ID of the AKS cluster whose
+	// Azure access the agent reads (its -cluster-resource-id, or the
+	// snapshot's aks_cluster), empty when it reads none; the first chunk
+	// carries it.
+	ClusterResourceId string `protobuf:"bytes,741,opt,name=cluster_resource_id,json=clusterResourceId,proto3" json:"cluster_resource_id,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *DirectoryChunk) Reset() {
@@ -541,6 +566,20 @@ func (x *DirectoryChunk) GetDenyAssignments() []*AzureDenyAssignment {
 		return x.DenyAssignments
 	}
 	return nil
+}
+
+func (x *DirectoryChunk) GetTenantId() string {
+	if x != nil {
+		return x.TenantId
+	}
+	return ""
+}
+
+func (x *DirectoryChunk) GetClusterResourceId() string {
+	if x != nil {
+		return x.ClusterResourceId
+	}
+	return ""
 }
 
 // LookupError is one directory lookup that failed after retries.
@@ -1742,14 +1781,15 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1d.secureaudit.v1.PrincipalKindB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04kind\x12\x1e\n" +
 	"\x04name\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x04name\"}\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x04name\"\xa8\x02\n" +
 	"\x0eResolveRequest\x12#\n" +
 	"\baudit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aauditId\x12F\n" +
 	"\n" +
 	"principals\x18\x02 \x03(\v2\x19.secureaudit.v1.PrincipalB\v\xbaH\b\x92\x01\x05\b\x01\x10\xe8\aR\n" +
-	"principals\"O\n" +
+	"principals\x12\xa8\x01\n" +
+	"\x13cluster_resource_id\x18\xe6\x05 \x01(\tBw\xbaHtrr\x18\x80\b2m^(/subscriptions/[^/]+/resource[Gg]roups/[^/]+/providers/Microsoft\\.ContainerService/managedClusters/[^/]+)?$R\x11clusterResourceId\"O\n" +
 	"\x0fResolveResponse\x12<\n" +
-	"\x05chunk\x18\x01 \x01(\v2\x1e.secureaudit.v1.DirectoryChunkB\x06\xbaH\x03\xc8\x01\x01R\x05chunk\"\xd0\x05\n" +
+	"\x05chunk\x18\x01 \x01(\v2\x1e.secureaudit.v1.DirectoryChunkB\x06\xbaH\x03\xc8\x01\x01R\x05chunk\"\xb6\x06\n" +
 	"\x0eDirectoryChunk\x12>\n" +
 	"\x05users\x18\x01 \x03(\v2\x1d.secureaudit.v1.DirectoryUserB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03R\x05users\x12A\n" +
 	"\x06groups\x18\x02 \x03(\v2\x1e.secureaudit.v1.DirectoryGroupB\t\xbaH\x06\x92\x01\x03\x10\xf4\x03R\x06groups\x12c\n" +
@@ -1763,7 +1803,9 @@ const file_secureaudit_v1_entra_proto_rawDesc = "" +
 	"\x12excess_permissions\x18\b \x03(\tB\x12\xbaH\x0f\x92\x01\f\x10\xf4\x03\"\ar\x05\x10\x01\x18\x80\x02R\x11excessPermissions\x12<\n" +
 	"\vaks_cluster\x18\xd4\x02 \x01(\v2\x1a.secureaudit.v1.AksClusterR\n" +
 	"aksCluster\x12Z\n" +
-	"\x10deny_assignments\x18\x94\x05 \x03(\v2#.secureaudit.v1.AzureDenyAssignmentB\t\xbaH\x06\x92\x01\x03\x10\xd0\x0fR\x0fdenyAssignments\"U\n" +
+	"\x10deny_assignments\x18\x94\x05 \x03(\v2#.secureaudit.v1.AzureDenyAssignmentB\t\xbaH\x06\x92\x01\x03\x10\xd0\x0fR\x0fdenyAssignments\x12)\n" +
+	"\ttenant_id\x18\xe4\x05 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\btenantId\x129\n" +
+	"\x13cluster_resource_id\x18\xe5\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x11clusterResourceId\"U\n" +
 	"\vLookupError\x12\"\n" +
 	"\x06lookup\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80\bR\x06lookup\x12\"\n" +

@@ -18,6 +18,14 @@ type Source interface {
 	Resolve(ctx context.Context, principals []*secureauditv1.Principal) (*Result, error)
 }
 
+// ClusterSource is a Source that reads the Azure access of the AKS cluster a
+// request names (ResolveRequest.cluster_resource_id), not only of one
+// cluster: the live tenant. A snapshot is of one cluster and is no
+// ClusterSource.
+type ClusterSource interface {
+	ResolveCluster(ctx context.Context, cluster string, principals []*secureauditv1.Principal) (*Result, error)
+}
+
 // Result is what a Source knows of a set of principals: each list sorted by
 // object ID (Unresolved by kind, then name) and free of duplicates. The
 // messages may be shared with the Source and must not be modified.
@@ -39,6 +47,11 @@ type Result struct {
 	// DenyAssignments are the Azure deny assignments at, above and below
 	// the cluster's scope, sorted by ID, at most MaxDenyAssignments.
 	DenyAssignments []*secureauditv1.AzureDenyAssignment
+	// TenantID is the Entra tenant the source reads, empty when it cannot
+	// tell; ClusterResourceID the AKS cluster whose Azure access it reads,
+	// empty when none. The orchestrator checks both against the audited
+	// cluster's registration.
+	TenantID, ClusterResourceID string
 }
 
 // MaxDenyAssignments bounds the deny assignments of an answer, as
@@ -85,6 +98,8 @@ func Chunks(r *Result) []*secureauditv1.DirectoryChunk {
 	// chunk carries it.
 	chunks[0].ExcessPermissions = r.ExcessPermissions
 	chunks[0].AksCluster = r.Cluster
+	chunks[0].TenantId = r.TenantID
+	chunks[0].ClusterResourceId = r.ClusterResourceID
 	chunks[0].DenyAssignments = r.DenyAssignments[:min(len(r.DenyAssignments), MaxDenyAssignments)]
 	return chunks
 }

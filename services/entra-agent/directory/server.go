@@ -43,7 +43,16 @@ func (s *Server) Resolve(req *secureauditv1.ResolveRequest, stream secureauditv1
 	if s.src == nil {
 		return status.Error(codes.FailedPrecondition, "no directory source configured")
 	}
-	res, err := s.src.Resolve(ctx, req.GetPrincipals())
+	// The cluster the audit is of, when the source can read any: otherwise
+	// the answer presents the cluster it is about, and the orchestrator
+	// checks it.
+	var res *Result
+	var err error
+	if cs, ok := s.src.(ClusterSource); ok && req.GetClusterResourceId() != "" {
+		res, err = cs.ResolveCluster(ctx, req.GetClusterResourceId(), req.GetPrincipals())
+	} else {
+		res, err = s.src.Resolve(ctx, req.GetPrincipals())
+	}
 	if err != nil {
 		return s.status(ctx, req, err)
 	}

@@ -279,6 +279,12 @@ func TestResolveAzureRoutes(t *testing.T) {
 	if diff := cmp.Diff(msg.GetAksCluster(), chunks[0].GetAksCluster(), protocmp.Transform()); diff != "" {
 		t.Errorf("first chunk's cluster (-want +got):\n%s", diff)
 	}
+	// The first chunk presents the tenant and the AKS cluster the agent
+	// reads: the orchestrator checks them against the cluster's
+	// registration.
+	if got := chunks[0]; got.GetTenantId() != msg.GetTenantId() || got.GetClusterResourceId() != cluster {
+		t.Errorf("first chunk presents tenant %q and cluster %q, want %q and %q", got.GetTenantId(), got.GetClusterResourceId(), msg.GetTenantId(), cluster)
+	}
 	routes := map[string]string{}
 	for _, a := range chunks[0].GetRoleAssignments() {
 		routes[a.GetRoleName()] = fmt.Sprint(a.GetRoutes())
@@ -375,5 +381,68 @@ func TestResolveErrors(t *testing.T) {
 				t.Errorf("got %d chunks with the error, want none", len(chunks))
 			}
 		})
+	}
+}
+
+// clusterSource is a ClusterSource that records the cluster it was asked
+// about and presents it, as the live tenant does.
+type clusterSource struct{ asked []string }
+
+func (c *clusterSource) Resolve(ctx context.Context, ps []*secureauditv1.Principal) (*directory.Result, error) {
+	return c.ResolveCluster(ctx, "", ps)
+}
+
+func (c *clusterSource) ResolveCluster(_ context.Context, cluster string, ps []*secureauditv1.Principal) (*directory.Result, error) {
+	c.asked = append(c.asked, cluster)
+	return &directory.Result{Unresolved: ps, ClusterResourceID: cluster}, nil
+}
+
+// TestResolveClusterOfRequest: the AKS cluster a request names reaches a
+// source that can read any (the live tenant) over mTLS; a snapshot answers
+// about its own cluster and presents it.
+func TestResolveClusterOfRequest(t *testing.T) {
+	const aks = "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-b/providers/Microsoft.ContainerService/managedClusters/aks-b"
+	src := &clusterSource{}
+	client := serve(t, src, identity.Orchestrator)
+	for _, cluster := range []string{aks, ""} {
+		stream, err := client.Resolve(context.Background(), &secureauditv1.ResolveRequest{AuditId: auditID, Principals: []*secureauditv1.Principal{user("a@example.com")}, ClusterResourceId: cluster})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.GetChunk().GetClusterResourceId(); got != cluster {
+			t.Errorf("asked about %q, the answer presents %q", cluster, got)
+		}
+	}
+	if diff := cmp.Diff([]string{aks, ""}, src.asked); diff != "" {
+		t.Errorf("clusters the source was asked about (-want +got):\n%s", diff)
+	}
+	// A request the contract refuses: not an AKS resource ID.
+	stream, err := client.Resolve(context.Background(), &secureauditv1.ResolveRequest{AuditId: auditID, Principals: []*secureauditv1.Principal{user("a@example.com")}, ClusterResourceId: "/subscriptions/x/resourceGroups/rg"})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("a request naming a resource group as its cluster: %v, want InvalidArgument", err)
+	}
+
+	msg := exampleSnapshot(t)
+	snap, err := directory.New(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err = serve(t, snap, identity.Orchestrator).Resolve(context.Background(), &secureauditv1.ResolveRequest{AuditId: auditID, Principals: []*secureauditv1.Principal{user("a@example.com")}, ClusterResourceId: aks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.GetChunk().GetClusterResourceId(); got != msg.GetAksCluster().GetId() {
+		t.Errorf("a snapshot asked about %s presents %q, want its own cluster %q", aks, got, msg.GetAksCluster().GetId())
 	}
 }

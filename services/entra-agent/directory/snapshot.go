@@ -312,6 +312,8 @@ func (c *collector) result() *Result {
 		Users:             sortedByID(c.users, (*secureauditv1.DirectoryUser).GetId),
 		Groups:            sortedByID(c.groups, (*secureauditv1.DirectoryGroup).GetId),
 		ServicePrincipals: sortedByID(c.sps, (*secureauditv1.DirectoryServicePrincipal).GetId),
+		TenantID:          c.snap.tenantID,
+		ClusterResourceID: c.snap.cluster.GetId(),
 	}
 	// The role assignments with a route into the cluster: of every object in
 	// the answer, and every one reaching the snapshot's cluster.

@@ -224,6 +224,8 @@ func TestResolve(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Resolve: %v", err)
 			}
+			// The snapshot's tenant is presented with every answer.
+			tt.want.TenantID = oid(100)
 			if diff := cmp.Diff(tt.want, got, protocmp.Transform()); diff != "" {
 				t.Errorf("Resolve() mismatch (-want +got):\n%s", diff)
 			}
@@ -254,7 +256,7 @@ func TestLoadResourceID(t *testing.T) {
 	want := &Result{ServicePrincipals: []*secureauditv1.DirectoryServicePrincipal{{
 		Id: oid(30), AppId: oid(31), DisplayName: "id-ci", ServicePrincipalType: "ManagedIdentity", ResourceId: resourceID,
 		FederatedCredentials: []*secureauditv1.FederatedCredential{{Name: "ci", Issuer: "https://token.actions.githubusercontent.com", Subject: "repo:example/app:environment:prod"}},
-	}}}
+	}}, TenantID: oid(100)}
 	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
 		t.Errorf("Resolve() mismatch (-want +got):\n%s", diff)
 	}

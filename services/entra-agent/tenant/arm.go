@@ -22,17 +22,17 @@ import (
 // managedCluster reads the cluster's access configuration and resolves
 // its admin groups, whose members are cluster-admin without any binding.
 func (r *run) managedCluster(ctx context.Context) {
-	id := r.s.cluster
+	id := r.scope.parsed
 	var resp armcontainerservice.ManagedClustersClientGetResponse
 	err := r.call(ctx, func() (err error) {
-		resp, err = r.s.clusters.Get(ctx, id.ResourceGroupName, id.Name, nil)
+		resp, err = r.scope.clusters.Get(ctx, id.ResourceGroupName, id.Name, nil)
 		return err
 	})
 	if err != nil {
-		r.fail("managed cluster "+r.s.cfg.ClusterID, err)
+		r.fail("managed cluster "+r.scope.id, err)
 		return
 	}
-	c := clusterOf(r.s.cfg.ClusterID, resp.ManagedCluster)
+	c := clusterOf(r.scope.id, resp.ManagedCluster)
 	r.mu.Lock()
 	r.cluster = c
 	r.mu.Unlock()
@@ -98,7 +98,7 @@ func clusterOf(id string, mc armcontainerservice.ManagedCluster) *secureauditv1.
 // (directory.Routes), whatever the role is called. Their principals are
 // resolved: users, groups (expanded) and service principals.
 func (r *run) roleAssignments(ctx context.Context) {
-	pager := r.s.assignments.NewListForScopePager(strings.TrimPrefix(r.s.cfg.ClusterID, "/"), nil)
+	pager := r.scope.assignments.NewListForScopePager(strings.TrimPrefix(r.scope.id, "/"), nil)
 	var out []*secureauditv1.AzureRoleAssignment
 	for pager.More() {
 		var page armauthorization.RoleAssignmentsClientListForScopeResponse
@@ -107,7 +107,7 @@ func (r *run) roleAssignments(ctx context.Context) {
 			return err
 		})
 		if err != nil {
-			r.fail("role assignments at "+r.s.cfg.ClusterID, err)
+			r.fail("role assignments at "+r.scope.id, err)
 			break
 		}
 		for _, a := range page.Value {
@@ -131,7 +131,7 @@ func (r *run) assignment(ctx context.Context, id string, principal *string, typ 
 	if principal == nil || roleDef == nil || scope == nil || !isGUID(*principal) {
 		return nil
 	}
-	if !directory.InCluster(*scope, r.s.cfg.ClusterID) {
+	if !directory.InCluster(*scope, r.scope.id) {
 		return nil // below the resource group but on another resource
 	}
 	def, err := r.roleDefinition(ctx, *roleDef)
@@ -175,7 +175,7 @@ func (r *run) keep(ctx context.Context, out []*secureauditv1.AzureRoleAssignment
 // their end. Only current instances count (status Provisioned, or none
 // given).
 func (r *run) roleEligibilities(ctx context.Context) {
-	pager := r.s.eligibilities.NewListForScopePager(strings.TrimPrefix(r.s.cfg.ClusterID, "/"), nil)
+	pager := r.s.eligibilities.NewListForScopePager(strings.TrimPrefix(r.scope.id, "/"), nil)
 	var out []*secureauditv1.AzureRoleAssignment
 	for pager.More() {
 		var page armauthorization.RoleEligibilityScheduleInstancesClientListForScopeResponse
@@ -184,7 +184,7 @@ func (r *run) roleEligibilities(ctx context.Context) {
 			return err
 		})
 		if err != nil {
-			r.fail("role eligibility schedule instances at "+r.s.cfg.ClusterID, err)
+			r.fail("role eligibility schedule instances at "+r.scope.id, err)
 			break
 		}
 		for _, e := range page.Value {
@@ -214,7 +214,7 @@ var maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
 // activations (assignmentType Activated, by originRoleAssignmentId): an
 // active assignment among them is time-bound, not standing.
 func (r *run) activationsOf(ctx context.Context) {
-	pager := r.s.activations.NewListForScopePager(strings.TrimPrefix(r.s.cfg.ClusterID, "/"), nil)
+	pager := r.s.activations.NewListForScopePager(strings.TrimPrefix(r.scope.id, "/"), nil)
 	for pager.More() {
 		var page armauthorization.RoleAssignmentScheduleInstancesClientListForScopeResponse
 		err := r.call(ctx, func() (err error) {
@@ -222,7 +222,7 @@ func (r *run) activationsOf(ctx context.Context) {
 			return err
 		})
 		if err != nil {
-			r.fail("role assignment schedule instances at "+r.s.cfg.ClusterID, err)
+			r.fail("role assignment schedule instances at "+r.scope.id, err)
 			return
 		}
 		r.mu.Lock()
@@ -386,7 +386,7 @@ func tokenClaims(jwt string) (claims, error) {
 // directory.MaxDenyAssignments are kept; beyond that the answer is
 // partial.
 func (r *run) denyAssignments(ctx context.Context) {
-	pager := r.s.denies.NewListForScopePager(strings.TrimPrefix(r.s.cfg.ClusterID, "/"), nil)
+	pager := r.scope.denies.NewListForScopePager(strings.TrimPrefix(r.scope.id, "/"), nil)
 	var out []*secureauditv1.AzureDenyAssignment
 	for pager.More() {
 		var page armauthorization.DenyAssignmentsClientListForScopeResponse
@@ -395,17 +395,17 @@ func (r *run) denyAssignments(ctx context.Context) {
 			return err
 		})
 		if err != nil {
-			r.fail("deny assignments at "+r.s.cfg.ClusterID, err)
+			r.fail("deny assignments at "+r.scope.id, err)
 			break
 		}
 		for _, d := range page.Value {
-			if da := denyOf(d, r.s.cfg.ClusterID, r.denyGroups); da != nil {
+			if da := denyOf(d, r.scope.id, r.denyGroups); da != nil {
 				out = append(out, da)
 			}
 		}
 	}
 	if len(out) > directory.MaxDenyAssignments {
-		r.fail("deny assignments at "+r.s.cfg.ClusterID, fmt.Errorf("%d deny assignments, at most %d are read", len(out), directory.MaxDenyAssignments))
+		r.fail("deny assignments at "+r.scope.id, fmt.Errorf("%d deny assignments, at most %d are read", len(out), directory.MaxDenyAssignments))
 		out = out[:directory.MaxDenyAssignments]
 	}
 	r.mu.Lock()

@@ -39,9 +39,12 @@ var (
 // run is the state of one Resolve call. Its maps are guarded by mu; the
 // semaphore bounds the Graph and ARM requests in flight.
 type run struct {
-	s   *Source
-	sem chan struct{}
-	wg  sync.WaitGroup
+	s *Source
+	// scope is the AKS cluster whose Azure access the run reads, nil when
+	// none.
+	scope *clusterScope
+	sem   chan struct{}
+	wg    sync.WaitGroup
 
 	mu          sync.Mutex
 	users       map[string]*secureauditv1.DirectoryUser

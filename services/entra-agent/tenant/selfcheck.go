@@ -70,7 +70,7 @@ func (s *Source) CheckCredential(ctx context.Context, d Declared) platformrun.Cr
 		}
 	}
 	checked := "its Graph application permissions"
-	if s.assignments != nil {
+	if s.scope != nil {
 		arm, err := s.armViolations(ctx, d.ARM)
 		if err != nil {
 			return platformrun.CredentialCheck{Outcome: "error", Summary: "the credential self-check could not read its Azure role assignments: " + err.Error()}
@@ -104,7 +104,7 @@ func (s *Source) armViolations(ctx context.Context, declared []string) ([]string
 	}
 	r := newRun(s)
 	filter := "assignedTo('" + lower(c.OID) + "')"
-	pager := s.assignments.NewListForScopePager(strings.TrimPrefix(s.cfg.ClusterID, "/"), &armauthorization.RoleAssignmentsClientListForScopeOptions{Filter: &filter})
+	pager := s.scope.assignments.NewListForScopePager(strings.TrimPrefix(s.scope.id, "/"), &armauthorization.RoleAssignmentsClientListForScopeOptions{Filter: &filter})
 	var out []string
 	for pager.More() {
 		page, err := pager.NextPage(ctx)

@@ -36,6 +36,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
+	"github.com/google/uuid"
 	azauth "github.com/microsoft/kiota-authentication-azure-go"
 	khttp "github.com/microsoft/kiota-http-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
@@ -94,12 +95,66 @@ type Source struct {
 	// eligible assignments and the active assignments' schedules.
 	eligibilities *armauthorization.RoleEligibilityScheduleInstancesClient
 	activations   *armauthorization.RoleAssignmentScheduleInstancesClient
-	// denies are the deny assignments that refuse what a role allows.
-	denies     *armauthorization.DenyAssignmentsClient
-	clusters   *armcontainerservice.ManagedClustersClient
-	cluster    *arm.ResourceID // the cluster's parsed resource ID
-	roleDefs   sync.Map        // lower-case role definition ID -> *roleDefinition
-	identities *identities     // nil without ARM
+	// scope is the configured cluster (Config.ClusterID), nil without one;
+	// scopes the clusters requests named (ResolveCluster), by lower-case
+	// resource ID.
+	scope      *clusterScope
+	scopes     sync.Map
+	opts       *arm.ClientOptions
+	roleDefs   sync.Map    // lower-case role definition ID -> *roleDefinition
+	identities *identities // user-assigned managed identities, per subscription
+}
+
+// clusterScope is an AKS cluster whose Azure access a run reads, with the
+// ARM clients bound to its subscription.
+type clusterScope struct {
+	id     string
+	parsed *arm.ResourceID
+	// assignments are the role assignments, denies the deny assignments
+	// that refuse what a role allows.
+	assignments *armauthorization.RoleAssignmentsClient
+	denies      *armauthorization.DenyAssignmentsClient
+	clusters    *armcontainerservice.ManagedClustersClient
+}
+
+// newScope builds the ARM clients of the cluster id.
+func (s *Source) newScope(id string) (*clusterScope, error) {
+	sub, err := subscriptionOf(id)
+	if err != nil {
+		return nil, err
+	}
+	c := &clusterScope{id: id}
+	if c.parsed, err = arm.ParseResourceID(id); err != nil || !strings.EqualFold(c.parsed.ResourceType.String(), "Microsoft.ContainerService/managedClusters") {
+		return nil, fmt.Errorf("cluster resource id %q: want /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerService/managedClusters/<name>", id)
+	}
+	if c.assignments, err = armauthorization.NewRoleAssignmentsClient(sub, s.cred, s.opts); err != nil {
+		return nil, fmt.Errorf("role assignments client: %w", err)
+	}
+	if c.denies, err = armauthorization.NewDenyAssignmentsClient(sub, s.cred, s.opts); err != nil {
+		return nil, fmt.Errorf("deny assignments client: %w", err)
+	}
+	if c.clusters, err = armcontainerservice.NewManagedClustersClient(sub, s.cred, s.opts); err != nil {
+		return nil, fmt.Errorf("managed clusters client: %w", err)
+	}
+	return c, nil
+}
+
+// scopeOf returns the cluster a request names (its clients built once),
+// the configured one when it names none.
+func (s *Source) scopeOf(id string) (*clusterScope, error) {
+	if id == "" || s.scope != nil && strings.EqualFold(id, s.scope.id) {
+		return s.scope, nil
+	}
+	key := strings.ToLower(id)
+	if c, ok := s.scopes.Load(key); ok {
+		return c.(*clusterScope), nil
+	}
+	c, err := s.newScope(id)
+	if err != nil {
+		return nil, err
+	}
+	got, _ := s.scopes.LoadOrStore(key, c)
+	return got.(*clusterScope), nil
 }
 
 // New returns a Source authenticating with cred.
@@ -127,34 +182,23 @@ func New(log *slog.Logger, cred azcore.TokenCredential, cfg Config) (*Source, er
 	}
 	adapter.SetBaseUrl(cfg.GraphURL)
 	s := &Source{log: log, cred: cred, cfg: cfg, graph: msgraphsdk.NewGraphServiceClient(adapter), graphScope: scope}
+	// The clients that are not bound to a subscription serve every
+	// cluster; the others are built per cluster (newScope).
+	s.opts = armOptions(cfg)
+	if s.definitions, err = armauthorization.NewRoleDefinitionsClient(cred, s.opts); err != nil {
+		return nil, fmt.Errorf("role definitions client: %w", err)
+	}
+	if s.eligibilities, err = armauthorization.NewRoleEligibilityScheduleInstancesClient(cred, s.opts); err != nil {
+		return nil, fmt.Errorf("role eligibility schedule instances client: %w", err)
+	}
+	if s.activations, err = armauthorization.NewRoleAssignmentScheduleInstancesClient(cred, s.opts); err != nil {
+		return nil, fmt.Errorf("role assignment schedule instances client: %w", err)
+	}
+	s.identities = newIdentities(cred, s.opts)
 	if cfg.ClusterID != "" {
-		sub, err := subscriptionOf(cfg.ClusterID)
-		if err != nil {
+		if s.scope, err = s.newScope(cfg.ClusterID); err != nil {
 			return nil, err
 		}
-		opts := armOptions(cfg)
-		if s.assignments, err = armauthorization.NewRoleAssignmentsClient(sub, cred, opts); err != nil {
-			return nil, fmt.Errorf("role assignments client: %w", err)
-		}
-		if s.definitions, err = armauthorization.NewRoleDefinitionsClient(cred, opts); err != nil {
-			return nil, fmt.Errorf("role definitions client: %w", err)
-		}
-		if s.eligibilities, err = armauthorization.NewRoleEligibilityScheduleInstancesClient(cred, opts); err != nil {
-			return nil, fmt.Errorf("role eligibility schedule instances client: %w", err)
-		}
-		if s.activations, err = armauthorization.NewRoleAssignmentScheduleInstancesClient(cred, opts); err != nil {
-			return nil, fmt.Errorf("role assignment schedule instances client: %w", err)
-		}
-		if s.denies, err = armauthorization.NewDenyAssignmentsClient(sub, cred, opts); err != nil {
-			return nil, fmt.Errorf("deny assignments client: %w", err)
-		}
-		if s.cluster, err = arm.ParseResourceID(cfg.ClusterID); err != nil || !strings.EqualFold(s.cluster.ResourceType.String(), "Microsoft.ContainerService/managedClusters") {
-			return nil, fmt.Errorf("cluster resource id %q: want /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerService/managedClusters/<name>", cfg.ClusterID)
-		}
-		if s.clusters, err = armcontainerservice.NewManagedClustersClient(sub, cred, opts); err != nil {
-			return nil, fmt.Errorf("managed clusters client: %w", err)
-		}
-		s.identities = newIdentities(cred, opts)
 	}
 	return s, nil
 }
@@ -210,13 +254,27 @@ func subscriptionOf(id string) (string, error) {
 	return parts[1], nil
 }
 
-// Resolve implements directory.Source.
+// Resolve implements directory.Source: ResolveCluster with the configured
+// cluster (Config.ClusterID).
 func (s *Source) Resolve(ctx context.Context, principals []*secureauditv1.Principal) (*directory.Result, error) {
+	return s.ResolveCluster(ctx, "", principals)
+}
+
+// ResolveCluster implements directory.ClusterSource: it resolves the
+// principals and reads the Azure access of the AKS cluster whose ARM
+// resource ID is cluster (the configured one when empty; none when neither
+// is set).
+func (s *Source) ResolveCluster(ctx context.Context, cluster string, principals []*secureauditv1.Principal) (*directory.Result, error) {
+	scope, err := s.scopeOf(cluster)
+	if err != nil {
+		return nil, err
+	}
 	r := newRun(s)
+	r.scope = scope
 	for _, p := range principals {
 		r.spawn(func() { r.principal(ctx, p) })
 	}
-	if s.assignments != nil {
+	if scope != nil {
 		// The routes through Azure alone: the cluster's admin groups and
 		// every role assignment reaching it, their principals resolved.
 		r.spawn(func() { r.managedCluster(ctx) })
@@ -235,7 +293,7 @@ func (s *Source) Resolve(ctx context.Context, principals []*secureauditv1.Princi
 		return nil, err
 	}
 	r.enrichApplications(ctx)
-	if s.identities != nil {
+	if scope != nil {
 		r.enrichIdentities(ctx)
 	}
 	r.signIns(ctx)
@@ -249,6 +307,23 @@ func (s *Source) Resolve(ctx context.Context, principals []*secureauditv1.Princi
 	}
 	res := r.result()
 	res.ExcessPermissions = excess
+	// The tenant is presented so the orchestrator can refuse an agent of
+	// another tenant than the audited cluster's; without it the
+	// orchestrator refuses the answer of a cluster registered with one.
+	tid, err := s.TenantID(ctx)
+	if err == nil {
+		if _, err = uuid.Parse(tid); err != nil {
+			err = fmt.Errorf("tid claim %q is not a UUID", tid)
+		}
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "tenant of the credential unknown", "error", err.Error())
+	} else {
+		res.TenantID = strings.ToLower(tid)
+	}
+	if scope != nil {
+		res.ClusterResourceID = scope.id
+	}
 	for _, a := range res.RoleAssignments {
 		if !a.GetEligible() && r.activated[lower(a.GetId())] {
 			a.Activated = true

@@ -185,6 +185,42 @@ func TestResolveExample(t *testing.T) {
 	}
 }
 
+// TestResolveClusterPerRequest: the AKS cluster a request names is read
+// whatever the source was configured with (none, or another cluster), and
+// answers as the example's snapshot does; without one, the configured
+// cluster is read, and with none nothing is read from ARM.
+func TestResolveClusterPerRequest(t *testing.T) {
+	snap := loadExample(t)
+	want := offline(t, snap, examplePrincipals)
+	fake := tenanttest.New(t, snap, tenant.ReadOnlyPermissions...)
+	ctx := context.Background()
+	other := exampleRG + "/providers/Microsoft.ContainerService/managedClusters/aks-fabrikam-other"
+	for _, configured := range []string{"", other} {
+		src := source(t, fake, tenant.Config{ClusterID: configured})
+		got, err := src.ResolveCluster(ctx, exampleCluster, examplePrincipals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got, resultCmp); diff != "" {
+			t.Errorf("configured with %q, ResolveCluster of the example's cluster differs from the snapshot's (-want +got):\n%s", configured, diff)
+		}
+	}
+	plain, err := source(t, fake, tenant.Config{}).Resolve(ctx, examplePrincipals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.Cluster != nil || len(plain.RoleAssignments) > 0 || len(plain.DenyAssignments) > 0 || plain.ClusterResourceID != "" {
+		t.Errorf("without a cluster the source read ARM: cluster %v, %d role and %d deny assignments, presents %q",
+			plain.Cluster, len(plain.RoleAssignments), len(plain.DenyAssignments), plain.ClusterResourceID)
+	}
+	if plain.TenantID != snap.GetTenantId() {
+		t.Errorf("the source presents tenant %q, want the token's %q", plain.TenantID, snap.GetTenantId())
+	}
+	if _, err := source(t, fake, tenant.Config{}).ResolveCluster(ctx, exampleRG, examplePrincipals); err == nil || !strings.Contains(err.Error(), "managedClusters") {
+		t.Errorf("ResolveCluster of a resource group: %v, want an error naming the resource ID's form", err)
+	}
+}
+
 // TestResolveExactIdentities pins a few resolved identities field by field,
 // so that agreement with the snapshot source cannot hide a shared mistake.
 func TestResolveExactIdentities(t *testing.T) {

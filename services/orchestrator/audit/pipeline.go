@@ -4,6 +4,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -169,6 +170,10 @@ type directory struct {
 	partial    bool
 	errors     []*secureauditv1.LookupError // lookups that failed after retries
 	excess     []string                     // Graph permissions beyond the agent's read-only set
+	// tenant and aks are the Entra tenant and the AKS cluster (ARM
+	// resource ID) the agent presented reading, empty when it presented
+	// none.
+	tenant, aks string
 }
 
 // warnings are the audit events a directory answer calls for: a partial
@@ -193,12 +198,13 @@ func (d *directory) warnings() []string {
 	return out
 }
 
-// resolve asks the entra-agent about the principals, in batches.
-func resolve(ctx context.Context, client secureauditv1.EntraServiceClient, auditID string, principals []*secureauditv1.Principal) (*directory, error) {
+// resolve asks the entra-agent about the principals, in batches, for the
+// AKS cluster aks (its ARM resource ID, empty when unknown).
+func resolve(ctx context.Context, client secureauditv1.EntraServiceClient, auditID, aks string, principals []*secureauditv1.Principal) (*directory, error) {
 	d := &directory{}
 	for start := 0; start < len(principals); start += principalBatch {
 		end := min(start+principalBatch, len(principals))
-		stream, err := client.Resolve(ctx, &secureauditv1.ResolveRequest{AuditId: auditID, Principals: principals[start:end]})
+		stream, err := client.Resolve(ctx, &secureauditv1.ResolveRequest{AuditId: auditID, Principals: principals[start:end], ClusterResourceId: aks})
 		if err != nil {
 			return nil, fmt.Errorf("entra-agent: resolve: %w", err)
 		}
@@ -211,6 +217,8 @@ func resolve(ctx context.Context, client secureauditv1.EntraServiceClient, audit
 				return nil, fmt.Errorf("entra-agent: resolve: %w", err)
 			}
 			c := resp.GetChunk()
+			d.tenant = cmp.Or(d.tenant, c.GetTenantId())
+			d.aks = cmp.Or(d.aks, c.GetClusterResourceId())
 			d.unresolved += len(c.GetUnresolved())
 			d.partial = d.partial || c.GetPartial() || len(c.GetErrors()) > 0
 			d.errors = append(d.errors, c.GetErrors()...)

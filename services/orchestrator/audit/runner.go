@@ -158,6 +158,10 @@ type Runner struct {
 	dial     DialFunc
 	scopes   AgentScopes
 	reviews  Reviewer
+	// entraAddr is the default entra-agent's address, tenants the
+	// entra-agents configured per Entra tenant (TenantsWith).
+	entraAddr string
+	tenants   map[string]TenantAgent
 }
 
 // Acceptor sorts an audit's main findings by the risk acceptances of its
@@ -463,6 +467,15 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	if err != nil {
 		return err
 	}
+	// The entra-agent is chosen before collecting: a cluster whose tenant
+	// no agent serves fails before any agent is asked.
+	var entra *entraChoice
+	if !a.GetSkipDirectory() {
+		if entra, err = r.entraAgent(ctx, reg); err != nil {
+			release()
+			return err
+		}
+	}
 	collectMsg := "collecting the RBAC snapshot from the rbac-agent"
 	if reg != nil {
 		collectMsg = fmt.Sprintf("collecting the RBAC snapshot from cluster %s's rbac-agent at %s (%s)", reg.GetName(), reg.GetAgentAddress(), reg.GetAgentSpiffeId())
@@ -486,17 +499,31 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 
 	var dir *directory
 	switch {
-	case r.agents.Entra == nil:
-		r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_RESOLVE, "no entra-agent configured: auditing without identity data")
+	case entra == nil && (!a.GetSkipDirectory() || r.agents.Entra == nil && len(r.tenants) == 0):
+		msg := "no entra-agent configured: auditing without identity data"
+		if len(r.tenants) > 0 {
+			msg = "no default entra-agent (-entra-agent) for a cluster registered without an Entra tenant: auditing without identity data"
+		}
+		r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_RESOLVE, msg)
 	case a.GetSkipDirectory():
 		r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_RESOLVE, "identity resolution skipped on request")
 	default:
 		principals := snap.principals()
-		r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_RESOLVE, fmt.Sprintf("resolving %d principals in Entra ID", len(principals)))
+		msg := fmt.Sprintf("resolving %d principals in Entra ID", len(principals))
+		if entra.tenant != "" {
+			msg += fmt.Sprintf(" (tenant %s) through %s", entra.tenant, entra.where)
+		}
+		r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_RESOLVE, msg)
 		if len(principals) > 0 {
 			dir, err = stageCall(ctx, r.budgets.Resolve, "entra-agent", "resolve", "-resolve-timeout", func(ctx context.Context) (*directory, error) {
-				return resolve(ctx, r.agents.Entra, id, principals)
+				return resolve(ctx, entra.client, id, entra.aks, principals)
 			})
+			if err == nil {
+				err = entra.check(dir)
+				if err != nil {
+					return err
+				}
+			}
 			if err != nil {
 				if !unavailable(err) || ctx.Err() != nil {
 					return err

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestTenantAgentsFlag parses -tenant-entra-agent entries and refuses bad
+// ones naming what is wrong.
+func TestTenantAgentsFlag(t *testing.T) {
+	var ok tenantAgents
+	for _, v := range []string{
+		"72F988BF-86F1-41AF-91AB-2D7CD011DB47=entra-a.example.com:8442",
+		"0b0b0b0b-0000-4000-8000-00000000000b=127.0.0.1:9442,spiffe://secureaudit.local/ns/tenant-b/sa/entra-agent",
+	} {
+		if err := ok.Set(v); err != nil {
+			t.Fatalf("Set(%q): %v", v, err)
+		}
+	}
+	want := "72f988bf-86f1-41af-91ab-2d7cd011db47=entra-a.example.com:8442 0b0b0b0b-0000-4000-8000-00000000000b=127.0.0.1:9442,spiffe://secureaudit.local/ns/tenant-b/sa/entra-agent"
+	if got := ok.String(); got != want {
+		t.Errorf("parsed %q, want %q", got, want)
+	}
+	tests := []struct{ in, want string }{
+		{"entra-a.example.com:8442", "want TENANT=HOST:PORT"},
+		{"tenant-a=entra-a.example.com:8442", `tenant "tenant-a" is not an Entra tenant ID`},
+		{"72f988bf86f141af91ab2d7cd011db47=entra-a.example.com:8442", "is not an Entra tenant ID"},
+		{"0c0c0c0c-0000-4000-8000-00000000000c=entra-c.example.com", `address "entra-c.example.com" is not HOST:PORT`},
+		{"0c0c0c0c-0000-4000-8000-00000000000c=entra-c.example.com:8442,entra-agent", `"entra-agent" is not a SPIFFE ID`},
+		{"72f988bf-86f1-41af-91ab-2d7cd011db47=entra-other.example.com:8442", "tenant 72f988bf-86f1-41af-91ab-2d7cd011db47 has an entra-agent already (entra-a.example.com:8442)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got := append(tenantAgents(nil), ok...)
+			err := got.Set(tt.in)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Set(%q) = %v, want an error saying %q", tt.in, err, tt.want)
+			}
+		})
+	}
+	var env tenantAgents
+	if err := env.setAll(" 72f988bf-86f1-41af-91ab-2d7cd011db47=a:1\n0b0b0b0b-0000-4000-8000-00000000000b=b:2 "); err != nil || len(env) != 2 {
+		t.Errorf("setAll: %v, %d entries; want 2", err, len(env))
+	}
+}
