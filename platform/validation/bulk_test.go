@@ -31,7 +31,7 @@ type sendStream struct {
 	sent []any
 }
 
-func (s *sendStream) SendMsg(m any) error { s.sent = append(s.sent, m); return nil }
+func (s *sendStream) SendMsg(m any) error      { s.sent = append(s.sent, m); return nil }
 func (s *sendStream) Context() context.Context { return context.Background() }
 
 // TestServerStreamLeavesBulkItemsToReceiver: a server stream sends a chunk
