@@ -74,7 +74,10 @@ func TestLargeListInOrder(t *testing.T) {
 	}{
 		{"duplicate first", func(it []any) { it[700] = role(3); it[1200] = invalid }, "items[700]: Role ns/r0003: duplicate object, also in"},
 		{"invalid alone", func(it []any) { it[1200] = invalid }, "items[1200]: Role ns/a/b: invalid"},
-		{"undecodable", func(it []any) { it[513] = map[string]any{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": map[string]any{"name": "x", "namespace": "ns"}, "rules": "no"}; it[1200] = invalid }, "items[513]: Role ns/x: decode"},
+		{"undecodable", func(it []any) {
+			it[513] = map[string]any{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": map[string]any{"name": "x", "namespace": "ns"}, "rules": "no"}
+			it[1200] = invalid
+		}, "items[513]: Role ns/x: decode"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			it := items()
