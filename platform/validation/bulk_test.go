@@ -2,6 +2,9 @@ package validation
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"runtime"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -117,3 +120,106 @@ func (r *recvClient) RecvMsg(m any) error {
 }
 
 var _ protoreflect.FullName = bulkTypes[0]
+
+// TestReceivedInParallel: a received message with many bulk items, checked
+// on several cores, passes or fails as validating it whole does, with the
+// same error; so do messages with few items, checked whole.
+func TestReceivedInParallel(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	v := newValidator(t)
+	role := func(i int) *secureauditv1.Role {
+		return &secureauditv1.Role{Meta: &secureauditv1.ObjectMeta{Name: fmt.Sprintf("r%d", i), Namespace: "ns"}}
+	}
+	chunk := func(n int, edit func(*secureauditv1.SnapshotChunk)) *secureauditv1.CollectResponse {
+		c := &secureauditv1.SnapshotChunk{}
+		for i := range n {
+			c.Roles = append(c.Roles, role(i))
+		}
+		if edit != nil {
+			edit(c)
+		}
+		return &secureauditv1.CollectResponse{Chunk: c}
+	}
+	batch := func(n int, edit func([]*secureauditv1.Finding)) *secureauditv1.RenderRequest {
+		fs := make([]*secureauditv1.Finding, n)
+		for i := range fs {
+			fs[i] = finding(i)
+		}
+		if edit != nil {
+			edit(fs)
+		}
+		return render(fs...)
+	}
+	for _, tc := range []struct {
+		name  string
+		msg   proto.Message
+		valid bool
+	}{
+		{"500 valid roles", chunk(500, nil), true},
+		{"an invalid role among 500", chunk(500, func(c *secureauditv1.SnapshotChunk) { c.Roles[317].Meta.Namespace = "" }), false},
+		{"two invalid roles among 500", chunk(500, func(c *secureauditv1.SnapshotChunk) { c.Roles[3].Meta.Name = "a/b"; c.Roles[499].Meta.Namespace = "" }), false},
+		{"501 valid roles", chunk(501, nil), false},
+		{"an invalid header beside 500 roles", chunk(500, func(c *secureauditv1.SnapshotChunk) { c.Header = &secureauditv1.SnapshotHeader{} }), false},
+		{"roles and service accounts", chunk(300, func(c *secureauditv1.SnapshotChunk) {
+			for i := range 150 {
+				c.ServiceAccounts = append(c.ServiceAccounts, &secureauditv1.ServiceAccount{Meta: &secureauditv1.ObjectMeta{Name: fmt.Sprintf("sa%d", i), Namespace: "ns"}})
+			}
+		}), true},
+		{"an invalid role among few", chunk(10, func(c *secureauditv1.SnapshotChunk) { c.Roles[3].Meta.Namespace = "" }), false},
+		{"500 valid findings", batch(500, nil), true},
+		{"an invalid finding among 500", batch(500, func(fs []*secureauditv1.Finding) { fs[250].Id = "nope" }), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			whole := v.Validate(tc.msg)
+			if (whole == nil) != tc.valid {
+				t.Fatalf("validated whole: %v; the test expects valid=%v", whole, tc.valid)
+			}
+			got := v.validateReceived(tc.msg)
+			if fmt.Sprint(got) != fmt.Sprint(whole) {
+				t.Errorf("validateReceived = %v, want %v", got, whole)
+			}
+		})
+	}
+	// The items are found where they are: in a chunk, in a batch, in a
+	// response holding a batch.
+	for _, tc := range []struct {
+		msg  proto.Message
+		want int
+	}{
+		{chunk(500, nil), 500},
+		{batch(70, nil), 70},
+		{&secureauditv1.AssessResponse{Part: &secureauditv1.AssessResponse_Findings{Findings: &secureauditv1.FindingBatch{Findings: batch(3, nil).GetFindings().GetFindings()}}}, 3},
+	} {
+		if got := len(v.bulk.items(tc.msg.ProtoReflect(), nil)); got != tc.want {
+			t.Errorf("%T: %d bulk items, want %d", tc.msg, got, tc.want)
+		}
+	}
+}
+
+// BenchmarkReceive validates a received batch of 500 findings whole (one
+// core) and as validateReceived does (every core).
+func BenchmarkReceive(b *testing.B) {
+	v, err := New(slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	fs := make([]*secureauditv1.Finding, 500)
+	for i := range fs {
+		fs[i] = finding(i)
+	}
+	msg := render(fs...)
+	b.Run("whole", func(b *testing.B) {
+		for range b.N {
+			if err := v.Validate(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("received", func(b *testing.B) {
+		for range b.N {
+			if err := v.validateReceived(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

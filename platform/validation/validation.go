@@ -10,7 +10,8 @@
 // hold them (the response, the chunk or batch and its bounds, headers,
 // trailers and summaries) are still checked before they leave. Requests,
 // unary responses and every other streamed message are validated at both
-// ends.
+// ends. A received message holding many bulk items is validated on every
+// core (validateReceived): the same rules, the same verdict and error.
 package validation
 
 import (
@@ -18,6 +19,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"buf.build/go/protovalidate"
 	"google.golang.org/grpc"
@@ -169,6 +173,100 @@ func (v *Validator) validateStreamed(msg any) error {
 	return v.v.Validate(m, protovalidate.WithFilter(v.bulk))
 }
 
+// parallelMin is the number of bulk items a received message must hold for
+// them to be validated on every core.
+const parallelMin = 64
+
+// validateReceived checks a message that arrived, every rule of it. A
+// message holding many bulk items (a snapshot chunk, a batch of findings)
+// is checked on every core: the message without its items on this
+// goroutine, the items split between the others; the two passes evaluate
+// exactly the rules of validating it whole. A message that fails is
+// validated whole again, so that the error (its field paths) is that of
+// validating it whole.
+func (v *Validator) validateReceived(msg any) error {
+	m, ok := msg.(proto.Message)
+	workers := runtime.GOMAXPROCS(0)
+	if !ok || workers < 2 {
+		return v.Validate(msg)
+	}
+	items := v.bulk.items(m.ProtoReflect(), nil)
+	if len(items) < parallelMin {
+		return v.Validate(msg)
+	}
+	workers = min(workers, len(items)/(parallelMin/2))
+	var (
+		failed atomic.Bool
+		wg     sync.WaitGroup
+	)
+	per := (len(items) + workers - 1) / workers
+	for start := 0; start < len(items); start += per {
+		part := items[start:min(start+per, len(items))]
+		wg.Go(func() {
+			for _, it := range part {
+				if failed.Load() {
+					return
+				}
+				if v.v.Validate(it) != nil {
+					failed.Store(true)
+					return
+				}
+			}
+		})
+	}
+	if v.v.Validate(m, protovalidate.WithFilter(v.bulk)) != nil {
+		failed.Store(true)
+	}
+	wg.Wait()
+	if failed.Load() {
+		if err := v.Validate(msg); err != nil {
+			return err
+		}
+		return errors.New("the message failed a rule in parts but passes whole") // never: the passes evaluate the same rules
+	}
+	return nil
+}
+
+// items appends the bulk messages m holds (not those inside them) to out.
+func (f bulkFilter) items(m protoreflect.Message, out []proto.Message) []proto.Message {
+	m.Range(func(fd protoreflect.FieldDescriptor, val protoreflect.Value) bool {
+		if fd.Kind() != protoreflect.MessageKind && fd.Kind() != protoreflect.GroupKind {
+			return true
+		}
+		_, bulk := f[fd.Message().FullName()]
+		switch {
+		case fd.IsList():
+			l := val.List()
+			for i := range l.Len() {
+				if bulk {
+					out = append(out, l.Get(i).Message().Interface())
+				} else {
+					out = f.items(l.Get(i).Message(), out)
+				}
+			}
+		case fd.IsMap():
+			if fd.MapValue().Kind() != protoreflect.MessageKind {
+				return true
+			}
+			_, bulkValues := f[fd.MapValue().Message().FullName()]
+			val.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+				if bulkValues {
+					out = append(out, mv.Message().Interface())
+				} else {
+					out = f.items(mv.Message(), out)
+				}
+				return true
+			})
+		case bulk:
+			out = append(out, val.Message().Interface())
+		default:
+			out = f.items(val.Message(), out)
+		}
+		return true
+	})
+	return out
+}
+
 // Status turns a validation failure into an InvalidArgument status carrying
 // the violations (field paths and rule IDs) as details.
 func Status(prefix string, err error) error {
@@ -218,7 +316,7 @@ func (s *serverStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
 		return err
 	}
-	if err := s.v.Validate(m); err != nil {
+	if err := s.v.validateReceived(m); err != nil {
 		return Status("invalid request", err)
 	}
 	return nil
@@ -347,7 +445,7 @@ func (s *clientStream) RecvMsg(m any) error {
 	if err := s.ClientStream.RecvMsg(m); err != nil {
 		return err
 	}
-	if err := s.v.Validate(m); err != nil {
+	if err := s.v.validateReceived(m); err != nil {
 		return status.Errorf(codes.Internal, "invalid response from %s: %v", s.method, err)
 	}
 	return nil
