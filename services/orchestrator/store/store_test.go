@@ -182,6 +182,36 @@ func testResultsAndEvents(t *testing.T, db *storage.DB) {
 	}
 }
 
+// TestManyFindings: findings written many rows per statement (a full
+// statement, another, and the rest) read back whole and in order.
+func TestManyFindings(t *testing.T) { storagetest.Run(t, testManyFindings) }
+
+func testManyFindings(t *testing.T, db *storage.DB) {
+	ctx := context.Background()
+	s := New(db)
+	for _, n := range []int{findingsPerInsert - 1, findingsPerInsert, 2*findingsPerInsert + 7} {
+		a := audit(n, secureauditv1.AuditState_AUDIT_STATE_RUNNING)
+		if err := s.CreateAudit(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		findings := make([]*secureauditv1.Finding, n)
+		for i := range findings {
+			findings[i] = &secureauditv1.Finding{Id: fmt.Sprintf("%016x", n-i), RuleId: fmt.Sprintf("RBAC-%03d", i%50),
+				Severity: secureauditv1.Severity(1 + i%5), Title: strings.Repeat("t", i%17)}
+		}
+		if err := s.SaveResult(ctx, a.GetId(), findings, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Findings(ctx, a.GetId())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(findings, got, protocmp.Transform()); diff != "" {
+			t.Errorf("%d findings (-want +got):\n%s", n, diff)
+		}
+	}
+}
+
 func TestReportChunks(t *testing.T) { storagetest.Run(t, testReportChunks) }
 
 // testReportChunks: a document stored chunk by chunk is served only once
