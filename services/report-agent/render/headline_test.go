@@ -71,6 +71,18 @@ func TestHeadline(t *testing.T) {
 			})
 			return r
 		}, "", "root@example.com"},
+		{"an application bound as a User is not a person", func() *secureauditv1.Report {
+			r := pathsReport(t)
+			r.ChokePoints = nil
+			r.Findings = append(r.Findings, &secureauditv1.Finding{
+				Id: "00000000000000ab", RuleId: "RBAC-001", Title: "cluster-admin binding", Severity: secureauditv1.Severity_SEVERITY_CRITICAL,
+				SeverityReason: "base CRITICAL", Subject: &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "6e3b9d2a-4c7f-4a1e-8b5d-2f9c0a7e6d14", DisplayName: "app-sync", ServicePrincipal: true},
+				Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: "sync"},
+				Role:    &secureauditv1.FindingRole{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "cluster-admin"},
+				Scope:   &secureauditv1.Scope{Level: secureauditv1.ScopeLevel_SCOPE_LEVEL_CLUSTER}, Remediation: "kubectl delete clusterrolebinding sync",
+			})
+			return r
+		}, "", "carol"},
 		{"a choke point closing one path is not the headline", func() *secureauditv1.Report {
 			r := pathsReport(t)
 			r.ChokePoints = r.ChokePoints[1:]

@@ -189,9 +189,10 @@ func headline(findings []*findingView, choke []chokeView) (*findingView, *chokeV
 }
 
 // personAdmin reports whether a finding is a person (a user or a group of
-// people) holding cluster-admin cluster-wide.
+// people, not an application bound as a User) holding cluster-admin
+// cluster-wide.
 func personAdmin(f *findingView) bool {
-	person := f.kind == secureauditv1.SubjectKind_SUBJECT_KIND_USER || f.kind == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP
+	person := (f.kind == secureauditv1.SubjectKind_SUBJECT_KIND_USER && !f.app) || f.kind == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP
 	return person && f.Cluster && (f.RuleID == "RBAC-001" || f.Role == "ClusterRole cluster-admin")
 }
 

@@ -157,8 +157,10 @@ type findingView struct {
 	Entry      *entryView
 	subjectKey string
 	kind       secureauditv1.SubjectKind
-	severity   secureauditv1.Severity
-	namespace  string
+	// app: the subject is a service principal bound as a User.
+	app       bool
+	severity  secureauditv1.Severity
+	namespace string
 }
 
 // providerNone is the deterministic reasoning provider.
@@ -381,6 +383,7 @@ func newFindingView(n int, f *secureauditv1.Finding) *findingView {
 		Fix:            newFix(f.GetRemediation()),
 		subjectKey:     subjectKey(f.GetSubject()),
 		kind:           f.GetSubject().GetKind(),
+		app:            f.GetSubject().GetServicePrincipal(),
 		severity:       f.GetSeverity(),
 		namespace:      f.GetScope().GetNamespace(),
 	}

@@ -98,6 +98,9 @@ func TestFixtures(t *testing.T) {
 					var sub string
 					if f.GetSubject() != nil {
 						sub = strings.TrimPrefix(f.GetSubject().GetKind().String(), "SUBJECT_KIND_") + " " + f.GetSubject().GetName()
+						if f.GetSubject().GetServicePrincipal() {
+							sub += " (service principal " + f.GetSubject().GetDisplayName() + ")"
+						}
 					}
 					got = append(got, want{n, f.GetRuleId(), strings.TrimPrefix(f.GetSeverity().String(), "SEVERITY_"), sub, f.GetSeverityReason(), f.GetDescription(), f.GetRemediation()})
 				}

@@ -96,6 +96,14 @@ func Evaluate(dir []*secureauditv1.DirectoryChunk) []*secureauditv1.Finding {
 // cluster-admin (access.AzureGrants decides what each route gives on this
 // cluster), one finding per grant, a group's raised one level.
 func (e *evaluator) azureAdmins(dir []*secureauditv1.DirectoryChunk) {
+	// A service principal holding the route is named as one, never shown
+	// as a person.
+	apps := map[string]string{}
+	for _, c := range dir {
+		for _, sp := range c.GetServicePrincipals() {
+			apps[strings.ToLower(sp.GetId())] = sp.GetDisplayName()
+		}
+	}
 	for _, g := range access.AzureGrants(dir) {
 		// An eligible assignment (PIM) gives nothing until activated: the
 		// access review lists it as eligible.
@@ -131,6 +139,10 @@ func (e *evaluator) azureAdmins(dir []*secureauditv1.DirectoryChunk) {
 		})
 		f.GrantKey = key
 		f.Subject = &secureauditv1.SubjectRef{Kind: g.Subject.GetKind(), Name: clipN(g.Subject.GetName(), 1024)}
+		if name, ok := apps[strings.ToLower(g.Subject.GetName())]; ok && g.Subject.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_USER {
+			f.Subject.DisplayName = clipN(name, 256)
+			f.Subject.ServicePrincipal = true
+		}
 		f.Binding = &secureauditv1.BindingRef{Kind: g.Binding.Kind, Name: clipN(g.Binding.Name, 1024)}
 		f.Role = role
 		f.MatchedRules = g.Rules

@@ -365,11 +365,7 @@ func (g *graph) finding(s *snapshot.Snapshot, u int, next []int32, admin int) *s
 		Description:    desc,
 		Remediation:    fix,
 	})
-	f.Subject = &secureauditv1.SubjectRef{Kind: sub.GetKind(), Name: sub.GetName(), Namespace: sub.GetNamespace(), DisplayName: displayName(s, sub)}
-	if sp, ok := servicePrincipal(s, sub); ok && f.Subject.DisplayName == "" {
-		f.Subject.DisplayName = sp.GetDisplayName()
-		f.Subject.ServicePrincipal = true
-	}
+	f.Subject = s.SubjectRef(sub)
 	f.Binding = proto.CloneOf(gr.Binding)
 	f.Role = proto.CloneOf(gr.Role)
 	f.MatchedRules = cloneRules(first.rules)
@@ -429,33 +425,6 @@ func roleText(r *secureauditv1.FindingRole) string {
 		return "Azure role " + r.GetName()
 	}
 	return "ClusterRole " + r.GetName()
-}
-
-func displayName(s *snapshot.Snapshot, sub *secureauditv1.Subject) string {
-	switch sub.GetKind() {
-	case secureauditv1.SubjectKind_SUBJECT_KIND_USER:
-		if u, ok := s.UserByUPN(sub.GetName()); ok {
-			return u.GetDisplayName()
-		}
-		if u, ok := s.UserByID(sub.GetName()); ok {
-			return u.GetDisplayName()
-		}
-	case secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
-		if g, ok := s.GroupByID(sub.GetName()); ok {
-			return g.GetDisplayName()
-		}
-	}
-	return ""
-}
-
-// servicePrincipal returns the directory's service principal a User
-// subject names by object ID, as AKS names applications and managed
-// identities in bindings.
-func servicePrincipal(s *snapshot.Snapshot, sub *secureauditv1.Subject) (*secureauditv1.DirectoryServicePrincipal, bool) {
-	if sub.GetKind() != secureauditv1.SubjectKind_SUBJECT_KIND_USER {
-		return nil, false
-	}
-	return s.ServicePrincipalByID(sub.GetName())
 }
 
 // stepCount writes a path's length: "1 step", "3 steps".

@@ -785,10 +785,7 @@ func (d *draft) finding(s *snapshot.Snapshot) *secureauditv1.Finding {
 	})
 	f.MatchedRules = matched
 	if subject != nil {
-		f.Subject = &secureauditv1.SubjectRef{
-			Kind: subject.GetKind(), Name: subject.GetName(), Namespace: subject.GetNamespace(),
-			DisplayName: displayName(s, subject),
-		}
+		f.Subject = s.SubjectRef(subject)
 	}
 	if binding != nil {
 		f.Binding = proto.CloneOf(binding)
@@ -839,25 +836,6 @@ func findingID(ruleID string, b *secureauditv1.BindingRef, sub *secureauditv1.Su
 	var out [16]byte
 	hex.Encode(out[:], sum[:8])
 	return string(out[:])
-}
-
-// displayName is the directory's name for a user (by UPN or object id) or a
-// group (by object id), or "".
-func displayName(s *snapshot.Snapshot, sub *secureauditv1.Subject) string {
-	switch sub.GetKind() {
-	case secureauditv1.SubjectKind_SUBJECT_KIND_USER:
-		if u, ok := s.UserByUPN(sub.GetName()); ok {
-			return u.GetDisplayName()
-		}
-		if u, ok := s.UserByID(sub.GetName()); ok {
-			return u.GetDisplayName()
-		}
-	case secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
-		if g, ok := s.GroupByID(sub.GetName()); ok {
-			return g.GetDisplayName()
-		}
-	}
-	return ""
 }
 
 // Sort orders findings by severity (CRITICAL first), cluster scope before

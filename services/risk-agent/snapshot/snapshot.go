@@ -232,6 +232,31 @@ func (s *Snapshot) ServicePrincipalByID(id string) (*secureauditv1.DirectoryServ
 	return sp, ok
 }
 
+// SubjectRef names a binding subject for a finding, with the directory's
+// display name of a user (by UPN or object ID), a group or a service
+// principal; a User whose name is a service principal's object ID (as AKS
+// binds applications and managed identities) is marked as one, so that no
+// report shows it as a person.
+func (s *Snapshot) SubjectRef(sub *secureauditv1.Subject) *secureauditv1.SubjectRef {
+	ref := &secureauditv1.SubjectRef{Kind: sub.GetKind(), Name: sub.GetName(), Namespace: sub.GetNamespace()}
+	switch sub.GetKind() {
+	case secureauditv1.SubjectKind_SUBJECT_KIND_USER:
+		if u, ok := s.UserByUPN(sub.GetName()); ok {
+			ref.DisplayName = u.GetDisplayName()
+		} else if u, ok := s.UserByID(sub.GetName()); ok {
+			ref.DisplayName = u.GetDisplayName()
+		} else if sp, ok := s.ServicePrincipalByID(sub.GetName()); ok {
+			ref.DisplayName = sp.GetDisplayName()
+			ref.ServicePrincipal = true
+		}
+	case secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
+		if g, ok := s.GroupByID(sub.GetName()); ok {
+			ref.DisplayName = g.GetDisplayName()
+		}
+	}
+	return ref
+}
+
 // GroupByID returns the directory group with the given object id (case-insensitive).
 func (s *Snapshot) GroupByID(id string) (*secureauditv1.DirectoryGroup, bool) {
 	g, ok := s.groupsByID[strings.ToLower(id)]
