@@ -58,6 +58,7 @@ var allowedCaller = map[string]string{
 	"/secureaudit.v1.RiskService/Assess":                  identity.Orchestrator,
 	"/secureaudit.v1.ReportService/Render":                identity.Orchestrator,
 	"/secureaudit.v1.ReportService/RenderFleet":           identity.Orchestrator,
+	"/secureaudit.v1.ReportService/RenderFleetStream":     identity.Orchestrator,
 	"/secureaudit.v1.AuditService/StartAudit":             identity.CLI,
 	"/secureaudit.v1.AuditService/GetAudit":               identity.CLI,
 	"/secureaudit.v1.AuditService/ListAudits":             identity.CLI,

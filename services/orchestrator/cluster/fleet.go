@@ -41,8 +41,9 @@ const DefaultOverdueAfter = 5 * time.Minute
 const defaultWorst = 5
 
 // WithMessageLimit bounds the fleet view (GetFleetSummary's response) and
-// the fleet report's request to the report-agent to n bytes instead of
-// rpc.MaxMessageSize, the most any message may carry on the platform.
+// each message of the fleet report to the report-agent (its batches of
+// clusters) to n bytes instead of rpc.MaxMessageSize, the most any message
+// may carry on the platform.
 func WithMessageLimit(n int) Option { return func(s *Server) { s.messageLimit = n } }
 
 func (s *Server) limit() int {

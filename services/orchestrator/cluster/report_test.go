@@ -29,23 +29,45 @@ import (
 	"secureaudit.dev/services/orchestrator/store"
 )
 
-// recordingAgent is a report-agent that keeps the RenderFleet request it
-// received and answers each format with a document naming it, in two
+// recordingAgent is a report-agent that keeps the fleet RenderFleetStream
+// received (the header's fleet with the batches' clusters) and the size of
+// each message, and answers each format with a document naming it, in two
 // chunks. (The real rendering is tested in the report-agent module and end
 // to end through the cli.)
 type recordingAgent struct {
 	secureauditv1.UnimplementedReportServiceServer
-	mu  sync.Mutex
-	got *secureauditv1.RenderFleetRequest
+	mu    sync.Mutex
+	got   *secureauditv1.FleetReport
+	sizes []int
 }
 
-func (a *recordingAgent) RenderFleet(req *secureauditv1.RenderFleetRequest, stream grpc.ServerStreamingServer[secureauditv1.RenderFleetResponse]) error {
+func (a *recordingAgent) RenderFleetStream(stream grpc.BidiStreamingServer[secureauditv1.RenderFleetStreamRequest, secureauditv1.RenderFleetStreamResponse]) error {
+	var (
+		fleet   *secureauditv1.FleetReport
+		formats []secureauditv1.ReportFormat
+		sizes   []int
+	)
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		sizes = append(sizes, proto.Size(req))
+		if h := req.GetHeader(); h != nil {
+			fleet, formats = proto.Clone(h.GetFleet()).(*secureauditv1.FleetReport), h.GetFormats()
+			continue
+		}
+		fleet.Clusters = append(fleet.Clusters, req.GetClusters().GetClusters()...)
+	}
 	a.mu.Lock()
-	a.got = proto.Clone(req).(*secureauditv1.RenderFleetRequest)
+	a.got, a.sizes = fleet, sizes
 	a.mu.Unlock()
-	for _, f := range req.GetFormats() {
-		for i, part := range []string{fmt.Sprintf("%s of %d ", f, len(req.GetFleet().GetClusters())), "clusters"} {
-			if err := stream.Send(&secureauditv1.RenderFleetResponse{Format: f, Data: []byte(part), Last: i == 1}); err != nil {
+	for _, f := range formats {
+		for i, part := range []string{fmt.Sprintf("%s of %d ", f, len(fleet.GetClusters())), "clusters"} {
+			if err := stream.Send(&secureauditv1.RenderFleetStreamResponse{Format: f, Data: []byte(part), Last: i == 1}); err != nil {
 				return err
 			}
 		}
@@ -130,7 +152,7 @@ func testFleetReport(t *testing.T, db *storage.DB) {
 		t.Errorf("documents %v: %q", order, docs)
 	}
 	agent.mu.Lock()
-	got := agent.got.GetFleet()
+	got := agent.got
 	agent.mu.Unlock()
 	if len(got.GetClusters()) != 1 || got.GetClusters()[0].GetName() != "aks-prod" {
 		t.Fatalf("rendered clusters %v, want aks-prod only (environment=prod)", got.GetClusters())
@@ -162,7 +184,7 @@ func testFleetReport(t *testing.T, db *storage.DB) {
 		t.Fatal(err)
 	}
 	agent.mu.Lock()
-	for _, cl := range agent.got.GetFleet().GetClusters() {
+	for _, cl := range agent.got.GetClusters() {
 		if len(cl.GetTrend()) != 3 {
 			t.Errorf("%s: trend of %d audits, want 3", cl.GetName(), len(cl.GetTrend()))
 		}
@@ -202,11 +224,14 @@ func fleetReport(ctx context.Context, c secureauditv1.ClusterServiceClient, req 
 	}
 }
 
-// TestFleetMessageLimit: a fleet view or fleet report larger than a
-// message may carry is refused with ResourceExhausted naming its size and
-// what to narrow, before anything is sent (the report-agent is not
-// called), and a narrower one within the bound is served. The bound is
-// set just under the sizes this fleet measures with the platform's.
+// TestFleetMessageLimit: a fleet view larger than a message may carry is
+// refused with ResourceExhausted naming its size and what to narrow, and a
+// narrower one within the bound is served. A fleet report larger than a
+// message is sent to the report-agent in batches of clusters, each message
+// within the bound, and arrives whole: the same fleet as one batch carries
+// under the platform's bound. Only a cluster that does not fit a message
+// alone is refused, before the report-agent is called. The bounds are set
+// just under the sizes this fleet measures with the platform's.
 func TestFleetMessageLimit(t *testing.T) { storagetest.Run(t, testFleetMessageLimit) }
 
 func testFleetMessageLimit(t *testing.T, db *storage.DB) {
@@ -264,9 +289,12 @@ func testFleetMessageLimit(t *testing.T, db *storage.DB) {
 		t.Fatal(err)
 	}
 	agent.mu.Lock()
-	report := proto.Size(agent.got)
-	agent.got = nil
+	oneBatch, sizes := agent.got, agent.sizes
+	agent.got, agent.sizes = nil, nil
 	agent.mu.Unlock()
+	if len(sizes) != 2 || len(oneBatch.GetClusters()) != 2 {
+		t.Fatalf("under the platform's bound: %d messages (want the header and one batch), %d clusters", len(sizes), len(oneBatch.GetClusters()))
+	}
 
 	viewLimit := proto.Size(whole) - 1
 	limited := serveWith(cluster.WithMessageLimit(viewLimit))
@@ -279,18 +307,41 @@ func testFleetMessageLimit(t *testing.T, db *storage.DB) {
 		t.Errorf("fleet view of one cluster within the bound: %v, %v", resp, err)
 	}
 
-	limited = serveWith(cluster.WithMessageLimit(report - 1))
+	// The bound just under the one batch of both clusters: two batches.
+	reportLimit := sizes[1] - 1
+	limited = serveWith(cluster.WithMessageLimit(reportLimit))
+	docs, _, err := fleetReport(ctx, limited, &secureauditv1.GetFleetReportRequest{Formats: md})
+	if err != nil {
+		t.Fatalf("fleet report over one message of %d bytes: %v", reportLimit, err)
+	}
+	if got := docs[md[0]]; got != "REPORT_FORMAT_MARKDOWN of 2 clusters" {
+		t.Errorf("fleet report over one message: %q", got)
+	}
+	agent.mu.Lock()
+	if len(agent.sizes) != 3 {
+		t.Errorf("fleet report over one message: %d messages, want the header and two batches", len(agent.sizes))
+	}
+	for i, n := range agent.sizes {
+		if n > reportLimit {
+			t.Errorf("message %d to the report-agent is %d bytes, over the bound of %d", i, n, reportLimit)
+		}
+	}
+	if diff := cmp.Diff(oneBatch, agent.got, protocmp.Transform()); diff != "" {
+		t.Errorf("the fleet in batches differs from the fleet in one batch (-one +batches):\n%s", diff)
+	}
+	agent.got = nil
+	agent.mu.Unlock()
+
+	// A bound no cluster fits: refused, naming the cluster, nothing sent.
+	limited = serveWith(cluster.WithMessageLimit(100))
 	_, _, err = fleetReport(ctx, limited, &secureauditv1.GetFleetReportRequest{Formats: md})
-	want = fmt.Sprintf("the fleet report of 2 clusters would be a message of %d bytes, over the %d bytes", report, report-1)
+	want = "cluster aks-dev of the fleet report alone would be a message of "
 	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), want) {
-		t.Errorf("fleet report over the bound: %v, want ResourceExhausted %q", err, want)
+		t.Errorf("fleet report of a cluster over the bound: %v, want ResourceExhausted %q", err, want)
 	}
 	agent.mu.Lock()
 	if agent.got != nil {
-		t.Errorf("the report-agent was asked to render a fleet over the bound")
+		t.Errorf("the report-agent was asked to render a fleet with a cluster over the bound")
 	}
 	agent.mu.Unlock()
-	if docs, _, err := fleetReport(ctx, limited, &secureauditv1.GetFleetReportRequest{Formats: md, Labels: map[string]string{"environment": "dev"}}); err != nil || len(docs) != 1 {
-		t.Errorf("fleet report of one cluster within the bound: %v, %v", docs, err)
-	}
 }
