@@ -255,7 +255,9 @@ func BenchmarkFleetReport10k(b *testing.B) {
 			b.ReportMetric(float64(n), "audits")
 			b.ReportMetric(float64(len(md))/1024, "md-KiB")
 			b.ReportMetric(float64(len(html))/1024, "html-KiB")
-			b.ReportMetric(float64(lastBatches(b, orchLog)), "batches")
+			batches, sent := lastBatches(b, orchLog)
+			b.ReportMetric(float64(batches), "batches")
+			b.ReportMetric(float64(sent)/1024, "view-KiB")
 			b.ReportMetric(before, "load1-before")
 			b.ReportMetric(after, "load1-after")
 		})
@@ -277,27 +279,28 @@ func loadAverage(b *testing.B) float64 {
 }
 
 // lastBatches is the number of batches the orchestrator's newest fleet
-// report travelled to the report-agent in, from its log.
-func lastBatches(b testing.TB, logPath string) int {
+// report travelled to the report-agent in, and their bytes, from its log.
+func lastBatches(b testing.TB, logPath string) (batches, bytes int) {
 	b.Helper()
 	raw, err := os.ReadFile(logPath)
 	if err != nil {
 		b.Fatal(err)
 	}
-	batches := -1
+	batches = -1
 	for _, line := range strings.Split(string(raw), "\n") {
 		var entry struct {
 			Msg     string `json:"msg"`
 			Batches int    `json:"batches"`
+			Bytes   int    `json:"bytes"`
 		}
 		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "fleet report sent to the report-agent" {
-			batches = entry.Batches
+			batches, bytes = entry.Batches, entry.Bytes
 		}
 	}
 	if batches < 1 {
 		b.Fatalf("the orchestrator's log %s names no fleet report sent", logPath)
 	}
-	return batches
+	return batches, bytes
 }
 
 // fleet10k starts one orchestrator replica on PostgreSQL holding 100

@@ -16,6 +16,7 @@ import (
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/platform/pgtest"
+	"secureaudit.dev/platform/rpc"
 	"secureaudit.dev/services/orchestrator/cluster"
 	"secureaudit.dev/services/orchestrator/storage"
 	"secureaudit.dev/services/orchestrator/store"
@@ -152,9 +153,11 @@ func TestFleetReportOverOneMessage(t *testing.T) {
 	if stdout, stderr, code := cli(t, append([]string{"fleet", "--format", "md,html", "--out", dir}, conn...)...); code != 0 {
 		t.Fatalf("fleet --format md,html of %d clusters: exit %d\nstdout:\n%s\nstderr:\n%s", clusters, code, stdout, stderr)
 	}
-	if batches := lastBatches(t, orchLog); batches < 5 {
-		t.Errorf("the fleet report travelled in %d batches, want 5 or more (21 MB in batches of at most 4 MiB)", batches)
+	batches, sent := lastBatches(t, orchLog)
+	if batches < 5 || sent <= rpc.MaxMessageSize {
+		t.Errorf("the fleet report travelled in %d batches of %d bytes in all, want 5 or more (over %d bytes in batches of at most 4 MiB)", batches, sent, rpc.MaxMessageSize)
 	}
+	t.Logf("the fleet report travelled to the report-agent in %d batches, %d bytes", batches, sent)
 	md, err := os.ReadFile(filepath.Join(dir, "fleet.md"))
 	if err != nil {
 		t.Fatal(err)

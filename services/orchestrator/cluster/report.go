@@ -69,7 +69,9 @@ func (s *Server) GetFleetReport(req *secureauditv1.GetFleetReportRequest, stream
 	if err != nil {
 		return s.agentError(ctx, err)
 	}
+	sent := 0
 	send := func(m *secureauditv1.RenderFleetStreamRequest) error {
+		sent += proto.Size(m)
 		if err := docs.Send(m); err != nil {
 			if errors.Is(err, io.EOF) {
 				// The agent ended the stream: its status says why.
@@ -94,7 +96,7 @@ func (s *Server) GetFleetReport(req *secureauditv1.GetFleetReportRequest, stream
 	if err := docs.CloseSend(); err != nil {
 		return s.agentError(ctx, err)
 	}
-	s.log.InfoContext(ctx, "fleet report sent to the report-agent", "clusters", len(clusters), "batches", len(batches))
+	s.log.InfoContext(ctx, "fleet report sent to the report-agent", "clusters", len(clusters), "batches", len(batches), "bytes", sent)
 	open := false
 	for {
 		chunk, err := docs.Recv()
