@@ -345,3 +345,57 @@ func testFleetMessageLimit(t *testing.T, db *storage.DB) {
 	}
 	agent.mu.Unlock()
 }
+
+// refusingAgent is a report-agent that reads the fleet report's header and
+// refuses the rest, as the real one refuses a malformed stream.
+type refusingAgent struct {
+	secureauditv1.UnimplementedReportServiceServer
+}
+
+func (refusingAgent) RenderFleetStream(stream grpc.BidiStreamingServer[secureauditv1.RenderFleetStreamRequest, secureauditv1.RenderFleetStreamResponse]) error {
+	if _, err := stream.Recv(); err != nil {
+		return err
+	}
+	return status.Error(codes.InvalidArgument, "invalid input: expected 2 clusters, received more")
+}
+
+// TestFleetReportAgentRefuses: when the report-agent ends the stream with an
+// error while the orchestrator is still sending batches, GetFleetReport
+// answers Unavailable with the agent's own message, not a bare EOF.
+func TestFleetReportAgentRefuses(t *testing.T) { storagetest.Run(t, testFleetReportAgentRefuses) }
+
+func testFleetReportAgentRefuses(t *testing.T, db *storage.DB) {
+	ctx := context.Background()
+	p := rpctest.NewPKI(t)
+	var err error
+	if p.Callers, err = authz.ParseCallers("callers.yaml", []byte(policy)); err != nil {
+		t.Fatal(err)
+	}
+	agentManifest, err := scopes.Manifest(identity.ReportAgent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentAddr := p.Serve(t, identity.ReportAgent, agentManifest, func(s *grpc.Server) { secureauditv1.RegisterReportServiceServer(s, refusingAgent{}) })
+	renderer := secureauditv1.NewReportServiceClient(p.Dial(t, agentAddr, identity.ReportAgent, identity.Orchestrator))
+	manifest, err := scopes.Manifest(identity.Orchestrator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(db)
+	// Batches of one cluster each (the bound just over one), many of them.
+	srv := cluster.NewServer(st, rpctest.Logger(t), cluster.WithFleet(st), cluster.WithRenderer(renderer), cluster.WithMessageLimit(400))
+	addr := p.Serve(t, identity.Orchestrator, manifest, func(s *grpc.Server) { secureauditv1.RegisterClusterServiceServer(s, srv) })
+	c := secureauditv1.NewClusterServiceClient(p.Dial(t, addr, identity.Orchestrator, identity.CLI))
+	for i := range 50 {
+		name := fmt.Sprintf("aks-%02d", i)
+		cl := &secureauditv1.Cluster{Name: name, AgentAddress: name + ".internal:8441", AgentSpiffeId: "spiffe://secureaudit.local/ns/secureaudit/sa/rbac-agent"}
+		if _, err := c.RegisterCluster(ctx, &secureauditv1.RegisterClusterRequest{Cluster: cl}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, err = fleetReport(ctx, c, &secureauditv1.GetFleetReportRequest{Formats: []secureauditv1.ReportFormat{secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN}})
+	want := "report-agent: render the fleet report: invalid input: expected 2 clusters, received more"
+	if status.Code(err) != codes.Unavailable || status.Convert(err).Message() != want {
+		t.Errorf("GetFleetReport with a refusing report-agent: %v, want Unavailable %q", err, want)
+	}
+}
