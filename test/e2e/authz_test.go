@@ -85,6 +85,7 @@ var allowedCaller = map[string]string{
 	"/secureaudit.v1.ClusterService/GetCluster":           identity.CLI,
 	"/secureaudit.v1.ClusterService/DeregisterCluster":    identity.CLI,
 	"/secureaudit.v1.ClusterService/GetFleetSummary":      identity.CLI,
+	"/secureaudit.v1.ClusterService/StreamFleetSummary":   identity.CLI,
 	"/secureaudit.v1.ReviewService/DecideReview":          identity.CLI,
 	"/secureaudit.v1.ReviewService/ImportReview":          identity.CLI,
 	"/secureaudit.v1.ReviewService/GetReviewStatus":       identity.CLI,

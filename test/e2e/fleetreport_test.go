@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"secureaudit.dev/cli/client"
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
@@ -109,8 +113,9 @@ func TestFleetReportCommand(t *testing.T) {
 // than a message may carry through the real processes: 2,600 registered
 // clusters (stored directly in the orchestrator's PostgreSQL database,
 // never audited, each with 32 labels, 31 of 250 characters: a 21 MB view).
-// The fleet view (`secureaudit fleet`, one response) is refused naming its
-// size; `fleet --format md,html` travels to the report-agent in batches
+// GetFleetSummary (one response) refuses the view naming its size, and
+// `secureaudit fleet` (StreamFleetSummary) prints it whole, in a table and
+// as JSON; `fleet --format md,html` travels to the report-agent in batches
 // (the orchestrator's log counts them) and both documents come back whole.
 // For three of the clusters (a label) the Markdown is the one the renderer
 // writes from the fleet view in one piece, the unchunked path.
@@ -143,10 +148,31 @@ func TestFleetReportOverOneMessage(t *testing.T) {
 		}
 	}
 	conn := []string{"--orchestrator", orch, "--cert-dir", env.stack.PKIDir}
+	c, err := client.Dial(orch, env.stack.PKIDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
 
-	// The view is one message: refused, naming its size.
-	if _, stderr, code := cli(t, append([]string{"fleet"}, conn...)...); code == 0 || !strings.Contains(stderr, fmt.Sprintf("the fleet view of %d clusters would be a message of", clusters)) {
-		t.Fatalf("fleet (the view) of %d clusters: exit %d, stderr:\n%s", clusters, code, stderr)
+	// GetFleetSummary's one message cannot carry the view: refused, naming
+	// its size. `secureaudit fleet` streams it (StreamFleetSummary).
+	if _, err := c.Clusters().GetFleetSummary(ctx, &secureauditv1.GetFleetSummaryRequest{}); status.Code(err) != codes.ResourceExhausted ||
+		!strings.Contains(status.Convert(err).Message(), fmt.Sprintf("the fleet view of %d clusters would be a message of", clusters)) {
+		t.Fatalf("GetFleetSummary of %d clusters: %v, want ResourceExhausted", clusters, err)
+	}
+	stdout, stderr, code := cli(t, append([]string{"fleet"}, conn...)...)
+	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("%d clusters", clusters)) || !strings.Contains(stdout, "aks-big-2599") {
+		t.Fatalf("fleet (the view) of %d clusters: exit %d\nstderr:\n%s\nstdout (start):\n%.2000s", clusters, code, stderr, stdout)
+	}
+	stdout, stderr, code = cli(t, append([]string{"fleet", "-o", "json"}, conn...)...)
+	if code != 0 {
+		t.Fatalf("fleet -o json: exit %d\n%s", code, stderr)
+	}
+	var view struct {
+		Clusters []json.RawMessage `json:"clusters"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &view); err != nil || len(view.Clusters) != clusters {
+		t.Errorf("fleet -o json: %d clusters, %v", len(view.Clusters), err)
 	}
 
 	dir := filepath.Join(t.TempDir(), "fleet")
@@ -204,11 +230,6 @@ func TestFleetReportOverOneMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.Dial(orch, env.stack.PKIDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	sum, err := c.Clusters().GetFleetSummary(ctx, &secureauditv1.GetFleetSummaryRequest{Labels: small, Trend: 10})
 	if err != nil {
 		t.Fatal(err)

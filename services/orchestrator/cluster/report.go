@@ -122,24 +122,31 @@ func (s *Server) GetFleetReport(req *secureauditv1.GetFleetReportRequest, stream
 // message limit, when lower) as a RenderFleetStreamRequest. A cluster that
 // does not fit a message alone is refused, naming it and its size.
 func (s *Server) fleetBatches(clusters []*secureauditv1.FleetCluster) ([][2]int, error) {
-	// The request and batch wrap the clusters in two length-delimited
+	return s.batches(len(clusters), func(i int) (string, int) { return clusters[i].GetName(), proto.Size(clusters[i]) }, "the fleet report")
+}
+
+// batches splits n clusters, whose names and encoded sizes size gives, into
+// batches as fleetBatches does, for what (a message wrapping a repeated
+// field of number 820 in a oneof field of a two-byte number).
+func (s *Server) batches(n int, size func(i int) (string, int), what string) ([][2]int, error) {
+	// The message and the batch wrap the clusters in two length-delimited
 	// fields of two-byte tags: at most 2+5 bytes each.
 	const wrap = 2 * (2 + binary.MaxVarintLen32)
 	budget := min(fleetBatchBytes, s.limit()) - wrap
 	var out [][2]int
-	for start := 0; start < len(clusters); {
-		end, size := start, 0
-		for end < len(clusters) && end-start < fleetBatch {
-			n := proto.Size(clusters[end])
-			n += protowire.SizeTag(820) + protowire.SizeVarint(uint64(n))
-			if size+n > budget {
+	for start := 0; start < n; {
+		end, total := start, 0
+		for end < n && end-start < fleetBatch {
+			name, m := size(end)
+			m += protowire.SizeTag(820) + protowire.SizeVarint(uint64(m))
+			if total+m > budget {
 				if end == start {
-					return nil, status.Errorf(codes.ResourceExhausted, "cluster %s of the fleet report alone would be a message of %d bytes, over the %d bytes a message may carry: "+
-						"ask for fewer worst findings or a shorter trend", clusters[end].GetName(), n+wrap, s.limit())
+					return nil, status.Errorf(codes.ResourceExhausted, "cluster %s of %s alone would be a message of %d bytes, over the %d bytes a message may carry: "+
+						"ask for fewer worst findings or a shorter trend", name, what, m+wrap, s.limit())
 				}
 				break
 			}
-			size += n
+			total += m
 			end++
 		}
 		out = append(out, [2]int{start, end})

@@ -306,6 +306,27 @@ func testFleetMessageLimit(t *testing.T, db *storage.DB) {
 	if resp, err := limited.GetFleetSummary(ctx, &secureauditv1.GetFleetSummaryRequest{Labels: map[string]string{"environment": "dev"}}); err != nil || len(resp.GetClusters()) != 1 {
 		t.Errorf("fleet view of one cluster within the bound: %v, %v", resp, err)
 	}
+	// The streamed view of the same fleet: every message within the bound,
+	// the view whole, the same as the one message under the platform's.
+	streamed, sizes, err := streamFleetSummary(ctx, limited, &secureauditv1.GetFleetSummaryRequest{})
+	if err != nil {
+		t.Fatalf("StreamFleetSummary over one message of %d bytes: %v", viewLimit, err)
+	}
+	if len(sizes) != 3 {
+		t.Errorf("StreamFleetSummary: %d messages, want the header and two batches", len(sizes))
+	}
+	for i, n := range sizes {
+		if n > viewLimit {
+			t.Errorf("StreamFleetSummary message %d is %d bytes, over the bound of %d", i, n, viewLimit)
+		}
+	}
+	if diff := cmp.Diff(whole, streamed, protocmp.Transform()); diff != "" {
+		t.Errorf("the streamed fleet view differs from GetFleetSummary's (-one +streamed):\n%s", diff)
+	}
+	if _, _, err := streamFleetSummary(ctx, serveWith(cluster.WithMessageLimit(100)), &secureauditv1.GetFleetSummaryRequest{}); status.Code(err) != codes.ResourceExhausted ||
+		!strings.Contains(status.Convert(err).Message(), "cluster aks-dev of the fleet view alone would be a message of") {
+		t.Errorf("StreamFleetSummary with a cluster over the bound: %v, want ResourceExhausted naming aks-dev", err)
+	}
 
 	// The bound just under the one batch of both clusters: two batches.
 	reportLimit := sizes[1] - 1
@@ -398,4 +419,33 @@ func testFleetReportAgentRefuses(t *testing.T, db *storage.DB) {
 	if status.Code(err) != codes.Unavailable || status.Convert(err).Message() != want {
 		t.Errorf("GetFleetReport with a refusing report-agent: %v, want Unavailable %q", err, want)
 	}
+}
+
+// streamFleetSummary reads StreamFleetSummary into one response, and the
+// size of each message.
+func streamFleetSummary(ctx context.Context, c secureauditv1.ClusterServiceClient, req *secureauditv1.GetFleetSummaryRequest) (*secureauditv1.GetFleetSummaryResponse, []int, error) {
+	stream, err := c.StreamFleetSummary(ctx, &secureauditv1.StreamFleetSummaryRequest{Request: req})
+	if err != nil {
+		return nil, nil, err
+	}
+	var (
+		sum   *secureauditv1.GetFleetSummaryResponse
+		sizes []int
+	)
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		sizes = append(sizes, proto.Size(resp))
+		if h := resp.GetHeader(); h != nil {
+			sum = h.GetSummary()
+			continue
+		}
+		sum.Clusters = append(sum.Clusters, resp.GetClusters().GetClusters()...)
+	}
+	return sum, sizes, nil
 }
