@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
 
@@ -114,4 +117,59 @@ func (c *Client) FetchFleet(ctx context.Context, req *secureauditv1.GetFleetRepo
 		return written, errors.New("fleet report: the stream ended inside a document")
 	}
 	return written, nil
+}
+
+// FleetSummary reads the fleet view through StreamFleetSummary (the header,
+// then the clusters in batches: a fleet of any size) and returns it whole,
+// as GetFleetSummary would. An orchestrator without StreamFleetSummary (one
+// built before it) is asked GetFleetSummary instead.
+func (c *Client) FleetSummary(ctx context.Context, req *secureauditv1.GetFleetSummaryRequest) (*secureauditv1.GetFleetSummaryResponse, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.clusters.StreamFleetSummary(ctx, &secureauditv1.StreamFleetSummaryRequest{Request: req})
+	if err != nil {
+		return nil, fmt.Errorf("fleet summary: %w", err)
+	}
+	var (
+		sum  *secureauditv1.GetFleetSummaryResponse
+		want int
+	)
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if status.Code(err) == codes.Unimplemented && sum == nil {
+			resp, err := c.clusters.GetFleetSummary(ctx, req)
+			if err != nil {
+				return nil, fmt.Errorf("fleet summary: %w", err)
+			}
+			return resp, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("fleet summary: %w", err)
+		}
+		if h := resp.GetHeader(); h != nil {
+			if sum != nil {
+				return nil, errors.New("fleet summary: the orchestrator sent the header twice")
+			}
+			sum, want = h.GetSummary(), int(h.GetClusterCount())
+			sum.Clusters = make([]*secureauditv1.ClusterSummary, 0, want)
+			continue
+		}
+		if sum == nil {
+			return nil, errors.New("fleet summary: the orchestrator sent clusters before the header")
+		}
+		sum.Clusters = append(sum.Clusters, resp.GetClusters().GetClusters()...)
+		if len(sum.GetClusters()) > want {
+			return nil, fmt.Errorf("fleet summary: the orchestrator announced %d clusters and sent more", want)
+		}
+	}
+	if sum == nil {
+		return nil, errors.New("fleet summary: the orchestrator sent no header")
+	}
+	if len(sum.GetClusters()) != want {
+		return nil, fmt.Errorf("fleet summary: the orchestrator announced %d clusters and sent %d", want, len(sum.GetClusters()))
+	}
+	return sum, nil
 }

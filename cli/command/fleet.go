@@ -71,9 +71,9 @@ severity of its newest --trend audits, default 10), to fleet.md and fleet.html i
 				}
 				return err
 			}
-			resp, err := c.Clusters().GetFleetSummary(cmd.Context(), &secureauditv1.GetFleetSummaryRequest{Labels: want, Worst: worst, Trend: trend})
+			resp, err := c.FleetSummary(cmd.Context(), &secureauditv1.GetFleetSummaryRequest{Labels: want, Worst: worst, Trend: trend})
 			if err != nil {
-				return fmt.Errorf("fleet summary: %w", err)
+				return err
 			}
 			return printMessage(cmd.OutOrStdout(), output, resp, func(w io.Writer) error {
 				return fleetTable(w, resp)

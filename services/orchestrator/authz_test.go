@@ -59,6 +59,7 @@ var intendedRole = map[string]authz.Role{
 	"/secureaudit.v1.ClusterService/GetCluster":           authz.Viewer,
 	"/secureaudit.v1.ClusterService/DeregisterCluster":    authz.Operator,
 	"/secureaudit.v1.ClusterService/GetFleetSummary":      authz.Viewer,
+	"/secureaudit.v1.ClusterService/StreamFleetSummary":   authz.Viewer,
 	"/secureaudit.v1.ClusterService/GetFleetReport":       authz.Viewer,
 }
 

@@ -25,8 +25,8 @@ import (
 
 // fleetOrchestrator starts one orchestrator replica for a fleet on a new
 // PostgreSQL database of srv (no default rbac-agent, schedules checked hourly) and
-// returns its address and the database's URL.
-func fleetOrchestrator(b *testing.B, srv *pgtest.Server, extra ...string) (addr0, dbURL string) {
+// returns its address, the database's URL and its log's path.
+func fleetOrchestrator(b testing.TB, srv *pgtest.Server, extra ...string) (addr0, dbURL, logPath string) {
 	b.Helper()
 	name, err := srv.CreateDatabase()
 	if err != nil {
@@ -34,12 +34,12 @@ func fleetOrchestrator(b *testing.B, srv *pgtest.Server, extra ...string) (addr0
 	}
 	dbURL = srv.URL(name)
 	b.Setenv("SECUREAUDIT_DB", dbURL)
-	addr0, _ = startBinary(b, "orchestrator", append([]string{
+	addr0, logPath = startBinary(b, "orchestrator", append([]string{
 		"-rbac-agent", "", "-risk-agent", addr(b, "risk-agent"), "-report-agent", addr(b, "report-agent"),
 		"-evidence-key", filepath.Join(b.TempDir(), "evidence.key"), "-approve-bundled-scopes=true", "-schedule-tick", "1h",
 		"-callers", filepath.Join(filepath.Dir(env.stack.PKIDir), "callers.yaml"),
 	}, extra...)...)
-	return addr0, dbURL
+	return addr0, dbURL, logPath
 }
 
 // databaseSize is pg_database_size of the database at url, in bytes, and
@@ -88,7 +88,7 @@ func databaseSize(ctx context.Context, b *testing.B, url string) (int64, map[str
 func BenchmarkFleetAudits100x5k(b *testing.B) {
 	const clusters, objects = 100, 5_000
 	srv := pgtest.Start(b)
-	orch, dbURL := fleetOrchestrator(b, srv, "-audit-workers", "4")
+	orch, dbURL, _ := fleetOrchestrator(b, srv, "-audit-workers", "4")
 	ctx := context.Background()
 	c, err := client.Dial(orch, env.stack.PKIDir)
 	if err != nil {
@@ -168,9 +168,151 @@ func BenchmarkFleetAudits100x5k(b *testing.B) {
 //
 //	make build && cd test/e2e && SECUREAUDIT_BIN_DIR=$PWD/../../bin go test -run '^$' -bench FleetView10k -benchtime 20x
 func BenchmarkFleetView10k(b *testing.B) {
+	const clusters = 100
+	orch, _, n := fleet10k(b)
+	cmd := func(args ...string) string {
+		out, err := exec.Command(filepath.Join(env.binDir, "secureaudit"), append(args, "--orchestrator", orch, "--cert-dir", env.stack.PKIDir)...).CombinedOutput()
+		if err != nil {
+			b.Fatalf("secureaudit %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	// The same process and connection with the smallest read there is, to
+	// tell the CLI's start and handshake from the summary.
+	var baseline time.Duration
+	cmd("fleet") // warm: the first summary reads the tables from disk
+	b.ResetTimer()
+	for range b.N {
+		if out := cmd("fleet"); !strings.Contains(out, fmt.Sprintf("%d clusters", clusters)) {
+			b.Fatalf("secureaudit fleet:\n%s", out)
+		}
+		b.StopTimer()
+		t0 := time.Now()
+		cmd("cluster", "get", "aks-bench-001")
+		baseline += time.Since(t0)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(n), "audits")
+	b.ReportMetric(float64(baseline.Milliseconds())/float64(b.N), "cluster-get-ms")
+}
+
+// BenchmarkFleetReport10k runs `secureaudit fleet --format md,html --out
+// DIR` end to end (the CLI process, GetFleetReport over mTLS, the
+// orchestrator gathering the view with each cluster's trend and streaming
+// it to the report-agent process in batches, Markdown and HTML rendered and
+// streamed back in chunks, the CLI writing each file as its chunks arrive)
+// against the fleet of BenchmarkFleetView10k: 100 clusters with 100 audits
+// each. "default" asks for the defaults (5 worst findings, a trend of 10);
+// "worst50-trend50" for the most the contract allows per cluster. It
+// reports the documents' sizes, the batches the fleet travelled in (from
+// the orchestrator's log) and the load average around the run.
+//
+//	make build && cd test/e2e && SECUREAUDIT_BIN_DIR=$PWD/../../bin go test -run '^$' -bench FleetReport10k -benchtime 10x
+func BenchmarkFleetReport10k(b *testing.B) {
+	const clusters = 100
+	orch, orchLog, n := fleet10k(b)
+	for _, bc := range []struct {
+		name string
+		args []string
+	}{
+		{"default", nil},
+		{"worst50-trend50", []string{"--worst", "50", "--trend", "50"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			dir := b.TempDir()
+			args := append([]string{"fleet", "--format", "md,html", "--out", dir, "--orchestrator", orch, "--cert-dir", env.stack.PKIDir}, bc.args...)
+			run := func() {
+				if out, err := exec.Command(filepath.Join(env.binDir, "secureaudit"), args...).CombinedOutput(); err != nil {
+					b.Fatalf("secureaudit %s: %v\n%s", strings.Join(args, " "), err, out)
+				}
+			}
+			run() // warm: the first view reads the tables from disk
+			before := loadAverage(b)
+			b.ResetTimer()
+			for range b.N {
+				run()
+			}
+			b.StopTimer()
+			after := loadAverage(b)
+			md, err := os.ReadFile(filepath.Join(dir, "fleet.md"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			html, err := os.ReadFile(filepath.Join(dir, "fleet.html"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			// Whole: every cluster in both documents, the HTML closed.
+			for i := range clusters {
+				name := fmt.Sprintf("aks-bench-%03d", i)
+				if !strings.Contains(string(md), "### "+name+"\n") || !strings.Contains(string(html), `id="cluster-`+name+`"`) {
+					b.Fatalf("the fleet report lacks %s", name)
+				}
+			}
+			if !strings.HasSuffix(strings.TrimSpace(string(html)), "</html>") {
+				b.Fatalf("fleet.html does not end with </html>")
+			}
+			b.ReportMetric(float64(n), "audits")
+			b.ReportMetric(float64(len(md))/1024, "md-KiB")
+			b.ReportMetric(float64(len(html))/1024, "html-KiB")
+			batches, sent := lastBatches(b, orchLog)
+			b.ReportMetric(float64(batches), "batches")
+			b.ReportMetric(float64(sent)/1024, "view-KiB")
+			b.ReportMetric(before, "load1-before")
+			b.ReportMetric(after, "load1-after")
+		})
+	}
+}
+
+// loadAverage is the one-minute load average (/proc/loadavg).
+func loadAverage(b *testing.B) float64 {
+	b.Helper()
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var load float64
+	if _, err := fmt.Sscan(string(raw), &load); err != nil {
+		b.Fatalf("/proc/loadavg %q: %v", raw, err)
+	}
+	return load
+}
+
+// lastBatches is the number of batches the orchestrator's newest fleet
+// report travelled to the report-agent in, and their bytes, from its log.
+func lastBatches(b testing.TB, logPath string) (batches, bytes int) {
+	b.Helper()
+	raw, err := os.ReadFile(logPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batches = -1
+	for _, line := range strings.Split(string(raw), "\n") {
+		var entry struct {
+			Msg     string `json:"msg"`
+			Batches int    `json:"batches"`
+			Bytes   int    `json:"bytes"`
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "fleet report sent to the report-agent" {
+			batches, bytes = entry.Batches, entry.Bytes
+		}
+	}
+	if batches < 1 {
+		b.Fatalf("the orchestrator's log %s names no fleet report sent", logPath)
+	}
+	return batches, bytes
+}
+
+// fleet10k starts one orchestrator replica on PostgreSQL holding 100
+// registered clusters with 100 audits each (10,000 audits, every tenth
+// failed; the newest success of each holds a real audit's findings, the
+// example cluster's), and returns its address, its log's path and the
+// number of audits.
+func fleet10k(b *testing.B) (orch, orchLog string, audits int) {
+	b.Helper()
 	const clusters, perCluster = 100, 100
 	srv := pgtest.Start(b)
-	orch, dbURL := fleetOrchestrator(b, srv)
+	orch, dbURL, orchLog := fleetOrchestrator(b, srv)
 	ctx := context.Background()
 	c, err := client.Dial(orch, env.stack.PKIDir)
 	if err != nil {
@@ -247,28 +389,5 @@ func BenchmarkFleetView10k(b *testing.B) {
 			}
 		}
 	}
-	cmd := func(args ...string) string {
-		out, err := exec.Command(filepath.Join(env.binDir, "secureaudit"), append(args, "--orchestrator", orch, "--cert-dir", env.stack.PKIDir)...).CombinedOutput()
-		if err != nil {
-			b.Fatalf("secureaudit %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	// The same process and connection with the smallest read there is, to
-	// tell the CLI's start and handshake from the summary.
-	var baseline time.Duration
-	cmd("fleet") // warm: the first summary reads the tables from disk
-	b.ResetTimer()
-	for range b.N {
-		if out := cmd("fleet"); !strings.Contains(out, fmt.Sprintf("%d clusters", clusters)) {
-			b.Fatalf("secureaudit fleet:\n%s", out)
-		}
-		b.StopTimer()
-		t0 := time.Now()
-		cmd("cluster", "get", "aks-bench-001")
-		baseline += time.Since(t0)
-		b.StartTimer()
-	}
-	b.ReportMetric(float64(n+1), "audits")
-	b.ReportMetric(float64(baseline.Milliseconds())/float64(b.N), "cluster-get-ms")
+	return orch, orchLog, n + 1
 }

@@ -686,6 +686,237 @@ func (x *GetFleetSummaryResponse) GetOverdueAfterSeconds() uint32 {
 	return 0
 }
 
+// StreamFleetSummaryRequest selects the clusters of the fleet view, as
+// GetFleetSummary's request does.
+type StreamFleetSummaryRequest struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Request       *GetFleetSummaryRequest `protobuf:"bytes,820,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamFleetSummaryRequest) Reset() {
+	*x = StreamFleetSummaryRequest{}
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamFleetSummaryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamFleetSummaryRequest) ProtoMessage() {}
+
+func (x *StreamFleetSummaryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamFleetSummaryRequest.ProtoReflect.Descriptor instead.
+func (*StreamFleetSummaryRequest) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_cluster_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *StreamFleetSummaryRequest) GetRequest() *GetFleetSummaryRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+// StreamFleetSummaryResponse is one message of the streamed fleet view: the
+// header first, then the clusters in batches, in the view's order.
+type StreamFleetSummaryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Part:
+	//
+	//	*StreamFleetSummaryResponse_Header
+	//	*StreamFleetSummaryResponse_Clusters
+	Part          isStreamFleetSummaryResponse_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamFleetSummaryResponse) Reset() {
+	*x = StreamFleetSummaryResponse{}
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamFleetSummaryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamFleetSummaryResponse) ProtoMessage() {}
+
+func (x *StreamFleetSummaryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamFleetSummaryResponse.ProtoReflect.Descriptor instead.
+func (*StreamFleetSummaryResponse) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_cluster_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *StreamFleetSummaryResponse) GetPart() isStreamFleetSummaryResponse_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *StreamFleetSummaryResponse) GetHeader() *FleetSummaryHeader {
+	if x != nil {
+		if x, ok := x.Part.(*StreamFleetSummaryResponse_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *StreamFleetSummaryResponse) GetClusters() *ClusterSummaryBatch {
+	if x != nil {
+		if x, ok := x.Part.(*StreamFleetSummaryResponse_Clusters); ok {
+			return x.Clusters
+		}
+	}
+	return nil
+}
+
+type isStreamFleetSummaryResponse_Part interface {
+	isStreamFleetSummaryResponse_Part()
+}
+
+type StreamFleetSummaryResponse_Header struct {
+	Header *FleetSummaryHeader `protobuf:"bytes,820,opt,name=header,proto3,oneof"`
+}
+
+type StreamFleetSummaryResponse_Clusters struct {
+	Clusters *ClusterSummaryBatch `protobuf:"bytes,821,opt,name=clusters,proto3,oneof"`
+}
+
+func (*StreamFleetSummaryResponse_Header) isStreamFleetSummaryResponse_Part() {}
+
+func (*StreamFleetSummaryResponse_Clusters) isStreamFleetSummaryResponse_Part() {}
+
+// FleetSummaryHeader opens the streamed fleet view.
+type FleetSummaryHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// summary is the view without its clusters.
+	Summary *GetFleetSummaryResponse `protobuf:"bytes,820,opt,name=summary,proto3" json:"summary,omitempty"`
+	// cluster_count is the number of clusters that follow, for the receiver
+	// to check.
+	ClusterCount  uint32 `protobuf:"varint,821,opt,name=cluster_count,json=clusterCount,proto3" json:"cluster_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FleetSummaryHeader) Reset() {
+	*x = FleetSummaryHeader{}
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FleetSummaryHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FleetSummaryHeader) ProtoMessage() {}
+
+func (x *FleetSummaryHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FleetSummaryHeader.ProtoReflect.Descriptor instead.
+func (*FleetSummaryHeader) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_cluster_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *FleetSummaryHeader) GetSummary() *GetFleetSummaryResponse {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+func (x *FleetSummaryHeader) GetClusterCount() uint32 {
+	if x != nil {
+		return x.ClusterCount
+	}
+	return 0
+}
+
+// ClusterSummaryBatch is a batch of the streamed fleet view's clusters.
+type ClusterSummaryBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Clusters      []*ClusterSummary      `protobuf:"bytes,820,rep,name=clusters,proto3" json:"clusters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClusterSummaryBatch) Reset() {
+	*x = ClusterSummaryBatch{}
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClusterSummaryBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClusterSummaryBatch) ProtoMessage() {}
+
+func (x *ClusterSummaryBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClusterSummaryBatch.ProtoReflect.Descriptor instead.
+func (*ClusterSummaryBatch) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_cluster_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ClusterSummaryBatch) GetClusters() []*ClusterSummary {
+	if x != nil {
+		return x.Clusters
+	}
+	return nil
+}
+
 // ClusterSummary is one cluster in the fleet view.
 type ClusterSummary struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -728,7 +959,7 @@ type ClusterSummary struct {
 
 func (x *ClusterSummary) Reset() {
 	*x = ClusterSummary{}
-	mi := &file_secureaudit_v1_cluster_proto_msgTypes[11]
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +971,7 @@ func (x *ClusterSummary) String() string {
 func (*ClusterSummary) ProtoMessage() {}
 
 func (x *ClusterSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_cluster_proto_msgTypes[11]
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +984,7 @@ func (x *ClusterSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSummary.ProtoReflect.Descriptor instead.
 func (*ClusterSummary) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_cluster_proto_rawDescGZIP(), []int{11}
+	return file_secureaudit_v1_cluster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ClusterSummary) GetCluster() *Cluster {
@@ -857,7 +1088,7 @@ type GetFleetReportRequest struct {
 
 func (x *GetFleetReportRequest) Reset() {
 	*x = GetFleetReportRequest{}
-	mi := &file_secureaudit_v1_cluster_proto_msgTypes[12]
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +1100,7 @@ func (x *GetFleetReportRequest) String() string {
 func (*GetFleetReportRequest) ProtoMessage() {}
 
 func (x *GetFleetReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_cluster_proto_msgTypes[12]
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +1113,7 @@ func (x *GetFleetReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFleetReportRequest.ProtoReflect.Descriptor instead.
 func (*GetFleetReportRequest) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_cluster_proto_rawDescGZIP(), []int{12}
+	return file_secureaudit_v1_cluster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetFleetReportRequest) GetLabels() map[string]string {
@@ -926,7 +1157,7 @@ type GetFleetReportResponse struct {
 
 func (x *GetFleetReportResponse) Reset() {
 	*x = GetFleetReportResponse{}
-	mi := &file_secureaudit_v1_cluster_proto_msgTypes[13]
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1169,7 @@ func (x *GetFleetReportResponse) String() string {
 func (*GetFleetReportResponse) ProtoMessage() {}
 
 func (x *GetFleetReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_cluster_proto_msgTypes[13]
+	mi := &file_secureaudit_v1_cluster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1182,7 @@ func (x *GetFleetReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFleetReportResponse.ProtoReflect.Descriptor instead.
 func (*GetFleetReportResponse) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_cluster_proto_rawDescGZIP(), []int{13}
+	return file_secureaudit_v1_cluster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetFleetReportResponse) GetFormat() ReportFormat {
@@ -1030,7 +1261,19 @@ const file_secureaudit_v1_cluster_proto_rawDesc = "" +
 	"\bclusters\x18\x01 \x03(\v2\x1e.secureaudit.v1.ClusterSummaryB\t\xbaH\x06\x92\x01\x03\x10\x90NR\bclusters\x12>\n" +
 	"\x06totals\x18\x02 \x01(\v2\x1e.secureaudit.v1.SeverityCountsB\x06\xbaH\x03\xc8\x01\x01R\x06totals\x12E\n" +
 	"\fgenerated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vgeneratedAt\x122\n" +
-	"\x15overdue_after_seconds\x18\x04 \x01(\rR\x13overdueAfterSeconds\"\x8e\x05\n" +
+	"\x15overdue_after_seconds\x18\x04 \x01(\rR\x13overdueAfterSeconds\"f\n" +
+	"\x19StreamFleetSummaryRequest\x12I\n" +
+	"\arequest\x18\xb4\x06 \x01(\v2&.secureaudit.v1.GetFleetSummaryRequestB\x06\xbaH\x03\xc8\x01\x01R\arequest\"\xae\x01\n" +
+	"\x1aStreamFleetSummaryResponse\x12=\n" +
+	"\x06header\x18\xb4\x06 \x01(\v2\".secureaudit.v1.FleetSummaryHeaderH\x00R\x06header\x12B\n" +
+	"\bclusters\x18\xb5\x06 \x01(\v2#.secureaudit.v1.ClusterSummaryBatchH\x00R\bclustersB\r\n" +
+	"\x04part\x12\x05\xbaH\x02\b\x01\"\xfe\x01\n" +
+	"\x12FleetSummaryHeader\x12\xb6\x01\n" +
+	"\asummary\x18\xb4\x06 \x01(\v2'.secureaudit.v1.GetFleetSummaryResponseBr\xbaHo\xba\x01i\n" +
+	" fleet_summary_header.no_clusters\x12+clusters travel in batches after the header\x1a\x18size(this.clusters) == 0\xc8\x01\x01R\asummary\x12/\n" +
+	"\rcluster_count\x18\xb5\x06 \x01(\rB\t\xbaH\x06*\x04\x18\xa0\x8d\x06R\fclusterCount\"_\n" +
+	"\x13ClusterSummaryBatch\x12H\n" +
+	"\bclusters\x18\xb4\x06 \x03(\v2\x1e.secureaudit.v1.ClusterSummaryB\v\xbaH\b\x92\x01\x05\b\x01\x10\xf4\x03R\bclusters\"\x8e\x05\n" +
 	"\x0eClusterSummary\x129\n" +
 	"\acluster\x18\x01 \x01(\v2\x17.secureaudit.v1.ClusterB\x06\xbaH\x03\xc8\x01\x01R\acluster\x124\n" +
 	"\n" +
@@ -1059,14 +1302,15 @@ const file_secureaudit_v1_cluster_proto_rawDesc = "" +
 	"\x06format\x18\x01 \x01(\x0e2\x1c.secureaudit.v1.ReportFormatB\n" +
 	"\xbaH\a\x82\x01\x04\x18\x01\x18\x03R\x06format\x12\x1d\n" +
 	"\x04data\x18\x02 \x01(\fB\t\xbaH\x06z\x04\x18\x80\x80@R\x04data\x12\x12\n" +
-	"\x04last\x18\x03 \x01(\bR\x04last2\xd5\x04\n" +
+	"\x04last\x18\x03 \x01(\bR\x04last2\xc4\x05\n" +
 	"\x0eClusterService\x12b\n" +
 	"\x0fRegisterCluster\x12&.secureaudit.v1.RegisterClusterRequest\x1a'.secureaudit.v1.RegisterClusterResponse\x12Y\n" +
 	"\fListClusters\x12#.secureaudit.v1.ListClustersRequest\x1a$.secureaudit.v1.ListClustersResponse\x12S\n" +
 	"\n" +
 	"GetCluster\x12!.secureaudit.v1.GetClusterRequest\x1a\".secureaudit.v1.GetClusterResponse\x12h\n" +
 	"\x11DeregisterCluster\x12(.secureaudit.v1.DeregisterClusterRequest\x1a).secureaudit.v1.DeregisterClusterResponse\x12b\n" +
-	"\x0fGetFleetSummary\x12&.secureaudit.v1.GetFleetSummaryRequest\x1a'.secureaudit.v1.GetFleetSummaryResponse\x12a\n" +
+	"\x0fGetFleetSummary\x12&.secureaudit.v1.GetFleetSummaryRequest\x1a'.secureaudit.v1.GetFleetSummaryResponse\x12m\n" +
+	"\x12StreamFleetSummary\x12).secureaudit.v1.StreamFleetSummaryRequest\x1a*.secureaudit.v1.StreamFleetSummaryResponse0\x01\x12a\n" +
 	"\x0eGetFleetReport\x12%.secureaudit.v1.GetFleetReportRequest\x1a&.secureaudit.v1.GetFleetReportResponse0\x01B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
 
 var (
@@ -1081,73 +1325,84 @@ func file_secureaudit_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_secureaudit_v1_cluster_proto_rawDescData
 }
 
-var file_secureaudit_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_secureaudit_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_secureaudit_v1_cluster_proto_goTypes = []any{
-	(*Cluster)(nil),                   // 0: secureaudit.v1.Cluster
-	(*RegisterClusterRequest)(nil),    // 1: secureaudit.v1.RegisterClusterRequest
-	(*RegisterClusterResponse)(nil),   // 2: secureaudit.v1.RegisterClusterResponse
-	(*ListClustersRequest)(nil),       // 3: secureaudit.v1.ListClustersRequest
-	(*ListClustersResponse)(nil),      // 4: secureaudit.v1.ListClustersResponse
-	(*GetClusterRequest)(nil),         // 5: secureaudit.v1.GetClusterRequest
-	(*GetClusterResponse)(nil),        // 6: secureaudit.v1.GetClusterResponse
-	(*DeregisterClusterRequest)(nil),  // 7: secureaudit.v1.DeregisterClusterRequest
-	(*DeregisterClusterResponse)(nil), // 8: secureaudit.v1.DeregisterClusterResponse
-	(*GetFleetSummaryRequest)(nil),    // 9: secureaudit.v1.GetFleetSummaryRequest
-	(*GetFleetSummaryResponse)(nil),   // 10: secureaudit.v1.GetFleetSummaryResponse
-	(*ClusterSummary)(nil),            // 11: secureaudit.v1.ClusterSummary
-	(*GetFleetReportRequest)(nil),     // 12: secureaudit.v1.GetFleetReportRequest
-	(*GetFleetReportResponse)(nil),    // 13: secureaudit.v1.GetFleetReportResponse
-	nil,                               // 14: secureaudit.v1.Cluster.LabelsEntry
-	nil,                               // 15: secureaudit.v1.ListClustersRequest.LabelsEntry
-	nil,                               // 16: secureaudit.v1.GetFleetSummaryRequest.LabelsEntry
-	nil,                               // 17: secureaudit.v1.GetFleetReportRequest.LabelsEntry
-	(*timestamppb.Timestamp)(nil),     // 18: google.protobuf.Timestamp
-	(*Audit)(nil),                     // 19: secureaudit.v1.Audit
-	(*SeverityCounts)(nil),            // 20: secureaudit.v1.SeverityCounts
-	(*Finding)(nil),                   // 21: secureaudit.v1.Finding
-	(*Schedule)(nil),                  // 22: secureaudit.v1.Schedule
-	(ReportFormat)(0),                 // 23: secureaudit.v1.ReportFormat
+	(*Cluster)(nil),                    // 0: secureaudit.v1.Cluster
+	(*RegisterClusterRequest)(nil),     // 1: secureaudit.v1.RegisterClusterRequest
+	(*RegisterClusterResponse)(nil),    // 2: secureaudit.v1.RegisterClusterResponse
+	(*ListClustersRequest)(nil),        // 3: secureaudit.v1.ListClustersRequest
+	(*ListClustersResponse)(nil),       // 4: secureaudit.v1.ListClustersResponse
+	(*GetClusterRequest)(nil),          // 5: secureaudit.v1.GetClusterRequest
+	(*GetClusterResponse)(nil),         // 6: secureaudit.v1.GetClusterResponse
+	(*DeregisterClusterRequest)(nil),   // 7: secureaudit.v1.DeregisterClusterRequest
+	(*DeregisterClusterResponse)(nil),  // 8: secureaudit.v1.DeregisterClusterResponse
+	(*GetFleetSummaryRequest)(nil),     // 9: secureaudit.v1.GetFleetSummaryRequest
+	(*GetFleetSummaryResponse)(nil),    // 10: secureaudit.v1.GetFleetSummaryResponse
+	(*StreamFleetSummaryRequest)(nil),  // 11: secureaudit.v1.StreamFleetSummaryRequest
+	(*StreamFleetSummaryResponse)(nil), // 12: secureaudit.v1.StreamFleetSummaryResponse
+	(*FleetSummaryHeader)(nil),         // 13: secureaudit.v1.FleetSummaryHeader
+	(*ClusterSummaryBatch)(nil),        // 14: secureaudit.v1.ClusterSummaryBatch
+	(*ClusterSummary)(nil),             // 15: secureaudit.v1.ClusterSummary
+	(*GetFleetReportRequest)(nil),      // 16: secureaudit.v1.GetFleetReportRequest
+	(*GetFleetReportResponse)(nil),     // 17: secureaudit.v1.GetFleetReportResponse
+	nil,                                // 18: secureaudit.v1.Cluster.LabelsEntry
+	nil,                                // 19: secureaudit.v1.ListClustersRequest.LabelsEntry
+	nil,                                // 20: secureaudit.v1.GetFleetSummaryRequest.LabelsEntry
+	nil,                                // 21: secureaudit.v1.GetFleetReportRequest.LabelsEntry
+	(*timestamppb.Timestamp)(nil),      // 22: google.protobuf.Timestamp
+	(*Audit)(nil),                      // 23: secureaudit.v1.Audit
+	(*SeverityCounts)(nil),             // 24: secureaudit.v1.SeverityCounts
+	(*Finding)(nil),                    // 25: secureaudit.v1.Finding
+	(*Schedule)(nil),                   // 26: secureaudit.v1.Schedule
+	(ReportFormat)(0),                  // 27: secureaudit.v1.ReportFormat
 }
 var file_secureaudit_v1_cluster_proto_depIdxs = []int32{
-	14, // 0: secureaudit.v1.Cluster.labels:type_name -> secureaudit.v1.Cluster.LabelsEntry
-	18, // 1: secureaudit.v1.Cluster.registered_at:type_name -> google.protobuf.Timestamp
+	18, // 0: secureaudit.v1.Cluster.labels:type_name -> secureaudit.v1.Cluster.LabelsEntry
+	22, // 1: secureaudit.v1.Cluster.registered_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: secureaudit.v1.RegisterClusterRequest.cluster:type_name -> secureaudit.v1.Cluster
 	0,  // 3: secureaudit.v1.RegisterClusterResponse.cluster:type_name -> secureaudit.v1.Cluster
-	15, // 4: secureaudit.v1.ListClustersRequest.labels:type_name -> secureaudit.v1.ListClustersRequest.LabelsEntry
+	19, // 4: secureaudit.v1.ListClustersRequest.labels:type_name -> secureaudit.v1.ListClustersRequest.LabelsEntry
 	0,  // 5: secureaudit.v1.ListClustersResponse.clusters:type_name -> secureaudit.v1.Cluster
 	0,  // 6: secureaudit.v1.GetClusterResponse.cluster:type_name -> secureaudit.v1.Cluster
-	19, // 7: secureaudit.v1.GetClusterResponse.last_audit:type_name -> secureaudit.v1.Audit
-	16, // 8: secureaudit.v1.GetFleetSummaryRequest.labels:type_name -> secureaudit.v1.GetFleetSummaryRequest.LabelsEntry
-	11, // 9: secureaudit.v1.GetFleetSummaryResponse.clusters:type_name -> secureaudit.v1.ClusterSummary
-	20, // 10: secureaudit.v1.GetFleetSummaryResponse.totals:type_name -> secureaudit.v1.SeverityCounts
-	18, // 11: secureaudit.v1.GetFleetSummaryResponse.generated_at:type_name -> google.protobuf.Timestamp
-	0,  // 12: secureaudit.v1.ClusterSummary.cluster:type_name -> secureaudit.v1.Cluster
-	19, // 13: secureaudit.v1.ClusterSummary.last_audit:type_name -> secureaudit.v1.Audit
-	19, // 14: secureaudit.v1.ClusterSummary.last_succeeded:type_name -> secureaudit.v1.Audit
-	21, // 15: secureaudit.v1.ClusterSummary.worst_findings:type_name -> secureaudit.v1.Finding
-	22, // 16: secureaudit.v1.ClusterSummary.overdue_schedules:type_name -> secureaudit.v1.Schedule
-	19, // 17: secureaudit.v1.ClusterSummary.last_failed:type_name -> secureaudit.v1.Audit
-	19, // 18: secureaudit.v1.ClusterSummary.trend:type_name -> secureaudit.v1.Audit
-	17, // 19: secureaudit.v1.GetFleetReportRequest.labels:type_name -> secureaudit.v1.GetFleetReportRequest.LabelsEntry
-	23, // 20: secureaudit.v1.GetFleetReportRequest.formats:type_name -> secureaudit.v1.ReportFormat
-	23, // 21: secureaudit.v1.GetFleetReportResponse.format:type_name -> secureaudit.v1.ReportFormat
-	1,  // 22: secureaudit.v1.ClusterService.RegisterCluster:input_type -> secureaudit.v1.RegisterClusterRequest
-	3,  // 23: secureaudit.v1.ClusterService.ListClusters:input_type -> secureaudit.v1.ListClustersRequest
-	5,  // 24: secureaudit.v1.ClusterService.GetCluster:input_type -> secureaudit.v1.GetClusterRequest
-	7,  // 25: secureaudit.v1.ClusterService.DeregisterCluster:input_type -> secureaudit.v1.DeregisterClusterRequest
-	9,  // 26: secureaudit.v1.ClusterService.GetFleetSummary:input_type -> secureaudit.v1.GetFleetSummaryRequest
-	12, // 27: secureaudit.v1.ClusterService.GetFleetReport:input_type -> secureaudit.v1.GetFleetReportRequest
-	2,  // 28: secureaudit.v1.ClusterService.RegisterCluster:output_type -> secureaudit.v1.RegisterClusterResponse
-	4,  // 29: secureaudit.v1.ClusterService.ListClusters:output_type -> secureaudit.v1.ListClustersResponse
-	6,  // 30: secureaudit.v1.ClusterService.GetCluster:output_type -> secureaudit.v1.GetClusterResponse
-	8,  // 31: secureaudit.v1.ClusterService.DeregisterCluster:output_type -> secureaudit.v1.DeregisterClusterResponse
-	10, // 32: secureaudit.v1.ClusterService.GetFleetSummary:output_type -> secureaudit.v1.GetFleetSummaryResponse
-	13, // 33: secureaudit.v1.ClusterService.GetFleetReport:output_type -> secureaudit.v1.GetFleetReportResponse
-	28, // [28:34] is the sub-list for method output_type
-	22, // [22:28] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	23, // 7: secureaudit.v1.GetClusterResponse.last_audit:type_name -> secureaudit.v1.Audit
+	20, // 8: secureaudit.v1.GetFleetSummaryRequest.labels:type_name -> secureaudit.v1.GetFleetSummaryRequest.LabelsEntry
+	15, // 9: secureaudit.v1.GetFleetSummaryResponse.clusters:type_name -> secureaudit.v1.ClusterSummary
+	24, // 10: secureaudit.v1.GetFleetSummaryResponse.totals:type_name -> secureaudit.v1.SeverityCounts
+	22, // 11: secureaudit.v1.GetFleetSummaryResponse.generated_at:type_name -> google.protobuf.Timestamp
+	9,  // 12: secureaudit.v1.StreamFleetSummaryRequest.request:type_name -> secureaudit.v1.GetFleetSummaryRequest
+	13, // 13: secureaudit.v1.StreamFleetSummaryResponse.header:type_name -> secureaudit.v1.FleetSummaryHeader
+	14, // 14: secureaudit.v1.StreamFleetSummaryResponse.clusters:type_name -> secureaudit.v1.ClusterSummaryBatch
+	10, // 15: secureaudit.v1.FleetSummaryHeader.summary:type_name -> secureaudit.v1.GetFleetSummaryResponse
+	15, // 16: secureaudit.v1.ClusterSummaryBatch.clusters:type_name -> secureaudit.v1.ClusterSummary
+	0,  // 17: secureaudit.v1.ClusterSummary.cluster:type_name -> secureaudit.v1.Cluster
+	23, // 18: secureaudit.v1.ClusterSummary.last_audit:type_name -> secureaudit.v1.Audit
+	23, // 19: secureaudit.v1.ClusterSummary.last_succeeded:type_name -> secureaudit.v1.Audit
+	25, // 20: secureaudit.v1.ClusterSummary.worst_findings:type_name -> secureaudit.v1.Finding
+	26, // 21: secureaudit.v1.ClusterSummary.overdue_schedules:type_name -> secureaudit.v1.Schedule
+	23, // 22: secureaudit.v1.ClusterSummary.last_failed:type_name -> secureaudit.v1.Audit
+	23, // 23: secureaudit.v1.ClusterSummary.trend:type_name -> secureaudit.v1.Audit
+	21, // 24: secureaudit.v1.GetFleetReportRequest.labels:type_name -> secureaudit.v1.GetFleetReportRequest.LabelsEntry
+	27, // 25: secureaudit.v1.GetFleetReportRequest.formats:type_name -> secureaudit.v1.ReportFormat
+	27, // 26: secureaudit.v1.GetFleetReportResponse.format:type_name -> secureaudit.v1.ReportFormat
+	1,  // 27: secureaudit.v1.ClusterService.RegisterCluster:input_type -> secureaudit.v1.RegisterClusterRequest
+	3,  // 28: secureaudit.v1.ClusterService.ListClusters:input_type -> secureaudit.v1.ListClustersRequest
+	5,  // 29: secureaudit.v1.ClusterService.GetCluster:input_type -> secureaudit.v1.GetClusterRequest
+	7,  // 30: secureaudit.v1.ClusterService.DeregisterCluster:input_type -> secureaudit.v1.DeregisterClusterRequest
+	9,  // 31: secureaudit.v1.ClusterService.GetFleetSummary:input_type -> secureaudit.v1.GetFleetSummaryRequest
+	11, // 32: secureaudit.v1.ClusterService.StreamFleetSummary:input_type -> secureaudit.v1.StreamFleetSummaryRequest
+	16, // 33: secureaudit.v1.ClusterService.GetFleetReport:input_type -> secureaudit.v1.GetFleetReportRequest
+	2,  // 34: secureaudit.v1.ClusterService.RegisterCluster:output_type -> secureaudit.v1.RegisterClusterResponse
+	4,  // 35: secureaudit.v1.ClusterService.ListClusters:output_type -> secureaudit.v1.ListClustersResponse
+	6,  // 36: secureaudit.v1.ClusterService.GetCluster:output_type -> secureaudit.v1.GetClusterResponse
+	8,  // 37: secureaudit.v1.ClusterService.DeregisterCluster:output_type -> secureaudit.v1.DeregisterClusterResponse
+	10, // 38: secureaudit.v1.ClusterService.GetFleetSummary:output_type -> secureaudit.v1.GetFleetSummaryResponse
+	12, // 39: secureaudit.v1.ClusterService.StreamFleetSummary:output_type -> secureaudit.v1.StreamFleetSummaryResponse
+	17, // 40: secureaudit.v1.ClusterService.GetFleetReport:output_type -> secureaudit.v1.GetFleetReportResponse
+	34, // [34:41] is the sub-list for method output_type
+	27, // [27:34] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_cluster_proto_init() }
@@ -1158,13 +1413,17 @@ func file_secureaudit_v1_cluster_proto_init() {
 	file_secureaudit_v1_audit_proto_init()
 	file_secureaudit_v1_finding_proto_init()
 	file_secureaudit_v1_report_proto_init()
+	file_secureaudit_v1_cluster_proto_msgTypes[12].OneofWrappers = []any{
+		(*StreamFleetSummaryResponse_Header)(nil),
+		(*StreamFleetSummaryResponse_Clusters)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_cluster_proto_rawDesc), len(file_secureaudit_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

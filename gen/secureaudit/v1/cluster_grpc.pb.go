@@ -19,12 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ClusterService_RegisterCluster_FullMethodName   = "/secureaudit.v1.ClusterService/RegisterCluster"
-	ClusterService_ListClusters_FullMethodName      = "/secureaudit.v1.ClusterService/ListClusters"
-	ClusterService_GetCluster_FullMethodName        = "/secureaudit.v1.ClusterService/GetCluster"
-	ClusterService_DeregisterCluster_FullMethodName = "/secureaudit.v1.ClusterService/DeregisterCluster"
-	ClusterService_GetFleetSummary_FullMethodName   = "/secureaudit.v1.ClusterService/GetFleetSummary"
-	ClusterService_GetFleetReport_FullMethodName    = "/secureaudit.v1.ClusterService/GetFleetReport"
+	ClusterService_RegisterCluster_FullMethodName    = "/secureaudit.v1.ClusterService/RegisterCluster"
+	ClusterService_ListClusters_FullMethodName       = "/secureaudit.v1.ClusterService/ListClusters"
+	ClusterService_GetCluster_FullMethodName         = "/secureaudit.v1.ClusterService/GetCluster"
+	ClusterService_DeregisterCluster_FullMethodName  = "/secureaudit.v1.ClusterService/DeregisterCluster"
+	ClusterService_GetFleetSummary_FullMethodName    = "/secureaudit.v1.ClusterService/GetFleetSummary"
+	ClusterService_StreamFleetSummary_FullMethodName = "/secureaudit.v1.ClusterService/StreamFleetSummary"
+	ClusterService_GetFleetReport_FullMethodName     = "/secureaudit.v1.ClusterService/GetFleetReport"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -54,6 +55,11 @@ type ClusterServiceClient interface {
 	// before it, its worst findings, its overdue schedules and its failed
 	// audits since the last success.
 	GetFleetSummary(ctx context.Context, in *GetFleetSummaryRequest, opts ...grpc.CallOption) (*GetFleetSummaryResponse, error)
+	// StreamFleetSummary is GetFleetSummary for a fleet of any size: the
+	// view's header first (totals, time, the number of clusters), then its
+	// clusters in batches, each message within the message limit (a
+	// GetFleetSummaryResponse is one message, refused over it).
+	StreamFleetSummary(ctx context.Context, in *StreamFleetSummaryRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamFleetSummaryResponse], error)
 	// GetFleetReport renders the fleet report: the fleet summary with each
 	// cluster's trend (its newest audits' counts by severity), in Markdown or
 	// HTML by the report-agent, streamed in chunks.
@@ -118,9 +124,28 @@ func (c *clusterServiceClient) GetFleetSummary(ctx context.Context, in *GetFleet
 	return out, nil
 }
 
+func (c *clusterServiceClient) StreamFleetSummary(ctx context.Context, in *StreamFleetSummaryRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamFleetSummaryResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ClusterService_ServiceDesc.Streams[0], ClusterService_StreamFleetSummary_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamFleetSummaryRequest, StreamFleetSummaryResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ClusterService_StreamFleetSummaryClient = grpc.ServerStreamingClient[StreamFleetSummaryResponse]
+
 func (c *clusterServiceClient) GetFleetReport(ctx context.Context, in *GetFleetReportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GetFleetReportResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &ClusterService_ServiceDesc.Streams[0], ClusterService_GetFleetReport_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &ClusterService_ServiceDesc.Streams[1], ClusterService_GetFleetReport_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +189,11 @@ type ClusterServiceServer interface {
 	// before it, its worst findings, its overdue schedules and its failed
 	// audits since the last success.
 	GetFleetSummary(context.Context, *GetFleetSummaryRequest) (*GetFleetSummaryResponse, error)
+	// StreamFleetSummary is GetFleetSummary for a fleet of any size: the
+	// view's header first (totals, time, the number of clusters), then its
+	// clusters in batches, each message within the message limit (a
+	// GetFleetSummaryResponse is one message, refused over it).
+	StreamFleetSummary(*StreamFleetSummaryRequest, grpc.ServerStreamingServer[StreamFleetSummaryResponse]) error
 	// GetFleetReport renders the fleet report: the fleet summary with each
 	// cluster's trend (its newest audits' counts by severity), in Markdown or
 	// HTML by the report-agent, streamed in chunks.
@@ -192,6 +222,9 @@ func (UnimplementedClusterServiceServer) DeregisterCluster(context.Context, *Der
 }
 func (UnimplementedClusterServiceServer) GetFleetSummary(context.Context, *GetFleetSummaryRequest) (*GetFleetSummaryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetFleetSummary not implemented")
+}
+func (UnimplementedClusterServiceServer) StreamFleetSummary(*StreamFleetSummaryRequest, grpc.ServerStreamingServer[StreamFleetSummaryResponse]) error {
+	return status.Error(codes.Unimplemented, "method StreamFleetSummary not implemented")
 }
 func (UnimplementedClusterServiceServer) GetFleetReport(*GetFleetReportRequest, grpc.ServerStreamingServer[GetFleetReportResponse]) error {
 	return status.Error(codes.Unimplemented, "method GetFleetReport not implemented")
@@ -307,6 +340,17 @@ func _ClusterService_GetFleetSummary_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_StreamFleetSummary_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StreamFleetSummaryRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ClusterServiceServer).StreamFleetSummary(m, &grpc.GenericServerStream[StreamFleetSummaryRequest, StreamFleetSummaryResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ClusterService_StreamFleetSummaryServer = grpc.ServerStreamingServer[StreamFleetSummaryResponse]
+
 func _ClusterService_GetFleetReport_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(GetFleetReportRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -347,6 +391,11 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "StreamFleetSummary",
+			Handler:       _ClusterService_StreamFleetSummary_Handler,
+			ServerStreams: true,
+		},
 		{
 			StreamName:    "GetFleetReport",
 			Handler:       _ClusterService_GetFleetReport_Handler,

@@ -1221,6 +1221,263 @@ func (x *RenderFleetResponse) GetLast() bool {
 	return false
 }
 
+// RenderFleetStreamRequest is one message of RenderFleetStream's input: the
+// header first, then the clusters in batches, in the fleet report's order.
+type RenderFleetStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Part:
+	//
+	//	*RenderFleetStreamRequest_Header
+	//	*RenderFleetStreamRequest_Clusters
+	Part          isRenderFleetStreamRequest_Part `protobuf_oneof:"part"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenderFleetStreamRequest) Reset() {
+	*x = RenderFleetStreamRequest{}
+	mi := &file_secureaudit_v1_report_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenderFleetStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenderFleetStreamRequest) ProtoMessage() {}
+
+func (x *RenderFleetStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_report_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenderFleetStreamRequest.ProtoReflect.Descriptor instead.
+func (*RenderFleetStreamRequest) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RenderFleetStreamRequest) GetPart() isRenderFleetStreamRequest_Part {
+	if x != nil {
+		return x.Part
+	}
+	return nil
+}
+
+func (x *RenderFleetStreamRequest) GetHeader() *RenderFleetHeader {
+	if x != nil {
+		if x, ok := x.Part.(*RenderFleetStreamRequest_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *RenderFleetStreamRequest) GetClusters() *FleetClusterBatch {
+	if x != nil {
+		if x, ok := x.Part.(*RenderFleetStreamRequest_Clusters); ok {
+			return x.Clusters
+		}
+	}
+	return nil
+}
+
+type isRenderFleetStreamRequest_Part interface {
+	isRenderFleetStreamRequest_Part()
+}
+
+type RenderFleetStreamRequest_Header struct {
+	Header *RenderFleetHeader `protobuf:"bytes,820,opt,name=header,proto3,oneof"`
+}
+
+type RenderFleetStreamRequest_Clusters struct {
+	Clusters *FleetClusterBatch `protobuf:"bytes,821,opt,name=clusters,proto3,oneof"`
+}
+
+func (*RenderFleetStreamRequest_Header) isRenderFleetStreamRequest_Part() {}
+
+func (*RenderFleetStreamRequest_Clusters) isRenderFleetStreamRequest_Part() {}
+
+// RenderFleetHeader opens a fleet report: the fleet without its clusters,
+// the formats, and how many clusters follow.
+type RenderFleetHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Fleet *FleetReport           `protobuf:"bytes,820,opt,name=fleet,proto3" json:"fleet,omitempty"`
+	// formats are MARKDOWN and HTML, the formats of the fleet report.
+	Formats []ReportFormat `protobuf:"varint,821,rep,packed,name=formats,proto3,enum=secureaudit.v1.ReportFormat" json:"formats,omitempty"`
+	// cluster_count is the number of clusters that follow, for the receiver
+	// to check. The report-agent holds them all while it renders.
+	ClusterCount  uint32 `protobuf:"varint,822,opt,name=cluster_count,json=clusterCount,proto3" json:"cluster_count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenderFleetHeader) Reset() {
+	*x = RenderFleetHeader{}
+	mi := &file_secureaudit_v1_report_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenderFleetHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenderFleetHeader) ProtoMessage() {}
+
+func (x *RenderFleetHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_report_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenderFleetHeader.ProtoReflect.Descriptor instead.
+func (*RenderFleetHeader) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RenderFleetHeader) GetFleet() *FleetReport {
+	if x != nil {
+		return x.Fleet
+	}
+	return nil
+}
+
+func (x *RenderFleetHeader) GetFormats() []ReportFormat {
+	if x != nil {
+		return x.Formats
+	}
+	return nil
+}
+
+func (x *RenderFleetHeader) GetClusterCount() uint32 {
+	if x != nil {
+		return x.ClusterCount
+	}
+	return 0
+}
+
+// FleetClusterBatch is a batch of the fleet report's clusters.
+type FleetClusterBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Clusters      []*FleetCluster        `protobuf:"bytes,820,rep,name=clusters,proto3" json:"clusters,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FleetClusterBatch) Reset() {
+	*x = FleetClusterBatch{}
+	mi := &file_secureaudit_v1_report_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FleetClusterBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FleetClusterBatch) ProtoMessage() {}
+
+func (x *FleetClusterBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_report_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FleetClusterBatch.ProtoReflect.Descriptor instead.
+func (*FleetClusterBatch) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *FleetClusterBatch) GetClusters() []*FleetCluster {
+	if x != nil {
+		return x.Clusters
+	}
+	return nil
+}
+
+// RenderFleetStreamResponse is one chunk of one fleet document, as
+// RenderFleetResponse.
+type RenderFleetStreamResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Format ReportFormat           `protobuf:"varint,820,opt,name=format,proto3,enum=secureaudit.v1.ReportFormat" json:"format,omitempty"`
+	Data   []byte                 `protobuf:"bytes,821,opt,name=data,proto3" json:"data,omitempty"`
+	// last marks the document's final chunk.
+	Last          bool `protobuf:"varint,822,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenderFleetStreamResponse) Reset() {
+	*x = RenderFleetStreamResponse{}
+	mi := &file_secureaudit_v1_report_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenderFleetStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenderFleetStreamResponse) ProtoMessage() {}
+
+func (x *RenderFleetStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_report_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenderFleetStreamResponse.ProtoReflect.Descriptor instead.
+func (*RenderFleetStreamResponse) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RenderFleetStreamResponse) GetFormat() ReportFormat {
+	if x != nil {
+		return x.Format
+	}
+	return ReportFormat_REPORT_FORMAT_UNSPECIFIED
+}
+
+func (x *RenderFleetStreamResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *RenderFleetStreamResponse) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
 var File_secureaudit_v1_report_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_report_proto_rawDesc = "" +
@@ -1328,7 +1585,23 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\x06format\x18\x01 \x01(\x0e2\x1c.secureaudit.v1.ReportFormatB\n" +
 	"\xbaH\a\x82\x01\x04\x18\x01\x18\x03R\x06format\x12\x1d\n" +
 	"\x04data\x18\x02 \x01(\fB\t\xbaH\x06z\x04\x18\x80\x80@R\x04data\x12\x12\n" +
-	"\x04last\x18\x03 \x01(\bR\x04last*\xc2\x01\n" +
+	"\x04last\x18\x03 \x01(\bR\x04last\"\xa9\x01\n" +
+	"\x18RenderFleetStreamRequest\x12<\n" +
+	"\x06header\x18\xb4\x06 \x01(\v2!.secureaudit.v1.RenderFleetHeaderH\x00R\x06header\x12@\n" +
+	"\bclusters\x18\xb5\x06 \x01(\v2!.secureaudit.v1.FleetClusterBatchH\x00R\bclustersB\r\n" +
+	"\x04part\x12\x05\xbaH\x02\b\x01\"\xbc\x02\n" +
+	"\x11RenderFleetHeader\x12\xa5\x01\n" +
+	"\x05fleet\x18\xb4\x06 \x01(\v2\x1b.secureaudit.v1.FleetReportBq\xbaHn\xba\x01h\n" +
+	"\x1frender_fleet_header.no_clusters\x12+clusters travel in batches after the header\x1a\x18size(this.clusters) == 0\xc8\x01\x01R\x05fleet\x12N\n" +
+	"\aformats\x18\xb5\x06 \x03(\x0e2\x1c.secureaudit.v1.ReportFormatB\x15\xbaH\x12\x92\x01\x0f\b\x01\x10\x02\x18\x01\"\a\x82\x01\x04\x18\x01\x18\x03R\aformats\x12/\n" +
+	"\rcluster_count\x18\xb6\x06 \x01(\rB\t\xbaH\x06*\x04\x18\xa0\x8d\x06R\fclusterCount\"[\n" +
+	"\x11FleetClusterBatch\x12F\n" +
+	"\bclusters\x18\xb4\x06 \x03(\v2\x1c.secureaudit.v1.FleetClusterB\v\xbaH\b\x92\x01\x05\b\x01\x10\xf4\x03R\bclusters\"\x93\x01\n" +
+	"\x19RenderFleetStreamResponse\x12A\n" +
+	"\x06format\x18\xb4\x06 \x01(\x0e2\x1c.secureaudit.v1.ReportFormatB\n" +
+	"\xbaH\a\x82\x01\x04\x18\x01\x18\x03R\x06format\x12\x1e\n" +
+	"\x04data\x18\xb5\x06 \x01(\fB\t\xbaH\x06z\x04\x18\x80\x80@R\x04data\x12\x13\n" +
+	"\x04last\x18\xb6\x06 \x01(\bR\x04last*\xc2\x01\n" +
 	"\fReportFormat\x12\x1d\n" +
 	"\x19REPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16REPORT_FORMAT_MARKDOWN\x10\x01\x12\x16\n" +
@@ -1336,10 +1609,11 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\x12REPORT_FORMAT_HTML\x10\x03\x12\x17\n" +
 	"\x13REPORT_FORMAT_SARIF\x10\x04\x12\x17\n" +
 	"\x13REPORT_FORMAT_OSCAL\x10\x05\x12\x15\n" +
-	"\x11REPORT_FORMAT_CSV\x10\x062\xb6\x01\n" +
+	"\x11REPORT_FORMAT_CSV\x10\x062\xa9\x02\n" +
 	"\rReportService\x12K\n" +
-	"\x06Render\x12\x1d.secureaudit.v1.RenderRequest\x1a\x1e.secureaudit.v1.RenderResponse(\x010\x01\x12X\n" +
-	"\vRenderFleet\x12\".secureaudit.v1.RenderFleetRequest\x1a#.secureaudit.v1.RenderFleetResponse0\x01B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
+	"\x06Render\x12\x1d.secureaudit.v1.RenderRequest\x1a\x1e.secureaudit.v1.RenderResponse(\x010\x01\x12]\n" +
+	"\vRenderFleet\x12\".secureaudit.v1.RenderFleetRequest\x1a#.secureaudit.v1.RenderFleetResponse\"\x03\x88\x02\x010\x01\x12l\n" +
+	"\x11RenderFleetStream\x12(.secureaudit.v1.RenderFleetStreamRequest\x1a).secureaudit.v1.RenderFleetStreamResponse(\x010\x01B2Z0secureaudit.dev/gen/secureaudit/v1;secureauditv1b\x06proto3"
 
 var (
 	file_secureaudit_v1_report_proto_rawDescOnce sync.Once
@@ -1354,94 +1628,107 @@ func file_secureaudit_v1_report_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_report_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_secureaudit_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_secureaudit_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_secureaudit_v1_report_proto_goTypes = []any{
-	(ReportFormat)(0),             // 0: secureaudit.v1.ReportFormat
-	(*Report)(nil),                // 1: secureaudit.v1.Report
-	(*ReviewSubject)(nil),         // 2: secureaudit.v1.ReviewSubject
-	(*AccessGrant)(nil),           // 3: secureaudit.v1.AccessGrant
-	(*Person)(nil),                // 4: secureaudit.v1.Person
-	(*AuditHistory)(nil),          // 5: secureaudit.v1.AuditHistory
-	(*FindingChange)(nil),         // 6: secureaudit.v1.FindingChange
-	(*RenderRequest)(nil),         // 7: secureaudit.v1.RenderRequest
-	(*RenderHeader)(nil),          // 8: secureaudit.v1.RenderHeader
-	(*RenderResponse)(nil),        // 9: secureaudit.v1.RenderResponse
-	(*RenderFleetRequest)(nil),    // 10: secureaudit.v1.RenderFleetRequest
-	(*RenderFleetResponse)(nil),   // 11: secureaudit.v1.RenderFleetResponse
-	nil,                           // 12: secureaudit.v1.Report.SkippedEntry
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(SnapshotSource)(0),           // 14: secureaudit.v1.SnapshotSource
-	(*ObjectCounts)(nil),          // 15: secureaudit.v1.ObjectCounts
-	(*SeverityCounts)(nil),        // 16: secureaudit.v1.SeverityCounts
-	(*Finding)(nil),               // 17: secureaudit.v1.Finding
-	(*LookupError)(nil),           // 18: secureaudit.v1.LookupError
-	(*AuthorizerSemantics)(nil),   // 19: secureaudit.v1.AuthorizerSemantics
-	(*Reasoning)(nil),             // 20: secureaudit.v1.Reasoning
-	(*UnauditedObject)(nil),       // 21: secureaudit.v1.UnauditedObject
-	(*ChokePoint)(nil),            // 22: secureaudit.v1.ChokePoint
-	(*ControlTitle)(nil),          // 23: secureaudit.v1.ControlTitle
-	(*AksCluster)(nil),            // 24: secureaudit.v1.AksCluster
-	(*AcceptedFinding)(nil),       // 25: secureaudit.v1.AcceptedFinding
-	(*ReviewState)(nil),           // 26: secureaudit.v1.ReviewState
-	(*SubjectRef)(nil),            // 27: secureaudit.v1.SubjectRef
-	(*BindingRef)(nil),            // 28: secureaudit.v1.BindingRef
-	(*FindingRole)(nil),           // 29: secureaudit.v1.FindingRole
-	(*Scope)(nil),                 // 30: secureaudit.v1.Scope
-	(Severity)(0),                 // 31: secureaudit.v1.Severity
-	(*FindingBatch)(nil),          // 32: secureaudit.v1.FindingBatch
-	(*FleetReport)(nil),           // 33: secureaudit.v1.FleetReport
+	(ReportFormat)(0),                 // 0: secureaudit.v1.ReportFormat
+	(*Report)(nil),                    // 1: secureaudit.v1.Report
+	(*ReviewSubject)(nil),             // 2: secureaudit.v1.ReviewSubject
+	(*AccessGrant)(nil),               // 3: secureaudit.v1.AccessGrant
+	(*Person)(nil),                    // 4: secureaudit.v1.Person
+	(*AuditHistory)(nil),              // 5: secureaudit.v1.AuditHistory
+	(*FindingChange)(nil),             // 6: secureaudit.v1.FindingChange
+	(*RenderRequest)(nil),             // 7: secureaudit.v1.RenderRequest
+	(*RenderHeader)(nil),              // 8: secureaudit.v1.RenderHeader
+	(*RenderResponse)(nil),            // 9: secureaudit.v1.RenderResponse
+	(*RenderFleetRequest)(nil),        // 10: secureaudit.v1.RenderFleetRequest
+	(*RenderFleetResponse)(nil),       // 11: secureaudit.v1.RenderFleetResponse
+	(*RenderFleetStreamRequest)(nil),  // 12: secureaudit.v1.RenderFleetStreamRequest
+	(*RenderFleetHeader)(nil),         // 13: secureaudit.v1.RenderFleetHeader
+	(*FleetClusterBatch)(nil),         // 14: secureaudit.v1.FleetClusterBatch
+	(*RenderFleetStreamResponse)(nil), // 15: secureaudit.v1.RenderFleetStreamResponse
+	nil,                               // 16: secureaudit.v1.Report.SkippedEntry
+	(*timestamppb.Timestamp)(nil),     // 17: google.protobuf.Timestamp
+	(SnapshotSource)(0),               // 18: secureaudit.v1.SnapshotSource
+	(*ObjectCounts)(nil),              // 19: secureaudit.v1.ObjectCounts
+	(*SeverityCounts)(nil),            // 20: secureaudit.v1.SeverityCounts
+	(*Finding)(nil),                   // 21: secureaudit.v1.Finding
+	(*LookupError)(nil),               // 22: secureaudit.v1.LookupError
+	(*AuthorizerSemantics)(nil),       // 23: secureaudit.v1.AuthorizerSemantics
+	(*Reasoning)(nil),                 // 24: secureaudit.v1.Reasoning
+	(*UnauditedObject)(nil),           // 25: secureaudit.v1.UnauditedObject
+	(*ChokePoint)(nil),                // 26: secureaudit.v1.ChokePoint
+	(*ControlTitle)(nil),              // 27: secureaudit.v1.ControlTitle
+	(*AksCluster)(nil),                // 28: secureaudit.v1.AksCluster
+	(*AcceptedFinding)(nil),           // 29: secureaudit.v1.AcceptedFinding
+	(*ReviewState)(nil),               // 30: secureaudit.v1.ReviewState
+	(*SubjectRef)(nil),                // 31: secureaudit.v1.SubjectRef
+	(*BindingRef)(nil),                // 32: secureaudit.v1.BindingRef
+	(*FindingRole)(nil),               // 33: secureaudit.v1.FindingRole
+	(*Scope)(nil),                     // 34: secureaudit.v1.Scope
+	(Severity)(0),                     // 35: secureaudit.v1.Severity
+	(*FindingBatch)(nil),              // 36: secureaudit.v1.FindingBatch
+	(*FleetReport)(nil),               // 37: secureaudit.v1.FleetReport
+	(*FleetCluster)(nil),              // 38: secureaudit.v1.FleetCluster
 }
 var file_secureaudit_v1_report_proto_depIdxs = []int32{
-	13, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
-	14, // 1: secureaudit.v1.Report.source:type_name -> secureaudit.v1.SnapshotSource
-	15, // 2: secureaudit.v1.Report.counts:type_name -> secureaudit.v1.ObjectCounts
-	12, // 3: secureaudit.v1.Report.skipped:type_name -> secureaudit.v1.Report.SkippedEntry
-	16, // 4: secureaudit.v1.Report.summary:type_name -> secureaudit.v1.SeverityCounts
-	17, // 5: secureaudit.v1.Report.findings:type_name -> secureaudit.v1.Finding
-	17, // 6: secureaudit.v1.Report.infrastructure_findings:type_name -> secureaudit.v1.Finding
-	18, // 7: secureaudit.v1.Report.directory_errors:type_name -> secureaudit.v1.LookupError
+	17, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
+	18, // 1: secureaudit.v1.Report.source:type_name -> secureaudit.v1.SnapshotSource
+	19, // 2: secureaudit.v1.Report.counts:type_name -> secureaudit.v1.ObjectCounts
+	16, // 3: secureaudit.v1.Report.skipped:type_name -> secureaudit.v1.Report.SkippedEntry
+	20, // 4: secureaudit.v1.Report.summary:type_name -> secureaudit.v1.SeverityCounts
+	21, // 5: secureaudit.v1.Report.findings:type_name -> secureaudit.v1.Finding
+	21, // 6: secureaudit.v1.Report.infrastructure_findings:type_name -> secureaudit.v1.Finding
+	22, // 7: secureaudit.v1.Report.directory_errors:type_name -> secureaudit.v1.LookupError
 	2,  // 8: secureaudit.v1.Report.access_review:type_name -> secureaudit.v1.ReviewSubject
 	5,  // 9: secureaudit.v1.Report.history:type_name -> secureaudit.v1.AuditHistory
-	19, // 10: secureaudit.v1.Report.semantics:type_name -> secureaudit.v1.AuthorizerSemantics
-	20, // 11: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
-	21, // 12: secureaudit.v1.Report.unaudited_objects:type_name -> secureaudit.v1.UnauditedObject
-	22, // 13: secureaudit.v1.Report.choke_points:type_name -> secureaudit.v1.ChokePoint
-	23, // 14: secureaudit.v1.Report.controls:type_name -> secureaudit.v1.ControlTitle
-	24, // 15: secureaudit.v1.Report.aks_cluster:type_name -> secureaudit.v1.AksCluster
-	25, // 16: secureaudit.v1.Report.accepted_risks:type_name -> secureaudit.v1.AcceptedFinding
-	25, // 17: secureaudit.v1.Report.returned_risks:type_name -> secureaudit.v1.AcceptedFinding
-	26, // 18: secureaudit.v1.Report.review:type_name -> secureaudit.v1.ReviewState
-	27, // 19: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
+	23, // 10: secureaudit.v1.Report.semantics:type_name -> secureaudit.v1.AuthorizerSemantics
+	24, // 11: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
+	25, // 12: secureaudit.v1.Report.unaudited_objects:type_name -> secureaudit.v1.UnauditedObject
+	26, // 13: secureaudit.v1.Report.choke_points:type_name -> secureaudit.v1.ChokePoint
+	27, // 14: secureaudit.v1.Report.controls:type_name -> secureaudit.v1.ControlTitle
+	28, // 15: secureaudit.v1.Report.aks_cluster:type_name -> secureaudit.v1.AksCluster
+	29, // 16: secureaudit.v1.Report.accepted_risks:type_name -> secureaudit.v1.AcceptedFinding
+	29, // 17: secureaudit.v1.Report.returned_risks:type_name -> secureaudit.v1.AcceptedFinding
+	30, // 18: secureaudit.v1.Report.review:type_name -> secureaudit.v1.ReviewState
+	31, // 19: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
 	3,  // 20: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
 	4,  // 21: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
 	4,  // 22: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
 	4,  // 23: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
-	28, // 24: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
-	29, // 25: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
-	30, // 26: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
-	13, // 27: secureaudit.v1.Person.activated_until:type_name -> google.protobuf.Timestamp
-	13, // 28: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
+	32, // 24: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
+	33, // 25: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
+	34, // 26: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
+	17, // 27: secureaudit.v1.Person.activated_until:type_name -> google.protobuf.Timestamp
+	17, // 28: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
 	6,  // 29: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
-	17, // 30: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
-	31, // 31: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
-	31, // 32: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
+	21, // 30: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
+	35, // 31: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
+	35, // 32: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
 	8,  // 33: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
-	32, // 34: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
+	36, // 34: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
 	1,  // 35: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
 	0,  // 36: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
 	0,  // 37: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
-	33, // 38: secureaudit.v1.RenderFleetRequest.fleet:type_name -> secureaudit.v1.FleetReport
+	37, // 38: secureaudit.v1.RenderFleetRequest.fleet:type_name -> secureaudit.v1.FleetReport
 	0,  // 39: secureaudit.v1.RenderFleetRequest.formats:type_name -> secureaudit.v1.ReportFormat
 	0,  // 40: secureaudit.v1.RenderFleetResponse.format:type_name -> secureaudit.v1.ReportFormat
-	7,  // 41: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
-	10, // 42: secureaudit.v1.ReportService.RenderFleet:input_type -> secureaudit.v1.RenderFleetRequest
-	9,  // 43: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
-	11, // 44: secureaudit.v1.ReportService.RenderFleet:output_type -> secureaudit.v1.RenderFleetResponse
-	43, // [43:45] is the sub-list for method output_type
-	41, // [41:43] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	13, // 41: secureaudit.v1.RenderFleetStreamRequest.header:type_name -> secureaudit.v1.RenderFleetHeader
+	14, // 42: secureaudit.v1.RenderFleetStreamRequest.clusters:type_name -> secureaudit.v1.FleetClusterBatch
+	37, // 43: secureaudit.v1.RenderFleetHeader.fleet:type_name -> secureaudit.v1.FleetReport
+	0,  // 44: secureaudit.v1.RenderFleetHeader.formats:type_name -> secureaudit.v1.ReportFormat
+	38, // 45: secureaudit.v1.FleetClusterBatch.clusters:type_name -> secureaudit.v1.FleetCluster
+	0,  // 46: secureaudit.v1.RenderFleetStreamResponse.format:type_name -> secureaudit.v1.ReportFormat
+	7,  // 47: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
+	10, // 48: secureaudit.v1.ReportService.RenderFleet:input_type -> secureaudit.v1.RenderFleetRequest
+	12, // 49: secureaudit.v1.ReportService.RenderFleetStream:input_type -> secureaudit.v1.RenderFleetStreamRequest
+	9,  // 50: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
+	11, // 51: secureaudit.v1.ReportService.RenderFleet:output_type -> secureaudit.v1.RenderFleetResponse
+	15, // 52: secureaudit.v1.ReportService.RenderFleetStream:output_type -> secureaudit.v1.RenderFleetStreamResponse
+	50, // [50:53] is the sub-list for method output_type
+	47, // [47:50] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_report_proto_init() }
@@ -1460,13 +1747,17 @@ func file_secureaudit_v1_report_proto_init() {
 		(*RenderRequest_Header)(nil),
 		(*RenderRequest_Findings)(nil),
 	}
+	file_secureaudit_v1_report_proto_msgTypes[11].OneofWrappers = []any{
+		(*RenderFleetStreamRequest_Header)(nil),
+		(*RenderFleetStreamRequest_Clusters)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_report_proto_rawDesc), len(file_secureaudit_v1_report_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,8 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ReportService_Render_FullMethodName      = "/secureaudit.v1.ReportService/Render"
-	ReportService_RenderFleet_FullMethodName = "/secureaudit.v1.ReportService/RenderFleet"
+	ReportService_Render_FullMethodName            = "/secureaudit.v1.ReportService/Render"
+	ReportService_RenderFleet_FullMethodName       = "/secureaudit.v1.ReportService/RenderFleet"
+	ReportService_RenderFleetStream_FullMethodName = "/secureaudit.v1.ReportService/RenderFleetStream"
 )
 
 // ReportServiceClient is the client API for ReportService service.
@@ -33,9 +34,17 @@ type ReportServiceClient interface {
 	// Render receives a header and the findings in batches, then streams each
 	// requested document in chunks.
 	Render(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[RenderRequest, RenderResponse], error)
+	// Deprecated: Do not use.
 	// RenderFleet renders the fleet report (Markdown, HTML) from the fleet
-	// view the orchestrator gathered, streaming each document in chunks.
+	// view the orchestrator gathered, streaming each document in chunks. The
+	// whole view is one message, so a fleet over the message limit cannot be
+	// sent: RenderFleetStream replaces it (kept for callers built before).
 	RenderFleet(ctx context.Context, in *RenderFleetRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RenderFleetResponse], error)
+	// RenderFleetStream renders the fleet report as RenderFleet does, for a
+	// fleet of any size: it receives a header, then the clusters in batches
+	// (as Render receives findings), and streams each requested document in
+	// chunks.
+	RenderFleetStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[RenderFleetStreamRequest, RenderFleetStreamResponse], error)
 }
 
 type reportServiceClient struct {
@@ -59,6 +68,7 @@ func (c *reportServiceClient) Render(ctx context.Context, opts ...grpc.CallOptio
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ReportService_RenderClient = grpc.BidiStreamingClient[RenderRequest, RenderResponse]
 
+// Deprecated: Do not use.
 func (c *reportServiceClient) RenderFleet(ctx context.Context, in *RenderFleetRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RenderFleetResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &ReportService_ServiceDesc.Streams[1], ReportService_RenderFleet_FullMethodName, cOpts...)
@@ -78,6 +88,19 @@ func (c *reportServiceClient) RenderFleet(ctx context.Context, in *RenderFleetRe
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ReportService_RenderFleetClient = grpc.ServerStreamingClient[RenderFleetResponse]
 
+func (c *reportServiceClient) RenderFleetStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[RenderFleetStreamRequest, RenderFleetStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ReportService_ServiceDesc.Streams[2], ReportService_RenderFleetStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[RenderFleetStreamRequest, RenderFleetStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReportService_RenderFleetStreamClient = grpc.BidiStreamingClient[RenderFleetStreamRequest, RenderFleetStreamResponse]
+
 // ReportServiceServer is the server API for ReportService service.
 // All implementations must embed UnimplementedReportServiceServer
 // for forward compatibility.
@@ -88,9 +111,17 @@ type ReportServiceServer interface {
 	// Render receives a header and the findings in batches, then streams each
 	// requested document in chunks.
 	Render(grpc.BidiStreamingServer[RenderRequest, RenderResponse]) error
+	// Deprecated: Do not use.
 	// RenderFleet renders the fleet report (Markdown, HTML) from the fleet
-	// view the orchestrator gathered, streaming each document in chunks.
+	// view the orchestrator gathered, streaming each document in chunks. The
+	// whole view is one message, so a fleet over the message limit cannot be
+	// sent: RenderFleetStream replaces it (kept for callers built before).
 	RenderFleet(*RenderFleetRequest, grpc.ServerStreamingServer[RenderFleetResponse]) error
+	// RenderFleetStream renders the fleet report as RenderFleet does, for a
+	// fleet of any size: it receives a header, then the clusters in batches
+	// (as Render receives findings), and streams each requested document in
+	// chunks.
+	RenderFleetStream(grpc.BidiStreamingServer[RenderFleetStreamRequest, RenderFleetStreamResponse]) error
 	mustEmbedUnimplementedReportServiceServer()
 }
 
@@ -106,6 +137,9 @@ func (UnimplementedReportServiceServer) Render(grpc.BidiStreamingServer[RenderRe
 }
 func (UnimplementedReportServiceServer) RenderFleet(*RenderFleetRequest, grpc.ServerStreamingServer[RenderFleetResponse]) error {
 	return status.Error(codes.Unimplemented, "method RenderFleet not implemented")
+}
+func (UnimplementedReportServiceServer) RenderFleetStream(grpc.BidiStreamingServer[RenderFleetStreamRequest, RenderFleetStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method RenderFleetStream not implemented")
 }
 func (UnimplementedReportServiceServer) mustEmbedUnimplementedReportServiceServer() {}
 func (UnimplementedReportServiceServer) testEmbeddedByValue()                       {}
@@ -146,6 +180,13 @@ func _ReportService_RenderFleet_Handler(srv interface{}, stream grpc.ServerStrea
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ReportService_RenderFleetServer = grpc.ServerStreamingServer[RenderFleetResponse]
 
+func _ReportService_RenderFleetStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ReportServiceServer).RenderFleetStream(&grpc.GenericServerStream[RenderFleetStreamRequest, RenderFleetStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ReportService_RenderFleetStreamServer = grpc.BidiStreamingServer[RenderFleetStreamRequest, RenderFleetStreamResponse]
+
 // ReportService_ServiceDesc is the grpc.ServiceDesc for ReportService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -164,6 +205,12 @@ var ReportService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "RenderFleet",
 			Handler:       _ReportService_RenderFleet_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "RenderFleetStream",
+			Handler:       _ReportService_RenderFleetStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "secureaudit/v1/report.proto",

@@ -56,6 +56,8 @@ spec:
       callers: [spiffe://secureaudit.local/ns/secureaudit/sa/orchestrator]
     - name: /secureaudit.v1.ReportService/RenderFleet
       callers: [spiffe://secureaudit.local/ns/secureaudit/sa/orchestrator]
+    - name: /secureaudit.v1.ReportService/RenderFleetStream
+      callers: [spiffe://secureaudit.local/ns/secureaudit/sa/orchestrator]
   credential: {kind: none}
 `
 

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -41,8 +42,9 @@ const DefaultOverdueAfter = 5 * time.Minute
 const defaultWorst = 5
 
 // WithMessageLimit bounds the fleet view (GetFleetSummary's response) and
-// the fleet report's request to the report-agent to n bytes instead of
-// rpc.MaxMessageSize, the most any message may carry on the platform.
+// each message of the fleet report to the report-agent (its batches of
+// clusters) to n bytes instead of rpc.MaxMessageSize, the most any message
+// may carry on the platform.
 func WithMessageLimit(n int) Option { return func(s *Server) { s.messageLimit = n } }
 
 func (s *Server) limit() int {
@@ -70,6 +72,36 @@ func (s *Server) GetFleetSummary(ctx context.Context, req *secureauditv1.GetFlee
 		return nil, s.tooLarge("the fleet view", len(resp.GetClusters()), size)
 	}
 	return resp, nil
+}
+
+// StreamFleetSummary sends the fleet view as GetFleetSummary returns it,
+// in bounded messages: the header (the view without its clusters, and
+// their number), then the clusters in batches of at most fleetBatch and
+// fleetBatchBytes or the message limit. Only a cluster larger than a
+// message alone is refused (ResourceExhausted), naming it.
+func (s *Server) StreamFleetSummary(req *secureauditv1.StreamFleetSummaryRequest, stream grpc.ServerStreamingServer[secureauditv1.StreamFleetSummaryResponse]) error {
+	ctx := stream.Context()
+	sum, err := s.fleetSummary(ctx, req.GetRequest())
+	if err != nil {
+		return err
+	}
+	clusters := sum.GetClusters()
+	batches, err := s.batches(len(clusters), func(i int) (string, int) { return clusters[i].GetCluster().GetName(), proto.Size(clusters[i]) }, "the fleet view")
+	if err != nil {
+		return err
+	}
+	sum.Clusters = nil
+	header := &secureauditv1.FleetSummaryHeader{Summary: sum, ClusterCount: uint32(len(clusters))}
+	if err := stream.Send(&secureauditv1.StreamFleetSummaryResponse{Part: &secureauditv1.StreamFleetSummaryResponse_Header{Header: header}}); err != nil {
+		return err
+	}
+	for _, b := range batches {
+		batch := &secureauditv1.ClusterSummaryBatch{Clusters: clusters[b[0]:b[1]]}
+		if err := stream.Send(&secureauditv1.StreamFleetSummaryResponse{Part: &secureauditv1.StreamFleetSummaryResponse_Clusters{Clusters: batch}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fleetSummary is GetFleetSummary without the bound on its size.

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -9,15 +10,16 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
 
-// Renderer is the report-agent's RenderFleet, which renders the fleet
-// report (secureauditv1.ReportServiceClient has it).
+// Renderer is the report-agent's RenderFleetStream, which renders the
+// fleet report (secureauditv1.ReportServiceClient has it).
 type Renderer interface {
-	RenderFleet(ctx context.Context, in *secureauditv1.RenderFleetRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[secureauditv1.RenderFleetResponse], error)
+	RenderFleetStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[secureauditv1.RenderFleetStreamRequest, secureauditv1.RenderFleetStreamResponse], error)
 }
 
 // WithRenderer serves GetFleetReport, rendered by r (the report-agent);
@@ -28,10 +30,19 @@ func WithRenderer(r Renderer) Option { return func(s *Server) { s.renderer = r }
 // report's trend shows unless the request says.
 const defaultTrend = 10
 
-// GetFleetReport gathers the fleet view with each cluster's trend, has the
-// report-agent render it, and streams the documents on as they arrive. A
-// fleet larger than a message may carry is refused (ResourceExhausted),
-// naming its size.
+// The fleet report's clusters travel to the report-agent in batches of at
+// most fleetBatch clusters (the contract's bound on FleetClusterBatch) and
+// fleetBatchBytes bytes, or the message limit when that is lower.
+const (
+	fleetBatch      = 500
+	fleetBatchBytes = 4 << 20
+)
+
+// GetFleetReport gathers the fleet view with each cluster's trend, streams
+// it to the report-agent (a header, then the clusters in batches, each
+// message within the message limit), and streams the documents on as they
+// arrive. A fleet of any size is rendered; only a single cluster larger
+// than a message may carry is refused (ResourceExhausted), naming it.
 func (s *Server) GetFleetReport(req *secureauditv1.GetFleetReportRequest, stream grpc.ServerStreamingServer[secureauditv1.GetFleetReportResponse]) error {
 	ctx := stream.Context()
 	if s.renderer == nil {
@@ -45,17 +56,47 @@ func (s *Server) GetFleetReport(req *secureauditv1.GetFleetReportRequest, stream
 	if err != nil {
 		return err
 	}
-	// The fleet travels to the report-agent in one message: one larger
-	// than a message may carry is refused here, naming its size, rather
-	// than by the transport.
-	in := &secureauditv1.RenderFleetRequest{Fleet: FleetReport(sum, req.GetLabels(), trend), Formats: req.GetFormats()}
-	if size := proto.Size(in); size > s.limit() {
-		return s.tooLarge("the fleet report", len(in.GetFleet().GetClusters()), size)
+	fleet := FleetReport(sum, req.GetLabels(), trend)
+	batches, err := s.fleetBatches(fleet.GetClusters())
+	if err != nil {
+		return err
 	}
-	docs, err := s.renderer.RenderFleet(ctx, in)
+	// Everything is sent before anything is received: the report-agent
+	// renders once it holds the whole fleet.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	docs, err := s.renderer.RenderFleetStream(ctx)
 	if err != nil {
 		return s.agentError(ctx, err)
 	}
+	sent := 0
+	send := func(m *secureauditv1.RenderFleetStreamRequest) error {
+		sent += proto.Size(m)
+		if err := docs.Send(m); err != nil {
+			if errors.Is(err, io.EOF) {
+				// The agent ended the stream: its status says why.
+				_, err = docs.Recv()
+			}
+			return s.agentError(ctx, err)
+		}
+		return nil
+	}
+	clusters := fleet.GetClusters()
+	fleet.Clusters = nil
+	header := &secureauditv1.RenderFleetHeader{Fleet: fleet, Formats: req.GetFormats(), ClusterCount: uint32(len(clusters))}
+	if err := send(&secureauditv1.RenderFleetStreamRequest{Part: &secureauditv1.RenderFleetStreamRequest_Header{Header: header}}); err != nil {
+		return err
+	}
+	for _, b := range batches {
+		batch := &secureauditv1.FleetClusterBatch{Clusters: clusters[b[0]:b[1]]}
+		if err := send(&secureauditv1.RenderFleetStreamRequest{Part: &secureauditv1.RenderFleetStreamRequest_Clusters{Clusters: batch}}); err != nil {
+			return err
+		}
+	}
+	if err := docs.CloseSend(); err != nil {
+		return s.agentError(ctx, err)
+	}
+	s.log.InfoContext(ctx, "fleet report sent to the report-agent", "clusters", len(clusters), "batches", len(batches), "bytes", sent)
 	open := false
 	for {
 		chunk, err := docs.Recv()
@@ -74,6 +115,44 @@ func (s *Server) GetFleetReport(req *secureauditv1.GetFleetReportRequest, stream
 		return s.agentError(ctx, errors.New("the report-agent ended the fleet report without its last chunk"))
 	}
 	return nil
+}
+
+// fleetBatches splits clusters into batches, as [start, end) pairs, of at
+// most fleetBatch clusters each, and of at most fleetBatchBytes (or the
+// message limit, when lower) as a RenderFleetStreamRequest. A cluster that
+// does not fit a message alone is refused, naming it and its size.
+func (s *Server) fleetBatches(clusters []*secureauditv1.FleetCluster) ([][2]int, error) {
+	return s.batches(len(clusters), func(i int) (string, int) { return clusters[i].GetName(), proto.Size(clusters[i]) }, "the fleet report")
+}
+
+// batches splits n clusters, whose names and encoded sizes size gives, into
+// batches as fleetBatches does, for what (a message wrapping a repeated
+// field of number 820 in a oneof field of a two-byte number).
+func (s *Server) batches(n int, size func(i int) (string, int), what string) ([][2]int, error) {
+	// The message and the batch wrap the clusters in two length-delimited
+	// fields of two-byte tags: at most 2+5 bytes each.
+	const wrap = 2 * (2 + binary.MaxVarintLen32)
+	budget := min(fleetBatchBytes, s.limit()) - wrap
+	var out [][2]int
+	for start := 0; start < n; {
+		end, total := start, 0
+		for end < n && end-start < fleetBatch {
+			name, m := size(end)
+			m += protowire.SizeTag(820) + protowire.SizeVarint(uint64(m))
+			if total+m > budget {
+				if end == start {
+					return nil, status.Errorf(codes.ResourceExhausted, "cluster %s of %s alone would be a message of %d bytes, over the %d bytes a message may carry: "+
+						"ask for fewer worst findings or a shorter trend", name, what, m+wrap, s.limit())
+				}
+				break
+			}
+			total += m
+			end++
+		}
+		out = append(out, [2]int{start, end})
+		start = end
+	}
+	return out, nil
 }
 
 // agentError reports a failed rendering as Unavailable with the

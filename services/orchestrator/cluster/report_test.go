@@ -29,23 +29,45 @@ import (
 	"secureaudit.dev/services/orchestrator/store"
 )
 
-// recordingAgent is a report-agent that keeps the RenderFleet request it
-// received and answers each format with a document naming it, in two
+// recordingAgent is a report-agent that keeps the fleet RenderFleetStream
+// received (the header's fleet with the batches' clusters) and the size of
+// each message, and answers each format with a document naming it, in two
 // chunks. (The real rendering is tested in the report-agent module and end
 // to end through the cli.)
 type recordingAgent struct {
 	secureauditv1.UnimplementedReportServiceServer
-	mu  sync.Mutex
-	got *secureauditv1.RenderFleetRequest
+	mu    sync.Mutex
+	got   *secureauditv1.FleetReport
+	sizes []int
 }
 
-func (a *recordingAgent) RenderFleet(req *secureauditv1.RenderFleetRequest, stream grpc.ServerStreamingServer[secureauditv1.RenderFleetResponse]) error {
+func (a *recordingAgent) RenderFleetStream(stream grpc.BidiStreamingServer[secureauditv1.RenderFleetStreamRequest, secureauditv1.RenderFleetStreamResponse]) error {
+	var (
+		fleet   *secureauditv1.FleetReport
+		formats []secureauditv1.ReportFormat
+		sizes   []int
+	)
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		sizes = append(sizes, proto.Size(req))
+		if h := req.GetHeader(); h != nil {
+			fleet, formats = proto.Clone(h.GetFleet()).(*secureauditv1.FleetReport), h.GetFormats()
+			continue
+		}
+		fleet.Clusters = append(fleet.Clusters, req.GetClusters().GetClusters()...)
+	}
 	a.mu.Lock()
-	a.got = proto.Clone(req).(*secureauditv1.RenderFleetRequest)
+	a.got, a.sizes = fleet, sizes
 	a.mu.Unlock()
-	for _, f := range req.GetFormats() {
-		for i, part := range []string{fmt.Sprintf("%s of %d ", f, len(req.GetFleet().GetClusters())), "clusters"} {
-			if err := stream.Send(&secureauditv1.RenderFleetResponse{Format: f, Data: []byte(part), Last: i == 1}); err != nil {
+	for _, f := range formats {
+		for i, part := range []string{fmt.Sprintf("%s of %d ", f, len(fleet.GetClusters())), "clusters"} {
+			if err := stream.Send(&secureauditv1.RenderFleetStreamResponse{Format: f, Data: []byte(part), Last: i == 1}); err != nil {
 				return err
 			}
 		}
@@ -130,7 +152,7 @@ func testFleetReport(t *testing.T, db *storage.DB) {
 		t.Errorf("documents %v: %q", order, docs)
 	}
 	agent.mu.Lock()
-	got := agent.got.GetFleet()
+	got := agent.got
 	agent.mu.Unlock()
 	if len(got.GetClusters()) != 1 || got.GetClusters()[0].GetName() != "aks-prod" {
 		t.Fatalf("rendered clusters %v, want aks-prod only (environment=prod)", got.GetClusters())
@@ -162,7 +184,7 @@ func testFleetReport(t *testing.T, db *storage.DB) {
 		t.Fatal(err)
 	}
 	agent.mu.Lock()
-	for _, cl := range agent.got.GetFleet().GetClusters() {
+	for _, cl := range agent.got.GetClusters() {
 		if len(cl.GetTrend()) != 3 {
 			t.Errorf("%s: trend of %d audits, want 3", cl.GetName(), len(cl.GetTrend()))
 		}
@@ -202,11 +224,14 @@ func fleetReport(ctx context.Context, c secureauditv1.ClusterServiceClient, req 
 	}
 }
 
-// TestFleetMessageLimit: a fleet view or fleet report larger than a
-// message may carry is refused with ResourceExhausted naming its size and
-// what to narrow, before anything is sent (the report-agent is not
-// called), and a narrower one within the bound is served. The bound is
-// set just under the sizes this fleet measures with the platform's.
+// TestFleetMessageLimit: a fleet view larger than a message may carry is
+// refused with ResourceExhausted naming its size and what to narrow, and a
+// narrower one within the bound is served. A fleet report larger than a
+// message is sent to the report-agent in batches of clusters, each message
+// within the bound, and arrives whole: the same fleet as one batch carries
+// under the platform's bound. Only a cluster that does not fit a message
+// alone is refused, before the report-agent is called. The bounds are set
+// just under the sizes this fleet measures with the platform's.
 func TestFleetMessageLimit(t *testing.T) { storagetest.Run(t, testFleetMessageLimit) }
 
 func testFleetMessageLimit(t *testing.T, db *storage.DB) {
@@ -264,9 +289,12 @@ func testFleetMessageLimit(t *testing.T, db *storage.DB) {
 		t.Fatal(err)
 	}
 	agent.mu.Lock()
-	report := proto.Size(agent.got)
-	agent.got = nil
+	oneBatch, sizes := agent.got, agent.sizes
+	agent.got, agent.sizes = nil, nil
 	agent.mu.Unlock()
+	if len(sizes) != 2 || len(oneBatch.GetClusters()) != 2 {
+		t.Fatalf("under the platform's bound: %d messages (want the header and one batch), %d clusters", len(sizes), len(oneBatch.GetClusters()))
+	}
 
 	viewLimit := proto.Size(whole) - 1
 	limited := serveWith(cluster.WithMessageLimit(viewLimit))
@@ -278,19 +306,146 @@ func testFleetMessageLimit(t *testing.T, db *storage.DB) {
 	if resp, err := limited.GetFleetSummary(ctx, &secureauditv1.GetFleetSummaryRequest{Labels: map[string]string{"environment": "dev"}}); err != nil || len(resp.GetClusters()) != 1 {
 		t.Errorf("fleet view of one cluster within the bound: %v, %v", resp, err)
 	}
+	// The streamed view of the same fleet: every message within the bound,
+	// the view whole, the same as the one message under the platform's.
+	streamed, sizes, err := streamFleetSummary(ctx, limited, &secureauditv1.GetFleetSummaryRequest{})
+	if err != nil {
+		t.Fatalf("StreamFleetSummary over one message of %d bytes: %v", viewLimit, err)
+	}
+	if len(sizes) != 3 {
+		t.Errorf("StreamFleetSummary: %d messages, want the header and two batches", len(sizes))
+	}
+	for i, n := range sizes {
+		if n > viewLimit {
+			t.Errorf("StreamFleetSummary message %d is %d bytes, over the bound of %d", i, n, viewLimit)
+		}
+	}
+	if diff := cmp.Diff(whole, streamed, protocmp.Transform()); diff != "" {
+		t.Errorf("the streamed fleet view differs from GetFleetSummary's (-one +streamed):\n%s", diff)
+	}
+	if _, _, err := streamFleetSummary(ctx, serveWith(cluster.WithMessageLimit(100)), &secureauditv1.GetFleetSummaryRequest{}); status.Code(err) != codes.ResourceExhausted ||
+		!strings.Contains(status.Convert(err).Message(), "cluster aks-dev of the fleet view alone would be a message of") {
+		t.Errorf("StreamFleetSummary with a cluster over the bound: %v, want ResourceExhausted naming aks-dev", err)
+	}
 
-	limited = serveWith(cluster.WithMessageLimit(report - 1))
+	// The bound just under the one batch of both clusters: two batches.
+	reportLimit := sizes[1] - 1
+	limited = serveWith(cluster.WithMessageLimit(reportLimit))
+	docs, _, err := fleetReport(ctx, limited, &secureauditv1.GetFleetReportRequest{Formats: md})
+	if err != nil {
+		t.Fatalf("fleet report over one message of %d bytes: %v", reportLimit, err)
+	}
+	if got := docs[md[0]]; got != "REPORT_FORMAT_MARKDOWN of 2 clusters" {
+		t.Errorf("fleet report over one message: %q", got)
+	}
+	agent.mu.Lock()
+	if len(agent.sizes) != 3 {
+		t.Errorf("fleet report over one message: %d messages, want the header and two batches", len(agent.sizes))
+	}
+	for i, n := range agent.sizes {
+		if n > reportLimit {
+			t.Errorf("message %d to the report-agent is %d bytes, over the bound of %d", i, n, reportLimit)
+		}
+	}
+	if diff := cmp.Diff(oneBatch, agent.got, protocmp.Transform()); diff != "" {
+		t.Errorf("the fleet in batches differs from the fleet in one batch (-one +batches):\n%s", diff)
+	}
+	agent.got = nil
+	agent.mu.Unlock()
+
+	// A bound no cluster fits: refused, naming the cluster, nothing sent.
+	limited = serveWith(cluster.WithMessageLimit(100))
 	_, _, err = fleetReport(ctx, limited, &secureauditv1.GetFleetReportRequest{Formats: md})
-	want = fmt.Sprintf("the fleet report of 2 clusters would be a message of %d bytes, over the %d bytes", report, report-1)
+	want = "cluster aks-dev of the fleet report alone would be a message of "
 	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), want) {
-		t.Errorf("fleet report over the bound: %v, want ResourceExhausted %q", err, want)
+		t.Errorf("fleet report of a cluster over the bound: %v, want ResourceExhausted %q", err, want)
 	}
 	agent.mu.Lock()
 	if agent.got != nil {
-		t.Errorf("the report-agent was asked to render a fleet over the bound")
+		t.Errorf("the report-agent was asked to render a fleet with a cluster over the bound")
 	}
 	agent.mu.Unlock()
-	if docs, _, err := fleetReport(ctx, limited, &secureauditv1.GetFleetReportRequest{Formats: md, Labels: map[string]string{"environment": "dev"}}); err != nil || len(docs) != 1 {
-		t.Errorf("fleet report of one cluster within the bound: %v, %v", docs, err)
+}
+
+// refusingAgent is a report-agent that reads the fleet report's header and
+// refuses the rest, as the real one refuses a malformed stream.
+type refusingAgent struct {
+	secureauditv1.UnimplementedReportServiceServer
+}
+
+func (refusingAgent) RenderFleetStream(stream grpc.BidiStreamingServer[secureauditv1.RenderFleetStreamRequest, secureauditv1.RenderFleetStreamResponse]) error {
+	if _, err := stream.Recv(); err != nil {
+		return err
 	}
+	return status.Error(codes.InvalidArgument, "invalid input: expected 2 clusters, received more")
+}
+
+// TestFleetReportAgentRefuses: when the report-agent ends the stream with an
+// error while the orchestrator is still sending batches, GetFleetReport
+// answers Unavailable with the agent's own message, not a bare EOF.
+func TestFleetReportAgentRefuses(t *testing.T) { storagetest.Run(t, testFleetReportAgentRefuses) }
+
+func testFleetReportAgentRefuses(t *testing.T, db *storage.DB) {
+	ctx := context.Background()
+	p := rpctest.NewPKI(t)
+	var err error
+	if p.Callers, err = authz.ParseCallers("callers.yaml", []byte(policy)); err != nil {
+		t.Fatal(err)
+	}
+	agentManifest, err := scopes.Manifest(identity.ReportAgent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentAddr := p.Serve(t, identity.ReportAgent, agentManifest, func(s *grpc.Server) { secureauditv1.RegisterReportServiceServer(s, refusingAgent{}) })
+	renderer := secureauditv1.NewReportServiceClient(p.Dial(t, agentAddr, identity.ReportAgent, identity.Orchestrator))
+	manifest, err := scopes.Manifest(identity.Orchestrator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(db)
+	// Batches of one cluster each (the bound just over one), many of them.
+	srv := cluster.NewServer(st, rpctest.Logger(t), cluster.WithFleet(st), cluster.WithRenderer(renderer), cluster.WithMessageLimit(400))
+	addr := p.Serve(t, identity.Orchestrator, manifest, func(s *grpc.Server) { secureauditv1.RegisterClusterServiceServer(s, srv) })
+	c := secureauditv1.NewClusterServiceClient(p.Dial(t, addr, identity.Orchestrator, identity.CLI))
+	for i := range 50 {
+		name := fmt.Sprintf("aks-%02d", i)
+		cl := &secureauditv1.Cluster{Name: name, AgentAddress: name + ".internal:8441", AgentSpiffeId: "spiffe://secureaudit.local/ns/secureaudit/sa/rbac-agent"}
+		if _, err := c.RegisterCluster(ctx, &secureauditv1.RegisterClusterRequest{Cluster: cl}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, err = fleetReport(ctx, c, &secureauditv1.GetFleetReportRequest{Formats: []secureauditv1.ReportFormat{secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN}})
+	want := "report-agent: render the fleet report: invalid input: expected 2 clusters, received more"
+	if status.Code(err) != codes.Unavailable || status.Convert(err).Message() != want {
+		t.Errorf("GetFleetReport with a refusing report-agent: %v, want Unavailable %q", err, want)
+	}
+}
+
+// streamFleetSummary reads StreamFleetSummary into one response, and the
+// size of each message.
+func streamFleetSummary(ctx context.Context, c secureauditv1.ClusterServiceClient, req *secureauditv1.GetFleetSummaryRequest) (*secureauditv1.GetFleetSummaryResponse, []int, error) {
+	stream, err := c.StreamFleetSummary(ctx, &secureauditv1.StreamFleetSummaryRequest{Request: req})
+	if err != nil {
+		return nil, nil, err
+	}
+	var (
+		sum   *secureauditv1.GetFleetSummaryResponse
+		sizes []int
+	)
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		sizes = append(sizes, proto.Size(resp))
+		if h := resp.GetHeader(); h != nil {
+			sum = h.GetSummary()
+			continue
+		}
+		sum.Clusters = append(sum.Clusters, resp.GetClusters().GetClusters()...)
+	}
+	return sum, sizes, nil
 }

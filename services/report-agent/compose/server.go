@@ -31,6 +31,7 @@ const (
 	keyFindings       = "findings"
 	keyInfrastructure = "infrastructure_findings"
 	keyClusters       = "clusters"
+	keyBatches        = "batches"
 )
 
 // Server implements secureauditv1.ReportServiceServer.
@@ -79,19 +80,40 @@ func (s *Server) Render(stream grpc.BidiStreamingServer[secureauditv1.RenderRequ
 
 // RenderFleet renders the fleet report in each requested format (Markdown,
 // HTML) and streams the documents in request order, in chunks of at most
-// MaxChunk bytes, the last of each marked.
+// MaxChunk bytes, the last of each marked. Deprecated in the contract for
+// RenderFleetStream (the whole fleet in one message), still served.
 func (s *Server) RenderFleet(req *secureauditv1.RenderFleetRequest, stream grpc.ServerStreamingServer[secureauditv1.RenderFleetResponse]) error {
-	for _, f := range req.GetFormats() {
+	return s.renderFleet(req.GetFleet(), req.GetFormats(), func(r *secureauditv1.RenderResponse) error {
+		return stream.Send(&secureauditv1.RenderFleetResponse{Format: r.GetFormat(), Data: r.GetData(), Last: r.GetLast()})
+	})
+}
+
+// RenderFleetStream receives the fleet report's header, then its clusters
+// in batches until the client closes its side, checks that the announced
+// number of clusters arrived, and renders and streams the documents as
+// RenderFleet does: the same bytes for the same fleet.
+func (s *Server) RenderFleetStream(stream grpc.BidiStreamingServer[secureauditv1.RenderFleetStreamRequest, secureauditv1.RenderFleetStreamResponse]) error {
+	header, fleet, batches, err := receiveFleet(stream)
+	if err != nil {
+		return s.status(err)
+	}
+	s.log.Info("received fleet report", keyClusters, len(fleet.GetClusters()), keyBatches, batches)
+	return s.renderFleet(fleet, header.GetFormats(), func(r *secureauditv1.RenderResponse) error {
+		return stream.Send(&secureauditv1.RenderFleetStreamResponse{Format: r.GetFormat(), Data: r.GetData(), Last: r.GetLast()})
+	})
+}
+
+// renderFleet renders fleet in each format, in order, sending the chunks
+// through send.
+func (s *Server) renderFleet(fleet *secureauditv1.FleetReport, formats []secureauditv1.ReportFormat, send func(*secureauditv1.RenderResponse) error) error {
+	for _, f := range formats {
 		if !render.FleetSupported(f) {
 			return s.status(fmt.Errorf("%w: the fleet report is not rendered as %s", errInput, f))
 		}
 	}
-	send := func(r *secureauditv1.RenderResponse) error {
-		return stream.Send(&secureauditv1.RenderFleetResponse{Format: r.GetFormat(), Data: r.GetData(), Last: r.GetLast()})
-	}
-	for _, format := range req.GetFormats() {
+	for _, format := range formats {
 		w := &chunkWriter{format: format, send: send}
-		if err := render.WriteFleet(w, format, req.GetFleet()); err != nil {
+		if err := render.WriteFleet(w, format, fleet); err != nil {
 			if w.sendErr != nil {
 				return w.sendErr
 			}
@@ -100,9 +122,56 @@ func (s *Server) RenderFleet(req *secureauditv1.RenderFleetRequest, stream grpc.
 		if err := w.close(); err != nil {
 			return err
 		}
-		s.log.Info("rendered fleet report", keyFormat, format.String(), keyBytes, w.total, keyClusters, len(req.GetFleet().GetClusters()))
+		s.log.Info("rendered fleet report", keyFormat, format.String(), keyBytes, w.total, keyClusters, len(fleet.GetClusters()))
 	}
 	return nil
+}
+
+// receiveFleet reads RenderFleetStream's input into the header and the
+// assembled fleet, and counts the batches.
+func receiveFleet(stream grpc.BidiStreamingServer[secureauditv1.RenderFleetStreamRequest, secureauditv1.RenderFleetStreamResponse]) (*secureauditv1.RenderFleetHeader, *secureauditv1.FleetReport, int, error) {
+	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return nil, nil, 0, fmt.Errorf("%w: the stream ended before the fleet report's header", errInput)
+	}
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	header := first.GetHeader()
+	if header == nil {
+		return nil, nil, 0, fmt.Errorf("%w: the first message must be the fleet report's header", errInput)
+	}
+	for _, f := range header.GetFormats() {
+		if !render.FleetSupported(f) {
+			return nil, nil, 0, fmt.Errorf("%w: the fleet report is not rendered as %s", errInput, f)
+		}
+	}
+	fleet := proto.Clone(header.GetFleet()).(*secureauditv1.FleetReport)
+	want := int(header.GetClusterCount())
+	fleet.Clusters = make([]*secureauditv1.FleetCluster, 0, want)
+	batches := 0
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		batch := req.GetClusters()
+		if batch == nil {
+			return nil, nil, 0, fmt.Errorf("%w: the fleet report's header was sent twice", errInput)
+		}
+		batches++
+		if len(fleet.GetClusters())+len(batch.GetClusters()) > want {
+			return nil, nil, 0, fmt.Errorf("%w: expected %d clusters, received more", errInput, want)
+		}
+		fleet.Clusters = append(fleet.Clusters, batch.GetClusters()...)
+	}
+	if got := len(fleet.GetClusters()); got != want {
+		return nil, nil, 0, fmt.Errorf("%w: expected %d clusters, received %d", errInput, want, got)
+	}
+	return header, fleet, batches, nil
 }
 
 // receive reads the request stream into the header and the assembled report.
