@@ -849,8 +849,8 @@ var (
 	refImage = regexp.MustCompile(`!\[[^\]]*\]\[[^\]]*\]`)
 	refDef   = regexp.MustCompile(`(?m)^\s*\[[^\]]+\]:\s*(https?:)?//`)
 	// A URL whose parameter is a bracketed placeholder for the reader to
-	// fill: host.tld/path?q=[DATA], host/azure=[INFO].
-	placeholderURL = regexp.MustCompile(`[a-z0-9-]\.[a-z]{2,}/[^\s"]*="?\[[a-z_]{2,20}\]`)
+	// fill: host.tld/path?q=[DATA], host/azure=[INFO], host.tld?q=[USER DATA].
+	placeholderURL = regexp.MustCompile(`[a-z0-9-]\.[a-z]{2,}[/?][^\s"]*="?\[[a-z_][a-z_ ]{1,19}\]`)
 	// fragmentSep joins a text split into quoted pieces to be put back
 	// together ("htt","ps:","//w"): payload splitting.
 	fragmentSep = regexp.MustCompile(`"\s*,\s*"`)
@@ -863,28 +863,66 @@ const (
 	maxFragment  = 6
 )
 
-// splitRun reports whether lower holds minFragments short quoted pieces in
-// a row ("htt","ps:","//w"...). It allocates nothing, so JSON, full of ","
-// between longer keys and values, costs one pass.
+// splitRun reports whether lower holds minFragments quoted pieces in a
+// row, each of at most maxFragment bytes, separated by a comma with or
+// without spaces ("htt","ps:","//w"... or "htt", "ps:", ...). It allocates
+// nothing, so JSON, full of "," between longer keys and values, costs one
+// pass.
 func splitRun(lower string) bool {
-	run, prev := 0, -1
-	for i := 0; i < len(lower); {
-		j := strings.Index(lower[i:], "\",\"")
-		if j < 0 {
-			return false
+	run := 0      // short pieces in a row, ending before the separator at i
+	prevEnd := -1 // the opening quote of the piece after the last separator
+	for i := 0; i < len(lower); i++ {
+		if lower[i] != '"' {
+			continue
 		}
-		pos := i + j
-		if prev >= 0 && pos-prev-3 <= maxFragment {
+		end, ok := separator(lower, i)
+		if !ok {
+			continue
+		}
+		// The piece this separator closes: from the quote before it.
+		open := strings.LastIndexByte(lower[:i], '"')
+		switch {
+		case open < 0 || i-open-1 > maxFragment:
+			run = 0
+		case open == prevEnd:
 			run++
-			if run >= minFragments-1 {
+		default:
+			run = 1
+		}
+		prevEnd = end
+		if run >= minFragments-1 {
+			// The piece after the separator completes the run when it is
+			// short too.
+			if k := strings.IndexByte(lower[end+1:], '"'); k >= 0 && k <= maxFragment {
 				return true
 			}
-		} else {
-			run = 0
 		}
-		prev, i = pos, pos+3
+		i = end - 1
 	}
 	return false
+}
+
+func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+
+// separator reports whether a quote at i closes a piece followed by a
+// comma (spaces allowed around it) and the next piece's opening quote,
+// and where that quote is.
+func separator(lower string, i int) (int, bool) {
+	j := i + 1
+	for j < len(lower) && isSpace(lower[j]) {
+		j++
+	}
+	if j >= len(lower) || lower[j] != ',' {
+		return 0, false
+	}
+	j++
+	for j < len(lower) && isSpace(lower[j]) {
+		j++
+	}
+	if j >= len(lower) || lower[j] != '"' {
+		return 0, false
+	}
+	return j, true
 }
 
 func exfiltration(lower string) (string, bool) {
