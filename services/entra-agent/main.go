@@ -46,8 +46,13 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"directory snapshot file (protojson of secureaudit.v1.DirectorySnapshot); without it or -live, Resolve fails with FailedPrecondition (env "+dirEnv+")")
 	var live liveFlags
 	live.register(fs)
+	checkInterval := fs.Duration("self-check-interval", tenant.DefaultCheckInterval,
+		"with -live: how often the credential self-check (CC6.2) runs again at every AKS cluster the agent has read")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *checkInterval <= 0 {
+		return fmt.Errorf("-self-check-interval must be positive")
 	}
 	if *directoryPath != "" && live.enabled {
 		return fmt.Errorf("-directory and -live are exclusive: choose the snapshot file or the live tenant")
@@ -88,7 +93,7 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// -self-check-interval; the worst result is presented to the
 		// orchestrator, which records an alert on a violation (and refuses
 		// audits with -refuse-on-credential-violation).
-		monitor := tenant.NewMonitor(ts, declared, svc.Log, tenant.WithCheckInterval(live.checkInterval))
+		monitor := tenant.NewMonitor(ts, declared, svc.Log, tenant.WithCheckInterval(*checkInterval))
 		monitor.Check(ctx)
 		go monitor.Run(ctx) //nolint:errcheck // returns when ctx ends
 		svc.CredentialCheck = monitor.Presented
@@ -116,8 +121,6 @@ type liveFlags struct {
 	noInstanceDiscovery bool
 	// subscriptions are -subscriptions, comma-separated.
 	subscriptions string
-	// checkInterval is how often the credential self-check runs again.
-	checkInterval time.Duration
 }
 
 func (l *liveFlags) register(fs *flag.FlagSet) {
@@ -128,8 +131,6 @@ func (l *liveFlags) register(fs *flag.FlagSet) {
 		"the AKS cluster's ARM resource ID; role assignments on it, its resource group and subscription are reported; a request naming another cluster (the orchestrator sends a registered cluster's) is answered about that one (env "+env("cluster-resource-id")+")")
 	fs.StringVar(&l.subscriptions, "subscriptions", run.EnvOr(env("subscriptions"), ""),
 		"the Azure subscription IDs (comma-separated) whose AKS clusters a request may name; a request naming a cluster in another is refused with InvalidArgument; empty: any, bounded only by the credential's Azure role assignments (env "+env("subscriptions")+")")
-	fs.DurationVar(&l.checkInterval, "self-check-interval", tenant.DefaultCheckInterval,
-		"how often the credential self-check (CC6.2) runs again at every cluster the agent has read")
 	fs.StringVar(&l.cfg.GraphURL, "graph-url", run.EnvOr(env("graph-url"), tenant.DefaultGraphURL), "Microsoft Graph base URL (env "+env("graph-url")+")")
 	fs.StringVar(&l.cfg.ARMURL, "arm-url", run.EnvOr(env("arm-url"), tenant.DefaultARMURL), "Azure Resource Manager endpoint (env "+env("arm-url")+")")
 	fs.IntVar(&l.cfg.Concurrency, "concurrency", tenant.DefaultConcurrency, "Graph and ARM requests in flight at most")
@@ -152,9 +153,6 @@ func (l *liveFlags) source(log *slog.Logger) (*tenant.Source, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("azure credential: %w", err)
-	}
-	if l.checkInterval <= 0 {
-		return nil, fmt.Errorf("-self-check-interval must be positive")
 	}
 	cfg := l.cfg
 	for _, sub := range strings.Split(l.subscriptions, ",") {
