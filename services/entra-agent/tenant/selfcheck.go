@@ -291,9 +291,11 @@ func (m *Monitor) settle(p *partCheck, findings []string, err error) {
 }
 
 // present composes the presented result from the parts' latest results,
-// stores it and logs it when it changed.
+// stores it and logs it when it changed. It holds mu throughout, so that a
+// result composed from older parts never replaces a newer one.
 func (m *Monitor) present(ctx context.Context) platformrun.CredentialCheck {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	var (
 		findings        []string
 		violating, good []string
@@ -321,7 +323,6 @@ func (m *Monitor) present(ctx context.Context) platformrun.CredentialCheck {
 			good = append(good, p.id)
 		}
 	}
-	m.mu.Unlock()
 	slices.Sort(findings)
 	findings = slices.Compact(findings)
 	shown := findings[:min(len(findings), maxFindings)]

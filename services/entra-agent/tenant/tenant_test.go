@@ -1441,3 +1441,42 @@ func TestCheckCredentialUnconfigured(t *testing.T) {
 		t.Errorf("check of a cluster ARM refuses: %v, want an error naming the cluster and the status", p)
 	}
 }
+
+// TestCheckCredentialConcurrentFirst: requests naming a new cluster at
+// once check it once, and every one of them returns only after the check,
+// so each caller then sees the cluster's result presented.
+func TestCheckCredentialConcurrentFirst(t *testing.T) {
+	const clusterB = "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-b/providers/Microsoft.ContainerService/managedClusters/aks-b"
+	snap := loadExample(t)
+	fake := tenanttest.New(t, snap, tenant.ReadOnlyPermissions...)
+	snap.RoleAssignments = append(snap.RoleAssignments, &secureauditv1.AzureRoleAssignment{
+		Id: clusterB + "/providers/Microsoft.Authorization/roleAssignments/agent-admin", PrincipalId: fake.AgentID,
+		PrincipalType: "ServicePrincipal", RoleName: "Azure Kubernetes Service Cluster Admin Role", Scope: clusterB,
+	})
+	declared := tenant.Declared{Graph: tenant.ReadOnlyPermissions, ARM: []string{"Microsoft.ContainerService/managedClusters/read"}}
+	m := tenant.NewMonitor(source(t, fake, tenant.Config{}), declared, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx := context.Background()
+	m.Check(ctx)
+	const n = 4
+	errs := make(chan error, n)
+	seen := make(chan string, n)
+	for range n {
+		go func() {
+			_, err := m.ResolveCluster(ctx, clusterB, examplePrincipals[:1])
+			seen <- m.Presented()
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		if p := <-seen; !strings.Contains(p, `"outcome":"violation"`) || !strings.Contains(p, clusterB) {
+			t.Errorf("a request naming B returned while the check presented %s, want B's violation", p)
+		}
+	}
+	// n answers list B's role assignments once each, and one check.
+	if got := fake.Requests(clusterB + "/providers/Microsoft.Authorization/roleAssignments"); got != n+1 {
+		t.Errorf("B's role assignments listed %d times, want %d (the answers' and one check)", got, n+1)
+	}
+}
