@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -104,13 +105,14 @@ type Monitor struct {
 // permissions, or the Azure role assignments at one cluster.
 type partCheck struct {
 	id string // the cluster's resource ID, empty for Graph
-	// ready is closed once the first check of the part finished; started
-	// says one has begun.
-	ready    chan struct{}
-	started  bool
-	done     bool
-	findings []string
-	err      error // the latest check failed and none succeeded before
+	// ready is closed once the first check of the part finished and was
+	// presented; started says one has begun.
+	ready     chan struct{}
+	started   bool
+	done      bool
+	presented bool
+	findings  []string
+	err       error // the latest check failed and none succeeded before
 }
 
 // MonitorOption configures a Monitor.
@@ -165,26 +167,23 @@ func (m *Monitor) ResolveCluster(ctx context.Context, cluster string, principals
 	first := !p.started
 	p.started = true
 	m.mu.Unlock()
-	checked := make(chan struct{})
-	go func() {
-		defer close(checked)
-		if first {
-			// The check outlives a cancelled request: its result is the
-			// agent's, not the request's.
+	if first {
+		// The check outlives a cancelled request: its result is the
+		// agent's, not the request's.
+		go func() {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkTimeout)
 			defer cancel()
 			m.log.InfoContext(ctx, "credential self-check of a cluster first resolved", "cluster", scope.id)
 			m.checkCluster(cctx, p, scope)
 			m.present(cctx)
-		}
-	}()
+		}()
+	}
 	res, err := m.src.ResolveCluster(ctx, cluster, principals)
-	<-checked
 	if err != nil {
 		return nil, err
 	}
-	// A cluster first named by a concurrent request: its check is under
-	// way there.
+	// The cluster's first check (this request's, or a concurrent one's)
+	// is presented before the answer is returned.
 	select {
 	case <-p.ready:
 	case <-ctx.Done():
@@ -275,7 +274,6 @@ func (m *Monitor) checkCluster(ctx context.Context, p *partCheck, scope *cluster
 func (m *Monitor) settle(p *partCheck, findings []string, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	first := !p.done
 	switch {
 	case err != nil && p.done && p.err == nil:
 		m.log.Warn("credential self-check failed; the previous result stands", "cluster", p.id, "error", err.Error())
@@ -285,9 +283,6 @@ func (m *Monitor) settle(p *partCheck, findings []string, err error) {
 		p.findings, p.err = findings, nil
 	}
 	p.done = true
-	if first {
-		close(p.ready)
-	}
 }
 
 // present composes the presented result from the parts' latest results,
@@ -360,6 +355,13 @@ func (m *Monitor) present(ctx context.Context) platformrun.CredentialCheck {
 	proof := c.JSON()
 	if prev := m.latest.Swap(&proof); prev == nil || *prev != proof {
 		m.log.InfoContext(ctx, "credential self-check", "result", proof)
+	}
+	// Those waiting for a part's first result may go on: it is presented.
+	for _, p := range append([]*partCheck{m.graph}, slices.Collect(maps.Values(m.clusters))...) {
+		if p.done && !p.presented {
+			p.presented = true
+			close(p.ready)
+		}
 	}
 	return c
 }
