@@ -219,11 +219,16 @@ func (m *Monitor) Check(ctx context.Context) platformrun.CredentialCheck {
 func (m *Monitor) Run(ctx context.Context) error {
 	t := time.NewTicker(m.interval)
 	defer t.Stop()
+	return m.run(ctx, t.C)
+}
+
+// run checks again at every tick until ctx ends.
+func (m *Monitor) run(ctx context.Context, ticks <-chan time.Time) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-ticks:
 			m.Check(ctx)
 		}
 	}

@@ -1480,3 +1480,41 @@ func TestCheckCredentialConcurrentFirst(t *testing.T) {
 		t.Errorf("B's role assignments listed %d times, want %d (the answers' and one check)", got, n+1)
 	}
 }
+
+// TestCheckCredentialRun: Run's periodic check covers every cluster read
+// so far, not only the configured one: a role granting
+// listClusterAdminCredential/action at cluster B after B was first
+// resolved is presented, naming B, after the next tick. (The ticks are a
+// channel: an unbuffered send returns once Run waits again, so the check
+// of the tick before has finished.)
+func TestCheckCredentialRun(t *testing.T) {
+	const clusterB = "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-b/providers/Microsoft.ContainerService/managedClusters/aks-b"
+	snap := loadExample(t)
+	fake := tenanttest.New(t, snap, tenant.ReadOnlyPermissions...)
+	declared := tenant.Declared{Graph: tenant.ReadOnlyPermissions, ARM: []string{"Microsoft.ContainerService/managedClusters/read"}}
+	m := tenant.NewMonitor(source(t, fake, tenant.Config{ClusterID: exampleCluster}), declared, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	m.Check(ctx)
+	if _, err := m.ResolveCluster(ctx, clusterB, examplePrincipals[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if p := m.Presented(); !strings.Contains(p, `"outcome":"pass"`) || !strings.Contains(p, clusterB) {
+		t.Fatalf("after B was resolved without a role there: %s, want a pass naming B", p)
+	}
+	ticks := make(chan time.Time)
+	done := make(chan error, 1)
+	go func() { done <- m.RunTicks(ctx, ticks) }()
+	snap.RoleAssignments = append(snap.RoleAssignments, &secureauditv1.AzureRoleAssignment{
+		Id: clusterB + "/providers/Microsoft.Authorization/roleAssignments/agent-admin", PrincipalId: fake.AgentID,
+		PrincipalType: "ServicePrincipal", RoleName: "Azure Kubernetes Service Cluster Admin Role", Scope: clusterB,
+	})
+	ticks <- time.Now()
+	ticks <- time.Now() // taken once the first tick's check finished
+	if p := m.Presented(); !strings.Contains(p, `"outcome":"violation"`) || !strings.Contains(p, "at AKS cluster(s) "+clusterB+":") {
+		t.Errorf("after a tick with the role at B: %s, want a violation naming B", p)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+}
