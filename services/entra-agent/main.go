@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -45,8 +46,13 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"directory snapshot file (protojson of secureaudit.v1.DirectorySnapshot); without it or -live, Resolve fails with FailedPrecondition (env "+dirEnv+")")
 	var live liveFlags
 	live.register(fs)
+	checkInterval := fs.Duration("self-check-interval", tenant.DefaultCheckInterval,
+		"with -live: how often the credential self-check (CC6.2) runs again at every AKS cluster the agent has read")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *checkInterval <= 0 {
+		return fmt.Errorf("-self-check-interval must be positive")
 	}
 	if *directoryPath != "" && live.enabled {
 		return fmt.Errorf("-directory and -live are exclusive: choose the snapshot file or the live tenant")
@@ -80,14 +86,18 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		src = ts
 		svc.Log.Info("live tenant source configured", "graph", live.cfg.GraphURL, "cluster", live.cfg.ClusterID)
-		// CC6.2: prove the credential no broader than declared; a violation
-		// is presented to the orchestrator, which records an alert (and
-		// refuses audits with -refuse-on-credential-violation).
-		proof := ts.CheckCredential(ctx, declared).JSON()
-		svc.Log.InfoContext(ctx, "credential self-check", "result", proof)
-		svc.CredentialCheck = func() string { return proof }
+		// CC6.2: prove the credential no broader than declared, at the
+		// configured cluster before serving, at every cluster a request
+		// names when it is first resolved, and at all of them again every
+		// -self-check-interval; the worst result is presented to the
+		// orchestrator, which records an alert on a violation (and refuses
+		// audits with -refuse-on-credential-violation).
+		monitor := tenant.NewMonitor(ts, declared, svc.Log, tenant.WithCheckInterval(*checkInterval))
+		monitor.Check(ctx)
+		go monitor.Run(ctx) //nolint:errcheck // returns when ctx ends
+		svc.CredentialCheck = monitor.Presented
+		src = monitor
 	case src == nil:
 		svc.Log.Warn("no directory source configured; Resolve fails with FailedPrecondition until one is")
 	default:
@@ -109,6 +119,8 @@ type liveFlags struct {
 	// disconnected clouds whose authority host (AZURE_AUTHORITY_HOST)
 	// login.microsoftonline.com does not know.
 	noInstanceDiscovery bool
+	// subscriptions are -subscriptions, comma-separated.
+	subscriptions string
 }
 
 func (l *liveFlags) register(fs *flag.FlagSet) {
@@ -117,6 +129,8 @@ func (l *liveFlags) register(fs *flag.FlagSet) {
 		"resolve through Microsoft Graph and Azure Resource Manager with the Azure credential of the environment (env "+env("live")+")")
 	fs.StringVar(&l.cfg.ClusterID, "cluster-resource-id", run.EnvOr(env("cluster-resource-id"), ""),
 		"the AKS cluster's ARM resource ID; role assignments on it, its resource group and subscription are reported; a request naming another cluster (the orchestrator sends a registered cluster's) is answered about that one (env "+env("cluster-resource-id")+")")
+	fs.StringVar(&l.subscriptions, "subscriptions", run.EnvOr(env("subscriptions"), ""),
+		"the Azure subscription IDs (comma-separated) whose AKS clusters a request may name; a request naming a cluster in another is refused with InvalidArgument; empty: any, bounded only by the credential's Azure role assignments (env "+env("subscriptions")+")")
 	fs.StringVar(&l.cfg.GraphURL, "graph-url", run.EnvOr(env("graph-url"), tenant.DefaultGraphURL), "Microsoft Graph base URL (env "+env("graph-url")+")")
 	fs.StringVar(&l.cfg.ARMURL, "arm-url", run.EnvOr(env("arm-url"), tenant.DefaultARMURL), "Azure Resource Manager endpoint (env "+env("arm-url")+")")
 	fs.IntVar(&l.cfg.Concurrency, "concurrency", tenant.DefaultConcurrency, "Graph and ARM requests in flight at most")
@@ -140,7 +154,13 @@ func (l *liveFlags) source(log *slog.Logger) (*tenant.Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("azure credential: %w", err)
 	}
-	return tenant.New(log, cred, l.cfg)
+	cfg := l.cfg
+	for _, sub := range strings.Split(l.subscriptions, ",") {
+		if sub = strings.TrimSpace(sub); sub != "" {
+			cfg.Subscriptions = append(cfg.Subscriptions, sub)
+		}
+	}
+	return tenant.New(log, cred, cfg)
 }
 
 // export resolves the principals named on the command line in the live

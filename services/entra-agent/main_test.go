@@ -34,6 +34,7 @@ func TestRealMainFailsFast(t *testing.T) {
 		{name: "invalid directory", args: []string{"-directory", invalid}, want: []string{invalid, "tenant_id"}},
 		{name: "missing directory", args: []string{"-directory", missing}, want: []string{missing}},
 		{name: "no credentials", args: []string{"-directory", "../../examples/directory.json"}, want: []string{"no credentials"}},
+		{name: "self-check interval", args: []string{"-live", "-self-check-interval", "0s"}, want: []string{"-self-check-interval must be positive"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
@@ -24,6 +25,21 @@ type Source interface {
 // ClusterSource.
 type ClusterSource interface {
 	ResolveCluster(ctx context.Context, cluster string, principals []*secureauditv1.Principal) (*Result, error)
+}
+
+// ClusterError is a request's AKS cluster that a ClusterSource refuses to
+// read: a resource ID that is no well-formed managedClusters ID, or one in
+// a subscription the source may not read. The server answers it with
+// InvalidArgument and the message, which names the ID.
+type ClusterError struct {
+	// ID is the resource ID as the request named it.
+	ID string
+	// Reason says what is wrong with it.
+	Reason string
+}
+
+func (e *ClusterError) Error() string {
+	return "cluster resource id " + strconv.Quote(e.ID) + ": " + e.Reason
 }
 
 // Result is what a Source knows of a set of principals: each list sorted by

@@ -78,6 +78,13 @@ func (s *Server) status(ctx context.Context, req *secureauditv1.ResolveRequest, 
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return status.FromContextError(err).Err()
 	}
+	// The request's own AKS resource ID, refused: the caller is told what
+	// and why (the ID is the caller's, so echoing it discloses nothing).
+	var ce *ClusterError
+	if errors.As(err, &ce) {
+		s.log.WarnContext(ctx, "resolve principals: cluster refused", telemetry.KeyAuditID, req.GetAuditId(), telemetry.KeyError, ce.Error())
+		return status.Error(codes.InvalidArgument, ce.Error())
+	}
 	s.log.ErrorContext(ctx, "resolve principals", telemetry.KeyAuditID, req.GetAuditId(), telemetry.KeyError, err.Error())
 	return status.Error(codes.Internal, "internal")
 }

@@ -393,6 +393,9 @@ func (c *clusterSource) Resolve(ctx context.Context, ps []*secureauditv1.Princip
 }
 
 func (c *clusterSource) ResolveCluster(_ context.Context, cluster string, ps []*secureauditv1.Principal) (*directory.Result, error) {
+	if strings.HasPrefix(cluster, "/subscriptions/prod/") { // as the live source refuses it
+		return nil, &directory.ClusterError{ID: cluster, Reason: `subscription "prod" is not a subscription ID (a GUID)`}
+	}
 	c.asked = append(c.asked, cluster)
 	return &directory.Result{Unresolved: ps, ClusterResourceID: cluster}, nil
 }
@@ -427,6 +430,16 @@ func TestResolveClusterOfRequest(t *testing.T) {
 	}
 	if status.Code(err) != codes.InvalidArgument {
 		t.Errorf("a request naming a resource group as its cluster: %v, want InvalidArgument", err)
+	}
+	// One the contract lets through and the source refuses: InvalidArgument
+	// naming the ID and why, not a bare Internal.
+	const bad = "/subscriptions/prod/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks"
+	stream, err = client.Resolve(context.Background(), &secureauditv1.ResolveRequest{AuditId: auditID, Principals: []*secureauditv1.Principal{user("a@example.com")}, ClusterResourceId: bad})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), `"`+bad+`"`) || !strings.Contains(st.Message(), "not a subscription ID") {
+		t.Errorf("a request naming a malformed AKS resource ID: %v, want InvalidArgument naming the ID and why", err)
 	}
 
 	msg := exampleSnapshot(t)

@@ -277,9 +277,10 @@ type roleDefinition struct {
 	routes []secureauditv1.AzureRoute
 }
 
-// roleDefinition reads a role definition, cached for the Source's life.
+// roleDefinition reads a role definition, cached in r.defs (for the
+// Source's life in a Resolve).
 func (r *run) roleDefinition(ctx context.Context, id string) (*roleDefinition, error) {
-	if v, ok := r.s.roleDefs.Load(lower(id)); ok {
+	if v, ok := r.defs.Load(lower(id)); ok {
 		return v.(*roleDefinition), nil
 	}
 	var resp armauthorization.RoleDefinitionsClientGetByIDResponse
@@ -305,7 +306,7 @@ func (r *run) roleDefinition(ctx context.Context, id string) (*roleDefinition, e
 		})
 	}
 	def.routes = directory.Routes(def.perms)
-	r.s.roleDefs.Store(lower(id), def)
+	r.defs.Store(lower(id), def)
 	return def, nil
 }
 

@@ -43,8 +43,12 @@ type run struct {
 	// scope is the AKS cluster whose Azure access the run reads, nil when
 	// none.
 	scope *clusterScope
-	sem   chan struct{}
-	wg    sync.WaitGroup
+	// defs caches the role definitions read: the Source's for a Resolve,
+	// the check's own for a credential self-check, which reads them again
+	// every time so that a changed role is noticed.
+	defs *sync.Map
+	sem  chan struct{}
+	wg   sync.WaitGroup
 
 	mu          sync.Mutex
 	users       map[string]*secureauditv1.DirectoryUser
@@ -68,6 +72,7 @@ type run struct {
 func newRun(s *Source) *run {
 	return &run{
 		s:          s,
+		defs:       &s.roleDefs,
 		sem:        make(chan struct{}, s.cfg.Concurrency),
 		users:      map[string]*secureauditv1.DirectoryUser{},
 		groups:     map[string]*secureauditv1.DirectoryGroup{},

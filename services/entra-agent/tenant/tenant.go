@@ -25,10 +25,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
@@ -79,6 +82,11 @@ type Config struct {
 	// Allowed are the Graph application permissions the agent may hold,
 	// ReadOnlyPermissions when nil.
 	Allowed []string
+	// Subscriptions are the Azure subscriptions (IDs) whose AKS clusters a
+	// request may name; a request naming a cluster in another is refused
+	// (directory.ClusterError). Empty: any subscription, bounded only by
+	// the credential's Azure role assignments.
+	Subscriptions []string
 }
 
 // Source resolves principals against a live tenant. It is safe for
@@ -117,16 +125,67 @@ type clusterScope struct {
 	clusters    *armcontainerservice.ManagedClustersClient
 }
 
+// clusterForm is the form of an AKS cluster's resource ID, for errors.
+const clusterForm = "want /subscriptions/<subscription ID>/resourceGroups/<group>/providers/Microsoft.ContainerService/managedClusters/<name>"
+
+// clusterName is an AKS cluster's name as Azure allows it: 1 to 63
+// letters, digits, underscores and hyphens, starting and ending with a
+// letter or digit.
+var clusterName = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$`)
+
+// parseCluster checks that id is a well-formed AKS cluster resource ID in
+// one of subs (any subscription when subs is empty) and parses it. Its
+// errors are *directory.ClusterError, naming the ID.
+func parseCluster(id string, subs []string) (*arm.ResourceID, error) {
+	bad := func(format string, args ...any) error {
+		return &directory.ClusterError{ID: id, Reason: fmt.Sprintf(format, args...)}
+	}
+	p := strings.Split(id, "/")
+	if len(p) != 9 || p[0] != "" || !strings.EqualFold(p[1], "subscriptions") || !strings.EqualFold(p[3], "resourceGroups") ||
+		!strings.EqualFold(p[5], "providers") || !strings.EqualFold(p[6], "Microsoft.ContainerService") || !strings.EqualFold(p[7], "managedClusters") {
+		return nil, bad("not the resource ID of an AKS managed cluster: %s", clusterForm)
+	}
+	sub, group, name := p[2], p[4], p[8]
+	if !isGUID(sub) {
+		return nil, bad("subscription %q is not a subscription ID (a GUID): %s", sub, clusterForm)
+	}
+	if !resourceGroup(group) {
+		return nil, bad("resource group %q is no valid name (1 to 90 letters, digits, underscores, hyphens, periods and parentheses, not ending in a period)", group)
+	}
+	if !clusterName.MatchString(name) {
+		return nil, bad("cluster name %q is no valid AKS cluster name (1 to 63 letters, digits, underscores and hyphens, starting and ending with a letter or digit)", name)
+	}
+	if len(subs) > 0 && !slices.ContainsFunc(subs, func(s string) bool { return strings.EqualFold(s, sub) }) {
+		return nil, bad("subscription %s is not one this entra-agent may read (-subscriptions %s)", sub, strings.Join(subs, ","))
+	}
+	parsed, err := arm.ParseResourceID(id)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	return parsed, nil
+}
+
+// resourceGroup reports whether name is a valid resource group name.
+func resourceGroup(name string) bool {
+	if name == "" || utf8.RuneCountInString(name) > 90 || strings.HasSuffix(name, ".") {
+		return false
+	}
+	for _, c := range name {
+		if !unicode.IsLetter(c) && !unicode.IsDigit(c) && !strings.ContainsRune("_-.()", c) {
+			return false
+		}
+	}
+	return true
+}
+
 // newScope builds the ARM clients of the cluster id.
 func (s *Source) newScope(id string) (*clusterScope, error) {
-	sub, err := subscriptionOf(id)
+	parsed, err := parseCluster(id, s.cfg.Subscriptions)
 	if err != nil {
 		return nil, err
 	}
-	c := &clusterScope{id: id}
-	if c.parsed, err = arm.ParseResourceID(id); err != nil || !strings.EqualFold(c.parsed.ResourceType.String(), "Microsoft.ContainerService/managedClusters") {
-		return nil, fmt.Errorf("cluster resource id %q: want /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerService/managedClusters/<name>", id)
-	}
+	sub := parsed.SubscriptionID
+	c := &clusterScope{id: id, parsed: parsed}
 	if c.assignments, err = armauthorization.NewRoleAssignmentsClient(sub, s.cred, s.opts); err != nil {
 		return nil, fmt.Errorf("role assignments client: %w", err)
 	}
@@ -165,6 +224,11 @@ func New(log *slog.Logger, cred azcore.TokenCredential, cfg Config) (*Source, er
 	cfg.MaxRetries = min(cmp.Or(cfg.MaxRetries, DefaultMaxRetries), 10)
 	if cfg.Allowed == nil {
 		cfg.Allowed = ReadOnlyPermissions
+	}
+	for _, sub := range cfg.Subscriptions {
+		if !isGUID(sub) {
+			return nil, fmt.Errorf("subscriptions: %q is not a subscription ID (a GUID)", sub)
+		}
 	}
 	gu, err := url.Parse(cfg.GraphURL)
 	if err != nil || gu.Scheme != "https" || gu.Host == "" {
@@ -243,15 +307,6 @@ func armOptions(cfg Config) *arm.ClientOptions {
 		opts.Transport = cfg.HTTPClient
 	}
 	return opts
-}
-
-// subscriptionOf returns the subscription ID of an ARM resource ID.
-func subscriptionOf(id string) (string, error) {
-	parts := strings.Split(strings.Trim(id, "/"), "/")
-	if len(parts) < 2 || !strings.EqualFold(parts[0], "subscriptions") || parts[1] == "" {
-		return "", fmt.Errorf("cluster resource id %q: want /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerService/managedClusters/<name>", id)
-	}
-	return parts[1], nil
 }
 
 // Resolve implements directory.Source: ResolveCluster with the configured

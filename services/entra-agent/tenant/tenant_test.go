@@ -3,6 +3,7 @@ package tenant_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -1251,5 +1253,268 @@ func TestGroupAssignmentMembersCredentials(t *testing.T) {
 	sp := got.ServicePrincipals[i]
 	if len(sp.GetCredentials()) != 1 || sp.GetCredentials()[0].GetKeyId() != "9e3f4a5b-6c7d-4e8f-8a9b-1c2d3e4f5a6b" || len(sp.GetFederatedCredentials()) != 1 {
 		t.Errorf("credentials %v, federated %v: want the secret's metadata and the federated credential", sp.GetCredentials(), sp.GetFederatedCredentials())
+	}
+}
+
+// TestCheckCredentialPerCluster: the credential self-check covers every
+// AKS cluster the agent is asked to resolve, not only the configured one.
+// The agent's identity holds Reader at cluster A (configured) and, at
+// cluster B, a role allowing listClusterAdminCredential/action: before any
+// request names B the check passes; the request naming B checks B before
+// it is answered, and the violation is presented naming B (and not A);
+// the re-check (Run's, every interval) covers B again and sees the role
+// removed; a malformed or foreign resource ID is refused naming it, and
+// nothing is read or checked for it.
+func TestCheckCredentialPerCluster(t *testing.T) {
+	declared := tenant.Declared{
+		Graph: tenant.ReadOnlyPermissions,
+		ARM:   []string{"Microsoft.Authorization/roleAssignments/read", "Microsoft.Authorization/roleDefinitions/read", "Microsoft.ContainerService/managedClusters/read"},
+	}
+	const (
+		rgB      = "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-aks-fabrikam-b"
+		clusterB = rgB + "/providers/Microsoft.ContainerService/managedClusters/aks-fabrikam-b"
+		admin    = "Microsoft.ContainerService/managedClusters/listClusterAdminCredential/action"
+	)
+	snap := loadExample(t)
+	fake := tenanttest.New(t, snap, declared.Graph...)
+	snap.RoleAssignments = append(snap.RoleAssignments,
+		&secureauditv1.AzureRoleAssignment{
+			Id: exampleCluster + "/providers/Microsoft.Authorization/roleAssignments/agent-reader", PrincipalId: fake.AgentID,
+			PrincipalType: "ServicePrincipal", RoleName: "Reader", Scope: exampleCluster,
+		},
+		&secureauditv1.AzureRoleAssignment{
+			Id: clusterB + "/providers/Microsoft.Authorization/roleAssignments/agent-admin-credential", PrincipalId: fake.AgentID,
+			PrincipalType: "ServicePrincipal", RoleName: "AKS admin kubeconfig (custom)", Scope: clusterB, CustomRole: true,
+			Permissions: []*secureauditv1.AzureRolePermission{{Actions: []string{"Microsoft.ContainerService/managedClusters/read", admin}}},
+		})
+	violation := `Azure role "AKS admin kubeconfig (custom)" at ` + clusterB + " allows " + admin
+	ctx := context.Background()
+	src := source(t, fake, tenant.Config{ClusterID: exampleCluster})
+	m := tenant.NewMonitor(src, declared, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	presented := func() map[string]any {
+		t.Helper()
+		var p map[string]any
+		if err := json.Unmarshal([]byte(m.Presented()), &p); err != nil {
+			t.Fatalf("presented %q: %v", m.Presented(), err)
+		}
+		return p
+	}
+	if m.Presented() != "" {
+		t.Errorf("presented %q before any check, want nothing", m.Presented())
+	}
+	if got := m.Check(ctx); got.Outcome != "pass" || !strings.Contains(got.Summary, exampleCluster) || strings.Contains(got.Summary, clusterB) {
+		t.Errorf("at start: %q %q, want a pass naming cluster A only", got.Outcome, got.Summary)
+	}
+	// Requests naming A, or none, leave the result clean.
+	for _, c := range []string{"", exampleCluster} {
+		if _, err := m.ResolveCluster(ctx, c, examplePrincipals[:1]); err != nil {
+			t.Fatal(err)
+		}
+		if p := presented(); p["outcome"] != "pass" {
+			t.Errorf("after a request naming %q: %v, want pass", c, p)
+		}
+	}
+	if n := fake.Requests(clusterB); n != 0 {
+		t.Errorf("%d requests under cluster B before any request named it", n)
+	}
+	// The request naming B: answered after B was checked.
+	res, err := m.ResolveCluster(ctx, clusterB, examplePrincipals[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ClusterResourceID != clusterB {
+		t.Errorf("the answer presents cluster %q, want B", res.ClusterResourceID)
+	}
+	p := presented()
+	summary, _ := p["summary"].(string)
+	if p["outcome"] != "violation" || !strings.Contains(summary, "at AKS cluster(s) "+clusterB+":") {
+		t.Errorf("after a request naming B: %v, want a violation naming B", p)
+	}
+	if strings.Contains(summary, "at AKS cluster(s) "+exampleCluster) || strings.Contains(summary, exampleCluster+",") {
+		t.Errorf("the violation names cluster A, which holds Reader only: %s", summary)
+	}
+	if diff := cmp.Diff([]any{violation}, p["findings"]); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+	// B is checked once when first named, not at every request.
+	listB := clusterB + "/providers/Microsoft.Authorization/roleAssignments"
+	before := fake.Requests(listB)
+	if _, err := m.ResolveCluster(ctx, strings.ToUpper(clusterB[:1])+clusterB[1:], examplePrincipals[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if n := fake.Requests(listB) - before; n != 1 { // the answer's own listing
+		t.Errorf("a second request naming B listed B's role assignments %d times, want once (the answer's; no second check)", n)
+	}
+	// The periodic re-check covers B and reads the role definitions again:
+	// the custom role edited down to reading the cluster, the result is
+	// clean again and names both clusters checked.
+	snap.RoleAssignments[len(snap.RoleAssignments)-1].Permissions = []*secureauditv1.AzureRolePermission{{Actions: []string{"Microsoft.ContainerService/managedClusters/read"}}}
+	if got := m.Check(ctx); got.Outcome != "pass" || !strings.Contains(got.Summary, exampleCluster) || !strings.Contains(got.Summary, clusterB) {
+		t.Errorf("re-check with the role at B edited down to reads: %q %q, want a pass naming A and B", got.Outcome, got.Summary)
+	}
+
+	// Refused resource IDs, each named in the error; nothing read for them.
+	other := tenant.Config{ClusterID: exampleCluster, Subscriptions: []string{"0b6a1f0e-3c2d-4e5f-8a9b-1c2d3e4f5a6b"}}
+	for _, tt := range []struct {
+		name, id, reason string
+		cfg              tenant.Config
+	}{
+		{"subscription not a GUID", "/subscriptions/prod/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks", `subscription "prod" is not a subscription ID`, tenant.Config{}},
+		{"a resource group", rgB, "not the resource ID of an AKS managed cluster", tenant.Config{}},
+		{"another resource type", rgB + "/providers/Microsoft.Compute/virtualMachines/vm", "not the resource ID of an AKS managed cluster", tenant.Config{}},
+		{"a path below the cluster", clusterB + "/namespaces/default", "not the resource ID of an AKS managed cluster", tenant.Config{}},
+		{"cluster name", rgB + "/providers/Microsoft.ContainerService/managedClusters/-aks-", `cluster name "-aks-"`, tenant.Config{}},
+		{"resource group name", "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg./providers/Microsoft.ContainerService/managedClusters/aks", `resource group "rg."`, tenant.Config{}},
+		{"a subscription the agent may not read", clusterB, "subscription 5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45 is not one this entra-agent may read", other},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mon := m
+			if tt.cfg.Subscriptions != nil {
+				// The configured cluster is held to -subscriptions too.
+				cred, _ := azidentity.NewClientSecretCredential(fake.TenantID, "c", "s", nil)
+				if _, err := tenant.New(slog.New(slog.NewTextHandler(io.Discard, nil)), cred, tt.cfg); err == nil || !strings.Contains(err.Error(), tt.reason) {
+					t.Errorf("New with a cluster outside -subscriptions: %v, want an error saying %q", err, tt.reason)
+				}
+				tt.cfg.ClusterID = ""
+				mon = tenant.NewMonitor(source(t, fake, tt.cfg), declared, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			}
+			before := m.Presented()
+			requests := fake.Requests("/subscriptions/")
+			_, err := mon.ResolveCluster(ctx, tt.id, examplePrincipals[:1])
+			var ce *directory.ClusterError
+			if !errors.As(err, &ce) || !strings.Contains(err.Error(), strconv.Quote(tt.id)) || !strings.Contains(err.Error(), tt.reason) {
+				t.Fatalf("ResolveCluster(%q) = %v, want a ClusterError naming the ID and saying %q", tt.id, err, tt.reason)
+			}
+			if n := fake.Requests("/subscriptions/") - requests; n != 0 {
+				t.Errorf("%d ARM requests for a refused cluster", n)
+			}
+			if m.Presented() != before {
+				t.Errorf("a refused cluster changed the presented check: %s", m.Presented())
+			}
+		})
+	}
+}
+
+// TestCheckCredentialUnconfigured: an agent started without
+// -cluster-resource-id checks no Azure role assignment until a request
+// names a cluster; a cluster whose role assignments cannot be read makes
+// the check an error naming it, and the answer for it is partial, naming
+// every ARM read that failed, never silently without Azure grants.
+func TestCheckCredentialUnconfigured(t *testing.T) {
+	declared := tenant.Declared{Graph: tenant.ReadOnlyPermissions, ARM: []string{"Microsoft.ContainerService/managedClusters/read"}}
+	const clusterC = "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-c/providers/Microsoft.ContainerService/managedClusters/aks-c"
+	snap := loadExample(t)
+	fake := tenanttest.New(t, snap, declared.Graph...)
+	ctx := context.Background()
+	m := tenant.NewMonitor(source(t, fake, tenant.Config{MaxRetries: 1}), declared, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if got := m.Check(ctx); got.Outcome != "pass" || !strings.Contains(got.Summary, "Azure role assignments not checked") {
+		t.Errorf("no cluster: %q %q, want a pass saying Azure was not checked", got.Outcome, got.Summary)
+	}
+	fake.Fail(clusterC, http.StatusForbidden)
+	res, err := m.ResolveCluster(ctx, clusterC, examplePrincipals[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lookups []string
+	for _, e := range res.Errors {
+		lookups = append(lookups, e.GetLookup())
+	}
+	slices.Sort(lookups)
+	want := []string{
+		"deny assignments at " + clusterC,
+		"managed cluster " + clusterC,
+		"role assignment schedule instances at " + clusterC,
+		"role assignments at " + clusterC,
+		"role eligibility schedule instances at " + clusterC,
+	}
+	if diff := cmp.Diff(want, lookups); diff != "" {
+		t.Errorf("lookup errors of a cluster ARM refuses (-want +got):\n%s", diff)
+	}
+	if c := directory.Chunks(res)[0]; !c.GetPartial() || c.GetClusterResourceId() != clusterC {
+		t.Errorf("the answer for a cluster ARM refuses: partial %v, presents %q; want partial, cluster C", c.GetPartial(), c.GetClusterResourceId())
+	}
+	var p map[string]any
+	if err := json.Unmarshal([]byte(m.Presented()), &p); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := p["summary"].(string); p["outcome"] != "error" || !strings.Contains(s, "AKS cluster "+clusterC) || !strings.Contains(s, "403") {
+		t.Errorf("check of a cluster ARM refuses: %v, want an error naming the cluster and the status", p)
+	}
+}
+
+// TestCheckCredentialConcurrentFirst: requests naming a new cluster at
+// once check it once, and every one of them returns only after the check,
+// so each caller then sees the cluster's result presented.
+func TestCheckCredentialConcurrentFirst(t *testing.T) {
+	const clusterB = "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-b/providers/Microsoft.ContainerService/managedClusters/aks-b"
+	snap := loadExample(t)
+	fake := tenanttest.New(t, snap, tenant.ReadOnlyPermissions...)
+	snap.RoleAssignments = append(snap.RoleAssignments, &secureauditv1.AzureRoleAssignment{
+		Id: clusterB + "/providers/Microsoft.Authorization/roleAssignments/agent-admin", PrincipalId: fake.AgentID,
+		PrincipalType: "ServicePrincipal", RoleName: "Azure Kubernetes Service Cluster Admin Role", Scope: clusterB,
+	})
+	declared := tenant.Declared{Graph: tenant.ReadOnlyPermissions, ARM: []string{"Microsoft.ContainerService/managedClusters/read"}}
+	m := tenant.NewMonitor(source(t, fake, tenant.Config{}), declared, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx := context.Background()
+	m.Check(ctx)
+	const n = 4
+	errs := make(chan error, n)
+	seen := make(chan string, n)
+	for range n {
+		go func() {
+			_, err := m.ResolveCluster(ctx, clusterB, examplePrincipals[:1])
+			seen <- m.Presented()
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		if p := <-seen; !strings.Contains(p, `"outcome":"violation"`) || !strings.Contains(p, clusterB) {
+			t.Errorf("a request naming B returned while the check presented %s, want B's violation", p)
+		}
+	}
+	// n answers list B's role assignments once each, and one check.
+	if got := fake.Requests(clusterB + "/providers/Microsoft.Authorization/roleAssignments"); got != n+1 {
+		t.Errorf("B's role assignments listed %d times, want %d (the answers' and one check)", got, n+1)
+	}
+}
+
+// TestCheckCredentialRun: Run's periodic check covers every cluster read
+// so far, not only the configured one: a role granting
+// listClusterAdminCredential/action at cluster B after B was first
+// resolved is presented, naming B, after the next tick. (The ticks are a
+// channel: an unbuffered send returns once Run waits again, so the check
+// of the tick before has finished.)
+func TestCheckCredentialRun(t *testing.T) {
+	const clusterB = "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-b/providers/Microsoft.ContainerService/managedClusters/aks-b"
+	snap := loadExample(t)
+	fake := tenanttest.New(t, snap, tenant.ReadOnlyPermissions...)
+	declared := tenant.Declared{Graph: tenant.ReadOnlyPermissions, ARM: []string{"Microsoft.ContainerService/managedClusters/read"}}
+	m := tenant.NewMonitor(source(t, fake, tenant.Config{ClusterID: exampleCluster}), declared, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	m.Check(ctx)
+	if _, err := m.ResolveCluster(ctx, clusterB, examplePrincipals[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if p := m.Presented(); !strings.Contains(p, `"outcome":"pass"`) || !strings.Contains(p, clusterB) {
+		t.Fatalf("after B was resolved without a role there: %s, want a pass naming B", p)
+	}
+	ticks := make(chan time.Time)
+	done := make(chan error, 1)
+	go func() { done <- m.RunTicks(ctx, ticks) }()
+	snap.RoleAssignments = append(snap.RoleAssignments, &secureauditv1.AzureRoleAssignment{
+		Id: clusterB + "/providers/Microsoft.Authorization/roleAssignments/agent-admin", PrincipalId: fake.AgentID,
+		PrincipalType: "ServicePrincipal", RoleName: "Azure Kubernetes Service Cluster Admin Role", Scope: clusterB,
+	})
+	ticks <- time.Now()
+	ticks <- time.Now() // taken once the first tick's check finished
+	if p := m.Presented(); !strings.Contains(p, `"outcome":"violation"`) || !strings.Contains(p, "at AKS cluster(s) "+clusterB+":") {
+		t.Errorf("after a tick with the role at B: %s, want a violation naming B", p)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
 	}
 }
