@@ -360,11 +360,11 @@ func (s *Source) ResolveCluster(ctx context.Context, cluster string, principals 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	res := r.result()
-	res.ExcessPermissions = excess
 	// The tenant is presented so the orchestrator can refuse an agent of
 	// another tenant than the audited cluster's; without it the
 	// orchestrator refuses the answer of a cluster registered with one.
+	// A tenant the agent cannot tell is a lookup error of the answer (its
+	// identity data partial, the reason named), not only a log line.
 	tid, err := s.TenantID(ctx)
 	if err == nil {
 		if _, err = uuid.Parse(tid); err != nil {
@@ -373,7 +373,11 @@ func (s *Source) ResolveCluster(ctx context.Context, cluster string, principals 
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "tenant of the credential unknown", "error", err.Error())
-	} else {
+		r.fail("tenant of the agent's credential (the access token's tid claim)", err)
+	}
+	res := r.result()
+	res.ExcessPermissions = excess
+	if err == nil {
 		res.TenantID = strings.ToLower(tid)
 	}
 	if scope != nil {
