@@ -418,3 +418,24 @@ func TestCheckMixedAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestNoEntraAgentMessage: the resolve stage of an audit no entra-agent
+// serves says why, for an unregistered cluster and for one registered
+// without a tenant.
+func TestNoEntraAgentMessage(t *testing.T) {
+	for _, tt := range []struct {
+		reg     *secureauditv1.Cluster
+		tenants bool
+		want    string
+	}{
+		{nil, false, "no entra-agent configured: auditing without identity data"},
+		{&secureauditv1.Cluster{Name: "plain"}, false, "no entra-agent configured: auditing without identity data"},
+		{nil, true, "no default entra-agent (-entra-agent) for an audit of an unregistered cluster"},
+		{&secureauditv1.Cluster{Name: "plain"}, true, "no default entra-agent (-entra-agent) for cluster plain, registered without an Entra tenant"},
+	} {
+		got := noEntraAgent(tt.reg, tt.tenants)
+		if !strings.HasPrefix(got, tt.want) {
+			t.Errorf("noEntraAgent(%v, %v) = %q, want %q", tt.reg, tt.tenants, got, tt.want)
+		}
+	}
+}
