@@ -188,13 +188,11 @@ func (s *Store) fleetHeads(ctx context.Context, clusters []string, n int, out ma
 	// an index range per cluster, whatever the length of its history.
 	// PostgreSQL takes the range per cluster with LATERAL ... LIMIT;
 	// SQLite, which has no LATERAL, bounds each range by its HeadAudits-th
-	// newest audit too (an index walk of HeadAudits entries), so that the
-	// window sorts at most HeadAudits rows of a cluster.
+	// newest audit too (an index walk of HeadAudits entries), so that it
+	// reads and the window sorts at most HeadAudits rows of a cluster.
 	lastOK := `WITH l AS MATERIALIZED (SELECT c.name,
 		COALESCE((SELECT o.created_ns FROM audits o WHERE o.cluster = c.name AND o.state = ? ORDER BY o.created_ns DESC, o.id DESC LIMIT 1), 0) AS ok_ns,
-		COALESCE((SELECT o.id FROM audits o WHERE o.cluster = c.name AND o.state = ? ORDER BY o.created_ns DESC, o.id DESC LIMIT 1), '') AS ok_id,
-		COALESCE((SELECT o.created_ns FROM audits o WHERE o.cluster = c.name ORDER BY o.created_ns DESC, o.id DESC LIMIT 1 OFFSET ?), 0) AS h_ns,
-		COALESCE((SELECT o.id FROM audits o WHERE o.cluster = c.name ORDER BY o.created_ns DESC, o.id DESC LIMIT 1 OFFSET ?), '') AS h_id
+		COALESCE((SELECT o.id FROM audits o WHERE o.cluster = c.name AND o.state = ? ORDER BY o.created_ns DESC, o.id DESC LIMIT 1), '') AS ok_id
 	FROM clusters c WHERE c.name IN (` + placeholders(len(clusters)) + `))
 `
 	query := lastOK + `SELECT l.name, a.id, a.state, a.data, d.has_previous, d.new_findings, d.changed, d.resolved, d.worst FROM l
@@ -203,16 +201,32 @@ CROSS JOIN LATERAL (SELECT a.id, a.state, a.data, a.created_ns FROM audits a
 LEFT JOIN audit_digests d ON d.audit_id = a.id AND a.state = ?
 ORDER BY l.name, a.created_ns DESC, a.id DESC`
 	if s.db.Dialect() == storage.SQLite {
-		query = lastOK + `SELECT cluster, id, state, data, has_previous, new_findings, changed, resolved, worst FROM (
+		// The range starts at the later of the success and the
+		// HeadAudits-th newest audit: one bound, so that the index range
+		// itself stops there.
+		query = `WITH l AS MATERIALIZED (SELECT c.name,
+		COALESCE((SELECT o.created_ns FROM audits o WHERE o.cluster = c.name AND o.state = ? ORDER BY o.created_ns DESC, o.id DESC LIMIT 1), 0) AS ok_ns,
+		COALESCE((SELECT o.id FROM audits o WHERE o.cluster = c.name AND o.state = ? ORDER BY o.created_ns DESC, o.id DESC LIMIT 1), '') AS ok_id,
+		COALESCE((SELECT o.created_ns FROM audits o WHERE o.cluster = c.name ORDER BY o.created_ns DESC, o.id DESC LIMIT 1 OFFSET ?), 0) AS h_ns,
+		COALESCE((SELECT o.id FROM audits o WHERE o.cluster = c.name ORDER BY o.created_ns DESC, o.id DESC LIMIT 1 OFFSET ?), '') AS h_id
+	FROM clusters c WHERE c.name IN (` + placeholders(len(clusters)) + `)),
+m AS MATERIALIZED (SELECT name,
+		CASE WHEN (ok_ns, ok_id) >= (h_ns, h_id) THEN ok_ns ELSE h_ns END AS lo_ns,
+		CASE WHEN (ok_ns, ok_id) >= (h_ns, h_id) THEN ok_id ELSE h_id END AS lo_id
+	FROM l)
+SELECT cluster, id, state, data, has_previous, new_findings, changed, resolved, worst FROM (
 	SELECT a.cluster, a.id, a.state, a.data, d.has_previous, d.new_findings, d.changed, d.resolved, d.worst,
 		ROW_NUMBER() OVER (PARTITION BY a.cluster ORDER BY a.created_ns DESC, a.id DESC) AS rn
-	FROM l JOIN audits a ON a.cluster = l.name AND (a.created_ns, a.id) >= (l.ok_ns, l.ok_id) AND (a.created_ns, a.id) >= (l.h_ns, l.h_id)
+	FROM m JOIN audits a ON a.cluster = m.name AND (a.created_ns, a.id) >= (m.lo_ns, m.lo_id)
 	LEFT JOIN audit_digests d ON d.audit_id = a.id AND a.state = ?
 ) h WHERE rn <= ? ORDER BY cluster, rn`
 	}
 	ok := int32(secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED)
 	failed := int32(secureauditv1.AuditState_AUDIT_STATE_FAILED)
-	args := []any{ok, ok, HeadAudits - 1, HeadAudits - 1}
+	args := []any{ok, ok}
+	if s.db.Dialect() == storage.SQLite {
+		args = append(args, HeadAudits-1, HeadAudits-1)
+	}
 	for _, c := range clusters {
 		args = append(args, c)
 	}
