@@ -144,7 +144,7 @@ func (c *entraChoice) check(dir *directory) error {
 			}
 		}
 		if c.aks != "" && s.azure && len(s.clusters) == 0 {
-			return fmt.Errorf("%s, resolving cluster %q registered as AKS cluster %s, returns Azure role or deny assignments without naming the AKS cluster they were read for%s (a directory snapshot without aksCluster holds the assignments of every cluster): no report is filed; give the snapshot its cluster (aksCluster, secureaudit-export -cluster-resource-id) or the agent -cluster-resource-id, or remove the AKS resource ID from the registration (secureaudit cluster get %s)",
+			return fmt.Errorf("%s, resolving cluster %q registered as AKS cluster %s, returns Azure role or deny assignments without naming the AKS cluster they were read for%s (a directory snapshot without aksCluster holds the assignments of every cluster): no report is filed; give the snapshot its cluster (aksCluster: secureaudit entra export --cluster-resource-id) or the agent -cluster-resource-id, or remove the AKS resource ID from the registration (secureaudit cluster get %s)",
 				c.where, c.cluster, c.aks, batch(i), c.cluster)
 		}
 	}
