@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"io"
 	"strings"
 	"testing"
 )
@@ -67,5 +69,18 @@ func TestTenantFlagReplacesEnv(t *testing.T) {
 	// Two flags for one tenant are still an error.
 	if err := f.Set("72f988bf-86f1-41af-91ab-2d7cd011db47=flag-other:5"); err == nil || !strings.Contains(err.Error(), "has an entra-agent already") {
 		t.Errorf("a tenant given twice on the command line: %v", err)
+	}
+}
+
+// TestTenantFlagOverEnvStarts: the orchestrator's command line gives a
+// tenant its environment variable gives too, and the start goes past the
+// flags (to the next thing missing, -callers) instead of refusing the
+// tenant as given twice.
+func TestTenantFlagOverEnvStarts(t *testing.T) {
+	t.Setenv("SECUREAUDIT_TENANT_ENTRA_AGENT", "72f988bf-86f1-41af-91ab-2d7cd011db47=env-a:1")
+	t.Setenv("SECUREAUDIT_CALLERS", "")
+	err := realMain(context.Background(), []string{"-tenant-entra-agent", "72f988bf-86f1-41af-91ab-2d7cd011db47=flag-a:3"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "-callers is required") {
+		t.Errorf("start with the env's tenant given again as a flag: %v, want the flags accepted (and -callers missing)", err)
 	}
 }
