@@ -56,9 +56,9 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	rbacAddr := str("rbac-agent", "127.0.0.1:8441", "address of the default rbac-agent, for audits of no registered cluster; empty: every audit names a registered cluster (secureaudit cluster add), whose own rbac-agent it dials")
 	entraAddr := str("entra-agent", "", "address of the default entra-agent, for audits of clusters registered without an Entra tenant or whose tenant has no -tenant-entra-agent (its answer must then present that tenant); audits run without identity data when empty")
-	var tenants tenantAgents
+	var tenants tenantFlag
 	tenantEnv := run.EnvName("tenant-entra-agent")
-	fs.Var(&tenants, "tenant-entra-agent", "TENANT=HOST:PORT[,SPIFFE-ID]: the entra-agent that resolves the audits of clusters registered with Entra tenant TENANT (secureaudit cluster add --tenant), dialled over mTLS requiring SPIFFE-ID (default: the entra-agent's ID in this trust domain) and checked for its approved scope manifest at every audit; its answers must present that tenant. Repeat for each tenant (env "+tenantEnv+", entries separated by spaces). A cluster registered with a tenant neither this nor -entra-agent serves fails its audits")
+	fs.Var(&tenants, "tenant-entra-agent", "TENANT=HOST:PORT[,SPIFFE-ID]: the entra-agent that resolves the audits of clusters registered with Entra tenant TENANT (secureaudit cluster add --tenant), dialled over mTLS requiring SPIFFE-ID (default: the default entra-agent's ID in this trust domain, which every tenant's agent may then carry alike: give each tenant's agent an identity of its own, a distinct ServiceAccount, and its ID here) and checked for its approved scope manifest at every audit; its answers must present that tenant. Repeat for each tenant (env "+tenantEnv+", entries separated by spaces). A cluster registered with a tenant neither this nor -entra-agent serves fails its audits")
 	riskAddr := str("risk-agent", "127.0.0.1:8443", "address of the risk-agent")
 	reportAddr := str("report-agent", "127.0.0.1:8444", "address of the report-agent")
 	dbDSN := str("db", "secureaudit.db", "database: a SQLite file (created with mode 0600), or postgres://user:password@host:5432/name?sslmode=verify-full for PostgreSQL (several replicas; pass it in the environment from a Secret, not on the command line)")
@@ -89,7 +89,7 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	expiringFlag := str("acceptances-expiring-days", "14", "how many days ahead the report lists risk acceptances about to expire")
 	reviewDueFlag := str("review-due-days", "14", "how many days after its audit an access review campaign is due; undecided items are then overdue (an alert, CC4.1)")
 	devUnverified := str("dev-unverified-approvers", "false", "DEVELOPMENT ONLY: accept an approver's name as typed instead of a verified ID token (secureaudit up and scan use it); such approvals are marked UNVERIFIED")
-	if err := tenants.setAll(os.Getenv(tenantEnv)); err != nil {
+	if err := tenants.setEnv(os.Getenv(tenantEnv)); err != nil {
 		return fmt.Errorf("%s: %w", tenantEnv, err)
 	}
 	if err := fs.Parse(args); err != nil {
@@ -277,12 +277,26 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 	// The entra-agents of tenants: dialled once, each checked for its
 	// approved scope manifest by the audits that use it.
 	var tenantConns []audit.TenantAgent
-	for _, t := range tenants {
+	idTenants := map[string]string{} // SPIFFE ID: the first tenant it serves
+	for _, t := range tenants.tenantAgents {
 		id := identity.ID(identity.EntraAgent)
 		if t.id != "" {
 			if id, err = identity.Parse(t.id); err != nil {
 				return fmt.Errorf("-tenant-entra-agent %s: %w", t.tenant, err)
 			}
+		}
+		// The tenant an agent presents is its word: only a SPIFFE ID of
+		// its own per tenant keeps another tenant's agent (or the default
+		// one) from answering at its address.
+		if other, ok := idTenants[id.String()]; ok {
+			svc.Log.Warn("entra-agents of two tenants are dialled requiring the same SPIFFE ID: either may answer for the other; give each tenant's agent an identity of its own (-tenant-entra-agent TENANT=HOST:PORT,SPIFFE-ID)",
+				"tenant", t.tenant, "other_tenant", other, "spiffe_id", id.String())
+		} else {
+			idTenants[id.String()] = t.tenant
+		}
+		if t.id == "" {
+			svc.Log.Warn("the entra-agent of a tenant is dialled requiring the default entra-agent's SPIFFE ID: any entra-agent of the trust domain may answer for it; give it an identity of its own (-tenant-entra-agent TENANT=HOST:PORT,SPIFFE-ID)",
+				"tenant", t.tenant, "spiffe_id", id.String())
 		}
 		conn, err := rpc.Dial(t.addr, id, rpc.ClientConfig{Credentials: svc.Creds, Tracer: svc.Tracing.Provider, Meter: svc.Metrics.Provider, Validator: svc.Validator, Observer: svc.Observer})
 		if err != nil {

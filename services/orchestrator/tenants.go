@@ -70,3 +70,28 @@ func (t *tenantAgents) setAll(v string) error {
 	}
 	return nil
 }
+
+// tenantFlag is -tenant-entra-agent with its environment variable: the
+// variable's entries are the default, and the first entry given on the
+// command line replaces them all (as every other flag replaces its
+// variable's value), so that a flag may give a tenant the variable gives
+// too.
+type tenantFlag struct {
+	tenantAgents
+	// env is true while the entries are the variable's.
+	env bool
+}
+
+// Set adds one command-line entry, dropping the variable's first.
+func (f *tenantFlag) Set(v string) error {
+	if f.env {
+		f.tenantAgents, f.env = nil, false
+	}
+	return f.tenantAgents.Set(v)
+}
+
+// setEnv sets the entries of the environment variable.
+func (f *tenantFlag) setEnv(v string) error {
+	f.tenantAgents, f.env = nil, true
+	return f.setAll(v)
+}

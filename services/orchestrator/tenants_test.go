@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"io"
 	"strings"
 	"testing"
 )
@@ -41,5 +43,44 @@ func TestTenantAgentsFlag(t *testing.T) {
 	var env tenantAgents
 	if err := env.setAll(" 72f988bf-86f1-41af-91ab-2d7cd011db47=a:1\n0b0b0b0b-0000-4000-8000-00000000000b=b:2 "); err != nil || len(env) != 2 {
 		t.Errorf("setAll: %v, %d entries; want 2", err, len(env))
+	}
+}
+
+// TestTenantFlagReplacesEnv: the command line's -tenant-entra-agent
+// entries replace the environment variable's (a tenant both give is
+// no error), and without any the variable's are kept.
+func TestTenantFlagReplacesEnv(t *testing.T) {
+	const env = "72f988bf-86f1-41af-91ab-2d7cd011db47=env-a:1 0b0b0b0b-0000-4000-8000-00000000000b=env-b:2"
+	var f tenantFlag
+	if err := f.setEnv(env); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.String(); got != "72f988bf-86f1-41af-91ab-2d7cd011db47=env-a:1 0b0b0b0b-0000-4000-8000-00000000000b=env-b:2" {
+		t.Errorf("from the environment: %q", got)
+	}
+	for _, v := range []string{"72f988bf-86f1-41af-91ab-2d7cd011db47=flag-a:3", "0c0c0c0c-0000-4000-8000-00000000000c=flag-c:4"} {
+		if err := f.Set(v); err != nil {
+			t.Fatalf("Set(%q) after the environment: %v", v, err)
+		}
+	}
+	if got, want := f.String(), "72f988bf-86f1-41af-91ab-2d7cd011db47=flag-a:3 0c0c0c0c-0000-4000-8000-00000000000c=flag-c:4"; got != want {
+		t.Errorf("flags over the environment give %q, want %q", got, want)
+	}
+	// Two flags for one tenant are still an error.
+	if err := f.Set("72f988bf-86f1-41af-91ab-2d7cd011db47=flag-other:5"); err == nil || !strings.Contains(err.Error(), "has an entra-agent already") {
+		t.Errorf("a tenant given twice on the command line: %v", err)
+	}
+}
+
+// TestTenantFlagOverEnvStarts: the orchestrator's command line gives a
+// tenant its environment variable gives too, and the start goes past the
+// flags (to the next thing missing, -callers) instead of refusing the
+// tenant as given twice.
+func TestTenantFlagOverEnvStarts(t *testing.T) {
+	t.Setenv("SECUREAUDIT_TENANT_ENTRA_AGENT", "72f988bf-86f1-41af-91ab-2d7cd011db47=env-a:1")
+	t.Setenv("SECUREAUDIT_CALLERS", "")
+	err := realMain(context.Background(), []string{"-tenant-entra-agent", "72f988bf-86f1-41af-91ab-2d7cd011db47=flag-a:3"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "-callers is required") {
+		t.Errorf("start with the env's tenant given again as a flag: %v, want the flags accepted (and -callers missing)", err)
 	}
 }

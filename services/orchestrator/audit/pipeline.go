@@ -4,7 +4,6 @@
 package audit
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -170,10 +169,39 @@ type directory struct {
 	partial    bool
 	errors     []*secureauditv1.LookupError // lookups that failed after retries
 	excess     []string                     // Graph permissions beyond the agent's read-only set
-	// tenant and aks are the Entra tenant and the AKS cluster (ARM
-	// resource ID) the agent presented reading, empty when it presented
-	// none.
+	// streams are what each Resolve stream (one per batch of principals)
+	// presented, in order: every one is checked (entraChoice.check), not
+	// only the first.
+	streams []presented
+}
+
+// presented is what one Resolve stream of the entra-agent presented: the
+// Entra tenant and the AKS cluster (ARM resource ID) it read.
+type presented struct {
+	// tenant and aks are what its first chunk presented, empty when none.
 	tenant, aks string
+	// tenants and clusters are every non-empty tenant and cluster any of
+	// its chunks presented, each once, in order.
+	tenants, clusters []string
+	// azure is true when it carries Azure access: role or deny assignments
+	// or an AKS cluster's configuration.
+	azure bool
+}
+
+// add records what chunk c of the stream presented; first is true for the
+// stream's first chunk.
+func (p *presented) add(c *secureauditv1.DirectoryChunk, first bool) {
+	t, a := strings.ToLower(c.GetTenantId()), c.GetClusterResourceId()
+	if first {
+		p.tenant, p.aks = t, a
+	}
+	if t != "" && !slices.Contains(p.tenants, t) {
+		p.tenants = append(p.tenants, t)
+	}
+	if a != "" && !slices.ContainsFunc(p.clusters, func(b string) bool { return strings.EqualFold(a, b) }) {
+		p.clusters = append(p.clusters, a)
+	}
+	p.azure = p.azure || len(c.GetRoleAssignments()) > 0 || len(c.GetDenyAssignments()) > 0 || c.GetAksCluster() != nil
 }
 
 // warnings are the audit events a directory answer calls for: a partial
@@ -208,7 +236,8 @@ func resolve(ctx context.Context, client secureauditv1.EntraServiceClient, audit
 		if err != nil {
 			return nil, fmt.Errorf("entra-agent: resolve: %w", err)
 		}
-		for {
+		var seen presented
+		for first := true; ; first = false {
 			resp, err := stream.Recv()
 			if errors.Is(err, io.EOF) {
 				break
@@ -217,8 +246,7 @@ func resolve(ctx context.Context, client secureauditv1.EntraServiceClient, audit
 				return nil, fmt.Errorf("entra-agent: resolve: %w", err)
 			}
 			c := resp.GetChunk()
-			d.tenant = cmp.Or(d.tenant, c.GetTenantId())
-			d.aks = cmp.Or(d.aks, c.GetClusterResourceId())
+			seen.add(c, first)
 			d.unresolved += len(c.GetUnresolved())
 			d.partial = d.partial || c.GetPartial() || len(c.GetErrors()) > 0
 			d.errors = append(d.errors, c.GetErrors()...)
@@ -229,6 +257,7 @@ func resolve(ctx context.Context, client secureauditv1.EntraServiceClient, audit
 			}
 			d.chunks = append(d.chunks, c)
 		}
+		d.streams = append(d.streams, seen)
 	}
 	return d, nil
 }

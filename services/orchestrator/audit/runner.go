@@ -500,11 +500,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	var dir *directory
 	switch {
 	case entra == nil && (!a.GetSkipDirectory() || r.agents.Entra == nil && len(r.tenants) == 0):
-		msg := "no entra-agent configured: auditing without identity data"
-		if len(r.tenants) > 0 {
-			msg = "no default entra-agent (-entra-agent) for a cluster registered without an Entra tenant: auditing without identity data"
-		}
-		r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_RESOLVE, msg)
+		r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_RESOLVE, noEntraAgent(reg, len(r.tenants) > 0))
 	case a.GetSkipDirectory():
 		r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_RESOLVE, "identity resolution skipped on request")
 	default:
@@ -798,4 +794,19 @@ func truncate(s string, n int) string {
 		return string(r)
 	}
 	return string(r[:n-3]) + "..."
+}
+
+// noEntraAgent is the resolve stage's message of an audit that no
+// entra-agent serves: of the registered cluster reg (nil: an unregistered
+// one, collected from the default rbac-agent), when entra-agents of
+// tenants are configured (tenants) or none at all.
+func noEntraAgent(reg *secureauditv1.Cluster, tenants bool) string {
+	switch {
+	case !tenants:
+		return "no entra-agent configured: auditing without identity data"
+	case reg == nil:
+		return "no default entra-agent (-entra-agent) for an audit of an unregistered cluster (only registered clusters with an Entra tenant have an entra-agent of their own): auditing without identity data"
+	default:
+		return fmt.Sprintf("no default entra-agent (-entra-agent) for cluster %s, registered without an Entra tenant: auditing without identity data", reg.GetName())
+	}
 }

@@ -85,8 +85,12 @@ func (r *Runner) entraAgent(ctx context.Context, reg *secureauditv1.Cluster) (*e
 
 // check refuses a directory answer that is not of the audited cluster's
 // tenant, or whose Azure access is of another AKS cluster than the
-// registered one: identities of another tenant must never be filed under
-// the cluster's name.
+// registered one, or of no cluster named at all when one is registered:
+// identities of another tenant, or Azure access to another cluster, must
+// never be filed under the cluster's name. Every Resolve stream (one per
+// batch of principals) is checked: the first chunk of each must present
+// the registered tenant (when the cluster has one), and every tenant and
+// cluster any chunk presents must be the same as the others.
 func (c *entraChoice) check(dir *directory) error {
 	if dir == nil {
 		return nil
@@ -95,17 +99,54 @@ func (c *entraChoice) check(dir *directory) error {
 	if c.fallback {
 		hint = fmt.Sprintf("no -tenant-entra-agent is configured for tenant %s: add one, or correct the registration (secureaudit cluster get %s)", c.tenant, c.cluster)
 	}
-	served := strings.ToLower(dir.tenant)
-	switch {
-	case c.tenant == "":
-	case served == "":
-		return fmt.Errorf("%s, resolving cluster %q registered with Entra tenant %q, presents no tenant: no report is filed; %s", c.where, c.cluster, c.tenant, hint)
-	case served != c.tenant:
-		return fmt.Errorf("%s, resolving cluster %q registered with Entra tenant %q, serves tenant %q: no report is filed; %s", c.where, c.cluster, c.tenant, served, hint)
+	n := len(dir.streams)
+	// batch names the stream in errors when there are several.
+	batch := func(i int) string {
+		if n < 2 {
+			return ""
+		}
+		return fmt.Sprintf(" (in its answer to batch %d of %d of principals)", i+1, n)
 	}
-	if c.aks != "" && dir.aks != "" && !strings.EqualFold(c.aks, dir.aks) {
-		return fmt.Errorf("%s, resolving cluster %q registered as AKS cluster %s, reads the Azure access of AKS cluster %s: no report is filed; correct the registration (secureaudit cluster get %s) or the agent's -cluster-resource-id",
-			c.where, c.cluster, c.aks, dir.aks, c.cluster)
+	// The tenants: each stream's first chunk presents the registered one;
+	// every tenant presented is the registered one, or, without a
+	// registered tenant, the first presented.
+	want := c.tenant
+	for i, s := range dir.streams {
+		if c.tenant != "" && s.tenant == "" {
+			return fmt.Errorf("%s, resolving cluster %q registered with Entra tenant %q, presents no tenant%s: no report is filed; %s", c.where, c.cluster, c.tenant, batch(i), hint)
+		}
+		for _, t := range s.tenants {
+			switch {
+			case want == "":
+				want = t
+			case t != want && c.tenant != "":
+				return fmt.Errorf("%s, resolving cluster %q registered with Entra tenant %q, serves tenant %q%s: no report is filed; %s", c.where, c.cluster, c.tenant, t, batch(i), hint)
+			case t != want:
+				return fmt.Errorf("%s, resolving cluster %q, presents Entra tenant %q and then tenant %q%s: an answer mixing tenants is refused, no report is filed; check the agent's configuration", c.where, c.cluster, want, t, batch(i))
+			}
+		}
+	}
+	// The AKS clusters: every one presented is the registered one, or,
+	// without a registered one, the first presented; a registered cluster
+	// refuses Azure access that names none.
+	wantAKS := c.aks
+	for i, s := range dir.streams {
+		for _, a := range s.clusters {
+			switch {
+			case wantAKS == "":
+				wantAKS = a
+			case strings.EqualFold(a, wantAKS):
+			case c.aks != "":
+				return fmt.Errorf("%s, resolving cluster %q registered as AKS cluster %s, reads the Azure access of AKS cluster %s%s: no report is filed; correct the registration (secureaudit cluster get %s) or the agent's -cluster-resource-id",
+					c.where, c.cluster, c.aks, a, batch(i), c.cluster)
+			default:
+				return fmt.Errorf("%s, resolving cluster %q, reads the Azure access of AKS cluster %s and then of AKS cluster %s%s: an answer mixing clusters is refused, no report is filed; check the agent's configuration", c.where, c.cluster, wantAKS, a, batch(i))
+			}
+		}
+		if c.aks != "" && s.azure && len(s.clusters) == 0 {
+			return fmt.Errorf("%s, resolving cluster %q registered as AKS cluster %s, returns Azure role or deny assignments without naming the AKS cluster they were read for%s (a directory snapshot without aksCluster holds the assignments of every cluster): no report is filed; give the snapshot its cluster (aksCluster: secureaudit entra export --cluster-resource-id) or the agent -cluster-resource-id, or remove the AKS resource ID from the registration (secureaudit cluster get %s)",
+				c.where, c.cluster, c.aks, batch(i), c.cluster)
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,26 +32,44 @@ const (
 	tenantB  = "0b0b0b0b-0000-4000-8000-00000000000b"
 	tenantC  = "0c0c0c0c-0000-4000-8000-00000000000c"
 	tenantD  = "0d0d0d0d-0000-4000-8000-00000000000d"
+	tenantE  = "0e0e0e0e-0000-4000-8000-00000000000e"
+	tenantF  = "0f0f0f0f-0000-4000-8000-00000000000f"
+	tenantG  = "01010101-0000-4000-8000-000000000001"
+	tenantH  = "02020202-0000-4000-8000-000000000002"
 	aksA     = "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-a/providers/Microsoft.ContainerService/managedClusters/aks-a"
 	aksOther = "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-a/providers/Microsoft.ContainerService/managedClusters/aks-other"
 )
 
-// bindingAgent is an rbac-agent that presents one cluster with one
-// ClusterRoleBinding to a user, so that an audit asks an entra-agent.
+// bindingAgent is an rbac-agent that presents one cluster with a
+// ClusterRoleBinding to a user (to users users, in bindings of 1,000, when
+// users is set: more than 1,000 are resolved in several batches), so that
+// an audit asks an entra-agent.
 type bindingAgent struct {
 	secureauditv1.UnimplementedRBACServiceServer
 	cluster string
+	users   int
 }
 
 func (s *bindingAgent) Collect(_ *secureauditv1.CollectRequest, stream grpc.ServerStreamingServer[secureauditv1.CollectResponse]) error {
+	var bindings []*secureauditv1.ClusterRoleBinding
+	for i := 0; i < max(s.users, 1); i += 1000 {
+		b := &secureauditv1.ClusterRoleBinding{
+			Meta:    &secureauditv1.ObjectMeta{Name: fmt.Sprintf("admins-%d", i)},
+			RoleRef: &secureauditv1.RoleRef{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "cluster-admin"},
+		}
+		for j := i; j < min(i+1000, max(s.users, 1)); j++ {
+			name := "alice@" + s.cluster + ".example.com"
+			if j > 0 {
+				name = fmt.Sprintf("user%d@%s.example.com", j, s.cluster)
+			}
+			b.Subjects = append(b.Subjects, &secureauditv1.Subject{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: name})
+		}
+		bindings = append(bindings, b)
+	}
 	return stream.Send(&secureauditv1.CollectResponse{Chunk: &secureauditv1.SnapshotChunk{
-		Header: &secureauditv1.SnapshotHeader{Cluster: s.cluster, Source: secureauditv1.SnapshotSource_SNAPSHOT_SOURCE_FILE, CollectedAt: timestamppb.Now()},
-		ClusterRoleBindings: []*secureauditv1.ClusterRoleBinding{{
-			Meta:     &secureauditv1.ObjectMeta{Name: "admins"},
-			RoleRef:  &secureauditv1.RoleRef{Kind: secureauditv1.RoleKind_ROLE_KIND_CLUSTER_ROLE, Name: "cluster-admin"},
-			Subjects: []*secureauditv1.Subject{{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_USER, Name: "alice@" + s.cluster + ".example.com"}},
-		}},
-		Trailer: &secureauditv1.SnapshotTrailer{Counts: &secureauditv1.ObjectCounts{ClusterRoleBindings: 1}},
+		Header:              &secureauditv1.SnapshotHeader{Cluster: s.cluster, Source: secureauditv1.SnapshotSource_SNAPSHOT_SOURCE_FILE, CollectedAt: timestamppb.Now()},
+		ClusterRoleBindings: bindings,
+		Trailer:             &secureauditv1.SnapshotTrailer{Counts: &secureauditv1.ObjectCounts{ClusterRoleBindings: uint32(len(bindings))}},
 	}})
 }
 
@@ -60,16 +79,33 @@ func (s *bindingAgent) Collect(_ *secureauditv1.CollectRequest, stream grpc.Serv
 type tenantAgent struct {
 	secureauditv1.UnimplementedEntraServiceServer
 	tenant, aks string
-	calls       atomic.Int32
-	asked       atomic.Value // string: the last request's cluster_resource_id
+	// perCall, when set, is the tenant the agent's first, second, ...
+	// Resolve call presents (the last one for later calls).
+	perCall []string
+	// assign makes it return an Azure role assignment (as a snapshot
+	// without aksCluster does, for any cluster).
+	assign bool
+	calls  atomic.Int32
+	asked  atomic.Value // string: the last request's cluster_resource_id
 }
 
 func (s *tenantAgent) Resolve(req *secureauditv1.ResolveRequest, stream grpc.ServerStreamingServer[secureauditv1.ResolveResponse]) error {
-	s.calls.Add(1)
+	n := s.calls.Add(1)
 	s.asked.Store(req.GetClusterResourceId())
-	return stream.Send(&secureauditv1.ResolveResponse{Chunk: &secureauditv1.DirectoryChunk{
-		Unresolved: req.GetPrincipals(), TenantId: s.tenant, ClusterResourceId: s.aks,
-	}})
+	tenant := s.tenant
+	if len(s.perCall) > 0 {
+		tenant = s.perCall[min(int(n), len(s.perCall))-1]
+	}
+	c := &secureauditv1.DirectoryChunk{Unresolved: req.GetPrincipals(), TenantId: tenant, ClusterResourceId: s.aks}
+	if s.assign {
+		c.RoleAssignments = []*secureauditv1.AzureRoleAssignment{{
+			Id:          "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/providers/Microsoft.Authorization/roleAssignments/0e0e0e0e-0000-4000-8000-00000000000e",
+			PrincipalId: "0e0e0e0e-0000-4000-8000-0000000000e1", PrincipalType: "User",
+			RoleName: "Azure Kubernetes Service RBAC Cluster Admin", Scope: "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45",
+			Routes: []secureauditv1.AzureRoute{secureauditv1.AzureRoute_AZURE_ROUTE_ADMIN_CREDENTIAL},
+		}}
+	}
+	return stream.Send(&secureauditv1.ResolveResponse{Chunk: c})
 }
 
 // checkedScopes records the agents an audit checked (approval.Registry
@@ -116,14 +152,21 @@ func testTenantEntraAgents(t *testing.T, db *storage.DB) {
 		return m
 	}
 	rbacAddr := map[string]string{}
-	for _, c := range []string{"aks-a", "aks-b", "aks-c", "aks-d", "aks-aks"} {
+	for _, c := range []string{"aks-a", "aks-b", "aks-c", "aks-d", "aks-aks", "aks-e", "aks-f", "aks-g", "aks-h"} {
+		// aks-e's and aks-f's 1,001 principals are resolved in two batches.
+		users := map[string]int{"aks-e": 1001, "aks-f": 1001}[c]
 		rbacAddr[c] = p.Serve(t, identity.RBACAgent, manifest(identity.RBACAgent), func(s *grpc.Server) {
-			secureauditv1.RegisterRBACServiceServer(s, &bindingAgent{cluster: c})
+			secureauditv1.RegisterRBACServiceServer(s, &bindingAgent{cluster: c, users: users})
 		})
 	}
 	agentA, agentB, agentDefault := &tenantAgent{tenant: tenantA, aks: aksA}, &tenantAgent{tenant: tenantB}, &tenantAgent{tenant: tenantA}
+	// Tenant E's agent presents tenant B in its second answer, tenant F's
+	// none; tenant G's returns Azure role assignments without naming their
+	// AKS cluster, tenant H's names none and returns none.
+	agentE, agentF := &tenantAgent{perCall: []string{tenantE, tenantB}}, &tenantAgent{perCall: []string{tenantF, ""}}
+	agentG, agentH := &tenantAgent{tenant: tenantG, assign: true}, &tenantAgent{tenant: tenantH}
 	entraAddr := map[*tenantAgent]string{}
-	for _, a := range []*tenantAgent{agentA, agentB, agentDefault} {
+	for _, a := range []*tenantAgent{agentA, agentB, agentDefault, agentE, agentF, agentG, agentH} {
 		entraAddr[a] = p.Serve(t, identity.EntraAgent, manifest(identity.EntraAgent), func(s *grpc.Server) { secureauditv1.RegisterEntraServiceServer(s, a) })
 	}
 	risk := &stoppingRisk{}
@@ -141,6 +184,10 @@ func testTenantEntraAgents(t *testing.T, db *storage.DB) {
 		{Name: "aks-d", EntraTenantId: tenantD},
 		// Tenant A's agent reads the Azure access of another AKS cluster.
 		{Name: "aks-aks", EntraTenantId: tenantA, AksResourceId: aksOther},
+		{Name: "aks-e", EntraTenantId: tenantE},
+		{Name: "aks-f", EntraTenantId: tenantF},
+		{Name: "aks-g", EntraTenantId: tenantG, AksResourceId: aksA},
+		{Name: "aks-h", EntraTenantId: tenantH, AksResourceId: aksA},
 	} {
 		c.AgentAddress, c.AgentSpiffeId, c.RegisteredAt = rbacAddr[c.GetName()], rbacID, timestamppb.Now()
 		if err := st.CreateCluster(ctx, c); err != nil {
@@ -181,6 +228,10 @@ func testTenantEntraAgents(t *testing.T, db *storage.DB) {
 		TenantAgent{Tenant: tenantA, Address: entraAddr[agentA], ID: entraID.String(), Conn: tenantConn(agentA)},
 		TenantAgent{Tenant: tenantB, Address: entraAddr[agentB], ID: entraID.String(), Conn: tenantConn(agentB)},
 		TenantAgent{Tenant: tenantC, Address: entraAddr[agentB], ID: entraID.String(), Conn: tenantConn(agentB)},
+		TenantAgent{Tenant: tenantE, Address: entraAddr[agentE], ID: entraID.String(), Conn: tenantConn(agentE)},
+		TenantAgent{Tenant: tenantF, Address: entraAddr[agentF], ID: entraID.String(), Conn: tenantConn(agentF)},
+		TenantAgent{Tenant: tenantG, Address: entraAddr[agentG], ID: entraID.String(), Conn: tenantConn(agentG)},
+		TenantAgent{Tenant: tenantH, Address: entraAddr[agentH], ID: entraID.String(), Conn: tenantConn(agentH)},
 	)
 	svc := NewService(r, st, rpctest.Logger(t))
 	done := make(chan struct{})
@@ -237,6 +288,21 @@ func testTenantEntraAgents(t *testing.T, db *storage.DB) {
 			"no -tenant-entra-agent is configured for tenant " + tenantD}},
 		{cluster: "aks-aks", asked: [3]int32{1, 0, 0}, want: []string{
 			`cluster "aks-aks" registered as AKS cluster ` + aksOther + `, reads the Azure access of AKS cluster ` + aksA, entraAddr[agentA]}},
+		// The second batch's answer of another tenant, or of none, is
+		// refused as the first's would be.
+		{cluster: "aks-e", want: []string{
+			"tenant " + tenantE + "'s entra-agent at " + entraAddr[agentE],
+			`cluster "aks-e" registered with Entra tenant "` + tenantE + `", serves tenant "` + tenantB + `" (in its answer to batch 2 of 2 of principals)`, "no report is filed"}},
+		{cluster: "aks-f", want: []string{
+			"tenant " + tenantF + "'s entra-agent at " + entraAddr[agentF],
+			`cluster "aks-f" registered with Entra tenant "` + tenantF + `", presents no tenant (in its answer to batch 2 of 2 of principals)`, "no report is filed"}},
+		// Azure access of no named cluster, for a cluster registered with
+		// its AKS resource ID, is refused; an answer without Azure access
+		// needs no cluster.
+		{cluster: "aks-g", want: []string{
+			"tenant " + tenantG + "'s entra-agent at " + entraAddr[agentG],
+			`cluster "aks-g" registered as AKS cluster ` + aksA + `, returns Azure role or deny assignments without naming the AKS cluster`, "no report is filed"}},
+		{cluster: "aks-h", passed: true},
 	}
 	for _, tt := range tests {
 		before, riskBefore := calls(), risk.calls.Load()
@@ -320,5 +386,56 @@ func testTenantEntraAgents(t *testing.T, db *storage.DB) {
 	// A cluster without a tenant uses the default agent, or none.
 	if c, err := bare.entraAgent(ctx, &secureauditv1.Cluster{Name: "plain"}); c != nil || err != nil {
 		t.Errorf("a cluster without a tenant and no default agent: %v, %v; want none", c, err)
+	}
+}
+
+// TestCheckMixedAnswers checks the answers of an entra-agent for a cluster
+// registered without a tenant or AKS resource ID: its batches may present
+// any one tenant and cluster, but never two.
+func TestCheckMixedAnswers(t *testing.T) {
+	c := &entraChoice{where: "the default entra-agent at 127.0.0.1:8442 (-entra-agent)", cluster: "plain"}
+	for _, tt := range []struct {
+		name    string
+		streams []presented
+		want    string
+	}{
+		{"one tenant", []presented{{tenant: tenantA, tenants: []string{tenantA}}, {tenant: tenantA, tenants: []string{tenantA}}}, ""},
+		{"none", []presented{{}, {}}, ""},
+		{"two tenants", []presented{{tenant: tenantA, tenants: []string{tenantA}}, {tenant: tenantB, tenants: []string{tenantB}}},
+			`the default entra-agent at 127.0.0.1:8442 (-entra-agent), resolving cluster "plain", presents Entra tenant "` + tenantA + `" and then tenant "` + tenantB + `" (in its answer to batch 2 of 2 of principals)`},
+		{"two tenants in one answer", []presented{{tenant: tenantA, tenants: []string{tenantA, tenantB}}},
+			`presents Entra tenant "` + tenantA + `" and then tenant "` + tenantB + `": an answer mixing tenants is refused`},
+		{"two clusters", []presented{{aks: aksA, clusters: []string{aksA}}, {aks: aksOther, clusters: []string{aksOther}}},
+			"reads the Azure access of AKS cluster " + aksA + " and then of AKS cluster " + aksOther + " (in its answer to batch 2 of 2 of principals)"},
+		{"a cluster and none", []presented{{aks: aksA, clusters: []string{aksA}, azure: true}, {azure: true}}, ""},
+	} {
+		err := c.check(&directory{streams: tt.streams})
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v, want no error", tt.name, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%s: %v, want an error saying %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+// TestNoEntraAgentMessage: the resolve stage of an audit no entra-agent
+// serves says why, for an unregistered cluster and for one registered
+// without a tenant.
+func TestNoEntraAgentMessage(t *testing.T) {
+	for _, tt := range []struct {
+		reg     *secureauditv1.Cluster
+		tenants bool
+		want    string
+	}{
+		{nil, false, "no entra-agent configured: auditing without identity data"},
+		{&secureauditv1.Cluster{Name: "plain"}, false, "no entra-agent configured: auditing without identity data"},
+		{nil, true, "no default entra-agent (-entra-agent) for an audit of an unregistered cluster"},
+		{&secureauditv1.Cluster{Name: "plain"}, true, "no default entra-agent (-entra-agent) for cluster plain, registered without an Entra tenant"},
+	} {
+		got := noEntraAgent(tt.reg, tt.tenants)
+		if !strings.HasPrefix(got, tt.want) {
+			t.Errorf("noEntraAgent(%v, %v) = %q, want %q", tt.reg, tt.tenants, got, tt.want)
+		}
 	}
 }

@@ -167,27 +167,12 @@ func (s *Server) fleetSummary(ctx context.Context, req *secureauditv1.GetFleetSu
 	return resp, nil
 }
 
-// summarise is one cluster's summary from its newest audits (newest first,
-// down to the newest succeeded one, at most store.HeadAudits): the newest,
-// the newest succeeded with its changes and worst findings from its
-// digest, and the failures in between.
+// summarise is one cluster's summary from its Head (read from its newest
+// audits, down to the newest succeeded one, at most store.HeadAudits): the
+// newest, the newest succeeded with its changes and worst findings from
+// its digest, and the failures in between.
 func summarise(c *secureauditv1.Cluster, h *store.Head) *secureauditv1.ClusterSummary {
-	sum := &secureauditv1.ClusterSummary{Cluster: c}
-	for _, a := range h.GetAudits() {
-		if sum.LastAudit == nil {
-			sum.LastAudit = a
-		}
-		if a.GetState() == secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED {
-			sum.LastSucceeded = a
-			break
-		}
-		if a.GetState() == secureauditv1.AuditState_AUDIT_STATE_FAILED {
-			sum.FailedAudits++
-			if sum.LastFailed == nil {
-				sum.LastFailed = a
-			}
-		}
-	}
+	sum := &secureauditv1.ClusterSummary{Cluster: c, LastAudit: h.GetLast(), LastSucceeded: h.GetSucceeded(), LastFailed: h.GetLastFailed(), FailedAudits: h.GetFailed()}
 	if d := h.GetDigest(); sum.LastSucceeded != nil && d != nil {
 		sum.HasPrevious = d.HasPrevious
 		sum.NewFindings, sum.ChangedFindings, sum.ResolvedFindings = d.New, d.Changed, d.Resolved

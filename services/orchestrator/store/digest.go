@@ -139,28 +139,57 @@ func (s *Store) backfillDigest(ctx context.Context, auditID string, n int) (*Dig
 	return d, nil
 }
 
-// Head is what the fleet view reads of one cluster's audits: its newest
-// audits down to the newest succeeded one, at most HeadAudits of them,
-// newest first, and that succeeded one's digest (nil when none of them
-// succeeded).
+// Head is what the fleet view reads of one cluster's audits: of its
+// newest audits down to the newest succeeded one (at most HeadAudits of
+// them), the newest, the newest failed one and how many failed, and the
+// succeeded one with its digest. Only these are kept, not the audits in
+// between.
 type Head struct {
-	Audits []*secureauditv1.Audit
-	Digest *Digest
+	// Last is the cluster's newest audit, in any state.
+	Last *secureauditv1.Audit
+	// LastFailed is the newest failed audit newer than Succeeded (nil
+	// when none), and Failed how many failed audits are newer than it,
+	// counted among the HeadAudits newest.
+	LastFailed *secureauditv1.Audit
+	Failed     uint32
+	// Succeeded is the newest succeeded audit among the HeadAudits newest
+	// (nil when none) and Digest its digest.
+	Succeeded *secureauditv1.Audit
+	Digest    *Digest
 }
 
 // HeadAudits is how many of a cluster's newest audits the fleet view reads
 // looking for its last success.
 const HeadAudits = 100
 
+// fleetBatch is how many clusters one fleet query names (SQLite allows
+// 32,766 parameters in a statement); a larger fleet takes one query per
+// batch (a variable for the tests).
+var fleetBatch = 500
+
 // FleetHeads returns the Head of each named cluster that has audits, with
-// each digest's worst n findings, in one query (and one more for each
-// succeeded audit stored without a digest, the first time).
+// each digest's worst n findings, in one query per fleetBatch clusters
+// (and one more for each succeeded audit stored without a digest, the
+// first time).
 func (s *Store) FleetHeads(ctx context.Context, clusters []string, n int) (map[string]*Head, error) {
+	out := map[string]*Head{}
+	for start := 0; start < len(clusters); start += fleetBatch {
+		if err := s.fleetHeads(ctx, clusters[start:min(start+fleetBatch, len(clusters))], n, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// fleetHeads adds the Heads of clusters to out.
+func (s *Store) fleetHeads(ctx context.Context, clusters []string, n int, out map[string]*Head) error {
 	// For each cluster, its newest succeeded audit (an index walk from
 	// the newest), then its audits from that one on, at most HeadAudits:
 	// an index range per cluster, whatever the length of its history.
-	// PostgreSQL takes the range per cluster with LATERAL; SQLite, which
-	// has none, with a window over the same index ranges.
+	// PostgreSQL takes the range per cluster with LATERAL ... LIMIT;
+	// SQLite, which has no LATERAL, bounds each range by its HeadAudits-th
+	// newest audit too (an index walk of HeadAudits entries), so that it
+	// reads and the window sorts at most HeadAudits rows of a cluster.
 	lastOK := `WITH l AS MATERIALIZED (SELECT c.name,
 		COALESCE((SELECT o.created_ns FROM audits o WHERE o.cluster = c.name AND o.state = ? ORDER BY o.created_ns DESC, o.id DESC LIMIT 1), 0) AS ok_ns,
 		COALESCE((SELECT o.id FROM audits o WHERE o.cluster = c.name AND o.state = ? ORDER BY o.created_ns DESC, o.id DESC LIMIT 1), '') AS ok_id
@@ -172,15 +201,32 @@ CROSS JOIN LATERAL (SELECT a.id, a.state, a.data, a.created_ns FROM audits a
 LEFT JOIN audit_digests d ON d.audit_id = a.id AND a.state = ?
 ORDER BY l.name, a.created_ns DESC, a.id DESC`
 	if s.db.Dialect() == storage.SQLite {
-		query = lastOK + `SELECT cluster, id, state, data, has_previous, new_findings, changed, resolved, worst FROM (
+		// The range starts at the later of the success and the
+		// HeadAudits-th newest audit: one bound, so that the index range
+		// itself stops there.
+		query = `WITH l AS MATERIALIZED (SELECT c.name,
+		COALESCE((SELECT o.created_ns FROM audits o WHERE o.cluster = c.name AND o.state = ? ORDER BY o.created_ns DESC, o.id DESC LIMIT 1), 0) AS ok_ns,
+		COALESCE((SELECT o.id FROM audits o WHERE o.cluster = c.name AND o.state = ? ORDER BY o.created_ns DESC, o.id DESC LIMIT 1), '') AS ok_id,
+		COALESCE((SELECT o.created_ns FROM audits o WHERE o.cluster = c.name ORDER BY o.created_ns DESC, o.id DESC LIMIT 1 OFFSET ?), 0) AS h_ns,
+		COALESCE((SELECT o.id FROM audits o WHERE o.cluster = c.name ORDER BY o.created_ns DESC, o.id DESC LIMIT 1 OFFSET ?), '') AS h_id
+	FROM clusters c WHERE c.name IN (` + placeholders(len(clusters)) + `)),
+m AS MATERIALIZED (SELECT name,
+		CASE WHEN (ok_ns, ok_id) >= (h_ns, h_id) THEN ok_ns ELSE h_ns END AS lo_ns,
+		CASE WHEN (ok_ns, ok_id) >= (h_ns, h_id) THEN ok_id ELSE h_id END AS lo_id
+	FROM l)
+SELECT cluster, id, state, data, has_previous, new_findings, changed, resolved, worst FROM (
 	SELECT a.cluster, a.id, a.state, a.data, d.has_previous, d.new_findings, d.changed, d.resolved, d.worst,
 		ROW_NUMBER() OVER (PARTITION BY a.cluster ORDER BY a.created_ns DESC, a.id DESC) AS rn
-	FROM l JOIN audits a ON a.cluster = l.name AND (a.created_ns, a.id) >= (l.ok_ns, l.ok_id)
+	FROM m JOIN audits a ON a.cluster = m.name AND (a.created_ns, a.id) >= (m.lo_ns, m.lo_id)
 	LEFT JOIN audit_digests d ON d.audit_id = a.id AND a.state = ?
 ) h WHERE rn <= ? ORDER BY cluster, rn`
 	}
 	ok := int32(secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED)
+	failed := int32(secureauditv1.AuditState_AUDIT_STATE_FAILED)
 	args := []any{ok, ok}
+	if s.db.Dialect() == storage.SQLite {
+		args = append(args, HeadAudits-1, HeadAudits-1)
+	}
 	for _, c := range clusters {
 		args = append(args, c)
 	}
@@ -189,9 +235,8 @@ ORDER BY l.name, a.created_ns DESC, a.id DESC`
 	} else {
 		args = append(args, HeadAudits, ok)
 	}
-	out := map[string]*Head{}
 	if len(clusters) == 0 {
-		return out, nil
+		return nil
 	}
 	type missing struct{ cluster, id string }
 	var backfill []missing
@@ -217,14 +262,32 @@ ORDER BY l.name, a.created_ns DESC, a.id DESC`
 				h = &Head{}
 				out[cluster] = h
 			}
+			if h.Succeeded != nil {
+				// Older than the success: none, the range ends at it.
+				continue
+			}
+			if state == failed {
+				h.Failed++
+			}
+			// Only the newest audit, the newest failed one and the
+			// succeeded one are decoded and kept.
+			if h.Last != nil && (state != failed || h.LastFailed != nil) && state != ok {
+				continue
+			}
 			a, err := unmarshalAudit(data)
 			if err != nil {
 				return fmt.Errorf("audit %s: %w", id, err)
 			}
-			h.Audits = append(h.Audits, a)
+			if h.Last == nil {
+				h.Last = a
+			}
+			if state == failed && h.LastFailed == nil {
+				h.LastFailed = a
+			}
 			if state != ok {
 				continue
 			}
+			h.Succeeded = a
 			if !hasPrevious.Valid {
 				backfill = append(backfill, missing{cluster, id})
 				continue
@@ -238,16 +301,16 @@ ORDER BY l.name, a.created_ns DESC, a.id DESC`
 		return rows.Err()
 	}()
 	if err != nil {
-		return nil, fmt.Errorf("fleet heads: %w", err)
+		return fmt.Errorf("fleet heads: %w", err)
 	}
 	for _, m := range backfill {
 		d, err := s.backfillDigest(ctx, m.id, n)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out[m.cluster].Digest = d
 	}
-	return out, nil
+	return nil
 }
 
 // FleetTrends returns each named cluster's newest n audits, in any state,
@@ -311,12 +374,38 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
-// GetAudits returns h's audits; nil for a nil Head.
-func (h *Head) GetAudits() []*secureauditv1.Audit {
+// GetLast returns h's newest audit; nil for a nil Head.
+func (h *Head) GetLast() *secureauditv1.Audit {
 	if h == nil {
 		return nil
 	}
-	return h.Audits
+	return h.Last
+}
+
+// GetLastFailed returns h's newest failed audit since its success; nil for
+// a nil Head.
+func (h *Head) GetLastFailed() *secureauditv1.Audit {
+	if h == nil {
+		return nil
+	}
+	return h.LastFailed
+}
+
+// GetFailed returns how many of h's audits since its success failed; 0
+// for a nil Head.
+func (h *Head) GetFailed() uint32 {
+	if h == nil {
+		return 0
+	}
+	return h.Failed
+}
+
+// GetSucceeded returns h's newest succeeded audit; nil for a nil Head.
+func (h *Head) GetSucceeded() *secureauditv1.Audit {
+	if h == nil {
+		return nil
+	}
+	return h.Succeeded
 }
 
 // GetDigest returns h's digest; nil for a nil Head.
