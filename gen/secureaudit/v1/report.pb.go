@@ -904,6 +904,7 @@ type RenderRequest struct {
 	//
 	//	*RenderRequest_Header
 	//	*RenderRequest_Findings
+	//	*RenderRequest_Review
 	Part          isRenderRequest_Part `protobuf_oneof:"part"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -964,6 +965,15 @@ func (x *RenderRequest) GetFindings() *FindingBatch {
 	return nil
 }
 
+func (x *RenderRequest) GetReview() *ReviewState {
+	if x != nil {
+		if x, ok := x.Part.(*RenderRequest_Review); ok {
+			return x.Review
+		}
+	}
+	return nil
+}
+
 type isRenderRequest_Part interface {
 	isRenderRequest_Part()
 }
@@ -977,9 +987,19 @@ type RenderRequest_Findings struct {
 	Findings *FindingBatch `protobuf:"bytes,2,opt,name=findings,proto3,oneof"`
 }
 
+type RenderRequest_Review struct {
+	// review is the report's access review state, sent after the findings
+	// when the header says review_follows, once the client has tracked the
+	// Revoke actions the report-agent named (RenderResponse.actions); the
+	// client then closes its side.
+	Review *ReviewState `protobuf:"bytes,840,opt,name=review,proto3,oneof"`
+}
+
 func (*RenderRequest_Header) isRenderRequest_Part() {}
 
 func (*RenderRequest_Findings) isRenderRequest_Part() {}
+
+func (*RenderRequest_Review) isRenderRequest_Part() {}
 
 // RenderHeader opens a rendering.
 type RenderHeader struct {
@@ -987,7 +1007,12 @@ type RenderHeader struct {
 	Report  *Report                `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
 	Formats []ReportFormat         `protobuf:"varint,2,rep,packed,name=formats,proto3,enum=secureaudit.v1.ReportFormat" json:"formats,omitempty"`
 	// finding_count is the number of findings that follow, for the receiver to check.
-	FindingCount  uint32 `protobuf:"varint,3,opt,name=finding_count,json=findingCount,proto3" json:"finding_count,omitempty"`
+	FindingCount uint32 `protobuf:"varint,3,opt,name=finding_count,json=findingCount,proto3" json:"finding_count,omitempty"`
+	// review_follows asks the report-agent to answer the findings with the
+	// report's actions (RenderResponse.actions: the findings whose action is
+	// Revoke) before it renders, and to wait for the review state
+	// (RenderRequest.review), which replaces the header report's.
+	ReviewFollows bool `protobuf:"varint,840,opt,name=review_follows,json=reviewFollows,proto3" json:"review_follows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1043,13 +1068,23 @@ func (x *RenderHeader) GetFindingCount() uint32 {
 	return 0
 }
 
-// RenderResponse is one chunk of one document.
+func (x *RenderHeader) GetReviewFollows() bool {
+	if x != nil {
+		return x.ReviewFollows
+	}
+	return false
+}
+
+// RenderResponse is one chunk of one document, or, first and only when the
+// header says review_follows, the report's actions.
 type RenderResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Format ReportFormat           `protobuf:"varint,1,opt,name=format,proto3,enum=secureaudit.v1.ReportFormat" json:"format,omitempty"`
 	Data   []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
 	// last marks the document's final chunk.
-	Last          bool `protobuf:"varint,3,opt,name=last,proto3" json:"last,omitempty"`
+	Last bool `protobuf:"varint,3,opt,name=last,proto3" json:"last,omitempty"`
+	// actions are the report's actions the orchestrator tracks.
+	Actions       *RenderActions `protobuf:"bytes,840,opt,name=actions,proto3" json:"actions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1105,6 +1140,63 @@ func (x *RenderResponse) GetLast() bool {
 	return false
 }
 
+func (x *RenderResponse) GetActions() *RenderActions {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+// RenderActions are what the report tells the reviewer to do that the
+// orchestrator tracks: the report-agent decides every action (one rule,
+// render.RevokeFindings), and the orchestrator records a revocation for the
+// grant of each finding named here, checked at the cluster's next audit.
+type RenderActions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revoke_finding_ids are the main findings whose report action is Revoke
+	// (every hit of an entry whose action is Revoke), in the report's order.
+	RevokeFindingIds []string `protobuf:"bytes,840,rep,name=revoke_finding_ids,json=revokeFindingIds,proto3" json:"revoke_finding_ids,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *RenderActions) Reset() {
+	*x = RenderActions{}
+	mi := &file_secureaudit_v1_report_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenderActions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenderActions) ProtoMessage() {}
+
+func (x *RenderActions) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_report_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenderActions.ProtoReflect.Descriptor instead.
+func (*RenderActions) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RenderActions) GetRevokeFindingIds() []string {
+	if x != nil {
+		return x.RevokeFindingIds
+	}
+	return nil
+}
+
 // RenderFleetRequest asks for the fleet report in some formats.
 type RenderFleetRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1117,7 +1209,7 @@ type RenderFleetRequest struct {
 
 func (x *RenderFleetRequest) Reset() {
 	*x = RenderFleetRequest{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1221,7 @@ func (x *RenderFleetRequest) String() string {
 func (*RenderFleetRequest) ProtoMessage() {}
 
 func (x *RenderFleetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1234,7 @@ func (x *RenderFleetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderFleetRequest.ProtoReflect.Descriptor instead.
 func (*RenderFleetRequest) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{9}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RenderFleetRequest) GetFleet() *FleetReport {
@@ -1172,7 +1264,7 @@ type RenderFleetResponse struct {
 
 func (x *RenderFleetResponse) Reset() {
 	*x = RenderFleetResponse{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1276,7 @@ func (x *RenderFleetResponse) String() string {
 func (*RenderFleetResponse) ProtoMessage() {}
 
 func (x *RenderFleetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1289,7 @@ func (x *RenderFleetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderFleetResponse.ProtoReflect.Descriptor instead.
 func (*RenderFleetResponse) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{10}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RenderFleetResponse) GetFormat() ReportFormat {
@@ -1306,21 +1398,26 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"finding_id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{16}$R\tfindingId\x12O\n" +
 	"\x11previous_severity\x18\x02 \x01(\x0e2\x18.secureaudit.v1.SeverityB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10previousSeverity\x12>\n" +
 	"\bseverity\x18\x03 \x01(\x0e2\x18.secureaudit.v1.SeverityB\b\xbaH\x05\x82\x01\x02\x10\x01R\bseverity\x12 \n" +
-	"\x06fields\x18\x04 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10 R\x06fields\"\x92\x01\n" +
+	"\x06fields\x18\x04 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10 R\x06fields\"\xca\x01\n" +
 	"\rRenderRequest\x126\n" +
 	"\x06header\x18\x01 \x01(\v2\x1c.secureaudit.v1.RenderHeaderH\x00R\x06header\x12:\n" +
-	"\bfindings\x18\x02 \x01(\v2\x1c.secureaudit.v1.FindingBatchH\x00R\bfindingsB\r\n" +
-	"\x04part\x12\x05\xbaH\x02\b\x01\"\xce\x02\n" +
+	"\bfindings\x18\x02 \x01(\v2\x1c.secureaudit.v1.FindingBatchH\x00R\bfindings\x126\n" +
+	"\x06review\x18\xc8\x06 \x01(\v2\x1b.secureaudit.v1.ReviewStateH\x00R\x06reviewB\r\n" +
+	"\x04part\x12\x05\xbaH\x02\b\x01\"\xf6\x02\n" +
 	"\fRenderHeader\x12\xc9\x01\n" +
 	"\x06report\x18\x01 \x01(\v2\x16.secureaudit.v1.ReportB\x98\x01\xbaH\x94\x01\xba\x01\x8d\x01\n" +
 	"\x19render_header.no_findings\x12+findings travel in batches after the header\x1aCsize(this.findings) == 0 && size(this.infrastructure_findings) == 0\xc8\x01\x01R\x06report\x12M\n" +
 	"\aformats\x18\x02 \x03(\x0e2\x1c.secureaudit.v1.ReportFormatB\x15\xbaH\x12\x92\x01\x0f\b\x01\x10\b\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\aformats\x12#\n" +
-	"\rfinding_count\x18\x03 \x01(\rR\ffindingCount\"\x85\x01\n" +
-	"\x0eRenderResponse\x12@\n" +
-	"\x06format\x18\x01 \x01(\x0e2\x1c.secureaudit.v1.ReportFormatB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06format\x12\x1d\n" +
+	"\rfinding_count\x18\x03 \x01(\rR\ffindingCount\x12&\n" +
+	"\x0ereview_follows\x18\xc8\x06 \x01(\bR\rreviewFollows\"\xa3\x03\n" +
+	"\x0eRenderResponse\x12>\n" +
+	"\x06format\x18\x01 \x01(\x0e2\x1c.secureaudit.v1.ReportFormatB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06format\x12\x1d\n" +
 	"\x04data\x18\x02 \x01(\fB\t\xbaH\x06z\x04\x18\x80\x80@R\x04data\x12\x12\n" +
-	"\x04last\x18\x03 \x01(\bR\x04last\"\x9e\x01\n" +
+	"\x04last\x18\x03 \x01(\bR\x04last\x128\n" +
+	"\aactions\x18\xc8\x06 \x01(\v2\x1d.secureaudit.v1.RenderActionsR\aactions:\xe3\x01\xbaH\xdf\x01\x1a\xdc\x01\n" +
+	" render_response.chunk_or_actions\x12Wa response is a chunk of a document (with its format) or the report's actions, not both\x1a_has(this.actions) ? (this.format == 0 && size(this.data) == 0 && !this.last) : this.format != 0\"`\n" +
+	"\rRenderActions\x12O\n" +
+	"\x12revoke_finding_ids\x18\xc8\x06 \x03(\tB \xbaH\x1d\x92\x01\x1a\x10\xa0\x8d\x06\x18\x01\"\x12r\x102\x0e^[0-9a-f]{16}$R\x10revokeFindingIds\"\x9e\x01\n" +
 	"\x12RenderFleetRequest\x129\n" +
 	"\x05fleet\x18\x01 \x01(\v2\x1b.secureaudit.v1.FleetReportB\x06\xbaH\x03\xc8\x01\x01R\x05fleet\x12M\n" +
 	"\aformats\x18\x02 \x03(\x0e2\x1c.secureaudit.v1.ReportFormatB\x15\xbaH\x12\x92\x01\x0f\b\x01\x10\x02\x18\x01\"\a\x82\x01\x04\x18\x01\x18\x03R\aformats\"\x8a\x01\n" +
@@ -1354,7 +1451,7 @@ func file_secureaudit_v1_report_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_report_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_secureaudit_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_secureaudit_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_secureaudit_v1_report_proto_goTypes = []any{
 	(ReportFormat)(0),             // 0: secureaudit.v1.ReportFormat
 	(*Report)(nil),                // 1: secureaudit.v1.Report
@@ -1366,82 +1463,85 @@ var file_secureaudit_v1_report_proto_goTypes = []any{
 	(*RenderRequest)(nil),         // 7: secureaudit.v1.RenderRequest
 	(*RenderHeader)(nil),          // 8: secureaudit.v1.RenderHeader
 	(*RenderResponse)(nil),        // 9: secureaudit.v1.RenderResponse
-	(*RenderFleetRequest)(nil),    // 10: secureaudit.v1.RenderFleetRequest
-	(*RenderFleetResponse)(nil),   // 11: secureaudit.v1.RenderFleetResponse
-	nil,                           // 12: secureaudit.v1.Report.SkippedEntry
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(SnapshotSource)(0),           // 14: secureaudit.v1.SnapshotSource
-	(*ObjectCounts)(nil),          // 15: secureaudit.v1.ObjectCounts
-	(*SeverityCounts)(nil),        // 16: secureaudit.v1.SeverityCounts
-	(*Finding)(nil),               // 17: secureaudit.v1.Finding
-	(*LookupError)(nil),           // 18: secureaudit.v1.LookupError
-	(*AuthorizerSemantics)(nil),   // 19: secureaudit.v1.AuthorizerSemantics
-	(*Reasoning)(nil),             // 20: secureaudit.v1.Reasoning
-	(*UnauditedObject)(nil),       // 21: secureaudit.v1.UnauditedObject
-	(*ChokePoint)(nil),            // 22: secureaudit.v1.ChokePoint
-	(*ControlTitle)(nil),          // 23: secureaudit.v1.ControlTitle
-	(*AksCluster)(nil),            // 24: secureaudit.v1.AksCluster
-	(*AcceptedFinding)(nil),       // 25: secureaudit.v1.AcceptedFinding
-	(*ReviewState)(nil),           // 26: secureaudit.v1.ReviewState
-	(*SubjectRef)(nil),            // 27: secureaudit.v1.SubjectRef
-	(*BindingRef)(nil),            // 28: secureaudit.v1.BindingRef
-	(*FindingRole)(nil),           // 29: secureaudit.v1.FindingRole
-	(*Scope)(nil),                 // 30: secureaudit.v1.Scope
-	(Severity)(0),                 // 31: secureaudit.v1.Severity
-	(*FindingBatch)(nil),          // 32: secureaudit.v1.FindingBatch
-	(*FleetReport)(nil),           // 33: secureaudit.v1.FleetReport
+	(*RenderActions)(nil),         // 10: secureaudit.v1.RenderActions
+	(*RenderFleetRequest)(nil),    // 11: secureaudit.v1.RenderFleetRequest
+	(*RenderFleetResponse)(nil),   // 12: secureaudit.v1.RenderFleetResponse
+	nil,                           // 13: secureaudit.v1.Report.SkippedEntry
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(SnapshotSource)(0),           // 15: secureaudit.v1.SnapshotSource
+	(*ObjectCounts)(nil),          // 16: secureaudit.v1.ObjectCounts
+	(*SeverityCounts)(nil),        // 17: secureaudit.v1.SeverityCounts
+	(*Finding)(nil),               // 18: secureaudit.v1.Finding
+	(*LookupError)(nil),           // 19: secureaudit.v1.LookupError
+	(*AuthorizerSemantics)(nil),   // 20: secureaudit.v1.AuthorizerSemantics
+	(*Reasoning)(nil),             // 21: secureaudit.v1.Reasoning
+	(*UnauditedObject)(nil),       // 22: secureaudit.v1.UnauditedObject
+	(*ChokePoint)(nil),            // 23: secureaudit.v1.ChokePoint
+	(*ControlTitle)(nil),          // 24: secureaudit.v1.ControlTitle
+	(*AksCluster)(nil),            // 25: secureaudit.v1.AksCluster
+	(*AcceptedFinding)(nil),       // 26: secureaudit.v1.AcceptedFinding
+	(*ReviewState)(nil),           // 27: secureaudit.v1.ReviewState
+	(*SubjectRef)(nil),            // 28: secureaudit.v1.SubjectRef
+	(*BindingRef)(nil),            // 29: secureaudit.v1.BindingRef
+	(*FindingRole)(nil),           // 30: secureaudit.v1.FindingRole
+	(*Scope)(nil),                 // 31: secureaudit.v1.Scope
+	(Severity)(0),                 // 32: secureaudit.v1.Severity
+	(*FindingBatch)(nil),          // 33: secureaudit.v1.FindingBatch
+	(*FleetReport)(nil),           // 34: secureaudit.v1.FleetReport
 }
 var file_secureaudit_v1_report_proto_depIdxs = []int32{
-	13, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
-	14, // 1: secureaudit.v1.Report.source:type_name -> secureaudit.v1.SnapshotSource
-	15, // 2: secureaudit.v1.Report.counts:type_name -> secureaudit.v1.ObjectCounts
-	12, // 3: secureaudit.v1.Report.skipped:type_name -> secureaudit.v1.Report.SkippedEntry
-	16, // 4: secureaudit.v1.Report.summary:type_name -> secureaudit.v1.SeverityCounts
-	17, // 5: secureaudit.v1.Report.findings:type_name -> secureaudit.v1.Finding
-	17, // 6: secureaudit.v1.Report.infrastructure_findings:type_name -> secureaudit.v1.Finding
-	18, // 7: secureaudit.v1.Report.directory_errors:type_name -> secureaudit.v1.LookupError
+	14, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
+	15, // 1: secureaudit.v1.Report.source:type_name -> secureaudit.v1.SnapshotSource
+	16, // 2: secureaudit.v1.Report.counts:type_name -> secureaudit.v1.ObjectCounts
+	13, // 3: secureaudit.v1.Report.skipped:type_name -> secureaudit.v1.Report.SkippedEntry
+	17, // 4: secureaudit.v1.Report.summary:type_name -> secureaudit.v1.SeverityCounts
+	18, // 5: secureaudit.v1.Report.findings:type_name -> secureaudit.v1.Finding
+	18, // 6: secureaudit.v1.Report.infrastructure_findings:type_name -> secureaudit.v1.Finding
+	19, // 7: secureaudit.v1.Report.directory_errors:type_name -> secureaudit.v1.LookupError
 	2,  // 8: secureaudit.v1.Report.access_review:type_name -> secureaudit.v1.ReviewSubject
 	5,  // 9: secureaudit.v1.Report.history:type_name -> secureaudit.v1.AuditHistory
-	19, // 10: secureaudit.v1.Report.semantics:type_name -> secureaudit.v1.AuthorizerSemantics
-	20, // 11: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
-	21, // 12: secureaudit.v1.Report.unaudited_objects:type_name -> secureaudit.v1.UnauditedObject
-	22, // 13: secureaudit.v1.Report.choke_points:type_name -> secureaudit.v1.ChokePoint
-	23, // 14: secureaudit.v1.Report.controls:type_name -> secureaudit.v1.ControlTitle
-	24, // 15: secureaudit.v1.Report.aks_cluster:type_name -> secureaudit.v1.AksCluster
-	25, // 16: secureaudit.v1.Report.accepted_risks:type_name -> secureaudit.v1.AcceptedFinding
-	25, // 17: secureaudit.v1.Report.returned_risks:type_name -> secureaudit.v1.AcceptedFinding
-	26, // 18: secureaudit.v1.Report.review:type_name -> secureaudit.v1.ReviewState
-	27, // 19: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
+	20, // 10: secureaudit.v1.Report.semantics:type_name -> secureaudit.v1.AuthorizerSemantics
+	21, // 11: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
+	22, // 12: secureaudit.v1.Report.unaudited_objects:type_name -> secureaudit.v1.UnauditedObject
+	23, // 13: secureaudit.v1.Report.choke_points:type_name -> secureaudit.v1.ChokePoint
+	24, // 14: secureaudit.v1.Report.controls:type_name -> secureaudit.v1.ControlTitle
+	25, // 15: secureaudit.v1.Report.aks_cluster:type_name -> secureaudit.v1.AksCluster
+	26, // 16: secureaudit.v1.Report.accepted_risks:type_name -> secureaudit.v1.AcceptedFinding
+	26, // 17: secureaudit.v1.Report.returned_risks:type_name -> secureaudit.v1.AcceptedFinding
+	27, // 18: secureaudit.v1.Report.review:type_name -> secureaudit.v1.ReviewState
+	28, // 19: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
 	3,  // 20: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
 	4,  // 21: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
 	4,  // 22: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
 	4,  // 23: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
-	28, // 24: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
-	29, // 25: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
-	30, // 26: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
-	13, // 27: secureaudit.v1.Person.activated_until:type_name -> google.protobuf.Timestamp
-	13, // 28: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
+	29, // 24: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
+	30, // 25: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
+	31, // 26: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
+	14, // 27: secureaudit.v1.Person.activated_until:type_name -> google.protobuf.Timestamp
+	14, // 28: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
 	6,  // 29: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
-	17, // 30: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
-	31, // 31: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
-	31, // 32: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
+	18, // 30: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
+	32, // 31: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
+	32, // 32: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
 	8,  // 33: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
-	32, // 34: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
-	1,  // 35: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
-	0,  // 36: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
-	0,  // 37: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
-	33, // 38: secureaudit.v1.RenderFleetRequest.fleet:type_name -> secureaudit.v1.FleetReport
-	0,  // 39: secureaudit.v1.RenderFleetRequest.formats:type_name -> secureaudit.v1.ReportFormat
-	0,  // 40: secureaudit.v1.RenderFleetResponse.format:type_name -> secureaudit.v1.ReportFormat
-	7,  // 41: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
-	10, // 42: secureaudit.v1.ReportService.RenderFleet:input_type -> secureaudit.v1.RenderFleetRequest
-	9,  // 43: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
-	11, // 44: secureaudit.v1.ReportService.RenderFleet:output_type -> secureaudit.v1.RenderFleetResponse
-	43, // [43:45] is the sub-list for method output_type
-	41, // [41:43] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	33, // 34: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
+	27, // 35: secureaudit.v1.RenderRequest.review:type_name -> secureaudit.v1.ReviewState
+	1,  // 36: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
+	0,  // 37: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
+	0,  // 38: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
+	10, // 39: secureaudit.v1.RenderResponse.actions:type_name -> secureaudit.v1.RenderActions
+	34, // 40: secureaudit.v1.RenderFleetRequest.fleet:type_name -> secureaudit.v1.FleetReport
+	0,  // 41: secureaudit.v1.RenderFleetRequest.formats:type_name -> secureaudit.v1.ReportFormat
+	0,  // 42: secureaudit.v1.RenderFleetResponse.format:type_name -> secureaudit.v1.ReportFormat
+	7,  // 43: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
+	11, // 44: secureaudit.v1.ReportService.RenderFleet:input_type -> secureaudit.v1.RenderFleetRequest
+	9,  // 45: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
+	12, // 46: secureaudit.v1.ReportService.RenderFleet:output_type -> secureaudit.v1.RenderFleetResponse
+	45, // [45:47] is the sub-list for method output_type
+	43, // [43:45] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_report_proto_init() }
@@ -1459,6 +1559,7 @@ func file_secureaudit_v1_report_proto_init() {
 	file_secureaudit_v1_report_proto_msgTypes[6].OneofWrappers = []any{
 		(*RenderRequest_Header)(nil),
 		(*RenderRequest_Findings)(nil),
+		(*RenderRequest_Review)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1466,7 +1567,7 @@ func file_secureaudit_v1_report_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_report_proto_rawDesc), len(file_secureaudit_v1_report_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

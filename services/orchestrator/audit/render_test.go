@@ -94,7 +94,7 @@ func TestRenderEachEmitsWholeDocumentsOneAtATime(t *testing.T) {
 			var got []string
 			parts := map[secureauditv1.ReportFormat]string{}
 			seen := map[secureauditv1.ReportFormat]int{}
-			err := renderEach(context.Background(), client, report, nil, nil, []secureauditv1.ReportFormat{md, js},
+			err := renderEach(context.Background(), client, report, nil, nil, []secureauditv1.ReportFormat{md, js}, nil,
 				func(f secureauditv1.ReportFormat, seq int, data []byte, last bool) error {
 					if seq != seen[f] {
 						t.Errorf("%s chunk numbered %d, want %d", f, seq, seen[f])

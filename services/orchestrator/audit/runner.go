@@ -623,9 +623,6 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	ectx, span := r.tracer.Start(ctx, "enrich")
 	r.enrich(ectx, a, report, dir, assessed, result.summary, baseline, log)
 	span.End()
-	if err := r.review(ctx, a, report, main); err != nil {
-		return err
-	}
 	formats := a.GetFormats()
 	if len(formats) == 0 {
 		formats = Formats
@@ -639,18 +636,46 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	// them until they are stored and renderEach until they are sent (at
 	// 100,000 objects they are some 200 MB the rest of the render stage
 	// would otherwise hold).
-	saved := make(chan error, 1)
-	go func(findings []*secureauditv1.Finding) {
-		saved <- r.store.SaveResult(ctx, id, findings, report, nil)
-	}(result.findings)
+	//
+	// With a review registry, the report-agent first names the findings
+	// whose report action is Revoke: the registry checks earlier
+	// revocations, tracks those grants and opens the audit's campaign, and
+	// the report is stored and rendered with the review state (the
+	// report-agent alone decides the actions, so the report's Revoke rows
+	// and the tracked revocations are the same).
+	var saved chan error
+	save := func() {
+		saved = make(chan error, 1)
+		go func(findings []*secureauditv1.Finding) {
+			saved <- r.store.SaveResult(ctx, id, findings, report, nil)
+		}(result.findings)
+	}
+	var actions func(*secureauditv1.RenderActions) (*secureauditv1.ReviewState, error)
+	if r.reviews != nil {
+		r.reviews.Key(report)
+		actions = func(acts *secureauditv1.RenderActions) (*secureauditv1.ReviewState, error) {
+			if err := r.review(ctx, a, report, main, acts.GetRevokeFindingIds()); err != nil {
+				return nil, err
+			}
+			save()
+			return report.GetReview(), nil
+		}
+	} else {
+		save()
+	}
 	toRender := &renderInput{findings: rendered}
 	forwarded := result.forwarded
 	_, err = stageCall(ctx, r.budgets.Render, "report-agent", "render", "-render-timeout", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, renderEach(ctx, r.agents.Report, report, toRender.take(), forwarded, formats, storeChunks(ctx, r.store, id))
+		return struct{}{}, renderEach(ctx, r.agents.Report, report, toRender.take(), forwarded, formats, actions, storeChunks(ctx, r.store, id))
 	})
 	if err != nil {
-		<-saved
+		if saved != nil {
+			<-saved
+		}
 		return err
+	}
+	if saved == nil {
+		return errors.New("report-agent: render: the report was rendered without its actions")
 	}
 
 	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_STORE, "storing findings")
