@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/platform/pki"
 	"secureaudit.dev/services/orchestrator/people/peopletest"
+	"secureaudit.dev/services/report-agent/render"
 )
 
 // reviewPolicy is the caller policy of TestReviewCycle: the operators'
@@ -134,6 +136,17 @@ func TestReviewCycle(t *testing.T) {
 	}
 
 	first, out := audit("first")
+	// The report's Revoke rows (SARIF results marked Revoke) of users and
+	// groups are the grants the orchestrator tracks: the first campaign
+	// counts one revocation per grant, and the second audit checks exactly
+	// those (below).
+	revokeRows := revokeGrants(t, first, filepath.Join(out, "report.sarif"))
+	if len(revokeRows) == 0 {
+		t.Fatal("the first report has no Revoke row of a user or group: the example no longer tests the tracking")
+	}
+	if c := first.GetReview().GetCampaigns(); len(c) == 1 && int(c[0].GetRevokeActions()) != len(revokeRows) {
+		t.Errorf("the first campaign tracks %d Revoke actions; the report's Revoke rows name %d grants of users and groups: %v", c[0].GetRevokeActions(), len(revokeRows), slices.Sorted(maps.Keys(revokeRows)))
+	}
 	const carolName = "carol.ops@fabrikamcorp.onmicrosoft.com"
 	var carolKey string
 	for _, s := range first.GetAccessReview() {
@@ -314,6 +327,18 @@ func TestReviewCycle(t *testing.T) {
 			t.Errorf("second audit's revocation %v", v)
 		}
 	}
+	checked := map[string]bool{}
+	for _, v := range second.GetReview().GetRevocations() {
+		if v.GetFindingId() != "" {
+			for _, b := range v.GetBindings() {
+				checked[grantText(v.GetSubject(), b)] = true
+			}
+		}
+	}
+	if !maps.Equal(checked, revokeRows) {
+		t.Errorf("the second audit checked the revocations of %v; the first report's Revoke rows of users and groups are %v",
+			slices.Sorted(maps.Keys(checked)), slices.Sorted(maps.Keys(revokeRows)))
+	}
 	if decided != 1 || still == 0 {
 		t.Errorf("second audit: %d of Bob's revocations verified, %d Revoke actions still present; want 1 and some", decided, still)
 	}
@@ -414,4 +439,52 @@ func TestReviewCycle(t *testing.T) {
 			t.Errorf("the evidence bundle does not contain %q:\n%s", want, all)
 		}
 	}
+}
+
+// grantText names a subject's grant through a binding.
+func grantText(s *secureauditv1.SubjectRef, b *secureauditv1.BindingRef) string {
+	return s.GetKind().String() + ":" + s.GetNamespace() + "/" + s.GetName() + " " + b.GetKind().String() + ":" + b.GetNamespace() + "/" + b.GetName()
+}
+
+// revokeGrants reads the SARIF results a report marks Revoke and returns
+// the grants (subject and binding) of those about users and groups, the
+// revocations the orchestrator tracks and the next audit verifies.
+func revokeGrants(t *testing.T, report *secureauditv1.Report, sarifPath string) map[string]bool {
+	t.Helper()
+	data, err := os.ReadFile(sarifPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Runs []struct {
+			Results []struct {
+				RuleID              string            `json:"ruleId"`
+				PartialFingerprints map[string]string `json:"partialFingerprints"`
+				Properties          struct {
+					Action string `json:"action"`
+				} `json:"properties"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]*secureauditv1.Finding{}
+	for _, f := range report.GetFindings() {
+		byID[f.GetId()] = f
+	}
+	out := map[string]bool{}
+	for _, res := range doc.Runs[0].Results {
+		if res.RuleID == render.ChokeRuleID || res.RuleID == render.RevocationRuleID || res.Properties.Action != string(render.ActionRevoke) {
+			continue
+		}
+		f := byID[res.PartialFingerprints[render.FingerprintKey]]
+		if f == nil {
+			t.Fatalf("SARIF result %v marked Revoke is not a finding of report.json", res)
+		}
+		if k := f.GetSubject().GetKind(); f.GetBinding() != nil && (k == secureauditv1.SubjectKind_SUBJECT_KIND_USER || k == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP) {
+			out[grantText(f.GetSubject(), f.GetBinding())] = true
+		}
+	}
+	return out
 }

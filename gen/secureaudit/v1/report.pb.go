@@ -904,6 +904,7 @@ type RenderRequest struct {
 	//
 	//	*RenderRequest_Header
 	//	*RenderRequest_Findings
+	//	*RenderRequest_Review
 	Part          isRenderRequest_Part `protobuf_oneof:"part"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -964,6 +965,15 @@ func (x *RenderRequest) GetFindings() *FindingBatch {
 	return nil
 }
 
+func (x *RenderRequest) GetReview() *ReviewState {
+	if x != nil {
+		if x, ok := x.Part.(*RenderRequest_Review); ok {
+			return x.Review
+		}
+	}
+	return nil
+}
+
 type isRenderRequest_Part interface {
 	isRenderRequest_Part()
 }
@@ -977,9 +987,19 @@ type RenderRequest_Findings struct {
 	Findings *FindingBatch `protobuf:"bytes,2,opt,name=findings,proto3,oneof"`
 }
 
+type RenderRequest_Review struct {
+	// review is the report's access review state, sent after the findings
+	// when the header says review_follows, once the client has tracked the
+	// Revoke actions the report-agent named (RenderResponse.actions); the
+	// client then closes its side.
+	Review *ReviewState `protobuf:"bytes,840,opt,name=review,proto3,oneof"`
+}
+
 func (*RenderRequest_Header) isRenderRequest_Part() {}
 
 func (*RenderRequest_Findings) isRenderRequest_Part() {}
+
+func (*RenderRequest_Review) isRenderRequest_Part() {}
 
 // RenderHeader opens a rendering.
 type RenderHeader struct {
@@ -987,7 +1007,12 @@ type RenderHeader struct {
 	Report  *Report                `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
 	Formats []ReportFormat         `protobuf:"varint,2,rep,packed,name=formats,proto3,enum=secureaudit.v1.ReportFormat" json:"formats,omitempty"`
 	// finding_count is the number of findings that follow, for the receiver to check.
-	FindingCount  uint32 `protobuf:"varint,3,opt,name=finding_count,json=findingCount,proto3" json:"finding_count,omitempty"`
+	FindingCount uint32 `protobuf:"varint,3,opt,name=finding_count,json=findingCount,proto3" json:"finding_count,omitempty"`
+	// review_follows asks the report-agent to answer the findings with the
+	// report's actions (RenderResponse.actions: the findings whose action is
+	// Revoke) before it renders, and to wait for the review state
+	// (RenderRequest.review), which replaces the header report's.
+	ReviewFollows bool `protobuf:"varint,840,opt,name=review_follows,json=reviewFollows,proto3" json:"review_follows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1043,13 +1068,23 @@ func (x *RenderHeader) GetFindingCount() uint32 {
 	return 0
 }
 
-// RenderResponse is one chunk of one document.
+func (x *RenderHeader) GetReviewFollows() bool {
+	if x != nil {
+		return x.ReviewFollows
+	}
+	return false
+}
+
+// RenderResponse is one chunk of one document, or, first and only when the
+// header says review_follows, the report's actions.
 type RenderResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Format ReportFormat           `protobuf:"varint,1,opt,name=format,proto3,enum=secureaudit.v1.ReportFormat" json:"format,omitempty"`
 	Data   []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
 	// last marks the document's final chunk.
-	Last          bool `protobuf:"varint,3,opt,name=last,proto3" json:"last,omitempty"`
+	Last bool `protobuf:"varint,3,opt,name=last,proto3" json:"last,omitempty"`
+	// actions are the report's actions the orchestrator tracks.
+	Actions       *RenderActions `protobuf:"bytes,840,opt,name=actions,proto3" json:"actions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1105,6 +1140,63 @@ func (x *RenderResponse) GetLast() bool {
 	return false
 }
 
+func (x *RenderResponse) GetActions() *RenderActions {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+// RenderActions are what the report tells the reviewer to do that the
+// orchestrator tracks: the report-agent decides every action (one rule,
+// render.RevokeFindings), and the orchestrator records a revocation for the
+// grant of each finding named here, checked at the cluster's next audit.
+type RenderActions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revoke_finding_ids are the main findings whose report action is Revoke
+	// (every hit of an entry whose action is Revoke), in the report's order.
+	RevokeFindingIds []string `protobuf:"bytes,840,rep,name=revoke_finding_ids,json=revokeFindingIds,proto3" json:"revoke_finding_ids,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *RenderActions) Reset() {
+	*x = RenderActions{}
+	mi := &file_secureaudit_v1_report_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenderActions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenderActions) ProtoMessage() {}
+
+func (x *RenderActions) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_report_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenderActions.ProtoReflect.Descriptor instead.
+func (*RenderActions) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RenderActions) GetRevokeFindingIds() []string {
+	if x != nil {
+		return x.RevokeFindingIds
+	}
+	return nil
+}
+
 // RenderFleetRequest asks for the fleet report in some formats.
 type RenderFleetRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1117,7 +1209,7 @@ type RenderFleetRequest struct {
 
 func (x *RenderFleetRequest) Reset() {
 	*x = RenderFleetRequest{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1221,7 @@ func (x *RenderFleetRequest) String() string {
 func (*RenderFleetRequest) ProtoMessage() {}
 
 func (x *RenderFleetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1234,7 @@ func (x *RenderFleetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderFleetRequest.ProtoReflect.Descriptor instead.
 func (*RenderFleetRequest) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{9}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RenderFleetRequest) GetFleet() *FleetReport {
@@ -1172,7 +1264,7 @@ type RenderFleetResponse struct {
 
 func (x *RenderFleetResponse) Reset() {
 	*x = RenderFleetResponse{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1276,7 @@ func (x *RenderFleetResponse) String() string {
 func (*RenderFleetResponse) ProtoMessage() {}
 
 func (x *RenderFleetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1289,7 @@ func (x *RenderFleetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderFleetResponse.ProtoReflect.Descriptor instead.
 func (*RenderFleetResponse) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{10}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RenderFleetResponse) GetFormat() ReportFormat {
@@ -1236,7 +1328,7 @@ type RenderFleetStreamRequest struct {
 
 func (x *RenderFleetStreamRequest) Reset() {
 	*x = RenderFleetStreamRequest{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[11]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1248,7 +1340,7 @@ func (x *RenderFleetStreamRequest) String() string {
 func (*RenderFleetStreamRequest) ProtoMessage() {}
 
 func (x *RenderFleetStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[11]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,7 +1353,7 @@ func (x *RenderFleetStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderFleetStreamRequest.ProtoReflect.Descriptor instead.
 func (*RenderFleetStreamRequest) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{11}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RenderFleetStreamRequest) GetPart() isRenderFleetStreamRequest_Part {
@@ -1321,7 +1413,7 @@ type RenderFleetHeader struct {
 
 func (x *RenderFleetHeader) Reset() {
 	*x = RenderFleetHeader{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[12]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1425,7 @@ func (x *RenderFleetHeader) String() string {
 func (*RenderFleetHeader) ProtoMessage() {}
 
 func (x *RenderFleetHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[12]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1438,7 @@ func (x *RenderFleetHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderFleetHeader.ProtoReflect.Descriptor instead.
 func (*RenderFleetHeader) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{12}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RenderFleetHeader) GetFleet() *FleetReport {
@@ -1380,7 +1472,7 @@ type FleetClusterBatch struct {
 
 func (x *FleetClusterBatch) Reset() {
 	*x = FleetClusterBatch{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[13]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1392,7 +1484,7 @@ func (x *FleetClusterBatch) String() string {
 func (*FleetClusterBatch) ProtoMessage() {}
 
 func (x *FleetClusterBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[13]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1405,7 +1497,7 @@ func (x *FleetClusterBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FleetClusterBatch.ProtoReflect.Descriptor instead.
 func (*FleetClusterBatch) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{13}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FleetClusterBatch) GetClusters() []*FleetCluster {
@@ -1429,7 +1521,7 @@ type RenderFleetStreamResponse struct {
 
 func (x *RenderFleetStreamResponse) Reset() {
 	*x = RenderFleetStreamResponse{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[14]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1441,7 +1533,7 @@ func (x *RenderFleetStreamResponse) String() string {
 func (*RenderFleetStreamResponse) ProtoMessage() {}
 
 func (x *RenderFleetStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[14]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1454,7 +1546,7 @@ func (x *RenderFleetStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderFleetStreamResponse.ProtoReflect.Descriptor instead.
 func (*RenderFleetStreamResponse) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{14}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RenderFleetStreamResponse) GetFormat() ReportFormat {
@@ -1563,21 +1655,26 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"finding_id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{16}$R\tfindingId\x12O\n" +
 	"\x11previous_severity\x18\x02 \x01(\x0e2\x18.secureaudit.v1.SeverityB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10previousSeverity\x12>\n" +
 	"\bseverity\x18\x03 \x01(\x0e2\x18.secureaudit.v1.SeverityB\b\xbaH\x05\x82\x01\x02\x10\x01R\bseverity\x12 \n" +
-	"\x06fields\x18\x04 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10 R\x06fields\"\x92\x01\n" +
+	"\x06fields\x18\x04 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10 R\x06fields\"\xca\x01\n" +
 	"\rRenderRequest\x126\n" +
 	"\x06header\x18\x01 \x01(\v2\x1c.secureaudit.v1.RenderHeaderH\x00R\x06header\x12:\n" +
-	"\bfindings\x18\x02 \x01(\v2\x1c.secureaudit.v1.FindingBatchH\x00R\bfindingsB\r\n" +
-	"\x04part\x12\x05\xbaH\x02\b\x01\"\xce\x02\n" +
+	"\bfindings\x18\x02 \x01(\v2\x1c.secureaudit.v1.FindingBatchH\x00R\bfindings\x126\n" +
+	"\x06review\x18\xc8\x06 \x01(\v2\x1b.secureaudit.v1.ReviewStateH\x00R\x06reviewB\r\n" +
+	"\x04part\x12\x05\xbaH\x02\b\x01\"\xf6\x02\n" +
 	"\fRenderHeader\x12\xc9\x01\n" +
 	"\x06report\x18\x01 \x01(\v2\x16.secureaudit.v1.ReportB\x98\x01\xbaH\x94\x01\xba\x01\x8d\x01\n" +
 	"\x19render_header.no_findings\x12+findings travel in batches after the header\x1aCsize(this.findings) == 0 && size(this.infrastructure_findings) == 0\xc8\x01\x01R\x06report\x12M\n" +
 	"\aformats\x18\x02 \x03(\x0e2\x1c.secureaudit.v1.ReportFormatB\x15\xbaH\x12\x92\x01\x0f\b\x01\x10\b\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\aformats\x12#\n" +
-	"\rfinding_count\x18\x03 \x01(\rR\ffindingCount\"\x85\x01\n" +
-	"\x0eRenderResponse\x12@\n" +
-	"\x06format\x18\x01 \x01(\x0e2\x1c.secureaudit.v1.ReportFormatB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06format\x12\x1d\n" +
+	"\rfinding_count\x18\x03 \x01(\rR\ffindingCount\x12&\n" +
+	"\x0ereview_follows\x18\xc8\x06 \x01(\bR\rreviewFollows\"\xa3\x03\n" +
+	"\x0eRenderResponse\x12>\n" +
+	"\x06format\x18\x01 \x01(\x0e2\x1c.secureaudit.v1.ReportFormatB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06format\x12\x1d\n" +
 	"\x04data\x18\x02 \x01(\fB\t\xbaH\x06z\x04\x18\x80\x80@R\x04data\x12\x12\n" +
-	"\x04last\x18\x03 \x01(\bR\x04last\"\x9e\x01\n" +
+	"\x04last\x18\x03 \x01(\bR\x04last\x128\n" +
+	"\aactions\x18\xc8\x06 \x01(\v2\x1d.secureaudit.v1.RenderActionsR\aactions:\xe3\x01\xbaH\xdf\x01\x1a\xdc\x01\n" +
+	" render_response.chunk_or_actions\x12Wa response is a chunk of a document (with its format) or the report's actions, not both\x1a_has(this.actions) ? (this.format == 0 && size(this.data) == 0 && !this.last) : this.format != 0\"`\n" +
+	"\rRenderActions\x12O\n" +
+	"\x12revoke_finding_ids\x18\xc8\x06 \x03(\tB \xbaH\x1d\x92\x01\x1a\x10\xa0\x8d\x06\x18\x01\"\x12r\x102\x0e^[0-9a-f]{16}$R\x10revokeFindingIds\"\x9e\x01\n" +
 	"\x12RenderFleetRequest\x129\n" +
 	"\x05fleet\x18\x01 \x01(\v2\x1b.secureaudit.v1.FleetReportB\x06\xbaH\x03\xc8\x01\x01R\x05fleet\x12M\n" +
 	"\aformats\x18\x02 \x03(\x0e2\x1c.secureaudit.v1.ReportFormatB\x15\xbaH\x12\x92\x01\x0f\b\x01\x10\x02\x18\x01\"\a\x82\x01\x04\x18\x01\x18\x03R\aformats\"\x8a\x01\n" +
@@ -1628,7 +1725,7 @@ func file_secureaudit_v1_report_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_report_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_secureaudit_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_secureaudit_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_secureaudit_v1_report_proto_goTypes = []any{
 	(ReportFormat)(0),                 // 0: secureaudit.v1.ReportFormat
 	(*Report)(nil),                    // 1: secureaudit.v1.Report
@@ -1640,95 +1737,98 @@ var file_secureaudit_v1_report_proto_goTypes = []any{
 	(*RenderRequest)(nil),             // 7: secureaudit.v1.RenderRequest
 	(*RenderHeader)(nil),              // 8: secureaudit.v1.RenderHeader
 	(*RenderResponse)(nil),            // 9: secureaudit.v1.RenderResponse
-	(*RenderFleetRequest)(nil),        // 10: secureaudit.v1.RenderFleetRequest
-	(*RenderFleetResponse)(nil),       // 11: secureaudit.v1.RenderFleetResponse
-	(*RenderFleetStreamRequest)(nil),  // 12: secureaudit.v1.RenderFleetStreamRequest
-	(*RenderFleetHeader)(nil),         // 13: secureaudit.v1.RenderFleetHeader
-	(*FleetClusterBatch)(nil),         // 14: secureaudit.v1.FleetClusterBatch
-	(*RenderFleetStreamResponse)(nil), // 15: secureaudit.v1.RenderFleetStreamResponse
-	nil,                               // 16: secureaudit.v1.Report.SkippedEntry
-	(*timestamppb.Timestamp)(nil),     // 17: google.protobuf.Timestamp
-	(SnapshotSource)(0),               // 18: secureaudit.v1.SnapshotSource
-	(*ObjectCounts)(nil),              // 19: secureaudit.v1.ObjectCounts
-	(*SeverityCounts)(nil),            // 20: secureaudit.v1.SeverityCounts
-	(*Finding)(nil),                   // 21: secureaudit.v1.Finding
-	(*LookupError)(nil),               // 22: secureaudit.v1.LookupError
-	(*AuthorizerSemantics)(nil),       // 23: secureaudit.v1.AuthorizerSemantics
-	(*Reasoning)(nil),                 // 24: secureaudit.v1.Reasoning
-	(*UnauditedObject)(nil),           // 25: secureaudit.v1.UnauditedObject
-	(*ChokePoint)(nil),                // 26: secureaudit.v1.ChokePoint
-	(*ControlTitle)(nil),              // 27: secureaudit.v1.ControlTitle
-	(*AksCluster)(nil),                // 28: secureaudit.v1.AksCluster
-	(*AcceptedFinding)(nil),           // 29: secureaudit.v1.AcceptedFinding
-	(*ReviewState)(nil),               // 30: secureaudit.v1.ReviewState
-	(*SubjectRef)(nil),                // 31: secureaudit.v1.SubjectRef
-	(*BindingRef)(nil),                // 32: secureaudit.v1.BindingRef
-	(*FindingRole)(nil),               // 33: secureaudit.v1.FindingRole
-	(*Scope)(nil),                     // 34: secureaudit.v1.Scope
-	(Severity)(0),                     // 35: secureaudit.v1.Severity
-	(*FindingBatch)(nil),              // 36: secureaudit.v1.FindingBatch
-	(*FleetReport)(nil),               // 37: secureaudit.v1.FleetReport
-	(*FleetCluster)(nil),              // 38: secureaudit.v1.FleetCluster
+	(*RenderActions)(nil),             // 10: secureaudit.v1.RenderActions
+	(*RenderFleetRequest)(nil),        // 11: secureaudit.v1.RenderFleetRequest
+	(*RenderFleetResponse)(nil),       // 12: secureaudit.v1.RenderFleetResponse
+	(*RenderFleetStreamRequest)(nil),  // 13: secureaudit.v1.RenderFleetStreamRequest
+	(*RenderFleetHeader)(nil),         // 14: secureaudit.v1.RenderFleetHeader
+	(*FleetClusterBatch)(nil),         // 15: secureaudit.v1.FleetClusterBatch
+	(*RenderFleetStreamResponse)(nil), // 16: secureaudit.v1.RenderFleetStreamResponse
+	nil,                               // 17: secureaudit.v1.Report.SkippedEntry
+	(*timestamppb.Timestamp)(nil),     // 18: google.protobuf.Timestamp
+	(SnapshotSource)(0),               // 19: secureaudit.v1.SnapshotSource
+	(*ObjectCounts)(nil),              // 20: secureaudit.v1.ObjectCounts
+	(*SeverityCounts)(nil),            // 21: secureaudit.v1.SeverityCounts
+	(*Finding)(nil),                   // 22: secureaudit.v1.Finding
+	(*LookupError)(nil),               // 23: secureaudit.v1.LookupError
+	(*AuthorizerSemantics)(nil),       // 24: secureaudit.v1.AuthorizerSemantics
+	(*Reasoning)(nil),                 // 25: secureaudit.v1.Reasoning
+	(*UnauditedObject)(nil),           // 26: secureaudit.v1.UnauditedObject
+	(*ChokePoint)(nil),                // 27: secureaudit.v1.ChokePoint
+	(*ControlTitle)(nil),              // 28: secureaudit.v1.ControlTitle
+	(*AksCluster)(nil),                // 29: secureaudit.v1.AksCluster
+	(*AcceptedFinding)(nil),           // 30: secureaudit.v1.AcceptedFinding
+	(*ReviewState)(nil),               // 31: secureaudit.v1.ReviewState
+	(*SubjectRef)(nil),                // 32: secureaudit.v1.SubjectRef
+	(*BindingRef)(nil),                // 33: secureaudit.v1.BindingRef
+	(*FindingRole)(nil),               // 34: secureaudit.v1.FindingRole
+	(*Scope)(nil),                     // 35: secureaudit.v1.Scope
+	(Severity)(0),                     // 36: secureaudit.v1.Severity
+	(*FindingBatch)(nil),              // 37: secureaudit.v1.FindingBatch
+	(*FleetReport)(nil),               // 38: secureaudit.v1.FleetReport
+	(*FleetCluster)(nil),              // 39: secureaudit.v1.FleetCluster
 }
 var file_secureaudit_v1_report_proto_depIdxs = []int32{
-	17, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
-	18, // 1: secureaudit.v1.Report.source:type_name -> secureaudit.v1.SnapshotSource
-	19, // 2: secureaudit.v1.Report.counts:type_name -> secureaudit.v1.ObjectCounts
-	16, // 3: secureaudit.v1.Report.skipped:type_name -> secureaudit.v1.Report.SkippedEntry
-	20, // 4: secureaudit.v1.Report.summary:type_name -> secureaudit.v1.SeverityCounts
-	21, // 5: secureaudit.v1.Report.findings:type_name -> secureaudit.v1.Finding
-	21, // 6: secureaudit.v1.Report.infrastructure_findings:type_name -> secureaudit.v1.Finding
-	22, // 7: secureaudit.v1.Report.directory_errors:type_name -> secureaudit.v1.LookupError
+	18, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
+	19, // 1: secureaudit.v1.Report.source:type_name -> secureaudit.v1.SnapshotSource
+	20, // 2: secureaudit.v1.Report.counts:type_name -> secureaudit.v1.ObjectCounts
+	17, // 3: secureaudit.v1.Report.skipped:type_name -> secureaudit.v1.Report.SkippedEntry
+	21, // 4: secureaudit.v1.Report.summary:type_name -> secureaudit.v1.SeverityCounts
+	22, // 5: secureaudit.v1.Report.findings:type_name -> secureaudit.v1.Finding
+	22, // 6: secureaudit.v1.Report.infrastructure_findings:type_name -> secureaudit.v1.Finding
+	23, // 7: secureaudit.v1.Report.directory_errors:type_name -> secureaudit.v1.LookupError
 	2,  // 8: secureaudit.v1.Report.access_review:type_name -> secureaudit.v1.ReviewSubject
 	5,  // 9: secureaudit.v1.Report.history:type_name -> secureaudit.v1.AuditHistory
-	23, // 10: secureaudit.v1.Report.semantics:type_name -> secureaudit.v1.AuthorizerSemantics
-	24, // 11: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
-	25, // 12: secureaudit.v1.Report.unaudited_objects:type_name -> secureaudit.v1.UnauditedObject
-	26, // 13: secureaudit.v1.Report.choke_points:type_name -> secureaudit.v1.ChokePoint
-	27, // 14: secureaudit.v1.Report.controls:type_name -> secureaudit.v1.ControlTitle
-	28, // 15: secureaudit.v1.Report.aks_cluster:type_name -> secureaudit.v1.AksCluster
-	29, // 16: secureaudit.v1.Report.accepted_risks:type_name -> secureaudit.v1.AcceptedFinding
-	29, // 17: secureaudit.v1.Report.returned_risks:type_name -> secureaudit.v1.AcceptedFinding
-	30, // 18: secureaudit.v1.Report.review:type_name -> secureaudit.v1.ReviewState
-	31, // 19: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
+	24, // 10: secureaudit.v1.Report.semantics:type_name -> secureaudit.v1.AuthorizerSemantics
+	25, // 11: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
+	26, // 12: secureaudit.v1.Report.unaudited_objects:type_name -> secureaudit.v1.UnauditedObject
+	27, // 13: secureaudit.v1.Report.choke_points:type_name -> secureaudit.v1.ChokePoint
+	28, // 14: secureaudit.v1.Report.controls:type_name -> secureaudit.v1.ControlTitle
+	29, // 15: secureaudit.v1.Report.aks_cluster:type_name -> secureaudit.v1.AksCluster
+	30, // 16: secureaudit.v1.Report.accepted_risks:type_name -> secureaudit.v1.AcceptedFinding
+	30, // 17: secureaudit.v1.Report.returned_risks:type_name -> secureaudit.v1.AcceptedFinding
+	31, // 18: secureaudit.v1.Report.review:type_name -> secureaudit.v1.ReviewState
+	32, // 19: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
 	3,  // 20: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
 	4,  // 21: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
 	4,  // 22: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
 	4,  // 23: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
-	32, // 24: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
-	33, // 25: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
-	34, // 26: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
-	17, // 27: secureaudit.v1.Person.activated_until:type_name -> google.protobuf.Timestamp
-	17, // 28: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
+	33, // 24: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
+	34, // 25: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
+	35, // 26: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
+	18, // 27: secureaudit.v1.Person.activated_until:type_name -> google.protobuf.Timestamp
+	18, // 28: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
 	6,  // 29: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
-	21, // 30: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
-	35, // 31: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
-	35, // 32: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
+	22, // 30: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
+	36, // 31: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
+	36, // 32: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
 	8,  // 33: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
-	36, // 34: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
-	1,  // 35: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
-	0,  // 36: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
-	0,  // 37: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
-	37, // 38: secureaudit.v1.RenderFleetRequest.fleet:type_name -> secureaudit.v1.FleetReport
-	0,  // 39: secureaudit.v1.RenderFleetRequest.formats:type_name -> secureaudit.v1.ReportFormat
-	0,  // 40: secureaudit.v1.RenderFleetResponse.format:type_name -> secureaudit.v1.ReportFormat
-	13, // 41: secureaudit.v1.RenderFleetStreamRequest.header:type_name -> secureaudit.v1.RenderFleetHeader
-	14, // 42: secureaudit.v1.RenderFleetStreamRequest.clusters:type_name -> secureaudit.v1.FleetClusterBatch
-	37, // 43: secureaudit.v1.RenderFleetHeader.fleet:type_name -> secureaudit.v1.FleetReport
-	0,  // 44: secureaudit.v1.RenderFleetHeader.formats:type_name -> secureaudit.v1.ReportFormat
-	38, // 45: secureaudit.v1.FleetClusterBatch.clusters:type_name -> secureaudit.v1.FleetCluster
-	0,  // 46: secureaudit.v1.RenderFleetStreamResponse.format:type_name -> secureaudit.v1.ReportFormat
-	7,  // 47: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
-	10, // 48: secureaudit.v1.ReportService.RenderFleet:input_type -> secureaudit.v1.RenderFleetRequest
-	12, // 49: secureaudit.v1.ReportService.RenderFleetStream:input_type -> secureaudit.v1.RenderFleetStreamRequest
-	9,  // 50: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
-	11, // 51: secureaudit.v1.ReportService.RenderFleet:output_type -> secureaudit.v1.RenderFleetResponse
-	15, // 52: secureaudit.v1.ReportService.RenderFleetStream:output_type -> secureaudit.v1.RenderFleetStreamResponse
-	50, // [50:53] is the sub-list for method output_type
-	47, // [47:50] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	37, // 34: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
+	31, // 35: secureaudit.v1.RenderRequest.review:type_name -> secureaudit.v1.ReviewState
+	1,  // 36: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
+	0,  // 37: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
+	0,  // 38: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
+	10, // 39: secureaudit.v1.RenderResponse.actions:type_name -> secureaudit.v1.RenderActions
+	38, // 40: secureaudit.v1.RenderFleetRequest.fleet:type_name -> secureaudit.v1.FleetReport
+	0,  // 41: secureaudit.v1.RenderFleetRequest.formats:type_name -> secureaudit.v1.ReportFormat
+	0,  // 42: secureaudit.v1.RenderFleetResponse.format:type_name -> secureaudit.v1.ReportFormat
+	14, // 43: secureaudit.v1.RenderFleetStreamRequest.header:type_name -> secureaudit.v1.RenderFleetHeader
+	15, // 44: secureaudit.v1.RenderFleetStreamRequest.clusters:type_name -> secureaudit.v1.FleetClusterBatch
+	38, // 45: secureaudit.v1.RenderFleetHeader.fleet:type_name -> secureaudit.v1.FleetReport
+	0,  // 46: secureaudit.v1.RenderFleetHeader.formats:type_name -> secureaudit.v1.ReportFormat
+	39, // 47: secureaudit.v1.FleetClusterBatch.clusters:type_name -> secureaudit.v1.FleetCluster
+	0,  // 48: secureaudit.v1.RenderFleetStreamResponse.format:type_name -> secureaudit.v1.ReportFormat
+	7,  // 49: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
+	11, // 50: secureaudit.v1.ReportService.RenderFleet:input_type -> secureaudit.v1.RenderFleetRequest
+	13, // 51: secureaudit.v1.ReportService.RenderFleetStream:input_type -> secureaudit.v1.RenderFleetStreamRequest
+	9,  // 52: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
+	12, // 53: secureaudit.v1.ReportService.RenderFleet:output_type -> secureaudit.v1.RenderFleetResponse
+	16, // 54: secureaudit.v1.ReportService.RenderFleetStream:output_type -> secureaudit.v1.RenderFleetStreamResponse
+	52, // [52:55] is the sub-list for method output_type
+	49, // [49:52] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_report_proto_init() }
@@ -1746,8 +1846,9 @@ func file_secureaudit_v1_report_proto_init() {
 	file_secureaudit_v1_report_proto_msgTypes[6].OneofWrappers = []any{
 		(*RenderRequest_Header)(nil),
 		(*RenderRequest_Findings)(nil),
+		(*RenderRequest_Review)(nil),
 	}
-	file_secureaudit_v1_report_proto_msgTypes[11].OneofWrappers = []any{
+	file_secureaudit_v1_report_proto_msgTypes[12].OneofWrappers = []any{
 		(*RenderFleetStreamRequest_Header)(nil),
 		(*RenderFleetStreamRequest_Clusters)(nil),
 	}
@@ -1757,7 +1858,7 @@ func file_secureaudit_v1_report_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_report_proto_rawDesc), len(file_secureaudit_v1_report_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -475,8 +475,9 @@ type ReviewCampaign struct {
 	Overdue    bool          `protobuf:"varint,11,opt,name=overdue,proto3" json:"overdue,omitempty"`
 	ItemStates []*ReviewItem `protobuf:"bytes,12,rep,name=item_states,json=itemStates,proto3" json:"item_states,omitempty"`
 	// revoke_actions counts the revocations tracked from the audit's
-	// findings whose report action is Revoke (a user's or group's critical
-	// grant, or a high identity finding), apart from reviewers' decisions.
+	// findings whose report action is Revoke (as the report-agent named
+	// them in RenderActions; users' and groups' grants), apart from
+	// reviewers' decisions.
 	RevokeActions uint32 `protobuf:"varint,13,opt,name=revoke_actions,json=revokeActions,proto3" json:"revoke_actions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

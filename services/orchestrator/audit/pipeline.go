@@ -358,7 +358,13 @@ func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID
 // formats are 700 MB together). Findings in forwarded (may be nil),
 // received from the risk-agent and validated then, are not validated again
 // before they leave; findings read from the store are.
-func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, report *secureauditv1.Report, findings []*secureauditv1.Finding, forwarded *validation.Forwarded, formats []secureauditv1.ReportFormat, emit func(f secureauditv1.ReportFormat, seq int, data []byte, last bool) error) error {
+//
+// With actions set, the report-agent answers the findings with the
+// report's actions (the findings whose action is Revoke) before it
+// renders: actions tracks them and returns the review state, which is
+// sent back for the report to show. The report-agent alone decides the
+// actions; an error of actions fails the rendering.
+func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, report *secureauditv1.Report, findings []*secureauditv1.Finding, forwarded *validation.Forwarded, formats []secureauditv1.ReportFormat, actions func(*secureauditv1.RenderActions) (*secureauditv1.ReviewState, error), emit func(f secureauditv1.ReportFormat, seq int, data []byte, last bool) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := client.Render(validation.WithForwarded(ctx, forwarded))
@@ -375,7 +381,7 @@ func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, r
 		}
 		return nil
 	}
-	header := &secureauditv1.RenderHeader{Report: report, Formats: formats, FindingCount: uint32(len(findings))}
+	header := &secureauditv1.RenderHeader{Report: report, Formats: formats, FindingCount: uint32(len(findings)), ReviewFollows: actions != nil}
 	if err := send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Header{Header: header}}); err != nil {
 		return err
 	}
@@ -397,12 +403,34 @@ func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, r
 			return err
 		}
 	}
-	if err := stream.CloseSend(); err != nil {
-		return fmt.Errorf("report-agent: render: %w", err)
-	}
 	// Every finding has been sent: the set lets go of them, so that the
 	// render stage, chunks arriving, no longer holds them here.
 	forwarded.Clear()
+	if actions != nil {
+		resp, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return errors.New("report-agent: render: the stream ended before the report's actions")
+			}
+			return fmt.Errorf("report-agent: render: %w", err)
+		}
+		if resp.GetActions() == nil {
+			return fmt.Errorf("report-agent: render: a %s chunk before the report's actions", resp.GetFormat())
+		}
+		review, err := actions(resp.GetActions())
+		if err != nil {
+			return err
+		}
+		if review == nil {
+			review = &secureauditv1.ReviewState{}
+		}
+		if err := send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Review{Review: review}}); err != nil {
+			return err
+		}
+	}
+	if err := stream.CloseSend(); err != nil {
+		return fmt.Errorf("report-agent: render: %w", err)
+	}
 	next := map[secureauditv1.ReportFormat]int{}
 	done := map[secureauditv1.ReportFormat]bool{}
 	for {
@@ -412,6 +440,9 @@ func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, r
 		}
 		if err != nil {
 			return fmt.Errorf("report-agent: render: %w", err)
+		}
+		if resp.GetActions() != nil {
+			return errors.New("report-agent: render: the report's actions sent again, or unasked")
 		}
 		f := resp.GetFormat()
 		if done[f] {

@@ -7,12 +7,15 @@ import (
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 )
 
-// Reviewer opens an audit's access review campaign (review.Registry): it
-// keys the report's review items, checks the cluster's tracked revocations
-// against them, tracks the grants of the main findings whose action is
-// Revoke and sets report.review.
+// Reviewer opens an audit's access review campaign (review.Registry). Key
+// keys the report's review items before the report goes to the
+// report-agent; Open, called once the report-agent named the findings
+// whose report action is Revoke, checks the cluster's tracked revocations
+// against the review items, tracks the grants of those findings and sets
+// report.review.
 type Reviewer interface {
-	Open(ctx context.Context, auditID, cluster string, report *secureauditv1.Report, main []*secureauditv1.Finding) error
+	Key(report *secureauditv1.Report)
+	Open(ctx context.Context, auditID, cluster string, report *secureauditv1.Report, main []*secureauditv1.Finding, revoke []string) error
 }
 
 // ReviewWith makes each audit open a review campaign over its access
@@ -20,11 +23,11 @@ type Reviewer interface {
 func (r *Runner) ReviewWith(v Reviewer) { r.reviews = v }
 
 // review opens the audit's campaign, when a Reviewer is set.
-func (r *Runner) review(ctx context.Context, a *secureauditv1.Audit, report *secureauditv1.Report, main []*secureauditv1.Finding) error {
+func (r *Runner) review(ctx context.Context, a *secureauditv1.Audit, report *secureauditv1.Report, main []*secureauditv1.Finding, revoke []string) error {
 	if r.reviews == nil {
 		return nil
 	}
-	if err := r.reviews.Open(ctx, a.GetId(), report.GetCluster(), report, main); err != nil {
+	if err := r.reviews.Open(ctx, a.GetId(), report.GetCluster(), report, main, revoke); err != nil {
 		return fmt.Errorf("access review campaign: %w", err)
 	}
 	if st := report.GetReview(); st != nil {

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
@@ -31,6 +32,7 @@ type Store interface {
 	ListClusterAudits(ctx context.Context, cluster string, limit int, pageToken string) ([]*secureauditv1.Audit, string, error)
 	Unfinished(ctx context.Context) ([]*secureauditv1.Audit, error)
 	SaveResult(ctx context.Context, auditID string, findings []*secureauditv1.Finding, input *secureauditv1.Report, reports map[secureauditv1.ReportFormat][]byte) error
+	ReplaceReportInput(ctx context.Context, auditID string, input *secureauditv1.Report) error
 	Findings(ctx context.Context, auditID string) ([]*secureauditv1.Finding, error)
 	StoredFindings(ctx context.Context, auditID string) (ids []string, data [][]byte, err error)
 	ReadReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, fn func([]byte) error) error
@@ -619,9 +621,6 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	ectx, span := r.tracer.Start(ctx, "enrich")
 	r.enrich(ectx, a, report, dir, assessed, result.summary, baseline, log)
 	span.End()
-	if err := r.review(ctx, a, report, main); err != nil {
-		return err
-	}
 	formats := a.GetFormats()
 	if len(formats) == 0 {
 		formats = Formats
@@ -635,23 +634,54 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	// them until they are stored and renderEach until they are sent (at
 	// 100,000 objects they are some 200 MB the rest of the render stage
 	// would otherwise hold).
+	//
+	// With a review registry, the report-agent first names the findings
+	// whose report action is Revoke: the registry checks earlier
+	// revocations, tracks those grants and opens the audit's campaign, and
+	// the report is rendered with the review state (the report-agent alone
+	// decides the actions, so the report's Revoke rows and the tracked
+	// revocations are the same). The findings are stored meanwhile with the
+	// input as it was sent (a copy: the review state is set on report while
+	// they are written), and the input is stored again with the review
+	// state once both are done.
+	input := report
+	var actions func(*secureauditv1.RenderActions) (*secureauditv1.ReviewState, error)
+	reviewed := false
+	if r.reviews != nil {
+		r.reviews.Key(report)
+		input = proto.Clone(report).(*secureauditv1.Report)
+		actions = func(acts *secureauditv1.RenderActions) (*secureauditv1.ReviewState, error) {
+			if err := r.review(ctx, a, report, main, acts.GetRevokeFindingIds()); err != nil {
+				return nil, err
+			}
+			reviewed = true
+			return report.GetReview(), nil
+		}
+	}
 	saved := make(chan error, 1)
 	go func(findings []*secureauditv1.Finding) {
-		saved <- r.store.SaveResult(ctx, id, findings, report, nil)
+		saved <- r.store.SaveResult(ctx, id, findings, input, nil)
 	}(result.findings)
 	toRender := &renderInput{findings: rendered}
 	forwarded := result.forwarded
 	_, err = stageCall(ctx, r.budgets.Render, "report-agent", "render", "-render-timeout", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, renderEach(ctx, r.agents.Report, report, toRender.take(), forwarded, formats, storeChunks(ctx, r.store, id))
+		return struct{}{}, renderEach(ctx, r.agents.Report, report, toRender.take(), forwarded, formats, actions, storeChunks(ctx, r.store, id))
 	})
 	if err != nil {
 		<-saved
 		return err
 	}
+	if actions != nil && !reviewed {
+		<-saved
+		return errors.New("report-agent: render: the report was rendered without its actions")
+	}
 
 	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_STORE, "storing findings")
 	_, span = r.tracer.Start(ctx, "store")
 	err = <-saved
+	if err == nil && r.reviews != nil {
+		err = r.store.ReplaceReportInput(ctx, id, report)
+	}
 	span.End()
 	if err != nil {
 		return err

@@ -200,7 +200,7 @@ func (s *Service) renderLate(ctx context.Context, id string, format secureauditv
 	var size int
 	_, err = stageCall(ctx, s.runner.budgets.Render, "report-agent", "render", "-render-timeout", func(ctx context.Context) (struct{}, error) {
 		stored := storeChunks(ctx, s.store, id)
-		return struct{}{}, renderEach(ctx, s.runner.agents.Report, input, findings, nil, []secureauditv1.ReportFormat{format},
+		return struct{}{}, renderEach(ctx, s.runner.agents.Report, input, findings, nil, []secureauditv1.ReportFormat{format}, nil,
 			func(f secureauditv1.ReportFormat, seq int, data []byte, last bool) error {
 				size += len(data)
 				return stored(f, seq, data, last)

@@ -52,7 +52,7 @@ func BenchmarkImport(b *testing.B) {
 			b.Fatal(err)
 		}
 		report := &secureauditv1.Report{AuditId: id, Cluster: "aks-prod", AccessReview: review}
-		if err := reg.Open(ctx, id, "aks-prod", report, nil); err != nil {
+		if err := reg.Open(ctx, id, "aks-prod", report, nil, nil); err != nil {
 			b.Fatal(err)
 		}
 		sheet := sheetOf(b, report)

@@ -207,23 +207,39 @@ type campaign struct {
 	items            []*secureauditv1.ReviewItem
 }
 
+// Key sets the key of each of the report's access review items. The
+// runner calls it before the report goes to the report-agent (the keys are
+// the CSV's), Open again.
+func (r *Registry) Key(report *secureauditv1.Report) {
+	for _, s := range report.GetAccessReview() {
+		s.Key = Key(s.GetSubject())
+	}
+}
+
 // Open keys the report's access review items, checks the cluster's
 // tracked revocations against them (verified or still present), records
 // the overdue campaigns of the cluster, tracks the grants of the main
-// findings whose report action is Revoke, opens the audit's campaign and
-// sets report.review. The runner calls it before the report is rendered.
-func (r *Registry) Open(ctx context.Context, auditID, cluster string, report *secureauditv1.Report, main []*secureauditv1.Finding) error {
+// findings named in revoke (the findings whose report action is Revoke, as
+// the report-agent, which decides every action, named them), opens the
+// audit's campaign and sets report.review. The runner calls it once the
+// report-agent has named them, before the report is rendered.
+func (r *Registry) Open(ctx context.Context, auditID, cluster string, report *secureauditv1.Report, main []*secureauditv1.Finding, revoke []string) error {
+	// The names are resolved before anything is recorded: a name that is
+	// not one of main fails the audit with nothing checked or tracked.
+	revoked, err := resolve(main, revoke)
+	if err != nil {
+		return err
+	}
 	now := r.now().UTC()
+	r.Key(report)
 	var items []*secureauditv1.ReviewItem
 	for _, s := range report.GetAccessReview() {
-		s.Key = Key(s.GetSubject())
 		items = append(items, &secureauditv1.ReviewItem{Key: s.GetKey(), Subject: s.GetSubject()})
 	}
 	// An incomplete snapshot (objects left out as too large) proves no
 	// removal: its revocations wait for a complete one.
 	var checked []*secureauditv1.Revocation
 	if !report.GetSnapshotPartial() {
-		var err error
 		if checked, err = r.check(ctx, auditID, cluster, report.GetAccessReview()); err != nil {
 			return err
 		}
@@ -231,7 +247,7 @@ func (r *Registry) Open(ctx context.Context, auditID, cluster string, report *se
 	if err := r.recordOverdue(ctx, cluster, now); err != nil {
 		return err
 	}
-	if err := r.track(ctx, auditID, cluster, main); err != nil {
+	if err := r.track(ctx, auditID, cluster, revoked); err != nil {
 		return err
 	}
 	raw, err := encodeItems(items)
@@ -898,41 +914,46 @@ func (r *Registry) check(ctx context.Context, auditID, cluster string, review []
 	return open, nil
 }
 
-// revokeAction reports whether the report gives a finding about a user or
-// group the action Revoke: critical, or high about the identity itself,
-// unless the add-on manager reconciles its binding (then it is
-// investigated first). It mirrors the report-agent's entryAction for
-// people and groups (render/entries.go); installed components' workload
-// identities (ServiceAccounts) are never told to revoke and are not
-// access review items.
-func revokeAction(f *secureauditv1.Finding) bool {
+// Tracked reports whether a finding whose report action is Revoke is
+// tracked: a user's or group's grant, which the next audit's access review
+// (its users and groups) shows present or gone. A ServiceAccount's or a
+// role's Revoke is not verified.
+func Tracked(f *secureauditv1.Finding) bool {
 	kind := f.GetSubject().GetKind()
-	if f.GetInfrastructure() || f.GetBinding() == nil || (kind != secureauditv1.SubjectKind_SUBJECT_KIND_USER && kind != secureauditv1.SubjectKind_SUBJECT_KIND_GROUP) {
-		return false
-	}
-	identity := f.GetFamily() == secureauditv1.RuleFamily_RULE_FAMILY_IDENTITY
-	switch {
-	case f.GetCredentialFix() != secureauditv1.CredentialFix_CREDENTIAL_FIX_UNSPECIFIED:
-		// An application credential (ENTRA-013) is removed or rotated; the
-		// identity keeps its access, so nothing is revoked to verify.
-		return false
-	case f.GetFamily() == secureauditv1.RuleFamily_RULE_FAMILY_AKS && f.GetSubject() == nil:
-		// A cluster setting is reconfigured, not revoked.
-		return false
-	case f.GetBindingReconciled() && !identity:
-		return false
-	case f.GetSeverity() == secureauditv1.Severity_SEVERITY_CRITICAL:
-		return true
-	case f.GetSeverity() == secureauditv1.Severity_SEVERITY_HIGH:
-		return identity
-	}
-	return false
+	return f.GetBinding() != nil && (kind == secureauditv1.SubjectKind_SUBJECT_KIND_USER || kind == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP)
 }
 
-// track records a revocation for each grant (subject and binding) of an
-// audit's main findings whose action is Revoke, unless one of the cluster
-// is open for it already; the next audit checks it like a reviewer's.
-func (r *Registry) track(ctx context.Context, auditID, cluster string, main []*secureauditv1.Finding) error {
+// resolve returns the main findings named in revoke, in its order. A name
+// that is not one of main is an error: the report and the tracked
+// revocations would differ.
+func resolve(main []*secureauditv1.Finding, revoke []string) ([]*secureauditv1.Finding, error) {
+	if len(revoke) == 0 {
+		return nil, nil
+	}
+	byID := make(map[string]*secureauditv1.Finding, len(main))
+	for _, f := range main {
+		byID[f.GetId()] = f
+	}
+	out := make([]*secureauditv1.Finding, 0, len(revoke))
+	for _, id := range revoke {
+		f := byID[id]
+		if f == nil {
+			return nil, fmt.Errorf("track the report's Revoke actions: finding %s is not one of the audit's %d main findings", id, len(main))
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// track records a revocation for each grant (subject and binding) of
+// revoked, the audit's main findings whose report action is Revoke (the
+// report-agent decides it), unless one of the cluster is open for it
+// already; the next audit checks it like a reviewer's. Only users' and
+// groups' grants are tracked (Tracked).
+func (r *Registry) track(ctx context.Context, auditID, cluster string, revoked []*secureauditv1.Finding) error {
+	if len(revoked) == 0 {
+		return nil
+	}
 	open, err := r.revocations(ctx, `WHERE cluster = ? AND state <> ?`, cluster, int(secureauditv1.RevocationState_REVOCATION_STATE_VERIFIED))
 	if err != nil {
 		return err
@@ -946,8 +967,8 @@ func (r *Registry) track(ctx context.Context, auditID, cluster string, main []*s
 			held[grant(v.GetSubject(), b)] = true
 		}
 	}
-	for _, f := range main {
-		if !revokeAction(f) || held[grant(f.GetSubject(), f.GetBinding())] {
+	for _, f := range revoked {
+		if !Tracked(f) || held[grant(f.GetSubject(), f.GetBinding())] {
 			continue
 		}
 		g := grant(f.GetSubject(), f.GetBinding())

@@ -127,9 +127,11 @@ callers:
 }
 
 // audit runs what the runner does for an audit of aks-prod with the given
-// access review: opens its campaign (keys, revocation checks), stores the
-// report input and a CSV of the keyed items, and marks it succeeded.
-func (f *fixture) audit(t *testing.T, id string, review []*secureauditv1.ReviewSubject, main ...*secureauditv1.Finding) *secureauditv1.Report {
+// access review, main findings and the IDs of those the report-agent named
+// as Revoke: opens its campaign (keys, revocation checks, tracking),
+// stores the report input and a CSV of the keyed items, and marks it
+// succeeded.
+func (f *fixture) audit(t *testing.T, id string, review []*secureauditv1.ReviewSubject, revoke []string, main ...*secureauditv1.Finding) *secureauditv1.Report {
 	t.Helper()
 	ctx := context.Background()
 	a := &secureauditv1.Audit{Id: id, Cluster: "aks-prod", State: secureauditv1.AuditState_AUDIT_STATE_RUNNING, CreatedAt: timestamppb.New(*f.clock)}
@@ -137,7 +139,7 @@ func (f *fixture) audit(t *testing.T, id string, review []*secureauditv1.ReviewS
 		t.Fatal(err)
 	}
 	report := &secureauditv1.Report{AuditId: id, Cluster: "aks-prod", AccessReview: review}
-	if err := f.reg.Open(ctx, id, "aks-prod", report, main); err != nil {
+	if err := f.reg.Open(ctx, id, "aks-prod", report, main, revoke); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.st.SaveResult(ctx, id, nil, report, map[secureauditv1.ReportFormat][]byte{secureauditv1.ReportFormat_REPORT_FORMAT_CSV: []byte(sheetOf(t, report))}); err != nil {
@@ -209,7 +211,7 @@ func TestReviewCycle(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		ctx := context.Background()
 		f := setup(t, db)
-		first := f.audit(t, "0b6f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview())
+		first := f.audit(t, "0b6f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview(), nil)
 		for _, s := range first.GetAccessReview() {
 			if s.GetKey() != Key(s.GetSubject()) || len(s.GetKey()) != 16 {
 				t.Fatalf("item %v: key %q", s.GetSubject(), s.GetKey())
@@ -276,7 +278,7 @@ func TestReviewCycle(t *testing.T) {
 
 		// The next audit: mallory-admin is gone, mallory-extra is not.
 		*f.clock = f.clock.Add(24 * time.Hour)
-		second := f.audit(t, "1c7f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview("mallory-admin"))
+		second := f.audit(t, "1c7f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview("mallory-admin"), nil)
 		revs := second.GetReview().GetRevocations()
 		if len(revs) != 1 || revs[0].GetState() != secureauditv1.RevocationState_REVOCATION_STATE_STILL_PRESENT || revs[0].GetSeverity() != secureauditv1.Severity_SEVERITY_HIGH ||
 			len(revs[0].GetRemaining()) != 1 || revs[0].GetRemaining()[0].GetName() != "mallory-extra" {
@@ -294,19 +296,19 @@ func TestReviewCycle(t *testing.T) {
 		// The same audit run again (its replica stopped): the campaign is
 		// kept, the revocation not counted twice.
 		again := &secureauditv1.Report{AuditId: second.GetAuditId(), Cluster: "aks-prod", AccessReview: accessReview("mallory-admin")}
-		if err := f.reg.Open(ctx, second.GetAuditId(), "aks-prod", again, nil); err != nil {
+		if err := f.reg.Open(ctx, second.GetAuditId(), "aks-prod", again, nil, nil); err != nil {
 			t.Fatalf("audit run again: %v", err)
 		}
 		if revs := again.GetReview().GetRevocations(); len(revs) != 1 || revs[0].GetAuditsSurvived() != 1 {
 			t.Fatalf("audit run again: revocations %v", revs)
 		}
-		third := f.audit(t, "2d8f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview("mallory-admin"))
+		third := f.audit(t, "2d8f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview("mallory-admin"), nil)
 		if revs := third.GetReview().GetRevocations(); len(revs) != 1 || revs[0].GetSeverity() != secureauditv1.Severity_SEVERITY_CRITICAL || revs[0].GetAuditsSurvived() != 2 {
 			t.Fatalf("third audit's revocations = %v", revs)
 		}
 		// An incomplete snapshot proves no removal.
 		partial := &secureauditv1.Report{AuditId: "2d8f0d46-5a8e-4d57-9a45-6c2d0e1f2a3c", Cluster: "aks-prod", SnapshotPartial: true}
-		if err := f.reg.Open(ctx, partial.GetAuditId(), "aks-prod", partial, nil); err != nil {
+		if err := f.reg.Open(ctx, partial.GetAuditId(), "aks-prod", partial, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		if revs := partial.GetReview().GetRevocations(); len(revs) != 0 {
@@ -314,11 +316,11 @@ func TestReviewCycle(t *testing.T) {
 		}
 		// Removed: verified, and not checked again.
 		*f.clock = f.clock.Add(15 * 24 * time.Hour)
-		fourth := f.audit(t, "3e9f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview("mallory-admin", "mallory-extra"))
+		fourth := f.audit(t, "3e9f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview("mallory-admin", "mallory-extra"), nil)
 		if revs := fourth.GetReview().GetRevocations(); len(revs) != 1 || revs[0].GetState() != secureauditv1.RevocationState_REVOCATION_STATE_VERIFIED {
 			t.Fatalf("fourth audit's revocations = %v", revs)
 		}
-		if fifth := f.audit(t, "4fa00d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview("mallory-admin", "mallory-extra")); len(fifth.GetReview().GetRevocations()) != 0 {
+		if fifth := f.audit(t, "4fa00d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview("mallory-admin", "mallory-extra"), nil); len(fifth.GetReview().GetRevocations()) != 0 {
 			t.Errorf("a verified revocation checked again: %v", fifth.GetReview().GetRevocations())
 		}
 		st, err = f.api.GetReviewStatus(ctx, &secureauditv1.GetReviewStatusRequest{AuditId: first.GetAuditId()})
@@ -374,11 +376,17 @@ func finding(id string, subject *secureauditv1.SubjectRef, binding string, sev s
 		Binding: &secureauditv1.BindingRef{Kind: secureauditv1.BindingKind_BINDING_KIND_CLUSTER_ROLE_BINDING, Name: binding}}
 }
 
-// TestRevokeActionsTracked: a user's or group's critical finding, and a
-// high identity finding, are the report's Revoke action: their grants are
-// tracked without a decision and checked by the next audit (once per grant,
-// not again while open); a high permission finding, a ServiceAccount's, and
-// one whose binding the add-on manager reconciles are not.
+// TestRevokeActionsTracked: the grants of the findings the report-agent
+// names as Revoke are tracked without a decision and checked by the next
+// audit, once per grant (not again while open), users' and groups' only
+// (a ServiceAccount's Revoke is not in the access review that verifies
+// it); findings it does not name (a high permission finding, a binding
+// the add-on manager reconciles, an application credential: the
+// report-agent's render tests pin those actions) are not tracked, and a
+// name that is not one of the audit's findings fails the audit. Which
+// findings are Revoke is decided by the report-agent alone (the e2e
+// TestReviewCycle checks the report's Revoke rows against the tracked
+// revocations).
 func TestRevokeActionsTracked(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, db *storage.DB) {
 		ctx := context.Background()
@@ -388,8 +396,6 @@ func TestRevokeActionsTracked(t *testing.T) {
 		sa := &secureauditv1.SubjectRef{Kind: secureauditv1.SubjectKind_SUBJECT_KIND_SERVICE_ACCOUNT, Name: "ci", Namespace: "ci"}
 		reconciled := finding("5555555555555555", user("alice@example.com"), "alice-admin", crit, rbac)
 		reconciled.BindingReconciled = true
-		// An application credential's hygiene is fixed on the credential
-		// (the report says "Remove the credential"), never revoked.
 		credential := finding("7777777777777777", user("00000004-0000-4000-8000-000000000004"), "app-view", high, ident)
 		credential.CredentialFix = secureauditv1.CredentialFix_CREDENTIAL_FIX_REMOVE
 		main := []*secureauditv1.Finding{
@@ -401,7 +407,16 @@ func TestRevokeActionsTracked(t *testing.T) {
 			reconciled,
 			credential,
 		}
-		first := f.audit(t, "0b6f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview(), main...)
+		// A name that is not one of the audit's main findings: the report
+		// and the tracked revocations would differ, so nothing is opened.
+		bad := &secureauditv1.Report{AuditId: "0b6f0d46-5a8e-4d57-9a45-6c2d0e1f2a3c", Cluster: "aks-prod", AccessReview: accessReview()}
+		if err := f.reg.Open(ctx, bad.GetAuditId(), "aks-prod", bad, main, []string{"1111111111111111", "8888888888888888"}); err == nil || !strings.Contains(err.Error(), "finding 8888888888888888 is not one of the audit's 7 main findings") {
+			t.Fatalf("Open with an unknown Revoke finding: %v", err)
+		}
+		// The report-agent's Revoke rows: Dave's critical grant (both
+		// hits), Mallory's identity finding and the ServiceAccount's grant.
+		revoke := []string{"1111111111111111", "2222222222222222", "6666666666666666", "3333333333333333"}
+		first := f.audit(t, "0b6f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview(), revoke, main...)
 		st, err := f.reg.Status(ctx, first.GetAuditId())
 		if err != nil {
 			t.Fatal(err)
@@ -415,7 +430,7 @@ func TestRevokeActionsTracked(t *testing.T) {
 		}
 		// The next audit: dave-view is gone, mallory-admin is not (and its
 		// finding is not tracked twice).
-		second := f.audit(t, "1c7f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview("dave-view"), main[2])
+		second := f.audit(t, "1c7f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview("dave-view"), revoke[3:], main[2])
 		states := map[string]secureauditv1.RevocationState{}
 		for _, v := range second.GetReview().GetRevocations() {
 			states[v.GetBindings()[0].GetName()] = v.GetState()
@@ -433,7 +448,7 @@ func TestRevokeActionsTracked(t *testing.T) {
 			Decision: secureauditv1.ReviewDecisionKind_REVIEW_DECISION_KIND_CONFIRMED, IdToken: bob}); err != nil {
 			t.Fatal(err)
 		}
-		third := f.audit(t, "2d8f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview("dave-view"), main[2])
+		third := f.audit(t, "2d8f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview("dave-view"), revoke[3:], main[2])
 		if revs := third.GetReview().GetRevocations(); len(revs) != 0 {
 			t.Errorf("third audit checked %v after the Revoke action was overruled", revs)
 		}

@@ -32,6 +32,7 @@ const (
 	keyInfrastructure = "infrastructure_findings"
 	keyClusters       = "clusters"
 	keyBatches        = "batches"
+	keyRevoke         = "revoke_findings"
 )
 
 // Server implements secureauditv1.ReportServiceServer.
@@ -51,10 +52,18 @@ var errInput = errors.New("invalid input")
 // Render receives the header, then the finding batches until the client
 // closes its side, checks that the announced number of findings arrived,
 // renders every requested document and streams them in request order.
+// When the header says review_follows, the findings end at the announced
+// count: Render answers them with the report's actions, takes the review
+// state the client sends back, and renders once the client closes its side.
 func (s *Server) Render(stream grpc.BidiStreamingServer[secureauditv1.RenderRequest, secureauditv1.RenderResponse]) error {
 	header, report, err := receive(stream)
 	if err != nil {
 		return s.status(err)
+	}
+	if header.GetReviewFollows() {
+		if err := s.exchangeActions(stream, report); err != nil {
+			return err
+		}
 	}
 	// The documents are rendered one after another, each into a writer
 	// that sends a chunk as soon as MaxChunk bytes of it are produced: the
@@ -75,6 +84,37 @@ func (s *Server) Render(stream grpc.BidiStreamingServer[secureauditv1.RenderRequ
 	}
 	s.log.Info("report complete", telemetry.KeyAuditID, report.GetAuditId(),
 		keyFindings, len(report.GetFindings()), keyInfrastructure, len(report.GetInfrastructureFindings()))
+	return nil
+}
+
+// exchangeActions answers the findings with the report's actions (the
+// findings whose action is Revoke, which the orchestrator tracks), then
+// reads the review state the orchestrator sends back into the report and
+// waits for the client to close its side.
+func (s *Server) exchangeActions(stream grpc.BidiStreamingServer[secureauditv1.RenderRequest, secureauditv1.RenderResponse], report *secureauditv1.Report) error {
+	revoke := render.RevokeFindings(report)
+	if err := stream.Send(&secureauditv1.RenderResponse{Actions: &secureauditv1.RenderActions{RevokeFindingIds: revoke}}); err != nil {
+		return err
+	}
+	req, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return s.status(fmt.Errorf("%w: the stream ended before the review state the header announced", errInput))
+	}
+	if err != nil {
+		return err
+	}
+	review, ok := req.GetPart().(*secureauditv1.RenderRequest_Review)
+	if !ok {
+		return s.status(fmt.Errorf("%w: expected the review state after the findings, received %T", errInput, req.GetPart()))
+	}
+	report.Review = review.Review
+	if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return err
+		}
+		return s.status(fmt.Errorf("%w: a message after the review state", errInput))
+	}
+	s.log.Info("revoke actions", telemetry.KeyAuditID, report.GetAuditId(), keyRevoke, len(revoke))
 	return nil
 }
 
@@ -196,7 +236,9 @@ func receive(stream grpc.BidiStreamingServer[secureauditv1.RenderRequest, secure
 	want := int(header.GetFindingCount())
 	received := 0
 	share := compact.New()
-	for {
+	// When the review state follows, the findings end at the announced
+	// count: the client waits for the actions before it closes its side.
+	for !header.GetReviewFollows() || received < want {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			break
@@ -206,6 +248,12 @@ func receive(stream grpc.BidiStreamingServer[secureauditv1.RenderRequest, secure
 		}
 		batch := req.GetFindings()
 		if batch == nil {
+			if req.GetReview() != nil && !header.GetReviewFollows() {
+				return nil, nil, fmt.Errorf("%w: a review state the header did not announce (review_follows)", errInput)
+			}
+			if req.GetReview() != nil {
+				return nil, nil, fmt.Errorf("%w: the review state before the findings ended (%d of %d received)", errInput, received, want)
+			}
 			return nil, nil, fmt.Errorf("%w: the header was sent twice", errInput)
 		}
 		received += len(batch.GetFindings())

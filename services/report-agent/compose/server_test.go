@@ -324,6 +324,7 @@ func TestRenderInvalid(t *testing.T) {
 		{"fewer findings than announced", []*secureauditv1.RenderRequest{headerMsg(header(3, markdown)), batchMsg(f(0), f(1))}, "expected 3 findings, received 2"},
 		{"none of the announced findings", []*secureauditv1.RenderRequest{headerMsg(header(2, jsonDoc))}, "expected 2 findings, received 0"},
 		{"more findings than announced", []*secureauditv1.RenderRequest{headerMsg(header(1, markdown)), batchMsg(f(0), f(1))}, "expected 1 findings, received more"},
+		{"a review state not announced", []*secureauditv1.RenderRequest{headerMsg(header(1, markdown)), batchMsg(f(0)), reviewMsg(&secureauditv1.ReviewState{})}, "a review state the header did not announce"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -339,6 +340,102 @@ func TestRenderInvalid(t *testing.T) {
 			}
 		})
 	}
+}
+
+func reviewMsg(st *secureauditv1.ReviewState) *secureauditv1.RenderRequest {
+	return &secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Review{Review: st}}
+}
+
+// TestRenderReviewFollows: with review_follows, the report-agent answers
+// the findings with the report's actions, the findings whose action is
+// Revoke (render.RevokeFindings: here the user's critical grant, not the
+// low one nor the infrastructure findings), before any document; the
+// documents then show the review state sent back. A client that closes
+// its side without the review state, or sends the review state before the
+// findings ended, is refused.
+func TestRenderReviewFollows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a gRPC server over loopback mTLS")
+	}
+	client := newClient(t, identity.Orchestrator)
+	f0, f1, f2, f3 := finding(0, false, "d"), finding(1, true, "d"), finding(2, false, "d"), finding(3, true, "d")
+	h := header(4, jsonDoc)
+	h.ReviewFollows = true
+	state := &secureauditv1.ReviewState{Campaigns: []*secureauditv1.ReviewCampaign{{AuditId: h.GetReport().GetAuditId(), Cluster: "aks-test", Items: 2, Pending: 2, RevokeActions: 1}}}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := client.Render(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*secureauditv1.RenderRequest{headerMsg(h), batchMsg(f0, f1, f2), batchMsg(f3)} {
+		if err := stream.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := header(4).GetReport()
+	want.Findings = []*secureauditv1.Finding{f0, f2}
+	if first.GetActions() == nil || !cmp.Equal(first.GetActions().GetRevokeFindingIds(), render.RevokeFindings(want)) || !cmp.Equal(first.GetActions().GetRevokeFindingIds(), []string{f0.GetId()}) {
+		t.Fatalf("first response %v, want the actions naming %s", first, f0.GetId())
+	}
+	if err := stream.Send(reviewMsg(state)); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	var data []byte
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetActions() != nil || resp.GetFormat() != jsonDoc {
+			t.Fatalf("response %v after the actions, want JSON chunks", resp)
+		}
+		data = append(data, resp.GetData()...)
+	}
+	got := &secureauditv1.Report{}
+	if err := protojson.Unmarshal(data, got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(state, got.GetReview(), protocmp.Transform()); diff != "" {
+		t.Errorf("report.json's review state (-sent +rendered):\n%s", diff)
+	}
+
+	refused := func(name string, msgs ...*secureauditv1.RenderRequest) {
+		t.Helper()
+		stream, err := client.Render(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if err := stream.Send(m); err != nil && !errors.Is(err, io.EOF) {
+				t.Fatal(err)
+			}
+		}
+		_ = stream.CloseSend()
+		for {
+			resp, err := stream.Recv()
+			if err == nil && resp.GetActions() != nil {
+				continue
+			}
+			if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), name) {
+				t.Errorf("Render = %v, %v; want InvalidArgument saying %q", resp, err, name)
+			}
+			return
+		}
+	}
+	refused("the stream ended before the review state the header announced", headerMsg(h), batchMsg(f0, f1, f2, f3))
+	refused("the review state before the findings ended (3 of 4 received)", headerMsg(h), batchMsg(f0, f1, f2), reviewMsg(state))
 }
 
 func TestRenderDeniesOtherCallers(t *testing.T) {

@@ -315,6 +315,24 @@ func narrowing(e entry.Entry) []string {
 	return out
 }
 
+// RevokeFindings are the IDs of a report's main findings whose action is
+// Revoke (every hit of an entry whose action is Revoke, as SARIF marks
+// them), in the report's order. The orchestrator tracks a revocation for
+// each of their grants and checks it at the cluster's next audit: this is
+// the one rule deciding what the report asks to revoke, so what the report
+// says and what is verified cannot drift apart.
+func RevokeFindings(r *secureauditv1.Report) []string {
+	findings := ordered(r.GetFindings())
+	actions := entryActions(findings)
+	var out []string
+	for _, f := range findings {
+		if actions[f.GetId()] == ActionRevoke {
+			out = append(out, f.GetId())
+		}
+	}
+	return out
+}
+
 // entryActions maps each finding ID to the action of the entry that holds
 // it, so that SARIF results say what the reviewer's list says.
 func entryActions(findings []*secureauditv1.Finding) map[string]Action {
