@@ -124,6 +124,10 @@ type Report struct {
 	// to, outside the platform-managed subjects, with the people the directory
 	// puts behind it. The report-agent builds one review item from each.
 	AccessReview []*ReviewSubject `protobuf:"bytes,20,rep,name=access_review,json=accessReview,proto3" json:"access_review,omitempty"`
+	// access_review_truncated is true when more users and groups hold access
+	// than access_review lists (AssessSummary.access_review_truncated): the
+	// list proves no removal, so no revocation is verified against it.
+	AccessReviewTruncated bool `protobuf:"varint,801,opt,name=access_review_truncated,json=accessReviewTruncated,proto3" json:"access_review_truncated,omitempty"`
 	// history compares this audit with the previous audit of the same
 	// cluster; it is absent for a cluster's first audit.
 	History *AuditHistory `protobuf:"bytes,21,opt,name=history,proto3" json:"history,omitempty"`
@@ -325,6 +329,13 @@ func (x *Report) GetAccessReview() []*ReviewSubject {
 		return x.AccessReview
 	}
 	return nil
+}
+
+func (x *Report) GetAccessReviewTruncated() bool {
+	if x != nil {
+		return x.AccessReviewTruncated
+	}
+	return false
 }
 
 func (x *Report) GetHistory() *AuditHistory {
@@ -1574,7 +1585,7 @@ var File_secureaudit_v1_report_proto protoreflect.FileDescriptor
 
 const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fsecureaudit/v1/acceptance.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x1asecureaudit/v1/fleet.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1bsecureaudit/v1/review.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\xa4\x0f\n" +
+	"\x1bsecureaudit/v1/report.proto\x12\x0esecureaudit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fsecureaudit/v1/acceptance.proto\x1a\x1asecureaudit/v1/entra.proto\x1a\x1csecureaudit/v1/finding.proto\x1a\x1asecureaudit/v1/fleet.proto\x1a\x19secureaudit/v1/rbac.proto\x1a\x1bsecureaudit/v1/review.proto\x1a\x1esecureaudit/v1/reasoning.proto\"\xdd\x0f\n" +
 	"\x06Report\x12#\n" +
 	"\baudit_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aauditId\x12$\n" +
 	"\acluster\x18\x02 \x01(\tB\n" +
@@ -1595,7 +1606,8 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"\x11directory_partial\x18\x0f \x01(\bR\x10directoryPartial\x12Q\n" +
 	"\x10directory_errors\x18\x10 \x03(\v2\x1b.secureaudit.v1.LookupErrorB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x0fdirectoryErrors\x122\n" +
 	"\x15directory_error_count\x18\x11 \x01(\rR\x13directoryErrorCount\x12M\n" +
-	"\raccess_review\x18\x14 \x03(\v2\x1d.secureaudit.v1.ReviewSubjectB\t\xbaH\x06\x92\x01\x03\x10\x90NR\faccessReview\x126\n" +
+	"\raccess_review\x18\x14 \x03(\v2\x1d.secureaudit.v1.ReviewSubjectB\t\xbaH\x06\x92\x01\x03\x10\x90NR\faccessReview\x127\n" +
+	"\x17access_review_truncated\x18\xa1\x06 \x01(\bR\x15accessReviewTruncated\x126\n" +
 	"\ahistory\x18\x15 \x01(\v2\x1c.secureaudit.v1.AuditHistoryR\ahistory\x12B\n" +
 	"\tsemantics\x18\xa0\x01 \x01(\v2#.secureaudit.v1.AuthorizerSemanticsR\tsemantics\x127\n" +
 	"\treasoning\x18\x1e \x01(\v2\x19.secureaudit.v1.ReasoningR\treasoning\x12)\n" +

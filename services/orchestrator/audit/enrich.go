@@ -28,6 +28,7 @@ func (r *Runner) enrich(ctx context.Context, a *secureauditv1.Audit, report *sec
 		}
 	}
 	report.AccessReview = summary.GetAccessReview()
+	report.AccessReviewTruncated = summary.GetAccessReviewTruncated()
 	if summary.GetAccessReviewTruncated() {
 		r.event(ctx, a, fmt.Sprintf("the access review lists the first %d users and groups only", len(report.GetAccessReview())))
 	}

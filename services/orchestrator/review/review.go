@@ -236,10 +236,12 @@ func (r *Registry) Open(ctx context.Context, auditID, cluster string, report *se
 	for _, s := range report.GetAccessReview() {
 		items = append(items, &secureauditv1.ReviewItem{Key: s.GetKey(), Subject: s.GetSubject()})
 	}
-	// An incomplete snapshot (objects left out as too large) proves no
-	// removal: its revocations wait for a complete one.
+	// An incomplete snapshot (objects left out as too large), or an access
+	// review cut at its bound (a subject left off it is not a subject
+	// without access), proves no removal: its revocations wait for a
+	// complete one.
 	var checked []*secureauditv1.Revocation
-	if !report.GetSnapshotPartial() {
+	if !report.GetSnapshotPartial() && !report.GetAccessReviewTruncated() {
 		if checked, err = r.check(ctx, auditID, cluster, report.GetAccessReview()); err != nil {
 			return err
 		}

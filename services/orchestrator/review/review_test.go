@@ -314,6 +314,15 @@ func TestReviewCycle(t *testing.T) {
 		if revs := partial.GetReview().GetRevocations(); len(revs) != 0 {
 			t.Fatalf("a partial snapshot checked revocations: %v", revs)
 		}
+		// Nor does an access review cut at its bound: mallory is not on
+		// it, yet may still hold the access.
+		cut := &secureauditv1.Report{AuditId: "2d8f0d46-5a8e-4d57-9a45-6c2d0e1f2a3d", Cluster: "aks-prod", AccessReview: accessReview("mallory-admin", "mallory-extra"), AccessReviewTruncated: true}
+		if err := f.reg.Open(ctx, cut.GetAuditId(), "aks-prod", cut, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if revs := cut.GetReview().GetRevocations(); len(revs) != 0 {
+			t.Fatalf("a truncated access review checked revocations: %v", revs)
+		}
 		// Removed: verified, and not checked again.
 		*f.clock = f.clock.Add(15 * 24 * time.Hour)
 		fourth := f.audit(t, "3e9f0d46-5a8e-4d57-9a45-6c2d0e1f2a3b", accessReview("mallory-admin", "mallory-extra"), nil)
