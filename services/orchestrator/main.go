@@ -309,6 +309,11 @@ func realMain(ctx context.Context, args []string, _, stderr io.Writer) error {
 
 	runner := audit.NewRunner(agents, st, svc.Log, svc.Tracing.Provider.Tracer("secureaudit/orchestrator"))
 	runner.TenantsWith(*entraAddr, tenantConns...)
+	for _, a := range scoped {
+		if a.Workload == identity.EntraAgent {
+			runner.EntraConnWith(a.Conn)
+		}
+	}
 	runner.SetBudgets(stageBudgets)
 	runner.ObserveWith(monitor)
 	runner.RecordTo(evlog)

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
 	grpccodes "google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -163,6 +164,8 @@ type Runner struct {
 	// entraAddr is the default entra-agent's address, tenants the
 	// entra-agents configured per Entra tenant (TenantsWith).
 	entraAddr string
+	// entraConn is the default entra-agent's connection (EntraConnWith).
+	entraConn grpc.ClientConnInterface
 	tenants   map[string]TenantAgent
 }
 
@@ -518,6 +521,9 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 			})
 			if err == nil {
 				err = entra.check(dir)
+				if err == nil {
+					err = r.recheck(ctx, entra)
+				}
 				if err != nil {
 					return err
 				}

@@ -38,6 +38,28 @@ func (r *Runner) TenantsWith(defaultAddr string, agents ...TenantAgent) {
 	}
 }
 
+// EntraConnWith gives the runner the default entra-agent's connection, so
+// that an audit naming an AKS cluster checks the agent again after it
+// answered (recheck).
+func (r *Runner) EntraConnWith(conn grpc.ClientConnInterface) { r.entraConn = conn }
+
+// recheck checks the agent again after it answered about the registered
+// AKS cluster: the agent checks its credential at a cluster the first time
+// a request names it, before it answers, and presents the result from then
+// on; the check before the audit saw the result from before. With
+// -refuse-on-credential-violation a violation found at this cluster
+// refuses this audit, not only the next one.
+func (r *Runner) recheck(ctx context.Context, c *entraChoice) error {
+	if r.scopes == nil || c.conn == nil || c.aks == "" {
+		return nil
+	}
+	where := fmt.Sprintf("%s, after it read AKS cluster %s", c.where, c.aks)
+	if err := r.scopes.CheckAgent(ctx, identity.EntraAgent, where, c.conn); err != nil {
+		return fmt.Errorf("cluster %s: %w", c.cluster, err)
+	}
+	return nil
+}
+
 // entraChoice is the entra-agent an audit resolves with and what its answer
 // must present.
 type entraChoice struct {
@@ -50,13 +72,17 @@ type entraChoice struct {
 	// fallback is true when the cluster's tenant has no agent of its own
 	// and the default one is asked.
 	fallback bool
+	// conn is the connection to the agent, for its check after it read a
+	// cluster it may not have checked its credential at before (nil: the
+	// default agent of a runner not told its connection).
+	conn grpc.ClientConnInterface
 }
 
 // entraAgent returns the entra-agent an audit of the registered cluster reg
 // (nil: no registration) resolves with, nil when it resolves with none.
 func (r *Runner) entraAgent(ctx context.Context, reg *secureauditv1.Cluster) (*entraChoice, error) {
 	tenant := strings.ToLower(reg.GetEntraTenantId())
-	def := &entraChoice{client: r.agents.Entra, where: "the default entra-agent", cluster: reg.GetName(), tenant: tenant, aks: reg.GetAksResourceId()}
+	def := &entraChoice{client: r.agents.Entra, where: "the default entra-agent", cluster: reg.GetName(), tenant: tenant, aks: reg.GetAksResourceId(), conn: r.entraConn}
 	if r.entraAddr != "" {
 		def.where = fmt.Sprintf("the default entra-agent at %s (-entra-agent)", r.entraAddr)
 	}
@@ -73,7 +99,7 @@ func (r *Runner) entraAgent(ctx context.Context, reg *secureauditv1.Cluster) (*e
 				return nil, fmt.Errorf("cluster %s: %w", reg.GetName(), err)
 			}
 		}
-		return &entraChoice{client: secureauditv1.NewEntraServiceClient(a.Conn), where: where, cluster: reg.GetName(), tenant: tenant, aks: reg.GetAksResourceId()}, nil
+		return &entraChoice{client: secureauditv1.NewEntraServiceClient(a.Conn), where: where, cluster: reg.GetName(), tenant: tenant, aks: reg.GetAksResourceId(), conn: a.Conn}, nil
 	}
 	if r.agents.Entra == nil {
 		return nil, fmt.Errorf("cluster %s is registered with Entra tenant %s and no entra-agent serves that tenant: no report is filed; start the orchestrator with -tenant-entra-agent %s=HOST:PORT, or correct the registration (secureaudit cluster get %s)",

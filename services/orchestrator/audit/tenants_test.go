@@ -370,6 +370,28 @@ func testTenantEntraAgents(t *testing.T, db *storage.DB) {
 	}
 	contains("audit through a quarantined agent's error", a.GetError(), "cluster aks-a", "quarantined")
 
+	// The agent is checked again once it read the registered AKS cluster
+	// (it checks its credential at a cluster when a request first names
+	// it): a refusal then fails this audit before the risk-agent.
+	if !strings.Contains(checked, "tenant "+tenantA+"'s entra-agent at "+entraAddr[agentA]+" ("+entraID.String()+"), after it read AKS cluster "+aksA) {
+		t.Errorf("scope checks %q do not include tenant A's agent after it read %s", checked, aksA)
+	}
+	scopes.mu.Lock()
+	scopes.refuse = "after it read AKS cluster " + aksA
+	scopes.mu.Unlock()
+	before, riskBefore := calls(), risk.calls.Load()
+	a = run("aks-a")
+	if got := calls(); got[0] != before[0]+1 {
+		t.Errorf("tenant A's agent was asked %d times, want once", got[0]-before[0])
+	}
+	if risk.calls.Load() != riskBefore {
+		t.Error("an audit refused after the agent's check reached the risk-agent")
+	}
+	contains("audit refused after the agent read its cluster", a.GetError(), "cluster aks-a", "after it read AKS cluster "+aksA, "quarantined")
+	scopes.mu.Lock()
+	scopes.refuse = ""
+	scopes.mu.Unlock()
+
 	// No agent for the tenant and no default one: the audit fails naming
 	// the tenant, before any agent is asked.
 	bare := NewRunner(Agents{}, st, rpctest.Logger(t), noop.NewTracerProvider().Tracer("test"))
