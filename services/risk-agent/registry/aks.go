@@ -49,7 +49,7 @@ var aksRules = []Rule{
 	},
 	{
 		ID: "AKS-008", Title: "cluster-admin through Azure", Severity: high,
-		Rationale:   "A user or group is cluster-admin through Azure, outside any Kubernetes binding (removing its bindings leaves the access): as a member of the cluster's admin group, through a role that lists the admin credential or runs commands while local accounts are enabled (Owner and Contributor at the cluster, its resource group or subscription included, whatever the role is called), or through Azure RBAC data actions on every Kubernetes resource. Reviews of the cluster's bindings miss it.",
+		Rationale:   "A user, group or service principal (an application or managed identity) is cluster-admin through Azure, outside any Kubernetes binding (removing its bindings leaves the access): as a member of the cluster's admin group, through a role that lists the admin credential or runs commands while local accounts are enabled (Owner and Contributor at the cluster, its resource group or subscription included, whatever the role is called), or through Azure RBAC data actions on every Kubernetes resource. Reviews of the cluster's bindings miss it.",
 		Controls:    []string{"CIS-5.1.1", "SOC2-CC6.3"},
 		Remediation: "Remove the role assignment or the group membership, or disable local accounts; grant Kubernetes access through a reviewed, namespace-scoped Azure RBAC role instead.",
 	},
