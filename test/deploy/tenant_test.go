@@ -1,16 +1,32 @@
 package deploy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 
+	"secureaudit.dev/deploy/scopes"
+	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/platform/identity"
+	"secureaudit.dev/platform/pki"
+	"secureaudit.dev/platform/rpc"
+	"secureaudit.dev/platform/scope"
+	"secureaudit.dev/platform/validation"
+	"secureaudit.dev/test/harness"
 )
 
 // tenantValues are the chart values that give the objects of
@@ -363,5 +379,210 @@ func TestHelmTenantValues(t *testing.T) {
 	if args := containerOf(deploymentsOf(objs)["orchestrator"]).str("args"); strings.Count(args, "-tenant-entra-agent=") != 2 ||
 		!strings.Contains(args, "-tenant-entra-agent=33333333-3333-3333-3333-333333333333=entra-agent-contoso:8442,spiffe://$(SECUREAUDIT_TRUST_DOMAIN)/ns/$(SECUREAUDIT_NAMESPACE)/sa/entra-agent-contoso") {
 		t.Errorf("orchestrator args %s, want one -tenant-entra-agent per tenant", args)
+	}
+}
+
+// TestTenantEntraAgentProcess runs the component's entra-agent as the
+// kubelet would run its container (the env as rendered, $(VAR) references
+// and metadata.namespace resolved; a certificate for its ServiceAccount as
+// csi-driver-spiffe issues it, spiffe://<trust domain>/ns/<namespace>/sa/<ServiceAccount>,
+// at the mounted paths) with two changes: loopback listen addresses, and
+// -live=true replaced by -directory with the example directory snapshot (no
+// Entra tenant here). It starts, and a client holding the orchestrator's
+// certificate, requiring the SPIFFE ID the orchestrator's -tenant-entra-agent
+// entry names (expanded from the orchestrator container's env), sees the
+// entra-agent's built-in scope manifest digest (the one an approval of
+// entra-agent names) and resolves a principal: the agent's caller policy
+// admits the orchestrator. A client requiring the default entra-agent ID is
+// refused at the handshake.
+func TestTenantEntraAgentProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the entra-agent (-short)")
+	}
+	root := t.TempDir()
+	binDir, err := harness.Binaries(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := byKey(t, asJSON(t, renderKustomize(t, componentOverlay(t, "tenant-entra-agent"))), false)
+	d, orch := k["Deployment secureaudit/entra-agent-fabrikam"], k["Deployment secureaudit/orchestrator"]
+	if d == nil || orch == nil {
+		t.Fatal("no Deployment entra-agent-fabrikam or orchestrator")
+	}
+	ns := d.str("metadata", "namespace")
+	pod := sub(d, "spec", "template", "spec")
+	c := object(list(pod, "containers")[0].(map[string]any))
+
+	// The CA plays csi-driver-spiffe: each certificate is for a ServiceAccount.
+	ca, err := pki.NewCA(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mount := ""
+	for _, m := range list(c, "volumeMounts") {
+		if m := object(m.(map[string]any)); m.str("name") == "spiffe" {
+			mount = m.str("mountPath")
+		}
+	}
+	certDir := filepath.Join(root, "spiffe")
+	if err := os.Mkdir(certDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.Issue(pod.str("serviceAccountName"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"tls.crt": certPEM, "tls.key": keyPEM, "ca.crt": ca.CertPEM()} {
+		if err := os.WriteFile(filepath.Join(certDir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	env := []string{"HOME=" + root}
+	for i, e := range list(c, "env") {
+		e := object(e.(map[string]any))
+		if e.str("name") == "GOMEMLIMIT" {
+			continue
+		}
+		v := e.str("value")
+		if e.str("valueFrom", "fieldRef", "fieldPath") == "metadata.namespace" {
+			v = ns
+		} else if sub(e, "valueFrom") != nil {
+			t.Fatalf("env %s: a source this test does not provide", e.str("name"))
+		}
+		v, err := expand(v, list(c, "env"), i, ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mount != "" && strings.HasPrefix(v, mount+"/") {
+			v = certDir + strings.TrimPrefix(v, mount)
+		}
+		env = append(env, e.str("name")+"="+v)
+	}
+	addrFile := filepath.Join(root, "addr")
+	args := []string{"-addr-file=" + addrFile}
+	for _, a := range list(c, "args") {
+		switch a := a.(string); {
+		case strings.HasPrefix(a, "-listen="), strings.HasPrefix(a, "-health-listen="):
+			args = append(args, a[:strings.IndexByte(a, '=')+1]+"127.0.0.1:0")
+		case a == "-live=true":
+			args = append(args, "-directory="+filepath.Join(repo, "examples", "directory.json"))
+		default:
+			args = append(args, a)
+		}
+	}
+	log := &syncBuffer{}
+	cmd := exec.Command(filepath.Join(binDir, "entra-agent"), args...)
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
+	})
+	var addr string
+	for deadline := time.Now().Add(30 * time.Second); addr == ""; {
+		select {
+		case <-exited:
+			t.Fatalf("entra-agent exited: %v\n%s", waitErr, log.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if data, err := os.ReadFile(addrFile); err == nil {
+			addr = strings.TrimSpace(string(data))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("entra-agent did not listen in 30s:\n%s", log.String())
+		}
+	}
+
+	// The orchestrator's side: its certificate, the ID its entry requires.
+	oc := object(list(orch, "spec", "template", "spec", "containers")[0].(map[string]any))
+	var required string
+	for _, a := range list(oc, "args") {
+		if v, ok := strings.CutPrefix(a.(string), "-tenant-entra-agent="); ok {
+			x, err := expand(v, list(oc, "env"), len(list(oc, "env")), orch.str("metadata", "namespace"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, required, _ = strings.Cut(x, ",")
+		}
+	}
+	orchDir := filepath.Join(root, "orchestrator")
+	if err := os.Mkdir(orchDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	oCert, oKey, err := ca.Issue(orch.str("spec", "template", "spec", "serviceAccountName"), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := pki.Paths(orchDir, identity.Orchestrator)
+	for path, data := range map[string][]byte{files.Cert: oCert, files.Key: oKey, files.CA: ca.CertPEM()} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	creds, err := rpc.LoadCredentials(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer creds.Close()
+	v, err := validation.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func(server string) *grpc.ClientConn {
+		id, err := identity.Parse(server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := rpc.Dial(addr, id, rpc.ClientConfig{Credentials: creds, Validator: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn := dial(required)
+	var md metadata.MD
+	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.Header(&md)); err != nil {
+		t.Fatalf("health check requiring %s: %v\n%s", required, err, log.String())
+	}
+	builtin, err := scopes.Manifest(identity.EntraAgent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := scope.Parse(builtin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := rpc.ScopeFromHeader(md); p.Name != identity.EntraAgent || p.Digest != m.Digest() {
+		t.Errorf("the tenant's agent presents %+v, want entra-agent's built-in manifest %s", p, m.Digest())
+	}
+	stream, err := secureauditv1.NewEntraServiceClient(conn).Resolve(ctx, &secureauditv1.ResolveRequest{
+		AuditId:    "6b0f9c3e-1d2a-4e5f-8a9b-0c1d2e3f4a5b",
+		Principals: []*secureauditv1.Principal{{Kind: secureauditv1.PrincipalKind_PRINCIPAL_KIND_USER, Name: "carol.ops@fabrikamcorp.onmicrosoft.com"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("Resolve as the orchestrator: %v\n%s", err, log.String())
+	}
+	if resp.GetChunk().GetTenantId() != "38da03cf-8908-4b39-8df4-f889b1020287" || len(resp.GetChunk().GetUsers()) == 0 {
+		t.Errorf("Resolve answered %v, want the example tenant's user", resp.GetChunk())
+	}
+	if _, err := healthpb.NewHealthClient(dial(identity.ID(identity.EntraAgent).String())).Check(ctx, &healthpb.HealthCheckRequest{}); err == nil {
+		t.Error("a client requiring the default entra-agent ID reached the tenant's agent")
 	}
 }
