@@ -106,6 +106,12 @@ type Flags struct {
 	TrustDomain string
 	Namespace   string
 	IDPath      string
+	// SPIFFEID, when set, is this workload's own SPIFFE ID instead of the
+	// one the trust domain, namespace and ID path give its name: a second
+	// instance of a workload under an identity of its own (one entra-agent
+	// per Entra tenant, each under its own ServiceAccount). The IDs of the
+	// other workloads, which it dials or accepts, are unchanged.
+	SPIFFEID string
 	// SPIFFESocket, when set, is the SPIFFE Workload API the SVID and trust
 	// bundle come from, instead of files.
 	SPIFFESocket string
@@ -141,6 +147,7 @@ func (f *Flags) Register(fs *flag.FlagSet, defaultListen string) {
 	fs.StringVar(&f.TrustDomain, "trust-domain", "", "SPIFFE trust domain of the deployment (env "+identity.EnvTrustDomain+", default "+identity.TrustDomain+")")
 	fs.StringVar(&f.Namespace, "namespace", "", "namespace in the workloads' SPIFFE IDs (env "+identity.EnvNamespace+", default "+identity.Namespace+")")
 	fs.StringVar(&f.IDPath, "id-path", "", "path of a workload's SPIFFE ID, {namespace} and {workload} replaced (env "+identity.EnvIDPath+", default "+identity.IDPath+")")
+	str(&f.SPIFFEID, "spiffe-id", "", "this workload's own SPIFFE ID when it is not the default of its name (a second entra-agent for another tenant under its own ServiceAccount: spiffe://DOMAIN/ns/NS/sa/entra-agent-TENANT); in the trust domain; the other workloads' IDs are unchanged")
 	fs.StringVar(&f.SPIFFESocket, "spiffe-endpoint-socket", EnvOr(rpc.EnvSPIFFESocket, ""), "SPIFFE Workload API address (unix:///run/spire/agent/public/api.sock) to take the SVID and trust bundle from, following their rotation, instead of -cert-dir/-cert/-key/-ca (env "+rpc.EnvSPIFFESocket+")")
 	str(&f.HealthListen, "health-listen", "", "plaintext address serving only gRPC health v1 for the kubelet's probes (services \"liveness\" and \"readiness\") and the Prometheus metrics (GET /metrics); off when empty")
 	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
@@ -258,6 +265,17 @@ func Setup(name string, f Flags, builtinScope []byte, logOut io.Writer) (*Servic
 	if manifest.Metadata.Name != name {
 		return nil, fmt.Errorf("scope manifest is for %q, not %q", manifest.Metadata.Name, name)
 	}
+	want := identity.ID(name)
+	if f.SPIFFEID != "" {
+		id, err := identity.Parse(f.SPIFFEID)
+		if err != nil {
+			return nil, fmt.Errorf("-spiffe-id: %w", err)
+		}
+		want = id
+		// The manifest (its digest, which approvals name, is of the bytes
+		// as read) is the workload's; this instance serves it as its own.
+		manifest.Spec.Identity = id.String()
+	}
 	var creds *rpc.Credentials
 	source := ""
 	if f.SPIFFESocket != "" {
@@ -278,9 +296,13 @@ func Setup(name string, f Flags, builtinScope []byte, logOut io.Writer) (*Servic
 		}
 		source = "certificate " + files.Cert
 	}
-	if creds.ID() != identity.ID(name) {
+	if creds.ID() != want {
 		_ = creds.Close()
-		return nil, fmt.Errorf("%s is for %s, not %s", source, creds.ID(), identity.ID(name))
+		hint := ""
+		if f.SPIFFEID == "" {
+			hint = " (an instance under an identity of its own is started with -spiffe-id)"
+		}
+		return nil, fmt.Errorf("%s is for %s, not %s%s", source, creds.ID(), want, hint)
 	}
 	creds.SetLogger(log)
 	if f.CertReload > 0 {

@@ -160,8 +160,8 @@ func componentOverlay(t *testing.T, component string) string {
 // same objects as the kustomize base, field for field (images, args, env,
 // ports, probes, resources, security contexts, volumes, RBAC rules,
 // NetworkPolicies, PodDisruptionBudgets), apart from the labels Helm adds;
-// and with the controls webhook set, or PostgreSQL, the same as the overlay an adopter writes
-// with the component that sets it.
+// and with the controls webhook set, or PostgreSQL, or an entra-agent for another tenant
+// (entraAgent.tenants), the same as the overlay an adopter writes with the component that sets it.
 func TestHelmMatchesKustomize(t *testing.T) {
 	for _, tc := range []struct {
 		name, kustomization string
@@ -177,6 +177,7 @@ func TestHelmMatchesKustomize(t *testing.T) {
 		{"postgres", componentOverlay(t, "postgres"), map[string]any{
 			"orchestrator": map[string]any{"replicas": 3, "postgres": map[string]any{"secretName": "secureaudit-database", "cidrs": []any{"192.0.2.10/32"}}},
 		}},
+		{"tenant-entra-agent", componentOverlay(t, "tenant-entra-agent"), tenantValues},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := byKey(t, renderKustomize(t, tc.kustomization), false)
