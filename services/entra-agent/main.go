@@ -46,8 +46,15 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"directory snapshot file (protojson of secureaudit.v1.DirectorySnapshot); without it or -live, Resolve fails with FailedPrecondition (env "+dirEnv+")")
 	var live liveFlags
 	live.register(fs)
+	checkIntervalEnv := run.EnvName("self-check-interval")
 	checkInterval := fs.Duration("self-check-interval", tenant.DefaultCheckInterval,
-		"with -live: how often the credential self-check (CC6.2) runs again at every AKS cluster the agent has read")
+		"with -live: how often the credential self-check (CC6.2) runs again at every AKS cluster the agent has read (env "+checkIntervalEnv+")")
+	// The environment sets the default; a flag on the command line wins.
+	if v := run.EnvOr(checkIntervalEnv, ""); v != "" {
+		if err := fs.Set("self-check-interval", v); err != nil {
+			return fmt.Errorf("%s: %w", checkIntervalEnv, err)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

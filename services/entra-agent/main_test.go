@@ -15,6 +15,7 @@ import (
 	secureauditv1 "secureaudit.dev/gen/secureaudit/v1"
 	"secureaudit.dev/platform/identity"
 	"secureaudit.dev/platform/rpctest"
+	"secureaudit.dev/platform/run"
 )
 
 // TestRealMainFailsFast checks that a bad directory stops the agent before it
@@ -48,6 +49,25 @@ func TestRealMainFailsFast(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSelfCheckIntervalEnv: the environment sets -self-check-interval's
+// default, a bad value fails naming the variable, and a flag wins.
+func TestSelfCheckIntervalEnv(t *testing.T) {
+	env := run.EnvName("self-check-interval")
+	t.Setenv(env, "0s")
+	if err := realMain(context.Background(), []string{"-live"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "-self-check-interval must be positive") {
+		t.Errorf("%s=0s: error %v, want the interval refused", env, err)
+	}
+	t.Setenv(env, "often")
+	if err := realMain(context.Background(), []string{"-live"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), env) {
+		t.Errorf("%s=often: error %v, want one naming the variable", env, err)
+	}
+	t.Setenv(env, "0s")
+	err := realMain(context.Background(), []string{"-directory", "../../examples/directory.json", "-self-check-interval", "1m"}, io.Discard, io.Discard)
+	if err == nil || strings.Contains(err.Error(), "self-check-interval") {
+		t.Errorf("a flag over %s=0s: error %v, want the interval accepted (and the start to fail later, without credentials)", env, err)
 	}
 }
 
