@@ -177,6 +177,20 @@ func EnvOr(name, def string) string {
 	return def
 }
 
+// EnvDefaults sets flags from their environment variables (pairs of
+// variable and flag name), before the command line overrides them; a value
+// the flag refuses is an error naming the variable.
+func EnvDefaults(fs *flag.FlagSet, pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if v := EnvOr(pairs[i], ""); v != "" {
+			if err := fs.Set(pairs[i+1], v); err != nil {
+				return fmt.Errorf("%s: %w", pairs[i], err)
+			}
+		}
+	}
+	return nil
+}
+
 // CertFiles resolves the workload's credential paths from the flags.
 func (f *Flags) CertFiles(workload string) (pki.Files, error) {
 	files := pki.Files{Cert: f.Cert, Key: f.Key, CA: f.CA}

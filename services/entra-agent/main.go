@@ -50,10 +50,8 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	checkInterval := fs.Duration("self-check-interval", tenant.DefaultCheckInterval,
 		"with -live: how often the credential self-check (CC6.2) runs again at every AKS cluster the agent has read (env "+checkIntervalEnv+")")
 	// The environment sets the default; a flag on the command line wins.
-	if v := run.EnvOr(checkIntervalEnv, ""); v != "" {
-		if err := fs.Set("self-check-interval", v); err != nil {
-			return fmt.Errorf("%s: %w", checkIntervalEnv, err)
-		}
+	if err := run.EnvDefaults(fs, checkIntervalEnv, "self-check-interval"); err != nil {
+		return err
 	}
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -69,7 +69,7 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%s: %w", inClusterEnv, err)
 	}
 	inCluster := fs.Bool("in-cluster", inClusterDef, "read the cluster this pod runs in (env "+inClusterEnv+")")
-	if err := envDefaults(fs, checkIntervalEnv, "self-check-interval", checkParallelEnv, "self-check-parallelism", watchEnv, "watch", maxStaleEnv, "max-staleness"); err != nil {
+	if err := run.EnvDefaults(fs, checkIntervalEnv, "self-check-interval", checkParallelEnv, "self-check-parallelism", watchEnv, "watch", maxStaleEnv, "max-staleness"); err != nil {
 		return err
 	}
 	if err := fs.Parse(args); err != nil {
@@ -218,19 +218,6 @@ func (t *trackedSource) Load(ctx context.Context) (*collect.Snapshot, error) {
 		t.last.Store(&loadResult{err: err})
 	}
 	return snap, err
-}
-
-// envDefaults sets flags from their environment variables (pairs of
-// variable and flag name), before the command line overrides them.
-func envDefaults(fs *flag.FlagSet, pairs ...string) error {
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if v := run.EnvOr(pairs[i], ""); v != "" {
-			if err := fs.Set(pairs[i+1], v); err != nil {
-				return fmt.Errorf("%s: %w", pairs[i], err)
-			}
-		}
-	}
-	return nil
 }
 
 // oneSource checks that exactly one source is configured.

@@ -98,12 +98,7 @@ func Evaluate(dir []*secureauditv1.DirectoryChunk) []*secureauditv1.Finding {
 func (e *evaluator) azureAdmins(dir []*secureauditv1.DirectoryChunk) {
 	// A service principal holding the route is named as one, never shown
 	// as a person.
-	apps := map[string]string{}
-	for _, c := range dir {
-		for _, sp := range c.GetServicePrincipals() {
-			apps[strings.ToLower(sp.GetId())] = sp.GetDisplayName()
-		}
-	}
+	apps := servicePrincipals(dir)
 	for _, g := range access.AzureGrants(dir) {
 		// An eligible assignment (PIM) gives nothing until activated: the
 		// access review lists it as eligible.
@@ -155,6 +150,24 @@ func (e *evaluator) azureAdmins(dir []*secureauditv1.DirectoryChunk) {
 // grant share it, so that the report lists them as one entry.
 func adminKey(g access.AzureGrant) string { return g.Key() }
 
+// servicePrincipals maps the lower-cased object ID of every service
+// principal of the directory's answer to its display name.
+func servicePrincipals(dir []*secureauditv1.DirectoryChunk) map[string]string {
+	out := map[string]string{}
+	for _, c := range dir {
+		for _, sp := range c.GetServicePrincipals() {
+			out[strings.ToLower(sp.GetId())] = sp.GetDisplayName()
+		}
+	}
+	return out
+}
+
+// isApp reports whether id is a service principal of apps.
+func isApp(apps map[string]string, id string) bool {
+	_, ok := apps[id]
+	return ok
+}
+
 // standing reports, AKS-009, the people who are cluster-admin through
 // Azure all the time where eligible access under Privileged Identity
 // Management would do: a user or group holding an active assignment (not
@@ -168,7 +181,7 @@ func adminKey(g access.AzureGrant) string { return g.Key() }
 func (e *evaluator) standing(dir []*secureauditv1.DirectoryChunk, assignments []*secureauditv1.AzureRoleAssignment) {
 	users := map[string]*secureauditv1.DirectoryUser{}
 	groups := map[string]*secureauditv1.DirectoryGroup{}
-	sps := map[string]bool{}
+	sps := servicePrincipals(dir)
 	eligible := 0
 	for _, c := range dir {
 		for _, u := range c.GetUsers() {
@@ -177,9 +190,6 @@ func (e *evaluator) standing(dir []*secureauditv1.DirectoryChunk, assignments []
 		for _, g := range c.GetGroups() {
 			groups[strings.ToLower(g.GetId())] = g
 			eligible += len(g.GetEligibleMemberIds())
-		}
-		for _, sp := range c.GetServicePrincipals() {
-			sps[strings.ToLower(sp.GetId())] = true
 		}
 	}
 	for _, a := range assignments {
@@ -225,7 +235,7 @@ func (e *evaluator) standing(dir []*secureauditv1.DirectoryChunk, assignments []
 		default:
 			a := g.Assignment
 			id := strings.ToLower(a.GetPrincipalId())
-			if strings.EqualFold(a.GetPrincipalType(), "ServicePrincipal") || sps[id] {
+			if strings.EqualFold(a.GetPrincipalType(), "ServicePrincipal") || isApp(sps, id) {
 				continue
 			}
 			detail = " Standing: " + g.Route + ", through " + describe([]*secureauditv1.AzureRoleAssignment{a}) + "."

@@ -154,25 +154,6 @@ func (e *evaluator) add(id string, sev secureauditv1.Severity, reason string, su
 	e.out = append(e.out, f)
 }
 
-// subjectRef names a binding subject, with the directory's display name.
-func (e *evaluator) subjectRef(sub *secureauditv1.Subject) *secureauditv1.SubjectRef {
-	ref := &secureauditv1.SubjectRef{Kind: sub.GetKind(), Name: sub.GetName(), Namespace: sub.GetNamespace()}
-	switch sub.GetKind() {
-	case secureauditv1.SubjectKind_SUBJECT_KIND_USER:
-		if u := e.d.user(sub.GetName()); u != nil {
-			ref.DisplayName = u.GetDisplayName()
-		} else if sp, ok := e.d.sps[lower(sub.GetName())]; ok {
-			ref.DisplayName = sp.GetDisplayName()
-			ref.ServicePrincipal = true
-		}
-	case secureauditv1.SubjectKind_SUBJECT_KIND_GROUP:
-		if g, ok := e.d.groups[lower(sub.GetName())]; ok {
-			ref.DisplayName = g.GetDisplayName()
-		}
-	}
-	return ref
-}
-
 // memberRef names a reached user or service principal as a subject.
 func memberRef(m member) *secureauditv1.SubjectRef {
 	if m.user != nil {
@@ -284,7 +265,7 @@ func (e *evaluator) bindings() {
 		if strings.HasPrefix(sub.GetName(), "system:") {
 			continue
 		}
-		ref := func() *secureauditv1.SubjectRef { return e.subjectRef(sub) }
+		ref := func() *secureauditv1.SubjectRef { return e.s.SubjectRef(sub) }
 		isGroup := sub.GetKind() == secureauditv1.SubjectKind_SUBJECT_KIND_GROUP
 		if isGroup && e.d.unresolved[unresolvedKey(secureauditv1.PrincipalKind_PRINCIPAL_KIND_GROUP, sub.GetName())] {
 			detail := fmt.Sprintf("%s names group %s, which the directory does not hold.", b.text(), sub.GetName())
@@ -455,7 +436,7 @@ func (e *evaluator) azurePaths(b *binding, ms []member) {
 			break
 		}
 	}
-	e.add(AzurePath, sev, strings.Join(reasons, "; "), e.subjectRef(b.subject), b.ref, b.scope(), detail,
+	e.add(AzurePath, sev, strings.Join(reasons, "; "), e.s.SubjectRef(b.subject), b.ref, b.scope(), detail,
 		access.RemoveCommand(fix), bindingKey(b)...)
 }
 
@@ -486,7 +467,7 @@ func (e *evaluator) pipelineSecrets(b *binding, ms []member) {
 		detail := fmt.Sprintf("%s has %s and no federated credential, and reaches the cluster %s: %s.",
 			person(m), held, m.via(), b.text())
 		fix := fmt.Sprintf("az ad app federated-credential create --id %s --parameters <issuer, subject, audiences>; then az ad app credential delete --id %s --key-id <each secret> (add --cert for each certificate)", sp.GetAppId(), sp.GetAppId())
-		e.add(PipelineSecret, 0, "", e.subjectRef(b.subject), b.ref, b.scope(), detail, fix, append(bindingKey(b), m.id())...)
+		e.add(PipelineSecret, 0, "", e.s.SubjectRef(b.subject), b.ref, b.scope(), detail, fix, append(bindingKey(b), m.id())...)
 	}
 }
 
@@ -517,7 +498,7 @@ func (e *evaluator) groupOwners(b *binding, g *secureauditv1.DirectoryGroup) {
 		return
 	}
 	detail := fmt.Sprintf("%s grants access to group %s: %s.", b.text(), groupName(g), strings.Join(bad, "; "))
-	e.add(GroupOwner, 0, "", e.subjectRef(b.subject), b.ref, b.scope(), detail, fix, bindingKey(b)...)
+	e.add(GroupOwner, 0, "", e.s.SubjectRef(b.subject), b.ref, b.scope(), detail, fix, bindingKey(b)...)
 }
 
 // groupPeople: ENTRA-012, the people behind every group binding.
@@ -542,7 +523,7 @@ func (e *evaluator) groupPeople(b *binding, g *secureauditv1.DirectoryGroup, ms 
 	}
 	detail += fmt.Sprintf(". Members (%d): %s. Owners: %s.", len(ms), people(ms, true), people(owners, false))
 	fix := fmt.Sprintf("az ad group member list --group %s --query \"[].userPrincipalName\"", g.GetId())
-	e.add(GroupPeople, 0, "", e.subjectRef(b.subject), b.ref, b.scope(), detail, fix, bindingKey(b)...)
+	e.add(GroupPeople, 0, "", e.s.SubjectRef(b.subject), b.ref, b.scope(), detail, fix, bindingKey(b)...)
 }
 
 // manyGroups: ENTRA-007, a person reaching the cluster through two or more
@@ -607,7 +588,7 @@ func (e *evaluator) pipelines(rbac []*secureauditv1.Finding) {
 		if b.GetNamespace() != "" {
 			fix = fmt.Sprintf("kubectl -n %s delete rolebinding %s, then bind a narrower role", b.GetNamespace(), b.GetName())
 		}
-		e.add(PipelineAdmin, 0, "", e.subjectRef(sub), b, scope, detail, fix, k.sub, k.binding)
+		e.add(PipelineAdmin, 0, "", e.s.SubjectRef(sub), b, scope, detail, fix, k.sub, k.binding)
 	}
 }
 
