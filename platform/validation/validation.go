@@ -66,8 +66,9 @@ func (v *Validator) Validate(msg any) error {
 // evaluate their rules again before sending: the rules of everything else
 // it sends are evaluated as always, those of the messages that hold them
 // (the request, the batch and its bounds) included, and the receiver
-// validates all of it on arrival. Add every message before the stream that
-// sends them is opened, and change none once added. Not for concurrent use.
+// validates all of it on arrival. Add each message before a stream sends
+// it, and change none once added. Not for concurrent use: the goroutine
+// that adds is the one that sends.
 type Forwarded struct {
 	set map[proto.Message]struct{}
 }

@@ -916,6 +916,7 @@ type RenderRequest struct {
 	//	*RenderRequest_Header
 	//	*RenderRequest_Findings
 	//	*RenderRequest_Review
+	//	*RenderRequest_Report
 	Part          isRenderRequest_Part `protobuf_oneof:"part"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -985,6 +986,15 @@ func (x *RenderRequest) GetReview() *ReviewState {
 	return nil
 }
 
+func (x *RenderRequest) GetReport() *RenderReport {
+	if x != nil {
+		if x, ok := x.Part.(*RenderRequest_Report); ok {
+			return x.Report
+		}
+	}
+	return nil
+}
+
 type isRenderRequest_Part interface {
 	isRenderRequest_Part()
 }
@@ -1006,17 +1016,28 @@ type RenderRequest_Review struct {
 	Review *ReviewState `protobuf:"bytes,840,opt,name=review,proto3,oneof"`
 }
 
+type RenderRequest_Report struct {
+	// report ends the findings when the header says report_follows: the
+	// report they belong to, known only once every finding has been
+	// assessed, after which the exchange goes on as after the findings of
+	// a header that carries its report.
+	Report *RenderReport `protobuf:"bytes,880,opt,name=report,proto3,oneof"`
+}
+
 func (*RenderRequest_Header) isRenderRequest_Part() {}
 
 func (*RenderRequest_Findings) isRenderRequest_Part() {}
 
 func (*RenderRequest_Review) isRenderRequest_Part() {}
 
+func (*RenderRequest_Report) isRenderRequest_Part() {}
+
 // RenderHeader opens a rendering.
 type RenderHeader struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Report  *Report                `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
-	Formats []ReportFormat         `protobuf:"varint,2,rep,packed,name=formats,proto3,enum=secureaudit.v1.ReportFormat" json:"formats,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// report is the report the findings belong to; empty when report_follows.
+	Report  *Report        `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	Formats []ReportFormat `protobuf:"varint,2,rep,packed,name=formats,proto3,enum=secureaudit.v1.ReportFormat" json:"formats,omitempty"`
 	// finding_count is the number of findings that follow, for the receiver to check.
 	FindingCount uint32 `protobuf:"varint,3,opt,name=finding_count,json=findingCount,proto3" json:"finding_count,omitempty"`
 	// review_follows asks the report-agent to answer the findings with the
@@ -1024,6 +1045,10 @@ type RenderHeader struct {
 	// Revoke) before it renders, and to wait for the review state
 	// (RenderRequest.review), which replaces the header report's.
 	ReviewFollows bool `protobuf:"varint,840,opt,name=review_follows,json=reviewFollows,proto3" json:"review_follows,omitempty"`
+	// report_follows sends the findings before the report: the orchestrator
+	// relays them as the risk-agent streams them, and the report, with the
+	// number of findings sent, follows them (RenderRequest.report).
+	ReportFollows bool `protobuf:"varint,880,opt,name=report_follows,json=reportFollows,proto3" json:"report_follows,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1086,6 +1111,81 @@ func (x *RenderHeader) GetReviewFollows() bool {
 	return false
 }
 
+func (x *RenderHeader) GetReportFollows() bool {
+	if x != nil {
+		return x.ReportFollows
+	}
+	return false
+}
+
+// RenderReport ends the findings of a rendering whose header says
+// report_follows.
+type RenderReport struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Report *Report                `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	// finding_count is the number of findings sent before it, withheld ones
+	// included, for the receiver to check.
+	FindingCount uint32 `protobuf:"varint,2,opt,name=finding_count,json=findingCount,proto3" json:"finding_count,omitempty"`
+	// withheld_finding_ids are findings sent before the report that the
+	// report leaves out of its findings: those an approved risk acceptance
+	// covers, which the report lists in accepted_risks instead. Each must be
+	// one of the findings sent.
+	WithheldFindingIds []string `protobuf:"bytes,3,rep,name=withheld_finding_ids,json=withheldFindingIds,proto3" json:"withheld_finding_ids,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *RenderReport) Reset() {
+	*x = RenderReport{}
+	mi := &file_secureaudit_v1_report_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenderReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenderReport) ProtoMessage() {}
+
+func (x *RenderReport) ProtoReflect() protoreflect.Message {
+	mi := &file_secureaudit_v1_report_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenderReport.ProtoReflect.Descriptor instead.
+func (*RenderReport) Descriptor() ([]byte, []int) {
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RenderReport) GetReport() *Report {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+func (x *RenderReport) GetFindingCount() uint32 {
+	if x != nil {
+		return x.FindingCount
+	}
+	return 0
+}
+
+func (x *RenderReport) GetWithheldFindingIds() []string {
+	if x != nil {
+		return x.WithheldFindingIds
+	}
+	return nil
+}
+
 // RenderResponse is one chunk of one document, or, first and only when the
 // header says review_follows, the report's actions.
 type RenderResponse struct {
@@ -1102,7 +1202,7 @@ type RenderResponse struct {
 
 func (x *RenderResponse) Reset() {
 	*x = RenderResponse{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1114,7 +1214,7 @@ func (x *RenderResponse) String() string {
 func (*RenderResponse) ProtoMessage() {}
 
 func (x *RenderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[8]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1127,7 +1227,7 @@ func (x *RenderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderResponse.ProtoReflect.Descriptor instead.
 func (*RenderResponse) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{8}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RenderResponse) GetFormat() ReportFormat {
@@ -1173,7 +1273,7 @@ type RenderActions struct {
 
 func (x *RenderActions) Reset() {
 	*x = RenderActions{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1285,7 @@ func (x *RenderActions) String() string {
 func (*RenderActions) ProtoMessage() {}
 
 func (x *RenderActions) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[9]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1298,7 @@ func (x *RenderActions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderActions.ProtoReflect.Descriptor instead.
 func (*RenderActions) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{9}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RenderActions) GetRevokeFindingIds() []string {
@@ -1220,7 +1320,7 @@ type RenderFleetRequest struct {
 
 func (x *RenderFleetRequest) Reset() {
 	*x = RenderFleetRequest{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1332,7 @@ func (x *RenderFleetRequest) String() string {
 func (*RenderFleetRequest) ProtoMessage() {}
 
 func (x *RenderFleetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[10]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1345,7 @@ func (x *RenderFleetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderFleetRequest.ProtoReflect.Descriptor instead.
 func (*RenderFleetRequest) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{10}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RenderFleetRequest) GetFleet() *FleetReport {
@@ -1275,7 +1375,7 @@ type RenderFleetResponse struct {
 
 func (x *RenderFleetResponse) Reset() {
 	*x = RenderFleetResponse{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[11]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1287,7 +1387,7 @@ func (x *RenderFleetResponse) String() string {
 func (*RenderFleetResponse) ProtoMessage() {}
 
 func (x *RenderFleetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[11]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1400,7 @@ func (x *RenderFleetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderFleetResponse.ProtoReflect.Descriptor instead.
 func (*RenderFleetResponse) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{11}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RenderFleetResponse) GetFormat() ReportFormat {
@@ -1339,7 +1439,7 @@ type RenderFleetStreamRequest struct {
 
 func (x *RenderFleetStreamRequest) Reset() {
 	*x = RenderFleetStreamRequest{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[12]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1451,7 @@ func (x *RenderFleetStreamRequest) String() string {
 func (*RenderFleetStreamRequest) ProtoMessage() {}
 
 func (x *RenderFleetStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[12]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1464,7 @@ func (x *RenderFleetStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderFleetStreamRequest.ProtoReflect.Descriptor instead.
 func (*RenderFleetStreamRequest) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{12}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RenderFleetStreamRequest) GetPart() isRenderFleetStreamRequest_Part {
@@ -1424,7 +1524,7 @@ type RenderFleetHeader struct {
 
 func (x *RenderFleetHeader) Reset() {
 	*x = RenderFleetHeader{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[13]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1536,7 @@ func (x *RenderFleetHeader) String() string {
 func (*RenderFleetHeader) ProtoMessage() {}
 
 func (x *RenderFleetHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[13]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1549,7 @@ func (x *RenderFleetHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderFleetHeader.ProtoReflect.Descriptor instead.
 func (*RenderFleetHeader) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{13}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RenderFleetHeader) GetFleet() *FleetReport {
@@ -1483,7 +1583,7 @@ type FleetClusterBatch struct {
 
 func (x *FleetClusterBatch) Reset() {
 	*x = FleetClusterBatch{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[14]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1595,7 @@ func (x *FleetClusterBatch) String() string {
 func (*FleetClusterBatch) ProtoMessage() {}
 
 func (x *FleetClusterBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[14]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1608,7 @@ func (x *FleetClusterBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FleetClusterBatch.ProtoReflect.Descriptor instead.
 func (*FleetClusterBatch) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{14}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FleetClusterBatch) GetClusters() []*FleetCluster {
@@ -1532,7 +1632,7 @@ type RenderFleetStreamResponse struct {
 
 func (x *RenderFleetStreamResponse) Reset() {
 	*x = RenderFleetStreamResponse{}
-	mi := &file_secureaudit_v1_report_proto_msgTypes[15]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1644,7 @@ func (x *RenderFleetStreamResponse) String() string {
 func (*RenderFleetStreamResponse) ProtoMessage() {}
 
 func (x *RenderFleetStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_secureaudit_v1_report_proto_msgTypes[15]
+	mi := &file_secureaudit_v1_report_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1657,7 @@ func (x *RenderFleetStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderFleetStreamResponse.ProtoReflect.Descriptor instead.
 func (*RenderFleetStreamResponse) Descriptor() ([]byte, []int) {
-	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{15}
+	return file_secureaudit_v1_report_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RenderFleetStreamResponse) GetFormat() ReportFormat {
@@ -1667,18 +1767,26 @@ const file_secureaudit_v1_report_proto_rawDesc = "" +
 	"finding_id\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{16}$R\tfindingId\x12O\n" +
 	"\x11previous_severity\x18\x02 \x01(\x0e2\x18.secureaudit.v1.SeverityB\b\xbaH\x05\x82\x01\x02\x10\x01R\x10previousSeverity\x12>\n" +
 	"\bseverity\x18\x03 \x01(\x0e2\x18.secureaudit.v1.SeverityB\b\xbaH\x05\x82\x01\x02\x10\x01R\bseverity\x12 \n" +
-	"\x06fields\x18\x04 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10 R\x06fields\"\xca\x01\n" +
+	"\x06fields\x18\x04 \x03(\tB\b\xbaH\x05\x92\x01\x02\x10 R\x06fields\"\x83\x02\n" +
 	"\rRenderRequest\x126\n" +
 	"\x06header\x18\x01 \x01(\v2\x1c.secureaudit.v1.RenderHeaderH\x00R\x06header\x12:\n" +
 	"\bfindings\x18\x02 \x01(\v2\x1c.secureaudit.v1.FindingBatchH\x00R\bfindings\x126\n" +
-	"\x06review\x18\xc8\x06 \x01(\v2\x1b.secureaudit.v1.ReviewStateH\x00R\x06reviewB\r\n" +
-	"\x04part\x12\x05\xbaH\x02\b\x01\"\xf6\x02\n" +
-	"\fRenderHeader\x12\xc9\x01\n" +
-	"\x06report\x18\x01 \x01(\v2\x16.secureaudit.v1.ReportB\x98\x01\xbaH\x94\x01\xba\x01\x8d\x01\n" +
-	"\x19render_header.no_findings\x12+findings travel in batches after the header\x1aCsize(this.findings) == 0 && size(this.infrastructure_findings) == 0\xc8\x01\x01R\x06report\x12M\n" +
+	"\x06review\x18\xc8\x06 \x01(\v2\x1b.secureaudit.v1.ReviewStateH\x00R\x06review\x127\n" +
+	"\x06report\x18\xf0\x06 \x01(\v2\x1c.secureaudit.v1.RenderReportH\x00R\x06reportB\r\n" +
+	"\x04part\x12\x05\xbaH\x02\b\x01\"\x8a\x05\n" +
+	"\fRenderHeader\x12\xc6\x01\n" +
+	"\x06report\x18\x01 \x01(\v2\x16.secureaudit.v1.ReportB\x95\x01\xbaH\x91\x01\xba\x01\x8d\x01\n" +
+	"\x19render_header.no_findings\x12+findings travel in batches after the header\x1aCsize(this.findings) == 0 && size(this.infrastructure_findings) == 0R\x06report\x12M\n" +
 	"\aformats\x18\x02 \x03(\x0e2\x1c.secureaudit.v1.ReportFormatB\x15\xbaH\x12\x92\x01\x0f\b\x01\x10\b\x18\x01\"\a\x82\x01\x04\x10\x01 \x00R\aformats\x12#\n" +
 	"\rfinding_count\x18\x03 \x01(\rR\ffindingCount\x12&\n" +
-	"\x0ereview_follows\x18\xc8\x06 \x01(\bR\rreviewFollows\"\xa3\x03\n" +
+	"\x0ereview_follows\x18\xc8\x06 \x01(\bR\rreviewFollows\x12&\n" +
+	"\x0ereport_follows\x18\xf0\x06 \x01(\bR\rreportFollows:\xec\x01\xbaH\xe8\x01\x1a\xe5\x01\n" +
+	"\x1frender_header.report_or_follows\x12hthe header carries the report, or says report_follows and carries neither the report nor a finding count\x1aXthis.report_follows ? (!has(this.report) && this.finding_count == 0u) : has(this.report)\"\xd4\x02\n" +
+	"\fRenderReport\x12\xca\x01\n" +
+	"\x06report\x18\x01 \x01(\v2\x16.secureaudit.v1.ReportB\x99\x01\xbaH\x95\x01\xba\x01\x8e\x01\n" +
+	"\x19render_report.no_findings\x12,findings travel in batches before the report\x1aCsize(this.findings) == 0 && size(this.infrastructure_findings) == 0\xc8\x01\x01R\x06report\x12#\n" +
+	"\rfinding_count\x18\x02 \x01(\rR\ffindingCount\x12R\n" +
+	"\x14withheld_finding_ids\x18\x03 \x03(\tB \xbaH\x1d\x92\x01\x1a\x10\xa0\x8d\x06\x18\x01\"\x12r\x102\x0e^[0-9a-f]{16}$R\x12withheldFindingIds\"\xa3\x03\n" +
 	"\x0eRenderResponse\x12>\n" +
 	"\x06format\x18\x01 \x01(\x0e2\x1c.secureaudit.v1.ReportFormatB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06format\x12\x1d\n" +
 	"\x04data\x18\x02 \x01(\fB\t\xbaH\x06z\x04\x18\x80\x80@R\x04data\x12\x12\n" +
@@ -1737,7 +1845,7 @@ func file_secureaudit_v1_report_proto_rawDescGZIP() []byte {
 }
 
 var file_secureaudit_v1_report_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_secureaudit_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_secureaudit_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_secureaudit_v1_report_proto_goTypes = []any{
 	(ReportFormat)(0),                 // 0: secureaudit.v1.ReportFormat
 	(*Report)(nil),                    // 1: secureaudit.v1.Report
@@ -1748,99 +1856,102 @@ var file_secureaudit_v1_report_proto_goTypes = []any{
 	(*FindingChange)(nil),             // 6: secureaudit.v1.FindingChange
 	(*RenderRequest)(nil),             // 7: secureaudit.v1.RenderRequest
 	(*RenderHeader)(nil),              // 8: secureaudit.v1.RenderHeader
-	(*RenderResponse)(nil),            // 9: secureaudit.v1.RenderResponse
-	(*RenderActions)(nil),             // 10: secureaudit.v1.RenderActions
-	(*RenderFleetRequest)(nil),        // 11: secureaudit.v1.RenderFleetRequest
-	(*RenderFleetResponse)(nil),       // 12: secureaudit.v1.RenderFleetResponse
-	(*RenderFleetStreamRequest)(nil),  // 13: secureaudit.v1.RenderFleetStreamRequest
-	(*RenderFleetHeader)(nil),         // 14: secureaudit.v1.RenderFleetHeader
-	(*FleetClusterBatch)(nil),         // 15: secureaudit.v1.FleetClusterBatch
-	(*RenderFleetStreamResponse)(nil), // 16: secureaudit.v1.RenderFleetStreamResponse
-	nil,                               // 17: secureaudit.v1.Report.SkippedEntry
-	(*timestamppb.Timestamp)(nil),     // 18: google.protobuf.Timestamp
-	(SnapshotSource)(0),               // 19: secureaudit.v1.SnapshotSource
-	(*ObjectCounts)(nil),              // 20: secureaudit.v1.ObjectCounts
-	(*SeverityCounts)(nil),            // 21: secureaudit.v1.SeverityCounts
-	(*Finding)(nil),                   // 22: secureaudit.v1.Finding
-	(*LookupError)(nil),               // 23: secureaudit.v1.LookupError
-	(*AuthorizerSemantics)(nil),       // 24: secureaudit.v1.AuthorizerSemantics
-	(*Reasoning)(nil),                 // 25: secureaudit.v1.Reasoning
-	(*UnauditedObject)(nil),           // 26: secureaudit.v1.UnauditedObject
-	(*ChokePoint)(nil),                // 27: secureaudit.v1.ChokePoint
-	(*ControlTitle)(nil),              // 28: secureaudit.v1.ControlTitle
-	(*AksCluster)(nil),                // 29: secureaudit.v1.AksCluster
-	(*AcceptedFinding)(nil),           // 30: secureaudit.v1.AcceptedFinding
-	(*ReviewState)(nil),               // 31: secureaudit.v1.ReviewState
-	(*SubjectRef)(nil),                // 32: secureaudit.v1.SubjectRef
-	(*BindingRef)(nil),                // 33: secureaudit.v1.BindingRef
-	(*FindingRole)(nil),               // 34: secureaudit.v1.FindingRole
-	(*Scope)(nil),                     // 35: secureaudit.v1.Scope
-	(Severity)(0),                     // 36: secureaudit.v1.Severity
-	(*FindingBatch)(nil),              // 37: secureaudit.v1.FindingBatch
-	(*FleetReport)(nil),               // 38: secureaudit.v1.FleetReport
-	(*FleetCluster)(nil),              // 39: secureaudit.v1.FleetCluster
+	(*RenderReport)(nil),              // 9: secureaudit.v1.RenderReport
+	(*RenderResponse)(nil),            // 10: secureaudit.v1.RenderResponse
+	(*RenderActions)(nil),             // 11: secureaudit.v1.RenderActions
+	(*RenderFleetRequest)(nil),        // 12: secureaudit.v1.RenderFleetRequest
+	(*RenderFleetResponse)(nil),       // 13: secureaudit.v1.RenderFleetResponse
+	(*RenderFleetStreamRequest)(nil),  // 14: secureaudit.v1.RenderFleetStreamRequest
+	(*RenderFleetHeader)(nil),         // 15: secureaudit.v1.RenderFleetHeader
+	(*FleetClusterBatch)(nil),         // 16: secureaudit.v1.FleetClusterBatch
+	(*RenderFleetStreamResponse)(nil), // 17: secureaudit.v1.RenderFleetStreamResponse
+	nil,                               // 18: secureaudit.v1.Report.SkippedEntry
+	(*timestamppb.Timestamp)(nil),     // 19: google.protobuf.Timestamp
+	(SnapshotSource)(0),               // 20: secureaudit.v1.SnapshotSource
+	(*ObjectCounts)(nil),              // 21: secureaudit.v1.ObjectCounts
+	(*SeverityCounts)(nil),            // 22: secureaudit.v1.SeverityCounts
+	(*Finding)(nil),                   // 23: secureaudit.v1.Finding
+	(*LookupError)(nil),               // 24: secureaudit.v1.LookupError
+	(*AuthorizerSemantics)(nil),       // 25: secureaudit.v1.AuthorizerSemantics
+	(*Reasoning)(nil),                 // 26: secureaudit.v1.Reasoning
+	(*UnauditedObject)(nil),           // 27: secureaudit.v1.UnauditedObject
+	(*ChokePoint)(nil),                // 28: secureaudit.v1.ChokePoint
+	(*ControlTitle)(nil),              // 29: secureaudit.v1.ControlTitle
+	(*AksCluster)(nil),                // 30: secureaudit.v1.AksCluster
+	(*AcceptedFinding)(nil),           // 31: secureaudit.v1.AcceptedFinding
+	(*ReviewState)(nil),               // 32: secureaudit.v1.ReviewState
+	(*SubjectRef)(nil),                // 33: secureaudit.v1.SubjectRef
+	(*BindingRef)(nil),                // 34: secureaudit.v1.BindingRef
+	(*FindingRole)(nil),               // 35: secureaudit.v1.FindingRole
+	(*Scope)(nil),                     // 36: secureaudit.v1.Scope
+	(Severity)(0),                     // 37: secureaudit.v1.Severity
+	(*FindingBatch)(nil),              // 38: secureaudit.v1.FindingBatch
+	(*FleetReport)(nil),               // 39: secureaudit.v1.FleetReport
+	(*FleetCluster)(nil),              // 40: secureaudit.v1.FleetCluster
 }
 var file_secureaudit_v1_report_proto_depIdxs = []int32{
-	18, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
-	19, // 1: secureaudit.v1.Report.source:type_name -> secureaudit.v1.SnapshotSource
-	20, // 2: secureaudit.v1.Report.counts:type_name -> secureaudit.v1.ObjectCounts
-	17, // 3: secureaudit.v1.Report.skipped:type_name -> secureaudit.v1.Report.SkippedEntry
-	21, // 4: secureaudit.v1.Report.summary:type_name -> secureaudit.v1.SeverityCounts
-	22, // 5: secureaudit.v1.Report.findings:type_name -> secureaudit.v1.Finding
-	22, // 6: secureaudit.v1.Report.infrastructure_findings:type_name -> secureaudit.v1.Finding
-	23, // 7: secureaudit.v1.Report.directory_errors:type_name -> secureaudit.v1.LookupError
+	19, // 0: secureaudit.v1.Report.generated_at:type_name -> google.protobuf.Timestamp
+	20, // 1: secureaudit.v1.Report.source:type_name -> secureaudit.v1.SnapshotSource
+	21, // 2: secureaudit.v1.Report.counts:type_name -> secureaudit.v1.ObjectCounts
+	18, // 3: secureaudit.v1.Report.skipped:type_name -> secureaudit.v1.Report.SkippedEntry
+	22, // 4: secureaudit.v1.Report.summary:type_name -> secureaudit.v1.SeverityCounts
+	23, // 5: secureaudit.v1.Report.findings:type_name -> secureaudit.v1.Finding
+	23, // 6: secureaudit.v1.Report.infrastructure_findings:type_name -> secureaudit.v1.Finding
+	24, // 7: secureaudit.v1.Report.directory_errors:type_name -> secureaudit.v1.LookupError
 	2,  // 8: secureaudit.v1.Report.access_review:type_name -> secureaudit.v1.ReviewSubject
 	5,  // 9: secureaudit.v1.Report.history:type_name -> secureaudit.v1.AuditHistory
-	24, // 10: secureaudit.v1.Report.semantics:type_name -> secureaudit.v1.AuthorizerSemantics
-	25, // 11: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
-	26, // 12: secureaudit.v1.Report.unaudited_objects:type_name -> secureaudit.v1.UnauditedObject
-	27, // 13: secureaudit.v1.Report.choke_points:type_name -> secureaudit.v1.ChokePoint
-	28, // 14: secureaudit.v1.Report.controls:type_name -> secureaudit.v1.ControlTitle
-	29, // 15: secureaudit.v1.Report.aks_cluster:type_name -> secureaudit.v1.AksCluster
-	30, // 16: secureaudit.v1.Report.accepted_risks:type_name -> secureaudit.v1.AcceptedFinding
-	30, // 17: secureaudit.v1.Report.returned_risks:type_name -> secureaudit.v1.AcceptedFinding
-	31, // 18: secureaudit.v1.Report.review:type_name -> secureaudit.v1.ReviewState
-	32, // 19: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
+	25, // 10: secureaudit.v1.Report.semantics:type_name -> secureaudit.v1.AuthorizerSemantics
+	26, // 11: secureaudit.v1.Report.reasoning:type_name -> secureaudit.v1.Reasoning
+	27, // 12: secureaudit.v1.Report.unaudited_objects:type_name -> secureaudit.v1.UnauditedObject
+	28, // 13: secureaudit.v1.Report.choke_points:type_name -> secureaudit.v1.ChokePoint
+	29, // 14: secureaudit.v1.Report.controls:type_name -> secureaudit.v1.ControlTitle
+	30, // 15: secureaudit.v1.Report.aks_cluster:type_name -> secureaudit.v1.AksCluster
+	31, // 16: secureaudit.v1.Report.accepted_risks:type_name -> secureaudit.v1.AcceptedFinding
+	31, // 17: secureaudit.v1.Report.returned_risks:type_name -> secureaudit.v1.AcceptedFinding
+	32, // 18: secureaudit.v1.Report.review:type_name -> secureaudit.v1.ReviewState
+	33, // 19: secureaudit.v1.ReviewSubject.subject:type_name -> secureaudit.v1.SubjectRef
 	3,  // 20: secureaudit.v1.ReviewSubject.grants:type_name -> secureaudit.v1.AccessGrant
 	4,  // 21: secureaudit.v1.ReviewSubject.members:type_name -> secureaudit.v1.Person
 	4,  // 22: secureaudit.v1.ReviewSubject.owners:type_name -> secureaudit.v1.Person
 	4,  // 23: secureaudit.v1.ReviewSubject.person:type_name -> secureaudit.v1.Person
-	33, // 24: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
-	34, // 25: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
-	35, // 26: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
-	18, // 27: secureaudit.v1.Person.activated_until:type_name -> google.protobuf.Timestamp
-	18, // 28: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
+	34, // 24: secureaudit.v1.AccessGrant.binding:type_name -> secureaudit.v1.BindingRef
+	35, // 25: secureaudit.v1.AccessGrant.role:type_name -> secureaudit.v1.FindingRole
+	36, // 26: secureaudit.v1.AccessGrant.scope:type_name -> secureaudit.v1.Scope
+	19, // 27: secureaudit.v1.Person.activated_until:type_name -> google.protobuf.Timestamp
+	19, // 28: secureaudit.v1.AuditHistory.previous_generated_at:type_name -> google.protobuf.Timestamp
 	6,  // 29: secureaudit.v1.AuditHistory.changed:type_name -> secureaudit.v1.FindingChange
-	22, // 30: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
-	36, // 31: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
-	36, // 32: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
+	23, // 30: secureaudit.v1.AuditHistory.resolved:type_name -> secureaudit.v1.Finding
+	37, // 31: secureaudit.v1.FindingChange.previous_severity:type_name -> secureaudit.v1.Severity
+	37, // 32: secureaudit.v1.FindingChange.severity:type_name -> secureaudit.v1.Severity
 	8,  // 33: secureaudit.v1.RenderRequest.header:type_name -> secureaudit.v1.RenderHeader
-	37, // 34: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
-	31, // 35: secureaudit.v1.RenderRequest.review:type_name -> secureaudit.v1.ReviewState
-	1,  // 36: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
-	0,  // 37: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
-	0,  // 38: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
-	10, // 39: secureaudit.v1.RenderResponse.actions:type_name -> secureaudit.v1.RenderActions
-	38, // 40: secureaudit.v1.RenderFleetRequest.fleet:type_name -> secureaudit.v1.FleetReport
-	0,  // 41: secureaudit.v1.RenderFleetRequest.formats:type_name -> secureaudit.v1.ReportFormat
-	0,  // 42: secureaudit.v1.RenderFleetResponse.format:type_name -> secureaudit.v1.ReportFormat
-	14, // 43: secureaudit.v1.RenderFleetStreamRequest.header:type_name -> secureaudit.v1.RenderFleetHeader
-	15, // 44: secureaudit.v1.RenderFleetStreamRequest.clusters:type_name -> secureaudit.v1.FleetClusterBatch
-	38, // 45: secureaudit.v1.RenderFleetHeader.fleet:type_name -> secureaudit.v1.FleetReport
-	0,  // 46: secureaudit.v1.RenderFleetHeader.formats:type_name -> secureaudit.v1.ReportFormat
-	39, // 47: secureaudit.v1.FleetClusterBatch.clusters:type_name -> secureaudit.v1.FleetCluster
-	0,  // 48: secureaudit.v1.RenderFleetStreamResponse.format:type_name -> secureaudit.v1.ReportFormat
-	7,  // 49: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
-	11, // 50: secureaudit.v1.ReportService.RenderFleet:input_type -> secureaudit.v1.RenderFleetRequest
-	13, // 51: secureaudit.v1.ReportService.RenderFleetStream:input_type -> secureaudit.v1.RenderFleetStreamRequest
-	9,  // 52: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
-	12, // 53: secureaudit.v1.ReportService.RenderFleet:output_type -> secureaudit.v1.RenderFleetResponse
-	16, // 54: secureaudit.v1.ReportService.RenderFleetStream:output_type -> secureaudit.v1.RenderFleetStreamResponse
-	52, // [52:55] is the sub-list for method output_type
-	49, // [49:52] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	38, // 34: secureaudit.v1.RenderRequest.findings:type_name -> secureaudit.v1.FindingBatch
+	32, // 35: secureaudit.v1.RenderRequest.review:type_name -> secureaudit.v1.ReviewState
+	9,  // 36: secureaudit.v1.RenderRequest.report:type_name -> secureaudit.v1.RenderReport
+	1,  // 37: secureaudit.v1.RenderHeader.report:type_name -> secureaudit.v1.Report
+	0,  // 38: secureaudit.v1.RenderHeader.formats:type_name -> secureaudit.v1.ReportFormat
+	1,  // 39: secureaudit.v1.RenderReport.report:type_name -> secureaudit.v1.Report
+	0,  // 40: secureaudit.v1.RenderResponse.format:type_name -> secureaudit.v1.ReportFormat
+	11, // 41: secureaudit.v1.RenderResponse.actions:type_name -> secureaudit.v1.RenderActions
+	39, // 42: secureaudit.v1.RenderFleetRequest.fleet:type_name -> secureaudit.v1.FleetReport
+	0,  // 43: secureaudit.v1.RenderFleetRequest.formats:type_name -> secureaudit.v1.ReportFormat
+	0,  // 44: secureaudit.v1.RenderFleetResponse.format:type_name -> secureaudit.v1.ReportFormat
+	15, // 45: secureaudit.v1.RenderFleetStreamRequest.header:type_name -> secureaudit.v1.RenderFleetHeader
+	16, // 46: secureaudit.v1.RenderFleetStreamRequest.clusters:type_name -> secureaudit.v1.FleetClusterBatch
+	39, // 47: secureaudit.v1.RenderFleetHeader.fleet:type_name -> secureaudit.v1.FleetReport
+	0,  // 48: secureaudit.v1.RenderFleetHeader.formats:type_name -> secureaudit.v1.ReportFormat
+	40, // 49: secureaudit.v1.FleetClusterBatch.clusters:type_name -> secureaudit.v1.FleetCluster
+	0,  // 50: secureaudit.v1.RenderFleetStreamResponse.format:type_name -> secureaudit.v1.ReportFormat
+	7,  // 51: secureaudit.v1.ReportService.Render:input_type -> secureaudit.v1.RenderRequest
+	12, // 52: secureaudit.v1.ReportService.RenderFleet:input_type -> secureaudit.v1.RenderFleetRequest
+	14, // 53: secureaudit.v1.ReportService.RenderFleetStream:input_type -> secureaudit.v1.RenderFleetStreamRequest
+	10, // 54: secureaudit.v1.ReportService.Render:output_type -> secureaudit.v1.RenderResponse
+	13, // 55: secureaudit.v1.ReportService.RenderFleet:output_type -> secureaudit.v1.RenderFleetResponse
+	17, // 56: secureaudit.v1.ReportService.RenderFleetStream:output_type -> secureaudit.v1.RenderFleetStreamResponse
+	54, // [54:57] is the sub-list for method output_type
+	51, // [51:54] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_secureaudit_v1_report_proto_init() }
@@ -1859,8 +1970,9 @@ func file_secureaudit_v1_report_proto_init() {
 		(*RenderRequest_Header)(nil),
 		(*RenderRequest_Findings)(nil),
 		(*RenderRequest_Review)(nil),
+		(*RenderRequest_Report)(nil),
 	}
-	file_secureaudit_v1_report_proto_msgTypes[12].OneofWrappers = []any{
+	file_secureaudit_v1_report_proto_msgTypes[13].OneofWrappers = []any{
 		(*RenderFleetStreamRequest_Header)(nil),
 		(*RenderFleetStreamRequest_Clusters)(nil),
 	}
@@ -1870,7 +1982,7 @@ func file_secureaudit_v1_report_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_secureaudit_v1_report_proto_rawDesc), len(file_secureaudit_v1_report_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -11,7 +11,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -262,21 +264,19 @@ func resolve(ctx context.Context, client secureauditv1.EntraServiceClient, audit
 	return d, nil
 }
 
-// assessment is what the risk-agent returned. Its findings, validated on
-// arrival, are forwarded to the report-agent unchanged (forwarded holds
-// them).
+// assessment is what the risk-agent returned.
 type assessment struct {
 	findings  []*secureauditv1.Finding
 	reasoning *secureauditv1.Reasoning
 	summary   *secureauditv1.AssessSummary
-	forwarded *validation.Forwarded
 }
 
 // assess streams the snapshot and directory to the risk-agent and collects
 // the findings, checking their number against the summary. The snapshot's
 // chunks, validated when they arrived, are not validated again before they
-// leave (the risk-agent validates them on arrival).
-func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID string, snap *snapshot, dir *directory) (*assessment, error) {
+// leave (the risk-agent validates them on arrival). Each batch of findings,
+// validated on arrival, is handed to relay (when not nil) as it arrives.
+func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID string, snap *snapshot, dir *directory, relay func([]*secureauditv1.Finding)) (*assessment, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := client.Assess(validation.WithForwarded(ctx, snap.forwarded))
@@ -313,7 +313,7 @@ func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID
 	if err := stream.CloseSend(); err != nil {
 		return nil, fmt.Errorf("risk-agent: assess: %w", err)
 	}
-	a := &assessment{forwarded: validation.NewForwarded()}
+	a := &assessment{}
 	// The findings share what repeats among them (see compact): they are
 	// held until rendered and stored, and are sent and stored unchanged.
 	share := compact.New()
@@ -333,7 +333,9 @@ func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID
 			a.findings = append(a.findings, p.Findings.GetFindings()...)
 			for _, f := range p.Findings.GetFindings() {
 				share.Finding(f)
-				a.forwarded.Add(f)
+			}
+			if relay != nil {
+				relay(p.Findings.GetFindings())
 			}
 		case *secureauditv1.AssessResponse_Summary:
 			a.summary = p.Summary
@@ -367,27 +369,28 @@ func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID
 func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, report *secureauditv1.Report, findings []*secureauditv1.Finding, forwarded *validation.Forwarded, formats []secureauditv1.ReportFormat, actions func(*secureauditv1.RenderActions) (*secureauditv1.ReviewState, error), emit func(f secureauditv1.ReportFormat, seq int, data []byte, last bool) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := client.Render(validation.WithForwarded(ctx, forwarded))
-	if err != nil {
-		return fmt.Errorf("report-agent: render: %w", err)
-	}
-	send := func(req *secureauditv1.RenderRequest) error {
-		if err := stream.Send(req); err != nil {
-			if errors.Is(err, io.EOF) {
-				_, rerr := stream.Recv()
-				return fmt.Errorf("report-agent: render: %w", rerr)
-			}
-			return fmt.Errorf("report-agent: render: %w", err)
-		}
-		return nil
-	}
 	header := &secureauditv1.RenderHeader{Report: report, Formats: formats, FindingCount: uint32(len(findings)), ReviewFollows: actions != nil}
-	if err := send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Header{Header: header}}); err != nil {
+	rs, err := openRender(validation.WithForwarded(ctx, forwarded), client, header)
+	if err != nil {
 		return err
 	}
+	for _, batch := range batches(findings) {
+		if err := rs.send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Findings{Findings: batch}}); err != nil {
+			return err
+		}
+	}
+	// Every finding has been sent: the set lets go of them, so that the
+	// render stage, chunks arriving, no longer holds them here.
+	forwarded.Clear()
+	return rs.finish(formats, actions, emit)
+}
+
+// batches splits findings into batches of at most findingBatch findings
+// and findingBatchBytes of them: findings quoting the rules of a large role
+// are large.
+func batches(findings []*secureauditv1.Finding) []*secureauditv1.FindingBatch {
+	var out []*secureauditv1.FindingBatch
 	for start := 0; start < len(findings); {
-		// At most findingBatch findings and findingBatchBytes of them:
-		// findings quoting the rules of a large role are large.
 		end, size := start, 0
 		for end < len(findings) && end-start < findingBatch {
 			n := proto.Size(findings[end])
@@ -397,15 +400,48 @@ func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, r
 			size += n
 			end++
 		}
-		batch := &secureauditv1.FindingBatch{Findings: findings[start:end]}
+		out = append(out, &secureauditv1.FindingBatch{Findings: findings[start:end]})
 		start = end
-		if err := send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Findings{Findings: batch}}); err != nil {
-			return err
-		}
 	}
-	// Every finding has been sent: the set lets go of them, so that the
-	// render stage, chunks arriving, no longer holds them here.
-	forwarded.Clear()
+	return out
+}
+
+// renderStream is one Render call to the report-agent, its header sent.
+type renderStream struct {
+	stream grpc.BidiStreamingClient[secureauditv1.RenderRequest, secureauditv1.RenderResponse]
+}
+
+// openRender opens a Render call with ctx and sends its header.
+func openRender(ctx context.Context, client secureauditv1.ReportServiceClient, header *secureauditv1.RenderHeader) (*renderStream, error) {
+	stream, err := client.Render(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("report-agent: render: %w", err)
+	}
+	rs := &renderStream{stream: stream}
+	if err := rs.send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Header{Header: header}}); err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
+// send sends one request; when the report-agent has ended the call, the
+// error is the status it ended it with.
+func (rs *renderStream) send(req *secureauditv1.RenderRequest) error {
+	if err := rs.stream.Send(req); err != nil {
+		if errors.Is(err, io.EOF) {
+			_, rerr := rs.stream.Recv()
+			return fmt.Errorf("report-agent: render: %w", rerr)
+		}
+		return fmt.Errorf("report-agent: render: %w", err)
+	}
+	return nil
+}
+
+// finish goes on once the findings (and, with report_follows, the report)
+// are sent: the actions exchange when actions is set, then the documents,
+// each chunk handed to emit (see renderEach).
+func (rs *renderStream) finish(formats []secureauditv1.ReportFormat, actions func(*secureauditv1.RenderActions) (*secureauditv1.ReviewState, error), emit func(f secureauditv1.ReportFormat, seq int, data []byte, last bool) error) error {
+	stream := rs.stream
 	if actions != nil {
 		resp, err := stream.Recv()
 		if err != nil {
@@ -424,7 +460,7 @@ func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, r
 		if review == nil {
 			review = &secureauditv1.ReviewState{}
 		}
-		if err := send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Review{Review: review}}); err != nil {
+		if err := rs.send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Review{Review: review}}); err != nil {
 			return err
 		}
 	}
@@ -463,6 +499,127 @@ func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, r
 		}
 	}
 	return nil
+}
+
+// relay sends the findings the risk-agent streams on to the report-agent
+// as they arrive (a Render call whose header says report_follows), on a
+// goroutine of its own, so that the report-agent receives and checks them
+// while the risk-agent is still sending and the render stage starts with
+// the findings already there. The relay never blocks the assess stage: a
+// report-agent slower than the risk-agent makes it lag, not wait (the
+// findings are held for storing anyway). Once the findings are assessed,
+// the render stage sends the report that ends them (end), and renders.
+type relay struct {
+	rs     *renderStream
+	cancel context.CancelFunc
+	// forwarded are the findings sent, validated when they arrived from
+	// the risk-agent: only the relay's goroutine adds to it and sends.
+	forwarded *validation.Forwarded
+
+	mu     sync.Mutex
+	queue  [][]*secureauditv1.Finding
+	closed bool
+	wake   chan struct{}
+
+	done chan struct{} // closed when the goroutine ends
+	err  error         // why it ended early; read after done
+	sent int           // findings sent; read after done
+}
+
+// startRelay opens the Render call and starts the relay. ctx bounds the
+// call: the caller cancels it (stop) when the audit ends, early or not.
+func startRelay(ctx context.Context, client secureauditv1.ReportServiceClient, formats []secureauditv1.ReportFormat, reviewFollows bool) (*relay, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	rl := &relay{cancel: cancel, forwarded: validation.NewForwarded(), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	header := &secureauditv1.RenderHeader{Formats: formats, ReviewFollows: reviewFollows, ReportFollows: true}
+	rs, err := openRender(validation.WithForwarded(ctx, rl.forwarded), client, header)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	rl.rs = rs
+	go rl.run()
+	return rl, nil
+}
+
+// add queues a batch of findings, validated on arrival, to be sent. The
+// findings are not changed afterwards.
+func (rl *relay) add(batch []*secureauditv1.Finding) {
+	rl.mu.Lock()
+	rl.queue = append(rl.queue, batch)
+	rl.mu.Unlock()
+	select {
+	case rl.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close says no batch follows.
+func (rl *relay) close() {
+	rl.mu.Lock()
+	rl.closed = true
+	rl.mu.Unlock()
+	select {
+	case rl.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (rl *relay) run() {
+	defer close(rl.done)
+	for {
+		rl.mu.Lock()
+		queue, closed := rl.queue, rl.closed
+		rl.queue = nil
+		rl.mu.Unlock()
+		for _, fs := range queue {
+			for _, batch := range batches(fs) {
+				for _, f := range batch.GetFindings() {
+					rl.forwarded.Add(f)
+				}
+				if err := rl.rs.send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Findings{Findings: batch}}); err != nil {
+					rl.err = err
+					return
+				}
+				rl.sent += len(batch.GetFindings())
+			}
+		}
+		if closed && len(queue) == 0 {
+			return
+		}
+		if len(queue) == 0 {
+			<-rl.wake
+		}
+	}
+}
+
+// end waits until every queued finding is sent (add no more: close first),
+// then sends the report that ends them, count being the number added, and
+// the findings the report withholds; then it goes on as renderEach does.
+// The relay's set lets go of the findings once they are sent.
+func (rl *relay) end(report *secureauditv1.Report, count int, withheld []string, formats []secureauditv1.ReportFormat, actions func(*secureauditv1.RenderActions) (*secureauditv1.ReviewState, error), emit func(f secureauditv1.ReportFormat, seq int, data []byte, last bool) error) error {
+	rl.close()
+	<-rl.done
+	if rl.err != nil {
+		return rl.err
+	}
+	rl.forwarded.Clear()
+	if rl.sent != count {
+		return fmt.Errorf("report-agent: render: relayed %d findings of %d", rl.sent, count)
+	}
+	end := &secureauditv1.RenderReport{Report: report, FindingCount: uint32(count), WithheldFindingIds: withheld}
+	if err := rl.rs.send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Report{Report: end}}); err != nil {
+		return err
+	}
+	return rl.rs.finish(formats, actions, emit)
+}
+
+// stop ends the Render call (a no-op once it has ended) and waits for the
+// relay's goroutine.
+func (rl *relay) stop() {
+	rl.cancel()
+	rl.close()
+	<-rl.done
 }
 
 // unavailable reports whether an agent error means the agent could not serve

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -215,6 +217,10 @@ func receiveFleet(stream grpc.BidiStreamingServer[secureauditv1.RenderFleetStrea
 }
 
 // receive reads the request stream into the header and the assembled report.
+// The report comes in the header, the findings after it; or, when the
+// header says report_follows, the findings come first, as the orchestrator
+// relays them from the risk-agent, and the report ends them
+// (RenderRequest.report), with their number and the findings it withholds.
 func receive(stream grpc.BidiStreamingServer[secureauditv1.RenderRequest, secureauditv1.RenderResponse]) (*secureauditv1.RenderHeader, *secureauditv1.Report, error) {
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
@@ -231,6 +237,23 @@ func receive(stream grpc.BidiStreamingServer[secureauditv1.RenderRequest, secure
 		if !render.Supported(f) {
 			return nil, nil, fmt.Errorf("%w: format %s is not supported", errInput, f)
 		}
+	}
+	if header.GetReportFollows() {
+		report, err := receiveFollowed(stream)
+		if err != nil {
+			return nil, nil, err
+		}
+		// Without a review state to wait for, the client's side ends
+		// with the report.
+		if !header.GetReviewFollows() {
+			if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+				if err != nil {
+					return nil, nil, err
+				}
+				return nil, nil, fmt.Errorf("%w: a message after the report", errInput)
+			}
+		}
+		return header, report, nil
 	}
 	report := proto.Clone(header.GetReport()).(*secureauditv1.Report)
 	want := int(header.GetFindingCount())
@@ -254,6 +277,9 @@ func receive(stream grpc.BidiStreamingServer[secureauditv1.RenderRequest, secure
 			if req.GetReview() != nil {
 				return nil, nil, fmt.Errorf("%w: the review state before the findings ended (%d of %d received)", errInput, received, want)
 			}
+			if req.GetReport() != nil {
+				return nil, nil, fmt.Errorf("%w: a report after the findings, but the header carried the report (report_follows not set)", errInput)
+			}
 			return nil, nil, fmt.Errorf("%w: the header was sent twice", errInput)
 		}
 		received += len(batch.GetFindings())
@@ -262,17 +288,83 @@ func receive(stream grpc.BidiStreamingServer[secureauditv1.RenderRequest, secure
 		}
 		for _, f := range batch.GetFindings() {
 			share.Finding(f)
-			if f.GetInfrastructure() {
-				report.InfrastructureFindings = append(report.InfrastructureFindings, f)
-			} else {
-				report.Findings = append(report.Findings, f)
-			}
+			file(report, f)
 		}
 	}
 	if received != want {
 		return nil, nil, fmt.Errorf("%w: expected %d findings, received %d", errInput, want, received)
 	}
 	return header, report, nil
+}
+
+// receiveFollowed reads the findings of a header that says report_follows,
+// until the report that ends them, and returns the report with its
+// findings: every one received but those it withholds, each of which must
+// be one received. It does not read past the report: the review state, or
+// the end of the client's side, follows it as after a header's findings.
+func receiveFollowed(stream grpc.BidiStreamingServer[secureauditv1.RenderRequest, secureauditv1.RenderResponse]) (*secureauditv1.Report, error) {
+	var findings []*secureauditv1.Finding
+	share := compact.New()
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: the stream ended after %d findings without the report the header announced (report_follows)", errInput, len(findings))
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch p := req.GetPart().(type) {
+		case *secureauditv1.RenderRequest_Findings:
+			for _, f := range p.Findings.GetFindings() {
+				share.Finding(f)
+				findings = append(findings, f)
+			}
+		case *secureauditv1.RenderRequest_Report:
+			return followedReport(p.Report, findings)
+		case *secureauditv1.RenderRequest_Review:
+			return nil, fmt.Errorf("%w: the review state before the report (report_follows)", errInput)
+		default:
+			return nil, fmt.Errorf("%w: the header was sent twice", errInput)
+		}
+	}
+}
+
+// followedReport checks the report that ends the findings against them and
+// files every finding it does not withhold.
+func followedReport(end *secureauditv1.RenderReport, findings []*secureauditv1.Finding) (*secureauditv1.Report, error) {
+	if got, want := len(findings), int(end.GetFindingCount()); got != want {
+		return nil, fmt.Errorf("%w: the report counts %d findings sent, received %d", errInput, want, got)
+	}
+	withheld := make(map[string]bool, len(end.GetWithheldFindingIds()))
+	for _, id := range end.GetWithheldFindingIds() {
+		withheld[id] = true
+	}
+	report := proto.Clone(end.GetReport()).(*secureauditv1.Report)
+	for _, f := range findings {
+		if withheld[f.GetId()] && !f.GetInfrastructure() {
+			delete(withheld, f.GetId())
+			continue
+		}
+		file(report, f)
+	}
+	if len(withheld) > 0 {
+		ids := make([]string, 0, len(withheld))
+		for id := range withheld {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		return nil, fmt.Errorf("%w: the report withholds %d findings that were not sent (or are on platform-managed identities): %s", errInput, len(ids), strings.Join(ids[:min(len(ids), 10)], ", "))
+	}
+	return report, nil
+}
+
+// file adds a finding to the report's main or infrastructure findings.
+func file(report *secureauditv1.Report, f *secureauditv1.Finding) {
+	if f.GetInfrastructure() {
+		report.InfrastructureFindings = append(report.InfrastructureFindings, f)
+	} else {
+		report.Findings = append(report.Findings, f)
+	}
 }
 
 // status turns an error into the gRPC status the caller sees: input errors

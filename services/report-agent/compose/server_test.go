@@ -456,3 +456,141 @@ func formats(docs []document) []string {
 	}
 	return out
 }
+
+// followHeader is a header that says report_follows, and reportMsg the
+// report that ends its findings.
+func followHeader(formats ...secureauditv1.ReportFormat) *secureauditv1.RenderHeader {
+	return &secureauditv1.RenderHeader{Formats: formats, ReportFollows: true}
+}
+
+func reportMsg(count int, withheld ...string) *secureauditv1.RenderRequest {
+	return &secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Report{Report: &secureauditv1.RenderReport{
+		Report: header(0).GetReport(), FindingCount: uint32(count), WithheldFindingIds: withheld}}}
+}
+
+// TestRenderReportFollows: with report_follows the findings come first and
+// the report ends them; the documents are the bytes of the same report sent
+// in the header, less the findings the report withholds (an accepted risk's
+// finding, here f2), and with the review state when review_follows too.
+func TestRenderReportFollows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a gRPC server over loopback mTLS")
+	}
+	client := newClient(t, identity.Orchestrator)
+	f0, f1, f2, f3 := finding(0, false, "d"), finding(1, true, "d"), finding(2, false, "d"), finding(3, true, "d")
+	want := header(4).GetReport()
+	want.Findings = []*secureauditv1.Finding{f0}
+	want.InfrastructureFindings = []*secureauditv1.Finding{f1, f3}
+	wantJSON, err := render.JSON(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMD := render.Markdown(want)
+
+	docs, err := call(t, client, headerMsg(followHeader(jsonDoc, markdown)), batchMsg(f0, f1), batchMsg(f2, f3), reportMsg(4, f2.GetId()))
+	if err != nil {
+		t.Fatalf("Render: %v", err)
+	}
+	if len(docs) != 2 || docs[0].format != jsonDoc || docs[1].format != markdown {
+		t.Fatalf("documents %v, want JSON then Markdown", formats(docs))
+	}
+	if diff := cmp.Diff(string(wantJSON), string(docs[0].data)); diff != "" {
+		t.Errorf("report.json (-header report, withheld finding left out +report that follows):\n%s", diff)
+	}
+	if diff := cmp.Diff(string(wantMD), string(docs[1].data)); diff != "" {
+		t.Errorf("report.md (-want +got):\n%s", diff)
+	}
+
+	// With review_follows as well: the actions answer the report, then the
+	// review state is rendered.
+	h := followHeader(jsonDoc)
+	h.ReviewFollows = true
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := client.Render(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*secureauditv1.RenderRequest{headerMsg(h), batchMsg(f0, f1, f2, f3), reportMsg(4)} {
+		if err := stream.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cmp.Equal(first.GetActions().GetRevokeFindingIds(), []string{f0.GetId()}) {
+		t.Fatalf("first response %v, want the actions naming %s", first, f0.GetId())
+	}
+	state := &secureauditv1.ReviewState{Campaigns: []*secureauditv1.ReviewCampaign{{AuditId: want.GetAuditId(), Cluster: "aks-test", Items: 1, Pending: 1, RevokeActions: 1}}}
+	if err := stream.Send(reviewMsg(state)); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	var data []byte
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, resp.GetData()...)
+	}
+	got := &secureauditv1.Report{}
+	if err := protojson.Unmarshal(data, got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.GetFindings()) != 2 || len(got.GetInfrastructureFindings()) != 2 {
+		t.Errorf("rendered %d main and %d infrastructure findings, want 2 and 2", len(got.GetFindings()), len(got.GetInfrastructureFindings()))
+	}
+	if diff := cmp.Diff(state, got.GetReview(), protocmp.Transform()); diff != "" {
+		t.Errorf("review state (-sent +rendered):\n%s", diff)
+	}
+}
+
+// TestRenderReportFollowsInvalid: what breaks report_follows is refused
+// with InvalidArgument naming it, before any document.
+func TestRenderReportFollowsInvalid(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a gRPC server over loopback mTLS")
+	}
+	client := newClient(t, identity.Orchestrator)
+	f := func(n int) *secureauditv1.Finding { return finding(n, false, "") }
+	withReport := followHeader(markdown)
+	withReport.Report = header(0).GetReport()
+	withCount := followHeader(markdown)
+	withCount.FindingCount = 1
+	tests := []struct {
+		name string
+		msgs []*secureauditv1.RenderRequest
+		want string
+	}{
+		{"no report after the findings", []*secureauditv1.RenderRequest{headerMsg(followHeader(markdown)), batchMsg(f(0))}, "the stream ended after 1 findings without the report"},
+		{"fewer findings than the report counts", []*secureauditv1.RenderRequest{headerMsg(followHeader(markdown)), batchMsg(f(0)), reportMsg(2)}, "the report counts 2 findings sent, received 1"},
+		{"withholds a finding not sent", []*secureauditv1.RenderRequest{headerMsg(followHeader(markdown)), batchMsg(f(0)), reportMsg(1, f(5).GetId())}, "withholds 1 findings that were not sent"},
+		{"a message after the report", []*secureauditv1.RenderRequest{headerMsg(followHeader(markdown)), batchMsg(f(0)), reportMsg(1), batchMsg(f(1))}, "a message after the report"},
+		{"the review state before the report", []*secureauditv1.RenderRequest{headerMsg(followHeader(markdown)), batchMsg(f(0)), reviewMsg(&secureauditv1.ReviewState{})}, "the review state before the report"},
+		{"a report the header carried", []*secureauditv1.RenderRequest{headerMsg(header(1, markdown)), batchMsg(f(0)), reportMsg(1)}, "report_follows not set"},
+		{"a header with the report and report_follows", []*secureauditv1.RenderRequest{headerMsg(withReport)}, "says report_follows and carries neither the report nor a finding count"},
+		{"a header with a count and report_follows", []*secureauditv1.RenderRequest{headerMsg(withCount)}, "says report_follows and carries neither the report nor a finding count"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			docs, err := call(t, client, tt.msgs...)
+			if status.Code(err) != codes.InvalidArgument {
+				t.Fatalf("Render = %v, %v; want InvalidArgument", formats(docs), err)
+			}
+			if len(docs) != 0 {
+				t.Errorf("received documents %v before the error", formats(docs))
+			}
+			if msg := status.Convert(err).Message(); !strings.Contains(msg, tt.want) {
+				t.Errorf("message %q does not contain %q", msg, tt.want)
+			}
+		})
+	}
+}
