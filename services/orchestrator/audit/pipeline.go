@@ -501,88 +501,78 @@ func (rs *renderStream) finish(formats []secureauditv1.ReportFormat, actions fun
 	return nil
 }
 
-// relay sends the findings the risk-agent streams on to the report-agent
-// as they arrive (a Render call whose header says report_follows), on a
-// goroutine of its own, so that the report-agent receives and checks them
-// while the risk-agent is still sending and the render stage starts with
-// the findings already there. The relay never blocks the assess stage: a
-// report-agent slower than the risk-agent makes it lag, not wait (the
-// findings are held for storing anyway). Once the findings are assessed,
-// the render stage sends the report that ends them (end), and renders.
-type relay struct {
-	rs     *renderStream
+// relay sends requests on a call as they are handed to it, on a goroutine
+// of its own, so that the next agent receives and checks what the previous
+// one streams while it streams: the report-agent the findings as the
+// risk-agent sends them (findingRelay). A relay never blocks the stage
+// that hands it requests: an agent slower than the one before makes it
+// lag, not wait (what it relays is held for the audit anyway). The stage
+// that needs the call's answer waits for the relay (wait) under its own
+// budget.
+type relay[R proto.Message] struct {
+	send   func(R) error
 	cancel context.CancelFunc
-	// forwarded are the findings sent, validated when they arrived from
-	// the risk-agent: only the relay's goroutine adds to it and sends.
+	// forwarded are the messages relayed that were validated when they
+	// arrived: only the relay's goroutine adds to it, just before it
+	// sends them.
 	forwarded *validation.Forwarded
 
 	mu     sync.Mutex
-	queue  [][]*secureauditv1.Finding
+	queue  []relayed[R]
 	closed bool
 	wake   chan struct{}
 
 	done chan struct{} // closed when the goroutine ends
 	err  error         // why it ended early; read after done
-	sent int           // findings sent; read after done
+	sent int           // forwarded messages sent; read after done
 }
 
-// startRelay opens the Render call and starts the relay. ctx bounds the
-// call: the caller cancels it (stop) when the audit ends, early or not.
-func startRelay(ctx context.Context, client secureauditv1.ReportServiceClient, formats []secureauditv1.ReportFormat, reviewFollows bool) (*relay, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	rl := &relay{cancel: cancel, forwarded: validation.NewForwarded(), wake: make(chan struct{}, 1), done: make(chan struct{})}
-	header := &secureauditv1.RenderHeader{Formats: formats, ReviewFollows: reviewFollows, ReportFollows: true}
-	rs, err := openRender(validation.WithForwarded(ctx, rl.forwarded), client, header)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	rl.rs = rs
+// relayed is one request to send and the forwarded messages it holds.
+type relayed[R proto.Message] struct {
+	req   R
+	items []proto.Message
+}
+
+// startRelay starts the relay of a call opened with a context that carries
+// forwarded, sending with send; cancel ends the call.
+func startRelay[R proto.Message](send func(R) error, cancel context.CancelFunc, forwarded *validation.Forwarded) *relay[R] {
+	rl := &relay[R]{send: send, cancel: cancel, forwarded: forwarded, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go rl.run()
-	return rl, nil
+	return rl
 }
 
-// add queues a batch of findings, validated on arrival, to be sent. The
-// findings are not changed afterwards.
-func (rl *relay) add(batch []*secureauditv1.Finding) {
+// add queues req, whose forwarded messages (validated on arrival, changed
+// by no one afterwards) are items.
+func (rl *relay[R]) add(req R, items []proto.Message) {
 	rl.mu.Lock()
-	rl.queue = append(rl.queue, batch)
+	rl.queue = append(rl.queue, relayed[R]{req, items})
 	rl.mu.Unlock()
+	rl.signal()
+}
+
+func (rl *relay[R]) signal() {
 	select {
 	case rl.wake <- struct{}{}:
 	default:
 	}
 }
 
-// close says no batch follows.
-func (rl *relay) close() {
-	rl.mu.Lock()
-	rl.closed = true
-	rl.mu.Unlock()
-	select {
-	case rl.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (rl *relay) run() {
+func (rl *relay[R]) run() {
 	defer close(rl.done)
 	for {
 		rl.mu.Lock()
 		queue, closed := rl.queue, rl.closed
 		rl.queue = nil
 		rl.mu.Unlock()
-		for _, fs := range queue {
-			for _, batch := range batches(fs) {
-				for _, f := range batch.GetFindings() {
-					rl.forwarded.Add(f)
-				}
-				if err := rl.rs.send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Findings{Findings: batch}}); err != nil {
-					rl.err = err
-					return
-				}
-				rl.sent += len(batch.GetFindings())
+		for _, q := range queue {
+			for _, m := range q.items {
+				rl.forwarded.Add(m)
 			}
+			if err := rl.send(q.req); err != nil {
+				rl.err = err
+				return
+			}
+			rl.sent += len(q.items)
 		}
 		if closed && len(queue) == 0 {
 			return
@@ -593,33 +583,77 @@ func (rl *relay) run() {
 	}
 }
 
-// end waits until every queued finding is sent (add no more: close first),
-// then sends the report that ends them, count being the number added, and
-// the findings the report withholds; then it goes on as renderEach does.
-// The relay's set lets go of the findings once they are sent.
-func (rl *relay) end(report *secureauditv1.Report, count int, withheld []string, formats []secureauditv1.ReportFormat, actions func(*secureauditv1.RenderActions) (*secureauditv1.ReviewState, error), emit func(f secureauditv1.ReportFormat, seq int, data []byte, last bool) error) error {
-	rl.close()
+// wait says nothing more is added, waits until everything queued is sent
+// and returns why it was not; the set then lets go of what was sent.
+func (rl *relay[R]) wait() error {
+	rl.mu.Lock()
+	rl.closed = true
+	rl.mu.Unlock()
+	rl.signal()
 	<-rl.done
-	if rl.err != nil {
-		return rl.err
-	}
 	rl.forwarded.Clear()
-	if rl.sent != count {
-		return fmt.Errorf("report-agent: render: relayed %d findings of %d", rl.sent, count)
-	}
-	end := &secureauditv1.RenderReport{Report: report, FindingCount: uint32(count), WithheldFindingIds: withheld}
-	if err := rl.rs.send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Report{Report: end}}); err != nil {
-		return err
-	}
-	return rl.rs.finish(formats, actions, emit)
+	return rl.err
 }
 
-// stop ends the Render call (a no-op once it has ended) and waits for the
-// relay's goroutine.
-func (rl *relay) stop() {
+// stop ends the call (a no-op once it has ended) and waits for the relay's
+// goroutine.
+func (rl *relay[R]) stop() {
 	rl.cancel()
-	rl.close()
+	rl.mu.Lock()
+	rl.closed = true
+	rl.mu.Unlock()
+	rl.signal()
 	<-rl.done
+}
+
+// findingRelay is a Render call whose header says report_follows: the
+// findings are relayed as the risk-agent streams them; once they are
+// assessed, the render stage sends the report that ends them (end).
+type findingRelay struct {
+	*relay[*secureauditv1.RenderRequest]
+	rs *renderStream
+}
+
+// startFindingRelay opens the Render call and starts its relay. ctx bounds
+// the call: the caller stops it when the audit ends, early or not.
+func startFindingRelay(ctx context.Context, client secureauditv1.ReportServiceClient, formats []secureauditv1.ReportFormat, reviewFollows bool) (*findingRelay, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	forwarded := validation.NewForwarded()
+	header := &secureauditv1.RenderHeader{Formats: formats, ReviewFollows: reviewFollows, ReportFollows: true}
+	rs, err := openRender(validation.WithForwarded(ctx, forwarded), client, header)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &findingRelay{relay: startRelay(rs.send, cancel, forwarded), rs: rs}, nil
+}
+
+// add queues a batch of findings as it arrived from the risk-agent.
+func (fr *findingRelay) add(findings []*secureauditv1.Finding) {
+	for _, batch := range batches(findings) {
+		items := make([]proto.Message, len(batch.GetFindings()))
+		for i, f := range batch.GetFindings() {
+			items[i] = f
+		}
+		fr.relay.add(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Findings{Findings: batch}}, items)
+	}
+}
+
+// end waits until every finding added is sent, then sends the report that
+// ends them, count being the number added, with the findings the report
+// withholds; then it goes on as renderEach does.
+func (fr *findingRelay) end(report *secureauditv1.Report, count int, withheld []string, formats []secureauditv1.ReportFormat, actions func(*secureauditv1.RenderActions) (*secureauditv1.ReviewState, error), emit func(f secureauditv1.ReportFormat, seq int, data []byte, last bool) error) error {
+	if err := fr.wait(); err != nil {
+		return err
+	}
+	if fr.sent != count {
+		return fmt.Errorf("report-agent: render: relayed %d findings of %d", fr.sent, count)
+	}
+	end := &secureauditv1.RenderReport{Report: report, FindingCount: uint32(count), WithheldFindingIds: withheld}
+	if err := fr.rs.send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Report{Report: end}}); err != nil {
+		return err
+	}
+	return fr.rs.finish(formats, actions, emit)
 }
 
 // unavailable reports whether an agent error means the agent could not serve

@@ -98,7 +98,7 @@ var relayReport = &secureauditv1.Report{
 func TestRelaySendsFindingsAsTheyArrive(t *testing.T) {
 	agent := &following{arrived: make(chan int, 16), end: make(chan *secureauditv1.RenderReport, 1)}
 	md := []secureauditv1.ReportFormat{secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN}
-	rl, err := startRelay(context.Background(), relayClient(t, agent), md, false)
+	rl, err := startFindingRelay(context.Background(), relayClient(t, agent), md, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestRelayErrors(t *testing.T) {
 	emit := func(secureauditv1.ReportFormat, int, []byte, bool) error { return nil }
 
 	refusing := &following{refuse: status.Error(codes.ResourceExhausted, "too many renders")}
-	rl, err := startRelay(context.Background(), relayClient(t, refusing), md, false)
+	rl, err := startFindingRelay(context.Background(), relayClient(t, refusing), md, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestRelayErrors(t *testing.T) {
 	rl.stop()
 
 	hanging := &following{hang: true}
-	rl, err = startRelay(context.Background(), relayClient(t, hanging), md, false)
+	rl, err = startFindingRelay(context.Background(), relayClient(t, hanging), md, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestRelayErrors(t *testing.T) {
 	rl.stop()
 
 	agent := &following{arrived: make(chan int, 16), end: make(chan *secureauditv1.RenderReport, 1)}
-	rl, err = startRelay(context.Background(), relayClient(t, agent), md, false)
+	rl, err = startFindingRelay(context.Background(), relayClient(t, agent), md, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestRelayErrors(t *testing.T) {
 }
 
 // stopped is the relay's error once its goroutine ended, else nil.
-func (rl *relay) stopped() error {
+func (rl *relay[R]) stopped() error {
 	select {
 	case <-rl.done:
 		return rl.err

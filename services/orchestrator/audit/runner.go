@@ -556,10 +556,10 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	// them (the relay), and the report once they are assessed and the
 	// orchestrator has compared, accepted and reviewed them: at 100,000
 	// objects sending 68,000 findings took 1.8 s of the render stage.
-	var rl *relay
+	var rl *findingRelay
 	var relayTo func([]*secureauditv1.Finding)
 	if r.agents.Report != nil {
-		if rl, err = startRelay(ctx, r.agents.Report, formats, r.reviews != nil); err != nil {
+		if rl, err = startFindingRelay(ctx, r.agents.Report, formats, r.reviews != nil); err != nil {
 			return err
 		}
 		defer rl.stop()
