@@ -74,10 +74,9 @@ func (p pool) writeList(in *indenter, path string, n int, newEncoder func() enco
 	depth := in.depth
 	batches := (n + p.batch - 1) / p.batch
 	window := max(1, p.window)
-	// Neither channel ever blocks a sender: at most window batches are
-	// queued or in flight, and at most window buffers are free.
+	// Sending a job never blocks: at most window batches are queued or in
+	// flight.
 	jobs := make(chan *encodeBatch, window)
-	free := make(chan []byte, window)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	for range min(p.workers, batches) {
@@ -105,9 +104,8 @@ func (p pool) writeList(in *indenter, path string, n int, newEncoder func() enco
 	for next < n || len(queue) > 0 {
 		for len(queue) < window && next < n {
 			b := &encodeBatch{lo: next, hi: min(next+p.batch, n), done: make(chan struct{})}
-			select {
-			case b.out = <-free:
-			default:
+			if buf, ok := batchBuffers.Get().(*[]byte); ok {
+				b.out = *buf
 			}
 			jobs <- b
 			queue = append(queue, b)
@@ -123,13 +121,16 @@ func (p pool) writeList(in *indenter, path string, n int, newEncoder func() enco
 		if in.err != nil {
 			return in.err
 		}
-		select {
-		case free <- b.out[:0]:
-		default:
-		}
+		buf := b.out[:0]
+		batchBuffers.Put(&buf)
 	}
 	return nil
 }
+
+// batchBuffers holds the buffers of batches written, for the batches of
+// the lists and documents that follow: a document's batches are about the
+// same size, so after the first few a batch finds a buffer that fits it.
+var batchBuffers sync.Pool // of *[]byte
 
 // encodeBatch is the elements lo to hi (exclusive) of a list, encoded and
 // indented into out by a worker, which then closes done; err is the first
@@ -157,10 +158,9 @@ func (b *encodeBatch) encode(encode encoder, path string, depth int, stop *atomi
 		}
 		in.write(item)
 		if i == b.lo && cap(b.out) == 0 {
-			// A new buffer (not one a batch written before leaves) gets
-			// room for the batch at once, taking the first element's size
-			// for the others' with a quarter to spare, rather than growing
-			// a quarter at a time.
+			// A new buffer gets room for the batch at once, taking the
+			// first element's size for the others' with a quarter to
+			// spare, rather than growing a quarter at a time.
 			in.out = append(make([]byte, 0, len(in.out)*(b.hi-b.lo)*5/4), in.out...)
 		}
 	}
