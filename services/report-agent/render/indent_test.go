@@ -1,7 +1,6 @@
 package render
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"testing"
@@ -34,13 +33,26 @@ func checkIndent(t *testing.T, src []byte) {
 		return // only valid JSON is indented
 	}
 	var got bytes.Buffer
-	w := bufio.NewWriter(&got)
-	indentJSON(w, src)
-	if err := w.Flush(); err != nil {
+	if err := indentJSON(&got, src); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got.Bytes(), want.Bytes()) {
 		t.Errorf("indentJSON(%q)\n got %q\nwant %q", src, got.Bytes(), want.Bytes())
+	}
+	// The indenter fed the document in two pieces, split anywhere (in a
+	// string, between a backslash and what it escapes), writes the same.
+	end := len(src)
+	for end > 0 && isSpace(src[end-1]) {
+		end--
+	}
+	for k := range min(end, 200) + 1 {
+		in := &indenter{}
+		in.write(src[:k])
+		in.write(src[k:end])
+		in.out = append(in.out, src[end:]...)
+		if !bytes.Equal(in.out, want.Bytes()) {
+			t.Errorf("indenter fed %q then %q\n got %q\nwant %q", src[:k], src[k:end], in.out, want.Bytes())
+		}
 	}
 }
 
@@ -57,8 +69,13 @@ func TestSpliceLists(t *testing.T) {
 	src := `{"name":"runs/results","results":[0],"runs":[{"x":{"results":[1]},"results":[{"a":"],["}],"tail":[]}]}`
 	var got bytes.Buffer
 	err := spliceLists([]byte(src), map[string]int{"runs/results": 3}, func(b []byte) { got.Write(b) },
-		func(path string, i int) error {
-			got.WriteString(path + "#" + string(rune('0'+i)))
+		func(path string, n int) error {
+			for i := range n {
+				if i > 0 {
+					got.WriteByte(',')
+				}
+				got.WriteString(path + "#" + string(rune('0'+i)))
+			}
 			return nil
 		})
 	if err != nil {

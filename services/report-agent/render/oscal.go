@@ -1,7 +1,6 @@
 package render
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -160,6 +159,11 @@ func OSCAL(r *secureauditv1.Report) ([]byte, error) {
 
 // WriteOSCAL writes the OSCAL document (see OSCAL) to w.
 func WriteOSCAL(w io.Writer, r *secureauditv1.Report) error {
+	return writeOSCAL(w, r, defaultPool())
+}
+
+// writeOSCAL is WriteOSCAL with the observations and findings encoded by p.
+func writeOSCAL(w io.Writer, r *secureauditv1.Report, p pool) error {
 	v, err := oscalDocument(r)
 	if err != nil {
 		return err
@@ -183,7 +187,7 @@ func WriteOSCAL(w io.Writer, r *secureauditv1.Report) error {
 			return obs[i]
 		}
 		return fs[i]
-	})
+	}, p)
 }
 
 // revocationControl is the control a revocation not carried out breaks.
@@ -421,8 +425,9 @@ func splitControl(r rune) bool { return r == '-' || r == '.' }
 // a json.Encoder with SetIndent("", "  ") would. The compact encoding of v
 // is held and indented into w, except for the arrays at the paths in lists
 // (see spliceLists), which v holds as placeholders: their elements, from
-// item, are encoded one at a time as they are written.
-func writeJSON(w io.Writer, v any, lists map[string]int, item func(path string, i int) any) error {
+// item, are encoded and indented by p (on every core, see pool) as they
+// are written; item may be called from several goroutines at once.
+func writeJSON(w io.Writer, v any, lists map[string]int, item func(path string, i int) any, p pool) error {
 	var compact bytes.Buffer
 	if err := json.NewEncoder(&compact).Encode(v); err != nil {
 		return fmt.Errorf("encode JSON: %w", err)
@@ -432,24 +437,27 @@ func writeJSON(w io.Writer, v any, lists map[string]int, item func(path string, 
 	for end > 0 && isSpace(src[end-1]) {
 		end--
 	}
-	b := bufio.NewWriterSize(w, 64<<10)
-	in := &indenter{w: b}
-	var one bytes.Buffer
-	enc := json.NewEncoder(&one)
-	err := spliceLists(src[:end], lists, in.write, func(path string, i int) error {
-		one.Reset()
-		if err := enc.Encode(item(path, i)); err != nil {
-			return fmt.Errorf("encode JSON: %w", err)
+	newEncoder := func() encoder {
+		var one bytes.Buffer
+		enc := json.NewEncoder(&one)
+		return func(path string, i int) ([]byte, error) {
+			one.Reset()
+			if err := enc.Encode(item(path, i)); err != nil {
+				return nil, fmt.Errorf("encode JSON: %w", err)
+			}
+			return one.Bytes(), nil // its newline is whitespace the indenter drops
 		}
-		in.write(one.Bytes()) // its newline is whitespace the indenter drops
-		return nil
+	}
+	in := &indenter{w: w}
+	err := spliceLists(src[:end], lists, in.write, func(path string, n int) error {
+		return p.writeList(in, path, n, newEncoder)
 	})
-	if err != nil {
-		return err
+	if err == nil {
+		in.out = append(in.out, src[end:]...)
+		in.flush()
 	}
-	b.Write(src[end:])
-	if err := b.Flush(); err != nil {
-		return fmt.Errorf("write JSON: %w", err)
+	if in.err != nil {
+		return fmt.Errorf("write JSON: %w", in.err)
 	}
-	return nil
+	return err
 }

@@ -7,7 +7,6 @@
 package render
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -46,9 +45,11 @@ func Document(format secureauditv1.ReportFormat, r *secureauditv1.Report) ([]byt
 
 // Write renders r in format into w as the document is produced: the
 // Markdown, HTML and CSV writers hold the report's view and no more of the
-// document than a buffer; JSON, SARIF and OSCAL hold their compact JSON
-// (about half the document) and indent it into w. It wraps ErrUnsupported
-// for a format it does not know, and returns the first error writing to w.
+// document than a buffer; JSON, SARIF and OSCAL hold the compact JSON of
+// the document without its large lists, and the elements of those lists in
+// a few batches being encoded on every core (see pool). It wraps
+// ErrUnsupported for a format it does not know, and returns the first
+// error writing to w.
 func Write(w io.Writer, format secureauditv1.ReportFormat, r *secureauditv1.Report) error {
 	switch format {
 	case secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN:
@@ -81,11 +82,16 @@ func JSON(r *secureauditv1.Report) ([]byte, error) {
 }
 
 // WriteJSON writes report.json (see JSON) to w. The findings, nearly all
-// of the document, are marshalled one at a time into the indenter, in the
-// places the protojson of the whole report puts them: the report is
+// of the document, are marshalled and indented in the places the protojson
+// of the whole report puts them, on every core (see pool): the report is
 // marshalled with one placeholder in each list of findings, and each
 // placeholder's list is replaced by the findings as it passes.
 func WriteJSON(w io.Writer, r *secureauditv1.Report) error {
+	return writeReportJSON(w, r, defaultPool())
+}
+
+// writeReportJSON is WriteJSON with the findings encoded by p.
+func writeReportJSON(w io.Writer, r *secureauditv1.Report, p pool) error {
 	shell := &secureauditv1.Report{}
 	lists := map[string][]*secureauditv1.Finding{}
 	counts := map[string]int{}
@@ -112,34 +118,41 @@ func WriteJSON(w io.Writer, r *secureauditv1.Report) error {
 	if err != nil {
 		return fmt.Errorf("marshal report: %w", err)
 	}
-	b := bufio.NewWriterSize(w, 64<<10)
-	in := &indenter{w: b}
-	var item []byte
-	err = spliceLists(raw, counts, in.write, func(path string, i int) error {
-		f := lists[path][i]
-		item, err = protojson.MarshalOptions{}.MarshalAppend(item[:0], f)
-		if err != nil {
-			return fmt.Errorf("marshal finding %s: %w", f.GetId(), err)
+	// Each worker marshals into its own buffer; protojson itself keeps no
+	// state between calls, and the findings are only read.
+	newEncoder := func() encoder {
+		var item []byte
+		return func(path string, i int) ([]byte, error) {
+			f := lists[path][i]
+			var err error
+			item, err = protojson.MarshalOptions{}.MarshalAppend(item[:0], f)
+			if err != nil {
+				return nil, fmt.Errorf("marshal finding %s: %w", f.GetId(), err)
+			}
+			return item, nil
 		}
-		in.write(item)
-		return nil
+	}
+	in := &indenter{w: w}
+	err = spliceLists(raw, counts, in.write, func(path string, n int) error {
+		return p.writeList(in, path, n, newEncoder)
 	})
-	if err != nil {
-		return err
+	if err == nil {
+		in.out = append(in.out, '\n')
+		in.flush()
 	}
-	b.WriteByte('\n')
-	if err := b.Flush(); err != nil {
-		return fmt.Errorf("write report JSON: %w", err)
+	if in.err != nil {
+		return fmt.Errorf("write report JSON: %w", in.err)
 	}
-	return nil
+	return err
 }
 
 // spliceLists passes the compact JSON src to out, except that each array
 // whose path (the keys leading to it, array positions left out, joined by
-// "/") is in lists is replaced by that many elements, element i written
-// by item(path, i), separated by commas. The array in src is a placeholder
-// and is skipped.
-func spliceLists(src []byte, lists map[string]int, out func([]byte), item func(path string, i int) error) error {
+// "/") is in lists is replaced by that many elements, which list(path, n)
+// writes, separated by commas, after out has received everything before
+// them up to the array's opening bracket. The array in src is a
+// placeholder and is skipped.
+func spliceLists(src []byte, lists map[string]int, out func([]byte), list func(path string, n int) error) error {
 	var stack []string
 	path, key, last := "", "", ""
 	start := 0
@@ -173,13 +186,8 @@ func spliceLists(src []byte, lists map[string]int, out func([]byte), item func(p
 			}
 			if n, ok := lists[child]; ok && c == '[' && key != "" {
 				out(src[start : i+1])
-				for e := range n {
-					if e > 0 {
-						out([]byte{','})
-					}
-					if err := item(child, e); err != nil {
-						return err
-					}
+				if err := list(child, n); err != nil {
+					return err
 				}
 				// Skip the placeholder; the array's closing bracket is
 				// written with what follows.
@@ -240,43 +248,128 @@ func closing(src []byte, open int) (int, error) {
 // for byte as json.Indent(dst, src, "", "  ") would, without holding a
 // second copy of the document: whitespace between tokens is dropped, the
 // trailing whitespace kept, and empty objects and arrays stay on one line.
-// Errors are left in w (a bufio.Writer keeps the first).
-func indentJSON(w *bufio.Writer, src []byte) {
+// It returns the first error writing to w.
+func indentJSON(w io.Writer, src []byte) error {
 	end := len(src)
 	for end > 0 && isSpace(src[end-1]) {
 		end--
 	}
 	in := &indenter{w: w}
 	in.write(src[:end])
-	w.Write(src[end:])
+	in.out = append(in.out, src[end:]...)
+	in.flush()
+	return in.err
 }
 
+// flushAt is how many bytes of output an indenter with a writer holds
+// before it passes them on.
+const flushAt = 64 << 10
+
 // indenter is indentJSON fed a document in pieces: the pieces may split it
-// anywhere, and the output is as if the whole were indented at once.
+// anywhere, and the output is as if the whole were indented at once. The
+// output collects in out; with a writer w, it is passed to w whenever
+// flushAt bytes have collected (and by flush), and the first error writing
+// is kept in err, after which nothing more is written. Without a writer,
+// out grows: an encoding worker's indenter holds one batch of elements.
 type indenter struct {
-	w                             *bufio.Writer
+	out                           []byte
+	w                             io.Writer
+	err                           error
 	depth                         int
 	inString, escaped, needIndent bool
 }
 
-func (in *indenter) newline() {
-	in.w.WriteByte('\n')
-	for range in.depth {
-		in.w.WriteString("  ")
+// spaces is the indentation newline copies from, 32 levels at a time.
+const spaces = "                                                                "
+
+// newline appends a line break and the indentation of the current depth.
+func (in *indenter) newline(out []byte) []byte {
+	out = append(out, '\n')
+	for n := in.depth * 2; n > 0; {
+		k := min(n, len(spaces))
+		out = append(out, spaces[:k]...)
+		n -= k
+	}
+	return out
+}
+
+// write indents src onto the output, passing the output to w (when the
+// indenter has one) every flushAt bytes of src, so that a large src is not
+// held twice.
+func (in *indenter) write(src []byte) {
+	if in.w == nil {
+		in.indent(src)
+		return
+	}
+	for len(src) > 0 {
+		n := min(len(src), flushAt)
+		in.indent(src[:n])
+		src = src[n:]
+		if len(in.out) >= flushAt {
+			in.flush()
+		}
 	}
 }
 
-func (in *indenter) write(src []byte) {
-	w := in.w
-	for _, c := range src {
+// flush passes the output collected to w, unless an earlier write failed.
+func (in *indenter) flush() {
+	if in.err == nil && len(in.out) > 0 {
+		_, in.err = in.w.Write(in.out)
+	}
+	in.out = in.out[:0]
+}
+
+// open makes the indenter ready for the first element of the array just
+// opened (the last byte written was its '['), written already indented at
+// depth (see pool.writeList): it goes to the next depth on a new line, as
+// the element's first byte would have made it.
+func (in *indenter) open() {
+	if in.needIndent {
+		in.needIndent = false
+		in.depth++
+		in.out = in.newline(in.out)
+	}
+}
+
+// writeIndented passes b, output already indented at the indenter's depth
+// and leaving it there (whole elements of an array, see pool.writeList),
+// to w after the output collected before it.
+func (in *indenter) writeIndented(b []byte) {
+	if len(in.out)+len(b) <= flushAt {
+		in.out = append(in.out, b...)
+		return
+	}
+	in.flush()
+	if in.err == nil {
+		_, in.err = in.w.Write(b)
+	}
+}
+
+// indent appends the indentation of src to out. Inside strings it copies
+// the runs between quotes and backslashes whole.
+func (in *indenter) indent(src []byte) {
+	out := in.out
+	for i := 0; i < len(src); i++ {
+		c := src[i]
 		if in.inString {
-			w.WriteByte(c)
-			switch {
-			case in.escaped:
+			if in.escaped {
 				in.escaped = false
-			case c == '\\':
+				out = append(out, c)
+				continue
+			}
+			j := i
+			for j < len(src) && src[j] != '"' && src[j] != '\\' {
+				j++
+			}
+			out = append(out, src[i:j]...)
+			if j == len(src) {
+				break
+			}
+			i = j
+			out = append(out, src[j])
+			if src[j] == '\\' {
 				in.escaped = true
-			case c == '"':
+			} else {
 				in.inString = false
 			}
 			continue
@@ -287,32 +380,33 @@ func (in *indenter) write(src []byte) {
 		if in.needIndent && c != '}' && c != ']' {
 			in.needIndent = false
 			in.depth++
-			in.newline()
+			out = in.newline(out)
 		}
 		switch c {
 		case '"':
 			in.inString = true
-			w.WriteByte(c)
+			out = append(out, c)
 		case '{', '[':
 			in.needIndent = true
-			w.WriteByte(c)
+			out = append(out, c)
 		case ',':
-			w.WriteByte(c)
-			in.newline()
+			out = append(out, c)
+			out = in.newline(out)
 		case ':':
-			w.WriteString(": ")
+			out = append(out, ':', ' ')
 		case '}', ']':
 			if in.needIndent {
 				in.needIndent = false
 			} else {
 				in.depth--
-				in.newline()
+				out = in.newline(out)
 			}
-			w.WriteByte(c)
+			out = append(out, c)
 		default:
-			w.WriteByte(c)
+			out = append(out, c)
 		}
 	}
+	in.out = out
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

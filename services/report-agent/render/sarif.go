@@ -185,6 +185,11 @@ func SARIF(r *secureauditv1.Report) ([]byte, error) {
 
 // WriteSARIF writes the SARIF document (see SARIF) to w.
 func WriteSARIF(w io.Writer, r *secureauditv1.Report) error {
+	return writeSARIF(w, r, defaultPool())
+}
+
+// writeSARIF is WriteSARIF with the results encoded by p.
+func writeSARIF(w io.Writer, r *secureauditv1.Report, p pool) error {
 	v, err := sarifDocument(r)
 	if err != nil {
 		return err
@@ -198,7 +203,7 @@ func WriteSARIF(w io.Writer, r *secureauditv1.Report) error {
 		run.Results = []sarifResult{{}}
 		lists["runs/results"] = len(results)
 	}
-	return writeJSON(w, log, lists, func(_ string, i int) any { return results[i] })
+	return writeJSON(w, log, lists, func(_ string, i int) any { return results[i] }, p)
 }
 
 // sarifDocument builds the SARIF document to encode.
