@@ -267,8 +267,10 @@ func (s *Store) fleetHeads(ctx context.Context, clusters []string, n int, out ma
 // fleetHeadsQuery returns fleetHeads' query of clusters (at least one) on
 // dialect, and its arguments.
 func fleetHeadsQuery(dialect storage.Dialect, clusters []string) (string, []any) {
-	// For each cluster, its newest succeeded audit (an index walk from
-	// the newest), then its audits from that one on, at most HeadAudits:
+	// For each cluster, its newest succeeded audit (one probe of
+	// audits_cluster_state_created, migration 00012, whether or not the
+	// cluster ever succeeded: TestFleetHeadsPlan), then its audits from
+	// that one on, at most HeadAudits:
 	// an index range per cluster, whatever the length of its history.
 	// PostgreSQL takes the range per cluster with LATERAL ... LIMIT;
 	// SQLite, which has no LATERAL, bounds each range by its HeadAudits-th
