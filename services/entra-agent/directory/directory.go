@@ -29,13 +29,17 @@ type ClusterSource interface {
 
 // ClusterError is a request's AKS cluster that a ClusterSource refuses to
 // read: a resource ID that is no well-formed managedClusters ID, or one in
-// a subscription the source may not read. The server answers it with
-// InvalidArgument and the message, which names the ID.
+// a subscription the source may not read (InvalidArgument), or a new one
+// beyond the clusters the source keeps (Full: ResourceExhausted). The
+// server answers it with that code and the message, which names the ID.
 type ClusterError struct {
 	// ID is the resource ID as the request named it.
 	ID string
 	// Reason says what is wrong with it.
 	Reason string
+	// Full says the ID is well-formed but the source keeps as many
+	// clusters as it may (tenant.MaxCheckedClusters).
+	Full bool
 }
 
 func (e *ClusterError) Error() string {

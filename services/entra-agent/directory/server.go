@@ -83,6 +83,9 @@ func (s *Server) status(ctx context.Context, req *secureauditv1.ResolveRequest, 
 	var ce *ClusterError
 	if errors.As(err, &ce) {
 		s.log.WarnContext(ctx, "resolve principals: cluster refused", telemetry.KeyAuditID, req.GetAuditId(), telemetry.KeyError, ce.Error())
+		if ce.Full {
+			return status.Error(codes.ResourceExhausted, ce.Error())
+		}
 		return status.Error(codes.InvalidArgument, ce.Error())
 	}
 	s.log.ErrorContext(ctx, "resolve principals", telemetry.KeyAuditID, req.GetAuditId(), telemetry.KeyError, err.Error())

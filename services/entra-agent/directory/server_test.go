@@ -396,6 +396,9 @@ func (c *clusterSource) ResolveCluster(_ context.Context, cluster string, ps []*
 	if strings.HasPrefix(cluster, "/subscriptions/prod/") { // as the live source refuses it
 		return nil, &directory.ClusterError{ID: cluster, Reason: `subscription "prod" is not a subscription ID (a GUID)`}
 	}
+	if strings.HasSuffix(cluster, "/aks-full") { // as a full Monitor refuses it
+		return nil, &directory.ClusterError{ID: cluster, Reason: "this entra-agent already checks its credential at 1024 AKS clusters", Full: true}
+	}
 	c.asked = append(c.asked, cluster)
 	return &directory.Result{Unresolved: ps, ClusterResourceID: cluster}, nil
 }
@@ -440,6 +443,16 @@ func TestResolveClusterOfRequest(t *testing.T) {
 	}
 	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), `"`+bad+`"`) || !strings.Contains(st.Message(), "not a subscription ID") {
 		t.Errorf("a request naming a malformed AKS resource ID: %v, want InvalidArgument naming the ID and why", err)
+	}
+	// A new cluster beyond those the source keeps: ResourceExhausted,
+	// naming the ID and the bound.
+	const full = "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-b/providers/Microsoft.ContainerService/managedClusters/aks-full"
+	stream, err = client.Resolve(context.Background(), &secureauditv1.ResolveRequest{AuditId: auditID, Principals: []*secureauditv1.Principal{user("a@example.com")}, ClusterResourceId: full})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if st := status.Convert(err); st.Code() != codes.ResourceExhausted || !strings.Contains(st.Message(), `"`+full+`"`) || !strings.Contains(st.Message(), "1024 AKS clusters") {
+		t.Errorf("a request naming a cluster beyond the source's bound: %v, want ResourceExhausted naming the ID and the bound", err)
 	}
 
 	msg := exampleSnapshot(t)

@@ -64,6 +64,22 @@ const maxFindings = 20
 // checkTimeout bounds the check of a cluster first resolved.
 const checkTimeout = 2 * time.Minute
 
+// MaxCheckedClusters bounds the AKS clusters a Monitor checks and keeps,
+// the configured one included: a caller naming ever new resource IDs (the
+// orchestrator is authenticated, but may be misconfigured or compromised)
+// must not grow the agent's memory, and its periodic re-check, without
+// limit. A request naming a new cluster beyond it is refused (a
+// directory.ClusterError naming the bound, ResourceExhausted) rather than
+// evicting a cluster already checked: the presented result is the
+// evidence that the credential is no broader than declared at every
+// cluster the agent answered for, and an eviction would drop a cluster
+// from it, a violation included, so that naming enough other clusters
+// would turn a violation into a pass. Refused, the audit that named the
+// cluster fails closed and says why. 1,024 is well above a tenant's fleet
+// (the fleet issue's target is hundreds of clusters, each tenant with its
+// own agent). The agent's restart empties the set.
+const MaxCheckedClusters = 1024
+
 // CheckCredential proves the agent's own credential no broader than its
 // manifest declares at the configured cluster (Config.ClusterID): one
 // check of a new Monitor. The agent itself keeps a Monitor, which covers
@@ -88,12 +104,16 @@ func (s *Source) CheckCredential(ctx context.Context, d Declared) platformrun.Cr
 // Run checks the Graph permissions and every cluster known again every
 // interval. Results are kept per cluster, and Presented is the worst of
 // them (violation, then error, then pass), naming the clusters in
-// violation.
+// violation. It keeps at most MaxCheckedClusters clusters, and refuses a
+// request naming a new one beyond them.
 type Monitor struct {
 	src      *Source
 	declared Declared
 	log      *slog.Logger
 	interval time.Duration
+
+	// maxClusters bounds clusters (MaxCheckedClusters).
+	maxClusters int
 
 	mu       sync.Mutex
 	graph    *partCheck
@@ -127,9 +147,19 @@ func WithCheckInterval(d time.Duration) MonitorOption {
 	}
 }
 
+// WithMaxClusters sets how many clusters the Monitor checks and keeps
+// (MaxCheckedClusters; the tests take a smaller bound).
+func WithMaxClusters(n int) MonitorOption {
+	return func(m *Monitor) {
+		if n > 0 {
+			m.maxClusters = n
+		}
+	}
+}
+
 // NewMonitor returns a Monitor of src's credential against declared.
 func NewMonitor(src *Source, declared Declared, log *slog.Logger, opts ...MonitorOption) *Monitor {
-	m := &Monitor{src: src, declared: declared, log: log, interval: DefaultCheckInterval, clusters: map[string]*partCheck{}}
+	m := &Monitor{src: src, declared: declared, log: log, interval: DefaultCheckInterval, maxClusters: MaxCheckedClusters, clusters: map[string]*partCheck{}}
 	for _, o := range opts {
 		o(m)
 	}
@@ -151,22 +181,13 @@ func (m *Monitor) Resolve(ctx context.Context, principals []*secureauditv1.Princ
 // checked yet is checked beside the resolution, and the answer waits for
 // it, so that once it is returned the check presents that cluster too.
 func (m *Monitor) ResolveCluster(ctx context.Context, cluster string, principals []*secureauditv1.Principal) (*directory.Result, error) {
-	scope, err := m.src.scopeOf(cluster)
+	scope, p, first, err := m.part(cluster)
 	if err != nil {
 		return nil, err
 	}
 	if scope == nil {
 		return m.src.ResolveCluster(ctx, cluster, principals)
 	}
-	m.mu.Lock()
-	p, known := m.clusters[lower(scope.id)]
-	if !known {
-		p = &partCheck{id: scope.id, ready: make(chan struct{})}
-		m.clusters[lower(scope.id)] = p
-	}
-	first := !p.started
-	p.started = true
-	m.mu.Unlock()
 	if first {
 		// The check outlives a cancelled request: its result is the
 		// agent's, not the request's.
@@ -190,6 +211,32 @@ func (m *Monitor) ResolveCluster(ctx context.Context, cluster string, principals
 		return nil, ctx.Err()
 	}
 	return res, nil
+}
+
+// part returns the cluster a request names (nil when it names none and
+// none is configured) and its check, which it adds when the cluster is new
+// unless the Monitor already keeps maxClusters (refused, before the
+// Source builds anything for it); first says the check has not started
+// and the caller starts it. The bound is taken under mu with the addition,
+// so concurrent requests never exceed it.
+func (m *Monitor) part(cluster string) (scope *clusterScope, p *partCheck, first bool, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, known := m.clusters[lower(cluster)]; cluster != "" && !known && len(m.clusters) >= m.maxClusters {
+		return nil, nil, false, &directory.ClusterError{ID: cluster, Full: true,
+			Reason: fmt.Sprintf("this entra-agent already checks its credential at %d AKS clusters, the most it keeps (MaxCheckedClusters); it answers for those and refuses a new one until it restarts", len(m.clusters))}
+	}
+	if scope, err = m.src.scopeOf(cluster); err != nil || scope == nil {
+		return scope, nil, false, err
+	}
+	p, known := m.clusters[lower(scope.id)]
+	if !known {
+		p = &partCheck{id: scope.id, ready: make(chan struct{})}
+		m.clusters[lower(scope.id)] = p
+	}
+	first = !p.started
+	p.started = true
+	return scope, p, first, nil
 }
 
 // Check checks the Graph permissions and the role assignments at every

@@ -1518,3 +1518,66 @@ func TestCheckCredentialRun(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestCheckCredentialBounded: a Monitor keeps at most its bound of
+// clusters (the configured one included): a request naming a new cluster
+// beyond it is refused with a ClusterError that names the ID and the bound
+// and says the source is full, before anything is read for that cluster,
+// and the presented check is unchanged (no cluster checked before is
+// evicted from it); the clusters kept, named in any case, are still
+// answered; the default bound is MaxCheckedClusters.
+func TestCheckCredentialBounded(t *testing.T) {
+	if tenant.MaxCheckedClusters != 1024 {
+		t.Errorf("MaxCheckedClusters = %d, want 1024 (the README's figure)", tenant.MaxCheckedClusters)
+	}
+	declared := tenant.Declared{
+		Graph: tenant.ReadOnlyPermissions,
+		ARM:   []string{"Microsoft.Authorization/roleAssignments/read", "Microsoft.Authorization/roleDefinitions/read", "Microsoft.ContainerService/managedClusters/read"},
+	}
+	const rg = "/subscriptions/5f3e8c21-9a4b-4d6e-8f1a-2b7c9d0e3f45/resourceGroups/rg-aks-fabrikam-b/providers/Microsoft.ContainerService/managedClusters/"
+	clusterB, clusterC, clusterD := rg+"aks-fabrikam-b", rg+"aks-fabrikam-c", rg+"aks-fabrikam-d"
+	fake := tenanttest.New(t, loadExample(t), declared.Graph...)
+	ctx := context.Background()
+	m := tenant.NewMonitor(source(t, fake, tenant.Config{ClusterID: exampleCluster}), declared, slog.New(slog.NewTextHandler(io.Discard, nil)), tenant.WithMaxClusters(3))
+	m.Check(ctx)
+	for _, c := range []string{clusterB, clusterC} {
+		if _, err := m.ResolveCluster(ctx, c, examplePrincipals[:1]); err != nil {
+			t.Fatalf("cluster %s, within the bound: %v", c, err)
+		}
+	}
+	before := m.Presented()
+	for _, c := range []string{clusterB, clusterC} {
+		if !strings.Contains(before, c) {
+			t.Fatalf("the check does not present cluster %s: %s", c, before)
+		}
+	}
+	requests := fake.Requests("/subscriptions/")
+	_, err := m.ResolveCluster(ctx, clusterD, examplePrincipals[:1])
+	var ce *directory.ClusterError
+	if !errors.As(err, &ce) || !ce.Full || ce.ID != clusterD || !strings.Contains(err.Error(), strconv.Quote(clusterD)) || !strings.Contains(err.Error(), "3 AKS clusters") || !strings.Contains(err.Error(), "MaxCheckedClusters") {
+		t.Fatalf("a fourth cluster with a bound of 3: %v, want a full ClusterError naming the ID and the bound", err)
+	}
+	if n := fake.Requests("/subscriptions/") - requests; n != 0 {
+		t.Errorf("%d ARM requests for the refused cluster", n)
+	}
+	if got := m.Presented(); got != before {
+		t.Errorf("the refusal changed the presented check:\n%s\nwas\n%s", got, before)
+	}
+	// Those kept are answered, however named: the configured one (by its
+	// ID in upper case, and by none), B and C.
+	for _, c := range []string{strings.ToUpper(exampleCluster), "", clusterB, clusterC} {
+		if _, err := m.ResolveCluster(ctx, c, examplePrincipals[:1]); err != nil {
+			t.Errorf("cluster %q, kept: %v", c, err)
+		}
+	}
+	// The periodic re-check still presents every cluster kept, D not.
+	got := m.Check(ctx)
+	for _, c := range []string{exampleCluster, clusterB, clusterC} {
+		if !strings.Contains(got.Summary, c) {
+			t.Errorf("the re-check does not present %s: %s", c, got.Summary)
+		}
+	}
+	if strings.Contains(got.Summary, clusterD) {
+		t.Errorf("the re-check presents the refused cluster: %s", got.Summary)
+	}
+}
