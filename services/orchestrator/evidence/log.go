@@ -204,8 +204,10 @@ func (l *Log) AppendAll(ctx context.Context, entries []evidence.Entry) ([]int64,
 // state change without its evidence nor evidence of a change not made.
 // write runs before the next index is read; it may decide which entries to
 // append from what its statements find (a row another replica changed
-// first). It returns the entries' indexes, none when write returns none
-// (its changes are still committed).
+// first). write must read and write through tx only: on SQLite the pool's
+// one connection is the transaction's, so a statement on the database
+// itself would wait for it forever. It returns the entries' indexes, none
+// when write returns none (its changes are still committed).
 func (l *Log) AppendAllWith(ctx context.Context, write func(ctx context.Context, tx *storage.Tx) ([]evidence.Entry, error)) ([]int64, error) {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
