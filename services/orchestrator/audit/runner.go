@@ -33,7 +33,7 @@ type Store interface {
 	ListClusterAudits(ctx context.Context, cluster string, limit int, pageToken string) ([]*secureauditv1.Audit, string, error)
 	Unfinished(ctx context.Context) ([]*secureauditv1.Audit, error)
 	SaveResult(ctx context.Context, auditID string, findings []*secureauditv1.Finding, input *secureauditv1.Report, reports map[secureauditv1.ReportFormat][]byte) error
-	ReplaceReportInput(ctx context.Context, auditID string, input *secureauditv1.Report) error
+	SaveReviewState(ctx context.Context, auditID string, state *secureauditv1.ReviewState) error
 	Findings(ctx context.Context, auditID string) ([]*secureauditv1.Finding, error)
 	StoredFindings(ctx context.Context, auditID string) (ids []string, data [][]byte, err error)
 	ReadReport(ctx context.Context, auditID string, format secureauditv1.ReportFormat, fn func([]byte) error) error
@@ -708,7 +708,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	_, span = r.tracer.Start(ctx, "store")
 	err = <-saved
 	if err == nil && r.reviews != nil {
-		err = r.store.ReplaceReportInput(ctx, id, report)
+		err = r.store.SaveReviewState(ctx, id, report.GetReview())
 	}
 	span.End()
 	if err != nil {

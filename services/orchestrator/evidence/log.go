@@ -4,7 +4,8 @@
 // start (a signed-note key file of mode 0600).
 //
 // Every control result, approval, alert and audit summary is appended with
-// Log.Append. Code that produces evidence should declare the one-method
+// Log.Append (several in one transaction with Log.AppendAll, or together
+// with the changes they record with Log.AppendAllWith). Code that produces evidence should declare the one-method
 // interface it needs where it consumes it:
 //
 //	type Recorder interface {
@@ -181,48 +182,124 @@ func (l *Log) PublicKey() string { return l.vkey }
 // Append stamps the entry with the time, appends it and returns its index.
 // Times never go backwards within the log, whichever replica appends.
 func (l *Log) Append(ctx context.Context, e evidence.Entry) (int64, error) {
+	idx, err := l.AppendAll(ctx, []evidence.Entry{e})
+	if err != nil {
+		return 0, err
+	}
+	return idx[0], nil
+}
+
+// AppendAll appends entries in their order, in one transaction, and
+// returns their indexes (consecutive): the same log as appending them one
+// by one with Append, at one commit (one fsync on SQLite) instead of one per
+// entry. No other append comes between them.
+func (l *Log) AppendAll(ctx context.Context, entries []evidence.Entry) ([]int64, error) {
+	return l.AppendAllWith(ctx, func(context.Context, *storage.Tx) ([]evidence.Entry, error) { return entries, nil })
+}
+
+// AppendAllWith runs write in a transaction of the log's database (the
+// orchestrator's) under the log's append lock, appends the entries write
+// returns in their order and commits: write's changes and their evidence
+// entries are stored together or not at all, so a crash leaves neither a
+// state change without its evidence nor evidence of a change not made.
+// write runs before the next index is read; it may decide which entries to
+// append from what its statements find (a row another replica changed
+// first). write must read and write through tx only: on SQLite the pool's
+// one connection is the transaction's, so a statement on the database
+// itself would wait for it forever. It returns the entries' indexes, none
+// when write returns none (its changes are still committed).
+func (l *Log) AppendAllWith(ctx context.Context, write func(ctx context.Context, tx *storage.Tx) ([]evidence.Entry, error)) ([]int64, error) {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, fmt.Errorf("append evidence: %w", err)
+		return nil, fmt.Errorf("append evidence: %w", err)
 	}
 	defer tx.Rollback()
 	if l.db.Dialect() == storage.Postgres {
 		// Held until commit: the next append reads this one's index.
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, int64(appendLock)); err != nil {
-			return 0, fmt.Errorf("append evidence: lock the log: %w", err)
+			return nil, fmt.Errorf("append evidence: lock the log: %w", err)
 		}
 	}
 	// SQLite: the one connection of the pool serialises transactions.
+	entries, err := write(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
 	var n, lastNS int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx) + 1, 0), COALESCE(MAX(time_ns), 0) FROM evidence_entries`).Scan(&n, &lastNS); err != nil {
-		return 0, fmt.Errorf("append evidence: %w", err)
-	}
-	t := l.now().UTC()
-	if last := time.Unix(0, lastNS); lastNS != 0 && !t.After(last) {
-		t = last.Add(time.Nanosecond).UTC()
-	}
-	e.Time = t
-	rec, err := e.Record()
-	if err != nil {
-		return 0, err
-	}
-	hashes, err := tlog.StoredHashes(n, rec, hashReader{ctx: ctx, q: tx})
-	if err != nil {
-		return 0, fmt.Errorf("append evidence: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO evidence_entries (idx, time_ns, record) VALUES (?, ?, ?)`, n, t.UnixNano(), rec); err != nil {
-		return 0, fmt.Errorf("append evidence: %w", err)
-	}
-	base := tlog.StoredHashCount(n)
-	for i, h := range hashes {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO evidence_hashes (idx, hash) VALUES (?, ?)`, base+int64(i), h[:]); err != nil {
-			return 0, fmt.Errorf("append evidence: %w", err)
+	if len(entries) > 0 {
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx) + 1, 0), COALESCE(MAX(time_ns), 0) FROM evidence_entries`).Scan(&n, &lastNS); err != nil {
+			return nil, fmt.Errorf("append evidence: %w", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("append evidence: %w", err)
+	// The hashes this transaction stored, so that each entry's hashes read
+	// the previous entries' from memory rather than back from the database.
+	hr := hashReader{ctx: ctx, q: tx, written: map[int64]tlog.Hash{}}
+	out := make([]int64, 0, len(entries))
+	// The rows are inserted after the loop, many to a statement: one round
+	// trip per few hundred rows rather than per row on PostgreSQL.
+	var entryRows, hashRows [][]any
+	last := time.Unix(0, lastNS)
+	for _, e := range entries {
+		t := l.now().UTC()
+		if lastNS != 0 && !t.After(last) {
+			t = last.Add(time.Nanosecond).UTC()
+		}
+		last, lastNS = t, t.UnixNano()
+		e.Time = t
+		rec, err := e.Record()
+		if err != nil {
+			return nil, err
+		}
+		hashes, err := tlog.StoredHashes(n, rec, hr)
+		if err != nil {
+			return nil, fmt.Errorf("append evidence: %w", err)
+		}
+		entryRows = append(entryRows, []any{n, t.UnixNano(), rec})
+		base := tlog.StoredHashCount(n)
+		for i, h := range hashes {
+			hr.written[base+int64(i)] = h
+			hashRows = append(hashRows, []any{base + int64(i), h[:]})
+		}
+		out = append(out, n)
+		n++
 	}
-	return n, nil
+	if err := insertRows(ctx, tx, `INSERT INTO evidence_entries (idx, time_ns, record) VALUES `, `(?, ?, ?)`, entryRows); err != nil {
+		return nil, fmt.Errorf("append evidence: %w", err)
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO evidence_hashes (idx, hash) VALUES `, `(?, ?)`, hashRows); err != nil {
+		return nil, fmt.Errorf("append evidence: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("append evidence: %w", err)
+	}
+	return out, nil
+}
+
+// rowsPerInsert bounds the rows of one INSERT: 256 rows of 3 columns stay
+// far below SQLite's and PostgreSQL's limits on a statement's parameters.
+const rowsPerInsert = 256
+
+// insertRows inserts rows with statements of insert followed by one values
+// tuple per row, at most rowsPerInsert rows each.
+func insertRows(ctx context.Context, tx *storage.Tx, insert, values string, rows [][]any) error {
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), rowsPerInsert)]
+		rows = rows[len(chunk):]
+		var b strings.Builder
+		b.WriteString(insert)
+		args := make([]any, 0, len(chunk)*len(chunk[0]))
+		for i, r := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(values)
+			args = append(args, r...)
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Size returns the number of entries.
@@ -301,15 +378,21 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// hashReader reads stored hashes.
+// hashReader reads stored hashes: from written (the hashes the reading
+// transaction stored itself, when it has them), else from the database.
 type hashReader struct {
-	ctx context.Context
-	q   querier
+	ctx     context.Context
+	q       querier
+	written map[int64]tlog.Hash
 }
 
 func (r hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	for i, x := range indexes {
+		if h, ok := r.written[x]; ok {
+			out[i] = h
+			continue
+		}
 		var b []byte
 		if err := r.q.QueryRowContext(r.ctx, `SELECT hash FROM evidence_hashes WHERE idx = ?`, x).Scan(&b); err != nil {
 			return nil, fmt.Errorf("read evidence hash %d: %w", x, err)
@@ -329,7 +412,7 @@ type source struct {
 }
 
 func (s source) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	return hashReader(s).ReadHashes(indexes)
+	return hashReader{ctx: s.ctx, q: s.q}.ReadHashes(indexes)
 }
 
 func (s source) Records(lo, hi int64) ([][]byte, error) {

@@ -55,9 +55,15 @@ var (
 // overdue.
 const DefaultDue = 14 * 24 * time.Hour
 
-// Recorder appends to the evidence log.
+// Recorder appends to the evidence log (evidence.Log). AppendAllWith runs
+// write in one transaction of the registry's database (the log lives in
+// the same orchestrator database) and appends the entries it returns in
+// that transaction: an audit's revocation checks, overdue campaigns and
+// tracked revocations are stored with their evidence, at one commit, or
+// not at all.
 type Recorder interface {
 	Append(ctx context.Context, e evidence.Entry) (int64, error)
+	AppendAllWith(ctx context.Context, write func(ctx context.Context, tx *storage.Tx) ([]evidence.Entry, error)) ([]int64, error)
 }
 
 // Verifier verifies a person's ID token (people.Verifier).
@@ -189,10 +195,6 @@ func bindingKey(b *secureauditv1.BindingRef) string {
 	return fmt.Sprintf("%d/%s/%s", b.GetKind(), b.GetNamespace(), b.GetName())
 }
 
-func sameSubject(a, b *secureauditv1.SubjectRef) bool {
-	return a.GetKind() == b.GetKind() && a.GetName() == b.GetName() && a.GetNamespace() == b.GetNamespace()
-}
-
 func personJSON(d *secureauditv1.Decider) map[string]string {
 	if d == nil {
 		return nil
@@ -240,28 +242,66 @@ func (r *Registry) Open(ctx context.Context, auditID, cluster string, report *se
 	// review cut at its bound (a subject left off it is not a subject
 	// without access), proves no removal: its revocations wait for a
 	// complete one.
-	var checked []*secureauditv1.Revocation
+	var (
+		checked []*secureauditv1.Revocation
+		changes []revocationCheck
+	)
 	if !report.GetSnapshotPartial() && !report.GetAccessReviewTruncated() {
-		if checked, err = r.check(ctx, auditID, cluster, report.GetAccessReview()); err != nil {
+		if checked, changes, err = r.check(ctx, auditID, cluster, report.GetAccessReview()); err != nil {
 			return err
 		}
 	}
-	if err := r.recordOverdue(ctx, cluster, now); err != nil {
+	overdue, err := r.overdue(ctx, cluster, now)
+	if err != nil {
 		return err
 	}
-	if err := r.track(ctx, auditID, cluster, revoked); err != nil {
+	tracks, err := r.track(ctx, auditID, cluster, revoked, changes)
+	if err != nil {
 		return err
 	}
 	raw, err := encodeItems(items)
 	if err != nil {
 		return err
 	}
-	// An audit run again (its replica stopped) keeps its campaign's dates
-	// and takes the items it found this time.
-	if _, err := r.db.ExecContext(ctx, `INSERT INTO review_campaigns (audit_id, cluster, opened_ns, due_ns, items) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (audit_id) DO UPDATE SET items = excluded.items`,
-		auditID, cluster, now.UnixNano(), now.Add(r.due).UnixNano(), raw); err != nil {
-		return fmt.Errorf("open review campaign of audit %s: %w", auditID, err)
+	// Everything the audit records about the review, in one transaction
+	// with its evidence entries (the checks', then the overdue campaigns'):
+	// a crash leaves all of it or none, and a rerun of the audit checks
+	// again what it did not record.
+	write := func(ctx context.Context, tx *storage.Tx) ([]evidence.Entry, error) {
+		var entries []evidence.Entry
+		for _, c := range changes {
+			if _, err := tx.ExecContext(ctx, `UPDATE revocations SET state = ?, revocation = ? WHERE id = ?`, int(c.v.GetState()), c.raw, c.v.GetId()); err != nil {
+				return nil, fmt.Errorf("update revocation %d: %w", c.v.GetId(), err)
+			}
+			entries = append(entries, c.entry)
+		}
+		for _, o := range overdue {
+			res, err := tx.ExecContext(ctx, `UPDATE review_campaigns SET overdue_recorded = 1 WHERE audit_id = ? AND overdue_recorded = 0`, o.auditID)
+			if err != nil {
+				return nil, fmt.Errorf("record overdue campaign %s: %w", o.auditID, err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				continue // recorded by another replica
+			}
+			entries = append(entries, o.entry)
+		}
+		for _, t := range tracks {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO revocations (cluster, audit_id, source, state, revocation) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (audit_id, source) DO NOTHING`, cluster, auditID, t.source, int(secureauditv1.RevocationState_REVOCATION_STATE_PENDING), t.raw); err != nil {
+				return nil, fmt.Errorf("track the revocation of finding %s: %w", t.finding, err)
+			}
+		}
+		// An audit run again (its replica stopped) keeps its campaign's
+		// dates and takes the items it found this time.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO review_campaigns (audit_id, cluster, opened_ns, due_ns, items) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (audit_id) DO UPDATE SET items = excluded.items`,
+			auditID, cluster, now.UnixNano(), now.Add(r.due).UnixNano(), raw); err != nil {
+			return nil, fmt.Errorf("open review campaign of audit %s: %w", auditID, err)
+		}
+		return entries, nil
+	}
+	if _, err := r.rec.AppendAllWith(ctx, write); err != nil {
+		return fmt.Errorf("record the access review of audit %s: %w", auditID, err)
 	}
 	state := &secureauditv1.ReviewState{Revocations: checked}
 	cs, err := r.campaigns(ctx, cluster, 5)
@@ -442,49 +482,49 @@ func (r *Registry) state(ctx context.Context, c *campaign, now time.Time) (*secu
 	return out, nil
 }
 
-// recordOverdue appends each campaign of the cluster that passed its due
-// date with items undecided to the evidence log, once.
-func (r *Registry) recordOverdue(ctx context.Context, cluster string, now time.Time) error {
+// overdueCampaign is a campaign past its due date with items undecided,
+// and its evidence entry.
+type overdueCampaign struct {
+	auditID string
+	entry   evidence.Entry
+}
+
+// overdue returns each campaign of the cluster that passed its due date
+// with items undecided and is not recorded yet; Open records each once
+// (overdue_recorded, set in the transaction that appends its entry: of
+// two replicas noticing it, one records it).
+func (r *Registry) overdue(ctx context.Context, cluster string, now time.Time) ([]overdueCampaign, error) {
 	rows, err := r.db.QueryContext(ctx, `SELECT `+campaignColumns+` FROM review_campaigns WHERE cluster = ? AND due_ns < ? AND overdue_recorded = 0`, cluster, now.UnixNano())
 	if err != nil {
-		return fmt.Errorf("list overdue campaigns: %w", err)
+		return nil, fmt.Errorf("list overdue campaigns: %w", err)
 	}
 	var cs []*campaign
 	for rows.Next() {
 		c, err := scanCampaign(rows)
 		if err != nil {
 			rows.Close()
-			return fmt.Errorf("list overdue campaigns: %w", err)
+			return nil, fmt.Errorf("list overdue campaigns: %w", err)
 		}
 		cs = append(cs, c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("list overdue campaigns: %w", err)
+		return nil, fmt.Errorf("list overdue campaigns: %w", err)
 	}
+	var out []overdueCampaign
 	for _, c := range cs {
 		if !r.succeeded(ctx, c.auditID) {
 			continue
 		}
 		st, err := r.state(ctx, c, now)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if !st.GetOverdue() {
-			continue
-		}
-		res, err := r.db.ExecContext(ctx, `UPDATE review_campaigns SET overdue_recorded = 1 WHERE audit_id = ? AND overdue_recorded = 0`, c.auditID)
-		if err != nil {
-			return fmt.Errorf("record overdue campaign %s: %w", c.auditID, err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			continue // recorded by another replica
-		}
-		if _, err := r.rec.Append(ctx, overdueEntry(st, now)); err != nil {
-			return err
+		if st.GetOverdue() {
+			out = append(out, overdueCampaign{auditID: c.auditID, entry: overdueEntry(st, now)})
 		}
 	}
-	return nil
+	return out, nil
 }
 
 func overdueEntry(c *secureauditv1.ReviewCampaign, now time.Time) evidence.Entry {
@@ -837,17 +877,45 @@ func (r *Registry) revocations(ctx context.Context, where string, args ...any) (
 	return out, rows.Err()
 }
 
+// revocationCheck is an audit's check of one revocation: its new state,
+// encoded, and the evidence entry of the outcome.
+type revocationCheck struct {
+	v     *secureauditv1.Revocation
+	raw   string
+	entry evidence.Entry
+}
+
+// subjectKey names a subject by its kind, namespace and name: two
+// subject references are the same subject when their keys are equal.
+func subjectKey(s *secureauditv1.SubjectRef) string {
+	return fmt.Sprintf("%d\x00%s\x00%s", s.GetKind(), s.GetNamespace(), s.GetName())
+}
+
 // check marks each open revocation of the cluster (decided at another
 // audit) verified when none of its bindings grants the subject any more,
 // or still present, one severity step higher for each audit it survives;
-// each outcome is an evidence entry (CC6.2).
-func (r *Registry) check(ctx context.Context, auditID, cluster string, review []*secureauditv1.ReviewSubject) ([]*secureauditv1.Revocation, error) {
+// each outcome is an evidence entry (CC6.2). It returns the open
+// revocations in their new states, and the changes Open records (in the
+// order of the revocations' ids), all in one transaction with their
+// entries.
+func (r *Registry) check(ctx context.Context, auditID, cluster string, review []*secureauditv1.ReviewSubject) ([]*secureauditv1.Revocation, []revocationCheck, error) {
 	open, err := r.revocations(ctx, `WHERE cluster = ? AND audit_id <> ? AND state <> ? AND state <> ?`, cluster, auditID,
 		int(secureauditv1.RevocationState_REVOCATION_STATE_VERIFIED), int(secureauditv1.RevocationState_REVOCATION_STATE_OVERRULED))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if len(open) == 0 {
+		return nil, nil, nil
 	}
 	sort.Slice(open, func(i, j int) bool { return open[i].GetId() < open[j].GetId() })
+	// The review's subjects by subject, in the review's order: each
+	// revocation looks at its own subject's only.
+	bySubject := make(map[string][]*secureauditv1.ReviewSubject, len(review))
+	for _, s := range review {
+		k := subjectKey(s.GetSubject())
+		bySubject[k] = append(bySubject[k], s)
+	}
+	var changes []revocationCheck
 	for _, v := range open {
 		if v.GetCheckedAuditId() == auditID {
 			continue // checked when this audit ran before (its replica stopped)
@@ -857,10 +925,7 @@ func (r *Registry) check(ctx context.Context, auditID, cluster string, review []
 			wanted[bindingKey(b)] = true
 		}
 		v.Remaining = nil
-		for _, s := range review {
-			if !sameSubject(s.GetSubject(), v.GetSubject()) {
-				continue
-			}
+		for _, s := range bySubject[subjectKey(v.GetSubject())] {
 			for _, g := range s.GetGrants() {
 				if wanted[bindingKey(g.GetBinding())] {
 					v.Remaining = append(v.Remaining, g.GetBinding())
@@ -899,21 +964,16 @@ func (r *Registry) check(ctx context.Context, auditID, cluster string, review []
 			"subject": SubjectString(v.GetSubject()), "bindings": gone, "state": strings.ToLower(strings.TrimPrefix(v.GetState().String(), "REVOCATION_STATE_")),
 			"audits_survived": v.GetAuditsSurvived(), "decided_by": personJSON(v.GetDecidedBy()), "finding_id": v.GetFindingId()})
 		if err != nil {
-			return nil, fmt.Errorf("encode revocation check: %w", err)
+			return nil, nil, fmt.Errorf("encode revocation check: %w", err)
 		}
 		entry.Data = data
 		raw, err := protojson.Marshal(v)
 		if err != nil {
-			return nil, fmt.Errorf("encode revocation: %w", err)
+			return nil, nil, fmt.Errorf("encode revocation: %w", err)
 		}
-		if _, err := r.db.ExecContext(ctx, `UPDATE revocations SET state = ?, revocation = ? WHERE id = ?`, int(v.GetState()), string(raw), v.GetId()); err != nil {
-			return nil, fmt.Errorf("update revocation %d: %w", v.GetId(), err)
-		}
-		if _, err := r.rec.Append(ctx, entry); err != nil {
-			return nil, err
-		}
+		changes = append(changes, revocationCheck{v: v, raw: string(raw), entry: entry})
 	}
-	return open, nil
+	return open, changes, nil
 }
 
 // Tracked reports whether a finding whose report action is Revoke is
@@ -947,28 +1007,43 @@ func resolve(main []*secureauditv1.Finding, revoke []string) ([]*secureauditv1.F
 	return out, nil
 }
 
-// track records a revocation for each grant (subject and binding) of
-// revoked, the audit's main findings whose report action is Revoke (the
-// report-agent decides it), unless one of the cluster is open for it
-// already; the next audit checks it like a reviewer's. Only users' and
-// groups' grants are tracked (Tracked).
-func (r *Registry) track(ctx context.Context, auditID, cluster string, revoked []*secureauditv1.Finding) error {
+// tracked is a revocation Open records for a finding whose report action
+// is Revoke.
+type tracked struct {
+	source, raw, finding string
+}
+
+// track returns a revocation to record for each grant (subject and
+// binding) of revoked, the audit's main findings whose report action is
+// Revoke (the report-agent decides it), unless one of the cluster is open
+// for it already (in its state after this audit's checks, changes); the
+// next audit checks it like a reviewer's. Only users' and groups' grants
+// are tracked (Tracked).
+func (r *Registry) track(ctx context.Context, auditID, cluster string, revoked []*secureauditv1.Finding, changes []revocationCheck) ([]tracked, error) {
 	if len(revoked) == 0 {
-		return nil
+		return nil, nil
 	}
 	open, err := r.revocations(ctx, `WHERE cluster = ? AND state <> ?`, cluster, int(secureauditv1.RevocationState_REVOCATION_STATE_VERIFIED))
 	if err != nil {
-		return err
+		return nil, err
+	}
+	verified := map[int64]bool{}
+	for _, c := range changes {
+		verified[c.v.GetId()] = c.v.GetState() == secureauditv1.RevocationState_REVOCATION_STATE_VERIFIED
 	}
 	held := map[string]bool{}
 	grant := func(s *secureauditv1.SubjectRef, b *secureauditv1.BindingRef) string {
 		return Key(s) + " " + bindingKey(b)
 	}
 	for _, v := range open {
+		if verified[v.GetId()] {
+			continue
+		}
 		for _, b := range v.GetBindings() {
 			held[grant(v.GetSubject(), b)] = true
 		}
 	}
+	var out []tracked
 	for _, f := range revoked {
 		if !Tracked(f) || held[grant(f.GetSubject(), f.GetBinding())] {
 			continue
@@ -979,14 +1054,11 @@ func (r *Registry) track(ctx context.Context, auditID, cluster string, revoked [
 			Bindings: []*secureauditv1.BindingRef{f.GetBinding()}, State: secureauditv1.RevocationState_REVOCATION_STATE_PENDING, FindingId: f.GetId()}
 		raw, err := protojson.Marshal(v)
 		if err != nil {
-			return fmt.Errorf("encode revocation: %w", err)
+			return nil, fmt.Errorf("encode revocation: %w", err)
 		}
-		if _, err := r.db.ExecContext(ctx, `INSERT INTO revocations (cluster, audit_id, source, state, revocation) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (audit_id, source) DO NOTHING`, cluster, auditID, "finding:"+g, int(v.GetState()), string(raw)); err != nil {
-			return fmt.Errorf("track the revocation of finding %s: %w", f.GetId(), err)
-		}
+		out = append(out, tracked{source: "finding:" + g, raw: string(raw), finding: f.GetId()})
 	}
-	return nil
+	return out, nil
 }
 
 // origin says who asked for a revocation: the reviewer who decided it, or

@@ -436,10 +436,11 @@ func (s *Store) FinishReport(ctx context.Context, auditID string, format securea
 }
 
 // ReportInput returns the report header an audit's reports were rendered
-// with (without findings; see SaveResult).
+// with (without findings; see SaveResult), with its access review state
+// when one was stored (SaveReviewState).
 func (s *Store) ReportInput(ctx context.Context, auditID string) (*secureauditv1.Report, error) {
-	var data []byte
-	err := s.db.QueryRowContext(ctx, `SELECT data FROM report_inputs WHERE audit_id = ?`, auditID).Scan(&data)
+	var data, review []byte
+	err := s.db.QueryRowContext(ctx, `SELECT data, review FROM report_inputs WHERE audit_id = ?`, auditID).Scan(&data, &review)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("report input of audit %s: %w", auditID, ErrNotFound)
 	}
@@ -449,6 +450,13 @@ func (s *Store) ReportInput(ctx context.Context, auditID string) (*secureauditv1
 	r := &secureauditv1.Report{}
 	if err := proto.Unmarshal(data, r); err != nil {
 		return nil, fmt.Errorf("decode report input of %s: %w", auditID, err)
+	}
+	if review != nil {
+		st := &secureauditv1.Report{} // only its review is set (SaveReviewState)
+		if err := proto.Unmarshal(review, st); err != nil {
+			return nil, fmt.Errorf("decode review state of the report input of %s: %w", auditID, err)
+		}
+		r.Review = st.GetReview()
 	}
 	return r, nil
 }
