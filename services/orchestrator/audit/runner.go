@@ -665,8 +665,8 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	// decides the actions, so the report's Revoke rows and the tracked
 	// revocations are the same). The findings are stored meanwhile with the
 	// input as it was sent (a copy: the review state is set on report while
-	// they are written), and the input is stored again with the review
-	// state once both are done.
+	// they are written), and the review state is stored on its own
+	// (SaveReviewState) once both are done: the input is written once.
 	input := report
 	var actions func(*secureauditv1.RenderActions) (*secureauditv1.ReviewState, error)
 	reviewed := false
