@@ -222,15 +222,20 @@ func (m *Monitor) ResolveCluster(ctx context.Context, cluster string, principals
 func (m *Monitor) part(cluster string) (scope *clusterScope, p *partCheck, first bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, known := m.clusters[lower(cluster)]; cluster != "" && !known && len(m.clusters) >= m.maxClusters {
+	_, known := m.clusters[lower(cluster)]
+	if cluster != "" && !known && len(m.clusters) >= m.maxClusters {
+		// A malformed ID is refused as one (InvalidArgument), full or not.
+		if _, err := parseCluster(cluster, m.src.cfg.Subscriptions); err != nil {
+			return nil, nil, false, err
+		}
 		return nil, nil, false, &directory.ClusterError{ID: cluster, Full: true,
 			Reason: fmt.Sprintf("this entra-agent already checks its credential at %d AKS clusters, the most it keeps (MaxCheckedClusters); it answers for those and refuses a new one until it restarts", len(m.clusters))}
 	}
 	if scope, err = m.src.scopeOf(cluster); err != nil || scope == nil {
 		return scope, nil, false, err
 	}
-	p, known := m.clusters[lower(scope.id)]
-	if !known {
+	p, kept := m.clusters[lower(scope.id)]
+	if !kept {
 		p = &partCheck{id: scope.id, ready: make(chan struct{})}
 		m.clusters[lower(scope.id)] = p
 	}

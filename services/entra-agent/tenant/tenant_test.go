@@ -1560,6 +1560,10 @@ func TestCheckCredentialBounded(t *testing.T) {
 	if n := fake.Requests("/subscriptions/") - requests; n != 0 {
 		t.Errorf("%d ARM requests for the refused cluster", n)
 	}
+	// A malformed ID is refused as malformed, full or not.
+	if _, err := m.ResolveCluster(ctx, "/subscriptions/not-a-cluster", examplePrincipals[:1]); !errors.As(err, &ce) || ce.Full || !strings.Contains(err.Error(), "not the resource ID of an AKS managed cluster") {
+		t.Errorf("a malformed cluster ID with the bound reached: %v, want a ClusterError saying it is not an AKS resource ID (not Full)", err)
+	}
 	if got := m.Presented(); got != before {
 		t.Errorf("the refusal changed the presented check:\n%s\nwas\n%s", got, before)
 	}

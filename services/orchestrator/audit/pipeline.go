@@ -642,19 +642,30 @@ func (fr *findingRelay) add(findings []*secureauditv1.Finding) {
 // end waits until every finding added is sent, then sends the report that
 // ends them, count being the number added, with the findings the report
 // withholds; then it goes on as renderEach does.
+//
+// An error that ended the call before the report was sent (the report-agent
+// restarted, refused the call or is of a version before report_follows) is
+// a relayError: nothing of this call was rendered or tracked, and the
+// caller may render from the findings again (renderEach).
 func (fr *findingRelay) end(report *secureauditv1.Report, count int, withheld []string, formats []secureauditv1.ReportFormat, actions func(*secureauditv1.RenderActions) (*secureauditv1.ReviewState, error), emit func(f secureauditv1.ReportFormat, seq int, data []byte, last bool) error) error {
 	if err := fr.wait(); err != nil {
-		return err
+		return &relayError{err}
 	}
 	if fr.sent != count {
 		return fmt.Errorf("report-agent: render: relayed %d findings of %d", fr.sent, count)
 	}
 	end := &secureauditv1.RenderReport{Report: report, FindingCount: uint32(count), WithheldFindingIds: withheld}
 	if err := fr.rs.send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Report{Report: end}}); err != nil {
-		return err
+		return &relayError{err}
 	}
 	return fr.rs.finish(formats, actions, emit)
 }
+
+// relayError is a findingRelay's call ended before its report was sent.
+type relayError struct{ err error }
+
+func (e *relayError) Error() string { return e.err.Error() }
+func (e *relayError) Unwrap() error { return e.err }
 
 // unavailable reports whether an agent error means the agent could not serve
 // (unreachable, or not configured with a source), as opposed to a fault.

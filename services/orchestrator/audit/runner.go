@@ -685,28 +685,50 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	if rl == nil {
 		return errors.New("report-agent: not configured")
 	}
-	saved := make(chan error, 1)
+	done := make(chan error, 1)
 	go func(findings []*secureauditv1.Finding) {
-		saved <- r.store.SaveResult(ctx, id, findings, input, nil)
+		done <- r.store.SaveResult(ctx, id, findings, input, nil)
 	}(result.findings)
+	saved := sync.OnceValue(func() error { return <-done })
 	_, err = stageCall(ctx, r.budgets.Render, "report-agent", "render", "-render-timeout", func(ctx context.Context) (struct{}, error) {
 		// The relay's call began before this stage: it ends with the
 		// stage's budget.
 		context.AfterFunc(ctx, rl.cancel)
-		return struct{}{}, rl.end(report, relayed, withheld, formats, actions, storeChunks(ctx, r.store, id))
+		err := rl.end(report, relayed, withheld, formats, actions, storeChunks(ctx, r.store, id))
+		var relayErr *relayError
+		if !errors.As(err, &relayErr) || ctx.Err() != nil {
+			return struct{}{}, err
+		}
+		// The report-agent's call ended while it received the findings
+		// (it restarted, or predates report_follows): nothing was
+		// rendered or tracked. The findings are rendered again from the
+		// store, as a late render does, in a call of their own.
+		log.WarnContext(ctx, "the report-agent's call ended while the findings were relayed; rendering from the stored findings", keyError, err.Error())
+		r.event(ctx, a, "the report-agent's call ended while it received the findings ("+err.Error()+"): rendering from the stored findings")
+		if err := saved(); err != nil {
+			return struct{}{}, err
+		}
+		stored, err := r.store.Findings(ctx, id)
+		if err != nil {
+			return struct{}{}, err
+		}
+		if applied != nil {
+			stored = withoutAccepted(stored, applied.Accepted)
+		}
+		return struct{}{}, renderEach(ctx, r.agents.Report, report, stored, nil, formats, actions, storeChunks(ctx, r.store, id))
 	})
 	if err != nil {
-		<-saved
+		saved()
 		return err
 	}
 	if actions != nil && !reviewed {
-		<-saved
+		saved()
 		return errors.New("report-agent: render: the report was rendered without its actions")
 	}
 
 	r.stage(ctx, a, secureauditv1.AuditStage_AUDIT_STAGE_STORE, "storing findings")
 	_, span = r.tracer.Start(ctx, "store")
-	err = <-saved
+	err = saved()
 	if err == nil && r.reviews != nil {
 		err = r.store.SaveReviewState(ctx, id, report.GetReview())
 	}

@@ -339,6 +339,23 @@ func followedReport(end *secureauditv1.RenderReport, findings []*secureauditv1.F
 	for _, id := range end.GetWithheldFindingIds() {
 		withheld[id] = true
 	}
+	// A finding is withheld only because the report lists it among its
+	// accepted risks: one withheld otherwise would leave the documents
+	// without it, and without saying so.
+	accepted := map[string]bool{}
+	for _, a := range end.GetReport().GetAcceptedRisks() {
+		accepted[a.GetFinding().GetId()] = true
+	}
+	for id := range withheld {
+		if !accepted[id] {
+			return nil, fmt.Errorf("%w: the report withholds finding %s, which is not one of its accepted risks", errInput, id)
+		}
+	}
+	for id := range accepted {
+		if !withheld[id] {
+			return nil, fmt.Errorf("%w: the report lists finding %s among its accepted risks but does not withhold it from its findings", errInput, id)
+		}
+	}
 	report := proto.Clone(end.GetReport()).(*secureauditv1.Report)
 	for _, f := range findings {
 		if withheld[f.GetId()] && !f.GetInfrastructure() {

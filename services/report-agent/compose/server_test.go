@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -464,8 +465,30 @@ func followHeader(formats ...secureauditv1.ReportFormat) *secureauditv1.RenderHe
 }
 
 func reportMsg(count int, withheld ...string) *secureauditv1.RenderRequest {
+	return withheldMsg(count, withheld, acceptedRisks(withheld...))
+}
+
+// withheldMsg is the report that ends count findings, withholding those
+// named, its accepted risks being accepted.
+func withheldMsg(count int, withheld []string, accepted []*secureauditv1.AcceptedFinding) *secureauditv1.RenderRequest {
+	report := header(0).GetReport()
+	report.AcceptedRisks = accepted
 	return &secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Report{Report: &secureauditv1.RenderReport{
-		Report: header(0).GetReport(), FindingCount: uint32(count), WithheldFindingIds: withheld}}}
+		Report: report, FindingCount: uint32(count), WithheldFindingIds: withheld}}}
+}
+
+// acceptedRisks are the accepted risks of the findings with the given IDs
+// (finding(n)'s ID is n in 16 hex digits).
+func acceptedRisks(ids ...string) []*secureauditv1.AcceptedFinding {
+	var out []*secureauditv1.AcceptedFinding
+	for _, id := range ids {
+		n, err := strconv.ParseInt(id, 16, 64)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, &secureauditv1.AcceptedFinding{Finding: finding(int(n), false, "d"), Status: secureauditv1.AcceptanceStatus_ACCEPTANCE_STATUS_ACCEPTED})
+	}
+	return out
 }
 
 // TestRenderReportFollows: with report_follows the findings come first and
@@ -481,6 +504,7 @@ func TestRenderReportFollows(t *testing.T) {
 	want := header(4).GetReport()
 	want.Findings = []*secureauditv1.Finding{f0}
 	want.InfrastructureFindings = []*secureauditv1.Finding{f1, f3}
+	want.AcceptedRisks = acceptedRisks(f2.GetId())
 	wantJSON, err := render.JSON(want)
 	if err != nil {
 		t.Fatal(err)
@@ -573,6 +597,8 @@ func TestRenderReportFollowsInvalid(t *testing.T) {
 		{"no report after the findings", []*secureauditv1.RenderRequest{headerMsg(followHeader(markdown)), batchMsg(f(0))}, "the stream ended after 1 findings without the report"},
 		{"fewer findings than the report counts", []*secureauditv1.RenderRequest{headerMsg(followHeader(markdown)), batchMsg(f(0)), reportMsg(2)}, "the report counts 2 findings sent, received 1"},
 		{"withholds a finding not sent", []*secureauditv1.RenderRequest{headerMsg(followHeader(markdown)), batchMsg(f(0)), reportMsg(1, f(5).GetId())}, "withholds 1 findings that were not sent"},
+		{"withholds a finding it does not accept", []*secureauditv1.RenderRequest{headerMsg(followHeader(markdown)), batchMsg(f(0), f(1)), withheldMsg(2, []string{f(1).GetId()}, nil)}, "withholds finding 0000000000000001, which is not one of its accepted risks"},
+		{"accepts a finding it does not withhold", []*secureauditv1.RenderRequest{headerMsg(followHeader(markdown)), batchMsg(f(0), f(1)), withheldMsg(2, nil, acceptedRisks(f(1).GetId()))}, "lists finding 0000000000000001 among its accepted risks but does not withhold it"},
 		{"a message after the report", []*secureauditv1.RenderRequest{headerMsg(followHeader(markdown)), batchMsg(f(0)), reportMsg(1), batchMsg(f(1))}, "a message after the report"},
 		{"the review state before the report", []*secureauditv1.RenderRequest{headerMsg(followHeader(markdown)), batchMsg(f(0)), reviewMsg(&secureauditv1.ReviewState{})}, "the review state before the report"},
 		{"a report the header carried", []*secureauditv1.RenderRequest{headerMsg(header(1, markdown)), batchMsg(f(0)), reportMsg(1)}, "report_follows not set"},

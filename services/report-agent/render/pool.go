@@ -1,6 +1,7 @@
 package render
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -121,11 +122,21 @@ func (p pool) writeList(in *indenter, path string, n int, newEncoder func() enco
 		if in.err != nil {
 			return in.err
 		}
-		buf := b.out[:0]
-		batchBuffers.Put(&buf)
+		// A buffer grown past maxPooledBuffer by a batch of large elements
+		// is left to the collector: the pool keeps only what most batches
+		// need, so that it holds no more than window of them at that size.
+		if cap(b.out) <= maxPooledBuffer {
+			buf := b.out[:0]
+			batchBuffers.Put(&buf)
+		}
 	}
 	return nil
 }
+
+// maxPooledBuffer bounds the capacity of a buffer kept for later batches,
+// and of the room a new buffer is given at once: 4 MiB, some thirty times a
+// batch of ordinary findings (about 128 KiB indented).
+const maxPooledBuffer = 4 << 20
 
 // batchBuffers holds the buffers of batches written, for the batches of
 // the lists and documents that follow: a document's batches are about the
@@ -144,8 +155,17 @@ type encodeBatch struct {
 
 // encode encodes and indents the batch's elements at depth, stopping early
 // once stop is set (the writer has given up on the list).
+//
+// A panic while encoding (a bug) becomes the batch's error, as the RPC's
+// recovery would have made it on the handler's goroutine, instead of
+// ending the process from a worker's.
 func (b *encodeBatch) encode(encode encoder, path string, depth int, stop *atomic.Bool) {
 	defer close(b.done)
+	defer func() {
+		if r := recover(); r != nil {
+			b.err = fmt.Errorf("encode %s element: panic: %v", path, r)
+		}
+	}()
 	in := &indenter{out: b.out[:0], depth: depth}
 	for i := b.lo; i < b.hi && !stop.Load(); i++ {
 		if i > 0 {
@@ -161,7 +181,9 @@ func (b *encodeBatch) encode(encode encoder, path string, depth int, stop *atomi
 			// A new buffer gets room for the batch at once, taking the
 			// first element's size for the others' with a quarter to
 			// spare, rather than growing a quarter at a time.
-			in.out = append(make([]byte, 0, len(in.out)*(b.hi-b.lo)*5/4), in.out...)
+			// At most maxPooledBuffer: a large first element says little
+			// about the rest.
+			in.out = append(make([]byte, 0, min(len(in.out)*(b.hi-b.lo)*5/4, maxPooledBuffer)), in.out...)
 		}
 	}
 	b.out = in.out

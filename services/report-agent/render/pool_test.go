@@ -235,3 +235,59 @@ func testReports(t testing.TB) []*secureauditv1.Report {
 		acceptedReport(), grantReport(true), grantReport(false), actionsReport(), withPath(),
 	}
 }
+
+// TestPoolPanicIsAnError: an encoder that panics in a worker fails the
+// list with an error naming the panic, and the process goes on (the
+// worker's panic does not escape it).
+func TestPoolPanicIsAnError(t *testing.T) {
+	for _, p := range testPools {
+		var out bytes.Buffer
+		in := &indenter{w: &out}
+		in.write([]byte(`{"list":[`))
+		err := p.writeList(in, "list", 5000, func() encoder {
+			return func(_ string, i int) ([]byte, error) {
+				if i == 2500 {
+					panic("a bug")
+				}
+				return []byte(`{}`), nil
+			}
+		})
+		if err == nil || !strings.Contains(err.Error(), "panic: a bug") {
+			t.Errorf("%+v: got %v, want an error naming the panic", p, err)
+		}
+		if running := runningEncoders.Load(); running != 0 {
+			t.Fatalf("%+v: %d encoding workers still running after writeList returned", p, running)
+		}
+	}
+}
+
+// TestPoolBuffersStayBounded: a list whose first elements are large (1 MiB
+// each) and the rest small gives the batch buffers no more room than
+// maxPooledBuffer at once, and the pool keeps none larger for later.
+func TestPoolBuffersStayBounded(t *testing.T) {
+	large := []byte(`"` + strings.Repeat("x", 1<<20) + `"`)
+	p := pool{workers: 2, batch: 128, window: 4}
+	var out bytes.Buffer
+	in := &indenter{w: &out}
+	in.write([]byte(`{"list":[`))
+	err := p.writeList(in, "list", 1024, func() encoder {
+		return func(_ string, i int) ([]byte, error) {
+			if i%128 == 0 {
+				return large, nil
+			}
+			return []byte(`1`), nil
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 64 {
+		buf, ok := batchBuffers.Get().(*[]byte)
+		if !ok {
+			break
+		}
+		if cap(*buf) > maxPooledBuffer {
+			t.Fatalf("a pooled buffer of %d bytes, more than %d", cap(*buf), maxPooledBuffer)
+		}
+	}
+}
