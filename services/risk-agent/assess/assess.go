@@ -251,6 +251,11 @@ func Detect(snap *snapshot.Snapshot, dir []*secureauditv1.DirectoryChunk, cfg id
 	// the directory below (grants, rules, paths, the access review) reads
 	// the role assignments as the deny assignments leave them.
 	dir = access.WithoutDenied(dir)
+	// Injection hits need nothing of the analysis: the strings are scanned
+	// on another core meanwhile (a third of the engine's time at 100,000
+	// objects, while the analysis runs on one).
+	inspected := make(chan []inject.Detection, 1)
+	go func() { inspected <- inject.Inspect(snap, dir) }()
 	analysis := rules.Analyze(snap)
 	findings := analysis.Findings()
 	findings = append(findings, identity.Evaluate(snap, dir, findings, cfg)...)
@@ -259,7 +264,7 @@ func Detect(snap *snapshot.Snapshot, dir []*secureauditv1.DirectoryChunk, cfg id
 	findings = append(findings, escalation.Findings...)
 	// Injection hits in cluster or directory strings are security findings
 	// in their own right, whatever the reasoning provider.
-	detections := inject.Inspect(snap, dir)
+	detections := <-inspected
 	for _, d := range detections {
 		findings = append(findings, d.Finding)
 	}
