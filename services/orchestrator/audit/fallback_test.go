@@ -105,13 +105,7 @@ func TestRelayFallsBackToRenderingFromTheStore(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p := rpctest.NewPKI(t)
-	manifest := func(w string) []byte {
-		m, err := scopes.Manifest(w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	manifest := func(w string) []byte { return manifestOf(t, w) }
 	rbacAddr := p.Serve(t, identity.RBACAgent, manifest(identity.RBACAgent), func(s *grpc.Server) {
 		secureauditv1.RegisterRBACServiceServer(s, &bindingAgent{cluster: "aks-test"})
 	})
@@ -183,4 +177,14 @@ func TestRelayFallsBackToRenderingFromTheStore(t *testing.T) {
 	if err := st.ReadReport(ctx, id, md, func(b []byte) error { doc = append(doc, b...); return nil }); err != nil || string(doc) != "# r" {
 		t.Errorf("stored report %q, %v; want %q", doc, err, "# r")
 	}
+}
+
+// manifestOf is the scope manifest of workload w.
+func manifestOf(t *testing.T, w string) []byte {
+	t.Helper()
+	m, err := scopes.Manifest(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

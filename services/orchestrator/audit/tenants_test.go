@@ -144,13 +144,7 @@ func testTenantEntraAgents(t *testing.T, db *storage.DB) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p := rpctest.NewPKI(t)
-	manifest := func(w string) []byte {
-		m, err := scopes.Manifest(w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	manifest := func(w string) []byte { return manifestOf(t, w) }
 	rbacAddr := map[string]string{}
 	for _, c := range []string{"aks-a", "aks-b", "aks-c", "aks-d", "aks-aks", "aks-e", "aks-f", "aks-g", "aks-h"} {
 		// aks-e's and aks-f's 1,001 principals are resolved in two batches.

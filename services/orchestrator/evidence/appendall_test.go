@@ -191,24 +191,5 @@ func TestConcurrentAppendAll(t *testing.T) {
 		}
 	})
 	wg.Wait()
-	const total = batches*batch + singles
-	for i := range int64(total) {
-		if seen[i] != 1 {
-			t.Errorf("index %d appended %d times", i, seen[i])
-		}
-	}
-	if len(seen) != total {
-		t.Errorf("%d distinct indexes, want %d", len(seen), total)
-	}
-	b, err := logs[1].Export(context.Background(), time.Time{}, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := evidence.Verify(b, logs[0].PublicKey())
-	if err != nil {
-		t.Fatalf("Verify: %v", err)
-	}
-	if res.TreeSize != total {
-		t.Errorf("verified tree of %d, want %d", res.TreeSize, total)
-	}
+	checkEveryIndexOnce(t, seen, batches*batch+singles, logs)
 }

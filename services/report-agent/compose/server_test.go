@@ -314,11 +314,7 @@ func TestRenderInvalid(t *testing.T) {
 	}
 	client := newClient(t, identity.Orchestrator)
 	f := func(n int) *secureauditv1.Finding { return finding(n, false, "") }
-	tests := []struct {
-		name string
-		msgs []*secureauditv1.RenderRequest
-		want string
-	}{
+	tests := []refusal{
 		{"no messages", nil, "the stream ended before the header"},
 		{"findings before the header", []*secureauditv1.RenderRequest{batchMsg(f(0)), headerMsg(header(1, markdown))}, "the first message must be the header"},
 		{"header twice", []*secureauditv1.RenderRequest{headerMsg(header(1, markdown)), headerMsg(header(1, markdown))}, "the header was sent twice"},
@@ -327,20 +323,7 @@ func TestRenderInvalid(t *testing.T) {
 		{"more findings than announced", []*secureauditv1.RenderRequest{headerMsg(header(1, markdown)), batchMsg(f(0), f(1))}, "expected 1 findings, received more"},
 		{"a review state not announced", []*secureauditv1.RenderRequest{headerMsg(header(1, markdown)), batchMsg(f(0)), reviewMsg(&secureauditv1.ReviewState{})}, "a review state the header did not announce"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			docs, err := call(t, client, tt.msgs...)
-			if status.Code(err) != codes.InvalidArgument {
-				t.Fatalf("Render = %v, %v; want InvalidArgument", formats(docs), err)
-			}
-			if len(docs) != 0 {
-				t.Errorf("received documents %v before the error", formats(docs))
-			}
-			if msg := status.Convert(err).Message(); !strings.Contains(msg, tt.want) {
-				t.Errorf("message %q does not contain %q", msg, tt.want)
-			}
-		})
-	}
+	refusedAll(t, client, tests)
 }
 
 func reviewMsg(st *secureauditv1.ReviewState) *secureauditv1.RenderRequest {
@@ -384,30 +367,7 @@ func TestRenderReviewFollows(t *testing.T) {
 	if first.GetActions() == nil || !cmp.Equal(first.GetActions().GetRevokeFindingIds(), render.RevokeFindings(want)) || !cmp.Equal(first.GetActions().GetRevokeFindingIds(), []string{f0.GetId()}) {
 		t.Fatalf("first response %v, want the actions naming %s", first, f0.GetId())
 	}
-	if err := stream.Send(reviewMsg(state)); err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.CloseSend(); err != nil {
-		t.Fatal(err)
-	}
-	var data []byte
-	for {
-		resp, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.GetActions() != nil || resp.GetFormat() != jsonDoc {
-			t.Fatalf("response %v after the actions, want JSON chunks", resp)
-		}
-		data = append(data, resp.GetData()...)
-	}
-	got := &secureauditv1.Report{}
-	if err := protojson.Unmarshal(data, got); err != nil {
-		t.Fatal(err)
-	}
+	got := reviewed(t, stream, state)
 	if diff := cmp.Diff(state, got.GetReview(), protocmp.Transform()); diff != "" {
 		t.Errorf("report.json's review state (-sent +rendered):\n%s", diff)
 	}
@@ -548,27 +508,7 @@ func TestRenderReportFollows(t *testing.T) {
 		t.Fatalf("first response %v, want the actions naming %s", first, f0.GetId())
 	}
 	state := &secureauditv1.ReviewState{Campaigns: []*secureauditv1.ReviewCampaign{{AuditId: want.GetAuditId(), Cluster: "aks-test", Items: 1, Pending: 1, RevokeActions: 1}}}
-	if err := stream.Send(reviewMsg(state)); err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.CloseSend(); err != nil {
-		t.Fatal(err)
-	}
-	var data []byte
-	for {
-		resp, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data = append(data, resp.GetData()...)
-	}
-	got := &secureauditv1.Report{}
-	if err := protojson.Unmarshal(data, got); err != nil {
-		t.Fatal(err)
-	}
+	got := reviewed(t, stream, state)
 	if len(got.GetFindings()) != 2 || len(got.GetInfrastructureFindings()) != 2 {
 		t.Errorf("rendered %d main and %d infrastructure findings, want 2 and 2", len(got.GetFindings()), len(got.GetInfrastructureFindings()))
 	}
@@ -589,11 +529,7 @@ func TestRenderReportFollowsInvalid(t *testing.T) {
 	withReport.Report = header(0).GetReport()
 	withCount := followHeader(markdown)
 	withCount.FindingCount = 1
-	tests := []struct {
-		name string
-		msgs []*secureauditv1.RenderRequest
-		want string
-	}{
+	tests := []refusal{
 		{"no report after the findings", []*secureauditv1.RenderRequest{headerMsg(followHeader(markdown)), batchMsg(f(0))}, "the stream ended after 1 findings without the report"},
 		{"fewer findings than the report counts", []*secureauditv1.RenderRequest{headerMsg(followHeader(markdown)), batchMsg(f(0)), reportMsg(2)}, "the report counts 2 findings sent, received 1"},
 		{"withholds a finding not sent", []*secureauditv1.RenderRequest{headerMsg(followHeader(markdown)), batchMsg(f(0)), reportMsg(1, f(5).GetId())}, "withholds 1 findings that were not sent"},
@@ -605,6 +541,51 @@ func TestRenderReportFollowsInvalid(t *testing.T) {
 		{"a header with the report and report_follows", []*secureauditv1.RenderRequest{headerMsg(withReport)}, "says report_follows and carries neither the report nor a finding count"},
 		{"a header with a count and report_follows", []*secureauditv1.RenderRequest{headerMsg(withCount)}, "says report_follows and carries neither the report nor a finding count"},
 	}
+	refusedAll(t, client, tests)
+}
+
+// reviewed sends the review state on a stream whose actions have arrived,
+// closes its side and returns the report.json rendered after it.
+func reviewed(t *testing.T, stream grpc.BidiStreamingClient[secureauditv1.RenderRequest, secureauditv1.RenderResponse], state *secureauditv1.ReviewState) *secureauditv1.Report {
+	t.Helper()
+	if err := stream.Send(reviewMsg(state)); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	var data []byte
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetActions() != nil || resp.GetFormat() != jsonDoc {
+			t.Fatalf("response %v after the actions, want JSON chunks", resp)
+		}
+		data = append(data, resp.GetData()...)
+	}
+	got := &secureauditv1.Report{}
+	if err := protojson.Unmarshal(data, got); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// refusal is a Render call refused: its messages and what the error says.
+type refusal struct {
+	name string
+	msgs []*secureauditv1.RenderRequest
+	want string
+}
+
+// refusedAll checks each call is refused with InvalidArgument saying what
+// it wants, before any document.
+func refusedAll(t *testing.T, client secureauditv1.ReportServiceClient, tests []refusal) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			docs, err := call(t, client, tt.msgs...)
