@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -162,6 +163,45 @@ func TestUpRestartsAKilledService(t *testing.T) {
 		t.Errorf("audit after the restart wrote no report.json: %v", err)
 	}
 
+	// The report-agent dies while an audit is assessing (the risk-agent,
+	// stopped, holds the audit there): the audit's Render call, opened for
+	// the findings as they arrive, ends with it; once the risk-agent
+	// answers, the audit renders the stored findings in a call of its own,
+	// which waits for up to start the report-agent again, and succeeds,
+	// saying so in its events.
+	risk = pid("risk-agent")
+	if err := syscall.Kill(risk, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	killedReport := false
+	var events []string
+	res, err = audit(func(e *secureauditv1.AuditEvent) {
+		events = append(events, e.GetMessage())
+		if e.GetStage() == secureauditv1.AuditStage_AUDIT_STAGE_ASSESS && !killedReport {
+			killedReport = true
+			if err := syscall.Kill(pids["report-agent"], syscall.SIGKILL); err != nil {
+				t.Error(err)
+			}
+			if err := syscall.Kill(risk, syscall.SIGCONT); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	if !killedReport {
+		_ = syscall.Kill(risk, syscall.SIGCONT)
+		t.Fatalf("the audit never reached the assess stage: %v", err)
+	}
+	if err != nil || res.Audit.GetState() != secureauditv1.AuditState_AUDIT_STATE_SUCCEEDED {
+		t.Fatalf("audit whose report-agent was killed while it assessed: %v; want it to render once the report-agent is back\nevents: %s", err, strings.Join(events, "\n"))
+	}
+	if !slices.ContainsFunc(events, func(m string) bool { return strings.Contains(m, "rendering from the stored findings") }) {
+		t.Errorf("no event says the findings were rendered from the store:\n%s", strings.Join(events, "\n"))
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(res.Files[0]), "report.html")); err != nil {
+		t.Errorf("that audit wrote no report.html: %v", err)
+	}
+	t.Logf("up: %s", waitLine(time.Minute, "report-agent restarted on "+addrs["report-agent"], "(restart 1)"))
+
 	// The orchestrator too comes back on its address, with its database.
 	if err := syscall.Kill(pids["orchestrator"], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -176,8 +216,8 @@ func TestUpRestartsAKilledService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(list.GetAudits()); n != 4 {
-		t.Errorf("the restarted orchestrator lists %d audits, want the 4 of this test", n)
+	if n := len(list.GetAudits()); n != 5 {
+		t.Errorf("the restarted orchestrator lists %d audits, want the 5 of this test", n)
 	}
 
 	if err := up.Process.Signal(syscall.SIGINT); err != nil {

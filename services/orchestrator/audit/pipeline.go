@@ -366,11 +366,14 @@ func assess(ctx context.Context, client secureauditv1.RiskServiceClient, auditID
 // renders: actions tracks them and returns the review state, which is
 // sent back for the report to show. The report-agent alone decides the
 // actions; an error of actions fails the rendering.
-func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, report *secureauditv1.Report, findings []*secureauditv1.Finding, forwarded *validation.Forwarded, formats []secureauditv1.ReportFormat, actions func(*secureauditv1.RenderActions) (*secureauditv1.ReviewState, error), emit func(f secureauditv1.ReportFormat, seq int, data []byte, last bool) error) error {
+//
+// opts are the call's options (the fallback of an audit whose relay ended
+// waits for the report-agent to be ready again: grpc.WaitForReady).
+func renderEach(ctx context.Context, client secureauditv1.ReportServiceClient, report *secureauditv1.Report, findings []*secureauditv1.Finding, forwarded *validation.Forwarded, formats []secureauditv1.ReportFormat, actions func(*secureauditv1.RenderActions) (*secureauditv1.ReviewState, error), emit func(f secureauditv1.ReportFormat, seq int, data []byte, last bool) error, opts ...grpc.CallOption) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	header := &secureauditv1.RenderHeader{Report: report, Formats: formats, FindingCount: uint32(len(findings)), ReviewFollows: actions != nil}
-	rs, err := openRender(validation.WithForwarded(ctx, forwarded), client, header)
+	rs, err := openRender(validation.WithForwarded(ctx, forwarded), client, header, opts...)
 	if err != nil {
 		return err
 	}
@@ -412,8 +415,8 @@ type renderStream struct {
 }
 
 // openRender opens a Render call with ctx and sends its header.
-func openRender(ctx context.Context, client secureauditv1.ReportServiceClient, header *secureauditv1.RenderHeader) (*renderStream, error) {
-	stream, err := client.Render(ctx)
+func openRender(ctx context.Context, client secureauditv1.ReportServiceClient, header *secureauditv1.RenderHeader, opts ...grpc.CallOption) (*renderStream, error) {
+	stream, err := client.Render(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("report-agent: render: %w", err)
 	}
@@ -615,21 +618,32 @@ type findingRelay struct {
 }
 
 // startFindingRelay opens the Render call and starts its relay. ctx bounds
-// the call: the caller stops it when the audit ends, early or not.
-func startFindingRelay(ctx context.Context, client secureauditv1.ReportServiceClient, formats []secureauditv1.ReportFormat, reviewFollows bool) (*findingRelay, error) {
+// the call: the caller stops it when the audit ends, early or not. A call
+// that cannot be opened (the report-agent is restarting) is a relay that
+// has already ended with that error: the audit assesses all the same, and
+// its render stage renders from the stored findings (end's relayError).
+func startFindingRelay(ctx context.Context, client secureauditv1.ReportServiceClient, formats []secureauditv1.ReportFormat, reviewFollows bool) *findingRelay {
 	ctx, cancel := context.WithCancel(ctx)
 	forwarded := validation.NewForwarded()
 	header := &secureauditv1.RenderHeader{Formats: formats, ReviewFollows: reviewFollows, ReportFollows: true}
 	rs, err := openRender(validation.WithForwarded(ctx, forwarded), client, header)
 	if err != nil {
 		cancel()
-		return nil, err
+		ended := &relay[*secureauditv1.RenderRequest]{cancel: cancel, forwarded: forwarded, wake: make(chan struct{}, 1), done: make(chan struct{}), err: err}
+		close(ended.done)
+		return &findingRelay{relay: ended}
 	}
-	return &findingRelay{relay: startRelay(rs.send, cancel, forwarded), rs: rs}, nil
+	return &findingRelay{relay: startRelay(rs.send, cancel, forwarded), rs: rs}
 }
 
-// add queues a batch of findings as it arrived from the risk-agent.
+// add queues a batch of findings as it arrived from the risk-agent; a
+// relay that has ended keeps none.
 func (fr *findingRelay) add(findings []*secureauditv1.Finding) {
+	select {
+	case <-fr.done:
+		return
+	default:
+	}
 	for _, batch := range batches(findings) {
 		items := make([]proto.Message, len(batch.GetFindings()))
 		for i, f := range batch.GetFindings() {

@@ -98,10 +98,7 @@ var relayReport = &secureauditv1.Report{
 func TestRelaySendsFindingsAsTheyArrive(t *testing.T) {
 	agent := &following{arrived: make(chan int, 16), end: make(chan *secureauditv1.RenderReport, 1)}
 	md := []secureauditv1.ReportFormat{secureauditv1.ReportFormat_REPORT_FORMAT_MARKDOWN}
-	rl, err := startFindingRelay(context.Background(), relayClient(t, agent), md, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rl := startFindingRelay(context.Background(), relayClient(t, agent), md, false)
 	defer rl.stop()
 	all := relayFindings(1200)
 	for _, batch := range [][]*secureauditv1.Finding{all[:500], all[500:1000], all[1000:]} {
@@ -116,7 +113,7 @@ func TestRelaySendsFindingsAsTheyArrive(t *testing.T) {
 		}
 	}
 	var doc string
-	err = rl.end(relayReport, len(all), []string{all[3].GetId()}, md, nil, func(_ secureauditv1.ReportFormat, _ int, data []byte, _ bool) error {
+	err := rl.end(relayReport, len(all), []string{all[3].GetId()}, md, nil, func(_ secureauditv1.ReportFormat, _ int, data []byte, _ bool) error {
 		doc += string(data)
 		return nil
 	})
@@ -146,22 +143,16 @@ func TestRelayErrors(t *testing.T) {
 	emit := func(secureauditv1.ReportFormat, int, []byte, bool) error { return nil }
 
 	refusing := &following{refuse: status.Error(codes.ResourceExhausted, "too many renders")}
-	rl, err := startFindingRelay(context.Background(), relayClient(t, refusing), md, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rl := startFindingRelay(context.Background(), relayClient(t, refusing), md, false)
 	rl.add(relayFindings(10))
-	err = rl.end(relayReport, 10, nil, md, nil, emit)
+	err := rl.end(relayReport, 10, nil, md, nil, emit)
 	if status.Code(err) != codes.ResourceExhausted && !strings.Contains(fmt.Sprint(err), "too many renders") {
 		t.Errorf("end with a refusing report-agent = %v, want its status", err)
 	}
 	rl.stop()
 
 	hanging := &following{hang: true}
-	rl, err = startFindingRelay(context.Background(), relayClient(t, hanging), md, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rl = startFindingRelay(context.Background(), relayClient(t, hanging), md, false)
 	ended := make(chan error, 1)
 	go func() { ended <- rl.end(relayReport, 0, nil, md, nil, emit) }()
 	rl.cancel()
@@ -176,10 +167,7 @@ func TestRelayErrors(t *testing.T) {
 	rl.stop()
 
 	agent := &following{arrived: make(chan int, 16), end: make(chan *secureauditv1.RenderReport, 1)}
-	rl, err = startFindingRelay(context.Background(), relayClient(t, agent), md, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rl = startFindingRelay(context.Background(), relayClient(t, agent), md, false)
 	defer rl.stop()
 	rl.add(relayFindings(3))
 	if err := rl.end(relayReport, 4, nil, md, nil, emit); err == nil || !strings.Contains(err.Error(), "relayed 3 findings of 4") {

@@ -559,9 +559,7 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 	var rl *findingRelay
 	var relayTo func([]*secureauditv1.Finding)
 	if r.agents.Report != nil {
-		if rl, err = startFindingRelay(ctx, r.agents.Report, formats, r.reviews != nil); err != nil {
-			return err
-		}
+		rl = startFindingRelay(ctx, r.agents.Report, formats, r.reviews != nil)
 		defer rl.stop()
 		relayTo = rl.add
 	}
@@ -699,8 +697,9 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		if !errors.As(err, &relayErr) || ctx.Err() != nil {
 			return struct{}{}, err
 		}
-		// The report-agent's call ended while it received the findings
-		// (it restarted, or predates report_follows): nothing was
+		// The report-agent's call ended while it received the findings,
+		// or could not be opened (it restarted, or predates
+		// report_follows): nothing was
 		// rendered or tracked. The findings are rendered again from the
 		// store, as a late render does, in a call of their own.
 		log.WarnContext(ctx, "the report-agent's call ended while the findings were relayed; rendering from the stored findings", keyError, err.Error())
@@ -715,7 +714,9 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		if applied != nil {
 			stored = withoutAccepted(stored, applied.Accepted)
 		}
-		return struct{}{}, renderEach(ctx, r.agents.Report, report, stored, nil, formats, actions, storeChunks(ctx, r.store, id))
+		// The report-agent may be on its way back (restarted): the call
+		// waits for it, within the stage's budget.
+		return struct{}{}, renderEach(ctx, r.agents.Report, report, stored, nil, formats, actions, storeChunks(ctx, r.store, id), grpc.WaitForReady(true))
 	})
 	if err != nil {
 		saved()
