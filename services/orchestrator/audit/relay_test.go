@@ -153,8 +153,23 @@ func TestRelayErrors(t *testing.T) {
 
 	hanging := &following{hang: true}
 	rl = startFindingRelay(context.Background(), relayClient(t, hanging), md, false)
+	// A report-agent that reads nothing never holds up the stage that
+	// hands the relay its findings (20,000 of them, some 2 MB encoded,
+	// past what the call's flow-control window lets through unread).
+	added := make(chan struct{})
+	go func() {
+		for range 40 {
+			rl.add(relayFindings(500))
+		}
+		close(added)
+	}()
+	select {
+	case <-added:
+	case <-time.After(30 * time.Second):
+		t.Fatal("adding findings blocked behind a report-agent that reads nothing")
+	}
 	ended := make(chan error, 1)
-	go func() { ended <- rl.end(relayReport, 0, nil, md, nil, emit) }()
+	go func() { ended <- rl.end(relayReport, 40*500, nil, md, nil, emit) }()
 	rl.cancel()
 	select {
 	case err := <-ended:
