@@ -699,9 +699,9 @@ func (r *Runner) pipeline(ctx context.Context, a *secureauditv1.Audit, log *slog
 		}
 		// The report-agent's call ended while it received the findings,
 		// or could not be opened (it restarted, or predates
-		// report_follows): nothing was
-		// rendered or tracked. The findings are rendered again from the
-		// store, as a late render does, in a call of their own.
+		// report_follows): nothing was rendered or tracked. The findings
+		// are rendered again from the store, as a late render does, in a
+		// call of their own.
 		log.WarnContext(ctx, "the report-agent's call ended while the findings were relayed; rendering from the stored findings", keyError, err.Error())
 		r.event(ctx, a, "the report-agent's call ended while it received the findings ("+err.Error()+"): rendering from the stored findings")
 		if err := saved(); err != nil {
