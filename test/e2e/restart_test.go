@@ -40,21 +40,41 @@ func TestUpRestartsAKilledService(t *testing.T) {
 	if err := up.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if up.ProcessState == nil {
-			_ = up.Process.Kill()
-		}
-	})
 	lines := make(chan string, 100)
 	done := make(chan error, 1)
+	// exited is closed once up has exited; stopping, once the cleanup
+	// below stops up (its output is then read and dropped).
+	exited, stopping := make(chan struct{}), make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			lines <- sc.Text()
+			select {
+			case lines <- sc.Text():
+			case <-stopping:
+			}
 		}
 		close(lines)
-		done <- up.Wait()
+		err := up.Wait()
+		close(exited)
+		done <- err
 	}()
+	// A test that fails before its Ctrl-C stops up with one, so that up
+	// stops the services it started (killing up alone would leave them
+	// running); up is killed only if it has not exited within 30s.
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+			return
+		default:
+		}
+		close(stopping)
+		_ = up.Process.Signal(syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = up.Process.Kill()
+		}
+	})
 	// waitLine returns the first line of up's output containing all of want.
 	var printed []string
 	waitLine := func(timeout time.Duration, want ...string) string {
