@@ -504,117 +504,30 @@ func (rs *renderStream) finish(formats []secureauditv1.ReportFormat, actions fun
 	return nil
 }
 
-// relay sends requests on a call as they are handed to it, on a goroutine
-// of its own, so that the next agent receives and checks what the previous
-// one streams while it streams: the report-agent the findings as the
-// risk-agent sends them (findingRelay). A relay never blocks the stage
-// that hands it requests: an agent slower than the one before makes it
-// lag, not wait (what it relays is held for the audit anyway). The stage
-// that needs the call's answer waits for the relay (wait) under its own
-// budget.
-type relay[R proto.Message] struct {
-	send   func(R) error
+// findingRelay is a Render call whose header says report_follows: it
+// sends the findings the risk-agent streams on to the report-agent as they
+// arrive, on a goroutine of its own, so that the report-agent receives and
+// checks them while the risk-agent is still sending. It never blocks the
+// assess stage that hands it the findings: a report-agent slower than the
+// risk-agent makes it lag, not wait (the findings are held for storing
+// anyway). Once they are assessed, the render stage sends the report that
+// ends them (end), waiting for the relay under its own budget.
+type findingRelay struct {
+	rs     *renderStream // nil when the call could not be opened
 	cancel context.CancelFunc
-	// forwarded are the messages relayed that were validated when they
-	// arrived: only the relay's goroutine adds to it, just before it
-	// sends them.
+	// forwarded are the findings sent, validated when they arrived from
+	// the risk-agent: only the relay's goroutine adds to it, just before
+	// it sends them.
 	forwarded *validation.Forwarded
 
 	mu     sync.Mutex
-	queue  []relayed[R]
+	queue  []*secureauditv1.FindingBatch
 	closed bool
 	wake   chan struct{}
 
 	done chan struct{} // closed when the goroutine ends
 	err  error         // why it ended early; read after done
-	sent int           // forwarded messages sent; read after done
-}
-
-// relayed is one request to send and the forwarded messages it holds.
-type relayed[R proto.Message] struct {
-	req   R
-	items []proto.Message
-}
-
-// startRelay starts the relay of a call opened with a context that carries
-// forwarded, sending with send; cancel ends the call.
-func startRelay[R proto.Message](send func(R) error, cancel context.CancelFunc, forwarded *validation.Forwarded) *relay[R] {
-	rl := &relay[R]{send: send, cancel: cancel, forwarded: forwarded, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	go rl.run()
-	return rl
-}
-
-// add queues req, whose forwarded messages (validated on arrival, changed
-// by no one afterwards) are items.
-func (rl *relay[R]) add(req R, items []proto.Message) {
-	rl.mu.Lock()
-	rl.queue = append(rl.queue, relayed[R]{req, items})
-	rl.mu.Unlock()
-	rl.signal()
-}
-
-func (rl *relay[R]) signal() {
-	select {
-	case rl.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (rl *relay[R]) run() {
-	defer close(rl.done)
-	for {
-		rl.mu.Lock()
-		queue, closed := rl.queue, rl.closed
-		rl.queue = nil
-		rl.mu.Unlock()
-		for _, q := range queue {
-			for _, m := range q.items {
-				rl.forwarded.Add(m)
-			}
-			if err := rl.send(q.req); err != nil {
-				rl.err = err
-				return
-			}
-			rl.sent += len(q.items)
-		}
-		if closed && len(queue) == 0 {
-			return
-		}
-		if len(queue) == 0 {
-			<-rl.wake
-		}
-	}
-}
-
-// wait says nothing more is added, waits until everything queued is sent
-// and returns why it was not; the set then lets go of what was sent.
-func (rl *relay[R]) wait() error {
-	rl.mu.Lock()
-	rl.closed = true
-	rl.mu.Unlock()
-	rl.signal()
-	<-rl.done
-	rl.forwarded.Clear()
-	return rl.err
-}
-
-// stop ends the call (a no-op once it has ended) and waits for the relay's
-// goroutine.
-func (rl *relay[R]) stop() {
-	rl.cancel()
-	rl.mu.Lock()
-	rl.closed = true
-	rl.mu.Unlock()
-	rl.signal()
-	<-rl.done
-}
-
-// findingRelay is a Render call whose header says report_follows: the
-// findings are relayed as the risk-agent streams them; once they are
-// assessed, the render stage sends the report that ends them (end).
-type findingRelay struct {
-	*relay[*secureauditv1.RenderRequest]
-	rs *renderStream
+	sent int           // findings sent; read after done
 }
 
 // startFindingRelay opens the Render call and starts its relay. ctx bounds
@@ -624,33 +537,88 @@ type findingRelay struct {
 // its render stage renders from the stored findings (end's relayError).
 func startFindingRelay(ctx context.Context, client secureauditv1.ReportServiceClient, formats []secureauditv1.ReportFormat, reviewFollows bool) *findingRelay {
 	ctx, cancel := context.WithCancel(ctx)
-	forwarded := validation.NewForwarded()
+	fr := &findingRelay{cancel: cancel, forwarded: validation.NewForwarded(), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	header := &secureauditv1.RenderHeader{Formats: formats, ReviewFollows: reviewFollows, ReportFollows: true}
-	rs, err := openRender(validation.WithForwarded(ctx, forwarded), client, header)
-	if err != nil {
+	if fr.rs, fr.err = openRender(validation.WithForwarded(ctx, fr.forwarded), client, header); fr.err != nil {
 		cancel()
-		ended := &relay[*secureauditv1.RenderRequest]{cancel: cancel, forwarded: forwarded, wake: make(chan struct{}, 1), done: make(chan struct{}), err: err}
-		close(ended.done)
-		return &findingRelay{relay: ended}
+		close(fr.done)
+		return fr
 	}
-	return &findingRelay{relay: startRelay(rs.send, cancel, forwarded), rs: rs}
+	go fr.run()
+	return fr
 }
 
-// add queues a batch of findings as it arrived from the risk-agent; a
-// relay that has ended keeps none.
+// add queues a batch of findings as it arrived from the risk-agent
+// (validated then, and changed by no one afterwards); a relay that has
+// ended keeps none.
 func (fr *findingRelay) add(findings []*secureauditv1.Finding) {
 	select {
 	case <-fr.done:
 		return
 	default:
 	}
-	for _, batch := range batches(findings) {
-		items := make([]proto.Message, len(batch.GetFindings()))
-		for i, f := range batch.GetFindings() {
-			items[i] = f
-		}
-		fr.relay.add(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Findings{Findings: batch}}, items)
+	fr.mu.Lock()
+	fr.queue = append(fr.queue, batches(findings)...)
+	fr.mu.Unlock()
+	fr.signal()
+}
+
+func (fr *findingRelay) signal() {
+	select {
+	case fr.wake <- struct{}{}:
+	default:
 	}
+}
+
+func (fr *findingRelay) run() {
+	defer close(fr.done)
+	for {
+		fr.mu.Lock()
+		queue, closed := fr.queue, fr.closed
+		fr.queue = nil
+		fr.mu.Unlock()
+		for _, batch := range queue {
+			for _, f := range batch.GetFindings() {
+				fr.forwarded.Add(f)
+			}
+			if err := fr.rs.send(&secureauditv1.RenderRequest{Part: &secureauditv1.RenderRequest_Findings{Findings: batch}}); err != nil {
+				fr.err = err
+				return
+			}
+			fr.sent += len(batch.GetFindings())
+		}
+		if closed && len(queue) == 0 {
+			return
+		}
+		if len(queue) == 0 {
+			<-fr.wake
+		}
+	}
+}
+
+// close says no more findings are added.
+func (fr *findingRelay) close() {
+	fr.mu.Lock()
+	fr.closed = true
+	fr.mu.Unlock()
+	fr.signal()
+}
+
+// wait waits until every finding added is sent (add no more) and returns
+// why they were not; the set then lets go of them.
+func (fr *findingRelay) wait() error {
+	fr.close()
+	<-fr.done
+	fr.forwarded.Clear()
+	return fr.err
+}
+
+// stop ends the call (a no-op once it has ended) and waits for the relay's
+// goroutine.
+func (fr *findingRelay) stop() {
+	fr.cancel()
+	fr.close()
+	<-fr.done
 }
 
 // end waits until every finding added is sent, then sends the report that

@@ -196,7 +196,7 @@ func TestRelayErrors(t *testing.T) {
 }
 
 // stopped is the relay's error once its goroutine ended, else nil.
-func (rl *relay[R]) stopped() error {
+func (rl *findingRelay) stopped() error {
 	select {
 	case <-rl.done:
 		return rl.err

@@ -5,8 +5,9 @@
 //
 // Every control result, approval, alert and audit summary is appended with
 // Log.Append (several in one transaction with Log.AppendAll, or together
-// with the changes they record with Log.AppendAllWith). Code that produces evidence should declare the one-method
-// interface it needs where it consumes it:
+// with the changes they record with Log.AppendAllWith). Code that produces
+// evidence should declare the one-method interface it needs where it
+// consumes it:
 //
 //	type Recorder interface {
 //		Append(ctx context.Context, e evidence.Entry) (int64, error)
