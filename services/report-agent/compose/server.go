@@ -110,11 +110,8 @@ func (s *Server) exchangeActions(stream grpc.BidiStreamingServer[secureauditv1.R
 		return s.status(fmt.Errorf("%w: expected the review state after the findings, received %T", errInput, req.GetPart()))
 	}
 	report.Review = review.Review
-	if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
-		if err != nil {
-			return err
-		}
-		return s.status(fmt.Errorf("%w: a message after the review state", errInput))
+	if err := ended(stream, "the review state"); err != nil {
+		return s.status(err)
 	}
 	s.log.Info("revoke actions", telemetry.KeyAuditID, report.GetAuditId(), keyRevoke, len(revoke))
 	return nil
@@ -246,11 +243,8 @@ func receive(stream grpc.BidiStreamingServer[secureauditv1.RenderRequest, secure
 		// Without a review state to wait for, the client's side ends
 		// with the report.
 		if !header.GetReviewFollows() {
-			if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
-				if err != nil {
-					return nil, nil, err
-				}
-				return nil, nil, fmt.Errorf("%w: a message after the report", errInput)
+			if err := ended(stream, "the report"); err != nil {
+				return nil, nil, err
 			}
 		}
 		return header, report, nil
@@ -295,6 +289,18 @@ func receive(stream grpc.BidiStreamingServer[secureauditv1.RenderRequest, secure
 		return nil, nil, fmt.Errorf("%w: expected %d findings, received %d", errInput, want, received)
 	}
 	return header, report, nil
+}
+
+// ended checks that the client's side ends after last, what it sent last.
+func ended(stream grpc.BidiStreamingServer[secureauditv1.RenderRequest, secureauditv1.RenderResponse], last string) error {
+	_, err := stream.Recv()
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil:
+		return err
+	}
+	return fmt.Errorf("%w: a message after %s", errInput, last)
 }
 
 // receiveFollowed reads the findings of a header that says report_follows,
